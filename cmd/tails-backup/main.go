@@ -1,0 +1,84 @@
+// Command tails-backup makes and keeps fresh a backup Tails: a second, bootable stick that clones
+// this Tails and its Persistent Storage.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"syscall"
+)
+
+// command is one subcommand: its one-line summary and its entry point, which gets the arguments
+// after the subcommand name.
+type command struct {
+	summary string
+	run     func(ctx context.Context, env *environment, args []string) error
+}
+
+// environment is what a command may touch of the outside world, so that tests can replace it.
+type environment struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	isTerminal     bool
+}
+
+// errUsage is returned, wrapped, for bad command lines; main exits with status 2 for it.
+var errUsage = errors.New("usage")
+
+func commands() map[string]command {
+	return map[string]command{
+		"sync": {"mirror a directory tree onto another, exactly (rsync -aHAXS --delete --numeric-ids -x)", runSync},
+	}
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	env := &environment{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, isTerminal: isTerminal(os.Stderr)}
+	code := run(ctx, env, os.Args[1:])
+	stop()
+	os.Exit(code)
+}
+
+// run executes the command line and returns the process exit status.
+func run(ctx context.Context, env *environment, args []string) int {
+	cmds := commands()
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(env.stdout, cmds)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	c, ok := cmds[args[0]]
+	if !ok {
+		fmt.Fprintf(env.stderr, "tails-backup: unknown command %q; run 'tails-backup help' to list the commands\n", args[0])
+		return 2
+	}
+	if err := c.run(ctx, env, args[1:]); err != nil {
+		fmt.Fprintf(env.stderr, "tails-backup %s: %v\n", args[0], err)
+		if errors.Is(err, errUsage) {
+			return 2
+		}
+		return 1
+	}
+	return 0
+}
+
+func usage(w io.Writer, cmds map[string]command) {
+	fmt.Fprintln(w, "usage: tails-backup COMMAND [OPTIONS] [ARGUMENTS]")
+	fmt.Fprintln(w, "\ncommands:")
+	names := make([]string, 0, len(cmds))
+	for n := range cmds {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-8s %s\n", n, cmds[n].summary)
+	}
+	fmt.Fprintln(w, "\nrun 'tails-backup COMMAND -h' for the options of a command")
+}

@@ -1,0 +1,129 @@
+// Package sync makes a destination directory tree an exact copy of a source tree on local file systems.
+//
+// It is the equivalent of `rsync -aHAXS --delete --numeric-ids -x SRC/ DST/` between two mounted
+// file systems, done in-process: file types, hard links, numeric owners, full modes, every xattr
+// (so POSIX ACLs), nanosecond mtimes and sparse holes are reproduced, and what the source lacks is
+// deleted from the destination. The destination is treated as hostile: every operation on it goes
+// through directory file descriptors with single-component names and never follows a symlink, so
+// nothing is ever written outside the destination root. Each destination file is at every instant
+// either its old or its new version (a temporary file in the same directory, renamed over the old).
+package sync
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/sirupsen/logrus"
+)
+
+// Options tunes a Mirror run. The zero value is a valid, complete mirror.
+type Options struct {
+	// DryRun compares the trees and reports what would change without writing anything.
+	DryRun bool
+	// Checksum compares the content of regular files whose size is equal instead of trusting
+	// equal size and mtime (rsync --checksum).
+	Checksum bool
+	// Exclude lists slash-separated paths relative to the roots (for example ".tails-backup.json")
+	// that are neither copied from the source nor deleted from the destination.
+	Exclude []string
+	// Workers bounds the number of goroutines doing file system work; 0 picks a default.
+	Workers int
+	// Progress, when set, is called from a single goroutine about every ProgressInterval and once
+	// at the end; it must not block for long.
+	Progress func(Progress)
+	// ProgressInterval is the time between Progress calls; 0 means 200ms.
+	ProgressInterval time.Duration
+	// NoSync skips the final syncfs(2) of the destination file system.
+	NoSync bool
+	// Log receives warnings (vanished files, per-file errors); nil discards them.
+	Log *logrus.Entry
+}
+
+// Phase names the stage of a run that a Progress event describes.
+type Phase string
+
+const (
+	// PhaseScan is the comparison of the two trees that computes the totals.
+	PhaseScan Phase = "scan"
+	// PhaseCopy is the application of the changes.
+	PhaseCopy Phase = "copy"
+	// PhaseDone is sent once when the run has ended, successfully or not.
+	PhaseDone Phase = "done"
+)
+
+// Progress is a snapshot of a running Mirror. Totals are known once the scan has ended.
+type Progress struct {
+	Phase      Phase
+	FilesDone  int64 // entries created, updated, changed or deleted so far
+	FilesTotal int64 // entries the scan found to change
+	BytesDone  int64 // file data written so far
+	BytesTotal int64 // file data the scan found to copy
+	Path       string
+}
+
+// Report says what a Mirror run did (or, with DryRun, would do).
+type Report struct {
+	Created      int64 // entries that did not exist in the destination
+	Updated      int64 // entries whose data, target or type changed
+	MetadataOnly int64 // entries whose owner, mode, xattrs or mtime changed, data untouched
+	Deleted      int64 // entries removed from the destination
+	BytesCopied  int64 // file data written
+	Scanned      int64 // source entries looked at
+	// Errors lists per-file problems (read errors, vanished or changing files); the run went on.
+	// It holds at most MaxReportedErrors entries; ErrorCount has the full number.
+	Errors     []FileError
+	ErrorCount int64
+	Duration   time.Duration
+}
+
+// MaxReportedErrors bounds Report.Errors so that a failing disk cannot exhaust memory.
+const MaxReportedErrors = 1000
+
+// Changes is the number of entries the run changed.
+func (r Report) Changes() int64 { return r.Created + r.Updated + r.MetadataOnly + r.Deleted }
+
+// FileError is a problem with one path that did not stop the run.
+type FileError struct {
+	Path string // relative to the roots
+	Op   string // what was being done: "read", "vanished", "changed", "copy", "delete", ...
+	Err  error
+}
+
+func (e FileError) Error() string { return fmt.Sprintf("%s %s: %v", e.Op, e.Path, e.Err) }
+
+// NoSpaceError is returned when the destination cannot hold the changes. Nothing in the
+// destination has been damaged: every file is its old or its new version and no temporary is left.
+type NoSpaceError struct {
+	Needed    int64 // bytes the remaining changes need
+	Available int64 // bytes the destination had free for them
+}
+
+func (e *NoSpaceError) Error() string {
+	return fmt.Sprintf("not enough space on the destination: %s needed, %s available; free some space or use a bigger device",
+		humanBytes(e.Needed), humanBytes(e.Available))
+}
+
+// ErrVanished marks a source entry that disappeared while the run looked at it.
+var ErrVanished = errors.New("vanished from the source during the copy")
+
+// ErrChanging marks a source file that kept changing while it was copied; its previous
+// destination version was kept.
+var ErrChanging = errors.New("kept changing while it was copied; its previous copy was kept")
+
+// ErrMountPoint marks a destination directory that is the mount point of another file system,
+// which the mirror never enters nor deletes.
+var ErrMountPoint = errors.New("is a mount point on the destination")
+
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
