@@ -1,0 +1,347 @@
+//go:build linux
+
+package sync
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// Every destination operation below takes a directory file descriptor and a single path
+// component, or a file descriptor, so no path is ever resolved through a destination symlink.
+// Metadata is written through O_PATH descriptors and their /proc/self/fd magic links, which
+// reach the very inode that was opened (a symlink stays a symlink: see TestProcFDActsOnSymlink).
+
+const procSelfFD = "/proc/self/fd/"
+
+// fdPath names the inode open as fd; the following (non-l) xattr and utimes calls on it act on
+// that inode itself, even when it is a symlink.
+func fdPath(fd int) string { return procSelfFD + strconv.Itoa(fd) }
+
+// atPath names the entry name inside the directory open as dirfd; the l-variants of the calls
+// on it never follow name if it is a symlink.
+func atPath(dirfd int, name string) string {
+	return procSelfFD + strconv.Itoa(dirfd) + "/" + name
+}
+
+func isDir(st *unix.Stat_t) bool     { return st.Mode&unix.S_IFMT == unix.S_IFDIR }
+func isReg(st *unix.Stat_t) bool     { return st.Mode&unix.S_IFMT == unix.S_IFREG }
+func isSymlink(st *unix.Stat_t) bool { return st.Mode&unix.S_IFMT == unix.S_IFLNK }
+func sameType(a, b *unix.Stat_t) bool {
+	return a.Mode&unix.S_IFMT == b.Mode&unix.S_IFMT
+}
+func sameInode(a, b *unix.Stat_t) bool { return a.Dev == b.Dev && a.Ino == b.Ino }
+
+// allocated is the space a file's data takes on disk, which is what a sparse copy needs.
+func allocated(st *unix.Stat_t) int64 {
+	if a := st.Blocks * 512; a < st.Size {
+		return a
+	}
+	return st.Size
+}
+
+func ignoringEINTR(fn func() error) error {
+	for {
+		err := fn()
+		if err != unix.EINTR {
+			return err
+		}
+	}
+}
+
+// openDirAt opens the directory name inside dirfd for reading, refusing a symlink.
+func openDirAt(dirfd int, name string) (int, error) {
+	var fd int
+	err := ignoringEINTR(func() (err error) {
+		fd, err = unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		return err
+	})
+	return fd, err
+}
+
+// openPathAt opens name inside dirfd as an O_PATH descriptor, refusing to follow a symlink.
+func openPathAt(dirfd int, name string) (int, error) {
+	var fd int
+	err := ignoringEINTR(func() (err error) {
+		fd, err = unix.Openat(dirfd, name, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		return err
+	})
+	return fd, err
+}
+
+// openFileAt opens the regular file name inside dirfd for reading. O_NONBLOCK keeps a FIFO that
+// replaced the file in the meantime from blocking; the caller checks the type with fstat.
+func openFileAt(dirfd int, name string) (int, error) {
+	flags := unix.O_RDONLY | unix.O_NOFOLLOW | unix.O_CLOEXEC | unix.O_NONBLOCK
+	var fd int
+	err := ignoringEINTR(func() (err error) {
+		fd, err = unix.Openat(dirfd, name, flags|unix.O_NOATIME, 0)
+		if err == unix.EPERM { // O_NOATIME needs ownership or CAP_FOWNER
+			fd, err = unix.Openat(dirfd, name, flags, 0)
+		}
+		return err
+	})
+	return fd, err
+}
+
+// openBeneath opens the relative path rel under root as an O_PATH descriptor, refusing any
+// symlink, magic link, mount crossing or escape from root on the way.
+func openBeneath(root int, rel string) (int, error) {
+	how := unix.OpenHow{
+		Flags:   unix.O_PATH | unix.O_NOFOLLOW | unix.O_CLOEXEC,
+		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS | unix.RESOLVE_NO_XDEV,
+	}
+	var fd int
+	err := ignoringEINTR(func() (err error) {
+		fd, err = unix.Openat2(root, rel, &how)
+		return err
+	})
+	return fd, err
+}
+
+func lstatAt(dirfd int, name string, st *unix.Stat_t) error {
+	return ignoringEINTR(func() error {
+		return unix.Fstatat(dirfd, name, st, unix.AT_SYMLINK_NOFOLLOW)
+	})
+}
+
+func fstat(fd int, st *unix.Stat_t) error {
+	return ignoringEINTR(func() error { return unix.Fstat(fd, st) })
+}
+
+// readNames returns the sorted names in the directory open as fd, without "." and "..".
+func readNames(fd int, buf []byte) ([]string, error) {
+	// The root descriptors are read once per phase: start from the beginning each time.
+	if _, err := unix.Seek(fd, 0, io.SeekStart); err != nil {
+		return nil, err
+	}
+	var names []string
+	for {
+		var n int
+		err := ignoringEINTR(func() (err error) {
+			n, err = unix.ReadDirent(fd, buf)
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		if n <= 0 {
+			break
+		}
+		_, _, names = unix.ParseDirent(buf[:n], -1, names)
+	}
+	slices.Sort(names)
+	return names, nil
+}
+
+// readlinkAt returns the exact bytes of the symlink name inside dirfd.
+func readlinkAt(dirfd int, name string) (string, error) {
+	for size := 256; ; size *= 2 {
+		buf := make([]byte, size)
+		var n int
+		err := ignoringEINTR(func() (err error) {
+			n, err = unix.Readlinkat(dirfd, name, buf)
+			return err
+		})
+		if err != nil {
+			return "", err
+		}
+		if n < size {
+			return string(buf[:n]), nil
+		}
+	}
+}
+
+// xattr is one extended attribute; POSIX ACLs are the system.posix_acl_* ones.
+type xattr struct {
+	name  string
+	value []byte
+}
+
+// xattrReader lists and reads the attributes of the inode a path names; follow selects the
+// non-l system calls, for /proc/self/fd paths.
+type xattrReader struct {
+	path   string
+	follow bool
+}
+
+func (x xattrReader) list(buf []byte) (int, error) {
+	if x.follow {
+		return unix.Listxattr(x.path, buf)
+	}
+	return unix.Llistxattr(x.path, buf)
+}
+
+func (x xattrReader) get(name string, buf []byte) (int, error) {
+	if x.follow {
+		return unix.Getxattr(x.path, name, buf)
+	}
+	return unix.Lgetxattr(x.path, name, buf)
+}
+
+// readXattrs returns every attribute of the inode, sorted by name. A file system without
+// xattr support has none.
+func readXattrs(x xattrReader) ([]xattr, error) {
+	var stack [512]byte
+	buf := stack[:]
+	var n int
+	for {
+		err := ignoringEINTR(func() (err error) {
+			n, err = x.list(buf)
+			return err
+		})
+		if err == unix.ERANGE {
+			size, err := x.list(nil)
+			if err != nil {
+				return nil, err
+			}
+			buf = make([]byte, size+64)
+			continue
+		}
+		if err == unix.ENOTSUP {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		break
+	}
+	if n == 0 {
+		return nil, nil
+	}
+	names := strings.Split(strings.TrimSuffix(string(buf[:n]), "\x00"), "\x00")
+	out := make([]xattr, 0, len(names))
+	val := make([]byte, 256)
+	for _, name := range names {
+		if name == "" {
+			continue
+		}
+		for {
+			var m int
+			err := ignoringEINTR(func() (err error) {
+				m, err = x.get(name, val)
+				return err
+			})
+			if err == unix.ERANGE {
+				size, err := x.get(name, nil)
+				if err != nil {
+					return nil, err
+				}
+				val = make([]byte, size+64)
+				continue
+			}
+			if err == unix.ENODATA { // removed since it was listed
+				break
+			}
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, xattr{name: name, value: bytes.Clone(val[:m])})
+			break
+		}
+	}
+	slices.SortFunc(out, func(a, b xattr) int { return strings.Compare(a.name, b.name) })
+	return out, nil
+}
+
+func xattrsEqual(a, b []xattr) bool {
+	return slices.EqualFunc(a, b, func(x, y xattr) bool {
+		return x.name == y.name && bytes.Equal(x.value, y.value)
+	})
+}
+
+// writeXattrs makes the attributes of the inode named by the /proc/self/fd path p exactly want,
+// given that it has have now.
+func writeXattrs(p string, want, have []xattr) error {
+	for _, h := range have {
+		if !slices.ContainsFunc(want, func(w xattr) bool { return w.name == h.name }) {
+			err := ignoringEINTR(func() error { return unix.Removexattr(p, h.name) })
+			if err != nil && err != unix.ENODATA {
+				return &opError{op: "removexattr " + h.name, err: err}
+			}
+		}
+	}
+	for _, w := range want {
+		i := slices.IndexFunc(have, func(h xattr) bool { return h.name == w.name })
+		if i >= 0 && bytes.Equal(have[i].value, w.value) {
+			continue
+		}
+		if err := ignoringEINTR(func() error { return unix.Setxattr(p, w.name, w.value, 0) }); err != nil {
+			return &opError{op: "setxattr " + w.name, err: err}
+		}
+	}
+	return nil
+}
+
+// opError names the system call that failed on the destination.
+type opError struct {
+	op  string
+	err error
+}
+
+func (e *opError) Error() string { return e.op + ": " + e.err.Error() }
+func (e *opError) Unwrap() error { return e.err }
+
+// readError marks a failure to read the source, which is reported for that file only.
+type readError struct{ err error }
+
+func (e *readError) Error() string { return "read: " + e.err.Error() }
+func (e *readError) Unwrap() error { return e.err }
+
+// isNoSpace tells whether err means the destination is full.
+func isNoSpace(err error) bool {
+	return errors.Is(err, unix.ENOSPC) || errors.Is(err, unix.EDQUOT)
+}
+
+// isDeviceFailure tells whether err means the destination device is gone or unusable, which
+// ends the run instead of being reported file by file.
+func isDeviceFailure(err error) bool {
+	var re *readError
+	if errors.As(err, &re) {
+		return false
+	}
+	return errors.Is(err, unix.EIO) || errors.Is(err, unix.EROFS) || errors.Is(err, unix.ENODEV) ||
+		errors.Is(err, unix.ENXIO) || errors.Is(err, unix.ESHUTDOWN)
+}
+
+// readFull reads len(buf) bytes at off unless the file ends first.
+func readFull(fd int, buf []byte, off int64) (int, error) {
+	done := 0
+	for done < len(buf) {
+		var n int
+		err := ignoringEINTR(func() (err error) {
+			n, err = unix.Pread(fd, buf[done:], off+int64(done))
+			return err
+		})
+		if err != nil {
+			return done, err
+		}
+		if n == 0 {
+			return done, io.EOF
+		}
+		done += n
+	}
+	return done, nil
+}
+
+func writeFull(fd int, buf []byte, off int64) error {
+	for len(buf) > 0 {
+		var n int
+		err := ignoringEINTR(func() (err error) {
+			n, err = unix.Pwrite(fd, buf, off)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		buf = buf[n:]
+		off += int64(n)
+	}
+	return nil
+}

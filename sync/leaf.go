@@ -1,0 +1,562 @@
+//go:build linux
+
+package sync
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	gosync "sync"
+
+	"golang.org/x/sys/unix"
+)
+
+// leafAction is what a non-directory entry needs.
+type leafAction int
+
+const (
+	leafSame    leafAction = iota // nothing
+	leafMeta                      // owner, mode, xattrs or mtime
+	leafCreate                    // the destination has no such entry
+	leafReplace                   // data, target, device number, type or link count differ
+	leafSkip                      // could not be decided; already reported
+)
+
+// decideLeaf compares the source entry s with the destination entry d. inGroup says that s is
+// a member of a hard-link group, whose destination may legitimately have other links.
+func (r *runner) decideLeaf(rel string, srcFD, dstFD int, name string, s, d *unix.Stat_t, hasD, inGroup bool) (leafAction, []xattr, []xattr) {
+	if !hasD {
+		return leafCreate, nil, nil
+	}
+	if !sameType(s, d) {
+		return leafReplace, nil, nil
+	}
+	// A destination inode shared with paths that are not linked in the source would carry
+	// later changes over to them: break it.
+	if d.Nlink > 1 && (!inGroup || d.Nlink > s.Nlink) {
+		return leafReplace, nil, nil
+	}
+	switch s.Mode & unix.S_IFMT {
+	case unix.S_IFREG:
+		if s.Size != d.Size {
+			return leafReplace, nil, nil
+		}
+		// Equal size but another mtime (or --checksum): compare the content, so that a touch
+		// costs a read, not a write to the stick.
+		if r.opts.Checksum || s.Mtim != d.Mtim {
+			equal, err := r.contentEqual(srcFD, dstFD, name, s.Size)
+			if err != nil {
+				r.sourceFailure(rel, err)
+				return leafSkip, nil, nil
+			}
+			if !equal {
+				return leafReplace, nil, nil
+			}
+		}
+	case unix.S_IFLNK:
+		st, err := readlinkAt(srcFD, name)
+		if err != nil {
+			r.sourceFailure(rel, err)
+			return leafSkip, nil, nil
+		}
+		dt, err := readlinkAt(dstFD, name)
+		if err != nil || st != dt {
+			return leafReplace, nil, nil
+		}
+	case unix.S_IFCHR, unix.S_IFBLK:
+		if s.Rdev != d.Rdev {
+			return leafReplace, nil, nil
+		}
+	}
+	srcX, err := readXattrs(xattrReader{atPath(srcFD, name), false})
+	if err != nil {
+		r.sourceFailure(rel, err)
+		return leafSkip, nil, nil
+	}
+	dstX, err := readXattrs(xattrReader{atPath(dstFD, name), false})
+	if err != nil {
+		r.fail(rel, "read xattrs", err)
+		return leafSkip, nil, nil
+	}
+	if metaDiffers(s, d, srcX, dstX) {
+		return leafMeta, srcX, dstX
+	}
+	return leafSame, nil, nil
+}
+
+// sourceFailure reports a failure to read a source entry.
+func (r *runner) sourceFailure(rel string, err error) {
+	var re *readError
+	switch {
+	case errors.Is(err, unix.ENOENT):
+		r.vanished(rel)
+	case r.ctx.Err() != nil:
+	case errors.As(err, &re):
+		r.fileError(rel, "read", re.err)
+	default:
+		r.fileError(rel, "read", err)
+	}
+}
+
+// syncLeaf mirrors a non-directory entry; it reports whether the destination directory's
+// entries changed.
+func (r *runner) syncLeaf(dirRel, rel string, srcFD, dstFD int, name string, s, d *unix.Stat_t, hasD, inGroup bool) bool {
+	act, srcX, dstX := r.decideLeaf(rel, srcFD, dstFD, name, s, d, hasD, inGroup)
+	if r.planning {
+		r.planLeaf(dirRel, rel, act, s, d)
+		return act == leafCreate || act == leafReplace
+	}
+	switch act {
+	case leafMeta:
+		if err := r.updateMeta(dstFD, name, s, d, srcX, dstX); err != nil {
+			r.fail(rel, "set metadata", err)
+			return false
+		}
+		r.counted(&r.metaOnly, rel)
+		return false
+	case leafCreate, leafReplace:
+		if !r.replaceLeaf(rel, srcFD, dstFD, name, s, d, hasD) {
+			return false
+		}
+		if act == leafCreate {
+			r.counted(&r.created, rel)
+		} else {
+			r.counted(&r.updated, rel)
+		}
+		return true
+	}
+	return false
+}
+
+// planLeaf counts, during the scan, what act will do.
+func (r *runner) planLeaf(dirRel, rel string, act leafAction, s, d *unix.Stat_t) {
+	switch act {
+	case leafSame, leafSkip:
+		return
+	case leafMeta:
+		r.counted(&r.metaOnly, rel)
+	case leafCreate:
+		r.counted(&r.created, rel)
+	case leafReplace:
+		r.counted(&r.updated, rel)
+		if isReg(d) && d.Nlink == 1 {
+			r.freedBytes.Add(d.Blocks * 512)
+		}
+	}
+	if act == leafCreate || act == leafReplace {
+		if isReg(s) {
+			r.needBytes.Add(allocated(s))
+		}
+	}
+	r.dirty.mark(dirRel)
+}
+
+// updateMeta applies metadata to the existing destination entry name, through an O_PATH
+// descriptor checked to be the very inode that was compared.
+func (r *runner) updateMeta(dstFD int, name string, s, d *unix.Stat_t, srcX, dstX []xattr) error {
+	fd, err := openPathAt(dstFD, name)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	var cur unix.Stat_t
+	if err := fstat(fd, &cur); err != nil {
+		return err
+	}
+	if !sameInode(&cur, d) || !sameType(&cur, s) {
+		return errDestinationChanged
+	}
+	return applyMeta(fd, s, srcX, dstX, false)
+}
+
+var errDestinationChanged = errors.New("changed on the destination while it was compared; it will be mirrored on the next run")
+
+// replaceLeaf builds the source entry under a temporary name in the destination directory and
+// renames it over name, so that name is the old or the new entry at every instant.
+func (r *runner) replaceLeaf(rel string, srcFD, dstFD int, name string, s, d *unix.Stat_t, hasD bool) bool {
+	tmp := r.tmpName()
+	var err error
+	switch s.Mode & unix.S_IFMT {
+	case unix.S_IFREG:
+		err = r.buildFile(rel, srcFD, dstFD, name, tmp)
+	case unix.S_IFLNK:
+		err = r.buildSymlink(srcFD, dstFD, name, tmp, s)
+	default:
+		err = r.buildNode(srcFD, dstFD, name, tmp, s)
+	}
+	if err == nil && hasD && isDir(d) {
+		if !r.removeEntry(rel, dstFD, name, d) {
+			err = errors.New("could not remove the directory it replaces")
+		}
+	}
+	if err == nil {
+		err = unix.Renameat(dstFD, tmp, dstFD, name)
+	}
+	if err != nil {
+		unix.Unlinkat(dstFD, tmp, 0)
+		if errors.Is(err, errReported) {
+			return false
+		}
+		var re *readError
+		if errors.As(err, &re) || errors.Is(err, unix.ENOENT) {
+			r.sourceFailure(rel, err)
+		} else {
+			r.fail(rel, "copy", err)
+		}
+		return false
+	}
+	return true
+}
+
+// errReported marks an error already reported where it happened.
+var errReported = errors.New("reported")
+
+// buildSymlink creates, as tmp, a symlink with the same target bytes and metadata as name.
+func (r *runner) buildSymlink(srcFD, dstFD int, name, tmp string, s *unix.Stat_t) error {
+	target, err := readlinkAt(srcFD, name)
+	if err != nil {
+		return &readError{err}
+	}
+	srcX, err := readXattrs(xattrReader{atPath(srcFD, name), false})
+	if err != nil {
+		return &readError{err}
+	}
+	if err := unix.Symlinkat(target, dstFD, tmp); err != nil {
+		return &opError{op: "symlink", err: err}
+	}
+	return r.finishNode(dstFD, tmp, s, srcX)
+}
+
+// buildNode creates, as tmp, a device, FIFO or socket like name.
+func (r *runner) buildNode(srcFD, dstFD int, name, tmp string, s *unix.Stat_t) error {
+	srcX, err := readXattrs(xattrReader{atPath(srcFD, name), false})
+	if err != nil {
+		return &readError{err}
+	}
+	if err := unix.Mknodat(dstFD, tmp, s.Mode&unix.S_IFMT|0o600, int(s.Rdev)); err != nil {
+		return &opError{op: "mknod", err: err}
+	}
+	return r.finishNode(dstFD, tmp, s, srcX)
+}
+
+func (r *runner) finishNode(dstFD int, tmp string, s *unix.Stat_t, srcX []xattr) error {
+	fd, err := openPathAt(dstFD, tmp)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	return applyMeta(fd, s, srcX, nil, true)
+}
+
+// buildFile copies the regular file name into the new file tmp, with its metadata. A file that
+// changes while it is copied is copied again, twice at most.
+func (r *runner) buildFile(rel string, srcFD, dstFD int, name, tmp string) error {
+	sfd, err := openFileAt(srcFD, name)
+	if err != nil {
+		return &readError{err}
+	}
+	defer unix.Close(sfd)
+	var st unix.Stat_t
+	if err := fstat(sfd, &st); err != nil {
+		return &readError{err}
+	}
+	if !isReg(&st) {
+		return &readError{ErrVanished}
+	}
+	tfd, err := unix.Openat(dstFD, tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return &opError{op: "create", err: err}
+	}
+	defer unix.Close(tfd)
+	for attempt := 1; ; attempt++ {
+		if err := r.copyData(tfd, sfd, st.Size); err != nil {
+			return err
+		}
+		var after unix.Stat_t
+		if err := fstat(sfd, &after); err != nil {
+			return &readError{err}
+		}
+		if after.Size == st.Size && after.Mtim == st.Mtim && after.Ctim == st.Ctim {
+			break
+		}
+		if attempt == 3 {
+			r.fileError(rel, "changed", ErrChanging)
+			return errReported
+		}
+		st = after
+		if err := unix.Ftruncate(tfd, 0); err != nil {
+			return &opError{op: "truncate", err: err}
+		}
+	}
+	srcX, err := readXattrs(xattrReader{fdPath(sfd), true})
+	if err != nil {
+		return &readError{err}
+	}
+	return applyMeta(tfd, &st, srcX, nil, true)
+}
+
+// copyData copies size bytes of src into the empty file dst, leaving the source's holes as
+// holes (SEEK_DATA/SEEK_HOLE) and counting the bytes written.
+func (r *runner) copyData(dst, src int, size int64) error {
+	bufp := r.copyBufs.Get().(*[]byte)
+	defer r.copyBufs.Put(bufp)
+	buf := *bufp
+	for off := int64(0); off < size; {
+		if err := r.ctx.Err(); err != nil {
+			return err
+		}
+		data, err := unix.Seek(src, off, unix.SEEK_DATA)
+		if err == unix.ENXIO {
+			break // only a hole remains
+		}
+		hole := size
+		if err != nil { // no hole support: all data
+			data = off
+		} else if h, err := unix.Seek(src, data, unix.SEEK_HOLE); err == nil && h < size {
+			hole = h
+		}
+		for p := data; p < hole; {
+			if err := r.ctx.Err(); err != nil {
+				return err
+			}
+			n := min(int64(len(buf)), hole-p)
+			m, err := readFull(src, buf[:n], p)
+			if err != nil && err != io.EOF {
+				return &readError{err}
+			}
+			if m > 0 {
+				if err := writeFull(dst, buf[:m], p); err != nil {
+					return &opError{op: "write", err: err}
+				}
+				r.bytesCopied.Add(int64(m))
+			}
+			if err == io.EOF {
+				hole = p + int64(m) // shrank: the caller sees the new size and copies again
+				break
+			}
+			p += int64(m)
+		}
+		off = hole
+	}
+	if err := unix.Ftruncate(dst, size); err != nil {
+		return &opError{op: "truncate", err: err}
+	}
+	return nil
+}
+
+// contentEqual compares the regular files name in srcFD and dstFD, both of size bytes. A
+// destination that cannot be read counts as different, a source that cannot as an error.
+func (r *runner) contentEqual(srcFD, dstFD int, name string, size int64) (bool, error) {
+	sfd, err := openFileAt(srcFD, name)
+	if err != nil {
+		return false, &readError{err}
+	}
+	defer unix.Close(sfd)
+	dfd, err := openFileAt(dstFD, name)
+	if err != nil {
+		return false, nil
+	}
+	defer unix.Close(dfd)
+	var st unix.Stat_t
+	if fstat(dfd, &st) != nil || !isReg(&st) || st.Size != size {
+		return false, nil
+	}
+	bufp := r.copyBufs.Get().(*[]byte)
+	defer r.copyBufs.Put(bufp)
+	half := len(*bufp) / 2
+	a, b := (*bufp)[:half], (*bufp)[half:]
+	for off := int64(0); off < size; {
+		if err := r.ctx.Err(); err != nil {
+			return false, err
+		}
+		n, err := readFull(sfd, a, off)
+		if err != nil && err != io.EOF {
+			return false, &readError{err}
+		}
+		m, err2 := readFull(dfd, b[:n], off)
+		if (err2 != nil && err2 != io.EOF) || m != n || !bytes.Equal(a[:n], b[:m]) {
+			return false, nil
+		}
+		if n == 0 {
+			break
+		}
+		off += int64(n)
+	}
+	return true, nil
+}
+
+// linkKey identifies a source inode.
+type linkKey struct{ dev, ino uint64 }
+
+// linkGroup is the destination side of a source inode with several links: once one member is
+// in place in the destination (the target), the others are hard links to it.
+type linkGroup struct {
+	mu        gosync.Mutex
+	target    string // relative path of the member in place
+	targetIno uint64
+	hasTarget bool
+	planned   bool // the scan already counted one copy of the data
+}
+
+// linkTable holds the groups seen; its size is the number of source inodes with several
+// links, not the number of files.
+type linkTable struct {
+	mu     gosync.Mutex
+	groups map[linkKey]*linkGroup
+}
+
+func (t *linkTable) get(k linkKey) *linkGroup {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	g := t.groups[k]
+	if g == nil {
+		g = &linkGroup{}
+		t.groups[k] = g
+	}
+	return g
+}
+
+// syncLinked mirrors a member of a hard-link group.
+func (r *runner) syncLinked(dirRel, rel string, srcFD, dstFD int, name string, s, d *unix.Stat_t, hasD bool) bool {
+	g := r.links.get(linkKey{s.Dev, s.Ino})
+	g.mu.Lock()
+	defer g.mu.Unlock()
+
+	if g.hasTarget {
+		if hasD && d.Ino == g.targetIno {
+			return false
+		}
+		if r.planning {
+			act := leafReplace
+			if !hasD {
+				act = leafCreate
+			}
+			r.planLeaf(dirRel, rel, act, &unix.Stat_t{Mode: unix.S_IFLNK}, d) // a link: no data
+			return true
+		}
+		err := r.linkToTarget(dstFD, name, g, d, hasD, rel)
+		if err == nil {
+			if hasD {
+				r.counted(&r.updated, rel)
+			} else {
+				r.counted(&r.created, rel)
+			}
+			return true
+		}
+		if !errors.Is(err, errTargetGone) {
+			r.fail(rel, "link", err)
+			return false
+		}
+		g.hasTarget = false // the member in place changed: start the group again from here
+	}
+
+	act, srcX, dstX := r.decideLeaf(rel, srcFD, dstFD, name, s, d, hasD, true)
+	if r.planning {
+		switch act {
+		case leafSame, leafMeta:
+			g.hasTarget, g.target, g.targetIno = true, rel, d.Ino
+		case leafCreate, leafReplace:
+			if g.planned { // another member brings the data; this one will be a link
+				r.planLeaf(dirRel, rel, act, &unix.Stat_t{Mode: unix.S_IFLNK}, d)
+				return true
+			}
+			g.planned = true
+		}
+		r.planLeaf(dirRel, rel, act, s, d)
+		return act == leafCreate || act == leafReplace
+	}
+	touched := false
+	switch act {
+	case leafSkip:
+		return false
+	case leafMeta:
+		if err := r.updateMeta(dstFD, name, s, d, srcX, dstX); err != nil {
+			r.fail(rel, "set metadata", err)
+			return false
+		}
+		r.counted(&r.metaOnly, rel)
+	case leafCreate, leafReplace:
+		if !r.replaceLeaf(rel, srcFD, dstFD, name, s, d, hasD) {
+			return false
+		}
+		if act == leafCreate {
+			r.counted(&r.created, rel)
+		} else {
+			r.counted(&r.updated, rel)
+		}
+		touched = true
+	}
+	var now unix.Stat_t
+	if err := lstatAt(dstFD, name, &now); err == nil {
+		g.hasTarget, g.target, g.targetIno = true, rel, now.Ino
+	}
+	return touched
+}
+
+var errTargetGone = errors.New("the hard link target changed")
+
+// linkToTarget makes name a hard link to the group's target, through a temporary link renamed
+// over name. The target is reopened beneath the destination root without following symlinks
+// and must still be the recorded inode.
+func (r *runner) linkToTarget(dstFD int, name string, g *linkGroup, d *unix.Stat_t, hasD bool, rel string) error {
+	tfd, err := openBeneath(r.dstRoot, g.target)
+	if err != nil {
+		return errTargetGone
+	}
+	defer unix.Close(tfd)
+	var st unix.Stat_t
+	if err := fstat(tfd, &st); err != nil || st.Ino != g.targetIno || isDir(&st) {
+		return errTargetGone
+	}
+	tmp := r.tmpName()
+	if err := unix.Linkat(tfd, "", dstFD, tmp, unix.AT_EMPTY_PATH); err != nil {
+		return &opError{op: "link", err: err}
+	}
+	if hasD && isDir(d) && !r.removeEntry(rel, dstFD, name, d) {
+		unix.Unlinkat(dstFD, tmp, 0)
+		return errors.New("could not remove the directory it replaces")
+	}
+	if err := unix.Renameat(dstFD, tmp, dstFD, name); err != nil {
+		unix.Unlinkat(dstFD, tmp, 0)
+		return &opError{op: "rename", err: err}
+	}
+	return nil
+}
+
+// dirtySet records, during the scan, the directories whose entries must change and their
+// ancestors, so that the copy visits only those. Past its limit it gives up and everything is
+// visited, which keeps its memory bounded.
+type dirtySet struct {
+	mu   gosync.Mutex
+	dirs map[string]struct{}
+	all  bool
+}
+
+func (s *dirtySet) mark(rel string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for !s.all {
+		if _, ok := s.dirs[rel]; ok {
+			return
+		}
+		if len(s.dirs) >= dirtySetLimit {
+			s.all, s.dirs = true, nil
+			return
+		}
+		s.dirs[rel] = struct{}{}
+		if rel == "" {
+			return
+		}
+		rel = parentRel(rel)
+	}
+}
+
+func (s *dirtySet) has(rel string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.all {
+		return true
+	}
+	_, ok := s.dirs[rel]
+	return ok
+}

@@ -1,0 +1,775 @@
+//go:build linux
+
+package sync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	gosync "sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
+)
+
+// Mirror makes the directory dst an exact copy of the directory src and reports what it did.
+//
+// It first scans both trees to compute what must change (DryRun stops there), checks that the
+// destination has room, then applies the changes and flushes the destination file system.
+// The error is nil when the run completed, even if some files could not be copied: those are
+// listed in Report.Errors. It is a *NoSpaceError when the destination is too small, wraps
+// ctx.Err() when the context ended the run, and otherwise says why the run could not go on.
+// In every case each destination file is its old or its new version and no temporary is left.
+func Mirror(ctx context.Context, src, dst string, opts Options) (Report, error) {
+	start := time.Now()
+	r, err := newRunner(ctx, src, dst, opts)
+	if err != nil {
+		return Report{}, err
+	}
+	defer r.close()
+
+	stopProgress := r.startProgress()
+	rep, err := r.run()
+	rep.Duration = time.Since(start)
+	stopProgress()
+	return rep, err
+}
+
+// runner holds the state of one Mirror call.
+type runner struct {
+	opts     Options
+	log      *logrus.Entry
+	parent   context.Context
+	ctx      context.Context // ends on the parent's end or on a fatal error
+	cancel   context.CancelFunc
+	srcRoot  int
+	dstRoot  int
+	srcDev   uint64
+	dstDev   uint64
+	exclude  map[string]bool
+	sem      chan struct{}
+	planning bool // true during the scan, which writes nothing
+	links    linkTable
+	dirty    dirtySet
+	tmpStem  string
+	tmpSeq   atomic.Uint64
+	copyBufs gosync.Pool
+	nameBufs gosync.Pool
+
+	fatalOnce gosync.Once
+	fatal     error
+
+	// counters of the current phase
+	created, updated, metaOnly, deleted, bytesCopied, scanned atomic.Int64
+	needBytes, freedBytes                                     atomic.Int64
+	phase                                                     atomic.Value // Phase
+	filesTotal, bytesTotal                                    atomic.Int64
+	curPath                                                   atomic.Pointer[string]
+
+	errMu    gosync.Mutex
+	errs     []FileError
+	errSeen  map[string]bool
+	errCount int64
+}
+
+const (
+	copyBufSize    = 1 << 20
+	dirtySetLimit  = 1 << 15
+	defaultWorkers = 4
+)
+
+func newRunner(ctx context.Context, src, dst string, opts Options) (*runner, error) {
+	if err := checkRoots(src, dst); err != nil {
+		return nil, err
+	}
+	log := opts.Log
+	if log == nil {
+		l := logrus.New()
+		l.Out = discard{}
+		log = logrus.NewEntry(l)
+	}
+	workers := opts.Workers
+	if workers <= 0 {
+		workers = max(defaultWorkers, 4*runtime.GOMAXPROCS(0))
+	}
+	r := &runner{
+		opts:    opts,
+		log:     log,
+		parent:  ctx,
+		exclude: make(map[string]bool),
+		sem:     make(chan struct{}, workers-1),
+		errSeen: make(map[string]bool),
+		tmpStem: fmt.Sprintf(".tails-backup-%d-%x", os.Getpid(), time.Now().UnixNano()&0xffffff),
+	}
+	r.links.groups = make(map[linkKey]*linkGroup)
+	r.dirty.dirs = make(map[string]struct{})
+	r.copyBufs.New = func() any { b := make([]byte, copyBufSize); return &b }
+	r.nameBufs.New = func() any { b := make([]byte, 32<<10); return &b }
+	for _, e := range opts.Exclude {
+		e = strings.Trim(filepath.Clean("/"+e), "/")
+		if e == "" {
+			return nil, fmt.Errorf("exclude %q: the root itself cannot be excluded; name a path inside it", e)
+		}
+		r.exclude[e] = true
+	}
+	r.phase.Store(PhaseScan)
+	r.ctx, r.cancel = context.WithCancel(ctx)
+
+	var err error
+	if r.srcRoot, err = openRoot(src, "source"); err != nil {
+		r.cancel()
+		return nil, err
+	}
+	if r.dstRoot, err = openRoot(dst, "destination"); err != nil {
+		unix.Close(r.srcRoot)
+		r.cancel()
+		return nil, err
+	}
+	var s, d unix.Stat_t
+	if err := fstat(r.srcRoot, &s); err != nil {
+		r.close()
+		return nil, fmt.Errorf("source %s: %w", src, err)
+	}
+	if err := fstat(r.dstRoot, &d); err != nil {
+		r.close()
+		return nil, fmt.Errorf("destination %s: %w", dst, err)
+	}
+	if sameInode(&s, &d) {
+		r.close()
+		return nil, fmt.Errorf("source and destination are the same directory (%s); give two different directories", src)
+	}
+	r.srcDev, r.dstDev = s.Dev, d.Dev
+	return r, nil
+}
+
+// checkRoots refuses roots where one contains the other: mirroring would copy the destination
+// into itself or delete the source.
+func checkRoots(src, dst string) error {
+	resolve := func(p string) (string, error) {
+		a, err := filepath.Abs(p)
+		if err != nil {
+			return "", err
+		}
+		return filepath.EvalSymlinks(a)
+	}
+	s, err := resolve(src)
+	if err != nil {
+		return fmt.Errorf("source %s: %w; give an existing directory", src, err)
+	}
+	d, err := resolve(dst)
+	if err != nil {
+		return fmt.Errorf("destination %s: %w; create it first or give an existing directory", dst, err)
+	}
+	if s == d {
+		return fmt.Errorf("source and destination are the same directory (%s); give two different directories", s)
+	}
+	if strings.HasPrefix(d, s+"/") || s == "/" {
+		return fmt.Errorf("destination %s is inside the source %s; put it elsewhere", d, s)
+	}
+	if strings.HasPrefix(s, d+"/") || d == "/" {
+		return fmt.Errorf("source %s is inside the destination %s, which would delete it; put it elsewhere", s, d)
+	}
+	return nil
+}
+
+func openRoot(path, what string) (int, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err == unix.ENOTDIR {
+		return -1, fmt.Errorf("%s %s is not a directory; give a directory", what, path)
+	}
+	if err != nil {
+		return -1, fmt.Errorf("open %s %s: %w", what, path, err)
+	}
+	return fd, nil
+}
+
+func (r *runner) close() {
+	r.cancel()
+	unix.Close(r.srcRoot)
+	unix.Close(r.dstRoot)
+}
+
+type discard struct{}
+
+func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// run does the scan and, unless it is a dry run or nothing differs, the copy.
+func (r *runner) run() (Report, error) {
+	r.planning = true
+	r.walkRoot()
+	plan := r.report()
+	if err := r.endError(); err != nil {
+		return plan, err
+	}
+	if r.opts.DryRun || plan.Changes() == 0 {
+		return plan, nil
+	}
+	if err := r.checkSpace(); err != nil {
+		return plan, err
+	}
+
+	r.filesTotal.Store(plan.Changes())
+	r.bytesTotal.Store(r.needBytes.Load())
+	for _, c := range []*atomic.Int64{&r.created, &r.updated, &r.metaOnly, &r.deleted, &r.bytesCopied} {
+		c.Store(0)
+	}
+	r.planning = false
+	r.phase.Store(PhaseCopy)
+	r.walkRoot()
+	rep := r.report()
+	rep.Scanned = plan.Scanned
+	if err := r.endError(); err != nil {
+		return rep, err
+	}
+	if !r.opts.NoSync {
+		if err := unix.Syncfs(r.dstRoot); err != nil {
+			return rep, fmt.Errorf("flush the destination: %w", err)
+		}
+	}
+	return rep, nil
+}
+
+// endError is the reason the current phase stopped early, if it did.
+func (r *runner) endError() error {
+	if r.fatal != nil {
+		return r.fatal
+	}
+	if err := r.parent.Err(); err != nil {
+		return fmt.Errorf("mirror stopped: %w", err)
+	}
+	return nil
+}
+
+func (r *runner) report() Report {
+	r.errMu.Lock()
+	defer r.errMu.Unlock()
+	return Report{
+		Created:      r.created.Load(),
+		Updated:      r.updated.Load(),
+		MetadataOnly: r.metaOnly.Load(),
+		Deleted:      r.deleted.Load(),
+		BytesCopied:  r.bytesCopied.Load(),
+		Scanned:      r.scanned.Load(),
+		Errors:       append([]FileError(nil), r.errs...),
+		ErrorCount:   r.errCount,
+	}
+}
+
+// checkSpace compares what the scan found to copy with the free space of the destination.
+// Replaced files are freed only after their new version is written, so this is a lower bound;
+// running out later is handled where a write fails.
+func (r *runner) checkSpace() error {
+	var fs unix.Statfs_t
+	if err := unix.Fstatfs(r.dstRoot, &fs); err != nil {
+		return fmt.Errorf("free space of the destination: %w", err)
+	}
+	avail := int64(fs.Bavail) * fs.Bsize
+	need := r.needBytes.Load() - r.freedBytes.Load()
+	if need > avail {
+		return &NoSpaceError{Needed: need, Available: avail}
+	}
+	return nil
+}
+
+// setFatal records the first error that ends the run and stops the other workers.
+func (r *runner) setFatal(err error) {
+	r.fatalOnce.Do(func() {
+		r.fatal = err
+		r.cancel()
+	})
+}
+
+func (r *runner) noSpace() {
+	var fs unix.Statfs_t
+	var avail int64
+	if unix.Fstatfs(r.dstRoot, &fs) == nil {
+		avail = int64(fs.Bavail) * fs.Bsize
+	}
+	need := r.bytesTotal.Load() - r.bytesCopied.Load()
+	if need <= avail {
+		need = avail + 1
+	}
+	r.setFatal(&NoSpaceError{Needed: need, Available: avail})
+}
+
+// fail routes an error about rel: space and device failures end the run, cancellation is not
+// a file's fault, anything else is reported for that file and the run goes on.
+func (r *runner) fail(rel, op string, err error) {
+	switch {
+	case r.ctx.Err() != nil && (errors.Is(err, context.Canceled) || r.fatal != nil):
+	case isNoSpace(err):
+		r.noSpace()
+	case isDeviceFailure(err):
+		r.setFatal(fmt.Errorf("the destination failed while writing %s (%w); check that the device is still plugged in and run again", rel, err))
+	default:
+		r.fileError(rel, op, err)
+	}
+}
+
+func (r *runner) fileError(rel, op string, err error) {
+	key := op + "\x00" + rel
+	r.errMu.Lock()
+	defer r.errMu.Unlock()
+	if r.errSeen[key] {
+		return
+	}
+	if len(r.errSeen) < MaxReportedErrors {
+		r.errSeen[key] = true
+	}
+	r.errCount++
+	if len(r.errs) < MaxReportedErrors {
+		r.errs = append(r.errs, FileError{Path: rel, Op: op, Err: err})
+	}
+	r.log.WithFields(logrus.Fields{"path": rel, "op": op}).WithError(err).Warn("skipped")
+}
+
+func (r *runner) vanished(rel string) { r.fileError(rel, "vanished", ErrVanished) }
+
+func (r *runner) excluded(rel string) bool { return len(r.exclude) > 0 && r.exclude[rel] }
+
+func (r *runner) tmpName() string {
+	return fmt.Sprintf("%s-%d.tmp", r.tmpStem, r.tmpSeq.Add(1))
+}
+
+func joinRel(dir, name string) string {
+	if dir == "" {
+		return name
+	}
+	return dir + "/" + name
+}
+
+func parentRel(rel string) string {
+	if i := strings.LastIndexByte(rel, '/'); i >= 0 {
+		return rel[:i]
+	}
+	return ""
+}
+
+// spawn runs fn on a new goroutine when a worker slot is free and inline otherwise, so the
+// number of goroutines stays bounded and a parent waiting for its children never deadlocks.
+func (r *runner) spawn(wg *gosync.WaitGroup, fn func()) {
+	select {
+	case r.sem <- struct{}{}:
+		wg.Add(1)
+		go func() {
+			defer func() { <-r.sem; wg.Done() }()
+			fn()
+		}()
+	default:
+		fn()
+	}
+}
+
+func (r *runner) counted(c *atomic.Int64, rel string) {
+	c.Add(1)
+	r.curPath.Store(&rel)
+}
+
+// walkRoot mirrors the roots' contents and then the destination root's own metadata.
+func (r *runner) walkRoot() {
+	var s, d unix.Stat_t
+	if err := fstat(r.srcRoot, &s); err != nil {
+		r.setFatal(fmt.Errorf("source root: %w", err))
+		return
+	}
+	if err := fstat(r.dstRoot, &d); err != nil {
+		r.setFatal(fmt.Errorf("destination root: %w", err))
+		return
+	}
+	srcX, err := readXattrs(xattrReader{fdPath(r.srcRoot), true})
+	if err != nil {
+		r.fileError(".", "read xattrs", err)
+		return
+	}
+	dstX, err := readXattrs(xattrReader{fdPath(r.dstRoot), true})
+	if err != nil {
+		r.fail(".", "read xattrs", err)
+		return
+	}
+	metaDiff := metaDiffers(&s, &d, srcX, dstX)
+	touched := r.syncDir("", r.srcRoot, r.dstRoot)
+	if r.ctx.Err() != nil {
+		return
+	}
+	if r.planning {
+		if metaDiff {
+			r.counted(&r.metaOnly, ".")
+			r.dirty.mark("")
+		}
+		return
+	}
+	if metaDiff || touched {
+		if err := applyMeta(r.dstRoot, &s, srcX, dstX, false); err != nil {
+			r.fail(".", "set metadata", err)
+			return
+		}
+		if metaDiff {
+			r.counted(&r.metaOnly, ".")
+		}
+	}
+}
+
+// syncDir mirrors the entries of the directory pair (srcFD, dstFD), dstFD being -1 during the
+// scan when the destination directory does not exist yet. It reports whether it added, removed
+// or renamed entries in the destination directory, which changes that directory's mtime.
+func (r *runner) syncDir(rel string, srcFD, dstFD int) bool {
+	if r.ctx.Err() != nil {
+		return false
+	}
+	bufp := r.nameBufs.Get().(*[]byte)
+	srcNames, err := readNames(srcFD, *bufp)
+	if err != nil {
+		r.nameBufs.Put(bufp)
+		r.fileError(rel, "read directory", err)
+		return false // never delete what an unreadable source directory may still hold
+	}
+	var dstNames []string
+	if dstFD >= 0 {
+		dstNames, err = readNames(dstFD, *bufp)
+		if err != nil {
+			r.nameBufs.Put(bufp)
+			r.fail(rel, "read directory", err)
+			return false
+		}
+	}
+	r.nameBufs.Put(bufp)
+
+	var wg gosync.WaitGroup
+	var touched atomic.Bool
+	i, j := 0, 0
+	for i < len(srcNames) || j < len(dstNames) {
+		if r.ctx.Err() != nil {
+			break
+		}
+		var name string
+		inSrc, inDst := false, false
+		switch {
+		case j >= len(dstNames) || (i < len(srcNames) && srcNames[i] < dstNames[j]):
+			name, inSrc = srcNames[i], true
+			i++
+		case i >= len(srcNames) || dstNames[j] < srcNames[i]:
+			name, inDst = dstNames[j], true
+			j++
+		default:
+			name, inSrc, inDst = srcNames[i], true, true
+			i++
+			j++
+		}
+		childRel := joinRel(rel, name)
+		if r.excluded(childRel) {
+			continue
+		}
+		if !inSrc {
+			r.spawn(&wg, func() {
+				if r.deleteEntry(rel, childRel, dstFD, name) {
+					touched.Store(true)
+				}
+			})
+			continue
+		}
+		r.spawn(&wg, func() {
+			if r.syncEntry(rel, childRel, srcFD, dstFD, name, inDst) {
+				touched.Store(true)
+			}
+		})
+	}
+	wg.Wait()
+	return touched.Load()
+}
+
+// deleteEntry removes the destination entry name that the source does not have.
+func (r *runner) deleteEntry(dirRel, rel string, dstFD int, name string) bool {
+	var d unix.Stat_t
+	if err := lstatAt(dstFD, name, &d); err != nil {
+		if err != unix.ENOENT {
+			r.fail(rel, "stat", err)
+		}
+		return false
+	}
+	if isDir(&d) && d.Dev != r.dstDev {
+		r.fileError(rel, "delete", ErrMountPoint)
+		return false
+	}
+	if r.planning {
+		r.dirty.mark(dirRel)
+	}
+	r.removeEntry(rel, dstFD, name, &d)
+	return true
+}
+
+// removeEntry deletes name (a whole tree for a directory) from the destination directory dirFD,
+// or during the scan counts what it would delete. Excluded paths inside survive, and so does
+// the directory holding them.
+func (r *runner) removeEntry(rel string, dirFD int, name string, d *unix.Stat_t) (removed bool) {
+	if r.ctx.Err() != nil {
+		return false
+	}
+	if isDir(d) {
+		fd, err := openDirAt(dirFD, name)
+		if err != nil {
+			r.fail(rel, "delete", err)
+			return false
+		}
+		var st unix.Stat_t
+		if err := fstat(fd, &st); err != nil || st.Dev != r.dstDev {
+			unix.Close(fd)
+			r.fileError(rel, "delete", ErrMountPoint)
+			return false
+		}
+		bufp := r.nameBufs.Get().(*[]byte)
+		names, err := readNames(fd, *bufp)
+		r.nameBufs.Put(bufp)
+		if err != nil {
+			unix.Close(fd)
+			r.fail(rel, "delete", err)
+			return false
+		}
+		kept := false
+		for _, n := range names {
+			childRel := joinRel(rel, n)
+			var cst unix.Stat_t
+			if r.excluded(childRel) {
+				kept = true
+				continue
+			}
+			if err := lstatAt(fd, n, &cst); err != nil {
+				if err != unix.ENOENT {
+					r.fail(childRel, "delete", err)
+					kept = true
+				}
+				continue
+			}
+			if !r.removeEntry(childRel, fd, n, &cst) {
+				kept = true
+			}
+		}
+		unix.Close(fd)
+		if kept || r.ctx.Err() != nil {
+			return false
+		}
+		if !r.planning {
+			if err := unix.Unlinkat(dirFD, name, unix.AT_REMOVEDIR); err != nil {
+				r.fail(rel, "delete", err)
+				return false
+			}
+		}
+		r.counted(&r.deleted, rel)
+		return true
+	}
+	if r.planning {
+		if isReg(d) && d.Nlink == 1 {
+			r.freedBytes.Add(d.Blocks * 512)
+		}
+	} else if err := unix.Unlinkat(dirFD, name, 0); err != nil && err != unix.ENOENT {
+		r.fail(rel, "delete", err)
+		return false
+	}
+	r.counted(&r.deleted, rel)
+	return true
+}
+
+// syncEntry mirrors the source entry name of the directory pair; it reports whether it added,
+// replaced or removed an entry of the destination directory.
+func (r *runner) syncEntry(dirRel, rel string, srcFD, dstFD int, name string, inDst bool) bool {
+	if r.ctx.Err() != nil {
+		return false
+	}
+	if r.planning {
+		r.scanned.Add(1)
+	}
+	var s, d unix.Stat_t
+	if err := lstatAt(srcFD, name, &s); err != nil {
+		if err == unix.ENOENT {
+			r.vanished(rel)
+		} else {
+			r.fileError(rel, "stat", err)
+		}
+		return false
+	}
+	hasD := false
+	if inDst && dstFD >= 0 {
+		switch err := lstatAt(dstFD, name, &d); err {
+		case nil:
+			hasD = true
+		case unix.ENOENT:
+		default:
+			r.fail(rel, "stat", err)
+			return false
+		}
+	}
+	if hasD && isDir(&d) && d.Dev != r.dstDev {
+		r.fileError(rel, "sync", ErrMountPoint)
+		return false
+	}
+	if isDir(&s) {
+		return r.syncDirEntry(dirRel, rel, srcFD, dstFD, name, &s, &d, hasD)
+	}
+	if s.Nlink > 1 {
+		return r.syncLinked(dirRel, rel, srcFD, dstFD, name, &s, &d, hasD)
+	}
+	return r.syncLeaf(dirRel, rel, srcFD, dstFD, name, &s, &d, hasD, false)
+}
+
+// syncDirEntry mirrors a source directory: creates or replaces the destination one, mirrors its
+// entries, then sets its metadata, after its children so that their writes do not change it.
+func (r *runner) syncDirEntry(dirRel, rel string, srcFD, dstFD int, name string, s, d *unix.Stat_t, hasD bool) bool {
+	// A mount point in the source is reproduced as an empty directory with the attributes of
+	// the mounted directory, and not entered (rsync -x).
+	mountPoint := s.Dev != r.srcDev
+	srcChild := -1
+	var srcX []xattr
+	var err error
+	if mountPoint {
+		srcX, err = readXattrs(xattrReader{atPath(srcFD, name), false})
+	} else {
+		srcChild, err = openDirAt(srcFD, name)
+		if err != nil {
+			if err == unix.ENOENT || err == unix.ENOTDIR || err == unix.ELOOP {
+				r.vanished(rel)
+			} else {
+				r.fileError(rel, "open directory", err)
+			}
+			return false
+		}
+		defer unix.Close(srcChild)
+		srcX, err = readXattrs(xattrReader{fdPath(srcChild), true})
+	}
+	if err != nil {
+		r.fileError(rel, "read xattrs", err)
+		return false
+	}
+
+	created := !hasD
+	replaced := hasD && !isDir(d)
+	metaDiff := false
+	dstChild := -1
+	var dstX []xattr
+	if hasD && isDir(d) {
+		dstChild, err = openDirAt(dstFD, name)
+		if err != nil {
+			// A symlink or file put there since the lstat: never follow it; the next run sees it.
+			r.fail(rel, "open directory", err)
+			return false
+		}
+		defer unix.Close(dstChild)
+		if err := fstat(dstChild, d); err != nil || d.Dev != r.dstDev {
+			r.fileError(rel, "sync", ErrMountPoint)
+			return false
+		}
+		if dstX, err = readXattrs(xattrReader{fdPath(dstChild), true}); err != nil {
+			r.fail(rel, "read xattrs", err)
+			return false
+		}
+		metaDiff = metaDiffers(s, d, srcX, dstX)
+	}
+
+	if r.planning {
+		switch {
+		case created:
+			r.counted(&r.created, rel)
+		case replaced:
+			r.counted(&r.updated, rel)
+			if isReg(d) && d.Nlink == 1 {
+				r.freedBytes.Add(d.Blocks * 512)
+			}
+		case metaDiff:
+			r.counted(&r.metaOnly, rel)
+		}
+		if created || replaced || metaDiff {
+			r.dirty.mark(dirRel)
+		}
+		if created || replaced {
+			r.needBytes.Add(4096)
+		}
+		if srcChild >= 0 {
+			r.syncDir(rel, srcChild, dstChild)
+		}
+		return created || replaced
+	}
+
+	if replaced {
+		if err := unix.Unlinkat(dstFD, name, 0); err != nil {
+			r.fail(rel, "replace", err)
+			return false
+		}
+	}
+	if created || replaced {
+		if err := unix.Mkdirat(dstFD, name, 0o700); err != nil {
+			r.fail(rel, "create directory", err)
+			return replaced
+		}
+		if dstChild, err = openDirAt(dstFD, name); err != nil {
+			r.fail(rel, "open directory", err)
+			return true
+		}
+		defer unix.Close(dstChild)
+		if created {
+			r.counted(&r.created, rel)
+		} else {
+			r.counted(&r.updated, rel)
+		}
+	}
+	touched := false
+	if srcChild >= 0 && (created || replaced || r.dirty.has(rel)) {
+		touched = r.syncDir(rel, srcChild, dstChild)
+	}
+	if r.ctx.Err() != nil {
+		return created || replaced
+	}
+	if created || replaced || metaDiff || touched {
+		if err := applyMeta(dstChild, s, srcX, dstX, created || replaced); err != nil {
+			r.fail(rel, "set metadata", err)
+		} else if metaDiff {
+			r.counted(&r.metaOnly, rel)
+		}
+	}
+	return created || replaced
+}
+
+// metaDiffers tells whether the destination entry's owner, mode, mtime or xattrs differ.
+func metaDiffers(s, d *unix.Stat_t, srcX, dstX []xattr) bool {
+	return s.Uid != d.Uid || s.Gid != d.Gid ||
+		(!isSymlink(s) && s.Mode&0o7777 != d.Mode&0o7777) ||
+		s.Mtim != d.Mtim || !xattrsEqual(srcX, dstX)
+}
+
+// applyMeta gives the inode open as fd (O_PATH or not) the owner, xattrs, mode and mtime of s.
+// have is its current xattrs (nil for a new inode). The order matters: chown clears the
+// setuid/setgid bits and security.capability, and setting an ACL rewrites the group bits.
+func applyMeta(fd int, s *unix.Stat_t, want, have []xattr, isNew bool) error {
+	p := fdPath(fd)
+	var cur unix.Stat_t
+	if err := fstat(fd, &cur); err != nil {
+		return err
+	}
+	if cur.Uid != s.Uid || cur.Gid != s.Gid {
+		if err := unix.Fchownat(fd, "", int(s.Uid), int(s.Gid), unix.AT_EMPTY_PATH); err != nil {
+			return &opError{op: "chown", err: err}
+		}
+		if !isNew {
+			var err error
+			if have, err = readXattrs(xattrReader{p, true}); err != nil {
+				return err
+			}
+		}
+	}
+	if err := writeXattrs(p, want, have); err != nil {
+		return err
+	}
+	if !isSymlink(s) {
+		if err := ignoringEINTR(func() error { return unix.Chmod(p, s.Mode&0o7777) }); err != nil {
+			return &opError{op: "chmod", err: err}
+		}
+	}
+	ts := []unix.Timespec{{Nsec: unix.UTIME_OMIT}, s.Mtim}
+	if err := unix.UtimesNanoAt(unix.AT_FDCWD, p, ts, 0); err != nil {
+		return &opError{op: "set mtime", err: err}
+	}
+	return nil
+}
