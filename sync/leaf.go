@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"slices"
 	gosync "sync"
 
 	"golang.org/x/sys/unix"
@@ -148,7 +149,7 @@ func (r *runner) planLeaf(dirRel, rel string, act leafAction, s, d *unix.Stat_t)
 			r.needBytes.Add(allocated(s))
 		}
 	}
-	r.dirty.mark(dirRel)
+	r.dirty.mark(dirRel, baseRel(rel))
 }
 
 // updateMeta applies metadata to the existing destination entry name, through an O_PATH
@@ -523,40 +524,61 @@ func (r *runner) linkToTarget(dstFD int, name string, g *linkGroup, d *unix.Stat
 	return nil
 }
 
-// dirtySet records, during the scan, the directories whose entries must change and their
-// ancestors, so that the copy visits only those. Past its limit it gives up and everything is
-// visited, which keeps its memory bounded.
+// dirtySet records, during the scan, the entries that must change, by directory, and the
+// directories on the way to them, so that the copy re-examines only those instead of walking
+// the whole tree again. Past dirtySetLimit names it gives up and the copy walks every directory,
+// which keeps its memory bounded.
 type dirtySet struct {
-	mu   gosync.Mutex
-	dirs map[string]struct{}
-	all  bool
+	mu    gosync.Mutex
+	dirs  map[string][]string // directory → names of its entries to re-examine
+	names int
+	all   bool
 }
 
-func (s *dirtySet) mark(rel string) {
+// mark records that the entry name of directory dir must change; an empty name records dir
+// alone (its own metadata).
+func (s *dirtySet) mark(dir, name string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for !s.all {
-		if _, ok := s.dirs[rel]; ok {
-			return
+		names, known := s.dirs[dir]
+		if name != "" {
+			s.dirs[dir] = append(names, name)
+			s.names++
+		} else if !known {
+			s.dirs[dir] = nil
 		}
-		if len(s.dirs) >= dirtySetLimit {
+		if s.names > dirtySetLimit {
 			s.all, s.dirs = true, nil
 			return
 		}
-		s.dirs[rel] = struct{}{}
-		if rel == "" {
-			return
+		if known || dir == "" {
+			return // its ancestors are recorded already
 		}
-		rel = parentRel(rel)
+		name, dir = baseRel(dir), parentRel(dir)
 	}
 }
 
-func (s *dirtySet) has(rel string) bool {
+// has tells whether the copy must visit directory dir.
+func (s *dirtySet) has(dir string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.all {
 		return true
 	}
-	_, ok := s.dirs[rel]
+	_, ok := s.dirs[dir]
 	return ok
+}
+
+// entries returns the sorted names of dir's entries to re-examine; ok is false when the set
+// overflowed and the whole directory must be listed.
+func (s *dirtySet) entries(dir string) (names []string, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.all {
+		return nil, false
+	}
+	names = slices.Clone(s.dirs[dir])
+	slices.Sort(names)
+	return slices.Compact(names), true
 }

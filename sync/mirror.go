@@ -108,7 +108,7 @@ func newRunner(ctx context.Context, src, dst string, opts Options) (*runner, err
 		tmpStem: fmt.Sprintf(".tails-backup-%d-%x", os.Getpid(), time.Now().UnixNano()&0xffffff),
 	}
 	r.links.groups = make(map[linkKey]*linkGroup)
-	r.dirty.dirs = make(map[string]struct{})
+	r.dirty.dirs = make(map[string][]string)
 	r.copyBufs.New = func() any { b := make([]byte, copyBufSize); return &b }
 	r.nameBufs.New = func() any { b := make([]byte, 32<<10); return &b }
 	for _, e := range opts.Exclude {
@@ -344,6 +344,10 @@ func joinRel(dir, name string) string {
 	return dir + "/" + name
 }
 
+func baseRel(rel string) string {
+	return rel[strings.LastIndexByte(rel, '/')+1:]
+}
+
 func parentRel(rel string) string {
 	if i := strings.LastIndexByte(rel, '/'); i >= 0 {
 		return rel[:i]
@@ -400,7 +404,7 @@ func (r *runner) walkRoot() {
 	if r.planning {
 		if metaDiff {
 			r.counted(&r.metaOnly, ".")
-			r.dirty.mark("")
+			r.dirty.mark("", "")
 		}
 		return
 	}
@@ -421,6 +425,11 @@ func (r *runner) walkRoot() {
 func (r *runner) syncDir(rel string, srcFD, dstFD int) bool {
 	if r.ctx.Err() != nil {
 		return false
+	}
+	if !r.planning {
+		if names, ok := r.dirty.entries(rel); ok {
+			return r.syncListed(rel, srcFD, dstFD, names)
+		}
 	}
 	bufp := r.nameBufs.Get().(*[]byte)
 	srcNames, err := readNames(srcFD, *bufp)
@@ -483,6 +492,36 @@ func (r *runner) syncDir(rel string, srcFD, dstFD int) bool {
 	return touched.Load()
 }
 
+// syncListed mirrors the entries of a directory pair that the scan found to differ, deciding
+// each again from what is there now.
+func (r *runner) syncListed(rel string, srcFD, dstFD int, names []string) bool {
+	var wg gosync.WaitGroup
+	var touched atomic.Bool
+	for _, name := range names {
+		if r.ctx.Err() != nil {
+			break
+		}
+		childRel := joinRel(rel, name)
+		r.spawn(&wg, func() {
+			var s unix.Stat_t
+			changed := false
+			switch err := lstatAt(srcFD, name, &s); err {
+			case unix.ENOENT:
+				changed = r.deleteEntry(rel, childRel, dstFD, name)
+			case nil:
+				changed = r.syncEntry(rel, childRel, srcFD, dstFD, name, true)
+			default:
+				r.fileError(childRel, "stat", err)
+			}
+			if changed {
+				touched.Store(true)
+			}
+		})
+	}
+	wg.Wait()
+	return touched.Load()
+}
+
 // deleteEntry removes the destination entry name that the source does not have.
 func (r *runner) deleteEntry(dirRel, rel string, dstFD int, name string) bool {
 	var d unix.Stat_t
@@ -497,7 +536,7 @@ func (r *runner) deleteEntry(dirRel, rel string, dstFD int, name string) bool {
 		return false
 	}
 	if r.planning {
-		r.dirty.mark(dirRel)
+		r.dirty.mark(dirRel, baseRel(rel))
 	}
 	r.removeEntry(rel, dstFD, name, &d)
 	return true
@@ -682,7 +721,7 @@ func (r *runner) syncDirEntry(dirRel, rel string, srcFD, dstFD int, name string,
 			r.counted(&r.metaOnly, rel)
 		}
 		if created || replaced || metaDiff {
-			r.dirty.mark(dirRel)
+			r.dirty.mark(dirRel, name)
 		}
 		if created || replaced {
 			r.needBytes.Add(4096)
