@@ -147,6 +147,7 @@ func (r *runner) planLeaf(dirRel, rel string, act leafAction, s, d *unix.Stat_t)
 	if act == leafCreate || act == leafReplace {
 		if isReg(s) {
 			r.needBytes.Add(allocated(s))
+			r.copyBytes.Add(allocated(s))
 		}
 	}
 	r.dirty.mark(dirRel, baseRel(rel))

@@ -62,12 +62,11 @@ type runner struct {
 	copyBufs gosync.Pool
 	nameBufs gosync.Pool
 
-	fatalOnce gosync.Once
-	fatal     error
+	fatal atomic.Pointer[error] // the first error that ended the run
 
 	// counters of the current phase
 	created, updated, metaOnly, deleted, bytesCopied, scanned atomic.Int64
-	needBytes, freedBytes                                     atomic.Int64
+	needBytes, freedBytes, copyBytes                          atomic.Int64
 	phase                                                     atomic.Value // Phase
 	filesTotal, bytesTotal                                    atomic.Int64
 	curPath                                                   atomic.Pointer[string]
@@ -215,7 +214,7 @@ func (r *runner) run() (Report, error) {
 	}
 
 	r.filesTotal.Store(plan.Changes())
-	r.bytesTotal.Store(r.needBytes.Load())
+	r.bytesTotal.Store(r.copyBytes.Load())
 	for _, c := range []*atomic.Int64{&r.created, &r.updated, &r.metaOnly, &r.deleted, &r.bytesCopied} {
 		c.Store(0)
 	}
@@ -237,8 +236,8 @@ func (r *runner) run() (Report, error) {
 
 // endError is the reason the current phase stopped early, if it did.
 func (r *runner) endError() error {
-	if r.fatal != nil {
-		return r.fatal
+	if err := r.fatal.Load(); err != nil {
+		return *err
 	}
 	if err := r.parent.Err(); err != nil {
 		return fmt.Errorf("mirror stopped: %w", err)
@@ -279,10 +278,9 @@ func (r *runner) checkSpace() error {
 
 // setFatal records the first error that ends the run and stops the other workers.
 func (r *runner) setFatal(err error) {
-	r.fatalOnce.Do(func() {
-		r.fatal = err
+	if r.fatal.CompareAndSwap(nil, &err) {
 		r.cancel()
-	})
+	}
 }
 
 func (r *runner) noSpace() {
@@ -302,7 +300,7 @@ func (r *runner) noSpace() {
 // a file's fault, anything else is reported for that file and the run goes on.
 func (r *runner) fail(rel, op string, err error) {
 	switch {
-	case r.ctx.Err() != nil && (errors.Is(err, context.Canceled) || r.fatal != nil):
+	case r.ctx.Err() != nil && (errors.Is(err, context.Canceled) || r.fatal.Load() != nil):
 	case isNoSpace(err):
 		r.noSpace()
 	case isDeviceFailure(err):

@@ -47,7 +47,7 @@ func (r *runner) snapshot() Progress {
 		BytesTotal: r.bytesTotal.Load(),
 	}
 	if p.Phase == PhaseScan {
-		p.FilesTotal, p.BytesTotal = p.FilesDone, r.needBytes.Load()
+		p.FilesTotal, p.BytesTotal = p.FilesDone, r.copyBytes.Load()
 		p.FilesDone, p.BytesDone = 0, 0
 	}
 	if s := r.curPath.Load(); s != nil {

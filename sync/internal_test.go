@@ -1,0 +1,170 @@
+//go:build linux
+
+package sync
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+func TestDirtySetRecordsEntriesAndAncestors(t *testing.T) {
+	var s dirtySet
+	s.dirs = make(map[string][]string)
+	s.mark("a/b/c", "f1")
+	s.mark("a/b/c", "f2")
+	s.mark("a/x", "g")
+	s.mark("", "top")
+
+	tests := []struct {
+		dir  string
+		want []string
+	}{
+		{"", []string{"a", "top"}},
+		{"a", []string{"b", "x"}},
+		{"a/b", []string{"c"}},
+		{"a/b/c", []string{"f1", "f2"}},
+		{"a/x", []string{"g"}},
+	}
+	for _, tt := range tests {
+		got, ok := s.entries(tt.dir)
+		if !ok || !slices.Equal(got, tt.want) {
+			t.Errorf("entries(%q) = %q, %v; want %q", tt.dir, got, ok, tt.want)
+		}
+		if !s.has(tt.dir) {
+			t.Errorf("has(%q) = false", tt.dir)
+		}
+	}
+	if s.has("a/y") || s.has("b") {
+		t.Error("has() is true for a directory that was never marked")
+	}
+}
+
+func TestDirtySetOverflowVisitsEverything(t *testing.T) {
+	var s dirtySet
+	s.dirs = make(map[string][]string)
+	for i := 0; i <= dirtySetLimit; i++ {
+		s.mark(fmt.Sprintf("d%d", i%100), fmt.Sprintf("f%d", i))
+	}
+	if _, ok := s.entries("d1"); ok {
+		t.Fatal("entries() still claims a complete list after the limit was passed")
+	}
+	if !s.has("never/marked") {
+		t.Fatal("after overflow every directory must be visited")
+	}
+	if s.dirs != nil {
+		t.Fatal("the recorded names are kept after overflow: memory is not bounded")
+	}
+}
+
+func TestDirtySetDuplicateNamesAreCompacted(t *testing.T) {
+	var s dirtySet
+	s.dirs = make(map[string][]string)
+	s.mark("d", "")    // the directory itself
+	s.mark("d/e", "f") // puts e in d's list
+	s.mark("", "d")    // d changes too
+	s.mark("d", "e")   // e also changes
+	got, _ := s.entries("d")
+	if !slices.Equal(got, []string{"e"}) {
+		t.Fatalf("entries(d) = %q, want [e] once: a name listed twice would be mirrored twice at once", got)
+	}
+	got, _ = s.entries("")
+	if !slices.Equal(got, []string{"d"}) {
+		t.Fatalf("entries(root) = %q, want [d]", got)
+	}
+}
+
+func TestCheckRootsRefusesOverlaps(t *testing.T) {
+	base := t.TempDir()
+	for _, d := range []string{"a/b", "c"} {
+		if err := os.MkdirAll(filepath.Join(base, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink("a", filepath.Join(base, "alias")); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		src, dst string
+		wantErr  string
+	}{
+		{"a", "c", ""},
+		{"a", "a", "same directory"},
+		{"a", "alias", "same directory"},
+		{"a", "a/b", "inside the source"},
+		{"a/b", "a", "inside the destination"},
+		{"a/b", "alias", "inside the destination"},
+		{"missing", "c", "source"},
+		{"a", "missing", "destination"},
+	}
+	for _, tt := range tests {
+		err := checkRoots(filepath.Join(base, tt.src), filepath.Join(base, tt.dst))
+		switch {
+		case tt.wantErr == "" && err != nil:
+			t.Errorf("checkRoots(%s, %s) = %v, want nil", tt.src, tt.dst, err)
+		case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+			t.Errorf("checkRoots(%s, %s) = %v, want an error containing %q", tt.src, tt.dst, err, tt.wantErr)
+		}
+	}
+}
+
+// TestProcFDActsOnSymlink checks the kernel behaviour that applyMeta relies on: through
+// /proc/self/fd/N of an O_PATH|O_NOFOLLOW descriptor of a symlink, the following xattr and
+// utimes calls act on the symlink itself and never on its target.
+func TestProcFDActsOnSymlink(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root for trusted.* xattrs on a symlink")
+	}
+	dir := t.TempDir()
+	target := filepath.Join(dir, "target")
+	link := filepath.Join(dir, "link")
+	if err := os.WriteFile(target, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("target", link); err != nil {
+		t.Fatal(err)
+	}
+	var before unix.Stat_t
+	if err := unix.Stat(target, &before); err != nil {
+		t.Fatal(err)
+	}
+	fd, err := unix.Open(link, unix.O_PATH|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	p := fdPath(fd)
+	if err := unix.Setxattr(p, "trusted.probe", []byte("v"), 0); err != nil {
+		t.Skipf("the file system of %s does not take trusted xattrs on symlinks: %v", dir, err)
+	}
+	ts := []unix.Timespec{{Nsec: unix.UTIME_OMIT}, {Sec: 12345, Nsec: 678}}
+	if err := unix.UtimesNanoAt(unix.AT_FDCWD, p, ts, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Fchownat(fd, "", 4242, 4243, unix.AT_EMPTY_PATH); err != nil {
+		t.Fatal(err)
+	}
+	var l, tg unix.Stat_t
+	if err := unix.Lstat(link, &l); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Stat(target, &tg); err != nil {
+		t.Fatal(err)
+	}
+	if l.Mtim.Sec != 12345 || l.Mtim.Nsec != 678 || l.Uid != 4242 || l.Gid != 4243 {
+		t.Errorf("symlink mtime %v owner %d:%d, want 12345.678 and 4242:4243", l.Mtim, l.Uid, l.Gid)
+	}
+	if tg.Mtim != before.Mtim || tg.Uid != before.Uid {
+		t.Error("the symlink's target was changed through the O_PATH descriptor")
+	}
+	lx, _ := readXattrs(xattrReader{link, false})
+	tx, _ := readXattrs(xattrReader{target, false})
+	if len(lx) != 1 || lx[0].name != "trusted.probe" || len(tx) != 0 {
+		t.Errorf("xattrs: link %v, target %v; want only the link to have trusted.probe", lx, tx)
+	}
+}
