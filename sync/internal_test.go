@@ -168,3 +168,38 @@ func TestProcFDActsOnSymlink(t *testing.T) {
 		t.Errorf("xattrs: link %v, target %v; want only the link to have trusted.probe", lx, tx)
 	}
 }
+
+func TestWriteSparseLeavesZeroBlocksAsHoles(t *testing.T) {
+	f, err := os.CreateTemp(t.TempDir(), "sparse")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	const size = 64 * sparseBlock
+	buf := make([]byte, size-100) // written at an unaligned offset, not ending on a block
+	for _, at := range []int{0, 5 * sparseBlock, 5*sparseBlock + 1, len(buf) - 1} {
+		buf[at] = 0xff
+	}
+	const off = 100
+	if err := writeSparse(int(f.Fd()), buf, off); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(size); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(f.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := append(make([]byte, off), buf...); !slices.Equal(got, want) {
+		t.Fatal("content differs from what was written")
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		t.Fatal(err)
+	}
+	// Non-zero bytes fall in 3 file blocks (0, 5, 63): at most those are allocated.
+	if st.Blocks*512 > 3*sparseBlock {
+		t.Errorf("%d bytes allocated for 3 blocks of data: zero blocks were written", st.Blocks*512)
+	}
+}

@@ -297,8 +297,9 @@ func (r *runner) buildFile(rel string, srcFD, dstFD int, name, tmp string) error
 	return applyMeta(tfd, &st, srcX, nil, true)
 }
 
-// copyData copies size bytes of src into the empty file dst, leaving the source's holes as
-// holes (SEEK_DATA/SEEK_HOLE) and counting the bytes written.
+// copyData copies size bytes of src into the empty file dst, leaving the source's holes
+// (SEEK_DATA/SEEK_HOLE) and its blocks of zeros as holes, like rsync --sparse, and counting the
+// data bytes copied.
 func (r *runner) copyData(dst, src int, size int64) error {
 	bufp := r.copyBufs.Get().(*[]byte)
 	defer r.copyBufs.Put(bufp)
@@ -327,7 +328,7 @@ func (r *runner) copyData(dst, src int, size int64) error {
 				return &readError{err}
 			}
 			if m > 0 {
-				if err := writeFull(dst, buf[:m], p); err != nil {
+				if err := writeSparse(dst, buf[:m], p); err != nil {
 					return &opError{op: "write", err: err}
 				}
 				r.bytesCopied.Add(int64(m))
@@ -342,6 +343,39 @@ func (r *runner) copyData(dst, src int, size int64) error {
 	}
 	if err := unix.Ftruncate(dst, size); err != nil {
 		return &opError{op: "truncate", err: err}
+	}
+	return nil
+}
+
+// sparseBlock is the granularity at which zeros become holes: the block size of ext4.
+const sparseBlock = 4096
+
+var zeroBlock [sparseBlock]byte
+
+// writeSparse writes buf at off into a file that is a hole there, skipping the file-aligned
+// blocks that hold only zeros so they stay holes.
+func writeSparse(fd int, buf []byte, off int64) error {
+	isZero := func(b []byte) bool { return bytes.Equal(b, zeroBlock[:len(b)]) }
+	blockEnd := func(i int) int { // end of the file block that holds buf[i]
+		return min(len(buf), i+sparseBlock-int((off+int64(i))%sparseBlock))
+	}
+	for i := 0; i < len(buf); {
+		end := blockEnd(i)
+		if isZero(buf[i:end]) {
+			i = end
+			continue
+		}
+		for end < len(buf) {
+			next := blockEnd(end)
+			if isZero(buf[end:next]) {
+				break
+			}
+			end = next
+		}
+		if err := writeFull(fd, buf[i:end], off+int64(i)); err != nil {
+			return err
+		}
+		i = end
 	}
 	return nil
 }
