@@ -1,0 +1,87 @@
+package tails
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// WriteFileAt replaces the file name inside the directory open as dirfd with data, atomically:
+// a temporary file in the same directory is written, flushed and renamed over name, so name
+// holds the old or the new content at every instant, also across a power loss. name must be a
+// single path component; no symlink is followed.
+func WriteFileAt(dirfd int, name string, data []byte, mode uint32, uid, gid int) error {
+	tmp := "." + name + ".tmp-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	fd, err := unix.Openat(dirfd, tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return fmt.Errorf("create %s: %w", tmp, err)
+	}
+	fail := func(err error) error {
+		unix.Close(fd)
+		unix.Unlinkat(dirfd, tmp, 0)
+		return err
+	}
+	for off := 0; off < len(data); {
+		n, err := unix.Write(fd, data[off:])
+		if err != nil {
+			return fail(fmt.Errorf("write %s: %w", name, err))
+		}
+		off += n
+	}
+	if err := unix.Fchown(fd, uid, gid); err != nil {
+		return fail(fmt.Errorf("chown %s: %w", name, err))
+	}
+	if err := unix.Fchmod(fd, mode); err != nil {
+		return fail(fmt.Errorf("chmod %s: %w", name, err))
+	}
+	if err := unix.Fsync(fd); err != nil {
+		return fail(fmt.Errorf("flush %s: %w", name, err))
+	}
+	if err := unix.Close(fd); err != nil {
+		unix.Unlinkat(dirfd, tmp, 0)
+		return fmt.Errorf("close %s: %w", name, err)
+	}
+	if err := unix.Renameat(dirfd, tmp, dirfd, name); err != nil {
+		unix.Unlinkat(dirfd, tmp, 0)
+		return fmt.Errorf("rename %s: %w", name, err)
+	}
+	if err := unix.Fsync(dirfd); err != nil {
+		return fmt.Errorf("flush the directory of %s: %w", name, err)
+	}
+	return nil
+}
+
+// ReadFileAt reads at most limit bytes of the regular file name inside dirfd, refusing a
+// symlink or anything that is not a regular file.
+func ReadFileAt(dirfd int, name string, limit int64) ([]byte, error) {
+	fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return nil, err
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return nil, fmt.Errorf("%s is not a regular file", name)
+	}
+	if st.Size > limit {
+		return nil, fmt.Errorf("%s is larger than %d bytes", name, limit)
+	}
+	buf := make([]byte, st.Size)
+	n := 0
+	for n < len(buf) {
+		m, err := unix.Pread(fd, buf[n:], int64(n))
+		if err != nil {
+			return nil, err
+		}
+		if m == 0 {
+			break
+		}
+		n += m
+	}
+	return buf[:n], nil
+}

@@ -1,0 +1,56 @@
+// Package tails holds the facts about Tails that tails-backup must respect: paths, labels,
+// partition types, users, the persistence.conf format, the features and the backup marker.
+package tails
+
+// Partitions and file systems of a Tails stick.
+const (
+	// SystemPartitionName is the GPT name, and the FAT label, of the system partition.
+	SystemPartitionName = "Tails"
+	// ESPTypeGUID is the GPT type of the system partition (EFI System Partition).
+	ESPTypeGUID = "c12a7328-f81f-11d2-ba4b-00a0c93ec93b"
+	// PersistenceName is the GPT name of the Persistent Storage partition and the label of the
+	// ext4 file system inside its LUKS volume.
+	PersistenceName = "TailsData"
+	// PersistenceTypeGUID is the GPT type of the Persistent Storage partition.
+	PersistenceTypeGUID = "8da63339-0007-60c0-c436-083ac8230908"
+	// SystemPartitionFlags are the GPT attribute bits Tails sets on the system partition:
+	// 0 (required), 2 (legacy BIOS bootable), 60 (read-only), 62 (hidden), 63 (no automount).
+	SystemPartitionFlags uint64 = 1<<0 | 1<<2 | 1<<60 | 1<<62 | 1<<63
+	// SystemPartitionOffset is where the system partition starts, in bytes.
+	SystemPartitionOffset = 2 << 20
+	// smallStickLimit is the stick size under which the system partition is 4 GiB, not 8.
+	smallStickLimit = 14500 << 20
+)
+
+// SystemPartitionSize is the size Tails gives the system partition on a stick of stickSize bytes.
+func SystemPartitionSize(stickSize uint64) uint64 {
+	if stickSize < smallStickLimit {
+		return 4 << 30
+	}
+	return 8 << 30
+}
+
+// Paths on a running Tails.
+const (
+	// PersistentStorageMount is where the unlocked Persistent Storage of the running Tails is.
+	PersistentStorageMount = "/live/persistence/TailsData_unlocked"
+	// MediumMount is where the running system partition is mounted, read-only.
+	MediumMount = "/lib/live/mount/medium"
+	// PersistenceConfName is the configuration file at the root of the Persistent Storage.
+	PersistenceConfName = "persistence.conf"
+	// VersionFile holds the version of the running Tails ("6.10 - 20241203" on its first line).
+	VersionFile = "/etc/amnesia/version"
+)
+
+// Users and groups.
+const (
+	// AmnesiaUID is the uid (and gid) of the desktop user amnesia.
+	AmnesiaUID = 1000
+	// PersistentStorageUID and PersistentStorageGID own persistence.conf (tails-persistent-storage).
+	PersistentStorageUID = 115
+	PersistentStorageGID = 122
+	// PersistenceRootMode is the mode of the Persistent Storage root (with ACL user:amnesia:x).
+	PersistenceRootMode = 0o770
+	// PersistenceConfMode is the only mode Tails accepts for persistence.conf.
+	PersistenceConfMode = 0o600
+)
