@@ -36,6 +36,10 @@ type Options struct {
 	ProgressInterval time.Duration
 	// NoSync skips the final syncfs(2) of the destination file system.
 	NoSync bool
+	// SourceDevice and DestinationDevice, when not zero, are the device numbers (st_dev) the
+	// roots must be on: the caller checked those devices, and Mirror refuses roots that were
+	// remounted since.
+	SourceDevice, DestinationDevice uint64
 	// Log receives warnings (vanished files, per-file errors); nil discards them.
 	Log *logrus.Entry
 }

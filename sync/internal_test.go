@@ -203,3 +203,22 @@ func TestWriteSparseLeavesZeroBlocksAsHoles(t *testing.T) {
 		t.Errorf("%d bytes allocated for 3 blocks of data: zero blocks were written", st.Blocks*512)
 	}
 }
+
+func TestMirrorRefusesUnexpectedDevice(t *testing.T) {
+	src, dst := t.TempDir(), t.TempDir()
+	var st unix.Stat_t
+	if err := unix.Stat(dst, &st); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Mirror(t.Context(), src, dst, Options{DestinationDevice: st.Dev + 1})
+	if err == nil || !strings.Contains(err.Error(), "not on the expected device") {
+		t.Fatalf("error %v, want a refusal", err)
+	}
+	_, err = Mirror(t.Context(), src, dst, Options{SourceDevice: st.Dev + 1})
+	if err == nil || !strings.Contains(err.Error(), "not on the expected device") {
+		t.Fatalf("error %v, want a refusal", err)
+	}
+	if _, err := Mirror(t.Context(), src, dst, Options{SourceDevice: st.Dev, DestinationDevice: st.Dev}); err != nil {
+		t.Fatalf("matching devices: %v", err)
+	}
+}

@@ -143,6 +143,14 @@ func newRunner(ctx context.Context, src, dst string, opts Options) (*runner, err
 		r.close()
 		return nil, fmt.Errorf("source and destination are the same directory (%s); give two different directories", src)
 	}
+	if opts.SourceDevice != 0 && s.Dev != opts.SourceDevice {
+		r.close()
+		return nil, fmt.Errorf("source %s is not on the expected device any more; run again", src)
+	}
+	if opts.DestinationDevice != 0 && d.Dev != opts.DestinationDevice {
+		r.close()
+		return nil, fmt.Errorf("destination %s is not on the expected device any more; run again", dst)
+	}
 	r.srcDev, r.dstDev = s.Dev, d.Dev
 	return r, nil
 }

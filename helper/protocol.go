@@ -1,0 +1,165 @@
+// Package helper is the root side of tails-backup: it validates one request from the session,
+// re-derives the source and the destination from the system itself, and runs the mirror.
+//
+// The protocol: the session writes one Request as a JSON line on the helper's standard input and
+// keeps it open; writing a Cancel line or closing it cancels the operation. The helper writes
+// Event JSON lines on its standard output: progress, then exactly one "done" or "error".
+package helper
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"tails-backup/tails"
+)
+
+// ProtocolVersion is the version of the request format.
+const ProtocolVersion = 1
+
+// Op is what the session asks the helper to do.
+type Op string
+
+const (
+	// OpUpdate mirrors this Tails' Persistent Storage onto the paired, unlocked and mounted backup.
+	OpUpdate Op = "update"
+	// OpMark writes the backup marker on an unlocked, mounted backup that has none yet, naming
+	// this Tails as its source (pairing).
+	OpMark Op = "mark"
+	// OpPromote removes the backup marker from this Tails' own Persistent Storage, making a
+	// backup Tails the main one.
+	OpPromote Op = "promote"
+	// OpCreatePersistence gives the root of a freshly formatted backup Persistent Storage the
+	// ownership, mode and ACL Tails expects.
+	OpCreatePersistence Op = "create-persistence"
+	// OpCancel, sent after a request, cancels it.
+	OpCancel Op = "cancel"
+)
+
+// Request is the one command the helper takes. Backup is the LUKS UUID of the backup's
+// Persistent Storage partition; the helper finds everything else itself.
+type Request struct {
+	Version int    `json:"version"`
+	Op      Op     `json:"op"`
+	Backup  string `json:"backup,omitempty"`
+}
+
+// MaxRequestSize bounds a request line.
+const MaxRequestSize = 4096
+
+// ErrInvalidRequest is wrapped by every error about a malformed request.
+var ErrInvalidRequest = errors.New("invalid request")
+
+// ParseRequest decodes and validates one request line.
+func ParseRequest(line []byte) (Request, error) {
+	if len(line) > MaxRequestSize {
+		return Request{}, fmt.Errorf("%w: longer than %d bytes", ErrInvalidRequest, MaxRequestSize)
+	}
+	var r Request
+	dec := json.NewDecoder(bytes.NewReader(line))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&r); err != nil {
+		return Request{}, fmt.Errorf("%w: %v", ErrInvalidRequest, err)
+	}
+	if dec.More() {
+		return Request{}, fmt.Errorf("%w: data after the JSON object", ErrInvalidRequest)
+	}
+	if r.Version != ProtocolVersion {
+		return Request{}, fmt.Errorf("%w: version %d, this helper speaks %d", ErrInvalidRequest, r.Version, ProtocolVersion)
+	}
+	switch r.Op {
+	case OpUpdate, OpMark, OpCreatePersistence:
+		if !tails.ValidUUID(r.Backup) {
+			return Request{}, fmt.Errorf("%w: backup %q is not a LUKS UUID", ErrInvalidRequest, r.Backup)
+		}
+	case OpPromote:
+		if r.Backup != "" {
+			return Request{}, fmt.Errorf("%w: promote takes no backup", ErrInvalidRequest)
+		}
+	default:
+		return Request{}, fmt.Errorf("%w: unknown operation %q", ErrInvalidRequest, r.Op)
+	}
+	return r, nil
+}
+
+// ReadRequest reads the first line of r as a request.
+func ReadRequest(r *bufio.Reader) (Request, error) {
+	line, err := r.ReadSlice('\n')
+	if errors.Is(err, bufio.ErrBufferFull) {
+		return Request{}, fmt.Errorf("%w: longer than %d bytes", ErrInvalidRequest, r.Size())
+	}
+	if err != nil && !(errors.Is(err, io.EOF) && len(line) > 0) {
+		return Request{}, fmt.Errorf("%w: no request on standard input: %v", ErrInvalidRequest, err)
+	}
+	return ParseRequest(bytes.TrimSpace(line))
+}
+
+// EventType says what an Event reports.
+type EventType string
+
+const (
+	EventProgress EventType = "progress"
+	EventDone     EventType = "done"
+	EventError    EventType = "error"
+)
+
+// ErrorCode classifies a failure so that the agent can explain it and say what to do.
+type ErrorCode string
+
+const (
+	CodeInvalidRequest ErrorCode = "invalid-request" // the request was malformed
+	CodeNotFound       ErrorCode = "not-found"       // no such backup unlocked and mounted, or no source
+	CodeNotPaired      ErrorCode = "not-paired"      // the backup's marker names another Tails, or none
+	CodeRefused        ErrorCode = "refused"         // the device is the boot device, not removable, not TailsData...
+	CodeNoSpace        ErrorCode = "no-space"        // the backup is too small
+	CodeDeviceGone     ErrorCode = "device-gone"     // the backup failed or was unplugged during the update
+	CodeCancelled      ErrorCode = "cancelled"       // cancelled by the session
+	CodeInternal       ErrorCode = "internal"        // anything else
+)
+
+// Event is one line of the helper's output.
+type Event struct {
+	Event EventType `json:"event"`
+
+	// progress
+	Phase      string `json:"phase,omitempty"`
+	FilesDone  int64  `json:"files_done,omitempty"`
+	FilesTotal int64  `json:"files_total,omitempty"`
+	BytesDone  int64  `json:"bytes_done,omitempty"`
+	BytesTotal int64  `json:"bytes_total,omitempty"`
+	Path       string `json:"path,omitempty"`
+
+	// done
+	Report *Report `json:"report,omitempty"`
+
+	// error
+	Code      ErrorCode `json:"code,omitempty"`
+	Message   string    `json:"message,omitempty"`
+	Needed    int64     `json:"needed,omitempty"`
+	Available int64     `json:"available,omitempty"`
+}
+
+// Report summarises a finished update.
+type Report struct {
+	Created      int64         `json:"created"`
+	Updated      int64         `json:"updated"`
+	MetadataOnly int64         `json:"metadata_only"`
+	Deleted      int64         `json:"deleted"`
+	BytesCopied  int64         `json:"bytes_copied"`
+	ErrorCount   int64         `json:"error_count"`
+	Errors       []ReportError `json:"errors,omitempty"`
+	Duration     time.Duration `json:"duration_ns"`
+	// Finished is when the marker was written complete.
+	Finished time.Time `json:"finished,omitzero"`
+}
+
+// ReportError is a file that could not be copied.
+type ReportError struct {
+	Path  string `json:"path"`
+	Op    string `json:"op"`
+	Error string `json:"error"`
+}
