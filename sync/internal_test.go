@@ -13,28 +13,41 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+func names(ls []listed) []string {
+	var out []string
+	for _, l := range ls {
+		n := l.name
+		if l.delete {
+			n = "-" + n
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+func newDirtySet() *dirtySet { return &dirtySet{dirs: make(map[string][]string)} }
+
 func TestDirtySetRecordsEntriesAndAncestors(t *testing.T) {
-	var s dirtySet
-	s.dirs = make(map[string][]string)
-	s.mark("a/b/c", "f1")
-	s.mark("a/b/c", "f2")
-	s.mark("a/x", "g")
-	s.mark("", "top")
+	s := newDirtySet()
+	s.mark("a/b/c", "f1", false)
+	s.mark("a/b/c", "f2", true)
+	s.mark("a/x", "g", false)
+	s.mark("", "top", true)
 
 	tests := []struct {
 		dir  string
 		want []string
 	}{
-		{"", []string{"a", "top"}},
+		{"", []string{"a", "-top"}},
 		{"a", []string{"b", "x"}},
 		{"a/b", []string{"c"}},
-		{"a/b/c", []string{"f1", "f2"}},
+		{"a/b/c", []string{"f1", "-f2"}},
 		{"a/x", []string{"g"}},
 	}
 	for _, tt := range tests {
 		got, ok := s.entries(tt.dir)
-		if !ok || !slices.Equal(got, tt.want) {
-			t.Errorf("entries(%q) = %q, %v; want %q", tt.dir, got, ok, tt.want)
+		if !ok || !slices.Equal(names(got), tt.want) {
+			t.Errorf("entries(%q) = %q, %v; want %q", tt.dir, names(got), ok, tt.want)
 		}
 		if !s.has(tt.dir) {
 			t.Errorf("has(%q) = false", tt.dir)
@@ -46,10 +59,9 @@ func TestDirtySetRecordsEntriesAndAncestors(t *testing.T) {
 }
 
 func TestDirtySetOverflowVisitsEverything(t *testing.T) {
-	var s dirtySet
-	s.dirs = make(map[string][]string)
+	s := newDirtySet()
 	for i := 0; i <= dirtySetLimit; i++ {
-		s.mark(fmt.Sprintf("d%d", i%100), fmt.Sprintf("f%d", i))
+		s.mark(fmt.Sprintf("d%d", i%100), fmt.Sprintf("f%d", i), false)
 	}
 	if _, ok := s.entries("d1"); ok {
 		t.Fatal("entries() still claims a complete list after the limit was passed")
@@ -63,19 +75,19 @@ func TestDirtySetOverflowVisitsEverything(t *testing.T) {
 }
 
 func TestDirtySetDuplicateNamesAreCompacted(t *testing.T) {
-	var s dirtySet
-	s.dirs = make(map[string][]string)
-	s.mark("d", "")    // the directory itself
-	s.mark("d/e", "f") // puts e in d's list
-	s.mark("", "d")    // d changes too
-	s.mark("d", "e")   // e also changes
+	s := newDirtySet()
+	s.mark("d", "", false)    // the directory itself
+	s.mark("d/e", "f", false) // puts e in d's list
+	s.mark("", "d", false)    // d changes too
+	s.mark("d", "e", false)   // e also changes
+	s.mark("d", "e", true)    // and, say, a stale deletion of the same name
 	got, _ := s.entries("d")
-	if !slices.Equal(got, []string{"e"}) {
-		t.Fatalf("entries(d) = %q, want [e] once: a name listed twice would be mirrored twice at once", got)
+	if !slices.Equal(names(got), []string{"e"}) {
+		t.Fatalf("entries(d) = %q, want [e] once, to mirror: a name listed twice would be handled twice at once", names(got))
 	}
 	got, _ = s.entries("")
-	if !slices.Equal(got, []string{"d"}) {
-		t.Fatalf("entries(root) = %q, want [d]", got)
+	if !slices.Equal(names(got), []string{"d"}) {
+		t.Fatalf("entries(root) = %q, want [d]", names(got))
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"slices"
+	"strings"
 	gosync "sync"
 
 	"golang.org/x/sys/unix"
@@ -104,7 +105,7 @@ func (r *runner) sourceFailure(rel string, err error) {
 func (r *runner) syncLeaf(dirRel, rel string, srcFD, dstFD int, name string, s, d *unix.Stat_t, hasD, inGroup bool) bool {
 	act, srcX, dstX := r.decideLeaf(rel, srcFD, dstFD, name, s, d, hasD, inGroup)
 	if r.planning {
-		r.planLeaf(dirRel, rel, act, s, d)
+		r.planLeaf(dirRel, rel, srcFD, name, act, s, d)
 		return act == leafCreate || act == leafReplace
 	}
 	switch act {
@@ -129,8 +130,8 @@ func (r *runner) syncLeaf(dirRel, rel string, srcFD, dstFD int, name string, s, 
 	return false
 }
 
-// planLeaf counts, during the scan, what act will do.
-func (r *runner) planLeaf(dirRel, rel string, act leafAction, s, d *unix.Stat_t) {
+// planLeaf counts, during the scan, what act will do; srcFD and name locate the source entry.
+func (r *runner) planLeaf(dirRel, rel string, srcFD int, name string, act leafAction, s, d *unix.Stat_t) {
 	switch act {
 	case leafSame, leafSkip:
 		return
@@ -147,10 +148,40 @@ func (r *runner) planLeaf(dirRel, rel string, act leafAction, s, d *unix.Stat_t)
 	if act == leafCreate || act == leafReplace {
 		if isReg(s) {
 			r.needBytes.Add(allocated(s))
-			r.copyBytes.Add(allocated(s))
+			r.copyBytes.Add(dataBytes(srcFD, name, s))
 		}
 	}
-	r.dirty.mark(dirRel, baseRel(rel))
+	r.dirty.mark(dirRel, name, false)
+}
+
+// dataBytes is how many bytes of data (holes excluded) copying the regular file will read.
+func dataBytes(srcFD int, name string, s *unix.Stat_t) int64 {
+	if s.Blocks*512 >= s.Size {
+		return s.Size
+	}
+	fd, err := openFileAt(srcFD, name)
+	if err != nil {
+		return allocated(s)
+	}
+	defer unix.Close(fd)
+	var n int64
+	for off := int64(0); off < s.Size; {
+		data, err := unix.Seek(fd, off, unix.SEEK_DATA)
+		if err != nil {
+			break
+		}
+		hole, err := unix.Seek(fd, data, unix.SEEK_HOLE)
+		if err != nil {
+			return allocated(s)
+		}
+		hole = min(hole, s.Size)
+		if data >= hole {
+			break
+		}
+		n += hole - data
+		off = hole
+	}
+	return n
 }
 
 // updateMeta applies metadata to the existing destination entry name, through an O_PATH
@@ -424,14 +455,21 @@ func (r *runner) contentEqual(srcFD, dstFD int, name string, size int64) (bool, 
 // linkKey identifies a source inode.
 type linkKey struct{ dev, ino uint64 }
 
-// linkGroup is the destination side of a source inode with several links: once one member is
-// in place in the destination (the target), the others are hard links to it.
+// linkGroup is the destination side of a source inode with several links. The scan notes a
+// member whose destination already holds the right data (the seed); during the copy the first
+// member to be handled makes its destination inode right (by itself, by linking to the seed, or
+// by a copy) and becomes the target, and every later member is a hard link to the target.
 type linkGroup struct {
-	mu        gosync.Mutex
-	target    string // relative path of the member in place
+	mu gosync.Mutex
+	// scan
+	seed    string // relative path of a member whose destination has the right data
+	seedIno uint64
+	hasSeed bool
+	planned bool // the scan already counted one copy of the data
+	// copy
+	target    string // relative path of the member whose destination inode is right
 	targetIno uint64
-	hasTarget bool
-	planned   bool // the scan already counted one copy of the data
+	done      bool
 }
 
 // linkTable holds the groups seen; its size is the number of source inodes with several
@@ -457,54 +495,58 @@ func (r *runner) syncLinked(dirRel, rel string, srcFD, dstFD int, name string, s
 	g := r.links.get(linkKey{s.Dev, s.Ino})
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	link := &unix.Stat_t{Mode: unix.S_IFLNK} // counted like a non-regular entry: no data to copy
+	createOrReplace := func() leafAction {
+		if hasD {
+			return leafReplace
+		}
+		return leafCreate
+	}
 
-	if g.hasTarget {
+	if r.planning {
+		if g.hasSeed {
+			if hasD && d.Ino == g.seedIno {
+				return false // shares the seed's inode: whatever it needs is counted there
+			}
+			r.planLeaf(dirRel, rel, srcFD, name, createOrReplace(), link, d)
+			return true
+		}
+		act, _, _ := r.decideLeaf(rel, srcFD, dstFD, name, s, d, hasD, true)
+		switch act {
+		case leafSame, leafMeta:
+			g.hasSeed, g.seed, g.seedIno = true, rel, d.Ino
+		case leafCreate, leafReplace:
+			if g.planned { // another member brings the data; this one will be a link
+				r.planLeaf(dirRel, rel, srcFD, name, act, link, d)
+				return true
+			}
+			g.planned = true
+		}
+		r.planLeaf(dirRel, rel, srcFD, name, act, s, d)
+		return act == leafCreate || act == leafReplace
+	}
+
+	if g.done {
 		if hasD && d.Ino == g.targetIno {
 			return false
 		}
-		if r.planning {
-			act := leafReplace
-			if !hasD {
-				act = leafCreate
-			}
-			r.planLeaf(dirRel, rel, act, &unix.Stat_t{Mode: unix.S_IFLNK}, d) // a link: no data
-			return true
-		}
-		err := r.linkToTarget(dstFD, name, g, d, hasD, rel)
+		err := r.linkTo(rel, srcFD, dstFD, name, g.target, g.targetIno, nil, d, hasD)
 		if err == nil {
-			if hasD {
-				r.counted(&r.updated, rel)
-			} else {
-				r.counted(&r.created, rel)
-			}
+			r.countLinked(rel, hasD)
 			return true
 		}
 		if !errors.Is(err, errTargetGone) {
 			r.fail(rel, "link", err)
 			return false
 		}
-		g.hasTarget = false // the member in place changed: start the group again from here
+		g.done = false // the target changed under us: start the group again from here
 	}
 
 	act, srcX, dstX := r.decideLeaf(rel, srcFD, dstFD, name, s, d, hasD, true)
-	if r.planning {
-		switch act {
-		case leafSame, leafMeta:
-			g.hasTarget, g.target, g.targetIno = true, rel, d.Ino
-		case leafCreate, leafReplace:
-			if g.planned { // another member brings the data; this one will be a link
-				r.planLeaf(dirRel, rel, act, &unix.Stat_t{Mode: unix.S_IFLNK}, d)
-				return true
-			}
-			g.planned = true
-		}
-		r.planLeaf(dirRel, rel, act, s, d)
-		return act == leafCreate || act == leafReplace
-	}
-	touched := false
 	switch act {
 	case leafSkip:
 		return false
+	case leafSame:
 	case leafMeta:
 		if err := r.updateMeta(dstFD, name, s, d, srcX, dstX); err != nil {
 			r.fail(rel, "set metadata", err)
@@ -512,37 +554,69 @@ func (r *runner) syncLinked(dirRel, rel string, srcFD, dstFD int, name string, s
 		}
 		r.counted(&r.metaOnly, rel)
 	case leafCreate, leafReplace:
+		if g.hasSeed && g.seed != rel {
+			err := r.linkTo(rel, srcFD, dstFD, name, g.seed, g.seedIno, s, d, hasD)
+			if err == nil {
+				r.countLinked(rel, hasD)
+				g.done, g.target, g.targetIno = true, g.seed, g.seedIno
+				return true
+			}
+			if !errors.Is(err, errTargetGone) {
+				r.fail(rel, "link", err)
+				return false
+			}
+		}
 		if !r.replaceLeaf(rel, srcFD, dstFD, name, s, d, hasD) {
 			return false
 		}
-		if act == leafCreate {
-			r.counted(&r.created, rel)
-		} else {
-			r.counted(&r.updated, rel)
-		}
-		touched = true
+		r.countLinked(rel, hasD)
 	}
 	var now unix.Stat_t
 	if err := lstatAt(dstFD, name, &now); err == nil {
-		g.hasTarget, g.target, g.targetIno = true, rel, now.Ino
+		g.done, g.target, g.targetIno = true, rel, now.Ino
 	}
-	return touched
+	return act == leafCreate || act == leafReplace
+}
+
+func (r *runner) countLinked(rel string, hadEntry bool) {
+	if hadEntry {
+		r.counted(&r.updated, rel)
+	} else {
+		r.counted(&r.created, rel)
+	}
 }
 
 var errTargetGone = errors.New("the hard link target changed")
 
-// linkToTarget makes name a hard link to the group's target, through a temporary link renamed
-// over name. The target is reopened beneath the destination root without following symlinks
-// and must still be the recorded inode.
-func (r *runner) linkToTarget(dstFD int, name string, g *linkGroup, d *unix.Stat_t, hasD bool, rel string) error {
-	tfd, err := openBeneath(r.dstRoot, g.target)
+// linkTo makes name a hard link to the destination inode at target, through a temporary link
+// renamed over name. The target is reopened beneath the destination root without following
+// symlinks and must still be inode targetIno. When fix is set, the target's metadata is first
+// made that of the source entry fix (name's), since the seed of a group may need it.
+func (r *runner) linkTo(rel string, srcFD, dstFD int, name, target string, targetIno uint64, fix, d *unix.Stat_t, hasD bool) error {
+	tfd, err := openBeneath(r.dstRoot, target)
 	if err != nil {
 		return errTargetGone
 	}
 	defer unix.Close(tfd)
 	var st unix.Stat_t
-	if err := fstat(tfd, &st); err != nil || st.Ino != g.targetIno || isDir(&st) {
+	if err := fstat(tfd, &st); err != nil || st.Ino != targetIno || isDir(&st) {
 		return errTargetGone
+	}
+	if fix != nil {
+		srcX, err := readXattrs(xattrReader{atPath(srcFD, name), false})
+		if err != nil {
+			return &readError{err}
+		}
+		have, err := readXattrs(xattrReader{fdPath(tfd), true})
+		if err != nil {
+			return err
+		}
+		if metaDiffers(fix, &st, srcX, have) {
+			if err := applyMeta(tfd, fix, srcX, have, false); err != nil {
+				return err
+			}
+			r.counted(&r.metaOnly, target)
+		}
 	}
 	tmp := r.tmpName()
 	if err := unix.Linkat(tfd, "", dstFD, tmp, unix.AT_EMPTY_PATH); err != nil {
@@ -565,20 +639,36 @@ func (r *runner) linkToTarget(dstFD int, name string, g *linkGroup, d *unix.Stat
 // which keeps its memory bounded.
 type dirtySet struct {
 	mu    gosync.Mutex
-	dirs  map[string][]string // directory → names of its entries to re-examine
+	dirs  map[string][]string // directory → intent byte + name of its entries to re-examine
 	names int
 	all   bool
 }
 
-// mark records that the entry name of directory dir must change; an empty name records dir
-// alone (its own metadata).
-func (s *dirtySet) mark(dir, name string) {
+// Intents of a recorded entry: mirror it from the source, or delete it from the destination.
+const (
+	intentSync   = 's'
+	intentDelete = 'd'
+)
+
+// listed is an entry recorded by the scan.
+type listed struct {
+	name   string
+	delete bool // the scan found it only in the destination
+}
+
+// mark records that the entry name of directory dir must change (delete: be deleted); an empty
+// name records dir alone (its own metadata).
+func (s *dirtySet) mark(dir, name string, delete bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	intent := byte(intentSync)
+	if delete {
+		intent = intentDelete
+	}
 	for !s.all {
 		names, known := s.dirs[dir]
 		if name != "" {
-			s.dirs[dir] = append(names, name)
+			s.dirs[dir] = append(names, string(intent)+name)
 			s.names++
 		} else if !known {
 			s.dirs[dir] = nil
@@ -590,7 +680,7 @@ func (s *dirtySet) mark(dir, name string) {
 		if known || dir == "" {
 			return // its ancestors are recorded already
 		}
-		name, dir = baseRel(dir), parentRel(dir)
+		name, dir, intent = baseRel(dir), parentRel(dir), intentSync
 	}
 }
 
@@ -605,15 +695,32 @@ func (s *dirtySet) has(dir string) bool {
 	return ok
 }
 
-// entries returns the sorted names of dir's entries to re-examine; ok is false when the set
-// overflowed and the whole directory must be listed.
-func (s *dirtySet) entries(dir string) (names []string, ok bool) {
+// entries returns dir's entries to re-examine, sorted by name, each once; ok is false when the
+// set overflowed and the whole directory must be listed.
+func (s *dirtySet) entries(dir string) (out []listed, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.all {
 		return nil, false
 	}
-	names = slices.Clone(s.dirs[dir])
-	slices.Sort(names)
-	return slices.Compact(names), true
+	for _, e := range s.dirs[dir] {
+		out = append(out, listed{name: e[1:], delete: e[0] == intentDelete})
+	}
+	slices.SortFunc(out, func(a, b listed) int {
+		if c := strings.Compare(a.name, b.name); c != 0 {
+			return c
+		}
+		return boolCompare(a.delete, b.delete) // a name to mirror wins over a deletion
+	})
+	return slices.CompactFunc(out, func(a, b listed) bool { return a.name == b.name }), true
+}
+
+func boolCompare(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case !a:
+		return -1
+	}
+	return 1
 }

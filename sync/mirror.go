@@ -211,6 +211,7 @@ func (r *runner) run() (Report, error) {
 	r.planning = true
 	r.walkRoot()
 	plan := r.report()
+	plan.BytesCopied = r.copyBytes.Load() // what the copy would write
 	if err := r.endError(); err != nil {
 		return plan, err
 	}
@@ -410,7 +411,7 @@ func (r *runner) walkRoot() {
 	if r.planning {
 		if metaDiff {
 			r.counted(&r.metaOnly, ".")
-			r.dirty.mark("", "")
+			r.dirty.mark("", "", false)
 		}
 		return
 	}
@@ -433,8 +434,8 @@ func (r *runner) syncDir(rel string, srcFD, dstFD int) bool {
 		return false
 	}
 	if !r.planning {
-		if names, ok := r.dirty.entries(rel); ok {
-			return r.syncListed(rel, srcFD, dstFD, names)
+		if entries, ok := r.dirty.entries(rel); ok {
+			return r.syncListed(rel, srcFD, dstFD, entries)
 		}
 	}
 	bufp := r.nameBufs.Get().(*[]byte)
@@ -500,21 +501,23 @@ func (r *runner) syncDir(rel string, srcFD, dstFD int) bool {
 
 // syncListed mirrors the entries of a directory pair that the scan found to differ, deciding
 // each again from what is there now.
-func (r *runner) syncListed(rel string, srcFD, dstFD int, names []string) bool {
+func (r *runner) syncListed(rel string, srcFD, dstFD int, entries []listed) bool {
 	var wg gosync.WaitGroup
 	var touched atomic.Bool
-	for _, name := range names {
+	for _, e := range entries {
 		if r.ctx.Err() != nil {
 			break
 		}
-		childRel := joinRel(rel, name)
+		name, childRel := e.name, joinRel(rel, e.name)
 		r.spawn(&wg, func() {
 			var s unix.Stat_t
 			changed := false
-			switch err := lstatAt(srcFD, name, &s); err {
-			case unix.ENOENT:
+			switch err := lstatAt(srcFD, name, &s); {
+			case err == unix.ENOENT && e.delete:
 				changed = r.deleteEntry(rel, childRel, dstFD, name)
-			case nil:
+			case err == unix.ENOENT:
+				r.vanished(childRel) // it was there at the scan: keep its old copy
+			case err == nil:
 				changed = r.syncEntry(rel, childRel, srcFD, dstFD, name, true)
 			default:
 				r.fileError(childRel, "stat", err)
@@ -542,7 +545,7 @@ func (r *runner) deleteEntry(dirRel, rel string, dstFD int, name string) bool {
 		return false
 	}
 	if r.planning {
-		r.dirty.mark(dirRel, baseRel(rel))
+		r.dirty.mark(dirRel, name, true)
 	}
 	r.removeEntry(rel, dstFD, name, &d)
 	return true
@@ -727,7 +730,7 @@ func (r *runner) syncDirEntry(dirRel, rel string, srcFD, dstFD int, name string,
 			r.counted(&r.metaOnly, rel)
 		}
 		if created || replaced || metaDiff {
-			r.dirty.mark(dirRel, name)
+			r.dirty.mark(dirRel, name, false)
 		}
 		if created || replaced {
 			r.needBytes.Add(4096)
