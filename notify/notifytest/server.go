@@ -1,0 +1,501 @@
+package notifytest
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/godbus/dbus/v5"
+)
+
+// D-Bus names of the notification service.
+const (
+	serviceName   = "org.freedesktop.Notifications"
+	objectPath    = dbus.ObjectPath("/org/freedesktop/Notifications")
+	interfaceName = "org.freedesktop.Notifications"
+)
+
+// Closing reasons of NotificationClosed, as in the specification.
+const (
+	ReasonExpired   uint32 = 1
+	ReasonDismissed uint32 = 2
+	ReasonClosed    uint32 = 3
+	ReasonUndefined uint32 = 4
+)
+
+// Method names accepted by Server.Block.
+const (
+	MethodNotify               = "Notify"
+	MethodCloseNotification    = "CloseNotification"
+	MethodGetCapabilities      = "GetCapabilities"
+	MethodGetServerInformation = "GetServerInformation"
+)
+
+// ForeignNotify sends a notification from a new connection standing for another
+// application, and returns its ID. The connection is closed in t.Cleanup.
+func ForeignNotify(t testing.TB, addr, summary string, actions ...string) uint32 {
+	t.Helper()
+	conn, err := dbus.Connect(addr)
+	if err != nil {
+		t.Fatalf("notifytest: connect foreign client: %v", err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	if actions == nil {
+		actions = []string{}
+	}
+	var id uint32
+	err = conn.Object(serviceName, objectPath).Call(interfaceName+".Notify", 0,
+		"Other App", uint32(0), "", summary, "", actions, map[string]dbus.Variant{}, int32(-1)).Store(&id)
+	if err != nil {
+		t.Fatalf("notifytest: foreign Notify: %v", err)
+	}
+	return id
+}
+
+// DefaultCapabilities are the capabilities GNOME Shell announces.
+func DefaultCapabilities() []string {
+	return []string{"actions", "body", "body-markup", "icon-static", "persistence", "sound"}
+}
+
+// Notification is one recorded Notify call.
+type Notification struct {
+	Seq        int    // 1 for the first Notify call the Server received, then +1
+	Instance   int    // 1, then +1 at every Start after a Stop
+	Sender     string // unique bus name of the caller
+	AppName    string
+	ReplacesID uint32
+	ID         uint32 // the ID the server returned
+	Icon       string
+	Summary    string
+	Body       string
+	Actions    []string // raw (key, label) pairs, as sent
+	Hints      map[string]dbus.Variant
+	Timeout    int32
+}
+
+// ActionKeys returns the keys of the notification's actions, in order.
+func (n Notification) ActionKeys() []string {
+	var keys []string
+	for i := 0; i+1 < len(n.Actions); i += 2 {
+		keys = append(keys, n.Actions[i])
+	}
+	return keys
+}
+
+// Hint returns the value of hint name.
+func (n Notification) Hint(name string) (any, bool) {
+	v, ok := n.Hints[name]
+	if !ok {
+		return nil, false
+	}
+	return v.Value(), true
+}
+
+// CloseCall is one recorded CloseNotification call.
+type CloseCall struct {
+	Instance int
+	Sender   string
+	ID       uint32
+	WasOpen  bool
+}
+
+// Option configures a Server.
+type Option func(*Server)
+
+// WithCapabilities sets the capabilities announced (default DefaultCapabilities).
+func WithCapabilities(caps ...string) Option {
+	return func(s *Server) { s.caps = slices.Clone(caps) }
+}
+
+// WithoutActions announces DefaultCapabilities minus "actions".
+func WithoutActions() Option {
+	return func(s *Server) {
+		s.caps = slices.DeleteFunc(DefaultCapabilities(), func(c string) bool { return c == "actions" })
+	}
+}
+
+// Server is a fake org.freedesktop.Notifications server. It behaves like GNOME
+// Shell: IDs start at 1 per instance, a replaces_id of an open notification keeps
+// its ID, clicking an action emits ActionInvoked then NotificationClosed(2).
+// All methods are safe for concurrent use.
+type Server struct {
+	addr string
+
+	mu       sync.Mutex
+	changed  chan struct{} // closed and replaced on every recorded change
+	conn     *dbus.Conn
+	instance int
+	nextID   uint32
+	open     map[uint32]Notification // open notifications of the current instance
+	notifs   []Notification
+	closes   []CloseCall
+	caps     []string
+	blocked  map[string]bool
+	hanging  map[string]int // calls currently blocked, by method
+	unblock  chan struct{}  // closed to release blocked calls
+}
+
+// NewServer starts a fake server on the bus at addr; it is stopped in t.Cleanup.
+func NewServer(t testing.TB, addr string, opts ...Option) *Server {
+	t.Helper()
+	s := &Server{
+		addr:    addr,
+		changed: make(chan struct{}),
+		caps:    DefaultCapabilities(),
+		blocked: map[string]bool{},
+		hanging: map[string]int{},
+		unblock: make(chan struct{}),
+	}
+	for _, o := range opts {
+		o(s)
+	}
+	t.Cleanup(s.Stop)
+	s.Start(t)
+	return s
+}
+
+// Start connects to the bus and takes the name; after a Stop it is a new server
+// instance (IDs restart at 1, like a restarted GNOME Shell).
+func (s *Server) Start(t testing.TB) {
+	t.Helper()
+	conn, err := dbus.Connect(s.addr)
+	if err != nil {
+		t.Fatalf("notifytest: connect fake server to %s: %v", s.addr, err)
+	}
+	s.mu.Lock()
+	if s.conn != nil {
+		s.mu.Unlock()
+		_ = conn.Close()
+		t.Fatalf("notifytest: fake server already started")
+	}
+	s.conn = conn
+	s.instance++
+	if err := conn.Export(&methods{s: s, instance: s.instance}, objectPath, interfaceName); err != nil {
+		s.conn = nil
+		s.mu.Unlock()
+		_ = conn.Close()
+		t.Fatalf("notifytest: export fake server: %v", err)
+	}
+	s.nextID = 1
+	s.open = map[uint32]Notification{}
+	s.mu.Unlock()
+	reply, err := conn.RequestName(serviceName, dbus.NameFlagDoNotQueue)
+	if err != nil || reply != dbus.RequestNameReplyPrimaryOwner {
+		t.Fatalf("notifytest: request %s: reply %v, %v", serviceName, reply, err)
+	}
+	s.broadcast()
+}
+
+// Stop releases the name and disconnects, releasing blocked calls. It is safe to
+// call more than once and to Start again afterwards.
+func (s *Server) Stop() {
+	s.mu.Lock()
+	conn := s.conn
+	s.conn = nil
+	close(s.unblock)
+	s.unblock = make(chan struct{})
+	s.mu.Unlock()
+	if conn == nil {
+		return
+	}
+	_ = conn.Close()
+	s.broadcast()
+}
+
+// Restart is Stop then Start: the name owner changes and old IDs are forgotten.
+func (s *Server) Restart(t testing.TB) {
+	t.Helper()
+	s.Stop()
+	s.Start(t)
+}
+
+// Owner is the unique bus name of the server's connection ("" when stopped).
+func (s *Server) Owner() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.conn == nil {
+		return ""
+	}
+	return s.conn.Names()[0]
+}
+
+// SetCapabilities changes the capabilities announced from now on.
+func (s *Server) SetCapabilities(caps ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.caps = slices.Clone(caps)
+}
+
+// Block makes calls of the given methods (MethodNotify, ...) hang without an
+// answer until Unblock or Stop.
+func (s *Server) Block(methods ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, m := range methods {
+		s.blocked[m] = true
+	}
+}
+
+// Unblock answers the blocked calls and stops blocking.
+func (s *Server) Unblock() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	clear(s.blocked)
+	close(s.unblock)
+	s.unblock = make(chan struct{})
+}
+
+// Notifications returns every Notify call received, in order.
+func (s *Server) Notifications() []Notification {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.notifs)
+}
+
+// Open returns the current content of the open notification id.
+func (s *Server) Open(id uint32) (Notification, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n, ok := s.open[id]
+	return n, ok
+}
+
+// CloseCalls returns every CloseNotification call received, in order.
+func (s *Server) CloseCalls() []CloseCall {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.closes)
+}
+
+// WaitFor waits until a received Notify call satisfies match and returns the first
+// one that does; it fails the test after timeout.
+func (s *Server) WaitFor(t testing.TB, match func(Notification) bool, timeout time.Duration) Notification {
+	t.Helper()
+	var found Notification
+	s.wait(t, timeout, "a matching Notify call", func() bool {
+		for _, n := range s.notifs {
+			if match(n) {
+				found = n
+				return true
+			}
+		}
+		return false
+	})
+	return found
+}
+
+// WaitForClose waits until CloseNotification(id) is received; it fails the test after timeout.
+func (s *Server) WaitForClose(t testing.TB, id uint32, timeout time.Duration) CloseCall {
+	t.Helper()
+	var found CloseCall
+	s.wait(t, timeout, fmt.Sprintf("CloseNotification(%d)", id), func() bool {
+		for _, c := range s.closes {
+			if c.ID == id {
+				found = c
+				return true
+			}
+		}
+		return false
+	})
+	return found
+}
+
+// WaitBlocked waits until a call of method is hanging in Block; it fails the test after timeout.
+func (s *Server) WaitBlocked(t testing.TB, method string, timeout time.Duration) {
+	t.Helper()
+	s.wait(t, timeout, "a blocked "+method+" call", func() bool { return s.hanging[method] > 0 })
+}
+
+// wait runs cond under s.mu after every change until it is true.
+func (s *Server) wait(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	for {
+		s.mu.Lock()
+		ok := cond()
+		ch := s.changed
+		s.mu.Unlock()
+		if ok {
+			return
+		}
+		select {
+		case <-ch:
+		case <-timer.C:
+			t.Fatalf("notifytest: timed out after %v waiting for %s", timeout, what)
+		}
+	}
+}
+
+// broadcast wakes the waiters.
+func (s *Server) broadcast() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.broadcastLocked()
+}
+
+func (s *Server) broadcastLocked() {
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+// Click invokes action key of the open notification id, as a user would:
+// ActivationToken, ActionInvoked, then NotificationClosed with reason 2 (GNOME
+// Shell closes non-resident notifications on click). It fails the test if id is
+// not open or has no such action.
+func (s *Server) Click(t testing.TB, id uint32, key string) {
+	t.Helper()
+	s.mu.Lock()
+	n, ok := s.open[id]
+	conn := s.conn
+	resident := false
+	if v, has := n.Hint("resident"); has {
+		resident, _ = v.(bool)
+	}
+	if ok && slices.Contains(n.ActionKeys(), key) && !resident {
+		delete(s.open, id)
+	}
+	s.mu.Unlock()
+	if !ok {
+		t.Fatalf("notifytest: click %q: notification %d is not open", key, id)
+	}
+	if !slices.Contains(n.ActionKeys(), key) {
+		t.Fatalf("notifytest: click %q: notification %d has actions %q", key, id, n.ActionKeys())
+	}
+	s.emit(t, conn, "ActivationToken", id, "notifytest-token")
+	s.emit(t, conn, "ActionInvoked", id, key)
+	if !resident {
+		s.emit(t, conn, "NotificationClosed", id, ReasonDismissed)
+	}
+}
+
+// Dismiss closes the open notification id as the user would (reason 2).
+func (s *Server) Dismiss(t testing.TB, id uint32) { t.Helper(); s.closeOpen(t, id, ReasonDismissed) }
+
+// Expire closes the open notification id as if its timeout ran out (reason 1).
+func (s *Server) Expire(t testing.TB, id uint32) { t.Helper(); s.closeOpen(t, id, ReasonExpired) }
+
+func (s *Server) closeOpen(t testing.TB, id, reason uint32) {
+	t.Helper()
+	s.mu.Lock()
+	_, ok := s.open[id]
+	delete(s.open, id)
+	conn := s.conn
+	s.mu.Unlock()
+	if !ok {
+		t.Fatalf("notifytest: close with reason %d: notification %d is not open", reason, id)
+	}
+	s.emit(t, conn, "NotificationClosed", id, reason)
+}
+
+// EmitRaw emits signal member of the Notifications interface with any body, for
+// testing a client's robustness against odd servers.
+func (s *Server) EmitRaw(t testing.TB, member string, body ...any) {
+	t.Helper()
+	s.mu.Lock()
+	conn := s.conn
+	s.mu.Unlock()
+	s.emit(t, conn, member, body...)
+}
+
+func (s *Server) emit(t testing.TB, conn *dbus.Conn, member string, body ...any) {
+	t.Helper()
+	if conn == nil {
+		t.Fatalf("notifytest: emit %s: server stopped", member)
+	}
+	if err := conn.Emit(objectPath, interfaceName+"."+member, body...); err != nil {
+		t.Fatalf("notifytest: emit %s: %v", member, err)
+	}
+}
+
+// block hangs while method is blocked.
+func (s *Server) block(method string) {
+	s.mu.Lock()
+	if !s.blocked[method] {
+		s.mu.Unlock()
+		return
+	}
+	ch := s.unblock
+	s.hanging[method]++
+	s.broadcastLocked()
+	s.mu.Unlock()
+	<-ch
+	s.mu.Lock()
+	s.hanging[method]--
+	s.mu.Unlock()
+}
+
+// methods is the exported D-Bus object of one server instance; only the spec's
+// methods are exported.
+type methods struct {
+	s        *Server
+	instance int
+}
+
+func errStopped() *dbus.Error {
+	return dbus.NewError("org.freedesktop.DBus.Error.Failed", []any{"notifytest: server instance stopped"})
+}
+
+// current reports whether m's instance is still running; s.mu must be held.
+func (m *methods) current() bool { return m.s.conn != nil && m.s.instance == m.instance }
+
+func (m *methods) Notify(sender dbus.Sender, app string, replacesID uint32, icon, summary, body string,
+	actions []string, hints map[string]dbus.Variant, timeout int32) (uint32, *dbus.Error) {
+	s := m.s
+	s.block(MethodNotify)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !m.current() {
+		return 0, errStopped()
+	}
+	id := replacesID
+	if _, ok := s.open[id]; id == 0 || !ok {
+		id = s.nextID
+		s.nextID++
+	}
+	n := Notification{
+		Seq: len(s.notifs) + 1, Instance: s.instance, Sender: string(sender),
+		AppName: app, ReplacesID: replacesID, ID: id, Icon: icon, Summary: summary, Body: body,
+		Actions: slices.Clone(actions), Hints: maps.Clone(hints), Timeout: timeout,
+	}
+	s.open[id] = n
+	s.notifs = append(s.notifs, n)
+	s.broadcastLocked()
+	return id, nil
+}
+
+func (m *methods) CloseNotification(sender dbus.Sender, id uint32) *dbus.Error {
+	s := m.s
+	s.block(MethodCloseNotification)
+	s.mu.Lock()
+	if !m.current() {
+		s.mu.Unlock()
+		return errStopped()
+	}
+	_, open := s.open[id]
+	delete(s.open, id)
+	s.closes = append(s.closes, CloseCall{Instance: s.instance, Sender: string(sender), ID: id, WasOpen: open})
+	conn := s.conn
+	s.broadcastLocked()
+	s.mu.Unlock()
+	if open && conn != nil {
+		// Like GNOME Shell: the signal goes out, the call succeeds even for unknown IDs.
+		_ = conn.Emit(objectPath, interfaceName+".NotificationClosed", id, ReasonClosed)
+	}
+	return nil
+}
+
+func (m *methods) GetCapabilities() ([]string, *dbus.Error) {
+	m.s.block(MethodGetCapabilities)
+	m.s.mu.Lock()
+	defer m.s.mu.Unlock()
+	return slices.Clone(m.s.caps), nil
+}
+
+func (m *methods) GetServerInformation() (string, string, string, string, *dbus.Error) {
+	m.s.block(MethodGetServerInformation)
+	return "notifytest", "tails-backup", "1.0", "1.2", nil
+}

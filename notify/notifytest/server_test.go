@@ -1,0 +1,141 @@
+package notifytest_test
+
+import (
+	"context"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/godbus/dbus/v5"
+
+	"tails-backup/notify/notifytest"
+)
+
+const waitTimeout = 30 * time.Second
+
+type client struct {
+	t    *testing.T
+	conn *dbus.Conn
+	sigs chan *dbus.Signal
+}
+
+func newClient(t *testing.T, addr string) *client {
+	conn, err := dbus.Connect(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	if err := conn.AddMatchSignal(dbus.WithMatchInterface("org.freedesktop.Notifications")); err != nil {
+		t.Fatal(err)
+	}
+	c := &client{t: t, conn: conn, sigs: make(chan *dbus.Signal, 64)}
+	conn.Signal(c.sigs)
+	return c
+}
+
+func (c *client) call(method string, args ...any) *dbus.Call {
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	return c.conn.Object("org.freedesktop.Notifications", "/org/freedesktop/Notifications").
+		CallWithContext(ctx, "org.freedesktop.Notifications."+method, 0, args...)
+}
+
+func (c *client) notify(replaces uint32, summary string, actions ...string) uint32 {
+	c.t.Helper()
+	if actions == nil {
+		actions = []string{}
+	}
+	var id uint32
+	if err := c.call("Notify", "app", replaces, "icon", summary, "body", actions, map[string]dbus.Variant{"urgency": dbus.MakeVariant(byte(2))}, int32(-1)).Store(&id); err != nil {
+		c.t.Fatalf("Notify: %v", err)
+	}
+	return id
+}
+
+func (c *client) signal() (string, []any) {
+	c.t.Helper()
+	select {
+	case s := <-c.sigs:
+		return s.Name[len("org.freedesktop.Notifications."):], s.Body
+	case <-time.After(waitTimeout):
+		c.t.Fatal("no signal")
+	}
+	return "", nil
+}
+
+func TestServer(t *testing.T) {
+	bus := notifytest.StartBus(t)
+	srv := notifytest.NewServer(t, bus.Address(), notifytest.WithCapabilities("body", "actions"))
+	c := newClient(t, bus.Address())
+
+	var caps []string
+	if err := c.call("GetCapabilities").Store(&caps); err != nil || !reflect.DeepEqual(caps, []string{"body", "actions"}) {
+		t.Fatalf("GetCapabilities = %q, %v", caps, err)
+	}
+
+	id := c.notify(0, "one", "k", "K")
+	if id != 1 {
+		t.Errorf("first ID = %d, want 1", id)
+	}
+	got := srv.WaitFor(t, func(n notifytest.Notification) bool { return n.Summary == "one" }, waitTimeout)
+	if got.ID != 1 || got.Seq != 1 || got.Instance != 1 || got.Sender != c.conn.Names()[0] || got.AppName != "app" ||
+		!reflect.DeepEqual(got.ActionKeys(), []string{"k"}) {
+		t.Errorf("recorded %+v", got)
+	}
+	if v, ok := got.Hint("urgency"); !ok || v != byte(2) {
+		t.Errorf("urgency hint = %v, %v", v, ok)
+	}
+	if again := c.notify(id, "one bis", "k", "K"); again != id {
+		t.Errorf("replacing an open notification gave ID %d, want %d", again, id)
+	}
+	if open, _ := srv.Open(id); open.Summary != "one bis" {
+		t.Errorf("open notification = %+v", open)
+	}
+
+	srv.Click(t, id, "k")
+	for _, want := range []string{"ActivationToken", "ActionInvoked", "NotificationClosed"} {
+		if name, body := c.signal(); name != want {
+			t.Fatalf("signal %s %v, want %s", name, body, want)
+		} else if name == "NotificationClosed" && body[1] != notifytest.ReasonDismissed {
+			t.Errorf("closed reason %v, want 2", body[1])
+		}
+	}
+	if newID := c.notify(id, "replaces a closed one"); newID == id {
+		t.Errorf("replacing a closed notification kept ID %d", id)
+	} else {
+		if err := c.call("CloseNotification", newID).Err; err != nil {
+			t.Fatal(err)
+		}
+		if name, body := c.signal(); name != "NotificationClosed" || body[1] != notifytest.ReasonClosed {
+			t.Errorf("signal %s %v, want NotificationClosed reason 3", name, body)
+		}
+		if cc := srv.WaitForClose(t, newID, waitTimeout); !cc.WasOpen {
+			t.Errorf("close call %+v", cc)
+		}
+	}
+
+	srv.Block(notifytest.MethodNotify)
+	done := make(chan uint32)
+	go func() {
+		var id uint32
+		_ = c.call("Notify", "app", uint32(0), "", "blocked", "", []string{}, map[string]dbus.Variant{}, int32(-1)).Store(&id)
+		done <- id
+	}()
+	srv.WaitBlocked(t, notifytest.MethodNotify, waitTimeout)
+	srv.Unblock()
+	if id := <-done; id == 0 {
+		t.Errorf("blocked Notify answered ID 0 after Unblock")
+	}
+
+	owner := srv.Owner()
+	srv.Restart(t)
+	if srv.Owner() == owner {
+		t.Errorf("owner unchanged after Restart")
+	}
+	if id := c.notify(0, "after restart"); id != 1 {
+		t.Errorf("first ID after restart = %d, want 1", id)
+	}
+	if last := srv.Notifications(); last[len(last)-1].Instance != 2 {
+		t.Errorf("instance = %d, want 2", last[len(last)-1].Instance)
+	}
+}
