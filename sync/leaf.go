@@ -206,7 +206,37 @@ var errDestinationChanged = errors.New("changed on the destination while it was 
 
 // replaceLeaf builds the source entry under a temporary name in the destination directory and
 // renames it over name, so that name is the old or the new entry at every instant.
+//
+// Copies run in parallel, each holding its temporary next to the old version, so a nearly full
+// destination can run out of space where copying one file at a time would fit. On ENOSPC the
+// copy removes its temporary, waits until no other copy is in flight (each finished one freed
+// its old version) and tries again alone; only then is the destination really full.
 func (r *runner) replaceLeaf(rel string, srcFD, dstFD int, name string, s, d *unix.Stat_t, hasD bool) bool {
+	r.spaceMu.RLock()
+	err := r.tryReplace(rel, srcFD, dstFD, name, s, d, hasD)
+	r.spaceMu.RUnlock()
+	if err != nil && isNoSpace(err) && r.ctx.Err() == nil {
+		r.spaceMu.Lock()
+		err = r.tryReplace(rel, srcFD, dstFD, name, s, d, hasD)
+		r.spaceMu.Unlock()
+	}
+	if err == nil {
+		return true
+	}
+	if errors.Is(err, errReported) {
+		return false
+	}
+	var re *readError
+	if errors.As(err, &re) || errors.Is(err, unix.ENOENT) {
+		r.sourceFailure(rel, err)
+	} else {
+		r.fail(rel, "copy", err)
+	}
+	return false
+}
+
+// tryReplace does one attempt of replaceLeaf; on failure it leaves no temporary behind.
+func (r *runner) tryReplace(rel string, srcFD, dstFD int, name string, s, d *unix.Stat_t, hasD bool) error {
 	tmp := r.tmpName()
 	var err error
 	switch s.Mode & unix.S_IFMT {
@@ -227,18 +257,8 @@ func (r *runner) replaceLeaf(rel string, srcFD, dstFD int, name string, s, d *un
 	}
 	if err != nil {
 		unix.Unlinkat(dstFD, tmp, 0)
-		if errors.Is(err, errReported) {
-			return false
-		}
-		var re *readError
-		if errors.As(err, &re) || errors.Is(err, unix.ENOENT) {
-			r.sourceFailure(rel, err)
-		} else {
-			r.fail(rel, "copy", err)
-		}
-		return false
 	}
-	return true
+	return err
 }
 
 // errReported marks an error already reported where it happened.

@@ -60,6 +60,8 @@ type runner struct {
 	tmpStem  string
 	tmpSeq   atomic.Uint64
 	copyBufs gosync.Pool
+	// spaceMu is held shared by every copy and exclusively by a copy retried alone after ENOSPC.
+	spaceMu  gosync.RWMutex
 	nameBufs gosync.Pool
 
 	fatal atomic.Pointer[error] // the first error that ended the run
