@@ -1,0 +1,214 @@
+package agent
+
+import (
+	"fmt"
+	"time"
+
+	"tails-backup/notify"
+)
+
+// The texts the user sees, in one place: docs/user-guide.md quotes them. Each error says what
+// happened and what to do next, in one or two sentences.
+
+// Action keys of our notifications.
+const (
+	actUpdateNow   = "update-now"
+	actSnooze      = "snooze"
+	actStopRemind  = "stop-reminding"
+	actCancel      = "cancel"
+	actCloseApp    = "close-app"
+	actSkipApp     = "skip-app"
+	actPromote     = "promote"
+	actPromoteSure = "promote-confirm"
+)
+
+const iconBackup = "drive-removable-media"
+
+func reminderNote(days int) notify.Notification {
+	return notify.Notification{
+		Icon:    iconBackup,
+		Summary: fmt.Sprintf("Your backup Tails is %s old", plural(days, "day")),
+		Body:    "Plug in your backup Tails to update it. The update runs in the background.",
+		Actions: []notify.Action{
+			{Key: actUpdateNow, Label: "Update now", Command: "To update, plug in your backup Tails."},
+			{Key: actSnooze, Label: "Remind me tomorrow", Command: "To be reminded tomorrow, run: tails-backup reminders snooze"},
+			{Key: actStopRemind, Label: "Stop reminding", Command: "To stop these reminders, run: tails-backup reminders off"},
+		},
+		Timeout: notify.TimeoutNever,
+	}
+}
+
+func waitingNote() notify.Notification {
+	return notify.Notification{
+		Icon:    iconBackup,
+		Summary: "Plug in your backup Tails",
+		Body:    "The update starts as soon as it is plugged in.",
+		Actions: []notify.Action{{Key: actCancel, Label: "Cancel", Command: ""}},
+		Timeout: notify.TimeoutNever,
+	}
+}
+
+func foundNote() notify.Notification {
+	return notify.Notification{
+		Icon:     iconBackup,
+		Summary:  "Updating your backup Tails",
+		Body:     "Enter the passphrase of your backup Tails to start.",
+		Actions:  []notify.Action{{Key: actCancel, Label: "Cancel"}},
+		Timeout:  notify.TimeoutNever,
+		Resident: true,
+	}
+}
+
+func progressNote(percent int, left time.Duration, leftKnown bool) notify.Notification {
+	body := fmt.Sprintf("%d%% done. Do not unplug your backup Tails.", percent)
+	if leftKnown {
+		body = fmt.Sprintf("%d%% done, %s left. Do not unplug your backup Tails.", percent, aboutDuration(left))
+	}
+	return notify.Notification{
+		Icon:        iconBackup,
+		Summary:     "Updating your backup Tails",
+		Body:        body,
+		Actions:     []notify.Action{{Key: actCancel, Label: "Cancel"}},
+		Timeout:     notify.TimeoutNever,
+		Resident:    true,
+		HasProgress: true,
+		Progress:    percent,
+	}
+}
+
+func quiesceNote(app, featureName string) notify.Notification {
+	return notify.Notification{
+		Icon:    iconBackup,
+		Summary: fmt.Sprintf("Close %s?", app),
+		Body: fmt.Sprintf("%s is open, so the data of %s might be copied half-written. "+
+			"Close it to back up that data, or skip that data this time (your backup keeps its previous copy).", app, featureName),
+		Actions: []notify.Action{
+			{Key: actCloseApp, Label: fmt.Sprintf("Close %s and continue", app)},
+			{Key: actSkipApp, Label: "Skip its data this time"},
+			{Key: actCancel, Label: "Cancel the update"},
+		},
+		Timeout:  notify.TimeoutNever,
+		Resident: true,
+	}
+}
+
+func stillRunningNote(app string) notify.Notification {
+	n := quiesceNote(app, "")
+	n.Summary = fmt.Sprintf("%s is still open", app)
+	n.Body = fmt.Sprintf("%s did not close. Close it yourself (save your work first), then choose \"Close %s and continue\" again, or skip its data this time.", app, app)
+	return n
+}
+
+func doneNote(r Summary) notify.Notification {
+	body := fmt.Sprintf("Your backup Tails is up to date: %s changed, %s copied.", plural(int(r.Changed), "file"), humanBytes(r.BytesCopied))
+	if r.Skipped != "" {
+		body += fmt.Sprintf(" The data of %s was skipped this time.", r.Skipped)
+	}
+	if r.ErrorCount > 0 {
+		body += fmt.Sprintf(" %s could not be copied; run 'tails-backup status' to see which.", plural(int(r.ErrorCount), "file"))
+	}
+	return notify.Notification{
+		Icon:    iconBackup,
+		Summary: "Backup updated: you can unplug it",
+		Body:    body,
+		Timeout: 0,
+	}
+}
+
+// Summary is what the done notification tells about an update.
+type Summary struct {
+	Changed     int64
+	BytesCopied int64
+	ErrorCount  int64
+	Skipped     string // the features whose data was skipped, for the user
+}
+
+func unpairedNote() notify.Notification {
+	return notify.Notification{
+		Icon:    iconBackup,
+		Summary: "This Tails USB stick is not your backup",
+		Body: "Tails Backup only updates a backup Tails that you paired, so it did not touch this one. " +
+			"To make it your backup, run 'tails-backup pair', or create a new backup on it with 'tails-backup create' (this erases it).",
+	}
+}
+
+func errorNote(summary, body string) notify.Notification {
+	return notify.Notification{
+		Icon:    "dialog-error",
+		Summary: summary,
+		Body:    body,
+		Urgency: notify.UrgencyNormal,
+	}
+}
+
+func backupTailsNote() notify.Notification {
+	return notify.Notification{
+		Icon:    iconBackup,
+		Summary: "This is a backup Tails",
+		Body: "Changes you make here are overwritten at the next update from your main Tails. " +
+			"If your main Tails is lost or broken, make this one your main Tails.",
+		Actions: []notify.Action{{Key: actPromote, Label: "Make this my main Tails", Command: "To make this your main Tails, run: tails-backup promote"}},
+		Timeout: notify.TimeoutNever,
+	}
+}
+
+func promoteConfirmNote() notify.Notification {
+	return notify.Notification{
+		Icon:    iconBackup,
+		Summary: "Make this your main Tails?",
+		Body: "Do this only if your main Tails is lost or broken: this Tails will no longer be updated from it, " +
+			"and you can then make a new backup of this one.",
+		Actions: []notify.Action{
+			{Key: actPromoteSure, Label: "Make this my main Tails", Command: "To confirm, run: tails-backup promote"},
+			{Key: actCancel, Label: "Cancel"},
+		},
+		Timeout: notify.TimeoutNever,
+	}
+}
+
+func promotedNote() notify.Notification {
+	return notify.Notification{
+		Icon:    iconBackup,
+		Summary: "This is now your main Tails",
+		Body:    "Create a new backup of it with 'tails-backup create' on another USB stick.",
+	}
+}
+
+// aboutDuration rounds a time left the way people say it.
+func aboutDuration(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return "less than a minute"
+	case d < 90*time.Second:
+		return "about a minute"
+	case d < time.Hour:
+		return fmt.Sprintf("about %d minutes", int((d+30*time.Second)/time.Minute))
+	default:
+		h := int(d / time.Hour)
+		m := int((d % time.Hour) / time.Minute)
+		if m == 0 {
+			return fmt.Sprintf("about %s", plural(h, "hour"))
+		}
+		return fmt.Sprintf("about %s %s", plural(h, "hour"), plural(m, "minute"))
+	}
+}
+
+func plural(n int, unit string) string {
+	if n == 1 {
+		return "1 " + unit
+	}
+	return fmt.Sprintf("%d %ss", n, unit)
+}
+
+func humanBytes(n int64) string {
+	const unit = 1000 // what file managers show
+	if n < unit {
+		return plural(int(n), "byte")
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %cB", float64(n)/float64(div), "kMGTPE"[exp])
+}

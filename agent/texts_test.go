@@ -1,0 +1,76 @@
+package agent
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestAboutDuration(t *testing.T) {
+	tests := []struct {
+		d    time.Duration
+		want string
+	}{
+		{10 * time.Second, "less than a minute"},
+		{70 * time.Second, "about a minute"},
+		{2*time.Minute + 20*time.Second, "about 2 minutes"},
+		{2*time.Minute + 40*time.Second, "about 3 minutes"},
+		{time.Hour, "about 1 hour"},
+		{2*time.Hour + 5*time.Minute, "about 2 hours 5 minutes"},
+	}
+	for _, tt := range tests {
+		if got := aboutDuration(tt.d); got != tt.want {
+			t.Errorf("aboutDuration(%v) = %q, want %q", tt.d, got, tt.want)
+		}
+	}
+}
+
+func TestEtaEstimator(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var e etaEstimator
+	if p, _, known := e.update(t0, 0, 1000, 0, 10); p != 0 || known {
+		t.Errorf("at start: %d%%, known %v", p, known)
+	}
+	if _, _, known := e.update(t0.Add(time.Second), 500, 1000, 5, 10); known {
+		t.Error("time left known after one second: it is noise then")
+	}
+	p, left, known := e.update(t0.Add(10*time.Second), 250, 1000, 2, 10)
+	if p != 25 || !known || left != 30*time.Second {
+		t.Errorf("at 25%% after 10 s: %d%%, %v, %v; want 25%%, 30s", p, left, known)
+	}
+	if p, _, known := e.update(t0.Add(20*time.Second), 1000, 1000, 10, 10); p != 100 || known {
+		t.Errorf("at the end: %d%%, known %v", p, known)
+	}
+	var files etaEstimator
+	if p, _, _ := files.update(t0, 0, 0, 3, 4); p != 75 {
+		t.Errorf("no bytes to copy, 3 of 4 entries: %d%%, want 75%%", p)
+	}
+	var overshoot etaEstimator
+	if p, _, _ := overshoot.update(t0, 1200, 1000, 0, 0); p != 100 {
+		t.Errorf("a file that grew during the copy: %d%%, want 100%%", p)
+	}
+}
+
+func TestNotificationTexts(t *testing.T) {
+	if got := reminderNote(1).Summary; got != "Your backup Tails is 1 day old" {
+		t.Errorf("reminder summary %q", got)
+	}
+	if got := reminderNote(9).Summary; got != "Your backup Tails is 9 days old" {
+		t.Errorf("reminder summary %q", got)
+	}
+	for _, a := range reminderNote(9).Actions {
+		if a.Command == "" {
+			t.Errorf("reminder action %q has no fallback text for servers without actions", a.Key)
+		}
+	}
+	d := doneNote(Summary{Changed: 3, BytesCopied: 12_500_000, ErrorCount: 1, Skipped: "Thunderbird Email Client"})
+	for _, want := range []string{"3 files changed", "12.5 MB copied", "Thunderbird Email Client was skipped", "1 file could not be copied"} {
+		if !strings.Contains(d.Body, want) {
+			t.Errorf("done body %q lacks %q", d.Body, want)
+		}
+	}
+	p := progressNote(45, 2*time.Minute, true)
+	if !strings.Contains(p.Body, "45% done, about 2 minutes left") || !p.HasProgress || p.Progress != 45 {
+		t.Errorf("progress note %+v", p)
+	}
+}
