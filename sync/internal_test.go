@@ -5,6 +5,7 @@ package sync
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -232,5 +233,48 @@ func TestMirrorRefusesUnexpectedDevice(t *testing.T) {
 	}
 	if _, err := Mirror(t.Context(), src, dst, Options{SourceDevice: st.Dev, DestinationDevice: st.Dev}); err != nil {
 		t.Fatalf("matching devices: %v", err)
+	}
+}
+
+// TestNewFileDropsInheritedDefaultACL: a file written into a destination directory that has a
+// default ACL inherits it at creation; the copy must end with exactly the source's xattrs.
+func TestNewFileDropsInheritedDefaultACL(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root")
+	}
+	if _, err := exec.LookPath("setfacl"); err != nil {
+		t.Skip("setfacl is missing (package acl)")
+	}
+	src, dst := t.TempDir(), t.TempDir()
+	for _, root := range []string{src, dst} {
+		if err := os.MkdirAll(filepath.Join(root, "d"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := exec.Command("setfacl", "-d", "-m", "u:1000:rwx", filepath.Join(root, "d")).CombinedOutput(); err != nil {
+			t.Skipf("no ACL support here: %s", out)
+		}
+	}
+	f := filepath.Join(src, "d", "f")
+	if err := os.WriteFile(f, []byte("hello"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	exec.Command("setfacl", "-b", f).Run() // the source file itself has no ACL
+	if err := os.WriteFile(filepath.Join(dst, "d", "f"), []byte("old content"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, step := range []string{"replace", "create"} {
+		if step == "create" {
+			os.Remove(filepath.Join(dst, "d", "f"))
+		}
+		if _, err := Mirror(t.Context(), src, dst, Options{NoSync: true}); err != nil {
+			t.Fatal(err)
+		}
+		x, err := readXattrs(xattrReader{filepath.Join(dst, "d", "f"), false})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(x) != 0 {
+			t.Errorf("%s: the copy has xattrs %v; the source file has none", step, x)
+		}
 	}
 }

@@ -790,23 +790,28 @@ func metaDiffers(s, d *unix.Stat_t, srcX, dstX []xattr) bool {
 }
 
 // applyMeta gives the inode open as fd (O_PATH or not) the owner, xattrs, mode and mtime of s.
-// have is its current xattrs (nil for a new inode). The order matters: chown clears the
-// setuid/setgid bits and security.capability, and setting an ACL rewrites the group bits.
+// have is its current xattrs; for a new inode they are read here, since it may have inherited
+// the default ACL of its directory. The order matters: chown clears the setuid/setgid bits and
+// security.capability, and setting an ACL rewrites the group bits.
 func applyMeta(fd int, s *unix.Stat_t, want, have []xattr, isNew bool) error {
 	p := fdPath(fd)
 	var cur unix.Stat_t
 	if err := fstat(fd, &cur); err != nil {
 		return err
 	}
+	if isNew {
+		var err error
+		if have, err = readXattrs(xattrReader{p, true}); err != nil {
+			return err
+		}
+	}
 	if cur.Uid != s.Uid || cur.Gid != s.Gid {
 		if err := unix.Fchownat(fd, "", int(s.Uid), int(s.Gid), unix.AT_EMPTY_PATH); err != nil {
 			return &opError{op: "chown", err: err}
 		}
-		if !isNew {
-			var err error
-			if have, err = readXattrs(xattrReader{p, true}); err != nil {
-				return err
-			}
+		var err error
+		if have, err = readXattrs(xattrReader{p, true}); err != nil {
+			return err
 		}
 	}
 	if err := writeXattrs(p, want, have); err != nil {
