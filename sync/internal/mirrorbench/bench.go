@@ -1,0 +1,278 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"tails-backup/sync/internal/treegen"
+	"tails-backup/sync/internal/treegen/ext4img"
+)
+
+// tool names one side of the comparison.
+type tool int
+
+const (
+	ours tool = iota
+	rsync
+)
+
+func (t tool) String() string { return [...]string{"ours", "rsync"}[t] }
+
+// bench holds one benchmark run: its temporary directory, the three file systems and what it learnt.
+type bench struct {
+	cfg   config
+	log   io.Writer
+	tmp   string
+	bin   string
+	src   *ext4img.Image
+	dst   [2]*ext4img.Image // indexed by tool
+	stats treegen.Stats
+	gen   time.Duration
+}
+
+// scenario is one line of the table. prepare runs before each repetition, outside the timing,
+// and says what it did.
+type scenario struct {
+	name    string
+	target  float64 // the largest acceptable ours/rsync time ratio
+	prepare func(ctx context.Context, rep int) (string, error)
+}
+
+// result is what a scenario measured.
+type result struct {
+	scenario
+	runs     [2][]run    // by tool, one per repetition
+	prepared []string    // what prepare did, per repetition
+	wrong    [2]string   // by tool: the oracle's output when the destination differs from the source
+	failed   [2][]string // by tool: errors of the runs
+}
+
+// correct tells whether both tools ran without error and left exact copies.
+func (r result) correct() bool {
+	return r.wrong[ours] == "" && r.wrong[rsync] == "" && len(r.failed[ours]) == 0 && len(r.failed[rsync]) == 0
+}
+
+func (b *bench) logf(format string, args ...any) {
+	fmt.Fprintf(b.log, "%s  %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
+}
+
+// run sets up, runs every scenario and cleans up, whatever happens.
+func (b *bench) run(ctx context.Context) (results []result, err error) {
+	defer func() { err = errors.Join(err, b.cleanup()) }()
+	if err := b.setup(ctx); err != nil {
+		return nil, err
+	}
+	for _, sc := range b.scenarios() {
+		r, err := b.runScenario(ctx, sc)
+		results = append(results, r)
+		if err != nil {
+			return results, fmt.Errorf("scenario %s: %w", sc.name, err)
+		}
+	}
+	return results, nil
+}
+
+func (b *bench) scenarios() []scenario {
+	seed := b.cfg.seed
+	return []scenario{
+		{"a. full copy", 0.8, func(ctx context.Context, _ int) (string, error) {
+			// Fresh empty file systems for both, so that every repetition is a real first copy.
+			for _, d := range b.dst {
+				if err := d.Reformat(ctx); err != nil {
+					return "", err
+				}
+			}
+			return "destinations reformatted", nil
+		}},
+		{"b. no-op update", 0.5, func(context.Context, int) (string, error) { return "nothing changed", nil }},
+		{"c. 1% data changed", 0.5, func(_ context.Context, rep int) (string, error) {
+			n, err := treegen.ChangeData(b.src.MountPoint, 0.01, seed*1000+uint64(rep))
+			return fmt.Sprintf("%d files rewritten", n), err
+		}},
+		{"d. 1% metadata changed", 0.5, func(_ context.Context, rep int) (string, error) {
+			n, err := treegen.ChangeMetadata(b.src.MountPoint, 0.01, seed*1000+500+uint64(rep))
+			return fmt.Sprintf("%d entries chmod/chown/touch/setxattr", n), err
+		}},
+	}
+}
+
+// setup checks the tools, builds the binary, makes the three file systems and generates the tree.
+func (b *bench) setup(ctx context.Context) error {
+	for _, t := range []string{"rsync", "mkfs.ext4", "mount", "umount", "losetup", "sync", "df", "/usr/bin/time"} {
+		if _, err := exec.LookPath(t); err != nil {
+			return fmt.Errorf("%s is missing: run ./.ci/deps bench (rsync, e2fsprogs, util-linux, coreutils, time)", t)
+		}
+	}
+	tmp, err := os.MkdirTemp("", "mirrorbench-")
+	if err != nil {
+		return fmt.Errorf("temporary directory: %w", err)
+	}
+	b.tmp = tmp
+	if err := b.binary(ctx); err != nil {
+		return err
+	}
+	spec := treegen.BenchSpec(b.cfg.files, b.cfg.seed)
+	est := treegen.Estimate(spec)
+	// Room for the tree, the changes and ext4's own needs; the image files are sparse, so a generous
+	// size costs no disk. Twice the inodes leaves room for temporary files.
+	size := (est.DiskBytes*14/10 + 512<<20) &^ (1<<20 - 1)
+	inodes := est.Entries()*2 + 16384
+	b.logf("images of %d MiB, %d inodes each, in %s", size>>20, inodes, tmp)
+	names := []string{"src", "ours", "rsync"}
+	var imgs [3]*ext4img.Image
+	for i, n := range names {
+		im, err := ext4img.Create(ctx, filepath.Join(tmp, n+".img"), filepath.Join(tmp, n), "TailsData", size, inodes)
+		if im != nil {
+			imgs[i] = im
+		}
+		b.src, b.dst[ours], b.dst[rsync] = imgs[0], imgs[1], imgs[2]
+		if err != nil {
+			return fmt.Errorf("image %s: %w", n, err)
+		}
+	}
+	b.logf("generating the tree: %d files, about %.2f GiB of data (seed %d)", b.cfg.files,
+		float64(est.DataBytes)/(1<<30), b.cfg.seed)
+	start := time.Now()
+	b.stats, err = treegen.Generate(ctx, b.src.MountPoint, spec)
+	if err != nil {
+		return err
+	}
+	unix.Sync()
+	b.gen = time.Since(start)
+	b.logf("generated in %s", b.gen.Round(time.Millisecond))
+	return nil
+}
+
+// binary uses -bin, or builds the CLI from this module into the temporary directory.
+func (b *bench) binary(ctx context.Context) error {
+	if b.cfg.bin != "" {
+		abs, err := filepath.Abs(b.cfg.bin)
+		if err != nil {
+			return err
+		}
+		if _, err := os.Stat(abs); err != nil {
+			return fmt.Errorf("-bin: %w", err)
+		}
+		b.bin = abs
+		return nil
+	}
+	b.bin = filepath.Join(b.tmp, "tails-backup")
+	b.logf("building tails-backup")
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", b.bin, "tails-backup/cmd/tails-backup")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build ./cmd/tails-backup: %w\n%s", err, out)
+	}
+	return nil
+}
+
+// cleanup unmounts and detaches every image, and removes them unless -keep.
+func (b *bench) cleanup() error {
+	var errs []error
+	for _, im := range []*ext4img.Image{b.src, b.dst[ours], b.dst[rsync]} {
+		if im == nil {
+			continue
+		}
+		if b.cfg.keep {
+			errs = append(errs, im.Unmount())
+		} else {
+			errs = append(errs, im.Remove())
+		}
+	}
+	if b.tmp == "" {
+		return errors.Join(errs...)
+	}
+	if b.cfg.keep {
+		b.logf("images kept in %s; mount one with: mount -o loop,acl,user_xattr %s/src.img /mnt", b.tmp, b.tmp)
+	} else if err := errors.Join(errs...); err == nil {
+		errs = append(errs, os.RemoveAll(b.tmp))
+	}
+	return errors.Join(errs...)
+}
+
+// runScenario runs the repetitions, alternating which tool goes first, then checks both copies.
+func (b *bench) runScenario(ctx context.Context, sc scenario) (result, error) {
+	r := result{scenario: sc}
+	for rep := 0; rep < b.cfg.reps; rep++ {
+		what, err := sc.prepare(ctx, rep)
+		if err != nil {
+			return r, fmt.Errorf("prepare: %w", err)
+		}
+		r.prepared = append(r.prepared, what)
+		// Flush what prepare or the previous runs left dirty, so that no tool pays for it.
+		unix.Sync()
+		order := []tool{ours, rsync}
+		if rep%2 == 1 {
+			order = []tool{rsync, ours}
+		}
+		for _, t := range order {
+			run := b.runTool(ctx, t)
+			if ctx.Err() != nil {
+				return r, ctx.Err()
+			}
+			r.runs[t] = append(r.runs[t], run)
+			if run.err != nil {
+				r.failed[t] = append(r.failed[t], run.err.Error())
+			}
+			b.logf("%-24s rep %d %-5s %7.3fs  peak RSS %6.1f MiB  %s", sc.name, rep+1, t, run.wall.Seconds(),
+				float64(run.maxRSS)/1024, summary(t, run, what))
+		}
+	}
+	for _, t := range []tool{ours, rsync} {
+		diff, err := b.verify(ctx, b.dst[t].MountPoint)
+		if err != nil {
+			return r, err
+		}
+		r.wrong[t] = diff
+		if diff != "" {
+			b.logf("%s: %s destination DIFFERS from the source:\n%s", sc.name, t, lastLines(diff, 20))
+		}
+	}
+	return r, nil
+}
+
+func summary(t tool, r run, prepared string) string {
+	if r.err != nil {
+		return "FAILED: " + r.err.Error()
+	}
+	if t == ours {
+		return "(" + prepared + ") " + strings.TrimSpace(lastLines(r.stdout, 1))
+	}
+	return ""
+}
+
+// runTool times one tool mirroring the source onto its destination. rsync is followed by
+// `sync -f DST` (syncfs), as our engine ends with syncfs(2) of the destination before reporting.
+func (b *bench) runTool(ctx context.Context, t tool) run {
+	src, dst := b.src.MountPoint, b.dst[t].MountPoint
+	rssFile := filepath.Join(b.tmp, "maxrss")
+	if t == ours {
+		return timeCommands(ctx, rssFile, [][]string{{b.bin, "sync", src, dst}})
+	}
+	return timeCommands(ctx, rssFile, [][]string{
+		{"rsync", "-aHAXS", "--delete", "--numeric-ids", src + "/", dst + "/"},
+		{"sync", "-f", dst},
+	})
+}
+
+// verify asks rsync, comparing contents, what it would still change in dst; "" means identical.
+func (b *bench) verify(ctx context.Context, dst string) (string, error) {
+	cmd := exec.CommandContext(ctx, "rsync", "-aHAXS", "--numeric-ids", "--delete", "-n", "-i", "--checksum",
+		b.src.MountPoint+"/", dst+"/")
+	out, err := cmd.CombinedOutput()
+	if ctx.Err() != nil {
+		return "", ctx.Err()
+	}
+	if err != nil {
+		return fmt.Sprintf("rsync check failed: %v\n%s", err, out), nil
+	}
+	return string(out), nil
+}
