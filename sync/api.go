@@ -42,6 +42,10 @@ type Options struct {
 	SourceDevice, DestinationDevice uint64
 	// Log receives warnings (vanished files, per-file errors); nil discards them.
 	Log *logrus.Entry
+
+	// procXattrs makes the run read xattrs through /proc/self/fd paths, as on kernels older
+	// than 6.13, so that tests cover that path on any kernel.
+	procXattrs bool
 }
 
 // Phase names the stage of a run that a Progress event describes.

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -175,8 +176,8 @@ func TestProcFDActsOnSymlink(t *testing.T) {
 	if tg.Mtim != before.Mtim || tg.Uid != before.Uid {
 		t.Error("the symlink's target was changed through the O_PATH descriptor")
 	}
-	lx, _ := readXattrs(xattrReader{link, false})
-	tx, _ := readXattrs(xattrReader{target, false})
+	lx, _ := readXattrs(xattrReader{path: link})
+	tx, _ := readXattrs(xattrReader{path: target})
 	if len(lx) != 1 || lx[0].name != "trusted.probe" || len(tx) != 0 {
 		t.Errorf("xattrs: link %v, target %v; want only the link to have trusted.probe", lx, tx)
 	}
@@ -269,12 +270,111 @@ func TestNewFileDropsInheritedDefaultACL(t *testing.T) {
 		if _, err := Mirror(t.Context(), src, dst, Options{NoSync: true}); err != nil {
 			t.Fatal(err)
 		}
-		x, err := readXattrs(xattrReader{filepath.Join(dst, "d", "f"), false})
+		x, err := readXattrs(xattrReader{path: filepath.Join(dst, "d", "f")})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if len(x) != 0 {
 			t.Errorf("%s: the copy has xattrs %v; the source file has none", step, x)
 		}
+	}
+}
+
+// TestXattrsAtMatchesProcPath: the *xattrat system calls and the /proc/self/fd fallback read the
+// same attributes, and neither follows a symlink.
+func TestXattrsAtMatchesProcPath(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root for trusted.* xattrs")
+	}
+	dir := t.TempDir()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(os.WriteFile(filepath.Join(dir, "f"), []byte("x"), 0o644))
+	must(os.Symlink("f", filepath.Join(dir, "l")))
+	must(unix.Lsetxattr(filepath.Join(dir, "f"), "user.big", make([]byte, 3000), 0)) // past the first buffer
+	must(unix.Lsetxattr(filepath.Join(dir, "f"), "trusted.t", []byte("file"), 0))
+	if err := unix.Lsetxattr(filepath.Join(dir, "l"), "trusted.t", []byte("link"), 0); err != nil {
+		t.Skipf("no trusted xattrs on symlinks here: %v", err)
+	}
+	if out, err := exec.Command("setfacl", "-m", "u:1000:r", filepath.Join(dir, "f")).CombinedOutput(); err != nil {
+		t.Logf("no ACL added (%v: %s)", err, out)
+	}
+	fd := openDirFD(t, dir)
+	var noAt atomic.Bool
+	for _, name := range []string{"f", "l"} {
+		viaAt, errAt := xattrsAt(fd, name, &noAt)
+		var forced atomic.Bool
+		forced.Store(true)
+		viaProc, errProc := xattrsAt(fd, name, &forced)
+		if errAt != nil || errProc != nil {
+			t.Fatalf("%s: errors %v, %v", name, errAt, errProc)
+		}
+		if !xattrsEqual(viaAt, viaProc) {
+			t.Errorf("%s: *xattrat read %v, the /proc path %v", name, viaAt, viaProc)
+		}
+		want := "file"
+		if name == "l" {
+			want = "link"
+		}
+		if i := slices.IndexFunc(viaAt, func(x xattr) bool { return x.name == "trusted.t" }); i < 0 || string(viaAt[i].value) != want {
+			t.Errorf("%s: trusted.t = %v, want %q (a symlink must not be followed)", name, viaAt, want)
+		}
+	}
+	t.Logf("kernel has listxattrat/getxattrat: %v", !noAt.Load())
+}
+
+func openDirFD(t *testing.T, dir string) int {
+	t.Helper()
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Close(fd) })
+	return fd
+}
+
+// TestMirrorWithProcXattrs mirrors a tree with xattrs, ACLs and symlinks reading xattrs the way
+// kernels before 6.13 make us (Tails runs such a kernel), then checks the result with rsync and
+// with a second run on the fast path.
+func TestMirrorWithProcXattrs(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root")
+	}
+	rsync, err := exec.LookPath("rsync")
+	if err != nil {
+		t.Skip("rsync is missing")
+	}
+	src, dst := t.TempDir(), t.TempDir()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(os.MkdirAll(filepath.Join(src, "d/e"), 0o750))
+	must(os.WriteFile(filepath.Join(src, "d/f"), []byte("data"), 0o600))
+	must(os.Symlink("f", filepath.Join(src, "d/l")))
+	must(unix.Lsetxattr(filepath.Join(src, "d/f"), "user.k", []byte("v"), 0))
+	must(unix.Lsetxattr(filepath.Join(src, "d/l"), "trusted.k", []byte("on the link"), 0))
+	must(unix.Lsetxattr(filepath.Join(src, "d/e"), "trusted.dir", []byte("x"), 0))
+	exec.Command("setfacl", "-m", "u:1000:r", filepath.Join(src, "d/f")).Run()
+	exec.Command("setfacl", "-d", "-m", "u:4242:rwx", filepath.Join(src, "d")).Run()
+	must(os.WriteFile(filepath.Join(dst, "stale"), nil, 0o644))
+
+	rep, err := Mirror(t.Context(), src, dst, Options{NoSync: true, procXattrs: true})
+	if err != nil || rep.ErrorCount != 0 {
+		t.Fatalf("mirror: %v, %+v", err, rep)
+	}
+	out, err := exec.Command(rsync, "-aHAXS", "--numeric-ids", "--delete", "-n", "-i", "--checksum", src+"/", dst+"/").CombinedOutput()
+	if err != nil || len(out) != 0 {
+		t.Fatalf("rsync disagrees (%v):\n%s", err, out)
+	}
+	rep, err = Mirror(t.Context(), src, dst, Options{NoSync: true})
+	if err != nil || rep.Changes() != 0 {
+		t.Fatalf("second run on the *xattrat path: %v, %d changes", err, rep.Changes())
 	}
 }

@@ -70,12 +70,12 @@ func (r *runner) decideLeaf(rel string, srcFD, dstFD int, name string, s, d *uni
 			return leafReplace, nil, nil
 		}
 	}
-	srcX, err := readXattrs(xattrReader{atPath(srcFD, name), false})
+	srcX, err := xattrsAt(srcFD, name, &r.noXattrAt)
 	if err != nil {
 		r.sourceFailure(rel, err)
 		return leafSkip, nil, nil
 	}
-	dstX, err := readXattrs(xattrReader{atPath(dstFD, name), false})
+	dstX, err := xattrsAt(dstFD, name, &r.noXattrAt)
 	if err != nil {
 		r.fail(rel, "read xattrs", err)
 		return leafSkip, nil, nil
@@ -270,7 +270,7 @@ func (r *runner) buildSymlink(srcFD, dstFD int, name, tmp string, s *unix.Stat_t
 	if err != nil {
 		return &readError{err}
 	}
-	srcX, err := readXattrs(xattrReader{atPath(srcFD, name), false})
+	srcX, err := xattrsAt(srcFD, name, &r.noXattrAt)
 	if err != nil {
 		return &readError{err}
 	}
@@ -282,7 +282,7 @@ func (r *runner) buildSymlink(srcFD, dstFD int, name, tmp string, s *unix.Stat_t
 
 // buildNode creates, as tmp, a device, FIFO or socket like name.
 func (r *runner) buildNode(srcFD, dstFD int, name, tmp string, s *unix.Stat_t) error {
-	srcX, err := readXattrs(xattrReader{atPath(srcFD, name), false})
+	srcX, err := xattrsAt(srcFD, name, &r.noXattrAt)
 	if err != nil {
 		return &readError{err}
 	}
@@ -341,7 +341,7 @@ func (r *runner) buildFile(rel string, srcFD, dstFD int, name, tmp string) error
 			return &opError{op: "truncate", err: err}
 		}
 	}
-	srcX, err := readXattrs(xattrReader{fdPath(sfd), true})
+	srcX, err := readXattrs(xattrReader{path: fdPath(sfd), follow: true})
 	if err != nil {
 		return &readError{err}
 	}
@@ -623,11 +623,11 @@ func (r *runner) linkTo(rel string, srcFD, dstFD int, name, target string, targe
 		return errTargetGone
 	}
 	if fix != nil {
-		srcX, err := readXattrs(xattrReader{atPath(srcFD, name), false})
+		srcX, err := xattrsAt(srcFD, name, &r.noXattrAt)
 		if err != nil {
 			return &readError{err}
 		}
-		have, err := readXattrs(xattrReader{fdPath(tfd), true})
+		have, err := readXattrs(xattrReader{path: fdPath(tfd), follow: true})
 		if err != nil {
 			return err
 		}

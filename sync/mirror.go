@@ -43,23 +43,24 @@ func Mirror(ctx context.Context, src, dst string, opts Options) (Report, error) 
 
 // runner holds the state of one Mirror call.
 type runner struct {
-	opts     Options
-	log      *logrus.Entry
-	parent   context.Context
-	ctx      context.Context // ends on the parent's end or on a fatal error
-	cancel   context.CancelFunc
-	srcRoot  int
-	dstRoot  int
-	srcDev   uint64
-	dstDev   uint64
-	exclude  map[string]bool
-	sem      chan struct{}
-	planning bool // true during the scan, which writes nothing
-	links    linkTable
-	dirty    dirtySet
-	tmpStem  string
-	tmpSeq   atomic.Uint64
-	copyBufs gosync.Pool
+	opts      Options
+	log       *logrus.Entry
+	parent    context.Context
+	ctx       context.Context // ends on the parent's end or on a fatal error
+	cancel    context.CancelFunc
+	srcRoot   int
+	dstRoot   int
+	srcDev    uint64
+	dstDev    uint64
+	exclude   map[string]bool
+	sem       chan struct{}
+	planning  bool // true during the scan, which writes nothing
+	links     linkTable
+	dirty     dirtySet
+	tmpStem   string
+	tmpSeq    atomic.Uint64
+	noXattrAt atomic.Bool // the kernel has no listxattrat/getxattrat
+	copyBufs  gosync.Pool
 	// spaceMu is held shared by every copy and exclusively by a copy retried alone after ENOSPC.
 	spaceMu  gosync.RWMutex
 	nameBufs gosync.Pool
@@ -108,6 +109,7 @@ func newRunner(ctx context.Context, src, dst string, opts Options) (*runner, err
 		errSeen: make(map[string]bool),
 		tmpStem: fmt.Sprintf(".tails-backup-%d-%x", os.Getpid(), time.Now().UnixNano()&0xffffff),
 	}
+	r.noXattrAt.Store(opts.procXattrs)
 	r.links.groups = make(map[linkKey]*linkGroup)
 	r.dirty.dirs = make(map[string][]string)
 	r.copyBufs.New = func() any { b := make([]byte, copyBufSize); return &b }
@@ -395,12 +397,12 @@ func (r *runner) walkRoot() {
 		r.setFatal(fmt.Errorf("destination root: %w", err))
 		return
 	}
-	srcX, err := readXattrs(xattrReader{fdPath(r.srcRoot), true})
+	srcX, err := readXattrs(xattrReader{path: fdPath(r.srcRoot), follow: true})
 	if err != nil {
 		r.fileError(".", "read xattrs", err)
 		return
 	}
-	dstX, err := readXattrs(xattrReader{fdPath(r.dstRoot), true})
+	dstX, err := readXattrs(xattrReader{path: fdPath(r.dstRoot), follow: true})
 	if err != nil {
 		r.fail(".", "read xattrs", err)
 		return
@@ -676,7 +678,7 @@ func (r *runner) syncDirEntry(dirRel, rel string, srcFD, dstFD int, name string,
 	var srcX []xattr
 	var err error
 	if mountPoint {
-		srcX, err = readXattrs(xattrReader{atPath(srcFD, name), false})
+		srcX, err = xattrsAt(srcFD, name, &r.noXattrAt)
 	} else {
 		srcChild, err = openDirAt(srcFD, name)
 		if err != nil {
@@ -688,7 +690,7 @@ func (r *runner) syncDirEntry(dirRel, rel string, srcFD, dstFD int, name string,
 			return false
 		}
 		defer unix.Close(srcChild)
-		srcX, err = readXattrs(xattrReader{fdPath(srcChild), true})
+		srcX, err = readXattrs(xattrReader{path: fdPath(srcChild), follow: true})
 	}
 	if err != nil {
 		r.fileError(rel, "read xattrs", err)
@@ -712,7 +714,7 @@ func (r *runner) syncDirEntry(dirRel, rel string, srcFD, dstFD int, name string,
 			r.fileError(rel, "sync", ErrMountPoint)
 			return false
 		}
-		if dstX, err = readXattrs(xattrReader{fdPath(dstChild), true}); err != nil {
+		if dstX, err = readXattrs(xattrReader{path: fdPath(dstChild), follow: true}); err != nil {
 			r.fail(rel, "read xattrs", err)
 			return false
 		}
@@ -801,7 +803,7 @@ func applyMeta(fd int, s *unix.Stat_t, want, have []xattr, isNew bool) error {
 	}
 	if isNew {
 		var err error
-		if have, err = readXattrs(xattrReader{p, true}); err != nil {
+		if have, err = readXattrs(xattrReader{path: p, follow: true}); err != nil {
 			return err
 		}
 	}
@@ -810,7 +812,7 @@ func applyMeta(fd int, s *unix.Stat_t, want, have []xattr, isNew bool) error {
 			return &opError{op: "chown", err: err}
 		}
 		var err error
-		if have, err = readXattrs(xattrReader{p, true}); err != nil {
+		if have, err = readXattrs(xattrReader{path: p, follow: true}); err != nil {
 			return err
 		}
 	}
