@@ -83,6 +83,9 @@ type Report struct {
 	Errors     []FileError
 	ErrorCount int64
 	Duration   time.Duration
+	// ScanTime, CopyTime and FlushTime split Duration into the comparison of the trees, the
+	// application of the changes and the final flush of the destination.
+	ScanTime, CopyTime, FlushTime time.Duration
 }
 
 // MaxReportedErrors bounds Report.Errors so that a failing disk cannot exhaust memory.

@@ -212,9 +212,11 @@ func (discard) Write(p []byte) (int, error) { return len(p), nil }
 
 // run does the scan and, unless it is a dry run or nothing differs, the copy.
 func (r *runner) run() (Report, error) {
+	start := time.Now()
 	r.planning = true
 	r.walkRoot()
 	plan := r.report()
+	plan.ScanTime = time.Since(start)
 	plan.BytesCopied = r.copyBytes.Load() // what the copy would write
 	if err := r.endError(); err != nil {
 		return plan, err
@@ -233,14 +235,18 @@ func (r *runner) run() (Report, error) {
 	}
 	r.planning = false
 	r.phase.Store(PhaseCopy)
+	copyStart := time.Now()
 	r.walkRoot()
 	rep := r.report()
-	rep.Scanned = plan.Scanned
+	rep.Scanned, rep.ScanTime, rep.CopyTime = plan.Scanned, plan.ScanTime, time.Since(copyStart)
 	if err := r.endError(); err != nil {
 		return rep, err
 	}
 	if !r.opts.NoSync {
-		if err := unix.Syncfs(r.dstRoot); err != nil {
+		flushStart := time.Now()
+		err := unix.Syncfs(r.dstRoot)
+		rep.FlushTime = time.Since(flushStart)
+		if err != nil {
 			return rep, fmt.Errorf("flush the destination: %w", err)
 		}
 	}

@@ -74,6 +74,10 @@ func printReport(w io.Writer, r tbsync.Report, dryRun bool) {
 	fmt.Fprintf(w, "%s: %d created, %d updated, %d metadata only, %d deleted, %s copied, %d scanned, %d errors, in %s\n",
 		verb, r.Created, r.Updated, r.MetadataOnly, r.Deleted, human(r.BytesCopied), r.Scanned, r.ErrorCount,
 		r.Duration.Round(time.Millisecond))
+	if r.Duration > 0 {
+		fmt.Fprintf(w, "  (compare %s, copy %s, flush %s)\n", r.ScanTime.Round(time.Millisecond),
+			r.CopyTime.Round(time.Millisecond), r.FlushTime.Round(time.Millisecond))
+	}
 	for _, e := range r.Errors {
 		fmt.Fprintf(w, "  error: %v\n", e)
 	}
