@@ -1,0 +1,63 @@
+package agent
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"time"
+
+	"tails-backup/tails"
+)
+
+// FakeQuiescer is a Quiescer for tests. ActiveFeatures returns Features (or FeaturesErr);
+// BusyApps returns the apps of Busy whose feature is among those asked and that were not
+// closed; CloseApp closes an app, unless its name is in Stubborn (then ErrStillRunning).
+type FakeQuiescer struct {
+	Features    []tails.Feature
+	FeaturesErr error
+	Busy        []BusyApp
+	Stubborn    map[string]bool
+
+	mu     sync.Mutex
+	closed []string
+}
+
+// ActiveFeatures implements Quiescer.
+func (f *FakeQuiescer) ActiveFeatures(ctx context.Context) ([]tails.Feature, error) {
+	return f.Features, f.FeaturesErr
+}
+
+// BusyApps implements Quiescer.
+func (f *FakeQuiescer) BusyApps(ctx context.Context, features []tails.Feature) ([]BusyApp, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []BusyApp
+	for _, b := range f.Busy {
+		active := slices.ContainsFunc(features, func(ft tails.Feature) bool { return ft.Source == b.Feature.Source })
+		if active && !slices.Contains(f.closed, b.App.Name) {
+			out = append(out, b)
+		}
+	}
+	return out, nil
+}
+
+// CloseApp implements Quiescer.
+func (f *FakeQuiescer) CloseApp(ctx context.Context, app BusyApp, grace time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.Stubborn[app.App.Name] {
+		return &StillRunningError{App: app.App, PIDs: app.PIDs}
+	}
+	f.closed = append(f.closed, app.App.Name)
+	return nil
+}
+
+// Closed returns the names of the apps closed, in order.
+func (f *FakeQuiescer) Closed() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.closed...)
+}
