@@ -239,9 +239,10 @@ func (r *runner) replaceLeaf(rel string, srcFD, dstFD int, name string, s, d *un
 func (r *runner) tryReplace(rel string, srcFD, dstFD int, name string, s, d *unix.Stat_t, hasD bool) error {
 	tmp := r.tmpName()
 	var err error
+	var copied int64 // data bytes this attempt counted, taken back if it fails
 	switch s.Mode & unix.S_IFMT {
 	case unix.S_IFREG:
-		err = r.buildFile(rel, srcFD, dstFD, name, tmp)
+		copied, err = r.buildFile(rel, srcFD, dstFD, name, tmp)
 	case unix.S_IFLNK:
 		err = r.buildSymlink(srcFD, dstFD, name, tmp, s)
 	default:
@@ -257,6 +258,7 @@ func (r *runner) tryReplace(rel string, srcFD, dstFD int, name string, s, d *uni
 	}
 	if err != nil {
 		unix.Unlinkat(dstFD, tmp, 0)
+		r.bytesCopied.Add(-copied)
 	}
 	return err
 }
@@ -301,63 +303,69 @@ func (r *runner) finishNode(dstFD int, tmp string, s *unix.Stat_t, srcX []xattr)
 	return applyMeta(fd, s, srcX, nil, true)
 }
 
-// buildFile copies the regular file name into the new file tmp, with its metadata. A file that
-// changes while it is copied is copied again, twice at most.
-func (r *runner) buildFile(rel string, srcFD, dstFD int, name, tmp string) error {
+// buildFile copies the regular file name into the new file tmp, with its metadata, and returns
+// the data bytes it counted. A file that changes while it is copied is copied again, twice at
+// most; the bytes of an attempt that is thrown away are taken back from the count.
+func (r *runner) buildFile(rel string, srcFD, dstFD int, name, tmp string) (int64, error) {
 	sfd, err := openFileAt(srcFD, name)
 	if err != nil {
-		return &readError{err}
+		return 0, &readError{err}
 	}
 	defer unix.Close(sfd)
 	var st unix.Stat_t
 	if err := fstat(sfd, &st); err != nil {
-		return &readError{err}
+		return 0, &readError{err}
 	}
 	if !isReg(&st) {
-		return &readError{ErrVanished}
+		return 0, &readError{ErrVanished}
 	}
 	tfd, err := unix.Openat(dstFD, tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 	if err != nil {
-		return &opError{op: "create", err: err}
+		return 0, &opError{op: "create", err: err}
 	}
 	defer unix.Close(tfd)
+	var copied int64
 	for attempt := 1; ; attempt++ {
-		if err := r.copyData(tfd, sfd, st.Size); err != nil {
-			return err
+		n, err := r.copyData(tfd, sfd, st.Size)
+		copied += n
+		if err != nil {
+			return copied, err
 		}
 		var after unix.Stat_t
 		if err := fstat(sfd, &after); err != nil {
-			return &readError{err}
+			return copied, &readError{err}
 		}
 		if after.Size == st.Size && after.Mtim == st.Mtim && after.Ctim == st.Ctim {
 			break
 		}
+		r.bytesCopied.Add(-copied)
+		copied = 0
 		if attempt == 3 {
 			r.fileError(rel, "changed", ErrChanging)
-			return errReported
+			return 0, errReported
 		}
 		st = after
 		if err := unix.Ftruncate(tfd, 0); err != nil {
-			return &opError{op: "truncate", err: err}
+			return 0, &opError{op: "truncate", err: err}
 		}
 	}
 	srcX, err := readXattrs(xattrReader{path: fdPath(sfd), follow: true})
 	if err != nil {
-		return &readError{err}
+		return copied, &readError{err}
 	}
-	return applyMeta(tfd, &st, srcX, nil, true)
+	return copied, applyMeta(tfd, &st, srcX, nil, true)
 }
 
 // copyData copies size bytes of src into the empty file dst, leaving the source's holes
 // (SEEK_DATA/SEEK_HOLE) and its blocks of zeros as holes, like rsync --sparse, and counting the
 // data bytes copied.
-func (r *runner) copyData(dst, src int, size int64) error {
+func (r *runner) copyData(dst, src int, size int64) (copied int64, err error) {
 	bufp := r.copyBufs.Get().(*[]byte)
 	defer r.copyBufs.Put(bufp)
 	buf := *bufp
 	for off := int64(0); off < size; {
 		if err := r.ctx.Err(); err != nil {
-			return err
+			return copied, err
 		}
 		data, err := unix.Seek(src, off, unix.SEEK_DATA)
 		if err == unix.ENXIO {
@@ -371,18 +379,19 @@ func (r *runner) copyData(dst, src int, size int64) error {
 		}
 		for p := data; p < hole; {
 			if err := r.ctx.Err(); err != nil {
-				return err
+				return copied, err
 			}
 			n := min(int64(len(buf)), hole-p)
 			m, err := readFull(src, buf[:n], p)
 			if err != nil && err != io.EOF {
-				return &readError{err}
+				return copied, &readError{err}
 			}
 			if m > 0 {
 				if err := writeSparse(dst, buf[:m], p); err != nil {
-					return &opError{op: "write", err: err}
+					return copied, &opError{op: "write", err: err}
 				}
 				r.bytesCopied.Add(int64(m))
+				copied += int64(m)
 			}
 			if err == io.EOF {
 				hole = p + int64(m) // shrank: the caller sees the new size and copies again
@@ -393,9 +402,9 @@ func (r *runner) copyData(dst, src int, size int64) error {
 		off = hole
 	}
 	if err := unix.Ftruncate(dst, size); err != nil {
-		return &opError{op: "truncate", err: err}
+		return copied, &opError{op: "truncate", err: err}
 	}
-	return nil
+	return copied, nil
 }
 
 // sparseBlock is the granularity at which zeros become holes: the block size of ext4.

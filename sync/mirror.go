@@ -81,9 +81,10 @@ type runner struct {
 }
 
 const (
-	copyBufSize    = 1 << 20
+	copyBufSize    = 256 << 10
 	dirtySetLimit  = 1 << 15
 	defaultWorkers = 4
+	maxWorkers     = 16 // bounds the copy buffers, and so memory, on machines with many cores
 )
 
 func newRunner(ctx context.Context, src, dst string, opts Options) (*runner, error) {
@@ -98,7 +99,7 @@ func newRunner(ctx context.Context, src, dst string, opts Options) (*runner, err
 	}
 	workers := opts.Workers
 	if workers <= 0 {
-		workers = max(defaultWorkers, 4*runtime.GOMAXPROCS(0))
+		workers = min(maxWorkers, max(defaultWorkers, 4*runtime.GOMAXPROCS(0)))
 	}
 	r := &runner{
 		opts:    opts,
