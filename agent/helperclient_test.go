@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -58,7 +59,7 @@ func TestHelperDone(t *testing.T) {
 			}
 			lines := recorded(t, record)
 			var req helper.Request
-			if err := json.Unmarshal([]byte(lines[0]), &req); err != nil || req != testRequest {
+			if err := json.Unmarshal([]byte(lines[0]), &req); err != nil || !reflect.DeepEqual(req, testRequest) {
 				t.Errorf("request line %q: %v", lines[0], err)
 			}
 			if _, err := helper.ParseRequest([]byte(lines[0])); err != nil {
@@ -241,7 +242,7 @@ func TestFakeHelper(t *testing.T) {
 	f := &FakeHelper{Progress: []helper.Event{{Event: helper.EventProgress}}, Report: &helper.Report{Created: 1}}
 	n := 0
 	rep, err := f.Run(testCtx(t), testRequest, func(helper.Event) { n++ })
-	if err != nil || rep.Created != 1 || n != 1 || f.Requests()[0] != testRequest {
+	if err != nil || rep.Created != 1 || n != 1 || !reflect.DeepEqual(f.Requests()[0], testRequest) {
 		t.Fatal(rep, err, n)
 	}
 	f = &FakeHelper{WaitForCancel: true}

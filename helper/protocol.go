@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"tails-backup/tails"
@@ -46,7 +47,14 @@ type Request struct {
 	Version int    `json:"version"`
 	Op      Op     `json:"op"`
 	Backup  string `json:"backup,omitempty"`
+	// Skip lists top-level folders of the Persistent Storage (features such as "thunderbird")
+	// whose data an update leaves as it is on the backup this time, because the user chose not
+	// to close the application that uses them.
+	Skip []string `json:"skip,omitempty"`
 }
+
+// maxSkip bounds Request.Skip: Tails has about fifteen features.
+const maxSkip = 64
 
 // MaxRequestSize bounds a request line.
 const MaxRequestSize = 4096
@@ -83,7 +91,24 @@ func ParseRequest(line []byte) (Request, error) {
 	default:
 		return Request{}, fmt.Errorf("%w: unknown operation %q", ErrInvalidRequest, r.Op)
 	}
+	if len(r.Skip) > 0 && r.Op != OpUpdate {
+		return Request{}, fmt.Errorf("%w: only update takes skip", ErrInvalidRequest)
+	}
+	if len(r.Skip) > maxSkip {
+		return Request{}, fmt.Errorf("%w: more than %d folders to skip", ErrInvalidRequest, maxSkip)
+	}
+	for _, f := range r.Skip {
+		if !validSkip(f) {
+			return Request{}, fmt.Errorf("%w: %q is not a top-level folder of the Persistent Storage", ErrInvalidRequest, f)
+		}
+	}
 	return r, nil
+}
+
+// validSkip accepts one plain path component that is not the backup marker.
+func validSkip(f string) bool {
+	return f != "" && f != "." && f != ".." && len(f) <= 255 && f != tails.MarkerName &&
+		!strings.ContainsAny(f, "/\x00")
 }
 
 // ReadRequest reads the first line of r as a request.

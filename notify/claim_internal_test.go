@@ -38,8 +38,8 @@ func TestClaimReplaysEarlySignals(t *testing.T) {
 	n.handle(sig(replySeq+3, owner, signalActionInvoked, id+1, "other"))     // another ID
 	n.handle(sig(replySeq+4, owner, signalNotifClosed, id, uint32(2)))       // after the reply
 
-	n.claim(conn, id, replySeq)
-	n.claim(conn, id+2, replySeq) // nothing parked for it
+	n.claim(conn, id, replySeq, false)  // a replacement: the early signal is the old one's
+	n.claim(conn, id+2, replySeq, true) // nothing parked for it
 
 	want := []Event{ActionInvoked{ID: id, ActionKey: "update"}, NotificationClosed{ID: id, Reason: ReasonDismissedByUser}}
 	for _, w := range want {
@@ -78,5 +78,33 @@ func TestBuildTimeout(t *testing.T) {
 		if got := n.build(Notification{Timeout: tt.in}, Capabilities{}).timeout; got != tt.want {
 			t.Errorf("timeout %v sent as %d, want %d", tt.in, got, tt.want)
 		}
+	}
+}
+
+// TestClaimReplaysSignalsBeforeTheReplyOfAFreshNotification: a new notification's ID was
+// never given before, so a signal for it that came before the Notify reply is about it.
+func TestClaimReplaysSignalsBeforeTheReplyOfAFreshNotification(t *testing.T) {
+	bus := notifytest.StartBus(t)
+	notifytest.NewServer(t, bus.Address())
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	n, err := New(ctx, Config{Address: bus.Address()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	n.mu.Lock()
+	conn, gen, owner := n.conn, n.connGen, n.owner
+	n.mu.Unlock()
+	const id, replySeq = uint32(77), dbus.Sequence(500)
+	n.handle(signalMsg{gen: gen, sig: &dbus.Signal{Sender: owner, Path: ObjectPath, Name: signalActionInvoked, Body: []any{id, "snooze"}, Sequence: replySeq - 1}})
+	n.claim(conn, id, replySeq, true)
+	select {
+	case got := <-n.Events():
+		if got != (ActionInvoked{ID: id, ActionKey: "snooze"}) {
+			t.Fatalf("event = %#v", got)
+		}
+	case <-ctx.Done():
+		t.Fatal("the click that came before the reply was lost")
 	}
 }

@@ -391,8 +391,12 @@ func eventID(ev Event) uint32 {
 // replySeq, as ours. The server may emit signals for id right after its reply and
 // the loop may handle them before claim runs: those (later than the reply on the
 // same connection) were parked, and are delivered now, in order, under the same
-// lock that deliver takes, so no later signal can overtake them.
-func (n *Notifier) claim(conn *dbus.Conn, id uint32, replySeq dbus.Sequence) {
+// lock that deliver takes, so no later signal can overtake them. For a fresh
+// notification (fresh: no replaces_id), whose ID the server never gave before, a
+// parked signal for that ID is about it even if it came before the reply (a server,
+// or a fake, may emit it first); for a replacement, which keeps an ID, a signal from
+// before the reply is about the notification it replaced.
+func (n *Notifier) claim(conn *dbus.Conn, id uint32, replySeq dbus.Sequence, fresh bool) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.conn != conn {
@@ -403,7 +407,7 @@ func (n *Notifier) claim(conn *dbus.Conn, id uint32, replySeq dbus.Sequence) {
 	gen := n.connGen
 	var replay []Event
 	n.unclaimed = slices.DeleteFunc(n.unclaimed, func(p parked) bool {
-		if p.gen == gen && p.id == id && p.seq > replySeq {
+		if p.gen == gen && p.id == id && (fresh || p.seq > replySeq) {
 			replay = append(replay, p.ev)
 			return true
 		}

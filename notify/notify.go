@@ -344,7 +344,7 @@ func (n *Notifier) Show(ctx context.Context, note Notification) (uint32, error) 
 	if id == 0 {
 		return 0, errors.New("notify: show notification: server returned ID 0")
 	}
-	n.claim(conn, id, call.ResponseSequence)
+	n.claim(conn, id, call.ResponseSequence, note.ReplacesID == 0)
 	n.log.WithFields(logrus.Fields{"id": id, "replaces": note.ReplacesID, "actions": len(args.actions) / 2}).Info("notification shown")
 	n.log.WithFields(logrus.Fields{"id": id, "summary": note.Summary, "body": args.body}).Debug("notification content")
 	return id, nil

@@ -1,0 +1,510 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/godbus/dbus/v5"
+	"github.com/sirupsen/logrus"
+
+	"tails-backup/notify"
+	"tails-backup/tails"
+	"tails-backup/udisks"
+)
+
+// Disks is what the agent needs of udisks2; *udisks.Client has it.
+type Disks interface {
+	Watch(ctx context.Context) (*udisks.Watcher, error)
+	UnlockOrReuse(ctx context.Context, luks dbus.ObjectPath, passphrase string) (dbus.ObjectPath, bool, error)
+	MountOrReuse(ctx context.Context, fs dbus.ObjectPath) (string, bool, error)
+	Unmount(ctx context.Context, fs dbus.ObjectPath) error
+	Lock(ctx context.Context, luks dbus.ObjectPath) error
+	PowerOff(ctx context.Context, drive dbus.ObjectPath) error
+	BootPaths() udisks.BootPaths
+}
+
+// Notifier is what the agent needs of the notification server; *notify.Notifier has it.
+type Notifier interface {
+	Show(ctx context.Context, n notify.Notification) (uint32, error)
+	Replace(ctx context.Context, id uint32, n notify.Notification) (uint32, error)
+	CloseNotification(ctx context.Context, id uint32) error
+	Events() <-chan notify.Event
+}
+
+// Deps are the agent's connections to the world. Tests pass fakes.
+type Deps struct {
+	Disks     Disks
+	Notifier  Notifier
+	Asker     PassphraseAsker
+	Quiescer  Quiescer
+	Inhibitor Inhibitor
+	Helper    HelperRunner
+	Store     *Store
+	Clock     Clock
+	Log       *logrus.Entry
+	// Hotplug, if set, delivers a value whenever udev sees a block device come or go; the
+	// agent then looks at udisks at once instead of waiting for its signals.
+	Hotplug <-chan struct{}
+}
+
+// Config tunes the agent.
+type Config struct {
+	// QuiesceGrace is how long an application gets to close after being asked (15 s if 0).
+	QuiesceGrace time.Duration
+	// ProgressEvery is the shortest time between two updates of the progress notification
+	// (1 s if 0): notification servers and users do not need more.
+	ProgressEvery time.Duration
+	// ReadMarker reads the backup marker at the root of a mounted Persistent Storage;
+	// nil reads the file (as the session user: markers are world-readable).
+	ReadMarker func(root string) (tails.Marker, error)
+}
+
+// Agent is the session agent: one update at a time, reminders, notifications.
+type Agent struct {
+	cfg  Config
+	deps Deps
+	log  *logrus.Entry
+
+	// Owned by the Run goroutine.
+	snap        *udisks.Snapshot
+	source      string          // LUKS UUID of this Tails' Persistent Storage
+	isBackup    bool            // this Tails is itself a backup
+	handled     map[string]bool // paired sticks already handled while plugged in
+	toldUnpair  map[dbus.ObjectPath]bool
+	job         *job
+	jobDone     chan jobResult
+	waitingID   uint32 // "Plug in your backup Tails" notification
+	reminderID  uint32
+	warningID   uint32
+	confirmID   uint32
+	promoteDone chan error
+
+	routes router
+}
+
+// New makes an agent; Run starts it.
+func New(cfg Config, deps Deps) *Agent {
+	if cfg.QuiesceGrace <= 0 {
+		cfg.QuiesceGrace = 15 * time.Second
+	}
+	if cfg.ProgressEvery <= 0 {
+		cfg.ProgressEvery = time.Second
+	}
+	if cfg.ReadMarker == nil {
+		cfg.ReadMarker = readMarkerFile
+	}
+	if deps.Clock == nil {
+		deps.Clock = RealClock{}
+	}
+	log := deps.Log
+	if log == nil {
+		l := logrus.New()
+		l.Out = discardWriter{}
+		log = logrus.NewEntry(l)
+	}
+	return &Agent{
+		cfg:         cfg,
+		deps:        deps,
+		log:         log,
+		handled:     make(map[string]bool),
+		toldUnpair:  make(map[dbus.ObjectPath]bool),
+		jobDone:     make(chan jobResult, 1),
+		promoteDone: make(chan error, 1),
+		routes:      router{routes: make(map[uint32]chan<- notify.Event)},
+	}
+}
+
+type discardWriter struct{}
+
+func (discardWriter) Write(p []byte) (int, error) { return len(p), nil }
+
+// Run runs the agent until ctx ends. It returns an error only when it cannot start: no
+// udisks2, no state store.
+func (a *Agent) Run(ctx context.Context) error {
+	state, err := a.deps.Store.Load(ctx)
+	if err != nil {
+		var se *StateError
+		if !errors.As(err, &se) {
+			return fmt.Errorf("load the tails-backup state: %w", err)
+		}
+		a.log.WithError(err).Warn("state set aside")
+		a.show(ctx, errorNote("Your Tails Backup settings were damaged",
+			"They were set aside and Tails Backup starts afresh: pair your backup Tails again with 'tails-backup pair'."))
+	}
+
+	watch, err := a.watch(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if watch != nil {
+			watch.Close()
+		}
+	}()
+	a.snap = watch.Initial()
+	a.source = sourceUUID(a.snap, a.deps.Disks.BootPaths())
+	a.checkBackupTails(ctx)
+
+	timer := a.deps.Clock.NewTimer(time.Hour)
+	defer timer.Stop()
+	a.evaluate(ctx, state)
+	a.scheduleReminder(ctx, timer)
+
+	events := a.deps.Notifier.Events()
+	for {
+		select {
+		case <-ctx.Done():
+			if a.job != nil {
+				a.job.cancel()
+				<-a.jobDone
+			}
+			return nil
+		case ev, ok := <-watch.Events():
+			if !ok {
+				continue
+			}
+			if ev.Snapshot != nil {
+				a.snap = ev.Snapshot
+			}
+			if a.source == "" {
+				a.source = sourceUUID(a.snap, a.deps.Disks.BootPaths())
+			}
+			a.evaluateNow(ctx)
+			a.scheduleReminder(ctx, timer)
+		case <-watch.Done():
+			// udisksd went away for good or the bus dropped: watch again until it is back.
+			a.log.WithError(watch.Err()).Warn("udisks watch ended; reconnecting")
+			watch.Close()
+			if watch = a.rewatch(ctx); watch == nil {
+				return nil
+			}
+			a.snap = watch.Initial()
+			a.evaluateNow(ctx)
+		case <-a.deps.Hotplug:
+			if snap, err := a.snapshotNow(ctx, watch); err == nil {
+				a.snap = snap
+				a.evaluateNow(ctx)
+			}
+		case ev, ok := <-events:
+			if !ok {
+				events = nil
+				continue
+			}
+			a.handleNotification(ctx, ev, timer)
+		case res := <-a.jobDone:
+			a.finishJob(ctx, res)
+			a.evaluateNow(ctx)
+			a.scheduleReminder(ctx, timer)
+		case err := <-a.promoteDone:
+			a.finishPromote(ctx, err)
+		case <-timer.C():
+			a.remind(ctx)
+			a.scheduleReminder(ctx, timer)
+		}
+	}
+}
+
+func (a *Agent) watch(ctx context.Context) (*udisks.Watcher, error) {
+	w, err := a.deps.Disks.Watch(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("watch udisks2: %w", err)
+	}
+	return w, nil
+}
+
+// rewatch watches udisks again, retrying every two seconds; nil means ctx ended.
+func (a *Agent) rewatch(ctx context.Context) *udisks.Watcher {
+	for {
+		w, err := a.watch(ctx)
+		if err == nil {
+			return w
+		}
+		t := a.deps.Clock.NewTimer(2 * time.Second)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C():
+		}
+	}
+}
+
+// snapshotNow returns the watcher's latest view once the events it has queued are applied.
+func (a *Agent) snapshotNow(ctx context.Context, w *udisks.Watcher) (*udisks.Snapshot, error) {
+	snap := a.snap
+	for {
+		select {
+		case ev := <-w.Events():
+			if ev.Snapshot != nil {
+				snap = ev.Snapshot
+			}
+		default:
+			return snap, nil
+		}
+	}
+}
+
+func (a *Agent) loadState(ctx context.Context) State {
+	st, err := a.deps.Store.Load(ctx)
+	if err != nil {
+		a.log.WithError(err).Warn("load state")
+	}
+	return st
+}
+
+func (a *Agent) evaluateNow(ctx context.Context) { a.evaluate(ctx, a.loadState(ctx)) }
+
+// evaluate looks at the sticks present: starts the update of a paired one, tells once about
+// an unpaired Tails stick, and forgets the sticks that left.
+func (a *Agent) evaluate(ctx context.Context, state State) {
+	if a.snap == nil {
+		return
+	}
+	sticks := classifySticks(a.snap, a.deps.Disks.BootPaths(), state.IsPaired)
+	present := make(map[string]bool)
+	drives := make(map[dbus.ObjectPath]bool)
+	for _, st := range sticks {
+		drives[st.Drive.Path] = true
+		if st.UUID != "" {
+			present[st.UUID] = true
+		}
+		switch st.Kind {
+		case stickPaired:
+			if a.isBackup || a.handled[st.UUID] || a.job != nil {
+				continue
+			}
+			if a.source == "" {
+				a.log.Warn("a paired backup is plugged in but this Tails' Persistent Storage is not unlocked")
+				a.handled[st.UUID] = true
+				a.show(ctx, errorNote("Your Persistent Storage is not unlocked",
+					"Tails Backup copies your Persistent Storage: restart Tails, unlock it in the Welcome Screen, then plug in your backup again."))
+				continue
+			}
+			a.startJob(ctx, st)
+		case stickUnpaired:
+			if !a.toldUnpair[st.Drive.Path] && !a.isBackup {
+				a.toldUnpair[st.Drive.Path] = true
+				a.show(ctx, unpairedNote())
+			}
+		}
+	}
+	for uuid := range a.handled {
+		if !present[uuid] {
+			delete(a.handled, uuid) // unplugged: the next plug is a new chance
+		}
+	}
+	for d := range a.toldUnpair {
+		if !drives[d] {
+			delete(a.toldUnpair, d)
+		}
+	}
+}
+
+// show displays a notification that needs no answer; failures are logged, never fatal.
+func (a *Agent) show(ctx context.Context, n notify.Notification) uint32 {
+	id, err := a.deps.Notifier.Show(ctx, n)
+	if err != nil {
+		a.log.WithError(err).Warn("show notification")
+	}
+	return id
+}
+
+func (a *Agent) closeNote(ctx context.Context, id *uint32) {
+	if *id != 0 {
+		if err := a.deps.Notifier.CloseNotification(ctx, *id); err != nil {
+			a.log.WithError(err).Debug("close notification")
+		}
+		*id = 0
+	}
+}
+
+// handleNotification routes a notification event: to the update job that owns the
+// notification, or to the agent's own reminder, waiting and warning notifications.
+func (a *Agent) handleNotification(ctx context.Context, ev notify.Event, timer Timer) {
+	switch e := ev.(type) {
+	case notify.ServerChanged:
+		// Old ids are gone; the running job re-shows its notification.
+		a.waitingID, a.reminderID, a.warningID, a.confirmID = 0, 0, 0, 0
+		a.routes.broadcast(ev)
+		if e.Available && a.isBackup {
+			a.warningID = a.show(ctx, backupTailsNote())
+		}
+	case notify.ActionInvoked:
+		if a.routes.deliver(e.ID, ev) {
+			return
+		}
+		a.handleAction(ctx, e, timer)
+	case notify.NotificationClosed:
+		if a.routes.deliver(e.ID, ev) {
+			return
+		}
+		switch e.ID {
+		case a.reminderID:
+			a.reminderID = 0
+		case a.waitingID:
+			a.waitingID = 0
+		case a.warningID:
+			a.warningID = 0
+		case a.confirmID:
+			a.confirmID = 0
+		}
+	}
+}
+
+func (a *Agent) handleAction(ctx context.Context, e notify.ActionInvoked, timer Timer) {
+	now := a.deps.Clock.Now()
+	switch {
+	case e.ID == a.reminderID && e.ActionKey == actUpdateNow:
+		a.reminderID = 0
+		if a.job == nil {
+			a.waitingID = a.show(ctx, waitingNote())
+		}
+	case e.ID == a.reminderID && e.ActionKey == actSnooze:
+		a.reminderID = 0
+		a.updateState(ctx, func(s *State) error { s.Snooze(now); return nil })
+		a.scheduleReminder(ctx, timer)
+	case e.ID == a.reminderID && e.ActionKey == actStopRemind:
+		a.reminderID = 0
+		a.updateState(ctx, func(s *State) error { s.Reminder.Disabled = true; return nil })
+		a.scheduleReminder(ctx, timer)
+	case e.ID == a.waitingID && e.ActionKey == actCancel:
+		a.closeNote(ctx, &a.waitingID)
+	case e.ID == a.warningID && e.ActionKey == actPromote:
+		a.warningID = 0
+		a.confirmID = a.show(ctx, promoteConfirmNote())
+	case e.ID == a.confirmID && e.ActionKey == actPromoteSure:
+		a.confirmID = 0
+		a.promote(ctx)
+	case e.ID == a.confirmID && e.ActionKey == actCancel:
+		a.confirmID = 0
+	}
+}
+
+func (a *Agent) updateState(ctx context.Context, fn func(*State) error) {
+	if _, err := a.deps.Store.Update(ctx, fn); err != nil {
+		a.log.WithError(err).Warn("save state")
+	}
+}
+
+// scheduleReminder arms the timer for the next reminder decision.
+func (a *Agent) scheduleReminder(ctx context.Context, timer Timer) {
+	d := a.decideReminder(ctx)
+	timer.Stop()
+	if d.Due {
+		timer.Reset(0)
+		return
+	}
+	if !d.Next.IsZero() {
+		timer.Reset(max(d.Next.Sub(a.deps.Clock.Now()), time.Second))
+	}
+}
+
+func (a *Agent) decideReminder(ctx context.Context) Reminder {
+	state := a.loadState(ctx)
+	stickPresent := a.job != nil
+	if a.snap != nil {
+		for _, st := range classifySticks(a.snap, a.deps.Disks.BootPaths(), state.IsPaired) {
+			if st.Kind == stickPaired {
+				stickPresent = true
+			}
+		}
+	}
+	return DecideReminder(ReminderInput{State: state, Now: a.deps.Clock.Now(), StickPresent: stickPresent, IsBackupTails: a.isBackup})
+}
+
+func (a *Agent) remind(ctx context.Context) {
+	d := a.decideReminder(ctx)
+	if !d.Due || a.reminderID != 0 {
+		return
+	}
+	a.reminderID = a.show(ctx, reminderNote(d.DaysOld))
+	now := a.deps.Clock.Now()
+	a.updateState(ctx, func(s *State) error { s.ReminderShown(now); return nil })
+}
+
+// checkBackupTails warns, once per session, when this Tails is itself a backup.
+func (a *Agent) checkBackupTails(ctx context.Context) {
+	root := a.deps.Disks.BootPaths().Persistence
+	if root == "" {
+		return
+	}
+	if _, err := a.cfg.ReadMarker(root); err == nil {
+		a.isBackup = true
+		a.warningID = a.show(ctx, backupTailsNote())
+	}
+}
+
+// promote asks the helper to remove this Tails' own backup marker.
+func (a *Agent) promote(ctx context.Context) {
+	go func() {
+		_, err := a.deps.Helper.Run(ctx, newRequest(OpPromote, ""), nil)
+		a.promoteDone <- err
+	}()
+}
+
+func (a *Agent) finishPromote(ctx context.Context, err error) {
+	if err != nil {
+		a.log.WithError(err).Warn("promote")
+		a.show(ctx, errorNote("This Tails could not be made your main Tails", helperErrorText(err)))
+		return
+	}
+	a.isBackup = false
+	a.closeNote(ctx, &a.warningID)
+	// The old main Tails is lost: forget its backups, whose markers name it, not this Tails.
+	a.updateState(ctx, func(s *State) error {
+		s.Backups = []PairedBackup{}
+		s.LastSuccess = time.Time{}
+		return nil
+	})
+	a.show(ctx, promotedNote())
+}
+
+// router hands notification events to the goroutine waiting for them.
+type router struct {
+	mu     sync.Mutex
+	routes map[uint32]chan<- notify.Event
+}
+
+func (r *router) add(id uint32, ch chan<- notify.Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.routes[id] = ch
+}
+
+func (r *router) remove(id uint32) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.routes, id)
+}
+
+// deliver passes ev to the route of id, without blocking, and tells whether one exists.
+func (r *router) deliver(id uint32, ev notify.Event) bool {
+	r.mu.Lock()
+	ch, ok := r.routes[id]
+	r.mu.Unlock()
+	if ok {
+		select {
+		case ch <- ev:
+		default:
+		}
+	}
+	return ok
+}
+
+func (r *router) broadcast(ev notify.Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	seen := make(map[chan<- notify.Event]bool)
+	for _, ch := range r.routes {
+		if !seen[ch] {
+			seen[ch] = true
+			select {
+			case ch <- ev:
+			default:
+			}
+		}
+	}
+}

@@ -1,0 +1,554 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/godbus/dbus/v5"
+	"github.com/sirupsen/logrus"
+
+	"tails-backup/helper"
+	"tails-backup/notify"
+	"tails-backup/notify/notifytest"
+	"tails-backup/tails"
+	"tails-backup/udisks"
+	"tails-backup/udisks/udiskstest"
+)
+
+const (
+	bootUUID   = "0b5c1c5e-7a4f-4d69-9f55-3ad1d1f4e7a2" // this Tails' Persistent Storage
+	backupUUID = "2f1e3c4d-0000-4000-8000-00000000b0b0" // the paired backup's
+	strayUUID  = "9a9a9a9a-0000-4000-8000-000000000bad" // a Tails stick that is not paired
+	wait       = 20 * time.Second
+)
+
+var testBoot = udisks.BootPaths{Persistence: "/live/persistence/TailsData_unlocked", System: "/lib/live/mount/medium"}
+
+func bootSpec() udiskstest.StickSpec {
+	return udiskstest.StickSpec{Name: "sda", Vendor: "SanDisk", Model: "Cruzer", Serial: "BOOT0001",
+		Removable: true, ConnectionBus: "usb", Tails: true, Passphrase: "boot pass", HintSystem: true,
+		LUKSUUID: bootUUID, MountedAt: testBoot.Persistence, SystemMountedAt: testBoot.System}
+}
+
+func backupSpec() udiskstest.StickSpec {
+	return udiskstest.StickSpec{Name: "sdb", Vendor: "Kingston", Model: "DataTraveler", Serial: "BACKUP0002",
+		Removable: true, ConnectionBus: "usb", Tails: true, Passphrase: udiskstest.BackupPassphrase, LUKSUUID: backupUUID}
+}
+
+// world is the agent on private buses with fake udisks2, notification server and the other
+// fakes; the test drives it like a user would.
+type world struct {
+	t        *testing.T
+	udisks   *udiskstest.Service
+	notes    *notifytest.Server
+	asker    *FakeAsker
+	quiescer *FakeQuiescer
+	inhibit  *FakeInhibitor
+	helper   *FakeHelper
+	clock    *FakeClock
+	store    *Store
+	markers  *markerFake
+	agent    *Agent
+	cancel   context.CancelFunc
+	done     chan error
+}
+
+// markerFake answers ReadMarker: this Tails' own root has no marker unless ownMarker is set,
+// and any mounted backup has a marker naming backupSource.
+type markerFake struct {
+	mu           sync.Mutex
+	ownMarker    bool
+	backupSource string
+	missing      bool
+}
+
+func (m *markerFake) read(root string) (tails.Marker, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	mk := tails.Marker{Format: 1, State: tails.StateComplete, Started: time.Unix(1e9, 0), Finished: time.Unix(1e9+60, 0)}
+	if root == testBoot.Persistence {
+		if !m.ownMarker {
+			return tails.Marker{}, os.ErrNotExist
+		}
+		mk.Source = "11111111-2222-4333-8444-555555555555"
+		return mk, nil
+	}
+	if m.missing {
+		return tails.Marker{}, os.ErrNotExist
+	}
+	mk.Source = m.backupSource
+	return mk, nil
+}
+
+type worldOpt func(*world)
+
+func withState(fn func(*State)) worldOpt {
+	return func(w *world) {
+		if _, err := w.store.Update(context.Background(), func(s *State) error { fn(s); return nil }); err != nil {
+			w.t.Fatal(err)
+		}
+	}
+}
+
+func newWorld(t *testing.T, opts ...worldOpt) *world {
+	t.Helper()
+	sysAddr := udiskstest.StartBus(t)
+	fake := udiskstest.NewService(t, sysAddr)
+	fake.SetFilesystemDelay(0)
+	fake.AddStick(bootSpec())
+
+	sess := notifytest.StartBus(t)
+	notes := notifytest.NewServer(t, sess.Address())
+
+	log := logrus.New()
+	log.SetLevel(logrus.DebugLevel)
+	log.Out = &testLogWriter{t: t}
+	entry := logrus.NewEntry(log)
+
+	conn, err := dbus.Connect(sysAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	ctx, cancel := context.WithCancel(context.Background())
+	notifier, err := notify.New(ctx, notify.Config{Address: sess.Address(), Log: entry})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { notifier.Close() })
+
+	clock := NewFakeClock(time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC))
+	w := &world{
+		t: t, udisks: fake, notes: notes, clock: clock,
+		asker:    &FakeAsker{Answers: []FakeAnswer{{Pass: udiskstest.BackupPassphrase}}},
+		quiescer: &FakeQuiescer{},
+		inhibit:  &FakeInhibitor{},
+		helper:   &FakeHelper{Report: &helper.Report{Created: 2, Updated: 1, BytesCopied: 12_500_000}},
+		store:    NewStore(filepath.Join(t.TempDir(), "state.json"), clock, entry),
+		markers:  &markerFake{backupSource: bootUUID},
+		cancel:   cancel,
+		done:     make(chan error, 1),
+	}
+	// Paired a day ago, updated a day ago: no reminder unless a test says otherwise.
+	withState(func(s *State) {
+		s.Pair(PairedBackup{UUID: backupUUID, Label: "Kingston DataTraveler", Size: 16 << 30, Added: clock.Now().Add(-24 * time.Hour)})
+		s.RecordAttempt(Attempt{Time: clock.Now().Add(-24 * time.Hour), Backup: backupUUID, Result: ResultSuccess})
+	})(w)
+	for _, o := range opts {
+		o(w)
+	}
+	w.agent = New(Config{ReadMarker: w.markers.read, QuiesceGrace: time.Second}, Deps{
+		Disks:     udisks.New(conn, udisks.Options{Log: entry, Boot: testBoot}),
+		Notifier:  notifier,
+		Asker:     w.asker,
+		Quiescer:  w.quiescer,
+		Inhibitor: w.inhibit,
+		Helper:    w.helper,
+		Store:     w.store,
+		Clock:     clock,
+		Log:       entry,
+	})
+	return w
+}
+
+func (w *world) start() {
+	ctx, cancel := context.WithCancel(context.Background())
+	prev := w.cancel
+	w.cancel = func() { cancel(); prev() }
+	go func() { w.done <- w.agent.Run(ctx) }()
+	w.t.Cleanup(w.stop)
+}
+
+func (w *world) stop() {
+	w.cancel()
+	select {
+	case err := <-w.done:
+		if err != nil {
+			w.t.Errorf("agent: %v", err)
+		}
+		w.done <- nil
+	case <-time.After(wait):
+		w.t.Error("the agent did not stop within 20 s of its context's end")
+	}
+}
+
+func (w *world) plugBackup() udiskstest.StickPaths { return w.udisks.AddStick(backupSpec()) }
+
+// waitNote waits for a notification whose summary contains s.
+func (w *world) waitNote(s string) notifytest.Notification {
+	w.t.Helper()
+	return w.notes.WaitFor(w.t, func(n notifytest.Notification) bool { return strings.Contains(n.Summary, s) }, wait)
+}
+
+func (w *world) state() State {
+	w.t.Helper()
+	st, err := w.store.Load(context.Background())
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return st
+}
+
+type testLogWriter struct {
+	mu sync.Mutex
+	t  *testing.T
+}
+
+func (l *testLogWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.t.Logf("%s", strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+func (w *world) noPassphraseInLogs() {
+	// The fake asker and the fake udisks record calls; the logs go to t.Log. Check the
+	// recorded udisks calls carry no passphrase in clear either.
+	for _, c := range w.udisks.Calls() {
+		for _, a := range c.Args {
+			if s, ok := a.(string); ok && s == udiskstest.BackupPassphrase {
+				w.t.Errorf("the fake recorded the passphrase in a call: %+v", c)
+			}
+		}
+	}
+}
+
+func TestPlugUpdateDone(t *testing.T) {
+	w := newWorld(t)
+	w.start()
+	stick := w.plugBackup()
+
+	done := w.waitNote("Backup updated: you can unplug it")
+	if !strings.Contains(done.Body, "3 files changed, 12.5 MB copied") {
+		t.Errorf("done body %q", done.Body)
+	}
+	reqs := w.helper.Requests()
+	if len(reqs) != 1 || reqs[0].Op != helper.OpUpdate || reqs[0].Backup != backupUUID {
+		t.Fatalf("helper requests %+v", reqs)
+	}
+	for _, m := range []string{"Unlock", "Mount", "Unmount", "Lock", "PowerOff"} {
+		if len(w.udisks.CallsOf(m)) != 1 {
+			t.Errorf("udisks %s called %d times, want once", m, len(w.udisks.CallsOf(m)))
+		}
+	}
+	if w.udisks.Has(stick.LUKS, "org.freedesktop.UDisks2.Encrypted") && w.udisks.Get(stick.LUKS, "org.freedesktop.UDisks2.Encrypted", "CleartextDevice") != dbus.ObjectPath("/") {
+		t.Error("the backup was left unlocked")
+	}
+	if w.inhibit.Active() != 0 || len(w.inhibit.Whys()) != 1 {
+		t.Errorf("sleep inhibition: %d active, taken %d times; want released after one", w.inhibit.Active(), len(w.inhibit.Whys()))
+	}
+	st := w.state()
+	if b := st.Backup(backupUUID); b == nil || !b.LastSuccess.Equal(w.clock.Now()) || st.LastAttempt.Result != ResultSuccess {
+		t.Errorf("state after the update: %+v", st)
+	}
+	// Progress was shown in the notification with a Cancel action.
+	w.notes.WaitFor(t, func(n notifytest.Notification) bool {
+		return n.Summary == "Updating your backup Tails" && strings.Contains(n.Body, "% done") && slices.Contains(n.ActionKeys(), actCancel)
+	}, wait)
+	w.noPassphraseInLogs()
+}
+
+func TestColdplugIsUpdatedToo(t *testing.T) {
+	w := newWorld(t)
+	w.plugBackup()
+	w.start()
+	w.waitNote("Backup updated: you can unplug it")
+	if len(w.helper.Requests()) != 1 {
+		t.Fatalf("helper requests %+v", w.helper.Requests())
+	}
+}
+
+func TestWrongPassphraseThenRight(t *testing.T) {
+	w := newWorld(t)
+	w.asker.Answers = []FakeAnswer{{Pass: "wrong one"}, {Pass: udiskstest.BackupPassphrase}}
+	w.start()
+	w.plugBackup()
+	w.waitNote("Backup updated: you can unplug it")
+	prompts := w.asker.Prompts()
+	if len(prompts) != 2 || prompts[0].Error != "" || !strings.Contains(prompts[1].Error, "Wrong passphrase") {
+		t.Fatalf("prompts %+v: want a second one saying the passphrase was wrong", prompts)
+	}
+}
+
+func TestWrongPassphraseThreeTimes(t *testing.T) {
+	w := newWorld(t)
+	w.asker.Answers = []FakeAnswer{{Pass: "a"}, {Pass: "b"}, {Pass: "c"}}
+	w.start()
+	w.plugBackup()
+	n := w.waitNote("Your backup Tails was not updated")
+	if !strings.Contains(n.Body, "wrong three times") {
+		t.Errorf("body %q", n.Body)
+	}
+	if len(w.helper.Requests()) != 0 {
+		t.Error("the helper ran without an unlocked backup")
+	}
+}
+
+func TestUnpairedStickIsNeverTouched(t *testing.T) {
+	w := newWorld(t)
+	w.start()
+	spec := backupSpec()
+	spec.LUKSUUID, spec.Serial, spec.Name = strayUUID, "STRAY", "sdd"
+	w.udisks.AddStick(spec)
+	w.waitNote("This Tails USB stick is not your backup")
+	for _, m := range []string{"Unlock", "Mount", "Format", "Lock", "PowerOff"} {
+		if n := len(w.udisks.CallsOf(m)); n != 0 {
+			t.Errorf("udisks %s called %d times on an unpaired stick", m, n)
+		}
+	}
+	if len(w.asker.Prompts()) != 0 || len(w.helper.Requests()) != 0 {
+		t.Error("an unpaired stick got a passphrase prompt or the helper")
+	}
+}
+
+func TestMarkerOfAnotherTailsIsRefused(t *testing.T) {
+	w := newWorld(t)
+	w.markers.backupSource = strayUUID
+	w.start()
+	w.plugBackup()
+	w.waitNote("This backup Tails belongs to another Tails")
+	if len(w.helper.Requests()) != 0 {
+		t.Fatal("the helper ran on a backup of another Tails")
+	}
+	if len(w.udisks.CallsOf("Lock")) != 1 {
+		t.Error("the refused backup was not locked again")
+	}
+	if st := w.state(); st.LastAttempt == nil || st.LastAttempt.Result != ResultFailed {
+		t.Errorf("last attempt %+v", st.LastAttempt)
+	}
+}
+
+func busyThunderbird() ([]tails.Feature, []BusyApp) {
+	var tb tails.Feature
+	for _, f := range tails.Features() {
+		if f.Source == "thunderbird" {
+			tb = f
+		}
+	}
+	return []tails.Feature{tb}, []BusyApp{{App: tb.Apps[0], Feature: tb, PIDs: []int{4242}}}
+}
+
+func TestThunderbirdRunning(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		click      string
+		stubborn   bool
+		wantSkip   []string
+		wantClosed bool
+		wantNote   string
+	}{
+		{"close it", actCloseApp, false, nil, true, "Backup updated"},
+		{"skip its data", actSkipApp, false, []string{"thunderbird"}, false, "Backup updated"},
+		{"cancel", actCancel, false, nil, false, "Backup update cancelled"},
+		{"does not close", actCloseApp, true, nil, false, "Thunderbird is still open"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld(t)
+			w.quiescer.Features, w.quiescer.Busy = busyThunderbird()
+			if tc.stubborn {
+				w.quiescer.Stubborn = map[string]bool{"Thunderbird": true}
+			}
+			w.start()
+			w.plugBackup()
+			q := w.waitNote("Close Thunderbird?")
+			if !strings.Contains(q.Body, "Thunderbird Email Client") {
+				t.Errorf("question body %q", q.Body)
+			}
+			w.notes.Click(t, q.ID, tc.click)
+			end := w.waitNote(tc.wantNote)
+			if tc.stubborn {
+				if !slices.Contains(end.ActionKeys(), actSkipApp) {
+					t.Errorf("the still-open note offers %v", end.ActionKeys())
+				}
+				w.notes.Click(t, end.ID, actSkipApp)
+				w.waitNote("Backup updated")
+				tc.wantSkip = []string{"thunderbird"}
+			}
+			if got := w.quiescer.Closed(); tc.wantClosed != (len(got) == 1) {
+				t.Errorf("closed %v", got)
+			}
+			reqs := w.helper.Requests()
+			if tc.click == actCancel {
+				if len(reqs) != 0 {
+					t.Fatalf("the helper ran after Cancel: %+v", reqs)
+				}
+				if !strings.Contains(end.Body, "not changed") {
+					t.Errorf("cancel body %q", end.Body)
+				}
+				return
+			}
+			if len(reqs) != 1 || !slices.Equal(reqs[0].Skip, tc.wantSkip) {
+				t.Fatalf("helper requests %+v, want skip %v", reqs, tc.wantSkip)
+			}
+			if tc.wantSkip != nil {
+				w.notes.WaitFor(t, func(n notifytest.Notification) bool {
+					return strings.Contains(n.Body, "Thunderbird Email Client was skipped")
+				}, wait)
+			}
+		})
+	}
+}
+
+func TestCancelDuringUpdate(t *testing.T) {
+	w := newWorld(t)
+	w.helper.WaitForCancel = true
+	w.helper.Progress = []helper.Event{{Event: helper.EventProgress, Phase: "copy", BytesDone: 10, BytesTotal: 100}}
+	w.start()
+	w.plugBackup()
+	p := w.notes.WaitFor(t, func(n notifytest.Notification) bool {
+		return strings.Contains(n.Body, "10% done")
+	}, wait)
+	w.notes.Click(t, p.ID, actCancel)
+	n := w.waitNote("Backup update cancelled")
+	if !strings.Contains(n.Body, "marked incomplete") {
+		t.Errorf("body %q", n.Body)
+	}
+	if st := w.state(); st.LastAttempt == nil || st.LastAttempt.Result != ResultIncomplete {
+		t.Errorf("last attempt %+v, want incomplete", st.LastAttempt)
+	}
+	if len(w.udisks.CallsOf("Lock")) != 1 {
+		t.Error("the cancelled backup was not locked")
+	}
+}
+
+func TestPulledMidUpdateThenFinishedOnNextPlug(t *testing.T) {
+	w := newWorld(t)
+	w.asker.Answers = []FakeAnswer{{Pass: udiskstest.BackupPassphrase}, {Pass: udiskstest.BackupPassphrase}}
+	var calls sync.Mutex
+	n := 0
+	w.helper.Func = func(ctx context.Context, req helper.Request, progress func(helper.Event)) (*helper.Report, error) {
+		calls.Lock()
+		n++
+		first := n == 1
+		calls.Unlock()
+		if first {
+			w.udisks.Unplug(udiskstest.DrivePath("Kingston", "DataTraveler", "BACKUP0002"))
+			return nil, &HelperError{Code: helper.CodeDeviceGone, Message: "The backup was unplugged."}
+		}
+		return &helper.Report{Updated: 1}, nil
+	}
+	w.start()
+	w.plugBackup()
+	note := w.waitNote("unplugged during the update")
+	if !strings.Contains(note.Body, "Plug it in again to finish") {
+		t.Errorf("body %q", note.Body)
+	}
+	if st := w.state(); st.LastAttempt.Result != ResultIncomplete {
+		t.Errorf("after the pull: %+v", st.LastAttempt)
+	}
+	w.plugBackup()
+	w.waitNote("Backup updated: you can unplug it")
+	if len(w.helper.Requests()) != 2 {
+		t.Errorf("helper ran %d times, want 2", len(w.helper.Requests()))
+	}
+}
+
+func TestReminders(t *testing.T) {
+	w := newWorld(t, withState(func(s *State) {
+		s.RecordAttempt(Attempt{Time: time.Date(2026, 11, 15, 10, 0, 0, 0, time.UTC), Backup: backupUUID, Result: ResultSuccess})
+		s.LastSuccess = time.Date(2026, 11, 15, 10, 0, 0, 0, time.UTC)
+		s.Backups[0].LastSuccess = s.LastSuccess
+	}))
+	w.start()
+	r := w.waitNote("Your backup Tails is 8 days old")
+	if got := r.ActionKeys(); !slices.Equal(got, []string{actUpdateNow, actSnooze, actStopRemind}) {
+		t.Errorf("reminder actions %v", got)
+	}
+	// No flood: an hour later, nothing new.
+	before := len(w.notes.Notifications())
+	w.clock.Advance(time.Hour)
+	time.Sleep(200 * time.Millisecond) // nothing to wait for: give a wrong reminder the chance to show
+	if got := len(w.notes.Notifications()); got != before {
+		t.Fatalf("%d notifications an hour later, want %d", got, before)
+	}
+	w.notes.Click(t, r.ID, actSnooze)
+	deadline := time.Now().Add(wait)
+	for w.state().Reminder.SnoozedUntil.IsZero() {
+		if time.Now().After(deadline) {
+			t.Fatal("snooze not recorded")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	w.clock.Advance(25 * time.Hour)
+	r2 := w.waitNote("Your backup Tails is 9 days old")
+	w.notes.Click(t, r2.ID, actStopRemind)
+	for !w.state().Reminder.Disabled {
+		if time.Now().After(deadline) {
+			t.Fatal("stop reminding not recorded")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	n := len(w.notes.Notifications())
+	w.clock.Advance(72 * time.Hour)
+	time.Sleep(200 * time.Millisecond)
+	if got := len(w.notes.Notifications()); got != n {
+		t.Errorf("a reminder came after Stop reminding")
+	}
+}
+
+func TestUpdateNowWaitsForTheStick(t *testing.T) {
+	w := newWorld(t, withState(func(s *State) {
+		s.LastSuccess = time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+		s.Backups[0].LastSuccess = s.LastSuccess
+	}))
+	w.start()
+	r := w.waitNote("days old")
+	w.notes.Click(t, r.ID, actUpdateNow)
+	plug := w.waitNote("Plug in your backup Tails")
+	w.plugBackup()
+	w.notes.WaitForClose(t, plug.ID, wait)
+	w.waitNote("Backup updated: you can unplug it")
+}
+
+func TestBackupTailsWarningAndPromote(t *testing.T) {
+	w := newWorld(t)
+	w.markers.ownMarker = true
+	w.helper.Report = &helper.Report{}
+	w.start()
+	warn := w.waitNote("This is a backup Tails")
+	w.plugBackup() // a backup Tails never updates anything
+	w.notes.Click(t, warn.ID, actPromote)
+	confirm := w.waitNote("Make this your main Tails?")
+	w.notes.Click(t, confirm.ID, actPromoteSure)
+	w.waitNote("This is now your main Tails")
+	reqs := w.helper.Requests()
+	if len(reqs) != 1 || reqs[0].Op != helper.OpPromote {
+		t.Fatalf("helper requests %+v, want one promote", reqs)
+	}
+	if st := w.state(); len(st.Backups) != 0 {
+		t.Errorf("backups of the lost main Tails still paired: %+v", st.Backups)
+	}
+}
+
+func TestHelperErrorsAreExplained(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{&HelperError{Code: helper.CodeNoSpace, Message: "no space", Needed: 3_000_000_000, Available: 1_000_000_000}, "too small: the update needs 2.0 GB more than the 1.0 GB free"},
+		{&HelperError{Code: helper.CodeNotPaired, Message: "x"}, "names another Tails"},
+		{&HelperCrashError{ExitCode: 2}, "stopped unexpectedly"},
+	} {
+		if got := helperErrorText(tc.err); !strings.Contains(got, tc.want) {
+			t.Errorf("helperErrorText(%v) = %q, want it to contain %q", tc.err, got, tc.want)
+		}
+	}
+	w := newWorld(t)
+	w.helper.Err = &HelperError{Code: helper.CodeNoSpace, Message: "no space", Needed: 3_000_000_000, Available: 1_000_000_000}
+	w.start()
+	w.plugBackup()
+	n := w.waitNote("Your backup Tails was not updated")
+	if !strings.Contains(n.Body, "bigger USB stick") {
+		t.Errorf("body %q", n.Body)
+	}
+	if errors.Is(w.helper.Err, ErrHelperNoSpace) && w.state().LastAttempt.Result != ResultIncomplete {
+		t.Errorf("a failed update after the helper started is recorded %s", w.state().LastAttempt.Result)
+	}
+}

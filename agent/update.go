@@ -1,0 +1,543 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/godbus/dbus/v5"
+	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
+
+	"tails-backup/helper"
+	"tails-backup/notify"
+	"tails-backup/tails"
+	"tails-backup/udisks"
+)
+
+// job is the update running now; the agent runs one at a time.
+type job struct {
+	uuid   string
+	cancel context.CancelFunc
+}
+
+// jobResult is how an update ended: what to record and what to tell the user.
+type jobResult struct {
+	attempt Attempt
+	note    *notify.Notification
+}
+
+func (a *Agent) startJob(ctx context.Context, st classifiedStick) {
+	a.closeNote(ctx, &a.waitingID)
+	a.closeNote(ctx, &a.reminderID)
+	jctx, cancel := context.WithCancel(ctx)
+	a.job = &job{uuid: st.UUID, cancel: cancel}
+	a.handled[st.UUID] = true
+	u := &update{
+		a:      a,
+		ctx:    jctx,
+		cancel: cancel,
+		stick:  st,
+		source: a.source,
+		events: make(chan notify.Event, 16),
+		answer: make(chan string, 1),
+		log:    a.log.WithField("backup", st.UUID),
+	}
+	u.log.Info("backup plugged in: updating")
+	go func() {
+		res := u.run()
+		cancel()
+		a.jobDone <- res
+	}()
+}
+
+func (a *Agent) finishJob(ctx context.Context, res jobResult) {
+	a.job = nil
+	a.updateState(ctx, func(s *State) error { s.RecordAttempt(res.attempt); return nil })
+	if res.note != nil {
+		a.show(ctx, *res.note)
+	}
+}
+
+// update is one run of the update flow for one stick.
+type update struct {
+	a      *Agent
+	ctx    context.Context
+	cancel context.CancelFunc
+	stick  classifiedStick
+	source string
+	log    *logrus.Entry
+
+	events chan notify.Event // events of this update's notifications, from the agent
+	answer chan string       // action keys other than Cancel, for the question asked
+
+	mu       sync.Mutex
+	noteID   uint32
+	lastNote notify.Notification
+
+	cancelled bool // the user chose Cancel (read after the pump is done)
+	started   bool // the helper was started: the backup may have changed
+	clear     dbus.ObjectPath
+	mounted   bool
+}
+
+// run goes through the update flow and says how it ended.
+func (u *update) run() jobResult {
+	pumpDone := make(chan struct{})
+	go func() { defer close(pumpDone); u.pump() }()
+	res := u.steps()
+	u.cancel()
+	<-pumpDone
+	u.closeNote()
+	return res
+}
+
+// pump handles the events of our notifications while the steps run: Cancel cancels the
+// update at any step, other actions answer the question asked, and a restarted
+// notification server gets our notification again.
+func (u *update) pump() {
+	for {
+		select {
+		case <-u.ctx.Done():
+			return
+		case ev := <-u.events:
+			switch e := ev.(type) {
+			case notify.ActionInvoked:
+				if e.ActionKey == actCancel {
+					u.mu.Lock()
+					u.cancelled = true
+					u.mu.Unlock()
+					u.cancel()
+					return
+				}
+				select {
+				case u.answer <- e.ActionKey:
+				default:
+				}
+			case notify.NotificationClosed:
+				// Dismissing the question of a busy application means: not now.
+				if e.Reason == notify.ReasonDismissedByUser && u.asking() {
+					select {
+					case u.answer <- actCancel:
+					default:
+					}
+				}
+			case notify.ServerChanged:
+				if e.Available {
+					u.mu.Lock()
+					u.a.routes.remove(u.noteID)
+					u.noteID = 0
+					n := u.lastNote
+					u.mu.Unlock()
+					u.show(n)
+				}
+			}
+		}
+	}
+}
+
+func (u *update) asking() bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return len(u.lastNote.Actions) > 1
+}
+
+// show puts n in this update's notification, replacing the previous one.
+func (u *update) show(n notify.Notification) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.lastNote = n
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(u.ctx), 10*time.Second)
+	defer cancel()
+	var id uint32
+	var err error
+	if u.noteID == 0 {
+		id, err = u.a.deps.Notifier.Show(ctx, n)
+	} else {
+		id, err = u.a.deps.Notifier.Replace(ctx, u.noteID, n)
+	}
+	if err != nil {
+		u.log.WithError(err).Warn("show the update notification")
+		return
+	}
+	if id != u.noteID {
+		u.a.routes.remove(u.noteID)
+		u.a.routes.add(id, u.events)
+		u.noteID = id
+	}
+}
+
+func (u *update) closeNote() {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.noteID != 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		u.a.deps.Notifier.CloseNotification(ctx, u.noteID)
+		u.a.routes.remove(u.noteID)
+		u.noteID = 0
+	}
+}
+
+// ask shows a question and waits for its answer; Cancel ends the update through the pump.
+func (u *update) ask(n notify.Notification) (string, error) {
+	for {
+		select {
+		case <-u.answer: // a stale answer to an earlier question
+		default:
+			u.show(n)
+			select {
+			case <-u.ctx.Done():
+				return "", u.ctx.Err()
+			case key := <-u.answer:
+				return key, nil
+			}
+		}
+	}
+}
+
+// steps is the update flow; every exit path leaves the stick locked, or as it was.
+func (u *update) steps() jobResult {
+	u.show(foundNote())
+	if err := u.unlock(); err != nil {
+		return u.failed(err)
+	}
+	root, err := u.mount()
+	if err != nil {
+		return u.failed(err)
+	}
+	if err := u.checkMarker(root); err != nil {
+		return u.failed(err)
+	}
+	if err := u.checkSpace(root); err != nil {
+		return u.failed(err)
+	}
+	skipped, skippedNames, err := u.quiesce()
+	if err != nil {
+		return u.failed(err)
+	}
+	release, err := u.a.deps.Inhibitor.Inhibit(u.ctx, "Updating your backup Tails")
+	if err != nil {
+		if u.ctx.Err() != nil {
+			return u.failed(u.ctx.Err())
+		}
+		u.log.WithError(err).Warn("cannot keep the computer awake during the update")
+		release = func() {}
+	}
+	report, err := u.runHelper(skipped)
+	release()
+	if err != nil {
+		return u.failed(err)
+	}
+	ejected := u.eject()
+	sum := Summary{
+		Changed:     report.Created + report.Updated + report.MetadataOnly + report.Deleted,
+		BytesCopied: report.BytesCopied,
+		ErrorCount:  report.ErrorCount,
+		Skipped:     strings.Join(skippedNames, ", "),
+	}
+	note := doneNote(sum)
+	if !ejected {
+		note.Summary = "Backup updated"
+		note.Body += " Eject it in the Files browser before you unplug it."
+	}
+	msg := ""
+	if report.ErrorCount > 0 {
+		msg = fmt.Sprintf("%d files could not be copied", report.ErrorCount)
+	}
+	u.log.WithField("changed", sum.Changed).Info("backup updated")
+	return jobResult{attempt: u.attempt(ResultSuccess, msg), note: &note}
+}
+
+func (u *update) attempt(r Result, msg string) Attempt {
+	return Attempt{Time: u.a.deps.Clock.Now(), Backup: u.stick.UUID, Result: r, Message: msg}
+}
+
+// unlock asks the passphrase and unlocks the backup's Persistent Storage, unless it already is.
+func (u *update) unlock() error {
+	if u.stick.Cleartext != nil {
+		u.clear = u.stick.Cleartext.Path
+		return nil
+	}
+	prompt := Prompt{
+		Title:       "Tails Backup",
+		Description: fmt.Sprintf("Enter the passphrase of your backup Tails (%s) to update it.", stickName(u.stick)),
+		Prompt:      "Passphrase:",
+		OK:          "Update",
+	}
+	policy := RetryPolicy{
+		Tries:     3,
+		WrongText: "Wrong passphrase. Try again: it is the passphrase of the backup's Persistent Storage.",
+		IsWrong:   func(err error) bool { return errors.Is(err, udisks.ErrWrongPassphrase) },
+	}
+	return AskWithRetries(u.ctx, u.a.deps.Asker, prompt, policy, func(pass []byte) error {
+		clear, _, err := u.a.deps.Disks.UnlockOrReuse(u.ctx, u.stick.LUKS.Path, string(pass))
+		if err == nil {
+			u.clear = clear
+		}
+		return err
+	})
+}
+
+func (u *update) mount() (string, error) {
+	dir, _, err := u.a.deps.Disks.MountOrReuse(u.ctx, u.clear)
+	if err != nil {
+		return "", err
+	}
+	u.mounted = true
+	return dir, nil
+}
+
+// errMarker explains why a stick's marker does not allow the update.
+type errMarker struct{ summary, body string }
+
+func (e *errMarker) Error() string { return e.summary }
+
+func (u *update) checkMarker(root string) error {
+	m, err := u.a.cfg.ReadMarker(root)
+	if err != nil {
+		u.log.WithError(err).Warn("no valid backup marker")
+		return &errMarker{"This stick is not a backup made by Tails Backup",
+			"It has no valid backup marker, so it was not changed. To make it your backup, create a new one on it with 'tails-backup create' (this erases it)."}
+	}
+	if m.Source != u.source {
+		return &errMarker{"This backup Tails belongs to another Tails",
+			"Its Persistent Storage is a backup of another Tails, so it was not changed. Use your own backup, or create a new one on this stick with 'tails-backup create' (this erases it)."}
+	}
+	return nil
+}
+
+// errTooSmall is a backup whose file system cannot hold the Persistent Storage at all.
+type errTooSmall struct{ need, have int64 }
+
+func (e *errTooSmall) Error() string { return "the backup is too small" }
+
+// checkSpace refuses early a backup that cannot hold the data in use; the helper checks the
+// exact need before writing.
+func (u *update) checkSpace(root string) error {
+	var src, dst unix.Statfs_t
+	if err := unix.Statfs(u.a.deps.Disks.BootPaths().Persistence, &src); err != nil {
+		return nil // the helper will tell
+	}
+	if err := unix.Statfs(root, &dst); err != nil {
+		return nil
+	}
+	used := int64(src.Blocks-src.Bfree) * src.Bsize
+	capacity := int64(dst.Blocks) * dst.Bsize
+	if used > capacity {
+		return &errTooSmall{need: used, have: capacity}
+	}
+	return nil
+}
+
+// quiesce asks the user to close the applications that hold persistent files open. It returns
+// the folders to skip (and their names for the user).
+func (u *update) quiesce() (skip, names []string, err error) {
+	q := u.a.deps.Quiescer
+	features, err := q.ActiveFeatures(u.ctx)
+	if err != nil {
+		u.log.WithError(err).Warn("cannot tell which features are on; not checking for open applications")
+		return nil, nil, nil
+	}
+	busy, err := q.BusyApps(u.ctx, features)
+	if err != nil {
+		u.log.WithError(err).Warn("cannot list the running applications")
+		return nil, nil, nil
+	}
+	for _, app := range busy {
+		note := quiesceNote(app.App.Name, app.Feature.Name)
+		for {
+			key, err := u.ask(note)
+			if err != nil {
+				return nil, nil, err
+			}
+			if key == actCancel {
+				u.mu.Lock()
+				u.cancelled = true
+				u.mu.Unlock()
+				u.cancel()
+				return nil, nil, context.Canceled
+			}
+			if key == actSkipApp {
+				top, _, _ := strings.Cut(app.Feature.Source, "/")
+				skip = append(skip, top)
+				names = append(names, app.Feature.Name)
+				break
+			}
+			if key != actCloseApp {
+				continue
+			}
+			err = q.CloseApp(u.ctx, app, u.a.cfg.QuiesceGrace)
+			if err == nil {
+				break
+			}
+			if !errors.Is(err, ErrStillRunning) {
+				return nil, nil, err
+			}
+			note = stillRunningNote(app.App.Name)
+		}
+	}
+	return skip, names, nil
+}
+
+// runHelper runs the root helper's update and shows its progress.
+func (u *update) runHelper(skip []string) (*helper.Report, error) {
+	var eta etaEstimator
+	var last time.Time
+	u.started = true
+	u.show(progressNote(0, 0, false))
+	req := helper.Request{Version: helper.ProtocolVersion, Op: helper.OpUpdate, Backup: u.stick.UUID, Skip: skip}
+	return u.a.deps.Helper.Run(u.ctx, req, func(ev helper.Event) {
+		now := u.a.deps.Clock.Now()
+		if ev.Phase != "copy" || now.Sub(last) < u.a.cfg.ProgressEvery {
+			return
+		}
+		last = now
+		pct, left, known := eta.update(now, ev.BytesDone, ev.BytesTotal, ev.FilesDone, ev.FilesTotal)
+		u.show(progressNote(pct, left, known))
+	})
+}
+
+// eject unmounts, locks and powers off the backup, so that it can be unplugged. It reports
+// whether the stick can be unplugged safely.
+func (u *update) eject() bool {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(u.ctx), time.Minute)
+	defer cancel()
+	d := u.a.deps.Disks
+	if u.mounted {
+		if err := d.Unmount(ctx, u.clear); err != nil && !errors.Is(err, udisks.ErrNotMounted) {
+			u.log.WithError(err).Warn("unmount the backup")
+			return false
+		}
+	}
+	if u.clear != "" {
+		if err := d.Lock(ctx, u.stick.LUKS.Path); err != nil {
+			u.log.WithError(err).Warn("lock the backup")
+			return false
+		}
+	}
+	if u.stick.Drive != nil {
+		if err := d.PowerOff(ctx, u.stick.Drive.Path); err != nil {
+			u.log.WithError(err).Warn("power off the backup")
+		}
+	}
+	return true
+}
+
+// failed leaves the stick safe to unplug and says what happened and what to do.
+func (u *update) failed(err error) jobResult {
+	u.mu.Lock()
+	userCancelled := u.cancelled
+	u.mu.Unlock()
+	gone := errors.Is(err, udisks.ErrDeviceGone) || errors.Is(err, ErrHelperDeviceGone)
+	if !gone {
+		u.eject()
+	}
+	u.log.WithError(err).Warn("update failed")
+
+	result, summary, body := ResultFailed, "Your backup Tails was not updated", ""
+	var em *errMarker
+	var small *errTooSmall
+	switch {
+	case userCancelled || errors.Is(err, ErrPinentryCancelled):
+		result, summary = ResultCancelled, "Backup update cancelled"
+		body = "Your backup Tails was not changed."
+		if u.started {
+			result = ResultIncomplete
+			body = "Your backup is marked incomplete: the next update finishes it. You can unplug it."
+		}
+	case errors.As(err, &em):
+		summary, body = em.summary, em.body
+	case errors.As(err, &small):
+		body = fmt.Sprintf("Its Persistent Storage holds %s, but your data takes %s. Create a new backup on a bigger USB stick with 'tails-backup create'.",
+			humanBytes(small.have), humanBytes(small.need))
+	case errors.Is(err, ErrTooManyTries):
+		body = "The passphrase was wrong three times. Unplug your backup Tails and plug it in again to try again."
+	case errors.Is(err, udisks.ErrNotAuthorized):
+		body = "Tails did not allow Tails Backup to unlock the stick. Unlock it in the Files browser, then unplug it and plug it in again."
+	case gone:
+		result = ResultIncomplete
+		summary = "Your backup Tails was unplugged during the update"
+		body = "Plug it in again to finish the update."
+		if !u.started {
+			result, body = ResultFailed, "It was not changed. Plug it in again to update it."
+		}
+	case u.started:
+		result = ResultIncomplete
+		body = helperErrorText(err)
+	default:
+		body = fmt.Sprintf("Something went wrong: %s. Unplug your backup Tails and plug it in again to try again.", firstSentence(err))
+	}
+	note := errorNote(summary, body)
+	return jobResult{attempt: u.attempt(result, body), note: &note}
+}
+
+// helperErrorText explains an error of the root helper in one or two sentences.
+func helperErrorText(err error) string {
+	var he *HelperError
+	switch {
+	case errors.As(err, &he) && errors.Is(err, ErrHelperNoSpace):
+		return fmt.Sprintf("Your backup Tails is too small: the update needs %s more than the %s free. Create a new backup on a bigger USB stick with 'tails-backup create'.",
+			humanBytes(he.Needed-he.Available), humanBytes(he.Available))
+	case errors.Is(err, ErrHelperNotPaired):
+		return "Its backup marker names another Tails, so it was not changed. Use your own backup, or create a new one with 'tails-backup create'."
+	case errors.Is(err, ErrHelperDeviceGone):
+		return "Your backup Tails was unplugged or failed during the update. Plug it in again to finish the update."
+	case errors.Is(err, ErrHelperCrashed):
+		return "The update stopped unexpectedly. Your backup is marked incomplete: plug it in again to finish the update."
+	case errors.Is(err, context.Canceled) || errors.Is(err, ErrHelperCancelled):
+		return "The update was cancelled. Your backup is marked incomplete: the next update finishes it."
+	case errors.As(err, &he):
+		return fmt.Sprintf("%s Plug your backup Tails in again to try again.", he.Message)
+	}
+	return fmt.Sprintf("Something went wrong: %s. Plug your backup Tails in again to try again.", firstSentence(err))
+}
+
+func firstSentence(err error) string {
+	s := err.Error()
+	if i := strings.Index(s, ". "); i > 0 {
+		s = s[:i]
+	}
+	return strings.TrimSuffix(s, ".")
+}
+
+func stickName(st classifiedStick) string {
+	if st.Drive == nil || st.Drive.Drive == nil {
+		return "USB stick"
+	}
+	d := st.Drive.Drive
+	name := strings.TrimSpace(d.Vendor + " " + d.Model)
+	if name == "" {
+		name = "USB stick"
+	}
+	if d.Size > 0 {
+		name += ", " + humanBytes(int64(d.Size))
+	}
+	return name
+}
+
+// newRequest builds a helper request.
+func newRequest(op helper.Op, backup string) helper.Request {
+	return helper.Request{Version: helper.ProtocolVersion, Op: op, Backup: backup}
+}
+
+// OpPromote is re-exported for the agent's own use.
+const OpPromote = helper.OpPromote
+
+// readMarkerFile reads the marker at the root of a mounted Persistent Storage, refusing a
+// symlink or anything but a small regular file.
+func readMarkerFile(root string) (tails.Marker, error) {
+	fd, err := unix.Open(root, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return tails.Marker{}, err
+	}
+	defer unix.Close(fd)
+	data, err := tails.ReadFileAt(fd, tails.MarkerName, 64<<10)
+	if err != nil {
+		return tails.Marker{}, err
+	}
+	return tails.ParseMarker(strings.NewReader(string(data)))
+}
