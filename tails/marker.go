@@ -14,6 +14,9 @@ import (
 // backup, of which Tails, and how its last update went. The mirror never deletes it.
 const MarkerName = ".tails-backup.json"
 
+// MarkerMode is the mode of the marker: root-owned, readable by the session user.
+const MarkerMode = 0o644
+
 // MarkerFormat is the version of the marker format written by this code.
 const MarkerFormat = 1
 

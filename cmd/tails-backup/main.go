@@ -32,7 +32,8 @@ var errUsage = errors.New("usage")
 
 func commands() map[string]command {
 	return map[string]command{
-		"sync": {"mirror a directory tree onto another, exactly (rsync -aHAXS --delete --numeric-ids -x)", runSync},
+		"sync":   {"mirror a directory tree onto another, exactly (rsync -aHAXS --delete --numeric-ids -x)", runSync},
+		"helper": {"the root helper (run by the session agent through sudo, no arguments)", runHelper},
 	}
 }
 

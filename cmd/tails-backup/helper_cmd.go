@@ -1,0 +1,101 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	gosync "sync"
+	"syscall"
+
+	"github.com/godbus/dbus/v5"
+	"github.com/sirupsen/logrus"
+
+	"tails-backup/helper"
+	"tails-backup/udisks"
+)
+
+// errHelperArgs is the one-sentence refusal of a command line with arguments.
+var errHelperArgs = errors.New("the helper takes no arguments (the request comes on standard input), so it refuses to run")
+
+// runHelper is `tails-backup helper`: the root helper, run by the session agent through sudo.
+// It takes no arguments, reads one request line on standard input and writes event lines on
+// standard output; see package helper.
+func runHelper(ctx context.Context, env *environment, args []string) error {
+	if len(args) > 0 {
+		writeHelperError(env, helper.CodeInvalidRequest, errHelperArgs.Error()+".")
+		return errHelperArgs
+	}
+	// sudo relays SIGTERM, SIGINT and SIGHUP; main already turns the first two into ctx's end.
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGHUP)
+	defer stop()
+	// A write to a closed standard output must fail with EPIPE, which cancels the operation,
+	// instead of killing the process in the middle of it.
+	sigpipe := make(chan os.Signal, 1)
+	signal.Notify(sigpipe, syscall.SIGPIPE)
+	defer signal.Stop(sigpipe)
+
+	l := logrus.New()
+	l.SetOutput(env.stderr)
+	log := logrus.NewEntry(l).WithField("cmd", "helper")
+
+	bus := &systemBus{log: log}
+	defer bus.close()
+	err := helper.Run(ctx, env.stdin, env.stdout, helper.System{UDisks: bus}, log)
+	if err != nil {
+		return err
+	}
+	return nil
+}
+
+// writeHelperError writes an error event when helper.Run cannot (refused command line).
+func writeHelperError(env *environment, code helper.ErrorCode, msg string) {
+	b, _ := json.Marshal(helper.Event{Event: helper.EventError, Code: code, Message: msg})
+	_, _ = env.stdout.Write(append(b, '\n'))
+}
+
+// systemBus connects to udisks on the system bus on first use: DBUS_SYSTEM_BUS_ADDRESS, else
+// the default socket; but when run through sudo, always the default socket, since a session
+// that could choose the bus could put a fake udisks2 in front of the root helper.
+
+// defaultSystemBus is the system bus of every systemd machine.
+const defaultSystemBus = "unix:path=/run/dbus/system_bus_socket"
+
+type systemBus struct {
+	log    *logrus.Entry
+	mu     gosync.Mutex
+	conn   *dbus.Conn
+	client *udisks.Client
+}
+
+func (b *systemBus) GetSnapshot(ctx context.Context) (*udisks.Snapshot, error) {
+	b.mu.Lock()
+	if b.client == nil {
+		var conn *dbus.Conn
+		var err error
+		if os.Getenv("SUDO_UID") != "" {
+			conn, err = dbus.Connect(defaultSystemBus, dbus.WithContext(ctx))
+		} else {
+			conn, err = dbus.ConnectSystemBus(dbus.WithContext(ctx))
+		}
+		if err != nil {
+			b.mu.Unlock()
+			return nil, fmt.Errorf("connect to the system bus: %w", err)
+		}
+		b.conn = conn
+		b.client = udisks.New(conn, udisks.Options{Log: b.log})
+	}
+	c := b.client
+	b.mu.Unlock()
+	return c.GetSnapshot(ctx)
+}
+
+func (b *systemBus) close() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.conn != nil {
+		b.conn.Close()
+	}
+}

@@ -1,0 +1,339 @@
+//go:build linux
+
+package helper
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
+
+	tbsync "tails-backup/sync"
+	"tails-backup/tails"
+)
+
+// MaxEventErrors bounds the per-file errors listed in a done event; Report.ErrorCount has the
+// full number.
+const MaxEventErrors = 100
+
+// udisksTimeout bounds the wait for udisks' answer.
+const udisksTimeout = 30 * time.Second
+
+// operation is one validated request being served.
+type operation struct {
+	ctx context.Context
+	sys System
+	req Request
+	log *logrus.Entry
+	out *eventWriter
+}
+
+func (o *operation) run() (*Report, *Failure) {
+	ctx, cancel := context.WithTimeout(o.ctx, udisksTimeout)
+	snap, err := o.sys.UDisks.GetSnapshot(ctx)
+	cancel()
+	if err != nil {
+		if o.ctx.Err() != nil {
+			return nil, cancelled(o.ctx)
+		}
+		return nil, failf(CodeInternal, err, "The drives cannot be listed because udisks does not answer; restart the computer and try again.")
+	}
+	mounts, err := o.sys.mounts()
+	if err != nil {
+		return nil, failf(CodeInternal, err, "The mount table cannot be read; restart the computer and try again.")
+	}
+	src, f := validateSource(o.sys, snap, mounts)
+	if f != nil {
+		if o.req.Op != OpCreatePersistence {
+			return nil, f
+		}
+		// Preparing a fresh Persistent Storage does not need this Tails' own: the boot drive
+		// is still recognised through udisks.
+		o.log.WithError(f).Warn("no Persistent Storage of this Tails; going on without it")
+		src = nil
+	}
+	defer src.close()
+	if src != nil {
+		o.log = o.log.WithField("source", src.uuid)
+	}
+
+	if o.req.Op == OpPromote {
+		return nil, o.promote(src)
+	}
+	if o.req.Op == OpUpdate {
+		if present, err := existsAt(src.fd, tails.MarkerName); err != nil || present {
+			return nil, failf(CodeRefused, err, "This Tails is a backup of another Tails (its Persistent Storage holds a backup marker), so it does not update backups itself; make it the main Tails first.")
+		}
+	}
+	dst, f := validateDestination(o.sys, snap, mounts, src, o.req.Backup)
+	if f != nil {
+		return nil, f
+	}
+	defer dst.close()
+	o.log = o.log.WithField("destination", dst.path)
+
+	switch o.req.Op {
+	case OpUpdate:
+		return o.update(src, dst)
+	case OpMark:
+		return nil, o.mark(src, dst)
+	case OpCreatePersistence:
+		return nil, o.createPersistence(dst)
+	}
+	return nil, failf(CodeInvalidRequest, nil, "The tails-backup helper does not know the operation %q; update tails-backup.", o.req.Op)
+}
+
+func (o *operation) now() time.Time { return o.sys.Now().UTC() }
+
+// markerFailure explains why the backup's marker does not pair it with src.
+func markerFailure(dst *root, m tails.Marker, present bool, err error) *Failure {
+	switch {
+	case !present:
+		return failf(CodeNotPaired, nil, "The Persistent Storage on %s has no backup marker, so it is not the backup of this Tails; pair it with this Tails first.", dst.name)
+	case errors.Is(err, tails.ErrMarkerFormat):
+		return failf(CodeNotPaired, err, "The backup on %s was last written by a newer version of tails-backup; update Tails and try again.", dst.name)
+	case err != nil:
+		return failf(CodeNotPaired, err, "The backup marker on %s is damaged (%s), so this stick is not trusted as a backup; pair it with this Tails again.", dst.name, shorten(err.Error()))
+	default:
+		return failf(CodeNotPaired, nil, "%s is the backup of another Tails (Persistent Storage %s), so it is not overwritten; plug in the backup of this Tails.", capitalize(dst.name), m.Source)
+	}
+}
+
+func (o *operation) writeMarker(dst *root, m tails.Marker) *Failure {
+	data, err := m.Marshal()
+	if err != nil {
+		return failf(CodeInternal, err, "The backup marker cannot be written (%v); report this bug.", err)
+	}
+	// World-readable: the session agent (amnesia) reads it to check that a backup is paired
+	// and to tell a backup Tails apart; it holds no secret. Only root can change it.
+	if err := tails.WriteFileAt(dst.fd, tails.MarkerName, data, tails.MarkerMode, 0, 0); err != nil {
+		return o.writeFailure(dst, err, int64(len(data)))
+	}
+	return nil
+}
+
+// writeFailure explains an error writing to the destination outside the mirror.
+func (o *operation) writeFailure(dst *root, err error, size int64) *Failure {
+	switch {
+	case errors.Is(err, unix.ENOSPC) || errors.Is(err, unix.EDQUOT):
+		var fs unix.Statfs_t
+		var avail int64
+		if unix.Fstatfs(dst.fd, &fs) == nil {
+			avail = int64(fs.Bavail) * fs.Bsize
+		}
+		return &Failure{Code: CodeNoSpace, Err: err, Needed: max(size, avail+1), Available: avail,
+			Message: fmt.Sprintf("The backup on %s is full; free some space on it or use a bigger stick.", dst.name)}
+	case o.deviceGone(err, dst):
+		return deviceGoneFailure(dst, err)
+	default:
+		return failf(CodeInternal, err, "Writing to the backup on %s failed (%s); check the stick and try again.", dst.name, shorten(err.Error()))
+	}
+}
+
+func deviceGoneFailure(dst *root, err error) *Failure {
+	return failf(CodeDeviceGone, err, "The backup on %s failed or was unplugged; nothing is lost: plug it in again and run the update again.", dst.name)
+}
+
+// deviceGone tells whether err, or the state of the destination, says the backup device failed
+// or went away.
+func (o *operation) deviceGone(err error, dst *root) bool {
+	for _, e := range []error{unix.EIO, unix.ENODEV, unix.ENXIO, unix.ESHUTDOWN, unix.EROFS, unix.ENOTCONN, unix.ESTALE} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	if _, err := fstatDev(dst.fd); err != nil {
+		return true
+	}
+	mounts, merr := o.sys.mounts()
+	if merr != nil {
+		return false
+	}
+	_, rerr := mountRoot(dst.fd, dst.path, dst.dev, mounts)
+	return rerr != nil
+}
+
+// update mirrors src onto dst, recording the update in dst's marker: incomplete while it runs
+// (and if it fails), complete at the end.
+func (o *operation) update(src, dst *root) (*Report, *Failure) {
+	prev, present, err := readMarker(dst.fd)
+	if !present || err != nil || prev.Source != src.uuid {
+		return nil, markerFailure(dst, prev, present, err)
+	}
+	if o.ctx.Err() != nil {
+		return nil, cancelled(o.ctx)
+	}
+	m := tails.Marker{Format: tails.MarkerFormat, Source: src.uuid, State: tails.StateIncomplete,
+		Started: o.now(), Finished: prev.Finished, TailsVersion: prev.TailsVersion}
+	if f := o.writeMarker(dst, m); f != nil {
+		return nil, f
+	}
+	o.log.Info("marker written incomplete; mirroring")
+
+	// The marker is the helper's alone; the folders the session asked to skip (the user kept
+	// their application open) keep their previous copy on the backup.
+	exclude := append([]string{tails.MarkerName}, o.req.Skip...)
+	rep, err := tbsync.Mirror(o.ctx, fdPath(src.fd), fdPath(dst.fd), tbsync.Options{
+		Exclude:           exclude,
+		SourceDevice:      src.dev,
+		DestinationDevice: dst.dev,
+		Progress:          o.progress(),
+		ProgressInterval:  o.sys.ProgressInterval / 2,
+		Log:               o.log,
+	})
+	if err != nil {
+		return nil, o.mirrorFailure(err, dst)
+	}
+
+	m.State, m.Finished, m.TailsVersion = tails.StateComplete, o.now(), ReadTailsVersion(o.sys.VersionFile)
+	if m.Finished.Before(m.Started) {
+		m.Finished = m.Started // a clock stepped back: keep the marker valid
+	}
+	if f := o.writeMarker(dst, m); f != nil {
+		return nil, f
+	}
+	// Writing the marker changed the root's mtime, which the mirror had copied: copy it again so
+	// that the backup's root stays identical to the source's.
+	var st unix.Stat_t
+	if err := unix.Fstat(src.fd, &st); err == nil {
+		if err := setMtime(dst.fd, st.Mtim); err != nil {
+			o.log.WithError(err).Warn("cannot restore the mtime of the backup's root")
+		} else if err := unix.Fsync(dst.fd); err != nil {
+			o.log.WithError(err).Warn("cannot flush the backup's root")
+		}
+	}
+	out := toReport(rep)
+	out.Finished = m.Finished
+	o.log.WithFields(logrus.Fields{"created": rep.Created, "updated": rep.Updated, "deleted": rep.Deleted,
+		"errors": rep.ErrorCount, "bytes": rep.BytesCopied}).Info("update complete")
+	return out, nil
+}
+
+func (o *operation) mirrorFailure(err error, dst *root) *Failure {
+	var ns *tbsync.NoSpaceError
+	switch {
+	case errors.As(err, &ns):
+		return &Failure{Code: CodeNoSpace, Err: err, Needed: ns.Needed, Available: ns.Available,
+			Message: fmt.Sprintf("The backup on %s is too small: the update needs %s and %s are free; free some space on the backup or use a bigger stick.",
+				dst.name, humanBytes(ns.Needed), humanBytes(ns.Available))}
+	case o.ctx.Err() != nil:
+		return cancelled(o.ctx)
+	case o.deviceGone(err, dst):
+		return deviceGoneFailure(dst, err)
+	default:
+		return failf(CodeInternal, err, "The update of the backup on %s stopped (%s); nothing is lost: run it again, and report the bug if it happens again.", dst.name, shorten(err.Error()))
+	}
+}
+
+// progress returns the Mirror callback that sends progress events, at most one per
+// sys.ProgressInterval.
+func (o *operation) progress() func(tbsync.Progress) {
+	var last time.Time
+	return func(p tbsync.Progress) { // called from one goroutine
+		now := time.Now()
+		if !last.IsZero() && now.Sub(last) < o.sys.ProgressInterval {
+			return
+		}
+		last = now
+		o.out.write(Event{Event: EventProgress, Phase: string(p.Phase), FilesDone: p.FilesDone,
+			FilesTotal: p.FilesTotal, BytesDone: p.BytesDone, BytesTotal: p.BytesTotal, Path: p.Path})
+	}
+}
+
+func toReport(r tbsync.Report) *Report {
+	out := &Report{Created: r.Created, Updated: r.Updated, MetadataOnly: r.MetadataOnly, Deleted: r.Deleted,
+		BytesCopied: r.BytesCopied, ErrorCount: r.ErrorCount, Duration: r.Duration}
+	if out.ErrorCount < int64(len(r.Errors)) {
+		out.ErrorCount = int64(len(r.Errors))
+	}
+	for i, e := range r.Errors {
+		if i == MaxEventErrors {
+			break
+		}
+		msg := ""
+		if e.Err != nil {
+			msg = shorten(e.Err.Error())
+		}
+		out.Errors = append(out.Errors, ReportError{Path: e.Path, Op: e.Op, Error: msg})
+	}
+	return out
+}
+
+// mark pairs dst with src: a marker naming src, incomplete until the first update.
+func (o *operation) mark(src, dst *root) *Failure {
+	prev, present, err := readMarker(dst.fd)
+	if present {
+		if err == nil && prev.Source == src.uuid {
+			o.log.Info("already the backup of this Tails: nothing to do")
+			return nil
+		}
+		return markerFailure(dst, prev, present, err)
+	}
+	if o.ctx.Err() != nil {
+		return cancelled(o.ctx)
+	}
+	m := tails.Marker{Format: tails.MarkerFormat, Source: src.uuid, State: tails.StateIncomplete, Started: o.now()}
+	if f := o.writeMarker(dst, m); f != nil {
+		return f
+	}
+	o.log.Info("marked as the backup of this Tails")
+	return nil
+}
+
+// promote removes the backup marker from this Tails' own Persistent Storage.
+func (o *operation) promote(src *root) *Failure {
+	if o.ctx.Err() != nil {
+		return cancelled(o.ctx)
+	}
+	err := unix.Unlinkat(src.fd, tails.MarkerName, 0)
+	switch {
+	case errors.Is(err, unix.ENOENT):
+		o.log.Info("no backup marker: already the main Tails")
+		return nil
+	case err != nil:
+		return failf(CodeInternal, err, "The backup marker of this Tails cannot be removed (%s); restart Tails and try again.", shorten(err.Error()))
+	}
+	if err := unix.Fsync(src.fd); err != nil {
+		return failf(CodeInternal, err, "The removal of the backup marker of this Tails cannot be saved (%s); restart Tails and try again.", shorten(err.Error()))
+	}
+	o.log.Info("backup marker removed: this is the main Tails now")
+	return nil
+}
+
+// createPersistence gives a fresh backup Persistent Storage root the ownership, mode and ACL
+// of Tails.
+func (o *operation) createPersistence(dst *root) *Failure {
+	names, err := readDirNames(dst.fd)
+	if err != nil {
+		return o.writeFailure(dst, err, 0)
+	}
+	for _, n := range names {
+		if n != "lost+found" {
+			return failf(CodeRefused, nil, "The Persistent Storage on %s is not empty, so it is not set up as a new one; create the backup again to start from an empty one.", dst.name)
+		}
+	}
+	if o.ctx.Err() != nil {
+		return cancelled(o.ctx)
+	}
+	if err := setPersistenceRoot(dst.fd); err != nil {
+		return o.writeFailure(dst, err, 0)
+	}
+	o.log.Info("Persistent Storage root prepared")
+	return nil
+}
+
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}

@@ -1,0 +1,23 @@
+//go:build !linux
+
+package helper
+
+import (
+	"context"
+
+	"github.com/sirupsen/logrus"
+)
+
+// operation is one validated request being served; the helper needs Linux (openat2, statx,
+// /proc/self/mountinfo).
+type operation struct {
+	ctx context.Context
+	sys System
+	req Request
+	log *logrus.Entry
+	out *eventWriter
+}
+
+func (o *operation) run() (*Report, *Failure) {
+	return nil, failf(CodeInternal, nil, "The tails-backup helper only runs on Linux; use it on Tails.")
+}

@@ -1,0 +1,164 @@
+//go:build linux
+
+package helper
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	tbsync "tails-backup/sync"
+	"tails-backup/udisks"
+)
+
+type nopUDisks struct{}
+
+func (nopUDisks) GetSnapshot(context.Context) (*udisks.Snapshot, error) {
+	return nil, errors.New("no udisks in this test")
+}
+
+func TestParseMountInfo(t *testing.T) {
+	in := `22 1 254:1 / / rw,relatime shared:1 - ext4 /dev/mapper/root rw
+36 22 98:0 /mnt1 /mnt/parent rw,noatime master:1 - ext3 /dev/root rw,errors=continue
+40 22 7:3 / /media/amnesia/Tails\040Data rw shared:5 master:2 - ext4 /dev/loop3 rw,acl
+41 22 0:5 / /dev rw - devtmpfs udev rw
+`
+	got, err := ParseMountInfo(strings.NewReader(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Mount{
+		{ID: 22, ParentID: 1, Major: 254, Minor: 1, Root: "/", MountPoint: "/", FSType: "ext4", Source: "/dev/mapper/root"},
+		{ID: 36, ParentID: 22, Major: 98, Minor: 0, Root: "/mnt1", MountPoint: "/mnt/parent", FSType: "ext3", Source: "/dev/root"},
+		{ID: 40, ParentID: 22, Major: 7, Minor: 3, Root: "/", MountPoint: "/media/amnesia/Tails Data", FSType: "ext4", Source: "/dev/loop3"},
+		{ID: 41, ParentID: 22, Major: 0, Minor: 5, Root: "/", MountPoint: "/dev", FSType: "devtmpfs", Source: "udev"},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got\n%+v\nwant\n%+v", got, want)
+	}
+	for _, bad := range []string{"1 2 3\n", "x 1 7:0 / / rw - ext4 a rw\n", "1 1 70 / / rw - ext4 a rw\n", "1 1 7:0 / / rw shared:1 ext4 a rw\n"} {
+		if _, err := ParseMountInfo(strings.NewReader(bad)); err == nil {
+			t.Errorf("accepted %q", bad)
+		}
+	}
+	if got := unescapeMount(`a\134b\011c\012d\0`); got != "a\\b\tc\nd\\0" {
+		t.Errorf("unescape: %q", got)
+	}
+}
+
+func TestParseMountInfoOfThisSystem(t *testing.T) {
+	f, err := os.Open(DefaultMountInfo)
+	if err != nil {
+		t.Skip(err)
+	}
+	defer f.Close()
+	ms, err := ParseMountInfo(f)
+	if err != nil || len(ms) == 0 {
+		t.Fatalf("%d mounts, %v", len(ms), err)
+	}
+}
+
+func TestReadTailsVersion(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct{ content, want string }{
+		{"6.10 - 20241203\n", "6.10"},
+		{"6.10 - 20241203\nmore lines\n", "6.10"},
+		{"6.11~rc1 - 20250101", "6.11~rc1"},
+		{"", ""},
+		{"\n", ""},
+		{"6.10\x00evil - 1\n", ""},
+		{strings.Repeat("9", 100) + "\n", ""},
+		{"<script> - 1\n", ""},
+	}
+	for i, tt := range tests {
+		p := filepath.Join(dir, fmt.Sprint(i))
+		if err := os.WriteFile(p, []byte(tt.content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if got := ReadTailsVersion(p); got != tt.want {
+			t.Errorf("ReadTailsVersion(%q) = %q, want %q", tt.content, got, tt.want)
+		}
+	}
+	if got := ReadTailsVersion(filepath.Join(dir, "missing")); got != "" {
+		t.Errorf("missing file: %q", got)
+	}
+}
+
+func TestPersistenceRootACLEncoding(t *testing.T) {
+	want := []byte{
+		2, 0, 0, 0, // version
+		1, 0, 7, 0, 0xff, 0xff, 0xff, 0xff, // user::rwx
+		2, 0, 1, 0, 0xe8, 3, 0, 0, // user:1000:--x
+		4, 0, 7, 0, 0xff, 0xff, 0xff, 0xff, // group::rwx
+		0x10, 0, 7, 0, 0xff, 0xff, 0xff, 0xff, // mask::rwx
+		0x20, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, // other::---
+	}
+	if got := PersistenceRootACL(); !bytes.Equal(got, want) {
+		t.Errorf("ACL\n%x\nwant\n%x", got, want)
+	}
+}
+
+func TestToReportCapsErrors(t *testing.T) {
+	var r tbsync.Report
+	for i := range 250 {
+		r.Errors = append(r.Errors, tbsync.FileError{Path: fmt.Sprint("f", i), Op: "read", Err: unix.EIO})
+	}
+	r.ErrorCount = 300
+	got := toReport(r)
+	if len(got.Errors) != MaxEventErrors || got.ErrorCount != 300 || got.Errors[0].Error != "input/output error" {
+		t.Errorf("report: %d errors listed, count %d, first %+v", len(got.Errors), got.ErrorCount, got.Errors[0])
+	}
+}
+
+func TestShorten(t *testing.T) {
+	long := strings.Repeat("é", 300)
+	got := shorten("a\nb" + long)
+	if strings.ContainsAny(got, "\n") || len(got) > 210 || !strings.HasPrefix(got, "a b") || !strings.HasSuffix(got, "…") {
+		t.Errorf("shorten: %q", got)
+	}
+}
+
+// TestMirrorFailureCodes: the mirror's errors map to the codes the agent explains.
+func TestMirrorFailureCodes(t *testing.T) {
+	requireRoot(t)
+	dir := t.TempDir()
+	im := newImage(t, dir, "d", 16)
+	fd := openDir(t, im.mnt)
+	dst := &root{path: im.mnt, fd: fd, dev: im.dev, name: "the stick X"}
+	cancelledCtx, cancel := context.WithCancelCause(context.Background())
+	cancel(errCancelRequested)
+	op := func(ctx context.Context) *operation {
+		return &operation{ctx: ctx, sys: System{}.withDefaults()}
+	}
+	tests := []struct {
+		name string
+		ctx  context.Context
+		dst  *root
+		err  error
+		want ErrorCode
+	}{
+		{"no space", context.Background(), dst, fmt.Errorf("x: %w", &tbsync.NoSpaceError{Needed: 10, Available: 5}), CodeNoSpace},
+		{"cancelled", cancelledCtx, dst, fmt.Errorf("mirror stopped: %w", context.Canceled), CodeCancelled},
+		{"EIO", context.Background(), dst, fmt.Errorf("the destination failed while writing a (%w)", unix.EIO), CodeDeviceGone},
+		{"ENODEV", context.Background(), dst, &os.PathError{Op: "open", Path: "x", Err: unix.ENODEV}, CodeDeviceGone},
+		{"root no longer mounted", context.Background(), &root{path: dir, fd: openDir(t, dir), dev: im.dev, name: "X"}, errors.New("odd"), CodeDeviceGone},
+		{"other", context.Background(), dst, errors.New("something odd"), CodeInternal},
+	}
+	for _, tt := range tests {
+		f := op(tt.ctx).mirrorFailure(tt.err, tt.dst)
+		if f.Code != tt.want {
+			t.Errorf("%s: code %s (%s), want %s", tt.name, f.Code, f.Message, tt.want)
+		}
+		if tt.want == CodeNoSpace && (f.Needed != 10 || f.Available != 5) {
+			t.Errorf("no space: %+v", f)
+		}
+	}
+}
