@@ -319,14 +319,16 @@ func MarshalState(s State) ([]byte, error) {
 	return append(b, '\n'), nil
 }
 
-// DefaultStatePath returns where the state lives by default: $XDG_CONFIG_HOME/tails-backup/
-// state.json, or ~/.config/tails-backup/state.json.
-//
-// On Tails, ~/.config is amnesic unless the Dotfiles feature links it, so the agent should be
-// given a path inside the Persistent Storage that amnesia owns and that survives reboots, for
-// example a dedicated feature folder bound to ~/.config/tails-backup (the lead decides); the
-// Persistent folder works but is visible to the user.
+// DefaultStatePath returns where the state lives by default: on Tails, state.json in the
+// tails-backup folder of the Persistent Storage (created, owned by amnesia, by the root helper
+// when a backup is paired), so that it survives reboots; elsewhere, or before any pairing,
+// $XDG_CONFIG_HOME/tails-backup/state.json.
 func DefaultStatePath() (string, error) {
+	// On Tails, inside the Persistent Storage, so that pairings survive a reboot.
+	psDir := filepath.Join(tails.PersistentStorageMount, tails.StateDirName)
+	if fi, err := os.Stat(psDir); err == nil && fi.IsDir() {
+		return filepath.Join(psDir, "state.json"), nil
+	}
 	dir, err := os.UserConfigDir()
 	if err != nil {
 		return "", fmt.Errorf("find the configuration folder: %w", err)

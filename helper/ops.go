@@ -74,6 +74,11 @@ func (o *operation) run() (*Report, *Failure) {
 	}
 	defer dst.close()
 	o.log = o.log.WithField("destination", dst.path)
+	// One operation at a time on a backup: the agent and a command could both start one. The
+	// lock is on the open directory, so it dies with this process.
+	if err := unix.Flock(dst.fd, unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		return nil, failf(CodeRefused, err, "Another update of %s is running; wait for it to finish.", dst.name)
+	}
 
 	switch o.req.Op {
 	case OpUpdate:
@@ -267,8 +272,8 @@ func (o *operation) mark(src, dst *root) *Failure {
 	prev, present, err := readMarker(dst.fd)
 	if present {
 		if err == nil && prev.Source == src.uuid {
-			o.log.Info("already the backup of this Tails: nothing to do")
-			return nil
+			o.log.Info("already the backup of this Tails")
+			return o.ensureStateDir(src)
 		}
 		return markerFailure(dst, prev, present, err)
 	}
@@ -280,6 +285,30 @@ func (o *operation) mark(src, dst *root) *Failure {
 		return f
 	}
 	o.log.Info("marked as the backup of this Tails")
+	return o.ensureStateDir(src)
+}
+
+// ensureStateDir makes, at the root of this Tails' Persistent Storage, the folder where the
+// session agent keeps its pairings: only root can create entries there, and they must
+// survive reboots. It is amnesia's, 0700. An existing folder must already be exactly that;
+// anything else in its place (a symlink, a file) is refused, never followed or replaced.
+func (o *operation) ensureStateDir(src *root) *Failure {
+	name := tails.StateDirName
+	err := unix.Mkdirat(src.fd, name, 0o700)
+	if err != nil && !errors.Is(err, unix.EEXIST) {
+		return failf(CodeInternal, err, "The tails-backup folder of this Tails' Persistent Storage cannot be created (%s); restart Tails and try again.", shorten(err.Error()))
+	}
+	fd, err := unix.Openat(src.fd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return failf(CodeRefused, err, "%s in this Tails' Persistent Storage is not a folder; move it away and pair again.", name)
+	}
+	defer unix.Close(fd)
+	if err := unix.Fchown(fd, tails.AmnesiaUID, tails.AmnesiaUID); err != nil {
+		return failf(CodeInternal, err, "The tails-backup folder cannot be given to amnesia (%s); restart Tails and try again.", shorten(err.Error()))
+	}
+	if err := unix.Fchmod(fd, 0o700); err != nil {
+		return failf(CodeInternal, err, "The tails-backup folder cannot be made private (%s); restart Tails and try again.", shorten(err.Error()))
+	}
 	return nil
 }
 

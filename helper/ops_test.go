@@ -230,3 +230,56 @@ func TestSourceThroughASymlink(t *testing.T) {
 		t.Errorf("marker %+v", m)
 	}
 }
+
+func TestMarkMakesTheAgentStateFolder(t *testing.T) {
+	w := newWorld(t, worldOpts{unpaired: true})
+	evs, err := w.do(OpMark, dstUUID)
+	checkEnd(t, evs, err, EventDone)
+	var st unix.Stat_t
+	if err := unix.Lstat(filepath.Join(w.src.mnt, tails.StateDirName), &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode != unix.S_IFDIR|0o700 || st.Uid != tails.AmnesiaUID || st.Gid != tails.AmnesiaUID {
+		t.Errorf("state folder mode %o owner %d:%d, want a 0700 folder of amnesia", st.Mode, st.Uid, st.Gid)
+	}
+
+	// A symlink in its place is refused and never followed.
+	w2 := newWorld(t, worldOpts{unpaired: true})
+	outside := t.TempDir()
+	if err := os.Chmod(outside, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, filepath.Join(w2.src.mnt, tails.StateDirName)); err != nil {
+		t.Fatal(err)
+	}
+	evs, err = w2.do(OpMark, dstUUID)
+	if ev := checkEnd(t, evs, err, EventError); ev.Code != CodeRefused {
+		t.Errorf("code %s, want refused", ev.Code)
+	}
+	if err := unix.Stat(outside, &st); err != nil || st.Uid != 0 || st.Mode&0o777 != 0o755 {
+		t.Errorf("the symlink's target was changed: %+v %v", st, err)
+	}
+}
+
+func TestOneOperationAtATimeOnABackup(t *testing.T) {
+	w := newWorld(t, worldOpts{})
+	fd, err := unix.Open(w.dst.mnt, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Flock(fd, unix.LOCK_EX); err != nil { // another update holds the backup
+		t.Fatal(err)
+	}
+	before := listing(t, w.dst.mnt)
+	evs, err := w.do(OpUpdate, dstUUID)
+	if ev := checkEnd(t, evs, err, EventError); ev.Code != CodeRefused || !strings.Contains(ev.Message, "Another update") {
+		t.Errorf("event %+v, want refused: another update", ev)
+	}
+	if got := listing(t, w.dst.mnt); got != before {
+		t.Error("the backup changed while another update held it")
+	}
+	unix.Flock(fd, unix.LOCK_UN)
+	evs, err = w.do(OpUpdate, dstUUID)
+	checkEnd(t, evs, err, EventDone)
+}

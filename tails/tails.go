@@ -38,6 +38,9 @@ const (
 	MediumMount = "/lib/live/mount/medium"
 	// PersistenceConfName is the configuration file at the root of the Persistent Storage.
 	PersistenceConfName = "persistence.conf"
+	// StateDirName is the folder, at the root of the Persistent Storage, where the session
+	// agent keeps its pairing store; the root helper creates it, owned by amnesia, 0700.
+	StateDirName = "tails-backup"
 	// VersionFile holds the version of the running Tails ("6.10 - 20241203" on its first line).
 	VersionFile = "/etc/amnesia/version"
 )
