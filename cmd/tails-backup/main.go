@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"sort"
 	"syscall"
 )
@@ -27,11 +28,15 @@ type environment struct {
 	isTerminal     bool
 }
 
+// helperProgramName is the name under which the program is the root helper.
+const helperProgramName = "helper"
+
 // errUsage is returned, wrapped, for bad command lines; main exits with status 2 for it.
 var errUsage = errors.New("usage")
 
 func commands() map[string]command {
 	return map[string]command{
+		"agent":  {"the session agent: updates a paired backup when it is plugged in, and reminds", runAgent},
 		"sync":   {"mirror a directory tree onto another, exactly (rsync -aHAXS --delete --numeric-ids -x)", runSync},
 		"helper": {"the root helper (run by the session agent through sudo, no arguments)", runHelper},
 	}
@@ -40,7 +45,13 @@ func commands() map[string]command {
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	env := &environment{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, isTerminal: isTerminal(os.Stderr)}
-	code := run(ctx, env, os.Args[1:])
+	args := os.Args[1:]
+	// Installed as /usr/lib/tails-backup/helper (a symlink), for the sudoers rule that allows
+	// exactly that path with no arguments, the program is the root helper.
+	if filepath.Base(os.Args[0]) == helperProgramName {
+		args = append([]string{"helper"}, args...)
+	}
+	code := run(ctx, env, args)
 	stop()
 	os.Exit(code)
 }

@@ -1,0 +1,121 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"strings"
+
+	"github.com/godbus/dbus/v5"
+	"github.com/sirupsen/logrus"
+
+	"tails-backup/agent"
+	"tails-backup/notify"
+	"tails-backup/tails"
+	"tails-backup/udev"
+	"tails-backup/udisks"
+)
+
+// runAgent runs the session agent: started by the systemd user unit in the desktop session.
+func runAgent(ctx context.Context, env *environment, args []string) error {
+	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
+	fs.SetOutput(env.stderr)
+	statePath := fs.String("state", "", "the pairing store (default: in the Persistent Storage on Tails, else ~/.config/tails-backup/state.json)")
+	helperCmd := fs.String("helper-command", strings.Join(agent.DefaultHelperCommand(), " "), "how to run the root helper")
+	verbose := fs.Bool("verbose", false, "log debug messages")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if fs.NArg() != 0 {
+		return fmt.Errorf("%w: the agent takes no arguments", errUsage)
+	}
+	logger := logrus.New()
+	logger.Out = env.stderr
+	if *verbose {
+		logger.SetLevel(logrus.DebugLevel)
+	}
+	log := logrus.NewEntry(logger).WithField("cmd", "agent")
+
+	path := *statePath
+	if path == "" {
+		p, err := agent.DefaultStatePath()
+		if err != nil {
+			return err
+		}
+		path = p
+	}
+	sys, err := dbus.ConnectSystemBus(dbus.WithContext(ctx))
+	if err != nil {
+		return fmt.Errorf("connect to the system bus: %w; is D-Bus running?", err)
+	}
+	defer sys.Close()
+	notifier, err := notify.New(ctx, notify.Config{Log: log.WithField("component", "notify")})
+	if err != nil {
+		return fmt.Errorf("connect to the session bus: %w; run the agent inside a desktop session", err)
+	}
+	defer notifier.Close()
+
+	deps := agent.Deps{
+		Disks: udisks.New(sys, udisks.Options{Log: log.WithField("component", "udisks"),
+			Boot: udisks.BootPaths{Persistence: tails.PersistentStorageMount, System: tails.MediumMount}}),
+		Notifier:  notifier,
+		Asker:     agent.NewPinentry(log.WithField("component", "pinentry")),
+		Quiescer:  agent.NewProcQuiescer(log.WithField("component", "quiesce")),
+		Inhibitor: agent.NewLogindInhibitor(sys, log.WithField("component", "inhibit")),
+		Helper:    agent.NewHelperClient(strings.Fields(*helperCmd), log.WithField("component", "helper")),
+		Store:     agent.NewStore(path, agent.RealClock{}, log.WithField("component", "store")),
+		Clock:     agent.RealClock{},
+		Log:       log,
+		Hotplug:   hotplug(ctx, log),
+	}
+	log.WithField("state", path).Info("agent started")
+	return agent.New(agent.Config{}, deps).Run(ctx)
+}
+
+// hotplug turns udev's block device events into wake-ups of the agent, which then looks at
+// udisks at once. Without udev (a container, say) it returns nil: the udisks signals suffice.
+func hotplug(ctx context.Context, log *logrus.Entry) <-chan struct{} {
+	mon, err := udev.Open(udev.Config{Matches: []udev.Match{{Subsystem: "block"}}, Log: log.WithField("component", "udev")})
+	if err != nil {
+		log.WithError(err).Warn("no udev monitor; relying on udisks signals")
+		return nil
+	}
+	out := make(chan struct{}, 1)
+	events := make(chan udev.Event, 16)
+	go func() {
+		defer mon.Close()
+		for {
+			err := mon.Run(ctx, events)
+			if ctx.Err() != nil {
+				return
+			}
+			if !errors.Is(err, udev.ErrOverflow) {
+				log.WithError(err).Warn("udev monitor stopped")
+				return
+			}
+			// Events were lost: wake the agent so that it looks at everything again.
+			select {
+			case out <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-events:
+				select {
+				case out <- struct{}{}:
+				default: // a wake-up is already pending
+				}
+			}
+		}
+	}()
+	return out
+}
