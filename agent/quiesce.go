@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -19,6 +18,7 @@ import (
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
+	"tails-backup/helper"
 	"tails-backup/tails"
 )
 
@@ -116,11 +116,11 @@ func (q *ProcQuiescer) ActiveFeatures(ctx context.Context) ([]tails.Feature, err
 // symlinks, not mounts, and are not seen; none of them has applications to close. It returns
 // ErrNoPersistentStorage if nothing is mounted at psMount.
 func ActiveFeaturesFromMountinfo(r io.Reader, psMount string) ([]tails.Feature, error) {
-	mounts, err := parseMountinfo(r)
+	mounts, err := helper.ParseMountInfo(r)
 	if err != nil {
 		return nil, err
 	}
-	var ps *mountEntry
+	var ps *helper.Mount
 	for i := range mounts {
 		if mounts[i].MountPoint == psMount {
 			ps = &mounts[i] // the last one is on top
@@ -131,7 +131,7 @@ func ActiveFeaturesFromMountinfo(r io.Reader, psMount string) ([]tails.Feature, 
 	}
 	var bindings []tails.Binding
 	for _, m := range mounts {
-		if m.Dev != ps.Dev || m.MountPoint == psMount {
+		if m.Major != ps.Major || m.Minor != ps.Minor || m.MountPoint == psMount {
 			continue
 		}
 		rel, ok := relativeTo(ps.Root, m.Root)
@@ -151,64 +151,6 @@ func relativeTo(root, p string) (string, bool) {
 	}
 	rest, ok := strings.CutPrefix(p, root+"/")
 	return rest, ok
-}
-
-// mountEntry is a line of mountinfo.
-type mountEntry struct {
-	Dev        string // major:minor
-	Root       string // the path inside the file system that is mounted
-	MountPoint string
-	FSType     string
-	Source     string
-}
-
-// maxMountinfo bounds the mount table read.
-const maxMountinfo = 16 << 20
-
-// parseMountinfo parses a mount table in the format of proc(5) mountinfo.
-func parseMountinfo(r io.Reader) ([]mountEntry, error) {
-	sc := bufio.NewScanner(io.LimitReader(r, maxMountinfo))
-	sc.Buffer(make([]byte, 0, 4096), 1<<20)
-	var out []mountEntry
-	for n := 1; sc.Scan(); n++ {
-		fields := strings.Fields(sc.Text())
-		if len(fields) == 0 {
-			continue
-		}
-		sep := slices.Index(fields, "-")
-		if sep < 6 || len(fields) < sep+3 {
-			return nil, fmt.Errorf("mount table line %d: malformed", n)
-		}
-		out = append(out, mountEntry{
-			Dev:        fields[2],
-			Root:       unescapeMountPath(fields[3]),
-			MountPoint: unescapeMountPath(fields[4]),
-			FSType:     fields[sep+1],
-			Source:     unescapeMountPath(fields[sep+2]),
-		})
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("read the mount table: %w", err)
-	}
-	return out, nil
-}
-
-// unescapeMountPath decodes the octal escapes (\040 for a space...) of mountinfo paths.
-func unescapeMountPath(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) && isOctal(s[i+1]) && isOctal(s[i+2]) && isOctal(s[i+3]) {
-			v := (s[i+1]-'0')<<6 | (s[i+2]-'0')<<3 | (s[i+3] - '0')
-			b.WriteByte(v)
-			i += 3
-			continue
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 func isOctal(c byte) bool { return '0' <= c && c <= '7' }

@@ -74,16 +74,6 @@ func TestActiveFeaturesFromMountinfo(t *testing.T) {
 	}
 }
 
-func TestUnescapeMountPath(t *testing.T) {
-	for in, want := range map[string]string{
-		`/a\040b`: "/a b", `/tab\011x`: "/tab\tx", `/back\134slash`: `/back\slash`, `/plain`: "/plain", `/bad\09`: `/bad\09`, `/end\04`: `/end\04`,
-	} {
-		if got := unescapeMountPath(in); got != want {
-			t.Errorf("%q -> %q, want %q", in, got, want)
-		}
-	}
-}
-
 func TestProcQuiescerActiveFeatures(t *testing.T) {
 	ctx := testCtx(t)
 	log, _ := testLog(t)

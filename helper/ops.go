@@ -223,7 +223,7 @@ func (o *operation) mirrorFailure(err error, dst *root) *Failure {
 	case errors.As(err, &ns):
 		return &Failure{Code: CodeNoSpace, Err: err, Needed: ns.Needed, Available: ns.Available,
 			Message: fmt.Sprintf("The backup on %s is too small: the update needs %s and %s are free; free some space on the backup or use a bigger stick.",
-				dst.name, humanBytes(ns.Needed), humanBytes(ns.Available))}
+				dst.name, tbsync.FormatBytes(ns.Needed), tbsync.FormatBytes(ns.Available))}
 	case o.ctx.Err() != nil:
 		return cancelled(o.ctx)
 	case o.deviceGone(err, dst):
@@ -352,17 +352,4 @@ func (o *operation) createPersistence(dst *root) *Failure {
 	}
 	o.log.Info("Persistent Storage root prepared")
 	return nil
-}
-
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

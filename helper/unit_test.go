@@ -49,6 +49,13 @@ func TestParseMountInfo(t *testing.T) {
 			t.Errorf("accepted %q", bad)
 		}
 	}
+	for in, want := range map[string]string{
+		`/a\040b`: "/a b", `/tab\011x`: "/tab\tx", `/back\134slash`: `/back\slash`, `/plain`: "/plain", `/bad\09`: `/bad\09`, `/end\04`: `/end\04`,
+	} {
+		if got := unescapeMount(in); got != want {
+			t.Errorf("unescapeMount(%q) = %q, want %q", in, got, want)
+		}
+	}
 	if got := unescapeMount(`a\134b\011c\012d\0`); got != "a\\b\tc\nd\\0" {
 		t.Errorf("unescape: %q", got)
 	}

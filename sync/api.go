@@ -112,7 +112,7 @@ type NoSpaceError struct {
 
 func (e *NoSpaceError) Error() string {
 	return fmt.Sprintf("not enough space on the destination: %s needed, %s available; free some space or use a bigger device",
-		humanBytes(e.Needed), humanBytes(e.Available))
+		FormatBytes(e.Needed), FormatBytes(e.Available))
 }
 
 // ErrVanished marks a source entry that disappeared while the run looked at it.
@@ -126,7 +126,8 @@ var ErrChanging = errors.New("kept changing while it was copied; its previous co
 // which the mirror never enters nor deletes.
 var ErrMountPoint = errors.New("is a mount point on the destination")
 
-func humanBytes(n int64) string {
+// FormatBytes writes a byte count the way the reports do: "512 B", "1.5 KiB", "2.0 GiB".
+func FormatBytes(n int64) string {
 	const unit = 1024
 	if n < unit {
 		return fmt.Sprintf("%d B", n)

@@ -72,7 +72,7 @@ func printReport(w io.Writer, r tbsync.Report, dryRun bool) {
 		verb = "would mirror (dry run)"
 	}
 	fmt.Fprintf(w, "%s: %d created, %d updated, %d metadata only, %d deleted, %s copied, %d scanned, %d errors, in %s\n",
-		verb, r.Created, r.Updated, r.MetadataOnly, r.Deleted, human(r.BytesCopied), r.Scanned, r.ErrorCount,
+		verb, r.Created, r.Updated, r.MetadataOnly, r.Deleted, tbsync.FormatBytes(r.BytesCopied), r.Scanned, r.ErrorCount,
 		r.Duration.Round(time.Millisecond))
 	if r.Duration > 0 {
 		fmt.Fprintf(w, "  (compare %s, copy %s, flush %s)\n", r.ScanTime.Round(time.Millisecond),
@@ -107,7 +107,7 @@ func (b *progressBar) update(p tbsync.Progress) {
 	var line string
 	switch p.Phase {
 	case tbsync.PhaseScan:
-		line = fmt.Sprintf("comparing: %d changes found so far, %s to copy", p.FilesTotal, human(p.BytesTotal))
+		line = fmt.Sprintf("comparing: %d changes found so far, %s to copy", p.FilesTotal, tbsync.FormatBytes(p.BytesTotal))
 	default:
 		frac := 1.0
 		if p.BytesTotal > 0 {
@@ -123,7 +123,7 @@ func (b *progressBar) update(p tbsync.Progress) {
 		}
 		line = fmt.Sprintf("[%s%s] %3.0f%% %d/%d changes, %s/%s%s  %s",
 			strings.Repeat("=", filled), strings.Repeat(" ", width-filled), frac*100,
-			p.FilesDone, p.FilesTotal, human(p.BytesDone), human(p.BytesTotal), left, shorten(p.Path, 40))
+			p.FilesDone, p.FilesTotal, tbsync.FormatBytes(p.BytesDone), tbsync.FormatBytes(p.BytesTotal), left, shorten(p.Path, 40))
 	}
 	if b.terminal {
 		fmt.Fprintf(b.w, "\r\033[K%s", line)
@@ -140,17 +140,4 @@ func shorten(s string, n int) string {
 		return s
 	}
 	return "..." + s[len(s)-n+3:]
-}
-
-func human(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
