@@ -332,7 +332,7 @@ func busyThunderbird() ([]tails.Feature, []BusyApp) {
 			tb = f
 		}
 	}
-	return []tails.Feature{tb}, []BusyApp{{App: tb.Apps[0], Feature: tb, PIDs: []int{4242}}}
+	return []tails.Feature{tb}, []BusyApp{{App: tb.Apps[0], Feature: tb, PIDs: []int{4242}, Closable: true}}
 }
 
 func TestThunderbirdRunning(t *testing.T) {
@@ -550,5 +550,39 @@ func TestHelperErrorsAreExplained(t *testing.T) {
 	}
 	if errors.Is(w.helper.Err, ErrHelperNoSpace) && w.state().LastAttempt.Result != ResultIncomplete {
 		t.Errorf("a failed update after the helper started is recorded %s", w.state().LastAttempt.Result)
+	}
+}
+
+func TestPackageManagerRunning(t *testing.T) {
+	var apt tails.Feature
+	for _, f := range tails.Features() {
+		if f.Source == "apt" {
+			apt = f
+		}
+	}
+	w := newWorld(t)
+	w.quiescer.Features = []tails.Feature{apt}
+	w.quiescer.Busy = []BusyApp{{App: apt.Apps[0], Feature: apt, PIDs: []int{1}, Closable: false}}
+	w.start()
+	w.plugBackup()
+	q := w.waitNote("The package manager is running")
+	if !slices.Equal(q.ActionKeys(), []string{actCloseApp, actSkipApp, actCancel}) {
+		t.Errorf("actions %v", q.ActionKeys())
+	}
+	// Still running: "Try again" asks again, and nothing is ever closed by the agent.
+	w.notes.Click(t, q.ID, actCloseApp)
+	w.notes.WaitFor(t, func(n notifytest.Notification) bool {
+		return n.Seq > q.Seq && strings.Contains(n.Summary, "The package manager is running")
+	}, wait)
+	if len(w.helper.Requests()) != 0 || len(w.quiescer.Closed()) != 0 {
+		t.Fatal("the update went on, or the agent closed a root process")
+	}
+	w.quiescer.Exit("The package manager")
+	again := w.notes.Notifications()
+	last := again[len(again)-1]
+	w.notes.Click(t, last.ID, actCloseApp)
+	w.waitNote("Backup updated: you can unplug it")
+	if reqs := w.helper.Requests(); len(reqs) != 1 || len(reqs[0].Skip) != 0 {
+		t.Fatalf("helper requests %+v", reqs)
 	}
 }

@@ -55,6 +55,13 @@ func (f *FakeQuiescer) CloseApp(ctx context.Context, app BusyApp, grace time.Dur
 	return nil
 }
 
+// Exit makes the app named name stop running, as if it had finished by itself.
+func (f *FakeQuiescer) Exit(name string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.closed = append(f.closed, name)
+}
+
 // Closed returns the names of the apps closed, in order.
 func (f *FakeQuiescer) Closed() []string {
 	f.mu.Lock()

@@ -29,6 +29,9 @@ type BusyApp struct {
 	Feature tails.Feature
 	// PIDs are its processes, ascending.
 	PIDs []int
+	// Closable: all its processes belong to the session user, who can ask them to quit. A
+	// system app (root's) can only be waited for.
+	Closable bool
 }
 
 // Quiescer finds the applications to close before copying and closes them, politely.
@@ -169,14 +172,18 @@ func (q *ProcQuiescer) BusyApps(ctx context.Context, features []tails.Feature) (
 	for _, f := range features {
 		for _, app := range f.Apps {
 			var pids []int
+			closable := true
 			for _, p := range procs {
-				if matchProcess(p.comm, app.Processes) {
-					pids = append(pids, p.pid)
+				mine := p.uid == q.UID
+				if !matchProcess(p.comm, app.Processes) || !(mine || app.System && p.uid == 0) {
+					continue
 				}
+				pids = append(pids, p.pid)
+				closable = closable && mine
 			}
 			if len(pids) > 0 {
 				slices.Sort(pids)
-				out = append(out, BusyApp{App: app, Feature: f, PIDs: pids})
+				out = append(out, BusyApp{App: app, Feature: f, PIDs: pids, Closable: closable})
 			}
 		}
 	}
@@ -199,9 +206,10 @@ func matchProcess(comm string, names []string) bool {
 type procInfo struct {
 	pid  int
 	comm string
+	uid  int
 }
 
-// processes lists the live (not zombie) processes of q.UID.
+// processes lists the live (not zombie) processes of q.UID and of root (system apps).
 func (q *ProcQuiescer) processes(ctx context.Context) ([]procInfo, error) {
 	ents, err := os.ReadDir(q.ProcRoot)
 	if err != nil {
@@ -216,44 +224,44 @@ func (q *ProcQuiescer) processes(ctx context.Context) ([]procInfo, error) {
 		if err != nil || pid <= 0 {
 			continue
 		}
-		comm, ok, err := q.inspect(pid)
+		comm, uid, ok, err := q.inspect(pid)
 		if err != nil {
 			q.log.WithError(err).WithField("pid", pid).Debug("cannot inspect process")
 			continue
 		}
 		if ok {
-			out = append(out, procInfo{pid: pid, comm: comm})
+			out = append(out, procInfo{pid: pid, comm: comm, uid: uid})
 		}
 	}
 	return out, nil
 }
 
-// inspect returns the name of process pid and whether it is a live process of q.UID. A
-// process that vanished is not an error.
-func (q *ProcQuiescer) inspect(pid int) (comm string, ok bool, err error) {
+// inspect returns the name and user of process pid, and whether it is a live process of
+// q.UID or root. A process that vanished is not an error.
+func (q *ProcQuiescer) inspect(pid int) (comm string, uid int, ok bool, err error) {
 	dir := filepath.Join(q.ProcRoot, strconv.Itoa(pid))
 	status, err := os.ReadFile(filepath.Join(dir, "status"))
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, unix.ESRCH) {
-			return "", false, nil
+			return "", 0, false, nil
 		}
-		return "", false, err
+		return "", 0, false, err
 	}
 	uid, state, err := parseStatus(status)
 	if err != nil {
-		return "", false, err
+		return "", 0, false, err
 	}
-	if uid != q.UID || state == 'Z' || state == 'X' {
-		return "", false, nil
+	if (uid != q.UID && uid != 0) || state == 'Z' || state == 'X' {
+		return "", 0, false, nil
 	}
 	c, err := os.ReadFile(filepath.Join(dir, "comm"))
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, unix.ESRCH) {
-			return "", false, nil
+			return "", 0, false, nil
 		}
-		return "", false, err
+		return "", 0, false, err
 	}
-	return strings.TrimSuffix(string(c), "\n"), true, nil
+	return strings.TrimSuffix(string(c), "\n"), uid, true, nil
 }
 
 // parseStatus returns the real uid and the state letter from /proc/PID/status.
@@ -343,8 +351,9 @@ func (q *ProcQuiescer) terminate(pid int, app tails.App) (*pidWait, error) {
 		return nil, fmt.Errorf("open process %d: %w", pid, err)
 	}
 	// With the pidfd open, the identity check below is about the very process signalled.
-	comm, ok, err := q.inspect(pid)
-	if err != nil || !ok || !matchProcess(comm, app.Processes) {
+	// Only the session user's own processes are ever signalled.
+	comm, uid, ok, err := q.inspect(pid)
+	if err != nil || !ok || uid != q.UID || !matchProcess(comm, app.Processes) {
 		if fd >= 0 {
 			unix.Close(fd)
 		}
@@ -392,7 +401,7 @@ func (q *ProcQuiescer) waitGone(ctx context.Context, waits []pidWait, grace time
 				continue
 			}
 			if w.fd < 0 {
-				comm, ok, _ := q.inspect(w.pid)
+				comm, _, ok, _ := q.inspect(w.pid)
 				if !ok || comm == "" {
 					gone[i] = true
 					continue

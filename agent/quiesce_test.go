@@ -364,3 +364,31 @@ func TestFakeQuiescer(t *testing.T) {
 		t.Fatal(busy, f.Closed())
 	}
 }
+
+func TestBusySystemAppsOfRoot(t *testing.T) {
+	type p = struct {
+		comm  string
+		uid   int
+		state string
+	}
+	root := fakeProc(t, map[int]p{
+		200: {"dpkg", 0, "S (sleeping)"},        // root's package manager: detected
+		201: {"apt-get", 4242, "S (sleeping)"},  // neither root nor the session's: ignored
+		202: {"thunderbird", 0, "S (sleeping)"}, // not a system app: root's copy is ignored
+	})
+	log, _ := testLog(t)
+	q := NewProcQuiescer(log)
+	q.ProcRoot, q.UID = root, 1000
+	busy, err := q.BusyApps(testCtx(t), featuresNamed(t, "apt", "thunderbird"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(busy) != 1 || busy[0].App.Name != "The package manager" || !slices.Equal(busy[0].PIDs, []int{200}) || busy[0].Closable {
+		t.Fatalf("busy = %+v, want the package manager (pid 200), not closable", busy)
+	}
+	// CloseApp never signals a process that is not the session user's: it just waits.
+	err = q.CloseApp(testCtx(t), busy[0], 100*time.Millisecond)
+	if err != nil && !errors.Is(err, ErrStillRunning) {
+		t.Fatalf("CloseApp on root's process: %v", err)
+	}
+}

@@ -92,6 +92,24 @@ func quiesceNote(app, featureName string) notify.Notification {
 	}
 }
 
+// systemAppNote asks to wait for an application the session cannot close (the package
+// manager runs as root).
+func systemAppNote(app, featureName string) notify.Notification {
+	return notify.Notification{
+		Icon:    iconBackup,
+		Summary: fmt.Sprintf("%s is running", app),
+		Body: fmt.Sprintf("It is using the data of %s, so that data might be copied half-written. "+
+			"Wait until it has finished, then choose \"Try again\"; or skip that data this time (your backup keeps its previous copy).", featureName),
+		Actions: []notify.Action{
+			{Key: actCloseApp, Label: "Try again"},
+			{Key: actSkipApp, Label: "Skip its data this time"},
+			{Key: actCancel, Label: "Cancel the update"},
+		},
+		Timeout:  notify.TimeoutNever,
+		Resident: true,
+	}
+}
+
 func stillRunningNote(app string) notify.Notification {
 	n := quiesceNote(app, "")
 	n.Summary = fmt.Sprintf("%s is still open", app)

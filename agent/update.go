@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -349,6 +350,9 @@ func (u *update) quiesce() (skip, names []string, err error) {
 	}
 	for _, app := range busy {
 		note := quiesceNote(app.App.Name, app.Feature.Name)
+		if !app.Closable {
+			note = systemAppNote(app.App.Name, app.Feature.Name)
+		}
 		for {
 			key, err := u.ask(note)
 			if err != nil {
@@ -368,6 +372,16 @@ func (u *update) quiesce() (skip, names []string, err error) {
 				break
 			}
 			if key != actCloseApp {
+				continue
+			}
+			if !app.Closable { // "Try again": has it finished?
+				still, err := q.BusyApps(u.ctx, []tails.Feature{app.Feature})
+				if err != nil {
+					return nil, nil, err
+				}
+				if !slices.ContainsFunc(still, func(b BusyApp) bool { return b.App.Name == app.App.Name }) {
+					break
+				}
 				continue
 			}
 			err = q.CloseApp(u.ctx, app, u.a.cfg.QuiesceGrace)

@@ -18,12 +18,14 @@ type Feature struct {
 type App struct {
 	Name      string
 	Processes []string
+	// System apps run as root: the session cannot close them, only wait until they are done.
+	System bool
 }
 
 // Features returns the features whose applications matter, with the process names to look for.
 // NetworkManager and the other system services are deliberately absent: they are never stopped.
 func Features() []Feature {
-	apt := App{Name: "the package manager", Processes: []string{"apt", "apt-get", "dpkg", "synaptic"}}
+	apt := App{Name: "The package manager", Processes: []string{"apt", "apt-get", "dpkg", "synaptic"}, System: true}
 	return []Feature{
 		{Name: "Persistent Folder", Source: "Persistent"},
 		{Name: "Tor Browser Bookmarks", Source: "bookmarks", Apps: []App{{Name: "Tor Browser", Processes: []string{"firefox.real"}}}},
