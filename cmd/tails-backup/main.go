@@ -26,6 +26,9 @@ type environment struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	isTerminal     bool
+	// session is what the session commands (pair, status...) take from the system; nil
+	// means the real one. Tests give their own.
+	session *sessionSystem
 }
 
 // helperProgramName is the name under which the program is the root helper.
@@ -36,9 +39,13 @@ var errUsage = errors.New("usage")
 
 func commands() map[string]command {
 	return map[string]command{
-		"agent":  {"the session agent: updates a paired backup when it is plugged in, and reminds", runAgent},
-		"sync":   {"mirror a directory tree onto another, exactly (rsync -aHAXS --delete --numeric-ids -x)", runSync},
-		"helper": {"the root helper (run by the session agent through sudo, no arguments)", runHelper},
+		"agent":     {"the session agent: updates a paired backup when it is plugged in, and reminds", runAgent},
+		"sync":      {"mirror a directory tree onto another, exactly (rsync -aHAXS --delete --numeric-ids -x)", runSync},
+		"helper":    {"the root helper (run by the session agent through sudo, no arguments)", runHelper},
+		"pair":      {"pair a Tails stick plugged in as the backup of this Tails", runPair},
+		"reminders": {"turn the reminders on or off, snooze them, or show when the next one comes", runReminders},
+		"promote":   {"make this backup Tails your main Tails (when the main one is lost or broken)", runPromote},
+		"status":    {"show the paired backups, their freshness, the reminders and this Tails' role", runStatus},
 	}
 }
 
@@ -90,7 +97,7 @@ func usage(w io.Writer, cmds map[string]command) {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		fmt.Fprintf(w, "  %-8s %s\n", n, cmds[n].summary)
+		fmt.Fprintf(w, "  %-10s %s\n", n, cmds[n].summary)
 	}
 	fmt.Fprintln(w, "\nrun 'tails-backup COMMAND -h' for the options of a command")
 }

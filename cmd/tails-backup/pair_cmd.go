@@ -1,0 +1,302 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os/exec"
+	"strings"
+	"time"
+
+	"github.com/godbus/dbus/v5"
+	"github.com/sirupsen/logrus"
+
+	"tails-backup/agent"
+	"tails-backup/helper"
+	"tails-backup/udisks"
+)
+
+const pairSynopsis = "[--yes] [--state FILE] [--helper-command CMD] [DEVICE]"
+
+const pairDescription = `Pair a Tails stick plugged in (not the one this Tails runs from) as the backup of this
+Tails: its Persistent Storage is unlocked (you type its passphrase), marked as the backup of
+this Tails, then locked again; from then on it is updated each time you plug it in.
+DEVICE is the stick's device, e.g. /dev/sdb; it may be left out when only one Tails stick
+is plugged in besides this one.`
+
+// pairStick is a Tails stick that could be paired: removable, not the boot stick, with a LUKS
+// Persistent Storage.
+type pairStick struct {
+	udisks.Stick
+	uuid string // LUKS UUID of its Persistent Storage, lower case
+}
+
+// runPair is `tails-backup pair`: run as amnesia in the desktop session.
+func runPair(ctx context.Context, env *environment, args []string) error {
+	fs := newFlagSet(env, "pair", pairSynopsis, pairDescription)
+	yes := fs.Bool("yes", false, "pair without asking for confirmation")
+	statePath := fs.String("state", "", stateFlagHelp)
+	helperCmd := fs.String("helper-command", defaultHelperCommand(), "how to run the root helper")
+	verbose := fs.Bool("verbose", false, "log debug messages")
+	if done, err := parseFlags(fs, args); done {
+		return err
+	}
+	if fs.NArg() > 1 {
+		return fmt.Errorf("%w: give at most one device, e.g. 'tails-backup pair /dev/sdb'", errUsage)
+	}
+	sys := env.sessionSystem()
+	log := newLog(env, *verbose, "pair")
+	if readOwnMarker(sys.markerRoot).isBackup() {
+		// Its agent never updates backups: a pairing would never be used.
+		return errors.New("this Tails is itself a backup, so it does not update backups; if your main Tails is lost or broken, run 'tails-backup promote' first")
+	}
+
+	conn, err := sys.connectSystemBus(ctx)
+	if err != nil {
+		return fmt.Errorf("cannot reach the system bus (%v); run 'tails-backup pair' in the Tails desktop session", err)
+	}
+	defer conn.Close()
+	disks := udisks.New(conn, udisks.Options{Log: log.WithField("component", "udisks"), Boot: sys.boot})
+	snap, err := disks.GetSnapshot(ctx)
+	if err != nil {
+		return fmt.Errorf("cannot list the USB sticks (%v); check that udisks2 is running and try again", err)
+	}
+
+	// The store as it is now, to tell which sticks are already paired.
+	readPath, err := statePathOr(*statePath, sys)
+	if err != nil {
+		return err
+	}
+	before, se, err := loadState(ctx, openStore(readPath, sys, log))
+	if err != nil {
+		return err
+	}
+	if se != nil {
+		warnStateError(env.stderr, se)
+	}
+
+	candidates := pairCandidates(snap, sys.boot)
+	printCandidates(env.stdout, candidates, &before)
+	stick, err := chooseStick(snap, sys.boot, candidates, fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	name := describeStick(stick.Stick)
+	if before.IsPaired(stick.uuid) {
+		fmt.Fprintf(env.stdout, "%s is already paired as the backup of this Tails; plug it in to update it.\n", name)
+		return nil
+	}
+	if !*yes && !confirm(env, fmt.Sprintf("Pair the Tails stick %s as the backup of this Tails? Its Persistent Storage will be overwritten by the next update.", name)) {
+		return errors.New("not confirmed, so nothing was changed (answer y to pair, or use --yes)")
+	}
+
+	p := &pairing{disks: disks, stick: stick, name: name, log: log}
+	defer p.release(ctx) // on failure: leave the stick locked, as it was found
+	if err := p.unlock(ctx); err != nil {
+		return err
+	}
+	if err := p.mount(ctx); err != nil {
+		return err
+	}
+	req := helper.Request{Version: helper.ProtocolVersion, Op: helper.OpMark, Backup: stick.uuid}
+	if err := runHelperOp(ctx, *helperCmd, req, log); err != nil {
+		return fmt.Errorf("%s was not paired: %w", name, err)
+	}
+
+	// Only now: the helper's mark makes the store's folder in the Persistent Storage, which is
+	// where the store then lives by default.
+	path, err := statePathOr(*statePath, sys)
+	if err != nil {
+		return err
+	}
+	now := sys.now()
+	_, err = updateState(ctx, env, openStore(path, sys, log), func(s *agent.State) error {
+		if path != readPath && se == nil && isFreshState(*s) {
+			// The store moves into the Persistent Storage: keep what was set before.
+			*s = before
+		}
+		return s.Pair(agent.PairedBackup{UUID: stick.uuid, Label: stickLabel(stick.Stick), Size: stickSize(stick.Stick), Added: now})
+	})
+	if err != nil {
+		return fmt.Errorf("%s was marked as the backup of this Tails, but %w", name, err)
+	}
+	if err := p.release(ctx); err != nil {
+		fmt.Fprintln(env.stdout, "Paired.")
+		fmt.Fprintf(env.stderr, "Warning: %s could not be locked again (%v); eject it in the Files browser before you unplug it.\n", name, err)
+		fmt.Fprintln(env.stdout, "Your backup Tails is updated each time you plug it in; unplug it and plug it in again to make the first update.")
+		return nil
+	}
+	fmt.Fprintln(env.stdout, "Paired. Your backup Tails is updated each time you plug it in; plug it in again now to make the first update.")
+	return nil
+}
+
+// pairCandidates lists the Tails sticks that could be paired, by the rules the agent applies
+// to a stick it may write to: a removable drive, not the boot device, with a LUKS TailsData.
+func pairCandidates(snap *udisks.Snapshot, boot udisks.BootPaths) []pairStick {
+	var out []pairStick
+	for _, st := range snap.TailsSticks(boot) {
+		if reason := notPairable(st); reason == "" {
+			out = append(out, pairStick{Stick: st, uuid: strings.ToLower(st.LUKSUUID())})
+		}
+	}
+	return out
+}
+
+// notPairable says why a Tails stick cannot be paired, "" if it can.
+func notPairable(st udisks.Stick) string {
+	switch {
+	case st.Boot:
+		return "is the stick this Tails is running from, so it cannot be its own backup; plug in another Tails stick"
+	case st.Drive == nil || st.Drive.Drive == nil || !st.Drive.Drive.Removable:
+		return "is not a removable USB stick, so it is not used as a backup; plug in a Tails USB stick"
+	case !st.IsLUKS() || st.LUKSUUID() == "":
+		return "has no encrypted Persistent Storage; start Tails from it once and create its Persistent Storage, then pair it"
+	}
+	return ""
+}
+
+func printCandidates(w io.Writer, cands []pairStick, st *agent.State) {
+	if len(cands) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "Tails sticks plugged in, besides the one this Tails runs from:")
+	for _, c := range cands {
+		paired := "not paired"
+		if st.IsPaired(c.uuid) {
+			paired = "paired"
+		}
+		fmt.Fprintf(w, "  %-10s %s, %s, Persistent Storage %s, %s\n",
+			stickDevice(c.Stick), stickLabel(c.Stick), sizeText(stickSize(c.Stick)), c.uuid, paired)
+	}
+}
+
+// chooseStick picks the stick named by dev (a device such as /dev/sdb, or sdb), or the only
+// candidate when dev is "".
+func chooseStick(snap *udisks.Snapshot, boot udisks.BootPaths, cands []pairStick, dev string) (pairStick, error) {
+	if dev == "" {
+		switch len(cands) {
+		case 0:
+			return pairStick{}, errors.New("no Tails stick to pair is plugged in (besides the one this Tails runs from); plug in the Tails stick to use as a backup and try again")
+		case 1:
+			return cands[0], nil
+		}
+		return pairStick{}, fmt.Errorf("%w: %d Tails sticks are plugged in; say which one to pair, e.g. 'tails-backup pair %s'",
+			errUsage, len(cands), stickDevice(cands[0].Stick))
+	}
+	if !strings.HasPrefix(dev, "/") {
+		dev = "/dev/" + dev
+	}
+	o := snap.ByDevice(dev)
+	if o == nil {
+		return pairStick{}, fmt.Errorf("there is no device %s; run 'tails-backup pair' without a device to list the Tails sticks plugged in", dev)
+	}
+	st, ok := snap.StickOf(o.Path, boot)
+	if !ok {
+		return pairStick{}, fmt.Errorf("%s is not a Tails stick (it has no Persistent Storage partition); plug in a Tails stick, or make one with 'tails-backup create'", dev)
+	}
+	if reason := notPairable(st); reason != "" {
+		return pairStick{}, fmt.Errorf("%s %s", dev, reason)
+	}
+	return pairStick{Stick: st, uuid: strings.ToLower(st.LUKSUUID())}, nil
+}
+
+// isFreshState: the state of a store file that does not exist.
+func isFreshState(s agent.State) bool {
+	return len(s.Backups) == 0 && s.LastSuccess.IsZero() && s.LastAttempt == nil && s.Reminder == (agent.ReminderSettings{})
+}
+
+// pairing unlocks and mounts a stick, and leaves it locked afterwards.
+type pairing struct {
+	disks *udisks.Client
+	stick pairStick
+	name  string
+	log   *logrus.Entry
+
+	clear    dbus.ObjectPath // its unlocked cleartext device
+	mounted  bool
+	released bool
+}
+
+// pairTries is how many passphrases are tried.
+const pairTries = 3
+
+func (p *pairing) unlock(ctx context.Context) error {
+	if p.stick.Cleartext != nil {
+		p.clear = p.stick.Cleartext.Path
+		return nil
+	}
+	prompt := agent.Prompt{
+		Title:       "Tails Backup",
+		Description: fmt.Sprintf("Enter the passphrase of the Persistent Storage of %s to pair it as your backup Tails.", p.name),
+		Prompt:      "Passphrase:",
+		OK:          "Pair",
+	}
+	policy := agent.RetryPolicy{
+		Tries:     pairTries,
+		WrongText: "Wrong passphrase. Try again: it is the passphrase of that stick's Persistent Storage.",
+		IsWrong:   func(err error) bool { return errors.Is(err, udisks.ErrWrongPassphrase) },
+	}
+	asker := agent.NewPinentry(p.log.WithField("component", "pinentry"))
+	err := agent.AskWithRetries(ctx, asker, prompt, policy, func(pass []byte) error {
+		clear, _, err := p.disks.UnlockOrReuse(ctx, p.stick.LUKS.Path, string(pass))
+		if clear != "" && clear != "/" {
+			p.clear = clear
+		}
+		return err
+	})
+	var execErr *exec.Error
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, agent.ErrTooManyTries):
+		return fmt.Errorf("the passphrase was wrong %d times, so %s was not paired; run 'tails-backup pair' again and type the passphrase of that stick's Persistent Storage", pairTries, p.name)
+	case errors.Is(err, agent.ErrPinentryCancelled):
+		return errors.New("the passphrase was not given, so nothing was changed")
+	case ctx.Err() != nil:
+		return errors.New("interrupted, so nothing was changed")
+	case errors.As(err, &execErr):
+		return fmt.Errorf("the passphrase dialog could not be shown (%v); run 'tails-backup pair' in the Tails desktop session", err)
+	case errors.Is(err, udisks.ErrNotAuthorized):
+		return fmt.Errorf("Tails did not allow unlocking %s; unlock it in the Files browser, then run 'tails-backup pair' again", p.name)
+	case errors.Is(err, udisks.ErrDeviceGone):
+		return fmt.Errorf("%s was unplugged; plug it in again and run 'tails-backup pair' again", p.name)
+	}
+	return fmt.Errorf("%s could not be unlocked (%v); unplug it, plug it in again and run 'tails-backup pair' again", p.name, err)
+}
+
+func (p *pairing) mount(ctx context.Context) error {
+	_, _, err := p.disks.MountOrReuse(ctx, p.clear)
+	if err != nil {
+		if errors.Is(err, udisks.ErrDeviceGone) {
+			return fmt.Errorf("%s was unplugged; plug it in again and run 'tails-backup pair' again", p.name)
+		}
+		return fmt.Errorf("the Persistent Storage of %s could not be opened (%v); unplug it, plug it in again and run 'tails-backup pair' again", p.name, err)
+	}
+	p.mounted = true
+	return nil
+}
+
+// release unmounts and locks the stick (it stays plugged in). It runs once; later calls
+// return nil.
+func (p *pairing) release(ctx context.Context) error {
+	if p.released {
+		return nil
+	}
+	p.released = true
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	if p.mounted {
+		if err := p.disks.Unmount(ctx, p.clear); err != nil && !errors.Is(err, udisks.ErrNotMounted) {
+			p.log.WithError(err).Error("unmount the stick")
+			return err
+		}
+	}
+	if p.clear != "" {
+		if err := p.disks.Lock(ctx, p.stick.LUKS.Path); err != nil {
+			p.log.WithError(err).Error("lock the stick")
+			return err
+		}
+	}
+	return nil
+}

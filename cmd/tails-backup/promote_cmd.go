@@ -1,0 +1,64 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"tails-backup/agent"
+	"tails-backup/helper"
+)
+
+const promoteSynopsis = "[--yes] [--state FILE] [--helper-command CMD]"
+
+const promoteDescription = `On a backup Tails: make it your main Tails, when your main Tails is lost or broken. Its
+backup marker is removed, so that it is no longer updated from the old main Tails, and the
+backups of the old main Tails are forgotten; then make a new backup of it.`
+
+// runPromote is `tails-backup promote`.
+func runPromote(ctx context.Context, env *environment, args []string) error {
+	fs := newFlagSet(env, "promote", promoteSynopsis, promoteDescription)
+	yes := fs.Bool("yes", false, "do not ask for confirmation")
+	statePath := fs.String("state", "", stateFlagHelp)
+	helperCmd := fs.String("helper-command", defaultHelperCommand(), "how to run the root helper")
+	verbose := fs.Bool("verbose", false, "log debug messages")
+	if done, err := parseFlags(fs, args); done {
+		return err
+	}
+	if fs.NArg() != 0 {
+		return fmt.Errorf("%w: promote takes no arguments", errUsage)
+	}
+	sys := env.sessionSystem()
+	log := newLog(env, *verbose, "promote")
+
+	// A marker that is present but damaged is removed too: it would otherwise stay forever.
+	if !readOwnMarker(sys.markerRoot).present {
+		fmt.Fprintln(env.stdout, "This Tails is already your main Tails.")
+		return nil
+	}
+	if !*yes && !confirm(env, "Make this Tails your main Tails? Do this only if your main Tails is lost or broken: "+
+		"this Tails will no longer be updated from it, and the backups of the old main Tails are forgotten.") {
+		return errors.New("not confirmed, so nothing was changed (answer y to promote, or use --yes)")
+	}
+	req := helper.Request{Version: helper.ProtocolVersion, Op: helper.OpPromote}
+	if err := runHelperOp(ctx, *helperCmd, req, log); err != nil {
+		return fmt.Errorf("this Tails was not made your main Tails: %w", err)
+	}
+	path, err := statePathOr(*statePath, sys)
+	if err != nil {
+		return fmt.Errorf("this is now your main Tails, but %w", err)
+	}
+	// The old main Tails is lost: forget its backups, whose markers name it, not this Tails.
+	_, err = updateState(ctx, env, openStore(path, sys, log), func(s *agent.State) error {
+		s.Backups = []agent.PairedBackup{}
+		s.LastSuccess = time.Time{}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("this is now your main Tails, but the backups of the old one could not be forgotten: %w", err)
+	}
+	fmt.Fprintln(env.stdout, "This is now your main Tails. Create a new backup of it on another USB stick with 'tails-backup create', "+
+		"then plug that backup in regularly to keep it up to date.")
+	return nil
+}

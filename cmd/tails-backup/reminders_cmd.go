@@ -1,0 +1,75 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"tails-backup/agent"
+)
+
+const remindersSynopsis = "[--state FILE] [on|off|snooze|status]"
+
+const remindersDescription = `Change the reminders that come when your backup Tails gets old:
+  on      remind again (also ends a snooze)
+  off     never remind
+  snooze  remind tomorrow at the earliest
+  status  show the setting and when the next reminder comes (the default)`
+
+// runReminders is `tails-backup reminders`.
+func runReminders(ctx context.Context, env *environment, args []string) error {
+	fs := newFlagSet(env, "reminders", remindersSynopsis, remindersDescription)
+	statePath := fs.String("state", "", stateFlagHelp)
+	verbose := fs.Bool("verbose", false, "log debug messages")
+	if done, err := parseFlags(fs, args); done {
+		return err
+	}
+	action := "status"
+	switch fs.NArg() {
+	case 0:
+	case 1:
+		action = fs.Arg(0)
+	default:
+		return fmt.Errorf("%w: give one of on, off, snooze or status", errUsage)
+	}
+	sys := env.sessionSystem()
+	log := newLog(env, *verbose, "reminders")
+	now := sys.now()
+
+	var change func(*agent.State)
+	switch action {
+	case "on":
+		change = func(s *agent.State) { s.Reminder.Disabled, s.Reminder.SnoozedUntil = false, time.Time{} }
+	case "off":
+		change = func(s *agent.State) { s.Reminder.Disabled = true }
+	case "snooze":
+		change = func(s *agent.State) { s.Snooze(now) }
+	case "status":
+	default:
+		return fmt.Errorf("%w: unknown setting %q; give one of on, off, snooze or status", errUsage, action)
+	}
+
+	path, err := statePathOr(*statePath, sys)
+	if err != nil {
+		return err
+	}
+	store := openStore(path, sys, log)
+	var st agent.State
+	if change == nil {
+		var se *agent.StateError
+		if st, se, err = loadState(ctx, store); err != nil {
+			return err
+		}
+		if se != nil {
+			warnStateError(env.stderr, se)
+		}
+	} else {
+		st, err = updateState(ctx, env, store, func(s *agent.State) error { change(s); return nil })
+		if err != nil {
+			return fmt.Errorf("the reminders were not changed: %w", err)
+		}
+	}
+	fmt.Fprintln(env.stdout, reminderSettingText(st, now))
+	fmt.Fprintln(env.stdout, nextReminderText(decideReminder(st, now, readOwnMarker(sys.markerRoot)), now))
+	return nil
+}

@@ -1,0 +1,386 @@
+package main
+
+// What the session commands (pair, reminders, promote, status) share: the parts of the running
+// system they read, which tests replace, and their texts.
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/godbus/dbus/v5"
+	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
+
+	"tails-backup/agent"
+	"tails-backup/helper"
+	"tails-backup/tails"
+	"tails-backup/udisks"
+)
+
+// sessionSystem is what the session commands take from the running system.
+type sessionSystem struct {
+	// markerRoot is this Tails' own Persistent Storage: a backup Tails has its marker there.
+	markerRoot string
+	// versionFile holds the running Tails' version on its first line.
+	versionFile string
+	// boot recognises the stick this Tails runs from.
+	boot udisks.BootPaths
+	// now is the wall clock.
+	now func() time.Time
+	// connectSystemBus reaches udisks2 (dbus.ConnectSystemBus honours DBUS_SYSTEM_BUS_ADDRESS).
+	connectSystemBus func(ctx context.Context) (*dbus.Conn, error)
+	// defaultStatePath is where the pairing store is when --state is not given.
+	defaultStatePath func() (string, error)
+}
+
+// sessionSystem returns the system the session commands work on: the real one unless a test
+// gave another.
+func (e *environment) sessionSystem() sessionSystem {
+	if e.session != nil {
+		return *e.session
+	}
+	return realSessionSystem()
+}
+
+func realSessionSystem() sessionSystem {
+	return sessionSystem{
+		markerRoot:  tails.PersistentStorageMount,
+		versionFile: tails.VersionFile,
+		boot:        udisks.BootPaths{Persistence: tails.PersistentStorageMount, System: tails.MediumMount},
+		now:         time.Now,
+		connectSystemBus: func(ctx context.Context) (*dbus.Conn, error) {
+			return dbus.ConnectSystemBus(dbus.WithContext(ctx))
+		},
+		defaultStatePath: agent.DefaultStatePath,
+	}
+}
+
+// stateFlagHelp documents --state.
+const stateFlagHelp = "the pairing store (default: in the Persistent Storage on Tails, else ~/.config/tails-backup/state.json)"
+
+// newFlagSet returns a flag set whose -h prints the synopsis and the description first.
+func newFlagSet(env *environment, name, synopsis, description string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(env.stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(env.stderr, "usage: tails-backup %s %s\n\n%s\n\noptions:\n", name, synopsis, description)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parseFlags parses args; done is true after -h (the usage was printed: exit 0).
+func parseFlags(fs *flag.FlagSet, args []string) (done bool, err error) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return true, nil
+		}
+		return true, fmt.Errorf("%w: %v; run 'tails-backup %s -h' for help", errUsage, err, fs.Name())
+	}
+	return false, nil
+}
+
+// newLog returns the logger of a session command: errors only, unless verbose. What the user
+// must know comes in the command's own output and error.
+func newLog(env *environment, verbose bool, cmd string) *logrus.Entry {
+	l := logrus.New()
+	l.SetOutput(env.stderr)
+	l.SetLevel(logrus.ErrorLevel)
+	if verbose {
+		l.SetLevel(logrus.DebugLevel)
+	}
+	return logrus.NewEntry(l).WithField("cmd", cmd)
+}
+
+// sessionClock is the agent.Clock of the store (it dates set-aside files) on the session system's clock.
+type sessionClock struct{ now func() time.Time }
+
+func (c sessionClock) Now() time.Time                       { return c.now() }
+func (c sessionClock) NewTimer(d time.Duration) agent.Timer { return agent.RealClock{}.NewTimer(d) }
+
+// statePathOr returns flagPath, or the default location of the store.
+func statePathOr(flagPath string, sys sessionSystem) (string, error) {
+	if flagPath != "" {
+		return flagPath, nil
+	}
+	p, err := sys.defaultStatePath()
+	if err != nil {
+		return "", fmt.Errorf("cannot tell where the pairing store is (%v); give its path with --state", err)
+	}
+	return p, nil
+}
+
+func openStore(path string, sys sessionSystem, log *logrus.Entry) *agent.Store {
+	return agent.NewStore(path, sessionClock{sys.now}, log.WithField("component", "store"))
+}
+
+// loadState reads the store. A missing file is a fresh state. A damaged (or newer) file was
+// set aside by the store: it comes back as se, with a fresh state, for the caller to report.
+func loadState(ctx context.Context, store *agent.Store) (st agent.State, se *agent.StateError, err error) {
+	st, err = store.Load(ctx)
+	if errors.As(err, &se) {
+		return st, se, nil
+	}
+	if err != nil {
+		return agent.State{}, nil, fmt.Errorf("cannot read the pairing store %s (%v); check that it is readable by you", store.Path(), err)
+	}
+	return st, nil, nil
+}
+
+// updateState changes the store with fn. A damaged file is reported on standard error (the
+// store has set it aside) and fn is applied to a fresh state.
+func updateState(ctx context.Context, env *environment, store *agent.Store, fn func(*agent.State) error) (agent.State, error) {
+	st, err := store.Update(ctx, fn)
+	var se *agent.StateError
+	if errors.As(err, &se) {
+		warnStateError(env.stderr, se)
+		st, err = store.Update(ctx, fn)
+	}
+	if err != nil {
+		if errors.As(err, &se) {
+			return agent.State{}, fmt.Errorf("cannot use the pairing store %s (%v); move it away and try again", store.Path(), err)
+		}
+		return agent.State{}, fmt.Errorf("cannot save the pairing store %s (%v); check that its folder is writable by you and try again", store.Path(), err)
+	}
+	return st, nil
+}
+
+// stateErrorText explains a store that could not be used, in one sentence.
+func stateErrorText(se *agent.StateError) string {
+	what := "damaged"
+	if errors.Is(se, agent.ErrNewerState) {
+		what = "written by a newer version of tails-backup"
+	}
+	where := "it was moved to " + se.SetAside
+	if se.SetAside == "" {
+		where = "it could not be moved aside"
+	}
+	detail := se.Err.Error()
+	detail = strings.TrimPrefix(detail, se.Kind.Error()+": ")
+	return fmt.Sprintf("The pairing store %s was %s, so %s and Tails Backup starts afresh; pair your backup Tails again with 'tails-backup pair' (detail: %s).",
+		se.Path, what, where, detail)
+}
+
+func warnStateError(w io.Writer, se *agent.StateError) {
+	fmt.Fprintln(w, "Warning: "+stateErrorText(se))
+}
+
+// ownMarker is what this Tails' own Persistent Storage says about being a backup.
+type ownMarker struct {
+	present bool         // a marker file (or something in its place) is there
+	marker  tails.Marker // valid when present and err is nil
+	err     error        // why a present marker cannot be used
+}
+
+// isBackup: this Tails is a backup (a valid marker), as the agent decides it.
+func (m ownMarker) isBackup() bool { return m.present && m.err == nil }
+
+// readOwnMarker reads the marker at the root of this Tails' Persistent Storage, refusing a
+// symlink or anything but a small regular file (as the agent does).
+func readOwnMarker(root string) ownMarker {
+	fd, err := unix.Open(root, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		// No Persistent Storage (or not readable): no marker to find.
+		return ownMarker{}
+	}
+	defer unix.Close(fd)
+	data, err := tails.ReadFileAt(fd, tails.MarkerName, 64<<10)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return ownMarker{}
+	case err != nil:
+		return ownMarker{present: true, err: err}
+	}
+	m, err := tails.ParseMarker(strings.NewReader(string(data)))
+	if err != nil {
+		return ownMarker{present: true, err: err}
+	}
+	return ownMarker{present: true, marker: m}
+}
+
+// readTailsVersion returns the first line of the version file ("6.10 - 20241203").
+func readTailsVersion(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	line, err := bufio.NewReader(io.LimitReader(f, 4096)).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", err
+	}
+	line = strings.TrimSpace(line)
+	if line == "" {
+		return "", fmt.Errorf("%s is empty", path)
+	}
+	return line, nil
+}
+
+// confirm asks a yes/no question on standard output and reads the answer on standard input;
+// anything but y or yes (including no input) is no.
+func confirm(env *environment, question string) bool {
+	fmt.Fprintf(env.stdout, "%s [y/N] ", question)
+	line, _ := bufio.NewReader(io.LimitReader(env.stdin, 1024)).ReadString('\n')
+	switch strings.ToLower(strings.TrimSpace(line)) {
+	case "y", "yes":
+		return true
+	}
+	if !strings.HasSuffix(line, "\n") {
+		fmt.Fprintln(env.stdout) // no answer: end the question's line
+	}
+	return false
+}
+
+// defaultHelperCommand is the default of --helper-command.
+func defaultHelperCommand() string { return strings.Join(agent.DefaultHelperCommand(), " ") }
+
+// runHelperOp runs one root helper operation and explains its failure in one sentence.
+func runHelperOp(ctx context.Context, command string, req helper.Request, log *logrus.Entry) error {
+	argv := strings.Fields(command)
+	if len(argv) == 0 {
+		return fmt.Errorf("%w: --helper-command is empty", errUsage)
+	}
+	client := agent.NewHelperClient(argv, log.WithField("component", "helper"))
+	_, err := client.Run(ctx, req, nil)
+	if err == nil {
+		return nil
+	}
+	var he *agent.HelperError
+	var crash *agent.HelperCrashError
+	switch {
+	case ctx.Err() != nil:
+		return fmt.Errorf("interrupted while the root helper was running (%v); run the command again", ctx.Err())
+	case errors.As(err, &he):
+		return errors.New(strings.TrimSuffix(he.Message, "."))
+	case errors.As(err, &crash):
+		return fmt.Errorf("the root helper stopped unexpectedly (%v); check that tails-backup is installed completely, with its sudo rule, and try again", crash)
+	case errors.Is(err, agent.ErrHelperProtocol):
+		return fmt.Errorf("the root helper answered something this tails-backup does not understand (%v); reinstall tails-backup", err)
+	}
+	return fmt.Errorf("the root helper could not be run (%v); check that tails-backup is installed completely, with its sudo rule, and try again", err)
+}
+
+// stickLabel is how the user knows a stick: "Vendor Model".
+func stickLabel(st udisks.Stick) string {
+	if st.Drive == nil || st.Drive.Drive == nil {
+		return "USB stick"
+	}
+	d := st.Drive.Drive
+	if name := strings.Join(strings.Fields(d.Vendor+" "+d.Model), " "); name != "" {
+		return name
+	}
+	return "USB stick"
+}
+
+func stickSize(st udisks.Stick) uint64 {
+	if st.Drive == nil || st.Drive.Drive == nil {
+		return 0
+	}
+	return st.Drive.Drive.Size
+}
+
+func stickDevice(st udisks.Stick) string {
+	if d := st.Disk.Device(); d != "" {
+		return d
+	}
+	return st.LUKS.Device()
+}
+
+// describeStick: "Kingston DataTraveler (16.0 GB, /dev/sdb)".
+func describeStick(st udisks.Stick) string {
+	if size := stickSize(st); size > 0 {
+		return fmt.Sprintf("%s (%s, %s)", stickLabel(st), sizeText(size), stickDevice(st))
+	}
+	return fmt.Sprintf("%s (%s)", stickLabel(st), stickDevice(st))
+}
+
+// sizeText is a size in decimal units, as the file managers show it: "15.5 GB".
+func sizeText(n uint64) string {
+	const unit = 1000
+	if n < unit {
+		return fmt.Sprintf("%d bytes", n)
+	}
+	div, exp := uint64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %cB", float64(n)/float64(div), "kMGTPE"[exp])
+}
+
+// timeText shows a time in the location of now, to the minute.
+func timeText(t, now time.Time) string {
+	return t.In(now.Location()).Format("Mon 2 Jan 2006 15:04")
+}
+
+// daysText: "today", "1 day", "9 days".
+func daysText(d time.Duration) string {
+	days := int(max(d, 0) / (24 * time.Hour))
+	switch days {
+	case 0:
+		return "less than a day"
+	case 1:
+		return "1 day"
+	}
+	return fmt.Sprintf("%d days", days)
+}
+
+// inText says how far ahead a time is: "in about 3 days", "in about 5 hours".
+func inText(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return "in less than a minute"
+	case d < time.Hour:
+		return fmt.Sprintf("in about %d minutes", max(int((d+30*time.Second)/time.Minute), 1))
+	case d < 36*time.Hour:
+		h := int((d + 30*time.Minute) / time.Hour)
+		if h == 1 {
+			return "in about an hour"
+		}
+		return fmt.Sprintf("in about %d hours", h)
+	}
+	return fmt.Sprintf("in about %d days", int((d+12*time.Hour)/(24*time.Hour)))
+}
+
+// decideReminder is the agent's decision as a command sees it: no backup plugged in.
+func decideReminder(st agent.State, now time.Time, mark ownMarker) agent.Reminder {
+	return agent.DecideReminder(agent.ReminderInput{State: st, Now: now, IsBackupTails: mark.isBackup()})
+}
+
+// reminderSettingText: "Reminders: on, when your backup is more than 7 days old ...".
+func reminderSettingText(st agent.State, now time.Time) string {
+	if st.Reminder.Disabled {
+		return "Reminders: off."
+	}
+	s := fmt.Sprintf("Reminders: on, when your backup is more than %s old (at most one a day).", daysText(st.ReminderPeriod()))
+	if until := st.Reminder.SnoozedUntil; until.After(now) {
+		s += fmt.Sprintf(" Snoozed until %s.", timeText(until, now))
+	}
+	return s
+}
+
+// nextReminderText says when the next reminder comes, and why.
+func nextReminderText(r agent.Reminder, now time.Time) string {
+	switch r.Reason {
+	case agent.ReminderDueNow:
+		return fmt.Sprintf("Next reminder: now, your backup is %s old; plug it in to update it.", daysText(r.Age))
+	case agent.ReminderIsBackup:
+		return "Next reminder: none, this Tails is itself a backup (its main Tails does the reminding)."
+	case agent.ReminderNothingPaired:
+		return "Next reminder: none until you pair a backup Tails with 'tails-backup pair'."
+	case agent.ReminderDisabled:
+		return "Next reminder: none; turn reminders back on with 'tails-backup reminders on'."
+	}
+	if r.Next.IsZero() {
+		return "Next reminder: none planned."
+	}
+	return fmt.Sprintf("Next reminder: %s (%s), unless your backup is updated before.", timeText(r.Next, now), inText(r.Next.Sub(now)))
+}
