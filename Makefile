@@ -39,3 +39,31 @@ demo:
 
 clean:
 	rm -rf bin
+
+# make install [DESTDIR=DIR] [PREFIX=/usr]: builds the program and installs it with its packaging
+# (cmd/tails-backup/install/README.md): the binary, the root helper's symlink, the sudoers rule,
+# the systemd user unit of the session agent, the polkit and udev rules for a Debian that is not
+# Tails, and the documentation. It can be run again. It starts, enables and reloads nothing, and
+# with DESTDIR it writes only under DESTDIR. Only PREFIX=/usr works: the session agent runs
+# /usr/lib/tails-backup/helper, the path that the sudoers rule allows.
+PREFIX ?= /usr
+PKGDIR := cmd/tails-backup/install
+DOCS := README.md $(wildcard docs/*.md)
+
+.PHONY: install
+install: build
+	$(if $(filter-out /usr,$(PREFIX)),$(error make install: PREFIX must be /usr: the session agent runs /usr/lib/tails-backup/helper, the path the sudoers rule allows))
+	@if command -v visudo >/dev/null 2>&1; then visudo -cq -f $(PKGDIR)/sudoers; fi
+	mkdir -p $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/systemd/user \
+	  $(DESTDIR)$(PREFIX)/share/polkit-1/rules.d $(DESTDIR)$(PREFIX)/lib/udev/rules.d
+	[ -d $(DESTDIR)/etc/sudoers.d ] || install -d -m 0750 $(DESTDIR)/etc/sudoers.d
+	install -d -m 0755 $(DESTDIR)$(PREFIX)/lib/tails-backup $(DESTDIR)$(PREFIX)/share/doc/tails-backup
+	install -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/tails-backup
+	ln -sfn ../../bin/tails-backup $(DESTDIR)$(PREFIX)/lib/tails-backup/helper
+	install -m 0440 $(PKGDIR)/sudoers $(DESTDIR)/etc/sudoers.d/.tails-backup.new
+	mv -f $(DESTDIR)/etc/sudoers.d/.tails-backup.new $(DESTDIR)/etc/sudoers.d/tails-backup
+	install -m 0644 $(PKGDIR)/tails-backup-agent.service $(DESTDIR)$(PREFIX)/lib/systemd/user/tails-backup-agent.service
+	install -m 0644 $(PKGDIR)/50-tails-backup.rules $(DESTDIR)$(PREFIX)/share/polkit-1/rules.d/50-tails-backup.rules
+	install -m 0644 $(PKGDIR)/99-tails-backup.rules $(DESTDIR)$(PREFIX)/lib/udev/rules.d/99-tails-backup.rules
+	install -m 0644 $(DOCS) $(DESTDIR)$(PREFIX)/share/doc/tails-backup/
+	install -m 0644 $(PKGDIR)/README.md $(DESTDIR)$(PREFIX)/share/doc/tails-backup/INSTALL.md
