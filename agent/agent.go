@@ -60,6 +60,10 @@ type Config struct {
 	// ReadMarker reads the backup marker at the root of a mounted Persistent Storage;
 	// nil reads the file (as the session user: markers are world-readable).
 	ReadMarker func(root string) (tails.Marker, error)
+	// StatePath, if set, says where the store should be now; the agent moves to it when it
+	// changes. The default location changes when the first pairing creates the tails-backup
+	// folder of the Persistent Storage, and the agent may have started before.
+	StatePath func() (string, error)
 }
 
 // Agent is the session agent: one update at a time, reminders, notifications.
@@ -248,11 +252,26 @@ func (a *Agent) snapshotNow(ctx context.Context, w *udisks.Watcher) (*udisks.Sna
 }
 
 func (a *Agent) loadState(ctx context.Context) State {
+	a.followStatePath()
 	st, err := a.deps.Store.Load(ctx)
 	if err != nil {
 		a.log.WithError(err).Warn("load state")
 	}
 	return st
+}
+
+// followStatePath switches to the store at Config.StatePath when it moved. Only the Run
+// goroutine uses the store.
+func (a *Agent) followStatePath() {
+	if a.cfg.StatePath == nil {
+		return
+	}
+	p, err := a.cfg.StatePath()
+	if err != nil || p == a.deps.Store.Path() {
+		return
+	}
+	a.log.WithField("state", p).Info("the pairing store moved")
+	a.deps.Store = NewStore(p, a.deps.Clock, a.log.WithField("component", "store"))
 }
 
 func (a *Agent) evaluateNow(ctx context.Context) { a.evaluate(ctx, a.loadState(ctx)) }
@@ -384,6 +403,7 @@ func (a *Agent) handleAction(ctx context.Context, e notify.ActionInvoked, timer 
 }
 
 func (a *Agent) updateState(ctx context.Context, fn func(*State) error) {
+	a.followStatePath()
 	if _, err := a.deps.Store.Update(ctx, fn); err != nil {
 		a.log.WithError(err).Warn("save state")
 	}

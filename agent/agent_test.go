@@ -586,3 +586,41 @@ func TestPackageManagerRunning(t *testing.T) {
 		t.Fatalf("helper requests %+v", reqs)
 	}
 }
+
+// TestStoreFollowsTheFirstPairing: an agent started before the first pairing reads its store
+// where the pairing then writes it.
+func TestStoreFollowsTheFirstPairing(t *testing.T) {
+	w := newWorld(t)
+	dir := t.TempDir()
+	moved := filepath.Join(dir, "persistent", "state.json")
+	// The pairing (by another process) wrote the store at its new place.
+	other := NewStore(moved, w.clock, nil)
+	if _, err := other.Update(context.Background(), func(s *State) error {
+		return s.Pair(PairedBackup{UUID: backupUUID, Label: "Kingston", Size: 1, Added: w.clock.Now()})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	path := w.store.Path() // the XDG place, with nothing paired
+	w.withStore(func(s *State) { s.Backups = []PairedBackup{} })
+	w.agent.cfg.StatePath = func() (string, error) { mu.Lock(); defer mu.Unlock(); return path, nil }
+	w.start()
+	w.plugBackup()
+	w.waitNote("This Tails USB stick is not your backup")
+	mu.Lock()
+	path = moved
+	mu.Unlock()
+	w.udisks.Unplug(udiskstest.DrivePath("Kingston", "DataTraveler", "BACKUP0002"))
+	w.plugBackup()
+	w.waitNote("Backup updated: you can unplug it")
+	if st, err := other.Load(context.Background()); err != nil || st.LastAttempt == nil || st.LastAttempt.Result != ResultSuccess {
+		t.Fatalf("the update was not recorded in the moved store: %+v %v", st.LastAttempt, err)
+	}
+}
+
+func (w *world) withStore(fn func(*State)) {
+	w.t.Helper()
+	if _, err := w.store.Update(context.Background(), func(s *State) error { fn(s); return nil }); err != nil {
+		w.t.Fatal(err)
+	}
+}

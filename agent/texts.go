@@ -123,7 +123,7 @@ func doneNote(r Summary) notify.Notification {
 		body += fmt.Sprintf(" The data of %s was skipped this time.", r.Skipped)
 	}
 	if r.ErrorCount > 0 {
-		body += fmt.Sprintf(" %s could not be copied; run 'tails-backup status' to see which.", plural(int(r.ErrorCount), "file"))
+		body += fmt.Sprintf(" %s could not be copied: they keep their previous copy, and the next update tries again.", plural(int(r.ErrorCount), "file"))
 	}
 	return notify.Notification{
 		Icon:    iconBackup,

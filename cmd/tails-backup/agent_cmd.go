@@ -72,8 +72,12 @@ func runAgent(ctx context.Context, env *environment, args []string) error {
 		Log:       log,
 		Hotplug:   hotplug(ctx, log),
 	}
+	cfg := agent.Config{}
+	if *statePath == "" {
+		cfg.StatePath = agent.DefaultStatePath
+	}
 	log.WithField("state", path).Info("agent started")
-	return agent.New(agent.Config{}, deps).Run(ctx)
+	return agent.New(cfg, deps).Run(ctx)
 }
 
 // hotplug turns udev's block device events into wake-ups of the agent, which then looks at
