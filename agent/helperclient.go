@@ -309,7 +309,12 @@ func (c *HelperClient) Run(ctx context.Context, req helper.Request, progress fun
 	switch {
 	case final != nil && final.Event == helper.EventDone:
 		if final.Report == nil {
-			return nil, withCtx(fmt.Errorf("%w: done without a report", ErrHelperProtocol))
+			// Only an update reports what it did; mark, promote and create-persistence
+			// just say they are done.
+			if req.Op == helper.OpUpdate {
+				return nil, withCtx(fmt.Errorf("%w: done without a report", ErrHelperProtocol))
+			}
+			final.Report = &helper.Report{}
 		}
 		if exitErr != nil {
 			log.WithError(exitErr).Warn("the helper reported success but exited with an error")

@@ -173,8 +173,17 @@ func (o *operation) update(src, dst *root) (*Report, *Failure) {
 	}
 	m := tails.Marker{Format: tails.MarkerFormat, Source: src.uuid, State: tails.StateIncomplete,
 		Started: o.now(), Finished: prev.Finished, TailsVersion: prev.TailsVersion}
+	var before unix.Stat_t
+	rootKnown := unix.Fstat(dst.fd, &before) == nil
 	if f := o.writeMarker(dst, m); f != nil {
 		return nil, f
+	}
+	// Writing the marker touched the root's mtime; put it back, so that an update with nothing
+	// to do changes nothing (the mirror would otherwise count the root as changed).
+	if rootKnown {
+		if err := setMtime(dst.fd, before.Mtim); err != nil {
+			o.log.WithError(err).Warn("cannot restore the mtime of the backup's root")
+		}
 	}
 	o.log.Info("marker written incomplete; mirroring")
 
