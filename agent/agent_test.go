@@ -624,3 +624,52 @@ func (w *world) withStore(fn func(*State)) {
 		w.t.Fatal(err)
 	}
 }
+
+// TestUDisksRestart: udisksd restarts; the agent keeps watching and updates a stick plugged
+// in afterwards.
+func TestUDisksRestart(t *testing.T) {
+	w := newWorld(t)
+	w.start()
+	// Let the agent settle on the first daemon: the unpaired-stick note proves it is watching.
+	spec := backupSpec()
+	spec.LUKSUUID, spec.Serial, spec.Name = strayUUID, "STRAY", "sdd"
+	w.udisks.AddStick(spec)
+	w.waitNote("This Tails USB stick is not your backup")
+	w.udisks.Restart(nil)
+	w.plugBackup()
+	w.waitNote("Backup updated: you can unplug it")
+}
+
+// TestHelperCrashThenFinishedOnNextPlug: the root helper dies mid-update (crash, or killed);
+// the user is told, the attempt is incomplete, and the next plug finishes the job.
+func TestHelperCrashThenFinishedOnNextPlug(t *testing.T) {
+	w := newWorld(t)
+	w.asker.Answers = []FakeAnswer{{Pass: udiskstest.BackupPassphrase}, {Pass: udiskstest.BackupPassphrase}}
+	var mu sync.Mutex
+	runs := 0
+	w.helper.Func = func(ctx context.Context, req helper.Request, progress func(helper.Event)) (*helper.Report, error) {
+		mu.Lock()
+		runs++
+		first := runs == 1
+		mu.Unlock()
+		if first {
+			return nil, &HelperCrashError{ExitCode: -1, Signal: "killed"}
+		}
+		return &helper.Report{Updated: 3}, nil
+	}
+	w.start()
+	w.plugBackup()
+	n := w.waitNote("Your backup Tails was not updated")
+	if !strings.Contains(n.Body, "stopped unexpectedly") || !strings.Contains(n.Body, "plug it in again to finish") {
+		t.Errorf("crash body %q", n.Body)
+	}
+	if st := w.state(); st.LastAttempt == nil || st.LastAttempt.Result != ResultIncomplete {
+		t.Errorf("after the crash: %+v", st.LastAttempt)
+	}
+	if len(w.udisks.CallsOf("Lock")) != 1 {
+		t.Error("the stick was not locked after the crash")
+	}
+	w.udisks.Unplug(udiskstest.DrivePath("Kingston", "DataTraveler", "BACKUP0002"))
+	w.plugBackup()
+	w.waitNote("Backup updated: you can unplug it")
+}
