@@ -36,6 +36,10 @@ type Options struct {
 	ProgressInterval time.Duration
 	// NoSync skips the final syncfs(2) of the destination file system.
 	NoSync bool
+	// OnChange, when set, is called during the scan for each entry that differs, from one
+	// goroutine at a time (but not always the same one); with DryRun this lists what a run would
+	// change, as `rsync -n -i` does.
+	OnChange func(Change)
 	// SourceDevice and DestinationDevice, when not zero, are the device numbers (st_dev) the
 	// roots must be on: the caller checked those devices, and Mirror refuses roots that were
 	// remounted since.
@@ -93,6 +97,26 @@ const MaxReportedErrors = 1000
 
 // Changes is the number of entries the run changed.
 func (r Report) Changes() int64 { return r.Created + r.Updated + r.MetadataOnly + r.Deleted }
+
+// ChangeKind says what a Change does to an entry.
+type ChangeKind string
+
+const (
+	ChangeCreate   ChangeKind = "create"   // the destination lacks the entry
+	ChangeUpdate   ChangeKind = "update"   // its data, target, device number, type or links differ
+	ChangeMetadata ChangeKind = "metadata" // only its owner, mode, mtime or xattrs differ
+	ChangeDelete   ChangeKind = "delete"   // the source lacks the entry
+)
+
+// Change is one difference between the trees, found by the scan.
+type Change struct {
+	Path string // relative to the roots; "." for the roots themselves
+	Kind ChangeKind
+	// What differs, for an update or a metadata change: some of "type", "data", "target",
+	// "device", "links", "owner", "group", "mode", "mtime", "xattrs".
+	What []string
+	Dir  bool // the entry is a directory (in the source, or for a deletion in the destination)
+}
 
 // FileError is a problem with one path that did not stop the run.
 type FileError struct {

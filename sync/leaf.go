@@ -26,22 +26,22 @@ const (
 
 // decideLeaf compares the source entry s with the destination entry d. inGroup says that s is
 // a member of a hard-link group, whose destination may legitimately have other links.
-func (r *runner) decideLeaf(rel string, srcFD, dstFD int, name string, s, d *unix.Stat_t, hasD, inGroup bool) (leafAction, []xattr, []xattr) {
+func (r *runner) decideLeaf(rel string, srcFD, dstFD int, name string, s, d *unix.Stat_t, hasD, inGroup bool) (leafAction, []xattr, []xattr, []string) {
 	if !hasD {
-		return leafCreate, nil, nil
+		return leafCreate, nil, nil, nil
 	}
 	if !sameType(s, d) {
-		return leafReplace, nil, nil
+		return leafReplace, nil, nil, []string{"type"}
 	}
 	// A destination inode shared with paths that are not linked in the source would carry
 	// later changes over to them: break it.
 	if d.Nlink > 1 && (!inGroup || d.Nlink > s.Nlink) {
-		return leafReplace, nil, nil
+		return leafReplace, nil, nil, []string{"links"}
 	}
 	switch s.Mode & unix.S_IFMT {
 	case unix.S_IFREG:
 		if s.Size != d.Size {
-			return leafReplace, nil, nil
+			return leafReplace, nil, nil, []string{"data"}
 		}
 		// Equal size but another mtime (or --checksum): compare the content, so that a touch
 		// costs a read, not a write to the stick.
@@ -49,41 +49,41 @@ func (r *runner) decideLeaf(rel string, srcFD, dstFD int, name string, s, d *uni
 			equal, err := r.contentEqual(srcFD, dstFD, name, s.Size)
 			if err != nil {
 				r.sourceFailure(rel, err)
-				return leafSkip, nil, nil
+				return leafSkip, nil, nil, nil
 			}
 			if !equal {
-				return leafReplace, nil, nil
+				return leafReplace, nil, nil, []string{"data"}
 			}
 		}
 	case unix.S_IFLNK:
 		st, err := readlinkAt(srcFD, name)
 		if err != nil {
 			r.sourceFailure(rel, err)
-			return leafSkip, nil, nil
+			return leafSkip, nil, nil, nil
 		}
 		dt, err := readlinkAt(dstFD, name)
 		if err != nil || st != dt {
-			return leafReplace, nil, nil
+			return leafReplace, nil, nil, []string{"target"}
 		}
 	case unix.S_IFCHR, unix.S_IFBLK:
 		if s.Rdev != d.Rdev {
-			return leafReplace, nil, nil
+			return leafReplace, nil, nil, []string{"device"}
 		}
 	}
 	srcX, err := xattrsAt(srcFD, name, &r.noXattrAt)
 	if err != nil {
 		r.sourceFailure(rel, err)
-		return leafSkip, nil, nil
+		return leafSkip, nil, nil, nil
 	}
 	dstX, err := xattrsAt(dstFD, name, &r.noXattrAt)
 	if err != nil {
 		r.fail(rel, "read xattrs", err)
-		return leafSkip, nil, nil
+		return leafSkip, nil, nil, nil
 	}
 	if metaDiffers(s, d, srcX, dstX) {
-		return leafMeta, srcX, dstX
+		return leafMeta, srcX, dstX, metaDifferences(s, d, srcX, dstX)
 	}
-	return leafSame, nil, nil
+	return leafSame, nil, nil, nil
 }
 
 // sourceFailure reports a failure to read a source entry.
@@ -103,8 +103,9 @@ func (r *runner) sourceFailure(rel string, err error) {
 // syncLeaf mirrors a non-directory entry; it reports whether the destination directory's
 // entries changed.
 func (r *runner) syncLeaf(dirRel, rel string, srcFD, dstFD int, name string, s, d *unix.Stat_t, hasD, inGroup bool) bool {
-	act, srcX, dstX := r.decideLeaf(rel, srcFD, dstFD, name, s, d, hasD, inGroup)
+	act, srcX, dstX, what := r.decideLeaf(rel, srcFD, dstFD, name, s, d, hasD, inGroup)
 	if r.planning {
+		r.reportLeaf(rel, act, what)
 		r.planLeaf(dirRel, rel, srcFD, name, act, s, d)
 		return act == leafCreate || act == leafReplace
 	}
@@ -128,6 +129,18 @@ func (r *runner) syncLeaf(dirRel, rel string, srcFD, dstFD int, name string, s, 
 		return true
 	}
 	return false
+}
+
+// reportLeaf tells Options.OnChange what the scan decided for a non-directory entry.
+func (r *runner) reportLeaf(rel string, act leafAction, what []string) {
+	switch act {
+	case leafCreate:
+		r.changed(rel, ChangeCreate, false)
+	case leafReplace:
+		r.changed(rel, ChangeUpdate, false, what...)
+	case leafMeta:
+		r.changed(rel, ChangeMetadata, false, what...)
+	}
 }
 
 // planLeaf counts, during the scan, what act will do; srcFD and name locate the source entry.
@@ -537,10 +550,12 @@ func (r *runner) syncLinked(dirRel, rel string, srcFD, dstFD int, name string, s
 			if hasD && d.Ino == g.seedIno {
 				return false // shares the seed's inode: whatever it needs is counted there
 			}
+			r.reportLeaf(rel, createOrReplace(), []string{"links"})
 			r.planLeaf(dirRel, rel, srcFD, name, createOrReplace(), link, d)
 			return true
 		}
-		act, _, _ := r.decideLeaf(rel, srcFD, dstFD, name, s, d, hasD, true)
+		act, _, _, what := r.decideLeaf(rel, srcFD, dstFD, name, s, d, hasD, true)
+		r.reportLeaf(rel, act, what)
 		switch act {
 		case leafSame, leafMeta:
 			g.hasSeed, g.seed, g.seedIno = true, rel, d.Ino
@@ -571,7 +586,7 @@ func (r *runner) syncLinked(dirRel, rel string, srcFD, dstFD int, name string, s
 		g.done = false // the target changed under us: start the group again from here
 	}
 
-	act, srcX, dstX := r.decideLeaf(rel, srcFD, dstFD, name, s, d, hasD, true)
+	act, srcX, dstX, _ := r.decideLeaf(rel, srcFD, dstFD, name, s, d, hasD, true)
 	switch act {
 	case leafSkip:
 		return false

@@ -59,7 +59,8 @@ type runner struct {
 	dirty     dirtySet
 	tmpStem   string
 	tmpSeq    atomic.Uint64
-	noXattrAt atomic.Bool // the kernel has no listxattrat/getxattrat
+	noXattrAt atomic.Bool  // the kernel has no listxattrat/getxattrat
+	changeMu  gosync.Mutex // serialises Options.OnChange
 	copyBufs  gosync.Pool
 	// spaceMu is held shared by every copy and exclusively by a copy retried alone after ENOSPC.
 	spaceMu  gosync.RWMutex
@@ -349,6 +350,40 @@ func (r *runner) fileError(rel, op string, err error) {
 
 func (r *runner) vanished(rel string) { r.fileError(rel, "vanished", ErrVanished) }
 
+// changed reports a difference found by the scan to Options.OnChange.
+func (r *runner) changed(rel string, kind ChangeKind, dir bool, what ...string) {
+	if r.opts.OnChange == nil || !r.planning {
+		return
+	}
+	if rel == "" {
+		rel = "."
+	}
+	r.changeMu.Lock()
+	defer r.changeMu.Unlock()
+	r.opts.OnChange(Change{Path: rel, Kind: kind, What: what, Dir: dir})
+}
+
+// metaDifferences names what metaDiffers found.
+func metaDifferences(s, d *unix.Stat_t, srcX, dstX []xattr) []string {
+	var what []string
+	if s.Uid != d.Uid {
+		what = append(what, "owner")
+	}
+	if s.Gid != d.Gid {
+		what = append(what, "group")
+	}
+	if !isSymlink(s) && s.Mode&0o7777 != d.Mode&0o7777 {
+		what = append(what, "mode")
+	}
+	if s.Mtim != d.Mtim {
+		what = append(what, "mtime")
+	}
+	if !xattrsEqual(srcX, dstX) {
+		what = append(what, "xattrs")
+	}
+	return what
+}
+
 func (r *runner) excluded(rel string) bool { return len(r.exclude) > 0 && r.exclude[rel] }
 
 func (r *runner) tmpName() string {
@@ -423,6 +458,7 @@ func (r *runner) walkRoot() {
 		if metaDiff {
 			r.counted(&r.metaOnly, ".")
 			r.dirty.mark("", "", false)
+			r.changed("", ChangeMetadata, true, metaDifferences(&s, &d, srcX, dstX)...)
 		}
 		return
 	}
@@ -557,6 +593,7 @@ func (r *runner) deleteEntry(dirRel, rel string, dstFD int, name string) bool {
 	}
 	if r.planning {
 		r.dirty.mark(dirRel, name, true)
+		r.changed(rel, ChangeDelete, isDir(&d))
 	}
 	r.removeEntry(rel, dstFD, name, &d)
 	return true
@@ -732,13 +769,16 @@ func (r *runner) syncDirEntry(dirRel, rel string, srcFD, dstFD int, name string,
 		switch {
 		case created:
 			r.counted(&r.created, rel)
+			r.changed(rel, ChangeCreate, true)
 		case replaced:
 			r.counted(&r.updated, rel)
+			r.changed(rel, ChangeUpdate, true, "type")
 			if isReg(d) && d.Nlink == 1 {
 				r.freedBytes.Add(d.Blocks * 512)
 			}
 		case metaDiff:
 			r.counted(&r.metaOnly, rel)
+			r.changed(rel, ChangeMetadata, true, metaDifferences(s, d, srcX, dstX)...)
 		}
 		if created || replaced || metaDiff {
 			r.dirty.mark(dirRel, name, false)
