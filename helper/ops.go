@@ -87,6 +87,8 @@ func (o *operation) run() (*Report, *Failure) {
 		return nil, o.mark(src, dst)
 	case OpCreatePersistence:
 		return nil, o.createPersistence(dst)
+	case OpVerify:
+		return o.verify(src, dst)
 	}
 	return nil, failf(CodeInvalidRequest, nil, "The tails-backup helper does not know the operation %q; update tails-backup.", o.req.Op)
 }

@@ -37,6 +37,9 @@ const (
 	// OpCreatePersistence gives the root of a freshly formatted backup Persistent Storage the
 	// ownership, mode and ACL Tails expects.
 	OpCreatePersistence Op = "create-persistence"
+	// OpVerify compares this Tails' Persistent Storage with the paired, unlocked and mounted
+	// backup, and checks the backup's Persistent Storage as Tails does at boot; it never writes.
+	OpVerify Op = "verify"
 	// OpCancel, sent after a request, cancels it.
 	OpCancel Op = "cancel"
 )
@@ -51,6 +54,8 @@ type Request struct {
 	// whose data an update leaves as it is on the backup this time, because the user chose not
 	// to close the application that uses them.
 	Skip []string `json:"skip,omitempty"`
+	// Checksum makes verify compare the content of every regular file of equal size and mtime.
+	Checksum bool `json:"checksum,omitempty"`
 }
 
 // maxSkip bounds Request.Skip: Tails has about fifteen features.
@@ -80,7 +85,7 @@ func ParseRequest(line []byte) (Request, error) {
 		return Request{}, fmt.Errorf("%w: version %d, this helper speaks %d", ErrInvalidRequest, r.Version, ProtocolVersion)
 	}
 	switch r.Op {
-	case OpUpdate, OpMark, OpCreatePersistence:
+	case OpUpdate, OpMark, OpCreatePersistence, OpVerify:
 		if !tails.ValidUUID(r.Backup) {
 			return Request{}, fmt.Errorf("%w: backup %q is not a LUKS UUID", ErrInvalidRequest, r.Backup)
 		}
@@ -91,8 +96,11 @@ func ParseRequest(line []byte) (Request, error) {
 	default:
 		return Request{}, fmt.Errorf("%w: unknown operation %q", ErrInvalidRequest, r.Op)
 	}
-	if len(r.Skip) > 0 && r.Op != OpUpdate {
-		return Request{}, fmt.Errorf("%w: only update takes skip", ErrInvalidRequest)
+	if len(r.Skip) > 0 && r.Op != OpUpdate && r.Op != OpVerify {
+		return Request{}, fmt.Errorf("%w: only update and verify take skip", ErrInvalidRequest)
+	}
+	if r.Checksum && r.Op != OpVerify {
+		return Request{}, fmt.Errorf("%w: only verify takes checksum", ErrInvalidRequest)
 	}
 	if len(r.Skip) > maxSkip {
 		return Request{}, fmt.Errorf("%w: more than %d folders to skip", ErrInvalidRequest, maxSkip)
@@ -158,6 +166,14 @@ type Event struct {
 	BytesTotal int64  `json:"bytes_total,omitempty"`
 	Path       string `json:"path,omitempty"`
 
+	// progress of verify, phase PhaseChange: one difference at Path.
+	Kind string   `json:"kind,omitempty"` // create, update, metadata or delete (sync.ChangeKind)
+	What []string `json:"what,omitempty"` // what differs: data, target, mode, mtime...
+	Type string   `json:"type,omitempty"` // f (file), d (folder), L (symlink), D (device), S (special)
+	// progress of verify, phase PhaseProblem: what Tails would refuse at Path of the backup.
+	Problem string `json:"problem,omitempty"`
+	Warning bool   `json:"warning,omitempty"` // Tails accepts it: shown, not an error
+
 	// done
 	Report *Report `json:"report,omitempty"`
 
@@ -180,7 +196,23 @@ type Report struct {
 	Duration     time.Duration `json:"duration_ns"`
 	// Finished is when the marker was written complete.
 	Finished time.Time `json:"finished,omitzero"`
+
+	// verify: the counts above are the differences found; Problems counts the problem events
+	// (warnings aside), Warnings the warnings, ChangesNotListed the differences beyond
+	// MaxChangeEvents that got no event, and Features the features Tails would activate on the
+	// backup.
+	Problems         int64    `json:"problems,omitempty"`
+	Warnings         int64    `json:"warnings,omitempty"`
+	ChangesNotListed int64    `json:"changes_not_listed,omitempty"`
+	Features         []string `json:"features,omitempty"`
 }
+
+// Phases of the progress events of verify, which carry its findings: the helper client passes
+// progress events on and ends at the first event of any other type.
+const (
+	PhaseChange  = "change"
+	PhaseProblem = "problem"
+)
 
 // ReportError is a file that could not be copied.
 type ReportError struct {

@@ -46,6 +46,7 @@ func commands() map[string]command {
 		"reminders": {"turn the reminders on or off, snooze them, or show when the next one comes", runReminders},
 		"promote":   {"make this backup Tails your main Tails (when the main one is lost or broken)", runPromote},
 		"status":    {"show the paired backups, their freshness, the reminders and this Tails' role", runStatus},
+		"verify":    {"compare a backup with this Tails' Persistent Storage and check it as Tails does at boot", runVerify},
 	}
 }
 

@@ -1,0 +1,158 @@
+//go:build linux
+
+package helper
+
+import (
+	"context"
+	"path"
+	"sync/atomic"
+
+	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
+
+	tbsync "tails-backup/sync"
+	"tails-backup/tails"
+)
+
+// MaxChangeEvents bounds the change events of one verify, so that a backup that differs in
+// every file cannot flood the session; Report.ChangesNotListed counts the others.
+const MaxChangeEvents = 10000
+
+// VerifyOptions tunes VerifyTrees.
+type VerifyOptions struct {
+	// Checksum compares the content of regular files of equal size and mtime.
+	Checksum bool
+	// Exclude lists paths, relative to the roots, that are not compared.
+	Exclude []string
+	// SourceDevice and DestinationDevice, when not zero, are the devices the roots must be on.
+	SourceDevice, DestinationDevice uint64
+	// MaxChanges bounds the change events; 0 means MaxChangeEvents.
+	MaxChanges int64
+	Log        *logrus.Entry
+}
+
+// VerifyTrees compares the tree open as srcfd with the one open as dstfd without writing
+// anything, as a dry-run mirror of src onto dst: it calls emit with one progress event of
+// phase PhaseChange per difference (at most MaxChanges), then one of phase PhaseProblem per
+// problem CheckPersistentStorage finds in dst. The report counts the differences and problems.
+// The error is the mirror's: the comparison could not run to its end.
+func VerifyTrees(ctx context.Context, srcfd, dstfd int, opts VerifyOptions, emit func(Event)) (*Report, error) {
+	limit := opts.MaxChanges
+	if limit <= 0 {
+		limit = MaxChangeEvents
+	}
+	var listed, unlisted atomic.Int64
+	onChange := func(c tbsync.Change) {
+		if listed.Load() >= limit {
+			unlisted.Add(1)
+			return
+		}
+		listed.Add(1)
+		fd := srcfd
+		if c.Kind == tbsync.ChangeDelete {
+			fd = dstfd
+		}
+		typ := entryType(fd, c.Path)
+		if typ == "" {
+			typ = "f"
+			if c.Dir {
+				typ = "d"
+			}
+		}
+		emit(Event{Event: EventProgress, Phase: PhaseChange, Path: c.Path, Kind: string(c.Kind), What: c.What, Type: typ})
+	}
+	rep, err := tbsync.Mirror(ctx, fdPath(srcfd), fdPath(dstfd), tbsync.Options{
+		DryRun:            true,
+		NoSync:            true,
+		Checksum:          opts.Checksum,
+		Exclude:           opts.Exclude,
+		SourceDevice:      opts.SourceDevice,
+		DestinationDevice: opts.DestinationDevice,
+		OnChange:          onChange,
+		Log:               opts.Log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := toReport(rep)
+	out.BytesCopied = 0 // nothing was copied; the differences are in the counts
+	out.ChangesNotListed = unlisted.Load()
+
+	problems, features := tails.CheckPersistentStorage(dstfd)
+	for _, p := range problems {
+		if p.Warning {
+			out.Warnings++
+		} else {
+			out.Problems++
+		}
+		emit(Event{Event: EventProgress, Phase: PhaseProblem, Path: p.Path, Problem: p.What, Warning: p.Warning})
+	}
+	for _, f := range features {
+		out.Features = append(out.Features, f.Name)
+	}
+	return out, nil
+}
+
+// entryType is the type letter (f, d, L, D, S) of the entry rel under the root open as rootfd,
+// looked up without following any symlink and without leaving the root; "" if it cannot be.
+func entryType(rootfd int, rel string) string {
+	if rel == "." || rel == "" {
+		return "d"
+	}
+	dir, name := path.Split(rel)
+	dirfd := rootfd
+	if dir != "" {
+		how := unix.OpenHow{
+			Flags:   unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC,
+			Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS,
+		}
+		fd, err := unix.Openat2(rootfd, path.Clean(dir), &how)
+		if err != nil {
+			return ""
+		}
+		defer unix.Close(fd)
+		dirfd = fd
+	}
+	var st unix.Stat_t
+	if err := unix.Fstatat(dirfd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return ""
+	}
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFREG:
+		return "f"
+	case unix.S_IFDIR:
+		return "d"
+	case unix.S_IFLNK:
+		return "L"
+	case unix.S_IFCHR, unix.S_IFBLK:
+		return "D"
+	}
+	return "S"
+}
+
+// verify compares this Tails' Persistent Storage with its backup and checks the backup's,
+// writing nothing: the differences and the problems go out as progress events.
+func (o *operation) verify(src, dst *root) (*Report, *Failure) {
+	prev, present, err := readMarker(dst.fd)
+	if !present || err != nil || prev.Source != src.uuid {
+		return nil, markerFailure(dst, prev, present, err)
+	}
+	if o.ctx.Err() != nil {
+		return nil, cancelled(o.ctx)
+	}
+	// The marker is the helper's; the skipped folders were left as they were by the update.
+	exclude := append([]string{tails.MarkerName}, o.req.Skip...)
+	rep, err := VerifyTrees(o.ctx, src.fd, dst.fd, VerifyOptions{
+		Checksum:          o.req.Checksum,
+		Exclude:           exclude,
+		SourceDevice:      src.dev,
+		DestinationDevice: dst.dev,
+		Log:               o.log,
+	}, o.out.write)
+	if err != nil {
+		return nil, o.mirrorFailure(err, dst)
+	}
+	o.log.WithFields(logrus.Fields{"created": rep.Created, "updated": rep.Updated, "metadata": rep.MetadataOnly,
+		"deleted": rep.Deleted, "problems": rep.Problems, "errors": rep.ErrorCount, "checksum": o.req.Checksum}).Info("verify complete")
+	return rep, nil
+}

@@ -1,0 +1,305 @@
+//go:build linux
+
+package tails
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// Problem is something in a Persistent Storage that Tails would refuse or repair at boot.
+type Problem struct {
+	// Path is relative to the Persistent Storage root; "." for the root itself.
+	Path string
+	// What says what is wrong, in one sentence.
+	What string
+	// Warning marks a difference that Tails accepts (an old but valid layout): it is shown,
+	// but does not make the Persistent Storage invalid.
+	Warning bool
+}
+
+func (p Problem) String() string {
+	if p.Warning {
+		return "warning: " + p.Path + ": " + p.What
+	}
+	return p.Path + ": " + p.What
+}
+
+// OldPersistenceRootMode is the mode of the root of a Persistent Storage created by older
+// versions of Tails, which Tails still accepts.
+const OldPersistenceRootMode = 0o775
+
+// LiveAdditionalSoftwareConfName lists the packages Tails reinstalls at boot.
+const LiveAdditionalSoftwareConfName = "live-additional-software.conf"
+
+// POSIX ACL xattr format (linux/posix_acl_xattr.h).
+const (
+	aclXattrAccess  = "system.posix_acl_access"
+	aclXattrDefault = "system.posix_acl_default"
+	aclVersion      = 2
+	aclUserObj      = 0x01
+	aclUser         = 0x02
+	aclGroupObj     = 0x04
+	aclGroup        = 0x08
+	aclMask         = 0x10
+	aclOther        = 0x20
+	aclUndefinedID  = 0xffffffff
+)
+
+// aclEntry is one entry of a decoded POSIX ACL.
+type aclEntry struct {
+	tag, perm uint16
+	id        uint32
+}
+
+// rootACL is the access ACL Tails gives the Persistent Storage root, with other's permissions.
+func rootACL(other uint16) []aclEntry {
+	return []aclEntry{
+		{aclUserObj, 7, aclUndefinedID},
+		{aclUser, 1, AmnesiaUID},
+		{aclGroupObj, 7, aclUndefinedID},
+		{aclMask, 7, aclUndefinedID},
+		{aclOther, other, aclUndefinedID},
+	}
+}
+
+// decodeACL decodes the value of a system.posix_acl_* xattr.
+func decodeACL(b []byte) ([]aclEntry, error) {
+	if len(b) < 4 || (len(b)-4)%8 != 0 {
+		return nil, fmt.Errorf("%d bytes is not a POSIX ACL", len(b))
+	}
+	if v := binary.LittleEndian.Uint32(b); v != aclVersion {
+		return nil, fmt.Errorf("POSIX ACL version %d, want %d", v, aclVersion)
+	}
+	var out []aclEntry
+	for i := 4; i < len(b); i += 8 {
+		out = append(out, aclEntry{binary.LittleEndian.Uint16(b[i:]), binary.LittleEndian.Uint16(b[i+2:]), binary.LittleEndian.Uint32(b[i+4:])})
+	}
+	return out, nil
+}
+
+// formatACL writes an ACL the way getfacl does, on one line: "user::rwx user:1000:--x ...".
+func formatACL(es []aclEntry) string {
+	var parts []string
+	for _, e := range es {
+		tag := map[uint16]string{aclUserObj: "user", aclUser: "user", aclGroupObj: "group", aclGroup: "group", aclMask: "mask", aclOther: "other"}[e.tag]
+		if tag == "" {
+			tag = fmt.Sprintf("tag%#x", e.tag)
+		}
+		id := ""
+		if e.tag == aclUser || e.tag == aclGroup {
+			id = fmt.Sprint(e.id)
+		}
+		perm := []byte("---")
+		for i, c := range "rwx" {
+			if e.perm&(4>>i) != 0 {
+				perm[i] = byte(c)
+			}
+		}
+		parts = append(parts, tag+":"+id+":"+string(perm))
+	}
+	return strings.Join(parts, " ")
+}
+
+func equalACL(a, b []aclEntry) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// readACL returns the ACL named attr of the file open as fd; nil without error when it has none.
+func readACL(fd int, attr string) ([]aclEntry, error) {
+	buf := make([]byte, 4096)
+	n, err := unix.Fgetxattr(fd, attr, buf)
+	switch {
+	case errors.Is(err, unix.ENODATA) || errors.Is(err, unix.EOPNOTSUPP):
+		return nil, nil
+	case err != nil:
+		return nil, err
+	}
+	es, err := decodeACL(buf[:n])
+	if err != nil {
+		return nil, err
+	}
+	if es == nil {
+		es = []aclEntry{}
+	}
+	return es, nil
+}
+
+// CheckPersistentStorage checks the root of a Persistent Storage, open as rootfd, the way Tails
+// does before it activates it at boot (see TAILS-FACTS.md): the root is root:root, mode 0770
+// with exactly the ACL user::rwx user:amnesia:--x group::rwx mask::rwx other::--- and no
+// default ACL; persistence.conf is a regular file (not a symlink) owned by
+// tails-persistent-storage, mode exactly 0600, without ACL, and every line of it parses;
+// live-additional-software.conf, when present, is a regular file owned by
+// tails-persistent-storage, mode 0644.
+//
+// A root with mode 0775, as Persistent Storage made by old versions of Tails have, is accepted
+// by Tails: it is reported as a warning only (with no ACL, or the same ACL with other::r-x).
+//
+// It returns the problems found (none for a valid Persistent Storage) and the features that
+// Tails would activate: none when persistence.conf is invalid, since Tails then renames it and
+// activates nothing. Reading the root-only files needs root; an unreadable file is a problem
+// that says so.
+func CheckPersistentStorage(rootfd int) (problems []Problem, features []Feature) {
+	add := func(path, format string, args ...any) {
+		problems = append(problems, Problem{Path: path, What: fmt.Sprintf(format, args...)})
+	}
+	checkRoot(rootfd, &problems)
+
+	bindings, ok := checkConf(rootfd, add)
+	if ok {
+		features = ActiveFeatures(bindings)
+	}
+
+	var st unix.Stat_t
+	name := LiveAdditionalSoftwareConfName
+	switch err := unix.Fstatat(rootfd, name, &st, unix.AT_SYMLINK_NOFOLLOW); {
+	case errors.Is(err, unix.ENOENT):
+	case err != nil:
+		add(name, "It cannot be examined (%v); run the check as root.", err)
+	case st.Mode&unix.S_IFMT != unix.S_IFREG:
+		add(name, "It is %s instead of a regular file, so Tails does not reinstall the Additional Software.", typeName(st.Mode))
+	default:
+		if st.Uid != PersistentStorageUID || st.Gid != PersistentStorageGID {
+			add(name, "It is owned by %d:%d instead of %d:%d (tails-persistent-storage).", st.Uid, st.Gid, PersistentStorageUID, PersistentStorageGID)
+		}
+		if m := st.Mode & 0o7777; m != 0o644 {
+			add(name, "Its mode is %04o instead of 0644.", m)
+		}
+	}
+	return problems, features
+}
+
+func checkRoot(rootfd int, problems *[]Problem) {
+	add := func(warning bool, format string, args ...any) {
+		*problems = append(*problems, Problem{Path: ".", What: fmt.Sprintf(format, args...), Warning: warning})
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(rootfd, &st); err != nil {
+		add(false, "The root folder cannot be examined (%v).", err)
+		return
+	}
+	if st.Uid != 0 || st.Gid != 0 {
+		add(false, "The root folder is owned by %d:%d instead of root:root.", st.Uid, st.Gid)
+	}
+	mode := st.Mode & 0o7777
+	other := uint16(0)
+	switch mode {
+	case PersistenceRootMode:
+	case OldPersistenceRootMode:
+		other = 5
+		add(true, "The root folder has mode 0775, as made by old versions of Tails, instead of 0770; Tails accepts it.")
+	default:
+		add(false, "The root folder has mode %04o instead of 0770.", mode)
+	}
+	acl, err := readACL(rootfd, aclXattrAccess)
+	switch {
+	case err != nil:
+		add(false, "The ACL of the root folder cannot be read (%v).", err)
+	case acl == nil && mode == OldPersistenceRootMode:
+		// Old volumes predate the ACL: amnesia reaches its folders through other::r-x.
+	case acl == nil:
+		add(false, "The root folder has no ACL, so amnesia cannot reach its folders; Tails expects user:%d:--x.", AmnesiaUID)
+	case !equalACL(acl, rootACL(other)):
+		add(false, "The ACL of the root folder is %q instead of %q.", formatACL(acl), formatACL(rootACL(other)))
+	}
+	def, err := readACL(rootfd, aclXattrDefault)
+	if err == nil && def != nil {
+		add(false, "The root folder has a default ACL (%s), which Tails does not set.", formatACL(def))
+	} else if err != nil {
+		add(false, "The default ACL of the root folder cannot be read (%v).", err)
+	}
+}
+
+// checkConf checks persistence.conf; ok means Tails would use it, with those bindings.
+func checkConf(rootfd int, add func(path, format string, args ...any)) (bindings []Binding, ok bool) {
+	name := PersistenceConfName
+	var st unix.Stat_t
+	err := unix.Fstatat(rootfd, name, &st, unix.AT_SYMLINK_NOFOLLOW)
+	switch {
+	case errors.Is(err, unix.ENOENT):
+		add(name, "It is missing, so Tails would activate no feature of this Persistent Storage.")
+		return nil, false
+	case err != nil:
+		add(name, "It cannot be examined (%v); run the check as root.", err)
+		return nil, false
+	case st.Mode&unix.S_IFMT != unix.S_IFREG:
+		add(name, "It is %s instead of a regular file, so Tails would disable it and activate no feature.", typeName(st.Mode))
+		return nil, false
+	}
+	ok = true
+	if st.Uid != PersistentStorageUID || st.Gid != PersistentStorageGID {
+		add(name, "It is owned by %d:%d instead of %d:%d (tails-persistent-storage), so Tails would disable it and activate no feature.",
+			st.Uid, st.Gid, PersistentStorageUID, PersistentStorageGID)
+		ok = false
+	}
+	if m := st.Mode & 0o7777; m != PersistenceConfMode {
+		add(name, "Its mode is %04o instead of exactly 0600, so Tails would disable it and activate no feature.", m)
+		ok = false
+	}
+	fd, err := unix.Openat(rootfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		if errors.Is(err, unix.EACCES) || errors.Is(err, unix.EPERM) {
+			add(name, "It cannot be read (%v); run the check as root.", err)
+		} else {
+			add(name, "It cannot be opened (%v).", err)
+		}
+		return nil, false
+	}
+	defer unix.Close(fd)
+	if acl, err := readACL(fd, aclXattrAccess); err != nil {
+		add(name, "Its ACL cannot be read (%v).", err)
+		ok = false
+	} else if acl != nil {
+		add(name, "It has an ACL (%s), so Tails would disable it and activate no feature.", formatACL(acl))
+		ok = false
+	}
+	data, err := ReadFileAt(rootfd, name, maxConfSize+1)
+	if err != nil {
+		add(name, "It cannot be read (%v).", err)
+		return nil, false
+	}
+	bindings, err = ParsePersistenceConf(bytes.NewReader(data))
+	if err != nil {
+		var ce *ConfError
+		if errors.As(err, &ce) {
+			add(name, "Line %d is invalid: %s.", ce.Line, ce.Reason)
+		} else {
+			add(name, "It cannot be parsed (%v).", err)
+		}
+		return nil, false
+	}
+	return bindings, ok
+}
+
+// typeName says what kind of file mode is, with an article: "a symbolic link".
+func typeName(mode uint32) string {
+	switch mode & unix.S_IFMT {
+	case unix.S_IFREG:
+		return "a regular file"
+	case unix.S_IFDIR:
+		return "a folder"
+	case unix.S_IFLNK:
+		return "a symbolic link"
+	case unix.S_IFIFO:
+		return "a named pipe"
+	case unix.S_IFSOCK:
+		return "a socket"
+	case unix.S_IFCHR, unix.S_IFBLK:
+		return "a device"
+	}
+	return "a special file"
+}
