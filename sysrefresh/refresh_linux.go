@@ -1,0 +1,331 @@
+//go:build linux
+
+package sysrefresh
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+const (
+	blockSize = 1 << 20 // ctx is checked between blocks
+	flushSize = 8 << 20 // dirty data is pushed out every flushSize bytes
+)
+
+// tempName is the temporary name of the new version of name, in the same directory.
+func tempName(name string) string {
+	sum := sha256.Sum256([]byte(name))
+	return TempPrefix + hex.EncodeToString(sum[:4])
+}
+
+// Refresh makes the system partition tree dst (the backup's, mounted read-write) a copy of
+// src (the running one), in the order described in the package documentation. Both must have
+// a Tails version (ReadVersion). It first removes the temporaries an interrupted refresh left,
+// then checks free space (a *SpaceError, matching ErrNoSpace, if short; nothing is written).
+// On cancellation (ctx, checked every MiB) or error the file being written is left in its old
+// version, its temporary removed, and the error returned; the next Refresh finishes the job.
+func Refresh(ctx context.Context, src, dst string, opts Options) (Report, error) {
+	opts = opts.withDefaults()
+	var rep Report
+	sroot, err := openRoot(src)
+	if err != nil {
+		return rep, fmt.Errorf("open the running system partition %s: %w", src, err)
+	}
+	defer unix.Close(sroot)
+	droot, err := openRoot(dst)
+	if err != nil {
+		return rep, fmt.Errorf("open the backup's system partition %s: %w", dst, err)
+	}
+	defer unix.Close(droot)
+
+	sid, err := identify(sroot, opts)
+	if err != nil {
+		return rep, fmt.Errorf("the running system partition %s: %w", src, err)
+	}
+	did, err := identify(droot, opts)
+	if err != nil {
+		return rep, fmt.Errorf("the backup's system partition %s does not look like a Tails system partition: %w", dst, err)
+	}
+	rep.SourceVersion, rep.DestinationVersion = sid.Version, did.Version
+
+	if rep.RemovedTemporaries, err = removeTemporaries(droot, ""); err != nil {
+		return rep, fmt.Errorf("remove the temporary files of an interrupted refresh: %w", err)
+	}
+	ch, err := plan(sroot, droot, opts)
+	if err != nil {
+		return rep, err
+	}
+	rep.Changes = ch
+	if ch.Empty() {
+		return rep, nil
+	}
+
+	var sfs unix.Statfs_t
+	if err := unix.Fstatfs(droot, &sfs); err != nil {
+		return rep, fmt.Errorf("statfs %s: %w", dst, err)
+	}
+	bsize := sfs.Frsize
+	if bsize <= 0 {
+		bsize = sfs.Bsize
+	}
+	rep.Available = int64(sfs.Bavail) * bsize
+	rep.Needed = neededSpace(ch, bsize, opts.SpaceMargin)
+	if rep.Needed > rep.Available && !opts.skipSpaceCheck {
+		return rep, &SpaceError{Needed: rep.Needed, Available: rep.Available}
+	}
+	if err := ctx.Err(); err != nil {
+		return rep, err
+	}
+
+	remove := func(d Delete) error {
+		dir, name := path.Split(d.Path)
+		dfd, err := openDirRel(droot, strings.TrimSuffix(dir, "/"))
+		if err != nil {
+			return fmt.Errorf("remove %q: %w", d.Path, err)
+		}
+		defer unix.Close(dfd)
+		if err := removeAllAt(dfd, name); err != nil {
+			return fmt.Errorf("remove %q: %w", d.Path, err)
+		}
+		return unix.Fsync(dfd)
+	}
+	for _, d := range ch.Conflicts {
+		if err := remove(d); err != nil {
+			return rep, err
+		}
+	}
+	for _, d := range ch.Mkdirs {
+		if err := mkdirRel(droot, d); err != nil {
+			return rep, err
+		}
+	}
+	cp := copier{ctx: ctx, sroot: sroot, droot: droot, opts: opts, total: ch.Bytes, rep: &rep}
+	for _, c := range ch.Copies {
+		if err := cp.copy(c); err != nil {
+			return rep, err
+		}
+	}
+	for _, d := range ch.Deletes {
+		if err := ctx.Err(); err != nil {
+			return rep, err
+		}
+		if err := remove(d); err != nil {
+			return rep, err
+		}
+	}
+	for _, c := range ch.Commit {
+		if err := cp.copy(c); err != nil {
+			return rep, err
+		}
+	}
+	return rep, nil
+}
+
+// neededSpace is the peak of the extra space the copies use, in file system blocks, plus the
+// margin and a block per new directory. Files are replaced one at a time: while file i is
+// written, its new version (the temporary) and its old version both exist, on top of what
+// the files before it changed. So
+//
+//	needed = max over i of ( Σ_{j<i} (new_j − old_j) + new_i ) + margin,
+//
+// which for a refresh whose last and largest change is the SquashFS is about the sum of the
+// changes before it plus the whole new SquashFS. Deletions come after the copies and do not
+// count; conflicting entries removed first are not counted either (conservative).
+func neededSpace(ch Changes, bsize, margin int64) int64 {
+	round := func(n int64) int64 { return (n + bsize - 1) / bsize * bsize }
+	var running, peak int64
+	for _, c := range append(append([]FileCopy(nil), ch.Copies...), ch.Commit...) {
+		peak = max(peak, running+round(c.Size))
+		running += round(c.Size) - round(c.OldSize)
+	}
+	return peak + margin + int64(len(ch.Mkdirs))*bsize
+}
+
+func mkdirRel(root int, rel string) error {
+	dir, name := path.Split(rel)
+	dfd, err := openDirRel(root, strings.TrimSuffix(dir, "/"))
+	if err != nil {
+		return fmt.Errorf("create %q: %w", rel, err)
+	}
+	defer unix.Close(dfd)
+	if err := unix.Mkdirat(dfd, name, 0o755); err != nil && !errors.Is(err, unix.EEXIST) {
+		return fmt.Errorf("create %q: %w", rel, err)
+	}
+	var st unix.Stat_t
+	if err := lstatAt(dfd, name, &st); err != nil || !isDir(&st) {
+		return fmt.Errorf("create %q: not a directory", rel)
+	}
+	return unix.Fsync(dfd)
+}
+
+// removeTemporaries removes every entry named TempPrefix* in the tree, never following a
+// symlink, and returns their paths.
+func removeTemporaries(dirfd int, rel string) ([]string, error) {
+	names, err := readNames(dirfd)
+	if err != nil {
+		return nil, err
+	}
+	var removed []string
+	for _, n := range names {
+		p := join(rel, n)
+		if strings.HasPrefix(n, TempPrefix) {
+			if err := removeAllAt(dirfd, n); err != nil {
+				return removed, fmt.Errorf("%q: %w", p, err)
+			}
+			removed = append(removed, p)
+			continue
+		}
+		var st unix.Stat_t
+		if err := lstatAt(dirfd, n, &st); err != nil {
+			return removed, fmt.Errorf("%q: %w", p, err)
+		}
+		if !isDir(&st) {
+			continue
+		}
+		sub, err := openDirAt(dirfd, n)
+		if err != nil {
+			return removed, fmt.Errorf("%q: %w", p, err)
+		}
+		r, err := removeTemporaries(sub, p)
+		unix.Close(sub)
+		removed = append(removed, r...)
+		if err != nil {
+			return removed, err
+		}
+	}
+	if len(removed) > 0 {
+		_ = unix.Fsync(dirfd)
+	}
+	return removed, nil
+}
+
+type copier struct {
+	ctx          context.Context
+	sroot, droot int
+	opts         Options
+	total        int64
+	rep          *Report
+	buf          []byte
+}
+
+// copy writes c under its temporary name, syncs it, gives it the source's mtime and renames it
+// over the old file.
+func (cp *copier) copy(c FileCopy) (err error) {
+	if err := cp.ctx.Err(); err != nil {
+		return err
+	}
+	if cp.buf == nil {
+		cp.buf = make([]byte, blockSize)
+	}
+	sfd, sst, err := openFileRel(cp.sroot, c.Path)
+	if err != nil {
+		return fmt.Errorf("open the running system's %q: %w", c.Path, err)
+	}
+	defer unix.Close(sfd)
+	dir, name := path.Split(c.DstPath)
+	dfd, err := openDirRel(cp.droot, strings.TrimSuffix(dir, "/"))
+	if err != nil {
+		return fmt.Errorf("open the backup's %q: %w", dir, err)
+	}
+	defer unix.Close(dfd)
+	tmp := tempName(name)
+	if err := removeAllAt(dfd, tmp); err != nil {
+		return fmt.Errorf("remove %q: %w", join(strings.TrimSuffix(dir, "/"), tmp), err)
+	}
+	var fd int
+	err = retry(func() (err error) {
+		fd, err = unix.Openat(dfd, tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o644)
+		return err
+	})
+	if err != nil {
+		return cp.wrap(c, "create the temporary for", err)
+	}
+	renamed := false
+	defer func() {
+		if fd >= 0 {
+			unix.Close(fd)
+		}
+		if !renamed {
+			_ = unix.Unlinkat(dfd, tmp, 0)
+		}
+	}()
+	var off, flushed int64
+	for {
+		if err := cp.ctx.Err(); err != nil {
+			return err
+		}
+		n, rerr := fdReader(sfd).Read(cp.buf)
+		if rerr != nil && rerr != io.EOF {
+			return fmt.Errorf("read the running system's %q: %w", c.Path, rerr)
+		}
+		for w := 0; w < n; {
+			var k int
+			werr := retry(func() (err error) {
+				k, err = unix.Write(fd, cp.buf[w:n])
+				return err
+			})
+			if werr != nil {
+				return cp.wrap(c, "write", werr)
+			}
+			w += k
+		}
+		off += int64(n)
+		cp.rep.Written += int64(n)
+		if off-flushed >= flushSize {
+			// Start writing this range back and wait for the previous one, so dirty data
+			// stays bounded: the final fsync is short and cancellation stays prompt.
+			_ = unix.SyncFileRange(fd, flushed, off-flushed, unix.SYNC_FILE_RANGE_WRITE)
+			if flushed > 0 {
+				_ = unix.SyncFileRange(fd, 0, flushed, unix.SYNC_FILE_RANGE_WAIT_BEFORE|unix.SYNC_FILE_RANGE_WRITE|unix.SYNC_FILE_RANGE_WAIT_AFTER)
+			}
+			flushed = off
+		}
+		if n > 0 && cp.opts.Progress != nil {
+			cp.opts.Progress(Progress{Path: c.DstPath, Done: cp.rep.Written, Total: cp.total})
+		}
+		if rerr == io.EOF || n == 0 {
+			break
+		}
+	}
+	ts := unix.NsecToTimespec(mtime(&sst).UnixNano())
+	if err := unix.UtimesNanoAt(dfd, tmp, []unix.Timespec{ts, ts}, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return cp.wrap(c, "set the time of", err)
+	}
+	if err := unix.Fsync(fd); err != nil {
+		return cp.wrap(c, "sync", err)
+	}
+	err = unix.Close(fd)
+	fd = -1
+	if err != nil {
+		return cp.wrap(c, "close", err)
+	}
+	if err := cp.ctx.Err(); err != nil {
+		return err
+	}
+	if err := unix.Renameat(dfd, tmp, dfd, name); err != nil {
+		return cp.wrap(c, "rename the temporary over", err)
+	}
+	renamed = true
+	if cp.opts.afterRename != nil {
+		cp.opts.afterRename(c.DstPath)
+	}
+	if err := unix.Fsync(dfd); err != nil {
+		return cp.wrap(c, "sync the folder of", err)
+	}
+	return nil
+}
+
+func (cp *copier) wrap(c FileCopy, what string, err error) error {
+	if errors.Is(err, unix.ENOSPC) || errors.Is(err, unix.EDQUOT) {
+		return &SpaceError{Needed: cp.rep.Needed, Available: cp.rep.Available, During: true}
+	}
+	return fmt.Errorf("%s the backup's %q: %w", what, c.DstPath, err)
+}
