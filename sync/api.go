@@ -40,6 +40,12 @@ type Options struct {
 	// goroutine at a time (but not always the same one); with DryRun this lists what a run would
 	// change, as `rsync -n -i` does.
 	OnChange func(Change)
+	// UntrustedSource is for copying from a stick that may be hostile into a trusted tree (a
+	// restore): character and block devices are refused (reported, not created), setuid and
+	// setgid bits are cleared on everything but directories, and only user.* xattrs and POSIX
+	// ACLs are copied (no security.capability, no trusted.*). A second run then finds the same
+	// differences again; this mode is for one-way copies.
+	UntrustedSource bool
 	// SourceDevice and DestinationDevice, when not zero, are the device numbers (st_dev) the
 	// roots must be on: the caller checked those devices, and Mirror refuses roots that were
 	// remounted since.
@@ -145,6 +151,9 @@ var ErrVanished = errors.New("vanished from the source during the copy")
 // ErrChanging marks a source file that kept changing while it was copied; its previous
 // destination version was kept.
 var ErrChanging = errors.New("kept changing while it was copied; its previous copy was kept")
+
+// ErrUntrustedDevice marks a device node that UntrustedSource refused to create.
+var ErrUntrustedDevice = errors.New("is a device node, which is not copied from an untrusted source")
 
 // ErrMountPoint marks a destination directory that is the mount point of another file system,
 // which the mirror never enters nor deletes.

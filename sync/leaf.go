@@ -70,7 +70,7 @@ func (r *runner) decideLeaf(rel string, srcFD, dstFD int, name string, s, d *uni
 			return leafReplace, nil, nil, []string{"device"}
 		}
 	}
-	srcX, err := xattrsAt(srcFD, name, &r.noXattrAt)
+	srcX, err := r.srcXattrs(xattrsAt(srcFD, name, &r.noXattrAt))
 	if err != nil {
 		r.sourceFailure(rel, err)
 		return leafSkip, nil, nil, nil
@@ -285,7 +285,7 @@ func (r *runner) buildSymlink(srcFD, dstFD int, name, tmp string, s *unix.Stat_t
 	if err != nil {
 		return &readError{err}
 	}
-	srcX, err := xattrsAt(srcFD, name, &r.noXattrAt)
+	srcX, err := r.srcXattrs(xattrsAt(srcFD, name, &r.noXattrAt))
 	if err != nil {
 		return &readError{err}
 	}
@@ -297,7 +297,7 @@ func (r *runner) buildSymlink(srcFD, dstFD int, name, tmp string, s *unix.Stat_t
 
 // buildNode creates, as tmp, a device, FIFO or socket like name.
 func (r *runner) buildNode(srcFD, dstFD int, name, tmp string, s *unix.Stat_t) error {
-	srcX, err := xattrsAt(srcFD, name, &r.noXattrAt)
+	srcX, err := r.srcXattrs(xattrsAt(srcFD, name, &r.noXattrAt))
 	if err != nil {
 		return &readError{err}
 	}
@@ -362,10 +362,11 @@ func (r *runner) buildFile(rel string, srcFD, dstFD int, name, tmp string) (int6
 			return 0, &opError{op: "truncate", err: err}
 		}
 	}
-	srcX, err := readXattrs(xattrReader{path: fdPath(sfd), follow: true})
+	srcX, err := r.srcXattrs(readXattrs(xattrReader{path: fdPath(sfd), follow: true}))
 	if err != nil {
 		return copied, &readError{err}
 	}
+	r.sanitize(&st)
 	return copied, applyMeta(tfd, &st, srcX, nil, true)
 }
 
@@ -647,7 +648,7 @@ func (r *runner) linkTo(rel string, srcFD, dstFD int, name, target string, targe
 		return errTargetGone
 	}
 	if fix != nil {
-		srcX, err := xattrsAt(srcFD, name, &r.noXattrAt)
+		srcX, err := r.srcXattrs(xattrsAt(srcFD, name, &r.noXattrAt))
 		if err != nil {
 			return &readError{err}
 		}

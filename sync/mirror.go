@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	gosync "sync"
 	"sync/atomic"
@@ -439,7 +440,8 @@ func (r *runner) walkRoot() {
 		r.setFatal(fmt.Errorf("destination root: %w", err))
 		return
 	}
-	srcX, err := readXattrs(xattrReader{path: fdPath(r.srcRoot), follow: true})
+	r.sanitize(&s)
+	srcX, err := r.srcXattrs(readXattrs(xattrReader{path: fdPath(r.srcRoot), follow: true}))
 	if err != nil {
 		r.fileError(".", "read xattrs", err)
 		return
@@ -688,6 +690,11 @@ func (r *runner) syncEntry(dirRel, rel string, srcFD, dstFD int, name string, in
 		}
 		return false
 	}
+	if r.opts.UntrustedSource && (s.Mode&unix.S_IFMT == unix.S_IFCHR || s.Mode&unix.S_IFMT == unix.S_IFBLK) {
+		r.fileError(rel, "refused", ErrUntrustedDevice)
+		return false
+	}
+	r.sanitize(&s)
 	hasD := false
 	if inDst && dstFD >= 0 {
 		switch err := lstatAt(dstFD, name, &d); err {
@@ -722,7 +729,7 @@ func (r *runner) syncDirEntry(dirRel, rel string, srcFD, dstFD int, name string,
 	var srcX []xattr
 	var err error
 	if mountPoint {
-		srcX, err = xattrsAt(srcFD, name, &r.noXattrAt)
+		srcX, err = r.srcXattrs(xattrsAt(srcFD, name, &r.noXattrAt))
 	} else {
 		srcChild, err = openDirAt(srcFD, name)
 		if err != nil {
@@ -734,7 +741,7 @@ func (r *runner) syncDirEntry(dirRel, rel string, srcFD, dstFD int, name string,
 			return false
 		}
 		defer unix.Close(srcChild)
-		srcX, err = readXattrs(xattrReader{path: fdPath(srcChild), follow: true})
+		srcX, err = r.srcXattrs(readXattrs(xattrReader{path: fdPath(srcChild), follow: true}))
 	}
 	if err != nil {
 		r.fileError(rel, "read xattrs", err)
@@ -829,6 +836,25 @@ func (r *runner) syncDirEntry(dirRel, rel string, srcFD, dstFD int, name string,
 		}
 	}
 	return created || replaced
+}
+
+// sanitize makes the source entry's metadata safe when the source is untrusted: no setuid or
+// setgid bit outside directories.
+func (r *runner) sanitize(s *unix.Stat_t) {
+	if r.opts.UntrustedSource && !isDir(s) {
+		s.Mode &^= unix.S_ISUID | unix.S_ISGID
+	}
+}
+
+// srcXattrs keeps, when the source is untrusted, only the xattrs that grant nothing: user.*
+// and the POSIX ACLs.
+func (r *runner) srcXattrs(x []xattr, err error) ([]xattr, error) {
+	if err != nil || !r.opts.UntrustedSource {
+		return x, err
+	}
+	return slices.DeleteFunc(x, func(a xattr) bool {
+		return !strings.HasPrefix(a.name, "user.") && a.name != "system.posix_acl_access" && a.name != "system.posix_acl_default"
+	}), nil
 }
 
 // metaDiffers tells whether the destination entry's owner, mode, mtime or xattrs differ.
