@@ -5,12 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os/exec"
 	"strings"
-	"time"
-
-	"github.com/godbus/dbus/v5"
-	"github.com/sirupsen/logrus"
 
 	"tails-backup/agent"
 	"tails-backup/helper"
@@ -91,7 +86,10 @@ func runPair(ctx context.Context, env *environment, args []string) error {
 		return errors.New("not confirmed, so nothing was changed (answer y to pair, or use --yes)")
 	}
 
-	p := &pairing{disks: disks, stick: stick, name: name, log: log}
+	p := &openStick{disks: disks, stick: stick, name: name, log: log, use: stickUse{
+		command: "pair", purpose: "to pair it as your backup Tails", ok: "Pair",
+		notDone: "was not paired", unchanged: "nothing was changed",
+	}}
 	defer p.release(ctx) // on failure: leave the stick locked, as it was found
 	if err := p.unlock(ctx); err != nil {
 		return err
@@ -204,99 +202,4 @@ func chooseStick(snap *udisks.Snapshot, boot udisks.BootPaths, cands []pairStick
 // isFreshState: the state of a store file that does not exist.
 func isFreshState(s agent.State) bool {
 	return len(s.Backups) == 0 && s.LastSuccess.IsZero() && s.LastAttempt == nil && s.Reminder == (agent.ReminderSettings{})
-}
-
-// pairing unlocks and mounts a stick, and leaves it locked afterwards.
-type pairing struct {
-	disks *udisks.Client
-	stick pairStick
-	name  string
-	log   *logrus.Entry
-
-	clear    dbus.ObjectPath // its unlocked cleartext device
-	mounted  bool
-	released bool
-}
-
-// pairTries is how many passphrases are tried.
-const pairTries = 3
-
-func (p *pairing) unlock(ctx context.Context) error {
-	if p.stick.Cleartext != nil {
-		p.clear = p.stick.Cleartext.Path
-		return nil
-	}
-	prompt := agent.Prompt{
-		Title:       "Tails Backup",
-		Description: fmt.Sprintf("Enter the passphrase of the Persistent Storage of %s to pair it as your backup Tails.", p.name),
-		Prompt:      "Passphrase:",
-		OK:          "Pair",
-	}
-	policy := agent.RetryPolicy{
-		Tries:     pairTries,
-		WrongText: "Wrong passphrase. Try again: it is the passphrase of that stick's Persistent Storage.",
-		IsWrong:   func(err error) bool { return errors.Is(err, udisks.ErrWrongPassphrase) },
-	}
-	asker := agent.NewPinentry(p.log.WithField("component", "pinentry"))
-	err := agent.AskWithRetries(ctx, asker, prompt, policy, func(pass []byte) error {
-		clear, _, err := p.disks.UnlockOrReuse(ctx, p.stick.LUKS.Path, string(pass))
-		if clear != "" && clear != "/" {
-			p.clear = clear
-		}
-		return err
-	})
-	var execErr *exec.Error
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, agent.ErrTooManyTries):
-		return fmt.Errorf("the passphrase was wrong %d times, so %s was not paired; run 'tails-backup pair' again and type the passphrase of that stick's Persistent Storage", pairTries, p.name)
-	case errors.Is(err, agent.ErrPinentryCancelled):
-		return errors.New("the passphrase was not given, so nothing was changed")
-	case ctx.Err() != nil:
-		return errors.New("interrupted, so nothing was changed")
-	case errors.As(err, &execErr):
-		return fmt.Errorf("the passphrase dialog could not be shown (%v); run 'tails-backup pair' in the Tails desktop session", err)
-	case errors.Is(err, udisks.ErrNotAuthorized):
-		return fmt.Errorf("Tails did not allow unlocking %s; unlock it in the Files browser, then run 'tails-backup pair' again", p.name)
-	case errors.Is(err, udisks.ErrDeviceGone):
-		return fmt.Errorf("%s was unplugged; plug it in again and run 'tails-backup pair' again", p.name)
-	}
-	return fmt.Errorf("%s could not be unlocked (%v); unplug it, plug it in again and run 'tails-backup pair' again", p.name, err)
-}
-
-func (p *pairing) mount(ctx context.Context) error {
-	_, _, err := p.disks.MountOrReuse(ctx, p.clear)
-	if err != nil {
-		if errors.Is(err, udisks.ErrDeviceGone) {
-			return fmt.Errorf("%s was unplugged; plug it in again and run 'tails-backup pair' again", p.name)
-		}
-		return fmt.Errorf("the Persistent Storage of %s could not be opened (%v); unplug it, plug it in again and run 'tails-backup pair' again", p.name, err)
-	}
-	p.mounted = true
-	return nil
-}
-
-// release unmounts and locks the stick (it stays plugged in). It runs once; later calls
-// return nil.
-func (p *pairing) release(ctx context.Context) error {
-	if p.released {
-		return nil
-	}
-	p.released = true
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-	defer cancel()
-	if p.mounted {
-		if err := p.disks.Unmount(ctx, p.clear); err != nil && !errors.Is(err, udisks.ErrNotMounted) {
-			p.log.WithError(err).Error("unmount the stick")
-			return err
-		}
-	}
-	if p.clear != "" {
-		if err := p.disks.Lock(ctx, p.stick.LUKS.Path); err != nil {
-			p.log.WithError(err).Error("lock the stick")
-			return err
-		}
-	}
-	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"os/exec"
 	"strings"
 	"time"
 
@@ -249,10 +250,14 @@ func runHelperOp(ctx context.Context, command string, req helper.Request, log *l
 		return fmt.Errorf("%w: --helper-command is empty", errUsage)
 	}
 	client := agent.NewHelperClient(argv, log.WithField("component", "helper"))
-	_, err := client.Run(ctx, req, nil)
-	if err == nil {
-		return nil
+	if _, err := client.Run(ctx, req, nil); err != nil {
+		return explainHelperError(ctx, err)
 	}
+	return nil
+}
+
+// explainHelperError says in one sentence why the helper failed.
+func explainHelperError(ctx context.Context, err error) error {
 	var he *agent.HelperError
 	var crash *agent.HelperCrashError
 	switch {
@@ -266,6 +271,118 @@ func runHelperOp(ctx context.Context, command string, req helper.Request, log *l
 		return fmt.Errorf("the root helper answered something this tails-backup does not understand (%v); reinstall tails-backup", err)
 	}
 	return fmt.Errorf("the root helper could not be run (%v); check that tails-backup is installed completely, with its sudo rule, and try again", err)
+}
+
+// stickUse is what a command opens a stick for, in the words of its prompt and its errors.
+type stickUse struct {
+	command   string // "pair": the command to run again
+	purpose   string // "to pair it as your backup Tails", after the prompt's request
+	ok        string // the label of the dialog's button
+	notDone   string // "was not paired", after the stick's name
+	unchanged string // "nothing was changed", when the command did nothing
+	// leaveAsFound: unmount and lock only what the command itself mounted and unlocked;
+	// otherwise the stick ends unmounted and locked whatever it was.
+	leaveAsFound bool
+}
+
+// openStick unlocks (through pinentry) and mounts a stick for a session command, and
+// releases it afterwards.
+type openStick struct {
+	disks *udisks.Client
+	stick pairStick
+	name  string
+	log   *logrus.Entry
+	use   stickUse
+
+	clear             dbus.ObjectPath // its unlocked cleartext device
+	unlocked, mounted bool            // by this command
+	released          bool
+}
+
+// stickTries is how many passphrases are tried.
+const stickTries = 3
+
+func (o *openStick) unlock(ctx context.Context) error {
+	if o.stick.Cleartext != nil {
+		o.clear = o.stick.Cleartext.Path
+		return nil
+	}
+	prompt := agent.Prompt{
+		Title:       "Tails Backup",
+		Description: fmt.Sprintf("Enter the passphrase of the Persistent Storage of %s %s.", o.name, o.use.purpose),
+		Prompt:      "Passphrase:",
+		OK:          o.use.ok,
+	}
+	policy := agent.RetryPolicy{
+		Tries:     stickTries,
+		WrongText: "Wrong passphrase. Try again: it is the passphrase of that stick's Persistent Storage.",
+		IsWrong:   func(err error) bool { return errors.Is(err, udisks.ErrWrongPassphrase) },
+	}
+	asker := agent.NewPinentry(o.log.WithField("component", "pinentry"))
+	err := agent.AskWithRetries(ctx, asker, prompt, policy, func(pass []byte) error {
+		clear, reused, err := o.disks.UnlockOrReuse(ctx, o.stick.LUKS.Path, string(pass))
+		if clear != "" && clear != "/" {
+			o.clear = clear
+			o.unlocked = o.unlocked || !reused
+		}
+		return err
+	})
+	cmd := "tails-backup " + o.use.command
+	var execErr *exec.Error
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, agent.ErrTooManyTries):
+		return fmt.Errorf("the passphrase was wrong %d times, so %s %s; run '%s' again and type the passphrase of that stick's Persistent Storage", stickTries, o.name, o.use.notDone, cmd)
+	case errors.Is(err, agent.ErrPinentryCancelled):
+		return fmt.Errorf("the passphrase was not given, so %s", o.use.unchanged)
+	case ctx.Err() != nil:
+		return fmt.Errorf("interrupted, so %s", o.use.unchanged)
+	case errors.As(err, &execErr):
+		return fmt.Errorf("the passphrase dialog could not be shown (%v); run '%s' in the Tails desktop session", err, cmd)
+	case errors.Is(err, udisks.ErrNotAuthorized):
+		return fmt.Errorf("Tails did not allow unlocking %s; unlock it in the Files browser, then run '%s' again", o.name, cmd)
+	case errors.Is(err, udisks.ErrDeviceGone):
+		return fmt.Errorf("%s was unplugged; plug it in again and run '%s' again", o.name, cmd)
+	}
+	return fmt.Errorf("%s could not be unlocked (%v); unplug it, plug it in again and run '%s' again", o.name, err, cmd)
+}
+
+func (o *openStick) mount(ctx context.Context) error {
+	cmd := "tails-backup " + o.use.command
+	_, reused, err := o.disks.MountOrReuse(ctx, o.clear)
+	if err != nil {
+		if errors.Is(err, udisks.ErrDeviceGone) {
+			return fmt.Errorf("%s was unplugged; plug it in again and run '%s' again", o.name, cmd)
+		}
+		return fmt.Errorf("the Persistent Storage of %s could not be opened (%v); unplug it, plug it in again and run '%s' again", o.name, err, cmd)
+	}
+	o.mounted = !reused || !o.use.leaveAsFound
+	return nil
+}
+
+// release unmounts and locks the stick as its use says (it stays plugged in). It runs once;
+// later calls return nil.
+func (o *openStick) release(ctx context.Context) error {
+	if o.released {
+		return nil
+	}
+	o.released = true
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	if o.mounted {
+		if err := o.disks.Unmount(ctx, o.clear); err != nil && !errors.Is(err, udisks.ErrNotMounted) {
+			o.log.WithError(err).Error("unmount the stick")
+			return err
+		}
+	}
+	if o.unlocked || (!o.use.leaveAsFound && o.clear != "") {
+		if err := o.disks.Lock(ctx, o.stick.LUKS.Path); err != nil {
+			o.log.WithError(err).Error("lock the stick")
+			return err
+		}
+	}
+	return nil
 }
 
 // stickLabel is how the user knows a stick: "Vendor Model".

@@ -6,11 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"strings"
-	"time"
 
-	"github.com/godbus/dbus/v5"
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
@@ -296,7 +293,10 @@ func verifyDevice(ctx context.Context, env *environment, dev string, checksum bo
 	name := describeStick(stick.Stick)
 	fmt.Fprintf(env.stdout, "Verifying the backup on %s.\n", name)
 
-	v := &verifyStick{disks: disks, stick: stick, name: name, log: log}
+	v := &openStick{disks: disks, stick: stick, name: name, log: log, use: stickUse{
+		command: "verify", purpose: "to verify your backup Tails", ok: "Verify",
+		notDone: "was not verified", unchanged: "the backup was not verified", leaveAsFound: true,
+	}}
 	defer func() {
 		if err := v.release(ctx); err != nil {
 			fmt.Fprintf(env.stderr, "Warning: %s could not be locked again (%v); eject it in the Files browser before you unplug it.\n", name, err)
@@ -316,23 +316,6 @@ func verifyDevice(ctx context.Context, env *environment, dev string, checksum bo
 		return fmt.Errorf("%s was not verified: %w", name, explainHelperError(ctx, err))
 	}
 	return f.summarize(rep, checksum, "plug the backup in to update it, or run 'tails-backup verify' again after the update")
-}
-
-// explainHelperError says in one sentence why the helper failed.
-func explainHelperError(ctx context.Context, err error) error {
-	var he *agent.HelperError
-	var crash *agent.HelperCrashError
-	switch {
-	case ctx.Err() != nil:
-		return fmt.Errorf("interrupted while the root helper was running (%v); run the command again", ctx.Err())
-	case errors.As(err, &he):
-		return errors.New(strings.TrimSuffix(he.Message, "."))
-	case errors.As(err, &crash):
-		return fmt.Errorf("the root helper stopped unexpectedly (%v); check that tails-backup is installed completely, with its sudo rule, and try again", crash)
-	case errors.Is(err, agent.ErrHelperProtocol):
-		return fmt.Errorf("the root helper answered something this tails-backup does not understand (%v); reinstall tails-backup", err)
-	}
-	return fmt.Errorf("the root helper could not be run (%v); check that tails-backup is installed completely, with its sudo rule, and try again", err)
 }
 
 // chooseVerifyStick picks the stick named by dev, or the only paired backup plugged in.
@@ -368,96 +351,4 @@ func chooseVerifyStick(snap *udisks.Snapshot, boot udisks.BootPaths, state *agen
 		return pairStick{}, fmt.Errorf("%s %s", dev, strings.Replace(reason, "cannot be its own backup; plug in another Tails stick", "is not a backup; give the device of your backup Tails", 1))
 	}
 	return pairStick{Stick: st, uuid: strings.ToLower(st.LUKSUUID())}, nil
-}
-
-// verifyStick unlocks and mounts a backup for verify, and puts it back as it was found.
-type verifyStick struct {
-	disks *udisks.Client
-	stick pairStick
-	name  string
-	log   *logrus.Entry
-
-	clear             dbus.ObjectPath
-	unlocked, mounted bool // by this command
-	released          bool
-}
-
-func (v *verifyStick) unlock(ctx context.Context) error {
-	if v.stick.Cleartext != nil {
-		v.clear = v.stick.Cleartext.Path
-		return nil
-	}
-	prompt := agent.Prompt{
-		Title:       "Tails Backup",
-		Description: fmt.Sprintf("Enter the passphrase of the Persistent Storage of %s to verify your backup Tails.", v.name),
-		Prompt:      "Passphrase:",
-		OK:          "Verify",
-	}
-	policy := agent.RetryPolicy{
-		Tries:     pairTries,
-		WrongText: "Wrong passphrase. Try again: it is the passphrase of that stick's Persistent Storage.",
-		IsWrong:   func(err error) bool { return errors.Is(err, udisks.ErrWrongPassphrase) },
-	}
-	asker := agent.NewPinentry(v.log.WithField("component", "pinentry"))
-	err := agent.AskWithRetries(ctx, asker, prompt, policy, func(pass []byte) error {
-		clear, reused, err := v.disks.UnlockOrReuse(ctx, v.stick.LUKS.Path, string(pass))
-		if clear != "" && clear != "/" {
-			v.clear = clear
-			v.unlocked = v.unlocked || !reused
-		}
-		return err
-	})
-	var execErr *exec.Error
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, agent.ErrTooManyTries):
-		return fmt.Errorf("the passphrase was wrong %d times, so %s was not verified; run 'tails-backup verify' again and type the passphrase of that stick's Persistent Storage", pairTries, v.name)
-	case errors.Is(err, agent.ErrPinentryCancelled):
-		return errors.New("the passphrase was not given, so the backup was not verified")
-	case ctx.Err() != nil:
-		return errors.New("interrupted, so the backup was not verified")
-	case errors.As(err, &execErr):
-		return fmt.Errorf("the passphrase dialog could not be shown (%v); run 'tails-backup verify' in the Tails desktop session", err)
-	case errors.Is(err, udisks.ErrNotAuthorized):
-		return fmt.Errorf("Tails did not allow unlocking %s; unlock it in the Files browser, then run 'tails-backup verify' again", v.name)
-	case errors.Is(err, udisks.ErrDeviceGone):
-		return fmt.Errorf("%s was unplugged; plug it in again and run 'tails-backup verify' again", v.name)
-	}
-	return fmt.Errorf("%s could not be unlocked (%v); unplug it, plug it in again and run 'tails-backup verify' again", v.name, err)
-}
-
-func (v *verifyStick) mount(ctx context.Context) error {
-	_, reused, err := v.disks.MountOrReuse(ctx, v.clear)
-	if err != nil {
-		if errors.Is(err, udisks.ErrDeviceGone) {
-			return fmt.Errorf("%s was unplugged; plug it in again and run 'tails-backup verify' again", v.name)
-		}
-		return fmt.Errorf("the Persistent Storage of %s could not be opened (%v); unplug it, plug it in again and run 'tails-backup verify' again", v.name, err)
-	}
-	v.mounted = !reused
-	return nil
-}
-
-// release unmounts what this command mounted and locks what it unlocked; once.
-func (v *verifyStick) release(ctx context.Context) error {
-	if v.released {
-		return nil
-	}
-	v.released = true
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-	defer cancel()
-	if v.mounted {
-		if err := v.disks.Unmount(ctx, v.clear); err != nil && !errors.Is(err, udisks.ErrNotMounted) {
-			v.log.WithError(err).Error("unmount the stick")
-			return err
-		}
-	}
-	if v.unlocked {
-		if err := v.disks.Lock(ctx, v.stick.LUKS.Path); err != nil {
-			v.log.WithError(err).Error("lock the stick")
-			return err
-		}
-	}
-	return nil
 }
