@@ -175,8 +175,8 @@ func TestCreatePersistence(t *testing.T) {
 		t.Skipf("setfacl on %s: %v %s", probe, err, out)
 	}
 	a, b := make([]byte, 256), make([]byte, 256)
-	n, err1 := unix.Getxattr(probe, xattrACLAccess, a)
-	m, err2 := unix.Getxattr(w.dst.mnt, xattrACLAccess, b)
+	n, err1 := unix.Getxattr(probe, tails.ACLXattrAccess, a)
+	m, err2 := unix.Getxattr(w.dst.mnt, tails.ACLXattrAccess, b)
 	if err1 != nil || err2 != nil || !bytes.Equal(a[:n], b[:m]) {
 		t.Errorf("ACL xattr %x (%v), setfacl writes %x (%v)", b[:m], err2, a[:n], err1)
 	}

@@ -15,6 +15,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"tails-backup/tails"
+
 	tbsync "tails-backup/sync"
 	"tails-backup/udisks"
 )
@@ -108,7 +110,7 @@ func TestPersistenceRootACLEncoding(t *testing.T) {
 		0x10, 0, 7, 0, 0xff, 0xff, 0xff, 0xff, // mask::rwx
 		0x20, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, // other::---
 	}
-	if got := PersistenceRootACL(); !bytes.Equal(got, want) {
+	if got := tails.EncodeACL(tails.PersistenceRootACL(0)); !bytes.Equal(got, want) {
 		t.Errorf("ACL\n%x\nwant\n%x", got, want)
 	}
 }

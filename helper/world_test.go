@@ -487,9 +487,14 @@ func fillSource(t testing.TB, root string, dirs, filesPerDir, fileSize int) {
 	must(os.WriteFile(filepath.Join(root, "Persistent", "notes.txt"), []byte("hello\n"), 0o640))
 	must(os.Link(filepath.Join(root, "Persistent", "notes.txt"), filepath.Join(root, "Persistent", "notes-link.txt")))
 	must(unix.Setxattr(filepath.Join(root, "Persistent", "notes.txt"), "user.tag", []byte("important"), 0))
-	acl := EncodeACL([]ACLEntry{{aclUserObj, 7, aclUndefinedID}, {aclUser, 5, 1001}, {aclGroupObj, 5, aclUndefinedID},
-		{aclMask, 5, aclUndefinedID}, {aclOther, 0, aclUndefinedID}})
-	must(unix.Setxattr(filepath.Join(root, "Persistent"), xattrACLAccess, acl, 0))
+	acl := tails.EncodeACL([]tails.ACLEntry{
+		{Tag: tails.ACLUserObj, Perm: 7, ID: tails.ACLUndefinedID},
+		{Tag: tails.ACLUser, Perm: 5, ID: 1001},
+		{Tag: tails.ACLGroupObj, Perm: 5, ID: tails.ACLUndefinedID},
+		{Tag: tails.ACLMask, Perm: 5, ID: tails.ACLUndefinedID},
+		{Tag: tails.ACLOther, Perm: 0, ID: tails.ACLUndefinedID},
+	})
+	must(unix.Setxattr(filepath.Join(root, "Persistent"), tails.ACLXattrAccess, acl, 0))
 	sparse, err := os.Create(filepath.Join(root, "Persistent", "sparse.img"))
 	must(err)
 	must(sparse.Truncate(8 << 20))

@@ -4,10 +4,9 @@ package tails
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"strings"
+	"slices"
 
 	"golang.org/x/sys/unix"
 )
@@ -37,89 +36,8 @@ const OldPersistenceRootMode = 0o775
 // LiveAdditionalSoftwareConfName lists the packages Tails reinstalls at boot.
 const LiveAdditionalSoftwareConfName = "live-additional-software.conf"
 
-// POSIX ACL xattr format (linux/posix_acl_xattr.h).
-const (
-	aclXattrAccess  = "system.posix_acl_access"
-	aclXattrDefault = "system.posix_acl_default"
-	aclVersion      = 2
-	aclUserObj      = 0x01
-	aclUser         = 0x02
-	aclGroupObj     = 0x04
-	aclGroup        = 0x08
-	aclMask         = 0x10
-	aclOther        = 0x20
-	aclUndefinedID  = 0xffffffff
-)
-
-// aclEntry is one entry of a decoded POSIX ACL.
-type aclEntry struct {
-	tag, perm uint16
-	id        uint32
-}
-
-// rootACL is the access ACL Tails gives the Persistent Storage root, with other's permissions.
-func rootACL(other uint16) []aclEntry {
-	return []aclEntry{
-		{aclUserObj, 7, aclUndefinedID},
-		{aclUser, 1, AmnesiaUID},
-		{aclGroupObj, 7, aclUndefinedID},
-		{aclMask, 7, aclUndefinedID},
-		{aclOther, other, aclUndefinedID},
-	}
-}
-
-// decodeACL decodes the value of a system.posix_acl_* xattr.
-func decodeACL(b []byte) ([]aclEntry, error) {
-	if len(b) < 4 || (len(b)-4)%8 != 0 {
-		return nil, fmt.Errorf("%d bytes is not a POSIX ACL", len(b))
-	}
-	if v := binary.LittleEndian.Uint32(b); v != aclVersion {
-		return nil, fmt.Errorf("POSIX ACL version %d, want %d", v, aclVersion)
-	}
-	var out []aclEntry
-	for i := 4; i < len(b); i += 8 {
-		out = append(out, aclEntry{binary.LittleEndian.Uint16(b[i:]), binary.LittleEndian.Uint16(b[i+2:]), binary.LittleEndian.Uint32(b[i+4:])})
-	}
-	return out, nil
-}
-
-// formatACL writes an ACL the way getfacl does, on one line: "user::rwx user:1000:--x ...".
-func formatACL(es []aclEntry) string {
-	var parts []string
-	for _, e := range es {
-		tag := map[uint16]string{aclUserObj: "user", aclUser: "user", aclGroupObj: "group", aclGroup: "group", aclMask: "mask", aclOther: "other"}[e.tag]
-		if tag == "" {
-			tag = fmt.Sprintf("tag%#x", e.tag)
-		}
-		id := ""
-		if e.tag == aclUser || e.tag == aclGroup {
-			id = fmt.Sprint(e.id)
-		}
-		perm := []byte("---")
-		for i, c := range "rwx" {
-			if e.perm&(4>>i) != 0 {
-				perm[i] = byte(c)
-			}
-		}
-		parts = append(parts, tag+":"+id+":"+string(perm))
-	}
-	return strings.Join(parts, " ")
-}
-
-func equalACL(a, b []aclEntry) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 // readACL returns the ACL named attr of the file open as fd; nil without error when it has none.
-func readACL(fd int, attr string) ([]aclEntry, error) {
+func readACL(fd int, attr string) ([]ACLEntry, error) {
 	buf := make([]byte, 4096)
 	n, err := unix.Fgetxattr(fd, attr, buf)
 	switch {
@@ -128,12 +46,12 @@ func readACL(fd int, attr string) ([]aclEntry, error) {
 	case err != nil:
 		return nil, err
 	}
-	es, err := decodeACL(buf[:n])
+	es, err := DecodeACL(buf[:n])
 	if err != nil {
 		return nil, err
 	}
 	if es == nil {
-		es = []aclEntry{}
+		es = []ACLEntry{}
 	}
 	return es, nil
 }
@@ -205,7 +123,7 @@ func checkRoot(rootfd int, problems *[]Problem) {
 	default:
 		add(false, "The root folder has mode %04o instead of 0770.", mode)
 	}
-	acl, err := readACL(rootfd, aclXattrAccess)
+	acl, err := readACL(rootfd, ACLXattrAccess)
 	switch {
 	case err != nil:
 		add(false, "The ACL of the root folder cannot be read (%v).", err)
@@ -213,12 +131,12 @@ func checkRoot(rootfd int, problems *[]Problem) {
 		// Old volumes predate the ACL: amnesia reaches its folders through other::r-x.
 	case acl == nil:
 		add(false, "The root folder has no ACL, so amnesia cannot reach its folders; Tails expects user:%d:--x.", AmnesiaUID)
-	case !equalACL(acl, rootACL(other)):
-		add(false, "The ACL of the root folder is %q instead of %q.", formatACL(acl), formatACL(rootACL(other)))
+	case !slices.Equal(acl, PersistenceRootACL(other)):
+		add(false, "The ACL of the root folder is %q instead of %q.", FormatACL(acl), FormatACL(PersistenceRootACL(other)))
 	}
-	def, err := readACL(rootfd, aclXattrDefault)
+	def, err := readACL(rootfd, ACLXattrDefault)
 	if err == nil && def != nil {
-		add(false, "The root folder has a default ACL (%s), which Tails does not set.", formatACL(def))
+		add(false, "The root folder has a default ACL (%s), which Tails does not set.", FormatACL(def))
 	} else if err != nil {
 		add(false, "The default ACL of the root folder cannot be read (%v).", err)
 	}
@@ -260,11 +178,11 @@ func checkConf(rootfd int, add func(path, format string, args ...any)) (bindings
 		return nil, false
 	}
 	defer unix.Close(fd)
-	if acl, err := readACL(fd, aclXattrAccess); err != nil {
+	if acl, err := readACL(fd, ACLXattrAccess); err != nil {
 		add(name, "Its ACL cannot be read (%v).", err)
 		ok = false
 	} else if acl != nil {
-		add(name, "It has an ACL (%s), so Tails would disable it and activate no feature.", formatACL(acl))
+		add(name, "It has an ACL (%s), so Tails would disable it and activate no feature.", FormatACL(acl))
 		ok = false
 	}
 	data, err := ReadFileAt(rootfd, name, maxConfSize+1)

@@ -3,7 +3,6 @@
 package tails
 
 import (
-	"encoding/binary"
 	"errors"
 	"os"
 	"path/filepath"
@@ -13,16 +12,6 @@ import (
 
 	"golang.org/x/sys/unix"
 )
-
-func encodeTestACL(es []aclEntry) []byte {
-	b := binary.LittleEndian.AppendUint32(nil, aclVersion)
-	for _, e := range es {
-		b = binary.LittleEndian.AppendUint16(b, e.tag)
-		b = binary.LittleEndian.AppendUint16(b, e.perm)
-		b = binary.LittleEndian.AppendUint32(b, e.id)
-	}
-	return b
-}
 
 // validPersistentStorage makes, in a new temporary folder, a Persistent Storage root as Tails
 // makes it.
@@ -37,7 +26,7 @@ func validPersistentStorage(t *testing.T) string {
 	}
 	must(os.Mkdir(dir, 0o700))
 	must(os.Chown(dir, 0, 0))
-	must(unix.Setxattr(dir, aclXattrAccess, encodeTestACL(rootACL(0)), 0))
+	must(unix.Setxattr(dir, ACLXattrAccess, EncodeACL(PersistenceRootACL(0)), 0))
 	must(os.Chmod(dir, PersistenceRootMode))
 	conf := filepath.Join(dir, PersistenceConfName)
 	must(os.WriteFile(conf, []byte("/home/amnesia/Persistent\tsource=Persistent\n/home/amnesia\tsource=dotfiles,link\n"), 0o600))
@@ -55,7 +44,7 @@ func TestCheckPersistentStorage(t *testing.T) {
 		t.Skip("needs root (chown)")
 	}
 	probe := t.TempDir()
-	if err := unix.Setxattr(probe, aclXattrAccess, encodeTestACL(rootACL(0)), 0); errors.Is(err, unix.EOPNOTSUPP) {
+	if err := unix.Setxattr(probe, ACLXattrAccess, EncodeACL(PersistenceRootACL(0)), 0); errors.Is(err, unix.EOPNOTSUPP) {
 		t.Skipf("the temporary folder's file system has no POSIX ACLs: %v", err)
 	}
 	must := func(err error) {
@@ -80,22 +69,22 @@ func TestCheckPersistentStorage(t *testing.T) {
 		{"root mode 0700", func(t *testing.T, dir string) { must(os.Chmod(dir, 0o700)) },
 			[]string{".: The root folder has mode 0700 instead of 0770.", `.: The ACL of the root folder is "user::rwx user:1000:--x group::rwx mask::--- other::---"`}, true},
 		{"old root 0775 without ACL", func(t *testing.T, dir string) {
-			must(unix.Removexattr(dir, aclXattrAccess))
+			must(unix.Removexattr(dir, ACLXattrAccess))
 			must(os.Chmod(dir, 0o775))
 		}, []string{"warning: .: The root folder has mode 0775, as made by old versions of Tails"}, true},
 		{"old root 0775 with the ACL", func(t *testing.T, dir string) { must(os.Chmod(dir, 0o775)) },
 			[]string{"warning: .: The root folder has mode 0775"}, true},
 		{"root without ACL", func(t *testing.T, dir string) {
-			must(unix.Removexattr(dir, aclXattrAccess))
+			must(unix.Removexattr(dir, ACLXattrAccess))
 			must(os.Chmod(dir, 0o770))
 		}, []string{".: The root folder has no ACL, so amnesia cannot reach its folders"}, true},
 		{"root ACL gives amnesia more", func(t *testing.T, dir string) {
-			acl := rootACL(0)
-			acl[1].perm = 7
-			must(unix.Setxattr(dir, aclXattrAccess, encodeTestACL(acl), 0))
+			acl := PersistenceRootACL(0)
+			acl[1].Perm = 7
+			must(unix.Setxattr(dir, ACLXattrAccess, EncodeACL(acl), 0))
 		}, []string{`.: The ACL of the root folder is "user::rwx user:1000:rwx group::rwx mask::rwx other::---" instead of "user::rwx user:1000:--x group::rwx mask::rwx other::---".`}, true},
 		{"root with a default ACL", func(t *testing.T, dir string) {
-			must(unix.Setxattr(dir, aclXattrDefault, encodeTestACL(rootACL(0)), 0))
+			must(unix.Setxattr(dir, ACLXattrDefault, EncodeACL(PersistenceRootACL(0)), 0))
 		}, []string{".: The root folder has a default ACL"}, true},
 		{"persistence.conf missing", func(t *testing.T, dir string) { must(os.Remove(filepath.Join(dir, PersistenceConfName))) },
 			[]string{"persistence.conf: It is missing"}, false},
@@ -115,8 +104,8 @@ func TestCheckPersistentStorage(t *testing.T) {
 		}, []string{"persistence.conf: It is a folder instead of a regular file"}, false},
 		{"persistence.conf with an ACL", func(t *testing.T, dir string) {
 			conf := filepath.Join(dir, PersistenceConfName)
-			must(unix.Setxattr(conf, aclXattrAccess, encodeTestACL([]aclEntry{{aclUserObj, 6, aclUndefinedID}, {aclUser, 4, AmnesiaUID},
-				{aclGroupObj, 0, aclUndefinedID}, {aclMask, 0, aclUndefinedID}, {aclOther, 0, aclUndefinedID}}), 0))
+			must(unix.Setxattr(conf, ACLXattrAccess, EncodeACL([]ACLEntry{{ACLUserObj, 6, ACLUndefinedID}, {ACLUser, 4, AmnesiaUID},
+				{ACLGroupObj, 0, ACLUndefinedID}, {ACLMask, 0, ACLUndefinedID}, {ACLOther, 0, ACLUndefinedID}}), 0))
 		}, []string{"persistence.conf: It has an ACL (user::rw- user:1000:r-- group::--- mask::--- other::---)"}, false},
 		{"persistence.conf with a bad line", func(t *testing.T, dir string) {
 			conf := filepath.Join(dir, PersistenceConfName)
@@ -175,13 +164,13 @@ func TestCheckPersistentStorage(t *testing.T) {
 }
 
 func TestDecodeACLRejects(t *testing.T) {
-	for _, b := range [][]byte{nil, {2, 0, 0}, {1, 0, 0, 0}, append(encodeTestACL(rootACL(0)), 1)} {
-		if _, err := decodeACL(b); err == nil {
-			t.Errorf("decodeACL(%x) accepted", b)
+	for _, b := range [][]byte{nil, {2, 0, 0}, {1, 0, 0, 0}, append(EncodeACL(PersistenceRootACL(0)), 1)} {
+		if _, err := DecodeACL(b); err == nil {
+			t.Errorf("DecodeACL(%x) accepted", b)
 		}
 	}
-	es, err := decodeACL(encodeTestACL(rootACL(0)))
-	if err != nil || formatACL(es) != "user::rwx user:1000:--x group::rwx mask::rwx other::---" {
-		t.Errorf("decodeACL = %q, %v", formatACL(es), err)
+	es, err := DecodeACL(EncodeACL(PersistenceRootACL(0)))
+	if err != nil || FormatACL(es) != "user::rwx user:1000:--x group::rwx mask::rwx other::---" {
+		t.Errorf("decodeACL = %q, %v", FormatACL(es), err)
 	}
 }
