@@ -118,7 +118,7 @@ func stillRunningNote(app string) notify.Notification {
 }
 
 func doneNote(r Summary) notify.Notification {
-	body := fmt.Sprintf("Your backup Tails is up to date: %s changed, %s copied.", plural(int(r.Changed), "file"), humanBytes(r.BytesCopied))
+	body := fmt.Sprintf("Your backup Tails is up to date: %s changed, %s copied.", plural(int(r.Changed), "file"), SizeText(r.BytesCopied))
 	if r.Skipped != "" {
 		body += fmt.Sprintf(" The data of %s was skipped this time.", r.Skipped)
 	}
@@ -218,7 +218,8 @@ func plural(n int, unit string) string {
 	return fmt.Sprintf("%d %ss", n, unit)
 }
 
-func humanBytes(n int64) string {
+// SizeText writes a size in decimal units, as the file managers show it: "15.5 GB", "512 bytes".
+func SizeText(n int64) string {
 	const unit = 1000 // what file managers show
 	if n < unit {
 		return plural(int(n), "byte")

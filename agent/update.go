@@ -467,7 +467,7 @@ func (u *update) failed(err error) jobResult {
 		summary, body = em.summary, em.body
 	case errors.As(err, &small):
 		body = fmt.Sprintf("Its Persistent Storage holds %s, but your data takes %s. Create a new backup on a bigger USB stick with 'tails-backup create'.",
-			humanBytes(small.have), humanBytes(small.need))
+			SizeText(small.have), SizeText(small.need))
 	case errors.Is(err, ErrTooManyTries):
 		body = "The passphrase was wrong three times. Unplug your backup Tails and plug it in again to try again."
 	case errors.Is(err, udisks.ErrNotAuthorized):
@@ -495,7 +495,7 @@ func helperErrorText(err error) string {
 	switch {
 	case errors.As(err, &he) && errors.Is(err, ErrHelperNoSpace):
 		return fmt.Sprintf("Your backup Tails is too small: the update needs %s more than the %s free. Create a new backup on a bigger USB stick with 'tails-backup create'.",
-			humanBytes(he.Needed-he.Available), humanBytes(he.Available))
+			SizeText(he.Needed-he.Available), SizeText(he.Available))
 	case errors.Is(err, ErrHelperNotPaired):
 		return "Its backup marker names another Tails, so it was not changed. Use your own backup, or create a new one with 'tails-backup create'."
 	case errors.Is(err, ErrHelperDeviceGone):
@@ -528,7 +528,7 @@ func stickName(st classifiedStick) string {
 		name = "USB stick"
 	}
 	if d.Size > 0 {
-		name += ", " + humanBytes(int64(d.Size))
+		name += ", " + SizeText(int64(d.Size))
 	}
 	return name
 }

@@ -420,18 +420,7 @@ func describeStick(st udisks.Stick) string {
 }
 
 // sizeText is a size in decimal units, as the file managers show it: "15.5 GB".
-func sizeText(n uint64) string {
-	const unit = 1000
-	if n < unit {
-		return fmt.Sprintf("%d bytes", n)
-	}
-	div, exp := uint64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %cB", float64(n)/float64(div), "kMGTPE"[exp])
-}
+func sizeText(n uint64) string { return agent.SizeText(int64(n)) }
 
 // timeText shows a time in the location of now, to the minute.
 func timeText(t, now time.Time) string {
