@@ -63,7 +63,7 @@ func (o *operation) run() (*Report, *Failure) {
 	if o.req.Op == OpPromote {
 		return nil, o.promote(src)
 	}
-	if o.req.Op == OpUpdate {
+	if o.req.Op == OpUpdate || o.req.Op == OpRefreshSystem || o.req.Op == OpInstallBootloader {
 		if present, err := existsAt(src.fd, tails.MarkerName); err != nil || present {
 			return nil, failf(CodeRefused, err, "This Tails is a backup of another Tails (its Persistent Storage holds a backup marker), so it does not update backups itself; make it the main Tails first.")
 		}
@@ -89,6 +89,12 @@ func (o *operation) run() (*Report, *Failure) {
 		return nil, o.createPersistence(dst)
 	case OpVerify:
 		return o.verify(src, dst)
+	case OpRefreshSystem:
+		return o.refreshSystem(snap, mounts, src, dst)
+	case OpInstallBootloader:
+		return o.installBootloader(snap, mounts, src, dst)
+	case OpRestore:
+		return o.restore(src, dst)
 	}
 	return nil, failf(CodeInvalidRequest, nil, "The tails-backup helper does not know the operation %q; update tails-backup.", o.req.Op)
 }

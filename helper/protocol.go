@@ -40,6 +40,15 @@ const (
 	// OpVerify compares this Tails' Persistent Storage with the paired, unlocked and mounted
 	// backup, and checks the backup's Persistent Storage as Tails does at boot; it never writes.
 	OpVerify Op = "verify"
+	// OpRefreshSystem makes the system partition of the paired, unlocked and mounted backup
+	// (partition 1 of its stick, mounted by the session) a copy of the running one.
+	OpRefreshSystem Op = "refresh-system"
+	// OpInstallBootloader makes the paired backup bootable on legacy BIOS, as Tails Installer
+	// does: syslinux on its unmounted system partition, and the GPT MBR boot code.
+	OpInstallBootloader Op = "install-bootloader"
+	// OpRestore mirrors an unlocked and mounted backup made by tails-backup (its marker naming
+	// Request.Source) into this Tails' Persistent Storage, treating the backup as untrusted.
+	OpRestore Op = "restore"
 	// OpCancel, sent after a request, cancels it.
 	OpCancel Op = "cancel"
 )
@@ -56,6 +65,9 @@ type Request struct {
 	Skip []string `json:"skip,omitempty"`
 	// Checksum makes verify compare the content of every regular file of equal size and mtime.
 	Checksum bool `json:"checksum,omitempty"`
+	// Source, for restore, is the LUKS UUID that the backup's marker names and that the user
+	// confirmed restoring from; a backup whose marker names anything else is refused.
+	Source string `json:"source,omitempty"`
 }
 
 // maxSkip bounds Request.Skip: Tails has about fifteen features.
@@ -85,9 +97,16 @@ func ParseRequest(line []byte) (Request, error) {
 		return Request{}, fmt.Errorf("%w: version %d, this helper speaks %d", ErrInvalidRequest, r.Version, ProtocolVersion)
 	}
 	switch r.Op {
-	case OpUpdate, OpMark, OpCreatePersistence, OpVerify:
+	case OpUpdate, OpMark, OpCreatePersistence, OpVerify, OpRefreshSystem, OpInstallBootloader:
 		if !tails.ValidUUID(r.Backup) {
 			return Request{}, fmt.Errorf("%w: backup %q is not a LUKS UUID", ErrInvalidRequest, r.Backup)
+		}
+	case OpRestore:
+		if !tails.ValidUUID(r.Backup) {
+			return Request{}, fmt.Errorf("%w: backup %q is not a LUKS UUID", ErrInvalidRequest, r.Backup)
+		}
+		if !tails.ValidUUID(r.Source) {
+			return Request{}, fmt.Errorf("%w: source %q is not a LUKS UUID", ErrInvalidRequest, r.Source)
 		}
 	case OpPromote:
 		if r.Backup != "" {
@@ -96,8 +115,11 @@ func ParseRequest(line []byte) (Request, error) {
 	default:
 		return Request{}, fmt.Errorf("%w: unknown operation %q", ErrInvalidRequest, r.Op)
 	}
-	if len(r.Skip) > 0 && r.Op != OpUpdate && r.Op != OpVerify {
-		return Request{}, fmt.Errorf("%w: only update and verify take skip", ErrInvalidRequest)
+	if len(r.Skip) > 0 && r.Op != OpUpdate && r.Op != OpVerify && r.Op != OpRestore {
+		return Request{}, fmt.Errorf("%w: only update and verify take skip, as does restore", ErrInvalidRequest)
+	}
+	if r.Source != "" && r.Op != OpRestore {
+		return Request{}, fmt.Errorf("%w: only restore takes source", ErrInvalidRequest)
 	}
 	if r.Checksum && r.Op != OpVerify {
 		return Request{}, fmt.Errorf("%w: only verify takes checksum", ErrInvalidRequest)
@@ -205,6 +227,16 @@ type Report struct {
 	Warnings         int64    `json:"warnings,omitempty"`
 	ChangesNotListed int64    `json:"changes_not_listed,omitempty"`
 	Features         []string `json:"features,omitempty"`
+
+	// refresh-system: Created, Updated and Deleted count the files and folders of the system
+	// partition, BytesCopied what was written. SystemVersion is the Tails version now on the
+	// backup's system partition; BootloaderChanged says that syslinux/ changed or the
+	// partition was empty before: the session unmounts it and asks install-bootloader.
+	SystemVersion     string `json:"system_version,omitempty"`
+	BootloaderChanged bool   `json:"bootloader_changed,omitempty"`
+	// install-bootloader: BootloaderSyslinux, or a value starting with "skipped:" (a warning:
+	// UEFI boot works without it) such as BootloaderNoSyslinux.
+	Bootloader string `json:"bootloader,omitempty"`
 }
 
 // Phases of the progress events of verify, which carry its findings: the helper client passes
@@ -212,6 +244,17 @@ type Report struct {
 const (
 	PhaseChange  = "change"
 	PhaseProblem = "problem"
+)
+
+// PhaseSystem is the phase of the progress events of refresh-system: bytes written of the
+// bytes to write, files written of the files to write.
+const PhaseSystem = "system"
+
+// Values of Report.Bootloader.
+const (
+	BootloaderSyslinux   = "syslinux"
+	BootloaderNoSyslinux = "skipped: no syslinux"
+	BootloaderNoMBR      = "skipped: no gptmbr.bin"
 )
 
 // ReportError is a file that could not be copied.

@@ -22,9 +22,13 @@ func checkValidRequest(t *testing.T, r Request) {
 		t.Fatalf("accepted version %d", r.Version)
 	}
 	switch r.Op {
-	case OpUpdate, OpMark, OpCreatePersistence:
+	case OpUpdate, OpMark, OpCreatePersistence, OpRefreshSystem, OpInstallBootloader:
 		if !tails.ValidUUID(r.Backup) {
 			t.Fatalf("accepted %s with backup %q", r.Op, r.Backup)
+		}
+	case OpRestore:
+		if !tails.ValidUUID(r.Backup) || !tails.ValidUUID(r.Source) {
+			t.Fatalf("accepted restore with backup %q and source %q", r.Backup, r.Source)
 		}
 	case OpPromote:
 		if r.Backup != "" {
@@ -33,7 +37,10 @@ func checkValidRequest(t *testing.T, r Request) {
 	default:
 		t.Fatalf("accepted op %q", r.Op)
 	}
-	if len(r.Skip) > 0 && r.Op != OpUpdate {
+	if r.Source != "" && r.Op != OpRestore {
+		t.Fatalf("accepted source with %s", r.Op)
+	}
+	if len(r.Skip) > 0 && r.Op != OpUpdate && r.Op != OpRestore {
 		t.Fatalf("accepted skip with %s", r.Op)
 	}
 	for _, f := range r.Skip {
@@ -55,7 +62,7 @@ func checkValidRequest(t *testing.T, r Request) {
 
 // sameRequest compares requests, a nil and an empty Skip being the same.
 func sameRequest(a, b Request) bool {
-	return a.Version == b.Version && a.Op == b.Op && a.Backup == b.Backup && slices.Equal(a.Skip, b.Skip)
+	return a.Version == b.Version && a.Op == b.Op && a.Backup == b.Backup && a.Source == b.Source && slices.Equal(a.Skip, b.Skip)
 }
 
 func requestSeeds() []string {
@@ -64,10 +71,15 @@ func requestSeeds() []string {
 		`{"version":1,"op":"promote"}`,
 		`{"version":1,"op":"mark","backup":"` + dstUUID + `"}`,
 		`{"version":1,"op":"create-persistence","backup":"` + dstUUID + `"}`,
+		`{"version":1,"op":"refresh-system","backup":"` + dstUUID + `"}`,
+		`{"version":1,"op":"install-bootloader","backup":"` + dstUUID + `","skip":["x"]}`,
 		`{"op":"cancel"}`,
 		`{"version":1,"op":"update","backup":"` + dstUUID + `","skip":["thunderbird","gnupg"]}`,
 		`{"version":1,"op":"update","backup":"` + dstUUID + `","skip":[".."]}`,
 		`{"version":1,"op":"update","backup":"../../x"}`,
+		`{"version":1,"op":"restore","backup":"` + dstUUID + `","source":"` + otherUUID + `","skip":["thunderbird"]}`,
+		`{"version":1,"op":"restore","backup":"` + dstUUID + `"}`,
+		`{"version":1,"op":"mark","backup":"` + dstUUID + `","source":"` + otherUUID + `"}`,
 		`{"version":1,"op":"update","backup":"` + dstUUID + `","x":1}`,
 		`{"version":1,"op":"update","backup":"` + dstUUID + `"}{}`,
 		"\xff\xfe",
@@ -136,7 +148,9 @@ func TestHostileRequests(t *testing.T) {
 	}{
 		{name: "not JSON", input: "hello\n", code: CodeInvalidRequest, substr: "invalid"},
 		{name: "truncated JSON", input: `{"version":1,"op":"update",` + "\n", code: CodeInvalidRequest},
-		{name: "unknown field", input: `{"version":1,"op":"update","backup":"` + dstUUID + `","source":"/etc"}` + "\n", code: CodeInvalidRequest, substr: "unknown field"},
+		{name: "unknown field", input: `{"version":1,"op":"update","backup":"` + dstUUID + `","path":"/etc"}` + "\n", code: CodeInvalidRequest, substr: "unknown field"},
+		{name: "source with update", input: `{"version":1,"op":"update","backup":"` + dstUUID + `","source":"` + otherUUID + `"}` + "\n", code: CodeInvalidRequest, substr: "only restore takes source"},
+		{name: "restore without source", input: `{"version":1,"op":"restore","backup":"` + dstUUID + `"}` + "\n", code: CodeInvalidRequest, substr: "not a LUKS UUID"},
 		{name: "long unknown field", input: `{"version":1,"op":"promote","` + strings.Repeat("a", 3000) + `":1}` + "\n", code: CodeInvalidRequest, substr: "unknown field"},
 		{name: "two objects", input: `{"version":1,"op":"promote"}{"version":1,"op":"update","backup":"` + dstUUID + `"}` + "\n", code: CodeInvalidRequest},
 		{name: "huge line", input: `{"version":1,"op":"update","backup":"` + strings.Repeat("a", 100000) + `"}` + "\n", code: CodeInvalidRequest, substr: "longer than"},

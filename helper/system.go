@@ -2,10 +2,12 @@ package helper
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -47,7 +49,22 @@ type System struct {
 	RequestTimeout time.Duration
 	// ProgressInterval is the minimum time between two progress events; default 200ms.
 	ProgressInterval time.Duration
+	// ProgramPath is the PATH of the programs install-bootloader runs (syslinux when the
+	// running system partition has none, and the mtools it calls); default DefaultProgramPath.
+	ProgramPath string
+	// GPTMBR is the GPT MBR boot code install-bootloader writes when the running system
+	// partition has none in utils/mbr/mbr.bin; default DefaultGPTMBR.
+	GPTMBR string
+	// RunCommand runs argv with the environment env to its end and returns its combined
+	// output; default runs the program (tests record what is run with a fake program).
+	RunCommand func(ctx context.Context, argv, env []string) ([]byte, error)
 }
+
+// Defaults of System's bootloader settings (Debian's syslinux-common and a root PATH).
+const (
+	DefaultProgramPath = "/usr/sbin:/usr/bin:/sbin:/bin"
+	DefaultGPTMBR      = "/usr/lib/syslinux/mbr/gptmbr.bin"
+)
 
 // DefaultMountInfo is the mount table of the helper's own mount namespace.
 const DefaultMountInfo = "/proc/self/mountinfo"
@@ -77,6 +94,15 @@ func (s System) withDefaults() System {
 	if s.ProgressInterval <= 0 {
 		s.ProgressInterval = 200 * time.Millisecond
 	}
+	if s.ProgramPath == "" {
+		s.ProgramPath = DefaultProgramPath
+	}
+	if s.GPTMBR == "" {
+		s.GPTMBR = DefaultGPTMBR
+	}
+	if s.RunCommand == nil {
+		s.RunCommand = runCommand
+	}
 	return s
 }
 
@@ -90,6 +116,34 @@ func (s System) bootPaths() udisks.BootPaths {
 		return p
 	}
 	return udisks.BootPaths{Persistence: resolve(s.Source), System: resolve(s.SystemMount)}
+}
+
+// maxCommandOutput bounds what is kept of a program's output.
+const maxCommandOutput = 64 << 10
+
+// runCommand runs argv with exactly the environment env and standard input from /dev/null.
+func runCommand(ctx context.Context, argv, env []string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Env = env
+	var out bytes.Buffer
+	w := &limitedWriter{w: &out, n: maxCommandOutput}
+	cmd.Stdout, cmd.Stderr = w, w
+	err := cmd.Run()
+	return out.Bytes(), err
+}
+
+// limitedWriter keeps the first n bytes written and drops the rest.
+type limitedWriter struct {
+	w io.Writer
+	n int
+}
+
+func (l *limitedWriter) Write(p []byte) (int, error) {
+	if keep := min(len(p), l.n); keep > 0 {
+		_, _ = l.w.Write(p[:keep])
+		l.n -= keep
+	}
+	return len(p), nil
 }
 
 func (s System) mounts() ([]Mount, error) {

@@ -1,0 +1,490 @@
+//go:build linux
+
+package helper
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"tails-backup/tails"
+	"tails-backup/udisks/udiskstest"
+)
+
+// In these tests the world's src is this Tails' Persistent Storage, the destination of the
+// restore, and its dst the backup stick, the source of the restore.
+
+func restoreRequest(source string, skip ...string) string {
+	b, _ := json.Marshal(Request{Version: ProtocolVersion, Op: OpRestore, Backup: dstUUID, Source: source, Skip: skip})
+	return string(b) + "\n"
+}
+
+// restoreDiff is what rsync finds different between the backup and the Persistent Storage
+// after a restore (nothing after an exact one): the marker and the state folder aside, which
+// are never restored, and the excluded folders.
+func restoreDiff(t testing.TB, backup, ps string, exclude ...string) string {
+	t.Helper()
+	args := []string{"-aHAXS", "--numeric-ids", "--delete", "-n", "-i", "--checksum",
+		"--exclude=/" + tails.MarkerName, "--exclude=/" + tails.StateDirName}
+	for _, e := range exclude {
+		args = append(args, "--exclude=/"+e)
+	}
+	out, err := exec.Command("rsync", append(args, backup+"/", ps+"/")...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("rsync: %v\n%s", err, out)
+	}
+	return string(out)
+}
+
+// restoreResult runs a restore to its end and splits its events: the problem lines
+// ("path: problem", "warning: path: problem") and the final event.
+func restoreResult(t *testing.T, s *session, want EventType) (problems []string, last Event) {
+	t.Helper()
+	evs, err := s.finish()
+	last = checkEnd(t, evs, err, want)
+	for _, ev := range evs[:len(evs)-1] {
+		switch ev.Phase {
+		case PhaseProblem:
+			p := ev.Path + ": " + ev.Problem
+			if ev.Warning {
+				p = "warning: " + p
+			}
+			problems = append(problems, p)
+		case "scan", "copy", "done":
+		default:
+			t.Errorf("restore sent a progress event of phase %q: %+v", ev.Phase, ev)
+		}
+	}
+	return problems, last
+}
+
+// rootMetaOf is the owner, mode and ACLs of the directory dir.
+func rootMetaOf(t testing.TB, dir string) rootMeta {
+	t.Helper()
+	fd := openDir(t, dir)
+	m, err := readRootMeta(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// backedUpWorld is a world whose backup is a complete copy, by an update, of a Tails-like
+// Persistent Storage, with an old pairing store in the backup's state folder.
+func backedUpWorld(t *testing.T, o worldOpts) *world {
+	t.Helper()
+	w := newWorld(t, o)
+	fillSource(t, w.src.mnt, 3, 10, 8<<10)
+	must(t, os.Mkdir(filepath.Join(w.src.mnt, tails.StateDirName), 0o700))
+	must(t, os.WriteFile(filepath.Join(w.src.mnt, tails.StateDirName, "state.json"), []byte(`{"old":"store"}`), 0o600))
+	evs, err := w.do(OpUpdate, dstUUID)
+	checkEnd(t, evs, err, EventDone)
+	if diff := rsyncDiff(t, w.src.mnt, w.dst.mnt); diff != "" {
+		t.Fatalf("the update left differences:\n%s", diff)
+	}
+	return w
+}
+
+func TestRestoreIntoChangedPersistentStorage(t *testing.T) {
+	w := backedUpWorld(t, worldOpts{})
+	ps := w.src.mnt
+	// After the backup: new files, changed files, deleted files, a changed mode, a newer
+	// pairing store.
+	must(t, os.WriteFile(filepath.Join(ps, "Persistent", "new-since-backup.txt"), []byte("new"), 0o600))
+	must(t, os.WriteFile(filepath.Join(ps, "Persistent", "dir000", "sub", "file0000"), []byte("changed"), 0o644))
+	must(t, os.RemoveAll(filepath.Join(ps, "Persistent", "dir001")))
+	must(t, os.Remove(filepath.Join(ps, "Persistent", "notes-link.txt")))
+	must(t, os.Chmod(filepath.Join(ps, "dotfiles"), 0o755))
+	must(t, os.MkdirAll(filepath.Join(ps, "gnupg", "private-keys-v1.d"), 0o700))
+	must(t, os.WriteFile(filepath.Join(ps, tails.StateDirName, "state.json"), []byte(`{"new":"store"}`), 0o600))
+	stateBefore := listing(t, filepath.Join(ps, tails.StateDirName))
+	rootBefore := rootMetaOf(t, ps)
+	backupBefore := listing(t, w.dst.mnt)
+
+	problems, done := restoreResult(t, start(t, w.sys, restoreRequest(srcUUID)), EventDone)
+	if len(problems) != 0 {
+		t.Errorf("problems after a restore of a valid backup: %q", problems)
+	}
+	rep := done.Report
+	if rep == nil || rep.Created == 0 || rep.Updated == 0 || rep.Deleted == 0 || rep.BytesCopied == 0 || rep.ErrorCount != 0 || rep.Problems != 0 {
+		t.Fatalf("report %+v, want files created, replaced and deleted, data copied, no error or problem", rep)
+	}
+	if !slices.Equal(rep.Features, []string{"Persistent Folder", "Dotfiles"}) {
+		t.Errorf("features %q", rep.Features)
+	}
+	if diff := restoreDiff(t, w.dst.mnt, ps); diff != "" {
+		t.Fatalf("the Persistent Storage differs from the backup after the restore:\n%s", diff)
+	}
+	if _, err := os.Lstat(filepath.Join(ps, tails.MarkerName)); !os.IsNotExist(err) {
+		t.Errorf("the backup marker was copied into the Persistent Storage: %v", err)
+	}
+	if got := listing(t, filepath.Join(ps, tails.StateDirName)); got != stateBefore {
+		t.Errorf("the pairing store of this Tails changed:\nbefore:\n%s\nafter:\n%s", stateBefore, got)
+	}
+	if got := rootMetaOf(t, ps); !got.equal(rootBefore) {
+		t.Errorf("root metadata %+v, was %+v", got, rootBefore)
+	}
+	if got := listing(t, w.dst.mnt); got != backupBefore {
+		t.Errorf("the restore changed the backup:\nbefore:\n%s\nafter:\n%s", backupBefore, got)
+	}
+	if m := w.marker(w.dst.mnt); m.State != tails.StateComplete || m.Source != srcUUID {
+		t.Errorf("backup marker %+v", m)
+	}
+
+	// Again: nothing to do, nothing changes.
+	before := listing(t, ps)
+	_, done = restoreResult(t, start(t, w.sys, restoreRequest(srcUUID)), EventDone)
+	if c := done.Report.Created + done.Report.Updated + done.Report.MetadataOnly + done.Report.Deleted; c != 0 {
+		t.Errorf("a second restore changed %d entries: %+v", c, done.Report)
+	}
+	if after := listing(t, ps); after != before {
+		t.Errorf("a second restore changed the Persistent Storage:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+}
+
+// TestRestoreFromAnotherTails: a backup of the lost main Tails restored into a fresh one, when
+// the request names that Tails; anything else is refused.
+func TestRestoreFromAnotherTails(t *testing.T) {
+	tests := []struct {
+		name   string
+		marker string // the Tails the backup's marker names
+		source string // the one the request names
+		code   ErrorCode
+		substr string
+	}{
+		{name: "another Tails, confirmed", marker: otherUUID, source: otherUUID},
+		{name: "this Tails, confirmed", marker: srcUUID, source: srcUUID},
+		{name: "another Tails, this one confirmed", marker: otherUUID, source: srcUUID, code: CodeRefused,
+			substr: "is now a backup of the Persistent Storage " + otherUUID + ", not of " + srcUUID + " as confirmed"},
+		{name: "this Tails, another confirmed", marker: srcUUID, source: otherUUID, code: CodeRefused, substr: "as confirmed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newWorld(t, worldOpts{unpaired: true})
+			fillSource(t, w.dst.mnt, 2, 5, 1000)
+			must(t, setPersistenceRoot(openDir(t, w.dst.mnt)))
+			w.writeMarker(w.dst.mnt, tails.Marker{Format: 1, Source: tt.marker, State: tails.StateComplete,
+				Started: time.Unix(1000, 0), Finished: time.Unix(2000, 0), TailsVersion: "6.9"})
+			psBefore := listing(t, w.src.mnt)
+			if tt.code == "" {
+				_, done := restoreResult(t, start(t, w.sys, restoreRequest(tt.source)), EventDone)
+				if done.Report.Created == 0 {
+					t.Errorf("report %+v", done.Report)
+				}
+				if diff := restoreDiff(t, w.dst.mnt, w.src.mnt); diff != "" {
+					t.Errorf("differences after the restore:\n%s", diff)
+				}
+				return
+			}
+			_, ev := restoreResult(t, start(t, w.sys, restoreRequest(tt.source)), EventError)
+			if ev.Code != tt.code || !strings.Contains(ev.Message, tt.substr) {
+				t.Errorf("error %s %q, want %s containing %q", ev.Code, ev.Message, tt.code, tt.substr)
+			}
+			if got := listing(t, w.src.mnt); got != psBefore {
+				t.Errorf("the Persistent Storage changed")
+			}
+		})
+	}
+}
+
+// TestRestoreRefusals: nothing changes on either side.
+func TestRestoreRefusals(t *testing.T) {
+	tests := []struct {
+		name   string
+		opts   worldOpts
+		setup  func(t *testing.T, w *world)
+		code   ErrorCode
+		substr string
+	}{
+		{name: "no marker", opts: worldOpts{unpaired: true}, code: CodeNotPaired,
+			substr: "is not a backup made by tails-backup (it has no backup marker)"},
+		{name: "damaged marker", code: CodeNotPaired, substr: "is damaged",
+			setup: func(t *testing.T, w *world) {
+				must(t, os.WriteFile(filepath.Join(w.dst.mnt, tails.MarkerName), []byte(`{"format":1,`), 0o644))
+			}},
+		{name: "marker of a newer tails-backup", code: CodeNotPaired, substr: "newer version of tails-backup",
+			setup: func(t *testing.T, w *world) {
+				must(t, os.WriteFile(filepath.Join(w.dst.mnt, tails.MarkerName), []byte(`{"format":99}`), 0o644))
+			}},
+		{name: "marker is a symlink", opts: worldOpts{unpaired: true}, code: CodeNotPaired, substr: "is damaged",
+			setup: func(t *testing.T, w *world) {
+				w.writeMarker(w.dir, tails.Marker{Format: 1, Source: srcUUID, State: tails.StateComplete, Started: time.Unix(1, 0), Finished: time.Unix(2, 0)})
+				must(t, os.Symlink(filepath.Join(w.dir, tails.MarkerName), filepath.Join(w.dst.mnt, tails.MarkerName)))
+			}},
+		{name: "this Tails is a backup", code: CodeRefused, substr: "This Tails is itself a backup Tails",
+			setup: func(t *testing.T, w *world) {
+				w.writeMarker(w.src.mnt, tails.Marker{Format: 1, Source: otherUUID, State: tails.StateComplete, Started: time.Unix(1, 0), Finished: time.Unix(2, 0)})
+			}},
+		{name: "an update of that backup is running", code: CodeRefused, substr: "Another update",
+			setup: func(t *testing.T, w *world) {
+				must(t, unix.Flock(openDir(t, w.dst.mnt), unix.LOCK_EX|unix.LOCK_NB))
+			}},
+		{name: "another restore is running", code: CodeRefused, substr: "Another restore",
+			setup: func(t *testing.T, w *world) {
+				must(t, unix.Flock(openDir(t, w.src.mnt), unix.LOCK_EX|unix.LOCK_NB))
+			}},
+		{name: "backup not mounted", code: CodeNotFound, substr: "not mounted",
+			opts: worldOpts{backup: func(s *udiskstest.StickSpec) { s.MountedAt, s.Unlocked = "", true }}},
+		{name: "backup is the boot stick", code: CodeRefused, substr: "running from",
+			setup: func(t *testing.T, w *world) {
+				// The backup named is this Tails' own stick.
+				w.fake.Set(w.backup.LUKS, iBlock, "IdUUID", "1b1b1b1b-0000-4000-8000-000000000000")
+				w.fake.Set(w.boot.LUKS, iBlock, "IdUUID", dstUUID)
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newWorld(t, tt.opts)
+			fillSource(t, w.src.mnt, 1, 3, 1000)
+			fillSource(t, w.dst.mnt, 2, 3, 1000)
+			if tt.setup != nil {
+				tt.setup(t, w)
+			}
+			psBefore, backupBefore := listing(t, w.src.mnt), listing(t, w.dst.mnt)
+			_, ev := restoreResult(t, start(t, w.sys, restoreRequest(srcUUID)), EventError)
+			t.Logf("%s: %s", ev.Code, ev.Message)
+			if ev.Code != tt.code || !strings.Contains(ev.Message, tt.substr) {
+				t.Errorf("error %s %q, want %s containing %q", ev.Code, ev.Message, tt.code, tt.substr)
+			}
+			if got := listing(t, w.src.mnt); got != psBefore {
+				t.Errorf("the Persistent Storage changed:\nbefore:\n%s\nafter:\n%s", psBefore, got)
+			}
+			if got := listing(t, w.dst.mnt); got != backupBefore {
+				t.Errorf("the backup changed:\nbefore:\n%s\nafter:\n%s", backupBefore, got)
+			}
+		})
+	}
+}
+
+// TestRestoreSkip: the folders of the applications left open stay as they are.
+func TestRestoreSkip(t *testing.T) {
+	w := backedUpWorld(t, worldOpts{})
+	for _, root := range []string{w.src.mnt, w.dst.mnt} {
+		must(t, os.MkdirAll(filepath.Join(root, "thunderbird", "profile"), 0o700))
+	}
+	must(t, os.WriteFile(filepath.Join(w.src.mnt, "thunderbird", "profile", "mail-since-backup"), []byte("new"), 0o600))
+	must(t, os.WriteFile(filepath.Join(w.dst.mnt, "thunderbird", "profile", "old-mail"), []byte("old"), 0o600))
+	must(t, os.WriteFile(filepath.Join(w.src.mnt, "Persistent", "notes.txt"), []byte("changed since"), 0o600))
+	before := listing(t, filepath.Join(w.src.mnt, "thunderbird"))
+
+	_, done := restoreResult(t, start(t, w.sys, restoreRequest(srcUUID, "thunderbird", "electrum")), EventDone)
+	if done.Report.Updated == 0 {
+		t.Errorf("report %+v", done.Report)
+	}
+	if got := listing(t, filepath.Join(w.src.mnt, "thunderbird")); got != before {
+		t.Errorf("the skipped folder changed:\n%s\n%s", before, got)
+	}
+	if diff := restoreDiff(t, w.dst.mnt, w.src.mnt, "thunderbird"); diff != "" {
+		t.Errorf("the rest differs:\n%s", diff)
+	}
+}
+
+// TestRestoreUntrustedBackup: what a hostile backup holds beyond files grants nothing in this
+// Tails: no device node, no setuid or setgid file, no trusted or security xattr, a root that
+// keeps Tails' owner, mode and ACL, and a persistence.conf that binds a system folder is not
+// restored.
+func TestRestoreUntrustedBackup(t *testing.T) {
+	w := backedUpWorld(t, worldOpts{})
+	b := w.dst.mnt
+	must(t, unix.Mknod(filepath.Join(b, "Persistent", "disk"), unix.S_IFBLK|0o666, int(unix.Mkdev(8, 0))))
+	suid := filepath.Join(b, "Persistent", "suid")
+	must(t, os.WriteFile(suid, []byte("#!/bin/sh\nid\n"), 0o755))
+	must(t, unix.Chmod(suid, 0o6755))
+	must(t, unix.Setxattr(suid, "trusted.evil", []byte("1"), 0))
+	must(t, unix.Setxattr(suid, "security.capability", []byte{1, 0, 0, 2, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, 0))
+	must(t, unix.Setxattr(suid, "user.note", []byte("kept"), 0))
+	// The backup's root open to everyone, and owned by amnesia.
+	bfd := openDir(t, b)
+	must(t, unix.Fremovexattr(bfd, tails.ACLXattrAccess))
+	must(t, unix.Fchown(bfd, tails.AmnesiaUID, tails.AmnesiaUID))
+	must(t, unix.Fchmod(bfd, 0o777))
+	// A persistence.conf that mounts a folder of the stick over a system folder, as root.
+	evil := "/home/amnesia/Persistent\tsource=Persistent\n/etc/sudoers.d\tsource=Persistent\n"
+	for _, name := range []string{tails.PersistenceConfName, confBakName} {
+		must(t, os.WriteFile(filepath.Join(b, name), []byte(evil), 0o600))
+		must(t, os.Chown(filepath.Join(b, name), tails.PersistentStorageUID, tails.PersistentStorageGID))
+	}
+	psConf, err := os.ReadFile(filepath.Join(w.src.mnt, tails.PersistenceConfName))
+	must(t, err)
+	rootBefore := rootMetaOf(t, w.src.mnt)
+
+	problems, done := restoreResult(t, start(t, w.sys, restoreRequest(srcUUID)), EventDone)
+	rep := done.Report
+	if rep.ErrorCount != 1 || len(rep.Errors) != 1 || rep.Errors[0].Path != "Persistent/disk" {
+		t.Errorf("report %+v, want one error: the device node", rep)
+	}
+	if len(problems) != 1 || !strings.HasPrefix(problems[0], "warning: persistence.conf: The backup's persistence.conf mounts Persistent on /etc/sudoers.d, which is not a feature of Tails") ||
+		rep.Warnings != 1 || rep.Problems != 0 {
+		t.Errorf("problems %q, report %+v; want one warning about persistence.conf", problems, rep)
+	}
+	ps := w.src.mnt
+	if _, err := os.Lstat(filepath.Join(ps, "Persistent", "disk")); !os.IsNotExist(err) {
+		t.Errorf("a device node was restored: %v", err)
+	}
+	var st unix.Stat_t
+	must(t, unix.Lstat(filepath.Join(ps, "Persistent", "suid"), &st))
+	if st.Mode&0o7777 != 0o755 {
+		t.Errorf("the setuid file was restored with mode %04o, want 0755", st.Mode&0o7777)
+	}
+	buf := make([]byte, 4096)
+	n, err := unix.Llistxattr(filepath.Join(ps, "Persistent", "suid"), buf)
+	must(t, err)
+	if names := strings.Split(strings.TrimRight(string(buf[:n]), "\x00"), "\x00"); !slices.Equal(names, []string{"user.note"}) {
+		t.Errorf("xattrs restored: %q, want only user.note", names)
+	}
+	if got := rootMetaOf(t, ps); !got.equal(rootBefore) {
+		t.Errorf("the Persistent Storage root has %+v after the restore, want %+v as before", got, rootBefore)
+	}
+	if got, err := os.ReadFile(filepath.Join(ps, tails.PersistenceConfName)); err != nil || string(got) != string(psConf) {
+		t.Errorf("persistence.conf is %q (%v), want this Tails' own %q", got, err, psConf)
+	}
+	if _, err := os.Lstat(filepath.Join(ps, confBakName)); !os.IsNotExist(err) {
+		t.Errorf("the backup's persistence.conf.bak was restored: %v", err)
+	}
+	if p, _ := tails.CheckPersistentStorage(openDir(t, ps)); len(p) != 0 {
+		t.Errorf("the Persistent Storage is not valid after the restore: %v", p)
+	}
+	// Everything else was restored.
+	var others []string
+	for _, l := range strings.Split(restoreDiff(t, b, ps, "Persistent/disk", "Persistent/suid", tails.PersistenceConfName, confBakName), "\n") {
+		if l != "" && !strings.HasSuffix(l, " ./") {
+			others = append(others, l)
+		}
+	}
+	if len(others) != 0 {
+		t.Errorf("differences besides the root:\n%s", strings.Join(others, "\n"))
+	}
+}
+
+func TestSafeBinding(t *testing.T) {
+	tests := []struct {
+		line string
+		safe bool
+	}{
+		{"/home/amnesia/Persistent\tsource=Persistent", true},
+		{"/home/amnesia\tsource=dotfiles,link", true},
+		{"/home/amnesia/.config/autostart\tsource=whatever", true},
+		{"/etc/NetworkManager/system-connections\tsource=nm-system-connections", true},
+		{"/var/cache/apt/archives\tsource=apt/cache", true},
+		{"/var/lib/apt/lists\tsource=apt/lists", true},
+		{"/etc/cups\tsource=cups-configuration", true},
+		{"/var/lib/tca\tsource=tca", true},
+		{"/var/lib/gdm3/settings/persistent\tsource=greeter-settings", true},
+		{"/etc/cups\tsource=Persistent", false},
+		{"/etc/cups\tsource=cups-configuration,link", false},
+		{"/etc/sudoers.d\tsource=x", false},
+		{"/home/amnesiax\tsource=x", false},
+		{"/root\tsource=x", false},
+		{"/var/lib/tca", false}, // source "var/lib/tca"
+	}
+	for _, tt := range tests {
+		bs, err := tails.ParsePersistenceConf(strings.NewReader(tt.line + "\n"))
+		if err != nil || len(bs) != 1 {
+			t.Fatalf("%q: %v", tt.line, err)
+		}
+		if got := safeBinding(bs[0]); got != tt.safe {
+			t.Errorf("safeBinding(%q) = %v, want %v", tt.line, got, tt.safe)
+		}
+	}
+}
+
+// bigBackupWorld is a world whose backup takes seconds to restore.
+func bigBackupWorld(t *testing.T) *world {
+	w := newWorld(t, worldOpts{srcMiB: 256, dstMiB: 256})
+	fillSource(t, w.dst.mnt, 50, 100, 20<<10) // 5000 files, 100 MiB
+	must(t, setPersistenceRoot(openDir(t, w.dst.mnt)))
+	w.sys.ProgressInterval = 20 * time.Millisecond
+	return w
+}
+
+func TestRestoreCancel(t *testing.T) {
+	w := bigBackupWorld(t)
+	must(t, os.WriteFile(filepath.Join(w.src.mnt, "only-here"), []byte("x"), 0o600))
+	rootBefore := rootMetaOf(t, w.src.mnt)
+	backupBefore := listing(t, w.dst.mnt)
+	s := start(t, w.sys, restoreRequest(srcUUID))
+	waitCopying(t, s)
+	t0 := time.Now()
+	s.send(`{"op":"cancel"}` + "\n")
+	evs, err := s.finish()
+	ev := checkEnd(t, evs, err, EventError)
+	if ev.Code != CodeCancelled {
+		t.Fatalf("error %s %q, want cancelled", ev.Code, ev.Message)
+	}
+	if elapsed := time.Since(t0); elapsed > 3*time.Second {
+		t.Errorf("the restore stopped %v after the cancel", elapsed)
+	}
+	entries, err := os.ReadDir(w.src.mnt)
+	must(t, err)
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), ".tails-backup-") || e.Name() == tails.MarkerName {
+			t.Errorf("%s left at the root of the Persistent Storage", e.Name())
+		}
+	}
+	if got := rootMetaOf(t, w.src.mnt); !got.equal(rootBefore) {
+		t.Errorf("root metadata %+v after a cancelled restore, want %+v", got, rootBefore)
+	}
+	if got := listing(t, w.dst.mnt); got != backupBefore {
+		t.Error("a cancelled restore changed the backup")
+	}
+
+	// Running it again finishes the job.
+	w.sys.ProgressInterval = 0
+	_, done := restoreResult(t, start(t, w.sys, restoreRequest(srcUUID)), EventDone)
+	if done.Report.ErrorCount != 0 {
+		t.Errorf("report %+v", done.Report)
+	}
+	if diff := restoreDiff(t, w.dst.mnt, w.src.mnt); diff != "" {
+		t.Fatalf("differences after the restore that followed a cancelled one:\n%s", diff)
+	}
+}
+
+func TestRestoreNoSpace(t *testing.T) {
+	w := newWorld(t, worldOpts{srcMiB: 16, dstMiB: 128})
+	fillSource(t, w.dst.mnt, 4, 10, 1<<20) // 40 MiB into 16 MiB
+	must(t, setPersistenceRoot(openDir(t, w.dst.mnt)))
+	must(t, os.WriteFile(filepath.Join(w.src.mnt, "kept"), []byte("x"), 0o600))
+	before := listing(t, w.src.mnt)
+	_, ev := restoreResult(t, start(t, w.sys, restoreRequest(srcUUID)), EventError)
+	t.Logf("%s: %s", ev.Code, ev.Message)
+	if ev.Code != CodeNoSpace || ev.Needed <= ev.Available || ev.Needed < 30<<20 ||
+		!strings.Contains(ev.Message, "The Persistent Storage of this Tails is too small for the backup on the stick Kingston DataTraveler") {
+		t.Fatalf("error %+v, want no-space with the sizes", ev)
+	}
+	if got := listing(t, w.src.mnt); got != before {
+		t.Errorf("the Persistent Storage changed:\nbefore:\n%s\nafter:\n%s", before, got)
+	}
+}
+
+func TestRestoreRequestValidation(t *testing.T) {
+	for _, tt := range []struct {
+		line, wantErr string
+	}{
+		{`{"version":1,"op":"restore","backup":"` + dstUUID + `","source":"` + otherUUID + `","skip":["thunderbird"]}`, ""},
+		{`{"version":1,"op":"restore","backup":"` + dstUUID + `"}`, `source "" is not a LUKS UUID`},
+		{`{"version":1,"op":"restore","backup":"` + dstUUID + `","source":"../x"}`, "is not a LUKS UUID"},
+		{`{"version":1,"op":"restore","source":"` + otherUUID + `"}`, `backup "" is not a LUKS UUID`},
+		{`{"version":1,"op":"update","backup":"` + dstUUID + `","source":"` + otherUUID + `"}`, "only restore takes source"},
+		{`{"version":1,"op":"restore","backup":"` + dstUUID + `","source":"` + otherUUID + `","checksum":true}`, "only verify takes checksum"},
+		{`{"version":1,"op":"restore","backup":"` + dstUUID + `","source":"` + otherUUID + `","skip":["` + tails.MarkerName + `"]}`, "not a top-level folder"},
+	} {
+		_, err := ParseRequest([]byte(tt.line))
+		if (err == nil) != (tt.wantErr == "") || (err != nil && !strings.Contains(err.Error(), tt.wantErr)) {
+			t.Errorf("%s: error %v, want %q", tt.line, err, tt.wantErr)
+		}
+	}
+}
