@@ -64,6 +64,9 @@ type Config struct {
 	// changes. The default location changes when the first pairing creates the tails-backup
 	// folder of the Persistent Storage, and the agent may have started before.
 	StatePath func() (string, error)
+	// Medium is where the running system partition is mounted (tails.MediumMount if ""): the
+	// backup's is refreshed from it after each update.
+	Medium string
 }
 
 // Agent is the session agent: one update at a time, reminders, notifications.
@@ -87,6 +90,8 @@ type Agent struct {
 	promoteDone chan error
 
 	routes router
+	// bootloaders are the backups whose boot loader must be installed again (see system.go).
+	bootloaders pendingBootloaders
 }
 
 // New makes an agent; Run starts it.
@@ -99,6 +104,9 @@ func New(cfg Config, deps Deps) *Agent {
 	}
 	if cfg.ReadMarker == nil {
 		cfg.ReadMarker = readMarkerFile
+	}
+	if cfg.Medium == "" {
+		cfg.Medium = tails.MediumMount
 	}
 	if deps.Clock == nil {
 		deps.Clock = RealClock{}

@@ -119,6 +119,12 @@ func stillRunningNote(app string) notify.Notification {
 
 func doneNote(r Summary) notify.Notification {
 	body := fmt.Sprintf("Your backup Tails is up to date: %s changed, %s copied.", plural(int(r.Changed), "file"), SizeText(r.BytesCopied))
+	if r.SystemFailed {
+		body = fmt.Sprintf("The data on your backup Tails is up to date: %s changed, %s copied.", plural(int(r.Changed), "file"), SizeText(r.BytesCopied))
+	}
+	if r.System != "" {
+		body += fmt.Sprintf(" Its Tails system was updated to %s.", r.System)
+	}
 	if r.Skipped != "" {
 		body += fmt.Sprintf(" The data of %s was skipped this time.", r.Skipped)
 	}
@@ -139,6 +145,42 @@ type Summary struct {
 	BytesCopied int64
 	ErrorCount  int64
 	Skipped     string // the features whose data was skipped, for the user
+	// System is the Tails version the backup's system partition was updated to ("" if it
+	// was already up to date, or not updated); SystemFailed says its update failed.
+	System       string
+	SystemFailed bool
+}
+
+// systemProgressNote shows the refresh of the backup's system partition.
+func systemProgressNote(percent int, left time.Duration, leftKnown bool) notify.Notification {
+	n := progressNote(percent, left, leftKnown)
+	n.Summary = "Updating the Tails system on your backup"
+	return n
+}
+
+// systemErrorNote says why the backup's system partition was not refreshed (its Persistent
+// Storage was) and what to do.
+func systemErrorNote(kind systemFailure, he *HelperError) notify.Notification {
+	summary, body := "The Tails system on your backup was not updated", ""
+	switch kind {
+	case systemCancelled:
+		summary = "Update of the Tails system on your backup cancelled"
+		body = "Your data is backed up; plug your backup Tails in again to finish updating its Tails system."
+	case systemNoSpace:
+		body = "Its system partition is too small for this version of Tails: create a new backup on a bigger USB stick with 'tails-backup create'."
+	case systemGone:
+		body = "Your backup Tails was unplugged while its Tails system was updated: plug it in again to finish."
+	case systemUnreadable:
+		body = "Its system partition could not be opened: plug your backup Tails in again to try again."
+	case systemRefused:
+		body = he.Message
+	case systemBootloader:
+		summary = "Your backup Tails might not start on older computers"
+		body = "Its boot loader for computers without UEFI could not be installed: plug your backup Tails in again to try again."
+	default:
+		body = "The update of its Tails system stopped unexpectedly: plug your backup Tails in again to finish it."
+	}
+	return errorNote(summary, body)
 }
 
 func unpairedNote() notify.Notification {

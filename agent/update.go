@@ -29,6 +29,9 @@ type job struct {
 type jobResult struct {
 	attempt Attempt
 	note    *notify.Notification
+	// systemNote, shown after note, says why the backup's system partition was not refreshed
+	// while its Persistent Storage was.
+	systemNote *notify.Notification
 }
 
 func (a *Agent) startJob(ctx context.Context, st classifiedStick) {
@@ -60,6 +63,9 @@ func (a *Agent) finishJob(ctx context.Context, res jobResult) {
 	a.updateState(ctx, func(s *State) error { s.RecordAttempt(res.attempt); return nil })
 	if res.note != nil {
 		a.show(ctx, *res.note)
+	}
+	if res.systemNote != nil {
+		a.show(ctx, *res.systemNote)
 	}
 }
 
@@ -229,16 +235,21 @@ func (u *update) steps() jobResult {
 		release = func() {}
 	}
 	report, err := u.runHelper(skipped)
-	release()
 	if err != nil {
+		release()
 		return u.failed(err)
 	}
+	// The data is backed up whatever happens to the system partition (system.go).
+	system, systemNote := u.refreshSystem()
+	release()
 	ejected := u.eject()
 	sum := Summary{
-		Changed:     report.Created + report.Updated + report.MetadataOnly + report.Deleted,
-		BytesCopied: report.BytesCopied,
-		ErrorCount:  report.ErrorCount,
-		Skipped:     strings.Join(skippedNames, ", "),
+		Changed:      report.Created + report.Updated + report.MetadataOnly + report.Deleted,
+		BytesCopied:  report.BytesCopied,
+		ErrorCount:   report.ErrorCount,
+		Skipped:      strings.Join(skippedNames, ", "),
+		System:       system,
+		SystemFailed: systemNote != nil,
 	}
 	note := doneNote(sum)
 	if !ejected {
@@ -250,7 +261,7 @@ func (u *update) steps() jobResult {
 		msg = fmt.Sprintf("%d files could not be copied", report.ErrorCount)
 	}
 	u.log.WithField("changed", sum.Changed).Info("backup updated")
-	return jobResult{attempt: u.attempt(ResultSuccess, msg), note: &note}
+	return jobResult{attempt: u.attempt(ResultSuccess, msg), note: &note, systemNote: systemNote}
 }
 
 func (u *update) attempt(r Result, msg string) Attempt {
