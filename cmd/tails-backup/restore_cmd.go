@@ -1,0 +1,486 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/godbus/dbus/v5"
+	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
+
+	"tails-backup/agent"
+	"tails-backup/helper"
+	tbsync "tails-backup/sync"
+	"tails-backup/tails"
+	"tails-backup/udisks"
+)
+
+const restoreSynopsis = "[--yes] [--skip-close] [--helper-command CMD] [DEVICE]"
+
+const restoreDescription = `Restore the Persistent Storage of this Tails from a backup Tails made by tails-backup, for
+example after installing Tails on a new USB stick because the old one was lost or broken. The
+backup's Persistent Storage is unlocked (you type its passphrase) and copied into the Persistent
+Storage of this Tails, which then holds what the backup holds: files that are not on the backup
+are deleted. The backup itself is not changed; it is locked again at the end if it was locked.
+
+Before copying, it says what the backup is and asks for confirmation: answer y, or, for a backup
+made from another Tails (the one you lost), type restore. Applications that use the data being
+replaced (Thunderbird, Tor Browser, Electrum...) are asked to close first, or their data is left
+as it is. The tails-backup folder of this Tails (its pairings) is kept as it is.
+
+DEVICE is the backup stick's device, e.g. /dev/sdb; it may be left out when it is the only Tails
+stick plugged in besides this one. Restart Tails afterwards: the features of the Persistent
+Storage are turned on at startup.
+
+Exit status: 0 when everything was restored, 1 otherwise, 2 for a usage error.`
+
+// restoreCloseGrace is how long an application gets to quit, as in the agent.
+const restoreCloseGrace = 15 * time.Second
+
+// runRestore is `tails-backup restore`: run as amnesia in the desktop session.
+func runRestore(ctx context.Context, env *environment, args []string) error {
+	return restoreWith(ctx, env, args, nil)
+}
+
+// restoreWith runs the command with q finding and closing the applications; nil is the real
+// one, on this Tails' Persistent Storage.
+func restoreWith(ctx context.Context, env *environment, args []string, q agent.Quiescer) error {
+	fs := newFlagSet(env, "restore", restoreSynopsis, restoreDescription)
+	yes := fs.Bool("yes", false, "restore without asking for confirmation (for scripts)")
+	skipClose := fs.Bool("skip-close", false, "leave the data of open applications as it is instead of asking to close them")
+	helperCmd := fs.String("helper-command", defaultHelperCommand(), "how to run the root helper")
+	verbose := fs.Bool("verbose", false, "log debug messages")
+	if done, err := parseFlags(fs, args); done {
+		return err
+	}
+	if fs.NArg() > 1 {
+		return fmt.Errorf("%w: give at most one device, e.g. 'tails-backup restore /dev/sdb'", errUsage)
+	}
+	argv := strings.Fields(*helperCmd)
+	if len(argv) == 0 {
+		return fmt.Errorf("%w: --helper-command is empty", errUsage)
+	}
+	sys := env.sessionSystem()
+	log := newLog(env, *verbose, "restore")
+	if _, present, _ := readMarkerIn(sys.markerRoot); present {
+		return errors.New("this Tails is itself a backup Tails (its Persistent Storage holds a backup marker), so nothing is restored into it; make it your main Tails first with 'tails-backup promote', or restore into another Tails")
+	}
+	if q == nil {
+		pq := agent.NewProcQuiescer(log.WithField("component", "quiesce"))
+		pq.PersistentStorage = sys.markerRoot
+		q = pq
+	}
+
+	conn, err := sys.connectSystemBus(ctx)
+	if err != nil {
+		return fmt.Errorf("cannot reach the system bus (%v); run 'tails-backup restore' in the Tails desktop session", err)
+	}
+	defer conn.Close()
+	disks := udisks.New(conn, udisks.Options{Log: log.WithField("component", "udisks"), Boot: sys.boot})
+	snap, err := disks.GetSnapshot(ctx)
+	if err != nil {
+		return fmt.Errorf("cannot list the USB sticks (%v); check that udisks2 is running and try again", err)
+	}
+	stick, err := chooseRestoreStick(env.stdout, snap, sys.boot, fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	name := describeStick(stick.Stick)
+	fmt.Fprintf(env.stdout, "Opening the backup on %s.\n", name)
+
+	o := &openStick{disks: disks, stick: stick, name: name, log: log, use: stickUse{
+		command: "restore", purpose: "to restore your Persistent Storage from it", ok: "Unlock",
+		notDone: "was not used", unchanged: "nothing was changed", leaveAsFound: true,
+	}}
+	defer func() {
+		if err := o.release(ctx); err != nil {
+			fmt.Fprintf(env.stderr, "Warning: %s could not be locked again (%v); eject it in the Files browser before you unplug it.\n", name, err)
+		}
+	}()
+	if err := o.unlock(ctx); err != nil {
+		return err
+	}
+	if err := o.mount(ctx); err != nil {
+		return err
+	}
+	mp, err := mountPointOf(ctx, disks, o.clear)
+	if err != nil {
+		return fmt.Errorf("the Persistent Storage of %s is not mounted any more (%v); unplug it, plug it in again and run 'tails-backup restore' again", name, err)
+	}
+	m, present, err := readMarkerIn(mp)
+	switch {
+	case !present:
+		return fmt.Errorf("%s is not a backup made by tails-backup (its Persistent Storage has no backup marker), so nothing was changed; plug in your backup Tails and give its device", name)
+	case errors.Is(err, tails.ErrMarkerFormat):
+		return fmt.Errorf("the backup on %s was made by a newer version of tails-backup, so nothing was changed; update Tails and try again", name)
+	case err != nil:
+		return fmt.Errorf("the backup marker on %s is damaged (%v), so it is not trusted as a backup made by tails-backup and nothing was changed; restore from another backup", name, err)
+	}
+
+	thisTails := bootStickUUID(snap, sys.boot)
+	other := m.Source != thisTails
+	for _, line := range restoreDescriptionLines(name, m, other, sys.now()) {
+		fmt.Fprintln(env.stdout, line)
+	}
+	in := &lineReader{r: env.stdin}
+	if !*yes {
+		if other {
+			answer, _ := in.ask(ctx, env.stdout, "Type restore to restore from this backup of another Tails, or anything else to cancel: ")
+			if answer != "restore" {
+				return errors.New("not confirmed, so nothing was changed (type restore to restore from a backup of another Tails, or use --yes)")
+			}
+		} else if answer, _ := in.ask(ctx, env.stdout, "Restore your Persistent Storage from this backup? [y/N] "); !isYes(answer) {
+			return errors.New("not confirmed, so nothing was changed (answer y to restore, or use --yes)")
+		}
+	}
+
+	skip, skipped, err := quiesceForRestore(ctx, env.stdout, in, q, *skipClose, log)
+	if err != nil {
+		return err
+	}
+
+	fmt.Fprintf(env.stdout, "Restoring from the backup on %s; do not unplug it.\n", name)
+	req := helper.Request{Version: helper.ProtocolVersion, Op: helper.OpRestore, Backup: stick.uuid, Source: m.Source, Skip: skip}
+	out := &restoreOutput{bar: &progressBar{w: env.stderr, terminal: env.isTerminal}, findings: &verifyFindings{w: env.stdout}}
+	client := agent.NewHelperClient(argv, log.WithField("component", "helper"))
+	rep, err := client.Run(ctx, req, out.event)
+	out.endBar(err == nil)
+	if err != nil {
+		return fmt.Errorf("the restore from %s did not finish: %w", name, explainHelperError(ctx, err))
+	}
+	return restoreSummary(env.stdout, rep, skipped)
+}
+
+// chooseRestoreStick picks the stick named by dev, or the only Tails stick plugged in besides
+// the boot stick; with several, it lists them and asks for the device.
+func chooseRestoreStick(w io.Writer, snap *udisks.Snapshot, boot udisks.BootPaths, dev string) (pairStick, error) {
+	if dev == "" {
+		cands := pairCandidates(snap, boot)
+		switch len(cands) {
+		case 0:
+			return pairStick{}, errors.New("no backup Tails is plugged in (besides the stick this Tails runs from); plug in your backup Tails and try again")
+		case 1:
+			return cands[0], nil
+		}
+		fmt.Fprintln(w, "Tails sticks plugged in, besides the one this Tails runs from:")
+		for _, c := range cands {
+			fmt.Fprintf(w, "  %-10s %s, %s\n", stickDevice(c.Stick), stickLabel(c.Stick), sizeText(stickSize(c.Stick)))
+		}
+		return pairStick{}, fmt.Errorf("%w: %d Tails sticks are plugged in; say which one to restore from, e.g. 'tails-backup restore %s'",
+			errUsage, len(cands), stickDevice(cands[0].Stick))
+	}
+	if !strings.HasPrefix(dev, "/") {
+		dev = "/dev/" + dev
+	}
+	o := snap.ByDevice(dev)
+	if o == nil {
+		return pairStick{}, fmt.Errorf("there is no device %s; plug in your backup Tails and give its device, e.g. /dev/sdb", dev)
+	}
+	st, ok := snap.StickOf(o.Path, boot)
+	switch {
+	case !ok:
+		return pairStick{}, fmt.Errorf("%s is not a Tails stick (it has no Persistent Storage partition); give the device of your backup Tails", dev)
+	case st.Boot:
+		return pairStick{}, fmt.Errorf("%s is the stick this Tails is running from, which holds the Persistent Storage to restore into; give the device of your backup Tails", dev)
+	case st.Drive == nil || st.Drive.Drive == nil || !st.Drive.Drive.Removable:
+		return pairStick{}, fmt.Errorf("%s is not a removable USB stick, so it is not a backup Tails; give the device of your backup Tails", dev)
+	case !st.IsLUKS() || st.LUKSUUID() == "":
+		return pairStick{}, fmt.Errorf("%s has no encrypted Persistent Storage, so it is not a backup made by tails-backup; give the device of your backup Tails", dev)
+	}
+	return pairStick{Stick: st, uuid: strings.ToLower(st.LUKSUUID())}, nil
+}
+
+// bootStickUUID is the LUKS UUID of this Tails' Persistent Storage, "" if it is not known.
+func bootStickUUID(snap *udisks.Snapshot, boot udisks.BootPaths) string {
+	for _, st := range snap.TailsSticks(boot) {
+		if st.Boot {
+			return strings.ToLower(st.LUKSUUID())
+		}
+	}
+	return ""
+}
+
+// mountPointOf is where udisks says the file system clear is mounted.
+func mountPointOf(ctx context.Context, disks *udisks.Client, clear dbus.ObjectPath) (string, error) {
+	snap, err := disks.GetSnapshot(ctx)
+	if err != nil {
+		return "", err
+	}
+	o := snap.Object(clear)
+	if o == nil || o.Filesystem == nil || len(o.Filesystem.MountPoints) == 0 {
+		return "", errors.New("udisks gives no mount point")
+	}
+	return o.Filesystem.MountPoints[0], nil
+}
+
+// readMarkerIn reads the backup marker at the root of the Persistent Storage mounted at dir.
+// The root is opened O_PATH: a Tails root (0770, ACL user:amnesia:--x) lets amnesia reach a
+// file by its name but not list the folder. present is false when there is no marker; err is
+// set when there is one that cannot be used (a symlink, not a small regular file, invalid).
+func readMarkerIn(dir string) (m tails.Marker, present bool, err error) {
+	fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return tails.Marker{}, false, nil // no Persistent Storage there: no marker
+	}
+	defer unix.Close(fd)
+	data, err := tails.ReadFileAt(fd, tails.MarkerName, 64<<10)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return tails.Marker{}, false, nil
+	case err != nil:
+		return tails.Marker{}, true, err
+	}
+	m, err = tails.ParseMarker(strings.NewReader(string(data)))
+	return m, true, err
+}
+
+// restoreDescriptionLines say what the backup is and what restoring does.
+func restoreDescriptionLines(name string, m tails.Marker, other bool, now time.Time) []string {
+	var lines []string
+	from := ""
+	if m.TailsVersion != "" {
+		from = ", from Tails " + oneLine(m.TailsVersion)
+	}
+	if m.Finished.IsZero() {
+		lines = append(lines, fmt.Sprintf("The backup on %s has never been updated completely.", name))
+	} else {
+		lines = append(lines, fmt.Sprintf("The backup on %s was last updated completely on %s%s.", name, timeText(m.Finished, now), from))
+	}
+	if m.State == tails.StateIncomplete {
+		lines = append(lines, fmt.Sprintf("Its last update, started on %s, did not finish: some of its files may be older than others, or missing.", timeText(m.Started, now)))
+	}
+	lines = append(lines, "Restoring copies it into the Persistent Storage of this Tails: files in your Persistent Storage that are not on the backup will be deleted, and files that differ will be replaced by the backup's version.")
+	if other {
+		lines = append(lines, fmt.Sprintf("This backup was made from another Tails (Persistent Storage %s), not from this one: restore from it only if it is your own backup, for example of the Tails USB stick you lost.", m.Source))
+	}
+	return lines
+}
+
+func isYes(answer string) bool {
+	a := strings.ToLower(answer)
+	return a == "y" || a == "yes"
+}
+
+// lineReader reads answers one line at a time, reading no byte beyond the line, so that the
+// next question gets the next line.
+type lineReader struct {
+	r io.Reader
+}
+
+// errNoAnswer: the input ended before an answer.
+var errNoAnswer = errors.New("no answer")
+
+// ask writes prompt and returns the next line, trimmed. It returns errNoAnswer at the end of
+// the input, or ctx's error when ctx ends first (Ctrl-C).
+func (l *lineReader) ask(ctx context.Context, w io.Writer, prompt string) (string, error) {
+	fmt.Fprint(w, prompt)
+	type result struct {
+		line string
+		err  error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		var b []byte
+		one := make([]byte, 1)
+		for len(b) < 1024 {
+			n, err := l.r.Read(one)
+			if n == 1 {
+				if one[0] == '\n' {
+					ch <- result{strings.TrimSpace(string(b)), nil}
+					return
+				}
+				b = append(b, one[0])
+				continue
+			}
+			if err != nil {
+				if len(b) > 0 {
+					ch <- result{strings.TrimSpace(string(b)), nil}
+				} else {
+					ch <- result{"", errNoAnswer}
+				}
+				return
+			}
+		}
+		ch <- result{strings.TrimSpace(string(b)), nil}
+	}()
+	select {
+	case r := <-ch:
+		if r.err != nil {
+			fmt.Fprintln(w) // end the question's line
+		}
+		return r.line, r.err
+	case <-ctx.Done():
+		fmt.Fprintln(w)
+		return "", ctx.Err()
+	}
+}
+
+// quiesceForRestore asks to close the applications that use the data the restore replaces,
+// as the agent's update does. It returns the top-level folders to leave as they are (and the
+// features' names for the user).
+func quiesceForRestore(ctx context.Context, w io.Writer, in *lineReader, q agent.Quiescer, skipClose bool, log *logrus.Entry) (skip, names []string, err error) {
+	features, err := q.ActiveFeatures(ctx)
+	if err != nil {
+		log.WithError(err).Warn("cannot tell which features are on; not checking for open applications")
+		return nil, nil, nil
+	}
+	busy, err := q.BusyApps(ctx, features)
+	if err != nil {
+		log.WithError(err).Warn("cannot list the running applications")
+		return nil, nil, nil
+	}
+	leave := func(app agent.BusyApp) {
+		top, _, _ := strings.Cut(app.Feature.Source, "/")
+		if !slices.Contains(skip, top) {
+			skip = append(skip, top)
+			names = append(names, app.Feature.Name)
+		}
+	}
+	for _, app := range busy {
+		a, f := app.App.Name, app.Feature.Name
+		if skipClose {
+			fmt.Fprintf(w, "%s is open: the data of %s is left as it is (--skip-close).\n", a, f)
+			leave(app)
+			continue
+		}
+		text := fmt.Sprintf("%s is open, so the data of %s might be replaced while it uses it. Close it to restore that data, or leave that data as it is.", a, f)
+		prompt := fmt.Sprintf("[c] close %s and continue, [s] leave its data as it is, [N] cancel: ", a)
+		again := "c"
+		if !app.Closable {
+			text = fmt.Sprintf("%s is running and using the data of %s, so that data might be replaced while it uses it. Wait until it has finished, then try again; or leave that data as it is.", a, f)
+			prompt = "[r] try again, [s] leave its data as it is, [N] cancel: "
+			again = "r"
+		}
+	ask:
+		for {
+			fmt.Fprintln(w, text)
+			answer, err := in.ask(ctx, w, prompt)
+			switch {
+			case ctx.Err() != nil:
+				return nil, nil, fmt.Errorf("interrupted, so nothing was changed")
+			case errors.Is(err, errNoAnswer):
+				return nil, nil, fmt.Errorf("no answer about %s, so nothing was changed; close it and run 'tails-backup restore' again, or add --skip-close to leave its data as it is", a)
+			}
+			switch strings.ToLower(answer) {
+			case "s":
+				leave(app)
+				break ask
+			case again:
+			default:
+				return nil, nil, errors.New("cancelled, so nothing was changed")
+			}
+			if !app.Closable {
+				still, err := q.BusyApps(ctx, []tails.Feature{app.Feature})
+				if err != nil {
+					return nil, nil, fmt.Errorf("cannot tell whether %s has finished (%v), so nothing was changed; run 'tails-backup restore' again", a, err)
+				}
+				if !slices.ContainsFunc(still, func(b agent.BusyApp) bool { return b.App.Name == a }) {
+					break ask
+				}
+				continue
+			}
+			fmt.Fprintf(w, "Asking %s to close...\n", a)
+			err = q.CloseApp(ctx, app, restoreCloseGrace)
+			switch {
+			case err == nil:
+				break ask
+			case errors.Is(err, agent.ErrStillRunning):
+				text = fmt.Sprintf("%s did not close. Close it yourself (save your work first), then answer c again, or leave its data as it is.", a)
+			case ctx.Err() != nil:
+				return nil, nil, fmt.Errorf("interrupted, so nothing was changed")
+			default:
+				return nil, nil, fmt.Errorf("%s could not be closed (%v), so nothing was changed; close it yourself and run 'tails-backup restore' again", a, err)
+			}
+		}
+	}
+	return skip, names, nil
+}
+
+// restoreOutput shows the helper's events: the copy's progress on one line, then the
+// problems of the restored Persistent Storage.
+type restoreOutput struct {
+	bar      *progressBar
+	findings *verifyFindings
+	last     tbsync.Progress
+	drawn    bool
+	ended    bool
+}
+
+func (r *restoreOutput) event(ev helper.Event) {
+	switch ev.Phase {
+	case helper.PhaseProblem:
+		r.endBar(true)
+		r.findings.event(ev)
+	case string(tbsync.PhaseScan), string(tbsync.PhaseCopy), string(tbsync.PhaseDone):
+		if r.ended {
+			return
+		}
+		p := tbsync.Progress{Phase: tbsync.Phase(ev.Phase), FilesDone: ev.FilesDone, FilesTotal: ev.FilesTotal,
+			BytesDone: ev.BytesDone, BytesTotal: ev.BytesTotal, Path: oneLine(ev.Path)}
+		r.bar.update(p)
+		r.last, r.drawn = p, true
+		r.ended = p.Phase == tbsync.PhaseDone
+	}
+}
+
+// endBar ends the progress line: at 100% when the copy is complete (the helper does not send
+// every event, so its last one may be missing), else just ending the line.
+func (r *restoreOutput) endBar(complete bool) {
+	if r.ended || !r.drawn {
+		r.ended = true
+		return
+	}
+	r.ended = true
+	if complete {
+		p := r.last
+		p.Phase, p.FilesDone, p.BytesDone, p.Path = tbsync.PhaseDone, p.FilesTotal, p.BytesTotal, ""
+		r.bar.update(p)
+	} else if r.bar.terminal {
+		fmt.Fprintln(r.bar.w)
+	}
+}
+
+// restoreSummary prints what the restore did and returns the command's result.
+func restoreSummary(w io.Writer, rep *helper.Report, skipped []string) error {
+	if rep == nil {
+		rep = &helper.Report{}
+	}
+	fmt.Fprintf(w, "Restored: %s created, %d replaced, %d deleted, %d with new permissions or dates; %s copied.\n",
+		countText(rep.Created, "file or folder", "files and folders"), rep.Updated, rep.Deleted, rep.MetadataOnly, agent.SizeText(rep.BytesCopied))
+	if len(skipped) > 0 {
+		fmt.Fprintf(w, "The data of %s was left as it was.\n", strings.Join(skipped, ", "))
+	}
+	for _, e := range rep.Errors {
+		fmt.Fprintf(w, "error: %s: not restored (%s: %s)\n", oneLine(e.Path), oneLine(e.Op), oneLine(e.Error))
+	}
+	if n := rep.ErrorCount - int64(len(rep.Errors)); n > 0 {
+		fmt.Fprintf(w, "error: ... and %d more files were not restored.\n", n)
+	}
+	if len(rep.Features) > 0 {
+		fmt.Fprintf(w, "Features Tails will turn on at the next start: %s.\n", strings.Join(rep.Features, ", "))
+	} else {
+		fmt.Fprintln(w, "Features Tails will turn on at the next start: none.")
+	}
+	fmt.Fprintln(w, "Restart Tails to use everything that was restored.")
+	switch {
+	case rep.ErrorCount > 0:
+		return fmt.Errorf("%s could not be restored (listed above); everything else was restored", countText(rep.ErrorCount, "file", "files"))
+	case rep.Problems > 0:
+		return errors.New("everything was restored, but Tails would not accept this Persistent Storage as it is (see the problems above); after restarting Tails, turn on the features you need in the Persistent Storage settings")
+	}
+	return nil
+}
+
+// countText: "1 file", "3 files".
+func countText(n int64, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}
