@@ -43,10 +43,12 @@ func commands() map[string]command {
 		"sync":      {"mirror a directory tree onto another, exactly (rsync -aHAXS --delete --numeric-ids -x)", runSync},
 		"helper":    {"the root helper (run by the session agent through sudo, no arguments)", runHelper},
 		"pair":      {"pair a Tails stick plugged in as the backup of this Tails", runPair},
+		"create":    {"erase a USB stick and make it a backup Tails of this Tails, paired", runCreate},
 		"reminders": {"turn the reminders on or off, snooze them, or show when the next one comes", runReminders},
 		"promote":   {"make this backup Tails your main Tails (when the main one is lost or broken)", runPromote},
 		"status":    {"show the paired backups, their freshness, the reminders and this Tails' role", runStatus},
 		"verify":    {"compare a backup with this Tails' Persistent Storage and check it as Tails does at boot", runVerify},
+		"restore":   {"restore this Tails' Persistent Storage from a backup Tails (files not on the backup are deleted)", runRestore},
 	}
 }
 

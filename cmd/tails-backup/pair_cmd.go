@@ -7,6 +7,8 @@ import (
 	"io"
 	"strings"
 
+	"github.com/sirupsen/logrus"
+
 	"tails-backup/agent"
 	"tails-backup/helper"
 	"tails-backup/udisks"
@@ -102,18 +104,8 @@ func runPair(ctx context.Context, env *environment, args []string) error {
 		return fmt.Errorf("%s was not paired: %w", name, err)
 	}
 
-	// Only now: the helper's mark makes the store's folder in the Persistent Storage, which is
-	// where the store then lives by default.
-	path, err := statePathOr(*statePath, sys)
-	if err != nil {
-		return err
-	}
 	now := sys.now()
-	_, err = updateState(ctx, env, openStore(path, sys, log), func(s *agent.State) error {
-		if path != readPath && se == nil && isFreshState(*s) {
-			// The store moves into the Persistent Storage: keep what was set before.
-			*s = before
-		}
+	err = savePairing(ctx, env, sys, log, *statePath, readPath, before, se != nil, func(s *agent.State) error {
 		return s.Pair(agent.PairedBackup{UUID: stick.uuid, Label: stickLabel(stick.Stick), Size: stickSize(stick.Stick), Added: now})
 	})
 	if err != nil {
@@ -127,6 +119,25 @@ func runPair(ctx context.Context, env *environment, args []string) error {
 	}
 	fmt.Fprintln(env.stdout, "Paired. Your backup Tails is updated each time you plug it in; plug it in again now to make the first update.")
 	return nil
+}
+
+// savePairing records a pairing with change, once the helper's mark has run: only then does the
+// store's folder exist in the Persistent Storage, which is where the store lives by default
+// from then on. When the store moves there, what was set in the one read before (before, read
+// from readPath; beforeDamaged if it was set aside) comes along.
+func savePairing(ctx context.Context, env *environment, sys sessionSystem, log *logrus.Entry, flagPath, readPath string, before agent.State, beforeDamaged bool, change func(*agent.State) error) error {
+	path, err := statePathOr(flagPath, sys)
+	if err != nil {
+		return err
+	}
+	_, err = updateState(ctx, env, openStore(path, sys, log), func(s *agent.State) error {
+		if path != readPath && !beforeDamaged && isFreshState(*s) {
+			// The store moves into the Persistent Storage: keep what was set before.
+			*s = before
+		}
+		return change(s)
+	})
+	return err
 }
 
 // pairCandidates lists the Tails sticks that could be paired, by the rules the agent applies

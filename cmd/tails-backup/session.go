@@ -40,6 +40,8 @@ type sessionSystem struct {
 	connectSystemBus func(ctx context.Context) (*dbus.Conn, error)
 	// defaultStatePath is where the pairing store is when --state is not given.
 	defaultStatePath func() (string, error)
+	// usedBytes is the space the files of the file system mounted at a folder take (statfs).
+	usedBytes func(dir string) (uint64, error)
 }
 
 // sessionSystem returns the system the session commands work on: the real one unless a test
@@ -61,6 +63,7 @@ func realSessionSystem() sessionSystem {
 			return dbus.ConnectSystemBus(dbus.WithContext(ctx))
 		},
 		defaultStatePath: agent.DefaultStatePath,
+		usedBytes:        statfsUsed,
 	}
 }
 

@@ -1,0 +1,435 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"io"
+	"os/exec"
+	"sort"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"tails-backup/agent"
+	"tails-backup/tails"
+	"tails-backup/udisks"
+)
+
+const createSynopsis = "[--yes [--replace]] [--state FILE] [--helper-command CMD] [DEVICE]"
+
+const createDescription = `Create a backup Tails on a USB stick: the stick is erased, then gets the system of this
+Tails and an encrypted copy of its Persistent Storage, and is paired as its backup (it is then
+updated each time you plug it in). It lists the drives plugged in and says which can be used,
+shows what will be erased and asks you to type yes, then asks the passphrase of the backup's
+Persistent Storage twice (the passphrase of this Tails is recommended).
+DEVICE is the stick's device, e.g. /dev/sdb; it may be left out when only one stick can be used,
+unless --yes is given. Use a bigger stick to move to a bigger backup.
+If create is interrupted, the stick is left unfinished and not paired: run create again.`
+
+// runCreate is `tails-backup create`: run as amnesia in the desktop session.
+func runCreate(ctx context.Context, env *environment, args []string) error {
+	fs := newFlagSet(env, "create", createSynopsis, createDescription)
+	yes := fs.Bool("yes", false, "erase the stick without asking (DEVICE is then required)")
+	replace := fs.Bool("replace", false, "with --yes: erase the stick even if it is a backup paired with this Tails")
+	statePath := fs.String("state", "", stateFlagHelp)
+	helperCmd := fs.String("helper-command", defaultHelperCommand(), "how to run the root helper")
+	verbose := fs.Bool("verbose", false, "log debug messages")
+	if done, err := parseFlags(fs, args); done {
+		return err
+	}
+	switch {
+	case fs.NArg() > 1:
+		return fmt.Errorf("%w: give at most one device, e.g. 'tails-backup create /dev/sdb'", errUsage)
+	case *yes && fs.NArg() == 0:
+		return fmt.Errorf("%w: --yes erases without asking, so name the stick to erase, e.g. 'tails-backup create --yes /dev/sdb'", errUsage)
+	case *replace && !*yes:
+		return fmt.Errorf("%w: --replace only goes with --yes", errUsage)
+	case len(strings.Fields(*helperCmd)) == 0:
+		return fmt.Errorf("%w: --helper-command is empty", errUsage)
+	}
+	sys := env.sessionSystem()
+	log := newLog(env, *verbose, "create")
+	if readOwnMarker(sys.markerRoot).isBackup() {
+		// Its agent never updates backups: the new one would never be updated.
+		return errors.New("this Tails is itself a backup, so it does not make backups; if your main Tails is lost or broken, run 'tails-backup promote' first")
+	}
+	used, err := sys.usedBytes(sys.markerRoot)
+	if err != nil {
+		return fmt.Errorf("your Persistent Storage is not unlocked (%v), so there is nothing to back up; restart Tails, unlock it in the Welcome Screen and run 'tails-backup create' again", err)
+	}
+
+	// Not closed by Ctrl-C (the end of ctx): the stick is then unmounted and locked through it.
+	conn, err := sys.connectSystemBus(context.WithoutCancel(ctx))
+	if err != nil {
+		return fmt.Errorf("cannot reach the system bus (%v); run 'tails-backup create' in the Tails desktop session", err)
+	}
+	defer conn.Close()
+	disks := udisks.New(conn, udisks.Options{Log: log.WithField("component", "udisks"), Boot: sys.boot})
+	snap, err := disks.GetSnapshot(ctx)
+	if err != nil {
+		return fmt.Errorf("cannot list the USB sticks (%v); check that udisks2 is running and try again", err)
+	}
+
+	readPath, err := statePathOr(*statePath, sys)
+	if err != nil {
+		return err
+	}
+	before, se, err := loadState(ctx, openStore(readPath, sys, log))
+	if err != nil {
+		return err
+	}
+	if se != nil {
+		warnStateError(env.stderr, se)
+	}
+
+	cands := createCandidates(snap, sys.boot, used, &before)
+	printCreateCandidates(env.stdout, cands, used)
+	target, err := chooseCreateTarget(snap, cands, fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	name := describeStick(target.stick)
+	printErased(env.stdout, snap, target)
+	if target.pairedUUID != "" {
+		fmt.Fprintf(env.stdout, "This stick is your backup Tails: erasing it destroys that backup until the new one is ready.\n")
+		if *yes && !*replace {
+			return fmt.Errorf("%s is your backup Tails, so it was not erased; add --replace to erase it all the same", name)
+		}
+	}
+	if !*yes && !confirmErase(env, name) {
+		return errors.New("not confirmed, so nothing was changed (type yes to erase the stick, or use --yes)")
+	}
+
+	pass, err := askNewPassphrase(ctx, agent.NewPinentry(log.WithField("component", "pinentry")), name)
+	if err != nil {
+		return err
+	}
+	defer clear(pass)
+
+	l, _ := planBackupLayout(target.facts.Size)
+	c := &creation{env: env, disks: disks, boot: sys.boot, log: log, helperCmd: *helperCmd, name: name,
+		drive: target.drive.Path, layout: l, used: used,
+		progress: &createProgress{w: env.stdout, terminal: env.isTerminal, steps: createSteps}}
+	if err := c.run(ctx, pass); err != nil {
+		return err
+	}
+
+	now := sys.now()
+	err = savePairing(ctx, env, sys, log, *statePath, readPath, before, se != nil, func(s *agent.State) error {
+		if target.pairedUUID != "" {
+			s.Unpair(target.pairedUUID) // its LUKS volume was erased
+		}
+		if err := s.Pair(agent.PairedBackup{UUID: c.uuid, Label: stickLabel(target.stick), Size: target.facts.Size, Added: now}); err != nil {
+			return err
+		}
+		s.RecordAttempt(agent.Attempt{Time: now, Backup: c.uuid, Result: agent.ResultSuccess})
+		return nil
+	})
+	if err != nil {
+		c.cleanup(ctx)
+		return fmt.Errorf("the backup Tails on %s is complete, but it is not paired because %w; then run 'tails-backup pair %s' to pair it", name, err, stickDevice(target.stick))
+	}
+	if err := c.eject(ctx); err != nil {
+		fmt.Fprintln(env.stdout, "Your backup Tails is ready and paired.")
+		fmt.Fprintf(env.stderr, "Warning: %s could not be ejected (%v); eject it in the Files browser before you unplug it.\n", name, err)
+		return nil
+	}
+	fmt.Fprintln(env.stdout, "Your backup Tails is ready: you can unplug it. From now on, plug it in to update it; if this Tails is lost or broken, start on the backup.")
+	return nil
+}
+
+// statfsUsed is the space the files of the file system mounted at dir take: what the Persistent
+// Storage of this Tails holds. ext4 leaves its own metadata out of these counts.
+func statfsUsed(dir string) (uint64, error) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		return 0, fmt.Errorf("statfs %s: %w", dir, err)
+	}
+	return (st.Blocks - st.Bfree) * uint64(st.Bsize), nil
+}
+
+// createCandidate is a drive plugged in, and whether a backup Tails can be made on it.
+type createCandidate struct {
+	drive *udisks.Object
+	stick udisks.Stick // Drive and Disk, and its Tails partitions if it is a Tails stick
+	facts createDrive
+	// reason says why it cannot be used; "" if it can.
+	reason string
+	// pairedUUID is the LUKS UUID of its Persistent Storage when it is a backup paired with
+	// this Tails.
+	pairedUUID string
+	// what it holds, for the listing: "your backup Tails", "a Tails stick"...; "" for anything else.
+	what string
+}
+
+// createCandidates lists every drive, each with whether a backup Tails of a Tails whose
+// Persistent Storage holds used bytes can be made on it, eligible ones first, by device.
+func createCandidates(snap *udisks.Snapshot, boot udisks.BootPaths, used uint64, st *agent.State) []createCandidate {
+	bootDrive := snap.BootDrive(boot)
+	thisUUID := ""
+	tailsSticks := map[string]udisks.Stick{}
+	for _, ts := range snap.TailsSticks(boot) {
+		tailsSticks[string(ts.Drive.Path)] = ts
+		if ts.Boot {
+			thisUUID = strings.ToLower(ts.LUKSUUID())
+		}
+	}
+	var out []createCandidate
+	for _, o := range snap.Objects() {
+		if o.Drive == nil {
+			continue
+		}
+		c := createCandidate{drive: o, stick: udisks.Stick{Drive: o, Disk: snap.Disk(o.Path)}}
+		if ts, ok := tailsSticks[string(o.Path)]; ok {
+			c.stick = ts
+		}
+		c.facts = driveFacts(c.stick, bootDrive)
+		c.reason = c.facts.notEligible(used)
+		c.pairedUUID, c.what = stickRole(c.stick, st, thisUUID)
+		out = append(out, c)
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if (out[i].reason == "") != (out[j].reason == "") {
+			return out[i].reason == ""
+		}
+		return stickDevice(out[i].stick) < stickDevice(out[j].stick)
+	})
+	return out
+}
+
+// driveFacts reads what the eligibility rules look at.
+func driveFacts(st udisks.Stick, bootDrive *udisks.Object) createDrive {
+	d := st.Drive.Drive
+	f := createDrive{Size: d.Size, Removable: d.Removable, Boot: bootDrive != nil && bootDrive.Path == st.Drive.Path}
+	if st.Disk == nil || st.Disk.Block == nil {
+		f.NoMedium = true
+		return f
+	}
+	b := st.Disk.Block
+	if b.Size > 0 {
+		f.Size = b.Size
+	}
+	f.ReadOnly, f.SystemHint = b.ReadOnly, b.HintSystem
+	return f
+}
+
+// stickRole tells what a Tails stick is to this Tails (whose Persistent Storage has the LUKS
+// UUID thisUUID): its paired backup (pairedUUID set), an unfinished one, or another Tails stick.
+// A locked stick keeps its marker to itself: only the store tells it apart then.
+func stickRole(st udisks.Stick, state *agent.State, thisUUID string) (pairedUUID, what string) {
+	if st.LUKS == nil || st.Boot {
+		return "", ""
+	}
+	uuid := strings.ToLower(st.LUKSUUID())
+	if uuid != "" && state.IsPaired(uuid) {
+		return uuid, "your backup Tails"
+	}
+	if st.Cleartext != nil && st.Cleartext.Filesystem != nil && thisUUID != "" {
+		for _, mp := range st.Cleartext.Filesystem.MountPoints {
+			m := readOwnMarker(mp)
+			if m.isBackup() && strings.EqualFold(m.marker.Source, thisUUID) {
+				if m.marker.State == tails.StateComplete {
+					return "", "a backup of this Tails, not paired"
+				}
+				return "", "an unfinished backup of this Tails"
+			}
+		}
+	}
+	return "", "a Tails stick"
+}
+
+func printCreateCandidates(w io.Writer, cands []createCandidate, used uint64) {
+	fmt.Fprintln(w, "Drives plugged in:")
+	for _, c := range cands {
+		what := ""
+		if c.what != "" {
+			what = ", " + c.what
+		}
+		verdict := "can be used"
+		if c.reason != "" {
+			verdict = "cannot be used: " + c.reason
+		}
+		fmt.Fprintf(w, "  %-10s %s, %s%s: %s\n", deviceOrNone(c.stick), stickLabel(c.stick), sizeText(c.facts.Size), what, verdict)
+	}
+	fmt.Fprintf(w, "Your Persistent Storage holds %s: a backup of this Tails needs a USB stick of at least %s.\n",
+		sizeText(used), sizeText(neededStickSize(0, used)))
+}
+
+func deviceOrNone(st udisks.Stick) string {
+	if d := stickDevice(st); d != "" {
+		return d
+	}
+	return "(no medium)"
+}
+
+// chooseCreateTarget picks the drive named by dev (a device such as /dev/sdb, sdb, or one of
+// its partitions), or the only eligible one when dev is "".
+func chooseCreateTarget(snap *udisks.Snapshot, cands []createCandidate, dev string) (createCandidate, error) {
+	if dev == "" {
+		var ok []createCandidate
+		for _, c := range cands {
+			if c.reason == "" {
+				ok = append(ok, c)
+			}
+		}
+		switch len(ok) {
+		case 0:
+			return createCandidate{}, errors.New("no USB stick plugged in can hold a backup of this Tails; plug in a USB stick big enough (see above) and try again")
+		case 1:
+			return ok[0], nil
+		}
+		return createCandidate{}, fmt.Errorf("%w: %d USB sticks can be used; say which one to erase, e.g. 'tails-backup create %s'",
+			errUsage, len(ok), stickDevice(ok[0].stick))
+	}
+	if !strings.HasPrefix(dev, "/") {
+		dev = "/dev/" + dev
+	}
+	o := snap.ByDevice(dev)
+	var drive *udisks.Object
+	if o != nil {
+		drive = snap.DriveOf(o.Path)
+	}
+	if drive == nil {
+		return createCandidate{}, fmt.Errorf("there is no USB stick %s; run 'tails-backup create' without a device to list the drives plugged in", dev)
+	}
+	for _, c := range cands {
+		if c.drive.Path != drive.Path {
+			continue
+		}
+		if c.reason != "" {
+			return createCandidate{}, fmt.Errorf("%s cannot be used: %s", dev, c.reason)
+		}
+		return c, nil
+	}
+	return createCandidate{}, fmt.Errorf("there is no USB stick %s; run 'tails-backup create' without a device to list the drives plugged in", dev)
+}
+
+// printErased shows what erasing the target destroys: each partition with its number, size,
+// GPT name and file system.
+func printErased(w io.Writer, snap *udisks.Snapshot, c createCandidate) {
+	fmt.Fprintf(w, "Everything on %s will be erased:\n", describeStick(c.stick))
+	disk := c.stick.Disk
+	parts := snap.Partitions(disk.Path)
+	if len(parts) == 0 {
+		if disk.Block != nil && disk.Block.IdType != "" {
+			fmt.Fprintf(w, "  the whole stick: %s\n", contentText(snap, disk))
+		} else {
+			fmt.Fprintln(w, "  no partitions")
+		}
+		return
+	}
+	for _, p := range parts {
+		name := ""
+		if p.Partition.Name != "" {
+			name = fmt.Sprintf(", named %q", oneLine(p.Partition.Name))
+		}
+		fmt.Fprintf(w, "  partition %d: %s%s, %s\n", p.Partition.Number, sizeText(p.Partition.Size), name, contentText(snap, p))
+	}
+}
+
+// contentText says what a block holds: "FAT file system labelled "Tails"", "encrypted (LUKS)".
+func contentText(snap *udisks.Snapshot, o *udisks.Object) string {
+	b := o.Block
+	if b == nil || b.IdType == "" {
+		return "no file system"
+	}
+	if b.IdUsage == "crypto" {
+		s := "encrypted (LUKS)"
+		if ct := snap.Cleartext(o.Path); ct != nil && ct.Block != nil && ct.Block.IdLabel != "" {
+			s += fmt.Sprintf(", holding a file system labelled %q", oneLine(ct.Block.IdLabel))
+		}
+		return s
+	}
+	s := fsTypeText(b.IdType) + " file system"
+	if b.IdLabel != "" {
+		s += fmt.Sprintf(" labelled %q", oneLine(b.IdLabel))
+	}
+	return s
+}
+
+func fsTypeText(t string) string {
+	switch t {
+	case "vfat":
+		return "FAT"
+	case "ntfs", "exfat":
+		return strings.ToUpper(t)
+	}
+	return oneLine(t)
+}
+
+// confirmErase asks to type yes: erasing a stick is not undone by a stray y.
+func confirmErase(env *environment, name string) bool {
+	fmt.Fprintf(env.stdout, "Type yes to erase %s and make it your backup Tails: ", name)
+	line, _ := bufio.NewReader(io.LimitReader(env.stdin, 1024)).ReadString('\n')
+	if !strings.HasSuffix(line, "\n") {
+		fmt.Fprintln(env.stdout) // no answer: end the question's line
+	}
+	return strings.EqualFold(strings.TrimSpace(line), "yes")
+}
+
+// newPassphraseTries is how many times the passphrase may be typed differently twice.
+const newPassphraseTries = 3
+
+var (
+	errPassphrasesDiffer = errors.New("the two passphrases were different")
+	errPassphraseEmpty   = errors.New("the passphrase was empty")
+)
+
+// askNewPassphrase asks the passphrase of the backup's Persistent Storage twice, until both are
+// the same. The caller clears the result.
+func askNewPassphrase(ctx context.Context, asker agent.PassphraseAsker, name string) ([]byte, error) {
+	first := agent.Prompt{
+		Title: "Tails Backup",
+		Description: fmt.Sprintf("Choose the passphrase of the Persistent Storage of your backup Tails on %s. "+
+			"We recommend the passphrase of this Tails: it is the one you will remember on the day you need the backup.", name),
+		Prompt: "Passphrase:",
+		OK:     "Next",
+	}
+	again := agent.Prompt{
+		Title:       "Tails Backup",
+		Description: fmt.Sprintf("Type the passphrase of the Persistent Storage of your backup Tails on %s again, to check it.", name),
+		Prompt:      "Passphrase:",
+		OK:          "Create",
+	}
+	var err error
+	for range newPassphraseTries {
+		var pass, check []byte
+		if pass, err = asker.AskPassphrase(ctx, first); err != nil {
+			break
+		}
+		if len(pass) == 0 {
+			first.Error = "The passphrase is empty: type a passphrase."
+			err = errPassphraseEmpty
+			continue
+		}
+		if check, err = asker.AskPassphrase(ctx, again); err != nil {
+			clear(pass)
+			break
+		}
+		same := subtle.ConstantTimeCompare(pass, check) == 1
+		clear(check)
+		if same {
+			return pass, nil
+		}
+		clear(pass)
+		first.Error = "The two passphrases were different. Type the passphrase again, twice."
+		err = errPassphrasesDiffer
+	}
+	var execErr *exec.Error
+	switch {
+	case errors.Is(err, agent.ErrPinentryCancelled):
+		return nil, errors.New("the passphrase was not given, so nothing was changed")
+	case ctx.Err() != nil:
+		return nil, errors.New("interrupted, so nothing was changed")
+	case errors.As(err, &execErr):
+		return nil, fmt.Errorf("the passphrase dialog could not be shown (%v), so nothing was changed; run 'tails-backup create' in the Tails desktop session", err)
+	case errors.Is(err, errPassphraseEmpty):
+		return nil, fmt.Errorf("the passphrase was empty %d times, so nothing was changed; run 'tails-backup create' again and type a passphrase", newPassphraseTries)
+	case errors.Is(err, errPassphrasesDiffer):
+		return nil, fmt.Errorf("the two passphrases were different %d times, so nothing was changed; run 'tails-backup create' again and type the same passphrase twice", newPassphraseTries)
+	}
+	return nil, fmt.Errorf("the passphrase could not be asked (%v), so nothing was changed; run 'tails-backup create' again", err)
+}
