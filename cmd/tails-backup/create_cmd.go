@@ -117,6 +117,9 @@ func runCreate(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 
+	// Ejected before the pairing is saved: a running agent that sees the new pairing while the
+	// stick is still there would start an update of it at once, racing the lock and power-off.
+	ejectErr := c.eject(ctx)
 	now := sys.now()
 	err = savePairing(ctx, env, sys, log, *statePath, readPath, before, se != nil, func(s *agent.State) error {
 		if target.pairedUUID != "" {
@@ -129,12 +132,11 @@ func runCreate(ctx context.Context, env *environment, args []string) error {
 		return nil
 	})
 	if err != nil {
-		c.cleanup(ctx)
-		return fmt.Errorf("the backup Tails on %s is complete, but it is not paired because %w; then run 'tails-backup pair %s' to pair it", name, err, stickDevice(target.stick))
+		return fmt.Errorf("the backup Tails on %s is complete, but it is not paired because %w; then plug it in and run 'tails-backup pair %s' to pair it", name, err, stickDevice(target.stick))
 	}
-	if err := c.eject(ctx); err != nil {
+	if ejectErr != nil {
 		fmt.Fprintln(env.stdout, "Your backup Tails is ready and paired.")
-		fmt.Fprintf(env.stderr, "Warning: %s could not be ejected (%v); eject it in the Files browser before you unplug it.\n", name, err)
+		fmt.Fprintf(env.stderr, "Warning: %s could not be ejected (%v); eject it in the Files browser before you unplug it.\n", name, ejectErr)
 		return nil
 	}
 	fmt.Fprintln(env.stdout, "Your backup Tails is ready: you can unplug it. From now on, plug it in to update it; if this Tails is lost or broken, start on the backup.")

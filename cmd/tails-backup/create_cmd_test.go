@@ -367,6 +367,14 @@ func TestCreateHappyPath(t *testing.T) {
 		}
 		return nil
 	})
+	// The pairing is saved after the power-off: a running agent that saw it while the stick is
+	// still there would start an update of it.
+	w.fake.OnCall("PowerOff", func(udiskstest.Call) *dbus.Error {
+		if _, err := os.Stat(w.state); err == nil {
+			t.Error("the store was written before the stick was powered off")
+		}
+		return nil
+	})
 	w.fake.OnCall("Unmount", func(c udiskstest.Call) *dbus.Error {
 		mu.Lock()
 		defer mu.Unlock()
@@ -435,7 +443,7 @@ func TestCreateHappyPath(t *testing.T) {
 	if got := w.ops(t, n.uuid); !equalStrings(got, createOps) {
 		t.Errorf("helper operations %v, want %v", got, createOps)
 	}
-	// Paired at the end, then ejected.
+	// Ejected, then paired.
 	st, ok := loadStateFile(t, w.state)
 	if !ok || len(st.Backups) != 1 {
 		t.Fatalf("store %+v", st)
