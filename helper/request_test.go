@@ -22,7 +22,7 @@ func checkValidRequest(t *testing.T, r Request) {
 		t.Fatalf("accepted version %d", r.Version)
 	}
 	switch r.Op {
-	case OpUpdate, OpMark, OpCreatePersistence, OpRefreshSystem, OpInstallBootloader:
+	case OpUpdate, OpMark, OpCreatePersistence, OpVerify, OpRefreshSystem, OpInstallBootloader:
 		if !tails.ValidUUID(r.Backup) {
 			t.Fatalf("accepted %s with backup %q", r.Op, r.Backup)
 		}
@@ -40,8 +40,11 @@ func checkValidRequest(t *testing.T, r Request) {
 	if r.Source != "" && r.Op != OpRestore {
 		t.Fatalf("accepted source with %s", r.Op)
 	}
-	if len(r.Skip) > 0 && r.Op != OpUpdate && r.Op != OpRestore {
+	if len(r.Skip) > 0 && r.Op != OpUpdate && r.Op != OpVerify && r.Op != OpRestore {
 		t.Fatalf("accepted skip with %s", r.Op)
+	}
+	if r.Checksum && r.Op != OpVerify {
+		t.Fatalf("accepted checksum with %s", r.Op)
 	}
 	for _, f := range r.Skip {
 		// What Mirror gets as an exclude must be one component inside the root, never the marker.
@@ -74,6 +77,8 @@ func requestSeeds() []string {
 		`{"version":1,"op":"refresh-system","backup":"` + dstUUID + `"}`,
 		`{"version":1,"op":"install-bootloader","backup":"` + dstUUID + `","skip":["x"]}`,
 		`{"op":"cancel"}`,
+		`{"version":1,"op":"verify","backup":"` + dstUUID + `","checksum":true,"skip":["thunderbird"]}`,
+		`{"version":1,"op":"update","backup":"` + dstUUID + `","checksum":true}`,
 		`{"version":1,"op":"update","backup":"` + dstUUID + `","skip":["thunderbird","gnupg"]}`,
 		`{"version":1,"op":"update","backup":"` + dstUUID + `","skip":[".."]}`,
 		`{"version":1,"op":"update","backup":"../../x"}`,
