@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"slices"
 	"strings"
 	"sync"
@@ -553,16 +554,12 @@ func newRequest(op helper.Op, backup string) helper.Request {
 const OpPromote = helper.OpPromote
 
 // readMarkerFile reads the marker at the root of a mounted Persistent Storage, refusing a
-// symlink or anything but a small regular file.
+// symlink or anything but a small regular file; no marker is an error. It works as amnesia,
+// which may not open a Tails root for reading (see tails.ReadMarkerIn).
 func readMarkerFile(root string) (tails.Marker, error) {
-	fd, err := unix.Open(root, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return tails.Marker{}, err
+	m, present, err := tails.ReadMarkerIn(root)
+	if err == nil && !present {
+		err = fmt.Errorf("%s holds no backup marker: %w", root, fs.ErrNotExist)
 	}
-	defer unix.Close(fd)
-	data, err := tails.ReadFileAt(fd, tails.MarkerName, 64<<10)
-	if err != nil {
-		return tails.Marker{}, err
-	}
-	return tails.ParseMarker(strings.NewReader(string(data)))
+	return m, err
 }

@@ -48,7 +48,9 @@ func runAgent(ctx context.Context, env *environment, args []string) error {
 		}
 		path = p
 	}
-	sys, err := dbus.ConnectSystemBus(dbus.WithContext(ctx))
+	// Not closed by SIGTERM (the end of ctx): an update under way unmounts and locks its stick
+	// through this connection before Run returns.
+	sys, err := dbus.ConnectSystemBus(dbus.WithContext(context.WithoutCancel(ctx)))
 	if err != nil {
 		return fmt.Errorf("connect to the system bus: %w; is D-Bus running?", err)
 	}

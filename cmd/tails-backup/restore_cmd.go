@@ -5,14 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/godbus/dbus/v5"
 	"github.com/sirupsen/logrus"
-	"golang.org/x/sys/unix"
 
 	"tails-backup/agent"
 	"tails-backup/helper"
@@ -68,7 +66,7 @@ func restoreWith(ctx context.Context, env *environment, args []string, q agent.Q
 	}
 	sys := env.sessionSystem()
 	log := newLog(env, *verbose, "restore")
-	if _, present, _ := readMarkerIn(sys.markerRoot); present {
+	if _, present, _ := tails.ReadMarkerIn(sys.markerRoot); present {
 		return errors.New("this Tails is itself a backup Tails (its Persistent Storage holds a backup marker), so nothing is restored into it; make it your main Tails first with 'tails-backup promote', or restore into another Tails")
 	}
 	if q == nil {
@@ -113,7 +111,7 @@ func restoreWith(ctx context.Context, env *environment, args []string, q agent.Q
 	if err != nil {
 		return fmt.Errorf("the Persistent Storage of %s is not mounted any more (%v); unplug it, plug it in again and run 'tails-backup restore' again", name, err)
 	}
-	m, present, err := readMarkerIn(mp)
+	m, present, err := tails.ReadMarkerIn(mp)
 	switch {
 	case !present:
 		return fmt.Errorf("%s is not a backup made by tails-backup (its Persistent Storage has no backup marker), so nothing was changed; plug in your backup Tails and give its device", name)
@@ -217,27 +215,6 @@ func mountPointOf(ctx context.Context, disks *udisks.Client, clear dbus.ObjectPa
 		return "", errors.New("udisks gives no mount point")
 	}
 	return o.Filesystem.MountPoints[0], nil
-}
-
-// readMarkerIn reads the backup marker at the root of the Persistent Storage mounted at dir.
-// The root is opened O_PATH: a Tails root (0770, ACL user:amnesia:--x) lets amnesia reach a
-// file by its name but not list the folder. present is false when there is no marker; err is
-// set when there is one that cannot be used (a symlink, not a small regular file, invalid).
-func readMarkerIn(dir string) (m tails.Marker, present bool, err error) {
-	fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return tails.Marker{}, false, nil // no Persistent Storage there: no marker
-	}
-	defer unix.Close(fd)
-	data, err := tails.ReadFileAt(fd, tails.MarkerName, 64<<10)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return tails.Marker{}, false, nil
-	case err != nil:
-		return tails.Marker{}, true, err
-	}
-	m, err = tails.ParseMarker(strings.NewReader(string(data)))
-	return m, true, err
 }
 
 // restoreDescriptionLines say what the backup is and what restoring does.

@@ -449,27 +449,3 @@ func TestRestoreCommandClosesApplications(t *testing.T) {
 		})
 	}
 }
-
-func TestReadMarkerIn(t *testing.T) {
-	dir := t.TempDir()
-	if _, present, err := readMarkerIn(dir); present || err != nil {
-		t.Errorf("no marker: present %v, %v", present, err)
-	}
-	if _, present, _ := readMarkerIn(filepath.Join(dir, "nonexistent")); present {
-		t.Error("no folder: present")
-	}
-	m := tails.Marker{Format: 1, Source: mainUUID, State: tails.StateComplete, Started: testNow, Finished: testNow, TailsVersion: "6.10"}
-	b, _ := m.Marshal()
-	writeFile(t, filepath.Join(dir, "real"), string(b))
-	if err := os.Symlink(filepath.Join(dir, "real"), filepath.Join(dir, tails.MarkerName)); err != nil {
-		t.Fatal(err)
-	}
-	if _, present, err := readMarkerIn(dir); !present || err == nil {
-		t.Errorf("symlink: present %v, %v; want a present, unusable marker", present, err)
-	}
-	os.Remove(filepath.Join(dir, tails.MarkerName))
-	writeFile(t, filepath.Join(dir, tails.MarkerName), string(b))
-	if got, present, err := readMarkerIn(dir); !present || err != nil || got.Source != mainUUID {
-		t.Errorf("valid marker: %+v, %v, %v", got, present, err)
-	}
-}

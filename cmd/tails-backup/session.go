@@ -10,7 +10,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"os/exec"
 	"strings"
@@ -18,7 +17,6 @@ import (
 
 	"github.com/godbus/dbus/v5"
 	"github.com/sirupsen/logrus"
-	"golang.org/x/sys/unix"
 
 	"tails-backup/agent"
 	"tails-backup/helper"
@@ -37,6 +35,8 @@ type sessionSystem struct {
 	// now is the wall clock.
 	now func() time.Time
 	// connectSystemBus reaches udisks2 (dbus.ConnectSystemBus honours DBUS_SYSTEM_BUS_ADDRESS).
+	// The end of ctx does not close the connection (Close does): after Ctrl-C, a command
+	// still unmounts and locks the stick it opened through it.
 	connectSystemBus func(ctx context.Context) (*dbus.Conn, error)
 	// defaultStatePath is where the pairing store is when --state is not given.
 	defaultStatePath func() (string, error)
@@ -60,7 +60,7 @@ func realSessionSystem() sessionSystem {
 		boot:        udisks.BootPaths{Persistence: tails.PersistentStorageMount, System: tails.MediumMount},
 		now:         time.Now,
 		connectSystemBus: func(ctx context.Context) (*dbus.Conn, error) {
-			return dbus.ConnectSystemBus(dbus.WithContext(ctx))
+			return dbus.ConnectSystemBus(dbus.WithContext(context.WithoutCancel(ctx)))
 		},
 		defaultStatePath: agent.DefaultStatePath,
 		usedBytes:        statfsUsed,
@@ -190,24 +190,12 @@ func (m ownMarker) isBackup() bool { return m.present && m.err == nil }
 // readOwnMarker reads the marker at the root of this Tails' Persistent Storage, refusing a
 // symlink or anything but a small regular file (as the agent does).
 func readOwnMarker(root string) ownMarker {
-	fd, err := unix.Open(root, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		// No Persistent Storage (or not readable): no marker to find.
+	m, present, err := tails.ReadMarkerIn(root)
+	if !present {
+		// No Persistent Storage (or none to look into), or no marker in it.
 		return ownMarker{}
 	}
-	defer unix.Close(fd)
-	data, err := tails.ReadFileAt(fd, tails.MarkerName, 64<<10)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return ownMarker{}
-	case err != nil:
-		return ownMarker{present: true, err: err}
-	}
-	m, err := tails.ParseMarker(strings.NewReader(string(data)))
-	if err != nil {
-		return ownMarker{present: true, err: err}
-	}
-	return ownMarker{present: true, marker: m}
+	return ownMarker{present: true, marker: m, err: err}
 }
 
 // readTailsVersion returns the first line of the version file ("6.10 - 20241203").
