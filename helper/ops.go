@@ -195,9 +195,7 @@ func (o *operation) update(src, dst *root) (*Report, *Failure) {
 	}
 	o.log.Info("marker written incomplete; mirroring")
 
-	// The marker is the helper's alone; the folders the session asked to skip (the user kept
-	// their application open) keep their previous copy on the backup.
-	exclude := append([]string{tails.MarkerName}, o.req.Skip...)
+	exclude := mirrorExcludes(o.req.Skip)
 	rep, err := tbsync.Mirror(o.ctx, fdPath(src.fd), fdPath(dst.fd), tbsync.Options{
 		Exclude:           exclude,
 		SourceDevice:      src.dev,
@@ -282,6 +280,16 @@ func toReport(r tbsync.Report) *Report {
 		out.Errors = append(out.Errors, ReportError{Path: e.Path, Op: e.Op, Error: msg})
 	}
 	return out
+}
+
+// mirrorExcludes is what an update leaves alone on the backup, and verify does not compare:
+// the marker, which is the helper's alone; the tails-backup folder, which holds this Tails'
+// own pairings (written after every update, so a backup could never be identical to it, and
+// meaningless on another Tails: a restore does not bring it back either); and the folders the
+// session asked to skip (the user kept their application open), which keep their previous
+// copy on the backup.
+func mirrorExcludes(skip []string) []string {
+	return append([]string{tails.MarkerName, tails.StateDirName}, skip...)
 }
 
 // mark pairs dst with src: a marker naming src, incomplete until the first update.

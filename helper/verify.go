@@ -140,8 +140,7 @@ func (o *operation) verify(src, dst *root) (*Report, *Failure) {
 	if o.ctx.Err() != nil {
 		return nil, cancelled(o.ctx)
 	}
-	// The marker is the helper's; the skipped folders were left as they were by the update.
-	exclude := append([]string{tails.MarkerName}, o.req.Skip...)
+	exclude := mirrorExcludes(o.req.Skip)
 	rep, err := VerifyTrees(o.ctx, src.fd, dst.fd, VerifyOptions{
 		Checksum:          o.req.Checksum,
 		Exclude:           exclude,

@@ -83,6 +83,38 @@ func TestVerifyIdentical(t *testing.T) {
 	}
 }
 
+// TestPairingStoreIsNotBackedUp: the tails-backup folder holds this Tails' own pairings, written
+// after every update: an update leaves the backup's copy (if any) alone, and verify does not
+// compare it, so a backup verified right after its update is identical.
+func TestPairingStoreIsNotBackedUp(t *testing.T) {
+	w := updatedWorld(t)
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	srcStore := filepath.Join(w.src.mnt, tails.StateDirName)
+	dstStore := filepath.Join(w.dst.mnt, tails.StateDirName)
+	must(os.MkdirAll(srcStore, 0o700))
+	must(os.WriteFile(filepath.Join(srcStore, "state.json"), []byte(`{"format":1}`), 0o600))
+	must(os.MkdirAll(dstStore, 0o700))
+	must(os.WriteFile(filepath.Join(dstStore, "old.json"), []byte(`{}`), 0o600))
+	before := listing(t, dstStore)
+
+	evs, err := w.do(OpUpdate, dstUUID)
+	checkEnd(t, evs, err, EventDone)
+	if after := listing(t, dstStore); after != before {
+		t.Errorf("the update changed the backup's tails-backup folder:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+	// The store changes after the update, as the agent records it.
+	must(os.WriteFile(filepath.Join(srcStore, "state.json"), []byte(`{"format":1,"backups":[]}`), 0o600))
+	changes, problems, done := verifyResult(t, start(t, w.sys, verifyRequest(true)))
+	if len(changes) != 0 || len(problems) != 0 || done.Report.Created+done.Report.Updated+done.Report.MetadataOnly+done.Report.Deleted != 0 {
+		t.Errorf("verify after the update: changes %q, problems %q, report %+v", changes, problems, done.Report)
+	}
+}
+
 func TestVerifyFindsDifferences(t *testing.T) {
 	w := updatedWorld(t)
 	src, dst := w.src.mnt, w.dst.mnt
