@@ -63,8 +63,7 @@ func (o *operation) restore(ps, backup *root) (*Report, *Failure) {
 	}
 	o.log = o.log.WithFields(logrus.Fields{"backup_source": m.Source, "backup_state": m.State})
 
-	exclude := []string{tails.MarkerName, tails.StateDirName}
-	exclude = append(exclude, o.req.Skip...)
+	exclude := mirrorExcludes(o.req.Skip) // the same both ways
 	var notes []Event
 	if reason := unsafeConf(backup.fd); reason != "" {
 		exclude = append(exclude, tails.PersistenceConfName, confBakName)
