@@ -291,6 +291,9 @@ func (a *Agent) evaluate(ctx context.Context, state State) {
 		return
 	}
 	sticks := classifySticks(a.snap, a.deps.Disks.BootPaths(), state.IsPaired)
+	// state was read from the store just now (evaluateNow), so a pause set by a restore is
+	// seen before any update of a stick that appeared since.
+	paused := state.Paused(a.deps.Clock.Now())
 	present := make(map[string]bool)
 	drives := make(map[dbus.ObjectPath]bool)
 	for _, st := range sticks {
@@ -300,7 +303,18 @@ func (a *Agent) evaluate(ctx context.Context, state State) {
 		}
 		switch st.Kind {
 		case stickPaired:
-			if a.isBackup || a.handled[st.UUID] || a.job != nil {
+			if a.isBackup || a.handled[st.UUID] {
+				continue
+			}
+			if paused {
+				// A restore runs, most likely from this very stick: updating it would overwrite
+				// what the user wants back. Handled, so that the end of the pause does not start
+				// it while it is still plugged in: the next plug is a new chance.
+				a.handled[st.UUID] = true
+				a.log.WithField("backup", st.UUID).Info("a paired backup is plugged in while a restore runs: not updating it")
+				continue
+			}
+			if a.job != nil {
 				continue
 			}
 			if a.source == "" {
@@ -314,7 +328,11 @@ func (a *Agent) evaluate(ctx context.Context, state State) {
 		case stickUnpaired:
 			if !a.toldUnpair[st.Drive.Path] && !a.isBackup {
 				a.toldUnpair[st.Drive.Path] = true
-				a.show(ctx, unpairedNote())
+				// During a restore, it is the stick restored from (the backup of a lost Tails):
+				// telling how to pair it would only confuse.
+				if !paused {
+					a.show(ctx, unpairedNote())
+				}
 			}
 		}
 	}
@@ -386,7 +404,11 @@ func (a *Agent) handleAction(ctx context.Context, e notify.ActionInvoked, timer 
 	switch {
 	case e.ID == a.reminderID && e.ActionKey == actUpdateNow:
 		a.reminderID = 0
-		if a.job == nil {
+		switch {
+		case a.job != nil:
+		case a.pausedNow(ctx):
+			a.show(ctx, pausedNote())
+		default:
 			a.waitingID = a.show(ctx, waitingNote())
 		}
 	case e.ID == a.reminderID && e.ActionKey == actSnooze:
@@ -408,6 +430,12 @@ func (a *Agent) handleAction(ctx context.Context, e notify.ActionInvoked, timer 
 	case e.ID == a.confirmID && e.ActionKey == actCancel:
 		a.confirmID = 0
 	}
+}
+
+// pausedNow tells whether a restore holds the automatic updates off now.
+func (a *Agent) pausedNow(ctx context.Context) bool {
+	st := a.loadState(ctx)
+	return st.Paused(a.deps.Clock.Now())
 }
 
 func (a *Agent) updateState(ctx context.Context, fn func(*State) error) {

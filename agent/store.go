@@ -10,10 +10,12 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
@@ -23,8 +25,17 @@ import (
 
 // StateFormat is the version of the state file format written by this code. Any change that
 // adds or changes a field bumps it: older code then reports ErrNewerState instead of dropping
-// what it does not understand.
-const StateFormat = 1
+// what it does not understand. Format 2 added the pause (PausedUntil, PausedBy); a state
+// without a pause is still written as format 1 (see MarshalState), which older code reads.
+const StateFormat = 2
+
+// MaxPause bounds how far ahead a pause of the automatic updates is honoured. A pause set
+// further ahead comes from a clock that was wrong when it was written (Tails sets its clock once
+// Tor is connected) or from a hand edit: it must not stop the updates for longer than that.
+const MaxPause = 24 * time.Hour
+
+// maxPauseOwners bounds PausedBy; the oldest owners (restores that crashed) go first.
+const maxPauseOwners = 16
 
 // DefaultReminderPeriod is how old the last successful update may get before a reminder.
 const DefaultReminderPeriod = 7 * 24 * time.Hour
@@ -41,7 +52,8 @@ const maxMessage = 4096
 // State is the pairing store: the backups paired with this Tails, how their updates went and
 // the reminder settings. It holds no secret.
 type State struct {
-	// Format is StateFormat when written by this code.
+	// Format is the format of the file read; MarshalState writes the lowest one that holds the
+	// state.
 	Format int `json:"format"`
 	// Backups are the paired backups, in pairing order.
 	Backups []PairedBackup `json:"backups"`
@@ -51,6 +63,14 @@ type State struct {
 	LastAttempt *Attempt `json:"last_attempt,omitempty"`
 	// Reminder holds the reminder settings.
 	Reminder ReminderSettings `json:"reminder"`
+	// PausedUntil holds off the agent's automatic updates until then, while 'tails-backup
+	// restore' runs: an update would overwrite the backup with the very data the user wants to
+	// get back from it. Use Paused: a pause that has expired is ignored, so that a restore that
+	// crashed cannot stop the updates for good.
+	PausedUntil time.Time `json:"paused_until,omitzero"`
+	// PausedBy names the holders of the pause ("restore 1234"): each ends only its own, and the
+	// updates resume when none is left (or the pause expires).
+	PausedBy []string `json:"paused_by,omitempty"`
 }
 
 // PairedBackup is a backup stick that the agent may update. It is recognised by the LUKS UUID
@@ -183,6 +203,37 @@ func (s *State) Snooze(now time.Time) { s.Reminder.SnoozedUntil = now.Add(Snooze
 // ReminderShown records that a reminder was shown at now.
 func (s *State) ReminderShown(now time.Time) { s.Reminder.LastShown = now }
 
+// Paused tells whether the automatic updates are paused at now: until PausedUntil, unless
+// that lies more than MaxPause ahead.
+func (s *State) Paused(now time.Time) bool {
+	return now.Before(s.PausedUntil) && s.PausedUntil.Sub(now) <= MaxPause
+}
+
+// Pause holds off the automatic updates until until, for owner. A pause that is no longer in
+// force is replaced; one in force is extended if need be, and owner joins its holders.
+func (s *State) Pause(owner string, until, now time.Time) {
+	if !s.Paused(now) {
+		s.PausedUntil, s.PausedBy = time.Time{}, nil
+	}
+	if until.After(s.PausedUntil) {
+		s.PausedUntil = until
+	}
+	if !slices.Contains(s.PausedBy, owner) {
+		s.PausedBy = append(s.PausedBy, owner)
+	}
+	if n := len(s.PausedBy); n > maxPauseOwners {
+		s.PausedBy = slices.Clone(s.PausedBy[n-maxPauseOwners:])
+	}
+}
+
+// Resume ends owner's part of the pause; the pause ends when no holder is left.
+func (s *State) Resume(owner string) {
+	s.PausedBy = slices.DeleteFunc(s.PausedBy, func(o string) bool { return o == owner })
+	if len(s.PausedBy) == 0 {
+		s.PausedUntil, s.PausedBy = time.Time{}, nil
+	}
+}
+
 // Validate checks a state read from disk or about to be written.
 func (s *State) Validate() error {
 	if s.Format < 1 || s.Format > StateFormat {
@@ -213,6 +264,17 @@ func (s *State) Validate() error {
 	}
 	if s.Reminder.PeriodSeconds < 0 || s.Reminder.PeriodSeconds > 366*24*3600 {
 		return fmt.Errorf("reminder period of %d seconds is out of range", s.Reminder.PeriodSeconds)
+	}
+	if len(s.PausedBy) > maxPauseOwners {
+		return fmt.Errorf("the pause has %d holders, at most %d", len(s.PausedBy), maxPauseOwners)
+	}
+	for _, o := range s.PausedBy {
+		if o == "" || len(o) > 128 || !utf8.ValidString(o) {
+			return fmt.Errorf("the pause has a holder %q that is empty, too long or not UTF-8", o)
+		}
+	}
+	if len(s.PausedBy) > 0 && s.PausedUntil.IsZero() {
+		return errors.New("the pause has holders but no end")
 	}
 	return nil
 }
@@ -304,8 +366,15 @@ func ParseState(data []byte) (State, error) {
 	return s, nil
 }
 
-// MarshalState encodes a valid state as the bytes of the state file.
+// MarshalState encodes a valid state as the bytes of the state file, in the lowest format
+// that holds it: format 1 unless a pause is set. A pause lasts minutes, so the store stays
+// readable by an older tails-backup nearly all the time; one that meets a pause reports
+// ErrNewerState (and sets the file aside to be renamed back) instead of calling it damaged.
 func MarshalState(s State) ([]byte, error) {
+	s.Format = 1
+	if !s.PausedUntil.IsZero() || len(s.PausedBy) > 0 {
+		s.Format = 2
+	}
 	if err := s.Validate(); err != nil {
 		return nil, fmt.Errorf("refusing to write an invalid state: %w", err)
 	}

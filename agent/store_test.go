@@ -118,7 +118,9 @@ func TestStoreSetsAsideUnusableFiles(t *testing.T) {
 		{"trailing data", `{"format":1,"backups":[]} {}`, ErrCorruptState, ".corrupt-"},
 		{"negative period", `{"format":1,"backups":[],"reminder":{"period_seconds":-5}}`, ErrCorruptState, ".corrupt-"},
 		{"too large", `{"format":1,"backups":[]}` + strings.Repeat(" ", MaxStateSize), ErrCorruptState, ".corrupt-"},
-		{"newer", `{"format":2,"backups":[],"something_new":true}`, ErrNewerState, ".newer-"},
+		{"pause holders without end", `{"format":2,"backups":[],"paused_by":["restore 1"]}`, ErrCorruptState, ".corrupt-"},
+		{"empty pause holder", `{"format":2,"backups":[],"paused_until":"2025-01-01T00:00:00Z","paused_by":[""]}`, ErrCorruptState, ".corrupt-"},
+		{"newer", `{"format":3,"backups":[],"something_new":true}`, ErrNewerState, ".newer-"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -338,6 +340,7 @@ func FuzzParseState(f *testing.F) {
 	f.Add([]byte(`{"format":2}`))
 	f.Add([]byte(`{"format":1,"backups":[{"uuid":"` + uuidA + `","added":"2025-01-01T00:00:00+14:00"}],"reminder":{"period_seconds":86400}}`))
 	f.Add([]byte(`null`))
+	f.Add([]byte(`{"format":2,"backups":[],"paused_until":"2025-03-30T14:00:00Z","paused_by":["restore 12"]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		st, err := ParseState(data)
 		if err != nil {
@@ -381,5 +384,116 @@ func TestStoreNonRegularIsSetAside(t *testing.T) {
 		if _, err := s.Load(ctx); err == nil || errors.Is(err, ErrCorruptState) {
 			t.Fatalf("unreadable: %v", err)
 		}
+	}
+}
+
+// TestStorePauseRoundTrip: the pause is kept by the store; a state without one is written in
+// format 1, which older versions read, and a store written before the pause existed loads as
+// not paused.
+func TestStorePauseRoundTrip(t *testing.T) {
+	ctx := testCtx(t)
+	s, p := newTestStore(t)
+	want := sampleState()
+	want.Pause("restore 12", t0.Add(2*time.Hour), t0)
+	if err := s.Save(ctx, want); err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := os.ReadFile(p)
+	for _, w := range []string{`"format": 2`, `"paused_until": "2025-03-30T14:00:00Z"`, `"paused_by": [`, `"restore 12"`} {
+		if !strings.Contains(string(raw), w) {
+			t.Errorf("state file lacks %s:\n%s", w, raw)
+		}
+	}
+	got, err := s.Load(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.PausedUntil.Equal(want.PausedUntil) || !reflect.DeepEqual(got.PausedBy, []string{"restore 12"}) || !got.Paused(t0) {
+		t.Errorf("pause after a round trip: until %v by %q", got.PausedUntil, got.PausedBy)
+	}
+	if _, err := s.Update(ctx, func(st *State) error { st.Resume("restore 12"); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	raw, _ = os.ReadFile(p)
+	if !strings.Contains(string(raw), `"format": 1,`) || strings.Contains(string(raw), "paused") {
+		t.Errorf("state without a pause:\n%s", raw)
+	}
+
+	// A store of the first format, written before the pause existed.
+	old := `{"format":1,"backups":[{"uuid":"` + uuidA + `","size":1,"added":"2025-01-01T00:00:00Z"}],"reminder":{}}`
+	if err := os.WriteFile(p, []byte(old), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	st, err := s.Load(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Paused(t0) || !st.PausedUntil.IsZero() || st.PausedBy != nil || !st.IsPaired(uuidA) {
+		t.Errorf("old store: %+v", st)
+	}
+}
+
+func TestStatePause(t *testing.T) {
+	at := func(d time.Duration) time.Time { return t0.Add(d) }
+	tests := []struct {
+		name    string
+		ops     func(s *State)
+		now     time.Time
+		paused  bool
+		until   time.Time
+		holders []string
+	}{
+		{"never paused", func(s *State) {}, t0, false, time.Time{}, nil},
+		{"paused", func(s *State) { s.Pause("a", at(2*time.Hour), t0) }, at(time.Hour), true, at(2 * time.Hour), []string{"a"}},
+		{"expired", func(s *State) { s.Pause("a", at(2*time.Hour), t0) }, at(2 * time.Hour), false, at(2 * time.Hour), []string{"a"}},
+		{"resumed", func(s *State) { s.Pause("a", at(2*time.Hour), t0); s.Resume("a") }, t0, false, time.Time{}, nil},
+		{"resumed by another holder", func(s *State) { s.Pause("a", at(2*time.Hour), t0); s.Resume("b") }, t0, true, at(2 * time.Hour), []string{"a"}},
+		{"two holders, one resumes", func(s *State) {
+			s.Pause("a", at(2*time.Hour), t0)
+			s.Pause("b", at(3*time.Hour), at(time.Hour))
+			s.Resume("b")
+		}, at(150 * time.Minute), true, at(3 * time.Hour), []string{"a"}},
+		{"two holders, both resume", func(s *State) {
+			s.Pause("a", at(2*time.Hour), t0)
+			s.Pause("b", at(time.Hour), t0)
+			s.Resume("a")
+			s.Resume("b")
+		}, t0, false, time.Time{}, nil},
+		{"a shorter pause does not cut one in force", func(s *State) {
+			s.Pause("a", at(2*time.Hour), t0)
+			s.Pause("b", at(time.Hour), t0)
+		}, at(90 * time.Minute), true, at(2 * time.Hour), []string{"a", "b"}},
+		{"an expired pause is replaced with its holders", func(s *State) {
+			s.Pause("crashed", at(2*time.Hour), t0)
+			s.Pause("b", at(4*time.Hour), at(3*time.Hour))
+		}, at(3 * time.Hour), true, at(4 * time.Hour), []string{"b"}},
+		{"beyond MaxPause is not in force", func(s *State) { s.Pause("a", at(MaxPause+time.Minute), t0) }, t0, false, at(MaxPause + time.Minute), []string{"a"}},
+		{"MaxPause ahead is in force", func(s *State) { s.Pause("a", at(MaxPause), t0) }, t0, true, at(MaxPause), []string{"a"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st := NewState()
+			tt.ops(&st)
+			if got := st.Paused(tt.now); got != tt.paused {
+				t.Errorf("Paused = %v, want %v", got, tt.paused)
+			}
+			if !st.PausedUntil.Equal(tt.until) || !reflect.DeepEqual(st.PausedBy, tt.holders) {
+				t.Errorf("until %v by %q, want %v by %q", st.PausedUntil, st.PausedBy, tt.until, tt.holders)
+			}
+			if err := st.Validate(); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	// Holders that never resumed (crashed restores) do not pile up.
+	st := NewState()
+	for i := range 3 * maxPauseOwners {
+		st.Pause(fmt.Sprintf("restore %d", i), at(time.Hour), t0)
+	}
+	if len(st.PausedBy) != maxPauseOwners || st.PausedBy[maxPauseOwners-1] != fmt.Sprintf("restore %d", 3*maxPauseOwners-1) {
+		t.Errorf("%d holders, last %q", len(st.PausedBy), st.PausedBy[len(st.PausedBy)-1])
+	}
+	if err := st.Validate(); err != nil {
+		t.Error(err)
 	}
 }

@@ -48,6 +48,15 @@ func waitingNote() notify.Notification {
 	}
 }
 
+// pausedNote answers "Update now" while 'tails-backup restore' holds the updates off.
+func pausedNote() notify.Notification {
+	return notify.Notification{
+		Icon:    iconBackup,
+		Summary: "Your backup Tails is not updated now",
+		Body:    "A restore from your backup is running, so Tails Backup does not update it until the restore has finished.",
+	}
+}
+
 func foundNote() notify.Notification {
 	return notify.Notification{
 		Icon:     iconBackup,

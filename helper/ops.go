@@ -77,6 +77,10 @@ func (o *operation) run() (*Report, *Failure) {
 	// One operation at a time on a backup: the agent and a command could both start one. The
 	// lock is on the open directory, so it dies with this process.
 	if err := unix.Flock(dst.fd, unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		if o.req.Op == OpRestore {
+			// Most likely the agent's automatic update, started before the restore paused them.
+			return nil, failf(CodeRefused, err, "Another update of %s is running: press Cancel in its notification, then run 'tails-backup restore' again.", dst.name)
+		}
 		return nil, failf(CodeRefused, err, "Another update of %s is running; wait for it to finish.", dst.name)
 	}
 

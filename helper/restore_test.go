@@ -229,7 +229,7 @@ func TestRestoreRefusals(t *testing.T) {
 			setup: func(t *testing.T, w *world) {
 				w.writeMarker(w.src.mnt, tails.Marker{Format: 1, Source: otherUUID, State: tails.StateComplete, Started: time.Unix(1, 0), Finished: time.Unix(2, 0)})
 			}},
-		{name: "an update of that backup is running", code: CodeRefused, substr: "Another update",
+		{name: "an update of that backup is running", code: CodeRefused, substr: "is running: press Cancel in its notification, then run 'tails-backup restore' again.",
 			setup: func(t *testing.T, w *world) {
 				must(t, unix.Flock(openDir(t, w.dst.mnt), unix.LOCK_EX|unix.LOCK_NB))
 			}},

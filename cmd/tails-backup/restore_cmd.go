@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -19,7 +20,7 @@ import (
 	"tails-backup/udisks"
 )
 
-const restoreSynopsis = "[--yes] [--skip-close] [--helper-command CMD] [DEVICE]"
+const restoreSynopsis = "[--yes] [--skip-close] [--state FILE] [--helper-command CMD] [DEVICE]"
 
 const restoreDescription = `Restore the Persistent Storage of this Tails from a backup Tails made by tails-backup, for
 example after installing Tails on a new USB stick because the old one was lost or broken. The
@@ -32,6 +33,10 @@ made from another Tails (the one you lost), type restore. Applications that use 
 replaced (Thunderbird, Tor Browser, Electrum...) are asked to close first, or their data is left
 as it is. The tails-backup folder of this Tails (its pairings) is kept as it is.
 
+Run it first, then plug in the backup: while it runs, Tails Backup does not update your backup
+automatically (an update would overwrite what you want to get back). Without DEVICE, it waits
+for a backup Tails to be plugged in, up to 10 minutes, unless one already is.
+
 DEVICE is the backup stick's device, e.g. /dev/sdb; it may be left out when it is the only Tails
 stick plugged in besides this one. Restart Tails afterwards: the features of the Persistent
 Storage are turned on at startup.
@@ -41,6 +46,15 @@ Exit status: 0 when everything was restored, 1 otherwise, 2 for a usage error.`
 // restoreCloseGrace is how long an application gets to quit, as in the agent.
 const restoreCloseGrace = 15 * time.Second
 
+// restorePause is how long the agent's automatic updates are paused by a restore at most: the
+// restore ends the pause itself, and a restore that crashed must not stop the updates for
+// long. The agent leaves a backup plugged in during the pause alone until it is plugged in
+// again, so a restore that takes longer is not disturbed either.
+const restorePause = 2 * time.Hour
+
+// restorePlugWait is how long the command waits for a backup to be plugged in.
+const restorePlugWait = 10 * time.Minute
+
 // runRestore is `tails-backup restore`: run as amnesia in the desktop session.
 func runRestore(ctx context.Context, env *environment, args []string) error {
 	return restoreWith(ctx, env, args, nil)
@@ -49,9 +63,21 @@ func runRestore(ctx context.Context, env *environment, args []string) error {
 // restoreWith runs the command with q finding and closing the applications; nil is the real
 // one, on this Tails' Persistent Storage.
 func restoreWith(ctx context.Context, env *environment, args []string, q agent.Quiescer) error {
+	return restoreRun(ctx, env, args, restoreOptions{quiescer: q, plugWait: restorePlugWait})
+}
+
+// restoreOptions are what tests change in the command.
+type restoreOptions struct {
+	quiescer agent.Quiescer // nil: the real one
+	plugWait time.Duration  // how long to wait for a backup to be plugged in
+}
+
+func restoreRun(ctx context.Context, env *environment, args []string, opts restoreOptions) error {
+	q := opts.quiescer
 	fs := newFlagSet(env, "restore", restoreSynopsis, restoreDescription)
 	yes := fs.Bool("yes", false, "restore without asking for confirmation (for scripts)")
 	skipClose := fs.Bool("skip-close", false, "leave the data of open applications as it is instead of asking to close them")
+	statePath := fs.String("state", "", stateFlagHelp)
 	helperCmd := fs.String("helper-command", defaultHelperCommand(), "how to run the root helper")
 	verbose := fs.Bool("verbose", false, "log debug messages")
 	if done, err := parseFlags(fs, args); done {
@@ -75,6 +101,18 @@ func restoreWith(ctx context.Context, env *environment, args []string, q agent.Q
 		q = pq
 	}
 
+	// Before the backup can be plugged in: the agent would update it at once, overwriting the
+	// data to restore with the data as it is now.
+	path, err := statePathOr(*statePath, sys)
+	if err != nil {
+		return err
+	}
+	resume, err := pauseUpdates(ctx, env, openStore(path, sys, log), sys.now)
+	if err != nil {
+		return err
+	}
+	defer resume()
+
 	conn, err := sys.connectSystemBus(ctx)
 	if err != nil {
 		return fmt.Errorf("cannot reach the system bus (%v); run 'tails-backup restore' in the Tails desktop session", err)
@@ -84,6 +122,12 @@ func restoreWith(ctx context.Context, env *environment, args []string, q agent.Q
 	snap, err := disks.GetSnapshot(ctx)
 	if err != nil {
 		return fmt.Errorf("cannot list the USB sticks (%v); check that udisks2 is running and try again", err)
+	}
+	if fs.Arg(0) == "" && len(pairCandidates(snap, sys.boot)) == 0 {
+		fmt.Fprintln(env.stdout, "Plug in your backup Tails now (Ctrl-C to stop).")
+		if snap, err = waitForBackupStick(ctx, disks, sys.boot, opts.plugWait); err != nil {
+			return err
+		}
 	}
 	stick, err := chooseRestoreStick(env.stdout, snap, sys.boot, fs.Arg(0))
 	if err != nil {
@@ -153,6 +197,55 @@ func restoreWith(ctx context.Context, env *environment, args []string, q agent.Q
 		return fmt.Errorf("the restore from %s did not finish: %w", name, explainHelperError(ctx, err))
 	}
 	return restoreSummary(env.stdout, rep, skipped)
+}
+
+// pauseUpdates pauses the agent's automatic updates in the store for restorePause at most,
+// and returns what ends the pause: it runs at the end of the command whatever happened,
+// Ctrl-C included (a pause that ends later by itself is only a warning).
+func pauseUpdates(ctx context.Context, env *environment, store *agent.Store, now func() time.Time) (resume func(), err error) {
+	owner := fmt.Sprintf("restore %d", os.Getpid())
+	start := now()
+	until := start.Add(restorePause)
+	if _, err := updateState(ctx, env, store, func(s *agent.State) error {
+		s.Pause(owner, until, start)
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("the automatic updates of your backup could not be paused for the restore, so nothing was changed: %w", err)
+	}
+	return func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
+		if _, err := store.Update(ctx, func(s *agent.State) error { s.Resume(owner); return nil }); err != nil {
+			fmt.Fprintf(env.stderr, "Warning: the automatic updates of your backup stay paused until %s (%v).\n", timeText(until, now()), err)
+		}
+	}, nil
+}
+
+// waitForBackupStick waits until a Tails stick that could be a backup is plugged in, for at
+// most d, and returns the udisks view that has it.
+func waitForBackupStick(ctx context.Context, disks *udisks.Client, boot udisks.BootPaths, d time.Duration) (*udisks.Snapshot, error) {
+	wctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	snap, err := disks.WaitFor(wctx, func(s *udisks.Snapshot) (bool, error) {
+		return len(pairCandidates(s, boot)) > 0, nil
+	})
+	switch {
+	case err == nil:
+		return snap, nil
+	case ctx.Err() != nil:
+		return nil, errors.New("interrupted while waiting for the backup Tails, so nothing was changed")
+	case errors.Is(err, context.DeadlineExceeded):
+		return nil, fmt.Errorf("no backup Tails was plugged in within %s, so nothing was changed; run 'tails-backup restore' again and plug in your backup Tails when it asks", waitText(d))
+	}
+	return nil, fmt.Errorf("cannot watch the USB sticks (%v), so nothing was changed; check that udisks2 is running, plug in your backup Tails and run 'tails-backup restore' again", err)
+}
+
+// waitText: "10 minutes", or the exact duration when it is not whole minutes.
+func waitText(d time.Duration) string {
+	if d >= time.Minute && d%time.Minute == 0 {
+		return countText(int64(d/time.Minute), "minute", "minutes")
+	}
+	return d.String()
 }
 
 // chooseRestoreStick picks the stick named by dev, or the only Tails stick plugged in besides

@@ -9,8 +9,11 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	gosync "sync"
 	"testing"
 	"time"
+
+	"github.com/godbus/dbus/v5"
 
 	"tails-backup/agent"
 	"tails-backup/tails"
@@ -200,8 +203,6 @@ func TestRestoreCommandRefusals(t *testing.T) {
 			stderr: "tails-backup restore: usage: 2 Tails sticks are plugged in; say which one to restore from, e.g. 'tails-backup restore /dev/sdb'\n",
 			stdout: "Tails sticks plugged in, besides the one this Tails runs from:\n  /dev/sdb   Kingston DataTraveler, 17.2 GB\n  /dev/sdd   Samsung BAR Plus, 17.2 GB\n",
 			setup:  func(t *testing.T, w *restoreWorld) { w.addSecondTailsStick() }},
-		{name: "no stick", code: 1, stderr: "no backup Tails is plugged in",
-			setup: func(t *testing.T, w *restoreWorld) { w.fake.Unplug(w.std.Backup.Drive) }},
 		{name: "the boot stick", code: 1, args: []string{"/dev/sda"}, stderr: "/dev/sda is the stick this Tails is running from"},
 		{name: "not a Tails stick", code: 1, args: []string{"sdc"}, stderr: "/dev/sdc is not a Tails stick"},
 		{name: "no such device", code: 1, args: []string{"sdz"}, stderr: "there is no device /dev/sdz"},
@@ -447,5 +448,264 @@ func TestRestoreCommandClosesApplications(t *testing.T) {
 			}
 			w.checkStickReleased(t, 1)
 		})
+	}
+}
+
+// stateAt reads the store at path without failing the test (for the fake's hooks, which run
+// on another goroutine).
+func stateAt(path string) (agent.State, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return agent.State{}, err
+	}
+	return agent.ParseState(b)
+}
+
+// checkNotPaused: the store holds the pairing it had and no pause.
+func checkNotPaused(t *testing.T, path string) {
+	t.Helper()
+	st, err := stateAt(path)
+	if err != nil {
+		t.Fatalf("state after the restore: %v", err)
+	}
+	if st.Paused(testNow) || !st.PausedUntil.IsZero() || st.PausedBy != nil {
+		t.Errorf("the automatic updates are still paused: until %v by %q", st.PausedUntil, st.PausedBy)
+	}
+	if !st.IsPaired(backupUUID) {
+		t.Error("the restore lost the pairing")
+	}
+}
+
+// TestRestoreCommandPausesUpdates: the agent's automatic updates are paused in the store
+// before the backup is unlocked, and the pause ends with the command however it ends.
+func TestRestoreCommandPausesUpdates(t *testing.T) {
+	tests := []struct {
+		name      string
+		stdin     string
+		mode      string // the fake helper's
+		interrupt bool   // Ctrl-C once the helper runs
+		code      int
+		stderr    string
+	}{
+		{name: "restored", stdin: "y\n", mode: "done"},
+		{name: "the helper fails", stdin: "y\n", mode: "error", code: 1, stderr: "did not finish: it failed"},
+		{name: "not confirmed", stdin: "n\n", mode: "done", code: 1, stderr: "not confirmed, so nothing was changed"},
+		{name: "Ctrl-C while the helper runs", stdin: "y\n", mode: "hang", interrupt: true, code: 1,
+			stderr: "did not finish: interrupted while the root helper was running"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newRestoreWorld(t)
+			w.backupMarker(t, w.thisTails, tails.StateComplete)
+			saveState(t, w.state, pairedState(1))
+			fakePinentry(t, w.pinentry, udiskstest.BackupPassphrase)
+			helperCmd, started := startSignallingHelper(t, w.helperBin)
+			fakeHelper(t, w.helperBin, tt.mode, "no-space")
+
+			var mu gosync.Mutex
+			var atUnlock []agent.State
+			w.fake.OnCall("Unlock", func(udiskstest.Call) *dbus.Error {
+				st, err := stateAt(w.state)
+				if err != nil {
+					t.Errorf("state at the unlock: %v", err)
+				}
+				mu.Lock()
+				atUnlock = append(atUnlock, st)
+				mu.Unlock()
+				return nil
+			})
+
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			cmdCtx, interrupt := context.WithCancel(ctx)
+			defer interrupt()
+			if tt.interrupt {
+				go func() {
+					select {
+					case <-started:
+						interrupt()
+					case <-ctx.Done():
+					}
+				}()
+			}
+			var out, errb bytes.Buffer
+			env := &environment{stdin: strings.NewReader(tt.stdin), stdout: &out, stderr: &errb, session: sessionFor(t)}
+			code := 0
+			if err := restoreRun(cmdCtx, env, []string{"--state", w.state, "--helper-command", helperCmd},
+				restoreOptions{quiescer: &agent.FakeQuiescer{}, plugWait: time.Minute}); err != nil {
+				code = 1
+				fmt.Fprintf(&errb, "tails-backup restore: %v\n", err)
+			}
+			t.Logf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out.String(), errb.String())
+			if code != tt.code || !strings.Contains(errb.String(), tt.stderr) {
+				t.Errorf("exit %d, stderr %q; want %d and %q", code, errb.String(), tt.code, tt.stderr)
+			}
+			if strings.Contains(errb.String(), "stay paused") {
+				t.Errorf("the pause was not ended: %q", errb.String())
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if len(atUnlock) != 1 {
+				t.Fatalf("%d Unlock calls, want 1", len(atUnlock))
+			}
+			if st := atUnlock[0]; !st.Paused(testNow) || !st.PausedUntil.Equal(testNow.Add(restorePause)) || len(st.PausedBy) != 1 {
+				t.Errorf("at the unlock, the updates were not paused for %v: until %v by %q", restorePause, st.PausedUntil, st.PausedBy)
+			}
+			checkNotPaused(t, w.state)
+			w.checkStickReleased(t, 1)
+		})
+	}
+}
+
+// watchedOutput is a command's standard output that a test can wait on.
+type watchedOutput struct {
+	mu      gosync.Mutex
+	b       bytes.Buffer
+	changed chan struct{}
+}
+
+func newWatchedOutput() *watchedOutput { return &watchedOutput{changed: make(chan struct{}, 1)} }
+
+func (o *watchedOutput) Write(p []byte) (int, error) {
+	o.mu.Lock()
+	n, err := o.b.Write(p)
+	o.mu.Unlock()
+	select {
+	case o.changed <- struct{}{}:
+	default:
+	}
+	return n, err
+}
+
+func (o *watchedOutput) String() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.b.String()
+}
+
+// waitFor waits until the output contains s; false if the command ended first.
+func (o *watchedOutput) waitFor(t *testing.T, s string, ended <-chan struct{}) bool {
+	t.Helper()
+	deadline := time.After(time.Minute)
+	for !strings.Contains(o.String(), s) {
+		select {
+		case <-o.changed:
+		case <-ended:
+			return strings.Contains(o.String(), s)
+		case <-deadline:
+			t.Fatalf("the output does not say %q:\n%s", s, o.String())
+		}
+	}
+	return true
+}
+
+const plugPrompt = "Plug in your backup Tails now (Ctrl-C to stop).\n"
+
+// TestRestoreCommandWaitsForTheBackup: without a backup plugged in, the command pauses the
+// updates, asks for the backup and waits for it: plugged in, it is restored from; otherwise
+// the wait ends after its time, or with Ctrl-C. The pause ends with the command.
+func TestRestoreCommandWaitsForTheBackup(t *testing.T) {
+	tests := []struct {
+		name     string
+		plug     bool // plug the backup in once asked
+		ctrlC    bool // Ctrl-C once asked
+		plugWait time.Duration
+		code     int
+		stderr   string
+	}{
+		{name: "plugged in", plug: true, plugWait: time.Minute},
+		{name: "never plugged in", plugWait: 50 * time.Millisecond, code: 1,
+			stderr: "tails-backup restore: no backup Tails was plugged in within 50ms, so nothing was changed; run 'tails-backup restore' again and plug in your backup Tails when it asks\n"},
+		{name: "Ctrl-C", ctrlC: true, plugWait: time.Minute, code: 1,
+			stderr: "tails-backup restore: interrupted while waiting for the backup Tails, so nothing was changed\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newRestoreWorld(t)
+			w.backupMarker(t, w.thisTails, tails.StateComplete)
+			saveState(t, w.state, pairedState(1))
+			fakePinentry(t, w.pinentry, udiskstest.BackupPassphrase)
+			helperCmd, record := fakeHelper(t, w.helperBin, "done", "")
+			w.fake.Unplug(w.std.Backup.Drive)
+
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			cmdCtx, interrupt := context.WithCancel(ctx)
+			defer interrupt()
+			out := newWatchedOutput()
+			var errb bytes.Buffer
+			env := &environment{stdin: strings.NewReader(""), stdout: out, stderr: &errb, session: sessionFor(t)}
+			ended := make(chan struct{})
+			var err error
+			go func() {
+				defer close(ended)
+				err = restoreRun(cmdCtx, env, []string{"--yes", "--state", w.state, "--helper-command", helperCmd},
+					restoreOptions{quiescer: &agent.FakeQuiescer{}, plugWait: tt.plugWait})
+			}()
+			if out.waitFor(t, plugPrompt, ended) {
+				// Asked for the backup: the updates are paused already.
+				if st, serr := stateAt(w.state); serr != nil || !st.Paused(testNow) {
+					t.Errorf("not paused while waiting for the backup (%v)", serr)
+				}
+				switch {
+				case tt.plug:
+					w.fake.AddStick(udiskstest.StickSpec{Name: "sdb", Vendor: "Kingston", Model: "DataTraveler", Serial: "BACKUP0002",
+						Removable: true, ConnectionBus: "usb", Tails: true, Passphrase: udiskstest.BackupPassphrase, LUKSUUID: backupUUID})
+				case tt.ctrlC:
+					interrupt()
+				}
+			}
+			<-ended
+			code := 0
+			if err != nil {
+				code = 1
+				fmt.Fprintf(&errb, "tails-backup restore: %v\n", err)
+			}
+			stdout := out.String()
+			t.Logf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, errb.String())
+			if !strings.HasPrefix(stdout, plugPrompt) {
+				t.Errorf("stdout does not start with %q:\n%s", plugPrompt, stdout)
+			}
+			if code != tt.code || !strings.HasSuffix(errb.String(), tt.stderr) {
+				t.Errorf("exit %d, stderr %q; want %d and %q", code, errb.String(), tt.code, tt.stderr)
+			}
+			reqs := helperRequests(t, record)
+			if tt.plug {
+				wantContains(t, "stdout", stdout, "Opening the backup on Kingston DataTraveler (17.2 GB, /dev/sdb).\n",
+					"Restart Tails to use everything that was restored.\n")
+				if len(reqs) != 1 || reqs[0]["op"] != "restore" || reqs[0]["backup"] != backupUUID {
+					t.Errorf("helper requests %v", reqs)
+				}
+			} else {
+				if reqs != nil {
+					t.Errorf("the helper was run: %v", reqs)
+				}
+				if n := len(w.fake.CallsOf("Unlock")); n != 0 {
+					t.Errorf("%d Unlock calls without a backup", n)
+				}
+			}
+			checkNotPaused(t, w.state)
+		})
+	}
+}
+
+// TestRestoreCommandNeedsThePause: a store that cannot be written cannot pause the updates,
+// so nothing is done: the agent would update the backup as soon as it is plugged in.
+func TestRestoreCommandNeedsThePause(t *testing.T) {
+	w := newRestoreWorld(t)
+	w.backupMarker(t, w.thisTails, tails.StateComplete)
+	fakePinentry(t, w.pinentry, udiskstest.BackupPassphrase)
+	helperCmd, record := fakeHelper(t, w.helperBin, "done", "")
+	notDir := filepath.Join(w.dir, "not-a-folder")
+	writeFile(t, notDir, "")
+	code, _, stderr := runSession(t, "", "restore", "--yes", "--state", filepath.Join(notDir, "state.json"), "--helper-command", helperCmd)
+	if code != 1 || !strings.Contains(stderr, "tails-backup restore: the automatic updates of your backup could not be paused for the restore, so nothing was changed: ") {
+		t.Errorf("exit %d, stderr %q", code, stderr)
+	}
+	if reqs := helperRequests(t, record); reqs != nil {
+		t.Errorf("the helper was run: %v", reqs)
+	}
+	if n := len(w.fake.Calls()); n != 0 {
+		t.Errorf("%d udisks calls, want none", n)
 	}
 }
