@@ -238,3 +238,36 @@ func TestUpdateNowDuringPause(t *testing.T) {
 		}
 	}
 }
+
+// TestPauseDuringUpdateStopsIt: a restore that starts while an update waits for the user (here:
+// asked to close Thunderbird) stops that update before the helper runs: the backup holds the
+// data the restore needs.
+func TestPauseDuringUpdateStopsIt(t *testing.T) {
+	w := newWorld(t)
+	w.quiescer.Features, w.quiescer.Busy = busyThunderbird()
+	w.start()
+	w.plugBackup()
+	q := w.waitNote("Close Thunderbird?")
+	withState(func(s *State) { s.Pause(testOwner, w.clock.Now().Add(time.Hour), w.clock.Now()) })(w)
+	w.notes.Click(t, q.ID, actSkipApp)
+	end := w.waitNote("Backup update stopped")
+	if !strings.Contains(end.Body, "restore") {
+		t.Errorf("body %q", end.Body)
+	}
+	if reqs := w.helper.Requests(); len(reqs) != 0 {
+		t.Errorf("the helper ran during the pause: %+v", reqs)
+	}
+	// Left unlocked and mounted, as the restore may already be using it.
+	for _, m := range []string{"Unmount", "Lock", "PowerOff"} {
+		if n := len(w.udisks.CallsOf(m)); n != 0 {
+			t.Errorf("udisks %s called %d times", m, n)
+		}
+	}
+	st, err := w.store.Load(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := st.Backups[0]; b.LastAttempt == nil || b.LastAttempt.Result != ResultCancelled {
+		t.Errorf("recorded %+v", b)
+	}
+}

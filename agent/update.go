@@ -47,6 +47,7 @@ func (a *Agent) startJob(ctx context.Context, st classifiedStick) {
 		cancel: cancel,
 		stick:  st,
 		source: a.source,
+		store:  a.deps.Store,
 		events: make(chan notify.Event, 16),
 		answer: make(chan string, 1),
 		log:    a.log.WithField("backup", st.UUID),
@@ -77,6 +78,7 @@ type update struct {
 	cancel context.CancelFunc
 	stick  classifiedStick
 	source string
+	store  *Store // the pairing store as the job started (Store is safe to share)
 	log    *logrus.Entry
 
 	events chan notify.Event // events of this update's notifications, from the agent
@@ -207,6 +209,9 @@ func (u *update) ask(n notify.Notification) (string, error) {
 	}
 }
 
+// errPaused stops an update that was under way when a restore paused the updates.
+var errPaused = errors.New("a restore paused the automatic updates")
+
 // steps is the update flow; every exit path leaves the stick locked, or as it was.
 func (u *update) steps() jobResult {
 	u.show(foundNote())
@@ -226,6 +231,11 @@ func (u *update) steps() jobResult {
 	skipped, skippedNames, err := u.quiesce()
 	if err != nil {
 		return u.failed(err)
+	}
+	// A restore may have started while this update waited for the passphrase or for the
+	// applications: the backup holds the data it restores, so it must not be overwritten now.
+	if st, err := u.store.Load(u.ctx); err == nil && st.Paused(u.a.deps.Clock.Now()) {
+		return u.failed(errPaused)
 	}
 	release, err := u.a.deps.Inhibitor.Inhibit(u.ctx, "Updating your backup Tails")
 	if err != nil {
@@ -459,7 +469,9 @@ func (u *update) failed(err error) jobResult {
 	userCancelled := u.cancelled
 	u.mu.Unlock()
 	gone := errors.Is(err, udisks.ErrDeviceGone) || errors.Is(err, ErrHelperDeviceGone)
-	if !gone {
+	// A restore that paused the updates uses the stick as it is: ejecting it would pull it
+	// from under the restore.
+	if !gone && !errors.Is(err, errPaused) {
 		u.eject()
 	}
 	u.log.WithError(err).Warn("update failed")
@@ -475,6 +487,9 @@ func (u *update) failed(err error) jobResult {
 			result = ResultIncomplete
 			body = "Your backup is marked incomplete: the next update finishes it. You can unplug it."
 		}
+	case errors.Is(err, errPaused):
+		result, summary = ResultCancelled, "Backup update stopped"
+		body = "A restore from your backup Tails started, so the backup was not changed; the restore uses it."
 	case errors.As(err, &em):
 		summary, body = em.summary, em.body
 	case errors.As(err, &small):
