@@ -61,17 +61,11 @@ func runCreate(ctx context.Context, env *environment, args []string) error {
 		return fmt.Errorf("your Persistent Storage is not unlocked (%v), so there is nothing to back up; restart Tails, unlock it in the Welcome Screen and run 'tails-backup create' again", err)
 	}
 
-	// Not closed by Ctrl-C (the end of ctx): the stick is then unmounted and locked through it.
-	conn, err := sys.connectSystemBus(context.WithoutCancel(ctx))
+	disks, snap, closeDisks, err := openDisks(ctx, sys, log, "create", "")
 	if err != nil {
-		return fmt.Errorf("cannot reach the system bus (%v); run 'tails-backup create' in the Tails desktop session", err)
+		return err
 	}
-	defer conn.Close()
-	disks := udisks.New(conn, udisks.Options{Log: log.WithField("component", "udisks"), Boot: sys.boot})
-	snap, err := disks.GetSnapshot(ctx)
-	if err != nil {
-		return fmt.Errorf("cannot list the USB sticks (%v); check that udisks2 is running and try again", err)
-	}
+	defer closeDisks()
 
 	readPath, err := statePathOr(*statePath, sys)
 	if err != nil {

@@ -49,16 +49,11 @@ func runPair(ctx context.Context, env *environment, args []string) error {
 		return errors.New("this Tails is itself a backup, so it does not update backups; if your main Tails is lost or broken, run 'tails-backup promote' first")
 	}
 
-	conn, err := sys.connectSystemBus(ctx)
+	disks, snap, closeDisks, err := openDisks(ctx, sys, log, "pair", "")
 	if err != nil {
-		return fmt.Errorf("cannot reach the system bus (%v); run 'tails-backup pair' in the Tails desktop session", err)
+		return err
 	}
-	defer conn.Close()
-	disks := udisks.New(conn, udisks.Options{Log: log.WithField("component", "udisks"), Boot: sys.boot})
-	snap, err := disks.GetSnapshot(ctx)
-	if err != nil {
-		return fmt.Errorf("cannot list the USB sticks (%v); check that udisks2 is running and try again", err)
-	}
+	defer closeDisks()
 
 	// The store as it is now, to tell which sticks are already paired.
 	readPath, err := statePathOr(*statePath, sys)

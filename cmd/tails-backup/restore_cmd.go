@@ -113,16 +113,11 @@ func restoreRun(ctx context.Context, env *environment, args []string, opts resto
 	}
 	defer resume()
 
-	conn, err := sys.connectSystemBus(ctx)
+	disks, snap, closeDisks, err := openDisks(ctx, sys, log, "restore", "")
 	if err != nil {
-		return fmt.Errorf("cannot reach the system bus (%v); run 'tails-backup restore' in the Tails desktop session", err)
+		return err
 	}
-	defer conn.Close()
-	disks := udisks.New(conn, udisks.Options{Log: log.WithField("component", "udisks"), Boot: sys.boot})
-	snap, err := disks.GetSnapshot(ctx)
-	if err != nil {
-		return fmt.Errorf("cannot list the USB sticks (%v); check that udisks2 is running and try again", err)
-	}
+	defer closeDisks()
 	if fs.Arg(0) == "" && len(pairCandidates(snap, sys.boot)) == 0 {
 		fmt.Fprintln(env.stdout, "Plug in your backup Tails now (Ctrl-C to stop).")
 		if snap, err = waitForBackupStick(ctx, disks, sys.boot, opts.plugWait); err != nil {

@@ -481,3 +481,21 @@ func nextReminderText(r agent.Reminder, now time.Time) string {
 	}
 	return fmt.Sprintf("Next reminder: %s (%s), unless your backup is updated before.", timeText(r.Next, now), inText(r.Next.Sub(now)))
 }
+
+// openDisks connects to udisks2 on the system bus for the session command cmd and lists the
+// drives. The connection outlives ctx (sessionSystem.connectSystemBus): after Ctrl-C the stick
+// is still unmounted and locked through it. hint ends the error when the bus cannot be
+// reached, after "run 'tails-backup cmd' in the Tails desktop session".
+func openDisks(ctx context.Context, sys sessionSystem, log *logrus.Entry, cmd, hint string) (*udisks.Client, *udisks.Snapshot, func(), error) {
+	conn, err := sys.connectSystemBus(ctx)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("cannot reach the system bus (%v); run 'tails-backup %s' in the Tails desktop session%s", err, cmd, hint)
+	}
+	disks := udisks.New(conn, udisks.Options{Log: log.WithField("component", "udisks"), Boot: sys.boot})
+	snap, err := disks.GetSnapshot(ctx)
+	if err != nil {
+		conn.Close()
+		return nil, nil, nil, fmt.Errorf("cannot list the USB sticks (%v); check that udisks2 is running and try again", err)
+	}
+	return disks, snap, func() { conn.Close() }, nil
+}

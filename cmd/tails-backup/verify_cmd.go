@@ -265,16 +265,11 @@ func verifyDevice(ctx context.Context, env *environment, dev string, checksum bo
 		return fmt.Errorf("%w: --helper-command is empty", errUsage)
 	}
 	sys := env.sessionSystem()
-	conn, err := sys.connectSystemBus(ctx)
+	disks, snap, closeDisks, err := openDisks(ctx, sys, log, "verify", ", or give the folder where the backup is mounted")
 	if err != nil {
-		return fmt.Errorf("cannot reach the system bus (%v); run 'tails-backup verify' in the Tails desktop session, or give the folder where the backup is mounted", err)
+		return err
 	}
-	defer conn.Close()
-	disks := udisks.New(conn, udisks.Options{Log: log.WithField("component", "udisks"), Boot: sys.boot})
-	snap, err := disks.GetSnapshot(ctx)
-	if err != nil {
-		return fmt.Errorf("cannot list the USB sticks (%v); check that udisks2 is running and try again", err)
-	}
+	defer closeDisks()
 	path, err := statePathOr(statePath, sys)
 	if err != nil {
 		return err
