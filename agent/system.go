@@ -68,7 +68,11 @@ func (p *pendingBootloaders) set(uuid string, pending bool) {
 func (u *update) refreshSystem() (string, *notify.Notification) {
 	part := u.stick.System
 	if part == nil || part.Partition == nil || part.Partition.Number != 1 || part.Filesystem == nil {
-		u.log.Info("the backup's stick has no Tails system partition as partition 1: its system is not refreshed")
+		log := u.log
+		if part != nil && part.Partition != nil {
+			log = log.WithFields(logrus.Fields{"partition": part.Partition.Number, "filesystem": part.Filesystem != nil})
+		}
+		log.Info("the backup's stick has no Tails system partition as partition 1: its system is not refreshed")
 		return "", nil
 	}
 	if u.ctx.Err() != nil {
