@@ -1,9 +1,10 @@
-# tails-backup. Targets: build, test, bench, demo, lint. test, bench and demo install what they
-# need (Debian packages, Go modules) and must run as root: the tests mount ext4 images.
+# tails-backup. Targets: build, test, bench, demo, demo-sync, e2e, lint. test, bench, demo and e2e
+# install what they need (Debian packages, Go modules) and must run as root: the tests mount ext4
+# images, e2e and demo run a QEMU guest.
 GO ?= go
 BIN := bin/tails-backup
 
-.PHONY: all build test bench demo lint fuzz clean
+.PHONY: all build test bench demo demo-sync e2e lint fuzz clean
 
 all: build
 
@@ -32,10 +33,24 @@ bench:
 	./.ci/deps bench
 	$(GO) run ./sync/internal/mirrorbench $(BENCHFLAGS)
 
+# The demo: the product in a QEMU virtual machine playing a Tails computer, narrated (e2e/demo).
 demo:
+	./.ci/deps e2e
+	$(GO) run ./e2e/demo
+
+# The mirror engine alone, on two ext4 file systems on this machine (the former demo).
+demo-sync:
 	./.ci/deps demo
 	$(GO) build -o $(BIN) ./cmd/tails-backup
 	$(GO) run ./sync/internal/demo -bin $(BIN)
+
+# The whole product end to end in a QEMU guest (e2e/): real systemd, udev, udisks2, polkit,
+# dm-crypt, vfat and USB sticks hot-plugged over QMP. The guest image is built once (debootstrap
+# from this machine's Debian mirror) and cached in .cache/e2e; each run brings the current build.
+# TCG unless a probe boot shows that KVM works (E2E_ACCEL=tcg|kvm forces one).
+e2e:
+	./.ci/deps e2e
+	$(GO) test -tags e2e -count=1 -timeout 40m -v -run TestE2E ./e2e/
 
 clean:
 	rm -rf bin

@@ -1,0 +1,43 @@
+// Command e2e-guest runs inside the end-to-end test guest. As root it installs each run's
+// build (install), serves the test driver's control channel (serve), prepares simulated Tails
+// sticks (make-tails, boot-tails, fill, change) and waits on udisks (wait-drive). As amnesia it
+// is the desktop's notification server (notifyd) and its control client (notifications).
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: e2e-guest install|serve|notifyd|notifications|make-tails|boot-tails|fill|change|wait-drive ...")
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	cmds := map[string]func(context.Context, []string) error{
+		"install":        install,
+		"serve":          serve,
+		"notifyd":        notifyd,
+		"notifications":  notifications,
+		"make-tails":     makeTails,
+		"boot-tails":     bootTails,
+		"fill":           fillCmd,
+		"change":         changeCmd,
+		"wait-drive":     waitDrive,
+		"upgrade-medium": upgradeMedium,
+	}
+	cmd, ok := cmds[os.Args[1]]
+	if !ok {
+		fmt.Fprintf(os.Stderr, "e2e-guest: unknown command %q\n", os.Args[1])
+		os.Exit(2)
+	}
+	if err := cmd(ctx, os.Args[2:]); err != nil {
+		fmt.Fprintf(os.Stderr, "e2e-guest %s: %v\n", os.Args[1], err)
+		os.Exit(1)
+	}
+}

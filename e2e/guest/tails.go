@@ -1,0 +1,392 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// The simulated Tails. A Tails stick is a GPT disk: partition 1 the system partition (ESP,
+// FAT32 "Tails", the "medium"), partition 2 the Persistent Storage (LUKS2, ext4 "TailsData").
+// The stick the guest "runs from" is set up like Tails does at boot (boot-tails): medium
+// mounted read-only at MediumMount, Persistent Storage unlocked and mounted with acl at
+// PersistenceMount, each feature of persistence.conf bind-mounted (or linked) in place.
+const (
+	mediumMount      = "/lib/live/mount/medium"
+	persistenceMount = "/live/persistence/TailsData_unlocked"
+	versionFile      = "/etc/amnesia/version"
+	espType          = "C12A7328-F81F-11D2-BA4B-00A0C93EC93B"
+	tailsDataType    = "8DA63339-0007-60C0-C436-083AC8230908"
+	systemSize       = "160MiB"
+	amnesiaUID       = 1000
+	tpsUID, tpsGID   = 115, 122
+)
+
+// The persistence.conf of the simulated user: the features of a typical Tails user.
+const userPersistenceConf = "/home/amnesia/Persistent\tsource=Persistent\n" +
+	"/home/amnesia/.thunderbird\tsource=thunderbird\n" +
+	"/home/amnesia/.gnupg\tsource=gnupg\n" +
+	"/etc/NetworkManager/system-connections\tsource=nm-system-connections\n" +
+	"/home/amnesia\tsource=dotfiles,link\n"
+
+// A fresh Persistent Storage has the Persistent Folder only.
+const freshPersistenceConf = "/home/amnesia/Persistent\tsource=Persistent\n"
+
+// makeTails makes a Tails stick on DEVICE; the passphrase of its Persistent Storage comes on
+// standard input.
+//
+//	make-tails [--version V | --medium-from DIR] [--data user|fresh] DEVICE
+func makeTails(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("make-tails", flag.ContinueOnError)
+	version := fs.String("version", "6.10 - 20241203", "the Tails version of a new system partition")
+	mediumFrom := fs.String("medium-from", "", "copy the system partition from this directory instead")
+	data := fs.String("data", "fresh", "Persistent Storage content: user (a realistic user's) or fresh (just created)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return errors.New("usage: make-tails [flags] DEVICE")
+	}
+	dev := fs.Arg(0)
+	pass, err := io.ReadAll(os.Stdin)
+	if err != nil || len(pass) == 0 {
+		return fmt.Errorf("the passphrase must come on standard input (%v)", err)
+	}
+	layout := fmt.Sprintf("label: gpt\n"+
+		"start=2MiB, size=%s, type=%s, name=\"Tails\", attrs=\"RequiredPartition,LegacyBIOSBootable,GUID:60,62,63\"\n"+
+		"type=%s, name=\"TailsData\"\n", systemSize, espType, tailsDataType)
+	if err := runCmd(ctx, nil, "wipefs", "-a", "-q", dev); err != nil {
+		return err
+	}
+	if err := runCmd(ctx, []byte(layout), "sfdisk", "-q", "--wipe", "always", "--wipe-partitions", "always", dev); err != nil {
+		return err
+	}
+	if err := runCmd(ctx, nil, "udevadm", "settle"); err != nil {
+		return err
+	}
+	sys, ps, err := partitions(ctx, dev)
+	if err != nil {
+		return err
+	}
+	if err := runCmd(ctx, nil, "mkfs.vfat", "-F", "32", "-s", "1", "-n", "Tails", sys); err != nil {
+		return err
+	}
+	mnt, err := os.MkdirTemp("", "medium-")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(mnt)
+	if err := runCmd(ctx, nil, "mount", "-t", "vfat", sys, mnt); err != nil {
+		return err
+	}
+	if *mediumFrom != "" {
+		err = runCmd(ctx, nil, "cp", "-r", "--preserve=timestamps", *mediumFrom+"/.", mnt)
+	} else {
+		err = writeMedium(mnt, *version)
+	}
+	if uerr := runCmd(ctx, nil, "umount", mnt); err == nil {
+		err = uerr
+	}
+	if err != nil {
+		return err
+	}
+	// Legacy BIOS boot, as Tails Installer installs it: syslinux on the system partition.
+	if _, serr := os.Stat("/usr/bin/syslinux"); serr == nil {
+		if err := runCmd(ctx, nil, "syslinux", "-d", "syslinux", sys); err != nil {
+			return err
+		}
+	}
+	// The cost of the key derivation is lowered (Tails: argon2id, up to 1 GiB) so that each of
+	// the many unlocks of a run takes a second, not ten, in an emulated CPU.
+	if err := runCmd(ctx, pass, "cryptsetup", "luksFormat", "--batch-mode", "--type", "luks2",
+		"--pbkdf", "argon2id", "--pbkdf-memory", "131072", "--iter-time", "500", "--key-file", "-", ps); err != nil {
+		return err
+	}
+	name := "e2e-new-" + filepath.Base(ps)
+	if err := runCmd(ctx, pass, "cryptsetup", "open", "--key-file", "-", ps, name); err != nil {
+		return err
+	}
+	defer runCmd(context.WithoutCancel(ctx), nil, "cryptsetup", "close", name)
+	if err := runCmd(ctx, nil, "mkfs.ext4", "-q", "-L", "TailsData", "/dev/mapper/"+name); err != nil {
+		return err
+	}
+	pmnt, err := os.MkdirTemp("", "ps-")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(pmnt)
+	if err := runCmd(ctx, nil, "mount", "-o", "acl", "/dev/mapper/"+name, pmnt); err != nil {
+		return err
+	}
+	err = initPersistence(ctx, pmnt, *data)
+	if uerr := runCmd(ctx, nil, "umount", pmnt); err == nil {
+		err = uerr
+	}
+	return err
+}
+
+// partitions returns the system and Persistent Storage partitions of dev.
+func partitions(ctx context.Context, dev string) (string, string, error) {
+	out, err := output(ctx, nil, "lsblk", "-lnpo", "NAME,TYPE", dev)
+	if err != nil {
+		return "", "", err
+	}
+	var parts []string
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		f := strings.Fields(l)
+		if len(f) == 2 && f[1] == "part" {
+			parts = append(parts, f[0])
+		}
+	}
+	if len(parts) != 2 {
+		return "", "", fmt.Errorf("%s has partitions %q, not 2", dev, parts)
+	}
+	return parts[0], parts[1], nil
+}
+
+// writeMedium writes a small system partition tree: what Tails' has, with random contents
+// derived from the version (the same version gives the same tree).
+func writeMedium(root, version string) error {
+	seed := sha256.Sum256([]byte(version))
+	rnd := rand.New(rand.NewChaCha8(seed))
+	random := func(n int) string {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte(rnd.Uint32())
+		}
+		return string(b)
+	}
+	short := strings.Fields(version)[0]
+	files := map[string]string{
+		"EFI/BOOT/BOOTX64.EFI":     random(900 << 10),
+		"EFI/BOOT/grub.cfg":        "set timeout=4\nsource /EFI/debian/grub/grub.cfg\n",
+		"EFI/debian/grub/grub.cfg": "menuentry 'Tails' { linux /live/vmlinuz boot=live config live-media=removable nopersistence noprompt timezone=Etc/UTC splash noautologin module=Tails }\n",
+		"live/filesystem.squashfs": random(6 << 20),
+		"live/vmlinuz":             random(1 << 20),
+		"live/initrd.img":          random(700 << 10),
+		"live/Tails.module":        "filesystem.squashfs\n",
+		"syslinux/syslinux.cfg":    "include live.cfg\n",
+		"syslinux/live.cfg":        "label live\n  menu label Tails " + short + "\n  kernel /live/vmlinuz\n  append initrd=/live/initrd.img boot=live module=Tails\n",
+		"isolinux/isolinux.cfg":    "include ../syslinux/syslinux.cfg\n",
+		"utils/linux/README":       "syslinux for Linux\n",
+		".disk/info":               "Tails " + version + "\n",
+		"doc/README":               "Tails " + short + "\n",
+	}
+	// The boot loader installer Tails ships, from Debian's syslinux where the guest has it: the
+	// helper installs the boot loader with it. (syslinux/ldlinux.* are written by the
+	// installer itself: make-tails runs it, as Tails Installer does.)
+	for name, from := range map[string]string{
+		"utils/linux/syslinux": "/usr/bin/syslinux",
+		"utils/mbr/mbr.bin":    "/usr/lib/syslinux/mbr/gptmbr.bin",
+	} {
+		if b, err := os.ReadFile(from); err == nil {
+			files[name] = string(b)
+		}
+	}
+	for name, content := range files {
+		p := filepath.Join(root, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// initPersistence gives a new Persistent Storage root what Tails gives it, and its content.
+func initPersistence(ctx context.Context, root, data string) error {
+	if err := os.Chown(root, 0, 0); err != nil {
+		return err
+	}
+	if err := os.Chmod(root, 0o770); err != nil {
+		return err
+	}
+	if err := runCmd(ctx, nil, "setfacl", "-m", "user:amnesia:--x", root); err != nil {
+		return err
+	}
+	os.RemoveAll(filepath.Join(root, "lost+found"))
+	conf := freshPersistenceConf
+	if data == "user" {
+		conf = userPersistenceConf
+	}
+	for _, name := range []string{"persistence.conf", "persistence.conf.bak"} {
+		if err := writeOwned(filepath.Join(root, name), conf, 0o600, tpsUID, tpsGID); err != nil {
+			return err
+		}
+	}
+	if err := mkdirOwned(filepath.Join(root, "Persistent"), 0o700, amnesiaUID, amnesiaUID); err != nil {
+		return err
+	}
+	switch data {
+	case "fresh":
+		return nil
+	case "user":
+		return fillUser(ctx, root)
+	}
+	return fmt.Errorf("unknown content %q", data)
+}
+
+// bootTails sets up the guest as Tails running from DEVICE (the passphrase on standard input).
+func bootTails(ctx context.Context, args []string) error {
+	if len(args) != 1 {
+		return errors.New("usage: boot-tails DEVICE")
+	}
+	pass, err := io.ReadAll(os.Stdin)
+	if err != nil || len(pass) == 0 {
+		return fmt.Errorf("the passphrase must come on standard input (%v)", err)
+	}
+	sys, ps, err := partitions(ctx, args[0])
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(mediumMount, 0o755); err != nil {
+		return err
+	}
+	if err := runCmd(ctx, nil, "mount", "-t", "vfat", "-o", "ro", sys, mediumMount); err != nil {
+		return err
+	}
+	if err := setRunningVersion(mediumMount); err != nil {
+		return err
+	}
+	if err := runCmd(ctx, pass, "cryptsetup", "open", "--key-file", "-", ps, "TailsData_unlocked"); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(persistenceMount, 0o755); err != nil {
+		return err
+	}
+	if err := runCmd(ctx, nil, "mount", "-o", "acl", "/dev/mapper/TailsData_unlocked", persistenceMount); err != nil {
+		return err
+	}
+	return activateFeatures(ctx, persistenceMount)
+}
+
+// upgradeMedium plays an upgrade of the running Tails to another version: its system partition
+// (remounted read-write for the time being) gets the tree of that version, and
+// /etc/amnesia/version says it.
+//
+//	upgrade-medium VERSION
+func upgradeMedium(ctx context.Context, args []string) error {
+	if len(args) != 1 {
+		return errors.New("usage: upgrade-medium VERSION")
+	}
+	if err := runCmd(ctx, nil, "mount", "-o", "remount,rw", mediumMount); err != nil {
+		return err
+	}
+	err := writeMedium(mediumMount, args[0])
+	if rerr := runCmd(ctx, nil, "mount", "-o", "remount,ro", mediumMount); err == nil {
+		err = rerr
+	}
+	if err != nil {
+		return err
+	}
+	return setRunningVersion(mediumMount)
+}
+
+// setRunningVersion writes /etc/amnesia/version as the running Tails' (from the squashfs on
+// Tails; here from the medium's .disk/info, "Tails 6.10 - 20241203").
+func setRunningVersion(medium string) error {
+	b, err := os.ReadFile(filepath.Join(medium, ".disk/info"))
+	if err != nil {
+		return err
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	v := strings.TrimSpace(strings.TrimPrefix(line, "Tails "))
+	if err := os.MkdirAll(filepath.Dir(versionFile), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(versionFile, []byte(v+"\n"), 0o644)
+}
+
+// activateFeatures does what Tails' live-persist does with persistence.conf: bind-mount each
+// feature folder on its destination, or link each of its files there ("link").
+func activateFeatures(ctx context.Context, root string) error {
+	f, err := os.Open(filepath.Join(root, "persistence.conf"))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		dest, opts, ok := strings.Cut(sc.Text(), "\t")
+		if !ok {
+			continue
+		}
+		var source string
+		link := false
+		for _, o := range strings.Split(opts, ",") {
+			if s, ok := strings.CutPrefix(o, "source="); ok {
+				source = s
+			}
+			link = link || o == "link"
+		}
+		src := filepath.Join(root, source)
+		if link {
+			if err := linkFiles(src, dest); err != nil {
+				return err
+			}
+			continue
+		}
+		if _, err := os.Stat(src); err != nil {
+			return err
+		}
+		if err := os.MkdirAll(dest, 0o700); err != nil {
+			return err
+		}
+		if err := runCmd(ctx, nil, "mount", "--bind", src, dest); err != nil {
+			return err
+		}
+	}
+	return sc.Err()
+}
+
+// linkFiles links every file under src into dest, as live-persist's "link" option does.
+func linkFiles(src, dest string) error {
+	return filepath.Walk(src, func(p string, info os.FileInfo, err error) error {
+		if err != nil || p == src {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		target := filepath.Join(dest, rel)
+		if info.IsDir() {
+			if err := os.MkdirAll(target, 0o700); err != nil {
+				return err
+			}
+			return os.Lchown(target, amnesiaUID, amnesiaUID)
+		}
+		os.Remove(target)
+		if err := os.Symlink(p, target); err != nil {
+			return err
+		}
+		return os.Lchown(target, amnesiaUID, amnesiaUID)
+	})
+}
+
+func writeOwned(path, content string, mode os.FileMode, uid, gid int) error {
+	if err := os.WriteFile(path, []byte(content), mode); err != nil {
+		return err
+	}
+	if err := os.Chmod(path, mode); err != nil {
+		return err
+	}
+	return os.Lchown(path, uid, gid)
+}
+
+func mkdirOwned(path string, mode os.FileMode, uid, gid int) error {
+	if err := os.MkdirAll(path, mode); err != nil {
+		return err
+	}
+	if err := os.Chmod(path, mode); err != nil {
+		return err
+	}
+	return os.Lchown(path, uid, gid)
+}

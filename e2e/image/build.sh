@@ -1,0 +1,97 @@
+#!/bin/sh
+# Builds the root file system of the end-to-end test guest: Debian 12 (debootstrap, packages
+# in ./packages), the users of Tails, an autologin session of amnesia on tty1, Tails' polkit
+# rule for amnesia, and the boot unit that installs the build of each run from its payload
+# disk (see e2e/vm.go). The product itself is not in the image: each run brings it.
+# Usage: build.sh OUTDIR MIRROR   (OUTDIR gets root.img, vmlinuz, initrd.img)
+set -eu
+out=$1 mirror=$2
+here=$(cd "$(dirname "$0")" && pwd)
+work=$out.tmp
+rm -rf "$work"
+mkdir -p "$work"
+root=$work/rootfs
+pkgs=$(grep -v '^#' "$here/packages" | tr -s ' \n' ',' | sed 's/^,//; s/,$//')
+debootstrap --variant=minbase --include="$pkgs" bookworm "$root" "$mirror" >"$work/debootstrap.log" 2>&1 ||
+  { tail -30 "$work/debootstrap.log" >&2; exit 1; }
+
+# The users of Tails: amnesia (1000) and tails-persistent-storage (115:122), which owns
+# persistence.conf. The IDs must be free: the checks of Tails compare numbers.
+if chroot "$root" getent passwd 115 >/dev/null || chroot "$root" getent group 122 >/dev/null; then
+  echo "uid 115 or gid 122 is taken in the guest image" >&2; exit 1
+fi
+chroot "$root" groupadd -g 122 tails-persistent-storage
+chroot "$root" useradd -r -u 115 -g 122 -d /nonexistent -M -s /usr/sbin/nologin tails-persistent-storage
+chroot "$root" useradd -m -u 1000 -U -s /bin/bash amnesia
+chroot "$root" passwd -d root >/dev/null
+echo e2e-tails >"$root/etc/hostname"
+printf '/dev/vda / ext4 rw,errors=remount-ro 0 1\n' >"$root/etc/fstab"
+
+# The desktop session of amnesia: a local, active logind session on seat0 (tty1), with its
+# session bus at /run/user/1000/bus (dbus-user-session).
+mkdir -p "$root/etc/systemd/system/getty@tty1.service.d"
+cat >"$root/etc/systemd/system/getty@tty1.service.d/autologin.conf" <<'UNIT'
+[Service]
+ExecStart=
+ExecStart=-/sbin/agetty --autologin amnesia --noclear %I $TERM
+UNIT
+
+# Tails' own policy: the active local session of amnesia may unlock, mount and power off
+# removable drives through udisks2 without a password (TAILS-FACTS, "Users and privilege").
+# It sorts after the rule of tails-backup, so the product's rule is the one consulted first.
+mkdir -p "$root/etc/polkit-1/rules.d"
+cat >"$root/etc/polkit-1/rules.d/70-tails-amnesia.rules" <<'RULE'
+polkit.addRule(function (action, subject) {
+    if (subject.user !== "amnesia" || !subject.local || !subject.active) {
+        return polkit.Result.NOT_HANDLED;
+    }
+    switch (action.id) {
+    case "org.freedesktop.udisks2.encrypted-unlock":
+    case "org.freedesktop.udisks2.filesystem-mount":
+    case "org.freedesktop.udisks2.power-off-drive":
+    case "org.freedesktop.udisks2.eject-media":
+        return polkit.Result.YES;
+    }
+    return polkit.Result.NOT_HANDLED;
+});
+RULE
+
+# Each run's payload disk (serial e2e-payload) carries the build; e2e-guest install puts it in
+# place before the session starts, then the control service serves the driver.
+cat >"$root/etc/systemd/system/e2e-payload.service" <<'UNIT'
+[Unit]
+Description=e2e: install this run's build from the payload disk
+After=systemd-udevd.service local-fs.target
+Before=getty@tty1.service systemd-user-sessions.service
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/bin/udevadm wait --timeout=120 /dev/disk/by-id/virtio-e2e-payload
+ExecStart=/bin/mkdir -p /run/e2e/payload
+ExecStart=/bin/mount -o ro /dev/disk/by-id/virtio-e2e-payload /run/e2e/payload
+ExecStart=/run/e2e/payload/e2e-guest install /run/e2e/payload
+[Install]
+WantedBy=multi-user.target
+UNIT
+cat >"$root/etc/systemd/system/e2e-control.service" <<'UNIT'
+[Unit]
+Description=e2e: control channel of the test driver (virtio serial port e2e.ctl)
+After=e2e-payload.service
+Requires=e2e-payload.service
+[Service]
+ExecStart=/usr/local/lib/e2e/e2e-guest serve
+Restart=always
+RestartSec=1
+[Install]
+WantedBy=multi-user.target
+UNIT
+chroot "$root" systemctl enable e2e-payload.service e2e-control.service >/dev/null 2>&1
+# Nothing in the guest needs the network or periodic jobs.
+chroot "$root" systemctl mask e2scrub_all.timer e2scrub_reap.service systemd-networkd-wait-online.service >/dev/null 2>&1 || true
+
+cp "$(ls "$root"/boot/vmlinuz-* | tail -1)" "$work/vmlinuz"
+cp "$(ls "$root"/boot/initrd.img-* | tail -1)" "$work/initrd.img"
+rm -rf "$root/var/cache/apt/archives/"*.deb
+mkfs.ext4 -q -F -L e2e-root -d "$root" "$work/root.img" 3G
+rm -rf "$root"
+mv "$work" "$out"

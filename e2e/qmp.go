@@ -1,0 +1,197 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+)
+
+// QMP is a client of QEMU's machine protocol on a unix socket: commands with their answers,
+// and the events, which waiters receive.
+type QMP struct {
+	conn net.Conn
+	enc  *json.Encoder
+
+	mu      sync.Mutex
+	nextID  uint64
+	pending map[string]chan qmpReply
+	waiters map[chan qmpEvent]func(qmpEvent) bool
+	err     error
+	done    chan struct{}
+}
+
+type qmpReply struct {
+	Return json.RawMessage `json:"return"`
+	Error  *struct {
+		Class string `json:"class"`
+		Desc  string `json:"desc"`
+	} `json:"error"`
+}
+
+type qmpEvent struct {
+	Event string          `json:"event"`
+	Data  json.RawMessage `json:"data"`
+}
+
+// DialQMP connects to the QMP socket at path and negotiates capabilities.
+func DialQMP(ctx context.Context, path string) (*QMP, error) {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("connect to QMP %s: %w", path, err)
+	}
+	q := &QMP{conn: conn, enc: json.NewEncoder(conn), pending: map[string]chan qmpReply{},
+		waiters: map[chan qmpEvent]func(qmpEvent) bool{}, done: make(chan struct{})}
+	r := bufio.NewReader(conn)
+	if _, err := r.ReadBytes('\n'); err != nil { // the greeting
+		conn.Close()
+		return nil, fmt.Errorf("read the QMP greeting: %w", err)
+	}
+	go q.read(r)
+	if _, err := q.Execute(ctx, "qmp_capabilities", nil); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return q, nil
+}
+
+func (q *QMP) read(r *bufio.Reader) {
+	defer close(q.done)
+	for {
+		line, err := r.ReadBytes('\n')
+		if err != nil {
+			q.mu.Lock()
+			q.err = fmt.Errorf("QMP connection: %w", err)
+			for _, ch := range q.pending {
+				close(ch)
+			}
+			q.pending = map[string]chan qmpReply{}
+			q.mu.Unlock()
+			return
+		}
+		var msg struct {
+			ID json.RawMessage `json:"id"`
+			qmpReply
+			qmpEvent
+		}
+		if err := json.Unmarshal(line, &msg); err != nil {
+			continue
+		}
+		q.mu.Lock()
+		if msg.Event != "" {
+			for ch, match := range q.waiters {
+				if match(msg.qmpEvent) {
+					select {
+					case ch <- msg.qmpEvent:
+					default:
+					}
+				}
+			}
+		} else if ch, ok := q.pending[string(msg.ID)]; ok {
+			delete(q.pending, string(msg.ID))
+			ch <- msg.qmpReply
+		}
+		q.mu.Unlock()
+	}
+}
+
+// Execute runs a QMP command and returns its "return" value.
+func (q *QMP) Execute(ctx context.Context, cmd string, args any) (json.RawMessage, error) {
+	q.mu.Lock()
+	if q.err != nil {
+		q.mu.Unlock()
+		return nil, q.err
+	}
+	q.nextID++
+	id := fmt.Sprintf("%d", q.nextID)
+	ch := make(chan qmpReply, 1)
+	q.pending[`"`+id+`"`] = ch
+	msg := map[string]any{"execute": cmd, "id": id}
+	if args != nil {
+		msg["arguments"] = args
+	}
+	err := q.enc.Encode(msg)
+	q.mu.Unlock()
+	if err != nil {
+		return nil, fmt.Errorf("send QMP %s: %w", cmd, err)
+	}
+	select {
+	case <-ctx.Done():
+		return nil, fmt.Errorf("QMP %s: %w", cmd, ctx.Err())
+	case r, ok := <-ch:
+		if !ok {
+			return nil, fmt.Errorf("QMP %s: %w", cmd, q.err)
+		}
+		if r.Error != nil {
+			return nil, fmt.Errorf("QMP %s: %s: %s", cmd, r.Error.Class, r.Error.Desc)
+		}
+		return r.Return, nil
+	}
+}
+
+// watch registers a waiter for events that match; cancel removes it.
+func (q *QMP) watch(match func(qmpEvent) bool) (ch chan qmpEvent, cancel func()) {
+	ch = make(chan qmpEvent, 4)
+	q.mu.Lock()
+	q.waiters[ch] = match
+	q.mu.Unlock()
+	return ch, func() {
+		q.mu.Lock()
+		delete(q.waiters, ch)
+		q.mu.Unlock()
+	}
+}
+
+// PlugUSBStick attaches the raw image file as a removable USB stick with that serial on the
+// xhci controller: blockdev-add, then device_add usb-storage.
+func (q *QMP) PlugUSBStick(ctx context.Context, id, file, serial string) error {
+	node := "node-" + id
+	if _, err := q.Execute(ctx, "blockdev-add", map[string]any{
+		"node-name": node, "driver": "raw",
+		"file": map[string]any{"driver": "file", "filename": file},
+	}); err != nil {
+		return err
+	}
+	if _, err := q.Execute(ctx, "device_add", map[string]any{
+		"driver": "usb-storage", "bus": "xhci.0", "drive": node, "id": id,
+		"serial": serial, "removable": true,
+	}); err != nil {
+		q.Execute(ctx, "blockdev-del", map[string]any{"node-name": node})
+		return err
+	}
+	return nil
+}
+
+// UnplugUSBStick pulls the stick: device_del, waiting for DEVICE_DELETED, then blockdev-del.
+func (q *QMP) UnplugUSBStick(ctx context.Context, id string) error {
+	ch, cancel := q.watch(func(e qmpEvent) bool {
+		if e.Event != "DEVICE_DELETED" {
+			return false
+		}
+		var d struct {
+			Device string `json:"device"`
+		}
+		json.Unmarshal(e.Data, &d)
+		return d.Device == id
+	})
+	defer cancel()
+	if _, err := q.Execute(ctx, "device_del", map[string]any{"id": id}); err != nil {
+		return err
+	}
+	select {
+	case <-ch:
+	case <-ctx.Done():
+		return fmt.Errorf("wait for the removal of %s: %w", id, ctx.Err())
+	case <-q.done:
+		return errors.New("QEMU went away")
+	}
+	_, err := q.Execute(ctx, "blockdev-del", map[string]any{"node-name": "node-" + id})
+	return err
+}
+
+// Close closes the connection.
+func (q *QMP) Close() error { return q.conn.Close() }

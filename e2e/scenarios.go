@@ -1,0 +1,681 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"tails-backup/e2e/proto"
+)
+
+// The scenarios of issue 6, run one after the other on one World. Each says what a person
+// would see (Say), records timings (Log), and returns an error when what the user sees or what
+// is on disk is not what it should be.
+
+// Texts the user sees (agent/texts.go), as the scenarios expect them.
+const (
+	noteUpdating     = "Updating your backup Tails"
+	noteUpdatingBody = "Enter the passphrase of your backup Tails to start."
+	noteDone         = "Backup updated: you can unplug it"
+	noteUnplugged    = "Your backup Tails was unplugged during the update"
+	noteNotYours     = "This Tails USB stick is not your backup"
+	noteBackupTails  = "This is a backup Tails"
+	wrongPassText    = "Wrong passphrase. Try again: it is the passphrase of the backup's Persistent Storage."
+)
+
+// Stick IDs.
+const (
+	StickBackup   = "backup"   // made by create (scenario 1), the backup of the scenarios after it
+	StickSecond   = "second"   // a Tails stick with its own Persistent Storage, paired with pair
+	StickUnpaired = "unpaired" // a Tails stick never paired
+)
+
+const updateTimeout = 10 * time.Minute
+
+// PrepareSticks makes, with the agent stopped, the Tails sticks a user would have: a second
+// Tails stick with a fresh Persistent Storage of its own (to be paired) and another Tails stick
+// that is not paired. Both end unplugged.
+func (w *World) PrepareSticks(ctx context.Context) error {
+	specs := []struct {
+		id, serial string
+		size       int64
+		args       []string
+	}{
+		{StickSecond, "SECOND0001", 1536 << 20, []string{"--medium-from", mediumMount, "--data", "fresh"}},
+		{StickUnpaired, "OTHER0002", 640 << 20, []string{"--version", "6.8 - 20241001", "--data", "fresh"}},
+	}
+	for _, s := range specs {
+		start := time.Now()
+		st, err := w.NewStick(s.id, s.serial, s.size)
+		if err != nil {
+			return err
+		}
+		st.Passphrase = BackupPassphrase
+		ds, err := w.PlugAndWait(ctx, st)
+		if err != nil {
+			return err
+		}
+		argv := append([]string{guestTool, "make-tails"}, append(s.args, ds.Device)...)
+		if _, err := w.G.Run(ctx, Cmd{Argv: argv, Stdin: st.Passphrase}); err != nil {
+			return err
+		}
+		if err := w.Unplug(ctx, st); err != nil {
+			return err
+		}
+		w.Log.Logf("timing: Tails stick %s made in %s", s.id, round(time.Since(start)))
+	}
+	return nil
+}
+
+// Pair pairs the second Tails stick the way the user does: plug it in, run 'tails-backup pair',
+// type its passphrase; the agent then updates it. The stick ends unplugged.
+func (w *World) Pair(ctx context.Context) error {
+	st := w.Sticks[StickSecond]
+	w.Say.Logf("You plug in another Tails USB stick, with a Persistent Storage of its own, and run 'tails-backup pair' to make it a backup too.")
+	seq, err := w.LastSeq(ctx)
+	if err != nil {
+		return err
+	}
+	if err := w.SetPinentry(ctx, st.Passphrase); err != nil {
+		return err
+	}
+	ds, err := w.PlugAndWait(ctx, st)
+	if err != nil {
+		return err
+	}
+	// Not paired yet: the agent only says how to pair it.
+	if _, err := w.WaitNote(ctx, seq, noteNotYours, "tails-backup pair", time.Minute); err != nil {
+		return err
+	}
+	seq, err = w.LastSeq(ctx)
+	if err != nil {
+		return err
+	}
+	paired := time.Now()
+	out, err := w.Terminal(ctx, "tails-backup", "pair", "--yes", ds.Device)
+	w.Log.Logf("tails-backup pair:\n%s", out)
+	if err != nil {
+		return err
+	}
+	if !strings.Contains(out, "Paired.") {
+		return fmt.Errorf("tails-backup pair did not say it paired the stick: %q", out)
+	}
+	w.Say.Logf("It says: %q", lastLine(out))
+	// The agent sees the stick become paired while it is still plugged in and starts its first
+	// update at once (whatever the last sentence of pair says).
+	found, err := w.WaitNote(ctx, seq, noteUpdating, "", 2*time.Minute)
+	if err != nil {
+		return w.explain(ctx, seq, err)
+	}
+	w.Say.Logf("Without being unplugged, the stick gets its first update at once (%s after you ran pair): %q. It copies all your Persistent Storage.", round(time.Since(paired)), found.Summary)
+	started := time.Now()
+	done, err := w.WaitNote(ctx, seq, noteDone, "", updateTimeout)
+	if err != nil {
+		return w.explain(ctx, seq, err)
+	}
+	w.Say.Logf("%s later: %q, %q", round(time.Since(started)), done.Summary, done.Body)
+	w.Log.Logf("timing: pair to the first update's start %s, first update %s", round(started.Sub(paired)), round(time.Since(started)))
+	if err := w.checkEjected(ctx, st); err != nil {
+		return err
+	}
+	return w.Unplug(ctx, st)
+}
+
+// UpdateResult is what an automatic update looked like.
+type UpdateResult struct {
+	PlugToStart time.Duration // from the plug to the "Updating your backup Tails" notification
+	Update      time.Duration // from that notification to "Backup updated"
+	Done        proto.Notification
+	Notes       []proto.Notification
+}
+
+// PlugAndUpdate plugs the paired backup with the passphrase dialog scripted with answers,
+// waits for the automatic update to finish, checks that the stick ends locked and powered off,
+// and unplugs it.
+func (w *World) PlugAndUpdate(ctx context.Context, answers ...string) (UpdateResult, error) {
+	st := w.Sticks[StickBackup]
+	var res UpdateResult
+	seq, err := w.LastSeq(ctx)
+	if err != nil {
+		return res, err
+	}
+	if err := w.SetPinentry(ctx, answers...); err != nil {
+		return res, err
+	}
+	if err := w.Plug(ctx, st); err != nil {
+		return res, err
+	}
+	found, err := w.WaitNote(ctx, seq, noteUpdating, noteUpdatingBody, 2*time.Minute)
+	if err != nil {
+		return res, err
+	}
+	res.PlugToStart = time.Since(st.pluggedAt)
+	w.Say.Logf("%s later, a notification appears: %q, %q.", round(res.PlugToStart), found.Summary, found.Body)
+	started := time.Now()
+	done, err := w.WaitNote(ctx, seq, noteDone, "", updateTimeout)
+	if err != nil {
+		return res, w.explain(ctx, seq, err)
+	}
+	res.Update, res.Done = time.Since(started), done
+	w.Say.Logf("%s later: %q, %q", round(res.Update), done.Summary, done.Body)
+	res.Notes, _ = w.Notes(ctx, seq)
+	if err := w.checkEjected(ctx, st); err != nil {
+		return res, err
+	}
+	w.Log.Logf("timing: plug-to-start %s, update %s", round(res.PlugToStart), round(res.Update))
+	return res, w.Unplug(ctx, st)
+}
+
+// checkEjected checks that the stick was locked and powered off: udisks no longer shows it
+// and no device-mapper mapping is left.
+func (w *World) checkEjected(ctx context.Context, st *Stick) error {
+	if _, err := w.WaitDrive(ctx, st, "absent", time.Minute); err != nil {
+		return fmt.Errorf("the backup was not powered off: %w", err)
+	}
+	out, err := w.G.Root(ctx, "dmsetup", "ls", "--target", "crypt")
+	if err != nil {
+		return err
+	}
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		if f := strings.Fields(l); len(f) > 0 && f[0] != "TailsData_unlocked" && f[0] != "No" {
+			return fmt.Errorf("the backup's Persistent Storage is still unlocked: %s", out)
+		}
+	}
+	return nil
+}
+
+// explain adds what the user saw and the agent's log to an error.
+func (w *World) explain(ctx context.Context, seq int, err error) error {
+	var b strings.Builder
+	notes, _ := w.Notes(ctx, seq)
+	for _, n := range notes {
+		fmt.Fprintf(&b, "\n  notification %d: %q %q", n.ID, n.Summary, n.Body)
+	}
+	log := w.AgentLog(ctx)
+	if len(log) > 6000 {
+		log = log[len(log)-6000:]
+	}
+	return fmt.Errorf("%w; notifications:%s\nagent log (end):\n%s", err, b.String(), log)
+}
+
+// ChangeData changes the Persistent Storage of the running Tails like a week of use; big adds
+// a new file of that many bytes.
+func (w *World) ChangeData(ctx context.Context, seed int, big int) error {
+	_, err := w.G.Root(ctx, guestTool, "change", "--seed", strconv.Itoa(seed), "--big", strconv.Itoa(big), persistenceMount)
+	return err
+}
+
+// CheckBackup checks the backup against this Tails' Persistent Storage with tools
+// independent of the product (rsync with checksums, through a read-only unlock by cryptsetup)
+// and with 'tails-backup verify'. The marker and the tails-backup folder (this Tails' own
+// pairings, which updates leave alone) are not compared. The agent is stopped meanwhile (it would update the plugged
+// backup), and the stick ends unplugged.
+func (w *World) CheckBackup(ctx context.Context) error {
+	return w.CheckStick(ctx, w.Sticks[StickBackup], "")
+}
+
+// CheckStick checks the backup Tails on st: its Persistent Storage as CheckBackup says, its
+// system partition against the running one (rsync with checksums; syslinux/ldlinux.sys is each
+// stick's own), and, if version is not "", the Tails version in its marker.
+func (w *World) CheckStick(ctx context.Context, st *Stick, version string) error {
+	start := time.Now()
+	if err := w.StopAgent(ctx); err != nil {
+		return err
+	}
+	ds, err := w.PlugAndWait(ctx, st)
+	if err != nil {
+		return err
+	}
+	if err := w.SetPinentry(ctx, st.Passphrase); err != nil {
+		return err
+	}
+	t := time.Now()
+	vout, verr := w.Terminal(ctx, "tails-backup", "verify", "--checksum", ds.Device)
+	w.Log.Logf("tails-backup verify --checksum %s (%s):\n%s", ds.Device, round(time.Since(t)), vout)
+	if _, err := w.WaitDrive(ctx, st, "locked", time.Minute); err != nil {
+		return err
+	}
+	part := ds.Device + "2"
+	script := `set -e
+cryptsetup open --readonly --key-file - ` + part + ` e2e-check
+mkdir -p /run/e2e/check
+mount -o ro,acl /dev/mapper/e2e-check /run/e2e/check
+trap 'umount /run/e2e/check; cryptsetup close e2e-check' EXIT
+rsync -aHAXS --numeric-ids -n -i --checksum --delete --exclude=/.tails-backup.json --exclude=/tails-backup/ ` + persistenceMount + `/ /run/e2e/check/
+mkdir -p /run/e2e/checksys
+mount -t vfat -o ro ` + ds.Device + `1 /run/e2e/checksys
+trap 'umount /run/e2e/check /run/e2e/checksys; cryptsetup close e2e-check' EXIT
+rsync -rc -n -i --delete --exclude=/syslinux/ldlinux.sys ` + mediumMount + `/ /run/e2e/checksys/ | sed 's/^/system: /'
+echo "--- marker"
+cat /run/e2e/check/.tails-backup.json
+`
+	t = time.Now()
+	rout, rerr := w.G.Run(ctx, Cmd{Argv: []string{"sh", "-c", script}, Stdin: st.Passphrase})
+	w.Log.Logf("timing: rsync --checksum check %s", round(time.Since(t)))
+	if err := w.Unplug(ctx, st); err != nil {
+		return err
+	}
+	if err := w.StartAgent(ctx); err != nil {
+		return err
+	}
+	if rerr != nil {
+		return fmt.Errorf("independent check: %w", rerr)
+	}
+	diff, marker, _ := strings.Cut(rout, "--- marker\n")
+	var m struct {
+		State        string `json:"state"`
+		Source       string `json:"source"`
+		TailsVersion string `json:"tails_version"`
+	}
+	if err := json.Unmarshal([]byte(marker), &m); err != nil {
+		return fmt.Errorf("the backup's marker is not readable: %w: %q", err, marker)
+	}
+	w.Log.Logf("check: marker state %q, Tails version %q; checked in %s", m.State, m.TailsVersion, round(time.Since(start)))
+	var problems []string
+	if strings.TrimSpace(diff) != "" {
+		problems = append(problems, "rsync finds differences (system: lines are the system partition's):\n"+diff)
+	}
+	if verr != nil {
+		problems = append(problems, fmt.Sprintf("tails-backup verify says the backup is not identical and valid (%v):\n%s", verr, vout))
+	}
+	if version != "" && m.TailsVersion != version {
+		problems = append(problems, fmt.Sprintf("the marker says Tails %q, not %q", m.TailsVersion, version))
+	}
+	if m.State != "complete" {
+		problems = append(problems, fmt.Sprintf("the marker says %q, not complete", m.State))
+	}
+	if len(problems) > 0 {
+		return errors.New(strings.Join(problems, "\n"))
+	}
+	w.Say.Logf("Checked: the backup's Persistent Storage and Tails system are identical to yours (rsync with checksums finds no difference, 'tails-backup verify' agrees).")
+	return nil
+}
+
+// ScenarioUpdate (2): data changes; plugging the paired backup updates it, automatically.
+func (w *World) ScenarioUpdate(ctx context.Context) error {
+	w.Say.Logf("A week of use: new mail, new photos, a deleted photo, changed settings, 20 MB of new files.")
+	if err := w.ChangeData(ctx, 1, 20<<20); err != nil {
+		return err
+	}
+	w.Say.Logf("You plug in your backup Tails.")
+	res, err := w.PlugAndUpdate(ctx, w.Sticks[StickBackup].Passphrase)
+	if err != nil {
+		return err
+	}
+	if !regexp.MustCompile(`^Your backup Tails is up to date: \d+ files? changed, ([0-9.]+ [kMGT]B|\d+ bytes?) copied\.$`).MatchString(res.Done.Body) {
+		return fmt.Errorf("unexpected text of the done notification: %q", res.Done.Body)
+	}
+	w.Log.Logf("scenario 2: plug-to-start %s, update %s", round(res.PlugToStart), round(res.Update))
+	return w.CheckBackup(ctx)
+}
+
+// ScenarioPull (3): the stick is pulled out in the middle of an update, then plugged again.
+func (w *World) ScenarioPull(ctx context.Context) error {
+	st := w.Sticks[StickBackup]
+	w.Say.Logf("You copy a 200 MB video into your Persistent Folder, plug in your backup, and pull it out in the middle of the update.")
+	if err := w.ChangeData(ctx, 2, 200<<20); err != nil {
+		return err
+	}
+	seq, err := w.LastSeq(ctx)
+	if err != nil {
+		return err
+	}
+	if err := w.SetPinentry(ctx, st.Passphrase); err != nil {
+		return err
+	}
+	if err := w.Plug(ctx, st); err != nil {
+		return err
+	}
+	// Wait until the copy is under way: a progress notification below 95%.
+	var progress proto.Notification
+	pct := regexp.MustCompile(`^(\d+)% done`)
+	for progress.ID == 0 {
+		n, err := w.WaitNote(ctx, seq, noteUpdating, "% done", 5*time.Minute)
+		if err != nil {
+			return w.explain(ctx, seq, err)
+		}
+		seq = n.Seq
+		if m := pct.FindStringSubmatch(n.Body); m != nil {
+			if p, _ := strconv.Atoi(m[1]); p >= 1 && p < 95 {
+				progress = n
+			} else if p >= 95 {
+				return fmt.Errorf("the update went past 95%% before the stick could be pulled: %q", n.Body)
+			}
+		}
+	}
+	w.Say.Logf("The notification says %q: you pull the stick out.", progress.Body)
+	if err := w.Unplug(ctx, st); err != nil {
+		return err
+	}
+	n, err := w.WaitNote(ctx, progress.Seq, noteUnplugged, "Plug it in again to finish the update.", 2*time.Minute)
+	if err != nil {
+		return w.explain(ctx, progress.Seq, err)
+	}
+	w.Say.Logf("Tails Backup says: %q, %q", n.Summary, n.Body)
+	w.Say.Logf("You plug it in again.")
+	res, err := w.PlugAndUpdate(ctx, st.Passphrase)
+	if err != nil {
+		return err
+	}
+	w.Log.Logf("scenario 3: plug-to-start %s, finishing update %s", round(res.PlugToStart), round(res.Update))
+	return w.CheckBackup(ctx)
+}
+
+// ScenarioWrongPassphrase (4): a wrong passphrase, then the right one.
+func (w *World) ScenarioWrongPassphrase(ctx context.Context) error {
+	if err := w.ChangeData(ctx, 3, 0); err != nil {
+		return err
+	}
+	w.Say.Logf("You plug in your backup and mistype its passphrase once.")
+	res, err := w.PlugAndUpdate(ctx, "not the passphrase", w.Sticks[StickBackup].Passphrase)
+	if err != nil {
+		return err
+	}
+	log, shown, err := w.PinentryLog(ctx)
+	if err != nil {
+		return err
+	}
+	if shown != 2 {
+		return fmt.Errorf("the passphrase was asked %d times, not twice:\n%s", shown, log)
+	}
+	if !strings.Contains(log, "1: SETERROR "+wrongPassText) {
+		return fmt.Errorf("the second passphrase dialog did not say %q:\n%s", wrongPassText, log)
+	}
+	if strings.Contains(log, "0: SETERROR") {
+		return fmt.Errorf("the first passphrase dialog showed an error:\n%s", log)
+	}
+	w.Say.Logf("The dialog came back saying %q; with the right passphrase the update ran (%s).", wrongPassText, round(res.Update))
+	w.Log.Logf("scenario 4: plug-to-start %s, update %s", round(res.PlugToStart), round(res.Update))
+	return nil
+}
+
+// ScenarioUnpaired (5): another Tails stick is never written to.
+func (w *World) ScenarioUnpaired(ctx context.Context) error {
+	st := w.Sticks[StickUnpaired]
+	before, err := Sha256(st.File)
+	if err != nil {
+		return err
+	}
+	seq, err := w.LastSeq(ctx)
+	if err != nil {
+		return err
+	}
+	w.Say.Logf("You plug in another Tails stick, one you never paired.")
+	if err := w.Plug(ctx, st); err != nil {
+		return err
+	}
+	n, err := w.WaitNote(ctx, seq, noteNotYours, "it did not touch this one", time.Minute)
+	if err != nil {
+		return w.explain(ctx, seq, err)
+	}
+	w.Say.Logf("%s later: %q, %q", round(time.Since(st.pluggedAt)), n.Summary, n.Body)
+	if _, err := w.WaitDrive(ctx, st, "locked", time.Minute); err != nil {
+		return err
+	}
+	if err := w.Unplug(ctx, st); err != nil {
+		return err
+	}
+	notes, err := w.Notes(ctx, seq)
+	if err != nil {
+		return err
+	}
+	for _, n := range notes {
+		if n.Summary == noteUpdating {
+			return fmt.Errorf("an update started on the unpaired stick: %q", n.Body)
+		}
+	}
+	after, err := Sha256(st.File)
+	if err != nil {
+		return err
+	}
+	if after != before {
+		return fmt.Errorf("the unpaired stick was written to: sha256 %s before, %s after", before, after)
+	}
+	w.Say.Logf("Its image is byte for byte what it was (sha256 %s…).", before[:16])
+	return nil
+}
+
+// ScenarioThunderbird (6): Thunderbird is open; the user is asked to close it.
+func (w *World) ScenarioThunderbird(ctx context.Context) error {
+	st := w.Sticks[StickBackup]
+	if err := w.ChangeData(ctx, 4, 0); err != nil {
+		return err
+	}
+	pid, err := w.G.Start(ctx, "amnesia", thunderbirdBin, "infinity")
+	if err != nil {
+		return err
+	}
+	w.Say.Logf("Thunderbird is open (process %d) when you plug in your backup.", pid)
+	seq, err := w.LastSeq(ctx)
+	if err != nil {
+		return err
+	}
+	if err := w.SetPinentry(ctx, st.Passphrase); err != nil {
+		return err
+	}
+	if err := w.Plug(ctx, st); err != nil {
+		return err
+	}
+	q, err := w.WaitNote(ctx, seq, "Close Thunderbird?", "Thunderbird is open, so the data of Thunderbird Email Client might be copied half-written.", 3*time.Minute)
+	if err != nil {
+		return w.explain(ctx, seq, err)
+	}
+	if got, want := strings.Join(q.Actions, "|"), "close-app|Close Thunderbird and continue|skip-app|Skip its data this time|cancel|Cancel the update"; got != want {
+		return fmt.Errorf("the question has the buttons %q, want %q", got, want)
+	}
+	w.Say.Logf("Tails Backup asks: %q, %q; you choose %q.", q.Summary, q.Body, "Close Thunderbird and continue")
+	if err := w.Click(ctx, q, "close-app"); err != nil {
+		return err
+	}
+	done, err := w.WaitNote(ctx, q.Seq, noteDone, "", updateTimeout)
+	if err != nil {
+		return w.explain(ctx, seq, err)
+	}
+	if strings.Contains(done.Body, "skipped") {
+		return fmt.Errorf("Thunderbird's data was skipped although it was closed: %q", done.Body)
+	}
+	if _, err := w.G.Root(ctx, "kill", "-0", strconv.Itoa(pid)); err == nil {
+		return fmt.Errorf("the Thunderbird stand-in (process %d) is still running", pid)
+	}
+	w.Say.Logf("Thunderbird was asked to quit and did; then: %q, %q", done.Summary, done.Body)
+	if err := w.checkEjected(ctx, st); err != nil {
+		return err
+	}
+	return w.Unplug(ctx, st)
+}
+
+// ScenarioReminder (7): days later, at the start of a session, the reminder comes; "Update
+// now" then plugging the backup updates it. The guest's clock moves 8 days forward, as between
+// two sessions of a Tails user, and the session (its agent) starts again.
+func (w *World) ScenarioReminder(ctx context.Context) error {
+	if _, err := w.G.Root(ctx, "date", "-s", "+8 days"); err != nil {
+		return err
+	}
+	seq, err := w.LastSeq(ctx)
+	if err != nil {
+		return err
+	}
+	if err := w.StopAgent(ctx); err != nil {
+		return err
+	}
+	if err := w.StartAgent(ctx); err != nil {
+		return err
+	}
+	w.Say.Logf("Eight days later you start Tails again.")
+	r, err := w.WaitNote(ctx, seq, "Your backup Tails is 8 days old", "Plug in your backup Tails to update it. The update runs in the background.", time.Minute)
+	if err != nil {
+		return w.explain(ctx, seq, err)
+	}
+	if got := strings.Join(r.ActionKeys(), ","); got != "update-now,snooze,stop-reminding" {
+		return fmt.Errorf("the reminder has actions %q", got)
+	}
+	w.Say.Logf("A reminder: %q, %q; you choose %q.", r.Summary, r.Body, "Update now")
+	if err := w.Click(ctx, r, "update-now"); err != nil {
+		return err
+	}
+	p, err := w.WaitNote(ctx, r.Seq, "Plug in your backup Tails", "The update starts as soon as it is plugged in.", time.Minute)
+	if err != nil {
+		return w.explain(ctx, seq, err)
+	}
+	w.Say.Logf("%q", p.Summary)
+	if err := w.ChangeData(ctx, 5, 0); err != nil {
+		return err
+	}
+	res, err := w.PlugAndUpdate(ctx, w.Sticks[StickBackup].Passphrase)
+	if err != nil {
+		return err
+	}
+	w.Log.Logf("scenario 7: plug-to-start %s, update %s", round(res.PlugToStart), round(res.Update))
+	return nil
+}
+
+// ScenarioBackupTails (8): Tails started from the backup stick knows it is a backup, warns,
+// and can be made the main Tails. The guest is set up again as a Tails running from the backup
+// stick (what boot-tails does at boot), and the session starts again.
+func (w *World) ScenarioBackupTails(ctx context.Context) error {
+	st := w.Sticks[StickBackup]
+	if err := w.StopAgent(ctx); err != nil {
+		return err
+	}
+	teardown := `set -e
+for m in $(findmnt -rn -o TARGET | grep -E '^/home/amnesia/|^/etc/NetworkManager/' | sort -r); do umount "$m"; done
+umount ` + persistenceMount + `
+cryptsetup close TailsData_unlocked
+umount ` + mediumMount + `
+find /home/amnesia -maxdepth 1 -type l -delete
+`
+	if _, err := w.G.Root(ctx, "sh", "-c", teardown); err != nil {
+		return err
+	}
+	ds, err := w.PlugAndWait(ctx, st)
+	if err != nil {
+		return err
+	}
+	if _, err := w.G.Run(ctx, Cmd{Argv: []string{guestTool, "boot-tails", ds.Device}, Stdin: st.Passphrase}); err != nil {
+		return err
+	}
+	seq, err := w.LastSeq(ctx)
+	if err != nil {
+		return err
+	}
+	w.Say.Logf("You start Tails from your backup stick.")
+	if err := w.StartAgent(ctx); err != nil {
+		return err
+	}
+	n, err := w.WaitNote(ctx, seq, noteBackupTails, "Changes you make here are overwritten at the next update from your main Tails.", time.Minute)
+	if err != nil {
+		return w.explain(ctx, seq, err)
+	}
+	w.Say.Logf("It warns: %q, %q", n.Summary, n.Body)
+	if err := w.Click(ctx, n, "promote"); err != nil {
+		return err
+	}
+	c, err := w.WaitNote(ctx, n.Seq, "Make this your main Tails?", "", time.Minute)
+	if err != nil {
+		return w.explain(ctx, seq, err)
+	}
+	if err := w.Click(ctx, c, "promote-confirm"); err != nil {
+		return err
+	}
+	p, err := w.WaitNote(ctx, c.Seq, "This is now your main Tails", "", time.Minute)
+	if err != nil {
+		return w.explain(ctx, seq, err)
+	}
+	w.Say.Logf("You choose %q and confirm: %q", "Make this my main Tails", p.Summary)
+	if _, err := w.G.Root(ctx, "test", "-e", persistenceMount+"/.tails-backup.json"); err == nil {
+		return errors.New("the backup marker is still in the Persistent Storage of the promoted Tails")
+	}
+	return nil
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return lines[len(lines)-1]
+}
+
+// ScenarioCreate (1): 'tails-backup create' makes a backup Tails on a blank stick, which then
+// is the backup of the scenarios after it.
+func (w *World) ScenarioCreate(ctx context.Context) error {
+	st, err := w.NewStick(StickBackup, "NEWBACKUP1", 8_000_000_000) // an "8 GB" stick
+	if err != nil {
+		return err
+	}
+	st.Passphrase = BackupPassphrase
+	w.Say.Logf("You plug in a new, blank 8 GB USB stick and run 'tails-backup create' to make it your backup Tails.")
+	ds, err := w.PlugAndWait(ctx, st)
+	if err != nil {
+		return err
+	}
+	seq, err := w.LastSeq(ctx)
+	if err != nil {
+		return err
+	}
+	// The new passphrase, typed twice.
+	if err := w.SetPinentry(ctx, st.Passphrase, st.Passphrase); err != nil {
+		return err
+	}
+	start := time.Now()
+	out, err := w.Terminal(ctx, "tails-backup", "create", "--yes", ds.Device)
+	took := time.Since(start)
+	w.Log.Logf("tails-backup create --yes %s (%s):\n%s", ds.Device, round(took), out)
+	if err != nil {
+		return w.explain(ctx, seq, err)
+	}
+	if !strings.Contains(out, "Your backup Tails is ready: you can unplug it.") {
+		return fmt.Errorf("tails-backup create did not say the backup is ready: %q", out)
+	}
+	w.Say.Logf("After you typed a passphrase for it twice, %s later it says: %q", round(took), lastLine(out))
+	w.Log.Logf("timing: create %s", round(took))
+	if err := w.checkEjected(ctx, st); err != nil {
+		return err
+	}
+	if err := w.Unplug(ctx, st); err != nil {
+		return err
+	}
+	// A running agent must not have started an update of the new stick meanwhile.
+	notes, err := w.Notes(ctx, seq)
+	if err != nil {
+		return err
+	}
+	for _, n := range notes {
+		if n.Summary == noteUpdating {
+			return fmt.Errorf("the agent started an update while create was making the backup: %q", n.Body)
+		}
+	}
+	return w.CheckStick(ctx, st, "")
+}
+
+// ScenarioSystemRefresh (9): the running Tails was upgraded; the next update of the backup
+// also brings its Tails system to the new version.
+func (w *World) ScenarioSystemRefresh(ctx context.Context) error {
+	const version = "6.11 - 20250107"
+	w.Say.Logf("Tails upgrades itself to %s.", version)
+	if _, err := w.G.Root(ctx, guestTool, "upgrade-medium", version); err != nil {
+		return err
+	}
+	if err := w.ChangeData(ctx, 6, 0); err != nil {
+		return err
+	}
+	w.Say.Logf("You plug in your backup Tails.")
+	res, err := w.PlugAndUpdate(ctx, w.Sticks[StickBackup].Passphrase)
+	if err != nil {
+		return err
+	}
+	if want := "Its Tails system was updated to Tails " + version + "."; !strings.Contains(res.Done.Body, want) {
+		return fmt.Errorf("the done notification does not say %q: %q", want, res.Done.Body)
+	}
+	sawSystem := false
+	for _, n := range res.Notes {
+		sawSystem = sawSystem || n.Summary == "Updating the Tails system on your backup"
+	}
+	if !sawSystem {
+		return errors.New("no notification showed the progress of the system update")
+	}
+	w.Log.Logf("scenario 9: plug-to-start %s, update with the system %s", round(res.PlugToStart), round(res.Update))
+	return w.CheckStick(ctx, w.Sticks[StickBackup], "6.11")
+}
