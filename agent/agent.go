@@ -24,6 +24,7 @@ type Disks interface {
 	Lock(ctx context.Context, luks dbus.ObjectPath) error
 	PowerOff(ctx context.Context, drive dbus.ObjectPath) error
 	BootPaths() udisks.BootPaths
+	GetSnapshot(ctx context.Context) (*udisks.Snapshot, error)
 }
 
 // Notifier is what the agent needs of the notification server; *notify.Notifier has it.

@@ -243,6 +243,33 @@ func TestSystemRefreshedAfterUpdate(t *testing.T) {
 	}
 }
 
+// TestSystemProbedAfterPlug: when the update starts, udisks has not probed the system
+// partition yet (no filesystem on it); by the end of the data update it has: the system is
+// refreshed all the same (found in the VM: the refresh never ran on a freshly plugged stick).
+func TestSystemProbedAfterPlug(t *testing.T) {
+	w := newSysWorld(t, olderSystem())
+	const fsIface = "org.freedesktop.UDisks2.Filesystem"
+	w.plugBackup()
+	fsProps := map[string]any{}
+	for _, name := range []string{"MountPoints", "Size"} {
+		fsProps[name] = w.udisks.Get(backupSystem, fsIface, name)
+	}
+	w.udisks.Remove(backupSystem, fsIface)
+	var once sync.Once
+	w.udisks.OnCall("Unlock", func(udiskstest.Call) *dbus.Error {
+		once.Do(func() { w.udisks.Add(backupSystem, map[string]map[string]any{fsIface: fsProps}) })
+		return nil
+	})
+	w.start()
+	done := w.waitNote("Backup updated: you can unplug it")
+	if !strings.Contains(done.Body, "Its Tails system was updated to "+runningVersion+".") {
+		t.Errorf("done body %q", done.Body)
+	}
+	if got := ops(w.helper.Requests()); !slices.Contains(got, helper.OpRefreshSystem) {
+		t.Errorf("helper requests %v: no refresh-system", got)
+	}
+}
+
 // TestSystemNotRefreshed: an up-to-date backup system, a stick without a Tails system
 // partition and an unreadable running system are left alone, quietly.
 func TestSystemNotRefreshed(t *testing.T) {

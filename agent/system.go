@@ -66,7 +66,14 @@ func (p *pendingBootloaders) set(uuid string, pending bool) {
 // version it was updated to ("" when nothing was written) and, when it failed, the
 // notification that says so.
 func (u *update) refreshSystem() (string, *notify.Notification) {
+	// The stick as udisks sees it now: when the update started, at plug time, udisks may not
+	// have probed the system partition yet (seen in the VM).
 	part := u.stick.System
+	if snap, err := u.a.deps.Disks.GetSnapshot(u.ctx); err != nil {
+		u.log.WithError(err).Warn("look at the backup's stick again")
+	} else if st, ok := snap.StickOf(u.stick.LUKS.Path, u.a.deps.Disks.BootPaths()); ok {
+		part = st.System
+	}
 	if part == nil || part.Partition == nil || part.Partition.Number != 1 || part.Filesystem == nil {
 		log := u.log
 		if part != nil && part.Partition != nil {
