@@ -99,7 +99,7 @@ func (w *createWorld) defaultAnswers() {
 		`{"event":"progress","phase":"system","files_done":1,"files_total":4,"bytes_done":25,"bytes_total":100}`,
 		`{"event":"progress","phase":"system","files_done":2,"files_total":4,"bytes_done":50,"bytes_total":100}`,
 		`{"event":"progress","phase":"system","files_done":4,"files_total":4,"bytes_done":100,"bytes_total":100}`,
-		`{"event":"done","report":{"created":4,"bytes_copied":100,"system_version":"6.10 - 20241203","bootloader_changed":true}}`)
+		`{"event":"done","report":{"created":4,"bytes_copied":100,"system_version":"Tails 6.10 - 20241203","bootloader_changed":true}}`)
 	w.answer("install-bootloader", `{"event":"done","report":{"bootloader":"syslinux"}}`)
 	w.answer("update",
 		`{"event":"progress","phase":"scan","files_total":3}`,

@@ -133,7 +133,12 @@ func (c *creation) steps(ctx context.Context, pass []byte) error {
 		return c.failed(ctx, "closing its system partition", err)
 	}
 	if rep.SystemVersion != "" {
-		c.progress.note("Tails " + oneLine(rep.SystemVersion) + " copied.")
+		// The version is "Tails 6.10 - 20241203" when read from .disk/info, "6.10" elsewhere.
+		v := oneLine(rep.SystemVersion)
+		if !strings.HasPrefix(v, "Tails") {
+			v = "Tails " + v
+		}
+		c.progress.note(v + " copied.")
 	}
 
 	c.progress.step("Installing the boot loader for legacy BIOS computers")

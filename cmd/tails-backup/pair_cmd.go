@@ -99,6 +99,10 @@ func runPair(ctx context.Context, env *environment, args []string) error {
 		return fmt.Errorf("%s was not paired: %w", name, err)
 	}
 
+	// Unmounted and locked before the pairing is saved: a running agent sees the stick become
+	// paired while it is still plugged in and starts its first update at once, which the
+	// stick still open here would make fail.
+	releaseErr := p.release(ctx)
 	now := sys.now()
 	err = savePairing(ctx, env, sys, log, *statePath, readPath, before, se != nil, func(s *agent.State) error {
 		return s.Pair(agent.PairedBackup{UUID: stick.uuid, Label: stickLabel(stick.Stick), Size: stickSize(stick.Stick), Added: now})
@@ -106,13 +110,13 @@ func runPair(ctx context.Context, env *environment, args []string) error {
 	if err != nil {
 		return fmt.Errorf("%s was marked as the backup of this Tails, but %w", name, err)
 	}
-	if err := p.release(ctx); err != nil {
+	if releaseErr != nil {
 		fmt.Fprintln(env.stdout, "Paired.")
-		fmt.Fprintf(env.stderr, "Warning: %s could not be locked again (%v); eject it in the Files browser before you unplug it.\n", name, err)
+		fmt.Fprintf(env.stderr, "Warning: %s could not be locked again (%v); eject it in the Files browser before you unplug it.\n", name, releaseErr)
 		fmt.Fprintln(env.stdout, "Your backup Tails is updated each time you plug it in; unplug it and plug it in again to make the first update.")
 		return nil
 	}
-	fmt.Fprintln(env.stdout, "Paired. Your backup Tails is updated each time you plug it in; plug it in again now to make the first update.")
+	fmt.Fprintln(env.stdout, "Paired. Your backup Tails is updated each time you plug it in; its first update starts now if it is still plugged in.")
 	return nil
 }
 

@@ -49,7 +49,7 @@ func (w *pairWorld) addSecondTailsStick() udiskstest.StickPaths {
 		Removable: true, ConnectionBus: "usb", Tails: true, Passphrase: "second passphrase", LUKSUUID: otherUUID})
 }
 
-const pairedText = "Paired. Your backup Tails is updated each time you plug it in; plug it in again now to make the first update."
+const pairedText = "Paired. Your backup Tails is updated each time you plug it in; its first update starts now if it is still plugged in."
 
 func TestPairHappyPath(t *testing.T) {
 	tests := []struct {
@@ -69,6 +69,14 @@ func TestPairHappyPath(t *testing.T) {
 			w := newPairWorld(t)
 			pinLog := fakePinentry(t, w.pinentry, udiskstest.BackupPassphrase)
 			helperCmd, record := fakeHelper(t, w.helperBin, "done", "")
+			// Locked before the pairing is saved: a running agent would start the first
+			// update as soon as it sees the pairing.
+			w.fake.OnCall("Lock", func(udiskstest.Call) *dbus.Error {
+				if _, err := os.Stat(w.state); err == nil {
+					t.Error("the pairing was saved before the stick was locked")
+				}
+				return nil
+			})
 			args := append([]string{"pair", "--state", w.state, "--helper-command", helperCmd}, tt.args...)
 			code, stdout, stderr := runSession(t, tt.stdin, args...)
 			if code != 0 {
