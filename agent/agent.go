@@ -161,6 +161,8 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.source = sourceUUID(a.snap, a.deps.Disks.BootPaths())
 	a.checkBackupTails(ctx)
 
+	// Watched before the reminder is scheduled, so that no set of the clock falls in between.
+	clockSet := clockChanges(ctx, a.deps.Clock, a.log)
 	timer := a.deps.Clock.NewTimer(time.Hour)
 	defer timer.Stop()
 	a.evaluate(ctx, state)
@@ -215,6 +217,17 @@ func (a *Agent) Run(ctx context.Context) error {
 			a.finishPromote(ctx, err)
 		case <-timer.C():
 			a.remind(ctx)
+			a.scheduleReminder(ctx, timer)
+		case _, ok := <-clockSet:
+			if !ok {
+				clockSet = nil
+				if ctx.Err() == nil {
+					a.log.Warn("the wall clock watch ended: a reminder may come late after the clock is set")
+				}
+				continue
+			}
+			// The timer counts monotonic time: its deadline is stale once the wall clock moved.
+			a.log.WithField("now", a.deps.Clock.Now().Format(time.RFC3339)).Info("the wall clock was set: rescheduling the reminder")
 			a.scheduleReminder(ctx, timer)
 		}
 	}

@@ -120,11 +120,78 @@ func TestWaitUntilClockJumpsForward(t *testing.T) {
 	if err := c.BlockUntilTimers(ctx, 1); err != nil {
 		t.Fatal(err)
 	}
-	// Tails sets its clock after Tor bootstraps: a jump of days fires at the next slice.
-	c.Set(t0.Add(8 * 24 * time.Hour))
+	// Tails sets its clock after Tor bootstraps: a jump of days is seen at the next slice.
+	c.Jump(8 * 24 * time.Hour)
+	select {
+	case err := <-done:
+		t.Fatalf("WaitUntil returned %v before its timer fired: real timers do not see a jump", err)
+	default:
+	}
+	c.Advance(MaxTimerSlice)
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestFakeClockJump: a jump moves the wall clock but not the timers' remaining time, fires
+// nothing, and tells each ClockChanges channel, with changes coalesced until read.
+func TestFakeClockJump(t *testing.T) {
+	ctx, cancel := context.WithCancel(testCtx(t))
+	c := NewFakeClock(t0)
+	tm := c.NewTimer(time.Hour)
+	ch1, err := c.ClockChanges(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch2, _ := c.ClockChanges(ctx)
+	if n := c.ClockWatchers(); n != 2 {
+		t.Fatalf("%d watchers, want 2", n)
+	}
+	cases := []struct {
+		jump     time.Duration
+		now      time.Time
+		deadline time.Time // of tm, an hour of timer time after t0's
+	}{
+		{3 * 24 * time.Hour, t0.Add(3 * 24 * time.Hour), t0.Add(3*24*time.Hour + time.Hour)},
+		{-5 * 24 * time.Hour, t0.Add(-2 * 24 * time.Hour), t0.Add(-2*24*time.Hour + time.Hour)},
+		{2 * 24 * time.Hour, t0, t0.Add(time.Hour)},
+	}
+	for _, tc := range cases {
+		c.Jump(tc.jump)
+		if !c.Now().Equal(tc.now) {
+			t.Errorf("jump %v: now %v, want %v", tc.jump, c.Now(), tc.now)
+		}
+		if d, ok := c.NextDeadline(); !ok || !d.Equal(tc.deadline) {
+			t.Errorf("jump %v: timer due at %v %v, want %v", tc.jump, d, ok, tc.deadline)
+		}
+		select {
+		case <-tm.C():
+			t.Fatalf("jump %v fired a timer", tc.jump)
+		default:
+		}
+		select {
+		case <-ch1:
+		default:
+			t.Errorf("jump %v not told", tc.jump)
+		}
+	}
+	if len(ch2) != 1 {
+		t.Errorf("unread watcher holds %d values after three jumps, want 1", len(ch2))
+	}
+	c.Advance(time.Hour)
+	<-tm.C()
+	if len(ch1) != 0 {
+		t.Error("Advance told a clock change: time passing is no set of the clock")
+	}
+	cancel()
+	for _, ch := range []<-chan struct{}{ch1, ch2} {
+		for range ch { // ends when closed
+		}
+	}
+	if n := c.ClockWatchers(); n != 0 {
+		t.Errorf("%d watchers after their context ended", n)
+	}
+	c.Jump(time.Hour) // no send on a closed channel
 }
 
 func TestWaitUntilCancelAndPast(t *testing.T) {

@@ -8,17 +8,20 @@ import (
 )
 
 // FakeClock is a Clock for tests: time stands still until Advance or Set moves it, and then the
-// timers that are due fire, in deadline order, before Advance returns. Safe for concurrent use.
+// timers that are due fire, in deadline order, before Advance returns. Jump sets the wall clock
+// the way htpdate or a resume from suspend does: the timers keep counting, ClockChanges tells.
+// Safe for concurrent use.
 //
 //	clk := NewFakeClock(time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC))
 //	go func() { done <- WaitUntil(ctx, clk, deadline) }()
 //	clk.BlockUntilTimers(ctx, 1) // the goroutine is now waiting on its timer
 //	clk.Advance(24 * time.Hour)  // fires it
 type FakeClock struct {
-	mu      sync.Mutex
-	now     time.Time
-	timers  []*fakeTimer  // active timers
-	changed chan struct{} // closed and replaced whenever the set of active timers changes
+	mu       sync.Mutex
+	now      time.Time
+	timers   []*fakeTimer    // active timers
+	watchers []chan struct{} // of ClockChanges, until their context ends
+	changed  chan struct{}   // closed and replaced whenever the timers or the watchers change
 }
 
 // NewFakeClock returns a FakeClock showing start.
@@ -48,8 +51,9 @@ func (c *FakeClock) Advance(d time.Duration) {
 	c.Set(now)
 }
 
-// Set moves the fake time to t, forward or backward (a wall-clock jump), and fires the timers
-// whose deadline is not after t.
+// Set moves the fake time to t and fires the timers whose deadline is not after t, as if the
+// time had passed until t (moving backward fires nothing). It does not model the wall clock
+// being set, which real timers do not see: Jump does.
 func (c *FakeClock) Set(t time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -70,6 +74,50 @@ func (c *FakeClock) Set(t time.Time) {
 	}
 }
 
+// Jump sets the wall clock d away, forward or backward, as htpdate does on Tails once Tor is
+// connected: the timers keep the time they had left (real ones count monotonic time), so none
+// fires, and each ClockChanges channel receives a value.
+func (c *FakeClock) Jump(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+	for _, t := range c.timers {
+		t.deadline = t.deadline.Add(d)
+	}
+	for _, ch := range c.watchers {
+		select {
+		case ch <- struct{}{}:
+		default: // one value pending stands for several changes, as with the real clock
+		}
+	}
+	c.signal()
+}
+
+// ClockChanges implements ClockChangeNotifier: the channel receives a value after each Jump and
+// is closed once ctx ends.
+func (c *FakeClock) ClockChanges(ctx context.Context) (<-chan struct{}, error) {
+	ch := make(chan struct{}, 1)
+	c.mu.Lock()
+	c.watchers = append(c.watchers, ch)
+	c.signal()
+	c.mu.Unlock()
+	context.AfterFunc(ctx, func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		c.watchers = slices.DeleteFunc(c.watchers, func(w chan struct{}) bool { return w == ch })
+		close(ch)
+		c.signal()
+	})
+	return ch, nil
+}
+
+// ClockWatchers returns how many ClockChanges channels are open.
+func (c *FakeClock) ClockWatchers() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.watchers)
+}
+
 // PendingTimers returns how many timers are armed.
 func (c *FakeClock) PendingTimers() int {
 	c.mu.Lock()
@@ -81,6 +129,11 @@ func (c *FakeClock) PendingTimers() int {
 func (c *FakeClock) NextDeadline() (time.Time, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.nextDeadline()
+}
+
+// nextDeadline is NextDeadline with c.mu held.
+func (c *FakeClock) nextDeadline() (time.Time, bool) {
 	if len(c.timers) == 0 {
 		return time.Time{}, false
 	}
@@ -96,9 +149,30 @@ func (c *FakeClock) NextDeadline() (time.Time, bool) {
 // BlockUntilTimers waits until at least n timers are armed, so that a test advances the time
 // only once the code under test is waiting. It returns ctx.Err() if ctx ends first.
 func (c *FakeClock) BlockUntilTimers(ctx context.Context, n int) error {
+	return c.blockUntil(ctx, func() bool { return len(c.timers) >= n })
+}
+
+// BlockUntilClockWatchers waits until at least n ClockChanges channels are open, so that a test
+// jumps only once the code under test listens. It returns ctx.Err() if ctx ends first.
+func (c *FakeClock) BlockUntilClockWatchers(ctx context.Context, n int) error {
+	return c.blockUntil(ctx, func() bool { return len(c.watchers) >= n })
+}
+
+// BlockUntilNextDeadline waits until the earliest armed timer is due at t, for instance until
+// the code under test has re-armed its timer after a Jump. It returns ctx.Err() if ctx ends
+// first.
+func (c *FakeClock) BlockUntilNextDeadline(ctx context.Context, t time.Time) error {
+	return c.blockUntil(ctx, func() bool {
+		d, ok := c.nextDeadline()
+		return ok && d.Equal(t)
+	})
+}
+
+// blockUntil waits until cond, called with c.mu held, is true, or ctx ends.
+func (c *FakeClock) blockUntil(ctx context.Context, cond func() bool) error {
 	for {
 		c.mu.Lock()
-		ok, ch := len(c.timers) >= n, c.changed
+		ok, ch := cond(), c.changed
 		c.mu.Unlock()
 		if ok {
 			return nil
@@ -111,7 +185,7 @@ func (c *FakeClock) BlockUntilTimers(ctx context.Context, n int) error {
 	}
 }
 
-// signal wakes BlockUntilTimers; c.mu is held.
+// signal wakes the BlockUntil functions; c.mu is held.
 func (c *FakeClock) signal() {
 	close(c.changed)
 	c.changed = make(chan struct{})
