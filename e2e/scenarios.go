@@ -106,13 +106,23 @@ func (w *World) Pair(ctx context.Context) error {
 		return fmt.Errorf("tails-backup pair did not say it paired the stick: %q", out)
 	}
 	w.Say.Logf("It says: %q", lastLine(out))
-	// The agent sees the stick become paired while it is still plugged in and starts its first
-	// update at once (whatever the last sentence of pair says).
+	// pair locks the stick before it saves the pairing, so the agent does not start an update
+	// that would collide with it; the agent looks at the store when udisks tells it something,
+	// so the first update comes at the next plug (or, rarely, at a late event of the lock).
+	if err := w.Unplug(ctx, st); err != nil {
+		return err
+	}
+	if seq, err = w.LastSeq(ctx); err != nil {
+		return err
+	}
+	if err := w.Plug(ctx, st); err != nil {
+		return err
+	}
 	found, err := w.WaitNote(ctx, seq, noteUpdating, "", 2*time.Minute)
 	if err != nil {
 		return w.explain(ctx, seq, err)
 	}
-	w.Say.Logf("Without being unplugged, the stick gets its first update at once (%s after you ran pair): %q. It copies all your Persistent Storage.", round(time.Since(paired)), found.Summary)
+	w.Say.Logf("You unplug it and plug it in again: %s after you ran pair, its first update starts: %q. It copies all your Persistent Storage.", round(time.Since(paired)), found.Summary)
 	started := time.Now()
 	done, err := w.WaitNote(ctx, seq, noteDone, "", updateTimeout)
 	if err != nil {
@@ -420,14 +430,8 @@ func (w *World) ScenarioUnpaired(ctx context.Context) error {
 	if err := w.Unplug(ctx, st); err != nil {
 		return err
 	}
-	notes, err := w.Notes(ctx, seq)
-	if err != nil {
+	if err := w.noUpdateSince(ctx, seq, "on the unpaired stick"); err != nil {
 		return err
-	}
-	for _, n := range notes {
-		if n.Summary == noteUpdating {
-			return fmt.Errorf("an update started on the unpaired stick: %q", n.Body)
-		}
 	}
 	after, err := Sha256(st.File)
 	if err != nil {
@@ -489,24 +493,19 @@ func (w *World) ScenarioThunderbird(ctx context.Context) error {
 	return w.Unplug(ctx, st)
 }
 
-// ScenarioReminder (7): days later, at the start of a session, the reminder comes; "Update
-// now" then plugging the backup updates it. The guest's clock moves 8 days forward, as between
-// two sessions of a Tails user, and the session (its agent) starts again.
+// ScenarioReminder (7): the reminder comes when the backup gets old; "Update now" then plugging
+// the backup updates it. The guest's clock is set 8 days forward while the agent runs, as
+// htpdate sets the clock of a Tails once Tor is connected: the agent notices the clock change
+// (no restart, no other event) and reminds at once.
 func (w *World) ScenarioReminder(ctx context.Context) error {
-	if _, err := w.G.Root(ctx, "date", "-s", "+8 days"); err != nil {
-		return err
-	}
 	seq, err := w.LastSeq(ctx)
 	if err != nil {
 		return err
 	}
-	if err := w.StopAgent(ctx); err != nil {
+	if _, err := w.G.Root(ctx, "date", "-s", "+8 days"); err != nil {
 		return err
 	}
-	if err := w.StartAgent(ctx); err != nil {
-		return err
-	}
-	w.Say.Logf("Eight days later you start Tails again.")
+	w.Say.Logf("The clock of this Tails is set 8 days forward while Tails Backup runs, as Tails does once Tor is connected.")
 	r, err := w.WaitNote(ctx, seq, "Your backup Tails is 8 days old", "Plug in your backup Tails to update it. The update runs in the background.", time.Minute)
 	if err != nil {
 		return w.explain(ctx, seq, err)
@@ -638,14 +637,8 @@ func (w *World) ScenarioCreate(ctx context.Context) error {
 		return err
 	}
 	// A running agent must not have started an update of the new stick meanwhile.
-	notes, err := w.Notes(ctx, seq)
-	if err != nil {
+	if err := w.noUpdateSince(ctx, seq, "while create was making the backup"); err != nil {
 		return err
-	}
-	for _, n := range notes {
-		if n.Summary == noteUpdating {
-			return fmt.Errorf("the agent started an update while create was making the backup: %q", n.Body)
-		}
 	}
 	return w.CheckStick(ctx, st, "")
 }
@@ -678,4 +671,19 @@ func (w *World) ScenarioSystemRefresh(ctx context.Context) error {
 	}
 	w.Log.Logf("scenario 9: plug-to-start %s, update with the system %s", round(res.PlugToStart), round(res.Update))
 	return w.CheckStick(ctx, w.Sticks[StickBackup], "6.11")
+}
+
+// noUpdateSince fails if the agent started an update after notification seq; when says of
+// what, for the error.
+func (w *World) noUpdateSince(ctx context.Context, seq int, when string) error {
+	notes, err := w.Notes(ctx, seq)
+	if err != nil {
+		return err
+	}
+	for _, n := range notes {
+		if n.Summary == noteUpdating {
+			return fmt.Errorf("the agent started an update %s: %q", when, n.Body)
+		}
+	}
+	return nil
 }

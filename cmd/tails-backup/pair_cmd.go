@@ -99,9 +99,10 @@ func runPair(ctx context.Context, env *environment, args []string) error {
 		return fmt.Errorf("%s was not paired: %w", name, err)
 	}
 
-	// Unmounted and locked before the pairing is saved: a running agent sees the stick become
-	// paired while it is still plugged in and starts its first update at once, which the
-	// stick still open here would make fail.
+	// Unmounted and locked before the pairing is saved: a running agent that saw the stick
+	// paired while it is still open here would start its first update at once and collide
+	// with the lock (seen in the VM). The agent looks at the store when udisks tells it
+	// something, so the first update comes at the next plug.
 	releaseErr := p.release(ctx)
 	now := sys.now()
 	err = savePairing(ctx, env, sys, log, *statePath, readPath, before, se != nil, func(s *agent.State) error {
@@ -116,7 +117,7 @@ func runPair(ctx context.Context, env *environment, args []string) error {
 		fmt.Fprintln(env.stdout, "Your backup Tails is updated each time you plug it in; unplug it and plug it in again to make the first update.")
 		return nil
 	}
-	fmt.Fprintln(env.stdout, "Paired. Your backup Tails is updated each time you plug it in; its first update starts now if it is still plugged in.")
+	fmt.Fprintln(env.stdout, "Paired. Your backup Tails is updated each time you plug it in; unplug it and plug it in again now to make the first update.")
 	return nil
 }
 

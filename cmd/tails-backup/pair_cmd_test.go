@@ -49,7 +49,7 @@ func (w *pairWorld) addSecondTailsStick() udiskstest.StickPaths {
 		Removable: true, ConnectionBus: "usb", Tails: true, Passphrase: "second passphrase", LUKSUUID: otherUUID})
 }
 
-const pairedText = "Paired. Your backup Tails is updated each time you plug it in; its first update starts now if it is still plugged in."
+const pairedText = "Paired. Your backup Tails is updated each time you plug it in; unplug it and plug it in again now to make the first update."
 
 func TestPairHappyPath(t *testing.T) {
 	tests := []struct {
