@@ -67,16 +67,9 @@ func runCreate(ctx context.Context, env *environment, args []string) error {
 	}
 	defer closeDisks()
 
-	readPath, err := statePathOr(*statePath, sys)
+	readPath, before, setAside, err := readStateWarning(ctx, env, sys, log, *statePath)
 	if err != nil {
 		return err
-	}
-	before, se, err := loadState(ctx, openStore(readPath, sys, log))
-	if err != nil {
-		return err
-	}
-	if se != nil {
-		warnStateError(env.stderr, se)
 	}
 
 	cands := createCandidates(snap, sys.boot, used, &before)
@@ -115,7 +108,7 @@ func runCreate(ctx context.Context, env *environment, args []string) error {
 	// stick is still there would start an update of it at once, racing the lock and power-off.
 	ejectErr := c.eject(ctx)
 	now := sys.now()
-	err = savePairing(ctx, env, sys, log, *statePath, readPath, before, se != nil, func(s *agent.State) error {
+	err = savePairing(ctx, env, sys, log, *statePath, readPath, before, setAside, func(s *agent.State) error {
 		if target.pairedUUID != "" {
 			s.Unpair(target.pairedUUID) // its LUKS volume was erased
 		}

@@ -56,16 +56,9 @@ func runPair(ctx context.Context, env *environment, args []string) error {
 	defer closeDisks()
 
 	// The store as it is now, to tell which sticks are already paired.
-	readPath, err := statePathOr(*statePath, sys)
+	readPath, before, setAside, err := readStateWarning(ctx, env, sys, log, *statePath)
 	if err != nil {
 		return err
-	}
-	before, se, err := loadState(ctx, openStore(readPath, sys, log))
-	if err != nil {
-		return err
-	}
-	if se != nil {
-		warnStateError(env.stderr, se)
 	}
 
 	candidates := pairCandidates(snap, sys.boot)
@@ -105,7 +98,7 @@ func runPair(ctx context.Context, env *environment, args []string) error {
 	// something, so the first update comes at the next plug.
 	releaseErr := p.release(ctx)
 	now := sys.now()
-	err = savePairing(ctx, env, sys, log, *statePath, readPath, before, se != nil, func(s *agent.State) error {
+	err = savePairing(ctx, env, sys, log, *statePath, readPath, before, setAside, func(s *agent.State) error {
 		return s.Pair(agent.PairedBackup{UUID: stick.uuid, Label: stickLabel(stick.Stick), Size: stickSize(stick.Stick), Added: now})
 	})
 	if err != nil {

@@ -139,6 +139,24 @@ func loadState(ctx context.Context, store *agent.Store) (st agent.State, se *age
 	return st, nil, nil
 }
 
+// readStateWarning reads the pairing store (at flagPath, or its default) for a command and
+// says on standard error when it was damaged and set aside. It returns where it read it and
+// whether it was set aside.
+func readStateWarning(ctx context.Context, env *environment, sys sessionSystem, log *logrus.Entry, flagPath string) (path string, st agent.State, setAside bool, err error) {
+	path, err = statePathOr(flagPath, sys)
+	if err != nil {
+		return "", agent.State{}, false, err
+	}
+	st, se, err := loadState(ctx, openStore(path, sys, log))
+	if err != nil {
+		return "", agent.State{}, false, err
+	}
+	if se != nil {
+		warnStateError(env.stderr, se)
+	}
+	return path, st, se != nil, nil
+}
+
 // updateState changes the store with fn. A damaged file is reported on standard error (the
 // store has set it aside) and fn is applied to a fresh state.
 func updateState(ctx context.Context, env *environment, store *agent.Store, fn func(*agent.State) error) (agent.State, error) {

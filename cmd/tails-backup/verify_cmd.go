@@ -270,16 +270,9 @@ func verifyDevice(ctx context.Context, env *environment, dev string, checksum bo
 		return err
 	}
 	defer closeDisks()
-	path, err := statePathOr(statePath, sys)
+	_, state, _, err := readStateWarning(ctx, env, sys, log, statePath)
 	if err != nil {
 		return err
-	}
-	state, se, err := loadState(ctx, openStore(path, sys, log))
-	if err != nil {
-		return err
-	}
-	if se != nil {
-		warnStateError(env.stderr, se)
 	}
 	stick, err := chooseVerifyStick(snap, sys.boot, &state, dev)
 	if err != nil {
