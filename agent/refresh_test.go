@@ -5,10 +5,7 @@ package agent
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"tails-backup/helper"
+	"tails-backup/internal/treehash"
 	"tails-backup/notify/notifytest"
 	"tails-backup/udisks"
 	"tails-backup/udisks/udiskstest"
@@ -248,7 +246,7 @@ func TestSystemRefreshedAfterUpdate(t *testing.T) {
 // refreshed all the same (found in the VM: the refresh never ran on a freshly plugged stick).
 func TestSystemProbedAfterPlug(t *testing.T) {
 	w := newSysWorld(t, olderSystem())
-	const fsIface = "org.freedesktop.UDisks2.Filesystem"
+	const fsIface = udisks.IfaceFilesystem
 	w.plugBackup()
 	fsProps := map[string]any{}
 	for _, name := range []string{"MountPoints", "Size"} {
@@ -489,32 +487,6 @@ func (im *looseImage) unmount() error {
 	return nil
 }
 
-func hashFiles(t *testing.T, root string) map[string]string {
-	t.Helper()
-	m := map[string]string{}
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || p == root {
-			return err
-		}
-		rel, _ := filepath.Rel(root, p)
-		if d.IsDir() {
-			m[rel] = "dir"
-			return nil
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		s := sha256.Sum256(b)
-		m[rel] = hex.EncodeToString(s[:8])
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
-}
-
 // TestRealHelperUpdateAndSystemRefresh: the agent updates a paired backup whose system
 // partition holds an older Tails with the real helper: the Persistent Storage is mirrored,
 // then the session finds the systems differ, the helper refreshes the backup's system
@@ -631,7 +603,7 @@ func TestRealHelperUpdateAndSystemRefresh(t *testing.T) {
 	if err := bsys.mount(bsysMnt); err != nil {
 		t.Fatal(err)
 	}
-	wantTree, gotTree := hashFiles(t, mediumMnt), hashFiles(t, bsysMnt)
+	wantTree, gotTree := treehash.Of(t, mediumMnt), treehash.Of(t, bsysMnt)
 	if gotTree["syslinux/ldlinux.sys"] == "" {
 		t.Error("the backup's own ldlinux.sys is gone")
 	}

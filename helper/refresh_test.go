@@ -6,12 +6,9 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,6 +21,7 @@ import (
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
+	"tails-backup/internal/treehash"
 	"tails-backup/sysrefresh"
 	"tails-backup/tails"
 	"tails-backup/udisks/udiskstest"
@@ -247,41 +245,12 @@ func oldBackupFiles() map[string]string {
 	}
 }
 
-// hashTree maps every entry under root to its content hash, or "dir".
-func hashTree(t *testing.T, root string) map[string]string {
-	t.Helper()
-	m := map[string]string{}
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(root, p)
-		switch {
-		case rel == ".":
-		case d.IsDir():
-			m[rel] = "dir"
-		default:
-			b, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			s := sha256.Sum256(b)
-			m[rel] = hex.EncodeToString(s[:8])
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
-}
-
 // checkSameSystem checks that the backup's system partition is a copy of the medium, but for
 // syslinux/ldlinux.sys, which is the syslinux installer's to write; it returns the backup's
 // ldlinux.sys hash ("" if absent).
 func checkSameSystem(t *testing.T, medium, backup string) string {
 	t.Helper()
-	want, got := hashTree(t, medium), hashTree(t, backup)
+	want, got := treehash.Of(t, medium), treehash.Of(t, backup)
 	ldlinux := got["syslinux/ldlinux.sys"]
 	delete(want, "syslinux/ldlinux.sys")
 	delete(got, "syslinux/ldlinux.sys")
@@ -331,7 +300,7 @@ func TestRefreshSystem(t *testing.T) {
 			w := newSysWorld(t, 96)
 			w.sys.ProgressInterval = time.Nanosecond
 			writeTree(t, w.bsysMnt, tt.backup, tt.mtime)
-			before := hashTree(t, w.bsysMnt)
+			before := treehash.Of(t, w.bsysMnt)
 			dataBefore := listing(t, w.dst.mnt)
 
 			evs, err := w.do(OpRefreshSystem, dstUUID)
@@ -422,7 +391,7 @@ func TestRefreshSystemInterrupted(t *testing.T) {
 	w := newSysWorld(t, 96)
 	w.sys.ProgressInterval = time.Nanosecond
 	writeTree(t, w.bsysMnt, oldBackupFiles(), oldTime)
-	oldSquash := hashTree(t, w.bsysMnt)["live/filesystem.squashfs"]
+	oldSquash := treehash.Of(t, w.bsysMnt)["live/filesystem.squashfs"]
 
 	var cancelledAt *Event
 	evs, err := runSync(t, w.sys, request(OpRefreshSystem, dstUUID), func(ev Event, cancel func()) {
@@ -437,7 +406,7 @@ func TestRefreshSystemInterrupted(t *testing.T) {
 	if ev := checkEnd(t, evs, err, EventError); ev.Code != CodeCancelled {
 		t.Fatalf("error %s %q, want cancelled", ev.Code, ev.Message)
 	}
-	after := hashTree(t, w.bsysMnt)
+	after := treehash.Of(t, w.bsysMnt)
 	if after["live/filesystem.squashfs"] != oldSquash {
 		t.Error("the old system image was damaged")
 	}
@@ -623,14 +592,14 @@ func TestRefreshSystemNoSpace(t *testing.T) {
 	w := newSysWorld(t, 40)
 	// 20 MiB of old image on a 40 MiB partition: the new 24 MiB image does not fit beside it.
 	writeTree(t, w.bsysMnt, oldBackupFiles(), oldTime)
-	before := hashTree(t, w.bsysMnt)
+	before := treehash.Of(t, w.bsysMnt)
 	evs, err := w.do(OpRefreshSystem, dstUUID)
 	ev := checkEnd(t, evs, err, EventError)
 	t.Logf("%s: %s", ev.Code, ev.Message)
 	if ev.Code != CodeNoSpace || ev.Needed <= ev.Available || ev.Needed < 24<<20 || !strings.Contains(ev.Message, "bigger USB stick") {
 		t.Fatalf("error %+v, want no-space with the sizes", ev)
 	}
-	after := hashTree(t, w.bsysMnt)
+	after := treehash.Of(t, w.bsysMnt)
 	if len(after) != len(before) {
 		t.Errorf("the backup's system partition changed: %v", after)
 	}

@@ -5,8 +5,6 @@ package sysrefresh
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"io/fs"
 	"os"
@@ -16,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"tails-backup/internal/treehash"
 )
 
 var epoch = time.Date(2024, 12, 3, 10, 0, 0, 0, time.UTC)
@@ -41,37 +41,6 @@ func pattern(n int, seed byte) string {
 		b[i] = seed + byte(i/4096)
 	}
 	return string(b)
-}
-
-// hashTree maps each entry (files, folders, anything else) to its content hash or kind.
-func hashTree(t *testing.T, root string) map[string]string {
-	t.Helper()
-	m := map[string]string{}
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(root, p)
-		switch {
-		case rel == ".":
-		case d.IsDir():
-			m[rel] = "dir"
-		case d.Type().IsRegular():
-			b, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			s := sha256.Sum256(b)
-			m[rel] = hex.EncodeToString(s[:])
-		default:
-			m[rel] = "other " + d.Type().String()
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
 }
 
 // opts makes 1 MiB files "large" so the tests stay small.
@@ -143,7 +112,7 @@ func TestRefreshDifferentVersions(t *testing.T) {
 	}
 
 	// Trees identical, except the preserved ldlinux.sys, which stays the backup's own.
-	want, got := hashTree(t, src), hashTree(t, dst)
+	want, got := treehash.Of(t, src), treehash.Of(t, dst)
 	if got["syslinux/ldlinux.sys"] == want["syslinux/ldlinux.sys"] {
 		t.Error("syslinux/ldlinux.sys was overwritten")
 	}
@@ -268,7 +237,7 @@ func TestNeededSpace(t *testing.T) {
 func TestRefreshInterrupted(t *testing.T) {
 	src, dst := makeSource(t), t.TempDir()
 	makeBackup(t, dst)
-	oldSquash := hashTree(t, dst)["live/filesystem.squashfs"]
+	oldSquash := treehash.Of(t, dst)["live/filesystem.squashfs"]
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var canceledAt time.Time
@@ -286,7 +255,7 @@ func TestRefreshInterrupted(t *testing.T) {
 	if d := time.Since(canceledAt); d > time.Second {
 		t.Errorf("cancellation took %v", d)
 	}
-	h := hashTree(t, dst)
+	h := treehash.Of(t, dst)
 	if h["live/filesystem.squashfs"] != oldSquash {
 		t.Fatal("the old system image was damaged")
 	}
@@ -316,7 +285,7 @@ func TestRefreshInterrupted(t *testing.T) {
 			t.Errorf("%s copied again", c.Path)
 		}
 	}
-	want, got := hashTree(t, src), hashTree(t, dst)
+	want, got := treehash.Of(t, src), treehash.Of(t, dst)
 	delete(want, "syslinux/ldlinux.sys")
 	delete(got, "syslinux/ldlinux.sys")
 	if !mapsEqual(want, got) {
@@ -344,7 +313,7 @@ func TestRefreshHostileSymlinks(t *testing.T) {
 	writeFile(t, outside, "live/filesystem.squashfs", "outside squash", 0)
 	writeFile(t, outside, "bootx64.efi", "outside efi", 0)
 	writeFile(t, outside, "utils/keep", "outside utils", 0)
-	before := hashTree(t, outside)
+	before := treehash.Of(t, outside)
 	os.RemoveAll(filepath.Join(dst, "live/vmlinuz"))
 	must(t, os.Symlink(filepath.Join(outside, "live/filesystem.squashfs"), filepath.Join(dst, "live/vmlinuz")))
 	os.Remove(filepath.Join(dst, "EFI/BOOT/bootx64.efi"))
@@ -358,10 +327,10 @@ func TestRefreshHostileSymlinks(t *testing.T) {
 	if _, err := Refresh(context.Background(), src, dst, testOpts()); err != nil {
 		t.Fatal(err)
 	}
-	if after := hashTree(t, outside); !mapsEqual(before, after) {
+	if after := treehash.Of(t, outside); !mapsEqual(before, after) {
 		t.Fatalf("outside changed:\n%v\n%v", before, after)
 	}
-	want, got := hashTree(t, src), hashTree(t, dst)
+	want, got := treehash.Of(t, src), treehash.Of(t, dst)
 	// The syslinux folder that was a symlink is rebuilt as a real folder; the preserved
 	// ldlinux.sys is never written (a copy from another stick cannot boot: the syslinux
 	// installer the helper runs afterwards writes it).
@@ -416,7 +385,7 @@ func TestRefreshNoSpace(t *testing.T) {
 	writeFile(t, dst, ".disk/info", "Tails 6.10\n", time.Hour)
 	writeFile(t, dst, "live/vmlinuz", "old kernel", time.Hour)
 	writeFile(t, dst, "live/filesystem.squashfs", pattern(6<<20, 'O'), time.Hour)
-	before := hashTree(t, dst)
+	before := treehash.Of(t, dst)
 
 	rep, err := Refresh(context.Background(), src, dst, testOpts())
 	var se *SpaceError
@@ -430,7 +399,7 @@ func TestRefreshNoSpace(t *testing.T) {
 	if !strings.Contains(err.Error(), "both must fit at once") {
 		t.Errorf("message %q", err)
 	}
-	if after := hashTree(t, dst); !mapsEqual(before, after) {
+	if after := treehash.Of(t, dst); !mapsEqual(before, after) {
 		t.Fatalf("destination changed:\n%v\n%v", before, after)
 	}
 
@@ -442,7 +411,7 @@ func TestRefreshNoSpace(t *testing.T) {
 	if !errors.As(err, &se) || !se.During {
 		t.Fatalf("got %v, want a *SpaceError during the copy", err)
 	}
-	after := hashTree(t, dst)
+	after := treehash.Of(t, dst)
 	if after["live/filesystem.squashfs"] != before["live/filesystem.squashfs"] || after[".disk/info"] != before[".disk/info"] {
 		t.Fatal("old files damaged")
 	}
