@@ -14,6 +14,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/sirupsen/logrus"
+
+	"tails-backup/internal/secmem"
 )
 
 // DefaultPinentry is the pinentry program used on Tails; the PINENTRY_PROGRAM environment
@@ -30,7 +32,7 @@ type Prompt struct {
 }
 
 // PassphraseAsker asks the user for a passphrase. The caller owns the returned slice and must
-// clear it (clear(pass)) once used. Implemented by *Pinentry and FakeAsker.
+// wipe it (secmem.Wipe(pass), which clears and unlocks it) once used. Implemented by *Pinentry and FakeAsker.
 type PassphraseAsker interface {
 	AskPassphrase(ctx context.Context, p Prompt) ([]byte, error)
 }
@@ -69,10 +71,12 @@ const (
 	gpgErrFullyCanceled = 198 // sent when the user cancels a whole operation
 	// assuanLineMax is the longest Assuan line, without its newline.
 	assuanLineMax = 1000
-	// pinentryReadMax bounds a line read from pinentry (lenient: Assuan says 1000).
-	pinentryReadMax = 4096
-	// maxPassphrase bounds the passphrase: LUKS takes at most 512 bytes.
-	maxPassphrase = 4096
+	// pinentryReadMax bounds a line read from pinentry (lenient: Assuan says 1000): the
+	// size of one locked page.
+	pinentryReadMax = secmem.Size
+	// maxPassphrase bounds the passphrase: LUKS takes at most 512 bytes. It fits in the
+	// locked page the passphrase is read into.
+	maxPassphrase = secmem.Size
 )
 
 // Pinentry asks passphrases through a pinentry program, speaking the Assuan protocol itself.
@@ -127,11 +131,11 @@ func (p *Pinentry) AskPassphrase(ctx context.Context, pr Prompt) ([]byte, error)
 	stdin.Close()
 	werr := waitOrKill(cmd, pinentryExitGrace)
 	if cerr := ctx.Err(); cerr != nil {
-		clear(pass)
+		secmem.Wipe(pass)
 		return nil, fmt.Errorf("ask passphrase: %w", cerr)
 	}
 	if err != nil {
-		clear(pass)
+		secmem.Wipe(pass)
 		if !errors.Is(err, ErrPinentryCancelled) {
 			p.log.WithError(err).WithField("stderr", stderr.Lines()).Warn("pinentry failed")
 			if werr != nil {
@@ -200,7 +204,7 @@ func AskWithRetries(ctx context.Context, asker PassphraseAsker, pr Prompt, polic
 			return err
 		}
 		err = try(pass)
-		clear(pass)
+		secmem.Wipe(pass)
 		if err == nil {
 			return nil
 		}
@@ -240,10 +244,11 @@ func (c *assuanConn) getPassphrase(pr Prompt) ([]byte, error) {
 	if err := c.send("GETPIN"); err != nil {
 		return nil, err
 	}
-	pass := make([]byte, 0, 128)
+	// A page of its own, locked in RAM: maxPassphrase fits, so it never grows into a copy.
+	pass := secmem.New(0)
 	pass, err := c.response(pass)
 	if err != nil {
-		clear(pass)
+		secmem.Wipe(pass)
 		return nil, err
 	}
 	return pass, nil
@@ -431,8 +436,10 @@ type lineReader struct {
 	start, end int
 }
 
+// newLineReader reads lines of at most max bytes (at most secmem.Size) into a locked page of
+// its own (the passphrase passes through it), which wipe clears and unlocks.
 func newLineReader(r io.Reader, max int) *lineReader {
-	return &lineReader{r: r, buf: make([]byte, max)}
+	return &lineReader{r: r, buf: secmem.New(max)}
 }
 
 // readLine returns the next line without its newline; it is valid until the next call.
@@ -462,8 +469,8 @@ func (l *lineReader) readLine() ([]byte, error) {
 	}
 }
 
-// wipe clears the buffer and forgets what it held.
+// wipe clears and unlocks the buffer and forgets what it held.
 func (l *lineReader) wipe() {
-	clear(l.buf)
+	secmem.Wipe(l.buf)
 	l.start, l.end = 0, 0
 }

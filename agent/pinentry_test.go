@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"tails-backup/internal/secmem"
 )
 
 // fakePinentry returns a Pinentry running the fake with these answers, the file where the
@@ -40,6 +42,34 @@ func readCommands(t *testing.T, path string) []string {
 		t.Fatal(err)
 	}
 	return strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+}
+
+// TestPinentryPassphraseIsLocked: the passphrase comes back in a page locked in RAM, which
+// Wipe clears and unlocks; the buffers it passed through are unlocked when the dialog ends.
+func TestPinentryPassphraseIsLocked(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (or a RLIMIT_MEMLOCK) to be sure mlock works")
+	}
+	p, _, _ := fakePinentry(t, "locked secret")
+	before, err := secmem.LockedBytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pass, err := p.AskPassphrase(testCtx(t), Prompt{Title: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	held, _ := secmem.LockedBytes()
+	if string(pass) != "locked secret" || held-before != secmem.Size {
+		t.Errorf("holding %q: %d bytes more locked, want one page (%d)", pass, held-before, secmem.Size)
+	}
+	secmem.Wipe(pass)
+	if after, _ := secmem.LockedBytes(); after != before {
+		t.Errorf("%d bytes locked after Wipe, %d before the dialog", after, before)
+	}
+	if !bytes.Equal(pass[:cap(pass)], make([]byte, cap(pass))) {
+		t.Error("Wipe left the passphrase in its buffer")
+	}
 }
 
 func TestPinentryAsksAndDecodes(t *testing.T) {

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"tails-backup/agent"
+	"tails-backup/internal/secmem"
 	"tails-backup/tails"
 	"tails-backup/udisks"
 )
@@ -94,7 +95,7 @@ func runCreate(ctx context.Context, env *environment, args []string) error {
 	if err != nil {
 		return err
 	}
-	defer clear(pass)
+	defer secmem.Wipe(pass)
 
 	l, _ := planBackupLayout(target.facts.Size)
 	c := &creation{env: env, disks: disks, boot: sys.boot, log: log, helperCmd: *helperCmd, name: name,
@@ -390,20 +391,21 @@ func askNewPassphrase(ctx context.Context, asker agent.PassphraseAsker, name str
 			break
 		}
 		if len(pass) == 0 {
+			secmem.Wipe(pass)
 			first.Error = "The passphrase is empty: type a passphrase."
 			err = errPassphraseEmpty
 			continue
 		}
 		if check, err = asker.AskPassphrase(ctx, again); err != nil {
-			clear(pass)
+			secmem.Wipe(pass)
 			break
 		}
 		same := subtle.ConstantTimeCompare(pass, check) == 1
-		clear(check)
+		secmem.Wipe(check)
 		if same {
 			return pass, nil
 		}
-		clear(pass)
+		secmem.Wipe(pass)
 		first.Error = "The two passphrases were different. Type the passphrase again, twice."
 		err = errPassphrasesDiffer
 	}

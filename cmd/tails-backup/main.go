@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"sort"
 	"syscall"
+
+	"tails-backup/internal/secmem"
 )
 
 // command is one subcommand: its one-line summary and its entry point, which gets the arguments
@@ -53,6 +55,12 @@ func commands() map[string]command {
 }
 
 func main() {
+	// Every command may hold a passphrase (the agent, pair, create, restore, verify) or root's
+	// view of the Persistent Storage (the helper): no core dump, and no other process of the
+	// same user may read this one's memory or attach to it.
+	if err := secmem.Harden(); err != nil {
+		fmt.Fprintf(os.Stderr, "tails-backup: %v; continuing, but a crash could leave a core dump\n", err)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	env := &environment{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, isTerminal: isTerminal(os.Stderr)}
 	args := os.Args[1:]
