@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -558,6 +559,23 @@ func TestRefreshSystemRefusals(t *testing.T) {
 				w.fake.Set(w.boot.System, iPartition, "Type", "0fc63daf-8483-4772-8e79-3d69d8477de4")
 				return dstUUID
 			}},
+		// On Tails, amnesia owns every folder of the backup's FAT system partition (udisks
+		// mounts it with uid=1000) and may mount FUSE on one.
+		{name: "FUSE on a folder of the backup's system partition", code: CodeRefused, substr: `mounted on "EFI/BOOT" in the system partition of the backup on`,
+			setup: func(t *testing.T, w *sysWorld) string {
+				mountFUSE(t, filepath.Join(w.bsysMnt, "EFI/BOOT"), map[string]string{"bootx64.efi": "not the backup's", "keep": "someone else's"})
+				return dstUUID
+			}},
+		{name: "FUSE on the backup's version folder", code: CodeRefused, substr: `mounted on ".disk" in the system partition of the backup on`,
+			setup: func(t *testing.T, w *sysWorld) string {
+				mountFUSE(t, filepath.Join(w.bsysMnt, ".disk"), map[string]string{"info": oldVersion + "\n"})
+				return dstUUID
+			}},
+		{name: "FUSE on a folder of the running system partition", code: CodeRefused, substr: `mounted on "EFI/debian" in the system partition of this Tails`,
+			setup: func(t *testing.T, w *sysWorld) string {
+				mountFUSE(t, filepath.Join(w.medium.mnt, "EFI/debian"), map[string]string{"grub.cfg": "from another file system"})
+				return dstUUID
+			}},
 		{name: "running system partition has no version", code: CodeRefused, substr: "no readable Tails version",
 			setup: func(t *testing.T, w *sysWorld) string {
 				if err := os.Remove(filepath.Join(w.medium.mnt, ".disk/info")); err != nil {
@@ -586,6 +604,27 @@ func TestRefreshSystemRefusals(t *testing.T) {
 			}
 		})
 	}
+}
+
+// mountFUSE mounts a FUSE file system (bindfs of a private folder holding files) on the folder
+// at, until the test ends.
+func mountFUSE(t *testing.T, at string, files map[string]string) {
+	t.Helper()
+	if _, err := exec.LookPath("bindfs"); err != nil {
+		t.Skip("bindfs is not installed (apt-get install bindfs)")
+	}
+	from := t.TempDir()
+	writeTree(t, from, files, oldTime)
+	if err := os.MkdirAll(at, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	run(t, "bindfs", "-o", "nonempty", from, at)
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", at).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v %s", at, err, out)
+			_ = exec.Command("umount", "-l", at).Run()
+		}
+	})
 }
 
 func TestRefreshSystemNoSpace(t *testing.T) {
@@ -749,6 +788,14 @@ func TestInstallBootloaderRefusals(t *testing.T) {
 			}},
 		{name: "boot drive", code: CodeRefused, substr: "running from",
 			setup: func(t *testing.T, w *sysWorld) string { w.unmountBackupSystem(); return srcUUID }},
+		// The installer run as root comes from the running system partition, never from a
+		// file system mounted in it.
+		{name: "syslinux on another file system", code: CodeInternal, substr: "cannot be read",
+			setup: func(t *testing.T, w *sysWorld) string {
+				w.unmountBackupSystem()
+				mountFUSE(t, filepath.Join(w.medium.mnt, path.Dir(mediumSyslinux)), map[string]string{"syslinux": fakeSyslinux(w.argvLog, 0)})
+				return dstUUID
+			}},
 		{name: "syslinux fails", code: CodeInternal, substr: "failed",
 			setup: func(t *testing.T, w *sysWorld) string {
 				w.unmountBackupSystem()
