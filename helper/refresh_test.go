@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path"
@@ -336,6 +337,74 @@ func TestRefreshSystem(t *testing.T) {
 			evs, err = w.do(OpRefreshSystem, dstUUID)
 			rep = checkEnd(t, evs, err, EventDone).Report
 			if rep == nil || rep.BytesCopied != 0 || rep.Created+rep.Updated+rep.Deleted != 0 || rep.BootloaderChanged || rep.SystemVersion != newVersion {
+				t.Errorf("second refresh: %+v", rep)
+			}
+		})
+	}
+}
+
+// TestRefreshSystemPerStickFiles: the running stick's LUKS header backup and Welcome Screen
+// settings (Tails 7) never reach the backup, and the backup's own stay as they are, whether it
+// has its own, none, or is an empty partition being filled.
+func TestRefreshSystemPerStickFiles(t *testing.T) {
+	perStick := func(rel string) bool {
+		top, _, _ := strings.Cut(rel, "/")
+		return top == "luks-header-backup" || top == "storage"
+	}
+	split := func(h map[string]string) (own, rest map[string]string) {
+		own, rest = map[string]string{}, map[string]string{}
+		for p, v := range h {
+			switch {
+			case perStick(p):
+				own[p] = v
+			case p != "syslinux/ldlinux.sys":
+				rest[p] = v
+			}
+		}
+		return own, rest
+	}
+	tests := []struct {
+		name   string
+		backup map[string]string // nil: an empty partition
+	}{
+		{"its own", func() map[string]string {
+			m := oldBackupFiles()
+			m["luks-header-backup"] = "the LUKS header of the backup stick"
+			m["storage/greeter/language"] = "de_DE"
+			m["storage/only-on-the-backup"] = "its own"
+			return m
+		}()},
+		{"none", oldBackupFiles()},
+		{"empty partition", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newSysWorld(t, 96)
+			writeTree(t, w.medium.mnt, map[string]string{
+				"luks-header-backup":       "the LUKS header of the running stick",
+				"storage/greeter/language": "fr_FR",
+				"storage/greeter/keyboard": "fr",
+			}, newTime)
+			writeTree(t, w.bsysMnt, tt.backup, oldTime)
+			ownBefore, _ := split(treehash.Of(t, w.bsysMnt))
+
+			evs, err := w.do(OpRefreshSystem, dstUUID)
+			if rep := checkEnd(t, evs, err, EventDone).Report; rep == nil || rep.SystemVersion != newVersion {
+				t.Fatalf("report %+v", rep)
+			}
+			own, rest := split(treehash.Of(t, w.bsysMnt))
+			_, want := split(treehash.Of(t, w.medium.mnt))
+			if !maps.Equal(own, ownBefore) {
+				t.Errorf("the backup's own files changed:\nbefore %v\nafter  %v", ownBefore, own)
+			}
+			if !maps.Equal(rest, want) {
+				t.Errorf("the rest is not a copy of the running system:\nrunning %v\nbackup  %v", want, rest)
+			}
+			if _, _, differ, err := sysrefresh.Check(w.medium.mnt, w.bsysMnt, sysrefresh.Options{}); err != nil || differ {
+				t.Errorf("sysrefresh.Check after the refresh: differ %v, %v", differ, err)
+			}
+			evs, err = w.do(OpRefreshSystem, dstUUID)
+			if rep := checkEnd(t, evs, err, EventDone).Report; rep == nil || rep.BytesCopied != 0 || rep.Created+rep.Updated+rep.Deleted != 0 {
 				t.Errorf("second refresh: %+v", rep)
 			}
 		})

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"tails-backup/tails"
 )
 
 // Plan compares the system partition trees src (the running one) and dst (the backup's) and
@@ -75,6 +77,10 @@ func newPlanner(opts Options) *planner {
 	}
 	for _, f := range opts.Preserve {
 		p.preserve[p.fold(path.Clean(f))] = true
+	}
+	// Whatever opts.Preserve says: these belong to one stick and never cross to another.
+	for _, f := range tails.PerStickSystemFiles {
+		p.preserve[p.fold(f)] = true
 	}
 	return p
 }

@@ -15,6 +15,9 @@
 //     the next update finishes it; leftover temporaries are removed first;
 //   - free space is checked before anything is written: the old SquashFS stays until the new
 //     one is renamed over it, so the destination must hold both at once;
+//   - the files that belong to one stick alone (tails.PerStickSystemFiles: the LUKS header
+//     backup, the Welcome Screen's settings) are left out on both sides: never copied from the
+//     running stick, never replaced nor deleted on the backup, not part of the comparison;
 //   - no path of either tree is ever resolved through a symlink or into another file system
 //     mounted in it (openat2 with RESOLVE_NO_SYMLINKS|RESOLVE_NO_XDEV on every component): a
 //     mount anywhere in the backup's tree, or in the part of the running one that is copied,
@@ -76,7 +79,9 @@ type Options struct {
 	// part of the identity.
 	LastFile string
 	// Preserve lists destination paths never written nor deleted (default DefaultPreserve).
-	// Set to an empty, non-nil slice to preserve nothing.
+	// Set to an empty, non-nil slice to preserve nothing but the files of one stick alone
+	// (tails.PerStickSystemFiles), which are always left out on both sides: never copied from
+	// the source, never written, replaced or deleted on the destination, never compared.
 	Preserve []string
 	// LargeFile is the size from which a file is copied in the large phase.
 	LargeFile int64
