@@ -191,8 +191,9 @@ func mkdirRel(root int, rel string) error {
 
 // scanBackup walks the backup's tree under the directory dirfd (the entry rel, "" for the
 // root), never following a symlink, and returns the paths of the temporaries in it (entries
-// named TempPrefix*, not entered). A file system mounted anywhere in it, temporaries included,
-// is a *MountError: the walk never enters it. Entries for which skip is true are not looked at.
+// named TempPrefix*; what a temporary folder holds goes with it). A file system mounted
+// anywhere in it, inside temporary folders too, is a *MountError: the walk never enters it.
+// Entries for which skip is true are neither looked at nor entered.
 func scanBackup(dirfd int, rel string, skip func(string) bool) ([]string, error) {
 	names, err := readNames(dirfd)
 	if err != nil {
