@@ -221,13 +221,16 @@ func (o *operation) refreshSystem(snap *udisks.Snapshot, mounts []Mount, src, ds
 	start := time.Now()
 	srcPath, dstPath := treePath(medium.fd), treePath(sys.fd)
 	if _, err := sysrefresh.ReadVersion(srcPath); err != nil {
+		if errors.Is(err, sysrefresh.ErrOtherFileSystem) {
+			return nil, o.systemFailure(err, sys)
+		}
 		return nil, failf(CodeRefused, err, "The system partition of this Tails at %s has no readable Tails version (%s), so it is not copied; restart Tails and try again.", medium.path, sysrefresh.DefaultVersionFiles[0])
 	}
 
 	fresh := false
 	if _, err := sysrefresh.ReadVersion(dstPath); err != nil {
 		if !errors.Is(err, sysrefresh.ErrNoVersion) {
-			return nil, o.systemFailure(err, sys)
+			return nil, o.systemFailure(onBackup(err), sys)
 		}
 		names, err := readDirNames(sys.fd)
 		if err != nil {
@@ -249,7 +252,7 @@ func (o *operation) refreshSystem(snap *udisks.Snapshot, mounts []Mount, src, ds
 	}
 	dstID, err := sysrefresh.Identify(dstPath, sysrefresh.Options{})
 	if err != nil {
-		return nil, o.systemFailure(err, sys)
+		return nil, o.systemFailure(onBackup(err), sys)
 	}
 	plan, err := sysrefresh.Plan(srcPath, dstPath, sysrefresh.Options{})
 	if err != nil {
@@ -370,10 +373,26 @@ func writePlaceholderVersion(rootfd int) error {
 	return unix.Fsync(rootfd)
 }
 
+// onBackup marks a *sysrefresh.MountError from a function that saw the backup's tree alone
+// (Identify, ReadVersion: they cannot tell which tree they read) as the backup's.
+func onBackup(err error) error {
+	var me *sysrefresh.MountError
+	if errors.As(err, &me) {
+		return &sysrefresh.MountError{Backup: true, Path: me.Path}
+	}
+	return err
+}
+
 // systemFailure explains an error of the system partition refresh.
 func (o *operation) systemFailure(err error, sys *root) *Failure {
 	var se *sysrefresh.SpaceError
+	var me *sysrefresh.MountError
 	switch {
+	case errors.As(err, &me) && me.Backup:
+		return failf(CodeRefused, err, "Another file system is mounted on %q in the system partition of the backup on %s, so nothing is written there; unplug the stick, plug it in again and try again.",
+			shorten(me.Path), sys.name)
+	case errors.As(err, &me):
+		return failf(CodeRefused, err, "Another file system is mounted on %q in the system partition of this Tails, so nothing is copied from it; restart Tails and try again.", shorten(me.Path))
 	case errors.As(err, &se) && se.During:
 		return &Failure{Code: CodeNoSpace, Err: err, Needed: max(se.Needed, se.Available+1), Available: se.Available,
 			Message: fmt.Sprintf("The system partition of the backup on %s ran out of space for this version of Tails; create a new backup on a bigger USB stick.", sys.name)}
@@ -493,11 +512,12 @@ func checkBlockDevice(p string, dev uint64) error {
 }
 
 // openBeneath opens the regular file rel beneath the directory dirfd, never following a
-// symlink; it returns ENOENT when there is none.
+// symlink nor entering another file system mounted below dirfd (EXDEV); it returns ENOENT
+// when there is none.
 func openBeneath(dirfd int, rel string) (*os.File, error) {
 	how := unix.OpenHow{
 		Flags:   unix.O_RDONLY | unix.O_NOFOLLOW | unix.O_CLOEXEC | unix.O_NONBLOCK,
-		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS,
+		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS | unix.RESOLVE_NO_XDEV,
 	}
 	var fd int
 	var err error

@@ -9,8 +9,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -341,6 +343,74 @@ func TestRefreshSystem(t *testing.T) {
 	}
 }
 
+// TestRefreshSystemPerStickFiles: the running stick's LUKS header backup and Welcome Screen
+// settings (Tails 7) never reach the backup, and the backup's own stay as they are, whether it
+// has its own, none, or is an empty partition being filled.
+func TestRefreshSystemPerStickFiles(t *testing.T) {
+	perStick := func(rel string) bool {
+		top, _, _ := strings.Cut(rel, "/")
+		return top == "luks-header-backup" || top == "storage"
+	}
+	split := func(h map[string]string) (own, rest map[string]string) {
+		own, rest = map[string]string{}, map[string]string{}
+		for p, v := range h {
+			switch {
+			case perStick(p):
+				own[p] = v
+			case p != "syslinux/ldlinux.sys":
+				rest[p] = v
+			}
+		}
+		return own, rest
+	}
+	tests := []struct {
+		name   string
+		backup map[string]string // nil: an empty partition
+	}{
+		{"its own", func() map[string]string {
+			m := oldBackupFiles()
+			m["luks-header-backup"] = "the LUKS header of the backup stick"
+			m["storage/greeter/language"] = "de_DE"
+			m["storage/only-on-the-backup"] = "its own"
+			return m
+		}()},
+		{"none", oldBackupFiles()},
+		{"empty partition", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newSysWorld(t, 96)
+			writeTree(t, w.medium.mnt, map[string]string{
+				"luks-header-backup":       "the LUKS header of the running stick",
+				"storage/greeter/language": "fr_FR",
+				"storage/greeter/keyboard": "fr",
+			}, newTime)
+			writeTree(t, w.bsysMnt, tt.backup, oldTime)
+			ownBefore, _ := split(treehash.Of(t, w.bsysMnt))
+
+			evs, err := w.do(OpRefreshSystem, dstUUID)
+			if rep := checkEnd(t, evs, err, EventDone).Report; rep == nil || rep.SystemVersion != newVersion {
+				t.Fatalf("report %+v", rep)
+			}
+			own, rest := split(treehash.Of(t, w.bsysMnt))
+			_, want := split(treehash.Of(t, w.medium.mnt))
+			if !maps.Equal(own, ownBefore) {
+				t.Errorf("the backup's own files changed:\nbefore %v\nafter  %v", ownBefore, own)
+			}
+			if !maps.Equal(rest, want) {
+				t.Errorf("the rest is not a copy of the running system:\nrunning %v\nbackup  %v", want, rest)
+			}
+			if _, _, differ, err := sysrefresh.Check(w.medium.mnt, w.bsysMnt, sysrefresh.Options{}); err != nil || differ {
+				t.Errorf("sysrefresh.Check after the refresh: differ %v, %v", differ, err)
+			}
+			evs, err = w.do(OpRefreshSystem, dstUUID)
+			if rep := checkEnd(t, evs, err, EventDone).Report; rep == nil || rep.BytesCopied != 0 || rep.Created+rep.Updated+rep.Deleted != 0 {
+				t.Errorf("second refresh: %+v", rep)
+			}
+		})
+	}
+}
+
 // runSync runs the helper on one request and hands each event to onEvent before it reads the
 // next one: the helper's output is an unbuffered pipe, so the helper waits in its next event
 // while onEvent runs. cancel ends the helper's context (a signal).
@@ -558,6 +628,23 @@ func TestRefreshSystemRefusals(t *testing.T) {
 				w.fake.Set(w.boot.System, iPartition, "Type", "0fc63daf-8483-4772-8e79-3d69d8477de4")
 				return dstUUID
 			}},
+		// On Tails, amnesia owns every folder of the backup's FAT system partition (udisks
+		// mounts it with uid=1000) and may mount FUSE on one.
+		{name: "FUSE on a folder of the backup's system partition", code: CodeRefused, substr: `mounted on "EFI/BOOT" in the system partition of the backup on`,
+			setup: func(t *testing.T, w *sysWorld) string {
+				mountFUSE(t, filepath.Join(w.bsysMnt, "EFI/BOOT"), map[string]string{"bootx64.efi": "not the backup's", "keep": "someone else's"})
+				return dstUUID
+			}},
+		{name: "FUSE on the backup's version folder", code: CodeRefused, substr: `mounted on ".disk" in the system partition of the backup on`,
+			setup: func(t *testing.T, w *sysWorld) string {
+				mountFUSE(t, filepath.Join(w.bsysMnt, ".disk"), map[string]string{"info": oldVersion + "\n"})
+				return dstUUID
+			}},
+		{name: "FUSE on a folder of the running system partition", code: CodeRefused, substr: `mounted on "EFI/debian" in the system partition of this Tails`,
+			setup: func(t *testing.T, w *sysWorld) string {
+				mountFUSE(t, filepath.Join(w.medium.mnt, "EFI/debian"), map[string]string{"grub.cfg": "from another file system"})
+				return dstUUID
+			}},
 		{name: "running system partition has no version", code: CodeRefused, substr: "no readable Tails version",
 			setup: func(t *testing.T, w *sysWorld) string {
 				if err := os.Remove(filepath.Join(w.medium.mnt, ".disk/info")); err != nil {
@@ -586,6 +673,27 @@ func TestRefreshSystemRefusals(t *testing.T) {
 			}
 		})
 	}
+}
+
+// mountFUSE mounts a FUSE file system (bindfs of a private folder holding files) on the folder
+// at, until the test ends.
+func mountFUSE(t *testing.T, at string, files map[string]string) {
+	t.Helper()
+	if _, err := exec.LookPath("bindfs"); err != nil {
+		t.Skip("bindfs is not installed (apt-get install bindfs)")
+	}
+	from := t.TempDir()
+	writeTree(t, from, files, oldTime)
+	if err := os.MkdirAll(at, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	run(t, "bindfs", "-o", "nonempty", from, at)
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", at).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v %s", at, err, out)
+			_ = exec.Command("umount", "-l", at).Run()
+		}
+	})
 }
 
 func TestRefreshSystemNoSpace(t *testing.T) {
@@ -749,6 +857,14 @@ func TestInstallBootloaderRefusals(t *testing.T) {
 			}},
 		{name: "boot drive", code: CodeRefused, substr: "running from",
 			setup: func(t *testing.T, w *sysWorld) string { w.unmountBackupSystem(); return srcUUID }},
+		// The installer run as root comes from the running system partition, never from a
+		// file system mounted in it.
+		{name: "syslinux on another file system", code: CodeInternal, substr: "cannot be read",
+			setup: func(t *testing.T, w *sysWorld) string {
+				w.unmountBackupSystem()
+				mountFUSE(t, filepath.Join(w.medium.mnt, path.Dir(mediumSyslinux)), map[string]string{"syslinux": fakeSyslinux(w.argvLog, 0)})
+				return dstUUID
+			}},
 		{name: "syslinux fails", code: CodeInternal, substr: "failed",
 			setup: func(t *testing.T, w *sysWorld) string {
 				w.unmountBackupSystem()

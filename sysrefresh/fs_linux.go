@@ -4,18 +4,23 @@ package sysrefresh
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"path"
 	"slices"
 	"strings"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
 
 // Every tree access below goes through directory descriptors and single path components
-// opened with O_NOFOLLOW, so no path is ever resolved through a symlink of the tree, on
-// either side: the destination is a hostile stick, and reading its .disk/info through a
-// planted symlink must not leak another file's first line.
+// opened with openat2 RESOLVE_NO_SYMLINKS|RESOLVE_NO_XDEV, so no path is ever resolved through
+// a symlink of the tree nor into another file system mounted in it, on either side: the
+// destination is a hostile stick, and reading its .disk/info through a planted symlink must
+// not leak another file's first line. A mount met is EXDEV, which the callers turn into a
+// *MountError naming the entry (pathErr): on Tails, amnesia owns every folder of the backup's
+// FAT system partition (udisks mounts it with uid=1000) and may mount FUSE on one.
 
 func retry(fn func() error) error {
 	for {
@@ -36,17 +41,29 @@ func openRoot(root string) (int, error) {
 	return fd, err
 }
 
+// openAt opens the single component name in dirfd with flags (O_NOFOLLOW and O_CLOEXEC
+// added), never through a symlink nor across a mount: a mount point, even a bind mount of the
+// same file system, is EXDEV, and the file system mounted there is not asked anything.
+func openAt(dirfd int, name string, flags int) (int, error) {
+	how := unix.OpenHow{
+		Flags:   uint64(flags | unix.O_NOFOLLOW | unix.O_CLOEXEC),
+		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS | unix.RESOLVE_NO_XDEV,
+	}
+	for {
+		fd, err := unix.Openat2(dirfd, name, &how)
+		if err != unix.EINTR && err != unix.EAGAIN {
+			return fd, err
+		}
+	}
+}
+
 func openDirAt(dirfd int, name string) (int, error) {
-	var fd int
-	err := retry(func() (err error) {
-		fd, err = unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-		return err
-	})
-	return fd, err
+	return openAt(dirfd, name, unix.O_RDONLY|unix.O_DIRECTORY)
 }
 
 // openDirRel opens the directory rel ("" or "." for root itself) beneath root, one component
-// at a time, refusing symlinks. The caller closes the result.
+// at a time, refusing symlinks; a mount met on the way is a *MountError naming the component
+// (its Backup unset: pathErr sets it). The caller closes the result.
 func openDirRel(root int, rel string) (int, error) {
 	fd, err := unix.Dup(root)
 	if err != nil {
@@ -55,13 +72,17 @@ func openDirRel(root int, rel string) (int, error) {
 	if rel == "" || rel == "." {
 		return fd, nil
 	}
-	for _, c := range strings.Split(rel, "/") {
+	cs := strings.Split(rel, "/")
+	for i, c := range cs {
 		if c == "" || c == "." || c == ".." {
 			unix.Close(fd)
 			return -1, unix.EINVAL
 		}
 		next, err := openDirAt(fd, c)
 		unix.Close(fd)
+		if errors.Is(err, unix.EXDEV) {
+			return -1, &MountError{Path: strings.Join(cs[:i+1], "/")}
+		}
 		if err != nil {
 			return -1, err
 		}
@@ -70,7 +91,8 @@ func openDirRel(root int, rel string) (int, error) {
 	return fd, nil
 }
 
-// openFileRel opens the regular file rel beneath root for reading and returns it with its stat.
+// openFileRel opens the regular file rel beneath root for reading and returns it with its
+// stat; a mount met is a *MountError, as in openDirRel.
 func openFileRel(root int, rel string) (int, unix.Stat_t, error) {
 	var st unix.Stat_t
 	dir, name := path.Split(rel)
@@ -79,16 +101,16 @@ func openFileRel(root int, rel string) (int, unix.Stat_t, error) {
 		return -1, st, err
 	}
 	defer unix.Close(dfd)
-	return openFileAt(dfd, name)
+	fd, st, err := openFileAt(dfd, name)
+	if errors.Is(err, unix.EXDEV) {
+		return -1, st, &MountError{Path: rel}
+	}
+	return fd, st, err
 }
 
 func openFileAt(dirfd int, name string) (int, unix.Stat_t, error) {
 	var st unix.Stat_t
-	var fd int
-	err := retry(func() (err error) {
-		fd, err = unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
-		return err
-	})
+	fd, err := openAt(dirfd, name, unix.O_RDONLY|unix.O_NONBLOCK)
 	if err != nil {
 		return -1, st, err
 	}
@@ -106,8 +128,42 @@ func openFileAt(dirfd int, name string) (int, unix.Stat_t, error) {
 func isReg(st *unix.Stat_t) bool { return st.Mode&unix.S_IFMT == unix.S_IFREG }
 func isDir(st *unix.Stat_t) bool { return st.Mode&unix.S_IFMT == unix.S_IFDIR }
 
+// lstatAt is fstatat(AT_SYMLINK_NOFOLLOW) that refuses a mount point with EXDEV: through an
+// O_PATH descriptor opened by openAt, so that a FUSE file system mounted at name is never
+// asked for its attributes (its daemon could make the call hang).
 func lstatAt(dirfd int, name string, st *unix.Stat_t) error {
-	return retry(func() error { return unix.Fstatat(dirfd, name, st, unix.AT_SYMLINK_NOFOLLOW) })
+	fd, err := openAt(dirfd, name, unix.O_PATH)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	return unix.Fstat(fd, st)
+}
+
+// asMountError returns the *MountError in err, if any, as one of the backup's tree or of the
+// running one; nil if err is not one.
+func asMountError(err error, backup bool) *MountError {
+	var me *MountError
+	if !errors.As(err, &me) {
+		return nil
+	}
+	return &MountError{Backup: backup, Path: me.Path}
+}
+
+// pathErr describes err, met at the entry p of the running tree or of the backup's: a mount
+// (EXDEV, or a *MountError naming an entry on the way to p) is a *MountError of that tree,
+// anything else "what the backup's "p": err".
+func pathErr(backup bool, what, p string, err error) error {
+	if me := asMountError(err, backup); me != nil {
+		return me
+	}
+	switch {
+	case errors.Is(err, unix.EXDEV):
+		return &MountError{Backup: backup, Path: p}
+	case backup:
+		return fmt.Errorf("%s the backup's %q: %w", what, p, err)
+	}
+	return fmt.Errorf("%s the running system partition's %q: %w", what, p, err)
 }
 
 // readNames returns the sorted names in the directory open as fd.
@@ -133,6 +189,16 @@ func readNames(fd int) ([]string, error) {
 	}
 	slices.Sort(names)
 	return names, nil
+}
+
+// futimens sets the access and modification times of the file open as fd: utimensat with a
+// NULL path, which acts on fd itself (a path, even "" with AT_EMPTY_PATH, is looked up).
+func futimens(fd int, ts [2]unix.Timespec) error {
+	_, _, errno := unix.Syscall6(unix.SYS_UTIMENSAT, uintptr(fd), 0, uintptr(unsafe.Pointer(&ts[0])), 0, 0, 0)
+	if errno != 0 {
+		return errno
+	}
+	return nil
 }
 
 // fdReader reads a descriptor.
@@ -164,27 +230,29 @@ func readBounded(root int, rel string, limit int64) ([]byte, unix.Stat_t, error)
 	return b, st, err
 }
 
-// removeAllAt removes name inside dirfd, and everything under it if it is a directory,
-// without following any symlink.
-func removeAllAt(dirfd int, name string) error {
+// removeAllAt removes name inside dirfd, the backup's entry rel, and everything under it if it
+// is a directory, without following any symlink. A mount met, at rel or below, stops it with
+// a *MountError before anything in that mount is removed (what came before it in the walk
+// is removed).
+func removeAllAt(dirfd int, name, rel string) error {
 	var st unix.Stat_t
 	if err := lstatAt(dirfd, name, &st); err != nil {
 		if errors.Is(err, unix.ENOENT) {
 			return nil
 		}
-		return err
+		return pathErr(true, "stat", rel, err)
 	}
 	if !isDir(&st) {
 		return ignoreENOENT(unix.Unlinkat(dirfd, name, 0))
 	}
 	fd, err := openDirAt(dirfd, name)
 	if err != nil {
-		return err
+		return pathErr(true, "open", rel, err)
 	}
 	names, err := readNames(fd)
 	if err == nil {
 		for _, n := range names {
-			if err = removeAllAt(fd, n); err != nil {
+			if err = removeAllAt(fd, n, rel+"/"+n); err != nil {
 				break
 			}
 		}

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"tails-backup/tails"
 )
 
 // Plan compares the system partition trees src (the running one) and dst (the backup's) and
@@ -24,6 +26,8 @@ import (
 // for files up to opts.ContentLimit, the same content. Large files (the SquashFS images,
 // about 1.3 GB) are not read: comparing them byte by byte would read both sticks in full on
 // every update, and any two Tails releases give them different sizes and mtimes.
+//
+// A file system mounted anywhere in dst, or in src where it is compared, is a *MountError.
 func Plan(src, dst string, opts Options) (Changes, error) {
 	sroot, err := openRoot(src)
 	if err != nil {
@@ -35,7 +39,13 @@ func Plan(src, dst string, opts Options) (Changes, error) {
 		return Changes{}, fmt.Errorf("open the backup's system partition %s: %w", dst, err)
 	}
 	defer unix.Close(droot)
-	return plan(sroot, droot, opts.withDefaults())
+	opts = opts.withDefaults()
+	// Refresh looks through the whole backup tree, temporaries included, before it plans:
+	// so does Plan, so that both refuse the same trees.
+	if _, err := scanBackup(droot, "", newPlanner(opts).preserved); err != nil {
+		return Changes{}, err
+	}
+	return plan(sroot, droot, opts)
 }
 
 type planner struct {
@@ -60,7 +70,7 @@ func join(dir, name string) string {
 	return dir + "/" + name
 }
 
-func plan(sroot, droot int, opts Options) (Changes, error) {
+func newPlanner(opts Options) *planner {
 	p := &planner{opts: opts, commit: map[string]bool{}, preserve: map[string]bool{}}
 	for _, f := range append(slices.Clone(opts.VersionFiles), opts.IdentityFiles...) {
 		p.commit[p.fold(path.Clean(f))] = true
@@ -68,6 +78,18 @@ func plan(sroot, droot int, opts Options) (Changes, error) {
 	for _, f := range opts.Preserve {
 		p.preserve[p.fold(path.Clean(f))] = true
 	}
+	// Whatever opts.Preserve says: these belong to one stick and never cross to another.
+	for _, f := range tails.PerStickSystemFiles {
+		p.preserve[p.fold(f)] = true
+	}
+	return p
+}
+
+// preserved tells whether the entry rel (relative to the root) is never written nor deleted.
+func (p *planner) preserved(rel string) bool { return p.preserve[p.fold(rel)] }
+
+func plan(sroot, droot int, opts Options) (Changes, error) {
+	p := newPlanner(opts)
 	if err := p.walk(sroot, droot, "", ""); err != nil {
 		return Changes{}, err
 	}
@@ -101,13 +123,13 @@ func plan(sroot, droot int, opts Options) (Changes, error) {
 func (p *planner) walk(sfd, dfd int, srel, drel string) error {
 	snames, err := readNames(sfd)
 	if err != nil {
-		return fmt.Errorf("read the running system partition's %q: %w", "/"+srel, err)
+		return pathErr(false, "read", "/"+srel, err)
 	}
 	dstByName := map[string]string{}
 	var dnames []string
 	if dfd >= 0 {
 		if dnames, err = readNames(dfd); err != nil {
-			return fmt.Errorf("read the backup's %q: %w", "/"+drel, err)
+			return pathErr(true, "read", "/"+drel, err)
 		}
 		for _, n := range dnames {
 			if !strings.HasPrefix(n, TempPrefix) {
@@ -120,7 +142,7 @@ func (p *planner) walk(sfd, dfd int, srel, drel string) error {
 		sp := join(srel, name)
 		var sst unix.Stat_t
 		if err := lstatAt(sfd, name, &sst); err != nil {
-			return fmt.Errorf("stat the running system partition's %q: %w", sp, err)
+			return pathErr(false, "stat", sp, err)
 		}
 		if strings.HasPrefix(name, TempPrefix) || !(isReg(&sst) || isDir(&sst)) {
 			p.ch.Skipped = append(p.ch.Skipped, sp)
@@ -132,13 +154,13 @@ func (p *planner) walk(sfd, dfd int, srel, drel string) error {
 		}
 		dp := join(drel, dname)
 		matched[dname] = exists
-		if p.preserve[p.fold(sp)] {
+		if p.preserved(sp) {
 			continue
 		}
 		var dst unix.Stat_t
 		if exists {
 			if err := lstatAt(dfd, dname, &dst); err != nil {
-				return fmt.Errorf("stat the backup's %q: %w", dp, err)
+				return pathErr(true, "stat", dp, err)
 			}
 		}
 		if isDir(&sst) {
@@ -161,14 +183,17 @@ func (p *planner) walk(sfd, dfd int, srel, drel string) error {
 		c := FileCopy{Path: sp, DstPath: dp, Size: sst.Size, ModTime: mtime(&sst), Reason: "new"}
 		switch {
 		case exists && isDir(&dst):
+			if err := p.checkRemovable(dfd, dname, dp); err != nil {
+				return err
+			}
 			p.ch.Conflicts = append(p.ch.Conflicts, Delete{Path: dp, Dir: true})
 			c.Reason = "type"
 		case exists && !isReg(&dst):
 			c.Reason = "type" // a symlink or special file: the rename replaces it, unfollowed
 		case exists:
-			reason, err := p.differs(sfd, dfd, name, dname, &sst, &dst)
+			reason, err := p.differs(sfd, dfd, name, dname, sp, dp, &sst, &dst)
 			if err != nil {
-				return fmt.Errorf("compare %q: %w", sp, err)
+				return err
 			}
 			if reason == "" {
 				continue
@@ -183,22 +208,39 @@ func (p *planner) walk(sfd, dfd int, srel, drel string) error {
 	}
 	for _, n := range dnames {
 		dp := join(drel, n)
-		if strings.HasPrefix(n, TempPrefix) || matched[n] || p.preserve[p.fold(dp)] {
+		if strings.HasPrefix(n, TempPrefix) || matched[n] || p.preserved(dp) {
 			continue
 		}
 		var st unix.Stat_t
 		if err := lstatAt(dfd, n, &st); err != nil {
-			return fmt.Errorf("stat the backup's %q: %w", dp, err)
+			return pathErr(true, "stat", dp, err)
+		}
+		if isDir(&st) {
+			if err := p.checkRemovable(dfd, n, dp); err != nil {
+				return err
+			}
 		}
 		p.ch.Deletes = append(p.ch.Deletes, Delete{Path: dp, Dir: isDir(&st)})
 	}
 	return nil
 }
 
+// checkRemovable checks that the backup's folder name in dfd (dp), which the refresh is to
+// remove with all it holds, has no file system mounted anywhere in it.
+func (p *planner) checkRemovable(dfd int, name, dp string) error {
+	sub, err := openDirAt(dfd, name)
+	if err != nil {
+		return pathErr(true, "open", dp, err)
+	}
+	defer unix.Close(sub)
+	_, err = scanBackup(sub, dp, p.preserved)
+	return err
+}
+
 func (p *planner) walkNew(sfd int, name, sp, dp string) error {
 	sub, err := openDirAt(sfd, name)
 	if err != nil {
-		return fmt.Errorf("open the running system partition's %q: %w", sp, err)
+		return pathErr(false, "open", sp, err)
 	}
 	defer unix.Close(sub)
 	return p.walk(sub, -1, sp, dp)
@@ -207,12 +249,12 @@ func (p *planner) walkNew(sfd int, name, sp, dp string) error {
 func (p *planner) walkBoth(sfd, dfd int, name, dname, sp, dp string) error {
 	ssub, err := openDirAt(sfd, name)
 	if err != nil {
-		return fmt.Errorf("open the running system partition's %q: %w", sp, err)
+		return pathErr(false, "open", sp, err)
 	}
 	defer unix.Close(ssub)
 	dsub, err := openDirAt(dfd, dname)
 	if err != nil {
-		return fmt.Errorf("open the backup's %q: %w", dp, err)
+		return pathErr(true, "open", dp, err)
 	}
 	defer unix.Close(dsub)
 	return p.walk(ssub, dsub, sp, dp)
@@ -221,7 +263,7 @@ func (p *planner) walkBoth(sfd, dfd int, name, dname, sp, dp string) error {
 func mtime(st *unix.Stat_t) time.Time { return time.Unix(st.Mtim.Sec, st.Mtim.Nsec) }
 
 // differs returns why two regular files differ, or "" if they are taken as equal.
-func (p *planner) differs(sfd, dfd int, name, dname string, sst, dst *unix.Stat_t) (string, error) {
+func (p *planner) differs(sfd, dfd int, name, dname, sp, dp string, sst, dst *unix.Stat_t) (string, error) {
 	if sst.Size != dst.Size {
 		return "size", nil
 	}
@@ -233,11 +275,11 @@ func (p *planner) differs(sfd, dfd int, name, dname string, sst, dst *unix.Stat_
 	}
 	a, err := readAt(sfd, name, sst.Size)
 	if err != nil {
-		return "", err
+		return "", pathErr(false, "read", sp, err)
 	}
 	b, err := readAt(dfd, dname, sst.Size)
 	if err != nil {
-		return "", err
+		return "", pathErr(true, "read", dp, err)
 	}
 	if !bytes.Equal(a, b) {
 		return "content", nil

@@ -28,8 +28,10 @@ func tempName(name string) string {
 
 // Refresh makes the system partition tree dst (the backup's, mounted read-write) a copy of
 // src (the running one), in the order described in the package documentation. Both must have
-// a Tails version (ReadVersion). It first removes the temporaries an interrupted refresh left,
-// then checks free space (a *SpaceError, matching ErrNoSpace, if short; nothing is written).
+// a Tails version (ReadVersion). It first looks through the whole of dst, and refuses with a
+// *MountError, writing nothing, if another file system is mounted anywhere in it (or in src
+// where it is read); then it removes the temporaries an interrupted refresh left, and checks
+// free space (a *SpaceError, matching ErrNoSpace, if short; nothing is written).
 // On cancellation (ctx, checked every MiB) or error the file being written is left in its old
 // version, its temporary removed, and the error returned; the next Refresh finishes the job.
 func Refresh(ctx context.Context, src, dst string, opts Options) (Report, error) {
@@ -48,20 +50,36 @@ func Refresh(ctx context.Context, src, dst string, opts Options) (Report, error)
 
 	sid, err := identify(sroot, opts)
 	if err != nil {
+		if me := asMountError(err, false); me != nil {
+			return rep, me
+		}
 		return rep, fmt.Errorf("the running system partition %s: %w", src, err)
 	}
 	did, err := identify(droot, opts)
 	if err != nil {
+		if me := asMountError(err, true); me != nil {
+			return rep, me
+		}
 		return rep, fmt.Errorf("the backup's system partition %s does not look like a Tails system partition: %w", dst, err)
 	}
 	rep.SourceVersion, rep.DestinationVersion = sid.Version, did.Version
 
-	if rep.RemovedTemporaries, err = removeTemporaries(droot, ""); err != nil {
-		return rep, fmt.Errorf("remove the temporary files of an interrupted refresh: %w", err)
+	// Both trees are looked through before anything is written or removed: a file system
+	// mounted anywhere in the backup's, or in the running one where it is read, stops the
+	// refresh here. The plan leaves temporaries aside.
+	temps, err := scanBackup(droot, "", newPlanner(opts).preserved)
+	if err != nil {
+		return rep, err
 	}
 	ch, err := plan(sroot, droot, opts)
 	if err != nil {
 		return rep, err
+	}
+	for _, t := range temps {
+		if err := removeRel(droot, t); err != nil {
+			return rep, fmt.Errorf("remove the temporary files of an interrupted refresh: %w", err)
+		}
+		rep.RemovedTemporaries = append(rep.RemovedTemporaries, t)
 	}
 	rep.Changes = ch
 	if ch.Empty() {
@@ -85,20 +103,8 @@ func Refresh(ctx context.Context, src, dst string, opts Options) (Report, error)
 		return rep, err
 	}
 
-	remove := func(d Delete) error {
-		dir, name := path.Split(d.Path)
-		dfd, err := openDirRel(droot, strings.TrimSuffix(dir, "/"))
-		if err != nil {
-			return fmt.Errorf("remove %q: %w", d.Path, err)
-		}
-		defer unix.Close(dfd)
-		if err := removeAllAt(dfd, name); err != nil {
-			return fmt.Errorf("remove %q: %w", d.Path, err)
-		}
-		return unix.Fsync(dfd)
-	}
 	for _, d := range ch.Conflicts {
-		if err := remove(d); err != nil {
+		if err := removeRel(droot, d.Path); err != nil {
 			return rep, err
 		}
 	}
@@ -117,7 +123,7 @@ func Refresh(ctx context.Context, src, dst string, opts Options) (Report, error)
 		if err := ctx.Err(); err != nil {
 			return rep, err
 		}
-		if err := remove(d); err != nil {
+		if err := removeRel(droot, d.Path); err != nil {
 			return rep, err
 		}
 	}
@@ -149,62 +155,80 @@ func neededSpace(ch Changes, bsize, margin int64) int64 {
 	return peak + margin + int64(len(ch.Mkdirs))*bsize
 }
 
-func mkdirRel(root int, rel string) error {
+// removeRel removes the backup's entry rel, with all it holds, and syncs its folder.
+func removeRel(root int, rel string) error {
 	dir, name := path.Split(rel)
 	dfd, err := openDirRel(root, strings.TrimSuffix(dir, "/"))
 	if err != nil {
-		return fmt.Errorf("create %q: %w", rel, err)
+		return pathErr(true, "remove", rel, err)
 	}
 	defer unix.Close(dfd)
-	if err := unix.Mkdirat(dfd, name, 0o755); err != nil && !errors.Is(err, unix.EEXIST) {
-		return fmt.Errorf("create %q: %w", rel, err)
-	}
-	var st unix.Stat_t
-	if err := lstatAt(dfd, name, &st); err != nil || !isDir(&st) {
-		return fmt.Errorf("create %q: not a directory", rel)
+	if err := removeAllAt(dfd, name, rel); err != nil {
+		return pathErr(true, "remove", rel, err)
 	}
 	return unix.Fsync(dfd)
 }
 
-// removeTemporaries removes every entry named TempPrefix* in the tree, never following a
-// symlink, and returns their paths.
-func removeTemporaries(dirfd int, rel string) ([]string, error) {
+func mkdirRel(root int, rel string) error {
+	dir, name := path.Split(rel)
+	dfd, err := openDirRel(root, strings.TrimSuffix(dir, "/"))
+	if err != nil {
+		return pathErr(true, "create", rel, err)
+	}
+	defer unix.Close(dfd)
+	if err := unix.Mkdirat(dfd, name, 0o755); err != nil && !errors.Is(err, unix.EEXIST) {
+		return pathErr(true, "create", rel, err)
+	}
+	var st unix.Stat_t
+	if err := lstatAt(dfd, name, &st); err != nil {
+		return pathErr(true, "create", rel, err)
+	}
+	if !isDir(&st) {
+		return fmt.Errorf("create the backup's %q: not a directory", rel)
+	}
+	return unix.Fsync(dfd)
+}
+
+// scanBackup walks the backup's tree under the directory dirfd (the entry rel, "" for the
+// root), never following a symlink, and returns the paths of the temporaries in it (entries
+// named TempPrefix*; what a temporary folder holds goes with it). A file system mounted
+// anywhere in it, inside temporary folders too, is a *MountError: the walk never enters it.
+// Entries for which skip is true are neither looked at nor entered.
+func scanBackup(dirfd int, rel string, skip func(string) bool) ([]string, error) {
 	names, err := readNames(dirfd)
 	if err != nil {
-		return nil, err
+		return nil, pathErr(true, "read", "/"+rel, err)
 	}
-	var removed []string
+	var temps []string
 	for _, n := range names {
 		p := join(rel, n)
-		if strings.HasPrefix(n, TempPrefix) {
-			if err := removeAllAt(dirfd, n); err != nil {
-				return removed, fmt.Errorf("%q: %w", p, err)
-			}
-			removed = append(removed, p)
+		if skip(p) {
 			continue
 		}
 		var st unix.Stat_t
 		if err := lstatAt(dirfd, n, &st); err != nil {
-			return removed, fmt.Errorf("%q: %w", p, err)
+			return nil, pathErr(true, "stat", p, err)
+		}
+		if strings.HasPrefix(n, TempPrefix) {
+			temps = append(temps, p)
 		}
 		if !isDir(&st) {
 			continue
 		}
 		sub, err := openDirAt(dirfd, n)
 		if err != nil {
-			return removed, fmt.Errorf("%q: %w", p, err)
+			return nil, pathErr(true, "open", p, err)
 		}
-		r, err := removeTemporaries(sub, p)
+		t, err := scanBackup(sub, p, skip)
 		unix.Close(sub)
-		removed = append(removed, r...)
 		if err != nil {
-			return removed, err
+			return nil, err
+		}
+		if !strings.HasPrefix(n, TempPrefix) {
+			temps = append(temps, t...)
 		}
 	}
-	if len(removed) > 0 {
-		_ = unix.Fsync(dirfd)
-	}
-	return removed, nil
+	return temps, nil
 }
 
 type copier struct {
@@ -227,18 +251,19 @@ func (cp *copier) copy(c FileCopy) (err error) {
 	}
 	sfd, sst, err := openFileRel(cp.sroot, c.Path)
 	if err != nil {
-		return fmt.Errorf("open the running system's %q: %w", c.Path, err)
+		return pathErr(false, "open", c.Path, err)
 	}
 	defer unix.Close(sfd)
 	dir, name := path.Split(c.DstPath)
-	dfd, err := openDirRel(cp.droot, strings.TrimSuffix(dir, "/"))
+	dir = strings.TrimSuffix(dir, "/")
+	dfd, err := openDirRel(cp.droot, dir)
 	if err != nil {
-		return fmt.Errorf("open the backup's %q: %w", dir, err)
+		return pathErr(true, "open", dir, err)
 	}
 	defer unix.Close(dfd)
 	tmp := tempName(name)
-	if err := removeAllAt(dfd, tmp); err != nil {
-		return fmt.Errorf("remove %q: %w", join(strings.TrimSuffix(dir, "/"), tmp), err)
+	if err := removeAllAt(dfd, tmp, join(dir, tmp)); err != nil {
+		return pathErr(true, "remove", join(dir, tmp), err)
 	}
 	var fd int
 	err = retry(func() (err error) {
@@ -295,8 +320,10 @@ func (cp *copier) copy(c FileCopy) (err error) {
 			break
 		}
 	}
+	// On the open descriptor, not by name: something mounted on the temporary's name since it
+	// was created must not have its time set.
 	ts := unix.NsecToTimespec(mtime(&sst).UnixNano())
-	if err := unix.UtimesNanoAt(dfd, tmp, []unix.Timespec{ts, ts}, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+	if err := futimens(fd, [2]unix.Timespec{ts, ts}); err != nil {
 		return cp.wrap(c, "set the time of", err)
 	}
 	if err := unix.Fsync(fd); err != nil {

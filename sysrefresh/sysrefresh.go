@@ -15,8 +15,14 @@
 //     the next update finishes it; leftover temporaries are removed first;
 //   - free space is checked before anything is written: the old SquashFS stays until the new
 //     one is renamed over it, so the destination must hold both at once;
-//   - no destination path is ever resolved through a symlink (openat with O_NOFOLLOW on every
-//     component).
+//   - the files that belong to one stick alone (tails.PerStickSystemFiles: the LUKS header
+//     backup, the Welcome Screen's settings) are left out on both sides: never copied from the
+//     running stick, never replaced nor deleted on the backup, not part of the comparison;
+//   - no path of either tree is ever resolved through a symlink or into another file system
+//     mounted in it (openat2 with RESOLVE_NO_SYMLINKS|RESOLVE_NO_XDEV on every component): a
+//     mount anywhere in the backup's tree, or in the part of the running one that is copied,
+//     stops the refresh with a *MountError before anything is written (amnesia owns the
+//     backup's FAT folders on Tails and may mount FUSE there).
 package sysrefresh
 
 import (
@@ -73,7 +79,9 @@ type Options struct {
 	// part of the identity.
 	LastFile string
 	// Preserve lists destination paths never written nor deleted (default DefaultPreserve).
-	// Set to an empty, non-nil slice to preserve nothing.
+	// Set to an empty, non-nil slice to preserve nothing but the files of one stick alone
+	// (tails.PerStickSystemFiles), which are always left out on both sides: never copied from
+	// the source, never written, replaced or deleted on the destination, never compared.
 	Preserve []string
 	// LargeFile is the size from which a file is copied in the large phase.
 	LargeFile int64
@@ -154,6 +162,34 @@ func (e *SpaceError) Error() string {
 
 // Is makes errors.Is(err, ErrNoSpace) true.
 func (e *SpaceError) Is(target error) bool { return target == ErrNoSpace }
+
+// ErrOtherFileSystem is matched (errors.Is) by a *MountError.
+var ErrOtherFileSystem = errors.New("another file system is mounted inside a system partition")
+
+// MountError names an entry of a system partition tree that is on another file system than
+// the tree's root: something is mounted there. A refresh never enters such an entry, never
+// writes into it or deletes anything in it, and never reads a file from it: it stops. On
+// Tails, udisks mounts the backup's FAT system partition with uid=1000, so amnesia owns every
+// folder of it and may mount a FUSE file system on one (fusermount is setuid root).
+type MountError struct {
+	// Backup is true for the backup's tree, false for the running one. Only the functions
+	// that see both trees (Check, Plan, Refresh) can tell; Identify and ReadVersion, which see
+	// one, leave it false.
+	Backup bool
+	// Path is the entry, relative to the root of its tree.
+	Path string
+}
+
+func (e *MountError) Error() string {
+	tree := "the system partition"
+	if e.Backup {
+		tree = "the backup's system partition"
+	}
+	return fmt.Sprintf("another file system is mounted on %q in %s; nothing in it is read or written", e.Path, tree)
+}
+
+// Is makes errors.Is(err, ErrOtherFileSystem) true.
+func (e *MountError) Is(target error) bool { return target == ErrOtherFileSystem }
 
 // FileCopy is a file to write.
 type FileCopy struct {

@@ -47,6 +47,9 @@ func readVersion(root int, opts Options) (string, string, error) {
 	var problems []string
 	for _, f := range opts.VersionFiles {
 		b, _, err := readBounded(root, f, versionReadLimit)
+		if errors.Is(err, ErrOtherFileSystem) {
+			return "", "", err // not a missing version: something is mounted in the way
+		}
 		if err != nil {
 			if !errors.Is(err, unix.ENOENT) {
 				problems = append(problems, fmt.Sprintf("%s: %v", f, err))
@@ -155,6 +158,9 @@ func Check(src, dst string, opts Options) (srcID, dstID Identity, differ bool, e
 		return
 	}
 	if dstID, err = Identify(dst, opts); err != nil {
+		if me := asMountError(err, true); me != nil {
+			err = me
+		}
 		return
 	}
 	return srcID, dstID, srcID.Digest != dstID.Digest, nil

@@ -57,3 +57,18 @@ const (
 	// PersistenceConfMode is the only mode Tails accepts for persistence.conf.
 	PersistenceConfMode = 0o600
 )
+
+// PerStickSystemFiles are the entries at the root of a Tails system partition that belong to
+// that stick alone (Tails 7), which a copy of the system partition onto another stick must
+// never write, replace nor delete on either side:
+//   - luks-header-backup: written by the Persistent Storage service before it upgrades the
+//     stick's LUKS header, shredded after the next successful unlock. While it exists, an
+//     unlock whose passphrase fails on the stick's header but works on this copy restores it
+//     over the stick's TailsData header: copied onto another stick, it would overwrite that
+//     stick's header with this one's, and its data would be lost.
+//   - storage: the Welcome Screen's language and keyboard settings, in the clear (since
+//     Tails 7.4), read and written by the greeter of the stick it starts from. They are not
+//     part of the Tails release: each stick keeps the settings its own user chose there.
+//
+// FAT matches names ignoring case: so must whoever compares with these.
+var PerStickSystemFiles = []string{"luks-header-backup", "storage"}
