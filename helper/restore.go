@@ -25,22 +25,6 @@ import (
 // persistence.conf.
 const confBakName = tails.PersistenceConfName + ".bak"
 
-// systemBindings are the persistence.conf lines of Tails 6 whose destination is outside the
-// home folder of amnesia: destination → source. Those folders are used by root at boot and by
-// system services (NetworkManager, CUPS, apt, Tor), so a backup's persistence.conf may bind
-// nothing else outside /home/amnesia.
-var systemBindings = map[string]string{
-	"/var/lib/gdm3/settings/persistent":      "greeter-settings",
-	"/etc/NetworkManager/system-connections": "nm-system-connections",
-	"/var/lib/tca":                           "tca",
-	"/var/cache/apt/archives":                "apt/cache",
-	"/var/lib/apt/lists":                     "apt/lists",
-	"/etc/cups":                              "cups-configuration",
-}
-
-// amnesiaHome is where the bindings of the desktop user's own features go.
-const amnesiaHome = "/home/amnesia"
-
 // restore mirrors the backup into this Tails' Persistent Storage ps.
 //
 // What is never copied either way: the backup marker (a main Tails must not become a backup),
@@ -218,37 +202,80 @@ func readBackupConfs(rootfd int) ([]backupConf, string) {
 
 // unsafeConf tells why data, the content of the backup's persistence.conf (or its .bak: name),
 // must not replace this Tails' own, "" if it may. persistence.conf decides what Tails mounts,
-// as root, at boot: from a stick that may be hostile, only the bindings of Tails' own features
-// are accepted, and any binding inside amnesia's home folder (what amnesia can write anyway).
+// as root, at boot: from a stick that may be hostile, only Tails' own lines for its features
+// are accepted (see unsafeBindings).
 func unsafeConf(name string, data []byte) string {
 	bindings, err := tails.ParsePersistenceConf(bytes.NewReader(data))
 	if err != nil {
 		return fmt.Sprintf("cannot be parsed (%s: %s)", name, shorten(err.Error()))
 	}
-	for _, b := range bindings {
+	if reason := unsafeBindings(bindings); reason != "" {
+		return fmt.Sprintf("%s (%s)", reason, name)
+	}
+	return ""
+}
+
+// unsafeBindings tells why the bindings of a persistence.conf from a backup are not safe, ""
+// when they are: each line must be one of Tails' own feature lines exactly (safeBinding); and,
+// so that no binding can reach through another (a folder of the backup mounted in the home
+// folder, holding a symlink to /etc, with a second binding below it), no binding may be
+// mounted on or inside another bind-mounted one, and no folder may be used twice or inside
+// another's. Only the dotfiles line ("link": it symlinks files, mounts nothing) may hold the
+// others' destinations, as it does in Tails.
+func unsafeBindings(bs []tails.Binding) string {
+	// Tails writes one line per binding of its features, fourteen at most; the bound keeps the
+	// comparisons of every pair below cheap (a 1 MiB file could hold 50,000 lines).
+	if len(bs) > maxConfLines {
+		return fmt.Sprintf("has %d lines, more than Tails writes", len(bs))
+	}
+	for _, b := range bs {
+		for _, o := range b.Options {
+			if o != "link" && !strings.HasPrefix(o, "source=") {
+				return fmt.Sprintf("uses the option %q for %s, which Tails does not write", shorten(o), shorten(b.Destination))
+			}
+		}
+		if !slices.ContainsFunc(b.Options, func(o string) bool { return strings.HasPrefix(o, "source=") }) {
+			return fmt.Sprintf("has no source for %s, which Tails always writes", shorten(b.Destination))
+		}
+	}
+	for i, b := range bs {
+		for j, c := range bs {
+			switch {
+			case i == j:
+			case b.Destination == c.Destination && b.Source == c.Source:
+				return fmt.Sprintf("has the line for %s twice", shorten(b.Destination))
+			case b.Destination == c.Destination:
+				return fmt.Sprintf("mounts both %s and %s on %s", shorten(b.Source), shorten(c.Source), shorten(b.Destination))
+			case !c.Link && inside(b.Destination, c.Destination):
+				return fmt.Sprintf("mounts %s on %s, inside %s where it mounts %s", shorten(b.Source), shorten(b.Destination), shorten(c.Destination), shorten(c.Source))
+			case b.Source == c.Source:
+				return fmt.Sprintf("mounts %s twice, on %s and on %s", shorten(b.Source), shorten(b.Destination), shorten(c.Destination))
+			case inside(b.Source, c.Source):
+				return fmt.Sprintf("mounts %s, and %s which holds it", shorten(b.Source), shorten(c.Source))
+			}
+		}
+	}
+	for _, b := range bs {
 		if !safeBinding(b) {
-			return fmt.Sprintf("mounts %s on %s, which is not a feature of Tails (%s)", shorten(b.Source), shorten(b.Destination), name)
+			return fmt.Sprintf("mounts %s on %s, which is not a feature of Tails", shorten(b.Source), shorten(b.Destination))
 		}
 	}
 	return ""
 }
 
-// safeBinding accepts a binding inside amnesia's home folder, or one of Tails' system bindings
-// exactly as Tails writes it.
+// maxConfLines bounds the lines of a backup's persistence.conf.
+const maxConfLines = 64
+
+// inside reports whether the slash-separated path p is below dir.
+func inside(p, dir string) bool {
+	return strings.HasPrefix(p, strings.TrimSuffix(dir, "/")+"/")
+}
+
+// safeBinding accepts one of Tails' own persistence.conf lines for its features, exactly as
+// Tails writes it (tails.Features): the destination, the source and the options.
 func safeBinding(b tails.Binding) bool {
-	if b.Destination == amnesiaHome || strings.HasPrefix(b.Destination, amnesiaHome+"/") {
-		return true
-	}
-	src, ok := systemBindings[b.Destination]
-	if !ok || b.Source != src || b.Link || b.File {
-		return false
-	}
-	for _, opt := range b.Options {
-		if opt != "source="+src {
-			return false
-		}
-	}
-	return true
+	_, ok := tails.FeatureOfBinding(b)
+	return ok
 }
 
 // restoreConfs gives this Tails' Persistent Storage (the root open as psfd) the backup's

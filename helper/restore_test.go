@@ -336,7 +336,7 @@ func TestRestoreUntrustedBackup(t *testing.T) {
 	if rep.ErrorCount != 1 || len(rep.Errors) != 1 || rep.Errors[0].Path != "Persistent/disk" {
 		t.Errorf("report %+v, want one error: the device node", rep)
 	}
-	if len(problems) != 1 || !strings.HasPrefix(problems[0], "warning: persistence.conf: The backup's persistence.conf mounts Persistent on /etc/sudoers.d, which is not a feature of Tails") ||
+	if len(problems) != 1 || !strings.HasPrefix(problems[0], "warning: persistence.conf: The backup's persistence.conf mounts Persistent twice, on /home/amnesia/Persistent and on /etc/sudoers.d (persistence.conf), so it was not restored") ||
 		rep.Warnings != 1 || rep.Problems != 0 {
 		t.Errorf("problems %q, report %+v; want one warning about persistence.conf", problems, rep)
 	}
@@ -379,35 +379,68 @@ func TestRestoreUntrustedBackup(t *testing.T) {
 	}
 }
 
-func TestSafeBinding(t *testing.T) {
+// TestUnsafeConf: a backup's persistence.conf is accepted when it holds only Tails' own lines
+// for its features, and refused, with the reason, for any other line, option, or nesting.
+func TestUnsafeConf(t *testing.T) {
+	var own []string
+	for _, f := range tails.Features() {
+		for _, b := range f.Bindings {
+			if !safeBinding(b) {
+				t.Errorf("safeBinding refuses Tails' own line %+v", b)
+			}
+			own = append(own, b.Destination+"\t"+strings.Join(b.Options, ",")+"\n")
+		}
+	}
+	slices.Sort(own) // as tps writes them
+	sample, err := os.ReadFile("../tails/testdata/persistence.conf")
+	must(t, err)
 	tests := []struct {
-		line string
-		safe bool
+		name, conf string
+		reason     string // "" when safe
 	}{
-		{"/home/amnesia/Persistent\tsource=Persistent", true},
-		{"/home/amnesia\tsource=dotfiles,link", true},
-		{"/home/amnesia/.config/autostart\tsource=whatever", true},
-		{"/etc/NetworkManager/system-connections\tsource=nm-system-connections", true},
-		{"/var/cache/apt/archives\tsource=apt/cache", true},
-		{"/var/lib/apt/lists\tsource=apt/lists", true},
-		{"/etc/cups\tsource=cups-configuration", true},
-		{"/var/lib/tca\tsource=tca", true},
-		{"/var/lib/gdm3/settings/persistent\tsource=greeter-settings", true},
-		{"/etc/cups\tsource=Persistent", false},
-		{"/etc/cups\tsource=cups-configuration,link", false},
-		{"/etc/sudoers.d\tsource=x", false},
-		{"/home/amnesiax\tsource=x", false},
-		{"/root\tsource=x", false},
-		{"/var/lib/tca", false}, // source "var/lib/tca"
+		{"every feature", strings.Join(own, ""), ""},
+		{"Tails 6 sample", string(sample), ""},
+		{"a new Persistent Storage", "/home/amnesia/Persistent\tsource=Persistent\n/home/amnesia\tsource=dotfiles,link\n", ""},
+		{"options in another order", "/home/amnesia\tlink,source=dotfiles\n", ""},
+		{"comments and no line", "# nothing\n\n", ""},
+		{"a folder of the backup holding a symlink to /etc, and a binding through it",
+			"/home/amnesia/a\tsource=A\n/home/amnesia/a/e/sudoers.d\tsource=S\n",
+			"mounts S on /home/amnesia/a/e/sudoers.d, inside /home/amnesia/a where it mounts A (persistence.conf)"},
+		{"inside a feature's folder", "/home/amnesia/Persistent/x\tsource=x\n/home/amnesia/Persistent\tsource=Persistent\n",
+			"mounts x on /home/amnesia/Persistent/x, inside /home/amnesia/Persistent where it mounts Persistent"},
+		{"two folders on one destination", "/home/amnesia/.gnupg\tsource=gnupg\n/home/amnesia/.gnupg\tsource=Persistent\n",
+			"mounts both gnupg and Persistent on /home/amnesia/.gnupg"},
+		{"a line twice", "/home/amnesia/.gnupg\tsource=gnupg\n/home/amnesia/.gnupg\tsource=gnupg\n", "has the line for /home/amnesia/.gnupg twice"},
+		{"a folder mounted twice", "/home/amnesia/Persistent\tsource=Persistent\n/etc/sudoers.d\tsource=Persistent\n",
+			"mounts Persistent twice, on /home/amnesia/Persistent and on /etc/sudoers.d"},
+		{"a folder inside another", "/home/amnesia/.ssh\tsource=Persistent/ssh\n/home/amnesia/Persistent\tsource=Persistent\n",
+			"mounts Persistent/ssh, and Persistent which holds it"},
+		{"option file", "/home/amnesia/.ssh\tsource=openssh-client,file\n", `uses the option "file" for /home/amnesia/.ssh, which Tails does not write`},
+		{"option union", "/home/amnesia/.ssh\tsource=openssh-client,union\n", `uses the option "union"`},
+		{"no source", "/home/amnesia/Persistent\n", "has no source for /home/amnesia/Persistent"},
+		{"source through ..", "/home/amnesia/Persistent\tsource=Persistent/../../etc\n", "cannot be parsed (persistence.conf: persistence.conf line 1: source"},
+		{"source ..", "/home/amnesia/Persistent\tsource=..\n", "cannot be parsed"},
+		{"absolute source", "/home/amnesia/Persistent\tsource=/etc\n", "cannot be parsed"},
+		{"empty source", "/home/amnesia/Persistent\tsource=\n", "cannot be parsed"},
+		{"larger than 1 MiB", strings.Repeat("#", 1<<20+1), "cannot be parsed"},
+		{"too many lines", strings.Repeat("/home/amnesia/.ssh\tsource=openssh-client\n", maxConfLines+1), "has 65 lines, more than Tails writes"},
+		{"as many lines as allowed", strings.Repeat("/home/amnesia/.ssh\tsource=openssh-client\n", maxConfLines), "has the line for /home/amnesia/.ssh twice"},
+		{"in the home folder, not a feature", "/home/amnesia/.config/autostart\tsource=autostart\n",
+			"mounts autostart on /home/amnesia/.config/autostart, which is not a feature of Tails (persistence.conf)"},
+		{"a system folder", "/etc/sudoers.d\tsource=sudoers\n", "mounts sudoers on /etc/sudoers.d, which is not a feature of Tails"},
+		{"a feature's destination, another source", "/etc/cups\tsource=Persistent\n", "mounts Persistent on /etc/cups, which is not"},
+		{"a feature's line with link", "/etc/cups\tsource=cups-configuration,link\n", "mounts cups-configuration on /etc/cups, which is not"},
+		{"dotfiles bind-mounted over the home folder", "/home/amnesia\tsource=dotfiles\n", "mounts dotfiles on /home/amnesia, which is not"},
+		{"next to the home folder", "/home/amnesiax\tsource=x\n", "which is not a feature"},
+		{"the default source", "/var/lib/tca\tlink\n", "has no source for /var/lib/tca"},
 	}
 	for _, tt := range tests {
-		bs, err := tails.ParsePersistenceConf(strings.NewReader(tt.line + "\n"))
-		if err != nil || len(bs) != 1 {
-			t.Fatalf("%q: %v", tt.line, err)
-		}
-		if got := safeBinding(bs[0]); got != tt.safe {
-			t.Errorf("safeBinding(%q) = %v, want %v", tt.line, got, tt.safe)
-		}
+		t.Run(tt.name, func(t *testing.T) {
+			got := unsafeConf(tails.PersistenceConfName, []byte(tt.conf))
+			if (got == "") != (tt.reason == "") || !strings.Contains(got, tt.reason) {
+				t.Errorf("unsafeConf = %q, want %q", got, tt.reason)
+			}
+		})
 	}
 }
 
@@ -601,6 +634,46 @@ func TestRestoreConfSwappedMidRestore(t *testing.T) {
 	}
 	if st.Uid != tails.PersistentStorageUID || st.Gid != tails.PersistentStorageGID || st.Mode&0o7777 != tails.PersistenceConfMode {
 		t.Errorf("this Tails' persistence.conf is %d:%d %04o", st.Uid, st.Gid, st.Mode&0o7777)
+	}
+}
+
+// TestRestoreNestedBindings: a backup whose persistence.conf mounts, inside the home folder, a
+// folder of the backup holding a symlink to /etc, and a second folder through that symlink on
+// /etc/sudoers.d. Both lines are in the home folder as text; the conf is refused and this
+// Tails keeps its own, while the folders themselves are restored as data.
+func TestRestoreNestedBindings(t *testing.T) {
+	w := backedUpWorld(t, worldOpts{})
+	b, ps := w.dst.mnt, w.src.mnt
+	must(t, os.Mkdir(filepath.Join(b, "A"), 0o700))
+	must(t, os.Chown(filepath.Join(b, "A"), tails.AmnesiaUID, tails.AmnesiaUID))
+	must(t, os.Symlink("/etc", filepath.Join(b, "A", "e")))
+	must(t, os.Mkdir(filepath.Join(b, "S"), 0o755))
+	must(t, os.WriteFile(filepath.Join(b, "S", "amnesia"), []byte("amnesia ALL=(ALL) NOPASSWD: ALL\n"), 0o440))
+	conf := "/home/amnesia/Persistent\tsource=Persistent\n/home/amnesia\tsource=dotfiles,link\n" +
+		"/home/amnesia/a\tsource=A\n/home/amnesia/a/e/sudoers.d\tsource=S\n"
+	for _, name := range []string{tails.PersistenceConfName, confBakName} {
+		must(t, os.WriteFile(filepath.Join(b, name), []byte(conf), 0o600))
+		must(t, os.Chown(filepath.Join(b, name), tails.PersistentStorageUID, tails.PersistentStorageGID))
+	}
+	own, err := os.ReadFile(filepath.Join(ps, tails.PersistenceConfName))
+	must(t, err)
+
+	problems, done := restoreResult(t, start(t, w.sys, restoreRequest(srcUUID)), EventDone)
+	want := "warning: persistence.conf: The backup's persistence.conf mounts S on /home/amnesia/a/e/sudoers.d, inside /home/amnesia/a where it mounts A (persistence.conf), so it was not restored and this Tails keeps its own"
+	if len(problems) != 1 || !strings.HasPrefix(problems[0], want) || done.Report.Warnings != 1 || done.Report.Problems != 0 {
+		t.Errorf("problems %q, report %+v; want one warning %q", problems, done.Report, want)
+	}
+	if got, err := os.ReadFile(filepath.Join(ps, tails.PersistenceConfName)); err != nil || string(got) != string(own) {
+		t.Errorf("this Tails' persistence.conf is %q (%v), want its own %q", got, err, own)
+	}
+	if _, err := os.Lstat(filepath.Join(ps, confBakName)); !os.IsNotExist(err) {
+		t.Errorf("the backup's persistence.conf.bak was restored: %v", err)
+	}
+	if target, err := os.Readlink(filepath.Join(ps, "A", "e")); err != nil || target != "/etc" {
+		t.Errorf("A/e restored as %q (%v), want the symlink, as data", target, err)
+	}
+	if diff := restoreDiff(t, b, ps, tails.PersistenceConfName, confBakName); strings.TrimSpace(diff) != "" {
+		t.Errorf("the rest differs:\n%s", diff)
 	}
 }
 
