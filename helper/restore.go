@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/sirupsen/logrus"
@@ -23,22 +24,6 @@ import (
 // confBakName is the copy of persistence.conf that Tails keeps; it is restored, or kept, with
 // persistence.conf.
 const confBakName = tails.PersistenceConfName + ".bak"
-
-// systemBindings are the persistence.conf lines of Tails 6 whose destination is outside the
-// home folder of amnesia: destination → source. Those folders are used by root at boot and by
-// system services (NetworkManager, CUPS, apt, Tor), so a backup's persistence.conf may bind
-// nothing else outside /home/amnesia.
-var systemBindings = map[string]string{
-	"/var/lib/gdm3/settings/persistent":      "greeter-settings",
-	"/etc/NetworkManager/system-connections": "nm-system-connections",
-	"/var/lib/tca":                           "tca",
-	"/var/cache/apt/archives":                "apt/cache",
-	"/var/lib/apt/lists":                     "apt/lists",
-	"/etc/cups":                              "cups-configuration",
-}
-
-// amnesiaHome is where the bindings of the desktop user's own features go.
-const amnesiaHome = "/home/amnesia"
 
 // restore mirrors the backup into this Tails' Persistent Storage ps.
 //
@@ -63,10 +48,14 @@ func (o *operation) restore(ps, backup *root) (*Report, *Failure) {
 	}
 	o.log = o.log.WithFields(logrus.Fields{"backup_source": m.Source, "backup_state": m.State})
 
-	exclude := mirrorExcludes(o.req.Skip) // the same both ways
+	// persistence.conf and its .bak never go through the mirror, which would read them again,
+	// by name, long after the check: they are read once, here, and those very bytes are
+	// checked and written (restoreConfs), so that swapping them on the backup meanwhile
+	// changes nothing.
+	exclude := append(mirrorExcludes(o.req.Skip), tails.PersistenceConfName, confBakName)
 	var notes []Event
-	if reason := unsafeConf(backup.fd); reason != "" {
-		exclude = append(exclude, tails.PersistenceConfName, confBakName)
+	confs, reason := readBackupConfs(backup.fd)
+	if reason != "" {
 		notes = append(notes, Event{Event: EventProgress, Phase: PhaseProblem, Path: tails.PersistenceConfName, Warning: true,
 			Problem: fmt.Sprintf("The backup's persistence.conf %s, so it was not restored and this Tails keeps its own; after restarting Tails, turn on the features you need in the Persistent Storage settings.", reason)})
 		o.log.WithField("reason", reason).Warn("the backup's persistence.conf is not restored")
@@ -105,9 +94,19 @@ func (o *operation) restore(ps, backup *root) (*Report, *Failure) {
 	}
 
 	out := toReport(rep)
+	if err := o.restoreConfs(ps.fd, confs, out); err != nil {
+		if o.deviceGone(err, ps) {
+			return nil, failf(CodeDeviceGone, err, "The Persistent Storage of this Tails failed during the restore; restart Tails and run the restore again.")
+		}
+		return nil, failf(CodeInternal, err, "The files were restored, but the backup's persistence.conf could not be restored into this Tails' Persistent Storage (%s); run the restore again.", shorten(err.Error()))
+	}
 	for _, ev := range notes {
 		o.out.write(ev)
 		out.Warnings++
+	}
+	for _, p := range checkRestoredConfs(ps.fd, confs) {
+		out.Problems++
+		o.out.write(Event{Event: EventProgress, Phase: PhaseProblem, Path: p.Path, Problem: p.What})
 	}
 	problems, features := tails.CheckPersistentStorage(ps.fd)
 	for _, p := range problems {
@@ -166,48 +165,214 @@ func restoreGoneFailure(backup *root, err error) *Failure {
 	return failf(CodeDeviceGone, err, "The backup on %s failed or was unplugged during the restore; plug it in again and run the restore again to finish it.", backup.name)
 }
 
-// unsafeConf tells why the backup's persistence.conf (or its .bak) must not replace this
-// Tails' own, "" if it may. persistence.conf decides what Tails mounts, as root, at boot: from
-// a stick that may be hostile, only the bindings of Tails' own features are accepted, and any
-// binding inside amnesia's home folder (what amnesia can write anyway).
-func unsafeConf(rootfd int) string {
+// maxConfRead bounds what is read of the backup's persistence.conf: one byte more than
+// ParsePersistenceConf accepts, so that a larger file is refused as such.
+const maxConfRead = 1<<20 + 1
+
+// backupConf is the backup's persistence.conf or its .bak, read once: what is checked is what
+// is written.
+type backupConf struct {
+	name    string
+	present bool
+	data    []byte
+	mtime   unix.Timespec
+}
+
+// readBackupConfs reads the backup's persistence.conf and .bak, once each (regular files only,
+// no symlink followed, bounded), and checks those bytes. It returns them, or why they may not
+// replace this Tails' own; a file the backup lacks is returned as not present.
+func readBackupConfs(rootfd int) ([]backupConf, string) {
+	var out []backupConf
 	for _, name := range []string{tails.PersistenceConfName, confBakName} {
-		data, err := tails.ReadFileAt(rootfd, name, 1<<20+1)
+		data, st, err := tails.ReadFileStatAt(rootfd, name, maxConfRead)
 		switch {
 		case errors.Is(err, unix.ENOENT):
+			out = append(out, backupConf{name: name})
 			continue
 		case err != nil:
-			return fmt.Sprintf("cannot be read safely (%s: %s)", name, shorten(err.Error()))
+			return nil, fmt.Sprintf("cannot be read safely (%s: %s)", name, shorten(err.Error()))
 		}
-		bindings, err := tails.ParsePersistenceConf(bytes.NewReader(data))
-		if err != nil {
-			return fmt.Sprintf("cannot be parsed (%s: %s)", name, shorten(err.Error()))
+		if reason := unsafeConf(name, data); reason != "" {
+			return nil, reason
 		}
-		for _, b := range bindings {
-			if !safeBinding(b) {
-				return fmt.Sprintf("mounts %s on %s, which is not a feature of Tails (%s)", shorten(b.Source), shorten(b.Destination), name)
+		out = append(out, backupConf{name: name, present: true, data: data, mtime: st.Mtim})
+	}
+	return out, ""
+}
+
+// unsafeConf tells why data, the content of the backup's persistence.conf (or its .bak: name),
+// must not replace this Tails' own, "" if it may. persistence.conf decides what Tails mounts,
+// as root, at boot: from a stick that may be hostile, only Tails' own lines for its features
+// are accepted (see unsafeBindings).
+func unsafeConf(name string, data []byte) string {
+	bindings, err := tails.ParsePersistenceConf(bytes.NewReader(data))
+	if err != nil {
+		return fmt.Sprintf("cannot be parsed (%s: %s)", name, shorten(err.Error()))
+	}
+	if reason := unsafeBindings(bindings); reason != "" {
+		return fmt.Sprintf("%s (%s)", reason, name)
+	}
+	return ""
+}
+
+// unsafeBindings tells why the bindings of a persistence.conf from a backup are not safe, ""
+// when they are: each line must be one of Tails' own feature lines exactly (safeBinding); and,
+// so that no binding can reach through another (a folder of the backup mounted in the home
+// folder, holding a symlink to /etc, with a second binding below it), no binding may be
+// mounted on or inside another bind-mounted one, and no folder may be used twice or inside
+// another's. Only the dotfiles line ("link": it symlinks files, mounts nothing) may hold the
+// others' destinations, as it does in Tails.
+func unsafeBindings(bs []tails.Binding) string {
+	// Tails writes one line per binding of its features, fourteen at most; the bound keeps the
+	// comparisons of every pair below cheap (a 1 MiB file could hold 50,000 lines).
+	if len(bs) > maxConfLines {
+		return fmt.Sprintf("has %d lines, more than Tails writes", len(bs))
+	}
+	for _, b := range bs {
+		for _, o := range b.Options {
+			if o != "link" && !strings.HasPrefix(o, "source=") {
+				return fmt.Sprintf("uses the option %q for %s, which Tails does not write", shorten(o), shorten(b.Destination))
 			}
+		}
+		if !slices.ContainsFunc(b.Options, func(o string) bool { return strings.HasPrefix(o, "source=") }) {
+			return fmt.Sprintf("has no source for %s, which Tails always writes", shorten(b.Destination))
+		}
+	}
+	for i, b := range bs {
+		for j, c := range bs {
+			switch {
+			case i == j:
+			case b.Destination == c.Destination && b.Source == c.Source:
+				return fmt.Sprintf("has the line for %s twice", shorten(b.Destination))
+			case b.Destination == c.Destination:
+				return fmt.Sprintf("mounts both %s and %s on %s", shorten(b.Source), shorten(c.Source), shorten(b.Destination))
+			case !c.Link && inside(b.Destination, c.Destination):
+				return fmt.Sprintf("mounts %s on %s, inside %s where it mounts %s", shorten(b.Source), shorten(b.Destination), shorten(c.Destination), shorten(c.Source))
+			case b.Source == c.Source:
+				return fmt.Sprintf("mounts %s twice, on %s and on %s", shorten(b.Source), shorten(b.Destination), shorten(c.Destination))
+			case inside(b.Source, c.Source):
+				return fmt.Sprintf("mounts %s, and %s which holds it", shorten(b.Source), shorten(c.Source))
+			}
+		}
+	}
+	for _, b := range bs {
+		if !safeBinding(b) {
+			return fmt.Sprintf("mounts %s on %s, which is not a feature of Tails", shorten(b.Source), shorten(b.Destination))
 		}
 	}
 	return ""
 }
 
-// safeBinding accepts a binding inside amnesia's home folder, or one of Tails' system bindings
-// exactly as Tails writes it.
+// maxConfLines bounds the lines of a backup's persistence.conf.
+const maxConfLines = 64
+
+// inside reports whether the slash-separated path p is below dir.
+func inside(p, dir string) bool {
+	return strings.HasPrefix(p, strings.TrimSuffix(dir, "/")+"/")
+}
+
+// safeBinding accepts one of Tails' own persistence.conf lines for its features, exactly as
+// Tails writes it (tails.Features): the destination, the source and the options.
 func safeBinding(b tails.Binding) bool {
-	if b.Destination == amnesiaHome || strings.HasPrefix(b.Destination, amnesiaHome+"/") {
-		return true
+	_, ok := tails.FeatureOfBinding(b)
+	return ok
+}
+
+// restoreConfs gives this Tails' Persistent Storage (the root open as psfd) the backup's
+// persistence.conf and .bak read and checked by readBackupConfs: exactly those bytes, with the
+// owner and mode Tails requires (tails-persistent-storage, 0600, no ACL) and the backup's
+// modification time, each replaced atomically (persistence.conf last); a file the backup lacks
+// is deleted, as the mirror (and rsync --delete) would. A file that already is what it would
+// become is left alone, so that a second restore changes nothing. With no confs (the backup's
+// were refused) this Tails keeps its own. The changes are counted in rep.
+func (o *operation) restoreConfs(psfd int, confs []backupConf, rep *Report) error {
+	var root unix.Stat_t
+	if err := unix.Fstat(psfd, &root); err != nil {
+		return fmt.Errorf("the root folder: %w", err)
 	}
-	src, ok := systemBindings[b.Destination]
-	if !ok || b.Source != src || b.Link || b.File {
-		return false
+	changed := false
+	for _, c := range slices.Backward(confs) { // .bak first
+		exists, same := confIs(psfd, c)
+		switch {
+		case same:
+			continue
+		case !c.present:
+			if err := unix.Unlinkat(psfd, c.name, 0); err != nil && !errors.Is(err, unix.ENOENT) {
+				return fmt.Errorf("delete %s: %w", c.name, err)
+			}
+			if err := unix.Fsync(psfd); err != nil {
+				return fmt.Errorf("flush the root folder: %w", err)
+			}
+			rep.Deleted++
+		default:
+			if err := tails.WriteFileMtimeAt(psfd, c.name, c.data, tails.PersistenceConfMode,
+				tails.PersistentStorageUID, tails.PersistentStorageGID, c.mtime); err != nil {
+				return err
+			}
+			if exists {
+				rep.Updated++
+			} else {
+				rep.Created++
+			}
+		}
+		changed = true
+		o.log.WithFields(logrus.Fields{"file": c.name, "present": c.present}).Info("restored from the backup")
 	}
-	for _, opt := range b.Options {
-		if opt != "source="+src {
-			return false
+	if changed {
+		// The mirror gave the root the backup root's modification time, as rsync does; these
+		// renames changed it again.
+		ts := []unix.Timespec{{Nsec: unix.UTIME_OMIT}, root.Mtim}
+		if err := unix.UtimesNanoAt(unix.AT_FDCWD, fdPath(psfd), ts, 0); err != nil {
+			return fmt.Errorf("set the modification time of the root folder: %w", err)
+		}
+		if err := unix.Fsync(psfd); err != nil {
+			return fmt.Errorf("flush the root folder: %w", err)
 		}
 	}
-	return true
+	return nil
+}
+
+// confIs tells whether the Persistent Storage root psfd has a file named c.name, and whether
+// it already is c: absent if c is, or a regular file with those bytes and that modification
+// time, owned by tails-persistent-storage, mode 0600, one link, no ACL.
+func confIs(psfd int, c backupConf) (exists, same bool) {
+	data, st, err := tails.ReadFileStatAt(psfd, c.name, maxConfRead)
+	if errors.Is(err, unix.ENOENT) {
+		return false, !c.present
+	}
+	if err != nil || !c.present {
+		return true, false
+	}
+	// The Persistent Storage root is root's alone: the name is not swapped under us.
+	_, aclErr := unix.Lgetxattr(fdPath(psfd)+"/"+c.name, tails.ACLXattrAccess, nil)
+	noACL := errors.Is(aclErr, unix.ENODATA) || errors.Is(aclErr, unix.EOPNOTSUPP)
+	return true, noACL && bytes.Equal(data, c.data) && st.Mtim == c.mtime && st.Nlink == 1 &&
+		st.Uid == tails.PersistentStorageUID && st.Gid == tails.PersistentStorageGID &&
+		st.Mode == unix.S_IFREG|tails.PersistenceConfMode
+}
+
+// checkRestoredConfs checks, after the restore, that this Tails' persistence.conf and .bak hold
+// the bytes readBackupConfs checked on the backup (absent where the backup had none): any
+// difference is a problem, since Tails would mount what no one checked.
+func checkRestoredConfs(psfd int, confs []backupConf) []tails.Problem {
+	var out []tails.Problem
+	for _, c := range confs {
+		data, err := tails.ReadFileAt(psfd, c.name, maxConfRead)
+		var what string
+		switch {
+		case errors.Is(err, unix.ENOENT) && !c.present:
+		case errors.Is(err, unix.ENOENT):
+			what = "It is missing, although the backup has one that was checked; run the restore again."
+		case err != nil:
+			what = fmt.Sprintf("It cannot be read (%s); run the restore again.", shorten(err.Error()))
+		case !c.present || !bytes.Equal(data, c.data):
+			what = "It is not the file that was checked on the backup, so Tails could mount folders that no one checked; run the restore again before restarting Tails."
+		}
+		if what != "" {
+			out = append(out, tails.Problem{Path: c.name, What: what})
+		}
+	}
+	return out
 }
 
 // rootMeta is the owner, mode and ACLs of a Persistent Storage root.

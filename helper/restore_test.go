@@ -3,7 +3,10 @@
 package helper
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -48,6 +51,12 @@ func restoreDiff(t testing.TB, backup, ps string, exclude ...string) string {
 func restoreResult(t *testing.T, s *session, want EventType) (problems []string, last Event) {
 	t.Helper()
 	evs, err := s.finish()
+	return restoreEvents(t, evs, err, want)
+}
+
+// restoreEvents is restoreResult on the events of a restore already read.
+func restoreEvents(t *testing.T, evs []Event, err error, want EventType) (problems []string, last Event) {
+	t.Helper()
 	last = checkEnd(t, evs, err, want)
 	for _, ev := range evs[:len(evs)-1] {
 		switch ev.Phase {
@@ -327,7 +336,7 @@ func TestRestoreUntrustedBackup(t *testing.T) {
 	if rep.ErrorCount != 1 || len(rep.Errors) != 1 || rep.Errors[0].Path != "Persistent/disk" {
 		t.Errorf("report %+v, want one error: the device node", rep)
 	}
-	if len(problems) != 1 || !strings.HasPrefix(problems[0], "warning: persistence.conf: The backup's persistence.conf mounts Persistent on /etc/sudoers.d, which is not a feature of Tails") ||
+	if len(problems) != 1 || !strings.HasPrefix(problems[0], "warning: persistence.conf: The backup's persistence.conf mounts Persistent twice, on /home/amnesia/Persistent and on /etc/sudoers.d (persistence.conf), so it was not restored") ||
 		rep.Warnings != 1 || rep.Problems != 0 {
 		t.Errorf("problems %q, report %+v; want one warning about persistence.conf", problems, rep)
 	}
@@ -370,35 +379,68 @@ func TestRestoreUntrustedBackup(t *testing.T) {
 	}
 }
 
-func TestSafeBinding(t *testing.T) {
+// TestUnsafeConf: a backup's persistence.conf is accepted when it holds only Tails' own lines
+// for its features, and refused, with the reason, for any other line, option, or nesting.
+func TestUnsafeConf(t *testing.T) {
+	var own []string
+	for _, f := range tails.Features() {
+		for _, b := range f.Bindings {
+			if !safeBinding(b) {
+				t.Errorf("safeBinding refuses Tails' own line %+v", b)
+			}
+			own = append(own, b.Destination+"\t"+strings.Join(b.Options, ",")+"\n")
+		}
+	}
+	slices.Sort(own) // as tps writes them
+	sample, err := os.ReadFile("../tails/testdata/persistence.conf")
+	must(t, err)
 	tests := []struct {
-		line string
-		safe bool
+		name, conf string
+		reason     string // "" when safe
 	}{
-		{"/home/amnesia/Persistent\tsource=Persistent", true},
-		{"/home/amnesia\tsource=dotfiles,link", true},
-		{"/home/amnesia/.config/autostart\tsource=whatever", true},
-		{"/etc/NetworkManager/system-connections\tsource=nm-system-connections", true},
-		{"/var/cache/apt/archives\tsource=apt/cache", true},
-		{"/var/lib/apt/lists\tsource=apt/lists", true},
-		{"/etc/cups\tsource=cups-configuration", true},
-		{"/var/lib/tca\tsource=tca", true},
-		{"/var/lib/gdm3/settings/persistent\tsource=greeter-settings", true},
-		{"/etc/cups\tsource=Persistent", false},
-		{"/etc/cups\tsource=cups-configuration,link", false},
-		{"/etc/sudoers.d\tsource=x", false},
-		{"/home/amnesiax\tsource=x", false},
-		{"/root\tsource=x", false},
-		{"/var/lib/tca", false}, // source "var/lib/tca"
+		{"every feature", strings.Join(own, ""), ""},
+		{"Tails 6 sample", string(sample), ""},
+		{"a new Persistent Storage", "/home/amnesia/Persistent\tsource=Persistent\n/home/amnesia\tsource=dotfiles,link\n", ""},
+		{"options in another order", "/home/amnesia\tlink,source=dotfiles\n", ""},
+		{"comments and no line", "# nothing\n\n", ""},
+		{"a folder of the backup holding a symlink to /etc, and a binding through it",
+			"/home/amnesia/a\tsource=A\n/home/amnesia/a/e/sudoers.d\tsource=S\n",
+			"mounts S on /home/amnesia/a/e/sudoers.d, inside /home/amnesia/a where it mounts A (persistence.conf)"},
+		{"inside a feature's folder", "/home/amnesia/Persistent/x\tsource=x\n/home/amnesia/Persistent\tsource=Persistent\n",
+			"mounts x on /home/amnesia/Persistent/x, inside /home/amnesia/Persistent where it mounts Persistent"},
+		{"two folders on one destination", "/home/amnesia/.gnupg\tsource=gnupg\n/home/amnesia/.gnupg\tsource=Persistent\n",
+			"mounts both gnupg and Persistent on /home/amnesia/.gnupg"},
+		{"a line twice", "/home/amnesia/.gnupg\tsource=gnupg\n/home/amnesia/.gnupg\tsource=gnupg\n", "has the line for /home/amnesia/.gnupg twice"},
+		{"a folder mounted twice", "/home/amnesia/Persistent\tsource=Persistent\n/etc/sudoers.d\tsource=Persistent\n",
+			"mounts Persistent twice, on /home/amnesia/Persistent and on /etc/sudoers.d"},
+		{"a folder inside another", "/home/amnesia/.ssh\tsource=Persistent/ssh\n/home/amnesia/Persistent\tsource=Persistent\n",
+			"mounts Persistent/ssh, and Persistent which holds it"},
+		{"option file", "/home/amnesia/.ssh\tsource=openssh-client,file\n", `uses the option "file" for /home/amnesia/.ssh, which Tails does not write`},
+		{"option union", "/home/amnesia/.ssh\tsource=openssh-client,union\n", `uses the option "union"`},
+		{"no source", "/home/amnesia/Persistent\n", "has no source for /home/amnesia/Persistent"},
+		{"source through ..", "/home/amnesia/Persistent\tsource=Persistent/../../etc\n", "cannot be parsed (persistence.conf: persistence.conf line 1: source"},
+		{"source ..", "/home/amnesia/Persistent\tsource=..\n", "cannot be parsed"},
+		{"absolute source", "/home/amnesia/Persistent\tsource=/etc\n", "cannot be parsed"},
+		{"empty source", "/home/amnesia/Persistent\tsource=\n", "cannot be parsed"},
+		{"larger than 1 MiB", strings.Repeat("#", 1<<20+1), "cannot be parsed"},
+		{"too many lines", strings.Repeat("/home/amnesia/.ssh\tsource=openssh-client\n", maxConfLines+1), "has 65 lines, more than Tails writes"},
+		{"as many lines as allowed", strings.Repeat("/home/amnesia/.ssh\tsource=openssh-client\n", maxConfLines), "has the line for /home/amnesia/.ssh twice"},
+		{"in the home folder, not a feature", "/home/amnesia/.config/autostart\tsource=autostart\n",
+			"mounts autostart on /home/amnesia/.config/autostart, which is not a feature of Tails (persistence.conf)"},
+		{"a system folder", "/etc/sudoers.d\tsource=sudoers\n", "mounts sudoers on /etc/sudoers.d, which is not a feature of Tails"},
+		{"a feature's destination, another source", "/etc/cups\tsource=Persistent\n", "mounts Persistent on /etc/cups, which is not"},
+		{"a feature's line with link", "/etc/cups\tsource=cups-configuration,link\n", "mounts cups-configuration on /etc/cups, which is not"},
+		{"dotfiles bind-mounted over the home folder", "/home/amnesia\tsource=dotfiles\n", "mounts dotfiles on /home/amnesia, which is not"},
+		{"next to the home folder", "/home/amnesiax\tsource=x\n", "which is not a feature"},
+		{"the default source", "/var/lib/tca\tlink\n", "has no source for /var/lib/tca"},
 	}
 	for _, tt := range tests {
-		bs, err := tails.ParsePersistenceConf(strings.NewReader(tt.line + "\n"))
-		if err != nil || len(bs) != 1 {
-			t.Fatalf("%q: %v", tt.line, err)
-		}
-		if got := safeBinding(bs[0]); got != tt.safe {
-			t.Errorf("safeBinding(%q) = %v, want %v", tt.line, got, tt.safe)
-		}
+		t.Run(tt.name, func(t *testing.T) {
+			got := unsafeConf(tails.PersistenceConfName, []byte(tt.conf))
+			if (got == "") != (tt.reason == "") || !strings.Contains(got, tt.reason) {
+				t.Errorf("unsafeConf = %q, want %q", got, tt.reason)
+			}
+		})
 	}
 }
 
@@ -486,5 +528,313 @@ func TestRestoreRequestValidation(t *testing.T) {
 		if (err == nil) != (tt.wantErr == "") || (err != nil && !strings.Contains(err.Error(), tt.wantErr)) {
 			t.Errorf("%s: error %v, want %q", tt.line, err, tt.wantErr)
 		}
+	}
+}
+
+// TestRestoreConfSwappedMidRestore: a process of amnesia that can rename on the backup (its
+// root is amnesia's, as on a stick that process made) swaps the backup's persistence.conf,
+// at the helper's first scan event, for one that mounts a folder of the backup, holding a
+// sudoers rule owned by root, on /etc/sudoers.d. Whatever reaches this Tails' Persistent
+// Storage must be the bytes that were checked.
+func TestRestoreConfSwappedMidRestore(t *testing.T) {
+	if _, err := exec.LookPath("setpriv"); err != nil {
+		t.Skip("setpriv not found: the swap runs as amnesia")
+	}
+	// A backup of many small files, restored once already: the scan compares them all, which
+	// takes a while (the window of the swap), and the copy then has little to do.
+	w := newWorld(t, worldOpts{srcMiB: 1024, dstMiB: 1024})
+	w.sys.ProgressInterval = 2 * time.Millisecond // the first scan event comes at once
+	b, ps := w.dst.mnt, w.src.mnt
+	fillSource(t, b, 150, 200, 0)
+	must(t, setPersistenceRoot(openDir(t, b)))
+	run(t, "rsync", "-aHAXS", "--numeric-ids", "--exclude=/"+tails.MarkerName, b+"/", ps+"/")
+	checked, err := os.ReadFile(filepath.Join(b, tails.PersistenceConfName))
+	must(t, err)
+	writeConf := func(p, content string) {
+		must(t, os.WriteFile(p, []byte(content), 0o600))
+		must(t, os.Chown(p, tails.PersistentStorageUID, tails.PersistentStorageGID))
+	}
+	own := "/home/amnesia/Persistent\tsource=Persistent\n"
+	writeConf(filepath.Join(ps, tails.PersistenceConfName), own)
+	// Made on another computer: a root-owned sudoers rule, and the persistence.conf to swap in.
+	sudoers := filepath.Join(b, "Persistent", "sudoers.d")
+	must(t, os.Mkdir(sudoers, 0o755))
+	must(t, os.WriteFile(filepath.Join(sudoers, "amnesia"), []byte("amnesia ALL=(ALL) NOPASSWD: ALL\n"), 0o440))
+	evil := string(checked) + "/etc/sudoers.d\tsource=Persistent/sudoers.d\n"
+	writeConf(filepath.Join(b, ".conf"), evil)
+	must(t, os.Chown(b, tails.AmnesiaUID, tails.AmnesiaUID))
+
+	attacker := exec.Command("setpriv", "--reuid=1000", "--regid=1000", "--clear-groups",
+		"sh", "-c", "read go && mv -f .conf "+tails.PersistenceConfName+" && echo swapped")
+	attacker.Dir = b
+	stdin, err := attacker.StdinPipe()
+	must(t, err)
+	var out bytes.Buffer
+	attacker.Stdout, attacker.Stderr = &out, &out
+	must(t, attacker.Start())
+	t.Cleanup(func() { stdin.Close(); _ = attacker.Wait() })
+
+	s := start(t, w.sys, restoreRequest(srcUUID))
+	var evs []Event
+	swapped := false
+	for {
+		ev, ok := s.next()
+		if !ok {
+			break
+		}
+		evs = append(evs, ev)
+		if !swapped && ev.Event == EventProgress && ev.Phase == "scan" {
+			_, err := io.WriteString(stdin, "go\n")
+			must(t, err)
+			stdin.Close()
+			if err := attacker.Wait(); err != nil || out.String() != "swapped\n" {
+				t.Fatalf("the swap as amnesia: %v\n%s", err, out.String())
+			}
+			swapped = true
+			// The events sent while the swap ran: the copy must not have started yet, or
+			// this run would prove nothing.
+			for pending := true; pending; {
+				select {
+				case ev, ok := <-s.events:
+					if !ok {
+						pending = false
+						break
+					}
+					evs = append(evs, ev)
+					if ev.Phase == "copy" || ev.Phase == "done" {
+						t.Fatalf("the copy had started before the swap was done (event %+v), so this run proves nothing; give the backup more files", ev)
+					}
+				default:
+					pending = false
+				}
+			}
+		}
+	}
+	if !swapped {
+		t.Fatal("no scan event: nothing was swapped")
+	}
+	var runErr error
+	select {
+	case runErr = <-s.result:
+	case <-time.After(waitTimeout):
+		t.Fatal("the helper did not return")
+	}
+	problems, _ := restoreEvents(t, evs, runErr, EventDone)
+	if got, err := os.ReadFile(filepath.Join(b, tails.PersistenceConfName)); err != nil || string(got) != evil {
+		t.Fatalf("the backup's persistence.conf is %q (%v): the swap did not happen", got, err)
+	}
+
+	got, err := os.ReadFile(filepath.Join(ps, tails.PersistenceConfName))
+	must(t, err)
+	var st unix.Stat_t
+	must(t, unix.Lstat(filepath.Join(ps, tails.PersistenceConfName), &st))
+	if string(got) != string(checked) {
+		t.Errorf("this Tails' persistence.conf (%d:%d %04o) is now\n%s\nwant the checked one\n%s\nproblems reported: %q",
+			st.Uid, st.Gid, st.Mode&0o7777, got, checked, problems)
+	}
+	if st.Uid != tails.PersistentStorageUID || st.Gid != tails.PersistentStorageGID || st.Mode&0o7777 != tails.PersistenceConfMode {
+		t.Errorf("this Tails' persistence.conf is %d:%d %04o", st.Uid, st.Gid, st.Mode&0o7777)
+	}
+}
+
+// TestRestoreNestedBindings: a backup whose persistence.conf mounts, inside the home folder, a
+// folder of the backup holding a symlink to /etc, and a second folder through that symlink on
+// /etc/sudoers.d. Both lines are in the home folder as text; the conf is refused and this
+// Tails keeps its own, while the folders themselves are restored as data.
+func TestRestoreNestedBindings(t *testing.T) {
+	w := backedUpWorld(t, worldOpts{})
+	b, ps := w.dst.mnt, w.src.mnt
+	must(t, os.Mkdir(filepath.Join(b, "A"), 0o700))
+	must(t, os.Chown(filepath.Join(b, "A"), tails.AmnesiaUID, tails.AmnesiaUID))
+	must(t, os.Symlink("/etc", filepath.Join(b, "A", "e")))
+	must(t, os.Mkdir(filepath.Join(b, "S"), 0o755))
+	must(t, os.WriteFile(filepath.Join(b, "S", "amnesia"), []byte("amnesia ALL=(ALL) NOPASSWD: ALL\n"), 0o440))
+	conf := "/home/amnesia/Persistent\tsource=Persistent\n/home/amnesia\tsource=dotfiles,link\n" +
+		"/home/amnesia/a\tsource=A\n/home/amnesia/a/e/sudoers.d\tsource=S\n"
+	for _, name := range []string{tails.PersistenceConfName, confBakName} {
+		must(t, os.WriteFile(filepath.Join(b, name), []byte(conf), 0o600))
+		must(t, os.Chown(filepath.Join(b, name), tails.PersistentStorageUID, tails.PersistentStorageGID))
+	}
+	own, err := os.ReadFile(filepath.Join(ps, tails.PersistenceConfName))
+	must(t, err)
+
+	problems, done := restoreResult(t, start(t, w.sys, restoreRequest(srcUUID)), EventDone)
+	want := "warning: persistence.conf: The backup's persistence.conf mounts S on /home/amnesia/a/e/sudoers.d, inside /home/amnesia/a where it mounts A (persistence.conf), so it was not restored and this Tails keeps its own"
+	if len(problems) != 1 || !strings.HasPrefix(problems[0], want) || done.Report.Warnings != 1 || done.Report.Problems != 0 {
+		t.Errorf("problems %q, report %+v; want one warning %q", problems, done.Report, want)
+	}
+	if got, err := os.ReadFile(filepath.Join(ps, tails.PersistenceConfName)); err != nil || string(got) != string(own) {
+		t.Errorf("this Tails' persistence.conf is %q (%v), want its own %q", got, err, own)
+	}
+	if _, err := os.Lstat(filepath.Join(ps, confBakName)); !os.IsNotExist(err) {
+		t.Errorf("the backup's persistence.conf.bak was restored: %v", err)
+	}
+	if target, err := os.Readlink(filepath.Join(ps, "A", "e")); err != nil || target != "/etc" {
+		t.Errorf("A/e restored as %q (%v), want the symlink, as data", target, err)
+	}
+	if diff := restoreDiff(t, b, ps, tails.PersistenceConfName, confBakName); strings.TrimSpace(diff) != "" {
+		t.Errorf("the rest differs:\n%s", diff)
+	}
+}
+
+// TestRestoreConfs: what the backup has of persistence.conf and .bak is what this Tails gets,
+// as the mirror (rsync --delete) would give it, but always as Tails requires it (owner
+// tails-persistent-storage, mode 0600, no ACL), with the backup's time; a file the backup lacks
+// is deleted; a refused one leaves this Tails' own two files as they are.
+func TestRestoreConfs(t *testing.T) {
+	const (
+		safe  = "/home/amnesia/Persistent\tsource=Persistent\n/home/amnesia/.gnupg\tsource=gnupg\n"
+		safe2 = "/home/amnesia/Persistent\tsource=Persistent\n"
+		own   = "/home/amnesia/Persistent\tsource=Persistent\n/home/amnesia\tsource=dotfiles,link\n"
+		ownB  = "/home/amnesia/Persistent\tsource=Persistent\n/home/amnesia/.thunderbird\tsource=thunderbird\n"
+		evil  = "/etc/sudoers.d\tsource=sudoers\n"
+	)
+	type file struct {
+		content  string // "" for none
+		uid, gid int
+		mode     os.FileMode
+		acl      bool
+	}
+	tails115 := func(c string) file {
+		return file{content: c, uid: tails.PersistentStorageUID, gid: tails.PersistentStorageGID, mode: 0o600}
+	}
+	tests := []struct {
+		name              string
+		conf, bak         file   // on the backup
+		wantConf, wantBak string // in this Tails after the restore ("" for none)
+		created, upd, del int64
+		warning           string
+	}{
+		{name: "both", conf: tails115(safe), bak: tails115(safe2), wantConf: safe, wantBak: safe2, upd: 2},
+		{name: "no .bak on the backup", conf: tails115(safe), wantConf: safe, upd: 1, del: 1},
+		{name: "neither on the backup", del: 2},
+		{name: "as Tails would disable it", conf: file{content: safe, uid: tails.AmnesiaUID, gid: tails.AmnesiaUID, mode: 0o644, acl: true},
+			wantConf: safe, upd: 1, del: 1},
+		{name: "only a .bak", bak: tails115(safe2), wantBak: safe2, upd: 1, del: 1},
+		{name: "refused .bak", conf: tails115(safe), bak: tails115(evil), wantConf: own, wantBak: ownB,
+			warning: "mounts sudoers on /etc/sudoers.d, which is not a feature of Tails (persistence.conf.bak)"},
+		{name: "a symlink", conf: file{content: "->"}, wantConf: own, wantBak: ownB, warning: "cannot be read safely (persistence.conf:"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := backedUpWorld(t, worldOpts{})
+			b, ps := w.dst.mnt, w.src.mnt
+			for name, c := range map[string]string{tails.PersistenceConfName: own, confBakName: ownB} {
+				p := filepath.Join(ps, name)
+				must(t, os.WriteFile(p, []byte(c), 0o600))
+				must(t, os.Chown(p, tails.PersistentStorageUID, tails.PersistentStorageGID))
+			}
+			for name, f := range map[string]file{tails.PersistenceConfName: tt.conf, confBakName: tt.bak} {
+				p := filepath.Join(b, name)
+				must(t, os.RemoveAll(p))
+				switch f.content {
+				case "":
+					continue
+				case "->":
+					must(t, os.Symlink(filepath.Join(ps, tails.PersistenceConfName), p))
+					continue
+				}
+				must(t, os.WriteFile(p, []byte(f.content), f.mode))
+				must(t, os.Chmod(p, f.mode))
+				must(t, os.Chown(p, f.uid, f.gid))
+				if f.acl {
+					must(t, unix.Setxattr(p, tails.ACLXattrAccess, tails.EncodeACL([]tails.ACLEntry{
+						{Tag: tails.ACLUserObj, Perm: 6, ID: tails.ACLUndefinedID},
+						{Tag: tails.ACLUser, Perm: 6, ID: 1001},
+						{Tag: tails.ACLGroupObj, Perm: 4, ID: tails.ACLUndefinedID},
+						{Tag: tails.ACLMask, Perm: 6, ID: tails.ACLUndefinedID},
+						{Tag: tails.ACLOther, Perm: 4, ID: tails.ACLUndefinedID},
+					}), 0))
+				}
+				ts := unix.Timespec{Sec: 1600000000, Nsec: 42}
+				must(t, unix.UtimesNanoAt(unix.AT_FDCWD, p, []unix.Timespec{ts, ts}, unix.AT_SYMLINK_NOFOLLOW))
+			}
+			// Only the two files differ: the counts are theirs.
+			problems, done := restoreResult(t, start(t, w.sys, restoreRequest(srcUUID)), EventDone)
+			rep := done.Report
+			if rep.Created != tt.created || rep.Updated != tt.upd || rep.Deleted != tt.del {
+				t.Errorf("created %d, updated %d, deleted %d; want %d, %d, %d", rep.Created, rep.Updated, rep.Deleted, tt.created, tt.upd, tt.del)
+			}
+			var wantProblems []string
+			if tt.warning != "" {
+				wantProblems = append(wantProblems, "warning")
+			}
+			if tt.wantConf == "" {
+				wantProblems = append(wantProblems, "persistence.conf: It is missing, so Tails would activate no feature of this Persistent Storage.")
+			}
+			if len(problems) != len(wantProblems) || (tt.warning != "" && !strings.Contains(problems[0], tt.warning)) ||
+				(tt.wantConf == "" && problems[len(problems)-1] != wantProblems[len(wantProblems)-1]) {
+				t.Errorf("problems %q, want %q (%s)", problems, wantProblems, tt.warning)
+			}
+			for name, want := range map[string]string{tails.PersistenceConfName: tt.wantConf, confBakName: tt.wantBak} {
+				p := filepath.Join(ps, name)
+				var st unix.Stat_t
+				err := unix.Lstat(p, &st)
+				if want == "" {
+					if !errors.Is(err, unix.ENOENT) {
+						t.Errorf("%s: %v, want none", name, err)
+					}
+					continue
+				}
+				got, _ := os.ReadFile(p)
+				n, _ := unix.Lgetxattr(p, tails.ACLXattrAccess, nil)
+				if err != nil || string(got) != want || st.Uid != tails.PersistentStorageUID || st.Gid != tails.PersistentStorageGID ||
+					st.Mode != unix.S_IFREG|0o600 || n > 0 {
+					t.Errorf("%s: %q %d:%d %o ACL %d bytes (%v); want %q 115:122 0100600 without ACL", name, got, st.Uid, st.Gid, st.Mode, n, err, want)
+				}
+				if tt.warning == "" && st.Mtim != (unix.Timespec{Sec: 1600000000, Nsec: 42}) {
+					t.Errorf("%s: modification time %v, want the backup's", name, st.Mtim)
+				}
+			}
+			if diff := restoreDiff(t, b, ps, tails.PersistenceConfName, confBakName); strings.TrimSpace(diff) != "" {
+				t.Errorf("the rest differs:\n%s", diff)
+			}
+			// Again: nothing changes.
+			before := listing(t, ps)
+			_, done = restoreResult(t, start(t, w.sys, restoreRequest(srcUUID)), EventDone)
+			if c := done.Report.Created + done.Report.Updated + done.Report.MetadataOnly + done.Report.Deleted; c != 0 {
+				t.Errorf("a second restore changed %d entries: %+v", c, done.Report)
+			}
+			if after := listing(t, ps); after != before {
+				t.Errorf("a second restore changed the Persistent Storage:\nbefore:\n%s\nafter:\n%s", before, after)
+			}
+		})
+	}
+}
+
+// TestCheckRestoredConfs: after the restore, this Tails' persistence.conf and .bak must be the
+// bytes checked on the backup, or absent where the backup had none; anything else is a problem.
+func TestCheckRestoredConfs(t *testing.T) {
+	checked := []byte("/home/amnesia/Persistent\tsource=Persistent\n")
+	tests := []struct {
+		name    string
+		inPS    string // content of persistence.conf in this Tails, "" for none
+		present bool   // the backup had one
+		want    string
+	}{
+		{"the checked bytes", string(checked), true, ""},
+		{"absent, as on the backup", "", false, ""},
+		{"other bytes", string(checked) + "/etc/sudoers.d\tsource=x\n", true, "It is not the file that was checked on the backup"},
+		{"present, the backup had none", string(checked), false, "It is not the file that was checked on the backup"},
+		{"missing", "", true, "It is missing, although the backup has one that was checked"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if tt.inPS != "" {
+				must(t, os.WriteFile(filepath.Join(dir, tails.PersistenceConfName), []byte(tt.inPS), 0o600))
+			}
+			c := backupConf{name: tails.PersistenceConfName, present: tt.present}
+			if tt.present {
+				c.data = checked
+			}
+			ps := checkRestoredConfs(openDir(t, dir), []backupConf{c})
+			switch {
+			case tt.want == "" && len(ps) != 0:
+				t.Errorf("problems %v, want none", ps)
+			case tt.want != "" && (len(ps) != 1 || ps[0].Path != tails.PersistenceConfName || !strings.HasPrefix(ps[0].What, tt.want)):
+				t.Errorf("problems %v, want one starting %q", ps, tt.want)
+			}
+		})
 	}
 }

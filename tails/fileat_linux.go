@@ -13,6 +13,16 @@ import (
 // holds the old or the new content at every instant, also across a power loss. name must be a
 // single path component; no symlink is followed.
 func WriteFileAt(dirfd int, name string, data []byte, mode uint32, uid, gid int) error {
+	return writeFileAt(dirfd, name, data, mode, uid, gid, nil)
+}
+
+// WriteFileMtimeAt is WriteFileAt that also gives the file the modification time mtime, as a
+// copy keeps it (so that rsync and the mirror find the copy equal to its original).
+func WriteFileMtimeAt(dirfd int, name string, data []byte, mode uint32, uid, gid int, mtime unix.Timespec) error {
+	return writeFileAt(dirfd, name, data, mode, uid, gid, &mtime)
+}
+
+func writeFileAt(dirfd int, name string, data []byte, mode uint32, uid, gid int, mtime *unix.Timespec) error {
 	tmp := "." + name + ".tmp-" + strconv.FormatInt(time.Now().UnixNano(), 36)
 	fd, err := unix.Openat(dirfd, tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 	if err != nil {
@@ -36,6 +46,13 @@ func WriteFileAt(dirfd int, name string, data []byte, mode uint32, uid, gid int)
 	if err := unix.Fchmod(fd, mode); err != nil {
 		return fail(fmt.Errorf("chmod %s: %w", name, err))
 	}
+	if mtime != nil {
+		// Through the descriptor's /proc link: the very file written, whatever its name is now.
+		ts := []unix.Timespec{{Nsec: unix.UTIME_OMIT}, *mtime}
+		if err := unix.UtimesNanoAt(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(fd), ts, 0); err != nil {
+			return fail(fmt.Errorf("set the modification time of %s: %w", name, err))
+		}
+	}
 	if err := unix.Fsync(fd); err != nil {
 		return fail(fmt.Errorf("flush %s: %w", name, err))
 	}
@@ -56,32 +73,39 @@ func WriteFileAt(dirfd int, name string, data []byte, mode uint32, uid, gid int)
 // ReadFileAt reads at most limit bytes of the regular file name inside dirfd, refusing a
 // symlink or anything that is not a regular file.
 func ReadFileAt(dirfd int, name string, limit int64) ([]byte, error) {
+	data, _, err := ReadFileStatAt(dirfd, name, limit)
+	return data, err
+}
+
+// ReadFileStatAt is ReadFileAt that also returns the status of the file, taken from the
+// descriptor its bytes were read from (the same file, even if name is replaced meanwhile).
+func ReadFileStatAt(dirfd int, name string, limit int64) ([]byte, unix.Stat_t, error) {
+	var st unix.Stat_t
 	fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, err
+		return nil, st, err
 	}
 	defer unix.Close(fd)
-	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
-		return nil, err
+		return nil, st, err
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return nil, fmt.Errorf("%s is not a regular file", name)
+		return nil, st, fmt.Errorf("%s is not a regular file", name)
 	}
 	if st.Size > limit {
-		return nil, fmt.Errorf("%s is larger than %d bytes", name, limit)
+		return nil, st, fmt.Errorf("%s is larger than %d bytes", name, limit)
 	}
 	buf := make([]byte, st.Size)
 	n := 0
 	for n < len(buf) {
 		m, err := unix.Pread(fd, buf[n:], int64(n))
 		if err != nil {
-			return nil, err
+			return nil, st, err
 		}
 		if m == 0 {
 			break
 		}
 		n += m
 	}
-	return buf[:n], nil
+	return buf[:n], st, nil
 }

@@ -125,6 +125,35 @@ func TestWriteFileAtReplacesAtomically(t *testing.T) {
 	}
 }
 
+// TestWriteFileMtimeAtKeepsTheTime: a copy written with the time read from its original has
+// that time to the nanosecond, with the owner and mode given.
+func TestWriteFileMtimeAtKeepsTheTime(t *testing.T) {
+	dir := t.TempDir()
+	fd := openDir(t, dir)
+	orig := filepath.Join(dir, "orig")
+	if err := os.WriteFile(orig, []byte("checked bytes"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mtime := unix.Timespec{Sec: 1700000000, Nsec: 123456789}
+	if err := unix.UtimesNanoAt(unix.AT_FDCWD, orig, []unix.Timespec{mtime, mtime}, 0); err != nil {
+		t.Fatal(err)
+	}
+	data, st, err := ReadFileStatAt(fd, "orig", 100)
+	if err != nil || string(data) != "checked bytes" || st.Mtim != mtime || st.Size != 13 {
+		t.Fatalf("ReadFileStatAt = %q, mtime %v size %d, %v", data, st.Mtim, st.Size, err)
+	}
+	if err := WriteFileMtimeAt(fd, "copy", data, 0o600, os.Getuid(), os.Getgid(), st.Mtim); err != nil {
+		t.Fatal(err)
+	}
+	var got unix.Stat_t
+	if err := unix.Lstat(filepath.Join(dir, "copy"), &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Mtim != mtime || got.Mode != unix.S_IFREG|0o600 || got.Size != 13 {
+		t.Errorf("copy: mtime %v mode %o size %d; want %v, 0100600, 13", got.Mtim, got.Mode, got.Size, mtime)
+	}
+}
+
 func TestWriteFileAtNeverFollowsSymlinks(t *testing.T) {
 	dir, outside := t.TempDir(), t.TempDir()
 	target := filepath.Join(outside, "victim")

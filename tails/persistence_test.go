@@ -60,6 +60,9 @@ func TestParsePersistenceConfLines(t *testing.T) {
 		{"empty option", "/a\tsource=a,,link\n", nil, "empty option"},
 		{"too many fields", "/a source=a link\n", nil, "3 fields"},
 		{"error names its line", "/ok\tsource=ok\n\n/bad\tsource=..\n", nil, "line 3"},
+		{"source through ..", "/a\tsource=Persistent/../../etc\n", nil, "source"},
+		{"source ending in ..", "/a\tsource=Persistent/..\n", nil, "source"},
+		{"empty source", "/a\tsource=\n", nil, "source"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -85,6 +88,76 @@ func TestParsePersistenceConfLines(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestFeatureBindings: every line of Tails' sample persistence.conf is a line of a feature; the
+// table is consistent (sources in the feature's folder, one feature per destination and per
+// source); and only the exact lines match.
+func TestFeatureBindings(t *testing.T) {
+	f, err := os.Open("testdata/persistence.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	bs, err := ParsePersistenceConf(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range bs {
+		if _, ok := FeatureOfBinding(b); !ok {
+			t.Errorf("Tails' own line %+v is not a feature's", b)
+		}
+	}
+	dests, sources := map[string]bool{}, map[string]bool{}
+	for _, f := range Features() {
+		if len(f.Bindings) == 0 {
+			t.Errorf("feature %s has no persistence.conf line", f.Name)
+		}
+		for _, b := range f.Bindings {
+			if top, _, _ := strings.Cut(b.Source, "/"); top != f.Source || dests[b.Destination] || sources[b.Source] {
+				t.Errorf("feature %s: line %+v (folder %s; destinations and sources must be unique)", f.Name, b, f.Source)
+			}
+			dests[b.Destination], sources[b.Source] = true, true
+			line := b.Destination + "\t" + strings.Join(b.Options, ",") + "\n"
+			parsed, err := ParsePersistenceConf(strings.NewReader(line))
+			if err != nil || len(parsed) != 1 {
+				t.Fatalf("%q: %v", line, err)
+			}
+			if got, ok := FeatureOfBinding(parsed[0]); !ok || got.Name != f.Name {
+				t.Errorf("%q is the feature %q, want %q", line, got.Name, f.Name)
+			}
+		}
+	}
+	for _, tt := range []struct {
+		line string
+		want string // the feature's name, "" for none
+	}{
+		{"/home/amnesia\tsource=dotfiles,link", "Dotfiles"},
+		{"/home/amnesia\tlink,source=dotfiles", "Dotfiles"},
+		{"/home/amnesia/.ssh\tsource=openssh-client", "SSH Client"},
+		{"/var/lib/apt/lists\tsource=apt/lists", "Additional Software"},
+		{"/home/amnesia\tsource=dotfiles", ""},                       // bind-mounted over the whole home
+		{"/home/amnesia/Persistent\tsource=Persistent,link", ""},     // link where Tails binds
+		{"/home/amnesia/Persistent\tsource=Persistent,file", ""},     // file
+		{"/home/amnesia/Persistent\tsource=Persistent,union", ""},    // an option Tails does not write
+		{"/home/amnesia/Persistent\tsource=x,source=Persistent", ""}, // two sources
+		{"/home/amnesia/Persistent\tsource=Persistent,source=Persistent", ""},
+		{"/home/amnesia/Persistent", ""}, // the default source
+		{"/home/amnesia/Persistent\tsource=thunderbird", ""},
+		{"/home/amnesia/Persistent/x\tsource=Persistent", ""},
+		{"/home/amnesia/.config/autostart\tsource=dotfiles", ""},
+		{"/var/lib/gdm3/settings\tsource=greeter-settings", ""},
+		{"/etc/sudoers.d\tsource=Persistent", ""},
+	} {
+		bs, err := ParsePersistenceConf(strings.NewReader(tt.line + "\n"))
+		if err != nil || len(bs) != 1 {
+			t.Fatalf("%q: %v", tt.line, err)
+		}
+		f, ok := FeatureOfBinding(bs[0])
+		if ok != (tt.want != "") || f.Name != tt.want {
+			t.Errorf("FeatureOfBinding(%q) = %q, %v; want %q", tt.line, f.Name, ok, tt.want)
+		}
 	}
 }
 
