@@ -61,10 +61,6 @@ func (o *operation) restore(ps, backup *root) (*Report, *Failure) {
 		o.log.WithField("reason", reason).Warn("the backup's persistence.conf is not restored")
 	}
 
-	saved, err := readRootMeta(ps.fd)
-	if err != nil {
-		return nil, failf(CodeInternal, err, "The root folder of this Tails' Persistent Storage cannot be read (%s); restart Tails and try again.", shorten(err.Error()))
-	}
 	if o.ctx.Err() != nil {
 		return nil, cancelled(o.ctx)
 	}
@@ -77,20 +73,18 @@ func (o *operation) restore(ps, backup *root) (*Report, *Failure) {
 		Progress:          o.progress(),
 		ProgressInterval:  o.sys.ProgressInterval / 2,
 		Log:               o.log,
+
+		// The root of the Persistent Storage keeps the owner, mode and ACL it has, whatever the
+		// backup's root has: Tails checks them at boot, and a root writable by amnesia would
+		// let the session replace persistence.conf. The mirror never changes them, so that a
+		// restore killed at any instant leaves them too (putting them back afterwards did not).
+		KeepDestinationRoot: true,
 	})
-	// The root of the Persistent Storage keeps the owner, mode and ACL it had, whatever the
-	// backup's root has: Tails checks them at boot, and a root writable by amnesia would let
-	// the session replace persistence.conf. Put back even after a failure: the mirror may have
-	// changed them before it stopped.
-	rootErr := saved.apply(ps.fd)
 	if err != nil {
 		return nil, o.restoreFailure(err, ps, backup)
 	}
 	if rep.ErrorCount > 0 && o.deviceGone(nil, backup) {
 		return nil, restoreGoneFailure(backup, nil)
-	}
-	if rootErr != nil {
-		return nil, failf(CodeInternal, rootErr, "The files were restored, but the root folder of this Tails' Persistent Storage could not get its owner and permissions back (%s); restart Tails and run the restore again.", shorten(rootErr.Error()))
 	}
 
 	out := toReport(rep)
@@ -375,7 +369,7 @@ func checkRestoredConfs(psfd int, confs []backupConf) []tails.Problem {
 	return out
 }
 
-// rootMeta is the owner, mode and ACLs of a Persistent Storage root.
+// rootMeta is the owner, mode and ACLs of a Persistent Storage root (tests compare them).
 type rootMeta struct {
 	uid, gid    uint32
 	mode        uint32
@@ -402,36 +396,6 @@ func (m rootMeta) equal(n rootMeta) bool {
 	return m.uid == n.uid && m.gid == n.gid && m.mode == n.mode &&
 		bytes.Equal(m.acl, n.acl) && (m.acl == nil) == (n.acl == nil) &&
 		bytes.Equal(m.defACL, n.defACL) && (m.defACL == nil) == (n.defACL == nil)
-}
-
-// apply gives the directory open as fd the metadata m, through the fd, unless it has it
-// already (so that a restore that changes nothing leaves the root untouched).
-func (m rootMeta) apply(fd int) error {
-	if cur, err := readRootMeta(fd); err == nil && cur.equal(m) {
-		return nil
-	}
-	if err := unix.Fchown(fd, int(m.uid), int(m.gid)); err != nil {
-		return fmt.Errorf("chown: %w", err)
-	}
-	for _, x := range []struct {
-		name  string
-		value []byte
-	}{{tails.ACLXattrAccess, m.acl}, {tails.ACLXattrDefault, m.defACL}} {
-		var err error
-		if x.value != nil {
-			err = unix.Fsetxattr(fd, x.name, x.value, 0)
-		} else if err = unix.Fremovexattr(fd, x.name); errors.Is(err, unix.ENODATA) {
-			err = nil
-		}
-		if err != nil {
-			return fmt.Errorf("set %s: %w", x.name, err)
-		}
-	}
-	// Last: the ACL's mask set the group bits.
-	if err := unix.Fchmod(fd, m.mode); err != nil {
-		return fmt.Errorf("chmod: %w", err)
-	}
-	return unix.Fsync(fd)
 }
 
 // getXattr reads the xattr name of the file open as fd; nil when it has none.

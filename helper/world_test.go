@@ -116,6 +116,7 @@ type world struct {
 	backup udiskstest.StickPaths
 	sys    System
 	clock  atomic.Int64
+	bus    string // the address of the private bus of the fake udisks2
 }
 
 type worldOpts struct {
@@ -148,6 +149,7 @@ func newWorld(t *testing.T, o worldOpts) *world {
 
 	addr := udiskstest.StartBus(t)
 	w.fake = udiskstest.NewService(t, addr)
+	w.bus = addr
 	w.boot = w.fake.AddStick(udiskstest.StickSpec{Name: "sda", Vendor: "SanDisk", Model: "Cruzer", Serial: "BOOT0001",
 		Removable: true, ConnectionBus: "usb", Tails: true, Passphrase: "p", HintSystem: true,
 		LUKSUUID: srcUUID, MountedAt: w.src.mnt})
@@ -267,7 +269,7 @@ func (s *syncBuffer) String() string {
 // session is one running helper.
 type session struct {
 	t      *testing.T
-	stdin  *io.PipeWriter
+	stdin  io.WriteCloser
 	events chan Event    // every event, closed after the last
 	result chan error    // Run's result
 	cancel func()        // ends Run's context (a signal)
@@ -292,23 +294,7 @@ func start(t *testing.T, sys System, input string) *session {
 		s.result <- err
 	}()
 	readerDone := make(chan struct{})
-	go func() {
-		defer close(readerDone)
-		defer close(s.events)
-		sc := bufio.NewScanner(outR)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		for sc.Scan() {
-			s.raw.Write(sc.Bytes())
-			s.raw.WriteByte('\n')
-			var ev Event
-			dec := json.NewDecoder(bytes.NewReader(sc.Bytes()))
-			dec.DisallowUnknownFields()
-			if err := dec.Decode(&ev); err != nil {
-				ev = Event{Event: "unparsable", Message: fmt.Sprintf("%v: %q", err, sc.Text())}
-			}
-			s.events <- ev
-		}
-	}()
+	go s.readEvents(outR, readerDone)
 	t.Cleanup(func() {
 		inW.Close()
 		cancel()
@@ -321,6 +307,26 @@ func start(t *testing.T, sys System, input string) *session {
 		go func() { _, _ = io.WriteString(inW, input) }()
 	}
 	return s
+}
+
+// readEvents parses the helper's standard output into s.events, closing it and then done at
+// the end of out.
+func (s *session) readEvents(out io.Reader, done chan struct{}) {
+	defer close(done)
+	defer close(s.events)
+	sc := bufio.NewScanner(out)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		s.raw.Write(sc.Bytes())
+		s.raw.WriteByte('\n')
+		var ev Event
+		dec := json.NewDecoder(bytes.NewReader(sc.Bytes()))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&ev); err != nil {
+			ev = Event{Event: "unparsable", Message: fmt.Sprintf("%v: %q", err, sc.Text())}
+		}
+		s.events <- ev
+	}
 }
 
 // send writes a line on the helper's standard input.

@@ -46,6 +46,14 @@ type Options struct {
 	// ACLs are copied (no security.capability, no trusted.*). A second run then finds the same
 	// differences again; this mode is for one-way copies.
 	UntrustedSource bool
+	// KeepDestinationRoot leaves the destination root's own owner, group, mode and xattrs (so
+	// its POSIX ACLs) as they are: they are neither compared with the source root's nor changed,
+	// at any instant of the run, so that a run killed at any point leaves them too. Only the
+	// root's mtime follows the source root's, as any directory's does. This is for a copy into
+	// a tree whose root's ownership and permissions belong to the tree (a restore into a Tails
+	// Persistent Storage, whose root Tails checks at boot): putting them back after the run
+	// would leave the source root's if the process were killed in between.
+	KeepDestinationRoot bool
 	// SourceDevice and DestinationDevice, when not zero, are the device numbers (st_dev) the
 	// roots must be on: the caller checked those devices, and Mirror refuses roots that were
 	// remounted since.

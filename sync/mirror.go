@@ -429,7 +429,8 @@ func (r *runner) counted(c *atomic.Int64, rel string) {
 	r.curPath.Store(&rel)
 }
 
-// walkRoot mirrors the roots' contents and then the destination root's own metadata.
+// walkRoot mirrors the roots' contents and then the destination root's own metadata (only its
+// mtime with KeepDestinationRoot).
 func (r *runner) walkRoot() {
 	var s, d unix.Stat_t
 	if err := fstat(r.srcRoot, &s); err != nil {
@@ -438,6 +439,10 @@ func (r *runner) walkRoot() {
 	}
 	if err := fstat(r.dstRoot, &d); err != nil {
 		r.setFatal(fmt.Errorf("destination root: %w", err))
+		return
+	}
+	if r.opts.KeepDestinationRoot {
+		r.walkKeptRoot(&s, &d)
 		return
 	}
 	r.sanitize(&s)
@@ -470,6 +475,35 @@ func (r *runner) walkRoot() {
 			return
 		}
 		if metaDiff {
+			r.counted(&r.metaOnly, ".")
+		}
+	}
+}
+
+// walkKeptRoot is walkRoot with KeepDestinationRoot: the destination root's owner, group,
+// mode and xattrs are never looked at nor written; only its mtime is the source root's at the
+// end, set with utimensat, which changes nothing else.
+func (r *runner) walkKeptRoot(s, d *unix.Stat_t) {
+	mtimeDiff := s.Mtim != d.Mtim
+	touched := r.syncDir("", r.srcRoot, r.dstRoot)
+	if r.ctx.Err() != nil {
+		return
+	}
+	if r.planning {
+		if mtimeDiff {
+			r.counted(&r.metaOnly, ".")
+			r.dirty.mark("", "", false)
+			r.changed("", ChangeMetadata, true, "mtime")
+		}
+		return
+	}
+	if mtimeDiff || touched {
+		ts := []unix.Timespec{{Nsec: unix.UTIME_OMIT}, s.Mtim}
+		if err := unix.UtimesNanoAt(unix.AT_FDCWD, fdPath(r.dstRoot), ts, 0); err != nil {
+			r.fail(".", "set metadata", &opError{op: "set mtime", err: err})
+			return
+		}
+		if mtimeDiff {
 			r.counted(&r.metaOnly, ".")
 		}
 	}

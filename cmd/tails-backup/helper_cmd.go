@@ -28,6 +28,16 @@ func runHelper(ctx context.Context, env *environment, args []string) error {
 		writeHelperError(env, helper.CodeInvalidRequest, errHelperArgs.Error()+".")
 		return errHelperArgs
 	}
+	// First of all, before the request: the resource limits, dumpability and stop signals that
+	// sudo hands over from the caller, who may be hostile (see helper.ResetProcess).
+	if err := helper.ResetProcess(); err != nil {
+		if errors.Is(err, helper.ErrLimit) {
+			writeHelperError(env, helper.CodeRefused, fmt.Sprintf("The tails-backup helper was started with a resource limit it cannot lift (%s), so it does nothing; run it through its sudo rule, as root.", err))
+		} else {
+			writeHelperError(env, helper.CodeInternal, fmt.Sprintf("The tails-backup helper cannot set up its process (%s); restart Tails and try again.", err))
+		}
+		return err
+	}
 	// sudo relays SIGTERM, SIGINT and SIGHUP; main already turns the first two into ctx's end.
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGHUP)
 	defer stop()
