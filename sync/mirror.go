@@ -97,12 +97,14 @@ const (
 	// paths are a few levels deep, and at 256 levels of 16-byte names a path passes PATH_MAX
 	// (4096 bytes), where most tools (rsync among them) fail anyway.
 	defaultMaxDepth = 256
-	// defaultNameBytes: 16 MiB of names is some 300,000 entries of 24-byte names in one folder
-	// (source and destination lists both), while the largest real folders (APT lists,
-	// Thunderbird's ImapMail) hold tens of thousands; it keeps the engine under its 64 MiB.
+	// defaultNameBytes: 16 MiB of names is some 150,000 entries of 24-byte names in one folder
+	// (its source and destination lists both count), while the largest real folders (APT
+	// lists, Thunderbird's ImapMail) hold tens of thousands; it keeps the engine under its
+	// 64 MiB.
 	defaultNameBytes = 16 << 20
-	// defaultLinkGroups: each group costs about 250 bytes (its key, two paths, a mutex), so
-	// 65,536 groups take some 16 MiB; real Persistent Storage holds few hard links.
+	// defaultLinkGroups: each group costs about 150 bytes (its map entry, a mutex, the paths of
+	// its seed and target), so 65,536 groups take some 10 MiB (measured by
+	// TestMirrorLimitLinksMemory); a real Persistent Storage holds few hard links.
 	defaultLinkGroups = 1 << 16
 )
 
