@@ -5,8 +5,12 @@ package helper
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	tbsync "tails-backup/sync"
 )
@@ -47,4 +51,49 @@ func TestLimitFailures(t *testing.T) {
 			t.Errorf("%s: message %q is not one sentence", tt.name, tt.f.Message)
 		}
 	}
+}
+
+// mkdirNested creates n folders named d, one inside the other, in dir, through descriptors (the
+// path passes PATH_MAX).
+func mkdirNested(t testing.TB, dir string, n int) {
+	t.Helper()
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	must(t, err)
+	for i := 0; i < n; i++ {
+		must(t, unix.Mkdirat(fd, "d", 0o700))
+		next, err := unix.Openat(fd, "d", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		unix.Close(fd)
+		must(t, err)
+		fd = next
+	}
+	unix.Close(fd)
+}
+
+// TestDeepFolderStopsUpdateAndRestore: a folder nested 300 levels deep (beyond the mirror's 256)
+// stops an update from this Tails, and a restore from a backup that holds one, with a refusal
+// naming it; the restore copies nothing of it into this Tails.
+func TestDeepFolderStopsUpdateAndRestore(t *testing.T) {
+	t.Run("update", func(t *testing.T) {
+		w := newWorld(t, worldOpts{})
+		fillSource(t, w.src.mnt, 1, 2, 100)
+		mkdirNested(t, filepath.Join(w.src.mnt, "Persistent"), 300)
+		evs, err := w.do(OpUpdate, dstUUID)
+		ev := checkEnd(t, evs, err, EventError)
+		t.Logf("%s: %s", ev.Code, ev.Message)
+		if want := "Your Persistent Storage holds a folder nested too deeply (Persistent/d/d/"; ev.Code != CodeRefused || !strings.Contains(ev.Message, want) {
+			t.Errorf("error %s %q, want %s containing %q", ev.Code, ev.Message, CodeRefused, want)
+		}
+	})
+	t.Run("restore", func(t *testing.T) {
+		w := backedUpWorld(t, worldOpts{})
+		mkdirNested(t, filepath.Join(w.dst.mnt, "Persistent"), 300)
+		_, ev := restoreResult(t, start(t, w.sys, restoreRequest(srcUUID)), EventError)
+		t.Logf("%s: %s", ev.Code, ev.Message)
+		if want := "holds a folder nested too deeply (Persistent/d/d/"; ev.Code != CodeRefused || !strings.Contains(ev.Message, "The backup on") || !strings.Contains(ev.Message, want) {
+			t.Errorf("error %s %q, want %s: the backup %q", ev.Code, ev.Message, CodeRefused, want)
+		}
+		if _, err := os.Lstat(filepath.Join(w.src.mnt, "Persistent", "d")); err == nil {
+			t.Error("the restore copied the nested folder into this Tails")
+		}
+	})
 }
