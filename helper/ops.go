@@ -238,11 +238,18 @@ func (o *operation) update(src, dst *root) (*Report, *Failure) {
 
 func (o *operation) mirrorFailure(err error, dst *root) *Failure {
 	var ns *tbsync.NoSpaceError
+	var le *tbsync.LimitError
 	switch {
 	case errors.As(err, &ns):
 		return &Failure{Code: CodeNoSpace, Err: err, Needed: ns.Needed, Available: ns.Available,
 			Message: fmt.Sprintf("The backup on %s is too small: the update needs %s and %s are free; free some space on the backup or use a bigger stick.",
 				dst.name, tbsync.FormatBytes(ns.Needed), tbsync.FormatBytes(ns.Available))}
+	case errors.As(err, &le) && le.InDestination:
+		return failf(CodeRefused, err, "The backup on %s holds %s (%s), which no Persistent Storage needs, so the update stopped; delete it from the backup or create a new backup with 'tails-backup create'.",
+			dst.name, le.Problem(), shorten(tbsync.ShortPath(le.Path)))
+	case errors.As(err, &le):
+		return failf(CodeRefused, err, "Your Persistent Storage holds %s (%s), more than the backup can copy, so the update stopped; move or delete it and update again.",
+			le.Problem(), shorten(tbsync.ShortPath(le.Path)))
 	case o.ctx.Err() != nil:
 		return cancelled(o.ctx)
 	case o.deviceGone(err, dst):

@@ -139,11 +139,18 @@ func restoreMarkerFailure(backup *root, m tails.Marker, present bool, err error,
 // Persistent Storage, the source the backup stick.
 func (o *operation) restoreFailure(err error, ps, backup *root) *Failure {
 	var ns *tbsync.NoSpaceError
+	var le *tbsync.LimitError
 	switch {
 	case errors.As(err, &ns):
 		return &Failure{Code: CodeNoSpace, Err: err, Needed: ns.Needed, Available: ns.Available,
 			Message: fmt.Sprintf("The Persistent Storage of this Tails is too small for the backup on %s: the restore needs %s and %s are free; restore onto a Tails USB stick with a bigger Persistent Storage.",
 				backup.name, tbsync.FormatBytes(ns.Needed), tbsync.FormatBytes(ns.Available))}
+	case errors.As(err, &le) && !le.InDestination:
+		return failf(CodeRefused, err, "The backup on %s holds %s (%s), which no Persistent Storage needs, so the restore stopped; restore from another backup.",
+			backup.name, le.Problem(), shorten(tbsync.ShortPath(le.Path)))
+	case errors.As(err, &le):
+		return failf(CodeRefused, err, "The Persistent Storage of this Tails holds %s (%s), more than the restore can replace, so the restore stopped; delete it and run the restore again.",
+			le.Problem(), shorten(tbsync.ShortPath(le.Path)))
 	case o.ctx.Err() != nil:
 		return cancelled(o.ctx)
 	case o.deviceGone(err, backup):

@@ -12,7 +12,9 @@ package sync
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/sirupsen/logrus"
 )
@@ -64,6 +66,17 @@ type Options struct {
 	// procXattrs makes the run read xattrs through /proc/self/fd paths, as on kernels older
 	// than 6.13, so that tests cover that path on any kernel.
 	procXattrs bool
+	// limits replaces the engine's bounds (its zero fields keep the defaults), so that tests
+	// reach them with small trees.
+	limits limits
+}
+
+// limits are the bounds that keep a run's memory and open descriptors bounded whatever the trees
+// hold (a hostile backup may hold anything); past one, the run stops with a *LimitError.
+type limits struct {
+	depth      int   // levels of folders below the root
+	nameBytes  int64 // memory of the folder listings held at once, as nameCost counts it
+	linkGroups int   // source inodes with several links remembered in the link table
 }
 
 // Phase names the stage of a run that a Progress event describes.
@@ -166,6 +179,83 @@ var ErrUntrustedDevice = errors.New("is a device node, which is not copied from 
 // ErrMountPoint marks a destination directory that is the mount point of another file system,
 // which the mirror never enters nor deletes.
 var ErrMountPoint = errors.New("is a mount point on the destination")
+
+// Limit names a bound that keeps the engine's memory and descriptors bounded whatever the trees
+// hold; each is far above what a real Persistent Storage holds.
+type Limit string
+
+const (
+	// LimitDepth is the number of levels folders may be nested below the root.
+	LimitDepth Limit = "depth"
+	// LimitNames is the memory, in bytes, of the folder listings held at once.
+	LimitNames Limit = "names"
+	// LimitLinks is the number of files with several hard links (source inodes) remembered.
+	LimitLinks Limit = "links"
+)
+
+// LimitError is returned when a tree goes beyond one of the engine's bounds (a hostile or
+// broken tree: folders nested thousands of levels deep, folders of millions of entries,
+// millions of hard-linked files). The run stops there; as after any error, each destination
+// file is its old or its new version and no temporary is left.
+type LimitError struct {
+	Path          string // relative to the roots: the folder, or the file, beyond the bound
+	What          Limit
+	Limit         int64 // the bound: levels, bytes of names, or files
+	InDestination bool  // the entry is in the destination tree, not in the source
+}
+
+func (e *LimitError) Error() string {
+	tree := "source"
+	if e.InDestination {
+		tree = "destination"
+	}
+	p := ShortPath(e.Path)
+	switch e.What {
+	case LimitDepth:
+		return fmt.Sprintf("the %s holds a folder nested more than %d levels deep (%s); the mirror stops there", tree, e.Limit, p)
+	case LimitNames:
+		return fmt.Sprintf("the %s holds a folder with too many entries (%s), whose names would take more than %s; the mirror stops there", tree, p, FormatBytes(e.Limit))
+	case LimitLinks:
+		return fmt.Sprintf("the %s holds more than %d files with several hard links (%s is one more); the mirror stops there", tree, e.Limit, p)
+	}
+	return fmt.Sprintf("the %s goes beyond the %s limit of %d (%s); the mirror stops there", tree, e.What, e.Limit, p)
+}
+
+// Problem says in a few words what goes beyond the bound, for messages such as "the backup
+// holds PROBLEM (PATH)".
+func (e *LimitError) Problem() string {
+	switch e.What {
+	case LimitDepth:
+		return "a folder nested too deeply"
+	case LimitNames:
+		return "a folder with too many entries"
+	case LimitLinks:
+		return "too many files with several hard links"
+	}
+	return "too much data of one kind"
+}
+
+// ShortPath shortens a relative path for a message: a path of a folder nested hundreds of
+// levels deep keeps its first and last components, joined by "/…/".
+func ShortPath(p string) string {
+	const keep = 60
+	if len(p) <= 2*keep+5 {
+		return p
+	}
+	head := strings.LastIndexByte(p[:keep], '/')
+	if head < 0 { // a long first name: cut it between two characters
+		for head = keep; !utf8.RuneStart(p[head]); head-- {
+		}
+	}
+	tail := len(p) - keep
+	if i := strings.IndexByte(p[tail:], '/'); i >= 0 {
+		tail += i + 1
+	} else {
+		for ; !utf8.RuneStart(p[tail]); tail++ {
+		}
+	}
+	return p[:head] + "/…/" + p[tail:]
+}
 
 // FormatBytes writes a byte count the way the reports do: "512 B", "1.5 KiB", "2.0 GiB".
 func FormatBytes(n int64) string {

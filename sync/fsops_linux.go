@@ -118,13 +118,22 @@ func fstat(fd int, st *unix.Stat_t) error {
 	return ignoringEINTR(func() error { return unix.Fstat(fd, st) })
 }
 
-// readNames returns the sorted names in the directory open as fd, without "." and "..".
-func readNames(fd int, buf []byte) ([]string, error) {
+// readNames returns the sorted names in the directory open as fd, without "." and "..", and
+// what they cost of the budget, which the caller gives back when it drops them. It reads the
+// directory a buffer at a time and stops with errNoNameBudget, having given back what it took,
+// as soon as the names would go beyond the budget: a folder of millions of entries costs at
+// most one buffer more than the budget.
+//
+// The whole list is needed, sorted, before the first entry is handled: the engine merges the
+// sorted lists of the source and the destination, and getdents returns names in the order of
+// the file system's hash, so a directory cannot be handled a chunk at a time.
+func readNames(fd int, buf []byte, budget *nameBudget) ([]string, int64, error) {
 	// The root descriptors are read once per phase: start from the beginning each time.
 	if _, err := unix.Seek(fd, 0, io.SeekStart); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	var names []string
+	var cost int64
 	for {
 		var n int
 		err := ignoringEINTR(func() (err error) {
@@ -132,16 +141,60 @@ func readNames(fd int, buf []byte) ([]string, error) {
 			return err
 		})
 		if err != nil {
-			return nil, err
+			budget.give(cost)
+			return nil, 0, err
 		}
 		if n <= 0 {
 			break
 		}
+		had := len(names)
 		_, _, names = unix.ParseDirent(buf[:n], -1, names)
+		var c int64
+		for _, name := range names[had:] {
+			c += nameCost(name)
+		}
+		if !budget.take(c) {
+			budget.give(cost)
+			return nil, 0, errNoNameBudget
+		}
+		cost += c
 	}
 	slices.Sort(names)
-	return names, nil
+	return names, cost, nil
 }
+
+// nameCost is what a name held in a listing costs: its bytes and its string header, doubled
+// for the slack of the growing slice and the allocator's rounding.
+func nameCost(name string) int64 { return int64(len(name)) + 32 }
+
+// nameBudget bounds the memory of the directory listings that the workers hold at once (each
+// folder being worked on holds the sorted names of its source and destination).
+type nameBudget struct {
+	limit int64
+	used  atomic.Int64
+}
+
+// take reserves n bytes, or reserves nothing and reports false past the limit. A nil budget
+// has no limit.
+func (b *nameBudget) take(n int64) bool {
+	if b == nil {
+		return true
+	}
+	if b.used.Add(n) > b.limit {
+		b.used.Add(-n)
+		return false
+	}
+	return true
+}
+
+// give gives back n bytes that take reserved.
+func (b *nameBudget) give(n int64) {
+	if b != nil {
+		b.used.Add(-n)
+	}
+}
+
+var errNoNameBudget = errors.New("the folder listings held at once would take more than their budget")
 
 // readlinkAt returns the exact bytes of the symlink name inside dirfd.
 func readlinkAt(dirfd int, name string) (string, error) {

@@ -516,17 +516,24 @@ type linkGroup struct {
 }
 
 // linkTable holds the groups seen; its size is the number of source inodes with several
-// links, not the number of files.
+// links, not the number of files. It holds at most limit groups: a group must be remembered
+// for the whole run (rsync -H does the same), and copying a member as a separate file would not
+// be an exact mirror, so a tree with more stops the run.
 type linkTable struct {
 	mu     gosync.Mutex
 	groups map[linkKey]*linkGroup
+	limit  int
 }
 
+// get returns the group of k, nil when k is new and the table is full.
 func (t *linkTable) get(k linkKey) *linkGroup {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	g := t.groups[k]
 	if g == nil {
+		if len(t.groups) >= t.limit {
+			return nil
+		}
 		g = &linkGroup{}
 		t.groups[k] = g
 	}
@@ -536,6 +543,10 @@ func (t *linkTable) get(k linkKey) *linkGroup {
 // syncLinked mirrors a member of a hard-link group.
 func (r *runner) syncLinked(dirRel, rel string, srcFD, dstFD int, name string, s, d *unix.Stat_t, hasD bool) bool {
 	g := r.links.get(linkKey{s.Dev, s.Ino})
+	if g == nil {
+		r.overLimit(rel, LimitLinks, false)
+		return false
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	link := &unix.Stat_t{Mode: unix.S_IFLNK} // counted like a non-regular entry: no data to copy

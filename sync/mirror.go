@@ -56,6 +56,8 @@ type runner struct {
 	exclude   map[string]bool
 	sem       chan struct{}
 	planning  bool // true during the scan, which writes nothing
+	lim       limits
+	names     nameBudget
 	links     linkTable
 	dirty     dirtySet
 	tmpStem   string
@@ -89,6 +91,36 @@ const (
 	maxWorkers     = 16 // bounds the copy buffers, and so memory, on machines with many cores
 )
 
+const (
+	// defaultMaxDepth: a run holds two descriptors per level on each worker's path, so depth
+	// bounds the descriptors (see fitWorkers). No real Persistent Storage comes near: Tails'
+	// paths are a few levels deep, and at 256 levels of 16-byte names a path passes PATH_MAX
+	// (4096 bytes), where most tools (rsync among them) fail anyway.
+	defaultMaxDepth = 256
+	// defaultNameBytes: 16 MiB of names is some 150,000 entries of 24-byte names in one folder
+	// (its source and destination lists both count), while the largest real folders (APT
+	// lists, Thunderbird's ImapMail) hold tens of thousands; it keeps the engine under its
+	// 64 MiB.
+	defaultNameBytes = 16 << 20
+	// defaultLinkGroups: each group costs about 150 bytes (its map entry, a mutex, the paths of
+	// its seed and target), so 65,536 groups take some 10 MiB (measured by
+	// TestMirrorLimitLinksMemory); a real Persistent Storage holds few hard links.
+	defaultLinkGroups = 1 << 16
+)
+
+func (l limits) withDefaults() limits {
+	if l.depth <= 0 {
+		l.depth = defaultMaxDepth
+	}
+	if l.nameBytes <= 0 {
+		l.nameBytes = defaultNameBytes
+	}
+	if l.linkGroups <= 0 {
+		l.linkGroups = defaultLinkGroups
+	}
+	return l
+}
+
 func newRunner(ctx context.Context, src, dst string, opts Options) (*runner, error) {
 	if err := checkRoots(src, dst); err != nil {
 		return nil, err
@@ -99,12 +131,18 @@ func newRunner(ctx context.Context, src, dst string, opts Options) (*runner, err
 		l.Out = discard{}
 		log = logrus.NewEntry(l)
 	}
+	lim := opts.limits.withDefaults()
 	workers := opts.Workers
 	if workers <= 0 {
 		workers = min(maxWorkers, max(defaultWorkers, 4*runtime.GOMAXPROCS(0)))
 	}
+	var nofile unix.Rlimit
+	if unix.Getrlimit(unix.RLIMIT_NOFILE, &nofile) == nil {
+		workers = fitWorkers(workers, lim.depth, nofile.Cur)
+	}
 	r := &runner{
 		opts:    opts,
+		lim:     lim,
 		log:     log,
 		parent:  ctx,
 		exclude: make(map[string]bool),
@@ -113,7 +151,9 @@ func newRunner(ctx context.Context, src, dst string, opts Options) (*runner, err
 		tmpStem: fmt.Sprintf(".tails-backup-%d-%x", os.Getpid(), time.Now().UnixNano()&0xffffff),
 	}
 	r.noXattrAt.Store(opts.procXattrs)
+	r.names.limit = lim.nameBytes
 	r.links.groups = make(map[linkKey]*linkGroup)
+	r.links.limit = lim.linkGroups
 	r.dirty.dirs = make(map[string][]string)
 	r.copyBufs.New = func() any { b := make([]byte, copyBufSize); return &b }
 	r.nameBufs.New = func() any { b := make([]byte, 32<<10); return &b }
@@ -160,6 +200,49 @@ func newRunner(ctx context.Context, src, dst string, opts Options) (*runner, err
 	}
 	r.srcDev, r.dstDev = s.Dev, d.Dev
 	return r, nil
+}
+
+// fitWorkers lowers the number of workers so that the descriptors they may hold fit the limit
+// nofile (RLIMIT_NOFILE): each worker walks its own path of at most depth folders and holds two
+// descriptors per level (the source and destination folders), plus up to four for the entry it
+// copies; the roots, the standard files and the runtime take a few more. sudo hands the helper
+// its caller's limits; Go raises the soft limit to the hard one at start, so what is left is
+// what the system allows. Below one worker's need, a folder that cannot be opened is reported
+// like any unreadable folder.
+func fitWorkers(workers, depth int, nofile uint64) int {
+	const reserve = 64
+	per := uint64(2*depth + 4)
+	if nofile < reserve+per {
+		return 1
+	}
+	return int(min(uint64(workers), (nofile-reserve)/per))
+}
+
+// overLimit ends the run: the entry rel of the source, or of the destination, goes beyond the
+// bound what.
+func (r *runner) overLimit(rel string, what Limit, inDestination bool) {
+	if rel == "" {
+		rel = "."
+	}
+	var limit int64
+	switch what {
+	case LimitDepth:
+		limit = int64(r.lim.depth)
+	case LimitNames:
+		limit = r.lim.nameBytes
+	case LimitLinks:
+		limit = int64(r.lim.linkGroups)
+	}
+	r.setFatal(&LimitError{Path: rel, What: what, Limit: limit, InDestination: inDestination})
+}
+
+// tooDeep tells whether the folder rel is nested deeper than the bound, and then ends the run.
+func (r *runner) tooDeep(rel string, inDestination bool) bool {
+	if strings.Count(rel, "/")+1 <= r.lim.depth {
+		return false
+	}
+	r.overLimit(rel, LimitDepth, inDestination)
+	return true
 }
 
 // checkRoots refuses roots where one contains the other: mirroring would copy the destination
@@ -522,20 +605,33 @@ func (r *runner) syncDir(rel string, srcFD, dstFD int) bool {
 		}
 	}
 	bufp := r.nameBufs.Get().(*[]byte)
-	srcNames, err := readNames(srcFD, *bufp)
-	if err != nil {
+	srcNames, srcCost, err := readNames(srcFD, *bufp, &r.names)
+	switch {
+	case err == errNoNameBudget:
+		r.nameBufs.Put(bufp)
+		r.overLimit(rel, LimitNames, false)
+		return false
+	case err != nil:
 		r.nameBufs.Put(bufp)
 		r.fileError(rel, "read directory", err)
 		return false // never delete what an unreadable source directory may still hold
 	}
+	defer r.names.give(srcCost)
 	var dstNames []string
 	if dstFD >= 0 {
-		dstNames, err = readNames(dstFD, *bufp)
-		if err != nil {
+		var dstCost int64
+		dstNames, dstCost, err = readNames(dstFD, *bufp, &r.names)
+		switch {
+		case err == errNoNameBudget:
+			r.nameBufs.Put(bufp)
+			r.overLimit(rel, LimitNames, true)
+			return false
+		case err != nil:
 			r.nameBufs.Put(bufp)
 			r.fail(rel, "read directory", err)
 			return false
 		}
+		defer r.names.give(dstCost)
 	}
 	r.nameBufs.Put(bufp)
 
@@ -643,6 +739,9 @@ func (r *runner) removeEntry(rel string, dirFD int, name string, d *unix.Stat_t)
 		return false
 	}
 	if isDir(d) {
+		if r.tooDeep(rel, true) {
+			return false
+		}
 		fd, err := openDirAt(dirFD, name)
 		if err != nil {
 			r.fail(rel, "delete", err)
@@ -655,13 +754,19 @@ func (r *runner) removeEntry(rel string, dirFD int, name string, d *unix.Stat_t)
 			return false
 		}
 		bufp := r.nameBufs.Get().(*[]byte)
-		names, err := readNames(fd, *bufp)
+		names, cost, err := readNames(fd, *bufp, &r.names)
 		r.nameBufs.Put(bufp)
-		if err != nil {
+		switch {
+		case err == errNoNameBudget:
+			unix.Close(fd)
+			r.overLimit(rel, LimitNames, true)
+			return false
+		case err != nil:
 			unix.Close(fd)
 			r.fail(rel, "delete", err)
 			return false
 		}
+		defer r.names.give(cost)
 		kept := false
 		for _, n := range names {
 			childRel := joinRel(rel, n)
@@ -765,6 +870,9 @@ func (r *runner) syncDirEntry(dirRel, rel string, srcFD, dstFD int, name string,
 	if mountPoint {
 		srcX, err = r.srcXattrs(xattrsAt(srcFD, name, &r.noXattrAt))
 	} else {
+		if r.tooDeep(rel, false) {
+			return false
+		}
 		srcChild, err = openDirAt(srcFD, name)
 		if err != nil {
 			if err == unix.ENOENT || err == unix.ENOTDIR || err == unix.ELOOP {

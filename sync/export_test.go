@@ -1,0 +1,9 @@
+package sync
+
+// WithLimits returns opts with the engine's bounds replaced, for tests that reach them with
+// small trees: depth levels of folders, nameBytes of folder listings held at once, linkGroups
+// files with several hard links; 0 keeps a default.
+func WithLimits(opts Options, depth int, nameBytes int64, linkGroups int) Options {
+	opts.limits = limits{depth: depth, nameBytes: nameBytes, linkGroups: linkGroups}
+	return opts
+}
