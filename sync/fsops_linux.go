@@ -121,7 +121,7 @@ func fstat(fd int, st *unix.Stat_t) error {
 // readNames returns the sorted names in the directory open as fd, without "." and "..", and
 // what they cost of the budget, which the caller gives back when it drops them. It reads the
 // directory a buffer at a time and stops with errNoNameBudget, having given back what it took,
-// as soon as the names would go beyond the budget: a folder of millions of entries costs at
+// as soon as the names would go beyond the budget of one listing or of all: a folder of millions of entries costs at
 // most one buffer more than the budget.
 //
 // The whole list is needed, sorted, before the first entry is handled: the engine merges the
@@ -153,7 +153,7 @@ func readNames(fd int, buf []byte, budget *nameBudget) ([]string, int64, error) 
 		for _, name := range names[had:] {
 			c += nameCost(name)
 		}
-		if !budget.take(c) {
+		if (budget != nil && cost+c > budget.perList) || !budget.take(c) {
 			budget.give(cost)
 			return nil, 0, errNoNameBudget
 		}
@@ -167,11 +167,12 @@ func readNames(fd int, buf []byte, budget *nameBudget) ([]string, int64, error) 
 // for the slack of the growing slice and the allocator's rounding.
 func nameCost(name string) int64 { return int64(len(name)) + 32 }
 
-// nameBudget bounds the memory of the directory listings that the workers hold at once (each
-// folder being worked on holds the sorted names of its source and destination).
+// nameBudget bounds the memory of one directory listing (perList), and of all the listings
+// that the workers hold at once (limit: each folder being worked on holds the sorted names of
+// its source and destination, and its ancestors' stay held while it is).
 type nameBudget struct {
-	limit int64
-	used  atomic.Int64
+	perList, limit int64
+	used           atomic.Int64
 }
 
 // take reserves n bytes, or reserves nothing and reports false past the limit. A nil budget

@@ -97,11 +97,13 @@ const (
 	// paths are a few levels deep, and at 256 levels of 16-byte names a path passes PATH_MAX
 	// (4096 bytes), where most tools (rsync among them) fail anyway.
 	defaultMaxDepth = 256
-	// defaultNameBytes: 16 MiB of names is some 150,000 entries of 24-byte names in one folder
-	// (its source and destination lists both count), while the largest real folders (APT
-	// lists, Thunderbird's ImapMail) hold tens of thousands; it keeps the engine under its
-	// 64 MiB.
+	// defaultNameBytes: 16 MiB of names is some 300,000 entries of 24-byte names in one
+	// listing, while the largest real folders (APT lists, Thunderbird's ImapMail) hold tens of
+	// thousands. One listing past it stops the run, whatever else is going on; all the
+	// listings held at once may take sharedNameFactor times as much, so that two or three big
+	// folders worked on at the same time do not stop a real Persistent Storage.
 	defaultNameBytes = 16 << 20
+	sharedNameFactor = 4
 	// defaultLinkGroups: each group costs about 150 bytes (its map entry, a mutex, the paths of
 	// its seed and target), so 65,536 groups take some 10 MiB (measured by
 	// TestMirrorLimitLinksMemory); a real Persistent Storage holds few hard links.
@@ -151,7 +153,7 @@ func newRunner(ctx context.Context, src, dst string, opts Options) (*runner, err
 		tmpStem: fmt.Sprintf(".tails-backup-%d-%x", os.Getpid(), time.Now().UnixNano()&0xffffff),
 	}
 	r.noXattrAt.Store(opts.procXattrs)
-	r.names.limit = lim.nameBytes
+	r.names.perList, r.names.limit = lim.nameBytes, sharedNameFactor*lim.nameBytes
 	r.links.groups = make(map[linkKey]*linkGroup)
 	r.links.limit = lim.linkGroups
 	r.dirty.dirs = make(map[string][]string)
