@@ -535,8 +535,21 @@ func TestHelperErrorsAreExplained(t *testing.T) {
 		{&HelperError{Code: helper.CodeNoSpace, Message: "no space", Needed: 3_000_000_000, Available: 1_000_000_000}, "too small: the update needs 2.0 GB more than the 1.0 GB free"},
 		{&HelperError{Code: helper.CodeNotPaired, Message: "x"}, "names another Tails"},
 		{&HelperCrashError{ExitCode: 2}, "stopped unexpectedly"},
+		{&HelperError{Code: helper.CodeInternal, Message: "The update stopped."}, "The update stopped. Plug your backup Tails in again to try again."},
 	} {
 		if got := helperErrorText(tc.err); !strings.Contains(got, tc.want) {
+			t.Errorf("helperErrorText(%v) = %q, want it to contain %q", tc.err, got, tc.want)
+		}
+	}
+	// A refusal says what to do itself: plugging the same stick in again would be refused again.
+	deep := "Your Persistent Storage holds a folder nested more than 256 levels deep (Persistent/a/a/…), more than the backup can copy, so the update stopped; move or delete it and update again."
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{&HelperError{Code: helper.CodeRefused, Message: deep}, deep},
+	} {
+		if got := helperErrorText(tc.err); got != tc.want {
 			t.Errorf("helperErrorText(%v) = %q, want it to contain %q", tc.err, got, tc.want)
 		}
 	}

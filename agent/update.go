@@ -531,6 +531,10 @@ func helperErrorText(err error) string {
 		return "The update stopped unexpectedly. Your backup is marked incomplete: plug it in again to finish the update."
 	case errors.Is(err, context.Canceled) || errors.Is(err, ErrHelperCancelled):
 		return "The update was cancelled. Your backup is marked incomplete: the next update finishes it."
+	case errors.As(err, &he) && errors.Is(err, ErrHelperRefused) && he.Message != "":
+		// Every refusal of the helper already says what to do, and plugging the stick in again
+		// would only be refused again (a folder nested too deep, a mount on the backup).
+		return he.Message
 	case errors.As(err, &he):
 		return fmt.Sprintf("%s Plug your backup Tails in again to try again.", he.Message)
 	}
