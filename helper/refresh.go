@@ -387,7 +387,13 @@ func onBackup(err error) error {
 func (o *operation) systemFailure(err error, sys *root) *Failure {
 	var se *sysrefresh.SpaceError
 	var me *sysrefresh.MountError
+	var le *sysrefresh.LimitError
 	switch {
+	case errors.As(err, &le) && le.Backup:
+		return failf(CodeRefused, err, "The system partition of the backup on %s holds %s (%s), which no Tails system needs, so nothing is written there; create the backup again.",
+			sys.name, le.What(), shorten(tbsync.ShortPath(le.Path)))
+	case errors.As(err, &le):
+		return failf(CodeRefused, err, "The system partition of this Tails holds %s (%s), which no Tails system has, so nothing is copied from it; restart Tails and try again.", le.What(), shorten(tbsync.ShortPath(le.Path)))
 	case errors.As(err, &me) && me.Backup:
 		return failf(CodeRefused, err, "Another file system is mounted on %q in the system partition of the backup on %s, so nothing is written there; unplug the stick, plug it in again and try again.",
 			shorten(me.Path), sys.name)

@@ -645,6 +645,15 @@ func TestRefreshSystemRefusals(t *testing.T) {
 				mountFUSE(t, filepath.Join(w.medium.mnt, "EFI/debian"), map[string]string{"grub.cfg": "from another file system"})
 				return dstUUID
 			}},
+		// The same amnesia can nest folders without end there, each a descriptor and a listing
+		// held by the root helper's walk.
+		{name: "folders nested too deep on the backup's system partition", code: CodeRefused,
+			substr: "holds folders nested more than 64 levels deep (EFI/d/d/",
+			setup: func(t *testing.T, w *sysWorld) string {
+				deep := "EFI/" + strings.Repeat("d/", sysrefresh.MaxDepth+10) + "f"
+				writeTree(t, w.bsysMnt, map[string]string{deep: "x"}, oldTime)
+				return dstUUID
+			}},
 		{name: "running system partition has no version", code: CodeRefused, substr: "no readable Tails version",
 			setup: func(t *testing.T, w *sysWorld) string {
 				if err := os.Remove(filepath.Join(w.medium.mnt, ".disk/info")); err != nil {

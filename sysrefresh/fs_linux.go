@@ -245,6 +245,10 @@ func removeAllAt(dirfd int, name, rel string) error {
 	if !isDir(&st) {
 		return ignoreENOENT(unix.Unlinkat(dirfd, name, 0))
 	}
+	if depthOf(rel) > MaxDepth {
+		// What the scan before the writes saw was bounded; amnesia may nest more since.
+		return &LimitError{Backup: true, Path: rel, Depth: true}
+	}
 	fd, err := openDirAt(dirfd, name)
 	if err != nil {
 		return pathErr(true, "open", rel, err)

@@ -42,7 +42,7 @@ func Plan(src, dst string, opts Options) (Changes, error) {
 	opts = opts.withDefaults()
 	// Refresh looks through the whole backup tree, temporaries included, before it plans:
 	// so does Plan, so that both refuse the same trees.
-	if _, err := scanBackup(droot, "", newPlanner(opts).preserved); err != nil {
+	if _, err := scanBackup(droot, "", newPlanner(opts).preserved, opts); err != nil {
 		return Changes{}, err
 	}
 	return plan(sroot, droot, opts)
@@ -168,6 +168,11 @@ func (p *planner) walk(sfd, dfd int, srel, drel string) error {
 				p.ch.Conflicts = append(p.ch.Conflicts, Delete{Path: dp})
 				exists = false
 			}
+			if depthOf(sp) > MaxDepth {
+				// The backup's tree was bounded by scanBackup already; the running one is
+				// Tails' own, bounded too so that a broken one cannot exhaust the helper.
+				return &LimitError{Path: sp, Depth: true}
+			}
 			if !exists {
 				p.ch.Mkdirs = append(p.ch.Mkdirs, dp)
 				if err := p.walkNew(sfd, name, sp, dp); err != nil {
@@ -233,7 +238,7 @@ func (p *planner) checkRemovable(dfd int, name, dp string) error {
 		return pathErr(true, "open", dp, err)
 	}
 	defer unix.Close(sub)
-	_, err = scanBackup(sub, dp, p.preserved)
+	_, err = scanBackup(sub, dp, p.preserved, p.opts)
 	return err
 }
 

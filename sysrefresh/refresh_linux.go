@@ -67,7 +67,7 @@ func Refresh(ctx context.Context, src, dst string, opts Options) (Report, error)
 	// Both trees are looked through before anything is written or removed: a file system
 	// mounted anywhere in the backup's, or in the running one where it is read, stops the
 	// refresh here. The plan leaves temporaries aside.
-	temps, err := scanBackup(droot, "", newPlanner(opts).preserved)
+	temps, err := scanBackup(droot, "", newPlanner(opts).preserved, opts)
 	if err != nil {
 		return rep, err
 	}
@@ -193,42 +193,62 @@ func mkdirRel(root int, rel string) error {
 // root), never following a symlink, and returns the paths of the temporaries in it (entries
 // named TempPrefix*; what a temporary folder holds goes with it). A file system mounted
 // anywhere in it, inside temporary folders too, is a *MountError: the walk never enters it.
+// A folder deeper than MaxDepth, or more than opts' entry bound counted, is a *LimitError.
 // Entries for which skip is true are neither looked at nor entered.
-func scanBackup(dirfd int, rel string, skip func(string) bool) ([]string, error) {
+func scanBackup(dirfd int, rel string, skip func(string) bool, opts Options) ([]string, error) {
+	s := backupScan{skip: skip, max: opts.maxEntries}
+	err := s.scan(dirfd, rel)
+	return s.temps, err
+}
+
+type backupScan struct {
+	skip  func(string) bool
+	max   int
+	seen  int
+	temps []string
+}
+
+func (s *backupScan) scan(dirfd int, rel string) error {
 	names, err := readNames(dirfd)
 	if err != nil {
-		return nil, pathErr(true, "read", "/"+rel, err)
+		return pathErr(true, "read", "/"+rel, err)
 	}
-	var temps []string
 	for _, n := range names {
 		p := join(rel, n)
-		if skip(p) {
+		if s.skip(p) {
 			continue
+		}
+		if s.seen++; s.seen > s.max {
+			return &LimitError{Backup: true, Path: p}
 		}
 		var st unix.Stat_t
 		if err := lstatAt(dirfd, n, &st); err != nil {
-			return nil, pathErr(true, "stat", p, err)
+			return pathErr(true, "stat", p, err)
 		}
 		if strings.HasPrefix(n, TempPrefix) {
-			temps = append(temps, p)
+			s.temps = append(s.temps, p)
 		}
 		if !isDir(&st) {
 			continue
 		}
+		if depthOf(p) > MaxDepth {
+			return &LimitError{Backup: true, Path: p, Depth: true}
+		}
 		sub, err := openDirAt(dirfd, n)
 		if err != nil {
-			return nil, pathErr(true, "open", p, err)
+			return pathErr(true, "open", p, err)
 		}
-		t, err := scanBackup(sub, p, skip)
+		kept := len(s.temps)
+		err = s.scan(sub, p)
 		unix.Close(sub)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		if !strings.HasPrefix(n, TempPrefix) {
-			temps = append(temps, t...)
+		if strings.HasPrefix(n, TempPrefix) {
+			s.temps = s.temps[:kept] // what a temporary folder holds goes with it
 		}
 	}
-	return temps, nil
+	return nil
 }
 
 type copier struct {

@@ -28,6 +28,7 @@ package sysrefresh
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -100,6 +101,7 @@ type Options struct {
 	// Test hooks.
 	afterRename    func(dstPath string)
 	skipSpaceCheck bool
+	maxEntries     int // MaxEntries when 0
 }
 
 // Progress reports the bytes written so far out of the bytes to write.
@@ -129,6 +131,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MtimeTolerance <= 0 {
 		o.MtimeTolerance = DefaultMtimeTolerance
+	}
+	if o.maxEntries <= 0 {
+		o.maxEntries = MaxEntries
 	}
 	if o.SpaceMargin <= 0 {
 		o.SpaceMargin = DefaultSpaceMargin
@@ -190,6 +195,58 @@ func (e *MountError) Error() string {
 
 // Is makes errors.Is(err, ErrOtherFileSystem) true.
 func (e *MountError) Is(target error) bool { return target == ErrOtherFileSystem }
+
+// Bounds of a walk through a system partition tree. Tails' own system partition holds some
+// 1,500 entries, at most 8 levels deep. The backup's is a FAT file system that udisks mounts
+// with amnesia as the owner of every folder: there, empty files and folders nested without end
+// cost only directory slots, and each level the walk enters holds a descriptor, a stack frame
+// and a listing in the root helper.
+const (
+	// MaxDepth is the deepest level of a path the refresh enters (a/b/c is at level 3).
+	MaxDepth = 64
+	// MaxEntries is the most entries one look through the backup's tree counts.
+	MaxEntries = 1_000_000
+)
+
+// ErrTooBig is matched (errors.Is) by a *LimitError.
+var ErrTooBig = errors.New("a system partition tree is beyond the bounds of a refresh")
+
+// LimitError names the entry of a system partition tree where a walk passed one of its bounds
+// (MaxDepth, MaxEntries). The refresh stops there: nothing was written or removed when it comes
+// from the look through the backup's tree that precedes the writes.
+type LimitError struct {
+	Backup bool   // the backup's tree, or the running one
+	Path   string // relative to the root of its tree
+	Depth  bool   // MaxDepth passed; otherwise MaxEntries
+}
+
+func (e *LimitError) Error() string {
+	tree := "the system partition"
+	if e.Backup {
+		tree = "the backup's system partition"
+	}
+	return fmt.Sprintf("%s holds %s, at %q", tree, e.What(), e.Path)
+}
+
+// What says which bound was passed, as a noun phrase: "folders nested more than 64 levels deep".
+func (e *LimitError) What() string {
+	if e.Depth {
+		return fmt.Sprintf("folders nested more than %d levels deep", MaxDepth)
+	}
+	return fmt.Sprintf("more than %d files and folders", MaxEntries)
+}
+
+// Is makes errors.Is(err, ErrTooBig) true.
+func (e *LimitError) Is(target error) bool { return target == ErrTooBig }
+
+// depthOf is the level of the relative path p ("" is the root, level 0).
+func depthOf(p string) int {
+	p = strings.Trim(p, "/")
+	if p == "" {
+		return 0
+	}
+	return strings.Count(p, "/") + 1
+}
 
 // FileCopy is a file to write.
 type FileCopy struct {
