@@ -1,10 +1,10 @@
-# tails-backup. Targets: build, test, bench, demo, demo-sync, e2e, lint. test, bench, demo and e2e
+# tails-backup. Targets: build, test, bench, demo, demo-sync, e2e, lint, deb. test, bench, demo and e2e
 # install what they need (Debian packages, Go modules) and must run as root: the tests mount ext4
 # images, e2e and demo run a QEMU guest.
 GO ?= go
 BIN := bin/tails-backup
 
-.PHONY: all build test bench demo demo-sync e2e lint fuzz clean
+.PHONY: all build test bench demo demo-sync e2e lint fuzz clean deb
 
 all: build
 
@@ -53,7 +53,16 @@ e2e:
 	$(GO) test -tags e2e -count=1 -timeout 40m -v -run TestE2E ./e2e/
 
 clean:
-	rm -rf bin
+	rm -rf bin dist
+
+# The Debian packages, built by debhelper (debian/, .ci/deb) into DISTDIR: tails-backup (what a
+# Tails needs) and tails-backup-debian-extras (the polkit and udev rules, for a Debian that is not
+# Tails), checked by lintian. Installs its build dependencies (debhelper, dpkg-dev, lintian, sudo
+# for visudo); the Go is the one on PATH and the modules are vendored before the build.
+DISTDIR ?= dist
+deb:
+	./.ci/deps deb
+	./.ci/deb $(DISTDIR)
 
 # make install [DESTDIR=DIR] [PREFIX=/usr]: builds the program and installs it with its packaging
 # (cmd/tails-backup/install/README.md): the binary, the root helper's symlink, the sudoers rule,
