@@ -3,13 +3,15 @@
 # images, e2e and demo run a QEMU guest.
 GO ?= go
 BIN := bin/tails-backup
+# Extra flags of `go build` (debian/rules asks for a hardened PIE binary this way).
+GOBUILDFLAGS ?=
 
 .PHONY: all build test bench demo demo-sync e2e lint fuzz clean deb
 
 all: build
 
 build:
-	$(GO) build -o $(BIN) ./cmd/tails-backup
+	$(GO) build $(GOBUILDFLAGS) -o $(BIN) ./cmd/tails-backup
 
 lint:
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
