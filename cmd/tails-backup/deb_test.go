@@ -1,0 +1,374 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// The Debian packages (debian/, .ci/deb, `make deb`): built here with debhelper and
+// dpkg-buildpackage, checked by lintian (make deb fails on any lintian error or warning that
+// debian/*.lintian-overrides does not explain), and compared with `make install DESTDIR=...`: the
+// packages must hold every path that make install installs, with the same type, mode, owner,
+// symlink target and content, and nothing else but what debhelper adds (copyright, changelog,
+// lintian overrides).
+
+// debEntry is one path of a package, as `dpkg-deb -c` lists it, or of the make install tree.
+type debEntry struct {
+	kind  string // "d", "f" or "l"
+	perm  fs.FileMode
+	owner string // user/group
+	link  string // symlink target
+	pkg   string // the package that holds it (empty for the make install tree)
+}
+
+func (e debEntry) String() string {
+	if e.kind == "l" {
+		return fmt.Sprintf("symlink to %s, %s", e.link, e.owner)
+	}
+	return fmt.Sprintf("%s %04o %s", e.kind, e.perm, e.owner)
+}
+
+// debPackages are the binary packages of debian/control and what each must hold of make
+// install's files: the polkit and udev rules go to tails-backup-debian-extras only (Tails has
+// its own rules; the package description says so), everything else to tails-backup.
+var debPackages = []struct {
+	name, arch string
+	holds      func(rel string) bool
+}{
+	{"tails-backup", "amd64", func(rel string) bool { return !debExtrasPath(rel) }},
+	{"tails-backup-debian-extras", "all", debExtrasPath},
+}
+
+func debExtrasPath(rel string) bool {
+	return strings.HasPrefix(rel, "usr/share/polkit-1/") || strings.HasPrefix(rel, "usr/lib/udev/")
+}
+
+// debAdded are the paths that debhelper adds to the packages and make install does not write.
+var debAdded = map[string]debEntry{
+	"usr/share/doc/tails-backup/copyright":                  {kind: "f", perm: 0o644, owner: "root/root", pkg: "tails-backup"},
+	"usr/share/doc/tails-backup/changelog.gz":               {kind: "f", perm: 0o644, owner: "root/root", pkg: "tails-backup"},
+	"usr/share/lintian":                                     {kind: "d", perm: 0o755, owner: "root/root", pkg: "tails-backup"},
+	"usr/share/lintian/overrides":                           {kind: "d", perm: 0o755, owner: "root/root", pkg: "tails-backup"},
+	"usr/share/lintian/overrides/tails-backup":              {kind: "f", perm: 0o644, owner: "root/root", pkg: "tails-backup"},
+	"usr/share/doc/tails-backup-debian-extras":              {kind: "d", perm: 0o755, owner: "root/root", pkg: "tails-backup-debian-extras"},
+	"usr/share/doc/tails-backup-debian-extras/copyright":    {kind: "f", perm: 0o644, owner: "root/root", pkg: "tails-backup-debian-extras"},
+	"usr/share/doc/tails-backup-debian-extras/changelog.gz": {kind: "f", perm: 0o644, owner: "root/root", pkg: "tails-backup-debian-extras"},
+}
+
+// debListLine is one line of `dpkg-deb -c`:
+// "-rw-r--r-- root/root      1131 2026-12-05 07:14 ./usr/lib/udev/rules.d/99-tails-backup.rules".
+var debListLine = regexp.MustCompile(`^([-dl])([-rwx]{9})\s+(\S+/\S+)\s+\d+\s+\S+\s+\S+\s+\./(.*)$`)
+
+// parseDebList parses the output of `dpkg-deb -c` into paths relative to the root, without the
+// root itself.
+func parseDebList(out, pkg string) (map[string]debEntry, error) {
+	entries := make(map[string]debEntry)
+	for _, line := range strings.Split(strings.TrimRight(out, "\n"), "\n") {
+		m := debListLine.FindStringSubmatch(line)
+		if m == nil {
+			return nil, fmt.Errorf("unexpected dpkg-deb -c line %q (a mode with s, t or another file type?)", line)
+		}
+		e := debEntry{owner: m[3], pkg: pkg}
+		for i, c := range m[2] {
+			if c != '-' {
+				e.perm |= 1 << (8 - i)
+			}
+		}
+		rel := m[4]
+		switch m[1] {
+		case "d":
+			e.kind = "d"
+			rel = strings.TrimSuffix(rel, "/")
+		case "l":
+			e.kind, e.perm = "l", 0
+			var ok bool
+			if rel, e.link, ok = strings.Cut(rel, " -> "); !ok {
+				return nil, fmt.Errorf("symlink without a target in %q", line)
+			}
+		default:
+			e.kind = "f"
+		}
+		if rel == "" {
+			continue // the root, ./
+		}
+		if _, dup := entries[rel]; dup {
+			return nil, fmt.Errorf("%s listed twice", rel)
+		}
+		entries[rel] = e
+	}
+	return entries, nil
+}
+
+// compareDebInstall returns what differs between make install's tree and the packages: a path of
+// one missing from the other (but for the debhelper additions in added), or one with another
+// type, mode, owner or symlink target. A folder may be in both packages, not a file.
+func compareDebInstall(install, deb, added map[string]debEntry) []string {
+	var diffs []string
+	for rel, want := range install {
+		got, ok := deb[rel]
+		switch {
+		case !ok:
+			diffs = append(diffs, fmt.Sprintf("%s (%v) is installed by make install and is in no package", rel, want))
+		case got.kind != want.kind || got.perm != want.perm || got.owner != want.owner || got.link != want.link:
+			diffs = append(diffs, fmt.Sprintf("%s is %v in package %s, %v from make install", rel, got, got.pkg, want))
+		}
+	}
+	for rel, got := range deb {
+		if _, ok := install[rel]; ok {
+			continue
+		}
+		want, ok := added[rel]
+		switch {
+		case !ok:
+			diffs = append(diffs, fmt.Sprintf("%s (%v) is in package %s and make install does not install it", rel, got, got.pkg))
+		case got.kind != want.kind || got.perm != want.perm || got.owner != want.owner || got.pkg != want.pkg:
+			diffs = append(diffs, fmt.Sprintf("%s is %v in package %s, want %v in %s", rel, got, got.pkg, want, want.pkg))
+		}
+	}
+	slices.Sort(diffs)
+	return diffs
+}
+
+func TestCompareDebInstall(t *testing.T) {
+	f := debEntry{kind: "f", perm: 0o644, owner: "root/root"}
+	inPkg := func(e debEntry, pkg string) debEntry { e.pkg = pkg; return e }
+	with := func(e debEntry, change func(*debEntry)) debEntry { change(&e); return e }
+	link := debEntry{kind: "l", owner: "root/root", link: "../../bin/tails-backup"}
+	added := map[string]debEntry{"usr/share/doc/p/copyright": inPkg(f, "p")}
+	tests := []struct {
+		name         string
+		install, deb map[string]debEntry
+		want         []string // substrings of the differences, in order
+	}{
+		{"same", map[string]debEntry{"a": f, "l": link},
+			map[string]debEntry{"a": inPkg(f, "p"), "l": inPkg(link, "p"), "usr/share/doc/p/copyright": inPkg(f, "p")}, nil},
+		{"missing from the packages", map[string]debEntry{"a": f, "b": f},
+			map[string]debEntry{"a": inPkg(f, "p")}, []string{"b (f 0644 root/root) is installed by make install and is in no package"}},
+		{"only in a package", map[string]debEntry{"a": f},
+			map[string]debEntry{"a": inPkg(f, "p"), "x": inPkg(f, "p")}, []string{"x (f 0644 root/root) is in package p and make install does not install it"}},
+		{"other mode", map[string]debEntry{"a": f},
+			map[string]debEntry{"a": inPkg(with(f, func(e *debEntry) { e.perm = 0o600 }), "p")}, []string{"a is f 0600 root/root in package p, f 0644 root/root from make install"}},
+		{"other owner", map[string]debEntry{"a": f},
+			map[string]debEntry{"a": inPkg(with(f, func(e *debEntry) { e.owner = "root/adm" }), "p")}, []string{"a is f 0644 root/adm in package p"}},
+		{"other link", map[string]debEntry{"l": link},
+			map[string]debEntry{"l": inPkg(with(link, func(e *debEntry) { e.link = "/usr/bin/tails-backup" }), "p")}, []string{"l is symlink to /usr/bin/tails-backup"}},
+		{"file made a folder", map[string]debEntry{"a": f},
+			map[string]debEntry{"a": inPkg(with(f, func(e *debEntry) { e.kind = "d" }), "p")}, []string{"a is d 0644"}},
+		{"debhelper file in the wrong package", map[string]debEntry{},
+			map[string]debEntry{"usr/share/doc/p/copyright": inPkg(f, "q")}, []string{"usr/share/doc/p/copyright is f 0644 root/root in package q, want f 0644 root/root in p"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := compareDebInstall(tc.install, tc.deb, added)
+			if len(got) != len(tc.want) {
+				t.Fatalf("differences %q, want %d like %q", got, len(tc.want), tc.want)
+			}
+			for i := range got {
+				if !strings.Contains(got[i], tc.want[i]) {
+					t.Errorf("difference %q, want it to contain %q", got[i], tc.want[i])
+				}
+			}
+		})
+	}
+}
+
+func TestParseDebList(t *testing.T) {
+	out := `drwxr-xr-x root/root         0 2026-12-05 07:14 ./
+drwxr-x--- root/root         0 2026-12-05 07:14 ./etc/sudoers.d/
+-r--r----- root/root      1010 2026-12-05 07:14 ./etc/sudoers.d/tails-backup
+lrwxrwxrwx root/root         0 2026-12-05 07:14 ./usr/lib/tails-backup/helper -> ../../bin/tails-backup
+`
+	got, err := parseDebList(out, "p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]debEntry{
+		"etc/sudoers.d":               {kind: "d", perm: 0o750, owner: "root/root", pkg: "p"},
+		"etc/sudoers.d/tails-backup":  {kind: "f", perm: 0o440, owner: "root/root", pkg: "p"},
+		"usr/lib/tails-backup/helper": {kind: "l", owner: "root/root", link: "../../bin/tails-backup", pkg: "p"},
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("parsed %v, want %v", got, want)
+	}
+	for _, bad := range []string{
+		"-rwsr-xr-x root/root 0 2026-12-05 07:14 ./usr/bin/x", // set-uid: not expected in our packages
+		"lrwxrwxrwx root/root 0 2026-12-05 07:14 ./usr/x",     // no target
+		"garbage",
+	} {
+		if _, err := parseDebList(bad+"\n", "p"); err == nil {
+			t.Errorf("parseDebList(%q) accepted it", bad)
+		}
+	}
+}
+
+// installOwners lists make install's tree as debEntry values, with owners by name.
+func installOwners(t *testing.T, dest string, snap map[string]installEntry) map[string]debEntry {
+	t.Helper()
+	out := make(map[string]debEntry, len(snap))
+	for rel, e := range snap {
+		fi, err := os.Lstat(filepath.Join(dest, rel))
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := fi.Sys().(*syscall.Stat_t)
+		u, err := user.LookupId(strconv.FormatUint(uint64(st.Uid), 10))
+		if err != nil {
+			t.Fatalf("owner of %s: %v", rel, err)
+		}
+		g, err := user.LookupGroupId(strconv.FormatUint(uint64(st.Gid), 10))
+		if err != nil {
+			t.Fatalf("group of %s: %v", rel, err)
+		}
+		d := debEntry{kind: e.kind, perm: e.perm, owner: u.Username + "/" + g.Name, link: e.link}
+		if e.kind == "l" {
+			d.perm = 0
+		}
+		out[rel] = d
+	}
+	return out
+}
+
+func TestDeb(t *testing.T) {
+	if _, err := exec.LookPath("dpkg-deb"); err != nil {
+		t.Skip("dpkg-deb is not installed: this is not a Debian system, no package to build")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: make deb installs its build dependencies with apt-get, and the owners of make install's files are compared with the packages' root/root")
+	}
+	root := installRepoRoot(t)
+	makePath, goPath := installTools(t)
+	tmp := t.TempDir()
+	dist := filepath.Join(tmp, "dist")
+
+	start := time.Now()
+	out, err := installMake(t, root, makePath, "deb", "DISTDIR="+dist)
+	if err != nil {
+		t.Fatalf("make deb: %v\n%s", err, out)
+	}
+	t.Logf("make deb took %v", time.Since(start).Round(time.Second))
+	// make deb stops on any lintian error or warning; say so only if lintian did run.
+	if !strings.Contains(out, "lintian: no error, no warning") {
+		t.Fatalf("make deb succeeded without lintian's verdict:\n%s", out)
+	}
+
+	dest := filepath.Join(tmp, "dest")
+	bin := filepath.Join(tmp, "build", "tails-backup")
+	if out, err := installMake(t, root, makePath, "install", "DESTDIR="+dest, "BIN="+bin, "GO="+goPath); err != nil {
+		t.Fatalf("make install: %v\n%s", err, out)
+	}
+	snap := installSnapshot(t, dest)
+	install := installOwners(t, dest, snap)
+
+	count, err := exec.Command("git", "-C", root, "rev-list", "--count", "HEAD").Output()
+	if err != nil {
+		t.Fatalf("git rev-list --count HEAD: %v", err)
+	}
+	version := "0." + strings.TrimSpace(string(count))
+
+	deb := make(map[string]debEntry)
+	extracted := make(map[string]string) // package -> folder it is extracted to
+	for _, p := range debPackages {
+		file := filepath.Join(dist, fmt.Sprintf("%s_%s_%s.deb", p.name, version, p.arch))
+		fields, err := exec.Command("dpkg-deb", "-f", file, "Package", "Version", "Architecture").Output()
+		if err != nil {
+			t.Fatalf("dpkg-deb -f %s: %v", file, err)
+		}
+		if want := fmt.Sprintf("Package: %s\nVersion: %s\nArchitecture: %s\n", p.name, version, p.arch); string(fields) != want {
+			t.Errorf("%s: control fields\n%s want\n%s", file, fields, want)
+		}
+		list, err := exec.Command("dpkg-deb", "-c", file).Output()
+		if err != nil {
+			t.Fatalf("dpkg-deb -c %s: %v", file, err)
+		}
+		entries, err := parseDebList(string(list), p.name)
+		if err != nil {
+			t.Fatalf("%s: %v", file, err)
+		}
+		for rel, e := range entries {
+			if e.kind != "d" && install[rel].kind != "" && !p.holds(rel) {
+				t.Errorf("%s is in %s: it belongs to the other package", rel, p.name)
+			}
+			if prev, ok := deb[rel]; ok {
+				if e.kind != "d" || prev.String() != e.String() {
+					t.Errorf("%s is in both packages: %v in %s, %v in %s", rel, prev, prev.pkg, e, e.pkg)
+				}
+				continue
+			}
+			deb[rel] = e
+		}
+		x := filepath.Join(tmp, "x-"+p.name)
+		if out, err := exec.Command("dpkg-deb", "-x", file, x).CombinedOutput(); err != nil {
+			t.Fatalf("dpkg-deb -x %s: %v\n%s", file, err, out)
+		}
+		extracted[p.name] = x
+	}
+
+	for _, d := range compareDebInstall(install, deb, debAdded) {
+		t.Error(d)
+	}
+
+	// The same content: every file but the program, which debian/rules builds with other flags
+	// (a hardened PIE); that one must run and answer as make install's does.
+	for rel, e := range snap {
+		got, ok := deb[rel]
+		if e.kind != "f" || !ok {
+			continue
+		}
+		p := filepath.Join(extracted[got.pkg], rel)
+		if rel == "usr/bin/tails-backup" {
+			want, errW := exec.Command(filepath.Join(dest, rel), "help").CombinedOutput()
+			have, errH := exec.Command(p, "help").CombinedOutput()
+			if errW != nil || errH != nil || !bytes.Equal(have, want) || !bytes.Contains(have, []byte("usage: tails-backup")) {
+				t.Errorf("the packaged program's help differs from make install's:\n%s (%v)\nwant\n%s (%v)", have, errH, want, errW)
+			}
+			continue
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(data, e.data) {
+			t.Errorf("%s differs between %s and make install", rel, got.pkg)
+		}
+	}
+
+	// The maintainer scripts and conffiles: the agent's user unit enabled for every user by the
+	// postinst (dh_installsystemduser: deb-systemd-helper --user, links under /etc/systemd/user),
+	// the sudoers rule a conffile (an administrator's change to it is kept on upgrade).
+	tb := filepath.Join(dist, fmt.Sprintf("tails-backup_%s_amd64.deb", version))
+	for _, c := range []struct{ member, want string }{
+		{"postinst", "deb-systemd-helper --user enable 'tails-backup-agent.service'"},
+		{"postrm", "deb-systemd-helper --user purge 'tails-backup-agent.service'"},
+		{"conffiles", "/etc/sudoers.d/tails-backup"},
+	} {
+		got, err := exec.Command("dpkg-deb", "-I", tb, c.member).Output()
+		if err != nil {
+			t.Errorf("dpkg-deb -I %s %s: %v", tb, c.member, err)
+			continue
+		}
+		if !strings.Contains(string(got), c.want) {
+			t.Errorf("%s of tails-backup has no %q:\n%s", c.member, c.want, got)
+		}
+	}
+	fields, err := exec.Command("dpkg-deb", "-f", tb, "Depends").Output()
+	if err != nil {
+		t.Fatalf("dpkg-deb -f %s Depends: %v", tb, err)
+	}
+	for _, dep := range []string{"sudo", "udisks2", "pinentry-gnome3", "libc6"} {
+		if !regexp.MustCompile(`(^|, )` + regexp.QuoteMeta(dep) + `( |,|$)`).Match(bytes.TrimSpace(fields)) {
+			t.Errorf("tails-backup does not depend on %s: %s", dep, fields)
+		}
+	}
+}
