@@ -345,11 +345,15 @@ func TestDeb(t *testing.T) {
 	}
 
 	// The maintainer scripts and conffiles: the agent's user unit enabled for every user by the
-	// postinst (dh_installsystemduser: deb-systemd-helper --user, links under /etc/systemd/user),
-	// the sudoers rule a conffile (an administrator's change to it is kept on upgrade).
+	// postinst (dh_installsystemduser: deb-systemd-helper --user, links under /etc/systemd/user)
+	// and started in the running desktop sessions (debian/tails-backup.postinst), stopped on
+	// removal; the sudoers rule a conffile (an administrator's change to it is kept on upgrade).
+	// lintian, run by make deb, has checked their shell syntax.
 	tb := filepath.Join(dist, fmt.Sprintf("tails-backup_%s_amd64.deb", version))
 	for _, c := range []struct{ member, want string }{
 		{"postinst", "deb-systemd-helper --user enable 'tails-backup-agent.service'"},
+		{"postinst", "in_sessions restart"}, // and started in the desktop sessions already running
+		{"prerm", "deb-systemd-invoke --user stop tails-backup-agent.service"},
 		{"postrm", "deb-systemd-helper --user purge 'tails-backup-agent.service'"},
 		{"conffiles", "/etc/sudoers.d/tails-backup"},
 	} {
