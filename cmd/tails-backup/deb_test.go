@@ -375,4 +375,90 @@ func TestDeb(t *testing.T) {
 			t.Errorf("tails-backup does not depend on %s: %s", dep, fields)
 		}
 	}
+
+	var files []string
+	for _, p := range debPackages {
+		files = append(files, filepath.Join(dist, fmt.Sprintf("%s_%s_%s.deb", p.name, version, p.arch)))
+	}
+	t.Run("InstallAndPurgeInThrowawayRoot", func(t *testing.T) {
+		checkDebThrowawayRoot(t, filepath.Join(tmp, "root"), files, snap)
+	})
+}
+
+// checkDebThrowawayRoot installs the packages with dpkg into an empty root (dpkg --root, its own
+// database there), checks that make install's files are there as make install makes them and that
+// the sudoers rule is a conffile, then purges both packages and checks that none of their files
+// is left. The maintainer scripts run on this machine (--force-script-chrootless: the root has no
+// shell to chroot into) with DPKG_ROOT set, which both debhelper's parts and ours honour by doing
+// nothing: no unit is enabled or started here. Dependencies are not installed (--force-depends).
+func checkDebThrowawayRoot(t *testing.T, root string, debs []string, snap map[string]installEntry) {
+	admin := filepath.Join(root, "var/lib/dpkg")
+	for _, d := range []string{"info", "updates"} {
+		if err := os.MkdirAll(filepath.Join(admin, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(admin, "status"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dpkg := func(args ...string) string {
+		t.Helper()
+		all := append([]string{"--root=" + root, "--log=" + filepath.Join(root, "dpkg.log"),
+			"--force-script-chrootless", "--force-depends"}, args...)
+		out, err := exec.Command("dpkg", all...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("dpkg %s: %v\n%s", strings.Join(all, " "), err, out)
+		}
+		return string(out)
+	}
+	dpkg(append([]string{"-i"}, debs...)...)
+	for rel, want := range snap {
+		fi, err := os.Lstat(filepath.Join(root, rel))
+		if err != nil {
+			t.Errorf("installed with dpkg: %v", err)
+			continue
+		}
+		got := installEntry{perm: fi.Mode().Perm()}
+		switch {
+		case fi.Mode()&fs.ModeSymlink != 0:
+			got.kind = "l"
+			got.link, _ = os.Readlink(filepath.Join(root, rel))
+		case fi.IsDir():
+			got.kind = "d"
+		default:
+			got.kind = "f"
+		}
+		if got.String() != want.String() {
+			t.Errorf("%s installed by dpkg is %v, %v from make install", rel, got, want)
+		}
+	}
+	conffiles, err := exec.Command("dpkg-query", "--admindir="+admin, "-W", "-f=${Conffiles}", "tails-backup").Output()
+	if err != nil {
+		t.Fatalf("dpkg-query: %v", err)
+	}
+	if !strings.Contains(string(conffiles), "/etc/sudoers.d/tails-backup ") {
+		t.Errorf("the sudoers rule is not a conffile: %q", conffiles)
+	}
+
+	dpkg("--purge", "tails-backup-debian-extras", "tails-backup")
+	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		switch {
+		case rel == "dpkg.log" || rel == "var/lib/dpkg" || strings.HasPrefix(rel, "var/lib/dpkg/"):
+			if d.IsDir() && rel == "var/lib/dpkg" {
+				return fs.SkipDir
+			}
+		case !d.IsDir():
+			t.Errorf("%s is left after dpkg --purge", rel)
+		case rel != "." && rel != "var" && rel != "var/lib":
+			t.Errorf("folder %s is left after dpkg --purge", rel)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }
