@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io/fs"
+	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -460,5 +461,135 @@ func checkDebThrowawayRoot(t *testing.T, root string, debs []string, snap map[st
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// debFakeRunuser stands for runuser in TestDebPostinstSessions: it logs its arguments and answers
+// as `systemctl --user` of the user would, from files in $STATE: USER.graphical (the desktop
+// session is up), USER.enabled (the agent's unit is enabled).
+const debFakeRunuser = `#!/bin/sh
+echo "runuser $*" >> "$LOG"
+[ "$1" = -u ] || exit 2
+user=$2; shift 2
+[ "$1" = -- ] || exit 2
+shift
+while [ "$1" = env ] || [ "${1#*=}" != "$1" ]; do shift; done
+[ "$1" = systemctl ] && [ "$2" = --user ] || exit 2
+shift 2
+case "$*" in
+  "--quiet is-active graphical-session.target") [ -e "$STATE/$user.graphical" ] ;;
+  "--quiet is-enabled tails-backup-agent.service") [ -e "$STATE/$user.enabled" ] ;;
+  daemon-reload|"--no-block restart tails-backup-agent.service") exit 0 ;;
+  *) exit 2 ;;
+esac
+`
+
+// debFakeGetent answers `getent passwd UID` for uids 1000 (amnesia) and 1001 (bob).
+const debFakeGetent = `#!/bin/sh
+case "$1 $2" in
+  "passwd 1000") echo "amnesia:x:1000:1000::/home/amnesia:/bin/bash" ;;
+  "passwd 1001") echo "bob:x:1001:1001::/home/bob:/bin/bash" ;;
+  *) exit 2 ;;
+esac
+`
+
+// TestDebPostinstSessions runs debian/tails-backup.postinst (without debhelper's part, which is
+// a comment line in the source file) in a mount namespace whose /run is a test folder with
+// user buses, runuser and getent faked: the agent is started in the desktop sessions that are
+// open and where its unit is enabled, and nowhere else; nothing at all without systemd or under
+// DPKG_ROOT.
+func TestDebPostinstSessions(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: the postinst runs in a mount namespace with a /run of the test")
+	}
+	unshare, err := exec.LookPath("unshare")
+	if err != nil {
+		t.Skip("unshare (util-linux) is not installed")
+	}
+	root := installRepoRoot(t)
+	postinst := filepath.Join(root, "debian", "tails-backup.postinst")
+	restart := func(user, uid string) string {
+		return fmt.Sprintf("runuser -u %s -- env XDG_RUNTIME_DIR=/run/user/%s DBUS_SESSION_BUS_ADDRESS=unix:path=/run/user/%s/bus systemctl --user --no-block restart tails-backup-agent.service", user, uid, uid)
+	}
+	reload := func(user, uid string) string {
+		return fmt.Sprintf("runuser -u %s -- env XDG_RUNTIME_DIR=/run/user/%s DBUS_SESSION_BUS_ADDRESS=unix:path=/run/user/%s/bus systemctl --user daemon-reload", user, uid, uid)
+	}
+	tests := []struct {
+		name    string
+		args    []string
+		env     []string
+		systemd bool
+		state   []string // files in $STATE
+		want    []string // runuser calls that start or reload (is-active, is-enabled not listed)
+	}{
+		{"desktop open and enabled", []string{"configure", ""}, nil, true,
+			[]string{"amnesia.graphical", "amnesia.enabled"}, []string{reload("amnesia", "1000"), restart("amnesia", "1000")}},
+		{"upgrade restarts it", []string{"configure", "0.90"}, nil, true,
+			[]string{"amnesia.graphical", "amnesia.enabled"}, []string{reload("amnesia", "1000"), restart("amnesia", "1000")}},
+		{"two users, one masked", []string{"configure", ""}, nil, true,
+			[]string{"amnesia.graphical", "amnesia.enabled", "bob.graphical"}, []string{reload("amnesia", "1000"), restart("amnesia", "1000"), reload("bob", "1001")}},
+		{"no desktop session", []string{"configure", ""}, nil, true,
+			[]string{"amnesia.enabled", "bob.enabled"}, nil},
+		{"no systemd", []string{"configure", ""}, nil, false,
+			[]string{"amnesia.graphical", "amnesia.enabled"}, nil},
+		{"DPKG_ROOT", []string{"configure", ""}, []string{"DPKG_ROOT=/somewhere"}, true,
+			[]string{"amnesia.graphical", "amnesia.enabled"}, nil},
+		{"abort-upgrade", []string{"abort-upgrade", "0.99"}, nil, true,
+			[]string{"amnesia.graphical", "amnesia.enabled"}, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tmp := t.TempDir()
+			bin, state, run := filepath.Join(tmp, "bin"), filepath.Join(tmp, "state"), filepath.Join(tmp, "run")
+			log := filepath.Join(tmp, "log")
+			for _, d := range []string{bin, state, filepath.Join(run, "user", "1000"), filepath.Join(run, "user", "1001"), filepath.Join(run, "user", "1002")} {
+				if err := os.MkdirAll(d, 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if tc.systemd {
+				if err := os.MkdirAll(filepath.Join(run, "systemd", "system"), 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// Buses of uids 1000 and 1001; 1002 has a runtime folder and no bus (no user manager).
+			for _, uid := range []string{"1000", "1001"} {
+				l, err := net.Listen("unix", filepath.Join(run, "user", uid, "bus"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer l.Close()
+			}
+			for name, script := range map[string]string{"runuser": debFakeRunuser, "getent": debFakeGetent} {
+				if err := os.WriteFile(filepath.Join(bin, name), []byte(script), 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, f := range tc.state {
+				if err := os.WriteFile(filepath.Join(state, f), nil, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			cmd := exec.Command(unshare, "-m", "sh", "-c", `mount --bind "$RUN" /run && exec sh "$@"`, "sh", postinst)
+			cmd.Args = append(cmd.Args, tc.args...)
+			cmd.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"), "LOG="+log, "STATE="+state, "RUN="+run)
+			cmd.Env = append(cmd.Env, tc.env...)
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("postinst %v: %v\n%s", tc.args, err, out)
+			}
+			data, err := os.ReadFile(log)
+			if err != nil && !os.IsNotExist(err) {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+				if strings.Contains(line, "daemon-reload") || strings.Contains(line, "restart") {
+					got = append(got, line)
+				}
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("postinst %v started or reloaded:\n%s\nwant\n%s\n(all calls:\n%s)", tc.args, strings.Join(got, "\n"), strings.Join(tc.want, "\n"), data)
+			}
+		})
 	}
 }
