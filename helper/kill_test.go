@@ -390,7 +390,7 @@ func TestKillRefreshSystem(t *testing.T) {
 			return false
 		}
 		// A copy of the running system partition: every file its new version, nothing else.
-		if res := killtest.Check(t, bsys, newSnap, newSnap, isTemp, nil); !res.AllNew {
+		if res := killtest.Check(t, bsys, newSnap, newSnap, isTemp, nil); !res.AllNew || len(res.Torn) != 0 {
 			t.Errorf("kill %d: the next refresh left a backup system partition that differs from the running one: %q", k, res.Torn)
 			return false
 		}
