@@ -38,6 +38,8 @@ const childLimitsPrefix = "child-process: "
 type childConfig struct {
 	Bus, Source, SystemMount, VersionFile string
 	ProgressInterval                      time.Duration
+	// ProgramPath and GPTMBR, for a refresh of the system partition.
+	ProgramPath, GPTMBR string
 }
 
 // childAttrs is what the child reports of its own process after Run.
@@ -88,7 +90,8 @@ func helperChild(cfg string) int {
 	l.SetOutput(os.Stderr)
 	l.SetLevel(logrus.DebugLevel)
 	err = Run(ctx, os.Stdin, os.Stdout, System{UDisks: udisks.New(conn, udisks.Options{}), Source: c.Source,
-		SystemMount: c.SystemMount, VersionFile: c.VersionFile, ProgressInterval: c.ProgressInterval}, logrus.NewEntry(l))
+		SystemMount: c.SystemMount, VersionFile: c.VersionFile, ProgressInterval: c.ProgressInterval,
+		ProgramPath: c.ProgramPath, GPTMBR: c.GPTMBR}, logrus.NewEntry(l))
 
 	a := childAttrs{Limits: map[string][2]uint64{}}
 	for name, res := range limitNames {
@@ -127,7 +130,8 @@ func (w *world) startProcess(input string, wrap ...string) *process {
 	t := w.t
 	t.Helper()
 	cfg, _ := json.Marshal(childConfig{Bus: w.bus, Source: w.sys.Source, SystemMount: w.sys.SystemMount,
-		VersionFile: w.sys.VersionFile, ProgressInterval: w.sys.ProgressInterval})
+		VersionFile: w.sys.VersionFile, ProgressInterval: w.sys.ProgressInterval,
+		ProgramPath: w.sys.ProgramPath, GPTMBR: w.sys.GPTMBR})
 	argv := append(append([]string{}, wrap...), os.Args[0], "-test.run=^TestHelperChildProcess$")
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = append(os.Environ(), childEnv+"="+string(cfg))

@@ -599,6 +599,13 @@ func (r *runner) syncLinked(dirRel, rel string, srcFD, dstFD int, name string, s
 	}
 
 	act, srcX, dstX, _ := r.decideLeaf(rel, srcFD, dstFD, name, s, d, hasD, true)
+	if (act == leafSame || act == leafMeta) && g.hasSeed && g.seed != rel && d.Ino != g.seedIno {
+		// Right by itself but not on the seed's inode: a run killed between two members of
+		// the group leaves it split so (the members already replaced on a new inode, the
+		// others on the old one). The scan recorded it as a link to make; link it, or the
+		// group stays split (the seed, being right, is not visited again).
+		act = leafReplace
+	}
 	switch act {
 	case leafSkip:
 		return false
