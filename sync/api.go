@@ -69,6 +69,9 @@ type Options struct {
 	// limits replaces the engine's bounds (its zero fields keep the defaults), so that tests
 	// reach them with small trees.
 	limits limits
+	// afterRename, when set, is called after each rename of a new version over its name, with
+	// the entry's path, so that a test can cut the power at a chosen point of the commit.
+	afterRename func(rel string)
 }
 
 // limits are the bounds that keep a run's memory and open descriptors bounded whatever the trees

@@ -7,3 +7,10 @@ func WithLimits(opts Options, depth int, nameBytes int64, linkGroups int) Option
 	opts.limits = limits{depth: depth, nameBytes: nameBytes, linkGroups: linkGroups}
 	return opts
 }
+
+// WithAfterRename returns opts with fn called after each rename that puts a new version of an
+// entry in place (from the renaming goroutine), for tests that stop the run at a chosen rename.
+func WithAfterRename(opts Options, fn func(rel string)) Options {
+	opts.afterRename = fn
+	return opts
+}

@@ -268,6 +268,9 @@ func (r *runner) tryReplace(rel string, srcFD, dstFD int, name string, s, d *uni
 	}
 	if err == nil {
 		err = unix.Renameat(dstFD, tmp, dstFD, name)
+		if err == nil && r.opts.afterRename != nil {
+			r.opts.afterRename(rel)
+		}
 	}
 	if err != nil {
 		unix.Unlinkat(dstFD, tmp, 0)

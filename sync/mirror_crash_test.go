@@ -1,0 +1,181 @@
+package sync_test
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"tails-backup/sync"
+)
+
+// ext4's shutdown ioctl, EXT4_IOC_SHUTDOWN = _IOR('X', 125, __u32), with
+// EXT4_GOING_FLAGS_NOLOGFLUSH: the file system stops at once, without writing back dirty pages
+// nor committing the running journal transaction. What the device holds then is what it would
+// hold if the stick were pulled at that instant: the committed transactions and the data blocks
+// written so far, nothing of the page cache.
+const (
+	ext4IocShutdown          = 0x8004587D
+	ext4GoingFlagsNoLogFlush = 2
+)
+
+// crashTree describes the files of the crash test: path → content, for the old and the new
+// version of each file.
+type crashTree map[string][]byte
+
+// makeCrashTrees returns an old and a new version of files files spread over folders, of sizes
+// from a few bytes to 2 MiB (a mix like a Persistent Storage's: many small files, some large),
+// every new version different from the old one in size and content; one file in eight is new
+// (absent from the old tree).
+func makeCrashTrees(files int, seed uint64) (old, new crashTree) {
+	rng := rand.New(rand.NewPCG(seed, 1))
+	size := func() int {
+		if rng.IntN(4) == 0 {
+			return 256*kib + rng.IntN(1792*kib)
+		}
+		return 1 + rng.IntN(64*kib)
+	}
+	content := func(n int) []byte {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte(rng.Uint32()) | 1 // never a block of zeros: no holes
+		}
+		return b
+	}
+	old, new = crashTree{}, crashTree{}
+	for i := 0; i < files; i++ {
+		rel := fmt.Sprintf("d%02d/f%04d", i%8, i)
+		if i%8 == 7 {
+			new[rel] = content(size()) // created by the update: its old version is no file
+			continue
+		}
+		o := size()
+		n := size()
+		for n == o {
+			n = size()
+		}
+		old[rel], new[rel] = content(o), content(n)
+	}
+	return old, new
+}
+
+func writeCrashTree(t *testing.T, root string, tree crashTree) {
+	t.Helper()
+	for rel, data := range tree {
+		p := filepath.Join(root, rel)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestCrashKeepsOldOrNewVersions cuts the power of an ext4 destination (default mount options:
+// data=ordered, delalloc, auto_da_alloc, 5 s journal commits) in the middle of an update that
+// replaces every file, after a chosen number of renames of new versions over old ones, and then
+// checks, after the journal is replayed, that every file is exactly its old or its new version:
+// none torn, none empty. The next run must then finish the update.
+func TestCrashKeepsOldOrNewVersions(t *testing.T) {
+	parallel(t)
+	shm, err := os.MkdirTemp("/dev/shm", "tails-backup-crash-")
+	if err != nil {
+		t.Skipf("no /dev/shm for the images: %v", err)
+	}
+	t.Cleanup(func() { os.RemoveAll(shm) })
+
+	const files = 320
+	old, new := makeCrashTrees(files, 10)
+	src := filepath.Join(shm, "src")
+	writeCrashTree(t, src, old)
+
+	// The destination before the update, on an image copied for each point.
+	base := newImageAt(t, filepath.Join(shm, "base.img"), 1024)
+	dst := base.mountAt(t, filepath.Join(shm, "dst"))
+	if _, err := runMirror(t, src, dst, sync.Options{}); err != nil {
+		t.Fatalf("first copy: %v", err)
+	}
+	base.unmount(t)
+	writeCrashTree(t, src, new)
+
+	for _, point := range []int{1, 40, 150, 290} {
+		t.Run(fmt.Sprintf("after %d renames", point), func(t *testing.T) {
+			img := &image{Path: filepath.Join(shm, fmt.Sprintf("cut-%d.img", point))}
+			run(t, "cp", "--sparse=always", base.Path, img.Path)
+			t.Cleanup(func() { os.Remove(img.Path) })
+			dst := img.mountAt(t, filepath.Join(shm, fmt.Sprintf("cut-%d", point)))
+
+			root, err := unix.Open(dst, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer unix.Close(root)
+			var renames atomic.Int64
+			cut := make(chan error, 1)
+			opts := sync.WithAfterRename(sync.Options{}, func(rel string) {
+				if renames.Add(1) != int64(point) {
+					return
+				}
+				// The journal commits every 5 s whatever the engine does (or when any process
+				// calls fsync): commit it now, as its timer could have, by an fsync of the
+				// folder the rename changed, which commits the running transaction and so the
+				// renames made so far, but writes no delayed-allocation data. Then pull.
+				if dir, err := os.Open(filepath.Join(dst, filepath.Dir(rel))); err == nil {
+					dir.Sync()
+					dir.Close()
+				}
+				cut <- unix.IoctlSetPointerInt(root, ext4IocShutdown, ext4GoingFlagsNoLogFlush)
+			})
+			_, runErr := runMirror(t, src, dst, opts)
+			select {
+			case err := <-cut:
+				if err != nil {
+					t.Fatalf("EXT4_IOC_SHUTDOWN: %v", err)
+				}
+			default:
+				t.Fatalf("the run made %d renames, never reaching %d (error: %v)", renames.Load(), point, runErr)
+			}
+			if runErr == nil {
+				t.Errorf("the run went on after the file system was shut down")
+			}
+			unix.Close(root)
+			img.unmount(t)
+			dst = img.mountAt(t, dst) // replays the journal, as Tails' next mount would
+			var nOld, nNew int
+			var torn []string
+			for rel := range new {
+				was, existed := old[rel]
+				got, err := os.ReadFile(filepath.Join(dst, rel))
+				switch {
+				case os.IsNotExist(err) && !existed:
+					nOld++
+				case err != nil:
+					torn = append(torn, fmt.Sprintf("%s: %v", rel, err))
+				case existed && string(got) == string(was):
+					nOld++
+				case string(got) == string(new[rel]):
+					nNew++
+				default:
+					torn = append(torn, fmt.Sprintf("%s: %d bytes (old %d, new %d)", rel, len(got), len(was), len(new[rel])))
+				}
+			}
+			sort.Strings(torn)
+			t.Logf("cut after %d renames: %d files old, %d new, %d torn", point, nOld, nNew, len(torn))
+			if len(torn) > 0 {
+				t.Errorf("%d of %d files are neither their old nor their new version after the cut, for example:\n%s",
+					len(torn), len(new), strings.Join(torn[:min(len(torn), 10)], "\n"))
+			}
+			// The next run finishes the update and leaves no temporary.
+			mirror(t, src, dst, sync.Options{})
+			img.unmount(t)
+			run(t, "e2fsck", "-fn", img.Path)
+		})
+	}
+}
