@@ -32,7 +32,7 @@ type crashTree map[string][]byte
 // makeCrashTrees returns an old and a new version of files files spread over folders, of sizes
 // from a few bytes to 2 MiB (a mix like a Persistent Storage's: many small files, some large),
 // every new version different from the old one in size and content; one file in eight is new
-// (absent from the old tree).
+// (absent from the old tree), and eight pairs of files are hard links.
 func makeCrashTrees(files int, seed uint64) (old, new crashTree) {
 	rng := rand.New(rand.NewPCG(seed, 1))
 	size := func() int {
@@ -62,6 +62,15 @@ func makeCrashTrees(files int, seed uint64) (old, new crashTree) {
 		}
 		old[rel], new[rel] = content(o), content(n)
 	}
+	// Hard-link groups: "-b" is a link to "-a" (see writeCrashTree). The first member of a
+	// group is renamed at once, not behind the barrier.
+	for g := 0; g < 8; g++ {
+		o, n := content(size()), content(size())
+		for _, m := range []string{"a", "b"} {
+			rel := fmt.Sprintf("links/g%d-%s", g, m)
+			old[rel], new[rel] = o, n
+		}
+	}
 	return old, new
 }
 
@@ -74,6 +83,17 @@ func writeCrashTree(t *testing.T, root string, tree crashTree) {
 		}
 		if err := os.WriteFile(p, data, 0o644); err != nil {
 			t.Fatal(err)
+		}
+	}
+	for rel := range tree {
+		if a, ok := strings.CutSuffix(rel, "-b"); ok {
+			p := filepath.Join(root, rel)
+			if err := os.Remove(p); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Link(filepath.Join(root, a+"-a"), p); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 }
@@ -117,7 +137,7 @@ func TestCrashKeepsOldOrNewVersions(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer unix.Close(root)
-			var renames atomic.Int64
+			var renames, atCut atomic.Int64
 			cut := make(chan error, 1)
 			opts := sync.WithAfterRename(sync.Options{}, func(rel string) {
 				if renames.Add(1) != int64(point) {
@@ -131,7 +151,9 @@ func TestCrashKeepsOldOrNewVersions(t *testing.T) {
 					dir.Sync()
 					dir.Close()
 				}
-				cut <- unix.IoctlSetPointerInt(root, ext4IocShutdown, ext4GoingFlagsNoLogFlush)
+				err := unix.IoctlSetPointerInt(root, ext4IocShutdown, ext4GoingFlagsNoLogFlush)
+				atCut.Store(renames.Load()) // other goroutines may rename while this one cuts
+				cut <- err
 			})
 			_, runErr := runMirror(t, src, dst, opts)
 			select {
@@ -167,7 +189,7 @@ func TestCrashKeepsOldOrNewVersions(t *testing.T) {
 				}
 			}
 			sort.Strings(torn)
-			t.Logf("cut after %d renames: %d files old, %d new, %d torn", point, nOld, nNew, len(torn))
+			t.Logf("cut after %d renames (%d at the shutdown): %d files old, %d new, %d torn", point, atCut.Load(), nOld, nNew, len(torn))
 			if len(torn) > 0 {
 				t.Errorf("%d of %d files are neither their old nor their new version after the cut, for example:\n%s",
 					len(torn), len(new), strings.Join(torn[:min(len(torn), 10)], "\n"))
