@@ -72,6 +72,17 @@ type Options struct {
 	// afterRename, when set, is called after each rename of a new version over its name, with
 	// the entry's path, so that a test can cut the power at a chosen point of the commit.
 	afterRename func(rel string)
+	// batch replaces the rename barrier's bounds (its zero fields keep the defaults), so that
+	// tests commit many small batches.
+	batch batchBounds
+}
+
+// batchBounds are the bounds of a batch of renames waiting behind the barrier (commit.go).
+type batchBounds struct {
+	ops   int
+	bytes int64
+	dirs  int
+	age   time.Duration
 }
 
 // limits are the bounds that keep a run's memory and open descriptors bounded whatever the trees

@@ -68,9 +68,25 @@ const (
 )
 
 // newBarrier returns the barrier of r; it may hold maxDirs directory descriptors at once.
+// Options.batch (tests) lowers the bounds.
 func newBarrier(r *runner, maxDirs int) *barrier {
-	return &barrier{r: r, dirs: make(map[linkKey]*heldDir), maxOps: barrierOps, maxBytes: barrierBytes,
+	b := &barrier{r: r, dirs: make(map[linkKey]*heldDir), maxOps: barrierOps, maxBytes: barrierBytes,
 		maxDirs: max(1, min(maxDirs, barrierOps)), maxAge: barrierAge}
+	if o := r.opts.batch; o != (batchBounds{}) {
+		if o.ops > 0 {
+			b.maxOps = o.ops
+		}
+		if o.bytes > 0 {
+			b.maxBytes = o.bytes
+		}
+		if o.dirs > 0 {
+			b.maxDirs = o.dirs
+		}
+		if o.age > 0 {
+			b.maxAge = o.age
+		}
+	}
+	return b
 }
 
 // heldDirBudget is how many directory descriptors the barrier may hold besides what workers

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -198,6 +199,74 @@ func TestCrashKeepsOldOrNewVersions(t *testing.T) {
 			mirror(t, src, dst, sync.Options{})
 			img.unmount(t)
 			run(t, "e2fsck", "-fn", img.Path)
+		})
+	}
+}
+
+// TestMirrorRenameBatches runs updates that change every kind of entry (data, type, hard-link
+// groups, folders replaced by files and back, folder metadata) with the rename barrier
+// committing tiny batches: one entry, two, one byte of data, one folder held, or a batch per
+// millisecond. Each must leave an exact copy, folder mtimes included (a folder's metadata set
+// before a rename into it would be changed again), and a second run with nothing to do.
+func TestMirrorRenameBatches(t *testing.T) {
+	before := []node{
+		{Path: "a/f1", Type: 'f', Data: "one"}, {Path: "a/f2", Type: 'f', Data: "two"},
+		{Path: "a/sub/f3", Type: 'f', Data: string(pattern(300*kib, 1))},
+		{Path: "a/sub/deeper/f4", Type: 'f', Data: "four"},
+		{Path: "todir", Type: 'f', Data: "file, then a folder"},
+		{Path: "tofile/x/y", Type: 'f', Data: "a folder, then a file"},
+		{Path: "hl/a", Type: 'f', Data: "group"}, {Path: "hl/b", Type: 'h', Target: "hl/a"},
+		{Path: "sym", Type: 'l', Target: "old"},
+		{Path: "gone/g", Type: 'f', Data: "deleted"},
+		{Path: "a", Type: 'd', Mtime: t1}, {Path: "a/sub", Type: 'd', Mtime: t1},
+	}
+	after := []node{
+		{Path: "a/f1", Type: 'f', Data: "one, longer"}, {Path: "a/f2", Type: 'f', Data: "2"},
+		{Path: "a/new", Type: 'f', Data: "created"},
+		{Path: "a/sub/f3", Type: 'f', Data: string(pattern(200*kib, 2))},
+		{Path: "a/sub/deeper/f4", Type: 'f', Data: "four!"},
+		{Path: "a/sub/newdir/f5", Type: 'f', Data: "in a new folder"},
+		{Path: "todir/in", Type: 'f', Data: "in"},
+		{Path: "tofile", Type: 'f', Data: "now a file"},
+		{Path: "hl/a", Type: 'f', Data: "group, changed"}, {Path: "hl/b", Type: 'h', Target: "hl/a"},
+		{Path: "hl/c", Type: 'h', Target: "hl/a"},
+		{Path: "sym", Type: 'l', Target: "new target"},
+		{Path: "a/sub/deeper", Type: 'd', Mode: mode(0o750), Mtime: t2},
+		{Path: "a/sub/newdir", Type: 'd', Mtime: t1},
+		{Path: "a/sub", Type: 'd', Mtime: t2}, {Path: "a", Type: 'd', Mtime: t2},
+		{Path: "todir", Type: 'd', Mtime: t1},
+		{Path: ".", Type: 'd', Mtime: t1},
+	}
+	cases := []struct {
+		name  string
+		ops   int
+		bytes int64
+		dirs  int
+		age   time.Duration
+	}{
+		{name: "one entry a batch", ops: 1},
+		{name: "two entries a batch", ops: 2},
+		{name: "one byte a batch", bytes: 1},
+		{name: "one folder held", dirs: 1},
+		{name: "a batch a millisecond", age: time.Millisecond},
+		{name: "defaults"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			parallel(t)
+			src := newExt4(t, 32)
+			dst := newExt4(t, 32)
+			build(t, src, before...)
+			mirror(t, src, dst, sync.Options{})
+			rm(t, src, "a/f1", "todir", "tofile", "hl", "gone", "sym")
+			build(t, src, after...)
+			var renames atomic.Int64
+			opts := sync.WithAfterRename(sync.WithBatches(sync.Options{}, c.ops, c.bytes, c.dirs, c.age),
+				func(string) { renames.Add(1) })
+			mirror(t, src, dst, opts)
+			if renames.Load() == 0 {
+				t.Errorf("no rename went through the barrier")
+			}
 		})
 	}
 }
