@@ -332,8 +332,9 @@ func (r *runner) finishNode(dstFD int, tmp string, s *unix.Stat_t, srcX []xattr)
 }
 
 // buildFile copies the regular file name into the new file tmp, with its metadata, and returns
-// the data bytes it counted; durable flushes tmp's data to the device (fdatasync). A file that changes while it is copied is copied again, twice at
-// most; the bytes of an attempt that is thrown away are taken back from the count.
+// the data bytes it counted; durable flushes tmp's data to the device (fdatasync). A file that
+// changes while it is copied is copied again, twice at most; the bytes of an attempt that is
+// thrown away are taken back from the count.
 func (r *runner) buildFile(rel string, srcFD, dstFD int, name, tmp string, durable bool) (int64, error) {
 	sfd, err := openFileAt(srcFD, name)
 	if err != nil {
