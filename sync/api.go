@@ -6,7 +6,8 @@
 // deleted from the destination. The destination is treated as hostile: every operation on it goes
 // through directory file descriptors with single-component names and never follows a symlink, so
 // nothing is ever written outside the destination root. Each destination file is at every instant
-// either its old or its new version (a temporary file in the same directory, renamed over the old).
+// either its old or its new version (a temporary file in the same directory, renamed over the old
+// once a syncfs has put its data on the device), even after the device is pulled out.
 package sync
 
 import (
