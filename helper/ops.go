@@ -174,7 +174,12 @@ func (o *operation) deviceGone(err error, dst *root) bool {
 }
 
 // update mirrors src onto dst, recording the update in dst's marker: incomplete while it runs
-// (and if it fails), complete at the end.
+// (and if it fails), complete at the end. The order is what makes a stick pulled at any instant
+// hold a marker saying "incomplete" or complete data (docs/sync.md, "Order of writes and
+// flushes"): the incomplete marker is on the device (WriteFileAt: fsync of the file, then of the
+// root after the rename) before the mirror writes anything; the mirror renames new versions only
+// after a syncfs and ends with one; the complete marker is written only after the mirror
+// returned without error, so after its last syncfs.
 func (o *operation) update(src, dst *root) (*Report, *Failure) {
 	prev, present, err := readMarker(dst.fd)
 	if !present || err != nil || prev.Source != src.uuid {

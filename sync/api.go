@@ -6,7 +6,8 @@
 // deleted from the destination. The destination is treated as hostile: every operation on it goes
 // through directory file descriptors with single-component names and never follows a symlink, so
 // nothing is ever written outside the destination root. Each destination file is at every instant
-// either its old or its new version (a temporary file in the same directory, renamed over the old).
+// either its old or its new version (a temporary file in the same directory, renamed over the old
+// once a syncfs has put its data on the device), even after the device is pulled out.
 package sync
 
 import (
@@ -69,6 +70,20 @@ type Options struct {
 	// limits replaces the engine's bounds (its zero fields keep the defaults), so that tests
 	// reach them with small trees.
 	limits limits
+	// afterRename, when set, is called after each rename of a new version over its name, with
+	// the entry's path, so that a test can cut the power at a chosen point of the commit.
+	afterRename func(rel string)
+	// batch replaces the rename barrier's bounds (its zero fields keep the defaults), so that
+	// tests commit many small batches.
+	batch batchBounds
+}
+
+// batchBounds are the bounds of a batch of renames waiting behind the barrier (commit.go).
+type batchBounds struct {
+	ops   int
+	bytes int64
+	dirs  int
+	age   time.Duration
 }
 
 // limits are the bounds that keep a run's memory and open descriptors bounded whatever the trees

@@ -83,7 +83,13 @@ type image struct {
 func newImage(t testing.TB, sizeMiB int, mkfsArgs ...string) *image {
 	t.Helper()
 	requireRoot(t)
-	p := filepath.Join(t.TempDir(), "fs.img")
+	return newImageAt(t, filepath.Join(t.TempDir(), "fs.img"), sizeMiB, mkfsArgs...)
+}
+
+// newImageAt is newImage at the path p (for example on /dev/shm, for large images).
+func newImageAt(t testing.TB, p string, sizeMiB int, mkfsArgs ...string) *image {
+	t.Helper()
+	requireRoot(t)
 	f, err := os.Create(p)
 	if err != nil {
 		t.Fatal(err)

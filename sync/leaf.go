@@ -220,16 +220,18 @@ var errDestinationChanged = errors.New("changed on the destination while it was 
 // replaceLeaf builds the source entry under a temporary name in the destination directory and
 // renames it over name, so that name is the old or the new entry at every instant.
 //
-// Copies run in parallel, each holding its temporary next to the old version, so a nearly full
-// destination can run out of space where copying one file at a time would fit. On ENOSPC the
-// copy removes its temporary, waits until no other copy is in flight (each finished one freed
-// its old version) and tries again alone; only then is the destination really full.
+// Copies run in parallel, each holding its temporary next to the old version, and finished
+// temporaries wait for the rename barrier (commit.go), so a nearly full destination can run
+// out of space where copying one file at a time would fit. On ENOSPC the copy removes its
+// temporary, waits until no other copy is in flight, commits the waiting renames (which free
+// the old versions) and tries again alone; only then is the destination really full.
 func (r *runner) replaceLeaf(rel string, srcFD, dstFD int, name string, s, d *unix.Stat_t, hasD bool) bool {
 	r.spaceMu.RLock()
 	err := r.tryReplace(rel, srcFD, dstFD, name, s, d, hasD)
 	r.spaceMu.RUnlock()
 	if err != nil && isNoSpace(err) && r.ctx.Err() == nil {
 		r.spaceMu.Lock()
+		r.commit.flush() // the renames waiting behind the barrier free their old versions
 		err = r.tryReplace(rel, srcFD, dstFD, name, s, d, hasD)
 		r.spaceMu.Unlock()
 	}
@@ -248,26 +250,39 @@ func (r *runner) replaceLeaf(rel string, srcFD, dstFD int, name string, s, d *un
 	return false
 }
 
-// tryReplace does one attempt of replaceLeaf; on failure it leaves no temporary behind.
+// tryReplace does one attempt of replaceLeaf; on failure it leaves no temporary behind. The
+// new entry is renamed over name by the rename barrier once its data is on the device, except
+// a member of a hard-link group (several source links): the group's later members are linked to
+// the inode found under its name, so it is renamed at once, after its own data is flushed
+// (fdatasync), so that links made to it never name data still in the page cache.
 func (r *runner) tryReplace(rel string, srcFD, dstFD int, name string, s, d *unix.Stat_t, hasD bool) error {
 	tmp := r.tmpName()
+	now := s.Nlink > 1
 	var err error
 	var copied int64 // data bytes this attempt counted, taken back if it fails
 	switch s.Mode & unix.S_IFMT {
 	case unix.S_IFREG:
-		copied, err = r.buildFile(rel, srcFD, dstFD, name, tmp)
+		copied, err = r.buildFile(rel, srcFD, dstFD, name, tmp, now)
 	case unix.S_IFLNK:
 		err = r.buildSymlink(srcFD, dstFD, name, tmp, s)
 	default:
 		err = r.buildNode(srcFD, dstFD, name, tmp, s)
 	}
-	if err == nil && hasD && isDir(d) {
-		if !r.removeEntry(rel, dstFD, name, d) {
-			err = errors.New("could not remove the directory it replaces")
-		}
+	var replaces *unix.Stat_t
+	if hasD && isDir(d) {
+		replaces = d
 	}
-	if err == nil {
-		err = unix.Renameat(dstFD, tmp, dstFD, name)
+	switch {
+	case err != nil:
+	case now && !isReg(s):
+		// A long symlink target has a data block of its own; rare enough for a syncfs.
+		if err = unix.Syncfs(dstFD); err == nil {
+			err = r.renameInPlace(dstFD, rel, tmp, name, replaces)
+		}
+	case now:
+		err = r.renameInPlace(dstFD, rel, tmp, name, replaces)
+	default:
+		err = r.commit.rename(dstFD, rel, tmp, name, replaces, copied)
 	}
 	if err != nil {
 		unix.Unlinkat(dstFD, tmp, 0)
@@ -317,9 +332,10 @@ func (r *runner) finishNode(dstFD int, tmp string, s *unix.Stat_t, srcX []xattr)
 }
 
 // buildFile copies the regular file name into the new file tmp, with its metadata, and returns
-// the data bytes it counted. A file that changes while it is copied is copied again, twice at
-// most; the bytes of an attempt that is thrown away are taken back from the count.
-func (r *runner) buildFile(rel string, srcFD, dstFD int, name, tmp string) (int64, error) {
+// the data bytes it counted; durable flushes tmp's data to the device (fdatasync). A file that
+// changes while it is copied is copied again, twice at most; the bytes of an attempt that is
+// thrown away are taken back from the count.
+func (r *runner) buildFile(rel string, srcFD, dstFD int, name, tmp string, durable bool) (int64, error) {
 	sfd, err := openFileAt(srcFD, name)
 	if err != nil {
 		return 0, &readError{err}
@@ -367,7 +383,15 @@ func (r *runner) buildFile(rel string, srcFD, dstFD int, name, tmp string) (int6
 		return copied, &readError{err}
 	}
 	r.sanitize(&st)
-	return copied, applyMeta(tfd, &st, srcX, nil, true)
+	if err := applyMeta(tfd, &st, srcX, nil, true); err != nil {
+		return copied, err
+	}
+	if durable {
+		if err := unix.Fdatasync(tfd); err != nil {
+			return copied, &opError{op: "flush", err: err}
+		}
+	}
+	return copied, nil
 }
 
 // copyData copies size bytes of src into the empty file dst, leaving the source's holes

@@ -68,6 +68,7 @@ type runner struct {
 	// spaceMu is held shared by every copy and exclusively by a copy retried alone after ENOSPC.
 	spaceMu  gosync.RWMutex
 	nameBufs gosync.Pool
+	commit   *barrier // renames wait there until their data is on the device
 
 	fatal atomic.Pointer[error] // the first error that ended the run
 
@@ -138,9 +139,11 @@ func newRunner(ctx context.Context, src, dst string, opts Options) (*runner, err
 	if workers <= 0 {
 		workers = min(maxWorkers, max(defaultWorkers, 4*runtime.GOMAXPROCS(0)))
 	}
+	heldDirs := barrierOps
 	var nofile unix.Rlimit
 	if unix.Getrlimit(unix.RLIMIT_NOFILE, &nofile) == nil {
 		workers = fitWorkers(workers, lim.depth, nofile.Cur)
+		heldDirs = heldDirBudget(workers, lim.depth, nofile.Cur)
 	}
 	r := &runner{
 		opts:    opts,
@@ -152,6 +155,7 @@ func newRunner(ctx context.Context, src, dst string, opts Options) (*runner, err
 		errSeen: make(map[string]bool),
 		tmpStem: fmt.Sprintf(".tails-backup-%d-%x", os.Getpid(), time.Now().UnixNano()&0xffffff),
 	}
+	r.commit = newBarrier(r, heldDirs)
 	r.noXattrAt.Store(opts.procXattrs)
 	r.names.perList, r.names.limit = lim.nameBytes, sharedNameFactor*lim.nameBytes
 	r.links.groups = make(map[linkKey]*linkGroup)
@@ -325,6 +329,7 @@ func (r *runner) run() (Report, error) {
 	r.phase.Store(PhaseCopy)
 	copyStart := time.Now()
 	r.walkRoot()
+	r.commit.finish()
 	rep := r.report()
 	rep.Scanned, rep.ScanTime, rep.CopyTime = plan.Scanned, plan.ScanTime, time.Since(copyStart)
 	if err := r.endError(); err != nil {
@@ -555,7 +560,8 @@ func (r *runner) walkRoot() {
 		return
 	}
 	if metaDiff || touched {
-		if err := applyMeta(r.dstRoot, &s, srcX, dstX, false); err != nil {
+		err := r.commit.setMeta(r.dstRoot, ".", func(fd int) error { return applyMeta(fd, &s, srcX, dstX, false) })
+		if err != nil {
 			r.fail(".", "set metadata", err)
 			return
 		}
@@ -584,8 +590,14 @@ func (r *runner) walkKeptRoot(s, d *unix.Stat_t) {
 	}
 	if mtimeDiff || touched {
 		ts := []unix.Timespec{{Nsec: unix.UTIME_OMIT}, s.Mtim}
-		if err := unix.UtimesNanoAt(unix.AT_FDCWD, fdPath(r.dstRoot), ts, 0); err != nil {
-			r.fail(".", "set metadata", &opError{op: "set mtime", err: err})
+		err := r.commit.setMeta(r.dstRoot, ".", func(fd int) error {
+			if err := unix.UtimesNanoAt(unix.AT_FDCWD, fdPath(fd), ts, 0); err != nil {
+				return &opError{op: "set mtime", err: err}
+			}
+			return nil
+		})
+		if err != nil {
+			r.fail(".", "set metadata", err)
 			return
 		}
 		if mtimeDiff {
@@ -973,7 +985,10 @@ func (r *runner) syncDirEntry(dirRel, rel string, srcFD, dstFD int, name string,
 		return created || replaced
 	}
 	if created || replaced || metaDiff || touched {
-		if err := applyMeta(dstChild, s, srcX, dstX, created || replaced); err != nil {
+		// Behind the renames of its entries, which change its mtime.
+		isNew := created || replaced
+		err := r.commit.setMeta(dstChild, rel, func(fd int) error { return applyMeta(fd, s, srcX, dstX, isNew) })
+		if err != nil {
 			r.fail(rel, "set metadata", err)
 		} else if metaDiff {
 			r.counted(&r.metaOnly, rel)
