@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// waitSyscallCmd waits until a thread of a process named COMM, run by uid, is inside system
+// call NR, and prints its pid, thread and how long the wait took. It watches from outside, as
+// strace would, through /proc/PID/task/TID/syscall (the number of the system call a thread is
+// blocked in; "running" when it is not in one): the product has no hook for the tests.
+// The scenarios use it to pull the backup while the root helper is in its final syncfs(2)
+// (306 on x86_64), which the mirror engine calls once, at the end of the copy.
+//
+//	wait-syscall [--comm tails-backup] [--uid 0] [--timeout 5m] NR
+func waitSyscallCmd(ctx context.Context, args []string) error {
+	fset := flag.NewFlagSet("wait-syscall", flag.ContinueOnError)
+	comm := fset.String("comm", "tails-backup", "the process name (comm)")
+	uid := fset.Int("uid", 0, "the process's user")
+	timeout := fset.Duration("timeout", 5*time.Minute, "how long to wait")
+	if err := fset.Parse(args); err != nil {
+		return err
+	}
+	if fset.NArg() != 1 {
+		return errors.New("usage: wait-syscall [flags] NR")
+	}
+	nr := fset.Arg(0)
+	if _, err := strconv.Atoi(nr); err != nil {
+		return fmt.Errorf("system call number %q: %w", nr, err)
+	}
+	start := time.Now()
+	deadline := start.Add(*timeout)
+	var pids []string
+	for i := 0; ; i++ {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("no process %s of uid %d entered system call %s within %v", *comm, *uid, nr, *timeout)
+		}
+		// The processes change rarely (one helper per update): look for them every 100 ms,
+		// at their threads every 2 ms (a syncfs of a throttled stick lasts seconds).
+		if i%50 == 0 {
+			pids = findProcs(*comm, uint32(*uid))
+		}
+		for _, pid := range pids {
+			tasks, _ := filepath.Glob("/proc/" + pid + "/task/*/syscall")
+			for _, t := range tasks {
+				b, err := os.ReadFile(t)
+				if err != nil {
+					continue
+				}
+				if f := strings.Fields(string(b)); len(f) > 0 && f[0] == nr {
+					fmt.Printf("pid %s thread %s in system call %s after %s\n", pid, filepath.Base(filepath.Dir(t)), nr, time.Since(start).Round(time.Millisecond))
+					return nil
+				}
+			}
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func findProcs(comm string, uid uint32) []string {
+	var out []string
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/comm")
+		if err != nil || strings.TrimSpace(string(b)) != comm {
+			continue
+		}
+		var st syscall.Stat_t
+		if syscall.Stat("/proc/"+e.Name(), &st) != nil || st.Uid != uid {
+			continue
+		}
+		out = append(out, e.Name())
+	}
+	return out
+}
