@@ -37,8 +37,13 @@ const (
 type Stick struct {
 	ID, Serial, File string
 	Passphrase       string
-	plugged          bool
-	pluggedAt        time.Time
+	// WriteBps, if not 0, throttles the writes to the stick (bytes per second) while it is
+	// plugged, as the flash of a real stick does (see QMP.PlugUSBStick).
+	WriteBps  int64
+	Format    string // of File: "raw" (the default) or "qcow2"
+	plugged   bool
+	pluggedAt time.Time
+	usb       USBStick // as plugged
 }
 
 // World is a booted guest running a simulated Tails with its desktop session, and the sticks.
@@ -163,10 +168,11 @@ func (w *World) NewStick(id, serial string, size int64) (*Stick, error) {
 
 // Plug hot-plugs st.
 func (w *World) Plug(ctx context.Context, st *Stick) error {
-	if err := w.VM.QMP.PlugUSBStick(ctx, st.ID, st.File, st.Serial); err != nil {
+	usb := USBStick{ID: st.ID, File: st.File, Serial: st.Serial, Format: st.Format, WriteBps: st.WriteBps}
+	if err := w.VM.QMP.PlugUSBStick(ctx, usb); err != nil {
 		return err
 	}
-	st.plugged, st.pluggedAt = true, time.Now()
+	st.plugged, st.pluggedAt, st.usb = true, time.Now(), usb
 	return nil
 }
 
@@ -175,7 +181,7 @@ func (w *World) Unplug(ctx context.Context, st *Stick) error {
 	if !st.plugged {
 		return nil
 	}
-	if err := w.VM.QMP.UnplugUSBStick(ctx, st.ID); err != nil {
+	if err := w.VM.QMP.UnplugUSBStick(ctx, st.usb); err != nil {
 		return err
 	}
 	st.plugged = false

@@ -73,3 +73,52 @@ func TestCheckTree(t *testing.T) {
 		})
 	}
 }
+
+// TestHashFile: the hash is of the content, whether its zeros are holes or written.
+func TestHashFile(t *testing.T) {
+	dir := t.TempDir()
+	mk := func(name string, size int64, chunks map[int64]string) string {
+		t.Helper()
+		p := filepath.Join(dir, name)
+		f, err := os.Create(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if err := f.Truncate(size); err != nil {
+			t.Fatal(err)
+		}
+		for off, c := range chunks {
+			if _, err := f.WriteAt([]byte(c), off); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return p
+	}
+	zeros := string(make([]byte, 3<<20))
+	tests := []struct {
+		name      string
+		a, b      string
+		wantEqual bool
+	}{
+		{"sparse and written zeros", mk("s1", 4<<20, map[int64]string{7 << 19: "x"}), mk("w1", 4<<20, map[int64]string{0: zeros, 7 << 19: "x"}), true},
+		{"one byte differs", mk("s2", 4<<20, map[int64]string{1 << 20: "x"}), mk("s3", 4<<20, map[int64]string{1 << 20: "y"}), false},
+		{"same data elsewhere", mk("s4", 4<<20, map[int64]string{1 << 20: "x"}), mk("s5", 4<<20, map[int64]string{2 << 20: "x"}), false},
+		{"size differs", mk("s6", 4<<20, nil), mk("s7", 4<<20+1, nil), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ha, _, err := hashFile(tt.a)
+			if err != nil {
+				t.Fatal(err)
+			}
+			hb, _, err := hashFile(tt.b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (ha == hb) != tt.wantEqual {
+				t.Errorf("hashes %s and %s: equal %v, want %v", ha, hb, ha == hb, tt.wantEqual)
+			}
+		})
+	}
+}
