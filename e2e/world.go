@@ -253,8 +253,8 @@ func (w *World) LastSeq(ctx context.Context) (int, error) {
 	return ns[len(ns)-1].Seq, nil
 }
 
-// WaitNote waits for a notification after seq whose summary contains summary and body
-// contains body, and returns it.
+// WaitNote waits for a notification after seq whose summary contains summary (or one of its
+// alternatives separated by "|") and body contains body, and returns the first.
 func (w *World) WaitNote(ctx context.Context, after int, summary, body string, timeout time.Duration) (proto.Notification, error) {
 	out, err := w.G.Run(ctx, Cmd{User: "amnesia", Argv: []string{guestTool, "notifications", "wait", "--after", strconv.Itoa(after),
 		"--body", body, "--timeout", timeout.String(), summary}, Timeout: timeout + 30*time.Second})
@@ -266,7 +266,7 @@ func (w *World) WaitNote(ctx context.Context, after int, summary, body string, t
 		return proto.Notification{}, err
 	}
 	for _, n := range ns {
-		if strings.Contains(n.Summary, summary) && strings.Contains(n.Body, body) {
+		if n.Seq > after && summaryMatches(n.Summary, summary) && strings.Contains(n.Body, body) {
 			return n, nil
 		}
 	}
@@ -346,4 +346,15 @@ func (w *World) SaveLogs(ctx context.Context, name string) {
 	if err := os.WriteFile(p, []byte(out), 0o644); err == nil {
 		w.Log.Logf("guest journal: %s", p)
 	}
+}
+
+// summaryMatches tells whether summary contains one of the alternatives of want, separated by
+// "|", as the guest's notification server matches them.
+func summaryMatches(summary, want string) bool {
+	for _, w := range strings.Split(want, "|") {
+		if strings.Contains(summary, w) {
+			return true
+		}
+	}
+	return false
 }
