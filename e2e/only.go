@@ -16,8 +16,9 @@ type scenario struct {
 
 // selectScenarios returns the names of the scenarios to run, in order: all of them if only is
 // "", else those that E2E_ONLY names (comma-separated; a number names the scenario it starts
-// with, "10" is "10-pulls"; a name may be given whole, "pair") and the ones they need.
-func selectScenarios(all []scenario, only string) ([]string, error) {
+// with, "10" is "10-pulls"; a name may be given whole, "pair"), the ones they need, and
+// always (the steps of the setup that every scenario needs).
+func selectScenarios(all []scenario, only string, always ...string) ([]string, error) {
 	if strings.TrimSpace(only) == "" {
 		names := make([]string, len(all))
 		for i, sc := range all {
@@ -39,6 +40,9 @@ func selectScenarios(all []scenario, only string) ([]string, error) {
 		for _, n := range byName[name].needs {
 			add(n)
 		}
+	}
+	for _, name := range always {
+		add(name)
 	}
 	for _, item := range strings.Split(only, ",") {
 		item = strings.TrimSpace(item)
