@@ -9,22 +9,21 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 )
 
-// waitSyscallCmd waits until a thread of a process named COMM, run by uid, is inside system
+// waitSyscallCmd waits until a thread of a process running the program EXE is inside system
 // call NR, and prints its pid, thread and how long the wait took. It watches from outside, as
 // strace would, through /proc/PID/task/TID/syscall (the number of the system call a thread is
 // blocked in; "running" when it is not in one): the product has no hook for the tests.
 // The scenarios use it to pull the backup while the root helper is in its final syncfs(2)
 // (306 on x86_64), which the mirror engine calls once, at the end of the copy.
 //
-//	wait-syscall [--comm tails-backup] [--uid 0] [--timeout 5m] NR
+//	wait-syscall [--exe /usr/lib/tails-backup/helper] [--timeout 5m] NR
 func waitSyscallCmd(ctx context.Context, args []string) error {
 	fset := flag.NewFlagSet("wait-syscall", flag.ContinueOnError)
-	comm := fset.String("comm", "tails-backup", "the process name (comm)")
-	uid := fset.Int("uid", 0, "the process's user")
+	// The root helper, run by the agent through sudo (agent.DefaultHelperCommand).
+	exe := fset.String("exe", "/usr/lib/tails-backup/helper", "the program the process runs")
 	timeout := fset.Duration("timeout", 5*time.Minute, "how long to wait")
 	if err := fset.Parse(args); err != nil {
 		return err
@@ -44,12 +43,12 @@ func waitSyscallCmd(ctx context.Context, args []string) error {
 			return ctx.Err()
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("no process %s of uid %d entered system call %s within %v", *comm, *uid, nr, *timeout)
+			return fmt.Errorf("no process of %s entered system call %s within %v", *exe, nr, *timeout)
 		}
 		// The processes change rarely (one helper per update): look for them every 100 ms,
 		// at their threads every 2 ms (a syncfs of a throttled stick lasts seconds).
 		if i%50 == 0 {
-			pids = findProcs(*comm, uint32(*uid))
+			pids = findProcs(*exe)
 		}
 		for _, pid := range pids {
 			tasks, _ := filepath.Glob("/proc/" + pid + "/task/*/syscall")
@@ -68,22 +67,17 @@ func waitSyscallCmd(ctx context.Context, args []string) error {
 	}
 }
 
-func findProcs(comm string, uid uint32) []string {
+// findProcs lists the processes running the program exe.
+func findProcs(exe string) []string {
 	var out []string
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
 		if _, err := strconv.Atoi(e.Name()); err != nil {
 			continue
 		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/comm")
-		if err != nil || strings.TrimSpace(string(b)) != comm {
-			continue
+		if p, err := os.Readlink("/proc/" + e.Name() + "/exe"); err == nil && p == exe {
+			out = append(out, e.Name())
 		}
-		var st syscall.Stat_t
-		if syscall.Stat("/proc/"+e.Name(), &st) != nil || st.Uid != uid {
-			continue
-		}
-		out = append(out, e.Name())
 	}
 	return out
 }
