@@ -186,9 +186,9 @@ func (w *World) ScenarioPulls(ctx context.Context) error {
 	st.WriteBps = stickWriteBps
 	defer func() { st.WriteBps = 0 }()
 	points := []pullPoint{
-		{"early", 7, 120 << 20, atProgress(1)},
-		{"middle", 8, 120 << 20, atProgress(50)},
-		{"final-flush", 9, 120 << 20, atFinalFlush},
+		{"early", 7, 48 << 20, atProgress(1)},
+		{"middle", 8, 48 << 20, atProgress(50)},
+		{"final-flush", 9, 48 << 20, atFinalFlush},
 	}
 	// The backup is identical to this Tails' Persistent Storage after the scenarios before.
 	if _, err := w.manifest(ctx, "pulls-0"); err != nil {
@@ -228,11 +228,13 @@ func (w *World) ScenarioPulls(ctx context.Context) error {
 		}
 		w.Say.Logf("%s into the update, %s: you pull the stick out.", round(time.Since(started)), at)
 		w.Log.Logf("pull %s: %s", p.name, at)
-		n, err := w.WaitNote(ctx, seq, noteStopped, "", 2*time.Minute)
+		pulled := time.Now()
+		n, err := w.WaitNote(ctx, seq, noteStopped, "", 4*time.Minute)
 		if err != nil {
 			return w.explain(ctx, seq, err)
 		}
-		w.Say.Logf("Tails Backup says: %q, %q", n.Summary, n.Body)
+		w.Say.Logf("%s after the pull, Tails Backup says: %q, %q", round(time.Since(pulled)), n.Summary, n.Body)
+		w.Log.Logf("timing: pull %s: the notification after the pull came in %s", p.name, round(time.Since(pulled)))
 		if !regexp.MustCompile(`(?i)plug (it|your backup Tails) in again`).MatchString(n.Body) {
 			return fmt.Errorf("after the pull the user is not told to plug the backup in again: %q", n.Body)
 		}
