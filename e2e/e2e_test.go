@@ -58,6 +58,7 @@ func TestE2E(t *testing.T) {
 			if err := fn(ctx); err != nil {
 				w.Log.Logf("FAIL %s after %s: %v", name, round(time.Since(begin)), err)
 				w.SaveLogs(ctx, name)
+				w.UnplugAll(ctx)
 				t.Fatal(err)
 			}
 			w.Log.Logf("timing: %s took %s", name, round(time.Since(begin)))

@@ -188,6 +188,16 @@ func (w *World) Unplug(ctx context.Context, st *Stick) error {
 	return nil
 }
 
+// UnplugAll pulls out the sticks still plugged in, after a scenario that failed with one in:
+// the next scenario plugs them itself.
+func (w *World) UnplugAll(ctx context.Context) {
+	for _, st := range w.Sticks {
+		if err := w.Unplug(ctx, st); err != nil {
+			w.Log.Logf("cannot unplug %s: %v", st.ID, err)
+		}
+	}
+}
+
 // DriveState is how udisks in the guest sees a stick.
 type DriveState struct {
 	Present   bool   `json:"present"`
