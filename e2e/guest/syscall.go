@@ -12,18 +12,19 @@ import (
 	"time"
 )
 
-// waitSyscallCmd waits until a thread of a process running the program EXE is inside system
-// call NR, and prints its pid, thread and how long the wait took. It watches from outside, as
+// waitSyscallCmd waits until a thread of a process started as PROGRAM (its argv[0]) is inside
+// system call NR, and prints its pid, thread and how long the wait took. It watches from outside, as
 // strace would, through /proc/PID/task/TID/syscall (the number of the system call a thread is
 // blocked in; "running" when it is not in one): the product has no hook for the tests.
 // The scenarios use it to pull the backup while the root helper is in its final syncfs(2)
 // (306 on x86_64), which the mirror engine calls once, at the end of the copy.
 //
-//	wait-syscall [--exe /usr/lib/tails-backup/helper] [--timeout 5m] NR
+//	wait-syscall [--argv0 /usr/lib/tails-backup/helper] [--timeout 5m] NR
 func waitSyscallCmd(ctx context.Context, args []string) error {
 	fset := flag.NewFlagSet("wait-syscall", flag.ContinueOnError)
-	// The root helper, run by the agent through sudo (agent.DefaultHelperCommand).
-	exe := fset.String("exe", "/usr/lib/tails-backup/helper", "the program the process runs")
+	// The root helper, run by the agent through sudo (agent.DefaultHelperCommand): a symbolic
+	// link to /usr/bin/tails-backup, which the agent also runs, so its argv[0] tells it apart.
+	exe := fset.String("argv0", "/usr/lib/tails-backup/helper", "the process's argv[0]")
 	timeout := fset.Duration("timeout", 5*time.Minute, "how long to wait")
 	if err := fset.Parse(args); err != nil {
 		return err
@@ -67,7 +68,7 @@ func waitSyscallCmd(ctx context.Context, args []string) error {
 	}
 }
 
-// findProcs lists the processes running the program exe.
+// findProcs lists the processes started as exe (their argv[0]).
 func findProcs(exe string) []string {
 	var out []string
 	ents, _ := os.ReadDir("/proc")
@@ -75,7 +76,8 @@ func findProcs(exe string) []string {
 		if _, err := strconv.Atoi(e.Name()); err != nil {
 			continue
 		}
-		if p, err := os.Readlink("/proc/" + e.Name() + "/exe"); err == nil && p == exe {
+		b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if argv0, _, _ := strings.Cut(string(b), "\x00"); err == nil && argv0 == exe {
 			out = append(out, e.Name())
 		}
 	}
