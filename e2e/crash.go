@@ -299,7 +299,7 @@ func (w *World) checkPulled(ctx context.Context, st *Stick, old, new string) (pr
 }
 
 // ScenarioBackupFull (11): the backup's Persistent Storage fills up in the middle of an update.
-// The backup is nearly full (a file in its own tails-backup folder, which updates leave alone,
+// The backup is nearly full (a file in a tails-backup folder made on it, which updates leave alone,
 // takes its space: fallocate, so nothing is written), and the update replaces a 96 MiB video
 // by a new version of the same size: the scan finds nothing more to need (the old version is
 // freed once the new one is in place) but the new version does not fit next to the old one.
@@ -321,7 +321,8 @@ func (w *World) ScenarioBackupFull(ctx context.Context) error {
 	}
 	// Fill the backup but half the size of the video; ext4 gives root its reserved blocks,
 	// and the helper is root: f_bfree is its free space.
-	fill := fmt.Sprintf(`fallocate -l $(stat -f -c '%%f %%S' $PS | awk '{printf "%%.0f", $1*$2 - %d}') $PS/tails-backup/e2e-filler
+	fill := fmt.Sprintf(`mkdir -p $PS/tails-backup
+fallocate -l $(stat -f -c '%%f %%S' $PS | awk '{printf "%%.0f", $1*$2 - %d}') $PS/tails-backup/e2e-filler
 stat -f -c 'free for root after the filler: %%f blocks of %%S bytes' $PS`, size/2)
 	out, err := w.withStick(ctx, st, true, fill)
 	w.Log.Logf("backup filled: %s", strings.TrimSpace(out))
@@ -389,7 +390,7 @@ stat -f -c 'free for root after the filler: %%f blocks of %%S bytes' $PS`, size/
 		return err
 	}
 	// The filler goes, for the scenarios after this one.
-	_, err = w.withStick(ctx, st, true, "rm $PS/tails-backup/e2e-filler")
+	_, err = w.withStick(ctx, st, true, "rm $PS/tails-backup/e2e-filler && rmdir --ignore-fail-on-non-empty $PS/tails-backup")
 	return err
 }
 
