@@ -146,28 +146,65 @@ func (q *QMP) watch(match func(qmpEvent) bool) (ch chan qmpEvent, cancel func())
 	}
 }
 
-// PlugUSBStick attaches the raw image file as a removable USB stick with that serial on the
-// xhci controller: blockdev-add, then device_add usb-storage.
-func (q *QMP) PlugUSBStick(ctx context.Context, id, file, serial string) error {
-	node := "node-" + id
-	if _, err := q.Execute(ctx, "blockdev-add", map[string]any{
-		"node-name": node, "driver": "raw",
-		"file": map[string]any{"driver": "file", "filename": file},
-	}); err != nil {
+// USBStick is what PlugUSBStick attaches.
+type USBStick struct {
+	ID, File, Serial string
+	// Format is the image's format: "raw" (the default), or "qcow2" for an overlay whose
+	// backing file is a stick's image, which takes the writes and leaves the image as it is.
+	Format string
+	// WriteBps, if not 0, limits the writes to that many bytes per second, as a real flash
+	// stick does (QEMU's throttle filter, in a throttle group of its own).
+	WriteBps int64
+}
+
+// PlugUSBStick attaches the image as a removable USB stick with that serial on the xhci
+// controller: blockdev-add (through a throttle filter if WriteBps is set), then device_add
+// usb-storage.
+func (q *QMP) PlugUSBStick(ctx context.Context, st USBStick) error {
+	node := "node-" + st.ID
+	format := st.Format
+	if format == "" {
+		format = "raw"
+	}
+	dev := map[string]any{"driver": format, "file": map[string]any{"driver": "file", "filename": st.File}}
+	if st.WriteBps > 0 {
+		group := "tg-" + st.ID
+		if _, err := q.Execute(ctx, "object-add", map[string]any{
+			"qom-type": "throttle-group", "id": group, "limits": map[string]any{"bps-write": st.WriteBps},
+		}); err != nil {
+			return err
+		}
+		dev = map[string]any{"driver": "throttle", "throttle-group": group, "file": dev}
+	}
+	dev["node-name"] = node
+	if _, err := q.Execute(ctx, "blockdev-add", dev); err != nil {
+		q.delThrottle(ctx, st)
 		return err
 	}
 	if _, err := q.Execute(ctx, "device_add", map[string]any{
-		"driver": "usb-storage", "bus": "xhci.0", "drive": node, "id": id,
-		"serial": serial, "removable": true,
+		"driver": "usb-storage", "bus": "xhci.0", "drive": node, "id": st.ID,
+		"serial": st.Serial, "removable": true,
 	}); err != nil {
 		q.Execute(ctx, "blockdev-del", map[string]any{"node-name": node})
+		q.delThrottle(ctx, st)
 		return err
 	}
 	return nil
 }
 
-// UnplugUSBStick pulls the stick: device_del, waiting for DEVICE_DELETED, then blockdev-del.
-func (q *QMP) UnplugUSBStick(ctx context.Context, id string) error {
+// delThrottle removes the throttle group of st, if it has one.
+func (q *QMP) delThrottle(ctx context.Context, st USBStick) error {
+	if st.WriteBps == 0 {
+		return nil
+	}
+	_, err := q.Execute(ctx, "object-del", map[string]any{"id": "tg-" + st.ID})
+	return err
+}
+
+// UnplugUSBStick pulls the stick: device_del, waiting for DEVICE_DELETED, then blockdev-del
+// (and the throttle group's removal).
+func (q *QMP) UnplugUSBStick(ctx context.Context, st USBStick) error {
+	id := st.ID
 	ch, cancel := q.watch(func(e qmpEvent) bool {
 		if e.Event != "DEVICE_DELETED" {
 			return false
@@ -189,8 +226,10 @@ func (q *QMP) UnplugUSBStick(ctx context.Context, id string) error {
 	case <-q.done:
 		return errors.New("QEMU went away")
 	}
-	_, err := q.Execute(ctx, "blockdev-del", map[string]any{"node-name": "node-" + id})
-	return err
+	if _, err := q.Execute(ctx, "blockdev-del", map[string]any{"node-name": "node-" + id}); err != nil {
+		return err
+	}
+	return q.delThrottle(ctx, st)
 }
 
 // Close closes the connection.

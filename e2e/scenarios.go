@@ -622,6 +622,19 @@ func (w *World) ScenarioCreate(ctx context.Context) error {
 	out, err := w.Terminal(ctx, "tails-backup", "create", "--yes", ds.Device)
 	took := time.Since(start)
 	w.Log.Logf("tails-backup create --yes %s (%s):\n%s", ds.Device, round(took), out)
+	if err != nil && strings.Contains(err.Error(), "Timed out waiting for object") {
+		// udisks 2.9 waits a fixed 20 s for udev after it creates a partition or a LUKS
+		// volume; the emulated guest on a loaded machine can take longer, and then udisks
+		// fails the action. create then says to run it again, which a user would do.
+		w.Log.Logf("udisks gave up its 20 s wait for udev (a loaded machine): running create again, as its message says")
+		if err := w.SetPinentry(ctx, st.Passphrase, st.Passphrase); err != nil {
+			return err
+		}
+		start = time.Now()
+		out, err = w.Terminal(ctx, "tails-backup", "create", "--yes", ds.Device)
+		took = time.Since(start)
+		w.Log.Logf("tails-backup create --yes %s, again (%s):\n%s", ds.Device, round(took), out)
+	}
 	if err != nil {
 		return w.explain(ctx, seq, err)
 	}

@@ -37,8 +37,13 @@ const (
 type Stick struct {
 	ID, Serial, File string
 	Passphrase       string
-	plugged          bool
-	pluggedAt        time.Time
+	// WriteBps, if not 0, throttles the writes to the stick (bytes per second) while it is
+	// plugged, as the flash of a real stick does (see QMP.PlugUSBStick).
+	WriteBps  int64
+	Format    string // of File: "raw" (the default) or "qcow2"
+	plugged   bool
+	pluggedAt time.Time
+	usb       USBStick // as plugged
 }
 
 // World is a booted guest running a simulated Tails with its desktop session, and the sticks.
@@ -163,10 +168,11 @@ func (w *World) NewStick(id, serial string, size int64) (*Stick, error) {
 
 // Plug hot-plugs st.
 func (w *World) Plug(ctx context.Context, st *Stick) error {
-	if err := w.VM.QMP.PlugUSBStick(ctx, st.ID, st.File, st.Serial); err != nil {
+	usb := USBStick{ID: st.ID, File: st.File, Serial: st.Serial, Format: st.Format, WriteBps: st.WriteBps}
+	if err := w.VM.QMP.PlugUSBStick(ctx, usb); err != nil {
 		return err
 	}
-	st.plugged, st.pluggedAt = true, time.Now()
+	st.plugged, st.pluggedAt, st.usb = true, time.Now(), usb
 	return nil
 }
 
@@ -175,11 +181,21 @@ func (w *World) Unplug(ctx context.Context, st *Stick) error {
 	if !st.plugged {
 		return nil
 	}
-	if err := w.VM.QMP.UnplugUSBStick(ctx, st.ID); err != nil {
+	if err := w.VM.QMP.UnplugUSBStick(ctx, st.usb); err != nil {
 		return err
 	}
 	st.plugged = false
 	return nil
+}
+
+// UnplugAll pulls out the sticks still plugged in, after a scenario that failed with one in:
+// the next scenario plugs them itself.
+func (w *World) UnplugAll(ctx context.Context) {
+	for _, st := range w.Sticks {
+		if err := w.Unplug(ctx, st); err != nil {
+			w.Log.Logf("cannot unplug %s: %v", st.ID, err)
+		}
+	}
 }
 
 // DriveState is how udisks in the guest sees a stick.
@@ -247,8 +263,8 @@ func (w *World) LastSeq(ctx context.Context) (int, error) {
 	return ns[len(ns)-1].Seq, nil
 }
 
-// WaitNote waits for a notification after seq whose summary contains summary and body
-// contains body, and returns it.
+// WaitNote waits for a notification after seq whose summary contains summary (or one of its
+// alternatives separated by "|") and body contains body, and returns the first.
 func (w *World) WaitNote(ctx context.Context, after int, summary, body string, timeout time.Duration) (proto.Notification, error) {
 	out, err := w.G.Run(ctx, Cmd{User: "amnesia", Argv: []string{guestTool, "notifications", "wait", "--after", strconv.Itoa(after),
 		"--body", body, "--timeout", timeout.String(), summary}, Timeout: timeout + 30*time.Second})
@@ -260,7 +276,7 @@ func (w *World) WaitNote(ctx context.Context, after int, summary, body string, t
 		return proto.Notification{}, err
 	}
 	for _, n := range ns {
-		if strings.Contains(n.Summary, summary) && strings.Contains(n.Body, body) {
+		if n.Seq > after && summaryMatches(n.Summary, summary) && strings.Contains(n.Body, body) {
 			return n, nil
 		}
 	}
@@ -340,4 +356,15 @@ func (w *World) SaveLogs(ctx context.Context, name string) {
 	if err := os.WriteFile(p, []byte(out), 0o644); err == nil {
 		w.Log.Logf("guest journal: %s", p)
 	}
+}
+
+// summaryMatches tells whether summary contains one of the alternatives of want, separated by
+// "|", as the guest's notification server matches them.
+func summaryMatches(summary, want string) bool {
+	for _, w := range strings.Split(want, "|") {
+		if strings.Contains(summary, w) {
+			return true
+		}
+	}
+	return false
 }

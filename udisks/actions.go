@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/godbus/dbus/v5"
@@ -319,9 +320,39 @@ func (c *Client) CreatePartition(ctx context.Context, table dbus.ObjectPath, p P
 func (c *Client) CreatePartitionAndFormat(ctx context.Context, table dbus.ObjectPath, p PartitionSpec, fsType string, o FormatOptions) (dbus.ObjectPath, error) {
 	c.log.WithField("object", table).WithField("name", p.Name).WithField("type", fsType).
 		WithField("encrypted", o.Passphrase != "").Info("create and format partition")
-	return c.createPartition(ctx, table, "CreatePartitionAndFormat",
+	part, err := c.createPartition(ctx, table, "CreatePartitionAndFormat",
 		p.Offset, p.Size, p.Type, p.Name, options(), fsType, o.variants())
+	if err == nil || o.Passphrase != "" || p.Offset == 0 || !strings.Contains(err.Error(), udisksWaitTimeout) {
+		return part, err
+	}
+	// udisks made the partition and its file system, then waited a fixed 20 s for udev to
+	// report the new file system, and gave up: on a loaded machine (seen in the e2e guest,
+	// emulated, with other work running) udev's probe of the new partition takes longer.
+	// The partition is there: wait for it ourselves, as long as for any other action.
+	c.log.WithError(err).Warn("udisks gave up waiting for the new file system; waiting longer")
+	w, werr := c.Watch(ctx)
+	if werr != nil {
+		return "", err
+	}
+	defer w.Close()
+	var found dbus.ObjectPath
+	if _, werr := c.wait(ctx, w, w.Initial(), "wait for the new partition on", table, func(s *Snapshot) (bool, error) {
+		for _, obj := range s.Partitions(table) {
+			if obj.Partition.Offset == p.Offset && obj.Block != nil && obj.Block.IdType == fsType {
+				found = obj.Path
+				return true, nil
+			}
+		}
+		return false, nil
+	}); werr != nil {
+		return "", fmt.Errorf("%w; then %w", err, werr)
+	}
+	return found, nil
 }
+
+// udisksWaitTimeout is the end of udisks' message when its own wait for udev, after an action,
+// ran out (udisks_daemon_wait_for_object_sync, 20 s in udisks 2.9).
+const udisksWaitTimeout = "Timed out waiting for object"
 
 // SetPartitionFlags sets the partition's whole flags word (for GPT, the attribute
 // bits; udisks 2.9 keeps only bits 0, 2, 60, 62 and 63).

@@ -283,7 +283,29 @@ func (c *creation) eject(ctx context.Context) error {
 	if d := snap.Object(c.drive); d == nil || d.Drive == nil || !d.Drive.CanPowerOff {
 		return nil
 	}
-	return c.disks.PowerOff(ctx, c.drive)
+	if err := c.disks.PowerOff(ctx, c.drive); err != nil {
+		return err
+	}
+	// PowerOff returns once udisks wrote the USB device's sysfs remove, but udisks drops the
+	// drive's objects only when the kernel's remove events reach it, seconds later on a busy
+	// machine; a running agent that sees the pairing saved before that still finds the stick
+	// and starts an update of a stick that is going away (seen in the e2e guest: the update
+	// started 1.6 s after the power-off, then "device gone"). So wait until the drive and its
+	// block devices are gone.
+	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
+	defer wcancel()
+	gone := func(s *udisks.Snapshot) (bool, error) {
+		for _, o := range s.Objects() {
+			if o.Path == c.drive || (o.Block != nil && o.Block.Drive == c.drive) {
+				return false, nil
+			}
+		}
+		return true, nil
+	}
+	if _, err := c.disks.WaitFor(wctx, gone); err != nil {
+		c.log.WithError(err).Warn("the powered-off backup is still listed by udisks")
+	}
+	return nil
 }
 
 // createProgress shows the steps, and the percentage of the long ones: redrawn on one line on

@@ -14,7 +14,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: e2e-guest install|serve|notifyd|notifications|make-tails|boot-tails|fill|change|wait-drive ...")
+		fmt.Fprintln(os.Stderr, "usage: e2e-guest install|serve|notifyd|notifications|make-tails|boot-tails|fill|change|wait-drive|manifest|check-tree|wait-syscall ...")
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
@@ -30,6 +30,9 @@ func main() {
 		"change":         changeCmd,
 		"wait-drive":     waitDrive,
 		"upgrade-medium": upgradeMedium,
+		"manifest":       manifestCmd,
+		"check-tree":     checkTreeCmd,
+		"wait-syscall":   waitSyscallCmd,
 	}
 	cmd, ok := cmds[os.Args[1]]
 	if !ok {

@@ -59,3 +59,20 @@ func (n Notification) ActionKeys() []string {
 	}
 	return keys
 }
+
+// TreeCheck is what e2e-guest check-tree found on a backup, against the source's manifests before (old)
+// and after (new) the changes.
+type TreeCheck struct {
+	Entries   int      `json:"entries"`   // entries of the backup compared
+	Files     int      `json:"files"`     // regular files among them
+	Unchanged int      `json:"unchanged"` // the same in old and new, and so on the backup
+	Old       int      `json:"old"`       // changed by the week, still old on the backup
+	New       int      `json:"new"`       // changed by the week, already new on the backup
+	Torn      []string `json:"torn"`      // neither old nor new: the failure this check is for
+	TornWhat  []string `json:"torn_what"` // what each torn entry is, and was before and after
+	Missing   []string `json:"missing"`   // in old and in new, not on the backup: lost
+	Extra     []string `json:"extra"`     // on the backup, in neither old nor new
+	Temps     []string `json:"temps"`     // temporaries of the engine left behind
+	Marker    string   `json:"marker"`    // state in the backup's marker, "" if unreadable
+	Complete  bool     `json:"complete"`  // the backup equals new exactly
+}

@@ -1,0 +1,42 @@
+package e2e
+
+import (
+	"slices"
+	"testing"
+)
+
+func TestSelectScenarios(t *testing.T) {
+	all := []scenario{
+		{name: "prepare-sticks"},
+		{name: "start-agent"},
+		{name: "1-create"},
+		{name: "2-update", needs: []string{"1-create"}},
+		{name: "5-unpaired-stick", needs: []string{"prepare-sticks"}},
+		{name: "pair", needs: []string{"prepare-sticks"}},
+		{name: "10-pulls", needs: []string{"1-create"}},
+		{name: "11-backup-full", needs: []string{"1-create"}},
+		{name: "8-backup-tails", needs: []string{"1-create"}},
+	}
+	tests := []struct {
+		only    string
+		want    []string
+		wantErr bool
+	}{
+		{"", []string{"prepare-sticks", "start-agent", "1-create", "2-update", "5-unpaired-stick", "pair", "10-pulls", "11-backup-full", "8-backup-tails"}, false},
+		{"10", []string{"start-agent", "1-create", "10-pulls"}, false},
+		{"11,10", []string{"start-agent", "1-create", "10-pulls", "11-backup-full"}, false},
+		{"5", []string{"prepare-sticks", "start-agent", "5-unpaired-stick"}, false},
+		{" pair , 8-backup-tails", []string{"prepare-sticks", "start-agent", "1-create", "pair", "8-backup-tails"}, false},
+		{"1", []string{"start-agent", "1-create"}, false},
+		{"13", nil, true},
+		{"pulls", nil, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.only, func(t *testing.T) {
+			got, err := selectScenarios(all, tt.only, "start-agent")
+			if (err != nil) != tt.wantErr || !slices.Equal(got, tt.want) {
+				t.Errorf("selectScenarios(%q) = %q, %v; want %q (error %v)", tt.only, got, err, tt.want, tt.wantErr)
+			}
+		})
+	}
+}
