@@ -350,6 +350,11 @@ func (a *Agent) evaluate(ctx context.Context, state State) {
 			}
 		}
 	}
+	// The drive object goes when the stick is unplugged or powered off (the partitions'
+	// objects change while udisks unlocks, locks and probes, so they say nothing here).
+	if a.job != nil && a.snap.Object(a.job.drive) == nil {
+		a.job.gone()
+	}
 	for uuid := range a.handled {
 		if !present[uuid] {
 			delete(a.handled, uuid) // unplugged: the next plug is a new chance

@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -447,6 +448,38 @@ func TestPulledMidUpdateThenFinishedOnNextPlug(t *testing.T) {
 	w.waitNote("Backup updated: you can unplug it")
 	if len(w.helper.Requests()) != 2 {
 		t.Errorf("helper ran %d times, want 2", len(w.helper.Requests()))
+	}
+}
+
+// TestPulledStopsTheHelper: udisks sees the stick go while the helper still runs (it writes into
+// the page cache of a stick that is gone until a flush fails, which may take minutes): the
+// agent stops the helper at once and says the stick was unplugged, not that the update was
+// cancelled.
+func TestPulledStopsTheHelper(t *testing.T) {
+	w := newWorld(t)
+	stopped := make(chan error, 1)
+	w.helper.Func = func(ctx context.Context, req helper.Request, progress func(helper.Event)) (*helper.Report, error) {
+		w.udisks.Unplug(udiskstest.DrivePath("Kingston", "DataTraveler", "BACKUP0002"))
+		select {
+		case <-ctx.Done():
+			stopped <- ctx.Err()
+			return nil, fmt.Errorf("%w (%w)", &HelperError{Code: helper.CodeCancelled, Message: "cancelled"}, ctx.Err())
+		case <-time.After(wait):
+			stopped <- nil
+			return &helper.Report{Updated: 1}, nil
+		}
+	}
+	w.start()
+	w.plugBackup()
+	note := w.waitNote("unplugged during the update")
+	if err := <-stopped; err == nil {
+		t.Fatal("the helper was not stopped when its stick was unplugged")
+	}
+	if !strings.Contains(note.Body, "Plug it in again to finish") {
+		t.Errorf("body %q", note.Body)
+	}
+	if st := w.state(); st.LastAttempt.Result != ResultIncomplete {
+		t.Errorf("after the pull: %+v", st.LastAttempt)
 	}
 }
 

@@ -23,8 +23,14 @@ import (
 // job is the update running now; the agent runs one at a time.
 type job struct {
 	uuid   string
+	drive  dbus.ObjectPath // the stick's drive in udisks
 	cancel context.CancelFunc
+	// gone tells the update that its stick left udisks' view.
+	gone func()
 }
+
+// errBackupGone is the cause of a job cancelled because its stick was unplugged.
+var errBackupGone = errors.New("the backup was unplugged")
 
 // jobResult is how an update ended: what to record and what to tell the user.
 type jobResult struct {
@@ -39,7 +45,7 @@ func (a *Agent) startJob(ctx context.Context, st classifiedStick) {
 	a.closeNote(ctx, &a.waitingID)
 	a.closeNote(ctx, &a.reminderID)
 	jctx, cancel := context.WithCancel(ctx)
-	a.job = &job{uuid: st.UUID, cancel: cancel}
+	a.job = &job{uuid: st.UUID, drive: st.Drive.Path, cancel: cancel}
 	a.handled[st.UUID] = true
 	u := &update{
 		a:      a,
@@ -52,6 +58,7 @@ func (a *Agent) startJob(ctx context.Context, st classifiedStick) {
 		answer: make(chan string, 1),
 		log:    a.log.WithField("backup", st.UUID),
 	}
+	a.job.gone = u.stickGone
 	u.log.Info("backup plugged in: updating")
 	go func() {
 		res := u.run()
@@ -89,9 +96,13 @@ type update struct {
 	lastNote notify.Notification
 
 	cancelled bool // the user chose Cancel (read after the pump is done)
-	started   bool // the helper was started: the backup may have changed
-	clear     dbus.ObjectPath
-	mounted   bool
+	// stopHelper, while the root helper's update runs, stops it; unplugged says it did so
+	// because the stick left udisks' view.
+	stopHelper context.CancelCauseFunc
+	unplugged  bool
+	started    bool // the helper was started: the backup may have changed
+	clear      dbus.ObjectPath
+	mounted    bool
 }
 
 // run goes through the update flow and says how it ended.
@@ -426,7 +437,17 @@ func (u *update) runHelper(skip []string) (*helper.Report, error) {
 	u.started = true
 	u.show(progressNote(0, 0, false))
 	req := helper.Request{Version: helper.ProtocolVersion, Op: helper.OpUpdate, Backup: u.stick.UUID, Skip: skip}
-	return u.a.deps.Helper.Run(u.ctx, req, func(ev helper.Event) {
+	hctx, stop := context.WithCancelCause(u.ctx)
+	defer stop(nil)
+	u.mu.Lock()
+	u.stopHelper = stop
+	u.mu.Unlock()
+	defer func() {
+		u.mu.Lock()
+		u.stopHelper = nil
+		u.mu.Unlock()
+	}()
+	return u.a.deps.Helper.Run(hctx, req, func(ev helper.Event) {
 		now := u.a.deps.Clock.Now()
 		if ev.Phase != "copy" || now.Sub(last) < u.a.cfg.ProgressEvery {
 			return
@@ -435,6 +456,20 @@ func (u *update) runHelper(skip []string) (*helper.Report, error) {
 		pct, left, known := eta.update(now, ev.BytesDone, ev.BytesTotal, ev.FilesDone, ev.FilesTotal)
 		u.show(progressNote(pct, left, known))
 	})
+}
+
+// stickGone is called by the agent when the stick's drive left udisks' view. While the root
+// helper's update runs, it stops it: the helper would go on writing into the page cache of a
+// stick that is gone until a flush fails (minutes on a busy machine), with "Do not unplug" on
+// the screen all that time. At the other steps, the udisks call or the helper fails at once.
+func (u *update) stickGone() {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.stopHelper != nil && !u.unplugged {
+		u.unplugged = true
+		u.log.Warn("the backup was unplugged during the update: stopping the helper")
+		u.stopHelper(errBackupGone)
+	}
 }
 
 // eject unmounts, locks and powers off the backup, so that it can be unplugged. It reports
@@ -468,7 +503,12 @@ func (u *update) failed(err error) jobResult {
 	u.mu.Lock()
 	userCancelled := u.cancelled
 	u.mu.Unlock()
-	gone := errors.Is(err, udisks.ErrDeviceGone) || errors.Is(err, ErrHelperDeviceGone)
+	// Unplugged, as udisks saw it, whatever the step that was stopped says (the helper a
+	// cancellation, pinentry a closed prompt).
+	u.mu.Lock()
+	unplugged := u.unplugged
+	u.mu.Unlock()
+	gone := unplugged || errors.Is(err, udisks.ErrDeviceGone) || errors.Is(err, ErrHelperDeviceGone)
 	// A restore that paused the updates uses the stick as it is: ejecting it would pull it
 	// from under the restore.
 	if !gone && !errors.Is(err, errPaused) {
@@ -480,7 +520,7 @@ func (u *update) failed(err error) jobResult {
 	var em *errMarker
 	var small *errTooSmall
 	switch {
-	case userCancelled || errors.Is(err, ErrPinentryCancelled):
+	case (userCancelled || errors.Is(err, ErrPinentryCancelled)) && !unplugged:
 		result, summary = ResultCancelled, "Backup update cancelled"
 		body = "Your backup Tails was not changed."
 		if u.started {
