@@ -568,6 +568,9 @@ func TestHelperErrorsAreExplained(t *testing.T) {
 		{&HelperError{Code: helper.CodeNoSpace, Message: "no space", Needed: 3_000_000_000, Available: 1_000_000_000}, "too small: the update needs 2.0 GB more than the 1.0 GB free"},
 		{&HelperError{Code: helper.CodeNotPaired, Message: "x"}, "names another Tails"},
 		{&HelperCrashError{ExitCode: 2}, "stopped unexpectedly"},
+		// Out of space during the copy: the helper cannot say how much is missing (e2e scenario
+		// 11 showed "needs 6 bytes more than the 0 bytes free").
+		{&HelperError{Code: helper.CodeNoSpace, Message: "ran out", Available: 4096}, "ran out of space during the update. Nothing on it is lost"},
 		{&HelperError{Code: helper.CodeInternal, Message: "The update stopped."}, "The update stopped. Plug your backup Tails in again to try again."},
 	} {
 		if got := helperErrorText(tc.err); !strings.Contains(got, tc.want) {

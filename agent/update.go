@@ -560,6 +560,9 @@ func (u *update) failed(err error) jobResult {
 func helperErrorText(err error) string {
 	var he *HelperError
 	switch {
+	case errors.As(err, &he) && errors.Is(err, ErrHelperNoSpace) && he.Needed <= he.Available:
+		// The backup filled up during the copy: what is missing is not known.
+		return "Your backup Tails ran out of space during the update. Nothing on it is lost, and it is marked incomplete. Free some space in your Persistent Storage, or create a new backup on a bigger USB stick with 'tails-backup create'."
 	case errors.As(err, &he) && errors.Is(err, ErrHelperNoSpace):
 		return fmt.Sprintf("Your backup Tails is too small: the update needs %s more than the %s free. Create a new backup on a bigger USB stick with 'tails-backup create'.",
 			SizeText(he.Needed-he.Available), SizeText(he.Available))

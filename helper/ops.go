@@ -245,6 +245,11 @@ func (o *operation) mirrorFailure(err error, dst *root) *Failure {
 	var ns *tbsync.NoSpaceError
 	var le *tbsync.LimitError
 	switch {
+	case errors.As(err, &ns) && ns.During:
+		// Needed is not known (sync.NoSpaceError.During): sent as 0, which the agent words
+		// without a size.
+		return &Failure{Code: CodeNoSpace, Err: err, Available: ns.Available,
+			Message: fmt.Sprintf("The backup on %s ran out of space during the update, so the update stopped; nothing on it is lost: free some space in your Persistent Storage or create a new backup on a bigger stick.", dst.name)}
 	case errors.As(err, &ns):
 		return &Failure{Code: CodeNoSpace, Err: err, Needed: ns.Needed, Available: ns.Available,
 			Message: fmt.Sprintf("The backup on %s is too small: the update needs %s and %s are free; free some space on the backup or use a bigger stick.",

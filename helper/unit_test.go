@@ -155,6 +155,7 @@ func TestMirrorFailureCodes(t *testing.T) {
 		want ErrorCode
 	}{
 		{"no space", context.Background(), dst, fmt.Errorf("x: %w", &tbsync.NoSpaceError{Needed: 10, Available: 5}), CodeNoSpace},
+		{"no space during the copy", context.Background(), dst, fmt.Errorf("x: %w", &tbsync.NoSpaceError{Needed: 6, Available: 0, During: true}), CodeNoSpace},
 		{"cancelled", cancelledCtx, dst, fmt.Errorf("mirror stopped: %w", context.Canceled), CodeCancelled},
 		{"EIO", context.Background(), dst, fmt.Errorf("the destination failed while writing a (%w)", unix.EIO), CodeDeviceGone},
 		{"ENODEV", context.Background(), dst, &os.PathError{Op: "open", Path: "x", Err: unix.ENODEV}, CodeDeviceGone},
@@ -166,8 +167,12 @@ func TestMirrorFailureCodes(t *testing.T) {
 		if f.Code != tt.want {
 			t.Errorf("%s: code %s (%s), want %s", tt.name, f.Code, f.Message, tt.want)
 		}
-		if tt.want == CodeNoSpace && (f.Needed != 10 || f.Available != 5) {
+		if tt.name == "no space" && (f.Needed != 10 || f.Available != 5) {
 			t.Errorf("no space: %+v", f)
+		}
+		// Filled up during the copy: how much is missing is not known, and no size is said.
+		if tt.name == "no space during the copy" && (f.Needed != 0 || !strings.Contains(f.Message, "ran out of space during the update")) {
+			t.Errorf("no space during the copy: %+v", f)
 		}
 	}
 }

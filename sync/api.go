@@ -174,6 +174,10 @@ func (e FileError) Error() string { return fmt.Sprintf("%s %s: %v", e.Op, e.Path
 type NoSpaceError struct {
 	Needed    int64 // bytes the remaining changes need
 	Available int64 // bytes the destination had free for them
+	// During is true when a write ran out of space after the check at the start (a file grew,
+	// space was taken meanwhile, or the file system's own overhead): Needed is then only a
+	// lower bound, and may be far below what is missing.
+	During bool
 }
 
 func (e *NoSpaceError) Error() string {

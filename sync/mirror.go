@@ -405,7 +405,7 @@ func (r *runner) noSpace() {
 	if need <= avail {
 		need = avail + 1
 	}
-	r.setFatal(&NoSpaceError{Needed: need, Available: avail})
+	r.setFatal(&NoSpaceError{Needed: need, Available: avail, During: true})
 }
 
 // fail routes an error about rel: space and device failures end the run, cancellation is not
