@@ -355,8 +355,8 @@ stat -f -c 'free for root after the filler: %%f blocks of %%S bytes' $PS`, size/
 		return w.explain(ctx, seq, fmt.Errorf("the update did not run out of space: %q", n.Body))
 	}
 	w.Say.Logf("%s later: %q, %q", round(time.Since(st.pluggedAt)), n.Summary, n.Body)
-	if !regexp.MustCompile(`too small|holds`).MatchString(n.Body) || !strings.Contains(n.Body, "tails-backup create") {
-		return fmt.Errorf("the error does not say that the backup is too small and what to do: %q", n.Body)
+	if !regexp.MustCompile(`too small|holds|ran out of space`).MatchString(n.Body) || !strings.Contains(n.Body, "tails-backup create") {
+		return fmt.Errorf("the error does not say that the backup is too small or ran out of space, and what to do: %q", n.Body)
 	}
 	if err := w.checkEjected(ctx, st); err != nil {
 		return err
