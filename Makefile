@@ -47,9 +47,10 @@ demo-sync:
 	$(GO) run ./sync/internal/demo -bin $(BIN)
 
 # The whole product end to end in a QEMU guest (e2e/): real systemd, udev, udisks2, polkit,
-# dm-crypt, vfat and USB sticks hot-plugged over QMP. The guest image is built once (debootstrap
-# from this machine's Debian mirror) and cached in .cache/e2e; each run brings the current build.
-# TCG unless a probe boot shows that KVM works (E2E_ACCEL=tcg|kvm forces one).
+# dm-crypt, vfat and USB sticks hot-plugged over QMP. The guest image is built once per Debian
+# suite (debootstrap from this machine's Debian mirror) and cached in .cache/e2e; each run
+# installs the current build's Debian package in it. E2E_DEBIAN=trixie (Tails 7, the default)
+# or bookworm (Tails 6). TCG unless a probe boot shows that KVM works (E2E_ACCEL=tcg|kvm).
 e2e:
 	./.ci/deps e2e
 	$(GO) test -tags e2e -count=1 -timeout 40m -v -run TestE2E ./e2e/

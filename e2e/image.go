@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -40,10 +41,12 @@ func RepoRoot() (string, error) {
 	}
 }
 
-// imageKey hashes the inputs of the image: the build script and the package list.
-func imageKey(repo string) (string, error) {
+// imageKey hashes the inputs of the image of a Debian suite: the suite, the build script and
+// the package lists.
+func imageKey(repo, suite string) (string, error) {
 	h := sha256.New()
-	for _, f := range []string{"e2e/image/build.sh", "e2e/image/packages"} {
+	fmt.Fprintf(h, "suite %s\n", suite)
+	for _, f := range []string{"e2e/image/build.sh", "e2e/image/packages", "e2e/image/packages." + suite} {
 		b, err := os.ReadFile(filepath.Join(repo, f))
 		if err != nil {
 			return "", err
@@ -54,15 +57,17 @@ func imageKey(repo string) (string, error) {
 	return hex.EncodeToString(h.Sum(nil))[:16], nil
 }
 
-// EnsureImage returns the cached image for the current inputs, building it (debootstrap from
-// the machine's own Debian mirror) when it is missing. Concurrent runs wait for one build.
-func EnsureImage(ctx context.Context, repo string, log Logger) (Image, error) {
-	key, err := imageKey(repo)
+// EnsureImage returns the cached image of a leg for the current inputs, building it
+// (debootstrap of the leg's suite from the machine's own Debian mirror) when it is missing.
+// Concurrent runs wait for one build. The images of both legs are kept side by side.
+func EnsureImage(ctx context.Context, repo string, leg Leg, log Logger) (Image, error) {
+	key, err := imageKey(repo, leg.Suite)
 	if err != nil {
 		return Image{}, err
 	}
 	cache := filepath.Join(repo, ".cache", "e2e")
-	dir := filepath.Join(cache, "image-"+key)
+	prefix := "image-" + leg.Suite + "-"
+	dir := filepath.Join(cache, prefix+key)
 	img := Image{Dir: dir, Root: filepath.Join(dir, "root.img"), Kernel: filepath.Join(dir, "vmlinuz"), Initrd: filepath.Join(dir, "initrd.img")}
 	if err := os.MkdirAll(cache, 0o755); err != nil {
 		return Image{}, err
@@ -83,15 +88,19 @@ func EnsureImage(ctx context.Context, repo string, log Logger) (Image, error) {
 	if err != nil {
 		return Image{}, err
 	}
-	log.Logf("guest image: building %s with debootstrap from %s (a minute or two)", dir, mirror)
+	log.Logf("guest image: building %s with debootstrap of Debian %s from %s (a few minutes)", dir, leg.Suite, mirror)
 	start := time.Now()
-	cmd := exec.CommandContext(ctx, "sh", filepath.Join(repo, "e2e/image/build.sh"), dir, mirror)
+	cmd := exec.CommandContext(ctx, "sh", filepath.Join(repo, "e2e/image/build.sh"), dir, mirror, leg.Suite, strconv.Itoa(leg.Tails))
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return Image{}, fmt.Errorf("build the guest image: %w: %s", err, out)
 	}
 	log.Logf("guest image: built in %s", round(time.Since(start)))
-	// Images of older inputs are of no more use.
-	if old, _ := filepath.Glob(filepath.Join(cache, "image-*")); len(old) > 1 {
+	// Images of older inputs of this suite are of no more use (nor those of before the legs).
+	old, _ := filepath.Glob(filepath.Join(cache, prefix+"*"))
+	if legacy, _ := filepath.Glob(filepath.Join(cache, "image-"+strings.Repeat("[0-9a-f]", 16))); len(legacy) > 0 {
+		old = append(old, legacy...)
+	}
+	if len(old) > 1 {
 		for _, d := range old {
 			if d != dir {
 				os.RemoveAll(d)
@@ -126,9 +135,17 @@ func mirrorIn(path string) string {
 		return ""
 	}
 	defer f.Close()
+	// The same mirror serves both suites of the legs: the machine's own suite is enough.
 	good := func(uri, suites string) bool {
-		return strings.HasPrefix(uri, "http") && !strings.Contains(uri, "security") &&
-			strings.Contains(uri, "debian") && strings.Contains(" "+suites+" ", " bookworm ")
+		if !strings.HasPrefix(uri, "http") || strings.Contains(uri, "security") || !strings.Contains(uri, "debian") {
+			return false
+		}
+		for _, l := range legs() {
+			if strings.Contains(" "+suites+" ", " "+l.Suite+" ") {
+				return true
+			}
+		}
+		return false
 	}
 	sc := bufio.NewScanner(f)
 	if strings.HasSuffix(path, ".sources") {

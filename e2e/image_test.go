@@ -3,6 +3,8 @@ package e2e
 import (
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -30,7 +32,8 @@ Suites: bookworm
 `, "https://mirror.example.net/debian"},
 		{"deb822 source only", "src.sources", "Types: deb-src\nURIs: http://deb.example.org/debian\nSuites: bookworm\n", ""},
 		{"one-line", "sources.list", "# comment\ndeb-src http://a.example/debian bookworm main\ndeb [arch=amd64 signed-by=/k.gpg] http://b.example/debian/ bookworm main\n", "http://b.example/debian"},
-		{"one-line other suite", "sources.list", "deb http://b.example/debian trixie main\n", ""},
+		{"one-line trixie", "sources.list", "deb http://b.example/debian trixie main\n", "http://b.example/debian"},
+		{"one-line other suite", "sources.list", "deb http://b.example/debian sid main\ndeb http://c.example/debian bookworm-backports main\n", ""},
 		{"not debian", "x.list", "deb https://packages.example.com/apt cloud-sdk-bookworm main\n", ""},
 	}
 	for _, tt := range tests {
@@ -41,6 +44,32 @@ Suites: bookworm
 			}
 			if got := mirrorIn(p); got != tt.want {
 				t.Errorf("mirrorIn = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestLegFromEnv(t *testing.T) {
+	tests := []struct {
+		env, suite string
+		tails      int
+		wantErr    bool
+	}{
+		{"", "trixie", 7, false},
+		{"trixie", "trixie", 7, false},
+		{"bookworm", "bookworm", 6, false},
+		{"sid", "", 0, true},
+		{"Trixie", "", 0, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.env, func(t *testing.T) {
+			t.Setenv("E2E_DEBIAN", tt.env)
+			leg, err := LegFromEnv()
+			if (err != nil) != tt.wantErr || leg.Suite != tt.suite || leg.Tails != tt.tails {
+				t.Fatalf("LegFromEnv() = %+v, %v; want suite %q, Tails %d, error %v", leg, err, tt.suite, tt.tails, tt.wantErr)
+			}
+			if err == nil && (!strings.HasPrefix(leg.Version, strconv.Itoa(leg.Tails)+".") || !strings.HasPrefix(leg.Next, strconv.Itoa(leg.Tails)+".")) {
+				t.Errorf("leg %s plays Tails %d but its versions are %q and %q", leg.Suite, leg.Tails, leg.Version, leg.Next)
 			}
 		})
 	}

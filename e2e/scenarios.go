@@ -47,7 +47,7 @@ func (w *World) PrepareSticks(ctx context.Context) error {
 		args       []string
 	}{
 		{StickSecond, "SECOND0001", 1536 << 20, []string{"--medium-from", mediumMount, "--data", "fresh"}},
-		{StickUnpaired, "OTHER0002", 640 << 20, []string{"--version", "6.8 - 20241001", "--data", "fresh"}},
+		{StickUnpaired, "OTHER0002", 640 << 20, []string{"--version", w.Leg.Old, "--data", "fresh"}},
 	}
 	for _, s := range specs {
 		start := time.Now()
@@ -659,7 +659,7 @@ func (w *World) ScenarioCreate(ctx context.Context) error {
 // ScenarioSystemRefresh (9): the running Tails was upgraded; the next update of the backup
 // also brings its Tails system to the new version.
 func (w *World) ScenarioSystemRefresh(ctx context.Context) error {
-	const version = "6.11 - 20250107"
+	version := w.Leg.Next
 	w.Say.Logf("Tails upgrades itself to %s.", version)
 	if _, err := w.G.Root(ctx, guestTool, "upgrade-medium", version); err != nil {
 		return err
@@ -683,7 +683,7 @@ func (w *World) ScenarioSystemRefresh(ctx context.Context) error {
 		return errors.New("no notification showed the progress of the system update")
 	}
 	w.Log.Logf("scenario 9: plug-to-start %s, update with the system %s", round(res.PlugToStart), round(res.Update))
-	return w.CheckStick(ctx, w.Sticks[StickBackup], "6.11")
+	return w.CheckStick(ctx, w.Sticks[StickBackup], short(version))
 }
 
 // noUpdateSince fails if the agent started an update after notification seq; when says of

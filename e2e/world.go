@@ -54,6 +54,8 @@ type World struct {
 	// Say narrates what a person would see; Log records details and timings.
 	Say, Log Logger
 	Sticks   map[string]*Stick
+	// Leg is the Tails release the guest plays (E2E_DEBIAN).
+	Leg Leg
 }
 
 // fileLogger writes timestamped lines to a file and passes them on.
@@ -93,9 +95,9 @@ func NewRunDir(repo string) (string, error) {
 // Setup boots the guest and sets it up as a Tails running from its boot stick, whose
 // Persistent Storage holds a realistic user's data, with the desktop session of amnesia. The
 // agent is not started yet.
-func Setup(ctx context.Context, repo, runDir string, say, log Logger) (*World, error) {
+func Setup(ctx context.Context, repo, runDir string, leg Leg, say, log Logger) (*World, error) {
 	start := time.Now()
-	img, err := EnsureImage(ctx, repo, log)
+	img, err := EnsureImage(ctx, repo, leg, log)
 	if err != nil {
 		return nil, err
 	}
@@ -114,7 +116,7 @@ func Setup(ctx context.Context, repo, runDir string, say, log Logger) (*World, e
 	if err != nil {
 		return nil, err
 	}
-	w := &World{VM: vm, G: vm.Guest, Dir: runDir, Say: say, Log: log, Sticks: map[string]*Stick{}}
+	w := &World{VM: vm, G: vm.Guest, Dir: runDir, Say: say, Log: log, Sticks: map[string]*Stick{}, Leg: leg}
 	t = time.Now()
 	if err := w.makeRunningTails(ctx); err != nil {
 		vm.Stop()
@@ -131,7 +133,7 @@ func (w *World) Close() { w.VM.Stop() }
 // waits for the desktop session.
 func (w *World) makeRunningTails(ctx context.Context) error {
 	dev := "/dev/disk/by-id/virtio-" + BootSerial
-	if _, err := w.G.Run(ctx, Cmd{Argv: []string{guestTool, "make-tails", "--data", "user", "--version", "6.10 - 20241203", dev}, Stdin: MainPassphrase}); err != nil {
+	if _, err := w.G.Run(ctx, Cmd{Argv: []string{guestTool, "make-tails", "--data", "user", "--version", w.Leg.Version, dev}, Stdin: MainPassphrase}); err != nil {
 		return err
 	}
 	if _, err := w.G.Run(ctx, Cmd{Argv: []string{guestTool, "boot-tails", dev}, Stdin: MainPassphrase}); err != nil {

@@ -45,6 +45,10 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	leg, err := e2e.LegFromEnv()
+	if err != nil {
+		return err
+	}
 	dir, err := e2e.NewRunDir(repo)
 	if err != nil {
 		return err
@@ -58,12 +62,13 @@ func run() error {
 	say := e2e.TeeLogger(f, stdout{})
 	log := e2e.TeeLogger(f, machine{})
 	fmt.Println("tails-backup demo: a virtual machine plays a Tails computer with its USB sticks.")
-	fmt.Println("It runs Debian 12 with the real udev, udisks2, polkit and disk encryption; the sticks are")
-	fmt.Println("plugged and pulled as USB devices. The first run builds the machine's image (a few minutes).")
+	fmt.Printf("It plays Tails %d: Debian %s with the real udev, udisks2, polkit and disk encryption, and\n", leg.Tails, leg.Suite)
+	fmt.Println("tails-backup installed from its Debian package; the sticks are plugged and pulled as USB")
+	fmt.Println("devices. The first run builds the machine's image (a few minutes).")
 	fmt.Println("Details and timings: " + logPath)
 	fmt.Println()
 	start := time.Now()
-	w, err := e2e.Setup(ctx, repo, dir, say, log)
+	w, err := e2e.Setup(ctx, repo, dir, leg, say, log)
 	if err != nil {
 		return err
 	}

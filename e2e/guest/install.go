@@ -13,9 +13,6 @@ import (
 const (
 	libDir      = "/usr/local/lib/e2e"
 	pinentryDir = "/run/e2e/pinentry" // answers (written by the driver), counter and log
-	// BootSerial is the serial of the virtual disk that plays the Tails stick the guest runs
-	// from (a virtio disk: never removable, like the protection Tails gives its boot device).
-	bootSerial = "tails-boot"
 )
 
 // The pinentry of the session: the project's scripted fake pinentry, reading the answers of
@@ -26,17 +23,6 @@ FAKEPIN_ANSWERS=$(cat ` + pinentryDir + `/answers) \
 FAKEPIN_COUNTER=` + pinentryDir + `/counter \
 FAKEPIN_LOG=` + pinentryDir + `/log \
 exec ` + libDir + `/fakepinentry "$@"
-`
-
-// What Tails' udev rules do for the stick it runs from: the boot device is a system device
-// (UDISKS_SYSTEM=1), and its Persistent Storage partition is hidden from the desktop
-// (UDISKS_IGNORE=1). Tails matches the device it booted from; here it is the disk whose serial
-// is tails-boot.
-const bootUdevRules = `SUBSYSTEM!="block", GOTO="e2e_tails_boot_end"
-ENV{ID_SERIAL}!="` + bootSerial + `", GOTO="e2e_tails_boot_end"
-ENV{UDISKS_SYSTEM}="1"
-ENV{ID_PART_ENTRY_NAME}=="TailsData", ENV{UDISKS_IGNORE}="1"
-LABEL="e2e_tails_boot_end"
 `
 
 // The notification server of the desktop session (GNOME Shell's part).
@@ -59,14 +45,20 @@ ExecStart=
 ExecStart=/usr/bin/tails-backup agent --verbose
 `
 
-// install puts this run's build in place: the staging tree of 'make install DESTDIR=', the test
-// programs, the pinentry, the notification server and Tails' udev facts about its boot device.
+// install puts this run's build in place: the Debian package tails-backup (as a Tails user's
+// Additional Software installs it, with dpkg; its dependencies are in the image), the test
+// programs, the pinentry and the notification server. Tails' own udev rules and services are
+// part of the image (e2e/image/build.sh).
 func install(ctx context.Context, args []string) error {
 	if len(args) != 1 {
 		return errors.New("usage: e2e-guest install PAYLOAD_DIR")
 	}
 	payload := args[0]
-	if err := runCmd(ctx, nil, "cp", "-a", "--no-preserve=timestamps", filepath.Join(payload, "stage")+"/.", "/"); err != nil {
+	debs, err := filepath.Glob(filepath.Join(payload, "tails-backup_*.deb"))
+	if err != nil || len(debs) != 1 {
+		return fmt.Errorf("the payload has %d packages tails-backup_*.deb, want 1", len(debs))
+	}
+	if err := runCmd(ctx, nil, "dpkg", "-i", debs[0]); err != nil {
 		return err
 	}
 	if err := os.MkdirAll(libDir, 0o755); err != nil {
@@ -83,7 +75,6 @@ func install(ctx context.Context, args []string) error {
 		data string
 	}{
 		{libDir + "/pinentry", 0o755, pinentryWrapper},
-		{"/etc/udev/rules.d/80-e2e-tails-boot.rules", 0o644, bootUdevRules},
 		{"/etc/systemd/user/e2e-notifyd.service", 0o644, notifydUnit},
 		{"/etc/systemd/user/tails-backup-agent.service.d/e2e.conf", 0o644, agentDropIn},
 		{"/etc/environment.d/50-e2e-pinentry.conf", 0o644, sessionEnv},

@@ -1,18 +1,25 @@
 #!/bin/sh
-# Builds the root file system of the end-to-end test guest: Debian 12 (debootstrap, packages
-# in ./packages), the users of Tails, an autologin session of amnesia on tty1, Tails' polkit
-# rule for amnesia, and the boot unit that installs the build of each run from its payload
-# disk (see e2e/vm.go). The product itself is not in the image: each run brings it.
-# Usage: build.sh OUTDIR MIRROR   (OUTDIR gets root.img, vmlinuz, initrd.img)
+# Builds the root file system of the end-to-end test guest: Debian 13 "trixie" playing Tails 7,
+# or Debian 12 "bookworm" playing Tails 6 (debootstrap, packages in ./packages and
+# ./packages.SUITE), the users of Tails, an autologin session of amnesia on tty1, Tails' own
+# udev rules, polkit rule and services of that release (TAILS-FACTS), and the boot unit that
+# installs the build of each run from its payload disk (see e2e/vm.go). The product itself is
+# not in the image: each run brings it.
+# Usage: build.sh OUTDIR MIRROR SUITE TAILS   (OUTDIR gets root.img, vmlinuz, initrd.img;
+# TAILS is the major version of Tails the guest plays: 7 or 6)
 set -eu
-out=$1 mirror=$2
+out=$1 mirror=$2 suite=$3 tails=$4
+case "$suite:$tails" in
+trixie:7 | bookworm:6) ;;
+*) echo "build.sh: Debian $suite does not play Tails $tails (trixie:7 or bookworm:6)" >&2; exit 2 ;;
+esac
 here=$(cd "$(dirname "$0")" && pwd)
 work=$out.tmp
 rm -rf "$work"
 mkdir -p "$work"
 root=$work/rootfs
-pkgs=$(grep -v '^#' "$here/packages" | tr -s ' \n' ',' | sed 's/^,//; s/,$//')
-debootstrap --variant=minbase --include="$pkgs" bookworm "$root" "$mirror" >"$work/debootstrap.log" 2>&1 ||
+pkgs=$(cat "$here/packages" "$here/packages.$suite" | grep -v '^#' | tr -s ' \n' ',' | sed 's/^,//; s/,$//')
+debootstrap --variant=minbase --include="$pkgs" "$suite" "$root" "$mirror" >"$work/debootstrap.log" 2>&1 ||
   { tail -30 "$work/debootstrap.log" >&2; exit 1; }
 
 # The users of Tails: amnesia (1000) and tails-persistent-storage (115:122), which owns
@@ -36,11 +43,64 @@ ExecStart=
 ExecStart=-/sbin/agetty --autologin amnesia --noclear %I $TERM
 UNIT
 
-# Tails' own policy: the active local session of amnesia may unlock, mount and power off
-# removable drives through udisks2 without a password (TAILS-FACTS, "Users and privilege").
-# It sorts after the rule of tails-backup, so the product's rule is the one consulted first.
+# What Tails does with the stick it runs from (bilibop finds it; here it is the virtio disk whose
+# serial is tails-boot): a system device that udisks hides from the desktop, whose Persistent
+# Storage (partition or filesystem named TailsData) is ignored. Tails 7 also makes it
+# non-detachable and links it as /dev/TailsBootDev.
+mkdir -p "$root/usr/lib/udev/rules.d"
+{
+  echo 'SUBSYSTEM!="block", GOTO="e2e_tails_boot_end"'
+  echo 'ENV{ID_SERIAL}!="tails-boot", GOTO="e2e_tails_boot_end"'
+  echo 'ENV{UDISKS_SYSTEM}="1"'
+  if [ "$tails" = 7 ]; then
+    echo 'ENV{DEVTYPE}=="disk", ENV{ID_DRIVE_DETACHABLE}="0", SYMLINK+="TailsBootDev"'
+    echo 'ENV{ID_FS_LABEL}=="TailsData", ENV{UDISKS_IGNORE}="1"'
+  fi
+  echo 'ENV{ID_PART_ENTRY_NAME}=="TailsData", ENV{UDISKS_IGNORE}="1"'
+  echo 'LABEL="e2e_tails_boot_end"'
+} >"$root/usr/lib/udev/rules.d/80-e2e-tails-boot.rules"
+
 mkdir -p "$root/etc/polkit-1/rules.d"
-cat >"$root/etc/polkit-1/rules.d/70-tails-amnesia.rules" <<'RULE'
+if [ "$tails" = 7 ]; then
+  # Tails 7: a partition named TailsData on any USB or MMC stick is never auto-mounted or
+  # offered by GNOME by itself.
+  cat >"$root/usr/lib/udev/rules.d/80-e2e-tails-data.rules" <<'RULE'
+SUBSYSTEM=="block", ENV{DEVTYPE}=="partition", ENV{ID_PART_ENTRY_NAME}=="TailsData", ENV{ID_BUS}=="usb", ENV{UDISKS_AUTO}="0"
+SUBSYSTEM=="block", ENV{DEVTYPE}=="partition", ENV{ID_PART_ENTRY_NAME}=="TailsData", KERNEL=="mmcblk*", ENV{UDISKS_AUTO}="0"
+RULE
+  # Tails 7: when a TailsData is mounted where udisks mounts it for amnesia, a service bound to
+  # that mount gives amnesia read access to its root: the backup's root ACL changes as soon as
+  # it is mounted, under the update's feet.
+  cat >"$root/etc/systemd/system/e2e-tails-external-tailsdata.service" <<'UNIT'
+[Unit]
+Description=e2e: as Tails 7, let amnesia read a TailsData mounted at /media/amnesia/TailsData
+BindsTo=media-amnesia-TailsData.mount
+After=media-amnesia-TailsData.mount
+[Service]
+Type=oneshot
+ExecStart=/usr/bin/setfacl -m user:amnesia:rx /media/amnesia/TailsData
+[Install]
+WantedBy=media-amnesia-TailsData.mount
+UNIT
+  chroot "$root" systemctl enable e2e-tails-external-tailsdata.service >/dev/null 2>&1
+  # Tails 7's polkit: amnesia's active local session may open devices through udisks; every
+  # other udisks action keeps udisks' own defaults for an active session.
+  cat >"$root/etc/polkit-1/rules.d/70-tails-amnesia.rules" <<'RULE'
+polkit.addRule(function (action, subject) {
+    if (action.id === "org.freedesktop.udisks2.open-device" &&
+        subject.user === "amnesia" && subject.local && subject.active) {
+        return polkit.Result.YES;
+    }
+    return polkit.Result.NOT_HANDLED;
+});
+RULE
+  # Tails 7's udisks2.conf: every module, LUKS2 for new encrypted volumes.
+  mkdir -p "$root/etc/udisks2"
+  printf '[udisks2]\nmodules=*\nmodules_load_preference=ondemand\n\n[defaults]\nencryption=luks2\n' >"$root/etc/udisks2/udisks2.conf"
+else
+  # Tails 6's policy: the active local session of amnesia may unlock, mount and power off
+  # removable drives through udisks2 without a password (TAILS-FACTS, "Users and privilege").
+  cat >"$root/etc/polkit-1/rules.d/70-tails-amnesia.rules" <<'RULE'
 polkit.addRule(function (action, subject) {
     if (subject.user !== "amnesia" || !subject.local || !subject.active) {
         return polkit.Result.NOT_HANDLED;
@@ -55,6 +115,7 @@ polkit.addRule(function (action, subject) {
     return polkit.Result.NOT_HANDLED;
 });
 RULE
+fi
 
 # Each run's payload disk (serial e2e-payload) carries the build; e2e-guest install puts it in
 # place before the session starts, then the control service serves the driver.
