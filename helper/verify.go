@@ -62,14 +62,19 @@ func VerifyTrees(ctx context.Context, srcfd, dstfd int, opts VerifyOptions, emit
 		emit(Event{Event: EventProgress, Phase: PhaseChange, Path: c.Path, Kind: string(c.Kind), What: c.What, Type: typ})
 	}
 	rep, err := tbsync.Mirror(ctx, fdPath(srcfd), fdPath(dstfd), tbsync.Options{
-		DryRun:            true,
-		NoSync:            true,
-		Checksum:          opts.Checksum,
-		Exclude:           opts.Exclude,
-		SourceDevice:      opts.SourceDevice,
-		DestinationDevice: opts.DestinationDevice,
-		OnChange:          onChange,
-		Log:               opts.Log,
+		DryRun: true,
+		NoSync: true,
+		// The roots' own owner, mode and ACL are not compared: Tails 7 changes the backup's as
+		// soon as amnesia mounts it (setfacl -m user:amnesia:rx, see tails.MountedRootACL),
+		// and a restore keeps this Tails' own. CheckPersistentStorage below checks the
+		// backup's root against the rules Tails applies at boot instead.
+		KeepDestinationRoot: true,
+		Checksum:            opts.Checksum,
+		Exclude:             opts.Exclude,
+		SourceDevice:        opts.SourceDevice,
+		DestinationDevice:   opts.DestinationDevice,
+		OnChange:            onChange,
+		Log:                 opts.Log,
 	})
 	if err != nil {
 		return nil, err

@@ -187,6 +187,31 @@ func TestVerifyFindsDifferences(t *testing.T) {
 	}
 }
 
+// TestVerifyAcceptsTheACLTails7GivesAMountedBackup: Tails 7 runs `setfacl -m user:amnesia:rx`
+// on the root of every TailsData that amnesia mounts at /media/amnesia/TailsData, so a backup
+// that verify mounts always has it. It is not a difference (verify leaves the roots' own
+// metadata to the check of Tails' rules, as a restore keeps this Tails' root), nor a problem.
+// A root that Tails would refuse is still reported.
+func TestVerifyAcceptsTheACLTails7GivesAMountedBackup(t *testing.T) {
+	w := updatedWorld(t)
+	acl := tails.PersistenceRootACL(0)
+	acl[1].Perm = 5 // user:1000:r-x
+	if err := unix.Setxattr(w.dst.mnt, tails.ACLXattrAccess, tails.EncodeACL(acl), 0); err != nil {
+		t.Fatal(err)
+	}
+	changes, problems, done := verifyResult(t, start(t, w.sys, verifyRequest(true)))
+	if len(changes) != 0 || len(problems) != 0 || done.Report.MetadataOnly+done.Report.Problems != 0 {
+		t.Errorf("verify of a backup with Tails 7's ACL on its root: changes %q, problems %q, report %+v", changes, problems, done.Report)
+	}
+	if err := os.Chmod(w.dst.mnt, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	changes, problems, _ = verifyResult(t, start(t, w.sys, verifyRequest(false)))
+	if len(changes) != 0 || len(problems) == 0 || !strings.Contains(strings.Join(problems, "\n"), "mode 0700 instead of 0770") {
+		t.Errorf("verify of a backup whose root has mode 0700: changes %q, problems %q", changes, problems)
+	}
+}
+
 func TestVerifyChecksTheBackupsPersistentStorage(t *testing.T) {
 	w := updatedWorld(t)
 	conf := filepath.Join(w.dst.mnt, tails.PersistenceConfName)

@@ -42,6 +42,17 @@ func PersistenceRootACL(other uint16) []ACLEntry {
 	}
 }
 
+// MountedRootACL is PersistenceRootACL as Tails 7 leaves it on the Persistent Storage of another
+// stick (a backup) that amnesia mounted: a service bound to the mount /media/amnesia/TailsData
+// runs `setfacl -m user:amnesia:rx` on its root as soon as it is mounted, so that amnesia can
+// list it. Tails makes this change itself, at every such mount, and boots such a stick: it is no
+// fault of the backup.
+func MountedRootACL(other uint16) []ACLEntry {
+	acl := PersistenceRootACL(other)
+	acl[1].Perm = 5
+	return acl
+}
+
 // EncodeACL encodes entries, which must be in the kernel's order (by tag, then by ID), as the
 // value of a system.posix_acl_* xattr: a little-endian u32 version 2, then each entry as u16
 // tag, u16 permissions, u32 ID.

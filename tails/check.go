@@ -131,6 +131,8 @@ func checkRoot(rootfd int, problems *[]Problem) {
 		// Old volumes predate the ACL: amnesia reaches its folders through other::r-x.
 	case acl == nil:
 		add(false, "The root folder has no ACL, so amnesia cannot reach its folders; Tails expects user:%d:--x.", AmnesiaUID)
+	case slices.Equal(acl, MountedRootACL(other)):
+		// As Tails 7 leaves a backup it mounted for amnesia (MountedRootACL).
 	case !slices.Equal(acl, PersistenceRootACL(other)):
 		add(false, "The ACL of the root folder is %q instead of %q.", FormatACL(acl), FormatACL(PersistenceRootACL(other)))
 	}

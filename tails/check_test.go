@@ -83,6 +83,17 @@ func TestCheckPersistentStorage(t *testing.T) {
 			acl[1].Perm = 7
 			must(unix.Setxattr(dir, ACLXattrAccess, EncodeACL(acl), 0))
 		}, []string{`.: The ACL of the root folder is "user::rwx user:1000:rwx group::rwx mask::rwx other::---" instead of "user::rwx user:1000:--x group::rwx mask::rwx other::---".`}, true},
+		{"root ACL as Tails 7 leaves a backup it mounted", func(t *testing.T, dir string) {
+			// setfacl -m user:amnesia:rx, as Tails 7's service does on /media/amnesia/TailsData.
+			acl := PersistenceRootACL(0)
+			acl[1].Perm = 5
+			must(unix.Setxattr(dir, ACLXattrAccess, EncodeACL(acl), 0))
+		}, nil, true},
+		{"root ACL gives amnesia read but not search", func(t *testing.T, dir string) {
+			acl := PersistenceRootACL(0)
+			acl[1].Perm = 4
+			must(unix.Setxattr(dir, ACLXattrAccess, EncodeACL(acl), 0))
+		}, []string{`.: The ACL of the root folder is "user::rwx user:1000:r-- group::rwx mask::rwx other::---"`}, true},
 		{"root with a default ACL", func(t *testing.T, dir string) {
 			must(unix.Setxattr(dir, ACLXattrDefault, EncodeACL(PersistenceRootACL(0)), 0))
 		}, []string{".: The root folder has a default ACL"}, true},
