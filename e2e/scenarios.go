@@ -148,6 +148,11 @@ type UpdateResult struct {
 // waits for the automatic update to finish, checks that the stick ends locked and powered off,
 // and unplugs it.
 func (w *World) PlugAndUpdate(ctx context.Context, answers ...string) (UpdateResult, error) {
+	return w.plugAndUpdate(ctx, nil, answers...)
+}
+
+// plugAndUpdate is PlugAndUpdate, with during (if not nil) run once the update has started.
+func (w *World) plugAndUpdate(ctx context.Context, during func(context.Context) error, answers ...string) (UpdateResult, error) {
 	st := w.Sticks[StickBackup]
 	var res UpdateResult
 	seq, err := w.LastSeq(ctx)
@@ -167,6 +172,11 @@ func (w *World) PlugAndUpdate(ctx context.Context, answers ...string) (UpdateRes
 	res.PlugToStart = time.Since(st.pluggedAt)
 	w.Say.Logf("%s later, a notification appears: %q, %q.", round(res.PlugToStart), found.Summary, found.Body)
 	started := time.Now()
+	if during != nil {
+		if err := during(ctx); err != nil {
+			return res, w.explain(ctx, seq, err)
+		}
+	}
 	done, err := w.WaitNote(ctx, seq, noteDone, "", updateTimeout)
 	if err != nil {
 		return res, w.explain(ctx, seq, err)
@@ -244,12 +254,6 @@ func (w *World) CheckStick(ctx context.Context, st *Stick, version string) error
 	if err := w.SetPinentry(ctx, st.Passphrase); err != nil {
 		return err
 	}
-	t := time.Now()
-	vout, verr := w.Terminal(ctx, "tails-backup", "verify", "--checksum", ds.Device)
-	w.Log.Logf("tails-backup verify --checksum %s (%s):\n%s", ds.Device, round(time.Since(t)), vout)
-	if _, err := w.WaitDrive(ctx, st, "locked", time.Minute); err != nil {
-		return err
-	}
 	part := ds.Device + "2"
 	script := `set -e
 cryptsetup open --readonly --key-file - ` + part + ` e2e-check
@@ -264,9 +268,32 @@ rsync -rc -n -i --delete --exclude=/syslinux/ldlinux.sys ` + mediumMount + `/ /r
 echo "--- marker"
 cat /run/e2e/check/.tails-backup.json
 `
-	t = time.Now()
+	// The independent check first: on Tails 7, verify's mount at /media/amnesia/TailsData makes
+	// Tails' service give amnesia r-x on the backup's root ACL (tails.MountedRootACL), which
+	// rsync would then see; verify itself accepts it.
+	t := time.Now()
 	rout, rerr := w.G.Run(ctx, Cmd{Argv: []string{"sh", "-c", script}, Stdin: st.Passphrase})
 	w.Log.Logf("timing: rsync --checksum check %s", round(time.Since(t)))
+	t = time.Now()
+	vout, verr := w.Terminal(ctx, "tails-backup", "verify", "--checksum", ds.Device)
+	w.Log.Logf("tails-backup verify --checksum %s (%s):\n%s", ds.Device, round(time.Since(t)), vout)
+	if _, err := w.WaitDrive(ctx, st, "locked", time.Minute); err != nil {
+		return err
+	}
+	if w.Leg.Tails >= 7 {
+		acl, err := w.G.Run(ctx, Cmd{Argv: []string{"sh", "-c", `set -e
+cryptsetup open --readonly --key-file - ` + part + ` e2e-check
+trap 'umount /run/e2e/check; cryptsetup close e2e-check' EXIT
+mount -o ro,acl /dev/mapper/e2e-check /run/e2e/check
+getfacl -cpn /run/e2e/check | grep '^user:1000:'`}, Stdin: st.Passphrase})
+		if err != nil {
+			return fmt.Errorf("read the backup root's ACL after verify: %w", err)
+		}
+		if strings.TrimSpace(acl) != "user:1000:r-x" {
+			return fmt.Errorf("after verify mounted the backup, its root ACL has %q, not Tails 7's user:1000:r-x: the simulated Tails 7 did not act", acl)
+		}
+		w.Log.Logf("after verify mounted it, the backup's root ACL has %s (Tails 7's service), and verify agreed", strings.TrimSpace(acl))
+	}
 	if err := w.Unplug(ctx, st); err != nil {
 		return err
 	}
@@ -313,15 +340,67 @@ func (w *World) ScenarioUpdate(ctx context.Context) error {
 		return err
 	}
 	w.Say.Logf("You plug in your backup Tails.")
-	res, err := w.PlugAndUpdate(ctx, w.Sticks[StickBackup].Passphrase)
+	res, err := w.plugAndUpdate(ctx, w.sleepInhibited, w.Sticks[StickBackup].Passphrase)
 	if err != nil {
 		return err
 	}
+	if line, err := w.inhibitor(ctx); err != nil || line != "" {
+		return fmt.Errorf("after the update, logind still lists the sleep inhibitor of Tails Backup: %q (%v)", line, err)
+	}
+	w.Log.Logf("logind lists no inhibitor of Tails Backup after the update")
 	if !regexp.MustCompile(`^Your backup Tails is up to date: \d+ files? changed, ([0-9.]+ [kMGT]B|\d+ bytes?) copied\.$`).MatchString(res.Done.Body) {
 		return fmt.Errorf("unexpected text of the done notification: %q", res.Done.Body)
 	}
 	w.Log.Logf("scenario 2: plug-to-start %s, update %s", round(res.PlugToStart), round(res.Update))
 	return w.CheckBackup(ctx)
+}
+
+// inhibitor returns the line of `systemd-inhibit --list` (logind's ListInhibitors) for the
+// inhibitor of Tails Backup, "" when there is none.
+func (w *World) inhibitor(ctx context.Context) (string, error) {
+	out, err := w.G.Root(ctx, "systemd-inhibit", "--list", "--no-legend", "--no-pager")
+	if err != nil {
+		return "", err
+	}
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(strings.TrimSpace(l), "Tails Backup ") {
+			return strings.Join(strings.Fields(l), " "), nil
+		}
+	}
+	return "", nil
+}
+
+// sleepInhibited checks, while an update runs, that the agent holds a logind inhibitor that
+// blocks sleep and shutdown, as amnesia, with its reason. The agent takes it once the
+// backup is unlocked and the applications quiesced, a moment after the first notification:
+// logind sends no signal for a new inhibitor, so short polls, with a deadline well within the
+// update of scenario 2.
+func (w *World) sleepInhibited(ctx context.Context) error {
+	wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	var line string
+	for {
+		var err error
+		if line, err = w.inhibitor(wctx); err != nil {
+			return err
+		}
+		if line != "" {
+			break
+		}
+		select {
+		case <-wctx.Done():
+			return errors.New("during the update, logind lists no inhibitor of Tails Backup (systemd-inhibit --list)")
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	// WHO UID USER PID COMM WHAT WHY MODE
+	for _, want := range []string{" 1000 amnesia ", " sleep:shutdown Updating your backup Tails block"} {
+		if !strings.Contains(line, want) {
+			return fmt.Errorf("the inhibitor of Tails Backup is %q, without %q", line, want)
+		}
+	}
+	w.Log.Logf("during the update, logind lists: %s", line)
+	return nil
 }
 
 // ScenarioPull (3): the stick is pulled out in the middle of an update, then plugged again.
