@@ -33,7 +33,11 @@ func TestE2E(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runDir, err := NewRunDir(repo)
+	leg, err := LegFromEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	runDir, err := NewRunDir(repo, leg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,10 +49,6 @@ func TestE2E(t *testing.T) {
 	t.Logf("run folder: %s", runDir)
 	log := TeeLogger(logFile, tLogger{t, ""})
 	say := TeeLogger(logFile, tLogger{t, "user: "})
-	leg, err := LegFromEnv()
-	if err != nil {
-		t.Fatal(err)
-	}
 	log.Logf("leg: Debian %s playing Tails %d (E2E_DEBIAN)", leg.Suite, leg.Tails)
 	start := time.Now()
 	w, err := Setup(ctx, repo, runDir, leg, say, log)

@@ -59,7 +59,8 @@ func imageKey(repo, suite string) (string, error) {
 
 // EnsureImage returns the cached image of a leg for the current inputs, building it
 // (debootstrap of the leg's suite from the machine's own Debian mirror) when it is missing.
-// Concurrent runs wait for one build. The images of both legs are kept side by side.
+// Concurrent runs of a leg wait for one build; the legs build theirs at the same time. The
+// images of both legs are kept side by side.
 func EnsureImage(ctx context.Context, repo string, leg Leg, log Logger) (Image, error) {
 	key, err := imageKey(repo, leg.Suite)
 	if err != nil {
@@ -72,7 +73,7 @@ func EnsureImage(ctx context.Context, repo string, leg Leg, log Logger) (Image, 
 	if err := os.MkdirAll(cache, 0o755); err != nil {
 		return Image{}, err
 	}
-	lock, err := os.OpenFile(filepath.Join(cache, "image.lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	lock, err := os.OpenFile(filepath.Join(cache, "image-"+leg.Suite+".lock"), os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		return Image{}, err
 	}

@@ -78,9 +78,10 @@ func (l *fileLogger) Logf(format string, args ...any) {
 // TeeLogger returns a Logger writing to w (timestamped) and then to next (if not nil).
 func TeeLogger(w io.Writer, next Logger) Logger { return &fileLogger{w: w, next: next} }
 
-// NewRunDir makes a fresh folder for a run's files under .cache/e2e/runs, keeping the last few.
-func NewRunDir(repo string) (string, error) {
-	runs := filepath.Join(repo, ".cache", "e2e", "runs")
+// NewRunDir makes a fresh folder for a run's files under .cache/e2e/runs/SUITE, keeping the
+// last few of that leg (the legs may run at the same time).
+func NewRunDir(repo string, leg Leg) (string, error) {
+	runs := filepath.Join(repo, ".cache", "e2e", "runs", leg.Suite)
 	if err := os.MkdirAll(runs, 0o755); err != nil {
 		return "", err
 	}
@@ -155,6 +156,13 @@ func (w *World) makeRunningTails(ctx context.Context) error {
 		return err
 	}
 	w.Log.Logf("session of amnesia: %s", strings.Join(strings.Fields(out), " "))
+	// What the guest really runs, for the timings and any failure.
+	vers, err := w.G.Root(ctx, "sh", "-c", `echo "Linux $(uname -r)"; dpkg-query -W -f '${Package} ${Version}\n' `+
+		`udisks2 'libblockdev-crypto*' cryptsetup-bin systemd polkitd tails-backup 2>/dev/null || true`)
+	if err != nil {
+		return err
+	}
+	w.Log.Logf("guest (Debian %s, Tails %d): %s", w.Leg.Suite, w.Leg.Tails, strings.Join(strings.Split(strings.TrimSpace(vers), "\n"), ", "))
 	return nil
 }
 

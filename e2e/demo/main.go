@@ -49,7 +49,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	dir, err := e2e.NewRunDir(repo)
+	dir, err := e2e.NewRunDir(repo, leg)
 	if err != nil {
 		return err
 	}
