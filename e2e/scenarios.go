@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -393,11 +394,17 @@ func (w *World) sleepInhibited(ctx context.Context) error {
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
-	// WHO UID USER PID COMM WHAT WHY MODE
-	for _, want := range []string{" 1000 amnesia ", " sleep:shutdown Updating your backup Tails block"} {
-		if !strings.Contains(line, want) {
-			return fmt.Errorf("the inhibitor of Tails Backup is %q, without %q", line, want)
-		}
+	// WHO ("Tails Backup") UID USER PID COMM WHAT WHY MODE; systemd lists WHAT in its own
+	// order ("sleep:shutdown" in 252, "shutdown:sleep" in 257).
+	f := strings.Fields(strings.TrimPrefix(line, "Tails Backup "))
+	var what []string
+	if len(f) > 4 {
+		what = strings.Split(f[4], ":")
+		slices.Sort(what)
+	}
+	if len(f) < 8 || f[0] != "1000" || f[1] != "amnesia" || !slices.Equal(what, []string{"shutdown", "sleep"}) ||
+		strings.Join(f[5:len(f)-1], " ") != "Updating your backup Tails" || f[len(f)-1] != "block" {
+		return fmt.Errorf("the inhibitor of Tails Backup is %q, not amnesia's blocking sleep and shutdown with the reason \"Updating your backup Tails\"", line)
 	}
 	w.Log.Logf("during the update, logind lists: %s", line)
 	return nil
