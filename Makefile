@@ -53,7 +53,7 @@ demo-sync:
 # or bookworm (Tails 6). TCG unless a probe boot shows that KVM works (E2E_ACCEL=tcg|kvm).
 e2e:
 	./.ci/deps e2e
-	$(GO) test -tags e2e -count=1 -timeout 40m -v -run TestE2E ./e2e/
+	$(GO) test -tags e2e -count=1 -timeout 60m -v -run TestE2E ./e2e/
 
 clean:
 	rm -rf bin dist

@@ -27,7 +27,7 @@ func (l tLogger) Logf(format string, args ...any) {
 // TestE2E runs the whole product in a QEMU guest (make e2e): one guest, the scenarios of
 // issue 6 in order. Each scenario's timings are in the test log and in .cache/e2e/runs/*/e2e.log.
 func TestE2E(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 35*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 55*time.Minute)
 	defer cancel()
 	repo, err := RepoRoot()
 	if err != nil {
