@@ -24,6 +24,27 @@ func (l tLogger) Logf(format string, args ...any) {
 	l.t.Logf("%s%s", l.prefix, fmt.Sprintf(format, args...))
 }
 
+// TestE2EImage only builds the guest image of the leg that E2E_DEBIAN names, if it is not cached
+// (make e2e-image): CI builds both legs' images while the unit tests run.
+func TestE2EImage(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
+	defer cancel()
+	repo, err := RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	leg, err := LegFromEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	img, err := EnsureImage(ctx, repo, leg, tLogger{t, ""})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("guest image of Debian %s (Tails %d): %s, ready in %s", leg.Suite, leg.Tails, img.Dir, round(time.Since(start)))
+}
+
 // TestE2E runs the whole product in a QEMU guest (make e2e): one guest, the scenarios of
 // issue 6 in order. Each scenario's timings are in the test log and in .cache/e2e/runs/*/e2e.log.
 func TestE2E(t *testing.T) {
