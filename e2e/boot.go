@@ -69,6 +69,14 @@ type BootResult struct {
 	CommandLine string        // the kernel command line
 }
 
+// Release is the kernel's release ("6.1.0-50-amd64") from its version line.
+func (r BootResult) Release() string {
+	if f := strings.Fields(r.LinuxBanner); len(f) >= 3 {
+		return f[2]
+	}
+	return r.LinuxBanner
+}
+
 // bootWatch follows a boot's serial console line by line.
 type bootWatch struct {
 	version string
@@ -337,8 +345,8 @@ func (w *World) ScenarioBackupBoots(ctx context.Context) error {
 				}
 				return err
 			}
-			w.Log.Logf("timing: boot %s (Tails %s) with %s: kernel line after %s, its initramfs after %s; %s; command line: %s",
-				st.name, version, fw, round(res.Kernel), round(res.Init), res.LinuxBanner, res.CommandLine)
+			w.Log.Logf("timing: boot %s (Tails %s) with %s: kernel line after %s, its initramfs after %s (Linux %s; command line: %s)",
+				st.name, version, fw, round(res.Kernel), round(res.Init), res.Release(), res.CommandLine)
 			if !st.shared {
 				took[fw] = res.Kernel
 			}

@@ -27,16 +27,17 @@ func TestBootWatch(t *testing.T) {
 		done                   bool
 		err                    string // in the error, "" for none
 		banner                 string // LinuxBanner's start
+		release                string // its Release()
 	}{
-		{"SeaBIOS and syslinux", seabiosBoot, "6.11", true, "", "Linux version 6.1.0-50-amd64"},
-		{"OVMF and GRUB, escape sequences before the kernel's line", ovmfBoot, "6.11", true, "", "Linux version 6.12.74+deb13-amd64"},
-		{"the old version boots after a refresh", seabiosBoot, "6.10", false, "lacks tails_version=6.10", "Linux version 6.1.0"},
-		{"a prefix of the version is not the version", strings.ReplaceAll(seabiosBoot, "6.11", "6.1"), "6.11", false, "lacks tails_version=6.11", "Linux version"},
-		{"no serial console on the command line", strings.Replace(seabiosBoot, " console=ttyS0,115200", "", 1), "6.11", false, "no console=ttyS0", "Linux version"},
-		{"the initramfs of another version", strings.Replace(seabiosBoot, "Tails 6.11 - 20250107", "Tails 6.10 - 20241203", 1), "6.11", false, "of Tails 6.10 started, not of 6.11", "Linux version"},
-		{"an initramfs line without the kernel's", "e2e initramfs: Tails 6.11 - x started from its stick\n", "6.11", false, "no kernel command line", ""},
-		{"the kernel starts but no initramfs yet", seabiosBoot[:strings.Index(seabiosBoot, "[    4.57")], "6.11", false, "", "Linux version 6.1.0-50-amd64"},
-		{"the firmware finds nothing to boot", "SeaBIOS\r\nBooting from Hard Disk...\r\nBoot failed: not a bootable disk\r\n", "6.11", false, "", ""},
+		{"SeaBIOS and syslinux", seabiosBoot, "6.11", true, "", "Linux version 6.1.0-50-amd64", "6.1.0-50-amd64"},
+		{"OVMF and GRUB, escape sequences before the kernel's line", ovmfBoot, "6.11", true, "", "Linux version 6.12.74+deb13-amd64", "6.12.74+deb13-amd64"},
+		{"the old version boots after a refresh", seabiosBoot, "6.10", false, "lacks tails_version=6.10", "Linux version 6.1.0", ""},
+		{"a prefix of the version is not the version", strings.ReplaceAll(seabiosBoot, "6.11", "6.1"), "6.11", false, "lacks tails_version=6.11", "Linux version", ""},
+		{"no serial console on the command line", strings.Replace(seabiosBoot, " console=ttyS0,115200", "", 1), "6.11", false, "no console=ttyS0", "Linux version", ""},
+		{"the initramfs of another version", strings.Replace(seabiosBoot, "Tails 6.11 - 20250107", "Tails 6.10 - 20241203", 1), "6.11", false, "of Tails 6.10 started, not of 6.11", "Linux version", ""},
+		{"an initramfs line without the kernel's", "e2e initramfs: Tails 6.11 - x started from its stick\n", "6.11", false, "no kernel command line", "", ""},
+		{"the kernel starts but no initramfs yet", seabiosBoot[:strings.Index(seabiosBoot, "[    4.57")], "6.11", false, "", "Linux version 6.1.0-50-amd64", ""},
+		{"the firmware finds nothing to boot", "SeaBIOS\r\nBooting from Hard Disk...\r\nBoot failed: not a bootable disk\r\n", "6.11", false, "", "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -60,6 +61,9 @@ func TestBootWatch(t *testing.T) {
 			}
 			if tt.err == "" && err != nil || tt.err != "" && (err == nil || !strings.Contains(err.Error(), tt.err)) {
 				t.Errorf("error = %v, want one with %q", err, tt.err)
+			}
+			if tt.release != "" && w.res.Release() != tt.release {
+				t.Errorf("Release() = %q, want %q", w.res.Release(), tt.release)
 			}
 			if !strings.HasPrefix(w.res.LinuxBanner, tt.banner) {
 				t.Errorf("LinuxBanner = %q, want it to start with %q", w.res.LinuxBanner, tt.banner)
