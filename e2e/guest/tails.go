@@ -162,7 +162,7 @@ func partitions(ctx context.Context, dev string) (string, string, error) {
 // boot shows which system partition booted.
 const tailsKernelArgs = "boot=live config live-media=removable nopersistence noprompt timezone=Etc/UTC module=Tails console=ttyS0,115200"
 
-// KernelArgs is the kernel command line of the medium of version (its first word, "6.10").
+// kernelArgs is the kernel command line of the medium of version (its first word, "6.10").
 func kernelArgs(short string) string { return tailsKernelArgs + " tails_version=" + short }
 
 // Boot files of Debian's packages that the simulated medium carries.
@@ -171,11 +171,15 @@ const (
 	grubMkimage = "/usr/bin/grub-mkimage"
 	// syslinux-common: the GPT MBR boot code that Tails Installer writes to the stick's first
 	// 440 bytes and ships as utils/mbr/mbr.bin; syslinux: the installer (utils/linux/syslinux).
-	gptMBR         = "/usr/lib/syslinux/mbr/gptmbr.bin"
-	syslinuxBin    = "/usr/bin/syslinux"
-	mbrBootCode    = 440
-	grubEmbedded   = "# $root is the partition this image was loaded from (GRUB's EFI image takes it from its own device path).\nset prefix=($root)/EFI/BOOT\nconfigfile $prefix/grub.cfg\n"
-	grubEFIModules = "part_gpt part_msdos fat normal configfile linux echo test"
+	gptMBR      = "/usr/lib/syslinux/mbr/gptmbr.bin"
+	syslinuxBin = "/usr/bin/syslinux"
+	mbrBootCode = 440
+	// GRUB's EFI image sets $root to the partition it was loaded from (its device path). The
+	// embedded config runs before the normal module's parser: no comments in it.
+	grubEmbedded = "set prefix=($root)/EFI/BOOT\nconfigfile $prefix/grub.cfg\n"
+	// efi_gop: the firmware's graphics for the kernel's efifb (the boot check's machine has no
+	// display: GRUB says "no suitable video mode found" there and boots on).
+	grubEFIModules = "part_gpt part_msdos fat normal configfile linux echo test efi_gop"
 )
 
 // writeMedium writes a system partition tree that boots as Tails' does, with the contents of
