@@ -95,6 +95,8 @@ func TestE2E(t *testing.T) {
 		{"prepare-sticks", w.PrepareSticks, nil},
 		{"start-agent", w.StartAgent, nil},
 		{"1-create", w.ScenarioCreate, nil},
+		// 13 boots the backup right after create, and again after the system refresh.
+		{"13-backup-boots", w.ScenarioBackupBoots, []string{"1-create"}},
 		{"2-update", w.ScenarioUpdate, []string{"1-create"}},
 		{"3-pull-during-update", w.ScenarioPull, []string{"1-create"}},
 		{"4-wrong-passphrase", w.ScenarioWrongPassphrase, []string{"1-create"}},
@@ -103,6 +105,7 @@ func TestE2E(t *testing.T) {
 		{"7-reminder", w.ScenarioReminder, []string{"1-create"}},
 		{"pair", w.Pair, []string{"prepare-sticks"}},
 		{"9-system-refresh", w.ScenarioSystemRefresh, []string{"1-create"}},
+		{"13-backup-boots-refreshed", w.ScenarioBackupBoots, []string{"9-system-refresh", "13-backup-boots"}},
 		{"10-pulls", w.ScenarioPulls, []string{"1-create"}},
 		{"11-backup-full", w.ScenarioBackupFull, []string{"1-create"}},
 		{"12-restore-full", w.ScenarioRestoreFull, []string{"1-create"}},

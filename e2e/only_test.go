@@ -10,9 +10,12 @@ func TestSelectScenarios(t *testing.T) {
 		{name: "prepare-sticks"},
 		{name: "start-agent"},
 		{name: "1-create"},
+		{name: "13-backup-boots", needs: []string{"1-create"}},
 		{name: "2-update", needs: []string{"1-create"}},
 		{name: "5-unpaired-stick", needs: []string{"prepare-sticks"}},
 		{name: "pair", needs: []string{"prepare-sticks"}},
+		{name: "9-system-refresh", needs: []string{"1-create"}},
+		{name: "13-backup-boots-refreshed", needs: []string{"9-system-refresh", "13-backup-boots"}},
 		{name: "10-pulls", needs: []string{"1-create"}},
 		{name: "11-backup-full", needs: []string{"1-create"}},
 		{name: "8-backup-tails", needs: []string{"1-create"}},
@@ -22,13 +25,17 @@ func TestSelectScenarios(t *testing.T) {
 		want    []string
 		wantErr bool
 	}{
-		{"", []string{"prepare-sticks", "start-agent", "1-create", "2-update", "5-unpaired-stick", "pair", "10-pulls", "11-backup-full", "8-backup-tails"}, false},
+		{"", []string{"prepare-sticks", "start-agent", "1-create", "13-backup-boots", "2-update", "5-unpaired-stick", "pair", "9-system-refresh", "13-backup-boots-refreshed", "10-pulls", "11-backup-full", "8-backup-tails"}, false},
 		{"10", []string{"start-agent", "1-create", "10-pulls"}, false},
 		{"11,10", []string{"start-agent", "1-create", "10-pulls", "11-backup-full"}, false},
 		{"5", []string{"prepare-sticks", "start-agent", "5-unpaired-stick"}, false},
 		{" pair , 8-backup-tails", []string{"prepare-sticks", "start-agent", "1-create", "pair", "8-backup-tails"}, false},
 		{"1", []string{"start-agent", "1-create"}, false},
-		{"13", nil, true},
+		// Scenario 13 is two steps: after create, and after the system refresh (9).
+		{"13", []string{"start-agent", "1-create", "13-backup-boots", "9-system-refresh", "13-backup-boots-refreshed"}, false},
+		{"13-backup-boots", []string{"start-agent", "1-create", "13-backup-boots"}, false},
+		{"9", []string{"start-agent", "1-create", "9-system-refresh"}, false},
+		{"14", nil, true},
 		{"pulls", nil, true},
 	}
 	for _, tt := range tests {

@@ -51,6 +51,8 @@ type World struct {
 	VM  *VM
 	G   *Guest
 	Dir string
+	// BootDisk is the image of the stick this Tails runs from (the guest's virtio disk).
+	BootDisk string
 	// Say narrates what a person would see; Log records details and timings.
 	Say, Log Logger
 	Sticks   map[string]*Stick
@@ -117,7 +119,7 @@ func Setup(ctx context.Context, repo, runDir string, leg Leg, say, log Logger) (
 	if err != nil {
 		return nil, err
 	}
-	w := &World{VM: vm, G: vm.Guest, Dir: runDir, Say: say, Log: log, Sticks: map[string]*Stick{}, Leg: leg}
+	w := &World{VM: vm, G: vm.Guest, Dir: runDir, BootDisk: boot, Say: say, Log: log, Sticks: map[string]*Stick{}, Leg: leg}
 	t = time.Now()
 	if err := w.makeRunningTails(ctx); err != nil {
 		vm.Stop()

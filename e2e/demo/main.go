@@ -1,7 +1,8 @@
 // Command demo is `make demo`: it runs the product in a QEMU virtual machine that plays a
 // Tails computer (real udev, udisks2, polkit, dm-crypt, USB sticks plugged and pulled) and
-// tells, in plain sentences, what a Tails user would see: making a backup, updating it by
-// plugging it in, and pulling it out in the middle of an update. Details and timings go to the
+// tells, in plain sentences, what a Tails user would see: making a backup, booting it (alone,
+// with a legacy BIOS and with UEFI), updating it by plugging it in, and pulling it out in the
+// middle of an update. Details and timings go to the
 // run's log file.
 package main
 
@@ -80,8 +81,9 @@ func run() error {
 	}{
 		{"", w.StartAgent},
 		{"1. Making a backup Tails", w.ScenarioCreate},
-		{"2. Keeping it fresh: plug it in", w.ScenarioUpdate},
-		{"3. Pulling the stick out during an update", w.ScenarioPull},
+		{"2. If your stick dies: the backup boots", w.ScenarioBackupBoots},
+		{"3. Keeping it fresh: plug it in", w.ScenarioUpdate},
+		{"4. Pulling the stick out during an update", w.ScenarioPull},
 	}
 	for _, s := range steps {
 		if s.title != "" {

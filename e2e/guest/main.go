@@ -13,6 +13,11 @@ import (
 )
 
 func main() {
+	// As /init of the simulated Tails' initramfs (live/initrd.img), the kernel runs it as PID 1.
+	if os.Getpid() == 1 {
+		liveInit()
+		return
+	}
 	if len(os.Args) < 2 {
 		fmt.Fprintln(os.Stderr, "usage: e2e-guest install|serve|notifyd|notifications|make-tails|boot-tails|fill|change|wait-drive|manifest|check-tree|wait-syscall ...")
 		os.Exit(2)

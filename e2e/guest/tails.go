@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -90,7 +91,7 @@ func makeTails(ctx context.Context, args []string) error {
 	if *mediumFrom != "" {
 		err = runCmd(ctx, nil, "cp", "-r", "--preserve=timestamps", *mediumFrom+"/.", mnt)
 	} else {
-		err = writeMedium(mnt, *version)
+		err = writeMedium(ctx, mnt, *version)
 	}
 	if uerr := runCmd(ctx, nil, "umount", mnt); err == nil {
 		err = uerr
@@ -98,11 +99,13 @@ func makeTails(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	// Legacy BIOS boot, as Tails Installer installs it: syslinux on the system partition.
-	if _, serr := os.Stat("/usr/bin/syslinux"); serr == nil {
-		if err := runCmd(ctx, nil, "syslinux", "-d", "syslinux", sys); err != nil {
-			return err
-		}
+	// Legacy BIOS boot, as Tails Installer installs it: syslinux on the system partition, and
+	// the GPT MBR boot code at the start of the stick.
+	if err := runCmd(ctx, nil, syslinuxBin, "-d", "syslinux", sys); err != nil {
+		return err
+	}
+	if err := writeMBRCode(dev); err != nil {
+		return err
 	}
 	// As Tails 7 makes a Persistent Storage: LUKS2, argon2id with 4 iterations, and the least
 	// memory Tails gives it (256 MiB; up to 1 GiB with more RAM), so that each of the unlocks of
@@ -154,9 +157,49 @@ func partitions(ctx context.Context, dev string) (string, string, error) {
 	return parts[0], parts[1], nil
 }
 
-// writeMedium writes a small system partition tree: what Tails' has, with random contents
-// derived from the version (the same version gives the same tree).
-func writeMedium(root, version string) error {
+// The kernel command line of the simulated Tails: Tails' own (live-boot's boot=live and the
+// options of its syslinux and GRUB menus) without "quiet splash", which would hide the
+// kernel's "Linux version" and "Command line:" lines (printed at KERN_NOTICE, above quiet's
+// loglevel 4), plus the serial console that the boot check reads and the version, so that a
+// boot shows which system partition booted.
+const tailsKernelArgs = "boot=live config live-media=removable nopersistence noprompt timezone=Etc/UTC module=Tails console=ttyS0,115200"
+
+// kernelArgs is the kernel command line of the medium of version (its first word, "6.10").
+func kernelArgs(short string) string { return tailsKernelArgs + " tails_version=" + short }
+
+// Boot files of Debian's packages that the simulated medium carries.
+const (
+	// grub-efi-amd64-bin: GRUB's x86_64-efi modules; grub-common: grub-mkimage.
+	grubMkimage = "/usr/bin/grub-mkimage"
+	// syslinux-common: the GPT MBR boot code that Tails Installer writes to the stick's first
+	// 440 bytes and ships as utils/mbr/mbr.bin; syslinux: the installer (utils/linux/syslinux).
+	gptMBR      = "/usr/lib/syslinux/mbr/gptmbr.bin"
+	syslinuxBin = "/usr/bin/syslinux"
+	mbrBootCode = 440
+	// GRUB's EFI image sets $root to the partition it was loaded from (its device path). The
+	// embedded config runs before the normal module's parser: no comments in it.
+	grubEmbedded = "set prefix=($root)/EFI/BOOT\nconfigfile $prefix/grub.cfg\n"
+	// efi_gop: the firmware's graphics for the kernel's efifb (the boot check's machine has no
+	// display: GRUB says "no suitable video mode found" there and boots on).
+	grubEFIModules = "part_gpt part_msdos fat normal configfile linux echo test efi_gop"
+)
+
+// writeMedium writes a system partition tree that boots as Tails' does, with the contents of
+// version (the same version gives the same tree):
+//   - live/vmlinuz: the guest's own Debian kernel (newest /boot/vmlinuz-*);
+//   - live/initrd.img: a small initramfs made for this version (liveinit.go: about 4 MiB, where
+//     Debian's own is 36 MiB; the partition must hold two versions during a system refresh);
+//   - syslinux/ for legacy BIOS (make-tails installs syslinux on it and the GPT MBR boot code,
+//     as Tails Installer does; the stick's partition has the LegacyBIOSBootable attribute);
+//   - EFI/BOOT/BOOTX64.EFI for UEFI: GRUB, made by grub-mkimage from Debian's
+//     grub-efi-amd64-bin (unsigned: OVMF without Secure Boot runs it), with an embedded config
+//     that reads EFI/BOOT/grub.cfg from the same partition. grub-mkimage rather than
+//     grub-mkstandalone: a 0.5 MiB image whose menu stays a file of the partition
+//     (EFI/debian/grub/grub.cfg, as on Tails), so each version brings its own;
+//   - the rest of Tails' tree with random contents derived from the version (the SquashFS).
+//
+// The whole takes about 19 MiB of the 160 MiB partition.
+func writeMedium(ctx context.Context, root, version string) error {
 	seed := sha256.Sum256([]byte(version))
 	rnd := rand.New(rand.NewChaCha8(seed))
 	random := func(n int) string {
@@ -167,31 +210,62 @@ func writeMedium(root, version string) error {
 		return string(b)
 	}
 	short := strings.Fields(version)[0]
-	files := map[string]string{
-		"EFI/BOOT/BOOTX64.EFI":     random(900 << 10),
-		"EFI/BOOT/grub.cfg":        "set timeout=4\nsource /EFI/debian/grub/grub.cfg\n",
-		"EFI/debian/grub/grub.cfg": "menuentry 'Tails' { linux /live/vmlinuz boot=live config live-media=removable nopersistence noprompt timezone=Etc/UTC splash noautologin module=Tails }\n",
-		"live/filesystem.squashfs": random(6 << 20),
-		"live/vmlinuz":             random(1 << 20),
-		"live/initrd.img":          random(700 << 10),
-		"live/Tails.module":        "filesystem.squashfs\n",
-		"syslinux/syslinux.cfg":    "include live.cfg\n",
-		"syslinux/live.cfg":        "label live\n  menu label Tails " + short + "\n  kernel /live/vmlinuz\n  append initrd=/live/initrd.img boot=live module=Tails\n",
-		"isolinux/isolinux.cfg":    "include ../syslinux/syslinux.cfg\n",
-		"utils/linux/README":       "syslinux for Linux\n",
-		".disk/info":               "Tails " + version + "\n",
-		"doc/README":               "Tails " + short + "\n",
+	args := kernelArgs(short)
+	kernels, _ := filepath.Glob("/boot/vmlinuz-*")
+	if len(kernels) == 0 {
+		return errors.New("no kernel in /boot (the guest image has linux-image-amd64)")
 	}
-	// The boot loader installer Tails ships, from Debian's syslinux where the guest has it: the
-	// helper installs the boot loader with it. (syslinux/ldlinux.* are written by the
-	// installer itself: make-tails runs it, as Tails Installer does.)
+	slices.Sort(kernels)
+	kernel, err := os.ReadFile(kernels[len(kernels)-1])
+	if err != nil {
+		return err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	initBin, err := os.ReadFile(self)
+	if err != nil {
+		return err
+	}
+	initrd, err := makeInitramfs(initBin, version)
+	if err != nil {
+		return fmt.Errorf("make the initramfs: %w", err)
+	}
+	efi, err := makeGrubEFI(ctx)
+	if err != nil {
+		return err
+	}
+	files := map[string]string{
+		"EFI/BOOT/BOOTX64.EFI": string(efi),
+		// No wait: the boot check boots each stick twice in an emulated CPU.
+		"EFI/BOOT/grub.cfg":        "set timeout=0\nsource /EFI/debian/grub/grub.cfg\n",
+		"EFI/debian/grub/grub.cfg": "menuentry 'Tails " + short + "' {\n  linux /live/vmlinuz " + args + "\n  initrd /live/initrd.img\n}\n",
+		"live/filesystem.squashfs": random(6 << 20),
+		"live/vmlinuz":             string(kernel),
+		"live/initrd.img":          string(initrd),
+		"live/Tails.module":        "filesystem.squashfs\n",
+		// ldlinux (syslinux 6) reads syslinux/syslinux.cfg; no menu module (vesamenu.c32):
+		// the one entry boots at once.
+		"syslinux/syslinux.cfg": "default live\nprompt 0\ntimeout 0\ninclude /syslinux/live.cfg\n",
+		"syslinux/live.cfg":     "label live\n  menu label Tails " + short + "\n  kernel /live/vmlinuz\n  append initrd=/live/initrd.img " + args + "\n",
+		"isolinux/isolinux.cfg": "include ../syslinux/syslinux.cfg\n",
+		"utils/linux/README":    "syslinux for Linux\n",
+		".disk/info":            "Tails " + version + "\n",
+		"doc/README":            "Tails " + short + "\n",
+	}
+	// The boot loader installer Tails ships, from Debian's syslinux: the helper installs the
+	// boot loader with it. (syslinux/ldlinux.* are written by the installer itself: make-tails
+	// runs it, as Tails Installer does.)
 	for name, from := range map[string]string{
-		"utils/linux/syslinux": "/usr/bin/syslinux",
-		"utils/mbr/mbr.bin":    "/usr/lib/syslinux/mbr/gptmbr.bin",
+		"utils/linux/syslinux": syslinuxBin,
+		"utils/mbr/mbr.bin":    gptMBR,
 	} {
-		if b, err := os.ReadFile(from); err == nil {
-			files[name] = string(b)
+		b, err := os.ReadFile(from)
+		if err != nil {
+			return fmt.Errorf("the guest image lacks Debian's syslinux: %w", err)
 		}
+		files[name] = string(b)
 	}
 	for name, content := range files {
 		p := filepath.Join(root, name)
@@ -203,6 +277,53 @@ func writeMedium(root, version string) error {
 		}
 	}
 	return nil
+}
+
+// makeGrubEFI returns GRUB's UEFI loader for removable media (EFI/BOOT/BOOTX64.EFI), made by
+// grub-mkimage with the embedded config grubEmbedded.
+func makeGrubEFI(ctx context.Context) ([]byte, error) {
+	dir, err := os.MkdirTemp("", "grub-efi-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	cfg := filepath.Join(dir, "embedded.cfg")
+	if err := os.WriteFile(cfg, []byte(grubEmbedded), 0o644); err != nil {
+		return nil, err
+	}
+	out := filepath.Join(dir, "BOOTX64.EFI")
+	argv := append([]string{grubMkimage, "-O", "x86_64-efi", "-o", out, "-p", "/EFI/BOOT", "-c", cfg}, strings.Fields(grubEFIModules)...)
+	if err := runCmd(ctx, nil, argv[0], argv[1:]...); err != nil {
+		return nil, fmt.Errorf("make the UEFI loader (grub-common, grub-efi-amd64-bin): %w", err)
+	}
+	return os.ReadFile(out)
+}
+
+// writeMBRCode writes syslinux' GPT MBR boot code over the first 440 bytes of the disk dev, as
+// Tails Installer does: SeaBIOS (any legacy BIOS) runs it, and it chain-loads the partition
+// whose GPT attributes say LegacyBIOSBootable (syslinux' ldlinux.sys). The partition table,
+// after byte 440, is left alone.
+func writeMBRCode(dev string) error {
+	code, err := os.ReadFile(gptMBR)
+	if err != nil {
+		return err
+	}
+	if len(code) != mbrBootCode {
+		return fmt.Errorf("%s has %d bytes, not %d", gptMBR, len(code), mbrBootCode)
+	}
+	f, err := os.OpenFile(dev, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteAt(code, 0); err != nil {
+		f.Close()
+		return fmt.Errorf("write the MBR boot code to %s: %w", dev, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // initPersistence gives a new Persistent Storage root what Tails gives it, and its content.
@@ -284,7 +405,7 @@ func upgradeMedium(ctx context.Context, args []string) error {
 	if err := runCmd(ctx, nil, "mount", "-o", "remount,rw", mediumMount); err != nil {
 		return err
 	}
-	err := writeMedium(mediumMount, args[0])
+	err := writeMedium(ctx, mediumMount, args[0])
 	if rerr := runCmd(ctx, nil, "mount", "-o", "remount,ro", mediumMount); err == nil {
 		err = rerr
 	}
