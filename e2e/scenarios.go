@@ -51,6 +51,11 @@ func (w *World) PrepareSticks(ctx context.Context) error {
 		{StickUnpaired, "OTHER0002", 640 << 20, []string{"--version", w.Leg.Old, "--data", "fresh"}},
 	}
 	for _, s := range specs {
+		if w.Leg.Tails >= 7 && s.id == StickSecond {
+			// A Tails 7 stick has files of its own on its system partition (in another
+			// language than the running stick's): pairing and updates must keep them.
+			s.args = append(s.args, "--stick-files", "fr_FR")
+		}
 		start := time.Now()
 		st, err := w.NewStick(s.id, s.serial, s.size)
 		if err != nil {
@@ -241,8 +246,9 @@ func (w *World) CheckBackup(ctx context.Context) error {
 }
 
 // CheckStick checks the backup Tails on st: its Persistent Storage as CheckBackup says, its
-// system partition against the running one (rsync with checksums; syslinux/ldlinux.sys is each
-// stick's own), and, if version is not "", the Tails version in its marker.
+// system partition against the running one (rsync with checksums; syslinux/ldlinux.sys,
+// luks-header-backup and storage/ are each stick's own, and the running stick's never reach
+// the backup), and, if version is not "", the Tails version in its marker.
 func (w *World) CheckStick(ctx context.Context, st *Stick, version string) error {
 	start := time.Now()
 	if err := w.StopAgent(ctx); err != nil {
@@ -265,7 +271,13 @@ rsync -aHAXS --numeric-ids -n -i --checksum --delete --exclude=/.tails-backup.js
 mkdir -p /run/e2e/checksys
 mount -t vfat -o ro ` + ds.Device + `1 /run/e2e/checksys
 trap 'umount /run/e2e/check /run/e2e/checksys; cryptsetup close e2e-check' EXIT
-rsync -rc -n -i --delete --exclude=/syslinux/ldlinux.sys ` + mediumMount + `/ /run/e2e/checksys/ | sed 's/^/system: /'
+rsync -rc -n -i --delete --exclude=/syslinux/ldlinux.sys --exclude=/luks-header-backup --exclude=/storage/ ` + mediumMount + `/ /run/e2e/checksys/ | sed 's/^/system: /'
+# The files of one stick alone (Tails 7) never come from the running stick.
+for f in luks-header-backup storage; do
+  if [ -e ` + mediumMount + `/$f ] && [ -e /run/e2e/checksys/$f ] && diff -rq ` + mediumMount + `/$f /run/e2e/checksys/$f >/dev/null; then
+    echo "system: $f is the running stick's own"
+  fi
+done
 echo "--- marker"
 cat /run/e2e/check/.tails-backup.json
 `
@@ -746,6 +758,12 @@ func (w *World) ScenarioCreate(ctx context.Context) error {
 // also brings its Tails system to the new version.
 func (w *World) ScenarioSystemRefresh(ctx context.Context) error {
 	version := w.Leg.Next
+	if w.Leg.Tails >= 7 {
+		// The backup was started once and its Welcome Screen kept its own settings there.
+		if _, err := w.onSystemPartition(ctx, w.Sticks[StickBackup], `mkdir -p "$SYS/storage" && printf 'language=de_DE\n' >"$SYS/storage/welcome-screen.conf"`); err != nil {
+			return err
+		}
+	}
 	w.Say.Logf("Tails upgrades itself to %s.", version)
 	if _, err := w.G.Root(ctx, guestTool, "upgrade-medium", version); err != nil {
 		return err
@@ -769,7 +787,46 @@ func (w *World) ScenarioSystemRefresh(ctx context.Context) error {
 		return errors.New("no notification showed the progress of the system update")
 	}
 	w.Log.Logf("scenario 9: plug-to-start %s, update with the system %s", round(res.PlugToStart), round(res.Update))
-	return w.CheckStick(ctx, w.Sticks[StickBackup], short(version))
+	if err := w.CheckStick(ctx, w.Sticks[StickBackup], short(version)); err != nil {
+		return err
+	}
+	if w.Leg.Tails >= 7 {
+		out, err := w.onSystemPartition(ctx, w.Sticks[StickBackup], `cat "$SYS/storage/welcome-screen.conf"; ls -a "$SYS"`)
+		if err != nil {
+			return err
+		}
+		if !strings.HasPrefix(out, "language=de_DE\n") || strings.Contains(out, "luks-header-backup") {
+			return fmt.Errorf("after the system refresh, the backup's own Welcome Screen settings were not kept, or the running stick's LUKS header backup reached it: %q", out)
+		}
+		w.Log.Logf("after the system refresh, the backup keeps its own storage/ and has no luks-header-backup")
+	}
+	return nil
+}
+
+// onSystemPartition runs script as root in the guest with the system partition of st mounted
+// at $SYS (read-write, as udisks mounts it for amnesia), st plugged for the time being and the
+// agent stopped meanwhile.
+func (w *World) onSystemPartition(ctx context.Context, st *Stick, script string) (string, error) {
+	if err := w.StopAgent(ctx); err != nil {
+		return "", err
+	}
+	ds, err := w.PlugAndWait(ctx, st)
+	if err != nil {
+		return "", err
+	}
+	out, runErr := w.G.Root(ctx, "sh", "-c", `set -e
+SYS=/run/e2e/sys
+mkdir -p $SYS
+mount -t vfat `+ds.Device+`1 $SYS
+trap 'umount $SYS' EXIT
+`+script)
+	if err := w.Unplug(ctx, st); err != nil {
+		return out, err
+	}
+	if err := w.StartAgent(ctx); err != nil {
+		return out, err
+	}
+	return out, runErr
 }
 
 // noUpdateSince fails if the agent started an update after notification seq; when says of

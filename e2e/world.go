@@ -136,7 +136,12 @@ func (w *World) Close() { w.VM.Stop() }
 // waits for the desktop session.
 func (w *World) makeRunningTails(ctx context.Context) error {
 	dev := "/dev/disk/by-id/virtio-" + BootSerial
-	if _, err := w.G.Run(ctx, Cmd{Argv: []string{guestTool, "make-tails", "--data", "user", "--version", w.Leg.Version, dev}, Stdin: MainPassphrase}); err != nil {
+	argv := []string{guestTool, "make-tails", "--data", "user", "--version", w.Leg.Version}
+	if w.Leg.Tails >= 7 {
+		// Its LUKS header backup and Welcome Screen settings: never to be copied to a backup.
+		argv = append(argv, "--stick-files", "ar_EG")
+	}
+	if _, err := w.G.Run(ctx, Cmd{Argv: append(argv, dev), Stdin: MainPassphrase}); err != nil {
 		return err
 	}
 	if _, err := w.G.Run(ctx, Cmd{Argv: []string{guestTool, "boot-tails", dev}, Stdin: MainPassphrase}); err != nil {

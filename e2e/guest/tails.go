@@ -44,12 +44,14 @@ const freshPersistenceConf = "/home/amnesia/Persistent\tsource=Persistent\n"
 // makeTails makes a Tails stick on DEVICE; the passphrase of its Persistent Storage comes on
 // standard input.
 //
-//	make-tails [--version V | --medium-from DIR] [--data user|fresh] DEVICE
+//	make-tails [--version V | --medium-from DIR] [--data user|fresh] [--stick-files LANG] DEVICE
 func makeTails(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("make-tails", flag.ContinueOnError)
 	version := fs.String("version", "6.10 - 20241203", "the Tails version of a new system partition")
 	mediumFrom := fs.String("medium-from", "", "copy the system partition from this directory instead")
 	data := fs.String("data", "fresh", "Persistent Storage content: user (a realistic user's) or fresh (just created)")
+	stickFiles := fs.String("stick-files", "", "give the system partition the files of this stick alone, as Tails 7 has them: "+
+		"luks-header-backup (of this stick's LUKS header) and storage/ (Welcome Screen settings in this language)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -89,7 +91,14 @@ func makeTails(ctx context.Context, args []string) error {
 		return err
 	}
 	if *mediumFrom != "" {
+		// The release, not the files of that stick alone (TAILS-FACTS: a Tails 7 system
+		// partition's luks-header-backup and storage/).
 		err = runCmd(ctx, nil, "cp", "-r", "--preserve=timestamps", *mediumFrom+"/.", mnt)
+		for _, f := range []string{"luks-header-backup", "storage"} {
+			if rerr := os.RemoveAll(filepath.Join(mnt, f)); err == nil {
+				err = rerr
+			}
+		}
 	} else {
 		err = writeMedium(ctx, mnt, *version)
 	}
@@ -115,6 +124,11 @@ func makeTails(ctx context.Context, args []string) error {
 		"--pbkdf", "argon2id", "--pbkdf-force-iterations", "4", "--pbkdf-memory", "262144", "--key-file", "-", ps); err != nil {
 		return err
 	}
+	if *stickFiles != "" {
+		if err := writeStickFiles(ctx, sys, ps, *stickFiles); err != nil {
+			return err
+		}
+	}
 	name := "e2e-new-" + filepath.Base(ps)
 	if err := runCmd(ctx, pass, "cryptsetup", "open", "--key-file", "-", ps, name); err != nil {
 		return err
@@ -133,6 +147,33 @@ func makeTails(ctx context.Context, args []string) error {
 	}
 	err = initPersistence(ctx, pmnt, *data)
 	if uerr := runCmd(ctx, nil, "umount", pmnt); err == nil {
+		err = uerr
+	}
+	return err
+}
+
+// writeStickFiles gives the system partition sys the files of its stick alone, as a Tails 7
+// stick has them: luks-header-backup, which Tails' Persistent Storage service writes before it
+// upgrades the LUKS header of ps (a real header backup of ps, by cryptsetup), and storage/, the
+// Welcome Screen's settings in the clear (since 7.4; the names of its files do not matter here:
+// the product leaves the whole folder to its stick).
+func writeStickFiles(ctx context.Context, sys, ps, lang string) error {
+	mnt, err := os.MkdirTemp("", "medium-")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(mnt)
+	if err := runCmd(ctx, nil, "mount", "-t", "vfat", sys, mnt); err != nil {
+		return err
+	}
+	err = runCmd(ctx, nil, "cryptsetup", "luksHeaderBackup", ps, "--header-backup-file", filepath.Join(mnt, "luks-header-backup"))
+	if err == nil {
+		err = os.MkdirAll(filepath.Join(mnt, "storage"), 0o755)
+	}
+	if err == nil {
+		err = os.WriteFile(filepath.Join(mnt, "storage", "welcome-screen.conf"), []byte("language="+lang+"\nkeyboard="+lang+"\n"), 0o644)
+	}
+	if uerr := runCmd(ctx, nil, "umount", mnt); err == nil {
 		err = uerr
 	}
 	return err
