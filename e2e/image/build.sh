@@ -24,7 +24,7 @@ if [ "$(df -Pk /dev/shm 2>/dev/null | awk 'NR == 2 { print $4 }')" -gt 3145728 ]
 else
   root=$work/rootfs
 fi
-trap 'umount -R "$root/proc" "$root/sys" 2>/dev/null; rm -rf "$root"' EXIT
+trap 'umount -R "$root/proc" "$root/sys" 2>/dev/null || true; rm -rf "$root"' EXIT
 pkgs=$(cat "$here/packages" "$here/packages.$suite" | grep -v '^#' | tr -s ' \n' ',' | sed 's/^,//; s/,$//')
 debootstrap --variant=minbase --include="$pkgs" "$suite" "$root" "$mirror" >"$work/debootstrap.log" 2>&1 ||
   { tail -30 "$work/debootstrap.log" >&2; exit 1; }
