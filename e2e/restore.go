@@ -148,6 +148,12 @@ func (w *World) ScenarioRestoreLostStick(ctx context.Context) error {
 	if err := w.swapBootDisk(ctx, newFile); err != nil {
 		return err
 	}
+	// The lost stick is found again at the end and Tails runs from it: the checks open it
+	// read-only only, and its image must come back byte for byte.
+	lostSum, err := Sha256(lostFile)
+	if err != nil {
+		return err
+	}
 	if _, err := w.G.Run(ctx, Cmd{Argv: []string{guestTool, "make-tails", "--data", "fresh", "--version", version, bootDev}, Stdin: NewTailsPassphrase}); err != nil {
 		return err
 	}
@@ -251,6 +257,11 @@ func (w *World) ScenarioRestoreLostStick(ctx context.Context) error {
 	}
 	if err := w.shutdownTails(ctx); err != nil {
 		return err
+	}
+	if sum, err := Sha256(lostFile); err != nil {
+		return err
+	} else if sum != lostSum {
+		return fmt.Errorf("the checks changed the lost stick, opened read-only: the sha256 of its image is %s, it was %s", sum, lostSum)
 	}
 	if err := w.swapBootDisk(ctx, lostFile); err != nil {
 		return err
