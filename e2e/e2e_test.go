@@ -109,6 +109,9 @@ func TestE2E(t *testing.T) {
 		{"10-pulls", w.ScenarioPulls, []string{"1-create"}},
 		{"11-backup-full", w.ScenarioBackupFull, []string{"1-create"}},
 		{"12-restore-full", w.ScenarioRestoreFull, []string{"1-create"}},
+		// The main stick lost, restored on a new one; it ends running from the main stick
+		// again. Before 8, which makes the backup a main Tails (no marker, nothing to restore).
+		{"14-restore-lost-stick", w.ScenarioRestoreLostStick, []string{"1-create"}},
 		// Last: it makes the guest a Tails running from the backup.
 		{"8-backup-tails", w.ScenarioBackupTails, []string{"1-create"}},
 	}

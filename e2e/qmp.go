@@ -204,7 +204,60 @@ func (q *QMP) delThrottle(ctx context.Context, st USBStick) error {
 // UnplugUSBStick pulls the stick: device_del, waiting for DEVICE_DELETED, then blockdev-del
 // (and the throttle group's removal).
 func (q *QMP) UnplugUSBStick(ctx context.Context, st USBStick) error {
-	id := st.ID
+	if err := q.deleteDevice(ctx, st.ID); err != nil {
+		return err
+	}
+	if _, err := q.Execute(ctx, "blockdev-del", map[string]any{"node-name": "node-" + st.ID}); err != nil {
+		return err
+	}
+	return q.delThrottle(ctx, st)
+}
+
+// VirtioDisk is a disk on the guest's PCI bus: the Tails stick the simulated Tails runs from,
+// whose serial (tails-boot) the guest's udev rules give Tails' boot device properties.
+type VirtioDisk struct {
+	ID, File, Serial string
+	// Node is the block node added by PlugVirtioDisk, "" for the disk of QEMU's command line
+	// (a -drive, which QEMU deletes itself with its device).
+	Node string
+}
+
+// PlugVirtioDisk hot-plugs the raw image d.File as a virtio-blk-pci disk (PCI hot-plug by
+// ACPI, which the i440fx machine offers and Debian's kernel handles), and sets d.Node.
+func (q *QMP) PlugVirtioDisk(ctx context.Context, d *VirtioDisk) error {
+	node := "node-" + d.ID
+	if _, err := q.Execute(ctx, "blockdev-add", map[string]any{"node-name": node, "driver": "raw",
+		"file": map[string]any{"driver": "file", "filename": d.File}}); err != nil {
+		return err
+	}
+	if _, err := q.Execute(ctx, "device_add", map[string]any{
+		"driver": "virtio-blk-pci", "drive": node, "id": d.ID, "serial": d.Serial,
+	}); err != nil {
+		q.Execute(ctx, "blockdev-del", map[string]any{"node-name": node})
+		return err
+	}
+	d.Node = node
+	return nil
+}
+
+// UnplugVirtioDisk removes the disk: device_del, which the guest acknowledges (ACPI eject),
+// waiting for DEVICE_DELETED, then blockdev-del of the node PlugVirtioDisk added.
+func (q *QMP) UnplugVirtioDisk(ctx context.Context, d *VirtioDisk) error {
+	if err := q.deleteDevice(ctx, d.ID); err != nil {
+		return err
+	}
+	if d.Node != "" {
+		if _, err := q.Execute(ctx, "blockdev-del", map[string]any{"node-name": d.Node}); err != nil {
+			return err
+		}
+		d.Node = ""
+	}
+	return nil
+}
+
+// deleteDevice runs device_del and waits for QEMU's DEVICE_DELETED of the device: the guest
+// has let it go.
+func (q *QMP) deleteDevice(ctx context.Context, id string) error {
 	ch, cancel := q.watch(func(e qmpEvent) bool {
 		if e.Event != "DEVICE_DELETED" {
 			return false
@@ -226,10 +279,7 @@ func (q *QMP) UnplugUSBStick(ctx context.Context, st USBStick) error {
 	case <-q.done:
 		return errors.New("QEMU went away")
 	}
-	if _, err := q.Execute(ctx, "blockdev-del", map[string]any{"node-name": "node-" + id}); err != nil {
-		return err
-	}
-	return q.delThrottle(ctx, st)
+	return nil
 }
 
 // Close closes the connection.

@@ -636,14 +636,7 @@ func (w *World) ScenarioBackupTails(ctx context.Context) error {
 	if err := w.StopAgent(ctx); err != nil {
 		return err
 	}
-	teardown := `set -e
-for m in $(findmnt -rn -o TARGET | grep -E '^/home/amnesia/|^/etc/NetworkManager/' | sort -r); do umount "$m"; done
-umount ` + persistenceMount + `
-cryptsetup close TailsData_unlocked
-umount ` + mediumMount + `
-find /home/amnesia -maxdepth 1 -type l -delete
-`
-	if _, err := w.G.Root(ctx, "sh", "-c", teardown); err != nil {
+	if err := w.shutdownTails(ctx); err != nil {
 		return err
 	}
 	ds, err := w.PlugAndWait(ctx, st)

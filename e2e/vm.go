@@ -52,6 +52,9 @@ type VM struct {
 // BootSerial is the serial of the boot disk, which the guest's udev rules match.
 const BootSerial = "tails-boot"
 
+// BootDiskID is the QEMU device id of the boot disk of the command line, for its hot-unplug.
+const BootDiskID = "boot-disk"
+
 // StartVM boots the guest and waits until its control channel answers.
 func StartVM(ctx context.Context, cfg VMConfig) (*VM, error) {
 	if cfg.MemoryMiB == 0 {
@@ -86,7 +89,7 @@ func StartVM(ctx context.Context, cfg VMConfig) (*VM, error) {
 		"-drive", "file="+cfg.Payload+",if=none,id=payload,format=raw,readonly=on",
 		"-device", "virtio-blk-pci,drive=payload,serial=e2e-payload",
 		"-drive", "file="+cfg.BootDisk+",if=none,id=boot,format=raw",
-		"-device", "virtio-blk-pci,drive=boot,serial="+BootSerial,
+		"-device", "virtio-blk-pci,drive=boot,serial="+BootSerial+",id="+BootDiskID,
 		"-device", "qemu-xhci,id=xhci",
 		"-device", "virtio-serial-pci",
 		"-chardev", "socket,id=ctl,path="+ctlSock+",server=on,wait=off",

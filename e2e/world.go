@@ -58,6 +58,8 @@ type World struct {
 	Sticks   map[string]*Stick
 	// Leg is the Tails release the guest plays (E2E_DEBIAN).
 	Leg Leg
+	// Boot is the disk the simulated Tails runs from (serial tails-boot).
+	Boot *VirtioDisk
 }
 
 // fileLogger writes timestamped lines to a file and passes them on.
@@ -119,7 +121,8 @@ func Setup(ctx context.Context, repo, runDir string, leg Leg, say, log Logger) (
 	if err != nil {
 		return nil, err
 	}
-	w := &World{VM: vm, G: vm.Guest, Dir: runDir, BootDisk: boot, Say: say, Log: log, Sticks: map[string]*Stick{}, Leg: leg}
+	w := &World{VM: vm, G: vm.Guest, Dir: runDir, BootDisk: boot, Say: say, Log: log, Sticks: map[string]*Stick{}, Leg: leg,
+		Boot: &VirtioDisk{ID: BootDiskID, File: boot, Serial: BootSerial}}
 	t = time.Now()
 	if err := w.makeRunningTails(ctx); err != nil {
 		vm.Stop()
@@ -247,8 +250,13 @@ func (w *World) PlugAndWait(ctx context.Context, st *Stick) (DriveState, error) 
 // its shells under the session's user manager (systemd-run --user), where polkit judges them
 // by the user's session; the command's output and exit status come back.
 func (w *World) Terminal(ctx context.Context, argv ...string) (string, error) {
+	return w.TerminalInput(ctx, "", argv...)
+}
+
+// TerminalInput is Terminal with what the user types (input) on the command's standard input.
+func (w *World) TerminalInput(ctx context.Context, input string, argv ...string) (string, error) {
 	full := append([]string{"systemd-run", "--user", "--pipe", "--wait", "--quiet", "--collect", "--"}, argv...)
-	r, err := w.G.Exec(ctx, proto.Request{User: "amnesia", Argv: full})
+	r, err := w.G.Exec(ctx, proto.Request{User: "amnesia", Argv: full, Stdin: []byte(input)})
 	if err != nil {
 		return "", err
 	}

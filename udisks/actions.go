@@ -174,9 +174,24 @@ func (c *Client) Lock(ctx context.Context, luks dbus.ObjectPath) error {
 // MountOptions are the mount options the agent uses: nothing set-uid, no device nodes.
 const MountOptions = "nosuid,nodev"
 
+// ReadOnlyMountOptions are MountOptions for a stick that is only read (the backup of a restore
+// or a verify): a read-write mount of ext4 changes the stick even when no file is written (the
+// superblock's mount count, times and last mount point, access times), and on Tails 7 a unit
+// bound to /media/amnesia/TailsData changes the root's ACL as soon as it is mounted there.
+const ReadOnlyMountOptions = MountOptions + ",ro"
+
 // Mount mounts the filesystem at fs with MountOptions and returns the mount path.
 func (c *Client) Mount(ctx context.Context, fs dbus.ObjectPath) (string, error) {
-	body, err := c.act(ctx, opMount, fs, IfaceFilesystem+".Mount", false, options("options", MountOptions))
+	return c.mount(ctx, fs, MountOptions)
+}
+
+// MountReadOnly is Mount with ReadOnlyMountOptions.
+func (c *Client) MountReadOnly(ctx context.Context, fs dbus.ObjectPath) (string, error) {
+	return c.mount(ctx, fs, ReadOnlyMountOptions)
+}
+
+func (c *Client) mount(ctx context.Context, fs dbus.ObjectPath, opts string) (string, error) {
+	body, err := c.act(ctx, opMount, fs, IfaceFilesystem+".Mount", false, options("options", opts))
 	if err != nil {
 		return "", err
 	}
@@ -187,14 +202,24 @@ func (c *Client) Mount(ctx context.Context, fs dbus.ObjectPath) (string, error) 
 	if !ok {
 		return "", fmt.Errorf("mount %s: unexpected reply %v", fs, body)
 	}
-	c.log.WithField("object", fs).WithField("mount", dir).Info("mounted")
+	c.log.WithField("object", fs).WithField("mount", dir).WithField("options", opts).Info("mounted")
 	return dir, nil
 }
 
 // MountOrReuse is Mount, except that an already mounted filesystem returns its first
 // mount point with reused true.
 func (c *Client) MountOrReuse(ctx context.Context, fs dbus.ObjectPath) (dir string, reused bool, err error) {
-	dir, err = c.Mount(ctx, fs)
+	return c.mountOrReuse(ctx, fs, MountOptions)
+}
+
+// MountReadOnlyOrReuse is MountOrReuse with ReadOnlyMountOptions; a filesystem already
+// mounted (by the user, read-write or not) is reused as it is.
+func (c *Client) MountReadOnlyOrReuse(ctx context.Context, fs dbus.ObjectPath) (dir string, reused bool, err error) {
+	return c.mountOrReuse(ctx, fs, ReadOnlyMountOptions)
+}
+
+func (c *Client) mountOrReuse(ctx context.Context, fs dbus.ObjectPath, opts string) (dir string, reused bool, err error) {
+	dir, err = c.mount(ctx, fs, opts)
 	if !errors.Is(err, ErrAlreadyMounted) {
 		return dir, false, err
 	}

@@ -3,6 +3,7 @@ package udisks_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"net"
 	"os"
@@ -272,6 +273,35 @@ func TestRealUdisksLoopMount(t *testing.T) {
 		o := s.Object(loop)
 		return o != nil && o.Filesystem != nil && len(o.Filesystem.MountPoints) == 0
 	})
+
+	// Read-only, as restore and verify mount a backup: udisks accepts ro, and the file
+	// system, mounted and unmounted, is byte for byte what it was (a read-write mount writes
+	// the superblock's mount count and times).
+	before := fileSum(t, img)
+	dir, reused, err := c.MountReadOnlyOrReuse(ctx, loop)
+	if err != nil || reused {
+		t.Fatalf("MountReadOnlyOrReuse: %v (reused %v)", err, reused)
+	}
+	if opts := mountOptions(t, dir); !strings.HasPrefix(opts+",", "ro,") || !strings.Contains(","+opts+",", ",nosuid,") {
+		t.Errorf("mount options of %s = %q, want ro and nosuid", dir, opts)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "x"), nil, 0o600); !errors.Is(err, syscall.EROFS) {
+		t.Errorf("a write into the read-only mount: %v, want EROFS", err)
+	}
+	until(t, w, "MountPoints to list "+dir, func(s *udisks.Snapshot) bool {
+		o := s.Object(loop)
+		return o != nil && o.Filesystem != nil && len(o.Filesystem.MountPoints) == 1
+	})
+	if err := c.Unmount(ctx, loop); err != nil {
+		t.Fatalf("Unmount of the read-only mount: %v", err)
+	}
+	if after := fileSum(t, img); after != before {
+		t.Errorf("the file system changed while mounted read-only: sha256 %x, was %x", after, before)
+	}
+	until(t, w, "MountPoints to be empty", func(s *udisks.Snapshot) bool {
+		o := s.Object(loop)
+		return o != nil && o.Filesystem != nil && len(o.Filesystem.MountPoints) == 0
+	})
 	if err := c.LoopDelete(ctx, loop); err != nil {
 		t.Fatalf("LoopDelete: %v", err)
 	}
@@ -306,6 +336,16 @@ func until(t *testing.T, w *udisks.Watcher, what string, cond func(*udisks.Snaps
 			t.Fatalf("timed out waiting for %s; last event %v %s %v", what, last.Kind, last.Path, last.Interfaces)
 		}
 	}
+}
+
+// fileSum is the sha256 of the file at p.
+func fileSum(t *testing.T, p string) [32]byte {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sha256.Sum256(b)
 }
 
 // mountOptions returns the per-mount options of dir from /proc/self/mountinfo.

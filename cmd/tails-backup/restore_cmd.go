@@ -133,7 +133,7 @@ func restoreRun(ctx context.Context, env *environment, args []string, opts resto
 
 	o := &openStick{disks: disks, stick: stick, name: name, log: log, use: stickUse{
 		command: "restore", purpose: "to restore your Persistent Storage from it", ok: "Unlock",
-		notDone: "was not used", unchanged: "nothing was changed", leaveAsFound: true,
+		notDone: "was not used", unchanged: "nothing was changed", leaveAsFound: true, readOnly: true,
 	}}
 	defer func() {
 		if err := o.release(ctx); err != nil {

@@ -292,6 +292,9 @@ type stickUse struct {
 	// leaveAsFound: unmount and lock only what the command itself mounted and unlocked;
 	// otherwise the stick ends unmounted and locked whatever it was.
 	leaveAsFound bool
+	// readOnly: the command only reads the stick (restore, verify), which it then mounts
+	// read-only, so that it changes nothing on it (udisks.ReadOnlyMountOptions).
+	readOnly bool
 }
 
 // openStick unlocks (through pinentry) and mounts a stick for a session command, and
@@ -359,7 +362,11 @@ func (o *openStick) unlock(ctx context.Context) error {
 
 func (o *openStick) mount(ctx context.Context) error {
 	cmd := "tails-backup " + o.use.command
-	_, reused, err := o.disks.MountOrReuse(ctx, o.clear)
+	mount := o.disks.MountOrReuse
+	if o.use.readOnly {
+		mount = o.disks.MountReadOnlyOrReuse
+	}
+	_, reused, err := mount(ctx, o.clear)
 	if err != nil {
 		if errors.Is(err, udisks.ErrDeviceGone) {
 			return fmt.Errorf("%s was unplugged; plug it in again and run '%s' again", o.name, cmd)

@@ -283,7 +283,7 @@ func verifyDevice(ctx context.Context, env *environment, dev string, checksum bo
 
 	v := &openStick{disks: disks, stick: stick, name: name, log: log, use: stickUse{
 		command: "verify", purpose: "to verify your backup Tails", ok: "Verify",
-		notDone: "was not verified", unchanged: "the backup was not verified", leaveAsFound: true,
+		notDone: "was not verified", unchanged: "the backup was not verified", leaveAsFound: true, readOnly: true,
 	}}
 	defer func() {
 		if err := v.release(ctx); err != nil {
