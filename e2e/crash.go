@@ -57,6 +57,25 @@ func (w *World) manifest(ctx context.Context, name string) (string, error) {
 // unless rw. The agent is stopped meanwhile (it would update a plugged backup), and st ends
 // unplugged.
 func (w *World) withStick(ctx context.Context, st *Stick, rw bool, script string) (string, error) {
+	ro, mountRO := "--readonly ", "ro,"
+	if rw {
+		ro, mountRO = "", ""
+	}
+	return w.plugged(ctx, st, func(ds DriveState) (string, error) {
+		full := `set -e
+PS=/run/e2e/ps
+cryptsetup open ` + ro + `--key-file - ` + ds.Device + `2 e2e-ps
+mkdir -p $PS
+mount -o ` + mountRO + `acl /dev/mapper/e2e-ps $PS
+trap 'umount $PS; cryptsetup close e2e-ps' EXIT
+` + script
+		return w.G.Run(ctx, Cmd{Argv: []string{"sh", "-c", full}, Stdin: st.Passphrase})
+	})
+}
+
+// plugged runs fn with st plugged in and the agent stopped meanwhile (it would update a
+// plugged backup); st ends unplugged and the agent running again, whatever fn returned.
+func (w *World) plugged(ctx context.Context, st *Stick, fn func(DriveState) (string, error)) (string, error) {
 	if err := w.StopAgent(ctx); err != nil {
 		return "", err
 	}
@@ -64,18 +83,7 @@ func (w *World) withStick(ctx context.Context, st *Stick, rw bool, script string
 	if err != nil {
 		return "", err
 	}
-	ro, mountRO := "--readonly ", "ro,"
-	if rw {
-		ro, mountRO = "", ""
-	}
-	full := `set -e
-PS=/run/e2e/ps
-cryptsetup open ` + ro + `--key-file - ` + ds.Device + `2 e2e-ps
-mkdir -p $PS
-mount -o ` + mountRO + `acl /dev/mapper/e2e-ps $PS
-trap 'umount $PS; cryptsetup close e2e-ps' EXIT
-` + script
-	out, runErr := w.G.Run(ctx, Cmd{Argv: []string{"sh", "-c", full}, Stdin: st.Passphrase})
+	out, runErr := fn(ds)
 	if err := w.Unplug(ctx, st); err != nil {
 		return out, err
 	}

@@ -24,11 +24,9 @@ func (l tLogger) Logf(format string, args ...any) {
 	l.t.Logf("%s%s", l.prefix, fmt.Sprintf(format, args...))
 }
 
-// TestE2EImage only builds the guest image of the leg that E2E_DEBIAN names, if it is not cached
-// (make e2e-image): CI builds both legs' images while the unit tests run.
-func TestE2EImage(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
-	defer cancel()
+// repoAndLeg returns the repository root and the leg that E2E_DEBIAN names.
+func repoAndLeg(t *testing.T) (string, Leg) {
+	t.Helper()
 	repo, err := RepoRoot()
 	if err != nil {
 		t.Fatal(err)
@@ -37,6 +35,15 @@ func TestE2EImage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return repo, leg
+}
+
+// TestE2EImage only builds the guest image of the leg that E2E_DEBIAN names, if it is not cached
+// (make e2e-image): CI builds both legs' images while the unit tests run.
+func TestE2EImage(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
+	defer cancel()
+	repo, leg := repoAndLeg(t)
 	start := time.Now()
 	img, err := EnsureImage(ctx, repo, leg, tLogger{t, ""})
 	if err != nil {
@@ -50,14 +57,7 @@ func TestE2EImage(t *testing.T) {
 func TestE2E(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 55*time.Minute)
 	defer cancel()
-	repo, err := RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	leg, err := LegFromEnv()
-	if err != nil {
-		t.Fatal(err)
-	}
+	repo, leg := repoAndLeg(t)
 	runDir, err := NewRunDir(repo, leg)
 	if err != nil {
 		t.Fatal(err)

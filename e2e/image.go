@@ -101,11 +101,9 @@ func EnsureImage(ctx context.Context, repo string, leg Leg, log Logger) (Image, 
 	if legacy, _ := filepath.Glob(filepath.Join(cache, "image-"+strings.Repeat("[0-9a-f]", 16))); len(legacy) > 0 {
 		old = append(old, legacy...)
 	}
-	if len(old) > 1 {
-		for _, d := range old {
-			if d != dir {
-				os.RemoveAll(d)
-			}
+	for _, d := range old {
+		if d != dir {
+			os.RemoveAll(d)
 		}
 	}
 	return img, nil

@@ -343,44 +343,27 @@ var featuresLine = regexp.MustCompile(`(?m)^Features Tails will turn on at the n
 func (w *World) checkRestored(ctx context.Context, lostFile, lostConf, out string) ([]string, error) {
 	lost := &Stick{ID: StickLost, Serial: "LOSTTAILS1", File: lostFile, Passphrase: MainPassphrase}
 	w.Sticks[StickLost] = lost
-	if err := w.StopAgent(ctx); err != nil {
-		return nil, err
-	}
-	ds, err := w.PlugAndWait(ctx, lost)
-	if err != nil {
-		return nil, err
-	}
-	script := `set -e
-PS=` + persistenceMount + `
-cryptsetup open --readonly --key-file - ` + ds.Device + `2 e2e-lost
-mkdir -p /run/e2e/lost
-mount -o ro,acl /dev/mapper/e2e-lost /run/e2e/lost
-trap 'umount /run/e2e/lost; cryptsetup close e2e-lost' EXIT
-rsync -aHAXS --numeric-ids --checksum -n -i --delete --exclude=/tails-backup/ /run/e2e/lost/ $PS/
+	// withStick opens the lost stick read-only at $PS; R is the restored Persistent Storage.
+	script := `R=` + persistenceMount + `
+rsync -aHAXS --numeric-ids --checksum -n -i --delete --exclude=/tails-backup/ $PS/ $R/
 echo "--- conf"
-stat -c '%F %u:%g %a %h' $PS/persistence.conf
-getfacl --skip-base -c $PS/persistence.conf
-cmp /run/e2e/lost/persistence.conf $PS/persistence.conf && echo "same as the lost stick's"
+stat -c '%F %u:%g %a %h' $R/persistence.conf
+getfacl --skip-base -c $R/persistence.conf
+cmp $PS/persistence.conf $R/persistence.conf && echo "same as the lost stick's"
 echo "--- root"
-stat -c '%u:%g %a' $PS
-getfacl -cn $PS
+stat -c '%u:%g %a' $R
+getfacl -cn $R
 echo "--- sources"
 tab=$(printf '\t')
 while IFS="$tab" read -r dest opts; do
 	src=$(printf '%s\n' "$opts" | tr ',' '\n' | sed -n 's/^source=//p')
-	if [ -d "$PS/$src" ] && [ ! -L "$PS/$src" ]; then echo "folder $src"; else echo "missing $src"; fi
-done <$PS/persistence.conf
+	if [ -d "$R/$src" ] && [ ! -L "$R/$src" ]; then echo "folder $src"; else echo "missing $src"; fi
+done <$R/persistence.conf
 `
 	t := time.Now()
-	res, runErr := w.G.Run(ctx, Cmd{Argv: []string{"sh", "-c", script}, Stdin: lost.Passphrase})
+	res, runErr := w.withStick(ctx, lost, false, script)
 	w.Log.Logf("check against the lost stick (%s):\n%s", round(time.Since(t)), res)
-	if err := w.Unplug(ctx, lost); err != nil {
-		return nil, err
-	}
 	delete(w.Sticks, StickLost)
-	if err := w.StartAgent(ctx); err != nil {
-		return nil, err
-	}
 	if runErr != nil {
 		return nil, fmt.Errorf("check against the lost stick: %w", runErr)
 	}

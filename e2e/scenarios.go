@@ -377,20 +377,13 @@ func (w *World) inhibitor(ctx context.Context) (string, error) {
 func (w *World) sleepInhibited(ctx context.Context) error {
 	wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
-	var line string
-	for {
-		var err error
-		if line, err = w.inhibitor(wctx); err != nil {
-			return err
-		}
-		if line != "" {
-			break
-		}
-		select {
-		case <-wctx.Done():
-			return errors.New("during the update, logind lists no inhibitor of Tails Backup (systemd-inhibit --list)")
-		case <-time.After(200 * time.Millisecond):
-		}
+	if err := w.G.WaitUntil(wctx, 200*time.Millisecond, Cmd{Argv: []string{"sh", "-c",
+		"systemd-inhibit --list --no-legend --no-pager | grep -q '^ *Tails Backup '"}}); err != nil {
+		return fmt.Errorf("during the update, logind lists no inhibitor of Tails Backup (systemd-inhibit --list): %w", err)
+	}
+	line, err := w.inhibitor(ctx)
+	if err != nil || line == "" {
+		return fmt.Errorf("the inhibitor of Tails Backup was gone at once (%v)", err)
 	}
 	// WHO ("Tails Backup") UID USER PID COMM WHAT WHY MODE; systemd lists WHAT in its own
 	// order ("sleep:shutdown" in 252, "shutdown:sleep" in 257).
@@ -797,26 +790,14 @@ func (w *World) ScenarioSystemRefresh(ctx context.Context) error {
 // at $SYS (read-write, as udisks mounts it for amnesia), st plugged for the time being and the
 // agent stopped meanwhile.
 func (w *World) onSystemPartition(ctx context.Context, st *Stick, script string) (string, error) {
-	if err := w.StopAgent(ctx); err != nil {
-		return "", err
-	}
-	ds, err := w.PlugAndWait(ctx, st)
-	if err != nil {
-		return "", err
-	}
-	out, runErr := w.G.Root(ctx, "sh", "-c", `set -e
+	return w.plugged(ctx, st, func(ds DriveState) (string, error) {
+		return w.G.Root(ctx, "sh", "-c", `set -e
 SYS=/run/e2e/sys
 mkdir -p $SYS
 mount -t vfat `+ds.Device+`1 $SYS
 trap 'umount $SYS' EXIT
 `+script)
-	if err := w.Unplug(ctx, st); err != nil {
-		return out, err
-	}
-	if err := w.StartAgent(ctx); err != nil {
-		return out, err
-	}
-	return out, runErr
+	})
 }
 
 // noUpdateSince fails if the agent started an update after notification seq; when says of

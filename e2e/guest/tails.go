@@ -82,29 +82,22 @@ func makeTails(ctx context.Context, args []string) error {
 	if err := runCmd(ctx, nil, "mkfs.vfat", "-F", "32", "-s", "1", "-n", "Tails", sys); err != nil {
 		return err
 	}
-	mnt, err := os.MkdirTemp("", "medium-")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(mnt)
-	if err := runCmd(ctx, nil, "mount", "-t", "vfat", sys, mnt); err != nil {
-		return err
-	}
-	if *mediumFrom != "" {
+	err = onVfat(ctx, sys, func(mnt string) error {
+		if *mediumFrom == "" {
+			return writeMedium(ctx, mnt, *version)
+		}
 		// The release, not the files of that stick alone (TAILS-FACTS: a Tails 7 system
 		// partition's luks-header-backup and storage/).
-		err = runCmd(ctx, nil, "cp", "-r", "--preserve=timestamps", *mediumFrom+"/.", mnt)
+		if err := runCmd(ctx, nil, "cp", "-r", "--preserve=timestamps", *mediumFrom+"/.", mnt); err != nil {
+			return err
+		}
 		for _, f := range []string{"luks-header-backup", "storage"} {
-			if rerr := os.RemoveAll(filepath.Join(mnt, f)); err == nil {
-				err = rerr
+			if err := os.RemoveAll(filepath.Join(mnt, f)); err != nil {
+				return err
 			}
 		}
-	} else {
-		err = writeMedium(ctx, mnt, *version)
-	}
-	if uerr := runCmd(ctx, nil, "umount", mnt); err == nil {
-		err = uerr
-	}
+		return nil
+	})
 	if err != nil {
 		return err
 	}
@@ -158,21 +151,29 @@ func makeTails(ctx context.Context, args []string) error {
 // Welcome Screen's settings in the clear (since 7.4; the names of its files do not matter here:
 // the product leaves the whole folder to its stick).
 func writeStickFiles(ctx context.Context, sys, ps, lang string) error {
+	return onVfat(ctx, sys, func(mnt string) error {
+		if err := runCmd(ctx, nil, "cryptsetup", "luksHeaderBackup", ps, "--header-backup-file", filepath.Join(mnt, "luks-header-backup")); err != nil {
+			return err
+		}
+		if err := os.MkdirAll(filepath.Join(mnt, "storage"), 0o755); err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(mnt, "storage", "welcome-screen.conf"), []byte("language="+lang+"\nkeyboard="+lang+"\n"), 0o644)
+	})
+}
+
+// onVfat runs fn with the FAT file system of dev mounted read-write at a temporary folder,
+// and unmounts it after, whatever fn returned.
+func onVfat(ctx context.Context, dev string, fn func(mnt string) error) error {
 	mnt, err := os.MkdirTemp("", "medium-")
 	if err != nil {
 		return err
 	}
 	defer os.Remove(mnt)
-	if err := runCmd(ctx, nil, "mount", "-t", "vfat", sys, mnt); err != nil {
+	if err := runCmd(ctx, nil, "mount", "-t", "vfat", dev, mnt); err != nil {
 		return err
 	}
-	err = runCmd(ctx, nil, "cryptsetup", "luksHeaderBackup", ps, "--header-backup-file", filepath.Join(mnt, "luks-header-backup"))
-	if err == nil {
-		err = os.MkdirAll(filepath.Join(mnt, "storage"), 0o755)
-	}
-	if err == nil {
-		err = os.WriteFile(filepath.Join(mnt, "storage", "welcome-screen.conf"), []byte("language="+lang+"\nkeyboard="+lang+"\n"), 0o644)
-	}
+	err = fn(mnt)
 	if uerr := runCmd(ctx, nil, "umount", mnt); err == nil {
 		err = uerr
 	}
