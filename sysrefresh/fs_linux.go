@@ -16,12 +16,12 @@ import (
 )
 
 // Every tree access below goes through directory descriptors and single path components
-// opened with openat2 RESOLVE_NO_SYMLINKS|RESOLVE_NO_XDEV (beneath.Open), so no path is ever resolved through
-// a symlink of the tree nor into another file system mounted in it, on either side: the
-// destination is a hostile stick, and reading its .disk/info through a planted symlink must
-// not leak another file's first line. A mount met is EXDEV, which the callers turn into a
-// *MountError naming the entry (pathErr): on Tails, amnesia owns every folder of the backup's
-// FAT system partition (udisks mounts it with uid=1000) and may mount FUSE on one.
+// opened with openat2 RESOLVE_NO_SYMLINKS|RESOLVE_NO_XDEV (beneath.Open), so no path is ever
+// resolved through a symlink of the tree nor into another file system mounted in it, on either
+// side: the destination is a hostile stick, and reading its .disk/info through a planted
+// symlink must not leak another file's first line. A mount met is EXDEV, which the callers
+// turn into a *MountError naming the entry (pathErr): on Tails, amnesia owns every folder of
+// the backup's FAT system partition (udisks mounts it with uid=1000) and may mount FUSE on one.
 
 func retry(fn func() error) error {
 	for {
