@@ -4,9 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"tails-backup/internal/beneath"
 )
 
 // errNotMountRoot says a directory is not the root of a mounted file system.
@@ -90,11 +91,5 @@ func existsAt(dirfd int, name string) (bool, error) {
 
 // setMtime sets the modification time of the file open as fd, leaving its access time.
 func setMtime(fd int, mtime unix.Timespec) error {
-	ts := [2]unix.Timespec{{Nsec: unix.UTIME_OMIT}, mtime}
-	// utimensat(fd, NULL, ts, 0) is futimens(fd, ts).
-	_, _, errno := unix.Syscall6(unix.SYS_UTIMENSAT, uintptr(fd), 0, uintptr(unsafe.Pointer(&ts[0])), 0, 0, 0)
-	if errno != 0 {
-		return errno
-	}
-	return nil
+	return beneath.Futimens(fd, [2]unix.Timespec{{Nsec: unix.UTIME_OMIT}, mtime})
 }

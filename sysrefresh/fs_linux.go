@@ -8,7 +8,6 @@ import (
 	"io"
 	"path"
 	"strings"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -182,16 +181,6 @@ func pathErr(backup bool, what, p string, err error) error {
 func readNames(fd int) ([]string, error) {
 	names, _, err := beneath.ReadNames(fd, nil, nil)
 	return names, err
-}
-
-// futimens sets the access and modification times of the file open as fd: utimensat with a
-// NULL path, which acts on fd itself (a path, even "" with AT_EMPTY_PATH, is looked up).
-func futimens(fd int, ts [2]unix.Timespec) error {
-	_, _, errno := unix.Syscall6(unix.SYS_UTIMENSAT, uintptr(fd), 0, uintptr(unsafe.Pointer(&ts[0])), 0, 0, 0)
-	if errno != 0 {
-		return errno
-	}
-	return nil
 }
 
 // fdReader reads a descriptor.

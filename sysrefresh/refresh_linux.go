@@ -13,6 +13,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"tails-backup/internal/beneath"
 )
 
 const (
@@ -372,7 +374,7 @@ func (cp *copier) copy(c FileCopy) (err error) {
 	// On the open descriptor, not by name: something mounted on the temporary's name since it
 	// was created must not have its time set.
 	ts := unix.NsecToTimespec(mtime(&sst).UnixNano())
-	if err := futimens(fd, [2]unix.Timespec{ts, ts}); err != nil {
+	if err := beneath.Futimens(fd, [2]unix.Timespec{ts, ts}); err != nil {
 		return cp.wrap(c, "set the time of", err)
 	}
 	if err := unix.Fsync(fd); err != nil {

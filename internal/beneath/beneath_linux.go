@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"sync/atomic"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -92,6 +93,18 @@ func OpenDir(dirfd int, name string) (int, error) {
 		return -1, err
 	}
 	return fd, nil
+}
+
+// Futimens sets the access and modification times of the file open as fd (not O_PATH), as
+// futimens(3): utimensat with a NULL path, which acts on fd itself (a path, even "" with
+// AT_EMPTY_PATH, is looked up). A time of Nsec UTIME_OMIT is left as it is, UTIME_NOW sets the
+// current time. It returns nil or the errno (EBADF for an O_PATH descriptor, EPERM, EROFS).
+func Futimens(fd int, ts [2]unix.Timespec) error {
+	_, _, errno := unix.Syscall6(unix.SYS_UTIMENSAT, uintptr(fd), 0, uintptr(unsafe.Pointer(&ts[0])), 0, 0, 0)
+	if errno != 0 {
+		return errno
+	}
+	return nil
 }
 
 const procSelfFD = "/proc/self/fd/"

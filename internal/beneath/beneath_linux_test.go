@@ -446,3 +446,35 @@ func FuzzOpen(f *testing.F) {
 		}
 	})
 }
+
+func TestFutimens(t *testing.T) {
+	base, root := tree(t)
+	fd, err := Open(root, "file", unix.O_RDONLY)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	var before unix.Stat_t
+	if err := unix.Fstat(fd, &before); err != nil {
+		t.Fatal(err)
+	}
+	mtime := unix.Timespec{Sec: 1234567890, Nsec: 123456789}
+	if err := Futimens(fd, [2]unix.Timespec{{Nsec: unix.UTIME_OMIT}, mtime}); err != nil {
+		t.Fatal(err)
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(filepath.Join(base, "root/file"), &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Mtim != mtime || st.Atim != before.Atim {
+		t.Errorf("after Futimens mtime %v atime %v; want %v and the atime unchanged %v", st.Mtim, st.Atim, mtime, before.Atim)
+	}
+	pathFD, err := Open(root, "file", unix.O_PATH)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(pathFD)
+	if err := Futimens(pathFD, [2]unix.Timespec{mtime, mtime}); !errors.Is(err, unix.EBADF) {
+		t.Errorf("Futimens(O_PATH) = %v, want EBADF", err)
+	}
+}
