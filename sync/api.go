@@ -158,6 +158,19 @@ type Change struct {
 	// "device", "links", "owner", "group", "mode", "mtime", "xattrs".
 	What []string
 	Dir  bool // the entry is a directory (in the source, or for a deletion in the destination)
+	// Type is the entry's type as rsync itemizes it: 'f' regular file, 'd' directory, 'L'
+	// symlink, 'D' device, 'S' fifo or socket (the source entry's; the destination's for a
+	// deletion).
+	Type byte
+	// Target is the target of a symlink that is created or updated.
+	Target string
+	// LinkTo is, for a member of a hard-link group that becomes a hard link to another member,
+	// that member's path (rsync -i's "=> path").
+	LinkTo string
+	// Differs lists, for an update (whose What names only the reason), every attribute of the
+	// two entries that differs, among "size", "mtime", "mode", "owner" and "group", so that an
+	// itemized line can show them as rsync -i does.
+	Differs []string
 }
 
 // FileError is a problem with one path that did not stop the run.
