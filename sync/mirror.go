@@ -263,11 +263,11 @@ func checkRoots(src, dst string) error {
 	}
 	s, err := resolve(src)
 	if err != nil {
-		return fmt.Errorf("source %s: %w; give an existing directory", src, err)
+		return &RootError{Root: "source", Path: src, Err: err}
 	}
 	d, err := resolve(dst)
 	if err != nil {
-		return fmt.Errorf("destination %s: %w; create it first or give an existing directory", dst, err)
+		return &RootError{Root: "destination", Path: dst, Err: err}
 	}
 	if s == d {
 		return fmt.Errorf("source and destination are the same directory (%s); give two different directories", s)
@@ -283,11 +283,8 @@ func checkRoots(src, dst string) error {
 
 func openRoot(path, what string) (int, error) {
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err == unix.ENOTDIR {
-		return -1, fmt.Errorf("%s %s is not a directory; give a directory", what, path)
-	}
 	if err != nil {
-		return -1, fmt.Errorf("open %s %s: %w", what, path, err)
+		return -1, &RootError{Root: what, Path: path, Err: err}
 	}
 	return fd, nil
 }
