@@ -29,6 +29,8 @@ type environment struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	isTerminal     bool
+	// stdinTerminal is true when standard input is a terminal: a person typing, not a program.
+	stdinTerminal bool
 	// session is what the session commands (pair, status...) take from the system; nil
 	// means the real one. Tests give their own.
 	session *sessionSystem
@@ -63,7 +65,7 @@ func main() {
 		fmt.Fprintf(os.Stderr, "tails-backup: %v; continuing, but a crash could leave a core dump\n", err)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	env := &environment{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, isTerminal: isTerminal(os.Stderr)}
+	env := &environment{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, isTerminal: isTerminal(os.Stderr), stdinTerminal: isTerminal(os.Stdin)}
 	args := os.Args[1:]
 	// Installed as /usr/lib/tails-backup/helper (a symlink), for the sudoers rule that allows
 	// exactly that path with no arguments, the program is the root helper.
