@@ -818,3 +818,18 @@ func TestCreateUsage(t *testing.T) {
 		t.Errorf("create --no-such-flag: exit %d, stderr %q", code, stderr)
 	}
 }
+
+// TestCreateWithoutDrive: with no drive plugged in, create says so in one sentence and what to
+// do, instead of an empty "Drives plugged in:" list.
+func TestCreateWithoutDrive(t *testing.T) {
+	var out bytes.Buffer
+	printCreateCandidates(&out, nil, createUsed)
+	if out.Len() != 0 {
+		t.Errorf("printed %q for no drive", out.String())
+	}
+	_, err := chooseCreateTarget(nil, nil, "", createUsed)
+	want := "no USB stick is plugged in: plug in the USB stick to make the backup on (at least 7.5 GB), then run 'tails-backup create' again"
+	if err == nil || err.Error() != want {
+		t.Errorf("error %v, want %q", err, want)
+	}
+}
