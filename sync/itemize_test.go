@@ -12,6 +12,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"tails-backup/sync"
+
+	"tails-backup/internal/testtool"
 )
 
 // TestItemizeMatchesRsync: for the common changes, the lines Change.Itemize writes from a dry
@@ -20,12 +22,7 @@ func TestItemizeMatchesRsync(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("skipped: changing a file's owner needs root")
 	}
-	if _, err := exec.LookPath("rsync"); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("rsync is missing: install it (make test does: .ci/deps test)")
-		}
-		t.Skip("skipped: rsync is missing (install it, or run make test)")
-	}
+	testtool.Program(t, "rsync", "rsync")
 	base := t.TempDir()
 	src, dst := filepath.Join(base, "src"), filepath.Join(base, "dst")
 	must := func(err error) {

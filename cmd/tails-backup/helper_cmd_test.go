@@ -18,6 +18,8 @@ import (
 
 	"tails-backup/helper"
 	"tails-backup/udisks/udiskstest"
+
+	"tails-backup/internal/testtool"
 )
 
 // runHelperCLI runs `tails-backup helper ARGS...` with input on standard input, kept open until
@@ -226,9 +228,7 @@ func TestHelperRefusesALimitItCannotLift(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to drop a capability from the bounding set")
 	}
-	if _, err := exec.LookPath("setpriv"); err != nil {
-		t.Skip("setpriv not found")
-	}
+	testtool.Program(t, "setpriv", "util-linux")
 	req := `{"version":1,"op":"update","backup":"2f1e3c4d-0000-4000-8000-00000000b0b0"}` + "\n"
 	code, ev, _, stderr := runHelperProcess(t, req, "prlimit", "--fsize=1:1", "--", "setpriv", "--bounding-set=-sys_resource", "--")
 	if code != 1 || ev.Event != helper.EventError || ev.Code != helper.CodeRefused || !strings.Contains(ev.Message, "RLIMIT_FSIZE") ||
