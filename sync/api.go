@@ -215,11 +215,11 @@ func (e *RootError) Error() string {
 	}
 	switch {
 	case errors.Is(e.Err, fs.ErrNotExist):
-		return fmt.Sprintf("%s does not exist: %s", e.Path, what)
+		return fmt.Sprintf("the %s %s does not exist: %s", e.Root, e.Path, what)
 	case errors.Is(e.Err, syscall.ENOTDIR):
-		return fmt.Sprintf("%s is not a folder: %s", e.Path, what)
+		return fmt.Sprintf("the %s %s is not a folder: %s", e.Root, e.Path, what)
 	case errors.Is(e.Err, fs.ErrPermission):
-		return fmt.Sprintf("%s cannot be read (permission denied): run as a user who can read it, or %s", e.Path, what)
+		return fmt.Sprintf("the %s %s cannot be read (permission denied): run as a user who can read it, or %s", e.Root, e.Path, what)
 	}
 	// The bare reason, without the name of the system call that failed.
 	reason := e.Err

@@ -12,12 +12,12 @@ import (
 func TestSyncFailurePrintsOnlyTheError(t *testing.T) {
 	dst := t.TempDir()
 	code, stdout, stderr := runCLI(t, "sync", "/nonexistent", dst)
-	want := "tails-backup sync: /nonexistent does not exist: give the folder to copy\n"
+	want := "tails-backup sync: the source /nonexistent does not exist: give the folder to copy\n"
 	if code != 1 || stdout != "" || stderr != want {
 		t.Errorf("exit %d, stdout %q, stderr %q; want exit 1, nothing on stdout and %q", code, stdout, stderr, want)
 	}
 	code, stdout, stderr = runCLI(t, "sync", dst, filepath.Join(dst, "missing", "x"))
-	if code != 1 || stdout != "" || !strings.Contains(stderr, "does not exist: give the folder to copy into") || strings.Contains(stderr, "lstat") {
+	if code != 1 || stdout != "" || !strings.Contains(stderr, "the destination "+filepath.Join(dst, "missing", "x")+" does not exist: give the folder to copy into") || strings.Contains(stderr, "lstat") {
 		t.Errorf("missing destination: exit %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
 }
