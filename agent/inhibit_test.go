@@ -14,16 +14,15 @@ import (
 	"time"
 
 	"github.com/godbus/dbus/v5"
+
+	"tails-backup/internal/testtool"
 )
 
 // startSystemBus starts a private dbus-daemon of type system that allows everything, and
 // returns its address.
 func startSystemBus(t *testing.T) string {
 	t.Helper()
-	daemon, err := exec.LookPath("dbus-daemon")
-	if err != nil {
-		t.Skip("dbus-daemon is not installed")
-	}
+	daemon := testtool.Program(t, "dbus-daemon", "dbus")
 	dir, err := os.MkdirTemp("", "bus") // short: socket paths are limited to 108 bytes
 	if err != nil {
 		t.Fatal(err)

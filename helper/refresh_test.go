@@ -27,6 +27,8 @@ import (
 	"tails-backup/sysrefresh"
 	"tails-backup/tails"
 	"tails-backup/udisks/udiskstest"
+
+	"tails-backup/internal/testtool"
 )
 
 // The system partitions of these tests are ext4 file systems standing in for FAT (the
@@ -688,9 +690,7 @@ func TestRefreshSystemRefusals(t *testing.T) {
 // at, until the test ends.
 func mountFUSE(t *testing.T, at string, files map[string]string) {
 	t.Helper()
-	if _, err := exec.LookPath("bindfs"); err != nil {
-		t.Skip("bindfs is not installed (apt-get install bindfs)")
-	}
+	testtool.Program(t, "bindfs", "bindfs")
 	from := t.TempDir()
 	writeTree(t, from, files, oldTime)
 	if err := os.MkdirAll(at, 0o755); err != nil {

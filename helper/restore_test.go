@@ -19,6 +19,8 @@ import (
 
 	"tails-backup/tails"
 	"tails-backup/udisks/udiskstest"
+
+	"tails-backup/internal/testtool"
 )
 
 // In these tests the world's src is this Tails' Persistent Storage, the destination of the
@@ -537,9 +539,7 @@ func TestRestoreRequestValidation(t *testing.T) {
 // sudoers rule owned by root, on /etc/sudoers.d. Whatever reaches this Tails' Persistent
 // Storage must be the bytes that were checked.
 func TestRestoreConfSwappedMidRestore(t *testing.T) {
-	if _, err := exec.LookPath("setpriv"); err != nil {
-		t.Skip("setpriv not found: the swap runs as amnesia")
-	}
+	testtool.Program(t, "setpriv", "util-linux") // the swap runs as amnesia
 	// A backup of many small files, restored once already: the scan compares them all, which
 	// takes a while (the window of the swap), and the copy then has little to do.
 	w := newWorld(t, worldOpts{srcMiB: 1024, dstMiB: 1024})

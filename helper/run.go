@@ -19,6 +19,9 @@ import (
 // or output.
 var errSessionGone = errors.New("the session closed the connection")
 
+// errNoInput is an empty standard input: no request at all.
+var errNoInput = errors.New("standard input ended before any request")
+
 // errCancelRequested is the cancellation cause of a cancel line.
 var errCancelRequested = errors.New("cancelled by the session")
 
@@ -41,10 +44,14 @@ func Run(ctx context.Context, stdin io.Reader, stdout io.Writer, sys System, log
 
 	finish := func(f *Failure) error {
 		ev := f.event()
+		l := log.WithField("code", f.Code)
+		if f.Err != nil {
+			l = l.WithError(f.Err)
+		}
 		if f.Code == CodeCancelled {
-			log.WithField("code", f.Code).Warn(f.Message)
+			l.Warn(f.Message)
 		} else {
-			log.WithField("code", f.Code).WithError(f.Err).Error(f.Message)
+			l.Error(f.Message)
 		}
 		out.write(ev)
 		return f
@@ -84,6 +91,10 @@ func readRequest(ctx context.Context, in *bufio.Reader, sys System) (Request, *F
 	}
 	ch := make(chan result, 1)
 	go func() {
+		if _, err := in.Peek(1); errors.Is(err, io.EOF) {
+			ch <- result{err: errNoInput}
+			return
+		}
 		req, err := ReadRequest(in)
 		ch <- result{req, err}
 	}()
@@ -91,6 +102,10 @@ func readRequest(ctx context.Context, in *bufio.Reader, sys System) (Request, *F
 	defer timer.Stop()
 	select {
 	case r := <-ch:
+		if errors.Is(r.err, errNoInput) {
+			// Nothing at all: not the agent nor a command, which always send a request.
+			return Request{}, failf(CodeInvalidRequest, r.err, "The tails-backup helper got no request on its standard input: it is not meant to be run by hand (the session agent and the tails-backup commands run it through sudo).")
+		}
 		if r.err != nil {
 			// The error may quote the request: only a bounded, one-line excerpt goes to the log.
 			msg := shorten(r.err.Error())

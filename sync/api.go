@@ -13,7 +13,9 @@ package sync
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"strings"
+	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -154,6 +156,19 @@ type Change struct {
 	// "device", "links", "owner", "group", "mode", "mtime", "xattrs".
 	What []string
 	Dir  bool // the entry is a directory (in the source, or for a deletion in the destination)
+	// Type is the entry's type as rsync itemizes it: 'f' regular file, 'd' directory, 'L'
+	// symlink, 'D' device, 'S' fifo or socket (the source entry's; the destination's for a
+	// deletion).
+	Type byte
+	// Target is the target of a symlink that is created or updated.
+	Target string
+	// LinkTo is, for a member of a hard-link group that becomes a hard link to another member,
+	// that member's path (rsync -i's "=> path").
+	LinkTo string
+	// Differs lists, for an update (whose What names only the reason), every attribute of the
+	// two entries that differs, among "size", "mtime", "mode", "owner" and "group", so that an
+	// itemized line can show them as rsync -i does.
+	Differs []string
 }
 
 // FileError is a problem with one path that did not stop the run.
@@ -180,6 +195,38 @@ func (e *NoSpaceError) Error() string {
 	return fmt.Sprintf("not enough space on the destination: %s needed, %s available; free some space or use a bigger device",
 		FormatBytes(e.Needed), FormatBytes(e.Available))
 }
+
+// RootError is a source or destination root that cannot be used (missing, not a folder, not
+// readable). Its message names the path once and says what to do; Err has the details.
+type RootError struct {
+	Root string // "source" or "destination"
+	Path string
+	Err  error
+}
+
+func (e *RootError) Error() string {
+	what := "give the folder to copy"
+	if e.Root == "destination" {
+		what = "give the folder to copy into (create it first if needed)"
+	}
+	switch {
+	case errors.Is(e.Err, fs.ErrNotExist):
+		return fmt.Sprintf("the %s %s does not exist: %s", e.Root, e.Path, what)
+	case errors.Is(e.Err, syscall.ENOTDIR):
+		return fmt.Sprintf("the %s %s is not a folder: %s", e.Root, e.Path, what)
+	case errors.Is(e.Err, fs.ErrPermission):
+		return fmt.Sprintf("the %s %s cannot be read (permission denied): run as a user who can read it, or %s", e.Root, e.Path, what)
+	}
+	// The bare reason, without the name of the system call that failed.
+	reason := e.Err
+	var pe *fs.PathError
+	if errors.As(reason, &pe) {
+		reason = pe.Err
+	}
+	return fmt.Sprintf("the %s %s cannot be used (%v): %s", e.Root, e.Path, reason, what)
+}
+
+func (e *RootError) Unwrap() error { return e.Err }
 
 // ErrVanished marks a source entry that disappeared while the run looked at it.
 var ErrVanished = errors.New("vanished from the source during the copy")

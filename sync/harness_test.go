@@ -26,6 +26,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"tails-backup/sync"
+
+	"tails-backup/internal/testtool"
 )
 
 // mirrorTimeout bounds every Mirror call of the tests: a hung engine fails the test instead of
@@ -46,12 +48,7 @@ func requireRoot(t testing.TB) {
 		t.Skip("skipped: these tests mount ext4 images on loop devices and must run as root")
 	}
 	for _, tool := range requiredTools {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("%s is missing: install it (make test does: .ci/deps test)", tool)
-			}
-			t.Skipf("skipped: %s is missing (install it, or run make test)", tool)
-		}
+		testtool.Program(t, tool, "rsync, acl, e2fsprogs, mount or util-linux")
 	}
 }
 

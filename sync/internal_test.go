@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"tails-backup/internal/beneath"
+	"tails-backup/internal/testtool"
 )
 
 func names(ls []listed) []string {
@@ -372,9 +373,7 @@ func TestNewFileDropsInheritedDefaultACL(t *testing.T) {
 	if os.Getuid() != 0 {
 		t.Skip("needs root")
 	}
-	if _, err := exec.LookPath("setfacl"); err != nil {
-		t.Skip("setfacl is missing (package acl)")
-	}
+	testtool.Program(t, "setfacl", "acl")
 	src, dst := t.TempDir(), t.TempDir()
 	for _, root := range []string{src, dst} {
 		if err := os.MkdirAll(filepath.Join(root, "d"), 0o755); err != nil {
@@ -473,10 +472,7 @@ func TestMirrorWithProcXattrs(t *testing.T) {
 	if os.Getuid() != 0 {
 		t.Skip("needs root")
 	}
-	rsync, err := exec.LookPath("rsync")
-	if err != nil {
-		t.Skip("rsync is missing")
-	}
+	rsync := testtool.Program(t, "rsync", "rsync")
 	src, dst := t.TempDir(), t.TempDir()
 	must := func(err error) {
 		t.Helper()

@@ -107,7 +107,7 @@ func (r *runner) sourceFailure(rel string, err error) {
 func (r *runner) syncLeaf(dirRel, rel string, srcFD, dstFD int, name string, s, d *unix.Stat_t, hasD, inGroup bool) bool {
 	act, srcX, dstX, what := r.decideLeaf(rel, srcFD, dstFD, name, s, d, hasD, inGroup)
 	if r.planning {
-		r.reportLeaf(rel, act, what)
+		r.reportLeaf(rel, srcFD, name, s, d, act, what, "")
 		r.planLeaf(dirRel, rel, srcFD, name, act, s, d)
 		return act == leafCreate || act == leafReplace
 	}
@@ -133,16 +133,30 @@ func (r *runner) syncLeaf(dirRel, rel string, srcFD, dstFD int, name string, s, 
 	return false
 }
 
-// reportLeaf tells Options.OnChange what the scan decided for a non-directory entry.
-func (r *runner) reportLeaf(rel string, act leafAction, what []string) {
+// reportLeaf tells Options.OnChange what the scan decided for the non-directory entry name of
+// the source directory srcFD; linkTo is the member of its hard-link group it will be linked to.
+func (r *runner) reportLeaf(rel string, srcFD int, name string, s, d *unix.Stat_t, act leafAction, what []string, linkTo string) {
+	if r.opts.OnChange == nil || !r.planning {
+		return
+	}
+	c := Change{Path: rel, What: what, Type: typeLetter(s), LinkTo: linkTo}
 	switch act {
 	case leafCreate:
-		r.changed(rel, ChangeCreate, false)
+		c.Kind = ChangeCreate
 	case leafReplace:
-		r.changed(rel, ChangeUpdate, false, what...)
+		c.Kind = ChangeUpdate
+		if sameType(s, d) {
+			c.Differs = statDifferences(s, d)
+		}
 	case leafMeta:
-		r.changed(rel, ChangeMetadata, false, what...)
+		c.Kind = ChangeMetadata
+	default:
+		return
 	}
+	if isSymlink(s) && c.Kind != ChangeMetadata {
+		c.Target, _ = readlinkAt(srcFD, name)
+	}
+	r.reportChange(c)
 }
 
 // planLeaf counts, during the scan, what act will do; srcFD and name locate the source entry.
@@ -531,10 +545,11 @@ type linkKey struct{ dev, ino uint64 }
 type linkGroup struct {
 	mu gosync.Mutex
 	// scan
-	seed    string // relative path of a member whose destination has the right data
-	seedIno uint64
-	hasSeed bool
-	planned bool // the scan already counted one copy of the data
+	seed      string // relative path of a member whose destination has the right data
+	seedIno   uint64
+	hasSeed   bool
+	planned   bool   // the scan already counted one copy of the data
+	plannedBy string // the member whose copy it counted
 	// copy
 	target    string // relative path of the member whose destination inode is right
 	targetIno uint64
@@ -588,21 +603,23 @@ func (r *runner) syncLinked(dirRel, rel string, srcFD, dstFD int, name string, s
 			if hasD && d.Ino == g.seedIno {
 				return false // shares the seed's inode: whatever it needs is counted there
 			}
-			r.reportLeaf(rel, createOrReplace(), []string{"links"})
+			r.reportLeaf(rel, srcFD, name, s, d, createOrReplace(), []string{"links"}, g.seed)
 			r.planLeaf(dirRel, rel, srcFD, name, createOrReplace(), link, d)
 			return true
 		}
 		act, _, _, what := r.decideLeaf(rel, srcFD, dstFD, name, s, d, hasD, true)
-		r.reportLeaf(rel, act, what)
 		switch act {
 		case leafSame, leafMeta:
+			r.reportLeaf(rel, srcFD, name, s, d, act, what, "")
 			g.hasSeed, g.seed, g.seedIno = true, rel, d.Ino
 		case leafCreate, leafReplace:
 			if g.planned { // another member brings the data; this one will be a link
+				r.reportLeaf(rel, srcFD, name, s, d, act, what, g.plannedBy)
 				r.planLeaf(dirRel, rel, srcFD, name, act, link, d)
 				return true
 			}
-			g.planned = true
+			r.reportLeaf(rel, srcFD, name, s, d, act, what, "")
+			g.planned, g.plannedBy = true, rel
 		}
 		r.planLeaf(dirRel, rel, srcFD, name, act, s, d)
 		return act == leafCreate || act == leafReplace

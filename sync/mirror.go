@@ -331,15 +331,8 @@ func openRoot(path, what string) (int, error) {
 		fd, err = unix.Open(path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 		return err
 	})
-	switch {
-	case err == unix.ENOTDIR:
-		return -1, fmt.Errorf("%s %s is not a directory; give a directory", what, path)
-	case err == unix.ENOENT && what == "destination":
-		return -1, fmt.Errorf("destination %s does not exist; create it first or give an existing directory", path)
-	case err == unix.ENOENT:
-		return -1, fmt.Errorf("source %s does not exist; give an existing directory", path)
-	case err != nil:
-		return -1, fmt.Errorf("open %s %s: %w", what, path, err)
+	if err != nil {
+		return -1, &RootError{Root: what, Path: path, Err: err}
 	}
 	return fd, nil
 }
@@ -514,17 +507,48 @@ func (r *runner) fileError(rel, op string, err error) {
 
 func (r *runner) vanished(rel string) { r.fileError(rel, "vanished", ErrVanished) }
 
-// changed reports a difference found by the scan to Options.OnChange.
-func (r *runner) changed(rel string, kind ChangeKind, dir bool, what ...string) {
+// changed reports a difference found by the scan to Options.OnChange; st is the entry's
+// status (the source's, the destination's for a deletion).
+func (r *runner) changed(rel string, kind ChangeKind, st *unix.Stat_t, what ...string) {
 	if r.opts.OnChange == nil || !r.planning {
 		return
 	}
-	if rel == "" {
-		rel = "."
+	r.reportChange(Change{Path: rel, Kind: kind, What: what, Dir: isDir(st), Type: typeLetter(st)})
+}
+
+// reportChange hands c to Options.OnChange, one call at a time.
+func (r *runner) reportChange(c Change) {
+	if c.Path == "" {
+		c.Path = "."
 	}
 	r.changeMu.Lock()
 	defer r.changeMu.Unlock()
-	r.opts.OnChange(Change{Path: rel, Kind: kind, What: what, Dir: dir})
+	r.opts.OnChange(c)
+}
+
+// typeLetter is the rsync -i letter of st's file type.
+func typeLetter(st *unix.Stat_t) byte {
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFREG:
+		return 'f'
+	case unix.S_IFDIR:
+		return 'd'
+	case unix.S_IFLNK:
+		return 'L'
+	case unix.S_IFCHR, unix.S_IFBLK:
+		return 'D'
+	}
+	return 'S'
+}
+
+// statDifferences names the attributes of s and d that differ, xattrs aside.
+func statDifferences(s, d *unix.Stat_t) []string {
+	var what []string
+	if s.Size != d.Size && !isDir(s) {
+		what = append(what, "size")
+	}
+	what = append(what, metaDifferences(s, d, nil, nil)...)
+	return what
 }
 
 // metaDifferences names what metaDiffers found.
@@ -628,7 +652,7 @@ func (r *runner) walkRoot() {
 		if metaDiff {
 			r.counted(&r.metaOnly, ".")
 			r.dirty.mark("", "", false)
-			r.changed("", ChangeMetadata, true, metaDifferences(&s, &d, srcX, dstX)...)
+			r.changed("", ChangeMetadata, &s, metaDifferences(&s, &d, srcX, dstX)...)
 		}
 		return
 	}
@@ -657,7 +681,7 @@ func (r *runner) walkKeptRoot(s, d *unix.Stat_t) {
 		if mtimeDiff {
 			r.counted(&r.metaOnly, ".")
 			r.dirty.mark("", "", false)
-			r.changed("", ChangeMetadata, true, "mtime")
+			r.changed("", ChangeMetadata, s, "mtime")
 		}
 		return
 	}
@@ -812,7 +836,7 @@ func (r *runner) deleteEntry(dirRel, rel string, dstFD int, name string) bool {
 	}
 	if r.planning {
 		r.dirty.mark(dirRel, name, true)
-		r.changed(rel, ChangeDelete, isDir(&d))
+		r.changed(rel, ChangeDelete, &d)
 	}
 	r.removeEntry(rel, dstFD, name, &d)
 	return true
@@ -1005,16 +1029,16 @@ func (r *runner) syncDirEntry(dirRel, rel string, srcFD, dstFD int, name string,
 		switch {
 		case created:
 			r.counted(&r.created, rel)
-			r.changed(rel, ChangeCreate, true)
+			r.changed(rel, ChangeCreate, s)
 		case replaced:
 			r.counted(&r.updated, rel)
-			r.changed(rel, ChangeUpdate, true, "type")
+			r.changed(rel, ChangeUpdate, s, "type")
 			if isReg(d) && d.Nlink == 1 {
 				r.freedBytes.Add(d.Blocks * 512)
 			}
 		case metaDiff:
 			r.counted(&r.metaOnly, rel)
-			r.changed(rel, ChangeMetadata, true, metaDifferences(s, d, srcX, dstX)...)
+			r.changed(rel, ChangeMetadata, s, metaDifferences(s, d, srcX, dstX)...)
 		}
 		if created || replaced || metaDiff {
 			r.dirty.mark(dirRel, name, false)

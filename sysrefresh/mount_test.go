@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"tails-backup/internal/treehash"
+
+	"tails-backup/internal/testtool"
 )
 
 // mountOver mounts another file system on the folder at, of the kind:
@@ -34,9 +36,7 @@ func mountOver(t *testing.T, kind, at string) {
 	var argv []string
 	switch kind {
 	case "fuse":
-		if _, err := exec.LookPath("bindfs"); err != nil {
-			t.Skip("bindfs is not installed (apt-get install bindfs)")
-		}
+		testtool.Program(t, "bindfs", "bindfs")
 		if _, err := os.Stat("/dev/fuse"); err != nil {
 			t.Skipf("no FUSE here: %v", err)
 		}

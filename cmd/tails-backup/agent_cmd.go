@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"strings"
 
@@ -19,16 +18,14 @@ import (
 
 // runAgent runs the session agent: started by the systemd user unit in the desktop session.
 func runAgent(ctx context.Context, env *environment, args []string) error {
-	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
-	fs.SetOutput(env.stderr)
+	fs := newFlagSet(env, "agent", "[--verbose] [--state FILE] [--helper-command CMD]", `The session agent, started by the systemd user unit in the desktop session: it updates a
+paired backup Tails each time it is plugged in, asks its passphrase, shows the progress in
+notifications and reminds you when the backup gets old. You do not need to start it yourself.`)
 	statePath := fs.String("state", "", "the pairing store (default: in the Persistent Storage on Tails, else ~/.config/tails-backup/state.json)")
 	helperCmd := fs.String("helper-command", strings.Join(agent.DefaultHelperCommand(), " "), "how to run the root helper")
 	verbose := fs.Bool("verbose", false, "log debug messages")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return fmt.Errorf("%w: %v", errUsage, err)
+	if done, err := parseFlags(fs, args); done {
+		return err
 	}
 	if fs.NArg() != 0 {
 		return fmt.Errorf("%w: the agent takes no arguments", errUsage)

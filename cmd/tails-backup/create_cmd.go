@@ -75,7 +75,7 @@ func runCreate(ctx context.Context, env *environment, args []string) error {
 
 	cands := createCandidates(snap, sys.boot, used, &before)
 	printCreateCandidates(env.stdout, cands, used)
-	target, err := chooseCreateTarget(snap, cands, fs.Arg(0))
+	target, err := chooseCreateTarget(snap, cands, fs.Arg(0), used)
 	if err != nil {
 		return err
 	}
@@ -232,6 +232,9 @@ func stickRole(st udisks.Stick, state *agent.State, thisUUID string) (pairedUUID
 }
 
 func printCreateCandidates(w io.Writer, cands []createCandidate, used uint64) {
+	if len(cands) == 0 {
+		return // chooseCreateTarget says that no stick is plugged in
+	}
 	fmt.Fprintln(w, "Drives plugged in:")
 	for _, c := range cands {
 		what := ""
@@ -257,7 +260,7 @@ func deviceOrNone(st udisks.Stick) string {
 
 // chooseCreateTarget picks the drive named by dev (a device such as /dev/sdb, sdb, or one of
 // its partitions), or the only eligible one when dev is "".
-func chooseCreateTarget(snap *udisks.Snapshot, cands []createCandidate, dev string) (createCandidate, error) {
+func chooseCreateTarget(snap *udisks.Snapshot, cands []createCandidate, dev string, used uint64) (createCandidate, error) {
 	if dev == "" {
 		var ok []createCandidate
 		for _, c := range cands {
@@ -265,10 +268,12 @@ func chooseCreateTarget(snap *udisks.Snapshot, cands []createCandidate, dev stri
 				ok = append(ok, c)
 			}
 		}
-		switch len(ok) {
-		case 0:
+		switch {
+		case len(cands) == 0:
+			return createCandidate{}, fmt.Errorf("no USB stick is plugged in: plug in the USB stick to make the backup on (at least %s), then run 'tails-backup create' again", sizeText(neededStickSize(0, used)))
+		case len(ok) == 0:
 			return createCandidate{}, errors.New("no USB stick plugged in can hold a backup of this Tails; plug in a USB stick big enough (see above) and try again")
-		case 1:
+		case len(ok) == 1:
 			return ok[0], nil
 		}
 		return createCandidate{}, fmt.Errorf("%w: %d USB sticks can be used; say which one to erase, e.g. 'tails-backup create %s'",

@@ -809,12 +809,27 @@ func TestCreateUsage(t *testing.T) {
 		t.Errorf("help: exit %d", code)
 	}
 	wantContains(t, "help", stdout, "create     erase a USB stick and make it a backup Tails of this Tails, paired")
-	code, _, stderr := runCLI(t, "create", "-h")
-	if code != 0 || !strings.Contains(stderr, "usage: tails-backup create [--yes [--replace]] [--state FILE] [--helper-command CMD] [DEVICE]") {
-		t.Errorf("create -h: exit %d, stderr %q", code, stderr)
+	code, stdout, _ = runCLI(t, "create", "-h")
+	if code != 0 || !strings.Contains(stdout, "usage: tails-backup create [--yes [--replace]] [--state FILE] [--helper-command CMD] [DEVICE]") {
+		t.Errorf("create -h: exit %d, stdout %q", code, stdout)
 	}
-	code, _, stderr = runCLI(t, "create", "--no-such-flag")
-	if code != 2 || !strings.Contains(stderr, "flag provided but not defined") {
+	code, _, stderr := runCLI(t, "create", "--no-such-flag")
+	if code != 2 || !strings.Contains(stderr, "unknown option --no-such-flag") {
 		t.Errorf("create --no-such-flag: exit %d, stderr %q", code, stderr)
+	}
+}
+
+// TestCreateWithoutDrive: with no drive plugged in, create says so in one sentence and what to
+// do, instead of an empty "Drives plugged in:" list.
+func TestCreateWithoutDrive(t *testing.T) {
+	var out bytes.Buffer
+	printCreateCandidates(&out, nil, createUsed)
+	if out.Len() != 0 {
+		t.Errorf("printed %q for no drive", out.String())
+	}
+	_, err := chooseCreateTarget(nil, nil, "", createUsed)
+	want := "no USB stick is plugged in: plug in the USB stick to make the backup on (at least 7.5 GB), then run 'tails-backup create' again"
+	if err == nil || err.Error() != want {
+		t.Errorf("error %v, want %q", err, want)
 	}
 }

@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"tails-backup/internal/testtool"
 )
 
 // The Debian packages (debian/, .ci/deb, `make deb`): built here with debhelper and
@@ -242,9 +244,7 @@ func installOwners(t *testing.T, dest string, snap map[string]installEntry) map[
 }
 
 func TestDeb(t *testing.T) {
-	if _, err := exec.LookPath("dpkg-deb"); err != nil {
-		t.Skip("dpkg-deb is not installed: this is not a Debian system, no package to build")
-	}
+	testtool.Program(t, "dpkg-deb", "dpkg") // without it, this is not a Debian system: no package to build
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: make deb installs its build dependencies with apt-get, and the owners of make install's files are compared with the packages' root/root")
 	}
@@ -502,10 +502,7 @@ func TestDebPostinstSessions(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: the postinst runs in a mount namespace with a /run of the test")
 	}
-	unshare, err := exec.LookPath("unshare")
-	if err != nil {
-		t.Skip("unshare (util-linux) is not installed")
-	}
+	unshare := testtool.Program(t, "unshare", "util-linux")
 	root := installRepoRoot(t)
 	postinst := filepath.Join(root, "debian", "tails-backup.postinst")
 	restart := func(user, uid string) string {

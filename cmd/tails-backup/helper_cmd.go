@@ -20,6 +20,9 @@ import (
 // errHelperArgs is the one-sentence refusal of a command line with arguments.
 var errHelperArgs = errors.New("the helper takes no arguments (the request comes on standard input), so it refuses to run")
 
+// errHelperByHand is the answer to a person who runs the helper at a terminal.
+var errHelperByHand = errors.New("the helper is not meant to be run by hand: the session agent and the tails-backup commands run it through sudo")
+
 // runHelper is `tails-backup helper`: the root helper, run by the session agent through sudo.
 // It takes no arguments, reads one request line on standard input and writes event lines on
 // standard output; see package helper.
@@ -27,6 +30,11 @@ func runHelper(ctx context.Context, env *environment, args []string) error {
 	if len(args) > 0 {
 		writeHelperError(env, helper.CodeInvalidRequest, errHelperArgs.Error()+".")
 		return errHelperArgs
+	}
+	if env.stdinTerminal {
+		// A person typed it: the agent and the commands write the request through a pipe.
+		fmt.Fprintf(env.stderr, "tails-backup helper: %s.\n", errHelperByHand)
+		return reportedError{err: errHelperByHand, code: 2}
 	}
 	// First of all, before the request: the resource limits, dumpability and stop signals that
 	// sudo hands over from the caller, who may be hostile (see helper.ResetProcess).
@@ -55,7 +63,8 @@ func runHelper(ctx context.Context, env *environment, args []string) error {
 	defer bus.close()
 	err := helper.Run(ctx, env.stdin, env.stdout, helper.System{UDisks: bus}, log)
 	if err != nil {
-		return err
+		// Already said twice: in the error event and in the log.
+		return reportedError{err: err, code: 1}
 	}
 	return nil
 }

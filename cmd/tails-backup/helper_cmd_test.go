@@ -18,6 +18,8 @@ import (
 
 	"tails-backup/helper"
 	"tails-backup/udisks/udiskstest"
+
+	"tails-backup/internal/testtool"
 )
 
 // runHelperCLI runs `tails-backup helper ARGS...` with input on standard input, kept open until
@@ -226,9 +228,7 @@ func TestHelperRefusesALimitItCannotLift(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to drop a capability from the bounding set")
 	}
-	if _, err := exec.LookPath("setpriv"); err != nil {
-		t.Skip("setpriv not found")
-	}
+	testtool.Program(t, "setpriv", "util-linux")
 	req := `{"version":1,"op":"update","backup":"2f1e3c4d-0000-4000-8000-00000000b0b0"}` + "\n"
 	code, ev, _, stderr := runHelperProcess(t, req, "prlimit", "--fsize=1:1", "--", "setpriv", "--bounding-set=-sys_resource", "--")
 	if code != 1 || ev.Event != helper.EventError || ev.Code != helper.CodeRefused || !strings.Contains(ev.Message, "RLIMIT_FSIZE") ||
@@ -236,4 +236,46 @@ func TestHelperRefusesALimitItCannotLift(t *testing.T) {
 		t.Errorf("event %+v, want a refusal naming RLIMIT_FSIZE; stderr:\n%s", ev, stderr)
 	}
 	t.Log(ev.Message)
+}
+
+// TestHelperByHand: typed at a terminal, the helper says once, in one sentence, that it is not
+// run by hand, and does nothing else (no event, no log), with the exit status of a usage error.
+func TestHelperByHand(t *testing.T) {
+	var out, errb bytes.Buffer
+	env := &environment{stdin: strings.NewReader(""), stdout: &out, stderr: &errb, stdinTerminal: true}
+	code := run(t.Context(), env, []string{"helper"})
+	want := "tails-backup helper: the helper is not meant to be run by hand: the session agent and the tails-backup commands run it through sudo.\n"
+	if code != 2 || out.Len() != 0 || errb.String() != want {
+		t.Errorf("exit %d, stdout %q, stderr %q; want exit 2 and %q", code, out.String(), errb.String(), want)
+	}
+}
+
+// TestHelperErrorSaidOnce: a helper that fails says so in its error event and in one log line,
+// not a third time as the command's error.
+func TestHelperErrorSaidOnce(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("the helper refuses to run unless root")
+	}
+	// An empty request: the child's standard input ends at once.
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperChildCLI$")
+	cmd.Env = append(os.Environ(), helperChildEnv+"=1")
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	_ = cmd.Run()
+	var ev helper.Event
+	if err := json.Unmarshal(bytes.TrimSpace(out.Bytes()), &ev); err != nil {
+		t.Fatalf("output %q: %v", out.String(), err)
+	}
+	if cmd.ProcessState.ExitCode() != 1 || !strings.Contains(ev.Message, "not meant to be run by hand") {
+		t.Errorf("exit %d, event %+v", cmd.ProcessState.ExitCode(), ev)
+	}
+	var said []string
+	for _, line := range strings.Split(strings.TrimSpace(errb.String()), "\n") {
+		if !strings.HasPrefix(line, helperAttrPrefix) && !strings.HasPrefix(line, "PASS") {
+			said = append(said, line)
+		}
+	}
+	if len(said) != 1 || strings.Contains(said[0], `error="<nil>"`) || strings.Contains(said[0], "report the bug") {
+		t.Errorf("standard error %q, want one log line", said)
+	}
 }

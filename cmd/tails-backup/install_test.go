@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"tails-backup/helper"
+
+	"tails-backup/internal/testtool"
 )
 
 // The packaging of cmd/tails-backup/install/ and the Makefile's install target: `make install
@@ -380,13 +382,7 @@ func checkSudoers(t *testing.T, path string) {
 		t.Errorf("sudoers rules:\n%s\nwant exactly:\n%s", strings.Join(got, "\n"), strings.Join(installSudoersRule, "\n"))
 	}
 	t.Run("visudo", func(t *testing.T) {
-		visudo, err := exec.LookPath("visudo")
-		if err != nil {
-			if _, serr := os.Stat("/usr/sbin/visudo"); serr != nil {
-				t.Skip("visudo is not installed (Debian package sudo): the syntax of the sudoers file is not checked")
-			}
-			visudo = "/usr/sbin/visudo"
-		}
+		visudo := testtool.Program(t, "visudo", "sudo", "/usr/sbin/visudo") // checks the sudoers file's syntax
 		out, err := exec.Command(visudo, "-c", "-f", path).CombinedOutput()
 		if err != nil {
 			t.Errorf("visudo -c -f %s: %v\n%s", path, err, out)
@@ -449,10 +445,7 @@ func checkUserUnit(t *testing.T, path, installedBin string) {
 	}
 
 	t.Run("systemd-analyze", func(t *testing.T) {
-		sa, err := exec.LookPath("systemd-analyze")
-		if err != nil {
-			t.Skip("systemd-analyze is not installed: the unit is not verified")
-		}
+		sa := testtool.Program(t, "systemd-analyze", "systemd") // verifies the unit
 		// verify checks that ExecStart's program exists: point it at the installed one.
 		data, err := os.ReadFile(path)
 		if err != nil {
@@ -526,9 +519,7 @@ func checkPolkitRule(t *testing.T, path string) {
 	}
 	node, err := exec.LookPath("node")
 	if err != nil {
-		if node, err = exec.LookPath("nodejs"); err != nil {
-			t.Skip("Node.js is not installed: the polkit rule's decisions are not checked")
-		}
+		node = testtool.Program(t, "nodejs", "nodejs") // checks the polkit rule's decisions
 	}
 	const udisks = "org.freedesktop.udisks2."
 	removable := map[string]string{"drive.removable": "true", "drive.removable.bus": "usb", "id.type": "crypto_LUKS", "partition.name": "TailsData"}

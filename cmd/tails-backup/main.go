@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"sort"
+	"strings"
 	"syscall"
 
 	"tails-backup/internal/secmem"
@@ -28,6 +29,8 @@ type environment struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	isTerminal     bool
+	// stdinTerminal is true when standard input is a terminal: a person typing, not a program.
+	stdinTerminal bool
 	// session is what the session commands (pair, status...) take from the system; nil
 	// means the real one. Tests give their own.
 	session *sessionSystem
@@ -62,7 +65,7 @@ func main() {
 		fmt.Fprintf(os.Stderr, "tails-backup: %v; continuing, but a crash could leave a core dump\n", err)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	env := &environment{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, isTerminal: isTerminal(os.Stderr)}
+	env := &environment{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, isTerminal: isTerminal(os.Stderr), stdinTerminal: isTerminal(os.Stdin)}
 	args := os.Args[1:]
 	// Installed as /usr/lib/tails-backup/helper (a symlink), for the sudoers rule that allows
 	// exactly that path with no arguments, the program is the root helper.
@@ -77,6 +80,14 @@ func main() {
 // run executes the command line and returns the process exit status.
 func run(ctx context.Context, env *environment, args []string) int {
 	cmds := commands()
+	if len(args) == 2 && args[0] == "help" {
+		if args[1] == "helper" { // the helper refuses every argument, --help too
+			fmt.Fprint(env.stdout, helperHelp)
+			return 0
+		}
+		// tails-backup help CMD is tails-backup CMD --help.
+		args = []string{args[1], "--help"}
+	}
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		usage(env.stdout, cmds)
 		if len(args) == 0 {
@@ -89,15 +100,31 @@ func run(ctx context.Context, env *environment, args []string) int {
 		fmt.Fprintf(env.stderr, "tails-backup: unknown command %q; run 'tails-backup help' to list the commands\n", args[0])
 		return 2
 	}
-	if err := c.run(ctx, env, args[1:]); err != nil {
-		fmt.Fprintf(env.stderr, "tails-backup %s: %v\n", args[0], err)
-		if errors.Is(err, errUsage) {
-			return 2
-		}
-		return 1
+	err := c.run(ctx, env, args[1:])
+	var reported reportedError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &reported):
+		return reported.code
+	case errors.Is(err, errUsage):
+		msg := strings.TrimPrefix(err.Error(), errUsage.Error()+": ")
+		fmt.Fprintf(env.stderr, "tails-backup %s: %s\nrun 'tails-backup %s --help' to see how to use it\n", args[0], msg, args[0])
+		return 2
 	}
-	return 0
+	fmt.Fprintf(env.stderr, "tails-backup %s: %v\n", args[0], err)
+	return 1
 }
+
+// reportedError is an error that the command has already told the user about: run only
+// exits with its status.
+type reportedError struct {
+	err  error
+	code int
+}
+
+func (e reportedError) Error() string { return e.err.Error() }
+func (e reportedError) Unwrap() error { return e.err }
 
 func usage(w io.Writer, cmds map[string]command) {
 	fmt.Fprintln(w, "usage: tails-backup COMMAND [OPTIONS] [ARGUMENTS]")
@@ -110,5 +137,5 @@ func usage(w io.Writer, cmds map[string]command) {
 	for _, n := range names {
 		fmt.Fprintf(w, "  %-10s %s\n", n, cmds[n].summary)
 	}
-	fmt.Fprintln(w, "\nrun 'tails-backup COMMAND -h' for the options of a command")
+	fmt.Fprintln(w, "\nrun 'tails-backup help COMMAND' (or 'tails-backup COMMAND --help') to see what a command does and its options")
 }

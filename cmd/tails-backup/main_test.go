@@ -33,8 +33,10 @@ func TestRunDispatch(t *testing.T) {
 		{"unknown command", []string{"frobnicate"}, 2, "", `unknown command "frobnicate"`},
 		{"sync without directories", []string{"sync"}, 2, "", "give exactly two directories"},
 		{"sync with one directory", []string{"sync", "/tmp"}, 2, "", "give exactly two directories"},
-		{"sync bad flag", []string{"sync", "--nope", "a", "b"}, 2, "", "flag provided but not defined"},
-		{"sync missing source", []string{"sync", "/nonexistent/src", "/tmp"}, 1, "", "source /nonexistent/src"},
+		{"sync bad flag", []string{"sync", "--nope", "a", "b"}, 2, "", "tails-backup sync: unknown option --nope\nrun 'tails-backup sync --help' to see how to use it\n"},
+		{"sync missing source", []string{"sync", "/nonexistent/src", "/tmp"}, 1, "", "tails-backup sync: the source /nonexistent/src does not exist: give the folder to copy\n"},
+		{"help sync", []string{"help", "sync"}, 0, "usage: tails-backup sync [--dry-run]", ""},
+		{"help unknown", []string{"help", "frobnicate"}, 2, "", `unknown command "frobnicate"`},
 		{"sync onto itself", []string{"sync", "/tmp", "/tmp"}, 1, "", "same directory"},
 	}
 	for _, tt := range tests {

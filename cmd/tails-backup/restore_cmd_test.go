@@ -200,7 +200,7 @@ func TestRestoreCommandRefusals(t *testing.T) {
 		{name: "this Tails is a backup", code: 1, args: []string{"--yes"}, stderr: "this Tails is itself a backup Tails",
 			setup: func(t *testing.T, w *restoreWorld) { writeOwnMarker(t, w.sys, mainUUID) }},
 		{name: "several sticks", code: 2,
-			stderr: "tails-backup restore: usage: 2 Tails sticks are plugged in; say which one to restore from, e.g. 'tails-backup restore /dev/sdb'\n",
+			stderr: "tails-backup restore: 2 Tails sticks are plugged in; say which one to restore from, e.g. 'tails-backup restore /dev/sdb'\nrun 'tails-backup restore --help' to see how to use it\n",
 			stdout: "Tails sticks plugged in, besides the one this Tails runs from:\n  /dev/sdb   Kingston DataTraveler, 17.2 GB\n  /dev/sdd   Samsung BAR Plus, 17.2 GB\n",
 			setup:  func(t *testing.T, w *restoreWorld) { w.addSecondTailsStick() }},
 		{name: "the boot stick", code: 1, args: []string{"/dev/sda"}, stderr: "/dev/sda is the stick this Tails is running from"},

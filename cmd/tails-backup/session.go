@@ -7,7 +7,6 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -69,28 +68,6 @@ func realSessionSystem() sessionSystem {
 
 // stateFlagHelp documents --state.
 const stateFlagHelp = "the pairing store (default: in the Persistent Storage on Tails, else ~/.config/tails-backup/state.json)"
-
-// newFlagSet returns a flag set whose -h prints the synopsis and the description first.
-func newFlagSet(env *environment, name, synopsis, description string) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(env.stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(env.stderr, "usage: tails-backup %s %s\n\n%s\n\noptions:\n", name, synopsis, description)
-		fs.PrintDefaults()
-	}
-	return fs
-}
-
-// parseFlags parses args; done is true after -h (the usage was printed: exit 0).
-func parseFlags(fs *flag.FlagSet, args []string) (done bool, err error) {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return true, nil
-		}
-		return true, fmt.Errorf("%w: %v; run 'tails-backup %s -h' for help", errUsage, err, fs.Name())
-	}
-	return false, nil
-}
 
 // newLog returns the logger of a session command: errors only, unless verbose. What the user
 // must know comes in the command's own output and error.

@@ -223,12 +223,12 @@ func TestSessionCommandsListedInUsage(t *testing.T) {
 	}
 	wantContains(t, "help", stdout, "pair ", "reminders ", "promote ", "status ")
 	for _, cmd := range []string{"pair", "reminders", "promote", "status"} {
-		code, _, stderr := runCLI(t, cmd, "-h")
-		if code != 0 || !strings.Contains(stderr, "usage: tails-backup "+cmd) {
-			t.Errorf("%s -h: exit %d, stderr %q", cmd, code, stderr)
+		code, stdout, _ := runCLI(t, cmd, "-h")
+		if code != 0 || !strings.Contains(stdout, "usage: tails-backup "+cmd) {
+			t.Errorf("%s -h: exit %d, stdout %q", cmd, code, stdout)
 		}
-		code, _, stderr = runCLI(t, cmd, "--no-such-flag")
-		if code != 2 || !strings.Contains(stderr, "flag provided but not defined") {
+		code, _, stderr := runCLI(t, cmd, "--no-such-flag")
+		if code != 2 || !strings.Contains(stderr, "unknown option --no-such-flag") {
 			t.Errorf("%s --no-such-flag: exit %d, stderr %q", cmd, code, stderr)
 		}
 	}

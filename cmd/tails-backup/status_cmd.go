@@ -102,7 +102,7 @@ type statusNextRm struct {
 // runStatus is `tails-backup status`.
 func runStatus(ctx context.Context, env *environment, args []string) error {
 	fs := newFlagSet(env, "status", statusSynopsis, statusDescription)
-	asJSON := fs.Bool("json", false, "print a JSON document (its fields are listed in the source, status_cmd.go)")
+	asJSON := fs.Bool("json", false, "print the same as a JSON document, for scripts")
 	statePath := fs.String("state", "", stateFlagHelp)
 	verbose := fs.Bool("verbose", false, "log debug messages")
 	if done, err := parseFlags(fs, args); done {

@@ -214,26 +214,31 @@ func runVerify(ctx context.Context, env *environment, args []string) error {
 
 // verifyPath compares the mounted Persistent Storage at dst with src in this process.
 func verifyPath(ctx context.Context, env *environment, src, dst string, checksum bool, skip []string, log *logrus.Entry) error {
-	open := func(what, p string) (int, error) {
+	// The folder the user gave first: its faults are the likelier, and the ones to name.
+	open := func(what, p, todo string) (int, error) {
 		fd, err := unix.Open(p, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 		switch {
+		case err == nil:
+			return fd, nil
 		case errors.Is(err, unix.EACCES) || errors.Is(err, unix.EPERM):
-			return -1, fmt.Errorf("cannot read %s %s (%v); run the command as root, with sudo, to read everything", what, p, err)
-		case err != nil:
-			return -1, fmt.Errorf("cannot open %s %s (%v); give the folder where it is mounted", what, p, err)
+			return -1, fmt.Errorf("%s %s cannot be read: run the command as root, with sudo, to read everything", what, p)
+		case errors.Is(err, unix.ENOENT):
+			return -1, fmt.Errorf("%s %s does not exist: %s", what, p, todo)
+		case errors.Is(err, unix.ENOTDIR):
+			return -1, fmt.Errorf("%s %s is not a folder: %s", what, p, todo)
 		}
-		return fd, nil
+		return -1, fmt.Errorf("%s %s cannot be opened (%v): %s", what, p, err, todo)
 	}
-	srcfd, err := open("the Persistent Storage", src)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(srcfd)
-	dstfd, err := open("the backup", dst)
+	dstfd, err := open("the backup", dst, "give the folder where the backup's Persistent Storage is mounted")
 	if err != nil {
 		return err
 	}
 	defer unix.Close(dstfd)
+	srcfd, err := open("the Persistent Storage", src, "unlock the Persistent Storage of this Tails, or give the folder to compare with with --source")
+	if err != nil {
+		return err
+	}
+	defer unix.Close(srcfd)
 	root := os.Geteuid() == 0
 	if !root {
 		fmt.Fprintln(env.stderr, "Warning: not running as root, so the files only root can read (persistence.conf, Wi-Fi passwords...) are reported as errors; run it with sudo to compare everything.")

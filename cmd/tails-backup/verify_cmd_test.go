@@ -171,9 +171,13 @@ func TestVerifyUsage(t *testing.T) {
 			t.Errorf("%q: exit %d, want 2 (stderr %q)", args, code, stderr)
 		}
 	}
-	code, _, stderr := runCLI(t, "verify", "--source", t.TempDir(), "/nonexistent/backup")
-	if code != 1 || !strings.Contains(stderr, "cannot open the backup /nonexistent/backup") {
-		t.Errorf("missing folder: exit %d, stderr %q", code, stderr)
+	// The folder given is the one named, whatever the source (here none, as on a Debian).
+	for _, source := range []string{t.TempDir(), "/nonexistent/persistence"} {
+		code, _, stderr := runCLI(t, "verify", "--source", source, "/nonexistent/backup")
+		want := "tails-backup verify: the backup /nonexistent/backup does not exist: give the folder where the backup's Persistent Storage is mounted\n"
+		if code != 1 || stderr != want {
+			t.Errorf("missing folder, source %s: exit %d, stderr %q, want %q", source, code, stderr, want)
+		}
 	}
 }
 

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"tails-backup/internal/testtool"
 )
 
 func TestCreateReformatRemove(t *testing.T) {
@@ -14,9 +16,7 @@ func TestCreateReformatRemove(t *testing.T) {
 		t.Skip("needs root to mount")
 	}
 	for _, tool := range []string{"mkfs.ext4", "mount", "losetup"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s missing", tool)
-		}
+		testtool.Program(t, tool, "e2fsprogs, mount or util-linux")
 	}
 	dir := t.TempDir()
 	ctx := context.Background()
