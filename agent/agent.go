@@ -13,6 +13,7 @@ import (
 	"tails-backup/notify"
 	"tails-backup/tails"
 	"tails-backup/udisks"
+	"tails-backup/wire"
 )
 
 // Disks is what the agent needs of udisks2; *udisks.Client has it.
@@ -42,7 +43,7 @@ type Deps struct {
 	Asker     PassphraseAsker
 	Quiescer  Quiescer
 	Inhibitor Inhibitor
-	Helper    HelperRunner
+	Helper    wire.HelperRunner
 	Store     *Store
 	Clock     Clock
 	Log       *logrus.Entry

@@ -15,12 +15,13 @@ import (
 	"github.com/godbus/dbus/v5"
 	"github.com/sirupsen/logrus"
 
-	"tails-backup/helper"
 	"tails-backup/notify"
 	"tails-backup/notify/notifytest"
 	"tails-backup/tails"
 	"tails-backup/udisks"
 	"tails-backup/udisks/udiskstest"
+	"tails-backup/wire"
+	"tails-backup/wire/wiretest"
 )
 
 const (
@@ -52,7 +53,7 @@ type world struct {
 	asker    *FakeAsker
 	quiescer *FakeQuiescer
 	inhibit  *FakeInhibitor
-	helper   *FakeHelper
+	helper   *wiretest.FakeHelper
 	clock    *FakeClock
 	store    *Store
 	markers  *markerFake
@@ -131,7 +132,7 @@ func newWorld(t *testing.T, opts ...worldOpt) *world {
 		asker:    &FakeAsker{Answers: []FakeAnswer{{Pass: udiskstest.BackupPassphrase}}},
 		quiescer: &FakeQuiescer{},
 		inhibit:  &FakeInhibitor{},
-		helper:   &FakeHelper{Report: &helper.Report{Created: 2, Updated: 1, BytesCopied: 12_500_000}},
+		helper:   &wiretest.FakeHelper{Report: &wire.Report{Created: 2, Updated: 1, BytesCopied: 12_500_000}},
 		store:    NewStore(filepath.Join(t.TempDir(), "state.json"), clock, entry),
 		markers:  &markerFake{backupSource: bootUUID},
 		cancel:   cancel,
@@ -231,7 +232,7 @@ func TestPlugUpdateDone(t *testing.T) {
 		t.Errorf("done body %q", done.Body)
 	}
 	reqs := w.helper.Requests()
-	if len(reqs) != 1 || reqs[0].Op != helper.OpUpdate || reqs[0].Backup != backupUUID {
+	if len(reqs) != 1 || reqs[0].Op != wire.OpUpdate || reqs[0].Backup != backupUUID {
 		t.Fatalf("helper requests %+v", reqs)
 	}
 	for _, m := range []string{"Unlock", "Mount", "Unmount", "Lock", "PowerOff"} {
@@ -400,7 +401,7 @@ func TestThunderbirdRunning(t *testing.T) {
 func TestCancelDuringUpdate(t *testing.T) {
 	w := newWorld(t)
 	w.helper.WaitForCancel = true
-	w.helper.Progress = []helper.Event{{Event: helper.EventProgress, Phase: "copy", BytesDone: 10, BytesTotal: 100}}
+	w.helper.Progress = []wire.Event{{Event: wire.EventProgress, Phase: "copy", BytesDone: 10, BytesTotal: 100}}
 	w.start()
 	w.plugBackup()
 	p := w.notes.WaitFor(t, func(n notifytest.Notification) bool {
@@ -424,16 +425,16 @@ func TestPulledMidUpdateThenFinishedOnNextPlug(t *testing.T) {
 	w.asker.Answers = []FakeAnswer{{Pass: udiskstest.BackupPassphrase}, {Pass: udiskstest.BackupPassphrase}}
 	var calls sync.Mutex
 	n := 0
-	w.helper.Func = func(ctx context.Context, req helper.Request, progress func(helper.Event)) (*helper.Report, error) {
+	w.helper.Func = func(ctx context.Context, req wire.Request, progress func(wire.Event)) (*wire.Report, error) {
 		calls.Lock()
 		n++
 		first := n == 1
 		calls.Unlock()
 		if first {
 			w.udisks.Unplug(udiskstest.DrivePath("Kingston", "DataTraveler", "BACKUP0002"))
-			return nil, &HelperError{Code: helper.CodeDeviceGone, Message: "The backup was unplugged."}
+			return nil, &wire.HelperError{Code: wire.CodeDeviceGone, Message: "The backup was unplugged."}
 		}
-		return &helper.Report{Updated: 1}, nil
+		return &wire.Report{Updated: 1}, nil
 	}
 	w.start()
 	w.plugBackup()
@@ -458,15 +459,15 @@ func TestPulledMidUpdateThenFinishedOnNextPlug(t *testing.T) {
 func TestPulledStopsTheHelper(t *testing.T) {
 	w := newWorld(t)
 	stopped := make(chan error, 1)
-	w.helper.Func = func(ctx context.Context, req helper.Request, progress func(helper.Event)) (*helper.Report, error) {
+	w.helper.Func = func(ctx context.Context, req wire.Request, progress func(wire.Event)) (*wire.Report, error) {
 		w.udisks.Unplug(udiskstest.DrivePath("Kingston", "DataTraveler", "BACKUP0002"))
 		select {
 		case <-ctx.Done():
 			stopped <- ctx.Err()
-			return nil, fmt.Errorf("%w (%w)", &HelperError{Code: helper.CodeCancelled, Message: "cancelled"}, ctx.Err())
+			return nil, fmt.Errorf("%w (%w)", &wire.HelperError{Code: wire.CodeCancelled, Message: "cancelled"}, ctx.Err())
 		case <-time.After(wait):
 			stopped <- nil
-			return &helper.Report{Updated: 1}, nil
+			return &wire.Report{Updated: 1}, nil
 		}
 	}
 	w.start()
@@ -543,7 +544,7 @@ func TestUpdateNowWaitsForTheStick(t *testing.T) {
 func TestBackupTailsWarningAndPromote(t *testing.T) {
 	w := newWorld(t)
 	w.markers.ownMarker = true
-	w.helper.Report = &helper.Report{}
+	w.helper.Report = &wire.Report{}
 	w.start()
 	warn := w.waitNote("This is a backup Tails")
 	w.plugBackup() // a backup Tails never updates anything
@@ -552,7 +553,7 @@ func TestBackupTailsWarningAndPromote(t *testing.T) {
 	w.notes.Click(t, confirm.ID, actPromoteSure)
 	w.waitNote("This is now your main Tails")
 	reqs := w.helper.Requests()
-	if len(reqs) != 1 || reqs[0].Op != helper.OpPromote {
+	if len(reqs) != 1 || reqs[0].Op != wire.OpPromote {
 		t.Fatalf("helper requests %+v, want one promote", reqs)
 	}
 	if st := w.state(); len(st.Backups) != 0 {
@@ -565,13 +566,13 @@ func TestHelperErrorsAreExplained(t *testing.T) {
 		err  error
 		want string
 	}{
-		{&HelperError{Code: helper.CodeNoSpace, Message: "no space", Needed: 3_000_000_000, Available: 1_000_000_000}, "too small: the update needs 2.0 GB more than the 1.0 GB free"},
-		{&HelperError{Code: helper.CodeNotPaired, Message: "x"}, "names another Tails"},
-		{&HelperCrashError{ExitCode: 2}, "stopped unexpectedly"},
+		{&wire.HelperError{Code: wire.CodeNoSpace, Message: "no space", Needed: 3_000_000_000, Available: 1_000_000_000}, "too small: the update needs 2.0 GB more than the 1.0 GB free"},
+		{&wire.HelperError{Code: wire.CodeNotPaired, Message: "x"}, "names another Tails"},
+		{&wire.HelperCrashError{ExitCode: 2}, "stopped unexpectedly"},
 		// Out of space during the copy: the helper cannot say how much is missing (e2e scenario
 		// 11 showed "needs 6 bytes more than the 0 bytes free").
-		{&HelperError{Code: helper.CodeNoSpace, Message: "ran out", Available: 4096}, "ran out of space during the update. Nothing on it is lost"},
-		{&HelperError{Code: helper.CodeInternal, Message: "The update stopped."}, "The update stopped. Plug your backup Tails in again to try again."},
+		{&wire.HelperError{Code: wire.CodeNoSpace, Message: "ran out", Available: 4096}, "ran out of space during the update. Nothing on it is lost"},
+		{&wire.HelperError{Code: wire.CodeInternal, Message: "The update stopped."}, "The update stopped. Plug your backup Tails in again to try again."},
 	} {
 		if got := helperErrorText(tc.err); !strings.Contains(got, tc.want) {
 			t.Errorf("helperErrorText(%v) = %q, want it to contain %q", tc.err, got, tc.want)
@@ -583,21 +584,21 @@ func TestHelperErrorsAreExplained(t *testing.T) {
 		err  error
 		want string
 	}{
-		{&HelperError{Code: helper.CodeRefused, Message: deep}, deep},
+		{&wire.HelperError{Code: wire.CodeRefused, Message: deep}, deep},
 	} {
 		if got := helperErrorText(tc.err); got != tc.want {
 			t.Errorf("helperErrorText(%v) = %q, want it to contain %q", tc.err, got, tc.want)
 		}
 	}
 	w := newWorld(t)
-	w.helper.Err = &HelperError{Code: helper.CodeNoSpace, Message: "no space", Needed: 3_000_000_000, Available: 1_000_000_000}
+	w.helper.Err = &wire.HelperError{Code: wire.CodeNoSpace, Message: "no space", Needed: 3_000_000_000, Available: 1_000_000_000}
 	w.start()
 	w.plugBackup()
 	n := w.waitNote("Your backup Tails was not updated")
 	if !strings.Contains(n.Body, "bigger USB stick") {
 		t.Errorf("body %q", n.Body)
 	}
-	if errors.Is(w.helper.Err, ErrHelperNoSpace) && w.state().LastAttempt.Result != ResultIncomplete {
+	if errors.Is(w.helper.Err, wire.ErrHelperNoSpace) && w.state().LastAttempt.Result != ResultIncomplete {
 		t.Errorf("a failed update after the helper started is recorded %s", w.state().LastAttempt.Result)
 	}
 }
@@ -696,15 +697,15 @@ func TestHelperCrashThenFinishedOnNextPlug(t *testing.T) {
 	w.asker.Answers = []FakeAnswer{{Pass: udiskstest.BackupPassphrase}, {Pass: udiskstest.BackupPassphrase}}
 	var mu sync.Mutex
 	runs := 0
-	w.helper.Func = func(ctx context.Context, req helper.Request, progress func(helper.Event)) (*helper.Report, error) {
+	w.helper.Func = func(ctx context.Context, req wire.Request, progress func(wire.Event)) (*wire.Report, error) {
 		mu.Lock()
 		runs++
 		first := runs == 1
 		mu.Unlock()
 		if first {
-			return nil, &HelperCrashError{ExitCode: -1, Signal: "killed"}
+			return nil, &wire.HelperCrashError{ExitCode: -1, Signal: "killed"}
 		}
-		return &helper.Report{Updated: 3}, nil
+		return &wire.Report{Updated: 3}, nil
 	}
 	w.start()
 	w.plugBackup()

@@ -116,6 +116,4 @@ var (
 	_ Inhibitor       = (*FakeInhibitor)(nil)
 	_ Quiescer        = (*ProcQuiescer)(nil)
 	_ Quiescer        = (*FakeQuiescer)(nil)
-	_ HelperRunner    = (*HelperClient)(nil)
-	_ HelperRunner    = (*FakeHelper)(nil)
 )

@@ -39,17 +39,22 @@ import (
 	"tails-backup/tails"
 	"tails-backup/udisks"
 	"tails-backup/udisks/udiskstest"
+	"tails-backup/wire"
 )
 
 // e2eWait bounds every wait of these tests: real copies on a busy two-core machine.
 const e2eWait = 3 * time.Minute
+
+// inProcessWriteTimeout bounds a write to the in-process helper's standard input, as
+// HelperClient bounds one to the helper's.
+const inProcessWriteTimeout = 5 * time.Second
 
 // ---- the in-process helper ----
 
 // inProcessHelper is a HelperRunner running the real root helper, helper.Run, in this process.
 // It speaks to it through pipes exactly as HelperClient speaks to the helper process: the
 // request line on its standard input, which stays open; to cancel, a {"op":"cancel"} line and
-// then the end of standard input; its standard output read and checked by readHelperEvents,
+// then the end of standard input; its standard output read and checked by wire.ReadEvents,
 // the client's own reader (hence os.Pipe rather than io.Pipe: it reads an *os.File). What
 // differs: the SIGTERM of the client's escalation is the end of helper.Run's context, there is
 // no SIGKILL, and a done event without a report is accepted for operations other than update
@@ -63,7 +68,7 @@ type inProcessHelper struct {
 	tick  time.Duration
 	// copying receives (without blocking) each copy progress event with data copied, once the
 	// agent has handled it.
-	copying chan helper.Event
+	copying chan wire.Event
 
 	mu   sync.Mutex
 	runs []helperRun
@@ -71,19 +76,19 @@ type inProcessHelper struct {
 
 // helperRun is one operation: what was asked, what the agent got and what helper.Run said.
 type helperRun struct {
-	Req        helper.Request
-	Report     *helper.Report
+	Req        wire.Request
+	Report     *wire.Report
 	Err        error
 	RunErr     error // helper.Run's result
 	CancelSent bool  // a cancel line was written
 	Progress   int   // progress events
 	NoReport   bool  // a done event without a report (accepted for operations other than update)
-	Final      *helper.Event
+	Final      *wire.Event
 	Problems   []string
 }
 
 func newInProcessHelper(sys helper.System, log *logrus.Entry, clock *FakeClock) *inProcessHelper {
-	return &inProcessHelper{sys: sys, log: log, clock: clock, tick: time.Second, copying: make(chan helper.Event, 1)}
+	return &inProcessHelper{sys: sys, log: log, clock: clock, tick: time.Second, copying: make(chan wire.Event, 1)}
 }
 
 // Runs returns the operations run so far.
@@ -94,7 +99,7 @@ func (h *inProcessHelper) Runs() []helperRun {
 }
 
 // Run implements HelperRunner.
-func (h *inProcessHelper) Run(ctx context.Context, req helper.Request, progress func(helper.Event)) (*helper.Report, error) {
+func (h *inProcessHelper) Run(ctx context.Context, req wire.Request, progress func(wire.Event)) (*wire.Report, error) {
 	run := helperRun{Req: req}
 	rep, err := h.run(ctx, req, progress, &run)
 	run.Report, run.Err = rep, err
@@ -104,7 +109,7 @@ func (h *inProcessHelper) Run(ctx context.Context, req helper.Request, progress 
 	return rep, err
 }
 
-func (h *inProcessHelper) run(ctx context.Context, req helper.Request, progress func(helper.Event), run *helperRun) (*helper.Report, error) {
+func (h *inProcessHelper) run(ctx context.Context, req wire.Request, progress func(wire.Event), run *helperRun) (*wire.Report, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("run the helper: %w", err)
 	}
@@ -112,7 +117,7 @@ func (h *inProcessHelper) run(ctx context.Context, req helper.Request, progress 
 	if err != nil {
 		return nil, fmt.Errorf("run the helper: encode the request: %w", err)
 	}
-	if _, err := helper.ParseRequest(reqLine); err != nil {
+	if _, err := wire.ParseRequest(reqLine); err != nil {
 		return nil, fmt.Errorf("run the helper: %w", err)
 	}
 	inR, inW, err := os.Pipe()
@@ -140,7 +145,7 @@ func (h *inProcessHelper) run(ctx context.Context, req helper.Request, progress 
 	}()
 
 	write := func(b []byte) error {
-		_ = inW.SetWriteDeadline(time.Now().Add(helperWriteTimeout))
+		_ = inW.SetWriteDeadline(time.Now().Add(inProcessWriteTimeout))
 		_, err := inW.Write(append(b, '\n'))
 		return err
 	}
@@ -150,11 +155,11 @@ func (h *inProcessHelper) run(ctx context.Context, req helper.Request, progress 
 
 	quit := make(chan struct{})
 	defer close(quit)
-	lines := make(chan helperLine)
-	go readHelperEvents(outR, lines, quit)
+	lines := make(chan wire.EventLine)
+	go wire.ReadEvents(outR, lines, quit)
 
 	var (
-		final               *helper.Event
+		final               *wire.Event
 		protoErr, exitErr   error
 		cancelled, stopping bool
 		linesDone, exitDone bool
@@ -167,7 +172,7 @@ func (h *inProcessHelper) run(ctx context.Context, req helper.Request, progress 
 		}
 		stopping = true
 		if sendCancel {
-			cl, _ := json.Marshal(helper.Request{Version: helper.ProtocolVersion, Op: helper.OpCancel})
+			cl, _ := json.Marshal(wire.Request{Version: wire.ProtocolVersion, Op: wire.OpCancel})
 			if err := write(cl); err != nil {
 				h.log.WithError(err).Debug("could not send cancel to the in-process helper")
 			} else {
@@ -185,31 +190,31 @@ func (h *inProcessHelper) run(ctx context.Context, req helper.Request, progress 
 				stop(final == nil)
 				continue
 			}
-			if l.err != nil {
-				protoErr = l.err
-				run.Problems = append(run.Problems, "protocol error: "+l.err.Error())
+			if l.Err != nil {
+				protoErr = l.Err
+				run.Problems = append(run.Problems, "protocol error: "+l.Err.Error())
 				stop(true)
 				continue
 			}
 			switch {
 			case final != nil:
-				run.Problems = append(run.Problems, fmt.Sprintf("event after the final event: %+v", l.ev))
-			case l.ev.Event == helper.EventProgress:
+				run.Problems = append(run.Problems, fmt.Sprintf("event after the final event: %+v", l.Event))
+			case l.Event.Event == wire.EventProgress:
 				run.Progress++
-				if h.clock != nil && l.ev.Phase == "copy" {
+				if h.clock != nil && l.Event.Phase == "copy" {
 					h.clock.Advance(h.tick)
 				}
 				if progress != nil {
-					progress(l.ev)
+					progress(l.Event)
 				}
-				if l.ev.Phase == "copy" && l.ev.BytesDone > 0 {
+				if l.Event.Phase == "copy" && l.Event.BytesDone > 0 {
 					select {
-					case h.copying <- l.ev:
+					case h.copying <- l.Event:
 					default:
 					}
 				}
 			default:
-				ev := l.ev
+				ev := l.Event
 				final = &ev
 				stop(false)
 			}
@@ -232,9 +237,9 @@ func (h *inProcessHelper) run(ctx context.Context, req helper.Request, progress 
 	switch {
 	case final == nil:
 		run.Problems = append(run.Problems, fmt.Sprintf("no final event (helper.Run returned %v)", exitErr))
-	case final.Event == helper.EventDone && exitErr != nil:
+	case final.Event == wire.EventDone && exitErr != nil:
 		run.Problems = append(run.Problems, fmt.Sprintf("done event but helper.Run returned %v", exitErr))
-	case final.Event == helper.EventError && (!errors.As(exitErr, &failure) || failure.Code != final.Code || failure.Message != final.Message):
+	case final.Event == wire.EventError && (!errors.As(exitErr, &failure) || failure.Code != final.Code || failure.Message != final.Message):
 		run.Problems = append(run.Problems, fmt.Sprintf("error event %+v but helper.Run returned %#v", final, exitErr))
 	}
 
@@ -245,27 +250,27 @@ func (h *inProcessHelper) run(ctx context.Context, req helper.Request, progress 
 		return err
 	}
 	switch {
-	case final != nil && final.Event == helper.EventDone:
+	case final != nil && final.Event == wire.EventDone:
 		if final.Report == nil {
-			if req.Op != helper.OpUpdate {
+			if req.Op != wire.OpUpdate {
 				// HelperClient refuses this (ErrHelperProtocol) whatever the operation, but the
 				// helper sends no report after mark, promote and create-persistence: see
 				// TestRealHelperDoneWithoutReport. Accepted here so that pairing can run.
 				run.NoReport = true
-				return &helper.Report{}, nil
+				return &wire.Report{}, nil
 			}
-			return nil, withCtx(fmt.Errorf("%w: done without a report", ErrHelperProtocol))
+			return nil, withCtx(fmt.Errorf("%w: done without a report", wire.ErrHelperProtocol))
 		}
 		return final.Report, nil
 	case final != nil:
-		return nil, withCtx(&HelperError{Code: final.Code, Message: final.Message, Needed: final.Needed, Available: final.Available})
+		return nil, withCtx(&wire.HelperError{Code: final.Code, Message: final.Message, Needed: final.Needed, Available: final.Available})
 	case protoErr != nil:
 		return nil, withCtx(fmt.Errorf("%w (helper.Run returned %v)", protoErr, exitErr))
 	}
-	return nil, withCtx(&HelperCrashError{ExitCode: -1, Stderr: []string{fmt.Sprint(exitErr)}})
+	return nil, withCtx(&wire.HelperCrashError{ExitCode: -1, Stderr: []string{fmt.Sprint(exitErr)}})
 }
 
-var _ HelperRunner = (*inProcessHelper)(nil)
+var _ wire.HelperRunner = (*inProcessHelper)(nil)
 
 // ---- real file systems ----
 
@@ -629,7 +634,7 @@ func newRealWorld(t *testing.T, o realWorldOpts) *realWorld {
 	// unlocked and mounted), which also makes the agent's state folder in this Tails'
 	// Persistent Storage; then the state records the pairing.
 	w.plug(true)
-	if _, err := w.helper.Run(context.Background(), newRequest(helper.OpMark, backupUUID), nil); err != nil {
+	if _, err := w.helper.Run(context.Background(), newRequest(wire.OpMark, backupUUID), nil); err != nil {
 		t.Fatalf("mark the backup: %v", err)
 	}
 	w.udisks.Unplug(w.backupDrive())
@@ -769,7 +774,7 @@ func (w *realWorld) lastRun() helperRun {
 		w.t.Fatal("the helper never ran")
 	}
 	r := runs[len(runs)-1]
-	if r.Req.Op != helper.OpUpdate || r.Req.Backup != backupUUID {
+	if r.Req.Op != wire.OpUpdate || r.Req.Backup != backupUUID {
 		w.t.Fatalf("last helper request %+v, want an update of the backup", r.Req)
 	}
 	return r
@@ -792,7 +797,7 @@ func (w *realWorld) checkRuns() {
 // note's counts are the helper's report, the backup is an exact copy (but for excludes), the
 // marker is complete, the state records the success, the stick was ejected and sleep allowed
 // again. It returns the report.
-func (w *realWorld) checkDone(done notifytest.Notification, ejects int, excludes ...string) *helper.Report {
+func (w *realWorld) checkDone(done notifytest.Notification, ejects int, excludes ...string) *wire.Report {
 	t := w.t
 	t.Helper()
 	run := w.lastRun()
@@ -976,7 +981,7 @@ const rootCounted = 0
 func TestRealHelperDoneWithoutReport(t *testing.T) {
 	w := newRealWorld(t, realWorldOpts{})
 	mark := w.helper.Runs()[0]
-	if mark.Req.Op != helper.OpMark || mark.Final == nil || mark.Final.Event != helper.EventDone {
+	if mark.Req.Op != wire.OpMark || mark.Final == nil || mark.Final.Event != wire.EventDone {
 		t.Fatalf("the pairing's mark: %+v", mark)
 	}
 	line, err := json.Marshal(mark.Final)
@@ -984,8 +989,8 @@ func TestRealHelperDoneWithoutReport(t *testing.T) {
 		t.Fatal(err)
 	}
 	log, _ := testLog(t)
-	client := NewHelperClient([]string{"sh", "-c", `printf '%s\n' "$1"; cat >/dev/null`, "sh", string(line)}, log)
-	_, err = client.Run(testCtx(t), newRequest(helper.OpMark, backupUUID), nil)
+	client := wire.NewHelperClient([]string{"sh", "-c", `printf '%s\n' "$1"; cat >/dev/null`, "sh", string(line)}, log)
+	_, err = client.Run(testCtx(t), newRequest(wire.OpMark, backupUUID), nil)
 	if err != nil {
 		t.Fatalf("HelperClient on the helper's done event %s: %v", line, err)
 	}
@@ -1055,7 +1060,7 @@ func TestRealHelperCancelThenFinish(t *testing.T) {
 		t.Errorf("cancel note %q", n.Body)
 	}
 	run := w.lastRun()
-	if !run.CancelSent || !errors.Is(run.Err, ErrHelperCancelled) || !errors.Is(run.Err, context.Canceled) {
+	if !run.CancelSent || !errors.Is(run.Err, wire.ErrHelperCancelled) || !errors.Is(run.Err, context.Canceled) {
 		t.Errorf("helper run: cancel line sent %v, error %v; want a cancel line and a cancelled error", run.CancelSent, run.Err)
 	}
 	if !strings.Contains(w.logs.String(), "cancel requested") {
@@ -1094,11 +1099,11 @@ func TestRealHelperThunderbirdSkipped(t *testing.T) {
 	q.Features, q.Busy = busyThunderbird()
 	w := newRealWorld(t, realWorldOpts{quiescer: q})
 	// A first update, before Thunderbird runs (by the helper alone).
-	if _, err := w.helper.Run(context.Background(), newRequest(helper.OpUpdate, backupUUID), nil); err == nil {
+	if _, err := w.helper.Run(context.Background(), newRequest(wire.OpUpdate, backupUUID), nil); err == nil {
 		t.Fatal("the helper updated a backup that is not plugged in")
 	}
 	w.plug(true)
-	if _, err := w.helper.Run(context.Background(), newRequest(helper.OpUpdate, backupUUID), nil); err != nil {
+	if _, err := w.helper.Run(context.Background(), newRequest(wire.OpUpdate, backupUUID), nil); err != nil {
 		t.Fatalf("first update: %v", err)
 	}
 	if diff := rsyncDiff(t, w.src.mnt, w.dst.mnt); diff != "" {

@@ -14,10 +14,10 @@ import (
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
-	"tails-backup/helper"
 	"tails-backup/notify"
 	"tails-backup/tails"
 	"tails-backup/udisks"
+	"tails-backup/wire"
 )
 
 // job is the update running now; the agent runs one at a time.
@@ -431,12 +431,12 @@ func (u *update) quiesce() (skip, names []string, err error) {
 }
 
 // runHelper runs the root helper's update and shows its progress.
-func (u *update) runHelper(skip []string) (*helper.Report, error) {
+func (u *update) runHelper(skip []string) (*wire.Report, error) {
 	var eta etaEstimator
 	var last time.Time
 	u.started = true
 	u.show(progressNote(0, 0, false))
-	req := helper.Request{Version: helper.ProtocolVersion, Op: helper.OpUpdate, Backup: u.stick.UUID, Skip: skip}
+	req := wire.Request{Version: wire.ProtocolVersion, Op: wire.OpUpdate, Backup: u.stick.UUID, Skip: skip}
 	hctx, stop := context.WithCancelCause(u.ctx)
 	defer stop(nil)
 	u.mu.Lock()
@@ -447,7 +447,7 @@ func (u *update) runHelper(skip []string) (*helper.Report, error) {
 		u.stopHelper = nil
 		u.mu.Unlock()
 	}()
-	return u.a.deps.Helper.Run(hctx, req, func(ev helper.Event) {
+	return u.a.deps.Helper.Run(hctx, req, func(ev wire.Event) {
 		now := u.a.deps.Clock.Now()
 		if ev.Phase != "copy" || now.Sub(last) < u.a.cfg.ProgressEvery {
 			return
@@ -508,7 +508,7 @@ func (u *update) failed(err error) jobResult {
 	u.mu.Lock()
 	unplugged := u.unplugged
 	u.mu.Unlock()
-	gone := unplugged || errors.Is(err, udisks.ErrDeviceGone) || errors.Is(err, ErrHelperDeviceGone)
+	gone := unplugged || errors.Is(err, udisks.ErrDeviceGone) || errors.Is(err, wire.ErrHelperDeviceGone)
 	// A restore that paused the updates uses the stick as it is: ejecting it would pull it
 	// from under the restore.
 	if !gone && !errors.Is(err, errPaused) {
@@ -558,23 +558,23 @@ func (u *update) failed(err error) jobResult {
 
 // helperErrorText explains an error of the root helper in one or two sentences.
 func helperErrorText(err error) string {
-	var he *HelperError
+	var he *wire.HelperError
 	switch {
-	case errors.As(err, &he) && errors.Is(err, ErrHelperNoSpace) && he.Needed <= he.Available:
+	case errors.As(err, &he) && errors.Is(err, wire.ErrHelperNoSpace) && he.Needed <= he.Available:
 		// The backup filled up during the copy: what is missing is not known.
 		return "Your backup Tails ran out of space during the update. Nothing on it is lost, and it is marked incomplete. Free some space in your Persistent Storage, or create a new backup on a bigger USB stick with 'tails-backup create'."
-	case errors.As(err, &he) && errors.Is(err, ErrHelperNoSpace):
+	case errors.As(err, &he) && errors.Is(err, wire.ErrHelperNoSpace):
 		return fmt.Sprintf("Your backup Tails is too small: the update needs %s more than the %s free. Create a new backup on a bigger USB stick with 'tails-backup create'.",
 			SizeText(he.Needed-he.Available), SizeText(he.Available))
-	case errors.Is(err, ErrHelperNotPaired):
+	case errors.Is(err, wire.ErrHelperNotPaired):
 		return "Its backup marker names another Tails, so it was not changed. Use your own backup, or create a new one with 'tails-backup create'."
-	case errors.Is(err, ErrHelperDeviceGone):
+	case errors.Is(err, wire.ErrHelperDeviceGone):
 		return "Your backup Tails was unplugged or failed during the update. Plug it in again to finish the update."
-	case errors.Is(err, ErrHelperCrashed):
+	case errors.Is(err, wire.ErrHelperCrashed):
 		return "The update stopped unexpectedly. Your backup is marked incomplete: plug it in again to finish the update."
-	case errors.Is(err, context.Canceled) || errors.Is(err, ErrHelperCancelled):
+	case errors.Is(err, context.Canceled) || errors.Is(err, wire.ErrHelperCancelled):
 		return "The update was cancelled. Your backup is marked incomplete: the next update finishes it."
-	case errors.As(err, &he) && errors.Is(err, ErrHelperRefused) && he.Message != "":
+	case errors.As(err, &he) && errors.Is(err, wire.ErrHelperRefused) && he.Message != "":
 		// Every refusal of the helper already says what to do, and plugging the stick in again
 		// would only be refused again (a folder nested too deep, a mount on the backup).
 		return he.Message
@@ -608,12 +608,12 @@ func stickName(st classifiedStick) string {
 }
 
 // newRequest builds a helper request.
-func newRequest(op helper.Op, backup string) helper.Request {
-	return helper.Request{Version: helper.ProtocolVersion, Op: op, Backup: backup}
+func newRequest(op wire.Op, backup string) wire.Request {
+	return wire.Request{Version: wire.ProtocolVersion, Op: op, Backup: backup}
 }
 
 // OpPromote is re-exported for the agent's own use.
-const OpPromote = helper.OpPromote
+const OpPromote = wire.OpPromote
 
 // readMarkerFile reads the marker at the root of a mounted Persistent Storage, refusing a
 // symlink or anything but a small regular file; no marker is an error. It works as amnesia,

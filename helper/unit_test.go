@@ -15,10 +15,10 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"tails-backup/tails"
-
 	tbsync "tails-backup/sync"
+	"tails-backup/tails"
 	"tails-backup/udisks"
+	"tails-backup/wire"
 )
 
 type nopUDisks struct{}
@@ -152,15 +152,15 @@ func TestMirrorFailureCodes(t *testing.T) {
 		ctx  context.Context
 		dst  *root
 		err  error
-		want ErrorCode
+		want wire.ErrorCode
 	}{
-		{"no space", context.Background(), dst, fmt.Errorf("x: %w", &tbsync.NoSpaceError{Needed: 10, Available: 5}), CodeNoSpace},
-		{"no space during the copy", context.Background(), dst, fmt.Errorf("x: %w", &tbsync.NoSpaceError{Needed: 6, Available: 0, During: true}), CodeNoSpace},
-		{"cancelled", cancelledCtx, dst, fmt.Errorf("mirror stopped: %w", context.Canceled), CodeCancelled},
-		{"EIO", context.Background(), dst, fmt.Errorf("the destination failed while writing a (%w)", unix.EIO), CodeDeviceGone},
-		{"ENODEV", context.Background(), dst, &os.PathError{Op: "open", Path: "x", Err: unix.ENODEV}, CodeDeviceGone},
-		{"root no longer mounted", context.Background(), &root{path: dir, fd: openDir(t, dir), dev: im.dev, name: "X"}, errors.New("odd"), CodeDeviceGone},
-		{"other", context.Background(), dst, errors.New("something odd"), CodeInternal},
+		{"no space", context.Background(), dst, fmt.Errorf("x: %w", &tbsync.NoSpaceError{Needed: 10, Available: 5}), wire.CodeNoSpace},
+		{"no space during the copy", context.Background(), dst, fmt.Errorf("x: %w", &tbsync.NoSpaceError{Needed: 6, Available: 0, During: true}), wire.CodeNoSpace},
+		{"cancelled", cancelledCtx, dst, fmt.Errorf("mirror stopped: %w", context.Canceled), wire.CodeCancelled},
+		{"EIO", context.Background(), dst, fmt.Errorf("the destination failed while writing a (%w)", unix.EIO), wire.CodeDeviceGone},
+		{"ENODEV", context.Background(), dst, &os.PathError{Op: "open", Path: "x", Err: unix.ENODEV}, wire.CodeDeviceGone},
+		{"root no longer mounted", context.Background(), &root{path: dir, fd: openDir(t, dir), dev: im.dev, name: "X"}, errors.New("odd"), wire.CodeDeviceGone},
+		{"other", context.Background(), dst, errors.New("something odd"), wire.CodeInternal},
 	}
 	for _, tt := range tests {
 		f := op(tt.ctx).mirrorFailure(tt.err, tt.dst)

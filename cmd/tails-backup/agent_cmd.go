@@ -15,6 +15,7 @@ import (
 	"tails-backup/tails"
 	"tails-backup/udev"
 	"tails-backup/udisks"
+	"tails-backup/wire"
 )
 
 // runAgent runs the session agent: started by the systemd user unit in the desktop session.
@@ -22,7 +23,7 @@ func runAgent(ctx context.Context, env *environment, args []string) error {
 	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
 	fs.SetOutput(env.stderr)
 	statePath := fs.String("state", "", "the pairing store (default: in the Persistent Storage on Tails, else ~/.config/tails-backup/state.json)")
-	helperCmd := fs.String("helper-command", strings.Join(agent.DefaultHelperCommand(), " "), "how to run the root helper")
+	helperCmd := fs.String("helper-command", strings.Join(wire.DefaultHelperCommand(), " "), "how to run the root helper")
 	verbose := fs.Bool("verbose", false, "log debug messages")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -68,7 +69,7 @@ func runAgent(ctx context.Context, env *environment, args []string) error {
 		Asker:     agent.NewPinentry(log.WithField("component", "pinentry")),
 		Quiescer:  agent.NewProcQuiescer(log.WithField("component", "quiesce")),
 		Inhibitor: agent.NewLogindInhibitor(sys, log.WithField("component", "inhibit")),
-		Helper:    agent.NewHelperClient(strings.Fields(*helperCmd), log.WithField("component", "helper")),
+		Helper:    wire.NewHelperClient(strings.Fields(*helperCmd), log.WithField("component", "helper")),
 		Store:     agent.NewStore(path, agent.RealClock{}, log.WithField("component", "store")),
 		Clock:     agent.RealClock{},
 		Log:       log,

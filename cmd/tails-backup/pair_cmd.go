@@ -10,8 +10,8 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"tails-backup/agent"
-	"tails-backup/helper"
 	"tails-backup/udisks"
+	"tails-backup/wire"
 )
 
 const pairSynopsis = "[--yes] [--state FILE] [--helper-command CMD] [DEVICE]"
@@ -87,7 +87,7 @@ func runPair(ctx context.Context, env *environment, args []string) error {
 	if err := p.mount(ctx); err != nil {
 		return err
 	}
-	req := helper.Request{Version: helper.ProtocolVersion, Op: helper.OpMark, Backup: stick.uuid}
+	req := wire.Request{Version: wire.ProtocolVersion, Op: wire.OpMark, Backup: stick.uuid}
 	if err := runHelperOp(ctx, *helperCmd, req, log); err != nil {
 		return fmt.Errorf("%s was not paired: %w", name, err)
 	}

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"tails-backup/agent"
-	"tails-backup/helper"
+	"tails-backup/wire"
 )
 
 const promoteSynopsis = "[--yes] [--state FILE] [--helper-command CMD]"
@@ -41,7 +41,7 @@ func runPromote(ctx context.Context, env *environment, args []string) error {
 		"this Tails will no longer be updated from it, and the backups of the old main Tails are forgotten.") {
 		return errors.New("not confirmed, so nothing was changed (answer y to promote, or use --yes)")
 	}
-	req := helper.Request{Version: helper.ProtocolVersion, Op: helper.OpPromote}
+	req := wire.Request{Version: wire.ProtocolVersion, Op: wire.OpPromote}
 	if err := runHelperOp(ctx, *helperCmd, req, log); err != nil {
 		return fmt.Errorf("this Tails was not made your main Tails: %w", err)
 	}

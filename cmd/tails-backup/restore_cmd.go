@@ -14,10 +14,10 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"tails-backup/agent"
-	"tails-backup/helper"
 	tbsync "tails-backup/sync"
 	"tails-backup/tails"
 	"tails-backup/udisks"
+	"tails-backup/wire"
 )
 
 const restoreSynopsis = "[--yes] [--skip-close] [--state FILE] [--helper-command CMD] [DEVICE]"
@@ -183,9 +183,9 @@ func restoreRun(ctx context.Context, env *environment, args []string, opts resto
 	}
 
 	fmt.Fprintf(env.stdout, "Restoring from the backup on %s; do not unplug it.\n", name)
-	req := helper.Request{Version: helper.ProtocolVersion, Op: helper.OpRestore, Backup: stick.uuid, Source: m.Source, Skip: skip}
+	req := wire.Request{Version: wire.ProtocolVersion, Op: wire.OpRestore, Backup: stick.uuid, Source: m.Source, Skip: skip}
 	out := &restoreOutput{bar: &progressBar{w: env.stderr, terminal: env.isTerminal}, findings: &verifyFindings{w: env.stdout}}
-	client := agent.NewHelperClient(argv, log.WithField("component", "helper"))
+	client := wire.NewHelperClient(argv, log.WithField("component", "helper"))
 	rep, err := client.Run(ctx, req, out.event)
 	out.endBar(err == nil)
 	if err != nil {
@@ -477,9 +477,9 @@ type restoreOutput struct {
 	ended    bool
 }
 
-func (r *restoreOutput) event(ev helper.Event) {
+func (r *restoreOutput) event(ev wire.Event) {
 	switch ev.Phase {
-	case helper.PhaseProblem:
+	case wire.PhaseProblem:
 		r.endBar(true)
 		r.findings.event(ev)
 	case string(tbsync.PhaseScan), string(tbsync.PhaseCopy), string(tbsync.PhaseDone):
@@ -512,9 +512,9 @@ func (r *restoreOutput) endBar(complete bool) {
 }
 
 // restoreSummary prints what the restore did and returns the command's result.
-func restoreSummary(w io.Writer, rep *helper.Report, skipped []string) error {
+func restoreSummary(w io.Writer, rep *wire.Report, skipped []string) error {
 	if rep == nil {
-		rep = &helper.Report{}
+		rep = &wire.Report{}
 	}
 	fmt.Fprintf(w, "Restored: %s created, %d replaced, %d deleted, %d with new permissions or dates; %s copied.\n",
 		countText(rep.Created, "file or folder", "files and folders"), rep.Updated, rep.Deleted, rep.MetadataOnly, agent.SizeText(rep.BytesCopied))

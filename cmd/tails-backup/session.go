@@ -19,9 +19,9 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"tails-backup/agent"
-	"tails-backup/helper"
 	"tails-backup/tails"
 	"tails-backup/udisks"
+	"tails-backup/wire"
 )
 
 // sessionSystem is what the session commands take from the running system.
@@ -250,15 +250,15 @@ func confirm(env *environment, question string) bool {
 }
 
 // defaultHelperCommand is the default of --helper-command.
-func defaultHelperCommand() string { return strings.Join(agent.DefaultHelperCommand(), " ") }
+func defaultHelperCommand() string { return strings.Join(wire.DefaultHelperCommand(), " ") }
 
 // runHelperOp runs one root helper operation and explains its failure in one sentence.
-func runHelperOp(ctx context.Context, command string, req helper.Request, log *logrus.Entry) error {
+func runHelperOp(ctx context.Context, command string, req wire.Request, log *logrus.Entry) error {
 	argv := strings.Fields(command)
 	if len(argv) == 0 {
 		return fmt.Errorf("%w: --helper-command is empty", errUsage)
 	}
-	client := agent.NewHelperClient(argv, log.WithField("component", "helper"))
+	client := wire.NewHelperClient(argv, log.WithField("component", "helper"))
 	if _, err := client.Run(ctx, req, nil); err != nil {
 		return explainHelperError(ctx, err)
 	}
@@ -267,8 +267,8 @@ func runHelperOp(ctx context.Context, command string, req helper.Request, log *l
 
 // explainHelperError says in one sentence why the helper failed.
 func explainHelperError(ctx context.Context, err error) error {
-	var he *agent.HelperError
-	var crash *agent.HelperCrashError
+	var he *wire.HelperError
+	var crash *wire.HelperCrashError
 	switch {
 	case ctx.Err() != nil:
 		return fmt.Errorf("interrupted while the root helper was running (%v); run the command again", ctx.Err())
@@ -276,7 +276,7 @@ func explainHelperError(ctx context.Context, err error) error {
 		return errors.New(strings.TrimSuffix(he.Message, "."))
 	case errors.As(err, &crash):
 		return fmt.Errorf("the root helper stopped unexpectedly (%v); check that tails-backup is installed completely, with its sudo rule, and try again", crash)
-	case errors.Is(err, agent.ErrHelperProtocol):
+	case errors.Is(err, wire.ErrHelperProtocol):
 		return fmt.Errorf("the root helper answered something this tails-backup does not understand (%v); reinstall tails-backup", err)
 	}
 	return fmt.Errorf("the root helper could not be run (%v); check that tails-backup is installed completely, with its sudo rule, and try again", err)

@@ -146,7 +146,7 @@ func fakePrograms(t *testing.T) (pinentry, helperBin string) {
 	if err != nil {
 		goTool = filepath.Join(os.Getenv("GOROOT"), "bin", "go")
 	}
-	cmd := exec.Command(goTool, "build", "-o", dir+"/", "../../agent/testdata/fakepinentry", "../../agent/testdata/fakehelper")
+	cmd := exec.Command(goTool, "build", "-o", dir+"/", "../../agent/testdata/fakepinentry", "../../wire/wiretest/testdata/fakehelper")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("build the fakes: %v\n%s", err, out)
 	}
