@@ -25,6 +25,7 @@ import (
 
 	tbsync "tails-backup/sync"
 	"tails-backup/sysrefresh"
+	"tails-backup/tails"
 	"tails-backup/udisks"
 	"tails-backup/wire"
 )
@@ -63,7 +64,7 @@ func checkPaired(src, dst *root) *Failure {
 // a mounted file system whose device udisks says is a Tails system partition on the stick
 // of this Tails' Persistent Storage. Like sys.Source, it is a constant of the installation:
 // symlinks in it are resolved once, then the resolved path gets the strict checks.
-func validateMedium(sys System, snap *udisks.Snapshot, mounts []Mount, src *root) (*root, *Failure) {
+func validateMedium(sys System, snap *udisks.Snapshot, mounts []tails.Mount, src *root) (*root, *Failure) {
 	notMounted := func(err error) *Failure {
 		return failf(wire.CodeNotFound, err, "The system partition of this Tails is not mounted at %s, so the backup's cannot be refreshed; start Tails from its USB stick and try again.", sys.SystemMount)
 	}
@@ -161,7 +162,7 @@ func backupSystemPartition(snap *udisks.Snapshot, dst *root) (systemPartition, *
 // openSystemMount finds where the backup's system partition is mounted, by its device number
 // in the mount table (never a path from the session), and opens it: the open directory pins
 // that file system for the whole refresh.
-func openSystemMount(sp systemPartition, mounts []Mount, name string) (*root, *Failure) {
+func openSystemMount(sp systemPartition, mounts []tails.Mount, name string) (*root, *Failure) {
 	var first *Failure
 	for _, m := range mounts {
 		if m.Major != unix.Major(sp.dev) || m.Minor != unix.Minor(sp.dev) || m.Root != "/" {
@@ -197,7 +198,7 @@ func openSystemMount(sp systemPartition, mounts []Mount, name string) (*root, *F
 func treePath(fd int) string { return fdPath(fd) + "/." }
 
 // refreshSystem makes the backup's system partition a copy of the running one.
-func (o *operation) refreshSystem(snap *udisks.Snapshot, mounts []Mount, src, dst *root) (*wire.Report, *Failure) {
+func (o *operation) refreshSystem(snap *udisks.Snapshot, mounts []tails.Mount, src, dst *root) (*wire.Report, *Failure) {
 	if f := checkPaired(src, dst); f != nil {
 		return nil, f
 	}
@@ -420,7 +421,7 @@ func (o *operation) systemFailure(err error, sys *root) *Failure {
 // the syslinux of the running system installed on the backup's unmounted system partition,
 // and syslinux' GPT MBR boot code written over the first 440 bytes of the stick. UEFI boot
 // needs neither: its files come with the system partition's copy.
-func (o *operation) installBootloader(snap *udisks.Snapshot, mounts []Mount, src, dst *root) (*wire.Report, *Failure) {
+func (o *operation) installBootloader(snap *udisks.Snapshot, mounts []tails.Mount, src, dst *root) (*wire.Report, *Failure) {
 	start := time.Now()
 	if f := checkPaired(src, dst); f != nil {
 		return nil, f

@@ -147,13 +147,13 @@ func (l *limitedWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func (s System) mounts() ([]Mount, error) {
+func (s System) mounts() ([]tails.Mount, error) {
 	f, err := os.Open(s.MountInfo)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	return ParseMountInfo(f)
+	return tails.ParseMountInfo(f)
 }
 
 // maxVersionLength is what a marker accepts for the Tails version.

@@ -67,20 +67,20 @@ func luksUUID(o *udisks.Object) string {
 // openMountRoot opens path, which udisks or the configuration says is the root of the file
 // system on device dev, and checks it against the mount table. It returns the fd or a Failure
 // built by the callbacks, which phrase the message for the source or the destination.
-func openMountRoot(path string, dev uint64, mounts []Mount, notFound, symlink, other func(error) *Failure) (int, Mount, *Failure) {
+func openMountRoot(path string, dev uint64, mounts []tails.Mount, notFound, symlink, other func(error) *Failure) (int, tails.Mount, *Failure) {
 	fd, err := openDirNoSymlinks(path)
 	switch {
 	case errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR):
-		return -1, Mount{}, notFound(err)
+		return -1, tails.Mount{}, notFound(err)
 	case errors.Is(err, unix.ELOOP) || errors.Is(err, unix.EXDEV):
-		return -1, Mount{}, symlink(err)
+		return -1, tails.Mount{}, symlink(err)
 	case err != nil:
-		return -1, Mount{}, other(err)
+		return -1, tails.Mount{}, other(err)
 	}
 	m, err := mountRoot(fd, path, dev, mounts)
 	if err != nil {
 		unix.Close(fd)
-		return -1, Mount{}, other(err)
+		return -1, tails.Mount{}, other(err)
 	}
 	return fd, m, nil
 }
@@ -93,7 +93,7 @@ func openMountRoot(path string, dev uint64, mounts []Mount, notFound, symlink, o
 // the installation made only of root-owned directories, so symlinks in it (live-boot may make
 // /live a link to /run/live) are resolved once; the resolved path then gets the same strict
 // checks as the destination.
-func validateSource(sys System, snap *udisks.Snapshot, mounts []Mount) (*root, *Failure) {
+func validateSource(sys System, snap *udisks.Snapshot, mounts []tails.Mount) (*root, *Failure) {
 	notUnlocked := func(err error) *Failure {
 		return failf(wire.CodeNotFound, err, "The Persistent Storage of this Tails is not unlocked (nothing is mounted at %s); unlock it in the Welcome Screen and try again.", sys.Source)
 	}
@@ -156,7 +156,7 @@ func driveName(d *udisks.Object) string {
 // about it: a removable drive other than the boot drive and the source's, unlocked, its ext4
 // file system mounted, the mount point the root of a mount of exactly that device, reached
 // without a symlink.
-func validateDestination(sys System, snap *udisks.Snapshot, mounts []Mount, src *root, uuid string) (*root, *Failure) {
+func validateDestination(sys System, snap *udisks.Snapshot, mounts []tails.Mount, src *root, uuid string) (*root, *Failure) {
 	bp := sys.bootPaths()
 	var found []udisks.Stick
 	for _, st := range snap.TailsSticks(bp) {
