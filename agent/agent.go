@@ -11,6 +11,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"tails-backup/notify"
+	"tails-backup/pinentry"
 	"tails-backup/tails"
 	"tails-backup/udisks"
 	"tails-backup/wire"
@@ -40,7 +41,7 @@ type Notifier interface {
 type Deps struct {
 	Disks     Disks
 	Notifier  Notifier
-	Asker     PassphraseAsker
+	Asker     pinentry.PassphraseAsker
 	Quiescer  Quiescer
 	Inhibitor Inhibitor
 	Helper    wire.HelperRunner

@@ -17,6 +17,7 @@ import (
 
 	"tails-backup/notify"
 	"tails-backup/notify/notifytest"
+	"tails-backup/pinentry/pinentrytest"
 	"tails-backup/tails"
 	"tails-backup/udisks"
 	"tails-backup/udisks/udiskstest"
@@ -50,7 +51,7 @@ type world struct {
 	t        *testing.T
 	udisks   *udiskstest.Service
 	notes    *notifytest.Server
-	asker    *FakeAsker
+	asker    *pinentrytest.FakeAsker
 	quiescer *FakeQuiescer
 	inhibit  *FakeInhibitor
 	helper   *wiretest.FakeHelper
@@ -129,7 +130,7 @@ func newWorld(t *testing.T, opts ...worldOpt) *world {
 	clock := NewFakeClock(time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC))
 	w := &world{
 		t: t, udisks: fake, notes: notes, clock: clock,
-		asker:    &FakeAsker{Answers: []FakeAnswer{{Pass: udiskstest.BackupPassphrase}}},
+		asker:    &pinentrytest.FakeAsker{Answers: []pinentrytest.FakeAnswer{{Pass: udiskstest.BackupPassphrase}}},
 		quiescer: &FakeQuiescer{},
 		inhibit:  &FakeInhibitor{},
 		helper:   &wiretest.FakeHelper{Report: &wire.Report{Created: 2, Updated: 1, BytesCopied: 12_500_000}},
@@ -269,7 +270,7 @@ func TestColdplugIsUpdatedToo(t *testing.T) {
 
 func TestWrongPassphraseThenRight(t *testing.T) {
 	w := newWorld(t)
-	w.asker.Answers = []FakeAnswer{{Pass: "wrong one"}, {Pass: udiskstest.BackupPassphrase}}
+	w.asker.Answers = []pinentrytest.FakeAnswer{{Pass: "wrong one"}, {Pass: udiskstest.BackupPassphrase}}
 	w.start()
 	w.plugBackup()
 	w.waitNote("Backup updated: you can unplug it")
@@ -281,7 +282,7 @@ func TestWrongPassphraseThenRight(t *testing.T) {
 
 func TestWrongPassphraseThreeTimes(t *testing.T) {
 	w := newWorld(t)
-	w.asker.Answers = []FakeAnswer{{Pass: "a"}, {Pass: "b"}, {Pass: "c"}}
+	w.asker.Answers = []pinentrytest.FakeAnswer{{Pass: "a"}, {Pass: "b"}, {Pass: "c"}}
 	w.start()
 	w.plugBackup()
 	n := w.waitNote("Your backup Tails was not updated")
@@ -422,7 +423,7 @@ func TestCancelDuringUpdate(t *testing.T) {
 
 func TestPulledMidUpdateThenFinishedOnNextPlug(t *testing.T) {
 	w := newWorld(t)
-	w.asker.Answers = []FakeAnswer{{Pass: udiskstest.BackupPassphrase}, {Pass: udiskstest.BackupPassphrase}}
+	w.asker.Answers = []pinentrytest.FakeAnswer{{Pass: udiskstest.BackupPassphrase}, {Pass: udiskstest.BackupPassphrase}}
 	var calls sync.Mutex
 	n := 0
 	w.helper.Func = func(ctx context.Context, req wire.Request, progress func(wire.Event)) (*wire.Report, error) {
@@ -694,7 +695,7 @@ func TestUDisksRestart(t *testing.T) {
 // the user is told, the attempt is incomplete, and the next plug finishes the job.
 func TestHelperCrashThenFinishedOnNextPlug(t *testing.T) {
 	w := newWorld(t)
-	w.asker.Answers = []FakeAnswer{{Pass: udiskstest.BackupPassphrase}, {Pass: udiskstest.BackupPassphrase}}
+	w.asker.Answers = []pinentrytest.FakeAnswer{{Pass: udiskstest.BackupPassphrase}, {Pass: udiskstest.BackupPassphrase}}
 	var mu sync.Mutex
 	runs := 0
 	w.helper.Func = func(ctx context.Context, req wire.Request, progress func(wire.Event)) (*wire.Report, error) {

@@ -36,6 +36,8 @@ import (
 	"tails-backup/helper"
 	"tails-backup/notify"
 	"tails-backup/notify/notifytest"
+	"tails-backup/pinentry"
+	"tails-backup/pinentry/pinentrytest"
 	"tails-backup/tails"
 	"tails-backup/udisks"
 	"tails-backup/udisks/udiskstest"
@@ -532,7 +534,7 @@ type realWorld struct {
 	notes    *notifytest.Server
 	login1   *fakeLogin1
 	quiescer *FakeQuiescer
-	asker    PassphraseAsker
+	asker    pinentry.PassphraseAsker
 	clock    *FakeClock
 	store    *Store
 	helper   *inProcessHelper
@@ -549,7 +551,7 @@ type realWorldOpts struct {
 	// fill writes the source before the backup is paired; fillSample if nil.
 	fill func(t *testing.T, root string)
 	// asker asks the passphrase; a FakeAsker typing the right one when nil.
-	asker PassphraseAsker
+	asker pinentry.PassphraseAsker
 	// quiescer; one with nothing running when nil.
 	quiescer *FakeQuiescer
 }
@@ -567,7 +569,7 @@ func newRealWorld(t *testing.T, o realWorldOpts) *realWorld {
 		o.fill = fillSample
 	}
 	if o.asker == nil {
-		o.asker = &FakeAsker{Answers: slices.Repeat([]FakeAnswer{{Pass: udiskstest.BackupPassphrase}}, 5)}
+		o.asker = &pinentrytest.FakeAsker{Answers: slices.Repeat([]pinentrytest.FakeAnswer{{Pass: udiskstest.BackupPassphrase}}, 5)}
 	}
 	if o.quiescer == nil {
 		o.quiescer = &FakeQuiescer{}
@@ -902,7 +904,7 @@ func TestRealHelperUpdateThenIncremental(t *testing.T) {
 	if rep.Created != int64(entries-1) || rep.Updated != 0 || rep.Deleted != 0 {
 		t.Errorf("first update: created %d updated %d deleted %d, want %d created and nothing else", rep.Created, rep.Updated, rep.Deleted, entries-1)
 	}
-	if got := w.udisks.CallsOf("Unlock"); len(got) != 0 || len(w.asker.(*FakeAsker).Prompts()) != 0 {
+	if got := w.udisks.CallsOf("Unlock"); len(got) != 0 || len(w.asker.(*pinentrytest.FakeAsker).Prompts()) != 0 {
 		t.Errorf("the passphrase of an unlocked backup was asked (%d Unlock calls)", len(got))
 	}
 	if _, err := os.Lstat(filepath.Join(w.dst.mnt, tails.StateDirName)); !errors.Is(err, fs.ErrNotExist) {
@@ -963,7 +965,7 @@ func TestRealHelperUpdateThenIncremental(t *testing.T) {
 		t.Errorf("third update: created %d updated %d deleted %d metadata %d, want 0, 0, 0, %d",
 			rep3.Created, rep3.Updated, rep3.Deleted, rep3.MetadataOnly, rootCounted)
 	}
-	if n := len(w.asker.(*FakeAsker).Prompts()); n != 2 {
+	if n := len(w.asker.(*pinentrytest.FakeAsker).Prompts()); n != 2 {
 		t.Errorf("%d passphrase prompts, want 2 (one per plug of the locked stick)", n)
 	}
 }

@@ -20,6 +20,7 @@ import (
 
 	"tails-backup/internal/treehash"
 	"tails-backup/notify/notifytest"
+	"tails-backup/pinentry/pinentrytest"
 	"tails-backup/udisks"
 	"tails-backup/udisks/udiskstest"
 	"tails-backup/wire"
@@ -401,7 +402,7 @@ func TestSystemRefreshCancelled(t *testing.T) {
 // the systems are equal, but the boot loader is installed again.
 func TestBootloaderPendingNextPlug(t *testing.T) {
 	w := newSysWorld(t, olderSystem())
-	w.asker.Answers = []FakeAnswer{{Pass: udiskstest.BackupPassphrase}, {Pass: udiskstest.BackupPassphrase}}
+	w.asker.Answers = []pinentrytest.FakeAnswer{{Pass: udiskstest.BackupPassphrase}, {Pass: udiskstest.BackupPassphrase}}
 	w.bootloaderErr = &wire.HelperError{Code: wire.CodeDeviceGone, Message: "gone"}
 	w.start()
 	w.plugBackup()

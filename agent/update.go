@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"tails-backup/notify"
+	"tails-backup/pinentry"
 	"tails-backup/tails"
 	"tails-backup/udisks"
 	"tails-backup/wire"
@@ -296,18 +297,18 @@ func (u *update) unlock() error {
 		u.clear = u.stick.Cleartext.Path
 		return nil
 	}
-	prompt := Prompt{
+	prompt := pinentry.Prompt{
 		Title:       "Tails Backup",
 		Description: fmt.Sprintf("Enter the passphrase of your backup Tails (%s) to update it.", stickName(u.stick)),
 		Prompt:      "Passphrase:",
 		OK:          "Update",
 	}
-	policy := RetryPolicy{
+	policy := pinentry.RetryPolicy{
 		Tries:     3,
 		WrongText: "Wrong passphrase. Try again: it is the passphrase of the backup's Persistent Storage.",
 		IsWrong:   func(err error) bool { return errors.Is(err, udisks.ErrWrongPassphrase) },
 	}
-	return AskWithRetries(u.ctx, u.a.deps.Asker, prompt, policy, func(pass []byte) error {
+	return pinentry.AskWithRetries(u.ctx, u.a.deps.Asker, prompt, policy, func(pass []byte) error {
 		clear, _, err := u.a.deps.Disks.UnlockOrReuse(u.ctx, u.stick.LUKS.Path, string(pass))
 		if err == nil {
 			u.clear = clear
@@ -520,7 +521,7 @@ func (u *update) failed(err error) jobResult {
 	var em *errMarker
 	var small *errTooSmall
 	switch {
-	case (userCancelled || errors.Is(err, ErrPinentryCancelled)) && !unplugged:
+	case (userCancelled || errors.Is(err, pinentry.ErrPinentryCancelled)) && !unplugged:
 		result, summary = ResultCancelled, "Backup update cancelled"
 		body = "Your backup Tails was not changed."
 		if u.started {
@@ -535,7 +536,7 @@ func (u *update) failed(err error) jobResult {
 	case errors.As(err, &small):
 		body = fmt.Sprintf("Its Persistent Storage holds %s, but your data takes %s. Create a new backup on a bigger USB stick with 'tails-backup create'.",
 			SizeText(small.have), SizeText(small.need))
-	case errors.Is(err, ErrTooManyTries):
+	case errors.Is(err, pinentry.ErrTooManyTries):
 		body = "The passphrase was wrong three times. Unplug your backup Tails and plug it in again to try again."
 	case errors.Is(err, udisks.ErrNotAuthorized):
 		body = "Tails did not allow Tails Backup to unlock the stick. Unlock it in the Files browser, then unplug it and plug it in again."

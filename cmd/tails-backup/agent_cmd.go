@@ -12,6 +12,7 @@ import (
 
 	"tails-backup/agent"
 	"tails-backup/notify"
+	"tails-backup/pinentry"
 	"tails-backup/tails"
 	"tails-backup/udev"
 	"tails-backup/udisks"
@@ -66,7 +67,7 @@ func runAgent(ctx context.Context, env *environment, args []string) error {
 		Disks: udisks.New(sys, udisks.Options{Log: log.WithField("component", "udisks"),
 			Boot: udisks.BootPaths{Persistence: tails.PersistentStorageMount, System: tails.MediumMount}}),
 		Notifier:  notifier,
-		Asker:     agent.NewPinentry(log.WithField("component", "pinentry")),
+		Asker:     pinentry.NewPinentry(log.WithField("component", "pinentry")),
 		Quiescer:  agent.NewProcQuiescer(log.WithField("component", "quiesce")),
 		Inhibitor: agent.NewLogindInhibitor(sys, log.WithField("component", "inhibit")),
 		Helper:    wire.NewHelperClient(strings.Fields(*helperCmd), log.WithField("component", "helper")),

@@ -15,6 +15,7 @@ import (
 
 	"tails-backup/agent"
 	"tails-backup/internal/secmem"
+	"tails-backup/pinentry"
 	"tails-backup/tails"
 	"tails-backup/udisks"
 )
@@ -91,7 +92,7 @@ func runCreate(ctx context.Context, env *environment, args []string) error {
 		return errors.New("not confirmed, so nothing was changed (type yes to erase the stick, or use --yes)")
 	}
 
-	pass, err := askNewPassphrase(ctx, agent.NewPinentry(log.WithField("component", "pinentry")), name)
+	pass, err := askNewPassphrase(ctx, pinentry.NewPinentry(log.WithField("component", "pinentry")), name)
 	if err != nil {
 		return err
 	}
@@ -370,15 +371,15 @@ var (
 
 // askNewPassphrase asks the passphrase of the backup's Persistent Storage twice, until both are
 // the same. The caller clears the result.
-func askNewPassphrase(ctx context.Context, asker agent.PassphraseAsker, name string) ([]byte, error) {
-	first := agent.Prompt{
+func askNewPassphrase(ctx context.Context, asker pinentry.PassphraseAsker, name string) ([]byte, error) {
+	first := pinentry.Prompt{
 		Title: "Tails Backup",
 		Description: fmt.Sprintf("Choose the passphrase of the Persistent Storage of your backup Tails on %s. "+
 			"We recommend the passphrase of this Tails: it is the one you will remember on the day you need the backup.", name),
 		Prompt: "Passphrase:",
 		OK:     "Next",
 	}
-	again := agent.Prompt{
+	again := pinentry.Prompt{
 		Title:       "Tails Backup",
 		Description: fmt.Sprintf("Type the passphrase of the Persistent Storage of your backup Tails on %s again, to check it.", name),
 		Prompt:      "Passphrase:",
@@ -411,7 +412,7 @@ func askNewPassphrase(ctx context.Context, asker agent.PassphraseAsker, name str
 	}
 	var execErr *exec.Error
 	switch {
-	case errors.Is(err, agent.ErrPinentryCancelled):
+	case errors.Is(err, pinentry.ErrPinentryCancelled):
 		return nil, errors.New("the passphrase was not given, so nothing was changed")
 	case ctx.Err() != nil:
 		return nil, errors.New("interrupted, so nothing was changed")

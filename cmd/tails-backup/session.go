@@ -19,6 +19,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"tails-backup/agent"
+	"tails-backup/pinentry"
 	"tails-backup/tails"
 	"tails-backup/udisks"
 	"tails-backup/wire"
@@ -319,19 +320,19 @@ func (o *openStick) unlock(ctx context.Context) error {
 		o.clear = o.stick.Cleartext.Path
 		return nil
 	}
-	prompt := agent.Prompt{
+	prompt := pinentry.Prompt{
 		Title:       "Tails Backup",
 		Description: fmt.Sprintf("Enter the passphrase of the Persistent Storage of %s %s.", o.name, o.use.purpose),
 		Prompt:      "Passphrase:",
 		OK:          o.use.ok,
 	}
-	policy := agent.RetryPolicy{
+	policy := pinentry.RetryPolicy{
 		Tries:     stickTries,
 		WrongText: "Wrong passphrase. Try again: it is the passphrase of that stick's Persistent Storage.",
 		IsWrong:   func(err error) bool { return errors.Is(err, udisks.ErrWrongPassphrase) },
 	}
-	asker := agent.NewPinentry(o.log.WithField("component", "pinentry"))
-	err := agent.AskWithRetries(ctx, asker, prompt, policy, func(pass []byte) error {
+	asker := pinentry.NewPinentry(o.log.WithField("component", "pinentry"))
+	err := pinentry.AskWithRetries(ctx, asker, prompt, policy, func(pass []byte) error {
 		clear, reused, err := o.disks.UnlockOrReuse(ctx, o.stick.LUKS.Path, string(pass))
 		if clear != "" && clear != "/" {
 			o.clear = clear
@@ -344,9 +345,9 @@ func (o *openStick) unlock(ctx context.Context) error {
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, agent.ErrTooManyTries):
+	case errors.Is(err, pinentry.ErrTooManyTries):
 		return fmt.Errorf("the passphrase was wrong %d times, so %s %s; run '%s' again and type the passphrase of that stick's Persistent Storage", stickTries, o.name, o.use.notDone, cmd)
-	case errors.Is(err, agent.ErrPinentryCancelled):
+	case errors.Is(err, pinentry.ErrPinentryCancelled):
 		return fmt.Errorf("the passphrase was not given, so %s", o.use.unchanged)
 	case ctx.Err() != nil:
 		return fmt.Errorf("interrupted, so %s", o.use.unchanged)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"tails-backup/agent"
+	"tails-backup/pinentry/pinentrytest"
 	"tails-backup/tails"
 )
 
@@ -146,7 +147,7 @@ func fakePrograms(t *testing.T) (pinentry, helperBin string) {
 	if err != nil {
 		goTool = filepath.Join(os.Getenv("GOROOT"), "bin", "go")
 	}
-	cmd := exec.Command(goTool, "build", "-o", dir+"/", "../../agent/testdata/fakepinentry", "../../wire/wiretest/testdata/fakehelper")
+	cmd := exec.Command(goTool, "build", "-o", dir+"/", "../../pinentry/pinentrytest/testdata/fakepinentry", "../../wire/wiretest/testdata/fakehelper")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("build the fakes: %v\n%s", err, out)
 	}
@@ -188,14 +189,7 @@ func helperRequests(t *testing.T, record string) []map[string]any {
 // fakePinentry scripts the fake pinentry with answers; it returns its command log.
 func fakePinentry(t *testing.T, bin string, answers ...string) (log string) {
 	t.Helper()
-	dir := t.TempDir()
-	a, _ := json.Marshal(answers)
-	log = filepath.Join(dir, "log")
-	t.Setenv("FAKEPIN_ANSWERS", string(a))
-	t.Setenv("FAKEPIN_COUNTER", filepath.Join(dir, "counter"))
-	t.Setenv("FAKEPIN_LOG", log)
-	t.Setenv("PINENTRY_PROGRAM", bin)
-	return log
+	return pinentrytest.Script(t, bin, answers...)
 }
 
 func readString(t *testing.T, path string) string {

@@ -1,4 +1,6 @@
-package agent
+// Package pinentry asks a passphrase through pinentry (the Assuan protocol of GnuPG's dialogs),
+// with retries.
+package pinentry
 
 import (
 	"bytes"
