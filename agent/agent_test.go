@@ -17,6 +17,7 @@ import (
 
 	"tails-backup/notify"
 	"tails-backup/notify/notifytest"
+	"tails-backup/pairing"
 	"tails-backup/pinentry/pinentrytest"
 	"tails-backup/tails"
 	"tails-backup/udisks"
@@ -56,7 +57,7 @@ type world struct {
 	inhibit  *FakeInhibitor
 	helper   *wiretest.FakeHelper
 	clock    *FakeClock
-	store    *Store
+	store    *pairing.Store
 	markers  *markerFake
 	agent    *Agent
 	cancel   context.CancelFunc
@@ -92,9 +93,9 @@ func (m *markerFake) read(root string) (tails.Marker, error) {
 
 type worldOpt func(*world)
 
-func withState(fn func(*State)) worldOpt {
+func withState(fn func(*pairing.State)) worldOpt {
 	return func(w *world) {
-		if _, err := w.store.Update(context.Background(), func(s *State) error { fn(s); return nil }); err != nil {
+		if _, err := w.store.Update(context.Background(), func(s *pairing.State) error { fn(s); return nil }); err != nil {
 			w.t.Fatal(err)
 		}
 	}
@@ -134,15 +135,15 @@ func newWorld(t *testing.T, opts ...worldOpt) *world {
 		quiescer: &FakeQuiescer{},
 		inhibit:  &FakeInhibitor{},
 		helper:   &wiretest.FakeHelper{Report: &wire.Report{Created: 2, Updated: 1, BytesCopied: 12_500_000}},
-		store:    NewStore(filepath.Join(t.TempDir(), "state.json"), clock, entry),
+		store:    pairing.NewStore(filepath.Join(t.TempDir(), "state.json"), clock.Now, entry),
 		markers:  &markerFake{backupSource: bootUUID},
 		cancel:   cancel,
 		done:     make(chan error, 1),
 	}
 	// Paired a day ago, updated a day ago: no reminder unless a test says otherwise.
-	withState(func(s *State) {
-		s.Pair(PairedBackup{UUID: backupUUID, Label: "Kingston DataTraveler", Size: 16 << 30, Added: clock.Now().Add(-24 * time.Hour)})
-		s.RecordAttempt(Attempt{Time: clock.Now().Add(-24 * time.Hour), Backup: backupUUID, Result: ResultSuccess})
+	withState(func(s *pairing.State) {
+		s.Pair(pairing.PairedBackup{UUID: backupUUID, Label: "Kingston DataTraveler", Size: 16 << 30, Added: clock.Now().Add(-24 * time.Hour)})
+		s.RecordAttempt(pairing.Attempt{Time: clock.Now().Add(-24 * time.Hour), Backup: backupUUID, Result: pairing.ResultSuccess})
 	})(w)
 	for _, o := range opts {
 		o(w)
@@ -190,7 +191,7 @@ func (w *world) waitNote(s string) notifytest.Notification {
 	return w.notes.WaitFor(w.t, func(n notifytest.Notification) bool { return strings.Contains(n.Summary, s) }, wait)
 }
 
-func (w *world) state() State {
+func (w *world) state() pairing.State {
 	w.t.Helper()
 	st, err := w.store.Load(context.Background())
 	if err != nil {
@@ -248,7 +249,7 @@ func TestPlugUpdateDone(t *testing.T) {
 		t.Errorf("sleep inhibition: %d active, taken %d times; want released after one", w.inhibit.Active(), len(w.inhibit.Whys()))
 	}
 	st := w.state()
-	if b := st.Backup(backupUUID); b == nil || !b.LastSuccess.Equal(w.clock.Now()) || st.LastAttempt.Result != ResultSuccess {
+	if b := st.Backup(backupUUID); b == nil || !b.LastSuccess.Equal(w.clock.Now()) || st.LastAttempt.Result != pairing.ResultSuccess {
 		t.Errorf("state after the update: %+v", st)
 	}
 	// Progress was shown in the notification with a Cancel action.
@@ -323,7 +324,7 @@ func TestMarkerOfAnotherTailsIsRefused(t *testing.T) {
 	if len(w.udisks.CallsOf("Lock")) != 1 {
 		t.Error("the refused backup was not locked again")
 	}
-	if st := w.state(); st.LastAttempt == nil || st.LastAttempt.Result != ResultFailed {
+	if st := w.state(); st.LastAttempt == nil || st.LastAttempt.Result != pairing.ResultFailed {
 		t.Errorf("last attempt %+v", st.LastAttempt)
 	}
 }
@@ -413,7 +414,7 @@ func TestCancelDuringUpdate(t *testing.T) {
 	if !strings.Contains(n.Body, "marked incomplete") {
 		t.Errorf("body %q", n.Body)
 	}
-	if st := w.state(); st.LastAttempt == nil || st.LastAttempt.Result != ResultIncomplete {
+	if st := w.state(); st.LastAttempt == nil || st.LastAttempt.Result != pairing.ResultIncomplete {
 		t.Errorf("last attempt %+v, want incomplete", st.LastAttempt)
 	}
 	if len(w.udisks.CallsOf("Lock")) != 1 {
@@ -443,7 +444,7 @@ func TestPulledMidUpdateThenFinishedOnNextPlug(t *testing.T) {
 	if !strings.Contains(note.Body, "Plug it in again to finish") {
 		t.Errorf("body %q", note.Body)
 	}
-	if st := w.state(); st.LastAttempt.Result != ResultIncomplete {
+	if st := w.state(); st.LastAttempt.Result != pairing.ResultIncomplete {
 		t.Errorf("after the pull: %+v", st.LastAttempt)
 	}
 	w.plugBackup()
@@ -480,14 +481,14 @@ func TestPulledStopsTheHelper(t *testing.T) {
 	if !strings.Contains(note.Body, "Plug it in again to finish") {
 		t.Errorf("body %q", note.Body)
 	}
-	if st := w.state(); st.LastAttempt.Result != ResultIncomplete {
+	if st := w.state(); st.LastAttempt.Result != pairing.ResultIncomplete {
 		t.Errorf("after the pull: %+v", st.LastAttempt)
 	}
 }
 
 func TestReminders(t *testing.T) {
-	w := newWorld(t, withState(func(s *State) {
-		s.RecordAttempt(Attempt{Time: time.Date(2026, 11, 15, 10, 0, 0, 0, time.UTC), Backup: backupUUID, Result: ResultSuccess})
+	w := newWorld(t, withState(func(s *pairing.State) {
+		s.RecordAttempt(pairing.Attempt{Time: time.Date(2026, 11, 15, 10, 0, 0, 0, time.UTC), Backup: backupUUID, Result: pairing.ResultSuccess})
 		s.LastSuccess = time.Date(2026, 11, 15, 10, 0, 0, 0, time.UTC)
 		s.Backups[0].LastSuccess = s.LastSuccess
 	}))
@@ -529,7 +530,7 @@ func TestReminders(t *testing.T) {
 }
 
 func TestUpdateNowWaitsForTheStick(t *testing.T) {
-	w := newWorld(t, withState(func(s *State) {
+	w := newWorld(t, withState(func(s *pairing.State) {
 		s.LastSuccess = time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
 		s.Backups[0].LastSuccess = s.LastSuccess
 	}))
@@ -599,7 +600,7 @@ func TestHelperErrorsAreExplained(t *testing.T) {
 	if !strings.Contains(n.Body, "bigger USB stick") {
 		t.Errorf("body %q", n.Body)
 	}
-	if errors.Is(w.helper.Err, wire.ErrHelperNoSpace) && w.state().LastAttempt.Result != ResultIncomplete {
+	if errors.Is(w.helper.Err, wire.ErrHelperNoSpace) && w.state().LastAttempt.Result != pairing.ResultIncomplete {
 		t.Errorf("a failed update after the helper started is recorded %s", w.state().LastAttempt.Result)
 	}
 }
@@ -645,15 +646,15 @@ func TestStoreFollowsTheFirstPairing(t *testing.T) {
 	dir := t.TempDir()
 	moved := filepath.Join(dir, "persistent", "state.json")
 	// The pairing (by another process) wrote the store at its new place.
-	other := NewStore(moved, w.clock, nil)
-	if _, err := other.Update(context.Background(), func(s *State) error {
-		return s.Pair(PairedBackup{UUID: backupUUID, Label: "Kingston", Size: 1, Added: w.clock.Now()})
+	other := pairing.NewStore(moved, w.clock.Now, nil)
+	if _, err := other.Update(context.Background(), func(s *pairing.State) error {
+		return s.Pair(pairing.PairedBackup{UUID: backupUUID, Label: "Kingston", Size: 1, Added: w.clock.Now()})
 	}); err != nil {
 		t.Fatal(err)
 	}
 	var mu sync.Mutex
 	path := w.store.Path() // the XDG place, with nothing paired
-	w.withStore(func(s *State) { s.Backups = []PairedBackup{} })
+	w.withStore(func(s *pairing.State) { s.Backups = []pairing.PairedBackup{} })
 	w.agent.cfg.StatePath = func() (string, error) { mu.Lock(); defer mu.Unlock(); return path, nil }
 	w.start()
 	w.plugBackup()
@@ -664,14 +665,14 @@ func TestStoreFollowsTheFirstPairing(t *testing.T) {
 	w.udisks.Unplug(udiskstest.DrivePath("Kingston", "DataTraveler", "BACKUP0002"))
 	w.plugBackup()
 	w.waitNote("Backup updated: you can unplug it")
-	if st, err := other.Load(context.Background()); err != nil || st.LastAttempt == nil || st.LastAttempt.Result != ResultSuccess {
+	if st, err := other.Load(context.Background()); err != nil || st.LastAttempt == nil || st.LastAttempt.Result != pairing.ResultSuccess {
 		t.Fatalf("the update was not recorded in the moved store: %+v %v", st.LastAttempt, err)
 	}
 }
 
-func (w *world) withStore(fn func(*State)) {
+func (w *world) withStore(fn func(*pairing.State)) {
 	w.t.Helper()
-	if _, err := w.store.Update(context.Background(), func(s *State) error { fn(s); return nil }); err != nil {
+	if _, err := w.store.Update(context.Background(), func(s *pairing.State) error { fn(s); return nil }); err != nil {
 		w.t.Fatal(err)
 	}
 }
@@ -714,7 +715,7 @@ func TestHelperCrashThenFinishedOnNextPlug(t *testing.T) {
 	if !strings.Contains(n.Body, "stopped unexpectedly") || !strings.Contains(n.Body, "plug it in again to finish") {
 		t.Errorf("crash body %q", n.Body)
 	}
-	if st := w.state(); st.LastAttempt == nil || st.LastAttempt.Result != ResultIncomplete {
+	if st := w.state(); st.LastAttempt == nil || st.LastAttempt.Result != pairing.ResultIncomplete {
 		t.Errorf("after the crash: %+v", st.LastAttempt)
 	}
 	if len(w.udisks.CallsOf("Lock")) != 1 {

@@ -18,6 +18,12 @@ import (
 	"tails-backup/pinentry/pinentrytest"
 )
 
+// LUKS UUIDs of the backups of the tests.
+const (
+	uuidA = "0b6b6e1e-4f4c-4a77-9a39-5c0e8c9f0a11"
+	uuidB = "7d3f2a44-1c1b-4f0e-8c2a-9e6b1d2c3b4a"
+)
+
 // The fake programs are built at most once per test binary, on first use, into fakesDir
 // (created then, so that fuzzing workers, which never need them, leave nothing behind).
 var (

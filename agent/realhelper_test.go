@@ -36,6 +36,7 @@ import (
 	"tails-backup/helper"
 	"tails-backup/notify"
 	"tails-backup/notify/notifytest"
+	"tails-backup/pairing"
 	"tails-backup/pinentry"
 	"tails-backup/pinentry/pinentrytest"
 	"tails-backup/tails"
@@ -536,7 +537,7 @@ type realWorld struct {
 	quiescer *FakeQuiescer
 	asker    pinentry.PassphraseAsker
 	clock    *FakeClock
-	store    *Store
+	store    *pairing.Store
 	helper   *inProcessHelper
 	agent    *Agent
 	logs     *syncBuffer
@@ -648,9 +649,9 @@ func newRealWorld(t *testing.T, o realWorldOpts) *realWorld {
 	if err := unix.Lstat(stateDir, &st); err != nil || st.Mode != unix.S_IFDIR|0o700 || st.Uid != tails.AmnesiaUID {
 		t.Fatalf("the state folder made by mark: %+v %v", st, err)
 	}
-	w.store = NewStore(filepath.Join(stateDir, "state.json"), w.clock, log)
-	if _, err := w.store.Update(context.Background(), func(s *State) error {
-		return s.Pair(PairedBackup{UUID: backupUUID, Label: "Kingston DataTraveler", Size: 16 << 30, Added: w.clock.Now().Add(-time.Hour)})
+	w.store = pairing.NewStore(filepath.Join(stateDir, "state.json"), w.clock.Now, log)
+	if _, err := w.store.Update(context.Background(), func(s *pairing.State) error {
+		return s.Pair(pairing.PairedBackup{UUID: backupUUID, Label: "Kingston DataTraveler", Size: 16 << 30, Added: w.clock.Now().Add(-time.Hour)})
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -759,7 +760,7 @@ func (w *realWorld) lastSeq() int {
 	return ns[len(ns)-1].Seq
 }
 
-func (w *realWorld) state() State {
+func (w *realWorld) state() pairing.State {
 	w.t.Helper()
 	st, err := w.store.Load(context.Background())
 	if err != nil {
@@ -827,7 +828,7 @@ func (w *realWorld) checkDone(done notifytest.Notification, ejects int, excludes
 	}
 	st := w.state()
 	b := st.Backup(backupUUID)
-	if b == nil || !b.LastSuccess.Equal(w.clock.Now()) || !st.LastSuccess.Equal(w.clock.Now()) || st.LastAttempt == nil || st.LastAttempt.Result != ResultSuccess {
+	if b == nil || !b.LastSuccess.Equal(w.clock.Now()) || !st.LastSuccess.Equal(w.clock.Now()) || st.LastAttempt == nil || st.LastAttempt.Result != pairing.ResultSuccess {
 		t.Errorf("state after the update (now %v): %+v", w.clock.Now(), st)
 	}
 	for _, m := range []string{"Unmount", "Lock", "PowerOff"} {
@@ -1077,7 +1078,7 @@ func TestRealHelperCancelThenFinish(t *testing.T) {
 	if diff := rsyncDiff(t, w.src.mnt, w.dst.mnt); diff == "" {
 		t.Error("the cancelled update copied everything: the cancel came too late to test anything")
 	}
-	if st := w.state(); st.LastAttempt == nil || st.LastAttempt.Result != ResultIncomplete || !st.Backup(backupUUID).LastSuccess.IsZero() {
+	if st := w.state(); st.LastAttempt == nil || st.LastAttempt.Result != pairing.ResultIncomplete || !st.Backup(backupUUID).LastSuccess.IsZero() {
 		t.Errorf("state after the cancel: %+v", st)
 	}
 	for _, m := range []string{"Unmount", "Lock", "PowerOff"} {

@@ -20,6 +20,7 @@ import (
 
 	"tails-backup/internal/treehash"
 	"tails-backup/notify/notifytest"
+	"tails-backup/pairing"
 	"tails-backup/pinentry/pinentrytest"
 	"tails-backup/udisks"
 	"tails-backup/udisks/udiskstest"
@@ -232,7 +233,7 @@ func TestSystemRefreshedAfterUpdate(t *testing.T) {
 			w.notes.WaitFor(t, func(n notifytest.Notification) bool {
 				return n.Summary == "Updating the Tails system on your backup" && strings.HasPrefix(n.Body, "25% done") && slices.Contains(n.ActionKeys(), actCancel)
 			}, wait)
-			if st := w.state(); st.LastAttempt == nil || st.LastAttempt.Result != ResultSuccess {
+			if st := w.state(); st.LastAttempt == nil || st.LastAttempt.Result != pairing.ResultSuccess {
 				t.Errorf("last attempt %+v", st.LastAttempt)
 			}
 			if n := w.errorNotes(); len(n) != 0 {
@@ -364,7 +365,7 @@ func TestSystemRefreshFailures(t *testing.T) {
 				t.Errorf("system note body %q, want one sentence containing %q", n.Body, tc.body)
 			}
 			// The data update counts: the store records the success.
-			if st := w.state(); st.LastAttempt == nil || st.LastAttempt.Result != ResultSuccess || !st.Backup(backupUUID).LastSuccess.Equal(w.clock.Now()) {
+			if st := w.state(); st.LastAttempt == nil || st.LastAttempt.Result != pairing.ResultSuccess || !st.Backup(backupUUID).LastSuccess.Equal(w.clock.Now()) {
 				t.Errorf("state %+v", st.LastAttempt)
 			}
 			if w.systemCalls("Mount") != 1 || w.systemCalls("Unmount") != 1 || len(w.udisks.CallsOf("PowerOff")) != 1 {
@@ -390,7 +391,7 @@ func TestSystemRefreshCancelled(t *testing.T) {
 	if got := ops(w.helper.Requests()); !slices.Equal(got, []wire.Op{wire.OpUpdate, wire.OpRefreshSystem}) {
 		t.Errorf("helper requests %v", got)
 	}
-	if st := w.state(); st.LastAttempt == nil || st.LastAttempt.Result != ResultSuccess {
+	if st := w.state(); st.LastAttempt == nil || st.LastAttempt.Result != pairing.ResultSuccess {
 		t.Errorf("last attempt %+v: the data update succeeded", st.LastAttempt)
 	}
 	if w.systemCalls("Unmount") != 1 || len(w.udisks.CallsOf("Lock")) != 1 {
@@ -627,7 +628,7 @@ func TestRealHelperUpdateAndSystemRefresh(t *testing.T) {
 	if err != nil || !bytes.Equal(head[:440], mbr) || !bytes.Equal(head[440:], gpt[440:]) {
 		t.Errorf("the backup's disk does not start with the MBR boot code, or more changed (%v)", err)
 	}
-	if st := w.state(); st.LastAttempt == nil || st.LastAttempt.Result != ResultSuccess {
+	if st := w.state(); st.LastAttempt == nil || st.LastAttempt.Result != pairing.ResultSuccess {
 		t.Errorf("last attempt %+v", st.LastAttempt)
 	}
 	w.checkSleepAllowed(1)

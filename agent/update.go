@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"tails-backup/notify"
+	"tails-backup/pairing"
 	"tails-backup/pinentry"
 	"tails-backup/tails"
 	"tails-backup/udisks"
@@ -35,7 +36,7 @@ var errBackupGone = errors.New("the backup was unplugged")
 
 // jobResult is how an update ended: what to record and what to tell the user.
 type jobResult struct {
-	attempt Attempt
+	attempt pairing.Attempt
 	note    *notify.Notification
 	// systemNote, shown after note, says why the backup's system partition was not refreshed
 	// while its Persistent Storage was.
@@ -70,7 +71,7 @@ func (a *Agent) startJob(ctx context.Context, st classifiedStick) {
 
 func (a *Agent) finishJob(ctx context.Context, res jobResult) {
 	a.job = nil
-	a.updateState(ctx, func(s *State) error { s.RecordAttempt(res.attempt); return nil })
+	a.updateState(ctx, func(s *pairing.State) error { s.RecordAttempt(res.attempt); return nil })
 	if res.note != nil {
 		a.show(ctx, *res.note)
 	}
@@ -86,7 +87,7 @@ type update struct {
 	cancel context.CancelFunc
 	stick  classifiedStick
 	source string
-	store  *Store // the pairing store as the job started (Store is safe to share)
+	store  *pairing.Store // the pairing store as the job started (Store is safe to share)
 	log    *logrus.Entry
 
 	events chan notify.Event // events of this update's notifications, from the agent
@@ -284,11 +285,11 @@ func (u *update) steps() jobResult {
 		msg = fmt.Sprintf("%d files could not be copied", report.ErrorCount)
 	}
 	u.log.WithField("changed", sum.Changed).Info("backup updated")
-	return jobResult{attempt: u.attempt(ResultSuccess, msg), note: &note, systemNote: systemNote}
+	return jobResult{attempt: u.attempt(pairing.ResultSuccess, msg), note: &note, systemNote: systemNote}
 }
 
-func (u *update) attempt(r Result, msg string) Attempt {
-	return Attempt{Time: u.a.deps.Clock.Now(), Backup: u.stick.UUID, Result: r, Message: msg}
+func (u *update) attempt(r pairing.Result, msg string) pairing.Attempt {
+	return pairing.Attempt{Time: u.a.deps.Clock.Now(), Backup: u.stick.UUID, Result: r, Message: msg}
 }
 
 // unlock asks the passphrase and unlocks the backup's Persistent Storage, unless it already is.
@@ -517,19 +518,19 @@ func (u *update) failed(err error) jobResult {
 	}
 	u.log.WithError(err).Warn("update failed")
 
-	result, summary, body := ResultFailed, "Your backup Tails was not updated", ""
+	result, summary, body := pairing.ResultFailed, "Your backup Tails was not updated", ""
 	var em *errMarker
 	var small *errTooSmall
 	switch {
 	case (userCancelled || errors.Is(err, pinentry.ErrPinentryCancelled)) && !unplugged:
-		result, summary = ResultCancelled, "Backup update cancelled"
+		result, summary = pairing.ResultCancelled, "Backup update cancelled"
 		body = "Your backup Tails was not changed."
 		if u.started {
-			result = ResultIncomplete
+			result = pairing.ResultIncomplete
 			body = "Your backup is marked incomplete: the next update finishes it. You can unplug it."
 		}
 	case errors.Is(err, errPaused):
-		result, summary = ResultCancelled, "Backup update stopped"
+		result, summary = pairing.ResultCancelled, "Backup update stopped"
 		body = "A restore from your backup Tails started, so the backup was not changed; the restore uses it."
 	case errors.As(err, &em):
 		summary, body = em.summary, em.body
@@ -541,14 +542,14 @@ func (u *update) failed(err error) jobResult {
 	case errors.Is(err, udisks.ErrNotAuthorized):
 		body = "Tails did not allow Tails Backup to unlock the stick. Unlock it in the Files browser, then unplug it and plug it in again."
 	case gone:
-		result = ResultIncomplete
+		result = pairing.ResultIncomplete
 		summary = "Your backup Tails was unplugged during the update"
 		body = "Plug it in again to finish the update."
 		if !u.started {
-			result, body = ResultFailed, "It was not changed. Plug it in again to update it."
+			result, body = pairing.ResultFailed, "It was not changed. Plug it in again to update it."
 		}
 	case u.started:
-		result = ResultIncomplete
+		result = pairing.ResultIncomplete
 		body = helperErrorText(err)
 	default:
 		body = fmt.Sprintf("Something went wrong: %s. Unplug your backup Tails and plug it in again to try again.", firstSentence(err))

@@ -6,12 +6,14 @@ import (
 	"flag"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/godbus/dbus/v5"
 	"github.com/sirupsen/logrus"
 
 	"tails-backup/agent"
 	"tails-backup/notify"
+	"tails-backup/pairing"
 	"tails-backup/pinentry"
 	"tails-backup/tails"
 	"tails-backup/udev"
@@ -44,7 +46,7 @@ func runAgent(ctx context.Context, env *environment, args []string) error {
 
 	path := *statePath
 	if path == "" {
-		p, err := agent.DefaultStatePath()
+		p, err := pairing.DefaultStatePath()
 		if err != nil {
 			return err
 		}
@@ -71,14 +73,14 @@ func runAgent(ctx context.Context, env *environment, args []string) error {
 		Quiescer:  agent.NewProcQuiescer(log.WithField("component", "quiesce")),
 		Inhibitor: agent.NewLogindInhibitor(sys, log.WithField("component", "inhibit")),
 		Helper:    wire.NewHelperClient(strings.Fields(*helperCmd), log.WithField("component", "helper")),
-		Store:     agent.NewStore(path, agent.RealClock{}, log.WithField("component", "store")),
+		Store:     pairing.NewStore(path, time.Now, log.WithField("component", "store")),
 		Clock:     agent.RealClock{},
 		Log:       log,
 		Hotplug:   hotplug(ctx, log),
 	}
 	cfg := agent.Config{}
 	if *statePath == "" {
-		cfg.StatePath = agent.DefaultStatePath
+		cfg.StatePath = pairing.DefaultStatePath
 	}
 	log.WithField("state", path).Info("agent started")
 	return agent.New(cfg, deps).Run(ctx)

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"tails-backup/agent"
+	"tails-backup/pairing"
 	"tails-backup/wire"
 )
 
@@ -50,8 +50,8 @@ func runPromote(ctx context.Context, env *environment, args []string) error {
 		return fmt.Errorf("this is now your main Tails, but %w", err)
 	}
 	// The old main Tails is lost: forget its backups, whose markers name it, not this Tails.
-	_, err = updateState(ctx, env, openStore(path, sys, log), func(s *agent.State) error {
-		s.Backups = []agent.PairedBackup{}
+	_, err = updateState(ctx, env, openStore(path, sys, log), func(s *pairing.State) error {
+		s.Backups = []pairing.PairedBackup{}
 		s.LastSuccess = time.Time{}
 		return nil
 	})

@@ -14,6 +14,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"tails-backup/agent"
+	"tails-backup/pairing"
 	tbsync "tails-backup/sync"
 	"tails-backup/tails"
 	"tails-backup/udisks"
@@ -197,11 +198,11 @@ func restoreRun(ctx context.Context, env *environment, args []string, opts resto
 // pauseUpdates pauses the agent's automatic updates in the store for restorePause at most,
 // and returns what ends the pause: it runs at the end of the command whatever happened,
 // Ctrl-C included (a pause that ends later by itself is only a warning).
-func pauseUpdates(ctx context.Context, env *environment, store *agent.Store, now func() time.Time) (resume func(), err error) {
+func pauseUpdates(ctx context.Context, env *environment, store *pairing.Store, now func() time.Time) (resume func(), err error) {
 	owner := fmt.Sprintf("restore %d", os.Getpid())
 	start := now()
 	until := start.Add(restorePause)
-	if _, err := updateState(ctx, env, store, func(s *agent.State) error {
+	if _, err := updateState(ctx, env, store, func(s *pairing.State) error {
 		s.Pause(owner, until, start)
 		return nil
 	}); err != nil {
@@ -210,7 +211,7 @@ func pauseUpdates(ctx context.Context, env *environment, store *agent.Store, now
 	return func() {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 		defer cancel()
-		if _, err := store.Update(ctx, func(s *agent.State) error { s.Resume(owner); return nil }); err != nil {
+		if _, err := store.Update(ctx, func(s *pairing.State) error { s.Resume(owner); return nil }); err != nil {
 			fmt.Fprintf(env.stderr, "Warning: the automatic updates of your backup stay paused until %s (%v).\n", timeText(until, now()), err)
 		}
 	}, nil

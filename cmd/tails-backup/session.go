@@ -19,6 +19,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"tails-backup/agent"
+	"tails-backup/pairing"
 	"tails-backup/pinentry"
 	"tails-backup/tails"
 	"tails-backup/udisks"
@@ -63,7 +64,7 @@ func realSessionSystem() sessionSystem {
 		connectSystemBus: func(ctx context.Context) (*dbus.Conn, error) {
 			return dbus.ConnectSystemBus(dbus.WithContext(context.WithoutCancel(ctx)))
 		},
-		defaultStatePath: agent.DefaultStatePath,
+		defaultStatePath: pairing.DefaultStatePath,
 		usedBytes:        statfsUsed,
 	}
 }
@@ -105,12 +106,6 @@ func newLog(env *environment, verbose bool, cmd string) *logrus.Entry {
 	return logrus.NewEntry(l).WithField("cmd", cmd)
 }
 
-// sessionClock is the agent.Clock of the store (it dates set-aside files) on the session system's clock.
-type sessionClock struct{ now func() time.Time }
-
-func (c sessionClock) Now() time.Time                       { return c.now() }
-func (c sessionClock) NewTimer(d time.Duration) agent.Timer { return agent.RealClock{}.NewTimer(d) }
-
 // statePathOr returns flagPath, or the default location of the store.
 func statePathOr(flagPath string, sys sessionSystem) (string, error) {
 	if flagPath != "" {
@@ -123,19 +118,19 @@ func statePathOr(flagPath string, sys sessionSystem) (string, error) {
 	return p, nil
 }
 
-func openStore(path string, sys sessionSystem, log *logrus.Entry) *agent.Store {
-	return agent.NewStore(path, sessionClock{sys.now}, log.WithField("component", "store"))
+func openStore(path string, sys sessionSystem, log *logrus.Entry) *pairing.Store {
+	return pairing.NewStore(path, sys.now, log.WithField("component", "store"))
 }
 
 // loadState reads the store. A missing file is a fresh state. A damaged (or newer) file was
 // set aside by the store: it comes back as se, with a fresh state, for the caller to report.
-func loadState(ctx context.Context, store *agent.Store) (st agent.State, se *agent.StateError, err error) {
+func loadState(ctx context.Context, store *pairing.Store) (st pairing.State, se *pairing.StateError, err error) {
 	st, err = store.Load(ctx)
 	if errors.As(err, &se) {
 		return st, se, nil
 	}
 	if err != nil {
-		return agent.State{}, nil, fmt.Errorf("cannot read the pairing store %s (%v); check that it is readable by you", store.Path(), err)
+		return pairing.State{}, nil, fmt.Errorf("cannot read the pairing store %s (%v); check that it is readable by you", store.Path(), err)
 	}
 	return st, nil, nil
 }
@@ -143,14 +138,14 @@ func loadState(ctx context.Context, store *agent.Store) (st agent.State, se *age
 // readStateWarning reads the pairing store (at flagPath, or its default) for a command and
 // says on standard error when it was damaged and set aside. It returns where it read it and
 // whether it was set aside.
-func readStateWarning(ctx context.Context, env *environment, sys sessionSystem, log *logrus.Entry, flagPath string) (path string, st agent.State, setAside bool, err error) {
+func readStateWarning(ctx context.Context, env *environment, sys sessionSystem, log *logrus.Entry, flagPath string) (path string, st pairing.State, setAside bool, err error) {
 	path, err = statePathOr(flagPath, sys)
 	if err != nil {
-		return "", agent.State{}, false, err
+		return "", pairing.State{}, false, err
 	}
 	st, se, err := loadState(ctx, openStore(path, sys, log))
 	if err != nil {
-		return "", agent.State{}, false, err
+		return "", pairing.State{}, false, err
 	}
 	if se != nil {
 		warnStateError(env.stderr, se)
@@ -160,26 +155,26 @@ func readStateWarning(ctx context.Context, env *environment, sys sessionSystem, 
 
 // updateState changes the store with fn. A damaged file is reported on standard error (the
 // store has set it aside) and fn is applied to a fresh state.
-func updateState(ctx context.Context, env *environment, store *agent.Store, fn func(*agent.State) error) (agent.State, error) {
+func updateState(ctx context.Context, env *environment, store *pairing.Store, fn func(*pairing.State) error) (pairing.State, error) {
 	st, err := store.Update(ctx, fn)
-	var se *agent.StateError
+	var se *pairing.StateError
 	if errors.As(err, &se) {
 		warnStateError(env.stderr, se)
 		st, err = store.Update(ctx, fn)
 	}
 	if err != nil {
 		if errors.As(err, &se) {
-			return agent.State{}, fmt.Errorf("cannot use the pairing store %s (%v); move it away and try again", store.Path(), err)
+			return pairing.State{}, fmt.Errorf("cannot use the pairing store %s (%v); move it away and try again", store.Path(), err)
 		}
-		return agent.State{}, fmt.Errorf("cannot save the pairing store %s (%v); check that its folder is writable by you and try again", store.Path(), err)
+		return pairing.State{}, fmt.Errorf("cannot save the pairing store %s (%v); check that its folder is writable by you and try again", store.Path(), err)
 	}
 	return st, nil
 }
 
 // stateErrorText explains a store that could not be used, in one sentence.
-func stateErrorText(se *agent.StateError) string {
+func stateErrorText(se *pairing.StateError) string {
 	what := "damaged"
-	if errors.Is(se, agent.ErrNewerState) {
+	if errors.Is(se, pairing.ErrNewerState) {
 		what = "written by a newer version of tails-backup"
 	}
 	where := "it was moved to " + se.SetAside
@@ -192,7 +187,7 @@ func stateErrorText(se *agent.StateError) string {
 		se.Path, what, where, detail)
 }
 
-func warnStateError(w io.Writer, se *agent.StateError) {
+func warnStateError(w io.Writer, se *pairing.StateError) {
 	fmt.Fprintln(w, "Warning: "+stateErrorText(se))
 }
 
@@ -474,12 +469,12 @@ func inText(d time.Duration) string {
 }
 
 // decideReminder is the agent's decision as a command sees it: no backup plugged in.
-func decideReminder(st agent.State, now time.Time, mark ownMarker) agent.Reminder {
+func decideReminder(st pairing.State, now time.Time, mark ownMarker) agent.Reminder {
 	return agent.DecideReminder(agent.ReminderInput{State: st, Now: now, IsBackupTails: mark.isBackup()})
 }
 
 // reminderSettingText: "Reminders: on, when your backup is more than 7 days old ...".
-func reminderSettingText(st agent.State, now time.Time) string {
+func reminderSettingText(st pairing.State, now time.Time) string {
 	if st.Reminder.Disabled {
 		return "Reminders: off."
 	}

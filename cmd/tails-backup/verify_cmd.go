@@ -11,8 +11,8 @@ import (
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
-	"tails-backup/agent"
 	"tails-backup/helper"
+	"tails-backup/pairing"
 	"tails-backup/tails"
 	"tails-backup/udisks"
 	"tails-backup/wire"
@@ -308,7 +308,7 @@ func verifyDevice(ctx context.Context, env *environment, dev string, checksum bo
 }
 
 // chooseVerifyStick picks the stick named by dev, or the only paired backup plugged in.
-func chooseVerifyStick(snap *udisks.Snapshot, boot udisks.BootPaths, state *agent.State, dev string) (pairStick, error) {
+func chooseVerifyStick(snap *udisks.Snapshot, boot udisks.BootPaths, state *pairing.State, dev string) (pairStick, error) {
 	if dev == "" {
 		var paired []pairStick
 		for _, c := range pairCandidates(snap, boot) {
