@@ -10,9 +10,12 @@ import (
 	"github.com/godbus/dbus/v5"
 	"github.com/sirupsen/logrus"
 
+	"tails-backup/clock"
+	"tails-backup/inhibit"
 	"tails-backup/notify"
 	"tails-backup/pairing"
 	"tails-backup/pinentry"
+	"tails-backup/quiesce"
 	"tails-backup/tails"
 	"tails-backup/udisks"
 	"tails-backup/wire"
@@ -43,11 +46,11 @@ type Deps struct {
 	Disks     Disks
 	Notifier  Notifier
 	Asker     pinentry.PassphraseAsker
-	Quiescer  Quiescer
-	Inhibitor Inhibitor
+	Quiescer  quiesce.Quiescer
+	Inhibitor inhibit.Inhibitor
 	Helper    wire.HelperRunner
 	Store     *pairing.Store
-	Clock     Clock
+	Clock     clock.Clock
 	Log       *logrus.Entry
 	// Hotplug, if set, delivers a value whenever udev sees a block device come or go; the
 	// agent then looks at udisks at once instead of waiting for its signals.
@@ -113,7 +116,7 @@ func New(cfg Config, deps Deps) *Agent {
 		cfg.Medium = tails.MediumMount
 	}
 	if deps.Clock == nil {
-		deps.Clock = RealClock{}
+		deps.Clock = clock.RealClock{}
 	}
 	log := deps.Log
 	if log == nil {
@@ -390,7 +393,7 @@ func (a *Agent) closeNote(ctx context.Context, id *uint32) {
 
 // handleNotification routes a notification event: to the update job that owns the
 // notification, or to the agent's own reminder, waiting and warning notifications.
-func (a *Agent) handleNotification(ctx context.Context, ev notify.Event, timer Timer) {
+func (a *Agent) handleNotification(ctx context.Context, ev notify.Event, timer clock.Timer) {
 	switch e := ev.(type) {
 	case notify.ServerChanged:
 		// Old ids are gone; the running job re-shows its notification.
@@ -421,7 +424,7 @@ func (a *Agent) handleNotification(ctx context.Context, ev notify.Event, timer T
 	}
 }
 
-func (a *Agent) handleAction(ctx context.Context, e notify.ActionInvoked, timer Timer) {
+func (a *Agent) handleAction(ctx context.Context, e notify.ActionInvoked, timer clock.Timer) {
 	now := a.deps.Clock.Now()
 	switch {
 	case e.ID == a.reminderID && e.ActionKey == actUpdateNow:
@@ -468,7 +471,7 @@ func (a *Agent) updateState(ctx context.Context, fn func(*pairing.State) error) 
 }
 
 // scheduleReminder arms the timer for the next reminder decision.
-func (a *Agent) scheduleReminder(ctx context.Context, timer Timer) {
+func (a *Agent) scheduleReminder(ctx context.Context, timer clock.Timer) {
 	d := a.decideReminder(ctx)
 	timer.Stop()
 	if d.Due {

@@ -15,10 +15,14 @@ import (
 	"github.com/godbus/dbus/v5"
 	"github.com/sirupsen/logrus"
 
+	"tails-backup/clock/clocktest"
+	"tails-backup/inhibit/inhibittest"
 	"tails-backup/notify"
 	"tails-backup/notify/notifytest"
 	"tails-backup/pairing"
 	"tails-backup/pinentry/pinentrytest"
+	"tails-backup/quiesce"
+	"tails-backup/quiesce/quiescetest"
 	"tails-backup/tails"
 	"tails-backup/udisks"
 	"tails-backup/udisks/udiskstest"
@@ -53,10 +57,10 @@ type world struct {
 	udisks   *udiskstest.Service
 	notes    *notifytest.Server
 	asker    *pinentrytest.FakeAsker
-	quiescer *FakeQuiescer
-	inhibit  *FakeInhibitor
+	quiescer *quiescetest.FakeQuiescer
+	inhibit  *inhibittest.FakeInhibitor
 	helper   *wiretest.FakeHelper
-	clock    *FakeClock
+	clock    *clocktest.FakeClock
 	store    *pairing.Store
 	markers  *markerFake
 	agent    *Agent
@@ -128,12 +132,12 @@ func newWorld(t *testing.T, opts ...worldOpt) *world {
 	}
 	t.Cleanup(func() { notifier.Close() })
 
-	clock := NewFakeClock(time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC))
+	clock := clocktest.NewFakeClock(time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC))
 	w := &world{
 		t: t, udisks: fake, notes: notes, clock: clock,
 		asker:    &pinentrytest.FakeAsker{Answers: []pinentrytest.FakeAnswer{{Pass: udiskstest.BackupPassphrase}}},
-		quiescer: &FakeQuiescer{},
-		inhibit:  &FakeInhibitor{},
+		quiescer: &quiescetest.FakeQuiescer{},
+		inhibit:  &inhibittest.FakeInhibitor{},
 		helper:   &wiretest.FakeHelper{Report: &wire.Report{Created: 2, Updated: 1, BytesCopied: 12_500_000}},
 		store:    pairing.NewStore(filepath.Join(t.TempDir(), "state.json"), clock.Now, entry),
 		markers:  &markerFake{backupSource: bootUUID},
@@ -329,14 +333,14 @@ func TestMarkerOfAnotherTailsIsRefused(t *testing.T) {
 	}
 }
 
-func busyThunderbird() ([]tails.Feature, []BusyApp) {
+func busyThunderbird() ([]tails.Feature, []quiesce.BusyApp) {
 	var tb tails.Feature
 	for _, f := range tails.Features() {
 		if f.Source == "thunderbird" {
 			tb = f
 		}
 	}
-	return []tails.Feature{tb}, []BusyApp{{App: tb.Apps[0], Feature: tb, PIDs: []int{4242}, Closable: true}}
+	return []tails.Feature{tb}, []quiesce.BusyApp{{App: tb.Apps[0], Feature: tb, PIDs: []int{4242}, Closable: true}}
 }
 
 func TestThunderbirdRunning(t *testing.T) {
@@ -614,7 +618,7 @@ func TestPackageManagerRunning(t *testing.T) {
 	}
 	w := newWorld(t)
 	w.quiescer.Features = []tails.Feature{apt}
-	w.quiescer.Busy = []BusyApp{{App: apt.Apps[0], Feature: apt, PIDs: []int{1}, Closable: false}}
+	w.quiescer.Busy = []quiesce.BusyApp{{App: apt.Apps[0], Feature: apt, PIDs: []int{1}, Closable: false}}
 	w.start()
 	w.plugBackup()
 	q := w.waitNote("The package manager is running")

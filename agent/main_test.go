@@ -18,6 +18,9 @@ import (
 	"tails-backup/pinentry/pinentrytest"
 )
 
+// t0 is when the tests start, on their fake clocks.
+var t0 = time.Date(2025, 3, 30, 12, 0, 0, 0, time.UTC)
+
 // LUKS UUIDs of the backups of the tests.
 const (
 	uuidA = "0b6b6e1e-4f4c-4a77-9a39-5c0e8c9f0a11"
@@ -139,15 +142,3 @@ func testCtx(t *testing.T) context.Context {
 	t.Cleanup(cancel)
 	return ctx
 }
-
-// Compile-time checks that the real units and their fakes implement the interfaces.
-var (
-	_ Clock                    = RealClock{}
-	_ Clock                    = (*FakeClock)(nil)
-	_ pinentry.PassphraseAsker = (*pinentry.Pinentry)(nil)
-	_ pinentry.PassphraseAsker = (*pinentrytest.FakeAsker)(nil)
-	_ Inhibitor                = (*LogindInhibitor)(nil)
-	_ Inhibitor                = (*FakeInhibitor)(nil)
-	_ Quiescer                 = (*ProcQuiescer)(nil)
-	_ Quiescer                 = (*FakeQuiescer)(nil)
-)

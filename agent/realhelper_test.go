@@ -33,12 +33,16 @@ import (
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
+	"tails-backup/clock/clocktest"
 	"tails-backup/helper"
+	"tails-backup/inhibit"
+	"tails-backup/inhibit/inhibittest"
 	"tails-backup/notify"
 	"tails-backup/notify/notifytest"
 	"tails-backup/pairing"
 	"tails-backup/pinentry"
 	"tails-backup/pinentry/pinentrytest"
+	"tails-backup/quiesce/quiescetest"
 	"tails-backup/tails"
 	"tails-backup/udisks"
 	"tails-backup/udisks/udiskstest"
@@ -67,7 +71,7 @@ type inProcessHelper struct {
 	log *logrus.Entry
 	// clock, if set, is advanced by tick at every copy progress event, before the agent sees
 	// it: the time the copy takes, for the agent's progress throttle and its estimate.
-	clock *FakeClock
+	clock *clocktest.FakeClock
 	tick  time.Duration
 	// copying receives (without blocking) each copy progress event with data copied, once the
 	// agent has handled it.
@@ -90,7 +94,7 @@ type helperRun struct {
 	Problems   []string
 }
 
-func newInProcessHelper(sys helper.System, log *logrus.Entry, clock *FakeClock) *inProcessHelper {
+func newInProcessHelper(sys helper.System, log *logrus.Entry, clock *clocktest.FakeClock) *inProcessHelper {
 	return &inProcessHelper{sys: sys, log: log, clock: clock, tick: time.Second, copying: make(chan wire.Event, 1)}
 }
 
@@ -533,10 +537,10 @@ type realWorld struct {
 	boot     udisks.BootPaths
 	udisks   *udiskstest.Service
 	notes    *notifytest.Server
-	login1   *fakeLogin1
-	quiescer *FakeQuiescer
+	login1   *inhibittest.Login1
+	quiescer *quiescetest.FakeQuiescer
 	asker    pinentry.PassphraseAsker
-	clock    *FakeClock
+	clock    *clocktest.FakeClock
 	store    *pairing.Store
 	helper   *inProcessHelper
 	agent    *Agent
@@ -554,7 +558,7 @@ type realWorldOpts struct {
 	// asker asks the passphrase; a FakeAsker typing the right one when nil.
 	asker pinentry.PassphraseAsker
 	// quiescer; one with nothing running when nil.
-	quiescer *FakeQuiescer
+	quiescer *quiescetest.FakeQuiescer
 }
 
 func newRealWorld(t *testing.T, o realWorldOpts) *realWorld {
@@ -573,7 +577,7 @@ func newRealWorld(t *testing.T, o realWorldOpts) *realWorld {
 		o.asker = &pinentrytest.FakeAsker{Answers: slices.Repeat([]pinentrytest.FakeAnswer{{Pass: udiskstest.BackupPassphrase}}, 5)}
 	}
 	if o.quiescer == nil {
-		o.quiescer = &FakeQuiescer{}
+		o.quiescer = &quiescetest.FakeQuiescer{}
 	}
 	// Short: mount points show in messages and logs.
 	dir, err := os.MkdirTemp("", "agent-e2e-")
@@ -581,7 +585,7 @@ func newRealWorld(t *testing.T, o realWorldOpts) *realWorld {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) }) // after the unmounts (cleanups run in reverse)
-	w := &realWorld{t: t, dir: dir, clock: NewFakeClock(time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)),
+	w := &realWorld{t: t, dir: dir, clock: clocktest.NewFakeClock(time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)),
 		asker: o.asker, quiescer: o.quiescer, done: make(chan error, 1)}
 	// The backup is mounted where the fake udisks2's Mount says it mounts a file system
 	// labelled TailsData: MOUNTROOT/TailsData.
@@ -609,8 +613,8 @@ func newRealWorld(t *testing.T, o realWorldOpts) *realWorld {
 		}
 		return nil
 	})
-	w.login1 = &fakeLogin1{}
-	serveLogin1(t, sysAddr, w.login1)
+	w.login1 = &inhibittest.Login1{}
+	w.login1.Serve(t, sysAddr)
 
 	sess := notifytest.StartBus(t)
 	w.notes = notifytest.NewServer(t, sess.Address())
@@ -669,7 +673,7 @@ func newRealWorld(t *testing.T, o realWorldOpts) *realWorld {
 		Notifier:  notifier,
 		Asker:     w.asker,
 		Quiescer:  w.quiescer,
-		Inhibitor: NewLogindInhibitor(agentConn, log),
+		Inhibitor: inhibit.NewLogindInhibitor(agentConn, log),
 		Helper:    w.helper,
 		Store:     w.store,
 		Clock:     w.clock,
@@ -847,10 +851,8 @@ func (w *realWorld) checkDone(done notifytest.Notification, ejects int, excludes
 // released (the read ends of the fake's pipes see the end of file).
 func (w *realWorld) checkSleepAllowed(n int) {
 	w.t.Helper()
-	w.login1.closeOwnCopies()
-	w.login1.mu.Lock()
-	calls, reads := slices.Clone(w.login1.calls), slices.Clone(w.login1.reads)
-	w.login1.mu.Unlock()
+	w.login1.CloseOwnCopies()
+	calls, reads := w.login1.Calls(), w.login1.Reads()
 	if len(calls) != n {
 		w.t.Errorf("logind got %d inhibitor requests, want %d: %q", len(calls), n, calls)
 	}
@@ -1098,7 +1100,7 @@ func TestRealHelperCancelThenFinish(t *testing.T) {
 // TestRealHelperThunderbirdSkipped: Thunderbird is running and the user chooses to skip its
 // data: the backup keeps its previous copy of thunderbird/ while everything else is updated.
 func TestRealHelperThunderbirdSkipped(t *testing.T) {
-	q := &FakeQuiescer{}
+	q := &quiescetest.FakeQuiescer{}
 	q.Features, q.Busy = busyThunderbird()
 	w := newRealWorld(t, realWorldOpts{quiescer: q})
 	// A first update, before Thunderbird runs (by the helper alone).

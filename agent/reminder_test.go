@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"tails-backup/clock/clocktest"
 	"tails-backup/pairing"
 )
 
@@ -98,7 +99,7 @@ func TestDecideReminder(t *testing.T) {
 // Next, show the reminder when due, and see that there is at most one a day, that snoozing
 // and an update silence it, and that no decision asks to wake up in the past.
 func TestReminderSchedule(t *testing.T) {
-	clk := NewFakeClock(t0)
+	clk := clocktest.NewFakeClock(t0)
 	st := pairing.NewState()
 	st.Pair(pairing.PairedBackup{UUID: uuidA, Added: t0})
 	st.RecordAttempt(pairing.Attempt{Time: t0, Backup: uuidA, Result: pairing.ResultSuccess})

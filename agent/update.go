@@ -17,6 +17,7 @@ import (
 	"tails-backup/notify"
 	"tails-backup/pairing"
 	"tails-backup/pinentry"
+	"tails-backup/quiesce"
 	"tails-backup/tails"
 	"tails-backup/udisks"
 	"tails-backup/wire"
@@ -414,7 +415,7 @@ func (u *update) quiesce() (skip, names []string, err error) {
 				if err != nil {
 					return nil, nil, err
 				}
-				if !slices.ContainsFunc(still, func(b BusyApp) bool { return b.App.Name == app.App.Name }) {
+				if !slices.ContainsFunc(still, func(b quiesce.BusyApp) bool { return b.App.Name == app.App.Name }) {
 					break
 				}
 				continue
@@ -423,7 +424,7 @@ func (u *update) quiesce() (skip, names []string, err error) {
 			if err == nil {
 				break
 			}
-			if !errors.Is(err, ErrStillRunning) {
+			if !errors.Is(err, quiesce.ErrStillRunning) {
 				return nil, nil, err
 			}
 			note = stillRunningNote(app.App.Name)

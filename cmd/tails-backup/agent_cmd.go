@@ -12,9 +12,12 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"tails-backup/agent"
+	"tails-backup/clock"
+	"tails-backup/inhibit"
 	"tails-backup/notify"
 	"tails-backup/pairing"
 	"tails-backup/pinentry"
+	"tails-backup/quiesce"
 	"tails-backup/tails"
 	"tails-backup/udev"
 	"tails-backup/udisks"
@@ -70,11 +73,11 @@ func runAgent(ctx context.Context, env *environment, args []string) error {
 			Boot: udisks.BootPaths{Persistence: tails.PersistentStorageMount, System: tails.MediumMount}}),
 		Notifier:  notifier,
 		Asker:     pinentry.NewPinentry(log.WithField("component", "pinentry")),
-		Quiescer:  agent.NewProcQuiescer(log.WithField("component", "quiesce")),
-		Inhibitor: agent.NewLogindInhibitor(sys, log.WithField("component", "inhibit")),
+		Quiescer:  quiesce.NewProcQuiescer(log.WithField("component", "quiesce")),
+		Inhibitor: inhibit.NewLogindInhibitor(sys, log.WithField("component", "inhibit")),
 		Helper:    wire.NewHelperClient(strings.Fields(*helperCmd), log.WithField("component", "helper")),
 		Store:     pairing.NewStore(path, time.Now, log.WithField("component", "store")),
-		Clock:     agent.RealClock{},
+		Clock:     clock.RealClock{},
 		Log:       log,
 		Hotplug:   hotplug(ctx, log),
 	}

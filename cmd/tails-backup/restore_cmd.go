@@ -15,6 +15,7 @@ import (
 
 	"tails-backup/agent"
 	"tails-backup/pairing"
+	"tails-backup/quiesce"
 	tbsync "tails-backup/sync"
 	"tails-backup/tails"
 	"tails-backup/udisks"
@@ -63,14 +64,14 @@ func runRestore(ctx context.Context, env *environment, args []string) error {
 
 // restoreWith runs the command with q finding and closing the applications; nil is the real
 // one, on this Tails' Persistent Storage.
-func restoreWith(ctx context.Context, env *environment, args []string, q agent.Quiescer) error {
+func restoreWith(ctx context.Context, env *environment, args []string, q quiesce.Quiescer) error {
 	return restoreRun(ctx, env, args, restoreOptions{quiescer: q, plugWait: restorePlugWait})
 }
 
 // restoreOptions are what tests change in the command.
 type restoreOptions struct {
-	quiescer agent.Quiescer // nil: the real one
-	plugWait time.Duration  // how long to wait for a backup to be plugged in
+	quiescer quiesce.Quiescer // nil: the real one
+	plugWait time.Duration    // how long to wait for a backup to be plugged in
 }
 
 func restoreRun(ctx context.Context, env *environment, args []string, opts restoreOptions) error {
@@ -97,7 +98,7 @@ func restoreRun(ctx context.Context, env *environment, args []string, opts resto
 		return errors.New("this Tails is itself a backup Tails (its Persistent Storage holds a backup marker), so nothing is restored into it; make it your main Tails first with 'tails-backup promote', or restore into another Tails")
 	}
 	if q == nil {
-		pq := agent.NewProcQuiescer(log.WithField("component", "quiesce"))
+		pq := quiesce.NewProcQuiescer(log.WithField("component", "quiesce"))
 		pq.PersistentStorage = sys.markerRoot
 		q = pq
 	}
@@ -390,7 +391,7 @@ func (l *lineReader) ask(ctx context.Context, w io.Writer, prompt string) (strin
 // quiesceForRestore asks to close the applications that use the data the restore replaces,
 // as the agent's update does. It returns the top-level folders to leave as they are (and the
 // features' names for the user).
-func quiesceForRestore(ctx context.Context, w io.Writer, in *lineReader, q agent.Quiescer, skipClose bool, log *logrus.Entry) (skip, names []string, err error) {
+func quiesceForRestore(ctx context.Context, w io.Writer, in *lineReader, q quiesce.Quiescer, skipClose bool, log *logrus.Entry) (skip, names []string, err error) {
 	features, err := q.ActiveFeatures(ctx)
 	if err != nil {
 		log.WithError(err).Warn("cannot tell which features are on; not checking for open applications")
@@ -401,7 +402,7 @@ func quiesceForRestore(ctx context.Context, w io.Writer, in *lineReader, q agent
 		log.WithError(err).Warn("cannot list the running applications")
 		return nil, nil, nil
 	}
-	leave := func(app agent.BusyApp) {
+	leave := func(app quiesce.BusyApp) {
 		top, _, _ := strings.Cut(app.Feature.Source, "/")
 		if !slices.Contains(skip, top) {
 			skip = append(skip, top)
@@ -446,7 +447,7 @@ func quiesceForRestore(ctx context.Context, w io.Writer, in *lineReader, q agent
 				if err != nil {
 					return nil, nil, fmt.Errorf("cannot tell whether %s has finished (%v), so nothing was changed; run 'tails-backup restore' again", a, err)
 				}
-				if !slices.ContainsFunc(still, func(b agent.BusyApp) bool { return b.App.Name == a }) {
+				if !slices.ContainsFunc(still, func(b quiesce.BusyApp) bool { return b.App.Name == a }) {
 					break ask
 				}
 				continue
@@ -456,7 +457,7 @@ func quiesceForRestore(ctx context.Context, w io.Writer, in *lineReader, q agent
 			switch {
 			case err == nil:
 				break ask
-			case errors.Is(err, agent.ErrStillRunning):
+			case errors.Is(err, quiesce.ErrStillRunning):
 				text = fmt.Sprintf("%s did not close. Close it yourself (save your work first), then answer c again, or leave its data as it is.", a)
 			case ctx.Err() != nil:
 				return nil, nil, fmt.Errorf("interrupted, so nothing was changed")

@@ -1,4 +1,4 @@
-package agent
+package inhibit_test
 
 import (
 	"bufio"
@@ -9,11 +9,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/godbus/dbus/v5"
+	"github.com/sirupsen/logrus"
+
+	"tails-backup/inhibit"
+	"tails-backup/inhibit/inhibittest"
 )
 
 // startSystemBus starts a private dbus-daemon of type system that allows everything, and
@@ -76,66 +79,7 @@ func startSystemBus(t *testing.T) string {
 	return ""
 }
 
-// fakeLogin1 is org.freedesktop.login1.Manager with only Inhibit: it returns the write end
-// of a pipe and keeps the read end, which sees EOF once every copy of the write end is closed.
-type fakeLogin1 struct {
-	mu       sync.Mutex
-	calls    [][4]string
-	reads    []*os.File
-	writes   []*os.File // the service's own copies, closed by closeOwnCopies
-	refuse   *dbus.Error
-	block    chan struct{}
-	received chan struct{}
-}
-
-func (f *fakeLogin1) Inhibit(what, who, why, mode string) (dbus.UnixFD, *dbus.Error) {
-	if f.received != nil {
-		close(f.received)
-	}
-	if f.block != nil {
-		<-f.block
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.calls = append(f.calls, [4]string{what, who, why, mode})
-	if f.refuse != nil {
-		return -1, f.refuse
-	}
-	r, w, err := os.Pipe()
-	if err != nil {
-		return -1, dbus.MakeFailedError(err)
-	}
-	f.reads, f.writes = append(f.reads, r), append(f.writes, w)
-	return dbus.UnixFD(w.Fd()), nil
-}
-
-func (f *fakeLogin1) closeOwnCopies() {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for _, w := range f.writes {
-		w.Close()
-	}
-	f.writes = nil
-}
-
-// serveLogin1 exports f as login1 on the bus.
-func serveLogin1(t *testing.T, addr string, f *fakeLogin1) {
-	t.Helper()
-	conn, err := dbus.Connect(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	if err := conn.Export(f, login1Path, "org.freedesktop.login1.Manager"); err != nil {
-		t.Fatal(err)
-	}
-	reply, err := conn.RequestName(login1Name, dbus.NameFlagDoNotQueue)
-	if err != nil || reply != dbus.RequestNameReplyPrimaryOwner {
-		t.Fatalf("request name: %v %v", reply, err)
-	}
-}
-
-func clientInhibitor(t *testing.T, addr string) *LogindInhibitor {
+func clientInhibitor(t *testing.T, addr string) *inhibit.LogindInhibitor {
 	t.Helper()
 	conn, err := dbus.Connect(addr)
 	if err != nil {
@@ -143,22 +87,20 @@ func clientInhibitor(t *testing.T, addr string) *LogindInhibitor {
 	}
 	t.Cleanup(func() { conn.Close() })
 	log, _ := testLog(t)
-	return NewLogindInhibitor(conn, log)
+	return inhibit.NewLogindInhibitor(conn, log)
 }
 
 func TestLogindInhibit(t *testing.T) {
 	addr := startSystemBus(t)
-	f := &fakeLogin1{}
-	serveLogin1(t, addr, f)
+	f := &inhibittest.Login1{}
+	f.Serve(t, addr)
 	inh := clientInhibitor(t, addr)
 	release, err := inh.Inhibit(testCtx(t), "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.closeOwnCopies()
-	f.mu.Lock()
-	calls, r := f.calls, f.reads[0]
-	f.mu.Unlock()
+	f.CloseOwnCopies()
+	calls, r := f.Calls(), f.Reads()[0]
 	want := [4]string{"sleep:shutdown", "Tails Backup", "Updating your backup Tails", "block"}
 	if len(calls) != 1 || calls[0] != want {
 		t.Errorf("calls = %q, want %q", calls, want)
@@ -181,40 +123,40 @@ func TestLogindInhibitUnavailable(t *testing.T) {
 	addr := startSystemBus(t)
 	inh := clientInhibitor(t, addr)
 	// No logind on the bus.
-	if _, err := inh.Inhibit(testCtx(t), "x"); !errors.Is(err, ErrInhibitUnavailable) {
+	if _, err := inh.Inhibit(testCtx(t), "x"); !errors.Is(err, inhibit.ErrInhibitUnavailable) {
 		t.Fatalf("absent: %v", err)
 	}
 	// A logind that refuses.
-	serveLogin1(t, addr, &fakeLogin1{refuse: &dbus.Error{Name: "org.freedesktop.DBus.Error.AccessDenied", Body: []any{"no"}}})
-	if _, err := inh.Inhibit(testCtx(t), "x"); !errors.Is(err, ErrInhibitUnavailable) {
+	(&inhibittest.Login1{Refuse: &dbus.Error{Name: "org.freedesktop.DBus.Error.AccessDenied", Body: []any{"no"}}}).Serve(t, addr)
+	if _, err := inh.Inhibit(testCtx(t), "x"); !errors.Is(err, inhibit.ErrInhibitUnavailable) {
 		t.Fatalf("refused: %v", err)
 	}
 	// No system bus at all.
 	log, _ := testLog(t)
-	if _, err := NewLogindInhibitor(nil, log).Inhibit(testCtx(t), "x"); !errors.Is(err, ErrInhibitUnavailable) {
+	if _, err := inhibit.NewLogindInhibitor(nil, log).Inhibit(testCtx(t), "x"); !errors.Is(err, inhibit.ErrInhibitUnavailable) {
 		t.Fatalf("no bus: %v", err)
 	}
 }
 
 func TestLogindInhibitContext(t *testing.T) {
 	addr := startSystemBus(t)
-	f := &fakeLogin1{block: make(chan struct{}), received: make(chan struct{})}
-	serveLogin1(t, addr, f)
-	t.Cleanup(func() { close(f.block) })
+	f := &inhibittest.Login1{Block: make(chan struct{}), Received: make(chan struct{})}
+	f.Serve(t, addr)
+	t.Cleanup(func() { close(f.Block) })
 	inh := clientInhibitor(t, addr)
 	ctx, cancel := context.WithCancel(testCtx(t))
 	go func() {
-		<-f.received
+		<-f.Received
 		cancel()
 	}()
 	_, err := inh.Inhibit(ctx, "x")
-	if !errors.Is(err, context.Canceled) || errors.Is(err, ErrInhibitUnavailable) {
+	if !errors.Is(err, context.Canceled) || errors.Is(err, inhibit.ErrInhibitUnavailable) {
 		t.Fatalf("err = %v", err)
 	}
 }
 
 func TestFakeInhibitor(t *testing.T) {
-	f := &FakeInhibitor{}
+	f := &inhibittest.FakeInhibitor{}
 	rel, err := f.Inhibit(testCtx(t), "why")
 	if err != nil || f.Active() != 1 {
 		t.Fatal(err, f.Active())
@@ -224,4 +166,23 @@ func TestFakeInhibitor(t *testing.T) {
 	if f.Active() != 0 || f.Whys()[0] != "why" {
 		t.Fatal(f.Active(), f.Whys())
 	}
+}
+
+// testLog returns a debug-level logger writing to the test's log.
+func testLog(t *testing.T) (*logrus.Entry, *strings.Builder) {
+	t.Helper()
+	buf := &strings.Builder{}
+	l := logrus.New()
+	l.Out = buf
+	l.Level = logrus.DebugLevel
+	l.Formatter = &logrus.TextFormatter{DisableColors: true}
+	return logrus.NewEntry(l).WithField("test", t.Name()), buf
+}
+
+// testCtx returns a context that ends with the test or after a generous timeout.
+func testCtx(t *testing.T) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	return ctx
 }

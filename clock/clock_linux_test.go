@@ -1,4 +1,4 @@
-package agent
+package clock
 
 import (
 	"context"
@@ -15,7 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// No test here sets CLOCK_REALTIME: it is the shared machine's clock. The ECANCELED path of the
+// No test here sets CLOCK_REALTIME: it is the shared machine's  The ECANCELED path of the
 // loop is driven through scriptedSource; the timerfd itself is checked for how it is armed
 // (its /proc fdinfo), for expiry, interruption and for leaving no fd or goroutine behind.
 
@@ -308,4 +308,15 @@ func TestRealClockChangesEndsWithContext(t *testing.T) {
 		buf := make([]byte, 1<<16)
 		t.Errorf("%d goroutines after the end, %d before:\n%s", n, goroutinesBefore, buf[:runtime.Stack(buf, true)])
 	}
+}
+
+// wait bounds every wait of these tests.
+const wait = 20 * time.Second
+
+// testCtx returns a context that ends with the test or after a generous timeout.
+func testCtx(t *testing.T) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	return ctx
 }

@@ -1,13 +1,14 @@
-package agent
+// Package clock is the agent's source of time: the wall clock, timers, waiting until a
+// wall-clock time, and, on Linux, being told when the wall clock is set.
+package clock
 
 import (
 	"context"
 	"time"
-
-	"github.com/sirupsen/logrus"
 )
 
-// Clock is the agent's source of time, so that tests can move time by hand (see FakeClock).
+// Clock is the agent's source of time, so that tests can move time by hand (see
+// clocktest.FakeClock).
 type Clock interface {
 	// Now returns the current wall-clock time.
 	Now() time.Time
@@ -26,28 +27,13 @@ type Timer interface {
 }
 
 // ClockChangeNotifier is implemented by the Clocks that can tell when their wall clock is set
-// (RealClock on Linux, FakeClock). Timers count monotonic time, so a timer armed for a wall-clock
+// (RealClock on Linux, clocktest.FakeClock). Timers count monotonic time, so a timer armed for a wall-clock
 // deadline is wrong after the clock is set: on Tails htpdate sets it once Tor is connected, often
 // by hours, and the wall clock also leaps over a suspend, which monotonic time does not count.
 type ClockChangeNotifier interface {
 	// ClockChanges returns a channel that receives a value after the wall clock is set; one
 	// value may stand for several changes. It is closed when ctx ends or the watch fails.
 	ClockChanges(ctx context.Context) (<-chan struct{}, error)
-}
-
-// clockChanges returns the ClockChanges channel of c, or nil (never ready) when c cannot tell
-// or the watch cannot start, which is logged: reminders then come late after a change.
-func clockChanges(ctx context.Context, c Clock, log *logrus.Entry) <-chan struct{} {
-	n, ok := c.(ClockChangeNotifier)
-	if !ok {
-		return nil
-	}
-	ch, err := n.ClockChanges(ctx)
-	if err != nil {
-		log.WithError(err).Warn("cannot watch the wall clock: a reminder may come late after it is set")
-		return nil
-	}
-	return ch
 }
 
 // RealClock is the system clock.
@@ -58,6 +44,8 @@ func (RealClock) Now() time.Time { return time.Now() }
 
 // NewTimer returns a *time.Timer.
 func (RealClock) NewTimer(d time.Duration) Timer { return realTimer{time.NewTimer(d)} }
+
+var _ Clock = RealClock{}
 
 type realTimer struct{ t *time.Timer }
 

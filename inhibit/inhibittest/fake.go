@@ -1,12 +1,16 @@
-package agent
+// Package inhibittest provides fakes of sleep inhibition for tests: FakeInhibitor, an
+// in-process inhibit.Inhibitor, and Login1, a fake logind to serve on a test bus.
+package inhibittest
 
 import (
 	"context"
 	"sync"
+
+	"tails-backup/inhibit"
 )
 
-// FakeInhibitor is an Inhibitor for tests. Set Err to make Inhibit fail (for example with
-// fmt.Errorf("%w: test", ErrInhibitUnavailable)); Active tells whether a lock is held.
+// FakeInhibitor is an inhibit.Inhibitor for tests. Set Err to make Inhibit fail (for example with
+// fmt.Errorf("%w: test", inhibit.ErrInhibitUnavailable)); Active tells whether a lock is held.
 type FakeInhibitor struct {
 	mu     sync.Mutex
 	Err    error
@@ -49,3 +53,5 @@ func (f *FakeInhibitor) Whys() []string {
 	defer f.mu.Unlock()
 	return append([]string(nil), f.whys...)
 }
+
+var _ inhibit.Inhibitor = (*FakeInhibitor)(nil)

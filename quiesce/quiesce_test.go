@@ -1,20 +1,23 @@
-package agent
+package quiesce
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"reflect"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sirupsen/logrus"
 
 	"tails-backup/tails"
 )
@@ -340,31 +343,6 @@ func TestCloseAppLeavesOtherProcesses(t *testing.T) {
 	}
 }
 
-func TestFakeQuiescer(t *testing.T) {
-	ctx := testCtx(t)
-	tb := thunderbirdFeature()
-	f := &FakeQuiescer{
-		Features: []tails.Feature{tb},
-		Busy:     []BusyApp{{App: tb.Apps[0], Feature: tb, PIDs: []int{7}}},
-		Stubborn: map[string]bool{},
-	}
-	busy, _ := f.BusyApps(ctx, f.Features)
-	if len(busy) != 1 {
-		t.Fatal(busy)
-	}
-	f.Stubborn["Thunderbird"] = true
-	if err := f.CloseApp(ctx, busy[0], time.Second); !errors.Is(err, ErrStillRunning) {
-		t.Fatal(err)
-	}
-	f.Stubborn["Thunderbird"] = false
-	if err := f.CloseApp(ctx, busy[0], time.Second); err != nil {
-		t.Fatal(err)
-	}
-	if busy, _ := f.BusyApps(ctx, f.Features); len(busy) != 0 || !reflect.DeepEqual(f.Closed(), []string{"Thunderbird"}) {
-		t.Fatal(busy, f.Closed())
-	}
-}
-
 func TestBusySystemAppsOfRoot(t *testing.T) {
 	type p = struct {
 		comm  string
@@ -391,4 +369,46 @@ func TestBusySystemAppsOfRoot(t *testing.T) {
 	if err != nil && !errors.Is(err, ErrStillRunning) {
 		t.Fatalf("CloseApp on root's process: %v", err)
 	}
+}
+
+// testLog returns a debug-level logger writing to the returned buffer.
+func testLog(t *testing.T) (*logrus.Entry, *syncBuffer) {
+	t.Helper()
+	buf := &syncBuffer{}
+	l := logrus.New()
+	l.Out = buf
+	l.Level = logrus.DebugLevel
+	l.Formatter = &logrus.TextFormatter{DisableColors: true}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("log:\n%s", buf.String())
+		}
+	})
+	return logrus.NewEntry(l).WithField("test", t.Name()), buf
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent use, to capture logs.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// testCtx returns a context that ends with the test or after a generous timeout.
+func testCtx(t *testing.T) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	return ctx
 }

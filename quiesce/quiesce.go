@@ -1,4 +1,7 @@
-package agent
+// Package quiesce finds the applications that hold the files of the Persistent Storage
+// features turned on, and asks them to quit (SIGTERM through a pidfd, never SIGKILL) before a
+// copy.
+package quiesce
 
 import (
 	"bytes"
@@ -34,7 +37,7 @@ type BusyApp struct {
 }
 
 // Quiescer finds the applications to close before copying and closes them, politely.
-// Implemented by *ProcQuiescer and FakeQuiescer.
+// Implemented by *ProcQuiescer and quiescetest.FakeQuiescer.
 type Quiescer interface {
 	// ActiveFeatures returns the Persistent Storage features that are turned on.
 	ActiveFeatures(ctx context.Context) ([]tails.Feature, error)
@@ -443,3 +446,5 @@ func (q *ProcQuiescer) waitGone(ctx context.Context, waits []pidWait, grace time
 		}
 	}
 }
+
+var _ Quiescer = (*ProcQuiescer)(nil)

@@ -1,4 +1,5 @@
-package agent
+// Package quiescetest provides FakeQuiescer, a quiesce.Quiescer for tests.
+package quiescetest
 
 import (
 	"context"
@@ -6,32 +7,33 @@ import (
 	"sync"
 	"time"
 
+	"tails-backup/quiesce"
 	"tails-backup/tails"
 )
 
-// FakeQuiescer is a Quiescer for tests. ActiveFeatures returns Features (or FeaturesErr);
+// FakeQuiescer is a quiesce.Quiescer for tests. ActiveFeatures returns Features (or FeaturesErr);
 // BusyApps returns the apps of Busy whose feature is among those asked and that were not
-// closed; CloseApp closes an app, unless its name is in Stubborn (then ErrStillRunning).
+// closed; CloseApp closes an app, unless its name is in Stubborn (then quiesce.ErrStillRunning).
 type FakeQuiescer struct {
 	Features    []tails.Feature
 	FeaturesErr error
-	Busy        []BusyApp
+	Busy        []quiesce.BusyApp
 	Stubborn    map[string]bool
 
 	mu     sync.Mutex
 	closed []string
 }
 
-// ActiveFeatures implements Quiescer.
+// ActiveFeatures implements quiesce.Quiescer.
 func (f *FakeQuiescer) ActiveFeatures(ctx context.Context) ([]tails.Feature, error) {
 	return f.Features, f.FeaturesErr
 }
 
-// BusyApps implements Quiescer.
-func (f *FakeQuiescer) BusyApps(ctx context.Context, features []tails.Feature) ([]BusyApp, error) {
+// BusyApps implements quiesce.Quiescer.
+func (f *FakeQuiescer) BusyApps(ctx context.Context, features []tails.Feature) ([]quiesce.BusyApp, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	var out []BusyApp
+	var out []quiesce.BusyApp
 	for _, b := range f.Busy {
 		active := slices.ContainsFunc(features, func(ft tails.Feature) bool { return ft.Source == b.Feature.Source })
 		if active && !slices.Contains(f.closed, b.App.Name) {
@@ -41,15 +43,15 @@ func (f *FakeQuiescer) BusyApps(ctx context.Context, features []tails.Feature) (
 	return out, nil
 }
 
-// CloseApp implements Quiescer.
-func (f *FakeQuiescer) CloseApp(ctx context.Context, app BusyApp, grace time.Duration) error {
+// CloseApp implements quiesce.Quiescer.
+func (f *FakeQuiescer) CloseApp(ctx context.Context, app quiesce.BusyApp, grace time.Duration) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.Stubborn[app.App.Name] {
-		return &StillRunningError{App: app.App, PIDs: app.PIDs}
+		return &quiesce.StillRunningError{App: app.App, PIDs: app.PIDs}
 	}
 	f.closed = append(f.closed, app.App.Name)
 	return nil
@@ -68,3 +70,5 @@ func (f *FakeQuiescer) Closed() []string {
 	defer f.mu.Unlock()
 	return append([]string(nil), f.closed...)
 }
+
+var _ quiesce.Quiescer = (*FakeQuiescer)(nil)

@@ -1,16 +1,19 @@
-package agent
+package clock_test
 
 import (
 	"context"
 	"errors"
 	"testing"
 	"time"
+
+	"tails-backup/clock"
+	"tails-backup/clock/clocktest"
 )
 
 var t0 = time.Date(2025, 3, 30, 12, 0, 0, 0, time.UTC)
 
 func TestFakeClockFiresDueTimersInOrder(t *testing.T) {
-	c := NewFakeClock(t0)
+	c := clocktest.NewFakeClock(t0)
 	t3, t1, t2 := c.NewTimer(3*time.Hour), c.NewTimer(time.Hour), c.NewTimer(2*time.Hour)
 	if n := c.PendingTimers(); n != 3 {
 		t.Fatalf("pending = %d, want 3", n)
@@ -27,7 +30,7 @@ func TestFakeClockFiresDueTimersInOrder(t *testing.T) {
 	default:
 		t.Fatal("t1 did not fire")
 	}
-	for _, tm := range []Timer{t2, t3} {
+	for _, tm := range []clock.Timer{t2, t3} {
 		select {
 		case <-tm.C():
 			t.Fatal("a later timer fired early")
@@ -46,7 +49,7 @@ func TestFakeClockFiresDueTimersInOrder(t *testing.T) {
 }
 
 func TestFakeTimerStopAndReset(t *testing.T) {
-	c := NewFakeClock(t0)
+	c := clocktest.NewFakeClock(t0)
 	tm := c.NewTimer(time.Minute)
 	if !tm.Stop() {
 		t.Error("Stop of an active timer returned false")
@@ -80,18 +83,18 @@ func TestFakeTimerStopAndReset(t *testing.T) {
 
 func TestWaitUntilWithFakeClock(t *testing.T) {
 	ctx := testCtx(t)
-	c := NewFakeClock(t0)
+	c := clocktest.NewFakeClock(t0)
 	deadline := t0.Add(7*24*time.Hour + time.Second)
 	done := make(chan error, 1)
-	go func() { done <- WaitUntil(ctx, c, deadline) }()
+	go func() { done <- clock.WaitUntil(ctx, c, deadline) }()
 	slices := 0
 	for {
 		if err := c.BlockUntilTimers(ctx, 1); err != nil {
 			t.Fatal(err)
 		}
 		d, _ := c.NextDeadline()
-		if d.Sub(c.Now()) > MaxTimerSlice {
-			t.Fatalf("armed a timer of %v, more than %v", d.Sub(c.Now()), MaxTimerSlice)
+		if d.Sub(c.Now()) > clock.MaxTimerSlice {
+			t.Fatalf("armed a timer of %v, more than %v", d.Sub(c.Now()), clock.MaxTimerSlice)
 		}
 		slices++
 		c.Set(d)
@@ -107,16 +110,16 @@ func TestWaitUntilWithFakeClock(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if want := int(deadline.Sub(t0)/MaxTimerSlice) + 1; slices != want {
+	if want := int(deadline.Sub(t0)/clock.MaxTimerSlice) + 1; slices != want {
 		t.Errorf("%d timer slices, want %d", slices, want)
 	}
 }
 
 func TestWaitUntilClockJumpsForward(t *testing.T) {
 	ctx := testCtx(t)
-	c := NewFakeClock(t0)
+	c := clocktest.NewFakeClock(t0)
 	done := make(chan error, 1)
-	go func() { done <- WaitUntil(ctx, c, t0.Add(7*24*time.Hour)) }()
+	go func() { done <- clock.WaitUntil(ctx, c, t0.Add(7*24*time.Hour)) }()
 	if err := c.BlockUntilTimers(ctx, 1); err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +130,7 @@ func TestWaitUntilClockJumpsForward(t *testing.T) {
 		t.Fatalf("WaitUntil returned %v before its timer fired: real timers do not see a jump", err)
 	default:
 	}
-	c.Advance(MaxTimerSlice)
+	c.Advance(clock.MaxTimerSlice)
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +140,7 @@ func TestWaitUntilClockJumpsForward(t *testing.T) {
 // nothing, and tells each ClockChanges channel, with changes coalesced until read.
 func TestFakeClockJump(t *testing.T) {
 	ctx, cancel := context.WithCancel(testCtx(t))
-	c := NewFakeClock(t0)
+	c := clocktest.NewFakeClock(t0)
 	tm := c.NewTimer(time.Hour)
 	ch1, err := c.ClockChanges(ctx)
 	if err != nil {
@@ -195,13 +198,13 @@ func TestFakeClockJump(t *testing.T) {
 }
 
 func TestWaitUntilCancelAndPast(t *testing.T) {
-	c := NewFakeClock(t0)
-	if err := WaitUntil(context.Background(), c, t0); err != nil {
+	c := clocktest.NewFakeClock(t0)
+	if err := clock.WaitUntil(context.Background(), c, t0); err != nil {
 		t.Fatalf("deadline now: %v", err)
 	}
 	ctx, cancel := context.WithCancel(testCtx(t))
 	done := make(chan error, 1)
-	go func() { done <- WaitUntil(ctx, c, t0.Add(time.Hour)) }()
+	go func() { done <- clock.WaitUntil(ctx, c, t0.Add(time.Hour)) }()
 	if err := c.BlockUntilTimers(ctx, 1); err != nil {
 		t.Fatal(err)
 	}
@@ -216,10 +219,18 @@ func TestWaitUntilCancelAndPast(t *testing.T) {
 
 func TestWaitUntilRealClock(t *testing.T) {
 	start := time.Now()
-	if err := WaitUntil(testCtx(t), RealClock{}, start.Add(20*time.Millisecond)); err != nil {
+	if err := clock.WaitUntil(testCtx(t), clock.RealClock{}, start.Add(20*time.Millisecond)); err != nil {
 		t.Fatal(err)
 	}
 	if time.Since(start) < 20*time.Millisecond {
 		t.Error("returned early")
 	}
+}
+
+// testCtx returns a context that ends with the test or after a generous timeout.
+func testCtx(t *testing.T) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	return ctx
 }

@@ -1,19 +1,22 @@
-package agent
+// Package clocktest provides FakeClock, a clock.Clock for tests whose time moves only by hand.
+package clocktest
 
 import (
 	"context"
 	"slices"
 	"sync"
 	"time"
+
+	"tails-backup/clock"
 )
 
-// FakeClock is a Clock for tests: time stands still until Advance or Set moves it, and then the
+// FakeClock is a clock.Clock for tests: time stands still until Advance or Set moves it, and then the
 // timers that are due fire, in deadline order, before Advance returns. Jump sets the wall clock
 // the way htpdate or a resume from suspend does: the timers keep counting, ClockChanges tells.
 // Safe for concurrent use.
 //
 //	clk := NewFakeClock(time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC))
-//	go func() { done <- WaitUntil(ctx, clk, deadline) }()
+//	go func() { done <- clock.WaitUntil(ctx, clk, deadline) }()
 //	clk.BlockUntilTimers(ctx, 1) // the goroutine is now waiting on its timer
 //	clk.Advance(24 * time.Hour)  // fires it
 type FakeClock struct {
@@ -37,7 +40,7 @@ func (c *FakeClock) Now() time.Time {
 }
 
 // NewTimer returns a timer that fires when the fake time reaches Now()+d; d <= 0 fires at once.
-func (c *FakeClock) NewTimer(d time.Duration) Timer {
+func (c *FakeClock) NewTimer(d time.Duration) clock.Timer {
 	t := &fakeTimer{clock: c, c: make(chan time.Time, 1)}
 	t.Reset(d)
 	return t
@@ -93,7 +96,7 @@ func (c *FakeClock) Jump(d time.Duration) {
 	c.signal()
 }
 
-// ClockChanges implements ClockChangeNotifier: the channel receives a value after each Jump and
+// ClockChanges implements clock.ClockChangeNotifier: the channel receives a value after each Jump and
 // is closed once ctx ends.
 func (c *FakeClock) ClockChanges(ctx context.Context) (<-chan struct{}, error) {
 	ch := make(chan struct{}, 1)
@@ -247,3 +250,8 @@ func (t *fakeTimer) Reset(d time.Duration) bool {
 	c.signal()
 	return was
 }
+
+var (
+	_ clock.Clock               = (*FakeClock)(nil)
+	_ clock.ClockChangeNotifier = (*FakeClock)(nil)
+)

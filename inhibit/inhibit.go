@@ -1,4 +1,6 @@
-package agent
+// Package inhibit keeps the computer from sleeping or shutting down while an update runs,
+// through logind's sleep inhibitor locks.
+package inhibit
 
 import (
 	"context"
@@ -12,7 +14,7 @@ import (
 )
 
 // Inhibitor keeps the computer from sleeping or shutting down while an update runs.
-// Implemented by *LogindInhibitor and FakeInhibitor.
+// Implemented by *LogindInhibitor and inhibittest.FakeInhibitor.
 type Inhibitor interface {
 	// Inhibit takes the lock, explaining why; release gives it back (idempotent). An error
 	// wrapping ErrInhibitUnavailable means there is no login manager to ask: warn and go on.
@@ -85,3 +87,5 @@ func (l *LogindInhibitor) Inhibit(ctx context.Context, why string) (func(), erro
 		})
 	}, nil
 }
+
+var _ Inhibitor = (*LogindInhibitor)(nil)
