@@ -3,40 +3,16 @@ package helper
 import (
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strconv"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 
+	"tails-backup/internal/beneath"
 	"tails-backup/tails"
 )
 
 // errNotMountRoot says a directory is not the root of a mounted file system.
 var errNotMountRoot = errors.New("not the root of a mounted file system")
-
-// openDirNoSymlinks opens the directory at the absolute, clean path without following any
-// symlink on the way (openat2 RESOLVE_NO_SYMLINKS): a symlink anywhere gives ELOOP.
-func openDirNoSymlinks(path string) (int, error) {
-	if !filepath.IsAbs(path) || filepath.Clean(path) != path {
-		return -1, fmt.Errorf("%q is not a clean absolute path", path)
-	}
-	how := unix.OpenHow{
-		Flags:   unix.O_RDONLY | unix.O_DIRECTORY | unix.O_CLOEXEC | unix.O_NOFOLLOW,
-		Resolve: unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS,
-	}
-	for {
-		fd, err := unix.Openat2(unix.AT_FDCWD, path, &how)
-		if err == unix.EINTR || err == unix.EAGAIN {
-			continue
-		}
-		if err != nil {
-			return -1, &os.PathError{Op: "openat2", Path: path, Err: err}
-		}
-		return fd, nil
-	}
-}
 
 // sameDevice compares two device numbers by major and minor.
 func sameDevice(a, b uint64) bool {
@@ -114,27 +90,7 @@ func existsAt(dirfd int, name string) (bool, error) {
 	}
 }
 
-// readDirNames lists the directory open as fd (which stays open).
-func readDirNames(fd int) ([]string, error) {
-	dup, err := unix.Openat(fd, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
-	if err != nil {
-		return nil, err
-	}
-	f := os.NewFile(uintptr(dup), "directory")
-	defer f.Close()
-	return f.Readdirnames(-1)
-}
-
 // setMtime sets the modification time of the file open as fd, leaving its access time.
 func setMtime(fd int, mtime unix.Timespec) error {
-	ts := [2]unix.Timespec{{Nsec: unix.UTIME_OMIT}, mtime}
-	// utimensat(fd, NULL, ts, 0) is futimens(fd, ts).
-	_, _, errno := unix.Syscall6(unix.SYS_UTIMENSAT, uintptr(fd), 0, uintptr(unsafe.Pointer(&ts[0])), 0, 0, 0)
-	if errno != 0 {
-		return errno
-	}
-	return nil
+	return beneath.Futimens(fd, [2]unix.Timespec{{Nsec: unix.UTIME_OMIT}, mtime})
 }
-
-// fdPath is a path that opens exactly the file open as fd, whatever happens to its name.
-func fdPath(fd int) string { return "/proc/self/fd/" + strconv.Itoa(fd) }

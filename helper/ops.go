@@ -11,6 +11,7 @@ import (
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
+	"tails-backup/internal/beneath"
 	tbsync "tails-backup/sync"
 	"tails-backup/tails"
 	"tails-backup/wire"
@@ -206,13 +207,12 @@ func (o *operation) update(src, dst *root) (*wire.Report, *Failure) {
 	o.log.Info("marker written incomplete; mirroring")
 
 	exclude := mirrorExcludes(o.req.Skip)
-	rep, err := tbsync.Mirror(o.ctx, fdPath(src.fd), fdPath(dst.fd), tbsync.Options{
-		Exclude:           exclude,
-		SourceDevice:      src.dev,
-		DestinationDevice: dst.dev,
-		Progress:          o.progress(),
-		ProgressInterval:  o.sys.ProgressInterval / 2,
-		Log:               o.log,
+	// The roots validated above, by their descriptors: nothing is looked up again by path.
+	rep, err := tbsync.MirrorFDs(o.ctx, src.fd, dst.fd, tbsync.Options{
+		Exclude:          exclude,
+		Progress:         o.progress(),
+		ProgressInterval: o.sys.ProgressInterval / 2,
+		Log:              o.log,
 	})
 	if err != nil {
 		return nil, o.mirrorFailure(err, dst)
@@ -382,7 +382,7 @@ func (o *operation) promote(src *root) *Failure {
 // createPersistence gives a fresh backup Persistent Storage root the ownership, mode and ACL
 // of Tails.
 func (o *operation) createPersistence(dst *root) *Failure {
-	names, err := readDirNames(dst.fd)
+	names, _, err := beneath.ReadNames(dst.fd, nil, nil)
 	if err != nil {
 		return o.writeFailure(dst, err, 0)
 	}

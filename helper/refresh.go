@@ -23,6 +23,7 @@ import (
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
+	"tails-backup/internal/beneath"
 	tbsync "tails-backup/sync"
 	"tails-backup/sysrefresh"
 	"tails-backup/tails"
@@ -75,7 +76,7 @@ func validateMedium(sys System, snap *udisks.Snapshot, mounts []tails.Mount, src
 	if err != nil {
 		return nil, notMounted(err)
 	}
-	fd, err := openDirNoSymlinks(p)
+	fd, err := beneath.OpenAbs(p, unix.O_RDONLY|unix.O_DIRECTORY)
 	switch {
 	case errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR):
 		return nil, notMounted(err)
@@ -193,10 +194,6 @@ func openSystemMount(sp systemPartition, mounts []tails.Mount, name string) (*ro
 	return nil, failf(wire.CodeNotFound, nil, "The system partition of the backup on %s is not mounted; mount it and try again.", name)
 }
 
-// treePath is a path that opens exactly the directory open as fd, for code that takes paths
-// and refuses a symlink as the last component: /proc/self/fd/N is one, its "." is not.
-func treePath(fd int) string { return fdPath(fd) + "/." }
-
 // refreshSystem makes the backup's system partition a copy of the running one.
 func (o *operation) refreshSystem(snap *udisks.Snapshot, mounts []tails.Mount, src, dst *root) (*wire.Report, *Failure) {
 	if f := checkPaired(src, dst); f != nil {
@@ -221,8 +218,8 @@ func (o *operation) refreshSystem(snap *udisks.Snapshot, mounts []tails.Mount, s
 		return nil, cancelled(o.ctx)
 	}
 	start := time.Now()
-	srcPath, dstPath := treePath(medium.fd), treePath(sys.fd)
-	if _, err := sysrefresh.ReadVersion(srcPath); err != nil {
+	// The roots validated above, by their descriptors: nothing is looked up again by path.
+	if _, err := sysrefresh.ReadVersionFD(medium.fd, sysrefresh.Options{}); err != nil {
 		if errors.Is(err, sysrefresh.ErrOtherFileSystem) {
 			return nil, o.systemFailure(err, sys)
 		}
@@ -230,11 +227,11 @@ func (o *operation) refreshSystem(snap *udisks.Snapshot, mounts []tails.Mount, s
 	}
 
 	fresh := false
-	if _, err := sysrefresh.ReadVersion(dstPath); err != nil {
+	if _, err := sysrefresh.ReadVersionFD(sys.fd, sysrefresh.Options{}); err != nil {
 		if !errors.Is(err, sysrefresh.ErrNoVersion) {
 			return nil, o.systemFailure(onBackup(err), sys)
 		}
-		names, err := readDirNames(sys.fd)
+		names, _, err := beneath.ReadNames(sys.fd, nil, nil)
 		if err != nil {
 			return nil, o.systemFailure(err, sys)
 		}
@@ -248,15 +245,15 @@ func (o *operation) refreshSystem(snap *udisks.Snapshot, mounts []tails.Mount, s
 		o.log.Info("empty system partition: filling it")
 	}
 
-	srcID, err := sysrefresh.Identify(srcPath, sysrefresh.Options{})
+	srcID, err := sysrefresh.IdentifyFD(medium.fd, sysrefresh.Options{})
 	if err != nil {
 		return nil, o.systemFailure(err, sys)
 	}
-	dstID, err := sysrefresh.Identify(dstPath, sysrefresh.Options{})
+	dstID, err := sysrefresh.IdentifyFD(sys.fd, sysrefresh.Options{})
 	if err != nil {
 		return nil, o.systemFailure(onBackup(err), sys)
 	}
-	plan, err := sysrefresh.Plan(srcPath, dstPath, sysrefresh.Options{})
+	plan, err := sysrefresh.PlanFDs(medium.fd, sys.fd, sysrefresh.Options{})
 	if err != nil {
 		return nil, o.systemFailure(err, sys)
 	}
@@ -279,7 +276,7 @@ func (o *operation) refreshSystem(snap *udisks.Snapshot, mounts []tails.Mount, s
 		o.out.write(wire.Event{Event: wire.EventProgress, Phase: wire.PhaseSystem, FilesDone: filesDone, FilesTotal: max(filesTotal, filesDone),
 			BytesDone: p.Done, BytesTotal: p.Total, Path: p.Path})
 	}
-	rep, err := sysrefresh.Refresh(o.ctx, srcPath, dstPath, sysrefresh.Options{Progress: progress})
+	rep, err := sysrefresh.RefreshFDs(o.ctx, medium.fd, sys.fd, sysrefresh.Options{Progress: progress})
 	if err != nil {
 		o.log.WithError(err).WithField("written", rep.Written).Warn("system partition refresh stopped")
 		return nil, o.systemFailure(err, sys)
@@ -519,21 +516,11 @@ func checkBlockDevice(p string, dev uint64) error {
 	return nil
 }
 
-// openBeneath opens the regular file rel beneath the directory dirfd, never following a
-// symlink nor entering another file system mounted below dirfd (EXDEV); it returns ENOENT
-// when there is none.
-func openBeneath(dirfd int, rel string) (*os.File, error) {
-	how := unix.OpenHow{
-		Flags:   unix.O_RDONLY | unix.O_NOFOLLOW | unix.O_CLOEXEC | unix.O_NONBLOCK,
-		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS | unix.RESOLVE_NO_XDEV,
-	}
-	var fd int
-	var err error
-	for {
-		if fd, err = unix.Openat2(dirfd, rel, &how); err != unix.EINTR && err != unix.EAGAIN {
-			break
-		}
-	}
+// openFileBeneath opens the regular file rel beneath the directory dirfd, never following a
+// symlink nor entering another file system mounted below dirfd (EXDEV, beneath.Open); it
+// returns ENOENT when there is none.
+func openFileBeneath(dirfd int, rel string) (*os.File, error) {
+	fd, err := beneath.Open(dirfd, rel, unix.O_RDONLY|unix.O_NONBLOCK)
 	if err != nil {
 		return nil, err
 	}
@@ -553,7 +540,7 @@ func openBeneath(dirfd int, rel string) (*os.File, error) {
 // and the medium may be mounted noexec), else syslinux from the PATH; "" if neither exists.
 // cleanup removes the copy.
 func (o *operation) findSyslinux(medium *root) (string, func(), error) {
-	f, err := openBeneath(medium.fd, mediumSyslinux)
+	f, err := openFileBeneath(medium.fd, mediumSyslinux)
 	if err == nil {
 		defer f.Close()
 		dir, err := os.MkdirTemp("", "tails-backup-syslinux-")
@@ -606,7 +593,7 @@ func copyBounded(p string, r io.Reader, limit int64) error {
 // sys.GPTMBR; nil if neither exists. It must be exactly mbrCodeSize bytes: more would
 // overwrite the partition table.
 func (o *operation) readMBRCode(medium *root) ([]byte, error) {
-	f, err := openBeneath(medium.fd, mediumMBR)
+	f, err := openFileBeneath(medium.fd, mediumMBR)
 	name := mediumMBR
 	if errors.Is(err, unix.ENOENT) {
 		name = o.sys.GPTMBR

@@ -12,6 +12,7 @@ import (
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
+	"tails-backup/internal/beneath"
 	tbsync "tails-backup/sync"
 	"tails-backup/tails"
 	"tails-backup/wire"
@@ -66,14 +67,12 @@ func (o *operation) restore(ps, backup *root) (*wire.Report, *Failure) {
 		return nil, cancelled(o.ctx)
 	}
 	o.log.WithField("excluded", exclude).Info("restoring")
-	rep, err := tbsync.Mirror(o.ctx, fdPath(backup.fd), fdPath(ps.fd), tbsync.Options{
-		Exclude:           exclude,
-		UntrustedSource:   true,
-		SourceDevice:      backup.dev,
-		DestinationDevice: ps.dev,
-		Progress:          o.progress(),
-		ProgressInterval:  o.sys.ProgressInterval / 2,
-		Log:               o.log,
+	rep, err := tbsync.MirrorFDs(o.ctx, backup.fd, ps.fd, tbsync.Options{
+		Exclude:          exclude,
+		UntrustedSource:  true,
+		Progress:         o.progress(),
+		ProgressInterval: o.sys.ProgressInterval / 2,
+		Log:              o.log,
 
 		// The root of the Persistent Storage keeps the owner, mode and ACL it has, whatever the
 		// backup's root has: Tails checks them at boot, and a root writable by amnesia would
@@ -324,7 +323,7 @@ func (o *operation) restoreConfs(psfd int, confs []backupConf, rep *wire.Report)
 		// The mirror gave the root the backup root's modification time, as rsync does; these
 		// renames changed it again.
 		ts := []unix.Timespec{{Nsec: unix.UTIME_OMIT}, root.Mtim}
-		if err := unix.UtimesNanoAt(unix.AT_FDCWD, fdPath(psfd), ts, 0); err != nil {
+		if err := unix.UtimesNanoAt(unix.AT_FDCWD, beneath.FDPath(psfd), ts, 0); err != nil {
 			return fmt.Errorf("set the modification time of the root folder: %w", err)
 		}
 		if err := unix.Fsync(psfd); err != nil {
@@ -346,7 +345,7 @@ func confIs(psfd int, c backupConf) (exists, same bool) {
 		return true, false
 	}
 	// The Persistent Storage root is root's alone: the name is not swapped under us.
-	_, aclErr := unix.Lgetxattr(fdPath(psfd)+"/"+c.name, tails.ACLXattrAccess, nil)
+	_, aclErr := unix.Lgetxattr(beneath.AtPath(psfd, c.name), tails.ACLXattrAccess, nil)
 	noACL := errors.Is(aclErr, unix.ENODATA) || errors.Is(aclErr, unix.EOPNOTSUPP)
 	return true, noACL && bytes.Equal(data, c.data) && st.Mtim == c.mtime && st.Nlink == 1 &&
 		st.Uid == tails.PersistentStorageUID && st.Gid == tails.PersistentStorageGID &&

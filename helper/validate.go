@@ -10,6 +10,7 @@ import (
 	"github.com/godbus/dbus/v5"
 	"golang.org/x/sys/unix"
 
+	"tails-backup/internal/beneath"
 	"tails-backup/tails"
 	"tails-backup/udisks"
 	"tails-backup/wire"
@@ -68,7 +69,7 @@ func luksUUID(o *udisks.Object) string {
 // system on device dev, and checks it against the mount table. It returns the fd or a Failure
 // built by the callbacks, which phrase the message for the source or the destination.
 func openMountRoot(path string, dev uint64, mounts []tails.Mount, notFound, symlink, other func(error) *Failure) (int, tails.Mount, *Failure) {
-	fd, err := openDirNoSymlinks(path)
+	fd, err := beneath.OpenAbs(path, unix.O_RDONLY|unix.O_DIRECTORY)
 	switch {
 	case errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR):
 		return -1, tails.Mount{}, notFound(err)
@@ -101,7 +102,7 @@ func validateSource(sys System, snap *udisks.Snapshot, mounts []tails.Mount) (*r
 	if err != nil {
 		return nil, notUnlocked(err)
 	}
-	fd, err := openDirNoSymlinks(path)
+	fd, err := beneath.OpenAbs(path, unix.O_RDONLY|unix.O_DIRECTORY)
 	switch {
 	case errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR):
 		return nil, notUnlocked(err)

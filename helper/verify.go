@@ -10,6 +10,7 @@ import (
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
+	"tails-backup/internal/beneath"
 	tbsync "tails-backup/sync"
 	"tails-backup/tails"
 	"tails-backup/wire"
@@ -25,15 +26,14 @@ type VerifyOptions struct {
 	Checksum bool
 	// Exclude lists paths, relative to the roots, that are not compared.
 	Exclude []string
-	// SourceDevice and DestinationDevice, when not zero, are the devices the roots must be on.
-	SourceDevice, DestinationDevice uint64
 	// MaxChanges bounds the change events; 0 means MaxChangeEvents.
 	MaxChanges int64
 	Log        *logrus.Entry
 }
 
 // VerifyTrees compares the tree open as srcfd with the one open as dstfd without writing
-// anything, as a dry-run mirror of src onto dst: it calls emit with one progress event of
+// anything, as a dry-run mirror of src onto dst (sync.MirrorFDs: the descriptors, not their
+// paths, so what was checked is what is compared): it calls emit with one progress event of
 // phase PhaseChange per difference (at most MaxChanges), then one of phase PhaseProblem per
 // problem CheckPersistentStorage finds in dst. The report counts the differences and problems.
 // The error is the mirror's: the comparison could not run to its end.
@@ -62,7 +62,7 @@ func VerifyTrees(ctx context.Context, srcfd, dstfd int, opts VerifyOptions, emit
 		}
 		emit(wire.Event{Event: wire.EventProgress, Phase: wire.PhaseChange, Path: c.Path, Kind: string(c.Kind), What: c.What, Type: typ})
 	}
-	rep, err := tbsync.Mirror(ctx, fdPath(srcfd), fdPath(dstfd), tbsync.Options{
+	rep, err := tbsync.MirrorFDs(ctx, srcfd, dstfd, tbsync.Options{
 		DryRun: true,
 		NoSync: true,
 		// The roots' own owner, mode and ACL are not compared: Tails 7 changes the backup's as
@@ -72,8 +72,6 @@ func VerifyTrees(ctx context.Context, srcfd, dstfd int, opts VerifyOptions, emit
 		KeepDestinationRoot: true,
 		Checksum:            opts.Checksum,
 		Exclude:             opts.Exclude,
-		SourceDevice:        opts.SourceDevice,
-		DestinationDevice:   opts.DestinationDevice,
 		OnChange:            onChange,
 		Log:                 opts.Log,
 	})
@@ -108,11 +106,7 @@ func entryType(rootfd int, rel string) string {
 	dir, name := path.Split(rel)
 	dirfd := rootfd
 	if dir != "" {
-		how := unix.OpenHow{
-			Flags:   unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC,
-			Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS,
-		}
-		fd, err := unix.Openat2(rootfd, path.Clean(dir), &how)
+		fd, err := beneath.Open(rootfd, path.Clean(dir), unix.O_PATH|unix.O_DIRECTORY)
 		if err != nil {
 			return ""
 		}
@@ -148,11 +142,9 @@ func (o *operation) verify(src, dst *root) (*wire.Report, *Failure) {
 	}
 	exclude := mirrorExcludes(o.req.Skip)
 	rep, err := VerifyTrees(o.ctx, src.fd, dst.fd, VerifyOptions{
-		Checksum:          o.req.Checksum,
-		Exclude:           exclude,
-		SourceDevice:      src.dev,
-		DestinationDevice: dst.dev,
-		Log:               o.log,
+		Checksum: o.req.Checksum,
+		Exclude:  exclude,
+		Log:      o.log,
 	}, o.out.write)
 	if err != nil {
 		return nil, o.mirrorFailure(err, dst)

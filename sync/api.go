@@ -20,7 +20,7 @@ import (
 	"github.com/sirupsen/logrus"
 )
 
-// Options tunes a Mirror run. The zero value is a valid, complete mirror.
+// Options tunes a Mirror or MirrorFDs run. The zero value is a valid, complete mirror.
 type Options struct {
 	// DryRun compares the trees and reports what would change without writing anything.
 	DryRun bool
@@ -57,10 +57,6 @@ type Options struct {
 	// Persistent Storage, whose root Tails checks at boot): putting them back after the run
 	// would leave the source root's if the process were killed in between.
 	KeepDestinationRoot bool
-	// SourceDevice and DestinationDevice, when not zero, are the device numbers (st_dev) the
-	// roots must be on: the caller checked those devices, and Mirror refuses roots that were
-	// remounted since.
-	SourceDevice, DestinationDevice uint64
 	// Log receives warnings (vanished files, per-file errors); nil discards them.
 	Log *logrus.Entry
 
@@ -90,7 +86,7 @@ type batchBounds struct {
 // hold (a hostile backup may hold anything); past one, the run stops with a *LimitError.
 type limits struct {
 	depth      int   // levels of folders below the root
-	nameBytes  int64 // memory of the folder listings held at once, as nameCost counts it
+	nameBytes  int64 // memory of the folder listings held at once, as beneath.NameCost counts it
 	linkGroups int   // source inodes with several links remembered in the link table
 }
 

@@ -8,30 +8,21 @@ import (
 	"io"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"tails-backup/internal/beneath"
 )
 
 // Every destination operation below takes a directory file descriptor and a single path
 // component, or a file descriptor, so no path is ever resolved through a destination symlink.
-// Metadata is written through O_PATH descriptors and their /proc/self/fd magic links, which
-// reach the very inode that was opened (a symlink stays a symlink: see TestProcFDActsOnSymlink).
-
-const procSelfFD = "/proc/self/fd/"
-
-// fdPath names the inode open as fd; the following (non-l) xattr and utimes calls on it act on
-// that inode itself, even when it is a symlink.
-func fdPath(fd int) string { return procSelfFD + strconv.Itoa(fd) }
-
-// atPath names the entry name inside the directory open as dirfd; the l-variants of the calls
-// on it never follow name if it is a symlink.
-func atPath(dirfd int, name string) string {
-	return procSelfFD + strconv.Itoa(dirfd) + "/" + name
-}
+// Metadata is written through O_PATH descriptors and their /proc/self/fd magic links
+// (beneath.FDPath), which reach the very inode that was opened (a symlink stays a symlink: see
+// TestProcFDActsOnSymlink). Opening a directory entry, a path beneath a root and listing a
+// directory are in internal/beneath.
 
 func isDir(st *unix.Stat_t) bool     { return st.Mode&unix.S_IFMT == unix.S_IFDIR }
 func isReg(st *unix.Stat_t) bool     { return st.Mode&unix.S_IFMT == unix.S_IFREG }
@@ -56,16 +47,6 @@ func ignoringEINTR(fn func() error) error {
 			return err
 		}
 	}
-}
-
-// openDirAt opens the directory name inside dirfd for reading, refusing a symlink.
-func openDirAt(dirfd int, name string) (int, error) {
-	var fd int
-	err := ignoringEINTR(func() (err error) {
-		fd, err = unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-		return err
-	})
-	return fd, err
 }
 
 // openPathAt opens name inside dirfd as an O_PATH descriptor, refusing to follow a symlink.
@@ -93,21 +74,6 @@ func openFileAt(dirfd int, name string) (int, error) {
 	return fd, err
 }
 
-// openBeneath opens the relative path rel under root as an O_PATH descriptor, refusing any
-// symlink, magic link, mount crossing or escape from root on the way.
-func openBeneath(root int, rel string) (int, error) {
-	how := unix.OpenHow{
-		Flags:   unix.O_PATH | unix.O_NOFOLLOW | unix.O_CLOEXEC,
-		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS | unix.RESOLVE_NO_XDEV,
-	}
-	var fd int
-	err := ignoringEINTR(func() (err error) {
-		fd, err = unix.Openat2(root, rel, &how)
-		return err
-	})
-	return fd, err
-}
-
 func lstatAt(dirfd int, name string, st *unix.Stat_t) error {
 	return ignoringEINTR(func() error {
 		return unix.Fstatat(dirfd, name, st, unix.AT_SYMLINK_NOFOLLOW)
@@ -117,85 +83,6 @@ func lstatAt(dirfd int, name string, st *unix.Stat_t) error {
 func fstat(fd int, st *unix.Stat_t) error {
 	return ignoringEINTR(func() error { return unix.Fstat(fd, st) })
 }
-
-// readNames returns the sorted names in the directory open as fd, without "." and "..", and
-// what they cost of the budget, which the caller gives back when it drops them. It reads the
-// directory a buffer at a time and stops with errNoNameBudget, having given back what it took,
-// as soon as the names would go beyond the budget of one listing or of all: a folder of millions of entries costs at
-// most one buffer more than the budget.
-//
-// The whole list is needed, sorted, before the first entry is handled: the engine merges the
-// sorted lists of the source and the destination, and getdents returns names in the order of
-// the file system's hash, so a directory cannot be handled a chunk at a time.
-func readNames(fd int, buf []byte, budget *nameBudget) ([]string, int64, error) {
-	// The root descriptors are read once per phase: start from the beginning each time.
-	if _, err := unix.Seek(fd, 0, io.SeekStart); err != nil {
-		return nil, 0, err
-	}
-	var names []string
-	var cost int64
-	for {
-		var n int
-		err := ignoringEINTR(func() (err error) {
-			n, err = unix.ReadDirent(fd, buf)
-			return err
-		})
-		if err != nil {
-			budget.give(cost)
-			return nil, 0, err
-		}
-		if n <= 0 {
-			break
-		}
-		had := len(names)
-		_, _, names = unix.ParseDirent(buf[:n], -1, names)
-		var c int64
-		for _, name := range names[had:] {
-			c += nameCost(name)
-		}
-		if (budget != nil && cost+c > budget.perList) || !budget.take(c) {
-			budget.give(cost)
-			return nil, 0, errNoNameBudget
-		}
-		cost += c
-	}
-	slices.Sort(names)
-	return names, cost, nil
-}
-
-// nameCost is what a name held in a listing costs: its bytes and its string header, doubled
-// for the slack of the growing slice and the allocator's rounding.
-func nameCost(name string) int64 { return int64(len(name)) + 32 }
-
-// nameBudget bounds the memory of one directory listing (perList), and of all the listings
-// that the workers hold at once (limit: each folder being worked on holds the sorted names of
-// its source and destination, and its ancestors' stay held while it is).
-type nameBudget struct {
-	perList, limit int64
-	used           atomic.Int64
-}
-
-// take reserves n bytes, or reserves nothing and reports false past the limit. A nil budget
-// has no limit.
-func (b *nameBudget) take(n int64) bool {
-	if b == nil {
-		return true
-	}
-	if b.used.Add(n) > b.limit {
-		b.used.Add(-n)
-		return false
-	}
-	return true
-}
-
-// give gives back n bytes that take reserved.
-func (b *nameBudget) give(n int64) {
-	if b != nil {
-		b.used.Add(-n)
-	}
-}
-
-var errNoNameBudget = errors.New("the folder listings held at once would take more than their budget")
 
 // readlinkAt returns the exact bytes of the symlink name inside dirfd.
 func readlinkAt(dirfd int, name string) (string, error) {
@@ -244,7 +131,7 @@ func xattrsAt(dirfd int, name string, noAt *atomic.Bool) ([]xattr, error) {
 		}
 		noAt.Store(true)
 	}
-	return readXattrs(xattrReader{path: atPath(dirfd, name)})
+	return readXattrs(xattrReader{path: beneath.AtPath(dirfd, name)})
 }
 
 func (x xattrReader) list(buf []byte) (int, error) {

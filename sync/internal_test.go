@@ -14,6 +14,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"tails-backup/internal/beneath"
 )
 
 func names(ls []listed) []string {
@@ -117,8 +119,21 @@ func TestCheckRootsRefusesOverlaps(t *testing.T) {
 		{"missing", "c", "source"},
 		{"a", "missing", "destination"},
 	}
+	check := func(src, dst string) error {
+		sfd, err := openRoot(src, "source")
+		if err != nil {
+			return err
+		}
+		defer unix.Close(sfd)
+		dfd, err := openRoot(dst, "destination")
+		if err != nil {
+			return err
+		}
+		defer unix.Close(dfd)
+		return checkRoots(sfd, dfd, root{sfd, src}, root{dfd, dst})
+	}
 	for _, tt := range tests {
-		err := checkRoots(filepath.Join(base, tt.src), filepath.Join(base, tt.dst))
+		err := check(filepath.Join(base, tt.src), filepath.Join(base, tt.dst))
 		switch {
 		case tt.wantErr == "" && err != nil:
 			t.Errorf("checkRoots(%s, %s) = %v, want nil", tt.src, tt.dst, err)
@@ -153,7 +168,7 @@ func TestProcFDActsOnSymlink(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer unix.Close(fd)
-	p := fdPath(fd)
+	p := beneath.FDPath(fd)
 	if err := unix.Setxattr(p, "trusted.probe", []byte("v"), 0); err != nil {
 		t.Skipf("the file system of %s does not take trusted xattrs on symlinks: %v", dir, err)
 	}
@@ -219,22 +234,135 @@ func TestWriteSparseLeavesZeroBlocksAsHoles(t *testing.T) {
 	}
 }
 
-func TestMirrorRefusesUnexpectedDevice(t *testing.T) {
-	src, dst := t.TempDir(), t.TempDir()
-	var st unix.Stat_t
-	if err := unix.Stat(dst, &st); err != nil {
+func openFD(t *testing.T, p string, flags int) int {
+	t.Helper()
+	fd, err := unix.Open(p, flags|unix.O_CLOEXEC, 0)
+	if err != nil {
 		t.Fatal(err)
 	}
-	_, err := Mirror(t.Context(), src, dst, Options{DestinationDevice: st.Dev + 1})
-	if err == nil || !strings.Contains(err.Error(), "not on the expected device") {
-		t.Fatalf("error %v, want a refusal", err)
+	t.Cleanup(func() { unix.Close(fd) })
+	return fd
+}
+
+// TestMirrorFDsRefusesBadRoots: MirrorFDs refuses, before writing anything, what is not a
+// directory open for reading, the same directory twice and nested roots; it leaves the
+// caller's descriptors open.
+func TestMirrorFDsRefusesBadRoots(t *testing.T) {
+	base := t.TempDir()
+	for _, d := range []string{"a/sub", "b"} {
+		if err := os.MkdirAll(filepath.Join(base, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
 	}
-	_, err = Mirror(t.Context(), src, dst, Options{SourceDevice: st.Dev + 1})
-	if err == nil || !strings.Contains(err.Error(), "not on the expected device") {
-		t.Fatalf("error %v, want a refusal", err)
+	if err := os.WriteFile(filepath.Join(base, "a/f"), []byte("f"), 0o644); err != nil {
+		t.Fatal(err)
 	}
-	if _, err := Mirror(t.Context(), src, dst, Options{SourceDevice: st.Dev, DestinationDevice: st.Dev}); err != nil {
-		t.Fatalf("matching devices: %v", err)
+	dir := func(p string) int { return openFD(t, filepath.Join(base, p), unix.O_RDONLY|unix.O_DIRECTORY) }
+	a, sub, b := dir("a"), dir("a/sub"), dir("b")
+	tests := []struct {
+		name     string
+		src, dst int
+		want     string
+	}{
+		{"O_PATH source", openFD(t, filepath.Join(base, "a"), unix.O_PATH|unix.O_DIRECTORY), b, "O_PATH"},
+		{"O_PATH destination", a, openFD(t, filepath.Join(base, "b"), unix.O_PATH|unix.O_DIRECTORY), "O_PATH"},
+		{"source is a file", openFD(t, filepath.Join(base, "a/f"), unix.O_RDONLY), b, "source is not a directory"},
+		{"same descriptor", a, a, "same directory"},
+		{"same directory, two descriptors", a, dir("a/sub/.."), "same directory"},
+		{"destination inside the source", a, sub, "destination is inside the source"},
+		{"source inside the destination", sub, a, "source is inside the destination"},
+		{"closed descriptor", a, 1 << 20, "destination"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := MirrorFDs(t.Context(), tt.src, tt.dst, Options{NoSync: true})
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("MirrorFDs = %v, want an error containing %q", err, tt.want)
+			}
+			if _, err := os.Stat(filepath.Join(base, "b/f")); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("b/f exists (%v): something was written", err)
+			}
+		})
+	}
+	if _, err := MirrorFDs(t.Context(), a, b, Options{NoSync: true}); err != nil {
+		t.Fatalf("MirrorFDs(a, b): %v", err)
+	}
+	// The caller's descriptors are still open and usable.
+	for _, fd := range []int{a, b} {
+		if _, _, err := beneath.ReadNames(fd, nil, nil); err != nil {
+			t.Errorf("the caller's descriptor %d after MirrorFDs: %v", fd, err)
+		}
+	}
+}
+
+// TestMirrorFDsFollowsTheDescriptors: once the roots are open, what happens to their paths does
+// not change what is mirrored: the run writes into the directory the caller opened, even when
+// its path was renamed and replaced, or another file system was mounted over it.
+func TestMirrorFDsFollowsTheDescriptors(t *testing.T) {
+	type redirect struct {
+		name string
+		// move redirects the path dst after the caller opened it; it returns where the opened
+		// directory can now be found.
+		move func(t *testing.T, dst string) string
+	}
+	redirects := []redirect{
+		{"renamed and replaced", func(t *testing.T, dst string) string {
+			if err := os.Rename(dst, dst+".old"); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Mkdir(dst, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			return dst + ".old"
+		}},
+	}
+	if os.Getuid() == 0 {
+		redirects = append(redirects, redirect{"mounted over", func(t *testing.T, dst string) string {
+			if err := unix.Mount("tmpfs", dst, "tmpfs", 0, "size=1m"); err != nil {
+				t.Skipf("mount a tmpfs: %v", err)
+			}
+			t.Cleanup(func() { unix.Unmount(dst, unix.MNT_DETACH) })
+			// The covered directory stays reachable through a bind mount of its parent.
+			hidden := filepath.Join(t.TempDir(), "parent")
+			if err := os.Mkdir(hidden, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := unix.Mount(filepath.Dir(dst), hidden, "", unix.MS_BIND, ""); err != nil {
+				t.Skipf("bind mount: %v", err)
+			}
+			t.Cleanup(func() { unix.Unmount(hidden, unix.MNT_DETACH) })
+			return filepath.Join(hidden, filepath.Base(dst))
+		}})
+	}
+	for _, rd := range redirects {
+		t.Run(rd.name, func(t *testing.T) {
+			base := t.TempDir()
+			src, dst := filepath.Join(base, "src"), filepath.Join(base, "dst")
+			for _, d := range []string{src, dst} {
+				if err := os.Mkdir(d, 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := os.WriteFile(filepath.Join(src, "f"), []byte("data"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			sfd := openFD(t, src, unix.O_RDONLY|unix.O_DIRECTORY)
+			dfd := openFD(t, dst, unix.O_RDONLY|unix.O_DIRECTORY)
+			opened := rd.move(t, dst)
+			rep, err := MirrorFDs(t.Context(), sfd, dfd, Options{NoSync: true})
+			if err != nil {
+				t.Fatalf("MirrorFDs: %v", err)
+			}
+			if rep.Created != 1 {
+				t.Errorf("created %d entries, want 1", rep.Created)
+			}
+			if b, err := os.ReadFile(filepath.Join(opened, "f")); err != nil || string(b) != "data" {
+				t.Errorf("the opened directory holds f = %q, %v; want the copy", b, err)
+			}
+			if names, err := os.ReadDir(dst); err != nil || len(names) != 0 {
+				t.Errorf("what is now at the destination's path holds %d entries (%v); want none", len(names), err)
+			}
+		})
 	}
 }
 

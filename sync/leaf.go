@@ -11,6 +11,8 @@ import (
 	gosync "sync"
 
 	"golang.org/x/sys/unix"
+
+	"tails-backup/internal/beneath"
 )
 
 // leafAction is what a non-directory entry needs.
@@ -378,7 +380,7 @@ func (r *runner) buildFile(rel string, srcFD, dstFD int, name, tmp string, durab
 			return 0, &opError{op: "truncate", err: err}
 		}
 	}
-	srcX, err := r.srcXattrs(readXattrs(xattrReader{path: fdPath(sfd), follow: true}))
+	srcX, err := r.srcXattrs(readXattrs(xattrReader{path: beneath.FDPath(sfd), follow: true}))
 	if err != nil {
 		return copied, &readError{err}
 	}
@@ -680,7 +682,7 @@ var errTargetGone = errors.New("the hard link target changed")
 // symlinks and must still be inode targetIno. When fix is set, the target's metadata is first
 // made that of the source entry fix (name's), since the seed of a group may need it.
 func (r *runner) linkTo(rel string, srcFD, dstFD int, name, target string, targetIno uint64, fix, d *unix.Stat_t, hasD bool) error {
-	tfd, err := openBeneath(r.dstRoot, target)
+	tfd, err := beneath.Open(r.dstRoot, target, unix.O_PATH)
 	if err != nil {
 		return errTargetGone
 	}
@@ -694,7 +696,7 @@ func (r *runner) linkTo(rel string, srcFD, dstFD int, name, target string, targe
 		if err != nil {
 			return &readError{err}
 		}
-		have, err := readXattrs(xattrReader{path: fdPath(tfd), follow: true})
+		have, err := readXattrs(xattrReader{path: beneath.FDPath(tfd), follow: true})
 		if err != nil {
 			return err
 		}

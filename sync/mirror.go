@@ -17,9 +17,41 @@ import (
 
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
+
+	"tails-backup/internal/beneath"
 )
 
 // Mirror makes the directory dst an exact copy of the directory src and reports what it did.
+// It opens the two paths (following symlinks, as a command line does) and calls MirrorFDs on
+// them; a caller that checked its roots holds their descriptors and calls MirrorFDs itself,
+// so that nothing is resolved twice.
+//
+// The error is MirrorFDs', or says why a path cannot be opened as a directory.
+func Mirror(ctx context.Context, src, dst string, opts Options) (Report, error) {
+	srcFD, err := openRoot(src, "source")
+	if err != nil {
+		return Report{}, err
+	}
+	defer unix.Close(srcFD)
+	dstFD, err := openRoot(dst, "destination")
+	if err != nil {
+		return Report{}, err
+	}
+	defer unix.Close(dstFD)
+	return mirrorFDs(ctx, root{srcFD, src}, root{dstFD, dst}, opts)
+}
+
+// MirrorFDs makes the directory open as dstDir an exact copy of the directory open as srcDir
+// and reports what it did.
+//
+// The caller owns the two descriptors, opened and checked (which device, which mount) before:
+// MirrorFDs neither closes them nor moves their offsets or locks, and resolves no path to reach
+// them, so a rename, unmount or mount at their paths since does not change what is mirrored.
+// The run opens each root again as "." beneath its descriptor (a new open file description of
+// the same directory) and closes those before returning. It refuses, before anything is
+// written: a descriptor that is not a directory, an O_PATH descriptor (its directory cannot be
+// listed through it), the same directory twice, and one root inside the other (mirroring would
+// copy the destination into itself or delete the source).
 //
 // It first scans both trees to compute what must change (DryRun stops there), checks that the
 // destination has room, then applies the changes and flushes the destination file system.
@@ -27,7 +59,26 @@ import (
 // listed in Report.Errors. It is a *NoSpaceError when the destination is too small, wraps
 // ctx.Err() when the context ended the run, and otherwise says why the run could not go on.
 // In every case each destination file is its old or its new version and no temporary is left.
-func Mirror(ctx context.Context, src, dst string, opts Options) (Report, error) {
+func MirrorFDs(ctx context.Context, srcDir, dstDir int, opts Options) (Report, error) {
+	return mirrorFDs(ctx, root{srcDir, ""}, root{dstDir, ""}, opts)
+}
+
+// root is a root directory given to a run: its descriptor and, for messages, the path it was
+// opened at ("" when the caller gave only the descriptor).
+type root struct {
+	fd   int
+	path string
+}
+
+// describe names the root in a message: "source /a" or "source".
+func (r root) describe(what string) string {
+	if r.path == "" {
+		return what
+	}
+	return what + " " + r.path
+}
+
+func mirrorFDs(ctx context.Context, src, dst root, opts Options) (Report, error) {
 	start := time.Now()
 	r, err := newRunner(ctx, src, dst, opts)
 	if err != nil {
@@ -57,7 +108,7 @@ type runner struct {
 	sem       chan struct{}
 	planning  bool // true during the scan, which writes nothing
 	lim       limits
-	names     nameBudget
+	names     beneath.Budget
 	links     linkTable
 	dirty     dirtySet
 	tmpStem   string
@@ -124,10 +175,7 @@ func (l limits) withDefaults() limits {
 	return l
 }
 
-func newRunner(ctx context.Context, src, dst string, opts Options) (*runner, error) {
-	if err := checkRoots(src, dst); err != nil {
-		return nil, err
-	}
+func newRunner(ctx context.Context, src, dst root, opts Options) (*runner, error) {
 	log := opts.Log
 	if log == nil {
 		l := logrus.New()
@@ -157,7 +205,7 @@ func newRunner(ctx context.Context, src, dst string, opts Options) (*runner, err
 	}
 	r.commit = newBarrier(r, heldDirs)
 	r.noXattrAt.Store(opts.procXattrs)
-	r.names.perList, r.names.limit = lim.nameBytes, sharedNameFactor*lim.nameBytes
+	r.names.PerList, r.names.Limit = lim.nameBytes, sharedNameFactor*lim.nameBytes
 	r.links.groups = make(map[linkKey]*linkGroup)
 	r.links.limit = lim.linkGroups
 	r.dirty.dirs = make(map[string][]string)
@@ -174,35 +222,27 @@ func newRunner(ctx context.Context, src, dst string, opts Options) (*runner, err
 	r.ctx, r.cancel = context.WithCancel(ctx)
 
 	var err error
-	if r.srcRoot, err = openRoot(src, "source"); err != nil {
+	if r.srcRoot, err = reopenRoot(src, "source"); err != nil {
 		r.cancel()
 		return nil, err
 	}
-	if r.dstRoot, err = openRoot(dst, "destination"); err != nil {
+	if r.dstRoot, err = reopenRoot(dst, "destination"); err != nil {
 		unix.Close(r.srcRoot)
 		r.cancel()
+		return nil, err
+	}
+	if err := checkRoots(r.srcRoot, r.dstRoot, src, dst); err != nil {
+		r.close()
 		return nil, err
 	}
 	var s, d unix.Stat_t
 	if err := fstat(r.srcRoot, &s); err != nil {
 		r.close()
-		return nil, fmt.Errorf("source %s: %w", src, err)
+		return nil, fmt.Errorf("%s: %w", src.describe("source"), err)
 	}
 	if err := fstat(r.dstRoot, &d); err != nil {
 		r.close()
-		return nil, fmt.Errorf("destination %s: %w", dst, err)
-	}
-	if sameInode(&s, &d) {
-		r.close()
-		return nil, fmt.Errorf("source and destination are the same directory (%s); give two different directories", src)
-	}
-	if opts.SourceDevice != 0 && s.Dev != opts.SourceDevice {
-		r.close()
-		return nil, fmt.Errorf("source %s is not on the expected device any more; run again", src)
-	}
-	if opts.DestinationDevice != 0 && d.Dev != opts.DestinationDevice {
-		r.close()
-		return nil, fmt.Errorf("destination %s is not on the expected device any more; run again", dst)
+		return nil, fmt.Errorf("%s: %w", dst.describe("destination"), err)
 	}
 	r.srcDev, r.dstDev = s.Dev, d.Dev
 	return r, nil
@@ -251,43 +291,76 @@ func (r *runner) tooDeep(rel string, inDestination bool) bool {
 	return true
 }
 
-// checkRoots refuses roots where one contains the other: mirroring would copy the destination
-// into itself or delete the source.
-func checkRoots(src, dst string) error {
-	resolve := func(p string) (string, error) {
-		a, err := filepath.Abs(p)
-		if err != nil {
-			return "", err
+// checkRoots refuses roots where one contains the other, the run's own descriptors srcFD and
+// dstFD of src and dst: mirroring would copy the destination into itself or delete the source.
+// It compares inodes and walks up the ".." of each root (beneath.Inside), never a path.
+func checkRoots(srcFD, dstFD int, src, dst root) error {
+	var s, d unix.Stat_t
+	if err := fstat(srcFD, &s); err != nil {
+		return fmt.Errorf("%s: %w", src.describe("source"), err)
+	}
+	if err := fstat(dstFD, &d); err != nil {
+		return fmt.Errorf("%s: %w", dst.describe("destination"), err)
+	}
+	if sameInode(&s, &d) {
+		if src.path != "" {
+			return fmt.Errorf("source and destination are the same directory (%s); give two different directories", src.path)
 		}
-		return filepath.EvalSymlinks(a)
+		return errors.New("source and destination are the same directory; give two different directories")
 	}
-	s, err := resolve(src)
+	in, err := beneath.Inside(srcFD, dstFD)
 	if err != nil {
-		return fmt.Errorf("source %s: %w; give an existing directory", src, err)
+		return fmt.Errorf("check whether the %s is inside the %s: %w", dst.describe("destination"), src.describe("source"), err)
 	}
-	d, err := resolve(dst)
-	if err != nil {
-		return fmt.Errorf("destination %s: %w; create it first or give an existing directory", dst, err)
+	if in {
+		return fmt.Errorf("the %s is inside the %s; put it elsewhere", dst.describe("destination"), src.describe("source"))
 	}
-	if s == d {
-		return fmt.Errorf("source and destination are the same directory (%s); give two different directories", s)
+	if in, err = beneath.Inside(dstFD, srcFD); err != nil {
+		return fmt.Errorf("check whether the %s is inside the %s: %w", src.describe("source"), dst.describe("destination"), err)
 	}
-	if strings.HasPrefix(d, s+"/") || s == "/" {
-		return fmt.Errorf("destination %s is inside the source %s; put it elsewhere", d, s)
-	}
-	if strings.HasPrefix(s, d+"/") || d == "/" {
-		return fmt.Errorf("source %s is inside the destination %s, which would delete it; put it elsewhere", s, d)
+	if in {
+		return fmt.Errorf("the %s is inside the %s, which would delete it; put it elsewhere", src.describe("source"), dst.describe("destination"))
 	}
 	return nil
 }
 
+// openRoot opens the directory at path for Mirror.
 func openRoot(path, what string) (int, error) {
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err == unix.ENOTDIR {
+	var fd int
+	err := ignoringEINTR(func() (err error) {
+		fd, err = unix.Open(path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		return err
+	})
+	switch {
+	case err == unix.ENOTDIR:
 		return -1, fmt.Errorf("%s %s is not a directory; give a directory", what, path)
-	}
-	if err != nil {
+	case err == unix.ENOENT && what == "destination":
+		return -1, fmt.Errorf("destination %s does not exist; create it first or give an existing directory", path)
+	case err == unix.ENOENT:
+		return -1, fmt.Errorf("source %s does not exist; give an existing directory", path)
+	case err != nil:
 		return -1, fmt.Errorf("open %s %s: %w", what, path, err)
+	}
+	return fd, nil
+}
+
+// reopenRoot opens the run's own descriptor of the root r: "." beneath r.fd, a new open file
+// description of the same directory, so that the run's reads and seeks leave the caller's
+// descriptor as it is. It refuses an O_PATH descriptor and anything but a directory.
+func reopenRoot(r root, what string) (int, error) {
+	flags, err := unix.FcntlInt(uintptr(r.fd), unix.F_GETFL, 0)
+	if err != nil {
+		return -1, fmt.Errorf("%s: %w", r.describe(what), err)
+	}
+	if flags&unix.O_PATH != 0 {
+		return -1, fmt.Errorf("the %s is open as O_PATH, which cannot list it; open it for reading", r.describe(what))
+	}
+	fd, err := beneath.Open(r.fd, ".", unix.O_RDONLY|unix.O_DIRECTORY)
+	switch {
+	case err == unix.ENOTDIR:
+		return -1, fmt.Errorf("the %s is not a directory; give a directory", r.describe(what))
+	case err != nil:
+		return -1, fmt.Errorf("open the %s: %w", r.describe(what), err)
 	}
 	return fd, nil
 }
@@ -536,12 +609,12 @@ func (r *runner) walkRoot() {
 		return
 	}
 	r.sanitize(&s)
-	srcX, err := r.srcXattrs(readXattrs(xattrReader{path: fdPath(r.srcRoot), follow: true}))
+	srcX, err := r.srcXattrs(readXattrs(xattrReader{path: beneath.FDPath(r.srcRoot), follow: true}))
 	if err != nil {
 		r.fileError(".", "read xattrs", err)
 		return
 	}
-	dstX, err := readXattrs(xattrReader{path: fdPath(r.dstRoot), follow: true})
+	dstX, err := readXattrs(xattrReader{path: beneath.FDPath(r.dstRoot), follow: true})
 	if err != nil {
 		r.fail(".", "read xattrs", err)
 		return
@@ -591,7 +664,7 @@ func (r *runner) walkKeptRoot(s, d *unix.Stat_t) {
 	if mtimeDiff || touched {
 		ts := []unix.Timespec{{Nsec: unix.UTIME_OMIT}, s.Mtim}
 		err := r.commit.setMeta(r.dstRoot, ".", func(fd int) error {
-			if err := unix.UtimesNanoAt(unix.AT_FDCWD, fdPath(fd), ts, 0); err != nil {
+			if err := unix.UtimesNanoAt(unix.AT_FDCWD, beneath.FDPath(fd), ts, 0); err != nil {
 				return &opError{op: "set mtime", err: err}
 			}
 			return nil
@@ -619,9 +692,9 @@ func (r *runner) syncDir(rel string, srcFD, dstFD int) bool {
 		}
 	}
 	bufp := r.nameBufs.Get().(*[]byte)
-	srcNames, srcCost, err := readNames(srcFD, *bufp, &r.names)
+	srcNames, srcCost, err := beneath.ReadNames(srcFD, *bufp, &r.names)
 	switch {
-	case err == errNoNameBudget:
+	case err == beneath.ErrNoBudget:
 		r.nameBufs.Put(bufp)
 		r.overLimit(rel, LimitNames, false)
 		return false
@@ -630,13 +703,13 @@ func (r *runner) syncDir(rel string, srcFD, dstFD int) bool {
 		r.fileError(rel, "read directory", err)
 		return false // never delete what an unreadable source directory may still hold
 	}
-	defer r.names.give(srcCost)
+	defer r.names.Give(srcCost)
 	var dstNames []string
 	if dstFD >= 0 {
 		var dstCost int64
-		dstNames, dstCost, err = readNames(dstFD, *bufp, &r.names)
+		dstNames, dstCost, err = beneath.ReadNames(dstFD, *bufp, &r.names)
 		switch {
-		case err == errNoNameBudget:
+		case err == beneath.ErrNoBudget:
 			r.nameBufs.Put(bufp)
 			r.overLimit(rel, LimitNames, true)
 			return false
@@ -645,7 +718,7 @@ func (r *runner) syncDir(rel string, srcFD, dstFD int) bool {
 			r.fail(rel, "read directory", err)
 			return false
 		}
-		defer r.names.give(dstCost)
+		defer r.names.Give(dstCost)
 	}
 	r.nameBufs.Put(bufp)
 
@@ -756,7 +829,7 @@ func (r *runner) removeEntry(rel string, dirFD int, name string, d *unix.Stat_t)
 		if r.tooDeep(rel, true) {
 			return false
 		}
-		fd, err := openDirAt(dirFD, name)
+		fd, err := beneath.OpenDir(dirFD, name)
 		if err != nil {
 			r.fail(rel, "delete", err)
 			return false
@@ -768,10 +841,10 @@ func (r *runner) removeEntry(rel string, dirFD int, name string, d *unix.Stat_t)
 			return false
 		}
 		bufp := r.nameBufs.Get().(*[]byte)
-		names, cost, err := readNames(fd, *bufp, &r.names)
+		names, cost, err := beneath.ReadNames(fd, *bufp, &r.names)
 		r.nameBufs.Put(bufp)
 		switch {
-		case err == errNoNameBudget:
+		case err == beneath.ErrNoBudget:
 			unix.Close(fd)
 			r.overLimit(rel, LimitNames, true)
 			return false
@@ -780,7 +853,7 @@ func (r *runner) removeEntry(rel string, dirFD int, name string, d *unix.Stat_t)
 			r.fail(rel, "delete", err)
 			return false
 		}
-		defer r.names.give(cost)
+		defer r.names.Give(cost)
 		kept := false
 		for _, n := range names {
 			childRel := joinRel(rel, n)
@@ -887,7 +960,7 @@ func (r *runner) syncDirEntry(dirRel, rel string, srcFD, dstFD int, name string,
 		if r.tooDeep(rel, false) {
 			return false
 		}
-		srcChild, err = openDirAt(srcFD, name)
+		srcChild, err = beneath.OpenDir(srcFD, name)
 		if err != nil {
 			if err == unix.ENOENT || err == unix.ENOTDIR || err == unix.ELOOP {
 				r.vanished(rel)
@@ -897,7 +970,7 @@ func (r *runner) syncDirEntry(dirRel, rel string, srcFD, dstFD int, name string,
 			return false
 		}
 		defer unix.Close(srcChild)
-		srcX, err = r.srcXattrs(readXattrs(xattrReader{path: fdPath(srcChild), follow: true}))
+		srcX, err = r.srcXattrs(readXattrs(xattrReader{path: beneath.FDPath(srcChild), follow: true}))
 	}
 	if err != nil {
 		r.fileError(rel, "read xattrs", err)
@@ -910,7 +983,7 @@ func (r *runner) syncDirEntry(dirRel, rel string, srcFD, dstFD int, name string,
 	dstChild := -1
 	var dstX []xattr
 	if hasD && isDir(d) {
-		dstChild, err = openDirAt(dstFD, name)
+		dstChild, err = beneath.OpenDir(dstFD, name)
 		if err != nil {
 			// A symlink or file put there since the lstat: never follow it; the next run sees it.
 			r.fail(rel, "open directory", err)
@@ -921,7 +994,7 @@ func (r *runner) syncDirEntry(dirRel, rel string, srcFD, dstFD int, name string,
 			r.fileError(rel, "sync", ErrMountPoint)
 			return false
 		}
-		if dstX, err = readXattrs(xattrReader{path: fdPath(dstChild), follow: true}); err != nil {
+		if dstX, err = readXattrs(xattrReader{path: beneath.FDPath(dstChild), follow: true}); err != nil {
 			r.fail(rel, "read xattrs", err)
 			return false
 		}
@@ -966,7 +1039,7 @@ func (r *runner) syncDirEntry(dirRel, rel string, srcFD, dstFD int, name string,
 			r.fail(rel, "create directory", err)
 			return replaced
 		}
-		if dstChild, err = openDirAt(dstFD, name); err != nil {
+		if dstChild, err = beneath.OpenDir(dstFD, name); err != nil {
 			r.fail(rel, "open directory", err)
 			return true
 		}
@@ -1028,7 +1101,7 @@ func metaDiffers(s, d *unix.Stat_t, srcX, dstX []xattr) bool {
 // the default ACL of its directory. The order matters: chown clears the setuid/setgid bits and
 // security.capability, and setting an ACL rewrites the group bits.
 func applyMeta(fd int, s *unix.Stat_t, want, have []xattr, isNew bool) error {
-	p := fdPath(fd)
+	p := beneath.FDPath(fd)
 	var cur unix.Stat_t
 	if err := fstat(fd, &cur); err != nil {
 		return err

@@ -7,20 +7,20 @@ import (
 	"fmt"
 	"io"
 	"path"
-	"slices"
 	"strings"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"tails-backup/internal/beneath"
 )
 
 // Every tree access below goes through directory descriptors and single path components
-// opened with openat2 RESOLVE_NO_SYMLINKS|RESOLVE_NO_XDEV, so no path is ever resolved through
-// a symlink of the tree nor into another file system mounted in it, on either side: the
-// destination is a hostile stick, and reading its .disk/info through a planted symlink must
-// not leak another file's first line. A mount met is EXDEV, which the callers turn into a
-// *MountError naming the entry (pathErr): on Tails, amnesia owns every folder of the backup's
-// FAT system partition (udisks mounts it with uid=1000) and may mount FUSE on one.
+// opened with openat2 RESOLVE_NO_SYMLINKS|RESOLVE_NO_XDEV (beneath.Open), so no path is ever
+// resolved through a symlink of the tree nor into another file system mounted in it, on either
+// side: the destination is a hostile stick, and reading its .disk/info through a planted
+// symlink must not leak another file's first line. A mount met is EXDEV, which the callers
+// turn into a *MountError naming the entry (pathErr): on Tails, amnesia owns every folder of
+// the backup's FAT system partition (udisks mounts it with uid=1000) and may mount FUSE on one.
 
 func retry(fn func() error) error {
 	for {
@@ -30,8 +30,33 @@ func retry(fn func() error) error {
 	}
 }
 
-// openRoot opens the root directory of a tree. The root path itself comes from the caller
-// (a mount point it validated); its last component must not be a symlink.
+// reopenRoot opens the tree's own descriptor of the root directory open as fd: "." beneath fd,
+// a new open file description of the same directory (the caller's offset is left as it is),
+// which can be listed even when fd is O_PATH.
+func reopenRoot(fd int) (int, error) {
+	return beneath.Open(fd, ".", unix.O_RDONLY|unix.O_DIRECTORY)
+}
+
+// named is " name" for a message that names a root, or "" when the caller gave only its
+// descriptor.
+func named(name string) string {
+	if name == "" {
+		return ""
+	}
+	return " " + name
+}
+
+// withName prefixes err with the root's name, if the caller gave one.
+func withName(name string, err error) error {
+	if name == "" {
+		return err
+	}
+	return fmt.Errorf("%s: %w", name, err)
+}
+
+// openRoot opens the root directory of a tree at path, for the functions that take paths. The
+// path itself comes from the caller (a mount point it validated); its last component must not
+// be a symlink.
 func openRoot(root string) (int, error) {
 	var fd int
 	err := retry(func() (err error) {
@@ -41,24 +66,10 @@ func openRoot(root string) (int, error) {
 	return fd, err
 }
 
-// openAt opens the single component name in dirfd with flags (O_NOFOLLOW and O_CLOEXEC
-// added), never through a symlink nor across a mount: a mount point, even a bind mount of the
-// same file system, is EXDEV, and the file system mounted there is not asked anything.
-func openAt(dirfd int, name string, flags int) (int, error) {
-	how := unix.OpenHow{
-		Flags:   uint64(flags | unix.O_NOFOLLOW | unix.O_CLOEXEC),
-		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS | unix.RESOLVE_NO_XDEV,
-	}
-	for {
-		fd, err := unix.Openat2(dirfd, name, &how)
-		if err != unix.EINTR && err != unix.EAGAIN {
-			return fd, err
-		}
-	}
-}
-
+// openDirAt opens the directory name inside dirfd, refusing a symlink and a mount point
+// (EXDEV, beneath.Open).
 func openDirAt(dirfd int, name string) (int, error) {
-	return openAt(dirfd, name, unix.O_RDONLY|unix.O_DIRECTORY)
+	return beneath.Open(dirfd, name, unix.O_RDONLY|unix.O_DIRECTORY)
 }
 
 // openDirRel opens the directory rel ("" or "." for root itself) beneath root, one component
@@ -110,7 +121,7 @@ func openFileRel(root int, rel string) (int, unix.Stat_t, error) {
 
 func openFileAt(dirfd int, name string) (int, unix.Stat_t, error) {
 	var st unix.Stat_t
-	fd, err := openAt(dirfd, name, unix.O_RDONLY|unix.O_NONBLOCK)
+	fd, err := beneath.Open(dirfd, name, unix.O_RDONLY|unix.O_NONBLOCK)
 	if err != nil {
 		return -1, st, err
 	}
@@ -129,10 +140,10 @@ func isReg(st *unix.Stat_t) bool { return st.Mode&unix.S_IFMT == unix.S_IFREG }
 func isDir(st *unix.Stat_t) bool { return st.Mode&unix.S_IFMT == unix.S_IFDIR }
 
 // lstatAt is fstatat(AT_SYMLINK_NOFOLLOW) that refuses a mount point with EXDEV: through an
-// O_PATH descriptor opened by openAt, so that a FUSE file system mounted at name is never
+// O_PATH descriptor opened by beneath.Open, so that a FUSE file system mounted at name is never
 // asked for its attributes (its daemon could make the call hang).
 func lstatAt(dirfd int, name string, st *unix.Stat_t) error {
-	fd, err := openAt(dirfd, name, unix.O_PATH)
+	fd, err := beneath.Open(dirfd, name, unix.O_PATH)
 	if err != nil {
 		return err
 	}
@@ -168,37 +179,8 @@ func pathErr(backup bool, what, p string, err error) error {
 
 // readNames returns the sorted names in the directory open as fd.
 func readNames(fd int) ([]string, error) {
-	if _, err := unix.Seek(fd, 0, io.SeekStart); err != nil {
-		return nil, err
-	}
-	buf := make([]byte, 32<<10)
-	var names []string
-	for {
-		var n int
-		err := retry(func() (err error) {
-			n, err = unix.ReadDirent(fd, buf)
-			return err
-		})
-		if err != nil {
-			return nil, err
-		}
-		if n <= 0 {
-			break
-		}
-		_, _, names = unix.ParseDirent(buf[:n], -1, names)
-	}
-	slices.Sort(names)
-	return names, nil
-}
-
-// futimens sets the access and modification times of the file open as fd: utimensat with a
-// NULL path, which acts on fd itself (a path, even "" with AT_EMPTY_PATH, is looked up).
-func futimens(fd int, ts [2]unix.Timespec) error {
-	_, _, errno := unix.Syscall6(unix.SYS_UTIMENSAT, uintptr(fd), 0, uintptr(unsafe.Pointer(&ts[0])), 0, 0, 0)
-	if errno != 0 {
-		return errno
-	}
-	return nil
+	names, _, err := beneath.ReadNames(fd, nil, nil)
+	return names, err
 }
 
 // fdReader reads a descriptor.

@@ -19,3 +19,14 @@ func Plan(string, string, Options) (Changes, error) { return Changes{}, errUnsup
 func Refresh(context.Context, string, string, Options) (Report, error) {
 	return Report{}, errUnsupported
 }
+
+// ReadVersionFD is only supported on Linux.
+func ReadVersionFD(int, Options) (string, error) { return "", errUnsupported }
+
+// PlanFDs is only supported on Linux.
+func PlanFDs(int, int, Options) (Changes, error) { return Changes{}, errUnsupported }
+
+// RefreshFDs is only supported on Linux.
+func RefreshFDs(context.Context, int, int, Options) (Report, error) {
+	return Report{}, errUnsupported
+}

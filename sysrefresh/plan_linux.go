@@ -39,6 +39,22 @@ func Plan(src, dst string, opts Options) (Changes, error) {
 		return Changes{}, fmt.Errorf("open the backup's system partition %s: %w", dst, err)
 	}
 	defer unix.Close(droot)
+	return PlanFDs(sroot, droot, opts)
+}
+
+// PlanFDs is Plan on the trees open as the directories src and dst, which the caller opened
+// and checked and keeps open: no path is resolved to reach them.
+func PlanFDs(src, dst int, opts Options) (Changes, error) {
+	sroot, err := reopenRoot(src)
+	if err != nil {
+		return Changes{}, fmt.Errorf("open the running system partition: %w", err)
+	}
+	defer unix.Close(sroot)
+	droot, err := reopenRoot(dst)
+	if err != nil {
+		return Changes{}, fmt.Errorf("open the backup's system partition: %w", err)
+	}
+	defer unix.Close(droot)
 	opts = opts.withDefaults()
 	// Refresh looks through the whole backup tree, temporaries included, before it plans:
 	// so does Plan, so that both refuse the same trees.

@@ -13,6 +13,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"tails-backup/internal/beneath"
 )
 
 const (
@@ -35,16 +37,45 @@ func tempName(name string) string {
 // On cancellation (ctx, checked every MiB) or error the file being written is left in its old
 // version, its temporary removed, and the error returned; the next Refresh finishes the job.
 func Refresh(ctx context.Context, src, dst string, opts Options) (Report, error) {
-	opts = opts.withDefaults()
-	var rep Report
 	sroot, err := openRoot(src)
 	if err != nil {
-		return rep, fmt.Errorf("open the running system partition %s: %w", src, err)
+		return Report{}, fmt.Errorf("open the running system partition %s: %w", src, err)
 	}
 	defer unix.Close(sroot)
 	droot, err := openRoot(dst)
 	if err != nil {
-		return rep, fmt.Errorf("open the backup's system partition %s: %w", dst, err)
+		return Report{}, fmt.Errorf("open the backup's system partition %s: %w", dst, err)
+	}
+	defer unix.Close(droot)
+	return refresh(ctx, root{sroot, src}, root{droot, dst}, opts)
+}
+
+// RefreshFDs is Refresh on the trees open as the directories src and dst, which the caller
+// opened and checked and keeps open: no path is resolved to reach them, so a rename or a mount
+// at their paths since changes nothing.
+func RefreshFDs(ctx context.Context, src, dst int, opts Options) (Report, error) {
+	return refresh(ctx, root{src, ""}, root{dst, ""}, opts)
+}
+
+// root is a root given to refresh: its descriptor (the caller's) and the path it was opened at,
+// "" when the caller gave only the descriptor.
+type root struct {
+	fd   int
+	path string
+}
+
+func refresh(ctx context.Context, srcRoot, dstRoot root, opts Options) (Report, error) {
+	opts = opts.withDefaults()
+	var rep Report
+	src, dst := srcRoot.path, dstRoot.path
+	sroot, err := reopenRoot(srcRoot.fd)
+	if err != nil {
+		return rep, fmt.Errorf("open the running system partition%s: %w", named(src), err)
+	}
+	defer unix.Close(sroot)
+	droot, err := reopenRoot(dstRoot.fd)
+	if err != nil {
+		return rep, fmt.Errorf("open the backup's system partition%s: %w", named(dst), err)
 	}
 	defer unix.Close(droot)
 
@@ -53,14 +84,14 @@ func Refresh(ctx context.Context, src, dst string, opts Options) (Report, error)
 		if me := asMountError(err, false); me != nil {
 			return rep, me
 		}
-		return rep, fmt.Errorf("the running system partition %s: %w", src, err)
+		return rep, fmt.Errorf("the running system partition%s: %w", named(src), err)
 	}
 	did, err := identify(droot, opts)
 	if err != nil {
 		if me := asMountError(err, true); me != nil {
 			return rep, me
 		}
-		return rep, fmt.Errorf("the backup's system partition %s does not look like a Tails system partition: %w", dst, err)
+		return rep, fmt.Errorf("the backup's system partition%s does not look like a Tails system partition: %w", named(dst), err)
 	}
 	rep.SourceVersion, rep.DestinationVersion = sid.Version, did.Version
 
@@ -343,7 +374,7 @@ func (cp *copier) copy(c FileCopy) (err error) {
 	// On the open descriptor, not by name: something mounted on the temporary's name since it
 	// was created must not have its time set.
 	ts := unix.NsecToTimespec(mtime(&sst).UnixNano())
-	if err := futimens(fd, [2]unix.Timespec{ts, ts}); err != nil {
+	if err := beneath.Futimens(fd, [2]unix.Timespec{ts, ts}); err != nil {
 		return cp.wrap(c, "set the time of", err)
 	}
 	if err := unix.Fsync(fd); err != nil {

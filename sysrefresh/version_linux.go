@@ -35,9 +35,19 @@ func ReadVersionOpts(mediumRoot string, opts Options) (string, error) {
 		return "", fmt.Errorf("open the system partition %s: %w", mediumRoot, err)
 	}
 	defer unix.Close(root)
+	return readVersionNamed(root, mediumRoot, opts)
+}
+
+// ReadVersionFD is ReadVersionOpts on the system partition tree open as the directory root,
+// which the caller opened and checked and keeps open.
+func ReadVersionFD(root int, opts Options) (string, error) {
+	return readVersionNamed(root, "", opts)
+}
+
+func readVersionNamed(root int, name string, opts Options) (string, error) {
 	v, _, err := readVersion(root, opts.withDefaults())
 	if err != nil {
-		return "", fmt.Errorf("%s: %w", mediumRoot, err)
+		return "", withName(name, err)
 	}
 	return v, nil
 }
@@ -113,6 +123,12 @@ func Identify(root string, opts Options) (Identity, error) {
 		return Identity{}, fmt.Errorf("%s: %w", root, err)
 	}
 	return id, nil
+}
+
+// IdentifyFD is Identify on the system partition tree open as the directory root, which the
+// caller opened and checked and keeps open.
+func IdentifyFD(root int, opts Options) (Identity, error) {
+	return identify(root, opts.withDefaults())
 }
 
 func identify(root int, opts Options) (Identity, error) {

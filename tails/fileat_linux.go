@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"tails-backup/internal/beneath"
 )
 
 // WriteFileAt replaces the file name inside the directory open as dirfd with data, atomically:
@@ -49,7 +51,7 @@ func writeFileAt(dirfd int, name string, data []byte, mode uint32, uid, gid int,
 	if mtime != nil {
 		// Through the descriptor's /proc link: the very file written, whatever its name is now.
 		ts := []unix.Timespec{{Nsec: unix.UTIME_OMIT}, *mtime}
-		if err := unix.UtimesNanoAt(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(fd), ts, 0); err != nil {
+		if err := unix.UtimesNanoAt(unix.AT_FDCWD, beneath.FDPath(fd), ts, 0); err != nil {
 			return fail(fmt.Errorf("set the modification time of %s: %w", name, err))
 		}
 	}
@@ -71,7 +73,8 @@ func writeFileAt(dirfd int, name string, data []byte, mode uint32, uid, gid int,
 }
 
 // ReadFileAt reads at most limit bytes of the regular file name inside dirfd, refusing a
-// symlink or anything that is not a regular file.
+// symlink, a mount point, a path out of dirfd (beneath.Open) or anything that is not a
+// regular file.
 func ReadFileAt(dirfd int, name string, limit int64) ([]byte, error) {
 	data, _, err := ReadFileStatAt(dirfd, name, limit)
 	return data, err
@@ -81,7 +84,7 @@ func ReadFileAt(dirfd int, name string, limit int64) ([]byte, error) {
 // descriptor its bytes were read from (the same file, even if name is replaced meanwhile).
 func ReadFileStatAt(dirfd int, name string, limit int64) ([]byte, unix.Stat_t, error) {
 	var st unix.Stat_t
-	fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	fd, err := beneath.Open(dirfd, name, unix.O_RDONLY|unix.O_NONBLOCK)
 	if err != nil {
 		return nil, st, err
 	}

@@ -290,8 +290,18 @@ func (c *Client) Format(ctx context.Context, block dbus.ObjectPath, typ string, 
 		return fmt.Errorf("format %s: %w", block, err)
 	}
 	defer w.Close()
+	table := typ == "gpt" || typ == "dos"
 	_, last, err := c.call(ctx, w, opFormat, block, IfaceBlock+".Format", false, typ, o.variants())
-	if err != nil || (typ != "gpt" && typ != "dos") {
+	for try := 1; err != nil && table && try <= formatRetries && strings.Contains(err.Error(), udisksWaitTimeout); try++ {
+		// udisks wipes the disk, then waits a fixed 20 s for udev to see the wipe before it
+		// writes the new table; on a loaded machine udev's probe takes longer and udisks gives
+		// up ("Error synchronizing after initial wipe: Timed out waiting for object", udisks
+		// 2.9 in the e2e guest, twice in one create) with no table written. The disk is being
+		// erased anyway: formatting it again is safe, and by then udev has caught up.
+		c.log.WithError(err).WithField("try", try+1).Warn("udisks gave up waiting for udev while formatting; formatting again")
+		_, last, err = c.call(ctx, w, opFormat, block, IfaceBlock+".Format", false, typ, o.variants())
+	}
+	if err != nil || !table {
 		return err
 	}
 	_, err = c.wait(ctx, w, last, "wait for the partition table of", block, func(s *Snapshot) (bool, error) {
@@ -378,6 +388,10 @@ func (c *Client) CreatePartitionAndFormat(ctx context.Context, table dbus.Object
 // udisksWaitTimeout is the end of udisks' message when its own wait for udev, after an action,
 // ran out (udisks_daemon_wait_for_object_sync, 20 s in udisks 2.9).
 const udisksWaitTimeout = "Timed out waiting for object"
+
+// formatRetries is how many times Format calls udisks again for a partition table after
+// udisks' own wait for udev ran out (each call can take udisks' 20 s wait).
+const formatRetries = 2
 
 // SetPartitionFlags sets the partition's whole flags word (for GPT, the attribute
 // bits; udisks 2.9 keeps only bits 0, 2, 60, 62 and 63).

@@ -515,6 +515,58 @@ func TestUnlockWaitsWithinDeadline(t *testing.T) {
 	}
 }
 
+// TestFormatAgainAfterUdisksWaitRanOut: udisks 2.9 on a loaded machine gives up its fixed wait
+// for udev after the wipe of a whole disk, before it writes the partition table; Format calls it
+// again (at most formatRetries times), but never for another failure or a file system.
+func TestFormatAgainAfterUdisksWaitRanOut(t *testing.T) {
+	const ranOut = "Error synchronizing after initial wipe: Timed out waiting for object"
+	cases := []struct {
+		name      string
+		typ       string
+		failures  []*dbus.Error
+		wantCalls int
+		wantErr   bool
+	}{
+		{"once", "gpt", []*dbus.Error{udiskstest.Failed(ranOut)}, 2, false},
+		{"twice", "gpt", []*dbus.Error{udiskstest.Failed(ranOut), udiskstest.Failed(ranOut)}, 3, false},
+		{"three times", "gpt", []*dbus.Error{udiskstest.Failed(ranOut), udiskstest.Failed(ranOut), udiskstest.Failed(ranOut)}, 3, true},
+		{"another failure", "gpt", []*dbus.Error{udiskstest.Failed("Error wiping device: Device or resource busy")}, 1, true},
+		{"a file system", "ext4", []*dbus.Error{udiskstest.Failed(ranOut)}, 1, true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e := newEnv(t)
+			ctx := testCtx(t)
+			disk := e.world.Other.Disk
+			var n int
+			e.svc.OnCall("Format", func(udiskstest.Call) *dbus.Error {
+				defer func() { n++ }()
+				if n < len(c.failures) {
+					return c.failures[n]
+				}
+				return nil
+			})
+			err := e.client.Format(ctx, disk, c.typ, udisks.FormatOptions{})
+			if (err != nil) != c.wantErr {
+				t.Fatalf("Format: %v, want error %v", err, c.wantErr)
+			}
+			if got := len(e.svc.CallsOf("Format")); got != c.wantCalls {
+				t.Errorf("%d calls of Format, want %d", got, c.wantCalls)
+			}
+			if c.wantErr {
+				return
+			}
+			s, err := e.client.GetSnapshot(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if pt := s.Object(disk).PartitionTable; pt == nil || pt.Type != c.typ {
+				t.Errorf("after Format: partition table %+v", pt)
+			}
+		})
+	}
+}
+
 func TestCreateTailsStick(t *testing.T) {
 	e := newEnv(t)
 	ctx := testCtx(t)

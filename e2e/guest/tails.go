@@ -103,10 +103,8 @@ func makeTails(ctx context.Context, args []string) error {
 	}
 	// Legacy BIOS boot, as Tails Installer installs it: syslinux on the system partition, and
 	// the GPT MBR boot code at the start of the stick.
+	// (The GPT MBR boot code is written at the end, while the Persistent Storage is open.)
 	if err := runCmd(ctx, nil, syslinuxBin, "-d", "syslinux", sys); err != nil {
-		return err
-	}
-	if err := writeMBRCode(dev); err != nil {
 		return err
 	}
 	// As Tails 7 makes a Persistent Storage: LUKS2, argon2id with 4 iterations, and the least
@@ -139,6 +137,19 @@ func makeTails(ctx context.Context, args []string) error {
 		return err
 	}
 	err = initPersistence(ctx, pmnt, *data)
+	// The GPT MBR boot code goes to the whole disk while a partition of it is in use. When a
+	// whole disk opened for writing is closed, udevd has the kernel re-read its partition table
+	// (BLKRRPART), which removes and re-adds every partition for a moment: written before the
+	// LUKS header, this made luksFormat fail with "Device /dev/sda2 does not exist" on a loaded
+	// machine (bookworm leg). With a partition in use the kernel refuses the re-read (EBUSY) and
+	// udevd only sends change events, as when the product's helper writes it (the backup's
+	// TailsData is open then); settle lets udevd handle the close before the partition is freed.
+	if err == nil {
+		err = writeMBRCode(dev)
+	}
+	if err == nil {
+		err = runCmd(ctx, nil, "udevadm", "settle")
+	}
 	if uerr := runCmd(ctx, nil, "umount", pmnt); err == nil {
 		err = uerr
 	}
