@@ -10,9 +10,15 @@ import (
 	"github.com/godbus/dbus/v5"
 	"github.com/sirupsen/logrus"
 
+	"tails-backup/clock"
+	"tails-backup/inhibit"
 	"tails-backup/notify"
+	"tails-backup/pairing"
+	"tails-backup/pinentry"
+	"tails-backup/quiesce"
 	"tails-backup/tails"
 	"tails-backup/udisks"
+	"tails-backup/wire"
 )
 
 // Disks is what the agent needs of udisks2; *udisks.Client has it.
@@ -39,12 +45,12 @@ type Notifier interface {
 type Deps struct {
 	Disks     Disks
 	Notifier  Notifier
-	Asker     PassphraseAsker
-	Quiescer  Quiescer
-	Inhibitor Inhibitor
-	Helper    HelperRunner
-	Store     *Store
-	Clock     Clock
+	Asker     pinentry.PassphraseAsker
+	Quiescer  quiesce.Quiescer
+	Inhibitor inhibit.Inhibitor
+	Helper    wire.HelperRunner
+	Store     *pairing.Store
+	Clock     clock.Clock
 	Log       *logrus.Entry
 	// Hotplug, if set, delivers a value whenever udev sees a block device come or go; the
 	// agent then looks at udisks at once instead of waiting for its signals.
@@ -110,7 +116,7 @@ func New(cfg Config, deps Deps) *Agent {
 		cfg.Medium = tails.MediumMount
 	}
 	if deps.Clock == nil {
-		deps.Clock = RealClock{}
+		deps.Clock = clock.RealClock{}
 	}
 	log := deps.Log
 	if log == nil {
@@ -139,7 +145,7 @@ func (discardWriter) Write(p []byte) (int, error) { return len(p), nil }
 func (a *Agent) Run(ctx context.Context) error {
 	state, err := a.deps.Store.Load(ctx)
 	if err != nil {
-		var se *StateError
+		var se *pairing.StateError
 		if !errors.As(err, &se) {
 			return fmt.Errorf("load the tails-backup state: %w", err)
 		}
@@ -273,7 +279,7 @@ func (a *Agent) snapshotNow(ctx context.Context, w *udisks.Watcher) (*udisks.Sna
 	}
 }
 
-func (a *Agent) loadState(ctx context.Context) State {
+func (a *Agent) loadState(ctx context.Context) pairing.State {
 	a.followStatePath()
 	st, err := a.deps.Store.Load(ctx)
 	if err != nil {
@@ -293,14 +299,14 @@ func (a *Agent) followStatePath() {
 		return
 	}
 	a.log.WithField("state", p).Info("the pairing store moved")
-	a.deps.Store = NewStore(p, a.deps.Clock, a.log.WithField("component", "store"))
+	a.deps.Store = pairing.NewStore(p, a.deps.Clock.Now, a.log.WithField("component", "store"))
 }
 
 func (a *Agent) evaluateNow(ctx context.Context) { a.evaluate(ctx, a.loadState(ctx)) }
 
 // evaluate looks at the sticks present: starts the update of a paired one, tells once about
 // an unpaired Tails stick, and forgets the sticks that left.
-func (a *Agent) evaluate(ctx context.Context, state State) {
+func (a *Agent) evaluate(ctx context.Context, state pairing.State) {
 	if a.snap == nil {
 		return
 	}
@@ -387,7 +393,7 @@ func (a *Agent) closeNote(ctx context.Context, id *uint32) {
 
 // handleNotification routes a notification event: to the update job that owns the
 // notification, or to the agent's own reminder, waiting and warning notifications.
-func (a *Agent) handleNotification(ctx context.Context, ev notify.Event, timer Timer) {
+func (a *Agent) handleNotification(ctx context.Context, ev notify.Event, timer clock.Timer) {
 	switch e := ev.(type) {
 	case notify.ServerChanged:
 		// Old ids are gone; the running job re-shows its notification.
@@ -418,7 +424,7 @@ func (a *Agent) handleNotification(ctx context.Context, ev notify.Event, timer T
 	}
 }
 
-func (a *Agent) handleAction(ctx context.Context, e notify.ActionInvoked, timer Timer) {
+func (a *Agent) handleAction(ctx context.Context, e notify.ActionInvoked, timer clock.Timer) {
 	now := a.deps.Clock.Now()
 	switch {
 	case e.ID == a.reminderID && e.ActionKey == actUpdateNow:
@@ -432,11 +438,11 @@ func (a *Agent) handleAction(ctx context.Context, e notify.ActionInvoked, timer 
 		}
 	case e.ID == a.reminderID && e.ActionKey == actSnooze:
 		a.reminderID = 0
-		a.updateState(ctx, func(s *State) error { s.Snooze(now); return nil })
+		a.updateState(ctx, func(s *pairing.State) error { s.Snooze(now); return nil })
 		a.scheduleReminder(ctx, timer)
 	case e.ID == a.reminderID && e.ActionKey == actStopRemind:
 		a.reminderID = 0
-		a.updateState(ctx, func(s *State) error { s.Reminder.Disabled = true; return nil })
+		a.updateState(ctx, func(s *pairing.State) error { s.Reminder.Disabled = true; return nil })
 		a.scheduleReminder(ctx, timer)
 	case e.ID == a.waitingID && e.ActionKey == actCancel:
 		a.closeNote(ctx, &a.waitingID)
@@ -457,7 +463,7 @@ func (a *Agent) pausedNow(ctx context.Context) bool {
 	return st.Paused(a.deps.Clock.Now())
 }
 
-func (a *Agent) updateState(ctx context.Context, fn func(*State) error) {
+func (a *Agent) updateState(ctx context.Context, fn func(*pairing.State) error) {
 	a.followStatePath()
 	if _, err := a.deps.Store.Update(ctx, fn); err != nil {
 		a.log.WithError(err).Warn("save state")
@@ -465,7 +471,7 @@ func (a *Agent) updateState(ctx context.Context, fn func(*State) error) {
 }
 
 // scheduleReminder arms the timer for the next reminder decision.
-func (a *Agent) scheduleReminder(ctx context.Context, timer Timer) {
+func (a *Agent) scheduleReminder(ctx context.Context, timer clock.Timer) {
 	d := a.decideReminder(ctx)
 	timer.Stop()
 	if d.Due {
@@ -497,7 +503,7 @@ func (a *Agent) remind(ctx context.Context) {
 	}
 	a.reminderID = a.show(ctx, reminderNote(d.DaysOld))
 	now := a.deps.Clock.Now()
-	a.updateState(ctx, func(s *State) error { s.ReminderShown(now); return nil })
+	a.updateState(ctx, func(s *pairing.State) error { s.ReminderShown(now); return nil })
 }
 
 // checkBackupTails warns, once per session, when this Tails is itself a backup.
@@ -529,8 +535,8 @@ func (a *Agent) finishPromote(ctx context.Context, err error) {
 	a.isBackup = false
 	a.closeNote(ctx, &a.warningID)
 	// The old main Tails is lost: forget its backups, whose markers name it, not this Tails.
-	a.updateState(ctx, func(s *State) error {
-		s.Backups = []PairedBackup{}
+	a.updateState(ctx, func(s *pairing.State) error {
+		s.Backups = []pairing.PairedBackup{}
 		s.LastSuccess = time.Time{}
 		return nil
 	})

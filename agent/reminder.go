@@ -1,6 +1,14 @@
 package agent
 
-import "time"
+import (
+	"context"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"tails-backup/clock"
+	"tails-backup/pairing"
+)
 
 // ReminderInterval is the least time between two reminders.
 const ReminderInterval = 24 * time.Hour
@@ -21,7 +29,7 @@ const (
 
 // ReminderInput is what the reminder decision depends on.
 type ReminderInput struct {
-	State State
+	State pairing.State
 	Now   time.Time
 	// StickPresent: a paired backup is plugged in (its update will start, or is running).
 	StickPresent bool
@@ -82,7 +90,7 @@ func DecideReminder(in ReminderInput) Reminder {
 	// The earliest time a reminder may be shown.
 	next := now.Add(-age).Add(st.ReminderPeriod()) // ref, or now if ref is in the future
 	r.Reason = ReminderFresh
-	if until := st.Reminder.SnoozedUntil; until.After(now) && !until.After(now.Add(SnoozeDuration)) && until.After(next) {
+	if until := st.Reminder.SnoozedUntil; until.After(now) && !until.After(now.Add(pairing.SnoozeDuration)) && until.After(next) {
 		next, r.Reason = until, ReminderSnoozed
 	}
 	if shown := st.Reminder.LastShown; !shown.After(now) {
@@ -96,4 +104,19 @@ func DecideReminder(in ReminderInput) Reminder {
 	}
 	r.Due, r.Reason, r.Next = true, ReminderDueNow, now.Add(ReminderInterval)
 	return r
+}
+
+// clockChanges returns the ClockChanges channel of c, or nil (never ready) when c cannot tell
+// or the watch cannot start, which is logged: reminders then come late after a change.
+func clockChanges(ctx context.Context, c clock.Clock, log *logrus.Entry) <-chan struct{} {
+	n, ok := c.(clock.ClockChangeNotifier)
+	if !ok {
+		return nil
+	}
+	ch, err := n.ClockChanges(ctx)
+	if err != nil {
+		log.WithError(err).Warn("cannot watch the wall clock: a reminder may come late after it is set")
+		return nil
+	}
+	return ch
 }

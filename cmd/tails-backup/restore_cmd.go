@@ -14,10 +14,12 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"tails-backup/agent"
-	"tails-backup/helper"
+	"tails-backup/pairing"
+	"tails-backup/quiesce"
 	tbsync "tails-backup/sync"
 	"tails-backup/tails"
 	"tails-backup/udisks"
+	"tails-backup/wire"
 )
 
 const restoreSynopsis = "[--yes] [--skip-close] [--state FILE] [--helper-command CMD] [DEVICE]"
@@ -62,14 +64,14 @@ func runRestore(ctx context.Context, env *environment, args []string) error {
 
 // restoreWith runs the command with q finding and closing the applications; nil is the real
 // one, on this Tails' Persistent Storage.
-func restoreWith(ctx context.Context, env *environment, args []string, q agent.Quiescer) error {
+func restoreWith(ctx context.Context, env *environment, args []string, q quiesce.Quiescer) error {
 	return restoreRun(ctx, env, args, restoreOptions{quiescer: q, plugWait: restorePlugWait})
 }
 
 // restoreOptions are what tests change in the command.
 type restoreOptions struct {
-	quiescer agent.Quiescer // nil: the real one
-	plugWait time.Duration  // how long to wait for a backup to be plugged in
+	quiescer quiesce.Quiescer // nil: the real one
+	plugWait time.Duration    // how long to wait for a backup to be plugged in
 }
 
 func restoreRun(ctx context.Context, env *environment, args []string, opts restoreOptions) error {
@@ -96,7 +98,7 @@ func restoreRun(ctx context.Context, env *environment, args []string, opts resto
 		return errors.New("this Tails is itself a backup Tails (its Persistent Storage holds a backup marker), so nothing is restored into it; make it your main Tails first with 'tails-backup promote', or restore into another Tails")
 	}
 	if q == nil {
-		pq := agent.NewProcQuiescer(log.WithField("component", "quiesce"))
+		pq := quiesce.NewProcQuiescer(log.WithField("component", "quiesce"))
 		pq.PersistentStorage = sys.markerRoot
 		q = pq
 	}
@@ -183,9 +185,9 @@ func restoreRun(ctx context.Context, env *environment, args []string, opts resto
 	}
 
 	fmt.Fprintf(env.stdout, "Restoring from the backup on %s; do not unplug it.\n", name)
-	req := helper.Request{Version: helper.ProtocolVersion, Op: helper.OpRestore, Backup: stick.uuid, Source: m.Source, Skip: skip}
+	req := wire.Request{Version: wire.ProtocolVersion, Op: wire.OpRestore, Backup: stick.uuid, Source: m.Source, Skip: skip}
 	out := &restoreOutput{bar: &progressBar{w: env.stderr, terminal: env.isTerminal}, findings: &verifyFindings{w: env.stdout}}
-	client := agent.NewHelperClient(argv, log.WithField("component", "helper"))
+	client := wire.NewHelperClient(argv, log.WithField("component", "helper"))
 	rep, err := client.Run(ctx, req, out.event)
 	out.endBar(err == nil)
 	if err != nil {
@@ -197,11 +199,11 @@ func restoreRun(ctx context.Context, env *environment, args []string, opts resto
 // pauseUpdates pauses the agent's automatic updates in the store for restorePause at most,
 // and returns what ends the pause: it runs at the end of the command whatever happened,
 // Ctrl-C included (a pause that ends later by itself is only a warning).
-func pauseUpdates(ctx context.Context, env *environment, store *agent.Store, now func() time.Time) (resume func(), err error) {
+func pauseUpdates(ctx context.Context, env *environment, store *pairing.Store, now func() time.Time) (resume func(), err error) {
 	owner := fmt.Sprintf("restore %d", os.Getpid())
 	start := now()
 	until := start.Add(restorePause)
-	if _, err := updateState(ctx, env, store, func(s *agent.State) error {
+	if _, err := updateState(ctx, env, store, func(s *pairing.State) error {
 		s.Pause(owner, until, start)
 		return nil
 	}); err != nil {
@@ -210,7 +212,7 @@ func pauseUpdates(ctx context.Context, env *environment, store *agent.Store, now
 	return func() {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 		defer cancel()
-		if _, err := store.Update(ctx, func(s *agent.State) error { s.Resume(owner); return nil }); err != nil {
+		if _, err := store.Update(ctx, func(s *pairing.State) error { s.Resume(owner); return nil }); err != nil {
 			fmt.Fprintf(env.stderr, "Warning: the automatic updates of your backup stay paused until %s (%v).\n", timeText(until, now()), err)
 		}
 	}, nil
@@ -389,7 +391,7 @@ func (l *lineReader) ask(ctx context.Context, w io.Writer, prompt string) (strin
 // quiesceForRestore asks to close the applications that use the data the restore replaces,
 // as the agent's update does. It returns the top-level folders to leave as they are (and the
 // features' names for the user).
-func quiesceForRestore(ctx context.Context, w io.Writer, in *lineReader, q agent.Quiescer, skipClose bool, log *logrus.Entry) (skip, names []string, err error) {
+func quiesceForRestore(ctx context.Context, w io.Writer, in *lineReader, q quiesce.Quiescer, skipClose bool, log *logrus.Entry) (skip, names []string, err error) {
 	features, err := q.ActiveFeatures(ctx)
 	if err != nil {
 		log.WithError(err).Warn("cannot tell which features are on; not checking for open applications")
@@ -400,7 +402,7 @@ func quiesceForRestore(ctx context.Context, w io.Writer, in *lineReader, q agent
 		log.WithError(err).Warn("cannot list the running applications")
 		return nil, nil, nil
 	}
-	leave := func(app agent.BusyApp) {
+	leave := func(app quiesce.BusyApp) {
 		top, _, _ := strings.Cut(app.Feature.Source, "/")
 		if !slices.Contains(skip, top) {
 			skip = append(skip, top)
@@ -445,7 +447,7 @@ func quiesceForRestore(ctx context.Context, w io.Writer, in *lineReader, q agent
 				if err != nil {
 					return nil, nil, fmt.Errorf("cannot tell whether %s has finished (%v), so nothing was changed; run 'tails-backup restore' again", a, err)
 				}
-				if !slices.ContainsFunc(still, func(b agent.BusyApp) bool { return b.App.Name == a }) {
+				if !slices.ContainsFunc(still, func(b quiesce.BusyApp) bool { return b.App.Name == a }) {
 					break ask
 				}
 				continue
@@ -455,7 +457,7 @@ func quiesceForRestore(ctx context.Context, w io.Writer, in *lineReader, q agent
 			switch {
 			case err == nil:
 				break ask
-			case errors.Is(err, agent.ErrStillRunning):
+			case errors.Is(err, quiesce.ErrStillRunning):
 				text = fmt.Sprintf("%s did not close. Close it yourself (save your work first), then answer c again, or leave its data as it is.", a)
 			case ctx.Err() != nil:
 				return nil, nil, fmt.Errorf("interrupted, so nothing was changed")
@@ -477,9 +479,9 @@ type restoreOutput struct {
 	ended    bool
 }
 
-func (r *restoreOutput) event(ev helper.Event) {
+func (r *restoreOutput) event(ev wire.Event) {
 	switch ev.Phase {
-	case helper.PhaseProblem:
+	case wire.PhaseProblem:
 		r.endBar(true)
 		r.findings.event(ev)
 	case string(tbsync.PhaseScan), string(tbsync.PhaseCopy), string(tbsync.PhaseDone):
@@ -512,9 +514,9 @@ func (r *restoreOutput) endBar(complete bool) {
 }
 
 // restoreSummary prints what the restore did and returns the command's result.
-func restoreSummary(w io.Writer, rep *helper.Report, skipped []string) error {
+func restoreSummary(w io.Writer, rep *wire.Report, skipped []string) error {
 	if rep == nil {
-		rep = &helper.Report{}
+		rep = &wire.Report{}
 	}
 	fmt.Fprintf(w, "Restored: %s created, %d replaced, %d deleted, %d with new permissions or dates; %s copied.\n",
 		countText(rep.Created, "file or folder", "files and folders"), rep.Updated, rep.Deleted, rep.MetadataOnly, agent.SizeText(rep.BytesCopied))

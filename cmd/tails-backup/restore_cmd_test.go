@@ -15,7 +15,9 @@ import (
 
 	"github.com/godbus/dbus/v5"
 
-	"tails-backup/agent"
+	"tails-backup/pairing"
+	"tails-backup/quiesce"
+	"tails-backup/quiesce/quiescetest"
 	"tails-backup/tails"
 	"tails-backup/udisks/udiskstest"
 )
@@ -334,7 +336,7 @@ func TestRestoreCommandReportsProblems(t *testing.T) {
 }
 
 // runRestoreQuiescing runs the command with the fake quiescer q, as run() would.
-func runRestoreQuiescing(t *testing.T, stdin string, q agent.Quiescer, args ...string) (code int, stdout, stderr string) {
+func runRestoreQuiescing(t *testing.T, stdin string, q quiesce.Quiescer, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	var out, errb bytes.Buffer
 	env := &environment{stdin: strings.NewReader(stdin), stdout: &out, stderr: &errb, session: sessionFor(t)}
@@ -354,7 +356,7 @@ func runRestoreQuiescing(t *testing.T, stdin string, q agent.Quiescer, args ...s
 }
 
 // busyQuiescer: Thunderbird open (the user's), the package manager running (root's).
-func busyQuiescer() *agent.FakeQuiescer {
+func busyQuiescer() *quiescetest.FakeQuiescer {
 	var thunderbird, apt tails.Feature
 	for _, f := range tails.Features() {
 		switch f.Source {
@@ -364,9 +366,9 @@ func busyQuiescer() *agent.FakeQuiescer {
 			apt = f
 		}
 	}
-	return &agent.FakeQuiescer{
+	return &quiescetest.FakeQuiescer{
 		Features: []tails.Feature{thunderbird, apt},
-		Busy: []agent.BusyApp{
+		Busy: []quiesce.BusyApp{
 			{App: thunderbird.Apps[0], Feature: thunderbird, PIDs: []int{100}, Closable: true},
 			{App: apt.Apps[0], Feature: apt, PIDs: []int{200}, Closable: false},
 		},
@@ -375,12 +377,12 @@ func busyQuiescer() *agent.FakeQuiescer {
 
 // finishingQuiescer: app finishes by itself right after the first look.
 type finishingQuiescer struct {
-	*agent.FakeQuiescer
+	*quiescetest.FakeQuiescer
 	app   string
 	looks int
 }
 
-func (f *finishingQuiescer) BusyApps(ctx context.Context, features []tails.Feature) ([]agent.BusyApp, error) {
+func (f *finishingQuiescer) BusyApps(ctx context.Context, features []tails.Feature) ([]quiesce.BusyApp, error) {
 	busy, err := f.FakeQuiescer.BusyApps(ctx, features)
 	if f.looks++; f.looks == 1 {
 		f.Exit(f.app)
@@ -427,7 +429,7 @@ func TestRestoreCommandClosesApplications(t *testing.T) {
 			if tt.stubborn {
 				q.Stubborn = map[string]bool{"Thunderbird": true}
 			}
-			var quiescer agent.Quiescer = q
+			var quiescer quiesce.Quiescer = q
 			if tt.aptExits {
 				quiescer = &finishingQuiescer{FakeQuiescer: q, app: "The package manager"}
 			}
@@ -453,12 +455,12 @@ func TestRestoreCommandClosesApplications(t *testing.T) {
 
 // stateAt reads the store at path without failing the test (for the fake's hooks, which run
 // on another goroutine).
-func stateAt(path string) (agent.State, error) {
+func stateAt(path string) (pairing.State, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return agent.State{}, err
+		return pairing.State{}, err
 	}
-	return agent.ParseState(b)
+	return pairing.ParseState(b)
 }
 
 // checkNotPaused: the store holds the pairing it had and no pause.
@@ -503,7 +505,7 @@ func TestRestoreCommandPausesUpdates(t *testing.T) {
 			fakeHelper(t, w.helperBin, tt.mode, "no-space")
 
 			var mu gosync.Mutex
-			var atUnlock []agent.State
+			var atUnlock []pairing.State
 			w.fake.OnCall("Unlock", func(udiskstest.Call) *dbus.Error {
 				st, err := stateAt(w.state)
 				if err != nil {
@@ -532,7 +534,7 @@ func TestRestoreCommandPausesUpdates(t *testing.T) {
 			env := &environment{stdin: strings.NewReader(tt.stdin), stdout: &out, stderr: &errb, session: sessionFor(t)}
 			code := 0
 			if err := restoreRun(cmdCtx, env, []string{"--state", w.state, "--helper-command", helperCmd},
-				restoreOptions{quiescer: &agent.FakeQuiescer{}, plugWait: time.Minute}); err != nil {
+				restoreOptions{quiescer: &quiescetest.FakeQuiescer{}, plugWait: time.Minute}); err != nil {
 				code = 1
 				fmt.Fprintf(&errb, "tails-backup restore: %v\n", err)
 			}
@@ -640,7 +642,7 @@ func TestRestoreCommandWaitsForTheBackup(t *testing.T) {
 			go func() {
 				defer close(ended)
 				err = restoreRun(cmdCtx, env, []string{"--yes", "--state", w.state, "--helper-command", helperCmd},
-					restoreOptions{quiescer: &agent.FakeQuiescer{}, plugWait: tt.plugWait})
+					restoreOptions{quiescer: &quiescetest.FakeQuiescer{}, plugWait: tt.plugWait})
 			}()
 			if out.waitFor(t, plugPrompt, ended) {
 				// Asked for the backup: the updates are paused already.

@@ -12,7 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"tails-backup/agent"
+	"tails-backup/quiesce/quiescetest"
 	"tails-backup/tails"
 	"tails-backup/udisks/udiskstest"
 )
@@ -34,7 +34,7 @@ func TestStickReleasedAfterInterrupt(t *testing.T) {
 		}, "tails-backup verify: Kingston DataTraveler (17.2 GB, /dev/sdb) was not verified: interrupted while the root helper was running (context canceled); run the command again\n"},
 		{"restore", func(t *testing.T, ctx context.Context, env *environment, w *restoreWorld, helperCmd string) int {
 			w.backupMarker(t, w.thisTails, tails.StateComplete)
-			if err := restoreWith(ctx, env, []string{"--yes", "--helper-command", helperCmd}, &agent.FakeQuiescer{}); err != nil {
+			if err := restoreWith(ctx, env, []string{"--yes", "--helper-command", helperCmd}, &quiescetest.FakeQuiescer{}); err != nil {
 				fmt.Fprintf(env.stderr, "tails-backup restore: %v\n", err)
 				return 1
 			}

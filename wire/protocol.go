@@ -1,0 +1,265 @@
+// Package wire is the session/root protocol: the request the session sends to the root helper,
+// the events the helper answers with, and the client that runs the helper and speaks it.
+//
+// The session writes one Request as a JSON line on the helper's standard input and keeps it
+// open; writing a Cancel line or closing it cancels the operation. The helper writes Event JSON
+// lines on its standard output: progress, then exactly one "done" or "error".
+package wire
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"tails-backup/tails"
+)
+
+// ProtocolVersion is the version of the request format.
+const ProtocolVersion = 1
+
+// Op is what the session asks the helper to do.
+type Op string
+
+const (
+	// OpUpdate mirrors this Tails' Persistent Storage onto the paired, unlocked and mounted backup.
+	OpUpdate Op = "update"
+	// OpMark writes the backup marker on an unlocked, mounted backup that has none yet, naming
+	// this Tails as its source (pairing).
+	OpMark Op = "mark"
+	// OpPromote removes the backup marker from this Tails' own Persistent Storage, making a
+	// backup Tails the main one.
+	OpPromote Op = "promote"
+	// OpCreatePersistence gives the root of a freshly formatted backup Persistent Storage the
+	// ownership, mode and ACL Tails expects.
+	OpCreatePersistence Op = "create-persistence"
+	// OpVerify compares this Tails' Persistent Storage with the paired, unlocked and mounted
+	// backup, and checks the backup's Persistent Storage as Tails does at boot; it never writes.
+	OpVerify Op = "verify"
+	// OpRefreshSystem makes the system partition of the paired, unlocked and mounted backup
+	// (partition 1 of its stick, mounted by the session) a copy of the running one.
+	OpRefreshSystem Op = "refresh-system"
+	// OpInstallBootloader makes the paired backup bootable on legacy BIOS, as Tails Installer
+	// does: syslinux on its unmounted system partition, and the GPT MBR boot code.
+	OpInstallBootloader Op = "install-bootloader"
+	// OpRestore mirrors an unlocked and mounted backup made by tails-backup (its marker naming
+	// Request.Source) into this Tails' Persistent Storage, treating the backup as untrusted.
+	OpRestore Op = "restore"
+	// OpCancel, sent after a request, cancels it.
+	OpCancel Op = "cancel"
+)
+
+// Request is the one command the helper takes. Backup is the LUKS UUID of the backup's
+// Persistent Storage partition; the helper finds everything else itself.
+type Request struct {
+	Version int    `json:"version"`
+	Op      Op     `json:"op"`
+	Backup  string `json:"backup,omitempty"`
+	// Skip lists top-level folders of the Persistent Storage (features such as "thunderbird")
+	// whose data an update leaves as it is on the backup this time, because the user chose not
+	// to close the application that uses them.
+	Skip []string `json:"skip,omitempty"`
+	// Checksum makes verify compare the content of every regular file of equal size and mtime.
+	Checksum bool `json:"checksum,omitempty"`
+	// Source, for restore, is the LUKS UUID that the backup's marker names and that the user
+	// confirmed restoring from; a backup whose marker names anything else is refused.
+	Source string `json:"source,omitempty"`
+}
+
+// maxSkip bounds Request.Skip: Tails has about fifteen features.
+const maxSkip = 64
+
+// MaxRequestSize bounds a request line.
+const MaxRequestSize = 4096
+
+// ErrInvalidRequest is wrapped by every error about a malformed request.
+var ErrInvalidRequest = errors.New("invalid request")
+
+// ParseRequest decodes and validates one request line.
+func ParseRequest(line []byte) (Request, error) {
+	if len(line) > MaxRequestSize {
+		return Request{}, fmt.Errorf("%w: longer than %d bytes", ErrInvalidRequest, MaxRequestSize)
+	}
+	var r Request
+	dec := json.NewDecoder(bytes.NewReader(line))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&r); err != nil {
+		return Request{}, fmt.Errorf("%w: %v", ErrInvalidRequest, err)
+	}
+	if dec.More() {
+		return Request{}, fmt.Errorf("%w: data after the JSON object", ErrInvalidRequest)
+	}
+	if r.Version != ProtocolVersion {
+		return Request{}, fmt.Errorf("%w: version %d, this helper speaks %d", ErrInvalidRequest, r.Version, ProtocolVersion)
+	}
+	switch r.Op {
+	case OpUpdate, OpMark, OpCreatePersistence, OpVerify, OpRefreshSystem, OpInstallBootloader:
+		if !tails.ValidUUID(r.Backup) {
+			return Request{}, fmt.Errorf("%w: backup %q is not a LUKS UUID", ErrInvalidRequest, r.Backup)
+		}
+	case OpRestore:
+		if !tails.ValidUUID(r.Backup) {
+			return Request{}, fmt.Errorf("%w: backup %q is not a LUKS UUID", ErrInvalidRequest, r.Backup)
+		}
+		if !tails.ValidUUID(r.Source) {
+			return Request{}, fmt.Errorf("%w: source %q is not a LUKS UUID", ErrInvalidRequest, r.Source)
+		}
+	case OpPromote:
+		if r.Backup != "" {
+			return Request{}, fmt.Errorf("%w: promote takes no backup", ErrInvalidRequest)
+		}
+	default:
+		return Request{}, fmt.Errorf("%w: unknown operation %q", ErrInvalidRequest, r.Op)
+	}
+	if len(r.Skip) > 0 && r.Op != OpUpdate && r.Op != OpVerify && r.Op != OpRestore {
+		return Request{}, fmt.Errorf("%w: only update and verify take skip, as does restore", ErrInvalidRequest)
+	}
+	if r.Source != "" && r.Op != OpRestore {
+		return Request{}, fmt.Errorf("%w: only restore takes source", ErrInvalidRequest)
+	}
+	if r.Checksum && r.Op != OpVerify {
+		return Request{}, fmt.Errorf("%w: only verify takes checksum", ErrInvalidRequest)
+	}
+	if len(r.Skip) > maxSkip {
+		return Request{}, fmt.Errorf("%w: more than %d folders to skip", ErrInvalidRequest, maxSkip)
+	}
+	for _, f := range r.Skip {
+		if !validSkip(f) {
+			return Request{}, fmt.Errorf("%w: %q is not a top-level folder of the Persistent Storage", ErrInvalidRequest, f)
+		}
+	}
+	return r, nil
+}
+
+// validSkip accepts one plain path component that is not the backup marker.
+func validSkip(f string) bool {
+	return f != "" && f != "." && f != ".." && len(f) <= 255 && f != tails.MarkerName &&
+		!strings.ContainsAny(f, "/\x00")
+}
+
+// ReadRequest reads the first line of r as a request.
+func ReadRequest(r *bufio.Reader) (Request, error) {
+	line, err := r.ReadSlice('\n')
+	if errors.Is(err, bufio.ErrBufferFull) {
+		return Request{}, fmt.Errorf("%w: longer than %d bytes", ErrInvalidRequest, r.Size())
+	}
+	if err != nil && !(errors.Is(err, io.EOF) && len(line) > 0) {
+		return Request{}, fmt.Errorf("%w: no request on standard input: %v", ErrInvalidRequest, err)
+	}
+	return ParseRequest(bytes.TrimSpace(line))
+}
+
+// EventType says what an Event reports.
+type EventType string
+
+const (
+	EventProgress EventType = "progress"
+	EventDone     EventType = "done"
+	EventError    EventType = "error"
+)
+
+// ErrorCode classifies a failure so that the agent can explain it and say what to do.
+type ErrorCode string
+
+const (
+	CodeInvalidRequest ErrorCode = "invalid-request" // the request was malformed
+	CodeNotFound       ErrorCode = "not-found"       // no such backup unlocked and mounted, or no source
+	CodeNotPaired      ErrorCode = "not-paired"      // the backup's marker names another Tails, or none
+	CodeRefused        ErrorCode = "refused"         // the device is the boot device, not removable, not TailsData...
+	CodeNoSpace        ErrorCode = "no-space"        // the backup is too small
+	CodeDeviceGone     ErrorCode = "device-gone"     // the backup failed or was unplugged during the update
+	CodeCancelled      ErrorCode = "cancelled"       // cancelled by the session
+	CodeInternal       ErrorCode = "internal"        // anything else
+)
+
+// Event is one line of the helper's output.
+type Event struct {
+	Event EventType `json:"event"`
+
+	// progress
+	Phase      string `json:"phase,omitempty"`
+	FilesDone  int64  `json:"files_done,omitempty"`
+	FilesTotal int64  `json:"files_total,omitempty"`
+	BytesDone  int64  `json:"bytes_done,omitempty"`
+	BytesTotal int64  `json:"bytes_total,omitempty"`
+	Path       string `json:"path,omitempty"`
+
+	// progress of verify, phase PhaseChange: one difference at Path.
+	Kind string   `json:"kind,omitempty"` // create, update, metadata or delete (sync.ChangeKind)
+	What []string `json:"what,omitempty"` // what differs: data, target, mode, mtime...
+	Type string   `json:"type,omitempty"` // f (file), d (folder), L (symlink), D (device), S (special)
+	// progress of verify, phase PhaseProblem: what Tails would refuse at Path of the backup.
+	Problem string `json:"problem,omitempty"`
+	Warning bool   `json:"warning,omitempty"` // Tails accepts it: shown, not an error
+
+	// done
+	Report *Report `json:"report,omitempty"`
+
+	// error
+	Code      ErrorCode `json:"code,omitempty"`
+	Message   string    `json:"message,omitempty"`
+	Needed    int64     `json:"needed,omitempty"`
+	Available int64     `json:"available,omitempty"`
+}
+
+// Report summarises a finished update.
+type Report struct {
+	Created      int64         `json:"created"`
+	Updated      int64         `json:"updated"`
+	MetadataOnly int64         `json:"metadata_only"`
+	Deleted      int64         `json:"deleted"`
+	BytesCopied  int64         `json:"bytes_copied"`
+	ErrorCount   int64         `json:"error_count"`
+	Errors       []ReportError `json:"errors,omitempty"`
+	Duration     time.Duration `json:"duration_ns"`
+	// Finished is when the marker was written complete.
+	Finished time.Time `json:"finished,omitzero"`
+
+	// verify: the counts above are the differences found; Problems counts the problem events
+	// (warnings aside), Warnings the warnings, ChangesNotListed the differences beyond
+	// MaxChangeEvents that got no event, and Features the features Tails would activate on the
+	// backup.
+	Problems         int64    `json:"problems,omitempty"`
+	Warnings         int64    `json:"warnings,omitempty"`
+	ChangesNotListed int64    `json:"changes_not_listed,omitempty"`
+	Features         []string `json:"features,omitempty"`
+
+	// refresh-system: Created, Updated and Deleted count the files and folders of the system
+	// partition, BytesCopied what was written. SystemVersion is the Tails version now on the
+	// backup's system partition; BootloaderChanged says that syslinux/ changed or the
+	// partition was empty before: the session unmounts it and asks install-bootloader.
+	SystemVersion     string `json:"system_version,omitempty"`
+	BootloaderChanged bool   `json:"bootloader_changed,omitempty"`
+	// install-bootloader: BootloaderSyslinux, or a value starting with "skipped:" (a warning:
+	// UEFI boot works without it) such as BootloaderNoSyslinux.
+	Bootloader string `json:"bootloader,omitempty"`
+}
+
+// Phases of the progress events of verify, which carry its findings: the helper client passes
+// progress events on and ends at the first event of any other type.
+const (
+	PhaseChange  = "change"
+	PhaseProblem = "problem"
+)
+
+// PhaseSystem is the phase of the progress events of refresh-system: bytes written of the
+// bytes to write, files written of the files to write.
+const PhaseSystem = "system"
+
+// Values of Report.Bootloader.
+const (
+	BootloaderSyslinux   = "syslinux"
+	BootloaderNoSyslinux = "skipped: no syslinux"
+	BootloaderNoMBR      = "skipped: no gptmbr.bin"
+)
+
+// ReportError is a file that could not be copied.
+type ReportError struct {
+	Path  string `json:"path"`
+	Op    string `json:"op"`
+	Error string `json:"error"`
+}
