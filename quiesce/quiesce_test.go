@@ -19,6 +19,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"tails-backup/internal/testtool"
 	"tails-backup/tails"
 )
 
@@ -246,10 +247,7 @@ func realQuiescer(t *testing.T) *ProcQuiescer {
 }
 
 func TestCloseAppPolite(t *testing.T) {
-	sleep, err := exec.LookPath("sleep")
-	if err != nil {
-		t.Skip("no sleep")
-	}
+	sleep := testtool.Program(t, "sleep", "coreutils")
 	cmd := startNamed(t, "thunderbird", sleep, "", "1000")
 	waited := make(chan error, 1)
 	go func() { waited <- cmd.Wait() }()
@@ -284,15 +282,12 @@ func TestCloseAppPolite(t *testing.T) {
 }
 
 func TestCloseAppStubbornIsNotKilled(t *testing.T) {
-	sh, err := exec.LookPath("sh")
-	if err != nil {
-		t.Skip("no sh")
-	}
+	sh := testtool.Program(t, "sh", "dash")
 	cmd := startNamed(t, "thunderbird", sh, "ready", "-c", `trap '' TERM; echo ready; while :; do sleep 1; done`)
 	pid := cmd.Process.Pid
 	q := realQuiescer(t)
 	app := BusyApp{App: thunderbirdFeature().Apps[0], Feature: thunderbirdFeature(), PIDs: []int{pid}}
-	err = q.CloseApp(testCtx(t), app, 300*time.Millisecond)
+	err := q.CloseApp(testCtx(t), app, 300*time.Millisecond)
 	if !errors.Is(err, ErrStillRunning) {
 		t.Fatalf("err = %v, want ErrStillRunning", err)
 	}
@@ -320,10 +315,7 @@ func TestCloseAppStubbornIsNotKilled(t *testing.T) {
 }
 
 func TestCloseAppLeavesOtherProcesses(t *testing.T) {
-	sleep, err := exec.LookPath("sleep")
-	if err != nil {
-		t.Skip("no sleep")
-	}
+	sleep := testtool.Program(t, "sleep", "coreutils")
 	// A PID that is not (or no longer) the application: not signalled.
 	other := startNamed(t, "not-thunder", sleep, "", "1000")
 	q := realQuiescer(t)

@@ -105,15 +105,7 @@ func installRepoRoot(t *testing.T) string {
 // installTools returns make and go, skipping the test without them.
 func installTools(t *testing.T) (makePath, goPath string) {
 	t.Helper()
-	makePath, err := exec.LookPath("make")
-	if err != nil {
-		t.Skip("make is not installed")
-	}
-	goPath, err = exec.LookPath("go")
-	if err != nil {
-		t.Skip("the go command is not in PATH")
-	}
-	return makePath, goPath
+	return testtool.Program(t, "make", "make"), testtool.Program(t, "go", "golang-go, or Go from go.dev")
 }
 
 // installMake runs make in the repository with a umask of 022 (what packaging uses) and returns
