@@ -11,6 +11,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"tails-backup/notify"
+	"tails-backup/session"
 	"tails-backup/tails"
 	"tails-backup/udisks"
 )
@@ -158,7 +159,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 	}()
 	a.snap = watch.Initial()
-	a.source = sourceUUID(a.snap, a.deps.Disks.BootPaths())
+	a.source = session.SourceUUID(a.snap, a.deps.Disks.BootPaths())
 	a.checkBackupTails(ctx)
 
 	// Watched before the reminder is scheduled, so that no set of the clock falls in between.
@@ -185,7 +186,7 @@ func (a *Agent) Run(ctx context.Context) error {
 				a.snap = ev.Snapshot
 			}
 			if a.source == "" {
-				a.source = sourceUUID(a.snap, a.deps.Disks.BootPaths())
+				a.source = session.SourceUUID(a.snap, a.deps.Disks.BootPaths())
 			}
 			a.evaluateNow(ctx)
 			a.scheduleReminder(ctx, timer)
@@ -304,7 +305,7 @@ func (a *Agent) evaluate(ctx context.Context, state State) {
 	if a.snap == nil {
 		return
 	}
-	sticks := classifySticks(a.snap, a.deps.Disks.BootPaths(), state.IsPaired)
+	sticks := session.Classify(a.snap, a.deps.Disks.BootPaths(), state.IsPaired)
 	// state was read from the store just now (evaluateNow), so a pause set by a restore is
 	// seen before any update of a stick that appeared since.
 	paused := state.Paused(a.deps.Clock.Now())
@@ -316,7 +317,7 @@ func (a *Agent) evaluate(ctx context.Context, state State) {
 			present[st.UUID] = true
 		}
 		switch st.Kind {
-		case stickPaired:
+		case session.Paired:
 			if a.isBackup || a.handled[st.UUID] {
 				continue
 			}
@@ -339,7 +340,7 @@ func (a *Agent) evaluate(ctx context.Context, state State) {
 				continue
 			}
 			a.startJob(ctx, st)
-		case stickUnpaired:
+		case session.Unpaired:
 			if !a.toldUnpair[st.Drive.Path] && !a.isBackup {
 				a.toldUnpair[st.Drive.Path] = true
 				// During a restore, it is the stick restored from (the backup of a lost Tails):
@@ -481,8 +482,8 @@ func (a *Agent) decideReminder(ctx context.Context) Reminder {
 	state := a.loadState(ctx)
 	stickPresent := a.job != nil
 	if a.snap != nil {
-		for _, st := range classifySticks(a.snap, a.deps.Disks.BootPaths(), state.IsPaired) {
-			if st.Kind == stickPaired {
+		for _, st := range session.Classify(a.snap, a.deps.Disks.BootPaths(), state.IsPaired) {
+			if st.Kind == session.Paired {
 				stickPresent = true
 			}
 		}

@@ -16,6 +16,7 @@ import (
 
 	"tails-backup/helper"
 	"tails-backup/notify"
+	"tails-backup/session"
 	"tails-backup/tails"
 	"tails-backup/udisks"
 )
@@ -41,7 +42,7 @@ type jobResult struct {
 	systemNote *notify.Notification
 }
 
-func (a *Agent) startJob(ctx context.Context, st classifiedStick) {
+func (a *Agent) startJob(ctx context.Context, st session.Classified) {
 	a.closeNote(ctx, &a.waitingID)
 	a.closeNote(ctx, &a.reminderID)
 	jctx, cancel := context.WithCancel(ctx)
@@ -83,7 +84,7 @@ type update struct {
 	a      *Agent
 	ctx    context.Context
 	cancel context.CancelFunc
-	stick  classifiedStick
+	stick  session.Classified
 	source string
 	store  *Store // the pairing store as the job started (Store is safe to share)
 	log    *logrus.Entry
@@ -298,7 +299,7 @@ func (u *update) unlock() error {
 	}
 	prompt := Prompt{
 		Title:       "Tails Backup",
-		Description: fmt.Sprintf("Enter the passphrase of your backup Tails (%s) to update it.", stickName(u.stick)),
+		Description: fmt.Sprintf("Enter the passphrase of your backup Tails (%s) to update it.", session.Name(u.stick.Stick.Stick)),
 		Prompt:      "Passphrase:",
 		OK:          "Update",
 	}
@@ -534,7 +535,7 @@ func (u *update) failed(err error) jobResult {
 		summary, body = em.summary, em.body
 	case errors.As(err, &small):
 		body = fmt.Sprintf("Its Persistent Storage holds %s, but your data takes %s. Create a new backup on a bigger USB stick with 'tails-backup create'.",
-			SizeText(small.have), SizeText(small.need))
+			session.SizeText(small.have), session.SizeText(small.need))
 	case errors.Is(err, ErrTooManyTries):
 		body = "The passphrase was wrong three times. Unplug your backup Tails and plug it in again to try again."
 	case errors.Is(err, udisks.ErrNotAuthorized):
@@ -565,7 +566,7 @@ func helperErrorText(err error) string {
 		return "Your backup Tails ran out of space during the update. Nothing on it is lost, and it is marked incomplete. Free some space in your Persistent Storage, or create a new backup on a bigger USB stick with 'tails-backup create'."
 	case errors.As(err, &he) && errors.Is(err, ErrHelperNoSpace):
 		return fmt.Sprintf("Your backup Tails is too small: the update needs %s more than the %s free. Create a new backup on a bigger USB stick with 'tails-backup create'.",
-			SizeText(he.Needed-he.Available), SizeText(he.Available))
+			session.SizeText(he.Needed-he.Available), session.SizeText(he.Available))
 	case errors.Is(err, ErrHelperNotPaired):
 		return "Its backup marker names another Tails, so it was not changed. Use your own backup, or create a new one with 'tails-backup create'."
 	case errors.Is(err, ErrHelperDeviceGone):
@@ -590,21 +591,6 @@ func firstSentence(err error) string {
 		s = s[:i]
 	}
 	return strings.TrimSuffix(s, ".")
-}
-
-func stickName(st classifiedStick) string {
-	if st.Drive == nil || st.Drive.Drive == nil {
-		return "USB stick"
-	}
-	d := st.Drive.Drive
-	name := strings.TrimSpace(d.Vendor + " " + d.Model)
-	if name == "" {
-		name = "USB stick"
-	}
-	if d.Size > 0 {
-		name += ", " + SizeText(int64(d.Size))
-	}
-	return name
 }
 
 // newRequest builds a helper request.

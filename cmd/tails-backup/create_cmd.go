@@ -15,6 +15,7 @@ import (
 
 	"tails-backup/agent"
 	"tails-backup/internal/secmem"
+	"tails-backup/session"
 	"tails-backup/tails"
 	"tails-backup/udisks"
 )
@@ -79,7 +80,7 @@ func runCreate(ctx context.Context, env *environment, args []string) error {
 	if err != nil {
 		return err
 	}
-	name := describeStick(target.stick)
+	name := session.Describe(target.stick)
 	printErased(env.stdout, snap, target)
 	if target.pairedUUID != "" {
 		fmt.Fprintf(env.stdout, "This stick is your backup Tails: erasing it destroys that backup until the new one is ready.\n")
@@ -113,14 +114,14 @@ func runCreate(ctx context.Context, env *environment, args []string) error {
 		if target.pairedUUID != "" {
 			s.Unpair(target.pairedUUID) // its LUKS volume was erased
 		}
-		if err := s.Pair(agent.PairedBackup{UUID: c.uuid, Label: stickLabel(target.stick), Size: target.facts.Size, Added: now}); err != nil {
+		if err := s.Pair(agent.PairedBackup{UUID: c.uuid, Label: session.Label(target.stick), Size: target.facts.Size, Added: now}); err != nil {
 			return err
 		}
 		s.RecordAttempt(agent.Attempt{Time: now, Backup: c.uuid, Result: agent.ResultSuccess})
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("the backup Tails on %s is complete, but it is not paired because %w; then plug it in and run 'tails-backup pair %s' to pair it", name, err, stickDevice(target.stick))
+		return fmt.Errorf("the backup Tails on %s is complete, but it is not paired because %w; then plug it in and run 'tails-backup pair %s' to pair it", name, err, session.Device(target.stick))
 	}
 	if ejectErr != nil {
 		fmt.Fprintln(env.stdout, "Your backup Tails is ready and paired.")
@@ -185,7 +186,7 @@ func createCandidates(snap *udisks.Snapshot, boot udisks.BootPaths, used uint64,
 		if (out[i].reason == "") != (out[j].reason == "") {
 			return out[i].reason == ""
 		}
-		return stickDevice(out[i].stick) < stickDevice(out[j].stick)
+		return session.Device(out[i].stick) < session.Device(out[j].stick)
 	})
 	return out
 }
@@ -242,14 +243,14 @@ func printCreateCandidates(w io.Writer, cands []createCandidate, used uint64) {
 		if c.reason != "" {
 			verdict = "cannot be used: " + c.reason
 		}
-		fmt.Fprintf(w, "  %-10s %s, %s%s: %s\n", deviceOrNone(c.stick), stickLabel(c.stick), sizeText(c.facts.Size), what, verdict)
+		fmt.Fprintf(w, "  %-10s %s, %s%s: %s\n", deviceOrNone(c.stick), session.Label(c.stick), sizeText(c.facts.Size), what, verdict)
 	}
 	fmt.Fprintf(w, "Your Persistent Storage holds %s: a backup of this Tails needs a USB stick of at least %s.\n",
 		sizeText(used), sizeText(neededStickSize(0, used)))
 }
 
 func deviceOrNone(st udisks.Stick) string {
-	if d := stickDevice(st); d != "" {
+	if d := session.Device(st); d != "" {
 		return d
 	}
 	return "(no medium)"
@@ -258,49 +259,49 @@ func deviceOrNone(st udisks.Stick) string {
 // chooseCreateTarget picks the drive named by dev (a device such as /dev/sdb, sdb, or one of
 // its partitions), or the only eligible one when dev is "".
 func chooseCreateTarget(snap *udisks.Snapshot, cands []createCandidate, dev string) (createCandidate, error) {
-	if dev == "" {
-		var ok []createCandidate
-		for _, c := range cands {
-			if c.reason == "" {
-				ok = append(ok, c)
-			}
-		}
-		switch len(ok) {
-		case 0:
-			return createCandidate{}, errors.New("no USB stick plugged in can hold a backup of this Tails; plug in a USB stick big enough (see above) and try again")
-		case 1:
-			return ok[0], nil
-		}
-		return createCandidate{}, fmt.Errorf("%w: %d USB sticks can be used; say which one to erase, e.g. 'tails-backup create %s'",
-			errUsage, len(ok), stickDevice(ok[0].stick))
-	}
-	if !strings.HasPrefix(dev, "/") {
-		dev = "/dev/" + dev
-	}
-	o := snap.ByDevice(dev)
-	var drive *udisks.Object
-	if o != nil {
-		drive = snap.DriveOf(o.Path)
-	}
-	if drive == nil {
-		return createCandidate{}, fmt.Errorf("there is no USB stick %s; run 'tails-backup create' without a device to list the drives plugged in", dev)
-	}
+	var ok []createCandidate
 	for _, c := range cands {
-		if c.drive.Path != drive.Path {
-			continue
+		if c.reason == "" {
+			ok = append(ok, c)
 		}
-		if c.reason != "" {
-			return createCandidate{}, fmt.Errorf("%s cannot be used: %s", dev, c.reason)
-		}
-		return c, nil
 	}
-	return createCandidate{}, fmt.Errorf("there is no USB stick %s; run 'tails-backup create' without a device to list the drives plugged in", dev)
+	c, err := session.Pick(ok, dev, func(dev string) (createCandidate, error) {
+		o := snap.ByDevice(dev)
+		var drive *udisks.Object
+		if o != nil {
+			drive = snap.DriveOf(o.Path)
+		}
+		for _, c := range cands {
+			if drive == nil || c.drive.Path != drive.Path {
+				continue
+			}
+			if c.reason != "" {
+				return createCandidate{}, &session.PickError{Reason: session.PickRefused, Device: dev, Why: c.reason}
+			}
+			return c, nil
+		}
+		return createCandidate{}, &session.PickError{Reason: session.PickNoDevice, Device: dev}
+	})
+	var pe *session.PickError
+	if !errors.As(err, &pe) {
+		return c, err
+	}
+	switch pe.Reason {
+	case session.PickNone:
+		return c, errors.New("no USB stick plugged in can hold a backup of this Tails; plug in a USB stick big enough (see above) and try again")
+	case session.PickSeveral:
+		return c, fmt.Errorf("%w: %d USB sticks can be used; say which one to erase, e.g. 'tails-backup create %s'",
+			errUsage, pe.Count, session.Device(ok[0].stick))
+	case session.PickRefused:
+		return c, fmt.Errorf("%s cannot be used: %s", pe.Device, pe.Why)
+	}
+	return c, fmt.Errorf("there is no USB stick %s; run 'tails-backup create' without a device to list the drives plugged in", pe.Device)
 }
 
 // printErased shows what erasing the target destroys: each partition with its number, size,
 // GPT name and file system.
 func printErased(w io.Writer, snap *udisks.Snapshot, c createCandidate) {
-	fmt.Fprintf(w, "Everything on %s will be erased:\n", describeStick(c.stick))
+	fmt.Fprintf(w, "Everything on %s will be erased:\n", session.Describe(c.stick))
 	disk := c.stick.Disk
 	parts := snap.Partitions(disk.Path)
 	if len(parts) == 0 {

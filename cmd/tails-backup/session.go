@@ -20,6 +20,7 @@ import (
 
 	"tails-backup/agent"
 	"tails-backup/helper"
+	"tails-backup/session"
 	"tails-backup/tails"
 	"tails-backup/udisks"
 )
@@ -301,7 +302,7 @@ type stickUse struct {
 // releases it afterwards.
 type openStick struct {
 	disks *udisks.Client
-	stick pairStick
+	stick session.Stick
 	name  string
 	log   *logrus.Entry
 	use   stickUse
@@ -401,42 +402,8 @@ func (o *openStick) release(ctx context.Context) error {
 	return nil
 }
 
-// stickLabel is how the user knows a stick: "Vendor Model".
-func stickLabel(st udisks.Stick) string {
-	if st.Drive == nil || st.Drive.Drive == nil {
-		return "USB stick"
-	}
-	d := st.Drive.Drive
-	if name := strings.Join(strings.Fields(d.Vendor+" "+d.Model), " "); name != "" {
-		return name
-	}
-	return "USB stick"
-}
-
-func stickSize(st udisks.Stick) uint64 {
-	if st.Drive == nil || st.Drive.Drive == nil {
-		return 0
-	}
-	return st.Drive.Drive.Size
-}
-
-func stickDevice(st udisks.Stick) string {
-	if d := st.Disk.Device(); d != "" {
-		return d
-	}
-	return st.LUKS.Device()
-}
-
-// describeStick: "Kingston DataTraveler (16.0 GB, /dev/sdb)".
-func describeStick(st udisks.Stick) string {
-	if size := stickSize(st); size > 0 {
-		return fmt.Sprintf("%s (%s, %s)", stickLabel(st), sizeText(size), stickDevice(st))
-	}
-	return fmt.Sprintf("%s (%s)", stickLabel(st), stickDevice(st))
-}
-
 // sizeText is a size in decimal units, as the file managers show it: "15.5 GB".
-func sizeText(n uint64) string { return agent.SizeText(int64(n)) }
+func sizeText(n uint64) string { return session.SizeText(int64(n)) }
 
 // timeText shows a time in the location of now, to the minute.
 func timeText(t, now time.Time) string {
