@@ -242,7 +242,7 @@ func verifyPath(ctx context.Context, env *environment, src, dst string, checksum
 	f := &verifyFindings{w: env.stdout}
 	rep, err := helper.VerifyTrees(ctx, srcfd, dstfd, helper.VerifyOptions{
 		Checksum: checksum,
-		Exclude:  append([]string{tails.MarkerName}, skip...),
+		Exclude:  tails.MirrorExcludes(skip),
 		Log:      log.WithField("component", "sync"),
 	}, f.event)
 	if err != nil {
