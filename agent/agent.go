@@ -11,9 +11,12 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"tails-backup/notify"
+	"tails-backup/pairing"
+	"tails-backup/pinentry"
 	"tails-backup/session"
 	"tails-backup/tails"
 	"tails-backup/udisks"
+	"tails-backup/wire"
 )
 
 // Disks is what the agent needs of udisks2; *udisks.Client has it.
@@ -40,11 +43,11 @@ type Notifier interface {
 type Deps struct {
 	Disks     Disks
 	Notifier  Notifier
-	Asker     PassphraseAsker
+	Asker     pinentry.PassphraseAsker
 	Quiescer  Quiescer
 	Inhibitor Inhibitor
-	Helper    HelperRunner
-	Store     *Store
+	Helper    wire.HelperRunner
+	Store     *pairing.Store
 	Clock     Clock
 	Log       *logrus.Entry
 	// Hotplug, if set, delivers a value whenever udev sees a block device come or go; the
@@ -140,7 +143,7 @@ func (discardWriter) Write(p []byte) (int, error) { return len(p), nil }
 func (a *Agent) Run(ctx context.Context) error {
 	state, err := a.deps.Store.Load(ctx)
 	if err != nil {
-		var se *StateError
+		var se *pairing.StateError
 		if !errors.As(err, &se) {
 			return fmt.Errorf("load the tails-backup state: %w", err)
 		}
@@ -274,7 +277,7 @@ func (a *Agent) snapshotNow(ctx context.Context, w *udisks.Watcher) (*udisks.Sna
 	}
 }
 
-func (a *Agent) loadState(ctx context.Context) State {
+func (a *Agent) loadState(ctx context.Context) pairing.State {
 	a.followStatePath()
 	st, err := a.deps.Store.Load(ctx)
 	if err != nil {
@@ -294,14 +297,14 @@ func (a *Agent) followStatePath() {
 		return
 	}
 	a.log.WithField("state", p).Info("the pairing store moved")
-	a.deps.Store = NewStore(p, a.deps.Clock, a.log.WithField("component", "store"))
+	a.deps.Store = pairing.NewStore(p, a.deps.Clock.Now, a.log.WithField("component", "store"))
 }
 
 func (a *Agent) evaluateNow(ctx context.Context) { a.evaluate(ctx, a.loadState(ctx)) }
 
 // evaluate looks at the sticks present: starts the update of a paired one, tells once about
 // an unpaired Tails stick, and forgets the sticks that left.
-func (a *Agent) evaluate(ctx context.Context, state State) {
+func (a *Agent) evaluate(ctx context.Context, state pairing.State) {
 	if a.snap == nil {
 		return
 	}
@@ -433,11 +436,11 @@ func (a *Agent) handleAction(ctx context.Context, e notify.ActionInvoked, timer 
 		}
 	case e.ID == a.reminderID && e.ActionKey == actSnooze:
 		a.reminderID = 0
-		a.updateState(ctx, func(s *State) error { s.Snooze(now); return nil })
+		a.updateState(ctx, func(s *pairing.State) error { s.Snooze(now); return nil })
 		a.scheduleReminder(ctx, timer)
 	case e.ID == a.reminderID && e.ActionKey == actStopRemind:
 		a.reminderID = 0
-		a.updateState(ctx, func(s *State) error { s.Reminder.Disabled = true; return nil })
+		a.updateState(ctx, func(s *pairing.State) error { s.Reminder.Disabled = true; return nil })
 		a.scheduleReminder(ctx, timer)
 	case e.ID == a.waitingID && e.ActionKey == actCancel:
 		a.closeNote(ctx, &a.waitingID)
@@ -458,7 +461,7 @@ func (a *Agent) pausedNow(ctx context.Context) bool {
 	return st.Paused(a.deps.Clock.Now())
 }
 
-func (a *Agent) updateState(ctx context.Context, fn func(*State) error) {
+func (a *Agent) updateState(ctx context.Context, fn func(*pairing.State) error) {
 	a.followStatePath()
 	if _, err := a.deps.Store.Update(ctx, fn); err != nil {
 		a.log.WithError(err).Warn("save state")
@@ -498,7 +501,7 @@ func (a *Agent) remind(ctx context.Context) {
 	}
 	a.reminderID = a.show(ctx, reminderNote(d.DaysOld))
 	now := a.deps.Clock.Now()
-	a.updateState(ctx, func(s *State) error { s.ReminderShown(now); return nil })
+	a.updateState(ctx, func(s *pairing.State) error { s.ReminderShown(now); return nil })
 }
 
 // checkBackupTails warns, once per session, when this Tails is itself a backup.
@@ -530,8 +533,8 @@ func (a *Agent) finishPromote(ctx context.Context, err error) {
 	a.isBackup = false
 	a.closeNote(ctx, &a.warningID)
 	// The old main Tails is lost: forget its backups, whose markers name it, not this Tails.
-	a.updateState(ctx, func(s *State) error {
-		s.Backups = []PairedBackup{}
+	a.updateState(ctx, func(s *pairing.State) error {
+		s.Backups = []pairing.PairedBackup{}
 		s.LastSuccess = time.Time{}
 		return nil
 	})

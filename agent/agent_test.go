@@ -15,12 +15,15 @@ import (
 	"github.com/godbus/dbus/v5"
 	"github.com/sirupsen/logrus"
 
-	"tails-backup/helper"
 	"tails-backup/notify"
 	"tails-backup/notify/notifytest"
+	"tails-backup/pairing"
+	"tails-backup/pinentry/pinentrytest"
 	"tails-backup/tails"
 	"tails-backup/udisks"
 	"tails-backup/udisks/udiskstest"
+	"tails-backup/wire"
+	"tails-backup/wire/wiretest"
 )
 
 const (
@@ -49,12 +52,12 @@ type world struct {
 	t        *testing.T
 	udisks   *udiskstest.Service
 	notes    *notifytest.Server
-	asker    *FakeAsker
+	asker    *pinentrytest.FakeAsker
 	quiescer *FakeQuiescer
 	inhibit  *FakeInhibitor
-	helper   *FakeHelper
+	helper   *wiretest.FakeHelper
 	clock    *FakeClock
-	store    *Store
+	store    *pairing.Store
 	markers  *markerFake
 	agent    *Agent
 	cancel   context.CancelFunc
@@ -90,9 +93,9 @@ func (m *markerFake) read(root string) (tails.Marker, error) {
 
 type worldOpt func(*world)
 
-func withState(fn func(*State)) worldOpt {
+func withState(fn func(*pairing.State)) worldOpt {
 	return func(w *world) {
-		if _, err := w.store.Update(context.Background(), func(s *State) error { fn(s); return nil }); err != nil {
+		if _, err := w.store.Update(context.Background(), func(s *pairing.State) error { fn(s); return nil }); err != nil {
 			w.t.Fatal(err)
 		}
 	}
@@ -128,19 +131,19 @@ func newWorld(t *testing.T, opts ...worldOpt) *world {
 	clock := NewFakeClock(time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC))
 	w := &world{
 		t: t, udisks: fake, notes: notes, clock: clock,
-		asker:    &FakeAsker{Answers: []FakeAnswer{{Pass: udiskstest.BackupPassphrase}}},
+		asker:    &pinentrytest.FakeAsker{Answers: []pinentrytest.FakeAnswer{{Pass: udiskstest.BackupPassphrase}}},
 		quiescer: &FakeQuiescer{},
 		inhibit:  &FakeInhibitor{},
-		helper:   &FakeHelper{Report: &helper.Report{Created: 2, Updated: 1, BytesCopied: 12_500_000}},
-		store:    NewStore(filepath.Join(t.TempDir(), "state.json"), clock, entry),
+		helper:   &wiretest.FakeHelper{Report: &wire.Report{Created: 2, Updated: 1, BytesCopied: 12_500_000}},
+		store:    pairing.NewStore(filepath.Join(t.TempDir(), "state.json"), clock.Now, entry),
 		markers:  &markerFake{backupSource: bootUUID},
 		cancel:   cancel,
 		done:     make(chan error, 1),
 	}
 	// Paired a day ago, updated a day ago: no reminder unless a test says otherwise.
-	withState(func(s *State) {
-		s.Pair(PairedBackup{UUID: backupUUID, Label: "Kingston DataTraveler", Size: 16 << 30, Added: clock.Now().Add(-24 * time.Hour)})
-		s.RecordAttempt(Attempt{Time: clock.Now().Add(-24 * time.Hour), Backup: backupUUID, Result: ResultSuccess})
+	withState(func(s *pairing.State) {
+		s.Pair(pairing.PairedBackup{UUID: backupUUID, Label: "Kingston DataTraveler", Size: 16 << 30, Added: clock.Now().Add(-24 * time.Hour)})
+		s.RecordAttempt(pairing.Attempt{Time: clock.Now().Add(-24 * time.Hour), Backup: backupUUID, Result: pairing.ResultSuccess})
 	})(w)
 	for _, o := range opts {
 		o(w)
@@ -188,7 +191,7 @@ func (w *world) waitNote(s string) notifytest.Notification {
 	return w.notes.WaitFor(w.t, func(n notifytest.Notification) bool { return strings.Contains(n.Summary, s) }, wait)
 }
 
-func (w *world) state() State {
+func (w *world) state() pairing.State {
 	w.t.Helper()
 	st, err := w.store.Load(context.Background())
 	if err != nil {
@@ -231,7 +234,7 @@ func TestPlugUpdateDone(t *testing.T) {
 		t.Errorf("done body %q", done.Body)
 	}
 	reqs := w.helper.Requests()
-	if len(reqs) != 1 || reqs[0].Op != helper.OpUpdate || reqs[0].Backup != backupUUID {
+	if len(reqs) != 1 || reqs[0].Op != wire.OpUpdate || reqs[0].Backup != backupUUID {
 		t.Fatalf("helper requests %+v", reqs)
 	}
 	for _, m := range []string{"Unlock", "Mount", "Unmount", "Lock", "PowerOff"} {
@@ -246,7 +249,7 @@ func TestPlugUpdateDone(t *testing.T) {
 		t.Errorf("sleep inhibition: %d active, taken %d times; want released after one", w.inhibit.Active(), len(w.inhibit.Whys()))
 	}
 	st := w.state()
-	if b := st.Backup(backupUUID); b == nil || !b.LastSuccess.Equal(w.clock.Now()) || st.LastAttempt.Result != ResultSuccess {
+	if b := st.Backup(backupUUID); b == nil || !b.LastSuccess.Equal(w.clock.Now()) || st.LastAttempt.Result != pairing.ResultSuccess {
 		t.Errorf("state after the update: %+v", st)
 	}
 	// Progress was shown in the notification with a Cancel action.
@@ -268,7 +271,7 @@ func TestColdplugIsUpdatedToo(t *testing.T) {
 
 func TestWrongPassphraseThenRight(t *testing.T) {
 	w := newWorld(t)
-	w.asker.Answers = []FakeAnswer{{Pass: "wrong one"}, {Pass: udiskstest.BackupPassphrase}}
+	w.asker.Answers = []pinentrytest.FakeAnswer{{Pass: "wrong one"}, {Pass: udiskstest.BackupPassphrase}}
 	w.start()
 	w.plugBackup()
 	w.waitNote("Backup updated: you can unplug it")
@@ -280,7 +283,7 @@ func TestWrongPassphraseThenRight(t *testing.T) {
 
 func TestWrongPassphraseThreeTimes(t *testing.T) {
 	w := newWorld(t)
-	w.asker.Answers = []FakeAnswer{{Pass: "a"}, {Pass: "b"}, {Pass: "c"}}
+	w.asker.Answers = []pinentrytest.FakeAnswer{{Pass: "a"}, {Pass: "b"}, {Pass: "c"}}
 	w.start()
 	w.plugBackup()
 	n := w.waitNote("Your backup Tails was not updated")
@@ -321,7 +324,7 @@ func TestMarkerOfAnotherTailsIsRefused(t *testing.T) {
 	if len(w.udisks.CallsOf("Lock")) != 1 {
 		t.Error("the refused backup was not locked again")
 	}
-	if st := w.state(); st.LastAttempt == nil || st.LastAttempt.Result != ResultFailed {
+	if st := w.state(); st.LastAttempt == nil || st.LastAttempt.Result != pairing.ResultFailed {
 		t.Errorf("last attempt %+v", st.LastAttempt)
 	}
 }
@@ -400,7 +403,7 @@ func TestThunderbirdRunning(t *testing.T) {
 func TestCancelDuringUpdate(t *testing.T) {
 	w := newWorld(t)
 	w.helper.WaitForCancel = true
-	w.helper.Progress = []helper.Event{{Event: helper.EventProgress, Phase: "copy", BytesDone: 10, BytesTotal: 100}}
+	w.helper.Progress = []wire.Event{{Event: wire.EventProgress, Phase: "copy", BytesDone: 10, BytesTotal: 100}}
 	w.start()
 	w.plugBackup()
 	p := w.notes.WaitFor(t, func(n notifytest.Notification) bool {
@@ -411,7 +414,7 @@ func TestCancelDuringUpdate(t *testing.T) {
 	if !strings.Contains(n.Body, "marked incomplete") {
 		t.Errorf("body %q", n.Body)
 	}
-	if st := w.state(); st.LastAttempt == nil || st.LastAttempt.Result != ResultIncomplete {
+	if st := w.state(); st.LastAttempt == nil || st.LastAttempt.Result != pairing.ResultIncomplete {
 		t.Errorf("last attempt %+v, want incomplete", st.LastAttempt)
 	}
 	if len(w.udisks.CallsOf("Lock")) != 1 {
@@ -421,19 +424,19 @@ func TestCancelDuringUpdate(t *testing.T) {
 
 func TestPulledMidUpdateThenFinishedOnNextPlug(t *testing.T) {
 	w := newWorld(t)
-	w.asker.Answers = []FakeAnswer{{Pass: udiskstest.BackupPassphrase}, {Pass: udiskstest.BackupPassphrase}}
+	w.asker.Answers = []pinentrytest.FakeAnswer{{Pass: udiskstest.BackupPassphrase}, {Pass: udiskstest.BackupPassphrase}}
 	var calls sync.Mutex
 	n := 0
-	w.helper.Func = func(ctx context.Context, req helper.Request, progress func(helper.Event)) (*helper.Report, error) {
+	w.helper.Func = func(ctx context.Context, req wire.Request, progress func(wire.Event)) (*wire.Report, error) {
 		calls.Lock()
 		n++
 		first := n == 1
 		calls.Unlock()
 		if first {
 			w.udisks.Unplug(udiskstest.DrivePath("Kingston", "DataTraveler", "BACKUP0002"))
-			return nil, &HelperError{Code: helper.CodeDeviceGone, Message: "The backup was unplugged."}
+			return nil, &wire.HelperError{Code: wire.CodeDeviceGone, Message: "The backup was unplugged."}
 		}
-		return &helper.Report{Updated: 1}, nil
+		return &wire.Report{Updated: 1}, nil
 	}
 	w.start()
 	w.plugBackup()
@@ -441,7 +444,7 @@ func TestPulledMidUpdateThenFinishedOnNextPlug(t *testing.T) {
 	if !strings.Contains(note.Body, "Plug it in again to finish") {
 		t.Errorf("body %q", note.Body)
 	}
-	if st := w.state(); st.LastAttempt.Result != ResultIncomplete {
+	if st := w.state(); st.LastAttempt.Result != pairing.ResultIncomplete {
 		t.Errorf("after the pull: %+v", st.LastAttempt)
 	}
 	w.plugBackup()
@@ -458,15 +461,15 @@ func TestPulledMidUpdateThenFinishedOnNextPlug(t *testing.T) {
 func TestPulledStopsTheHelper(t *testing.T) {
 	w := newWorld(t)
 	stopped := make(chan error, 1)
-	w.helper.Func = func(ctx context.Context, req helper.Request, progress func(helper.Event)) (*helper.Report, error) {
+	w.helper.Func = func(ctx context.Context, req wire.Request, progress func(wire.Event)) (*wire.Report, error) {
 		w.udisks.Unplug(udiskstest.DrivePath("Kingston", "DataTraveler", "BACKUP0002"))
 		select {
 		case <-ctx.Done():
 			stopped <- ctx.Err()
-			return nil, fmt.Errorf("%w (%w)", &HelperError{Code: helper.CodeCancelled, Message: "cancelled"}, ctx.Err())
+			return nil, fmt.Errorf("%w (%w)", &wire.HelperError{Code: wire.CodeCancelled, Message: "cancelled"}, ctx.Err())
 		case <-time.After(wait):
 			stopped <- nil
-			return &helper.Report{Updated: 1}, nil
+			return &wire.Report{Updated: 1}, nil
 		}
 	}
 	w.start()
@@ -478,14 +481,14 @@ func TestPulledStopsTheHelper(t *testing.T) {
 	if !strings.Contains(note.Body, "Plug it in again to finish") {
 		t.Errorf("body %q", note.Body)
 	}
-	if st := w.state(); st.LastAttempt.Result != ResultIncomplete {
+	if st := w.state(); st.LastAttempt.Result != pairing.ResultIncomplete {
 		t.Errorf("after the pull: %+v", st.LastAttempt)
 	}
 }
 
 func TestReminders(t *testing.T) {
-	w := newWorld(t, withState(func(s *State) {
-		s.RecordAttempt(Attempt{Time: time.Date(2026, 11, 15, 10, 0, 0, 0, time.UTC), Backup: backupUUID, Result: ResultSuccess})
+	w := newWorld(t, withState(func(s *pairing.State) {
+		s.RecordAttempt(pairing.Attempt{Time: time.Date(2026, 11, 15, 10, 0, 0, 0, time.UTC), Backup: backupUUID, Result: pairing.ResultSuccess})
 		s.LastSuccess = time.Date(2026, 11, 15, 10, 0, 0, 0, time.UTC)
 		s.Backups[0].LastSuccess = s.LastSuccess
 	}))
@@ -527,7 +530,7 @@ func TestReminders(t *testing.T) {
 }
 
 func TestUpdateNowWaitsForTheStick(t *testing.T) {
-	w := newWorld(t, withState(func(s *State) {
+	w := newWorld(t, withState(func(s *pairing.State) {
 		s.LastSuccess = time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
 		s.Backups[0].LastSuccess = s.LastSuccess
 	}))
@@ -543,7 +546,7 @@ func TestUpdateNowWaitsForTheStick(t *testing.T) {
 func TestBackupTailsWarningAndPromote(t *testing.T) {
 	w := newWorld(t)
 	w.markers.ownMarker = true
-	w.helper.Report = &helper.Report{}
+	w.helper.Report = &wire.Report{}
 	w.start()
 	warn := w.waitNote("This is a backup Tails")
 	w.plugBackup() // a backup Tails never updates anything
@@ -552,7 +555,7 @@ func TestBackupTailsWarningAndPromote(t *testing.T) {
 	w.notes.Click(t, confirm.ID, actPromoteSure)
 	w.waitNote("This is now your main Tails")
 	reqs := w.helper.Requests()
-	if len(reqs) != 1 || reqs[0].Op != helper.OpPromote {
+	if len(reqs) != 1 || reqs[0].Op != wire.OpPromote {
 		t.Fatalf("helper requests %+v, want one promote", reqs)
 	}
 	if st := w.state(); len(st.Backups) != 0 {
@@ -565,13 +568,13 @@ func TestHelperErrorsAreExplained(t *testing.T) {
 		err  error
 		want string
 	}{
-		{&HelperError{Code: helper.CodeNoSpace, Message: "no space", Needed: 3_000_000_000, Available: 1_000_000_000}, "too small: the update needs 2.0 GB more than the 1.0 GB free"},
-		{&HelperError{Code: helper.CodeNotPaired, Message: "x"}, "names another Tails"},
-		{&HelperCrashError{ExitCode: 2}, "stopped unexpectedly"},
+		{&wire.HelperError{Code: wire.CodeNoSpace, Message: "no space", Needed: 3_000_000_000, Available: 1_000_000_000}, "too small: the update needs 2.0 GB more than the 1.0 GB free"},
+		{&wire.HelperError{Code: wire.CodeNotPaired, Message: "x"}, "names another Tails"},
+		{&wire.HelperCrashError{ExitCode: 2}, "stopped unexpectedly"},
 		// Out of space during the copy: the helper cannot say how much is missing (e2e scenario
 		// 11 showed "needs 6 bytes more than the 0 bytes free").
-		{&HelperError{Code: helper.CodeNoSpace, Message: "ran out", Available: 4096}, "ran out of space during the update. Nothing on it is lost"},
-		{&HelperError{Code: helper.CodeInternal, Message: "The update stopped."}, "The update stopped. Plug your backup Tails in again to try again."},
+		{&wire.HelperError{Code: wire.CodeNoSpace, Message: "ran out", Available: 4096}, "ran out of space during the update. Nothing on it is lost"},
+		{&wire.HelperError{Code: wire.CodeInternal, Message: "The update stopped."}, "The update stopped. Plug your backup Tails in again to try again."},
 	} {
 		if got := helperErrorText(tc.err); !strings.Contains(got, tc.want) {
 			t.Errorf("helperErrorText(%v) = %q, want it to contain %q", tc.err, got, tc.want)
@@ -583,21 +586,21 @@ func TestHelperErrorsAreExplained(t *testing.T) {
 		err  error
 		want string
 	}{
-		{&HelperError{Code: helper.CodeRefused, Message: deep}, deep},
+		{&wire.HelperError{Code: wire.CodeRefused, Message: deep}, deep},
 	} {
 		if got := helperErrorText(tc.err); got != tc.want {
 			t.Errorf("helperErrorText(%v) = %q, want it to contain %q", tc.err, got, tc.want)
 		}
 	}
 	w := newWorld(t)
-	w.helper.Err = &HelperError{Code: helper.CodeNoSpace, Message: "no space", Needed: 3_000_000_000, Available: 1_000_000_000}
+	w.helper.Err = &wire.HelperError{Code: wire.CodeNoSpace, Message: "no space", Needed: 3_000_000_000, Available: 1_000_000_000}
 	w.start()
 	w.plugBackup()
 	n := w.waitNote("Your backup Tails was not updated")
 	if !strings.Contains(n.Body, "bigger USB stick") {
 		t.Errorf("body %q", n.Body)
 	}
-	if errors.Is(w.helper.Err, ErrHelperNoSpace) && w.state().LastAttempt.Result != ResultIncomplete {
+	if errors.Is(w.helper.Err, wire.ErrHelperNoSpace) && w.state().LastAttempt.Result != pairing.ResultIncomplete {
 		t.Errorf("a failed update after the helper started is recorded %s", w.state().LastAttempt.Result)
 	}
 }
@@ -643,15 +646,15 @@ func TestStoreFollowsTheFirstPairing(t *testing.T) {
 	dir := t.TempDir()
 	moved := filepath.Join(dir, "persistent", "state.json")
 	// The pairing (by another process) wrote the store at its new place.
-	other := NewStore(moved, w.clock, nil)
-	if _, err := other.Update(context.Background(), func(s *State) error {
-		return s.Pair(PairedBackup{UUID: backupUUID, Label: "Kingston", Size: 1, Added: w.clock.Now()})
+	other := pairing.NewStore(moved, w.clock.Now, nil)
+	if _, err := other.Update(context.Background(), func(s *pairing.State) error {
+		return s.Pair(pairing.PairedBackup{UUID: backupUUID, Label: "Kingston", Size: 1, Added: w.clock.Now()})
 	}); err != nil {
 		t.Fatal(err)
 	}
 	var mu sync.Mutex
 	path := w.store.Path() // the XDG place, with nothing paired
-	w.withStore(func(s *State) { s.Backups = []PairedBackup{} })
+	w.withStore(func(s *pairing.State) { s.Backups = []pairing.PairedBackup{} })
 	w.agent.cfg.StatePath = func() (string, error) { mu.Lock(); defer mu.Unlock(); return path, nil }
 	w.start()
 	w.plugBackup()
@@ -662,14 +665,14 @@ func TestStoreFollowsTheFirstPairing(t *testing.T) {
 	w.udisks.Unplug(udiskstest.DrivePath("Kingston", "DataTraveler", "BACKUP0002"))
 	w.plugBackup()
 	w.waitNote("Backup updated: you can unplug it")
-	if st, err := other.Load(context.Background()); err != nil || st.LastAttempt == nil || st.LastAttempt.Result != ResultSuccess {
+	if st, err := other.Load(context.Background()); err != nil || st.LastAttempt == nil || st.LastAttempt.Result != pairing.ResultSuccess {
 		t.Fatalf("the update was not recorded in the moved store: %+v %v", st.LastAttempt, err)
 	}
 }
 
-func (w *world) withStore(fn func(*State)) {
+func (w *world) withStore(fn func(*pairing.State)) {
 	w.t.Helper()
-	if _, err := w.store.Update(context.Background(), func(s *State) error { fn(s); return nil }); err != nil {
+	if _, err := w.store.Update(context.Background(), func(s *pairing.State) error { fn(s); return nil }); err != nil {
 		w.t.Fatal(err)
 	}
 }
@@ -693,18 +696,18 @@ func TestUDisksRestart(t *testing.T) {
 // the user is told, the attempt is incomplete, and the next plug finishes the job.
 func TestHelperCrashThenFinishedOnNextPlug(t *testing.T) {
 	w := newWorld(t)
-	w.asker.Answers = []FakeAnswer{{Pass: udiskstest.BackupPassphrase}, {Pass: udiskstest.BackupPassphrase}}
+	w.asker.Answers = []pinentrytest.FakeAnswer{{Pass: udiskstest.BackupPassphrase}, {Pass: udiskstest.BackupPassphrase}}
 	var mu sync.Mutex
 	runs := 0
-	w.helper.Func = func(ctx context.Context, req helper.Request, progress func(helper.Event)) (*helper.Report, error) {
+	w.helper.Func = func(ctx context.Context, req wire.Request, progress func(wire.Event)) (*wire.Report, error) {
 		mu.Lock()
 		runs++
 		first := runs == 1
 		mu.Unlock()
 		if first {
-			return nil, &HelperCrashError{ExitCode: -1, Signal: "killed"}
+			return nil, &wire.HelperCrashError{ExitCode: -1, Signal: "killed"}
 		}
-		return &helper.Report{Updated: 3}, nil
+		return &wire.Report{Updated: 3}, nil
 	}
 	w.start()
 	w.plugBackup()
@@ -712,7 +715,7 @@ func TestHelperCrashThenFinishedOnNextPlug(t *testing.T) {
 	if !strings.Contains(n.Body, "stopped unexpectedly") || !strings.Contains(n.Body, "plug it in again to finish") {
 		t.Errorf("crash body %q", n.Body)
 	}
-	if st := w.state(); st.LastAttempt == nil || st.LastAttempt.Result != ResultIncomplete {
+	if st := w.state(); st.LastAttempt == nil || st.LastAttempt.Result != pairing.ResultIncomplete {
 		t.Errorf("after the crash: %+v", st.LastAttempt)
 	}
 	if len(w.udisks.CallsOf("Lock")) != 1 {

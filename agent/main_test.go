@@ -7,11 +7,21 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/sirupsen/logrus"
+
+	"tails-backup/pinentry"
+	"tails-backup/pinentry/pinentrytest"
+)
+
+// LUKS UUIDs of the backups of the tests.
+const (
+	uuidA = "0b6b6e1e-4f4c-4a77-9a39-5c0e8c9f0a11"
+	uuidB = "7d3f2a44-1c1b-4f0e-8c2a-9e6b1d2c3b4a"
 )
 
 // The fake programs are built at most once per test binary, on first use, into fakesDir
@@ -32,8 +42,8 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// fakeProgram builds testdata/<name> (a Go program) and returns the path of the binary.
-func fakeProgram(t *testing.T, name string) string {
+// fakeProgram builds dir/<name> (a Go program) and returns the path of the binary.
+func fakeProgram(t *testing.T, dir, name string) string {
 	t.Helper()
 	fakesMu.Lock()
 	defer fakesMu.Unlock()
@@ -51,7 +61,7 @@ func fakeProgram(t *testing.T, name string) string {
 		if lerr != nil {
 			goTool = filepath.Join(os.Getenv("GOROOT"), "bin", "go")
 		}
-		cmd := exec.Command(goTool, "build", "-o", bin, "./testdata/"+name)
+		cmd := exec.Command(goTool, "build", "-o", bin, "./"+filepath.Join(dir, name))
 		out, berr := cmd.CombinedOutput()
 		if berr != nil {
 			err = fmt.Errorf("build %s: %v\n%s", name, berr, out)
@@ -62,6 +72,30 @@ func fakeProgram(t *testing.T, name string) string {
 		t.Fatal(err)
 	}
 	return bin
+}
+
+// fakePinentry returns a Pinentry running the fake pinentry (pinentrytest) with these
+// answers, the file where the fake logs the commands it receives, and the agent's log.
+func fakePinentry(t *testing.T, answers ...string) (*pinentry.Pinentry, string, *syncBuffer) {
+	t.Helper()
+	bin := fakeProgram(t, "../pinentry/pinentrytest/testdata", "fakepinentry")
+	cmdLog := pinentrytest.Script(t, bin, answers...)
+	log, buf := testLog(t)
+	p := pinentry.NewPinentry(log)
+	if p.Program != bin {
+		t.Fatalf("PINENTRY_PROGRAM not honoured: %s", p.Program)
+	}
+	return p, cmdLog, buf
+}
+
+// readCommands returns the commands the fake pinentry logged in path.
+func readCommands(t *testing.T, path string) []string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
 }
 
 // syncBuffer is a bytes.Buffer safe for concurrent use, to capture logs.
@@ -108,14 +142,12 @@ func testCtx(t *testing.T) context.Context {
 
 // Compile-time checks that the real units and their fakes implement the interfaces.
 var (
-	_ Clock           = RealClock{}
-	_ Clock           = (*FakeClock)(nil)
-	_ PassphraseAsker = (*Pinentry)(nil)
-	_ PassphraseAsker = (*FakeAsker)(nil)
-	_ Inhibitor       = (*LogindInhibitor)(nil)
-	_ Inhibitor       = (*FakeInhibitor)(nil)
-	_ Quiescer        = (*ProcQuiescer)(nil)
-	_ Quiescer        = (*FakeQuiescer)(nil)
-	_ HelperRunner    = (*HelperClient)(nil)
-	_ HelperRunner    = (*FakeHelper)(nil)
+	_ Clock                    = RealClock{}
+	_ Clock                    = (*FakeClock)(nil)
+	_ pinentry.PassphraseAsker = (*pinentry.Pinentry)(nil)
+	_ pinentry.PassphraseAsker = (*pinentrytest.FakeAsker)(nil)
+	_ Inhibitor                = (*LogindInhibitor)(nil)
+	_ Inhibitor                = (*FakeInhibitor)(nil)
+	_ Quiescer                 = (*ProcQuiescer)(nil)
+	_ Quiescer                 = (*FakeQuiescer)(nil)
 )

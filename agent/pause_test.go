@@ -9,6 +9,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"tails-backup/pairing"
 	"tails-backup/udisks/udiskstest"
 )
 
@@ -75,7 +76,7 @@ func (l *logWatch) waitCount(t *testing.T, msg string, n int) {
 
 func paused(until time.Duration) worldOpt {
 	return func(w *world) {
-		withState(func(s *State) { s.Pause(testOwner, w.clock.Now().Add(until), w.clock.Now()) })(w)
+		withState(func(s *pairing.State) { s.Pause(testOwner, w.clock.Now().Add(until), w.clock.Now()) })(w)
 	}
 }
 
@@ -146,7 +147,7 @@ func TestPauseSeenWithoutRestart(t *testing.T) {
 	// The agent watches udisks once it has told about this unpaired stick.
 	w.udisks.AddStick(strayStick())
 	w.waitNote("This Tails USB stick is not your backup")
-	if _, err := w.store.Update(context.Background(), func(s *State) error {
+	if _, err := w.store.Update(context.Background(), func(s *pairing.State) error {
 		s.Pause(testOwner, w.clock.Now().Add(time.Hour), w.clock.Now())
 		return nil
 	}); err != nil {
@@ -171,7 +172,7 @@ func TestPauseEndsWhileBackupPlugged(t *testing.T) {
 
 	// The restore ends; a stick plugged in after that makes the agent look at every stick
 	// again, with the pause over: the unpaired one is told about, the backup left alone.
-	withState(func(s *State) { s.Resume(testOwner) })(w)
+	withState(func(s *pairing.State) { s.Resume(testOwner) })(w)
 	w.udisks.AddStick(strayStick())
 	w.waitNote("This Tails USB stick is not your backup")
 	w.checkUntouched()
@@ -204,7 +205,7 @@ func TestPauseNotInForce(t *testing.T) {
 	}{
 		{"expired", -time.Minute},
 		{"ends right now", 0},
-		{"beyond MaxPause", MaxPause + time.Hour},
+		{"beyond MaxPause", pairing.MaxPause + time.Hour},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			w := newWorld(t, paused(tt.until))
@@ -221,7 +222,7 @@ func TestPauseNotInForce(t *testing.T) {
 // TestUpdateNowDuringPause: "Update now" says that a restore is running instead of asking to
 // plug the backup in.
 func TestUpdateNowDuringPause(t *testing.T) {
-	w := newWorld(t, withState(func(s *State) {
+	w := newWorld(t, withState(func(s *pairing.State) {
 		s.LastSuccess = time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
 		s.Backups[0].LastSuccess = s.LastSuccess
 	}), paused(2*time.Hour))
@@ -248,7 +249,7 @@ func TestPauseDuringUpdateStopsIt(t *testing.T) {
 	w.start()
 	w.plugBackup()
 	q := w.waitNote("Close Thunderbird?")
-	withState(func(s *State) { s.Pause(testOwner, w.clock.Now().Add(time.Hour), w.clock.Now()) })(w)
+	withState(func(s *pairing.State) { s.Pause(testOwner, w.clock.Now().Add(time.Hour), w.clock.Now()) })(w)
 	w.notes.Click(t, q.ID, actSkipApp)
 	end := w.waitNote("Backup update stopped")
 	if !strings.Contains(end.Body, "restore") {
@@ -267,7 +268,7 @@ func TestPauseDuringUpdateStopsIt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if b := st.Backups[0]; b.LastAttempt == nil || b.LastAttempt.Result != ResultCancelled {
+	if b := st.Backups[0]; b.LastAttempt == nil || b.LastAttempt.Result != pairing.ResultCancelled {
 		t.Errorf("recorded %+v", b)
 	}
 }

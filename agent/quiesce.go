@@ -18,7 +18,6 @@ import (
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
-	"tails-backup/helper"
 	"tails-backup/tails"
 )
 
@@ -119,11 +118,11 @@ func (q *ProcQuiescer) ActiveFeatures(ctx context.Context) ([]tails.Feature, err
 // symlinks, not mounts, and are not seen; none of them has applications to close. It returns
 // ErrNoPersistentStorage if nothing is mounted at psMount.
 func ActiveFeaturesFromMountinfo(r io.Reader, psMount string) ([]tails.Feature, error) {
-	mounts, err := helper.ParseMountInfo(r)
+	mounts, err := tails.ParseMountInfo(r)
 	if err != nil {
 		return nil, err
 	}
-	var ps *helper.Mount
+	var ps *tails.Mount
 	for i := range mounts {
 		if mounts[i].MountPoint == psMount {
 			ps = &mounts[i] // the last one is on top

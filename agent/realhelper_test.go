@@ -36,21 +36,29 @@ import (
 	"tails-backup/helper"
 	"tails-backup/notify"
 	"tails-backup/notify/notifytest"
+	"tails-backup/pairing"
+	"tails-backup/pinentry"
+	"tails-backup/pinentry/pinentrytest"
 	"tails-backup/session"
 	"tails-backup/tails"
 	"tails-backup/udisks"
 	"tails-backup/udisks/udiskstest"
+	"tails-backup/wire"
 )
 
 // e2eWait bounds every wait of these tests: real copies on a busy two-core machine.
 const e2eWait = 3 * time.Minute
+
+// inProcessWriteTimeout bounds a write to the in-process helper's standard input, as
+// HelperClient bounds one to the helper's.
+const inProcessWriteTimeout = 5 * time.Second
 
 // ---- the in-process helper ----
 
 // inProcessHelper is a HelperRunner running the real root helper, helper.Run, in this process.
 // It speaks to it through pipes exactly as HelperClient speaks to the helper process: the
 // request line on its standard input, which stays open; to cancel, a {"op":"cancel"} line and
-// then the end of standard input; its standard output read and checked by readHelperEvents,
+// then the end of standard input; its standard output read and checked by wire.ReadEvents,
 // the client's own reader (hence os.Pipe rather than io.Pipe: it reads an *os.File). What
 // differs: the SIGTERM of the client's escalation is the end of helper.Run's context, there is
 // no SIGKILL, and a done event without a report is accepted for operations other than update
@@ -64,7 +72,7 @@ type inProcessHelper struct {
 	tick  time.Duration
 	// copying receives (without blocking) each copy progress event with data copied, once the
 	// agent has handled it.
-	copying chan helper.Event
+	copying chan wire.Event
 
 	mu   sync.Mutex
 	runs []helperRun
@@ -72,19 +80,19 @@ type inProcessHelper struct {
 
 // helperRun is one operation: what was asked, what the agent got and what helper.Run said.
 type helperRun struct {
-	Req        helper.Request
-	Report     *helper.Report
+	Req        wire.Request
+	Report     *wire.Report
 	Err        error
 	RunErr     error // helper.Run's result
 	CancelSent bool  // a cancel line was written
 	Progress   int   // progress events
 	NoReport   bool  // a done event without a report (accepted for operations other than update)
-	Final      *helper.Event
+	Final      *wire.Event
 	Problems   []string
 }
 
 func newInProcessHelper(sys helper.System, log *logrus.Entry, clock *FakeClock) *inProcessHelper {
-	return &inProcessHelper{sys: sys, log: log, clock: clock, tick: time.Second, copying: make(chan helper.Event, 1)}
+	return &inProcessHelper{sys: sys, log: log, clock: clock, tick: time.Second, copying: make(chan wire.Event, 1)}
 }
 
 // Runs returns the operations run so far.
@@ -95,7 +103,7 @@ func (h *inProcessHelper) Runs() []helperRun {
 }
 
 // Run implements HelperRunner.
-func (h *inProcessHelper) Run(ctx context.Context, req helper.Request, progress func(helper.Event)) (*helper.Report, error) {
+func (h *inProcessHelper) Run(ctx context.Context, req wire.Request, progress func(wire.Event)) (*wire.Report, error) {
 	run := helperRun{Req: req}
 	rep, err := h.run(ctx, req, progress, &run)
 	run.Report, run.Err = rep, err
@@ -105,7 +113,7 @@ func (h *inProcessHelper) Run(ctx context.Context, req helper.Request, progress 
 	return rep, err
 }
 
-func (h *inProcessHelper) run(ctx context.Context, req helper.Request, progress func(helper.Event), run *helperRun) (*helper.Report, error) {
+func (h *inProcessHelper) run(ctx context.Context, req wire.Request, progress func(wire.Event), run *helperRun) (*wire.Report, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("run the helper: %w", err)
 	}
@@ -113,7 +121,7 @@ func (h *inProcessHelper) run(ctx context.Context, req helper.Request, progress 
 	if err != nil {
 		return nil, fmt.Errorf("run the helper: encode the request: %w", err)
 	}
-	if _, err := helper.ParseRequest(reqLine); err != nil {
+	if _, err := wire.ParseRequest(reqLine); err != nil {
 		return nil, fmt.Errorf("run the helper: %w", err)
 	}
 	inR, inW, err := os.Pipe()
@@ -141,7 +149,7 @@ func (h *inProcessHelper) run(ctx context.Context, req helper.Request, progress 
 	}()
 
 	write := func(b []byte) error {
-		_ = inW.SetWriteDeadline(time.Now().Add(helperWriteTimeout))
+		_ = inW.SetWriteDeadline(time.Now().Add(inProcessWriteTimeout))
 		_, err := inW.Write(append(b, '\n'))
 		return err
 	}
@@ -151,11 +159,11 @@ func (h *inProcessHelper) run(ctx context.Context, req helper.Request, progress 
 
 	quit := make(chan struct{})
 	defer close(quit)
-	lines := make(chan helperLine)
-	go readHelperEvents(outR, lines, quit)
+	lines := make(chan wire.EventLine)
+	go wire.ReadEvents(outR, lines, quit)
 
 	var (
-		final               *helper.Event
+		final               *wire.Event
 		protoErr, exitErr   error
 		cancelled, stopping bool
 		linesDone, exitDone bool
@@ -168,7 +176,7 @@ func (h *inProcessHelper) run(ctx context.Context, req helper.Request, progress 
 		}
 		stopping = true
 		if sendCancel {
-			cl, _ := json.Marshal(helper.Request{Version: helper.ProtocolVersion, Op: helper.OpCancel})
+			cl, _ := json.Marshal(wire.Request{Version: wire.ProtocolVersion, Op: wire.OpCancel})
 			if err := write(cl); err != nil {
 				h.log.WithError(err).Debug("could not send cancel to the in-process helper")
 			} else {
@@ -186,31 +194,31 @@ func (h *inProcessHelper) run(ctx context.Context, req helper.Request, progress 
 				stop(final == nil)
 				continue
 			}
-			if l.err != nil {
-				protoErr = l.err
-				run.Problems = append(run.Problems, "protocol error: "+l.err.Error())
+			if l.Err != nil {
+				protoErr = l.Err
+				run.Problems = append(run.Problems, "protocol error: "+l.Err.Error())
 				stop(true)
 				continue
 			}
 			switch {
 			case final != nil:
-				run.Problems = append(run.Problems, fmt.Sprintf("event after the final event: %+v", l.ev))
-			case l.ev.Event == helper.EventProgress:
+				run.Problems = append(run.Problems, fmt.Sprintf("event after the final event: %+v", l.Event))
+			case l.Event.Event == wire.EventProgress:
 				run.Progress++
-				if h.clock != nil && l.ev.Phase == "copy" {
+				if h.clock != nil && l.Event.Phase == "copy" {
 					h.clock.Advance(h.tick)
 				}
 				if progress != nil {
-					progress(l.ev)
+					progress(l.Event)
 				}
-				if l.ev.Phase == "copy" && l.ev.BytesDone > 0 {
+				if l.Event.Phase == "copy" && l.Event.BytesDone > 0 {
 					select {
-					case h.copying <- l.ev:
+					case h.copying <- l.Event:
 					default:
 					}
 				}
 			default:
-				ev := l.ev
+				ev := l.Event
 				final = &ev
 				stop(false)
 			}
@@ -233,9 +241,9 @@ func (h *inProcessHelper) run(ctx context.Context, req helper.Request, progress 
 	switch {
 	case final == nil:
 		run.Problems = append(run.Problems, fmt.Sprintf("no final event (helper.Run returned %v)", exitErr))
-	case final.Event == helper.EventDone && exitErr != nil:
+	case final.Event == wire.EventDone && exitErr != nil:
 		run.Problems = append(run.Problems, fmt.Sprintf("done event but helper.Run returned %v", exitErr))
-	case final.Event == helper.EventError && (!errors.As(exitErr, &failure) || failure.Code != final.Code || failure.Message != final.Message):
+	case final.Event == wire.EventError && (!errors.As(exitErr, &failure) || failure.Code != final.Code || failure.Message != final.Message):
 		run.Problems = append(run.Problems, fmt.Sprintf("error event %+v but helper.Run returned %#v", final, exitErr))
 	}
 
@@ -246,27 +254,27 @@ func (h *inProcessHelper) run(ctx context.Context, req helper.Request, progress 
 		return err
 	}
 	switch {
-	case final != nil && final.Event == helper.EventDone:
+	case final != nil && final.Event == wire.EventDone:
 		if final.Report == nil {
-			if req.Op != helper.OpUpdate {
+			if req.Op != wire.OpUpdate {
 				// HelperClient refuses this (ErrHelperProtocol) whatever the operation, but the
 				// helper sends no report after mark, promote and create-persistence: see
 				// TestRealHelperDoneWithoutReport. Accepted here so that pairing can run.
 				run.NoReport = true
-				return &helper.Report{}, nil
+				return &wire.Report{}, nil
 			}
-			return nil, withCtx(fmt.Errorf("%w: done without a report", ErrHelperProtocol))
+			return nil, withCtx(fmt.Errorf("%w: done without a report", wire.ErrHelperProtocol))
 		}
 		return final.Report, nil
 	case final != nil:
-		return nil, withCtx(&HelperError{Code: final.Code, Message: final.Message, Needed: final.Needed, Available: final.Available})
+		return nil, withCtx(&wire.HelperError{Code: final.Code, Message: final.Message, Needed: final.Needed, Available: final.Available})
 	case protoErr != nil:
 		return nil, withCtx(fmt.Errorf("%w (helper.Run returned %v)", protoErr, exitErr))
 	}
-	return nil, withCtx(&HelperCrashError{ExitCode: -1, Stderr: []string{fmt.Sprint(exitErr)}})
+	return nil, withCtx(&wire.HelperCrashError{ExitCode: -1, Stderr: []string{fmt.Sprint(exitErr)}})
 }
 
-var _ HelperRunner = (*inProcessHelper)(nil)
+var _ wire.HelperRunner = (*inProcessHelper)(nil)
 
 // ---- real file systems ----
 
@@ -528,9 +536,9 @@ type realWorld struct {
 	notes    *notifytest.Server
 	login1   *fakeLogin1
 	quiescer *FakeQuiescer
-	asker    PassphraseAsker
+	asker    pinentry.PassphraseAsker
 	clock    *FakeClock
-	store    *Store
+	store    *pairing.Store
 	helper   *inProcessHelper
 	agent    *Agent
 	logs     *syncBuffer
@@ -545,7 +553,7 @@ type realWorldOpts struct {
 	// fill writes the source before the backup is paired; fillSample if nil.
 	fill func(t *testing.T, root string)
 	// asker asks the passphrase; a FakeAsker typing the right one when nil.
-	asker PassphraseAsker
+	asker pinentry.PassphraseAsker
 	// quiescer; one with nothing running when nil.
 	quiescer *FakeQuiescer
 }
@@ -563,7 +571,7 @@ func newRealWorld(t *testing.T, o realWorldOpts) *realWorld {
 		o.fill = fillSample
 	}
 	if o.asker == nil {
-		o.asker = &FakeAsker{Answers: slices.Repeat([]FakeAnswer{{Pass: udiskstest.BackupPassphrase}}, 5)}
+		o.asker = &pinentrytest.FakeAsker{Answers: slices.Repeat([]pinentrytest.FakeAnswer{{Pass: udiskstest.BackupPassphrase}}, 5)}
 	}
 	if o.quiescer == nil {
 		o.quiescer = &FakeQuiescer{}
@@ -630,7 +638,7 @@ func newRealWorld(t *testing.T, o realWorldOpts) *realWorld {
 	// unlocked and mounted), which also makes the agent's state folder in this Tails'
 	// Persistent Storage; then the state records the pairing.
 	w.plug(true)
-	if _, err := w.helper.Run(context.Background(), newRequest(helper.OpMark, backupUUID), nil); err != nil {
+	if _, err := w.helper.Run(context.Background(), newRequest(wire.OpMark, backupUUID), nil); err != nil {
 		t.Fatalf("mark the backup: %v", err)
 	}
 	w.udisks.Unplug(w.backupDrive())
@@ -642,9 +650,9 @@ func newRealWorld(t *testing.T, o realWorldOpts) *realWorld {
 	if err := unix.Lstat(stateDir, &st); err != nil || st.Mode != unix.S_IFDIR|0o700 || st.Uid != tails.AmnesiaUID {
 		t.Fatalf("the state folder made by mark: %+v %v", st, err)
 	}
-	w.store = NewStore(filepath.Join(stateDir, "state.json"), w.clock, log)
-	if _, err := w.store.Update(context.Background(), func(s *State) error {
-		return s.Pair(PairedBackup{UUID: backupUUID, Label: "Kingston DataTraveler", Size: 16 << 30, Added: w.clock.Now().Add(-time.Hour)})
+	w.store = pairing.NewStore(filepath.Join(stateDir, "state.json"), w.clock.Now, log)
+	if _, err := w.store.Update(context.Background(), func(s *pairing.State) error {
+		return s.Pair(pairing.PairedBackup{UUID: backupUUID, Label: "Kingston DataTraveler", Size: 16 << 30, Added: w.clock.Now().Add(-time.Hour)})
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -753,7 +761,7 @@ func (w *realWorld) lastSeq() int {
 	return ns[len(ns)-1].Seq
 }
 
-func (w *realWorld) state() State {
+func (w *realWorld) state() pairing.State {
 	w.t.Helper()
 	st, err := w.store.Load(context.Background())
 	if err != nil {
@@ -770,7 +778,7 @@ func (w *realWorld) lastRun() helperRun {
 		w.t.Fatal("the helper never ran")
 	}
 	r := runs[len(runs)-1]
-	if r.Req.Op != helper.OpUpdate || r.Req.Backup != backupUUID {
+	if r.Req.Op != wire.OpUpdate || r.Req.Backup != backupUUID {
 		w.t.Fatalf("last helper request %+v, want an update of the backup", r.Req)
 	}
 	return r
@@ -793,7 +801,7 @@ func (w *realWorld) checkRuns() {
 // note's counts are the helper's report, the backup is an exact copy (but for excludes), the
 // marker is complete, the state records the success, the stick was ejected and sleep allowed
 // again. It returns the report.
-func (w *realWorld) checkDone(done notifytest.Notification, ejects int, excludes ...string) *helper.Report {
+func (w *realWorld) checkDone(done notifytest.Notification, ejects int, excludes ...string) *wire.Report {
 	t := w.t
 	t.Helper()
 	run := w.lastRun()
@@ -821,7 +829,7 @@ func (w *realWorld) checkDone(done notifytest.Notification, ejects int, excludes
 	}
 	st := w.state()
 	b := st.Backup(backupUUID)
-	if b == nil || !b.LastSuccess.Equal(w.clock.Now()) || !st.LastSuccess.Equal(w.clock.Now()) || st.LastAttempt == nil || st.LastAttempt.Result != ResultSuccess {
+	if b == nil || !b.LastSuccess.Equal(w.clock.Now()) || !st.LastSuccess.Equal(w.clock.Now()) || st.LastAttempt == nil || st.LastAttempt.Result != pairing.ResultSuccess {
 		t.Errorf("state after the update (now %v): %+v", w.clock.Now(), st)
 	}
 	for _, m := range []string{"Unmount", "Lock", "PowerOff"} {
@@ -898,7 +906,7 @@ func TestRealHelperUpdateThenIncremental(t *testing.T) {
 	if rep.Created != int64(entries-1) || rep.Updated != 0 || rep.Deleted != 0 {
 		t.Errorf("first update: created %d updated %d deleted %d, want %d created and nothing else", rep.Created, rep.Updated, rep.Deleted, entries-1)
 	}
-	if got := w.udisks.CallsOf("Unlock"); len(got) != 0 || len(w.asker.(*FakeAsker).Prompts()) != 0 {
+	if got := w.udisks.CallsOf("Unlock"); len(got) != 0 || len(w.asker.(*pinentrytest.FakeAsker).Prompts()) != 0 {
 		t.Errorf("the passphrase of an unlocked backup was asked (%d Unlock calls)", len(got))
 	}
 	if _, err := os.Lstat(filepath.Join(w.dst.mnt, tails.StateDirName)); !errors.Is(err, fs.ErrNotExist) {
@@ -959,7 +967,7 @@ func TestRealHelperUpdateThenIncremental(t *testing.T) {
 		t.Errorf("third update: created %d updated %d deleted %d metadata %d, want 0, 0, 0, %d",
 			rep3.Created, rep3.Updated, rep3.Deleted, rep3.MetadataOnly, rootCounted)
 	}
-	if n := len(w.asker.(*FakeAsker).Prompts()); n != 2 {
+	if n := len(w.asker.(*pinentrytest.FakeAsker).Prompts()); n != 2 {
 		t.Errorf("%d passphrase prompts, want 2 (one per plug of the locked stick)", n)
 	}
 }
@@ -977,7 +985,7 @@ const rootCounted = 0
 func TestRealHelperDoneWithoutReport(t *testing.T) {
 	w := newRealWorld(t, realWorldOpts{})
 	mark := w.helper.Runs()[0]
-	if mark.Req.Op != helper.OpMark || mark.Final == nil || mark.Final.Event != helper.EventDone {
+	if mark.Req.Op != wire.OpMark || mark.Final == nil || mark.Final.Event != wire.EventDone {
 		t.Fatalf("the pairing's mark: %+v", mark)
 	}
 	line, err := json.Marshal(mark.Final)
@@ -985,8 +993,8 @@ func TestRealHelperDoneWithoutReport(t *testing.T) {
 		t.Fatal(err)
 	}
 	log, _ := testLog(t)
-	client := NewHelperClient([]string{"sh", "-c", `printf '%s\n' "$1"; cat >/dev/null`, "sh", string(line)}, log)
-	_, err = client.Run(testCtx(t), newRequest(helper.OpMark, backupUUID), nil)
+	client := wire.NewHelperClient([]string{"sh", "-c", `printf '%s\n' "$1"; cat >/dev/null`, "sh", string(line)}, log)
+	_, err = client.Run(testCtx(t), newRequest(wire.OpMark, backupUUID), nil)
 	if err != nil {
 		t.Fatalf("HelperClient on the helper's done event %s: %v", line, err)
 	}
@@ -1056,7 +1064,7 @@ func TestRealHelperCancelThenFinish(t *testing.T) {
 		t.Errorf("cancel note %q", n.Body)
 	}
 	run := w.lastRun()
-	if !run.CancelSent || !errors.Is(run.Err, ErrHelperCancelled) || !errors.Is(run.Err, context.Canceled) {
+	if !run.CancelSent || !errors.Is(run.Err, wire.ErrHelperCancelled) || !errors.Is(run.Err, context.Canceled) {
 		t.Errorf("helper run: cancel line sent %v, error %v; want a cancel line and a cancelled error", run.CancelSent, run.Err)
 	}
 	if !strings.Contains(w.logs.String(), "cancel requested") {
@@ -1071,7 +1079,7 @@ func TestRealHelperCancelThenFinish(t *testing.T) {
 	if diff := rsyncDiff(t, w.src.mnt, w.dst.mnt); diff == "" {
 		t.Error("the cancelled update copied everything: the cancel came too late to test anything")
 	}
-	if st := w.state(); st.LastAttempt == nil || st.LastAttempt.Result != ResultIncomplete || !st.Backup(backupUUID).LastSuccess.IsZero() {
+	if st := w.state(); st.LastAttempt == nil || st.LastAttempt.Result != pairing.ResultIncomplete || !st.Backup(backupUUID).LastSuccess.IsZero() {
 		t.Errorf("state after the cancel: %+v", st)
 	}
 	for _, m := range []string{"Unmount", "Lock", "PowerOff"} {
@@ -1095,11 +1103,11 @@ func TestRealHelperThunderbirdSkipped(t *testing.T) {
 	q.Features, q.Busy = busyThunderbird()
 	w := newRealWorld(t, realWorldOpts{quiescer: q})
 	// A first update, before Thunderbird runs (by the helper alone).
-	if _, err := w.helper.Run(context.Background(), newRequest(helper.OpUpdate, backupUUID), nil); err == nil {
+	if _, err := w.helper.Run(context.Background(), newRequest(wire.OpUpdate, backupUUID), nil); err == nil {
 		t.Fatal("the helper updated a backup that is not plugged in")
 	}
 	w.plug(true)
-	if _, err := w.helper.Run(context.Background(), newRequest(helper.OpUpdate, backupUUID), nil); err != nil {
+	if _, err := w.helper.Run(context.Background(), newRequest(wire.OpUpdate, backupUUID), nil); err != nil {
 		t.Fatalf("first update: %v", err)
 	}
 	if diff := rsyncDiff(t, w.src.mnt, w.dst.mnt); diff != "" {

@@ -18,11 +18,13 @@ import (
 	"github.com/godbus/dbus/v5"
 	"golang.org/x/sys/unix"
 
-	"tails-backup/helper"
 	"tails-backup/internal/treehash"
 	"tails-backup/notify/notifytest"
+	"tails-backup/pairing"
+	"tails-backup/pinentry/pinentrytest"
 	"tails-backup/udisks"
 	"tails-backup/udisks/udiskstest"
+	"tails-backup/wire"
 )
 
 const (
@@ -103,7 +105,7 @@ type sysWorld struct {
 	medium, backupSys string
 
 	mu              sync.Mutex
-	refreshReport   helper.Report // what refresh-system reports
+	refreshReport   wire.Report // what refresh-system reports
 	refreshErr      error
 	bootloaderErr   error
 	bootloader      string // what install-bootloader reports
@@ -113,7 +115,7 @@ type sysWorld struct {
 
 func newSysWorld(t *testing.T, backup map[string]string) *sysWorld {
 	t.Helper()
-	w := &sysWorld{world: newWorld(t), medium: t.TempDir(), bootloader: helper.BootloaderSyslinux}
+	w := &sysWorld{world: newWorld(t), medium: t.TempDir(), bootloader: wire.BootloaderSyslinux}
 	mroot := t.TempDir()
 	w.udisks.SetMountRoot(mroot)
 	w.backupSys = filepath.Join(mroot, "Tails")
@@ -123,25 +125,25 @@ func newSysWorld(t *testing.T, backup map[string]string) *sysWorld {
 	writeFiles(t, w.medium, runningSystem())
 	writeFiles(t, w.backupSys, backup)
 	w.agent.cfg.Medium = w.medium
-	w.refreshReport = helper.Report{Updated: 5, BytesCopied: 3 << 20, SystemVersion: runningVersion, BootloaderChanged: true}
+	w.refreshReport = wire.Report{Updated: 5, BytesCopied: 3 << 20, SystemVersion: runningVersion, BootloaderChanged: true}
 	w.helper.Func = w.runHelper
 	return w
 }
 
 // runHelper is the fake helper: refresh-system makes the backup's identity the running one's.
-func (w *sysWorld) runHelper(ctx context.Context, req helper.Request, progress func(helper.Event)) (*helper.Report, error) {
+func (w *sysWorld) runHelper(ctx context.Context, req wire.Request, progress func(wire.Event)) (*wire.Report, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	switch req.Op {
-	case helper.OpUpdate:
-		return &helper.Report{Created: 2, BytesCopied: 1000}, nil
-	case helper.OpRefreshSystem:
-		progress(helper.Event{Event: helper.EventProgress, Phase: helper.PhaseSystem, BytesDone: 1 << 20, BytesTotal: 4 << 20, FilesDone: 1, FilesTotal: 4})
+	case wire.OpUpdate:
+		return &wire.Report{Created: 2, BytesCopied: 1000}, nil
+	case wire.OpRefreshSystem:
+		progress(wire.Event{Event: wire.EventProgress, Phase: wire.PhaseSystem, BytesDone: 1 << 20, BytesTotal: 4 << 20, FilesDone: 1, FilesTotal: 4})
 		if w.refreshProgress {
 			w.mu.Unlock()
 			<-ctx.Done()
 			w.mu.Lock()
-			return nil, fmt.Errorf("%w (%w)", &HelperError{Code: helper.CodeCancelled, Message: "cancelled"}, ctx.Err())
+			return nil, fmt.Errorf("%w (%w)", &wire.HelperError{Code: wire.CodeCancelled, Message: "cancelled"}, ctx.Err())
 		}
 		if w.refreshErr != nil {
 			return nil, w.refreshErr
@@ -149,22 +151,22 @@ func (w *sysWorld) runHelper(ctx context.Context, req helper.Request, progress f
 		copyFiles(w.t, w.medium, w.backupSys, identityFiles)
 		rep := w.refreshReport
 		return &rep, nil
-	case helper.OpInstallBootloader:
+	case wire.OpInstallBootloader:
 		mps, _ := w.udisks.Get(backupSystem, udisks.IfaceFilesystem, "MountPoints").([][]byte)
 		w.mountedAtBoot = append(w.mountedAtBoot, len(mps) > 0)
 		if w.bootloaderErr != nil {
 			return nil, w.bootloaderErr
 		}
-		return &helper.Report{Bootloader: w.bootloader}, nil
+		return &wire.Report{Bootloader: w.bootloader}, nil
 	}
 	return nil, fmt.Errorf("unexpected request %+v", req)
 }
 
-func ops(reqs []helper.Request) []helper.Op {
-	var out []helper.Op
+func ops(reqs []wire.Request) []wire.Op {
+	var out []wire.Op
 	for _, r := range reqs {
 		if r.Backup != backupUUID {
-			out = append(out, "wrong backup "+helper.Op(r.Backup))
+			out = append(out, "wrong backup "+wire.Op(r.Backup))
 		}
 		out = append(out, r.Op)
 	}
@@ -198,10 +200,10 @@ func TestSystemRefreshedAfterUpdate(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
 		bootloader bool
-		want       []helper.Op
+		want       []wire.Op
 	}{
-		{"boot files changed", true, []helper.Op{helper.OpUpdate, helper.OpRefreshSystem, helper.OpInstallBootloader}},
-		{"boot files unchanged", false, []helper.Op{helper.OpUpdate, helper.OpRefreshSystem}},
+		{"boot files changed", true, []wire.Op{wire.OpUpdate, wire.OpRefreshSystem, wire.OpInstallBootloader}},
+		{"boot files unchanged", false, []wire.Op{wire.OpUpdate, wire.OpRefreshSystem}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w := newSysWorld(t, olderSystem())
@@ -231,7 +233,7 @@ func TestSystemRefreshedAfterUpdate(t *testing.T) {
 			w.notes.WaitFor(t, func(n notifytest.Notification) bool {
 				return n.Summary == "Updating the Tails system on your backup" && strings.HasPrefix(n.Body, "25% done") && slices.Contains(n.ActionKeys(), actCancel)
 			}, wait)
-			if st := w.state(); st.LastAttempt == nil || st.LastAttempt.Result != ResultSuccess {
+			if st := w.state(); st.LastAttempt == nil || st.LastAttempt.Result != pairing.ResultSuccess {
 				t.Errorf("last attempt %+v", st.LastAttempt)
 			}
 			if n := w.errorNotes(); len(n) != 0 {
@@ -263,7 +265,7 @@ func TestSystemProbedAfterPlug(t *testing.T) {
 	if !strings.Contains(done.Body, "Its Tails system was updated to "+runningVersion+".") {
 		t.Errorf("done body %q", done.Body)
 	}
-	if got := ops(w.helper.Requests()); !slices.Contains(got, helper.OpRefreshSystem) {
+	if got := ops(w.helper.Requests()); !slices.Contains(got, wire.OpRefreshSystem) {
 		t.Errorf("helper requests %v: no refresh-system", got)
 	}
 }
@@ -298,7 +300,7 @@ func TestSystemNotRefreshed(t *testing.T) {
 			if strings.Contains(done.Body, "Tails system") {
 				t.Errorf("done body %q", done.Body)
 			}
-			if got := ops(w.helper.Requests()); !slices.Equal(got, []helper.Op{helper.OpUpdate}) {
+			if got := ops(w.helper.Requests()); !slices.Equal(got, []wire.Op{wire.OpUpdate}) {
 				t.Errorf("helper requests %v, want only the update", got)
 			}
 			if m, u := w.systemCalls("Mount"), w.systemCalls("Unmount"); m != tc.wantMount || u != tc.wantMount {
@@ -338,15 +340,15 @@ func TestSystemRefreshFailures(t *testing.T) {
 		bootloaderErr error
 		summary, body string
 	}{
-		{name: "no space", refreshErr: &HelperError{Code: helper.CodeNoSpace, Message: "x", Needed: 2, Available: 1},
+		{name: "no space", refreshErr: &wire.HelperError{Code: wire.CodeNoSpace, Message: "x", Needed: 2, Available: 1},
 			summary: "The Tails system on your backup was not updated", body: "create a new backup on a bigger USB stick"},
-		{name: "unplugged", refreshErr: &HelperError{Code: helper.CodeDeviceGone, Message: "x"},
+		{name: "unplugged", refreshErr: &wire.HelperError{Code: wire.CodeDeviceGone, Message: "x"},
 			summary: "The Tails system on your backup was not updated", body: "unplugged while its Tails system was updated: plug it in again to finish"},
-		{name: "refused", refreshErr: &HelperError{Code: helper.CodeRefused, Message: "Partition 1 of the backup is not a Tails system partition; create the backup again."},
+		{name: "refused", refreshErr: &wire.HelperError{Code: wire.CodeRefused, Message: "Partition 1 of the backup is not a Tails system partition; create the backup again."},
 			summary: "The Tails system on your backup was not updated", body: "Partition 1 of the backup is not a Tails system partition; create the backup again."},
-		{name: "crash", refreshErr: &HelperCrashError{ExitCode: -1, Signal: "killed"},
+		{name: "crash", refreshErr: &wire.HelperCrashError{ExitCode: -1, Signal: "killed"},
 			summary: "The Tails system on your backup was not updated", body: "stopped unexpectedly: plug your backup Tails in again to finish it"},
-		{name: "boot loader", bootloaderErr: &HelperError{Code: helper.CodeInternal, Message: "syslinux failed"},
+		{name: "boot loader", bootloaderErr: &wire.HelperError{Code: wire.CodeInternal, Message: "syslinux failed"},
 			summary: "Your backup Tails might not start on older computers", body: "plug your backup Tails in again to try again"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -363,7 +365,7 @@ func TestSystemRefreshFailures(t *testing.T) {
 				t.Errorf("system note body %q, want one sentence containing %q", n.Body, tc.body)
 			}
 			// The data update counts: the store records the success.
-			if st := w.state(); st.LastAttempt == nil || st.LastAttempt.Result != ResultSuccess || !st.Backup(backupUUID).LastSuccess.Equal(w.clock.Now()) {
+			if st := w.state(); st.LastAttempt == nil || st.LastAttempt.Result != pairing.ResultSuccess || !st.Backup(backupUUID).LastSuccess.Equal(w.clock.Now()) {
 				t.Errorf("state %+v", st.LastAttempt)
 			}
 			if w.systemCalls("Mount") != 1 || w.systemCalls("Unmount") != 1 || len(w.udisks.CallsOf("PowerOff")) != 1 {
@@ -386,10 +388,10 @@ func TestSystemRefreshCancelled(t *testing.T) {
 	if !strings.Contains(n.Body, "plug your backup Tails in again to finish") {
 		t.Errorf("body %q", n.Body)
 	}
-	if got := ops(w.helper.Requests()); !slices.Equal(got, []helper.Op{helper.OpUpdate, helper.OpRefreshSystem}) {
+	if got := ops(w.helper.Requests()); !slices.Equal(got, []wire.Op{wire.OpUpdate, wire.OpRefreshSystem}) {
 		t.Errorf("helper requests %v", got)
 	}
-	if st := w.state(); st.LastAttempt == nil || st.LastAttempt.Result != ResultSuccess {
+	if st := w.state(); st.LastAttempt == nil || st.LastAttempt.Result != pairing.ResultSuccess {
 		t.Errorf("last attempt %+v: the data update succeeded", st.LastAttempt)
 	}
 	if w.systemCalls("Unmount") != 1 || len(w.udisks.CallsOf("Lock")) != 1 {
@@ -401,22 +403,22 @@ func TestSystemRefreshCancelled(t *testing.T) {
 // the systems are equal, but the boot loader is installed again.
 func TestBootloaderPendingNextPlug(t *testing.T) {
 	w := newSysWorld(t, olderSystem())
-	w.asker.Answers = []FakeAnswer{{Pass: udiskstest.BackupPassphrase}, {Pass: udiskstest.BackupPassphrase}}
-	w.bootloaderErr = &HelperError{Code: helper.CodeDeviceGone, Message: "gone"}
+	w.asker.Answers = []pinentrytest.FakeAnswer{{Pass: udiskstest.BackupPassphrase}, {Pass: udiskstest.BackupPassphrase}}
+	w.bootloaderErr = &wire.HelperError{Code: wire.CodeDeviceGone, Message: "gone"}
 	w.start()
 	w.plugBackup()
 	w.waitNote("The Tails system on your backup was not updated")
 	w.udisks.Unplug(udiskstest.DrivePath("Kingston", "DataTraveler", "BACKUP0002"))
 	w.mu.Lock()
 	w.bootloaderErr = nil
-	w.bootloader = helper.BootloaderNoSyslinux // a warning, not an error
+	w.bootloader = wire.BootloaderNoSyslinux // a warning, not an error
 	w.mu.Unlock()
 	seq := w.notes.Notifications()[len(w.notes.Notifications())-1].Seq
 	w.plugBackup()
 	w.notes.WaitFor(t, func(n notifytest.Notification) bool {
 		return n.Seq > seq && n.Summary == "Backup updated: you can unplug it"
 	}, wait)
-	want := []helper.Op{helper.OpUpdate, helper.OpRefreshSystem, helper.OpInstallBootloader, helper.OpUpdate, helper.OpInstallBootloader}
+	want := []wire.Op{wire.OpUpdate, wire.OpRefreshSystem, wire.OpInstallBootloader, wire.OpUpdate, wire.OpInstallBootloader}
 	if got := ops(w.helper.Requests()); !slices.Equal(got, want) {
 		t.Errorf("helper requests %v, want %v", got, want)
 	}
@@ -575,21 +577,21 @@ func TestRealHelperUpdateAndSystemRefresh(t *testing.T) {
 	}
 
 	runs := w.helper.Runs()
-	var got []helper.Op
+	var got []wire.Op
 	for _, r := range runs {
 		got = append(got, r.Req.Op)
 		if r.Err != nil {
 			t.Errorf("helper %s: %v", r.Req.Op, r.Err)
 		}
 	}
-	want := []helper.Op{helper.OpMark, helper.OpUpdate, helper.OpRefreshSystem, helper.OpInstallBootloader}
+	want := []wire.Op{wire.OpMark, wire.OpUpdate, wire.OpRefreshSystem, wire.OpInstallBootloader}
 	if !slices.Equal(got, want) {
 		t.Fatalf("helper operations %v, want %v", got, want)
 	}
 	if rep := runs[2].Report; rep == nil || rep.SystemVersion != runningVersion || !rep.BootloaderChanged || runs[2].Progress == 0 {
 		t.Errorf("refresh-system report %+v after %d progress events", rep, runs[2].Progress)
 	}
-	if rep := runs[3].Report; rep == nil || rep.Bootloader != helper.BootloaderSyslinux {
+	if rep := runs[3].Report; rep == nil || rep.Bootloader != wire.BootloaderSyslinux {
 		t.Errorf("install-bootloader report %+v", rep)
 	}
 	if diff := rsyncDiff(t, w.src.mnt, w.dst.mnt); diff != "" {
@@ -626,7 +628,7 @@ func TestRealHelperUpdateAndSystemRefresh(t *testing.T) {
 	if err != nil || !bytes.Equal(head[:440], mbr) || !bytes.Equal(head[440:], gpt[440:]) {
 		t.Errorf("the backup's disk does not start with the MBR boot code, or more changed (%v)", err)
 	}
-	if st := w.state(); st.LastAttempt == nil || st.LastAttempt.Result != ResultSuccess {
+	if st := w.state(); st.LastAttempt == nil || st.LastAttempt.Result != pairing.ResultSuccess {
 		t.Errorf("last attempt %+v", st.LastAttempt)
 	}
 	w.checkSleepAllowed(1)

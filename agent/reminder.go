@@ -1,6 +1,10 @@
 package agent
 
-import "time"
+import (
+	"time"
+
+	"tails-backup/pairing"
+)
 
 // ReminderInterval is the least time between two reminders.
 const ReminderInterval = 24 * time.Hour
@@ -21,7 +25,7 @@ const (
 
 // ReminderInput is what the reminder decision depends on.
 type ReminderInput struct {
-	State State
+	State pairing.State
 	Now   time.Time
 	// StickPresent: a paired backup is plugged in (its update will start, or is running).
 	StickPresent bool
@@ -82,7 +86,7 @@ func DecideReminder(in ReminderInput) Reminder {
 	// The earliest time a reminder may be shown.
 	next := now.Add(-age).Add(st.ReminderPeriod()) // ref, or now if ref is in the future
 	r.Reason = ReminderFresh
-	if until := st.Reminder.SnoozedUntil; until.After(now) && !until.After(now.Add(SnoozeDuration)) && until.After(next) {
+	if until := st.Reminder.SnoozedUntil; until.After(now) && !until.After(now.Add(pairing.SnoozeDuration)) && until.After(next) {
 		next, r.Reason = until, ReminderSnoozed
 	}
 	if shown := st.Reminder.LastShown; !shown.After(now) {

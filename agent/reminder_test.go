@@ -3,23 +3,25 @@ package agent
 import (
 	"testing"
 	"time"
+
+	"tails-backup/pairing"
 )
 
 const day = 24 * time.Hour
 
 func TestDecideReminder(t *testing.T) {
 	now := t0
-	paired := func(added, success time.Time) PairedBackup {
-		return PairedBackup{UUID: uuidA, Added: added, LastSuccess: success}
+	paired := func(added, success time.Time) pairing.PairedBackup {
+		return pairing.PairedBackup{UUID: uuidA, Added: added, LastSuccess: success}
 	}
-	state := func(bs ...PairedBackup) State {
-		st := NewState()
+	state := func(bs ...pairing.PairedBackup) pairing.State {
+		st := pairing.NewState()
 		st.Backups = bs
 		return st
 	}
 	old := state(paired(now.Add(-30*day), now.Add(-10*day)))
-	with := func(st State, f func(*State)) State {
-		st.Backups = append([]PairedBackup(nil), st.Backups...)
+	with := func(st pairing.State, f func(*pairing.State)) pairing.State {
+		st.Backups = append([]pairing.PairedBackup(nil), st.Backups...)
 		f(&st)
 		return st
 	}
@@ -31,10 +33,10 @@ func TestDecideReminder(t *testing.T) {
 		days   int
 		next   time.Time // zero: no timer
 	}{
-		{"nothing paired", ReminderInput{State: NewState(), Now: now}, false, ReminderNothingPaired, 0, time.Time{}},
+		{"nothing paired", ReminderInput{State: pairing.NewState(), Now: now}, false, ReminderNothingPaired, 0, time.Time{}},
 		{"this Tails is a backup", ReminderInput{State: old, Now: now, IsBackupTails: true}, false, ReminderIsBackup, 0, time.Time{}},
-		{"is a backup and disabled", ReminderInput{State: with(old, func(s *State) { s.Reminder.Disabled = true }), Now: now, IsBackupTails: true}, false, ReminderIsBackup, 0, time.Time{}},
-		{"disabled", ReminderInput{State: with(old, func(s *State) { s.Reminder.Disabled = true }), Now: now}, false, ReminderDisabled, 10, time.Time{}},
+		{"is a backup and disabled", ReminderInput{State: with(old, func(s *pairing.State) { s.Reminder.Disabled = true }), Now: now, IsBackupTails: true}, false, ReminderIsBackup, 0, time.Time{}},
+		{"disabled", ReminderInput{State: with(old, func(s *pairing.State) { s.Reminder.Disabled = true }), Now: now}, false, ReminderDisabled, 10, time.Time{}},
 		{"stick plugged", ReminderInput{State: old, Now: now, StickPresent: true}, false, ReminderStickPresent, 10, time.Time{}},
 		{"10 days old", ReminderInput{State: old, Now: now}, true, ReminderDueNow, 10, now.Add(day)},
 		{"exactly 7 days", ReminderInput{State: state(paired(now.Add(-30*day), now.Add(-7*day))), Now: now}, true, ReminderDueNow, 7, now.Add(day)},
@@ -45,31 +47,31 @@ func TestDecideReminder(t *testing.T) {
 		{"never updated, paired yesterday", ReminderInput{State: state(paired(now.Add(-day), time.Time{})), Now: now}, false, ReminderFresh, 1, now.Add(6 * day)},
 		{"the freshest backup counts", ReminderInput{State: state(
 			paired(now.Add(-30*day), now.Add(-20*day)),
-			PairedBackup{UUID: uuidB, Added: now.Add(-30 * day), LastSuccess: now.Add(-2 * day)}), Now: now},
+			pairing.PairedBackup{UUID: uuidB, Added: now.Add(-30 * day), LastSuccess: now.Add(-2 * day)}), Now: now},
 			false, ReminderFresh, 2, now.Add(5 * day)},
 		{"a recent pairing counts when never updated", ReminderInput{State: state(
 			paired(now.Add(-30*day), now.Add(-20*day)),
-			PairedBackup{UUID: uuidB, Added: now.Add(-3 * day)}), Now: now},
+			pairing.PairedBackup{UUID: uuidB, Added: now.Add(-3 * day)}), Now: now},
 			false, ReminderFresh, 3, now.Add(4 * day)},
-		{"snoozed", ReminderInput{State: with(old, func(s *State) { s.Reminder.SnoozedUntil = now.Add(time.Hour) }), Now: now}, false, ReminderSnoozed, 10, now.Add(time.Hour)},
-		{"snooze just expired", ReminderInput{State: with(old, func(s *State) { s.Reminder.SnoozedUntil = now }), Now: now}, true, ReminderDueNow, 10, now.Add(day)},
-		{"snooze of exactly a day", ReminderInput{State: with(old, func(s *State) { s.Snooze(now) }), Now: now}, false, ReminderSnoozed, 10, now.Add(day)},
-		{"snooze too far in the future is ignored", ReminderInput{State: with(old, func(s *State) { s.Reminder.SnoozedUntil = now.Add(2 * day) }), Now: now}, true, ReminderDueNow, 10, now.Add(day)},
-		{"snooze shorter than freshness", ReminderInput{State: with(state(paired(now.Add(-30*day), now.Add(-day))), func(s *State) { s.Reminder.SnoozedUntil = now.Add(time.Hour) }), Now: now}, false, ReminderFresh, 1, now.Add(6 * day)},
-		{"shown 23 hours ago", ReminderInput{State: with(old, func(s *State) { s.ReminderShown(now.Add(-23 * time.Hour)) }), Now: now}, false, ReminderShownRecently, 10, now.Add(time.Hour)},
-		{"shown exactly a day ago", ReminderInput{State: with(old, func(s *State) { s.ReminderShown(now.Add(-day)) }), Now: now}, true, ReminderDueNow, 10, now.Add(day)},
-		{"shown in the future (clock was wrong)", ReminderInput{State: with(old, func(s *State) { s.ReminderShown(now.Add(5 * day)) }), Now: now}, true, ReminderDueNow, 10, now.Add(day)},
-		{"shown recently and snoozed: the later wins", ReminderInput{State: with(old, func(s *State) {
+		{"snoozed", ReminderInput{State: with(old, func(s *pairing.State) { s.Reminder.SnoozedUntil = now.Add(time.Hour) }), Now: now}, false, ReminderSnoozed, 10, now.Add(time.Hour)},
+		{"snooze just expired", ReminderInput{State: with(old, func(s *pairing.State) { s.Reminder.SnoozedUntil = now }), Now: now}, true, ReminderDueNow, 10, now.Add(day)},
+		{"snooze of exactly a day", ReminderInput{State: with(old, func(s *pairing.State) { s.Snooze(now) }), Now: now}, false, ReminderSnoozed, 10, now.Add(day)},
+		{"snooze too far in the future is ignored", ReminderInput{State: with(old, func(s *pairing.State) { s.Reminder.SnoozedUntil = now.Add(2 * day) }), Now: now}, true, ReminderDueNow, 10, now.Add(day)},
+		{"snooze shorter than freshness", ReminderInput{State: with(state(paired(now.Add(-30*day), now.Add(-day))), func(s *pairing.State) { s.Reminder.SnoozedUntil = now.Add(time.Hour) }), Now: now}, false, ReminderFresh, 1, now.Add(6 * day)},
+		{"shown 23 hours ago", ReminderInput{State: with(old, func(s *pairing.State) { s.ReminderShown(now.Add(-23 * time.Hour)) }), Now: now}, false, ReminderShownRecently, 10, now.Add(time.Hour)},
+		{"shown exactly a day ago", ReminderInput{State: with(old, func(s *pairing.State) { s.ReminderShown(now.Add(-day)) }), Now: now}, true, ReminderDueNow, 10, now.Add(day)},
+		{"shown in the future (clock was wrong)", ReminderInput{State: with(old, func(s *pairing.State) { s.ReminderShown(now.Add(5 * day)) }), Now: now}, true, ReminderDueNow, 10, now.Add(day)},
+		{"shown recently and snoozed: the later wins", ReminderInput{State: with(old, func(s *pairing.State) {
 			s.ReminderShown(now.Add(-time.Hour))
 			s.Reminder.SnoozedUntil = now.Add(5 * time.Hour)
 		}), Now: now}, false, ReminderShownRecently, 10, now.Add(23 * time.Hour)},
-		{"snoozed after shown: the later wins", ReminderInput{State: with(old, func(s *State) {
+		{"snoozed after shown: the later wins", ReminderInput{State: with(old, func(s *pairing.State) {
 			s.ReminderShown(now.Add(-20 * time.Hour))
 			s.Reminder.SnoozedUntil = now.Add(5 * time.Hour)
 		}), Now: now}, false, ReminderSnoozed, 10, now.Add(5 * time.Hour)},
 		{"updated in the future (clock was wrong)", ReminderInput{State: state(paired(now.Add(-30*day), now.Add(3*day))), Now: now}, false, ReminderFresh, 0, now.Add(7 * day)},
-		{"custom period of a day", ReminderInput{State: with(state(paired(now.Add(-30*day), now.Add(-25*time.Hour))), func(s *State) { s.Reminder.PeriodSeconds = 86400 }), Now: now}, true, ReminderDueNow, 1, now.Add(day)},
-		{"custom period of 30 days", ReminderInput{State: with(old, func(s *State) { s.Reminder.PeriodSeconds = 30 * 86400 }), Now: now}, false, ReminderFresh, 10, now.Add(20 * day)},
+		{"custom period of a day", ReminderInput{State: with(state(paired(now.Add(-30*day), now.Add(-25*time.Hour))), func(s *pairing.State) { s.Reminder.PeriodSeconds = 86400 }), Now: now}, true, ReminderDueNow, 1, now.Add(day)},
+		{"custom period of 30 days", ReminderInput{State: with(old, func(s *pairing.State) { s.Reminder.PeriodSeconds = 30 * 86400 }), Now: now}, false, ReminderFresh, 10, now.Add(20 * day)},
 		{"9.9 days is 9 days old", ReminderInput{State: state(paired(now.Add(-30*day), now.Add(-9*day-21*time.Hour))), Now: now}, true, ReminderDueNow, 9, now.Add(day)},
 		// Durations, not calendar days: across the switch to summer time (CET to CEST) seven
 		// calendar days at 12:00 are 7 days minus an hour.
@@ -97,9 +99,9 @@ func TestDecideReminder(t *testing.T) {
 // and an update silence it, and that no decision asks to wake up in the past.
 func TestReminderSchedule(t *testing.T) {
 	clk := NewFakeClock(t0)
-	st := NewState()
-	st.Pair(PairedBackup{UUID: uuidA, Added: t0})
-	st.RecordAttempt(Attempt{Time: t0, Backup: uuidA, Result: ResultSuccess})
+	st := pairing.NewState()
+	st.Pair(pairing.PairedBackup{UUID: uuidA, Added: t0})
+	st.RecordAttempt(pairing.Attempt{Time: t0, Backup: uuidA, Result: pairing.ResultSuccess})
 	var shown []time.Time
 	snoozedOnce := false
 	for i := 0; i < 100 && clk.Now().Before(t0.Add(30*day)); i++ {
@@ -112,7 +114,7 @@ func TestReminderSchedule(t *testing.T) {
 				st.Snooze(clk.Now())
 			} else if len(shown) == 4 {
 				// The user plugs the backup: updated.
-				st.RecordAttempt(Attempt{Time: clk.Now(), Backup: uuidA, Result: ResultSuccess})
+				st.RecordAttempt(pairing.Attempt{Time: clk.Now(), Backup: uuidA, Result: pairing.ResultSuccess})
 			}
 			continue
 		}
@@ -135,4 +137,19 @@ func TestReminderSchedule(t *testing.T) {
 			t.Errorf("two reminders %v apart", shown[i].Sub(shown[i-1]))
 		}
 	}
+}
+
+// FuzzDecideReminder: the reminder policy decides on whatever state the store accepts (the
+// state is read from a file in the user's Persistent Storage).
+func FuzzDecideReminder(f *testing.F) {
+	f.Add([]byte(`{"format":1,"backups":[]}`))
+	f.Add([]byte(`{"format":1,"backups":[{"uuid":"` + uuidA + `","added":"2025-01-01T00:00:00+14:00"}],"reminder":{"period_seconds":86400}}`))
+	f.Add([]byte(`{"format":2,"backups":[],"paused_until":"2025-03-30T14:00:00Z","paused_by":["restore 12"]}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		st, err := pairing.ParseState(data)
+		if err != nil {
+			return
+		}
+		_ = DecideReminder(ReminderInput{State: st, Now: t0})
+	})
 }

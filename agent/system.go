@@ -9,10 +9,10 @@ import (
 
 	"github.com/sirupsen/logrus"
 
-	"tails-backup/helper"
 	"tails-backup/notify"
 	"tails-backup/sysrefresh"
 	"tails-backup/udisks"
+	"tails-backup/wire"
 )
 
 // After the Persistent Storage of a backup is updated, its system partition is brought to the
@@ -162,7 +162,7 @@ func (u *update) refreshSystem() (string, *notify.Notification) {
 	if u.ctx.Err() != nil {
 		return version, u.systemNote(systemCancelled, nil)
 	}
-	rep, err := u.a.deps.Helper.Run(u.ctx, newRequest(helper.OpInstallBootloader, u.stick.UUID), nil)
+	rep, err := u.a.deps.Helper.Run(u.ctx, newRequest(wire.OpInstallBootloader, u.stick.UUID), nil)
 	if err != nil {
 		log.WithError(err).Warn("install the backup's boot loader")
 		kind := u.systemErrorKind(err, systemBootloader)
@@ -182,13 +182,13 @@ func (u *update) refreshSystem() (string, *notify.Notification) {
 }
 
 // runSystemHelper runs the helper's refresh-system and shows its progress.
-func (u *update) runSystemHelper() (*helper.Report, error) {
+func (u *update) runSystemHelper() (*wire.Report, error) {
 	var eta etaEstimator
 	var last time.Time
 	u.show(systemProgressNote(0, 0, false))
-	return u.a.deps.Helper.Run(u.ctx, newRequest(helper.OpRefreshSystem, u.stick.UUID), func(ev helper.Event) {
+	return u.a.deps.Helper.Run(u.ctx, newRequest(wire.OpRefreshSystem, u.stick.UUID), func(ev wire.Event) {
 		now := u.a.deps.Clock.Now()
-		if ev.Phase != helper.PhaseSystem || now.Sub(last) < u.a.cfg.ProgressEvery {
+		if ev.Phase != wire.PhaseSystem || now.Sub(last) < u.a.cfg.ProgressEvery {
 			return
 		}
 		last = now
@@ -203,17 +203,17 @@ func (u *update) systemErrorKind(err error, other systemFailure) systemFailure {
 	u.mu.Lock()
 	userCancelled := u.cancelled
 	u.mu.Unlock()
-	var he *HelperError
+	var he *wire.HelperError
 	switch {
-	case userCancelled || u.ctx.Err() != nil || errors.Is(err, context.Canceled) || errors.Is(err, ErrHelperCancelled):
+	case userCancelled || u.ctx.Err() != nil || errors.Is(err, context.Canceled) || errors.Is(err, wire.ErrHelperCancelled):
 		return systemCancelled
-	case errors.Is(err, ErrHelperNoSpace):
+	case errors.Is(err, wire.ErrHelperNoSpace):
 		return systemNoSpace
-	case errors.Is(err, ErrHelperDeviceGone) || errors.Is(err, udisks.ErrDeviceGone):
+	case errors.Is(err, wire.ErrHelperDeviceGone) || errors.Is(err, udisks.ErrDeviceGone):
 		return systemGone
-	case errors.Is(err, ErrHelperNotFound):
+	case errors.Is(err, wire.ErrHelperNotFound):
 		return systemUnreadable // unmounted or unplugged under us
-	case errors.As(err, &he) && he.Message != "" && (errors.Is(err, ErrHelperRefused) || errors.Is(err, ErrHelperNotPaired)):
+	case errors.As(err, &he) && he.Message != "" && (errors.Is(err, wire.ErrHelperRefused) || errors.Is(err, wire.ErrHelperNotPaired)):
 		return systemRefused // the helper says why and what to do
 	}
 	return other
@@ -221,7 +221,7 @@ func (u *update) systemErrorKind(err error, other systemFailure) systemFailure {
 
 // systemNote is the notification of a failed system refresh; err is the helper's error.
 func (u *update) systemNote(kind systemFailure, err error) *notify.Notification {
-	var he *HelperError
+	var he *wire.HelperError
 	if kind == systemRefused && !errors.As(err, &he) {
 		kind = systemStopped
 	}

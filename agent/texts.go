@@ -6,6 +6,7 @@ import (
 
 	"tails-backup/notify"
 	"tails-backup/session"
+	"tails-backup/wire"
 )
 
 // The texts the user sees, in one place: docs/user-guide.md quotes them. Each error says what
@@ -170,7 +171,7 @@ func systemProgressNote(percent int, left time.Duration, leftKnown bool) notify.
 
 // systemErrorNote says why the backup's system partition was not refreshed (its Persistent
 // Storage was) and what to do.
-func systemErrorNote(kind systemFailure, he *HelperError) notify.Notification {
+func systemErrorNote(kind systemFailure, he *wire.HelperError) notify.Notification {
 	summary, body := "The Tails system on your backup was not updated", ""
 	switch kind {
 	case systemCancelled:

@@ -14,11 +14,13 @@ import (
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
-	"tails-backup/helper"
 	"tails-backup/notify"
+	"tails-backup/pairing"
+	"tails-backup/pinentry"
 	"tails-backup/session"
 	"tails-backup/tails"
 	"tails-backup/udisks"
+	"tails-backup/wire"
 )
 
 // job is the update running now; the agent runs one at a time.
@@ -35,7 +37,7 @@ var errBackupGone = errors.New("the backup was unplugged")
 
 // jobResult is how an update ended: what to record and what to tell the user.
 type jobResult struct {
-	attempt Attempt
+	attempt pairing.Attempt
 	note    *notify.Notification
 	// systemNote, shown after note, says why the backup's system partition was not refreshed
 	// while its Persistent Storage was.
@@ -70,7 +72,7 @@ func (a *Agent) startJob(ctx context.Context, st session.Classified) {
 
 func (a *Agent) finishJob(ctx context.Context, res jobResult) {
 	a.job = nil
-	a.updateState(ctx, func(s *State) error { s.RecordAttempt(res.attempt); return nil })
+	a.updateState(ctx, func(s *pairing.State) error { s.RecordAttempt(res.attempt); return nil })
 	if res.note != nil {
 		a.show(ctx, *res.note)
 	}
@@ -86,7 +88,7 @@ type update struct {
 	cancel context.CancelFunc
 	stick  session.Classified
 	source string
-	store  *Store // the pairing store as the job started (Store is safe to share)
+	store  *pairing.Store // the pairing store as the job started (Store is safe to share)
 	log    *logrus.Entry
 
 	events chan notify.Event // events of this update's notifications, from the agent
@@ -284,11 +286,11 @@ func (u *update) steps() jobResult {
 		msg = fmt.Sprintf("%d files could not be copied", report.ErrorCount)
 	}
 	u.log.WithField("changed", sum.Changed).Info("backup updated")
-	return jobResult{attempt: u.attempt(ResultSuccess, msg), note: &note, systemNote: systemNote}
+	return jobResult{attempt: u.attempt(pairing.ResultSuccess, msg), note: &note, systemNote: systemNote}
 }
 
-func (u *update) attempt(r Result, msg string) Attempt {
-	return Attempt{Time: u.a.deps.Clock.Now(), Backup: u.stick.UUID, Result: r, Message: msg}
+func (u *update) attempt(r pairing.Result, msg string) pairing.Attempt {
+	return pairing.Attempt{Time: u.a.deps.Clock.Now(), Backup: u.stick.UUID, Result: r, Message: msg}
 }
 
 // unlock asks the passphrase and unlocks the backup's Persistent Storage, unless it already is.
@@ -297,18 +299,18 @@ func (u *update) unlock() error {
 		u.clear = u.stick.Cleartext.Path
 		return nil
 	}
-	prompt := Prompt{
+	prompt := pinentry.Prompt{
 		Title:       "Tails Backup",
 		Description: fmt.Sprintf("Enter the passphrase of your backup Tails (%s) to update it.", session.Name(u.stick.Stick.Stick)),
 		Prompt:      "Passphrase:",
 		OK:          "Update",
 	}
-	policy := RetryPolicy{
+	policy := pinentry.RetryPolicy{
 		Tries:     3,
 		WrongText: "Wrong passphrase. Try again: it is the passphrase of the backup's Persistent Storage.",
 		IsWrong:   func(err error) bool { return errors.Is(err, udisks.ErrWrongPassphrase) },
 	}
-	return AskWithRetries(u.ctx, u.a.deps.Asker, prompt, policy, func(pass []byte) error {
+	return pinentry.AskWithRetries(u.ctx, u.a.deps.Asker, prompt, policy, func(pass []byte) error {
 		clear, _, err := u.a.deps.Disks.UnlockOrReuse(u.ctx, u.stick.LUKS.Path, string(pass))
 		if err == nil {
 			u.clear = clear
@@ -432,12 +434,12 @@ func (u *update) quiesce() (skip, names []string, err error) {
 }
 
 // runHelper runs the root helper's update and shows its progress.
-func (u *update) runHelper(skip []string) (*helper.Report, error) {
+func (u *update) runHelper(skip []string) (*wire.Report, error) {
 	var eta etaEstimator
 	var last time.Time
 	u.started = true
 	u.show(progressNote(0, 0, false))
-	req := helper.Request{Version: helper.ProtocolVersion, Op: helper.OpUpdate, Backup: u.stick.UUID, Skip: skip}
+	req := wire.Request{Version: wire.ProtocolVersion, Op: wire.OpUpdate, Backup: u.stick.UUID, Skip: skip}
 	hctx, stop := context.WithCancelCause(u.ctx)
 	defer stop(nil)
 	u.mu.Lock()
@@ -448,7 +450,7 @@ func (u *update) runHelper(skip []string) (*helper.Report, error) {
 		u.stopHelper = nil
 		u.mu.Unlock()
 	}()
-	return u.a.deps.Helper.Run(hctx, req, func(ev helper.Event) {
+	return u.a.deps.Helper.Run(hctx, req, func(ev wire.Event) {
 		now := u.a.deps.Clock.Now()
 		if ev.Phase != "copy" || now.Sub(last) < u.a.cfg.ProgressEvery {
 			return
@@ -509,7 +511,7 @@ func (u *update) failed(err error) jobResult {
 	u.mu.Lock()
 	unplugged := u.unplugged
 	u.mu.Unlock()
-	gone := unplugged || errors.Is(err, udisks.ErrDeviceGone) || errors.Is(err, ErrHelperDeviceGone)
+	gone := unplugged || errors.Is(err, udisks.ErrDeviceGone) || errors.Is(err, wire.ErrHelperDeviceGone)
 	// A restore that paused the updates uses the stick as it is: ejecting it would pull it
 	// from under the restore.
 	if !gone && !errors.Is(err, errPaused) {
@@ -517,38 +519,38 @@ func (u *update) failed(err error) jobResult {
 	}
 	u.log.WithError(err).Warn("update failed")
 
-	result, summary, body := ResultFailed, "Your backup Tails was not updated", ""
+	result, summary, body := pairing.ResultFailed, "Your backup Tails was not updated", ""
 	var em *errMarker
 	var small *errTooSmall
 	switch {
-	case (userCancelled || errors.Is(err, ErrPinentryCancelled)) && !unplugged:
-		result, summary = ResultCancelled, "Backup update cancelled"
+	case (userCancelled || errors.Is(err, pinentry.ErrPinentryCancelled)) && !unplugged:
+		result, summary = pairing.ResultCancelled, "Backup update cancelled"
 		body = "Your backup Tails was not changed."
 		if u.started {
-			result = ResultIncomplete
+			result = pairing.ResultIncomplete
 			body = "Your backup is marked incomplete: the next update finishes it. You can unplug it."
 		}
 	case errors.Is(err, errPaused):
-		result, summary = ResultCancelled, "Backup update stopped"
+		result, summary = pairing.ResultCancelled, "Backup update stopped"
 		body = "A restore from your backup Tails started, so the backup was not changed; the restore uses it."
 	case errors.As(err, &em):
 		summary, body = em.summary, em.body
 	case errors.As(err, &small):
 		body = fmt.Sprintf("Its Persistent Storage holds %s, but your data takes %s. Create a new backup on a bigger USB stick with 'tails-backup create'.",
 			session.SizeText(small.have), session.SizeText(small.need))
-	case errors.Is(err, ErrTooManyTries):
+	case errors.Is(err, pinentry.ErrTooManyTries):
 		body = "The passphrase was wrong three times. Unplug your backup Tails and plug it in again to try again."
 	case errors.Is(err, udisks.ErrNotAuthorized):
 		body = "Tails did not allow Tails Backup to unlock the stick. Unlock it in the Files browser, then unplug it and plug it in again."
 	case gone:
-		result = ResultIncomplete
+		result = pairing.ResultIncomplete
 		summary = "Your backup Tails was unplugged during the update"
 		body = "Plug it in again to finish the update."
 		if !u.started {
-			result, body = ResultFailed, "It was not changed. Plug it in again to update it."
+			result, body = pairing.ResultFailed, "It was not changed. Plug it in again to update it."
 		}
 	case u.started:
-		result = ResultIncomplete
+		result = pairing.ResultIncomplete
 		body = helperErrorText(err)
 	default:
 		body = fmt.Sprintf("Something went wrong: %s. Unplug your backup Tails and plug it in again to try again.", firstSentence(err))
@@ -559,23 +561,23 @@ func (u *update) failed(err error) jobResult {
 
 // helperErrorText explains an error of the root helper in one or two sentences.
 func helperErrorText(err error) string {
-	var he *HelperError
+	var he *wire.HelperError
 	switch {
-	case errors.As(err, &he) && errors.Is(err, ErrHelperNoSpace) && he.Needed <= he.Available:
+	case errors.As(err, &he) && errors.Is(err, wire.ErrHelperNoSpace) && he.Needed <= he.Available:
 		// The backup filled up during the copy: what is missing is not known.
 		return "Your backup Tails ran out of space during the update. Nothing on it is lost, and it is marked incomplete. Free some space in your Persistent Storage, or create a new backup on a bigger USB stick with 'tails-backup create'."
-	case errors.As(err, &he) && errors.Is(err, ErrHelperNoSpace):
+	case errors.As(err, &he) && errors.Is(err, wire.ErrHelperNoSpace):
 		return fmt.Sprintf("Your backup Tails is too small: the update needs %s more than the %s free. Create a new backup on a bigger USB stick with 'tails-backup create'.",
 			session.SizeText(he.Needed-he.Available), session.SizeText(he.Available))
-	case errors.Is(err, ErrHelperNotPaired):
+	case errors.Is(err, wire.ErrHelperNotPaired):
 		return "Its backup marker names another Tails, so it was not changed. Use your own backup, or create a new one with 'tails-backup create'."
-	case errors.Is(err, ErrHelperDeviceGone):
+	case errors.Is(err, wire.ErrHelperDeviceGone):
 		return "Your backup Tails was unplugged or failed during the update. Plug it in again to finish the update."
-	case errors.Is(err, ErrHelperCrashed):
+	case errors.Is(err, wire.ErrHelperCrashed):
 		return "The update stopped unexpectedly. Your backup is marked incomplete: plug it in again to finish the update."
-	case errors.Is(err, context.Canceled) || errors.Is(err, ErrHelperCancelled):
+	case errors.Is(err, context.Canceled) || errors.Is(err, wire.ErrHelperCancelled):
 		return "The update was cancelled. Your backup is marked incomplete: the next update finishes it."
-	case errors.As(err, &he) && errors.Is(err, ErrHelperRefused) && he.Message != "":
+	case errors.As(err, &he) && errors.Is(err, wire.ErrHelperRefused) && he.Message != "":
 		// Every refusal of the helper already says what to do, and plugging the stick in again
 		// would only be refused again (a folder nested too deep, a mount on the backup).
 		return he.Message
@@ -594,12 +596,12 @@ func firstSentence(err error) string {
 }
 
 // newRequest builds a helper request.
-func newRequest(op helper.Op, backup string) helper.Request {
-	return helper.Request{Version: helper.ProtocolVersion, Op: op, Backup: backup}
+func newRequest(op wire.Op, backup string) wire.Request {
+	return wire.Request{Version: wire.ProtocolVersion, Op: op, Backup: backup}
 }
 
 // OpPromote is re-exported for the agent's own use.
-const OpPromote = helper.OpPromote
+const OpPromote = wire.OpPromote
 
 // readMarkerFile reads the marker at the root of a mounted Persistent Storage, refusing a
 // symlink or anything but a small regular file; no marker is an error. It works as amnesia,

@@ -32,7 +32,7 @@ func BuildPayload(ctx context.Context, repo, runDir string) (string, error) {
 		{[]string{"./.ci/deb", dist}, []string{"DEB_LINTIAN=no"}},
 		// The test programs are static: they run on either Debian of the guest.
 		{[]string{"go", "build", "-o", filepath.Join(dir, "e2e-guest"), "./e2e/guest"}, []string{"CGO_ENABLED=0"}},
-		{[]string{"go", "build", "-o", filepath.Join(dir, "fakepinentry"), "./agent/testdata/fakepinentry"}, []string{"CGO_ENABLED=0"}},
+		{[]string{"go", "build", "-o", filepath.Join(dir, "fakepinentry"), "./pinentry/pinentrytest/testdata/fakepinentry"}, []string{"CGO_ENABLED=0"}},
 	}
 	for _, s := range steps {
 		cmd := exec.CommandContext(ctx, s.argv[0], s.argv[1:]...)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"tails-backup/tails"
+	"tails-backup/wire"
 )
 
 // bigWorld is a world whose update takes seconds, so that it can be interrupted in the middle.
@@ -29,7 +30,7 @@ func waitCopying(t *testing.T, s *session) {
 			t.Fatal("the helper ended before the copy started")
 		}
 		switch {
-		case ev.Event != EventProgress:
+		case ev.Event != wire.EventProgress:
 			t.Fatalf("event %+v before the copy started; make the tree bigger", ev)
 		case ev.Phase == "copy" && ev.FilesDone > 0:
 			return
@@ -43,8 +44,8 @@ func checkCancelled(t *testing.T, w *world, s *session, interrupted time.Time) {
 	t.Helper()
 	evs, err := s.finish()
 	elapsed := time.Since(interrupted)
-	ev := checkEnd(t, evs, err, EventError)
-	if ev.Code != CodeCancelled {
+	ev := checkEnd(t, evs, err, wire.EventError)
+	if ev.Code != wire.CodeCancelled {
 		t.Fatalf("error %s %q, want cancelled", ev.Code, ev.Message)
 	}
 	t.Logf("stopped %v after the interruption: %s", elapsed.Round(time.Millisecond), ev.Message)
@@ -71,8 +72,8 @@ func checkCancelled(t *testing.T, w *world, s *session, interrupted time.Time) {
 func completeAgain(t *testing.T, w *world) {
 	t.Helper()
 	w.sys.ProgressInterval = 0
-	evs, err := w.do(OpUpdate, dstUUID)
-	checkEnd(t, evs, err, EventDone)
+	evs, err := w.do(wire.OpUpdate, dstUUID)
+	checkEnd(t, evs, err, wire.EventDone)
 	if diff := rsyncDiff(t, w.src.mnt, w.dst.mnt); diff != "" {
 		t.Fatalf("the backup differs from the source after the update that followed a cancelled one:\n%s", diff)
 	}
@@ -83,7 +84,7 @@ func completeAgain(t *testing.T, w *world) {
 
 func TestUpdateCancelLine(t *testing.T) {
 	w := bigWorld(t)
-	s := start(t, w.sys, request(OpUpdate, dstUUID))
+	s := start(t, w.sys, request(wire.OpUpdate, dstUUID))
 	waitCopying(t, s)
 	t0 := time.Now()
 	s.send(`{"op":"cancel"}` + "\n")
@@ -93,7 +94,7 @@ func TestUpdateCancelLine(t *testing.T) {
 
 func TestUpdateCancelledByEOF(t *testing.T) {
 	w := bigWorld(t)
-	s := start(t, w.sys, request(OpUpdate, dstUUID))
+	s := start(t, w.sys, request(wire.OpUpdate, dstUUID))
 	waitCopying(t, s)
 	t0 := time.Now()
 	s.stdin.Close()
@@ -102,7 +103,7 @@ func TestUpdateCancelledByEOF(t *testing.T) {
 
 func TestUpdateCancelledBySignal(t *testing.T) {
 	w := bigWorld(t)
-	s := start(t, w.sys, request(OpUpdate, dstUUID))
+	s := start(t, w.sys, request(wire.OpUpdate, dstUUID))
 	waitCopying(t, s)
 	t0 := time.Now()
 	s.cancel() // what SIGTERM does to Run's context
@@ -113,19 +114,19 @@ func TestUpdateIgnoresOtherLines(t *testing.T) {
 	w := newWorld(t, worldOpts{})
 	fillSource(t, w.src.mnt, 2, 5, 1000)
 	// Lines after the request that are not a cancel are ignored (and logged).
-	s := start(t, w.sys, request(OpUpdate, dstUUID)+`{"op":"update"}`+"\n"+"garbage\n"+strings.Repeat("x", 10000)+"\n")
+	s := start(t, w.sys, request(wire.OpUpdate, dstUUID)+`{"op":"update"}`+"\n"+"garbage\n"+strings.Repeat("x", 10000)+"\n")
 	evs, err := s.finish()
-	checkEnd(t, evs, err, EventDone)
+	checkEnd(t, evs, err, wire.EventDone)
 }
 
 func TestUpdateNoSpace(t *testing.T) {
 	w := newWorld(t, worldOpts{srcMiB: 128, dstMiB: 16})
 	fillSource(t, w.src.mnt, 4, 10, 1<<20) // 40 MiB onto 16 MiB
 	dstBefore := listing(t, filepath.Join(w.dst.mnt, "lost+found"))
-	evs, err := w.do(OpUpdate, dstUUID)
-	ev := checkEnd(t, evs, err, EventError)
+	evs, err := w.do(wire.OpUpdate, dstUUID)
+	ev := checkEnd(t, evs, err, wire.EventError)
 	t.Logf("%s: %s", ev.Code, ev.Message)
-	if ev.Code != CodeNoSpace || ev.Needed <= ev.Available || ev.Available <= 0 || ev.Needed < 30<<20 {
+	if ev.Code != wire.CodeNoSpace || ev.Needed <= ev.Available || ev.Available <= 0 || ev.Needed < 30<<20 {
 		t.Fatalf("error %+v, want no-space with the bytes needed (about 40 MiB) above those available", ev)
 	}
 	if !strings.Contains(ev.Message, "MiB") {

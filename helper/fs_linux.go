@@ -9,6 +9,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"tails-backup/tails"
 )
 
 // errNotMountRoot says a directory is not the root of a mounted file system.
@@ -49,18 +51,18 @@ func devString(d uint64) string {
 // exactly path, on device dev, and returns that mount. The mount is found by the mount ID of
 // fd itself (statx STATX_MNT_ID), so a file system stacked on top of another at path, or a
 // bind mount of a subdirectory, cannot stand in for it.
-func mountRoot(fd int, path string, dev uint64, mounts []Mount) (Mount, error) {
+func mountRoot(fd int, path string, dev uint64, mounts []tails.Mount) (tails.Mount, error) {
 	var st unix.Statx_t
 	if err := unix.Statx(fd, "", unix.AT_EMPTY_PATH|unix.AT_SYMLINK_NOFOLLOW, unix.STATX_BASIC_STATS|unix.STATX_MNT_ID, &st); err != nil {
-		return Mount{}, fmt.Errorf("statx %s: %w", path, err)
+		return tails.Mount{}, fmt.Errorf("statx %s: %w", path, err)
 	}
 	if got := unix.Mkdev(st.Dev_major, st.Dev_minor); !sameDevice(got, dev) {
-		return Mount{}, fmt.Errorf("%s is on device %s, not %s: %w", path, devString(got), devString(dev), errNotMountRoot)
+		return tails.Mount{}, fmt.Errorf("%s is on device %s, not %s: %w", path, devString(got), devString(dev), errNotMountRoot)
 	}
 	if st.Attributes_mask&unix.STATX_ATTR_MOUNT_ROOT != 0 && st.Attributes&unix.STATX_ATTR_MOUNT_ROOT == 0 {
-		return Mount{}, fmt.Errorf("%s: %w", path, errNotMountRoot)
+		return tails.Mount{}, fmt.Errorf("%s: %w", path, errNotMountRoot)
 	}
-	var m *Mount
+	var m *tails.Mount
 	if st.Mask&unix.STATX_MNT_ID != 0 {
 		for i := range mounts {
 			if uint64(mounts[i].ID) == st.Mnt_id {
@@ -78,13 +80,13 @@ func mountRoot(fd int, path string, dev uint64, mounts []Mount) (Mount, error) {
 	}
 	switch {
 	case m == nil:
-		return Mount{}, fmt.Errorf("%s is in no mount of the mount table: %w", path, errNotMountRoot)
+		return tails.Mount{}, fmt.Errorf("%s is in no mount of the mount table: %w", path, errNotMountRoot)
 	case m.MountPoint != path:
-		return Mount{}, fmt.Errorf("%s belongs to the mount at %s: %w", path, m.MountPoint, errNotMountRoot)
+		return tails.Mount{}, fmt.Errorf("%s belongs to the mount at %s: %w", path, m.MountPoint, errNotMountRoot)
 	case m.Root != "/":
-		return Mount{}, fmt.Errorf("%s is a bind mount of %s: %w", path, m.Root, errNotMountRoot)
+		return tails.Mount{}, fmt.Errorf("%s is a bind mount of %s: %w", path, m.Root, errNotMountRoot)
 	case m.Major != unix.Major(dev) || m.Minor != unix.Minor(dev):
-		return Mount{}, fmt.Errorf("%s is mounted from device %d:%d, not %s: %w", path, m.Major, m.Minor, devString(dev), errNotMountRoot)
+		return tails.Mount{}, fmt.Errorf("%s is mounted from device %d:%d, not %s: %w", path, m.Major, m.Minor, devString(dev), errNotMountRoot)
 	}
 	return *m, nil
 }

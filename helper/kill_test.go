@@ -16,6 +16,7 @@ import (
 	"tails-backup/internal/killtest"
 	"tails-backup/sysrefresh"
 	"tails-backup/tails"
+	"tails-backup/wire"
 )
 
 // The kill campaigns of the helper (issue 10, "Crash safety, shown"): the helper, a process of
@@ -109,17 +110,17 @@ func (ch *killChain) flip(dir string, i int) {
 
 // timeProcess runs the helper as a child process on input to its end and measures its span:
 // the copy starts at the first event copy says is one of it.
-func (ch *killChain) timeProcess(input string, copy func(Event) bool) killtest.Span {
+func (ch *killChain) timeProcess(input string, copy func(wire.Event) bool) killtest.Span {
 	return timeHelper(ch.world, input, copy)
 }
 
-func timeHelper(w *world, input string, copy func(Event) bool) killtest.Span {
+func timeHelper(w *world, input string, copy func(wire.Event) bool) killtest.Span {
 	t := w.t
 	t.Helper()
 	start := time.Now()
 	p := w.startProcess(input)
 	var s killtest.Span
-	var last Event
+	var last wire.Event
 	for ev := range p.events {
 		if s.Copy == 0 && copy(ev) {
 			s.Copy = time.Since(start)
@@ -128,7 +129,7 @@ func timeHelper(w *world, input string, copy func(Event) bool) killtest.Span {
 	}
 	<-p.exited
 	s.Total = time.Since(start)
-	if p.err != nil || last.Event != EventDone || s.Copy == 0 {
+	if p.err != nil || last.Event != wire.EventDone || s.Copy == 0 {
 		t.Fatalf("the whole run: %v, last event %+v, copy at %v\n%s", p.err, last, s.Copy, p.stderr.String())
 	}
 	return s
@@ -137,7 +138,7 @@ func timeHelper(w *world, input string, copy func(Event) bool) killtest.Span {
 // killHelper runs the helper as a child process on input and kills it with SIGKILL at the
 // instant in (the fraction of the copy read from its copy events). It returns whether the kill
 // landed, and counts it in c.
-func killHelper(w *world, c *killtest.Campaign, input string, in killtest.Instant, copy func(Event) bool) bool {
+func killHelper(w *world, c *killtest.Campaign, input string, in killtest.Instant, copy func(wire.Event) bool) bool {
 	t := w.t
 	t.Helper()
 	p := w.startProcess(input)
@@ -209,18 +210,18 @@ func (ta *tally) add(t *testing.T, k int, in killtest.Instant, res killtest.Resu
 	}
 }
 
-func copyEvent(ev Event) bool { return ev.Event == EventProgress && ev.Phase == "copy" }
+func copyEvent(ev wire.Event) bool { return ev.Event == wire.EventProgress && ev.Phase == "copy" }
 
 func TestKillUpdateRestore(t *testing.T) {
 	t.Run("update", func(t *testing.T) {
 		ch := newKillChain(t, false)
 		w, c := ch.world, ch.c
 		ps, backup := w.src.mnt, w.dst.mnt
-		update := request(OpUpdate, dstUUID)
+		update := request(wire.OpUpdate, dstUUID)
 		complete := func(k int) bool {
 			t.Helper()
-			evs, err := w.do(OpUpdate, dstUUID)
-			if done := checkEnd(t, evs, err, EventDone); done.Report == nil || done.Report.ErrorCount != 0 {
+			evs, err := w.do(wire.OpUpdate, dstUUID)
+			if done := checkEnd(t, evs, err, wire.EventDone); done.Report == nil || done.Report.ErrorCount != 0 {
 				t.Errorf("kill %d: the next update: %+v", k, done.Report)
 			}
 			if m := w.marker(backup); m.State != tails.StateComplete {
@@ -283,7 +284,7 @@ func TestKillUpdateRestore(t *testing.T) {
 		restore := restoreRequest(srcUUID)
 		complete := func(k int) bool {
 			t.Helper()
-			problems, done := restoreResult(t, start(t, w.sys, restore), EventDone)
+			problems, done := restoreResult(t, start(t, w.sys, restore), wire.EventDone)
 			if len(problems) != 0 || done.Report == nil || done.Report.ErrorCount != 0 {
 				t.Errorf("kill %d: the next restore: problems %q, report %+v", k, problems, done.Report)
 			}
@@ -377,12 +378,12 @@ func TestKillRefreshSystem(t *testing.T) {
 	newSnap := killtest.Hash(t, w.medium.mnt, nil)
 	newSnap["syslinux/ldlinux.sys"] = old["syslinux/ldlinux.sys"] // the backup's own, never copied
 	identity := []string{".disk/info", "live/Tails.module"}
-	refresh := request(OpRefreshSystem, dstUUID)
-	systemEvent := func(ev Event) bool { return ev.Event == EventProgress && ev.Phase == PhaseSystem }
+	refresh := request(wire.OpRefreshSystem, dstUUID)
+	systemEvent := func(ev wire.Event) bool { return ev.Event == wire.EventProgress && ev.Phase == wire.PhaseSystem }
 	complete := func(k int) bool {
 		t.Helper()
-		evs, err := w.do(OpRefreshSystem, dstUUID)
-		if rep := checkEnd(t, evs, err, EventDone).Report; rep == nil || rep.SystemVersion != newVersion {
+		evs, err := w.do(wire.OpRefreshSystem, dstUUID)
+		if rep := checkEnd(t, evs, err, wire.EventDone).Report; rep == nil || rep.SystemVersion != newVersion {
 			t.Errorf("kill %d: the next refresh: %+v", k, rep)
 		}
 		if left := leftTemporaries(t, bsys, isTemp); len(left) != 0 {

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	tbsync "tails-backup/sync"
+	"tails-backup/wire"
 )
 
 // TestLimitFailures: a tree beyond the mirror's bounds is refused with one sentence that names
@@ -39,8 +40,8 @@ func TestLimitFailures(t *testing.T) {
 			[]string{"The Persistent Storage of this Tails holds a folder nested too deeply (Persistent/x)", "restore again"}},
 	}
 	for _, tt := range tests {
-		if tt.f.Code != CodeRefused {
-			t.Errorf("%s: code %s, want %s", tt.name, tt.f.Code, CodeRefused)
+		if tt.f.Code != wire.CodeRefused {
+			t.Errorf("%s: code %s, want %s", tt.name, tt.f.Code, wire.CodeRefused)
 		}
 		for _, w := range tt.want {
 			if !strings.Contains(tt.f.Message, w) {
@@ -77,20 +78,20 @@ func TestDeepFolderStopsUpdateAndRestore(t *testing.T) {
 		w := newWorld(t, worldOpts{})
 		fillSource(t, w.src.mnt, 1, 2, 100)
 		mkdirNested(t, filepath.Join(w.src.mnt, "Persistent"), 300)
-		evs, err := w.do(OpUpdate, dstUUID)
-		ev := checkEnd(t, evs, err, EventError)
+		evs, err := w.do(wire.OpUpdate, dstUUID)
+		ev := checkEnd(t, evs, err, wire.EventError)
 		t.Logf("%s: %s", ev.Code, ev.Message)
-		if want := "Your Persistent Storage holds a folder nested too deeply (Persistent/d/d/"; ev.Code != CodeRefused || !strings.Contains(ev.Message, want) {
-			t.Errorf("error %s %q, want %s containing %q", ev.Code, ev.Message, CodeRefused, want)
+		if want := "Your Persistent Storage holds a folder nested too deeply (Persistent/d/d/"; ev.Code != wire.CodeRefused || !strings.Contains(ev.Message, want) {
+			t.Errorf("error %s %q, want %s containing %q", ev.Code, ev.Message, wire.CodeRefused, want)
 		}
 	})
 	t.Run("restore", func(t *testing.T) {
 		w := backedUpWorld(t, worldOpts{})
 		mkdirNested(t, filepath.Join(w.dst.mnt, "Persistent"), 300)
-		_, ev := restoreResult(t, start(t, w.sys, restoreRequest(srcUUID)), EventError)
+		_, ev := restoreResult(t, start(t, w.sys, restoreRequest(srcUUID)), wire.EventError)
 		t.Logf("%s: %s", ev.Code, ev.Message)
-		if want := "holds a folder nested too deeply (Persistent/d/d/"; ev.Code != CodeRefused || !strings.Contains(ev.Message, "The backup on") || !strings.Contains(ev.Message, want) {
-			t.Errorf("error %s %q, want %s: the backup %q", ev.Code, ev.Message, CodeRefused, want)
+		if want := "holds a folder nested too deeply (Persistent/d/d/"; ev.Code != wire.CodeRefused || !strings.Contains(ev.Message, "The backup on") || !strings.Contains(ev.Message, want) {
+			t.Errorf("error %s %q, want %s: the backup %q", ev.Code, ev.Message, wire.CodeRefused, want)
 		}
 		if _, err := os.Lstat(filepath.Join(w.src.mnt, "Persistent", "d")); err == nil {
 			t.Error("the restore copied the nested folder into this Tails")

@@ -13,6 +13,7 @@ import (
 
 	tbsync "tails-backup/sync"
 	"tails-backup/tails"
+	"tails-backup/wire"
 )
 
 // MaxEventErrors bounds the per-file errors listed in a done event; Report.ErrorCount has the
@@ -26,12 +27,12 @@ const udisksTimeout = 30 * time.Second
 type operation struct {
 	ctx context.Context
 	sys System
-	req Request
+	req wire.Request
 	log *logrus.Entry
 	out *eventWriter
 }
 
-func (o *operation) run() (*Report, *Failure) {
+func (o *operation) run() (*wire.Report, *Failure) {
 	ctx, cancel := context.WithTimeout(o.ctx, udisksTimeout)
 	snap, err := o.sys.UDisks.GetSnapshot(ctx)
 	cancel()
@@ -39,15 +40,15 @@ func (o *operation) run() (*Report, *Failure) {
 		if o.ctx.Err() != nil {
 			return nil, cancelled(o.ctx)
 		}
-		return nil, failf(CodeInternal, err, "The drives cannot be listed because udisks does not answer; restart the computer and try again.")
+		return nil, failf(wire.CodeInternal, err, "The drives cannot be listed because udisks does not answer; restart the computer and try again.")
 	}
 	mounts, err := o.sys.mounts()
 	if err != nil {
-		return nil, failf(CodeInternal, err, "The mount table cannot be read; restart the computer and try again.")
+		return nil, failf(wire.CodeInternal, err, "The mount table cannot be read; restart the computer and try again.")
 	}
 	src, f := validateSource(o.sys, snap, mounts)
 	if f != nil {
-		if o.req.Op != OpCreatePersistence {
+		if o.req.Op != wire.OpCreatePersistence {
 			return nil, f
 		}
 		// Preparing a fresh Persistent Storage does not need this Tails' own: the boot drive
@@ -60,12 +61,12 @@ func (o *operation) run() (*Report, *Failure) {
 		o.log = o.log.WithField("source", src.uuid)
 	}
 
-	if o.req.Op == OpPromote {
+	if o.req.Op == wire.OpPromote {
 		return nil, o.promote(src)
 	}
-	if o.req.Op == OpUpdate || o.req.Op == OpRefreshSystem || o.req.Op == OpInstallBootloader {
+	if o.req.Op == wire.OpUpdate || o.req.Op == wire.OpRefreshSystem || o.req.Op == wire.OpInstallBootloader {
 		if present, err := existsAt(src.fd, tails.MarkerName); err != nil || present {
-			return nil, failf(CodeRefused, err, "This Tails is a backup of another Tails (its Persistent Storage holds a backup marker), so it does not update backups itself; make it the main Tails first.")
+			return nil, failf(wire.CodeRefused, err, "This Tails is a backup of another Tails (its Persistent Storage holds a backup marker), so it does not update backups itself; make it the main Tails first.")
 		}
 	}
 	dst, f := validateDestination(o.sys, snap, mounts, src, o.req.Backup)
@@ -77,30 +78,30 @@ func (o *operation) run() (*Report, *Failure) {
 	// One operation at a time on a backup: the agent and a command could both start one. The
 	// lock is on the open directory, so it dies with this process.
 	if err := unix.Flock(dst.fd, unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		if o.req.Op == OpRestore {
+		if o.req.Op == wire.OpRestore {
 			// Most likely the agent's automatic update, started before the restore paused them.
-			return nil, failf(CodeRefused, err, "Another update of %s is running: press Cancel in its notification, then run 'tails-backup restore' again.", dst.name)
+			return nil, failf(wire.CodeRefused, err, "Another update of %s is running: press Cancel in its notification, then run 'tails-backup restore' again.", dst.name)
 		}
-		return nil, failf(CodeRefused, err, "Another update of %s is running; wait for it to finish.", dst.name)
+		return nil, failf(wire.CodeRefused, err, "Another update of %s is running; wait for it to finish.", dst.name)
 	}
 
 	switch o.req.Op {
-	case OpUpdate:
+	case wire.OpUpdate:
 		return o.update(src, dst)
-	case OpMark:
+	case wire.OpMark:
 		return nil, o.mark(src, dst)
-	case OpCreatePersistence:
+	case wire.OpCreatePersistence:
 		return nil, o.createPersistence(dst)
-	case OpVerify:
+	case wire.OpVerify:
 		return o.verify(src, dst)
-	case OpRefreshSystem:
+	case wire.OpRefreshSystem:
 		return o.refreshSystem(snap, mounts, src, dst)
-	case OpInstallBootloader:
+	case wire.OpInstallBootloader:
 		return o.installBootloader(snap, mounts, src, dst)
-	case OpRestore:
+	case wire.OpRestore:
 		return o.restore(src, dst)
 	}
-	return nil, failf(CodeInvalidRequest, nil, "The tails-backup helper does not know the operation %q; update tails-backup.", o.req.Op)
+	return nil, failf(wire.CodeInvalidRequest, nil, "The tails-backup helper does not know the operation %q; update tails-backup.", o.req.Op)
 }
 
 func (o *operation) now() time.Time { return o.sys.Now().UTC() }
@@ -109,20 +110,20 @@ func (o *operation) now() time.Time { return o.sys.Now().UTC() }
 func markerFailure(dst *root, m tails.Marker, present bool, err error) *Failure {
 	switch {
 	case !present:
-		return failf(CodeNotPaired, nil, "The Persistent Storage on %s has no backup marker, so it is not the backup of this Tails; pair it with this Tails first.", dst.name)
+		return failf(wire.CodeNotPaired, nil, "The Persistent Storage on %s has no backup marker, so it is not the backup of this Tails; pair it with this Tails first.", dst.name)
 	case errors.Is(err, tails.ErrMarkerFormat):
-		return failf(CodeNotPaired, err, "The backup on %s was last written by a newer version of tails-backup; update Tails and try again.", dst.name)
+		return failf(wire.CodeNotPaired, err, "The backup on %s was last written by a newer version of tails-backup; update Tails and try again.", dst.name)
 	case err != nil:
-		return failf(CodeNotPaired, err, "The backup marker on %s is damaged (%s), so this stick is not trusted as a backup; pair it with this Tails again.", dst.name, shorten(err.Error()))
+		return failf(wire.CodeNotPaired, err, "The backup marker on %s is damaged (%s), so this stick is not trusted as a backup; pair it with this Tails again.", dst.name, shorten(err.Error()))
 	default:
-		return failf(CodeNotPaired, nil, "%s is the backup of another Tails (Persistent Storage %s), so it is not overwritten; plug in the backup of this Tails.", capitalize(dst.name), m.Source)
+		return failf(wire.CodeNotPaired, nil, "%s is the backup of another Tails (Persistent Storage %s), so it is not overwritten; plug in the backup of this Tails.", capitalize(dst.name), m.Source)
 	}
 }
 
 func (o *operation) writeMarker(dst *root, m tails.Marker) *Failure {
 	data, err := m.Marshal()
 	if err != nil {
-		return failf(CodeInternal, err, "The backup marker cannot be written (%v); report this bug.", err)
+		return failf(wire.CodeInternal, err, "The backup marker cannot be written (%v); report this bug.", err)
 	}
 	// World-readable: the session agent (amnesia) reads it to check that a backup is paired
 	// and to tell a backup Tails apart; it holds no secret. Only root can change it.
@@ -141,17 +142,17 @@ func (o *operation) writeFailure(dst *root, err error, size int64) *Failure {
 		if unix.Fstatfs(dst.fd, &fs) == nil {
 			avail = int64(fs.Bavail) * fs.Bsize
 		}
-		return &Failure{Code: CodeNoSpace, Err: err, Needed: max(size, avail+1), Available: avail,
+		return &Failure{Code: wire.CodeNoSpace, Err: err, Needed: max(size, avail+1), Available: avail,
 			Message: fmt.Sprintf("The backup on %s is full; free some space on it or use a bigger stick.", dst.name)}
 	case o.deviceGone(err, dst):
 		return deviceGoneFailure(dst, err)
 	default:
-		return failf(CodeInternal, err, "Writing to the backup on %s failed (%s); check the stick and try again.", dst.name, shorten(err.Error()))
+		return failf(wire.CodeInternal, err, "Writing to the backup on %s failed (%s); check the stick and try again.", dst.name, shorten(err.Error()))
 	}
 }
 
 func deviceGoneFailure(dst *root, err error) *Failure {
-	return failf(CodeDeviceGone, err, "The backup on %s failed or was unplugged; nothing is lost: plug it in again and run the update again.", dst.name)
+	return failf(wire.CodeDeviceGone, err, "The backup on %s failed or was unplugged; nothing is lost: plug it in again and run the update again.", dst.name)
 }
 
 // deviceGone tells whether err, or the state of the destination, says the backup device failed
@@ -180,7 +181,7 @@ func (o *operation) deviceGone(err error, dst *root) bool {
 // root after the rename) before the mirror writes anything; the mirror renames new versions only
 // after a syncfs and ends with one; the complete marker is written only after the mirror
 // returned without error, so after its last syncfs.
-func (o *operation) update(src, dst *root) (*Report, *Failure) {
+func (o *operation) update(src, dst *root) (*wire.Report, *Failure) {
 	prev, present, err := readMarker(dst.fd)
 	if !present || err != nil || prev.Source != src.uuid {
 		return nil, markerFailure(dst, prev, present, err)
@@ -248,24 +249,24 @@ func (o *operation) mirrorFailure(err error, dst *root) *Failure {
 	case errors.As(err, &ns) && ns.During:
 		// Needed is not known (sync.NoSpaceError.During): sent as 0, which the agent words
 		// without a size.
-		return &Failure{Code: CodeNoSpace, Err: err, Available: ns.Available,
+		return &Failure{Code: wire.CodeNoSpace, Err: err, Available: ns.Available,
 			Message: fmt.Sprintf("The backup on %s ran out of space during the update, so the update stopped; nothing on it is lost: free some space in your Persistent Storage or create a new backup on a bigger stick.", dst.name)}
 	case errors.As(err, &ns):
-		return &Failure{Code: CodeNoSpace, Err: err, Needed: ns.Needed, Available: ns.Available,
+		return &Failure{Code: wire.CodeNoSpace, Err: err, Needed: ns.Needed, Available: ns.Available,
 			Message: fmt.Sprintf("The backup on %s is too small: the update needs %s and %s are free; free some space on the backup or use a bigger stick.",
 				dst.name, tbsync.FormatBytes(ns.Needed), tbsync.FormatBytes(ns.Available))}
 	case errors.As(err, &le) && le.InDestination:
-		return failf(CodeRefused, err, "The backup on %s holds %s (%s), which no Persistent Storage needs, so the update stopped; delete it from the backup or create a new backup with 'tails-backup create'.",
+		return failf(wire.CodeRefused, err, "The backup on %s holds %s (%s), which no Persistent Storage needs, so the update stopped; delete it from the backup or create a new backup with 'tails-backup create'.",
 			dst.name, le.Problem(), shorten(tbsync.ShortPath(le.Path)))
 	case errors.As(err, &le):
-		return failf(CodeRefused, err, "Your Persistent Storage holds %s (%s), more than the backup can copy, so the update stopped; move or delete it and update again.",
+		return failf(wire.CodeRefused, err, "Your Persistent Storage holds %s (%s), more than the backup can copy, so the update stopped; move or delete it and update again.",
 			le.Problem(), shorten(tbsync.ShortPath(le.Path)))
 	case o.ctx.Err() != nil:
 		return cancelled(o.ctx)
 	case o.deviceGone(err, dst):
 		return deviceGoneFailure(dst, err)
 	default:
-		return failf(CodeInternal, err, "The update of the backup on %s stopped (%s); nothing is lost: run it again, and report the bug if it happens again.", dst.name, shorten(err.Error()))
+		return failf(wire.CodeInternal, err, "The update of the backup on %s stopped (%s); nothing is lost: run it again, and report the bug if it happens again.", dst.name, shorten(err.Error()))
 	}
 }
 
@@ -279,13 +280,13 @@ func (o *operation) progress() func(tbsync.Progress) {
 			return
 		}
 		last = now
-		o.out.write(Event{Event: EventProgress, Phase: string(p.Phase), FilesDone: p.FilesDone,
+		o.out.write(wire.Event{Event: wire.EventProgress, Phase: string(p.Phase), FilesDone: p.FilesDone,
 			FilesTotal: p.FilesTotal, BytesDone: p.BytesDone, BytesTotal: p.BytesTotal, Path: p.Path})
 	}
 }
 
-func toReport(r tbsync.Report) *Report {
-	out := &Report{Created: r.Created, Updated: r.Updated, MetadataOnly: r.MetadataOnly, Deleted: r.Deleted,
+func toReport(r tbsync.Report) *wire.Report {
+	out := &wire.Report{Created: r.Created, Updated: r.Updated, MetadataOnly: r.MetadataOnly, Deleted: r.Deleted,
 		BytesCopied: r.BytesCopied, ErrorCount: r.ErrorCount, Duration: r.Duration}
 	if out.ErrorCount < int64(len(r.Errors)) {
 		out.ErrorCount = int64(len(r.Errors))
@@ -298,7 +299,7 @@ func toReport(r tbsync.Report) *Report {
 		if e.Err != nil {
 			msg = shorten(e.Err.Error())
 		}
-		out.Errors = append(out.Errors, ReportError{Path: e.Path, Op: e.Op, Error: msg})
+		out.Errors = append(out.Errors, wire.ReportError{Path: e.Path, Op: e.Op, Error: msg})
 	}
 	return out
 }
@@ -336,18 +337,18 @@ func (o *operation) ensureStateDir(src *root) *Failure {
 	name := tails.StateDirName
 	err := unix.Mkdirat(src.fd, name, 0o700)
 	if err != nil && !errors.Is(err, unix.EEXIST) {
-		return failf(CodeInternal, err, "The tails-backup folder of this Tails' Persistent Storage cannot be created (%s); restart Tails and try again.", shorten(err.Error()))
+		return failf(wire.CodeInternal, err, "The tails-backup folder of this Tails' Persistent Storage cannot be created (%s); restart Tails and try again.", shorten(err.Error()))
 	}
 	fd, err := unix.Openat(src.fd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return failf(CodeRefused, err, "%s in this Tails' Persistent Storage is not a folder; move it away and pair again.", name)
+		return failf(wire.CodeRefused, err, "%s in this Tails' Persistent Storage is not a folder; move it away and pair again.", name)
 	}
 	defer unix.Close(fd)
 	if err := unix.Fchown(fd, tails.AmnesiaUID, tails.AmnesiaUID); err != nil {
-		return failf(CodeInternal, err, "The tails-backup folder cannot be given to amnesia (%s); restart Tails and try again.", shorten(err.Error()))
+		return failf(wire.CodeInternal, err, "The tails-backup folder cannot be given to amnesia (%s); restart Tails and try again.", shorten(err.Error()))
 	}
 	if err := unix.Fchmod(fd, 0o700); err != nil {
-		return failf(CodeInternal, err, "The tails-backup folder cannot be made private (%s); restart Tails and try again.", shorten(err.Error()))
+		return failf(wire.CodeInternal, err, "The tails-backup folder cannot be made private (%s); restart Tails and try again.", shorten(err.Error()))
 	}
 	return nil
 }
@@ -363,10 +364,10 @@ func (o *operation) promote(src *root) *Failure {
 		o.log.Info("no backup marker: already the main Tails")
 		return nil
 	case err != nil:
-		return failf(CodeInternal, err, "The backup marker of this Tails cannot be removed (%s); restart Tails and try again.", shorten(err.Error()))
+		return failf(wire.CodeInternal, err, "The backup marker of this Tails cannot be removed (%s); restart Tails and try again.", shorten(err.Error()))
 	}
 	if err := unix.Fsync(src.fd); err != nil {
-		return failf(CodeInternal, err, "The removal of the backup marker of this Tails cannot be saved (%s); restart Tails and try again.", shorten(err.Error()))
+		return failf(wire.CodeInternal, err, "The removal of the backup marker of this Tails cannot be saved (%s); restart Tails and try again.", shorten(err.Error()))
 	}
 	o.log.Info("backup marker removed: this is the main Tails now")
 	return nil
@@ -381,7 +382,7 @@ func (o *operation) createPersistence(dst *root) *Failure {
 	}
 	for _, n := range names {
 		if n != "lost+found" {
-			return failf(CodeRefused, nil, "The Persistent Storage on %s is not empty, so it is not set up as a new one; create the backup again to start from an empty one.", dst.name)
+			return failf(wire.CodeRefused, nil, "The Persistent Storage on %s is not empty, so it is not set up as a new one; create the backup again to start from an empty one.", dst.name)
 		}
 	}
 	if o.ctx.Err() != nil {

@@ -6,6 +6,8 @@ import (
 	"context"
 
 	"github.com/sirupsen/logrus"
+
+	"tails-backup/wire"
 )
 
 // operation is one validated request being served; the helper needs Linux (openat2, statx,
@@ -13,11 +15,11 @@ import (
 type operation struct {
 	ctx context.Context
 	sys System
-	req Request
+	req wire.Request
 	log *logrus.Entry
 	out *eventWriter
 }
 
-func (o *operation) run() (*Report, *Failure) {
-	return nil, failf(CodeInternal, nil, "The tails-backup helper only runs on Linux; use it on Tails.")
+func (o *operation) run() (*wire.Report, *Failure) {
+	return nil, failf(wire.CodeInternal, nil, "The tails-backup helper only runs on Linux; use it on Tails.")
 }

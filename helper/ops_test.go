@@ -15,14 +15,15 @@ import (
 
 	"tails-backup/tails"
 	"tails-backup/udisks/udiskstest"
+	"tails-backup/wire"
 )
 
 func TestMarkPairsThenUpdateCompletes(t *testing.T) {
 	w := newWorld(t, worldOpts{unpaired: true})
 	fillSource(t, w.src.mnt, 2, 5, 1000)
 
-	evs, err := w.do(OpMark, dstUUID)
-	if ev := checkEnd(t, evs, err, EventDone); ev.Report != nil {
+	evs, err := w.do(wire.OpMark, dstUUID)
+	if ev := checkEnd(t, evs, err, wire.EventDone); ev.Report != nil {
 		t.Errorf("mark reported %+v", ev.Report)
 	}
 	m := w.marker(w.dst.mnt)
@@ -39,15 +40,15 @@ func TestMarkPairsThenUpdateCompletes(t *testing.T) {
 
 	// Marking again is a success that changes nothing.
 	before := listing(t, w.dst.mnt)
-	evs, err = w.do(OpMark, dstUUID)
-	checkEnd(t, evs, err, EventDone)
+	evs, err = w.do(wire.OpMark, dstUUID)
+	checkEnd(t, evs, err, wire.EventDone)
 	if got := listing(t, w.dst.mnt); got != before {
 		t.Errorf("a second mark changed the backup:\n%s\n%s", before, got)
 	}
 
 	// The pairing makes the first update possible, which completes the marker.
-	evs, err = w.do(OpUpdate, dstUUID)
-	checkEnd(t, evs, err, EventDone)
+	evs, err = w.do(wire.OpUpdate, dstUUID)
+	checkEnd(t, evs, err, wire.EventDone)
 	if m := w.marker(w.dst.mnt); m.State != tails.StateComplete || m.Source != srcUUID {
 		t.Errorf("marker after the first update: %+v", m)
 	}
@@ -61,13 +62,13 @@ func TestMarkRefusals(t *testing.T) {
 		name   string
 		opts   worldOpts
 		marker []byte
-		code   ErrorCode
+		code   wire.ErrorCode
 	}{
 		{"marker of another Tails", worldOpts{unpaired: true},
-			[]byte(`{"format":1,"source":"` + otherUUID + `","state":"incomplete","started":"2026-01-01T00:00:00Z"}`), CodeNotPaired},
-		{"damaged marker", worldOpts{unpaired: true}, []byte("not json"), CodeNotPaired},
-		{"boot drive", worldOpts{}, nil, CodeRefused},
-		{"not removable", worldOpts{unpaired: true, backup: func(s *udiskstest.StickSpec) { s.Removable = false }}, nil, CodeRefused},
+			[]byte(`{"format":1,"source":"` + otherUUID + `","state":"incomplete","started":"2026-01-01T00:00:00Z"}`), wire.CodeNotPaired},
+		{"damaged marker", worldOpts{unpaired: true}, []byte("not json"), wire.CodeNotPaired},
+		{"boot drive", worldOpts{}, nil, wire.CodeRefused},
+		{"not removable", worldOpts{unpaired: true, backup: func(s *udiskstest.StickSpec) { s.Removable = false }}, nil, wire.CodeRefused},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -82,8 +83,8 @@ func TestMarkRefusals(t *testing.T) {
 				backup = srcUUID
 			}
 			srcBefore, dstBefore := listing(t, w.src.mnt), listing(t, w.dst.mnt)
-			evs, err := w.do(OpMark, backup)
-			ev := checkEnd(t, evs, err, EventError)
+			evs, err := w.do(wire.OpMark, backup)
+			ev := checkEnd(t, evs, err, wire.EventError)
 			t.Logf("%s: %s", ev.Code, ev.Message)
 			if ev.Code != tt.code {
 				t.Errorf("code %s, want %s", ev.Code, tt.code)
@@ -103,8 +104,8 @@ func TestPromote(t *testing.T) {
 		Started: time.Unix(1, 0), Finished: time.Unix(2, 0)})
 	dstBefore := listing(t, w.dst.mnt)
 
-	evs, err := w.do(OpPromote, "")
-	checkEnd(t, evs, err, EventDone)
+	evs, err := w.do(wire.OpPromote, "")
+	checkEnd(t, evs, err, wire.EventDone)
 	if _, err := os.Lstat(filepath.Join(w.src.mnt, tails.MarkerName)); !os.IsNotExist(err) {
 		t.Fatalf("the marker is still there: %v", err)
 	}
@@ -113,14 +114,14 @@ func TestPromote(t *testing.T) {
 	}
 	// Already the main Tails: success, nothing to do.
 	srcBefore := listing(t, w.src.mnt)
-	evs, err = w.do(OpPromote, "")
-	checkEnd(t, evs, err, EventDone)
+	evs, err = w.do(wire.OpPromote, "")
+	checkEnd(t, evs, err, wire.EventDone)
 	if listing(t, w.src.mnt) != srcBefore {
 		t.Error("a second promote changed the source")
 	}
 	// Now this Tails may update its backup.
-	evs, err = w.do(OpUpdate, dstUUID)
-	checkEnd(t, evs, err, EventDone)
+	evs, err = w.do(wire.OpUpdate, dstUUID)
+	checkEnd(t, evs, err, wire.EventDone)
 }
 
 func TestPromoteNeverFollowsASymlink(t *testing.T) {
@@ -132,8 +133,8 @@ func TestPromoteNeverFollowsASymlink(t *testing.T) {
 	if err := os.Symlink(victim, filepath.Join(w.src.mnt, tails.MarkerName)); err != nil {
 		t.Fatal(err)
 	}
-	evs, err := w.do(OpPromote, "")
-	checkEnd(t, evs, err, EventDone)
+	evs, err := w.do(wire.OpPromote, "")
+	checkEnd(t, evs, err, wire.EventDone)
 	if b, err := os.ReadFile(victim); err != nil || string(b) != "keep" {
 		t.Errorf("the symlink's target was touched: %q, %v", b, err)
 	}
@@ -147,8 +148,8 @@ func TestCreatePersistence(t *testing.T) {
 	if err := os.Chmod(w.dst.mnt, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	evs, err := w.do(OpCreatePersistence, dstUUID)
-	checkEnd(t, evs, err, EventDone)
+	evs, err := w.do(wire.OpCreatePersistence, dstUUID)
+	checkEnd(t, evs, err, wire.EventDone)
 
 	var st unix.Stat_t
 	if err := unix.Lstat(w.dst.mnt, &st); err != nil {
@@ -188,9 +189,9 @@ func TestCreatePersistenceRefusesANonEmptyRoot(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := listing(t, w.dst.mnt)
-	evs, err := w.do(OpCreatePersistence, dstUUID)
-	ev := checkEnd(t, evs, err, EventError)
-	if ev.Code != CodeRefused || !strings.Contains(ev.Message, "not empty") {
+	evs, err := w.do(wire.OpCreatePersistence, dstUUID)
+	ev := checkEnd(t, evs, err, wire.EventError)
+	if ev.Code != wire.CodeRefused || !strings.Contains(ev.Message, "not empty") {
 		t.Errorf("error %s %q, want refused: not empty", ev.Code, ev.Message)
 	}
 	if listing(t, w.dst.mnt) != before {
@@ -205,9 +206,9 @@ func TestCreatePersistenceRefusesTheBootDrive(t *testing.T) {
 	w.sys.Source = filepath.Join(w.dir, "nowhere")
 	w.fake.Set(w.boot.System, "org.freedesktop.UDisks2.Filesystem", "MountPoints", [][]byte{append([]byte(w.sys.SystemMount), 0)})
 	before := listing(t, w.src.mnt)
-	evs, err := w.do(OpCreatePersistence, srcUUID)
-	ev := checkEnd(t, evs, err, EventError)
-	if ev.Code != CodeRefused {
+	evs, err := w.do(wire.OpCreatePersistence, srcUUID)
+	ev := checkEnd(t, evs, err, wire.EventError)
+	if ev.Code != wire.CodeRefused {
 		t.Errorf("error %s %q, want refused", ev.Code, ev.Message)
 	}
 	if listing(t, w.src.mnt) != before {
@@ -224,8 +225,8 @@ func TestSourceThroughASymlink(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.sys.Source = filepath.Join(link, "src")
-	evs, err := w.do(OpMark, dstUUID)
-	checkEnd(t, evs, err, EventDone)
+	evs, err := w.do(wire.OpMark, dstUUID)
+	checkEnd(t, evs, err, wire.EventDone)
 	if m := w.marker(w.dst.mnt); m.Source != srcUUID {
 		t.Errorf("marker %+v", m)
 	}
@@ -233,8 +234,8 @@ func TestSourceThroughASymlink(t *testing.T) {
 
 func TestMarkMakesTheAgentStateFolder(t *testing.T) {
 	w := newWorld(t, worldOpts{unpaired: true})
-	evs, err := w.do(OpMark, dstUUID)
-	checkEnd(t, evs, err, EventDone)
+	evs, err := w.do(wire.OpMark, dstUUID)
+	checkEnd(t, evs, err, wire.EventDone)
 	var st unix.Stat_t
 	if err := unix.Lstat(filepath.Join(w.src.mnt, tails.StateDirName), &st); err != nil {
 		t.Fatal(err)
@@ -252,8 +253,8 @@ func TestMarkMakesTheAgentStateFolder(t *testing.T) {
 	if err := os.Symlink(outside, filepath.Join(w2.src.mnt, tails.StateDirName)); err != nil {
 		t.Fatal(err)
 	}
-	evs, err = w2.do(OpMark, dstUUID)
-	if ev := checkEnd(t, evs, err, EventError); ev.Code != CodeRefused {
+	evs, err = w2.do(wire.OpMark, dstUUID)
+	if ev := checkEnd(t, evs, err, wire.EventError); ev.Code != wire.CodeRefused {
 		t.Errorf("code %s, want refused", ev.Code)
 	}
 	if err := unix.Stat(outside, &st); err != nil || st.Uid != 0 || st.Mode&0o777 != 0o755 {
@@ -272,14 +273,14 @@ func TestOneOperationAtATimeOnABackup(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := listing(t, w.dst.mnt)
-	evs, err := w.do(OpUpdate, dstUUID)
-	if ev := checkEnd(t, evs, err, EventError); ev.Code != CodeRefused || !strings.Contains(ev.Message, "Another update") {
+	evs, err := w.do(wire.OpUpdate, dstUUID)
+	if ev := checkEnd(t, evs, err, wire.EventError); ev.Code != wire.CodeRefused || !strings.Contains(ev.Message, "Another update") {
 		t.Errorf("event %+v, want refused: another update", ev)
 	}
 	if got := listing(t, w.dst.mnt); got != before {
 		t.Error("the backup changed while another update held it")
 	}
 	unix.Flock(fd, unix.LOCK_UN)
-	evs, err = w.do(OpUpdate, dstUUID)
-	checkEnd(t, evs, err, EventDone)
+	evs, err = w.do(wire.OpUpdate, dstUUID)
+	checkEnd(t, evs, err, wire.EventDone)
 }

@@ -22,6 +22,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"tails-backup/udisks"
+	"tails-backup/wire"
 )
 
 // The helper as a process of its own: the test binary started again, running what
@@ -148,7 +149,7 @@ func (w *world) startProcess(input string, wrap ...string) *process {
 	}
 	p := &process{cmd: cmd, exited: make(chan struct{}), stderr: &syncBuffer{}}
 	cmd.Stderr = p.stderr
-	p.session = &session{t: t, stdin: inW, events: make(chan Event, 4096), result: make(chan error, 1),
+	p.session = &session{t: t, stdin: inW, events: make(chan wire.Event, 4096), result: make(chan error, 1),
 		logs: p.stderr, raw: &bytes.Buffer{}}
 	p.cancel = func() { _ = cmd.Process.Signal(syscall.SIGTERM) }
 	err = cmd.Start()
@@ -300,9 +301,9 @@ func TestHelperProcessLimits(t *testing.T) {
 			}
 			w := newWorld(t, worldOpts{})
 			fillSource(t, w.src.mnt, 3, 10, 8<<10)
-			p := w.startProcess(request(OpUpdate, dstUUID), append([]string{"prlimit"}, append(strings.Fields(tt.prlimit), "--")...)...)
+			p := w.startProcess(request(wire.OpUpdate, dstUUID), append([]string{"prlimit"}, append(strings.Fields(tt.prlimit), "--")...)...)
 			evs, err := p.finish()
-			if err != nil || len(evs) == 0 || evs[len(evs)-1].Event != EventDone {
+			if err != nil || len(evs) == 0 || evs[len(evs)-1].Event != wire.EventDone {
 				t.Fatalf("the update under %s ended with %v, last events:\n%s", tt.prlimit, err, lastLines(p.raw.String(), 3))
 			}
 			if rep := evs[len(evs)-1].Report; rep == nil || rep.ErrorCount != 0 {
@@ -326,7 +327,7 @@ func lastLines(s string, n int) string {
 // half-done for as long as the caller likes. It ignores them and goes on to the end.
 func TestHelperProcessIgnoresStopSignals(t *testing.T) {
 	w := bigWorld(t)
-	p := w.startProcess(request(OpUpdate, dstUUID))
+	p := w.startProcess(request(wire.OpUpdate, dstUUID))
 	waitCopying(t, p.session)
 	for _, sig := range []syscall.Signal{syscall.SIGTSTP, syscall.SIGTTIN, syscall.SIGTTOU} {
 		if err := p.cmd.Process.Signal(sig); err != nil {
@@ -334,7 +335,7 @@ func TestHelperProcessIgnoresStopSignals(t *testing.T) {
 		}
 	}
 	// A stopped helper never ends: look at its state until it does.
-	var last Event
+	var last wire.Event
 	drained := make(chan struct{})
 	go func() {
 		defer close(drained)
@@ -359,7 +360,7 @@ func TestHelperProcessIgnoresStopSignals(t *testing.T) {
 	if t.Failed() {
 		return
 	}
-	if p.err != nil || last.Event != EventDone {
+	if p.err != nil || last.Event != wire.EventDone {
 		t.Fatalf("the update ended with %v, last event %+v", p.err, last)
 	}
 	if diff := rsyncDiff(t, w.src.mnt, w.dst.mnt); diff != "" {

@@ -25,7 +25,9 @@ import (
 
 	tbsync "tails-backup/sync"
 	"tails-backup/sysrefresh"
+	"tails-backup/tails"
 	"tails-backup/udisks"
+	"tails-backup/wire"
 )
 
 const (
@@ -62,12 +64,12 @@ func checkPaired(src, dst *root) *Failure {
 // a mounted file system whose device udisks says is a Tails system partition on the stick
 // of this Tails' Persistent Storage. Like sys.Source, it is a constant of the installation:
 // symlinks in it are resolved once, then the resolved path gets the strict checks.
-func validateMedium(sys System, snap *udisks.Snapshot, mounts []Mount, src *root) (*root, *Failure) {
+func validateMedium(sys System, snap *udisks.Snapshot, mounts []tails.Mount, src *root) (*root, *Failure) {
 	notMounted := func(err error) *Failure {
-		return failf(CodeNotFound, err, "The system partition of this Tails is not mounted at %s, so the backup's cannot be refreshed; start Tails from its USB stick and try again.", sys.SystemMount)
+		return failf(wire.CodeNotFound, err, "The system partition of this Tails is not mounted at %s, so the backup's cannot be refreshed; start Tails from its USB stick and try again.", sys.SystemMount)
 	}
 	notTails := func(err error) *Failure {
-		return failf(CodeRefused, err, "What is mounted at %s is not the system partition of the USB stick this Tails runs from, so it is not copied; start Tails from its USB stick and try again.", sys.SystemMount)
+		return failf(wire.CodeRefused, err, "What is mounted at %s is not the system partition of the USB stick this Tails runs from, so it is not copied; start Tails from its USB stick and try again.", sys.SystemMount)
 	}
 	p, err := filepath.EvalSymlinks(sys.SystemMount)
 	if err != nil {
@@ -118,12 +120,12 @@ func backupSystemPartition(snap *udisks.Snapshot, dst *root) (systemPartition, *
 		luks = snap.Object(dst.cleartext.Block.CryptoBackingDevice)
 	}
 	if luks == nil || luks.Partition == nil {
-		return systemPartition{}, failf(CodeNotFound, nil, "udisks no longer shows the Persistent Storage partition of the backup on %s; plug it in again and try again.", name)
+		return systemPartition{}, failf(wire.CodeNotFound, nil, "udisks no longer shows the Persistent Storage partition of the backup on %s; plug it in again and try again.", name)
 	}
 	table := luks.Partition.Table
 	disk := snap.Object(table)
 	if disk == nil || disk.Block == nil || disk.PartitionTable == nil || disk.Partition != nil {
-		return systemPartition{}, failf(CodeNotFound, nil, "udisks does not show the partition table of the backup on %s; plug it in again and try again.", name)
+		return systemPartition{}, failf(wire.CodeNotFound, nil, "udisks does not show the partition table of the backup on %s; plug it in again and try again.", name)
 	}
 	var part *udisks.Object
 	for _, p := range snap.Partitions(table) {
@@ -134,25 +136,25 @@ func backupSystemPartition(snap *udisks.Snapshot, dst *root) (systemPartition, *
 	}
 	switch {
 	case part == nil:
-		return systemPartition{}, failf(CodeRefused, nil, "The backup on %s has no partition 1, so it has no Tails system partition to write to; create the backup again.", name)
+		return systemPartition{}, failf(wire.CodeRefused, nil, "The backup on %s has no partition 1, so it has no Tails system partition to write to; create the backup again.", name)
 	case !udisks.IsTailsSystem(part):
-		return systemPartition{}, failf(CodeRefused, nil, "Partition 1 of the backup on %s is not a Tails system partition (an EFI system partition named %s), so it is not written to; create the backup again.", name, udisks.SystemName)
+		return systemPartition{}, failf(wire.CodeRefused, nil, "Partition 1 of the backup on %s is not a Tails system partition (an EFI system partition named %s), so it is not written to; create the backup again.", name, udisks.SystemName)
 	case part.Block == nil:
-		return systemPartition{}, failf(CodeNotFound, nil, "udisks does not show the system partition of the backup on %s as a block device; plug it in again and try again.", name)
+		return systemPartition{}, failf(wire.CodeNotFound, nil, "udisks does not show the system partition of the backup on %s as a block device; plug it in again and try again.", name)
 	case snap.DriveOf(part.Path) == nil || snap.DriveOf(part.Path).Path != dst.drive || disk.Block.Drive != dst.drive:
-		return systemPartition{}, failf(CodeRefused, nil, "Partition 1 of the backup on %s is not on the same stick as its Persistent Storage, so it is not written to; plug in only the backup and try again.", name)
+		return systemPartition{}, failf(wire.CodeRefused, nil, "Partition 1 of the backup on %s is not on the same stick as its Persistent Storage, so it is not written to; plug in only the backup and try again.", name)
 	case part.Block.HintSystem || disk.Block.HintSystem:
-		return systemPartition{}, failf(CodeRefused, nil, "The system partition of the backup on %s is marked as a system device, so it is never written to; use another stick as the backup.", name)
+		return systemPartition{}, failf(wire.CodeRefused, nil, "The system partition of the backup on %s is marked as a system device, so it is never written to; use another stick as the backup.", name)
 	case part.Block.IdType != "vfat":
-		return systemPartition{}, failf(CodeRefused, nil, "Partition 1 of the backup on %s holds a %q file system instead of FAT, so it is not written to; create the backup again.", name, shorten(part.Block.IdType))
+		return systemPartition{}, failf(wire.CodeRefused, nil, "Partition 1 of the backup on %s holds a %q file system instead of FAT, so it is not written to; create the backup again.", name, shorten(part.Block.IdType))
 	case !strings.EqualFold(part.Block.IdLabel, udisks.SystemName):
-		return systemPartition{}, failf(CodeRefused, nil, "The file system on partition 1 of the backup on %s is labelled %q instead of %s, so it is not written to; create the backup again.", name, shorten(part.Block.IdLabel), udisks.SystemName)
+		return systemPartition{}, failf(wire.CodeRefused, nil, "The file system on partition 1 of the backup on %s is labelled %q instead of %s, so it is not written to; create the backup again.", name, shorten(part.Block.IdLabel), udisks.SystemName)
 	case part.Block.ReadOnly || disk.Block.ReadOnly:
-		return systemPartition{}, failf(CodeRefused, nil, "The system partition of the backup on %s is read-only; turn off the write protection of the stick and try again.", name)
+		return systemPartition{}, failf(wire.CodeRefused, nil, "The system partition of the backup on %s is read-only; turn off the write protection of the stick and try again.", name)
 	}
 	sp := systemPartition{part: part, disk: disk, dev: deviceNumber(part)}
 	if sp.dev == 0 || deviceNumber(disk) == 0 {
-		return systemPartition{}, failf(CodeInternal, nil, "udisks does not give the device numbers of the backup on %s; restart the computer and try again.", name)
+		return systemPartition{}, failf(wire.CodeInternal, nil, "udisks does not give the device numbers of the backup on %s; restart the computer and try again.", name)
 	}
 	return sp, nil
 }
@@ -160,7 +162,7 @@ func backupSystemPartition(snap *udisks.Snapshot, dst *root) (systemPartition, *
 // openSystemMount finds where the backup's system partition is mounted, by its device number
 // in the mount table (never a path from the session), and opens it: the open directory pins
 // that file system for the whole refresh.
-func openSystemMount(sp systemPartition, mounts []Mount, name string) (*root, *Failure) {
+func openSystemMount(sp systemPartition, mounts []tails.Mount, name string) (*root, *Failure) {
 	var first *Failure
 	for _, m := range mounts {
 		if m.Major != unix.Major(sp.dev) || m.Minor != unix.Minor(sp.dev) || m.Root != "/" {
@@ -168,13 +170,13 @@ func openSystemMount(sp systemPartition, mounts []Mount, name string) (*root, *F
 		}
 		shown := shorten(m.MountPoint)
 		notFound := func(err error) *Failure {
-			return failf(CodeNotFound, err, "The system partition of the backup on %s is not mounted at %s any more; mount it again and try again.", name, shown)
+			return failf(wire.CodeNotFound, err, "The system partition of the backup on %s is not mounted at %s any more; mount it again and try again.", name, shown)
 		}
 		symlink := func(err error) *Failure {
-			return failf(CodeRefused, err, "The path where the system partition of the backup on %s is mounted, %s, goes through a symbolic link, so it is not trusted; unmount it, mount it again and try again.", name, shown)
+			return failf(wire.CodeRefused, err, "The path where the system partition of the backup on %s is mounted, %s, goes through a symbolic link, so it is not trusted; unmount it, mount it again and try again.", name, shown)
 		}
 		other := func(err error) *Failure {
-			return failf(CodeRefused, err, "What is mounted at %s is not the system partition of the backup on %s; unmount it, mount it again and try again.", shown, name)
+			return failf(wire.CodeRefused, err, "What is mounted at %s is not the system partition of the backup on %s; unmount it, mount it again and try again.", shown, name)
 		}
 		fd, _, f := openMountRoot(m.MountPoint, sp.dev, mounts, notFound, symlink, other)
 		if f != nil {
@@ -188,7 +190,7 @@ func openSystemMount(sp systemPartition, mounts []Mount, name string) (*root, *F
 	if first != nil {
 		return nil, first
 	}
-	return nil, failf(CodeNotFound, nil, "The system partition of the backup on %s is not mounted; mount it and try again.", name)
+	return nil, failf(wire.CodeNotFound, nil, "The system partition of the backup on %s is not mounted; mount it and try again.", name)
 }
 
 // treePath is a path that opens exactly the directory open as fd, for code that takes paths
@@ -196,7 +198,7 @@ func openSystemMount(sp systemPartition, mounts []Mount, name string) (*root, *F
 func treePath(fd int) string { return fdPath(fd) + "/." }
 
 // refreshSystem makes the backup's system partition a copy of the running one.
-func (o *operation) refreshSystem(snap *udisks.Snapshot, mounts []Mount, src, dst *root) (*Report, *Failure) {
+func (o *operation) refreshSystem(snap *udisks.Snapshot, mounts []tails.Mount, src, dst *root) (*wire.Report, *Failure) {
 	if f := checkPaired(src, dst); f != nil {
 		return nil, f
 	}
@@ -224,7 +226,7 @@ func (o *operation) refreshSystem(snap *udisks.Snapshot, mounts []Mount, src, ds
 		if errors.Is(err, sysrefresh.ErrOtherFileSystem) {
 			return nil, o.systemFailure(err, sys)
 		}
-		return nil, failf(CodeRefused, err, "The system partition of this Tails at %s has no readable Tails version (%s), so it is not copied; restart Tails and try again.", medium.path, sysrefresh.DefaultVersionFiles[0])
+		return nil, failf(wire.CodeRefused, err, "The system partition of this Tails at %s has no readable Tails version (%s), so it is not copied; restart Tails and try again.", medium.path, sysrefresh.DefaultVersionFiles[0])
 	}
 
 	fresh := false
@@ -237,7 +239,7 @@ func (o *operation) refreshSystem(snap *udisks.Snapshot, mounts []Mount, src, ds
 			return nil, o.systemFailure(err, sys)
 		}
 		if len(names) > 0 {
-			return nil, failf(CodeRefused, nil, "The system partition of the backup on %s holds files but no Tails system, so it is not overwritten; create the backup again.", dst.name)
+			return nil, failf(wire.CodeRefused, nil, "The system partition of the backup on %s holds files but no Tails system, so it is not overwritten; create the backup again.", dst.name)
 		}
 		if err := writePlaceholderVersion(sys.fd); err != nil {
 			return nil, o.systemFailure(err, sys)
@@ -274,7 +276,7 @@ func (o *operation) refreshSystem(snap *udisks.Snapshot, mounts []Mount, src, ds
 			return
 		}
 		last = now
-		o.out.write(Event{Event: EventProgress, Phase: PhaseSystem, FilesDone: filesDone, FilesTotal: max(filesTotal, filesDone),
+		o.out.write(wire.Event{Event: wire.EventProgress, Phase: wire.PhaseSystem, FilesDone: filesDone, FilesTotal: max(filesTotal, filesDone),
 			BytesDone: p.Done, BytesTotal: p.Total, Path: p.Path})
 	}
 	rep, err := sysrefresh.Refresh(o.ctx, srcPath, dstPath, sysrefresh.Options{Progress: progress})
@@ -283,12 +285,12 @@ func (o *operation) refreshSystem(snap *udisks.Snapshot, mounts []Mount, src, ds
 		return nil, o.systemFailure(err, sys)
 	}
 	ch := rep.Changes
-	out := &Report{BytesCopied: rep.Written, Deleted: int64(len(ch.Deletes)), Duration: time.Since(start),
+	out := &wire.Report{BytesCopied: rep.Written, Deleted: int64(len(ch.Deletes)), Duration: time.Since(start),
 		SystemVersion: rep.DestinationVersion}
 	if !ch.Empty() {
 		out.SystemVersion = rep.SourceVersion
 		n := int64(len(ch.Copies) + len(ch.Commit))
-		o.out.write(Event{Event: EventProgress, Phase: PhaseSystem, FilesDone: n, FilesTotal: n, BytesDone: rep.Written, BytesTotal: ch.Bytes})
+		o.out.write(wire.Event{Event: wire.EventProgress, Phase: wire.PhaseSystem, FilesDone: n, FilesTotal: n, BytesDone: rep.Written, BytesTotal: ch.Bytes})
 	}
 	for _, c := range append(append([]sysrefresh.FileCopy(nil), ch.Copies...), ch.Commit...) {
 		if c.Reason == "new" {
@@ -390,20 +392,20 @@ func (o *operation) systemFailure(err error, sys *root) *Failure {
 	var le *sysrefresh.LimitError
 	switch {
 	case errors.As(err, &le) && le.Backup:
-		return failf(CodeRefused, err, "The system partition of the backup on %s holds %s (%s), which no Tails system needs, so nothing is written there; create the backup again.",
+		return failf(wire.CodeRefused, err, "The system partition of the backup on %s holds %s (%s), which no Tails system needs, so nothing is written there; create the backup again.",
 			sys.name, le.What(), shorten(tbsync.ShortPath(le.Path)))
 	case errors.As(err, &le):
-		return failf(CodeRefused, err, "The system partition of this Tails holds %s (%s), which no Tails system has, so nothing is copied from it; restart Tails and try again.", le.What(), shorten(tbsync.ShortPath(le.Path)))
+		return failf(wire.CodeRefused, err, "The system partition of this Tails holds %s (%s), which no Tails system has, so nothing is copied from it; restart Tails and try again.", le.What(), shorten(tbsync.ShortPath(le.Path)))
 	case errors.As(err, &me) && me.Backup:
-		return failf(CodeRefused, err, "Another file system is mounted on %q in the system partition of the backup on %s, so nothing is written there; unplug the stick, plug it in again and try again.",
+		return failf(wire.CodeRefused, err, "Another file system is mounted on %q in the system partition of the backup on %s, so nothing is written there; unplug the stick, plug it in again and try again.",
 			shorten(me.Path), sys.name)
 	case errors.As(err, &me):
-		return failf(CodeRefused, err, "Another file system is mounted on %q in the system partition of this Tails, so nothing is copied from it; restart Tails and try again.", shorten(me.Path))
+		return failf(wire.CodeRefused, err, "Another file system is mounted on %q in the system partition of this Tails, so nothing is copied from it; restart Tails and try again.", shorten(me.Path))
 	case errors.As(err, &se) && se.During:
-		return &Failure{Code: CodeNoSpace, Err: err, Needed: max(se.Needed, se.Available+1), Available: se.Available,
+		return &Failure{Code: wire.CodeNoSpace, Err: err, Needed: max(se.Needed, se.Available+1), Available: se.Available,
 			Message: fmt.Sprintf("The system partition of the backup on %s ran out of space for this version of Tails; create a new backup on a bigger USB stick.", sys.name)}
 	case errors.As(err, &se):
-		return &Failure{Code: CodeNoSpace, Err: err, Needed: se.Needed, Available: se.Available,
+		return &Failure{Code: wire.CodeNoSpace, Err: err, Needed: se.Needed, Available: se.Available,
 			Message: fmt.Sprintf("The system partition of the backup on %s is too small for this version of Tails: it needs %s free and has %s; create a new backup on a bigger USB stick.",
 				sys.name, tbsync.FormatBytes(se.Needed), tbsync.FormatBytes(se.Available))}
 	case o.ctx.Err() != nil:
@@ -411,7 +413,7 @@ func (o *operation) systemFailure(err error, sys *root) *Failure {
 	case o.deviceGone(err, sys):
 		return deviceGoneFailure(sys, err)
 	default:
-		return failf(CodeInternal, err, "The refresh of the system partition of the backup on %s stopped (%s); nothing is lost: run it again, and report the bug if it happens again.", sys.name, shorten(err.Error()))
+		return failf(wire.CodeInternal, err, "The refresh of the system partition of the backup on %s stopped (%s); nothing is lost: run it again, and report the bug if it happens again.", sys.name, shorten(err.Error()))
 	}
 }
 
@@ -419,7 +421,7 @@ func (o *operation) systemFailure(err error, sys *root) *Failure {
 // the syslinux of the running system installed on the backup's unmounted system partition,
 // and syslinux' GPT MBR boot code written over the first 440 bytes of the stick. UEFI boot
 // needs neither: its files come with the system partition's copy.
-func (o *operation) installBootloader(snap *udisks.Snapshot, mounts []Mount, src, dst *root) (*Report, *Failure) {
+func (o *operation) installBootloader(snap *udisks.Snapshot, mounts []tails.Mount, src, dst *root) (*wire.Report, *Failure) {
 	start := time.Now()
 	if f := checkPaired(src, dst); f != nil {
 		return nil, f
@@ -441,7 +443,7 @@ func (o *operation) installBootloader(snap *udisks.Snapshot, mounts []Mount, src
 		}
 	}
 	if mounted {
-		return nil, failf(CodeRefused, nil, "The system partition of the backup on %s is mounted, so its boot loader is not installed; unmount it and try again.", dst.name)
+		return nil, failf(wire.CodeRefused, nil, "The system partition of the backup on %s is mounted, so its boot loader is not installed; unmount it and try again.", dst.name)
 	}
 	partDev, diskDev := sp.part.Block.Device, sp.disk.Block.Device
 	for _, d := range []struct {
@@ -452,26 +454,26 @@ func (o *operation) installBootloader(snap *udisks.Snapshot, mounts []Mount, src
 			if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENXIO) || errors.Is(err, unix.ENODEV) {
 				return nil, deviceGoneFailure(dst, err)
 			}
-			return nil, failf(CodeRefused, err, "The device that udisks names for the backup on %s is not the expected one; unplug the stick, plug it in again and try again.", dst.name)
+			return nil, failf(wire.CodeRefused, err, "The device that udisks names for the backup on %s is not the expected one; unplug the stick, plug it in again and try again.", dst.name)
 		}
 	}
 
 	syslinux, cleanup, err := o.findSyslinux(medium)
 	if err != nil {
-		return nil, failf(CodeInternal, err, "The syslinux boot loader installer of this Tails cannot be read (%s); restart Tails and try again.", shorten(err.Error()))
+		return nil, failf(wire.CodeInternal, err, "The syslinux boot loader installer of this Tails cannot be read (%s); restart Tails and try again.", shorten(err.Error()))
 	}
 	defer cleanup()
 	if syslinux == "" {
 		o.log.Warn("no syslinux on this Tails' system partition nor in the PATH: legacy BIOS boot not installed")
-		return &Report{Bootloader: BootloaderNoSyslinux, Duration: time.Since(start)}, nil
+		return &wire.Report{Bootloader: wire.BootloaderNoSyslinux, Duration: time.Since(start)}, nil
 	}
 	mbr, err := o.readMBRCode(medium)
 	if err != nil {
-		return nil, failf(CodeInternal, err, "The MBR boot code of this Tails cannot be read (%s); restart Tails and try again.", shorten(err.Error()))
+		return nil, failf(wire.CodeInternal, err, "The MBR boot code of this Tails cannot be read (%s); restart Tails and try again.", shorten(err.Error()))
 	}
 	if mbr == nil {
 		o.log.Warn("no GPT MBR boot code on this Tails' system partition nor in the system: legacy BIOS boot not installed")
-		return &Report{Bootloader: BootloaderNoMBR, Duration: time.Since(start)}, nil
+		return &wire.Report{Bootloader: wire.BootloaderNoMBR, Duration: time.Since(start)}, nil
 	}
 	if o.ctx.Err() != nil {
 		return nil, cancelled(o.ctx)
@@ -490,16 +492,16 @@ func (o *operation) installBootloader(snap *udisks.Snapshot, mounts []Mount, src
 		case checkBlockDevice(partDev, sp.dev) != nil:
 			return nil, deviceGoneFailure(dst, err)
 		}
-		return nil, failf(CodeInternal, fmt.Errorf("%v: %s", err, shorten(string(out))), "Installing the legacy BIOS boot loader on the backup on %s failed (%s); plug it in again and try again.", dst.name, shorten(err.Error()))
+		return nil, failf(wire.CodeInternal, fmt.Errorf("%v: %s", err, shorten(string(out))), "Installing the legacy BIOS boot loader on the backup on %s failed (%s); plug it in again and try again.", dst.name, shorten(err.Error()))
 	}
 	if err := writeMBRCode(diskDev, deviceNumber(sp.disk), mbr); err != nil {
 		if o.deviceGone(err, dst) {
 			return nil, deviceGoneFailure(dst, err)
 		}
-		return nil, failf(CodeInternal, err, "Writing the MBR boot code of the backup on %s failed (%s); plug it in again and try again.", dst.name, shorten(err.Error()))
+		return nil, failf(wire.CodeInternal, err, "Writing the MBR boot code of the backup on %s failed (%s); plug it in again and try again.", dst.name, shorten(err.Error()))
 	}
 	o.log.WithFields(logrus.Fields{"partition": partDev, "disk": diskDev}).Info("legacy BIOS boot loader installed")
-	return &Report{Bootloader: BootloaderSyslinux, Duration: time.Since(start)}, nil
+	return &wire.Report{Bootloader: wire.BootloaderSyslinux, Duration: time.Since(start)}, nil
 }
 
 // checkBlockDevice checks that the device node at p is the block device dev.

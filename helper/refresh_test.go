@@ -27,6 +27,7 @@ import (
 	"tails-backup/sysrefresh"
 	"tails-backup/tails"
 	"tails-backup/udisks/udiskstest"
+	"tails-backup/wire"
 )
 
 // The system partitions of these tests are ext4 file systems standing in for FAT (the
@@ -305,8 +306,8 @@ func TestRefreshSystem(t *testing.T) {
 			before := treehash.Of(t, w.bsysMnt)
 			dataBefore := listing(t, w.dst.mnt)
 
-			evs, err := w.do(OpRefreshSystem, dstUUID)
-			done := checkEnd(t, evs, err, EventDone)
+			evs, err := w.do(wire.OpRefreshSystem, dstUUID)
+			done := checkEnd(t, evs, err, wire.EventDone)
 			rep := done.Report
 			if rep == nil || rep.SystemVersion != newVersion || rep.BootloaderChanged != tt.wantBootloader || rep.BytesCopied == 0 || rep.Created+rep.Updated == 0 {
 				t.Fatalf("report %+v, want version %q, bootloader changed %v, something written", rep, newVersion, tt.wantBootloader)
@@ -321,7 +322,7 @@ func TestRefreshSystem(t *testing.T) {
 			}
 			var system int
 			for _, ev := range evs[:len(evs)-1] {
-				if ev.Phase != PhaseSystem || ev.BytesTotal == 0 || ev.BytesDone > ev.BytesTotal || ev.FilesDone > ev.FilesTotal {
+				if ev.Phase != wire.PhaseSystem || ev.BytesTotal == 0 || ev.BytesDone > ev.BytesTotal || ev.FilesDone > ev.FilesTotal {
 					t.Errorf("progress event %+v", ev)
 				}
 				system++
@@ -334,8 +335,8 @@ func TestRefreshSystem(t *testing.T) {
 			}
 
 			// Refreshed: a second run writes nothing and asks for no boot loader.
-			evs, err = w.do(OpRefreshSystem, dstUUID)
-			rep = checkEnd(t, evs, err, EventDone).Report
+			evs, err = w.do(wire.OpRefreshSystem, dstUUID)
+			rep = checkEnd(t, evs, err, wire.EventDone).Report
 			if rep == nil || rep.BytesCopied != 0 || rep.Created+rep.Updated+rep.Deleted != 0 || rep.BootloaderChanged || rep.SystemVersion != newVersion {
 				t.Errorf("second refresh: %+v", rep)
 			}
@@ -388,8 +389,8 @@ func TestRefreshSystemPerStickFiles(t *testing.T) {
 			writeTree(t, w.bsysMnt, tt.backup, oldTime)
 			ownBefore, _ := split(treehash.Of(t, w.bsysMnt))
 
-			evs, err := w.do(OpRefreshSystem, dstUUID)
-			if rep := checkEnd(t, evs, err, EventDone).Report; rep == nil || rep.SystemVersion != newVersion {
+			evs, err := w.do(wire.OpRefreshSystem, dstUUID)
+			if rep := checkEnd(t, evs, err, wire.EventDone).Report; rep == nil || rep.SystemVersion != newVersion {
 				t.Fatalf("report %+v", rep)
 			}
 			own, rest := split(treehash.Of(t, w.bsysMnt))
@@ -403,8 +404,8 @@ func TestRefreshSystemPerStickFiles(t *testing.T) {
 			if _, _, differ, err := sysrefresh.Check(w.medium.mnt, w.bsysMnt, sysrefresh.Options{}); err != nil || differ {
 				t.Errorf("sysrefresh.Check after the refresh: differ %v, %v", differ, err)
 			}
-			evs, err = w.do(OpRefreshSystem, dstUUID)
-			if rep := checkEnd(t, evs, err, EventDone).Report; rep == nil || rep.BytesCopied != 0 || rep.Created+rep.Updated+rep.Deleted != 0 {
+			evs, err = w.do(wire.OpRefreshSystem, dstUUID)
+			if rep := checkEnd(t, evs, err, wire.EventDone).Report; rep == nil || rep.BytesCopied != 0 || rep.Created+rep.Updated+rep.Deleted != 0 {
 				t.Errorf("second refresh: %+v", rep)
 			}
 		})
@@ -414,7 +415,7 @@ func TestRefreshSystemPerStickFiles(t *testing.T) {
 // runSync runs the helper on one request and hands each event to onEvent before it reads the
 // next one: the helper's output is an unbuffered pipe, so the helper waits in its next event
 // while onEvent runs. cancel ends the helper's context (a signal).
-func runSync(t *testing.T, sys System, req string, onEvent func(ev Event, cancel func())) ([]Event, error) {
+func runSync(t *testing.T, sys System, req string, onEvent func(ev wire.Event, cancel func())) ([]wire.Event, error) {
 	t.Helper()
 	inR, inW := io.Pipe()
 	outR, outW := io.Pipe()
@@ -431,11 +432,11 @@ func runSync(t *testing.T, sys System, req string, onEvent func(ev Event, cancel
 		result <- err
 	}()
 	go func() { _, _ = io.WriteString(inW, req) }()
-	var evs []Event
+	var evs []wire.Event
 	sc := bufio.NewScanner(outR)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
-		var ev Event
+		var ev wire.Event
 		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
 			t.Fatalf("event %q: %v", sc.Text(), err)
 		}
@@ -463,8 +464,8 @@ func TestRefreshSystemInterrupted(t *testing.T) {
 	writeTree(t, w.bsysMnt, oldBackupFiles(), oldTime)
 	oldSquash := treehash.Of(t, w.bsysMnt)["live/filesystem.squashfs"]
 
-	var cancelledAt *Event
-	evs, err := runSync(t, w.sys, request(OpRefreshSystem, dstUUID), func(ev Event, cancel func()) {
+	var cancelledAt *wire.Event
+	evs, err := runSync(t, w.sys, request(wire.OpRefreshSystem, dstUUID), func(ev wire.Event, cancel func()) {
 		if cancelledAt == nil && ev.Path == "live/filesystem.squashfs" && ev.BytesDone < ev.BytesTotal-8<<20 {
 			cancelledAt = &ev
 			cancel()
@@ -473,7 +474,7 @@ func TestRefreshSystemInterrupted(t *testing.T) {
 	if cancelledAt == nil {
 		t.Fatalf("no progress event in the middle of the system image: %+v", evs)
 	}
-	if ev := checkEnd(t, evs, err, EventError); ev.Code != CodeCancelled {
+	if ev := checkEnd(t, evs, err, wire.EventError); ev.Code != wire.CodeCancelled {
 		t.Fatalf("error %s %q, want cancelled", ev.Code, ev.Message)
 	}
 	after := treehash.Of(t, w.bsysMnt)
@@ -490,8 +491,8 @@ func TestRefreshSystemInterrupted(t *testing.T) {
 		t.Fatalf("after the interruption the backup is %+v, differ %v (%v): the next update must see it differs", did, differ, err)
 	}
 
-	evs, err = w.do(OpRefreshSystem, dstUUID)
-	rep := checkEnd(t, evs, err, EventDone).Report
+	evs, err = w.do(wire.OpRefreshSystem, dstUUID)
+	rep := checkEnd(t, evs, err, wire.EventDone).Report
 	if rep == nil || rep.SystemVersion != newVersion || !rep.BootloaderChanged {
 		t.Fatalf("finishing refresh: %+v", rep)
 	}
@@ -504,20 +505,20 @@ func TestRefreshSystemEmptyInterrupted(t *testing.T) {
 	w := newSysWorld(t, 96)
 	w.sys.ProgressInterval = time.Nanosecond
 	var cancelled bool
-	evs, err := runSync(t, w.sys, request(OpRefreshSystem, dstUUID), func(ev Event, cancel func()) {
+	evs, err := runSync(t, w.sys, request(wire.OpRefreshSystem, dstUUID), func(ev wire.Event, cancel func()) {
 		if !cancelled && ev.Path == "live/filesystem.squashfs" {
 			cancelled = true
 			cancel()
 		}
 	})
-	if ev := checkEnd(t, evs, err, EventError); !cancelled || ev.Code != CodeCancelled {
+	if ev := checkEnd(t, evs, err, wire.EventError); !cancelled || ev.Code != wire.CodeCancelled {
 		t.Fatalf("error %+v (cancelled %v), want cancelled", ev, cancelled)
 	}
 	if v, err := sysrefresh.ReadVersion(w.bsysMnt); err != nil || v != placeholderVersion {
 		t.Fatalf("version after an interrupted fill: %q, %v", v, err)
 	}
-	evs, err = w.do(OpRefreshSystem, dstUUID)
-	rep := checkEnd(t, evs, err, EventDone).Report
+	evs, err = w.do(wire.OpRefreshSystem, dstUUID)
+	rep := checkEnd(t, evs, err, wire.EventDone).Report
 	if rep == nil || !rep.BootloaderChanged || rep.SystemVersion != newVersion {
 		t.Fatalf("finishing refresh: %+v", rep)
 	}
@@ -530,45 +531,45 @@ func TestRefreshSystemRefusals(t *testing.T) {
 	tests := []struct {
 		name   string
 		setup  func(t *testing.T, w *sysWorld) (backup string)
-		code   ErrorCode
+		code   wire.ErrorCode
 		substr string
 	}{
-		{name: "not partition 1", code: CodeRefused, substr: "has no partition 1",
+		{name: "not partition 1", code: wire.CodeRefused, substr: "has no partition 1",
 			setup: func(t *testing.T, w *sysWorld) string {
 				w.fake.Set(w.backup.System, iPartition, "Number", uint32(3))
 				return dstUUID
 			}},
-		{name: "partition 1 not an ESP", code: CodeRefused, substr: "not a Tails system partition",
+		{name: "partition 1 not an ESP", code: wire.CodeRefused, substr: "not a Tails system partition",
 			setup: func(t *testing.T, w *sysWorld) string {
 				w.fake.Set(w.backup.System, iPartition, "Type", "0fc63daf-8483-4772-8e79-3d69d8477de4")
 				return dstUUID
 			}},
-		{name: "partition 1 not named Tails", code: CodeRefused, substr: "not a Tails system partition",
+		{name: "partition 1 not named Tails", code: wire.CodeRefused, substr: "not a Tails system partition",
 			setup: func(t *testing.T, w *sysWorld) string {
 				w.fake.Set(w.backup.System, iPartition, "Name", "EFI")
 				return dstUUID
 			}},
-		{name: "not FAT for udisks", code: CodeRefused, substr: "instead of FAT",
+		{name: "not FAT for udisks", code: wire.CodeRefused, substr: "instead of FAT",
 			setup: func(t *testing.T, w *sysWorld) string {
 				w.fake.Set(w.backup.System, iBlock, "IdType", "ext4")
 				return dstUUID
 			}},
-		{name: "label", code: CodeRefused, substr: "labelled",
+		{name: "label", code: wire.CodeRefused, substr: "labelled",
 			setup: func(t *testing.T, w *sysWorld) string {
 				w.fake.Set(w.backup.System, iBlock, "IdLabel", "DATA")
 				return dstUUID
 			}},
-		{name: "read-only", code: CodeRefused, substr: "read-only",
+		{name: "read-only", code: wire.CodeRefused, substr: "read-only",
 			setup: func(t *testing.T, w *sysWorld) string {
 				w.fake.Set(w.backup.System, iBlock, "ReadOnly", true)
 				return dstUUID
 			}},
-		{name: "partition on another drive", code: CodeRefused, substr: "not on the same stick",
+		{name: "partition on another drive", code: wire.CodeRefused, substr: "not on the same stick",
 			setup: func(t *testing.T, w *sysWorld) string {
 				w.fake.Set(w.backup.System, iBlock, "Drive", w.boot.Drive)
 				return dstUUID
 			}},
-		{name: "another stick's system partition is the one mounted", code: CodeNotFound, substr: "is not mounted",
+		{name: "another stick's system partition is the one mounted", code: wire.CodeNotFound, substr: "is not mounted",
 			setup: func(t *testing.T, w *sysWorld) string {
 				other := w.fake.AddStick(udiskstest.StickSpec{Name: "sdd", Vendor: "Other", Model: "Tails", Removable: true,
 					ConnectionBus: "usb", Tails: true, LUKSUUID: otherUUID})
@@ -578,21 +579,21 @@ func TestRefreshSystemRefusals(t *testing.T) {
 				w.setMountPoints(w.backup.System, w.bsysMnt)          // udisks' word is not taken
 				return dstUUID
 			}},
-		{name: "not mounted", code: CodeNotFound, substr: "is not mounted",
+		{name: "not mounted", code: wire.CodeNotFound, substr: "is not mounted",
 			setup: func(t *testing.T, w *sysWorld) string {
 				w.unmountBackupSystem()
 				return dstUUID
 			}},
-		{name: "boot drive", code: CodeRefused, substr: "running from",
+		{name: "boot drive", code: wire.CodeRefused, substr: "running from",
 			setup: func(t *testing.T, w *sysWorld) string { return srcUUID }},
-		{name: "another operation on the backup", code: CodeRefused, substr: "Another update",
+		{name: "another operation on the backup", code: wire.CodeRefused, substr: "Another update",
 			setup: func(t *testing.T, w *sysWorld) string {
 				if err := unix.Flock(openDir(t, w.dst.mnt), unix.LOCK_EX|unix.LOCK_NB); err != nil {
 					t.Fatal(err)
 				}
 				return dstUUID
 			}},
-		{name: "files but no Tails", code: CodeRefused, substr: "holds files but no Tails system",
+		{name: "files but no Tails", code: wire.CodeRefused, substr: "holds files but no Tails system",
 			setup: func(t *testing.T, w *sysWorld) string {
 				entries, err := os.ReadDir(w.bsysMnt)
 				if err != nil {
@@ -606,55 +607,55 @@ func TestRefreshSystemRefusals(t *testing.T) {
 				writeTree(t, w.bsysMnt, map[string]string{"photos/cat.jpg": "meow"}, oldTime)
 				return dstUUID
 			}},
-		{name: "not paired", code: CodeNotPaired, substr: "backup of another Tails",
+		{name: "not paired", code: wire.CodeNotPaired, substr: "backup of another Tails",
 			setup: func(t *testing.T, w *sysWorld) string {
 				w.writeMarker(w.dst.mnt, tails.Marker{Format: 1, Source: otherUUID, State: tails.StateComplete,
 					Started: time.Unix(1, 0), Finished: time.Unix(2, 0)})
 				return dstUUID
 			}},
-		{name: "this Tails is a backup", code: CodeRefused, substr: "make it the main Tails first",
+		{name: "this Tails is a backup", code: wire.CodeRefused, substr: "make it the main Tails first",
 			setup: func(t *testing.T, w *sysWorld) string {
 				w.writeMarker(w.src.mnt, tails.Marker{Format: 1, Source: otherUUID, State: tails.StateComplete,
 					Started: time.Unix(1, 0), Finished: time.Unix(2, 0)})
 				return dstUUID
 			}},
-		{name: "running system partition not mounted", code: CodeNotFound, substr: "is not mounted at",
+		{name: "running system partition not mounted", code: wire.CodeNotFound, substr: "is not mounted at",
 			setup: func(t *testing.T, w *sysWorld) string {
 				w.sys.SystemMount = filepath.Join(w.dir, "nowhere")
 				return dstUUID
 			}},
-		{name: "running system partition is not the boot stick's", code: CodeRefused, substr: "not the system partition of the USB stick this Tails runs from",
+		{name: "running system partition is not the boot stick's", code: wire.CodeRefused, substr: "not the system partition of the USB stick this Tails runs from",
 			setup: func(t *testing.T, w *sysWorld) string {
 				w.fake.Set(w.boot.System, iPartition, "Type", "0fc63daf-8483-4772-8e79-3d69d8477de4")
 				return dstUUID
 			}},
 		// On Tails, amnesia owns every folder of the backup's FAT system partition (udisks
 		// mounts it with uid=1000) and may mount FUSE on one.
-		{name: "FUSE on a folder of the backup's system partition", code: CodeRefused, substr: `mounted on "EFI/BOOT" in the system partition of the backup on`,
+		{name: "FUSE on a folder of the backup's system partition", code: wire.CodeRefused, substr: `mounted on "EFI/BOOT" in the system partition of the backup on`,
 			setup: func(t *testing.T, w *sysWorld) string {
 				mountFUSE(t, filepath.Join(w.bsysMnt, "EFI/BOOT"), map[string]string{"bootx64.efi": "not the backup's", "keep": "someone else's"})
 				return dstUUID
 			}},
-		{name: "FUSE on the backup's version folder", code: CodeRefused, substr: `mounted on ".disk" in the system partition of the backup on`,
+		{name: "FUSE on the backup's version folder", code: wire.CodeRefused, substr: `mounted on ".disk" in the system partition of the backup on`,
 			setup: func(t *testing.T, w *sysWorld) string {
 				mountFUSE(t, filepath.Join(w.bsysMnt, ".disk"), map[string]string{"info": oldVersion + "\n"})
 				return dstUUID
 			}},
-		{name: "FUSE on a folder of the running system partition", code: CodeRefused, substr: `mounted on "EFI/debian" in the system partition of this Tails`,
+		{name: "FUSE on a folder of the running system partition", code: wire.CodeRefused, substr: `mounted on "EFI/debian" in the system partition of this Tails`,
 			setup: func(t *testing.T, w *sysWorld) string {
 				mountFUSE(t, filepath.Join(w.medium.mnt, "EFI/debian"), map[string]string{"grub.cfg": "from another file system"})
 				return dstUUID
 			}},
 		// The same amnesia can nest folders without end there, each a descriptor and a listing
 		// held by the root helper's walk.
-		{name: "folders nested too deep on the backup's system partition", code: CodeRefused,
+		{name: "folders nested too deep on the backup's system partition", code: wire.CodeRefused,
 			substr: "holds folders nested more than 64 levels deep (EFI/d/d/",
 			setup: func(t *testing.T, w *sysWorld) string {
 				deep := "EFI/" + strings.Repeat("d/", sysrefresh.MaxDepth+10) + "f"
 				writeTree(t, w.bsysMnt, map[string]string{deep: "x"}, oldTime)
 				return dstUUID
 			}},
-		{name: "running system partition has no version", code: CodeRefused, substr: "no readable Tails version",
+		{name: "running system partition has no version", code: wire.CodeRefused, substr: "no readable Tails version",
 			setup: func(t *testing.T, w *sysWorld) string {
 				if err := os.Remove(filepath.Join(w.medium.mnt, ".disk/info")); err != nil {
 					t.Fatal(err)
@@ -668,8 +669,8 @@ func TestRefreshSystemRefusals(t *testing.T) {
 			writeTree(t, w.bsysMnt, oldBackupFiles(), oldTime)
 			backup := tt.setup(t, w)
 			mediumBefore, dataBefore, bsysBefore := listing(t, w.medium.mnt), listing(t, w.dst.mnt), listing(t, w.bsysMnt)
-			evs, err := w.do(OpRefreshSystem, backup)
-			ev := checkEnd(t, evs, err, EventError)
+			evs, err := w.do(wire.OpRefreshSystem, backup)
+			ev := checkEnd(t, evs, err, wire.EventError)
 			t.Logf("%s: %s", ev.Code, ev.Message)
 			if ev.Code != tt.code || !strings.Contains(ev.Message, tt.substr) {
 				t.Errorf("error %s %q, want %s containing %q", ev.Code, ev.Message, tt.code, tt.substr)
@@ -710,10 +711,10 @@ func TestRefreshSystemNoSpace(t *testing.T) {
 	// 20 MiB of old image on a 40 MiB partition: the new 24 MiB image does not fit beside it.
 	writeTree(t, w.bsysMnt, oldBackupFiles(), oldTime)
 	before := treehash.Of(t, w.bsysMnt)
-	evs, err := w.do(OpRefreshSystem, dstUUID)
-	ev := checkEnd(t, evs, err, EventError)
+	evs, err := w.do(wire.OpRefreshSystem, dstUUID)
+	ev := checkEnd(t, evs, err, wire.EventError)
 	t.Logf("%s: %s", ev.Code, ev.Message)
-	if ev.Code != CodeNoSpace || ev.Needed <= ev.Available || ev.Needed < 24<<20 || !strings.Contains(ev.Message, "bigger USB stick") {
+	if ev.Code != wire.CodeNoSpace || ev.Needed <= ev.Available || ev.Needed < 24<<20 || !strings.Contains(ev.Message, "bigger USB stick") {
 		t.Fatalf("error %+v, want no-space with the sizes", ev)
 	}
 	after := treehash.Of(t, w.bsysMnt)
@@ -746,9 +747,9 @@ func TestInstallBootloader(t *testing.T) {
 		bootloader string
 		mbrFrom    string // "medium", "system" or "" (not written)
 	}{
-		{name: "the medium's syslinux", bootloader: BootloaderSyslinux, mbrFrom: "medium",
+		{name: "the medium's syslinux", bootloader: wire.BootloaderSyslinux, mbrFrom: "medium",
 			setup: func(t *testing.T, w *sysWorld) string { return "" }},
-		{name: "syslinux and gptmbr.bin of the system", bootloader: BootloaderSyslinux, mbrFrom: "system",
+		{name: "syslinux and gptmbr.bin of the system", bootloader: wire.BootloaderSyslinux, mbrFrom: "system",
 			setup: func(t *testing.T, w *sysWorld) string {
 				for _, f := range []string{mediumSyslinux, mediumMBR} {
 					if err := os.Remove(filepath.Join(w.medium.mnt, f)); err != nil {
@@ -767,7 +768,7 @@ func TestInstallBootloader(t *testing.T) {
 				}
 				return filepath.Join(bin, "syslinux")
 			}},
-		{name: "no syslinux", bootloader: BootloaderNoSyslinux,
+		{name: "no syslinux", bootloader: wire.BootloaderNoSyslinux,
 			setup: func(t *testing.T, w *sysWorld) string {
 				if err := os.Remove(filepath.Join(w.medium.mnt, mediumSyslinux)); err != nil {
 					t.Fatal(err)
@@ -777,7 +778,7 @@ func TestInstallBootloader(t *testing.T) {
 				w.sys.ProgramPath = filepath.Join(w.dir, "bin")
 				return ""
 			}},
-		{name: "no gptmbr.bin", bootloader: BootloaderNoMBR,
+		{name: "no gptmbr.bin", bootloader: wire.BootloaderNoMBR,
 			setup: func(t *testing.T, w *sysWorld) string {
 				if err := os.Remove(filepath.Join(w.medium.mnt, mediumMBR)); err != nil {
 					t.Fatal(err)
@@ -794,8 +795,8 @@ func TestInstallBootloader(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			evs, err := w.do(OpInstallBootloader, dstUUID)
-			rep := checkEnd(t, evs, err, EventDone).Report
+			evs, err := w.do(wire.OpInstallBootloader, dstUUID)
+			rep := checkEnd(t, evs, err, wire.EventDone).Report
 			if rep == nil || rep.Bootloader != tt.bootloader {
 				t.Fatalf("report %+v, want bootloader %q", rep, tt.bootloader)
 			}
@@ -845,36 +846,36 @@ func TestInstallBootloaderRefusals(t *testing.T) {
 	tests := []struct {
 		name   string
 		setup  func(t *testing.T, w *sysWorld) string
-		code   ErrorCode
+		code   wire.ErrorCode
 		substr string
 	}{
-		{name: "mounted", code: CodeRefused, substr: "is mounted",
+		{name: "mounted", code: wire.CodeRefused, substr: "is mounted",
 			setup: func(t *testing.T, w *sysWorld) string { return dstUUID }},
-		{name: "mounted, but udisks does not know", code: CodeRefused, substr: "is mounted",
+		{name: "mounted, but udisks does not know", code: wire.CodeRefused, substr: "is mounted",
 			setup: func(t *testing.T, w *sysWorld) string { w.setMountPoints(w.backup.System); return dstUUID }},
-		{name: "not partition 1", code: CodeRefused, substr: "has no partition 1",
+		{name: "not partition 1", code: wire.CodeRefused, substr: "has no partition 1",
 			setup: func(t *testing.T, w *sysWorld) string {
 				w.unmountBackupSystem()
 				w.fake.Set(w.backup.System, iPartition, "Number", uint32(2))
 				return dstUUID
 			}},
-		{name: "udisks names another device", code: CodeRefused, substr: "not the expected one",
+		{name: "udisks names another device", code: wire.CodeRefused, substr: "not the expected one",
 			setup: func(t *testing.T, w *sysWorld) string {
 				w.unmountBackupSystem()
 				w.fake.Set(w.backup.Disk, iBlock, "Device", append([]byte(w.medium.loop), 0))
 				return dstUUID
 			}},
-		{name: "boot drive", code: CodeRefused, substr: "running from",
+		{name: "boot drive", code: wire.CodeRefused, substr: "running from",
 			setup: func(t *testing.T, w *sysWorld) string { w.unmountBackupSystem(); return srcUUID }},
 		// The installer run as root comes from the running system partition, never from a
 		// file system mounted in it.
-		{name: "syslinux on another file system", code: CodeInternal, substr: "cannot be read",
+		{name: "syslinux on another file system", code: wire.CodeInternal, substr: "cannot be read",
 			setup: func(t *testing.T, w *sysWorld) string {
 				w.unmountBackupSystem()
 				mountFUSE(t, filepath.Join(w.medium.mnt, path.Dir(mediumSyslinux)), map[string]string{"syslinux": fakeSyslinux(w.argvLog, 0)})
 				return dstUUID
 			}},
-		{name: "syslinux fails", code: CodeInternal, substr: "failed",
+		{name: "syslinux fails", code: wire.CodeInternal, substr: "failed",
 			setup: func(t *testing.T, w *sysWorld) string {
 				w.unmountBackupSystem()
 				writeTree(t, w.medium.mnt, map[string]string{mediumSyslinux: fakeSyslinux(w.argvLog, 1)}, newTime)
@@ -889,8 +890,8 @@ func TestInstallBootloaderRefusals(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			evs, err := w.do(OpInstallBootloader, backup)
-			ev := checkEnd(t, evs, err, EventError)
+			evs, err := w.do(wire.OpInstallBootloader, backup)
+			ev := checkEnd(t, evs, err, wire.EventError)
 			t.Logf("%s: %s", ev.Code, ev.Message)
 			if ev.Code != tt.code || !strings.Contains(ev.Message, tt.substr) {
 				t.Errorf("error %s %q, want %s containing %q", ev.Code, ev.Message, tt.code, tt.substr)

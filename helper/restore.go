@@ -14,6 +14,7 @@ import (
 
 	tbsync "tails-backup/sync"
 	"tails-backup/tails"
+	"tails-backup/wire"
 )
 
 // The restore: a backup made by tails-backup, on a stick that may be hostile, copied back into
@@ -34,9 +35,9 @@ const confBakName = tails.PersistenceConfName + ".bak"
 // another Tails they would be wrong (every plug of those backups refused, reminders counting
 // from someone else's update), and in this same Tails the Persistent Storage's own store is
 // newer than the backup's copy. This Tails keeps its own store (or none).
-func (o *operation) restore(ps, backup *root) (*Report, *Failure) {
+func (o *operation) restore(ps, backup *root) (*wire.Report, *Failure) {
 	if present, err := existsAt(ps.fd, tails.MarkerName); err != nil || present {
-		return nil, failf(CodeRefused, err, "This Tails is itself a backup Tails (its Persistent Storage holds a backup marker), so nothing is restored into it; make it your main Tails first with 'tails-backup promote', or restore into another Tails.")
+		return nil, failf(wire.CodeRefused, err, "This Tails is itself a backup Tails (its Persistent Storage holds a backup marker), so nothing is restored into it; make it your main Tails first with 'tails-backup promote', or restore into another Tails.")
 	}
 	m, present, err := readMarker(backup.fd)
 	if f := restoreMarkerFailure(backup, m, present, err, o.req.Source); f != nil {
@@ -44,7 +45,7 @@ func (o *operation) restore(ps, backup *root) (*Report, *Failure) {
 	}
 	// Two restores into this Persistent Storage at once would mix two backups.
 	if err := unix.Flock(ps.fd, unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		return nil, failf(CodeRefused, err, "Another restore into the Persistent Storage of this Tails is running; wait for it to finish.")
+		return nil, failf(wire.CodeRefused, err, "Another restore into the Persistent Storage of this Tails is running; wait for it to finish.")
 	}
 	o.log = o.log.WithFields(logrus.Fields{"backup_source": m.Source, "backup_state": m.State})
 
@@ -53,10 +54,10 @@ func (o *operation) restore(ps, backup *root) (*Report, *Failure) {
 	// checked and written (restoreConfs), so that swapping them on the backup meanwhile
 	// changes nothing.
 	exclude := append(mirrorExcludes(o.req.Skip), tails.PersistenceConfName, confBakName)
-	var notes []Event
+	var notes []wire.Event
 	confs, reason := readBackupConfs(backup.fd)
 	if reason != "" {
-		notes = append(notes, Event{Event: EventProgress, Phase: PhaseProblem, Path: tails.PersistenceConfName, Warning: true,
+		notes = append(notes, wire.Event{Event: wire.EventProgress, Phase: wire.PhaseProblem, Path: tails.PersistenceConfName, Warning: true,
 			Problem: fmt.Sprintf("The backup's persistence.conf %s, so it was not restored and this Tails keeps its own; after restarting Tails, turn on the features you need in the Persistent Storage settings.", reason)})
 		o.log.WithField("reason", reason).Warn("the backup's persistence.conf is not restored")
 	}
@@ -90,9 +91,9 @@ func (o *operation) restore(ps, backup *root) (*Report, *Failure) {
 	out := toReport(rep)
 	if err := o.restoreConfs(ps.fd, confs, out); err != nil {
 		if o.deviceGone(err, ps) {
-			return nil, failf(CodeDeviceGone, err, "The Persistent Storage of this Tails failed during the restore; restart Tails and run the restore again.")
+			return nil, failf(wire.CodeDeviceGone, err, "The Persistent Storage of this Tails failed during the restore; restart Tails and run the restore again.")
 		}
-		return nil, failf(CodeInternal, err, "The files were restored, but the backup's persistence.conf could not be restored into this Tails' Persistent Storage (%s); run the restore again.", shorten(err.Error()))
+		return nil, failf(wire.CodeInternal, err, "The files were restored, but the backup's persistence.conf could not be restored into this Tails' Persistent Storage (%s); run the restore again.", shorten(err.Error()))
 	}
 	for _, ev := range notes {
 		o.out.write(ev)
@@ -100,7 +101,7 @@ func (o *operation) restore(ps, backup *root) (*Report, *Failure) {
 	}
 	for _, p := range checkRestoredConfs(ps.fd, confs) {
 		out.Problems++
-		o.out.write(Event{Event: EventProgress, Phase: PhaseProblem, Path: p.Path, Problem: p.What})
+		o.out.write(wire.Event{Event: wire.EventProgress, Phase: wire.PhaseProblem, Path: p.Path, Problem: p.What})
 	}
 	problems, features := tails.CheckPersistentStorage(ps.fd)
 	for _, p := range problems {
@@ -109,7 +110,7 @@ func (o *operation) restore(ps, backup *root) (*Report, *Failure) {
 		} else {
 			out.Problems++
 		}
-		o.out.write(Event{Event: EventProgress, Phase: PhaseProblem, Path: p.Path, Problem: p.What, Warning: p.Warning})
+		o.out.write(wire.Event{Event: wire.EventProgress, Phase: wire.PhaseProblem, Path: p.Path, Problem: p.What, Warning: p.Warning})
 	}
 	for _, f := range features {
 		out.Features = append(out.Features, f.Name)
@@ -124,13 +125,13 @@ func (o *operation) restore(ps, backup *root) (*Report, *Failure) {
 func restoreMarkerFailure(backup *root, m tails.Marker, present bool, err error, source string) *Failure {
 	switch {
 	case !present:
-		return failf(CodeNotPaired, nil, "The Persistent Storage on %s is not a backup made by tails-backup (it has no backup marker), so nothing is restored from it; plug in your backup Tails instead.", backup.name)
+		return failf(wire.CodeNotPaired, nil, "The Persistent Storage on %s is not a backup made by tails-backup (it has no backup marker), so nothing is restored from it; plug in your backup Tails instead.", backup.name)
 	case errors.Is(err, tails.ErrMarkerFormat):
-		return failf(CodeNotPaired, err, "The backup on %s was last written by a newer version of tails-backup; update Tails and try again.", backup.name)
+		return failf(wire.CodeNotPaired, err, "The backup on %s was last written by a newer version of tails-backup; update Tails and try again.", backup.name)
 	case err != nil:
-		return failf(CodeNotPaired, err, "The backup marker on %s is damaged (%s), so it is not trusted as a backup made by tails-backup and nothing is restored from it; restore from another backup.", backup.name, shorten(err.Error()))
+		return failf(wire.CodeNotPaired, err, "The backup marker on %s is damaged (%s), so it is not trusted as a backup made by tails-backup and nothing is restored from it; restore from another backup.", backup.name, shorten(err.Error()))
 	case m.Source != source:
-		return failf(CodeRefused, nil, "The backup on %s is now a backup of the Persistent Storage %s, not of %s as confirmed, so nothing is restored from it; run the restore again and check what it says.", backup.name, m.Source, source)
+		return failf(wire.CodeRefused, nil, "The backup on %s is now a backup of the Persistent Storage %s, not of %s as confirmed, so nothing is restored from it; run the restore again and check what it says.", backup.name, m.Source, source)
 	}
 	return nil
 }
@@ -142,28 +143,28 @@ func (o *operation) restoreFailure(err error, ps, backup *root) *Failure {
 	var le *tbsync.LimitError
 	switch {
 	case errors.As(err, &ns):
-		return &Failure{Code: CodeNoSpace, Err: err, Needed: ns.Needed, Available: ns.Available,
+		return &Failure{Code: wire.CodeNoSpace, Err: err, Needed: ns.Needed, Available: ns.Available,
 			Message: fmt.Sprintf("The Persistent Storage of this Tails is too small for the backup on %s: the restore needs %s and %s are free; restore onto a Tails USB stick with a bigger Persistent Storage.",
 				backup.name, tbsync.FormatBytes(ns.Needed), tbsync.FormatBytes(ns.Available))}
 	case errors.As(err, &le) && !le.InDestination:
-		return failf(CodeRefused, err, "The backup on %s holds %s (%s), which no Persistent Storage needs, so the restore stopped; restore from another backup.",
+		return failf(wire.CodeRefused, err, "The backup on %s holds %s (%s), which no Persistent Storage needs, so the restore stopped; restore from another backup.",
 			backup.name, le.Problem(), shorten(tbsync.ShortPath(le.Path)))
 	case errors.As(err, &le):
-		return failf(CodeRefused, err, "The Persistent Storage of this Tails holds %s (%s), more than the restore can replace, so the restore stopped; delete it and run the restore again.",
+		return failf(wire.CodeRefused, err, "The Persistent Storage of this Tails holds %s (%s), more than the restore can replace, so the restore stopped; delete it and run the restore again.",
 			le.Problem(), shorten(tbsync.ShortPath(le.Path)))
 	case o.ctx.Err() != nil:
 		return cancelled(o.ctx)
 	case o.deviceGone(err, backup):
 		return restoreGoneFailure(backup, err)
 	case o.deviceGone(err, ps):
-		return failf(CodeDeviceGone, err, "The Persistent Storage of this Tails failed during the restore; restart Tails and run the restore again.")
+		return failf(wire.CodeDeviceGone, err, "The Persistent Storage of this Tails failed during the restore; restart Tails and run the restore again.")
 	default:
-		return failf(CodeInternal, err, "The restore from the backup on %s stopped (%s); run it again, and report the bug if it happens again.", backup.name, shorten(err.Error()))
+		return failf(wire.CodeInternal, err, "The restore from the backup on %s stopped (%s); run it again, and report the bug if it happens again.", backup.name, shorten(err.Error()))
 	}
 }
 
 func restoreGoneFailure(backup *root, err error) *Failure {
-	return failf(CodeDeviceGone, err, "The backup on %s failed or was unplugged during the restore; plug it in again and run the restore again to finish it.", backup.name)
+	return failf(wire.CodeDeviceGone, err, "The backup on %s failed or was unplugged during the restore; plug it in again and run the restore again to finish it.", backup.name)
 }
 
 // maxConfRead bounds what is read of the backup's persistence.conf: one byte more than
@@ -286,7 +287,7 @@ func safeBinding(b tails.Binding) bool {
 // is deleted, as the mirror (and rsync --delete) would. A file that already is what it would
 // become is left alone, so that a second restore changes nothing. With no confs (the backup's
 // were refused) this Tails keeps its own. The changes are counted in rep.
-func (o *operation) restoreConfs(psfd int, confs []backupConf, rep *Report) error {
+func (o *operation) restoreConfs(psfd int, confs []backupConf, rep *wire.Report) error {
 	var root unix.Stat_t
 	if err := unix.Fstat(psfd, &root); err != nil {
 		return fmt.Errorf("the root folder: %w", err)

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"tails-backup/tails"
+	"tails-backup/wire"
 )
 
 // TestRestoreKilledKeepsTheRoot: the helper killed with SIGKILL (the caller's RLIMIT_CPU before
@@ -47,15 +48,15 @@ func TestRestoreKilledKeepsTheRoot(t *testing.T) {
 
 	points := []struct {
 		name string
-		at   func(ev Event) bool // nil: when the root's attributes change
+		at   func(ev wire.Event) bool // nil: when the root's attributes change
 	}{
-		{"at the first scan event", func(ev Event) bool { return ev.Phase == "scan" }},
-		{"early in the copy", func(ev Event) bool { return ev.Phase == "copy" && ev.FilesDone > 0 }},
-		{"half-way through the copy", func(ev Event) bool {
+		{"at the first scan event", func(ev wire.Event) bool { return ev.Phase == "scan" }},
+		{"early in the copy", func(ev wire.Event) bool { return ev.Phase == "copy" && ev.FilesDone > 0 }},
+		{"half-way through the copy", func(ev wire.Event) bool {
 			return ev.Phase == "copy" && ev.FilesTotal > 0 && ev.FilesDone >= ev.FilesTotal/2
 		}},
 		{"when the root's attributes change", nil},
-		{"at the end of the copy", func(ev Event) bool {
+		{"at the end of the copy", func(ev wire.Event) bool {
 			return ev.Phase == "done" || ev.Phase == "copy" && ev.FilesTotal > 0 && ev.FilesDone == ev.FilesTotal
 		}},
 	}
@@ -87,7 +88,7 @@ func TestRestoreKilledKeepsTheRoot(t *testing.T) {
 
 	// A restore to its end.
 	w.sys.ProgressInterval = 0
-	_, done := restoreResult(t, start(t, w.sys, restoreRequest(srcUUID)), EventDone)
+	_, done := restoreResult(t, start(t, w.sys, restoreRequest(srcUUID)), wire.EventDone)
 	if done.Report.ErrorCount != 0 {
 		t.Errorf("report %+v", done.Report)
 	}

@@ -19,13 +19,14 @@ import (
 
 	"tails-backup/tails"
 	"tails-backup/udisks/udiskstest"
+	"tails-backup/wire"
 )
 
 // In these tests the world's src is this Tails' Persistent Storage, the destination of the
 // restore, and its dst the backup stick, the source of the restore.
 
 func restoreRequest(source string, skip ...string) string {
-	b, _ := json.Marshal(Request{Version: ProtocolVersion, Op: OpRestore, Backup: dstUUID, Source: source, Skip: skip})
+	b, _ := json.Marshal(wire.Request{Version: wire.ProtocolVersion, Op: wire.OpRestore, Backup: dstUUID, Source: source, Skip: skip})
 	return string(b) + "\n"
 }
 
@@ -48,19 +49,19 @@ func restoreDiff(t testing.TB, backup, ps string, exclude ...string) string {
 
 // restoreResult runs a restore to its end and splits its events: the problem lines
 // ("path: problem", "warning: path: problem") and the final event.
-func restoreResult(t *testing.T, s *session, want EventType) (problems []string, last Event) {
+func restoreResult(t *testing.T, s *session, want wire.EventType) (problems []string, last wire.Event) {
 	t.Helper()
 	evs, err := s.finish()
 	return restoreEvents(t, evs, err, want)
 }
 
 // restoreEvents is restoreResult on the events of a restore already read.
-func restoreEvents(t *testing.T, evs []Event, err error, want EventType) (problems []string, last Event) {
+func restoreEvents(t *testing.T, evs []wire.Event, err error, want wire.EventType) (problems []string, last wire.Event) {
 	t.Helper()
 	last = checkEnd(t, evs, err, want)
 	for _, ev := range evs[:len(evs)-1] {
 		switch ev.Phase {
-		case PhaseProblem:
+		case wire.PhaseProblem:
 			p := ev.Path + ": " + ev.Problem
 			if ev.Warning {
 				p = "warning: " + p
@@ -100,8 +101,8 @@ func backedUpWorld(t *testing.T, o worldOpts) *world {
 	fillSource(t, w.src.mnt, 3, 10, 8<<10)
 	must(t, os.Mkdir(filepath.Join(w.src.mnt, tails.StateDirName), 0o700))
 	must(t, os.WriteFile(filepath.Join(w.src.mnt, tails.StateDirName, "state.json"), []byte(`{"old":"store"}`), 0o600))
-	evs, err := w.do(OpUpdate, dstUUID)
-	checkEnd(t, evs, err, EventDone)
+	evs, err := w.do(wire.OpUpdate, dstUUID)
+	checkEnd(t, evs, err, wire.EventDone)
 	if diff := rsyncDiff(t, w.src.mnt, w.dst.mnt); diff != "" {
 		t.Fatalf("the update left differences:\n%s", diff)
 	}
@@ -124,7 +125,7 @@ func TestRestoreIntoChangedPersistentStorage(t *testing.T) {
 	rootBefore := rootMetaOf(t, ps)
 	backupBefore := listing(t, w.dst.mnt)
 
-	problems, done := restoreResult(t, start(t, w.sys, restoreRequest(srcUUID)), EventDone)
+	problems, done := restoreResult(t, start(t, w.sys, restoreRequest(srcUUID)), wire.EventDone)
 	if len(problems) != 0 {
 		t.Errorf("problems after a restore of a valid backup: %q", problems)
 	}
@@ -156,7 +157,7 @@ func TestRestoreIntoChangedPersistentStorage(t *testing.T) {
 
 	// Again: nothing to do, nothing changes.
 	before := listing(t, ps)
-	_, done = restoreResult(t, start(t, w.sys, restoreRequest(srcUUID)), EventDone)
+	_, done = restoreResult(t, start(t, w.sys, restoreRequest(srcUUID)), wire.EventDone)
 	if c := done.Report.Created + done.Report.Updated + done.Report.MetadataOnly + done.Report.Deleted; c != 0 {
 		t.Errorf("a second restore changed %d entries: %+v", c, done.Report)
 	}
@@ -172,14 +173,14 @@ func TestRestoreFromAnotherTails(t *testing.T) {
 		name   string
 		marker string // the Tails the backup's marker names
 		source string // the one the request names
-		code   ErrorCode
+		code   wire.ErrorCode
 		substr string
 	}{
 		{name: "another Tails, confirmed", marker: otherUUID, source: otherUUID},
 		{name: "this Tails, confirmed", marker: srcUUID, source: srcUUID},
-		{name: "another Tails, this one confirmed", marker: otherUUID, source: srcUUID, code: CodeRefused,
+		{name: "another Tails, this one confirmed", marker: otherUUID, source: srcUUID, code: wire.CodeRefused,
 			substr: "is now a backup of the Persistent Storage " + otherUUID + ", not of " + srcUUID + " as confirmed"},
-		{name: "this Tails, another confirmed", marker: srcUUID, source: otherUUID, code: CodeRefused, substr: "as confirmed"},
+		{name: "this Tails, another confirmed", marker: srcUUID, source: otherUUID, code: wire.CodeRefused, substr: "as confirmed"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -190,7 +191,7 @@ func TestRestoreFromAnotherTails(t *testing.T) {
 				Started: time.Unix(1000, 0), Finished: time.Unix(2000, 0), TailsVersion: "6.9"})
 			psBefore := listing(t, w.src.mnt)
 			if tt.code == "" {
-				_, done := restoreResult(t, start(t, w.sys, restoreRequest(tt.source)), EventDone)
+				_, done := restoreResult(t, start(t, w.sys, restoreRequest(tt.source)), wire.EventDone)
 				if done.Report.Created == 0 {
 					t.Errorf("report %+v", done.Report)
 				}
@@ -199,7 +200,7 @@ func TestRestoreFromAnotherTails(t *testing.T) {
 				}
 				return
 			}
-			_, ev := restoreResult(t, start(t, w.sys, restoreRequest(tt.source)), EventError)
+			_, ev := restoreResult(t, start(t, w.sys, restoreRequest(tt.source)), wire.EventError)
 			if ev.Code != tt.code || !strings.Contains(ev.Message, tt.substr) {
 				t.Errorf("error %s %q, want %s containing %q", ev.Code, ev.Message, tt.code, tt.substr)
 			}
@@ -216,39 +217,39 @@ func TestRestoreRefusals(t *testing.T) {
 		name   string
 		opts   worldOpts
 		setup  func(t *testing.T, w *world)
-		code   ErrorCode
+		code   wire.ErrorCode
 		substr string
 	}{
-		{name: "no marker", opts: worldOpts{unpaired: true}, code: CodeNotPaired,
+		{name: "no marker", opts: worldOpts{unpaired: true}, code: wire.CodeNotPaired,
 			substr: "is not a backup made by tails-backup (it has no backup marker)"},
-		{name: "damaged marker", code: CodeNotPaired, substr: "is damaged",
+		{name: "damaged marker", code: wire.CodeNotPaired, substr: "is damaged",
 			setup: func(t *testing.T, w *world) {
 				must(t, os.WriteFile(filepath.Join(w.dst.mnt, tails.MarkerName), []byte(`{"format":1,`), 0o644))
 			}},
-		{name: "marker of a newer tails-backup", code: CodeNotPaired, substr: "newer version of tails-backup",
+		{name: "marker of a newer tails-backup", code: wire.CodeNotPaired, substr: "newer version of tails-backup",
 			setup: func(t *testing.T, w *world) {
 				must(t, os.WriteFile(filepath.Join(w.dst.mnt, tails.MarkerName), []byte(`{"format":99}`), 0o644))
 			}},
-		{name: "marker is a symlink", opts: worldOpts{unpaired: true}, code: CodeNotPaired, substr: "is damaged",
+		{name: "marker is a symlink", opts: worldOpts{unpaired: true}, code: wire.CodeNotPaired, substr: "is damaged",
 			setup: func(t *testing.T, w *world) {
 				w.writeMarker(w.dir, tails.Marker{Format: 1, Source: srcUUID, State: tails.StateComplete, Started: time.Unix(1, 0), Finished: time.Unix(2, 0)})
 				must(t, os.Symlink(filepath.Join(w.dir, tails.MarkerName), filepath.Join(w.dst.mnt, tails.MarkerName)))
 			}},
-		{name: "this Tails is a backup", code: CodeRefused, substr: "This Tails is itself a backup Tails",
+		{name: "this Tails is a backup", code: wire.CodeRefused, substr: "This Tails is itself a backup Tails",
 			setup: func(t *testing.T, w *world) {
 				w.writeMarker(w.src.mnt, tails.Marker{Format: 1, Source: otherUUID, State: tails.StateComplete, Started: time.Unix(1, 0), Finished: time.Unix(2, 0)})
 			}},
-		{name: "an update of that backup is running", code: CodeRefused, substr: "is running: press Cancel in its notification, then run 'tails-backup restore' again.",
+		{name: "an update of that backup is running", code: wire.CodeRefused, substr: "is running: press Cancel in its notification, then run 'tails-backup restore' again.",
 			setup: func(t *testing.T, w *world) {
 				must(t, unix.Flock(openDir(t, w.dst.mnt), unix.LOCK_EX|unix.LOCK_NB))
 			}},
-		{name: "another restore is running", code: CodeRefused, substr: "Another restore",
+		{name: "another restore is running", code: wire.CodeRefused, substr: "Another restore",
 			setup: func(t *testing.T, w *world) {
 				must(t, unix.Flock(openDir(t, w.src.mnt), unix.LOCK_EX|unix.LOCK_NB))
 			}},
-		{name: "backup not mounted", code: CodeNotFound, substr: "not mounted",
+		{name: "backup not mounted", code: wire.CodeNotFound, substr: "not mounted",
 			opts: worldOpts{backup: func(s *udiskstest.StickSpec) { s.MountedAt, s.Unlocked = "", true }}},
-		{name: "backup is the boot stick", code: CodeRefused, substr: "running from",
+		{name: "backup is the boot stick", code: wire.CodeRefused, substr: "running from",
 			setup: func(t *testing.T, w *world) {
 				// The backup named is this Tails' own stick.
 				w.fake.Set(w.backup.LUKS, iBlock, "IdUUID", "1b1b1b1b-0000-4000-8000-000000000000")
@@ -264,7 +265,7 @@ func TestRestoreRefusals(t *testing.T) {
 				tt.setup(t, w)
 			}
 			psBefore, backupBefore := listing(t, w.src.mnt), listing(t, w.dst.mnt)
-			_, ev := restoreResult(t, start(t, w.sys, restoreRequest(srcUUID)), EventError)
+			_, ev := restoreResult(t, start(t, w.sys, restoreRequest(srcUUID)), wire.EventError)
 			t.Logf("%s: %s", ev.Code, ev.Message)
 			if ev.Code != tt.code || !strings.Contains(ev.Message, tt.substr) {
 				t.Errorf("error %s %q, want %s containing %q", ev.Code, ev.Message, tt.code, tt.substr)
@@ -290,7 +291,7 @@ func TestRestoreSkip(t *testing.T) {
 	must(t, os.WriteFile(filepath.Join(w.src.mnt, "Persistent", "notes.txt"), []byte("changed since"), 0o600))
 	before := listing(t, filepath.Join(w.src.mnt, "thunderbird"))
 
-	_, done := restoreResult(t, start(t, w.sys, restoreRequest(srcUUID, "thunderbird", "electrum")), EventDone)
+	_, done := restoreResult(t, start(t, w.sys, restoreRequest(srcUUID, "thunderbird", "electrum")), wire.EventDone)
 	if done.Report.Updated == 0 {
 		t.Errorf("report %+v", done.Report)
 	}
@@ -331,7 +332,7 @@ func TestRestoreUntrustedBackup(t *testing.T) {
 	must(t, err)
 	rootBefore := rootMetaOf(t, w.src.mnt)
 
-	problems, done := restoreResult(t, start(t, w.sys, restoreRequest(srcUUID)), EventDone)
+	problems, done := restoreResult(t, start(t, w.sys, restoreRequest(srcUUID)), wire.EventDone)
 	rep := done.Report
 	if rep.ErrorCount != 1 || len(rep.Errors) != 1 || rep.Errors[0].Path != "Persistent/disk" {
 		t.Errorf("report %+v, want one error: the device node", rep)
@@ -463,8 +464,8 @@ func TestRestoreCancel(t *testing.T) {
 	t0 := time.Now()
 	s.send(`{"op":"cancel"}` + "\n")
 	evs, err := s.finish()
-	ev := checkEnd(t, evs, err, EventError)
-	if ev.Code != CodeCancelled {
+	ev := checkEnd(t, evs, err, wire.EventError)
+	if ev.Code != wire.CodeCancelled {
 		t.Fatalf("error %s %q, want cancelled", ev.Code, ev.Message)
 	}
 	if elapsed := time.Since(t0); elapsed > 3*time.Second {
@@ -486,7 +487,7 @@ func TestRestoreCancel(t *testing.T) {
 
 	// Running it again finishes the job.
 	w.sys.ProgressInterval = 0
-	_, done := restoreResult(t, start(t, w.sys, restoreRequest(srcUUID)), EventDone)
+	_, done := restoreResult(t, start(t, w.sys, restoreRequest(srcUUID)), wire.EventDone)
 	if done.Report.ErrorCount != 0 {
 		t.Errorf("report %+v", done.Report)
 	}
@@ -501,9 +502,9 @@ func TestRestoreNoSpace(t *testing.T) {
 	must(t, setPersistenceRoot(openDir(t, w.dst.mnt)))
 	must(t, os.WriteFile(filepath.Join(w.src.mnt, "kept"), []byte("x"), 0o600))
 	before := listing(t, w.src.mnt)
-	_, ev := restoreResult(t, start(t, w.sys, restoreRequest(srcUUID)), EventError)
+	_, ev := restoreResult(t, start(t, w.sys, restoreRequest(srcUUID)), wire.EventError)
 	t.Logf("%s: %s", ev.Code, ev.Message)
-	if ev.Code != CodeNoSpace || ev.Needed <= ev.Available || ev.Needed < 30<<20 ||
+	if ev.Code != wire.CodeNoSpace || ev.Needed <= ev.Available || ev.Needed < 30<<20 ||
 		!strings.Contains(ev.Message, "The Persistent Storage of this Tails is too small for the backup on the stick Kingston DataTraveler") {
 		t.Fatalf("error %+v, want no-space with the sizes", ev)
 	}
@@ -524,7 +525,7 @@ func TestRestoreRequestValidation(t *testing.T) {
 		{`{"version":1,"op":"restore","backup":"` + dstUUID + `","source":"` + otherUUID + `","checksum":true}`, "only verify takes checksum"},
 		{`{"version":1,"op":"restore","backup":"` + dstUUID + `","source":"` + otherUUID + `","skip":["` + tails.MarkerName + `"]}`, "not a top-level folder"},
 	} {
-		_, err := ParseRequest([]byte(tt.line))
+		_, err := wire.ParseRequest([]byte(tt.line))
 		if (err == nil) != (tt.wantErr == "") || (err != nil && !strings.Contains(err.Error(), tt.wantErr)) {
 			t.Errorf("%s: error %v, want %q", tt.line, err, tt.wantErr)
 		}
@@ -575,7 +576,7 @@ func TestRestoreConfSwappedMidRestore(t *testing.T) {
 	t.Cleanup(func() { stdin.Close(); _ = attacker.Wait() })
 
 	s := start(t, w.sys, restoreRequest(srcUUID))
-	var evs []Event
+	var evs []wire.Event
 	swapped := false
 	for {
 		ev, ok := s.next()
@@ -583,7 +584,7 @@ func TestRestoreConfSwappedMidRestore(t *testing.T) {
 			break
 		}
 		evs = append(evs, ev)
-		if !swapped && ev.Event == EventProgress && ev.Phase == "scan" {
+		if !swapped && ev.Event == wire.EventProgress && ev.Phase == "scan" {
 			_, err := io.WriteString(stdin, "go\n")
 			must(t, err)
 			stdin.Close()
@@ -619,7 +620,7 @@ func TestRestoreConfSwappedMidRestore(t *testing.T) {
 	case <-time.After(waitTimeout):
 		t.Fatal("the helper did not return")
 	}
-	problems, _ := restoreEvents(t, evs, runErr, EventDone)
+	problems, _ := restoreEvents(t, evs, runErr, wire.EventDone)
 	if got, err := os.ReadFile(filepath.Join(b, tails.PersistenceConfName)); err != nil || string(got) != evil {
 		t.Fatalf("the backup's persistence.conf is %q (%v): the swap did not happen", got, err)
 	}
@@ -658,7 +659,7 @@ func TestRestoreNestedBindings(t *testing.T) {
 	own, err := os.ReadFile(filepath.Join(ps, tails.PersistenceConfName))
 	must(t, err)
 
-	problems, done := restoreResult(t, start(t, w.sys, restoreRequest(srcUUID)), EventDone)
+	problems, done := restoreResult(t, start(t, w.sys, restoreRequest(srcUUID)), wire.EventDone)
 	want := "warning: persistence.conf: The backup's persistence.conf mounts S on /home/amnesia/a/e/sudoers.d, inside /home/amnesia/a where it mounts A (persistence.conf), so it was not restored and this Tails keeps its own"
 	if len(problems) != 1 || !strings.HasPrefix(problems[0], want) || done.Report.Warnings != 1 || done.Report.Problems != 0 {
 		t.Errorf("problems %q, report %+v; want one warning %q", problems, done.Report, want)
@@ -750,7 +751,7 @@ func TestRestoreConfs(t *testing.T) {
 				must(t, unix.UtimesNanoAt(unix.AT_FDCWD, p, []unix.Timespec{ts, ts}, unix.AT_SYMLINK_NOFOLLOW))
 			}
 			// Only the two files differ: the counts are theirs.
-			problems, done := restoreResult(t, start(t, w.sys, restoreRequest(srcUUID)), EventDone)
+			problems, done := restoreResult(t, start(t, w.sys, restoreRequest(srcUUID)), wire.EventDone)
 			rep := done.Report
 			if rep.Created != tt.created || rep.Updated != tt.upd || rep.Deleted != tt.del {
 				t.Errorf("created %d, updated %d, deleted %d; want %d, %d, %d", rep.Created, rep.Updated, rep.Deleted, tt.created, tt.upd, tt.del)
@@ -791,7 +792,7 @@ func TestRestoreConfs(t *testing.T) {
 			}
 			// Again: nothing changes.
 			before := listing(t, ps)
-			_, done = restoreResult(t, start(t, w.sys, restoreRequest(srcUUID)), EventDone)
+			_, done = restoreResult(t, start(t, w.sys, restoreRequest(srcUUID)), wire.EventDone)
 			if c := done.Report.Created + done.Report.Updated + done.Report.MetadataOnly + done.Report.Deleted; c != 0 {
 				t.Errorf("a second restore changed %d entries: %+v", c, done.Report)
 			}

@@ -13,6 +13,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/sirupsen/logrus"
+
+	"tails-backup/wire"
 )
 
 // errSessionGone is the cancellation cause when the session closed the helper's standard input
@@ -41,7 +43,7 @@ func Run(ctx context.Context, stdin io.Reader, stdout io.Writer, sys System, log
 
 	finish := func(f *Failure) error {
 		ev := f.event()
-		if f.Code == CodeCancelled {
+		if f.Code == wire.CodeCancelled {
 			log.WithField("code", f.Code).Warn(f.Message)
 		} else {
 			log.WithField("code", f.Code).WithError(f.Err).Error(f.Message)
@@ -51,13 +53,13 @@ func Run(ctx context.Context, stdin io.Reader, stdout io.Writer, sys System, log
 	}
 
 	if euid := sys.Euid(); euid != 0 {
-		return finish(failf(CodeRefused, nil, "The tails-backup helper must run as root (it runs as user %d); run it through its sudo rule.", euid))
+		return finish(failf(wire.CodeRefused, nil, "The tails-backup helper must run as root (it runs as user %d); run it through its sudo rule.", euid))
 	}
 	if sys.UDisks == nil {
-		return finish(failf(CodeInternal, nil, "The tails-backup helper has no connection to udisks; reinstall tails-backup."))
+		return finish(failf(wire.CodeInternal, nil, "The tails-backup helper has no connection to udisks; reinstall tails-backup."))
 	}
 
-	in := bufio.NewReaderSize(stdin, MaxRequestSize+1)
+	in := bufio.NewReaderSize(stdin, wire.MaxRequestSize+1)
 	req, f := readRequest(ctx, in, sys)
 	if f != nil {
 		return finish(f)
@@ -72,19 +74,19 @@ func Run(ctx context.Context, stdin io.Reader, stdout io.Writer, sys System, log
 		return finish(f)
 	}
 	log.Info("done")
-	out.write(Event{Event: EventDone, Report: rep})
+	out.write(wire.Event{Event: wire.EventDone, Report: rep})
 	return nil
 }
 
 // readRequest reads the request line, giving up at the end of ctx or after sys.RequestTimeout.
-func readRequest(ctx context.Context, in *bufio.Reader, sys System) (Request, *Failure) {
+func readRequest(ctx context.Context, in *bufio.Reader, sys System) (wire.Request, *Failure) {
 	type result struct {
-		req Request
+		req wire.Request
 		err error
 	}
 	ch := make(chan result, 1)
 	go func() {
-		req, err := ReadRequest(in)
+		req, err := wire.ReadRequest(in)
 		ch <- result{req, err}
 	}()
 	timer := time.NewTimer(sys.RequestTimeout)
@@ -94,13 +96,13 @@ func readRequest(ctx context.Context, in *bufio.Reader, sys System) (Request, *F
 		if r.err != nil {
 			// The error may quote the request: only a bounded, one-line excerpt goes to the log.
 			msg := shorten(r.err.Error())
-			return Request{}, failf(CodeInvalidRequest, errors.New(msg), "The request to the tails-backup helper is invalid (%s); update tails-backup, or report the bug if it is up to date.", msg)
+			return wire.Request{}, failf(wire.CodeInvalidRequest, errors.New(msg), "The request to the tails-backup helper is invalid (%s); update tails-backup, or report the bug if it is up to date.", msg)
 		}
 		return r.req, nil
 	case <-ctx.Done():
-		return Request{}, cancelled(ctx)
+		return wire.Request{}, cancelled(ctx)
 	case <-timer.C:
-		return Request{}, failf(CodeInvalidRequest, nil, "No request came to the tails-backup helper within %s; start the operation again.", sys.RequestTimeout)
+		return wire.Request{}, failf(wire.CodeInvalidRequest, nil, "No request came to the tails-backup helper within %s; start the operation again.", sys.RequestTimeout)
 	}
 }
 
@@ -142,9 +144,9 @@ func watchInput(in *bufio.Reader, cancel context.CancelCauseFunc, log *logrus.En
 		}
 		if len(bytes.TrimSpace(line)) > 0 {
 			var msg struct {
-				Op Op `json:"op"`
+				Op wire.Op `json:"op"`
 			}
-			if json.Unmarshal(bytes.TrimSpace(line), &msg) == nil && msg.Op == OpCancel {
+			if json.Unmarshal(bytes.TrimSpace(line), &msg) == nil && msg.Op == wire.OpCancel {
 				log.Info("cancel requested")
 				cancel(errCancelRequested)
 				return
@@ -164,11 +166,11 @@ func cancelled(ctx context.Context) *Failure {
 	cause := context.Cause(ctx)
 	switch {
 	case errors.Is(cause, errCancelRequested):
-		return failf(CodeCancelled, cause, "The operation was cancelled; nothing is lost, and running it again finishes the job.")
+		return failf(wire.CodeCancelled, cause, "The operation was cancelled; nothing is lost, and running it again finishes the job.")
 	case errors.Is(cause, errSessionGone):
-		return failf(CodeCancelled, cause, "The operation was cancelled because tails-backup stopped; nothing is lost, and running it again finishes the job.")
+		return failf(wire.CodeCancelled, cause, "The operation was cancelled because tails-backup stopped; nothing is lost, and running it again finishes the job.")
 	default:
-		return failf(CodeCancelled, cause, "The operation was stopped before its end; nothing is lost, and running it again finishes the job.")
+		return failf(wire.CodeCancelled, cause, "The operation was stopped before its end; nothing is lost, and running it again finishes the job.")
 	}
 }
 
@@ -181,7 +183,7 @@ type eventWriter struct {
 	failed bool
 }
 
-func (e *eventWriter) write(ev Event) {
+func (e *eventWriter) write(ev wire.Event) {
 	b, err := json.Marshal(ev)
 	if err != nil {
 		panic(fmt.Sprintf("helper: encode event: %v", err)) // only plain types: cannot happen

@@ -15,6 +15,7 @@ import (
 
 	"tails-backup/tails"
 	"tails-backup/udisks"
+	"tails-backup/wire"
 )
 
 // UDisks is what the helper asks udisks2: one consistent view of the block devices.
@@ -146,13 +147,13 @@ func (l *limitedWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func (s System) mounts() ([]Mount, error) {
+func (s System) mounts() ([]tails.Mount, error) {
 	f, err := os.Open(s.MountInfo)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	return ParseMountInfo(f)
+	return tails.ParseMountInfo(f)
 }
 
 // maxVersionLength is what a marker accepts for the Tails version.
@@ -190,7 +191,7 @@ func ReadTailsVersion(path string) string {
 // Failure is the reason an operation did not happen (or did not finish): what the helper
 // reports in its "error" event and returns from Run.
 type Failure struct {
-	Code ErrorCode
+	Code wire.ErrorCode
 	// Message is one sentence for the user: what is wrong and what to do.
 	Message string
 	// Needed and Available are set with CodeNoSpace.
@@ -203,10 +204,10 @@ func (f *Failure) Error() string { return f.Message }
 
 func (f *Failure) Unwrap() error { return f.Err }
 
-func failf(code ErrorCode, err error, format string, args ...any) *Failure {
+func failf(code wire.ErrorCode, err error, format string, args ...any) *Failure {
 	return &Failure{Code: code, Message: fmt.Sprintf(format, args...), Err: err}
 }
 
-func (f *Failure) event() Event {
-	return Event{Event: EventError, Code: f.Code, Message: f.Message, Needed: f.Needed, Available: f.Available}
+func (f *Failure) event() wire.Event {
+	return wire.Event{Event: wire.EventError, Code: f.Code, Message: f.Message, Needed: f.Needed, Available: f.Available}
 }

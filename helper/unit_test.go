@@ -9,70 +9,21 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
 
-	"tails-backup/tails"
-
 	tbsync "tails-backup/sync"
+	"tails-backup/tails"
 	"tails-backup/udisks"
+	"tails-backup/wire"
 )
 
 type nopUDisks struct{}
 
 func (nopUDisks) GetSnapshot(context.Context) (*udisks.Snapshot, error) {
 	return nil, errors.New("no udisks in this test")
-}
-
-func TestParseMountInfo(t *testing.T) {
-	in := `22 1 254:1 / / rw,relatime shared:1 - ext4 /dev/mapper/root rw
-36 22 98:0 /mnt1 /mnt/parent rw,noatime master:1 - ext3 /dev/root rw,errors=continue
-40 22 7:3 / /media/amnesia/Tails\040Data rw shared:5 master:2 - ext4 /dev/loop3 rw,acl
-41 22 0:5 / /dev rw - devtmpfs udev rw
-`
-	got, err := ParseMountInfo(strings.NewReader(in))
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []Mount{
-		{ID: 22, ParentID: 1, Major: 254, Minor: 1, Root: "/", MountPoint: "/", FSType: "ext4", Source: "/dev/mapper/root"},
-		{ID: 36, ParentID: 22, Major: 98, Minor: 0, Root: "/mnt1", MountPoint: "/mnt/parent", FSType: "ext3", Source: "/dev/root"},
-		{ID: 40, ParentID: 22, Major: 7, Minor: 3, Root: "/", MountPoint: "/media/amnesia/Tails Data", FSType: "ext4", Source: "/dev/loop3"},
-		{ID: 41, ParentID: 22, Major: 0, Minor: 5, Root: "/", MountPoint: "/dev", FSType: "devtmpfs", Source: "udev"},
-	}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("got\n%+v\nwant\n%+v", got, want)
-	}
-	for _, bad := range []string{"1 2 3\n", "x 1 7:0 / / rw - ext4 a rw\n", "1 1 70 / / rw - ext4 a rw\n", "1 1 7:0 / / rw shared:1 ext4 a rw\n"} {
-		if _, err := ParseMountInfo(strings.NewReader(bad)); err == nil {
-			t.Errorf("accepted %q", bad)
-		}
-	}
-	for in, want := range map[string]string{
-		`/a\040b`: "/a b", `/tab\011x`: "/tab\tx", `/back\134slash`: `/back\slash`, `/plain`: "/plain", `/bad\09`: `/bad\09`, `/end\04`: `/end\04`,
-	} {
-		if got := unescapeMount(in); got != want {
-			t.Errorf("unescapeMount(%q) = %q, want %q", in, got, want)
-		}
-	}
-	if got := unescapeMount(`a\134b\011c\012d\0`); got != "a\\b\tc\nd\\0" {
-		t.Errorf("unescape: %q", got)
-	}
-}
-
-func TestParseMountInfoOfThisSystem(t *testing.T) {
-	f, err := os.Open(DefaultMountInfo)
-	if err != nil {
-		t.Skip(err)
-	}
-	defer f.Close()
-	ms, err := ParseMountInfo(f)
-	if err != nil || len(ms) == 0 {
-		t.Fatalf("%d mounts, %v", len(ms), err)
-	}
 }
 
 func TestReadTailsVersion(t *testing.T) {
@@ -152,15 +103,15 @@ func TestMirrorFailureCodes(t *testing.T) {
 		ctx  context.Context
 		dst  *root
 		err  error
-		want ErrorCode
+		want wire.ErrorCode
 	}{
-		{"no space", context.Background(), dst, fmt.Errorf("x: %w", &tbsync.NoSpaceError{Needed: 10, Available: 5}), CodeNoSpace},
-		{"no space during the copy", context.Background(), dst, fmt.Errorf("x: %w", &tbsync.NoSpaceError{Needed: 6, Available: 0, During: true}), CodeNoSpace},
-		{"cancelled", cancelledCtx, dst, fmt.Errorf("mirror stopped: %w", context.Canceled), CodeCancelled},
-		{"EIO", context.Background(), dst, fmt.Errorf("the destination failed while writing a (%w)", unix.EIO), CodeDeviceGone},
-		{"ENODEV", context.Background(), dst, &os.PathError{Op: "open", Path: "x", Err: unix.ENODEV}, CodeDeviceGone},
-		{"root no longer mounted", context.Background(), &root{path: dir, fd: openDir(t, dir), dev: im.dev, name: "X"}, errors.New("odd"), CodeDeviceGone},
-		{"other", context.Background(), dst, errors.New("something odd"), CodeInternal},
+		{"no space", context.Background(), dst, fmt.Errorf("x: %w", &tbsync.NoSpaceError{Needed: 10, Available: 5}), wire.CodeNoSpace},
+		{"no space during the copy", context.Background(), dst, fmt.Errorf("x: %w", &tbsync.NoSpaceError{Needed: 6, Available: 0, During: true}), wire.CodeNoSpace},
+		{"cancelled", cancelledCtx, dst, fmt.Errorf("mirror stopped: %w", context.Canceled), wire.CodeCancelled},
+		{"EIO", context.Background(), dst, fmt.Errorf("the destination failed while writing a (%w)", unix.EIO), wire.CodeDeviceGone},
+		{"ENODEV", context.Background(), dst, &os.PathError{Op: "open", Path: "x", Err: unix.ENODEV}, wire.CodeDeviceGone},
+		{"root no longer mounted", context.Background(), &root{path: dir, fd: openDir(t, dir), dev: im.dev, name: "X"}, errors.New("odd"), wire.CodeDeviceGone},
+		{"other", context.Background(), dst, errors.New("something odd"), wire.CodeInternal},
 	}
 	for _, tt := range tests {
 		f := op(tt.ctx).mirrorFailure(tt.err, tt.dst)

@@ -15,6 +15,7 @@ import (
 
 	"tails-backup/tails"
 	"tails-backup/udisks/udiskstest"
+	"tails-backup/wire"
 )
 
 func TestUpdateMirrorsAndMarksComplete(t *testing.T) {
@@ -28,8 +29,8 @@ func TestUpdateMirrorsAndMarksComplete(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	evs, err := w.do(OpUpdate, dstUUID)
-	done := checkEnd(t, evs, err, EventDone)
+	evs, err := w.do(wire.OpUpdate, dstUUID)
+	done := checkEnd(t, evs, err, wire.EventDone)
 	if len(evs) < 2 {
 		t.Errorf("no progress event before done: %+v", evs)
 	}
@@ -63,8 +64,8 @@ func TestUpdateMirrorsAndMarksComplete(t *testing.T) {
 
 	// A second update finds nothing to do and keeps the backup exact.
 	before := w.marker(w.dst.mnt)
-	evs, err = w.do(OpUpdate, dstUUID)
-	done = checkEnd(t, evs, err, EventDone)
+	evs, err = w.do(wire.OpUpdate, dstUUID)
+	done = checkEnd(t, evs, err, wire.EventDone)
 	if c := done.Report.Created + done.Report.Updated + done.Report.Deleted; c != 0 {
 		t.Errorf("second update changed %d entries: %+v", c, done.Report)
 	}
@@ -83,23 +84,23 @@ func TestUpdateRefusals(t *testing.T) {
 		name   string
 		opts   worldOpts
 		setup  func(t *testing.T, w *world) (backup string)
-		code   ErrorCode
+		code   wire.ErrorCode
 		substr string
 	}{
-		{name: "marker of another Tails", code: CodeNotPaired, substr: "backup of another Tails",
+		{name: "marker of another Tails", code: wire.CodeNotPaired, substr: "backup of another Tails",
 			setup: func(t *testing.T, w *world) string {
 				w.writeMarker(w.dst.mnt, tails.Marker{Format: 1, Source: otherUUID, State: tails.StateIncomplete, Started: time.Unix(1, 0)})
 				return dstUUID
 			}},
-		{name: "no marker", opts: worldOpts{unpaired: true}, code: CodeNotPaired, substr: "no backup marker"},
-		{name: "damaged marker", code: CodeNotPaired, substr: "damaged",
+		{name: "no marker", opts: worldOpts{unpaired: true}, code: wire.CodeNotPaired, substr: "no backup marker"},
+		{name: "damaged marker", code: wire.CodeNotPaired, substr: "damaged",
 			setup: func(t *testing.T, w *world) string {
 				if err := os.WriteFile(filepath.Join(w.dst.mnt, tails.MarkerName), []byte(`{"format":1,"source":"`+srcUUID+`"`), 0o600); err != nil {
 					t.Fatal(err)
 				}
 				return dstUUID
 			}},
-		{name: "marker is a symlink", opts: worldOpts{unpaired: true}, code: CodeNotPaired, substr: "damaged",
+		{name: "marker is a symlink", opts: worldOpts{unpaired: true}, code: wire.CodeNotPaired, substr: "damaged",
 			setup: func(t *testing.T, w *world) string {
 				// A valid marker naming this Tails, reached through a symlink: never followed.
 				w.writeMarker(w.dir, tails.Marker{Format: 1, Source: srcUUID, State: tails.StateIncomplete, Started: time.Unix(1, 0)})
@@ -108,28 +109,28 @@ func TestUpdateRefusals(t *testing.T) {
 				}
 				return dstUUID
 			}},
-		{name: "boot drive", code: CodeRefused, substr: "running from",
+		{name: "boot drive", code: wire.CodeRefused, substr: "running from",
 			setup: func(t *testing.T, w *world) string { return srcUUID }},
-		{name: "system device", code: CodeRefused, substr: "system device",
+		{name: "system device", code: wire.CodeRefused, substr: "system device",
 			opts: worldOpts{backup: func(s *udiskstest.StickSpec) { s.HintSystem = true }}},
-		{name: "not removable", code: CodeRefused, substr: "not a removable drive",
+		{name: "not removable", code: wire.CodeRefused, substr: "not a removable drive",
 			opts: worldOpts{backup: func(s *udiskstest.StickSpec) {
 				// The vendor string comes from the device: a newline must not reach the message.
 				s.Removable, s.ConnectionBus, s.Vendor = false, "ata", "Evil\nCorp"
 			}}},
-		{name: "UUID not present", code: CodeNotFound, substr: "plug in the backup",
+		{name: "UUID not present", code: wire.CodeNotFound, substr: "plug in the backup",
 			setup: func(t *testing.T, w *world) string { return otherUUID }},
-		{name: "two sticks with the UUID", code: CodeRefused, substr: "Several",
+		{name: "two sticks with the UUID", code: wire.CodeRefused, substr: "Several",
 			setup: func(t *testing.T, w *world) string {
 				w.fake.AddStick(udiskstest.StickSpec{Name: "sdd", Vendor: "Clone", Model: "Stick", Removable: true,
 					ConnectionBus: "usb", Tails: true, LUKSUUID: dstUUID})
 				return dstUUID
 			}},
-		{name: "not unlocked", code: CodeNotFound, substr: "locked",
+		{name: "not unlocked", code: wire.CodeNotFound, substr: "locked",
 			opts: worldOpts{backup: func(s *udiskstest.StickSpec) { s.MountedAt, s.Unlocked = "", false }}},
-		{name: "not mounted", code: CodeNotFound, substr: "not mounted",
+		{name: "not mounted", code: wire.CodeNotFound, substr: "not mounted",
 			opts: worldOpts{backup: func(s *udiskstest.StickSpec) { s.MountedAt, s.Unlocked = "", true }}},
-		{name: "mount point is a plain directory", code: CodeRefused, substr: "is not the Persistent Storage",
+		{name: "mount point is a plain directory", code: wire.CodeRefused, substr: "is not the Persistent Storage",
 			setup: func(t *testing.T, w *world) string {
 				plain := filepath.Join(w.dir, "plain")
 				if err := os.Mkdir(plain, 0o755); err != nil {
@@ -138,14 +139,14 @@ func TestUpdateRefusals(t *testing.T) {
 				w.setMountPoints(w.backup.Cleartext, plain)
 				return dstUUID
 			}},
-		{name: "mount point holds another file system", code: CodeRefused, substr: "is not the Persistent Storage",
+		{name: "mount point holds another file system", code: wire.CodeRefused, substr: "is not the Persistent Storage",
 			setup: func(t *testing.T, w *world) string {
 				other := newImage(t, w.dir, "other", 16)
 				w.writeMarker(other.mnt, tails.Marker{Format: 1, Source: srcUUID, State: tails.StateIncomplete, Started: time.Unix(1, 0)})
 				w.setMountPoints(w.backup.Cleartext, other.mnt)
 				return dstUUID
 			}},
-		{name: "udisks device differs from the mount table", code: CodeRefused, substr: "is not the Persistent Storage",
+		{name: "udisks device differs from the mount table", code: wire.CodeRefused, substr: "is not the Persistent Storage",
 			setup: func(t *testing.T, w *world) string {
 				// udisks says the backup is mounted at the destination, but with the device
 				// number of another file system.
@@ -153,7 +154,7 @@ func TestUpdateRefusals(t *testing.T) {
 				w.fake.Set(w.backup.Cleartext, iBlock, "DeviceNumber", other.dev)
 				return dstUUID
 			}},
-		{name: "bind mount of a subdirectory", code: CodeRefused, substr: "is not the Persistent Storage",
+		{name: "bind mount of a subdirectory", code: wire.CodeRefused, substr: "is not the Persistent Storage",
 			setup: func(t *testing.T, w *world) string {
 				sub := filepath.Join(w.dst.mnt, "sub")
 				bind := filepath.Join(w.dir, "bind")
@@ -168,7 +169,7 @@ func TestUpdateRefusals(t *testing.T) {
 				w.setMountPoints(w.backup.Cleartext, bind)
 				return dstUUID
 			}},
-		{name: "mount path through a symlink", code: CodeRefused, substr: "symbolic link",
+		{name: "mount path through a symlink", code: wire.CodeRefused, substr: "symbolic link",
 			setup: func(t *testing.T, w *world) string {
 				link := filepath.Join(w.dir, "link")
 				if err := os.Symlink(w.dir, link); err != nil {
@@ -177,28 +178,28 @@ func TestUpdateRefusals(t *testing.T) {
 				w.setMountPoints(w.backup.Cleartext, filepath.Join(link, "dst"))
 				return dstUUID
 			}},
-		{name: "relative mount path", code: CodeRefused, substr: "is not the Persistent Storage",
+		{name: "relative mount path", code: wire.CodeRefused, substr: "is not the Persistent Storage",
 			setup: func(t *testing.T, w *world) string {
 				w.setMountPoints(w.backup.Cleartext, "../"+filepath.Base(w.dir)+"/dst")
 				return dstUUID
 			}},
-		{name: "source holds a marker", code: CodeRefused, substr: "make it the main Tails first",
+		{name: "source holds a marker", code: wire.CodeRefused, substr: "make it the main Tails first",
 			setup: func(t *testing.T, w *world) string {
 				w.writeMarker(w.src.mnt, tails.Marker{Format: 1, Source: otherUUID, State: tails.StateComplete,
 					Started: time.Unix(1, 0), Finished: time.Unix(2, 0)})
 				return dstUUID
 			}},
-		{name: "source not mounted", code: CodeNotFound, substr: "not unlocked",
+		{name: "source not mounted", code: wire.CodeNotFound, substr: "not unlocked",
 			setup: func(t *testing.T, w *world) string {
 				w.sys.Source = filepath.Join(w.dir, "nowhere")
 				return dstUUID
 			}},
-		{name: "source is not a mount point", code: CodeNotFound, substr: "not unlocked",
+		{name: "source is not a mount point", code: wire.CodeNotFound, substr: "not unlocked",
 			setup: func(t *testing.T, w *world) string {
 				w.sys.Source = w.dir
 				return dstUUID
 			}},
-		{name: "source is not a TailsData partition", code: CodeRefused, substr: "not the unlocked Persistent Storage",
+		{name: "source is not a TailsData partition", code: wire.CodeRefused, substr: "not the unlocked Persistent Storage",
 			setup: func(t *testing.T, w *world) string {
 				w.fake.Set(w.boot.LUKS, "org.freedesktop.UDisks2.Partition", "Name", "Data")
 				return dstUUID
@@ -213,8 +214,8 @@ func TestUpdateRefusals(t *testing.T) {
 				backup = tt.setup(t, w)
 			}
 			srcBefore, dstBefore := listing(t, w.src.mnt), listing(t, w.dst.mnt)
-			evs, err := w.do(OpUpdate, backup)
-			ev := checkEnd(t, evs, err, EventError)
+			evs, err := w.do(wire.OpUpdate, backup)
+			ev := checkEnd(t, evs, err, wire.EventError)
 			t.Logf("%s: %s", ev.Code, ev.Message)
 			if ev.Code != tt.code || !strings.Contains(ev.Message, tt.substr) {
 				t.Errorf("error %s %q, want %s containing %q", ev.Code, ev.Message, tt.code, tt.substr)
@@ -247,9 +248,9 @@ func TestUpdateSkip(t *testing.T) {
 	}
 	before := listing(t, filepath.Join(w.dst.mnt, "thunderbird"))
 
-	b, _ := json.Marshal(Request{Version: ProtocolVersion, Op: OpUpdate, Backup: dstUUID, Skip: []string{"thunderbird", "gnupg"}})
+	b, _ := json.Marshal(wire.Request{Version: wire.ProtocolVersion, Op: wire.OpUpdate, Backup: dstUUID, Skip: []string{"thunderbird", "gnupg"}})
 	evs, err := start(t, w.sys, string(b)+"\n").finish()
-	checkEnd(t, evs, err, EventDone)
+	checkEnd(t, evs, err, wire.EventDone)
 	if got := listing(t, filepath.Join(w.dst.mnt, "thunderbird")); got != before {
 		t.Errorf("the skipped folder changed:\n%s\n%s", before, got)
 	}

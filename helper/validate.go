@@ -12,6 +12,7 @@ import (
 
 	"tails-backup/tails"
 	"tails-backup/udisks"
+	"tails-backup/wire"
 )
 
 // root is a validated Persistent Storage: its mounted root, open, on the device udisks says.
@@ -66,20 +67,20 @@ func luksUUID(o *udisks.Object) string {
 // openMountRoot opens path, which udisks or the configuration says is the root of the file
 // system on device dev, and checks it against the mount table. It returns the fd or a Failure
 // built by the callbacks, which phrase the message for the source or the destination.
-func openMountRoot(path string, dev uint64, mounts []Mount, notFound, symlink, other func(error) *Failure) (int, Mount, *Failure) {
+func openMountRoot(path string, dev uint64, mounts []tails.Mount, notFound, symlink, other func(error) *Failure) (int, tails.Mount, *Failure) {
 	fd, err := openDirNoSymlinks(path)
 	switch {
 	case errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR):
-		return -1, Mount{}, notFound(err)
+		return -1, tails.Mount{}, notFound(err)
 	case errors.Is(err, unix.ELOOP) || errors.Is(err, unix.EXDEV):
-		return -1, Mount{}, symlink(err)
+		return -1, tails.Mount{}, symlink(err)
 	case err != nil:
-		return -1, Mount{}, other(err)
+		return -1, tails.Mount{}, other(err)
 	}
 	m, err := mountRoot(fd, path, dev, mounts)
 	if err != nil {
 		unix.Close(fd)
-		return -1, Mount{}, other(err)
+		return -1, tails.Mount{}, other(err)
 	}
 	return fd, m, nil
 }
@@ -92,9 +93,9 @@ func openMountRoot(path string, dev uint64, mounts []Mount, notFound, symlink, o
 // the installation made only of root-owned directories, so symlinks in it (live-boot may make
 // /live a link to /run/live) are resolved once; the resolved path then gets the same strict
 // checks as the destination.
-func validateSource(sys System, snap *udisks.Snapshot, mounts []Mount) (*root, *Failure) {
+func validateSource(sys System, snap *udisks.Snapshot, mounts []tails.Mount) (*root, *Failure) {
 	notUnlocked := func(err error) *Failure {
-		return failf(CodeNotFound, err, "The Persistent Storage of this Tails is not unlocked (nothing is mounted at %s); unlock it in the Welcome Screen and try again.", sys.Source)
+		return failf(wire.CodeNotFound, err, "The Persistent Storage of this Tails is not unlocked (nothing is mounted at %s); unlock it in the Welcome Screen and try again.", sys.Source)
 	}
 	path, err := filepath.EvalSymlinks(sys.Source)
 	if err != nil {
@@ -105,18 +106,18 @@ func validateSource(sys System, snap *udisks.Snapshot, mounts []Mount) (*root, *
 	case errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR):
 		return nil, notUnlocked(err)
 	case err != nil:
-		return nil, failf(CodeRefused, err, "The Persistent Storage of this Tails cannot be opened safely at %s; restart Tails and try again.", sys.Source)
+		return nil, failf(wire.CodeRefused, err, "The Persistent Storage of this Tails cannot be opened safely at %s; restart Tails and try again.", sys.Source)
 	}
 	r := &root{path: path, fd: fd}
 	fail := func(f *Failure) (*root, *Failure) { r.close(); return nil, f }
 	if r.dev, err = fstatDev(fd); err != nil {
-		return fail(failf(CodeInternal, err, "The Persistent Storage of this Tails cannot be read at %s; restart Tails and try again.", path))
+		return fail(failf(wire.CodeInternal, err, "The Persistent Storage of this Tails cannot be read at %s; restart Tails and try again.", path))
 	}
 	if _, err := mountRoot(fd, path, r.dev, mounts); err != nil {
 		return fail(notUnlocked(err))
 	}
 	notTailsData := func(err error) *Failure {
-		return failf(CodeRefused, err, "The file system mounted at %s is not the unlocked Persistent Storage of a Tails stick; unlock the Persistent Storage of this Tails and try again.", path)
+		return failf(wire.CodeRefused, err, "The file system mounted at %s is not the unlocked Persistent Storage of a Tails stick; unlock the Persistent Storage of this Tails and try again.", path)
 	}
 	objs := blockByDevice(snap, r.dev)
 	if len(objs) != 1 {
@@ -129,7 +130,7 @@ func validateSource(sys System, snap *udisks.Snapshot, mounts []Mount) (*root, *
 	}
 	r.uuid = luksUUID(luks)
 	if !tails.ValidUUID(r.uuid) {
-		return fail(failf(CodeRefused, nil, "The Persistent Storage of this Tails has no valid LUKS UUID (%q), so it cannot be named in a backup; restart Tails and try again.", r.uuid))
+		return fail(failf(wire.CodeRefused, nil, "The Persistent Storage of this Tails has no valid LUKS UUID (%q), so it cannot be named in a backup; restart Tails and try again.", r.uuid))
 	}
 	if d := snap.DriveOf(luks.Path); d != nil {
 		r.drive = d.Path
@@ -155,7 +156,7 @@ func driveName(d *udisks.Object) string {
 // about it: a removable drive other than the boot drive and the source's, unlocked, its ext4
 // file system mounted, the mount point the root of a mount of exactly that device, reached
 // without a symlink.
-func validateDestination(sys System, snap *udisks.Snapshot, mounts []Mount, src *root, uuid string) (*root, *Failure) {
+func validateDestination(sys System, snap *udisks.Snapshot, mounts []tails.Mount, src *root, uuid string) (*root, *Failure) {
 	bp := sys.bootPaths()
 	var found []udisks.Stick
 	for _, st := range snap.TailsSticks(bp) {
@@ -165,49 +166,49 @@ func validateDestination(sys System, snap *udisks.Snapshot, mounts []Mount, src 
 	}
 	switch len(found) {
 	case 0:
-		return nil, failf(CodeNotFound, nil, "No stick with the backup's Persistent Storage (%s) is plugged in; plug in the backup Tails and try again.", uuid)
+		return nil, failf(wire.CodeNotFound, nil, "No stick with the backup's Persistent Storage (%s) is plugged in; plug in the backup Tails and try again.", uuid)
 	case 1:
 	default:
-		return nil, failf(CodeRefused, nil, "Several plugged-in sticks have a Persistent Storage with the UUID %s, so the backup cannot be told apart; unplug all but the backup and try again.", uuid)
+		return nil, failf(wire.CodeRefused, nil, "Several plugged-in sticks have a Persistent Storage with the UUID %s, so the backup cannot be told apart; unplug all but the backup and try again.", uuid)
 	}
 	st := found[0]
 	name := driveName(st.Drive)
 	boot := snap.BootDrive(bp)
 	switch {
 	case !st.IsLUKS():
-		return nil, failf(CodeRefused, nil, "The Persistent Storage partition of %s is not encrypted with LUKS, so it is not used as a backup; create the backup again.", name)
+		return nil, failf(wire.CodeRefused, nil, "The Persistent Storage partition of %s is not encrypted with LUKS, so it is not used as a backup; create the backup again.", name)
 	case st.Drive == nil || st.Drive.Drive == nil || !st.Drive.Drive.Removable:
-		return nil, failf(CodeRefused, nil, "%s is not a removable drive, so it is never used as a backup; use a USB stick.", capitalize(name))
+		return nil, failf(wire.CodeRefused, nil, "%s is not a removable drive, so it is never used as a backup; use a USB stick.", capitalize(name))
 	case st.Boot || (boot != nil && boot.Path == st.Drive.Path) || (src != nil && src.drive != "" && src.drive == st.Drive.Path):
-		return nil, failf(CodeRefused, nil, "%s is the stick this Tails is running from, which is never its own backup; plug in the backup Tails instead.", capitalize(name))
+		return nil, failf(wire.CodeRefused, nil, "%s is the stick this Tails is running from, which is never its own backup; plug in the backup Tails instead.", capitalize(name))
 	case hintSystem(st):
-		return nil, failf(CodeRefused, nil, "%s is marked as a system device, so it is never written to; use another stick as the backup.", capitalize(name))
+		return nil, failf(wire.CodeRefused, nil, "%s is marked as a system device, so it is never written to; use another stick as the backup.", capitalize(name))
 	case st.Cleartext == nil:
-		return nil, failf(CodeNotFound, nil, "The Persistent Storage of the backup on %s is locked; unlock it and try again.", name)
+		return nil, failf(wire.CodeNotFound, nil, "The Persistent Storage of the backup on %s is locked; unlock it and try again.", name)
 	case st.Cleartext.Block == nil || st.Cleartext.Filesystem == nil || len(st.Cleartext.Filesystem.MountPoints) == 0:
-		return nil, failf(CodeNotFound, nil, "The Persistent Storage of the backup on %s is not mounted; mount it and try again.", name)
+		return nil, failf(wire.CodeNotFound, nil, "The Persistent Storage of the backup on %s is not mounted; mount it and try again.", name)
 	case st.Cleartext.Block.IdType != "ext4":
-		return nil, failf(CodeRefused, nil, "The Persistent Storage of the backup on %s holds a %q file system instead of ext4; create the backup again.", name, st.Cleartext.Block.IdType)
+		return nil, failf(wire.CodeRefused, nil, "The Persistent Storage of the backup on %s holds a %q file system instead of ext4; create the backup again.", name, st.Cleartext.Block.IdType)
 	}
 	dev := deviceNumber(st.Cleartext)
 	if dev == 0 {
-		return nil, failf(CodeInternal, nil, "udisks does not give the device number of the backup's Persistent Storage on %s; restart the computer and try again.", name)
+		return nil, failf(wire.CodeInternal, nil, "udisks does not give the device number of the backup's Persistent Storage on %s; restart the computer and try again.", name)
 	}
 	if src != nil && sameDevice(dev, src.dev) {
-		return nil, failf(CodeRefused, nil, "%s holds the Persistent Storage of this Tails, which is never its own backup; plug in the backup Tails instead.", capitalize(name))
+		return nil, failf(wire.CodeRefused, nil, "%s holds the Persistent Storage of this Tails, which is never its own backup; plug in the backup Tails instead.", capitalize(name))
 	}
 	var first *Failure
 	for _, mp := range st.Cleartext.Filesystem.MountPoints {
 		// The mount point derives from the stick's label: shown only sanitised.
 		shown := shorten(mp)
 		notFound := func(err error) *Failure {
-			return failf(CodeNotFound, err, "The Persistent Storage of the backup on %s is not mounted at %s any more; mount it again and try again.", name, shown)
+			return failf(wire.CodeNotFound, err, "The Persistent Storage of the backup on %s is not mounted at %s any more; mount it again and try again.", name, shown)
 		}
 		symlink := func(err error) *Failure {
-			return failf(CodeRefused, err, "The path where the backup on %s is mounted, %s, goes through a symbolic link, so it is not trusted; unmount the backup, mount it again and try again.", name, shown)
+			return failf(wire.CodeRefused, err, "The path where the backup on %s is mounted, %s, goes through a symbolic link, so it is not trusted; unmount the backup, mount it again and try again.", name, shown)
 		}
 		other := func(err error) *Failure {
-			return failf(CodeRefused, err, "What is mounted at %s is not the Persistent Storage of the backup on %s; unmount the backup, mount it again and try again.", shown, name)
+			return failf(wire.CodeRefused, err, "What is mounted at %s is not the Persistent Storage of the backup on %s; unmount the backup, mount it again and try again.", shown, name)
 		}
 		fd, m, f := openMountRoot(mp, dev, mounts, notFound, symlink, other)
 		if f == nil && m.FSType != "ext4" {

@@ -12,6 +12,7 @@ import (
 
 	tbsync "tails-backup/sync"
 	"tails-backup/tails"
+	"tails-backup/wire"
 )
 
 // MaxChangeEvents bounds the change events of one verify, so that a backup that differs in
@@ -36,7 +37,7 @@ type VerifyOptions struct {
 // phase PhaseChange per difference (at most MaxChanges), then one of phase PhaseProblem per
 // problem CheckPersistentStorage finds in dst. The report counts the differences and problems.
 // The error is the mirror's: the comparison could not run to its end.
-func VerifyTrees(ctx context.Context, srcfd, dstfd int, opts VerifyOptions, emit func(Event)) (*Report, error) {
+func VerifyTrees(ctx context.Context, srcfd, dstfd int, opts VerifyOptions, emit func(wire.Event)) (*wire.Report, error) {
 	limit := opts.MaxChanges
 	if limit <= 0 {
 		limit = MaxChangeEvents
@@ -59,7 +60,7 @@ func VerifyTrees(ctx context.Context, srcfd, dstfd int, opts VerifyOptions, emit
 				typ = "d"
 			}
 		}
-		emit(Event{Event: EventProgress, Phase: PhaseChange, Path: c.Path, Kind: string(c.Kind), What: c.What, Type: typ})
+		emit(wire.Event{Event: wire.EventProgress, Phase: wire.PhaseChange, Path: c.Path, Kind: string(c.Kind), What: c.What, Type: typ})
 	}
 	rep, err := tbsync.Mirror(ctx, fdPath(srcfd), fdPath(dstfd), tbsync.Options{
 		DryRun: true,
@@ -90,7 +91,7 @@ func VerifyTrees(ctx context.Context, srcfd, dstfd int, opts VerifyOptions, emit
 		} else {
 			out.Problems++
 		}
-		emit(Event{Event: EventProgress, Phase: PhaseProblem, Path: p.Path, Problem: p.What, Warning: p.Warning})
+		emit(wire.Event{Event: wire.EventProgress, Phase: wire.PhaseProblem, Path: p.Path, Problem: p.What, Warning: p.Warning})
 	}
 	for _, f := range features {
 		out.Features = append(out.Features, f.Name)
@@ -137,7 +138,7 @@ func entryType(rootfd int, rel string) string {
 
 // verify compares this Tails' Persistent Storage with its backup and checks the backup's,
 // writing nothing: the differences and the problems go out as progress events.
-func (o *operation) verify(src, dst *root) (*Report, *Failure) {
+func (o *operation) verify(src, dst *root) (*wire.Report, *Failure) {
 	prev, present, err := readMarker(dst.fd)
 	if !present || err != nil || prev.Source != src.uuid {
 		return nil, markerFailure(dst, prev, present, err)

@@ -17,25 +17,26 @@ import (
 	"golang.org/x/sys/unix"
 
 	"tails-backup/tails"
+	"tails-backup/wire"
 )
 
 // verifyRequest is a verify request line.
 func verifyRequest(checksum bool, skip ...string) string {
-	b, _ := json.Marshal(Request{Version: ProtocolVersion, Op: OpVerify, Backup: dstUUID, Checksum: checksum, Skip: skip})
+	b, _ := json.Marshal(wire.Request{Version: wire.ProtocolVersion, Op: wire.OpVerify, Backup: dstUUID, Checksum: checksum, Skip: skip})
 	return string(b) + "\n"
 }
 
 // verifyResult splits the events of a verify into changes ("kind type path what"), problems
 // ("path: problem") and the final event.
-func verifyResult(t *testing.T, s *session) (changes, problems []string, done Event) {
+func verifyResult(t *testing.T, s *session) (changes, problems []string, done wire.Event) {
 	t.Helper()
 	evs, err := s.finish()
-	done = checkEnd(t, evs, err, EventDone)
+	done = checkEnd(t, evs, err, wire.EventDone)
 	for _, ev := range evs[:len(evs)-1] {
 		switch ev.Phase {
-		case PhaseChange:
+		case wire.PhaseChange:
 			changes = append(changes, fmt.Sprintf("%s %s %s %s", ev.Kind, ev.Type, ev.Path, strings.Join(ev.What, ",")))
-		case PhaseProblem:
+		case wire.PhaseProblem:
 			problems = append(problems, ev.Path+": "+ev.Problem)
 		default:
 			t.Errorf("verify sent a progress event of phase %q: %+v", ev.Phase, ev)
@@ -53,8 +54,8 @@ func updatedWorld(t *testing.T) *world {
 	t.Helper()
 	w := newWorld(t, worldOpts{})
 	fillSource(t, w.src.mnt, 2, 3, 4<<10)
-	evs, err := w.do(OpUpdate, dstUUID)
-	checkEnd(t, evs, err, EventDone)
+	evs, err := w.do(wire.OpUpdate, dstUUID)
+	checkEnd(t, evs, err, wire.EventDone)
 	if diff := rsyncDiff(t, w.src.mnt, w.dst.mnt); diff != "" {
 		t.Fatalf("the update left differences:\n%s", diff)
 	}
@@ -102,8 +103,8 @@ func TestPairingStoreIsNotBackedUp(t *testing.T) {
 	must(os.WriteFile(filepath.Join(dstStore, "old.json"), []byte(`{}`), 0o600))
 	before := listing(t, dstStore)
 
-	evs, err := w.do(OpUpdate, dstUUID)
-	checkEnd(t, evs, err, EventDone)
+	evs, err := w.do(wire.OpUpdate, dstUUID)
+	checkEnd(t, evs, err, wire.EventDone)
 	if after := listing(t, dstStore); after != before {
 		t.Errorf("the update changed the backup's tails-backup folder:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
@@ -238,8 +239,8 @@ func TestVerifyRefusesAnUnpairedBackup(t *testing.T) {
 	w := newWorld(t, worldOpts{unpaired: true})
 	before := listing(t, w.dst.mnt)
 	evs, err := start(t, w.sys, verifyRequest(false)).finish()
-	last := checkEnd(t, evs, err, EventError)
-	if last.Code != CodeNotPaired {
+	last := checkEnd(t, evs, err, wire.EventError)
+	if last.Code != wire.CodeNotPaired {
 		t.Errorf("error %+v, want not-paired", last)
 	}
 	if after := listing(t, w.dst.mnt); after != before {
@@ -256,11 +257,11 @@ func TestVerifyRequestValidation(t *testing.T) {
 		{`{"version":1,"op":"update","backup":"` + dstUUID + `","checksum":true}`, "only verify takes checksum"},
 		{`{"version":1,"op":"mark","backup":"` + dstUUID + `","skip":["x"]}`, "only update and verify take skip"},
 	} {
-		_, err := ParseRequest([]byte(tt.line))
+		_, err := wire.ParseRequest([]byte(tt.line))
 		if (err == nil) != (tt.wantErr == "") || (err != nil && !strings.Contains(err.Error(), tt.wantErr)) {
 			t.Errorf("%s: error %v, want %q", tt.line, err, tt.wantErr)
 		}
-		if err != nil && !errors.Is(err, ErrInvalidRequest) {
+		if err != nil && !errors.Is(err, wire.ErrInvalidRequest) {
 			t.Errorf("%s: %v does not wrap ErrInvalidRequest", tt.line, err)
 		}
 	}
@@ -275,16 +276,16 @@ func TestVerifyTreesCapsChangeEvents(t *testing.T) {
 		}
 	}
 	srcfd, dstfd := openDir(t, src), openDir(t, dst)
-	var evs []Event
+	var evs []wire.Event
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	rep, err := VerifyTrees(ctx, srcfd, dstfd, VerifyOptions{MaxChanges: 4}, func(ev Event) { evs = append(evs, ev) })
+	rep, err := VerifyTrees(ctx, srcfd, dstfd, VerifyOptions{MaxChanges: 4}, func(ev wire.Event) { evs = append(evs, ev) })
 	if err != nil {
 		t.Fatal(err)
 	}
 	var changes int
 	for _, ev := range evs {
-		if ev.Phase == PhaseChange {
+		if ev.Phase == wire.PhaseChange {
 			changes++
 			if ev.Kind != "create" && !(ev.Kind == "metadata" && ev.Path == ".") {
 				t.Errorf("change %+v", ev)

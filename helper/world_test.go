@@ -29,6 +29,7 @@ import (
 	"tails-backup/tails"
 	"tails-backup/udisks"
 	"tails-backup/udisks/udiskstest"
+	"tails-backup/wire"
 )
 
 // The test world: two (or more) real ext4 file systems in loop-mounted images, and a fake
@@ -270,11 +271,11 @@ func (s *syncBuffer) String() string {
 type session struct {
 	t      *testing.T
 	stdin  io.WriteCloser
-	events chan Event    // every event, closed after the last
-	result chan error    // Run's result
-	cancel func()        // ends Run's context (a signal)
-	logs   *syncBuffer   // the helper's log
-	raw    *bytes.Buffer // every stdout line, for diagnostics
+	events chan wire.Event // every event, closed after the last
+	result chan error      // Run's result
+	cancel func()          // ends Run's context (a signal)
+	logs   *syncBuffer     // the helper's log
+	raw    *bytes.Buffer   // every stdout line, for diagnostics
 }
 
 // start runs the helper with sys, writes input on its standard input (kept open) and returns.
@@ -283,7 +284,7 @@ func start(t *testing.T, sys System, input string) *session {
 	inR, inW := io.Pipe()
 	outR, outW := io.Pipe()
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &session{t: t, stdin: inW, events: make(chan Event, 4096), result: make(chan error, 1),
+	s := &session{t: t, stdin: inW, events: make(chan wire.Event, 4096), result: make(chan error, 1),
 		cancel: cancel, logs: &syncBuffer{}, raw: &bytes.Buffer{}}
 	l := logrus.New()
 	l.SetOutput(s.logs)
@@ -319,11 +320,11 @@ func (s *session) readEvents(out io.Reader, done chan struct{}) {
 	for sc.Scan() {
 		s.raw.Write(sc.Bytes())
 		s.raw.WriteByte('\n')
-		var ev Event
+		var ev wire.Event
 		dec := json.NewDecoder(bytes.NewReader(sc.Bytes()))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&ev); err != nil {
-			ev = Event{Event: "unparsable", Message: fmt.Sprintf("%v: %q", err, sc.Text())}
+			ev = wire.Event{Event: "unparsable", Message: fmt.Sprintf("%v: %q", err, sc.Text())}
 		}
 		s.events <- ev
 	}
@@ -337,7 +338,7 @@ func (s *session) send(line string) {
 const waitTimeout = 2 * time.Minute
 
 // next returns the next event.
-func (s *session) next() (Event, bool) {
+func (s *session) next() (wire.Event, bool) {
 	s.t.Helper()
 	select {
 	case ev, ok := <-s.events:
@@ -345,13 +346,13 @@ func (s *session) next() (Event, bool) {
 	case <-time.After(waitTimeout):
 		s.t.Fatalf("no event from the helper within %s; log:\n%s", waitTimeout, s.logs.String())
 	}
-	return Event{}, false
+	return wire.Event{}, false
 }
 
 // finish waits for the end of the helper and returns every remaining event and Run's result.
-func (s *session) finish() ([]Event, error) {
+func (s *session) finish() ([]wire.Event, error) {
 	s.t.Helper()
-	var evs []Event
+	var evs []wire.Event
 	for {
 		ev, ok := s.next()
 		if !ok {
@@ -370,14 +371,14 @@ func (s *session) finish() ([]Event, error) {
 
 // checkEnd checks that evs are progress events then exactly one final event, of type want, and
 // returns that final event.
-func checkEnd(t *testing.T, evs []Event, err error, want EventType) Event {
+func checkEnd(t *testing.T, evs []wire.Event, err error, want wire.EventType) wire.Event {
 	t.Helper()
 	if len(evs) == 0 {
 		t.Fatalf("no event at all (Run returned %v)", err)
 	}
 	last := evs[len(evs)-1]
 	for i, ev := range evs[:len(evs)-1] {
-		if ev.Event != EventProgress {
+		if ev.Event != wire.EventProgress {
 			t.Fatalf("event %d of %d is %+v; only progress events may come before the last", i, len(evs), ev)
 		}
 	}
@@ -385,11 +386,11 @@ func checkEnd(t *testing.T, evs []Event, err error, want EventType) Event {
 		t.Fatalf("last event %+v, want a %q event", last, want)
 	}
 	switch want {
-	case EventDone:
+	case wire.EventDone:
 		if err != nil {
 			t.Fatalf("done event but Run returned %v", err)
 		}
-	case EventError:
+	case wire.EventError:
 		f, ok := err.(*Failure)
 		if !ok || f.Code != last.Code || f.Message != last.Message {
 			t.Fatalf("error event %+v but Run returned %#v", last, err)
@@ -401,13 +402,13 @@ func checkEnd(t *testing.T, evs []Event, err error, want EventType) Event {
 	return last
 }
 
-func request(op Op, backup string) string {
-	b, _ := json.Marshal(Request{Version: ProtocolVersion, Op: op, Backup: backup})
+func request(op wire.Op, backup string) string {
+	b, _ := json.Marshal(wire.Request{Version: wire.ProtocolVersion, Op: op, Backup: backup})
 	return string(b) + "\n"
 }
 
 // do runs one request to its end, keeping standard input open, and returns its events.
-func (w *world) do(op Op, backup string) ([]Event, error) {
+func (w *world) do(op wire.Op, backup string) ([]wire.Event, error) {
 	w.t.Helper()
 	return start(w.t, w.sys, request(op, backup)).finish()
 }

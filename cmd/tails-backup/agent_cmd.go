@@ -6,15 +6,19 @@ import (
 	"flag"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/godbus/dbus/v5"
 	"github.com/sirupsen/logrus"
 
 	"tails-backup/agent"
 	"tails-backup/notify"
+	"tails-backup/pairing"
+	"tails-backup/pinentry"
 	"tails-backup/tails"
 	"tails-backup/udev"
 	"tails-backup/udisks"
+	"tails-backup/wire"
 )
 
 // runAgent runs the session agent: started by the systemd user unit in the desktop session.
@@ -22,7 +26,7 @@ func runAgent(ctx context.Context, env *environment, args []string) error {
 	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
 	fs.SetOutput(env.stderr)
 	statePath := fs.String("state", "", "the pairing store (default: in the Persistent Storage on Tails, else ~/.config/tails-backup/state.json)")
-	helperCmd := fs.String("helper-command", strings.Join(agent.DefaultHelperCommand(), " "), "how to run the root helper")
+	helperCmd := fs.String("helper-command", strings.Join(wire.DefaultHelperCommand(), " "), "how to run the root helper")
 	verbose := fs.Bool("verbose", false, "log debug messages")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -42,7 +46,7 @@ func runAgent(ctx context.Context, env *environment, args []string) error {
 
 	path := *statePath
 	if path == "" {
-		p, err := agent.DefaultStatePath()
+		p, err := pairing.DefaultStatePath()
 		if err != nil {
 			return err
 		}
@@ -65,18 +69,18 @@ func runAgent(ctx context.Context, env *environment, args []string) error {
 		Disks: udisks.New(sys, udisks.Options{Log: log.WithField("component", "udisks"),
 			Boot: udisks.BootPaths{Persistence: tails.PersistentStorageMount, System: tails.MediumMount}}),
 		Notifier:  notifier,
-		Asker:     agent.NewPinentry(log.WithField("component", "pinentry")),
+		Asker:     pinentry.NewPinentry(log.WithField("component", "pinentry")),
 		Quiescer:  agent.NewProcQuiescer(log.WithField("component", "quiesce")),
 		Inhibitor: agent.NewLogindInhibitor(sys, log.WithField("component", "inhibit")),
-		Helper:    agent.NewHelperClient(strings.Fields(*helperCmd), log.WithField("component", "helper")),
-		Store:     agent.NewStore(path, agent.RealClock{}, log.WithField("component", "store")),
+		Helper:    wire.NewHelperClient(strings.Fields(*helperCmd), log.WithField("component", "helper")),
+		Store:     pairing.NewStore(path, time.Now, log.WithField("component", "store")),
 		Clock:     agent.RealClock{},
 		Log:       log,
 		Hotplug:   hotplug(ctx, log),
 	}
 	cfg := agent.Config{}
 	if *statePath == "" {
-		cfg.StatePath = agent.DefaultStatePath
+		cfg.StatePath = pairing.DefaultStatePath
 	}
 	log.WithField("state", path).Info("agent started")
 	return agent.New(cfg, deps).Run(ctx)

@@ -13,8 +13,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"tails-backup/agent"
 	"tails-backup/internal/secmem"
+	"tails-backup/pairing"
+	"tails-backup/pinentry"
 	"tails-backup/session"
 	"tails-backup/tails"
 	"tails-backup/udisks"
@@ -92,7 +93,7 @@ func runCreate(ctx context.Context, env *environment, args []string) error {
 		return errors.New("not confirmed, so nothing was changed (type yes to erase the stick, or use --yes)")
 	}
 
-	pass, err := askNewPassphrase(ctx, agent.NewPinentry(log.WithField("component", "pinentry")), name)
+	pass, err := askNewPassphrase(ctx, pinentry.NewPinentry(log.WithField("component", "pinentry")), name)
 	if err != nil {
 		return err
 	}
@@ -110,14 +111,14 @@ func runCreate(ctx context.Context, env *environment, args []string) error {
 	// stick is still there would start an update of it at once, racing the lock and power-off.
 	ejectErr := c.eject(ctx)
 	now := sys.now()
-	err = savePairing(ctx, env, sys, log, *statePath, readPath, before, setAside, func(s *agent.State) error {
+	err = savePairing(ctx, env, sys, log, *statePath, readPath, before, setAside, func(s *pairing.State) error {
 		if target.pairedUUID != "" {
 			s.Unpair(target.pairedUUID) // its LUKS volume was erased
 		}
-		if err := s.Pair(agent.PairedBackup{UUID: c.uuid, Label: session.Label(target.stick), Size: target.facts.Size, Added: now}); err != nil {
+		if err := s.Pair(pairing.PairedBackup{UUID: c.uuid, Label: session.Label(target.stick), Size: target.facts.Size, Added: now}); err != nil {
 			return err
 		}
-		s.RecordAttempt(agent.Attempt{Time: now, Backup: c.uuid, Result: agent.ResultSuccess})
+		s.RecordAttempt(pairing.Attempt{Time: now, Backup: c.uuid, Result: pairing.ResultSuccess})
 		return nil
 	})
 	if err != nil {
@@ -158,7 +159,7 @@ type createCandidate struct {
 
 // createCandidates lists every drive, each with whether a backup Tails of a Tails whose
 // Persistent Storage holds used bytes can be made on it, eligible ones first, by device.
-func createCandidates(snap *udisks.Snapshot, boot udisks.BootPaths, used uint64, st *agent.State) []createCandidate {
+func createCandidates(snap *udisks.Snapshot, boot udisks.BootPaths, used uint64, st *pairing.State) []createCandidate {
 	bootDrive := snap.BootDrive(boot)
 	thisUUID := ""
 	tailsSticks := map[string]udisks.Stick{}
@@ -210,7 +211,7 @@ func driveFacts(st udisks.Stick, bootDrive *udisks.Object) createDrive {
 // stickRole tells what a Tails stick is to this Tails (whose Persistent Storage has the LUKS
 // UUID thisUUID): its paired backup (pairedUUID set), an unfinished one, or another Tails stick.
 // A locked stick keeps its marker to itself: only the store tells it apart then.
-func stickRole(st udisks.Stick, state *agent.State, thisUUID string) (pairedUUID, what string) {
+func stickRole(st udisks.Stick, state *pairing.State, thisUUID string) (pairedUUID, what string) {
 	if st.LUKS == nil || st.Boot {
 		return "", ""
 	}
@@ -371,15 +372,15 @@ var (
 
 // askNewPassphrase asks the passphrase of the backup's Persistent Storage twice, until both are
 // the same. The caller clears the result.
-func askNewPassphrase(ctx context.Context, asker agent.PassphraseAsker, name string) ([]byte, error) {
-	first := agent.Prompt{
+func askNewPassphrase(ctx context.Context, asker pinentry.PassphraseAsker, name string) ([]byte, error) {
+	first := pinentry.Prompt{
 		Title: "Tails Backup",
 		Description: fmt.Sprintf("Choose the passphrase of the Persistent Storage of your backup Tails on %s. "+
 			"We recommend the passphrase of this Tails: it is the one you will remember on the day you need the backup.", name),
 		Prompt: "Passphrase:",
 		OK:     "Next",
 	}
-	again := agent.Prompt{
+	again := pinentry.Prompt{
 		Title:       "Tails Backup",
 		Description: fmt.Sprintf("Type the passphrase of the Persistent Storage of your backup Tails on %s again, to check it.", name),
 		Prompt:      "Passphrase:",
@@ -412,7 +413,7 @@ func askNewPassphrase(ctx context.Context, asker agent.PassphraseAsker, name str
 	}
 	var execErr *exec.Error
 	switch {
-	case errors.Is(err, agent.ErrPinentryCancelled):
+	case errors.Is(err, pinentry.ErrPinentryCancelled):
 		return nil, errors.New("the passphrase was not given, so nothing was changed")
 	case ctx.Err() != nil:
 		return nil, errors.New("interrupted, so nothing was changed")

@@ -15,7 +15,7 @@ import (
 	"github.com/godbus/dbus/v5"
 	"golang.org/x/sys/unix"
 
-	"tails-backup/agent"
+	"tails-backup/pairing"
 	"tails-backup/tails"
 	"tails-backup/udisks/udiskstest"
 )
@@ -683,7 +683,7 @@ func TestCreateReplacesTheBackup(t *testing.T) {
 				Removable: true, ConnectionBus: "usb", Tails: true, Passphrase: udiskstest.BackupPassphrase,
 				LUKSUUID: backupUUID, MountedAt: "/media/amnesia/TailsData"})
 			before := pairedState(2)
-			before.Backups = append(before.Backups, agent.PairedBackup{UUID: otherUUID, Label: "Samsung BAR Plus", Size: 32 << 30, Added: testNow})
+			before.Backups = append(before.Backups, pairing.PairedBackup{UUID: otherUUID, Label: "Samsung BAR Plus", Size: 32 << 30, Added: testNow})
 			saveState(t, w.state, before)
 			fakePinentry(t, w.pinentry, newPass)
 			code, stdout, stderr := w.create(t, tt.stdin, tt.args...)

@@ -17,10 +17,9 @@ import (
 	"github.com/godbus/dbus/v5"
 	"github.com/sirupsen/logrus"
 
-	"tails-backup/agent"
-	"tails-backup/helper"
 	"tails-backup/tails"
 	"tails-backup/udisks"
+	"tails-backup/wire"
 )
 
 // createSteps is the number of steps creation.run shows.
@@ -109,14 +108,14 @@ func (c *creation) steps(ctx context.Context, pass []byte) error {
 	}
 
 	c.progress.step("Preparing the Persistent Storage")
-	if _, err := c.helperOp(ctx, helper.OpCreatePersistence, nil); err != nil {
+	if _, err := c.helperOp(ctx, wire.OpCreatePersistence, nil); err != nil {
 		return c.failed(ctx, "preparing its Persistent Storage", err)
 	}
 
 	// The marker says "incomplete" until the update below ends: a creation interrupted after
 	// this point is still never taken for a finished backup.
 	c.progress.step("Marking it as the backup of this Tails")
-	if _, err := c.helperOp(ctx, helper.OpMark, nil); err != nil {
+	if _, err := c.helperOp(ctx, wire.OpMark, nil); err != nil {
 		return c.failed(ctx, "marking it as the backup of this Tails", err)
 	}
 
@@ -124,7 +123,7 @@ func (c *creation) steps(ctx context.Context, pass []byte) error {
 	if _, _, err := c.disks.MountOrReuse(ctx, c.system); err != nil {
 		return c.failed(ctx, "opening its system partition", err)
 	}
-	rep, err := c.helperOp(ctx, helper.OpRefreshSystem, c.progress.event)
+	rep, err := c.helperOp(ctx, wire.OpRefreshSystem, c.progress.event)
 	if err != nil {
 		return c.failed(ctx, "copying the system", err)
 	}
@@ -142,7 +141,7 @@ func (c *creation) steps(ctx context.Context, pass []byte) error {
 	}
 
 	c.progress.step("Installing the boot loader for legacy BIOS computers")
-	if rep, err = c.helperOp(ctx, helper.OpInstallBootloader, nil); err != nil {
+	if rep, err = c.helperOp(ctx, wire.OpInstallBootloader, nil); err != nil {
 		return c.failed(ctx, "installing its boot loader", err)
 	}
 	if strings.HasPrefix(rep.Bootloader, "skipped:") {
@@ -152,7 +151,7 @@ func (c *creation) steps(ctx context.Context, pass []byte) error {
 	}
 
 	c.progress.step("Copying your Persistent Storage")
-	if rep, err = c.helperOp(ctx, helper.OpUpdate, c.progress.event); err != nil {
+	if rep, err = c.helperOp(ctx, wire.OpUpdate, c.progress.event); err != nil {
 		return c.failed(ctx, "copying your Persistent Storage", err)
 	}
 	c.progress.finish()
@@ -205,14 +204,14 @@ func (c *creation) failed(ctx context.Context, what string, err error) error {
 }
 
 // helperOp runs one root helper operation on the new backup.
-func (c *creation) helperOp(ctx context.Context, op helper.Op, progress func(helper.Event)) (*helper.Report, error) {
-	client := agent.NewHelperClient(strings.Fields(c.helperCmd), c.log.WithField("component", "helper"))
-	rep, err := client.Run(ctx, helper.Request{Version: helper.ProtocolVersion, Op: op, Backup: c.uuid}, progress)
+func (c *creation) helperOp(ctx context.Context, op wire.Op, progress func(wire.Event)) (*wire.Report, error) {
+	client := wire.NewHelperClient(strings.Fields(c.helperCmd), c.log.WithField("component", "helper"))
+	rep, err := client.Run(ctx, wire.Request{Version: wire.ProtocolVersion, Op: op, Backup: c.uuid}, progress)
 	if err != nil {
 		return nil, explainHelperError(ctx, err)
 	}
 	if rep == nil {
-		rep = &helper.Report{}
+		rep = &wire.Report{}
 	}
 	return rep, nil
 }
@@ -333,7 +332,7 @@ func (p *createProgress) note(s string) {
 
 // event shows a progress event of the helper: bytes done of the bytes to copy (files when
 // there are no bytes to count). The comparison before an update's copy has no total yet.
-func (p *createProgress) event(ev helper.Event) {
+func (p *createProgress) event(ev wire.Event) {
 	done, total := ev.BytesDone, ev.BytesTotal
 	if total <= 0 {
 		done, total = ev.FilesDone, ev.FilesTotal

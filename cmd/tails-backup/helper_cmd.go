@@ -15,6 +15,7 @@ import (
 
 	"tails-backup/helper"
 	"tails-backup/udisks"
+	"tails-backup/wire"
 )
 
 // errHelperArgs is the one-sentence refusal of a command line with arguments.
@@ -25,16 +26,16 @@ var errHelperArgs = errors.New("the helper takes no arguments (the request comes
 // standard output; see package helper.
 func runHelper(ctx context.Context, env *environment, args []string) error {
 	if len(args) > 0 {
-		writeHelperError(env, helper.CodeInvalidRequest, errHelperArgs.Error()+".")
+		writeHelperError(env, wire.CodeInvalidRequest, errHelperArgs.Error()+".")
 		return errHelperArgs
 	}
 	// First of all, before the request: the resource limits, dumpability and stop signals that
 	// sudo hands over from the caller, who may be hostile (see helper.ResetProcess).
 	if err := helper.ResetProcess(); err != nil {
 		if errors.Is(err, helper.ErrLimit) {
-			writeHelperError(env, helper.CodeRefused, fmt.Sprintf("The tails-backup helper was started with a resource limit it cannot lift (%s), so it does nothing; run it through its sudo rule, as root.", err))
+			writeHelperError(env, wire.CodeRefused, fmt.Sprintf("The tails-backup helper was started with a resource limit it cannot lift (%s), so it does nothing; run it through its sudo rule, as root.", err))
 		} else {
-			writeHelperError(env, helper.CodeInternal, fmt.Sprintf("The tails-backup helper cannot set up its process (%s); restart Tails and try again.", err))
+			writeHelperError(env, wire.CodeInternal, fmt.Sprintf("The tails-backup helper cannot set up its process (%s); restart Tails and try again.", err))
 		}
 		return err
 	}
@@ -61,8 +62,8 @@ func runHelper(ctx context.Context, env *environment, args []string) error {
 }
 
 // writeHelperError writes an error event when helper.Run cannot (refused command line).
-func writeHelperError(env *environment, code helper.ErrorCode, msg string) {
-	b, _ := json.Marshal(helper.Event{Event: helper.EventError, Code: code, Message: msg})
+func writeHelperError(env *environment, code wire.ErrorCode, msg string) {
+	b, _ := json.Marshal(wire.Event{Event: wire.EventError, Code: code, Message: msg})
 	_, _ = env.stdout.Write(append(b, '\n'))
 }
 

@@ -16,13 +16,13 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"tails-backup/helper"
 	"tails-backup/udisks/udiskstest"
+	"tails-backup/wire"
 )
 
 // runHelperCLI runs `tails-backup helper ARGS...` with input on standard input, kept open until
 // the helper ends, and returns its exit status, its single event and its standard error.
-func runHelperCLI(t *testing.T, input string, args ...string) (int, helper.Event, string) {
+func runHelperCLI(t *testing.T, input string, args ...string) (int, wire.Event, string) {
 	t.Helper()
 	inR, inW := io.Pipe()
 	defer inW.Close()
@@ -36,7 +36,7 @@ func runHelperCLI(t *testing.T, input string, args ...string) (int, helper.Event
 	if len(lines) != 1 {
 		t.Fatalf("stdout has %d lines, want one event: %q", len(lines), out.String())
 	}
-	var ev helper.Event
+	var ev wire.Event
 	dec := json.NewDecoder(strings.NewReader(lines[0]))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&ev); err != nil {
@@ -51,7 +51,7 @@ func TestHelperRefusesArguments(t *testing.T) {
 		if code != 1 {
 			t.Errorf("%q: exit %d, want 1", args, code)
 		}
-		if ev.Event != helper.EventError || ev.Code != helper.CodeInvalidRequest || !strings.Contains(ev.Message, "takes no arguments") {
+		if ev.Event != wire.EventError || ev.Code != wire.CodeInvalidRequest || !strings.Contains(ev.Message, "takes no arguments") {
 			t.Errorf("%q: event %+v", args, ev)
 		}
 		if !strings.Contains(stderr, "tails-backup helper: the helper takes no arguments") {
@@ -79,7 +79,7 @@ func TestHelperUsesTheSystemBus(t *testing.T) {
 
 	t.Setenv("DBUS_SYSTEM_BUS_ADDRESS", "unix:path=/nonexistent/bus")
 	code, ev, _, stderr := runHelperProcess(t, req)
-	if code != 1 || ev.Code != helper.CodeInternal || !strings.Contains(ev.Message, "udisks does not answer") {
+	if code != 1 || ev.Code != wire.CodeInternal || !strings.Contains(ev.Message, "udisks does not answer") {
 		t.Errorf("without udisks: exit %d, event %+v, stderr %q", code, ev, stderr)
 	}
 
@@ -91,7 +91,7 @@ func TestHelperUsesTheSystemBus(t *testing.T) {
 	if _, err := os.Stat("/live/persistence/TailsData_unlocked"); err == nil {
 		t.Skip("this machine has a Tails Persistent Storage mounted")
 	}
-	if code != 1 || ev.Code != helper.CodeNotFound || !strings.Contains(ev.Message, "not unlocked") {
+	if code != 1 || ev.Code != wire.CodeNotFound || !strings.Contains(ev.Message, "not unlocked") {
 		t.Errorf("with the fake udisks: exit %d, event %+v, stderr %q", code, ev, stderr)
 	}
 	if !strings.Contains(stderr, "op=update") || !strings.Contains(stderr, "backup=2f1e3c4d") {
@@ -141,7 +141,7 @@ func TestHelperChildCLI(t *testing.T) {
 // runHelperProcess runs `tails-backup helper` in a child process started through wrap, with
 // the request req, and returns its exit status, its single event, what it reported of its
 // process and its standard error.
-func runHelperProcess(t *testing.T, req string, wrap ...string) (int, helper.Event, helperProcessAttrs, string) {
+func runHelperProcess(t *testing.T, req string, wrap ...string) (int, wire.Event, helperProcessAttrs, string) {
 	t.Helper()
 	argv := append(append([]string{}, wrap...), os.Args[0], "-test.run=^TestHelperChildCLI$")
 	cmd := exec.Command(argv[0], argv[1:]...)
@@ -165,7 +165,7 @@ func runHelperProcess(t *testing.T, req string, wrap ...string) (int, helper.Eve
 	}
 	_ = cmd.Wait()
 	code := cmd.ProcessState.ExitCode()
-	var ev helper.Event
+	var ev wire.Event
 	if err := json.Unmarshal(bytes.TrimSpace(out.Bytes()), &ev); err != nil {
 		t.Fatalf("helper output %q: %v; stderr:\n%s", out.String(), err, errb.String())
 	}
@@ -201,7 +201,7 @@ func TestHelperResetsItsProcess(t *testing.T) {
 		wrap = append(wrap, "--as=1000000000:")
 	}
 	_, ev, a, stderr := runHelperProcess(t, req, append(wrap, "--")...)
-	if ev.Code != helper.CodeNotFound || !strings.Contains(ev.Message, "not unlocked") {
+	if ev.Code != wire.CodeNotFound || !strings.Contains(ev.Message, "not unlocked") {
 		t.Errorf("event %+v, want the helper to get as far as looking for the Persistent Storage; stderr:\n%s", ev, stderr)
 	}
 	const inf = unix.RLIM_INFINITY
@@ -231,7 +231,7 @@ func TestHelperRefusesALimitItCannotLift(t *testing.T) {
 	}
 	req := `{"version":1,"op":"update","backup":"2f1e3c4d-0000-4000-8000-00000000b0b0"}` + "\n"
 	code, ev, _, stderr := runHelperProcess(t, req, "prlimit", "--fsize=1:1", "--", "setpriv", "--bounding-set=-sys_resource", "--")
-	if code != 1 || ev.Event != helper.EventError || ev.Code != helper.CodeRefused || !strings.Contains(ev.Message, "RLIMIT_FSIZE") ||
+	if code != 1 || ev.Event != wire.EventError || ev.Code != wire.CodeRefused || !strings.Contains(ev.Message, "RLIMIT_FSIZE") ||
 		!strings.HasSuffix(ev.Message, "run it through its sudo rule, as root.") {
 		t.Errorf("event %+v, want a refusal naming RLIMIT_FSIZE; stderr:\n%s", ev, stderr)
 	}

@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"tails-backup/helper"
+	"tails-backup/wire"
 )
 
 // The packaging of cmd/tails-backup/install/ and the Makefile's install target: `make install
@@ -337,14 +337,14 @@ func checkInstalledHelper(t *testing.T, dest string) {
 			t.Errorf("helper %q: stdout %q, want one event", args, stdout)
 			continue
 		}
-		var ev helper.Event
+		var ev wire.Event
 		dec := json.NewDecoder(strings.NewReader(lines[0]))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&ev); err != nil {
 			t.Errorf("helper %q: event %q: %v", args, lines[0], err)
 			continue
 		}
-		if ev.Event != helper.EventError || ev.Code != helper.CodeInvalidRequest || !strings.Contains(ev.Message, "takes no arguments") {
+		if ev.Event != wire.EventError || ev.Code != wire.CodeInvalidRequest || !strings.Contains(ev.Message, "takes no arguments") {
 			t.Errorf("helper %q: event %+v", args, ev)
 		}
 		if !strings.Contains(stderr, "takes no arguments") {

@@ -8,10 +8,10 @@ import (
 
 	"github.com/sirupsen/logrus"
 
-	"tails-backup/agent"
-	"tails-backup/helper"
+	"tails-backup/pairing"
 	"tails-backup/session"
 	"tails-backup/udisks"
+	"tails-backup/wire"
 )
 
 const pairSynopsis = "[--yes] [--state FILE] [--helper-command CMD] [DEVICE]"
@@ -80,7 +80,7 @@ func runPair(ctx context.Context, env *environment, args []string) error {
 	if err := p.mount(ctx); err != nil {
 		return err
 	}
-	req := helper.Request{Version: helper.ProtocolVersion, Op: helper.OpMark, Backup: stick.UUID}
+	req := wire.Request{Version: wire.ProtocolVersion, Op: wire.OpMark, Backup: stick.UUID}
 	if err := runHelperOp(ctx, *helperCmd, req, log); err != nil {
 		return fmt.Errorf("%s was not paired: %w", name, err)
 	}
@@ -91,8 +91,8 @@ func runPair(ctx context.Context, env *environment, args []string) error {
 	// something, so the first update comes at the next plug.
 	releaseErr := p.release(ctx)
 	now := sys.now()
-	err = savePairing(ctx, env, sys, log, *statePath, readPath, before, setAside, func(s *agent.State) error {
-		return s.Pair(agent.PairedBackup{UUID: stick.UUID, Label: session.Label(stick.Stick), Size: session.Size(stick.Stick), Added: now})
+	err = savePairing(ctx, env, sys, log, *statePath, readPath, before, setAside, func(s *pairing.State) error {
+		return s.Pair(pairing.PairedBackup{UUID: stick.UUID, Label: session.Label(stick.Stick), Size: session.Size(stick.Stick), Added: now})
 	})
 	if err != nil {
 		return fmt.Errorf("%s was marked as the backup of this Tails, but %w", name, err)
@@ -111,12 +111,12 @@ func runPair(ctx context.Context, env *environment, args []string) error {
 // store's folder exist in the Persistent Storage, which is where the store lives by default
 // from then on. When the store moves there, what was set in the one read before (before, read
 // from readPath; beforeDamaged if it was set aside) comes along.
-func savePairing(ctx context.Context, env *environment, sys sessionSystem, log *logrus.Entry, flagPath, readPath string, before agent.State, beforeDamaged bool, change func(*agent.State) error) error {
+func savePairing(ctx context.Context, env *environment, sys sessionSystem, log *logrus.Entry, flagPath, readPath string, before pairing.State, beforeDamaged bool, change func(*pairing.State) error) error {
 	path, err := statePathOr(flagPath, sys)
 	if err != nil {
 		return err
 	}
-	_, err = updateState(ctx, env, openStore(path, sys, log), func(s *agent.State) error {
+	_, err = updateState(ctx, env, openStore(path, sys, log), func(s *pairing.State) error {
 		if path != readPath && !beforeDamaged && isFreshState(*s) {
 			// The store moves into the Persistent Storage: keep what was set before.
 			*s = before
@@ -137,7 +137,7 @@ func unfitText(u session.Unfit) string {
 	return "has no encrypted Persistent Storage; start Tails from it once and create its Persistent Storage, then pair it"
 }
 
-func printCandidates(w io.Writer, cands []session.Stick, st *agent.State) {
+func printCandidates(w io.Writer, cands []session.Stick, st *pairing.State) {
 	if len(cands) == 0 {
 		return
 	}
@@ -175,6 +175,6 @@ func chooseStick(snap *udisks.Snapshot, boot udisks.BootPaths, cands []session.S
 }
 
 // isFreshState: the state of a store file that does not exist.
-func isFreshState(s agent.State) bool {
-	return len(s.Backups) == 0 && s.LastSuccess.IsZero() && s.LastAttempt == nil && s.Reminder == (agent.ReminderSettings{})
+func isFreshState(s pairing.State) bool {
+	return len(s.Backups) == 0 && s.LastSuccess.IsZero() && s.LastAttempt == nil && s.Reminder == (pairing.ReminderSettings{})
 }

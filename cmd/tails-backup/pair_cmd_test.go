@@ -9,7 +9,7 @@ import (
 
 	"github.com/godbus/dbus/v5"
 
-	"tails-backup/agent"
+	"tails-backup/pairing"
 	"tails-backup/udisks/udiskstest"
 )
 
@@ -196,9 +196,9 @@ func TestPairRefusedByHelper(t *testing.T) {
 }
 
 // pairedStateOther has another backup paired, so that a refused pairing can be told from it.
-func pairedStateOther() agent.State {
-	st := agent.NewState()
-	st.Backups = append(st.Backups, agent.PairedBackup{UUID: otherUUID, Label: "Samsung BAR Plus", Size: 32 << 30, Added: testNow.Add(-72 * time.Hour)})
+func pairedStateOther() pairing.State {
+	st := pairing.NewState()
+	st.Backups = append(st.Backups, pairing.PairedBackup{UUID: otherUUID, Label: "Samsung BAR Plus", Size: 32 << 30, Added: testNow.Add(-72 * time.Hour)})
 	return st
 }
 
@@ -333,7 +333,7 @@ func TestPairDefaultStatePath(t *testing.T) {
 		}
 		return home, nil
 	}
-	old := agent.NewState()
+	old := pairing.NewState()
 	old.Reminder.Disabled = true
 	saveState(t, home, old)
 	fakePinentry(t, w.pinentry, udiskstest.BackupPassphrase)

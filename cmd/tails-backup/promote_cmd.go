@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"time"
 
-	"tails-backup/agent"
-	"tails-backup/helper"
+	"tails-backup/pairing"
+	"tails-backup/wire"
 )
 
 const promoteSynopsis = "[--yes] [--state FILE] [--helper-command CMD]"
@@ -41,7 +41,7 @@ func runPromote(ctx context.Context, env *environment, args []string) error {
 		"this Tails will no longer be updated from it, and the backups of the old main Tails are forgotten.") {
 		return errors.New("not confirmed, so nothing was changed (answer y to promote, or use --yes)")
 	}
-	req := helper.Request{Version: helper.ProtocolVersion, Op: helper.OpPromote}
+	req := wire.Request{Version: wire.ProtocolVersion, Op: wire.OpPromote}
 	if err := runHelperOp(ctx, *helperCmd, req, log); err != nil {
 		return fmt.Errorf("this Tails was not made your main Tails: %w", err)
 	}
@@ -50,8 +50,8 @@ func runPromote(ctx context.Context, env *environment, args []string) error {
 		return fmt.Errorf("this is now your main Tails, but %w", err)
 	}
 	// The old main Tails is lost: forget its backups, whose markers name it, not this Tails.
-	_, err = updateState(ctx, env, openStore(path, sys, log), func(s *agent.State) error {
-		s.Backups = []agent.PairedBackup{}
+	_, err = updateState(ctx, env, openStore(path, sys, log), func(s *pairing.State) error {
+		s.Backups = []pairing.PairedBackup{}
 		s.LastSuccess = time.Time{}
 		return nil
 	})

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"tails-backup/agent"
+	"tails-backup/pairing"
 )
 
 const remindersSynopsis = "[--state FILE] [on|off|snooze|status]"
@@ -36,14 +36,14 @@ func runReminders(ctx context.Context, env *environment, args []string) error {
 	log := newLog(env, *verbose, "reminders")
 	now := sys.now()
 
-	var change func(*agent.State)
+	var change func(*pairing.State)
 	switch action {
 	case "on":
-		change = func(s *agent.State) { s.Reminder.Disabled, s.Reminder.SnoozedUntil = false, time.Time{} }
+		change = func(s *pairing.State) { s.Reminder.Disabled, s.Reminder.SnoozedUntil = false, time.Time{} }
 	case "off":
-		change = func(s *agent.State) { s.Reminder.Disabled = true }
+		change = func(s *pairing.State) { s.Reminder.Disabled = true }
 	case "snooze":
-		change = func(s *agent.State) { s.Snooze(now) }
+		change = func(s *pairing.State) { s.Snooze(now) }
 	case "status":
 	default:
 		return fmt.Errorf("%w: unknown setting %q; give one of on, off, snooze or status", errUsage, action)
@@ -54,9 +54,9 @@ func runReminders(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 	store := openStore(path, sys, log)
-	var st agent.State
+	var st pairing.State
 	if change == nil {
-		var se *agent.StateError
+		var se *pairing.StateError
 		if st, se, err = loadState(ctx, store); err != nil {
 			return err
 		}
@@ -64,7 +64,7 @@ func runReminders(ctx context.Context, env *environment, args []string) error {
 			warnStateError(env.stderr, se)
 		}
 	} else {
-		st, err = updateState(ctx, env, store, func(s *agent.State) error { change(s); return nil })
+		st, err = updateState(ctx, env, store, func(s *pairing.State) error { change(s); return nil })
 		if err != nil {
 			return fmt.Errorf("the reminders were not changed: %w", err)
 		}

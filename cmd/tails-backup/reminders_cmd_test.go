@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"tails-backup/agent"
+	"tails-backup/pairing"
 )
 
 func TestReminders(t *testing.T) {
@@ -21,12 +21,12 @@ func TestReminders(t *testing.T) {
 
 	tests := []struct {
 		name     string
-		state    *agent.State // nil: no store file
-		backup   bool         // this Tails is a backup (marker)
+		state    *pairing.State // nil: no store file
+		backup   bool           // this Tails is a backup (marker)
 		args     []string
 		wantCode int
 		want     []string
-		check    func(t *testing.T, st agent.State)
+		check    func(t *testing.T, st pairing.State)
 	}{
 		{name: "status of a fresh store", args: nil, want: []string{
 			"Reminders: on, when your backup is more than 7 days old (at most one a day).",
@@ -44,13 +44,13 @@ func TestReminders(t *testing.T) {
 			"Next reminder: none, this Tails is itself a backup"}},
 		{name: "off", state: ptr(pairedState(10)), args: []string{"off"}, want: []string{
 			"Reminders: off.", "Next reminder: none; turn reminders back on with 'tails-backup reminders on'."},
-			check: func(t *testing.T, st agent.State) {
+			check: func(t *testing.T, st pairing.State) {
 				if !st.Reminder.Disabled || len(st.Backups) != 1 {
 					t.Errorf("state %+v", st)
 				}
 			}},
 		{name: "off without a store", args: []string{"off"}, want: []string{"Reminders: off."},
-			check: func(t *testing.T, st agent.State) {
+			check: func(t *testing.T, st pairing.State) {
 				if !st.Reminder.Disabled {
 					t.Errorf("state %+v", st)
 				}
@@ -58,7 +58,7 @@ func TestReminders(t *testing.T) {
 		{name: "on, after off and snooze", state: &disabledSnoozed, args: []string{"on"}, want: []string{
 			"Reminders: on, when your backup is more than 7 days old (at most one a day).",
 			"Next reminder: Fri 14 Mar 2025 12:00 (in about 4 days)"},
-			check: func(t *testing.T, st agent.State) {
+			check: func(t *testing.T, st pairing.State) {
 				if st.Reminder.Disabled || !st.Reminder.SnoozedUntil.IsZero() {
 					t.Errorf("state %+v", st.Reminder)
 				}
@@ -66,13 +66,13 @@ func TestReminders(t *testing.T) {
 		{name: "on, already on", state: ptr(pairedState(10)), args: []string{"on"}, want: []string{"Next reminder: now"}},
 		{name: "snooze", state: ptr(pairedState(10)), args: []string{"snooze"}, want: []string{
 			"Snoozed until Tue 11 Mar 2025 12:00.", "Next reminder: Tue 11 Mar 2025 12:00 (in about 24 hours)"},
-			check: func(t *testing.T, st agent.State) {
+			check: func(t *testing.T, st pairing.State) {
 				if !st.Reminder.SnoozedUntil.Equal(testNow.Add(24*time.Hour)) || st.Reminder.Disabled {
 					t.Errorf("state %+v", st.Reminder)
 				}
 			}},
 		{name: "snooze while off", state: &disabled, args: []string{"snooze"}, want: []string{"Reminders: off."},
-			check: func(t *testing.T, st agent.State) {
+			check: func(t *testing.T, st pairing.State) {
 				if !st.Reminder.Disabled {
 					t.Errorf("state %+v", st.Reminder)
 				}

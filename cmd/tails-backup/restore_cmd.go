@@ -14,11 +14,12 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"tails-backup/agent"
-	"tails-backup/helper"
+	"tails-backup/pairing"
 	"tails-backup/session"
 	tbsync "tails-backup/sync"
 	"tails-backup/tails"
 	"tails-backup/udisks"
+	"tails-backup/wire"
 )
 
 const restoreSynopsis = "[--yes] [--skip-close] [--state FILE] [--helper-command CMD] [DEVICE]"
@@ -184,9 +185,9 @@ func restoreRun(ctx context.Context, env *environment, args []string, opts resto
 	}
 
 	fmt.Fprintf(env.stdout, "Restoring from the backup on %s; do not unplug it.\n", name)
-	req := helper.Request{Version: helper.ProtocolVersion, Op: helper.OpRestore, Backup: stick.UUID, Source: m.Source, Skip: skip}
+	req := wire.Request{Version: wire.ProtocolVersion, Op: wire.OpRestore, Backup: stick.UUID, Source: m.Source, Skip: skip}
 	out := &restoreOutput{bar: &progressBar{w: env.stderr, terminal: env.isTerminal}, findings: &verifyFindings{w: env.stdout}}
-	client := agent.NewHelperClient(argv, log.WithField("component", "helper"))
+	client := wire.NewHelperClient(argv, log.WithField("component", "helper"))
 	rep, err := client.Run(ctx, req, out.event)
 	out.endBar(err == nil)
 	if err != nil {
@@ -198,11 +199,11 @@ func restoreRun(ctx context.Context, env *environment, args []string, opts resto
 // pauseUpdates pauses the agent's automatic updates in the store for restorePause at most,
 // and returns what ends the pause: it runs at the end of the command whatever happened,
 // Ctrl-C included (a pause that ends later by itself is only a warning).
-func pauseUpdates(ctx context.Context, env *environment, store *agent.Store, now func() time.Time) (resume func(), err error) {
+func pauseUpdates(ctx context.Context, env *environment, store *pairing.Store, now func() time.Time) (resume func(), err error) {
 	owner := fmt.Sprintf("restore %d", os.Getpid())
 	start := now()
 	until := start.Add(restorePause)
-	if _, err := updateState(ctx, env, store, func(s *agent.State) error {
+	if _, err := updateState(ctx, env, store, func(s *pairing.State) error {
 		s.Pause(owner, until, start)
 		return nil
 	}); err != nil {
@@ -211,7 +212,7 @@ func pauseUpdates(ctx context.Context, env *environment, store *agent.Store, now
 	return func() {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 		defer cancel()
-		if _, err := store.Update(ctx, func(s *agent.State) error { s.Resume(owner); return nil }); err != nil {
+		if _, err := store.Update(ctx, func(s *pairing.State) error { s.Resume(owner); return nil }); err != nil {
 			fmt.Fprintf(env.stderr, "Warning: the automatic updates of your backup stay paused until %s (%v).\n", timeText(until, now()), err)
 		}
 	}, nil
@@ -462,9 +463,9 @@ type restoreOutput struct {
 	ended    bool
 }
 
-func (r *restoreOutput) event(ev helper.Event) {
+func (r *restoreOutput) event(ev wire.Event) {
 	switch ev.Phase {
-	case helper.PhaseProblem:
+	case wire.PhaseProblem:
 		r.endBar(true)
 		r.findings.event(ev)
 	case string(tbsync.PhaseScan), string(tbsync.PhaseCopy), string(tbsync.PhaseDone):
@@ -497,9 +498,9 @@ func (r *restoreOutput) endBar(complete bool) {
 }
 
 // restoreSummary prints what the restore did and returns the command's result.
-func restoreSummary(w io.Writer, rep *helper.Report, skipped []string) error {
+func restoreSummary(w io.Writer, rep *wire.Report, skipped []string) error {
 	if rep == nil {
-		rep = &helper.Report{}
+		rep = &wire.Report{}
 	}
 	fmt.Fprintf(w, "Restored: %s created, %d replaced, %d deleted, %d with new permissions or dates; %s copied.\n",
 		countText(rep.Created, "file or folder", "files and folders"), rep.Updated, rep.Deleted, rep.MetadataOnly, session.SizeText(rep.BytesCopied))

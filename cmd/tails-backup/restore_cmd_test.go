@@ -16,6 +16,7 @@ import (
 	"github.com/godbus/dbus/v5"
 
 	"tails-backup/agent"
+	"tails-backup/pairing"
 	"tails-backup/tails"
 	"tails-backup/udisks/udiskstest"
 )
@@ -453,12 +454,12 @@ func TestRestoreCommandClosesApplications(t *testing.T) {
 
 // stateAt reads the store at path without failing the test (for the fake's hooks, which run
 // on another goroutine).
-func stateAt(path string) (agent.State, error) {
+func stateAt(path string) (pairing.State, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return agent.State{}, err
+		return pairing.State{}, err
 	}
-	return agent.ParseState(b)
+	return pairing.ParseState(b)
 }
 
 // checkNotPaused: the store holds the pairing it had and no pause.
@@ -503,7 +504,7 @@ func TestRestoreCommandPausesUpdates(t *testing.T) {
 			fakeHelper(t, w.helperBin, tt.mode, "no-space")
 
 			var mu gosync.Mutex
-			var atUnlock []agent.State
+			var atUnlock []pairing.State
 			w.fake.OnCall("Unlock", func(udiskstest.Call) *dbus.Error {
 				st, err := stateAt(w.state)
 				if err != nil {

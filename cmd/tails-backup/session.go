@@ -19,10 +19,12 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"tails-backup/agent"
-	"tails-backup/helper"
+	"tails-backup/pairing"
+	"tails-backup/pinentry"
 	"tails-backup/session"
 	"tails-backup/tails"
 	"tails-backup/udisks"
+	"tails-backup/wire"
 )
 
 // sessionSystem is what the session commands take from the running system.
@@ -63,7 +65,7 @@ func realSessionSystem() sessionSystem {
 		connectSystemBus: func(ctx context.Context) (*dbus.Conn, error) {
 			return dbus.ConnectSystemBus(dbus.WithContext(context.WithoutCancel(ctx)))
 		},
-		defaultStatePath: agent.DefaultStatePath,
+		defaultStatePath: pairing.DefaultStatePath,
 		usedBytes:        statfsUsed,
 	}
 }
@@ -105,12 +107,6 @@ func newLog(env *environment, verbose bool, cmd string) *logrus.Entry {
 	return logrus.NewEntry(l).WithField("cmd", cmd)
 }
 
-// sessionClock is the agent.Clock of the store (it dates set-aside files) on the session system's clock.
-type sessionClock struct{ now func() time.Time }
-
-func (c sessionClock) Now() time.Time                       { return c.now() }
-func (c sessionClock) NewTimer(d time.Duration) agent.Timer { return agent.RealClock{}.NewTimer(d) }
-
 // statePathOr returns flagPath, or the default location of the store.
 func statePathOr(flagPath string, sys sessionSystem) (string, error) {
 	if flagPath != "" {
@@ -123,19 +119,19 @@ func statePathOr(flagPath string, sys sessionSystem) (string, error) {
 	return p, nil
 }
 
-func openStore(path string, sys sessionSystem, log *logrus.Entry) *agent.Store {
-	return agent.NewStore(path, sessionClock{sys.now}, log.WithField("component", "store"))
+func openStore(path string, sys sessionSystem, log *logrus.Entry) *pairing.Store {
+	return pairing.NewStore(path, sys.now, log.WithField("component", "store"))
 }
 
 // loadState reads the store. A missing file is a fresh state. A damaged (or newer) file was
 // set aside by the store: it comes back as se, with a fresh state, for the caller to report.
-func loadState(ctx context.Context, store *agent.Store) (st agent.State, se *agent.StateError, err error) {
+func loadState(ctx context.Context, store *pairing.Store) (st pairing.State, se *pairing.StateError, err error) {
 	st, err = store.Load(ctx)
 	if errors.As(err, &se) {
 		return st, se, nil
 	}
 	if err != nil {
-		return agent.State{}, nil, fmt.Errorf("cannot read the pairing store %s (%v); check that it is readable by you", store.Path(), err)
+		return pairing.State{}, nil, fmt.Errorf("cannot read the pairing store %s (%v); check that it is readable by you", store.Path(), err)
 	}
 	return st, nil, nil
 }
@@ -143,14 +139,14 @@ func loadState(ctx context.Context, store *agent.Store) (st agent.State, se *age
 // readStateWarning reads the pairing store (at flagPath, or its default) for a command and
 // says on standard error when it was damaged and set aside. It returns where it read it and
 // whether it was set aside.
-func readStateWarning(ctx context.Context, env *environment, sys sessionSystem, log *logrus.Entry, flagPath string) (path string, st agent.State, setAside bool, err error) {
+func readStateWarning(ctx context.Context, env *environment, sys sessionSystem, log *logrus.Entry, flagPath string) (path string, st pairing.State, setAside bool, err error) {
 	path, err = statePathOr(flagPath, sys)
 	if err != nil {
-		return "", agent.State{}, false, err
+		return "", pairing.State{}, false, err
 	}
 	st, se, err := loadState(ctx, openStore(path, sys, log))
 	if err != nil {
-		return "", agent.State{}, false, err
+		return "", pairing.State{}, false, err
 	}
 	if se != nil {
 		warnStateError(env.stderr, se)
@@ -160,26 +156,26 @@ func readStateWarning(ctx context.Context, env *environment, sys sessionSystem, 
 
 // updateState changes the store with fn. A damaged file is reported on standard error (the
 // store has set it aside) and fn is applied to a fresh state.
-func updateState(ctx context.Context, env *environment, store *agent.Store, fn func(*agent.State) error) (agent.State, error) {
+func updateState(ctx context.Context, env *environment, store *pairing.Store, fn func(*pairing.State) error) (pairing.State, error) {
 	st, err := store.Update(ctx, fn)
-	var se *agent.StateError
+	var se *pairing.StateError
 	if errors.As(err, &se) {
 		warnStateError(env.stderr, se)
 		st, err = store.Update(ctx, fn)
 	}
 	if err != nil {
 		if errors.As(err, &se) {
-			return agent.State{}, fmt.Errorf("cannot use the pairing store %s (%v); move it away and try again", store.Path(), err)
+			return pairing.State{}, fmt.Errorf("cannot use the pairing store %s (%v); move it away and try again", store.Path(), err)
 		}
-		return agent.State{}, fmt.Errorf("cannot save the pairing store %s (%v); check that its folder is writable by you and try again", store.Path(), err)
+		return pairing.State{}, fmt.Errorf("cannot save the pairing store %s (%v); check that its folder is writable by you and try again", store.Path(), err)
 	}
 	return st, nil
 }
 
 // stateErrorText explains a store that could not be used, in one sentence.
-func stateErrorText(se *agent.StateError) string {
+func stateErrorText(se *pairing.StateError) string {
 	what := "damaged"
-	if errors.Is(se, agent.ErrNewerState) {
+	if errors.Is(se, pairing.ErrNewerState) {
 		what = "written by a newer version of tails-backup"
 	}
 	where := "it was moved to " + se.SetAside
@@ -192,7 +188,7 @@ func stateErrorText(se *agent.StateError) string {
 		se.Path, what, where, detail)
 }
 
-func warnStateError(w io.Writer, se *agent.StateError) {
+func warnStateError(w io.Writer, se *pairing.StateError) {
 	fmt.Fprintln(w, "Warning: "+stateErrorText(se))
 }
 
@@ -251,15 +247,15 @@ func confirm(env *environment, question string) bool {
 }
 
 // defaultHelperCommand is the default of --helper-command.
-func defaultHelperCommand() string { return strings.Join(agent.DefaultHelperCommand(), " ") }
+func defaultHelperCommand() string { return strings.Join(wire.DefaultHelperCommand(), " ") }
 
 // runHelperOp runs one root helper operation and explains its failure in one sentence.
-func runHelperOp(ctx context.Context, command string, req helper.Request, log *logrus.Entry) error {
+func runHelperOp(ctx context.Context, command string, req wire.Request, log *logrus.Entry) error {
 	argv := strings.Fields(command)
 	if len(argv) == 0 {
 		return fmt.Errorf("%w: --helper-command is empty", errUsage)
 	}
-	client := agent.NewHelperClient(argv, log.WithField("component", "helper"))
+	client := wire.NewHelperClient(argv, log.WithField("component", "helper"))
 	if _, err := client.Run(ctx, req, nil); err != nil {
 		return explainHelperError(ctx, err)
 	}
@@ -268,8 +264,8 @@ func runHelperOp(ctx context.Context, command string, req helper.Request, log *l
 
 // explainHelperError says in one sentence why the helper failed.
 func explainHelperError(ctx context.Context, err error) error {
-	var he *agent.HelperError
-	var crash *agent.HelperCrashError
+	var he *wire.HelperError
+	var crash *wire.HelperCrashError
 	switch {
 	case ctx.Err() != nil:
 		return fmt.Errorf("interrupted while the root helper was running (%v); run the command again", ctx.Err())
@@ -277,7 +273,7 @@ func explainHelperError(ctx context.Context, err error) error {
 		return errors.New(strings.TrimSuffix(he.Message, "."))
 	case errors.As(err, &crash):
 		return fmt.Errorf("the root helper stopped unexpectedly (%v); check that tails-backup is installed completely, with its sudo rule, and try again", crash)
-	case errors.Is(err, agent.ErrHelperProtocol):
+	case errors.Is(err, wire.ErrHelperProtocol):
 		return fmt.Errorf("the root helper answered something this tails-backup does not understand (%v); reinstall tails-backup", err)
 	}
 	return fmt.Errorf("the root helper could not be run (%v); check that tails-backup is installed completely, with its sudo rule, and try again", err)
@@ -320,19 +316,19 @@ func (o *openStick) unlock(ctx context.Context) error {
 		o.clear = o.stick.Cleartext.Path
 		return nil
 	}
-	prompt := agent.Prompt{
+	prompt := pinentry.Prompt{
 		Title:       "Tails Backup",
 		Description: fmt.Sprintf("Enter the passphrase of the Persistent Storage of %s %s.", o.name, o.use.purpose),
 		Prompt:      "Passphrase:",
 		OK:          o.use.ok,
 	}
-	policy := agent.RetryPolicy{
+	policy := pinentry.RetryPolicy{
 		Tries:     stickTries,
 		WrongText: "Wrong passphrase. Try again: it is the passphrase of that stick's Persistent Storage.",
 		IsWrong:   func(err error) bool { return errors.Is(err, udisks.ErrWrongPassphrase) },
 	}
-	asker := agent.NewPinentry(o.log.WithField("component", "pinentry"))
-	err := agent.AskWithRetries(ctx, asker, prompt, policy, func(pass []byte) error {
+	asker := pinentry.NewPinentry(o.log.WithField("component", "pinentry"))
+	err := pinentry.AskWithRetries(ctx, asker, prompt, policy, func(pass []byte) error {
 		clear, reused, err := o.disks.UnlockOrReuse(ctx, o.stick.LUKS.Path, string(pass))
 		if clear != "" && clear != "/" {
 			o.clear = clear
@@ -345,9 +341,9 @@ func (o *openStick) unlock(ctx context.Context) error {
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, agent.ErrTooManyTries):
+	case errors.Is(err, pinentry.ErrTooManyTries):
 		return fmt.Errorf("the passphrase was wrong %d times, so %s %s; run '%s' again and type the passphrase of that stick's Persistent Storage", stickTries, o.name, o.use.notDone, cmd)
-	case errors.Is(err, agent.ErrPinentryCancelled):
+	case errors.Is(err, pinentry.ErrPinentryCancelled):
 		return fmt.Errorf("the passphrase was not given, so %s", o.use.unchanged)
 	case ctx.Err() != nil:
 		return fmt.Errorf("interrupted, so %s", o.use.unchanged)
@@ -440,12 +436,12 @@ func inText(d time.Duration) string {
 }
 
 // decideReminder is the agent's decision as a command sees it: no backup plugged in.
-func decideReminder(st agent.State, now time.Time, mark ownMarker) agent.Reminder {
+func decideReminder(st pairing.State, now time.Time, mark ownMarker) agent.Reminder {
 	return agent.DecideReminder(agent.ReminderInput{State: st, Now: now, IsBackupTails: mark.isBackup()})
 }
 
 // reminderSettingText: "Reminders: on, when your backup is more than 7 days old ...".
-func reminderSettingText(st agent.State, now time.Time) string {
+func reminderSettingText(st pairing.State, now time.Time) string {
 	if st.Reminder.Disabled {
 		return "Reminders: off."
 	}

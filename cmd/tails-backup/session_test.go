@@ -12,7 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"tails-backup/agent"
+	"tails-backup/pairing"
+	"tails-backup/pinentry/pinentrytest"
 	"tails-backup/tails"
 )
 
@@ -89,9 +90,9 @@ func writeOwnMarker(t *testing.T, sys *sessionSystem, source string) {
 }
 
 // saveState writes st at path.
-func saveState(t *testing.T, path string, st agent.State) {
+func saveState(t *testing.T, path string, st pairing.State) {
 	t.Helper()
-	b, err := agent.MarshalState(st)
+	b, err := pairing.MarshalState(st)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,16 +100,16 @@ func saveState(t *testing.T, path string, st agent.State) {
 }
 
 // loadStateFile reads the state at path; ok is false when there is no file.
-func loadStateFile(t *testing.T, path string) (st agent.State, ok bool) {
+func loadStateFile(t *testing.T, path string) (st pairing.State, ok bool) {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if os.IsNotExist(err) {
-		return agent.State{}, false
+		return pairing.State{}, false
 	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err = agent.ParseState(b)
+	st, err = pairing.ParseState(b)
 	if err != nil {
 		t.Fatalf("state %s: %v", path, err)
 	}
@@ -116,12 +117,12 @@ func loadStateFile(t *testing.T, path string) (st agent.State, ok bool) {
 }
 
 // pairedState is a state with one backup paired 20 days ago, updated ageDays ago.
-func pairedState(ageDays int) agent.State {
-	st := agent.NewState()
-	b := agent.PairedBackup{UUID: backupUUID, Label: "Kingston DataTraveler", Size: 16 << 30, Added: testNow.Add(-20 * 24 * time.Hour)}
+func pairedState(ageDays int) pairing.State {
+	st := pairing.NewState()
+	b := pairing.PairedBackup{UUID: backupUUID, Label: "Kingston DataTraveler", Size: 16 << 30, Added: testNow.Add(-20 * 24 * time.Hour)}
 	st.Backups = append(st.Backups, b)
 	if ageDays >= 0 {
-		st.RecordAttempt(agent.Attempt{Time: testNow.Add(-time.Duration(ageDays) * 24 * time.Hour), Backup: backupUUID, Result: agent.ResultSuccess})
+		st.RecordAttempt(pairing.Attempt{Time: testNow.Add(-time.Duration(ageDays) * 24 * time.Hour), Backup: backupUUID, Result: pairing.ResultSuccess})
 	}
 	return st
 }
@@ -146,7 +147,7 @@ func fakePrograms(t *testing.T) (pinentry, helperBin string) {
 	if err != nil {
 		goTool = filepath.Join(os.Getenv("GOROOT"), "bin", "go")
 	}
-	cmd := exec.Command(goTool, "build", "-o", dir+"/", "../../agent/testdata/fakepinentry", "../../agent/testdata/fakehelper")
+	cmd := exec.Command(goTool, "build", "-o", dir+"/", "../../pinentry/pinentrytest/testdata/fakepinentry", "../../wire/wiretest/testdata/fakehelper")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("build the fakes: %v\n%s", err, out)
 	}
@@ -188,14 +189,7 @@ func helperRequests(t *testing.T, record string) []map[string]any {
 // fakePinentry scripts the fake pinentry with answers; it returns its command log.
 func fakePinentry(t *testing.T, bin string, answers ...string) (log string) {
 	t.Helper()
-	dir := t.TempDir()
-	a, _ := json.Marshal(answers)
-	log = filepath.Join(dir, "log")
-	t.Setenv("FAKEPIN_ANSWERS", string(a))
-	t.Setenv("FAKEPIN_COUNTER", filepath.Join(dir, "counter"))
-	t.Setenv("FAKEPIN_LOG", log)
-	t.Setenv("PINENTRY_PROGRAM", bin)
-	return log
+	return pinentrytest.Script(t, bin, answers...)
 }
 
 func readString(t *testing.T, path string) string {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"tails-backup/agent"
+	"tails-backup/pairing"
 )
 
 const statusSynopsis = "[--json] [--state FILE]"
@@ -78,10 +79,10 @@ type statusBackup struct {
 }
 
 type statusAttempt struct {
-	Time    time.Time    `json:"time"`
-	Backup  string       `json:"backup"`
-	Result  agent.Result `json:"result"`
-	Message string       `json:"message"`
+	Time    time.Time      `json:"time"`
+	Backup  string         `json:"backup"`
+	Result  pairing.Result `json:"result"`
+	Message string         `json:"message"`
 }
 
 type statusReminders struct {
@@ -147,14 +148,14 @@ func utcPtr(t time.Time) *time.Time {
 	return &u
 }
 
-func attemptDoc(a *agent.Attempt) *statusAttempt {
+func attemptDoc(a *pairing.Attempt) *statusAttempt {
 	if a == nil {
 		return nil
 	}
 	return &statusAttempt{Time: a.Time.UTC(), Backup: a.Backup, Result: a.Result, Message: a.Message}
 }
 
-func buildStatus(st agent.State, se *agent.StateError, path string, mark ownMarker, r agent.Reminder, version string, now time.Time) statusDoc {
+func buildStatus(st pairing.State, se *pairing.StateError, path string, mark ownMarker, r agent.Reminder, version string, now time.Time) statusDoc {
 	doc := statusDoc{
 		Format:       statusFormat,
 		Now:          now.UTC(),
@@ -202,7 +203,7 @@ func buildStatus(st agent.State, se *agent.StateError, path string, mark ownMark
 	return doc
 }
 
-func printStatus(w io.Writer, doc statusDoc, st agent.State, r agent.Reminder, now time.Time) {
+func printStatus(w io.Writer, doc statusDoc, st pairing.State, r agent.Reminder, now time.Time) {
 	version := doc.TailsVersion
 	if version == "" {
 		version = "unknown version"

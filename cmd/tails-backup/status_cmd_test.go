@@ -10,16 +10,16 @@ import (
 	"testing"
 	"time"
 
-	"tails-backup/agent"
+	"tails-backup/pairing"
 )
 
 // statusState: one backup updated 9 days ago, whose last attempt (yesterday) failed, and
 // another never updated; reminders snoozed.
-func statusState() agent.State {
+func statusState() pairing.State {
 	st := pairedState(9)
-	st.RecordAttempt(agent.Attempt{Time: testNow.Add(-24 * time.Hour), Backup: backupUUID, Result: agent.ResultFailed,
+	st.RecordAttempt(pairing.Attempt{Time: testNow.Add(-24 * time.Hour), Backup: backupUUID, Result: pairing.ResultFailed,
 		Message: "The passphrase was wrong three times."})
-	st.Backups = append(st.Backups, agent.PairedBackup{UUID: otherUUID, Label: "Samsung BAR Plus", Size: 64_000_000_000, Added: testNow.Add(-2 * time.Hour)})
+	st.Backups = append(st.Backups, pairing.PairedBackup{UUID: otherUUID, Label: "Samsung BAR Plus", Size: 64_000_000_000, Added: testNow.Add(-2 * time.Hour)})
 	st.Snooze(testNow.Add(-2 * time.Hour))
 	st.ReminderShown(testNow.Add(-3 * time.Hour))
 	return st
@@ -28,7 +28,7 @@ func statusState() agent.State {
 func TestStatusText(t *testing.T) {
 	tests := []struct {
 		name    string
-		state   *agent.State
+		state   *pairing.State
 		backup  bool
 		version string // "" removes the version file
 		want    []string

@@ -11,11 +11,12 @@ import (
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
-	"tails-backup/agent"
 	"tails-backup/helper"
+	"tails-backup/pairing"
 	"tails-backup/session"
 	"tails-backup/tails"
 	"tails-backup/udisks"
+	"tails-backup/wire"
 )
 
 const verifySynopsis = "[--checksum] [--skip FOLDER]... [--state FILE] [--helper-command CMD] [--source DIR] [DEVICE|PATH]"
@@ -51,12 +52,12 @@ type verifyFindings struct {
 }
 
 // event prints a change or a problem event; other events are ignored.
-func (f *verifyFindings) event(ev helper.Event) {
+func (f *verifyFindings) event(ev wire.Event) {
 	switch ev.Phase {
-	case helper.PhaseChange:
+	case wire.PhaseChange:
 		f.changes++
 		fmt.Fprintln(f.w, changeLine(ev))
-	case helper.PhaseProblem:
+	case wire.PhaseProblem:
 		label := "problem"
 		if ev.Warning {
 			label = "warning"
@@ -71,7 +72,7 @@ func (f *verifyFindings) event(ev helper.Event) {
 // changeLine writes one difference close to rsync --itemize-changes: a change letter (> the
 // content would be copied, c a non-file would be created or changed, h a hard link, . only
 // metadata, *deleting), a type letter, what differs, and the path ("/" after a folder).
-func changeLine(ev helper.Event) string {
+func changeLine(ev wire.Event) string {
 	typ := ev.Type
 	if len(typ) != 1 || !strings.Contains("fdLDS", typ) {
 		typ = "?"
@@ -135,9 +136,9 @@ type errVerifyFailed struct{ advice string }
 func (e errVerifyFailed) Error() string { return e.advice }
 
 // summarize prints the end of the output and returns the command's result.
-func (f *verifyFindings) summarize(rep *helper.Report, checksum bool, advice string) error {
+func (f *verifyFindings) summarize(rep *wire.Report, checksum bool, advice string) error {
 	if rep == nil {
-		rep = &helper.Report{}
+		rep = &wire.Report{}
 	}
 	if rep.ChangesNotListed > 0 {
 		fmt.Fprintf(f.w, "... and %d more differences, not listed.\n", rep.ChangesNotListed)
@@ -297,9 +298,9 @@ func verifyDevice(ctx context.Context, env *environment, dev string, checksum bo
 	if err := v.mount(ctx); err != nil {
 		return err
 	}
-	req := helper.Request{Version: helper.ProtocolVersion, Op: helper.OpVerify, Backup: stick.UUID, Checksum: checksum, Skip: skip}
+	req := wire.Request{Version: wire.ProtocolVersion, Op: wire.OpVerify, Backup: stick.UUID, Checksum: checksum, Skip: skip}
 	f := &verifyFindings{w: env.stdout}
-	client := agent.NewHelperClient(argv, log.WithField("component", "helper"))
+	client := wire.NewHelperClient(argv, log.WithField("component", "helper"))
 	rep, err := client.Run(ctx, req, f.event)
 	if err != nil {
 		return fmt.Errorf("%s was not verified: %w", name, explainHelperError(ctx, err))
@@ -308,7 +309,7 @@ func verifyDevice(ctx context.Context, env *environment, dev string, checksum bo
 }
 
 // chooseVerifyStick picks the stick named by dev, or the only paired backup plugged in.
-func chooseVerifyStick(snap *udisks.Snapshot, boot udisks.BootPaths, state *agent.State, dev string) (session.Stick, error) {
+func chooseVerifyStick(snap *udisks.Snapshot, boot udisks.BootPaths, state *pairing.State, dev string) (session.Stick, error) {
 	var paired []session.Stick
 	for _, c := range session.Candidates(snap, boot) {
 		if state.IsPaired(c.UUID) {

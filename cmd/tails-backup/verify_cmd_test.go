@@ -11,28 +11,28 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"tails-backup/helper"
 	tbsync "tails-backup/sync"
 	"tails-backup/tails"
 	"tails-backup/udisks/udiskstest"
+	"tails-backup/wire"
 )
 
 func TestChangeLine(t *testing.T) {
 	tests := []struct {
-		ev   helper.Event
+		ev   wire.Event
 		want string
 	}{
-		{helper.Event{Kind: "update", Type: "f", What: []string{"data"}, Path: "Persistent/notes.txt"}, ">f data          Persistent/notes.txt"},
-		{helper.Event{Kind: "update", Type: "f", What: []string{"data", "mtime"}, Path: "a"}, ">f data,mtime    a"},
-		{helper.Event{Kind: "create", Type: "f", Path: "Persistent/todo.txt"}, ">f new           Persistent/todo.txt"},
-		{helper.Event{Kind: "create", Type: "d", Path: "gnupg"}, "cd new           gnupg/"},
-		{helper.Event{Kind: "metadata", Type: "d", What: []string{"mode", "mtime"}, Path: "thunderbird"}, ".d mode,mtime    thunderbird/"},
-		{helper.Event{Kind: "metadata", Type: "d", What: []string{"mtime"}, Path: "."}, ".d mtime         ./"},
-		{helper.Event{Kind: "delete", Type: "f", Path: "old.txt"}, "*deleting        old.txt"},
-		{helper.Event{Kind: "delete", Type: "d", Path: "old"}, "*deleting        old/"},
-		{helper.Event{Kind: "update", Type: "L", What: []string{"target"}, Path: "dotfiles/.bashrc"}, "cL target        dotfiles/.bashrc"},
-		{helper.Event{Kind: "update", Type: "f", What: []string{"links"}, Path: "h"}, "hf links         h"},
-		{helper.Event{Kind: "update", Type: "x", What: []string{"type"}, Path: "a\nb"}, "c? type          a?b"},
+		{wire.Event{Kind: "update", Type: "f", What: []string{"data"}, Path: "Persistent/notes.txt"}, ">f data          Persistent/notes.txt"},
+		{wire.Event{Kind: "update", Type: "f", What: []string{"data", "mtime"}, Path: "a"}, ">f data,mtime    a"},
+		{wire.Event{Kind: "create", Type: "f", Path: "Persistent/todo.txt"}, ">f new           Persistent/todo.txt"},
+		{wire.Event{Kind: "create", Type: "d", Path: "gnupg"}, "cd new           gnupg/"},
+		{wire.Event{Kind: "metadata", Type: "d", What: []string{"mode", "mtime"}, Path: "thunderbird"}, ".d mode,mtime    thunderbird/"},
+		{wire.Event{Kind: "metadata", Type: "d", What: []string{"mtime"}, Path: "."}, ".d mtime         ./"},
+		{wire.Event{Kind: "delete", Type: "f", Path: "old.txt"}, "*deleting        old.txt"},
+		{wire.Event{Kind: "delete", Type: "d", Path: "old"}, "*deleting        old/"},
+		{wire.Event{Kind: "update", Type: "L", What: []string{"target"}, Path: "dotfiles/.bashrc"}, "cL target        dotfiles/.bashrc"},
+		{wire.Event{Kind: "update", Type: "f", What: []string{"links"}, Path: "h"}, "hf links         h"},
+		{wire.Event{Kind: "update", Type: "x", What: []string{"type"}, Path: "a\nb"}, "c? type          a?b"},
 	}
 	for _, tt := range tests {
 		if got := changeLine(tt.ev); got != tt.want {

@@ -1,4 +1,6 @@
-package agent
+// Package tailbuf keeps the end of what a child process writes: a bounded record of its
+// standard error.
+package tailbuf
 
 import (
 	"bytes"
@@ -6,22 +8,25 @@ import (
 	"sync"
 )
 
-// tailBuffer is an io.Writer keeping the last maxLines lines written to it, each cut to
+// Buffer is an io.Writer keeping the last maxLines lines written to it, each cut to
 // maxLen bytes: a bounded record of a child's standard error. Safe for concurrent use.
-type tailBuffer struct {
+type Buffer struct {
 	mu       sync.Mutex
 	maxLines int
 	maxLen   int
 	lines    []string
 	partial  []byte
-	onLine   func(string) // called, outside the lock, for each complete line; may be nil
+	// OnLine, if not nil, is called, outside the lock, for each complete line; set it before
+	// the first Write.
+	OnLine func(string)
 }
 
-func newTailBuffer(maxLines, maxLen int) *tailBuffer {
-	return &tailBuffer{maxLines: maxLines, maxLen: maxLen}
+// New returns a Buffer keeping maxLines lines of at most maxLen bytes.
+func New(maxLines, maxLen int) *Buffer {
+	return &Buffer{maxLines: maxLines, maxLen: maxLen}
 }
 
-func (t *tailBuffer) Write(p []byte) (int, error) {
+func (t *Buffer) Write(p []byte) (int, error) {
 	var done []string
 	t.mu.Lock()
 	n := len(p)
@@ -37,7 +42,7 @@ func (t *tailBuffer) Write(p []byte) (int, error) {
 		done = append(done, t.pushLocked())
 		p = p[i+1:]
 	}
-	cb := t.onLine
+	cb := t.OnLine
 	t.mu.Unlock()
 	if cb != nil {
 		for _, l := range done {
@@ -48,7 +53,7 @@ func (t *tailBuffer) Write(p []byte) (int, error) {
 }
 
 // pushLocked moves the partial line into the ring and returns it.
-func (t *tailBuffer) pushLocked() string {
+func (t *Buffer) pushLocked() string {
 	l := strings.ToValidUTF8(string(t.partial), "?")
 	t.partial = t.partial[:0]
 	t.lines = append(t.lines, l)
@@ -59,7 +64,7 @@ func (t *tailBuffer) pushLocked() string {
 }
 
 // Lines returns the last lines, including an unfinished last line.
-func (t *tailBuffer) Lines() []string {
+func (t *Buffer) Lines() []string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	out := append([]string(nil), t.lines...)

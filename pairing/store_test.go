@@ -1,6 +1,7 @@
-package agent
+package pairing
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 )
 
@@ -20,11 +22,59 @@ const (
 	uuidB = "7d3f2a44-1c1b-4f0e-8c2a-9e6b1d2c3b4a"
 )
 
+// t0 is the time of the tests.
+var t0 = time.Date(2025, 3, 30, 12, 0, 0, 0, time.UTC)
+
+// stopped is a clock standing still at t.
+func stopped(t time.Time) func() time.Time { return func() time.Time { return t } }
+
+// syncBuffer is a bytes.Buffer safe for concurrent use, to capture logs.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// testLog returns a debug-level logger writing to the returned buffer.
+func testLog(t *testing.T) (*logrus.Entry, *syncBuffer) {
+	t.Helper()
+	buf := &syncBuffer{}
+	l := logrus.New()
+	l.Out = buf
+	l.Level = logrus.DebugLevel
+	l.Formatter = &logrus.TextFormatter{DisableColors: true}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("log:\n%s", buf.String())
+		}
+	})
+	return logrus.NewEntry(l).WithField("test", t.Name()), buf
+}
+
+// testCtx returns a context that ends with the test or after a generous timeout.
+func testCtx(t *testing.T) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
 func newTestStore(t *testing.T) (*Store, string) {
 	t.Helper()
 	log, _ := testLog(t)
 	p := filepath.Join(t.TempDir(), "cfg", "tails-backup", "state.json")
-	return NewStore(p, NewFakeClock(t0), log), p
+	return NewStore(p, stopped(t0), log), p
 }
 
 func sampleState() State {
@@ -236,7 +286,7 @@ func TestStoreConcurrentUpdates(t *testing.T) {
 	s, p := newTestStore(t)
 	// A second Store on the same path stands for another process (the command line).
 	log, _ := testLog(t)
-	other := NewStore(p, NewFakeClock(t0), log)
+	other := NewStore(p, stopped(t0), log)
 	const n = 20
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
@@ -362,7 +412,6 @@ func FuzzParseState(f *testing.F) {
 		if err != nil || string(out) != string(out2) {
 			t.Fatalf("not stable:\n%s\n%s", out, out2)
 		}
-		_ = DecideReminder(ReminderInput{State: st, Now: t0})
 	})
 }
 

@@ -1,4 +1,5 @@
-// Command fakehelper is a root helper for the agent's tests, scripted by environment variables:
+// Command fakehelper is a root helper for the tests of the helper client (package wire) and
+// of the commands, scripted by environment variables:
 //
 //	FAKEHELPER_MODE    done: three progress events, then done; error: an error event with
 //	                   FAKEHELPER_CODE; crash: a progress event, lines on stderr, exit 3;

@@ -1,10 +1,10 @@
-// Package helper is the root side of tails-backup: it validates one request from the session,
-// re-derives the source and the destination from the system itself, and runs the mirror.
+// Package wire is the session/root protocol: the request the session sends to the root helper,
+// the events the helper answers with, and the client that runs the helper and speaks it.
 //
-// The protocol: the session writes one Request as a JSON line on the helper's standard input and
-// keeps it open; writing a Cancel line or closing it cancels the operation. The helper writes
-// Event JSON lines on its standard output: progress, then exactly one "done" or "error".
-package helper
+// The session writes one Request as a JSON line on the helper's standard input and keeps it
+// open; writing a Cancel line or closing it cancels the operation. The helper writes Event JSON
+// lines on its standard output: progress, then exactly one "done" or "error".
+package wire
 
 import (
 	"bufio"

@@ -1,4 +1,7 @@
-package agent
+// Package pairing is the pairing store: which backups this Tails is paired with, the result of
+// each update, the reminder settings and the pause of a restore, kept in one JSON file written
+// atomically.
+package pairing
 
 import (
 	"bytes"
@@ -409,15 +412,15 @@ func DefaultStatePath() (string, error) {
 // fsync, rename, fsync of the folder; mode 0600) and serialised, within this process by a
 // mutex and across processes (the agent and the command line) by a lock file next to it.
 type Store struct {
-	path  string
-	clock Clock
-	log   *logrus.Entry
-	mu    sync.Mutex
+	path string
+	now  func() time.Time
+	log  *logrus.Entry
+	mu   sync.Mutex
 }
 
-// NewStore returns a Store for the state file at path. clock dates set-aside files.
-func NewStore(path string, clock Clock, log *logrus.Entry) *Store {
-	return &Store{path: path, clock: clock, log: log}
+// NewStore returns a Store for the state file at path. now dates set-aside files.
+func NewStore(path string, now func() time.Time, log *logrus.Entry) *Store {
+	return &Store{path: path, now: now, log: log}
 }
 
 // Path returns the state file's path.
@@ -526,7 +529,7 @@ func (s *Store) read() (State, error) {
 
 // setAside renames the state file to path+suffix+timestamp, never replacing an existing file.
 func (s *Store) setAside(suffix string) (string, error) {
-	base := s.path + suffix + s.clock.Now().UTC().Format("20060102T150405Z")
+	base := s.path + suffix + s.now().UTC().Format("20060102T150405Z")
 	for i := 1; i <= 100; i++ {
 		name := base
 		if i > 1 {

@@ -1,4 +1,4 @@
-package agent
+package wire
 
 import (
 	"bufio"
@@ -15,7 +15,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
-	"tails-backup/helper"
+	"tails-backup/internal/tailbuf"
 )
 
 // DefaultHelperCommand is how the agent runs the root helper on Tails: through a sudoers rule
@@ -24,7 +24,7 @@ func DefaultHelperCommand() []string {
 	return []string{"sudo", "-n", "/usr/lib/tails-backup/helper"}
 }
 
-// HelperRunner runs one helper operation. Implemented by *HelperClient and FakeHelper.
+// HelperRunner runs one helper operation. Implemented by *HelperClient and wiretest.FakeHelper.
 type HelperRunner interface {
 	// Run sends req and calls progress (if not nil, on the caller's goroutine) for each
 	// progress event. It returns the report of a "done" event, or an error: a *HelperError
@@ -32,7 +32,7 @@ type HelperRunner interface {
 	// an error wrapping ErrHelperProtocol for output it could not understand. When ctx ends,
 	// the helper is cancelled and the error also wraps ctx.Err(); if the helper completed
 	// anyway before it saw the cancel, the report is returned with a nil error.
-	Run(ctx context.Context, req helper.Request, progress func(helper.Event)) (*helper.Report, error)
+	Run(ctx context.Context, req Request, progress func(Event)) (*Report, error)
 }
 
 // Errors matching the helper's error codes: errors.Is(err, ErrHelperNoSpace), and errors.As
@@ -54,7 +54,7 @@ var (
 
 // HelperError is an "error" event of the helper.
 type HelperError struct {
-	Code    helper.ErrorCode
+	Code    ErrorCode
 	Message string
 	// Needed and Available are the sizes in bytes for CodeNoSpace.
 	Needed, Available int64
@@ -67,19 +67,19 @@ func (e *HelperError) Error() string {
 // Unwrap returns the sentinel error of the code (ErrHelperInternal for an unknown code).
 func (e *HelperError) Unwrap() error {
 	switch e.Code {
-	case helper.CodeInvalidRequest:
+	case CodeInvalidRequest:
 		return ErrHelperInvalidRequest
-	case helper.CodeNotFound:
+	case CodeNotFound:
 		return ErrHelperNotFound
-	case helper.CodeNotPaired:
+	case CodeNotPaired:
 		return ErrHelperNotPaired
-	case helper.CodeRefused:
+	case CodeRefused:
 		return ErrHelperRefused
-	case helper.CodeNoSpace:
+	case CodeNoSpace:
 		return ErrHelperNoSpace
-	case helper.CodeDeviceGone:
+	case CodeDeviceGone:
 		return ErrHelperDeviceGone
-	case helper.CodeCancelled:
+	case CodeCancelled:
 		return ErrHelperCancelled
 	}
 	return ErrHelperInternal
@@ -137,6 +137,8 @@ type HelperClient struct {
 	log       *logrus.Entry
 }
 
+var _ HelperRunner = (*HelperClient)(nil)
+
 // NewHelperClient returns a client running command (nil means DefaultHelperCommand).
 func NewHelperClient(command []string, log *logrus.Entry) *HelperClient {
 	if command == nil {
@@ -145,13 +147,15 @@ func NewHelperClient(command []string, log *logrus.Entry) *HelperClient {
 	return &HelperClient{Command: command, log: log}
 }
 
-type helperLine struct {
-	ev  helper.Event
-	err error
+// EventLine is one line of the helper's output as ReadEvents read it: an event, or the error
+// that ends the reading.
+type EventLine struct {
+	Event Event
+	Err   error
 }
 
 // Run implements HelperRunner.
-func (c *HelperClient) Run(ctx context.Context, req helper.Request, progress func(helper.Event)) (*helper.Report, error) {
+func (c *HelperClient) Run(ctx context.Context, req Request, progress func(Event)) (*Report, error) {
 	if len(c.Command) == 0 {
 		return nil, errors.New("run the helper: no command configured")
 	}
@@ -162,7 +166,7 @@ func (c *HelperClient) Run(ctx context.Context, req helper.Request, progress fun
 	if err != nil {
 		return nil, fmt.Errorf("run the helper: encode the request: %w", err)
 	}
-	if _, err := helper.ParseRequest(reqLine); err != nil {
+	if _, err := ParseRequest(reqLine); err != nil {
 		return nil, fmt.Errorf("run the helper: %w", err) // wraps helper.ErrInvalidRequest
 	}
 	cancelGrace, termGrace := c.CancelGrace, c.TermGrace
@@ -186,8 +190,8 @@ func (c *HelperClient) Run(ctx context.Context, req helper.Request, progress fun
 	}
 	defer inW.Close()
 	defer outR.Close()
-	stderr := newTailBuffer(helperStderrLines, helperStderrLen)
-	stderr.onLine = func(l string) { log.WithField("helper_stderr", l).Debug("helper") }
+	stderr := tailbuf.New(helperStderrLines, helperStderrLen)
+	stderr.OnLine = func(l string) { log.WithField("helper_stderr", l).Debug("helper") }
 	cmd := exec.Command(c.Command[0], c.Command[1:]...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = inR, outW, stderr
 	cmd.WaitDelay = helperDrainTimeout
@@ -211,13 +215,13 @@ func (c *HelperClient) Run(ctx context.Context, req helper.Request, progress fun
 
 	quit := make(chan struct{})
 	defer close(quit)
-	lines := make(chan helperLine)
-	go readHelperEvents(outR, lines, quit)
+	lines := make(chan EventLine)
+	go ReadEvents(outR, lines, quit)
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 
 	var (
-		final                *helper.Event
+		final                *Event
 		protoErr             error
 		cancelled, stopping  bool
 		linesDone, exitDone  bool
@@ -232,7 +236,7 @@ func (c *HelperClient) Run(ctx context.Context, req helper.Request, progress fun
 		}
 		stopping = true
 		if sendCancel {
-			cl, _ := json.Marshal(helper.Request{Version: helper.ProtocolVersion, Op: helper.OpCancel})
+			cl, _ := json.Marshal(Request{Version: ProtocolVersion, Op: OpCancel})
 			if err := write(cl); err != nil {
 				log.WithError(err).Debug("could not send cancel to the helper")
 			}
@@ -248,21 +252,21 @@ func (c *HelperClient) Run(ctx context.Context, req helper.Request, progress fun
 				stop(final == nil)
 				continue
 			}
-			if l.err != nil {
-				protoErr = l.err
-				log.WithError(l.err).Warn("helper protocol error")
+			if l.Err != nil {
+				protoErr = l.Err
+				log.WithError(l.Err).Warn("helper protocol error")
 				stop(true)
 				continue
 			}
 			switch {
 			case final != nil:
-				log.WithField("event", l.ev.Event).Warn("helper event after its final event, ignored")
-			case l.ev.Event == helper.EventProgress:
+				log.WithField("event", l.Event.Event).Warn("helper event after its final event, ignored")
+			case l.Event.Event == EventProgress:
 				if progress != nil {
-					progress(l.ev)
+					progress(l.Event)
 				}
 			default:
-				ev := l.ev
+				ev := l.Event
 				final = &ev
 				stop(false)
 			}
@@ -307,14 +311,14 @@ func (c *HelperClient) Run(ctx context.Context, req helper.Request, progress fun
 		return err
 	}
 	switch {
-	case final != nil && final.Event == helper.EventDone:
+	case final != nil && final.Event == EventDone:
 		if final.Report == nil {
 			// Only an update reports what it did; mark, promote and create-persistence
 			// just say they are done.
-			if req.Op == helper.OpUpdate {
+			if req.Op == OpUpdate {
 				return nil, withCtx(fmt.Errorf("%w: done without a report", ErrHelperProtocol))
 			}
-			final.Report = &helper.Report{}
+			final.Report = &Report{}
 		}
 		if exitErr != nil {
 			log.WithError(exitErr).Warn("the helper reported success but exited with an error")
@@ -332,12 +336,12 @@ func (c *HelperClient) Run(ctx context.Context, req helper.Request, progress fun
 	return nil, withCtx(crash)
 }
 
-// readHelperEvents sends each event line of r on out; after the first bad line it sends the
+// ReadEvents sends each event line of r on out; after the first bad line it sends the
 // error and discards the rest of r. It closes out at the end of r, and gives up when quit is
 // closed.
-func readHelperEvents(r *os.File, out chan<- helperLine, quit <-chan struct{}) {
+func ReadEvents(r *os.File, out chan<- EventLine, quit <-chan struct{}) {
 	defer close(out)
-	send := func(l helperLine) bool {
+	send := func(l EventLine) bool {
 		select {
 		case out <- l:
 			return true
@@ -354,40 +358,40 @@ func readHelperEvents(r *os.File, out chan<- helperLine, quit <-chan struct{}) {
 		}
 		ev, err := parseHelperEvent(line)
 		if err != nil {
-			if send(helperLine{err: fmt.Errorf("line %d: %w", n, err)}) {
+			if send(EventLine{Err: fmt.Errorf("line %d: %w", n, err)}) {
 				_, _ = io.Copy(io.Discard, r) // a helper blocked writing would never exit
 			}
 			return
 		}
-		if !send(helperLine{ev: ev}) {
+		if !send(EventLine{Event: ev}) {
 			return
 		}
 	}
 	if err := sc.Err(); err != nil && !errors.Is(err, os.ErrClosed) {
-		if send(helperLine{err: fmt.Errorf("%w: %v", ErrHelperProtocol, err)}) {
+		if send(EventLine{Err: fmt.Errorf("%w: %v", ErrHelperProtocol, err)}) {
 			_, _ = io.Copy(io.Discard, r)
 		}
 	}
 }
 
 // parseHelperEvent decodes and checks one event line.
-func parseHelperEvent(line []byte) (helper.Event, error) {
-	var ev helper.Event
+func parseHelperEvent(line []byte) (Event, error) {
+	var ev Event
 	dec := json.NewDecoder(bytes.NewReader(line))
 	if err := dec.Decode(&ev); err != nil {
-		return helper.Event{}, fmt.Errorf("%w: %v", ErrHelperProtocol, err)
+		return Event{}, fmt.Errorf("%w: %v", ErrHelperProtocol, err)
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return helper.Event{}, fmt.Errorf("%w: data after the JSON object", ErrHelperProtocol)
+		return Event{}, fmt.Errorf("%w: data after the JSON object", ErrHelperProtocol)
 	}
 	switch ev.Event {
-	case helper.EventProgress, helper.EventDone:
-	case helper.EventError:
+	case EventProgress, EventDone:
+	case EventError:
 		if ev.Code == "" {
-			return helper.Event{}, fmt.Errorf("%w: error event without a code", ErrHelperProtocol)
+			return Event{}, fmt.Errorf("%w: error event without a code", ErrHelperProtocol)
 		}
 	default:
-		return helper.Event{}, fmt.Errorf("%w: unknown event %q", ErrHelperProtocol, ev.Event)
+		return Event{}, fmt.Errorf("%w: unknown event %q", ErrHelperProtocol, ev.Event)
 	}
 	return ev, nil
 }

@@ -1,4 +1,6 @@
-package agent
+// Package pinentry asks a passphrase through pinentry (the Assuan protocol of GnuPG's dialogs),
+// with retries.
+package pinentry
 
 import (
 	"bytes"
@@ -16,6 +18,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"tails-backup/internal/secmem"
+	"tails-backup/internal/tailbuf"
 )
 
 // DefaultPinentry is the pinentry program used on Tails; the PINENTRY_PROGRAM environment
@@ -116,7 +119,7 @@ func (p *Pinentry) AskPassphrase(ctx context.Context, pr Prompt) ([]byte, error)
 	if err != nil {
 		return nil, fmt.Errorf("start pinentry: %w", err)
 	}
-	stderr := newTailBuffer(8, 256)
+	stderr := tailbuf.New(8, 256)
 	cmd.Stderr = stderr
 	cmd.WaitDelay = 2 * time.Second
 	if err := cmd.Start(); err != nil {

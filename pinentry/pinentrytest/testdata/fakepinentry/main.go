@@ -1,5 +1,6 @@
-// Command fakepinentry is a pinentry for the agent's tests. It speaks enough Assuan for the
-// agent, scripted by environment variables:
+// Command fakepinentry is a pinentry for the tests of package pinentry and of the commands. It
+// speaks enough Assuan for them, scripted by environment variables (pinentrytest.Script sets
+// them):
 //
 //	FAKEPIN_ANSWERS  a JSON array of answers; invocation N (counted in FAKEPIN_COUNTER) uses
 //	                 answer N (the last one when fewer). An answer is a passphrase, or one of

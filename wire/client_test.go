@@ -1,4 +1,4 @@
-package agent
+package wire
 
 import (
 	"context"
@@ -10,11 +10,12 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"tails-backup/helper"
 )
 
-var testRequest = helper.Request{Version: helper.ProtocolVersion, Op: helper.OpUpdate, Backup: uuidA}
+// uuidA is the LUKS UUID of the backup of the test request.
+const uuidA = "0b6b6e1e-4f4c-4a77-9a39-5c0e8c9f0a11"
+
+var testRequest = Request{Version: ProtocolVersion, Op: OpUpdate, Backup: uuidA}
 
 // fakeHelperClient returns a client running the fake helper in mode, and the file where the
 // fake records what it reads on its standard input.
@@ -46,23 +47,23 @@ func TestHelperDone(t *testing.T) {
 	for _, mode := range []string{"done", "linger"} { // linger: exits only once its input is closed
 		t.Run(mode, func(t *testing.T) {
 			c, record := fakeHelperClient(t, mode)
-			var got []helper.Event
-			rep, err := c.Run(testCtx(t), testRequest, func(ev helper.Event) { got = append(got, ev) })
+			var got []Event
+			rep, err := c.Run(testCtx(t), testRequest, func(ev Event) { got = append(got, ev) })
 			if err != nil {
 				t.Fatal(err)
 			}
 			if rep == nil || rep.Created != 3 || rep.BytesCopied != 30 || rep.Duration != 1000 {
 				t.Errorf("report = %+v", rep)
 			}
-			if len(got) != 3 || got[0].FilesDone != 1 || got[2].FilesDone != 3 || got[2].Path != "f3" || got[0].Event != helper.EventProgress {
+			if len(got) != 3 || got[0].FilesDone != 1 || got[2].FilesDone != 3 || got[2].Path != "f3" || got[0].Event != EventProgress {
 				t.Errorf("progress = %+v", got)
 			}
 			lines := recorded(t, record)
-			var req helper.Request
+			var req Request
 			if err := json.Unmarshal([]byte(lines[0]), &req); err != nil || !reflect.DeepEqual(req, testRequest) {
 				t.Errorf("request line %q: %v", lines[0], err)
 			}
-			if _, err := helper.ParseRequest([]byte(lines[0])); err != nil {
+			if _, err := ParseRequest([]byte(lines[0])); err != nil {
 				t.Errorf("the helper would refuse the request: %v", err)
 			}
 			if len(lines) != 1 {
@@ -74,17 +75,17 @@ func TestHelperDone(t *testing.T) {
 
 func TestHelperErrorCodes(t *testing.T) {
 	cases := []struct {
-		code helper.ErrorCode
+		code ErrorCode
 		want error
 	}{
-		{helper.CodeInvalidRequest, ErrHelperInvalidRequest},
-		{helper.CodeNotFound, ErrHelperNotFound},
-		{helper.CodeNotPaired, ErrHelperNotPaired},
-		{helper.CodeRefused, ErrHelperRefused},
-		{helper.CodeNoSpace, ErrHelperNoSpace},
-		{helper.CodeDeviceGone, ErrHelperDeviceGone},
-		{helper.CodeCancelled, ErrHelperCancelled},
-		{helper.CodeInternal, ErrHelperInternal},
+		{CodeInvalidRequest, ErrHelperInvalidRequest},
+		{CodeNotFound, ErrHelperNotFound},
+		{CodeNotPaired, ErrHelperNotPaired},
+		{CodeRefused, ErrHelperRefused},
+		{CodeNoSpace, ErrHelperNoSpace},
+		{CodeDeviceGone, ErrHelperDeviceGone},
+		{CodeCancelled, ErrHelperCancelled},
+		{CodeInternal, ErrHelperInternal},
 		{"from-the-future", ErrHelperInternal},
 	}
 	for _, tc := range cases {
@@ -121,7 +122,7 @@ func TestHelperCrashes(t *testing.T) {
 		t.Run(tc.mode, func(t *testing.T) {
 			c, _ := fakeHelperClient(t, tc.mode)
 			events := 0
-			_, err := c.Run(testCtx(t), testRequest, func(helper.Event) { events++ })
+			_, err := c.Run(testCtx(t), testRequest, func(Event) { events++ })
 			if !errors.Is(err, ErrHelperCrashed) {
 				t.Fatalf("err = %v", err)
 			}
@@ -175,7 +176,7 @@ func TestHelperCancel(t *testing.T) {
 			}
 			ctx, cancel := context.WithCancel(testCtx(t))
 			defer cancel()
-			_, err := c.Run(ctx, testRequest, func(helper.Event) { cancel() })
+			_, err := c.Run(ctx, testRequest, func(Event) { cancel() })
 			if !errors.Is(err, context.Canceled) {
 				t.Fatalf("err = %v, want it to wrap context.Canceled", err)
 			}
@@ -238,21 +239,6 @@ func TestParseHelperEvent(t *testing.T) {
 	}
 }
 
-func TestFakeHelper(t *testing.T) {
-	f := &FakeHelper{Progress: []helper.Event{{Event: helper.EventProgress}}, Report: &helper.Report{Created: 1}}
-	n := 0
-	rep, err := f.Run(testCtx(t), testRequest, func(helper.Event) { n++ })
-	if err != nil || rep.Created != 1 || n != 1 || !reflect.DeepEqual(f.Requests()[0], testRequest) {
-		t.Fatal(rep, err, n)
-	}
-	f = &FakeHelper{WaitForCancel: true}
-	ctx, cancel := context.WithCancel(testCtx(t))
-	cancel()
-	if _, err := f.Run(ctx, testRequest, nil); !errors.Is(err, ErrHelperCancelled) || !errors.Is(err, context.Canceled) {
-		t.Fatal(err)
-	}
-}
-
 func FuzzParseHelperEvent(f *testing.F) {
 	f.Add([]byte(`{"event":"progress","phase":"copy","files_done":1,"files_total":3,"bytes_done":10,"bytes_total":30,"path":"a"}`))
 	f.Add([]byte(`{"event":"done","report":{"created":1,"errors":[{"path":"x","op":"copy","error":"EIO"}],"duration_ns":5,"finished":"2025-01-01T00:00:00Z"}}`))
@@ -266,11 +252,11 @@ func FuzzParseHelperEvent(f *testing.F) {
 			return
 		}
 		switch ev.Event {
-		case helper.EventProgress, helper.EventDone, helper.EventError:
+		case EventProgress, EventDone, EventError:
 		default:
 			t.Fatalf("accepted event %q", ev.Event)
 		}
-		if ev.Event == helper.EventError && ev.Code == "" {
+		if ev.Event == EventError && ev.Code == "" {
 			t.Fatal("accepted an error without code")
 		}
 	})
@@ -278,8 +264,8 @@ func FuzzParseHelperEvent(f *testing.F) {
 
 func TestHelperRefusesInvalidRequestLocally(t *testing.T) {
 	c, record := fakeHelperClient(t, "done")
-	_, err := c.Run(testCtx(t), helper.Request{Version: helper.ProtocolVersion, Op: helper.OpUpdate, Backup: "../sda"}, nil)
-	if !errors.Is(err, helper.ErrInvalidRequest) {
+	_, err := c.Run(testCtx(t), Request{Version: ProtocolVersion, Op: OpUpdate, Backup: "../sda"}, nil)
+	if !errors.Is(err, ErrInvalidRequest) {
 		t.Fatalf("err = %v", err)
 	}
 	if _, err := os.Stat(record); !errors.Is(err, os.ErrNotExist) {
