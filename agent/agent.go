@@ -527,7 +527,7 @@ func (a *Agent) promote(ctx context.Context) {
 func (a *Agent) finishPromote(ctx context.Context, err error) {
 	if err != nil {
 		a.log.WithError(err).Warn("promote")
-		a.show(ctx, errorNote("This Tails could not be made your main Tails", helperErrorText(err)))
+		a.show(ctx, errorNote("This Tails could not be made your main Tails", session.HelperErrorText(err)))
 		return
 	}
 	a.isBackup = false

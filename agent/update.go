@@ -551,48 +551,12 @@ func (u *update) failed(err error) jobResult {
 		}
 	case u.started:
 		result = pairing.ResultIncomplete
-		body = helperErrorText(err)
+		body = session.HelperErrorText(err)
 	default:
-		body = fmt.Sprintf("Something went wrong: %s. Unplug your backup Tails and plug it in again to try again.", firstSentence(err))
+		body = fmt.Sprintf("Something went wrong: %s. Unplug your backup Tails and plug it in again to try again.", session.FirstSentence(err))
 	}
 	note := errorNote(summary, body)
 	return jobResult{attempt: u.attempt(result, body), note: &note}
-}
-
-// helperErrorText explains an error of the root helper in one or two sentences.
-func helperErrorText(err error) string {
-	var he *wire.HelperError
-	switch {
-	case errors.As(err, &he) && errors.Is(err, wire.ErrHelperNoSpace) && he.Needed <= he.Available:
-		// The backup filled up during the copy: what is missing is not known.
-		return "Your backup Tails ran out of space during the update. Nothing on it is lost, and it is marked incomplete. Free some space in your Persistent Storage, or create a new backup on a bigger USB stick with 'tails-backup create'."
-	case errors.As(err, &he) && errors.Is(err, wire.ErrHelperNoSpace):
-		return fmt.Sprintf("Your backup Tails is too small: the update needs %s more than the %s free. Create a new backup on a bigger USB stick with 'tails-backup create'.",
-			session.SizeText(he.Needed-he.Available), session.SizeText(he.Available))
-	case errors.Is(err, wire.ErrHelperNotPaired):
-		return "Its backup marker names another Tails, so it was not changed. Use your own backup, or create a new one with 'tails-backup create'."
-	case errors.Is(err, wire.ErrHelperDeviceGone):
-		return "Your backup Tails was unplugged or failed during the update. Plug it in again to finish the update."
-	case errors.Is(err, wire.ErrHelperCrashed):
-		return "The update stopped unexpectedly. Your backup is marked incomplete: plug it in again to finish the update."
-	case errors.Is(err, context.Canceled) || errors.Is(err, wire.ErrHelperCancelled):
-		return "The update was cancelled. Your backup is marked incomplete: the next update finishes it."
-	case errors.As(err, &he) && errors.Is(err, wire.ErrHelperRefused) && he.Message != "":
-		// Every refusal of the helper already says what to do, and plugging the stick in again
-		// would only be refused again (a folder nested too deep, a mount on the backup).
-		return he.Message
-	case errors.As(err, &he):
-		return fmt.Sprintf("%s Plug your backup Tails in again to try again.", he.Message)
-	}
-	return fmt.Sprintf("Something went wrong: %s. Plug your backup Tails in again to try again.", firstSentence(err))
-}
-
-func firstSentence(err error) string {
-	s := err.Error()
-	if i := strings.Index(s, ". "); i > 0 {
-		s = s[:i]
-	}
-	return strings.TrimSuffix(s, ".")
 }
 
 // newRequest builds a helper request.

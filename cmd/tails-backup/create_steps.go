@@ -17,6 +17,7 @@ import (
 	"github.com/godbus/dbus/v5"
 	"github.com/sirupsen/logrus"
 
+	"tails-backup/session"
 	"tails-backup/tails"
 	"tails-backup/udisks"
 	"tails-backup/wire"
@@ -208,7 +209,7 @@ func (c *creation) helperOp(ctx context.Context, op wire.Op, progress func(wire.
 	client := wire.NewHelperClient(strings.Fields(c.helperCmd), c.log.WithField("component", "helper"))
 	rep, err := client.Run(ctx, wire.Request{Version: wire.ProtocolVersion, Op: op, Backup: c.uuid}, progress)
 	if err != nil {
-		return nil, explainHelperError(ctx, err)
+		return nil, session.CommandHelperError(ctx, err)
 	}
 	if rep == nil {
 		rep = &wire.Report{}

@@ -191,7 +191,7 @@ func restoreRun(ctx context.Context, env *environment, args []string, opts resto
 	rep, err := client.Run(ctx, req, out.event)
 	out.endBar(err == nil)
 	if err != nil {
-		return fmt.Errorf("the restore from %s did not finish: %w", name, explainHelperError(ctx, err))
+		return fmt.Errorf("the restore from %s did not finish: %w", name, session.CommandHelperError(ctx, err))
 	}
 	return restoreSummary(env.stdout, rep, skipped)
 }

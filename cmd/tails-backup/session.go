@@ -257,26 +257,9 @@ func runHelperOp(ctx context.Context, command string, req wire.Request, log *log
 	}
 	client := wire.NewHelperClient(argv, log.WithField("component", "helper"))
 	if _, err := client.Run(ctx, req, nil); err != nil {
-		return explainHelperError(ctx, err)
+		return session.CommandHelperError(ctx, err)
 	}
 	return nil
-}
-
-// explainHelperError says in one sentence why the helper failed.
-func explainHelperError(ctx context.Context, err error) error {
-	var he *wire.HelperError
-	var crash *wire.HelperCrashError
-	switch {
-	case ctx.Err() != nil:
-		return fmt.Errorf("interrupted while the root helper was running (%v); run the command again", ctx.Err())
-	case errors.As(err, &he):
-		return errors.New(strings.TrimSuffix(he.Message, "."))
-	case errors.As(err, &crash):
-		return fmt.Errorf("the root helper stopped unexpectedly (%v); check that tails-backup is installed completely, with its sudo rule, and try again", crash)
-	case errors.Is(err, wire.ErrHelperProtocol):
-		return fmt.Errorf("the root helper answered something this tails-backup does not understand (%v); reinstall tails-backup", err)
-	}
-	return fmt.Errorf("the root helper could not be run (%v); check that tails-backup is installed completely, with its sudo rule, and try again", err)
 }
 
 // stickUse is what a command opens a stick for, in the words of its prompt and its errors.

@@ -303,7 +303,7 @@ func verifyDevice(ctx context.Context, env *environment, dev string, checksum bo
 	client := wire.NewHelperClient(argv, log.WithField("component", "helper"))
 	rep, err := client.Run(ctx, req, f.event)
 	if err != nil {
-		return fmt.Errorf("%s was not verified: %w", name, explainHelperError(ctx, err))
+		return fmt.Errorf("%s was not verified: %w", name, session.CommandHelperError(ctx, err))
 	}
 	return f.summarize(rep, checksum, "plug the backup in to update it, or run 'tails-backup verify' again after the update")
 }
