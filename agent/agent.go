@@ -24,6 +24,7 @@ type Disks interface {
 	Watch(ctx context.Context) (*udisks.Watcher, error)
 	UnlockOrReuse(ctx context.Context, luks dbus.ObjectPath, passphrase string) (dbus.ObjectPath, bool, error)
 	MountOrReuse(ctx context.Context, fs dbus.ObjectPath) (string, bool, error)
+	MountReadOnlyOrReuse(ctx context.Context, fs dbus.ObjectPath) (string, bool, error)
 	Unmount(ctx context.Context, fs dbus.ObjectPath) error
 	Lock(ctx context.Context, luks dbus.ObjectPath) error
 	PowerOff(ctx context.Context, drive dbus.ObjectPath) error

@@ -61,6 +61,7 @@ func (a *Agent) startJob(ctx context.Context, st session.Classified) {
 		answer: make(chan string, 1),
 		log:    a.log.WithField("backup", st.UUID),
 	}
+	u.open = session.NewOpened(a.deps.Disks, st.Stick, session.OpenOptions{Log: u.log})
 	a.job.gone = u.stickGone
 	u.log.Info("backup plugged in: updating")
 	go func() {
@@ -104,8 +105,8 @@ type update struct {
 	stopHelper context.CancelCauseFunc
 	unplugged  bool
 	started    bool // the helper was started: the backup may have changed
-	clear      dbus.ObjectPath
-	mounted    bool
+	// open unlocks, mounts and ejects the backup: ejected at the end, never left as found.
+	open *session.Opened
 }
 
 // run goes through the update flow and says how it ended.
@@ -295,38 +296,20 @@ func (u *update) attempt(r pairing.Result, msg string) pairing.Attempt {
 
 // unlock asks the passphrase and unlocks the backup's Persistent Storage, unless it already is.
 func (u *update) unlock() error {
-	if u.stick.Cleartext != nil {
-		u.clear = u.stick.Cleartext.Path
-		return nil
-	}
-	prompt := pinentry.Prompt{
-		Title:       "Tails Backup",
-		Description: fmt.Sprintf("Enter the passphrase of your backup Tails (%s) to update it.", session.Name(u.stick.Stick.Stick)),
-		Prompt:      "Passphrase:",
-		OK:          "Update",
-	}
-	policy := pinentry.RetryPolicy{
+	return u.open.Unlock(u.ctx, session.Passphrase{
+		Asker: u.a.deps.Asker,
+		Prompt: pinentry.Prompt{
+			Title:       "Tails Backup",
+			Description: fmt.Sprintf("Enter the passphrase of your backup Tails (%s) to update it.", session.Name(u.stick.Stick.Stick)),
+			Prompt:      "Passphrase:",
+			OK:          "Update",
+		},
 		Tries:     3,
 		WrongText: "Wrong passphrase. Try again: it is the passphrase of the backup's Persistent Storage.",
-		IsWrong:   func(err error) bool { return errors.Is(err, udisks.ErrWrongPassphrase) },
-	}
-	return pinentry.AskWithRetries(u.ctx, u.a.deps.Asker, prompt, policy, func(pass []byte) error {
-		clear, _, err := u.a.deps.Disks.UnlockOrReuse(u.ctx, u.stick.LUKS.Path, string(pass))
-		if err == nil {
-			u.clear = clear
-		}
-		return err
 	})
 }
 
-func (u *update) mount() (string, error) {
-	dir, _, err := u.a.deps.Disks.MountOrReuse(u.ctx, u.clear)
-	if err != nil {
-		return "", err
-	}
-	u.mounted = true
-	return dir, nil
-}
+func (u *update) mount() (string, error) { return u.open.Mount(u.ctx) }
 
 // errMarker explains why a stick's marker does not allow the update.
 type errMarker struct{ summary, body string }
@@ -477,29 +460,7 @@ func (u *update) stickGone() {
 
 // eject unmounts, locks and powers off the backup, so that it can be unplugged. It reports
 // whether the stick can be unplugged safely.
-func (u *update) eject() bool {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(u.ctx), time.Minute)
-	defer cancel()
-	d := u.a.deps.Disks
-	if u.mounted {
-		if err := d.Unmount(ctx, u.clear); err != nil && !errors.Is(err, udisks.ErrNotMounted) {
-			u.log.WithError(err).Warn("unmount the backup")
-			return false
-		}
-	}
-	if u.clear != "" {
-		if err := d.Lock(ctx, u.stick.LUKS.Path); err != nil {
-			u.log.WithError(err).Warn("lock the backup")
-			return false
-		}
-	}
-	if u.stick.Drive != nil {
-		if err := d.PowerOff(ctx, u.stick.Drive.Path); err != nil {
-			u.log.WithError(err).Warn("power off the backup")
-		}
-	}
-	return true
-}
+func (u *update) eject() bool { return u.open.Eject(u.ctx) == nil }
 
 // failed leaves the stick safe to unplug and says what happened and what to do.
 func (u *update) failed(err error) jobResult {

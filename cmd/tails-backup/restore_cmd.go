@@ -148,7 +148,7 @@ func restoreRun(ctx context.Context, env *environment, args []string, opts resto
 	if err := o.mount(ctx); err != nil {
 		return err
 	}
-	mp, err := mountPointOf(ctx, disks, o.clear)
+	mp, err := mountPointOf(ctx, disks, o.opened().Clear())
 	if err != nil {
 		return fmt.Errorf("the Persistent Storage of %s is not mounted any more (%v); unplug it, plug it in again and run 'tails-backup restore' again", name, err)
 	}

@@ -278,7 +278,7 @@ type stickUse struct {
 }
 
 // openStick unlocks (through pinentry) and mounts a stick for a session command, and
-// releases it afterwards.
+// releases it afterwards (session.Opened), in the words of the command's use.
 type openStick struct {
 	disks *udisks.Client
 	stick session.Stick
@@ -286,38 +286,30 @@ type openStick struct {
 	log   *logrus.Entry
 	use   stickUse
 
-	clear             dbus.ObjectPath // its unlocked cleartext device
-	unlocked, mounted bool            // by this command
-	released          bool
+	open *session.Opened
 }
 
 // stickTries is how many passphrases are tried.
 const stickTries = 3
 
+func (o *openStick) opened() *session.Opened {
+	if o.open == nil {
+		o.open = session.NewOpened(o.disks, o.stick, session.OpenOptions{ReadOnly: o.use.readOnly, LeaveAsFound: o.use.leaveAsFound, Log: o.log})
+	}
+	return o.open
+}
+
 func (o *openStick) unlock(ctx context.Context) error {
-	if o.stick.Cleartext != nil {
-		o.clear = o.stick.Cleartext.Path
-		return nil
-	}
-	prompt := pinentry.Prompt{
-		Title:       "Tails Backup",
-		Description: fmt.Sprintf("Enter the passphrase of the Persistent Storage of %s %s.", o.name, o.use.purpose),
-		Prompt:      "Passphrase:",
-		OK:          o.use.ok,
-	}
-	policy := pinentry.RetryPolicy{
+	err := o.opened().Unlock(ctx, session.Passphrase{
+		Asker: pinentry.NewPinentry(o.log.WithField("component", "pinentry")),
+		Prompt: pinentry.Prompt{
+			Title:       "Tails Backup",
+			Description: fmt.Sprintf("Enter the passphrase of the Persistent Storage of %s %s.", o.name, o.use.purpose),
+			Prompt:      "Passphrase:",
+			OK:          o.use.ok,
+		},
 		Tries:     stickTries,
 		WrongText: "Wrong passphrase. Try again: it is the passphrase of that stick's Persistent Storage.",
-		IsWrong:   func(err error) bool { return errors.Is(err, udisks.ErrWrongPassphrase) },
-	}
-	asker := pinentry.NewPinentry(o.log.WithField("component", "pinentry"))
-	err := pinentry.AskWithRetries(ctx, asker, prompt, policy, func(pass []byte) error {
-		clear, reused, err := o.disks.UnlockOrReuse(ctx, o.stick.LUKS.Path, string(pass))
-		if clear != "" && clear != "/" {
-			o.clear = clear
-			o.unlocked = o.unlocked || !reused
-		}
-		return err
 	})
 	cmd := "tails-backup " + o.use.command
 	var execErr *exec.Error
@@ -342,41 +334,21 @@ func (o *openStick) unlock(ctx context.Context) error {
 
 func (o *openStick) mount(ctx context.Context) error {
 	cmd := "tails-backup " + o.use.command
-	mount := o.disks.MountOrReuse
-	if o.use.readOnly {
-		mount = o.disks.MountReadOnlyOrReuse
-	}
-	_, reused, err := mount(ctx, o.clear)
-	if err != nil {
+	if _, err := o.opened().Mount(ctx); err != nil {
 		if errors.Is(err, udisks.ErrDeviceGone) {
 			return fmt.Errorf("%s was unplugged; plug it in again and run '%s' again", o.name, cmd)
 		}
 		return fmt.Errorf("the Persistent Storage of %s could not be opened (%v); unplug it, plug it in again and run '%s' again", o.name, err, cmd)
 	}
-	o.mounted = !reused || !o.use.leaveAsFound
 	return nil
 }
 
 // release unmounts and locks the stick as its use says (it stays plugged in). It runs once;
 // later calls return nil.
 func (o *openStick) release(ctx context.Context) error {
-	if o.released {
-		return nil
-	}
-	o.released = true
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-	defer cancel()
-	if o.mounted {
-		if err := o.disks.Unmount(ctx, o.clear); err != nil && !errors.Is(err, udisks.ErrNotMounted) {
-			o.log.WithError(err).Error("unmount the stick")
-			return err
-		}
-	}
-	if o.unlocked || (!o.use.leaveAsFound && o.clear != "") {
-		if err := o.disks.Lock(ctx, o.stick.LUKS.Path); err != nil {
-			o.log.WithError(err).Error("lock the stick")
-			return err
-		}
+	if err := o.opened().Release(ctx); err != nil {
+		o.log.WithError(err).Error("release the stick")
+		return err
 	}
 	return nil
 }
