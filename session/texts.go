@@ -1,6 +1,9 @@
 package session
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // SizeText writes a size in decimal units, as the file managers show it: "15.5 GB", "512 bytes".
 func SizeText(n int64) string {
@@ -22,4 +25,15 @@ func Plural(n int, unit string) string {
 		return "1 " + unit
 	}
 	return fmt.Sprintf("%d %ss", n, unit)
+}
+
+// OneLine replaces the control characters a name may hold (a file name, a label), so that a
+// line printed stays a line.
+func OneLine(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return '?'
+		}
+		return r
+	}, s)
 }

@@ -120,14 +120,7 @@ func shownPath(p, typ string) string {
 }
 
 // oneLine replaces the control characters a file name may hold, so that a line stays a line.
-func oneLine(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return '?'
-		}
-		return r
-	}, s)
-}
+func oneLine(s string) string { return session.OneLine(s) }
 
 // errVerifyFailed is the error of a verify that found differences or problems: the summary
 // was printed, the exit status is 1.
