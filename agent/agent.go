@@ -16,6 +16,7 @@ import (
 	"tails-backup/pairing"
 	"tails-backup/pinentry"
 	"tails-backup/quiesce"
+	"tails-backup/session"
 	"tails-backup/tails"
 	"tails-backup/udisks"
 	"tails-backup/wire"
@@ -26,6 +27,7 @@ type Disks interface {
 	Watch(ctx context.Context) (*udisks.Watcher, error)
 	UnlockOrReuse(ctx context.Context, luks dbus.ObjectPath, passphrase string) (dbus.ObjectPath, bool, error)
 	MountOrReuse(ctx context.Context, fs dbus.ObjectPath) (string, bool, error)
+	MountReadOnlyOrReuse(ctx context.Context, fs dbus.ObjectPath) (string, bool, error)
 	Unmount(ctx context.Context, fs dbus.ObjectPath) error
 	Lock(ctx context.Context, luks dbus.ObjectPath) error
 	PowerOff(ctx context.Context, drive dbus.ObjectPath) error
@@ -164,7 +166,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 	}()
 	a.snap = watch.Initial()
-	a.source = sourceUUID(a.snap, a.deps.Disks.BootPaths())
+	a.source = session.SourceUUID(a.snap, a.deps.Disks.BootPaths())
 	a.checkBackupTails(ctx)
 
 	// Watched before the reminder is scheduled, so that no set of the clock falls in between.
@@ -191,7 +193,7 @@ func (a *Agent) Run(ctx context.Context) error {
 				a.snap = ev.Snapshot
 			}
 			if a.source == "" {
-				a.source = sourceUUID(a.snap, a.deps.Disks.BootPaths())
+				a.source = session.SourceUUID(a.snap, a.deps.Disks.BootPaths())
 			}
 			a.evaluateNow(ctx)
 			a.scheduleReminder(ctx, timer)
@@ -310,7 +312,7 @@ func (a *Agent) evaluate(ctx context.Context, state pairing.State) {
 	if a.snap == nil {
 		return
 	}
-	sticks := classifySticks(a.snap, a.deps.Disks.BootPaths(), state.IsPaired)
+	sticks := session.Classify(a.snap, a.deps.Disks.BootPaths(), state.IsPaired)
 	// state was read from the store just now (evaluateNow), so a pause set by a restore is
 	// seen before any update of a stick that appeared since.
 	paused := state.Paused(a.deps.Clock.Now())
@@ -322,7 +324,7 @@ func (a *Agent) evaluate(ctx context.Context, state pairing.State) {
 			present[st.UUID] = true
 		}
 		switch st.Kind {
-		case stickPaired:
+		case session.Paired:
 			if a.isBackup || a.handled[st.UUID] {
 				continue
 			}
@@ -345,7 +347,7 @@ func (a *Agent) evaluate(ctx context.Context, state pairing.State) {
 				continue
 			}
 			a.startJob(ctx, st)
-		case stickUnpaired:
+		case session.Unpaired:
 			if !a.toldUnpair[st.Drive.Path] && !a.isBackup {
 				a.toldUnpair[st.Drive.Path] = true
 				// During a restore, it is the stick restored from (the backup of a lost Tails):
@@ -487,8 +489,8 @@ func (a *Agent) decideReminder(ctx context.Context) Reminder {
 	state := a.loadState(ctx)
 	stickPresent := a.job != nil
 	if a.snap != nil {
-		for _, st := range classifySticks(a.snap, a.deps.Disks.BootPaths(), state.IsPaired) {
-			if st.Kind == stickPaired {
+		for _, st := range session.Classify(a.snap, a.deps.Disks.BootPaths(), state.IsPaired) {
+			if st.Kind == session.Paired {
 				stickPresent = true
 			}
 		}
@@ -529,7 +531,7 @@ func (a *Agent) promote(ctx context.Context) {
 func (a *Agent) finishPromote(ctx context.Context, err error) {
 	if err != nil {
 		a.log.WithError(err).Warn("promote")
-		a.show(ctx, errorNote("This Tails could not be made your main Tails", helperErrorText(err)))
+		a.show(ctx, errorNote("This Tails could not be made your main Tails", session.HelperErrorText(err)))
 		return
 	}
 	a.isBackup = false

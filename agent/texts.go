@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"tails-backup/notify"
+	"tails-backup/session"
 	"tails-backup/wire"
 )
 
@@ -28,7 +29,7 @@ const iconBackup = "drive-removable-media"
 func reminderNote(days int) notify.Notification {
 	return notify.Notification{
 		Icon:    iconBackup,
-		Summary: fmt.Sprintf("Your backup Tails is %s old", plural(days, "day")),
+		Summary: fmt.Sprintf("Your backup Tails is %s old", session.Plural(days, "day")),
 		Body:    "Plug in your backup Tails to update it. The update runs in the background.",
 		Actions: []notify.Action{
 			{Key: actUpdateNow, Label: "Update now", Command: "To update, plug in your backup Tails."},
@@ -128,9 +129,9 @@ func stillRunningNote(app string) notify.Notification {
 }
 
 func doneNote(r Summary) notify.Notification {
-	body := fmt.Sprintf("Your backup Tails is up to date: %s changed, %s copied.", plural(int(r.Changed), "file"), SizeText(r.BytesCopied))
+	body := fmt.Sprintf("Your backup Tails is up to date: %s changed, %s copied.", session.Plural(int(r.Changed), "file"), session.SizeText(r.BytesCopied))
 	if r.SystemFailed {
-		body = fmt.Sprintf("The data on your backup Tails is up to date: %s changed, %s copied.", plural(int(r.Changed), "file"), SizeText(r.BytesCopied))
+		body = fmt.Sprintf("The data on your backup Tails is up to date: %s changed, %s copied.", session.Plural(int(r.Changed), "file"), session.SizeText(r.BytesCopied))
 	}
 	if r.System != "" {
 		body += fmt.Sprintf(" Its Tails system was updated to %s.", r.System)
@@ -139,7 +140,7 @@ func doneNote(r Summary) notify.Notification {
 		body += fmt.Sprintf(" The data of %s was skipped this time.", r.Skipped)
 	}
 	if r.ErrorCount > 0 {
-		body += fmt.Sprintf(" %s could not be copied: they keep their previous copy, and the next update tries again.", plural(int(r.ErrorCount), "file"))
+		body += fmt.Sprintf(" %s could not be copied: they keep their previous copy, and the next update tries again.", session.Plural(int(r.ErrorCount), "file"))
 	}
 	return notify.Notification{
 		Icon:    iconBackup,
@@ -257,29 +258,8 @@ func aboutDuration(d time.Duration) string {
 		h := int(d / time.Hour)
 		m := int((d % time.Hour) / time.Minute)
 		if m == 0 {
-			return fmt.Sprintf("about %s", plural(h, "hour"))
+			return fmt.Sprintf("about %s", session.Plural(h, "hour"))
 		}
-		return fmt.Sprintf("about %s %s", plural(h, "hour"), plural(m, "minute"))
+		return fmt.Sprintf("about %s %s", session.Plural(h, "hour"), session.Plural(m, "minute"))
 	}
-}
-
-func plural(n int, unit string) string {
-	if n == 1 {
-		return "1 " + unit
-	}
-	return fmt.Sprintf("%d %ss", n, unit)
-}
-
-// SizeText writes a size in decimal units, as the file managers show it: "15.5 GB", "512 bytes".
-func SizeText(n int64) string {
-	const unit = 1000 // what file managers show
-	if n < unit {
-		return plural(int(n), "byte")
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %cB", float64(n)/float64(div), "kMGTPE"[exp])
 }

@@ -18,6 +18,7 @@ import (
 	"tails-backup/pairing"
 	"tails-backup/pinentry"
 	"tails-backup/quiesce"
+	"tails-backup/session"
 	"tails-backup/tails"
 	"tails-backup/udisks"
 	"tails-backup/wire"
@@ -44,7 +45,7 @@ type jobResult struct {
 	systemNote *notify.Notification
 }
 
-func (a *Agent) startJob(ctx context.Context, st classifiedStick) {
+func (a *Agent) startJob(ctx context.Context, st session.Classified) {
 	a.closeNote(ctx, &a.waitingID)
 	a.closeNote(ctx, &a.reminderID)
 	jctx, cancel := context.WithCancel(ctx)
@@ -61,6 +62,7 @@ func (a *Agent) startJob(ctx context.Context, st classifiedStick) {
 		answer: make(chan string, 1),
 		log:    a.log.WithField("backup", st.UUID),
 	}
+	u.open = session.NewOpened(a.deps.Disks, st.Stick, session.OpenOptions{Log: u.log})
 	a.job.gone = u.stickGone
 	u.log.Info("backup plugged in: updating")
 	go func() {
@@ -86,7 +88,7 @@ type update struct {
 	a      *Agent
 	ctx    context.Context
 	cancel context.CancelFunc
-	stick  classifiedStick
+	stick  session.Classified
 	source string
 	store  *pairing.Store // the pairing store as the job started (Store is safe to share)
 	log    *logrus.Entry
@@ -104,8 +106,8 @@ type update struct {
 	stopHelper context.CancelCauseFunc
 	unplugged  bool
 	started    bool // the helper was started: the backup may have changed
-	clear      dbus.ObjectPath
-	mounted    bool
+	// open unlocks, mounts and ejects the backup: ejected at the end, never left as found.
+	open *session.Opened
 }
 
 // run goes through the update flow and says how it ended.
@@ -295,38 +297,20 @@ func (u *update) attempt(r pairing.Result, msg string) pairing.Attempt {
 
 // unlock asks the passphrase and unlocks the backup's Persistent Storage, unless it already is.
 func (u *update) unlock() error {
-	if u.stick.Cleartext != nil {
-		u.clear = u.stick.Cleartext.Path
-		return nil
-	}
-	prompt := pinentry.Prompt{
-		Title:       "Tails Backup",
-		Description: fmt.Sprintf("Enter the passphrase of your backup Tails (%s) to update it.", stickName(u.stick)),
-		Prompt:      "Passphrase:",
-		OK:          "Update",
-	}
-	policy := pinentry.RetryPolicy{
+	return u.open.Unlock(u.ctx, session.Passphrase{
+		Asker: u.a.deps.Asker,
+		Prompt: pinentry.Prompt{
+			Title:       "Tails Backup",
+			Description: fmt.Sprintf("Enter the passphrase of your backup Tails (%s) to update it.", session.Name(u.stick.Stick.Stick)),
+			Prompt:      "Passphrase:",
+			OK:          "Update",
+		},
 		Tries:     3,
 		WrongText: "Wrong passphrase. Try again: it is the passphrase of the backup's Persistent Storage.",
-		IsWrong:   func(err error) bool { return errors.Is(err, udisks.ErrWrongPassphrase) },
-	}
-	return pinentry.AskWithRetries(u.ctx, u.a.deps.Asker, prompt, policy, func(pass []byte) error {
-		clear, _, err := u.a.deps.Disks.UnlockOrReuse(u.ctx, u.stick.LUKS.Path, string(pass))
-		if err == nil {
-			u.clear = clear
-		}
-		return err
 	})
 }
 
-func (u *update) mount() (string, error) {
-	dir, _, err := u.a.deps.Disks.MountOrReuse(u.ctx, u.clear)
-	if err != nil {
-		return "", err
-	}
-	u.mounted = true
-	return dir, nil
-}
+func (u *update) mount() (string, error) { return u.open.Mount(u.ctx) }
 
 // errMarker explains why a stick's marker does not allow the update.
 type errMarker struct{ summary, body string }
@@ -477,29 +461,7 @@ func (u *update) stickGone() {
 
 // eject unmounts, locks and powers off the backup, so that it can be unplugged. It reports
 // whether the stick can be unplugged safely.
-func (u *update) eject() bool {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(u.ctx), time.Minute)
-	defer cancel()
-	d := u.a.deps.Disks
-	if u.mounted {
-		if err := d.Unmount(ctx, u.clear); err != nil && !errors.Is(err, udisks.ErrNotMounted) {
-			u.log.WithError(err).Warn("unmount the backup")
-			return false
-		}
-	}
-	if u.clear != "" {
-		if err := d.Lock(ctx, u.stick.LUKS.Path); err != nil {
-			u.log.WithError(err).Warn("lock the backup")
-			return false
-		}
-	}
-	if u.stick.Drive != nil {
-		if err := d.PowerOff(ctx, u.stick.Drive.Path); err != nil {
-			u.log.WithError(err).Warn("power off the backup")
-		}
-	}
-	return true
-}
+func (u *update) eject() bool { return u.open.Eject(u.ctx) == nil }
 
 // failed leaves the stick safe to unplug and says what happened and what to do.
 func (u *update) failed(err error) jobResult {
@@ -537,7 +499,7 @@ func (u *update) failed(err error) jobResult {
 		summary, body = em.summary, em.body
 	case errors.As(err, &small):
 		body = fmt.Sprintf("Its Persistent Storage holds %s, but your data takes %s. Create a new backup on a bigger USB stick with 'tails-backup create'.",
-			SizeText(small.have), SizeText(small.need))
+			session.SizeText(small.have), session.SizeText(small.need))
 	case errors.Is(err, pinentry.ErrTooManyTries):
 		body = "The passphrase was wrong three times. Unplug your backup Tails and plug it in again to try again."
 	case errors.Is(err, udisks.ErrNotAuthorized):
@@ -551,63 +513,12 @@ func (u *update) failed(err error) jobResult {
 		}
 	case u.started:
 		result = pairing.ResultIncomplete
-		body = helperErrorText(err)
+		body = session.HelperErrorText(err)
 	default:
-		body = fmt.Sprintf("Something went wrong: %s. Unplug your backup Tails and plug it in again to try again.", firstSentence(err))
+		body = fmt.Sprintf("Something went wrong: %s. Unplug your backup Tails and plug it in again to try again.", session.FirstSentence(err))
 	}
 	note := errorNote(summary, body)
 	return jobResult{attempt: u.attempt(result, body), note: &note}
-}
-
-// helperErrorText explains an error of the root helper in one or two sentences.
-func helperErrorText(err error) string {
-	var he *wire.HelperError
-	switch {
-	case errors.As(err, &he) && errors.Is(err, wire.ErrHelperNoSpace) && he.Needed <= he.Available:
-		// The backup filled up during the copy: what is missing is not known.
-		return "Your backup Tails ran out of space during the update. Nothing on it is lost, and it is marked incomplete. Free some space in your Persistent Storage, or create a new backup on a bigger USB stick with 'tails-backup create'."
-	case errors.As(err, &he) && errors.Is(err, wire.ErrHelperNoSpace):
-		return fmt.Sprintf("Your backup Tails is too small: the update needs %s more than the %s free. Create a new backup on a bigger USB stick with 'tails-backup create'.",
-			SizeText(he.Needed-he.Available), SizeText(he.Available))
-	case errors.Is(err, wire.ErrHelperNotPaired):
-		return "Its backup marker names another Tails, so it was not changed. Use your own backup, or create a new one with 'tails-backup create'."
-	case errors.Is(err, wire.ErrHelperDeviceGone):
-		return "Your backup Tails was unplugged or failed during the update. Plug it in again to finish the update."
-	case errors.Is(err, wire.ErrHelperCrashed):
-		return "The update stopped unexpectedly. Your backup is marked incomplete: plug it in again to finish the update."
-	case errors.Is(err, context.Canceled) || errors.Is(err, wire.ErrHelperCancelled):
-		return "The update was cancelled. Your backup is marked incomplete: the next update finishes it."
-	case errors.As(err, &he) && errors.Is(err, wire.ErrHelperRefused) && he.Message != "":
-		// Every refusal of the helper already says what to do, and plugging the stick in again
-		// would only be refused again (a folder nested too deep, a mount on the backup).
-		return he.Message
-	case errors.As(err, &he):
-		return fmt.Sprintf("%s Plug your backup Tails in again to try again.", he.Message)
-	}
-	return fmt.Sprintf("Something went wrong: %s. Plug your backup Tails in again to try again.", firstSentence(err))
-}
-
-func firstSentence(err error) string {
-	s := err.Error()
-	if i := strings.Index(s, ". "); i > 0 {
-		s = s[:i]
-	}
-	return strings.TrimSuffix(s, ".")
-}
-
-func stickName(st classifiedStick) string {
-	if st.Drive == nil || st.Drive.Drive == nil {
-		return "USB stick"
-	}
-	d := st.Drive.Drive
-	name := strings.TrimSpace(d.Vendor + " " + d.Model)
-	if name == "" {
-		name = "USB stick"
-	}
-	if d.Size > 0 {
-		name += ", " + SizeText(int64(d.Size))
-	}
-	return name
 }
 
 // newRequest builds a helper request.

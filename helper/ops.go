@@ -304,15 +304,9 @@ func toReport(r tbsync.Report) *wire.Report {
 	return out
 }
 
-// mirrorExcludes is what an update leaves alone on the backup, and verify does not compare:
-// the marker, which is the helper's alone; the tails-backup folder, which holds this Tails'
-// own pairings (written after every update, so a backup could never be identical to it, and
-// meaningless on another Tails: a restore does not bring it back either); and the folders the
-// session asked to skip (the user kept their application open), which keep their previous
-// copy on the backup.
-func mirrorExcludes(skip []string) []string {
-	return append([]string{tails.MarkerName, tails.StateDirName}, skip...)
-}
+// mirrorExcludes is what an update leaves alone on the backup, and verify does not compare
+// (tails.MirrorExcludes).
+func mirrorExcludes(skip []string) []string { return tails.MirrorExcludes(skip) }
 
 // mark pairs dst with src: a marker naming src, incomplete until the first update.
 func (o *operation) mark(src, dst *root) *Failure {

@@ -72,3 +72,13 @@ const (
 //
 // FAT matches names ignoring case: so must whoever compares with these.
 var PerStickSystemFiles = []string{"luks-header-backup", "storage"}
+
+// MirrorExcludes is what an update leaves alone on the backup, and a verify does not compare:
+// the marker, which is the helper's alone; the tails-backup folder, which holds this Tails'
+// own pairings (written after every update, so a backup could never be identical to it, and
+// meaningless on another Tails: a restore does not bring it back either); and the folders the
+// session asked to skip (the user kept their application open), which keep their previous
+// copy on the backup. The root helper's mirror and the verify of a mounted backup both use it.
+func MirrorExcludes(skip []string) []string {
+	return append([]string{MarkerName, StateDirName}, skip...)
+}

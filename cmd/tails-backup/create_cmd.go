@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os/exec"
-	"sort"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -16,8 +15,9 @@ import (
 	"tails-backup/internal/secmem"
 	"tails-backup/pairing"
 	"tails-backup/pinentry"
-	"tails-backup/tails"
+	"tails-backup/session"
 	"tails-backup/udisks"
+	"tails-backup/wire"
 )
 
 const createSynopsis = "[--yes [--replace]] [--state FILE] [--helper-command CMD] [DEVICE]"
@@ -74,15 +74,15 @@ func runCreate(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 
-	cands := createCandidates(snap, sys.boot, used, &before)
+	cands := session.CreateTargets(snap, sys.boot, used, &before)
 	printCreateCandidates(env.stdout, cands, used)
 	target, err := chooseCreateTarget(snap, cands, fs.Arg(0), used)
 	if err != nil {
 		return err
 	}
-	name := describeStick(target.stick)
+	name := session.Describe(target.Stick)
 	printErased(env.stdout, snap, target)
-	if target.pairedUUID != "" {
+	if target.PairedUUID != "" {
 		fmt.Fprintf(env.stdout, "This stick is your backup Tails: erasing it destroys that backup until the new one is ready.\n")
 		if *yes && !*replace {
 			return fmt.Errorf("%s is your backup Tails, so it was not erased; add --replace to erase it all the same", name)
@@ -98,30 +98,31 @@ func runCreate(ctx context.Context, env *environment, args []string) error {
 	}
 	defer secmem.Wipe(pass)
 
-	l, _ := planBackupLayout(target.facts.Size)
-	c := &creation{env: env, disks: disks, boot: sys.boot, log: log, helperCmd: *helperCmd, name: name,
-		drive: target.drive.Path, layout: l, used: used,
-		progress: &createProgress{w: env.stdout, terminal: env.isTerminal, steps: createSteps}}
-	if err := c.run(ctx, pass); err != nil {
+	l, _ := session.PlanLayout(target.Facts.Size)
+	c := &session.Creation{Disks: disks, Boot: sys.boot, Log: log, Name: name,
+		Helper: wire.NewHelperClient(strings.Fields(*helperCmd), log.WithField("component", "helper")),
+		Drive:  target.Drive.Path, Layout: l, Used: used,
+		Progress: &createProgress{w: env.stdout, warn: env.stderr, terminal: env.isTerminal, steps: session.CreateSteps}}
+	if err := c.Run(ctx, pass); err != nil {
 		return err
 	}
 
 	// Ejected before the pairing is saved: a running agent that sees the new pairing while the
 	// stick is still there would start an update of it at once, racing the lock and power-off.
-	ejectErr := c.eject(ctx)
+	ejectErr := c.Eject(ctx)
 	now := sys.now()
 	err = savePairing(ctx, env, sys, log, *statePath, readPath, before, setAside, func(s *pairing.State) error {
-		if target.pairedUUID != "" {
-			s.Unpair(target.pairedUUID) // its LUKS volume was erased
+		if target.PairedUUID != "" {
+			s.Unpair(target.PairedUUID) // its LUKS volume was erased
 		}
-		if err := s.Pair(pairing.PairedBackup{UUID: c.uuid, Label: stickLabel(target.stick), Size: target.facts.Size, Added: now}); err != nil {
+		if err := s.Pair(pairing.PairedBackup{UUID: c.UUID, Label: session.Label(target.Stick), Size: target.Facts.Size, Added: now}); err != nil {
 			return err
 		}
-		s.RecordAttempt(pairing.Attempt{Time: now, Backup: c.uuid, Result: pairing.ResultSuccess})
+		s.RecordAttempt(pairing.Attempt{Time: now, Backup: c.UUID, Result: pairing.ResultSuccess})
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("the backup Tails on %s is complete, but it is not paired because %w; then plug it in and run 'tails-backup pair %s' to pair it", name, err, stickDevice(target.stick))
+		return fmt.Errorf("the backup Tails on %s is complete, but it is not paired because %w; then plug it in and run 'tails-backup pair %s' to pair it", name, err, session.Device(target.Stick))
 	}
 	if ejectErr != nil {
 		fmt.Fprintln(env.stdout, "Your backup Tails is ready and paired.")
@@ -142,118 +143,28 @@ func statfsUsed(dir string) (uint64, error) {
 	return (st.Blocks - st.Bfree) * uint64(st.Bsize), nil
 }
 
-// createCandidate is a drive plugged in, and whether a backup Tails can be made on it.
-type createCandidate struct {
-	drive *udisks.Object
-	stick udisks.Stick // Drive and Disk, and its Tails partitions if it is a Tails stick
-	facts createDrive
-	// reason says why it cannot be used; "" if it can.
-	reason string
-	// pairedUUID is the LUKS UUID of its Persistent Storage when it is a backup paired with
-	// this Tails.
-	pairedUUID string
-	// what it holds, for the listing: "your backup Tails", "a Tails stick"...; "" for anything else.
-	what string
-}
-
-// createCandidates lists every drive, each with whether a backup Tails of a Tails whose
-// Persistent Storage holds used bytes can be made on it, eligible ones first, by device.
-func createCandidates(snap *udisks.Snapshot, boot udisks.BootPaths, used uint64, st *pairing.State) []createCandidate {
-	bootDrive := snap.BootDrive(boot)
-	thisUUID := ""
-	tailsSticks := map[string]udisks.Stick{}
-	for _, ts := range snap.TailsSticks(boot) {
-		tailsSticks[string(ts.Drive.Path)] = ts
-		if ts.Boot {
-			thisUUID = strings.ToLower(ts.LUKSUUID())
-		}
-	}
-	var out []createCandidate
-	for _, o := range snap.Objects() {
-		if o.Drive == nil {
-			continue
-		}
-		c := createCandidate{drive: o, stick: udisks.Stick{Drive: o, Disk: snap.Disk(o.Path)}}
-		if ts, ok := tailsSticks[string(o.Path)]; ok {
-			c.stick = ts
-		}
-		c.facts = driveFacts(c.stick, bootDrive)
-		c.reason = c.facts.notEligible(used)
-		c.pairedUUID, c.what = stickRole(c.stick, st, thisUUID)
-		out = append(out, c)
-	}
-	sort.SliceStable(out, func(i, j int) bool {
-		if (out[i].reason == "") != (out[j].reason == "") {
-			return out[i].reason == ""
-		}
-		return stickDevice(out[i].stick) < stickDevice(out[j].stick)
-	})
-	return out
-}
-
-// driveFacts reads what the eligibility rules look at.
-func driveFacts(st udisks.Stick, bootDrive *udisks.Object) createDrive {
-	d := st.Drive.Drive
-	f := createDrive{Size: d.Size, Removable: d.Removable, Boot: bootDrive != nil && bootDrive.Path == st.Drive.Path}
-	if st.Disk == nil || st.Disk.Block == nil {
-		f.NoMedium = true
-		return f
-	}
-	b := st.Disk.Block
-	if b.Size > 0 {
-		f.Size = b.Size
-	}
-	f.ReadOnly, f.SystemHint = b.ReadOnly, b.HintSystem
-	return f
-}
-
-// stickRole tells what a Tails stick is to this Tails (whose Persistent Storage has the LUKS
-// UUID thisUUID): its paired backup (pairedUUID set), an unfinished one, or another Tails stick.
-// A locked stick keeps its marker to itself: only the store tells it apart then.
-func stickRole(st udisks.Stick, state *pairing.State, thisUUID string) (pairedUUID, what string) {
-	if st.LUKS == nil || st.Boot {
-		return "", ""
-	}
-	uuid := strings.ToLower(st.LUKSUUID())
-	if uuid != "" && state.IsPaired(uuid) {
-		return uuid, "your backup Tails"
-	}
-	if st.Cleartext != nil && st.Cleartext.Filesystem != nil && thisUUID != "" {
-		for _, mp := range st.Cleartext.Filesystem.MountPoints {
-			m := readOwnMarker(mp)
-			if m.isBackup() && strings.EqualFold(m.marker.Source, thisUUID) {
-				if m.marker.State == tails.StateComplete {
-					return "", "a backup of this Tails, not paired"
-				}
-				return "", "an unfinished backup of this Tails"
-			}
-		}
-	}
-	return "", "a Tails stick"
-}
-
-func printCreateCandidates(w io.Writer, cands []createCandidate, used uint64) {
+func printCreateCandidates(w io.Writer, cands []session.CreateTarget, used uint64) {
 	if len(cands) == 0 {
 		return // chooseCreateTarget says that no stick is plugged in
 	}
 	fmt.Fprintln(w, "Drives plugged in:")
 	for _, c := range cands {
 		what := ""
-		if c.what != "" {
-			what = ", " + c.what
+		if c.What != "" {
+			what = ", " + c.What
 		}
 		verdict := "can be used"
-		if c.reason != "" {
-			verdict = "cannot be used: " + c.reason
+		if c.Reason != "" {
+			verdict = "cannot be used: " + c.Reason
 		}
-		fmt.Fprintf(w, "  %-10s %s, %s%s: %s\n", deviceOrNone(c.stick), stickLabel(c.stick), sizeText(c.facts.Size), what, verdict)
+		fmt.Fprintf(w, "  %-10s %s, %s%s: %s\n", deviceOrNone(c.Stick), session.Label(c.Stick), sizeText(c.Facts.Size), what, verdict)
 	}
 	fmt.Fprintf(w, "Your Persistent Storage holds %s: a backup of this Tails needs a USB stick of at least %s.\n",
-		sizeText(used), sizeText(neededStickSize(0, used)))
+		sizeText(used), sizeText(session.NeededStickSize(0, used)))
 }
 
 func deviceOrNone(st udisks.Stick) string {
-	if d := stickDevice(st); d != "" {
+	if d := session.Device(st); d != "" {
 		return d
 	}
 	return "(no medium)"
@@ -261,53 +172,54 @@ func deviceOrNone(st udisks.Stick) string {
 
 // chooseCreateTarget picks the drive named by dev (a device such as /dev/sdb, sdb, or one of
 // its partitions), or the only eligible one when dev is "".
-func chooseCreateTarget(snap *udisks.Snapshot, cands []createCandidate, dev string, used uint64) (createCandidate, error) {
-	if dev == "" {
-		var ok []createCandidate
-		for _, c := range cands {
-			if c.reason == "" {
-				ok = append(ok, c)
-			}
-		}
-		switch {
-		case len(cands) == 0:
-			return createCandidate{}, fmt.Errorf("no USB stick is plugged in: plug in the USB stick to make the backup on (at least %s), then run 'tails-backup create' again", sizeText(neededStickSize(0, used)))
-		case len(ok) == 0:
-			return createCandidate{}, errors.New("no USB stick plugged in can hold a backup of this Tails; plug in a USB stick big enough (see above) and try again")
-		case len(ok) == 1:
-			return ok[0], nil
-		}
-		return createCandidate{}, fmt.Errorf("%w: %d USB sticks can be used; say which one to erase, e.g. 'tails-backup create %s'",
-			errUsage, len(ok), stickDevice(ok[0].stick))
+func chooseCreateTarget(snap *udisks.Snapshot, cands []session.CreateTarget, dev string, used uint64) (session.CreateTarget, error) {
+	if dev == "" && len(cands) == 0 {
+		return session.CreateTarget{}, fmt.Errorf("no USB stick is plugged in: plug in the USB stick to make the backup on (at least %s), then run 'tails-backup create' again", sizeText(session.NeededStickSize(0, used)))
 	}
-	if !strings.HasPrefix(dev, "/") {
-		dev = "/dev/" + dev
-	}
-	o := snap.ByDevice(dev)
-	var drive *udisks.Object
-	if o != nil {
-		drive = snap.DriveOf(o.Path)
-	}
-	if drive == nil {
-		return createCandidate{}, fmt.Errorf("there is no USB stick %s; run 'tails-backup create' without a device to list the drives plugged in", dev)
-	}
+	var ok []session.CreateTarget
 	for _, c := range cands {
-		if c.drive.Path != drive.Path {
-			continue
+		if c.Reason == "" {
+			ok = append(ok, c)
 		}
-		if c.reason != "" {
-			return createCandidate{}, fmt.Errorf("%s cannot be used: %s", dev, c.reason)
-		}
-		return c, nil
 	}
-	return createCandidate{}, fmt.Errorf("there is no USB stick %s; run 'tails-backup create' without a device to list the drives plugged in", dev)
+	c, err := session.Pick(ok, dev, func(dev string) (session.CreateTarget, error) {
+		o := snap.ByDevice(dev)
+		var drive *udisks.Object
+		if o != nil {
+			drive = snap.DriveOf(o.Path)
+		}
+		for _, c := range cands {
+			if drive == nil || c.Drive.Path != drive.Path {
+				continue
+			}
+			if c.Reason != "" {
+				return session.CreateTarget{}, &session.PickError{Reason: session.PickRefused, Device: dev, Why: c.Reason}
+			}
+			return c, nil
+		}
+		return session.CreateTarget{}, &session.PickError{Reason: session.PickNoDevice, Device: dev}
+	})
+	var pe *session.PickError
+	if !errors.As(err, &pe) {
+		return c, err
+	}
+	switch pe.Reason {
+	case session.PickNone:
+		return c, errors.New("no USB stick plugged in can hold a backup of this Tails; plug in a USB stick big enough (see above) and try again")
+	case session.PickSeveral:
+		return c, fmt.Errorf("%w: %d USB sticks can be used; say which one to erase, e.g. 'tails-backup create %s'",
+			errUsage, pe.Count, session.Device(ok[0].Stick))
+	case session.PickRefused:
+		return c, fmt.Errorf("%s cannot be used: %s", pe.Device, pe.Why)
+	}
+	return c, fmt.Errorf("there is no USB stick %s; run 'tails-backup create' without a device to list the drives plugged in", pe.Device)
 }
 
 // printErased shows what erasing the target destroys: each partition with its number, size,
 // GPT name and file system.
-func printErased(w io.Writer, snap *udisks.Snapshot, c createCandidate) {
-	fmt.Fprintf(w, "Everything on %s will be erased:\n", describeStick(c.stick))
-	disk := c.stick.Disk
+func printErased(w io.Writer, snap *udisks.Snapshot, c session.CreateTarget) {
+	fmt.Fprintf(w, "Everything on %s will be erased:\n", session.Describe(c.Stick))
+	disk := c.Stick.Disk
 	parts := snap.Partitions(disk.Path)
 	if len(parts) == 0 {
 		if disk.Block != nil && disk.Block.IdType != "" {

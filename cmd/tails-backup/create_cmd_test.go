@@ -51,6 +51,9 @@ type createWorld struct {
 var partitionProps = [][2]string{{iPart, "Type"}, {iPart, "Name"}, {iPart, "Offset"}, {iPart, "Size"}, {iPart, "Flags"},
 	{iBlock, "IdType"}, {iBlock, "IdLabel"}, {iBlock, "IdUUID"}, {iBlock, "IdVersion"}, {iEnc, "CleartextDevice"}, {iFS, "MountPoints"}}
 
+// mib is a mebibyte, the unit of the partition layout.
+const mib = 1 << 20
+
 // prop is a property of a partition, as it is now or, once powered off, as it was then.
 func (w *createWorld) prop(p dbus.ObjectPath, iface, name string) any {
 	if w.fake.Exists(p) {

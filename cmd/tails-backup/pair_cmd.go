@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/sirupsen/logrus"
 
 	"tails-backup/pairing"
+	"tails-backup/session"
 	"tails-backup/udisks"
 	"tails-backup/wire"
 )
@@ -21,13 +21,6 @@ Tails: its Persistent Storage is unlocked (you type its passphrase), marked as t
 this Tails, then locked again; from then on it is updated each time you plug it in.
 DEVICE is the stick's device, e.g. /dev/sdb; it may be left out when only one Tails stick
 is plugged in besides this one.`
-
-// pairStick is a Tails stick that could be paired: removable, not the boot stick, with a LUKS
-// Persistent Storage.
-type pairStick struct {
-	udisks.Stick
-	uuid string // LUKS UUID of its Persistent Storage, lower case
-}
 
 // runPair is `tails-backup pair`: run as amnesia in the desktop session.
 func runPair(ctx context.Context, env *environment, args []string) error {
@@ -61,14 +54,14 @@ func runPair(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 
-	candidates := pairCandidates(snap, sys.boot)
+	candidates := session.Candidates(snap, sys.boot)
 	printCandidates(env.stdout, candidates, &before)
 	stick, err := chooseStick(snap, sys.boot, candidates, fs.Arg(0))
 	if err != nil {
 		return err
 	}
-	name := describeStick(stick.Stick)
-	if before.IsPaired(stick.uuid) {
+	name := session.Describe(stick.Stick)
+	if before.IsPaired(stick.UUID) {
 		fmt.Fprintf(env.stdout, "%s is already paired as the backup of this Tails; plug it in to update it.\n", name)
 		return nil
 	}
@@ -87,7 +80,7 @@ func runPair(ctx context.Context, env *environment, args []string) error {
 	if err := p.mount(ctx); err != nil {
 		return err
 	}
-	req := wire.Request{Version: wire.ProtocolVersion, Op: wire.OpMark, Backup: stick.uuid}
+	req := wire.Request{Version: wire.ProtocolVersion, Op: wire.OpMark, Backup: stick.UUID}
 	if err := runHelperOp(ctx, *helperCmd, req, log); err != nil {
 		return fmt.Errorf("%s was not paired: %w", name, err)
 	}
@@ -99,7 +92,7 @@ func runPair(ctx context.Context, env *environment, args []string) error {
 	releaseErr := p.release(ctx)
 	now := sys.now()
 	err = savePairing(ctx, env, sys, log, *statePath, readPath, before, setAside, func(s *pairing.State) error {
-		return s.Pair(pairing.PairedBackup{UUID: stick.uuid, Label: stickLabel(stick.Stick), Size: stickSize(stick.Stick), Added: now})
+		return s.Pair(pairing.PairedBackup{UUID: stick.UUID, Label: session.Label(stick.Stick), Size: session.Size(stick.Stick), Added: now})
 	})
 	if err != nil {
 		return fmt.Errorf("%s was marked as the backup of this Tails, but %w", name, err)
@@ -133,74 +126,52 @@ func savePairing(ctx context.Context, env *environment, sys sessionSystem, log *
 	return err
 }
 
-// pairCandidates lists the Tails sticks that could be paired, by the rules the agent applies
-// to a stick it may write to: a removable drive, not the boot device, with a LUKS TailsData.
-func pairCandidates(snap *udisks.Snapshot, boot udisks.BootPaths) []pairStick {
-	var out []pairStick
-	for _, st := range snap.TailsSticks(boot) {
-		if reason := notPairable(st); reason == "" {
-			out = append(out, pairStick{Stick: st, uuid: strings.ToLower(st.LUKSUUID())})
-		}
-	}
-	return out
-}
-
-// notPairable says why a Tails stick cannot be paired, "" if it can.
-func notPairable(st udisks.Stick) string {
-	switch {
-	case st.Boot:
+// unfitText says why a Tails stick cannot be paired.
+func unfitText(u session.Unfit) string {
+	switch u {
+	case session.UnfitBoot:
 		return "is the stick this Tails is running from, so it cannot be its own backup; plug in another Tails stick"
-	case st.Drive == nil || st.Drive.Drive == nil || !st.Drive.Drive.Removable:
+	case session.UnfitNotRemovable:
 		return "is not a removable USB stick, so it is not used as a backup; plug in a Tails USB stick"
-	case !st.IsLUKS() || st.LUKSUUID() == "":
-		return "has no encrypted Persistent Storage; start Tails from it once and create its Persistent Storage, then pair it"
 	}
-	return ""
+	return "has no encrypted Persistent Storage; start Tails from it once and create its Persistent Storage, then pair it"
 }
 
-func printCandidates(w io.Writer, cands []pairStick, st *pairing.State) {
+func printCandidates(w io.Writer, cands []session.Stick, st *pairing.State) {
 	if len(cands) == 0 {
 		return
 	}
 	fmt.Fprintln(w, "Tails sticks plugged in, besides the one this Tails runs from:")
 	for _, c := range cands {
 		paired := "not paired"
-		if st.IsPaired(c.uuid) {
+		if st.IsPaired(c.UUID) {
 			paired = "paired"
 		}
 		fmt.Fprintf(w, "  %-10s %s, %s, Persistent Storage %s, %s\n",
-			stickDevice(c.Stick), stickLabel(c.Stick), sizeText(stickSize(c.Stick)), c.uuid, paired)
+			session.Device(c.Stick), session.Label(c.Stick), sizeText(session.Size(c.Stick)), c.UUID, paired)
 	}
 }
 
 // chooseStick picks the stick named by dev (a device such as /dev/sdb, or sdb), or the only
 // candidate when dev is "".
-func chooseStick(snap *udisks.Snapshot, boot udisks.BootPaths, cands []pairStick, dev string) (pairStick, error) {
-	if dev == "" {
-		switch len(cands) {
-		case 0:
-			return pairStick{}, errors.New("no Tails stick to pair is plugged in (besides the one this Tails runs from); plug in the Tails stick to use as a backup and try again")
-		case 1:
-			return cands[0], nil
-		}
-		return pairStick{}, fmt.Errorf("%w: %d Tails sticks are plugged in; say which one to pair, e.g. 'tails-backup pair %s'",
-			errUsage, len(cands), stickDevice(cands[0].Stick))
+func chooseStick(snap *udisks.Snapshot, boot udisks.BootPaths, cands []session.Stick, dev string) (session.Stick, error) {
+	st, err := session.PickStick(snap, boot, cands, dev)
+	var pe *session.PickError
+	if !errors.As(err, &pe) {
+		return st, err
 	}
-	if !strings.HasPrefix(dev, "/") {
-		dev = "/dev/" + dev
+	switch pe.Reason {
+	case session.PickNone:
+		return st, errors.New("no Tails stick to pair is plugged in (besides the one this Tails runs from); plug in the Tails stick to use as a backup and try again")
+	case session.PickSeveral:
+		return st, fmt.Errorf("%w: %d Tails sticks are plugged in; say which one to pair, e.g. 'tails-backup pair %s'",
+			errUsage, pe.Count, session.Device(cands[0].Stick))
+	case session.PickNoDevice:
+		return st, fmt.Errorf("there is no device %s; run 'tails-backup pair' without a device to list the Tails sticks plugged in", pe.Device)
+	case session.PickNotTails:
+		return st, fmt.Errorf("%s is not a Tails stick (it has no Persistent Storage partition); plug in a Tails stick, or make one with 'tails-backup create'", pe.Device)
 	}
-	o := snap.ByDevice(dev)
-	if o == nil {
-		return pairStick{}, fmt.Errorf("there is no device %s; run 'tails-backup pair' without a device to list the Tails sticks plugged in", dev)
-	}
-	st, ok := snap.StickOf(o.Path, boot)
-	if !ok {
-		return pairStick{}, fmt.Errorf("%s is not a Tails stick (it has no Persistent Storage partition); plug in a Tails stick, or make one with 'tails-backup create'", dev)
-	}
-	if reason := notPairable(st); reason != "" {
-		return pairStick{}, fmt.Errorf("%s %s", dev, reason)
-	}
-	return pairStick{Stick: st, uuid: strings.ToLower(st.LUKSUUID())}, nil
+	return st, fmt.Errorf("%s %s", pe.Device, unfitText(pe.Unfit))
 }
 
 // isFreshState: the state of a store file that does not exist.

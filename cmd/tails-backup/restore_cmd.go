@@ -13,9 +13,9 @@ import (
 	"github.com/godbus/dbus/v5"
 	"github.com/sirupsen/logrus"
 
-	"tails-backup/agent"
 	"tails-backup/pairing"
 	"tails-backup/quiesce"
+	"tails-backup/session"
 	tbsync "tails-backup/sync"
 	"tails-backup/tails"
 	"tails-backup/udisks"
@@ -120,7 +120,7 @@ func restoreRun(ctx context.Context, env *environment, args []string, opts resto
 		return err
 	}
 	defer closeDisks()
-	if fs.Arg(0) == "" && len(pairCandidates(snap, sys.boot)) == 0 {
+	if fs.Arg(0) == "" && len(session.Candidates(snap, sys.boot)) == 0 {
 		fmt.Fprintln(env.stdout, "Plug in your backup Tails now (Ctrl-C to stop).")
 		if snap, err = waitForBackupStick(ctx, disks, sys.boot, opts.plugWait); err != nil {
 			return err
@@ -130,7 +130,7 @@ func restoreRun(ctx context.Context, env *environment, args []string, opts resto
 	if err != nil {
 		return err
 	}
-	name := describeStick(stick.Stick)
+	name := session.Describe(stick.Stick)
 	fmt.Fprintf(env.stdout, "Opening the backup on %s.\n", name)
 
 	o := &openStick{disks: disks, stick: stick, name: name, log: log, use: stickUse{
@@ -148,7 +148,7 @@ func restoreRun(ctx context.Context, env *environment, args []string, opts resto
 	if err := o.mount(ctx); err != nil {
 		return err
 	}
-	mp, err := mountPointOf(ctx, disks, o.clear)
+	mp, err := mountPointOf(ctx, disks, o.opened().Clear())
 	if err != nil {
 		return fmt.Errorf("the Persistent Storage of %s is not mounted any more (%v); unplug it, plug it in again and run 'tails-backup restore' again", name, err)
 	}
@@ -162,7 +162,7 @@ func restoreRun(ctx context.Context, env *environment, args []string, opts resto
 		return fmt.Errorf("the backup marker on %s is damaged (%v), so it is not trusted as a backup made by tails-backup and nothing was changed; restore from another backup", name, err)
 	}
 
-	thisTails := bootStickUUID(snap, sys.boot)
+	thisTails := session.BootUUID(snap, sys.boot)
 	other := m.Source != thisTails
 	for _, line := range restoreDescriptionLines(name, m, other, sys.now()) {
 		fmt.Fprintln(env.stdout, line)
@@ -185,13 +185,13 @@ func restoreRun(ctx context.Context, env *environment, args []string, opts resto
 	}
 
 	fmt.Fprintf(env.stdout, "Restoring from the backup on %s; do not unplug it.\n", name)
-	req := wire.Request{Version: wire.ProtocolVersion, Op: wire.OpRestore, Backup: stick.uuid, Source: m.Source, Skip: skip}
+	req := wire.Request{Version: wire.ProtocolVersion, Op: wire.OpRestore, Backup: stick.UUID, Source: m.Source, Skip: skip}
 	out := &restoreOutput{bar: &progressBar{w: env.stderr, terminal: env.isTerminal}, findings: &verifyFindings{w: env.stdout}}
 	client := wire.NewHelperClient(argv, log.WithField("component", "helper"))
 	rep, err := client.Run(ctx, req, out.event)
 	out.endBar(err == nil)
 	if err != nil {
-		return fmt.Errorf("the restore from %s did not finish: %w", name, explainHelperError(ctx, err))
+		return fmt.Errorf("the restore from %s did not finish: %w", name, session.CommandHelperError(ctx, err))
 	}
 	return restoreSummary(env.stdout, rep, skipped)
 }
@@ -224,7 +224,7 @@ func waitForBackupStick(ctx context.Context, disks *udisks.Client, boot udisks.B
 	wctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	snap, err := disks.WaitFor(wctx, func(s *udisks.Snapshot) (bool, error) {
-		return len(pairCandidates(s, boot)) > 0, nil
+		return len(session.Candidates(s, boot)) > 0, nil
 	})
 	switch {
 	case err == nil:
@@ -247,51 +247,35 @@ func waitText(d time.Duration) string {
 
 // chooseRestoreStick picks the stick named by dev, or the only Tails stick plugged in besides
 // the boot stick; with several, it lists them and asks for the device.
-func chooseRestoreStick(w io.Writer, snap *udisks.Snapshot, boot udisks.BootPaths, dev string) (pairStick, error) {
-	if dev == "" {
-		cands := pairCandidates(snap, boot)
-		switch len(cands) {
-		case 0:
-			return pairStick{}, errors.New("no backup Tails is plugged in (besides the stick this Tails runs from); plug in your backup Tails and try again")
-		case 1:
-			return cands[0], nil
-		}
+func chooseRestoreStick(w io.Writer, snap *udisks.Snapshot, boot udisks.BootPaths, dev string) (session.Stick, error) {
+	cands := session.Candidates(snap, boot)
+	st, err := session.PickStick(snap, boot, cands, dev)
+	var pe *session.PickError
+	if !errors.As(err, &pe) {
+		return st, err
+	}
+	switch pe.Reason {
+	case session.PickNone:
+		return st, errors.New("no backup Tails is plugged in (besides the stick this Tails runs from); plug in your backup Tails and try again")
+	case session.PickSeveral:
 		fmt.Fprintln(w, "Tails sticks plugged in, besides the one this Tails runs from:")
 		for _, c := range cands {
-			fmt.Fprintf(w, "  %-10s %s, %s\n", stickDevice(c.Stick), stickLabel(c.Stick), sizeText(stickSize(c.Stick)))
+			fmt.Fprintf(w, "  %-10s %s, %s\n", session.Device(c.Stick), session.Label(c.Stick), sizeText(session.Size(c.Stick)))
 		}
-		return pairStick{}, fmt.Errorf("%w: %d Tails sticks are plugged in; say which one to restore from, e.g. 'tails-backup restore %s'",
-			errUsage, len(cands), stickDevice(cands[0].Stick))
+		return st, fmt.Errorf("%w: %d Tails sticks are plugged in; say which one to restore from, e.g. 'tails-backup restore %s'",
+			errUsage, pe.Count, session.Device(cands[0].Stick))
+	case session.PickNoDevice:
+		return st, fmt.Errorf("there is no device %s; plug in your backup Tails and give its device, e.g. /dev/sdb", pe.Device)
+	case session.PickNotTails:
+		return st, fmt.Errorf("%s is not a Tails stick (it has no Persistent Storage partition); give the device of your backup Tails", pe.Device)
 	}
-	if !strings.HasPrefix(dev, "/") {
-		dev = "/dev/" + dev
+	switch pe.Unfit {
+	case session.UnfitBoot:
+		return st, fmt.Errorf("%s is the stick this Tails is running from, which holds the Persistent Storage to restore into; give the device of your backup Tails", pe.Device)
+	case session.UnfitNotRemovable:
+		return st, fmt.Errorf("%s is not a removable USB stick, so it is not a backup Tails; give the device of your backup Tails", pe.Device)
 	}
-	o := snap.ByDevice(dev)
-	if o == nil {
-		return pairStick{}, fmt.Errorf("there is no device %s; plug in your backup Tails and give its device, e.g. /dev/sdb", dev)
-	}
-	st, ok := snap.StickOf(o.Path, boot)
-	switch {
-	case !ok:
-		return pairStick{}, fmt.Errorf("%s is not a Tails stick (it has no Persistent Storage partition); give the device of your backup Tails", dev)
-	case st.Boot:
-		return pairStick{}, fmt.Errorf("%s is the stick this Tails is running from, which holds the Persistent Storage to restore into; give the device of your backup Tails", dev)
-	case st.Drive == nil || st.Drive.Drive == nil || !st.Drive.Drive.Removable:
-		return pairStick{}, fmt.Errorf("%s is not a removable USB stick, so it is not a backup Tails; give the device of your backup Tails", dev)
-	case !st.IsLUKS() || st.LUKSUUID() == "":
-		return pairStick{}, fmt.Errorf("%s has no encrypted Persistent Storage, so it is not a backup made by tails-backup; give the device of your backup Tails", dev)
-	}
-	return pairStick{Stick: st, uuid: strings.ToLower(st.LUKSUUID())}, nil
-}
-
-// bootStickUUID is the LUKS UUID of this Tails' Persistent Storage, "" if it is not known.
-func bootStickUUID(snap *udisks.Snapshot, boot udisks.BootPaths) string {
-	for _, st := range snap.TailsSticks(boot) {
-		if st.Boot {
-			return strings.ToLower(st.LUKSUUID())
-		}
-	}
-	return ""
+	return st, fmt.Errorf("%s has no encrypted Persistent Storage, so it is not a backup made by tails-backup; give the device of your backup Tails", pe.Device)
 }
 
 // mountPointOf is where udisks says the file system clear is mounted.
@@ -519,7 +503,7 @@ func restoreSummary(w io.Writer, rep *wire.Report, skipped []string) error {
 		rep = &wire.Report{}
 	}
 	fmt.Fprintf(w, "Restored: %s created, %d replaced, %d deleted, %d with new permissions or dates; %s copied.\n",
-		countText(rep.Created, "file or folder", "files and folders"), rep.Updated, rep.Deleted, rep.MetadataOnly, agent.SizeText(rep.BytesCopied))
+		countText(rep.Created, "file or folder", "files and folders"), rep.Updated, rep.Deleted, rep.MetadataOnly, session.SizeText(rep.BytesCopied))
 	if len(skipped) > 0 {
 		fmt.Fprintf(w, "The data of %s was left as it was.\n", strings.Join(skipped, ", "))
 	}

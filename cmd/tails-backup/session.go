@@ -20,6 +20,7 @@ import (
 	"tails-backup/agent"
 	"tails-backup/pairing"
 	"tails-backup/pinentry"
+	"tails-backup/session"
 	"tails-backup/tails"
 	"tails-backup/udisks"
 	"tails-backup/wire"
@@ -233,26 +234,9 @@ func runHelperOp(ctx context.Context, command string, req wire.Request, log *log
 	}
 	client := wire.NewHelperClient(argv, log.WithField("component", "helper"))
 	if _, err := client.Run(ctx, req, nil); err != nil {
-		return explainHelperError(ctx, err)
+		return session.CommandHelperError(ctx, err)
 	}
 	return nil
-}
-
-// explainHelperError says in one sentence why the helper failed.
-func explainHelperError(ctx context.Context, err error) error {
-	var he *wire.HelperError
-	var crash *wire.HelperCrashError
-	switch {
-	case ctx.Err() != nil:
-		return fmt.Errorf("interrupted while the root helper was running (%v); run the command again", ctx.Err())
-	case errors.As(err, &he):
-		return errors.New(strings.TrimSuffix(he.Message, "."))
-	case errors.As(err, &crash):
-		return fmt.Errorf("the root helper stopped unexpectedly (%v); check that tails-backup is installed completely, with its sudo rule, and try again", crash)
-	case errors.Is(err, wire.ErrHelperProtocol):
-		return fmt.Errorf("the root helper answered something this tails-backup does not understand (%v); reinstall tails-backup", err)
-	}
-	return fmt.Errorf("the root helper could not be run (%v); check that tails-backup is installed completely, with its sudo rule, and try again", err)
 }
 
 // stickUse is what a command opens a stick for, in the words of its prompt and its errors.
@@ -271,46 +255,38 @@ type stickUse struct {
 }
 
 // openStick unlocks (through pinentry) and mounts a stick for a session command, and
-// releases it afterwards.
+// releases it afterwards (session.Opened), in the words of the command's use.
 type openStick struct {
 	disks *udisks.Client
-	stick pairStick
+	stick session.Stick
 	name  string
 	log   *logrus.Entry
 	use   stickUse
 
-	clear             dbus.ObjectPath // its unlocked cleartext device
-	unlocked, mounted bool            // by this command
-	released          bool
+	open *session.Opened
 }
 
 // stickTries is how many passphrases are tried.
 const stickTries = 3
 
+func (o *openStick) opened() *session.Opened {
+	if o.open == nil {
+		o.open = session.NewOpened(o.disks, o.stick, session.OpenOptions{ReadOnly: o.use.readOnly, LeaveAsFound: o.use.leaveAsFound, Log: o.log})
+	}
+	return o.open
+}
+
 func (o *openStick) unlock(ctx context.Context) error {
-	if o.stick.Cleartext != nil {
-		o.clear = o.stick.Cleartext.Path
-		return nil
-	}
-	prompt := pinentry.Prompt{
-		Title:       "Tails Backup",
-		Description: fmt.Sprintf("Enter the passphrase of the Persistent Storage of %s %s.", o.name, o.use.purpose),
-		Prompt:      "Passphrase:",
-		OK:          o.use.ok,
-	}
-	policy := pinentry.RetryPolicy{
+	err := o.opened().Unlock(ctx, session.Passphrase{
+		Asker: pinentry.NewPinentry(o.log.WithField("component", "pinentry")),
+		Prompt: pinentry.Prompt{
+			Title:       "Tails Backup",
+			Description: fmt.Sprintf("Enter the passphrase of the Persistent Storage of %s %s.", o.name, o.use.purpose),
+			Prompt:      "Passphrase:",
+			OK:          o.use.ok,
+		},
 		Tries:     stickTries,
 		WrongText: "Wrong passphrase. Try again: it is the passphrase of that stick's Persistent Storage.",
-		IsWrong:   func(err error) bool { return errors.Is(err, udisks.ErrWrongPassphrase) },
-	}
-	asker := pinentry.NewPinentry(o.log.WithField("component", "pinentry"))
-	err := pinentry.AskWithRetries(ctx, asker, prompt, policy, func(pass []byte) error {
-		clear, reused, err := o.disks.UnlockOrReuse(ctx, o.stick.LUKS.Path, string(pass))
-		if clear != "" && clear != "/" {
-			o.clear = clear
-			o.unlocked = o.unlocked || !reused
-		}
-		return err
 	})
 	cmd := "tails-backup " + o.use.command
 	var execErr *exec.Error
@@ -335,81 +311,27 @@ func (o *openStick) unlock(ctx context.Context) error {
 
 func (o *openStick) mount(ctx context.Context) error {
 	cmd := "tails-backup " + o.use.command
-	mount := o.disks.MountOrReuse
-	if o.use.readOnly {
-		mount = o.disks.MountReadOnlyOrReuse
-	}
-	_, reused, err := mount(ctx, o.clear)
-	if err != nil {
+	if _, err := o.opened().Mount(ctx); err != nil {
 		if errors.Is(err, udisks.ErrDeviceGone) {
 			return fmt.Errorf("%s was unplugged; plug it in again and run '%s' again", o.name, cmd)
 		}
 		return fmt.Errorf("the Persistent Storage of %s could not be opened (%v); unplug it, plug it in again and run '%s' again", o.name, err, cmd)
 	}
-	o.mounted = !reused || !o.use.leaveAsFound
 	return nil
 }
 
 // release unmounts and locks the stick as its use says (it stays plugged in). It runs once;
 // later calls return nil.
 func (o *openStick) release(ctx context.Context) error {
-	if o.released {
-		return nil
-	}
-	o.released = true
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-	defer cancel()
-	if o.mounted {
-		if err := o.disks.Unmount(ctx, o.clear); err != nil && !errors.Is(err, udisks.ErrNotMounted) {
-			o.log.WithError(err).Error("unmount the stick")
-			return err
-		}
-	}
-	if o.unlocked || (!o.use.leaveAsFound && o.clear != "") {
-		if err := o.disks.Lock(ctx, o.stick.LUKS.Path); err != nil {
-			o.log.WithError(err).Error("lock the stick")
-			return err
-		}
+	if err := o.opened().Release(ctx); err != nil {
+		o.log.WithError(err).Error("release the stick")
+		return err
 	}
 	return nil
 }
 
-// stickLabel is how the user knows a stick: "Vendor Model".
-func stickLabel(st udisks.Stick) string {
-	if st.Drive == nil || st.Drive.Drive == nil {
-		return "USB stick"
-	}
-	d := st.Drive.Drive
-	if name := strings.Join(strings.Fields(d.Vendor+" "+d.Model), " "); name != "" {
-		return name
-	}
-	return "USB stick"
-}
-
-func stickSize(st udisks.Stick) uint64 {
-	if st.Drive == nil || st.Drive.Drive == nil {
-		return 0
-	}
-	return st.Drive.Drive.Size
-}
-
-func stickDevice(st udisks.Stick) string {
-	if d := st.Disk.Device(); d != "" {
-		return d
-	}
-	return st.LUKS.Device()
-}
-
-// describeStick: "Kingston DataTraveler (16.0 GB, /dev/sdb)".
-func describeStick(st udisks.Stick) string {
-	if size := stickSize(st); size > 0 {
-		return fmt.Sprintf("%s (%s, %s)", stickLabel(st), sizeText(size), stickDevice(st))
-	}
-	return fmt.Sprintf("%s (%s)", stickLabel(st), stickDevice(st))
-}
-
 // sizeText is a size in decimal units, as the file managers show it: "15.5 GB".
-func sizeText(n uint64) string { return agent.SizeText(int64(n)) }
+func sizeText(n uint64) string { return session.SizeText(int64(n)) }
 
 // timeText shows a time in the location of now, to the minute.
 func timeText(t, now time.Time) string {

@@ -13,6 +13,7 @@ import (
 
 	"tails-backup/helper"
 	"tails-backup/pairing"
+	"tails-backup/session"
 	"tails-backup/tails"
 	"tails-backup/udisks"
 	"tails-backup/wire"
@@ -119,14 +120,7 @@ func shownPath(p, typ string) string {
 }
 
 // oneLine replaces the control characters a file name may hold, so that a line stays a line.
-func oneLine(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return '?'
-		}
-		return r
-	}, s)
-}
+func oneLine(s string) string { return session.OneLine(s) }
 
 // errVerifyFailed is the error of a verify that found differences or problems: the summary
 // was printed, the exit status is 1.
@@ -247,7 +241,7 @@ func verifyPath(ctx context.Context, env *environment, src, dst string, checksum
 	f := &verifyFindings{w: env.stdout}
 	rep, err := helper.VerifyTrees(ctx, srcfd, dstfd, helper.VerifyOptions{
 		Checksum: checksum,
-		Exclude:  append([]string{tails.MarkerName}, skip...),
+		Exclude:  tails.MirrorExcludes(skip),
 		Log:      log.WithField("component", "sync"),
 	}, f.event)
 	if err != nil {
@@ -284,7 +278,7 @@ func verifyDevice(ctx context.Context, env *environment, dev string, checksum bo
 	if err != nil {
 		return err
 	}
-	name := describeStick(stick.Stick)
+	name := session.Describe(stick.Stick)
 	fmt.Fprintf(env.stdout, "Verifying the backup on %s.\n", name)
 
 	v := &openStick{disks: disks, stick: stick, name: name, log: log, use: stickUse{
@@ -302,47 +296,43 @@ func verifyDevice(ctx context.Context, env *environment, dev string, checksum bo
 	if err := v.mount(ctx); err != nil {
 		return err
 	}
-	req := wire.Request{Version: wire.ProtocolVersion, Op: wire.OpVerify, Backup: stick.uuid, Checksum: checksum, Skip: skip}
+	req := wire.Request{Version: wire.ProtocolVersion, Op: wire.OpVerify, Backup: stick.UUID, Checksum: checksum, Skip: skip}
 	f := &verifyFindings{w: env.stdout}
 	client := wire.NewHelperClient(argv, log.WithField("component", "helper"))
 	rep, err := client.Run(ctx, req, f.event)
 	if err != nil {
-		return fmt.Errorf("%s was not verified: %w", name, explainHelperError(ctx, err))
+		return fmt.Errorf("%s was not verified: %w", name, session.CommandHelperError(ctx, err))
 	}
 	return f.summarize(rep, checksum, "plug the backup in to update it, or run 'tails-backup verify' again after the update")
 }
 
 // chooseVerifyStick picks the stick named by dev, or the only paired backup plugged in.
-func chooseVerifyStick(snap *udisks.Snapshot, boot udisks.BootPaths, state *pairing.State, dev string) (pairStick, error) {
-	if dev == "" {
-		var paired []pairStick
-		for _, c := range pairCandidates(snap, boot) {
-			if state.IsPaired(c.uuid) {
-				paired = append(paired, c)
-			}
+func chooseVerifyStick(snap *udisks.Snapshot, boot udisks.BootPaths, state *pairing.State, dev string) (session.Stick, error) {
+	var paired []session.Stick
+	for _, c := range session.Candidates(snap, boot) {
+		if state.IsPaired(c.UUID) {
+			paired = append(paired, c)
 		}
-		switch len(paired) {
-		case 0:
-			return pairStick{}, errors.New("no paired backup Tails is plugged in; plug it in and try again, or name its device, e.g. 'tails-backup verify /dev/sdb'")
-		case 1:
-			return paired[0], nil
+	}
+	st, err := session.PickStick(snap, boot, paired, dev)
+	var pe *session.PickError
+	if !errors.As(err, &pe) {
+		return st, err
+	}
+	switch pe.Reason {
+	case session.PickNone:
+		return st, errors.New("no paired backup Tails is plugged in; plug it in and try again, or name its device, e.g. 'tails-backup verify /dev/sdb'")
+	case session.PickSeveral:
+		return st, fmt.Errorf("%w: %d paired backups are plugged in; say which one to verify, e.g. 'tails-backup verify %s'",
+			errUsage, pe.Count, session.Device(paired[0].Stick))
+	case session.PickNoDevice:
+		return st, fmt.Errorf("there is no device %s; plug in the backup Tails and give its device, e.g. /dev/sdb, or the folder where it is mounted", pe.Device)
+	case session.PickNotTails:
+		return st, fmt.Errorf("%s is not a Tails stick (it has no Persistent Storage partition); give the device of your backup Tails", pe.Device)
+	case session.PickUnfit:
+		if pe.Unfit == session.UnfitBoot {
+			return st, fmt.Errorf("%s is the stick this Tails is running from, so it is not a backup; give the device of your backup Tails", pe.Device)
 		}
-		return pairStick{}, fmt.Errorf("%w: %d paired backups are plugged in; say which one to verify, e.g. 'tails-backup verify %s'",
-			errUsage, len(paired), stickDevice(paired[0].Stick))
 	}
-	if !strings.HasPrefix(dev, "/") {
-		dev = "/dev/" + dev
-	}
-	o := snap.ByDevice(dev)
-	if o == nil {
-		return pairStick{}, fmt.Errorf("there is no device %s; plug in the backup Tails and give its device, e.g. /dev/sdb, or the folder where it is mounted", dev)
-	}
-	st, ok := snap.StickOf(o.Path, boot)
-	if !ok {
-		return pairStick{}, fmt.Errorf("%s is not a Tails stick (it has no Persistent Storage partition); give the device of your backup Tails", dev)
-	}
-	if reason := notPairable(st); reason != "" {
-		return pairStick{}, fmt.Errorf("%s %s", dev, strings.Replace(reason, "cannot be its own backup; plug in another Tails stick", "is not a backup; give the device of your backup Tails", 1))
-	}
-	return pairStick{Stick: st, uuid: strings.ToLower(st.LUKSUUID())}, nil
+	return st, fmt.Errorf("%s %s", pe.Device, unfitText(pe.Unfit))
 }

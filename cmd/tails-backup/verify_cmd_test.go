@@ -113,6 +113,32 @@ func TestVerifyPathIdentical(t *testing.T) {
 	}
 }
 
+// The pairing store's folder is this Tails' own: the mirror leaves it out of the backup, so
+// a verify must not count it as a difference (it did, while the helper's verify did not).
+func TestVerifyPathLeavesOutTheStateFolder(t *testing.T) {
+	src, dst := verifyTrees(t)
+	// The root keeps its mtime, as when the folder was there before the update that made the
+	// backup (the mirror gives the backup's root the source's mtime).
+	var st unix.Stat_t
+	if err := unix.Lstat(src, &st); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(src, tails.StateDirName), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(src, tails.StateDirName, "state.json"), []byte("{}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.UtimesNano(src, []unix.Timespec{st.Atim, st.Mtim}); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := runCLI(t, "verify", "--source", src, dst)
+	if code != 0 || stderr != "" {
+		t.Fatalf("exit %d, stderr %q, stdout:\n%s", code, stderr, stdout)
+	}
+	wantContains(t, "stdout", stdout, "The backup is identical and valid")
+}
+
 func TestVerifyPathDifferences(t *testing.T) {
 	src, dst := verifyTrees(t)
 	must := func(err error) {

@@ -1,12 +1,13 @@
-package main
+package session
 
-// The rules of `create` that need no system: how a backup Tails is laid out on a stick, how
+// The rules of creating a backup that need no system: how a backup Tails is laid out on a stick, how
 // big a stick must be to hold this Tails, and which drives may be erased to make one.
 
 import (
 	"fmt"
 
 	"tails-backup/tails"
+	"tails-backup/udisks"
 )
 
 const mib = 1 << 20
@@ -34,8 +35,8 @@ const (
 	headroomShare = 10
 )
 
-// backupLayout is where the partitions of a backup Tails go on a stick, in bytes.
-type backupLayout struct {
+// Layout is where the partitions of a backup Tails go on a stick, in bytes.
+type Layout struct {
 	StickSize    uint64
 	SystemOffset uint64 // Tails' system partition: 2 MiB, then its size by Tails' rule
 	SystemSize   uint64
@@ -45,10 +46,10 @@ type backupLayout struct {
 	DataUsable uint64
 }
 
-// planBackupLayout lays out a backup Tails on a stick of stickSize bytes. ok is false when the
+// PlanLayout lays out a backup Tails on a stick of stickSize bytes. ok is false when the
 // stick cannot even hold the system partition and a LUKS header.
-func planBackupLayout(stickSize uint64) (l backupLayout, ok bool) {
-	l = backupLayout{StickSize: stickSize, SystemOffset: tails.SystemPartitionOffset, SystemSize: tails.SystemPartitionSize(stickSize)}
+func PlanLayout(stickSize uint64) (l Layout, ok bool) {
+	l = Layout{StickSize: stickSize, SystemOffset: tails.SystemPartitionOffset, SystemSize: tails.SystemPartitionSize(stickSize)}
 	l.DataOffset = l.SystemOffset + l.SystemSize
 	end := stickSize / mib * mib
 	if end < l.DataOffset+gptTailSpace+luks2HeaderSize+ext4JournalAllowance {
@@ -66,22 +67,22 @@ func planBackupLayout(stickSize uint64) (l backupLayout, ok bool) {
 // dataNeeded is the room the backup's Persistent Storage needs for used bytes of data.
 func dataNeeded(used uint64) uint64 { return used + used/headroomShare }
 
-// stickFits tells whether a stick of stickSize bytes can hold a backup of a Tails whose
+// StickFits tells whether a stick of stickSize bytes can hold a backup of a Tails whose
 // Persistent Storage holds used bytes.
-func stickFits(stickSize, used uint64) bool {
+func StickFits(stickSize, used uint64) bool {
 	if stickSize < minBackupStickSize {
 		return false
 	}
-	l, ok := planBackupLayout(stickSize)
+	l, ok := PlanLayout(stickSize)
 	return ok && l.DataUsable >= dataNeeded(used)
 }
 
-// neededStickSize is the smallest stick that holds a backup of a Tails whose Persistent Storage
+// NeededStickSize is the smallest stick that holds a backup of a Tails whose Persistent Storage
 // holds used bytes, counted in whole MiB, within the system partition rule of a stick of
 // stickSize bytes: a stick too small for a 4 GiB system partition is told the smallest size
 // that works at all; a stick of 14500 MiB or more, which gets 8 GiB, is told the smallest
 // size with 8 GiB. So a stick that does not fit is always told a size above its own.
-func neededStickSize(stickSize, used uint64) uint64 {
+func NeededStickSize(stickSize, used uint64) uint64 {
 	const bigFrom = 14500 * mib // the first size with the 8 GiB system partition
 	if stickSize < bigFrom {
 		if n, ok := smallestFit(minBackupStickSize/mib, bigFrom/mib-1, used); ok {
@@ -96,12 +97,12 @@ func neededStickSize(stickSize, used uint64) uint64 {
 // Within one system partition size, what a stick holds grows with its size, so a binary
 // search finds it.
 func smallestFit(lo, hi, used uint64) (uint64, bool) {
-	if !stickFits(hi*mib, used) {
+	if !StickFits(hi*mib, used) {
 		return 0, false
 	}
 	for lo < hi {
 		mid := lo + (hi-lo)/2
-		if stickFits(mid*mib, used) {
+		if StickFits(mid*mib, used) {
 			hi = mid
 		} else {
 			lo = mid + 1
@@ -110,8 +111,8 @@ func smallestFit(lo, hi, used uint64) (uint64, bool) {
 	return lo * mib, true
 }
 
-// createDrive is what `create` knows of a drive plugged in, to decide whether it may be erased.
-type createDrive struct {
+// DriveFacts is what `create` knows of a drive plugged in, to decide whether it may be erased.
+type DriveFacts struct {
 	Size      uint64
 	Removable bool
 	Boot      bool // the drive this Tails runs from
@@ -122,9 +123,9 @@ type createDrive struct {
 	NoMedium   bool // no disk block (a card reader without a card)
 }
 
-// notEligible says why a drive cannot become the backup of a Tails whose Persistent Storage
+// NotEligible says why a drive cannot become the backup of a Tails whose Persistent Storage
 // holds used bytes; "" if it can.
-func (d createDrive) notEligible(used uint64) string {
+func (d DriveFacts) NotEligible(used uint64) string {
 	switch {
 	case d.Boot:
 		return "it is the stick this Tails is running from"
@@ -136,9 +137,26 @@ func (d createDrive) notEligible(used uint64) string {
 		return "it is read-only (if it has a lock switch, unlock it)"
 	case d.SystemHint:
 		return "the system marks it as a system device, which Tails Backup never writes to"
-	case !stickFits(d.Size, used):
+	case !StickFits(d.Size, used):
 		return fmt.Sprintf("it is too small: a backup of this Tails needs a stick of at least %s, this one has %s",
-			sizeText(neededStickSize(d.Size, used)), sizeText(d.Size))
+			SizeText(int64(NeededStickSize(d.Size, used))), SizeText(int64(d.Size)))
 	}
 	return ""
+}
+
+// ReadDriveFacts reads what the eligibility rules look at, of a drive (Drive and Disk of st) and
+// the drive this Tails runs from.
+func ReadDriveFacts(st udisks.Stick, bootDrive *udisks.Object) DriveFacts {
+	d := st.Drive.Drive
+	f := DriveFacts{Size: d.Size, Removable: d.Removable, Boot: bootDrive != nil && bootDrive.Path == st.Drive.Path}
+	if st.Disk == nil || st.Disk.Block == nil {
+		f.NoMedium = true
+		return f
+	}
+	b := st.Disk.Block
+	if b.Size > 0 {
+		f.Size = b.Size
+	}
+	f.ReadOnly, f.SystemHint = b.ReadOnly, b.HintSystem
+	return f
 }

@@ -1,4 +1,4 @@
-package main
+package session
 
 import (
 	"strings"
@@ -27,10 +27,10 @@ func TestPlanBackupLayout(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			l, ok := planBackupLayout(tt.stick)
+			l, ok := PlanLayout(tt.stick)
 			if ok != tt.ok || l.SystemOffset != 2*mib || l.SystemSize != tt.system || l.DataOffset != tt.dataOffset ||
 				l.DataSize != tt.dataSize || l.DataUsable != tt.dataUsable {
-				t.Errorf("planBackupLayout(%d) = %+v, %v; want system %d, data at %d size %d usable %d, ok %v",
+				t.Errorf("PlanLayout(%d) = %+v, %v; want system %d, data at %d size %d usable %d, ok %v",
 					tt.stick, l, ok, tt.system, tt.dataOffset, tt.dataSize, tt.dataUsable, tt.ok)
 			}
 			if ok && l.DataOffset+l.DataSize+gptTailSpace > tt.stick {
@@ -46,7 +46,7 @@ func TestStickFitsAndNeededSize(t *testing.T) {
 		stick  uint64
 		used   uint64
 		fits   bool
-		needed uint64 // neededStickSize(stick, used)
+		needed uint64 // NeededStickSize(stick, used)
 	}{
 		{"empty Persistent Storage, 8 GB", 8_000_000_000, 0, true, 7200 * mib},
 		{"under Tails' minimum", 7199 * mib, 0, false, 7200 * mib},
@@ -73,12 +73,12 @@ func TestStickFitsAndNeededSize(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := stickFits(tt.stick, tt.used); got != tt.fits {
-				t.Errorf("stickFits(%d MiB, %d MiB) = %v, want %v", tt.stick/mib, tt.used/mib, got, tt.fits)
+			if got := StickFits(tt.stick, tt.used); got != tt.fits {
+				t.Errorf("StickFits(%d MiB, %d MiB) = %v, want %v", tt.stick/mib, tt.used/mib, got, tt.fits)
 			}
-			got := neededStickSize(tt.stick, tt.used)
+			got := NeededStickSize(tt.stick, tt.used)
 			if got != tt.needed {
-				t.Errorf("neededStickSize(%d MiB, %d MiB) = %d MiB, want %d MiB", tt.stick/mib, tt.used/mib, got/mib, tt.needed/mib)
+				t.Errorf("NeededStickSize(%d MiB, %d MiB) = %d MiB, want %d MiB", tt.stick/mib, tt.used/mib, got/mib, tt.needed/mib)
 			}
 			if !tt.fits && got <= tt.stick {
 				t.Errorf("a stick that does not fit is told it needs %d, not more than its %d", got, tt.stick)
@@ -92,11 +92,11 @@ func TestStickFitsAndNeededSize(t *testing.T) {
 func TestNeededSizeIsTheSmallest(t *testing.T) {
 	for used := uint64(0); used <= 40<<30; used += 777 * mib {
 		for _, from := range []uint64{0, 16 << 30} {
-			n := neededStickSize(from, used)
-			if !stickFits(n, used) {
+			n := NeededStickSize(from, used)
+			if !StickFits(n, used) {
 				t.Errorf("used %d MiB from %d: %d MiB does not fit", used/mib, from/mib, n/mib)
 			}
-			if n > minBackupStickSize && n != 14500*mib && stickFits(n-mib, used) {
+			if n > minBackupStickSize && n != 14500*mib && StickFits(n-mib, used) {
 				t.Errorf("used %d MiB from %d: %d MiB fits too", used/mib, from/mib, (n-mib)/mib)
 			}
 		}
@@ -104,30 +104,30 @@ func TestNeededSizeIsTheSmallest(t *testing.T) {
 }
 
 func TestNotEligible(t *testing.T) {
-	stick := createDrive{Size: 16 << 30, Removable: true}
+	stick := DriveFacts{Size: 16 << 30, Removable: true}
 	tests := []struct {
 		name string
-		d    createDrive
+		d    DriveFacts
 		used uint64
 		want string // "" for eligible
 	}{
 		{"a USB stick", stick, 1 << 30, ""},
-		{"the boot stick", createDrive{Size: 16 << 30, Removable: true, Boot: true, SystemHint: true}, 0, "it is the stick this Tails is running from"},
-		{"an internal disk", createDrive{Size: 256 << 30, SystemHint: true}, 0, "it is an internal disk, not a removable USB stick"},
-		{"a card reader without a card", createDrive{Removable: true, NoMedium: true}, 0, "it has no medium"},
-		{"a size of 0", createDrive{Removable: true}, 0, "it has no medium"},
-		{"read-only", createDrive{Size: 16 << 30, Removable: true, ReadOnly: true}, 0, "it is read-only (if it has a lock switch, unlock it)"},
-		{"a system device", createDrive{Size: 16 << 30, Removable: true, SystemHint: true}, 0, "the system marks it as a system device, which Tails Backup never writes to"},
-		{"4 GB", createDrive{Size: 4_000_000_000, Removable: true}, 0,
+		{"the boot stick", DriveFacts{Size: 16 << 30, Removable: true, Boot: true, SystemHint: true}, 0, "it is the stick this Tails is running from"},
+		{"an internal disk", DriveFacts{Size: 256 << 30, SystemHint: true}, 0, "it is an internal disk, not a removable USB stick"},
+		{"a card reader without a card", DriveFacts{Removable: true, NoMedium: true}, 0, "it has no medium"},
+		{"a size of 0", DriveFacts{Removable: true}, 0, "it has no medium"},
+		{"read-only", DriveFacts{Size: 16 << 30, Removable: true, ReadOnly: true}, 0, "it is read-only (if it has a lock switch, unlock it)"},
+		{"a system device", DriveFacts{Size: 16 << 30, Removable: true, SystemHint: true}, 0, "the system marks it as a system device, which Tails Backup never writes to"},
+		{"4 GB", DriveFacts{Size: 4_000_000_000, Removable: true}, 0,
 			"it is too small: a backup of this Tails needs a stick of at least 7.5 GB, this one has 4.0 GB"},
 		{"16 GiB for 9000 MiB of data", stick, 9000 * mib,
 			"it is too small: a backup of this Tails needs a stick of at least 19.6 GB, this one has 17.2 GB"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := tt.d.notEligible(tt.used)
+			got := tt.d.NotEligible(tt.used)
 			if got != tt.want {
-				t.Errorf("notEligible = %q, want %q", got, tt.want)
+				t.Errorf("NotEligible = %q, want %q", got, tt.want)
 			}
 			if strings.Contains(got, "\n") {
 				t.Error("a reason must hold on one line")

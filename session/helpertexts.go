@@ -1,0 +1,69 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"tails-backup/wire"
+)
+
+// The user texts for each outcome of the root helper, written once: the agent's notifications
+// and the commands' errors take them from here.
+
+// HelperErrorText explains an error of the root helper in one or two sentences, for the
+// notification that ends an update (and a promotion) in the agent.
+func HelperErrorText(err error) string {
+	var he *wire.HelperError
+	switch {
+	case errors.As(err, &he) && errors.Is(err, wire.ErrHelperNoSpace) && he.Needed <= he.Available:
+		// The backup filled up during the copy: what is missing is not known.
+		return "Your backup Tails ran out of space during the update. Nothing on it is lost, and it is marked incomplete. Free some space in your Persistent Storage, or create a new backup on a bigger USB stick with 'tails-backup create'."
+	case errors.As(err, &he) && errors.Is(err, wire.ErrHelperNoSpace):
+		return fmt.Sprintf("Your backup Tails is too small: the update needs %s more than the %s free. Create a new backup on a bigger USB stick with 'tails-backup create'.",
+			SizeText(he.Needed-he.Available), SizeText(he.Available))
+	case errors.Is(err, wire.ErrHelperNotPaired):
+		return "Its backup marker names another Tails, so it was not changed. Use your own backup, or create a new one with 'tails-backup create'."
+	case errors.Is(err, wire.ErrHelperDeviceGone):
+		return "Your backup Tails was unplugged or failed during the update. Plug it in again to finish the update."
+	case errors.Is(err, wire.ErrHelperCrashed):
+		return "The update stopped unexpectedly. Your backup is marked incomplete: plug it in again to finish the update."
+	case errors.Is(err, context.Canceled) || errors.Is(err, wire.ErrHelperCancelled):
+		return "The update was cancelled. Your backup is marked incomplete: the next update finishes it."
+	case errors.As(err, &he) && errors.Is(err, wire.ErrHelperRefused) && he.Message != "":
+		// Every refusal of the helper already says what to do, and plugging the stick in again
+		// would only be refused again (a folder nested too deep, a mount on the backup).
+		return he.Message
+	case errors.As(err, &he):
+		return fmt.Sprintf("%s Plug your backup Tails in again to try again.", he.Message)
+	}
+	return fmt.Sprintf("Something went wrong: %s. Plug your backup Tails in again to try again.", FirstSentence(err))
+}
+
+// FirstSentence is the first sentence of an error, without its full stop.
+func FirstSentence(err error) string {
+	s := err.Error()
+	if i := strings.Index(s, ". "); i > 0 {
+		s = s[:i]
+	}
+	return strings.TrimSuffix(s, ".")
+}
+
+// CommandHelperError says in one sentence why the helper failed, for a command at a
+// terminal (which is run again, where the agent waits for the stick to be plugged in again).
+func CommandHelperError(ctx context.Context, err error) error {
+	var he *wire.HelperError
+	var crash *wire.HelperCrashError
+	switch {
+	case ctx.Err() != nil:
+		return fmt.Errorf("interrupted while the root helper was running (%v); run the command again", ctx.Err())
+	case errors.As(err, &he):
+		return errors.New(strings.TrimSuffix(he.Message, "."))
+	case errors.As(err, &crash):
+		return fmt.Errorf("the root helper stopped unexpectedly (%v); check that tails-backup is installed completely, with its sudo rule, and try again", crash)
+	case errors.Is(err, wire.ErrHelperProtocol):
+		return fmt.Errorf("the root helper answered something this tails-backup does not understand (%v); reinstall tails-backup", err)
+	}
+	return fmt.Errorf("the root helper could not be run (%v); check that tails-backup is installed completely, with its sudo rule, and try again", err)
+}
