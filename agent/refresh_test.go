@@ -78,7 +78,8 @@ func writeFiles(t *testing.T, root string, files map[string]string) {
 	}
 }
 
-// identityFiles are what sysrefresh compares: copying them makes two system partitions equal.
+// identityFiles are what a system partition's identity covers (sysident): copying them makes two
+// system partitions equal.
 var identityFiles = []string{".disk/info", "live/Tails.module", "live/filesystem.squashfs"}
 
 func copyFiles(t *testing.T, from, to string, rels []string) {

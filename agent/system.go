@@ -10,13 +10,13 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"tails-backup/notify"
-	"tails-backup/sysrefresh"
+	"tails-backup/sysident"
 	"tails-backup/udisks"
 	"tails-backup/wire"
 )
 
 // After the Persistent Storage of a backup is updated, its system partition is brought to the
-// running Tails: the session compares the two system partitions (sysrefresh.Check, cheap: a
+// running Tails: the session compares the two system partitions (sysident.Identify, cheap: a
 // version file, the module list and a size), and when they differ the root helper refreshes
 // the backup's (refresh-system), then, when its boot files changed, installs its legacy BIOS
 // boot loader on the unmounted partition (install-bootloader). A failure there never fails the
@@ -87,7 +87,7 @@ func (u *update) refreshSystem() (string, *notify.Notification) {
 		return "", nil
 	}
 	medium := u.a.cfg.Medium
-	srcID, err := sysrefresh.Identify(medium, sysrefresh.Options{})
+	srcID, err := sysident.Identify(medium, sysident.Options{})
 	if err != nil {
 		u.log.WithError(err).Warn("this Tails' system partition cannot be read: the backup's system is not refreshed")
 		return "", nil
@@ -119,9 +119,9 @@ func (u *update) refreshSystem() (string, *notify.Notification) {
 	}()
 	log := u.log.WithField("system_partition", dir)
 
-	dstID, err := sysrefresh.Identify(dir, sysrefresh.Options{})
+	dstID, err := sysident.Identify(dir, sysident.Options{})
 	switch {
-	case errors.Is(err, sysrefresh.ErrNoVersion):
+	case errors.Is(err, sysident.ErrNoVersion):
 		// Empty, or filled by something else: the helper fills the first and refuses the other.
 		log.WithError(err).Info("no Tails system on the backup's system partition")
 	case err != nil:

@@ -25,6 +25,7 @@ import (
 
 	"tails-backup/internal/beneath"
 	tbsync "tails-backup/sync"
+	"tails-backup/sysident"
 	"tails-backup/sysrefresh"
 	"tails-backup/tails"
 	"tails-backup/udisks"
@@ -219,16 +220,16 @@ func (o *operation) refreshSystem(snap *udisks.Snapshot, mounts []tails.Mount, s
 	}
 	start := time.Now()
 	// The roots validated above, by their descriptors: nothing is looked up again by path.
-	if _, err := sysrefresh.ReadVersionFD(medium.fd, sysrefresh.Options{}); err != nil {
-		if errors.Is(err, sysrefresh.ErrOtherFileSystem) {
+	if _, err := sysident.ReadVersionFD(medium.fd, sysident.Options{}); err != nil {
+		if errors.Is(err, sysident.ErrOtherFileSystem) {
 			return nil, o.systemFailure(err, sys)
 		}
-		return nil, failf(wire.CodeRefused, err, "The system partition of this Tails at %s has no readable Tails version (%s), so it is not copied; restart Tails and try again.", medium.path, sysrefresh.DefaultVersionFiles[0])
+		return nil, failf(wire.CodeRefused, err, "The system partition of this Tails at %s has no readable Tails version (%s), so it is not copied; restart Tails and try again.", medium.path, sysident.DefaultVersionFiles[0])
 	}
 
 	fresh := false
-	if _, err := sysrefresh.ReadVersionFD(sys.fd, sysrefresh.Options{}); err != nil {
-		if !errors.Is(err, sysrefresh.ErrNoVersion) {
+	if _, err := sysident.ReadVersionFD(sys.fd, sysident.Options{}); err != nil {
+		if !errors.Is(err, sysident.ErrNoVersion) {
 			return nil, o.systemFailure(onBackup(err), sys)
 		}
 		names, _, err := beneath.ReadNames(sys.fd, nil, nil)
@@ -245,11 +246,11 @@ func (o *operation) refreshSystem(snap *udisks.Snapshot, mounts []tails.Mount, s
 		o.log.Info("empty system partition: filling it")
 	}
 
-	srcID, err := sysrefresh.IdentifyFD(medium.fd, sysrefresh.Options{})
+	srcID, err := sysident.IdentifyFD(medium.fd, sysident.Options{})
 	if err != nil {
 		return nil, o.systemFailure(err, sys)
 	}
-	dstID, err := sysrefresh.IdentifyFD(sys.fd, sysrefresh.Options{})
+	dstID, err := sysident.IdentifyFD(sys.fd, sysident.Options{})
 	if err != nil {
 		return nil, o.systemFailure(onBackup(err), sys)
 	}
@@ -337,7 +338,7 @@ func touchesSyslinux(ch sysrefresh.Changes) bool {
 // writePlaceholderVersion writes placeholderVersion as the version file of the empty system
 // partition open as rootfd.
 func writePlaceholderVersion(rootfd int) error {
-	dir, name := path.Split(sysrefresh.DefaultVersionFiles[0])
+	dir, name := path.Split(sysident.DefaultVersionFiles[0])
 	dir = strings.TrimSuffix(dir, "/")
 	dfd := rootfd
 	if dir != "" {
@@ -353,7 +354,7 @@ func writePlaceholderVersion(rootfd int) error {
 	}
 	fd, err := unix.Openat(dfd, name, unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC|unix.O_NOFOLLOW|unix.O_CLOEXEC, versionFileMode)
 	if err != nil {
-		return fmt.Errorf("create %s: %w", sysrefresh.DefaultVersionFiles[0], err)
+		return fmt.Errorf("create %s: %w", sysident.DefaultVersionFiles[0], err)
 	}
 	f := os.NewFile(uintptr(fd), name)
 	_, err = f.Write([]byte(placeholderVersion + "\n"))
@@ -364,7 +365,7 @@ func writePlaceholderVersion(rootfd int) error {
 		err = cerr
 	}
 	if err != nil {
-		return fmt.Errorf("write %s: %w", sysrefresh.DefaultVersionFiles[0], err)
+		return fmt.Errorf("write %s: %w", sysident.DefaultVersionFiles[0], err)
 	}
 	if err := unix.Fsync(dfd); err != nil {
 		return err

@@ -24,6 +24,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"tails-backup/internal/treehash"
+	"tails-backup/sysident"
 	"tails-backup/sysrefresh"
 	"tails-backup/tails"
 	"tails-backup/udisks/udiskstest"
@@ -516,7 +517,7 @@ func TestRefreshSystemEmptyInterrupted(t *testing.T) {
 	if ev := checkEnd(t, evs, err, wire.EventError); !cancelled || ev.Code != wire.CodeCancelled {
 		t.Fatalf("error %+v (cancelled %v), want cancelled", ev, cancelled)
 	}
-	if v, err := sysrefresh.ReadVersion(w.bsysMnt); err != nil || v != placeholderVersion {
+	if v, err := sysident.ReadVersion(w.bsysMnt); err != nil || v != placeholderVersion {
 		t.Fatalf("version after an interrupted fill: %q, %v", v, err)
 	}
 	evs, err = w.do(wire.OpRefreshSystem, dstUUID)

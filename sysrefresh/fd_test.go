@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"tails-backup/internal/treehash"
+	"tails-backup/sysident"
 )
 
 func openTree(t *testing.T, p string, flags int) int {
@@ -38,15 +39,15 @@ func TestFDsFollowTheDescriptors(t *testing.T) {
 	if err := os.Mkdir(dst, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if v, err := ReadVersionFD(dfd, Options{}); err != nil || v != "Tails 6.10 - 20241203" {
-		t.Fatalf("ReadVersionFD(backup) = %q, %v", v, err)
+	if v, err := sysident.ReadVersionFD(dfd, sysident.Options{}); err != nil || v != "Tails 6.10 - 20241203" {
+		t.Fatalf("sysident.ReadVersionFD(backup) = %q, %v", v, err)
 	}
-	sid, err := IdentifyFD(sfd, testOpts())
+	sid, err := sysident.IdentifyFD(sfd, testOpts().ident())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if did, err := IdentifyFD(dfd, testOpts()); err != nil || did.Digest == sid.Digest {
-		t.Fatalf("IdentifyFD(backup) = %+v, %v; want another identity than the source's", did, err)
+	if did, err := sysident.IdentifyFD(dfd, testOpts().ident()); err != nil || did.Digest == sid.Digest {
+		t.Fatalf("sysident.IdentifyFD(backup) = %+v, %v; want another identity than the source's", did, err)
 	}
 	if ch, err := PlanFDs(sfd, dfd, testOpts()); err != nil || ch.Empty() {
 		t.Fatalf("PlanFDs = %+v, %v; want changes", ch, err)
@@ -58,7 +59,7 @@ func TestFDsFollowTheDescriptors(t *testing.T) {
 	if names, err := os.ReadDir(dst); err != nil || len(names) != 0 {
 		t.Errorf("the folder now at the backup's path holds %d entries (%v); want none", len(names), err)
 	}
-	if did, err := IdentifyFD(dfd, testOpts()); err != nil || did.Digest != sid.Digest {
+	if did, err := sysident.IdentifyFD(dfd, testOpts().ident()); err != nil || did.Digest != sid.Digest {
 		t.Errorf("after RefreshFDs the opened backup is %+v, %v; want the source's identity", did, err)
 	}
 	want, got := treehash.Of(t, src), treehash.Of(t, dst+".moved")

@@ -46,14 +46,6 @@ func named(name string) string {
 	return " " + name
 }
 
-// withName prefixes err with the root's name, if the caller gave one.
-func withName(name string, err error) error {
-	if name == "" {
-		return err
-	}
-	return fmt.Errorf("%s: %w", name, err)
-}
-
 // openRoot opens the root directory of a tree at path, for the functions that take paths. The
 // path itself comes from the caller (a mount point it validated); its last component must not
 // be a symlink.
@@ -199,17 +191,6 @@ func (f fdReader) Read(p []byte) (int, error) {
 		return 0, io.EOF
 	}
 	return n, nil
-}
-
-// readBounded reads at most limit bytes of the regular file rel beneath root.
-func readBounded(root int, rel string, limit int64) ([]byte, unix.Stat_t, error) {
-	fd, st, err := openFileRel(root, rel)
-	if err != nil {
-		return nil, st, err
-	}
-	defer unix.Close(fd)
-	b, err := io.ReadAll(io.LimitReader(fdReader(fd), limit))
-	return b, st, err
 }
 
 // removeAllAt removes name inside dirfd, the backup's entry rel, and everything under it if it

@@ -9,9 +9,6 @@ import (
 
 var errUnsupported = errors.New("sysrefresh: only supported on Linux")
 
-// ReadVersion is only supported on Linux.
-func ReadVersion(string) (string, error) { return "", errUnsupported }
-
 // Plan is only supported on Linux.
 func Plan(string, string, Options) (Changes, error) { return Changes{}, errUnsupported }
 
@@ -19,9 +16,6 @@ func Plan(string, string, Options) (Changes, error) { return Changes{}, errUnsup
 func Refresh(context.Context, string, string, Options) (Report, error) {
 	return Report{}, errUnsupported
 }
-
-// ReadVersionFD is only supported on Linux.
-func ReadVersionFD(int, Options) (string, error) { return "", errUnsupported }
 
 // PlanFDs is only supported on Linux.
 func PlanFDs(int, int, Options) (Changes, error) { return Changes{}, errUnsupported }

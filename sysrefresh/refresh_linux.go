@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"tails-backup/internal/beneath"
+	"tails-backup/sysident"
 )
 
 const (
@@ -79,14 +80,14 @@ func refresh(ctx context.Context, srcRoot, dstRoot root, opts Options) (Report, 
 	}
 	defer unix.Close(droot)
 
-	sid, err := identify(sroot, opts)
+	sid, err := sysident.IdentifyFD(sroot, opts.ident())
 	if err != nil {
 		if me := asMountError(err, false); me != nil {
 			return rep, me
 		}
 		return rep, fmt.Errorf("the running system partition%s: %w", named(src), err)
 	}
-	did, err := identify(droot, opts)
+	did, err := sysident.IdentifyFD(droot, opts.ident())
 	if err != nil {
 		if me := asMountError(err, true); me != nil {
 			return rep, me

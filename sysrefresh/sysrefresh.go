@@ -30,6 +30,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"tails-backup/sysident"
 )
 
 // TempPrefix starts the name of every temporary file a refresh writes. It is a valid FAT long
@@ -40,7 +42,7 @@ const TempPrefix = ".tbnew-"
 // Defaults of Options.
 const (
 	// DefaultLastFile is the Tails OS image, the largest file, copied last of the data.
-	DefaultLastFile = "live/filesystem.squashfs"
+	DefaultLastFile = sysident.DefaultLastFile
 	// DefaultLargeFile is the size from which a file is copied in the second, large phase.
 	DefaultLargeFile = 64 << 20
 	// DefaultContentLimit is the size up to which equal-looking files are compared by content.
@@ -51,18 +53,6 @@ const (
 	DefaultSpaceMargin = 1 << 20
 )
 
-// DefaultVersionFiles are the files, relative to the system partition root, whose first line
-// is taken as the Tails version, the first present one winning. Tails' ISO (built by
-// live-build) carries .disk/info; its exact wording is not verified, which is harmless: both
-// sides are read the same way and compared, never parsed.
-var DefaultVersionFiles = []string{".disk/info"}
-
-// DefaultIdentityFiles complete the version in the identity of a system partition. An
-// incremental upgrade (IUK) adds a live/<version>.squashfs delta and rewrites
-// live/Tails.module, which lists the SquashFS images to stack, but leaves .disk/info as it
-// was: the identity must see it.
-var DefaultIdentityFiles = []string{"live/Tails.module"}
-
 // DefaultPreserve are destination files a refresh neither writes nor deletes.
 // syslinux/ldlinux.sys is written by the syslinux installer into each stick's own clusters,
 // and the stick's boot sector points at those clusters: a copy from another stick, renamed
@@ -72,9 +62,10 @@ var DefaultPreserve = []string{"syslinux/ldlinux.sys"}
 
 // Options configure version reading, planning and refreshing. The zero value means defaults.
 type Options struct {
-	// VersionFiles are candidate version files, in order (default DefaultVersionFiles).
+	// VersionFiles are candidate version files, in order (default
+	// sysident.DefaultVersionFiles); they are written last, with the identity files.
 	VersionFiles []string
-	// IdentityFiles are hashed into the identity (default DefaultIdentityFiles).
+	// IdentityFiles are hashed into the identity (default sysident.DefaultIdentityFiles).
 	IdentityFiles []string
 	// LastFile is copied after every other data file (default DefaultLastFile); its size is
 	// part of the identity.
@@ -110,12 +101,17 @@ type Progress struct {
 	Done, Total int64
 }
 
+// ident is what of o makes a system partition's version and identity.
+func (o Options) ident() sysident.Options {
+	return sysident.Options{VersionFiles: o.VersionFiles, IdentityFiles: o.IdentityFiles, LastFile: o.LastFile}
+}
+
 func (o Options) withDefaults() Options {
 	if o.VersionFiles == nil {
-		o.VersionFiles = DefaultVersionFiles
+		o.VersionFiles = sysident.DefaultVersionFiles
 	}
 	if o.IdentityFiles == nil {
-		o.IdentityFiles = DefaultIdentityFiles
+		o.IdentityFiles = sysident.DefaultIdentityFiles
 	}
 	if o.LastFile == "" {
 		o.LastFile = DefaultLastFile
@@ -141,8 +137,9 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-// ErrNoVersion is returned when none of the version files is present and readable.
-var ErrNoVersion = errors.New("no Tails version found on the system partition")
+// ErrNoVersion is returned when none of the version files is present and readable: the
+// tree is not a Tails system partition (sysident.ErrNoVersion).
+var ErrNoVersion = sysident.ErrNoVersion
 
 // ErrNoSpace is matched (errors.Is) by a *SpaceError.
 var ErrNoSpace = errors.New("not enough free space on the backup's system partition")
@@ -169,32 +166,14 @@ func (e *SpaceError) Error() string {
 func (e *SpaceError) Is(target error) bool { return target == ErrNoSpace }
 
 // ErrOtherFileSystem is matched (errors.Is) by a *MountError.
-var ErrOtherFileSystem = errors.New("another file system is mounted inside a system partition")
+var ErrOtherFileSystem = sysident.ErrOtherFileSystem
 
 // MountError names an entry of a system partition tree that is on another file system than
 // the tree's root: something is mounted there. A refresh never enters such an entry, never
-// writes into it or deletes anything in it, and never reads a file from it: it stops. On
-// Tails, udisks mounts the backup's FAT system partition with uid=1000, so amnesia owns every
-// folder of it and may mount a FUSE file system on one (fusermount is setuid root).
-type MountError struct {
-	// Backup is true for the backup's tree, false for the running one. Only the functions
-	// that see both trees (Check, Plan, Refresh) can tell; Identify and ReadVersion, which see
-	// one, leave it false.
-	Backup bool
-	// Path is the entry, relative to the root of its tree.
-	Path string
-}
-
-func (e *MountError) Error() string {
-	tree := "the system partition"
-	if e.Backup {
-		tree = "the backup's system partition"
-	}
-	return fmt.Sprintf("another file system is mounted on %q in %s; nothing in it is read or written", e.Path, tree)
-}
-
-// Is makes errors.Is(err, ErrOtherFileSystem) true.
-func (e *MountError) Is(target error) bool { return target == ErrOtherFileSystem }
+// writes into it or deletes anything in it, and never reads a file from it: it stops. Its
+// Backup field says which tree (the functions that see both trees, Check, Plan and Refresh,
+// set it). It is the error sysident gives for the same reason.
+type MountError = sysident.MountError
 
 // Bounds of a walk through a system partition tree. Tails' own system partition holds some
 // 1,500 entries, at most 8 levels deep. The backup's is a FAT file system that udisks mounts

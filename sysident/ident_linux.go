@@ -1,6 +1,6 @@
 //go:build linux
 
-package sysrefresh
+package sysident
 
 import (
 	"bytes"
@@ -8,12 +8,16 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
 
 	"golang.org/x/sys/unix"
+
+	"tails-backup/internal/beneath"
 )
 
 const (
@@ -35,28 +39,25 @@ func ReadVersionOpts(mediumRoot string, opts Options) (string, error) {
 		return "", fmt.Errorf("open the system partition %s: %w", mediumRoot, err)
 	}
 	defer unix.Close(root)
-	return readVersionNamed(root, mediumRoot, opts)
+	v, _, err := readVersion(root, opts.withDefaults())
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", mediumRoot, err)
+	}
+	return v, nil
 }
 
 // ReadVersionFD is ReadVersionOpts on the system partition tree open as the directory root,
 // which the caller opened and checked and keeps open.
 func ReadVersionFD(root int, opts Options) (string, error) {
-	return readVersionNamed(root, "", opts)
-}
-
-func readVersionNamed(root int, name string, opts Options) (string, error) {
 	v, _, err := readVersion(root, opts.withDefaults())
-	if err != nil {
-		return "", withName(name, err)
-	}
-	return v, nil
+	return v, err
 }
 
 // readVersion returns the version and the file it came from.
 func readVersion(root int, opts Options) (string, string, error) {
 	var problems []string
 	for _, f := range opts.VersionFiles {
-		b, _, err := readBounded(root, f, versionReadLimit)
+		b, err := readBounded(root, f, versionReadLimit)
 		if errors.Is(err, ErrOtherFileSystem) {
 			return "", "", err // not a missing version: something is mounted in the way
 		}
@@ -102,15 +103,6 @@ func parseVersion(b []byte) (string, error) {
 	return s, nil
 }
 
-// Identity tells two system partitions apart.
-type Identity struct {
-	// Version is the first line of the version file, for people.
-	Version string
-	// Digest covers the version file, the identity files (absent ones count as absent) and
-	// the size of LastFile: it changes with every full release and every incremental upgrade.
-	Digest string
-}
-
 // Identify returns the identity of the system partition tree at root.
 func Identify(root string, opts Options) (Identity, error) {
 	fd, err := openRoot(root)
@@ -143,7 +135,7 @@ func identify(root int, opts Options) (Identity, error) {
 		h.Write(b)
 	}
 	for _, f := range append([]string{vf}, opts.IdentityFiles...) {
-		b, _, err := readBounded(root, f, identityReadLimit)
+		b, err := readBounded(root, f, identityReadLimit)
 		switch {
 		case errors.Is(err, unix.ENOENT):
 			add(f, []byte("absent"))
@@ -153,31 +145,84 @@ func identify(root int, opts Options) (Identity, error) {
 			add(f, append([]byte("present:"), b...))
 		}
 	}
-	fd, st, err := openFileRel(root, opts.LastFile)
+	f, st, err := openFile(root, opts.LastFile)
 	switch {
 	case errors.Is(err, unix.ENOENT):
 		add(opts.LastFile, []byte("absent"))
 	case err != nil:
 		return Identity{}, fmt.Errorf("stat %s: %w", opts.LastFile, err)
 	default:
-		unix.Close(fd)
-		add(opts.LastFile, []byte("size "+strconv.FormatInt(st.Size, 10)))
+		f.Close()
+		add(opts.LastFile, []byte("size "+strconv.FormatInt(st.Size(), 10)))
 	}
 	return Identity{Version: v, Digest: hex.EncodeToString(h.Sum(nil))}, nil
 }
 
-// Check reads the identities of the running system partition src and the backup's dst;
-// differ is true when dst needs a refresh. A refresh that was interrupted leaves dst's
-// identity files old, so differ stays true until a refresh completes.
-func Check(src, dst string, opts Options) (srcID, dstID Identity, differ bool, err error) {
-	if srcID, err = Identify(src, opts); err != nil {
-		return
-	}
-	if dstID, err = Identify(dst, opts); err != nil {
-		if me := asMountError(err, true); me != nil {
-			err = me
+// openRoot opens the root directory of a tree at path, for the functions that take paths. The
+// path itself comes from the caller (a mount point it validated) and may go through symlinks
+// (/lib is one, to usr/lib, on Tails: the running system partition is /lib/live/mount/medium);
+// its last component must not be one.
+func openRoot(root string) (int, error) {
+	for {
+		fd, err := unix.Open(root, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if err != unix.EINTR {
+			return fd, err
 		}
-		return
 	}
-	return srcID, dstID, srcID.Digest != dstID.Digest, nil
+}
+
+// openFile opens the regular file rel beneath root for reading, with beneath.Open: no
+// component is a symlink nor leaves root, none is on another file system, so that reading a
+// hostile backup's .disk/info through a planted symlink cannot leak another file's first line,
+// and a file system mounted in the tree is never asked anything. A mount met on the way is a
+// *MountError naming the entry mounted on. Anything but a regular file is EINVAL (O_NONBLOCK:
+// a FIFO does not block the open).
+func openFile(root int, rel string) (*os.File, os.FileInfo, error) {
+	fd, err := beneath.Open(root, rel, unix.O_RDONLY|unix.O_NONBLOCK)
+	if errors.Is(err, unix.EXDEV) {
+		return nil, nil, mountOn(root, rel)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	f := os.NewFile(uintptr(fd), rel)
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	if !st.Mode().IsRegular() {
+		f.Close()
+		return nil, nil, unix.EINVAL
+	}
+	return f, st, nil
+}
+
+// mountOn returns the *MountError for rel, whose opening beneath root crossed a mount (EXDEV):
+// it names the first component of rel that is on another file system, found by opening each
+// leading part of rel in turn (O_PATH: nothing mounted is read), or rel itself when none is
+// any more.
+func mountOn(root int, rel string) error {
+	cs := strings.Split(rel, "/")
+	for i := range cs {
+		p := strings.Join(cs[:i+1], "/")
+		fd, err := beneath.Open(root, p, unix.O_PATH)
+		if errors.Is(err, unix.EXDEV) {
+			return &MountError{Path: p}
+		}
+		if err == nil {
+			unix.Close(fd)
+		}
+	}
+	return &MountError{Path: rel}
+}
+
+// readBounded reads at most limit bytes of the regular file rel beneath root (openFile).
+func readBounded(root int, rel string, limit int64) ([]byte, error) {
+	f, _, err := openFile(root, rel)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, limit))
 }

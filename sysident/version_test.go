@@ -1,6 +1,6 @@
 //go:build linux
 
-package sysrefresh
+package sysident
 
 import (
 	"errors"
@@ -9,6 +9,17 @@ import (
 	"strings"
 	"testing"
 )
+
+func writeFile(t *testing.T, root, rel, content string) {
+	t.Helper()
+	p := filepath.Join(root, rel)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
 
 func TestReadVersion(t *testing.T) {
 	for _, tc := range []struct {
@@ -50,11 +61,11 @@ func TestReadVersion(t *testing.T) {
 
 func TestReadVersionBounded(t *testing.T) {
 	root := t.TempDir()
-	writeFile(t, root, ".disk/info", strings.Repeat("x", 10<<20), 0)
+	writeFile(t, root, ".disk/info", strings.Repeat("x", 10<<20))
 	if _, err := ReadVersion(root); !errors.Is(err, ErrNoVersion) || !strings.Contains(err.Error(), "too long") {
 		t.Fatalf("10 MiB single line: %v", err)
 	}
-	writeFile(t, root, ".disk/info", strings.Repeat("x", 300)+"\n", 0)
+	writeFile(t, root, ".disk/info", strings.Repeat("x", 300)+"\n")
 	if _, err := ReadVersion(root); !errors.Is(err, ErrNoVersion) {
 		t.Fatalf("300-byte line: %v", err)
 	}
@@ -63,8 +74,8 @@ func TestReadVersionBounded(t *testing.T) {
 // A hostile backup whose .disk/info is a symlink to a secret: the secret is never read.
 func TestReadVersionRefusesSymlinks(t *testing.T) {
 	outside := t.TempDir()
-	writeFile(t, outside, "secret", "root:hash:secret\n", 0)
-	writeFile(t, outside, "info", "Tails 9.9\n", 0)
+	writeFile(t, outside, "secret", "root:hash:secret\n")
+	writeFile(t, outside, "info", "Tails 9.9\n")
 	root := t.TempDir()
 	os.Mkdir(filepath.Join(root, ".disk"), 0o755)
 	if err := os.Symlink(filepath.Join(outside, "secret"), filepath.Join(root, ".disk/info")); err != nil {
@@ -86,26 +97,36 @@ func TestReadVersionRefusesSymlinks(t *testing.T) {
 func TestIdentitySeesIncrementalUpgrade(t *testing.T) {
 	a, b := t.TempDir(), t.TempDir()
 	for _, r := range []string{a, b} {
-		writeFile(t, r, ".disk/info", "Tails 6.10\n", 0)
-		writeFile(t, r, "live/Tails.module", "filesystem.squashfs\n", 0)
-		writeFile(t, r, "live/filesystem.squashfs", "squash", 0)
+		writeFile(t, r, ".disk/info", "Tails 6.10\n")
+		writeFile(t, r, "live/Tails.module", "filesystem.squashfs\n")
+		writeFile(t, r, "live/filesystem.squashfs", "squash")
 	}
-	_, _, differ, err := Check(a, b, Options{})
-	if err != nil || differ {
-		t.Fatalf("identical: differ=%v, %v", differ, err)
+	identities := func() (Identity, Identity) {
+		t.Helper()
+		aid, err := Identify(a, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		bid, err := Identify(b, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return aid, bid
+	}
+	if aid, bid := identities(); aid != bid {
+		t.Fatalf("identical trees: %+v %+v", aid, bid)
 	}
 	// An IUK adds a delta and rewrites Tails.module, but leaves .disk/info alone.
-	writeFile(t, a, "live/6.11.squashfs", "delta", 0)
-	writeFile(t, a, "live/Tails.module", "filesystem.squashfs\n6.11.squashfs\n", 0)
-	sid, did, differ, err := Check(a, b, Options{})
-	if err != nil || !differ || sid.Version != did.Version {
-		t.Fatalf("after IUK: %+v %+v differ=%v, %v", sid, did, differ, err)
+	writeFile(t, a, "live/6.11.squashfs", "delta")
+	writeFile(t, a, "live/Tails.module", "filesystem.squashfs\n6.11.squashfs\n")
+	if aid, bid := identities(); aid.Digest == bid.Digest || aid.Version != bid.Version {
+		t.Fatalf("after IUK: %+v %+v", aid, bid)
 	}
 	// A full upgrade with an identical version line still changes the image size.
-	writeFile(t, a, "live/Tails.module", "filesystem.squashfs\n", 0)
+	writeFile(t, a, "live/Tails.module", "filesystem.squashfs\n")
 	os.Remove(filepath.Join(a, "live/6.11.squashfs"))
-	writeFile(t, a, "live/filesystem.squashfs", "squash2", 0)
-	if _, _, differ, _ := Check(a, b, Options{}); !differ {
+	writeFile(t, a, "live/filesystem.squashfs", "squash2")
+	if aid, bid := identities(); aid.Digest == bid.Digest {
 		t.Fatal("a different system image size must differ")
 	}
 }
