@@ -119,9 +119,11 @@ type Update struct {
 	// PauseOwner is this update's own holder of a pause of the updates ("update 1234"), which
 	// does not stop it; "" for the agent, which every pause stops.
 	PauseOwner string
-	// LeaveFoundOpen: on a failure, a stick found unlocked is left as it was (another program,
-	// the agent's update maybe, uses it) instead of being ejected.
-	LeaveFoundOpen bool
+	// KeepPlugged is for a command, which is run again where the agent waits for the stick to be
+	// plugged in again: on a failure the stick is unmounted and locked, not powered off, and a
+	// stick found unlocked is left as it was (another program, the agent's update maybe, uses
+	// it).
+	KeepPlugged bool
 	// RefreshSystem, if set, runs after the data was updated and before the eject (the agent
 	// brings the backup's system partition to the running Tails there); it returns the version
 	// written ("" if none) and whether it failed. It never fails the update.
@@ -473,8 +475,12 @@ func (u *Update) failed(ctx context.Context, err error) *UpdateError {
 	gone := unplugged || errors.Is(err, udisks.ErrDeviceGone) || errors.Is(err, wire.ErrHelperDeviceGone)
 	// A restore that paused the updates uses the stick as it is: ejecting it would pull it
 	// from under the restore.
-	leave := gone || errors.Is(err, ErrPaused) || (u.LeaveFoundOpen && u.Stick.Cleartext != nil)
-	if !leave {
+	leave := gone || errors.Is(err, ErrPaused) || (u.KeepPlugged && u.Stick.Cleartext != nil)
+	switch {
+	case leave:
+	case u.KeepPlugged:
+		u.open.Release(ctx)
+	default:
 		u.open.Eject(ctx)
 	}
 	u.Log.WithError(err).Warn("update failed")

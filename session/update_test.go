@@ -80,19 +80,19 @@ func TestUpdate(t *testing.T) {
 		}
 	}
 	for _, tc := range []struct {
-		name       string
-		spec       udiskstest.StickSpec
-		passes     []pinentrytest.FakeAnswer // nil: the right one
-		marker     func(string) (tails.Marker, error)
-		small      bool
-		busy       []quiesce.BusyApp
-		stubborn   bool
-		apps       []AppAnswer
-		helperErr  error
-		helper     func(c ctl) func(ctx context.Context, req wire.Request, progress func(wire.Event)) (*wire.Report, error)
-		pausedBy   string // a pause of the updates held by it
-		owner      string // the update's own PauseOwner
-		leaveFound bool
+		name        string
+		spec        udiskstest.StickSpec
+		passes      []pinentrytest.FakeAnswer // nil: the right one
+		marker      func(string) (tails.Marker, error)
+		small       bool
+		busy        []quiesce.BusyApp
+		stubborn    bool
+		apps        []AppAnswer
+		helperErr   error
+		helper      func(c ctl) func(ctx context.Context, req wire.Request, progress func(wire.Event)) (*wire.Report, error)
+		pausedBy    string // a pause of the updates held by it
+		owner       string // the update's own PauseOwner
+		keepPlugged bool
 
 		kind      FailureKind // when err
 		err       bool
@@ -152,10 +152,14 @@ func TestUpdate(t *testing.T) {
 			calls: []string{"PowerOff"}},
 		{name: "three wrong passphrases", passes: []pinentrytest.FakeAnswer{wrong, wrong, wrong}, err: true, kind: FailTooManyTries,
 			result: pairing.ResultFailed, calls: []string{"Unlock", "Unlock", "Unlock", "PowerOff"}},
+		{name: "three wrong passphrases, for a command: not powered off", passes: []pinentrytest.FakeAnswer{wrong, wrong, wrong}, keepPlugged: true,
+			err: true, kind: FailTooManyTries, result: pairing.ResultFailed, calls: []string{"Unlock", "Unlock", "Unlock"}},
+		{name: "a helper failure, for a command: locked, not powered off", helperErr: noSpace, keepPlugged: true, helperRun: true,
+			err: true, kind: FailHelper, result: pairing.ResultIncomplete, calls: []string{"Unlock", "Mount", "Unmount", "Lock"}},
 		{name: "paused by a restore: the stick is left to it", pausedBy: "restore 1", err: true, kind: FailPaused,
 			result: pairing.ResultCancelled, calls: []string{"Unlock", "Mount"}},
 		{name: "its own pause does not stop it", pausedBy: "update 2", owner: "update 2", helperRun: true, result: pairing.ResultSuccess, calls: ejected},
-		{name: "found open, refused: left as found", spec: udiskstest.StickSpec{Unlocked: true}, leaveFound: true,
+		{name: "found open, refused: left as found", spec: udiskstest.StickSpec{Unlocked: true}, keepPlugged: true,
 			helperErr: &wire.HelperError{Code: wire.CodeRefused, Message: "Another update is running; wait for it to finish."},
 			helperRun: true, err: true, kind: FailHelper, result: pairing.ResultIncomplete, calls: []string{"Mount"}},
 	} {
@@ -188,7 +192,7 @@ func TestUpdate(t *testing.T) {
 			inh := &inhibittest.FakeInhibitor{}
 			u := &Update{Disks: disks, Asker: &pinentrytest.FakeAsker{Answers: passes}, Quiescer: q, Inhibitor: inh, Helper: helper,
 				Store: store, Now: func() time.Time { return now }, Log: log, Stick: st, Source: bootUUID, Persistence: t.TempDir(),
-				ReadMarker: marker, QuiesceGrace: time.Millisecond, PauseOwner: tc.owner, LeaveFoundOpen: tc.leaveFound, Observer: obs}
+				ReadMarker: marker, QuiesceGrace: time.Millisecond, PauseOwner: tc.owner, KeepPlugged: tc.keepPlugged, Observer: obs}
 			if tc.small {
 				u.statfs = func(path string, s *unix.Statfs_t) error {
 					s.Bsize, s.Blocks, s.Bfree = 4096, 1000, 0

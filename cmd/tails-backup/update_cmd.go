@@ -94,7 +94,7 @@ func updateWith(ctx context.Context, env *environment, args []string, q quiesce.
 	}
 	defer updateState(context.WithoutCancel(ctx), env, store, func(s *pairing.State) error { s.Resume(owner); return nil })
 
-	// Ctrl-C is the person cancelling: the update ends as cancelled, the stick ejected.
+	// Ctrl-C is the person cancelling: the update ends as cancelled, the stick locked.
 	uctx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
 	defer cancel(nil)
 	stop := context.AfterFunc(ctx, func() { cancel(session.ErrCancelled) })
@@ -110,7 +110,7 @@ func updateWith(ctx context.Context, env *environment, args []string, q quiesce.
 		Disks: disks, Asker: pinentry.NewPinentry(log.WithField("component", "pinentry")), Quiescer: q,
 		Inhibitor: inhibit.NewLogindInhibitor(conn, log.WithField("component", "inhibit")), Helper: wire.NewHelperClient(argv, log.WithField("component", "helper")),
 		Store: store, Now: sys.now, Log: log, Stick: stick, Source: source, Persistence: sys.markerRoot,
-		QuiesceGrace: restoreCloseGrace, PauseOwner: owner, LeaveFoundOpen: true, Observer: out,
+		QuiesceGrace: restoreCloseGrace, PauseOwner: owner, KeepPlugged: true, Observer: out,
 	}
 	done, err := u.Run(uctx)
 	attempt := pairing.Attempt{Time: sys.now(), Backup: stick.UUID}

@@ -29,6 +29,7 @@ func runUpdateQuiescing(t *testing.T, stdin string, q quiesce.Quiescer, args ...
 	case err == nil:
 	case errors.Is(err, errUsage):
 		code = 2
+		fmt.Fprintf(&errb, "tails-backup update: %v\n", err)
 	default:
 		code = 1
 		fmt.Fprintf(&errb, "tails-backup update: %v\n", err)
@@ -112,17 +113,17 @@ func asSlice(v any) []any { s, _ := v.([]any); return s }
 
 func TestUpdateCommandFails(t *testing.T) {
 	for _, tt := range []struct {
-		name    string
-		setup   func(t *testing.T, w *restoreWorld)
-		paired  bool
-		marker  string // the source the backup's marker names ("" this Tails)
-		pass    []string
-		mode    string // of the fake helper ("" done)
-		stdin   string
-		code    int
-		stderr  string
-		result  pairing.Result // recorded ("" nothing)
-		ejected bool
+		name   string
+		setup  func(t *testing.T, w *restoreWorld)
+		paired bool
+		marker string // the source the backup's marker names ("" this Tails)
+		pass   []string
+		mode   string // of the fake helper ("" done)
+		stdin  string
+		code   int
+		stderr string
+		result pairing.Result // recorded ("" nothing)
+		open   bool           // the backup is left unlocked (to the restore)
 	}{
 		{name: "a backup Tails", paired: true, setup: func(t *testing.T, w *restoreWorld) { writeOwnMarker(t, w.sys, mainUUID) },
 			code: 1, stderr: "this Tails is itself a backup, so it does not update backups"},
@@ -133,19 +134,19 @@ func TestUpdateCommandFails(t *testing.T) {
 			st.Backups = append(st.Backups, pairing.PairedBackup{UUID: otherUUID, Added: testNow})
 			saveState(t, w.state, st)
 		}, code: 2, stderr: "2 paired backups are plugged in; say which one to update, e.g. 'tails-backup update /dev/sdb'"},
-		{name: "the backup of another Tails", paired: true, marker: mainUUID, code: 1, result: pairing.ResultFailed, ejected: true,
+		{name: "the backup of another Tails", paired: true, marker: mainUUID, code: 1, result: pairing.ResultFailed,
 			stderr: "is a backup of another Tails, so it was not changed"},
 		{name: "three wrong passphrases", paired: true, pass: []string{"a", "b", "c"}, code: 1, result: pairing.ResultFailed,
 			stderr: "the passphrase was wrong 3 times, so Kingston DataTraveler (17.2 GB, /dev/sdb) was not updated"},
-		{name: "cancelled at an application", paired: true, stdin: "n\n", code: 1, result: pairing.ResultCancelled, ejected: true,
+		{name: "cancelled at an application", paired: true, stdin: "n\n", code: 1, result: pairing.ResultCancelled,
 			stderr: "cancelled, so your backup Tails was not changed"},
-		{name: "no space", paired: true, mode: "error", code: 1, result: pairing.ResultIncomplete, ejected: true,
+		{name: "no space", paired: true, mode: "error", code: 1, result: pairing.ResultIncomplete,
 			stderr: "the update of Kingston DataTraveler (17.2 GB, /dev/sdb) did not finish: it failed"},
 		{name: "a restore paused the updates", paired: true, setup: func(t *testing.T, w *restoreWorld) {
 			st := pairedState(9)
 			st.Pause("restore 1", testNow.Add(time.Hour), testNow)
 			saveState(t, w.state, st)
-		}, code: 1, result: pairing.ResultCancelled, stderr: "a restore from your backup Tails is running, so it was not updated"},
+		}, code: 1, result: pairing.ResultCancelled, open: true, stderr: "a restore from your backup Tails is running, so it was not updated"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			w := newRestoreWorld(t)
@@ -181,8 +182,9 @@ func TestUpdateCommandFails(t *testing.T) {
 			if tt.result != "" {
 				checkAttempt(t, w.state, tt.result)
 			}
-			if got := len(w.fake.CallsOf("PowerOff")) == 1; got != tt.ejected {
-				t.Errorf("ejected %v, want %v", got, tt.ejected)
+			// Locked, not powered off: the command is run again with the stick plugged in.
+			if n := len(w.fake.CallsOf("PowerOff")); n != 0 || w.locked(w.std.Backup.LUKS) == tt.open {
+				t.Errorf("%d PowerOff calls, locked %v; want none, locked %v", n, w.locked(w.std.Backup.LUKS), !tt.open)
 			}
 		})
 	}
