@@ -591,3 +591,6 @@ func (r *router) broadcast(ev notify.Event) {
 		}
 	}
 }
+
+// readMarkerFile is the agent's default Config.ReadMarker: the marker file read as amnesia.
+func readMarkerFile(root string) (tails.Marker, error) { return session.ReadMarkerFile(root) }

@@ -10,6 +10,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"tails-backup/notify"
+	"tails-backup/session"
 	"tails-backup/sysident"
 	"tails-backup/udisks"
 	"tails-backup/wire"
@@ -183,7 +184,7 @@ func (u *update) refreshSystem() (string, *notify.Notification) {
 
 // runSystemHelper runs the helper's refresh-system and shows its progress.
 func (u *update) runSystemHelper() (*wire.Report, error) {
-	var eta etaEstimator
+	var eta session.ETA
 	var last time.Time
 	u.show(systemProgressNote(0, 0, false))
 	return u.a.deps.Helper.Run(u.ctx, newRequest(wire.OpRefreshSystem, u.stick.UUID), func(ev wire.Event) {
@@ -192,7 +193,7 @@ func (u *update) runSystemHelper() (*wire.Report, error) {
 			return
 		}
 		last = now
-		pct, left, known := eta.update(now, ev.BytesDone, ev.BytesTotal, ev.FilesDone, ev.FilesTotal)
+		pct, left, known := eta.Update(now, ev.BytesDone, ev.BytesTotal, ev.FilesDone, ev.FilesTotal)
 		u.show(systemProgressNote(pct, left, known))
 	})
 }

@@ -53,6 +53,7 @@ func commands() map[string]command {
 		"promote":   {"make this backup Tails your main Tails (when the main one is lost or broken)", runPromote},
 		"status":    {"show the paired backups, their freshness, the reminders and this Tails' role", runStatus},
 		"verify":    {"compare a backup with this Tails' Persistent Storage and check it as Tails does at boot", runVerify},
+		"update":    {"update the paired backup Tails plugged in now, as the agent does when it is plugged in", runUpdate},
 		"restore":   {"restore this Tails' Persistent Storage from a backup Tails (files not on the backup are deleted)", runRestore},
 	}
 }

@@ -15,8 +15,9 @@ import (
 // helperHelp is `tails-backup help helper`: the helper itself takes no argument, --help included.
 const helperHelp = `usage: tails-backup helper (through sudo, with no arguments)
 
-The root helper: the session agent and the commands create, pair, restore, verify and promote
-run it through sudo (/usr/lib/tails-backup/helper) and send it one request on standard input.
+The root helper: the session agent and the commands create, pair, update, restore, verify
+and promote run it through sudo (/usr/lib/tails-backup/helper) and send it one request on
+standard input.
 It is not meant to be run by hand.
 `
 

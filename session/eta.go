@@ -1,11 +1,11 @@
-package agent
+package session
 
 import "time"
 
-// etaEstimator turns the helper's progress into a percentage and a time left. The rate is
+// ETA turns the helper's progress into a percentage and a time left. The rate is
 // measured over the copy so far, so the estimate settles as the copy goes on; it stays unknown
 // for the first seconds and the first percent, when it would be noise.
-type etaEstimator struct {
+type ETA struct {
 	start   time.Time
 	started bool
 }
@@ -15,8 +15,8 @@ const (
 	etaMinFraction = 0.01
 )
 
-// update returns the percentage done and, when known, the time left.
-func (e *etaEstimator) update(now time.Time, bytesDone, bytesTotal, filesDone, filesTotal int64) (percent int, left time.Duration, known bool) {
+// Update returns the percentage done and, when known, the time left.
+func (e *ETA) Update(now time.Time, bytesDone, bytesTotal, filesDone, filesTotal int64) (percent int, left time.Duration, known bool) {
 	if !e.started {
 		e.start, e.started = now, true
 	}

@@ -1,0 +1,521 @@
+package session
+
+// The update of a paired backup, once its stick is plugged in: open it, check its marker and
+// its space, ask to close the applications, keep the computer awake, run the root helper's
+// update with progress, eject. The agent (notifications) and 'tails-backup update' (a
+// terminal) call it; what the person sees and decides goes through an UpdateObserver, and how
+// it ended comes back as an UpdateDone or an *UpdateError that the caller words.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
+
+	"tails-backup/inhibit"
+	"tails-backup/pairing"
+	"tails-backup/pinentry"
+	"tails-backup/quiesce"
+	"tails-backup/tails"
+	"tails-backup/udisks"
+	"tails-backup/wire"
+)
+
+// ErrCancelled is the cause (context.WithCancelCause) with which a caller cancels an update
+// because the person asked to: the update then ends as cancelled, not as failed.
+var ErrCancelled = errors.New("the update was cancelled")
+
+// ErrBackupGone is the cause of a helper stopped because its stick was unplugged.
+var ErrBackupGone = errors.New("the backup was unplugged")
+
+// ErrPaused stops an update that was under way when a restore paused the updates.
+var ErrPaused = errors.New("a restore paused the automatic updates")
+
+// AppAnswer is what the person decides about an application that holds persistent files open.
+type AppAnswer int
+
+const (
+	AppCancel AppAnswer = iota // cancel the update
+	AppClose                   // close it and continue; for an application that cannot be closed, try again
+	AppSkip                    // skip its data this time: the backup keeps its previous copy
+)
+
+// AppQuestion asks about one application that holds persistent files open.
+type AppQuestion struct {
+	App     string // "Thunderbird"
+	Feature string // the name of its Persistent Storage feature
+	// Closable is false for an application of root's (the package manager): it is never
+	// signalled, the person waits and tries again.
+	Closable bool
+	// StillRunning: it was asked to close and did not (it may be asking to save something).
+	StillRunning bool
+}
+
+// UpdateProgress is a progress event of the root helper's update, with, during the copy, the
+// percentage done and, once it can be estimated, the time left.
+type UpdateProgress struct {
+	wire.Event
+	Percent   int
+	Left      time.Duration
+	LeftKnown bool
+}
+
+// UpdateObserver is what the person sees and decides during an update. Its methods are called
+// on the update's goroutine.
+type UpdateObserver interface {
+	// AskApp asks what to do about an application; an error (ctx ended) stops the update.
+	AskApp(ctx context.Context, q AppQuestion) (AppAnswer, error)
+	// Copying says that the root helper starts: from now on the backup may change.
+	Copying()
+	// Progress is each progress event of the helper; Percent and Left are set in the copy phase.
+	Progress(p UpdateProgress)
+}
+
+// UpdatePassphrase is how an update asks the passphrase of the backup's Persistent Storage,
+// in the agent and in 'tails-backup update'.
+func UpdatePassphrase(asker pinentry.PassphraseAsker, st Stick) Passphrase {
+	return Passphrase{
+		Asker: asker,
+		Prompt: pinentry.Prompt{
+			Title:       "Tails Backup",
+			Description: fmt.Sprintf("Enter the passphrase of your backup Tails (%s) to update it.", Name(st.Stick)),
+			Prompt:      "Passphrase:",
+			OK:          "Update",
+		},
+		Tries:     3,
+		WrongText: "Wrong passphrase. Try again: it is the passphrase of the backup's Persistent Storage.",
+	}
+}
+
+// Update is one update of one paired backup. Run it once; StickGone may be called from any
+// goroutine while it runs.
+type Update struct {
+	Disks     Disks
+	Asker     pinentry.PassphraseAsker
+	Quiescer  quiesce.Quiescer
+	Inhibitor inhibit.Inhibitor
+	Helper    wire.HelperRunner
+	// Store is read, after the applications are closed, for a pause of the updates.
+	Store *pairing.Store
+	Now   func() time.Time
+	Log   *logrus.Entry
+
+	Stick Stick
+	// Source is the LUKS UUID of this Tails' Persistent Storage, which the marker must name;
+	// Persistence is where it is mounted (its space used is compared to the backup's size).
+	Source      string
+	Persistence string
+	// ReadMarker reads the marker at the root of the mounted backup (ReadMarkerFile if nil).
+	ReadMarker func(root string) (tails.Marker, error)
+	// QuiesceGrace is how long an application gets to close after being asked (15 s if 0).
+	QuiesceGrace time.Duration
+	// PauseOwner is this update's own holder of a pause of the updates ("update 1234"), which
+	// does not stop it; "" for the agent, which every pause stops.
+	PauseOwner string
+	// KeepPlugged is for a command, which is run again where the agent waits for the stick to be
+	// plugged in again: on a failure the stick is unmounted and locked, not powered off, and a
+	// stick found unlocked is left as it was (another program, the agent's update maybe, uses
+	// it).
+	KeepPlugged bool
+	// RefreshSystem, if set, runs after the data was updated and before the eject (the agent
+	// brings the backup's system partition to the running Tails there); it returns the version
+	// written ("" if none) and whether it failed. It never fails the update.
+	RefreshSystem func(ctx context.Context) (version string, failed bool)
+	Observer      UpdateObserver
+
+	// statfs is unix.Statfs; tests replace it to fake the sizes of the file systems.
+	statfs func(path string, st *unix.Statfs_t) error
+
+	mu sync.Mutex
+	// stopHelper, while the root helper's update runs, stops it; unplugged says it did so
+	// because the stick left udisks' view.
+	stopHelper context.CancelCauseFunc
+	unplugged  bool
+	started    bool // the helper was started: the backup may have changed
+	open       *Opened
+}
+
+// UpdateDone is how a successful update went.
+type UpdateDone struct {
+	Report *wire.Report
+	// Changed counts the entries created, updated, changed in metadata only, or deleted.
+	Changed int64
+	// Skipped are the features whose data was skipped this time, for the person.
+	Skipped []string
+	// System is the Tails version the backup's system partition was updated to ("" if it was
+	// not); SystemFailed says its refresh failed.
+	System       string
+	SystemFailed bool
+	// Ejected: the stick can be unplugged safely.
+	Ejected bool
+}
+
+// Message is the message recorded with the attempt: "" unless some files were not copied.
+func (d *UpdateDone) Message() string {
+	if d.Report.ErrorCount > 0 {
+		return fmt.Sprintf("%d files could not be copied", d.Report.ErrorCount)
+	}
+	return ""
+}
+
+// FailureKind is why an update failed, for the caller's words.
+type FailureKind int
+
+const (
+	FailOther         FailureKind = iota // anything before the helper started
+	FailCancelled                        // the person cancelled (or gave no passphrase)
+	FailPaused                           // a restore paused the updates: the stick is left to it
+	FailMarker                           // the stick's marker does not allow the update (Marker says why)
+	FailTooSmall                         // the backup cannot hold the Persistent Storage (Need, Have)
+	FailTooManyTries                     // the passphrase was wrong three times
+	FailNotAuthorized                    // Tails did not allow the unlock
+	FailUnplugged                        // the stick was unplugged
+	FailHelper                           // the root helper failed after it started
+)
+
+// MarkerProblem says why a stick's marker does not allow the update.
+type MarkerProblem int
+
+const (
+	MarkerInvalid    MarkerProblem = iota // no valid backup marker: not a backup made by Tails Backup
+	MarkerOtherTails                      // a backup of another Tails
+)
+
+// UpdateError is a failed update: what happened, and whether the backup may have changed.
+type UpdateError struct {
+	Err  error
+	Kind FailureKind
+	// Started: the helper was started, so the backup may be marked incomplete.
+	Started bool
+	Marker  MarkerProblem // with FailMarker
+	// Need and Have are the bytes in use here and the size of the backup, with FailTooSmall.
+	Need, Have int64
+}
+
+func (e *UpdateError) Error() string { return e.Err.Error() }
+func (e *UpdateError) Unwrap() error { return e.Err }
+
+// Result is how the attempt is recorded in the pairing store.
+func (e *UpdateError) Result() pairing.Result {
+	switch e.Kind {
+	case FailCancelled:
+		if e.Started {
+			return pairing.ResultIncomplete
+		}
+		return pairing.ResultCancelled
+	case FailPaused:
+		return pairing.ResultCancelled
+	case FailUnplugged:
+		if e.Started {
+			return pairing.ResultIncomplete
+		}
+	case FailHelper:
+		return pairing.ResultIncomplete
+	}
+	return pairing.ResultFailed
+}
+
+// errMarker and errTooSmall carry the details of a refusal to the failure.
+type errMarker struct{ problem MarkerProblem }
+
+func (e *errMarker) Error() string {
+	if e.problem == MarkerOtherTails {
+		return "This backup Tails belongs to another Tails"
+	}
+	return "This stick is not a backup made by Tails Backup"
+}
+
+type errTooSmall struct{ need, have int64 }
+
+func (e *errTooSmall) Error() string { return "the backup is too small" }
+
+// errAppCancelled: the person chose to cancel when asked about an application.
+var errAppCancelled = fmt.Errorf("%w: asked to close an application", ErrCancelled)
+
+// Run goes through the update; every way out leaves the stick ejected, or as it was. The
+// error is an *UpdateError. Cancelling ctx with the cause ErrCancelled cancels it for the
+// person; any other end of ctx stops it as a failure.
+func (u *Update) Run(ctx context.Context) (*UpdateDone, error) {
+	if u.Log == nil {
+		l := logrus.New()
+		l.SetLevel(logrus.PanicLevel)
+		u.Log = logrus.NewEntry(l)
+	}
+	if u.ReadMarker == nil {
+		u.ReadMarker = ReadMarkerFile
+	}
+	if u.QuiesceGrace <= 0 {
+		u.QuiesceGrace = 15 * time.Second
+	}
+	if u.Now == nil {
+		u.Now = time.Now
+	}
+	if u.statfs == nil {
+		u.statfs = unix.Statfs
+	}
+	u.mu.Lock()
+	u.open = NewOpened(u.Disks, u.Stick, OpenOptions{Log: u.Log})
+	u.mu.Unlock()
+	done, err := u.steps(ctx)
+	if err != nil {
+		return nil, u.failed(ctx, err)
+	}
+	return done, nil
+}
+
+func (u *Update) steps(ctx context.Context) (*UpdateDone, error) {
+	if err := u.open.Unlock(ctx, UpdatePassphrase(u.Asker, u.Stick)); err != nil {
+		return nil, err
+	}
+	root, err := u.open.Mount(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := u.checkMarker(root); err != nil {
+		return nil, err
+	}
+	if err := u.checkSpace(root); err != nil {
+		return nil, err
+	}
+	skipped, skippedNames, err := u.quiesce(ctx)
+	if err != nil {
+		return nil, err
+	}
+	// A restore may have started while this update waited for the passphrase or for the
+	// applications: the backup holds the data it restores, so it must not be overwritten now.
+	if st, err := u.Store.Load(ctx); err == nil && u.pausedByOther(st) {
+		return nil, ErrPaused
+	}
+	release, err := u.Inhibitor.Inhibit(ctx, "Updating your backup Tails")
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		u.Log.WithError(err).Warn("cannot keep the computer awake during the update")
+		release = func() {}
+	}
+	report, err := u.runHelper(ctx, skipped)
+	if err != nil {
+		release()
+		return nil, err
+	}
+	if report == nil {
+		report = &wire.Report{}
+	}
+	done := &UpdateDone{
+		Report:  report,
+		Changed: report.Created + report.Updated + report.MetadataOnly + report.Deleted,
+		Skipped: skippedNames,
+	}
+	// The data is backed up whatever happens to the system partition.
+	if u.RefreshSystem != nil {
+		done.System, done.SystemFailed = u.RefreshSystem(ctx)
+	}
+	release()
+	done.Ejected = u.open.Eject(ctx) == nil
+	u.Log.WithField("changed", done.Changed).Info("backup updated")
+	return done, nil
+}
+
+// pausedByOther tells whether a pause of the updates holds this update off: any pause in force
+// but this update's own.
+func (u *Update) pausedByOther(st pairing.State) bool {
+	if !st.Paused(u.Now()) {
+		return false
+	}
+	return len(st.PausedBy) == 0 || slices.ContainsFunc(st.PausedBy, func(o string) bool { return o != u.PauseOwner })
+}
+
+func (u *Update) checkMarker(root string) error {
+	m, err := u.ReadMarker(root)
+	if err != nil {
+		u.Log.WithError(err).Warn("no valid backup marker")
+		return &errMarker{MarkerInvalid}
+	}
+	if m.Source != u.Source {
+		return &errMarker{MarkerOtherTails}
+	}
+	return nil
+}
+
+// checkSpace refuses early a backup that cannot hold the data in use; the helper checks the
+// exact need before writing.
+func (u *Update) checkSpace(root string) error {
+	var src, dst unix.Statfs_t
+	if err := u.statfs(u.Persistence, &src); err != nil {
+		return nil // the helper will tell
+	}
+	if err := u.statfs(root, &dst); err != nil {
+		return nil
+	}
+	used := int64(src.Blocks-src.Bfree) * src.Bsize
+	capacity := int64(dst.Blocks) * dst.Bsize
+	if used > capacity {
+		return &errTooSmall{need: used, have: capacity}
+	}
+	return nil
+}
+
+// quiesce asks the person to close the applications that hold persistent files open. It
+// returns the folders to skip (and their names for the person).
+func (u *Update) quiesce(ctx context.Context) (skip, names []string, err error) {
+	q := u.Quiescer
+	features, err := q.ActiveFeatures(ctx)
+	if err != nil {
+		u.Log.WithError(err).Warn("cannot tell which features are on; not checking for open applications")
+		return nil, nil, nil
+	}
+	busy, err := q.BusyApps(ctx, features)
+	if err != nil {
+		u.Log.WithError(err).Warn("cannot list the running applications")
+		return nil, nil, nil
+	}
+	for _, app := range busy {
+		question := AppQuestion{App: app.App.Name, Feature: app.Feature.Name, Closable: app.Closable}
+		for {
+			answer, err := u.Observer.AskApp(ctx, question)
+			if err != nil {
+				return nil, nil, err
+			}
+			if answer == AppCancel {
+				return nil, nil, errAppCancelled
+			}
+			if answer == AppSkip {
+				top, _, _ := strings.Cut(app.Feature.Source, "/")
+				skip = append(skip, top)
+				names = append(names, app.Feature.Name)
+				break
+			}
+			if !app.Closable { // "Try again": has it finished?
+				still, err := q.BusyApps(ctx, []tails.Feature{app.Feature})
+				if err != nil {
+					return nil, nil, err
+				}
+				if !slices.ContainsFunc(still, func(b quiesce.BusyApp) bool { return b.App.Name == app.App.Name }) {
+					break
+				}
+				continue
+			}
+			err = q.CloseApp(ctx, app, u.QuiesceGrace)
+			if err == nil {
+				break
+			}
+			if !errors.Is(err, quiesce.ErrStillRunning) {
+				return nil, nil, err
+			}
+			question.StillRunning = true
+		}
+	}
+	return skip, names, nil
+}
+
+// runHelper runs the root helper's update and passes on its progress.
+func (u *Update) runHelper(ctx context.Context, skip []string) (*wire.Report, error) {
+	var eta ETA
+	u.mu.Lock()
+	u.started = true
+	u.mu.Unlock()
+	u.Observer.Copying()
+	req := wire.Request{Version: wire.ProtocolVersion, Op: wire.OpUpdate, Backup: u.Stick.UUID, Skip: skip}
+	hctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	u.mu.Lock()
+	u.stopHelper = stop
+	u.mu.Unlock()
+	defer func() {
+		u.mu.Lock()
+		u.stopHelper = nil
+		u.mu.Unlock()
+	}()
+	return u.Helper.Run(hctx, req, func(ev wire.Event) {
+		p := UpdateProgress{Event: ev}
+		if ev.Phase == "copy" {
+			p.Percent, p.Left, p.LeftKnown = eta.Update(u.Now(), ev.BytesDone, ev.BytesTotal, ev.FilesDone, ev.FilesTotal)
+		}
+		u.Observer.Progress(p)
+	})
+}
+
+// StickGone says that the stick's drive left udisks' view. While the root helper's update
+// runs, it stops it: the helper would go on writing into the page cache of a stick that is
+// gone until a flush fails (minutes on a busy machine), with "Do not unplug" on the screen all
+// that time. At the other steps, the udisks call or the helper fails at once.
+func (u *Update) StickGone() {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.stopHelper != nil && !u.unplugged {
+		u.unplugged = true
+		u.Log.Warn("the backup was unplugged during the update: stopping the helper")
+		u.stopHelper(ErrBackupGone)
+	}
+}
+
+// Started tells whether the root helper was started: the backup may have changed.
+func (u *Update) Started() bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.started
+}
+
+// failed leaves the stick safe to unplug and says what happened.
+func (u *Update) failed(ctx context.Context, err error) *UpdateError {
+	u.mu.Lock()
+	unplugged, started := u.unplugged, u.started
+	u.mu.Unlock()
+	userCancelled := errors.Is(context.Cause(ctx), ErrCancelled) || errors.Is(err, ErrCancelled)
+	// Unplugged, as udisks saw it, whatever the step that was stopped says (the helper a
+	// cancellation, pinentry a closed prompt).
+	gone := unplugged || errors.Is(err, udisks.ErrDeviceGone) || errors.Is(err, wire.ErrHelperDeviceGone)
+	// A restore that paused the updates uses the stick as it is: ejecting it would pull it
+	// from under the restore.
+	leave := gone || errors.Is(err, ErrPaused) || (u.KeepPlugged && u.Stick.Cleartext != nil)
+	switch {
+	case leave:
+	case u.KeepPlugged:
+		u.open.Release(ctx)
+	default:
+		u.open.Eject(ctx)
+	}
+	u.Log.WithError(err).Warn("update failed")
+
+	e := &UpdateError{Err: err, Kind: FailOther, Started: started}
+	var em *errMarker
+	var small *errTooSmall
+	switch {
+	case (userCancelled || errors.Is(err, pinentry.ErrPinentryCancelled)) && !unplugged:
+		e.Kind = FailCancelled
+	case errors.Is(err, ErrPaused):
+		e.Kind = FailPaused
+	case errors.As(err, &em):
+		e.Kind, e.Marker = FailMarker, em.problem
+	case errors.As(err, &small):
+		e.Kind, e.Need, e.Have = FailTooSmall, small.need, small.have
+	case errors.Is(err, pinentry.ErrTooManyTries):
+		e.Kind = FailTooManyTries
+	case errors.Is(err, udisks.ErrNotAuthorized):
+		e.Kind = FailNotAuthorized
+	case gone:
+		e.Kind = FailUnplugged
+	case started:
+		e.Kind = FailHelper
+	}
+	return e
+}
+
+// ReadMarkerFile reads the marker at the root of a mounted Persistent Storage, refusing a
+// symlink or anything but a small regular file; no marker is an error. It works as amnesia,
+// which may not open a Tails root for reading (see tails.ReadMarkerIn).
+func ReadMarkerFile(root string) (tails.Marker, error) {
+	m, present, err := tails.ReadMarkerIn(root)
+	if err == nil && !present {
+		err = fmt.Errorf("%s holds no backup marker: %w", root, fs.ErrNotExist)
+	}
+	return m, err
+}
