@@ -18,9 +18,9 @@ import (
 
 const updateSynopsis = "[--skip-close] [--state FILE] [--helper-command CMD] [DEVICE]"
 
-const updateDescription = `Update your paired backup Tails now, as the agent does when you plug it in: its Persistent
-Storage is unlocked (you type its passphrase), made a copy of the Persistent Storage of this
-Tails, then ejected. Applications that use the data being copied (Thunderbird, Tor Browser,
+const updateDescription = `Update your paired backup Tails now, as the agent does when you plug it in: you type the
+backup's passphrase, its Persistent Storage becomes a copy of the Persistent Storage of this
+Tails, and the stick is ejected. Applications that use the data being copied (Thunderbird, Tor Browser,
 Electrum...) are asked to close first, or their data is skipped this time.
 
 DEVICE is the backup stick's device, e.g. /dev/sdb; it may be left out when only one paired
