@@ -34,6 +34,8 @@ type CreateProgress interface {
 	Event(ev wire.Event)
 	// Warn says something the person must know, that does not stop the creation.
 	Warn(s string)
+	// Complete says that the operation whose events came ended with everything done.
+	Complete()
 	// Finish ends what Event drew (a percentage on a terminal line).
 	Finish()
 }
@@ -154,6 +156,7 @@ func (c *Creation) steps(ctx context.Context, pass []byte) error {
 	if err != nil {
 		return c.failed(ctx, "copying the system", err)
 	}
+	c.Progress.Complete()
 	// install-bootloader wants it unmounted.
 	if err := c.Disks.Unmount(ctx, c.system); err != nil && !errors.Is(err, udisks.ErrNotMounted) {
 		return c.failed(ctx, "closing its system partition", err)
@@ -181,7 +184,7 @@ func (c *Creation) steps(ctx context.Context, pass []byte) error {
 	if rep, err = c.helperOp(ctx, wire.OpUpdate, c.Progress.Event); err != nil {
 		return c.failed(ctx, "copying your Persistent Storage", err)
 	}
-	c.Progress.Finish()
+	c.Progress.Complete()
 	if rep.ErrorCount > 0 {
 		files := fmt.Sprintf("%d files", rep.ErrorCount)
 		if rep.ErrorCount == 1 {
