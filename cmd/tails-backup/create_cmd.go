@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"strings"
 
+	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
 	"tails-backup/internal/secmem"
@@ -54,7 +55,7 @@ func runCreate(ctx context.Context, env *environment, args []string) error {
 	}
 	sys := env.sessionSystem()
 	log := newLog(env, *verbose, "create")
-	if readOwnMarker(sys.markerRoot).isBackup() {
+	if session.ReadOwnMarker(sys.markerRoot).IsBackup() {
 		// Its agent never updates backups: the new one would never be updated.
 		return errors.New("this Tails is itself a backup, so it does not make backups; if your main Tails is lost or broken, run 'tails-backup promote' first")
 	}
@@ -341,4 +342,14 @@ func askNewPassphrase(ctx context.Context, asker pinentry.PassphraseAsker, name 
 		return nil, fmt.Errorf("the two passphrases were different %d times, so nothing was changed; run 'tails-backup create' again and type the same passphrase twice", newPassphraseTries)
 	}
 	return nil, fmt.Errorf("the passphrase could not be asked (%v), so nothing was changed; run 'tails-backup create' again", err)
+}
+
+// savePairing records the new backup with change (session.SavePairing), in the store where it
+// is now; what was read from readPath before comes along if it moved.
+func savePairing(ctx context.Context, env *environment, sys sessionSystem, log *logrus.Entry, flagPath, readPath string, before pairing.State, beforeDamaged bool, change func(*pairing.State) error) error {
+	store, err := storeAt(flagPath, sys, log)()
+	if err != nil {
+		return err
+	}
+	return session.SavePairing(ctx, store, readPath, before, beforeDamaged, func(se *pairing.StateError) { warnStateError(env.stderr, se) }, change)
 }

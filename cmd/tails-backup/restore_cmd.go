@@ -213,7 +213,7 @@ func pauseUpdates(ctx context.Context, env *environment, store *pairing.Store, n
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 		defer cancel()
 		if _, err := store.Update(ctx, func(s *pairing.State) error { s.Resume(owner); return nil }); err != nil {
-			fmt.Fprintf(env.stderr, "Warning: the automatic updates of your backup stay paused until %s (%v).\n", timeText(until, now()), err)
+			fmt.Fprintf(env.stderr, "Warning: the automatic updates of your backup stay paused until %s (%v).\n", session.TimeText(until, now()), err)
 		}
 	}, nil
 }
@@ -301,10 +301,10 @@ func restoreDescriptionLines(name string, m tails.Marker, other bool, now time.T
 	if m.Finished.IsZero() {
 		lines = append(lines, fmt.Sprintf("The backup on %s has never been updated completely.", name))
 	} else {
-		lines = append(lines, fmt.Sprintf("The backup on %s was last updated completely on %s%s.", name, timeText(m.Finished, now), from))
+		lines = append(lines, fmt.Sprintf("The backup on %s was last updated completely on %s%s.", name, session.TimeText(m.Finished, now), from))
 	}
 	if m.State == tails.StateIncomplete {
-		lines = append(lines, fmt.Sprintf("Its last update, started on %s, did not finish: some of its files may be older than others, or missing.", timeText(m.Started, now)))
+		lines = append(lines, fmt.Sprintf("Its last update, started on %s, did not finish: some of its files may be older than others, or missing.", session.TimeText(m.Started, now)))
 	}
 	lines = append(lines, "Restoring copies it into the Persistent Storage of this Tails: files in your Persistent Storage that are not on the backup will be deleted, and files that differ will be replaced by the backup's version.")
 	if other {

@@ -334,5 +334,5 @@ func chooseVerifyStick(snap *udisks.Snapshot, boot udisks.BootPaths, state *pair
 			return st, fmt.Errorf("%s is the stick this Tails is running from, so it is not a backup; give the device of your backup Tails", pe.Device)
 		}
 	}
-	return st, fmt.Errorf("%s %s", pe.Device, unfitText(pe.Unfit))
+	return st, fmt.Errorf("%s %s", pe.Device, session.UnfitText(pe.Unfit))
 }
