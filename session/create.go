@@ -94,7 +94,7 @@ func (c *Creation) steps(ctx context.Context, pass []byte) error {
 	// plugged in before erasing anything.
 	snap, err := c.Disks.GetSnapshot(ctx)
 	if err != nil {
-		return fmt.Errorf("cannot list the USB sticks (%v), so nothing was changed; check that udisks2 is running and try again", err)
+		return fmt.Errorf("cannot list the USB sticks (%s), so nothing was changed; check that udisks2 is running and try again", Reason(err))
 	}
 	drive, disk := snap.Object(c.Drive), snap.Disk(c.Drive)
 	if drive == nil || drive.Drive == nil || disk == nil {
@@ -111,7 +111,7 @@ func (c *Creation) steps(ctx context.Context, pass []byte) error {
 
 	c.Progress.Step("Erasing " + c.Name)
 	if err := c.teardown(ctx, snap); err != nil {
-		return fmt.Errorf("%s is in use (%v), so nothing was changed; close the files open on it or eject it in the Files browser, plug it in again and run 'tails-backup create' again", c.Name, err)
+		return fmt.Errorf("%s is in use (%s), so nothing was changed; close the files open on it or eject it in the Files browser, plug it in again and run 'tails-backup create' again", c.Name, Reason(err))
 	}
 	if ctx.Err() != nil {
 		return errors.New("interrupted, so nothing was changed")
@@ -230,7 +230,8 @@ func (c *Creation) failed(ctx context.Context, what string, err error) error {
 	case errors.Is(err, udisks.ErrNotAuthorized):
 		return fmt.Errorf("Tails did not allow %s", what)
 	}
-	return fmt.Errorf("%s failed: %v", what, err)
+	c.Log.WithError(err).Debug(what)
+	return fmt.Errorf("%s failed: %s", what, Reason(err))
 }
 
 // helperOp runs one root helper operation on the new backup.

@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -19,6 +20,9 @@ import (
 )
 
 // Shared by the tests of the flows a person starts (pair, restore, verify).
+
+// otherUUID is the Persistent Storage of another Tails.
+const otherUUID = "7a7a7a7a-1111-4111-8111-0000000000aa"
 
 var flowNow = time.Date(2025, 3, 10, 12, 0, 0, 0, time.UTC)
 
@@ -150,3 +154,30 @@ func wantErr(t *testing.T, err error, want string) {
 		t.Fatalf("error %v, want one with %q", err, want)
 	}
 }
+
+// restoreUI is fakeUI with the answers about open applications, in order (none left: no
+// answer).
+type restoreUI struct {
+	fakeUI
+	apps     []AppAnswer
+	asked    []string // the applications asked about
+	complete []bool   // EndProgress calls
+}
+
+func (u *restoreUI) ConfirmRestore(ctx context.Context, other bool) bool {
+	u.add(fmt.Sprintf("? restore, other %v", other))
+	return u.confirm
+}
+
+func (u *restoreUI) AskApp(ctx context.Context, q AppQuestion) (AppAnswer, error) {
+	u.asked = append(u.asked, q.App)
+	u.add(q.Text)
+	if len(u.apps) == 0 {
+		return AppCancel, ErrNoAnswer
+	}
+	a := u.apps[0]
+	u.apps = u.apps[1:]
+	return a, nil
+}
+
+func (u *restoreUI) EndProgress(complete bool) { u.complete = append(u.complete, complete) }

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"strings"
 	"time"
 
@@ -19,7 +18,6 @@ import (
 
 	"tails-backup/agent"
 	"tails-backup/pairing"
-	"tails-backup/pinentry"
 	"tails-backup/session"
 	"tails-backup/tails"
 	"tails-backup/udisks"
@@ -191,97 +189,6 @@ func runHelperOp(ctx context.Context, command string, req wire.Request, log *log
 	return nil
 }
 
-// stickUse is what a command opens a stick for, in the words of its prompt and its errors.
-type stickUse struct {
-	command   string // "pair": the command to run again
-	purpose   string // "to pair it as your backup Tails", after the prompt's request
-	ok        string // the label of the dialog's button
-	notDone   string // "was not paired", after the stick's name
-	unchanged string // "nothing was changed", when the command did nothing
-	// leaveAsFound: unmount and lock only what the command itself mounted and unlocked;
-	// otherwise the stick ends unmounted and locked whatever it was.
-	leaveAsFound bool
-	// readOnly: the command only reads the stick (restore, verify), which it then mounts
-	// read-only, so that it changes nothing on it (udisks.ReadOnlyMountOptions).
-	readOnly bool
-}
-
-// openStick unlocks (through pinentry) and mounts a stick for a session command, and
-// releases it afterwards (session.Opened), in the words of the command's use.
-type openStick struct {
-	disks *udisks.Client
-	stick session.Stick
-	name  string
-	log   *logrus.Entry
-	use   stickUse
-
-	open *session.Opened
-}
-
-// stickTries is how many passphrases are tried.
-const stickTries = 3
-
-func (o *openStick) opened() *session.Opened {
-	if o.open == nil {
-		o.open = session.NewOpened(o.disks, o.stick, session.OpenOptions{ReadOnly: o.use.readOnly, LeaveAsFound: o.use.leaveAsFound, Log: o.log})
-	}
-	return o.open
-}
-
-func (o *openStick) unlock(ctx context.Context) error {
-	err := o.opened().Unlock(ctx, session.Passphrase{
-		Asker: pinentry.NewPinentry(o.log.WithField("component", "pinentry")),
-		Prompt: pinentry.Prompt{
-			Title:       "Tails Backup",
-			Description: fmt.Sprintf("Enter the passphrase of the Persistent Storage of %s %s.", o.name, o.use.purpose),
-			Prompt:      "Passphrase:",
-			OK:          o.use.ok,
-		},
-		Tries:     stickTries,
-		WrongText: "Wrong passphrase. Try again: it is the passphrase of that stick's Persistent Storage.",
-	})
-	cmd := "tails-backup " + o.use.command
-	var execErr *exec.Error
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, pinentry.ErrTooManyTries):
-		return fmt.Errorf("the passphrase was wrong %d times, so %s %s; run '%s' again and type the passphrase of that stick's Persistent Storage", stickTries, o.name, o.use.notDone, cmd)
-	case errors.Is(err, pinentry.ErrPinentryCancelled):
-		return fmt.Errorf("the passphrase was not given, so %s", o.use.unchanged)
-	case ctx.Err() != nil:
-		return fmt.Errorf("interrupted, so %s", o.use.unchanged)
-	case errors.As(err, &execErr):
-		return fmt.Errorf("the passphrase dialog could not be shown (%v); run '%s' in the Tails desktop session", err, cmd)
-	case errors.Is(err, udisks.ErrNotAuthorized):
-		return fmt.Errorf("Tails did not allow unlocking %s; unlock it in the Files browser, then run '%s' again", o.name, cmd)
-	case errors.Is(err, udisks.ErrDeviceGone):
-		return fmt.Errorf("%s was unplugged; plug it in again and run '%s' again", o.name, cmd)
-	}
-	return fmt.Errorf("%s could not be unlocked (%v); unplug it, plug it in again and run '%s' again", o.name, err, cmd)
-}
-
-func (o *openStick) mount(ctx context.Context) error {
-	cmd := "tails-backup " + o.use.command
-	if _, err := o.opened().Mount(ctx); err != nil {
-		if errors.Is(err, udisks.ErrDeviceGone) {
-			return fmt.Errorf("%s was unplugged; plug it in again and run '%s' again", o.name, cmd)
-		}
-		return fmt.Errorf("the Persistent Storage of %s could not be opened (%v); unplug it, plug it in again and run '%s' again", o.name, err, cmd)
-	}
-	return nil
-}
-
-// release unmounts and locks the stick as its use says (it stays plugged in). It runs once;
-// later calls return nil.
-func (o *openStick) release(ctx context.Context) error {
-	if err := o.opened().Release(ctx); err != nil {
-		o.log.WithError(err).Error("release the stick")
-		return err
-	}
-	return nil
-}
-
 // sizeText is a size in decimal units, as the file managers show it: "15.5 GB".
 func sizeText(n uint64) string { return session.SizeText(int64(n)) }
 
@@ -356,13 +263,13 @@ func nextReminderText(r agent.Reminder, now time.Time) string {
 func openDisks(ctx context.Context, sys sessionSystem, log *logrus.Entry, cmd, hint string) (*udisks.Client, *udisks.Snapshot, func(), error) {
 	conn, err := sys.connectSystemBus(ctx)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("cannot reach the system bus (%v); run 'tails-backup %s' in the Tails desktop session%s", err, cmd, hint)
+		return nil, nil, nil, fmt.Errorf("cannot reach the system bus (%s); run 'tails-backup %s' in the Tails desktop session%s", session.Reason(err), cmd, hint)
 	}
 	disks := udisks.New(conn, udisks.Options{Log: log.WithField("component", "udisks"), Boot: sys.boot})
 	snap, err := disks.GetSnapshot(ctx)
 	if err != nil {
 		conn.Close()
-		return nil, nil, nil, fmt.Errorf("cannot list the USB sticks (%v); check that udisks2 is running and try again", err)
+		return nil, nil, nil, fmt.Errorf("cannot list the USB sticks (%s); check that udisks2 is running and try again", session.Reason(err))
 	}
 	return disks, snap, func() { conn.Close() }, nil
 }
