@@ -59,24 +59,6 @@ func runPair(ctx context.Context, env *environment, args []string) error {
 	return p.Run(ctx)
 }
 
-// terminal is how the session flows ask and tell the person at a terminal: questions and
-// lines on standard output, warnings on standard error.
-type terminal struct {
-	env *environment
-}
-
-func (t *terminal) Sticks(cands []session.Stick, st *pairing.State) {
-	printCandidates(t.env.stdout, cands, st)
-}
-
-func (t *terminal) Confirm(ctx context.Context, question string) bool {
-	return confirm(t.env, question)
-}
-
-func (t *terminal) Say(s string) { fmt.Fprintln(t.env.stdout, s) }
-
-func (t *terminal) Warn(s string) { fmt.Fprintln(t.env.stderr, "Warning: "+s) }
-
 // storeAt opens the pairing store at flagPath, or where it is by default at the time of the
 // call.
 func storeAt(flagPath string, sys sessionSystem, log *logrus.Entry) func() (*pairing.Store, error) {

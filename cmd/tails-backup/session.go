@@ -149,21 +149,6 @@ func readTailsVersion(path string) (string, error) {
 	return line, nil
 }
 
-// confirm asks a yes/no question on standard output and reads the answer on standard input;
-// anything but y or yes (including no input) is no.
-func confirm(env *environment, question string) bool {
-	fmt.Fprintf(env.stdout, "%s [y/N] ", question)
-	line, _ := bufio.NewReader(io.LimitReader(env.stdin, 1024)).ReadString('\n')
-	switch strings.ToLower(strings.TrimSpace(line)) {
-	case "y", "yes":
-		return true
-	}
-	if !strings.HasSuffix(line, "\n") {
-		fmt.Fprintln(env.stdout) // no answer: end the question's line
-	}
-	return false
-}
-
 // defaultHelperCommand is the default of --helper-command.
 func defaultHelperCommand() string { return strings.Join(wire.DefaultHelperCommand(), " ") }
 
