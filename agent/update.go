@@ -281,9 +281,9 @@ func (u *update) AskApp(ctx context.Context, q session.AppQuestion) (session.App
 			u.cancel(session.ErrCancelled)
 			return session.AppCancel, nil
 		case actSkipApp:
-			return session.AppSkip, nil
+			return session.AppLeave, nil
 		case actCloseApp:
-			return session.AppClose, nil
+			return session.AppAgain, nil
 		}
 	}
 }

@@ -34,6 +34,8 @@ type CreateProgress interface {
 	Event(ev wire.Event)
 	// Warn says something the person must know, that does not stop the creation.
 	Warn(s string)
+	// Complete says that the operation whose events came ended with everything done.
+	Complete()
 	// Finish ends what Event drew (a percentage on a terminal line).
 	Finish()
 }
@@ -92,7 +94,7 @@ func (c *Creation) steps(ctx context.Context, pass []byte) error {
 	// plugged in before erasing anything.
 	snap, err := c.Disks.GetSnapshot(ctx)
 	if err != nil {
-		return fmt.Errorf("cannot list the USB sticks (%v), so nothing was changed; check that udisks2 is running and try again", err)
+		return fmt.Errorf("cannot list the USB sticks (%s), so nothing was changed; check that udisks2 is running and try again", Reason(err))
 	}
 	drive, disk := snap.Object(c.Drive), snap.Disk(c.Drive)
 	if drive == nil || drive.Drive == nil || disk == nil {
@@ -109,7 +111,7 @@ func (c *Creation) steps(ctx context.Context, pass []byte) error {
 
 	c.Progress.Step("Erasing " + c.Name)
 	if err := c.teardown(ctx, snap); err != nil {
-		return fmt.Errorf("%s is in use (%v), so nothing was changed; close the files open on it or eject it in the Files browser, plug it in again and run 'tails-backup create' again", c.Name, err)
+		return fmt.Errorf("%s is in use (%s), so nothing was changed; close the files open on it or eject it in the Files browser, plug it in again and run 'tails-backup create' again", c.Name, Reason(err))
 	}
 	if ctx.Err() != nil {
 		return errors.New("interrupted, so nothing was changed")
@@ -154,6 +156,7 @@ func (c *Creation) steps(ctx context.Context, pass []byte) error {
 	if err != nil {
 		return c.failed(ctx, "copying the system", err)
 	}
+	c.Progress.Complete()
 	// install-bootloader wants it unmounted.
 	if err := c.Disks.Unmount(ctx, c.system); err != nil && !errors.Is(err, udisks.ErrNotMounted) {
 		return c.failed(ctx, "closing its system partition", err)
@@ -181,7 +184,7 @@ func (c *Creation) steps(ctx context.Context, pass []byte) error {
 	if rep, err = c.helperOp(ctx, wire.OpUpdate, c.Progress.Event); err != nil {
 		return c.failed(ctx, "copying your Persistent Storage", err)
 	}
-	c.Progress.Finish()
+	c.Progress.Complete()
 	if rep.ErrorCount > 0 {
 		files := fmt.Sprintf("%d files", rep.ErrorCount)
 		if rep.ErrorCount == 1 {
@@ -227,7 +230,8 @@ func (c *Creation) failed(ctx context.Context, what string, err error) error {
 	case errors.Is(err, udisks.ErrNotAuthorized):
 		return fmt.Errorf("Tails did not allow %s", what)
 	}
-	return fmt.Errorf("%s failed: %v", what, err)
+	c.Log.WithError(err).Debug(what)
+	return fmt.Errorf("%s failed: %s", what, Reason(err))
 }
 
 // helperOp runs one root helper operation on the new backup.

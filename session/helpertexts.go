@@ -65,5 +65,5 @@ func CommandHelperError(ctx context.Context, err error) error {
 	case errors.Is(err, wire.ErrHelperProtocol):
 		return fmt.Errorf("the root helper answered something this tails-backup does not understand (%v); reinstall tails-backup", err)
 	}
-	return fmt.Errorf("the root helper could not be run (%v); check that tails-backup is installed completely, with its sudo rule, and try again", err)
+	return fmt.Errorf("the root helper could not be run (%s); check that tails-backup is installed completely, with its sudo rule, and try again", Reason(err))
 }

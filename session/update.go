@@ -38,26 +38,6 @@ var ErrBackupGone = errors.New("the backup was unplugged")
 // ErrPaused stops an update that was under way when a restore paused the updates.
 var ErrPaused = errors.New("a restore paused the automatic updates")
 
-// AppAnswer is what the person decides about an application that holds persistent files open.
-type AppAnswer int
-
-const (
-	AppCancel AppAnswer = iota // cancel the update
-	AppClose                   // close it and continue; for an application that cannot be closed, try again
-	AppSkip                    // skip its data this time: the backup keeps its previous copy
-)
-
-// AppQuestion asks about one application that holds persistent files open.
-type AppQuestion struct {
-	App     string // "Thunderbird"
-	Feature string // the name of its Persistent Storage feature
-	// Closable is false for an application of root's (the package manager): it is never
-	// signalled, the person waits and tries again.
-	Closable bool
-	// StillRunning: it was asked to close and did not (it may be asking to save something).
-	StillRunning bool
-}
-
 // UpdateProgress is a progress event of the root helper's update, with, during the copy, the
 // percentage done and, once it can be estimated, the time left.
 type UpdateProgress struct {
@@ -387,7 +367,7 @@ func (u *Update) quiesce(ctx context.Context) (skip, names []string, err error) 
 			if answer == AppCancel {
 				return nil, nil, errAppCancelled
 			}
-			if answer == AppSkip {
+			if answer == AppLeave {
 				top, _, _ := strings.Cut(app.Feature.Source, "/")
 				skip = append(skip, top)
 				names = append(names, app.Feature.Name)

@@ -1,14 +1,38 @@
 package main
 
-// The terminal questions the session commands share (restore, update): one answer a line.
+// The session flows' questions on the terminal (the UIs of session.Pair, session.Restore and
+// session.Verify): one line an answer.
 
 import (
+	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
+
+	"tails-backup/pairing"
+	"tails-backup/session"
 )
+
+// confirm asks a yes/no question on standard output and reads the answer on standard input;
+// anything but y or yes (including no input) is no.
+func confirm(env *environment, question string) bool {
+	fmt.Fprintf(env.stdout, "%s [y/N] ", question)
+	line, _ := bufio.NewReader(io.LimitReader(env.stdin, 1024)).ReadString('\n')
+	switch strings.ToLower(strings.TrimSpace(line)) {
+	case "y", "yes":
+		return true
+	}
+	if !strings.HasSuffix(line, "\n") {
+		fmt.Fprintln(env.stdout) // no answer: end the question's line
+	}
+	return false
+}
+
+func isYes(answer string) bool {
+	a := strings.ToLower(answer)
+	return a == "y" || a == "yes"
+}
 
 // lineReader reads answers one line at a time, reading no byte beyond the line, so that the
 // next question gets the next line.
@@ -17,7 +41,7 @@ type lineReader struct {
 }
 
 // errNoAnswer: the input ended before an answer.
-var errNoAnswer = errors.New("no answer")
+var errNoAnswer = session.ErrNoAnswer
 
 // ask writes prompt and returns the next line, trimmed. It returns errNoAnswer at the end of
 // the input, or ctx's error when ctx ends first (Ctrl-C).
@@ -62,4 +86,55 @@ func (l *lineReader) ask(ctx context.Context, w io.Writer, prompt string) (strin
 		fmt.Fprintln(w)
 		return "", ctx.Err()
 	}
+}
+
+// terminal is how the session flows ask and tell the person at a terminal: questions and
+// lines on standard output, warnings on standard error.
+type terminal struct {
+	env *environment
+}
+
+func (t *terminal) Sticks(cands []session.Stick, st *pairing.State) {
+	printCandidates(t.env.stdout, cands, st)
+}
+
+func (t *terminal) Confirm(ctx context.Context, question string) bool {
+	return confirm(t.env, question)
+}
+
+func (t *terminal) Say(s string) { fmt.Fprintln(t.env.stdout, s) }
+
+func (t *terminal) Warn(s string) { fmt.Fprintln(t.env.stderr, "Warning: "+s) }
+
+func (t *restoreTerminal) ConfirmRestore(ctx context.Context, other bool) bool {
+	if other {
+		answer, _ := t.in.ask(ctx, t.env.stdout, "Type restore to restore from this backup of another Tails, or anything else to cancel: ")
+		return answer == "restore"
+	}
+	answer, _ := t.in.ask(ctx, t.env.stdout, "Restore your Persistent Storage from this backup? [y/N] ")
+	return isYes(answer)
+}
+
+// AskApp asks what to do about an open application: c (close it) or r (try again), s (leave
+// its data), anything else cancels.
+func (t *restoreTerminal) AskApp(ctx context.Context, q session.AppQuestion) (session.AppAnswer, error) {
+	w := t.env.stdout
+	prompt := fmt.Sprintf("[c] close %s and continue, [s] leave its data as it is, [N] cancel: ", q.App)
+	again := "c"
+	if !q.Closable {
+		prompt = "[r] try again, [s] leave its data as it is, [N] cancel: "
+		again = "r"
+	}
+	fmt.Fprintln(w, q.Text)
+	answer, err := t.in.ask(ctx, w, prompt)
+	if err != nil {
+		return session.AppCancel, err
+	}
+	switch strings.ToLower(answer) {
+	case "s":
+		return session.AppLeave, nil
+	case again:
+		return session.AppAgain, nil
+	}
+	return session.AppCancel, nil
 }

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"strings"
 
+	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
 	"tails-backup/internal/secmem"
@@ -54,13 +55,13 @@ func runCreate(ctx context.Context, env *environment, args []string) error {
 	}
 	sys := env.sessionSystem()
 	log := newLog(env, *verbose, "create")
-	if readOwnMarker(sys.markerRoot).isBackup() {
+	if session.ReadOwnMarker(sys.markerRoot).IsBackup() {
 		// Its agent never updates backups: the new one would never be updated.
 		return errors.New("this Tails is itself a backup, so it does not make backups; if your main Tails is lost or broken, run 'tails-backup promote' first")
 	}
 	used, err := sys.usedBytes(sys.markerRoot)
 	if err != nil {
-		return fmt.Errorf("your Persistent Storage is not unlocked (%v), so there is nothing to back up; restart Tails, unlock it in the Welcome Screen and run 'tails-backup create' again", err)
+		return fmt.Errorf("your Persistent Storage is not unlocked (%s), so there is nothing to back up; restart Tails, unlock it in the Welcome Screen and run 'tails-backup create' again", session.Reason(err))
 	}
 
 	disks, snap, closeDisks, err := openDisks(ctx, sys, log, "create", "")
@@ -126,7 +127,7 @@ func runCreate(ctx context.Context, env *environment, args []string) error {
 	}
 	if ejectErr != nil {
 		fmt.Fprintln(env.stdout, "Your backup Tails is ready and paired.")
-		fmt.Fprintf(env.stderr, "Warning: %s could not be ejected (%v); eject it in the Files browser before you unplug it.\n", name, ejectErr)
+		fmt.Fprintf(env.stderr, "Warning: %s could not be ejected (%s); eject it in the Files browser before you unplug it.\n", name, session.Reason(ejectErr))
 		return nil
 	}
 	fmt.Fprintln(env.stdout, "Your backup Tails is ready: you can unplug it. From now on, plug it in to update it; if this Tails is lost or broken, start on the backup.")
@@ -340,5 +341,15 @@ func askNewPassphrase(ctx context.Context, asker pinentry.PassphraseAsker, name 
 	case errors.Is(err, errPassphrasesDiffer):
 		return nil, fmt.Errorf("the two passphrases were different %d times, so nothing was changed; run 'tails-backup create' again and type the same passphrase twice", newPassphraseTries)
 	}
-	return nil, fmt.Errorf("the passphrase could not be asked (%v), so nothing was changed; run 'tails-backup create' again", err)
+	return nil, fmt.Errorf("the passphrase could not be asked (%s), so nothing was changed; run 'tails-backup create' again", session.Reason(err))
+}
+
+// savePairing records the new backup with change (session.SavePairing), in the store where it
+// is now; what was read from readPath before comes along if it moved.
+func savePairing(ctx context.Context, env *environment, sys sessionSystem, log *logrus.Entry, flagPath, readPath string, before pairing.State, beforeDamaged bool, change func(*pairing.State) error) error {
+	store, err := storeAt(flagPath, sys, log)()
+	if err != nil {
+		return err
+	}
+	return session.SavePairing(ctx, store, readPath, before, beforeDamaged, func(se *pairing.StateError) { warnStateError(env.stderr, se) }, change)
 }

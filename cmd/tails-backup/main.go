@@ -15,6 +15,7 @@ import (
 	"syscall"
 
 	"tails-backup/internal/secmem"
+	"tails-backup/session"
 )
 
 // command is one subcommand: its one-line summary and its entry point, which gets the arguments
@@ -40,7 +41,7 @@ type environment struct {
 const helperProgramName = "helper"
 
 // errUsage is returned, wrapped, for bad command lines; main exits with status 2 for it.
-var errUsage = errors.New("usage")
+var errUsage = session.ErrUsage
 
 func commands() map[string]command {
 	return map[string]command{

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"tails-backup/session"
 	"tails-backup/tails"
 	"tails-backup/tails/tailstest"
 )
@@ -55,6 +56,6 @@ func TestHelperReadOwnMarkerAsAmnesia(t *testing.T) {
 	if root == "" {
 		return
 	}
-	m := readOwnMarker(root)
-	fmt.Printf("RESULT uid %d: present %v, backup %v, source %s, error %v\n", os.Getuid(), m.present, m.isBackup(), m.marker.Source, m.err)
+	m := session.ReadOwnMarker(root)
+	fmt.Printf("RESULT uid %d: present %v, backup %v, source %s, error %v\n", os.Getuid(), m.Present, m.IsBackup(), m.Marker.Source, m.Err)
 }

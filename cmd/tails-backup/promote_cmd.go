@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"tails-backup/pairing"
+	"tails-backup/session"
 	"tails-backup/wire"
 )
 
@@ -33,7 +34,7 @@ func runPromote(ctx context.Context, env *environment, args []string) error {
 	log := newLog(env, *verbose, "promote")
 
 	// A marker that is present but damaged is removed too: it would otherwise stay forever.
-	if !readOwnMarker(sys.markerRoot).present {
+	if !session.ReadOwnMarker(sys.markerRoot).Present {
 		fmt.Fprintln(env.stdout, "This Tails is already your main Tails.")
 		return nil
 	}

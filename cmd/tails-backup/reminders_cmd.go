@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"tails-backup/pairing"
+	"tails-backup/session"
 )
 
 const remindersSynopsis = "[--state FILE] [on|off|snooze|status]"
@@ -70,6 +71,6 @@ func runReminders(ctx context.Context, env *environment, args []string) error {
 		}
 	}
 	fmt.Fprintln(env.stdout, reminderSettingText(st, now))
-	fmt.Fprintln(env.stdout, nextReminderText(decideReminder(st, now, readOwnMarker(sys.markerRoot)), now))
+	fmt.Fprintln(env.stdout, nextReminderText(decideReminder(st, now, session.ReadOwnMarker(sys.markerRoot)), now))
 	return nil
 }

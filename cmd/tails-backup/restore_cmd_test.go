@@ -18,6 +18,7 @@ import (
 	"tails-backup/pairing"
 	"tails-backup/quiesce"
 	"tails-backup/quiesce/quiescetest"
+	"tails-backup/session"
 	"tails-backup/tails"
 	"tails-backup/udisks/udiskstest"
 )
@@ -550,8 +551,8 @@ func TestRestoreCommandPausesUpdates(t *testing.T) {
 			if len(atUnlock) != 1 {
 				t.Fatalf("%d Unlock calls, want 1", len(atUnlock))
 			}
-			if st := atUnlock[0]; !st.Paused(testNow) || !st.PausedUntil.Equal(testNow.Add(restorePause)) || len(st.PausedBy) != 1 {
-				t.Errorf("at the unlock, the updates were not paused for %v: until %v by %q", restorePause, st.PausedUntil, st.PausedBy)
+			if st := atUnlock[0]; !st.Paused(testNow) || !st.PausedUntil.Equal(testNow.Add(session.RestorePause)) || len(st.PausedBy) != 1 {
+				t.Errorf("at the unlock, the updates were not paused for %v: until %v by %q", session.RestorePause, st.PausedUntil, st.PausedBy)
 			}
 			checkNotPaused(t, w.state)
 			w.checkStickReleased(t, 1)

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"strings"
 	"time"
 
@@ -19,7 +18,6 @@ import (
 
 	"tails-backup/agent"
 	"tails-backup/pairing"
-	"tails-backup/pinentry"
 	"tails-backup/session"
 	"tails-backup/tails"
 	"tails-backup/udisks"
@@ -91,7 +89,7 @@ func statePathOr(flagPath string, sys sessionSystem) (string, error) {
 	}
 	p, err := sys.defaultStatePath()
 	if err != nil {
-		return "", fmt.Errorf("cannot tell where the pairing store is (%v); give its path with --state", err)
+		return "", fmt.Errorf("cannot tell where the pairing store is (%s); give its path with --state", session.Reason(err))
 	}
 	return p, nil
 }
@@ -100,17 +98,9 @@ func openStore(path string, sys sessionSystem, log *logrus.Entry) *pairing.Store
 	return pairing.NewStore(path, sys.now, log.WithField("component", "store"))
 }
 
-// loadState reads the store. A missing file is a fresh state. A damaged (or newer) file was
-// set aside by the store: it comes back as se, with a fresh state, for the caller to report.
-func loadState(ctx context.Context, store *pairing.Store) (st pairing.State, se *pairing.StateError, err error) {
-	st, err = store.Load(ctx)
-	if errors.As(err, &se) {
-		return st, se, nil
-	}
-	if err != nil {
-		return pairing.State{}, nil, fmt.Errorf("cannot read the pairing store %s (%v); check that it is readable by you", store.Path(), err)
-	}
-	return st, nil, nil
+// loadState reads the store (session.LoadState).
+func loadState(ctx context.Context, store *pairing.Store) (pairing.State, *pairing.StateError, error) {
+	return session.LoadState(ctx, store)
 }
 
 // readStateWarning reads the pairing store (at flagPath, or its default) for a command and
@@ -134,60 +124,11 @@ func readStateWarning(ctx context.Context, env *environment, sys sessionSystem, 
 // updateState changes the store with fn. A damaged file is reported on standard error (the
 // store has set it aside) and fn is applied to a fresh state.
 func updateState(ctx context.Context, env *environment, store *pairing.Store, fn func(*pairing.State) error) (pairing.State, error) {
-	st, err := store.Update(ctx, fn)
-	var se *pairing.StateError
-	if errors.As(err, &se) {
-		warnStateError(env.stderr, se)
-		st, err = store.Update(ctx, fn)
-	}
-	if err != nil {
-		if errors.As(err, &se) {
-			return pairing.State{}, fmt.Errorf("cannot use the pairing store %s (%v); move it away and try again", store.Path(), err)
-		}
-		return pairing.State{}, fmt.Errorf("cannot save the pairing store %s (%v); check that its folder is writable by you and try again", store.Path(), err)
-	}
-	return st, nil
-}
-
-// stateErrorText explains a store that could not be used, in one sentence.
-func stateErrorText(se *pairing.StateError) string {
-	what := "damaged"
-	if errors.Is(se, pairing.ErrNewerState) {
-		what = "written by a newer version of tails-backup"
-	}
-	where := "it was moved to " + se.SetAside
-	if se.SetAside == "" {
-		where = "it could not be moved aside"
-	}
-	detail := se.Err.Error()
-	detail = strings.TrimPrefix(detail, se.Kind.Error()+": ")
-	return fmt.Sprintf("The pairing store %s was %s, so %s and Tails Backup starts afresh; pair your backup Tails again with 'tails-backup pair' (detail: %s).",
-		se.Path, what, where, detail)
+	return session.UpdateState(ctx, store, func(se *pairing.StateError) { warnStateError(env.stderr, se) }, fn)
 }
 
 func warnStateError(w io.Writer, se *pairing.StateError) {
-	fmt.Fprintln(w, "Warning: "+stateErrorText(se))
-}
-
-// ownMarker is what this Tails' own Persistent Storage says about being a backup.
-type ownMarker struct {
-	present bool         // a marker file (or something in its place) is there
-	marker  tails.Marker // valid when present and err is nil
-	err     error        // why a present marker cannot be used
-}
-
-// isBackup: this Tails is a backup (a valid marker), as the agent decides it.
-func (m ownMarker) isBackup() bool { return m.present && m.err == nil }
-
-// readOwnMarker reads the marker at the root of this Tails' Persistent Storage, refusing a
-// symlink or anything but a small regular file (as the agent does).
-func readOwnMarker(root string) ownMarker {
-	m, present, err := tails.ReadMarkerIn(root)
-	if !present {
-		// No Persistent Storage (or none to look into), or no marker in it.
-		return ownMarker{}
-	}
-	return ownMarker{present: true, marker: m, err: err}
+	fmt.Fprintln(w, "Warning: "+session.StateErrorText(se))
 }
 
 // readTailsVersion returns the first line of the version file ("6.10 - 20241203").
@@ -208,23 +149,17 @@ func readTailsVersion(path string) (string, error) {
 	return line, nil
 }
 
-// confirm asks a yes/no question on standard output and reads the answer on standard input;
-// anything but y or yes (including no input) is no.
-func confirm(env *environment, question string) bool {
-	fmt.Fprintf(env.stdout, "%s [y/N] ", question)
-	line, _ := bufio.NewReader(io.LimitReader(env.stdin, 1024)).ReadString('\n')
-	switch strings.ToLower(strings.TrimSpace(line)) {
-	case "y", "yes":
-		return true
-	}
-	if !strings.HasSuffix(line, "\n") {
-		fmt.Fprintln(env.stdout) // no answer: end the question's line
-	}
-	return false
-}
-
 // defaultHelperCommand is the default of --helper-command.
 func defaultHelperCommand() string { return strings.Join(wire.DefaultHelperCommand(), " ") }
+
+// helperClient is the client of the root helper run by command (--helper-command).
+func helperClient(command string, log *logrus.Entry) (wire.HelperRunner, error) {
+	argv := strings.Fields(command)
+	if len(argv) == 0 {
+		return nil, fmt.Errorf("%w: --helper-command is empty", errUsage)
+	}
+	return wire.NewHelperClient(argv, log.WithField("component", "helper")), nil
+}
 
 // runHelperOp runs one root helper operation and explains its failure in one sentence.
 func runHelperOp(ctx context.Context, command string, req wire.Request, log *logrus.Entry) error {
@@ -239,104 +174,8 @@ func runHelperOp(ctx context.Context, command string, req wire.Request, log *log
 	return nil
 }
 
-// stickUse is what a command opens a stick for, in the words of its prompt and its errors.
-type stickUse struct {
-	command   string // "pair": the command to run again
-	purpose   string // "to pair it as your backup Tails", after the prompt's request
-	ok        string // the label of the dialog's button
-	notDone   string // "was not paired", after the stick's name
-	unchanged string // "nothing was changed", when the command did nothing
-	// leaveAsFound: unmount and lock only what the command itself mounted and unlocked;
-	// otherwise the stick ends unmounted and locked whatever it was.
-	leaveAsFound bool
-	// readOnly: the command only reads the stick (restore, verify), which it then mounts
-	// read-only, so that it changes nothing on it (udisks.ReadOnlyMountOptions).
-	readOnly bool
-}
-
-// openStick unlocks (through pinentry) and mounts a stick for a session command, and
-// releases it afterwards (session.Opened), in the words of the command's use.
-type openStick struct {
-	disks *udisks.Client
-	stick session.Stick
-	name  string
-	log   *logrus.Entry
-	use   stickUse
-
-	open *session.Opened
-}
-
-// stickTries is how many passphrases are tried.
-const stickTries = 3
-
-func (o *openStick) opened() *session.Opened {
-	if o.open == nil {
-		o.open = session.NewOpened(o.disks, o.stick, session.OpenOptions{ReadOnly: o.use.readOnly, LeaveAsFound: o.use.leaveAsFound, Log: o.log})
-	}
-	return o.open
-}
-
-func (o *openStick) unlock(ctx context.Context) error {
-	err := o.opened().Unlock(ctx, session.Passphrase{
-		Asker: pinentry.NewPinentry(o.log.WithField("component", "pinentry")),
-		Prompt: pinentry.Prompt{
-			Title:       "Tails Backup",
-			Description: fmt.Sprintf("Enter the passphrase of the Persistent Storage of %s %s.", o.name, o.use.purpose),
-			Prompt:      "Passphrase:",
-			OK:          o.use.ok,
-		},
-		Tries:     stickTries,
-		WrongText: "Wrong passphrase. Try again: it is the passphrase of that stick's Persistent Storage.",
-	})
-	cmd := "tails-backup " + o.use.command
-	var execErr *exec.Error
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, pinentry.ErrTooManyTries):
-		return fmt.Errorf("the passphrase was wrong %d times, so %s %s; run '%s' again and type the passphrase of that stick's Persistent Storage", stickTries, o.name, o.use.notDone, cmd)
-	case errors.Is(err, pinentry.ErrPinentryCancelled):
-		return fmt.Errorf("the passphrase was not given, so %s", o.use.unchanged)
-	case ctx.Err() != nil:
-		return fmt.Errorf("interrupted, so %s", o.use.unchanged)
-	case errors.As(err, &execErr):
-		return fmt.Errorf("the passphrase dialog could not be shown (%v); run '%s' in the Tails desktop session", err, cmd)
-	case errors.Is(err, udisks.ErrNotAuthorized):
-		return fmt.Errorf("Tails did not allow unlocking %s; unlock it in the Files browser, then run '%s' again", o.name, cmd)
-	case errors.Is(err, udisks.ErrDeviceGone):
-		return fmt.Errorf("%s was unplugged; plug it in again and run '%s' again", o.name, cmd)
-	}
-	return fmt.Errorf("%s could not be unlocked (%v); unplug it, plug it in again and run '%s' again", o.name, err, cmd)
-}
-
-func (o *openStick) mount(ctx context.Context) error {
-	cmd := "tails-backup " + o.use.command
-	if _, err := o.opened().Mount(ctx); err != nil {
-		if errors.Is(err, udisks.ErrDeviceGone) {
-			return fmt.Errorf("%s was unplugged; plug it in again and run '%s' again", o.name, cmd)
-		}
-		return fmt.Errorf("the Persistent Storage of %s could not be opened (%v); unplug it, plug it in again and run '%s' again", o.name, err, cmd)
-	}
-	return nil
-}
-
-// release unmounts and locks the stick as its use says (it stays plugged in). It runs once;
-// later calls return nil.
-func (o *openStick) release(ctx context.Context) error {
-	if err := o.opened().Release(ctx); err != nil {
-		o.log.WithError(err).Error("release the stick")
-		return err
-	}
-	return nil
-}
-
 // sizeText is a size in decimal units, as the file managers show it: "15.5 GB".
 func sizeText(n uint64) string { return session.SizeText(int64(n)) }
-
-// timeText shows a time in the location of now, to the minute.
-func timeText(t, now time.Time) string {
-	return t.In(now.Location()).Format("Mon 2 Jan 2006 15:04")
-}
 
 // daysText: "today", "1 day", "9 days".
 func daysText(d time.Duration) string {
@@ -368,8 +207,8 @@ func inText(d time.Duration) string {
 }
 
 // decideReminder is the agent's decision as a command sees it: no backup plugged in.
-func decideReminder(st pairing.State, now time.Time, mark ownMarker) agent.Reminder {
-	return agent.DecideReminder(agent.ReminderInput{State: st, Now: now, IsBackupTails: mark.isBackup()})
+func decideReminder(st pairing.State, now time.Time, mark session.OwnMarker) agent.Reminder {
+	return agent.DecideReminder(agent.ReminderInput{State: st, Now: now, IsBackupTails: mark.IsBackup()})
 }
 
 // reminderSettingText: "Reminders: on, when your backup is more than 7 days old ...".
@@ -379,7 +218,7 @@ func reminderSettingText(st pairing.State, now time.Time) string {
 	}
 	s := fmt.Sprintf("Reminders: on, when your backup is more than %s old (at most one a day).", daysText(st.ReminderPeriod()))
 	if until := st.Reminder.SnoozedUntil; until.After(now) {
-		s += fmt.Sprintf(" Snoozed until %s.", timeText(until, now))
+		s += fmt.Sprintf(" Snoozed until %s.", session.TimeText(until, now))
 	}
 	return s
 }
@@ -399,7 +238,7 @@ func nextReminderText(r agent.Reminder, now time.Time) string {
 	if r.Next.IsZero() {
 		return "Next reminder: none planned."
 	}
-	return fmt.Sprintf("Next reminder: %s (%s), unless your backup is updated before.", timeText(r.Next, now), inText(r.Next.Sub(now)))
+	return fmt.Sprintf("Next reminder: %s (%s), unless your backup is updated before.", session.TimeText(r.Next, now), inText(r.Next.Sub(now)))
 }
 
 // openDisks connects to udisks2 on the system bus for the session command cmd and lists the
@@ -409,13 +248,13 @@ func nextReminderText(r agent.Reminder, now time.Time) string {
 func openDisks(ctx context.Context, sys sessionSystem, log *logrus.Entry, cmd, hint string) (*udisks.Client, *udisks.Snapshot, func(), error) {
 	conn, err := sys.connectSystemBus(ctx)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("cannot reach the system bus (%v); run 'tails-backup %s' in the Tails desktop session%s", err, cmd, hint)
+		return nil, nil, nil, fmt.Errorf("cannot reach the system bus (%s); run 'tails-backup %s' in the Tails desktop session%s", session.Reason(err), cmd, hint)
 	}
 	disks := udisks.New(conn, udisks.Options{Log: log.WithField("component", "udisks"), Boot: sys.boot})
 	snap, err := disks.GetSnapshot(ctx)
 	if err != nil {
 		conn.Close()
-		return nil, nil, nil, fmt.Errorf("cannot list the USB sticks (%v); check that udisks2 is running and try again", err)
+		return nil, nil, nil, fmt.Errorf("cannot list the USB sticks (%s); check that udisks2 is running and try again", session.Reason(err))
 	}
 	return disks, snap, func() { conn.Close() }, nil
 }

@@ -14,6 +14,7 @@ import (
 
 	"tails-backup/pairing"
 	"tails-backup/pinentry/pinentrytest"
+	"tails-backup/session"
 	"tails-backup/tails"
 )
 
@@ -228,32 +229,6 @@ func TestSessionCommandsListedInUsage(t *testing.T) {
 	}
 }
 
-func TestReadOwnMarker(t *testing.T) {
-	sys, dir := testSession(t)
-	if m := readOwnMarker(sys.markerRoot); m.present {
-		t.Errorf("no marker: %+v", m)
-	}
-	if m := readOwnMarker(filepath.Join(dir, "nonexistent")); m.present {
-		t.Errorf("no Persistent Storage: %+v", m)
-	}
-	writeFile(t, filepath.Join(sys.markerRoot, tails.MarkerName), "{not json")
-	if m := readOwnMarker(sys.markerRoot); !m.present || m.err == nil || m.isBackup() {
-		t.Errorf("damaged marker: %+v", m)
-	}
-	os.Remove(filepath.Join(sys.markerRoot, tails.MarkerName))
-	if err := os.Symlink(sys.versionFile, filepath.Join(sys.markerRoot, tails.MarkerName)); err != nil {
-		t.Fatal(err)
-	}
-	if m := readOwnMarker(sys.markerRoot); !m.present || m.err == nil || m.isBackup() {
-		t.Errorf("symlink marker: %+v", m)
-	}
-	os.Remove(filepath.Join(sys.markerRoot, tails.MarkerName))
-	writeOwnMarker(t, sys, mainUUID)
-	if m := readOwnMarker(sys.markerRoot); !m.isBackup() || m.marker.Source != mainUUID {
-		t.Errorf("valid marker: %+v", m)
-	}
-}
-
 func TestTexts(t *testing.T) {
 	tests := []struct{ got, want string }{
 		{sizeText(16 << 30), "17.2 GB"},
@@ -266,7 +241,7 @@ func TestTexts(t *testing.T) {
 		{inText(5*time.Hour + 10*time.Minute), "in about 5 hours"},
 		{inText(50 * time.Minute), "in about 50 minutes"},
 		{inText(10 * time.Second), "in less than a minute"},
-		{timeText(testNow, testNow), "Mon 10 Mar 2025 12:00"},
+		{session.TimeText(testNow, testNow), "Mon 10 Mar 2025 12:00"},
 	}
 	for _, tt := range tests {
 		if tt.got != tt.want {

@@ -9,6 +9,7 @@ import (
 
 	"tails-backup/agent"
 	"tails-backup/pairing"
+	"tails-backup/session"
 )
 
 const statusSynopsis = "[--json] [--state FILE]"
@@ -124,7 +125,7 @@ func runStatus(ctx context.Context, env *environment, args []string) error {
 	if err != nil {
 		return err
 	}
-	mark := readOwnMarker(sys.markerRoot)
+	mark := session.ReadOwnMarker(sys.markerRoot)
 	version, _ := readTailsVersion(sys.versionFile)
 	rem := decideReminder(st, now, mark)
 	doc := buildStatus(st, se, path, mark, rem, version, now)
@@ -155,25 +156,25 @@ func attemptDoc(a *pairing.Attempt) *statusAttempt {
 	return &statusAttempt{Time: a.Time.UTC(), Backup: a.Backup, Result: a.Result, Message: a.Message}
 }
 
-func buildStatus(st pairing.State, se *pairing.StateError, path string, mark ownMarker, r agent.Reminder, version string, now time.Time) statusDoc {
+func buildStatus(st pairing.State, se *pairing.StateError, path string, mark session.OwnMarker, r agent.Reminder, version string, now time.Time) statusDoc {
 	doc := statusDoc{
 		Format:       statusFormat,
 		Now:          now.UTC(),
 		TailsVersion: version,
-		IsBackup:     mark.isBackup(),
+		IsBackup:     mark.IsBackup(),
 		StatePath:    path,
 		Backups:      []statusBackup{},
 		LastSuccess:  utcPtr(st.LastSuccess),
 		LastAttempt:  attemptDoc(st.LastAttempt),
 	}
-	if mark.isBackup() {
-		doc.BackupOf = mark.marker.Source
+	if mark.IsBackup() {
+		doc.BackupOf = mark.Marker.Source
 	}
-	if mark.err != nil {
-		doc.MarkerError = mark.err.Error()
+	if mark.Err != nil {
+		doc.MarkerError = mark.Err.Error()
 	}
 	if se != nil {
-		doc.StateError = stateErrorText(se)
+		doc.StateError = session.StateErrorText(se)
 	}
 	for _, b := range st.Backups {
 		sb := statusBackup{UUID: b.UUID, Label: b.Label, Size: b.Size, Added: b.Added.UTC(),
@@ -230,14 +231,14 @@ func printStatus(w io.Writer, doc statusDoc, st pairing.State, r agent.Reminder,
 	for _, b := range doc.Backups {
 		fmt.Fprintf(w, "  %s, %s\n", b.Label, sizeText(b.Size))
 		fmt.Fprintf(w, "    Persistent Storage: %s\n", b.UUID)
-		fmt.Fprintf(w, "    Paired:             %s\n", timeText(b.Added, now))
+		fmt.Fprintf(w, "    Paired:             %s\n", session.TimeText(b.Added, now))
 		if b.LastSuccess == nil {
 			fmt.Fprintln(w, "    Last update:        never; plug it in to update it")
 		} else {
-			fmt.Fprintf(w, "    Last update:        %s (%s ago)\n", timeText(*b.LastSuccess, now), daysText(now.Sub(*b.LastSuccess)))
+			fmt.Fprintf(w, "    Last update:        %s (%s ago)\n", session.TimeText(*b.LastSuccess, now), daysText(now.Sub(*b.LastSuccess)))
 		}
 		if a := b.LastAttempt; a != nil {
-			line := fmt.Sprintf("    Last attempt:       %s, %s", timeText(a.Time, now), a.Result)
+			line := fmt.Sprintf("    Last attempt:       %s, %s", session.TimeText(a.Time, now), a.Result)
 			if a.Message != "" {
 				line += ": " + a.Message
 			}

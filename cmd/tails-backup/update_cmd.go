@@ -52,7 +52,7 @@ func updateWith(ctx context.Context, env *environment, args []string, q quiesce.
 	}
 	sys := env.sessionSystem()
 	log := newLog(env, *verbose, "update")
-	if readOwnMarker(sys.markerRoot).isBackup() {
+	if session.ReadOwnMarker(sys.markerRoot).IsBackup() {
 		return errors.New("this Tails is itself a backup, so it does not update backups; if your main Tails is lost or broken, run 'tails-backup promote' first")
 	}
 	if q == nil {
@@ -89,7 +89,7 @@ func updateWith(ctx context.Context, env *environment, args []string, q quiesce.
 	}
 	store := openStore(path, sys, log)
 	owner := fmt.Sprintf("update %d", os.Getpid())
-	if _, err := updateState(ctx, env, store, func(s *pairing.State) error { s.Pause(owner, sys.now().Add(restorePause), sys.now()); return nil }); err != nil {
+	if _, err := updateState(ctx, env, store, func(s *pairing.State) error { s.Pause(owner, sys.now().Add(session.RestorePause), sys.now()); return nil }); err != nil {
 		return fmt.Errorf("the automatic updates could not be held off, so nothing was changed: %w", err)
 	}
 	defer updateState(context.WithoutCancel(ctx), env, store, func(s *pairing.State) error { s.Resume(owner); return nil })
@@ -110,7 +110,7 @@ func updateWith(ctx context.Context, env *environment, args []string, q quiesce.
 		Disks: disks, Asker: pinentry.NewPinentry(log.WithField("component", "pinentry")), Quiescer: q,
 		Inhibitor: inhibit.NewLogindInhibitor(conn, log.WithField("component", "inhibit")), Helper: wire.NewHelperClient(argv, log.WithField("component", "helper")),
 		Store: store, Now: sys.now, Log: log, Stick: stick, Source: source, Persistence: sys.markerRoot,
-		QuiesceGrace: restoreCloseGrace, PauseOwner: owner, KeepPlugged: true, Observer: out,
+		QuiesceGrace: session.RestoreCloseGrace, PauseOwner: owner, KeepPlugged: true, Observer: out,
 	}
 	done, err := u.Run(uctx)
 	attempt := pairing.Attempt{Time: sys.now(), Backup: stick.UUID}

@@ -34,7 +34,7 @@ func newUpdateOutput(env *environment, skipClose bool, name string) *updateOutpu
 func (o *updateOutput) AskApp(ctx context.Context, q session.AppQuestion) (session.AppAnswer, error) {
 	if o.skipClose {
 		fmt.Fprintf(o.w, "%s is open: the data of %s is skipped this time (--skip-close).\n", q.App, q.Feature)
-		return session.AppSkip, nil
+		return session.AppLeave, nil
 	}
 	text := fmt.Sprintf("%s is open, so the data of %s might be copied half-written. Close it to back up that data, or skip that data this time (your backup keeps its previous copy).", q.App, q.Feature)
 	prompt, again := fmt.Sprintf("[c] close %s and continue, [s] skip its data this time, [N] cancel: ", q.App), "c"
@@ -56,12 +56,12 @@ func (o *updateOutput) AskApp(ctx context.Context, q session.AppQuestion) (sessi
 	}
 	switch strings.ToLower(answer) {
 	case "s":
-		return session.AppSkip, nil
+		return session.AppLeave, nil
 	case again:
 		if q.Closable {
 			fmt.Fprintf(o.w, "Asking %s to close...\n", q.App)
 		}
-		return session.AppClose, nil
+		return session.AppAgain, nil
 	}
 	return session.AppCancel, nil
 }

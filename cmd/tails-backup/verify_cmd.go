@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"strings"
 
@@ -12,10 +11,9 @@ import (
 	"golang.org/x/sys/unix"
 
 	"tails-backup/helper"
-	"tails-backup/pairing"
+	"tails-backup/pinentry"
 	"tails-backup/session"
 	"tails-backup/tails"
-	"tails-backup/udisks"
 	"tails-backup/wire"
 )
 
@@ -42,138 +40,6 @@ PATH is an already mounted Persistent Storage (for example on another computer):
 with --source, in this process, which must run as root to read everything.
 
 Exit status: 0 when the backup is identical and valid, 1 otherwise, 2 for a usage error.`
-
-// verifyFindings gathers what a verify printed.
-type verifyFindings struct {
-	w        io.Writer
-	changes  int64 // change lines printed
-	problems int64
-	warnings int64
-}
-
-// event prints a change or a problem event; other events are ignored.
-func (f *verifyFindings) event(ev wire.Event) {
-	switch ev.Phase {
-	case wire.PhaseChange:
-		f.changes++
-		fmt.Fprintln(f.w, changeLine(ev))
-	case wire.PhaseProblem:
-		label := "problem"
-		if ev.Warning {
-			label = "warning"
-			f.warnings++
-		} else {
-			f.problems++
-		}
-		fmt.Fprintf(f.w, "%s: %s: %s\n", label, shownPath(ev.Path, ""), oneLine(ev.Problem))
-	}
-}
-
-// changeLine writes one difference close to rsync --itemize-changes: a change letter (> the
-// content would be copied, c a non-file would be created or changed, h a hard link, . only
-// metadata, *deleting), a type letter, what differs, and the path ("/" after a folder).
-func changeLine(ev wire.Event) string {
-	typ := ev.Type
-	if len(typ) != 1 || !strings.Contains("fdLDS", typ) {
-		typ = "?"
-	}
-	path := shownPath(ev.Path, typ)
-	what := strings.Join(ev.What, ",")
-	var y byte
-	switch ev.Kind {
-	case "delete":
-		return fmt.Sprintf("%-16s %s", "*deleting", path)
-	case "create":
-		y, what = 'c', "new"
-		if typ == "f" {
-			y = '>'
-		}
-	case "update":
-		y = 'c'
-		switch {
-		case what == "links":
-			y = 'h'
-		case typ == "f":
-			y = '>'
-		}
-	case "metadata":
-		y = '.'
-	default:
-		y = '?'
-	}
-	if what == "" {
-		what = "?"
-	}
-	return fmt.Sprintf("%c%s %-13s %s", y, typ, oneLine(what), path)
-}
-
-// shownPath is a path as printed: on one line, "/" after a folder.
-func shownPath(p, typ string) string {
-	p = oneLine(p)
-	if p == "" {
-		p = "."
-	}
-	if typ == "d" && !strings.HasSuffix(p, "/") {
-		p += "/"
-	}
-	return p
-}
-
-// oneLine replaces the control characters a file name may hold, so that a line stays a line.
-func oneLine(s string) string { return session.OneLine(s) }
-
-// errVerifyFailed is the error of a verify that found differences or problems: the summary
-// was printed, the exit status is 1.
-type errVerifyFailed struct{ advice string }
-
-func (e errVerifyFailed) Error() string { return e.advice }
-
-// summarize prints the end of the output and returns the command's result.
-func (f *verifyFindings) summarize(rep *wire.Report, checksum bool, advice string) error {
-	if rep == nil {
-		rep = &wire.Report{}
-	}
-	if rep.ChangesNotListed > 0 {
-		fmt.Fprintf(f.w, "... and %d more differences, not listed.\n", rep.ChangesNotListed)
-	}
-	for _, e := range rep.Errors {
-		fmt.Fprintf(f.w, "error: %s: could not be compared (%s: %s)\n", oneLine(e.Path), e.Op, oneLine(e.Error))
-	}
-	if n := rep.ErrorCount - int64(len(rep.Errors)); n > 0 {
-		fmt.Fprintf(f.w, "error: ... and %d more files could not be compared.\n", n)
-	}
-	if len(rep.Features) > 0 {
-		fmt.Fprintf(f.w, "Features Tails would activate on the backup: %s.\n", strings.Join(rep.Features, ", "))
-	} else {
-		fmt.Fprintln(f.w, "Features Tails would activate on the backup: none.")
-	}
-	diffs := rep.Created + rep.Updated + rep.MetadataOnly + rep.Deleted
-	if diffs < f.changes+rep.ChangesNotListed {
-		diffs = f.changes + rep.ChangesNotListed
-	}
-	problems := max(rep.Problems, f.problems)
-	if diffs == 0 && problems == 0 && rep.ErrorCount == 0 {
-		what := "metadata compared; add --checksum to compare the content of the files too"
-		if checksum {
-			what = "metadata and content compared"
-		}
-		fmt.Fprintf(f.w, "The backup is identical and valid (%s).\n", what)
-		return nil
-	}
-	summary := fmt.Sprintf("%s, %s", plural(diffs, "difference"), plural(problems, "problem"))
-	if rep.ErrorCount > 0 {
-		summary += fmt.Sprintf(", %s could not be compared", plural(rep.ErrorCount, "file"))
-	}
-	fmt.Fprintln(f.w, summary+".")
-	return errVerifyFailed{advice}
-}
-
-func plural(n int64, word string) string {
-	if n == 1 {
-		return "1 " + word
-	}
-	return fmt.Sprintf("%d %ss", n, word)
-}
 
 // runVerify is `tails-backup verify`.
 func runVerify(ctx context.Context, env *environment, args []string) error {
@@ -222,7 +88,7 @@ func verifyPath(ctx context.Context, env *environment, src, dst string, checksum
 		case errors.Is(err, unix.ENOTDIR):
 			return -1, fmt.Errorf("%s %s is not a folder: %s", what, p, todo)
 		}
-		return -1, fmt.Errorf("%s %s cannot be opened (%v): %s", what, p, err, todo)
+		return -1, fmt.Errorf("%s %s cannot be opened (%s): %s", what, p, session.Reason(err), todo)
 	}
 	dstfd, err := open("the backup", dst, "give the folder where the backup's Persistent Storage is mounted")
 	if err != nil {
@@ -248,7 +114,8 @@ func verifyPath(ctx context.Context, env *environment, src, dst string, checksum
 		if ctx.Err() != nil {
 			return fmt.Errorf("interrupted (%v), so the comparison is incomplete", ctx.Err())
 		}
-		return fmt.Errorf("cannot compare %s with %s (%v)", dst, src, err)
+		log.WithError(err).Debug("compare")
+		return fmt.Errorf("cannot compare %s with %s (%s)", dst, src, session.Reason(err))
 	}
 	advice := "the backup is not an exact, valid copy"
 	if !root && rep.ErrorCount > 0 {
@@ -258,81 +125,33 @@ func verifyPath(ctx context.Context, env *environment, src, dst string, checksum
 }
 
 // verifyDevice compares the backup stick dev (or the only paired backup plugged in) through
-// the root helper.
+// the root helper (session.Verify).
 func verifyDevice(ctx context.Context, env *environment, dev string, checksum bool, skip []string, statePath, helperCmd string, log *logrus.Entry) error {
-	argv := strings.Fields(helperCmd)
-	if len(argv) == 0 {
-		return fmt.Errorf("%w: --helper-command is empty", errUsage)
+	helper, err := helperClient(helperCmd, log)
+	if err != nil {
+		return err
 	}
 	sys := env.sessionSystem()
-	disks, snap, closeDisks, err := openDisks(ctx, sys, log, "verify", ", or give the folder where the backup is mounted")
-	if err != nil {
-		return err
-	}
+	connect, closeDisks := connectDisks(sys, log, "verify", ", or give the folder where the backup is mounted")
 	defer closeDisks()
-	_, state, _, err := readStateWarning(ctx, env, sys, log, statePath)
-	if err != nil {
-		return err
-	}
-	stick, err := chooseVerifyStick(snap, sys.boot, &state, dev)
-	if err != nil {
-		return err
-	}
-	name := session.Describe(stick.Stick)
-	fmt.Fprintf(env.stdout, "Verifying the backup on %s.\n", name)
-
-	v := &openStick{disks: disks, stick: stick, name: name, log: log, use: stickUse{
-		command: "verify", purpose: "to verify your backup Tails", ok: "Verify",
-		notDone: "was not verified", unchanged: "the backup was not verified", leaveAsFound: true, readOnly: true,
-	}}
-	defer func() {
-		if err := v.release(ctx); err != nil {
-			fmt.Fprintf(env.stderr, "Warning: %s could not be locked again (%v); eject it in the Files browser before you unplug it.\n", name, err)
-		}
-	}()
-	if err := v.unlock(ctx); err != nil {
-		return err
-	}
-	if err := v.mount(ctx); err != nil {
-		return err
-	}
-	req := wire.Request{Version: wire.ProtocolVersion, Op: wire.OpVerify, Backup: stick.UUID, Checksum: checksum, Skip: skip}
 	f := &verifyFindings{w: env.stdout}
-	client := wire.NewHelperClient(argv, log.WithField("component", "helper"))
-	rep, err := client.Run(ctx, req, f.event)
+	v := &session.Verify{
+		Connect: connect, Boot: sys.boot, Store: storeAt(statePath, sys, log), Helper: helper,
+		Asker: pinentry.NewPinentry(log.WithField("component", "pinentry")), Log: log,
+		UI:     &verifyTerminal{terminal{env: env}, f},
+		Device: dev, Checksum: checksum, Skip: skip,
+	}
+	rep, err := v.Run(ctx)
 	if err != nil {
-		return fmt.Errorf("%s was not verified: %w", name, session.CommandHelperError(ctx, err))
+		return err
 	}
 	return f.summarize(rep, checksum, "plug the backup in to update it, or run 'tails-backup verify' again after the update")
 }
 
-// chooseVerifyStick picks the stick named by dev, or the only paired backup plugged in.
-func chooseVerifyStick(snap *udisks.Snapshot, boot udisks.BootPaths, state *pairing.State, dev string) (session.Stick, error) {
-	var paired []session.Stick
-	for _, c := range session.Candidates(snap, boot) {
-		if state.IsPaired(c.UUID) {
-			paired = append(paired, c)
-		}
-	}
-	st, err := session.PickStick(snap, boot, paired, dev)
-	var pe *session.PickError
-	if !errors.As(err, &pe) {
-		return st, err
-	}
-	switch pe.Reason {
-	case session.PickNone:
-		return st, errors.New("no paired backup Tails is plugged in; plug it in and try again, or name its device, e.g. 'tails-backup verify /dev/sdb'")
-	case session.PickSeveral:
-		return st, fmt.Errorf("%w: %d paired backups are plugged in; say which one to verify, e.g. 'tails-backup verify %s'",
-			errUsage, pe.Count, session.Device(paired[0].Stick))
-	case session.PickNoDevice:
-		return st, fmt.Errorf("there is no device %s; plug in the backup Tails and give its device, e.g. /dev/sdb, or the folder where it is mounted", pe.Device)
-	case session.PickNotTails:
-		return st, fmt.Errorf("%s is not a Tails stick (it has no Persistent Storage partition); give the device of your backup Tails", pe.Device)
-	case session.PickUnfit:
-		if pe.Unfit == session.UnfitBoot {
-			return st, fmt.Errorf("%s is the stick this Tails is running from, so it is not a backup; give the device of your backup Tails", pe.Device)
-		}
-	}
-	return st, fmt.Errorf("%s %s", pe.Device, unfitText(pe.Unfit))
+// verifyTerminal shows a verify's findings as they come.
+type verifyTerminal struct {
+	terminal
+	findings *verifyFindings
 }
+
+func (t *verifyTerminal) Event(ev wire.Event) { t.findings.event(ev) }

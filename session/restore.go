@@ -1,0 +1,386 @@
+package session
+
+// Restoring this Tails' Persistent Storage from a backup stick: the agent's updates are paused,
+// the backup is opened read-only, described and confirmed, the applications that use the data
+// replaced are closed or their data left alone, then the root helper copies.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/godbus/dbus/v5"
+	"github.com/sirupsen/logrus"
+
+	"tails-backup/pairing"
+	"tails-backup/pinentry"
+	"tails-backup/quiesce"
+	"tails-backup/tails"
+	"tails-backup/udisks"
+	"tails-backup/wire"
+)
+
+// RestoreCloseGrace is how long an application gets to quit, as in the agent.
+const RestoreCloseGrace = 15 * time.Second
+
+// RestorePause is how long the agent's automatic updates are paused by a restore at most: the
+// restore ends the pause itself, and a restore that crashed must not stop the updates for
+// long. The agent leaves a backup plugged in during the pause alone until it is plugged in
+// again, so a restore that takes longer is not disturbed either.
+const RestorePause = 2 * time.Hour
+
+// RestorePlugWait is how long a restore waits for a backup to be plugged in.
+const RestorePlugWait = 10 * time.Minute
+
+// ErrNoAnswer is returned by a RestoreUI when the person gave no answer (the input ended).
+var ErrNoAnswer = errors.New("no answer")
+
+// RestoreUI is what the person is shown and asked during a restore.
+type RestoreUI interface {
+	// Sticks lists the Tails sticks plugged in, when the person must say which one (st is nil:
+	// the pairings do not matter).
+	Sticks(cands []Stick, st *pairing.State)
+	Say(s string)
+	Warn(s string)
+	// ConfirmRestore asks whether to restore from the backup just described; other: it is a
+	// backup of another Tails, which needs a stronger confirmation.
+	ConfirmRestore(ctx context.Context, other bool) bool
+	// AskApp asks about an application; its error is ErrNoAnswer, or ctx's.
+	AskApp(ctx context.Context, q AppQuestion) (AppAnswer, error)
+	// Event is a progress event or a problem of the restored Persistent Storage.
+	Event(ev wire.Event)
+	// EndProgress ends what Event drew: at 100% when the copy is complete.
+	EndProgress(complete bool)
+}
+
+// Restore restores this Tails' Persistent Storage from a backup stick.
+type Restore struct {
+	Connect  Connect
+	Boot     udisks.BootPaths
+	OwnRoot  string // this Tails' Persistent Storage
+	Store    func() (*pairing.Store, error)
+	Helper   wire.HelperRunner
+	Asker    pinentry.PassphraseAsker
+	Quiescer quiesce.Quiescer
+	Now      func() time.Time
+	Log      *logrus.Entry
+	UI       RestoreUI
+	// Device names the stick (/dev/sdb, sdb); "" is the only one plugged in, waited for up to
+	// PlugWait when none is.
+	Device   string
+	PlugWait time.Duration
+	// Yes restores without asking; SkipClose leaves the data of open applications as it is.
+	Yes, SkipClose bool
+}
+
+// Restored is what a restore did.
+type Restored struct {
+	Report  *wire.Report
+	Skipped []string // the features whose data was left as it was
+}
+
+// Run restores, or says in one sentence why not (nothing was changed, or the restore did not
+// finish).
+func (r *Restore) Run(ctx context.Context) (*Restored, error) {
+	if _, present, _ := tails.ReadMarkerIn(r.OwnRoot); present {
+		return nil, errors.New("this Tails is itself a backup Tails (its Persistent Storage holds a backup marker), so nothing is restored into it; make it your main Tails first with 'tails-backup promote', or restore into another Tails")
+	}
+	// Before the backup can be plugged in: the agent would update it at once, overwriting the
+	// data to restore with the data as it is now.
+	store, err := r.Store()
+	if err != nil {
+		return nil, err
+	}
+	resume, err := r.pauseUpdates(ctx, store)
+	if err != nil {
+		return nil, err
+	}
+	defer resume()
+
+	disks, snap, err := r.Connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if r.Device == "" && len(Candidates(snap, r.Boot)) == 0 {
+		r.UI.Say("Plug in your backup Tails now (Ctrl-C to stop).")
+		if snap, err = waitForBackupStick(ctx, disks, r.Boot, r.PlugWait); err != nil {
+			return nil, err
+		}
+	}
+	stick, err := r.pick(snap)
+	if err != nil {
+		return nil, err
+	}
+	name := Describe(stick.Stick)
+	r.UI.Say(fmt.Sprintf("Opening the backup on %s.", name))
+
+	o := OpenStick(disks, stick, r.Asker, Use{
+		Command: "restore", Purpose: "to restore your Persistent Storage from it", OK: "Unlock",
+		NotDone: "was not used", Unchanged: "nothing was changed", LeaveAsFound: true, ReadOnly: true,
+	}, r.Log)
+	defer func() {
+		if err := o.Release(ctx); err != nil {
+			r.UI.Warn(NotLockedText(name, err))
+		}
+	}()
+	if err := o.Unlock(ctx); err != nil {
+		return nil, err
+	}
+	if err := o.Mount(ctx); err != nil {
+		return nil, err
+	}
+	mp, err := mountPointOf(ctx, disks, o.Opened.Clear())
+	if err != nil {
+		r.Log.WithError(err).Debug("the backup's mount point")
+		return nil, fmt.Errorf("the Persistent Storage of %s is not mounted any more (%s); unplug it, plug it in again and run 'tails-backup restore' again", name, Reason(err))
+	}
+	m, present, err := tails.ReadMarkerIn(mp)
+	switch {
+	case !present:
+		return nil, fmt.Errorf("%s is not a backup made by tails-backup (its Persistent Storage has no backup marker), so nothing was changed; plug in your backup Tails and give its device", name)
+	case errors.Is(err, tails.ErrMarkerFormat):
+		return nil, fmt.Errorf("the backup on %s was made by a newer version of tails-backup, so nothing was changed; update Tails and try again", name)
+	case err != nil:
+		r.Log.WithError(err).Debug("the backup's marker")
+		return nil, fmt.Errorf("the backup marker on %s is damaged (%s), so it is not trusted as a backup made by tails-backup and nothing was changed; restore from another backup", name, Reason(err))
+	}
+
+	other := m.Source != BootUUID(snap, r.Boot)
+	for _, line := range RestoreDescription(name, m, other, r.Now()) {
+		r.UI.Say(line)
+	}
+	if !r.Yes && !r.UI.ConfirmRestore(ctx, other) {
+		if other {
+			return nil, errors.New("not confirmed, so nothing was changed (type restore to restore from a backup of another Tails, or use --yes)")
+		}
+		return nil, errors.New("not confirmed, so nothing was changed (answer y to restore, or use --yes)")
+	}
+
+	skip, skipped, err := r.quiesce(ctx)
+	if err != nil {
+		return nil, err
+	}
+
+	r.UI.Say(fmt.Sprintf("Restoring from the backup on %s; do not unplug it.", name))
+	req := wire.Request{Version: wire.ProtocolVersion, Op: wire.OpRestore, Backup: stick.UUID, Source: m.Source, Skip: skip}
+	rep, err := r.Helper.Run(ctx, req, r.UI.Event)
+	r.UI.EndProgress(err == nil)
+	if err != nil {
+		return nil, fmt.Errorf("the restore from %s did not finish: %w", name, CommandHelperError(ctx, err))
+	}
+	if rep == nil {
+		rep = &wire.Report{}
+	}
+	return &Restored{Report: rep, Skipped: skipped}, nil
+}
+
+// RestoreResult is the result of a restore that ran to its end: nil when everything was
+// restored and Tails accepts the result.
+func RestoreResult(rep *wire.Report) error {
+	switch {
+	case rep.ErrorCount > 0:
+		return fmt.Errorf("%s could not be restored (listed above); everything else was restored", CountText(rep.ErrorCount, "file", "files"))
+	case rep.Problems > 0:
+		return errors.New("everything was restored, but Tails would not accept this Persistent Storage as it is (see the problems above); after restarting Tails, turn on the features you need in the Persistent Storage settings")
+	}
+	return nil
+}
+
+// pauseUpdates pauses the agent's automatic updates in the store for RestorePause at most,
+// and returns what ends the pause: it runs at the end of the restore whatever happened,
+// Ctrl-C included (a pause that ends later by itself is only a warning).
+func (r *Restore) pauseUpdates(ctx context.Context, store *pairing.Store) (resume func(), err error) {
+	owner := fmt.Sprintf("restore %d", os.Getpid())
+	start := r.Now()
+	until := start.Add(RestorePause)
+	if _, err := UpdateState(ctx, store, func(se *pairing.StateError) { r.UI.Warn(StateErrorText(se)) }, func(s *pairing.State) error {
+		s.Pause(owner, until, start)
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("the automatic updates of your backup could not be paused for the restore, so nothing was changed: %w", err)
+	}
+	return func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
+		if _, err := store.Update(ctx, func(s *pairing.State) error { s.Resume(owner); return nil }); err != nil {
+			r.Log.WithError(err).Debug("end the pause")
+			r.UI.Warn(fmt.Sprintf("the automatic updates of your backup stay paused until %s (%s).", TimeText(until, r.Now()), Reason(err)))
+		}
+	}, nil
+}
+
+// waitForBackupStick waits until a Tails stick that could be a backup is plugged in, for at
+// most d, and returns the udisks view that has it.
+func waitForBackupStick(ctx context.Context, disks *udisks.Client, boot udisks.BootPaths, d time.Duration) (*udisks.Snapshot, error) {
+	wctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	snap, err := disks.WaitFor(wctx, func(s *udisks.Snapshot) (bool, error) {
+		return len(Candidates(s, boot)) > 0, nil
+	})
+	switch {
+	case err == nil:
+		return snap, nil
+	case ctx.Err() != nil:
+		return nil, errors.New("interrupted while waiting for the backup Tails, so nothing was changed")
+	case errors.Is(err, context.DeadlineExceeded):
+		return nil, fmt.Errorf("no backup Tails was plugged in within %s, so nothing was changed; run 'tails-backup restore' again and plug in your backup Tails when it asks", waitText(d))
+	}
+	return nil, fmt.Errorf("cannot watch the USB sticks (%s), so nothing was changed; check that udisks2 is running, plug in your backup Tails and run 'tails-backup restore' again", Reason(err))
+}
+
+// waitText: "10 minutes", or the exact duration when it is not whole minutes.
+func waitText(d time.Duration) string {
+	if d >= time.Minute && d%time.Minute == 0 {
+		return CountText(int64(d/time.Minute), "minute", "minutes")
+	}
+	return d.String()
+}
+
+// pick picks the stick named by Device, or the only Tails stick plugged in besides the boot
+// stick; with several, it lists them and asks for the device.
+func (r *Restore) pick(snap *udisks.Snapshot) (Stick, error) {
+	cands := Candidates(snap, r.Boot)
+	st, err := PickStick(snap, r.Boot, cands, r.Device)
+	var pe *PickError
+	if !errors.As(err, &pe) {
+		return st, err
+	}
+	switch pe.Reason {
+	case PickNone:
+		return st, errors.New("no backup Tails is plugged in (besides the stick this Tails runs from); plug in your backup Tails and try again")
+	case PickSeveral:
+		r.UI.Sticks(cands, nil)
+		return st, fmt.Errorf("%w: %d Tails sticks are plugged in; say which one to restore from, e.g. 'tails-backup restore %s'",
+			ErrUsage, pe.Count, Device(cands[0].Stick))
+	case PickNoDevice:
+		return st, fmt.Errorf("there is no device %s; plug in your backup Tails and give its device, e.g. /dev/sdb", pe.Device)
+	case PickNotTails:
+		return st, fmt.Errorf("%s is not a Tails stick (it has no Persistent Storage partition); give the device of your backup Tails", pe.Device)
+	}
+	switch pe.Unfit {
+	case UnfitBoot:
+		return st, fmt.Errorf("%s is the stick this Tails is running from, which holds the Persistent Storage to restore into; give the device of your backup Tails", pe.Device)
+	case UnfitNotRemovable:
+		return st, fmt.Errorf("%s is not a removable USB stick, so it is not a backup Tails; give the device of your backup Tails", pe.Device)
+	}
+	return st, fmt.Errorf("%s has no encrypted Persistent Storage, so it is not a backup made by tails-backup; give the device of your backup Tails", pe.Device)
+}
+
+// mountPointOf is where udisks says the file system clear is mounted.
+func mountPointOf(ctx context.Context, disks *udisks.Client, clear dbus.ObjectPath) (string, error) {
+	snap, err := disks.GetSnapshot(ctx)
+	if err != nil {
+		return "", err
+	}
+	o := snap.Object(clear)
+	if o == nil || o.Filesystem == nil || len(o.Filesystem.MountPoints) == 0 {
+		return "", errors.New("udisks gives no mount point")
+	}
+	return o.Filesystem.MountPoints[0], nil
+}
+
+// RestoreDescription says what the backup is and what restoring does.
+func RestoreDescription(name string, m tails.Marker, other bool, now time.Time) []string {
+	var lines []string
+	from := ""
+	if m.TailsVersion != "" {
+		from = ", from Tails " + OneLine(m.TailsVersion)
+	}
+	if m.Finished.IsZero() {
+		lines = append(lines, fmt.Sprintf("The backup on %s has never been updated completely.", name))
+	} else {
+		lines = append(lines, fmt.Sprintf("The backup on %s was last updated completely on %s%s.", name, TimeText(m.Finished, now), from))
+	}
+	if m.State == tails.StateIncomplete {
+		lines = append(lines, fmt.Sprintf("Its last update, started on %s, did not finish: some of its files may be older than others, or missing.", TimeText(m.Started, now)))
+	}
+	lines = append(lines, "Restoring copies it into the Persistent Storage of this Tails: files in your Persistent Storage that are not on the backup will be deleted, and files that differ will be replaced by the backup's version.")
+	if other {
+		lines = append(lines, fmt.Sprintf("This backup was made from another Tails (Persistent Storage %s), not from this one: restore from it only if it is your own backup, for example of the Tails USB stick you lost.", m.Source))
+	}
+	return lines
+}
+
+// quiesce asks to close the applications that use the data the restore replaces, as the
+// agent's update does. It returns the top-level folders to leave as they are (and the
+// features' names for the person).
+func (r *Restore) quiesce(ctx context.Context) (skip, names []string, err error) {
+	q := r.Quiescer
+	features, err := q.ActiveFeatures(ctx)
+	if err != nil {
+		r.Log.WithError(err).Warn("cannot tell which features are on; not checking for open applications")
+		return nil, nil, nil
+	}
+	busy, err := q.BusyApps(ctx, features)
+	if err != nil {
+		r.Log.WithError(err).Warn("cannot list the running applications")
+		return nil, nil, nil
+	}
+	leave := func(app quiesce.BusyApp) {
+		top, _, _ := strings.Cut(app.Feature.Source, "/")
+		if !slices.Contains(skip, top) {
+			skip = append(skip, top)
+			names = append(names, app.Feature.Name)
+		}
+	}
+	for _, app := range busy {
+		a, f := app.App.Name, app.Feature.Name
+		if r.SkipClose {
+			r.UI.Say(fmt.Sprintf("%s is open: the data of %s is left as it is (--skip-close).", a, f))
+			leave(app)
+			continue
+		}
+		question := AppQuestion{App: a, Feature: f, Closable: app.Closable,
+			Text: fmt.Sprintf("%s is open, so the data of %s might be replaced while it uses it. Close it to restore that data, or leave that data as it is.", a, f)}
+		if !app.Closable {
+			question.Text = fmt.Sprintf("%s is running and using the data of %s, so that data might be replaced while it uses it. Wait until it has finished, then try again; or leave that data as it is.", a, f)
+		}
+	ask:
+		for {
+			answer, err := r.UI.AskApp(ctx, question)
+			switch {
+			case ctx.Err() != nil:
+				return nil, nil, fmt.Errorf("interrupted, so nothing was changed")
+			case errors.Is(err, ErrNoAnswer):
+				return nil, nil, fmt.Errorf("no answer about %s, so nothing was changed; close it and run 'tails-backup restore' again, or add --skip-close to leave its data as it is", a)
+			}
+			switch answer {
+			case AppLeave:
+				leave(app)
+				break ask
+			case AppAgain:
+			default:
+				return nil, nil, errors.New("cancelled, so nothing was changed")
+			}
+			if !app.Closable {
+				still, err := q.BusyApps(ctx, []tails.Feature{app.Feature})
+				if err != nil {
+					r.Log.WithError(err).Debug("list the running applications")
+					return nil, nil, fmt.Errorf("cannot tell whether %s has finished (%s), so nothing was changed; run 'tails-backup restore' again", a, Reason(err))
+				}
+				if !slices.ContainsFunc(still, func(b quiesce.BusyApp) bool { return b.App.Name == a }) {
+					break ask
+				}
+				continue
+			}
+			r.UI.Say(fmt.Sprintf("Asking %s to close...", a))
+			err = q.CloseApp(ctx, app, RestoreCloseGrace)
+			switch {
+			case err == nil:
+				break ask
+			case errors.Is(err, quiesce.ErrStillRunning):
+				question.Text = fmt.Sprintf("%s did not close. Close it yourself (save your work first), then answer c again, or leave its data as it is.", a)
+			case ctx.Err() != nil:
+				return nil, nil, fmt.Errorf("interrupted, so nothing was changed")
+			default:
+				r.Log.WithError(err).Debug("close the application")
+				return nil, nil, fmt.Errorf("%s could not be closed (%s), so nothing was changed; close it yourself and run 'tails-backup restore' again", a, Reason(err))
+			}
+		}
+	}
+	return skip, names, nil
+}
