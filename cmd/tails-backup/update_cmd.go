@@ -89,7 +89,10 @@ func updateWith(ctx context.Context, env *environment, args []string, q quiesce.
 	}
 	store := openStore(path, sys, log)
 	owner := fmt.Sprintf("update %d", os.Getpid())
-	if _, err := updateState(ctx, env, store, func(s *pairing.State) error { s.Pause(owner, sys.now().Add(session.RestorePause), sys.now()); return nil }); err != nil {
+	if _, err := updateState(ctx, env, store, func(s *pairing.State) error {
+		s.Pause(owner, sys.now().Add(session.RestorePause), sys.now())
+		return nil
+	}); err != nil {
 		return fmt.Errorf("the automatic updates could not be held off, so nothing was changed: %w", err)
 	}
 	defer updateState(context.WithoutCancel(ctx), env, store, func(s *pairing.State) error { s.Resume(owner); return nil })
