@@ -434,7 +434,7 @@ func (a *Agent) handleAction(ctx context.Context, e notify.ActionInvoked, timer 
 		switch {
 		case a.job != nil:
 		case a.pausedNow(ctx):
-			a.show(ctx, pausedNote())
+			a.show(ctx, pausedNote(a.pausedByUpdates(ctx)))
 		default:
 			a.waitingID = a.show(ctx, waitingNote())
 		}
@@ -463,6 +463,12 @@ func (a *Agent) handleAction(ctx context.Context, e notify.ActionInvoked, timer 
 func (a *Agent) pausedNow(ctx context.Context) bool {
 	st := a.loadState(ctx)
 	return st.Paused(a.deps.Clock.Now())
+}
+
+// pausedByUpdates tells whether only 'tails-backup update' holds the automatic updates off now.
+func (a *Agent) pausedByUpdates(ctx context.Context) bool {
+	st := a.loadState(ctx)
+	return st.PausedOnlyByUpdates(a.deps.Clock.Now())
 }
 
 func (a *Agent) updateState(ctx context.Context, fn func(*pairing.State) error) {

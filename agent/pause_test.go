@@ -219,19 +219,30 @@ func TestPauseNotInForce(t *testing.T) {
 	}
 }
 
-// TestUpdateNowDuringPause: "Update now" says that a restore is running instead of asking to
-// plug the backup in.
+// TestUpdateNowDuringPause: "Update now" says that a restore is running (or, when only
+// 'tails-backup update' holds the updates off, that update) instead of asking to plug the
+// backup in.
 func TestUpdateNowDuringPause(t *testing.T) {
+	for _, tc := range []struct{ owner, want string }{
+		{testOwner, "A restore from your backup is running"},
+		{"update 4343", "An update started with 'tails-backup update' is running"},
+	} {
+		t.Run(tc.owner, func(t *testing.T) { updateNowDuringPause(t, tc.owner, tc.want) })
+	}
+}
+
+func updateNowDuringPause(t *testing.T, owner, want string) {
 	w := newWorld(t, withState(func(s *pairing.State) {
 		s.LastSuccess = time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
 		s.Backups[0].LastSuccess = s.LastSuccess
-	}), paused(2*time.Hour))
+	}))
+	withState(func(s *pairing.State) { s.Pause(owner, w.clock.Now().Add(2*time.Hour), w.clock.Now()) })(w)
 	w.start()
 	r := w.waitNote("days old")
 	w.notes.Click(t, r.ID, actUpdateNow)
 	n := w.waitNote("Your backup Tails is not updated now")
-	if !strings.Contains(n.Body, "A restore from your backup is running") {
-		t.Errorf("body %q", n.Body)
+	if !strings.Contains(n.Body, want) {
+		t.Errorf("body %q, want %q", n.Body, want)
 	}
 	for _, n := range w.notes.Notifications() {
 		if n.Summary == waitingNote().Summary {
@@ -243,17 +254,27 @@ func TestUpdateNowDuringPause(t *testing.T) {
 // TestPauseDuringUpdateStopsIt: a restore that starts while an update waits for the user (here:
 // asked to close Thunderbird) stops that update before the helper runs: the backup holds the
 // data the restore needs.
+// 'tails-backup update' pauses the automatic updates the same way, and is named instead.
 func TestPauseDuringUpdateStopsIt(t *testing.T) {
+	for _, tc := range []struct{ owner, want string }{
+		{testOwner, "A restore from your backup Tails started"},
+		{"update 4343", "An update started with 'tails-backup update' took over"},
+	} {
+		t.Run(tc.owner, func(t *testing.T) { pauseDuringUpdateStopsIt(t, tc.owner, tc.want) })
+	}
+}
+
+func pauseDuringUpdateStopsIt(t *testing.T, owner, want string) {
 	w := newWorld(t)
 	w.quiescer.Features, w.quiescer.Busy = busyThunderbird()
 	w.start()
 	w.plugBackup()
 	q := w.waitNote("Close Thunderbird?")
-	withState(func(s *pairing.State) { s.Pause(testOwner, w.clock.Now().Add(time.Hour), w.clock.Now()) })(w)
+	withState(func(s *pairing.State) { s.Pause(owner, w.clock.Now().Add(time.Hour), w.clock.Now()) })(w)
 	w.notes.Click(t, q.ID, actSkipApp)
 	end := w.waitNote("Backup update stopped")
-	if !strings.Contains(end.Body, "restore") {
-		t.Errorf("body %q", end.Body)
+	if !strings.Contains(end.Body, want) {
+		t.Errorf("body %q, want %q", end.Body, want)
 	}
 	if reqs := w.helper.Requests(); len(reqs) != 0 {
 		t.Errorf("the helper ran during the pause: %+v", reqs)

@@ -51,11 +51,16 @@ func waitingNote() notify.Notification {
 }
 
 // pausedNote answers "Update now" while 'tails-backup restore' holds the updates off.
-func pausedNote() notify.Notification {
+// byUpdate: only 'tails-backup update' holds them off, not a restore.
+func pausedNote(byUpdate bool) notify.Notification {
+	body := "A restore from your backup is running, so Tails Backup does not update it until the restore has finished."
+	if byUpdate {
+		body = "An update started with 'tails-backup update' is running, so Tails Backup does not start another one until it has finished."
+	}
 	return notify.Notification{
 		Icon:    iconBackup,
 		Summary: "Your backup Tails is not updated now",
-		Body:    "A restore from your backup is running, so Tails Backup does not update it until the restore has finished.",
+		Body:    body,
 	}
 }
 

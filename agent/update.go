@@ -319,6 +319,9 @@ func (u *update) failed(err error) jobResult {
 	case session.FailPaused:
 		summary = "Backup update stopped"
 		body = "A restore from your backup Tails started, so the backup was not changed; the restore uses it."
+		if u.a.pausedByUpdates(u.ctx) {
+			body = "An update started with 'tails-backup update' took over, so this one stopped without changing the backup."
+		}
 	case session.FailMarker:
 		if e.Marker == session.MarkerOtherTails {
 			summary = "This backup Tails belongs to another Tails"

@@ -237,6 +237,21 @@ func (s *State) Resume(owner string) {
 	}
 }
 
+// PausedOnlyByUpdates tells whether the pause in force at now is held only by updates run at a
+// terminal (`tails-backup update`, owner "update <pid>"), not by a restore ("restore <pid>"):
+// the agent then says that an update, not a restore, is running.
+func (s *State) PausedOnlyByUpdates(now time.Time) bool {
+	if !s.Paused(now) || len(s.PausedBy) == 0 {
+		return false
+	}
+	for _, o := range s.PausedBy {
+		if kind, _, _ := strings.Cut(o, " "); kind != "update" {
+			return false
+		}
+	}
+	return true
+}
+
 // Validate checks a state read from disk or about to be written.
 func (s *State) Validate() error {
 	if s.Format < 1 || s.Format > StateFormat {

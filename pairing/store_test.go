@@ -546,3 +546,33 @@ func TestStatePause(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestPausedOnlyByUpdates: the agent words a pause as a restore unless only 'tails-backup
+// update' holds it.
+func TestPausedOnlyByUpdates(t *testing.T) {
+	now := time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
+	cases := []struct {
+		name   string
+		owners []string
+		until  time.Duration
+		want   bool
+	}{
+		{"no pause", nil, 0, false},
+		{"a restore", []string{"restore 12"}, time.Hour, false},
+		{"an update", []string{"update 34"}, time.Hour, true},
+		{"two updates", []string{"update 34", "update 56"}, time.Hour, true},
+		{"an update and a restore", []string{"update 34", "restore 12"}, time.Hour, false},
+		{"an update's pause that ended", []string{"update 34"}, -time.Minute, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var s State
+			for _, o := range c.owners {
+				s.Pause(o, now.Add(c.until), now.Add(-time.Hour))
+			}
+			if got := s.PausedOnlyByUpdates(now); got != c.want {
+				t.Errorf("PausedOnlyByUpdates = %v, want %v (state %+v)", got, c.want, s)
+			}
+		})
+	}
+}
