@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"strings"
+	"tails-backup/internal/logtest"
 	"testing"
 	"time"
 )
@@ -14,7 +15,7 @@ import (
 func TestReminderFollowsClockJumps(t *testing.T) {
 	w := newWorld(t) // updated a day ago, the default period of 7 days: due in 6 days
 	start := w.clock.Now()
-	ctx, cancel := context.WithTimeout(testCtx(t), wait)
+	ctx, cancel := context.WithTimeout(logtest.Context(t), wait)
 	defer cancel()
 	w.start()
 	if err := w.clock.BlockUntilClockWatchers(ctx, 1); err != nil {

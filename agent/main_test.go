@@ -1,18 +1,15 @@
 package agent
 
 import (
-	"bytes"
-	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"tails-backup/internal/logtest"
 	"testing"
 	"time"
-
-	"github.com/sirupsen/logrus"
 
 	"tails-backup/pinentry"
 	"tails-backup/pinentry/pinentrytest"
@@ -79,11 +76,11 @@ func fakeProgram(t *testing.T, dir, name string) string {
 
 // fakePinentry returns a Pinentry running the fake pinentry (pinentrytest) with these
 // answers, the file where the fake logs the commands it receives, and the agent's log.
-func fakePinentry(t *testing.T, answers ...string) (*pinentry.Pinentry, string, *syncBuffer) {
+func fakePinentry(t *testing.T, answers ...string) (*pinentry.Pinentry, string, *logtest.Buffer) {
 	t.Helper()
 	bin := fakeProgram(t, "../pinentry/pinentrytest/testdata", "fakepinentry")
 	cmdLog := pinentrytest.Script(t, bin, answers...)
-	log, buf := testLog(t)
+	log, buf := logtest.New(t)
 	p := pinentry.NewPinentry(log)
 	if p.Program != bin {
 		t.Fatalf("PINENTRY_PROGRAM not honoured: %s", p.Program)
@@ -99,46 +96,4 @@ func readCommands(t *testing.T, path string) []string {
 		t.Fatal(err)
 	}
 	return strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent use, to capture logs.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// testLog returns a debug-level logger writing to the returned buffer.
-func testLog(t *testing.T) (*logrus.Entry, *syncBuffer) {
-	t.Helper()
-	buf := &syncBuffer{}
-	l := logrus.New()
-	l.Out = buf
-	l.Level = logrus.DebugLevel
-	l.Formatter = &logrus.TextFormatter{DisableColors: true}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("log:\n%s", buf.String())
-		}
-	})
-	return logrus.NewEntry(l).WithField("test", t.Name()), buf
-}
-
-// testCtx returns a context that ends with the test or after a generous timeout.
-func testCtx(t *testing.T) context.Context {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	t.Cleanup(cancel)
-	return ctx
 }

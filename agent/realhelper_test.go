@@ -26,6 +26,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"tails-backup/internal/logtest"
 	"testing"
 	"time"
 
@@ -545,7 +546,7 @@ type realWorld struct {
 	store    *pairing.Store
 	helper   *inProcessHelper
 	agent    *Agent
-	logs     *syncBuffer
+	logs     *logtest.Buffer
 	ctx      context.Context
 	cancel   context.CancelFunc
 	done     chan error
@@ -620,7 +621,7 @@ func newRealWorld(t *testing.T, o realWorldOpts) *realWorld {
 	sess := notifytest.StartBus(t)
 	w.notes = notifytest.NewServer(t, sess.Address())
 
-	log, logs := testLog(t)
+	log, logs := logtest.New(t)
 	w.logs = logs
 
 	version := filepath.Join(dir, "version")
@@ -994,9 +995,9 @@ func TestRealHelperDoneWithoutReport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	log, _ := testLog(t)
+	log, _ := logtest.New(t)
 	client := wire.NewHelperClient([]string{"sh", "-c", `printf '%s\n' "$1"; cat >/dev/null`, "sh", string(line)}, log)
-	_, err = client.Run(testCtx(t), newRequest(wire.OpMark, backupUUID), nil)
+	_, err = client.Run(logtest.Context(t), newRequest(wire.OpMark, backupUUID), nil)
 	if err != nil {
 		t.Fatalf("HelperClient on the helper's done event %s: %v", line, err)
 	}

@@ -1,7 +1,6 @@
 package pairing
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,10 +9,10 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"tails-backup/internal/logtest"
 	"testing"
 	"time"
 
-	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 )
 
@@ -28,51 +27,9 @@ var t0 = time.Date(2025, 3, 30, 12, 0, 0, 0, time.UTC)
 // stopped is a clock standing still at t.
 func stopped(t time.Time) func() time.Time { return func() time.Time { return t } }
 
-// syncBuffer is a bytes.Buffer safe for concurrent use, to capture logs.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// testLog returns a debug-level logger writing to the returned buffer.
-func testLog(t *testing.T) (*logrus.Entry, *syncBuffer) {
-	t.Helper()
-	buf := &syncBuffer{}
-	l := logrus.New()
-	l.Out = buf
-	l.Level = logrus.DebugLevel
-	l.Formatter = &logrus.TextFormatter{DisableColors: true}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("log:\n%s", buf.String())
-		}
-	})
-	return logrus.NewEntry(l).WithField("test", t.Name()), buf
-}
-
-// testCtx returns a context that ends with the test or after a generous timeout.
-func testCtx(t *testing.T) context.Context {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	t.Cleanup(cancel)
-	return ctx
-}
-
 func newTestStore(t *testing.T) (*Store, string) {
 	t.Helper()
-	log, _ := testLog(t)
+	log, _ := logtest.New(t)
 	p := filepath.Join(t.TempDir(), "cfg", "tails-backup", "state.json")
 	return NewStore(p, stopped(t0), log), p
 }
@@ -91,7 +48,7 @@ func sampleState() State {
 
 func TestStoreMissingFileIsFresh(t *testing.T) {
 	s, p := newTestStore(t)
-	st, err := s.Load(testCtx(t))
+	st, err := s.Load(logtest.Context(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +64,7 @@ func TestStoreMissingFileIsFresh(t *testing.T) {
 }
 
 func TestStoreRoundTripAndFileMode(t *testing.T) {
-	ctx := testCtx(t)
+	ctx := logtest.Context(t)
 	s, p := newTestStore(t)
 	want := sampleState()
 	if err := s.Save(ctx, want); err != nil {
@@ -174,7 +131,7 @@ func TestStoreSetsAsideUnusableFiles(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			ctx := testCtx(t)
+			ctx := logtest.Context(t)
 			s, p := newTestStore(t)
 			os.MkdirAll(filepath.Dir(p), 0o700)
 			if err := os.WriteFile(p, []byte(tc.content), 0o600); err != nil {
@@ -211,7 +168,7 @@ func TestStoreSetsAsideUnusableFiles(t *testing.T) {
 }
 
 func TestStoreSetAsideNeverOverwrites(t *testing.T) {
-	ctx := testCtx(t)
+	ctx := logtest.Context(t)
 	s, p := newTestStore(t)
 	os.MkdirAll(filepath.Dir(p), 0o700)
 	for i := 1; i <= 3; i++ {
@@ -241,7 +198,7 @@ func TestStoreSymlinkIsSetAside(t *testing.T) {
 	valid, _ := MarshalState(sampleState())
 	os.WriteFile(target, valid, 0o600)
 	os.Symlink(target, p)
-	_, err := s.Load(testCtx(t))
+	_, err := s.Load(logtest.Context(t))
 	if !errors.Is(err, ErrCorruptState) {
 		t.Fatalf("err = %v", err)
 	}
@@ -251,7 +208,7 @@ func TestStoreSymlinkIsSetAside(t *testing.T) {
 }
 
 func TestStoreUpdate(t *testing.T) {
-	ctx := testCtx(t)
+	ctx := logtest.Context(t)
 	s, p := newTestStore(t)
 	st, err := s.Update(ctx, func(st *State) error {
 		return st.Pair(PairedBackup{UUID: uuidA, Label: "A", Size: 1, Added: t0})
@@ -282,10 +239,10 @@ func TestStoreUpdate(t *testing.T) {
 }
 
 func TestStoreConcurrentUpdates(t *testing.T) {
-	ctx := testCtx(t)
+	ctx := logtest.Context(t)
 	s, p := newTestStore(t)
 	// A second Store on the same path stands for another process (the command line).
-	log, _ := testLog(t)
+	log, _ := logtest.New(t)
 	other := NewStore(p, stopped(t0), log)
 	const n = 20
 	var wg sync.WaitGroup
@@ -334,7 +291,7 @@ func TestStoreLockHonoursContext(t *testing.T) {
 		t.Fatalf("err = %v, want deadline exceeded", err)
 	}
 	unix.Flock(int(f.Fd()), unix.LOCK_UN)
-	if _, err := s.Load(testCtx(t)); err != nil {
+	if _, err := s.Load(logtest.Context(t)); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -416,7 +373,7 @@ func FuzzParseState(f *testing.F) {
 }
 
 func TestStoreNonRegularIsSetAside(t *testing.T) {
-	ctx := testCtx(t)
+	ctx := logtest.Context(t)
 	s, p := newTestStore(t)
 	if err := os.MkdirAll(p, 0o700); err != nil { // a folder where the file should be
 		t.Fatal(err)
@@ -440,7 +397,7 @@ func TestStoreNonRegularIsSetAside(t *testing.T) {
 // format 1, which older versions read, and a store written before the pause existed loads as
 // not paused.
 func TestStorePauseRoundTrip(t *testing.T) {
-	ctx := testCtx(t)
+	ctx := logtest.Context(t)
 	s, p := newTestStore(t)
 	want := sampleState()
 	want.Pause("restore 12", t0.Add(2*time.Hour), t0)

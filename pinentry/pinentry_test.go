@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"tails-backup/internal/logtest"
 	"testing"
 	"time"
 
@@ -19,11 +20,11 @@ var _ pinentry.PassphraseAsker = (*pinentry.Pinentry)(nil)
 
 // fakePinentry returns a pinentry.Pinentry running the fake with these answers, the file where the
 // fake logs the commands it receives, and the agent's log.
-func fakePinentry(t *testing.T, answers ...string) (*pinentry.Pinentry, string, *syncBuffer) {
+func fakePinentry(t *testing.T, answers ...string) (*pinentry.Pinentry, string, *logtest.Buffer) {
 	t.Helper()
 	bin := fakeProgram(t)
 	cmdLog := pinentrytest.Script(t, bin, answers...)
-	log, buf := testLog(t)
+	log, buf := logtest.New(t)
 	p := pinentry.NewPinentry(log)
 	if p.Program != bin {
 		t.Fatalf("PINENTRY_PROGRAM not honoured: %s", p.Program)
@@ -51,7 +52,7 @@ func TestPinentryPassphraseIsLocked(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pass, err := p.AskPassphrase(testCtx(t), pinentry.Prompt{Title: "x"})
+	pass, err := p.AskPassphrase(logtest.Context(t), pinentry.Prompt{Title: "x"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +72,7 @@ func TestPinentryPassphraseIsLocked(t *testing.T) {
 func TestPinentryAsksAndDecodes(t *testing.T) {
 	secret := "p%ss\nw0rd\r é 100%"
 	p, cmdLog, logs := fakePinentry(t, secret)
-	pass, err := p.AskPassphrase(testCtx(t), pinentry.Prompt{
+	pass, err := p.AskPassphrase(logtest.Context(t), pinentry.Prompt{
 		Title:       "Tails Backup",
 		Description: "Enter the passphrase of your backup.\n50% done",
 		Prompt:      "Passphrase:",
@@ -115,7 +116,7 @@ func TestPinentryFailures(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.answer, func(t *testing.T) {
 			p, _, _ := fakePinentry(t, tc.answer)
-			pass, err := p.AskPassphrase(testCtx(t), pinentry.Prompt{Title: "x"})
+			pass, err := p.AskPassphrase(logtest.Context(t), pinentry.Prompt{Title: "x"})
 			if err == nil || pass != nil {
 				t.Fatalf("got %q, %v", pass, err)
 			}
@@ -135,7 +136,7 @@ func TestPinentryFailures(t *testing.T) {
 
 func TestPinentryContextKillsIt(t *testing.T) {
 	p, cmdLog, _ := fakePinentry(t, "!hang")
-	ctx, cancel := context.WithCancel(testCtx(t))
+	ctx, cancel := context.WithCancel(logtest.Context(t))
 	done := make(chan error, 1)
 	go func() {
 		_, err := p.AskPassphrase(ctx, pinentry.Prompt{Title: "x"})
@@ -169,10 +170,10 @@ func TestPinentryContextKillsIt(t *testing.T) {
 }
 
 func TestPinentryMissingProgram(t *testing.T) {
-	log, _ := testLog(t)
+	log, _ := logtest.New(t)
 	p := pinentry.NewPinentry(log)
 	p.Program = filepath.Join(t.TempDir(), "nope")
-	if _, err := p.AskPassphrase(testCtx(t), pinentry.Prompt{}); err == nil {
+	if _, err := p.AskPassphrase(logtest.Context(t), pinentry.Prompt{}); err == nil {
 		t.Fatal("no error")
 	}
 }
@@ -198,7 +199,7 @@ func TestAskWithRetriesRealPinentry(t *testing.T) {
 			p, cmdLog, logs := fakePinentry(t, tc.answers...)
 			tries := 0
 			var seen [][]byte
-			err := pinentry.AskWithRetries(testCtx(t), p, pinentry.Prompt{Title: "Unlock", Description: "Backup"},
+			err := pinentry.AskWithRetries(logtest.Context(t), p, pinentry.Prompt{Title: "Unlock", Description: "Backup"},
 				pinentry.RetryPolicy{IsWrong: isWrong, WrongText: "Wrong passphrase, try again."},
 				func(pass []byte) error {
 					tries++
@@ -247,7 +248,7 @@ var errBoom = errors.New("boom")
 func strconvItoa(i int) string { return string(rune('0' + i)) }
 
 func TestAskWithRetriesFake(t *testing.T) {
-	ctx := testCtx(t)
+	ctx := logtest.Context(t)
 	f := &pinentrytest.FakeAsker{Answers: []pinentrytest.FakeAnswer{{Pass: "a"}, {Pass: "b"}}}
 	err := pinentry.AskWithRetries(ctx, f, pinentry.Prompt{Title: "T", Error: ""}, pinentry.RetryPolicy{Tries: 2, IsWrong: func(error) bool { return true }},
 		func([]byte) error { return errBoom })

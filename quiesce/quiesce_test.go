@@ -2,7 +2,6 @@ package quiesce
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -12,12 +11,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
+	"tails-backup/internal/logtest"
 	"testing"
 	"time"
-
-	"github.com/sirupsen/logrus"
 
 	"tails-backup/internal/testtool"
 	"tails-backup/tails"
@@ -79,8 +76,8 @@ func TestActiveFeaturesFromMountinfo(t *testing.T) {
 }
 
 func TestProcQuiescerActiveFeatures(t *testing.T) {
-	ctx := testCtx(t)
-	log, _ := testLog(t)
+	ctx := logtest.Context(t)
+	log, _ := logtest.New(t)
 	dir := t.TempDir()
 	mi := filepath.Join(dir, "mountinfo")
 	os.WriteFile(mi, []byte(tailsMountinfo), 0o644)
@@ -157,10 +154,10 @@ func TestBusyAppsFakeProc(t *testing.T) {
 		108: {"firefox.real", 1000, "S (sleeping)"},
 		109: {"NetworkManager", 0, "S (sleeping)"},
 	})
-	log, _ := testLog(t)
+	log, _ := logtest.New(t)
 	q := NewProcQuiescer(log)
 	q.ProcRoot, q.UID = root, 1000
-	busy, err := q.BusyApps(testCtx(t), featuresNamed(t, "Persistent", "bookmarks", "thunderbird", "gnupg", "pidgin", "nm-system-connections"))
+	busy, err := q.BusyApps(logtest.Context(t), featuresNamed(t, "Persistent", "bookmarks", "thunderbird", "gnupg", "pidgin", "nm-system-connections"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +169,7 @@ func TestBusyAppsFakeProc(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("busy = %v, want %v", got, want)
 	}
-	if busy, _ := q.BusyApps(testCtx(t), nil); len(busy) != 0 {
+	if busy, _ := q.BusyApps(logtest.Context(t), nil); len(busy) != 0 {
 		t.Errorf("busy with no feature: %v", busy)
 	}
 }
@@ -242,7 +239,7 @@ func alive(pid int) bool {
 func thunderbirdFeature() tails.Feature { return featuresNamed(nil, "thunderbird")[0] }
 
 func realQuiescer(t *testing.T) *ProcQuiescer {
-	log, _ := testLog(t)
+	log, _ := logtest.New(t)
 	return NewProcQuiescer(log)
 }
 
@@ -252,7 +249,7 @@ func TestCloseAppPolite(t *testing.T) {
 	waited := make(chan error, 1)
 	go func() { waited <- cmd.Wait() }()
 	q := realQuiescer(t)
-	busy, err := q.BusyApps(testCtx(t), []tails.Feature{thunderbirdFeature()})
+	busy, err := q.BusyApps(logtest.Context(t), []tails.Feature{thunderbirdFeature()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -268,7 +265,7 @@ func TestCloseAppPolite(t *testing.T) {
 	// Only ours: another thunderbird on this machine is none of this test's business.
 	mine := BusyApp{App: app.App, Feature: app.Feature, PIDs: []int{cmd.Process.Pid}}
 	start := time.Now()
-	if err := q.CloseApp(testCtx(t), mine, time.Minute); err != nil {
+	if err := q.CloseApp(logtest.Context(t), mine, time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	if d := time.Since(start); d > 30*time.Second {
@@ -287,7 +284,7 @@ func TestCloseAppStubbornIsNotKilled(t *testing.T) {
 	pid := cmd.Process.Pid
 	q := realQuiescer(t)
 	app := BusyApp{App: thunderbirdFeature().Apps[0], Feature: thunderbirdFeature(), PIDs: []int{pid}}
-	err := q.CloseApp(testCtx(t), app, 300*time.Millisecond)
+	err := q.CloseApp(logtest.Context(t), app, 300*time.Millisecond)
 	if !errors.Is(err, ErrStillRunning) {
 		t.Fatalf("err = %v, want ErrStillRunning", err)
 	}
@@ -299,11 +296,11 @@ func TestCloseAppStubbornIsNotKilled(t *testing.T) {
 		t.Fatal("the stubborn application was killed")
 	}
 	// The caller asks the user and tries again: same answer, still alive.
-	if err := q.CloseApp(testCtx(t), app, 100*time.Millisecond); !errors.Is(err, ErrStillRunning) || !alive(pid) {
+	if err := q.CloseApp(logtest.Context(t), app, 100*time.Millisecond); !errors.Is(err, ErrStillRunning) || !alive(pid) {
 		t.Fatalf("second try: %v, alive=%v", err, alive(pid))
 	}
 	// A cancelled context ends the wait early.
-	ctx, cancel := context.WithCancel(testCtx(t))
+	ctx, cancel := context.WithCancel(logtest.Context(t))
 	go func() { time.Sleep(50 * time.Millisecond); cancel() }()
 	start := time.Now()
 	if err := q.CloseApp(ctx, app, time.Hour); !errors.Is(err, context.Canceled) {
@@ -320,7 +317,7 @@ func TestCloseAppLeavesOtherProcesses(t *testing.T) {
 	other := startNamed(t, "not-thunder", sleep, "", "1000")
 	q := realQuiescer(t)
 	app := BusyApp{App: thunderbirdFeature().Apps[0], Feature: thunderbirdFeature(), PIDs: []int{other.Process.Pid}}
-	if err := q.CloseApp(testCtx(t), app, time.Second); err != nil {
+	if err := q.CloseApp(logtest.Context(t), app, time.Second); err != nil {
 		t.Fatal(err)
 	}
 	if !alive(other.Process.Pid) {
@@ -330,7 +327,7 @@ func TestCloseAppLeavesOtherProcesses(t *testing.T) {
 	gone := exec.Command(sleep, "0")
 	gone.Run()
 	app.PIDs = []int{gone.Process.Pid}
-	if err := q.CloseApp(testCtx(t), app, time.Second); err != nil {
+	if err := q.CloseApp(logtest.Context(t), app, time.Second); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -346,10 +343,10 @@ func TestBusySystemAppsOfRoot(t *testing.T) {
 		201: {"apt-get", 4242, "S (sleeping)"},  // neither root nor the session's: ignored
 		202: {"thunderbird", 0, "S (sleeping)"}, // not a system app: root's copy is ignored
 	})
-	log, _ := testLog(t)
+	log, _ := logtest.New(t)
 	q := NewProcQuiescer(log)
 	q.ProcRoot, q.UID = root, 1000
-	busy, err := q.BusyApps(testCtx(t), featuresNamed(t, "apt", "thunderbird"))
+	busy, err := q.BusyApps(logtest.Context(t), featuresNamed(t, "apt", "thunderbird"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -357,50 +354,8 @@ func TestBusySystemAppsOfRoot(t *testing.T) {
 		t.Fatalf("busy = %+v, want the package manager (pid 200), not closable", busy)
 	}
 	// CloseApp never signals a process that is not the session user's: it just waits.
-	err = q.CloseApp(testCtx(t), busy[0], 100*time.Millisecond)
+	err = q.CloseApp(logtest.Context(t), busy[0], 100*time.Millisecond)
 	if err != nil && !errors.Is(err, ErrStillRunning) {
 		t.Fatalf("CloseApp on root's process: %v", err)
 	}
-}
-
-// testLog returns a debug-level logger writing to the returned buffer.
-func testLog(t *testing.T) (*logrus.Entry, *syncBuffer) {
-	t.Helper()
-	buf := &syncBuffer{}
-	l := logrus.New()
-	l.Out = buf
-	l.Level = logrus.DebugLevel
-	l.Formatter = &logrus.TextFormatter{DisableColors: true}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("log:\n%s", buf.String())
-		}
-	})
-	return logrus.NewEntry(l).WithField("test", t.Name()), buf
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent use, to capture logs.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// testCtx returns a context that ends with the test or after a generous timeout.
-func testCtx(t *testing.T) context.Context {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	t.Cleanup(cancel)
-	return ctx
 }

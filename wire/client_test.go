@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"tails-backup/internal/logtest"
 	"testing"
 	"time"
 )
@@ -28,7 +29,7 @@ func fakeHelperClient(t *testing.T, mode string, env ...string) (*HelperClient, 
 	for i := 0; i+1 < len(env); i += 2 {
 		t.Setenv(env[i], env[i+1])
 	}
-	log, _ := testLog(t)
+	log, _ := logtest.New(t)
 	c := NewHelperClient([]string{bin}, log)
 	c.CancelGrace, c.TermGrace = 30*time.Second, 30*time.Second
 	return c, record
@@ -48,7 +49,7 @@ func TestHelperDone(t *testing.T) {
 		t.Run(mode, func(t *testing.T) {
 			c, record := fakeHelperClient(t, mode)
 			var got []Event
-			rep, err := c.Run(testCtx(t), testRequest, func(ev Event) { got = append(got, ev) })
+			rep, err := c.Run(logtest.Context(t), testRequest, func(ev Event) { got = append(got, ev) })
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -91,7 +92,7 @@ func TestHelperErrorCodes(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(string(tc.code), func(t *testing.T) {
 			c, _ := fakeHelperClient(t, "error", "FAKEHELPER_CODE", string(tc.code))
-			rep, err := c.Run(testCtx(t), testRequest, nil)
+			rep, err := c.Run(logtest.Context(t), testRequest, nil)
 			if rep != nil || !errors.Is(err, tc.want) {
 				t.Fatalf("got %v, %v; want %v", rep, err, tc.want)
 			}
@@ -122,7 +123,7 @@ func TestHelperCrashes(t *testing.T) {
 		t.Run(tc.mode, func(t *testing.T) {
 			c, _ := fakeHelperClient(t, tc.mode)
 			events := 0
-			_, err := c.Run(testCtx(t), testRequest, func(Event) { events++ })
+			_, err := c.Run(logtest.Context(t), testRequest, func(Event) { events++ })
 			if !errors.Is(err, ErrHelperCrashed) {
 				t.Fatalf("err = %v", err)
 			}
@@ -145,7 +146,7 @@ func TestHelperProtocolErrors(t *testing.T) {
 		t.Run(mode, func(t *testing.T) {
 			c, _ := fakeHelperClient(t, mode)
 			start := time.Now()
-			_, err := c.Run(testCtx(t), testRequest, nil)
+			_, err := c.Run(logtest.Context(t), testRequest, nil)
 			if !errors.Is(err, ErrHelperProtocol) {
 				t.Fatalf("err = %v", err)
 			}
@@ -174,7 +175,7 @@ func TestHelperCancel(t *testing.T) {
 			if tc.mode == "hang" {
 				c.CancelGrace = time.Minute // it must not need SIGTERM
 			}
-			ctx, cancel := context.WithCancel(testCtx(t))
+			ctx, cancel := context.WithCancel(logtest.Context(t))
 			defer cancel()
 			_, err := c.Run(ctx, testRequest, func(Event) { cancel() })
 			if !errors.Is(err, context.Canceled) {
@@ -197,11 +198,11 @@ func TestHelperCancel(t *testing.T) {
 }
 
 func TestHelperCommandProblems(t *testing.T) {
-	log, _ := testLog(t)
-	if _, err := NewHelperClient([]string{}, log).Run(testCtx(t), testRequest, nil); err == nil {
+	log, _ := logtest.New(t)
+	if _, err := NewHelperClient([]string{}, log).Run(logtest.Context(t), testRequest, nil); err == nil {
 		t.Error("empty command: no error")
 	}
-	_, err := NewHelperClient([]string{filepath.Join(t.TempDir(), "missing")}, log).Run(testCtx(t), testRequest, nil)
+	_, err := NewHelperClient([]string{filepath.Join(t.TempDir(), "missing")}, log).Run(logtest.Context(t), testRequest, nil)
 	if err == nil || errors.Is(err, ErrHelperCrashed) {
 		t.Errorf("missing program: %v", err)
 	}
@@ -264,7 +265,7 @@ func FuzzParseHelperEvent(f *testing.F) {
 
 func TestHelperRefusesInvalidRequestLocally(t *testing.T) {
 	c, record := fakeHelperClient(t, "done")
-	_, err := c.Run(testCtx(t), Request{Version: ProtocolVersion, Op: OpUpdate, Backup: "../sda"}, nil)
+	_, err := c.Run(logtest.Context(t), Request{Version: ProtocolVersion, Op: OpUpdate, Backup: "../sda"}, nil)
 	if !errors.Is(err, ErrInvalidRequest) {
 		t.Fatalf("err = %v", err)
 	}

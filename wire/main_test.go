@@ -1,17 +1,12 @@
 package wire
 
 import (
-	"bytes"
-	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sync"
 	"testing"
-	"time"
-
-	"github.com/sirupsen/logrus"
 )
 
 // The fake programs are built at most once per test binary, on first use, into fakesDir
@@ -62,46 +57,4 @@ func fakeProgram(t *testing.T, name string) string {
 		t.Fatal(err)
 	}
 	return bin
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent use, to capture logs.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// testLog returns a debug-level logger writing to the returned buffer.
-func testLog(t *testing.T) (*logrus.Entry, *syncBuffer) {
-	t.Helper()
-	buf := &syncBuffer{}
-	l := logrus.New()
-	l.Out = buf
-	l.Level = logrus.DebugLevel
-	l.Formatter = &logrus.TextFormatter{DisableColors: true}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("log:\n%s", buf.String())
-		}
-	})
-	return logrus.NewEntry(l).WithField("test", t.Name()), buf
-}
-
-// testCtx returns a context that ends with the test or after a generous timeout.
-func testCtx(t *testing.T) context.Context {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	t.Cleanup(cancel)
-	return ctx
 }
