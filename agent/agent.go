@@ -99,8 +99,9 @@ type Agent struct {
 	promoteDone chan error
 
 	routes router
-	// bootloaders are the backups whose boot loader must be installed again (see system.go).
-	bootloaders pendingBootloaders
+	// bootloaders are the backups whose boot loader must be installed again, for the session
+	// (session.SystemRefresh).
+	bootloaders session.PendingBootloaders
 }
 
 // New makes an agent; Run starts it.

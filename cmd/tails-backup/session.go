@@ -32,6 +32,9 @@ type sessionSystem struct {
 	versionFile string
 	// boot recognises the stick this Tails runs from.
 	boot udisks.BootPaths
+	// medium is where the running system partition is mounted: 'update' refreshes the
+	// backup's system partition from it.
+	medium string
 	// now is the wall clock.
 	now func() time.Time
 	// connectSystemBus reaches udisks2 (dbus.ConnectSystemBus honours DBUS_SYSTEM_BUS_ADDRESS).
@@ -58,6 +61,7 @@ func realSessionSystem() sessionSystem {
 		markerRoot:  tails.PersistentStorageMount,
 		versionFile: tails.VersionFile,
 		boot:        udisks.BootPaths{Persistence: tails.PersistentStorageMount, System: tails.MediumMount},
+		medium:      tails.MediumMount,
 		now:         time.Now,
 		connectSystemBus: func(ctx context.Context) (*dbus.Conn, error) {
 			return dbus.ConnectSystemBus(dbus.WithContext(context.WithoutCancel(ctx)))

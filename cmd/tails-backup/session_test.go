@@ -39,6 +39,7 @@ func testSession(t *testing.T) (*sessionSystem, string) {
 	sys := realSessionSystem()
 	sys.markerRoot = filepath.Join(dir, "persistence")
 	sys.versionFile = filepath.Join(dir, "version")
+	sys.medium = filepath.Join(dir, "medium") // none: 'update' leaves the backup's system alone
 	sys.now = func() time.Time { return testNow }
 	sys.defaultStatePath = func() (string, error) { return filepath.Join(dir, "default-state.json"), nil }
 	if err := os.MkdirAll(sys.markerRoot, 0o755); err != nil {
