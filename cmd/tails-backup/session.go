@@ -150,7 +150,7 @@ func runHelperOp(ctx context.Context, command string, req wire.Request, log *log
 		return err
 	}
 	if _, err := client.Run(ctx, req, nil); err != nil {
-		return session.CommandHelperError(ctx, err)
+		return session.CommandHelperError(ctx, err, log)
 	}
 	return nil
 }

@@ -185,7 +185,7 @@ func updateErrorText(ctx context.Context, e *session.UpdateError, name string) e
 		}
 		return fmt.Errorf("%s was unplugged, so it was not changed; plug it in again and %s", name, again)
 	case session.FailHelper:
-		return fmt.Errorf("the update of %s did not finish: %w", name, session.CommandHelperError(ctx, e.Err))
+		return fmt.Errorf("the update of %s did not finish: %w", name, session.CommandHelperError(ctx, e.Err, nil))
 	}
 	return fmt.Errorf("%s was not updated (%v); unplug it, plug it in again and %s", name, session.FirstSentence(e.Err), again)
 }
