@@ -99,8 +99,9 @@ type Agent struct {
 	promoteDone chan error
 
 	routes router
-	// bootloaders are the backups whose boot loader must be installed again (see system.go).
-	bootloaders pendingBootloaders
+	// bootloaders are the backups whose boot loader must be installed again, for the session
+	// (session.SystemRefresh).
+	bootloaders session.PendingBootloaders
 }
 
 // New makes an agent; Run starts it.
@@ -491,7 +492,7 @@ func (a *Agent) scheduleReminder(ctx context.Context, timer clock.Timer) {
 	}
 }
 
-func (a *Agent) decideReminder(ctx context.Context) Reminder {
+func (a *Agent) decideReminder(ctx context.Context) session.Reminder {
 	state := a.loadState(ctx)
 	stickPresent := a.job != nil
 	if a.snap != nil {
@@ -501,7 +502,7 @@ func (a *Agent) decideReminder(ctx context.Context) Reminder {
 			}
 		}
 	}
-	return DecideReminder(ReminderInput{State: state, Now: a.deps.Clock.Now(), StickPresent: stickPresent, IsBackupTails: a.isBackup})
+	return session.DecideReminder(session.ReminderInput{State: state, Now: a.deps.Clock.Now(), StickPresent: stickPresent, IsBackupTails: a.isBackup})
 }
 
 func (a *Agent) remind(ctx context.Context) {

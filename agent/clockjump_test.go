@@ -8,6 +8,8 @@ import (
 	"time"
 )
 
+const day = 24 * time.Hour
+
 // TestReminderFollowsClockJumps: the reminder timer counts monotonic time, so when the wall
 // clock is set (htpdate once Tor is connected, a resume from suspend) the agent must schedule
 // the reminder again at once, with no other event: re-armed for the new wall time after a jump

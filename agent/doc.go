@@ -16,7 +16,8 @@
 //   - wire: HelperRunner (HelperClient, wiretest.FakeHelper): the root helper and its
 //     JSON-lines protocol.
 //
-// DecideReminder, the pure reminder policy, is the agent's own.
+// The pure reminder policy (session.DecideReminder) and its texts are in session, so that the
+// commands and the app say what the agent does.
 //
 // No passphrase is ever logged or stored: only PassphraseAsker implementations and the try
 // function given to AskWithRetries see one.

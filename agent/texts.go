@@ -6,7 +6,6 @@ import (
 
 	"tails-backup/notify"
 	"tails-backup/session"
-	"tails-backup/wire"
 )
 
 // The texts the user sees, in one place: docs/user-guide.md quotes them. Each error says what
@@ -176,21 +175,21 @@ func systemProgressNote(percent int, left time.Duration, leftKnown bool) notify.
 
 // systemErrorNote says why the backup's system partition was not refreshed (its Persistent
 // Storage was) and what to do.
-func systemErrorNote(kind systemFailure, he *wire.HelperError) notify.Notification {
+func systemErrorNote(e *session.SystemError) notify.Notification {
 	summary, body := "The Tails system on your backup was not updated", ""
-	switch kind {
-	case systemCancelled:
+	switch e.Kind {
+	case session.SystemCancelled:
 		summary = "Update of the Tails system on your backup cancelled"
 		body = "Your data is backed up; plug your backup Tails in again to finish updating its Tails system."
-	case systemNoSpace:
+	case session.SystemNoSpace:
 		body = "Its system partition is too small for this version of Tails: create a new backup on a bigger USB stick with 'tails-backup create'."
-	case systemGone:
+	case session.SystemGone:
 		body = "Your backup Tails was unplugged while its Tails system was updated: plug it in again to finish."
-	case systemUnreadable:
+	case session.SystemUnreadable:
 		body = "Its system partition could not be opened: plug your backup Tails in again to try again."
-	case systemRefused:
-		body = he.Message
-	case systemBootloader:
+	case session.SystemRefused:
+		body = e.Helper.Message
+	case session.SystemBootloader:
 		summary = "Your backup Tails might not start on older computers"
 		body = "Its boot loader for computers without UEFI could not be installed: plug your backup Tails in again to try again."
 	default:

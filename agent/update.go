@@ -65,11 +65,14 @@ func (a *Agent) startJob(ctx context.Context, st session.Classified) {
 		ReadMarker:   a.cfg.ReadMarker,
 		QuiesceGrace: a.cfg.QuiesceGrace,
 		Observer:     u,
-	}
-	u.flow.RefreshSystem = func(context.Context) (string, bool) {
-		version, note := u.refreshSystem()
-		u.sysNote = note
-		return version, note != nil
+		System: &session.SystemRefresh{
+			Disks:   a.deps.Disks,
+			Helper:  a.deps.Helper,
+			Medium:  a.cfg.Medium,
+			Pending: &a.bootloaders,
+			Now:     a.deps.Clock.Now,
+			Log:     u.log,
+		},
 	}
 	a.job.gone = u.flow.StickGone
 	u.log.Info("backup plugged in: updating")
@@ -109,11 +112,9 @@ type update struct {
 	lastNote notify.Notification
 
 	cancelled bool // the user chose Cancel (read after the pump is done)
-	// lastProgress is when the progress notification was last refreshed.
-	lastProgress time.Time
-	// sysNote says why the system partition was not refreshed (set by the flow's
-	// RefreshSystem, on the flow's goroutine).
-	sysNote *notify.Notification
+	// lastProgress and lastSystem are when the progress notification was last refreshed, in
+	// the copy and in the refresh of the system partition.
+	lastProgress, lastSystem time.Time
 }
 
 // run goes through the update flow and says how it ended.
@@ -245,14 +246,19 @@ func (u *update) steps() jobResult {
 		ErrorCount:   done.Report.ErrorCount,
 		Skipped:      strings.Join(done.Skipped, ", "),
 		System:       done.System,
-		SystemFailed: done.SystemFailed,
+		SystemFailed: done.SystemErr != nil,
 	}
 	note := doneNote(sum)
 	if !done.Ejected {
 		note.Summary = "Backup updated"
 		note.Body += " Eject it in the Files browser before you unplug it."
 	}
-	return jobResult{attempt: u.attempt(pairing.ResultSuccess, done.Message()), note: &note, systemNote: u.sysNote}
+	res := jobResult{attempt: u.attempt(pairing.ResultSuccess, done.Message()), note: &note}
+	if done.SystemErr != nil {
+		n := systemErrorNote(done.SystemErr)
+		res.systemNote = &n
+	}
+	return res
 }
 
 func (u *update) attempt(r pairing.Result, msg string) pairing.Attempt {
@@ -300,6 +306,20 @@ func (u *update) Progress(p session.UpdateProgress) {
 	}
 	u.lastProgress = now
 	u.show(progressNote(p.Percent, p.Left, p.LeftKnown))
+}
+
+// RefreshingSystem shows the progress notification of the system partition's refresh
+// (session.SystemObserver).
+func (u *update) RefreshingSystem(from, to string) { u.show(systemProgressNote(0, 0, false)) }
+
+// SystemProgress refreshes it, at most once per Config.ProgressEvery (session.SystemObserver).
+func (u *update) SystemProgress(p session.UpdateProgress) {
+	now := u.a.deps.Clock.Now()
+	if now.Sub(u.lastSystem) < u.a.cfg.ProgressEvery {
+		return
+	}
+	u.lastSystem = now
+	u.show(systemProgressNote(p.Percent, p.Left, p.LeftKnown))
 }
 
 // failed says what happened and what to do; the flow left the stick safe to unplug.

@@ -1,7 +1,6 @@
 package helper
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -163,20 +162,11 @@ const maxVersionLength = 64
 // of path ("6.10 - 20241203" gives "6.10"). A missing or unreadable file, or a first word that
 // does not look like a version, gives "" (not an error: the system may not be Tails).
 func ReadTailsVersion(path string) string {
-	f, err := os.Open(path)
+	line, err := tails.ReadVersion(path)
 	if err != nil {
 		return ""
 	}
-	defer f.Close()
-	line, err := bufio.NewReaderSize(io.LimitReader(f, 4096), 4096).ReadString('\n')
-	if err != nil && line == "" {
-		return ""
-	}
-	fields := strings.Fields(line)
-	if len(fields) == 0 {
-		return ""
-	}
-	v := fields[0]
+	v := strings.Fields(line)[0]
 	if len(v) > maxVersionLength {
 		return ""
 	}

@@ -238,7 +238,7 @@ func (c *Creation) failed(ctx context.Context, what string, err error) error {
 func (c *Creation) helperOp(ctx context.Context, op wire.Op, progress func(wire.Event)) (*wire.Report, error) {
 	rep, err := c.Helper.Run(ctx, wire.Request{Version: wire.ProtocolVersion, Op: op, Backup: c.UUID}, progress)
 	if err != nil {
-		return nil, CommandHelperError(ctx, err)
+		return nil, CommandHelperError(ctx, err, c.Log)
 	}
 	if rep == nil {
 		rep = &wire.Report{}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/sirupsen/logrus"
+
 	"tails-backup/wire"
 )
 
@@ -27,7 +29,9 @@ func HelperErrorText(err error) string {
 		return "Its backup marker names another Tails, so it was not changed. Use your own backup, or create a new one with 'tails-backup create'."
 	case errors.Is(err, wire.ErrHelperDeviceGone):
 		return "Your backup Tails was unplugged or failed during the update. Plug it in again to finish the update."
-	case errors.Is(err, wire.ErrHelperCrashed):
+	case errors.Is(err, wire.ErrHelperCrashed) || errors.Is(err, wire.ErrHelperProtocol):
+		// A crash, or an answer that cannot be understood: the error itself helps nobody
+		// reading a notification (the caller logs it).
 		return "The update stopped unexpectedly. Your backup is marked incomplete: plug it in again to finish the update."
 	case errors.Is(err, context.Canceled) || errors.Is(err, wire.ErrHelperCancelled):
 		return "The update was cancelled. Your backup is marked incomplete: the next update finishes it."
@@ -38,7 +42,7 @@ func HelperErrorText(err error) string {
 	case errors.As(err, &he):
 		return fmt.Sprintf("%s Plug your backup Tails in again to try again.", he.Message)
 	}
-	return fmt.Sprintf("Something went wrong: %s. Plug your backup Tails in again to try again.", FirstSentence(err))
+	return "The backup tool stopped unexpectedly: plug your backup Tails in again to try again, and if it happens again, restart Tails."
 }
 
 // FirstSentence is the first sentence of an error, without its full stop.
@@ -50,20 +54,28 @@ func FirstSentence(err error) string {
 	return strings.TrimSuffix(s, ".")
 }
 
+// helperStoppedText is what a command says when the root helper crashed or answered something
+// it does not understand: nothing the person can act on but trying again.
+const helperStoppedText = "the backup tool stopped unexpectedly; try again, and if it happens again, restart Tails"
+
 // CommandHelperError says in one sentence why the helper failed, for a command at a
 // terminal (which is run again, where the agent waits for the stick to be plugged in again).
-func CommandHelperError(ctx context.Context, err error) error {
+// A crash, an answer that cannot be understood or a helper that cannot be run is said without
+// the error, which goes to log (a warning: shown with --verbose); log may be nil when the
+// caller logged it.
+func CommandHelperError(ctx context.Context, err error, log *logrus.Entry) error {
 	var he *wire.HelperError
-	var crash *wire.HelperCrashError
+	if errors.As(err, &he) && ctx.Err() == nil {
+		return errors.New(strings.TrimSuffix(he.Message, "."))
+	}
+	if log != nil {
+		log.WithError(err).Warn("the root helper failed")
+	}
 	switch {
 	case ctx.Err() != nil:
-		return fmt.Errorf("interrupted while the root helper was running (%v); run the command again", ctx.Err())
-	case errors.As(err, &he):
-		return errors.New(strings.TrimSuffix(he.Message, "."))
-	case errors.As(err, &crash):
-		return fmt.Errorf("the root helper stopped unexpectedly (%v); check that tails-backup is installed completely, with its sudo rule, and try again", crash)
-	case errors.Is(err, wire.ErrHelperProtocol):
-		return fmt.Errorf("the root helper answered something this tails-backup does not understand (%v); reinstall tails-backup", err)
+		return errors.New("interrupted while the root helper was running; run the command again")
+	case errors.Is(err, wire.ErrHelperCrashed) || errors.Is(err, wire.ErrHelperProtocol):
+		return errors.New(helperStoppedText)
 	}
-	return fmt.Errorf("the root helper could not be run (%s); check that tails-backup is installed completely, with its sudo rule, and try again", Reason(err))
+	return errors.New("the root helper could not be run; check that tails-backup is installed completely, with its sudo rule, and try again")
 }

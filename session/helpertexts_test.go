@@ -1,11 +1,14 @@
 package session
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/sirupsen/logrus"
 
 	"tails-backup/wire"
 )
@@ -45,23 +48,63 @@ func TestCommandHelperError(t *testing.T) {
 	live := context.Background()
 	gone, cancel := context.WithCancel(context.Background())
 	cancel()
+	stopped := "the backup tool stopped unexpectedly; try again, and if it happens again, restart Tails"
 	for _, tc := range []struct {
-		ctx  context.Context
+		name   string
+		ctx    context.Context
+		err    error
+		want   string
+		logged bool // the error goes to the log, not to the person
+	}{
+		{"a refusal", live, &wire.HelperError{Code: wire.CodeRefused, Message: "The backup is not paired with this Tails."}, "The backup is not paired with this Tails", false},
+		{"a crash", live, &wire.HelperCrashError{ExitCode: 2, Stderr: []string{"panic: runtime error: index out of range"}}, stopped, true},
+		{"killed", live, &wire.HelperCrashError{ExitCode: -1, Signal: "killed"}, stopped, true},
+		{"a line not understood", live, fmt.Errorf("read: %w: invalid character 'x'", wire.ErrHelperProtocol), stopped, true},
+		{"done without a report", live, fmt.Errorf("%w: done without a report", wire.ErrHelperProtocol), stopped, true},
+		{"not run", live, errors.New("run the helper sudo: exec: \"sudo\": executable file not found in $PATH"),
+			"the root helper could not be run; check that tails-backup is installed completely, with its sudo rule, and try again", true},
+		{"interrupted", gone, fmt.Errorf("%w (%w)", &wire.HelperCrashError{ExitCode: 2}, context.Canceled), "interrupted while the root helper was running; run the command again", true},
+		{"interrupted during a refusal", gone, &wire.HelperError{Code: wire.CodeCancelled, Message: "cancelled"}, "interrupted while the root helper was running; run the command again", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var logBuf bytes.Buffer
+			l := logrus.New()
+			l.SetOutput(&logBuf)
+			got := CommandHelperError(tc.ctx, tc.err, logrus.NewEntry(l))
+			if got == nil || got.Error() != tc.want {
+				t.Errorf("CommandHelperError(%v) = %v, want %q", tc.err, got, tc.want)
+			}
+			if tc.logged != strings.Contains(logBuf.String(), "the root helper failed") {
+				t.Errorf("log %q, want the error logged: %v", logBuf.String(), tc.logged)
+			}
+			if tc.logged && got != nil && strings.Contains(got.Error(), "(") {
+				t.Errorf("%q shows the raw error", got)
+			}
+			// nil: the caller logged it.
+			if again := CommandHelperError(tc.ctx, tc.err, nil); again == nil || again.Error() != tc.want {
+				t.Errorf("with no log: %v", again)
+			}
+		})
+	}
+}
+
+func TestHelperErrorTextNoRawError(t *testing.T) {
+	for _, tc := range []struct {
+		name string
 		err  error
 		want string
 	}{
-		{live, &wire.HelperError{Code: wire.CodeRefused, Message: "The backup is not paired with this Tails."}, "The backup is not paired with this Tails"},
-		{live, &wire.HelperCrashError{ExitCode: 2}, "the root helper stopped unexpectedly ("},
-		{live, fmt.Errorf("read: %w", wire.ErrHelperProtocol), "the root helper answered something this tails-backup does not understand"},
-		{live, errors.New("sudo: not found"), "the root helper could not be run (sudo: not found); check that tails-backup is installed completely"},
-		{gone, &wire.HelperCrashError{ExitCode: 2}, "interrupted while the root helper was running"},
+		{"a crash", &wire.HelperCrashError{ExitCode: 2, Stderr: []string{"panic: boom"}},
+			"The update stopped unexpectedly. Your backup is marked incomplete: plug it in again to finish the update."},
+		{"a line not understood", fmt.Errorf("%w: unknown event \"x\"", wire.ErrHelperProtocol),
+			"The update stopped unexpectedly. Your backup is marked incomplete: plug it in again to finish the update."},
+		{"not run", errors.New("run the helper sudo: exec: \"sudo\": executable file not found in $PATH"),
+			"The backup tool stopped unexpectedly: plug your backup Tails in again to try again, and if it happens again, restart Tails."},
 	} {
-		got := CommandHelperError(tc.ctx, tc.err)
-		if got == nil || !strings.HasPrefix(got.Error(), tc.want) {
-			t.Errorf("CommandHelperError(%v) = %v, want it to start with %q", tc.err, got, tc.want)
-		}
-		if strings.HasSuffix(got.Error(), ".") {
-			t.Errorf("CommandHelperError(%v) = %q ends with a full stop: the command adds its own", tc.err, got)
-		}
+		t.Run(tc.name, func(t *testing.T) {
+			if got := HelperErrorText(tc.err); got != tc.want {
+				t.Errorf("HelperErrorText(%v) = %q, want %q", tc.err, got, tc.want)
+			}
+		})
 	}
 }

@@ -110,7 +110,7 @@ func (p *Pair) Run(ctx context.Context) error {
 	}
 	req := wire.Request{Version: wire.ProtocolVersion, Op: wire.OpMark, Backup: stick.UUID}
 	if _, err := p.Helper.Run(ctx, req, nil); err != nil {
-		return fmt.Errorf("%s was not paired: %w", name, CommandHelperError(ctx, err))
+		return fmt.Errorf("%s was not paired: %w", name, CommandHelperError(ctx, err, p.Log))
 	}
 
 	// Unmounted and locked before the pairing is saved: a running agent that saw the stick

@@ -170,7 +170,7 @@ func (r *Restore) Run(ctx context.Context) (*Restored, error) {
 	rep, err := r.Helper.Run(ctx, req, r.UI.Event)
 	r.UI.EndProgress(err == nil)
 	if err != nil {
-		return nil, fmt.Errorf("the restore from %s did not finish: %w", name, CommandHelperError(ctx, err))
+		return nil, fmt.Errorf("the restore from %s did not finish: %w", name, CommandHelperError(ctx, err, r.Log))
 	}
 	if rep == nil {
 		rep = &wire.Report{}

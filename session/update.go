@@ -56,6 +56,9 @@ type UpdateObserver interface {
 	Copying()
 	// Progress is each progress event of the helper; Percent and Left are set in the copy phase.
 	Progress(p UpdateProgress)
+	// SystemObserver sees the refresh of the backup's system partition, when Update.System
+	// is set and the systems differ.
+	SystemObserver
 }
 
 // UpdatePassphrase is how an update asks the passphrase of the backup's Persistent Storage,
@@ -104,11 +107,11 @@ type Update struct {
 	// stick found unlocked is left as it was (another program, the agent's update maybe, uses
 	// it).
 	KeepPlugged bool
-	// RefreshSystem, if set, runs after the data was updated and before the eject (the agent
-	// brings the backup's system partition to the running Tails there); it returns the version
-	// written ("" if none) and whether it failed. It never fails the update.
-	RefreshSystem func(ctx context.Context) (version string, failed bool)
-	Observer      UpdateObserver
+	// System, if set, brings the backup's system partition to the running Tails after the data
+	// was updated and before the eject. Its failure never fails the update: it comes back in
+	// UpdateDone.SystemErr.
+	System   *SystemRefresh
+	Observer UpdateObserver
 
 	// statfs is unix.Statfs; tests replace it to fake the sizes of the file systems.
 	statfs func(path string, st *unix.Statfs_t) error
@@ -130,9 +133,9 @@ type UpdateDone struct {
 	// Skipped are the features whose data was skipped this time, for the person.
 	Skipped []string
 	// System is the Tails version the backup's system partition was updated to ("" if it was
-	// not); SystemFailed says its refresh failed.
-	System       string
-	SystemFailed bool
+	// not); SystemErr says why its refresh failed (nil if it did not).
+	System    string
+	SystemErr *SystemError
 	// Ejected: the stick can be unplugged safely.
 	Ejected bool
 }
@@ -295,8 +298,10 @@ func (u *Update) steps(ctx context.Context) (*UpdateDone, error) {
 		Skipped: skippedNames,
 	}
 	// The data is backed up whatever happens to the system partition.
-	if u.RefreshSystem != nil {
-		done.System, done.SystemFailed = u.RefreshSystem(ctx)
+	if u.System != nil {
+		var err error
+		done.System, err = u.System.Run(ctx, u.Stick, u.Observer)
+		errors.As(err, &done.SystemErr)
 	}
 	release()
 	done.Ejected = u.open.Eject(ctx) == nil

@@ -31,6 +31,22 @@ type fakeObserver struct {
 	questions []AppQuestion
 	copying   int
 	progress  []UpdateProgress
+	// refreshing are the versions of each RefreshingSystem, "from>to"; system the progress of
+	// the system refresh.
+	refreshing []string
+	system     []UpdateProgress
+}
+
+func (o *fakeObserver) RefreshingSystem(from, to string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.refreshing = append(o.refreshing, from+">"+to)
+}
+
+func (o *fakeObserver) SystemProgress(p UpdateProgress) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.system = append(o.system, p)
 }
 
 func (o *fakeObserver) AskApp(ctx context.Context, q AppQuestion) (AppAnswer, error) {

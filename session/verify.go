@@ -82,7 +82,7 @@ func (v *Verify) Run(ctx context.Context) (*wire.Report, error) {
 	req := wire.Request{Version: wire.ProtocolVersion, Op: wire.OpVerify, Backup: stick.UUID, Checksum: v.Checksum, Skip: v.Skip}
 	rep, err := v.Helper.Run(ctx, req, v.UI.Event)
 	if err != nil {
-		return nil, fmt.Errorf("%s was not verified: %w", name, CommandHelperError(ctx, err))
+		return nil, fmt.Errorf("%s was not verified: %w", name, CommandHelperError(ctx, err, v.Log))
 	}
 	if rep == nil {
 		rep = &wire.Report{}

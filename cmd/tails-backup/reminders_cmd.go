@@ -70,7 +70,7 @@ func runReminders(ctx context.Context, env *environment, args []string) error {
 			return fmt.Errorf("the reminders were not changed: %w", err)
 		}
 	}
-	fmt.Fprintln(env.stdout, reminderSettingText(st, now))
-	fmt.Fprintln(env.stdout, nextReminderText(decideReminder(st, now, session.ReadOwnMarker(sys.markerRoot)), now))
+	fmt.Fprintln(env.stdout, session.ReminderSettingText(st, now))
+	fmt.Fprintln(env.stdout, session.NextReminderText(session.CommandReminder(st, now, session.ReadOwnMarker(sys.markerRoot)), now))
 	return nil
 }

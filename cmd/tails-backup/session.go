@@ -4,19 +4,15 @@ package main
 // system they read, which tests replace, and their texts.
 
 import (
-	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/godbus/dbus/v5"
 	"github.com/sirupsen/logrus"
 
-	"tails-backup/agent"
 	"tails-backup/pairing"
 	"tails-backup/session"
 	"tails-backup/tails"
@@ -32,6 +28,9 @@ type sessionSystem struct {
 	versionFile string
 	// boot recognises the stick this Tails runs from.
 	boot udisks.BootPaths
+	// medium is where the running system partition is mounted: 'update' refreshes the
+	// backup's system partition from it.
+	medium string
 	// now is the wall clock.
 	now func() time.Time
 	// connectSystemBus reaches udisks2 (dbus.ConnectSystemBus honours DBUS_SYSTEM_BUS_ADDRESS).
@@ -58,6 +57,7 @@ func realSessionSystem() sessionSystem {
 		markerRoot:  tails.PersistentStorageMount,
 		versionFile: tails.VersionFile,
 		boot:        udisks.BootPaths{Persistence: tails.PersistentStorageMount, System: tails.MediumMount},
+		medium:      tails.MediumMount,
 		now:         time.Now,
 		connectSystemBus: func(ctx context.Context) (*dbus.Conn, error) {
 			return dbus.ConnectSystemBus(dbus.WithContext(context.WithoutCancel(ctx)))
@@ -131,24 +131,6 @@ func warnStateError(w io.Writer, se *pairing.StateError) {
 	fmt.Fprintln(w, "Warning: "+session.StateErrorText(se))
 }
 
-// readTailsVersion returns the first line of the version file ("6.10 - 20241203").
-func readTailsVersion(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	line, err := bufio.NewReader(io.LimitReader(f, 4096)).ReadString('\n')
-	if err != nil && !errors.Is(err, io.EOF) {
-		return "", err
-	}
-	line = strings.TrimSpace(line)
-	if line == "" {
-		return "", fmt.Errorf("%s is empty", path)
-	}
-	return line, nil
-}
-
 // defaultHelperCommand is the default of --helper-command.
 func defaultHelperCommand() string { return strings.Join(wire.DefaultHelperCommand(), " ") }
 
@@ -163,83 +145,18 @@ func helperClient(command string, log *logrus.Entry) (wire.HelperRunner, error) 
 
 // runHelperOp runs one root helper operation and explains its failure in one sentence.
 func runHelperOp(ctx context.Context, command string, req wire.Request, log *logrus.Entry) error {
-	argv := strings.Fields(command)
-	if len(argv) == 0 {
-		return fmt.Errorf("%w: --helper-command is empty", errUsage)
+	client, err := helperClient(command, log)
+	if err != nil {
+		return err
 	}
-	client := wire.NewHelperClient(argv, log.WithField("component", "helper"))
 	if _, err := client.Run(ctx, req, nil); err != nil {
-		return session.CommandHelperError(ctx, err)
+		return session.CommandHelperError(ctx, err, log)
 	}
 	return nil
 }
 
 // sizeText is a size in decimal units, as the file managers show it: "15.5 GB".
 func sizeText(n uint64) string { return session.SizeText(int64(n)) }
-
-// daysText: "today", "1 day", "9 days".
-func daysText(d time.Duration) string {
-	days := int(max(d, 0) / (24 * time.Hour))
-	switch days {
-	case 0:
-		return "less than a day"
-	case 1:
-		return "1 day"
-	}
-	return fmt.Sprintf("%d days", days)
-}
-
-// inText says how far ahead a time is: "in about 3 days", "in about 5 hours".
-func inText(d time.Duration) string {
-	switch {
-	case d < time.Minute:
-		return "in less than a minute"
-	case d < time.Hour:
-		return fmt.Sprintf("in about %d minutes", max(int((d+30*time.Second)/time.Minute), 1))
-	case d < 36*time.Hour:
-		h := int((d + 30*time.Minute) / time.Hour)
-		if h == 1 {
-			return "in about an hour"
-		}
-		return fmt.Sprintf("in about %d hours", h)
-	}
-	return fmt.Sprintf("in about %d days", int((d+12*time.Hour)/(24*time.Hour)))
-}
-
-// decideReminder is the agent's decision as a command sees it: no backup plugged in.
-func decideReminder(st pairing.State, now time.Time, mark session.OwnMarker) agent.Reminder {
-	return agent.DecideReminder(agent.ReminderInput{State: st, Now: now, IsBackupTails: mark.IsBackup()})
-}
-
-// reminderSettingText: "Reminders: on, when your backup is more than 7 days old ...".
-func reminderSettingText(st pairing.State, now time.Time) string {
-	if st.Reminder.Disabled {
-		return "Reminders: off."
-	}
-	s := fmt.Sprintf("Reminders: on, when your backup is more than %s old (at most one a day).", daysText(st.ReminderPeriod()))
-	if until := st.Reminder.SnoozedUntil; until.After(now) {
-		s += fmt.Sprintf(" Snoozed until %s.", session.TimeText(until, now))
-	}
-	return s
-}
-
-// nextReminderText says when the next reminder comes, and why.
-func nextReminderText(r agent.Reminder, now time.Time) string {
-	switch r.Reason {
-	case agent.ReminderDueNow:
-		return fmt.Sprintf("Next reminder: now, your backup is %s old; plug it in to update it.", daysText(r.Age))
-	case agent.ReminderIsBackup:
-		return "Next reminder: none, this Tails is itself a backup (its main Tails does the reminding)."
-	case agent.ReminderNothingPaired:
-		return "Next reminder: none until you pair a backup Tails with 'tails-backup pair'."
-	case agent.ReminderDisabled:
-		return "Next reminder: none; turn reminders back on with 'tails-backup reminders on'."
-	}
-	if r.Next.IsZero() {
-		return "Next reminder: none planned."
-	}
-	return fmt.Sprintf("Next reminder: %s (%s), unless your backup is updated before.", session.TimeText(r.Next, now), inText(r.Next.Sub(now)))
-}
 
 // openDisks connects to udisks2 on the system bus for the session command cmd and lists the
 // drives. The connection outlives ctx (sessionSystem.connectSystemBus): after Ctrl-C the stick

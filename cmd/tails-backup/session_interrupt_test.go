@@ -27,11 +27,11 @@ func TestStickReleasedAfterInterrupt(t *testing.T) {
 	}{
 		{"pair", func(t *testing.T, ctx context.Context, env *environment, w *restoreWorld, helperCmd string) int {
 			return run(ctx, env, []string{"pair", "--yes", "--state", w.state, "--helper-command", helperCmd})
-		}, "tails-backup pair: Kingston DataTraveler (17.2 GB, /dev/sdb) was not paired: interrupted while the root helper was running (context canceled); run the command again\n"},
+		}, "tails-backup pair: Kingston DataTraveler (17.2 GB, /dev/sdb) was not paired: interrupted while the root helper was running; run the command again\n"},
 		{"verify", func(t *testing.T, ctx context.Context, env *environment, w *restoreWorld, helperCmd string) int {
 			saveState(t, w.state, pairedState(1))
 			return run(ctx, env, []string{"verify", "--state", w.state, "--helper-command", helperCmd})
-		}, "tails-backup verify: Kingston DataTraveler (17.2 GB, /dev/sdb) was not verified: interrupted while the root helper was running (context canceled); run the command again\n"},
+		}, "tails-backup verify: Kingston DataTraveler (17.2 GB, /dev/sdb) was not verified: interrupted while the root helper was running; run the command again\n"},
 		{"restore", func(t *testing.T, ctx context.Context, env *environment, w *restoreWorld, helperCmd string) int {
 			w.backupMarker(t, w.thisTails, tails.StateComplete)
 			if err := restoreWith(ctx, env, []string{"--yes", "--helper-command", helperCmd}, &quiescetest.FakeQuiescer{}); err != nil {
@@ -39,7 +39,7 @@ func TestStickReleasedAfterInterrupt(t *testing.T) {
 				return 1
 			}
 			return 0
-		}, "tails-backup restore: the restore from Kingston DataTraveler (17.2 GB, /dev/sdb) did not finish: interrupted while the root helper was running (context canceled); run the command again\n"},
+		}, "tails-backup restore: the restore from Kingston DataTraveler (17.2 GB, /dev/sdb) did not finish: interrupted while the root helper was running; run the command again\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"tails-backup/session"
+	"tails-backup/tails"
 )
 
 const statusSynopsis = "[--json] [--state FILE]"
@@ -41,8 +42,8 @@ func runStatus(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 	mark := session.ReadOwnMarker(sys.markerRoot)
-	version, _ := readTailsVersion(sys.versionFile)
-	rem := decideReminder(st, now, mark)
+	version, _ := tails.ReadVersion(sys.versionFile)
+	rem := session.CommandReminder(st, now, mark)
 	doc := buildStatus(st, se, path, mark, rem, version, now)
 	if *asJSON {
 		b, err := json.MarshalIndent(doc, "", "  ")

@@ -7,7 +7,6 @@ import (
 	"io"
 	"time"
 
-	"tails-backup/agent"
 	"tails-backup/pairing"
 	"tails-backup/session"
 )
@@ -87,10 +86,10 @@ type statusReminders struct {
 }
 
 type statusNextRm struct {
-	Due     bool                 `json:"due"`
-	Reason  agent.ReminderReason `json:"reason"`
-	At      *time.Time           `json:"at"`
-	DaysOld int                  `json:"days_old"`
+	Due     bool                   `json:"due"`
+	Reason  session.ReminderReason `json:"reason"`
+	At      *time.Time             `json:"at"`
+	DaysOld int                    `json:"days_old"`
 }
 
 func utcPtr(t time.Time) *time.Time {
@@ -108,7 +107,7 @@ func attemptDoc(a *pairing.Attempt) *statusAttempt {
 	return &statusAttempt{Time: a.Time.UTC(), Backup: a.Backup, Result: a.Result, Message: a.Message}
 }
 
-func buildStatus(st pairing.State, se *pairing.StateError, path string, mark session.OwnMarker, r agent.Reminder, version string, now time.Time) statusDoc {
+func buildStatus(st pairing.State, se *pairing.StateError, path string, mark session.OwnMarker, r session.Reminder, version string, now time.Time) statusDoc {
 	doc := statusDoc{
 		Format:       statusFormat,
 		Now:          now.UTC(),
@@ -156,7 +155,7 @@ func buildStatus(st pairing.State, se *pairing.StateError, path string, mark ses
 	return doc
 }
 
-func printStatus(w io.Writer, doc statusDoc, st pairing.State, r agent.Reminder, now time.Time) {
+func printStatus(w io.Writer, doc statusDoc, st pairing.State, r session.Reminder, now time.Time) {
 	version := doc.TailsVersion
 	if version == "" {
 		version = "unknown version"
@@ -187,7 +186,7 @@ func printStatus(w io.Writer, doc statusDoc, st pairing.State, r agent.Reminder,
 		if b.LastSuccess == nil {
 			fmt.Fprintln(w, "    Last update:        never; plug it in to update it")
 		} else {
-			fmt.Fprintf(w, "    Last update:        %s (%s ago)\n", session.TimeText(*b.LastSuccess, now), daysText(now.Sub(*b.LastSuccess)))
+			fmt.Fprintf(w, "    Last update:        %s (%s ago)\n", session.TimeText(*b.LastSuccess, now), session.DaysText(now.Sub(*b.LastSuccess)))
 		}
 		if a := b.LastAttempt; a != nil {
 			line := fmt.Sprintf("    Last attempt:       %s, %s", session.TimeText(a.Time, now), a.Result)
@@ -198,7 +197,7 @@ func printStatus(w io.Writer, doc statusDoc, st pairing.State, r agent.Reminder,
 		}
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, reminderSettingText(st, now))
-	fmt.Fprintln(w, nextReminderText(r, now))
+	fmt.Fprintln(w, session.ReminderSettingText(st, now))
+	fmt.Fprintln(w, session.NextReminderText(r, now))
 	fmt.Fprintf(w, "Pairing store: %s\n", doc.StatePath)
 }

@@ -20,13 +20,14 @@ const updateSynopsis = "[--skip-close] [--state FILE] [--helper-command CMD] [DE
 
 const updateDescription = `Update your paired backup Tails now, as the agent does when you plug it in: you type the
 backup's passphrase, its Persistent Storage becomes a copy of the Persistent Storage of this
-Tails, and the stick is ejected. Applications that use the data being copied (Thunderbird, Tor Browser,
+Tails, its Tails system is updated to this one when they differ, and the stick is ejected. Applications that use the data being copied (Thunderbird, Tor Browser,
 Electrum...) are asked to close first, or their data is skipped this time.
 
 DEVICE is the backup stick's device, e.g. /dev/sdb; it may be left out when only one paired
 backup Tails is plugged in. While it runs, the agent does not start an update of its own.
 
-Exit status: 0 when the backup was updated, 1 otherwise, 2 for a usage error.`
+Exit status: 0 when the backup was updated, 1 otherwise (also when its data was updated but
+not its Tails system), 2 for a usage error.`
 
 // runUpdate is `tails-backup update`: run as amnesia in the desktop session.
 func runUpdate(ctx context.Context, env *environment, args []string) error {
@@ -109,11 +110,13 @@ func updateWith(ctx context.Context, env *environment, args []string, q quiesce.
 	defer conn.Close()
 	fmt.Fprintf(env.stdout, "Updating the backup on %s.\n", name)
 	out := newUpdateOutput(env, *skipClose, name)
+	helper := wire.NewHelperClient(argv, log.WithField("component", "helper"))
 	u := &session.Update{
 		Disks: disks, Asker: pinentry.NewPinentry(log.WithField("component", "pinentry")), Quiescer: q,
-		Inhibitor: inhibit.NewLogindInhibitor(conn, log.WithField("component", "inhibit")), Helper: wire.NewHelperClient(argv, log.WithField("component", "helper")),
+		Inhibitor: inhibit.NewLogindInhibitor(conn, log.WithField("component", "inhibit")), Helper: helper,
 		Store: store, Now: sys.now, Log: log, Stick: stick, Source: source, Persistence: sys.markerRoot,
 		QuiesceGrace: session.RestoreCloseGrace, PauseOwner: owner, KeepPlugged: true, Observer: out,
+		System: &session.SystemRefresh{Disks: disks, Helper: helper, Medium: sys.medium, Now: sys.now, Log: log},
 	}
 	done, err := u.Run(uctx)
 	attempt := pairing.Attempt{Time: sys.now(), Backup: stick.UUID}
@@ -125,7 +128,7 @@ func updateWith(ctx context.Context, env *environment, args []string, q quiesce.
 		attempt.Result, attempt.Message = pairing.ResultSuccess, done.Message()
 		err = out.summary(done)
 	}
-	out.bar.endBar(done != nil)
+	out.endBars(done != nil)
 	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer rcancel()
 	if _, serr := updateState(rctx, env, store, func(s *pairing.State) error { s.RecordAttempt(attempt); return nil }); serr != nil {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -213,5 +214,75 @@ func TestUpdateCommandAgentUpdating(t *testing.T) {
 	}
 	if w.locked(sp.LUKS) {
 		t.Error("a stick found unlocked was locked")
+	}
+}
+
+// TestUpdateCommandRefreshesSystem: the backup's system partition holds an older Tails than
+// the running one: after the data, the command has the helper refresh it and install its boot
+// loader, shows the progress, and says to which version it was updated; a failure of the
+// refresh is said in one sentence, with the data backed up.
+func TestUpdateCommandRefreshesSystem(t *testing.T) {
+	const running, older = "Tails 7.2 - 20251107", "Tails 7.1 - 20251010"
+	system := func(version string, size int) map[string]string {
+		return map[string]string{".disk/info": version + "\n", "live/Tails.module": "filesystem.squashfs\n",
+			"live/filesystem.squashfs": strings.Repeat("S", size), "syslinux/syslinux.cfg": version}
+	}
+	for _, tt := range []struct {
+		name   string
+		backup map[string]string
+		mode   string // of the fake helper
+		sysErr string // the error code of its refresh-system
+		code   int
+		ops    []string
+		stdout []string
+		stderr string
+	}{
+		{name: "older", backup: system(older, 2000), mode: "done", ops: []string{"update", "refresh-system", "install-bootloader"},
+			stdout: []string{"Updating the Tails system of Kingston DataTraveler (17.2 GB, /dev/sdb) from " + older + " to " + running + "; do not unplug it.\n",
+				"Backup updated: 3 files changed, 30 bytes copied.\n", "The backup's Tails system was updated to " + running + ".\n", "You can unplug it.\n"},
+			stderr: "100% 2/2 changes"},
+		{name: "no space for the system", backup: system(older, 2000), mode: "done", sysErr: "no-space", code: 1, ops: []string{"update", "refresh-system"},
+			stdout: []string{"Backup updated: 3 files changed, 30 bytes copied.\n", "You can unplug it.\n"},
+			stderr: "tails-backup update: your data is backed up, but the backup's Tails system was not updated: its system partition is too small for this version of Tails; create a new backup on a bigger USB stick with 'tails-backup create'\n"},
+		{name: "up to date", backup: system(running, 3000), mode: "done", ops: []string{"update"},
+			stdout: []string{"Backup updated: 3 files changed, 30 bytes copied.\n"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newRestoreWorld(t)
+			w.backupMarker(t, w.thisTails, tails.StateComplete)
+			saveState(t, w.state, pairedState(9))
+			fakePinentry(t, w.pinentry, udiskstest.BackupPassphrase)
+			helperCmd, record := fakeHelper(t, w.helperBin, tt.mode, "")
+			t.Setenv("FAKEHELPER_SYSTEM_VERSION", running)
+			t.Setenv("FAKEHELPER_SYSTEM_CODE", tt.sysErr)
+			for dir, files := range map[string]map[string]string{w.sys.medium: system(running, 3000), filepath.Join(w.dir, "media", "Tails"): tt.backup} {
+				for rel, content := range files {
+					writeFile(t, filepath.Join(dir, rel), content)
+				}
+			}
+			code, stdout, stderr := runUpdateQuiescing(t, "", &quiescetest.FakeQuiescer{}, "--state", w.state, "--helper-command", helperCmd)
+			if code != tt.code {
+				t.Fatalf("exit %d, want %d; stderr %q", code, tt.code, stderr)
+			}
+			wantContains(t, "stdout", stdout, tt.stdout...)
+			wantContains(t, "stderr", stderr, tt.stderr)
+			var ops []string
+			for _, r := range helperRequests(t, record) {
+				ops = append(ops, fmt.Sprint(r["op"]))
+				if r["backup"] != backupUUID {
+					t.Errorf("request %v for another backup", r)
+				}
+			}
+			if !slices.Equal(ops, tt.ops) {
+				t.Errorf("helper operations %q, want %q", ops, tt.ops)
+			}
+			if strings.Contains(stdout, "Tails system") != slices.Contains(tt.ops, "refresh-system") || strings.Contains(stdout, "was updated to") != (tt.code == 0 && len(tt.ops) > 1) {
+				t.Errorf("stdout speaks of the Tails system: %v, refreshed: %v", strings.Contains(stdout, "Tails system"), slices.Contains(tt.ops, "refresh-system"))
+			}
+			if !w.locked(w.std.Backup.LUKS) || len(w.fake.CallsOf("PowerOff")) != 1 {
+				t.Error("the backup was not ejected")
+			}
+			checkAttempt(t, w.state, pairing.ResultSuccess)
+		})
 	}
 }

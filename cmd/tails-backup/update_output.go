@@ -1,8 +1,8 @@
 package main
 
 // What 'tails-backup update' shows at the terminal: the choice of the stick, the questions about
-// open applications, the progress bar, the summary, and each way the update can fail, in one
-// sentence.
+// open applications, the progress bars (of the copy, and of the refresh of the backup's Tails
+// system), the summary, and each way the update can fail, in one sentence.
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 
 	"tails-backup/pairing"
 	"tails-backup/session"
+	tbsync "tails-backup/sync"
 	"tails-backup/udisks"
 )
 
@@ -23,11 +24,13 @@ type updateOutput struct {
 	skipClose bool
 	name      string
 	bar       *restoreOutput // the copy's progress on one line (restore draws it the same way)
+	sysBar    *restoreOutput // the progress of the refresh of the backup's system partition
 }
 
 func newUpdateOutput(env *environment, skipClose bool, name string) *updateOutput {
 	return &updateOutput{w: env.stdout, in: &lineReader{r: env.stdin}, skipClose: skipClose, name: name,
-		bar: &restoreOutput{bar: &progressBar{w: env.stderr, terminal: env.isTerminal}}}
+		bar:    &restoreOutput{bar: &progressBar{w: env.stderr, terminal: env.isTerminal}},
+		sysBar: &restoreOutput{bar: &progressBar{w: env.stderr, terminal: env.isTerminal}}}
 }
 
 // AskApp asks on the terminal what to do about an open application.
@@ -74,9 +77,32 @@ func (o *updateOutput) Copying() {
 // Progress draws the progress bar.
 func (o *updateOutput) Progress(p session.UpdateProgress) { o.bar.event(p.Event) }
 
+// RefreshingSystem says that the backup's Tails system is updated.
+func (o *updateOutput) RefreshingSystem(from, to string) {
+	o.bar.endBar(true)
+	if from == "" {
+		fmt.Fprintf(o.w, "Updating the Tails system of %s to %s; do not unplug it.\n", o.name, oneLine(to))
+		return
+	}
+	fmt.Fprintf(o.w, "Updating the Tails system of %s from %s to %s; do not unplug it.\n", o.name, oneLine(from), oneLine(to))
+}
+
+// SystemProgress draws the progress bar of the system partition's refresh.
+func (o *updateOutput) SystemProgress(p session.UpdateProgress) {
+	ev := p.Event
+	ev.Phase = string(tbsync.PhaseCopy)
+	o.sysBar.event(ev)
+}
+
+// endBars ends the progress lines; complete: at 100%.
+func (o *updateOutput) endBars(complete bool) {
+	o.bar.endBar(complete)
+	o.sysBar.endBar(complete)
+}
+
 // summary prints what the update did and returns the command's result.
 func (o *updateOutput) summary(d *session.UpdateDone) error {
-	o.bar.endBar(true)
+	o.endBars(d.SystemErr == nil)
 	fmt.Fprintf(o.w, "Backup updated: %s changed, %s copied.\n", session.Plural(int(d.Changed), "file"), session.SizeText(d.Report.BytesCopied))
 	if len(d.Skipped) > 0 {
 		fmt.Fprintf(o.w, "The data of %s was skipped this time.\n", strings.Join(d.Skipped, ", "))
@@ -84,15 +110,50 @@ func (o *updateOutput) summary(d *session.UpdateDone) error {
 	for _, e := range d.Report.Errors {
 		fmt.Fprintf(o.w, "error: %s: not copied (%s: %s)\n", oneLine(e.Path), oneLine(e.Op), oneLine(e.Error))
 	}
+	if d.System != "" && d.SystemErr == nil {
+		fmt.Fprintf(o.w, "The backup's Tails system was updated to %s.\n", oneLine(d.System))
+	}
 	if d.Ejected {
 		fmt.Fprintln(o.w, "You can unplug it.")
 	} else {
 		fmt.Fprintln(o.w, "Eject it in the Files browser before you unplug it.")
 	}
+	var problems []string
 	if d.Report.ErrorCount > 0 {
-		return fmt.Errorf("%s could not be copied: they keep their previous copy, and the next update tries again", session.Plural(int(d.Report.ErrorCount), "file"))
+		problems = append(problems, fmt.Sprintf("%s could not be copied: they keep their previous copy, and the next update tries again", session.Plural(int(d.Report.ErrorCount), "file")))
+	}
+	if d.SystemErr != nil {
+		problems = append(problems, systemErrorText(d.SystemErr, d.System))
+	}
+	if len(problems) > 0 {
+		return errors.New(strings.Join(problems, "; "))
 	}
 	return nil
+}
+
+// systemErrorText says in one sentence why the backup's Tails system was not updated, and what
+// to do; version is the version written when only the boot loader failed.
+func systemErrorText(e *session.SystemError, version string) string {
+	const data = "your data is backed up, but the backup's Tails system was not updated: "
+	switch e.Kind {
+	case session.SystemCancelled:
+		return "cancelled while the backup's Tails system was updated; your data is backed up: run 'tails-backup update' again to finish updating its Tails system"
+	case session.SystemNoSpace:
+		return data + "its system partition is too small for this version of Tails; create a new backup on a bigger USB stick with 'tails-backup create'"
+	case session.SystemGone:
+		return "the backup was unplugged while its Tails system was updated; your data is backed up: plug it in again and run 'tails-backup update' to finish"
+	case session.SystemUnreadable:
+		return data + "its system partition could not be opened; unplug it, plug it in again and run 'tails-backup update' again"
+	case session.SystemRefused:
+		return data + strings.TrimSuffix(oneLine(e.Helper.Message), ".")
+	case session.SystemBootloader:
+		if version == "" {
+			version = "this Tails"
+		}
+		return fmt.Sprintf("the backup's Tails system was updated to %s, but its boot loader for computers without UEFI could not be installed: "+
+			"it starts on computers with UEFI, and on older ones only once the next Tails upgrade has been copied to it", oneLine(version))
+	}
+	return data + "its update stopped unexpectedly; run 'tails-backup update' again to finish it"
 }
 
 // updateErrorText says in one sentence why the update of the stick name failed.
@@ -124,7 +185,7 @@ func updateErrorText(ctx context.Context, e *session.UpdateError, name string) e
 		}
 		return fmt.Errorf("%s was unplugged, so it was not changed; plug it in again and %s", name, again)
 	case session.FailHelper:
-		return fmt.Errorf("the update of %s did not finish: %w", name, session.CommandHelperError(ctx, e.Err))
+		return fmt.Errorf("the update of %s did not finish: %w", name, session.CommandHelperError(ctx, e.Err, nil))
 	}
 	return fmt.Errorf("%s was not updated (%v); unplug it, plug it in again and %s", name, session.FirstSentence(e.Err), again)
 }

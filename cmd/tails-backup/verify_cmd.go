@@ -73,7 +73,9 @@ func runVerify(ctx context.Context, env *environment, args []string) error {
 	return verifyDevice(ctx, env, arg, *checksum, skip, *statePath, *helperCmd, log)
 }
 
-// verifyPath compares the mounted Persistent Storage at dst with src in this process.
+// verifyPath compares the mounted Persistent Storage at dst with src in this process. The
+// comparison (helper.VerifyTrees) is the mirror engine's dry run, the same the helper's verify
+// runs: session.Verify cannot call it, as nothing on the session side may link sync.
 func verifyPath(ctx context.Context, env *environment, src, dst string, checksum bool, skip []string, log *logrus.Entry) error {
 	// The folder the user gave first: its faults are the likelier, and the ones to name.
 	open := func(what, p, todo string) (int, error) {

@@ -1,7 +1,12 @@
 // Command fakehelper is a root helper for the tests of the helper client (package wire) and
 // of the commands, scripted by environment variables:
 //
-//	FAKEHELPER_MODE    done: three progress events, then done; error: an error event with
+//	FAKEHELPER_MODE    done: three progress events, then done (for refresh-system, two
+//	                   progress events of phase system, then done with system_version
+//	                   FAKEHELPER_SYSTEM_VERSION and bootloader_changed; for
+//	                   install-bootloader, done with bootloader syslinux; with
+//	                   FAKEHELPER_SYSTEM_CODE, refresh-system sends an error event of that
+//	                   code instead); error: an error event with
 //	                   FAKEHELPER_CODE; crash: a progress event, lines on stderr, exit 3;
 //	                   signal: a progress event, then SIGKILL to itself; hang: a progress
 //	                   event, then waits for a cancel line or the end of its input, then
@@ -72,6 +77,20 @@ func main() {
 	waitInput := func() {
 		for range lines {
 		}
+	}
+	switch {
+	case mode == "done" && strings.Contains(req, `"op":"refresh-system"`) && os.Getenv("FAKEHELPER_SYSTEM_CODE") != "":
+		emit(event{"event": "error", "code": os.Getenv("FAKEHELPER_SYSTEM_CODE"), "message": "the system failed", "needed": 2000, "available": 1000})
+		os.Exit(1)
+	case mode == "done" && strings.Contains(req, `"op":"refresh-system"`):
+		for i := 1; i <= 2; i++ {
+			emit(event{"event": "progress", "phase": "system", "files_done": i, "files_total": 2, "bytes_done": i * 500, "bytes_total": 1000})
+		}
+		emit(event{"event": "done", "report": event{"updated": 2, "bytes_copied": 1000, "system_version": os.Getenv("FAKEHELPER_SYSTEM_VERSION"), "bootloader_changed": true}})
+		return
+	case mode == "done" && strings.Contains(req, `"op":"install-bootloader"`):
+		emit(event{"event": "done", "report": event{"bootloader": "syslinux"}})
+		return
 	}
 	switch mode {
 	case "done", "linger":

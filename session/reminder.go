@@ -1,12 +1,11 @@
-package agent
+package session
+
+// The reminder policy of the agent, pure (no clock, no I/O), so that the agent decides with it and
+// the commands ('status', 'reminders') and the app say the same as the agent does.
 
 import (
-	"context"
 	"time"
 
-	"github.com/sirupsen/logrus"
-
-	"tails-backup/clock"
 	"tails-backup/pairing"
 )
 
@@ -104,19 +103,4 @@ func DecideReminder(in ReminderInput) Reminder {
 	}
 	r.Due, r.Reason, r.Next = true, ReminderDueNow, now.Add(ReminderInterval)
 	return r
-}
-
-// clockChanges returns the ClockChanges channel of c, or nil (never ready) when c cannot tell
-// or the watch cannot start, which is logged: reminders then come late after a change.
-func clockChanges(ctx context.Context, c clock.Clock, log *logrus.Entry) <-chan struct{} {
-	n, ok := c.(clock.ClockChangeNotifier)
-	if !ok {
-		return nil
-	}
-	ch, err := n.ClockChanges(ctx)
-	if err != nil {
-		log.WithError(err).Warn("cannot watch the wall clock: a reminder may come late after it is set")
-		return nil
-	}
-	return ch
 }

@@ -1,4 +1,4 @@
-package agent
+package session
 
 import (
 	"testing"
@@ -10,10 +10,18 @@ import (
 
 const day = 24 * time.Hour
 
+// t0 is the reminder tests' start; reminderUUID and reminderUUID2 are paired backups.
+var t0 = time.Date(2025, 3, 30, 12, 0, 0, 0, time.UTC)
+
+const (
+	reminderUUID  = "0b6b6e1e-4f4c-4a77-9a39-5c0e8c9f0a11"
+	reminderUUID2 = "7d3f2a44-1c1b-4f0e-8c2a-9e6b1d2c3b4a"
+)
+
 func TestDecideReminder(t *testing.T) {
 	now := t0
 	paired := func(added, success time.Time) pairing.PairedBackup {
-		return pairing.PairedBackup{UUID: uuidA, Added: added, LastSuccess: success}
+		return pairing.PairedBackup{UUID: reminderUUID, Added: added, LastSuccess: success}
 	}
 	state := func(bs ...pairing.PairedBackup) pairing.State {
 		st := pairing.NewState()
@@ -48,11 +56,11 @@ func TestDecideReminder(t *testing.T) {
 		{"never updated, paired yesterday", ReminderInput{State: state(paired(now.Add(-day), time.Time{})), Now: now}, false, ReminderFresh, 1, now.Add(6 * day)},
 		{"the freshest backup counts", ReminderInput{State: state(
 			paired(now.Add(-30*day), now.Add(-20*day)),
-			pairing.PairedBackup{UUID: uuidB, Added: now.Add(-30 * day), LastSuccess: now.Add(-2 * day)}), Now: now},
+			pairing.PairedBackup{UUID: reminderUUID2, Added: now.Add(-30 * day), LastSuccess: now.Add(-2 * day)}), Now: now},
 			false, ReminderFresh, 2, now.Add(5 * day)},
 		{"a recent pairing counts when never updated", ReminderInput{State: state(
 			paired(now.Add(-30*day), now.Add(-20*day)),
-			pairing.PairedBackup{UUID: uuidB, Added: now.Add(-3 * day)}), Now: now},
+			pairing.PairedBackup{UUID: reminderUUID2, Added: now.Add(-3 * day)}), Now: now},
 			false, ReminderFresh, 3, now.Add(4 * day)},
 		{"snoozed", ReminderInput{State: with(old, func(s *pairing.State) { s.Reminder.SnoozedUntil = now.Add(time.Hour) }), Now: now}, false, ReminderSnoozed, 10, now.Add(time.Hour)},
 		{"snooze just expired", ReminderInput{State: with(old, func(s *pairing.State) { s.Reminder.SnoozedUntil = now }), Now: now}, true, ReminderDueNow, 10, now.Add(day)},
@@ -101,8 +109,8 @@ func TestDecideReminder(t *testing.T) {
 func TestReminderSchedule(t *testing.T) {
 	clk := clocktest.NewFakeClock(t0)
 	st := pairing.NewState()
-	st.Pair(pairing.PairedBackup{UUID: uuidA, Added: t0})
-	st.RecordAttempt(pairing.Attempt{Time: t0, Backup: uuidA, Result: pairing.ResultSuccess})
+	st.Pair(pairing.PairedBackup{UUID: reminderUUID, Added: t0})
+	st.RecordAttempt(pairing.Attempt{Time: t0, Backup: reminderUUID, Result: pairing.ResultSuccess})
 	var shown []time.Time
 	snoozedOnce := false
 	for i := 0; i < 100 && clk.Now().Before(t0.Add(30*day)); i++ {
@@ -115,7 +123,7 @@ func TestReminderSchedule(t *testing.T) {
 				st.Snooze(clk.Now())
 			} else if len(shown) == 4 {
 				// The user plugs the backup: updated.
-				st.RecordAttempt(pairing.Attempt{Time: clk.Now(), Backup: uuidA, Result: pairing.ResultSuccess})
+				st.RecordAttempt(pairing.Attempt{Time: clk.Now(), Backup: reminderUUID, Result: pairing.ResultSuccess})
 			}
 			continue
 		}
@@ -144,7 +152,7 @@ func TestReminderSchedule(t *testing.T) {
 // state is read from a file in the user's Persistent Storage).
 func FuzzDecideReminder(f *testing.F) {
 	f.Add([]byte(`{"format":1,"backups":[]}`))
-	f.Add([]byte(`{"format":1,"backups":[{"uuid":"` + uuidA + `","added":"2025-01-01T00:00:00+14:00"}],"reminder":{"period_seconds":86400}}`))
+	f.Add([]byte(`{"format":1,"backups":[{"uuid":"` + reminderUUID + `","added":"2025-01-01T00:00:00+14:00"}],"reminder":{"period_seconds":86400}}`))
 	f.Add([]byte(`{"format":2,"backups":[],"paused_until":"2025-03-30T14:00:00Z","paused_by":["restore 12"]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		st, err := pairing.ParseState(data)
