@@ -48,12 +48,14 @@ func (s *Session) Notifications(ctx context.Context) ([]Notification, error) {
 	return ns, nil
 }
 
-// Banner is the notification shown as a banner, if any.
+// Banner is the notification shown as a banner, if any (not while it slides in or out).
 func (s *Session) Banner(ctx context.Context) (Notification, bool, error) {
 	var n *Notification
 	err := s.evalJSON(ctx, js(`
-		const n = Main.messageTray._notification;
-		if (!tbBanner() || !n) return null;
+		// Shown: the tray's state SHOWN (2 in 43 and 48) and the banner in place. A banner
+		// still sliding in has no position yet.
+		const n = Main.messageTray._notification, b = tbBanner();
+		if (!b || !n || Main.messageTray._notificationState !== 2 || b.get_transformed_position()[0] === null) return null;
 		return {source: n.source?.title ?? '', title: n.title ?? '', body: n.bannerBodyText ?? n.body ?? '',
 			actions: (n.actions ?? []).map(a => a.label)};`), &n)
 	if err != nil {
@@ -82,6 +84,11 @@ func (s *Session) WaitBanner(ctx context.Context, title string) (Notification, e
 // ExpandBanner moves the pointer over the banner, as a person does, and waits until it is
 // expanded and its buttons (shown only then) are in place.
 func (s *Session) ExpandBanner(ctx context.Context) error {
+	// The pointer comes from elsewhere: left where the banner now is, it would not enter it,
+	// and the shell, seeing activity with the pointer outside, would hide the banner.
+	if err := s.pointerAway(ctx); err != nil {
+		return fmt.Errorf("expand the banner: %w", err)
+	}
 	var box struct{ X, Y, W, H float64 }
 	if err := s.evalJSON(ctx, js(`
 		const b = tbBanner();
@@ -110,6 +117,21 @@ func (s *Session) ExpandBanner(ctx context.Context) error {
 		return fmt.Errorf("expand the banner: %w", err)
 	}
 	return nil
+}
+
+// Buttons are the labels of the buttons the banner shows now (its close button has none).
+func (s *Session) Buttons(ctx context.Context) ([]string, error) {
+	labels := []string{}
+	err := s.evalJSON(ctx, js(`
+		const b = tbBanner(), out = [];
+		if (!b) throw new Error('no banner is shown');
+		const walk = a => { if (a instanceof St.Button && a.mapped && a.label) out.push(a.label); a.get_children().forEach(walk); };
+		walk(b);
+		return out;`), &labels)
+	if err != nil {
+		return nil, fmt.Errorf("read the banner's buttons: %w", err)
+	}
+	return labels, nil
 }
 
 // ClickButton expands the banner and clicks its button label with the virtual pointer: moved
@@ -153,7 +175,6 @@ func (s *Session) clickAt(ctx context.Context, where string) error {
 		fmt.Sprintf(`tbPointer().notify_absolute_motion(tbNow(), %g, %g); return 0;`, at[0], at[1]),
 		`tbPointer().notify_button(tbNow(), 1, Clutter.ButtonState.PRESSED); return 0;`,
 		`tbPointer().notify_button(tbNow(), 1, Clutter.ButtonState.RELEASED); return 0;`,
-		`tbPointer().notify_absolute_motion(tbNow(), 640, 760); return 0;`,
 	}
 	// Separate events, a little apart, as a hand makes them.
 	for _, step := range steps {
@@ -164,7 +185,15 @@ func (s *Session) clickAt(ctx context.Context, where string) error {
 			return err
 		}
 	}
-	return nil
+	return s.pointerAway(ctx)
+}
+
+// pointerAway moves the pointer to the bottom of the screen, where no banner is.
+func (s *Session) pointerAway(ctx context.Context) error {
+	if _, err := s.Eval(ctx, js(`tbPointer().notify_absolute_motion(tbNow(), 640, 790); return 0;`)); err != nil {
+		return err
+	}
+	return sleep(ctx, 50*time.Millisecond)
 }
 
 // TypeText types text with the virtual keyboard, one key per character, then Return.
@@ -199,7 +228,10 @@ func (s *Session) ModalShown(ctx context.Context) (bool, error) {
 // that the next one shows as a banner at once: banners wait in a queue behind the one shown,
 // which does not time out while nobody touches the machine.
 func (s *Session) Clear(ctx context.Context) error {
-	return s.dismissAll(ctx)
+	if err := s.dismissAll(ctx); err != nil {
+		return err
+	}
+	return s.pointerAway(ctx)
 }
 
 func (s *Session) dismissAll(ctx context.Context) error {
