@@ -190,10 +190,23 @@ func (s *Session) clickAt(ctx context.Context, where string) error {
 
 // pointerAway moves the pointer to the bottom of the screen, where no banner is.
 func (s *Session) pointerAway(ctx context.Context) error {
-	if _, err := s.Eval(ctx, js(`tbPointer().notify_absolute_motion(tbNow(), 640, 790); return 0;`)); err != nil {
+	if _, err := s.Eval(ctx, js(`tbPointer().notify_absolute_motion(tbNow(), 1200, 780); return 0;`)); err != nil {
 		return err
 	}
 	return sleep(ctx, 50*time.Millisecond)
+}
+
+// ClickPasswordEntry clicks into the passphrase field of the dialog shown (pinentry-gnome3's
+// prompt), as a person does when the field has no cursor: GNOME Shell 48, headless, opens the
+// dialog without giving the field the keyboard.
+func (s *Session) ClickPasswordEntry(ctx context.Context) error {
+	if err := s.clickAt(ctx, `
+		const e = tbFind(global.stage, a => a instanceof St.PasswordEntry && a.mapped);
+		if (!e) throw new Error('no passphrase field is shown');
+		const r = tbBox(e); return [r.x + r.w / 2, r.y + r.h / 2];`); err != nil {
+		return fmt.Errorf("click the passphrase field: %w", err)
+	}
+	return nil
 }
 
 // TypeText types text with the virtual keyboard, one key per character, then Return.
@@ -232,6 +245,15 @@ func (s *Session) Clear(ctx context.Context) error {
 		return err
 	}
 	return s.pointerAway(ctx)
+}
+
+// addInputDevices plugs in the virtual pointer and keyboard once, at start, before any banner
+// or dialog opens.
+func (s *Session) addInputDevices(ctx context.Context) error {
+	if _, err := s.Eval(ctx, js(`tbPointer(); tbKeyboard(); return 0;`)); err != nil {
+		return fmt.Errorf("add the virtual pointer and keyboard: %w", err)
+	}
+	return nil
 }
 
 func (s *Session) dismissAll(ctx context.Context) error {

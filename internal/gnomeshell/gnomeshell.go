@@ -232,6 +232,9 @@ func (s *Session) start(uid, gid int) error {
 	if err := s.waitReady(ctx); err != nil {
 		return err
 	}
+	if err := s.addInputDevices(ctx); err != nil {
+		return err
+	}
 	return s.dismissAll(ctx)
 }
 
