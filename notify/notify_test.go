@@ -527,7 +527,7 @@ func TestServerRestart(t *testing.T) {
 	srv.SetCapabilities("body")
 	srv.Start(t)
 	sc := waitServer(t, n, true)
-	if sc.Capabilities.Actions || !sc.Capabilities.Body || sc.Info.Name != "notifytest" {
+	if sc.Capabilities.Actions || !sc.Capabilities.Body || sc.Info.Name != "gnome-shell" {
 		t.Errorf("ServerChanged = %+v, want body without actions from notifytest", sc)
 	}
 	if srv.Owner() == oldOwner || !n.Available() {

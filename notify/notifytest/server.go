@@ -563,5 +563,6 @@ func (m *methods) GetCapabilities() ([]string, *dbus.Error) {
 
 func (m *methods) GetServerInformation() (string, string, string, string, *dbus.Error) {
 	m.s.block(MethodGetServerInformation)
-	return "notifytest", "tails-backup", "1.0", "1.2", nil
+	// What GNOME Shell 48 (Tails 7) answers.
+	return "gnome-shell", "GNOME", "48.7", "1.2", nil
 }
