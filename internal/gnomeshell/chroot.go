@@ -37,8 +37,8 @@ const buildTimeout = 20 * time.Minute
 
 // trixieRoot returns the Debian 13 root file system under the repository's .cache, building it
 // when it is missing or was built from another package list or script (its stamp differs).
-// The build runs under an exclusive lock, which the caller keeps (shared) while the session
-// runs, so that no other test process rebuilds it underneath; release it with the returned func.
+// The caller holds a shared lock on it while its session runs, so that no other test process
+// rebuilds it underneath (a build takes the lock exclusively); release it with the returned func.
 func trixieRoot(t testing.TB) (string, func()) {
 	t.Helper()
 	testtool.Program(t, "debootstrap", "debootstrap")
@@ -58,22 +58,27 @@ func trixieRoot(t testing.TB) (string, func()) {
 		t.Fatalf("gnomeshell: %v", err)
 	}
 	unlock := func() { _ = lock.Close() } // closing the file releases the lock
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
-		unlock()
-		t.Fatalf("gnomeshell: lock %s: %v", lock.Name(), err)
+	flock := func(how int) {
+		if err := syscall.Flock(int(lock.Fd()), how); err != nil {
+			unlock()
+			t.Fatalf("gnomeshell: lock %s: %v", lock.Name(), err)
+		}
 	}
 	want := stamp()
-	if got, err := os.ReadFile(stampFile); err != nil || string(got) != want {
+	built := func() bool { got, err := os.ReadFile(stampFile); return err == nil && string(got) == want }
+	// Sessions share the root (a shared lock each); a build takes it alone.
+	flock(syscall.LOCK_SH)
+	if built() {
+		return root, unlock
+	}
+	flock(syscall.LOCK_EX)
+	if !built() { // another process may have built it meanwhile
 		if err := build(t, root, stampFile, want); err != nil {
 			unlock()
 			t.Fatalf("gnomeshell: build the Debian 13 root file system of GNOME Shell 48 in %s: %v", root, err)
 		}
 	}
-	// Other test processes may use the root at the same time; none rebuilds it meanwhile.
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_SH); err != nil {
-		unlock()
-		t.Fatalf("gnomeshell: lock %s: %v", lock.Name(), err)
-	}
+	flock(syscall.LOCK_SH)
 	return root, unlock
 }
 
