@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -226,6 +227,23 @@ func (s *Session) TypeText(ctx context.Context, text string) error {
 		return fmt.Errorf("type text: Return: %w", err)
 	}
 	return nil
+}
+
+// PromptText is the text of the visible labels of the passphrase prompt shown
+// (pinentry-gnome3's), one per line, or "" when none is up.
+func (s *Session) PromptText(ctx context.Context) (string, error) {
+	var lines []string
+	if err := s.evalJSON(ctx, js(`
+		let d = tbFind(global.stage, a => a instanceof St.PasswordEntry && a.mapped);
+		const out = [];
+		if (!d) return out;
+		while (d.get_parent() && d.get_parent() !== Main.layoutManager.modalDialogGroup) d = d.get_parent();
+		const walk = a => { if (a.opacity === 0) return; if (a instanceof St.Label && a.mapped && a.text) out.push(a.text); a.get_children().forEach(walk); };
+		walk(d);
+		return out;`), &lines); err != nil {
+		return "", fmt.Errorf("read the passphrase prompt: %w", err)
+	}
+	return strings.Join(lines, "\n"), nil
 }
 
 // ModalShown tells whether a modal dialog (the system prompt of pinentry-gnome3) is up.
