@@ -20,6 +20,7 @@ import (
 	"tails-backup/notify"
 	"tails-backup/notify/notifytest"
 	"tails-backup/pairing"
+	"tails-backup/pinentry"
 	"tails-backup/pinentry/pinentrytest"
 	"tails-backup/quiesce"
 	"tails-backup/quiesce/quiescetest"
@@ -57,6 +58,7 @@ type world struct {
 	udisks   *udiskstest.Service
 	notes    *notifytest.Server
 	asker    *pinentrytest.FakeAsker
+	realAsk  pinentry.PassphraseAsker // asks instead of asker when set (withAsker)
 	quiescer *quiescetest.FakeQuiescer
 	inhibit  *inhibittest.FakeInhibitor
 	helper   *wiretest.FakeHelper
@@ -107,13 +109,19 @@ func withState(fn func(*pairing.State)) worldOpt {
 
 func newWorld(t *testing.T, opts ...worldOpt) *world {
 	t.Helper()
+	sess := notifytest.StartBus(t)
+	notes := notifytest.NewServer(t, sess.Address())
+	return newWorldOn(t, sess.Address(), notes, opts...)
+}
+
+// newWorldOn is newWorld with the notifications shown on the session bus at sessAddr, whose
+// server is notes, or a real GNOME Shell when notes is nil.
+func newWorldOn(t *testing.T, sessAddr string, notes *notifytest.Server, opts ...worldOpt) *world {
+	t.Helper()
 	sysAddr := udiskstest.StartBus(t)
 	fake := udiskstest.NewService(t, sysAddr)
 	fake.SetFilesystemDelay(0)
 	fake.AddStick(bootSpec())
-
-	sess := notifytest.StartBus(t)
-	notes := notifytest.NewServer(t, sess.Address())
 
 	log := logrus.New()
 	log.SetLevel(logrus.DebugLevel)
@@ -126,7 +134,7 @@ func newWorld(t *testing.T, opts ...worldOpt) *world {
 	}
 	t.Cleanup(func() { conn.Close() })
 	ctx, cancel := context.WithCancel(context.Background())
-	notifier, err := notify.New(ctx, notify.Config{Address: sess.Address(), Log: entry})
+	notifier, err := notify.New(ctx, notify.Config{Address: sessAddr, Log: entry})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +163,7 @@ func newWorld(t *testing.T, opts ...worldOpt) *world {
 	w.agent = New(Config{ReadMarker: w.markers.read, QuiesceGrace: time.Second}, Deps{
 		Disks:     udisks.New(conn, udisks.Options{Log: entry, Boot: testBoot}),
 		Notifier:  notifier,
-		Asker:     w.asker,
+		Asker:     w.passphraseAsker(),
 		Quiescer:  w.quiescer,
 		Inhibitor: w.inhibit,
 		Helper:    w.helper,
@@ -164,6 +172,16 @@ func newWorld(t *testing.T, opts ...worldOpt) *world {
 		Log:       entry,
 	})
 	return w
+}
+
+// withAsker makes the agent ask passphrases through a (with a real pinentry program).
+func withAsker(a pinentry.PassphraseAsker) worldOpt { return func(w *world) { w.realAsk = a } }
+
+func (w *world) passphraseAsker() pinentry.PassphraseAsker {
+	if w.realAsk != nil {
+		return w.realAsk
+	}
+	return w.asker
 }
 
 func (w *world) start() {
