@@ -268,3 +268,77 @@ func aboutDuration(d time.Duration) string {
 		return fmt.Sprintf("about %s %s", session.Plural(h, "hour"), session.Plural(m, "minute"))
 	}
 }
+
+// The texts of the D-Bus API (api.go), which the Backup app shows as they are.
+const (
+	apiStepUnlock          = "Unlocking your backup Tails."
+	apiStepCopy            = "Copying your Persistent Storage."
+	apiStepPromote         = "Making this Tails your main Tails."
+	apiTextNoAnswer        = "The backup agent did not answer in time. Try again; if it does not answer again, restart Tails."
+	apiTextBusy            = "Another backup task is under way: wait for it to finish, or cancel it."
+	apiTextIsBackup        = "This Tails is itself a backup Tails: it is updated from its main Tails, not the other way around."
+	apiTextNotBackup       = "This Tails is already your main Tails: there is nothing to promote."
+	apiTextNoPersistence   = "Your Persistent Storage is not unlocked, so there is nothing to back up: restart Tails and unlock it in the Welcome Screen."
+	apiTextPausedByRestore = "A restore from your backup is running, so Tails Backup does not update it until the restore has finished."
+	apiTextPausedByUpdate  = "An update started with 'tails-backup update' is running, so Tails Backup does not start another one until it has finished."
+	apiTextNotPlugged      = "Your backup Tails is not plugged in: plug it in, and the update starts."
+	apiTextAlreadyPaired   = "This stick is already your backup Tails: plug it in to update it."
+	apiTextNotYourBackup   = "This stick is not paired as your backup Tails: pair it first, or choose your backup Tails."
+	apiTextUseCommand      = "The Backup app cannot do this yet: run 'tails-backup %s' in a terminal."
+	apiTextPromoteNoCancel = "Making this Tails your main Tails cannot be cancelled: it takes only a moment."
+	apiTextNoJob           = "That task is not running any more: it has already finished."
+	apiTextNoQuestion      = "That question is no longer asked: it was answered, or its task ended."
+	apiTextBadChoice       = "%q is not one of the answers to that question: choose one of those it offers."
+	apiTextNotSaved        = "Your reminder settings could not be saved (%s). Check that your Persistent Storage is unlocked and not full, then try again."
+)
+
+// ageText says how old a backup is: "Updated 3 days ago", "Never updated".
+func ageText(lastSuccess, now time.Time) string {
+	if lastSuccess.IsZero() {
+		return "Never updated"
+	}
+	switch days := int(max(now.Sub(lastSuccess), 0) / (24 * time.Hour)); days {
+	case 0:
+		return "Updated less than a day ago"
+	case 1:
+		return "Updated 1 day ago"
+	default:
+		return fmt.Sprintf("Updated %d days ago", days)
+	}
+}
+
+// reminderText is the status sentence about the next reminder.
+func reminderText(r Reminder, now time.Time) string {
+	switch r.Reason {
+	case ReminderDueNow:
+		return fmt.Sprintf("Your backup is %s old: plug it in to update it.", session.Plural(r.DaysOld, "day"))
+	case ReminderIsBackup:
+		return "No reminder: this Tails is itself a backup, its main Tails does the reminding."
+	case ReminderNothingPaired:
+		return "No reminder until you have a backup Tails."
+	case ReminderDisabled:
+		return "Reminders are off."
+	case ReminderStickPresent:
+		return "No reminder while your backup Tails is plugged in."
+	}
+	if r.Next.IsZero() {
+		return "No reminder is planned."
+	}
+	return fmt.Sprintf("Next reminder %s, unless your backup is updated before.", inAbout(r.Next.Sub(now)))
+}
+
+// inAbout says how far ahead a time is: "in about 3 days", "in about 5 hours".
+func inAbout(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return "in less than a minute"
+	case d < time.Hour:
+		return fmt.Sprintf("in about %d minutes", max(int((d+30*time.Second)/time.Minute), 1))
+	case d < 36*time.Hour:
+		if h := int((d + 30*time.Minute) / time.Hour); h != 1 {
+			return fmt.Sprintf("in about %d hours", h)
+		}
+		return "in about an hour"
+	}
+	return fmt.Sprintf("in about %d days", int((d+12*time.Hour)/(24*time.Hour)))
+}
