@@ -51,11 +51,11 @@ const (
 
 // Answer IDs of the fake's questions.
 const (
-	QuestionApps    = "apps"
+	QuestionApps    = "apps-1"
 	QuestionRestore = "restore-overwrite"
 	ChoiceCancel    = "cancel"
-	ChoiceClose     = "close"
-	ChoiceSkip      = "skip"
+	ChoiceClose     = "close-app"
+	ChoiceSkip      = "skip-app"
 	ChoiceRestore   = "restore"
 )
 
