@@ -11,6 +11,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"tails-backup/clock"
+	"tails-backup/dbusapi"
 	"tails-backup/inhibit"
 	"tails-backup/notify"
 	"tails-backup/pairing"
@@ -99,6 +100,15 @@ type Agent struct {
 	promoteDone chan error
 
 	routes router
+	// requests are the calls of the D-Bus API (api.go), run on the Run goroutine.
+	requests chan apiRequest
+	// events is where the API's signals go (a Service once ServeAPI ran).
+	events dbusapi.Relay
+	jobSeq int
+	// sticksSeen names the Tails sticks last seen, to tell the API when they change.
+	sticksSeen string
+	// promoteJob is the API's ID of the promotion under way ("" none).
+	promoteJob string
 	// bootloaders are the backups whose boot loader must be installed again, for the session
 	// (session.SystemRefresh).
 	bootloaders session.PendingBootloaders
@@ -136,6 +146,7 @@ func New(cfg Config, deps Deps) *Agent {
 		jobDone:     make(chan jobResult, 1),
 		promoteDone: make(chan error, 1),
 		routes:      router{routes: make(map[uint32]chan<- notify.Event)},
+		requests:    make(chan apiRequest),
 	}
 }
 
@@ -224,6 +235,8 @@ func (a *Agent) Run(ctx context.Context) error {
 			a.scheduleReminder(ctx, timer)
 		case err := <-a.promoteDone:
 			a.finishPromote(ctx, err)
+		case r := <-a.requests:
+			r(ctx, timer)
 		case <-timer.C():
 			a.remind(ctx)
 			a.scheduleReminder(ctx, timer)
@@ -314,6 +327,7 @@ func (a *Agent) evaluate(ctx context.Context, state pairing.State) {
 		return
 	}
 	sticks := session.Classify(a.snap, a.deps.Disks.BootPaths(), state.IsPaired)
+	a.sticksChanged(sticks)
 	// state was read from the store just now (evaluateNow), so a pause set by a restore is
 	// seen before any update of a stick that appeared since.
 	paused := state.Paused(a.deps.Clock.Now())
@@ -347,7 +361,7 @@ func (a *Agent) evaluate(ctx context.Context, state pairing.State) {
 					"Tails Backup copies your Persistent Storage: restart Tails, unlock it in the Welcome Screen, then plug in your backup again."))
 				continue
 			}
-			a.startJob(ctx, st)
+			a.startJob(ctx, st, true)
 		case session.Unpaired:
 			if !a.toldUnpair[st.Drive.Path] && !a.isBackup {
 				a.toldUnpair[st.Drive.Path] = true
@@ -443,10 +457,12 @@ func (a *Agent) handleAction(ctx context.Context, e notify.ActionInvoked, timer 
 		a.reminderID = 0
 		a.updateState(ctx, func(s *pairing.State) error { s.Snooze(now); return nil })
 		a.scheduleReminder(ctx, timer)
+		a.events.Changed()
 	case e.ID == a.reminderID && e.ActionKey == actStopRemind:
 		a.reminderID = 0
 		a.updateState(ctx, func(s *pairing.State) error { s.Reminder.Disabled = true; return nil })
 		a.scheduleReminder(ctx, timer)
+		a.events.Changed()
 	case e.ID == a.waitingID && e.ActionKey == actCancel:
 		a.closeNote(ctx, &a.waitingID)
 	case e.ID == a.warningID && e.ActionKey == actPromote:
@@ -454,7 +470,9 @@ func (a *Agent) handleAction(ctx context.Context, e notify.ActionInvoked, timer 
 		a.confirmID = a.show(ctx, promoteConfirmNote())
 	case e.ID == a.confirmID && e.ActionKey == actPromoteSure:
 		a.confirmID = 0
-		a.promote(ctx)
+		if a.promoteJob == "" {
+			a.promote(ctx)
+		}
 	case e.ID == a.confirmID && e.ActionKey == actCancel:
 		a.confirmID = 0
 	}
@@ -527,18 +545,29 @@ func (a *Agent) checkBackupTails(ctx context.Context) {
 	}
 }
 
-// promote asks the helper to remove this Tails' own backup marker.
-func (a *Agent) promote(ctx context.Context) {
+// promote asks the helper to remove this Tails' own backup marker; it returns the API's ID of
+// the job.
+func (a *Agent) promote(ctx context.Context) string {
+	a.jobSeq++
+	a.promoteJob = fmt.Sprintf("promote-%d", a.jobSeq)
+	a.events.Progress(a.promoteJob, dbusapi.Progress{Fraction: -1, SecondsLeft: -1, Step: apiStepPromote})
+	a.events.Changed()
 	go func() {
 		_, err := a.deps.Helper.Run(ctx, newRequest(OpPromote, ""), nil)
 		a.promoteDone <- err
 	}()
+	return a.promoteJob
 }
 
 func (a *Agent) finishPromote(ctx context.Context, err error) {
+	id := a.promoteJob
+	a.promoteJob = ""
+	defer a.events.Changed()
 	if err != nil {
 		a.log.WithError(err).Warn("promote")
-		a.show(ctx, errorNote("This Tails could not be made your main Tails", session.HelperErrorText(err)))
+		n := errorNote("This Tails could not be made your main Tails", session.HelperErrorText(err))
+		a.events.Finished(id, dbusapi.Result{Result: dbusapi.ResultFailed, Text: noteText(n)})
+		a.show(ctx, n)
 		return
 	}
 	a.isBackup = false
@@ -549,7 +578,9 @@ func (a *Agent) finishPromote(ctx context.Context, err error) {
 		s.LastSuccess = time.Time{}
 		return nil
 	})
-	a.show(ctx, promotedNote())
+	n := promotedNote()
+	a.events.Finished(id, dbusapi.Result{Result: dbusapi.ResultSuccess, Text: noteText(n)})
+	a.show(ctx, n)
 }
 
 // router hands notification events to the goroutine waiting for them.

@@ -267,3 +267,27 @@ func aboutDuration(d time.Duration) string {
 		return fmt.Sprintf("about %s %s", session.Plural(h, "hour"), session.Plural(m, "minute"))
 	}
 }
+
+// The texts of the D-Bus API (api.go), which the Backup app shows as they are.
+const (
+	apiStepUnlock          = "Unlocking your backup Tails."
+	apiStepCopy            = "Copying your Persistent Storage."
+	apiStepPromote         = "Making this Tails your main Tails."
+	apiStepSystem          = "Updating the Tails system of your backup."
+	apiTextNoAnswer        = "The backup agent did not answer in time. Try again; if it does not answer again, restart Tails."
+	apiTextBusy            = "Another backup task is under way: wait for it to finish, or cancel it."
+	apiTextIsBackup        = "This Tails is itself a backup Tails: it is updated from its main Tails, not the other way around."
+	apiTextNotBackup       = "This Tails is already your main Tails: there is nothing to promote."
+	apiTextNoPersistence   = "Your Persistent Storage is not unlocked, so there is nothing to back up: restart Tails and unlock it in the Welcome Screen."
+	apiTextPausedByRestore = "A restore from your backup is running, so Tails Backup does not update it until the restore has finished."
+	apiTextPausedByUpdate  = "An update started with 'tails-backup update' is running, so Tails Backup does not start another one until it has finished."
+	apiTextNotPlugged      = "Your backup Tails is not plugged in: plug it in, and the update starts."
+	apiTextAlreadyPaired   = "This stick is already your backup Tails: plug it in to update it."
+	apiTextNotYourBackup   = "This stick is not paired as your backup Tails: pair it first, or choose your backup Tails."
+	apiTextUseCommand      = "The Backup app cannot do this yet: run 'tails-backup %s' in a terminal."
+	apiTextPromoteNoCancel = "Making this Tails your main Tails cannot be cancelled: it takes only a moment."
+	apiTextNoJob           = "That task is not running any more: it has already finished."
+	apiTextNoQuestion      = "That question is no longer asked: it was answered, or its task ended."
+	apiTextBadChoice       = "%q is not one of the answers to that question: choose one of those it offers."
+	apiTextNotSaved        = "Your reminder settings could not be saved (%s). Check that your Persistent Storage is unlocked and not full, then try again."
+)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/godbus/dbus/v5"
 	"github.com/sirupsen/logrus"
 
+	"tails-backup/dbusapi"
 	"tails-backup/notify"
 	"tails-backup/pairing"
 	"tails-backup/session"
@@ -19,11 +21,18 @@ import (
 
 // job is the update running now; the agent runs one at a time.
 type job struct {
-	uuid   string
-	drive  dbus.ObjectPath // the stick's drive in udisks
-	cancel context.CancelFunc
+	id        string // the API's ID of the job
+	automatic bool   // started on plug, not by the API's UpdateNow
+	device    string
+	uuid      string
+	drive     dbus.ObjectPath // the stick's drive in udisks
+	cancel    context.CancelFunc
 	// gone tells the update that its stick left udisks' view.
 	gone func()
+	// userCancel is the Cancel of the notification and of the API.
+	userCancel func()
+	// answer answers the question asked through the API.
+	answer func(question, choice string) error
 }
 
 // jobResult is how an update ended: what to record and what to tell the user.
@@ -33,15 +42,23 @@ type jobResult struct {
 	// systemNote, shown after note, says why the backup's system partition was not refreshed
 	// while its Persistent Storage was.
 	systemNote *notify.Notification
+	// id and api are the job's ID and how it ended, for the API.
+	id  string
+	api dbusapi.Result
 }
 
-func (a *Agent) startJob(ctx context.Context, st session.Classified) {
+// startJob starts the update of a paired backup plugged in, automatic when the agent starts it
+// on plug, and returns the API's ID of the job.
+func (a *Agent) startJob(ctx context.Context, st session.Classified, automatic bool) string {
 	a.closeNote(ctx, &a.waitingID)
 	a.closeNote(ctx, &a.reminderID)
 	jctx, cancel := context.WithCancelCause(ctx)
-	a.job = &job{uuid: st.UUID, drive: st.Drive.Path, cancel: func() { cancel(nil) }}
+	a.jobSeq++
+	id := fmt.Sprintf("update-%d", a.jobSeq)
+	a.job = &job{id: id, automatic: automatic, device: session.Device(st.Stick.Stick), uuid: st.UUID, drive: st.Drive.Path, cancel: func() { cancel(nil) }}
 	a.handled[st.UUID] = true
 	u := &update{
+		id:     id,
 		a:      a,
 		ctx:    jctx,
 		cancel: cancel,
@@ -75,16 +92,24 @@ func (a *Agent) startJob(ctx context.Context, st session.Classified) {
 		},
 	}
 	a.job.gone = u.flow.StickGone
+	a.job.userCancel = u.userCancel
+	a.job.answer = u.apiAnswer
 	u.log.Info("backup plugged in: updating")
+	a.events.Progress(id, dbusapi.Progress{Fraction: -1, SecondsLeft: -1, Step: apiStepUnlock, Cancellable: true})
+	a.events.Changed()
 	go func() {
 		res := u.run()
+		res.id = id
 		cancel(nil)
 		a.jobDone <- res
 	}()
+	return id
 }
 
 func (a *Agent) finishJob(ctx context.Context, res jobResult) {
 	a.job = nil
+	defer a.events.Changed()
+	a.events.Finished(res.id, res.api)
 	a.updateState(ctx, func(s *pairing.State) error { s.RecordAttempt(res.attempt); return nil })
 	if res.note != nil {
 		a.show(ctx, *res.note)
@@ -97,6 +122,7 @@ func (a *Agent) finishJob(ctx context.Context, res jobResult) {
 // update is one run of the update flow (session.Update) for one stick, shown in
 // notifications: it is the flow's observer.
 type update struct {
+	id     string // the API's ID of the job
 	a      *Agent
 	ctx    context.Context
 	cancel context.CancelCauseFunc
@@ -115,6 +141,17 @@ type update struct {
 	// lastProgress and lastSystem are when the progress notification was last refreshed, in
 	// the copy and in the refresh of the system partition.
 	lastProgress, lastSystem time.Time
+	// question is the question asked through the API now (ID "" none); questions counts them.
+	question  dbusapi.Question
+	questions int
+}
+
+// userCancel is the Cancel of the notification and of the API: the update stops at once.
+func (u *update) userCancel() {
+	u.mu.Lock()
+	u.cancelled = true
+	u.mu.Unlock()
+	u.cancel(session.ErrCancelled)
 }
 
 // run goes through the update flow and says how it ended.
@@ -140,10 +177,7 @@ func (u *update) pump() {
 			switch e := ev.(type) {
 			case notify.ActionInvoked:
 				if e.ActionKey == actCancel {
-					u.mu.Lock()
-					u.cancelled = true
-					u.mu.Unlock()
-					u.cancel(session.ErrCancelled)
+					u.userCancel()
 					return
 				}
 				select {
@@ -215,21 +249,78 @@ func (u *update) closeNote() {
 	}
 }
 
-// ask shows a question and waits for its answer; Cancel ends the update through the pump.
+// ask shows a question, in the notification and through the API, and waits for its answer;
+// Cancel ends the update through the pump. After dbusapi.QuestionTimeout with no answer, the
+// answer is Cancel.
 func (u *update) ask(n notify.Notification) (string, error) {
 	for {
 		select {
 		case <-u.answer: // a stale answer to an earlier question
 		default:
 			u.show(n)
+			q := u.askAPI(n)
+			defer u.endAPIQuestion()
+			timer := time.NewTimer(dbusapi.QuestionTimeout)
+			defer timer.Stop()
 			select {
 			case <-u.ctx.Done():
 				return "", u.ctx.Err()
 			case key := <-u.answer:
 				return key, nil
+			case <-timer.C:
+				u.log.WithField("question", q.ID).Info("no answer: cancelling")
+				return q.Choices[0].ID, nil
 			}
 		}
 	}
+}
+
+// askAPI emits the question of a notification through the API: its actions are the choices,
+// Cancel first (the safe one).
+func (u *update) askAPI(n notify.Notification) dbusapi.Question {
+	u.mu.Lock()
+	u.questions++
+	q := dbusapi.Question{ID: fmt.Sprintf("apps-%d", u.questions), Title: n.Summary, Body: n.Body}
+	for _, act := range n.Actions {
+		c := dbusapi.Choice{ID: act.Key, Label: act.Label}
+		if act.Key == actCancel {
+			q.Choices = append([]dbusapi.Choice{c}, q.Choices...)
+		} else {
+			q.Choices = append(q.Choices, c)
+		}
+	}
+	u.question = q
+	u.mu.Unlock()
+	u.a.events.Question(u.id, q)
+	return q
+}
+
+func (u *update) endAPIQuestion() {
+	u.mu.Lock()
+	u.question = dbusapi.Question{}
+	u.mu.Unlock()
+}
+
+// apiAnswer is the API's Answer to the question asked now.
+func (u *update) apiAnswer(question, choice string) error {
+	u.mu.Lock()
+	q := u.question
+	u.mu.Unlock()
+	if q.ID == "" || q.ID != question {
+		return &dbusapi.Error{Kind: dbusapi.NotFound, Text: apiTextNoQuestion}
+	}
+	if !slices.ContainsFunc(q.Choices, func(c dbusapi.Choice) bool { return c.ID == choice }) {
+		return dbusapi.Errorf(dbusapi.Refused, apiTextBadChoice, choice)
+	}
+	if choice == actCancel {
+		u.userCancel()
+		return nil
+	}
+	select {
+	case u.answer <- choice:
+	default:
+	}
+	return nil
 }
 
 // steps runs the update flow and words how it ended; every exit path leaves the stick locked,
@@ -253,7 +344,8 @@ func (u *update) steps() jobResult {
 		note.Summary = "Backup updated"
 		note.Body += " Eject it in the Files browser before you unplug it."
 	}
-	res := jobResult{attempt: u.attempt(pairing.ResultSuccess, done.Message()), note: &note}
+	res := jobResult{attempt: u.attempt(pairing.ResultSuccess, done.Message()), note: &note,
+		api: dbusapi.Result{Result: dbusapi.ResultSuccess, Text: noteText(note)}}
 	if done.SystemErr != nil {
 		n := systemErrorNote(done.SystemErr)
 		res.systemNote = &n
@@ -281,10 +373,7 @@ func (u *update) AskApp(ctx context.Context, q session.AppQuestion) (session.App
 		}
 		switch key {
 		case actCancel:
-			u.mu.Lock()
-			u.cancelled = true
-			u.mu.Unlock()
-			u.cancel(session.ErrCancelled)
+			u.userCancel()
 			return session.AppCancel, nil
 		case actSkipApp:
 			return session.AppLeave, nil
@@ -295,7 +384,11 @@ func (u *update) AskApp(ctx context.Context, q session.AppQuestion) (session.App
 }
 
 // Copying shows the progress notification as the helper starts (session.UpdateObserver).
-func (u *update) Copying() { u.show(progressNote(0, 0, false)) }
+func (u *update) Copying() {
+	n := progressNote(0, 0, false)
+	u.show(n)
+	u.a.events.Progress(u.id, dbusapi.Progress{Fraction: 0, SecondsLeft: -1, Step: apiStepCopy, Text: n.Body, Cancellable: true})
+}
 
 // Progress refreshes the progress notification, at most once per Config.ProgressEvery
 // (session.UpdateObserver).
@@ -305,7 +398,13 @@ func (u *update) Progress(p session.UpdateProgress) {
 		return
 	}
 	u.lastProgress = now
-	u.show(progressNote(p.Percent, p.Left, p.LeftKnown))
+	n := progressNote(p.Percent, p.Left, p.LeftKnown)
+	u.show(n)
+	left := int64(-1)
+	if p.LeftKnown {
+		left = int64(p.Left / time.Second)
+	}
+	u.a.events.Progress(u.id, dbusapi.Progress{Fraction: float64(p.Percent) / 100, SecondsLeft: left, Step: apiStepCopy, Text: n.Body, Cancellable: true})
 }
 
 // RefreshingSystem shows the progress notification of the system partition's refresh
@@ -319,7 +418,13 @@ func (u *update) SystemProgress(p session.UpdateProgress) {
 		return
 	}
 	u.lastSystem = now
-	u.show(systemProgressNote(p.Percent, p.Left, p.LeftKnown))
+	n := systemProgressNote(p.Percent, p.Left, p.LeftKnown)
+	u.show(n)
+	left := int64(-1)
+	if p.LeftKnown {
+		left = int64(p.Left / time.Second)
+	}
+	u.a.events.Progress(u.id, dbusapi.Progress{Fraction: float64(p.Percent) / 100, SecondsLeft: left, Step: apiStepSystem, Text: n.Body, Cancellable: true})
 }
 
 // failed says what happened and what to do; the flow left the stick safe to unplug.
@@ -369,7 +474,11 @@ func (u *update) failed(err error) jobResult {
 		body = fmt.Sprintf("Something went wrong: %s. Unplug your backup Tails and plug it in again to try again.", session.FirstSentence(e.Err))
 	}
 	note := errorNote(summary, body)
-	return jobResult{attempt: u.attempt(result, body), note: &note}
+	api := dbusapi.Result{Result: dbusapi.ResultFailed, Text: noteText(note)}
+	if e.Kind == session.FailCancelled {
+		api.Result = dbusapi.ResultCancelled
+	}
+	return jobResult{attempt: u.attempt(result, body), note: &note, api: api}
 }
 
 // newRequest builds a helper request.

@@ -73,3 +73,39 @@ func NextReminderText(r Reminder, now time.Time) string {
 func CommandReminder(st pairing.State, now time.Time, mark OwnMarker) Reminder {
 	return DecideReminder(ReminderInput{State: st, Now: now, IsBackupTails: mark.IsBackup()})
 }
+
+// AgeText says how old a backup is, for the app: "Updated 3 days ago", "Never updated".
+func AgeText(lastSuccess, now time.Time) string {
+	if lastSuccess.IsZero() {
+		return "Never updated"
+	}
+	switch days := int(max(now.Sub(lastSuccess), 0) / (24 * time.Hour)); days {
+	case 0:
+		return "Updated less than a day ago"
+	case 1:
+		return "Updated 1 day ago"
+	default:
+		return fmt.Sprintf("Updated %d days ago", days)
+	}
+}
+
+// ReminderStatusText is the app's sentence about the next reminder; unlike NextReminderText it
+// never sends the person to a terminal.
+func ReminderStatusText(r Reminder, now time.Time) string {
+	switch r.Reason {
+	case ReminderDueNow:
+		return fmt.Sprintf("Your backup is %s old: plug it in to update it.", Plural(r.DaysOld, "day"))
+	case ReminderIsBackup:
+		return "No reminder: this Tails is itself a backup, its main Tails does the reminding."
+	case ReminderNothingPaired:
+		return "No reminder until you have a backup Tails."
+	case ReminderDisabled:
+		return "Reminders are off."
+	case ReminderStickPresent:
+		return "No reminder while your backup Tails is plugged in."
+	}
+	if r.Next.IsZero() {
+		return "No reminder is planned."
+	}
+	return fmt.Sprintf("Next reminder %s, unless your backup is updated before.", InText(r.Next.Sub(now)))
+}

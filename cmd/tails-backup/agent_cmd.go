@@ -82,8 +82,18 @@ notifications and reminds you when the backup gets old. You do not need to start
 	if *statePath == "" {
 		cfg.StatePath = pairing.DefaultStatePath
 	}
+	a := agent.New(cfg, deps)
+	// The Backup app's API; its own connection, so that the name goes when the agent does.
+	session, err := dbus.ConnectSessionBus(dbus.WithContext(ctx))
+	if err != nil {
+		return fmt.Errorf("connect to the session bus: %w; run the agent inside a desktop session", err)
+	}
+	defer session.Close()
+	if _, err := a.ServeAPI(ctx, session); err != nil {
+		return fmt.Errorf("serve the Backup app's API: %w", err)
+	}
 	log.WithField("state", path).Info("agent started")
-	return agent.New(cfg, deps).Run(ctx)
+	return a.Run(ctx)
 }
 
 // hotplug turns udev's block device events into wake-ups of the agent, which then looks at

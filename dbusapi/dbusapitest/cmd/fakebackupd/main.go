@@ -1,0 +1,89 @@
+// Command fakebackupd serves the fake backend of the Backup API on the session bus, in a
+// scenario, for the app's tests and for trying the app without a Tails: see package dbusapi.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/godbus/dbus/v5"
+	"github.com/sirupsen/logrus"
+
+	"tails-backup/dbusapi"
+	"tails-backup/dbusapi/dbusapitest"
+)
+
+func main() {
+	scenario := flag.String("scenario", "first-run", "the world the fake shows (see below)")
+	step := flag.Duration("step", time.Second, "how long each step of a fake job takes")
+	verbose := flag.Bool("v", false, "log each call and signal on standard error")
+	flag.Usage = func() {
+		fmt.Fprintf(flag.CommandLine.Output(), "Usage: fakebackupd [-scenario NAME] [-step DURATION] [-v]\n\n"+
+			"Serves a fake %s on the session bus (DBUS_SESSION_BUS_ADDRESS).\n\nScenarios:\n", dbusapi.BusName)
+		for _, n := range dbusapitest.ScenarioNames() {
+			fmt.Fprintf(flag.CommandLine.Output(), "  %-15s %s\n", n, dbusapitest.Scenarios[n])
+		}
+		fmt.Fprintln(flag.CommandLine.Output(), "\nFlags:")
+		flag.PrintDefaults()
+	}
+	flag.Parse()
+	if err := run(*scenario, *step, *verbose); err != nil {
+		fmt.Fprintf(os.Stderr, "fakebackupd: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func run(scenario string, step time.Duration, verbose bool) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	l := logrus.New()
+	l.Out = os.Stderr
+	if verbose {
+		l.Level = logrus.DebugLevel
+	}
+	log := logrus.NewEntry(l).WithField("scenario", scenario)
+	fake, err := dbusapitest.NewFake(scenario, step)
+	if err != nil {
+		return err
+	}
+	conn, err := dbus.ConnectSessionBus()
+	if err != nil {
+		return fmt.Errorf("connect to the session bus: %w", err)
+	}
+	defer conn.Close()
+	svc, err := dbusapi.Serve(ctx, conn, fake, log)
+	if err != nil {
+		return err
+	}
+	defer svc.Close()
+	fake.Events.SetSink(logged{svc, log})
+	fmt.Println("ready")
+	select {
+	case <-ctx.Done():
+		return nil
+	case <-conn.Context().Done(): // the bus went away: the session ended
+		return fmt.Errorf("the session bus connection closed")
+	}
+}
+
+// logged logs each event at debug level before the Service emits it.
+type logged struct {
+	dbusapi.Events
+	log *logrus.Entry
+}
+
+func (l logged) Progress(job string, p dbusapi.Progress) {
+	l.log.WithField("job", job).Debugf("Progress %.2f %s", p.Fraction, strings.TrimSpace(p.Step+" "+p.Text))
+	l.Events.Progress(job, p)
+}
+
+func (l logged) Finished(job string, r dbusapi.Result) {
+	l.log.WithField("job", job).Debugf("JobFinished %s: %s", r.Result, r.Text)
+	l.Events.Finished(job, r)
+}

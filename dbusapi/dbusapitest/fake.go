@@ -1,0 +1,540 @@
+// Package dbusapitest provides a fake Backend of the Backup API that behaves like the agent
+// (jobs that report progress, ask questions and finish), in named scenarios, for the tests of
+// dbusapi, of the app and of fakebackupd.
+package dbusapitest
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"tails-backup/dbusapi"
+)
+
+// Scenarios are the worlds NewFake knows, with what each shows.
+var Scenarios = map[string]string{
+	"first-run":      "no backup yet; a blank 16 GB stick and a 4 GB one that is too small are plugged in",
+	"paired":         "one backup, updated 3 days ago, not plugged in",
+	"plugged":        "one backup, updated 3 days ago, plugged in at /dev/sdb",
+	"updating":       "one backup plugged in, whose automatic update is under way",
+	"failed":         "one backup whose last update failed (its stick was pulled out)",
+	"paused":         "one backup; automatic updates are paused by a restore",
+	"backup":         "this Tails is itself a backup Tails: Promote is offered",
+	"no-persistence": "one backup; this Tails' Persistent Storage is locked",
+}
+
+// ScenarioNames lists the scenarios, sorted.
+func ScenarioNames() []string {
+	names := make([]string, 0, len(Scenarios))
+	for n := range Scenarios {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// The backups and sticks of the scenarios.
+const (
+	BackupUUID    = "2f4d1c7e-8a3b-4c5d-9e6f-0a1b2c3d4e5f"
+	BackupName    = "SanDisk Cruzer Blade, 16.0 GB"
+	NewBackupUUID = "7c9e6679-7425-40de-944b-e07fc1f90ae7"
+	BlankDevice   = "/dev/sdb"
+	SmallDevice   = "/dev/sdc"
+	TailsDevice   = "/dev/sdd"
+	BackupDevice  = "/dev/sdb"
+	confirmToken  = "sdb-4C530001230915117394-0"
+)
+
+// Answer IDs of the fake's questions.
+const (
+	QuestionApps    = "apps-1"
+	QuestionRestore = "restore-overwrite"
+	ChoiceCancel    = "cancel"
+	ChoiceClose     = "close-app"
+	ChoiceSkip      = "skip-app"
+	ChoiceRestore   = "restore"
+)
+
+// Fake is a Backend of a scenario. Its jobs take a few Steps each.
+type Fake struct {
+	Events    dbusapi.Relay // where the fake reports; set its sink to the Service
+	questions *dbusapi.Questions
+	step      time.Duration
+	now       func() time.Time
+
+	mu      sync.Mutex
+	status  dbusapi.Status
+	sticks  map[string][]dbusapi.StickInfo // by purpose
+	job     *fakeJob
+	nextJob int
+}
+
+type fakeJob struct {
+	info   dbusapi.Job
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// NewFake returns the fake in a scenario (one of Scenarios); its jobs advance every step.
+func NewFake(scenario string, step time.Duration) (*Fake, error) {
+	if _, ok := Scenarios[scenario]; !ok {
+		return nil, fmt.Errorf("no scenario %q: choose one of %s", scenario, strings.Join(ScenarioNames(), ", "))
+	}
+	f := &Fake{step: step, now: time.Now, sticks: map[string][]dbusapi.StickInfo{}}
+	f.questions = dbusapi.NewQuestions(&f.Events, 0)
+	now := f.now()
+	f.status = dbusapi.Status{
+		PersistentStorage:  true,
+		RemindersEnabled:   true,
+		ReminderPeriodDays: 7,
+	}
+	backup := dbusapi.Backup{
+		UUID:        BackupUUID,
+		Name:        BackupName,
+		Paired:      now.Add(-30 * 24 * time.Hour).Truncate(time.Second),
+		LastSuccess: now.Add(-3 * 24 * time.Hour).Truncate(time.Second),
+		LastAttempt: now.Add(-3 * 24 * time.Hour).Truncate(time.Second),
+		LastResult:  "success",
+		AgeText:     "Updated 3 days ago",
+	}
+	plug := func() {
+		backup.Plugged, backup.Device = true, BackupDevice
+	}
+	switch scenario {
+	case "first-run":
+		f.status.ReminderText = "No reminder until you have a backup Tails."
+	case "plugged", "updating":
+		plug()
+	case "failed":
+		backup.LastAttempt = now.Add(-time.Hour).Truncate(time.Second)
+		backup.LastResult = "failed"
+		backup.LastMessage = "Your backup Tails was unplugged during the update. Plug it in again to finish the update."
+	case "paused":
+		f.status.Paused = true
+		f.status.PausedText = "Automatic updates are paused while you restore from a backup; they start again when the restore is finished."
+	case "backup":
+		f.status.IsBackup = true
+		f.status.RemindersEnabled = false
+		f.status.ReminderText = "No reminder: this Tails is itself a backup, its main Tails does the reminding."
+	case "no-persistence":
+		f.status.PersistentStorage = false
+	}
+	if scenario != "first-run" && scenario != "backup" {
+		f.status.Backups = []dbusapi.Backup{backup}
+		f.status.NextReminder = backup.LastSuccess.Add(7 * 24 * time.Hour)
+		f.status.ReminderText = "Next reminder in about 4 days, unless your backup is updated before."
+	}
+	f.sticks = scenarioSticks(scenario)
+	if scenario == "updating" {
+		if _, err := f.start(dbusapi.Job{Kind: dbusapi.KindUpdate, Backup: BackupUUID, Device: BackupDevice, Automatic: true}, f.runUpdate); err != nil {
+			return nil, err
+		}
+	}
+	return f, nil
+}
+
+func scenarioSticks(scenario string) map[string][]dbusapi.StickInfo {
+	blank := dbusapi.StickInfo{
+		Device: BlankDevice, Name: "SanDisk Cruzer Blade, 16.0 GB", Size: 16_008_609_792, SizeText: "16.0 GB",
+		Usable: true,
+		Erase:  []string{"The Tails 6.10 on it", "2 partitions, 14.2 GB"}, Confirm: confirmToken,
+	}
+	small := dbusapi.StickInfo{
+		Device: SmallDevice, Name: "Kingston DataTraveler, 4.0 GB", Size: 4_001_366_016, SizeText: "4.0 GB",
+		Reason: "This stick is too small: a backup of this Tails needs at least 8.0 GB. Use a stick of 8 GB or more.",
+	}
+	tailsStick := dbusapi.StickInfo{
+		Device: TailsDevice, Name: "Samsung Flash Drive, 32.0 GB", Size: 32_017_047_552, SizeText: "32.0 GB", Usable: true,
+	}
+	backup := dbusapi.StickInfo{
+		Device: BackupDevice, Name: BackupName, Size: 16_008_609_792, SizeText: "16.0 GB",
+		Usable: true, Paired: true, BackupOfThis: true,
+	}
+	switch scenario {
+	case "first-run":
+		smallCreate := small
+		smallCreate.Erase = []string{"1 partition, 4.0 GB"}
+		notTails := func(s dbusapi.StickInfo) dbusapi.StickInfo {
+			s.Usable, s.Erase, s.Confirm = false, nil, ""
+			s.Reason = "This stick has no Tails on it: create a backup Tails on it instead."
+			return s
+		}
+		return map[string][]dbusapi.StickInfo{
+			dbusapi.PurposeCreate:  {blank, smallCreate},
+			dbusapi.PurposePair:    {notTails(blank), notTails(small), tailsStick},
+			dbusapi.PurposeRestore: {notTails(blank), notTails(small)},
+			dbusapi.PurposeVerify:  {notTails(blank), notTails(small)},
+		}
+	case "plugged", "updating", "failed", "paused", "no-persistence":
+		if scenario != "plugged" && scenario != "updating" {
+			return map[string][]dbusapi.StickInfo{}
+		}
+		pairedAlready := backup
+		pairedAlready.Usable = false
+		pairedAlready.Reason = "This stick is already your backup Tails: plug it in to update it."
+		noCreate := backup
+		noCreate.Usable = false
+		noCreate.Reason = "This stick is your backup Tails: creating a backup on it would erase it. Use another stick."
+		return map[string][]dbusapi.StickInfo{
+			dbusapi.PurposeCreate:  {noCreate},
+			dbusapi.PurposePair:    {pairedAlready},
+			dbusapi.PurposeRestore: {backup},
+			dbusapi.PurposeVerify:  {backup},
+		}
+	}
+	return map[string][]dbusapi.StickInfo{}
+}
+
+// SetNow sets the fake's clock (time.Now by default); call it before any job.
+func (f *Fake) SetNow(now func() time.Time) { f.now = now }
+
+// Status implements dbusapi.Backend.
+func (f *Fake) Status(ctx context.Context) (dbusapi.Status, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	st := f.status
+	st.Backups = slices.Clone(st.Backups)
+	if f.job != nil {
+		j := f.job.info
+		if j.Progress != nil {
+			p := *j.Progress
+			j.Progress = &p
+		}
+		st.Job = &j
+	}
+	return st, nil
+}
+
+// ListSticks implements dbusapi.Backend.
+func (f *Fake) ListSticks(ctx context.Context, purpose string) ([]dbusapi.StickInfo, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.sticks[purpose]), nil
+}
+
+// stick finds the stick of device for a purpose: NotFound when not plugged in, Refused with
+// its reason when it cannot serve.
+func (f *Fake) stick(purpose, device string) (dbusapi.StickInfo, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, s := range f.sticks[purpose] {
+		if s.Device == device {
+			if !s.Usable {
+				return s, &dbusapi.Error{Kind: dbusapi.Refused, Text: s.Reason}
+			}
+			return s, nil
+		}
+	}
+	return dbusapi.StickInfo{}, dbusapi.Errorf(dbusapi.NotFound, "No stick is plugged in at %s: plug it in, or choose a stick from the list.", device)
+}
+
+// start runs a job unless one runs (Busy).
+func (f *Fake) start(info dbusapi.Job, run func(ctx context.Context, id string) dbusapi.Result) (string, error) {
+	f.mu.Lock()
+	if f.job != nil {
+		f.mu.Unlock()
+		return "", &dbusapi.Error{Kind: dbusapi.Busy, Text: "Another backup task is under way: wait for it to finish, or cancel it."}
+	}
+	f.nextJob++
+	info.ID = fmt.Sprintf("%s-%d", info.Kind, f.nextJob)
+	ctx, cancel := context.WithCancel(context.Background())
+	j := &fakeJob{info: info, cancel: cancel, done: make(chan struct{})}
+	f.job = j
+	f.mu.Unlock()
+	f.progress(info.ID, dbusapi.Progress{Fraction: -1, SecondsLeft: -1, Step: "Starting.", Cancellable: true})
+	f.Events.Changed()
+	go func() {
+		defer close(j.done)
+		res := run(ctx, info.ID)
+		if res.Result == "" {
+			res.Result = dbusapi.ResultSuccess
+		}
+		f.mu.Lock()
+		f.job = nil
+		f.mu.Unlock()
+		cancel()
+		f.Events.Finished(info.ID, res)
+		f.Events.Changed()
+	}()
+	return info.ID, nil
+}
+
+// progress reports a job's progress and keeps it for Status, as the agent does.
+func (f *Fake) progress(id string, p dbusapi.Progress) {
+	f.mu.Lock()
+	if f.job != nil && f.job.info.ID == id {
+		f.job.info.Progress = &p
+	}
+	f.mu.Unlock()
+	f.Events.Progress(id, p)
+}
+
+// Wait waits until no job runs.
+func (f *Fake) Wait(ctx context.Context) error {
+	f.mu.Lock()
+	j := f.job
+	f.mu.Unlock()
+	if j == nil {
+		return nil
+	}
+	select {
+	case <-j.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// pause waits a step; false when the job is cancelled.
+func (f *Fake) pause(ctx context.Context) bool {
+	t := time.NewTimer(f.step)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+var cancelled = dbusapi.Result{Result: dbusapi.ResultCancelled, Text: "Cancelled. Nothing was lost; the next update finishes the job."}
+
+// copySteps reports a copy of total bytes in steps; false when cancelled.
+func (f *Fake) copySteps(ctx context.Context, id, step string, total float64) bool {
+	for i := 0; i <= 4; i++ {
+		if !f.pause(ctx) {
+			return false
+		}
+		frac := float64(i) / 4
+		f.progress(id, dbusapi.Progress{
+			Fraction: frac, Step: step, Cancellable: true, SecondsLeft: int64(4-i) * 30,
+			Text: fmt.Sprintf("Copying: %.1f GB of %.1f GB", frac*total, total),
+		})
+	}
+	return true
+}
+
+// UpdateNow implements dbusapi.Backend.
+func (f *Fake) UpdateNow(ctx context.Context, backup string) (string, error) {
+	f.mu.Lock()
+	var found *dbusapi.Backup
+	for i, b := range f.status.Backups {
+		if b.Plugged && (backup == "" || b.UUID == backup) {
+			found = &f.status.Backups[i]
+		}
+	}
+	var info dbusapi.Job
+	if found != nil {
+		info = dbusapi.Job{Kind: dbusapi.KindUpdate, Backup: found.UUID, Device: found.Device}
+	}
+	f.mu.Unlock()
+	if found == nil {
+		return "", &dbusapi.Error{Kind: dbusapi.NotFound, Text: "Your backup Tails is not plugged in: plug it in to update it."}
+	}
+	return f.start(info, f.runUpdate)
+}
+
+func (f *Fake) runUpdate(ctx context.Context, id string) dbusapi.Result {
+	f.progress(id, dbusapi.Progress{Fraction: -1, SecondsLeft: -1, Step: "Unlocking your backup Tails.", Cancellable: true})
+	if !f.pause(ctx) {
+		return cancelled
+	}
+	{ // the update asks about an application open, as the agent's does when one is
+		choice, err := f.questions.Ask(ctx, id, dbusapi.Question{
+			ID:    QuestionApps,
+			Title: "Thunderbird is open",
+			Body:  "Thunderbird is using its files in your Persistent Storage. Close it to back them up, or skip them this time.",
+			Choices: []dbusapi.Choice{
+				{ID: ChoiceCancel, Label: "Cancel the update"},
+				{ID: ChoiceClose, Label: "Close Thunderbird and continue"},
+				{ID: ChoiceSkip, Label: "Skip Thunderbird's data"},
+			},
+		})
+		if err != nil || choice == ChoiceCancel {
+			return cancelled
+		}
+		if choice == ChoiceSkip {
+			f.Events.Message(id, dbusapi.LevelWarning, "Thunderbird's data is not updated this time; your backup keeps its previous copy.")
+		}
+	}
+	if !f.copySteps(ctx, id, "Copying your Persistent Storage.", 3.4) {
+		return cancelled
+	}
+	f.mu.Lock()
+	for i, b := range f.status.Backups {
+		if b.UUID == BackupUUID {
+			now := f.now().Truncate(time.Second)
+			b.LastSuccess, b.LastAttempt, b.LastResult, b.LastMessage, b.AgeText = now, now, "success", "", "Updated less than a day ago"
+			f.status.Backups[i] = b
+			f.status.NextReminder = now.Add(7 * 24 * time.Hour)
+			f.status.ReminderText = "Next reminder in about 7 days, unless your backup is updated before."
+		}
+	}
+	f.mu.Unlock()
+	return dbusapi.Result{Result: dbusapi.ResultSuccess, Text: "Your backup Tails is up to date. You can unplug it."}
+}
+
+// Create implements dbusapi.Backend.
+func (f *Fake) Create(ctx context.Context, device, confirm string) (string, error) {
+	s, err := f.stick(dbusapi.PurposeCreate, device)
+	if err != nil {
+		return "", err
+	}
+	if confirm != s.Confirm {
+		return "", &dbusapi.Error{Kind: dbusapi.Refused, Text: "This stick changed since you confirmed erasing it: look at what it holds again and confirm again."}
+	}
+	return f.start(dbusapi.Job{Kind: dbusapi.KindCreate, Device: device}, func(ctx context.Context, id string) dbusapi.Result {
+		f.Events.Message(id, dbusapi.LevelInfo, "Everything on "+s.Name+" is being erased.")
+		if !f.copySteps(ctx, id, "Copying Tails to the new stick.", 1.6) {
+			return dbusapi.Result{Result: dbusapi.ResultCancelled, Text: "Cancelled. The stick is not a backup Tails; create it again to use it."}
+		}
+		f.addBackup(NewBackupUUID, s)
+		return dbusapi.Result{Text: "Your backup Tails is ready: it is updated each time you plug it in.", Backup: NewBackupUUID}
+	})
+}
+
+func (f *Fake) addBackup(uuid string, s dbusapi.StickInfo) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	now := f.now().Truncate(time.Second)
+	f.status.Backups = append(f.status.Backups, dbusapi.Backup{
+		UUID: uuid, Name: s.Name, Paired: now, LastSuccess: now, LastAttempt: now, LastResult: "success",
+		AgeText: "Updated less than a day ago", Plugged: true, Device: s.Device,
+	})
+	f.status.NextReminder = now.Add(7 * 24 * time.Hour)
+	f.status.ReminderText = "Next reminder in about 7 days, unless your backup is updated before."
+}
+
+// Pair implements dbusapi.Backend.
+func (f *Fake) Pair(ctx context.Context, device string) (string, error) {
+	s, err := f.stick(dbusapi.PurposePair, device)
+	if err != nil {
+		return "", err
+	}
+	return f.start(dbusapi.Job{Kind: dbusapi.KindPair, Device: device}, func(ctx context.Context, id string) dbusapi.Result {
+		f.progress(id, dbusapi.Progress{Fraction: -1, SecondsLeft: -1, Step: "Unlocking the stick.", Cancellable: true})
+		if !f.pause(ctx) {
+			return dbusapi.Result{Result: dbusapi.ResultCancelled, Text: "Cancelled. The stick is not paired."}
+		}
+		f.addBackup(NewBackupUUID, s)
+		return dbusapi.Result{Text: "The stick is now your backup Tails. Update it now, or plug it in later.", Backup: NewBackupUUID}
+	})
+}
+
+// Restore implements dbusapi.Backend.
+func (f *Fake) Restore(ctx context.Context, device string) (string, error) {
+	if _, err := f.stick(dbusapi.PurposeRestore, device); err != nil {
+		return "", err
+	}
+	return f.start(dbusapi.Job{Kind: dbusapi.KindRestore, Device: device, Backup: BackupUUID}, func(ctx context.Context, id string) dbusapi.Result {
+		choice, err := f.questions.Ask(ctx, id, dbusapi.Question{
+			ID:    QuestionRestore,
+			Title: "Replace your Persistent Storage?",
+			Body:  "Restoring replaces the files of your Persistent Storage with those of the backup: 12 files that are only here will be deleted.",
+			Choices: []dbusapi.Choice{
+				{ID: ChoiceCancel, Label: "Cancel"},
+				{ID: ChoiceRestore, Label: "Restore and delete 12 files"},
+			},
+			Destructive: ChoiceRestore,
+		})
+		if err != nil || choice != ChoiceRestore {
+			return dbusapi.Result{Result: dbusapi.ResultCancelled, Text: "Cancelled. Nothing was changed."}
+		}
+		if !f.copySteps(ctx, id, "Restoring your Persistent Storage.", 3.4) {
+			return dbusapi.Result{Result: dbusapi.ResultCancelled, Text: "Cancelled. Restore again to finish: your Persistent Storage is partly restored."}
+		}
+		return dbusapi.Result{Text: "Your Persistent Storage is restored. Restart Tails to use it."}
+	})
+}
+
+// Verify implements dbusapi.Backend.
+func (f *Fake) Verify(ctx context.Context, device string) (string, error) {
+	if _, err := f.stick(dbusapi.PurposeVerify, device); err != nil {
+		return "", err
+	}
+	return f.start(dbusapi.Job{Kind: dbusapi.KindVerify, Device: device, Backup: BackupUUID}, func(ctx context.Context, id string) dbusapi.Result {
+		if !f.copySteps(ctx, id, "Comparing your backup with this Tails.", 3.4) {
+			return dbusapi.Result{Result: dbusapi.ResultCancelled, Text: "Cancelled. Nothing was changed."}
+		}
+		return dbusapi.Result{
+			Result: dbusapi.ResultFailed,
+			Text:   "Your backup differs from this Tails in 2 places: update it to bring it up to date.",
+			Differences: []dbusapi.Difference{
+				{Path: "Persistent/notes.txt", Change: "changed", Text: "Changed here since the last update."},
+				{Path: "Persistent/photos/new.jpg", Change: "missing", Text: "Only on this Tails: not backed up yet."},
+			},
+			Checks: []dbusapi.Check{
+				{Name: "system", OK: true, Text: "The Tails system of the backup is intact."},
+				{Name: "bootloader", OK: true, Text: "The backup can start a computer."},
+			},
+		}
+	})
+}
+
+// Promote implements dbusapi.Backend.
+func (f *Fake) Promote(ctx context.Context) (string, error) {
+	f.mu.Lock()
+	isBackup := f.status.IsBackup
+	f.mu.Unlock()
+	if !isBackup {
+		return "", &dbusapi.Error{Kind: dbusapi.Refused, Text: "This Tails is already your main Tails: there is nothing to promote."}
+	}
+	return f.start(dbusapi.Job{Kind: dbusapi.KindPromote}, func(ctx context.Context, id string) dbusapi.Result {
+		if !f.pause(ctx) {
+			return dbusapi.Result{Result: dbusapi.ResultCancelled, Text: "Cancelled. This Tails is still a backup."}
+		}
+		f.mu.Lock()
+		f.status.IsBackup = false
+		f.status.RemindersEnabled = true
+		f.status.ReminderText = "No reminder until you have a backup Tails."
+		f.mu.Unlock()
+		return dbusapi.Result{Text: "This Tails is now your main Tails. Create a new backup Tails for it."}
+	})
+}
+
+// Cancel implements dbusapi.Backend.
+func (f *Fake) Cancel(ctx context.Context, job string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.job == nil || f.job.info.ID != job {
+		return &dbusapi.Error{Kind: dbusapi.NotFound, Text: "That task is not running any more: it has already finished."}
+	}
+	f.job.cancel()
+	return nil
+}
+
+// Answer implements dbusapi.Backend.
+func (f *Fake) Answer(ctx context.Context, job, question, choice string) error {
+	return f.questions.Answer(job, question, choice)
+}
+
+// SetReminders implements dbusapi.Backend.
+func (f *Fake) SetReminders(ctx context.Context, enabled bool, periodDays uint32) error {
+	f.mu.Lock()
+	f.status.RemindersEnabled = enabled
+	if periodDays != 0 {
+		f.status.ReminderPeriodDays = periodDays
+	}
+	if !enabled {
+		f.status.ReminderText = "No reminder: reminders are off."
+	} else {
+		f.status.ReminderText = fmt.Sprintf("Reminders come when your backup is more than %d days old.", f.status.ReminderPeriodDays)
+	}
+	f.mu.Unlock()
+	f.Events.Changed()
+	return nil
+}
+
+// Snooze implements dbusapi.Backend.
+func (f *Fake) Snooze(ctx context.Context) error {
+	f.mu.Lock()
+	f.status.SnoozedUntil = f.now().Add(24 * time.Hour).Truncate(time.Second)
+	f.status.ReminderText = "No reminder until tomorrow."
+	f.mu.Unlock()
+	f.Events.Changed()
+	return nil
+}
