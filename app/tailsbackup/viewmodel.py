@@ -168,7 +168,7 @@ def overview(status, now):
         v.hero_text = _("Unlock your Persistent Storage to update your backup: there is nothing to back up without it.")
         return v
     if v.job is not None:
-        v.hero_text = v.job.title
+        v.hero_title, v.hero_text = v.job.title, shown.age
         return v
     if plugged is not None:
         v.action, v.action_label = "update", _("Update now")

@@ -96,7 +96,7 @@ class Window:
         o("overview", "update").connect("clicked", self._on_update_now)
         o("overview", "job_cancel").connect("clicked", self._on_cancel)
         for purpose in ("verify", "restore", "create", "pair"):
-            o("overview", purpose).connect("activated", lambda _r, p=purpose: self.choose(p))
+            o("overview", purpose + "_button").connect("clicked", lambda _b, p=purpose: self.choose(p))
         o("overview", "reminders_switch").connect("notify::active", self._on_reminders_changed)
         o("overview", "period").connect("value-changed", self._on_reminders_changed)
         o("choose", "next").connect("clicked", self._on_choose_next)
@@ -108,7 +108,13 @@ class Window:
         o("promote", "promote").connect("clicked", self._on_promote)
 
     def show(self, page):
+        # Only the page shown is visible: GTK 4.8 shows the other pages of a stack to screen
+        # readers (AT-SPI) too, as if they were on the screen.
+        self.stack.get_child_by_name(page).set_visible(True)
         self.stack.set_visible_child_name(page)
+        for name in self.pages:
+            if name != page:
+                self.stack.get_child_by_name(name).set_visible(False)
         self.back.set_visible(page in _BACK)
 
     def toast(self, text):
@@ -279,7 +285,6 @@ class Window:
             row = _row(r.title, r.subtitle)
             if r.usable:
                 check = Gtk.CheckButton(valign=Gtk.Align.CENTER)
-                check.update_property([Gtk.AccessibleProperty.LABEL], [r.title])
                 if self._check_group is None:
                     self._check_group = check
                 else:
