@@ -40,6 +40,14 @@ const (
 // and sends a ServerChanged event when a server appears.
 var ErrNoServer = errors.New("no notification server on the session bus")
 
+// MaxButtons is the most buttons a notification has: GNOME Shell (43 and 48) shows the first
+// three actions of a notification as buttons and drops the others without a word.
+const MaxButtons = 3
+
+// ErrTooManyActions is returned by Show for a notification with more than MaxButtons actions
+// besides the default action: the shell would not show the others.
+var ErrTooManyActions = errors.New("notify: more actions than the notification server shows as buttons")
+
 // ErrClosed is returned by calls made after Close.
 var ErrClosed = errors.New("notifier closed")
 
@@ -100,7 +108,8 @@ type Notification struct {
 	// Body is plain text: it is escaped when the server interprets markup, unless BodyIsMarkup.
 	Body         string
 	BodyIsMarkup bool
-	// Actions are shown as buttons in this order (see Action.Command for servers without actions).
+	// Actions are shown as buttons in this order (see Action.Command for servers without actions);
+	// at most MaxButtons of them, besides the default action (a click on the notification).
 	Actions []Action
 	Urgency Urgency
 	// Timeout is 0 for the server's default, TimeoutNever (any negative value) to
@@ -316,10 +325,17 @@ func (n *Notifier) Available() bool {
 // on Events. Without a server it returns an error wrapping ErrNoServer; when ctx
 // expires, one wrapping ctx.Err().
 func (n *Notifier) Show(ctx context.Context, note Notification) (uint32, error) {
+	buttons := 0
 	for _, a := range note.Actions {
 		if a.Key == "" {
 			return 0, fmt.Errorf("notify: action %q has an empty key", a.Label)
 		}
+		if a.Key != DefaultActionKey {
+			buttons++
+		}
+	}
+	if buttons > MaxButtons {
+		return 0, fmt.Errorf("%w: %d buttons, at most %d", ErrTooManyActions, buttons, MaxButtons)
 	}
 	ctx, cancel := n.callContext(ctx)
 	defer cancel()

@@ -341,6 +341,43 @@ func TestEvents(t *testing.T) {
 					t.Fatalf("event = %#v, want %#v", got, want)
 				}
 			}
+			// Like GNOME Shell, the fake sends each signal twice (broadcast by another
+			// connection, and to us by the name's owner): each event comes once.
+			select {
+			case ev := <-n.Events():
+				t.Errorf("one event too many: %#v", ev)
+			case <-time.After(200 * time.Millisecond):
+			}
+		})
+	}
+}
+
+// GNOME Shell shows three buttons and drops any other without a word: Show refuses a fourth
+// (the default action, a click on the notification, is no button).
+func TestAtMostThreeButtons(t *testing.T) {
+	_, srv, n := setup(t)
+	button := func(k string) notify.Action { return notify.Action{Key: k, Label: strings.ToUpper(k)} }
+	def := notify.Action{Key: notify.DefaultActionKey, Label: "Open"}
+	tests := []struct {
+		name    string
+		actions []notify.Action
+		wantErr bool
+	}{
+		{"three", []notify.Action{button("a"), button("b"), button("c")}, false},
+		{"three and the default", []notify.Action{button("a"), def, button("b"), button("c")}, false},
+		{"four", []notify.Action{button("a"), button("b"), button("c"), button("d")}, true},
+		{"four and the default", []notify.Action{def, button("a"), button("b"), button("c"), button("d")}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := len(srv.Notifications())
+			_, err := n.Show(testContext(t), notify.Notification{Summary: tt.name, Actions: tt.actions})
+			if got := errors.Is(err, notify.ErrTooManyActions); got != tt.wantErr {
+				t.Fatalf("Show: %v; want ErrTooManyActions: %v", err, tt.wantErr)
+			}
+			if sent := len(srv.Notifications()) - before; tt.wantErr && sent != 0 {
+				t.Errorf("%d notifications sent; want none", sent)
+			}
 		})
 	}
 }

@@ -117,9 +117,16 @@ func WithoutActions() Option {
 	}
 }
 
+// MaxButtons is how many actions GNOME Shell shows as buttons; it drops the others.
+const MaxButtons = 3
+
 // Server is a fake org.freedesktop.Notifications server. It behaves like GNOME
-// Shell: IDs start at 1 per instance, a replaces_id of an open notification keeps
-// its ID, clicking an action emits ActionInvoked then NotificationClosed(2).
+// Shell (43 and 48, seen in internal/gnomeshell's sessions; docs/gnome-shell.md): IDs start
+// at 1 per instance, a replaces_id of an open notification keeps its ID, clicking an action
+// emits ActionInvoked then NotificationClosed(2), only the first MaxButtons actions besides
+// "default" can be clicked, and every signal about a notification goes out twice: broadcast
+// from a second connection (the shell's own, which does not own the name) and sent to the
+// notification's sender from the connection that owns the name (the shell's gjs helper).
 // All methods are safe for concurrent use.
 type Server struct {
 	addr string
@@ -127,6 +134,7 @@ type Server struct {
 	mu       sync.Mutex
 	changed  chan struct{} // closed and replaced on every recorded change
 	conn     *dbus.Conn
+	shell    *dbus.Conn // broadcasts the signals, like GNOME Shell's own connection
 	instance int
 	nextID   uint32
 	open     map[uint32]Notification // open notifications of the current instance
@@ -165,13 +173,19 @@ func (s *Server) Start(t testing.TB) {
 	if err != nil {
 		t.Fatalf("notifytest: connect fake server to %s: %v", s.addr, err)
 	}
+	shell, err := dbus.Connect(s.addr)
+	if err != nil {
+		_ = conn.Close()
+		t.Fatalf("notifytest: connect the fake shell to %s: %v", s.addr, err)
+	}
 	s.mu.Lock()
 	if s.conn != nil {
 		s.mu.Unlock()
 		_ = conn.Close()
+		_ = shell.Close()
 		t.Fatalf("notifytest: fake server already started")
 	}
-	s.conn = conn
+	s.conn, s.shell = conn, shell
 	s.instance++
 	if err := conn.Export(&methods{s: s, instance: s.instance}, objectPath, interfaceName); err != nil {
 		s.conn = nil
@@ -193,8 +207,8 @@ func (s *Server) Start(t testing.TB) {
 // call more than once and to Start again afterwards.
 func (s *Server) Stop() {
 	s.mu.Lock()
-	conn := s.conn
-	s.conn = nil
+	conn, shell := s.conn, s.shell
+	s.conn, s.shell = nil, nil
 	close(s.unblock)
 	s.unblock = make(chan struct{})
 	s.mu.Unlock()
@@ -202,6 +216,7 @@ func (s *Server) Stop() {
 		return
 	}
 	_ = conn.Close()
+	_ = shell.Close()
 	s.broadcast()
 }
 
@@ -344,32 +359,81 @@ func (s *Server) broadcastLocked() {
 
 // Click invokes action key of the open notification id, as a user would:
 // ActivationToken, ActionInvoked, then NotificationClosed with reason 2 (GNOME
-// Shell closes non-resident notifications on click). It fails the test if id is
-// not open or has no such action.
+// Shell closes non-resident notifications on click), each twice (see Server). It fails the
+// test if id is not open or shows no such button ("default" is a click on the notification).
 func (s *Server) Click(t testing.TB, id uint32, key string) {
 	t.Helper()
 	s.mu.Lock()
 	n, ok := s.open[id]
-	conn := s.conn
+	conn, shell := s.conn, s.shell
 	resident := false
 	if v, has := n.Hint("resident"); has {
 		resident, _ = v.(bool)
 	}
-	if ok && slices.Contains(n.ActionKeys(), key) && !resident {
+	shown := slices.Contains(n.shownKeys(), key)
+	if ok && shown && !resident {
 		delete(s.open, id)
 	}
 	s.mu.Unlock()
 	if !ok {
 		t.Fatalf("notifytest: click %q: notification %d is not open", key, id)
 	}
-	if !slices.Contains(n.ActionKeys(), key) {
-		t.Fatalf("notifytest: click %q: notification %d has actions %q", key, id, n.ActionKeys())
+	if !shown {
+		t.Fatalf("notifytest: click %q: notification %d shows the actions %q (of %q: GNOME Shell shows %d buttons)",
+			key, id, n.shownKeys(), n.ActionKeys(), MaxButtons)
 	}
-	s.emit(t, conn, "ActivationToken", id, "notifytest-token")
-	s.emit(t, conn, "ActionInvoked", id, key)
+	s.signal(t, conn, shell, n.Sender, "ActivationToken", id, "notifytest-token")
+	s.signal(t, conn, shell, n.Sender, "ActionInvoked", id, key)
 	if !resident {
-		s.emit(t, conn, "NotificationClosed", id, ReasonDismissed)
+		s.signal(t, conn, shell, n.Sender, "NotificationClosed", id, ReasonDismissed)
 	}
+}
+
+// shownKeys are the keys of the actions GNOME Shell lets a person invoke: "default" and the
+// first MaxButtons others.
+func (n Notification) shownKeys() []string {
+	var keys []string
+	buttons := 0
+	for _, k := range n.ActionKeys() {
+		if k == "default" {
+			keys = append(keys, k)
+		} else if buttons < MaxButtons {
+			keys = append(keys, k)
+			buttons++
+		}
+	}
+	return keys
+}
+
+// signal sends the signal member about a notification of sender as GNOME Shell does: broadcast
+// from the shell's own connection, then to sender from the name's owner.
+func (s *Server) signal(t testing.TB, conn, shell *dbus.Conn, sender, member string, body ...any) {
+	t.Helper()
+	if conn == nil {
+		t.Fatalf("notifytest: emit %s: server stopped", member)
+	}
+	if err := shell.Emit(objectPath, interfaceName+"."+member, body...); err != nil {
+		t.Fatalf("notifytest: broadcast %s: %v", member, err)
+	}
+	if err := sendSignal(conn, sender, member, body...); err != nil {
+		t.Fatalf("notifytest: send %s to %s: %v", member, sender, err)
+	}
+}
+
+// sendSignal sends the signal member to dest only (a unicast signal).
+func sendSignal(conn *dbus.Conn, dest, member string, body ...any) error {
+	msg := &dbus.Message{
+		Type: dbus.TypeSignal,
+		Headers: map[dbus.HeaderField]dbus.Variant{
+			dbus.FieldPath:        dbus.MakeVariant(objectPath),
+			dbus.FieldInterface:   dbus.MakeVariant(interfaceName),
+			dbus.FieldMember:      dbus.MakeVariant(member),
+			dbus.FieldDestination: dbus.MakeVariant(dest),
+			dbus.FieldSignature:   dbus.MakeVariant(dbus.SignatureOf(body...)),
+		},
+		Body: body,
+	}
+	return conn.Send(msg, nil).Err
 }
 
 // Dismiss closes the open notification id as the user would (reason 2).
@@ -381,14 +445,14 @@ func (s *Server) Expire(t testing.TB, id uint32) { t.Helper(); s.closeOpen(t, id
 func (s *Server) closeOpen(t testing.TB, id, reason uint32) {
 	t.Helper()
 	s.mu.Lock()
-	_, ok := s.open[id]
+	n, ok := s.open[id]
 	delete(s.open, id)
-	conn := s.conn
+	conn, shell := s.conn, s.shell
 	s.mu.Unlock()
 	if !ok {
 		t.Fatalf("notifytest: close with reason %d: notification %d is not open", reason, id)
 	}
-	s.emit(t, conn, "NotificationClosed", id, reason)
+	s.signal(t, conn, shell, n.Sender, "NotificationClosed", id, reason)
 }
 
 // EmitRaw emits signal member of the Notifications interface with any body, for
@@ -475,15 +539,17 @@ func (m *methods) CloseNotification(sender dbus.Sender, id uint32) *dbus.Error {
 		s.mu.Unlock()
 		return errStopped()
 	}
-	_, open := s.open[id]
+	n, open := s.open[id]
 	delete(s.open, id)
 	s.closes = append(s.closes, CloseCall{Instance: s.instance, Sender: string(sender), ID: id, WasOpen: open})
-	conn := s.conn
+	conn, shell := s.conn, s.shell
 	s.broadcastLocked()
 	s.mu.Unlock()
 	if open && conn != nil {
-		// Like GNOME Shell: the signal goes out, the call succeeds even for unknown IDs.
-		_ = conn.Emit(objectPath, interfaceName+".NotificationClosed", id, ReasonClosed)
+		// Like GNOME Shell: the signal goes out (twice, see Server), the call succeeds even for
+		// unknown IDs.
+		_ = shell.Emit(objectPath, interfaceName+".NotificationClosed", id, ReasonClosed)
+		_ = sendSignal(conn, n.Sender, "NotificationClosed", id, ReasonClosed)
 	}
 	return nil
 }

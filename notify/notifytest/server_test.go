@@ -3,6 +3,7 @@ package notifytest_test
 import (
 	"context"
 	"reflect"
+	"runtime"
 	"testing"
 	"time"
 
@@ -52,15 +53,40 @@ func (c *client) notify(replaces uint32, summary string, actions ...string) uint
 	return id
 }
 
-func (c *client) signal() (string, []any) {
+func (c *client) next() *dbus.Signal {
 	c.t.Helper()
 	select {
 	case s := <-c.sigs:
-		return s.Name[len("org.freedesktop.Notifications."):], s.Body
+		return s
 	case <-time.After(waitTimeout):
 		c.t.Fatal("no signal")
 	}
-	return "", nil
+	return nil
+}
+
+// signalsTwice reads 2*len(want) signals, each of want once from the owner of the name
+// (sent to this client) and once from another connection (broadcast), as GNOME Shell sends
+// them; the two may come in either order, from two connections. It returns the owner's, in
+// their order.
+func (c *client) signalsTwice(owner string, want ...string) []*dbus.Signal {
+	c.t.Helper()
+	var fromOwner []*dbus.Signal
+	others := map[string]int{}
+	for range 2 * len(want) {
+		s := c.next()
+		name := s.Name[len("org.freedesktop.Notifications."):]
+		if s.Sender == owner {
+			fromOwner = append(fromOwner, s)
+		} else {
+			others[name]++
+		}
+	}
+	for i, w := range want {
+		if i >= len(fromOwner) || fromOwner[i].Name != "org.freedesktop.Notifications."+w || others[w] != 1 {
+			c.t.Fatalf("signals from the owner %v, broadcast by another connection %v; want %q once each", fromOwner, others, want)
+		}
+	}
+	return fromOwner
 }
 
 func TestServer(t *testing.T) {
@@ -93,12 +119,9 @@ func TestServer(t *testing.T) {
 	}
 
 	srv.Click(t, id, "k")
-	for _, want := range []string{"ActivationToken", "ActionInvoked", "NotificationClosed"} {
-		if name, body := c.signal(); name != want {
-			t.Fatalf("signal %s %v, want %s", name, body, want)
-		} else if name == "NotificationClosed" && body[1] != notifytest.ReasonDismissed {
-			t.Errorf("closed reason %v, want 2", body[1])
-		}
+	sigs := c.signalsTwice(srv.Owner(), "ActivationToken", "ActionInvoked", "NotificationClosed")
+	if body := sigs[2].Body; body[1] != notifytest.ReasonDismissed {
+		t.Errorf("closed reason %v, want 2", body[1])
 	}
 	if newID := c.notify(id, "replaces a closed one"); newID == id {
 		t.Errorf("replacing a closed notification kept ID %d", id)
@@ -106,8 +129,8 @@ func TestServer(t *testing.T) {
 		if err := c.call("CloseNotification", newID).Err; err != nil {
 			t.Fatal(err)
 		}
-		if name, body := c.signal(); name != "NotificationClosed" || body[1] != notifytest.ReasonClosed {
-			t.Errorf("signal %s %v, want NotificationClosed reason 3", name, body)
+		if sigs := c.signalsTwice(srv.Owner(), "NotificationClosed"); sigs[0].Body[1] != notifytest.ReasonClosed {
+			t.Errorf("signal %v, want NotificationClosed reason 3", sigs[0])
 		}
 		if cc := srv.WaitForClose(t, newID, waitTimeout); !cc.WasOpen {
 			t.Errorf("close call %+v", cc)
@@ -137,5 +160,46 @@ func TestServer(t *testing.T) {
 	}
 	if last := srv.Notifications(); last[len(last)-1].Instance != 2 {
 		t.Errorf("instance = %d, want 2", last[len(last)-1].Instance)
+	}
+}
+
+// fatalRecorder is a testing.TB whose Fatalf ends the goroutine and records it.
+type fatalRecorder struct {
+	testing.TB
+	failed bool
+}
+
+func (r *fatalRecorder) Helper()               {}
+func (r *fatalRecorder) Fatalf(string, ...any) { r.failed = true; runtime.Goexit() }
+
+func clickFails(t *testing.T, srv *notifytest.Server, id uint32, key string) bool {
+	r := &fatalRecorder{TB: t}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		srv.Click(r, id, key)
+	}()
+	<-done
+	return r.failed
+}
+
+// GNOME Shell shows three buttons of four and lets a person click the notification itself
+// (the default action): the fake lets a test click just those.
+func TestServerShowsThreeButtons(t *testing.T) {
+	bus := notifytest.StartBus(t)
+	srv := notifytest.NewServer(t, bus.Address())
+	c := newClient(t, bus.Address())
+	id := c.notify(0, "four", "a", "A", "b", "B", "default", "Open", "c", "C", "d", "D")
+	srv.WaitFor(t, func(n notifytest.Notification) bool { return n.ID == id }, waitTimeout)
+	if !clickFails(t, srv, id, "d") {
+		t.Errorf("clicking the fourth button worked; GNOME Shell does not show it")
+	}
+	if clickFails(t, srv, id, "default") {
+		t.Errorf("clicking the notification (default) failed")
+	}
+	id = c.notify(0, "three", "a", "A", "b", "B", "c", "C")
+	srv.WaitFor(t, func(n notifytest.Notification) bool { return n.ID == id }, waitTimeout)
+	if clickFails(t, srv, id, "c") {
+		t.Errorf("clicking the third button failed")
 	}
 }

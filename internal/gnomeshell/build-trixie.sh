@@ -1,0 +1,26 @@
+#!/bin/sh
+# Builds the Debian 13 "trixie" root file system that runs GNOME Shell 48 (Tails 7's) for the
+# tests: debootstrap (minbase) from MIRROR, then PACKAGES without recommends, and the ordinary
+# user tbtest (uid 1000) who runs the session. Runs as root inside its own mount namespace
+# (unshare --mount --propagation private), so that the mounts it makes vanish with it.
+# Usage: build-trixie.sh ROOT MIRROR PACKAGES...
+set -eu
+root=$1 mirror=$2
+shift 2
+debootstrap --variant=minbase trixie "$root" "$mirror" >"$root.debootstrap.log" 2>&1 ||
+  { tail -30 "$root.debootstrap.log" >&2; exit 1; }
+mount -t proc proc "$root/proc"
+mount -t sysfs sysfs "$root/sys"
+mount --bind /dev "$root/dev"
+mount --bind /dev/pts "$root/dev/pts"
+mount -t tmpfs -o mode=1777 tmpfs "$root/dev/shm"
+mount -t tmpfs tmpfs "$root/run"
+cp /etc/resolv.conf "$root/etc/resolv.conf"
+# No service starts in the chroot while packages are installed.
+printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d"
+chmod 755 "$root/usr/sbin/policy-rc.d"
+export DEBIAN_FRONTEND=noninteractive
+chroot "$root" apt-get install -y --no-install-recommends "$@" >"$root.apt.log" 2>&1 ||
+  { tail -30 "$root.apt.log" >&2; exit 1; }
+chroot "$root" apt-get clean
+chroot "$root" useradd -M -d /nonexistent -u 1000 -U -s /usr/sbin/nologin tbtest

@@ -1,0 +1,428 @@
+// Package gnomeshell starts the real GNOME Shell headless, as an ordinary user on private buses, and drives it as a person would, for tests.
+package gnomeshell
+
+import (
+	"bytes"
+	"context"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/godbus/dbus/v5"
+
+	"tails-backup/internal/testtool"
+)
+
+// Shell is a GNOME Shell a test runs against.
+type Shell int
+
+const (
+	// Host43 is the host's own GNOME Shell: 43 on Debian 12, the desktop of Tails 6.
+	Host43 Shell = iota
+	// Trixie48 is GNOME Shell 48 (Tails 7's) in a Debian 13 root file system built once under
+	// the repository's .cache/gnome-trixie.
+	Trixie48
+)
+
+// Shells are the shells a test runs against, in order.
+func Shells() []Shell { return []Shell{Host43, Trixie48} }
+
+func (s Shell) String() string {
+	switch s {
+	case Host43:
+		return "GNOME43"
+	case Trixie48:
+		return "GNOME48"
+	}
+	return "Shell(" + strconv.Itoa(int(s)) + ")"
+}
+
+// hostUser is the ordinary user who runs the host's sessions, created when absent. Not root:
+// GNOME Shell shows root a "Logged in as a privileged user" banner that holds the queue.
+const hostUser = "tbtest"
+
+const (
+	// startTimeout bounds the start of a session (about 2 s when the machine is idle).
+	startTimeout = 60 * time.Second
+	// stopTimeout is how long the session has to exit on SIGTERM before it is killed.
+	stopTimeout = 5 * time.Second
+)
+
+//go:embed start.sh
+var startScript []byte
+
+//go:embed session.sh
+var sessionScript []byte
+
+// busConfig is the configuration of the private buses (type system or session). <allow
+// user="*"/> lets any uid connect: the test process runs as root and the bus as the session's
+// user, and dbus-daemon otherwise accepts only its own uid. The session bus finds the D-Bus
+// activated services (the gjs helper that owns org.freedesktop.Notifications).
+const busConfig = `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>%s</type>
+  <listen>unix:path=%s</listen>
+  <auth>EXTERNAL</auth>
+  %s
+  <policy context="default">
+    <allow user="*"/>
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
+</busconfig>
+`
+
+// Session is a running GNOME Shell with its buses. Its methods are safe for concurrent use.
+type Session struct {
+	shell Shell
+	root  string // the root file system, "" for the host's
+	dir   string // the runtime directory (XDG_RUNTIME_DIR) as seen inside root
+	cmd   *exec.Cmd
+	log   *bytes.Buffer // the session's output
+	conn  *dbus.Conn
+
+	mu        sync.Mutex
+	waited    chan struct{}
+	closeOnce sync.Once
+	release   func()
+}
+
+// Start starts shell as an ordinary user on private system and session buses, waits until
+// org.freedesktop.Notifications, org.gnome.Shell (Eval) and org.gnome.Shell.Screenshot
+// answer, and removes the banners the shell posts by itself. It is stopped in t.Cleanup; what is
+// missing skips the test, or fails it on CI (internal/testtool).
+func Start(t testing.TB, shell Shell) *Session {
+	t.Helper()
+	s := &Session{shell: shell, log: new(bytes.Buffer), waited: make(chan struct{}), release: func() {}}
+	var uid, gid int
+	switch shell {
+	case Host43:
+		testtool.Program(t, "gnome-shell", "gnome-shell")
+		testtool.Program(t, "gjs", "gjs")
+		testtool.Program(t, "dbus-daemon", "dbus-daemon")
+		var err error
+		if uid, gid, err = ensureHostUser(); err != nil {
+			t.Fatalf("gnomeshell: %v", err)
+		}
+	case Trixie48:
+		s.root, s.release = trixieRoot(t)
+		uid, gid = trixieUID, trixieUID
+	default:
+		t.Fatalf("gnomeshell: unknown shell %d", shell)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("gnomeshell: %v", err)
+		}
+		if t.Failed() {
+			t.Logf("%s session output (tail):\n%s", shell, tail(s.Output(), 40))
+		}
+	})
+	if err := s.start(uid, gid); err != nil {
+		t.Fatalf("gnomeshell: start %s: %v\n%s", shell, err, tail(s.Output(), 40))
+	}
+	return s
+}
+
+// ensureHostUser returns the uid and gid of hostUser, creating the system user when absent.
+func ensureHostUser() (int, int, error) {
+	u, err := user.Lookup(hostUser)
+	if err != nil {
+		out, aerr := exec.Command("useradd", "--system", "--user-group", "--no-create-home",
+			"--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin", hostUser).CombinedOutput()
+		// Another test process may have created it meanwhile: look again either way.
+		if u, err = user.Lookup(hostUser); err != nil {
+			return 0, 0, fmt.Errorf("create the test user %s: %v: %s", hostUser, aerr, out)
+		}
+	}
+	uid, err1 := strconv.Atoi(u.Uid)
+	gid, err2 := strconv.Atoi(u.Gid)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, 0, fmt.Errorf("user %s: %w", hostUser, err)
+	}
+	return uid, gid, nil
+}
+
+// host is the path of p (a path inside the session's root) on the host.
+func (s *Session) host(p string) string { return filepath.Join(s.root, p) }
+
+func (s *Session) start(uid, gid int) error {
+	// Not t.TempDir(): unix socket paths are limited to 108 bytes.
+	hostTmp, err := os.MkdirTemp(s.host("/tmp"), "gs-")
+	if err != nil {
+		return err
+	}
+	s.dir = "/tmp/" + filepath.Base(hostTmp)
+	// GNOME Shell posts "Screen Lock disabled" on a user's first session and, with no input, the
+	// banner holds the queue: this file says it was shown.
+	files := map[string][]byte{
+		"system.conf":  fmt.Appendf(nil, busConfig, "system", s.dir+"/system", ""),
+		"session.conf": fmt.Appendf(nil, busConfig, "session", s.dir+"/bus", "<standard_session_servicedirs/>"),
+		"session.sh":   sessionScript,
+		"home/.local/share/gnome-shell/lock-warning-shown": nil,
+	}
+	for name, data := range files {
+		p := filepath.Join(hostTmp, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+			return err
+		}
+		if err := os.WriteFile(p, data, 0o600); err != nil {
+			return err
+		}
+	}
+	if err := filepath.Walk(hostTmp, func(p string, _ os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		return os.Lchown(p, uid, gid)
+	}); err != nil {
+		return err
+	}
+	if err := os.Chmod(hostTmp, 0o700); err != nil {
+		return err
+	}
+	// start.sh stays outside the session's directory: root runs it.
+	script := hostTmp + ".start.sh"
+	if err := os.WriteFile(script, startScript, 0o700); err != nil {
+		return err
+	}
+	args := []string{"/bin/sh", script, s.root, strconv.Itoa(uid), strconv.Itoa(gid), s.dir}
+	if s.root != "" {
+		// A mount namespace of its own: the mounts in the root vanish with the session, even
+		// when the test process is killed.
+		args = append([]string{"unshare", "--mount", "--propagation", "private", "--"}, args...)
+	}
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Env = []string{
+		"PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin",
+		"HOME=" + s.dir + "/home",
+		"XDG_RUNTIME_DIR=" + s.dir,
+		"XDG_SESSION_TYPE=wayland",
+		"LANG=C.UTF-8",
+		"LIBGL_ALWAYS_SOFTWARE=1",
+		"DBUS_SYSTEM_BUS_ADDRESS=unix:path=" + s.dir + "/system",
+		"DBUS_SESSION_BUS_ADDRESS=unix:path=" + s.dir + "/bus",
+	}
+	w := &lockedWriter{mu: &s.mu, w: s.log}
+	cmd.Stdout, cmd.Stderr = w, w
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	s.cmd = cmd
+	go func() {
+		_ = cmd.Wait()
+		close(s.waited)
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+	defer cancel()
+	if err := s.waitReady(ctx); err != nil {
+		return err
+	}
+	return s.dismissAll(ctx)
+}
+
+// waitReady connects to the session bus and waits until the shell's services answer.
+func (s *Session) waitReady(ctx context.Context) error {
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	var last error
+	for {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("not ready: %w (last: %v)", ctx.Err(), last)
+		case <-s.waited:
+			return fmt.Errorf("the session exited: %v", s.cmd.ProcessState)
+		case <-tick.C:
+		}
+		if s.conn == nil {
+			conn, err := dbus.Connect(s.Address())
+			if err != nil {
+				last = err
+				continue
+			}
+			s.conn = conn
+		}
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		last = s.ready(cctx)
+		cancel()
+		if last == nil {
+			return nil
+		}
+	}
+}
+
+func (s *Session) ready(ctx context.Context) error {
+	var name, vendor, version, spec string
+	if err := s.conn.Object("org.freedesktop.Notifications", "/org/freedesktop/Notifications").CallWithContext(ctx,
+		"org.freedesktop.Notifications.GetServerInformation", 0).Store(&name, &vendor, &version, &spec); err != nil {
+		return err
+	}
+	if _, err := s.Eval(ctx, "1"); err != nil {
+		return err
+	}
+	var has bool
+	if err := s.conn.BusObject().CallWithContext(ctx, "org.freedesktop.DBus.NameHasOwner", 0,
+		"org.gnome.Shell.Screenshot").Store(&has); err != nil {
+		return err
+	}
+	if !has {
+		return errors.New("org.gnome.Shell.Screenshot has no owner yet")
+	}
+	return nil
+}
+
+// Shell is the shell the session runs.
+func (s *Session) Shell() Shell { return s.shell }
+
+// Address is the session bus address for a client in the test process (which runs as root: the
+// bus lets any uid connect).
+func (s *Session) Address() string { return "unix:path=" + s.host(s.dir) + "/bus" }
+
+// Env is the environment of a program run in the session through Argv: its session bus, its
+// Wayland display and runtime directory (pinentry-gnome3 wants a display before it asks the
+// shell's prompter over D-Bus).
+func (s *Session) Env() map[string]string {
+	return map[string]string{
+		"DBUS_SESSION_BUS_ADDRESS": "unix:path=" + s.dir + "/bus",
+		"WAYLAND_DISPLAY":          "wayland-0",
+		"XDG_RUNTIME_DIR":          s.dir,
+	}
+}
+
+// Argv is the command line that runs program (a path inside the session's root file system)
+// with args in the session's file system: on the host as is, in the Debian 13 root through
+// nsenter into the session's mount namespace and root directory.
+func (s *Session) Argv(program string, args ...string) []string {
+	if s.root == "" {
+		return append([]string{program}, args...)
+	}
+	return append([]string{"nsenter", "--target", strconv.Itoa(s.cmd.Process.Pid), "--mount", "--root", "--wd=/", "--", program}, args...)
+}
+
+// Output is what the session printed so far.
+func (s *Session) Output() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.log.String()
+}
+
+// Eval runs the JavaScript code js in the shell (org.gnome.Shell.Eval) and returns the JSON of
+// its value; a failure of js is an error with its message.
+func (s *Session) Eval(ctx context.Context, js string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	var (
+		ok  bool
+		res string
+	)
+	if err := s.conn.Object("org.gnome.Shell", "/org/gnome/Shell").CallWithContext(ctx,
+		"org.gnome.Shell.Eval", 0, js).Store(&ok, &res); err != nil {
+		return "", fmt.Errorf("eval: %w", err)
+	}
+	if !ok {
+		return "", fmt.Errorf("eval: %s", res)
+	}
+	return res, nil
+}
+
+// evalJSON runs js and decodes the JSON of its value into v.
+func (s *Session) evalJSON(ctx context.Context, js string, v any) error {
+	res, err := s.Eval(ctx, js)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal([]byte(res), v); err != nil {
+		return fmt.Errorf("eval: decode %q: %w", res, err)
+	}
+	return nil
+}
+
+// Screenshot saves a PNG of the whole screen to file (on the host).
+func (s *Session) Screenshot(ctx context.Context, file string) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	// The shell writes as the session's user, into its own directory.
+	inside := s.dir + "/screenshot.png"
+	var (
+		ok   bool
+		used string
+	)
+	if err := s.conn.Object("org.gnome.Shell.Screenshot", "/org/gnome/Shell/Screenshot").CallWithContext(ctx,
+		"org.gnome.Shell.Screenshot.Screenshot", 0, false, false, inside).Store(&ok, &used); err != nil {
+		return fmt.Errorf("screenshot: %w", err)
+	}
+	if !ok {
+		return errors.New("screenshot: the shell did not take it")
+	}
+	data, err := os.ReadFile(s.host(used))
+	if err != nil {
+		return fmt.Errorf("screenshot: %w", err)
+	}
+	_ = os.Remove(s.host(used))
+	if err := os.WriteFile(file, data, 0o644); err != nil {
+		return fmt.Errorf("screenshot: %w", err)
+	}
+	return nil
+}
+
+// Close stops the session (SIGTERM to its process group, then SIGKILL), which for the Debian 13
+// root also ends its mount namespace and so its mounts, and removes its directory. It is safe to
+// call more than once.
+func (s *Session) Close() error {
+	var err error
+	s.closeOnce.Do(func() {
+		defer s.release()
+		if s.conn != nil {
+			_ = s.conn.Close()
+		}
+		if s.cmd == nil || s.cmd.Process == nil {
+			return
+		}
+		pgid := s.cmd.Process.Pid
+		_ = syscall.Kill(-pgid, syscall.SIGTERM)
+		select {
+		case <-s.waited:
+		case <-time.After(stopTimeout):
+		}
+		// What is left of the group (the buses, the services they started) goes too.
+		_ = syscall.Kill(-pgid, syscall.SIGKILL)
+		<-s.waited
+		hostDir := s.host(s.dir)
+		err = errors.Join(os.RemoveAll(hostDir), os.Remove(hostDir+".start.sh"))
+	})
+	return err
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// tail is the last n lines of s.
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
