@@ -263,6 +263,9 @@ def first_run(shots):
     click("push button", "Cancel")
     find("push button", "Update now", sensitive=True)
     gone("progress bar", "Progress")
+    # How the update ended, in a toast that goes by itself.
+    find("label", "The update was cancelled*")
+    gone("label", "The update was cancelled*", timeout=20)
 
     step("verify")
     click("push button", "Check a backup")
