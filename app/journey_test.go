@@ -17,8 +17,9 @@ import (
 	"tails-backup/internal/gnomeshell"
 )
 
-// screenshotsEnv names the folder where the journey writes its screenshots (docs/screenshots to
-// renew the project's); without it they go to a temporary folder.
+// screenshotsEnv names the folder where the journey writes its screenshots, relative to the
+// repository's root (docs/screenshots renews the project's); without it they go to a temporary
+// folder.
 const screenshotsEnv = "TAILS_BACKUP_SCREENSHOTS"
 
 // TestJourney drives the Backup app through AT-SPI in the real GNOME Shell 43, against the fake
@@ -31,17 +32,17 @@ func TestJourney(t *testing.T) {
 	}
 	requirePython(t, "import gi; gi.require_version('Adw', '1'); from gi.repository import Adw; import pyatspi",
 		"python3-gi gir1.2-adw-1 python3-pyatspi at-spi2-core")
-	shots := os.Getenv(screenshotsEnv)
-	if shots == "" {
-		shots = t.TempDir()
-	} else if abs, err := filepath.Abs(shots); err == nil {
-		shots = abs
-	}
-	s := gnomeshell.Start(t, gnomeshell.Host43)
-	here, err := os.Getwd()
+	here, err := os.Getwd() // app/
 	if err != nil {
 		t.Fatal(err)
 	}
+	shots := os.Getenv(screenshotsEnv)
+	if shots == "" {
+		shots = t.TempDir()
+	} else if !filepath.IsAbs(shots) {
+		shots = filepath.Join(filepath.Dir(here), shots)
+	}
+	s := gnomeshell.Start(t, gnomeshell.Host43)
 	home := t.TempDir()
 	env := []string{"PATH=/usr/bin:/bin", "HOME=" + home, "LANG=C.UTF-8", "GDK_BACKEND=wayland"}
 	for k, v := range s.Env() {
