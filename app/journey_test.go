@@ -25,7 +25,8 @@ const screenshotsEnv = "TAILS_BACKUP_SCREENSHOTS"
 // TestJourney drives the Backup app through AT-SPI in the real GNOME Shell 43, against the fake
 // agent (tests/fakeagent.py), in the light and the dark style: first run, create, paired,
 // update now and Cancel, verify, restore's question (tests/journey.py), then the promote page of a
-// backup Tails. Each step waits for what the window must show.
+// backup Tails; after each, the page saying that the agent is not running once it has stopped.
+// Each step waits for what the window must show.
 func TestJourney(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts GNOME Shell")
@@ -62,16 +63,20 @@ func TestJourney(t *testing.T) {
 					fake := startProcess(t, slices.Concat(env, []string{"SCENARIO=" + j.scenario}), python, filepath.Join(here, "tests", "fakeagent.py"))
 					waitName(t, conn, "org.boum.tails.Backup1", fake)
 					app := startProcess(t, appEnv, python, filepath.Join(here, "tails-backup-app"))
-					journey := exec.Command(python, filepath.Join(here, "tests", "journey.py"), j.journey, shots, scheme.suffix)
-					journey.Env = env
-					out, err := journey.CombinedOutput()
-					if err != nil {
-						t.Errorf("journey %s: %v\n%s\napp:\n%s\nfake agent:\n%s", j.journey, err, out, app.output(), fake.output())
-					} else {
+					run := func(journey string) {
+						cmd := exec.Command(python, filepath.Join(here, "tests", "journey.py"), journey, shots, scheme.suffix)
+						cmd.Env = env
+						out, err := cmd.CombinedOutput()
+						if err != nil {
+							t.Fatalf("journey %s: %v\n%s\napp:\n%s\nfake agent:\n%s", journey, err, out, app.output(), fake.output())
+						}
 						t.Logf("%s", out)
 					}
-					app.stop(t)
+					run(j.journey)
+					// The agent stops: the window says so.
 					fake.stop(t)
+					run("no-service")
+					app.stop(t)
 				})
 			}
 		})

@@ -5,6 +5,7 @@ Run by app/journey_test.go with the app and a fake agent already started on the 
   journey.py first-run SHOTS SUFFIX   first run → create → paired; update now → cancel;
                                       verify; restore's question
   journey.py promote SHOTS SUFFIX     a backup Tails: the promote page
+  journey.py no-service SHOTS SUFFIX  the agent gone from the bus: the page that says so
 SHOTS is the folder for the screenshots ("" for none), SUFFIX is added to their names ("-dark").
 Every step waits for what the window must show, and fails with what it showed instead.
 """
@@ -298,12 +299,17 @@ def promote(shots):
     shots.take("promote")
 
 
+def no_service(shots):
+    step("the agent goes away")
+    find("label", "The backup service is not running")
+
+
 def main():
     journey, folder, suffix = sys.argv[1], sys.argv[2], sys.argv[3] if len(sys.argv) > 3 else ""
     shots = Shots(folder, suffix)
     shell_eval("Main.overview.hide(); true")
     try:
-        {"first-run": first_run, "promote": promote}[journey](shots)
+        {"first-run": first_run, "promote": promote, "no-service": no_service}[journey](shots)
     except JourneyError as err:
         print("journey failed:", err, file=sys.stderr, flush=True)
         return 1
