@@ -82,6 +82,9 @@ deb:
 PREFIX ?= /usr
 PKGDIR := cmd/tails-backup/install
 DOCS := README.md $(wildcard docs/*.md)
+# The Backup app (app/): its Python package and its pages.
+APPPY := $(wildcard app/tailsbackup/*.py)
+APPUI := $(wildcard app/ui/*.ui)
 
 .PHONY: install
 install: build
@@ -100,3 +103,9 @@ install: build
 	install -m 0644 $(PKGDIR)/99-tails-backup.rules $(DESTDIR)$(PREFIX)/lib/udev/rules.d/99-tails-backup.rules
 	install -m 0644 $(DOCS) $(DESTDIR)$(PREFIX)/share/doc/tails-backup/
 	install -m 0644 $(PKGDIR)/README.md $(DESTDIR)$(PREFIX)/share/doc/tails-backup/INSTALL.md
+	install -d -m 0755 $(DESTDIR)$(PREFIX)/share/tails-backup/app/tailsbackup $(DESTDIR)$(PREFIX)/share/tails-backup/app/ui \
+	  $(DESTDIR)$(PREFIX)/share/applications
+	install -m 0755 app/tails-backup-app $(DESTDIR)$(PREFIX)/bin/tails-backup-app
+	install -m 0644 $(APPPY) $(DESTDIR)$(PREFIX)/share/tails-backup/app/tailsbackup/
+	install -m 0644 $(APPUI) $(DESTDIR)$(PREFIX)/share/tails-backup/app/ui/
+	install -m 0644 app/org.boum.tails.Backup.desktop $(DESTDIR)$(PREFIX)/share/applications/org.boum.tails.Backup.desktop

@@ -231,6 +231,14 @@ func checkInstalledFiles(t *testing.T, root, dest, bin string, got map[string]in
 		"usr/lib/udev/rules.d/99-tails-backup.rules": f(0o644),
 		"usr/share/doc":              d(0o755),
 		"usr/share/doc/tails-backup": d(0o755),
+		// The Backup app.
+		"usr/bin/tails-backup-app":                             f(0o755),
+		"usr/share/applications":                               d(0o755),
+		"usr/share/applications/org.boum.tails.Backup.desktop": f(0o644),
+		"usr/share/tails-backup":                               d(0o755),
+		"usr/share/tails-backup/app":                           d(0o755),
+		"usr/share/tails-backup/app/tailsbackup":               d(0o755),
+		"usr/share/tails-backup/app/ui":                        d(0o755),
 	}
 	// Sources of the installed files that are copies.
 	sources := map[string]string{
@@ -248,6 +256,19 @@ func checkInstalledFiles(t *testing.T, root, dest, bin string, got map[string]in
 	}
 	for _, p := range docs {
 		sources["usr/share/doc/tails-backup/"+filepath.Base(p)] = p
+	}
+	sources["usr/bin/tails-backup-app"] = filepath.Join(root, "app", "tails-backup-app")
+	sources["usr/share/applications/org.boum.tails.Backup.desktop"] = filepath.Join(root, "app", "org.boum.tails.Backup.desktop")
+	for dir, pattern := range map[string]string{"tailsbackup": "*.py", "ui": "*.ui"} {
+		files, err := filepath.Glob(filepath.Join(root, "app", dir, pattern))
+		if err != nil || len(files) == 0 {
+			t.Fatalf("app/%s/%s: %v (none)", dir, pattern, err)
+		}
+		for _, p := range files {
+			rel := "usr/share/tails-backup/app/" + dir + "/" + filepath.Base(p)
+			sources[rel] = p
+			want[rel] = f(0o644)
+		}
 	}
 	for rel := range sources {
 		if strings.HasPrefix(rel, "usr/share/doc/") {

@@ -1,0 +1,321 @@
+#!/usr/bin/python3
+"""The Backup app driven as a person would, through AT-SPI, in a running GNOME Shell session.
+
+Run by app/journey_test.go with the app and a fake agent already started on the session bus:
+  journey.py first-run SHOTS SUFFIX   first run → create → paired; update now → cancel;
+                                      verify; restore's question
+  journey.py promote SHOTS SUFFIX     a backup Tails: the promote page
+  journey.py no-service SHOTS SUFFIX  the agent gone from the bus: the page that says so
+SHOTS is the folder for the screenshots ("" for none), SUFFIX is added to their names ("-dark").
+Every step waits for what the window must show, and fails with what it showed instead.
+"""
+
+import json
+import os
+import sys
+import time
+
+import pyatspi
+from gi.repository import Gio, GLib
+
+APP = "tails-backup-app"
+TIMEOUT = 30
+
+
+class JourneyError(Exception):
+    pass
+
+
+def shell_call(method, signature, args, reply, iface="org.gnome.Shell", path="/org/gnome/Shell"):
+    bus = Gio.bus_get_sync(Gio.BusType.SESSION, None)
+    return bus.call_sync(iface if iface != "org.gnome.Shell.Screenshot" else iface, path,
+                         iface, method, GLib.Variant(signature, args), GLib.VariantType(reply),
+                         Gio.DBusCallFlags.NONE, 10_000, None).unpack()
+
+
+def shell_eval(js):
+    ok, out = shell_call("Eval", "(s)", (js,), "(bs)")
+    if not ok:
+        raise JourneyError("Eval failed: " + out)
+    return json.loads(out) if out else None
+
+
+def app_root():
+    for a in pyatspi.Registry.getDesktop(0):
+        try:
+            if a is not None and a.name == APP:
+                return a
+        except Exception:
+            continue
+    return None
+
+
+def walk(acc):
+    yield acc
+    for i in range(acc.childCount):
+        try:
+            child = acc.getChildAtIndex(i)
+        except Exception:
+            continue
+        if child is not None:
+            yield from walk(child)
+
+
+def showing(acc):
+    """GTK 4.8 never sets SHOWING; the window keeps its hidden pages out of the tree, so a
+    visible accessible in it is on the screen."""
+    try:
+        return acc.getState().contains(pyatspi.STATE_VISIBLE)
+    except Exception:
+        return False
+
+
+def visible_texts():
+    root = app_root()
+    if root is None:
+        return ["(the app is not on the accessibility bus)"]
+    out = []
+    for acc in walk(root):
+        try:
+            if acc.name and showing(acc):
+                out.append("%s %r" % (acc.getRoleName(), acc.name))
+        except Exception:
+            continue
+    return out
+
+
+def named(acc, name):
+    """Whether acc is called name (or starts with it, name ending in "*"), or is a button whose
+    label says name: libadwaita 1.2 names a dialog's buttons twice ("Cancel Cancel")."""
+    n = acc.name or ""
+    if (n == name) or (name.endswith("*") and n.startswith(name[:-1])):
+        return True
+    if acc.getRoleName() == "push button":
+        for i in range(acc.childCount):
+            child = acc.getChildAtIndex(i)
+            if child is not None and child.getRoleName() == "label" and child.name == name:
+                return True
+    return False
+
+
+def find(role, name, timeout=TIMEOUT, sensitive=False, dialog=False):
+    """Waits for a showing accessible of role named name (see named), in a dialog of the window
+    when dialog is true, and returns it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        root = app_root()
+        if root is not None and dialog:
+            root = next((a for a in walk(root) if a.getRoleName() == "dialog" and showing(a)), None)
+        if root is not None:
+            for acc in walk(root):
+                try:
+                    if acc.getRoleName() != role or not showing(acc):
+                        continue
+                    if named(acc, name):
+                        if sensitive and not acc.getState().contains(pyatspi.STATE_SENSITIVE):
+                            continue
+                        return acc
+                except Exception:
+                    continue
+        time.sleep(0.2)
+    raise JourneyError("no %s %r in the window after %d s; it shows:\n  %s" % (
+        role, name, timeout, "\n  ".join(visible_texts())))
+
+
+def gone(role, name, timeout=TIMEOUT):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            find(role, name, timeout=0.1)
+        except JourneyError:
+            return
+        time.sleep(0.2)
+    raise JourneyError("%s %r still shows after %d s" % (role, name, timeout))
+
+
+_WINDOW_RECT = (
+    "(() => { const w = global.get_window_actors().map(a => a.meta_window)"
+    ".find(w => w.get_title() === 'Backup'); if (!w) return null;"
+    " const r = w.get_frame_rect(); return [r.x, r.y, r.width, r.height]; })()")
+
+_POINTER = (
+    "const Clutter = imports.gi.Clutter, GLib = imports.gi.GLib;"
+    "const seat = (Clutter.get_default_backend ? Clutter.get_default_backend()"
+    " : global.stage.context.get_backend()).get_default_seat();"
+    "globalThis._journeyPointer ??= seat.create_virtual_device(Clutter.InputDeviceType.POINTER_DEVICE);"
+    "const p = globalThis._journeyPointer, now = () => GLib.get_monotonic_time();")
+
+
+def pointer_click(acc):
+    """Clicks the middle of acc with a virtual pointer, as a hand does: GTK 4.8 gives check
+    buttons and switches no AT-SPI action."""
+    rect = shell_eval(_WINDOW_RECT)
+    if rect is None:
+        raise JourneyError("no window titled Backup to click in")
+    ext = acc.queryComponent().getExtents(pyatspi.WINDOW_COORDS)
+    x, y = rect[0] + ext.x + ext.width / 2, rect[1] + ext.y + ext.height / 2
+    for event in ("p.notify_absolute_motion(now(), %g, %g);" % (x, y),
+                  "p.notify_button(now(), 1, Clutter.ButtonState.PRESSED);",
+                  "p.notify_button(now(), 1, Clutter.ButtonState.RELEASED);"):
+        shell_eval(_POINTER + event + "true")
+        time.sleep(0.05)
+
+
+def click(role, name, timeout=TIMEOUT, dialog=False):
+    """Clicks a button through its AT-SPI action, or with the pointer when it has none."""
+    acc = find(role, name, timeout, sensitive=True, dialog=dialog)
+    try:
+        action = acc.queryAction()
+        n = action.nActions
+    except NotImplementedError:
+        n = 0
+    for i in range(n):
+        if action.getName(i) in ("click", "activate", "press", "toggle"):
+            action.doAction(i)
+            return acc
+    pointer_click(acc)
+    return acc
+
+
+def progress_at_least(value, timeout=TIMEOUT):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        bar = find("progress bar", "Progress", timeout)
+        if bar.queryValue().currentValue >= value:
+            return
+        time.sleep(0.2)
+    raise JourneyError("the progress bar did not reach %.2f" % value)
+
+
+class Shots:
+    def __init__(self, folder, suffix):
+        self.folder, self.suffix = folder, suffix
+
+    def take(self, name):
+        if not self.folder:
+            return
+        time.sleep(0.6)  # transitions and the progress bar's animation
+        # The area of the app's main window (its dialogs are drawn over it), frame included.
+        rect = shell_eval(_WINDOW_RECT)
+        if rect is None:
+            raise JourneyError("no window titled Backup to take a screenshot of")
+        path = os.path.join(self.folder, name + self.suffix + ".png")
+        tmp = os.path.join(os.environ.get("XDG_RUNTIME_DIR", "/tmp"), "journey-shot.png")
+        ok, used = shell_call("ScreenshotArea", "(iiiibs)", (rect[0], rect[1], rect[2], rect[3], False, tmp),
+                              "(bs)", iface="org.gnome.Shell.Screenshot", path="/org/gnome/Shell/Screenshot")
+        if not ok:
+            raise JourneyError("the shell did not take the screenshot " + name)
+        with open(used, "rb") as src, open(path, "wb") as dst:
+            dst.write(src.read())
+        os.remove(used)
+        print("screenshot", path, flush=True)
+
+
+def step(text):
+    print("journey:", text, flush=True)
+
+
+def first_run(shots):
+    step("first run")
+    find("push button", "Use a Tails stick I already have…")
+    click_to = find("push button", "Create a backup Tails…")
+    shots.take("first-run")
+    click_to.queryAction().doAction(0)
+
+    step("create: choose a stick")
+    find("label", "Choose a USB stick for your backup Tails")
+    find("label", "This stick is too small*")  # the unusable stick says why
+    click("check box", "SanDisk Ultra")
+    find("push button", "Next", sensitive=True)
+    shots.take("create-choose")
+    click("push button", "Next")
+
+    step("create: confirm")
+    find("label", "Everything on SanDisk Ultra will be erased")
+    find("label", "The Tails 6.10 on it")
+    erase = find("push button", "Erase and Create the Backup")
+    if erase.getState().contains(pyatspi.STATE_SENSITIVE):
+        raise JourneyError("the erase button works before the confirmation is checked")
+    click("check box", "I understand that everything on this stick will be erased")
+    find("push button", "Erase and Create the Backup", sensitive=True)
+    shots.take("create-confirm")
+    click("push button", "Erase and Create the Backup")
+
+    step("create: progress")
+    find("label", "Creating your backup Tails")
+    progress_at_least(0.3)
+    find("label", "Copying your Persistent Storage*")
+    shots.take("create-progress")
+
+    step("create: paired")
+    find("label", "Your backup Tails is ready", timeout=60)
+    shots.take("paired")
+    click("push button", "Done")
+
+    step("overview: update now, then cancel")
+    find("label", "Your backup Tails is plugged in.")
+    find("label", "Plugged in")
+    shots.take("overview")
+    click("push button", "Update now")
+    find("label", "Updating your backup Tails")
+    progress_at_least(0.2)
+    find("label", "Copying*")
+    shots.take("update-progress")
+    click("push button", "Cancel")
+    find("push button", "Update now", sensitive=True)
+    gone("progress bar", "Progress")
+    # How the update ended, in a toast that goes by itself.
+    find("label", "The update was cancelled*")
+    gone("label", "The update was cancelled*", timeout=20)
+
+    step("verify")
+    click("push button", "Check a backup")
+    find("label", "Choose the backup to check")
+    click("check box", "SanDisk Ultra (16 GB)")
+    click("push button", "Check")
+    find("label", "Your backup Tails was checked", timeout=60)
+    find("label", "Persistent/notes.txt")
+    find("label", "Bootloader")
+    shots.take("verify-result")
+    click("push button", "Done")
+
+    step("restore: its question")
+    click("push button", "Restore from a backup")
+    click("check box", "SanDisk Ultra (16 GB)")
+    click("push button", "Restore")
+    find("label", "Delete files from this Tails?")
+    find("push button", "Delete and Restore", dialog=True)
+    shots.take("restore-confirm")
+    click("push button", "Cancel", dialog=True)
+    gone("dialog", "Delete files from this Tails?")
+    find("label", "Cancelled", timeout=60)
+    click("push button", "Done")
+    find("push button", "Update now", sensitive=True)
+
+
+def promote(shots):
+    step("promote")
+    find("push button", "Make This the Main Tails")
+    shots.take("promote")
+
+
+def no_service(shots):
+    step("the agent goes away")
+    find("label", "The backup service is not running")
+
+
+def main():
+    journey, folder, suffix = sys.argv[1], sys.argv[2], sys.argv[3] if len(sys.argv) > 3 else ""
+    shots = Shots(folder, suffix)
+    shell_eval("Main.overview.hide(); true")
+    try:
+        {"first-run": first_run, "promote": promote, "no-service": no_service}[journey](shots)
+    except JourneyError as err:
+        print("journey failed:", err, file=sys.stderr, flush=True)
+        return 1
+    step("done")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,165 @@
+"""The view models: what the window shows for a status, a stick list and a job's end."""
+
+import os
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from tailsbackup import viewmodel  # noqa: E402
+
+NOW = 1_800_000_000
+DAY = 86400
+
+
+def backup(**kw):
+    b = {"uuid": "u1", "name": "SanDisk Cruzer (16 GB)", "paired": NOW - 30 * DAY,
+         "last_success": NOW - 3 * DAY, "last_attempt": NOW - 3 * DAY, "last_result": "success",
+         "last_message": "Your backup Tails is up to date.", "age_text": "Updated 3 days ago",
+         "plugged": False}
+    b.update(kw)
+    return b
+
+
+def status(**kw):
+    s = {"is_backup": False, "persistent_storage": True, "backups": [backup()],
+         "reminders_enabled": True, "reminder_period_days": 7,
+         "reminder_text": "Next reminder in about 4 days, unless your backup is updated before.",
+         "paused": False, "paused_text": "", "job": {}}
+    s.update(kw)
+    return s
+
+
+class OverviewTest(unittest.TestCase):
+    def test_pages(self):
+        cases = [
+            ("no backup", status(backups=[]), "first-run"),
+            ("a missing backups key", {}, "first-run"),
+            ("a backup Tails", status(is_backup=True), "promote"),
+            ("a paired backup", status(), "overview"),
+        ]
+        for name, s, page in cases:
+            with self.subTest(name):
+                self.assertEqual(viewmodel.overview(s, NOW).page, page)
+
+    def test_action(self):
+        cases = [
+            ("not plugged", status(), "plug", "Plug in your backup Tails", False),
+            ("plugged", status(backups=[backup(plugged=True, device="/dev/sdb")]), "update", "Update now", False),
+            ("an update runs", status(backups=[backup(plugged=True)],
+                                      job={"id": "j1", "kind": "update", "fraction": 0.25,
+                                           "text": "Copying: 1 GB of 4 GB", "cancellable": True}),
+             "", "", True),
+            ("no Persistent Storage", status(persistent_storage=False, backups=[backup(plugged=True)]),
+             "", "", False),
+        ]
+        for name, s, action, label, job in cases:
+            with self.subTest(name):
+                v = viewmodel.overview(s, NOW)
+                self.assertEqual(v.action, action)
+                self.assertEqual(v.action_label, label)
+                self.assertEqual(v.job is not None, job)
+                self.assertTrue(v.hero_text, "the overview says nothing under its title")
+
+    def test_job(self):
+        v = viewmodel.overview(status(job={"id": "j1", "kind": "update", "fraction": 0.25,
+                                           "text": "Copying: 1 GB of 4 GB", "cancellable": False}), NOW)
+        self.assertEqual((v.job.id, v.job.fraction, v.job.text, v.job.cancellable),
+                         ("j1", 0.25, "Copying: 1 GB of 4 GB", False))
+        self.assertEqual(v.job.title, "Updating your backup Tails")
+        # Before the first Progress the fraction is unknown.
+        v = viewmodel.overview(status(job={"id": "j2", "kind": "update"}), NOW)
+        self.assertEqual(v.job.fraction, -1.0)
+
+    def test_backup_rows(self):
+        v = viewmodel.overview(status(backups=[
+            backup(),
+            backup(uuid="u2", name="Kingston", last_attempt=NOW - 2 * 3600, last_result="failed",
+                   last_message="", age_text="Never updated", last_success=0, plugged=True),
+        ]), NOW)
+        a, b = v.backups
+        self.assertEqual((a.title, a.age, a.last_attempt, a.last_message, a.plugged_text),
+                         ("SanDisk Cruzer (16 GB)", "Updated 3 days ago", "Last attempt: 3 days ago",
+                          "Your backup Tails is up to date.", "Not plugged in"))
+        self.assertEqual(a.result_icon, "emblem-ok-symbolic")
+        # No message from the agent: the result in a sentence of our own.
+        self.assertEqual((b.last_attempt, b.last_message, b.plugged_text),
+                         ("Last attempt: 2 hours ago", "The update failed.", "Plugged in"))
+        # The top of the page is about the plugged backup, named since there are two.
+        self.assertEqual(v.hero_title, "Never updated")
+        self.assertEqual(v.hero_text, "Kingston is plugged in.")
+
+    def test_never_tried(self):
+        row = viewmodel.overview(status(backups=[backup(last_attempt=0, last_result="", last_message="",
+                                                        age_text="")]), NOW).backups[0]
+        self.assertEqual((row.last_attempt, row.last_message, row.age), ("", "", "Never updated"))
+
+    def test_reminders_and_pause(self):
+        v = viewmodel.overview(status(reminders_enabled=False, reminder_period_days=0, paused=True,
+                                      paused_text="Automatic updates are paused during the restore."), NOW)
+        self.assertEqual((v.reminders_enabled, v.reminder_period_days), (False, 7))
+        self.assertEqual(v.paused_text, "Automatic updates are paused during the restore.")
+        v = viewmodel.overview(status(paused=False, paused_text="stale"), NOW)
+        self.assertEqual(v.paused_text, "")
+
+
+class AgoTest(unittest.TestCase):
+    def test_ago(self):
+        for seconds, want in [(-5, "just now"), (30, "just now"), (60, "1 minute ago"),
+                              (59 * 60, "59 minutes ago"), (3600, "1 hour ago"),
+                              (DAY - 1, "23 hours ago"), (DAY, "1 day ago"), (40 * DAY, "40 days ago")]:
+            with self.subTest(seconds):
+                self.assertEqual(viewmodel.ago(seconds), want)
+
+
+class SticksTest(unittest.TestCase):
+    def test_rows(self):
+        rows = viewmodel.stick_rows([
+            {"device": "/dev/sdc", "name": "Tiny", "size_text": "4.0 GB", "usable": False,
+             "reason": "This stick is too small: it needs at least 8 GB."},
+            {"device": "/dev/sdb", "name": "SanDisk", "size_text": "15.5 GB", "usable": True,
+             "erase": ["The Tails 6.10 on it", "2 partitions, 14.2 GB"], "confirm": "tok"},
+            {"device": "/dev/sdd", "usable": False},
+        ])
+        got = [(r.device, r.title, r.subtitle, r.usable) for r in rows]
+        self.assertEqual(got, [
+            ("/dev/sdb", "SanDisk", "15.5 GB", True),
+            ("/dev/sdc", "Tiny (4.0 GB)", "This stick is too small: it needs at least 8 GB.", False),
+            ("/dev/sdd", "/dev/sdd", "This stick cannot be used.", False),
+        ])
+        self.assertEqual((rows[0].confirm, rows[0].erase), ("tok", ["The Tails 6.10 on it", "2 partitions, 14.2 GB"]))
+
+    def test_choose_texts(self):
+        for purpose in ("create", "pair", "restore", "verify"):
+            with self.subTest(purpose):
+                self.assertTrue(all(viewmodel.choose_texts(purpose)))
+
+
+class ResultTest(unittest.TestCase):
+    def test_verify(self):
+        v = viewmodel.result_view("verify", "success", "The backup differs in 2 files.", {
+            "differences": [{"path": "Persistent/notes.txt", "change": "changed", "text": "Changed since the last update."},
+                            {"path": "dotfiles/.bashrc", "change": "removed", "text": "Only in the backup."}],
+            "checks": [{"name": "Bootloader", "ok": True, "text": "The backup can start."},
+                       {"name": "System", "ok": False, "text": "The backup runs Tails 6.9; this Tails is 6.10."}],
+        })
+        self.assertEqual((v.title, v.text), ("Your backup Tails was checked", "The backup differs in 2 files."))
+        self.assertEqual([(f.icon, f.title, f.subtitle) for f in v.differences], [
+            ("document-edit-symbolic", "Persistent/notes.txt", "Changed since the last update."),
+            ("list-remove-symbolic", "dotfiles/.bashrc", "Only in the backup."),
+        ])
+        self.assertEqual([f.icon for f in v.checks], ["emblem-ok-symbolic", "dialog-warning-symbolic"])
+
+    def test_results(self):
+        for kind, result, title in [("create", "success", "Your backup Tails is ready"),
+                                    ("pair", "success", "Your backup Tails is paired"),
+                                    ("create", "failed", "Something went wrong"),
+                                    ("restore", "cancelled", "Cancelled")]:
+            with self.subTest(kind + " " + result):
+                v = viewmodel.result_view(kind, result, "text", None)
+                self.assertEqual(v.title, title)
+                self.assertEqual((v.differences, v.checks), ([], []))
+
+
+if __name__ == "__main__":
+    unittest.main()
