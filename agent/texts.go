@@ -8,7 +8,7 @@ import (
 	"tails-backup/session"
 )
 
-// The texts the user sees, in one place: docs/user-guide.md quotes them. Each error says what
+// The texts the user sees, in one place: docs/technical-details.md quotes them. Each error says what
 // happened and what to do next, in one or two sentences.
 
 // Action keys of our notifications.
