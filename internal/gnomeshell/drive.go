@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -172,8 +173,36 @@ func (s *Session) clickAt(ctx context.Context, where string) error {
 	if len(at) != 2 {
 		return fmt.Errorf("no point to click: %v", at)
 	}
+	// The pointer over a banner expands it, and the banner then moves and grows for a while
+	// (an animation, slower on a loaded machine): wait until the point stops moving, as a hand
+	// does before it clicks.
+	move := func(at []float64) error {
+		_, err := s.Eval(ctx, js(fmt.Sprintf(`tbPointer().notify_absolute_motion(tbNow(), %g, %g); return 0;`, at[0], at[1])))
+		return err
+	}
+	if err := move(at); err != nil {
+		return err
+	}
+	for range 20 {
+		if err := sleep(ctx, 150*time.Millisecond); err != nil {
+			return err
+		}
+		var now []float64
+		if err := s.evalJSON(ctx, js(where), &now); err != nil {
+			return err
+		}
+		if len(now) != 2 {
+			return fmt.Errorf("no point to click: %v", now)
+		}
+		if slices.Equal(now, at) {
+			break
+		}
+		at = now
+		if err := move(at); err != nil {
+			return err
+		}
+	}
 	steps := []string{
-		fmt.Sprintf(`tbPointer().notify_absolute_motion(tbNow(), %g, %g); return 0;`, at[0], at[1]),
 		`tbPointer().notify_button(tbNow(), 1, Clutter.ButtonState.PRESSED); return 0;`,
 		`tbPointer().notify_button(tbNow(), 1, Clutter.ButtonState.RELEASED); return 0;`,
 	}

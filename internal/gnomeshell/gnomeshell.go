@@ -127,6 +127,16 @@ func Start(t testing.TB, shell Shell) *Session {
 	default:
 		t.Fatalf("gnomeshell: unknown shell %d", shell)
 	}
+	// One session at a time on the machine: 'go test ./...' runs packages side by side, and
+	// two shells rendering in software on two cores starve each other until a banner misses
+	// the pointer (seen under CI: a click on the body of GNOME 48's banner came to nothing).
+	unlockSession, err := lockSession()
+	if err != nil {
+		s.release()
+		t.Fatalf("gnomeshell: %v", err)
+	}
+	release := s.release
+	s.release = func() { release(); unlockSession() }
 	t.Cleanup(func() {
 		if err := s.Close(); err != nil {
 			t.Errorf("gnomeshell: %v", err)
@@ -139,6 +149,26 @@ func Start(t testing.TB, shell Shell) *Session {
 		t.Fatalf("gnomeshell: start %s: %v\n%s", shell, err, tail(s.Output(), 40))
 	}
 	return s
+}
+
+// lockSession waits for the machine-wide lock of the GNOME Shell test sessions and returns
+// its release.
+func lockSession() (func(), error) {
+	f, err := os.OpenFile(filepath.Join(os.TempDir(), "tails-backup-gnomeshell.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open the session lock: %w", err)
+	}
+	for {
+		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX)
+		if !errors.Is(err, syscall.EINTR) {
+			break
+		}
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock %s: %w", f.Name(), err)
+	}
+	return func() { _ = f.Close() }, nil // closing the file releases the lock
 }
 
 // ensureHostUser returns the uid and gid of hostUser, creating the system user when absent.
