@@ -56,7 +56,7 @@ func (a *Agent) pickTails(device string) (session.Stick, error) {
 		if pe.Unfit == session.UnfitBoot {
 			return st, &dbusapi.Error{Kind: dbusapi.Refused, Text: apiTextBootStick}
 		}
-		return st, dbusapi.Errorf(dbusapi.Refused, apiTextUnfit, session.UnfitText(pe.Unfit))
+		return st, &dbusapi.Error{Kind: dbusapi.Refused, Text: appText("this stick " + session.UnfitText(pe.Unfit))}
 	}
 	return st, dbusapi.Errorf(dbusapi.Refused, apiTextUnfit, pe.Why)
 }
