@@ -23,9 +23,14 @@ import (
 	"tails-backup/wire"
 )
 
-// Disks is what the agent needs of udisks2; *udisks.Client has it.
+// Disks is what the agent needs of udisks2, the flows of the Backup app's jobs included
+// (session.FlowDisks, session.CreateDisks); *udisks.Client has it.
 type Disks interface {
 	Watch(ctx context.Context) (*udisks.Watcher, error)
+	WaitFor(ctx context.Context, cond func(*udisks.Snapshot) (bool, error)) (*udisks.Snapshot, error)
+	Format(ctx context.Context, block dbus.ObjectPath, typ string, o udisks.FormatOptions) error
+	CreateSystemPartition(ctx context.Context, table dbus.ObjectPath, offset, size uint64) (dbus.ObjectPath, error)
+	CreatePersistentPartition(ctx context.Context, table dbus.ObjectPath, offset, size uint64, passphrase string) (dbus.ObjectPath, error)
 	UnlockOrReuse(ctx context.Context, luks dbus.ObjectPath, passphrase string) (dbus.ObjectPath, bool, error)
 	MountOrReuse(ctx context.Context, fs dbus.ObjectPath) (string, bool, error)
 	MountReadOnlyOrReuse(ctx context.Context, fs dbus.ObjectPath) (string, bool, error)
@@ -77,6 +82,9 @@ type Config struct {
 	// Medium is where the running system partition is mounted (tails.MediumMount if ""): the
 	// backup's is refreshed from it after each update.
 	Medium string
+	// QuestionTimeout is how long a question of the API waits for its answer before its first
+	// (safe) choice is taken (dbusapi.QuestionTimeout if 0).
+	QuestionTimeout time.Duration
 }
 
 // Agent is the session agent: one update at a time, reminders, notifications.
@@ -109,6 +117,10 @@ type Agent struct {
 	sticksSeen string
 	// promoteJob is the API's ID of the promotion under way ("" none).
 	promoteJob string
+	// flow is the job of a session flow the app started (pair, verify, restore, create), nil
+	// when none; flowDone says how it ended.
+	flow     *flowJob
+	flowDone chan flowEnd
 	// bootloaders are the backups whose boot loader must be installed again, for the session
 	// (session.SystemRefresh).
 	bootloaders session.PendingBootloaders
@@ -145,6 +157,7 @@ func New(cfg Config, deps Deps) *Agent {
 		toldUnpair:  make(map[dbus.ObjectPath]bool),
 		jobDone:     make(chan jobResult, 1),
 		promoteDone: make(chan error, 1),
+		flowDone:    make(chan flowEnd, 1),
 		routes:      router{routes: make(map[uint32]chan<- notify.Event)},
 		requests:    make(chan apiRequest),
 	}
@@ -196,6 +209,10 @@ func (a *Agent) Run(ctx context.Context) error {
 				a.job.cancel()
 				<-a.jobDone
 			}
+			if a.flow != nil {
+				a.flow.ui.cancel(context.Canceled)
+				<-a.flowDone
+			}
 			return nil
 		case ev, ok := <-watch.Events():
 			if !ok {
@@ -235,6 +252,10 @@ func (a *Agent) Run(ctx context.Context) error {
 			a.scheduleReminder(ctx, timer)
 		case err := <-a.promoteDone:
 			a.finishPromote(ctx, err)
+		case end := <-a.flowDone:
+			a.finishFlow(ctx, end)
+			a.evaluateNow(ctx)
+			a.scheduleReminder(ctx, timer)
 		case r := <-a.requests:
 			r(ctx, timer)
 		case <-timer.C():
@@ -351,8 +372,8 @@ func (a *Agent) evaluate(ctx context.Context, state pairing.State) {
 				a.log.WithField("backup", st.UUID).Info("a paired backup is plugged in while a restore runs: not updating it")
 				continue
 			}
-			if a.job != nil {
-				continue
+			if a.job != nil || a.flow != nil {
+				continue // a flow job uses the stick, or the flow's result decides (flowEnd.handled)
 			}
 			if a.source == "" {
 				a.log.Warn("a paired backup is plugged in but this Tails' Persistent Storage is not unlocked")

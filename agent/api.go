@@ -113,6 +113,8 @@ func (a *Agent) status(ctx context.Context) dbusapi.Status {
 		out.Job = &dbusapi.Job{ID: a.job.id, Kind: dbusapi.KindUpdate, Backup: a.job.uuid, Device: a.job.device, Automatic: a.job.automatic}
 	case a.promoteJob != "":
 		out.Job = &dbusapi.Job{ID: a.promoteJob, Kind: dbusapi.KindPromote}
+	case a.flow != nil:
+		out.Job = &dbusapi.Job{ID: a.flow.id, Kind: a.flow.kind, Backup: a.flow.backup, Device: a.flow.device}
 	}
 	return out
 }
@@ -163,10 +165,12 @@ func (a *Agent) listSticks(ctx context.Context, purpose string) []dbusapi.StickI
 			size := session.Size(c.Stick)
 			info := dbusapi.StickInfo{
 				Device: session.Device(c.Stick), Name: session.Name(c.Stick), Size: size, SizeText: session.SizeText(int64(size)),
-				Usable: c.Reason == "", Reason: c.Reason, Paired: c.PairedUUID != "",
+				Usable: c.Reason == "", Paired: c.PairedUUID != "", BackupOfThis: c.PairedUUID != "",
 			}
-			if c.What != "" {
-				info.Erase = []string{"The " + c.What + " on it"}
+			if c.Reason != "" {
+				info.Reason = sentence(c.Reason)
+			} else {
+				info.Erase, info.Confirm = erasedLines(a.snap, c), createToken(a.snap, c)
 			}
 			out = append(out, info)
 		}
@@ -179,9 +183,11 @@ func (a *Agent) listSticks(ctx context.Context, purpose string) []dbusapi.StickI
 			Paired: st.Kind == session.Paired, BackupOfThis: st.Kind == session.Paired,
 		}
 		switch {
+		case st.Kind == session.Ignored:
+			info.Reason = apiTextUnusable
 		case purpose == dbusapi.PurposePair && info.Paired:
 			info.Reason = apiTextAlreadyPaired
-		case purpose != dbusapi.PurposePair && !info.Paired:
+		case purpose == dbusapi.PurposeVerify && !info.Paired:
 			info.Reason = apiTextNotYourBackup
 		}
 		info.Usable = info.Reason == ""
@@ -206,7 +212,7 @@ func (api *API) UpdateNow(ctx context.Context, backup string) (string, error) {
 	err := api.do(ctx, func(ctx context.Context, timer clock.Timer) error {
 		a := api.a
 		switch {
-		case a.job != nil || a.promoteJob != "":
+		case a.busy():
 			return &dbusapi.Error{Kind: dbusapi.Busy, Text: apiTextBusy}
 		case a.isBackup:
 			return &dbusapi.Error{Kind: dbusapi.Refused, Text: apiTextIsBackup}
@@ -235,26 +241,6 @@ func (api *API) UpdateNow(ctx context.Context, backup string) (string, error) {
 	return id, err
 }
 
-// Create implements dbusapi.Backend; the agent does not create a backup yet.
-func (api *API) Create(ctx context.Context, device, confirm string) (string, error) {
-	return "", &dbusapi.Error{Kind: dbusapi.Refused, Text: fmt.Sprintf(apiTextUseCommand, "create")}
-}
-
-// Pair implements dbusapi.Backend; the agent does not pair yet.
-func (api *API) Pair(ctx context.Context, device string) (string, error) {
-	return "", &dbusapi.Error{Kind: dbusapi.Refused, Text: fmt.Sprintf(apiTextUseCommand, "pair")}
-}
-
-// Restore implements dbusapi.Backend; the agent does not restore yet.
-func (api *API) Restore(ctx context.Context, device string) (string, error) {
-	return "", &dbusapi.Error{Kind: dbusapi.Refused, Text: fmt.Sprintf(apiTextUseCommand, "restore")}
-}
-
-// Verify implements dbusapi.Backend; the agent does not verify yet.
-func (api *API) Verify(ctx context.Context, device string) (string, error) {
-	return "", &dbusapi.Error{Kind: dbusapi.Refused, Text: fmt.Sprintf(apiTextUseCommand, "verify")}
-}
-
 // Promote implements dbusapi.Backend: what the backup-Tails warning's "Make this my main Tails"
 // does once confirmed.
 func (api *API) Promote(ctx context.Context) (string, error) {
@@ -262,7 +248,7 @@ func (api *API) Promote(ctx context.Context) (string, error) {
 	err := api.do(ctx, func(ctx context.Context, _ clock.Timer) error {
 		a := api.a
 		switch {
-		case a.job != nil || a.promoteJob != "":
+		case a.busy():
 			return &dbusapi.Error{Kind: dbusapi.Busy, Text: apiTextBusy}
 		case !a.isBackup:
 			return &dbusapi.Error{Kind: dbusapi.Refused, Text: apiTextNotBackup}
@@ -282,6 +268,9 @@ func (api *API) Cancel(ctx context.Context, job string) error {
 		case a.job != nil && a.job.id == job:
 			a.job.userCancel()
 			return nil
+		case a.flow != nil && a.flow.id == job:
+			a.flow.ui.userCancel()
+			return nil
 		case a.promoteJob != "" && a.promoteJob == job:
 			return &dbusapi.Error{Kind: dbusapi.Refused, Text: apiTextPromoteNoCancel}
 		}
@@ -294,6 +283,9 @@ func (api *API) Answer(ctx context.Context, job, question, choice string) error 
 	return api.do(ctx, func(ctx context.Context, _ clock.Timer) error {
 		if a := api.a; a.job != nil && a.job.id == job {
 			return a.job.answer(question, choice)
+		}
+		if a := api.a; a.flow != nil && a.flow.id == job {
+			return a.flow.ui.questions.Answer(job, question, choice)
 		}
 		return &dbusapi.Error{Kind: dbusapi.NotFound, Text: apiTextNoQuestion}
 	})

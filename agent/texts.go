@@ -284,7 +284,6 @@ const (
 	apiTextNotPlugged      = "Your backup Tails is not plugged in: plug it in, and the update starts."
 	apiTextAlreadyPaired   = "This stick is already your backup Tails: plug it in to update it."
 	apiTextNotYourBackup   = "This stick is not paired as your backup Tails: pair it first, or choose your backup Tails."
-	apiTextUseCommand      = "The Backup app cannot do this yet: run 'tails-backup %s' in a terminal."
 	apiTextPromoteNoCancel = "Making this Tails your main Tails cannot be cancelled: it takes only a moment."
 	apiTextNoJob           = "That task is not running any more: it has already finished."
 	apiTextNoQuestion      = "That question is no longer asked: it was answered, or its task ended."

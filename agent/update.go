@@ -109,8 +109,9 @@ func (a *Agent) startJob(ctx context.Context, st session.Classified, automatic b
 func (a *Agent) finishJob(ctx context.Context, res jobResult) {
 	a.job = nil
 	defer a.events.Changed()
-	a.events.Finished(res.id, res.api)
+	// Recorded first: the app reads the status again when the job has finished.
 	a.updateState(ctx, func(s *pairing.State) error { s.RecordAttempt(res.attempt); return nil })
+	a.events.Finished(res.id, res.api)
 	if res.note != nil {
 		a.show(ctx, *res.note)
 	}

@@ -48,7 +48,7 @@ func newFlowWorld(t *testing.T, spec udiskstest.StickSpec) *flowWorld {
 	spec.Passphrase, spec.LUKSUUID = udiskstest.BackupPassphrase, backupUUID
 	fake.AddStick(spec)
 	w := &flowWorld{fake: fake, store: filepath.Join(t.TempDir(), "state.json"), log: quietLog()}
-	w.connect = func(ctx context.Context) (*udisks.Client, *udisks.Snapshot, error) {
+	w.connect = func(ctx context.Context) (FlowDisks, *udisks.Snapshot, error) {
 		w.connected++
 		conn, err := dbus.Connect(addr)
 		if err != nil {

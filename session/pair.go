@@ -19,7 +19,15 @@ import (
 // Connect reaches udisks2 for a flow and lists the drives, or says why not in one sentence. The
 // client must outlive the end of ctx (the stick is still unmounted and locked after Ctrl-C);
 // the caller closes it after the flow.
-type Connect func(ctx context.Context) (*udisks.Client, *udisks.Snapshot, error)
+type Connect func(ctx context.Context) (FlowDisks, *udisks.Snapshot, error)
+
+// FlowDisks is what the flows a person starts (pair, restore, verify) need of udisks2:
+// opening a stick, and watching the sticks plugged in; *udisks.Client has it.
+type FlowDisks interface {
+	Disks
+	GetSnapshot(ctx context.Context) (*udisks.Snapshot, error)
+	WaitFor(ctx context.Context, cond func(*udisks.Snapshot) (bool, error)) (*udisks.Snapshot, error)
+}
 
 // PairUI is what the person is shown and asked during a pairing: a terminal for the command
 // line, a desktop application later.

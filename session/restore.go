@@ -215,7 +215,7 @@ func (r *Restore) pauseUpdates(ctx context.Context, store *pairing.Store) (resum
 
 // waitForBackupStick waits until a Tails stick that could be a backup is plugged in, for at
 // most d, and returns the udisks view that has it.
-func waitForBackupStick(ctx context.Context, disks *udisks.Client, boot udisks.BootPaths, d time.Duration) (*udisks.Snapshot, error) {
+func waitForBackupStick(ctx context.Context, disks FlowDisks, boot udisks.BootPaths, d time.Duration) (*udisks.Snapshot, error) {
 	wctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	snap, err := disks.WaitFor(wctx, func(s *udisks.Snapshot) (bool, error) {
@@ -271,7 +271,7 @@ func (r *Restore) pick(snap *udisks.Snapshot) (Stick, error) {
 }
 
 // mountPointOf is where udisks says the file system clear is mounted.
-func mountPointOf(ctx context.Context, disks *udisks.Client, clear dbus.ObjectPath) (string, error) {
+func mountPointOf(ctx context.Context, disks FlowDisks, clear dbus.ObjectPath) (string, error) {
 	snap, err := disks.GetSnapshot(ctx)
 	if err != nil {
 		return "", err

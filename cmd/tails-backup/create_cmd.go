@@ -79,7 +79,7 @@ func runCreate(ctx context.Context, env *environment, args []string) error {
 	name := session.Describe(target.Stick)
 	printErased(env.stdout, snap, target)
 	if target.PairedUUID != "" {
-		fmt.Fprintf(env.stdout, "This stick is your backup Tails: erasing it destroys that backup until the new one is ready.\n")
+		fmt.Fprintln(env.stdout, session.ReplaceBackupText)
 		if *yes && !*replace {
 			return fmt.Errorf("%s is your backup Tails, so it was not erased; add --replace to erase it all the same", name)
 		}
@@ -88,7 +88,7 @@ func runCreate(ctx context.Context, env *environment, args []string) error {
 		return errors.New("not confirmed, so nothing was changed (type yes to erase the stick, or use --yes)")
 	}
 
-	pass, err := askNewPassphrase(ctx, pinentry.NewPinentry(log.WithField("component", "pinentry")), name)
+	pass, err := session.AskNewPassphrase(ctx, pinentry.NewPinentry(log.WithField("component", "pinentry")), name)
 	if err != nil {
 		return err
 	}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 
 	"tails-backup/session"
 	"tails-backup/udisks"
@@ -88,51 +87,7 @@ func chooseCreateTarget(snap *udisks.Snapshot, cands []session.CreateTarget, dev
 // GPT name and file system.
 func printErased(w io.Writer, snap *udisks.Snapshot, c session.CreateTarget) {
 	fmt.Fprintf(w, "Everything on %s will be erased:\n", session.Describe(c.Stick))
-	disk := c.Stick.Disk
-	parts := snap.Partitions(disk.Path)
-	if len(parts) == 0 {
-		if disk.Block != nil && disk.Block.IdType != "" {
-			fmt.Fprintf(w, "  the whole stick: %s\n", contentText(snap, disk))
-		} else {
-			fmt.Fprintln(w, "  no partitions")
-		}
-		return
+	for _, l := range session.ErasedLines(snap, c) {
+		fmt.Fprintf(w, "  %s\n", l)
 	}
-	for _, p := range parts {
-		name := ""
-		if p.Partition.Name != "" {
-			name = fmt.Sprintf(", named %q", oneLine(p.Partition.Name))
-		}
-		fmt.Fprintf(w, "  partition %d: %s%s, %s\n", p.Partition.Number, sizeText(p.Partition.Size), name, contentText(snap, p))
-	}
-}
-
-// contentText says what a block holds: "FAT file system labelled "Tails"", "encrypted (LUKS)".
-func contentText(snap *udisks.Snapshot, o *udisks.Object) string {
-	b := o.Block
-	if b == nil || b.IdType == "" {
-		return "no file system"
-	}
-	if b.IdUsage == "crypto" {
-		s := "encrypted (LUKS)"
-		if ct := snap.Cleartext(o.Path); ct != nil && ct.Block != nil && ct.Block.IdLabel != "" {
-			s += fmt.Sprintf(", holding a file system labelled %q", oneLine(ct.Block.IdLabel))
-		}
-		return s
-	}
-	s := fsTypeText(b.IdType) + " file system"
-	if b.IdLabel != "" {
-		s += fmt.Sprintf(" labelled %q", oneLine(b.IdLabel))
-	}
-	return s
-}
-
-func fsTypeText(t string) string {
-	switch t {
-	case "vfat":
-		return "FAT"
-	case "ntfs", "exfat":
-		return strings.ToUpper(t)
-	}
-	return oneLine(t)
 }

@@ -75,7 +75,7 @@ func storeAt(flagPath string, sys sessionSystem, log *logrus.Entry) func() (*pai
 // function returned closes the connection afterwards.
 func connectDisks(sys sessionSystem, log *logrus.Entry, cmd, hint string) (session.Connect, func()) {
 	var closers []func()
-	connect := func(ctx context.Context) (*udisks.Client, *udisks.Snapshot, error) {
+	connect := func(ctx context.Context) (session.FlowDisks, *udisks.Snapshot, error) {
 		disks, snap, closeDisks, err := openDisks(ctx, sys, log, cmd, hint)
 		if err != nil {
 			return nil, nil, err

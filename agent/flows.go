@@ -1,0 +1,352 @@
+package agent
+
+// The jobs a person starts in the Backup app (pair, verify, restore, create): each runs the
+// session flow the command line runs, with flowUI in place of the terminal.
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"tails-backup/dbusapi"
+	"tails-backup/pairing"
+	"tails-backup/session"
+	"tails-backup/udisks"
+	"tails-backup/wire"
+)
+
+// flowJob is the job of a session flow under way; the agent runs one job at a time, this or
+// an update.
+type flowJob struct {
+	id, kind, device, backup string
+	ui                       *flowUI
+}
+
+// flowEnd is how a flow job ended.
+type flowEnd struct {
+	id  string
+	res dbusapi.Result
+	// handled are the backups that the agent leaves alone while they stay plugged in: the
+	// first update of a stick just paired comes at its next plug, as the sentence says.
+	handled []string
+}
+
+// busy tells whether a job runs (an update, a promotion or a flow).
+func (a *Agent) busy() bool { return a.job != nil || a.promoteJob != "" || a.flow != nil }
+
+// startFlow starts a flow job of kind on device: run goes through the flow with the job's UI
+// and says how it ended. It returns the API's ID of the job.
+func (a *Agent) startFlow(ctx context.Context, kind, device, backup, step string, run func(ctx context.Context, ui *flowUI) flowEnd) string {
+	a.jobSeq++
+	id := fmt.Sprintf("%s-%d", kind, a.jobSeq)
+	jctx, cancel := context.WithCancelCause(ctx)
+	ui := &flowUI{
+		a: a, id: id, kind: kind, cancel: cancel,
+		questions: dbusapi.NewQuestions(&a.events, a.cfg.QuestionTimeout),
+		log:       a.log.WithFields(logrus.Fields{"job": id, "device": device}),
+	}
+	a.flow = &flowJob{id: id, kind: kind, device: device, backup: backup, ui: ui}
+	ui.log.Info("job started through the API")
+	a.events.Progress(id, dbusapi.Progress{Fraction: -1, SecondsLeft: -1, Step: step, Cancellable: true})
+	a.events.Changed()
+	go func() {
+		end := run(jctx, ui)
+		end.id = id
+		cancel(nil)
+		a.flowDone <- end
+	}()
+	return id
+}
+
+// finishFlow ends the flow job on the Run goroutine.
+func (a *Agent) finishFlow(ctx context.Context, end flowEnd) {
+	a.flow = nil
+	for _, uuid := range end.handled {
+		a.handled[uuid] = true
+	}
+	a.log.WithFields(logrus.Fields{"job": end.id, "result": end.res.Result}).Info("job ended")
+	a.events.Finished(end.id, end.res)
+	a.events.Changed()
+}
+
+// flowStore is the pairing store where it is now, for a flow: its default place moves into the
+// Persistent Storage once the first backup is marked.
+func (a *Agent) flowStore() func() (*pairing.Store, error) {
+	store, statePath := a.deps.Store, a.cfg.StatePath
+	return func() (*pairing.Store, error) {
+		if statePath == nil {
+			return store, nil
+		}
+		p, err := statePath()
+		if err != nil {
+			return nil, fmt.Errorf("cannot tell where the pairing store is (%s)", session.Reason(err))
+		}
+		if p == store.Path() {
+			return store, nil
+		}
+		return pairing.NewStore(p, a.deps.Clock.Now, a.log.WithField("component", "store")), nil
+	}
+}
+
+// connect is the flows' session.Connect: the agent's own udisks2 connection.
+func (a *Agent) connect(ctx context.Context) (session.FlowDisks, *udisks.Snapshot, error) {
+	snap, err := a.deps.Disks.GetSnapshot(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("cannot list the USB sticks (%s); check that udisks2 is running and try again", session.Reason(err))
+	}
+	return a.deps.Disks, snap, nil
+}
+
+// flowUI is what a flow job shows and asks, through the API: it is the flow's PairUI,
+// VerifyUI, RestoreUI and CreateProgress. Confirmations and applications become Questions
+// (the safe choice first), sentences Messages, the root helper's events Progress, and the
+// findings of a verify the details of its result.
+type flowUI struct {
+	a         *Agent
+	id, kind  string
+	cancel    context.CancelCauseFunc
+	questions *dbusapi.Questions
+	log       *logrus.Entry
+	// confirm is the question a Confirm asks, its body the flow's question.
+	confirm dbusapi.Question
+	// closing are sentences the flow says that end it: kept for the result, not sent as Messages.
+	closing map[string]bool
+
+	mu        sync.Mutex
+	cancelled bool   // the person cancelled the job
+	declined  bool   // the person answered a question with its safe choice (or did not answer)
+	closed    string // the closing sentence said
+	nApps     int    // application questions asked
+	step      string // what the job does now
+	stepN     int    // the creation's step
+	eta       session.ETA
+	lastProg  time.Time
+	counted   bool // an event with totals came in this step
+	diffs     []dbusapi.Difference
+	checks    []dbusapi.Check
+}
+
+// userCancel is the API's Cancel: the flow stops at once.
+func (u *flowUI) userCancel() {
+	u.mu.Lock()
+	u.cancelled = true
+	u.mu.Unlock()
+	u.cancel(session.ErrCancelled)
+}
+
+// wasCancelled: the person cancelled the job, or declined what it asked.
+func (u *flowUI) wasCancelled() bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.cancelled || u.declined
+}
+
+// Sticks implements session.PairUI and session.RestoreUI: the app listed them itself.
+func (u *flowUI) Sticks([]session.Stick, *pairing.State) {}
+
+// Say implements the flows' UIs.
+func (u *flowUI) Say(s string) {
+	if u.closing[s] {
+		u.mu.Lock()
+		u.closed = s
+		u.mu.Unlock()
+		return
+	}
+	u.a.events.Message(u.id, dbusapi.LevelInfo, appText(s))
+}
+
+// Warn implements the flows' UIs.
+func (u *flowUI) Warn(s string) {
+	u.a.events.Message(u.id, dbusapi.LevelWarning, appText(s))
+}
+
+// ask asks q and waits for the answer: its first choice when ctx ends or no answer comes.
+func (u *flowUI) ask(ctx context.Context, q dbusapi.Question) string {
+	u.progress(dbusapi.Progress{Fraction: -1, SecondsLeft: -1, Step: apiStepAnswer, Cancellable: true})
+	choice, err := u.questions.Ask(ctx, u.id, q)
+	if err != nil {
+		choice = q.Choices[0].ID
+	}
+	u.log.WithFields(logrus.Fields{"question": q.ID, "choice": choice}).Info("answered")
+	if choice == q.Choices[0].ID {
+		u.decline()
+	}
+	return choice
+}
+
+func (u *flowUI) decline() {
+	u.mu.Lock()
+	u.declined = true
+	u.mu.Unlock()
+}
+
+// Confirm implements session.PairUI.
+func (u *flowUI) Confirm(ctx context.Context, question string) bool {
+	q := u.confirm
+	q.Body = appText(question)
+	return u.ask(ctx, q) == q.Destructive
+}
+
+// ConfirmRestore implements session.RestoreUI: the description said just before is in the body;
+// a backup of another Tails is its own question, with a stronger warning.
+func (u *flowUI) ConfirmRestore(ctx context.Context, other bool) bool {
+	q := restoreQuestion(other)
+	return u.ask(ctx, q) == q.Destructive
+}
+
+// AskApp implements session.RestoreUI.
+func (u *flowUI) AskApp(ctx context.Context, aq session.AppQuestion) (session.AppAnswer, error) {
+	u.mu.Lock()
+	u.nApps++
+	n := u.nApps
+	u.mu.Unlock()
+	q := restoreAppQuestion(n, aq)
+	choice, err := u.questions.Ask(ctx, u.id, q)
+	if err != nil {
+		return session.AppCancel, err
+	}
+	switch choice {
+	case actCloseApp:
+		return session.AppAgain, nil
+	case actSkipApp:
+		return session.AppLeave, nil
+	}
+	u.decline()
+	return session.AppCancel, nil
+}
+
+// Event implements session.VerifyUI and session.RestoreUI, and CreateProgress: the findings
+// of a verify (and the problems of a restored Persistent Storage) are kept for the result, the
+// progress goes out as Progress.
+func (u *flowUI) Event(ev wire.Event) {
+	switch ev.Phase {
+	case wire.PhaseChange:
+		u.mu.Lock()
+		u.diffs = append(u.diffs, difference(ev))
+		u.mu.Unlock()
+		return
+	case wire.PhaseProblem:
+		u.mu.Lock()
+		u.checks = append(u.checks, dbusapi.Check{Name: session.OneLine(ev.Path), OK: ev.Warning, Text: problemText(ev)})
+		u.mu.Unlock()
+		return
+	case "scan":
+		return
+	}
+	if ev.BytesTotal <= 0 && ev.FilesTotal <= 0 {
+		return
+	}
+	now := u.a.deps.Clock.Now()
+	u.mu.Lock()
+	u.counted = true
+	pct, left, known := u.eta.Update(now, ev.BytesDone, ev.BytesTotal, ev.FilesDone, ev.FilesTotal)
+	if !u.lastProg.IsZero() && now.Sub(u.lastProg) < u.a.cfg.ProgressEvery {
+		u.mu.Unlock()
+		return
+	}
+	u.lastProg = now
+	step := u.step
+	u.mu.Unlock()
+	secs := int64(-1)
+	if known {
+		secs = int64(left / time.Second)
+	}
+	u.progress(dbusapi.Progress{Fraction: float64(pct) / 100, Text: percentText(pct, left, known), Step: step, SecondsLeft: secs, Cancellable: true})
+}
+
+// EndProgress implements session.RestoreUI.
+func (u *flowUI) EndProgress(complete bool) {
+	if complete {
+		u.Complete()
+	}
+}
+
+// setStep says what the job does now.
+func (u *flowUI) setStep(step string) {
+	u.mu.Lock()
+	u.step, u.eta, u.lastProg, u.counted = step, session.ETA{}, time.Time{}, false
+	u.mu.Unlock()
+	u.progress(dbusapi.Progress{Fraction: -1, SecondsLeft: -1, Step: step, Cancellable: true})
+}
+
+// Step implements session.CreateProgress.
+func (u *flowUI) Step(what string) {
+	u.mu.Lock()
+	u.stepN++
+	n := u.stepN
+	u.mu.Unlock()
+	u.setStep(fmt.Sprintf(apiStepCreate, n, session.CreateSteps, what))
+}
+
+// Note implements session.CreateProgress.
+func (u *flowUI) Note(s string) { u.Say(s) }
+
+// Complete implements session.CreateProgress: the step's operation ended with everything done.
+func (u *flowUI) Complete() {
+	u.mu.Lock()
+	counted, step := u.counted, u.step
+	u.mu.Unlock()
+	if counted {
+		u.progress(dbusapi.Progress{Fraction: 1, Text: percentText(100, 0, false), Step: step, SecondsLeft: 0, Cancellable: true})
+	}
+}
+
+// Finish implements session.CreateProgress: nothing is left drawn.
+func (u *flowUI) Finish() {}
+
+func (u *flowUI) progress(p dbusapi.Progress) {
+	if p.Step == "" {
+		u.mu.Lock()
+		p.Step = u.step
+		u.mu.Unlock()
+	}
+	u.a.events.Progress(u.id, p)
+}
+
+// findings returns the differences and checks gathered (never nil: verify's details hold both
+// once the comparison ran).
+func (u *flowUI) findings() ([]dbusapi.Difference, []dbusapi.Check) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return append([]dbusapi.Difference{}, u.diffs...), append([]dbusapi.Check{}, u.checks...)
+}
+
+func (u *flowUI) closingText() string {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.closed
+}
+
+// failed is the result of a flow that returned err: cancelled when the person cancelled it.
+func (u *flowUI) failed(err error) dbusapi.Result {
+	r := dbusapi.Result{Result: dbusapi.ResultFailed, Text: errorSentence(err)}
+	if u.wasCancelled() {
+		r.Result = dbusapi.ResultCancelled
+		if t, ok := strings.CutPrefix(r.Text, "Interrupted"); ok {
+			r.Text = "Cancelled" + t
+		}
+	}
+	u.log.WithError(err).WithField("result", r.Result).Info("the flow ended without doing its work")
+	return r
+}
+
+// difference is a change event of a verify as the app shows it.
+func difference(ev wire.Event) dbusapi.Difference {
+	d := dbusapi.Difference{Path: session.OneLine(ev.Path)}
+	what := session.OneLine(strings.Join(ev.What, ", "))
+	switch ev.Kind {
+	case "create":
+		d.Change, d.Text = diffMissing, textDiffMissing
+	case "delete":
+		d.Change, d.Text = diffExtra, textDiffExtra
+	case "metadata":
+		d.Change, d.Text = diffMetadata, fmt.Sprintf(textDiffMetadata, what)
+	default:
+		d.Change, d.Text = diffChanged, fmt.Sprintf(textDiffChanged, what)
+	}
+	return d
+}

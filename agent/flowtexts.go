@@ -1,0 +1,188 @@
+package agent
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"tails-backup/dbusapi"
+	"tails-backup/session"
+	"tails-backup/wire"
+)
+
+// The texts of the jobs the Backup app starts (flows.go, jobs.go), in one place. The session
+// flows say the rest: their sentences are the command line's, which appText rewords where they
+// tell the person to type a command.
+
+// Question and choice IDs of the flow jobs (docs/dbus-api.md lists them for the app).
+const (
+	questionPair         = "pair-confirm"
+	questionRestore      = "restore-confirm"
+	questionRestoreOther = "restore-other"
+	questionAppsPrefix   = "apps-" // apps-1, apps-2...: an open application, during a restore
+	choicePair           = "pair"
+	choiceRestore        = "restore"
+)
+
+// The kinds of differences of a verify (dbusapi.Difference.Change).
+const (
+	diffMissing  = "missing"  // only on this Tails: the next update copies it
+	diffExtra    = "extra"    // only on the backup: the next update deletes it
+	diffChanged  = "changed"  // content or type differs
+	diffMetadata = "metadata" // only permissions, owner, dates or attributes differ
+)
+
+const (
+	apiStepPair                 = "Pairing the stick as your backup Tails."
+	apiStepVerify               = "Comparing your backup with this Tails."
+	apiStepRestore              = "Restoring your Persistent Storage from your backup Tails."
+	apiStepAnswer               = "Waiting for your answer."
+	apiStepRestoreCopy          = "Copying the backup into your Persistent Storage. Do not unplug it."
+	apiStepCreatePass           = "Waiting for the passphrase of your new backup."
+	apiTextWhichStick           = "Several Tails sticks are plugged in: choose one in the list."
+	apiTextUnusable             = "This stick cannot be used: it is the stick this Tails runs from, not a removable USB stick, or it has no Persistent Storage."
+	apiTextRestoreIntoBackup    = "This Tails is itself a backup Tails, so nothing is restored into it: make it your main Tails first, or restore into another Tails."
+	apiTextRestoreNoPersistence = "Your Persistent Storage is not unlocked, so there is nothing to restore into: restart Tails, unlock it in the Welcome Screen (create it first on a new Tails), then try again."
+	restoreOpeningPrefix        = "Opening the backup on "
+	restoreCopyingPrefix        = "Restoring from the backup on "
+	apiStepCreate               = "Step %d of %d: %s."
+	apiStepCreateIn             = "Preparing to erase the USB stick."
+	apiTextNoStick              = "There is no USB stick %s plugged in any more: plug it in again, or choose another one."
+	apiTextNotTails             = "This stick is not a Tails stick with a Persistent Storage: choose another one."
+	apiTextBootStick            = "This is the stick this Tails is running from: choose another one."
+	apiTextUnfit                = "This stick cannot be used: %s."
+	apiTextChanged              = "The stick changed since you confirmed erasing it (it was unplugged, replaced or changed), so nothing was erased: look at the list of sticks again and confirm again."
+	apiTextNoConfirm            = "Confirm first which stick to erase: choose it in the list of sticks, which says what will be erased."
+
+	textDiffMissing  = "Only on this Tails: the next update copies it to the backup."
+	textDiffExtra    = "Only on the backup: the next update deletes it there."
+	textDiffChanged  = "Different on the backup (%s): the next update copies this Tails' version."
+	textDiffMetadata = "Only its permissions, owner or dates differ (%s): the next update sets them."
+
+	textVerifyOK         = "The backup is identical and valid (metadata compared)."
+	textVerifyDiffers    = "The backup is not an exact, valid copy: %s, %s%s. Plug it in to update it, then verify it again."
+	textVerifyNotListed  = "%d more differences were not listed."
+	textVerifyUnreadable = ", %s could not be compared"
+	textVerifyFeatures   = "Tails would turn on these features of the backup at startup: %s."
+	textVerifyNoFeatures = "Tails would turn on none of the features of the backup at startup."
+	checkPersistence     = "persistent-storage"
+	textCheckAccepted    = "Tails accepts the backup's Persistent Storage at startup."
+	textCheckRefused     = "Tails would not accept the backup's Persistent Storage as it is at startup: see the problems listed."
+	textRestoreDone      = "Your Persistent Storage is restored: %s created, %d replaced, %d deleted, %s copied. Restart Tails to use everything that was restored."
+	textRestoreLeft      = "The data of %s was left as it was."
+	textCreateDone       = "Your backup Tails is ready: you can unplug it. From now on, plug it in to update it; if this Tails is lost or broken, start on the backup."
+	textCreateNotEjected = "Your backup Tails is ready and paired, but %s could not be ejected (%s): eject it in the Files browser before you unplug it."
+	textCreateNotPaired  = "The backup Tails on %s is complete, but it is not paired because %s: pair it in the Backup app."
+	textCreateIsBackup   = "This Tails is itself a backup, so it does not make backups: if your main Tails is lost or broken, make this one your main Tails first."
+)
+
+// pairQuestion is what Confirm asks during a pairing; its body is the flow's question.
+func pairQuestion() dbusapi.Question {
+	return dbusapi.Question{
+		ID:          questionPair,
+		Title:       "Pair this Tails stick as your backup?",
+		Choices:     []dbusapi.Choice{{ID: actCancel, Label: "Cancel"}, {ID: choicePair, Label: "Pair"}},
+		Destructive: choicePair,
+	}
+}
+
+// restoreQuestion asks to restore from the backup just described (the description came as
+// Messages before); other: a backup of another Tails.
+func restoreQuestion(other bool) dbusapi.Question {
+	q := dbusapi.Question{
+		ID:    questionRestore,
+		Title: "Restore your Persistent Storage from this backup?",
+		Body: "Files in your Persistent Storage that are not on the backup will be deleted, and files that differ will be " +
+			"replaced by the backup's version.",
+		Choices:     []dbusapi.Choice{{ID: actCancel, Label: "Cancel"}, {ID: choiceRestore, Label: "Restore"}},
+		Destructive: choiceRestore,
+	}
+	if other {
+		q.ID = questionRestoreOther
+		q.Title = "Restore from the backup of another Tails?"
+		q.Body = "This backup was not made from this Tails. Restore from it only if it is your own backup, for example of " +
+			"the Tails USB stick you lost: files in your Persistent Storage that are not on the backup will be deleted, " +
+			"and files that differ will be replaced by the backup's version."
+		q.Choices[1].Label = "Restore from the other Tails"
+	}
+	return q
+}
+
+// restoreAppQuestion asks about an application open during a restore (the n-th question).
+func restoreAppQuestion(n int, aq session.AppQuestion) dbusapi.Question {
+	q := dbusapi.Question{
+		ID:    fmt.Sprintf("%s%d", questionAppsPrefix, n),
+		Title: fmt.Sprintf("Close %s?", aq.App),
+		Body:  appText(aq.Text),
+		Choices: []dbusapi.Choice{
+			{ID: actCancel, Label: "Cancel the restore"},
+			{ID: actCloseApp, Label: fmt.Sprintf("Close %s and continue", aq.App)},
+			{ID: actSkipApp, Label: "Leave its data as it is"},
+		},
+	}
+	if !aq.Closable {
+		q.Title = fmt.Sprintf("%s is running", aq.App)
+		q.Choices[1].Label = "Try again"
+	}
+	return q
+}
+
+// percentText is the text of a Progress: "45% done, about 2 minutes left."
+func percentText(pct int, left time.Duration, known bool) string {
+	if known {
+		return fmt.Sprintf("%d%% done, %s left.", pct, aboutDuration(left))
+	}
+	return fmt.Sprintf("%d%% done.", pct)
+}
+
+// problemText is what Tails would refuse (or warn about) in a backup's Persistent Storage.
+func problemText(ev wire.Event) string {
+	return sentence(session.OneLine(ev.Problem))
+}
+
+// The command line's words that the app has no use for, reworded: the app is the way to do
+// it again, so "run 'tails-backup X' again" is "try again", and an option to type goes.
+var appRewrites = []struct {
+	re   *regexp.Regexp
+	with string
+}{
+	{regexp.MustCompile(` \((answer y|type restore)[^)]*\)`), ""},
+	{regexp.MustCompile(` \((Ctrl-C to stop|--[a-z-]+)\)`), ""},
+	{regexp.MustCompile(`, or add --[a-z-]+ to [^;.]*`), ""},
+	{regexp.MustCompile(`; run 'tails-backup [^']*' without a device [^;.]*`), "; choose one of the sticks plugged in"},
+	{regexp.MustCompile(`; run 'tails-backup [^']*' in the Tails desktop session`), "; restart Tails if it happens again"},
+	{regexp.MustCompile(`,? e\.g\. 'tails-backup [^']*'`), ""},
+	{regexp.MustCompile(`run 'tails-backup promote'`), "make it your main Tails"},
+	{regexp.MustCompile(`(and )?run 'tails-backup [^']*' again`), "${1}try again"},
+	{regexp.MustCompile(` with 'tails-backup [^']*'`), ""},
+	{regexp.MustCompile(`, then answer c again`), ", then choose to close it again"},
+}
+
+// appText is a sentence of the session flows as the app shows it: with no command to type, a
+// capital first letter and a full stop.
+func appText(s string) string {
+	for _, r := range appRewrites {
+		s = r.re.ReplaceAllString(s, r.with)
+	}
+	return sentence(s)
+}
+
+// sentence gives s a capital first letter and a full stop.
+func sentence(s string) string {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return s
+	}
+	r, n := utf8.DecodeRuneInString(s)
+	s = string(unicode.ToUpper(r)) + s[n:]
+	if !strings.HasSuffix(s, ".") && !strings.HasSuffix(s, "!") && !strings.HasSuffix(s, "?") {
+		s += "."
+	}
+	return s
+}
+
+// errorSentence is a flow's error as the closing sentence of its job.
+func errorSentence(err error) string { return appText(err.Error()) }
