@@ -56,6 +56,7 @@ func nextSignal(t *testing.T, ch <-chan dbusapi.Signal, job, name string) dbusap
 // on its own: the API's UpdateNow starts it.
 func plugHandled(w *world) {
 	w.plugBackup()
+	w.udisks.Flush()
 	w.agent.handled[backupUUID] = true
 }
 
@@ -106,9 +107,18 @@ func TestAPIUpdateNow(t *testing.T) {
 	plugHandled(w)
 	w.start()
 	ctx := logtest.Context(t)
-	st, err := c.Status(ctx)
-	if err != nil {
-		t.Fatal(err)
+	// The agent sees the stick on its first look at udisks, after start: until then the status
+	// says it is not plugged in (the app reads it again on StateChanged).
+	var st dbusapi.Status
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		var err error
+		if st, err = c.Status(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if st.Backups[0].Plugged || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	if !st.Backups[0].Plugged || st.Backups[0].Device != "/dev/sdb" || st.Job != nil {
 		t.Fatalf("status with the backup plugged in but handled: %+v", st)

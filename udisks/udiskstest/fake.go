@@ -1,6 +1,7 @@
 package udiskstest
 
 import (
+	"context"
 	"crypto/rand"
 	"fmt"
 	"path"
@@ -384,6 +385,25 @@ func (s *Service) get(p dbus.ObjectPath, iface, name string) any {
 }
 
 // ---- public state manipulation ----
+
+// Flush returns once the bus has routed every signal the service sent so far: the bus handles
+// one connection's messages in order, so the answer to a call made after them comes after
+// them. A client that subscribes afterwards sees none of them (without it, the signals of an
+// AddStick made before a watcher starts may reach the watcher after its first full read, and
+// replay old states of the stick).
+func (s *Service) Flush() {
+	s.mu.Lock()
+	conn := s.conn
+	s.mu.Unlock()
+	if conn == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := conn.BusObject().CallWithContext(ctx, "org.freedesktop.DBus.GetId", 0).Err; err != nil {
+		s.t.Fatalf("udiskstest: flush: %v", err)
+	}
+}
 
 // Add adds interfaces to an object (creating it), emitting InterfacesAdded.
 func (s *Service) Add(p dbus.ObjectPath, ifaces map[string]map[string]any) {
