@@ -2,6 +2,7 @@ package agent
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"tails-backup/notify"
@@ -24,6 +25,16 @@ const (
 )
 
 const iconBackup = "drive-removable-media"
+
+// openAppLabel names the default action: GNOME Shell shows no button for it, a click on the
+// notification invokes it.
+const openAppLabel = "Open Tails Backup"
+
+// clickOpensApp is n with a default action: a click on it opens the Backup app.
+func clickOpensApp(n notify.Notification) notify.Notification {
+	n.Actions = append(slices.Clip(n.Actions), notify.Action{Key: notify.DefaultActionKey, Label: openAppLabel})
+	return n
+}
 
 func reminderNote(days int) notify.Notification {
 	return notify.Notification{

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -39,6 +40,8 @@ type job struct {
 type jobResult struct {
 	attempt pairing.Attempt
 	note    *notify.Notification
+	// notePage is the page of the Backup app that a click on note opens ("" the overview).
+	notePage string
 	// systemNote, shown after note, says why the backup's system partition was not refreshed
 	// while its Persistent Storage was.
 	systemNote *notify.Notification
@@ -112,7 +115,7 @@ func (a *Agent) finishJob(ctx context.Context, res jobResult) {
 	a.events.Finished(res.id, res.api)
 	a.updateState(ctx, func(s *pairing.State) error { s.RecordAttempt(res.attempt); return nil })
 	if res.note != nil {
-		a.show(ctx, *res.note)
+		a.showOn(ctx, *res.note, cmp.Or(res.notePage, pageOverview))
 	}
 	if res.systemNote != nil {
 		a.show(ctx, *res.systemNote)
@@ -222,9 +225,9 @@ func (u *update) show(n notify.Notification) {
 	var id uint32
 	var err error
 	if u.noteID == 0 {
-		id, err = u.a.deps.Notifier.Show(ctx, n)
+		id, err = u.a.deps.Notifier.Show(ctx, clickOpensApp(n))
 	} else {
-		id, err = u.a.deps.Notifier.Replace(ctx, u.noteID, n)
+		id, err = u.a.deps.Notifier.Replace(ctx, u.noteID, clickOpensApp(n))
 	}
 	if err != nil {
 		u.log.WithError(err).Warn("show the update notification")
@@ -434,6 +437,8 @@ func (u *update) failed(err error) jobResult {
 		e = &session.UpdateError{Err: err}
 	}
 	result, summary, body := e.Result(), "Your backup Tails was not updated", ""
+	// The Backup app's overview, unless the way out is a new backup.
+	page := pageOverview
 	switch e.Kind {
 	case session.FailCancelled:
 		summary = "Backup update cancelled"
@@ -448,6 +453,7 @@ func (u *update) failed(err error) jobResult {
 			body = "An update started with 'tails-backup update' took over, so this one stopped without changing the backup."
 		}
 	case session.FailMarker:
+		page = pageCreate
 		if e.Marker == session.MarkerOtherTails {
 			summary = "This backup Tails belongs to another Tails"
 			body = "Its Persistent Storage is a backup of another Tails, so it was not changed. Use your own backup, or create a new one on this stick with 'tails-backup create' (this erases it)."
@@ -456,6 +462,7 @@ func (u *update) failed(err error) jobResult {
 			body = "It has no valid backup marker, so it was not changed. To make it your backup, create a new one on it with 'tails-backup create' (this erases it)."
 		}
 	case session.FailTooSmall:
+		page = pageCreate
 		body = fmt.Sprintf("Its Persistent Storage holds %s, but your data takes %s. Create a new backup on a bigger USB stick with 'tails-backup create'.",
 			session.SizeText(e.Have), session.SizeText(e.Need))
 	case session.FailTooManyTries:
@@ -470,6 +477,9 @@ func (u *update) failed(err error) jobResult {
 		}
 	case session.FailHelper:
 		body = session.HelperErrorText(e.Err)
+		if errors.Is(e.Err, wire.ErrHelperNoSpace) {
+			page = pageCreate
+		}
 	default:
 		body = fmt.Sprintf("Something went wrong: %s. Unplug your backup Tails and plug it in again to try again.", session.FirstSentence(e.Err))
 	}
@@ -478,7 +488,7 @@ func (u *update) failed(err error) jobResult {
 	if e.Kind == session.FailCancelled {
 		api.Result = dbusapi.ResultCancelled
 	}
-	return jobResult{attempt: u.attempt(result, body), note: &note, api: api}
+	return jobResult{attempt: u.attempt(result, body), note: &note, notePage: page, api: api}
 }
 
 // newRequest builds a helper request.
