@@ -102,7 +102,12 @@ type Agent struct {
 	confirmID  uint32
 	// pages are the pages of the Backup app that a click on the agent's own notifications
 	// opens, by notification ID (those of an update open the overview).
-	pages       map[uint32]string
+	pages map[uint32]string
+	// opened is the notification whose click last opened the app, and when.
+	opened struct {
+		id uint32
+		at time.Time
+	}
 	promoteDone chan error
 
 	routes router
@@ -446,6 +451,14 @@ func (a *Agent) handleNotification(ctx context.Context, ev notify.Event, timer c
 			if !ok {
 				page = pageOverview
 			}
+			// GNOME Shell 43 invokes the default action once per Notify of the notification
+			// (its daemon connects a handler each time): a progress notification replaced a
+			// hundred times would open the app a hundred times for one click.
+			now := a.deps.Clock.Now()
+			if e.ID == a.opened.id && now.Sub(a.opened.at) < openAgain {
+				return
+			}
+			a.opened.id, a.opened.at = e.ID, now
 			a.openApp(ctx, page)
 			return
 		}

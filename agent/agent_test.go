@@ -320,6 +320,12 @@ func TestWrongPassphraseThenRight(t *testing.T) {
 	if len(prompts) != 2 || prompts[0].Error != "" || !strings.Contains(prompts[1].Error, "Wrong passphrase") {
 		t.Fatalf("prompts %+v: want a second one saying the passphrase was wrong", prompts)
 	}
+	// GNOME Shell shows Prompt as the heading, Description below it, and not Title.
+	for _, p := range prompts {
+		if p.Prompt != "Passphrase of your backup Tails" || p.Description != "Enter the passphrase of your backup Tails (Kingston DataTraveler, 17.2 GB) to update it." {
+			t.Errorf("prompt heading %q, text %q", p.Prompt, p.Description)
+		}
+	}
 }
 
 func TestWrongPassphraseThreeTimes(t *testing.T) {

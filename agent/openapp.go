@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"syscall"
+	"time"
 )
 
 // The pages of the Backup app that a click on a notification opens (app/tailsbackup/viewmodel.py
@@ -16,6 +17,10 @@ const (
 	pagePair     = "pair"
 	pagePromote  = "promote"
 )
+
+// openAgain is how long after a click on a notification that opened the app another
+// invocation of its default action is taken for the same click.
+const openAgain = 2 * time.Second
 
 // appProgram is the Backup app, where make install and the Debian package put it; a
 // tails-backup-app on PATH comes first.

@@ -112,8 +112,9 @@ func (a *Agent) startJob(ctx context.Context, st session.Classified, automatic b
 func (a *Agent) finishJob(ctx context.Context, res jobResult) {
 	a.job = nil
 	defer a.events.Changed()
-	a.events.Finished(res.id, res.api)
+	// Recorded first: a client that reads the status on JobFinished sees this attempt.
 	a.updateState(ctx, func(s *pairing.State) error { s.RecordAttempt(res.attempt); return nil })
+	a.events.Finished(res.id, res.api)
 	if res.note != nil {
 		a.showOn(ctx, *res.note, cmp.Or(res.notePage, pageOverview))
 	}
@@ -215,10 +216,26 @@ func (u *update) asking() bool {
 	return len(u.lastNote.Actions) > 1
 }
 
-// show puts n in this update's notification, replacing the previous one.
+// show puts n in this update's notification, replacing the previous one in place.
 func (u *update) show(n notify.Notification) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
+	u.showLocked(n)
+}
+
+// showNew shows n as a new notification, in place of the previous one, which it closes: a
+// new step (the copy, the system's refresh) or a question. GNOME Shell 43 drops the buttons
+// of a banner on screen whose notification is replaced in place (its notification daemon
+// clears the actions, the banner redraws, and only then are the actions added), so a new
+// step would show no Cancel and a question no answer.
+func (u *update) showNew(n notify.Notification) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.closeLocked()
+	u.showLocked(n)
+}
+
+func (u *update) showLocked(n notify.Notification) {
 	u.lastNote = n
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(u.ctx), 10*time.Second)
 	defer cancel()
@@ -243,11 +260,15 @@ func (u *update) show(n notify.Notification) {
 func (u *update) closeNote() {
 	u.mu.Lock()
 	defer u.mu.Unlock()
+	u.closeLocked()
+}
+
+func (u *update) closeLocked() {
 	if u.noteID != 0 {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		u.a.deps.Notifier.CloseNotification(ctx, u.noteID)
 		u.a.routes.remove(u.noteID)
+		u.a.deps.Notifier.CloseNotification(ctx, u.noteID)
 		u.noteID = 0
 	}
 }
@@ -260,7 +281,7 @@ func (u *update) ask(n notify.Notification) (string, error) {
 		select {
 		case <-u.answer: // a stale answer to an earlier question
 		default:
-			u.show(n)
+			u.showNew(n)
 			q := u.askAPI(n)
 			defer u.endAPIQuestion()
 			timer := time.NewTimer(dbusapi.QuestionTimeout)
@@ -345,7 +366,7 @@ func (u *update) steps() jobResult {
 	note := doneNote(sum)
 	if !done.Ejected {
 		note.Summary = "Backup updated"
-		note.Body += " Eject it in the Files browser before you unplug it."
+		note.Body = "Eject it in the Files browser before you unplug it. " + note.Body
 	}
 	res := jobResult{attempt: u.attempt(pairing.ResultSuccess, done.Message()), note: &note,
 		api: dbusapi.Result{Result: dbusapi.ResultSuccess, Text: noteText(note)}}
@@ -389,7 +410,7 @@ func (u *update) AskApp(ctx context.Context, q session.AppQuestion) (session.App
 // Copying shows the progress notification as the helper starts (session.UpdateObserver).
 func (u *update) Copying() {
 	n := progressNote(0, 0, false)
-	u.show(n)
+	u.showNew(n)
 	u.a.events.Progress(u.id, dbusapi.Progress{Fraction: 0, SecondsLeft: -1, Step: apiStepCopy, Text: n.Body, Cancellable: true})
 }
 
@@ -412,7 +433,7 @@ func (u *update) Progress(p session.UpdateProgress) {
 
 // RefreshingSystem shows the progress notification of the system partition's refresh
 // (session.SystemObserver).
-func (u *update) RefreshingSystem(from, to string) { u.show(systemProgressNote(0, 0, false)) }
+func (u *update) RefreshingSystem(from, to string) { u.showNew(systemProgressNote(0, 0, false)) }
 
 // SystemProgress refreshes it, at most once per Config.ProgressEvery (session.SystemObserver).
 func (u *update) SystemProgress(p session.UpdateProgress) {

@@ -151,8 +151,13 @@ func (s *Session) ClickButton(ctx context.Context, label string) error {
 	return nil
 }
 
-// ClickBody clicks the banner's text (its default action), with the virtual pointer.
+// ClickBody clicks the banner's text (its default action), with the virtual pointer: moved
+// over the banner first, as a hand does, so that the click does not land while the banner
+// grows under the pointer (GNOME Shell 48 expands it on hover).
 func (s *Session) ClickBody(ctx context.Context) error {
+	if err := s.ExpandBanner(ctx); err != nil {
+		return fmt.Errorf("click the banner: %w", err)
+	}
 	if err := s.clickAt(ctx, `
 		const b = tbBanner();
 		if (!b) throw new Error('no banner is shown');
