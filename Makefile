@@ -6,7 +6,7 @@ BIN := bin/tails-backup
 # Extra flags of `go build` (debian/rules asks for a hardened PIE binary this way).
 GOBUILDFLAGS ?=
 
-.PHONY: all build test bench demo demo-sync e2e e2e-image lint fuzz clean deb
+.PHONY: all build test bench demo demo-sync e2e e2e-image lint fuzz clean deb screenshots
 
 all: build
 
@@ -22,6 +22,16 @@ test:
 	./.ci/deps test
 	$(MAKE) lint
 	$(GO) test -race -count=1 -timeout 40m ./...
+
+# The pictures of docs/user-guide.md, into SCREENSHOTS (relative to this directory): the
+# notifications and the passphrase prompt from the real GNOME Shell 48 (Tails 7's) through the
+# agent's journeys (agent/realshell_test.go), the Backup app's pages through its journey
+# (app/journey_test.go). Look at each one before you commit it.
+SCREENSHOTS ?= docs/screenshots
+screenshots:
+	./.ci/deps test
+	TAILS_BACKUP_SCREENSHOTS=$(SCREENSHOTS) $(GO) test -p 1 -count=1 -timeout 20m -run 'TestRealShell' ./agent/
+	TAILS_BACKUP_SCREENSHOTS=$(SCREENSHOTS) $(GO) test -p 1 -count=1 -timeout 20m -run 'TestJourney$$' ./app/
 
 # Short fuzzing of every parser of outside input; FUZZTIME per target.
 FUZZTIME ?= 20s

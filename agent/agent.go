@@ -63,6 +63,9 @@ type Deps struct {
 	// Hotplug, if set, delivers a value whenever udev sees a block device come or go; the
 	// agent then looks at udisks at once instead of waiting for its signals.
 	Hotplug <-chan struct{}
+	// OpenApp opens the Backup app on a page ("overview", "pair", ...) when a notification is
+	// clicked (its default action); LaunchApp if nil.
+	OpenApp func(ctx context.Context, page string) error
 }
 
 // Config tunes the agent.
@@ -94,17 +97,25 @@ type Agent struct {
 	log  *logrus.Entry
 
 	// Owned by the Run goroutine.
-	snap        *udisks.Snapshot
-	source      string          // LUKS UUID of this Tails' Persistent Storage
-	isBackup    bool            // this Tails is itself a backup
-	handled     map[string]bool // paired sticks already handled while plugged in
-	toldUnpair  map[dbus.ObjectPath]bool
-	job         *job
-	jobDone     chan jobResult
-	waitingID   uint32 // "Plug in your backup Tails" notification
-	reminderID  uint32
-	warningID   uint32
-	confirmID   uint32
+	snap       *udisks.Snapshot
+	source     string          // LUKS UUID of this Tails' Persistent Storage
+	isBackup   bool            // this Tails is itself a backup
+	handled    map[string]bool // paired sticks already handled while plugged in
+	toldUnpair map[dbus.ObjectPath]bool
+	job        *job
+	jobDone    chan jobResult
+	waitingID  uint32 // "Plug in your backup Tails" notification
+	reminderID uint32
+	warningID  uint32
+	confirmID  uint32
+	// pages are the pages of the Backup app that a click on the agent's own notifications
+	// opens, by notification ID (those of an update open the overview).
+	pages map[uint32]string
+	// opened is the notification whose click last opened the app, and when.
+	opened struct {
+		id uint32
+		at time.Time
+	}
 	promoteDone chan error
 
 	routes router
@@ -143,6 +154,9 @@ func New(cfg Config, deps Deps) *Agent {
 	if deps.Clock == nil {
 		deps.Clock = clock.RealClock{}
 	}
+	if deps.OpenApp == nil {
+		deps.OpenApp = LaunchApp
+	}
 	log := deps.Log
 	if log == nil {
 		l := logrus.New()
@@ -155,6 +169,7 @@ func New(cfg Config, deps Deps) *Agent {
 		log:         log,
 		handled:     make(map[string]bool),
 		toldUnpair:  make(map[dbus.ObjectPath]bool),
+		pages:       make(map[uint32]string),
 		jobDone:     make(chan jobResult, 1),
 		promoteDone: make(chan error, 1),
 		flowDone:    make(chan flowEnd, 1),
@@ -177,8 +192,8 @@ func (a *Agent) Run(ctx context.Context) error {
 			return fmt.Errorf("load the tails-backup state: %w", err)
 		}
 		a.log.WithError(err).Warn("state set aside")
-		a.show(ctx, errorNote("Your Tails Backup settings were damaged",
-			"They were set aside and Tails Backup starts afresh: pair your backup Tails again with 'tails-backup pair'."))
+		a.showOn(ctx, errorNote("Your Tails Backup settings were damaged",
+			"They were set aside and Tails Backup starts afresh: pair your backup Tails again with 'tails-backup pair'."), pagePair)
 	}
 
 	watch, err := a.watch(ctx)
@@ -389,7 +404,7 @@ func (a *Agent) evaluate(ctx context.Context, state pairing.State) {
 				// During a restore, it is the stick restored from (the backup of a lost Tails):
 				// telling how to pair it would only confuse.
 				if !paused {
-					a.show(ctx, unpairedNote())
+					a.showOn(ctx, unpairedNote(), pagePair)
 				}
 			}
 		}
@@ -411,12 +426,20 @@ func (a *Agent) evaluate(ctx context.Context, state pairing.State) {
 	}
 }
 
-// show displays a notification that needs no answer; failures are logged, never fatal.
+// show displays a notification of the agent, whose click opens the Backup app's overview;
+// failures are logged, never fatal.
 func (a *Agent) show(ctx context.Context, n notify.Notification) uint32 {
-	id, err := a.deps.Notifier.Show(ctx, n)
+	return a.showOn(ctx, n, pageOverview)
+}
+
+// showOn is show with a click that opens the Backup app on page.
+func (a *Agent) showOn(ctx context.Context, n notify.Notification, page string) uint32 {
+	id, err := a.deps.Notifier.Show(ctx, clickOpensApp(n))
 	if err != nil {
 		a.log.WithError(err).Warn("show notification")
+		return 0
 	}
+	a.pages[id] = page
 	return id
 }
 
@@ -436,16 +459,36 @@ func (a *Agent) handleNotification(ctx context.Context, ev notify.Event, timer c
 	case notify.ServerChanged:
 		// Old ids are gone; the running job re-shows its notification.
 		a.waitingID, a.reminderID, a.warningID, a.confirmID = 0, 0, 0, 0
+		clear(a.pages)
 		a.routes.broadcast(ev)
 		if e.Available && a.isBackup {
-			a.warningID = a.show(ctx, backupTailsNote())
+			a.warningID = a.showOn(ctx, backupTailsNote(), pagePromote)
 		}
 	case notify.ActionInvoked:
+		if e.ActionKey == notify.DefaultActionKey {
+			// A click on the notification itself: the notifications of an update (routed
+			// to it) open the overview, which shows the update.
+			page, ok := a.pages[e.ID]
+			if !ok {
+				page = pageOverview
+			}
+			// GNOME Shell 43 invokes the default action once per Notify of the notification
+			// (its daemon connects a handler each time): a progress notification replaced a
+			// hundred times would open the app a hundred times for one click.
+			now := a.deps.Clock.Now()
+			if e.ID == a.opened.id && now.Sub(a.opened.at) < openAgain {
+				return
+			}
+			a.opened.id, a.opened.at = e.ID, now
+			a.openApp(ctx, page)
+			return
+		}
 		if a.routes.deliver(e.ID, ev) {
 			return
 		}
 		a.handleAction(ctx, e, timer)
 	case notify.NotificationClosed:
+		delete(a.pages, e.ID)
 		if a.routes.deliver(e.ID, ev) {
 			return
 		}
@@ -488,7 +531,7 @@ func (a *Agent) handleAction(ctx context.Context, e notify.ActionInvoked, timer 
 		a.closeNote(ctx, &a.waitingID)
 	case e.ID == a.warningID && e.ActionKey == actPromote:
 		a.warningID = 0
-		a.confirmID = a.show(ctx, promoteConfirmNote())
+		a.confirmID = a.showOn(ctx, promoteConfirmNote(), pagePromote)
 	case e.ID == a.confirmID && e.ActionKey == actPromoteSure:
 		a.confirmID = 0
 		if a.promoteJob == "" {
@@ -562,7 +605,7 @@ func (a *Agent) checkBackupTails(ctx context.Context) {
 	}
 	if _, err := a.cfg.ReadMarker(root); err == nil {
 		a.isBackup = true
-		a.warningID = a.show(ctx, backupTailsNote())
+		a.warningID = a.showOn(ctx, backupTailsNote(), pagePromote)
 	}
 }
 
@@ -601,7 +644,7 @@ func (a *Agent) finishPromote(ctx context.Context, err error) {
 	})
 	n := promotedNote()
 	a.events.Finished(id, dbusapi.Result{Result: dbusapi.ResultSuccess, Text: noteText(n)})
-	a.show(ctx, n)
+	a.showOn(ctx, n, pageCreate)
 }
 
 // router hands notification events to the goroutine waiting for them.

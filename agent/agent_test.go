@@ -66,8 +66,10 @@ type world struct {
 	store    *pairing.Store
 	markers  *markerFake
 	agent    *Agent
-	cancel   context.CancelFunc
-	done     chan error
+	// opened receives the page of each opening of the Backup app (Deps.OpenApp).
+	opened chan string
+	cancel context.CancelFunc
+	done   chan error
 }
 
 // markerFake answers ReadMarker: this Tails' own root has no marker unless ownMarker is set,
@@ -151,6 +153,7 @@ func newWorldOn(t *testing.T, sessAddr string, notes *notifytest.Server, opts ..
 		markers:  &markerFake{backupSource: bootUUID},
 		cancel:   cancel,
 		done:     make(chan error, 1),
+		opened:   make(chan string, 16),
 	}
 	// Paired a day ago, updated a day ago: no reminder unless a test says otherwise.
 	withState(func(s *pairing.State) {
@@ -170,8 +173,24 @@ func newWorldOn(t *testing.T, sessAddr string, notes *notifytest.Server, opts ..
 		Store:     w.store,
 		Clock:     clock,
 		Log:       entry,
+		OpenApp: func(ctx context.Context, page string) error {
+			w.opened <- page
+			return nil
+		},
 	})
 	return w
+}
+
+// waitOpened waits until the agent opens the Backup app, and returns the page.
+func (w *world) waitOpened() string {
+	w.t.Helper()
+	select {
+	case p := <-w.opened:
+		return p
+	case <-time.After(wait):
+		w.t.Fatal("the Backup app was not opened")
+		return ""
+	}
 }
 
 // withAsker makes the agent ask passphrases through a (with a real pinentry program).
@@ -300,6 +319,12 @@ func TestWrongPassphraseThenRight(t *testing.T) {
 	prompts := w.asker.Prompts()
 	if len(prompts) != 2 || prompts[0].Error != "" || !strings.Contains(prompts[1].Error, "Wrong passphrase") {
 		t.Fatalf("prompts %+v: want a second one saying the passphrase was wrong", prompts)
+	}
+	// GNOME Shell shows Prompt as the heading, Description below it, and not Title.
+	for _, p := range prompts {
+		if p.Prompt != "Passphrase of your backup Tails" || p.Description != "Enter the passphrase of your backup Tails (Kingston DataTraveler, 17.2 GB) to update it." {
+			t.Errorf("prompt heading %q, text %q", p.Prompt, p.Description)
+		}
 	}
 }
 
@@ -516,7 +541,7 @@ func TestReminders(t *testing.T) {
 	}))
 	w.start()
 	r := w.waitNote("Your backup Tails is 8 days old")
-	if got := r.ActionKeys(); !slices.Equal(got, []string{actUpdateNow, actSnooze, actStopRemind}) {
+	if got := r.ActionKeys(); !slices.Equal(got, []string{actUpdateNow, actSnooze, actStopRemind, notify.DefaultActionKey}) {
 		t.Errorf("reminder actions %v", got)
 	}
 	// No flood: an hour later, nothing new.
@@ -614,7 +639,7 @@ func TestPackageManagerRunning(t *testing.T) {
 	w.start()
 	w.plugBackup()
 	q := w.waitNote("The package manager is running")
-	if !slices.Equal(q.ActionKeys(), []string{actCloseApp, actSkipApp, actCancel}) {
+	if !slices.Equal(q.ActionKeys(), []string{actCloseApp, actSkipApp, actCancel, notify.DefaultActionKey}) {
 		t.Errorf("actions %v", q.ActionKeys())
 	}
 	// Still running: "Try again" asks again, and nothing is ever closed by the agent.

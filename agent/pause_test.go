@@ -92,7 +92,8 @@ func strayStick() udiskstest.StickSpec {
 func (w *world) updatesStarted() int {
 	n := 0
 	for _, note := range w.notes.Notifications() {
-		if note.Summary == updatingSum && note.ReplacesID == 0 {
+		// The first notification of an update (the copy's progress comes as a new one too).
+		if note.Summary == updatingSum && note.ReplacesID == 0 && note.Body == foundNote().Body {
 			n++
 		}
 	}

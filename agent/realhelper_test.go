@@ -815,7 +815,7 @@ func (w *realWorld) checkDone(done notifytest.Notification, ejects int, excludes
 	}
 	rep := run.Report
 	changed := rep.Created + rep.Updated + rep.MetadataOnly + rep.Deleted
-	want := fmt.Sprintf("Your backup Tails is up to date: %s changed, %s copied.", session.Plural(int(changed), "file"), session.SizeText(rep.BytesCopied))
+	want := fmt.Sprintf("%s changed, %s copied.", session.Plural(int(changed), "file"), session.SizeText(rep.BytesCopied))
 	if !strings.HasPrefix(done.Body, want) {
 		t.Errorf("done note %q, want it to start with %q", done.Body, want)
 	}

@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -14,58 +15,295 @@ import (
 	"tails-backup/pairing"
 	"tails-backup/pinentry"
 	"tails-backup/udisks/udiskstest"
+	"tails-backup/wire"
 )
 
+// screenshotsEnv names the folder, relative to the repository's root, where the journeys
+// write the pictures of docs/user-guide.md (notification-NAME.png), from GNOME Shell 48, the
+// one Tails 7 runs: `make screenshots` sets it to docs/screenshots, as for the Backup app's
+// journey (app/journey_test.go).
+const screenshotsEnv = "TAILS_BACKUP_SCREENSHOTS"
+
+// shots saves the screenshots of a journey in the real shell.
+type shots struct {
+	t     *testing.T
+	s     *gnomeshell.Session
+	debug string // every picture, named SHELL-NAME.png: $GNOMESHELL_SCREENSHOTS or a temporary folder
+	docs  string // the user guide's pictures, "" when not asked for
+}
+
+func newShots(t *testing.T, s *gnomeshell.Session) *shots {
+	t.Helper()
+	sh := &shots{t: t, s: s, debug: os.Getenv("GNOMESHELL_SCREENSHOTS")}
+	if sh.debug == "" {
+		sh.debug = t.TempDir()
+	}
+	if d := os.Getenv(screenshotsEnv); d != "" && s.Shell() == gnomeshell.Trixie48 {
+		if !filepath.IsAbs(d) {
+			d = filepath.Join("..", d) // the tests run in agent/
+		}
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		sh.docs = d
+	}
+	return sh
+}
+
+// banner saves the banner shown as SHELL-NAME.png and, if doc is not "", as the user guide's
+// doc.png.
+func (sh *shots) banner(ctx context.Context, name, doc string) {
+	sh.take(ctx, name, doc, sh.s.ScreenshotBanner)
+}
+
+// prompt saves the passphrase prompt shown, as banner does.
+func (sh *shots) prompt(ctx context.Context, name, doc string) {
+	sh.take(ctx, name, doc, sh.s.ScreenshotPrompt)
+}
+
+func (sh *shots) take(ctx context.Context, name, doc string, shoot func(context.Context, string) error) {
+	sh.t.Helper()
+	if err := shoot(ctx, filepath.Join(sh.debug, sh.s.Shell().String()+"-agent-"+name+".png")); err != nil {
+		sh.t.Fatal(err)
+	}
+	if doc != "" && sh.docs != "" {
+		if err := shoot(ctx, filepath.Join(sh.docs, doc+".png")); err != nil {
+			sh.t.Fatal(err)
+		}
+	}
+}
+
+// waitBanner waits until the banner shows title with a body that contains body, and returns
+// it; on a timeout, it fails the test with what the tray holds.
+func waitBanner(ctx context.Context, t *testing.T, s *gnomeshell.Session, title, body string) gnomeshell.Notification {
+	t.Helper()
+	var last gnomeshell.Notification
+	err := poll(ctx, func() (bool, error) {
+		n, ok, err := s.Banner(ctx)
+		last = n
+		return ok && n.Title == title && strings.Contains(n.Body, body), err
+	})
+	if err != nil {
+		ns, _ := s.Notifications(context.Background())
+		t.Fatalf("wait for the banner %q with %q: %v (last shown: %+v; tray: %+v)", title, body, err, last, ns)
+	}
+	return last
+}
+
+// buttons checks the labels of the banner's buttons, once expanded, as a person sees them.
+func buttons(ctx context.Context, t *testing.T, s *gnomeshell.Session, want ...string) {
+	t.Helper()
+	if err := s.ExpandBanner(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Buttons(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("the banner shows the buttons %q; want %q", got, want)
+	}
+}
+
+func click(ctx context.Context, t *testing.T, s *gnomeshell.Session, label string) {
+	t.Helper()
+	if err := s.ClickButton(ctx, label); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // The agent's journeys in the real GNOME Shell (43, and 48 as Tails 7 has it), its buttons
-// clicked with the pointer as a person clicks them (see internal/gnomeshell).
+// clicked with the pointer as a person clicks them (see internal/gnomeshell), and what the
+// banner shows read from the shell.
 func TestRealShellReminderUpdateNow(t *testing.T) {
 	for _, shell := range gnomeshell.Shells() {
 		t.Run(shell.String(), func(t *testing.T) {
 			s := gnomeshell.Start(t, shell)
-			w := newWorldOn(t, s.Address(), nil, withState(func(st *pairing.State) {
-				st.RecordAttempt(pairing.Attempt{Time: time.Date(2026, 11, 15, 10, 0, 0, 0, time.UTC), Backup: backupUUID, Result: pairing.ResultSuccess})
-				st.LastSuccess = time.Date(2026, 11, 15, 10, 0, 0, 0, time.UTC)
-				st.Backups[0].LastSuccess = st.LastSuccess
-			}))
+			w := newWorldOn(t, s.Address(), nil, withState(eightDaysOld))
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
-			shots := t.TempDir()
-			if d := os.Getenv("GNOMESHELL_SCREENSHOTS"); d != "" {
-				shots = d
-			}
+			shots := newShots(t, s)
 			w.start()
 
-			r, err := s.WaitBanner(ctx, "Your backup Tails is 8 days old")
-			if err != nil {
-				t.Fatal(err)
-			}
+			r := waitBanner(ctx, t, s, "Your backup Tails is 8 days old", "Plug in your backup Tails to update it.")
 			if want := []string{"Update now", "Remind me tomorrow", "Stop reminding"}; !slices.Equal(r.Actions, want) {
-				t.Errorf("reminder buttons %q; want %q", r.Actions, want)
+				t.Errorf("reminder actions %q; want %q", r.Actions, want)
 			}
-			if err := s.ExpandBanner(ctx); err != nil {
-				t.Fatal(err)
-			}
-			if err := s.Screenshot(ctx, shots+"/"+shell.String()+"-agent-reminder.png"); err != nil {
-				t.Fatal(err)
-			}
-			if err := s.ClickButton(ctx, "Update now"); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := s.WaitBanner(ctx, "Plug in your backup Tails"); err != nil {
-				t.Fatal(err)
-			}
+			shots.banner(ctx, "reminder-collapsed", "")
+			buttons(ctx, t, s, "Update now", "Remind me tomorrow", "Stop reminding")
+			shots.banner(ctx, "reminder", "notification-reminder")
+			click(ctx, t, s, "Update now")
+			waitBanner(ctx, t, s, "Plug in your backup Tails", "The update starts as soon as it is plugged in.")
 			w.plugBackup()
-			done, err := s.WaitBanner(ctx, "Backup updated: you can unplug it")
-			if err != nil {
-				ns, _ := s.Notifications(ctx)
-				t.Fatalf("%v (tray: %+v)", err, ns)
-			}
-			t.Logf("done: %+v", done)
-			if err := s.Screenshot(ctx, shots+"/"+shell.String()+"-agent-done.png"); err != nil {
-				t.Fatal(err)
-			}
+			waitBanner(ctx, t, s, "Backup updated: you can unplug it", "3 files changed, 12.5 MB copied")
+			shots.banner(ctx, "done", "notification-done")
 			if got := w.state().LastSuccess; !got.After(time.Date(2026, 11, 15, 10, 0, 0, 0, time.UTC)) {
 				t.Errorf("last success %v after Update now; want the update recorded", got)
+			}
+		})
+	}
+}
+
+// A click on the reminder's text (not on a button) opens the Backup app on its overview.
+func TestRealShellClickOpensTheApp(t *testing.T) {
+	for _, shell := range gnomeshell.Shells() {
+		t.Run(shell.String(), func(t *testing.T) {
+			s := gnomeshell.Start(t, shell)
+			w := newWorldOn(t, s.Address(), nil, withState(eightDaysOld))
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			w.start()
+			waitBanner(ctx, t, s, "Your backup Tails is 8 days old", "")
+			if err := s.ClickBody(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if got := w.waitOpened(); got != pageOverview {
+				t.Errorf("the click opened the page %q; want %q", got, pageOverview)
+			}
+			// Only the app: the reminder was not answered.
+			if st := w.state(); !st.Reminder.SnoozedUntil.IsZero() || st.Reminder.Disabled {
+				t.Errorf("the click changed the reminders: %+v", st.Reminder)
+			}
+		})
+	}
+}
+
+// The progress of an update, and its Cancel clicked: the update ends, cancelled.
+func TestRealShellProgressCancel(t *testing.T) {
+	for _, shell := range gnomeshell.Shells() {
+		t.Run(shell.String(), func(t *testing.T) {
+			s := gnomeshell.Start(t, shell)
+			w := newWorldOn(t, s.Address(), nil)
+			w.helper.WaitForCancel = true
+			done := "0% done"
+			// GNOME Shell 43 drops the buttons of a banner on screen whose notification is
+			// replaced in place (docs/gnome-shell.md): there, Cancel is on the banner of the
+			// copy's start, until the first progress replaces it.
+			if shell != gnomeshell.Host43 {
+				w.helper.Progress = []wire.Event{{Event: wire.EventProgress, Phase: "copy", BytesDone: 42, BytesTotal: 100}}
+				done = "42% done"
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			shots := newShots(t, s)
+			w.start()
+			w.plugBackup()
+			waitBanner(ctx, t, s, "Updating your backup Tails", done)
+			shots.banner(ctx, "progress-collapsed", "")
+			buttons(ctx, t, s, "Cancel")
+			shots.banner(ctx, "progress", "notification-progress")
+			click(ctx, t, s, "Cancel")
+			waitBanner(ctx, t, s, "Backup update cancelled", "marked incomplete")
+			shots.banner(ctx, "cancelled", "")
+			if st := w.state(); st.LastAttempt == nil || st.LastAttempt.Result != pairing.ResultIncomplete {
+				t.Errorf("last attempt %+v, want incomplete", st.LastAttempt)
+			}
+			if len(w.udisks.CallsOf("Lock")) != 1 {
+				t.Error("the cancelled backup was not locked")
+			}
+		})
+	}
+}
+
+// Thunderbird is open when the update starts: "Close Thunderbird and continue" closes it and
+// the update goes on; "Skip its data this time" leaves it open and skips its data.
+func TestRealShellCloseThunderbird(t *testing.T) {
+	for _, shell := range gnomeshell.Shells() {
+		t.Run(shell.String(), func(t *testing.T) {
+			for _, tc := range []struct {
+				button, doneBody string
+				closed           bool
+			}{
+				{"Close Thunderbird", "3 files changed", true},
+				{"Skip its data", "The data of Thunderbird Email Client was skipped this time.", false},
+			} {
+				t.Run(strings.Fields(tc.button)[0], func(t *testing.T) {
+					s := gnomeshell.Start(t, shell)
+					w := newWorldOn(t, s.Address(), nil)
+					w.quiescer.Features, w.quiescer.Busy = busyThunderbird()
+					ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+					defer cancel()
+					shots := newShots(t, s)
+					w.start()
+					w.plugBackup()
+					waitBanner(ctx, t, s, "Close Thunderbird?", "Thunderbird Email Client")
+					doc := ""
+					if tc.closed {
+						shots.banner(ctx, "close-apps-collapsed", "")
+						doc = "notification-close-apps"
+					}
+					buttons(ctx, t, s, "Close Thunderbird", "Skip its data", "Cancel update")
+					shots.banner(ctx, "close-apps", doc)
+					click(ctx, t, s, tc.button)
+					waitBanner(ctx, t, s, "Backup updated: you can unplug it", tc.doneBody)
+					if got := w.quiescer.Closed(); tc.closed != (len(got) == 1) {
+						t.Errorf("closed %v after %q", got, tc.button)
+					}
+					if reqs := w.helper.Requests(); len(reqs) != 1 || tc.closed != (len(reqs[0].Skip) == 0) {
+						t.Errorf("helper requests %+v after %q", reqs, tc.button)
+					}
+				})
+			}
+		})
+	}
+}
+
+// The helper fails: the notification says why and what to do, and a click on it opens the
+// Backup app where a new backup is created.
+func TestRealShellHelperError(t *testing.T) {
+	for _, shell := range gnomeshell.Shells() {
+		t.Run(shell.String(), func(t *testing.T) {
+			s := gnomeshell.Start(t, shell)
+			w := newWorldOn(t, s.Address(), nil)
+			w.helper.Err = &wire.HelperError{Code: wire.CodeNoSpace, Message: "no space", Needed: 3_000_000_000, Available: 1_000_000_000}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			shots := newShots(t, s)
+			w.start()
+			w.plugBackup()
+			n := waitBanner(ctx, t, s, "Your backup Tails was not updated", "bigger USB stick")
+			if len(n.Actions) != 0 {
+				t.Errorf("the error shows the buttons %q; want none (a click on it opens the app)", n.Actions)
+			}
+			shots.banner(ctx, "error-collapsed", "")
+			if err := s.ExpandBanner(ctx); err != nil { // the whole text
+				t.Fatal(err)
+			}
+			shots.banner(ctx, "error", "notification-error")
+			if err := s.ClickBody(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if got := w.waitOpened(); got != pageCreate {
+				t.Errorf("the click opened the page %q; want %q", got, pageCreate)
+			}
+		})
+	}
+}
+
+// On a backup Tails: the warning, then "Make this my main Tails" and its confirmation.
+func TestRealShellBackupTails(t *testing.T) {
+	for _, shell := range gnomeshell.Shells() {
+		t.Run(shell.String(), func(t *testing.T) {
+			s := gnomeshell.Start(t, shell)
+			w := newWorldOn(t, s.Address(), nil)
+			w.markers.ownMarker = true
+			w.helper.Report = &wire.Report{}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			shots := newShots(t, s)
+			w.start()
+			waitBanner(ctx, t, s, "This is a backup Tails", "Changes you make here are overwritten")
+			shots.banner(ctx, "backup-tails-collapsed", "")
+			buttons(ctx, t, s, "Make this my main Tails")
+			shots.banner(ctx, "backup-tails", "")
+			click(ctx, t, s, "Make this my main Tails")
+			waitBanner(ctx, t, s, "Make this your main Tails?", "only if your main Tails is lost or broken")
+			buttons(ctx, t, s, "Make this my main Tails", "Cancel")
+			shots.banner(ctx, "promote-confirm", "")
+			click(ctx, t, s, "Make this my main Tails")
+			waitBanner(ctx, t, s, "This is now your main Tails", "")
+			if reqs := w.helper.Requests(); len(reqs) != 1 || reqs[0].Op != wire.OpPromote {
+				t.Fatalf("helper requests %+v, want one promote", reqs)
 			}
 		})
 	}
@@ -90,10 +328,7 @@ func TestRealShellPassphraseWrongThenRight(t *testing.T) {
 			w := newWorldOn(t, s.Address(), nil, withAsker(p))
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
-			shots := t.TempDir()
-			if d := os.Getenv("GNOMESHELL_SCREENSHOTS"); d != "" {
-				shots = d
-			}
+			shots := newShots(t, s)
 			w.start()
 			w.plugBackup()
 			// The first prompt, then the second: the same, saying that the passphrase was wrong.
@@ -109,23 +344,26 @@ func TestRealShellPassphraseWrongThenRight(t *testing.T) {
 					t.Fatalf("prompt %d: %v (last shown: %q)", i+1, err, text)
 				}
 				t.Logf("prompt %d: %q", i+1, text)
+				// What a person reads: the heading says what is asked, the text which stick
+				// and why.
+				if lines := strings.Split(text, "\n"); lines[0] != "Passphrase of your backup Tails" ||
+					!strings.Contains(text, "Kingston DataTraveler") || !strings.Contains(text, "to update it") {
+					t.Errorf("prompt %d shows %q", i+1, text)
+				}
 				time.Sleep(500 * time.Millisecond) // the dialog's animation
 				if err := s.ClickPasswordEntry(ctx); err != nil {
 					t.Fatal(err)
 				}
-				if i == 1 {
-					if err := s.Screenshot(ctx, shots+"/"+shell.String()+"-agent-passphrase-again.png"); err != nil {
-						t.Fatal(err)
-					}
+				if i == 0 {
+					shots.prompt(ctx, "passphrase", "notification-passphrase")
+				} else {
+					shots.prompt(ctx, "passphrase-again", "")
 				}
 				if err := s.TypeText(ctx, pass); err != nil {
 					t.Fatal(err)
 				}
 			}
-			if _, err := s.WaitBanner(ctx, "Backup updated: you can unplug it"); err != nil {
-				ns, _ := s.Notifications(ctx)
-				t.Fatalf("%v (tray: %+v)", err, ns)
-			}
+			waitBanner(ctx, t, s, "Backup updated: you can unplug it", "")
 			w.noPassphraseInLogs()
 		})
 	}

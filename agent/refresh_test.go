@@ -212,7 +212,7 @@ func TestSystemRefreshedAfterUpdate(t *testing.T) {
 			w.start()
 			w.plugBackup()
 			done := w.waitNote("Backup updated: you can unplug it")
-			if !strings.HasPrefix(done.Body, "Your backup Tails is up to date: 2 files changed") ||
+			if !strings.HasPrefix(done.Body, "2 files changed") ||
 				!strings.Contains(done.Body, "Its Tails system was updated to "+runningVersion+".") {
 				t.Errorf("done body %q", done.Body)
 			}
@@ -358,7 +358,7 @@ func TestSystemRefreshFailures(t *testing.T) {
 			w.start()
 			w.plugBackup()
 			done := w.waitNote("Backup updated: you can unplug it")
-			if !strings.HasPrefix(done.Body, "The data on your backup Tails is up to date") {
+			if !strings.HasPrefix(done.Body, "Your data is up to date") {
 				t.Errorf("done body %q", done.Body)
 			}
 			n := w.waitNote(tc.summary)

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"tails-backup/notify"
@@ -24,6 +25,16 @@ const (
 )
 
 const iconBackup = "drive-removable-media"
+
+// openAppLabel names the default action: GNOME Shell shows no button for it, a click on the
+// notification invokes it.
+const openAppLabel = "Open Tails Backup"
+
+// clickOpensApp is n with a default action: a click on it opens the Backup app.
+func clickOpensApp(n notify.Notification) notify.Notification {
+	n.Actions = append(slices.Clip(n.Actions), notify.Action{Key: notify.DefaultActionKey, Label: openAppLabel})
+	return n
+}
 
 func reminderNote(days int) notify.Notification {
 	return notify.Notification{
@@ -95,12 +106,16 @@ func quiesceNote(app, featureName string) notify.Notification {
 	return notify.Notification{
 		Icon:    iconBackup,
 		Summary: fmt.Sprintf("Close %s?", app),
-		Body: fmt.Sprintf("%s is open, so the data of %s might be copied half-written. "+
-			"Close it to back up that data, or skip that data this time (your backup keeps its previous copy).", app, featureName),
+		// GNOME Shell 43 shows the first 50 characters or so until the banner is expanded:
+		// what to do comes first.
+		Body: fmt.Sprintf("Close it to back up its data, or skip that data this time (your backup keeps its previous copy): "+
+			"while %s is open, the data of %s might be copied half-written.", app, featureName),
 		Actions: []notify.Action{
-			{Key: actCloseApp, Label: fmt.Sprintf("Close %s and continue", app)},
-			{Key: actSkipApp, Label: "Skip its data this time"},
-			{Key: actCancel, Label: "Cancel the update"},
+			// GNOME Shell 48 gives the three buttons a third of the banner each and cuts longer
+			// labels with "…": about 15 characters each.
+			{Key: actCloseApp, Label: fmt.Sprintf("Close %s", app)},
+			{Key: actSkipApp, Label: "Skip its data"},
+			{Key: actCancel, Label: "Cancel update"},
 		},
 		Timeout:  notify.TimeoutNever,
 		Resident: true,
@@ -113,12 +128,12 @@ func systemAppNote(app, featureName string) notify.Notification {
 	return notify.Notification{
 		Icon:    iconBackup,
 		Summary: fmt.Sprintf("%s is running", app),
-		Body: fmt.Sprintf("It is using the data of %s, so that data might be copied half-written. "+
-			"Wait until it has finished, then choose \"Try again\"; or skip that data this time (your backup keeps its previous copy).", featureName),
+		Body: fmt.Sprintf("Wait until it has finished, then choose \"Try again\"; or skip the data of %s this time (your backup keeps its previous copy): "+
+			"while it runs, that data might be copied half-written.", featureName),
 		Actions: []notify.Action{
 			{Key: actCloseApp, Label: "Try again"},
-			{Key: actSkipApp, Label: "Skip its data this time"},
-			{Key: actCancel, Label: "Cancel the update"},
+			{Key: actSkipApp, Label: "Skip its data"},
+			{Key: actCancel, Label: "Cancel update"},
 		},
 		Timeout:  notify.TimeoutNever,
 		Resident: true,
@@ -128,14 +143,16 @@ func systemAppNote(app, featureName string) notify.Notification {
 func stillRunningNote(app string) notify.Notification {
 	n := quiesceNote(app, "")
 	n.Summary = fmt.Sprintf("%s is still open", app)
-	n.Body = fmt.Sprintf("%s did not close. Close it yourself (save your work first), then choose \"Close %s and continue\" again, or skip its data this time.", app, app)
+	n.Body = fmt.Sprintf("Close it yourself (save your work first), then choose \"Close %s\" again, or skip its data this time.", app)
 	return n
 }
 
 func doneNote(r Summary) notify.Notification {
-	body := fmt.Sprintf("Your backup Tails is up to date: %s changed, %s copied.", session.Plural(int(r.Changed), "file"), session.SizeText(r.BytesCopied))
+	// The title says that it is up to date; the numbers come first (GNOME Shell 43 shows the
+	// first 50 characters or so until the banner is expanded).
+	body := fmt.Sprintf("%s changed, %s copied.", session.Plural(int(r.Changed), "file"), session.SizeText(r.BytesCopied))
 	if r.SystemFailed {
-		body = fmt.Sprintf("The data on your backup Tails is up to date: %s changed, %s copied.", session.Plural(int(r.Changed), "file"), session.SizeText(r.BytesCopied))
+		body = fmt.Sprintf("Your data is up to date: %s changed, %s copied.", session.Plural(int(r.Changed), "file"), session.SizeText(r.BytesCopied))
 	}
 	if r.System != "" {
 		body += fmt.Sprintf(" Its Tails system was updated to %s.", r.System)

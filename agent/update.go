@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -39,6 +40,8 @@ type job struct {
 type jobResult struct {
 	attempt pairing.Attempt
 	note    *notify.Notification
+	// notePage is the page of the Backup app that a click on note opens ("" the overview).
+	notePage string
 	// systemNote, shown after note, says why the backup's system partition was not refreshed
 	// while its Persistent Storage was.
 	systemNote *notify.Notification
@@ -109,11 +112,11 @@ func (a *Agent) startJob(ctx context.Context, st session.Classified, automatic b
 func (a *Agent) finishJob(ctx context.Context, res jobResult) {
 	a.job = nil
 	defer a.events.Changed()
-	// Recorded first: the app reads the status again when the job has finished.
+	// Recorded first: a client that reads the status on JobFinished sees this attempt.
 	a.updateState(ctx, func(s *pairing.State) error { s.RecordAttempt(res.attempt); return nil })
 	a.events.Finished(res.id, res.api)
 	if res.note != nil {
-		a.show(ctx, *res.note)
+		a.showOn(ctx, *res.note, cmp.Or(res.notePage, pageOverview))
 	}
 	if res.systemNote != nil {
 		a.show(ctx, *res.systemNote)
@@ -213,19 +216,35 @@ func (u *update) asking() bool {
 	return len(u.lastNote.Actions) > 1
 }
 
-// show puts n in this update's notification, replacing the previous one.
+// show puts n in this update's notification, replacing the previous one in place.
 func (u *update) show(n notify.Notification) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
+	u.showLocked(n)
+}
+
+// showNew shows n as a new notification, in place of the previous one, which it closes: a
+// new step (the copy, the system's refresh) or a question. GNOME Shell 43 drops the buttons
+// of a banner on screen whose notification is replaced in place (its notification daemon
+// clears the actions, the banner redraws, and only then are the actions added), so a new
+// step would show no Cancel and a question no answer.
+func (u *update) showNew(n notify.Notification) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.closeLocked()
+	u.showLocked(n)
+}
+
+func (u *update) showLocked(n notify.Notification) {
 	u.lastNote = n
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(u.ctx), 10*time.Second)
 	defer cancel()
 	var id uint32
 	var err error
 	if u.noteID == 0 {
-		id, err = u.a.deps.Notifier.Show(ctx, n)
+		id, err = u.a.deps.Notifier.Show(ctx, clickOpensApp(n))
 	} else {
-		id, err = u.a.deps.Notifier.Replace(ctx, u.noteID, n)
+		id, err = u.a.deps.Notifier.Replace(ctx, u.noteID, clickOpensApp(n))
 	}
 	if err != nil {
 		u.log.WithError(err).Warn("show the update notification")
@@ -241,11 +260,15 @@ func (u *update) show(n notify.Notification) {
 func (u *update) closeNote() {
 	u.mu.Lock()
 	defer u.mu.Unlock()
+	u.closeLocked()
+}
+
+func (u *update) closeLocked() {
 	if u.noteID != 0 {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		u.a.deps.Notifier.CloseNotification(ctx, u.noteID)
 		u.a.routes.remove(u.noteID)
+		u.a.deps.Notifier.CloseNotification(ctx, u.noteID)
 		u.noteID = 0
 	}
 }
@@ -258,7 +281,7 @@ func (u *update) ask(n notify.Notification) (string, error) {
 		select {
 		case <-u.answer: // a stale answer to an earlier question
 		default:
-			u.show(n)
+			u.showNew(n)
 			q := u.askAPI(n)
 			defer u.endAPIQuestion()
 			timer := time.NewTimer(dbusapi.QuestionTimeout)
@@ -343,7 +366,7 @@ func (u *update) steps() jobResult {
 	note := doneNote(sum)
 	if !done.Ejected {
 		note.Summary = "Backup updated"
-		note.Body += " Eject it in the Files browser before you unplug it."
+		note.Body = "Eject it in the Files browser before you unplug it. " + note.Body
 	}
 	res := jobResult{attempt: u.attempt(pairing.ResultSuccess, done.Message()), note: &note,
 		api: dbusapi.Result{Result: dbusapi.ResultSuccess, Text: noteText(note)}}
@@ -387,7 +410,7 @@ func (u *update) AskApp(ctx context.Context, q session.AppQuestion) (session.App
 // Copying shows the progress notification as the helper starts (session.UpdateObserver).
 func (u *update) Copying() {
 	n := progressNote(0, 0, false)
-	u.show(n)
+	u.showNew(n)
 	u.a.events.Progress(u.id, dbusapi.Progress{Fraction: 0, SecondsLeft: -1, Step: apiStepCopy, Text: n.Body, Cancellable: true})
 }
 
@@ -410,7 +433,7 @@ func (u *update) Progress(p session.UpdateProgress) {
 
 // RefreshingSystem shows the progress notification of the system partition's refresh
 // (session.SystemObserver).
-func (u *update) RefreshingSystem(from, to string) { u.show(systemProgressNote(0, 0, false)) }
+func (u *update) RefreshingSystem(from, to string) { u.showNew(systemProgressNote(0, 0, false)) }
 
 // SystemProgress refreshes it, at most once per Config.ProgressEvery (session.SystemObserver).
 func (u *update) SystemProgress(p session.UpdateProgress) {
@@ -435,6 +458,8 @@ func (u *update) failed(err error) jobResult {
 		e = &session.UpdateError{Err: err}
 	}
 	result, summary, body := e.Result(), "Your backup Tails was not updated", ""
+	// The Backup app's overview, unless the way out is a new backup.
+	page := pageOverview
 	switch e.Kind {
 	case session.FailCancelled:
 		summary = "Backup update cancelled"
@@ -449,6 +474,7 @@ func (u *update) failed(err error) jobResult {
 			body = "An update started with 'tails-backup update' took over, so this one stopped without changing the backup."
 		}
 	case session.FailMarker:
+		page = pageCreate
 		if e.Marker == session.MarkerOtherTails {
 			summary = "This backup Tails belongs to another Tails"
 			body = "Its Persistent Storage is a backup of another Tails, so it was not changed. Use your own backup, or create a new one on this stick with 'tails-backup create' (this erases it)."
@@ -457,6 +483,7 @@ func (u *update) failed(err error) jobResult {
 			body = "It has no valid backup marker, so it was not changed. To make it your backup, create a new one on it with 'tails-backup create' (this erases it)."
 		}
 	case session.FailTooSmall:
+		page = pageCreate
 		body = fmt.Sprintf("Its Persistent Storage holds %s, but your data takes %s. Create a new backup on a bigger USB stick with 'tails-backup create'.",
 			session.SizeText(e.Have), session.SizeText(e.Need))
 	case session.FailTooManyTries:
@@ -471,6 +498,9 @@ func (u *update) failed(err error) jobResult {
 		}
 	case session.FailHelper:
 		body = session.HelperErrorText(e.Err)
+		if errors.Is(e.Err, wire.ErrHelperNoSpace) {
+			page = pageCreate
+		}
 	default:
 		body = fmt.Sprintf("Something went wrong: %s. Unplug your backup Tails and plug it in again to try again.", session.FirstSentence(e.Err))
 	}
@@ -479,7 +509,7 @@ func (u *update) failed(err error) jobResult {
 	if e.Kind == session.FailCancelled {
 		api.Result = dbusapi.ResultCancelled
 	}
-	return jobResult{attempt: u.attempt(result, body), note: &note, api: api}
+	return jobResult{attempt: u.attempt(result, body), note: &note, notePage: page, api: api}
 }
 
 // newRequest builds a helper request.

@@ -347,7 +347,7 @@ func (w *World) ScenarioUpdate(ctx context.Context) error {
 		return fmt.Errorf("after the update, logind still lists the sleep inhibitor of Tails Backup: %q (%v)", line, err)
 	}
 	w.Log.Logf("logind lists no inhibitor of Tails Backup after the update")
-	if !regexp.MustCompile(`^Your backup Tails is up to date: \d+ files? changed, ([0-9.]+ [kMGT]B|\d+ bytes?) copied\.$`).MatchString(res.Done.Body) {
+	if !regexp.MustCompile(`^\d+ files? changed, ([0-9.]+ [kMGT]B|\d+ bytes?) copied\.$`).MatchString(res.Done.Body) {
 		return fmt.Errorf("unexpected text of the done notification: %q", res.Done.Body)
 	}
 	w.Log.Logf("scenario 2: plug-to-start %s, update %s", round(res.PlugToStart), round(res.Update))
@@ -553,14 +553,14 @@ func (w *World) ScenarioThunderbird(ctx context.Context) error {
 	if err := w.Plug(ctx, st); err != nil {
 		return err
 	}
-	q, err := w.WaitNote(ctx, seq, "Close Thunderbird?", "Thunderbird is open, so the data of Thunderbird Email Client might be copied half-written.", 3*time.Minute)
+	q, err := w.WaitNote(ctx, seq, "Close Thunderbird?", "Close it to back up its data, or skip that data this time", 3*time.Minute)
 	if err != nil {
 		return w.explain(ctx, seq, err)
 	}
-	if got, want := strings.Join(q.Actions, "|"), "close-app|Close Thunderbird and continue|skip-app|Skip its data this time|cancel|Cancel the update"; got != want {
+	if got, want := strings.Join(q.Actions, "|"), "close-app|Close Thunderbird|skip-app|Skip its data|cancel|Cancel update|default|Open Tails Backup"; got != want {
 		return fmt.Errorf("the question has the buttons %q, want %q", got, want)
 	}
-	w.Say.Logf("Tails Backup asks: %q, %q; you choose %q.", q.Summary, q.Body, "Close Thunderbird and continue")
+	w.Say.Logf("Tails Backup asks: %q, %q; you choose %q.", q.Summary, q.Body, "Close Thunderbird")
 	if err := w.Click(ctx, q, "close-app"); err != nil {
 		return err
 	}

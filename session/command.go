@@ -27,6 +27,7 @@ var ErrUsage = errors.New("usage")
 type Use struct {
 	Command   string // "pair": the command to run again
 	Purpose   string // "to pair it as your backup Tails", after the prompt's request
+	Asked     string // "Passphrase of the Tails stick to pair": the prompt's heading
 	OK        string // the label of the dialog's button
 	NotDone   string // "was not paired", after the stick's name
 	Unchanged string // "nothing was changed", when the command did nothing
@@ -67,8 +68,9 @@ func (o *CommandStick) Unlock(ctx context.Context) error {
 		Prompt: pinentry.Prompt{
 			Title:       "Tails Backup",
 			Description: fmt.Sprintf("Enter the passphrase of the Persistent Storage of %s %s.", o.Name, o.use.Purpose),
-			Prompt:      "Passphrase:",
-			OK:          o.use.OK,
+			// GNOME Shell shows the prompt as the dialog's heading, and not the title.
+			Prompt: o.use.Asked,
+			OK:     o.use.OK,
 		},
 		Tries:     StickTries,
 		WrongText: "Wrong passphrase. Try again: it is the passphrase of that stick's Persistent Storage.",

@@ -93,13 +93,14 @@ func AskNewPassphrase(ctx context.Context, asker pinentry.PassphraseAsker, name 
 		Title: "Tails Backup",
 		Description: fmt.Sprintf("Choose the passphrase of the Persistent Storage of your backup Tails on %s. "+
 			"We recommend the passphrase of this Tails: it is the one you will remember on the day you need the backup.", name),
-		Prompt: "Passphrase:",
+		// GNOME Shell shows the prompt as the dialog's heading, and not the title.
+		Prompt: "New passphrase of your backup Tails",
 		OK:     "Next",
 	}
 	again := pinentry.Prompt{
 		Title:       "Tails Backup",
 		Description: fmt.Sprintf("Type the passphrase of the Persistent Storage of your backup Tails on %s again, to check it.", name),
-		Prompt:      "Passphrase:",
+		Prompt:      "New passphrase again",
 		OK:          "Create",
 	}
 	var err error

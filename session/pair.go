@@ -107,6 +107,7 @@ func (p *Pair) Run(ctx context.Context) error {
 
 	o := OpenStick(disks, stick, p.Asker, Use{
 		Command: "pair", Purpose: "to pair it as your backup Tails", OK: "Pair",
+		Asked:   "Passphrase of the Tails stick to pair",
 		NotDone: "was not paired", Unchanged: "nothing was changed",
 	}, p.Log)
 	defer o.Release(ctx) // on failure: leave the stick locked, as it was found

@@ -120,6 +120,7 @@ func (r *Restore) Run(ctx context.Context) (*Restored, error) {
 
 	o := OpenStick(disks, stick, r.Asker, Use{
 		Command: "restore", Purpose: "to restore your Persistent Storage from it", OK: "Unlock",
+		Asked:   "Passphrase of the backup Tails",
 		NotDone: "was not used", Unchanged: "nothing was changed", LeaveAsFound: true, ReadOnly: true,
 	}, r.Log)
 	defer func() {

@@ -69,8 +69,9 @@ func UpdatePassphrase(asker pinentry.PassphraseAsker, st Stick) Passphrase {
 		Prompt: pinentry.Prompt{
 			Title:       "Tails Backup",
 			Description: fmt.Sprintf("Enter the passphrase of your backup Tails (%s) to update it.", Name(st.Stick)),
-			Prompt:      "Passphrase:",
-			OK:          "Update",
+			// GNOME Shell shows the prompt as the dialog's heading, and not the title.
+			Prompt: "Passphrase of your backup Tails",
+			OK:     "Update",
 		},
 		Tries:     3,
 		WrongText: "Wrong passphrase. Try again: it is the passphrase of the backup's Persistent Storage.",

@@ -66,6 +66,7 @@ func (v *Verify) Run(ctx context.Context) (*wire.Report, error) {
 
 	o := OpenStick(disks, stick, v.Asker, Use{
 		Command: "verify", Purpose: "to verify your backup Tails", OK: "Verify",
+		Asked:   "Passphrase of your backup Tails",
 		NotDone: "was not verified", Unchanged: "the backup was not verified", LeaveAsFound: true, ReadOnly: true,
 	}, v.Log)
 	defer func() {

@@ -77,6 +77,7 @@ notifications and reminds you when the backup gets old. You do not need to start
 		Clock:     clock.RealClock{},
 		Log:       log,
 		Hotplug:   hotplug(ctx, log),
+		OpenApp:   agent.LaunchApp,
 	}
 	cfg := agent.Config{}
 	if *statePath == "" {

@@ -472,6 +472,7 @@ func TestCreateHappyPath(t *testing.T) {
 	}
 	wantContains(t, "pinentry log", readString(t, pinLog),
 		"0: SETDESC Choose the passphrase of the Persistent Storage of your backup Tails on Generic Flash Disk (17.2 GB, /dev/sdc). We recommend the passphrase of this Tails",
+		"0: SETPROMPT New passphrase of your backup Tails\n", "1: SETPROMPT New passphrase again\n",
 		"1: SETDESC Type the passphrase of the Persistent Storage of your backup Tails on Generic Flash Disk (17.2 GB, /dev/sdc) again, to check it.")
 }
 

@@ -123,7 +123,7 @@ func TestPairHappyPath(t *testing.T) {
 			if w.locked(w.std.Boot.LUKS) {
 				t.Error("the boot stick's Persistent Storage was locked")
 			}
-			wantContains(t, "pinentry log", readString(t, pinLog), "SETDESC Enter the passphrase of the Persistent Storage of Kingston DataTraveler (17.2 GB, /dev/sdb)")
+			wantContains(t, "pinentry log", readString(t, pinLog), "SETPROMPT Passphrase of the Tails stick to pair\n", "SETDESC Enter the passphrase of the Persistent Storage of Kingston DataTraveler (17.2 GB, /dev/sdb)")
 		})
 	}
 }

@@ -104,7 +104,7 @@ func TestUpdateCommand(t *testing.T) {
 			if !w.locked(w.std.Backup.LUKS) || len(w.fake.CallsOf("PowerOff")) != 1 {
 				t.Error("the backup was not ejected")
 			}
-			wantContains(t, "pinentry log", readString(t, pinLog), "Enter the passphrase of your backup Tails (Kingston DataTraveler, 17.2 GB) to update it.")
+			wantContains(t, "pinentry log", readString(t, pinLog), "SETPROMPT Passphrase of your backup Tails\n", "SETDESC Enter the passphrase of your backup Tails (Kingston DataTraveler, 17.2 GB) to update it.")
 			checkAttempt(t, w.state, pairing.ResultSuccess)
 		})
 	}

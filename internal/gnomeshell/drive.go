@@ -152,8 +152,13 @@ func (s *Session) ClickButton(ctx context.Context, label string) error {
 	return nil
 }
 
-// ClickBody clicks the banner's text (its default action), with the virtual pointer.
+// ClickBody clicks the banner's text (its default action), with the virtual pointer: moved
+// over the banner first, as a hand does, so that the click does not land while the banner
+// grows under the pointer (GNOME Shell 48 expands it on hover).
 func (s *Session) ClickBody(ctx context.Context) error {
+	if err := s.ExpandBanner(ctx); err != nil {
+		return fmt.Errorf("click the banner: %w", err)
+	}
 	if err := s.clickAt(ctx, `
 		const b = tbBanner();
 		if (!b) throw new Error('no banner is shown');
@@ -337,4 +342,33 @@ func sleep(ctx context.Context, d time.Duration) error {
 	case <-t.C:
 		return nil
 	}
+}
+
+// ScreenshotBanner saves a PNG of the banner shown, with a margin around it, to file.
+func (s *Session) ScreenshotBanner(ctx context.Context, file string) error {
+	return s.screenshotActor(ctx, file, `const b = tbBanner(); if (!b) throw new Error('no banner is shown'); return tbBox(b);`)
+}
+
+// ScreenshotPrompt saves a PNG of the passphrase prompt shown (pinentry-gnome3's dialog), with
+// a margin around it, to file.
+func (s *Session) ScreenshotPrompt(ctx context.Context, file string) error {
+	// The dialog is the widest ancestor of the passphrase field that is not as wide as the
+	// screen (the modal dialog's own actor covers the whole screen).
+	return s.screenshotActor(ctx, file, `
+		let a = tbFind(global.stage, x => x instanceof St.PasswordEntry && x.mapped);
+		if (!a) throw new Error('no passphrase prompt is shown');
+		while (a.get_parent() && tbBox(a.get_parent()).w < global.stage.width * 0.9) a = a.get_parent();
+		return tbBox(a);`)
+}
+
+// screenshotActor saves the part of the screen around the box the snippet where returns.
+func (s *Session) screenshotActor(ctx context.Context, file, where string) error {
+	var box struct{ X, Y, W, H float64 }
+	if err := s.evalJSON(ctx, js(where), &box); err != nil {
+		return fmt.Errorf("screenshot: %w", err)
+	}
+	const margin = 24 // the shadow, and a little of what is around
+	x0, y0 := max(0, int(box.X)-margin), max(0, int(box.Y)-margin)
+	x1, y1 := int(box.X+box.W)+margin, int(box.Y+box.H)+margin
+	return s.screenshot(ctx, file, "ScreenshotArea", int32(x0), int32(y0), int32(x1-x0), int32(y1-y0), false)
 }

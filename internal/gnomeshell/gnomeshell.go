@@ -390,6 +390,12 @@ func (s *Session) evalJSON(ctx context.Context, js string, v any) error {
 
 // Screenshot saves a PNG of the whole screen to file (on the host).
 func (s *Session) Screenshot(ctx context.Context, file string) error {
+	return s.screenshot(ctx, file, "Screenshot", false, false)
+}
+
+// screenshot calls the method of org.gnome.Shell.Screenshot with args and the file name, and
+// copies the picture to file (on the host).
+func (s *Session) screenshot(ctx context.Context, file, method string, args ...any) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	// The shell writes as the session's user, into its own directory.
@@ -399,7 +405,7 @@ func (s *Session) Screenshot(ctx context.Context, file string) error {
 		used string
 	)
 	if err := s.conn.Object("org.gnome.Shell.Screenshot", "/org/gnome/Shell/Screenshot").CallWithContext(ctx,
-		"org.gnome.Shell.Screenshot.Screenshot", 0, false, false, inside).Store(&ok, &used); err != nil {
+		"org.gnome.Shell.Screenshot."+method, 0, append(args, inside)...).Store(&ok, &used); err != nil {
 		return fmt.Errorf("screenshot: %w", err)
 	}
 	if !ok {
