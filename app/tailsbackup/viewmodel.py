@@ -205,7 +205,9 @@ def stick_rows(sticks):
             subtitle = s.get("reason", "") or _("This stick cannot be used.")
         rows.append(StickRow(
             device=s.get("device", ""),
-            title=_("{name} ({size})").format(name=name, size=size) if size and not usable else name,
+            # An unusable stick shows its reason below, not its size: the size goes into the
+            # title, unless the agent's name already says it ("SanDisk Cruzer Blade, 16.0 GB").
+            title=_("{name} ({size})").format(name=name, size=size) if size and not usable and size not in name else name,
             subtitle=subtitle,
             usable=usable,
             confirm=s.get("confirm", ""),

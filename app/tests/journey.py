@@ -365,10 +365,30 @@ JOURNEYS = {"first-run": first_run, "pair": pair, "page-verify": page_verify, "p
             "no-service": no_service}
 
 
+def hide_overview():
+    """GNOME Shell 48 opens the Activities overview once its start-up animation ends, seconds
+    after it answers on the bus: wait for the start-up to end, then for the overview to be
+    gone, so that the pointer clicks the window and not the overview over it."""
+    deadline = time.monotonic() + TIMEOUT
+    calm = 0
+    while time.monotonic() < deadline:
+        busy = shell_eval("Main.layoutManager._startingUp || Main.overview.visible"
+                          " || Main.overview.animationInProgress")
+        if busy:
+            calm = 0
+            shell_eval("if (!Main.layoutManager._startingUp) Main.overview.hide(); true")
+        else:
+            calm += 1
+            if calm >= 3:
+                return
+        time.sleep(0.3)
+    raise JourneyError("the Activities overview is still open after %d s" % TIMEOUT)
+
+
 def main():
     journey, folder, suffix = sys.argv[1], sys.argv[2], sys.argv[3] if len(sys.argv) > 3 else ""
     shots = Shots(folder, suffix)
-    shell_eval("Main.overview.hide(); true")
+    hide_overview()
     try:
         JOURNEYS[journey](shots)
     except JourneyError as err:

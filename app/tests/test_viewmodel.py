@@ -129,6 +129,11 @@ class SticksTest(unittest.TestCase):
         ])
         self.assertEqual((rows[0].confirm, rows[0].erase), ("tok", ["The Tails 6.10 on it", "2 partitions, 14.2 GB"]))
 
+    def test_size_once(self):
+        rows = viewmodel.stick_rows([{"device": "/dev/sdb", "name": "SanDisk Cruzer Blade, 16.0 GB", "size_text": "16.0 GB",
+                                      "usable": False, "reason": "This stick has no Tails on it."}])
+        self.assertEqual(rows[0].title, "SanDisk Cruzer Blade, 16.0 GB")
+
     def test_choose_texts(self):
         for purpose in ("create", "pair", "restore", "verify"):
             with self.subTest(purpose):
