@@ -466,6 +466,20 @@ func TestCreateConfirm(t *testing.T) {
 	if len(st.Backups) != 1 || st.Backups[0].UUID != r.Backup {
 		t.Errorf("backups after create: %+v", st.Backups)
 	}
+	// The new backup is what the sticks say from then on: checked, not created on again.
+	for _, tt := range []struct {
+		purpose string
+		usable  bool
+	}{{dbusapi.PurposeVerify, true}, {dbusapi.PurposeRestore, true}, {dbusapi.PurposeCreate, false}, {dbusapi.PurposePair, false}} {
+		sticks, err := s.Client.ListSticks(ctx, tt.purpose)
+		if err != nil {
+			t.Fatal(err)
+		}
+		i := slices.IndexFunc(sticks, func(st dbusapi.StickInfo) bool { return st.Device == blank.Device })
+		if i < 0 || sticks[i].Usable != tt.usable || !sticks[i].BackupOfThis || (!tt.usable && sticks[i].Reason == "") {
+			t.Errorf("ListSticks(%s) after create: %+v, want %s usable=%v, a backup of this Tails", tt.purpose, sticks, blank.Device, tt.usable)
+		}
+	}
 }
 
 func TestVerifyDetails(t *testing.T) {

@@ -74,7 +74,7 @@ def ago(seconds):
 
 
 _RESULT_ICONS = {
-    "success": "emblem-ok-symbolic",
+    "success": "object-select-symbolic",
     "failed": "dialog-warning-symbolic",
     "cancelled": "process-stop-symbolic",
     "incomplete": "dialog-warning-symbolic",
@@ -205,7 +205,9 @@ def stick_rows(sticks):
             subtitle = s.get("reason", "") or _("This stick cannot be used.")
         rows.append(StickRow(
             device=s.get("device", ""),
-            title=_("{name} ({size})").format(name=name, size=size) if size and not usable else name,
+            # An unusable stick shows its reason below, not its size: the size goes into the
+            # title, unless the agent's name already says it ("SanDisk Cruzer Blade, 16.0 GB").
+            title=_("{name} ({size})").format(name=name, size=size) if size and not usable and size not in name else name,
             subtitle=subtitle,
             usable=usable,
             confirm=s.get("confirm", ""),
@@ -272,19 +274,25 @@ _CHANGE_ICONS = {
     "added": "list-add-symbolic",
     "removed": "list-remove-symbolic",
     "changed": "document-edit-symbolic",
+    "missing": "list-add-symbolic",  # only on this Tails: the next update adds it to the backup
 }
 
 
 def result_view(kind, result, text, details):
     """The page that a JobFinished shows."""
+    details = details or {}
     if result == "success":
-        icon, title = "emblem-ok-symbolic", _success_title(kind)
+        icon, title = "object-select-symbolic", _success_title(kind)
     elif result == "cancelled":
         icon, title = "process-stop-symbolic", _("Cancelled")
+    elif kind == "verify" and details.get("differences"):
+        # The check ran and found what the agent lists below: not an error of the check.
+        icon, title = "dialog-warning-symbolic", _("Your backup Tails is not up to date")
+    elif kind == "verify" and any(not c.get("ok", False) for c in details.get("checks", []) or []):
+        icon, title = "dialog-warning-symbolic", _("Your backup Tails has a problem")
     else:
         icon, title = "dialog-warning-symbolic", _("Something went wrong")
     v = ResultView(icon=icon, title=title, text=text)
-    details = details or {}
     for d in details.get("differences", []) or []:
         v.differences.append(Finding(
             icon=_CHANGE_ICONS.get(d.get("change", ""), "document-edit-symbolic"),
@@ -294,7 +302,7 @@ def result_view(kind, result, text, details):
     for c in details.get("checks", []) or []:
         ok = bool(c.get("ok", False))
         v.checks.append(Finding(
-            icon="emblem-ok-symbolic" if ok else "dialog-warning-symbolic",
+            icon="object-select-symbolic" if ok else "dialog-warning-symbolic",
             title=c.get("name", ""),
             subtitle=c.get("text", ""),
         ))

@@ -1,11 +1,14 @@
 #!/usr/bin/python3
 """The Backup app driven as a person would, through AT-SPI, in a running GNOME Shell session.
 
-Run by app/journey_test.go with the app and a fake agent already started on the session bus:
-  journey.py first-run SHOTS SUFFIX   first run → create → paired; update now → cancel;
-                                      verify; restore's question
-  journey.py promote SHOTS SUFFIX     a backup Tails: the promote page
-  journey.py no-service SHOTS SUFFIX  the agent gone from the bus: the page that says so
+Run by app/journey_test.go with the app and the fake agent (fakebackupd, dbusapi/dbusapitest)
+already started on the session bus:
+  journey.py first-run SHOTS SUFFIX    first run → create → paired; update now, the open
+                                       application's question, cancel; verify; restore's question
+  journey.py pair SHOTS SUFFIX         first run → "Use a Tails stick I already have…" → paired
+  journey.py page-verify SHOTS SUFFIX  after a second start with --page verify: the verify page
+  journey.py promote SHOTS SUFFIX      a backup Tails: the promote page, promoted
+  journey.py no-service SHOTS SUFFIX   the agent gone from the bus: the page that says so
 SHOTS is the folder for the screenshots ("" for none), SUFFIX is added to their names ("-dark").
 Every step waits for what the window must show, and fails with what it showed instead.
 """
@@ -20,6 +23,10 @@ from gi.repository import Gio, GLib
 
 APP = "tails-backup-app"
 TIMEOUT = 30
+# The sticks of fakebackupd's first-run scenario (dbusapi/dbusapitest): the blank one a backup is
+# created on, and a Tails stick to pair.
+STICK = "SanDisk Cruzer Blade, 16.0 GB"
+TAILS_STICK = "Samsung Flash Drive, 32.0 GB"
 
 
 class JourneyError(Exception):
@@ -84,13 +91,25 @@ def visible_texts():
     return out
 
 
+# The role names of GTK 4.8 (Debian 12, Tails 6) and those GTK 4.18 (Debian 13, Tails 7) gives
+# the same widgets.
+_ROLES = {
+    "push button": ("push button", "button"),
+    "dialog": ("dialog", "alert"),
+}
+
+
+def is_role(acc, role):
+    return acc.getRoleName() in _ROLES.get(role, (role,))
+
+
 def named(acc, name):
     """Whether acc is called name (or starts with it, name ending in "*"), or is a button whose
     label says name: libadwaita 1.2 names a dialog's buttons twice ("Cancel Cancel")."""
     n = acc.name or ""
     if (n == name) or (name.endswith("*") and n.startswith(name[:-1])):
         return True
-    if acc.getRoleName() == "push button":
+    if is_role(acc, "push button"):
         for i in range(acc.childCount):
             child = acc.getChildAtIndex(i)
             if child is not None and child.getRoleName() == "label" and child.name == name:
@@ -105,11 +124,11 @@ def find(role, name, timeout=TIMEOUT, sensitive=False, dialog=False):
     while time.monotonic() < deadline:
         root = app_root()
         if root is not None and dialog:
-            root = next((a for a in walk(root) if a.getRoleName() == "dialog" and showing(a)), None)
+            root = next((a for a in walk(root) if is_role(a, "dialog") and showing(a)), None)
         if root is not None:
             for acc in walk(root):
                 try:
-                    if acc.getRoleName() != role or not showing(acc):
+                    if not is_role(acc, role) or not showing(acc):
                         continue
                     if named(acc, name):
                         if sensitive and not acc.getState().contains(pyatspi.STATE_SENSITIVE):
@@ -225,13 +244,13 @@ def first_run(shots):
     step("create: choose a stick")
     find("label", "Choose a USB stick for your backup Tails")
     find("label", "This stick is too small*")  # the unusable stick says why
-    click("check box", "SanDisk Ultra")
+    click("check box", STICK)
     find("push button", "Next", sensitive=True)
     shots.take("create-choose")
     click("push button", "Next")
 
     step("create: confirm")
-    find("label", "Everything on SanDisk Ultra will be erased")
+    find("label", "Everything on %s will be erased" % STICK)
     find("label", "The Tails 6.10 on it")
     erase = find("push button", "Erase and Create the Backup")
     if erase.getState().contains(pyatspi.STATE_SENSITIVE):
@@ -243,60 +262,98 @@ def first_run(shots):
 
     step("create: progress")
     find("label", "Creating your backup Tails")
-    progress_at_least(0.3)
-    find("label", "Copying your Persistent Storage*")
+    find("label", "Everything on %s is being erased." % STICK)  # the job's message
+    progress_at_least(0.25)
+    find("label", "Copying: *")
     shots.take("create-progress")
 
     step("create: paired")
     find("label", "Your backup Tails is ready", timeout=60)
+    find("label", "Your backup Tails is ready: it is updated each time you plug it in.")
     shots.take("paired")
     click("push button", "Done")
 
-    step("overview: update now, then cancel")
+    step("overview: update now, the open application's question, then cancel")
     find("label", "Your backup Tails is plugged in.")
     find("label", "Plugged in")
     shots.take("overview")
     click("push button", "Update now")
+    find("label", "Thunderbird is open", dialog=True)
+    find("push button", "Skip Thunderbird's data", dialog=True)
+    shots.take("update-question")
+    click("push button", "Close Thunderbird and continue", dialog=True)
+    gone("dialog", "Thunderbird is open")
     find("label", "Updating your backup Tails")
-    progress_at_least(0.2)
-    find("label", "Copying*")
+    progress_at_least(0.25)
+    find("label", "Copying: *")
     shots.take("update-progress")
     click("push button", "Cancel")
     find("push button", "Update now", sensitive=True)
     gone("progress bar", "Progress")
     # How the update ended, in a toast that goes by itself.
-    find("label", "The update was cancelled*")
-    gone("label", "The update was cancelled*", timeout=20)
+    find("label", "Cancelled. Nothing was lost*")
+    gone("label", "Cancelled. Nothing was lost*", timeout=20)
 
     step("verify")
     click("push button", "Check a backup")
     find("label", "Choose the backup to check")
-    click("check box", "SanDisk Ultra (16 GB)")
+    click("check box", STICK)
     click("push button", "Check")
-    find("label", "Your backup Tails was checked", timeout=60)
+    find("label", "Your backup Tails is not up to date", timeout=60)
     find("label", "Persistent/notes.txt")
-    find("label", "Bootloader")
+    find("label", "Persistent/photos/new.jpg")
+    find("label", "Boot loader")
     shots.take("verify-result")
     click("push button", "Done")
 
     step("restore: its question")
     click("push button", "Restore from a backup")
-    click("check box", "SanDisk Ultra (16 GB)")
+    click("check box", STICK)
     click("push button", "Restore")
-    find("label", "Delete files from this Tails?")
-    find("push button", "Delete and Restore", dialog=True)
+    find("label", "Replace your Persistent Storage?", dialog=True)
+    find("push button", "Restore and delete 12 files", dialog=True)
     shots.take("restore-confirm")
     click("push button", "Cancel", dialog=True)
-    gone("dialog", "Delete files from this Tails?")
+    gone("dialog", "Replace your Persistent Storage?")
     find("label", "Cancelled", timeout=60)
+    find("label", "Cancelled. Nothing was changed.")
     click("push button", "Done")
     find("push button", "Update now", sensitive=True)
+
+
+def pair(shots):
+    step("pair: a Tails stick I already have")
+    click("push button", "Use a Tails stick I already have…")
+    find("label", "Choose your Tails stick")
+    find("label", "This stick has no Tails on it*")  # the blank sticks say why not
+    click("check box", TAILS_STICK)
+    find("push button", "Pair", sensitive=True)
+    shots.take("pair-choose")
+    click("push button", "Pair")
+    find("label", "Your backup Tails is paired", timeout=60)
+    find("label", "The stick is now your backup Tails. Update it now, or plug it in later.")
+    shots.take("pair-done")
+    click("push button", "Done")
+    find("label", "Your backup Tails is plugged in.")
+    find("label", TAILS_STICK)
+    find("push button", "Update now", sensitive=True)
+
+
+def page_verify(shots):
+    step("a second start with --page verify: the window shows the verify page")
+    find("label", "Choose the backup to check")
+    find("check box", TAILS_STICK)
 
 
 def promote(shots):
     step("promote")
     find("push button", "Make This the Main Tails")
     shots.take("promote")
+    click("push button", "Make This the Main Tails")
+    find("label", "This Tails is now the main one", timeout=60)
+    click("push button", "Done")
+    # No backup Tails any more, and no backup of its own yet: the first run.
+    find("push button", "Create a backup Tails…")
 
 
 def no_service(shots):
@@ -304,12 +361,36 @@ def no_service(shots):
     find("label", "The backup service is not running")
 
 
+JOURNEYS = {"first-run": first_run, "pair": pair, "page-verify": page_verify, "promote": promote,
+            "no-service": no_service}
+
+
+def hide_overview():
+    """GNOME Shell 48 opens the Activities overview once its start-up animation ends, seconds
+    after it answers on the bus: wait for the start-up to end, then for the overview to be
+    gone, so that the pointer clicks the window and not the overview over it."""
+    deadline = time.monotonic() + TIMEOUT
+    calm = 0
+    while time.monotonic() < deadline:
+        busy = shell_eval("Main.layoutManager._startingUp || Main.overview.visible"
+                          " || Main.overview.animationInProgress")
+        if busy:
+            calm = 0
+            shell_eval("if (!Main.layoutManager._startingUp) Main.overview.hide(); true")
+        else:
+            calm += 1
+            if calm >= 3:
+                return
+        time.sleep(0.3)
+    raise JourneyError("the Activities overview is still open after %d s" % TIMEOUT)
+
+
 def main():
     journey, folder, suffix = sys.argv[1], sys.argv[2], sys.argv[3] if len(sys.argv) > 3 else ""
     shots = Shots(folder, suffix)
-    shell_eval("Main.overview.hide(); true")
+    hide_overview()
     try:
-        {"first-run": first_run, "promote": promote, "no-service": no_service}[journey](shots)
+        JOURNEYS[journey](shots)
     except JourneyError as err:
         print("journey failed:", err, file=sys.stderr, flush=True)
         return 1

@@ -81,7 +81,7 @@ class OverviewTest(unittest.TestCase):
         self.assertEqual((a.title, a.age, a.last_attempt, a.last_message, a.plugged_text),
                          ("SanDisk Cruzer (16 GB)", "Updated 3 days ago", "Last attempt: 3 days ago",
                           "Your backup Tails is up to date.", "Not plugged in"))
-        self.assertEqual(a.result_icon, "emblem-ok-symbolic")
+        self.assertEqual(a.result_icon, "object-select-symbolic")
         # No message from the agent: the result in a sentence of our own.
         self.assertEqual((b.last_attempt, b.last_message, b.plugged_text),
                          ("Last attempt: 2 hours ago", "The update failed.", "Plugged in"))
@@ -129,6 +129,11 @@ class SticksTest(unittest.TestCase):
         ])
         self.assertEqual((rows[0].confirm, rows[0].erase), ("tok", ["The Tails 6.10 on it", "2 partitions, 14.2 GB"]))
 
+    def test_size_once(self):
+        rows = viewmodel.stick_rows([{"device": "/dev/sdb", "name": "SanDisk Cruzer Blade, 16.0 GB", "size_text": "16.0 GB",
+                                      "usable": False, "reason": "This stick has no Tails on it."}])
+        self.assertEqual(rows[0].title, "SanDisk Cruzer Blade, 16.0 GB")
+
     def test_choose_texts(self):
         for purpose in ("create", "pair", "restore", "verify"):
             with self.subTest(purpose):
@@ -148,7 +153,25 @@ class ResultTest(unittest.TestCase):
             ("document-edit-symbolic", "Persistent/notes.txt", "Changed since the last update."),
             ("list-remove-symbolic", "dotfiles/.bashrc", "Only in the backup."),
         ])
-        self.assertEqual([f.icon for f in v.checks], ["emblem-ok-symbolic", "dialog-warning-symbolic"])
+        self.assertEqual([f.icon for f in v.checks], ["object-select-symbolic", "dialog-warning-symbolic"])
+
+    def test_verify_failed(self):
+        # A check that found differences or a failed boot-time check ends "failed" (the agent's
+        # verify succeeds only when the backup is identical and valid): the title says what it
+        # found, not that the check went wrong.
+        diff = {"path": "Persistent/photos/new.jpg", "change": "missing", "text": "Only on this Tails."}
+        bad = {"name": "Boot loader", "ok": False, "text": "The backup cannot start a computer."}
+        good = {"name": "Tails system", "ok": True, "text": "Intact."}
+        for details, title, icons in [
+            ({"differences": [diff], "checks": [good]}, "Your backup Tails is not up to date", ["list-add-symbolic"]),
+            ({"differences": [], "checks": [good, bad]}, "Your backup Tails has a problem", []),
+            ({"differences": [], "checks": [good]}, "Something went wrong", []),
+            (None, "Something went wrong", []),
+        ]:
+            with self.subTest(title=title, details=details):
+                v = viewmodel.result_view("verify", "failed", "text", details)
+                self.assertEqual((v.title, v.icon), (title, "dialog-warning-symbolic"))
+                self.assertEqual([f.icon for f in v.differences], icons)
 
     def test_results(self):
         for kind, result, title in [("create", "success", "Your backup Tails is ready"),

@@ -2,8 +2,10 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
@@ -412,7 +414,29 @@ func checkDebThrowawayRoot(t *testing.T, root string, debs []string, snap map[st
 		}
 		return string(out)
 	}
+	// Tails' own backup tool, files of the Tails image that no package owns: the postinst moves
+	// them aside (dpkg-divert) and the postrm puts them back.
+	tailsOwn := map[string]string{
+		"usr/local/bin/tails-backup":                  "#!/bin/bash\n# Tails' script\n",
+		"usr/share/applications/tails-backup.desktop": "[Desktop Entry]\nName=Back Up Persistent Storage\n",
+	}
+	for rel, data := range tailsOwn {
+		if err := os.MkdirAll(filepath.Join(root, filepath.Dir(rel)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(root, rel), []byte(data), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
 	dpkg(append([]string{"-i"}, debs...)...)
+	for rel, data := range tailsOwn {
+		if _, err := os.Lstat(filepath.Join(root, rel)); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("Tails' %s is still in place after dpkg -i (%v): `tails-backup` or the menu would be Tails' own tool", rel, err)
+		}
+		if got, err := os.ReadFile(filepath.Join(root, rel+".tails")); err != nil || string(got) != data {
+			t.Errorf("Tails' %s moved aside: %q, %v", rel, got, err)
+		}
+	}
 	for rel, want := range snap {
 		fi, err := os.Lstat(filepath.Join(root, rel))
 		if err != nil {
@@ -442,12 +466,19 @@ func checkDebThrowawayRoot(t *testing.T, root string, debs []string, snap map[st
 	}
 
 	dpkg("--purge", "tails-backup-debian-extras", "tails-backup")
+	for rel, data := range tailsOwn {
+		if got, err := os.ReadFile(filepath.Join(root, rel)); err != nil || string(got) != data {
+			t.Errorf("Tails' %s after dpkg --purge: %q, %v; want it back", rel, got, err)
+		}
+	}
 	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
 		rel, _ := filepath.Rel(root, p)
 		switch {
+		case tailsOwn[rel] != "" || (d.IsDir() && slices.ContainsFunc(slices.Collect(maps.Keys(tailsOwn)), func(f string) bool { return strings.HasPrefix(f, rel+"/") })):
+			// Tails' own files, back, and their folders.
 		case rel == "dpkg.log" || rel == "var/lib/dpkg" || strings.HasPrefix(rel, "var/lib/dpkg/"):
 			if d.IsDir() && rel == "var/lib/dpkg" {
 				return fs.SkipDir

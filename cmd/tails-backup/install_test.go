@@ -165,6 +165,9 @@ func TestInstall(t *testing.T) {
 
 	t.Run("Files", func(t *testing.T) { checkInstalledFiles(t, root, dest, bin, got) })
 	t.Run("HelperRefusesArguments", func(t *testing.T) { checkInstalledHelper(t, dest) })
+	t.Run("MenuEntry", func(t *testing.T) {
+		checkMenuEntry(t, filepath.Join(dest, "usr/share/applications/org.boum.tails.Backup.desktop"))
+	})
 	t.Run("Sudoers", func(t *testing.T) { checkSudoers(t, filepath.Join(dest, "etc/sudoers.d/tails-backup")) })
 	t.Run("UserUnit", func(t *testing.T) {
 		checkUserUnit(t, filepath.Join(dest, "usr/lib/systemd/user/tails-backup-agent.service"), filepath.Join(dest, "usr/bin/tails-backup"))
@@ -610,5 +613,45 @@ func checkUdevRule(t *testing.T, path string) {
 	}
 	if rules[len(rules)-1] != `LABEL="tails_backup_end"` {
 		t.Errorf("the udev rules do not end with their label: %q", rules[len(rules)-1])
+	}
+}
+
+// checkMenuEntry checks the app's menu entry: it sits where Tails puts its own tools (categories
+// System and Tails, as Tails' Persistent Storage and its "Back Up Persistent Storage"), in no
+// other submenu (Utility would make a second entry, in Accessories), opens the app without a
+// terminal, and is not Tails' own entry's file (tails-backup.desktop, which the package moves
+// aside: cmd/tails-backup/install/README.md).
+func checkMenuEntry(t *testing.T, file string) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := map[string]string{}
+	for _, line := range strings.Split(string(data), "\n") {
+		if k, v, ok := strings.Cut(line, "="); ok {
+			keys[k] = v
+		}
+	}
+	cats := strings.Split(strings.TrimSuffix(keys["Categories"], ";"), ";")
+	slices.Sort(cats)
+	if want := []string{"GTK", "System", "Tails"}; !slices.Equal(cats, want) {
+		t.Errorf("Categories %v, want %v", cats, want)
+	}
+	for k, want := range map[string]string{"Type": "Application", "Exec": "tails-backup-app", "Terminal": "false", "Name": "Backup"} {
+		if keys[k] != want {
+			t.Errorf("%s=%q, want %q", k, keys[k], want)
+		}
+	}
+	if filepath.Base(file) == "tails-backup.desktop" {
+		t.Errorf("the menu entry has the file name of Tails' own entry")
+	}
+	if v, err := exec.LookPath("desktop-file-validate"); err == nil {
+		// Tails is no registered category: the one complaint allowed.
+		out, _ := exec.Command(v, file).CombinedOutput()
+		for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+			if line != "" && !strings.Contains(line, "Tails") {
+				t.Errorf("desktop-file-validate: %s", line)
+			}
+		}
 	}
 }

@@ -407,6 +407,29 @@ func (f *Fake) addBackup(uuid string, s dbusapi.StickInfo) {
 	})
 	f.status.NextReminder = now.Add(7 * 24 * time.Hour)
 	f.status.ReminderText = "Next reminder in about 7 days, unless your backup is updated before."
+	// The stick is now this Tails' backup, as ListSticks says from then on: it can be checked
+	// and restored from, not created on nor paired again.
+	backup := dbusapi.StickInfo{Device: s.Device, Name: s.Name, Size: s.Size, SizeText: s.SizeText, Usable: true, Paired: true, BackupOfThis: true}
+	noCreate, pairedAlready := backup, backup
+	noCreate.Usable, noCreate.Reason = false, "This stick is your backup Tails: creating a backup on it would erase it. Use another stick."
+	pairedAlready.Usable, pairedAlready.Reason = false, "This stick is already your backup Tails: plug it in to update it."
+	for purpose, st := range map[string]dbusapi.StickInfo{
+		dbusapi.PurposeCreate: noCreate, dbusapi.PurposePair: pairedAlready,
+		dbusapi.PurposeRestore: backup, dbusapi.PurposeVerify: backup,
+	} {
+		f.sticks[purpose] = replaceStick(f.sticks[purpose], st)
+	}
+}
+
+// replaceStick is sticks with the one at st.Device replaced by st, or st added first.
+func replaceStick(sticks []dbusapi.StickInfo, st dbusapi.StickInfo) []dbusapi.StickInfo {
+	out := []dbusapi.StickInfo{st}
+	for _, s := range sticks {
+		if s.Device != st.Device {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // Pair implements dbusapi.Backend.
@@ -468,8 +491,8 @@ func (f *Fake) Verify(ctx context.Context, device string) (string, error) {
 				{Path: "Persistent/photos/new.jpg", Change: "missing", Text: "Only on this Tails: not backed up yet."},
 			},
 			Checks: []dbusapi.Check{
-				{Name: "system", OK: true, Text: "The Tails system of the backup is intact."},
-				{Name: "bootloader", OK: true, Text: "The backup can start a computer."},
+				{Name: "Tails system", OK: true, Text: "The Tails system of the backup is intact."},
+				{Name: "Boot loader", OK: true, Text: "The backup can start a computer."},
 			},
 		}
 	})

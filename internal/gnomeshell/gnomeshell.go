@@ -95,6 +95,7 @@ type Session struct {
 	conn  *dbus.Conn
 
 	mu        sync.Mutex
+	shared    int // how many paths Share mounted
 	waited    chan struct{}
 	closeOnce sync.Once
 	release   func()
@@ -228,6 +229,9 @@ func (s *Session) start(uid, gid int) error {
 	if err := os.Chmod(hostTmp, 0o700); err != nil {
 		return err
 	}
+	if err := os.Mkdir(filepath.Join(hostTmp, rootHome), 0o700); err != nil {
+		return err
+	}
 	// start.sh stays outside the session's directory: root runs it.
 	script := hostTmp + ".start.sh"
 	if err := os.WriteFile(script, startScript, 0o700); err != nil {
@@ -342,12 +346,71 @@ func (s *Session) Env() map[string]string {
 
 // Argv is the command line that runs program (a path inside the session's root file system)
 // with args in the session's file system: on the host as is, in the Debian 13 root through
-// nsenter into the session's mount namespace and root directory.
+// nsenter into the session's mount namespace, root and working directory (its runtime directory).
 func (s *Session) Argv(program string, args ...string) []string {
 	if s.root == "" {
 		return append([]string{program}, args...)
 	}
-	return append([]string{"nsenter", "--target", strconv.Itoa(s.cmd.Process.Pid), "--mount", "--root", "--wd=/", "--", program}, args...)
+	return append([]string{"nsenter", "--target", strconv.Itoa(s.cmd.Process.Pid), "--mount", "--root", "--wd", "--", program}, args...)
+}
+
+// rootHome is the home directory, inside the session's directory, of the programs that Command
+// runs (as root): not the session user's own home, where they would leave files root owns.
+const rootHome = "root-home"
+
+// Command is an exec.Cmd that runs program (a path inside the session's file system: see Share)
+// with args in the session, as root (the test's user): its environment is Env plus PATH, LANG
+// and HOME, then env (NAME=value each, which may replace them).
+func (s *Session) Command(program string, args []string, env ...string) *exec.Cmd {
+	argv := s.Argv(program, args...)
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "LANG=C.UTF-8", "HOME=" + s.dir + "/" + rootHome}
+	for k, v := range s.Env() {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	cmd.Env = append(cmd.Env, env...)
+	return cmd
+}
+
+// Share makes the file or directory hostPath visible in the session's file system, for writing
+// too, and returns its path there: on the host, hostPath itself; in the Debian 13 root, a bind
+// mount under the session's directory, made in the session's own mount namespace (it goes with
+// the session and is never seen by the host).
+func (s *Session) Share(hostPath string) (string, error) {
+	hostPath, err := filepath.Abs(hostPath)
+	if err != nil {
+		return "", err
+	}
+	fi, err := os.Stat(hostPath)
+	if err != nil {
+		return "", fmt.Errorf("share: %w", err)
+	}
+	if s.root == "" {
+		return hostPath, nil
+	}
+	s.mu.Lock()
+	s.shared++
+	inside := fmt.Sprintf("%s/shared/%d-%s", s.dir, s.shared, filepath.Base(hostPath))
+	s.mu.Unlock()
+	target := s.host(inside)
+	if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+		return "", fmt.Errorf("share %s: %w", hostPath, err)
+	}
+	if fi.IsDir() {
+		err = os.Mkdir(target, 0o755)
+	} else {
+		err = os.WriteFile(target, nil, 0o644)
+	}
+	if err != nil {
+		return "", fmt.Errorf("share %s: %w", hostPath, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if out, err := exec.CommandContext(ctx, "nsenter", "--target", strconv.Itoa(s.cmd.Process.Pid), "--mount", "--",
+		"mount", "--bind", hostPath, target).CombinedOutput(); err != nil {
+		return "", fmt.Errorf("share %s: mount --bind in the session: %w: %s", hostPath, err, out)
+	}
+	return inside, nil
 }
 
 // Output is what the session printed so far.
