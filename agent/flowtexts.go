@@ -68,7 +68,7 @@ const (
 	textVerifyUnreadable = ", %s could not be compared"
 	textVerifyFeatures   = "Tails would turn on these features of the backup at startup: %s."
 	textVerifyNoFeatures = "Tails would turn on none of the features of the backup at startup."
-	checkPersistence     = "persistent-storage"
+	checkPersistence     = "Persistent Storage"
 	textCheckAccepted    = "Tails accepts the backup's Persistent Storage at startup."
 	textCheckRefused     = "Tails would not accept the backup's Persistent Storage as it is at startup: see the problems listed."
 	textRestoreDone      = "Your Persistent Storage is restored: %s created, %d replaced, %d deleted, %s copied. Restart Tails to use everything that was restored."

@@ -281,7 +281,7 @@ def first_run(shots):
     find("label", "Thunderbird is open", dialog=True)
     find("push button", "Skip Thunderbird's data", dialog=True)
     shots.take("update-question")
-    click("push button", "Close Thunderbird and continue", dialog=True)
+    click("push button", "Close Thunderbird", dialog=True)
     gone("dialog", "Thunderbird is open")
     find("label", "Updating your backup Tails")
     progress_at_least(0.25)

@@ -52,7 +52,7 @@ const (
 // Answer IDs of the fake's questions.
 const (
 	QuestionApps    = "apps-1"
-	QuestionRestore = "restore-overwrite"
+	QuestionRestore = "restore-confirm"
 	ChoiceCancel    = "cancel"
 	ChoiceClose     = "close-app"
 	ChoiceSkip      = "skip-app"
@@ -349,9 +349,9 @@ func (f *Fake) runUpdate(ctx context.Context, id string) dbusapi.Result {
 			Title: "Thunderbird is open",
 			Body:  "Thunderbird is using its files in your Persistent Storage. Close it to back them up, or skip them this time.",
 			Choices: []dbusapi.Choice{
-				{ID: ChoiceCancel, Label: "Cancel the update"},
-				{ID: ChoiceClose, Label: "Close Thunderbird and continue"},
-				{ID: ChoiceSkip, Label: "Skip Thunderbird's data"},
+				{ID: ChoiceCancel, Label: "Cancel update"},
+				{ID: ChoiceClose, Label: "Close Thunderbird"},
+				{ID: ChoiceSkip, Label: "Skip its data"},
 			},
 		})
 		if err != nil || choice == ChoiceCancel {
