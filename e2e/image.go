@@ -46,7 +46,7 @@ func RepoRoot() (string, error) {
 func imageKey(repo, suite string) (string, error) {
 	h := sha256.New()
 	fmt.Fprintf(h, "suite %s\n", suite)
-	for _, f := range []string{"e2e/image/build.sh", "e2e/image/packages", "e2e/image/packages." + suite} {
+	for _, f := range []string{"e2e/image/build.sh", "e2e/image/packages", "e2e/image/packages." + suite, "e2e/image/packages.apt"} {
 		b, err := os.ReadFile(filepath.Join(repo, f))
 		if err != nil {
 			return "", err

@@ -28,6 +28,21 @@ trap 'umount -R "$root/proc" "$root/sys" 2>/dev/null || true; rm -rf "$root"' EX
 pkgs=$(cat "$here/packages" "$here/packages.$suite" | grep -v '^#' | tr -s ' \n' ',' | sed 's/^,//; s/,$//')
 debootstrap --variant=minbase --include="$pkgs" "$suite" "$root" "$mirror" >"$work/debootstrap.log" 2>&1 ||
   { tail -30 "$work/debootstrap.log" >&2; exit 1; }
+# Then packages.apt, with apt-get from the same mirror (debootstrap wrote it into the sources),
+# no recommends, no service started.
+apt_pkgs=$(grep -v '^#' "$here/packages.apt" | tr -s ' \n' ' ')
+if [ -n "${apt_pkgs# }" ]; then
+  mount -t proc proc "$root/proc"
+  mount -t sysfs sysfs "$root/sys"
+  printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d"
+  chmod 755 "$root/usr/sbin/policy-rc.d"
+  # shellcheck disable=SC2086 # one word per package
+  DEBIAN_FRONTEND=noninteractive chroot "$root" apt-get install -y --no-install-recommends $apt_pkgs >"$work/apt.log" 2>&1 ||
+    { tail -30 "$work/apt.log" >&2; exit 1; }
+  chroot "$root" apt-get clean
+  rm -f "$root/usr/sbin/policy-rc.d"
+  umount "$root/proc" "$root/sys"
+fi
 
 # The users of Tails: amnesia (1000) and tails-persistent-storage (115:122), which owns
 # persistence.conf. The IDs must be free: the checks of Tails compare numbers.
