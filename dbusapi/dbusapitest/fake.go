@@ -346,8 +346,9 @@ func (f *Fake) runUpdate(ctx context.Context, id string) dbusapi.Result {
 	{ // the update asks about an application open, as the agent's does when one is
 		choice, err := f.questions.Ask(ctx, id, dbusapi.Question{
 			ID:    QuestionApps,
-			Title: "Thunderbird is open",
-			Body:  "Thunderbird is using its files in your Persistent Storage. Close it to back them up, or skip them this time.",
+			Title: "Close Thunderbird?",
+			Body: "Close it to back up its data, or skip that data this time (your backup keeps its previous copy): " +
+				"while Thunderbird is open, the data of Thunderbird Email Client might be copied half-written.",
 			Choices: []dbusapi.Choice{
 				{ID: ChoiceCancel, Label: "Cancel update"},
 				{ID: ChoiceClose, Label: "Close Thunderbird"},
