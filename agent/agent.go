@@ -460,6 +460,7 @@ func (a *Agent) handleNotification(ctx context.Context, ev notify.Event, timer c
 		// Old ids are gone; the running job re-shows its notification.
 		a.waitingID, a.reminderID, a.warningID, a.confirmID = 0, 0, 0, 0
 		clear(a.pages)
+		a.routes.forgetEarly()
 		a.routes.broadcast(ev)
 		if e.Available && a.isBackup {
 			a.warningID = a.showOn(ctx, backupTailsNote(), pagePromote)
@@ -651,12 +652,46 @@ func (a *Agent) finishPromote(ctx context.Context, err error) {
 type router struct {
 	mu     sync.Mutex
 	routes map[uint32]chan<- notify.Event
+	// early are the last events that came for a notification with no route: the server
+	// answers a click on a notification that an update just showed before that update has its
+	// ID back from Show (seen: a click on a new question right after it appeared went
+	// nowhere). add delivers them to the route of their ID; the server never reuses an ID.
+	early []earlyEvent
 }
+
+// earlyEvent is an event kept until its notification has a route.
+type earlyEvent struct {
+	id uint32
+	ev notify.Event
+}
+
+// maxEarly bounds the events kept for notifications with no route (most are for
+// notifications the agent's own loop handles, which never get one).
+const maxEarly = 8
 
 func (r *router) add(id uint32, ch chan<- notify.Event) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.routes[id] = ch
+	kept := r.early[:0]
+	for _, e := range r.early {
+		if e.id != id {
+			kept = append(kept, e)
+			continue
+		}
+		select {
+		case ch <- e.ev:
+		default:
+		}
+	}
+	r.early = kept
+}
+
+// forgetEarly drops the events kept for notifications with no route (the server changed).
+func (r *router) forgetEarly() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.early = nil
 }
 
 func (r *router) remove(id uint32) {
@@ -665,10 +700,17 @@ func (r *router) remove(id uint32) {
 	delete(r.routes, id)
 }
 
-// deliver passes ev to the route of id, without blocking, and tells whether one exists.
+// deliver passes ev to the route of id, without blocking, and tells whether one exists; an
+// event with no route is kept for a route of that id added soon after.
 func (r *router) deliver(id uint32, ev notify.Event) bool {
 	r.mu.Lock()
 	ch, ok := r.routes[id]
+	if !ok {
+		if len(r.early) == maxEarly {
+			r.early = append(r.early[:0], r.early[1:]...)
+		}
+		r.early = append(r.early, earlyEvent{id, ev})
+	}
 	r.mu.Unlock()
 	if ok {
 		select {
