@@ -524,6 +524,11 @@ case "$1 $2" in
 esac
 `
 
+// debFakeDivert stands for dpkg-divert in TestDebPostinstSessions: it logs its call.
+const debFakeDivert = `#!/bin/sh
+echo "dpkg-divert $*" >>"$LOG"
+`
+
 // TestDebPostinstSessions runs debian/tails-backup.postinst (without debhelper's part, which is
 // a comment line in the source file) in a mount namespace whose /run is a test folder with
 // user buses, runuser and getent faked: the agent is started in the desktop sessions that are
@@ -588,7 +593,9 @@ func TestDebPostinstSessions(t *testing.T) {
 				}
 				defer l.Close()
 			}
-			for name, script := range map[string]string{"runuser": debFakeRunuser, "getent": debFakeGetent} {
+			// dpkg-divert too: the diversions are TestDeb's (a throwaway root), and the real
+			// one here would divert files of this machine.
+			for name, script := range map[string]string{"runuser": debFakeRunuser, "getent": debFakeGetent, "dpkg-divert": debFakeDivert} {
 				if err := os.WriteFile(filepath.Join(bin, name), []byte(script), 0o755); err != nil {
 					t.Fatal(err)
 				}
