@@ -171,7 +171,16 @@ def pointer_click(acc):
     rect = shell_eval(_WINDOW_RECT)
     if rect is None:
         raise JourneyError("no window titled Backup to click in")
+    # A page slides in (a stack transition, slower on a loaded machine): wait until the widget
+    # stops moving, as a hand does before it clicks (seen: a click on a stick's check box that
+    # landed beside it while the restore page was still sliding in).
     ext = acc.queryComponent().getExtents(pyatspi.WINDOW_COORDS)
+    for _ in range(20):
+        time.sleep(0.15)
+        now = acc.queryComponent().getExtents(pyatspi.WINDOW_COORDS)
+        if (now.x, now.y, now.width, now.height) == (ext.x, ext.y, ext.width, ext.height):
+            break
+        ext = now
     x, y = rect[0] + ext.x + ext.width / 2, rect[1] + ext.y + ext.height / 2
     for event in ("p.notify_absolute_motion(now(), %g, %g);" % (x, y),
                   "p.notify_button(now(), 1, Clutter.ButtonState.PRESSED);",
