@@ -422,13 +422,17 @@ func (u *update) Progress(p session.UpdateProgress) {
 		return
 	}
 	u.lastProgress = now
-	n := progressNote(p.Percent, p.Left, p.LeftKnown)
+	u.showProgress(apiStepCopy, progressNote(p.Percent, p.Left, p.LeftKnown), p)
+}
+
+// showProgress shows n, a progress notification, and tells the API the same progress of step.
+func (u *update) showProgress(step string, n notify.Notification, p session.UpdateProgress) {
 	u.show(n)
 	left := int64(-1)
 	if p.LeftKnown {
 		left = int64(p.Left / time.Second)
 	}
-	u.a.events.Progress(u.id, dbusapi.Progress{Fraction: float64(p.Percent) / 100, SecondsLeft: left, Step: apiStepCopy, Text: n.Body, Cancellable: true})
+	u.a.events.Progress(u.id, dbusapi.Progress{Fraction: float64(p.Percent) / 100, SecondsLeft: left, Step: step, Text: n.Body, Cancellable: true})
 }
 
 // RefreshingSystem shows the progress notification of the system partition's refresh
@@ -442,13 +446,7 @@ func (u *update) SystemProgress(p session.UpdateProgress) {
 		return
 	}
 	u.lastSystem = now
-	n := systemProgressNote(p.Percent, p.Left, p.LeftKnown)
-	u.show(n)
-	left := int64(-1)
-	if p.LeftKnown {
-		left = int64(p.Left / time.Second)
-	}
-	u.a.events.Progress(u.id, dbusapi.Progress{Fraction: float64(p.Percent) / 100, SecondsLeft: left, Step: apiStepSystem, Text: n.Body, Cancellable: true})
+	u.showProgress(apiStepSystem, systemProgressNote(p.Percent, p.Left, p.LeftKnown), p)
 }
 
 // failed says what happened and what to do; the flow left the stick safe to unplug.
