@@ -9,7 +9,8 @@ import (
 // Leg is the Tails release the guest plays: the Debian suite its image is built from and the
 // Tails versions its simulated sticks carry. Tails 7 runs on Debian 13 "trixie" (udisks2 2.10,
 // libblockdev 3, cryptsetup 2.7, Linux 6.12), Tails 6 on Debian 12 "bookworm" (udisks2 2.9,
-// libblockdev 2, cryptsetup 2.6, Linux 6.1); the scenarios are the same on both.
+// libblockdev 2, cryptsetup 2.6, Linux 6.1); the scenarios are the same on both, but for the
+// three of the engine alone that run on Tails 7's only (TestE2E).
 type Leg struct {
 	// Suite is the Debian suite of the guest image.
 	Suite string

@@ -12,17 +12,24 @@ type scenario struct {
 	name  string
 	fn    func(context.Context) error
 	needs []string
+	// tails, if not 0, is the one leg (Tails major version) that runs this scenario when all
+	// run: a scenario that tests only the engine and ext4, not the leg's udisks2, cryptsetup,
+	// polkit or boot (see TestE2E). E2E_ONLY runs it on any leg.
+	tails int
 }
 
-// selectScenarios returns the names of the scenarios to run, in order: all of them if only is
-// "", else those that E2E_ONLY names (comma-separated; a number names the scenario it starts
-// with, "10" is "10-pulls"; a name may be given whole, "pair"), the ones they need, and
-// always (the steps of the setup that every scenario needs).
-func selectScenarios(all []scenario, only string, always ...string) ([]string, error) {
+// selectScenarios returns the names of the scenarios to run on the leg of Tails version
+// tails, in order: if only is "", all of them but those that belong to another leg; else
+// those that E2E_ONLY names (comma-separated; a number names the scenario it starts with,
+// "10" is "10-pulls"; a name may be given whole, "pair"), the ones they need, and always (the
+// steps of the setup that every scenario needs), on any leg.
+func selectScenarios(all []scenario, tails int, only string, always ...string) ([]string, error) {
 	if strings.TrimSpace(only) == "" {
-		names := make([]string, len(all))
-		for i, sc := range all {
-			names[i] = sc.name
+		var names []string
+		for _, sc := range all {
+			if sc.tails == 0 || sc.tails == tails {
+				names = append(names, sc.name)
+			}
 		}
 		return names, nil
 	}
