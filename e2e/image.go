@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -15,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"tails-backup/internal/aptmirror"
 )
 
 // Image is the cached guest image: a raw ext4 root file system and Debian's kernel and
@@ -85,7 +86,7 @@ func EnsureImage(ctx context.Context, repo string, leg Leg, log Logger) (Image, 
 		log.Logf("guest image: cached in %s", dir)
 		return img, nil
 	}
-	mirror, err := DebianMirror()
+	mirror, err := aptmirror.Debian(ctx)
 	if err != nil {
 		return Image{}, err
 	}
@@ -107,102 +108,6 @@ func EnsureImage(ctx context.Context, repo string, leg Leg, log Logger) (Image, 
 		}
 	}
 	return img, nil
-}
-
-// DebianMirror reads the Debian mirror of this machine's apt configuration: the first "deb"
-// source of the main archive (not the security archive), from /etc/apt/sources.list or
-// /etc/apt/sources.list.d/*.list and *.sources.
-func DebianMirror() (string, error) {
-	files := []string{"/etc/apt/sources.list"}
-	for _, pat := range []string{"/etc/apt/sources.list.d/*.list", "/etc/apt/sources.list.d/*.sources"} {
-		m, _ := filepath.Glob(pat)
-		files = append(files, m...)
-	}
-	for _, f := range files {
-		if uri := mirrorIn(f); uri != "" {
-			return uri, nil
-		}
-	}
-	return "", errors.New("no Debian mirror found in the apt configuration (/etc/apt/sources.list, /etc/apt/sources.list.d/)")
-}
-
-// mirrorIn returns the first main-archive Debian mirror of a one-line (.list) or deb822
-// (.sources) apt file.
-func mirrorIn(path string) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
-	// The same mirror serves both suites of the legs: the machine's own suite is enough.
-	good := func(uri, suites string) bool {
-		if !strings.HasPrefix(uri, "http") || strings.Contains(uri, "security") || !strings.Contains(uri, "debian") {
-			return false
-		}
-		for _, l := range legs() {
-			if strings.Contains(" "+suites+" ", " "+l.Suite+" ") {
-				return true
-			}
-		}
-		return false
-	}
-	sc := bufio.NewScanner(f)
-	if strings.HasSuffix(path, ".sources") {
-		var types, uris, suites string
-		flush := func() string {
-			defer func() { types, uris, suites = "", "", "" }()
-			if !strings.Contains(" "+types+" ", " deb ") {
-				return ""
-			}
-			for _, u := range strings.Fields(uris) {
-				if good(u, suites) {
-					return strings.TrimRight(u, "/")
-				}
-			}
-			return ""
-		}
-		for sc.Scan() {
-			line := strings.TrimSpace(sc.Text())
-			if line == "" {
-				if u := flush(); u != "" {
-					return u
-				}
-				continue
-			}
-			k, v, ok := strings.Cut(line, ":")
-			if !ok || strings.HasPrefix(line, "#") {
-				continue
-			}
-			switch strings.ToLower(strings.TrimSpace(k)) {
-			case "types":
-				types = strings.TrimSpace(v)
-			case "uris":
-				uris = strings.TrimSpace(v)
-			case "suites":
-				suites = strings.TrimSpace(v)
-			}
-		}
-		return flush()
-	}
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) < 3 || fields[0] != "deb" {
-			continue
-		}
-		rest := fields[1:]
-		if strings.HasPrefix(rest[0], "[") { // options
-			for len(rest) > 0 && !strings.HasSuffix(rest[0], "]") {
-				rest = rest[1:]
-			}
-			if len(rest) > 0 {
-				rest = rest[1:]
-			}
-		}
-		if len(rest) >= 2 && good(rest[0], rest[1]) {
-			return strings.TrimRight(rest[0], "/")
-		}
-	}
-	return ""
 }
 
 func round(d time.Duration) time.Duration { return d.Round(100 * time.Millisecond) }

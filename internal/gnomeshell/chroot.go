@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"tails-backup/internal/aptmirror"
 	"tails-backup/internal/testtool"
 )
 
@@ -92,7 +93,7 @@ func stamp() string {
 
 func build(t testing.TB, root, stampFile, want string) error {
 	t.Helper()
-	mirror, err := debianMirror()
+	mirror, err := aptmirror.Debian(context.Background())
 	if err != nil {
 		return err
 	}
@@ -121,22 +122,6 @@ func build(t testing.TB, root, stampFile, want string) error {
 	}
 	t.Logf("gnomeshell: Debian 13 root file system built in %v", time.Since(start).Round(time.Second))
 	return os.WriteFile(stampFile, []byte(want), 0o644)
-}
-
-// debianMirror reads the main Debian archive's mirror from the machine's apt configuration.
-func debianMirror() (string, error) {
-	out, err := exec.Command("apt-get", "indextargets", "--format", "$(REPO_URI) $(RELEASE)", "Created-By: Packages").Output()
-	if err != nil {
-		return "", fmt.Errorf("read the apt sources (apt-get indextargets): %w", err)
-	}
-	for _, line := range strings.Split(string(out), "\n") {
-		uri, release, ok := strings.Cut(line, " ")
-		if ok && strings.HasPrefix(uri, "http") && strings.Contains(uri, "debian") &&
-			!strings.Contains(uri, "security") && !strings.Contains(release, "-") {
-			return strings.TrimRight(uri, "/"), nil
-		}
-	}
-	return "", errors.New("no Debian mirror in the apt sources: add one for the main archive")
 }
 
 // repoRoot is the directory of go.mod above the working directory.
