@@ -18,6 +18,7 @@ import (
 	"github.com/godbus/dbus/v5"
 	"golang.org/x/sys/unix"
 
+	"tails-backup/internal/testtree"
 	"tails-backup/internal/treehash"
 	"tails-backup/notify/notifytest"
 	"tails-backup/pairing"
@@ -61,22 +62,6 @@ func olderSystem() map[string]string {
 }
 
 var systemTime = time.Date(2025, 1, 7, 10, 0, 0, 0, time.UTC)
-
-func writeFiles(t *testing.T, root string, files map[string]string) {
-	t.Helper()
-	for rel, content := range files {
-		p := filepath.Join(root, rel)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Chtimes(p, systemTime, systemTime); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
 
 // identityFiles are what a system partition's identity covers (sysident): copying them makes two
 // system partitions equal.
@@ -123,8 +108,8 @@ func newSysWorld(t *testing.T, backup map[string]string) *sysWorld {
 	if err := os.Mkdir(w.backupSys, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	writeFiles(t, w.medium, runningSystem())
-	writeFiles(t, w.backupSys, backup)
+	testtree.Write(t, w.medium, runningSystem(), systemTime)
+	testtree.Write(t, w.backupSys, backup, systemTime)
 	w.agent.cfg.Medium = w.medium
 	w.refreshReport = wire.Report{Updated: 5, BytesCopied: 3 << 20, SystemVersion: runningVersion, BootloaderChanged: true}
 	w.helper.Func = w.runHelper
@@ -512,11 +497,11 @@ func TestRealHelperUpdateAndSystemRefresh(t *testing.T) {
 	}
 	argvLog := filepath.Join(dir, "syslinux-argv")
 	mbr := bytes.Repeat([]byte{0xfa, 0x31}, 220)
-	writeFiles(t, mediumMnt, runningSystem())
-	writeFiles(t, mediumMnt, map[string]string{
+	testtree.Write(t, mediumMnt, runningSystem(), systemTime)
+	testtree.Write(t, mediumMnt, map[string]string{
 		"utils/linux/syslinux": fmt.Sprintf("#!/bin/sh\nprintf '%%s\\n' \"$@\" > '%s'\n", argvLog),
 		"utils/mbr/mbr.bin":    string(mbr),
-	})
+	}, systemTime)
 	bootSystem := udiskstest.BlockPath("sda1")
 	w.setDevice(bootSystem, &loopImage{loop: medium.loop, dev: medium.dev})
 	w.udisks.Set(bootSystem, udisks.IfaceFilesystem, "MountPoints", [][]byte{append([]byte(mediumMnt), 0)})
@@ -535,7 +520,7 @@ func TestRealHelperUpdateAndSystemRefresh(t *testing.T) {
 	if err := os.Remove(filepath.Join(bsysMnt, "lost+found")); err != nil {
 		t.Fatal(err)
 	}
-	writeFiles(t, bsysMnt, olderSystem())
+	testtree.Write(t, bsysMnt, olderSystem(), systemTime)
 	if err := bsys.unmount(); err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"tails-backup/internal/reporoot"
 	"testing"
 	"time"
 )
@@ -27,7 +28,7 @@ func (l tLogger) Logf(format string, args ...any) {
 // repoAndLeg returns the repository root and the leg that E2E_DEBIAN names.
 func repoAndLeg(t *testing.T) (string, Leg) {
 	t.Helper()
-	repo, err := RepoRoot()
+	repo, err := reporoot.Find()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -22,24 +21,6 @@ import (
 // initramfs from its /boot.
 type Image struct {
 	Dir, Root, Kernel, Initrd string
-}
-
-// RepoRoot finds the repository root (the folder with go.mod) from the working directory.
-func RepoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("not inside the tails-backup repository (no go.mod above the working directory)")
-		}
-		dir = parent
-	}
 }
 
 // imageKey hashes the inputs of the image of a Debian suite: the suite, the build script and

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"tails-backup/internal/killtest"
+	"tails-backup/internal/testtree"
 	"tails-backup/sysrefresh"
 	"tails-backup/tails"
 	"tails-backup/wire"
@@ -362,7 +363,7 @@ func TestKillRefreshSystem(t *testing.T) {
 	// every byte a write hands the kernel).
 	pristine := filepath.Join(w.dir, "bsys-old")
 	must(t, os.Mkdir(pristine, 0o755))
-	writeTree(t, pristine, oldBackupFiles(), oldTime)
+	testtree.Write(t, pristine, oldBackupFiles(), oldTime)
 	reset := func() {
 		t.Helper()
 		entries, err := os.ReadDir(bsys)

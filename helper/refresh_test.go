@@ -30,6 +30,7 @@ import (
 	"tails-backup/udisks/udiskstest"
 
 	"tails-backup/internal/testtool"
+	"tails-backup/internal/testtree"
 	"tails-backup/wire"
 )
 
@@ -170,22 +171,6 @@ func (w *sysWorld) unmountBackupSystem() {
 	w.setMountPoints(w.backup.System)
 }
 
-func writeTree(t *testing.T, root string, files map[string]string, mtime time.Time) {
-	t.Helper()
-	for rel, content := range files {
-		p := filepath.Join(root, rel)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Chtimes(p, mtime, mtime); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
 func pattern(n int, seed byte) string {
 	b := make([]byte, n)
 	for i := range b {
@@ -221,8 +206,8 @@ func mediumFiles() map[string]string {
 // records its arguments and environment in argvLog, and the MBR boot code mbr.
 func makeMedium(t *testing.T, root, argvLog string, mbr []byte) {
 	t.Helper()
-	writeTree(t, root, mediumFiles(), newTime)
-	writeTree(t, root, map[string]string{
+	testtree.Write(t, root, mediumFiles(), newTime)
+	testtree.Write(t, root, map[string]string{
 		mediumSyslinux: fakeSyslinux(argvLog, 0),
 		mediumMBR:      string(mbr),
 	}, newTime)
@@ -305,7 +290,7 @@ func TestRefreshSystem(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			w := newSysWorld(t, 96)
 			w.sys.ProgressInterval = time.Nanosecond
-			writeTree(t, w.bsysMnt, tt.backup, tt.mtime)
+			testtree.Write(t, w.bsysMnt, tt.backup, tt.mtime)
 			before := treehash.Of(t, w.bsysMnt)
 			dataBefore := listing(t, w.dst.mnt)
 
@@ -384,12 +369,12 @@ func TestRefreshSystemPerStickFiles(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			w := newSysWorld(t, 96)
-			writeTree(t, w.medium.mnt, map[string]string{
+			testtree.Write(t, w.medium.mnt, map[string]string{
 				"luks-header-backup":       "the LUKS header of the running stick",
 				"storage/greeter/language": "fr_FR",
 				"storage/greeter/keyboard": "fr",
 			}, newTime)
-			writeTree(t, w.bsysMnt, tt.backup, oldTime)
+			testtree.Write(t, w.bsysMnt, tt.backup, oldTime)
 			ownBefore, _ := split(treehash.Of(t, w.bsysMnt))
 
 			evs, err := w.do(wire.OpRefreshSystem, dstUUID)
@@ -464,7 +449,7 @@ func runSync(t *testing.T, sys System, req string, onEvent func(ev wire.Event, c
 func TestRefreshSystemInterrupted(t *testing.T) {
 	w := newSysWorld(t, 96)
 	w.sys.ProgressInterval = time.Nanosecond
-	writeTree(t, w.bsysMnt, oldBackupFiles(), oldTime)
+	testtree.Write(t, w.bsysMnt, oldBackupFiles(), oldTime)
 	oldSquash := treehash.Of(t, w.bsysMnt)["live/filesystem.squashfs"]
 
 	var cancelledAt *wire.Event
@@ -607,7 +592,7 @@ func TestRefreshSystemRefusals(t *testing.T) {
 						t.Fatal(err)
 					}
 				}
-				writeTree(t, w.bsysMnt, map[string]string{"photos/cat.jpg": "meow"}, oldTime)
+				testtree.Write(t, w.bsysMnt, map[string]string{"photos/cat.jpg": "meow"}, oldTime)
 				return dstUUID
 			}},
 		{name: "not paired", code: wire.CodeNotPaired, substr: "backup of another Tails",
@@ -655,7 +640,7 @@ func TestRefreshSystemRefusals(t *testing.T) {
 			substr: "holds folders nested more than 64 levels deep (EFI/d/d/",
 			setup: func(t *testing.T, w *sysWorld) string {
 				deep := "EFI/" + strings.Repeat("d/", sysrefresh.MaxDepth+10) + "f"
-				writeTree(t, w.bsysMnt, map[string]string{deep: "x"}, oldTime)
+				testtree.Write(t, w.bsysMnt, map[string]string{deep: "x"}, oldTime)
 				return dstUUID
 			}},
 		{name: "running system partition has no version", code: wire.CodeRefused, substr: "no readable Tails version",
@@ -669,7 +654,7 @@ func TestRefreshSystemRefusals(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			w := newSysWorld(t, 96)
-			writeTree(t, w.bsysMnt, oldBackupFiles(), oldTime)
+			testtree.Write(t, w.bsysMnt, oldBackupFiles(), oldTime)
 			backup := tt.setup(t, w)
 			mediumBefore, dataBefore, bsysBefore := listing(t, w.medium.mnt), listing(t, w.dst.mnt), listing(t, w.bsysMnt)
 			evs, err := w.do(wire.OpRefreshSystem, backup)
@@ -694,7 +679,7 @@ func mountFUSE(t *testing.T, at string, files map[string]string) {
 	t.Helper()
 	testtool.Program(t, "bindfs", "bindfs")
 	from := t.TempDir()
-	writeTree(t, from, files, oldTime)
+	testtree.Write(t, from, files, oldTime)
 	if err := os.MkdirAll(at, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -710,7 +695,7 @@ func mountFUSE(t *testing.T, at string, files map[string]string) {
 func TestRefreshSystemNoSpace(t *testing.T) {
 	w := newSysWorld(t, 40)
 	// 20 MiB of old image on a 40 MiB partition: the new 24 MiB image does not fit beside it.
-	writeTree(t, w.bsysMnt, oldBackupFiles(), oldTime)
+	testtree.Write(t, w.bsysMnt, oldBackupFiles(), oldTime)
 	before := treehash.Of(t, w.bsysMnt)
 	evs, err := w.do(wire.OpRefreshSystem, dstUUID)
 	ev := checkEnd(t, evs, err, wire.EventError)
@@ -758,7 +743,7 @@ func TestInstallBootloader(t *testing.T) {
 					}
 				}
 				bin := filepath.Join(w.dir, "bin")
-				writeTree(t, bin, map[string]string{"syslinux": fakeSyslinux(w.argvLog, 0)}, newTime)
+				testtree.Write(t, bin, map[string]string{"syslinux": fakeSyslinux(w.argvLog, 0)}, newTime)
 				if err := os.Chmod(filepath.Join(bin, "syslinux"), 0o755); err != nil {
 					t.Fatal(err)
 				}
@@ -775,7 +760,7 @@ func TestInstallBootloader(t *testing.T) {
 					t.Fatal(err)
 				}
 				// Not executable: not a program.
-				writeTree(t, filepath.Join(w.dir, "bin"), map[string]string{"syslinux": fakeSyslinux(w.argvLog, 0)}, newTime)
+				testtree.Write(t, filepath.Join(w.dir, "bin"), map[string]string{"syslinux": fakeSyslinux(w.argvLog, 0)}, newTime)
 				w.sys.ProgramPath = filepath.Join(w.dir, "bin")
 				return ""
 			}},
@@ -879,7 +864,7 @@ func TestInstallBootloaderRefusals(t *testing.T) {
 		{name: "syslinux fails", code: wire.CodeInternal, substr: "failed",
 			setup: func(t *testing.T, w *sysWorld) string {
 				w.unmountBackupSystem()
-				writeTree(t, w.medium.mnt, map[string]string{mediumSyslinux: fakeSyslinux(w.argvLog, 1)}, newTime)
+				testtree.Write(t, w.medium.mnt, map[string]string{mediumSyslinux: fakeSyslinux(w.argvLog, 1)}, newTime)
 				return dstUUID
 			}},
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/godbus/dbus/v5"
 	"github.com/sirupsen/logrus"
 
+	"tails-backup/internal/testtree"
 	"tails-backup/udisks"
 	"tails-backup/udisks/udiskstest"
 	"tails-backup/wire"
@@ -31,19 +32,6 @@ func systemFiles(v string, size int) map[string]string {
 		"syslinux/syslinux.cfg":    "label live " + v,
 		"live/Tails.module":        "filesystem.squashfs\n",
 		"live/filesystem.squashfs": strings.Repeat("S", size),
-	}
-}
-
-func writeTree(t *testing.T, root string, files map[string]string) {
-	t.Helper()
-	for rel, content := range files {
-		p := filepath.Join(root, rel)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
 	}
 }
 
@@ -72,8 +60,8 @@ func newSystemWorld(t *testing.T, backup map[string]string) *systemWorld {
 	if err := os.Mkdir(w.backupSys, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	writeTree(t, w.medium, systemFiles(runningSystemVersion, 3000))
-	writeTree(t, w.backupSys, backup)
+	testtree.Write(t, w.medium, systemFiles(runningSystemVersion, 3000), time.Time{})
+	testtree.Write(t, w.backupSys, backup, time.Time{})
 	w.helper = &wiretest.FakeHelper{}
 	return w
 }

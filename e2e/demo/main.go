@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"tails-backup/e2e"
+	"tails-backup/internal/reporoot"
 )
 
 type stdout struct{}
@@ -42,7 +43,7 @@ func main() {
 func run() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Minute)
 	defer cancel()
-	repo, err := e2e.RepoRoot()
+	repo, err := reporoot.Find()
 	if err != nil {
 		return err
 	}

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	_ "embed"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"tails-backup/internal/aptmirror"
+	"tails-backup/internal/reporoot"
 	"tails-backup/internal/testtool"
 )
 
@@ -44,7 +44,7 @@ func trixieRoot(t testing.TB) (string, func()) {
 	t.Helper()
 	testtool.Program(t, "debootstrap", "debootstrap")
 	testtool.Program(t, "unshare", "util-linux")
-	repo, err := repoRoot()
+	repo, err := reporoot.Find()
 	if err != nil {
 		t.Fatalf("gnomeshell: %v", err)
 	}
@@ -122,22 +122,4 @@ func build(t testing.TB, root, stampFile, want string) error {
 	}
 	t.Logf("gnomeshell: Debian 13 root file system built in %v", time.Since(start).Round(time.Second))
 	return os.WriteFile(stampFile, []byte(want), 0o644)
-}
-
-// repoRoot is the directory of go.mod above the working directory.
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the working directory")
-		}
-		dir = parent
-	}
 }
