@@ -318,14 +318,7 @@ func (a *Agent) runCreate(ctx context.Context, ui *flowUI, target session.Create
 	store, err := a.flowStore()()
 	if err == nil {
 		err = session.SavePairing(ctx, store, readPath, before, beforeDamaged, func(se *pairing.StateError) { ui.Warn(session.StateErrorText(se)) }, func(s *pairing.State) error {
-			if target.PairedUUID != "" {
-				s.Unpair(target.PairedUUID) // its LUKS volume was erased
-			}
-			if err := s.Pair(pairing.PairedBackup{UUID: c.UUID, Label: session.Label(target.Stick), Size: target.Facts.Size, Added: now}); err != nil {
-				return err
-			}
-			s.RecordAttempt(pairing.Attempt{Time: now, Backup: c.UUID, Result: pairing.ResultSuccess})
-			return nil
+			return c.Pair(s, target, now)
 		})
 	}
 	if err != nil {

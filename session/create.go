@@ -16,6 +16,7 @@ import (
 	"github.com/godbus/dbus/v5"
 	"github.com/sirupsen/logrus"
 
+	"tails-backup/pairing"
 	"tails-backup/tails"
 	"tails-backup/udisks"
 	"tails-backup/wire"
@@ -192,6 +193,19 @@ func (c *Creation) steps(ctx context.Context, pass []byte) error {
 		}
 		c.Progress.Warn(fmt.Sprintf("%s could not be copied; the next update copies them, so plug in your backup Tails again later.", files))
 	}
+	return nil
+}
+
+// Pair records in s the backup that c made on target, paired and completely updated at now,
+// in place of the backup that the stick held before, if any (its LUKS volume was erased).
+func (c *Creation) Pair(s *pairing.State, target CreateTarget, now time.Time) error {
+	if target.PairedUUID != "" {
+		s.Unpair(target.PairedUUID)
+	}
+	if err := s.Pair(pairing.PairedBackup{UUID: c.UUID, Label: Label(target.Stick), Size: target.Facts.Size, Added: now}); err != nil {
+		return err
+	}
+	s.RecordAttempt(pairing.Attempt{Time: now, Backup: c.UUID, Result: pairing.ResultSuccess})
 	return nil
 }
 

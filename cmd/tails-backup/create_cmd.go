@@ -108,14 +108,7 @@ func runCreate(ctx context.Context, env *environment, args []string) error {
 	ejectErr := c.Eject(ctx)
 	now := sys.now()
 	err = savePairing(ctx, env, sys, log, *statePath, readPath, before, setAside, func(s *pairing.State) error {
-		if target.PairedUUID != "" {
-			s.Unpair(target.PairedUUID) // its LUKS volume was erased
-		}
-		if err := s.Pair(pairing.PairedBackup{UUID: c.UUID, Label: session.Label(target.Stick), Size: target.Facts.Size, Added: now}); err != nil {
-			return err
-		}
-		s.RecordAttempt(pairing.Attempt{Time: now, Backup: c.UUID, Result: pairing.ResultSuccess})
-		return nil
+		return c.Pair(s, target, now)
 	})
 	if err != nil {
 		return fmt.Errorf("the backup Tails on %s is complete, but it is not paired because %w; then plug it in and run 'tails-backup pair %s' to pair it", name, err, session.Device(target.Stick))
