@@ -561,6 +561,13 @@ type realWorldOpts struct {
 	asker pinentry.PassphraseAsker
 	// quiescer; one with nothing running when nil.
 	quiescer *quiescetest.FakeQuiescer
+	// session is the address of the session bus the agent's notifications go to (the GNOME
+	// session's, whose shell shows them); "" for a private one with a fake notification server
+	// (notes).
+	session string
+	// unpaired leaves this Tails without a backup (its first run): the destination image stays
+	// empty, for a creation, whose Persistent Storage it becomes once unlocked and mounted.
+	unpaired bool
 }
 
 func newRealWorld(t *testing.T, o realWorldOpts) *realWorld {
@@ -610,7 +617,7 @@ func newRealWorld(t *testing.T, o realWorldOpts) *realWorld {
 		if back == "" || back == "/" {
 			return nil
 		}
-		if uuid, _ := w.udisks.Get(back, udisks.IfaceBlock, "IdUUID").(string); uuid == backupUUID {
+		if uuid, _ := w.udisks.Get(back, udisks.IfaceBlock, "IdUUID").(string); uuid == backupUUID || (o.unpaired && uuid != bootUUID) {
 			w.setDevice(c.Path, w.dst)
 		}
 		return nil
@@ -618,8 +625,12 @@ func newRealWorld(t *testing.T, o realWorldOpts) *realWorld {
 	w.login1 = &inhibittest.Login1{}
 	w.login1.Serve(t, sysAddr)
 
-	sess := notifytest.StartBus(t)
-	w.notes = notifytest.NewServer(t, sess.Address())
+	sessAddr := o.session
+	if sessAddr == "" {
+		sess := notifytest.StartBus(t)
+		w.notes = notifytest.NewServer(t, sess.Address())
+		sessAddr = sess.Address()
+	}
 
 	log, logs := logtest.New(t)
 	w.logs = logs
@@ -639,33 +650,15 @@ func newRealWorld(t *testing.T, o realWorldOpts) *realWorld {
 		ProgressInterval: 50 * time.Millisecond,
 	}, log.WithField("side", "helper"), w.clock)
 
-	// Pairing, as 'tails-backup pair' does it: the helper marks the backup (plugged in,
-	// unlocked and mounted), which also makes the agent's state folder in this Tails'
-	// Persistent Storage; then the state records the pairing.
-	w.plug(true)
-	if _, err := w.helper.Run(context.Background(), newRequest(wire.OpMark, backupUUID), nil); err != nil {
-		t.Fatalf("mark the backup: %v", err)
-	}
-	w.udisks.Unplug(w.backupDrive())
-	if m := readMarkerAt(t, w.dst.mnt); m.Source != bootUUID || m.State != tails.StateIncomplete {
-		t.Fatalf("marker after pairing: %+v", m)
-	}
-	var st unix.Stat_t
 	stateDir := filepath.Join(w.src.mnt, tails.StateDirName)
-	if err := unix.Lstat(stateDir, &st); err != nil || st.Mode != unix.S_IFDIR|0o700 || st.Uid != tails.AmnesiaUID {
-		t.Fatalf("the state folder made by mark: %+v %v", st, err)
-	}
 	w.store = pairing.NewStore(filepath.Join(stateDir, "state.json"), w.clock.Now, log)
-	if _, err := w.store.Update(context.Background(), func(s *pairing.State) error {
-		return s.Pair(pairing.PairedBackup{UUID: backupUUID, Label: "Kingston DataTraveler", Size: 16 << 30, Added: w.clock.Now().Add(-time.Hour)})
-	}); err != nil {
-		t.Fatal(err)
+	if !o.unpaired {
+		w.pair(stateDir)
 	}
-
 	agentConn := w.connect(sysAddr)
 	w.ctx, w.cancel = context.WithCancel(context.Background())
 	t.Cleanup(w.cancel)
-	notifier, err := notify.New(w.ctx, notify.Config{Address: sess.Address(), Log: log})
+	notifier, err := notify.New(w.ctx, notify.Config{Address: sessAddr, Log: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -683,6 +676,31 @@ func newRealWorld(t *testing.T, o realWorldOpts) *realWorld {
 	})
 	t.Cleanup(w.checkRuns)
 	return w
+}
+
+// pair pairs the backup as 'tails-backup pair' does: the helper marks it (plugged in, unlocked
+// and mounted), which also makes the agent's state folder stateDir in this Tails' Persistent
+// Storage; then the state records the pairing.
+func (w *realWorld) pair(stateDir string) {
+	t := w.t
+	t.Helper()
+	w.plug(true)
+	if _, err := w.helper.Run(context.Background(), newRequest(wire.OpMark, backupUUID), nil); err != nil {
+		t.Fatalf("mark the backup: %v", err)
+	}
+	w.udisks.Unplug(w.backupDrive())
+	if m := readMarkerAt(t, w.dst.mnt); m.Source != bootUUID || m.State != tails.StateIncomplete {
+		t.Fatalf("marker after pairing: %+v", m)
+	}
+	var st unix.Stat_t
+	if err := unix.Lstat(stateDir, &st); err != nil || st.Mode != unix.S_IFDIR|0o700 || st.Uid != tails.AmnesiaUID {
+		t.Fatalf("the state folder made by mark: %+v %v", st, err)
+	}
+	if _, err := w.store.Update(context.Background(), func(s *pairing.State) error {
+		return s.Pair(pairing.PairedBackup{UUID: backupUUID, Label: "Kingston DataTraveler", Size: 16 << 30, Added: w.clock.Now().Add(-time.Hour)})
+	}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func (w *realWorld) connect(addr string) *dbus.Conn {

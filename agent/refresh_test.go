@@ -475,6 +475,85 @@ func (im *looseImage) unmount() error {
 	return nil
 }
 
+// realSystems are the system partitions of a real world: the running one, and the backup's
+// with its whole disk. Ext4 images stand in for FAT (the host kernel has no vfat, as in
+// helper/refresh_test.go): the fake udisks2 says "vfat", labelled "Tails", as on a Tails stick.
+type realSystems struct {
+	medium, bsys, disk *looseImage
+	mediumMnt, bsysMnt string
+	argvLog            string // where the running system's fake syslinux writes its arguments
+	mbr, gpt           []byte // the running system's MBR boot code; what the backup's disk held
+}
+
+// withSystems gives w a running system partition (runningSystem, with a fake syslinux and MBR
+// boot code), mounted where the helper and the agent look for it and known to udisks as
+// partition 1 of the boot stick; and the backup's system partition at backupSys (holding
+// backupFiles, empty when nil) and its whole disk at backupDisk, mounted and unmounted for real
+// when udisks is asked to.
+func (w *realWorld) withSystems(backupSys, backupDisk dbus.ObjectPath, backupFiles map[string]string) *realSystems {
+	t, dir := w.t, w.dir
+	t.Helper()
+	sys := &realSystems{argvLog: filepath.Join(dir, "syslinux-argv"), mbr: bytes.Repeat([]byte{0xfa, 0x31}, 220),
+		gpt: bytes.Repeat([]byte("GPT!"), 1<<18)}
+	sys.medium = newLooseImage(t, filepath.Join(dir, "medium.img"), 32, true)
+	sys.mediumMnt = filepath.Join(dir, "medium")
+	if err := sys.medium.mount(sys.mediumMnt); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(sys.mediumMnt, "lost+found")); err != nil {
+		t.Fatal(err)
+	}
+	testtree.Write(t, sys.mediumMnt, runningSystem(), systemTime)
+	testtree.Write(t, sys.mediumMnt, map[string]string{
+		"utils/linux/syslinux": fmt.Sprintf("#!/bin/sh\nprintf '%%s\\n' \"$@\" > '%s'\n", sys.argvLog),
+		"utils/mbr/mbr.bin":    string(sys.mbr),
+	}, systemTime)
+	bootSystem := udiskstest.BlockPath("sda1")
+	w.setDevice(bootSystem, &loopImage{loop: sys.medium.loop, dev: sys.medium.dev})
+	w.udisks.Set(bootSystem, udisks.IfaceFilesystem, "MountPoints", [][]byte{append([]byte(sys.mediumMnt), 0)})
+	w.helper.sys.SystemMount = sys.mediumMnt
+	w.helper.sys.ProgramPath = "/usr/sbin:/usr/bin:/sbin:/bin"
+	w.helper.sys.GPTMBR = filepath.Join(dir, "no-gptmbr.bin")
+	w.agent.cfg.Medium = sys.mediumMnt
+
+	sys.bsys = newLooseImage(t, filepath.Join(dir, "bsys.img"), 32, true)
+	sys.bsysMnt = filepath.Join(dir, "media", "Tails") // where the fake udisks mounts a file system labelled Tails
+	if err := sys.bsys.mount(sys.bsysMnt); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(sys.bsysMnt, "lost+found")); err != nil {
+		t.Fatal(err)
+	}
+	testtree.Write(t, sys.bsysMnt, backupFiles, systemTime)
+	if err := sys.bsys.unmount(); err != nil {
+		t.Fatal(err)
+	}
+	sys.disk = newLooseImage(t, filepath.Join(dir, "disk.img"), 1, false)
+	if err := os.WriteFile(sys.disk.file, sys.gpt, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	w.udisks.OnCall("Mount", func(c udiskstest.Call) *dbus.Error {
+		if c.Path != backupSys {
+			return nil
+		}
+		w.setDevice(backupSys, &loopImage{loop: sys.bsys.loop, dev: sys.bsys.dev})
+		w.setDevice(backupDisk, &loopImage{loop: sys.disk.loop, dev: sys.disk.dev})
+		if err := sys.bsys.mount(sys.bsysMnt); err != nil {
+			return udiskstest.Failed(err.Error())
+		}
+		return nil
+	})
+	w.udisks.OnCall("Unmount", func(c udiskstest.Call) *dbus.Error {
+		if c.Path == backupSys && sys.bsys.mnt != "" {
+			if err := sys.bsys.unmount(); err != nil {
+				return udiskstest.Failed(err.Error())
+			}
+		}
+		return nil
+	})
+	return sys
+}
+
 // TestRealHelperUpdateAndSystemRefresh: the agent updates a paired backup whose system
 // partition holds an older Tails with the real helper: the Persistent Storage is mirrored,
 // then the session finds the systems differ, the helper refreshes the backup's system
@@ -483,71 +562,9 @@ func (im *looseImage) unmount() error {
 // its MBR boot code on the backup's whole disk).
 func TestRealHelperUpdateAndSystemRefresh(t *testing.T) {
 	w := newRealWorld(t, realWorldOpts{})
-	dir := w.dir
-
-	// The running system partition, mounted where the helper and the agent look for it and
-	// known to udisks as partition 1 of the boot stick.
-	medium := newLooseImage(t, filepath.Join(dir, "medium.img"), 32, true)
-	mediumMnt := filepath.Join(dir, "medium")
-	if err := medium.mount(mediumMnt); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Remove(filepath.Join(mediumMnt, "lost+found")); err != nil {
-		t.Fatal(err)
-	}
-	argvLog := filepath.Join(dir, "syslinux-argv")
-	mbr := bytes.Repeat([]byte{0xfa, 0x31}, 220)
-	testtree.Write(t, mediumMnt, runningSystem(), systemTime)
-	testtree.Write(t, mediumMnt, map[string]string{
-		"utils/linux/syslinux": fmt.Sprintf("#!/bin/sh\nprintf '%%s\\n' \"$@\" > '%s'\n", argvLog),
-		"utils/mbr/mbr.bin":    string(mbr),
-	}, systemTime)
-	bootSystem := udiskstest.BlockPath("sda1")
-	w.setDevice(bootSystem, &loopImage{loop: medium.loop, dev: medium.dev})
-	w.udisks.Set(bootSystem, udisks.IfaceFilesystem, "MountPoints", [][]byte{append([]byte(mediumMnt), 0)})
-	w.helper.sys.SystemMount = mediumMnt
-	w.helper.sys.ProgramPath = "/usr/sbin:/usr/bin:/sbin:/bin"
-	w.helper.sys.GPTMBR = filepath.Join(dir, "no-gptmbr.bin")
-	w.agent.cfg.Medium = mediumMnt
-
-	// The backup's system partition, with Tails 6.10, and its whole disk: mounted and
-	// unmounted for real when udisks is asked to.
-	bsys := newLooseImage(t, filepath.Join(dir, "bsys.img"), 32, true)
-	bsysMnt := filepath.Join(dir, "media", "Tails") // where the fake udisks mounts a file system labelled Tails
-	if err := bsys.mount(bsysMnt); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Remove(filepath.Join(bsysMnt, "lost+found")); err != nil {
-		t.Fatal(err)
-	}
-	testtree.Write(t, bsysMnt, olderSystem(), systemTime)
-	if err := bsys.unmount(); err != nil {
-		t.Fatal(err)
-	}
-	disk := newLooseImage(t, filepath.Join(dir, "disk.img"), 1, false)
-	gpt := bytes.Repeat([]byte("GPT!"), 1<<18)
-	if err := os.WriteFile(disk.file, gpt, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	w.udisks.OnCall("Mount", func(c udiskstest.Call) *dbus.Error {
-		if c.Path != backupSystem {
-			return nil
-		}
-		w.setDevice(backupSystem, &loopImage{loop: bsys.loop, dev: bsys.dev})
-		w.setDevice(udiskstest.BlockPath("sdb"), &loopImage{loop: disk.loop, dev: disk.dev})
-		if err := bsys.mount(bsysMnt); err != nil {
-			return udiskstest.Failed(err.Error())
-		}
-		return nil
-	})
-	w.udisks.OnCall("Unmount", func(c udiskstest.Call) *dbus.Error {
-		if c.Path == backupSystem && bsys.mnt != "" {
-			if err := bsys.unmount(); err != nil {
-				return udiskstest.Failed(err.Error())
-			}
-		}
-		return nil
-	})
+	sys := w.withSystems(backupSystem, udiskstest.BlockPath("sdb"), olderSystem())
+	mediumMnt, bsys, bsysMnt, disk := sys.mediumMnt, sys.bsys, sys.bsysMnt, sys.disk
+	argvLog, mbr, gpt := sys.argvLog, sys.mbr, sys.gpt
 
 	w.plug(true)
 	w.start()

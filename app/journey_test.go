@@ -1,22 +1,17 @@
 package app
 
 import (
-	"bytes"
-	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/godbus/dbus/v5"
 
 	"tails-backup/internal/gnomeshell"
-	"tails-backup/internal/testtool"
+	"tails-backup/internal/gnomeshell/apptest"
 )
 
 // screenshotsEnv names the folder where the journey writes its screenshots, relative to the
@@ -49,12 +44,12 @@ func TestJourney(t *testing.T) {
 	if shots != "" && !filepath.IsAbs(shots) {
 		shots = filepath.Join(filepath.Dir(here), shots)
 	}
-	fake := buildFake(t, filepath.Dir(here))
+	fake := apptest.BuildStatic(t, filepath.Dir(here), "./dbusapi/dbusapitest/cmd/fakebackupd")
 	for _, shell := range gnomeshell.Shells() {
 		t.Run(shell.String(), func(t *testing.T) {
 			if shell == gnomeshell.Host43 {
 				// The Debian 13 root has them by its package list (gnomeshell.Packages).
-				requirePython(t, "import gi; gi.require_version('Adw', '1'); from gi.repository import Adw; import pyatspi",
+				apptest.RequirePython(t, "import gi; gi.require_version('Adw', '1'); from gi.repository import Adw; import pyatspi",
 					"python3-gi gir1.2-adw-1 python3-pyatspi at-spi2-core")
 			}
 			dir := shots
@@ -64,21 +59,6 @@ func TestJourney(t *testing.T) {
 			journey(t, gnomeshell.Start(t, shell), here, fake, dir)
 		})
 	}
-}
-
-// buildFake builds fakebackupd without cgo (a static program that runs in the Debian 13 root
-// as well as on the host) and returns its path.
-func buildFake(t *testing.T, repo string) string {
-	t.Helper()
-	goPath := testtool.Program(t, "go", "golang-go, or Go from go.dev")
-	bin := filepath.Join(t.TempDir(), "fakebackupd")
-	cmd := exec.Command(goPath, "build", "-o", bin, "./dbusapi/dbusapitest/cmd/fakebackupd")
-	cmd.Dir = repo
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build fakebackupd: %v\n%s", err, out)
-	}
-	return bin
 }
 
 // journey runs the journeys in session s, with the app of the folder app, the fake agent fake
@@ -110,22 +90,22 @@ func journey(t *testing.T, s *gnomeshell.Session, app, fake, shots string) {
 				{"backup", []string{"promote"}},
 			} {
 				t.Run(j.journeys[0], func(t *testing.T) {
-					agent := startProcess(t, s.Command(fake, []string{"-scenario", j.scenario, "-step", fakeStep}, env...))
-					waitName(t, conn, "org.boum.tails.Backup1", agent)
-					window := startProcess(t, s.Command(python, []string{app + "/tails-backup-app"}, appEnv...))
+					agent := apptest.Start(t, s.Command(fake, []string{"-scenario", j.scenario, "-step", fakeStep}, env...))
+					apptest.WaitName(t, conn, "org.boum.tails.Backup1", agent)
+					window := apptest.Start(t, s.Command(apptest.Python, []string{app + "/tails-backup-app"}, appEnv...))
 					run := func(journey string) {
 						t.Helper()
 						if page, ok := strings.CutPrefix(journey, "--page "); ok {
 							// A second start: it hands its command line to the app running and exits.
-							cmd := s.Command(python, []string{app + "/tails-backup-app", "--page", page}, appEnv...)
-							if out, err := runTimeout(cmd, 30*time.Second); err != nil {
+							cmd := s.Command(apptest.Python, []string{app + "/tails-backup-app", "--page", page}, appEnv...)
+							if out, err := apptest.RunTimeout(cmd, 30*time.Second); err != nil {
 								t.Fatalf("tails-backup-app --page %s: %v\n%s", page, err, out)
 							}
 							return
 						}
-						out, err := runTimeout(s.Command(python, []string{app + "/tests/journey.py", journey, shots, scheme.suffix}, env...), 5*time.Minute)
+						out, err := apptest.RunTimeout(s.Command(apptest.Python, []string{app + "/tests/journey.py", journey, shots, scheme.suffix}, env...), 5*time.Minute)
 						if err != nil {
-							t.Fatalf("journey %s: %v\n%s\napp:\n%s\nfake agent:\n%s", journey, err, out, window.output(), agent.output())
+							t.Fatalf("journey %s: %v\n%s\napp:\n%s\nfake agent:\n%s", journey, err, out, window.Output(), agent.Output())
 						}
 						t.Logf("%s", out)
 					}
@@ -133,98 +113,11 @@ func journey(t *testing.T, s *gnomeshell.Session, app, fake, shots string) {
 						run(journey)
 					}
 					// The agent stops: the window says so.
-					agent.stop(t)
+					agent.Stop()
 					run("no-service")
-					window.stop(t)
+					window.Stop()
 				})
 			}
 		})
-	}
-}
-
-// runTimeout runs cmd and returns its combined output, killing it after timeout.
-func runTimeout(cmd *exec.Cmd, timeout time.Duration) ([]byte, error) {
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	timer := time.AfterFunc(timeout, func() { _ = cmd.Process.Kill() })
-	defer timer.Stop()
-	err := cmd.Wait()
-	return out.Bytes(), err
-}
-
-// process is a program the test started, in a process group of its own.
-type process struct {
-	cmd  *exec.Cmd
-	mu   sync.Mutex
-	out  bytes.Buffer
-	done chan struct{}
-}
-
-func (p *process) Write(b []byte) (int, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.out.Write(b)
-}
-
-func (p *process) output() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.out.String()
-}
-
-// startProcess starts cmd in a process group of its own; it is stopped in t.Cleanup.
-func startProcess(t *testing.T, cmd *exec.Cmd) *process {
-	t.Helper()
-	p := &process{cmd: cmd, done: make(chan struct{})}
-	p.cmd.Stdout, p.cmd.Stderr = p, p
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start %v: %v", cmd.Args, err)
-	}
-	go func() {
-		_ = p.cmd.Wait()
-		close(p.done)
-	}()
-	t.Cleanup(func() { p.stop(t) })
-	return p
-}
-
-// stop ends the process group (SIGTERM, then SIGKILL after 5 s) and waits for the process.
-func (p *process) stop(t *testing.T) {
-	select {
-	case <-p.done:
-		return
-	default:
-	}
-	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(5 * time.Second):
-		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-		<-p.done
-	}
-}
-
-// waitName waits until name has an owner on conn's bus, or fails with the process' output.
-func waitName(t *testing.T, conn *dbus.Conn, name string, p *process) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	for {
-		var has bool
-		err := conn.BusObject().CallWithContext(ctx, "org.freedesktop.DBus.NameHasOwner", 0, name).Store(&has)
-		if err == nil && has {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("%s has no owner after 20 s (%v); output:\n%s", name, err, p.output())
-		case <-p.done:
-			t.Fatalf("the program that should own %s exited; output:\n%s", name, p.output())
-		case <-time.After(100 * time.Millisecond):
-		}
 	}
 }

@@ -9,6 +9,13 @@ already started on the session bus:
   journey.py page-verify SHOTS SUFFIX  after a second start with --page verify: the verify page
   journey.py promote SHOTS SUFFIX      a backup Tails: the promote page, promoted
   journey.py no-service SHOTS SUFFIX   the agent gone from the bus: the page that says so
+Run by agent/realjourney_test.go against the real agent and the real root helper, the stick
+named by $JOURNEY_STICK:
+  journey.py real-create SHOTS SUFFIX         first run → create on the blank stick → ready
+  journey.py real-update-cancel SHOTS SUFFIX  update now, its progress, Cancel → cancelled
+  journey.py real-update SHOTS SUFFIX         update now → up to date
+  journey.py real-verify SHOTS SUFFIX         check the backup → identical and valid
+  journey.py real-restore SHOTS SUFFIX        restore from it, its question → restored
 SHOTS is the folder for the screenshots ("" for none), SUFFIX is added to their names ("-dark").
 Every step waits for what the window must show, and fails with what it showed instead.
 """
@@ -104,10 +111,13 @@ def is_role(acc, role):
 
 
 def named(acc, name):
-    """Whether acc is called name (or starts with it, name ending in "*"), or is a button whose
+    """Whether acc is called name (or starts with it, name ending in "*"; or contains it, name
+    between two "*"), or is a button whose
     label says name: libadwaita 1.2 names a dialog's buttons twice ("Cancel Cancel")."""
     n = acc.name or ""
     if (n == name) or (name.endswith("*") and n.startswith(name[:-1])):
+        return True
+    if len(name) > 2 and name.startswith("*") and name.endswith("*") and name[1:-1] in n:
         return True
     if is_role(acc, "push button"):
         for i in range(acc.childCount):
@@ -370,8 +380,116 @@ def no_service(shots):
     find("label", "The backup service is not running")
 
 
+def real_stick():
+    return os.environ["JOURNEY_STICK"]
+
+
+def progress_above(value, timeout=TIMEOUT):
+    """Waits until the progress bar shows more than value, and returns what it shows."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        bar = find("progress bar", "Progress", timeout)
+        v = bar.queryValue().currentValue
+        if v > value:
+            return v
+        time.sleep(0.1)
+    raise JourneyError("the progress bar did not go above %.2f; the window shows:\n  %s" % (
+        value, "\n  ".join(visible_texts())))
+
+
+def real_create(shots):
+    stick = real_stick()
+    step("first run: the empty state")
+    find("push button", "Use a Tails stick I already have…")
+    click("push button", "Create a backup Tails…")
+
+    step("create: choose the blank stick")
+    find("label", "Choose a USB stick for your backup Tails")
+    click("check box", stick)
+    click("push button", "Next")
+
+    step("create: what is erased, the confirmation")
+    find("label", "Everything on %s will be erased" % stick)
+    find("label", "Partition 1: *")  # what the blank stick holds, as udisks2 describes it
+    erase = find("push button", "Erase and Create the Backup")
+    if erase.getState().contains(pyatspi.STATE_SENSITIVE):
+        raise JourneyError("the erase button works before the confirmation is checked")
+    click("check box", "I understand that everything on this stick will be erased")
+    shots.take("real-create-confirm")
+    click("push button", "Erase and Create the Backup")
+
+    # The eight steps take seconds between two ext4 images: the window shows the job's page
+    # and its progress bar, then the end.
+    step("create: progress")
+    find("label", "Creating your backup Tails")
+    find("progress bar", "Progress")
+
+    step("create: ready")
+    find("label", "Your backup Tails is ready", timeout=180)
+    shots.take("real-create-ready")
+    click("push button", "Done")
+    find("label", "*is plugged in.*")
+    find("push button", "Update now", sensitive=True)
+
+
+def real_update_cancel(shots):
+    step("update now: progress, then Cancel")
+    click("push button", "Update now")
+    find("label", "Updating your backup Tails")
+    v = progress_above(0, timeout=120)
+    print("journey: the progress bar shows %.3f; Cancel" % v, flush=True)
+    shots.take("real-update-progress")
+    click("push button", "Cancel")
+    find("label", "Backup update cancelled*")
+    gone("progress bar", "Progress")
+    # The agent ejected the stick: the overview asks to plug it in again.
+    find("push button", "Plug in your backup Tails")
+    find("label", "*marked incomplete*")
+
+
+def real_update(shots):
+    step("update now, to the end")
+    click("push button", "Update now")
+    find("label", "Updating your backup Tails")
+    find("label", "Backup updated*", timeout=180)
+    find("push button", "Update now", sensitive=True)
+    find("label", "*Updated just now*")
+
+
+def real_verify(shots):
+    stick = real_stick()
+    step("verify")
+    click("push button", "Check a backup")
+    find("label", "Choose the backup to check")
+    click("check box", stick)
+    click("push button", "Check")
+    find("label", "Your backup Tails was checked", timeout=180)
+    find("label", "The backup is identical and valid (metadata compared).")
+    shots.take("real-verify-result")
+    click("push button", "Done")
+
+
+def real_restore(shots):
+    stick = real_stick()
+    step("restore: choose the backup, its question")
+    click("push button", "Restore from a backup")
+    find("label", "Choose the backup to restore from")
+    click("check box", stick)
+    click("push button", "Restore")
+    find("label", "Restore your Persistent Storage from this backup?", dialog=True, timeout=120)
+    shots.take("real-restore-confirm")
+    click("push button", "Restore", dialog=True)
+    gone("dialog", "Restore your Persistent Storage from this backup?")
+    step("restore: done")
+    find("label", "Your Persistent Storage is restored", timeout=180)
+    find("label", "Your Persistent Storage is restored: *")
+    shots.take("real-restore-done")
+    click("push button", "Done")
+
+
 JOURNEYS = {"first-run": first_run, "pair": pair, "page-verify": page_verify, "promote": promote,
-            "no-service": no_service}
+            "no-service": no_service, "real-create": real_create, "real-update-cancel": real_update_cancel,
+            "real-update": real_update, "real-verify": real_verify, "real-restore": real_restore}
 
 
 def hide_overview():
