@@ -399,13 +399,24 @@ func (a *Agent) evaluate(ctx context.Context, state pairing.State) {
 			}
 			a.startJob(ctx, st, true)
 		case session.Unpaired:
-			if !a.toldUnpair[st.Drive.Path] && !a.isBackup {
-				a.toldUnpair[st.Drive.Path] = true
+			if a.toldUnpair[st.Drive.Path] || a.isBackup {
+				continue
+			}
+			a.toldUnpair[st.Drive.Path] = true
+			switch {
+			case paused:
 				// During a restore, it is the stick restored from (the backup of a lost Tails):
 				// telling how to pair it would only confuse.
-				if !paused {
-					a.showOn(ctx, unpairedNote(), pagePair)
-				}
+			case a.flow != nil:
+				// A job of the Backup app (create, pair, verify, restore) is using a stick:
+				// most likely this one, which it is making the backup or pairing.
+			case st.Cleartext != nil:
+				// Unlocked here: the backup that 'tails-backup create' is making (its Persistent
+				// Storage exists, unlocked, some seconds before it is marked and paired), or a
+				// stick the user opened in the Files browser. Not news to them.
+				a.log.WithField("drive", st.Drive.Path).Info("an unpaired Tails stick is unlocked here: not telling how to pair it")
+			default:
+				a.showOn(ctx, unpairedNote(), pagePair)
 			}
 		}
 	}

@@ -359,6 +359,31 @@ func TestUnpairedStickIsNeverTouched(t *testing.T) {
 	}
 }
 
+// An unpaired Tails stick unlocked here (the backup 'tails-backup create' is making, or one
+// the user opened in the Files browser) gets no "not your backup" notification; a locked one
+// plugged in after it does.
+func TestUnpairedStickUnlockedHereIsNotTold(t *testing.T) {
+	w := newWorld(t)
+	w.start()
+	spec := backupSpec()
+	spec.LUKSUUID, spec.Serial, spec.Name, spec.Unlocked = strayUUID, "BEING-MADE", "sdd", true
+	w.udisks.AddStick(spec)
+	spec = backupSpec()
+	spec.LUKSUUID, spec.Serial, spec.Name = "5e0c2a1b-3d4f-4a6b-8c9d-0e1f2a3b4c5d", "STRAY", "sde"
+	w.udisks.AddStick(spec)
+	w.waitNote("This Tails USB stick is not your backup")
+	w.stop()
+	told := 0
+	for _, n := range w.notes.Notifications() {
+		if strings.Contains(n.Summary, "not your backup") {
+			told++
+		}
+	}
+	if told != 1 {
+		t.Errorf("%d notifications about an unpaired stick, want 1 (the locked one's)", told)
+	}
+}
+
 func TestMarkerOfAnotherTailsIsRefused(t *testing.T) {
 	w := newWorld(t)
 	w.markers.backupSource = strayUUID
