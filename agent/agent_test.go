@@ -364,10 +364,17 @@ func TestUnpairedStickIsNeverTouched(t *testing.T) {
 // plugged in after it does.
 func TestUnpairedStickUnlockedHereIsNotTold(t *testing.T) {
 	w := newWorld(t)
+	quiet := &logSeen{msg: "an unpaired Tails stick is unlocked here", seen: make(chan struct{})}
+	w.agent.log.Logger.AddHook(quiet)
 	w.start()
 	spec := backupSpec()
 	spec.LUKSUUID, spec.Serial, spec.Name, spec.Unlocked = strayUUID, "BEING-MADE", "sdd", true
 	w.udisks.AddStick(spec)
+	select {
+	case <-quiet.seen:
+	case <-time.After(wait):
+		t.Fatalf("the agent did not leave the unlocked unpaired stick alone within %v", wait)
+	}
 	spec = backupSpec()
 	spec.LUKSUUID, spec.Serial, spec.Name = "5e0c2a1b-3d4f-4a6b-8c9d-0e1f2a3b4c5d", "STRAY", "sde"
 	w.udisks.AddStick(spec)
@@ -382,6 +389,22 @@ func TestUnpairedStickUnlockedHereIsNotTold(t *testing.T) {
 	if told != 1 {
 		t.Errorf("%d notifications about an unpaired stick, want 1 (the locked one's)", told)
 	}
+}
+
+// logSeen is a logrus hook that closes seen at the first entry whose message starts with msg.
+type logSeen struct {
+	msg  string
+	once sync.Once
+	seen chan struct{}
+}
+
+func (h *logSeen) Levels() []logrus.Level { return logrus.AllLevels }
+
+func (h *logSeen) Fire(e *logrus.Entry) error {
+	if strings.HasPrefix(e.Message, h.msg) {
+		h.once.Do(func() { close(h.seen) })
+	}
+	return nil
 }
 
 func TestMarkerOfAnotherTailsIsRefused(t *testing.T) {
