@@ -88,6 +88,9 @@ type Config struct {
 	// QuestionTimeout is how long a question of the API waits for its answer before its first
 	// (safe) choice is taken (dbusapi.QuestionTimeout if 0).
 	QuestionTimeout time.Duration
+	// PlugWait is how long a job of the app (pair, verify, restore) waits for its stick to be
+	// plugged in when none is (DefaultPlugWait if 0).
+	PlugWait time.Duration
 }
 
 // Agent is the session agent: one update at a time, reminders, notifications.
@@ -354,7 +357,10 @@ func (a *Agent) followStatePath() {
 	a.deps.Store = pairing.NewStore(p, a.deps.Clock.Now, a.log.WithField("component", "store"))
 }
 
-func (a *Agent) evaluateNow(ctx context.Context) { a.evaluate(ctx, a.loadState(ctx)) }
+func (a *Agent) evaluateNow(ctx context.Context) {
+	a.evaluate(ctx, a.loadState(ctx))
+	a.checkPlug(ctx)
+}
 
 // evaluate looks at the sticks present: starts the update of a paired one, tells once about
 // an unpaired Tails stick, and forgets the sticks that left.
@@ -402,8 +408,9 @@ func (a *Agent) evaluate(ctx context.Context, state pairing.State) {
 			if !a.toldUnpair[st.Drive.Path] && !a.isBackup {
 				a.toldUnpair[st.Drive.Path] = true
 				// During a restore, it is the stick restored from (the backup of a lost Tails):
-				// telling how to pair it would only confuse.
-				if !paused {
+				// telling how to pair it would only confuse. During a job of the app (waiting for
+				// this very stick, maybe), the person is in the app already.
+				if !paused && a.flow == nil {
 					a.showOn(ctx, unpairedNote(), pagePair)
 				}
 			}
