@@ -101,7 +101,7 @@ func (a *Agent) startStickFlow(ctx context.Context, kind, device, step string, t
 		return "", err
 	}
 	found := make(chan plugFound, 1)
-	wait, deadline := a.plugWait(), a.deps.Clock.Now().Add(a.plugWait())
+	wait, deadline := a.stickWait(), a.deps.Clock.Now().Add(a.stickWait())
 	waiting := dbusapi.Progress{Fraction: -1, SecondsLeft: -1, Step: texts.wait, Text: texts.wait, Cancellable: true, WaitingForStick: true}
 	id := a.startFlowAt(ctx, kind, "", "", waiting, func(ctx context.Context, ui *flowUI) flowEnd {
 		ui.mu.Lock()
@@ -140,8 +140,8 @@ func (a *Agent) startStickFlow(ctx context.Context, kind, device, step string, t
 	return id, nil
 }
 
-// plugWait is how long a job waits for its stick.
-func (a *Agent) plugWait() time.Duration {
+// stickWait is how long a job waits for its stick.
+func (a *Agent) stickWait() time.Duration {
 	if a.cfg.PlugWait > 0 {
 		return a.cfg.PlugWait
 	}
