@@ -70,6 +70,7 @@ class Window:
         self.dialogs = {}  # question id → its dialog
         self._stick_rows, self._backup_rows, self._erase_rows = [], [], []
         self._listed = []  # the StickRows of the choose page
+        self._last_progress = ("", {})  # the last Progress: its job and fields
         self._finding_rows = {"checks": [], "differences": []}
         self._check_group = None
         self._updating_reminders = False
@@ -371,20 +372,27 @@ class Window:
         while (child := messages.get_first_child()) is not None:
             messages.remove(child)
         messages.set_visible(False)
+        if self._last_progress[0] == job:
+            self._show_job_progress(job, self._last_progress[1])
         self.show("job")
+
+    def _show_job_progress(self, job, fields):
+        o = lambda name: self._obj("job", name)  # noqa: E731
+        v = viewmodel.job_view(dict(fields, id=job, kind=self.job_kind))
+        # Waiting for its stick, the job says what to plug in, in place of a progress.
+        o("title").set_label(v.title)
+        o("plug_icon").set_visible(v.waiting)
+        o("progress").set_visible(not v.waiting)
+        self._show_progress(o("progress"), o("text"), o("cancel"), v.fraction, v.text, v.cancellable)
 
     def _on_progress(self, job, fields):
         fraction = float(fields.get("fraction", -1.0))
         text = fields.get("text", "")
         cancellable = bool(fields.get("cancellable", True))
+        # A job's first Progress comes before the reply that names the job: kept for _start_job.
+        self._last_progress = (job, fields)
         if job == self.job_id and self.stack.get_visible_child_name() == "job":
-            o = lambda name: self._obj("job", name)  # noqa: E731
-            v = viewmodel.job_view(dict(fields, id=job, kind=self.job_kind))
-            # Waiting for its stick, the job says what to plug in, in place of a progress.
-            o("title").set_label(v.title)
-            o("plug_icon").set_visible(v.waiting)
-            o("progress").set_visible(not v.waiting)
-            self._show_progress(o("progress"), o("text"), o("cancel"), fraction, v.text, cancellable)
+            self._show_job_progress(job, fields)
         status_job = self.status.get("job") or {}
         if status_job.get("id") == job:
             status_job.update(fields)
