@@ -88,6 +88,9 @@ type Config struct {
 	// QuestionTimeout is how long a question of the API waits for its answer before its first
 	// (safe) choice is taken (dbusapi.QuestionTimeout if 0).
 	QuestionTimeout time.Duration
+	// PlugWait is how long a job of the app (pair, verify, restore) waits for its stick to be
+	// plugged in when none is (DefaultPlugWait if 0).
+	PlugWait time.Duration
 }
 
 // Agent is the session agent: one update at a time, reminders, notifications.
@@ -354,7 +357,10 @@ func (a *Agent) followStatePath() {
 	a.deps.Store = pairing.NewStore(p, a.deps.Clock.Now, a.log.WithField("component", "store"))
 }
 
-func (a *Agent) evaluateNow(ctx context.Context) { a.evaluate(ctx, a.loadState(ctx)) }
+func (a *Agent) evaluateNow(ctx context.Context) {
+	a.evaluate(ctx, a.loadState(ctx))
+	a.checkPlug(ctx)
+}
 
 // evaluate looks at the sticks present: starts the update of a paired one, tells once about
 // an unpaired Tails stick, and forgets the sticks that left.
@@ -408,8 +414,8 @@ func (a *Agent) evaluate(ctx context.Context, state pairing.State) {
 				// During a restore, it is the stick restored from (the backup of a lost Tails):
 				// telling how to pair it would only confuse.
 			case a.flow != nil:
-				// A job of the Backup app (create, pair, verify, restore) is using a stick:
-				// most likely this one, which it is making the backup or pairing.
+				// A job of the Backup app (create, pair, verify, restore) is using a stick or
+				// waiting for one: most likely this one; the person is in the app already.
 			case st.Cleartext != nil:
 				// Unlocked here: the backup that 'tails-backup create' is making (its Persistent
 				// Storage exists, unlocked, some seconds before it is marked and paired), or a

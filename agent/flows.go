@@ -5,6 +5,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"tails-backup/clock"
 	"tails-backup/dbusapi"
 	"tails-backup/pairing"
 	"tails-backup/session"
@@ -24,6 +26,21 @@ import (
 type flowJob struct {
 	id, kind, device, backup string
 	ui                       *flowUI
+	// plug is set while the job waits for its stick to be plugged in.
+	plug *plugWait
+}
+
+// plugWait is a flow job waiting for its stick: resolve (run on the Run goroutine at each
+// change of the sticks) picks it as the job's method would have, and the pick goes to found.
+type plugWait struct {
+	resolve func(ctx context.Context) (session.Stick, error)
+	found   chan plugFound
+}
+
+// plugFound is the stick plugged in for a waiting job, or why it cannot be used.
+type plugFound struct {
+	st  session.Stick
+	err error
 }
 
 // flowEnd is how a flow job ended.
@@ -41,6 +58,11 @@ func (a *Agent) busy() bool { return a.job != nil || a.promoteJob != "" || a.flo
 // startFlow starts a flow job of kind on device: run goes through the flow with the job's UI
 // and says how it ended. It returns the API's ID of the job.
 func (a *Agent) startFlow(ctx context.Context, kind, device, backup, step string, run func(ctx context.Context, ui *flowUI) flowEnd) string {
+	return a.startFlowAt(ctx, kind, device, backup, dbusapi.Progress{Fraction: -1, SecondsLeft: -1, Step: step, Cancellable: true}, run)
+}
+
+// startFlowAt is startFlow with the job's first Progress.
+func (a *Agent) startFlowAt(ctx context.Context, kind, device, backup string, first dbusapi.Progress, run func(ctx context.Context, ui *flowUI) flowEnd) string {
 	a.jobSeq++
 	id := fmt.Sprintf("%s-%d", kind, a.jobSeq)
 	jctx, cancel := context.WithCancelCause(ctx)
@@ -51,7 +73,7 @@ func (a *Agent) startFlow(ctx context.Context, kind, device, backup, step string
 	}
 	a.flow = &flowJob{id: id, kind: kind, device: device, backup: backup, ui: ui}
 	ui.log.Info("job started through the API")
-	a.events.Progress(id, dbusapi.Progress{Fraction: -1, SecondsLeft: -1, Step: step, Cancellable: true})
+	a.events.Progress(id, first)
 	a.events.Changed()
 	go func() {
 		end := run(jctx, ui)
@@ -60,6 +82,97 @@ func (a *Agent) startFlow(ctx context.Context, kind, device, backup, step string
 		a.flowDone <- end
 	}()
 	return id
+}
+
+// startStickFlow starts a flow job of kind that needs a Tails stick: resolve picks it now, on
+// the Run goroutine, as the job's method does (its errors are the method's). When device is ""
+// and no stick fit for the job is plugged in, the job starts all the same and waits for one,
+// saying texts.wait: it goes on with run once a stick is plugged in (or ends with why that
+// stick cannot be used), and ends cancelled at Cancel, or failed after cfg.PlugWait.
+func (a *Agent) startStickFlow(ctx context.Context, kind, device, step string, texts plugTexts,
+	resolve func(ctx context.Context) (session.Stick, error), run func(ctx context.Context, ui *flowUI, st session.Stick) flowEnd) (string, error) {
+	st, err := resolve(ctx)
+	if err == nil {
+		return a.startFlow(ctx, kind, session.Device(st.Stick), st.UUID, step, func(ctx context.Context, ui *flowUI) flowEnd {
+			return run(ctx, ui, st)
+		}), nil
+	}
+	if !nonePlugged(device, err) {
+		return "", err
+	}
+	found := make(chan plugFound, 1)
+	wait, deadline := a.stickWait(), a.deps.Clock.Now().Add(a.stickWait())
+	waiting := dbusapi.Progress{Fraction: -1, SecondsLeft: -1, Step: texts.wait, Text: texts.wait, Cancellable: true, WaitingForStick: true}
+	id := a.startFlowAt(ctx, kind, "", "", waiting, func(ctx context.Context, ui *flowUI) flowEnd {
+		ui.mu.Lock()
+		ui.step = texts.wait
+		ui.mu.Unlock()
+		ui.log.WithField("wait", wait).Info("waiting for the stick to be plugged in")
+		wctx, stop := context.WithCancel(ctx)
+		defer stop()
+		timeout := make(chan error, 1)
+		go func() { timeout <- clock.WaitUntil(wctx, a.deps.Clock, deadline) }()
+		select {
+		case f := <-found:
+			stop()
+			if f.err != nil {
+				ui.log.WithError(f.err).Info("the stick plugged in cannot be used")
+				return flowEnd{res: dbusapi.Result{Result: dbusapi.ResultFailed, Text: plugRefusedText(f.err)}}
+			}
+			ui.log.WithField("device", session.Device(f.st.Stick)).Info("the stick is plugged in")
+			ui.setStep(step)
+			return run(ctx, ui, f.st)
+		case <-ctx.Done():
+		case err := <-timeout:
+			if err == nil {
+				ui.log.Info("no stick was plugged in in time")
+				return flowEnd{res: dbusapi.Result{Result: dbusapi.ResultFailed, Text: fmt.Sprintf(texts.timeout, waitText(wait))}}
+			}
+		}
+		res := dbusapi.Result{Result: dbusapi.ResultFailed, Text: textPlugStopped}
+		if ui.wasCancelled() {
+			res = dbusapi.Result{Result: dbusapi.ResultCancelled, Text: textPlugCancelled}
+		}
+		ui.log.WithField("result", res.Result).Info("the wait for the stick ended")
+		return flowEnd{res: res}
+	})
+	a.flow.plug = &plugWait{resolve: resolve, found: found}
+	return id, nil
+}
+
+// stickWait is how long a job waits for its stick.
+func (a *Agent) stickWait() time.Duration {
+	if a.cfg.PlugWait > 0 {
+		return a.cfg.PlugWait
+	}
+	return DefaultPlugWait
+}
+
+// nonePlugged tells whether err, of a job's pick of device, means that no stick fit for the job
+// is plugged in, so that the job waits for one: only when the app named none.
+func nonePlugged(device string, err error) bool {
+	var e *dbusapi.Error
+	return device == "" && errors.As(err, &e) && e.Kind == dbusapi.NotFound
+}
+
+// checkPlug gives the flow job waiting for its stick the stick just plugged in (on the Run
+// goroutine, after each change of the sticks); it waits on while none fit for it is.
+func (a *Agent) checkPlug(ctx context.Context) {
+	f := a.flow
+	if f == nil || f.plug == nil {
+		return
+	}
+	st, err := f.plug.resolve(ctx)
+	if nonePlugged("", err) {
+		return
+	}
+	p := f.plug
+	f.plug = nil
+	if err == nil {
+		f.device, f.backup = session.Device(st.Stick), st.UUID
+		a.events.Changed()
+	}
+	p.found <- plugFound{st: st, err: err}
 }
 
 // finishFlow ends the flow job on the Run goroutine.

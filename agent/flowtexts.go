@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -78,6 +79,55 @@ const (
 	textCreateNotPaired  = "The backup Tails on %s is complete, but it is not paired because %s: pair it in the Backup app."
 	textCreateIsBackup   = "This Tails is itself a backup, so it does not make backups: if your main Tails is lost or broken, make this one your main Tails first."
 )
+
+// DefaultPlugWait is how long a job of the app waits for its stick to be plugged in (Config.PlugWait
+// if 0), as long as the command line's restore waits: long enough to fetch the stick from a
+// drawer, while the window shows what to do. A job forgotten when the window was closed must
+// not linger: it would take the stick when it is plugged in later, in place of the automatic
+// update, and ask its passphrase out of the blue.
+const DefaultPlugWait = session.RestorePlugWait
+
+// plugTexts are what a job says while it waits for its stick, and when nothing was plugged in
+// in time (%s: "10 minutes").
+type plugTexts struct{ wait, timeout string }
+
+var (
+	plugPair = plugTexts{
+		wait:    "Plug in the Tails stick to pair as your backup: the pairing starts as soon as it is plugged in.",
+		timeout: "No Tails stick was plugged in within %s, so nothing was changed: plug it in, then try again.",
+	}
+	plugVerify = plugTexts{
+		wait:    "Plug in your backup Tails: the comparison starts as soon as it is plugged in.",
+		timeout: "Your backup Tails was not plugged in within %s, so nothing was compared: plug it in, then try again.",
+	}
+	plugRestore = plugTexts{
+		wait:    "Plug in your backup Tails: the restore starts as soon as it is plugged in. Nothing is changed before you confirm.",
+		timeout: "No backup Tails was plugged in within %s, so nothing was changed: plug it in, then try again.",
+	}
+)
+
+const (
+	textPlugCancelled = "Cancelled before the stick was plugged in, so nothing was changed."
+	textPlugStopped   = "Tails Backup stopped while waiting for the stick, so nothing was changed: try again."
+)
+
+// plugRefusedText is why the stick plugged in for a waiting job cannot be used, as the job's
+// closing sentence.
+func plugRefusedText(err error) string {
+	var e *dbusapi.Error
+	if errors.As(err, &e) {
+		return e.Text
+	}
+	return errorSentence(err)
+}
+
+// waitText: "10 minutes", or the exact duration when it is not whole minutes.
+func waitText(d time.Duration) string {
+	if d >= time.Minute && d%time.Minute == 0 {
+		return session.CountText(int64(d/time.Minute), "minute", "minutes")
+	}
+	return d.String()
+}
 
 // pairQuestion is what Confirm asks during a pairing; its body is the flow's question.
 func pairQuestion() dbusapi.Question {

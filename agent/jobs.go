@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"tails-backup/clock"
@@ -34,13 +35,18 @@ func (api *API) startChecked(ctx context.Context, start func(ctx context.Context
 	return id, err
 }
 
-// pickTails finds the Tails stick a job is asked for: device names it ("" the only one).
-func (a *Agent) pickTails(device string) (session.Stick, error) {
+// pickTails finds the Tails stick a job is asked for: device names it ("" the only one among
+// those keep keeps, nil keeping all).
+func (a *Agent) pickTails(device string, keep func(session.Stick) bool) (session.Stick, error) {
 	if a.snap == nil {
 		return session.Stick{}, dbusapi.Errorf(dbusapi.NotFound, apiTextNoStick, device)
 	}
 	boot := a.deps.Disks.BootPaths()
-	st, err := session.PickStick(a.snap, boot, session.Candidates(a.snap, boot), device)
+	cands := session.Candidates(a.snap, boot)
+	if keep != nil {
+		cands = slices.DeleteFunc(cands, func(st session.Stick) bool { return !keep(st) })
+	}
+	st, err := session.PickStick(a.snap, boot, cands, device)
 	var pe *session.PickError
 	if !errors.As(err, &pe) {
 		return st, err
@@ -71,15 +77,15 @@ func (api *API) Pair(ctx context.Context, device string) (string, error) {
 		case a.source == "":
 			return "", &dbusapi.Error{Kind: dbusapi.Refused, Text: apiTextNoPersistence}
 		}
-		st, err := a.pickTails(device)
-		if err != nil {
-			return "", err
+		resolve := func(ctx context.Context) (session.Stick, error) {
+			st, err := a.pickTails(device, nil)
+			if state := a.loadState(ctx); err == nil && state.IsPaired(st.UUID) {
+				err = &dbusapi.Error{Kind: dbusapi.Refused, Text: apiTextAlreadyPaired}
+			}
+			return st, err
 		}
-		if state := a.loadState(ctx); state.IsPaired(st.UUID) {
-			return "", &dbusapi.Error{Kind: dbusapi.Refused, Text: apiTextAlreadyPaired}
-		}
-		dev := session.Device(st.Stick)
-		return a.startFlow(ctx, dbusapi.KindPair, dev, st.UUID, apiStepPair, func(ctx context.Context, ui *flowUI) flowEnd {
+		return a.startStickFlow(ctx, dbusapi.KindPair, device, apiStepPair, plugPair, resolve, func(ctx context.Context, ui *flowUI, st session.Stick) flowEnd {
+			dev := session.Device(st.Stick)
 			ui.confirm = pairQuestion()
 			ui.closing = map[string]bool{session.PairedText: true}
 			p := &session.Pair{
@@ -95,7 +101,7 @@ func (api *API) Pair(ctx context.Context, device string) (string, error) {
 				text = appText("Paired. Your backup Tails is updated each time you plug it in; unplug it and plug it in again to make the first update.")
 			}
 			return flowEnd{res: dbusapi.Result{Result: dbusapi.ResultSuccess, Text: text, Backup: st.UUID}, handled: []string{st.UUID}}
-		}), nil
+		})
 	})
 }
 
@@ -105,15 +111,22 @@ func (api *API) Pair(ctx context.Context, device string) (string, error) {
 func (api *API) Verify(ctx context.Context, device string) (string, error) {
 	return api.startChecked(ctx, func(ctx context.Context) (string, error) {
 		a := api.a
-		st, err := a.pickTails(device)
-		if err != nil {
-			return "", err
+		resolve := func(ctx context.Context) (session.Stick, error) {
+			state := a.loadState(ctx)
+			// Without a device, the only paired backup plugged in: another Tails stick plugged
+			// in does not stop the job from waiting for it.
+			var keep func(session.Stick) bool
+			if device == "" {
+				keep = func(st session.Stick) bool { return state.IsPaired(st.UUID) }
+			}
+			st, err := a.pickTails(device, keep)
+			if err == nil && !state.IsPaired(st.UUID) {
+				err = &dbusapi.Error{Kind: dbusapi.Refused, Text: apiTextNotYourBackup}
+			}
+			return st, err
 		}
-		if state := a.loadState(ctx); !state.IsPaired(st.UUID) {
-			return "", &dbusapi.Error{Kind: dbusapi.Refused, Text: apiTextNotYourBackup}
-		}
-		dev := session.Device(st.Stick)
-		return a.startFlow(ctx, dbusapi.KindVerify, dev, st.UUID, apiStepVerify, func(ctx context.Context, ui *flowUI) flowEnd {
+		return a.startStickFlow(ctx, dbusapi.KindVerify, device, apiStepVerify, plugVerify, resolve, func(ctx context.Context, ui *flowUI, st session.Stick) flowEnd {
+			dev := session.Device(st.Stick)
 			ui.setStep(apiStepVerify)
 			v := &session.Verify{
 				Connect: a.connect, Boot: a.deps.Disks.BootPaths(), Store: a.flowStore(), Helper: a.deps.Helper,
@@ -155,7 +168,7 @@ func (api *API) Verify(ctx context.Context, device string) (string, error) {
 					session.CountText(problems, "problem", "problems"), unreadable)
 			}
 			return flowEnd{res: res, handled: []string{st.UUID}}
-		}), nil
+		})
 	})
 }
 
@@ -171,12 +184,9 @@ func (api *API) Restore(ctx context.Context, device string) (string, error) {
 		case a.source == "":
 			return "", &dbusapi.Error{Kind: dbusapi.Refused, Text: apiTextRestoreNoPersistence}
 		}
-		st, err := a.pickTails(device)
-		if err != nil {
-			return "", err
-		}
-		dev := session.Device(st.Stick)
-		return a.startFlow(ctx, dbusapi.KindRestore, dev, st.UUID, apiStepRestore, func(ctx context.Context, ui *flowUI) flowEnd {
+		resolve := func(context.Context) (session.Stick, error) { return a.pickTails(device, nil) }
+		return a.startStickFlow(ctx, dbusapi.KindRestore, device, apiStepRestore, plugRestore, resolve, func(ctx context.Context, ui *flowUI, st session.Stick) flowEnd {
+			dev := session.Device(st.Stick)
 			r := &session.Restore{
 				Connect: a.connect, Boot: a.deps.Disks.BootPaths(), OwnRoot: a.deps.Disks.BootPaths().Persistence,
 				Store: a.flowStore(), Helper: a.deps.Helper, Asker: a.deps.Asker, Quiescer: a.deps.Quiescer,
@@ -197,7 +207,7 @@ func (api *API) Restore(ctx context.Context, device string) (string, error) {
 			}
 			_, res.Checks = ui.findings()
 			return flowEnd{res: res, handled: []string{st.UUID}}
-		}), nil
+		})
 	})
 }
 

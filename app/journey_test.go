@@ -29,7 +29,8 @@ const fakeStep = "1500ms"
 // the one the dbusapi tests check against the API), in the light and the dark style
 // (tests/journey.py): first run, create, paired, update now with the open application's
 // question and Cancel, verify, restore's question; first run, pair a Tails stick, then a second
-// start of the app with --page verify switching the window; the promote page of a backup Tails,
+// start of the app with --page verify switching the window; a verify started with the backup not
+// plugged in, which waits for it and goes on once it is; the promote page of a backup Tails,
 // promoted. After each, the page saying that the agent is not running once it has stopped. Each
 // step waits for what the window must show.
 func TestJourney(t *testing.T) {
@@ -83,14 +84,17 @@ func journey(t *testing.T, s *gnomeshell.Session, app, fake, shots string) {
 			appEnv := slices.Concat(env, []string{"TAILS_BACKUP_APP_COLOR_SCHEME=" + scheme.name})
 			for _, j := range []struct {
 				scenario string
+				args     []string // more arguments of fakebackupd
 				journeys []string
 			}{
-				{"first-run", []string{"first-run"}},
-				{"first-run", []string{"pair", "--page verify", "page-verify"}},
-				{"backup", []string{"promote"}},
+				{"first-run", nil, []string{"first-run"}},
+				{"first-run", nil, []string{"pair", "--page verify", "page-verify"}},
+				{"plugged", []string{"-plug-after", "5s"}, []string{"verify-waiting"}},
+				{"backup", nil, []string{"promote"}},
 			} {
 				t.Run(j.journeys[0], func(t *testing.T) {
-					agent := apptest.Start(t, s.Command(fake, []string{"-scenario", j.scenario, "-step", fakeStep}, env...))
+					args := slices.Concat([]string{"-scenario", j.scenario, "-step", fakeStep}, j.args)
+					agent := apptest.Start(t, s.Command(fake, args, env...))
 					apptest.WaitName(t, conn, "org.boum.tails.Backup1", agent)
 					window := apptest.Start(t, s.Command(apptest.Python, []string{app + "/tails-backup-app"}, appEnv...))
 					run := func(journey string) {

@@ -80,11 +80,12 @@ func encodeStatus(s Status, last map[string]Progress) dict {
 
 func encodeProgress(p Progress) dict {
 	return dict{
-		"fraction":     v(p.Fraction),
-		"text":         v(p.Text),
-		"step":         v(p.Step),
-		"seconds_left": v(p.SecondsLeft),
-		"cancellable":  v(p.Cancellable),
+		"fraction":          v(p.Fraction),
+		"text":              v(p.Text),
+		"step":              v(p.Step),
+		"seconds_left":      v(p.SecondsLeft),
+		"cancellable":       v(p.Cancellable),
+		"waiting_for_stick": v(p.WaitingForStick),
 	}
 }
 
@@ -229,11 +230,12 @@ func decodeStatus(d dict) Status {
 
 func decodeProgress(d dict) Progress {
 	return Progress{
-		Fraction:    get[float64](d, "fraction"),
-		Text:        get[string](d, "text"),
-		Step:        get[string](d, "step"),
-		SecondsLeft: get[int64](d, "seconds_left"),
-		Cancellable: get[bool](d, "cancellable"),
+		Fraction:        get[float64](d, "fraction"),
+		Text:            get[string](d, "text"),
+		Step:            get[string](d, "step"),
+		SecondsLeft:     get[int64](d, "seconds_left"),
+		Cancellable:     get[bool](d, "cancellable"),
+		WaitingForStick: get[bool](d, "waiting_for_stick"),
 	}
 }
 

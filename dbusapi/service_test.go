@@ -186,7 +186,7 @@ func TestRecordKeys(t *testing.T) {
 	}
 	checkKeys(t, "job", job, map[string]string{
 		"id": "s", "kind": "s", "backup": "s", "device": "s", "automatic": "b",
-		"fraction": "d", "text": "s", "step": "s", "seconds_left": "x", "cancellable": "b",
+		"fraction": "d", "text": "s", "step": "s", "seconds_left": "x", "cancellable": "b", "waiting_for_stick": "b",
 	})
 	var sticks []map[string]dbus.Variant
 	if err := obj.CallWithContext(ctx, dbusapi.Interface+".ListSticks", 0, "create").Store(&sticks); err != nil {
@@ -549,5 +549,86 @@ func TestQuestionTimeout(t *testing.T) {
 	cancel()
 	if _, err := dbusapi.NewQuestions(relay, time.Hour).Ask(ctx, "job-1", dbusapi.Question{ID: "q", Choices: []dbusapi.Choice{{ID: "safe"}}}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("question of a cancelled job: %v", err)
+	}
+}
+
+// TestJobsWaitForTheStick: with -plug-after, a Pair, Verify or Restore of no device waits for
+// its stick, says so, and goes on once the fake plugs it in; Cancel ends the wait.
+func TestJobsWaitForTheStick(t *testing.T) {
+	for _, tc := range []struct {
+		name, scenario, wait string
+		start                func(ctx context.Context, c *dbusapi.Client) (string, error)
+		answer               string // the question's answer, "" for none
+		result               string
+	}{
+		{"pair", "first-run", dbusapitest.PlugPairText,
+			func(ctx context.Context, c *dbusapi.Client) (string, error) { return c.Pair(ctx, "") }, "", dbusapi.ResultSuccess},
+		{"verify", "plugged", dbusapitest.PlugVerifyText,
+			func(ctx context.Context, c *dbusapi.Client) (string, error) { return c.Verify(ctx, "") }, "", dbusapi.ResultFailed},
+		{"restore", "plugged", dbusapitest.PlugRestoreText,
+			func(ctx context.Context, c *dbusapi.Client) (string, error) { return c.Restore(ctx, "") }, dbusapitest.ChoiceRestore, dbusapi.ResultSuccess},
+	} {
+		for _, cancel := range []bool{false, true} {
+			name := tc.name + ": plugged in"
+			if cancel {
+				name = tc.name + ": cancelled"
+			}
+			t.Run(name, func(t *testing.T) {
+				fake, s := serveFake(t, tc.scenario)
+				after := 300 * time.Millisecond
+				if cancel {
+					after = time.Hour
+				}
+				fake.Unplug(after)
+				ctx := logtest.Context(t)
+				ch := signals(t, s)
+				if sticks, err := s.Client.ListSticks(ctx, tc.name); err != nil || len(sticks) != 0 {
+					t.Fatalf("sticks before the plug: %+v %v", sticks, err)
+				}
+				job, err := tc.start(ctx, s.Client)
+				if err != nil {
+					t.Fatal(err)
+				}
+				p := next(t, ch, job, dbusapi.SignalProgress).Progress
+				if !p.WaitingForStick || p.Step != tc.wait || p.Text != tc.wait || !p.Cancellable {
+					t.Errorf("first progress %+v", p)
+				}
+				st, err := s.Client.Status(ctx)
+				if err != nil || st.Job == nil || st.Job.ID != job || st.Job.Device != "" || st.Job.Progress == nil || !st.Job.Progress.WaitingForStick {
+					t.Errorf("status while waiting: %+v %v", st.Job, err)
+				}
+				if cancel {
+					if err := s.Client.Cancel(ctx, job); err != nil {
+						t.Fatal(err)
+					}
+					if r := next(t, ch, job, dbusapi.SignalJobFinished).Result; r.Result != dbusapi.ResultCancelled || r.Text != dbusapitest.PlugCancelled {
+						t.Errorf("finished %+v", r)
+					}
+					return
+				}
+				names := []string{dbusapi.SignalJobFinished}
+				if tc.answer != "" {
+					names = append(names, dbusapi.SignalQuestion)
+				}
+				went := false // a Progress after the wait came
+				for {
+					sig := next(t, ch, job, append(names, dbusapi.SignalProgress)...)
+					switch sig.Name {
+					case dbusapi.SignalProgress:
+						went = went || !sig.Progress.WaitingForStick
+						continue
+					case dbusapi.SignalQuestion:
+						if err := s.Client.Answer(ctx, job, sig.Question.ID, tc.answer); err != nil {
+							t.Fatal(err)
+						}
+						continue
+					}
+					if sig.Result.Result != tc.result || !went {
+						t.Errorf("finished %+v, want %s after the wait", sig.Result, tc.result)
+					}
+					break
+				}
+			})
+		}
 	}
 }

@@ -60,6 +60,9 @@ type Progress struct {
 	Step        string  // what the job is doing, a short sentence
 	SecondsLeft int64   // -1 unknown
 	Cancellable bool
+	// WaitingForStick: the job waits for its stick to be plugged in (Step and Text say which,
+	// to show as they are); it goes on by itself once it is, or ends at Cancel.
+	WaitingForStick bool
 }
 
 // Purposes of ListSticks.

@@ -38,6 +38,7 @@ class JobView:
     fraction: float  # 0–1, or −1 when unknown
     text: str
     cancellable: bool
+    waiting: bool = False  # the job waits for its stick to be plugged in; text says which
 
 
 @dataclass
@@ -90,8 +91,12 @@ def _result_sentence(result):
     }.get(result, "")
 
 
-def job_title(kind):
-    """What a job is doing, as the title of its page."""
+def job_title(kind, waiting=False):
+    """What a job is doing, as the title of its page; waiting: it waits for its stick."""
+    if waiting:
+        return {
+            "pair": _("Plug in your Tails stick"),
+        }.get(kind, _("Plug in your backup Tails"))
     return {
         "update": _("Updating your backup Tails"),
         "create": _("Creating your backup Tails"),
@@ -109,13 +114,15 @@ def job_view(job):
     fraction = job.get("fraction", -1.0)
     if fraction is None:
         fraction = -1.0
+    waiting = bool(job.get("waiting_for_stick", False))
     return JobView(
         id=job["id"],
         kind=job.get("kind", ""),
-        title=job_title(job.get("kind", "")),
+        title=job_title(job.get("kind", ""), waiting),
         fraction=float(fraction),
-        text=job.get("text", ""),
+        text=job.get("text", "") or job.get("step", ""),
         cancellable=bool(job.get("cancellable", True)),
+        waiting=waiting,
     )
 
 
@@ -241,6 +248,34 @@ def choose_texts(purpose):
             _("Check"),
         ),
     }[purpose]
+
+
+@dataclass
+class ChooseNext:
+    """What the button of the page that picks a stick does."""
+
+    sensitive: bool
+    device: str  # the device to pass to the agent; "" lets the job wait for its stick
+    hint: str  # a sentence under the list, "" for none
+
+
+def choose_next(purpose, rows, picked):
+    """The button of the choose page for the StickRows listed and the device picked ("" none).
+
+    With no stick to use for pair, restore or verify, the button starts the job all the same:
+    the agent then waits for the stick and the job page says what to plug in. Creating needs
+    the person to confirm which stick is erased, so it never starts without one.
+    """
+    if picked:
+        return ChooseNext(True, picked, "")
+    if purpose == "create" or any(r.usable for r in rows):
+        return ChooseNext(False, "", "")
+    hint = {
+        "pair": _("No Tails stick is plugged in. Press Pair, then plug in the Tails stick to pair: the pairing starts by itself."),
+        "restore": _("No backup Tails is plugged in. Press Restore, then plug in your backup Tails: you are asked before anything is changed."),
+        "verify": _("Your backup Tails is not plugged in. Press Check, then plug it in: the check starts by itself."),
+    }[purpose]
+    return ChooseNext(True, "", hint)
 
 
 @dataclass

@@ -69,6 +69,8 @@ class Window:
         self.wanted = "overview"  # the page asked for (--page), shown once the agent answers
         self.dialogs = {}  # question id → its dialog
         self._stick_rows, self._backup_rows, self._erase_rows = [], [], []
+        self._listed = []  # the StickRows of the choose page
+        self._last_progress = ("", {})  # the last Progress: its job and fields
         self._finding_rows = {"checks": [], "differences": []}
         self._check_group = None
         self._updating_reminders = False
@@ -262,6 +264,8 @@ class Window:
         o("next").set_label(button)
         o("next").set_sensitive(False)
         self._check_group = None
+        self._listed = []
+        o("hint").set_visible(False)
         _clear_group(o("sticks"), self._stick_rows)
         self.show("choose")
         self._list_sticks()
@@ -301,25 +305,37 @@ class Window:
             self._stick_rows.append(row)
         group.set_visible(bool(rows))
         o("empty").set_visible(not rows)
-        o("next").set_sensitive(self.picked is not None)
+        self._listed = rows
+        self._update_next()
+
+    def _update_next(self):
+        o = lambda name: self._obj("choose", name)  # noqa: E731
+        n = viewmodel.choose_next(self.purpose, self._listed, self.picked.device if self.picked else "")
+        o("next").set_sensitive(n.sensitive)
+        o("hint").set_label(n.hint)
+        o("hint").set_visible(bool(n.hint))
+        return n
 
     def _on_stick_toggled(self, check, row):
         if check.get_active():
             self.picked = row
         elif self.picked is row:
             self.picked = None
-        self._obj("choose", "next").set_sensitive(self.picked is not None)
+        self._update_next()
 
     def _on_choose_next(self, _button):
         stick = self.picked
-        if stick is None:
-            return
         if self.purpose == "create":
-            self._confirm_create(stick)
+            if stick is not None:
+                self._confirm_create(stick)
             return
+        n = viewmodel.choose_next(self.purpose, self._listed, stick.device if stick else "")
+        if not n.sensitive:
+            return
+        # device "": no stick to use is plugged in, the job waits for it (docs/dbus-api.md).
         method = {"pair": "Pair", "restore": "Restore", "verify": "Verify"}[self.purpose]
         kind = self.purpose
-        self.client.call(method, (stick.device,), lambda job: self._start_job(job, kind), self._error)
+        self.client.call(method, (n.device,), lambda job: self._start_job(job, kind), self._error)
 
     def _confirm_create(self, stick):
         o = lambda name: self._obj("confirm", name)  # noqa: E731
@@ -348,21 +364,35 @@ class Window:
         o = lambda name: self._obj("job", name)  # noqa: E731
         o("title").set_label(viewmodel.job_title(kind))
         o("progress").set_fraction(0)
+        o("progress").set_visible(True)
+        o("plug_icon").set_visible(False)
         o("text").set_label(_("Starting…"))
         o("cancel").set_sensitive(True)
         messages = o("messages")
         while (child := messages.get_first_child()) is not None:
             messages.remove(child)
         messages.set_visible(False)
+        if self._last_progress[0] == job:
+            self._show_job_progress(job, self._last_progress[1])
         self.show("job")
+
+    def _show_job_progress(self, job, fields):
+        o = lambda name: self._obj("job", name)  # noqa: E731
+        v = viewmodel.job_view(dict(fields, id=job, kind=self.job_kind))
+        # Waiting for its stick, the job says what to plug in, in place of a progress.
+        o("title").set_label(v.title)
+        o("plug_icon").set_visible(v.waiting)
+        o("progress").set_visible(not v.waiting)
+        self._show_progress(o("progress"), o("text"), o("cancel"), v.fraction, v.text, v.cancellable)
 
     def _on_progress(self, job, fields):
         fraction = float(fields.get("fraction", -1.0))
         text = fields.get("text", "")
         cancellable = bool(fields.get("cancellable", True))
+        # A job's first Progress comes before the reply that names the job: kept for _start_job.
+        self._last_progress = (job, fields)
         if job == self.job_id and self.stack.get_visible_child_name() == "job":
-            o = lambda name: self._obj("job", name)  # noqa: E731
-            self._show_progress(o("progress"), o("text"), o("cancel"), fraction, text, cancellable)
+            self._show_job_progress(job, fields)
         status_job = self.status.get("job") or {}
         if status_job.get("id") == job:
             status_job.update(fields)

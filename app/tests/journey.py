@@ -7,6 +7,8 @@ already started on the session bus:
                                        application's question, cancel; verify; restore's question
   journey.py pair SHOTS SUFFIX         first run → "Use a Tails stick I already have…" → paired
   journey.py page-verify SHOTS SUFFIX  after a second start with --page verify: the verify page
+  journey.py verify-waiting SHOTS SUFFIX  the backup not plugged in (fakebackupd -plug-after): Check
+                                       waits for it, saying to plug it in, then goes on by itself
   journey.py promote SHOTS SUFFIX      a backup Tails: the promote page, promoted
   journey.py no-service SHOTS SUFFIX   the agent gone from the bus: the page that says so
 Run by agent/realjourney_test.go against the real agent and the real root helper, the stick
@@ -364,6 +366,24 @@ def page_verify(shots):
     find("check box", TAILS_STICK)
 
 
+def verify_waiting(shots):
+    step("verify with the backup not plugged in: the job waits for it")
+    find("label", "Not plugged in")
+    click("push button", "Check a backup")
+    find("label", "Choose the backup to check")
+    find("label", "Your backup Tails is not plugged in. Press Check, then plug it in*")
+    click("push button", "Check")
+    find("label", "Plug in your backup Tails")
+    find("label", "Plug in your backup Tails: the comparison starts as soon as it is plugged in.")
+    find("push button", "Cancel", sensitive=True)
+    shots.take("verify-waiting")
+    step("verify: the fake plugs the backup in, the check goes on by itself")
+    find("label", "Checking your backup Tails", timeout=60)
+    find("label", "Your backup Tails is not up to date", timeout=60)
+    click("push button", "Done")
+    find("push button", "Update now", sensitive=True)
+
+
 def promote(shots):
     step("promote")
     find("push button", "Make This the Main Tails")
@@ -487,7 +507,8 @@ def real_restore(shots):
     click("push button", "Done")
 
 
-JOURNEYS = {"first-run": first_run, "pair": pair, "page-verify": page_verify, "promote": promote,
+JOURNEYS = {"first-run": first_run, "pair": pair, "page-verify": page_verify, "verify-waiting": verify_waiting,
+            "promote": promote,
             "no-service": no_service, "real-create": real_create, "real-update-cancel": real_update_cancel,
             "real-update": real_update, "real-verify": real_verify, "real-restore": real_restore}
 

@@ -71,6 +71,20 @@ class OverviewTest(unittest.TestCase):
         v = viewmodel.overview(status(job={"id": "j2", "kind": "update"}), NOW)
         self.assertEqual(v.job.fraction, -1.0)
 
+    def test_job_waiting_for_its_stick(self):
+        text = "Plug in your backup Tails: the comparison starts as soon as it is plugged in."
+        v = viewmodel.overview(status(job={"id": "verify-1", "kind": "verify", "fraction": -1.0, "step": text,
+                                           "text": text, "cancellable": True, "waiting_for_stick": True}), NOW)
+        self.assertTrue(v.job.waiting)
+        self.assertEqual((v.job.title, v.job.text, v.job.cancellable), ("Plug in your backup Tails", text, True))
+        self.assertEqual(v.hero_title, "Plug in your backup Tails")
+        pair = viewmodel.job_view({"id": "pair-1", "kind": "pair", "step": "Plug in the Tails stick.", "waiting_for_stick": True})
+        self.assertEqual((pair.title, pair.text), ("Plug in your Tails stick", "Plug in the Tails stick."))
+        # Once plugged in, the job's own title comes back.
+        v = viewmodel.job_view({"id": "verify-1", "kind": "verify", "step": "Comparing.", "waiting_for_stick": False})
+        self.assertFalse(v.waiting)
+        self.assertEqual(v.title, "Checking your backup Tails")
+
     def test_backup_rows(self):
         v = viewmodel.overview(status(backups=[
             backup(),
@@ -133,6 +147,23 @@ class SticksTest(unittest.TestCase):
         rows = viewmodel.stick_rows([{"device": "/dev/sdb", "name": "SanDisk Cruzer Blade, 16.0 GB", "size_text": "16.0 GB",
                                       "usable": False, "reason": "This stick has no Tails on it."}])
         self.assertEqual(rows[0].title, "SanDisk Cruzer Blade, 16.0 GB")
+
+    def test_choose_next(self):
+        usable = viewmodel.stick_rows([{"device": "/dev/sdb", "name": "SanDisk", "usable": True}])
+        unusable = viewmodel.stick_rows([{"device": "/dev/sdc", "name": "Tiny", "usable": False, "reason": "Too small."}])
+        for purpose in ("pair", "restore", "verify"):
+            with self.subTest(purpose):
+                # Nothing to use plugged in: the job starts and waits for its stick.
+                for rows in ([], unusable):
+                    n = viewmodel.choose_next(purpose, rows, "")
+                    self.assertEqual((n.sensitive, n.device), (True, ""))
+                    self.assertTrue(n.hint.endswith(".") and "plug" in n.hint, n.hint)
+                    self.assertIn(viewmodel.choose_texts(purpose)[2], n.hint, "the hint names the button")
+                # A stick to choose: the person chooses it first.
+                self.assertEqual(viewmodel.choose_next(purpose, usable, ""), viewmodel.ChooseNext(False, "", ""))
+                self.assertEqual(viewmodel.choose_next(purpose, usable, "/dev/sdb"), viewmodel.ChooseNext(True, "/dev/sdb", ""))
+        # Erasing a stick needs the person to confirm which one: never without a stick.
+        self.assertEqual(viewmodel.choose_next("create", [], ""), viewmodel.ChooseNext(False, "", ""))
 
     def test_choose_texts(self):
         for purpose in ("create", "pair", "restore", "verify"):

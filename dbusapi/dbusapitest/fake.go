@@ -71,6 +71,63 @@ type Fake struct {
 	sticks  map[string][]dbusapi.StickInfo // by purpose
 	job     *fakeJob
 	nextJob int
+	// held are the scenario's sticks while they are not plugged in (Unplug), heldBackups the
+	// backups plugged in then; plugAfter is how long after a job starts waiting they are.
+	held        map[string][]dbusapi.StickInfo
+	heldBackups map[string]bool
+	plugAfter   time.Duration
+	plugWait    time.Duration // how long a job waits for its stick, as the agent's
+}
+
+// PlugWait is how long the fake's jobs wait for their stick, as the agent's (agent.DefaultPlugWait).
+const PlugWait = 10 * time.Minute
+
+// What a job of the fake says while it waits for its stick, as the agent does.
+const (
+	PlugPairText    = "Plug in the Tails stick to pair as your backup: the pairing starts as soon as it is plugged in."
+	PlugVerifyText  = "Plug in your backup Tails: the comparison starts as soon as it is plugged in."
+	PlugRestoreText = "Plug in your backup Tails: the restore starts as soon as it is plugged in. Nothing is changed before you confirm."
+	PlugCancelled   = "Cancelled before the stick was plugged in, so nothing was changed."
+)
+
+// Unplug makes the scenario start with none of its sticks plugged in: a Pair, Verify or Restore
+// of no device then waits for its stick (saying so through Progress.WaitingForStick), and the
+// sticks are plugged in after, that long after the job started waiting. Call it before any job.
+func (f *Fake) Unplug(after time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.held, f.sticks, f.plugAfter = f.sticks, map[string][]dbusapi.StickInfo{}, after
+	f.heldBackups = map[string]bool{}
+	for i := range f.status.Backups {
+		b := &f.status.Backups[i]
+		f.heldBackups[b.UUID] = b.Plugged
+		b.Plugged, b.Device = false, ""
+	}
+}
+
+// SetPlugWait sets how long a job waits for its stick (PlugWait by default).
+func (f *Fake) SetPlugWait(d time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.plugWait = d
+}
+
+// plugIn plugs in the sticks Unplug held back.
+func (f *Fake) plugIn() {
+	f.mu.Lock()
+	if f.held == nil {
+		f.mu.Unlock()
+		return
+	}
+	f.sticks, f.held = f.held, nil
+	for i := range f.status.Backups {
+		b := &f.status.Backups[i]
+		if f.heldBackups[b.UUID] {
+			b.Plugged, b.Device = true, BackupDevice
+		}
+	}
+	f.mu.Unlock()
+	f.Events.Changed()
 }
 
 type fakeJob struct {
@@ -84,7 +141,7 @@ func NewFake(scenario string, step time.Duration) (*Fake, error) {
 	if _, ok := Scenarios[scenario]; !ok {
 		return nil, fmt.Errorf("no scenario %q: choose one of %s", scenario, strings.Join(ScenarioNames(), ", "))
 	}
-	f := &Fake{step: step, now: time.Now, sticks: map[string][]dbusapi.StickInfo{}}
+	f := &Fake{step: step, now: time.Now, sticks: map[string][]dbusapi.StickInfo{}, plugWait: PlugWait}
 	f.questions = dbusapi.NewQuestions(&f.Events, 0)
 	now := f.now()
 	f.status = dbusapi.Status{
@@ -234,6 +291,11 @@ func (f *Fake) stick(purpose, device string) (dbusapi.StickInfo, error) {
 
 // start runs a job unless one runs (Busy).
 func (f *Fake) start(info dbusapi.Job, run func(ctx context.Context, id string) dbusapi.Result) (string, error) {
+	return f.startAt(info, dbusapi.Progress{Fraction: -1, SecondsLeft: -1, Step: "Starting.", Cancellable: true}, run)
+}
+
+// startAt is start with the job's first Progress.
+func (f *Fake) startAt(info dbusapi.Job, first dbusapi.Progress, run func(ctx context.Context, id string) dbusapi.Result) (string, error) {
 	f.mu.Lock()
 	if f.job != nil {
 		f.mu.Unlock()
@@ -245,7 +307,7 @@ func (f *Fake) start(info dbusapi.Job, run func(ctx context.Context, id string) 
 	j := &fakeJob{info: info, cancel: cancel, done: make(chan struct{})}
 	f.job = j
 	f.mu.Unlock()
-	f.progress(info.ID, dbusapi.Progress{Fraction: -1, SecondsLeft: -1, Step: "Starting.", Cancellable: true})
+	f.progress(info.ID, first)
 	f.Events.Changed()
 	go func() {
 		defer close(j.done)
@@ -433,13 +495,82 @@ func replaceStick(sticks []dbusapi.StickInfo, st dbusapi.StickInfo) []dbusapi.St
 	return out
 }
 
-// Pair implements dbusapi.Backend.
-func (f *Fake) Pair(ctx context.Context, device string) (string, error) {
-	s, err := f.stick(dbusapi.PurposePair, device)
-	if err != nil {
+// onlyStick is the only usable stick for purpose (device ""): NotFound when none is plugged in.
+func (f *Fake) onlyStick(purpose string) (dbusapi.StickInfo, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var usable []dbusapi.StickInfo
+	for _, s := range f.sticks[purpose] {
+		if s.Usable {
+			usable = append(usable, s)
+		}
+	}
+	switch len(usable) {
+	case 0:
+		return dbusapi.StickInfo{}, &dbusapi.Error{Kind: dbusapi.NotFound, Text: "No usable stick is plugged in: plug one in."}
+	case 1:
+		return usable[0], nil
+	}
+	return dbusapi.StickInfo{}, &dbusapi.Error{Kind: dbusapi.Refused, Text: "Several Tails sticks are plugged in: choose one in the list."}
+}
+
+// startStick starts a job of kind on the stick of device for purpose, as the agent does: with
+// no device and no stick to use plugged in, the job waits for one, saying wait, until the
+// sticks Unplug held back are plugged in, Cancel or PlugWait.
+func (f *Fake) startStick(purpose, kind, device, backup, wait string, run func(ctx context.Context, id string, s dbusapi.StickInfo) dbusapi.Result) (string, error) {
+	var s dbusapi.StickInfo
+	var err error
+	if device == "" {
+		s, err = f.onlyStick(purpose)
+	} else {
+		s, err = f.stick(purpose, device)
+	}
+	if err == nil {
+		return f.start(dbusapi.Job{Kind: kind, Device: s.Device, Backup: backup}, func(ctx context.Context, id string) dbusapi.Result {
+			return run(ctx, id, s)
+		})
+	}
+	if !dbusapi.IsKind(err, dbusapi.NotFound) || device != "" {
 		return "", err
 	}
-	return f.start(dbusapi.Job{Kind: dbusapi.KindPair, Device: device}, func(ctx context.Context, id string) dbusapi.Result {
+	f.mu.Lock()
+	after, held, bound := f.plugAfter, f.held != nil, f.plugWait
+	f.mu.Unlock()
+	waiting := dbusapi.Progress{Fraction: -1, SecondsLeft: -1, Step: wait, Text: wait, Cancellable: true, WaitingForStick: true}
+	return f.startAt(dbusapi.Job{Kind: kind}, waiting, func(ctx context.Context, id string) dbusapi.Result {
+		var plug <-chan time.Time
+		if held {
+			t := time.NewTimer(after)
+			defer t.Stop()
+			plug = t.C
+		}
+		timeout := time.NewTimer(bound)
+		defer timeout.Stop()
+		select {
+		case <-plug:
+		case <-ctx.Done():
+			return dbusapi.Result{Result: dbusapi.ResultCancelled, Text: PlugCancelled}
+		case <-timeout.C:
+			return dbusapi.Result{Result: dbusapi.ResultFailed, Text: "No stick was plugged in within 10 minutes, so nothing was changed: plug it in, then try again."}
+		}
+		f.plugIn()
+		s, err := f.onlyStick(purpose)
+		if err != nil {
+			return dbusapi.Result{Result: dbusapi.ResultFailed, Text: err.(*dbusapi.Error).Text}
+		}
+		f.mu.Lock()
+		if f.job != nil && f.job.info.ID == id {
+			f.job.info.Device, f.job.info.Backup = s.Device, backup
+		}
+		f.mu.Unlock()
+		f.Events.Changed()
+		return run(ctx, id, s)
+	})
+}
+
+// Pair implements dbusapi.Backend.
+func (f *Fake) Pair(ctx context.Context, device string) (string, error) {
+	return f.startStick(dbusapi.PurposePair, dbusapi.KindPair, device, "", PlugPairText, func(ctx context.Context, id string, s dbusapi.StickInfo) dbusapi.Result {
 		f.progress(id, dbusapi.Progress{Fraction: -1, SecondsLeft: -1, Step: "Unlocking the stick.", Cancellable: true})
 		if !f.pause(ctx) {
 			return dbusapi.Result{Result: dbusapi.ResultCancelled, Text: "Cancelled. The stick is not paired."}
@@ -451,10 +582,7 @@ func (f *Fake) Pair(ctx context.Context, device string) (string, error) {
 
 // Restore implements dbusapi.Backend.
 func (f *Fake) Restore(ctx context.Context, device string) (string, error) {
-	if _, err := f.stick(dbusapi.PurposeRestore, device); err != nil {
-		return "", err
-	}
-	return f.start(dbusapi.Job{Kind: dbusapi.KindRestore, Device: device, Backup: BackupUUID}, func(ctx context.Context, id string) dbusapi.Result {
+	return f.startStick(dbusapi.PurposeRestore, dbusapi.KindRestore, device, BackupUUID, PlugRestoreText, func(ctx context.Context, id string, _ dbusapi.StickInfo) dbusapi.Result {
 		choice, err := f.questions.Ask(ctx, id, dbusapi.Question{
 			ID:    QuestionRestore,
 			Title: "Replace your Persistent Storage?",
@@ -477,10 +605,7 @@ func (f *Fake) Restore(ctx context.Context, device string) (string, error) {
 
 // Verify implements dbusapi.Backend.
 func (f *Fake) Verify(ctx context.Context, device string) (string, error) {
-	if _, err := f.stick(dbusapi.PurposeVerify, device); err != nil {
-		return "", err
-	}
-	return f.start(dbusapi.Job{Kind: dbusapi.KindVerify, Device: device, Backup: BackupUUID}, func(ctx context.Context, id string) dbusapi.Result {
+	return f.startStick(dbusapi.PurposeVerify, dbusapi.KindVerify, device, BackupUUID, PlugVerifyText, func(ctx context.Context, id string, _ dbusapi.StickInfo) dbusapi.Result {
 		if !f.copySteps(ctx, id, "Comparing your backup with this Tails.", 3.4) {
 			return dbusapi.Result{Result: dbusapi.ResultCancelled, Text: "Cancelled. Nothing was changed."}
 		}

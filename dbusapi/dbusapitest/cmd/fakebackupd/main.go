@@ -23,8 +23,10 @@ func main() {
 	scenario := flag.String("scenario", "first-run", "the world the fake shows (see below)")
 	step := flag.Duration("step", time.Second, "how long each step of a fake job takes")
 	verbose := flag.Bool("v", false, "log each call and signal on standard error")
+	plugAfter := flag.Duration("plug-after", 0, "start with none of the scenario's sticks plugged in, and plug them in this long after a\n"+
+		"pair, verify or restore starts waiting for one (0: they are plugged in from the start)")
 	flag.Usage = func() {
-		fmt.Fprintf(flag.CommandLine.Output(), "Usage: fakebackupd [-scenario NAME] [-step DURATION] [-v]\n\n"+
+		fmt.Fprintf(flag.CommandLine.Output(), "Usage: fakebackupd [-scenario NAME] [-step DURATION] [-plug-after DURATION] [-v]\n\n"+
 			"Serves a fake %s on the session bus (DBUS_SESSION_BUS_ADDRESS).\n\nScenarios:\n", dbusapi.BusName)
 		for _, n := range dbusapitest.ScenarioNames() {
 			fmt.Fprintf(flag.CommandLine.Output(), "  %-15s %s\n", n, dbusapitest.Scenarios[n])
@@ -33,13 +35,13 @@ func main() {
 		flag.PrintDefaults()
 	}
 	flag.Parse()
-	if err := run(*scenario, *step, *verbose); err != nil {
+	if err := run(*scenario, *step, *plugAfter, *verbose); err != nil {
 		fmt.Fprintf(os.Stderr, "fakebackupd: %v\n", err)
 		os.Exit(1)
 	}
 }
 
-func run(scenario string, step time.Duration, verbose bool) error {
+func run(scenario string, step, plugAfter time.Duration, verbose bool) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	l := logrus.New()
@@ -51,6 +53,9 @@ func run(scenario string, step time.Duration, verbose bool) error {
 	fake, err := dbusapitest.NewFake(scenario, step)
 	if err != nil {
 		return err
+	}
+	if plugAfter > 0 {
+		fake.Unplug(plugAfter)
 	}
 	conn, err := dbus.ConnectSessionBus()
 	if err != nil {
