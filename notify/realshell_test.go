@@ -181,11 +181,78 @@ func TestRealShell(t *testing.T) {
 			if err != nil || bar != "false" {
 				t.Errorf("a progress bar in the banner: %s, %v; want none", bar, err)
 			}
+			// GNOME Shell 43 drops the buttons of the banner replaced in place (its daemon's
+			// update(clear), notify.ReplaceKeepsButtons); 48 keeps them.
 			if err := s.ExpandBanner(ctx); err != nil {
 				t.Fatal(err)
 			}
+			shown, err := s.Buttons(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := []string{}
+			if notify.ReplaceKeepsButtons(n.ServerInfo()) {
+				want = []string{"Cancel"}
+			}
+			if !slices.Equal(shown, want) {
+				t.Errorf("the banner replaced in place shows the buttons %q; want %q (server %+v)", shown, want, n.ServerInfo())
+			}
 			if err := s.Screenshot(ctx, screenshotPath(t, s, "progress")); err != nil {
 				t.Fatal(err)
+			}
+		},
+		"ProgressCancel": func(t *testing.T, s *gnomeshell.Session) {
+			// ShowProgress keeps a Cancel that a person clicks on the banner after several
+			// updates, on 43 as on 48.
+			ctx := testContext(t)
+			n := newNotifier(t, s.Address())
+			const steady = "Do not unplug it. The notification list shows the progress."
+			var ids notify.ProgressIDs
+			for _, pct := range []string{"0", "30", "60"} {
+				note := notify.Notification{Summary: "Updating your backup Tails", Body: pct + "% done.", Timeout: notify.TimeoutNever,
+					Resident: true, Actions: []notify.Action{{Key: "cancel", Label: "Cancel"}}}
+				var err error
+				if ids, err = n.ShowProgress(ctx, ids, note, steady); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := s.WaitBanner(ctx, note.Summary); err != nil {
+					t.Fatal(err)
+				}
+				time.Sleep(300 * time.Millisecond) // the shell redraws the banner
+			}
+			// The progress is shown: on the banner (48), or in the list (43).
+			err := poll(ctx, func() bool {
+				ns, err := s.Notifications(ctx)
+				return err == nil && slices.ContainsFunc(ns, func(x gnomeshell.Notification) bool { return x.Body == "60% done." })
+			})
+			if err != nil {
+				ns, _ := s.Notifications(ctx)
+				t.Fatalf("no notification says 60%% done.: %v (tray: %+v)", err, ns)
+			}
+			b, _, err := s.Banner(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantBody := "60% done."
+			if !notify.ReplaceKeepsButtons(n.ServerInfo()) {
+				wantBody = steady
+			}
+			if b.Body != wantBody {
+				t.Errorf("the banner says %q; want %q", b.Body, wantBody)
+			}
+			if err := s.ExpandBanner(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if shown, err := s.Buttons(ctx); err != nil || !slices.Equal(shown, []string{"Cancel"}) {
+				t.Errorf("after the updates, the banner shows the buttons %q (%v); want Cancel", shown, err)
+			}
+			if err := s.ClickButton(ctx, "Cancel"); err != nil {
+				t.Fatal(err)
+			}
+			got := events(t, n)
+			want := notify.ActionInvoked{ID: ids.Banner, ActionKey: "cancel"}
+			if slices.Index(got, notify.Event(want)) < 0 {
+				t.Errorf("events %#v; want %#v", got, want)
 			}
 		},
 		"DefaultAction": func(t *testing.T, s *gnomeshell.Session) {
