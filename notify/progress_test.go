@@ -90,3 +90,42 @@ func TestShowProgress(t *testing.T) {
 		})
 	}
 }
+
+// The banner goes (the person went back to work): on 43 the transient banner closes and the
+// progress goes on in the list without a banner; on 48 the next update shows the banner again
+// with Cancel. As the real shells do (TestRealShell's ProgressBannerGoes).
+func TestShowProgressAfterBannerGoes(t *testing.T) {
+	note := func(body string) notify.Notification {
+		return notify.Notification{Summary: "Updating", Body: body, Resident: true,
+			Actions: []notify.Action{{Key: "cancel", Label: "Cancel"}}}
+	}
+	for _, version := range []string{notifytest.GNOMEShell48, notifytest.GNOMEShell43} {
+		t.Run(version, func(t *testing.T) {
+			_, srv, n := setup(t, notifytest.WithVersion(version))
+			split := version == notifytest.GNOMEShell43
+			ids, err := n.ShowProgress(testContext(t), notify.ProgressIDs{}, note("10% done"), "steady")
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv.HideBanner(t, ids.Banner)
+			if split {
+				if ev, ok := nextEvent(t, n).(notify.NotificationClosed); !ok || ev.ID != ids.Banner || ev.Reason != notify.ReasonExpired {
+					t.Errorf("event %#v when the banner went; want it closed, expired", ev)
+				}
+			}
+			if ids, err = n.ShowProgress(testContext(t), ids, note("50% done"), "steady"); err != nil {
+				t.Fatal(err)
+			}
+			if split {
+				if srv.OnScreen(ids.List) || srv.OnScreen(ids.Banner) {
+					t.Errorf("on 43, a banner shows after the first one went (%+v)", ids)
+				}
+				if list, _ := srv.Open(ids.List); list.Body != "50% done" {
+					t.Errorf("list entry %+v; want the progress", list)
+				}
+			} else if !srv.OnScreen(ids.Banner) || !slices.Equal(srv.Buttons(ids.Banner), []string{"cancel"}) {
+				t.Errorf("on 48, the update shows no banner with Cancel again (%+v)", ids)
+			}
+		})
+	}
+}

@@ -255,6 +255,65 @@ func TestRealShell(t *testing.T) {
 				t.Errorf("events %#v; want %#v", got, want)
 			}
 		},
+		"ProgressBannerGoes": func(t *testing.T, s *gnomeshell.Session) {
+			// A person goes back to work: the progress banner goes. On 43 its transient banner
+			// closes and the progress goes on in the list, without a banner (no banner storm);
+			// on 48 the next update shows the banner again, Cancel and all.
+			ctx := testContext(t)
+			n := newNotifier(t, s.Address())
+			split := !notify.ReplaceKeepsButtons(n.ServerInfo())
+			note := func(body string) notify.Notification {
+				return notify.Notification{Summary: "Updating your backup Tails", Body: body, Timeout: notify.TimeoutNever,
+					Resident: true, Actions: []notify.Action{{Key: "cancel", Label: "Cancel"}}}
+			}
+			ids, err := n.ShowProgress(ctx, notify.ProgressIDs{}, note("10% done."), "Do not unplug it.")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.WaitBanner(ctx, "Updating your backup Tails"); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.TouchElsewhere(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if err := poll(ctx, func() bool { _, shown, err := s.Banner(ctx); return err == nil && !shown }); err != nil {
+				t.Fatalf("the banner did not go after the person touched the machine: %v", err)
+			}
+			if split {
+				want := []notify.Event{notify.NotificationClosed{ID: ids.Banner, Reason: notify.ReasonExpired}}
+				if got := events(t, n); !slices.Equal(got, want) {
+					t.Errorf("events %#v when the banner went; want %#v", got, want)
+				}
+			}
+			if ids, err = n.ShowProgress(ctx, ids, note("50% done."), "Do not unplug it."); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(time.Second) // a banner would be in place by now
+			b, shown, err := s.Banner(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ns, err := s.Notifications(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			inList := slices.ContainsFunc(ns, func(x gnomeshell.Notification) bool { return x.Body == "50% done." })
+			if split {
+				if shown || !inList || len(ns) != 1 {
+					t.Errorf("on 43, after the banner went: banner %+v (shown %v), list %+v; want no banner and the progress in the list only", b, shown, ns)
+				}
+			} else {
+				if !shown || b.Body != "50% done." {
+					t.Errorf("on 48, the update shows the banner %+v (shown %v); want it again with the progress", b, shown)
+				}
+				if err := s.ExpandBanner(ctx); err != nil {
+					t.Fatal(err)
+				}
+				if got, err := s.Buttons(ctx); err != nil || !slices.Equal(got, []string{"Cancel"}) {
+					t.Errorf("the banner shown again has the buttons %q (%v); want Cancel", got, err)
+				}
+			}
+		},
 		"DefaultAction": func(t *testing.T, s *gnomeshell.Session) {
 			ctx := testContext(t)
 			n := newNotifier(t, s.Address())
