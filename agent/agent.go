@@ -45,6 +45,7 @@ type Disks interface {
 type Notifier interface {
 	Show(ctx context.Context, n notify.Notification) (uint32, error)
 	Replace(ctx context.Context, id uint32, n notify.Notification) (uint32, error)
+	ShowProgress(ctx context.Context, prev notify.ProgressIDs, n notify.Notification, steadyBody string) (notify.ProgressIDs, error)
 	CloseNotification(ctx context.Context, id uint32) error
 	Events() <-chan notify.Event
 }

@@ -495,25 +495,68 @@ func TestThunderbirdRunning(t *testing.T) {
 	}
 }
 
+// Cancel is clicked after several progress updates, on the banner as a person sees it: on
+// GNOME Shell 48 the one notification replaced in place; on 43, which drops the buttons of a
+// banner replaced in place, the banner that is never replaced while the notification list
+// shows the progress (notify.ShowProgress). The fake server behaves as each shell does.
 func TestCancelDuringUpdate(t *testing.T) {
-	w := newWorld(t)
-	w.helper.WaitForCancel = true
-	w.helper.Progress = []wire.Event{{Event: wire.EventProgress, Phase: "copy", BytesDone: 10, BytesTotal: 100}}
-	w.start()
-	w.plugBackup()
-	p := w.notes.WaitFor(t, func(n notifytest.Notification) bool {
-		return strings.Contains(n.Body, "10% done")
-	}, wait)
-	w.notes.Click(t, p.ID, actCancel)
-	n := w.waitNote("Backup update cancelled")
-	if !strings.Contains(n.Body, "marked incomplete") {
-		t.Errorf("body %q", n.Body)
-	}
-	if st := w.state(); st.LastAttempt == nil || st.LastAttempt.Result != pairing.ResultIncomplete {
-		t.Errorf("last attempt %+v, want incomplete", st.LastAttempt)
-	}
-	if len(w.udisks.CallsOf("Lock")) != 1 {
-		t.Error("the cancelled backup was not locked")
+	for _, version := range []string{notifytest.GNOMEShell48, notifytest.GNOMEShell43} {
+		t.Run(version, func(t *testing.T) {
+			sess := notifytest.StartBus(t)
+			w := newWorldOn(t, sess.Address(), notifytest.NewServer(t, sess.Address(), notifytest.WithVersion(version)))
+			w.helper.Func = func(ctx context.Context, req wire.Request, progress func(wire.Event)) (*wire.Report, error) {
+				for _, done := range []int64{10, 40, 75} {
+					progress(wire.Event{Event: wire.EventProgress, Phase: "copy", BytesDone: done, BytesTotal: 100})
+					w.clock.Advance(2 * time.Second) // past Config.ProgressEvery
+				}
+				<-ctx.Done()
+				return nil, fmt.Errorf("%w (%w)", &wire.HelperError{Code: wire.CodeCancelled, Message: "cancelled"}, ctx.Err())
+			}
+			w.start()
+			w.plugBackup()
+			last := w.notes.WaitFor(t, func(n notifytest.Notification) bool { return strings.Contains(n.Body, "75% done") }, wait)
+			var banner notifytest.Notification
+			for _, n := range w.notes.Notifications() {
+				if open, ok := w.notes.Open(n.ID); ok && slices.Contains(w.notes.Buttons(n.ID), actCancel) {
+					banner = open
+				}
+			}
+			if banner.ID == 0 {
+				t.Fatalf("after the progress updates, no notification shows Cancel: %+v", w.notes.Notifications())
+			}
+			if !w.notes.OnScreen(banner.ID) {
+				t.Errorf("the notification with Cancel (%+v) is not on screen", banner)
+			}
+			if version == notifytest.GNOMEShell43 {
+				if banner.ID == last.ID || banner.Body != progressSteadyBody {
+					t.Errorf("on 43, the banner %+v shows the progress %+v", banner, last)
+				}
+				if v, _ := banner.Hint("transient"); v != true {
+					t.Errorf("on 43, the banner is not transient: %+v", banner.Hints)
+				}
+				if v, _ := last.Hint("urgency"); v != byte(0) || slices.Contains(last.ActionKeys(), actCancel) || last.ReplacesID == 0 {
+					t.Errorf("on 43, the progress %+v is not a low-urgency list entry replaced in place", last)
+				}
+			} else if banner.ID != last.ID {
+				t.Errorf("on 48, Cancel is on %+v, the progress on %+v: want one notification", banner, last)
+			}
+			w.notes.Click(t, banner.ID, actCancel)
+			n := w.waitNote("Backup update cancelled")
+			if !strings.Contains(n.Body, "marked incomplete") {
+				t.Errorf("body %q", n.Body)
+			}
+			if st := w.state(); st.LastAttempt == nil || st.LastAttempt.Result != pairing.ResultIncomplete {
+				t.Errorf("last attempt %+v, want incomplete", st.LastAttempt)
+			}
+			if len(w.udisks.CallsOf("Lock")) != 1 {
+				t.Error("the cancelled backup was not locked")
+			}
+			for _, n := range w.notes.Notifications() {
+				if _, open := w.notes.Open(n.ID); open && strings.HasPrefix(n.Summary, "Updating") {
+					t.Errorf("the update's notification %d is still open after the update", n.ID)
+				}
+			}
+		})
 	}
 }
 

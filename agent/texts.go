@@ -102,6 +102,12 @@ func progressNote(percent int, left time.Duration, leftKnown bool) notify.Notifi
 	}
 }
 
+// progressSteadyBody is the text of the progress banner where the shell cannot change a banner
+// without dropping its Cancel (GNOME Shell 43, notify.ShowProgress): it stays true while the
+// update goes on, and says where the progress is (the notification list, under the clock).
+// What to do comes first: a collapsed banner shows about 50 characters.
+const progressSteadyBody = "Do not unplug your backup Tails. To see how far the update is, click the clock at the top of the screen."
+
 func quiesceNote(app, featureName string) notify.Notification {
 	return notify.Notification{
 		Icon:    iconBackup,

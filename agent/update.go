@@ -137,9 +137,15 @@ type update struct {
 	events chan notify.Event // events of this update's notifications, from the agent
 	answer chan string       // action keys other than Cancel, for the question asked
 
-	mu       sync.Mutex
-	noteID   uint32
+	mu     sync.Mutex
+	noteID uint32 // the notification with the buttons
+	// listID is the entry of the notification list that shows the progress where a replaced
+	// banner loses its buttons (GNOME Shell 43: notify.ShowProgress), 0 elsewhere.
+	listID   uint32
 	lastNote notify.Notification
+	// lastSteady is the banner's text of lastNote when it is a progress (showProgressLocked),
+	// "" for another notification.
+	lastSteady string
 
 	cancelled bool // the user chose Cancel (read after the pump is done)
 	// lastProgress and lastSystem are when the progress notification was last refreshed, in
@@ -200,10 +206,14 @@ func (u *update) pump() {
 				if e.Available {
 					u.mu.Lock()
 					u.a.routes.remove(u.noteID)
-					u.noteID = 0
-					n := u.lastNote
+					u.a.routes.remove(u.listID)
+					u.noteID, u.listID = 0, 0
+					if u.lastSteady != "" {
+						u.showProgressLocked(u.lastNote, u.lastSteady)
+					} else {
+						u.showLocked(u.lastNote)
+					}
 					u.mu.Unlock()
-					u.show(n)
 				}
 			}
 		}
@@ -224,10 +234,8 @@ func (u *update) show(n notify.Notification) {
 }
 
 // showNew shows n as a new notification, in place of the previous one, which it closes: a
-// new step (the copy, the system's refresh) or a question. GNOME Shell 43 drops the buttons
-// of a banner on screen whose notification is replaced in place (its notification daemon
-// clears the actions, the banner redraws, and only then are the actions added), so a new
-// step would show no Cancel and a question no answer.
+// question. GNOME Shell 43 drops the buttons of a banner on screen whose notification is
+// replaced in place (notify.ReplaceKeepsButtons), so a question would show no answer.
 func (u *update) showNew(n notify.Notification) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
@@ -236,7 +244,7 @@ func (u *update) showNew(n notify.Notification) {
 }
 
 func (u *update) showLocked(n notify.Notification) {
-	u.lastNote = n
+	u.lastNote, u.lastSteady = n, ""
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(u.ctx), 10*time.Second)
 	defer cancel()
 	var id uint32
@@ -257,6 +265,39 @@ func (u *update) showLocked(n notify.Notification) {
 	}
 }
 
+// showProgressNote shows n, the progress of a step, with its Cancel: in place of the
+// progress shown, or, new step, in place of the previous notification, which it closes.
+// Where a replaced banner loses its buttons (GNOME Shell 43), the banner keeps Cancel and
+// steadyBody and the notification list shows the progress (notify.ShowProgress).
+func (u *update) showProgressNote(n notify.Notification, steadyBody string, newStep bool) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if newStep || u.lastSteady == "" {
+		u.closeLocked()
+	}
+	u.showProgressLocked(n, steadyBody)
+}
+
+func (u *update) showProgressLocked(n notify.Notification, steadyBody string) {
+	u.lastNote, u.lastSteady = n, steadyBody
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(u.ctx), 10*time.Second)
+	defer cancel()
+	prev := notify.ProgressIDs{Banner: u.noteID, List: u.listID}
+	ids, err := u.a.deps.Notifier.ShowProgress(ctx, prev, clickOpensApp(n), steadyBody)
+	for _, id := range prev.IDs() {
+		if id != ids.Banner && id != ids.List {
+			u.a.routes.remove(id)
+		}
+	}
+	for _, id := range ids.IDs() {
+		u.a.routes.add(id, u.events)
+	}
+	u.noteID, u.listID = ids.Banner, ids.List
+	if err != nil {
+		u.log.WithError(err).Warn("show the progress notification")
+	}
+}
+
 func (u *update) closeNote() {
 	u.mu.Lock()
 	defer u.mu.Unlock()
@@ -264,13 +305,15 @@ func (u *update) closeNote() {
 }
 
 func (u *update) closeLocked() {
-	if u.noteID != 0 {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		u.a.routes.remove(u.noteID)
-		u.a.deps.Notifier.CloseNotification(ctx, u.noteID)
-		u.noteID = 0
+	for _, id := range []uint32{u.noteID, u.listID} {
+		if id != 0 {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			u.a.routes.remove(id)
+			u.a.deps.Notifier.CloseNotification(ctx, id)
+			cancel()
+		}
 	}
+	u.noteID, u.listID = 0, 0
 }
 
 // ask shows a question, in the notification and through the API, and waits for its answer;
@@ -410,7 +453,7 @@ func (u *update) AskApp(ctx context.Context, q session.AppQuestion) (session.App
 // Copying shows the progress notification as the helper starts (session.UpdateObserver).
 func (u *update) Copying() {
 	n := progressNote(0, 0, false)
-	u.showNew(n)
+	u.showProgressNote(n, progressSteadyBody, true)
 	u.a.events.Progress(u.id, dbusapi.Progress{Fraction: 0, SecondsLeft: -1, Step: apiStepCopy, Text: n.Body, Cancellable: true})
 }
 
@@ -422,12 +465,13 @@ func (u *update) Progress(p session.UpdateProgress) {
 		return
 	}
 	u.lastProgress = now
-	u.showProgress(apiStepCopy, progressNote(p.Percent, p.Left, p.LeftKnown), p)
+	u.showProgress(apiStepCopy, progressNote(p.Percent, p.Left, p.LeftKnown), progressSteadyBody, p)
 }
 
-// showProgress shows n, a progress notification, and tells the API the same progress of step.
-func (u *update) showProgress(step string, n notify.Notification, p session.UpdateProgress) {
-	u.show(n)
+// showProgress shows n, a progress notification (steadyBody: see showProgressNote), and tells
+// the API the same progress of step.
+func (u *update) showProgress(step string, n notify.Notification, steadyBody string, p session.UpdateProgress) {
+	u.showProgressNote(n, steadyBody, false)
 	left := int64(-1)
 	if p.LeftKnown {
 		left = int64(p.Left / time.Second)
@@ -437,7 +481,9 @@ func (u *update) showProgress(step string, n notify.Notification, p session.Upda
 
 // RefreshingSystem shows the progress notification of the system partition's refresh
 // (session.SystemObserver).
-func (u *update) RefreshingSystem(from, to string) { u.showNew(systemProgressNote(0, 0, false)) }
+func (u *update) RefreshingSystem(from, to string) {
+	u.showProgressNote(systemProgressNote(0, 0, false), progressSteadyBody, true)
+}
 
 // SystemProgress refreshes it, at most once per Config.ProgressEvery (session.SystemObserver).
 func (u *update) SystemProgress(p session.UpdateProgress) {
@@ -446,7 +492,7 @@ func (u *update) SystemProgress(p session.UpdateProgress) {
 		return
 	}
 	u.lastSystem = now
-	u.showProgress(apiStepSystem, systemProgressNote(p.Percent, p.Left, p.LeftKnown), p)
+	u.showProgress(apiStepSystem, systemProgressNote(p.Percent, p.Left, p.LeftKnown), progressSteadyBody, p)
 }
 
 // failed says what happened and what to do; the flow left the stick safe to unplug.

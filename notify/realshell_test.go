@@ -181,11 +181,137 @@ func TestRealShell(t *testing.T) {
 			if err != nil || bar != "false" {
 				t.Errorf("a progress bar in the banner: %s, %v; want none", bar, err)
 			}
+			// GNOME Shell 43 drops the buttons of the banner replaced in place (its daemon's
+			// update(clear), notify.ReplaceKeepsButtons); 48 keeps them.
 			if err := s.ExpandBanner(ctx); err != nil {
 				t.Fatal(err)
 			}
+			shown, err := s.Buttons(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := []string{}
+			if notify.ReplaceKeepsButtons(n.ServerInfo()) {
+				want = []string{"Cancel"}
+			}
+			if !slices.Equal(shown, want) {
+				t.Errorf("the banner replaced in place shows the buttons %q; want %q (server %+v)", shown, want, n.ServerInfo())
+			}
 			if err := s.Screenshot(ctx, screenshotPath(t, s, "progress")); err != nil {
 				t.Fatal(err)
+			}
+		},
+		"ProgressCancel": func(t *testing.T, s *gnomeshell.Session) {
+			// ShowProgress keeps a Cancel that a person clicks on the banner after several
+			// updates, on 43 as on 48.
+			ctx := testContext(t)
+			n := newNotifier(t, s.Address())
+			const steady = "Do not unplug it. The notification list shows the progress."
+			var ids notify.ProgressIDs
+			for _, pct := range []string{"0", "30", "60"} {
+				note := notify.Notification{Summary: "Updating your backup Tails", Body: pct + "% done.", Timeout: notify.TimeoutNever,
+					Resident: true, Actions: []notify.Action{{Key: "cancel", Label: "Cancel"}}}
+				var err error
+				if ids, err = n.ShowProgress(ctx, ids, note, steady); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := s.WaitBanner(ctx, note.Summary); err != nil {
+					t.Fatal(err)
+				}
+				time.Sleep(300 * time.Millisecond) // the shell redraws the banner
+			}
+			// The progress is shown: on the banner (48), or in the list (43).
+			err := poll(ctx, func() bool {
+				ns, err := s.Notifications(ctx)
+				return err == nil && slices.ContainsFunc(ns, func(x gnomeshell.Notification) bool { return x.Body == "60% done." })
+			})
+			if err != nil {
+				ns, _ := s.Notifications(ctx)
+				t.Fatalf("no notification says 60%% done.: %v (tray: %+v)", err, ns)
+			}
+			b, _, err := s.Banner(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantBody := "60% done."
+			if !notify.ReplaceKeepsButtons(n.ServerInfo()) {
+				wantBody = steady
+			}
+			if b.Body != wantBody {
+				t.Errorf("the banner says %q; want %q", b.Body, wantBody)
+			}
+			if err := s.ExpandBanner(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if shown, err := s.Buttons(ctx); err != nil || !slices.Equal(shown, []string{"Cancel"}) {
+				t.Errorf("after the updates, the banner shows the buttons %q (%v); want Cancel", shown, err)
+			}
+			if err := s.ClickButton(ctx, "Cancel"); err != nil {
+				t.Fatal(err)
+			}
+			got := events(t, n)
+			want := notify.ActionInvoked{ID: ids.Banner, ActionKey: "cancel"}
+			if slices.Index(got, notify.Event(want)) < 0 {
+				t.Errorf("events %#v; want %#v", got, want)
+			}
+		},
+		"ProgressBannerGoes": func(t *testing.T, s *gnomeshell.Session) {
+			// A person goes back to work: the progress banner goes. On 43 its transient banner
+			// closes and the progress goes on in the list, without a banner (no banner storm);
+			// on 48 the next update shows the banner again, Cancel and all.
+			ctx := testContext(t)
+			n := newNotifier(t, s.Address())
+			split := !notify.ReplaceKeepsButtons(n.ServerInfo())
+			note := func(body string) notify.Notification {
+				return notify.Notification{Summary: "Updating your backup Tails", Body: body, Timeout: notify.TimeoutNever,
+					Resident: true, Actions: []notify.Action{{Key: "cancel", Label: "Cancel"}}}
+			}
+			ids, err := n.ShowProgress(ctx, notify.ProgressIDs{}, note("10% done."), "Do not unplug it.")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.WaitBanner(ctx, "Updating your backup Tails"); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.TouchElsewhere(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if err := poll(ctx, func() bool { _, shown, err := s.Banner(ctx); return err == nil && !shown }); err != nil {
+				t.Fatalf("the banner did not go after the person touched the machine: %v", err)
+			}
+			if split {
+				want := []notify.Event{notify.NotificationClosed{ID: ids.Banner, Reason: notify.ReasonExpired}}
+				if got := events(t, n); !slices.Equal(got, want) {
+					t.Errorf("events %#v when the banner went; want %#v", got, want)
+				}
+			}
+			if ids, err = n.ShowProgress(ctx, ids, note("50% done."), "Do not unplug it."); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(time.Second) // a banner would be in place by now
+			b, shown, err := s.Banner(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ns, err := s.Notifications(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			inList := slices.ContainsFunc(ns, func(x gnomeshell.Notification) bool { return x.Body == "50% done." })
+			if split {
+				if shown || !inList || len(ns) != 1 {
+					t.Errorf("on 43, after the banner went: banner %+v (shown %v), list %+v; want no banner and the progress in the list only", b, shown, ns)
+				}
+			} else {
+				if !shown || b.Body != "50% done." {
+					t.Errorf("on 48, the update shows the banner %+v (shown %v); want it again with the progress", b, shown)
+				}
+				if err := s.ExpandBanner(ctx); err != nil {
+					t.Fatal(err)
+				}
+				if got, err := s.Buttons(ctx); err != nil || !slices.Equal(got, []string{"Cancel"}) {
+					t.Errorf("the banner shown again has the buttons %q (%v); want Cancel", got, err)
+				}
 			}
 		},
 		"DefaultAction": func(t *testing.T, s *gnomeshell.Session) {

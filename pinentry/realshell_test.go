@@ -9,7 +9,6 @@ import (
 	"tails-backup/internal/gnomeshell"
 	"tails-backup/internal/logtest"
 	"tails-backup/internal/secmem"
-	"tails-backup/internal/testtool"
 	"tails-backup/pinentry"
 )
 
@@ -18,18 +17,9 @@ import (
 func TestRealPinentryGnome3(t *testing.T) {
 	for _, shell := range gnomeshell.Shells() {
 		t.Run(shell.String(), func(t *testing.T) {
-			if shell == gnomeshell.Host43 {
-				testtool.Program(t, "pinentry-gnome3", "pinentry-gnome3")
-			}
 			s := gnomeshell.Start(t, shell)
-			// pinentry inherits the environment: the session's bus and display.
-			for k, v := range s.Env() {
-				t.Setenv(k, v)
-			}
 			log, _ := logtest.New(t)
-			p := pinentry.NewPinentry(log)
-			argv := s.Argv("/usr/bin/pinentry-gnome3")
-			p.Program, p.Args = argv[0], argv[1:]
+			p := s.Pinentry(t, log)
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
 

@@ -223,6 +223,16 @@ func (s *Session) clickAt(ctx context.Context, where string) error {
 	return s.pointerAway(ctx)
 }
 
+// TouchElsewhere moves the pointer where no banner is, as a person who goes back to work: the
+// shell counts it as activity and hides a banner shown while nobody touched the machine about
+// 2 s later (unless the pointer is over it).
+func (s *Session) TouchElsewhere(ctx context.Context) error {
+	if _, err := s.Eval(ctx, js(`tbPointer().notify_absolute_motion(tbNow(), 1100, 700); return 0;`)); err != nil {
+		return fmt.Errorf("move the pointer: %w", err)
+	}
+	return s.pointerAway(ctx)
+}
+
 // pointerAway moves the pointer to the bottom of the screen, where no banner is.
 func (s *Session) pointerAway(ctx context.Context) error {
 	if _, err := s.Eval(ctx, js(`tbPointer().notify_absolute_motion(tbNow(), 1200, 780); return 0;`)); err != nil {

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -120,6 +122,21 @@ func WithoutActions() Option {
 // MaxButtons is how many actions GNOME Shell shows as buttons; it drops the others.
 const MaxButtons = 3
 
+// Versions of GNOME Shell the Server answers in GetServerInformation (WithVersion).
+const (
+	// GNOMEShell43 is Tails 6's: a banner on screen loses its buttons when its notification is
+	// replaced in place, and the notification list shows no buttons.
+	GNOMEShell43 = "43.9"
+	// GNOMEShell48 is Tails 7's, the default: buttons stay through a replacement.
+	GNOMEShell48 = "48.7"
+)
+
+// WithVersion makes the Server answer version (GNOMEShell43, GNOMEShell48) to
+// GetServerInformation and behave as that GNOME Shell does with buttons (see Server).
+func WithVersion(version string) Option {
+	return func(s *Server) { s.version = version }
+}
+
 // Server is a fake org.freedesktop.Notifications server. It behaves like GNOME
 // Shell (43 and 48, seen in internal/gnomeshell's sessions; docs/gnome-shell.md): IDs start
 // at 1 per instance, a replaces_id of an open notification keeps its ID, clicking an action
@@ -127,7 +144,14 @@ const MaxButtons = 3
 // "default" can be clicked, and every signal about a notification goes out twice: broadcast
 // from a second connection (the shell's own, which does not own the name) and sent to the
 // notification's sender from the connection that owns the name (the shell's gjs helper).
-// All methods are safe for concurrent use.
+//
+// Banners: a notification without low urgency shows as a banner when it comes, and again when
+// it is replaced while its banner is gone (HideBanner makes it go: a transient one then closes,
+// reason 1); a low-urgency one goes to the notification list only. As GNOME Shell 43
+// (WithVersion(GNOMEShell43)), buttons can be clicked only on a banner on screen, and a
+// banner replaced in place while on screen loses them (docs/gnome-shell.md): Click fails the
+// test where a person sees no button, and Buttons says what a person can click. As GNOME
+// Shell 48, buttons stay. All methods are safe for concurrent use.
 type Server struct {
 	addr string
 
@@ -141,9 +165,17 @@ type Server struct {
 	notifs   []Notification
 	closes   []CloseCall
 	caps     []string
+	version  string
+	screen   map[uint32]banner // how the open notifications of the current instance show
 	blocked  map[string]bool
 	hanging  map[string]int // calls currently blocked, by method
 	unblock  chan struct{}  // closed to release blocked calls
+}
+
+// banner is how an open notification shows.
+type banner struct {
+	onScreen bool // its banner is on screen
+	buttons  bool // its banner shows its buttons
 }
 
 // NewServer starts a fake server on the bus at addr; it is stopped in t.Cleanup.
@@ -153,6 +185,7 @@ func NewServer(t testing.TB, addr string, opts ...Option) *Server {
 		addr:    addr,
 		changed: make(chan struct{}),
 		caps:    DefaultCapabilities(),
+		version: GNOMEShell48,
 		blocked: map[string]bool{},
 		hanging: map[string]int{},
 		unblock: make(chan struct{}),
@@ -195,6 +228,7 @@ func (s *Server) Start(t testing.TB) {
 	}
 	s.nextID = 1
 	s.open = map[uint32]Notification{}
+	s.screen = map[uint32]banner{}
 	s.mu.Unlock()
 	reply, err := conn.RequestName(serviceName, dbus.NameFlagDoNotQueue)
 	if err != nil || reply != dbus.RequestNameReplyPrimaryOwner {
@@ -360,7 +394,8 @@ func (s *Server) broadcastLocked() {
 // Click invokes action key of the open notification id, as a user would:
 // ActivationToken, ActionInvoked, then NotificationClosed with reason 2 (GNOME
 // Shell closes non-resident notifications on click), each twice (see Server). It fails the
-// test if id is not open or shows no such button ("default" is a click on the notification).
+// test if id is not open or shows no such button ("default" is a click on the notification,
+// on its banner or in the list): see Buttons.
 func (s *Server) Click(t testing.TB, id uint32, key string) {
 	t.Helper()
 	s.mu.Lock()
@@ -371,21 +406,91 @@ func (s *Server) Click(t testing.TB, id uint32, key string) {
 		resident, _ = v.(bool)
 	}
 	shown := slices.Contains(n.shownKeys(), key)
+	if key != "default" && !s.buttonsLocked(id) {
+		shown = false
+	}
 	if ok && shown && !resident {
 		delete(s.open, id)
+		delete(s.screen, id)
 	}
 	s.mu.Unlock()
 	if !ok {
 		t.Fatalf("notifytest: click %q: notification %d is not open", key, id)
 	}
 	if !shown {
-		t.Fatalf("notifytest: click %q: notification %d shows the actions %q (of %q: GNOME Shell shows %d buttons)",
-			key, id, n.shownKeys(), n.ActionKeys(), MaxButtons)
+		t.Fatalf("notifytest: click %q: notification %d shows the buttons %q (of the actions %q: GNOME Shell shows %d buttons; GNOME Shell 43 shows them on a banner on screen only, and drops them from a banner replaced in place)",
+			key, id, s.Buttons(id), n.ActionKeys(), MaxButtons)
 	}
 	s.signal(t, conn, shell, n.Sender, "ActivationToken", id, "notifytest-token")
 	s.signal(t, conn, shell, n.Sender, "ActionInvoked", id, key)
 	if !resident {
 		s.signal(t, conn, shell, n.Sender, "NotificationClosed", id, ReasonDismissed)
+	}
+}
+
+// Buttons are the keys of the buttons of the open notification id that a person can click
+// now (not "default"): none as GNOME Shell 43 when it is not on screen as a banner, or its
+// banner was replaced in place while on screen.
+func (s *Server) Buttons(id uint32) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n, ok := s.open[id]
+	if !ok || !s.buttonsLocked(id) {
+		return nil
+	}
+	return slices.DeleteFunc(n.shownKeys(), func(k string) bool { return k == "default" })
+}
+
+// OnScreen tells whether the open notification id shows as a banner now.
+func (s *Server) OnScreen(id uint32) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.open[id]
+	return ok && s.screen[id].onScreen
+}
+
+// buttonsLocked tells whether the buttons of notification id can be clicked; s.mu is held.
+func (s *Server) buttonsLocked(id uint32) bool {
+	if !s.drops() {
+		return true
+	}
+	b := s.screen[id]
+	return b.onScreen && b.buttons
+}
+
+// drops tells whether the Server behaves as a GNOME Shell before 46 (43): buttons only on a
+// banner on screen, dropped by a replacement in place.
+func (s *Server) drops() bool {
+	major, _, _ := strings.Cut(s.version, ".")
+	v, err := strconv.Atoi(major)
+	return err == nil && v < 46
+}
+
+// HideBanner makes the banner of the open notification id leave the screen, as the shell does
+// a few seconds after the person touches the machine: a transient notification closes (reason
+// 1, expired), another one stays in the notification list.
+func (s *Server) HideBanner(t testing.TB, id uint32) {
+	t.Helper()
+	s.mu.Lock()
+	n, ok := s.open[id]
+	if !ok || !s.screen[id].onScreen {
+		s.mu.Unlock()
+		t.Fatalf("notifytest: hide the banner of notification %d: it is not on screen", id)
+	}
+	transient := false
+	if v, has := n.Hint("transient"); has {
+		transient, _ = v.(bool)
+	}
+	s.screen[id] = banner{}
+	if transient {
+		delete(s.open, id)
+		delete(s.screen, id)
+	}
+	conn, shell := s.conn, s.shell
+	s.broadcastLocked()
+	s.mu.Unlock()
+	if transient {
+		s.signal(t, conn, shell, n.Sender, "NotificationClosed", id, ReasonExpired)
 	}
 }
 
@@ -447,6 +552,7 @@ func (s *Server) closeOpen(t testing.TB, id, reason uint32) {
 	s.mu.Lock()
 	n, ok := s.open[id]
 	delete(s.open, id)
+	delete(s.screen, id)
 	conn, shell := s.conn, s.shell
 	s.mu.Unlock()
 	if !ok {
@@ -516,8 +622,9 @@ func (m *methods) Notify(sender dbus.Sender, app string, replacesID uint32, icon
 		return 0, errStopped()
 	}
 	id := replacesID
-	if _, ok := s.open[id]; id == 0 || !ok {
-		id = s.nextID
+	_, replaced := s.open[id]
+	if id == 0 || !replaced {
+		id, replaced = s.nextID, false
 		s.nextID++
 	}
 	n := Notification{
@@ -526,9 +633,31 @@ func (m *methods) Notify(sender dbus.Sender, app string, replacesID uint32, icon
 		Actions: slices.Clone(actions), Hints: maps.Clone(hints), Timeout: timeout,
 	}
 	s.open[id] = n
+	s.screen[id] = s.shows(n, s.screen[id], replaced)
 	s.notifs = append(s.notifs, n)
 	s.broadcastLocked()
 	return id, nil
+}
+
+// shows is how notification n shows after a Notify call, given how it showed before (was) and
+// whether the call replaced it in place; s.mu is held.
+func (s *Server) shows(n Notification, was banner, replaced bool) banner {
+	low := false
+	if v, ok := n.Hint("urgency"); ok {
+		u, _ := v.(byte)
+		low = u == 0
+	}
+	switch {
+	case replaced && was.onScreen:
+		// GNOME Shell 43: update(clear) empties the banner's buttons, addAction adds none back.
+		return banner{onScreen: true, buttons: was.buttons && !s.drops()}
+	case low:
+		// Low urgency: the notification list only, never a banner.
+		return banner{}
+	default:
+		// A new banner: new, or replaced while its banner was gone.
+		return banner{onScreen: true, buttons: true}
+	}
 }
 
 func (m *methods) CloseNotification(sender dbus.Sender, id uint32) *dbus.Error {
@@ -541,6 +670,7 @@ func (m *methods) CloseNotification(sender dbus.Sender, id uint32) *dbus.Error {
 	}
 	n, open := s.open[id]
 	delete(s.open, id)
+	delete(s.screen, id)
 	s.closes = append(s.closes, CloseCall{Instance: s.instance, Sender: string(sender), ID: id, WasOpen: open})
 	conn, shell := s.conn, s.shell
 	s.broadcastLocked()
@@ -563,6 +693,8 @@ func (m *methods) GetCapabilities() ([]string, *dbus.Error) {
 
 func (m *methods) GetServerInformation() (string, string, string, string, *dbus.Error) {
 	m.s.block(MethodGetServerInformation)
-	// What GNOME Shell 48 (Tails 7) answers.
-	return "gnome-shell", "GNOME", "48.7", "1.2", nil
+	m.s.mu.Lock()
+	defer m.s.mu.Unlock()
+	// What GNOME Shell answers: gnome-shell, GNOME, 48.7 (Tails 7) or 43.9 (Tails 6), 1.2.
+	return "gnome-shell", "GNOME", m.s.version, "1.2", nil
 }

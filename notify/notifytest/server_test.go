@@ -203,3 +203,68 @@ func TestServerShowsThreeButtons(t *testing.T) {
 		t.Errorf("clicking the third button failed")
 	}
 }
+
+// As GNOME Shell 43, a banner replaced in place while on screen loses its buttons (its daemon's
+// update(clear), docs/gnome-shell.md); replaced after it left the screen, it shows again with
+// them; a low-urgency notification never shows as a banner, and a transient one closes when its
+// banner goes. As 48, the buttons stay.
+func TestServerButtonsOnReplace(t *testing.T) {
+	for _, tc := range []struct {
+		version   string
+		keepsOnce bool // the buttons of a banner on screen survive a replacement
+	}{
+		{notifytest.GNOMEShell48, true},
+		{notifytest.GNOMEShell43, false},
+	} {
+		t.Run(tc.version, func(t *testing.T) {
+			bus := notifytest.StartBus(t)
+			srv := notifytest.NewServer(t, bus.Address(), notifytest.WithVersion(tc.version))
+			c := newClient(t, bus.Address())
+			var info [4]string
+			if err := c.call("GetServerInformation").Store(&info[0], &info[1], &info[2], &info[3]); err != nil || info[2] != tc.version {
+				t.Fatalf("GetServerInformation = %q, %v", info, err)
+			}
+			id := c.notify(0, "progress", "cancel", "Cancel")
+			if got := srv.Buttons(id); !reflect.DeepEqual(got, []string{"cancel"}) || !srv.OnScreen(id) {
+				t.Fatalf("a new banner shows %q (on screen %v)", got, srv.OnScreen(id))
+			}
+			c.notify(id, "progress 2", "cancel", "Cancel")
+			if got := srv.Buttons(id); (len(got) == 1) != tc.keepsOnce {
+				t.Errorf("replaced on screen, the banner shows %q", got)
+			}
+			if !tc.keepsOnce && !clickFails(t, srv, id, "cancel") {
+				t.Errorf("clicking Cancel of a banner replaced on screen worked; GNOME Shell %s shows it no more", tc.version)
+			}
+			srv.HideBanner(t, id)
+			if srv.OnScreen(id) {
+				t.Error("the banner is still on screen")
+			}
+			c.notify(id, "progress 3", "cancel", "Cancel")
+			if got := srv.Buttons(id); !reflect.DeepEqual(got, []string{"cancel"}) || !srv.OnScreen(id) {
+				t.Errorf("replaced while gone, the banner shows %q again (on screen %v)", got, srv.OnScreen(id))
+			}
+
+			var low uint32
+			if err := c.call("Notify", "app", uint32(0), "", "list", "", []string{"cancel", "Cancel"},
+				map[string]dbus.Variant{"urgency": dbus.MakeVariant(byte(0))}, int32(-1)).Store(&low); err != nil {
+				t.Fatal(err)
+			}
+			if srv.OnScreen(low) {
+				t.Error("a low-urgency notification shows as a banner")
+			}
+			if got := srv.Buttons(low); (len(got) == 1) != tc.keepsOnce {
+				t.Errorf("the list entry shows %q", got)
+			}
+
+			var transient uint32
+			if err := c.call("Notify", "app", uint32(0), "", "banner", "", []string{"cancel", "Cancel"},
+				map[string]dbus.Variant{"transient": dbus.MakeVariant(true)}, int32(-1)).Store(&transient); err != nil {
+				t.Fatal(err)
+			}
+			srv.HideBanner(t, transient)
+			if _, open := srv.Open(transient); open {
+				t.Error("a transient notification is still open after its banner went")
+			}
+		})
+	}
+}
