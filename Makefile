@@ -6,12 +6,31 @@ BIN := bin/tails-backup
 # Extra flags of `go build` (debian/rules asks for a hardened PIE binary this way).
 GOBUILDFLAGS ?=
 
-.PHONY: all build test bench demo demo-sync e2e e2e-image lint fuzz clean deb screenshots
+.PHONY: all build test bench demo demo-sync e2e e2e-image lint fuzz clean deb screenshots pot mo
 
 all: build
 
-build:
+build: mo
 	$(GO) build $(GOBUILDFLAGS) -o $(BIN) ./cmd/tails-backup
+
+# Translations (po/, issue 14): one gettext domain, tails-backup, for the Go code and the app.
+# LINGUAS are the catalogs po/<lang>.po; each is compiled, checked (msgfmt -c: headers, plural
+# forms, C and Python formats), into bin/locale/<lang>/LC_MESSAGES/tails-backup.mo. The Go
+# verbs are checked by internal/pot's test. msgfmt comes from Debian's gettext. The catalogs go
+# next to the binary (BIN), so that a build elsewhere (the install test's) writes only there.
+LINGUAS := $(sort $(basename $(notdir $(wildcard po/*.po))))
+LOCALEDIR = $(dir $(BIN))locale
+MOS := $(foreach l,$(LINGUAS),$(LOCALEDIR)/$(l)/LC_MESSAGES/tails-backup.mo)
+mo: $(MOS)
+$(LOCALEDIR)/%/LC_MESSAGES/tails-backup.mo: po/%.po
+	@mkdir -p $(dir $@)
+	msgfmt -c --check-format -o $@ $<
+
+# The template po/tails-backup.pot, from the texts of the Go code (internal/pot: the literal
+# arguments of l10n's Tr, TrN and Mark) and of the app (xgettext on its Python and .ui files).
+# Then bring each catalog up to date: msgmerge --update po/<lang>.po po/tails-backup.pot.
+pot:
+	$(GO) run ./internal/pot/potgen -o po/tails-backup.pot
 
 # gofmt reads the project's own files only: .cache holds guest file systems and package builds.
 lint:
@@ -86,7 +105,7 @@ deb:
 # make install [DESTDIR=DIR] [PREFIX=/usr]: builds the program and installs it with its packaging
 # (cmd/tails-backup/install/README.md): the binary, the root helper's symlink, the sudoers rule,
 # the systemd user unit of the session agent, the polkit and udev rules for a Debian that is not
-# Tails, and the documentation. It can be run again. It starts, enables and reloads nothing, and
+# Tails, the documentation, and the translations (/usr/share/locale/<lang>/LC_MESSAGES/tails-backup.mo). It can be run again. It starts, enables and reloads nothing, and
 # with DESTDIR it writes only under DESTDIR. Only PREFIX=/usr works: the session agent runs
 # /usr/lib/tails-backup/helper, the path that the sudoers rule allows.
 PREFIX ?= /usr
@@ -119,3 +138,7 @@ install: build
 	install -m 0644 $(APPPY) $(DESTDIR)$(PREFIX)/share/tails-backup/app/tailsbackup/
 	install -m 0644 $(APPUI) $(DESTDIR)$(PREFIX)/share/tails-backup/app/ui/
 	install -m 0644 app/org.boum.tails.Backup.desktop $(DESTDIR)$(PREFIX)/share/applications/org.boum.tails.Backup.desktop
+	for l in $(LINGUAS); do \
+	  install -d -m 0755 $(DESTDIR)$(PREFIX)/share/locale/$$l/LC_MESSAGES && \
+	  install -m 0644 $(LOCALEDIR)/$$l/LC_MESSAGES/tails-backup.mo $(DESTDIR)$(PREFIX)/share/locale/$$l/LC_MESSAGES/tails-backup.mo || exit 1; \
+	done

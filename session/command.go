@@ -6,13 +6,13 @@ package session
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os/exec"
 	"strings"
 	"time"
 
 	"github.com/sirupsen/logrus"
 
+	"tails-backup/l10n"
 	"tails-backup/pairing"
 	"tails-backup/pinentry"
 	"tails-backup/tails"
@@ -25,18 +25,79 @@ var ErrUsage = errors.New("usage")
 
 // Use is what a flow opens a stick for, in the words of its passphrase prompt and its errors.
 type Use struct {
-	Command   string // "pair": the command to run again
-	Purpose   string // "to pair it as your backup Tails", after the prompt's request
-	Asked     string // "Passphrase of the Tails stick to pair": the prompt's heading
-	OK        string // the label of the dialog's button
-	NotDone   string // "was not paired", after the stick's name
-	Unchanged string // "nothing was changed", when the command did nothing
+	Kind UseKind
 	// LeaveAsFound: unmount and lock only what the command itself mounted and unlocked;
 	// otherwise the stick ends unmounted and locked whatever it was.
 	LeaveAsFound bool
 	// ReadOnly: the command only reads the stick (restore, verify), which it then mounts
 	// read-only, so that it changes nothing on it (udisks.ReadOnlyMountOptions).
 	ReadOnly bool
+}
+
+// UseKind is the command that opens a stick: each has its own sentences, whole, for translators.
+type UseKind int
+
+const (
+	UsePair UseKind = iota
+	UseRestore
+	UseVerify
+)
+
+// command is the command to run again: "pair".
+func (k UseKind) command() string {
+	switch k {
+	case UseRestore:
+		return "restore"
+	case UseVerify:
+		return "verify"
+	}
+	return "pair"
+}
+
+// prompt is the passphrase dialog's text: its description (naming the stick), its heading, the
+// label of its button.
+func (k UseKind) prompt(loc *l10n.Locale, name string) (description, heading, ok string) {
+	switch k {
+	case UseRestore:
+		return loc.Tr("Enter the passphrase of the Persistent Storage of %s to restore your Persistent Storage from it.", name),
+			loc.Tr("Passphrase of the backup Tails"), loc.Tr("Unlock")
+	case UseVerify:
+		return loc.Tr("Enter the passphrase of the Persistent Storage of %s to verify your backup Tails.", name),
+			loc.Tr("Passphrase of your backup Tails"), loc.Tr("Verify")
+	}
+	return loc.Tr("Enter the passphrase of the Persistent Storage of %s to pair it as your backup Tails.", name),
+		loc.Tr("Passphrase of the Tails stick to pair"), loc.Tr("Pair")
+}
+
+// tooManyTries says that every passphrase tried was wrong.
+func (k UseKind) tooManyTries(loc *l10n.Locale, name string) string {
+	cmd := "tails-backup " + k.command()
+	// TRANSLATORS: %[1]d is the number of tries, %[2]s names the stick, %[3]s is the command to run again.
+	switch k {
+	case UseRestore:
+		return loc.TrN("the passphrase was wrong %[1]d time, so %[2]s was not used; run '%[3]s' again and type the passphrase of that stick's Persistent Storage",
+			"the passphrase was wrong %[1]d times, so %[2]s was not used; run '%[3]s' again and type the passphrase of that stick's Persistent Storage", StickTries, StickTries, name, cmd)
+	case UseVerify:
+		return loc.TrN("the passphrase was wrong %[1]d time, so %[2]s was not verified; run '%[3]s' again and type the passphrase of that stick's Persistent Storage",
+			"the passphrase was wrong %[1]d times, so %[2]s was not verified; run '%[3]s' again and type the passphrase of that stick's Persistent Storage", StickTries, StickTries, name, cmd)
+	}
+	return loc.TrN("the passphrase was wrong %[1]d time, so %[2]s was not paired; run '%[3]s' again and type the passphrase of that stick's Persistent Storage",
+		"the passphrase was wrong %[1]d times, so %[2]s was not paired; run '%[3]s' again and type the passphrase of that stick's Persistent Storage", StickTries, StickTries, name, cmd)
+}
+
+// notGiven and interrupted say that the command stopped before it used the stick.
+func (k UseKind) notGiven(loc *l10n.Locale) string {
+	if k == UseVerify {
+		return loc.Tr("the passphrase was not given, so the backup was not verified")
+	}
+	return loc.Tr("the passphrase was not given, so nothing was changed")
+}
+
+func (k UseKind) interrupted(loc *l10n.Locale) string {
+	if k == UseVerify {
+		return loc.Tr("interrupted, so the backup was not verified")
+	}
+	return loc.Tr("interrupted, so nothing was changed")
 }
 
 // StickTries is how many passphrases a person's command tries.
@@ -50,62 +111,67 @@ type CommandStick struct {
 	use    Use
 	asker  pinentry.PassphraseAsker
 	log    *logrus.Entry
+	loc    *l10n.Locale
 }
 
 // OpenStick prepares to open stick for use; nothing is done yet.
-func OpenStick(disks Disks, stick Stick, asker pinentry.PassphraseAsker, use Use, log *logrus.Entry) *CommandStick {
+func OpenStick(disks Disks, stick Stick, asker pinentry.PassphraseAsker, use Use, loc *l10n.Locale, log *logrus.Entry) *CommandStick {
 	return &CommandStick{
 		Opened: NewOpened(disks, stick, OpenOptions{ReadOnly: use.ReadOnly, LeaveAsFound: use.LeaveAsFound, Log: log}),
 		Name:   Describe(stick.Stick),
-		use:    use, asker: asker, log: log,
+		use:    use, asker: asker, log: log, loc: loc,
 	}
 }
 
 // Unlock asks the passphrase and unlocks the stick, or says why not in one sentence.
 func (o *CommandStick) Unlock(ctx context.Context) error {
+	description, heading, ok := o.use.Kind.prompt(o.loc, o.Name)
 	err := o.Opened.Unlock(ctx, Passphrase{
 		Asker: o.asker,
 		Prompt: pinentry.Prompt{
-			Title:       "Tails Backup",
-			Description: fmt.Sprintf("Enter the passphrase of the Persistent Storage of %s %s.", o.Name, o.use.Purpose),
+			Title:       o.loc.Tr("Tails Backup"),
+			Description: description,
 			// GNOME Shell shows the prompt as the dialog's heading, and not the title.
-			Prompt: o.use.Asked,
-			OK:     o.use.OK,
+			Prompt: heading,
+			OK:     ok,
 		},
 		Tries:     StickTries,
-		WrongText: "Wrong passphrase. Try again: it is the passphrase of that stick's Persistent Storage.",
+		WrongText: o.loc.Tr("Wrong passphrase. Try again: it is the passphrase of that stick's Persistent Storage."),
 	})
-	cmd := "tails-backup " + o.use.Command
+	cmd := "tails-backup " + o.use.Kind.command()
 	var execErr *exec.Error
 	switch {
 	case err == nil:
 		return nil
 	case errors.Is(err, pinentry.ErrTooManyTries):
-		return fmt.Errorf("the passphrase was wrong %d times, so %s %s; run '%s' again and type the passphrase of that stick's Persistent Storage", StickTries, o.Name, o.use.NotDone, cmd)
+		return errors.New(o.use.Kind.tooManyTries(o.loc, o.Name))
 	case errors.Is(err, pinentry.ErrPinentryCancelled):
-		return fmt.Errorf("the passphrase was not given, so %s", o.use.Unchanged)
+		return errors.New(o.use.Kind.notGiven(o.loc))
 	case ctx.Err() != nil:
-		return fmt.Errorf("interrupted, so %s", o.use.Unchanged)
+		return errors.New(o.use.Kind.interrupted(o.loc))
 	case errors.As(err, &execErr):
-		return fmt.Errorf("the passphrase dialog could not be shown (%v); run '%s' in the Tails desktop session", err, cmd)
+		// TRANSLATORS: %[1]s is the error (in English), %[2]s the command to run.
+		return errors.New(o.loc.Tr("the passphrase dialog could not be shown (%[1]v); run '%[2]s' in the Tails desktop session", err, cmd))
 	case errors.Is(err, udisks.ErrNotAuthorized):
-		return fmt.Errorf("Tails did not allow unlocking %s; unlock it in the Files browser, then run '%s' again", o.Name, cmd)
+		// TRANSLATORS: %[1]s names the stick, %[2]s is the command to run again.
+		return errors.New(o.loc.Tr("Tails did not allow unlocking %[1]s; unlock it in the Files browser, then run '%[2]s' again", o.Name, cmd))
 	case errors.Is(err, udisks.ErrDeviceGone):
-		return fmt.Errorf("%s was unplugged; plug it in again and run '%s' again", o.Name, cmd)
+		return errors.New(o.loc.Tr("%[1]s was unplugged; plug it in again and run '%[2]s' again", o.Name, cmd))
 	}
 	o.log.WithError(err).Debug("unlock the stick")
-	return fmt.Errorf("%s could not be unlocked (%s); unplug it, plug it in again and run '%s' again", o.Name, Reason(err), cmd)
+	// TRANSLATORS: %[1]s names the stick, %[2]s says why (in English), %[3]s is the command to run again.
+	return errors.New(o.loc.Tr("%[1]s could not be unlocked (%[2]s); unplug it, plug it in again and run '%[3]s' again", o.Name, Reason(err), cmd))
 }
 
 // Mount mounts the unlocked stick, or says why not in one sentence.
 func (o *CommandStick) Mount(ctx context.Context) error {
-	cmd := "tails-backup " + o.use.Command
+	cmd := "tails-backup " + o.use.Kind.command()
 	if _, err := o.Opened.Mount(ctx); err != nil {
 		if errors.Is(err, udisks.ErrDeviceGone) {
-			return fmt.Errorf("%s was unplugged; plug it in again and run '%s' again", o.Name, cmd)
+			return errors.New(o.loc.Tr("%[1]s was unplugged; plug it in again and run '%[2]s' again", o.Name, cmd))
 		}
 		o.log.WithError(err).Debug("mount the stick")
-		return fmt.Errorf("the Persistent Storage of %s could not be opened (%s); unplug it, plug it in again and run '%s' again", o.Name, Reason(err), cmd)
+		return errors.New(o.loc.Tr("the Persistent Storage of %[1]s could not be opened (%[2]s); unplug it, plug it in again and run '%[3]s' again", o.Name, Reason(err), cmd))
 	}
 	return nil
 }
@@ -121,26 +187,28 @@ func (o *CommandStick) Release(ctx context.Context) error {
 }
 
 // NotLockedText warns that a stick could not be locked again after a command.
-func NotLockedText(name string, err error) string {
-	return fmt.Sprintf("%s could not be locked again (%s); eject it in the Files browser before you unplug it.", name, Reason(err))
+func NotLockedText(loc *l10n.Locale, name string, err error) string {
+	// TRANSLATORS: %[1]s names a USB stick, %[2]s says why (in English, from the system).
+	return loc.Tr("%[1]s could not be locked again (%[2]s); eject it in the Files browser before you unplug it.", name, Reason(err))
 }
 
-// LoadState reads the store. A missing file is a fresh state. A damaged (or newer) file was
+// LoadStateIn reads the store. A missing file is a fresh state. A damaged (or newer) file was
 // set aside by the store: it comes back as se, with a fresh state, for the caller to report.
-func LoadState(ctx context.Context, store *pairing.Store) (st pairing.State, se *pairing.StateError, err error) {
+func LoadStateIn(ctx context.Context, loc *l10n.Locale, store *pairing.Store) (st pairing.State, se *pairing.StateError, err error) {
 	st, err = store.Load(ctx)
 	if errors.As(err, &se) {
 		return st, se, nil
 	}
 	if err != nil {
-		return pairing.State{}, nil, fmt.Errorf("cannot read the pairing store %s (%s); check that it is readable by you", store.Path(), Reason(err))
+		// TRANSLATORS: %[1]s is a file, %[2]s says why (in English).
+		return pairing.State{}, nil, errors.New(loc.Tr("cannot read the pairing store %[1]s (%[2]s); check that it is readable by you", store.Path(), Reason(err)))
 	}
 	return st, nil, nil
 }
 
 // UpdateState changes the store with fn. A damaged file is given to setAside (the store has
 // set it aside) and fn is applied to a fresh state.
-func UpdateState(ctx context.Context, store *pairing.Store, setAside func(*pairing.StateError), fn func(*pairing.State) error) (pairing.State, error) {
+func UpdateState(ctx context.Context, loc *l10n.Locale, store *pairing.Store, setAside func(*pairing.StateError), fn func(*pairing.State) error) (pairing.State, error) {
 	st, err := store.Update(ctx, fn)
 	var se *pairing.StateError
 	if errors.As(err, &se) {
@@ -149,27 +217,28 @@ func UpdateState(ctx context.Context, store *pairing.Store, setAside func(*pairi
 	}
 	if err != nil {
 		if errors.As(err, &se) {
-			return pairing.State{}, fmt.Errorf("cannot use the pairing store %s (%s); move it away and try again", store.Path(), Reason(err))
+			return pairing.State{}, errors.New(loc.Tr("cannot use the pairing store %[1]s (%[2]s); move it away and try again", store.Path(), Reason(err)))
 		}
-		return pairing.State{}, fmt.Errorf("cannot save the pairing store %s (%s); check that its folder is writable by you and try again", store.Path(), Reason(err))
+		return pairing.State{}, errors.New(loc.Tr("cannot save the pairing store %[1]s (%[2]s); check that its folder is writable by you and try again", store.Path(), Reason(err)))
 	}
 	return st, nil
 }
 
-// StateErrorText explains a store that could not be used, in one sentence.
-func StateErrorText(se *pairing.StateError) string {
-	what := "damaged"
-	if errors.Is(se, pairing.ErrNewerState) {
-		what = "written by a newer version of tails-backup"
-	}
-	where := "it was moved to " + se.SetAside
-	if se.SetAside == "" {
-		where = "it could not be moved aside"
-	}
+// StateErrorTextIn explains a store that could not be used, in one sentence.
+func StateErrorTextIn(loc *l10n.Locale, se *pairing.StateError) string {
 	detail := se.Err.Error()
 	detail = strings.TrimPrefix(detail, se.Kind.Error()+": ")
-	return fmt.Sprintf("The pairing store %s was %s, so %s and Tails Backup starts afresh; pair your backup Tails again with 'tails-backup pair' (detail: %s).",
-		se.Path, what, where, detail)
+	newer := errors.Is(se, pairing.ErrNewerState)
+	// TRANSLATORS: %[1]s is the store's file, %[2]s where it was moved, %[3]s the detail (in English).
+	switch {
+	case newer && se.SetAside == "":
+		return loc.Tr("The pairing store %[1]s was written by a newer version of tails-backup, so it could not be moved aside and Tails Backup starts afresh; pair your backup Tails again with 'tails-backup pair' (detail: %[2]s).", se.Path, detail)
+	case newer:
+		return loc.Tr("The pairing store %[1]s was written by a newer version of tails-backup, so it was moved to %[2]s and Tails Backup starts afresh; pair your backup Tails again with 'tails-backup pair' (detail: %[3]s).", se.Path, se.SetAside, detail)
+	case se.SetAside == "":
+		return loc.Tr("The pairing store %[1]s was damaged, so it could not be moved aside and Tails Backup starts afresh; pair your backup Tails again with 'tails-backup pair' (detail: %[2]s).", se.Path, detail)
+	}
+	return loc.Tr("The pairing store %[1]s was damaged, so it was moved to %[2]s and Tails Backup starts afresh; pair your backup Tails again with 'tails-backup pair' (detail: %[3]s).", se.Path, se.SetAside, detail)
 }
 
 // IsFreshState: the state of a store file that does not exist.
@@ -198,15 +267,7 @@ func ReadOwnMarker(root string) OwnMarker {
 	return OwnMarker{Present: true, Marker: m, Err: err}
 }
 
-// TimeText shows a time in the location of now, to the minute.
-func TimeText(t, now time.Time) string {
-	return t.In(now.Location()).Format("Mon 2 Jan 2006 15:04")
-}
-
-// CountText: "1 file", "3 files".
-func CountText(n int64, one, many string) string {
-	if n == 1 {
-		return "1 " + one
-	}
-	return fmt.Sprintf("%d %s", n, many)
+// TimeText shows a time in the location of now, to the minute: "Mon 2 Jan 2006 15:04".
+func TimeText(loc *l10n.Locale, t, now time.Time) string {
+	return loc.DateTime(t.In(now.Location()))
 }

@@ -9,13 +9,13 @@ package session
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 	"time"
 
 	"github.com/godbus/dbus/v5"
 	"github.com/sirupsen/logrus"
 
+	"tails-backup/l10n"
 	"tails-backup/pairing"
 	"tails-backup/tails"
 	"tails-backup/udisks"
@@ -56,9 +56,11 @@ type CreateDisks interface {
 
 // Creation makes a backup Tails on one drive.
 type Creation struct {
-	Disks    CreateDisks
-	Boot     udisks.BootPaths
-	Log      *logrus.Entry
+	Disks CreateDisks
+	Boot  udisks.BootPaths
+	Log   *logrus.Entry
+	// Loc is the session's language (nil: English).
+	Loc      *l10n.Locale
 	Helper   wire.HelperRunner
 	Name     string // how the user knows the stick
 	Drive    dbus.ObjectPath
@@ -86,7 +88,7 @@ func (c *Creation) Run(ctx context.Context, pass []byte) error {
 	if !c.erased {
 		return err
 	}
-	return fmt.Errorf("the backup Tails on %s is not finished (%v); run 'tails-backup create' again to start over", c.Name, err)
+	return errors.New(c.Loc.Tr("the backup Tails on %[1]s is not finished (%[2]v); run 'tails-backup create' again to start over", c.Name, err))
 }
 
 func (c *Creation) steps(ctx context.Context, pass []byte) error {
@@ -95,72 +97,72 @@ func (c *Creation) steps(ctx context.Context, pass []byte) error {
 	// plugged in before erasing anything.
 	snap, err := c.Disks.GetSnapshot(ctx)
 	if err != nil {
-		return fmt.Errorf("cannot list the USB sticks (%s), so nothing was changed; check that udisks2 is running and try again", Reason(err))
+		return errors.New(c.Loc.Tr("cannot list the USB sticks (%s), so nothing was changed; check that udisks2 is running and try again", Reason(err)))
 	}
 	drive, disk := snap.Object(c.Drive), snap.Disk(c.Drive)
 	if drive == nil || drive.Drive == nil || disk == nil {
-		return fmt.Errorf("%s was unplugged, so nothing was changed; plug it in again and run 'tails-backup create' again", c.Name)
+		return errors.New(c.Loc.Tr("%s was unplugged, so nothing was changed; plug it in again and run 'tails-backup create' again", c.Name))
 	}
 	facts := ReadDriveFacts(udisks.Stick{Drive: drive, Disk: disk}, snap.BootDrive(c.Boot))
 	if reason := facts.NotEligible(c.Used); reason != "" {
-		return fmt.Errorf("%s cannot be used any more (%s), so nothing was changed", c.Name, reason)
+		return errors.New(c.Loc.Tr("%[1]s cannot be used any more (%[2]s), so nothing was changed", c.Name, reason))
 	}
 	if facts.Size != l.StickSize {
-		return fmt.Errorf("%s changed size while you confirmed, so nothing was changed; run 'tails-backup create' again", c.Name)
+		return errors.New(c.Loc.Tr("%s changed size while you confirmed, so nothing was changed; run 'tails-backup create' again", c.Name))
 	}
 	c.disk = disk.Path
 
-	c.Progress.Step("Erasing " + c.Name)
+	c.Progress.Step(c.Loc.Tr("Erasing %s", c.Name))
 	if err := c.teardown(ctx, snap); err != nil {
-		return fmt.Errorf("%s is in use (%s), so nothing was changed; close the files open on it or eject it in the Files browser, plug it in again and run 'tails-backup create' again", c.Name, Reason(err))
+		return errors.New(c.Loc.Tr("%[1]s is in use (%[2]s), so nothing was changed; close the files open on it or eject it in the Files browser, plug it in again and run 'tails-backup create' again", c.Name, Reason(err)))
 	}
 	if ctx.Err() != nil {
-		return errors.New("interrupted, so nothing was changed")
+		return errors.New(c.Loc.Tr("interrupted, so nothing was changed"))
 	}
 	c.erased = true
 	if err := c.Disks.Format(ctx, c.disk, "gpt", udisks.FormatOptions{}); err != nil {
-		return c.failed(ctx, "erasing it", err)
+		return c.failed(ctx, l10n.Mark("erasing it"), err)
 	}
 
-	c.Progress.Step("Creating the system partition")
+	c.Progress.Step(c.Loc.Tr("Creating the system partition"))
 	if c.system, err = c.Disks.CreateSystemPartition(ctx, c.disk, l.SystemOffset, l.SystemSize); err != nil {
-		return c.failed(ctx, "creating its system partition", err)
+		return c.failed(ctx, l10n.Mark("creating its system partition"), err)
 	}
 
 	// udisks makes LUKS2 with cryptsetup's defaults, whose key derivation for LUKS2 is argon2id
 	// (its memory cost at most 1 GiB), as Tails does; udisks 2.9 has no option to name it.
-	c.Progress.Step("Creating the encrypted Persistent Storage (this takes a minute)")
+	c.Progress.Step(c.Loc.Tr("Creating the encrypted Persistent Storage (this takes a minute)"))
 	if c.luks, err = c.Disks.CreatePersistentPartition(ctx, c.disk, l.DataOffset, 0, string(pass)); err != nil {
-		return c.failed(ctx, "creating its Persistent Storage", err)
+		return c.failed(ctx, l10n.Mark("creating its Persistent Storage"), err)
 	}
 	if err := c.openData(ctx); err != nil {
-		return c.failed(ctx, "opening its new Persistent Storage", err)
+		return c.failed(ctx, l10n.Mark("opening its new Persistent Storage"), err)
 	}
 
-	c.Progress.Step("Preparing the Persistent Storage")
+	c.Progress.Step(c.Loc.Tr("Preparing the Persistent Storage"))
 	if _, err := c.helperOp(ctx, wire.OpCreatePersistence, nil); err != nil {
-		return c.failed(ctx, "preparing its Persistent Storage", err)
+		return c.failed(ctx, l10n.Mark("preparing its Persistent Storage"), err)
 	}
 
 	// The marker says "incomplete" until the update below ends: a Creation interrupted after
 	// this point is still never taken for a finished backup.
-	c.Progress.Step("Marking it as the backup of this Tails")
+	c.Progress.Step(c.Loc.Tr("Marking it as the backup of this Tails"))
 	if _, err := c.helperOp(ctx, wire.OpMark, nil); err != nil {
-		return c.failed(ctx, "marking it as the backup of this Tails", err)
+		return c.failed(ctx, l10n.Mark("marking it as the backup of this Tails"), err)
 	}
 
-	c.Progress.Step("Copying the system of this Tails")
+	c.Progress.Step(c.Loc.Tr("Copying the system of this Tails"))
 	if _, _, err := c.Disks.MountOrReuse(ctx, c.system); err != nil {
-		return c.failed(ctx, "opening its system partition", err)
+		return c.failed(ctx, l10n.Mark("opening its system partition"), err)
 	}
 	rep, err := c.helperOp(ctx, wire.OpRefreshSystem, c.Progress.Event)
 	if err != nil {
-		return c.failed(ctx, "copying the system", err)
+		return c.failed(ctx, l10n.Mark("copying the system"), err)
 	}
 	c.Progress.Complete()
 	// install-bootloader wants it unmounted.
 	if err := c.Disks.Unmount(ctx, c.system); err != nil && !errors.Is(err, udisks.ErrNotMounted) {
-		return c.failed(ctx, "closing its system partition", err)
+		return c.failed(ctx, l10n.Mark("closing its system partition"), err)
 	}
 	if rep.SystemVersion != "" {
 		// The version is "Tails 6.10 - 20241203" when read from .disk/info, "6.10" elsewhere.
@@ -171,27 +173,25 @@ func (c *Creation) steps(ctx context.Context, pass []byte) error {
 		c.Progress.Note(v + " copied.")
 	}
 
-	c.Progress.Step("Installing the boot loader for legacy BIOS computers")
+	c.Progress.Step(c.Loc.Tr("Installing the boot loader for legacy BIOS computers"))
 	if rep, err = c.helperOp(ctx, wire.OpInstallBootloader, nil); err != nil {
-		return c.failed(ctx, "installing its boot loader", err)
+		return c.failed(ctx, l10n.Mark("installing its boot loader"), err)
 	}
 	if strings.HasPrefix(rep.Bootloader, "skipped:") {
 		c.Progress.Finish()
-		c.Progress.Warn(fmt.Sprintf("the backup Tails starts only on computers with UEFI: its boot loader for legacy BIOS was not installed (%s).",
+		c.Progress.Warn(c.Loc.Tr("the backup Tails starts only on computers with UEFI: its boot loader for legacy BIOS was not installed (%s).",
 			OneLine(strings.TrimSpace(strings.TrimPrefix(rep.Bootloader, "skipped:")))))
 	}
 
-	c.Progress.Step("Copying your Persistent Storage")
+	c.Progress.Step(c.Loc.Tr("Copying your Persistent Storage"))
 	if rep, err = c.helperOp(ctx, wire.OpUpdate, c.Progress.Event); err != nil {
-		return c.failed(ctx, "copying your Persistent Storage", err)
+		return c.failed(ctx, l10n.Mark("copying your Persistent Storage"), err)
 	}
 	c.Progress.Complete()
 	if rep.ErrorCount > 0 {
-		files := fmt.Sprintf("%d files", rep.ErrorCount)
-		if rep.ErrorCount == 1 {
-			files = "1 file"
-		}
-		c.Progress.Warn(fmt.Sprintf("%s could not be copied; the next update copies them, so plug in your backup Tails again later.", files))
+		n := int(min(rep.ErrorCount, 1<<31-1))
+		c.Progress.Warn(c.Loc.TrN("%d file could not be copied; the next update copies it, so plug in your backup Tails again later.",
+			"%d files could not be copied; the next update copies them, so plug in your backup Tails again later.", n, rep.ErrorCount))
 	}
 	return nil
 }
@@ -227,7 +227,7 @@ func (c *Creation) openData(ctx context.Context) error {
 	}
 	c.UUID = strings.ToLower(s.Object(c.luks).Block.IdUUID)
 	if !tails.ValidUUID(c.UUID) {
-		return fmt.Errorf("udisks gives the new LUKS volume the UUID %q, which is not a UUID", c.UUID)
+		return errors.New(c.Loc.Tr("udisks gives the new LUKS volume the UUID %q, which is not a UUID", c.UUID))
 	}
 	c.clear = s.Cleartext(c.luks).Path
 	_, _, err = c.Disks.MountOrReuse(ctx, c.clear)
@@ -236,23 +236,28 @@ func (c *Creation) openData(ctx context.Context) error {
 
 // failed words the failure of a step for the "not finished" error.
 func (c *Creation) failed(ctx context.Context, what string, err error) error {
+	// what is one of the phrases marked at the calls ("erasing it"), in English for the log.
+	doing := c.Loc.Tr(what)
 	switch {
 	case ctx.Err() != nil:
-		return fmt.Errorf("interrupted while %s", what)
+		// TRANSLATORS: %s is what the creation of a backup was doing ("erasing it",
+		// "copying the system"); the sentences that follow it are in the same list.
+		return errors.New(c.Loc.Tr("interrupted while %s", doing))
 	case errors.Is(err, udisks.ErrDeviceGone):
-		return fmt.Errorf("it was unplugged while %s", what)
+		return errors.New(c.Loc.Tr("it was unplugged while %s", doing))
 	case errors.Is(err, udisks.ErrNotAuthorized):
-		return fmt.Errorf("Tails did not allow %s", what)
+		return errors.New(c.Loc.Tr("Tails did not allow %s", doing))
 	}
 	c.Log.WithError(err).Debug(what)
-	return fmt.Errorf("%s failed: %s", what, Reason(err))
+	// TRANSLATORS: %[1]s is what the creation was doing ("erasing it"), %[2]s why it failed (in English).
+	return errors.New(c.Loc.Tr("%[1]s failed: %[2]s", doing, Reason(err)))
 }
 
 // helperOp runs one root helper operation on the new backup.
 func (c *Creation) helperOp(ctx context.Context, op wire.Op, progress func(wire.Event)) (*wire.Report, error) {
 	rep, err := c.Helper.Run(ctx, wire.Request{Version: wire.ProtocolVersion, Op: op, Backup: c.UUID}, progress)
 	if err != nil {
-		return nil, CommandHelperError(ctx, err, c.Log)
+		return nil, CommandHelperError(ctx, c.Loc, err, c.Log)
 	}
 	if rep == nil {
 		rep = &wire.Report{}

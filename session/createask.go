@@ -7,18 +7,18 @@ import (
 	"context"
 	"crypto/subtle"
 	"errors"
-	"fmt"
 	"os/exec"
 	"strings"
 
 	"tails-backup/internal/secmem"
+	"tails-backup/l10n"
 	"tails-backup/pinentry"
 	"tails-backup/udisks"
 )
 
-// ErasedLines says what erasing the target destroys, one line each, without a capital letter:
-// each partition with its number, size, GPT name and file system, or the whole stick's.
-func ErasedLines(snap *udisks.Snapshot, c CreateTarget) []string {
+// ErasedLinesIn says what erasing the target destroys, one line each, without a capital
+// letter: each partition with its number, size, GPT name and file system, or the whole stick's.
+func ErasedLinesIn(loc *l10n.Locale, snap *udisks.Snapshot, c CreateTarget) []string {
 	disk := c.Stick.Disk
 	if disk == nil {
 		return nil
@@ -26,39 +26,42 @@ func ErasedLines(snap *udisks.Snapshot, c CreateTarget) []string {
 	parts := snap.Partitions(disk.Path)
 	if len(parts) == 0 {
 		if disk.Block != nil && disk.Block.IdType != "" {
-			return []string{"the whole stick: " + contentText(snap, disk)}
+			// TRANSLATORS: %s is what the stick holds ("FAT file system labelled "Tails"").
+			return []string{loc.Tr("the whole stick: %s", contentText(loc, snap, disk))}
 		}
-		return []string{"no partitions"}
+		return []string{loc.Tr("no partitions")}
 	}
 	var out []string
 	for _, p := range parts {
-		name := ""
+		size := loc.Size(int64(p.Partition.Size))
 		if p.Partition.Name != "" {
-			name = fmt.Sprintf(", named %q", OneLine(p.Partition.Name))
+			// TRANSLATORS: %[1]d is a partition's number, %[2]s its size, %[3]q its name, %[4]s what it holds.
+			out = append(out, loc.Tr("partition %[1]d: %[2]s, named %[3]q, %[4]s", p.Partition.Number, size, OneLine(p.Partition.Name), contentText(loc, snap, p)))
+			continue
 		}
-		out = append(out, fmt.Sprintf("partition %d: %s%s, %s", p.Partition.Number, SizeText(int64(p.Partition.Size)), name, contentText(snap, p)))
+		// TRANSLATORS: %[1]d is a partition's number, %[2]s its size, %[3]s what it holds.
+		out = append(out, loc.Tr("partition %[1]d: %[2]s, %[3]s", p.Partition.Number, size, contentText(loc, snap, p)))
 	}
 	return out
 }
 
 // contentText says what a block holds: "FAT file system labelled "Tails"", "encrypted (LUKS)".
-func contentText(snap *udisks.Snapshot, o *udisks.Object) string {
+func contentText(loc *l10n.Locale, snap *udisks.Snapshot, o *udisks.Object) string {
 	b := o.Block
 	if b == nil || b.IdType == "" {
-		return "no file system"
+		return loc.Tr("no file system")
 	}
 	if b.IdUsage == "crypto" {
-		s := "encrypted (LUKS)"
 		if ct := snap.Cleartext(o.Path); ct != nil && ct.Block != nil && ct.Block.IdLabel != "" {
-			s += fmt.Sprintf(", holding a file system labelled %q", OneLine(ct.Block.IdLabel))
+			return loc.Tr("encrypted (LUKS), holding a file system labelled %q", OneLine(ct.Block.IdLabel))
 		}
-		return s
+		return loc.Tr("encrypted (LUKS)")
 	}
-	s := fsTypeText(b.IdType) + " file system"
 	if b.IdLabel != "" {
-		s += fmt.Sprintf(" labelled %q", OneLine(b.IdLabel))
+		// TRANSLATORS: %[1]s is a kind of file system ("FAT", "ext4"), %[2]q its label.
+		return loc.Tr("%[1]s file system labelled %[2]q", fsTypeText(b.IdType), OneLine(b.IdLabel))
 	}
-	return s
+	return loc.Tr("%s file system", fsTypeText(b.IdType))
 }
 
 func fsTypeText(t string) string {
@@ -71,13 +74,16 @@ func fsTypeText(t string) string {
 	return OneLine(t)
 }
 
-// ReplaceBackupText is said before erasing the backup paired with this Tails.
-const ReplaceBackupText = "This stick is your backup Tails: erasing it destroys that backup until the new one is ready."
+// ReplaceBackupTextIn is said before erasing the backup paired with this Tails.
+func ReplaceBackupTextIn(loc *l10n.Locale) string {
+	return loc.Tr("This stick is your backup Tails: erasing it destroys that backup until the new one is ready.")
+}
 
 // NewPassphraseTries is how many times the passphrase may be typed differently twice.
 const NewPassphraseTries = 3
 
-// ErrPassphraseNotGiven is AskNewPassphrase's error when the person cancelled the dialog.
+// ErrPassphraseNotGiven is AskNewPassphraseIn's error (its sentence in the session's language
+// wraps it) when the person cancelled the dialog.
 var ErrPassphraseNotGiven = errors.New("the passphrase was not given, so nothing was changed")
 
 var (
@@ -85,23 +91,23 @@ var (
 	errPassphraseEmpty   = errors.New("the passphrase was empty")
 )
 
-// AskNewPassphrase asks the passphrase of the Persistent Storage of the backup made on the
+// AskNewPassphraseIn asks the passphrase of the Persistent Storage of the backup made on the
 // stick called name twice, until both are the same, or says why not in one sentence. The
 // caller clears the result.
-func AskNewPassphrase(ctx context.Context, asker pinentry.PassphraseAsker, name string) ([]byte, error) {
+func AskNewPassphraseIn(ctx context.Context, loc *l10n.Locale, asker pinentry.PassphraseAsker, name string) ([]byte, error) {
 	first := pinentry.Prompt{
-		Title: "Tails Backup",
-		Description: fmt.Sprintf("Choose the passphrase of the Persistent Storage of your backup Tails on %s. "+
+		Title: loc.Tr("Tails Backup"),
+		Description: loc.Tr("Choose the passphrase of the Persistent Storage of your backup Tails on %s. "+
 			"We recommend the passphrase of this Tails: it is the one you will remember on the day you need the backup.", name),
 		// GNOME Shell shows the prompt as the dialog's heading, and not the title.
-		Prompt: "New passphrase of your backup Tails",
-		OK:     "Next",
+		Prompt: loc.Tr("New passphrase of your backup Tails"),
+		OK:     loc.Tr("Next"),
 	}
 	again := pinentry.Prompt{
-		Title:       "Tails Backup",
-		Description: fmt.Sprintf("Type the passphrase of the Persistent Storage of your backup Tails on %s again, to check it.", name),
-		Prompt:      "New passphrase again",
-		OK:          "Create",
+		Title:       loc.Tr("Tails Backup"),
+		Description: loc.Tr("Type the passphrase of the Persistent Storage of your backup Tails on %s again, to check it.", name),
+		Prompt:      loc.Tr("New passphrase again"),
+		OK:          loc.Tr("Create"),
 	}
 	var err error
 	for range NewPassphraseTries {
@@ -111,7 +117,7 @@ func AskNewPassphrase(ctx context.Context, asker pinentry.PassphraseAsker, name 
 		}
 		if len(pass) == 0 {
 			secmem.Wipe(pass)
-			first.Error = "The passphrase is empty: type a passphrase."
+			first.Error = loc.Tr("The passphrase is empty: type a passphrase.")
 			err = errPassphraseEmpty
 			continue
 		}
@@ -125,21 +131,33 @@ func AskNewPassphrase(ctx context.Context, asker pinentry.PassphraseAsker, name 
 			return pass, nil
 		}
 		secmem.Wipe(pass)
-		first.Error = "The two passphrases were different. Type the passphrase again, twice."
+		first.Error = loc.Tr("The two passphrases were different. Type the passphrase again, twice.")
 		err = errPassphrasesDiffer
 	}
 	var execErr *exec.Error
 	switch {
 	case errors.Is(err, pinentry.ErrPinentryCancelled):
-		return nil, ErrPassphraseNotGiven
+		return nil, sentinelText{loc.Tr("the passphrase was not given, so nothing was changed"), ErrPassphraseNotGiven}
 	case ctx.Err() != nil:
-		return nil, errors.New("interrupted, so nothing was changed")
+		return nil, errors.New(loc.Tr("interrupted, so nothing was changed"))
 	case errors.As(err, &execErr):
-		return nil, fmt.Errorf("the passphrase dialog could not be shown (%v), so nothing was changed; run 'tails-backup create' in the Tails desktop session", err)
+		return nil, errors.New(loc.Tr("the passphrase dialog could not be shown (%v), so nothing was changed; run 'tails-backup create' in the Tails desktop session", err))
 	case errors.Is(err, errPassphraseEmpty):
-		return nil, fmt.Errorf("the passphrase was empty %d times, so nothing was changed; run 'tails-backup create' again and type a passphrase", NewPassphraseTries)
+		return nil, errors.New(loc.TrN("the passphrase was empty %d time, so nothing was changed; run 'tails-backup create' again and type a passphrase",
+			"the passphrase was empty %d times, so nothing was changed; run 'tails-backup create' again and type a passphrase", NewPassphraseTries, NewPassphraseTries))
 	case errors.Is(err, errPassphrasesDiffer):
-		return nil, fmt.Errorf("the two passphrases were different %d times, so nothing was changed; run 'tails-backup create' again and type the same passphrase twice", NewPassphraseTries)
+		return nil, errors.New(loc.TrN("the two passphrases were different %d time, so nothing was changed; run 'tails-backup create' again and type the same passphrase twice",
+			"the two passphrases were different %d times, so nothing was changed; run 'tails-backup create' again and type the same passphrase twice", NewPassphraseTries, NewPassphraseTries))
 	}
-	return nil, fmt.Errorf("the passphrase could not be asked (%s), so nothing was changed; run 'tails-backup create' again", Reason(err))
+	return nil, errors.New(loc.Tr("the passphrase could not be asked (%s), so nothing was changed; run 'tails-backup create' again", Reason(err)))
 }
+
+// sentinelText is a sentinel error said in the session's language: errors.Is still finds the
+// sentinel.
+type sentinelText struct {
+	text     string
+	sentinel error
+}
+
+func (e sentinelText) Error() string { return e.text }
+func (e sentinelText) Unwrap() error { return e.sentinel }

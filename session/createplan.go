@@ -4,8 +4,7 @@ package session
 // big a stick must be to hold this Tails, and which drives may be erased to make one.
 
 import (
-	"fmt"
-
+	"tails-backup/l10n"
 	"tails-backup/tails"
 	"tails-backup/udisks"
 )
@@ -123,23 +122,24 @@ type DriveFacts struct {
 	NoMedium   bool // no disk block (a card reader without a card)
 }
 
-// NotEligible says why a drive cannot become the backup of a Tails whose Persistent Storage
-// holds used bytes; "" if it can.
-func (d DriveFacts) NotEligible(used uint64) string {
+// NotEligibleIn says why a drive cannot become the backup of a Tails whose Persistent Storage
+// holds used bytes, in a clause that follows "cannot be used:"; "" if it can.
+func (d DriveFacts) NotEligibleIn(loc *l10n.Locale, used uint64) string {
 	switch {
 	case d.Boot:
-		return "it is the stick this Tails is running from"
+		return loc.Tr("it is the stick this Tails is running from")
 	case !d.Removable:
-		return "it is an internal disk, not a removable USB stick"
+		return loc.Tr("it is an internal disk, not a removable USB stick")
 	case d.NoMedium || d.Size == 0:
-		return "it has no medium"
+		return loc.Tr("it has no medium")
 	case d.ReadOnly:
-		return "it is read-only (if it has a lock switch, unlock it)"
+		return loc.Tr("it is read-only (if it has a lock switch, unlock it)")
 	case d.SystemHint:
-		return "the system marks it as a system device, which Tails Backup never writes to"
+		return loc.Tr("the system marks it as a system device, which Tails Backup never writes to")
 	case !StickFits(d.Size, used):
-		return fmt.Sprintf("it is too small: a backup of this Tails needs a stick of at least %s, this one has %s",
-			SizeText(int64(NeededStickSize(d.Size, used))), SizeText(int64(d.Size)))
+		// TRANSLATORS: %[1]s is the size needed, %[2]s the stick's size ("15.5 GB").
+		return loc.Tr("it is too small: a backup of this Tails needs a stick of at least %[1]s, this one has %[2]s",
+			loc.Size(int64(NeededStickSize(d.Size, used))), loc.Size(int64(d.Size)))
 	}
 	return ""
 }

@@ -4,6 +4,7 @@ import (
 	"sort"
 	"strings"
 
+	"tails-backup/l10n"
 	"tails-backup/pairing"
 	"tails-backup/tails"
 	"tails-backup/udisks"
@@ -23,9 +24,9 @@ type CreateTarget struct {
 	What string
 }
 
-// CreateTargets lists every drive, each with whether a backup Tails of a Tails whose
+// CreateTargetsIn lists every drive, each with whether a backup Tails of a Tails whose
 // Persistent Storage holds used bytes can be made on it, eligible ones first, by device.
-func CreateTargets(snap *udisks.Snapshot, boot udisks.BootPaths, used uint64, st *pairing.State) []CreateTarget {
+func CreateTargetsIn(loc *l10n.Locale, snap *udisks.Snapshot, boot udisks.BootPaths, used uint64, st *pairing.State) []CreateTarget {
 	bootDrive := snap.BootDrive(boot)
 	thisUUID := ""
 	tailsSticks := map[string]udisks.Stick{}
@@ -45,8 +46,8 @@ func CreateTargets(snap *udisks.Snapshot, boot udisks.BootPaths, used uint64, st
 			c.Stick = ts
 		}
 		c.Facts = ReadDriveFacts(c.Stick, bootDrive)
-		c.Reason = c.Facts.NotEligible(used)
-		c.PairedUUID, c.What = targetRole(c.Stick, st, thisUUID)
+		c.Reason = c.Facts.NotEligibleIn(loc, used)
+		c.PairedUUID, c.What = targetRole(loc, c.Stick, st, thisUUID)
 		out = append(out, c)
 	}
 	sort.SliceStable(out, func(i, j int) bool {
@@ -61,24 +62,24 @@ func CreateTargets(snap *udisks.Snapshot, boot udisks.BootPaths, used uint64, st
 // targetRole tells what a Tails stick is to this Tails (whose Persistent Storage has the LUKS
 // UUID thisUUID): its paired backup (pairedUUID set), an unfinished one, or another Tails stick.
 // A locked stick keeps its marker to itself: only the store tells it apart then.
-func targetRole(st udisks.Stick, state *pairing.State, thisUUID string) (pairedUUID, what string) {
+func targetRole(loc *l10n.Locale, st udisks.Stick, state *pairing.State, thisUUID string) (pairedUUID, what string) {
 	if st.LUKS == nil || st.Boot {
 		return "", ""
 	}
 	uuid := strings.ToLower(st.LUKSUUID())
 	if uuid != "" && state.IsPaired(uuid) {
-		return uuid, "your backup Tails"
+		return uuid, loc.Tr("your backup Tails")
 	}
 	if st.Cleartext != nil && st.Cleartext.Filesystem != nil && thisUUID != "" {
 		for _, mp := range st.Cleartext.Filesystem.MountPoints {
 			m, present, err := tails.ReadMarkerIn(mp)
 			if present && err == nil && strings.EqualFold(m.Source, thisUUID) {
 				if m.State == tails.StateComplete {
-					return "", "a backup of this Tails, not paired"
+					return "", loc.Tr("a backup of this Tails, not paired")
 				}
-				return "", "an unfinished backup of this Tails"
+				return "", loc.Tr("an unfinished backup of this Tails")
 			}
 		}
 	}
-	return "", "a Tails stick"
+	return "", loc.Tr("a Tails stick")
 }

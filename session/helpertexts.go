@@ -3,46 +3,48 @@ package session
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 
 	"github.com/sirupsen/logrus"
 
+	"tails-backup/l10n"
 	"tails-backup/wire"
 )
 
 // The user texts for each outcome of the root helper, written once: the agent's notifications
 // and the commands' errors take them from here.
 
-// HelperErrorText explains an error of the root helper in one or two sentences, for the
+// HelperErrorTextIn explains an error of the root helper in one or two sentences, for the
 // notification that ends an update (and a promotion) in the agent.
-func HelperErrorText(err error) string {
+func HelperErrorTextIn(loc *l10n.Locale, err error) string {
 	var he *wire.HelperError
 	switch {
 	case errors.As(err, &he) && errors.Is(err, wire.ErrHelperNoSpace) && he.Needed <= he.Available:
 		// The backup filled up during the copy: what is missing is not known.
-		return "Your backup Tails ran out of space during the update. Nothing on it is lost, and it is marked incomplete. Free some space in your Persistent Storage, or create a new backup on a bigger USB stick with 'tails-backup create'."
+		return loc.Tr("Your backup Tails ran out of space during the update. Nothing on it is lost, and it is marked incomplete. Free some space in your Persistent Storage, or create a new backup on a bigger USB stick with 'tails-backup create'.")
 	case errors.As(err, &he) && errors.Is(err, wire.ErrHelperNoSpace):
-		return fmt.Sprintf("Your backup Tails is too small: the update needs %s more than the %s free. Create a new backup on a bigger USB stick with 'tails-backup create'.",
-			SizeText(he.Needed-he.Available), SizeText(he.Available))
+		// TRANSLATORS: %[1]s is the size missing, %[2]s the size free ("1.5 GB").
+		return loc.Tr("Your backup Tails is too small: the update needs %[1]s more than the %[2]s free. Create a new backup on a bigger USB stick with 'tails-backup create'.",
+			loc.Size(he.Needed-he.Available), loc.Size(he.Available))
 	case errors.Is(err, wire.ErrHelperNotPaired):
-		return "Its backup marker names another Tails, so it was not changed. Use your own backup, or create a new one with 'tails-backup create'."
+		return loc.Tr("Its backup marker names another Tails, so it was not changed. Use your own backup, or create a new one with 'tails-backup create'.")
 	case errors.Is(err, wire.ErrHelperDeviceGone):
-		return "Your backup Tails was unplugged or failed during the update. Plug it in again to finish the update."
+		return loc.Tr("Your backup Tails was unplugged or failed during the update. Plug it in again to finish the update.")
 	case errors.Is(err, wire.ErrHelperCrashed) || errors.Is(err, wire.ErrHelperProtocol):
 		// A crash, or an answer that cannot be understood: the error itself helps nobody
 		// reading a notification (the caller logs it).
-		return "The update stopped unexpectedly. Your backup is marked incomplete: plug it in again to finish the update."
+		return loc.Tr("The update stopped unexpectedly. Your backup is marked incomplete: plug it in again to finish the update.")
 	case errors.Is(err, context.Canceled) || errors.Is(err, wire.ErrHelperCancelled):
-		return "The update was cancelled. Your backup is marked incomplete: the next update finishes it."
+		return loc.Tr("The update was cancelled. Your backup is marked incomplete: the next update finishes it.")
 	case errors.As(err, &he) && errors.Is(err, wire.ErrHelperRefused) && he.Message != "":
 		// Every refusal of the helper already says what to do, and plugging the stick in again
 		// would only be refused again (a folder nested too deep, a mount on the backup).
 		return he.Message
 	case errors.As(err, &he):
-		return fmt.Sprintf("%s Plug your backup Tails in again to try again.", he.Message)
+		// TRANSLATORS: %s is the helper's sentence saying what went wrong.
+		return loc.Tr("%s Plug your backup Tails in again to try again.", he.Message)
 	}
-	return "The backup tool stopped unexpectedly: plug your backup Tails in again to try again, and if it happens again, restart Tails."
+	return loc.Tr("The backup tool stopped unexpectedly: plug your backup Tails in again to try again, and if it happens again, restart Tails.")
 }
 
 // FirstSentence is the first sentence of an error, without its full stop.
@@ -54,16 +56,12 @@ func FirstSentence(err error) string {
 	return strings.TrimSuffix(s, ".")
 }
 
-// helperStoppedText is what a command says when the root helper crashed or answered something
-// it does not understand: nothing the person can act on but trying again.
-const helperStoppedText = "the backup tool stopped unexpectedly; try again, and if it happens again, restart Tails"
-
 // CommandHelperError says in one sentence why the helper failed, for a command at a
 // terminal (which is run again, where the agent waits for the stick to be plugged in again).
 // A crash, an answer that cannot be understood or a helper that cannot be run is said without
 // the error, which goes to log (a warning: shown with --verbose); log may be nil when the
 // caller logged it.
-func CommandHelperError(ctx context.Context, err error, log *logrus.Entry) error {
+func CommandHelperError(ctx context.Context, loc *l10n.Locale, err error, log *logrus.Entry) error {
 	var he *wire.HelperError
 	if errors.As(err, &he) && ctx.Err() == nil {
 		return errors.New(strings.TrimSuffix(he.Message, "."))
@@ -73,9 +71,10 @@ func CommandHelperError(ctx context.Context, err error, log *logrus.Entry) error
 	}
 	switch {
 	case ctx.Err() != nil:
-		return errors.New("interrupted while the root helper was running; run the command again")
+		return errors.New(loc.Tr("interrupted while the root helper was running; run the command again"))
 	case errors.Is(err, wire.ErrHelperCrashed) || errors.Is(err, wire.ErrHelperProtocol):
-		return errors.New(helperStoppedText)
+		// Nothing the person can act on but trying again.
+		return errors.New(loc.Tr("the backup tool stopped unexpectedly; try again, and if it happens again, restart Tails"))
 	}
-	return errors.New("the root helper could not be run; check that tails-backup is installed completely, with its sudo rule, and try again")
+	return errors.New(loc.Tr("the root helper could not be run; check that tails-backup is installed completely, with its sudo rule, and try again"))
 }

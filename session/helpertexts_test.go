@@ -70,7 +70,7 @@ func TestCommandHelperError(t *testing.T) {
 			var logBuf bytes.Buffer
 			l := logrus.New()
 			l.SetOutput(&logBuf)
-			got := CommandHelperError(tc.ctx, tc.err, logrus.NewEntry(l))
+			got := CommandHelperError(tc.ctx, nil, tc.err, logrus.NewEntry(l))
 			if got == nil || got.Error() != tc.want {
 				t.Errorf("CommandHelperError(%v) = %v, want %q", tc.err, got, tc.want)
 			}
@@ -81,7 +81,7 @@ func TestCommandHelperError(t *testing.T) {
 				t.Errorf("%q shows the raw error", got)
 			}
 			// nil: the caller logged it.
-			if again := CommandHelperError(tc.ctx, tc.err, nil); again == nil || again.Error() != tc.want {
+			if again := CommandHelperError(tc.ctx, nil, tc.err, nil); again == nil || again.Error() != tc.want {
 				t.Errorf("with no log: %v", again)
 			}
 		})

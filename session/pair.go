@@ -10,6 +10,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"tails-backup/l10n"
 	"tails-backup/pairing"
 	"tails-backup/pinentry"
 	"tails-backup/udisks"
@@ -56,21 +57,25 @@ type Pair struct {
 	Asker  pinentry.PassphraseAsker
 	Now    func() time.Time
 	Log    *logrus.Entry
-	UI     PairUI
+	// Loc is the session's language (nil: English).
+	Loc *l10n.Locale
+	UI  PairUI
 	// Device names the stick (/dev/sdb, sdb); "" is the only one plugged in.
 	Device string
 	// Yes pairs without asking for confirmation.
 	Yes bool
 }
 
-// PairedText is said once a pairing is recorded.
-const PairedText = "Paired. Your backup Tails is updated each time you plug it in; unplug it and plug it in again now to make the first update."
+// PairedTextIn is said once a pairing is recorded.
+func PairedTextIn(loc *l10n.Locale) string {
+	return loc.Tr("Paired. Your backup Tails is updated each time you plug it in; unplug it and plug it in again now to make the first update.")
+}
 
 // Run pairs the stick, or says why not in one sentence.
 func (p *Pair) Run(ctx context.Context) error {
 	if ReadOwnMarker(p.OwnRoot).IsBackup() {
 		// Its agent never updates backups: a pairing would never be used.
-		return errors.New("this Tails is itself a backup, so it does not update backups; if your main Tails is lost or broken, run 'tails-backup promote' first")
+		return errors.New(p.Loc.Tr("this Tails is itself a backup, so it does not update backups; if your main Tails is lost or broken, run 'tails-backup promote' first"))
 	}
 	disks, snap, err := p.Connect(ctx)
 	if err != nil {
@@ -82,34 +87,31 @@ func (p *Pair) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	before, se, err := LoadState(ctx, store)
+	before, se, err := LoadStateIn(ctx, p.Loc, store)
 	if err != nil {
 		return err
 	}
 	if se != nil {
-		p.UI.Warn(StateErrorText(se))
+		p.UI.Warn(StateErrorTextIn(p.Loc, se))
 	}
 
 	candidates := Candidates(snap, p.Boot)
 	p.UI.Sticks(candidates, &before)
-	stick, err := pickToPair(snap, p.Boot, candidates, p.Device)
+	stick, err := pickToPair(p.Loc, snap, p.Boot, candidates, p.Device)
 	if err != nil {
 		return err
 	}
 	name := Describe(stick.Stick)
 	if before.IsPaired(stick.UUID) {
-		p.UI.Say(fmt.Sprintf("%s is already paired as the backup of this Tails; plug it in to update it.", name))
+		p.UI.Say(p.Loc.Tr("%s is already paired as the backup of this Tails; plug it in to update it.", name))
 		return nil
 	}
-	if !p.Yes && !p.UI.Confirm(ctx, fmt.Sprintf("Pair the Tails stick %s as the backup of this Tails? Its Persistent Storage will be overwritten by the next update.", name)) {
-		return errors.New("not confirmed, so nothing was changed (answer y to pair, or use --yes)")
+	if !p.Yes && !p.UI.Confirm(ctx, p.Loc.Tr("Pair the Tails stick %s as the backup of this Tails? Its Persistent Storage will be overwritten by the next update.", name)) {
+		// TRANSLATORS: y is the answer the terminal's question takes (it stays y).
+		return errors.New(p.Loc.Tr("not confirmed, so nothing was changed (answer y to pair, or use --yes)"))
 	}
 
-	o := OpenStick(disks, stick, p.Asker, Use{
-		Command: "pair", Purpose: "to pair it as your backup Tails", OK: "Pair",
-		Asked:   "Passphrase of the Tails stick to pair",
-		NotDone: "was not paired", Unchanged: "nothing was changed",
-	}, p.Log)
+	o := OpenStick(disks, stick, p.Asker, Use{Kind: UsePair}, p.Loc, p.Log)
 	defer o.Release(ctx) // on failure: leave the stick locked, as it was found
 	if err := o.Unlock(ctx); err != nil {
 		return err
@@ -119,7 +121,8 @@ func (p *Pair) Run(ctx context.Context) error {
 	}
 	req := wire.Request{Version: wire.ProtocolVersion, Op: wire.OpMark, Backup: stick.UUID}
 	if _, err := p.Helper.Run(ctx, req, nil); err != nil {
-		return fmt.Errorf("%s was not paired: %w", name, CommandHelperError(ctx, err, p.Log))
+		// TRANSLATORS: %[1]s names the stick, %[2]w is a sentence saying why.
+		return fmt.Errorf(p.Loc.Tr("%[1]s was not paired: %[2]w"), name, CommandHelperError(ctx, p.Loc, err, p.Log))
 	}
 
 	// Unmounted and locked before the pairing is saved: a running agent that saw the stick
@@ -132,15 +135,15 @@ func (p *Pair) Run(ctx context.Context) error {
 		return s.Pair(pairing.PairedBackup{UUID: stick.UUID, Label: Label(stick.Stick), Size: Size(stick.Stick), Added: now})
 	})
 	if err != nil {
-		return fmt.Errorf("%s was marked as the backup of this Tails, but %w", name, err)
+		return fmt.Errorf(p.Loc.Tr("%[1]s was marked as the backup of this Tails, but %[2]w"), name, err)
 	}
 	if releaseErr != nil {
-		p.UI.Say("Paired.")
-		p.UI.Warn(NotLockedText(name, releaseErr))
-		p.UI.Say("Your backup Tails is updated each time you plug it in; unplug it and plug it in again to make the first update.")
+		p.UI.Say(p.Loc.Tr("Paired."))
+		p.UI.Warn(NotLockedText(p.Loc, name, releaseErr))
+		p.UI.Say(p.Loc.Tr("Your backup Tails is updated each time you plug it in; unplug it and plug it in again to make the first update."))
 		return nil
 	}
-	p.UI.Say(PairedText)
+	p.UI.Say(PairedTextIn(p.Loc))
 	return nil
 }
 
@@ -149,17 +152,17 @@ func (p *Pair) save(ctx context.Context, readPath string, before pairing.State, 
 	if err != nil {
 		return err
 	}
-	return SavePairing(ctx, store, readPath, before, beforeDamaged, func(se *pairing.StateError) { p.UI.Warn(StateErrorText(se)) }, change)
+	return SavePairingIn(ctx, p.Loc, store, readPath, before, beforeDamaged, func(se *pairing.StateError) { p.UI.Warn(StateErrorTextIn(p.Loc, se)) }, change)
 }
 
-// SavePairing records a pairing in store with change, once the helper's mark has run: only
+// SavePairingIn records a pairing in store with change, once the helper's mark has run: only
 // then does the store's folder exist in the Persistent Storage, which is where the store lives
 // by default from then on. When the store moves there (store is not at readPath), what was set
 // in the one read before (before, read from readPath; beforeDamaged if it was set aside) comes
 // along. A damaged store is given to setAside.
-func SavePairing(ctx context.Context, store *pairing.Store, readPath string, before pairing.State, beforeDamaged bool, setAside func(*pairing.StateError), change func(*pairing.State) error) error {
+func SavePairingIn(ctx context.Context, loc *l10n.Locale, store *pairing.Store, readPath string, before pairing.State, beforeDamaged bool, setAside func(*pairing.StateError), change func(*pairing.State) error) error {
 	path := store.Path()
-	_, err := UpdateState(ctx, store, setAside, func(s *pairing.State) error {
+	_, err := UpdateState(ctx, loc, store, setAside, func(s *pairing.State) error {
 		if path != readPath && !beforeDamaged && IsFreshState(*s) {
 			// The store moves into the Persistent Storage: keep what was set before.
 			*s = before
@@ -169,20 +172,20 @@ func SavePairing(ctx context.Context, store *pairing.Store, readPath string, bef
 	return err
 }
 
-// UnfitText says why a Tails stick cannot be paired.
-func UnfitText(u Unfit) string {
+// UnfitTextIn says why the Tails stick name cannot be paired, in one sentence.
+func UnfitTextIn(loc *l10n.Locale, name string, u Unfit) string {
 	switch u {
 	case UnfitBoot:
-		return "is the stick this Tails is running from, so it cannot be its own backup; plug in another Tails stick"
+		return loc.Tr("%s is the stick this Tails is running from, so it cannot be its own backup; plug in another Tails stick", name)
 	case UnfitNotRemovable:
-		return "is not a removable USB stick, so it is not used as a backup; plug in a Tails USB stick"
+		return loc.Tr("%s is not a removable USB stick, so it is not used as a backup; plug in a Tails USB stick", name)
 	}
-	return "has no encrypted Persistent Storage; start Tails from it once and create its Persistent Storage, then pair it"
+	return loc.Tr("%s has no encrypted Persistent Storage; start Tails from it once and create its Persistent Storage, then pair it", name)
 }
 
 // pickToPair picks the stick named by dev (a device such as /dev/sdb, or sdb), or the only
 // candidate when dev is "".
-func pickToPair(snap *udisks.Snapshot, boot udisks.BootPaths, cands []Stick, dev string) (Stick, error) {
+func pickToPair(loc *l10n.Locale, snap *udisks.Snapshot, boot udisks.BootPaths, cands []Stick, dev string) (Stick, error) {
 	st, err := PickStick(snap, boot, cands, dev)
 	var pe *PickError
 	if !errors.As(err, &pe) {
@@ -190,14 +193,15 @@ func pickToPair(snap *udisks.Snapshot, boot udisks.BootPaths, cands []Stick, dev
 	}
 	switch pe.Reason {
 	case PickNone:
-		return st, errors.New("no Tails stick to pair is plugged in (besides the one this Tails runs from); plug in the Tails stick to use as a backup and try again")
+		return st, errors.New(loc.Tr("no Tails stick to pair is plugged in (besides the one this Tails runs from); plug in the Tails stick to use as a backup and try again"))
 	case PickSeveral:
-		return st, fmt.Errorf("%w: %d Tails sticks are plugged in; say which one to pair, e.g. 'tails-backup pair %s'",
-			ErrUsage, pe.Count, Device(cands[0].Stick))
+		// TRANSLATORS: %[1]d is a number of sticks (always 2 or more), %[2]s a device (/dev/sdb).
+		return st, fmt.Errorf("%w: %s", ErrUsage, loc.TrN("%[1]d Tails stick is plugged in; say which one to pair, e.g. 'tails-backup pair %[2]s'",
+			"%[1]d Tails sticks are plugged in; say which one to pair, e.g. 'tails-backup pair %[2]s'", pe.Count, pe.Count, Device(cands[0].Stick)))
 	case PickNoDevice:
-		return st, fmt.Errorf("there is no device %s; run 'tails-backup pair' without a device to list the Tails sticks plugged in", pe.Device)
+		return st, errors.New(loc.Tr("there is no device %s; run 'tails-backup pair' without a device to list the Tails sticks plugged in", pe.Device))
 	case PickNotTails:
-		return st, fmt.Errorf("%s is not a Tails stick (it has no Persistent Storage partition); plug in a Tails stick, or make one with 'tails-backup create'", pe.Device)
+		return st, errors.New(loc.Tr("%s is not a Tails stick (it has no Persistent Storage partition); plug in a Tails stick, or make one with 'tails-backup create'", pe.Device))
 	}
-	return st, fmt.Errorf("%s %s", pe.Device, UnfitText(pe.Unfit))
+	return st, errors.New(UnfitTextIn(loc, pe.Device, pe.Unfit))
 }

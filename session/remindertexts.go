@@ -1,72 +1,51 @@
 package session
 
 import (
-	"fmt"
 	"time"
 
+	"tails-backup/l10n"
 	"tails-backup/pairing"
 )
 
 // The texts that say how old a backup is and when the next reminder comes, for 'status',
-// 'reminders' and the app.
+// 'reminders' and the app, in the language of loc.
 
 // DaysText says how long a time is in whole days: "less than a day", "1 day", "9 days".
-func DaysText(d time.Duration) string {
-	days := int(max(d, 0) / (24 * time.Hour))
-	switch days {
-	case 0:
-		return "less than a day"
-	case 1:
-		return "1 day"
-	}
-	return fmt.Sprintf("%d days", days)
-}
+func DaysText(loc *l10n.Locale, d time.Duration) string { return loc.Days(d) }
 
 // InText says how far ahead a time is: "in about 3 days", "in about 5 hours".
-func InText(d time.Duration) string {
-	switch {
-	case d < time.Minute:
-		return "in less than a minute"
-	case d < time.Hour:
-		return fmt.Sprintf("in about %d minutes", max(int((d+30*time.Second)/time.Minute), 1))
-	case d < 36*time.Hour:
-		h := int((d + 30*time.Minute) / time.Hour)
-		if h == 1 {
-			return "in about an hour"
-		}
-		return fmt.Sprintf("in about %d hours", h)
-	}
-	return fmt.Sprintf("in about %d days", int((d+12*time.Hour)/(24*time.Hour)))
-}
+func InText(loc *l10n.Locale, d time.Duration) string { return loc.In(d) }
 
 // ReminderSettingText: "Reminders: on, when your backup is more than 7 days old ...".
-func ReminderSettingText(st pairing.State, now time.Time) string {
+func ReminderSettingText(loc *l10n.Locale, st pairing.State, now time.Time) string {
 	if st.Reminder.Disabled {
-		return "Reminders: off."
+		return loc.Tr("Reminders: off.")
 	}
-	s := fmt.Sprintf("Reminders: on, when your backup is more than %s old (at most one a day).", DaysText(st.ReminderPeriod()))
+	period := st.ReminderPeriod()
 	if until := st.Reminder.SnoozedUntil; until.After(now) {
-		s += fmt.Sprintf(" Snoozed until %s.", TimeText(until, now))
+		return loc.Tr("Reminders: on, when your backup is more than %[1]s old (at most one a day). Snoozed until %[2]s.",
+			DaysText(loc, period), TimeText(loc, until, now))
 	}
-	return s
+	return loc.Tr("Reminders: on, when your backup is more than %s old (at most one a day).", DaysText(loc, period))
 }
 
 // NextReminderText says when the next reminder comes, and why.
-func NextReminderText(r Reminder, now time.Time) string {
+func NextReminderText(loc *l10n.Locale, r Reminder, now time.Time) string {
 	switch r.Reason {
 	case ReminderDueNow:
-		return fmt.Sprintf("Next reminder: now, your backup is %s old; plug it in to update it.", DaysText(r.Age))
+		return loc.Tr("Next reminder: now, your backup is %s old; plug it in to update it.", DaysText(loc, r.Age))
 	case ReminderIsBackup:
-		return "Next reminder: none, this Tails is itself a backup (its main Tails does the reminding)."
+		return loc.Tr("Next reminder: none, this Tails is itself a backup (its main Tails does the reminding).")
 	case ReminderNothingPaired:
-		return "Next reminder: none until you pair a backup Tails with 'tails-backup pair'."
+		return loc.Tr("Next reminder: none until you pair a backup Tails with 'tails-backup pair'.")
 	case ReminderDisabled:
-		return "Next reminder: none; turn reminders back on with 'tails-backup reminders on'."
+		return loc.Tr("Next reminder: none; turn reminders back on with 'tails-backup reminders on'.")
 	}
 	if r.Next.IsZero() {
-		return "Next reminder: none planned."
+		return loc.Tr("Next reminder: none planned.")
 	}
-	return fmt.Sprintf("Next reminder: %s (%s), unless your backup is updated before.", TimeText(r.Next, now), InText(r.Next.Sub(now)))
+	// TRANSLATORS: %[1]s is a date and time, %[2]s how far ahead it is ("in about 3 days").
+	return loc.Tr("Next reminder: %[1]s (%[2]s), unless your backup is updated before.", TimeText(loc, r.Next, now), InText(loc, r.Next.Sub(now)))
 }
 
 // CommandReminder is the agent's reminder decision as a command sees it: no backup plugged in.
@@ -74,38 +53,35 @@ func CommandReminder(st pairing.State, now time.Time, mark OwnMarker) Reminder {
 	return DecideReminder(ReminderInput{State: st, Now: now, IsBackupTails: mark.IsBackup()})
 }
 
-// AgeText says how old a backup is, for the app: "Updated 3 days ago", "Never updated".
-func AgeText(lastSuccess, now time.Time) string {
+// AgeTextIn says how old a backup is, for the app: "Updated 3 days ago", "Never updated".
+func AgeTextIn(loc *l10n.Locale, lastSuccess, now time.Time) string {
 	if lastSuccess.IsZero() {
-		return "Never updated"
+		return loc.Tr("Never updated")
 	}
-	switch days := int(max(now.Sub(lastSuccess), 0) / (24 * time.Hour)); days {
-	case 0:
-		return "Updated less than a day ago"
-	case 1:
-		return "Updated 1 day ago"
-	default:
-		return fmt.Sprintf("Updated %d days ago", days)
+	days := int(max(now.Sub(lastSuccess), 0) / (24 * time.Hour))
+	if days == 0 {
+		return loc.Tr("Updated less than a day ago")
 	}
+	return loc.TrN("Updated %d day ago", "Updated %d days ago", days, days)
 }
 
-// ReminderStatusText is the app's sentence about the next reminder; unlike NextReminderText it
-// never sends the person to a terminal.
-func ReminderStatusText(r Reminder, now time.Time) string {
+// ReminderStatusTextIn is the app's sentence about the next reminder; unlike NextReminderText
+// it never sends the person to a terminal.
+func ReminderStatusTextIn(loc *l10n.Locale, r Reminder, now time.Time) string {
 	switch r.Reason {
 	case ReminderDueNow:
-		return fmt.Sprintf("Your backup is %s old: plug it in to update it.", Plural(r.DaysOld, "day"))
+		return loc.TrN("Your backup is %d day old: plug it in to update it.", "Your backup is %d days old: plug it in to update it.", r.DaysOld, r.DaysOld)
 	case ReminderIsBackup:
-		return "No reminder: this Tails is itself a backup, its main Tails does the reminding."
+		return loc.Tr("No reminder: this Tails is itself a backup, its main Tails does the reminding.")
 	case ReminderNothingPaired:
-		return "No reminder until you have a backup Tails."
+		return loc.Tr("No reminder until you have a backup Tails.")
 	case ReminderDisabled:
-		return "Reminders are off."
+		return loc.Tr("Reminders are off.")
 	case ReminderStickPresent:
-		return "No reminder while your backup Tails is plugged in."
+		return loc.Tr("No reminder while your backup Tails is plugged in.")
 	}
 	if r.Next.IsZero() {
-		return "No reminder is planned."
+		return loc.Tr("No reminder is planned.")
 	}
-	return fmt.Sprintf("Next reminder %s, unless your backup is updated before.", InText(r.Next.Sub(now)))
+	return loc.Tr("Next reminder %s, unless your backup is updated before.", InText(loc, r.Next.Sub(now)))
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/godbus/dbus/v5"
 	"github.com/sirupsen/logrus"
 
+	"tails-backup/l10n"
 	"tails-backup/pairing"
 	"tails-backup/pinentry"
 	"tails-backup/quiesce"
@@ -68,7 +69,9 @@ type Restore struct {
 	Quiescer quiesce.Quiescer
 	Now      func() time.Time
 	Log      *logrus.Entry
-	UI       RestoreUI
+	// Loc is the session's language (nil: English).
+	Loc *l10n.Locale
+	UI  RestoreUI
 	// Device names the stick (/dev/sdb, sdb); "" is the only one plugged in, waited for up to
 	// PlugWait when none is.
 	Device   string
@@ -87,7 +90,7 @@ type Restored struct {
 // finish).
 func (r *Restore) Run(ctx context.Context) (*Restored, error) {
 	if _, present, _ := tails.ReadMarkerIn(r.OwnRoot); present {
-		return nil, errors.New("this Tails is itself a backup Tails (its Persistent Storage holds a backup marker), so nothing is restored into it; make it your main Tails first with 'tails-backup promote', or restore into another Tails")
+		return nil, errors.New(r.Loc.Tr("this Tails is itself a backup Tails (its Persistent Storage holds a backup marker), so nothing is restored into it; make it your main Tails first with 'tails-backup promote', or restore into another Tails"))
 	}
 	// Before the backup can be plugged in: the agent would update it at once, overwriting the
 	// data to restore with the data as it is now.
@@ -106,8 +109,8 @@ func (r *Restore) Run(ctx context.Context) (*Restored, error) {
 		return nil, err
 	}
 	if r.Device == "" && len(Candidates(snap, r.Boot)) == 0 {
-		r.UI.Say("Plug in your backup Tails now (Ctrl-C to stop).")
-		if snap, err = waitForBackupStick(ctx, disks, r.Boot, r.PlugWait); err != nil {
+		r.UI.Say(r.Loc.Tr("Plug in your backup Tails now (Ctrl-C to stop)."))
+		if snap, err = waitForBackupStick(ctx, r.Loc, disks, r.Boot, r.PlugWait); err != nil {
 			return nil, err
 		}
 	}
@@ -116,16 +119,12 @@ func (r *Restore) Run(ctx context.Context) (*Restored, error) {
 		return nil, err
 	}
 	name := Describe(stick.Stick)
-	r.UI.Say(fmt.Sprintf("Opening the backup on %s.", name))
+	r.UI.Say(r.Loc.Tr("Opening the backup on %s.", name))
 
-	o := OpenStick(disks, stick, r.Asker, Use{
-		Command: "restore", Purpose: "to restore your Persistent Storage from it", OK: "Unlock",
-		Asked:   "Passphrase of the backup Tails",
-		NotDone: "was not used", Unchanged: "nothing was changed", LeaveAsFound: true, ReadOnly: true,
-	}, r.Log)
+	o := OpenStick(disks, stick, r.Asker, Use{Kind: UseRestore, LeaveAsFound: true, ReadOnly: true}, r.Loc, r.Log)
 	defer func() {
 		if err := o.Release(ctx); err != nil {
-			r.UI.Warn(NotLockedText(name, err))
+			r.UI.Warn(NotLockedText(r.Loc, name, err))
 		}
 	}()
 	if err := o.Unlock(ctx); err != nil {
@@ -137,28 +136,28 @@ func (r *Restore) Run(ctx context.Context) (*Restored, error) {
 	mp, err := mountPointOf(ctx, disks, o.Opened.Clear())
 	if err != nil {
 		r.Log.WithError(err).Debug("the backup's mount point")
-		return nil, fmt.Errorf("the Persistent Storage of %s is not mounted any more (%s); unplug it, plug it in again and run 'tails-backup restore' again", name, Reason(err))
+		return nil, errors.New(r.Loc.Tr("the Persistent Storage of %[1]s is not mounted any more (%[2]s); unplug it, plug it in again and run 'tails-backup restore' again", name, Reason(err)))
 	}
 	m, present, err := tails.ReadMarkerIn(mp)
 	switch {
 	case !present:
-		return nil, fmt.Errorf("%s is not a backup made by tails-backup (its Persistent Storage has no backup marker), so nothing was changed; plug in your backup Tails and give its device", name)
+		return nil, errors.New(r.Loc.Tr("%s is not a backup made by tails-backup (its Persistent Storage has no backup marker), so nothing was changed; plug in your backup Tails and give its device", name))
 	case errors.Is(err, tails.ErrMarkerFormat):
-		return nil, fmt.Errorf("the backup on %s was made by a newer version of tails-backup, so nothing was changed; update Tails and try again", name)
+		return nil, errors.New(r.Loc.Tr("the backup on %s was made by a newer version of tails-backup, so nothing was changed; update Tails and try again", name))
 	case err != nil:
 		r.Log.WithError(err).Debug("the backup's marker")
-		return nil, fmt.Errorf("the backup marker on %s is damaged (%s), so it is not trusted as a backup made by tails-backup and nothing was changed; restore from another backup", name, Reason(err))
+		return nil, errors.New(r.Loc.Tr("the backup marker on %[1]s is damaged (%[2]s), so it is not trusted as a backup made by tails-backup and nothing was changed; restore from another backup", name, Reason(err)))
 	}
 
 	other := m.Source != BootUUID(snap, r.Boot)
-	for _, line := range RestoreDescription(name, m, other, r.Now()) {
+	for _, line := range RestoreDescription(r.Loc, name, m, other, r.Now()) {
 		r.UI.Say(line)
 	}
 	if !r.Yes && !r.UI.ConfirmRestore(ctx, other) {
 		if other {
-			return nil, errors.New("not confirmed, so nothing was changed (type restore to restore from a backup of another Tails, or use --yes)")
+			return nil, errors.New(r.Loc.Tr("not confirmed, so nothing was changed (type restore to restore from a backup of another Tails, or use --yes)"))
 		}
-		return nil, errors.New("not confirmed, so nothing was changed (answer y to restore, or use --yes)")
+		return nil, errors.New(r.Loc.Tr("not confirmed, so nothing was changed (answer y to restore, or use --yes)"))
 	}
 
 	skip, skipped, err := r.quiesce(ctx)
@@ -166,12 +165,12 @@ func (r *Restore) Run(ctx context.Context) (*Restored, error) {
 		return nil, err
 	}
 
-	r.UI.Say(fmt.Sprintf("Restoring from the backup on %s; do not unplug it.", name))
+	r.UI.Say(r.Loc.Tr("Restoring from the backup on %s; do not unplug it.", name))
 	req := wire.Request{Version: wire.ProtocolVersion, Op: wire.OpRestore, Backup: stick.UUID, Source: m.Source, Skip: skip}
 	rep, err := r.Helper.Run(ctx, req, r.UI.Event)
 	r.UI.EndProgress(err == nil)
 	if err != nil {
-		return nil, fmt.Errorf("the restore from %s did not finish: %w", name, CommandHelperError(ctx, err, r.Log))
+		return nil, fmt.Errorf(r.Loc.Tr("the restore from %[1]s did not finish: %[2]w"), name, CommandHelperError(ctx, r.Loc, err, r.Log))
 	}
 	if rep == nil {
 		rep = &wire.Report{}
@@ -179,14 +178,16 @@ func (r *Restore) Run(ctx context.Context) (*Restored, error) {
 	return &Restored{Report: rep, Skipped: skipped}, nil
 }
 
-// RestoreResult is the result of a restore that ran to its end: nil when everything was
+// RestoreResultIn is the result of a restore that ran to its end: nil when everything was
 // restored and Tails accepts the result.
-func RestoreResult(rep *wire.Report) error {
+func RestoreResultIn(loc *l10n.Locale, rep *wire.Report) error {
 	switch {
 	case rep.ErrorCount > 0:
-		return fmt.Errorf("%s could not be restored (listed above); everything else was restored", CountText(rep.ErrorCount, "file", "files"))
+		n := int(min(rep.ErrorCount, 1<<31-1))
+		return errors.New(loc.TrN("%d file could not be restored (listed above); everything else was restored",
+			"%d files could not be restored (listed above); everything else was restored", n, rep.ErrorCount))
 	case rep.Problems > 0:
-		return errors.New("everything was restored, but Tails would not accept this Persistent Storage as it is (see the problems above); after restarting Tails, turn on the features you need in the Persistent Storage settings")
+		return errors.New(loc.Tr("everything was restored, but Tails would not accept this Persistent Storage as it is (see the problems above); after restarting Tails, turn on the features you need in the Persistent Storage settings"))
 	}
 	return nil
 }
@@ -198,25 +199,25 @@ func (r *Restore) pauseUpdates(ctx context.Context, store *pairing.Store) (resum
 	owner := fmt.Sprintf("restore %d", os.Getpid())
 	start := r.Now()
 	until := start.Add(RestorePause)
-	if _, err := UpdateState(ctx, store, func(se *pairing.StateError) { r.UI.Warn(StateErrorText(se)) }, func(s *pairing.State) error {
+	if _, err := UpdateState(ctx, r.Loc, store, func(se *pairing.StateError) { r.UI.Warn(StateErrorTextIn(r.Loc, se)) }, func(s *pairing.State) error {
 		s.Pause(owner, until, start)
 		return nil
 	}); err != nil {
-		return nil, fmt.Errorf("the automatic updates of your backup could not be paused for the restore, so nothing was changed: %w", err)
+		return nil, fmt.Errorf(r.Loc.Tr("the automatic updates of your backup could not be paused for the restore, so nothing was changed: %w"), err)
 	}
 	return func() {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 		defer cancel()
 		if _, err := store.Update(ctx, func(s *pairing.State) error { s.Resume(owner); return nil }); err != nil {
 			r.Log.WithError(err).Debug("end the pause")
-			r.UI.Warn(fmt.Sprintf("the automatic updates of your backup stay paused until %s (%s).", TimeText(until, r.Now()), Reason(err)))
+			r.UI.Warn(r.Loc.Tr("the automatic updates of your backup stay paused until %[1]s (%[2]s).", TimeText(r.Loc, until, r.Now()), Reason(err)))
 		}
 	}, nil
 }
 
 // waitForBackupStick waits until a Tails stick that could be a backup is plugged in, for at
 // most d, and returns the udisks view that has it.
-func waitForBackupStick(ctx context.Context, disks FlowDisks, boot udisks.BootPaths, d time.Duration) (*udisks.Snapshot, error) {
+func waitForBackupStick(ctx context.Context, loc *l10n.Locale, disks FlowDisks, boot udisks.BootPaths, d time.Duration) (*udisks.Snapshot, error) {
 	wctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	snap, err := disks.WaitFor(wctx, func(s *udisks.Snapshot) (bool, error) {
@@ -226,19 +227,17 @@ func waitForBackupStick(ctx context.Context, disks FlowDisks, boot udisks.BootPa
 	case err == nil:
 		return snap, nil
 	case ctx.Err() != nil:
-		return nil, errors.New("interrupted while waiting for the backup Tails, so nothing was changed")
+		return nil, errors.New(loc.Tr("interrupted while waiting for the backup Tails, so nothing was changed"))
 	case errors.Is(err, context.DeadlineExceeded):
-		return nil, fmt.Errorf("no backup Tails was plugged in within %s, so nothing was changed; run 'tails-backup restore' again and plug in your backup Tails when it asks", waitText(d))
+		if d >= time.Minute && d%time.Minute == 0 {
+			m := int(d / time.Minute)
+			return nil, errors.New(loc.TrN("no backup Tails was plugged in within %d minute, so nothing was changed; run 'tails-backup restore' again and plug in your backup Tails when it asks",
+				"no backup Tails was plugged in within %d minutes, so nothing was changed; run 'tails-backup restore' again and plug in your backup Tails when it asks", m, m))
+		}
+		// TRANSLATORS: %s is a duration as Go writes it ("1m30s").
+		return nil, errors.New(loc.Tr("no backup Tails was plugged in within %s, so nothing was changed; run 'tails-backup restore' again and plug in your backup Tails when it asks", d))
 	}
-	return nil, fmt.Errorf("cannot watch the USB sticks (%s), so nothing was changed; check that udisks2 is running, plug in your backup Tails and run 'tails-backup restore' again", Reason(err))
-}
-
-// waitText: "10 minutes", or the exact duration when it is not whole minutes.
-func waitText(d time.Duration) string {
-	if d >= time.Minute && d%time.Minute == 0 {
-		return CountText(int64(d/time.Minute), "minute", "minutes")
-	}
-	return d.String()
+	return nil, errors.New(loc.Tr("cannot watch the USB sticks (%s), so nothing was changed; check that udisks2 is running, plug in your backup Tails and run 'tails-backup restore' again", Reason(err)))
 }
 
 // pick picks the stick named by Device, or the only Tails stick plugged in besides the boot
@@ -252,23 +251,23 @@ func (r *Restore) pick(snap *udisks.Snapshot) (Stick, error) {
 	}
 	switch pe.Reason {
 	case PickNone:
-		return st, errors.New("no backup Tails is plugged in (besides the stick this Tails runs from); plug in your backup Tails and try again")
+		return st, errors.New(r.Loc.Tr("no backup Tails is plugged in (besides the stick this Tails runs from); plug in your backup Tails and try again"))
 	case PickSeveral:
 		r.UI.Sticks(cands, nil)
-		return st, fmt.Errorf("%w: %d Tails sticks are plugged in; say which one to restore from, e.g. 'tails-backup restore %s'",
-			ErrUsage, pe.Count, Device(cands[0].Stick))
+		return st, fmt.Errorf("%w: %s", ErrUsage, r.Loc.TrN("%[1]d Tails stick is plugged in; say which one to restore from, e.g. 'tails-backup restore %[2]s'",
+			"%[1]d Tails sticks are plugged in; say which one to restore from, e.g. 'tails-backup restore %[2]s'", pe.Count, pe.Count, Device(cands[0].Stick)))
 	case PickNoDevice:
-		return st, fmt.Errorf("there is no device %s; plug in your backup Tails and give its device, e.g. /dev/sdb", pe.Device)
+		return st, errors.New(r.Loc.Tr("there is no device %s; plug in your backup Tails and give its device, e.g. /dev/sdb", pe.Device))
 	case PickNotTails:
-		return st, fmt.Errorf("%s is not a Tails stick (it has no Persistent Storage partition); give the device of your backup Tails", pe.Device)
+		return st, errors.New(r.Loc.Tr("%s is not a Tails stick (it has no Persistent Storage partition); give the device of your backup Tails", pe.Device))
 	}
 	switch pe.Unfit {
 	case UnfitBoot:
-		return st, fmt.Errorf("%s is the stick this Tails is running from, which holds the Persistent Storage to restore into; give the device of your backup Tails", pe.Device)
+		return st, errors.New(r.Loc.Tr("%s is the stick this Tails is running from, which holds the Persistent Storage to restore into; give the device of your backup Tails", pe.Device))
 	case UnfitNotRemovable:
-		return st, fmt.Errorf("%s is not a removable USB stick, so it is not a backup Tails; give the device of your backup Tails", pe.Device)
+		return st, errors.New(r.Loc.Tr("%s is not a removable USB stick, so it is not a backup Tails; give the device of your backup Tails", pe.Device))
 	}
-	return st, fmt.Errorf("%s has no encrypted Persistent Storage, so it is not a backup made by tails-backup; give the device of your backup Tails", pe.Device)
+	return st, errors.New(r.Loc.Tr("%s has no encrypted Persistent Storage, so it is not a backup made by tails-backup; give the device of your backup Tails", pe.Device))
 }
 
 // mountPointOf is where udisks says the file system clear is mounted.
@@ -285,23 +284,23 @@ func mountPointOf(ctx context.Context, disks FlowDisks, clear dbus.ObjectPath) (
 }
 
 // RestoreDescription says what the backup is and what restoring does.
-func RestoreDescription(name string, m tails.Marker, other bool, now time.Time) []string {
+func RestoreDescription(loc *l10n.Locale, name string, m tails.Marker, other bool, now time.Time) []string {
 	var lines []string
-	from := ""
-	if m.TailsVersion != "" {
-		from = ", from Tails " + OneLine(m.TailsVersion)
-	}
-	if m.Finished.IsZero() {
-		lines = append(lines, fmt.Sprintf("The backup on %s has never been updated completely.", name))
-	} else {
-		lines = append(lines, fmt.Sprintf("The backup on %s was last updated completely on %s%s.", name, TimeText(m.Finished, now), from))
+	switch {
+	case m.Finished.IsZero():
+		lines = append(lines, loc.Tr("The backup on %s has never been updated completely.", name))
+	case m.TailsVersion != "":
+		// TRANSLATORS: %[1]s names the stick, %[2]s is a date and time, %[3]s a version of Tails ("6.10").
+		lines = append(lines, loc.Tr("The backup on %[1]s was last updated completely on %[2]s, from Tails %[3]s.", name, TimeText(loc, m.Finished, now), OneLine(m.TailsVersion)))
+	default:
+		lines = append(lines, loc.Tr("The backup on %[1]s was last updated completely on %[2]s.", name, TimeText(loc, m.Finished, now)))
 	}
 	if m.State == tails.StateIncomplete {
-		lines = append(lines, fmt.Sprintf("Its last update, started on %s, did not finish: some of its files may be older than others, or missing.", TimeText(m.Started, now)))
+		lines = append(lines, loc.Tr("Its last update, started on %s, did not finish: some of its files may be older than others, or missing.", TimeText(loc, m.Started, now)))
 	}
-	lines = append(lines, "Restoring copies it into the Persistent Storage of this Tails: files in your Persistent Storage that are not on the backup will be deleted, and files that differ will be replaced by the backup's version.")
+	lines = append(lines, loc.Tr("Restoring copies it into the Persistent Storage of this Tails: files in your Persistent Storage that are not on the backup will be deleted, and files that differ will be replaced by the backup's version."))
 	if other {
-		lines = append(lines, fmt.Sprintf("This backup was made from another Tails (Persistent Storage %s), not from this one: restore from it only if it is your own backup, for example of the Tails USB stick you lost.", m.Source))
+		lines = append(lines, loc.Tr("This backup was made from another Tails (Persistent Storage %s), not from this one: restore from it only if it is your own backup, for example of the Tails USB stick you lost.", m.Source))
 	}
 	return lines
 }
@@ -331,23 +330,23 @@ func (r *Restore) quiesce(ctx context.Context) (skip, names []string, err error)
 	for _, app := range busy {
 		a, f := app.App.Name, app.Feature.Name
 		if r.SkipClose {
-			r.UI.Say(fmt.Sprintf("%s is open: the data of %s is left as it is (--skip-close).", a, f))
+			r.UI.Say(r.Loc.Tr("%[1]s is open: the data of %[2]s is left as it is (--skip-close).", a, f))
 			leave(app)
 			continue
 		}
 		question := AppQuestion{App: a, Feature: f, Closable: app.Closable,
-			Text: fmt.Sprintf("%s is open, so the data of %s might be replaced while it uses it. Close it to restore that data, or leave that data as it is.", a, f)}
+			Text: r.Loc.Tr("%[1]s is open, so the data of %[2]s might be replaced while it uses it. Close it to restore that data, or leave that data as it is.", a, f)}
 		if !app.Closable {
-			question.Text = fmt.Sprintf("%s is running and using the data of %s, so that data might be replaced while it uses it. Wait until it has finished, then try again; or leave that data as it is.", a, f)
+			question.Text = r.Loc.Tr("%[1]s is running and using the data of %[2]s, so that data might be replaced while it uses it. Wait until it has finished, then try again; or leave that data as it is.", a, f)
 		}
 	ask:
 		for {
 			answer, err := r.UI.AskApp(ctx, question)
 			switch {
 			case ctx.Err() != nil:
-				return nil, nil, fmt.Errorf("interrupted, so nothing was changed")
+				return nil, nil, errors.New(r.Loc.Tr("interrupted, so nothing was changed"))
 			case errors.Is(err, ErrNoAnswer):
-				return nil, nil, fmt.Errorf("no answer about %s, so nothing was changed; close it and run 'tails-backup restore' again, or add --skip-close to leave its data as it is", a)
+				return nil, nil, errors.New(r.Loc.Tr("no answer about %s, so nothing was changed; close it and run 'tails-backup restore' again, or add --skip-close to leave its data as it is", a))
 			}
 			switch answer {
 			case AppLeave:
@@ -355,31 +354,31 @@ func (r *Restore) quiesce(ctx context.Context) (skip, names []string, err error)
 				break ask
 			case AppAgain:
 			default:
-				return nil, nil, errors.New("cancelled, so nothing was changed")
+				return nil, nil, errors.New(r.Loc.Tr("cancelled, so nothing was changed"))
 			}
 			if !app.Closable {
 				still, err := q.BusyApps(ctx, []tails.Feature{app.Feature})
 				if err != nil {
 					r.Log.WithError(err).Debug("list the running applications")
-					return nil, nil, fmt.Errorf("cannot tell whether %s has finished (%s), so nothing was changed; run 'tails-backup restore' again", a, Reason(err))
+					return nil, nil, errors.New(r.Loc.Tr("cannot tell whether %[1]s has finished (%[2]s), so nothing was changed; run 'tails-backup restore' again", a, Reason(err)))
 				}
 				if !slices.ContainsFunc(still, func(b quiesce.BusyApp) bool { return b.App.Name == a }) {
 					break ask
 				}
 				continue
 			}
-			r.UI.Say(fmt.Sprintf("Asking %s to close...", a))
+			r.UI.Say(r.Loc.Tr("Asking %s to close...", a))
 			err = q.CloseApp(ctx, app, RestoreCloseGrace)
 			switch {
 			case err == nil:
 				break ask
 			case errors.Is(err, quiesce.ErrStillRunning):
-				question.Text = fmt.Sprintf("%s did not close. Close it yourself (save your work first), then answer c again, or leave its data as it is.", a)
+				question.Text = r.Loc.Tr("%s did not close. Close it yourself (save your work first), then answer c again, or leave its data as it is.", a)
 			case ctx.Err() != nil:
-				return nil, nil, fmt.Errorf("interrupted, so nothing was changed")
+				return nil, nil, errors.New(r.Loc.Tr("interrupted, so nothing was changed"))
 			default:
 				r.Log.WithError(err).Debug("close the application")
-				return nil, nil, fmt.Errorf("%s could not be closed (%s), so nothing was changed; close it yourself and run 'tails-backup restore' again", a, Reason(err))
+				return nil, nil, errors.New(r.Loc.Tr("%[1]s could not be closed (%[2]s), so nothing was changed; close it yourself and run 'tails-backup restore' again", a, Reason(err)))
 			}
 		}
 	}

@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"tails-backup/inhibit"
+	"tails-backup/l10n"
 	"tails-backup/pairing"
 	"tails-backup/pinentry"
 	"tails-backup/quiesce"
@@ -63,18 +64,18 @@ type UpdateObserver interface {
 
 // UpdatePassphrase is how an update asks the passphrase of the backup's Persistent Storage,
 // in the agent and in 'tails-backup update'.
-func UpdatePassphrase(asker pinentry.PassphraseAsker, st Stick) Passphrase {
+func UpdatePassphrase(loc *l10n.Locale, asker pinentry.PassphraseAsker, st Stick) Passphrase {
 	return Passphrase{
 		Asker: asker,
 		Prompt: pinentry.Prompt{
-			Title:       "Tails Backup",
-			Description: fmt.Sprintf("Enter the passphrase of your backup Tails (%s) to update it.", Name(st.Stick)),
+			Title:       loc.Tr("Tails Backup"),
+			Description: loc.Tr("Enter the passphrase of your backup Tails (%s) to update it.", Name(st.Stick)),
 			// GNOME Shell shows the prompt as the dialog's heading, and not the title.
-			Prompt: "Passphrase of your backup Tails",
-			OK:     "Update",
+			Prompt: loc.Tr("Passphrase of your backup Tails"),
+			OK:     loc.Tr("Update"),
 		},
 		Tries:     3,
-		WrongText: "Wrong passphrase. Try again: it is the passphrase of the backup's Persistent Storage.",
+		WrongText: loc.Tr("Wrong passphrase. Try again: it is the passphrase of the backup's Persistent Storage."),
 	}
 }
 
@@ -90,6 +91,9 @@ type Update struct {
 	Store *pairing.Store
 	Now   func() time.Time
 	Log   *logrus.Entry
+	// Loc is the session's language of the passphrase prompt and of what the session shows
+	// while the update runs (nil: English).
+	Loc *l10n.Locale
 
 	Stick Stick
 	// Source is the LUKS UUID of this Tails' Persistent Storage, which the marker must name;
@@ -255,7 +259,7 @@ func (u *Update) Run(ctx context.Context) (*UpdateDone, error) {
 }
 
 func (u *Update) steps(ctx context.Context) (*UpdateDone, error) {
-	if err := u.open.Unlock(ctx, UpdatePassphrase(u.Asker, u.Stick)); err != nil {
+	if err := u.open.Unlock(ctx, UpdatePassphrase(u.Loc, u.Asker, u.Stick)); err != nil {
 		return nil, err
 	}
 	root, err := u.open.Mount(ctx)
@@ -277,7 +281,7 @@ func (u *Update) steps(ctx context.Context) (*UpdateDone, error) {
 	if st, err := u.Store.Load(ctx); err == nil && u.pausedByOther(st) {
 		return nil, ErrPaused
 	}
-	release, err := u.Inhibitor.Inhibit(ctx, "Updating your backup Tails")
+	release, err := u.Inhibitor.Inhibit(ctx, u.Loc.Tr("Updating your backup Tails"))
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()

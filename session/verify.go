@@ -10,6 +10,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"tails-backup/l10n"
 	"tails-backup/pairing"
 	"tails-backup/pinentry"
 	"tails-backup/udisks"
@@ -32,7 +33,9 @@ type Verify struct {
 	Helper  wire.HelperRunner
 	Asker   pinentry.PassphraseAsker
 	Log     *logrus.Entry
-	UI      VerifyUI
+	// Loc is the session's language (nil: English).
+	Loc *l10n.Locale
+	UI  VerifyUI
 	// Device names the stick (/dev/sdb, sdb); "" is the only paired backup plugged in.
 	Device   string
 	Checksum bool
@@ -50,28 +53,24 @@ func (v *Verify) Run(ctx context.Context) (*wire.Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	state, se, err := LoadState(ctx, store)
+	state, se, err := LoadStateIn(ctx, v.Loc, store)
 	if err != nil {
 		return nil, err
 	}
 	if se != nil {
-		v.UI.Warn(StateErrorText(se))
+		v.UI.Warn(StateErrorTextIn(v.Loc, se))
 	}
-	stick, err := pickToVerify(snap, v.Boot, &state, v.Device)
+	stick, err := pickToVerify(v.Loc, snap, v.Boot, &state, v.Device)
 	if err != nil {
 		return nil, err
 	}
 	name := Describe(stick.Stick)
-	v.UI.Say(fmt.Sprintf("Verifying the backup on %s.", name))
+	v.UI.Say(v.Loc.Tr("Verifying the backup on %s.", name))
 
-	o := OpenStick(disks, stick, v.Asker, Use{
-		Command: "verify", Purpose: "to verify your backup Tails", OK: "Verify",
-		Asked:   "Passphrase of your backup Tails",
-		NotDone: "was not verified", Unchanged: "the backup was not verified", LeaveAsFound: true, ReadOnly: true,
-	}, v.Log)
+	o := OpenStick(disks, stick, v.Asker, Use{Kind: UseVerify, LeaveAsFound: true, ReadOnly: true}, v.Loc, v.Log)
 	defer func() {
 		if err := o.Release(ctx); err != nil {
-			v.UI.Warn(NotLockedText(name, err))
+			v.UI.Warn(NotLockedText(v.Loc, name, err))
 		}
 	}()
 	if err := o.Unlock(ctx); err != nil {
@@ -83,7 +82,7 @@ func (v *Verify) Run(ctx context.Context) (*wire.Report, error) {
 	req := wire.Request{Version: wire.ProtocolVersion, Op: wire.OpVerify, Backup: stick.UUID, Checksum: v.Checksum, Skip: v.Skip}
 	rep, err := v.Helper.Run(ctx, req, v.UI.Event)
 	if err != nil {
-		return nil, fmt.Errorf("%s was not verified: %w", name, CommandHelperError(ctx, err, v.Log))
+		return nil, fmt.Errorf(v.Loc.Tr("%[1]s was not verified: %[2]w"), name, CommandHelperError(ctx, v.Loc, err, v.Log))
 	}
 	if rep == nil {
 		rep = &wire.Report{}
@@ -92,7 +91,7 @@ func (v *Verify) Run(ctx context.Context) (*wire.Report, error) {
 }
 
 // pickToVerify picks the stick named by dev, or the only paired backup plugged in.
-func pickToVerify(snap *udisks.Snapshot, boot udisks.BootPaths, state *pairing.State, dev string) (Stick, error) {
+func pickToVerify(loc *l10n.Locale, snap *udisks.Snapshot, boot udisks.BootPaths, state *pairing.State, dev string) (Stick, error) {
 	var paired []Stick
 	for _, c := range Candidates(snap, boot) {
 		if state.IsPaired(c.UUID) {
@@ -106,18 +105,18 @@ func pickToVerify(snap *udisks.Snapshot, boot udisks.BootPaths, state *pairing.S
 	}
 	switch pe.Reason {
 	case PickNone:
-		return st, errors.New("no paired backup Tails is plugged in; plug it in and try again, or name its device, e.g. 'tails-backup verify /dev/sdb'")
+		return st, errors.New(loc.Tr("no paired backup Tails is plugged in; plug it in and try again, or name its device, e.g. 'tails-backup verify /dev/sdb'"))
 	case PickSeveral:
-		return st, fmt.Errorf("%w: %d paired backups are plugged in; say which one to verify, e.g. 'tails-backup verify %s'",
-			ErrUsage, pe.Count, Device(paired[0].Stick))
+		return st, fmt.Errorf("%w: %s", ErrUsage, loc.TrN("%[1]d paired backup is plugged in; say which one to verify, e.g. 'tails-backup verify %[2]s'",
+			"%[1]d paired backups are plugged in; say which one to verify, e.g. 'tails-backup verify %[2]s'", pe.Count, pe.Count, Device(paired[0].Stick)))
 	case PickNoDevice:
-		return st, fmt.Errorf("there is no device %s; plug in the backup Tails and give its device, e.g. /dev/sdb, or the folder where it is mounted", pe.Device)
+		return st, errors.New(loc.Tr("there is no device %s; plug in the backup Tails and give its device, e.g. /dev/sdb, or the folder where it is mounted", pe.Device))
 	case PickNotTails:
-		return st, fmt.Errorf("%s is not a Tails stick (it has no Persistent Storage partition); give the device of your backup Tails", pe.Device)
+		return st, errors.New(loc.Tr("%s is not a Tails stick (it has no Persistent Storage partition); give the device of your backup Tails", pe.Device))
 	case PickUnfit:
 		if pe.Unfit == UnfitBoot {
-			return st, fmt.Errorf("%s is the stick this Tails is running from, so it is not a backup; give the device of your backup Tails", pe.Device)
+			return st, errors.New(loc.Tr("%s is the stick this Tails is running from, so it is not a backup; give the device of your backup Tails", pe.Device))
 		}
 	}
-	return st, fmt.Errorf("%s %s", pe.Device, UnfitText(pe.Unfit))
+	return st, errors.New(UnfitTextIn(loc, pe.Device, pe.Unfit))
 }

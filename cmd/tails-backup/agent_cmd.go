@@ -25,17 +25,17 @@ import (
 
 // runAgent runs the session agent: started by the systemd user unit in the desktop session.
 func runAgent(ctx context.Context, env *environment, args []string) error {
-	fs := newFlagSet(env, "agent", "[--verbose] [--state FILE] [--helper-command CMD]", `The session agent, started by the systemd user unit in the desktop session: it updates a
+	fs := newFlagSet(env, "agent", "[--verbose] [--state FILE] [--helper-command CMD]", env.loc.Tr(`The session agent, started by the systemd user unit in the desktop session: it updates a
 paired backup Tails each time it is plugged in, asks its passphrase, shows the progress in
-notifications and reminds you when the backup gets old. You do not need to start it yourself.`)
-	statePath := fs.String("state", "", "the pairing store (default: in the Persistent Storage on Tails, else ~/.config/tails-backup/state.json)")
-	helperCmd := fs.String("helper-command", strings.Join(wire.DefaultHelperCommand(), " "), "how to run the root helper")
-	verbose := fs.Bool("verbose", false, "log debug messages")
-	if done, err := parseFlags(fs, args); done {
+notifications and reminds you when the backup gets old. You do not need to start it yourself.`))
+	statePath := fs.String("state", "", env.loc.Tr("the pairing store (default: in the Persistent Storage on Tails, else ~/.config/tails-backup/state.json)"))
+	helperCmd := fs.String("helper-command", strings.Join(wire.DefaultHelperCommand(), " "), env.loc.Tr("how to run the root helper"))
+	verbose := fs.Bool("verbose", false, env.loc.Tr("log debug messages"))
+	if done, err := parseFlags(env.loc, fs, args); done {
 		return err
 	}
 	if fs.NArg() != 0 {
-		return fmt.Errorf("%w: the agent takes no arguments", errUsage)
+		return fmt.Errorf("%w: %s", errUsage, env.loc.Tr("the agent takes no arguments"))
 	}
 	logger := logrus.New()
 	logger.Out = env.stderr
@@ -56,12 +56,12 @@ notifications and reminds you when the backup gets old. You do not need to start
 	// through this connection before Run returns.
 	sys, err := dbus.ConnectSystemBus(dbus.WithContext(context.WithoutCancel(ctx)))
 	if err != nil {
-		return fmt.Errorf("connect to the system bus: %w; is D-Bus running?", err)
+		return fmt.Errorf(env.loc.Tr("connect to the system bus: %w; is D-Bus running?"), err)
 	}
 	defer sys.Close()
 	notifier, err := notify.New(ctx, notify.Config{Log: log.WithField("component", "notify")})
 	if err != nil {
-		return fmt.Errorf("connect to the session bus: %w; run the agent inside a desktop session", err)
+		return fmt.Errorf(env.loc.Tr("connect to the session bus: %w; run the agent inside a desktop session"), err)
 	}
 	defer notifier.Close()
 
@@ -87,11 +87,11 @@ notifications and reminds you when the backup gets old. You do not need to start
 	// The Backup app's API; its own connection, so that the name goes when the agent does.
 	session, err := dbus.ConnectSessionBus(dbus.WithContext(ctx))
 	if err != nil {
-		return fmt.Errorf("connect to the session bus: %w; run the agent inside a desktop session", err)
+		return fmt.Errorf(env.loc.Tr("connect to the session bus: %w; run the agent inside a desktop session"), err)
 	}
 	defer session.Close()
 	if _, err := a.ServeAPI(ctx, session); err != nil {
-		return fmt.Errorf("serve the Backup app's API: %w", err)
+		return fmt.Errorf(env.loc.Tr("serve the Backup app's API: %w"), err)
 	}
 	log.WithField("state", path).Info("agent started")
 	return a.Run(ctx)

@@ -17,7 +17,8 @@ import (
 // confirm asks a yes/no question on standard output and reads the answer on standard input;
 // anything but y or yes (including no input) is no.
 func confirm(env *environment, question string) bool {
-	fmt.Fprintf(env.stdout, "%s [y/N] ", question)
+	// TRANSLATORS: %s is a question; y and N are the answers typed, they stay y and N.
+	fmt.Fprint(env.stdout, env.loc.Tr("%s [y/N] ", question))
 	line, _ := bufio.NewReader(io.LimitReader(env.stdin, 1024)).ReadString('\n')
 	switch strings.ToLower(strings.TrimSpace(line)) {
 	case "y", "yes":
@@ -95,7 +96,7 @@ type terminal struct {
 }
 
 func (t *terminal) Sticks(cands []session.Stick, st *pairing.State) {
-	printCandidates(t.env.stdout, cands, st)
+	printCandidates(t.env.loc, t.env.stdout, cands, st)
 }
 
 func (t *terminal) Confirm(ctx context.Context, question string) bool {
@@ -104,14 +105,16 @@ func (t *terminal) Confirm(ctx context.Context, question string) bool {
 
 func (t *terminal) Say(s string) { fmt.Fprintln(t.env.stdout, s) }
 
-func (t *terminal) Warn(s string) { fmt.Fprintln(t.env.stderr, "Warning: "+s) }
+func (t *terminal) Warn(s string) { fmt.Fprintln(t.env.stderr, t.env.loc.Tr("Warning: %s", s)) }
 
 func (t *restoreTerminal) ConfirmRestore(ctx context.Context, other bool) bool {
 	if other {
-		answer, _ := t.in.ask(ctx, t.env.stdout, "Type restore to restore from this backup of another Tails, or anything else to cancel: ")
+		// TRANSLATORS: "restore" is the word to type; it stays "restore".
+		answer, _ := t.in.ask(ctx, t.env.stdout, t.env.loc.Tr("Type restore to restore from this backup of another Tails, or anything else to cancel: "))
 		return answer == "restore"
 	}
-	answer, _ := t.in.ask(ctx, t.env.stdout, "Restore your Persistent Storage from this backup? [y/N] ")
+	// TRANSLATORS: y and N are the answers typed; they stay y and N.
+	answer, _ := t.in.ask(ctx, t.env.stdout, t.env.loc.Tr("Restore your Persistent Storage from this backup? [y/N] "))
 	return isYes(answer)
 }
 
@@ -119,10 +122,10 @@ func (t *restoreTerminal) ConfirmRestore(ctx context.Context, other bool) bool {
 // its data), anything else cancels.
 func (t *restoreTerminal) AskApp(ctx context.Context, q session.AppQuestion) (session.AppAnswer, error) {
 	w := t.env.stdout
-	prompt := fmt.Sprintf("[c] close %s and continue, [s] leave its data as it is, [N] cancel: ", q.App)
+	prompt := t.env.loc.Tr("[c] close %s and continue, [s] leave its data as it is, [N] cancel: ", q.App)
 	again := "c"
 	if !q.Closable {
-		prompt = "[r] try again, [s] leave its data as it is, [N] cancel: "
+		prompt = t.env.loc.Tr("[r] try again, [s] leave its data as it is, [N] cancel: ")
 		again = "r"
 	}
 	fmt.Fprintln(w, q.Text)

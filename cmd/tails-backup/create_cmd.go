@@ -29,37 +29,37 @@ If create is interrupted, the stick is left unfinished and not paired: run creat
 
 // runCreate is `tails-backup create`: run as amnesia in the desktop session.
 func runCreate(ctx context.Context, env *environment, args []string) error {
-	fs := newFlagSet(env, "create", createSynopsis, createDescription)
-	yes := fs.Bool("yes", false, "erase the stick without asking (DEVICE is then required)")
-	replace := fs.Bool("replace", false, "with --yes: erase the stick even if it is a backup paired with this Tails")
-	statePath := fs.String("state", "", stateFlagHelp)
-	helperCmd := fs.String("helper-command", defaultHelperCommand(), "how to run the root helper")
-	verbose := fs.Bool("verbose", false, "log debug messages")
-	if done, err := parseFlags(fs, args); done {
+	fs := newFlagSet(env, "create", createSynopsis, env.loc.Tr(createDescription))
+	yes := fs.Bool("yes", false, env.loc.Tr("erase the stick without asking (DEVICE is then required)"))
+	replace := fs.Bool("replace", false, env.loc.Tr("with --yes: erase the stick even if it is a backup paired with this Tails"))
+	statePath := fs.String("state", "", env.loc.Tr(stateFlagHelp))
+	helperCmd := fs.String("helper-command", defaultHelperCommand(), env.loc.Tr("how to run the root helper"))
+	verbose := fs.Bool("verbose", false, env.loc.Tr("log debug messages"))
+	if done, err := parseFlags(env.loc, fs, args); done {
 		return err
 	}
 	switch {
 	case fs.NArg() > 1:
-		return fmt.Errorf("%w: give at most one device, e.g. 'tails-backup create /dev/sdb'", errUsage)
+		return fmt.Errorf("%w: %s", errUsage, env.loc.Tr("give at most one device, e.g. 'tails-backup create /dev/sdb'"))
 	case *yes && fs.NArg() == 0:
-		return fmt.Errorf("%w: --yes erases without asking, so name the stick to erase, e.g. 'tails-backup create --yes /dev/sdb'", errUsage)
+		return fmt.Errorf("%w: %s", errUsage, env.loc.Tr("--yes erases without asking, so name the stick to erase, e.g. 'tails-backup create --yes /dev/sdb'"))
 	case *replace && !*yes:
-		return fmt.Errorf("%w: --replace only goes with --yes", errUsage)
+		return fmt.Errorf("%w: %s", errUsage, env.loc.Tr("--replace only goes with --yes"))
 	case len(strings.Fields(*helperCmd)) == 0:
-		return fmt.Errorf("%w: --helper-command is empty", errUsage)
+		return fmt.Errorf("%w: %s", errUsage, env.loc.Tr("--helper-command is empty"))
 	}
 	sys := env.sessionSystem()
 	log := newLog(env, *verbose, "create")
 	if session.ReadOwnMarker(sys.markerRoot).IsBackup() {
 		// Its agent never updates backups: the new one would never be updated.
-		return errors.New("this Tails is itself a backup, so it does not make backups; if your main Tails is lost or broken, run 'tails-backup promote' first")
+		return errors.New(env.loc.Tr("this Tails is itself a backup, so it does not make backups; if your main Tails is lost or broken, run 'tails-backup promote' first"))
 	}
 	used, err := sys.usedBytes(sys.markerRoot)
 	if err != nil {
-		return fmt.Errorf("your Persistent Storage is not unlocked (%s), so there is nothing to back up; restart Tails, unlock it in the Welcome Screen and run 'tails-backup create' again", session.Reason(err))
+		return errors.New(env.loc.Tr("your Persistent Storage is not unlocked (%s), so there is nothing to back up; restart Tails, unlock it in the Welcome Screen and run 'tails-backup create' again", session.Reason(err)))
 	}
 
-	disks, snap, closeDisks, err := openDisks(ctx, sys, log, "create", "")
+	disks, snap, closeDisks, err := openDisks(ctx, env.loc, sys, log, "create", false)
 	if err != nil {
 		return err
 	}
@@ -70,35 +70,35 @@ func runCreate(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 
-	cands := session.CreateTargets(snap, sys.boot, used, &before)
-	printCreateCandidates(env.stdout, cands, used)
-	target, err := chooseCreateTarget(snap, cands, fs.Arg(0), used)
+	cands := session.CreateTargetsIn(env.loc, snap, sys.boot, used, &before)
+	printCreateCandidates(env.loc, env.stdout, cands, used)
+	target, err := chooseCreateTarget(env.loc, snap, cands, fs.Arg(0), used)
 	if err != nil {
 		return err
 	}
 	name := session.Describe(target.Stick)
-	printErased(env.stdout, snap, target)
+	printErased(env.loc, env.stdout, snap, target)
 	if target.PairedUUID != "" {
-		fmt.Fprintln(env.stdout, session.ReplaceBackupText)
+		fmt.Fprintln(env.stdout, session.ReplaceBackupTextIn(env.loc))
 		if *yes && !*replace {
-			return fmt.Errorf("%s is your backup Tails, so it was not erased; add --replace to erase it all the same", name)
+			return errors.New(env.loc.Tr("%s is your backup Tails, so it was not erased; add --replace to erase it all the same", name))
 		}
 	}
 	if !*yes && !confirmErase(env, name) {
-		return errors.New("not confirmed, so nothing was changed (type yes to erase the stick, or use --yes)")
+		return errors.New(env.loc.Tr("not confirmed, so nothing was changed (type yes to erase the stick, or use --yes)"))
 	}
 
-	pass, err := session.AskNewPassphrase(ctx, pinentry.NewPinentry(log.WithField("component", "pinentry")), name)
+	pass, err := session.AskNewPassphraseIn(ctx, env.loc, pinentry.NewPinentry(log.WithField("component", "pinentry")), name)
 	if err != nil {
 		return err
 	}
 	defer secmem.Wipe(pass)
 
 	l, _ := session.PlanLayout(target.Facts.Size)
-	c := &session.Creation{Disks: disks, Boot: sys.boot, Log: log, Name: name,
+	c := &session.Creation{Disks: disks, Boot: sys.boot, Log: log, Loc: env.loc, Name: name,
 		Helper: wire.NewHelperClient(strings.Fields(*helperCmd), log.WithField("component", "helper")),
 		Drive:  target.Drive.Path, Layout: l, Used: used,
-		Progress: &createProgress{w: env.stdout, warn: env.stderr, terminal: env.isTerminal, steps: session.CreateSteps}}
+		Progress: &createProgress{w: env.stdout, warn: env.stderr, loc: env.loc, terminal: env.isTerminal, steps: session.CreateSteps}}
 	if err := c.Run(ctx, pass); err != nil {
 		return err
 	}
@@ -111,14 +111,14 @@ func runCreate(ctx context.Context, env *environment, args []string) error {
 		return c.Pair(s, target, now)
 	})
 	if err != nil {
-		return fmt.Errorf("the backup Tails on %s is complete, but it is not paired because %w; then plug it in and run 'tails-backup pair %s' to pair it", name, err, session.Device(target.Stick))
+		return fmt.Errorf(env.loc.Tr("the backup Tails on %[1]s is complete, but it is not paired because %[2]w; then plug it in and run 'tails-backup pair %[3]s' to pair it"), name, err, session.Device(target.Stick))
 	}
 	if ejectErr != nil {
-		fmt.Fprintln(env.stdout, "Your backup Tails is ready and paired.")
-		fmt.Fprintf(env.stderr, "Warning: %s could not be ejected (%s); eject it in the Files browser before you unplug it.\n", name, session.Reason(ejectErr))
+		fmt.Fprintln(env.stdout, env.loc.Tr("Your backup Tails is ready and paired."))
+		fmt.Fprintln(env.stderr, env.loc.Tr("Warning: %[1]s could not be ejected (%[2]s); eject it in the Files browser before you unplug it.", name, session.Reason(ejectErr)))
 		return nil
 	}
-	fmt.Fprintln(env.stdout, "Your backup Tails is ready: you can unplug it. From now on, plug it in to update it; if this Tails is lost or broken, start on the backup.")
+	fmt.Fprintln(env.stdout, env.loc.Tr("Your backup Tails is ready: you can unplug it. From now on, plug it in to update it; if this Tails is lost or broken, start on the backup."))
 	return nil
 }
 
@@ -135,9 +135,9 @@ func statfsUsed(dir string) (uint64, error) {
 // savePairing records the new backup with change (session.SavePairing), in the store where it
 // is now; what was read from readPath before comes along if it moved.
 func savePairing(ctx context.Context, env *environment, sys sessionSystem, log *logrus.Entry, flagPath, readPath string, before pairing.State, beforeDamaged bool, change func(*pairing.State) error) error {
-	store, err := storeAt(flagPath, sys, log)()
+	store, err := storeAt(env.loc, flagPath, sys, log)()
 	if err != nil {
 		return err
 	}
-	return session.SavePairing(ctx, store, readPath, before, beforeDamaged, func(se *pairing.StateError) { warnStateError(env.stderr, se) }, change)
+	return session.SavePairing(ctx, store, readPath, before, beforeDamaged, func(se *pairing.StateError) { warnStateError(env, se) }, change)
 }

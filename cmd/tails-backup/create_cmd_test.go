@@ -617,7 +617,7 @@ func TestCreateWarnings(t *testing.T) {
 		t.Fatalf("exit %d", code)
 	}
 	wantContains(t, "stderr", stderr, "Warning: the backup Tails starts only on computers with UEFI: its boot loader for legacy BIOS was not installed (no syslinux).\n",
-		"Warning: 1 file could not be copied; the next update copies them, so plug in your backup Tails again later.\n")
+		"Warning: 1 file could not be copied; the next update copies it, so plug in your backup Tails again later.\n")
 	wantContains(t, "stdout", stdout, "Your backup Tails is ready")
 	if st, ok := loadStateFile(t, w.state); !ok || len(st.Backups) != 1 {
 		t.Error("not paired")
@@ -827,11 +827,11 @@ func TestCreateUsage(t *testing.T) {
 // do, instead of an empty "Drives plugged in:" list.
 func TestCreateWithoutDrive(t *testing.T) {
 	var out bytes.Buffer
-	printCreateCandidates(&out, nil, createUsed)
+	printCreateCandidates(nil, &out, nil, createUsed)
 	if out.Len() != 0 {
 		t.Errorf("printed %q for no drive", out.String())
 	}
-	_, err := chooseCreateTarget(nil, nil, "", createUsed)
+	_, err := chooseCreateTarget(nil, nil, nil, "", createUsed)
 	want := "no USB stick is plugged in: plug in the USB stick to make the backup on (at least 7.5 GB), then run 'tails-backup create' again"
 	if err == nil || err.Error() != want {
 		t.Errorf("error %v, want %q", err, want)

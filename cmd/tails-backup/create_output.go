@@ -7,42 +7,49 @@ import (
 	"fmt"
 	"io"
 
+	"tails-backup/l10n"
 	"tails-backup/session"
 	"tails-backup/udisks"
 )
 
-func printCreateCandidates(w io.Writer, cands []session.CreateTarget, used uint64) {
+func printCreateCandidates(loc *l10n.Locale, w io.Writer, cands []session.CreateTarget, used uint64) {
 	if len(cands) == 0 {
 		return // chooseCreateTarget says that no stick is plugged in
 	}
-	fmt.Fprintln(w, "Drives plugged in:")
+	fmt.Fprintln(w, loc.Tr("Drives plugged in:"))
 	for _, c := range cands {
-		what := ""
-		if c.What != "" {
-			what = ", " + c.What
+		label, size := session.Label(c.Stick), sizeText(loc, c.Facts.Size)
+		var line string
+		// TRANSLATORS: a drive: its label ("Kingston DataTraveler"), its size, what it is to this
+		// Tails ("your backup Tails"), and why it cannot be used.
+		switch {
+		case c.What == "" && c.Reason == "":
+			line = loc.Tr("%[1]s, %[2]s: can be used", label, size)
+		case c.What == "":
+			line = loc.Tr("%[1]s, %[2]s: cannot be used: %[3]s", label, size, c.Reason)
+		case c.Reason == "":
+			line = loc.Tr("%[1]s, %[2]s, %[3]s: can be used", label, size, c.What)
+		default:
+			line = loc.Tr("%[1]s, %[2]s, %[3]s: cannot be used: %[4]s", label, size, c.What, c.Reason)
 		}
-		verdict := "can be used"
-		if c.Reason != "" {
-			verdict = "cannot be used: " + c.Reason
-		}
-		fmt.Fprintf(w, "  %-10s %s, %s%s: %s\n", deviceOrNone(c.Stick), session.Label(c.Stick), sizeText(c.Facts.Size), what, verdict)
+		fmt.Fprintf(w, "  %-10s %s\n", deviceOrNone(loc, c.Stick), line)
 	}
-	fmt.Fprintf(w, "Your Persistent Storage holds %s: a backup of this Tails needs a USB stick of at least %s.\n",
-		sizeText(used), sizeText(session.NeededStickSize(0, used)))
+	fmt.Fprintln(w, loc.Tr("Your Persistent Storage holds %[1]s: a backup of this Tails needs a USB stick of at least %[2]s.",
+		sizeText(loc, used), sizeText(loc, session.NeededStickSize(0, used))))
 }
 
-func deviceOrNone(st udisks.Stick) string {
+func deviceOrNone(loc *l10n.Locale, st udisks.Stick) string {
 	if d := session.Device(st); d != "" {
 		return d
 	}
-	return "(no medium)"
+	return loc.Tr("(no medium)")
 }
 
 // chooseCreateTarget picks the drive named by dev (a device such as /dev/sdb, sdb, or one of
 // its partitions), or the only eligible one when dev is "".
-func chooseCreateTarget(snap *udisks.Snapshot, cands []session.CreateTarget, dev string, used uint64) (session.CreateTarget, error) {
+func chooseCreateTarget(loc *l10n.Locale, snap *udisks.Snapshot, cands []session.CreateTarget, dev string, used uint64) (session.CreateTarget, error) {
 	if dev == "" && len(cands) == 0 {
-		return session.CreateTarget{}, fmt.Errorf("no USB stick is plugged in: plug in the USB stick to make the backup on (at least %s), then run 'tails-backup create' again", sizeText(session.NeededStickSize(0, used)))
+		return session.CreateTarget{}, errors.New(loc.Tr("no USB stick is plugged in: plug in the USB stick to make the backup on (at least %s), then run 'tails-backup create' again", sizeText(loc, session.NeededStickSize(0, used))))
 	}
 	var ok []session.CreateTarget
 	for _, c := range cands {
@@ -73,21 +80,20 @@ func chooseCreateTarget(snap *udisks.Snapshot, cands []session.CreateTarget, dev
 	}
 	switch pe.Reason {
 	case session.PickNone:
-		return c, errors.New("no USB stick plugged in can hold a backup of this Tails; plug in a USB stick big enough (see above) and try again")
+		return c, errors.New(loc.Tr("no USB stick plugged in can hold a backup of this Tails; plug in a USB stick big enough (see above) and try again"))
 	case session.PickSeveral:
-		return c, fmt.Errorf("%w: %d USB sticks can be used; say which one to erase, e.g. 'tails-backup create %s'",
-			errUsage, pe.Count, session.Device(ok[0].Stick))
+		return c, fmt.Errorf("%w: %s", errUsage, loc.Tr("%[1]d USB sticks can be used; say which one to erase, e.g. 'tails-backup create %[2]s'", pe.Count, session.Device(ok[0].Stick)))
 	case session.PickRefused:
-		return c, fmt.Errorf("%s cannot be used: %s", pe.Device, pe.Why)
+		return c, errors.New(loc.Tr("%[1]s cannot be used: %[2]s", pe.Device, pe.Why))
 	}
-	return c, fmt.Errorf("there is no USB stick %s; run 'tails-backup create' without a device to list the drives plugged in", pe.Device)
+	return c, errors.New(loc.Tr("there is no USB stick %s; run 'tails-backup create' without a device to list the drives plugged in", pe.Device))
 }
 
 // printErased shows what erasing the target destroys: each partition with its number, size,
 // GPT name and file system.
-func printErased(w io.Writer, snap *udisks.Snapshot, c session.CreateTarget) {
-	fmt.Fprintf(w, "Everything on %s will be erased:\n", session.Describe(c.Stick))
-	for _, l := range session.ErasedLines(snap, c) {
+func printErased(loc *l10n.Locale, w io.Writer, snap *udisks.Snapshot, c session.CreateTarget) {
+	fmt.Fprintln(w, loc.Tr("Everything on %s will be erased:", session.Describe(c.Stick)))
+	for _, l := range session.ErasedLinesIn(loc, snap, c) {
 		fmt.Fprintf(w, "  %s\n", l)
 	}
 }

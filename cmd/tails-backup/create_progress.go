@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 
+	"tails-backup/l10n"
+
 	tbsync "tails-backup/sync"
 	"tails-backup/wire"
 )
@@ -17,6 +19,7 @@ import (
 type createProgress struct {
 	w        io.Writer
 	warn     io.Writer // standard error, for the warnings
+	loc      *l10n.Locale
 	terminal bool
 	steps, n int
 	pct      int  // last percentage shown, -1 for none
@@ -93,5 +96,5 @@ func (p *createProgress) Finish() {
 // Warn prints a warning on standard error.
 func (p *createProgress) Warn(s string) {
 	p.Finish()
-	fmt.Fprintln(p.warn, "Warning: "+s)
+	fmt.Fprintln(p.warn, p.loc.Tr("Warning: %s", s))
 }

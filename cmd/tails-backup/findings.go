@@ -8,6 +8,7 @@ import (
 	"io"
 	"strings"
 
+	"tails-backup/l10n"
 	"tails-backup/session"
 	"tails-backup/wire"
 )
@@ -15,6 +16,7 @@ import (
 // verifyFindings gathers what a verify printed.
 type verifyFindings struct {
 	w        io.Writer
+	loc      *l10n.Locale
 	changes  int64 // change lines printed
 	problems int64
 	warnings int64
@@ -103,18 +105,18 @@ func (f *verifyFindings) summarize(rep *wire.Report, checksum bool, advice strin
 		rep = &wire.Report{}
 	}
 	if rep.ChangesNotListed > 0 {
-		fmt.Fprintf(f.w, "... and %d more differences, not listed.\n", rep.ChangesNotListed)
+		fmt.Fprintln(f.w, f.loc.Tr("... and %d more differences, not listed.", rep.ChangesNotListed))
 	}
 	for _, e := range rep.Errors {
-		fmt.Fprintf(f.w, "error: %s: could not be compared (%s: %s)\n", oneLine(e.Path), e.Op, oneLine(e.Error))
+		fmt.Fprintln(f.w, f.loc.Tr("error: %[1]s: could not be compared (%[2]s: %[3]s)", oneLine(e.Path), e.Op, oneLine(e.Error)))
 	}
 	if n := rep.ErrorCount - int64(len(rep.Errors)); n > 0 {
-		fmt.Fprintf(f.w, "error: ... and %d more files could not be compared.\n", n)
+		fmt.Fprintln(f.w, f.loc.Tr("error: ... and %d more files could not be compared.", n))
 	}
 	if len(rep.Features) > 0 {
-		fmt.Fprintf(f.w, "Features Tails would activate on the backup: %s.\n", strings.Join(rep.Features, ", "))
+		fmt.Fprintln(f.w, f.loc.Tr("Features Tails would activate on the backup: %s.", strings.Join(rep.Features, ", ")))
 	} else {
-		fmt.Fprintln(f.w, "Features Tails would activate on the backup: none.")
+		fmt.Fprintln(f.w, f.loc.Tr("Features Tails would activate on the backup: none."))
 	}
 	diffs := rep.Created + rep.Updated + rep.MetadataOnly + rep.Deleted
 	if diffs < f.changes+rep.ChangesNotListed {
@@ -122,24 +124,23 @@ func (f *verifyFindings) summarize(rep *wire.Report, checksum bool, advice strin
 	}
 	problems := max(rep.Problems, f.problems)
 	if diffs == 0 && problems == 0 && rep.ErrorCount == 0 {
-		what := "metadata compared; add --checksum to compare the content of the files too"
 		if checksum {
-			what = "metadata and content compared"
+			fmt.Fprintln(f.w, f.loc.Tr("The backup is identical and valid (metadata and content compared)."))
+		} else {
+			fmt.Fprintln(f.w, f.loc.Tr("The backup is identical and valid (metadata compared; add --checksum to compare the content of the files too)."))
 		}
-		fmt.Fprintf(f.w, "The backup is identical and valid (%s).\n", what)
 		return nil
 	}
-	summary := fmt.Sprintf("%s, %s", plural(diffs, "difference"), plural(problems, "problem"))
-	if rep.ErrorCount > 0 {
-		summary += fmt.Sprintf(", %s could not be compared", plural(rep.ErrorCount, "file"))
+	parts := []string{
+		f.loc.TrN("%d difference", "%d differences", clampInt(diffs), diffs),
+		f.loc.TrN("%d problem", "%d problems", clampInt(problems), problems),
 	}
-	fmt.Fprintln(f.w, summary+".")
+	if rep.ErrorCount > 0 {
+		parts = append(parts, f.loc.TrN("%d file could not be compared", "%d files could not be compared", clampInt(rep.ErrorCount), rep.ErrorCount))
+	}
+	fmt.Fprintln(f.w, f.loc.List(parts...)+".")
 	return errVerifyFailed{advice}
 }
 
-func plural(n int64, word string) string {
-	if n == 1 {
-		return "1 " + word
-	}
-	return fmt.Sprintf("%d %ss", n, word)
-}
+// clampInt is n as an int for choosing a plural form (which only needs its magnitude).
+func clampInt(n int64) int { return int(min(max(n, 0), 1<<31-1)) }

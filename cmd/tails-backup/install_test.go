@@ -273,6 +273,20 @@ func checkInstalledFiles(t *testing.T, root, dest, bin string, got map[string]in
 			want[rel] = f(0o644)
 		}
 	}
+	// The translations, compiled next to the binary by make (po/<lang>.po).
+	catalogs, err := filepath.Glob(filepath.Join(root, "po", "*.po"))
+	if err != nil || len(catalogs) == 0 {
+		t.Fatalf("po/*.po: %v (none)", err)
+	}
+	want["usr/share/locale"] = d(0o755)
+	for _, p := range catalogs {
+		lang := strings.TrimSuffix(filepath.Base(p), ".po")
+		want["usr/share/locale/"+lang] = d(0o755)
+		want["usr/share/locale/"+lang+"/LC_MESSAGES"] = d(0o755)
+		rel := "usr/share/locale/" + lang + "/LC_MESSAGES/tails-backup.mo"
+		want[rel] = f(0o644)
+		sources[rel] = filepath.Join(filepath.Dir(bin), "locale", lang, "LC_MESSAGES", "tails-backup.mo")
+	}
 	for rel := range sources {
 		if strings.HasPrefix(rel, "usr/share/doc/") {
 			want[rel] = f(0o644)

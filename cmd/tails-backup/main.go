@@ -15,6 +15,7 @@ import (
 	"syscall"
 
 	"tails-backup/internal/secmem"
+	"tails-backup/l10n"
 	"tails-backup/session"
 )
 
@@ -35,6 +36,9 @@ type environment struct {
 	// session is what the session commands (pair, status...) take from the system; nil
 	// means the real one. Tests give their own.
 	session *sessionSystem
+	// loc is the session's language (l10n.FromEnv); nil speaks English, as the tests' do
+	// unless they give one.
+	loc *l10n.Locale
 }
 
 // helperProgramName is the name under which the program is the root helper.
@@ -45,17 +49,17 @@ var errUsage = session.ErrUsage
 
 func commands() map[string]command {
 	return map[string]command{
-		"agent":     {"the session agent: updates a paired backup when it is plugged in, and reminds", runAgent},
-		"sync":      {"mirror a directory tree onto another, exactly (rsync -aHAXS --delete --numeric-ids -x)", runSync},
-		"helper":    {"the root helper (run by the session agent through sudo, no arguments)", runHelper},
-		"pair":      {"pair a Tails stick plugged in as the backup of this Tails", runPair},
-		"create":    {"erase a USB stick and make it a backup Tails of this Tails, paired", runCreate},
-		"reminders": {"turn the reminders on or off, snooze them, or show when the next one comes", runReminders},
-		"promote":   {"make this backup Tails your main Tails (when the main one is lost or broken)", runPromote},
-		"status":    {"show the paired backups, their freshness, the reminders and this Tails' role", runStatus},
-		"verify":    {"compare a backup with this Tails' Persistent Storage and check it as Tails does at boot", runVerify},
-		"update":    {"update the paired backup Tails plugged in now, as the agent does when it is plugged in", runUpdate},
-		"restore":   {"restore this Tails' Persistent Storage from a backup Tails (files not on the backup are deleted)", runRestore},
+		"agent":     {l10n.Mark("the session agent: updates a paired backup when it is plugged in, and reminds"), runAgent},
+		"sync":      {l10n.Mark("mirror a directory tree onto another, exactly (rsync -aHAXS --delete --numeric-ids -x)"), runSync},
+		"helper":    {l10n.Mark("the root helper (run by the session agent through sudo, no arguments)"), runHelper},
+		"pair":      {l10n.Mark("pair a Tails stick plugged in as the backup of this Tails"), runPair},
+		"create":    {l10n.Mark("erase a USB stick and make it a backup Tails of this Tails, paired"), runCreate},
+		"reminders": {l10n.Mark("turn the reminders on or off, snooze them, or show when the next one comes"), runReminders},
+		"promote":   {l10n.Mark("make this backup Tails your main Tails (when the main one is lost or broken)"), runPromote},
+		"status":    {l10n.Mark("show the paired backups, their freshness, the reminders and this Tails' role"), runStatus},
+		"verify":    {l10n.Mark("compare a backup with this Tails' Persistent Storage and check it as Tails does at boot"), runVerify},
+		"update":    {l10n.Mark("update the paired backup Tails plugged in now, as the agent does when it is plugged in"), runUpdate},
+		"restore":   {l10n.Mark("restore this Tails' Persistent Storage from a backup Tails (files not on the backup are deleted)"), runRestore},
 	}
 }
 
@@ -63,11 +67,13 @@ func main() {
 	// Every command may hold a passphrase (the agent, pair, create, restore, verify) or root's
 	// view of the Persistent Storage (the helper): no core dump, and no other process of the
 	// same user may read this one's memory or attach to it.
+	loc := l10n.FromEnv(os.Getenv, l10n.Dir)
 	if err := secmem.Harden(); err != nil {
-		fmt.Fprintf(os.Stderr, "tails-backup: %v; continuing, but a crash could leave a core dump\n", err)
+		fmt.Fprintln(os.Stderr, loc.Tr("tails-backup: %v; continuing, but a crash could leave a core dump", err))
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	env := &environment{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, isTerminal: isTerminal(os.Stderr), stdinTerminal: isTerminal(os.Stdin)}
+	env := &environment{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, isTerminal: isTerminal(os.Stderr), stdinTerminal: isTerminal(os.Stdin),
+		loc: loc}
 	args := os.Args[1:]
 	// Installed as /usr/lib/tails-backup/helper (a symlink), for the sudoers rule that allows
 	// exactly that path with no arguments, the program is the root helper.
@@ -84,14 +90,14 @@ func run(ctx context.Context, env *environment, args []string) int {
 	cmds := commands()
 	if len(args) == 2 && args[0] == "help" {
 		if args[1] == "helper" { // the helper refuses every argument, --help too
-			fmt.Fprint(env.stdout, helperHelp)
+			fmt.Fprint(env.stdout, env.loc.Tr(helperHelp))
 			return 0
 		}
 		// tails-backup help CMD is tails-backup CMD --help.
 		args = []string{args[1], "--help"}
 	}
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		usage(env.stdout, cmds)
+		usage(env.stdout, env.loc, cmds)
 		if len(args) == 0 {
 			return 2
 		}
@@ -99,7 +105,7 @@ func run(ctx context.Context, env *environment, args []string) int {
 	}
 	c, ok := cmds[args[0]]
 	if !ok {
-		fmt.Fprintf(env.stderr, "tails-backup: unknown command %q; run 'tails-backup help' to list the commands\n", args[0])
+		fmt.Fprintln(env.stderr, env.loc.Tr("tails-backup: unknown command %q; run 'tails-backup help' to list the commands", args[0]))
 		return 2
 	}
 	err := c.run(ctx, env, args[1:])
@@ -111,7 +117,8 @@ func run(ctx context.Context, env *environment, args []string) int {
 		return reported.code
 	case errors.Is(err, errUsage):
 		msg := strings.TrimPrefix(err.Error(), errUsage.Error()+": ")
-		fmt.Fprintf(env.stderr, "tails-backup %s: %s\nrun 'tails-backup %s --help' to see how to use it\n", args[0], msg, args[0])
+		fmt.Fprintf(env.stderr, "tails-backup %s: %s\n", args[0], msg)
+		fmt.Fprintln(env.stderr, env.loc.Tr("run 'tails-backup %s --help' to see how to use it", args[0]))
 		return 2
 	}
 	fmt.Fprintf(env.stderr, "tails-backup %s: %v\n", args[0], err)
@@ -128,16 +135,18 @@ type reportedError struct {
 func (e reportedError) Error() string { return e.err.Error() }
 func (e reportedError) Unwrap() error { return e.err }
 
-func usage(w io.Writer, cmds map[string]command) {
-	fmt.Fprintln(w, "usage: tails-backup COMMAND [OPTIONS] [ARGUMENTS]")
-	fmt.Fprintln(w, "\ncommands:")
+func usage(w io.Writer, loc *l10n.Locale, cmds map[string]command) {
+	fmt.Fprintln(w, loc.Tr("usage: tails-backup COMMAND [OPTIONS] [ARGUMENTS]"))
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, loc.Tr("commands:"))
 	names := make([]string, 0, len(cmds))
 	for n := range cmds {
 		names = append(names, n)
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		fmt.Fprintf(w, "  %-10s %s\n", n, cmds[n].summary)
+		fmt.Fprintf(w, "  %-10s %s\n", n, loc.Tr(cmds[n].summary))
 	}
-	fmt.Fprintln(w, "\nrun 'tails-backup help COMMAND' (or 'tails-backup COMMAND --help') to see what a command does and its options")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, loc.Tr("run 'tails-backup help COMMAND' (or 'tails-backup COMMAND --help') to see what a command does and its options"))
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"tails-backup/l10n"
 	"tails-backup/pairing"
 	"tails-backup/pinentry"
 	"tails-backup/session"
@@ -24,46 +25,46 @@ is plugged in besides this one.`
 // runPair is `tails-backup pair`: run as amnesia in the desktop session. The flow is
 // session.Pair; this is its command line and its terminal.
 func runPair(ctx context.Context, env *environment, args []string) error {
-	fs := newFlagSet(env, "pair", pairSynopsis, pairDescription)
-	yes := fs.Bool("yes", false, "pair without asking for confirmation")
-	statePath := fs.String("state", "", stateFlagHelp)
-	helperCmd := fs.String("helper-command", defaultHelperCommand(), "how to run the root helper")
-	verbose := fs.Bool("verbose", false, "log debug messages")
-	if done, err := parseFlags(fs, args); done {
+	fs := newFlagSet(env, "pair", pairSynopsis, env.loc.Tr(pairDescription))
+	yes := fs.Bool("yes", false, env.loc.Tr("pair without asking for confirmation"))
+	statePath := fs.String("state", "", env.loc.Tr(stateFlagHelp))
+	helperCmd := fs.String("helper-command", defaultHelperCommand(), env.loc.Tr("how to run the root helper"))
+	verbose := fs.Bool("verbose", false, env.loc.Tr("log debug messages"))
+	if done, err := parseFlags(env.loc, fs, args); done {
 		return err
 	}
 	if fs.NArg() > 1 {
-		return fmt.Errorf("%w: give at most one device, e.g. 'tails-backup pair /dev/sdb'", errUsage)
+		return fmt.Errorf("%w: %s", errUsage, env.loc.Tr("give at most one device, e.g. 'tails-backup pair /dev/sdb'"))
 	}
 	sys := env.sessionSystem()
 	log := newLog(env, *verbose, "pair")
-	helper, err := helperClient(*helperCmd, log)
+	helper, err := helperClient(env.loc, *helperCmd, log)
 	if err != nil {
 		return err
 	}
-	connect, closeDisks := connectDisks(sys, log, "pair", "")
+	connect, closeDisks := connectDisks(env.loc, sys, log, "pair", false)
 	defer closeDisks()
 	p := &session.Pair{
 		Connect: connect,
 		Boot:    sys.boot,
 		OwnRoot: sys.markerRoot,
-		Store:   storeAt(*statePath, sys, log),
+		Store:   storeAt(env.loc, *statePath, sys, log),
 		Helper:  helper,
 		Asker:   pinentry.NewPinentry(log.WithField("component", "pinentry")),
 		Now:     sys.now,
-		Log:     log,
-		UI:      &terminal{env: env},
-		Device:  fs.Arg(0),
-		Yes:     *yes,
+		Log:     log, Loc: env.loc,
+		UI:     &terminal{env: env},
+		Device: fs.Arg(0),
+		Yes:    *yes,
 	}
 	return p.Run(ctx)
 }
 
 // storeAt opens the pairing store at flagPath, or where it is by default at the time of the
 // call.
-func storeAt(flagPath string, sys sessionSystem, log *logrus.Entry) func() (*pairing.Store, error) {
+func storeAt(loc *l10n.Locale, flagPath string, sys sessionSystem, log *logrus.Entry) func() (*pairing.Store, error) {
 	return func() (*pairing.Store, error) {
-		path, err := statePathOr(flagPath, sys)
+		path, err := statePathOr(loc, flagPath, sys)
 		if err != nil {
 			return nil, err
 		}
@@ -73,10 +74,10 @@ func storeAt(flagPath string, sys sessionSystem, log *logrus.Entry) func() (*pai
 
 // connectDisks is openDisks for a session flow, which calls it when it needs udisks2; the
 // function returned closes the connection afterwards.
-func connectDisks(sys sessionSystem, log *logrus.Entry, cmd, hint string) (session.Connect, func()) {
+func connectDisks(loc *l10n.Locale, sys sessionSystem, log *logrus.Entry, cmd string, orFolder bool) (session.Connect, func()) {
 	var closers []func()
 	connect := func(ctx context.Context) (session.FlowDisks, *udisks.Snapshot, error) {
-		disks, snap, closeDisks, err := openDisks(ctx, sys, log, cmd, hint)
+		disks, snap, closeDisks, err := openDisks(ctx, loc, sys, log, cmd, orFolder)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -90,17 +91,17 @@ func connectDisks(sys sessionSystem, log *logrus.Entry, cmd, hint string) (sessi
 	}
 }
 
-func printCandidates(w io.Writer, cands []session.Stick, st *pairing.State) {
+func printCandidates(loc *l10n.Locale, w io.Writer, cands []session.Stick, st *pairing.State) {
 	if len(cands) == 0 {
 		return
 	}
-	fmt.Fprintln(w, "Tails sticks plugged in, besides the one this Tails runs from:")
+	fmt.Fprintln(w, loc.Tr("Tails sticks plugged in, besides the one this Tails runs from:"))
 	for _, c := range cands {
-		paired := "not paired"
+		// TRANSLATORS: a Tails stick: its label ("Kingston DataTraveler"), its size, the UUID of its Persistent Storage.
+		line := loc.Tr("%[1]s, %[2]s, Persistent Storage %[3]s, not paired", session.Label(c.Stick), sizeText(loc, session.Size(c.Stick)), c.UUID)
 		if st.IsPaired(c.UUID) {
-			paired = "paired"
+			line = loc.Tr("%[1]s, %[2]s, Persistent Storage %[3]s, paired", session.Label(c.Stick), sizeText(loc, session.Size(c.Stick)), c.UUID)
 		}
-		fmt.Fprintf(w, "  %-10s %s, %s, Persistent Storage %s, %s\n",
-			session.Device(c.Stick), session.Label(c.Stick), sizeText(session.Size(c.Stick)), c.UUID, paired)
+		fmt.Fprintf(w, "  %-10s %s\n", session.Device(c.Stick), line)
 	}
 }

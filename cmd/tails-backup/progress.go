@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"tails-backup/l10n"
+
 	tbsync "tails-backup/sync"
 )
 
@@ -14,6 +16,7 @@ import (
 // after it.
 type progressBar struct {
 	w        io.Writer
+	loc      *l10n.Locale
 	terminal bool
 	last     time.Time
 	started  time.Time
@@ -56,22 +59,24 @@ func (b *progressBar) update(p tbsync.Progress) {
 	var line string
 	switch p.Phase {
 	case tbsync.PhaseScan:
-		line = fmt.Sprintf("comparing: %d changes found so far, %s to copy", p.FilesTotal, tbsync.FormatBytes(p.BytesTotal))
+		line = b.loc.Tr("comparing: %[1]d changes found so far, %[2]s to copy", p.FilesTotal, tbsync.FormatBytes(p.BytesTotal))
 	default:
 		frac := progressFraction(p)
 		const width = 30
 		filled := int(frac * width)
 		left := ""
 		if elapsed := now.Sub(b.started); p.Phase == tbsync.PhaseCopy && frac > 0.01 && elapsed > time.Second {
-			left = fmt.Sprintf(", %s left", (time.Duration(float64(elapsed)/frac) - elapsed).Round(time.Second))
+			// TRANSLATORS: %s is a duration as Go writes it ("1m30s").
+			left = b.loc.Tr(", %s left", (time.Duration(float64(elapsed)/frac) - elapsed).Round(time.Second))
 		}
 		path := ""
 		if p.Phase != tbsync.PhaseDone {
 			path = "  " + shorten(p.Path, 40)
 		}
-		line = fmt.Sprintf("[%s%s] %3d%% %d/%d changes, %s/%s%s%s",
-			strings.Repeat("=", filled), strings.Repeat(" ", width-filled), int(frac*100),
-			p.FilesDone, p.FilesTotal, tbsync.FormatBytes(p.BytesDone), tbsync.FormatBytes(p.BytesTotal), left, path)
+		// TRANSLATORS: %[1]d of %[2]d changes done, %[3]s of %[4]s copied (sizes: "1.5 MB").
+		line = fmt.Sprintf("[%s%s] %3d%% ", strings.Repeat("=", filled), strings.Repeat(" ", width-filled), int(frac*100)) +
+			b.loc.Tr("%[1]d/%[2]d changes, %[3]s/%[4]s", p.FilesDone, p.FilesTotal, tbsync.FormatBytes(p.BytesDone), tbsync.FormatBytes(p.BytesTotal)) +
+			left + path
 	}
 	b.done = p.Phase == tbsync.PhaseDone
 	if line == b.lastLine {

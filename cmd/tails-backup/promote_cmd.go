@@ -19,36 +19,36 @@ backups of the old main Tails are forgotten; then make a new backup of it.`
 
 // runPromote is `tails-backup promote`.
 func runPromote(ctx context.Context, env *environment, args []string) error {
-	fs := newFlagSet(env, "promote", promoteSynopsis, promoteDescription)
-	yes := fs.Bool("yes", false, "do not ask for confirmation")
-	statePath := fs.String("state", "", stateFlagHelp)
-	helperCmd := fs.String("helper-command", defaultHelperCommand(), "how to run the root helper")
-	verbose := fs.Bool("verbose", false, "log debug messages")
-	if done, err := parseFlags(fs, args); done {
+	fs := newFlagSet(env, "promote", promoteSynopsis, env.loc.Tr(promoteDescription))
+	yes := fs.Bool("yes", false, env.loc.Tr("do not ask for confirmation"))
+	statePath := fs.String("state", "", env.loc.Tr(stateFlagHelp))
+	helperCmd := fs.String("helper-command", defaultHelperCommand(), env.loc.Tr("how to run the root helper"))
+	verbose := fs.Bool("verbose", false, env.loc.Tr("log debug messages"))
+	if done, err := parseFlags(env.loc, fs, args); done {
 		return err
 	}
 	if fs.NArg() != 0 {
-		return fmt.Errorf("%w: promote takes no arguments", errUsage)
+		return fmt.Errorf("%w: %s", errUsage, env.loc.Tr("promote takes no arguments"))
 	}
 	sys := env.sessionSystem()
 	log := newLog(env, *verbose, "promote")
 
 	// A marker that is present but damaged is removed too: it would otherwise stay forever.
 	if !session.ReadOwnMarker(sys.markerRoot).Present {
-		fmt.Fprintln(env.stdout, "This Tails is already your main Tails.")
+		fmt.Fprintln(env.stdout, env.loc.Tr("This Tails is already your main Tails."))
 		return nil
 	}
-	if !*yes && !confirm(env, "Make this Tails your main Tails? Do this only if your main Tails is lost or broken: "+
-		"this Tails will no longer be updated from it, and the backups of the old main Tails are forgotten.") {
-		return errors.New("not confirmed, so nothing was changed (answer y to promote, or use --yes)")
+	if !*yes && !confirm(env, env.loc.Tr("Make this Tails your main Tails? Do this only if your main Tails is lost or broken: "+
+		"this Tails will no longer be updated from it, and the backups of the old main Tails are forgotten.")) {
+		return errors.New(env.loc.Tr("not confirmed, so nothing was changed (answer y to promote, or use --yes)"))
 	}
 	req := wire.Request{Version: wire.ProtocolVersion, Op: wire.OpPromote}
-	if err := runHelperOp(ctx, *helperCmd, req, log); err != nil {
-		return fmt.Errorf("this Tails was not made your main Tails: %w", err)
+	if err := runHelperOp(ctx, env.loc, *helperCmd, req, log); err != nil {
+		return fmt.Errorf(env.loc.Tr("this Tails was not made your main Tails: %w"), err)
 	}
-	path, err := statePathOr(*statePath, sys)
+	path, err := statePathOr(env.loc, *statePath, sys)
 	if err != nil {
-		return fmt.Errorf("this is now your main Tails, but %w", err)
+		return fmt.Errorf(env.loc.Tr("this is now your main Tails, but %w"), err)
 	}
 	// The old main Tails is lost: forget its backups, whose markers name it, not this Tails.
 	_, err = updateState(ctx, env, openStore(path, sys, log), func(s *pairing.State) error {
@@ -57,9 +57,9 @@ func runPromote(ctx context.Context, env *environment, args []string) error {
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("this is now your main Tails, but the backups of the old one could not be forgotten: %w", err)
+		return fmt.Errorf(env.loc.Tr("this is now your main Tails, but the backups of the old one could not be forgotten: %w"), err)
 	}
-	fmt.Fprintln(env.stdout, "This is now your main Tails. Create a new backup of it on another USB stick with 'tails-backup create', "+
-		"then plug that backup in regularly to keep it up to date.")
+	fmt.Fprintln(env.stdout, env.loc.Tr("This is now your main Tails. Create a new backup of it on another USB stick with 'tails-backup create', "+
+		"then plug that backup in regularly to keep it up to date."))
 	return nil
 }

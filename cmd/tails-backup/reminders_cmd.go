@@ -19,10 +19,10 @@ const remindersDescription = `Change the reminders that come when your backup Ta
 
 // runReminders is `tails-backup reminders`.
 func runReminders(ctx context.Context, env *environment, args []string) error {
-	fs := newFlagSet(env, "reminders", remindersSynopsis, remindersDescription)
-	statePath := fs.String("state", "", stateFlagHelp)
-	verbose := fs.Bool("verbose", false, "log debug messages")
-	if done, err := parseFlags(fs, args); done {
+	fs := newFlagSet(env, "reminders", remindersSynopsis, env.loc.Tr(remindersDescription))
+	statePath := fs.String("state", "", env.loc.Tr(stateFlagHelp))
+	verbose := fs.Bool("verbose", false, env.loc.Tr("log debug messages"))
+	if done, err := parseFlags(env.loc, fs, args); done {
 		return err
 	}
 	action := "status"
@@ -31,7 +31,7 @@ func runReminders(ctx context.Context, env *environment, args []string) error {
 	case 1:
 		action = fs.Arg(0)
 	default:
-		return fmt.Errorf("%w: give one of on, off, snooze or status", errUsage)
+		return fmt.Errorf("%w: %s", errUsage, env.loc.Tr("give one of on, off, snooze or status"))
 	}
 	sys := env.sessionSystem()
 	log := newLog(env, *verbose, "reminders")
@@ -47,10 +47,10 @@ func runReminders(ctx context.Context, env *environment, args []string) error {
 		change = func(s *pairing.State) { s.Snooze(now) }
 	case "status":
 	default:
-		return fmt.Errorf("%w: unknown setting %q; give one of on, off, snooze or status", errUsage, action)
+		return fmt.Errorf("%w: %s", errUsage, env.loc.Tr("unknown setting %q; give one of on, off, snooze or status", action))
 	}
 
-	path, err := statePathOr(*statePath, sys)
+	path, err := statePathOr(env.loc, *statePath, sys)
 	if err != nil {
 		return err
 	}
@@ -62,15 +62,15 @@ func runReminders(ctx context.Context, env *environment, args []string) error {
 			return err
 		}
 		if se != nil {
-			warnStateError(env.stderr, se)
+			warnStateError(env, se)
 		}
 	} else {
 		st, err = updateState(ctx, env, store, func(s *pairing.State) error { change(s); return nil })
 		if err != nil {
-			return fmt.Errorf("the reminders were not changed: %w", err)
+			return fmt.Errorf(env.loc.Tr("the reminders were not changed: %w"), err)
 		}
 	}
-	fmt.Fprintln(env.stdout, session.ReminderSettingText(st, now))
-	fmt.Fprintln(env.stdout, session.NextReminderText(session.CommandReminder(st, now, session.ReadOwnMarker(sys.markerRoot)), now))
+	fmt.Fprintln(env.stdout, session.ReminderSettingText(env.loc, st, now))
+	fmt.Fprintln(env.stdout, session.NextReminderText(env.loc, session.CommandReminder(st, now, session.ReadOwnMarker(sys.markerRoot)), now))
 	return nil
 }

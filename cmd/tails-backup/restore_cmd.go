@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"tails-backup/l10n"
 	"tails-backup/pairing"
 	"tails-backup/pinentry"
 	"tails-backup/quiesce"
@@ -57,21 +58,21 @@ type restoreOptions struct {
 
 // restoreRun is the command line of session.Restore, and its terminal.
 func restoreRun(ctx context.Context, env *environment, args []string, opts restoreOptions) error {
-	fs := newFlagSet(env, "restore", restoreSynopsis, restoreDescription)
-	yes := fs.Bool("yes", false, "restore without asking for confirmation (for scripts)")
-	skipClose := fs.Bool("skip-close", false, "leave the data of open applications as it is instead of asking to close them")
-	statePath := fs.String("state", "", stateFlagHelp)
-	helperCmd := fs.String("helper-command", defaultHelperCommand(), "how to run the root helper")
-	verbose := fs.Bool("verbose", false, "log debug messages")
-	if done, err := parseFlags(fs, args); done {
+	fs := newFlagSet(env, "restore", restoreSynopsis, env.loc.Tr(restoreDescription))
+	yes := fs.Bool("yes", false, env.loc.Tr("restore without asking for confirmation (for scripts)"))
+	skipClose := fs.Bool("skip-close", false, env.loc.Tr("leave the data of open applications as it is instead of asking to close them"))
+	statePath := fs.String("state", "", env.loc.Tr(stateFlagHelp))
+	helperCmd := fs.String("helper-command", defaultHelperCommand(), env.loc.Tr("how to run the root helper"))
+	verbose := fs.Bool("verbose", false, env.loc.Tr("log debug messages"))
+	if done, err := parseFlags(env.loc, fs, args); done {
 		return err
 	}
 	if fs.NArg() > 1 {
-		return fmt.Errorf("%w: give at most one device, e.g. 'tails-backup restore /dev/sdb'", errUsage)
+		return fmt.Errorf("%w: %s", errUsage, env.loc.Tr("give at most one device, e.g. 'tails-backup restore /dev/sdb'"))
 	}
 	sys := env.sessionSystem()
 	log := newLog(env, *verbose, "restore")
-	helper, err := helperClient(*helperCmd, log)
+	helper, err := helperClient(env.loc, *helperCmd, log)
 	if err != nil {
 		return err
 	}
@@ -81,13 +82,13 @@ func restoreRun(ctx context.Context, env *environment, args []string, opts resto
 		pq.PersistentStorage = sys.markerRoot
 		q = pq
 	}
-	connect, closeDisks := connectDisks(sys, log, "restore", "")
+	connect, closeDisks := connectDisks(env.loc, sys, log, "restore", false)
 	defer closeDisks()
-	out := &restoreOutput{bar: &progressBar{w: env.stderr, terminal: env.isTerminal}, findings: &verifyFindings{w: env.stdout}}
+	out := &restoreOutput{bar: &progressBar{w: env.stderr, loc: env.loc, terminal: env.isTerminal}, findings: &verifyFindings{w: env.stdout, loc: env.loc}}
 	r := &session.Restore{
-		Connect: connect, Boot: sys.boot, OwnRoot: sys.markerRoot, Store: storeAt(*statePath, sys, log),
+		Connect: connect, Boot: sys.boot, OwnRoot: sys.markerRoot, Store: storeAt(env.loc, *statePath, sys, log),
 		Helper: helper, Asker: pinentry.NewPinentry(log.WithField("component", "pinentry")), Quiescer: q,
-		Now: sys.now, Log: log,
+		Now: sys.now, Log: log, Loc: env.loc,
 		UI:     &restoreTerminal{terminal: terminal{env: env}, in: &lineReader{r: env.stdin}, out: out},
 		Device: fs.Arg(0), PlugWait: opts.plugWait, Yes: *yes, SkipClose: *skipClose,
 	}
@@ -95,7 +96,7 @@ func restoreRun(ctx context.Context, env *environment, args []string, opts resto
 	if err != nil {
 		return err
 	}
-	restoreSummary(env.stdout, done.Report, done.Skipped)
+	restoreSummary(env.loc, env.stdout, done.Report, done.Skipped)
 	return session.RestoreResult(done.Report)
 }
 
@@ -109,9 +110,9 @@ type restoreTerminal struct {
 // Sticks lists the Tails sticks plugged in, for the person to say which one.
 func (t *restoreTerminal) Sticks(cands []session.Stick, _ *pairing.State) {
 	w := t.env.stdout
-	fmt.Fprintln(w, "Tails sticks plugged in, besides the one this Tails runs from:")
+	fmt.Fprintln(w, t.env.loc.Tr("Tails sticks plugged in, besides the one this Tails runs from:"))
 	for _, c := range cands {
-		fmt.Fprintf(w, "  %-10s %s, %s\n", session.Device(c.Stick), session.Label(c.Stick), sizeText(session.Size(c.Stick)))
+		fmt.Fprintf(w, "  %-10s %s, %s\n", session.Device(c.Stick), session.Label(c.Stick), sizeText(t.env.loc, session.Size(c.Stick)))
 	}
 }
 
@@ -163,25 +164,28 @@ func (r *restoreOutput) endBar(complete bool) {
 }
 
 // restoreSummary prints what the restore did.
-func restoreSummary(w io.Writer, rep *wire.Report, skipped []string) {
+func restoreSummary(loc *l10n.Locale, w io.Writer, rep *wire.Report, skipped []string) {
 	if rep == nil {
 		rep = &wire.Report{}
 	}
-	fmt.Fprintf(w, "Restored: %s created, %d replaced, %d deleted, %d with new permissions or dates; %s copied.\n",
-		session.CountText(rep.Created, "file or folder", "files and folders"), rep.Updated, rep.Deleted, rep.MetadataOnly, session.SizeText(rep.BytesCopied))
+	// TRANSLATORS: %[1]d files or folders were created, %[2]d replaced, %[3]d deleted, %[4]d
+	// changed in permissions or dates only; %[5]s is a size ("1.5 GB").
+	fmt.Fprintln(w, loc.TrN("Restored: %[1]d file or folder created, %[2]d replaced, %[3]d deleted, %[4]d with new permissions or dates; %[5]s copied.",
+		"Restored: %[1]d files and folders created, %[2]d replaced, %[3]d deleted, %[4]d with new permissions or dates; %[5]s copied.",
+		clampInt(rep.Created), rep.Created, rep.Updated, rep.Deleted, rep.MetadataOnly, loc.Size(rep.BytesCopied)))
 	if len(skipped) > 0 {
-		fmt.Fprintf(w, "The data of %s was left as it was.\n", strings.Join(skipped, ", "))
+		fmt.Fprintln(w, loc.Tr("The data of %s was left as it was.", strings.Join(skipped, ", ")))
 	}
 	for _, e := range rep.Errors {
-		fmt.Fprintf(w, "error: %s: not restored (%s: %s)\n", oneLine(e.Path), oneLine(e.Op), oneLine(e.Error))
+		fmt.Fprintln(w, loc.Tr("error: %[1]s: not restored (%[2]s: %[3]s)", oneLine(e.Path), oneLine(e.Op), oneLine(e.Error)))
 	}
 	if n := rep.ErrorCount - int64(len(rep.Errors)); n > 0 {
-		fmt.Fprintf(w, "error: ... and %d more files were not restored.\n", n)
+		fmt.Fprintln(w, loc.Tr("error: ... and %d more files were not restored.", n))
 	}
 	if len(rep.Features) > 0 {
-		fmt.Fprintf(w, "Features Tails will turn on at the next start: %s.\n", strings.Join(rep.Features, ", "))
+		fmt.Fprintln(w, loc.Tr("Features Tails will turn on at the next start: %s.", strings.Join(rep.Features, ", ")))
 	} else {
-		fmt.Fprintln(w, "Features Tails will turn on at the next start: none.")
+		fmt.Fprintln(w, loc.Tr("Features Tails will turn on at the next start: none."))
 	}
-	fmt.Fprintln(w, "Restart Tails to use everything that was restored.")
+	fmt.Fprintln(w, loc.Tr("Restart Tails to use everything that was restored."))
 }

@@ -5,14 +5,15 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"time"
 
 	"github.com/godbus/dbus/v5"
 	"github.com/sirupsen/logrus"
 
+	"tails-backup/l10n"
 	"tails-backup/pairing"
 	"tails-backup/session"
 	"tails-backup/tails"
@@ -83,13 +84,13 @@ func newLog(env *environment, verbose bool, cmd string) *logrus.Entry {
 }
 
 // statePathOr returns flagPath, or the default location of the store.
-func statePathOr(flagPath string, sys sessionSystem) (string, error) {
+func statePathOr(loc *l10n.Locale, flagPath string, sys sessionSystem) (string, error) {
 	if flagPath != "" {
 		return flagPath, nil
 	}
 	p, err := sys.defaultStatePath()
 	if err != nil {
-		return "", fmt.Errorf("cannot tell where the pairing store is (%s); give its path with --state", session.Reason(err))
+		return "", errors.New(loc.Tr("cannot tell where the pairing store is (%s); give its path with --state", session.Reason(err)))
 	}
 	return p, nil
 }
@@ -107,7 +108,7 @@ func loadState(ctx context.Context, store *pairing.Store) (pairing.State, *pairi
 // says on standard error when it was damaged and set aside. It returns where it read it and
 // whether it was set aside.
 func readStateWarning(ctx context.Context, env *environment, sys sessionSystem, log *logrus.Entry, flagPath string) (path string, st pairing.State, setAside bool, err error) {
-	path, err = statePathOr(flagPath, sys)
+	path, err = statePathOr(env.loc, flagPath, sys)
 	if err != nil {
 		return "", pairing.State{}, false, err
 	}
@@ -116,7 +117,7 @@ func readStateWarning(ctx context.Context, env *environment, sys sessionSystem, 
 		return "", pairing.State{}, false, err
 	}
 	if se != nil {
-		warnStateError(env.stderr, se)
+		warnStateError(env, se)
 	}
 	return path, st, se != nil, nil
 }
@@ -124,54 +125,58 @@ func readStateWarning(ctx context.Context, env *environment, sys sessionSystem, 
 // updateState changes the store with fn. A damaged file is reported on standard error (the
 // store has set it aside) and fn is applied to a fresh state.
 func updateState(ctx context.Context, env *environment, store *pairing.Store, fn func(*pairing.State) error) (pairing.State, error) {
-	return session.UpdateState(ctx, store, func(se *pairing.StateError) { warnStateError(env.stderr, se) }, fn)
+	return session.UpdateState(ctx, env.loc, store, func(se *pairing.StateError) { warnStateError(env, se) }, fn)
 }
 
-func warnStateError(w io.Writer, se *pairing.StateError) {
-	fmt.Fprintln(w, "Warning: "+session.StateErrorText(se))
+func warnStateError(env *environment, se *pairing.StateError) {
+	fmt.Fprintln(env.stderr, env.loc.Tr("Warning: %s", session.StateErrorTextIn(env.loc, se)))
 }
 
 // defaultHelperCommand is the default of --helper-command.
 func defaultHelperCommand() string { return strings.Join(wire.DefaultHelperCommand(), " ") }
 
 // helperClient is the client of the root helper run by command (--helper-command).
-func helperClient(command string, log *logrus.Entry) (wire.HelperRunner, error) {
+func helperClient(loc *l10n.Locale, command string, log *logrus.Entry) (wire.HelperRunner, error) {
 	argv := strings.Fields(command)
 	if len(argv) == 0 {
-		return nil, fmt.Errorf("%w: --helper-command is empty", errUsage)
+		return nil, fmt.Errorf("%w: %s", errUsage, loc.Tr("--helper-command is empty"))
 	}
 	return wire.NewHelperClient(argv, log.WithField("component", "helper")), nil
 }
 
 // runHelperOp runs one root helper operation and explains its failure in one sentence.
-func runHelperOp(ctx context.Context, command string, req wire.Request, log *logrus.Entry) error {
-	client, err := helperClient(command, log)
+func runHelperOp(ctx context.Context, loc *l10n.Locale, command string, req wire.Request, log *logrus.Entry) error {
+	client, err := helperClient(loc, command, log)
 	if err != nil {
 		return err
 	}
 	if _, err := client.Run(ctx, req, nil); err != nil {
-		return session.CommandHelperError(ctx, err, log)
+		return session.CommandHelperError(ctx, loc, err, log)
 	}
 	return nil
 }
 
 // sizeText is a size in decimal units, as the file managers show it: "15.5 GB".
-func sizeText(n uint64) string { return session.SizeText(int64(n)) }
+func sizeText(loc *l10n.Locale, n uint64) string { return loc.Size(int64(n)) }
 
 // openDisks connects to udisks2 on the system bus for the session command cmd and lists the
 // drives. The connection outlives ctx (sessionSystem.connectSystemBus): after Ctrl-C the stick
-// is still unmounted and locked through it. hint ends the error when the bus cannot be
-// reached, after "run 'tails-backup cmd' in the Tails desktop session".
-func openDisks(ctx context.Context, sys sessionSystem, log *logrus.Entry, cmd, hint string) (*udisks.Client, *udisks.Snapshot, func(), error) {
+// is still unmounted and locked through it. orFolder: the error when the bus cannot be
+// reached also offers to give the folder where the backup is mounted (verify takes one).
+func openDisks(ctx context.Context, loc *l10n.Locale, sys sessionSystem, log *logrus.Entry, cmd string, orFolder bool) (*udisks.Client, *udisks.Snapshot, func(), error) {
 	conn, err := sys.connectSystemBus(ctx)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("cannot reach the system bus (%s); run 'tails-backup %s' in the Tails desktop session%s", session.Reason(err), cmd, hint)
+		if orFolder {
+			return nil, nil, nil, errors.New(loc.Tr("cannot reach the system bus (%[1]s); run 'tails-backup %[2]s' in the Tails desktop session, or give the folder where the backup is mounted", session.Reason(err), cmd))
+		}
+		// TRANSLATORS: %[1]s says why (in English), %[2]s is a command ("pair").
+		return nil, nil, nil, errors.New(loc.Tr("cannot reach the system bus (%[1]s); run 'tails-backup %[2]s' in the Tails desktop session", session.Reason(err), cmd))
 	}
 	disks := udisks.New(conn, udisks.Options{Log: log.WithField("component", "udisks"), Boot: sys.boot})
 	snap, err := disks.GetSnapshot(ctx)
 	if err != nil {
 		conn.Close()
-		return nil, nil, nil, fmt.Errorf("cannot list the USB sticks (%s); check that udisks2 is running and try again", session.Reason(err))
+		return nil, nil, nil, errors.New(loc.Tr("cannot list the USB sticks (%s); check that udisks2 is running and try again", session.Reason(err)))
 	}
 	return disks, snap, func() { conn.Close() }, nil
 }

@@ -232,10 +232,10 @@ func TestSessionCommandsListedInUsage(t *testing.T) {
 
 func TestTexts(t *testing.T) {
 	tests := []struct{ got, want string }{
-		{sizeText(16 << 30), "17.2 GB"},
-		{sizeText(15_500_000_000), "15.5 GB"},
-		{sizeText(999), "999 bytes"},
-		{session.TimeText(testNow, testNow), "Mon 10 Mar 2025 12:00"},
+		{sizeText(nil, 16<<30), "17.2 GB"},
+		{sizeText(nil, 15_500_000_000), "15.5 GB"},
+		{sizeText(nil, 999), "999 bytes"},
+		{session.TimeText(nil, testNow, testNow), "Mon 10 Mar 2025 12:00"},
 	}
 	for _, tt := range tests {
 		if tt.got != tt.want {

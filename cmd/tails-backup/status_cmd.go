@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"tails-backup/session"
@@ -19,21 +20,21 @@ const statusFormat = 1
 
 // runStatus is `tails-backup status`.
 func runStatus(ctx context.Context, env *environment, args []string) error {
-	fs := newFlagSet(env, "status", statusSynopsis, statusDescription)
-	asJSON := fs.Bool("json", false, "print the same as a JSON document, for scripts")
-	statePath := fs.String("state", "", stateFlagHelp)
-	verbose := fs.Bool("verbose", false, "log debug messages")
-	if done, err := parseFlags(fs, args); done {
+	fs := newFlagSet(env, "status", statusSynopsis, env.loc.Tr(statusDescription))
+	asJSON := fs.Bool("json", false, env.loc.Tr("print the same as a JSON document, for scripts"))
+	statePath := fs.String("state", "", env.loc.Tr(stateFlagHelp))
+	verbose := fs.Bool("verbose", false, env.loc.Tr("log debug messages"))
+	if done, err := parseFlags(env.loc, fs, args); done {
 		return err
 	}
 	if fs.NArg() != 0 {
-		return fmt.Errorf("%w: status takes no arguments", errUsage)
+		return fmt.Errorf("%w: %s", errUsage, env.loc.Tr("status takes no arguments"))
 	}
 	sys := env.sessionSystem()
 	log := newLog(env, *verbose, "status")
 	now := sys.now()
 
-	path, err := statePathOr(*statePath, sys)
+	path, err := statePathOr(env.loc, *statePath, sys)
 	if err != nil {
 		return err
 	}
@@ -44,15 +45,15 @@ func runStatus(ctx context.Context, env *environment, args []string) error {
 	mark := session.ReadOwnMarker(sys.markerRoot)
 	version, _ := tails.ReadVersion(sys.versionFile)
 	rem := session.CommandReminder(st, now, mark)
-	doc := buildStatus(st, se, path, mark, rem, version, now)
+	doc := buildStatus(env.loc, st, se, path, mark, rem, version, now)
 	if *asJSON {
 		b, err := json.MarshalIndent(doc, "", "  ")
 		if err != nil {
-			return fmt.Errorf("cannot encode the status (%v); report this bug", err)
+			return errors.New(env.loc.Tr("cannot encode the status (%v); report this bug", err))
 		}
 		_, err = env.stdout.Write(append(b, '\n'))
 		return err
 	}
-	printStatus(env.stdout, doc, st, rem, now)
+	printStatus(env.stdout, env.loc, doc, st, rem, now)
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"time"
 
+	"tails-backup/l10n"
 	"tails-backup/pairing"
 	"tails-backup/session"
 )
@@ -107,7 +108,7 @@ func attemptDoc(a *pairing.Attempt) *statusAttempt {
 	return &statusAttempt{Time: a.Time.UTC(), Backup: a.Backup, Result: a.Result, Message: a.Message}
 }
 
-func buildStatus(st pairing.State, se *pairing.StateError, path string, mark session.OwnMarker, r session.Reminder, version string, now time.Time) statusDoc {
+func buildStatus(loc *l10n.Locale, st pairing.State, se *pairing.StateError, path string, mark session.OwnMarker, r session.Reminder, version string, now time.Time) statusDoc {
 	doc := statusDoc{
 		Format:       statusFormat,
 		Now:          now.UTC(),
@@ -125,7 +126,7 @@ func buildStatus(st pairing.State, se *pairing.StateError, path string, mark ses
 		doc.MarkerError = mark.Err.Error()
 	}
 	if se != nil {
-		doc.StateError = session.StateErrorText(se)
+		doc.StateError = session.StateErrorTextIn(loc, se)
 	}
 	for _, b := range st.Backups {
 		sb := statusBackup{UUID: b.UUID, Label: b.Label, Size: b.Size, Added: b.Added.UTC(),
@@ -155,49 +156,71 @@ func buildStatus(st pairing.State, se *pairing.StateError, path string, mark ses
 	return doc
 }
 
-func printStatus(w io.Writer, doc statusDoc, st pairing.State, r session.Reminder, now time.Time) {
-	version := doc.TailsVersion
-	if version == "" {
-		version = "unknown version"
+func printStatus(w io.Writer, loc *l10n.Locale, doc statusDoc, st pairing.State, r session.Reminder, now time.Time) {
+	if doc.TailsVersion == "" {
+		fmt.Fprintln(w, loc.Tr("Tails unknown version"))
+	} else {
+		fmt.Fprintln(w, loc.Tr("Tails %s", doc.TailsVersion))
 	}
-	fmt.Fprintf(w, "Tails %s\n", version)
 	switch {
 	case doc.IsBackup:
-		fmt.Fprintf(w, "This Tails is a backup of another Tails (Persistent Storage %s): changes made here are overwritten by its next update. "+
-			"If your main Tails is lost or broken, run 'tails-backup promote'.\n", doc.BackupOf)
+		fmt.Fprintln(w, loc.Tr("This Tails is a backup of another Tails (Persistent Storage %s): changes made here are overwritten by its next update. "+
+			"If your main Tails is lost or broken, run 'tails-backup promote'.", doc.BackupOf))
 	case doc.MarkerError != "":
-		fmt.Fprintf(w, "This Tails has a damaged backup marker (%s); run 'tails-backup promote' to remove it if this is your main Tails.\n", doc.MarkerError)
+		fmt.Fprintln(w, loc.Tr("This Tails has a damaged backup marker (%s); run 'tails-backup promote' to remove it if this is your main Tails.", doc.MarkerError))
 	default:
-		fmt.Fprintln(w, "This is your main Tails.")
+		fmt.Fprintln(w, loc.Tr("This is your main Tails."))
 	}
 	if doc.StateError != "" {
-		fmt.Fprintln(w, "Warning: "+doc.StateError)
+		fmt.Fprintln(w, loc.Tr("Warning: %s", doc.StateError))
 	}
 	fmt.Fprintln(w)
 	if len(doc.Backups) == 0 {
-		fmt.Fprintln(w, "No backup Tails is paired with this Tails; plug in a Tails stick and run 'tails-backup pair'.")
+		fmt.Fprintln(w, loc.Tr("No backup Tails is paired with this Tails; plug in a Tails stick and run 'tails-backup pair'."))
 	} else {
-		fmt.Fprintf(w, "Backup Tails paired with this Tails: %d\n", len(doc.Backups))
+		fmt.Fprintln(w, loc.Tr("Backup Tails paired with this Tails: %d", len(doc.Backups)))
 	}
 	for _, b := range doc.Backups {
-		fmt.Fprintf(w, "  %s, %s\n", b.Label, sizeText(b.Size))
-		fmt.Fprintf(w, "    Persistent Storage: %s\n", b.UUID)
-		fmt.Fprintf(w, "    Paired:             %s\n", session.TimeText(b.Added, now))
+		// TRANSLATORS: a paired backup: its label ("Kingston DataTraveler"), its size.
+		fmt.Fprintln(w, loc.Tr("  %[1]s, %[2]s", b.Label, sizeText(loc, b.Size)))
+		// TRANSLATORS: the lines of a paired backup in 'tails-backup status' are aligned: keep
+		// the values of "Persistent Storage:", "Paired:", "Last update:" and "Last attempt:"
+		// in one column.
+		fmt.Fprintln(w, loc.Tr("    Persistent Storage: %s", b.UUID))
+		fmt.Fprintln(w, loc.Tr("    Paired:             %s", session.TimeText(loc, b.Added, now)))
 		if b.LastSuccess == nil {
-			fmt.Fprintln(w, "    Last update:        never; plug it in to update it")
+			fmt.Fprintln(w, loc.Tr("    Last update:        never; plug it in to update it"))
 		} else {
-			fmt.Fprintf(w, "    Last update:        %s (%s ago)\n", session.TimeText(*b.LastSuccess, now), session.DaysText(now.Sub(*b.LastSuccess)))
+			// TRANSLATORS: %[1]s is a date and time, %[2]s a number of days ("3 days").
+			fmt.Fprintln(w, loc.Tr("    Last update:        %[1]s (%[2]s ago)", session.TimeText(loc, *b.LastSuccess, now), session.DaysText(loc, now.Sub(*b.LastSuccess))))
 		}
 		if a := b.LastAttempt; a != nil {
-			line := fmt.Sprintf("    Last attempt:       %s, %s", session.TimeText(a.Time, now), a.Result)
+			when := session.TimeText(loc, a.Time, now)
 			if a.Message != "" {
-				line += ": " + a.Message
+				// TRANSLATORS: %[1]s is a date and time, %[2]s the result, %[3]s what the person was told.
+				fmt.Fprintln(w, loc.Tr("    Last attempt:       %[1]s, %[2]s: %[3]s", when, resultText(loc, a.Result), a.Message))
+			} else {
+				fmt.Fprintln(w, loc.Tr("    Last attempt:       %[1]s, %[2]s", when, resultText(loc, a.Result)))
 			}
-			fmt.Fprintln(w, line)
 		}
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, session.ReminderSettingText(st, now))
-	fmt.Fprintln(w, session.NextReminderText(r, now))
-	fmt.Fprintf(w, "Pairing store: %s\n", doc.StatePath)
+	fmt.Fprintln(w, session.ReminderSettingText(loc, st, now))
+	fmt.Fprintln(w, session.NextReminderText(loc, r, now))
+	fmt.Fprintln(w, loc.Tr("Pairing store: %s", doc.StatePath))
+}
+
+// resultText is the result of an update in words; --json keeps the codes.
+func resultText(loc *l10n.Locale, r pairing.Result) string {
+	switch r {
+	case pairing.ResultSuccess:
+		return loc.Tr("success")
+	case pairing.ResultFailed:
+		return loc.Tr("failed")
+	case pairing.ResultCancelled:
+		return loc.Tr("cancelled")
+	case pairing.ResultIncomplete:
+		return loc.Tr("incomplete")
+	}
+	return string(r)
 }

@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
 	"time"
+
+	"tails-backup/l10n"
 
 	"github.com/sirupsen/logrus"
 
@@ -28,21 +31,21 @@ followed. With --dry-run nothing is written, and each change is listed as rsync 
 file whose mode changed...).`
 
 func runSync(ctx context.Context, env *environment, args []string) error {
-	fs := newFlagSet(env, "sync", syncSynopsis, syncDescription)
+	fs := newFlagSet(env, "sync", syncSynopsis, env.loc.Tr(syncDescription))
 	var opts tbsync.Options
 	var excludes stringList
-	progress := fs.Bool("progress", false, "show a progress bar on standard error")
-	fs.BoolVar(&opts.DryRun, "dry-run", false, "write nothing: list what would change")
-	itemize := fs.Bool("itemize", false, "list each change as rsync -i does (the default with --dry-run)")
-	fs.BoolVar(&opts.Checksum, "checksum", false, "compare the content of files of equal size, not just size and mtime")
-	fs.Var(&excludes, "exclude", "path relative to the roots that is neither copied nor deleted (repeatable)")
-	fs.IntVar(&opts.Workers, "workers", 0, "number of parallel workers (0: automatic)")
-	verbose := fs.Bool("verbose", false, "log the details of errors and skipped files")
-	if done, err := parseFlags(fs, args); done {
+	progress := fs.Bool("progress", false, env.loc.Tr("show a progress bar on standard error"))
+	fs.BoolVar(&opts.DryRun, "dry-run", false, env.loc.Tr("write nothing: list what would change"))
+	itemize := fs.Bool("itemize", false, env.loc.Tr("list each change as rsync -i does (the default with --dry-run)"))
+	fs.BoolVar(&opts.Checksum, "checksum", false, env.loc.Tr("compare the content of files of equal size, not just size and mtime"))
+	fs.Var(&excludes, "exclude", env.loc.Tr("path relative to the roots that is neither copied nor deleted (repeatable)"))
+	fs.IntVar(&opts.Workers, "workers", 0, env.loc.Tr("number of parallel workers (0: automatic)"))
+	verbose := fs.Bool("verbose", false, env.loc.Tr("log the details of errors and skipped files"))
+	if done, err := parseFlags(env.loc, fs, args); done {
 		return err
 	}
 	if fs.NArg() != 2 {
-		return fmt.Errorf("%w: give exactly two directories, SRC and DST", errUsage)
+		return fmt.Errorf("%w: %s", errUsage, env.loc.Tr("give exactly two directories, SRC and DST"))
 	}
 	opts.Exclude = excludes
 	log := logrus.New()
@@ -55,7 +58,7 @@ func runSync(ctx context.Context, env *environment, args []string) error {
 		opts.OnChange = func(c tbsync.Change) { fmt.Fprintln(env.stdout, c.Itemize()) }
 	}
 	if *progress {
-		bar := &progressBar{w: env.stderr, terminal: env.isTerminal}
+		bar := &progressBar{w: env.stderr, loc: env.loc, terminal: env.isTerminal}
 		opts.Progress = bar.update
 		opts.ProgressInterval = 200 * time.Millisecond
 	}
@@ -65,40 +68,44 @@ func runSync(ctx context.Context, env *environment, args []string) error {
 		// A Report after a failed scan holds what the copy would have done: only a copy that
 		// started (CopyTime) did part of the job.
 		if rep.CopyTime > 0 && rep.Changes() > 0 {
-			fmt.Fprintf(env.stderr, "tails-backup sync: stopped before the end, after part of the job (%s); each file in %s is either its old or its new version, and running sync again finishes the job\n",
-				partialSummary(rep), fs.Arg(1))
+			fmt.Fprintln(env.stderr, env.loc.Tr("tails-backup sync: stopped before the end, after part of the job (%[1]s); each file in %[2]s is either its old or its new version, and running sync again finishes the job",
+				partialSummary(env.loc, rep), fs.Arg(1)))
 		}
 		return err
 	}
-	printReport(env.stdout, rep, opts.DryRun)
+	printReport(env.loc, env.stdout, rep, opts.DryRun)
 	if rep.ErrorCount > 0 {
-		return fmt.Errorf("%d entries could not be mirrored (listed above); fix them and run again", rep.ErrorCount)
+		return errors.New(env.loc.TrN("%d entry could not be mirrored (listed above); fix it and run again",
+			"%d entries could not be mirrored (listed above); fix them and run again", clampInt(rep.ErrorCount), rep.ErrorCount))
 	}
 	return nil
 }
 
 // partialSummary says what a run that failed did before it stopped.
-func partialSummary(r tbsync.Report) string {
-	return fmt.Sprintf("%d created, %d updated, %d metadata only, %d deleted (%s copied)",
+func partialSummary(loc *l10n.Locale, r tbsync.Report) string {
+	return loc.Tr("%[1]d created, %[2]d updated, %[3]d metadata only, %[4]d deleted (%[5]s copied)",
 		r.Created, r.Updated, r.MetadataOnly, r.Deleted, tbsync.FormatBytes(r.BytesCopied))
 }
 
-func printReport(w io.Writer, r tbsync.Report, dryRun bool) {
-	verb := "mirrored"
+func printReport(loc *l10n.Locale, w io.Writer, r tbsync.Report, dryRun bool) {
+	// TRANSLATORS: what the sync command did, counted: entries created, updated, with new
+	// metadata only, deleted; %[5]s bytes copied; entries scanned, errors; %[8]s is a duration ("1.5s").
+	format := loc.TrN("mirrored: %[1]d created, %[2]d updated, %[3]d metadata only, %[4]d deleted, %[5]s copied, %[6]d scanned, %[7]d error, in %[8]s",
+		"mirrored: %[1]d created, %[2]d updated, %[3]d metadata only, %[4]d deleted, %[5]s copied, %[6]d scanned, %[7]d errors, in %[8]s", clampInt(r.ErrorCount))
 	if dryRun {
-		verb = "would mirror (dry run)"
+		format = loc.TrN("would mirror (dry run): %[1]d created, %[2]d updated, %[3]d metadata only, %[4]d deleted, %[5]s copied, %[6]d scanned, %[7]d error, in %[8]s",
+			"would mirror (dry run): %[1]d created, %[2]d updated, %[3]d metadata only, %[4]d deleted, %[5]s copied, %[6]d scanned, %[7]d errors, in %[8]s", clampInt(r.ErrorCount))
 	}
-	fmt.Fprintf(w, "%s: %d created, %d updated, %d metadata only, %d deleted, %s copied, %d scanned, %d errors, in %s\n",
-		verb, r.Created, r.Updated, r.MetadataOnly, r.Deleted, tbsync.FormatBytes(r.BytesCopied), r.Scanned, r.ErrorCount,
+	fmt.Fprintf(w, format+"\n", r.Created, r.Updated, r.MetadataOnly, r.Deleted, tbsync.FormatBytes(r.BytesCopied), r.Scanned, r.ErrorCount,
 		r.Duration.Round(time.Millisecond))
 	if r.Duration > 0 {
-		fmt.Fprintf(w, "  (compare %s, copy %s, flush %s)\n", r.ScanTime.Round(time.Millisecond),
-			r.CopyTime.Round(time.Millisecond), r.FlushTime.Round(time.Millisecond))
+		fmt.Fprintln(w, loc.Tr("  (compare %[1]s, copy %[2]s, flush %[3]s)", r.ScanTime.Round(time.Millisecond),
+			r.CopyTime.Round(time.Millisecond), r.FlushTime.Round(time.Millisecond)))
 	}
 	for _, e := range r.Errors {
-		fmt.Fprintf(w, "  error: %v\n", e)
+		fmt.Fprintln(w, loc.Tr("  error: %v", e))
 	}
 	if int64(len(r.Errors)) < r.ErrorCount {
-		fmt.Fprintf(w, "  ... and %d more errors\n", r.ErrorCount-int64(len(r.Errors)))
+		fmt.Fprintln(w, loc.Tr("  ... and %d more errors", r.ErrorCount-int64(len(r.Errors))))
 	}
 }

@@ -36,25 +36,25 @@ func runUpdate(ctx context.Context, env *environment, args []string) error {
 
 // updateWith runs the command with q finding and closing the applications; nil is the real one.
 func updateWith(ctx context.Context, env *environment, args []string, q quiesce.Quiescer) error {
-	fs := newFlagSet(env, "update", updateSynopsis, updateDescription)
-	skipClose := fs.Bool("skip-close", false, "skip the data of open applications this time instead of asking to close them")
-	statePath := fs.String("state", "", stateFlagHelp)
-	helperCmd := fs.String("helper-command", defaultHelperCommand(), "how to run the root helper")
-	verbose := fs.Bool("verbose", false, "log debug messages")
-	if done, err := parseFlags(fs, args); done {
+	fs := newFlagSet(env, "update", updateSynopsis, env.loc.Tr(updateDescription))
+	skipClose := fs.Bool("skip-close", false, env.loc.Tr("skip the data of open applications this time instead of asking to close them"))
+	statePath := fs.String("state", "", env.loc.Tr(stateFlagHelp))
+	helperCmd := fs.String("helper-command", defaultHelperCommand(), env.loc.Tr("how to run the root helper"))
+	verbose := fs.Bool("verbose", false, env.loc.Tr("log debug messages"))
+	if done, err := parseFlags(env.loc, fs, args); done {
 		return err
 	}
 	if fs.NArg() > 1 {
-		return fmt.Errorf("%w: give at most one device, e.g. 'tails-backup update /dev/sdb'", errUsage)
+		return fmt.Errorf("%w: %s", errUsage, env.loc.Tr("give at most one device, e.g. 'tails-backup update /dev/sdb'"))
 	}
 	argv := strings.Fields(*helperCmd)
 	if len(argv) == 0 {
-		return fmt.Errorf("%w: --helper-command is empty", errUsage)
+		return fmt.Errorf("%w: %s", errUsage, env.loc.Tr("--helper-command is empty"))
 	}
 	sys := env.sessionSystem()
 	log := newLog(env, *verbose, "update")
 	if session.ReadOwnMarker(sys.markerRoot).IsBackup() {
-		return errors.New("this Tails is itself a backup, so it does not update backups; if your main Tails is lost or broken, run 'tails-backup promote' first")
+		return errors.New(env.loc.Tr("this Tails is itself a backup, so it does not update backups; if your main Tails is lost or broken, run 'tails-backup promote' first"))
 	}
 	if q == nil {
 		pq := quiesce.NewProcQuiescer(log.WithField("component", "quiesce"))
@@ -65,16 +65,16 @@ func updateWith(ctx context.Context, env *environment, args []string, q quiesce.
 	if err != nil {
 		return err
 	}
-	disks, snap, closeDisks, err := openDisks(ctx, sys, log, "update", "")
+	disks, snap, closeDisks, err := openDisks(ctx, env.loc, sys, log, "update", false)
 	if err != nil {
 		return err
 	}
 	defer closeDisks()
 	source := session.SourceUUID(snap, sys.boot)
 	if source == "" {
-		return errors.New("the Persistent Storage of this Tails is not unlocked, so there is nothing to back up; restart Tails and unlock it in the Welcome Screen")
+		return errors.New(env.loc.Tr("the Persistent Storage of this Tails is not unlocked, so there is nothing to back up; restart Tails and unlock it in the Welcome Screen"))
 	}
-	stick, err := chooseUpdateStick(snap, sys.boot, &st, fs.Arg(0))
+	stick, err := chooseUpdateStick(env.loc, snap, sys.boot, &st, fs.Arg(0))
 	if err != nil {
 		return err
 	}
@@ -84,7 +84,7 @@ func updateWith(ctx context.Context, env *environment, args []string, q quiesce.
 	// it would start its own update of the stick this command opens. An update the agent had
 	// already started holds the backup (the helper's lock): this one is then refused, and the
 	// stick, found unlocked, is left as it is.
-	path, err := statePathOr(*statePath, sys)
+	path, err := statePathOr(env.loc, *statePath, sys)
 	if err != nil {
 		return err
 	}
@@ -94,7 +94,7 @@ func updateWith(ctx context.Context, env *environment, args []string, q quiesce.
 		s.Pause(owner, sys.now().Add(session.RestorePause), sys.now())
 		return nil
 	}); err != nil {
-		return fmt.Errorf("the automatic updates could not be held off, so nothing was changed: %w", err)
+		return fmt.Errorf(env.loc.Tr("the automatic updates could not be held off, so nothing was changed: %w"), err)
 	}
 	defer updateState(context.WithoutCancel(ctx), env, store, func(s *pairing.State) error { s.Resume(owner); return nil })
 
@@ -105,16 +105,16 @@ func updateWith(ctx context.Context, env *environment, args []string, q quiesce.
 	defer stop()
 	conn, err := sys.connectSystemBus(ctx) // logind's, to keep the computer awake
 	if err != nil {
-		return fmt.Errorf("cannot reach the system bus (%v); run 'tails-backup update' in the Tails desktop session", err)
+		return errors.New(env.loc.Tr("cannot reach the system bus (%v); run 'tails-backup update' in the Tails desktop session", err))
 	}
 	defer conn.Close()
-	fmt.Fprintf(env.stdout, "Updating the backup on %s.\n", name)
+	fmt.Fprintln(env.stdout, env.loc.Tr("Updating the backup on %s.", name))
 	out := newUpdateOutput(env, *skipClose, name)
 	helper := wire.NewHelperClient(argv, log.WithField("component", "helper"))
 	u := &session.Update{
 		Disks: disks, Asker: pinentry.NewPinentry(log.WithField("component", "pinentry")), Quiescer: q,
 		Inhibitor: inhibit.NewLogindInhibitor(conn, log.WithField("component", "inhibit")), Helper: helper,
-		Store: store, Now: sys.now, Log: log, Stick: stick, Source: source, Persistence: sys.markerRoot,
+		Store: store, Now: sys.now, Log: log, Loc: env.loc, Stick: stick, Source: source, Persistence: sys.markerRoot,
 		QuiesceGrace: session.RestoreCloseGrace, PauseOwner: owner, KeepPlugged: true, Observer: out,
 		System: &session.SystemRefresh{Disks: disks, Helper: helper, Medium: sys.medium, Now: sys.now, Log: log},
 	}
@@ -122,7 +122,7 @@ func updateWith(ctx context.Context, env *environment, args []string, q quiesce.
 	attempt := pairing.Attempt{Time: sys.now(), Backup: stick.UUID}
 	var e *session.UpdateError
 	if errors.As(err, &e) {
-		err = updateErrorText(uctx, e, name)
+		err = updateErrorText(uctx, env.loc, e, name)
 		attempt.Result, attempt.Message = e.Result(), err.Error()
 	} else if err == nil {
 		attempt.Result, attempt.Message = pairing.ResultSuccess, done.Message()
@@ -132,7 +132,7 @@ func updateWith(ctx context.Context, env *environment, args []string, q quiesce.
 	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer rcancel()
 	if _, serr := updateState(rctx, env, store, func(s *pairing.State) error { s.RecordAttempt(attempt); return nil }); serr != nil {
-		fmt.Fprintf(env.stderr, "Warning: the result of this update was not recorded (%v).\n", serr)
+		fmt.Fprintln(env.stderr, env.loc.Tr("Warning: the result of this update was not recorded (%v).", serr))
 	}
 	return err
 }

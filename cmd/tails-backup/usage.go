@@ -10,6 +10,9 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"unicode/utf8"
+
+	"tails-backup/l10n"
 )
 
 // helperHelp is `tails-backup help helper`: the helper itself takes no argument, --help included.
@@ -27,14 +30,15 @@ func newFlagSet(env *environment, name, synopsis, description string) *flag.Flag
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {
-		fmt.Fprintf(env.stdout, "usage: tails-backup %s %s\n\n%s\n", name, synopsis, description)
-		printOptions(env.stdout, fs)
+		fmt.Fprintln(env.stdout, env.loc.Tr("usage: tails-backup %[1]s %[2]s", name, synopsis))
+		fmt.Fprintf(env.stdout, "\n%s\n", description)
+		printOptions(env.loc, env.stdout, fs)
 	}
 	return fs
 }
 
 // parseFlags parses args; done is true after --help (the help was printed: exit 0).
-func parseFlags(fs *flag.FlagSet, args []string) (done bool, err error) {
+func parseFlags(loc *l10n.Locale, fs *flag.FlagSet, args []string) (done bool, err error) {
 	help := fs.Usage
 	fs.Usage = func() {} // the flag package calls it on every error too
 	err = fs.Parse(args)
@@ -44,25 +48,25 @@ func parseFlags(fs *flag.FlagSet, args []string) (done bool, err error) {
 		return true, nil
 	}
 	if err != nil {
-		return true, fmt.Errorf("%w: %s", errUsage, flagErrorText(err))
+		return true, fmt.Errorf("%w: %s", errUsage, flagErrorText(loc, err))
 	}
 	return false, nil
 }
 
 // flagErrorText words the flag package's errors for a person.
-func flagErrorText(err error) string {
+func flagErrorText(loc *l10n.Locale, err error) string {
 	msg := err.Error()
 	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: "); ok {
-		return "unknown option " + dashes(name)
+		return loc.Tr("unknown option %s", dashes(name))
 	}
 	if name, ok := strings.CutPrefix(msg, "flag needs an argument: "); ok {
-		return "the option " + dashes(name) + " needs a value"
+		return loc.Tr("the option %s needs a value", dashes(name))
 	}
 	if rest, ok := strings.CutPrefix(msg, "invalid value "); ok {
 		// invalid value "x" for flag -workers: parse error
 		if v, f, ok := strings.Cut(rest, " for flag "); ok {
 			f, _, _ = strings.Cut(f, ":")
-			return fmt.Sprintf("%s is not a valid value for %s", v, dashes(f))
+			return loc.Tr("%[1]s is not a valid value for %[2]s", v, dashes(f))
 		}
 	}
 	return msg
@@ -76,7 +80,7 @@ var optionArgs = map[string]string{"state": "FILE", "helper-command": "CMD", "ex
 	"skip": "FOLDER", "source": "DIR", "workers": "N"}
 
 // printOptions lists the options of fs, if any, one a line.
-func printOptions(w io.Writer, fs *flag.FlagSet) {
+func printOptions(loc *l10n.Locale, w io.Writer, fs *flag.FlagSet) {
 	type option struct{ name, usage string }
 	var opts []option
 	width := 0
@@ -90,15 +94,17 @@ func printOptions(w io.Writer, fs *flag.FlagSet) {
 			name += " " + strings.ToUpper(arg)
 		}
 		if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" && f.DefValue != "[]" {
-			usage += fmt.Sprintf(" (default %s)", f.DefValue)
+			// TRANSLATORS: %[1]s is what an option does, %[2]s its default value.
+			usage = loc.Tr("%[1]s (default %[2]s)", usage, f.DefValue)
 		}
 		opts = append(opts, option{name, usage})
-		width = max(width, len(name))
+		width = max(width, utf8.RuneCountInString(name))
 	})
 	if len(opts) == 0 {
 		return
 	}
-	fmt.Fprintln(w, "\noptions:")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, loc.Tr("options:"))
 	for _, o := range opts {
 		fmt.Fprintf(w, "  %-*s  %s\n", width, o.name, o.usage)
 	}

@@ -43,23 +43,23 @@ Exit status: 0 when the backup is identical and valid, 1 otherwise, 2 for a usag
 
 // runVerify is `tails-backup verify`.
 func runVerify(ctx context.Context, env *environment, args []string) error {
-	fs := newFlagSet(env, "verify", verifySynopsis, verifyDescription)
-	checksum := fs.Bool("checksum", false, "compare the content of every file too (reads everything: slower)")
+	fs := newFlagSet(env, "verify", verifySynopsis, env.loc.Tr(verifyDescription))
+	checksum := fs.Bool("checksum", false, env.loc.Tr("compare the content of every file too (reads everything: slower)"))
 	var skip stringList
-	fs.Var(&skip, "skip", "a top-level folder of the Persistent Storage not to compare (repeatable)")
-	statePath := fs.String("state", "", stateFlagHelp)
-	helperCmd := fs.String("helper-command", defaultHelperCommand(), "how to run the root helper (DEVICE mode)")
-	source := fs.String("source", tails.PersistentStorageMount, "the Persistent Storage to compare with (PATH mode)")
-	verbose := fs.Bool("verbose", false, "log debug messages")
-	if done, err := parseFlags(fs, args); done {
+	fs.Var(&skip, "skip", env.loc.Tr("a top-level folder of the Persistent Storage not to compare (repeatable)"))
+	statePath := fs.String("state", "", env.loc.Tr(stateFlagHelp))
+	helperCmd := fs.String("helper-command", defaultHelperCommand(), env.loc.Tr("how to run the root helper (DEVICE mode)"))
+	source := fs.String("source", tails.PersistentStorageMount, env.loc.Tr("the Persistent Storage to compare with (PATH mode)"))
+	verbose := fs.Bool("verbose", false, env.loc.Tr("log debug messages"))
+	if done, err := parseFlags(env.loc, fs, args); done {
 		return err
 	}
 	if fs.NArg() > 1 {
-		return fmt.Errorf("%w: give at most one device or folder, e.g. 'tails-backup verify /dev/sdb'", errUsage)
+		return fmt.Errorf("%w: %s", errUsage, env.loc.Tr("give at most one device or folder, e.g. 'tails-backup verify /dev/sdb'"))
 	}
 	for _, s := range skip {
 		if s == "" || s == "." || s == ".." || strings.ContainsAny(s, "/\x00") {
-			return fmt.Errorf("%w: --skip %q is not a top-level folder of the Persistent Storage", errUsage, s)
+			return fmt.Errorf("%w: %s", errUsage, env.loc.Tr("--skip %q is not a top-level folder of the Persistent Storage", s))
 		}
 	}
 	log := newLog(env, *verbose, "verify")
@@ -78,35 +78,45 @@ func runVerify(ctx context.Context, env *environment, args []string) error {
 // runs: session.Verify cannot call it, as nothing on the session side may link sync.
 func verifyPath(ctx context.Context, env *environment, src, dst string, checksum bool, skip []string, log *logrus.Entry) error {
 	// The folder the user gave first: its faults are the likelier, and the ones to name.
-	open := func(what, p, todo string) (int, error) {
+	loc := env.loc
+	open := func(backup bool, p string) (int, error) {
 		fd, err := unix.Open(p, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 		switch {
 		case err == nil:
 			return fd, nil
+		case (errors.Is(err, unix.EACCES) || errors.Is(err, unix.EPERM)) && backup:
+			return -1, errors.New(loc.Tr("the backup %s cannot be read: run the command as root, with sudo, to read everything", p))
 		case errors.Is(err, unix.EACCES) || errors.Is(err, unix.EPERM):
-			return -1, fmt.Errorf("%s %s cannot be read: run the command as root, with sudo, to read everything", what, p)
+			return -1, errors.New(loc.Tr("the Persistent Storage %s cannot be read: run the command as root, with sudo, to read everything", p))
+		case errors.Is(err, unix.ENOENT) && backup:
+			return -1, errors.New(loc.Tr("the backup %s does not exist: give the folder where the backup's Persistent Storage is mounted", p))
 		case errors.Is(err, unix.ENOENT):
-			return -1, fmt.Errorf("%s %s does not exist: %s", what, p, todo)
+			return -1, errors.New(loc.Tr("the Persistent Storage %s does not exist: unlock the Persistent Storage of this Tails, or give the folder to compare with with --source", p))
+		case errors.Is(err, unix.ENOTDIR) && backup:
+			return -1, errors.New(loc.Tr("the backup %s is not a folder: give the folder where the backup's Persistent Storage is mounted", p))
 		case errors.Is(err, unix.ENOTDIR):
-			return -1, fmt.Errorf("%s %s is not a folder: %s", what, p, todo)
+			return -1, errors.New(loc.Tr("the Persistent Storage %s is not a folder: unlock the Persistent Storage of this Tails, or give the folder to compare with with --source", p))
+		case backup:
+			// TRANSLATORS: %[1]s is a folder, %[2]s says why (in English).
+			return -1, errors.New(loc.Tr("the backup %[1]s cannot be opened (%[2]s): give the folder where the backup's Persistent Storage is mounted", p, session.Reason(err)))
 		}
-		return -1, fmt.Errorf("%s %s cannot be opened (%s): %s", what, p, session.Reason(err), todo)
+		return -1, errors.New(loc.Tr("the Persistent Storage %[1]s cannot be opened (%[2]s): unlock the Persistent Storage of this Tails, or give the folder to compare with with --source", p, session.Reason(err)))
 	}
-	dstfd, err := open("the backup", dst, "give the folder where the backup's Persistent Storage is mounted")
+	dstfd, err := open(true, dst)
 	if err != nil {
 		return err
 	}
 	defer unix.Close(dstfd)
-	srcfd, err := open("the Persistent Storage", src, "unlock the Persistent Storage of this Tails, or give the folder to compare with with --source")
+	srcfd, err := open(false, src)
 	if err != nil {
 		return err
 	}
 	defer unix.Close(srcfd)
 	root := os.Geteuid() == 0
 	if !root {
-		fmt.Fprintln(env.stderr, "Warning: not running as root, so the files only root can read (persistence.conf, Wi-Fi passwords...) are reported as errors; run it with sudo to compare everything.")
+		fmt.Fprintln(env.stderr, env.loc.Tr("Warning: not running as root, so the files only root can read (persistence.conf, Wi-Fi passwords...) are reported as errors; run it with sudo to compare everything."))
 	}
-	f := &verifyFindings{w: env.stdout}
+	f := &verifyFindings{w: env.stdout, loc: env.loc}
 	rep, err := helper.VerifyTrees(ctx, srcfd, dstfd, helper.VerifyOptions{
 		Checksum: checksum,
 		Exclude:  tails.MirrorExcludes(skip),
@@ -114,14 +124,14 @@ func verifyPath(ctx context.Context, env *environment, src, dst string, checksum
 	}, f.event)
 	if err != nil {
 		if ctx.Err() != nil {
-			return fmt.Errorf("interrupted (%v), so the comparison is incomplete", ctx.Err())
+			return errors.New(env.loc.Tr("interrupted (%v), so the comparison is incomplete", ctx.Err()))
 		}
 		log.WithError(err).Debug("compare")
-		return fmt.Errorf("cannot compare %s with %s (%s)", dst, src, session.Reason(err))
+		return errors.New(env.loc.Tr("cannot compare %[1]s with %[2]s (%[3]s)", dst, src, session.Reason(err)))
 	}
-	advice := "the backup is not an exact, valid copy"
+	advice := env.loc.Tr("the backup is not an exact, valid copy")
 	if !root && rep.ErrorCount > 0 {
-		advice += "; some files could not be read: run it as root"
+		advice = env.loc.Tr("the backup is not an exact, valid copy; some files could not be read: run it as root")
 	}
 	return f.summarize(rep, checksum, advice)
 }
@@ -129,17 +139,17 @@ func verifyPath(ctx context.Context, env *environment, src, dst string, checksum
 // verifyDevice compares the backup stick dev (or the only paired backup plugged in) through
 // the root helper (session.Verify).
 func verifyDevice(ctx context.Context, env *environment, dev string, checksum bool, skip []string, statePath, helperCmd string, log *logrus.Entry) error {
-	helper, err := helperClient(helperCmd, log)
+	helper, err := helperClient(env.loc, helperCmd, log)
 	if err != nil {
 		return err
 	}
 	sys := env.sessionSystem()
-	connect, closeDisks := connectDisks(sys, log, "verify", ", or give the folder where the backup is mounted")
+	connect, closeDisks := connectDisks(env.loc, sys, log, "verify", true)
 	defer closeDisks()
-	f := &verifyFindings{w: env.stdout}
+	f := &verifyFindings{w: env.stdout, loc: env.loc}
 	v := &session.Verify{
-		Connect: connect, Boot: sys.boot, Store: storeAt(statePath, sys, log), Helper: helper,
-		Asker: pinentry.NewPinentry(log.WithField("component", "pinentry")), Log: log,
+		Connect: connect, Boot: sys.boot, Store: storeAt(env.loc, statePath, sys, log), Helper: helper,
+		Asker: pinentry.NewPinentry(log.WithField("component", "pinentry")), Log: log, Loc: env.loc,
 		UI:     &verifyTerminal{terminal{env: env}, f},
 		Device: dev, Checksum: checksum, Skip: skip,
 	}
@@ -147,7 +157,7 @@ func verifyDevice(ctx context.Context, env *environment, dev string, checksum bo
 	if err != nil {
 		return err
 	}
-	return f.summarize(rep, checksum, "plug the backup in to update it, or run 'tails-backup verify' again after the update")
+	return f.summarize(rep, checksum, env.loc.Tr("plug the backup in to update it, or run 'tails-backup verify' again after the update"))
 }
 
 // verifyTerminal shows a verify's findings as they come.
