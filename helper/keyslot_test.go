@@ -530,3 +530,26 @@ func TestPromoteRemovesTheFormerMainsKeySlot(t *testing.T) {
 		t.Errorf("second promote %+v", done.Report)
 	}
 }
+
+// TestRestoreKeepsThisTailsKeys: a restore neither brings back the keys folder of the backup
+// (another Tails' keys, or stale ones) nor touches this Tails' own.
+func TestRestoreKeepsThisTailsKeys(t *testing.T) {
+	w := backedUpWorld(t, worldOpts{})
+	fd := openDir(t, w.src.mnt)
+	dirfd, err := openKeysDir(fd, true)
+	must(t, err)
+	must(t, writeKeyFile(dirfd, keyFile{Format: keyFileFormat, Backup: dstUUID, KeySlot: 1, Key: bytes.Repeat([]byte{7}, backupKeySize)}))
+	unix.Close(dirfd)
+	ownKeys := filepath.Join(w.src.mnt, tails.KeysDirName)
+	before := listing(t, ownKeys)
+	must(t, os.Mkdir(filepath.Join(w.dst.mnt, tails.KeysDirName), 0o700))
+	must(t, os.WriteFile(filepath.Join(w.dst.mnt, tails.KeysDirName, otherUUID+".key"), []byte(`{"format":1}`), 0o600))
+
+	restoreResult(t, start(t, w.sys, restoreRequest(srcUUID)), wire.EventDone)
+	if after := listing(t, ownKeys); after != before {
+		t.Errorf("the restore changed this Tails' keys:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+	if fileExists(filepath.Join(ownKeys, otherUUID+".key")) {
+		t.Error("the restore brought back the backup's keys")
+	}
+}
