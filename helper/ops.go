@@ -14,6 +14,7 @@ import (
 	"tails-backup/internal/beneath"
 	tbsync "tails-backup/sync"
 	"tails-backup/tails"
+	"tails-backup/udisks"
 	"tails-backup/wire"
 )
 
@@ -31,6 +32,8 @@ type operation struct {
 	req wire.Request
 	log *logrus.Entry
 	out *eventWriter
+	// secret is the Secret line of add-key-slot (wiped when Run returns), nil otherwise.
+	secret *wire.Secret
 }
 
 func (o *operation) run() (*wire.Report, *Failure) {
@@ -62,13 +65,23 @@ func (o *operation) run() (*wire.Report, *Failure) {
 		o.log = o.log.WithField("source", src.uuid)
 	}
 
-	if o.req.Op == wire.OpPromote {
-		return nil, o.promote(src)
+	switch o.req.Op {
+	case wire.OpPromote:
+		return o.promote(snap, src)
+	case wire.OpForgetKey:
+		return o.forgetKey(src)
+	case wire.OpRemoveKeySlot:
+		return o.removeKeySlot(snap, src)
 	}
-	if o.req.Op == wire.OpUpdate || o.req.Op == wire.OpRefreshSystem || o.req.Op == wire.OpInstallBootloader {
+	if o.req.Op == wire.OpUpdate || o.req.Op == wire.OpRefreshSystem || o.req.Op == wire.OpInstallBootloader ||
+		o.req.Op == wire.OpAddKeySlot || o.req.Op == wire.OpUnlockWithKey {
 		if present, err := existsAt(src.fd, tails.MarkerName); err != nil || present {
 			return nil, failf(wire.CodeRefused, err, "This Tails is a backup of another Tails (its Persistent Storage holds a backup marker), so it does not update backups itself; make it the main Tails first.")
 		}
+	}
+	if o.req.Op == wire.OpUnlockWithKey {
+		// The backup is still locked: no destination to open yet, only the stick to check.
+		return o.unlockWithKey(snap, src)
 	}
 	dst, f := validateDestination(o.sys, snap, mounts, src, o.req.Backup)
 	if f != nil {
@@ -101,6 +114,8 @@ func (o *operation) run() (*wire.Report, *Failure) {
 		return o.installBootloader(snap, mounts, src, dst)
 	case wire.OpRestore:
 		return o.restore(src, dst)
+	case wire.OpAddKeySlot:
+		return o.addKeySlot(snap, src, dst)
 	}
 	return nil, failf(wire.CodeInvalidRequest, nil, "The tails-backup helper does not know the operation %q; update tails-backup.", o.req.Op)
 }
@@ -353,11 +368,25 @@ func (o *operation) ensureStateDir(src *root) *Failure {
 	return nil
 }
 
-// promote removes the backup marker from this Tails' own Persistent Storage.
-func (o *operation) promote(src *root) *Failure {
+// promote removes from this Tails' own TailsData the key slot whose key the main Tails kept
+// (whoever has the lost main stick and its passphrase must not open the new main Tails), then
+// the backup marker from its Persistent Storage.
+func (o *operation) promote(snap *udisks.Snapshot, src *root) (*wire.Report, *Failure) {
 	if o.ctx.Err() != nil {
-		return cancelled(o.ctx)
+		return nil, cancelled(o.ctx)
 	}
+	removed, f := o.removeOwnKeySlots(snap, src)
+	if f != nil {
+		return nil, f
+	}
+	if f := o.removeMarker(src); f != nil {
+		return nil, f
+	}
+	return &wire.Report{KeySlots: removed}, nil
+}
+
+// removeMarker removes the backup marker from this Tails' own Persistent Storage.
+func (o *operation) removeMarker(src *root) *Failure {
 	err := unix.Unlinkat(src.fd, tails.MarkerName, 0)
 	switch {
 	case errors.Is(err, unix.ENOENT):

@@ -18,6 +18,8 @@ type operation struct {
 	req wire.Request
 	log *logrus.Entry
 	out *eventWriter
+
+	secret *wire.Secret
 }
 
 func (o *operation) run() (*wire.Report, *Failure) {

@@ -98,6 +98,8 @@ func TestMarkRefusals(t *testing.T) {
 
 func TestPromote(t *testing.T) {
 	w := newWorld(t, worldOpts{})
+	// promote reads this Tails' own LUKS header (the key slots of a former main Tails).
+	w.setLUKSDevice(w.boot.LUKS, newLUKS(t, w.dir, "own", "p"))
 	fillSource(t, w.src.mnt, 1, 2, 100)
 	// This Tails is a backup of another one.
 	w.writeMarker(w.src.mnt, tails.Marker{Format: 1, Source: otherUUID, State: tails.StateComplete,
@@ -126,6 +128,7 @@ func TestPromote(t *testing.T) {
 
 func TestPromoteNeverFollowsASymlink(t *testing.T) {
 	w := newWorld(t, worldOpts{})
+	w.setLUKSDevice(w.boot.LUKS, newLUKS(t, w.dir, "own", "p"))
 	victim := filepath.Join(w.dir, "victim")
 	if err := os.WriteFile(victim, []byte("keep"), 0o600); err != nil {
 		t.Fatal(err)

@@ -73,9 +73,18 @@ func Run(ctx context.Context, stdin io.Reader, stdout io.Writer, sys System, log
 	}
 	log = log.WithFields(logrus.Fields{"op": req.Op, "backup": req.Backup})
 	log.WithField("skipped_folders", len(req.Skip)).Info("request received")
+	var secret *wire.Secret
+	if wire.NeedsSecret(req.Op) {
+		s, f := readSecret(ctx, in, sys)
+		if f != nil {
+			return finish(f)
+		}
+		secret = &s
+		defer secret.Wipe()
+	}
 	go watchInput(in, cancel, log)
 
-	ops := &operation{ctx: ctx, sys: sys, req: req, log: log, out: out}
+	ops := &operation{ctx: ctx, sys: sys, req: req, log: log, out: out, secret: secret}
 	rep, f := ops.run()
 	if f != nil {
 		return finish(f)
@@ -118,6 +127,43 @@ func readRequest(ctx context.Context, in *bufio.Reader, sys System) (wire.Reques
 		return wire.Request{}, cancelled(ctx)
 	case <-timer.C:
 		return wire.Request{}, failf(wire.CodeInvalidRequest, nil, "No request came to the tails-backup helper within %s; start the operation again.", sys.RequestTimeout)
+	}
+}
+
+// readSecret reads the Secret line that follows the request, giving up as readRequest does.
+// Neither the line nor an excerpt of it ever reaches an error or the log.
+func readSecret(ctx context.Context, in *bufio.Reader, sys System) (wire.Secret, *Failure) {
+	type result struct {
+		s   wire.Secret
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		line, err := in.ReadSlice('\n')
+		switch {
+		case errors.Is(err, bufio.ErrBufferFull):
+			ch <- result{err: fmt.Errorf("%w: longer than %d bytes", wire.ErrInvalidSecret, in.Size())}
+		case err != nil && !(errors.Is(err, io.EOF) && len(line) > 0):
+			ch <- result{err: fmt.Errorf("%w: no secret line after the request", wire.ErrInvalidSecret)}
+		default:
+			s, err := wire.ParseSecret(bytes.TrimSpace(line))
+			// The line sits in the reader's buffer: overwrite it.
+			clear(line)
+			ch <- result{s, err}
+		}
+	}()
+	timer := time.NewTimer(sys.RequestTimeout)
+	defer timer.Stop()
+	select {
+	case r := <-ch:
+		if r.err != nil {
+			return wire.Secret{}, failf(wire.CodeInvalidRequest, r.err, "The passphrase did not reach the tails-backup helper as it should (%s); update tails-backup, or report the bug if it is up to date.", r.err)
+		}
+		return r.s, nil
+	case <-ctx.Done():
+		return wire.Secret{}, cancelled(ctx)
+	case <-timer.C:
+		return wire.Secret{}, failf(wire.CodeInvalidRequest, nil, "No passphrase came to the tails-backup helper within %s; start the operation again.", sys.RequestTimeout)
 	}
 }
 

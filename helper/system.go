@@ -12,6 +12,8 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/godbus/dbus/v5"
+
 	"tails-backup/tails"
 	"tails-backup/udisks"
 	"tails-backup/wire"
@@ -21,6 +23,9 @@ import (
 // *udisks.Client implements it.
 type UDisks interface {
 	GetSnapshot(ctx context.Context) (*udisks.Snapshot, error)
+	// UnlockWithKey unlocks the LUKS block at luks with key as udisks2's keyfile_contents and
+	// returns its cleartext block (unlock-with-key).
+	UnlockWithKey(ctx context.Context, luks dbus.ObjectPath, key []byte) (dbus.ObjectPath, error)
 }
 
 var _ UDisks = (*udisks.Client)(nil)

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/godbus/dbus/v5"
 	"golang.org/x/sys/unix"
 
 	tbsync "tails-backup/sync"
@@ -24,6 +25,10 @@ type nopUDisks struct{}
 
 func (nopUDisks) GetSnapshot(context.Context) (*udisks.Snapshot, error) {
 	return nil, errors.New("no udisks in this test")
+}
+
+func (nopUDisks) UnlockWithKey(context.Context, dbus.ObjectPath, []byte) (dbus.ObjectPath, error) {
+	return "", errors.New("no udisks in this test")
 }
 
 func TestReadTailsVersion(t *testing.T) {

@@ -158,32 +158,11 @@ func driveName(d *udisks.Object) string {
 // file system mounted, the mount point the root of a mount of exactly that device, reached
 // without a symlink.
 func validateDestination(sys System, snap *udisks.Snapshot, mounts []tails.Mount, src *root, uuid string) (*root, *Failure) {
-	bp := sys.bootPaths()
-	var found []udisks.Stick
-	for _, st := range snap.TailsSticks(bp) {
-		if luksUUID(st.LUKS) == uuid {
-			found = append(found, st)
-		}
+	st, name, f := validateStick(sys, snap, src, uuid)
+	if f != nil {
+		return nil, f
 	}
-	switch len(found) {
-	case 0:
-		return nil, failf(wire.CodeNotFound, nil, "No stick with the backup's Persistent Storage (%s) is plugged in; plug in the backup Tails and try again.", uuid)
-	case 1:
-	default:
-		return nil, failf(wire.CodeRefused, nil, "Several plugged-in sticks have a Persistent Storage with the UUID %s, so the backup cannot be told apart; unplug all but the backup and try again.", uuid)
-	}
-	st := found[0]
-	name := driveName(st.Drive)
-	boot := snap.BootDrive(bp)
 	switch {
-	case !st.IsLUKS():
-		return nil, failf(wire.CodeRefused, nil, "The Persistent Storage partition of %s is not encrypted with LUKS, so it is not used as a backup; create the backup again.", name)
-	case st.Drive == nil || st.Drive.Drive == nil || !st.Drive.Drive.Removable:
-		return nil, failf(wire.CodeRefused, nil, "%s is not a removable drive, so it is never used as a backup; use a USB stick.", capitalize(name))
-	case st.Boot || (boot != nil && boot.Path == st.Drive.Path) || (src != nil && src.drive != "" && src.drive == st.Drive.Path):
-		return nil, failf(wire.CodeRefused, nil, "%s is the stick this Tails is running from, which is never its own backup; plug in the backup Tails instead.", capitalize(name))
-	case hintSystem(st):
-		return nil, failf(wire.CodeRefused, nil, "%s is marked as a system device, so it is never written to; use another stick as the backup.", capitalize(name))
 	case st.Cleartext == nil:
 		return nil, failf(wire.CodeNotFound, nil, "The Persistent Storage of the backup on %s is locked; unlock it and try again.", name)
 	case st.Cleartext.Block == nil || st.Cleartext.Filesystem == nil || len(st.Cleartext.Filesystem.MountPoints) == 0:
@@ -225,6 +204,40 @@ func validateDestination(sys System, snap *udisks.Snapshot, mounts []tails.Mount
 		return &root{path: mp, fd: fd, dev: dev, uuid: uuid, cleartext: st.Cleartext, drive: st.Drive.Path, name: name}, nil
 	}
 	return nil, first
+}
+
+// validateStick finds the one plugged-in stick whose TailsData LUKS UUID is uuid and checks
+// that it may be a backup, locked or not: encrypted with LUKS, a removable drive other than
+// the boot drive and the source's, not hinted as a system device.
+func validateStick(sys System, snap *udisks.Snapshot, src *root, uuid string) (udisks.Stick, string, *Failure) {
+	bp := sys.bootPaths()
+	var found []udisks.Stick
+	for _, st := range snap.TailsSticks(bp) {
+		if luksUUID(st.LUKS) == uuid {
+			found = append(found, st)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return udisks.Stick{}, "", failf(wire.CodeNotFound, nil, "No stick with the backup's Persistent Storage (%s) is plugged in; plug in the backup Tails and try again.", uuid)
+	case 1:
+	default:
+		return udisks.Stick{}, "", failf(wire.CodeRefused, nil, "Several plugged-in sticks have a Persistent Storage with the UUID %s, so the backup cannot be told apart; unplug all but the backup and try again.", uuid)
+	}
+	st := found[0]
+	name := driveName(st.Drive)
+	boot := snap.BootDrive(bp)
+	switch {
+	case !st.IsLUKS():
+		return udisks.Stick{}, "", failf(wire.CodeRefused, nil, "The Persistent Storage partition of %s is not encrypted with LUKS, so it is not used as a backup; create the backup again.", name)
+	case st.Drive == nil || st.Drive.Drive == nil || !st.Drive.Drive.Removable:
+		return udisks.Stick{}, "", failf(wire.CodeRefused, nil, "%s is not a removable drive, so it is never used as a backup; use a USB stick.", capitalize(name))
+	case st.Boot || (boot != nil && boot.Path == st.Drive.Path) || (src != nil && src.drive != "" && src.drive == st.Drive.Path):
+		return udisks.Stick{}, "", failf(wire.CodeRefused, nil, "%s is the stick this Tails is running from, which is never its own backup; plug in the backup Tails instead.", capitalize(name))
+	case hintSystem(st):
+		return udisks.Stick{}, "", failf(wire.CodeRefused, nil, "%s is marked as a system device, so it is never written to; use another stick as the backup.", capitalize(name))
+	}
+	return st, name, nil
 }
 
 func hintSystem(st udisks.Stick) bool {

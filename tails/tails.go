@@ -41,6 +41,10 @@ const (
 	// StateDirName is the folder, at the root of the Persistent Storage, where the session
 	// agent keeps its pairing store; the root helper creates it, owned by amnesia, 0700.
 	StateDirName = "tails-backup"
+	// KeysDirName is the folder, at the root of the Persistent Storage, where the root helper
+	// keeps the keys that unlock this Tails' paired backups without their passphrase (one file
+	// per backup LUKS UUID): root's alone, 0700, never copied to a backup nor restored.
+	KeysDirName = "tails-backup-keys"
 	// VersionFile holds the version of the running Tails ("6.10 - 20241203" on its first line).
 	VersionFile = "/etc/amnesia/version"
 )
@@ -76,9 +80,12 @@ var PerStickSystemFiles = []string{"luks-header-backup", "storage"}
 // MirrorExcludes is what an update leaves alone on the backup, and a verify does not compare:
 // the marker, which is the helper's alone; the tails-backup folder, which holds this Tails'
 // own pairings (written after every update, so a backup could never be identical to it, and
-// meaningless on another Tails: a restore does not bring it back either); and the folders the
+// meaningless on another Tails: a restore does not bring it back either); the tails-backup-keys
+// folder, which holds the keys of this Tails' backups (a key must stay on the Tails that
+// unlocks the backup, never travel on the backup it opens, and a restore must not bring back
+// another Tails' keys nor replace this one's); and the folders the
 // session asked to skip (the user kept their application open), which keep their previous
 // copy on the backup. The root helper's mirror and the verify of a mounted backup both use it.
 func MirrorExcludes(skip []string) []string {
-	return append([]string{MarkerName, StateDirName}, skip...)
+	return append([]string{MarkerName, StateDirName, KeysDirName}, skip...)
 }

@@ -113,6 +113,17 @@ func objectPath(body []any) (dbus.ObjectPath, error) {
 // by ctx or DefaultWait) until its cleartext object has its Filesystem interface.
 // The passphrase only travels as a D-Bus string argument; it is never logged.
 func (c *Client) Unlock(ctx context.Context, luks dbus.ObjectPath, passphrase string) (dbus.ObjectPath, error) {
+	return c.unlock(ctx, luks, passphrase, options())
+}
+
+// UnlockWithKey is Unlock with a key instead of a passphrase: udisks2 takes it in the option
+// keyfile_contents (the exact bytes, unlike the passphrase string) and then ignores the
+// passphrase argument. It travels only as that D-Bus argument; it is never logged.
+func (c *Client) UnlockWithKey(ctx context.Context, luks dbus.ObjectPath, key []byte) (dbus.ObjectPath, error) {
+	return c.unlock(ctx, luks, "", options("keyfile_contents", key))
+}
+
+func (c *Client) unlock(ctx context.Context, luks dbus.ObjectPath, passphrase string, opts map[string]dbus.Variant) (dbus.ObjectPath, error) {
 	log := c.log.WithField("object", luks)
 	log.Debug("unlock")
 	w, err := c.Watch(ctx)
@@ -120,7 +131,7 @@ func (c *Client) Unlock(ctx context.Context, luks dbus.ObjectPath, passphrase st
 		return "", fmt.Errorf("unlock %s: %w", luks, err)
 	}
 	defer w.Close()
-	body, last, err := c.call(ctx, w, opUnlock, luks, IfaceEncrypted+".Unlock", false, passphrase, options())
+	body, last, err := c.call(ctx, w, opUnlock, luks, IfaceEncrypted+".Unlock", false, passphrase, opts)
 	if err != nil {
 		return "", err
 	}

@@ -38,14 +38,20 @@ type HelperRunner interface {
 // Errors matching the helper's error codes: errors.Is(err, ErrHelperNoSpace), and errors.As
 // with a *HelperError for the details.
 var (
-	ErrHelperInvalidRequest = errors.New("the helper refused the request as malformed")
-	ErrHelperNotFound       = errors.New("the helper found no such backup, or no source")
-	ErrHelperNotPaired      = errors.New("the backup is not paired with this Tails")
-	ErrHelperRefused        = errors.New("the helper refused to write to this device")
-	ErrHelperNoSpace        = errors.New("the backup is too small")
-	ErrHelperDeviceGone     = errors.New("the backup failed or was unplugged")
-	ErrHelperCancelled      = errors.New("the update was cancelled")
-	ErrHelperInternal       = errors.New("the helper failed")
+	ErrHelperInvalidRequest  = errors.New("the helper refused the request as malformed")
+	ErrHelperNotFound        = errors.New("the helper found no such backup, or no source")
+	ErrHelperNotPaired       = errors.New("the backup is not paired with this Tails")
+	ErrHelperRefused         = errors.New("the helper refused to write to this device")
+	ErrHelperNoSpace         = errors.New("the backup is too small")
+	ErrHelperDeviceGone      = errors.New("the backup failed or was unplugged")
+	ErrHelperCancelled       = errors.New("the update was cancelled")
+	ErrHelperInternal        = errors.New("the helper failed")
+	ErrHelperKeyMissing      = errors.New("no key is kept for this backup")
+	ErrHelperKeyRefused      = errors.New("the backup refuses the kept key")
+	ErrHelperWrongPassphrase = errors.New("the backup refuses the passphrase")
+	ErrHelperNoFreeKeySlot   = errors.New("the backup has no free key slot")
+	ErrHelperLastKeySlot     = errors.New("the key slot is the backup's last one")
+	ErrHelperNoCryptsetup    = errors.New("cryptsetup is not installed")
 	// ErrHelperCrashed: the helper ended without saying how (crash, killed, sudo refused).
 	ErrHelperCrashed = errors.New("the helper stopped unexpectedly")
 	// ErrHelperProtocol: the helper wrote something that is not a valid event.
@@ -81,6 +87,18 @@ func (e *HelperError) Unwrap() error {
 		return ErrHelperDeviceGone
 	case CodeCancelled:
 		return ErrHelperCancelled
+	case CodeKeyMissing:
+		return ErrHelperKeyMissing
+	case CodeKeyRefused:
+		return ErrHelperKeyRefused
+	case CodeWrongPassphrase:
+		return ErrHelperWrongPassphrase
+	case CodeNoFreeKeySlot:
+		return ErrHelperNoFreeKeySlot
+	case CodeLastKeySlot:
+		return ErrHelperLastKeySlot
+	case CodeNoCryptsetup:
+		return ErrHelperNoCryptsetup
 	}
 	return ErrHelperInternal
 }
@@ -169,6 +187,23 @@ func (c *HelperClient) Run(ctx context.Context, req Request, progress func(Event
 	if _, err := ParseRequest(reqLine); err != nil {
 		return nil, fmt.Errorf("run the helper: %w", err) // wraps helper.ErrInvalidRequest
 	}
+	var secretLine []byte
+	if NeedsSecret(req.Op) {
+		if req.Secret == nil {
+			return nil, fmt.Errorf("run the helper: %w: %s needs a secret", ErrInvalidRequest, req.Op)
+		}
+		secretLine, err = json.Marshal(req.Secret)
+		if err != nil {
+			return nil, fmt.Errorf("run the helper: encode the secret: %w", err)
+		}
+		if _, err := ParseSecret(secretLine); err != nil {
+			clear(secretLine)
+			return nil, fmt.Errorf("run the helper: %w", err)
+		}
+		defer clear(secretLine)
+	} else if req.Secret != nil {
+		return nil, fmt.Errorf("run the helper: %w: only add-key-slot takes a secret", ErrInvalidRequest)
+	}
 	cancelGrace, termGrace := c.CancelGrace, c.TermGrace
 	if cancelGrace <= 0 {
 		cancelGrace = 10 * time.Second
@@ -211,6 +246,16 @@ func (c *HelperClient) Run(ctx context.Context, req Request, progress func(Event
 	if err := write(reqLine); err != nil {
 		// It may have exited already: its output says why.
 		log.WithError(err).Warn("could not send the request to the helper")
+	} else if secretLine != nil {
+		// The secret goes only down this pipe, on its own line: never in argv, the
+		// environment, a file or a log.
+		line := append(secretLine, '\n')
+		_ = inW.SetWriteDeadline(time.Now().Add(helperWriteTimeout))
+		_, err := inW.Write(line)
+		clear(line)
+		if err != nil {
+			log.WithError(err).Warn("could not send the secret to the helper")
+		}
 	}
 
 	quit := make(chan struct{})

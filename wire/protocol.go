@@ -49,6 +49,21 @@ const (
 	// OpRestore mirrors an unlocked and mounted backup made by tails-backup (its marker naming
 	// Request.Source) into this Tails' Persistent Storage, treating the backup as untrusted.
 	OpRestore Op = "restore"
+	// OpAddKeySlot adds a LUKS2 key slot for a fresh random 64-byte key to the TailsData of
+	// the paired, unlocked and mounted backup (its marker naming this Tails), and keeps that key
+	// in this Tails' Persistent Storage, root's alone (tails.KeysDirName). The backup's
+	// passphrase authorises it: it comes as a Secret line right after the request.
+	OpAddKeySlot Op = "add-key-slot"
+	// OpUnlockWithKey unlocks the locked TailsData of a plugged-in backup with the key that
+	// add-key-slot kept for it, through udisks (so that udisks knows the cleartext device as
+	// for any unlock); Report.Cleartext is the cleartext block's object path.
+	OpUnlockWithKey Op = "unlock-with-key"
+	// OpRemoveKeySlot removes from the plugged-in backup's TailsData the key slot that the key
+	// kept for it opens, authorised by that key, then shreds the key.
+	OpRemoveKeySlot Op = "remove-key-slot"
+	// OpForgetKey shreds the key kept for a backup without touching the backup (it is lost, or
+	// its slot is gone already): "forget this backup" when the stick is not plugged in.
+	OpForgetKey Op = "forget-key"
 	// OpCancel, sent after a request, cancels it.
 	OpCancel Op = "cancel"
 )
@@ -68,6 +83,65 @@ type Request struct {
 	// Source, for restore, is the LUKS UUID that the backup's marker names and that the user
 	// confirmed restoring from; a backup whose marker names anything else is refused.
 	Source string `json:"source,omitempty"`
+
+	// Secret is what the client sends on the line after the request (never inside it, so that
+	// no error about the request can quote it): the backup's passphrase for add-key-slot.
+	Secret *Secret `json:"-"`
+}
+
+// Secret is the line that follows an add-key-slot request: the passphrase of the backup, as
+// the exact bytes the user typed (base64 in JSON, as encoding/json writes []byte, so that no
+// byte needs escaping and the decoded copy can be wiped).
+type Secret struct {
+	Passphrase []byte `json:"passphrase"`
+}
+
+// NeedsSecret tells whether a request of op is followed by a Secret line.
+func NeedsSecret(op Op) bool { return op == OpAddKeySlot }
+
+// MaxPassphrase bounds the passphrase of a Secret: cryptsetup reads at most 512 characters of
+// an interactive passphrase, and a Tails user types it.
+const MaxPassphrase = 1024
+
+// ErrInvalidSecret is wrapped by every error about a malformed Secret line. Its messages never
+// quote the line.
+var ErrInvalidSecret = errors.New("invalid secret line")
+
+// ParseSecret decodes one Secret line. Its errors never quote the line.
+func ParseSecret(line []byte) (Secret, error) {
+	var s Secret
+	dec := json.NewDecoder(bytes.NewReader(line))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&s); err != nil {
+		// The decoder's messages may quote the input: only its kind is kept.
+		var se *json.SyntaxError
+		var te *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &se):
+			return Secret{}, fmt.Errorf("%w: not JSON (at byte %d)", ErrInvalidSecret, se.Offset)
+		case errors.As(err, &te):
+			return Secret{}, fmt.Errorf("%w: field %q has the wrong type", ErrInvalidSecret, te.Field)
+		default:
+			return Secret{}, fmt.Errorf("%w: not a secret object", ErrInvalidSecret)
+		}
+	}
+	if dec.More() {
+		return Secret{}, fmt.Errorf("%w: data after the JSON object", ErrInvalidSecret)
+	}
+	if len(s.Passphrase) == 0 {
+		return Secret{}, fmt.Errorf("%w: no passphrase", ErrInvalidSecret)
+	}
+	if len(s.Passphrase) > MaxPassphrase {
+		return Secret{}, fmt.Errorf("%w: passphrase longer than %d bytes", ErrInvalidSecret, MaxPassphrase)
+	}
+	return s, nil
+}
+
+// Wipe overwrites the passphrase in memory.
+func (s *Secret) Wipe() {
+	if s != nil {
+		clear(s.Passphrase)
+	}
 }
 
 // maxSkip bounds Request.Skip: Tails has about fifteen features.
@@ -97,7 +171,8 @@ func ParseRequest(line []byte) (Request, error) {
 		return Request{}, fmt.Errorf("%w: version %d, this helper speaks %d", ErrInvalidRequest, r.Version, ProtocolVersion)
 	}
 	switch r.Op {
-	case OpUpdate, OpMark, OpCreatePersistence, OpVerify, OpRefreshSystem, OpInstallBootloader:
+	case OpUpdate, OpMark, OpCreatePersistence, OpVerify, OpRefreshSystem, OpInstallBootloader,
+		OpAddKeySlot, OpUnlockWithKey, OpRemoveKeySlot, OpForgetKey:
 		if !tails.ValidUUID(r.Backup) {
 			return Request{}, fmt.Errorf("%w: backup %q is not a LUKS UUID", ErrInvalidRequest, r.Backup)
 		}
@@ -174,6 +249,14 @@ const (
 	CodeDeviceGone     ErrorCode = "device-gone"     // the backup failed or was unplugged during the update
 	CodeCancelled      ErrorCode = "cancelled"       // cancelled by the session
 	CodeInternal       ErrorCode = "internal"        // anything else
+
+	// The key slot operations' own failures, which the session words.
+	CodeKeyMissing      ErrorCode = "key-missing"      // no key kept for this backup (never added, or forgotten)
+	CodeKeyRefused      ErrorCode = "key-refused"      // the backup refuses the kept key: its slot was removed or the stick was made again
+	CodeWrongPassphrase ErrorCode = "wrong-passphrase" // add-key-slot: the backup refuses the passphrase
+	CodeNoFreeKeySlot   ErrorCode = "no-free-key-slot" // add-key-slot: every LUKS2 key slot of the backup is taken
+	CodeLastKeySlot     ErrorCode = "last-key-slot"    // remove-key-slot, promote: the slot is the only one left, removing it would lock the data away
+	CodeNoCryptsetup    ErrorCode = "no-cryptsetup"    // the cryptsetup program is not installed
 )
 
 // Event is one line of the helper's output.
@@ -237,6 +320,18 @@ type Report struct {
 	// install-bootloader: BootloaderSyslinux, or a value starting with "skipped:" (a warning:
 	// UEFI boot works without it) such as BootloaderNoSyslinux.
 	Bootloader string `json:"bootloader,omitempty"`
+
+	// add-key-slot: the key slot added; remove-key-slot and promote: the key slots removed
+	// (none when the kept key opened no slot any more).
+	KeySlots []int `json:"key_slots,omitempty"`
+	// unlock-with-key: the object path of the cleartext block udisks made (the agent mounts
+	// its file system); AlreadyUnlocked says that the backup was unlocked already and this is
+	// its existing cleartext block.
+	Cleartext       string `json:"cleartext,omitempty"`
+	AlreadyUnlocked bool   `json:"already_unlocked,omitempty"`
+	// remove-key-slot and forget-key: KeyShredded says that a kept key was shredded (false:
+	// there was none).
+	KeyShredded bool `json:"key_shredded,omitempty"`
 }
 
 // Phases of the progress events of verify, which carry its findings: the helper client passes

@@ -25,7 +25,8 @@ func checkValidRequest(t *testing.T, r Request) {
 		t.Fatalf("accepted version %d", r.Version)
 	}
 	switch r.Op {
-	case OpUpdate, OpMark, OpCreatePersistence, OpVerify, OpRefreshSystem, OpInstallBootloader:
+	case OpUpdate, OpMark, OpCreatePersistence, OpVerify, OpRefreshSystem, OpInstallBootloader,
+		OpAddKeySlot, OpUnlockWithKey, OpRemoveKeySlot, OpForgetKey:
 		if !tails.ValidUUID(r.Backup) {
 			t.Fatalf("accepted %s with backup %q", r.Op, r.Backup)
 		}
@@ -80,6 +81,11 @@ func requestSeeds() []string {
 		`{"version":1,"op":"refresh-system","backup":"` + dstUUID + `"}`,
 		`{"version":1,"op":"install-bootloader","backup":"` + dstUUID + `","skip":["x"]}`,
 		`{"op":"cancel"}`,
+		`{"version":1,"op":"add-key-slot","backup":"` + dstUUID + `"}`,
+		`{"version":1,"op":"unlock-with-key","backup":"` + dstUUID + `"}`,
+		`{"version":1,"op":"remove-key-slot","backup":"` + dstUUID + `"}`,
+		`{"version":1,"op":"forget-key","backup":"` + dstUUID + `"}`,
+		`{"version":1,"op":"add-key-slot","backup":"` + dstUUID + `","passphrase":"c2VjcmV0"}`,
 		`{"version":1,"op":"verify","backup":"` + dstUUID + `","checksum":true,"skip":["thunderbird"]}`,
 		`{"version":1,"op":"update","backup":"` + dstUUID + `","checksum":true}`,
 		`{"version":1,"op":"update","backup":"` + dstUUID + `","skip":["thunderbird","gnupg"]}`,

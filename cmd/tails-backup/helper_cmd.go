@@ -91,6 +91,24 @@ type systemBus struct {
 }
 
 func (b *systemBus) GetSnapshot(ctx context.Context) (*udisks.Snapshot, error) {
+	c, err := b.connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return c.GetSnapshot(ctx)
+}
+
+// UnlockWithKey unlocks the LUKS block at luks with key (the helper's unlock-with-key).
+func (b *systemBus) UnlockWithKey(ctx context.Context, luks dbus.ObjectPath, key []byte) (dbus.ObjectPath, error) {
+	c, err := b.connect(ctx)
+	if err != nil {
+		return "", err
+	}
+	return c.UnlockWithKey(ctx, luks, key)
+}
+
+// connect returns the udisks client, connecting to the system bus the first time.
+func (b *systemBus) connect(ctx context.Context) (*udisks.Client, error) {
 	b.mu.Lock()
 	if b.client == nil {
 		var conn *dbus.Conn
@@ -109,7 +127,7 @@ func (b *systemBus) GetSnapshot(ctx context.Context) (*udisks.Snapshot, error) {
 	}
 	c := b.client
 	b.mu.Unlock()
-	return c.GetSnapshot(ctx)
+	return c, nil
 }
 
 func (b *systemBus) close() {

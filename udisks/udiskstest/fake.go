@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -69,6 +70,7 @@ type Service struct {
 	objects map[dbus.ObjectPath]map[string]map[string]any
 	props   map[dbus.ObjectPath]*prop.Properties
 	secrets map[dbus.ObjectPath]string // LUKS object → passphrase
+	keys    map[dbus.ObjectPath][]byte // LUKS object → key accepted in keyfile_contents
 	hooks   map[string][]Hook
 	calls   []Call
 	nextDM  int
@@ -85,6 +87,18 @@ func (s *Service) SetWrongPassphraseText(format string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.wrongText = format
+}
+
+// SetKey makes the LUKS object at p accept key as keyfile_contents in Unlock (a second key
+// slot), besides its passphrase; a nil key removes it (the slot was killed).
+func (s *Service) SetKey(p dbus.ObjectPath, key []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if key == nil {
+		delete(s.keys, p)
+		return
+	}
+	s.keys[p] = slices.Clone(key)
 }
 
 // SetFilesystemDelay sets how long after a successful Unlock the cleartext object
@@ -111,6 +125,7 @@ func NewService(t testing.TB, addr string) *Service {
 		objects:   map[dbus.ObjectPath]map[string]map[string]any{},
 		props:     map[dbus.ObjectPath]*prop.Properties{},
 		secrets:   map[dbus.ObjectPath]string{},
+		keys:      map[dbus.ObjectPath][]byte{},
 		hooks:     map[string][]Hook{},
 		wrongText: "Error unlocking %s: Failed to activate device: Incorrect passphrase.",
 		fsDelay:   200 * time.Millisecond,

@@ -2,6 +2,7 @@ package udiskstest
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -77,7 +78,18 @@ func (s *Service) methods(p dbus.ObjectPath, iface string) map[string]any {
 func (s *Service) dev(p dbus.ObjectPath) string { return str(s.get(p, iBlock, "Device")) }
 
 func (s *Service) unlock(p dbus.ObjectPath, pass string, o opts) (dbus.ObjectPath, *dbus.Error) {
-	if err := s.begin(Call{Path: p, Method: "Unlock", Args: []any{"<passphrase>"}, Options: o}); err != nil {
+	// Like udisks2, a keyfile_contents option (ay) replaces the passphrase argument; it is
+	// recorded as a placeholder, as the passphrase is.
+	keyfile, hasKeyfile := o["keyfile_contents"]
+	recorded := o
+	if hasKeyfile {
+		recorded = make(opts, len(o))
+		for k, v := range o {
+			recorded[k] = v
+		}
+		recorded["keyfile_contents"] = dbus.MakeVariant("<keyfile>")
+	}
+	if err := s.begin(Call{Path: p, Method: "Unlock", Args: []any{"<passphrase>"}, Options: recorded}); err != nil {
 		return "/", err
 	}
 	s.mu.Lock()
@@ -86,7 +98,16 @@ func (s *Service) unlock(p dbus.ObjectPath, pass string, o opts) (dbus.ObjectPat
 	if ct, _ := s.get(p, iEncrypted, "CleartextDevice").(dbus.ObjectPath); ct != "/" && ct != "" {
 		return "/", Failed(fmt.Sprintf("Device %s is already unlocked as %s", dev, s.dev(ct)))
 	}
-	if want, ok := s.secrets[p]; !ok || pass != want {
+	if hasKeyfile {
+		key, ok := keyfile.Value().([]byte)
+		if !ok {
+			// udisks2 reads the option as a byte array and fails on anything else.
+			return "/", &dbus.Error{Name: "org.freedesktop.DBus.Error.InvalidArgs", Body: []any{"keyfile_contents is not a byte array"}}
+		}
+		if want, ok := s.keys[p]; !ok || !slices.Equal(key, want) {
+			return "/", Failed(fmt.Sprintf(s.wrongText, dev))
+		}
+	} else if want, ok := s.secrets[p]; !ok || pass != want {
 		return "/", Failed(fmt.Sprintf(s.wrongText, dev))
 	}
 	ct := s.openLocked(p, "TailsData", false)

@@ -1,0 +1,393 @@
+//go:build linux
+
+package helper
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/godbus/dbus/v5"
+	"golang.org/x/sys/unix"
+
+	"tails-backup/udisks"
+	"tails-backup/wire"
+)
+
+// The key slot operations: a second LUKS2 key slot on a paired backup's TailsData, for a
+// random key that only this Tails keeps (keys.go), so that updates need no passphrase.
+
+// keyslotPBKDF are the cryptsetup options of the key slot for the kept key. A slow KDF
+// (Tails' argon2id) protects a passphrase a person can remember from guessing; a 512-bit
+// random key cannot be guessed, so PBKDF2 at its minimum makes unlocking instant and costs
+// nothing in strength.
+var keyslotPBKDF = []string{"--pbkdf", "pbkdf2", "--pbkdf-force-iterations", "1000"}
+
+// luksDevice is the TailsData partition of a validated stick: its device node, checked to be
+// that block device now.
+func luksDevice(st udisks.Stick, name string) (string, *Failure) {
+	dev := ""
+	if st.LUKS != nil && st.LUKS.Block != nil {
+		dev = strings.TrimRight(st.LUKS.Block.Device, "\x00")
+	}
+	if err := checkBlockDevice(dev, deviceNumber(st.LUKS)); err != nil {
+		return "", failf(wire.CodeDeviceGone, err, "The Persistent Storage partition of %s is not where udisks says; plug the stick in again and try again.", name)
+	}
+	return dev, nil
+}
+
+// cryptsetupFailure explains a cryptsetup failure that no operation expects.
+func (o *operation) cryptsetupFailure(err error, name, what string) *Failure {
+	var ce *cryptsetupError
+	switch {
+	case errors.Is(err, errNoCryptsetup):
+		return failf(wire.CodeNoCryptsetup, err, "The cryptsetup program is not installed, so the key of %s cannot be %s; install cryptsetup and try again.", name, what)
+	case o.ctx.Err() != nil:
+		return cancelled(o.ctx)
+	case errors.As(err, &ce) && ce.Code == cryptsetupWrongDevice:
+		return failf(wire.CodeDeviceGone, err, "The Persistent Storage partition of %s went away; plug the stick in again and try again.", name)
+	default:
+		return failf(wire.CodeInternal, err, "The key of %s cannot be %s (%s); try again, and report the bug if it happens again.", name, what, shorten(err.Error()))
+	}
+}
+
+// addKeySlot adds a key slot for a new random key to the paired backup dst, authorised by the
+// passphrase of the Secret line, and keeps the key in this Tails' Persistent Storage.
+func (o *operation) addKeySlot(snap *udisks.Snapshot, src, dst *root) (*wire.Report, *Failure) {
+	if m, present, err := readMarker(dst.fd); !present || err != nil || m.Source != src.uuid {
+		return nil, markerFailure(dst, m, present, err)
+	}
+	st, name, f := validateStick(o.sys, snap, src, dst.uuid)
+	if f != nil {
+		return nil, f
+	}
+	dev, f := luksDevice(st, name)
+	if f != nil {
+		return nil, f
+	}
+	dirfd, err := openKeysDir(src.fd, true)
+	if err != nil {
+		return nil, failf(wire.CodeInternal, err, "The folder of the backup keys in this Tails' Persistent Storage cannot be made (%s); restart Tails and try again.", shorten(err.Error()))
+	}
+	defer unix.Close(dirfd)
+
+	// A key kept already that still opens its slot: nothing to do. One the backup refuses
+	// (the stick was made again): replaced.
+	if old, err := readKeyFile(dirfd, dst.uuid); err == nil {
+		ok, err := o.keyOpensSlot(o.ctx, dev, old.KeySlot, old.Key)
+		clear(old.Key)
+		if err != nil {
+			return nil, o.cryptsetupFailure(err, name, "checked")
+		}
+		if ok {
+			o.log.WithField("key_slot", old.KeySlot).Info("the backup's key slot is there already")
+			return &wire.Report{KeySlots: []int{old.KeySlot}}, nil
+		}
+		o.log.Warn("the kept key no longer opens the backup: replacing it")
+	} else if !errors.Is(err, errKeyMissing) {
+		o.log.WithError(err).Warn("unusable key file: replacing it")
+	}
+
+	before, err := o.luksDump(o.ctx, dev)
+	if err != nil {
+		return nil, o.cryptsetupFailure(err, name, "added")
+	}
+	if len(before.slots()) >= luksMaxKeyslots {
+		return nil, failf(wire.CodeNoFreeKeySlot, nil, "Every key slot of the Persistent Storage on %s is taken, so it cannot be unlocked without its passphrase; remove a passphrase you no longer use from it, or keep typing the passphrase.", name)
+	}
+	if o.ctx.Err() != nil {
+		return nil, cancelled(o.ctx)
+	}
+	key := make([]byte, backupKeySize)
+	defer clear(key)
+	if _, err := rand.Read(key); err != nil {
+		return nil, failf(wire.CodeInternal, err, "No random key can be made (%s); restart Tails and try again.", shorten(err.Error()))
+	}
+	args := append([]string{"luksAddKey", "--batch-mode"}, keyslotPBKDF...)
+	args = append(args, "--key-file", fdPath(0), dev, fdPath(1))
+	_, err = o.cryptsetup(o.ctx, [][]byte{o.secret.Passphrase, key}, args...)
+	var ce *cryptsetupError
+	switch {
+	case errors.As(err, &ce) && ce.Code == cryptsetupNoPermission:
+		return nil, failf(wire.CodeWrongPassphrase, err, "The passphrase does not unlock the Persistent Storage on %s; type the passphrase of the backup again.", name)
+	case errors.As(err, &ce) && ce.Code == cryptsetupWrongParams && strings.Contains(strings.ToLower(ce.Output), "full"):
+		return nil, failf(wire.CodeNoFreeKeySlot, err, "Every key slot of the Persistent Storage on %s is taken, so it cannot be unlocked without its passphrase; remove a passphrase you no longer use from it, or keep typing the passphrase.", name)
+	case err != nil:
+		return nil, o.cryptsetupFailure(err, name, "added")
+	}
+
+	// The slot it took: the one that was not there before, and that the key opens.
+	slot, f := o.newSlot(dev, name, before, key)
+	if f != nil {
+		return nil, f
+	}
+	undo := func() {
+		// Authorised by the key itself; never the last slot (no --batch-mode: cryptsetup asks
+		// before removing the last one, and standard input is /dev/null).
+		if _, err := o.cryptsetup(context.WithoutCancel(o.ctx), [][]byte{key}, "luksRemoveKey", "--key-file", fdPath(0), dev); err != nil {
+			o.log.WithError(err).Error("cannot remove the key slot just added")
+		}
+	}
+	token, err := o.importToken(dev, slot, src.uuid)
+	if err != nil {
+		undo()
+		return nil, o.cryptsetupFailure(err, name, "added")
+	}
+	k := keyFile{Format: keyFileFormat, Backup: dst.uuid, KeySlot: slot, Token: token, Created: o.now(), Key: key}
+	if err := writeKeyFile(dirfd, k); err != nil {
+		undo()
+		o.removeToken(context.WithoutCancel(o.ctx), dev, token)
+		return nil, failf(wire.CodeInternal, err, "The key of %s cannot be saved in this Tails' Persistent Storage (%s); free some space in it and try again.", name, shorten(err.Error()))
+	}
+	o.log.WithField("key_slot", slot).WithField("token", token).Info("key slot added and key kept")
+	return &wire.Report{KeySlots: []int{slot}}, nil
+}
+
+// newSlot finds the key slot that luksAddKey added: in the header now, not before, and opened
+// by key.
+func (o *operation) newSlot(dev, name string, before luksHeader, key []byte) (int, *Failure) {
+	after, err := o.luksDump(o.ctx, dev)
+	if err != nil {
+		return -1, o.cryptsetupFailure(err, name, "added")
+	}
+	for _, s := range after.slots() {
+		if slices.Contains(before.slots(), s) {
+			continue
+		}
+		ok, err := o.keyOpensSlot(o.ctx, dev, s, key)
+		if err != nil {
+			return -1, o.cryptsetupFailure(err, name, "checked")
+		}
+		if ok {
+			return s, nil
+		}
+	}
+	return -1, failf(wire.CodeInternal, nil, "The new key slot of %s cannot be found after adding it; try again, and report the bug if it happens again.", name)
+}
+
+// importToken records in the LUKS2 header of dev that slot holds the key kept by the Tails
+// whose Persistent Storage is source, and returns the token's number.
+func (o *operation) importToken(dev string, slot int, source string) (int, error) {
+	tok, err := json.Marshal(luksToken{Type: keyslotTokenType, Keyslots: []string{strconv.Itoa(slot)}, Source: source})
+	if err != nil {
+		return -1, err
+	}
+	if _, err := o.cryptsetup(o.ctx, [][]byte{tok}, "token", "import", "--json-file", fdPath(0), dev); err != nil {
+		return -1, err
+	}
+	h, err := o.luksDump(o.ctx, dev)
+	if err != nil {
+		return -1, err
+	}
+	for id, t := range h.Tokens {
+		if t.Type == keyslotTokenType && slices.Equal(t.Keyslots, []string{strconv.Itoa(slot)}) {
+			return strconv.Atoi(id)
+		}
+	}
+	return -1, errors.New("the imported token is not in the header")
+}
+
+// removeToken removes the token id from dev's header; a failure is only logged (a token
+// whose slot is gone is harmless: its slot is not active).
+func (o *operation) removeToken(ctx context.Context, dev string, id int) {
+	if _, err := o.cryptsetup(ctx, nil, "token", "remove", "--token-id", strconv.Itoa(id), dev); err != nil {
+		o.log.WithError(err).WithField("token", id).Warn("cannot remove the key slot's token")
+	}
+}
+
+// ourTokens returns the tokens of h that the helper wrote, by number.
+func ourTokens(h luksHeader) map[int]luksToken {
+	out := map[int]luksToken{}
+	for id, t := range h.Tokens {
+		if n, err := strconv.Atoi(id); err == nil && t.Type == keyslotTokenType {
+			out[n] = t
+		}
+	}
+	return out
+}
+
+// keptKey reads the key kept for the backup of the request, as a Failure when it cannot.
+func (o *operation) keptKey(src *root, name string) (keyFile, *Failure) {
+	dirfd, err := openKeysDir(src.fd, false)
+	if err == nil {
+		defer unix.Close(dirfd)
+		var k keyFile
+		if k, err = readKeyFile(dirfd, o.req.Backup); err == nil {
+			return k, nil
+		}
+	}
+	if errors.Is(err, errKeyMissing) {
+		return keyFile{}, failf(wire.CodeKeyMissing, err, "This Tails keeps no key for %s, so it cannot unlock it without its passphrase; type the passphrase.", name)
+	}
+	return keyFile{}, failf(wire.CodeKeyMissing, err, "The key this Tails keeps for %s cannot be used (%s); type the passphrase.", name, shorten(err.Error()))
+}
+
+// unlockWithKey unlocks the locked backup with the kept key, through udisks.
+func (o *operation) unlockWithKey(snap *udisks.Snapshot, src *root) (*wire.Report, *Failure) {
+	st, name, f := validateStick(o.sys, snap, src, o.req.Backup)
+	if f != nil {
+		return nil, f
+	}
+	if st.Cleartext != nil {
+		o.log.Info("already unlocked")
+		return &wire.Report{Cleartext: string(st.Cleartext.Path), AlreadyUnlocked: true}, nil
+	}
+	k, f := o.keptKey(src, name)
+	if f != nil {
+		return nil, f
+	}
+	defer clear(k.Key)
+	if o.ctx.Err() != nil {
+		return nil, cancelled(o.ctx)
+	}
+	ctx, cancel := context.WithTimeout(o.ctx, udisksTimeout)
+	clearPath, err := o.sys.UDisks.UnlockWithKey(ctx, st.LUKS.Path, k.Key)
+	cancel()
+	switch {
+	case err == nil:
+	case errors.Is(err, udisks.ErrWrongPassphrase):
+		return nil, failf(wire.CodeKeyRefused, err, "%s no longer accepts the key this Tails keeps for it (its key slot was removed, or the stick was made again); type the passphrase.", capitalize(name))
+	case errors.Is(err, udisks.ErrAlreadyUnlocked):
+		return o.alreadyUnlocked(st.LUKS.Path, name, err)
+	case errors.Is(err, udisks.ErrDeviceGone):
+		return nil, failf(wire.CodeDeviceGone, err, "%s was unplugged while it was being unlocked; plug it in again.", capitalize(name))
+	case o.ctx.Err() != nil:
+		return nil, cancelled(o.ctx)
+	default:
+		return nil, failf(wire.CodeInternal, err, "udisks could not unlock %s with the key this Tails keeps for it (%s); type the passphrase.", name, shorten(err.Error()))
+	}
+	o.log.WithField("cleartext", clearPath).Info("unlocked with the kept key")
+	return &wire.Report{Cleartext: string(clearPath)}, nil
+}
+
+// alreadyUnlocked reports the cleartext block of a backup unlocked meanwhile.
+func (o *operation) alreadyUnlocked(luks dbus.ObjectPath, name string, cause error) (*wire.Report, *Failure) {
+	ctx, cancel := context.WithTimeout(o.ctx, udisksTimeout)
+	snap, err := o.sys.UDisks.GetSnapshot(ctx)
+	cancel()
+	if err == nil {
+		if ct := snap.Cleartext(luks); ct != nil {
+			return &wire.Report{Cleartext: string(ct.Path), AlreadyUnlocked: true}, nil
+		}
+	}
+	return nil, failf(wire.CodeInternal, errors.Join(cause, err), "udisks says %s is unlocked already but shows no unlocked device; unplug it, plug it in again and try again.", name)
+}
+
+// removeKeySlot removes from the plugged-in backup the key slot that the kept key opens,
+// authorised by that key, then shreds the key. A key the backup no longer accepts is
+// shredded too: its slot is gone already.
+func (o *operation) removeKeySlot(snap *udisks.Snapshot, src *root) (*wire.Report, *Failure) {
+	st, name, f := validateStick(o.sys, snap, src, o.req.Backup)
+	if f != nil {
+		return nil, f
+	}
+	k, f := o.keptKey(src, name)
+	if f != nil {
+		return nil, f
+	}
+	defer clear(k.Key)
+	dev, f := luksDevice(st, name)
+	if f != nil {
+		return nil, f
+	}
+	h, err := o.luksDump(o.ctx, dev)
+	if err != nil {
+		return nil, o.cryptsetupFailure(err, name, "removed")
+	}
+	ok, err := o.keyOpensSlot(o.ctx, dev, k.KeySlot, k.Key)
+	if err != nil {
+		return nil, o.cryptsetupFailure(err, name, "removed")
+	}
+	var removed []int
+	if ok {
+		if len(h.slots()) <= 1 {
+			return nil, failf(wire.CodeLastKeySlot, nil, "The key slot of this Tails is the only one left on %s, so removing it would lock its data away for good; add a passphrase to it first.", name)
+		}
+		if o.ctx.Err() != nil {
+			return nil, cancelled(o.ctx)
+		}
+		// luksRemoveKey removes the slot that the key opens (luksKillSlot insists on being
+		// authorised by another slot's passphrase); without --batch-mode it asks, and so
+		// fails on /dev/null, before removing a last slot.
+		if _, err := o.cryptsetup(o.ctx, [][]byte{k.Key}, "luksRemoveKey", "--key-file", fdPath(0), dev); err != nil {
+			return nil, o.cryptsetupFailure(err, name, "removed")
+		}
+		removed = []int{k.KeySlot}
+	} else {
+		o.log.Warn("the backup no longer accepts the kept key: only shredding it")
+	}
+	for id, t := range ourTokens(h) {
+		if id == k.Token || slices.Contains(t.Keyslots, strconv.Itoa(k.KeySlot)) {
+			o.removeToken(o.ctx, dev, id)
+		}
+	}
+	rep, f := o.forgetKey(src)
+	if rep != nil {
+		rep.KeySlots = removed
+	}
+	return rep, f
+}
+
+// forgetKey shreds the key kept for the backup of the request, if any.
+func (o *operation) forgetKey(src *root) (*wire.Report, *Failure) {
+	dirfd, err := openKeysDir(src.fd, false)
+	if errors.Is(err, errKeyMissing) {
+		return &wire.Report{}, nil
+	}
+	if err != nil {
+		return nil, failf(wire.CodeInternal, err, "The folder of the backup keys in this Tails' Persistent Storage cannot be opened (%s); restart Tails and try again.", shorten(err.Error()))
+	}
+	defer unix.Close(dirfd)
+	shredded, err := shredKeyFile(dirfd, o.req.Backup)
+	if err != nil {
+		return nil, failf(wire.CodeInternal, err, "The key this Tails keeps for the backup %s cannot be shredded (%s); restart Tails and try again.", o.req.Backup, shorten(err.Error()))
+	}
+	o.log.WithField("shredded", shredded).Info("kept key forgotten")
+	return &wire.Report{KeyShredded: shredded}, nil
+}
+
+// removeOwnKeySlots removes from this Tails' own TailsData the key slots that the helper's
+// tokens name (those whose key a main Tails kept when this Tails was its backup) and the
+// tokens. Root needs no passphrase for that; the last slot is never removed.
+func (o *operation) removeOwnKeySlots(snap *udisks.Snapshot, src *root) ([]int, *Failure) {
+	const name = "this Tails' Persistent Storage"
+	luks := snap.Object(src.cleartext.Block.CryptoBackingDevice)
+	dev, f := luksDevice(udisks.Stick{LUKS: luks}, name)
+	if f != nil {
+		return nil, f
+	}
+	h, err := o.luksDump(o.ctx, dev)
+	if err != nil {
+		return nil, o.cryptsetupFailure(err, name, "removed")
+	}
+	tokens := ourTokens(h)
+	if len(tokens) == 0 {
+		return nil, nil
+	}
+	active := h.slots()
+	var removed []int
+	for id, t := range tokens {
+		for _, s := range t.Keyslots {
+			n, err := strconv.Atoi(s)
+			if err != nil || !slices.Contains(active, n) || slices.Contains(removed, n) {
+				continue
+			}
+			if len(active)-len(removed) <= 1 {
+				return removed, failf(wire.CodeLastKeySlot, nil, "The key slot that the lost main Tails could open is the only one left on this Tails, so removing it would lock its data away for good; add a passphrase to this Tails' Persistent Storage first.")
+			}
+			// --batch-mode with no key file and standard input /dev/null: root removes the slot
+			// without a passphrase (the user may not have the old main stick's key).
+			if _, err := o.cryptsetup(o.ctx, nil, "luksKillSlot", "--batch-mode", dev, s); err != nil {
+				return removed, o.cryptsetupFailure(err, name, "removed")
+			}
+			removed = append(removed, n)
+		}
+		o.removeToken(o.ctx, dev, id)
+	}
+	o.log.WithField("key_slots", removed).Info("removed the key slots of the former main Tails")
+	return removed, nil
+}
