@@ -116,6 +116,35 @@ func noCommand(t *testing.T, texts ...string) {
 	}
 }
 
+// startWithBackup serves w's API, plugs the paired backup in, taken for handled so that no
+// update starts on its own, and starts the agent.
+func (w *world) startWithBackup() (*dbusapi.Client, <-chan dbusapi.Signal) {
+	c, sigs := w.serveAPI()
+	plugHandled(w)
+	w.start()
+	return c, sigs
+}
+
+// startWithStick serves w's API, plugs the stick of spec in and starts the agent.
+func (w *world) startWithStick(spec udiskstest.StickSpec) (*dbusapi.Client, <-chan dbusapi.Signal, udiskstest.StickPaths) {
+	c, sigs := w.serveAPI()
+	paths := w.udisks.AddStick(spec)
+	w.start()
+	return c, sigs, paths
+}
+
+// started takes what a method of the API that starts a job returned, and gives the job's ID
+// or fails the test: started(t)(c.Verify(ctx, dev)).
+func started(t *testing.T) func(job string, err error) string {
+	return func(job string, err error) string {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return job
+	}
+}
+
 func TestAPIPair(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
@@ -130,14 +159,9 @@ func TestAPIPair(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w := newWorld(t)
-			c, sigs := w.serveAPI()
-			w.udisks.AddStick(straySpec())
-			w.start()
+			c, sigs, _ := w.startWithStick(straySpec())
 			ctx := logtest.Context(t)
-			job, err := c.Pair(ctx, "/dev/sdc")
-			if err != nil {
-				t.Fatal(err)
-			}
+			job := started(t)(c.Pair(ctx, "/dev/sdc"))
 			if st, err := c.Status(ctx); err != nil || st.Job == nil || st.Job.ID != job || st.Job.Kind != dbusapi.KindPair || st.Job.Device != "/dev/sdc" {
 				t.Errorf("status during the pairing: %+v %v", st.Job, err)
 			}
@@ -184,10 +208,7 @@ func TestAPIPair(t *testing.T) {
 		})
 	}
 	t.Run("refused", func(t *testing.T) {
-		w := newWorld(t)
-		c, _ := w.serveAPI()
-		plugHandled(w)
-		w.start()
+		c, _ := newWorld(t).startWithBackup()
 		ctx := logtest.Context(t)
 		if _, err := c.Pair(ctx, "/dev/sdb"); !dbusapi.IsKind(err, dbusapi.Refused) {
 			t.Errorf("Pair of the paired backup: %v, want Refused", err)
@@ -215,84 +236,86 @@ func verifyHelper(w *world, events []wire.Event, rep wire.Report) {
 }
 
 func TestAPIVerify(t *testing.T) {
-	t.Run("identical", func(t *testing.T) {
-		w := newWorld(t)
-		verifyHelper(w, []wire.Event{{Event: wire.EventProgress, Phase: "copy", FilesDone: 5, FilesTotal: 10}}, wire.Report{Features: []string{"PersistentDirectory"}})
-		c, sigs := w.serveAPI()
-		plugHandled(w)
-		w.start()
-		job, err := c.Verify(logtest.Context(t), "/dev/sdb")
-		if err != nil {
-			t.Fatal(err)
-		}
-		run := followJob(t, sigs, job, nil, c)
-		want := []string{dbusapi.SignalProgress, dbusapi.SignalMessage, dbusapi.SignalProgress, dbusapi.SignalMessage, dbusapi.SignalJobFinished}
-		if !slices.Equal(run.names, want) {
-			t.Errorf("signals %v, want %v", run.names, want)
-		}
-		r := run.result
-		if r.Result != dbusapi.ResultSuccess || r.Text != textVerifyOK || len(r.Differences) != 0 ||
-			len(r.Checks) != 1 || r.Checks[0].Name != checkPersistence || !r.Checks[0].OK {
-			t.Errorf("finished %+v", r)
-		}
-		var half bool
-		for _, s := range run.signals {
-			half = half || (s.Name == dbusapi.SignalProgress && s.Progress.Fraction == 0.5 && s.Progress.Text == "50% done.")
-		}
-		if !half {
-			t.Errorf("no progress at 50%%: %+v", run.signals)
-		}
-		if m := run.messages(); !strings.Contains(m, "info: Verifying the backup on Kingston DataTraveler") || !strings.Contains(m, "PersistentDirectory") {
-			t.Errorf("messages %q", m)
-		}
-		if reqs := w.helper.Requests(); len(reqs) != 1 || reqs[0].Op != wire.OpVerify || reqs[0].Backup != backupUUID {
-			t.Errorf("helper requests %+v", reqs)
-		}
-		if n := len(w.udisks.CallsOf("Unlock")); n != 1 || len(w.udisks.CallsOf("Lock")) != 1 {
-			t.Errorf("unlocked %d times, locked %d times", n, len(w.udisks.CallsOf("Lock")))
-		}
-	})
-	t.Run("differences", func(t *testing.T) {
-		w := newWorld(t)
-		verifyHelper(w, []wire.Event{
-			{Event: wire.EventProgress, Phase: wire.PhaseChange, Kind: "update", Type: "f", What: []string{"data"}, Path: "Persistent/notes.txt"},
-			{Event: wire.EventProgress, Phase: wire.PhaseChange, Kind: "create", Type: "f", Path: "Persistent/new.txt"},
-			{Event: wire.EventProgress, Phase: wire.PhaseChange, Kind: "delete", Type: "f", Path: "old.txt"},
-			{Event: wire.EventProgress, Phase: wire.PhaseProblem, Path: "persistence.conf", Problem: "it is not owned by root"},
-		}, wire.Report{Created: 1, Updated: 1, Deleted: 1, Problems: 1})
-		c, sigs := w.serveAPI()
-		plugHandled(w)
-		w.start()
-		job, err := c.Verify(logtest.Context(t), "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		r := followJob(t, sigs, job, nil, c).result
-		wantDiffs := []dbusapi.Difference{
-			{Path: "Persistent/notes.txt", Change: diffChanged, Text: "Different on the backup (data): the next update copies this Tails' version."},
-			{Path: "Persistent/new.txt", Change: diffMissing, Text: textDiffMissing},
-			{Path: "old.txt", Change: diffExtra, Text: textDiffExtra},
-		}
-		wantChecks := []dbusapi.Check{
-			{Name: checkPersistence, OK: false, Text: textCheckRefused},
-			{Name: "persistence.conf", OK: false, Text: "It is not owned by root."},
-		}
-		if r.Result != dbusapi.ResultFailed || !slices.Equal(r.Differences, wantDiffs) || !slices.Equal(r.Checks, wantChecks) ||
-			!strings.HasPrefix(r.Text, "The backup is not an exact, valid copy: 3 differences, 1 problem.") {
-			t.Errorf("finished %+v", r)
-		}
-	})
+	for _, tc := range []struct {
+		name   string
+		device string
+		events []wire.Event // the helper's findings
+		report wire.Report
+		check  func(t *testing.T, w *world, run jobRun)
+	}{
+		{
+			name: "identical", device: "/dev/sdb",
+			events: []wire.Event{{Event: wire.EventProgress, Phase: "copy", FilesDone: 5, FilesTotal: 10}},
+			report: wire.Report{Features: []string{"PersistentDirectory"}},
+			check: func(t *testing.T, w *world, run jobRun) {
+				want := []string{dbusapi.SignalProgress, dbusapi.SignalMessage, dbusapi.SignalProgress, dbusapi.SignalMessage, dbusapi.SignalJobFinished}
+				if !slices.Equal(run.names, want) {
+					t.Errorf("signals %v, want %v", run.names, want)
+				}
+				r := run.result
+				if r.Result != dbusapi.ResultSuccess || r.Text != textVerifyOK || len(r.Differences) != 0 ||
+					len(r.Checks) != 1 || r.Checks[0].Name != checkPersistence || !r.Checks[0].OK {
+					t.Errorf("finished %+v", r)
+				}
+				var half bool
+				for _, s := range run.signals {
+					half = half || (s.Name == dbusapi.SignalProgress && s.Progress.Fraction == 0.5 && s.Progress.Text == "50% done.")
+				}
+				if !half {
+					t.Errorf("no progress at 50%%: %+v", run.signals)
+				}
+				if m := run.messages(); !strings.Contains(m, "info: Verifying the backup on Kingston DataTraveler") || !strings.Contains(m, "PersistentDirectory") {
+					t.Errorf("messages %q", m)
+				}
+				if reqs := w.helper.Requests(); len(reqs) != 1 || reqs[0].Op != wire.OpVerify || reqs[0].Backup != backupUUID {
+					t.Errorf("helper requests %+v", reqs)
+				}
+				if n := len(w.udisks.CallsOf("Unlock")); n != 1 || len(w.udisks.CallsOf("Lock")) != 1 {
+					t.Errorf("unlocked %d times, locked %d times", n, len(w.udisks.CallsOf("Lock")))
+				}
+			},
+		},
+		{
+			name: "differences", device: "",
+			events: []wire.Event{
+				{Event: wire.EventProgress, Phase: wire.PhaseChange, Kind: "update", Type: "f", What: []string{"data"}, Path: "Persistent/notes.txt"},
+				{Event: wire.EventProgress, Phase: wire.PhaseChange, Kind: "create", Type: "f", Path: "Persistent/new.txt"},
+				{Event: wire.EventProgress, Phase: wire.PhaseChange, Kind: "delete", Type: "f", Path: "old.txt"},
+				{Event: wire.EventProgress, Phase: wire.PhaseProblem, Path: "persistence.conf", Problem: "it is not owned by root"},
+			},
+			report: wire.Report{Created: 1, Updated: 1, Deleted: 1, Problems: 1},
+			check: func(t *testing.T, w *world, run jobRun) {
+				r := run.result
+				wantDiffs := []dbusapi.Difference{
+					{Path: "Persistent/notes.txt", Change: diffChanged, Text: "Different on the backup (data): the next update copies this Tails' version."},
+					{Path: "Persistent/new.txt", Change: diffMissing, Text: textDiffMissing},
+					{Path: "old.txt", Change: diffExtra, Text: textDiffExtra},
+				}
+				wantChecks := []dbusapi.Check{
+					{Name: checkPersistence, OK: false, Text: textCheckRefused},
+					{Name: "persistence.conf", OK: false, Text: "It is not owned by root."},
+				}
+				if r.Result != dbusapi.ResultFailed || !slices.Equal(r.Differences, wantDiffs) || !slices.Equal(r.Checks, wantChecks) ||
+					!strings.HasPrefix(r.Text, "The backup is not an exact, valid copy: 3 differences, 1 problem.") {
+					t.Errorf("finished %+v", r)
+				}
+			},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld(t)
+			verifyHelper(w, tc.events, tc.report)
+			c, sigs := w.startWithBackup()
+			job := started(t)(c.Verify(logtest.Context(t), tc.device))
+			tc.check(t, w, followJob(t, sigs, job, nil, c))
+		})
+	}
 	t.Run("cancelled", func(t *testing.T) {
 		w := newWorld(t)
 		w.helper.WaitForCancel = true
-		c, sigs := w.serveAPI()
-		plugHandled(w)
-		w.start()
+		c, sigs := w.startWithBackup()
 		ctx := logtest.Context(t)
-		job, err := c.Verify(ctx, "/dev/sdb")
-		if err != nil {
-			t.Fatal(err)
-		}
+		job := started(t)(c.Verify(ctx, "/dev/sdb"))
 		if _, err := c.UpdateNow(ctx, ""); !dbusapi.IsKind(err, dbusapi.Busy) {
 			t.Errorf("UpdateNow during a verify: %v, want Busy", err)
 		}
@@ -312,10 +335,7 @@ func TestAPIVerify(t *testing.T) {
 		}
 	})
 	t.Run("not paired", func(t *testing.T) {
-		w := newWorld(t)
-		c, _ := w.serveAPI()
-		w.udisks.AddStick(straySpec())
-		w.start()
+		c, _, _ := newWorld(t).startWithStick(straySpec())
 		if _, err := c.Verify(logtest.Context(t), "/dev/sdc"); !dbusapi.IsKind(err, dbusapi.Refused) {
 			t.Errorf("Verify of a stick not paired: %v, want Refused", err)
 		}
@@ -348,13 +368,8 @@ func TestAPIRestore(t *testing.T) {
 	t.Run("this Tails' backup, Thunderbird open", func(t *testing.T) {
 		w := restoreWorld(t, bootUUID)
 		w.quiescer.Features, w.quiescer.Busy = busyThunderbird()
-		c, sigs := w.serveAPI()
-		plugHandled(w)
-		w.start()
-		job, err := c.Restore(logtest.Context(t), "/dev/sdb")
-		if err != nil {
-			t.Fatal(err)
-		}
+		c, sigs := w.startWithBackup()
+		job := started(t)(c.Restore(logtest.Context(t), "/dev/sdb"))
 		var asked []string
 		run := followJob(t, sigs, job, func(q dbusapi.Question) string {
 			asked = append(asked, q.ID)
@@ -406,13 +421,8 @@ func TestAPIRestore(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w := restoreWorld(t, otherTails)
-			c, sigs := w.serveAPI()
-			plugHandled(w)
-			w.start()
-			job, err := c.Restore(logtest.Context(t), "/dev/sdb")
-			if err != nil {
-				t.Fatal(err)
-			}
+			c, sigs := w.startWithBackup()
+			job := started(t)(c.Restore(logtest.Context(t), "/dev/sdb"))
 			r := followJob(t, sigs, job, func(q dbusapi.Question) string {
 				checkQuestion(t, q, questionRestoreOther, []string{actCancel, choiceRestore}, choiceRestore)
 				if !strings.Contains(q.Body, "made from another Tails") {
@@ -432,14 +442,9 @@ func TestAPIRestore(t *testing.T) {
 	t.Run("cancelled during the copy", func(t *testing.T) {
 		w := restoreWorld(t, bootUUID)
 		w.helper.WaitForCancel = true
-		c, sigs := w.serveAPI()
-		plugHandled(w)
-		w.start()
+		c, sigs := w.startWithBackup()
 		ctx := logtest.Context(t)
-		job, err := c.Restore(ctx, "/dev/sdb")
-		if err != nil {
-			t.Fatal(err)
-		}
+		job := started(t)(c.Restore(ctx, "/dev/sdb"))
 		r := followJob(t, sigs, job, func(q dbusapi.Question) string {
 			go func() {
 				for len(w.helper.Requests()) == 0 {
@@ -484,6 +489,15 @@ func createHelper(w *world, wait bool) {
 	}
 }
 
+// createWorld is a world whose pinentry gives answers and whose helper answers a creation
+// (createHelper).
+func createWorld(t *testing.T, answers []pinentrytest.FakeAnswer, wait bool) *world {
+	w := newWorld(t)
+	w.asker.Answers = answers
+	createHelper(w, wait)
+	return w
+}
+
 // createTarget lists the sticks for create and returns the one on dev.
 func createTarget(t *testing.T, c *dbusapi.Client, dev string) dbusapi.StickInfo {
 	t.Helper()
@@ -503,26 +517,18 @@ func createTarget(t *testing.T, c *dbusapi.Client, dev string) dbusapi.StickInfo
 func TestAPICreate(t *testing.T) {
 	pass := []pinentrytest.FakeAnswer{{Pass: "new pass"}, {Pass: "new pass"}}
 	t.Run("success", func(t *testing.T) {
-		w := newWorld(t)
-		w.asker.Answers = pass
-		createHelper(w, false)
-		c, sigs := w.serveAPI()
-		w.udisks.AddStick(blankSpec())
-		w.start()
+		w := createWorld(t, pass, false)
+		c, sigs, _ := w.startWithStick(blankSpec())
 		ctx := logtest.Context(t)
 		s := createTarget(t, c, "/dev/sdd")
 		if !s.Usable || len(s.Confirm) != 32 || len(s.Erase) != 1 || s.Erase[0] != `Partition 1: 17.2 GB, named "Data", FAT file system labelled "DATA".` {
 			t.Fatalf("stick %+v", s)
 		}
-		for _, other := range []string{"/dev/sda", "/dev/sdb"} {
-			if o := createTarget(t, c, "/dev/sda"); o.Usable || o.Confirm != "" || o.Reason == "" {
-				t.Errorf("%s for create: %+v", other, o)
-			}
+		// The boot stick is never a target (the paired backup is not plugged in here).
+		if o := createTarget(t, c, "/dev/sda"); o.Usable || o.Confirm != "" || o.Reason == "" {
+			t.Errorf("the boot stick for create: %+v", o)
 		}
-		job, err := c.Create(ctx, "/dev/sdd", s.Confirm)
-		if err != nil {
-			t.Fatal(err)
-		}
+		job := started(t)(c.Create(ctx, "/dev/sdd", s.Confirm))
 		run := followJob(t, sigs, job, nil, c)
 		r := run.result
 		if r.Result != dbusapi.ResultSuccess || r.Text != textCreateDone || r.Backup == "" {
@@ -558,9 +564,7 @@ func TestAPICreate(t *testing.T) {
 	})
 	t.Run("the stick changed since it was confirmed", func(t *testing.T) {
 		w := newWorld(t)
-		c, _ := w.serveAPI()
-		paths := w.udisks.AddStick(blankSpec())
-		w.start()
+		c, _, paths := w.startWithStick(blankSpec())
 		ctx := logtest.Context(t)
 		before := createTarget(t, c, "/dev/sdd")
 		if _, err := c.Create(ctx, "/dev/sdd", ""); !dbusapi.IsKind(err, dbusapi.Refused) {
@@ -583,17 +587,10 @@ func TestAPICreate(t *testing.T) {
 		}
 	})
 	t.Run("cancelled", func(t *testing.T) {
-		w := newWorld(t)
-		w.asker.Answers = pass
-		createHelper(w, true)
-		c, sigs := w.serveAPI()
-		w.udisks.AddStick(blankSpec())
-		w.start()
+		w := createWorld(t, pass, true)
+		c, sigs, _ := w.startWithStick(blankSpec())
 		ctx := logtest.Context(t)
-		job, err := c.Create(ctx, "/dev/sdd", createTarget(t, c, "/dev/sdd").Confirm)
-		if err != nil {
-			t.Fatal(err)
-		}
+		job := started(t)(c.Create(ctx, "/dev/sdd", createTarget(t, c, "/dev/sdd").Confirm))
 		for s := nextSignal(t, sigs, job, dbusapi.SignalProgress); !strings.HasPrefix(s.Progress.Step, "Step 8 of 8"); s = nextSignal(t, sigs, job, dbusapi.SignalProgress) {
 		}
 		if _, err := c.Create(ctx, "/dev/sdd", "x"); !dbusapi.IsKind(err, dbusapi.Busy) {
@@ -612,15 +609,9 @@ func TestAPICreate(t *testing.T) {
 		}
 	})
 	t.Run("passphrase not given", func(t *testing.T) {
-		w := newWorld(t)
-		w.asker.Answers = nil
-		c, sigs := w.serveAPI()
-		w.udisks.AddStick(blankSpec())
-		w.start()
-		job, err := c.Create(logtest.Context(t), "/dev/sdd", createTarget(t, c, "/dev/sdd").Confirm)
-		if err != nil {
-			t.Fatal(err)
-		}
+		w := createWorld(t, nil, false)
+		c, sigs, _ := w.startWithStick(blankSpec())
+		job := started(t)(c.Create(logtest.Context(t), "/dev/sdd", createTarget(t, c, "/dev/sdd").Confirm))
 		r := followJob(t, sigs, job, nil, c).result
 		if r.Result != dbusapi.ResultCancelled || r.Text != "The passphrase was not given, so nothing was changed." {
 			t.Errorf("finished %+v", r)

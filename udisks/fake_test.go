@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"runtime"
 	"strings"
 	"sync"
@@ -216,6 +217,42 @@ func TestWatchHotplugOrdered(t *testing.T) {
 			}
 			break
 		}
+	}
+}
+
+// A watch started while the signals of a stick just plugged in are still on their way reads
+// the stick whole, and those signals, sent before the read, must not bring back the states
+// they tell of (the partition before its LUKS header was known): the agent refused to pair
+// a stick plugged in as it started.
+func TestWatchStartSkipsSignalsOlderThanItsRead(t *testing.T) {
+	e := newEnv(t)
+	ctx := testCtx(t)
+	for i := range 20 {
+		p := e.svc.AddStick(udiskstest.StickSpec{Name: fmt.Sprintf("sdr%c", 'a'+i), Vendor: "Samsung", Model: "Bar",
+			Serial: fmt.Sprintf("RACE%d", i), Removable: true, ConnectionBus: "usb", Tails: true, Passphrase: "x"})
+		w, err := e.client.Watch(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		whole := func(snap *udisks.Snapshot) bool {
+			st, ok := snap.StickOf(p.Drive, e.client.BootPaths())
+			return ok && st.IsLUKS() && st.LUKSUUID() != ""
+		}
+		if !whole(w.Initial()) {
+			t.Fatalf("run %d: the first read has no whole stick", i)
+		}
+		// Every signal sent before this change reaches the watcher before it.
+		e.svc.Set(p.LUKS, "org.freedesktop.UDisks2.Block", "IdLabel", "last")
+		for {
+			ev := next(t, w)
+			if !whole(ev.Snapshot) {
+				t.Fatalf("run %d: after %s of %s the stick lost its LUKS partition", i, ev.Kind, ev.Path)
+			}
+			if ev.Kind == udisks.PropertiesChanged && ev.Path == p.LUKS && ev.New.Block.IdLabel == "last" {
+				break
+			}
+		}
+		w.Close()
 	}
 }
 

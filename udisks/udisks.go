@@ -106,7 +106,7 @@ func (c *Client) BootPaths() BootPaths { return c.boot }
 
 // GetSnapshot reads every udisks object once (ObjectManager.GetManagedObjects).
 func (c *Client) GetSnapshot(ctx context.Context) (*Snapshot, error) {
-	objs, err := c.managedObjects(ctx)
+	objs, _, err := c.managedObjects(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -115,16 +115,18 @@ func (c *Client) GetSnapshot(ctx context.Context) (*Snapshot, error) {
 
 type rawObjects = map[dbus.ObjectPath]map[string]map[string]dbus.Variant
 
-func (c *Client) managedObjects(ctx context.Context) (rawObjects, error) {
+// managedObjects reads every udisks object, and where the answer came among the messages the
+// connection received (its dbus.Sequence): a udisks signal received before it is already in it.
+func (c *Client) managedObjects(ctx context.Context) (rawObjects, dbus.Sequence, error) {
 	var objs rawObjects
 	call := c.conn.Object(BusName, RootPath).CallWithContext(ctx, ifaceObjectManager+".GetManagedObjects", 0)
 	if call.Err != nil {
-		return nil, classify("read udisks objects", RootPath, call.Err)
+		return nil, dbus.NoSequence, classify("read udisks objects", RootPath, call.Err)
 	}
 	if err := call.Store(&objs); err != nil {
-		return nil, fmt.Errorf("read udisks objects: %w", err)
+		return nil, dbus.NoSequence, fmt.Errorf("read udisks objects: %w", err)
 	}
-	return objs, nil
+	return objs, call.ResponseSequence, nil
 }
 
 // nameOwner returns the unique bus name that owns org.freedesktop.UDisks2.

@@ -76,6 +76,9 @@ type Watcher struct {
 	owner string
 	state *Snapshot
 	queue []Event
+	// read is where the last full read of udisks' objects came among the messages received:
+	// the udisks signals received before it are already in state (see stale).
+	read dbus.Sequence
 
 	mu  sync.Mutex
 	err error
@@ -115,7 +118,7 @@ func (c *Client) Watch(ctx context.Context) (*Watcher, error) {
 		}
 		added++
 	}
-	objs, err := c.managedObjects(ctx)
+	objs, read, err := c.managedObjects(ctx)
 	if err != nil {
 		return fail(err)
 	}
@@ -123,7 +126,7 @@ func (c *Client) Watch(ctx context.Context) (*Watcher, error) {
 	if err != nil {
 		return fail(err)
 	}
-	w.owner = owner
+	w.owner, w.read = owner, read
 	w.state = newSnapshot(objs)
 	w.initial = w.state
 	go w.run()
@@ -202,6 +205,16 @@ func (w *Watcher) emit(e Event) {
 	w.queue = append(w.queue, e)
 }
 
+// stale tells whether s, a signal of udisks, was received before the last full read of its
+// objects: udisksd sent it before its answer (a bus keeps the order of one sender's messages
+// to one receiver), so the answer already holds the change. Applied after it, it would bring
+// back an older state until the later signals are applied again: the agent, started while a
+// stick was being plugged in, saw the stick's TailsData partition lose its LUKS header for a
+// moment, and refused to pair it.
+func (w *Watcher) stale(s *dbus.Signal) bool {
+	return s.Sequence != dbus.NoSequence && s.Sequence < w.read
+}
+
 func (w *Watcher) handle(s *dbus.Signal) {
 	switch s.Name {
 	case "org.freedesktop.DBus.NameOwnerChanged":
@@ -222,7 +235,7 @@ func (w *Watcher) handle(s *dbus.Signal) {
 		w.c.log.WithField("owner", newOwner).Info("udisks2 (re)appeared on the bus; re-reading its objects")
 		w.resync()
 	case ifaceObjectManager + ".InterfacesAdded":
-		if s.Sender != w.owner || s.Path != RootPath || len(s.Body) != 2 {
+		if s.Sender != w.owner || s.Path != RootPath || len(s.Body) != 2 || w.stale(s) {
 			return
 		}
 		path, _ := s.Body[0].(dbus.ObjectPath)
@@ -231,14 +244,14 @@ func (w *Watcher) handle(s *dbus.Signal) {
 			w.applyAdded(path, ifaces)
 		}
 	case ifaceObjectManager + ".InterfacesRemoved":
-		if s.Sender != w.owner || s.Path != RootPath || len(s.Body) != 2 {
+		if s.Sender != w.owner || s.Path != RootPath || len(s.Body) != 2 || w.stale(s) {
 			return
 		}
 		path, _ := s.Body[0].(dbus.ObjectPath)
 		ifaces, _ := s.Body[1].([]string)
 		w.applyRemoved(path, ifaces)
 	case ifaceProperties + ".PropertiesChanged":
-		if s.Sender != w.owner || !isUDisksObject(s.Path) || len(s.Body) != 3 {
+		if s.Sender != w.owner || !isUDisksObject(s.Path) || len(s.Body) != 3 || w.stale(s) {
 			return
 		}
 		iface, _ := s.Body[0].(string)
@@ -336,12 +349,13 @@ func (w *Watcher) applyChanged(path dbus.ObjectPath, iface string, changed map[s
 
 // resync re-reads udisks' objects after it (re)appeared and delivers the difference.
 func (w *Watcher) resync() {
-	objs, err := w.c.managedObjects(w.ctx)
+	objs, read, err := w.c.managedObjects(w.ctx)
 	if err != nil {
 		// udisksd may have gone again; its next NameOwnerChanged triggers another try.
 		w.c.log.WithError(err).Warn("re-read udisks objects")
 		return
 	}
+	w.read = read
 	fresh := newSnapshot(objs)
 	paths := map[dbus.ObjectPath]bool{}
 	for p := range w.state.objects {

@@ -403,9 +403,8 @@ func (s *Service) get(p dbus.ObjectPath, iface, name string) any {
 
 // Flush returns once the bus has routed every signal the service sent so far: the bus handles
 // one connection's messages in order, so the answer to a call made after them comes after
-// them. A client that subscribes afterwards sees none of them (without it, the signals of an
-// AddStick made before a watcher starts may reach the watcher after its first full read, and
-// replay old states of the stick).
+// them. A client that subscribes afterwards sees none of them. (A udisks.Watcher needs no
+// Flush: it skips the signals that reach it before its first full read.)
 func (s *Service) Flush() {
 	s.mu.Lock()
 	conn := s.conn
