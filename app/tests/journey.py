@@ -15,9 +15,13 @@ Run by agent/realjourney_test.go against the real agent and the real root helper
 named by $JOURNEY_STICK:
   journey.py real-create SHOTS SUFFIX         first run → create on the blank stick → ready
   journey.py real-update-cancel SHOTS SUFFIX  update now, its progress, Cancel → cancelled
-  journey.py real-update SHOTS SUFFIX         update now → up to date
-  journey.py real-verify SHOTS SUFFIX         check the backup → identical and valid
-  journey.py real-restore SHOTS SUFFIX        restore from it, its question → restored
+  journey.py real-update SHOTS SUFFIX         the backup plugged in → its automatic update, updated
+  journey.py real-verify SHOTS SUFFIX         check the backup, not plugged in → it waits;
+                                              plugged in → identical and valid
+  journey.py real-restore SHOTS SUFFIX        restore, not plugged in → it waits; plugged in →
+                                              its question → restored
+The real-update, real-verify and real-restore journeys print "journey: plug the stick in" when
+the person would plug the stick in: the test then plugs it in.
 SHOTS is the folder for the screenshots ("" for none), SUFFIX is added to their names ("-dark").
 Every step waits for what the window must show, and fails with what it showed instead.
 """
@@ -467,22 +471,39 @@ def real_update_cancel(shots):
     find("label", "*marked incomplete*")
 
 
+def plug_in():
+    """Asks agent/realjourney_test.go to plug the stick in, as the person would now: the test
+    waits for this very line."""
+    print("journey: plug the stick in", flush=True)
+
+
 def real_update(shots):
-    step("update now, to the end")
-    click("push button", "Update now")
-    find("label", "Updating your backup Tails")
+    step("the backup is unplugged: the overview asks for it")
+    find("push button", "Plug in your backup Tails")
+    find("label", "The update starts by itself when you plug in your backup Tails.")
+    plug_in()
+    step("plugged in: the automatic update, its progress on the overview")
+    v = progress_above(0, timeout=120)
+    print("journey: the progress bar shows %.3f" % v, flush=True)
+    shots.take("real-update-progress")
+    # How it ended, in a toast; the agent ejected the stick again.
     find("label", "Backup updated*", timeout=180)
-    find("push button", "Update now", sensitive=True)
-    find("label", "*Updated just now*")
+    gone("progress bar", "Progress")
+    find("push button", "Plug in your backup Tails")
+    gone("label", "*marked incomplete*")
 
 
 def real_verify(shots):
-    stick = real_stick()
-    step("verify")
+    step("verify: the backup is not plugged in")
     click("push button", "Check a backup")
     find("label", "Choose the backup to check")
-    click("check box", stick)
+    find("label", "Your backup Tails is not plugged in. Press Check, then plug it in*")
     click("push button", "Check")
+    find("label", "Plug in your backup Tails")
+    find("label", "Plug in your backup Tails: the comparison starts as soon as it is plugged in.")
+    find("push button", "Cancel", sensitive=True)
+    plug_in()
+    step("verify: plugged in, the check goes on by itself")
     find("label", "Your backup Tails was checked", timeout=180)
     find("label", "The backup is identical and valid (metadata compared).")
     shots.take("real-verify-result")
@@ -490,19 +511,29 @@ def real_verify(shots):
 
 
 def real_restore(shots):
-    stick = real_stick()
-    step("restore: choose the backup, its question")
+    step("restore: the backup is not plugged in")
     click("push button", "Restore from a backup")
     find("label", "Choose the backup to restore from")
-    click("check box", stick)
+    find("label", "No backup Tails is plugged in. Press Restore, then plug in your backup Tails*")
     click("push button", "Restore")
-    find("label", "Restore your Persistent Storage from this backup?", dialog=True, timeout=120)
+    find("label", "Plug in your backup Tails")
+    find("label", "Plug in your backup Tails: the restore starts as soon as it is plugged in.*")
+    plug_in()
+    step("restore: plugged in, its question says what is deleted and replaced")
+    title = "Restore your Persistent Storage from this backup?"
+    find("label", title, dialog=True, timeout=120)
+    find("label", "*was last updated completely on*", dialog=True)
+    find("label", "*files in your Persistent Storage that are not on the backup will be deleted, "
+         "and files that differ will be replaced by the backup's version.*", dialog=True)
+    find("push button", "Cancel", dialog=True)
     shots.take("real-restore-confirm")
     click("push button", "Restore", dialog=True)
-    gone("dialog", "Restore your Persistent Storage from this backup?")
+    gone("dialog", title)
     step("restore: done")
     find("label", "Your Persistent Storage is restored", timeout=180)
-    find("label", "Your Persistent Storage is restored: *")
+    done = find("label", "Your Persistent Storage is restored: *")
+    # What the window says, for the test to compare with the helper's report.
+    print("journey: result %s" % done.name, flush=True)
     shots.take("real-restore-done")
     click("push button", "Done")
 

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -67,6 +68,7 @@ type Process struct {
 	mu   sync.Mutex
 	out  bytes.Buffer
 	done chan struct{}
+	err  error // of Wait, once done is closed
 }
 
 func (p *Process) Write(b []byte) (int, error) {
@@ -95,11 +97,35 @@ func Start(t *testing.T, cmd *exec.Cmd) *Process {
 		t.Fatalf("start %v: %v", cmd.Args, err)
 	}
 	go func() {
-		_ = p.cmd.Wait()
+		p.err = p.cmd.Wait()
 		close(p.done)
 	}()
 	t.Cleanup(p.Stop)
 	return p
+}
+
+// Err is how the process exited (nil: with status 0), once Done is closed.
+func (p *Process) Err() error {
+	<-p.done
+	return p.err
+}
+
+// WaitOutput waits until the process wrote s, and tells whether it did before it exited or
+// timeout passed.
+func (p *Process) WaitOutput(s string, timeout time.Duration) bool {
+	deadline := time.After(timeout)
+	for {
+		if strings.Contains(p.Output(), s) {
+			return true
+		}
+		select {
+		case <-p.done:
+			return strings.Contains(p.Output(), s)
+		case <-deadline:
+			return false
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // Stop ends the process group (SIGTERM, then SIGKILL after 5 s) and waits for the process.
