@@ -73,7 +73,7 @@ func TestRealJourney(t *testing.T) {
 	}
 
 	pin, _, _ := fakePinentry(t, journeyPassphrase)
-	w := newRealWorld(t, realWorldOpts{session: s.Address(), unpaired: true, asker: pin, srcMiB: 384, dstMiB: 384,
+	w := newRealWorld(t, realWorldOpts{session: s.Address(), unpaired: true, asker: pin, srcMiB: 512, dstMiB: 512,
 		fill: func(t *testing.T, root string) {
 			fillSample(t, root)
 			// Enough to copy for the window to show the update's progress before its Cancel.
@@ -175,8 +175,10 @@ func TestRealJourney(t *testing.T) {
 		t.Errorf("last attempt after the creation %+v", st.LastAttempt)
 	}
 
-	// 3. Update now, cancelled, after the source changed a lot.
-	fillBulk(t, w.src.mnt, 16, 64, 160<<10)
+	// 3. Update now, cancelled, after the source changed a lot: 320 MiB to copy, so that the
+	// Cancel, pressed once the window shows the copy's progress, lands before its end on a
+	// loaded machine too (with 160 MiB, a click that took seconds came after the end).
+	fillBulk(t, w.src.mnt, 16, 64, 320<<10)
 	chownAmnesia(t, filepath.Join(w.src.mnt, "Persistent", "bulk"))
 	run("real-update-cancel", dbusapi.PurposeVerify, nil)
 	if m := readMarkerAt(t, w.dst.mnt); m.State != tails.StateIncomplete {
