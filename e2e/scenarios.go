@@ -371,11 +371,13 @@ func (w *World) inhibitor(ctx context.Context) (string, error) {
 
 // sleepInhibited checks, while an update runs, that the agent holds a logind inhibitor that
 // blocks sleep and shutdown, as amnesia, with its reason. The agent takes it once the
-// backup is unlocked and the applications quiesced, a moment after the first notification:
-// logind sends no signal for a new inhibitor, so short polls, with a deadline well within the
-// update of scenario 2.
+// backup is unlocked and the applications quiesced, after the first notification, which asks
+// for the passphrase: logind sends no signal for a new inhibitor, so short polls. The deadline
+// covers the unlock (its argon2id takes 14 s in the emulated guest on a loaded machine, where
+// 20 s in all was once too short), the mount and the quiesce; the inhibitor stays for the
+// whole update, far longer than a poll.
 func (w *World) sleepInhibited(ctx context.Context) error {
-	wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	wctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	if err := w.G.WaitUntil(wctx, 200*time.Millisecond, Cmd{Argv: []string{"sh", "-c",
 		"systemd-inhibit --list --no-legend --no-pager | grep -q '^ *Tails Backup '"}}); err != nil {
