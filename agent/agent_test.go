@@ -366,10 +366,14 @@ func TestUnpairedStickUnlockedHereIsNotTold(t *testing.T) {
 	w := newWorld(t)
 	quiet := &logSeen{msg: "an unpaired Tails stick is unlocked here", seen: make(chan struct{})}
 	w.agent.log.Logger.AddHook(quiet)
-	w.start()
+	// Plugged in and unlocked before the agent starts: its first full read of udisks sees it
+	// whole. (Added while it runs, the fake's objects come one by one, the LUKS partition
+	// before its cleartext, and the agent may see it locked in between, as it may a stick
+	// that the real udisks2 is formatting and unlocking.)
 	spec := backupSpec()
 	spec.LUKSUUID, spec.Serial, spec.Name, spec.Unlocked = strayUUID, "BEING-MADE", "sdd", true
 	w.udisks.AddStick(spec)
+	w.start()
 	select {
 	case <-quiet.seen:
 	case <-time.After(wait):
