@@ -124,7 +124,7 @@ func TestAPIPair(t *testing.T) {
 		text   string
 		paired bool
 	}{
-		{name: "confirmed", answer: choicePair, result: dbusapi.ResultSuccess, text: session.PairedText, paired: true},
+		{name: "confirmed", answer: choicePair, result: dbusapi.ResultSuccess, text: session.PairedTextIn(nil), paired: true},
 		{name: "declined", answer: actCancel, result: dbusapi.ResultCancelled, text: "Not confirmed, so nothing was changed."},
 		{name: "cancelled", result: dbusapi.ResultCancelled, text: "nothing was changed"},
 	} {

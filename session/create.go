@@ -104,7 +104,7 @@ func (c *Creation) steps(ctx context.Context, pass []byte) error {
 		return errors.New(c.Loc.Tr("%s was unplugged, so nothing was changed; plug it in again and run 'tails-backup create' again", c.Name))
 	}
 	facts := ReadDriveFacts(udisks.Stick{Drive: drive, Disk: disk}, snap.BootDrive(c.Boot))
-	if reason := facts.NotEligible(c.Used); reason != "" {
+	if reason := facts.NotEligibleIn(c.Loc, c.Used); reason != "" {
 		return errors.New(c.Loc.Tr("%[1]s cannot be used any more (%[2]s), so nothing was changed", c.Name, reason))
 	}
 	if facts.Size != l.StickSize {

@@ -26,7 +26,7 @@ func TestHelperErrorText(t *testing.T) {
 		{&wire.HelperError{Code: wire.CodeNoSpace, Message: "ran out", Available: 4096}, "ran out of space during the update. Nothing on it is lost"},
 		{&wire.HelperError{Code: wire.CodeInternal, Message: "The update stopped."}, "The update stopped. Plug your backup Tails in again to try again."},
 	} {
-		if got := HelperErrorText(tc.err); !strings.Contains(got, tc.want) {
+		if got := HelperErrorTextIn(nil, tc.err); !strings.Contains(got, tc.want) {
 			t.Errorf("HelperErrorText(%v) = %q, want it to contain %q", tc.err, got, tc.want)
 		}
 	}
@@ -38,7 +38,7 @@ func TestHelperErrorText(t *testing.T) {
 	}{
 		{&wire.HelperError{Code: wire.CodeRefused, Message: deep}, deep},
 	} {
-		if got := HelperErrorText(tc.err); got != tc.want {
+		if got := HelperErrorTextIn(nil, tc.err); got != tc.want {
 			t.Errorf("HelperErrorText(%v) = %q, want it to contain %q", tc.err, got, tc.want)
 		}
 	}
@@ -102,7 +102,7 @@ func TestHelperErrorTextNoRawError(t *testing.T) {
 			"The backup tool stopped unexpectedly: plug your backup Tails in again to try again, and if it happens again, restart Tails."},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := HelperErrorText(tc.err); got != tc.want {
+			if got := HelperErrorTextIn(nil, tc.err); got != tc.want {
 				t.Errorf("HelperErrorText(%v) = %q, want %q", tc.err, got, tc.want)
 			}
 		})

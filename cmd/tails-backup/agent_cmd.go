@@ -79,7 +79,7 @@ notifications and reminds you when the backup gets old. You do not need to start
 		Hotplug:   hotplug(ctx, log),
 		OpenApp:   agent.LaunchApp,
 	}
-	cfg := agent.Config{}
+	cfg := agent.Config{Loc: env.loc}
 	if *statePath == "" {
 		cfg.StatePath = pairing.DefaultStatePath
 	}
