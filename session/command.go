@@ -118,7 +118,7 @@ type CommandStick struct {
 func OpenStick(disks Disks, stick Stick, asker pinentry.PassphraseAsker, use Use, loc *l10n.Locale, log *logrus.Entry) *CommandStick {
 	return &CommandStick{
 		Opened: NewOpened(disks, stick, OpenOptions{ReadOnly: use.ReadOnly, LeaveAsFound: use.LeaveAsFound, Log: log}),
-		Name:   Describe(stick.Stick),
+		Name:   DescribeIn(loc, stick.Stick),
 		use:    use, asker: asker, log: log, loc: loc,
 	}
 }

@@ -101,7 +101,7 @@ func (p *Pair) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	name := Describe(stick.Stick)
+	name := DescribeIn(p.Loc, stick.Stick)
 	if before.IsPaired(stick.UUID) {
 		p.UI.Say(p.Loc.Tr("%s is already paired as the backup of this Tails; plug it in to update it.", name))
 		return nil

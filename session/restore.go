@@ -118,7 +118,7 @@ func (r *Restore) Run(ctx context.Context) (*Restored, error) {
 	if err != nil {
 		return nil, err
 	}
-	name := Describe(stick.Stick)
+	name := DescribeIn(r.Loc, stick.Stick)
 	r.UI.Say(r.Loc.Tr("Opening the backup on %s.", name))
 
 	o := OpenStick(disks, stick, r.Asker, Use{Kind: UseRestore, LeaveAsFound: true, ReadOnly: true}, r.Loc, r.Log)

@@ -52,11 +52,8 @@ func Device(st udisks.Stick) string {
 	return ""
 }
 
-// Name is a stick's name in a sentence that already says which device: "Kingston
-// DataTraveler, 16.0 GB" (the agent's passphrase prompt), its size in English (NameIn).
-func Name(st udisks.Stick) string { return NameIn(nil, st) }
-
-// NameIn is Name with the size written for loc's language.
+// NameIn is a stick's name in a sentence that already says which device: "Kingston
+// DataTraveler, 16.0 GB" (the agent's passphrase prompt), its size written for loc's language.
 func NameIn(loc *l10n.Locale, st udisks.Stick) string {
 	name := Label(st)
 	if size := Size(st); size > 0 {
@@ -66,11 +63,8 @@ func NameIn(loc *l10n.Locale, st udisks.Stick) string {
 	return name
 }
 
-// Describe is a stick's name with its device, for a command: "Kingston DataTraveler
-// (16.0 GB, /dev/sdb)", its size in English (DescribeIn).
-func Describe(st udisks.Stick) string { return DescribeIn(nil, st) }
-
-// DescribeIn is Describe with the size written for loc's language.
+// DescribeIn is a stick's name with its device, for a command: "Kingston DataTraveler
+// (16.0 GB, /dev/sdb)", its size written for loc's language.
 func DescribeIn(loc *l10n.Locale, st udisks.Stick) string {
 	if size := Size(st); size > 0 {
 		// TRANSLATORS: a USB stick's name, size and device ("Kingston DataTraveler (16 GB, /dev/sdb)").

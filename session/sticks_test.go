@@ -97,10 +97,10 @@ func TestSticks(t *testing.T) {
 			if got, ok := kinds[tc.dev]; !ok || got != tc.kind {
 				t.Errorf("%s: Classify kind = %d (listed %v), want %d", tc.dev, got, ok, tc.kind)
 			}
-			if got := Name(st); got != tc.name {
+			if got := NameIn(nil, st); got != tc.name {
 				t.Errorf("%s: Name = %q, want %q", tc.dev, got, tc.name)
 			}
-			if got := Describe(st); got != tc.describe {
+			if got := DescribeIn(nil, st); got != tc.describe {
 				t.Errorf("%s: Describe = %q, want %q", tc.dev, got, tc.describe)
 			}
 		}

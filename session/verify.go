@@ -64,7 +64,7 @@ func (v *Verify) Run(ctx context.Context) (*wire.Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	name := Describe(stick.Stick)
+	name := DescribeIn(v.Loc, stick.Stick)
 	v.UI.Say(v.Loc.Tr("Verifying the backup on %s.", name))
 
 	o := OpenStick(disks, stick, v.Asker, Use{Kind: UseVerify, LeaveAsFound: true, ReadOnly: true}, v.Loc, v.Log)

@@ -76,7 +76,7 @@ func runCreate(ctx context.Context, env *environment, args []string) error {
 	if err != nil {
 		return err
 	}
-	name := session.Describe(target.Stick)
+	name := session.DescribeIn(env.loc, target.Stick)
 	printErased(env.loc, env.stdout, snap, target)
 	if target.PairedUUID != "" {
 		fmt.Fprintln(env.stdout, session.ReplaceBackupTextIn(env.loc))
