@@ -441,9 +441,16 @@ func (u *flowUI) closingText() string {
 func (u *flowUI) failed(err error) dbusapi.Result {
 	r := dbusapi.Result{Result: dbusapi.ResultFailed, Text: errorSentence(err)}
 	if u.wasCancelled() {
+		// The flow says it was interrupted (its context ended): the person cancelled it.
+		loc := u.a.loc
 		r.Result = dbusapi.ResultCancelled
-		if t, ok := strings.CutPrefix(r.Text, "Interrupted"); ok {
-			r.Text = "Cancelled" + t
+		switch r.Text {
+		case appText(loc.Tr("interrupted, so nothing was changed")):
+			r.Text = appText(loc.Tr("cancelled, so nothing was changed"))
+		case appText(loc.Tr("interrupted, so the backup was not verified")):
+			r.Text = appText(loc.Tr("cancelled, so the backup was not verified"))
+		case appText(loc.Tr("interrupted while the root helper was running; run the command again")):
+			r.Text = appText(loc.Tr("cancelled while the root helper was running; try again to finish"))
 		}
 	}
 	u.log.WithError(err).WithField("result", r.Result).Info("the flow ended without doing its work")

@@ -3,7 +3,6 @@ package agent
 import (
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 	"time"
 	"unicode"
@@ -16,8 +15,7 @@ import (
 )
 
 // The texts of the jobs the Backup app starts (flows.go, jobs.go), in one place. The session
-// flows say the rest: their sentences are the command line's, which appText rewords where they
-// tell the person to type a command.
+// flows say the rest, in their words for the app (their App field).
 
 // Question and choice IDs of the flow jobs (docs/dbus-api.md lists them for the app).
 const (
@@ -191,32 +189,10 @@ func problemText(ev wire.Event) string {
 	return sentence(session.OneLine(ev.Problem))
 }
 
-// The command line's words that the app has no use for, reworded: the app is the way to do
-// it again, so "run 'tails-backup X' again" is "try again", and an option to type goes.
-var appRewrites = []struct {
-	re   *regexp.Regexp
-	with string
-}{
-	{regexp.MustCompile(` \((answer y|type restore)[^)]*\)`), ""},
-	{regexp.MustCompile(` \((Ctrl-C to stop|--[a-z-]+)\)`), ""},
-	{regexp.MustCompile(`, or add --[a-z-]+ to [^;.]*`), ""},
-	{regexp.MustCompile(`; run 'tails-backup [^']*' without a device [^;.]*`), "; choose one of the sticks plugged in"},
-	{regexp.MustCompile(`; run 'tails-backup [^']*' in the Tails desktop session`), "; restart Tails if it happens again"},
-	{regexp.MustCompile(`,? e\.g\. 'tails-backup [^']*'`), ""},
-	{regexp.MustCompile(`run 'tails-backup promote'`), "make it your main Tails"},
-	{regexp.MustCompile(`(and )?run 'tails-backup [^']*' again`), "${1}try again"},
-	{regexp.MustCompile(` with 'tails-backup [^']*'`), ""},
-	{regexp.MustCompile(`, then answer c again`), ", then choose to close it again"},
-}
-
-// appText is a sentence of the session flows as the app shows it: with no command to type, a
-// capital first letter and a full stop.
-func appText(s string) string {
-	for _, r := range appRewrites {
-		s = r.re.ReplaceAllString(s, r.with)
-	}
-	return sentence(s)
-}
+// appText is a sentence of the session flows as the app shows it: with a capital first letter
+// and a full stop. The flows the agent runs are told they speak to the app (their App), so
+// their texts name no command to type.
+func appText(s string) string { return sentence(s) }
 
 // sentence gives s a capital first letter and a full stop.
 func sentence(s string) string {

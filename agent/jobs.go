@@ -93,7 +93,7 @@ func (api *API) Pair(ctx context.Context, device string) (string, error) {
 			p := &session.Pair{
 				Connect: a.connect, Boot: a.deps.Disks.BootPaths(), OwnRoot: a.deps.Disks.BootPaths().Persistence,
 				Store: a.flowStore(), Helper: a.deps.Helper, Asker: a.deps.Asker, Now: a.deps.Clock.Now,
-				Log: ui.log, UI: ui, Device: dev, Loc: a.loc,
+				Log: ui.log, UI: ui, Device: dev, Loc: a.loc, App: true,
 			}
 			if err := p.Run(ctx); err != nil {
 				return flowEnd{res: ui.failed(err)}
@@ -133,7 +133,7 @@ func (api *API) Verify(ctx context.Context, device string) (string, error) {
 			ui.setStep(loc.Tr(apiStepVerify))
 			v := &session.Verify{
 				Connect: a.connect, Boot: a.deps.Disks.BootPaths(), Store: a.flowStore(), Helper: a.deps.Helper,
-				Asker: a.deps.Asker, Log: ui.log, UI: ui, Device: dev, Loc: loc,
+				Asker: a.deps.Asker, Log: ui.log, UI: ui, Device: dev, Loc: loc, App: true,
 			}
 			rep, err := v.Run(ctx)
 			if err != nil {
@@ -197,7 +197,7 @@ func (api *API) Restore(ctx context.Context, device string) (string, error) {
 			r := &session.Restore{
 				Connect: a.connect, Boot: a.deps.Disks.BootPaths(), OwnRoot: a.deps.Disks.BootPaths().Persistence,
 				Store: a.flowStore(), Helper: a.deps.Helper, Asker: a.deps.Asker, Quiescer: a.deps.Quiescer,
-				Now: a.deps.Clock.Now, Log: ui.log, UI: &restoreUI{flowUI: ui}, Device: dev, PlugWait: session.RestorePlugWait, Loc: loc,
+				Now: a.deps.Clock.Now, Log: ui.log, UI: &restoreUI{flowUI: ui}, Device: dev, PlugWait: session.RestorePlugWait, Loc: loc, App: true,
 			}
 			done, err := r.Run(ctx)
 			if err != nil {
@@ -327,7 +327,7 @@ func (a *Agent) runCreate(ctx context.Context, ui *flowUI, target session.Create
 	loc := a.loc
 	name := session.DescribeIn(loc, target.Stick)
 	ui.setStep(loc.Tr(apiStepCreatePass))
-	pass, err := session.AskNewPassphraseIn(ctx, loc, a.deps.Asker, name)
+	pass, err := session.AskNewPassphraseApp(ctx, loc, a.deps.Asker, name)
 	if err != nil {
 		if errors.Is(err, session.ErrPassphraseNotGiven) {
 			ui.decline()
@@ -338,7 +338,7 @@ func (a *Agent) runCreate(ctx context.Context, ui *flowUI, target session.Create
 	l, _ := session.PlanLayout(target.Facts.Size)
 	c := &session.Creation{
 		Disks: a.deps.Disks, Boot: a.deps.Disks.BootPaths(), Log: ui.log, Name: name, Helper: a.deps.Helper,
-		Drive: target.Drive.Path, Layout: l, Used: used, Progress: ui, Loc: loc,
+		Drive: target.Drive.Path, Layout: l, Used: used, Progress: ui, Loc: loc, App: true,
 	}
 	if err := c.Run(ctx, pass); err != nil {
 		return flowEnd{res: ui.failed(err)}

@@ -32,6 +32,9 @@ type Use struct {
 	// ReadOnly: the command only reads the stick (restore, verify), which it then mounts
 	// read-only, so that it changes nothing on it (udisks.ReadOnlyMountOptions).
 	ReadOnly bool
+	// App: the person uses the Backup app, not a terminal: the texts say "try again", not
+	// which command to run again.
+	App bool
 }
 
 // UseKind is the command that opens a stick: each has its own sentences, whole, for translators.
@@ -69,8 +72,21 @@ func (k UseKind) prompt(loc *l10n.Locale, name string) (description, heading, ok
 		loc.Tr("Passphrase of the Tails stick to pair"), loc.Tr("Pair")
 }
 
-// tooManyTries says that every passphrase tried was wrong.
-func (k UseKind) tooManyTries(loc *l10n.Locale, name string) string {
+// tooManyTries says that every passphrase tried was wrong; app: in the Backup app.
+func (k UseKind) tooManyTries(loc *l10n.Locale, name string, app bool) string {
+	if app {
+		// TRANSLATORS: %[1]d is the number of tries, %[2]s names the stick.
+		switch k {
+		case UseRestore:
+			return loc.TrN("the passphrase was wrong %[1]d time, so %[2]s was not used; try again and type the passphrase of that stick's Persistent Storage",
+				"the passphrase was wrong %[1]d times, so %[2]s was not used; try again and type the passphrase of that stick's Persistent Storage", StickTries, StickTries, name)
+		case UseVerify:
+			return loc.TrN("the passphrase was wrong %[1]d time, so %[2]s was not verified; try again and type the passphrase of that stick's Persistent Storage",
+				"the passphrase was wrong %[1]d times, so %[2]s was not verified; try again and type the passphrase of that stick's Persistent Storage", StickTries, StickTries, name)
+		}
+		return loc.TrN("the passphrase was wrong %[1]d time, so %[2]s was not paired; try again and type the passphrase of that stick's Persistent Storage",
+			"the passphrase was wrong %[1]d times, so %[2]s was not paired; try again and type the passphrase of that stick's Persistent Storage", StickTries, StickTries, name)
+	}
 	cmd := "tails-backup " + k.command()
 	// TRANSLATORS: %[1]d is the number of tries, %[2]s names the stick, %[3]s is the command to run again.
 	switch k {
@@ -144,11 +160,19 @@ func (o *CommandStick) Unlock(ctx context.Context) error {
 	case err == nil:
 		return nil
 	case errors.Is(err, pinentry.ErrTooManyTries):
-		return errors.New(o.use.Kind.tooManyTries(o.loc, o.Name))
+		return errors.New(o.use.Kind.tooManyTries(o.loc, o.Name, o.use.App))
 	case errors.Is(err, pinentry.ErrPinentryCancelled):
 		return errors.New(o.use.Kind.notGiven(o.loc))
 	case ctx.Err() != nil:
 		return errors.New(o.use.Kind.interrupted(o.loc))
+	case errors.As(err, &execErr) && o.use.App:
+		// TRANSLATORS: %s is the error (in English).
+		return errors.New(o.loc.Tr("the passphrase dialog could not be shown (%v); restart Tails if it happens again", err))
+	case errors.Is(err, udisks.ErrNotAuthorized) && o.use.App:
+		// TRANSLATORS: %s names the stick.
+		return errors.New(o.loc.Tr("Tails did not allow unlocking %s; unlock it in the Files browser, then try again", o.Name))
+	case errors.Is(err, udisks.ErrDeviceGone) && o.use.App:
+		return errors.New(o.loc.Tr("%s was unplugged; plug it in again and try again", o.Name))
 	case errors.As(err, &execErr):
 		// TRANSLATORS: %[1]s is the error (in English), %[2]s the command to run.
 		return errors.New(o.loc.Tr("the passphrase dialog could not be shown (%[1]v); run '%[2]s' in the Tails desktop session", err, cmd))
@@ -159,6 +183,10 @@ func (o *CommandStick) Unlock(ctx context.Context) error {
 		return errors.New(o.loc.Tr("%[1]s was unplugged; plug it in again and run '%[2]s' again", o.Name, cmd))
 	}
 	o.log.WithError(err).Debug("unlock the stick")
+	if o.use.App {
+		// TRANSLATORS: %[1]s names the stick, %[2]s says why (in English).
+		return errors.New(o.loc.Tr("%[1]s could not be unlocked (%[2]s); unplug it, plug it in again and try again", o.Name, Reason(err)))
+	}
 	// TRANSLATORS: %[1]s names the stick, %[2]s says why (in English), %[3]s is the command to run again.
 	return errors.New(o.loc.Tr("%[1]s could not be unlocked (%[2]s); unplug it, plug it in again and run '%[3]s' again", o.Name, Reason(err), cmd))
 }
@@ -167,10 +195,16 @@ func (o *CommandStick) Unlock(ctx context.Context) error {
 func (o *CommandStick) Mount(ctx context.Context) error {
 	cmd := "tails-backup " + o.use.Kind.command()
 	if _, err := o.Opened.Mount(ctx); err != nil {
-		if errors.Is(err, udisks.ErrDeviceGone) {
+		switch {
+		case errors.Is(err, udisks.ErrDeviceGone) && o.use.App:
+			return errors.New(o.loc.Tr("%s was unplugged; plug it in again and try again", o.Name))
+		case errors.Is(err, udisks.ErrDeviceGone):
 			return errors.New(o.loc.Tr("%[1]s was unplugged; plug it in again and run '%[2]s' again", o.Name, cmd))
 		}
 		o.log.WithError(err).Debug("mount the stick")
+		if o.use.App {
+			return errors.New(o.loc.Tr("the Persistent Storage of %[1]s could not be opened (%[2]s); unplug it, plug it in again and try again", o.Name, Reason(err)))
+		}
 		return errors.New(o.loc.Tr("the Persistent Storage of %[1]s could not be opened (%[2]s); unplug it, plug it in again and run '%[3]s' again", o.Name, Reason(err), cmd))
 	}
 	return nil
