@@ -119,3 +119,22 @@ func TestNotificationTextsWithoutCatalogs(t *testing.T) {
 		}
 	}
 }
+
+// TestRestoreStepsInTheSessionLanguage: the restore's job recognizes the flow's sentences that
+// start its steps in the session's language, not only in English.
+func TestRestoreStepsInTheSessionLanguage(t *testing.T) {
+	fr := l10n.Load([]string{"fr"}, l10ntest.Catalogs(t, "fr"))
+	for _, loc := range []*l10n.Locale{nil, fr} {
+		opening := loc.Tr("Opening the backup on %s.")
+		said := loc.Tr("Opening the backup on %s.", "Kingston (17,2 Go, /dev/sdb)")
+		if !textMatches(said, opening) {
+			t.Errorf("%q: %q not recognized", loc.Lang(), said)
+		}
+		if other := loc.Tr("Restoring from the backup on %s; do not unplug it.", "K"); textMatches(other, opening) {
+			t.Errorf("%q: %q taken for the opening", loc.Lang(), other)
+		}
+	}
+	if fr.Tr("Opening the backup on %s.") == "Opening the backup on %s." {
+		t.Error("the French catalog does not translate the restore's opening")
+	}
+}
