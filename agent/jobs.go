@@ -295,7 +295,7 @@ func (api *API) Create(ctx context.Context, device, confirm string) (string, err
 		dev := session.Device(target.Stick)
 		return a.startFlow(ctx, dbusapi.KindCreate, dev, "", loc.Tr(apiStepCreateIn), func(ctx context.Context, ui *flowUI) flowEnd {
 			if setAside != nil {
-				ui.Warn(session.StateErrorTextIn(loc, setAside))
+				ui.Warn(session.StateErrorAppTextIn(loc, setAside))
 			}
 			return a.runCreate(ctx, ui, target, used, store.Path(), before, setAside != nil)
 		}), nil
@@ -348,7 +348,7 @@ func (a *Agent) runCreate(ctx context.Context, ui *flowUI, target session.Create
 	now := a.deps.Clock.Now()
 	store, err := a.flowStore()()
 	if err == nil {
-		err = session.SavePairingIn(ctx, loc, store, readPath, before, beforeDamaged, func(se *pairing.StateError) { ui.Warn(session.StateErrorTextIn(loc, se)) }, func(s *pairing.State) error {
+		err = session.SavePairingIn(ctx, loc, store, readPath, before, beforeDamaged, func(se *pairing.StateError) { ui.Warn(session.StateErrorAppTextIn(loc, se)) }, func(s *pairing.State) error {
 			return c.Pair(s, target, now)
 		})
 	}

@@ -260,9 +260,30 @@ func UpdateState(ctx context.Context, loc *l10n.Locale, store *pairing.Store, se
 
 // StateErrorTextIn explains a store that could not be used, in one sentence.
 func StateErrorTextIn(loc *l10n.Locale, se *pairing.StateError) string {
+	return stateErrorText(loc, se, false)
+}
+
+// StateErrorAppTextIn is StateErrorTextIn for the Backup app, with no command to type.
+func StateErrorAppTextIn(loc *l10n.Locale, se *pairing.StateError) string {
+	return stateErrorText(loc, se, true)
+}
+
+func stateErrorText(loc *l10n.Locale, se *pairing.StateError, app bool) string {
 	detail := se.Err.Error()
 	detail = strings.TrimPrefix(detail, se.Kind.Error()+": ")
 	newer := errors.Is(se, pairing.ErrNewerState)
+	if app {
+		// TRANSLATORS: %[1]s is the store's file, %[2]s where it was moved, %[3]s the detail (in English).
+		switch {
+		case newer && se.SetAside == "":
+			return loc.Tr("The pairing store %[1]s was written by a newer version of tails-backup, so it could not be moved aside and Tails Backup starts afresh; pair your backup Tails again (detail: %[2]s).", se.Path, detail)
+		case newer:
+			return loc.Tr("The pairing store %[1]s was written by a newer version of tails-backup, so it was moved to %[2]s and Tails Backup starts afresh; pair your backup Tails again (detail: %[3]s).", se.Path, se.SetAside, detail)
+		case se.SetAside == "":
+			return loc.Tr("The pairing store %[1]s was damaged, so it could not be moved aside and Tails Backup starts afresh; pair your backup Tails again (detail: %[2]s).", se.Path, detail)
+		}
+		return loc.Tr("The pairing store %[1]s was damaged, so it was moved to %[2]s and Tails Backup starts afresh; pair your backup Tails again (detail: %[3]s).", se.Path, se.SetAside, detail)
+	}
 	// TRANSLATORS: %[1]s is the store's file, %[2]s where it was moved, %[3]s the detail (in English).
 	switch {
 	case newer && se.SetAside == "":

@@ -101,7 +101,7 @@ func (p *Pair) Run(ctx context.Context) error {
 		return err
 	}
 	if se != nil {
-		p.UI.Warn(StateErrorTextIn(p.Loc, se))
+		p.UI.Warn(stateErrorText(p.Loc, se, p.App))
 	}
 
 	candidates := Candidates(snap, p.Boot)
@@ -164,7 +164,7 @@ func (p *Pair) save(ctx context.Context, readPath string, before pairing.State, 
 	if err != nil {
 		return err
 	}
-	return SavePairingIn(ctx, p.Loc, store, readPath, before, beforeDamaged, func(se *pairing.StateError) { p.UI.Warn(StateErrorTextIn(p.Loc, se)) }, change)
+	return SavePairingIn(ctx, p.Loc, store, readPath, before, beforeDamaged, func(se *pairing.StateError) { p.UI.Warn(stateErrorText(p.Loc, se, p.App)) }, change)
 }
 
 // SavePairingIn records a pairing in store with change, once the helper's mark has run: only

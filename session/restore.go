@@ -211,7 +211,7 @@ func (r *Restore) pauseUpdates(ctx context.Context, store *pairing.Store) (resum
 	owner := fmt.Sprintf("restore %d", os.Getpid())
 	start := r.Now()
 	until := start.Add(RestorePause)
-	if _, err := UpdateState(ctx, r.Loc, store, func(se *pairing.StateError) { r.UI.Warn(StateErrorTextIn(r.Loc, se)) }, func(s *pairing.State) error {
+	if _, err := UpdateState(ctx, r.Loc, store, func(se *pairing.StateError) { r.UI.Warn(stateErrorText(r.Loc, se, r.App)) }, func(s *pairing.State) error {
 		s.Pause(owner, until, start)
 		return nil
 	}); err != nil {

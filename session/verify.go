@@ -61,7 +61,7 @@ func (v *Verify) Run(ctx context.Context) (*wire.Report, error) {
 		return nil, err
 	}
 	if se != nil {
-		v.UI.Warn(StateErrorTextIn(v.Loc, se))
+		v.UI.Warn(stateErrorText(v.Loc, se, v.App))
 	}
 	stick, err := pickToVerify(v.Loc, snap, v.Boot, &state, v.Device)
 	if err != nil {
