@@ -13,6 +13,7 @@ import (
 	"tails-backup/clock"
 	"tails-backup/dbusapi"
 	"tails-backup/inhibit"
+	"tails-backup/l10n"
 	"tails-backup/notify"
 	"tails-backup/pairing"
 	"tails-backup/pinentry"
@@ -92,6 +93,9 @@ type Config struct {
 	// PlugWait is how long a job of the app (pair, verify, restore) waits for its stick to be
 	// plugged in when none is (DefaultPlugWait if 0).
 	PlugWait time.Duration
+	// Loc is the session's language, of the notifications, of the texts of the API that the
+	// app shows, of the passphrase prompts and of the session flows (nil: English).
+	Loc *l10n.Locale
 }
 
 // Agent is the session agent: one update at a time, reminders, notifications.
@@ -99,6 +103,7 @@ type Agent struct {
 	cfg  Config
 	deps Deps
 	log  *logrus.Entry
+	loc  *l10n.Locale // cfg.Loc
 
 	// Owned by the Run goroutine.
 	snap       *udisks.Snapshot
@@ -171,6 +176,7 @@ func New(cfg Config, deps Deps) *Agent {
 		cfg:         cfg,
 		deps:        deps,
 		log:         log,
+		loc:         cfg.Loc,
 		handled:     make(map[string]bool),
 		toldUnpair:  make(map[dbus.ObjectPath]bool),
 		pages:       make(map[uint32]string),
@@ -196,8 +202,8 @@ func (a *Agent) Run(ctx context.Context) error {
 			return fmt.Errorf("load the tails-backup state: %w", err)
 		}
 		a.log.WithError(err).Warn("state set aside")
-		a.showOn(ctx, errorNote("Your Tails Backup settings were damaged",
-			"They were set aside and Tails Backup starts afresh: pair your backup Tails again with 'tails-backup pair'."), pagePair)
+		a.showOn(ctx, errorNote(a.loc.Tr("Your Tails Backup settings were damaged"),
+			a.loc.Tr("They were set aside and Tails Backup starts afresh: pair your backup Tails again with 'tails-backup pair'.")), pagePair)
 	}
 
 	watch, err := a.watch(ctx)
@@ -400,8 +406,8 @@ func (a *Agent) evaluate(ctx context.Context, state pairing.State) {
 			if a.source == "" {
 				a.log.Warn("a paired backup is plugged in but this Tails' Persistent Storage is not unlocked")
 				a.handled[st.UUID] = true
-				a.show(ctx, errorNote("Your Persistent Storage is not unlocked",
-					"Tails Backup copies your Persistent Storage: restart Tails, unlock it in the Welcome Screen, then plug in your backup again."))
+				a.show(ctx, errorNote(a.loc.Tr("Your Persistent Storage is not unlocked"),
+					a.loc.Tr("Tails Backup copies your Persistent Storage: restart Tails, unlock it in the Welcome Screen, then plug in your backup again.")))
 				continue
 			}
 			a.startJob(ctx, st, true)
@@ -423,7 +429,7 @@ func (a *Agent) evaluate(ctx context.Context, state pairing.State) {
 				// stick the user opened in the Files browser. Not news to them.
 				a.log.WithField("drive", st.Drive.Path).Info("an unpaired Tails stick is unlocked here: not telling how to pair it")
 			default:
-				a.showOn(ctx, unpairedNote(), pagePair)
+				a.showOn(ctx, unpairedNote(a.loc), pagePair)
 			}
 		}
 	}
@@ -452,7 +458,7 @@ func (a *Agent) show(ctx context.Context, n notify.Notification) uint32 {
 
 // showOn is show with a click that opens the Backup app on page.
 func (a *Agent) showOn(ctx context.Context, n notify.Notification, page string) uint32 {
-	id, err := a.deps.Notifier.Show(ctx, clickOpensApp(n))
+	id, err := a.deps.Notifier.Show(ctx, clickOpensApp(a.loc, n))
 	if err != nil {
 		a.log.WithError(err).Warn("show notification")
 		return 0
@@ -481,7 +487,7 @@ func (a *Agent) handleNotification(ctx context.Context, ev notify.Event, timer c
 		a.routes.forgetEarly()
 		a.routes.broadcast(ev)
 		if e.Available && a.isBackup {
-			a.warningID = a.showOn(ctx, backupTailsNote(), pagePromote)
+			a.warningID = a.showOn(ctx, backupTailsNote(a.loc), pagePromote)
 		}
 	case notify.ActionInvoked:
 		if e.ActionKey == notify.DefaultActionKey {
@@ -532,9 +538,9 @@ func (a *Agent) handleAction(ctx context.Context, e notify.ActionInvoked, timer 
 		switch {
 		case a.job != nil:
 		case a.pausedNow(ctx):
-			a.show(ctx, pausedNote(a.pausedByUpdates(ctx)))
+			a.show(ctx, pausedNote(a.loc, a.pausedByUpdates(ctx)))
 		default:
-			a.waitingID = a.show(ctx, waitingNote())
+			a.waitingID = a.show(ctx, waitingNote(a.loc))
 		}
 	case e.ID == a.reminderID && e.ActionKey == actSnooze:
 		a.reminderID = 0
@@ -550,7 +556,7 @@ func (a *Agent) handleAction(ctx context.Context, e notify.ActionInvoked, timer 
 		a.closeNote(ctx, &a.waitingID)
 	case e.ID == a.warningID && e.ActionKey == actPromote:
 		a.warningID = 0
-		a.confirmID = a.showOn(ctx, promoteConfirmNote(), pagePromote)
+		a.confirmID = a.showOn(ctx, promoteConfirmNote(a.loc), pagePromote)
 	case e.ID == a.confirmID && e.ActionKey == actPromoteSure:
 		a.confirmID = 0
 		if a.promoteJob == "" {
@@ -611,7 +617,7 @@ func (a *Agent) remind(ctx context.Context) {
 	if !d.Due || a.reminderID != 0 {
 		return
 	}
-	a.reminderID = a.show(ctx, reminderNote(d.DaysOld))
+	a.reminderID = a.show(ctx, reminderNote(a.loc, d.DaysOld))
 	now := a.deps.Clock.Now()
 	a.updateState(ctx, func(s *pairing.State) error { s.ReminderShown(now); return nil })
 }
@@ -624,7 +630,7 @@ func (a *Agent) checkBackupTails(ctx context.Context) {
 	}
 	if _, err := a.cfg.ReadMarker(root); err == nil {
 		a.isBackup = true
-		a.warningID = a.showOn(ctx, backupTailsNote(), pagePromote)
+		a.warningID = a.showOn(ctx, backupTailsNote(a.loc), pagePromote)
 	}
 }
 
@@ -633,7 +639,7 @@ func (a *Agent) checkBackupTails(ctx context.Context) {
 func (a *Agent) promote(ctx context.Context) string {
 	a.jobSeq++
 	a.promoteJob = fmt.Sprintf("promote-%d", a.jobSeq)
-	a.events.Progress(a.promoteJob, dbusapi.Progress{Fraction: -1, SecondsLeft: -1, Step: apiStepPromote})
+	a.events.Progress(a.promoteJob, dbusapi.Progress{Fraction: -1, SecondsLeft: -1, Step: a.loc.Tr(apiStepPromote)})
 	a.events.Changed()
 	go func() {
 		_, err := a.deps.Helper.Run(ctx, newRequest(OpPromote, ""), nil)
@@ -648,7 +654,7 @@ func (a *Agent) finishPromote(ctx context.Context, err error) {
 	defer a.events.Changed()
 	if err != nil {
 		a.log.WithError(err).Warn("promote")
-		n := errorNote("This Tails could not be made your main Tails", session.HelperErrorText(err))
+		n := errorNote(a.loc.Tr("This Tails could not be made your main Tails"), session.HelperErrorTextIn(a.loc, err))
 		a.events.Finished(id, dbusapi.Result{Result: dbusapi.ResultFailed, Text: noteText(n)})
 		a.show(ctx, n)
 		return
@@ -661,7 +667,7 @@ func (a *Agent) finishPromote(ctx context.Context, err error) {
 		s.LastSuccess = time.Time{}
 		return nil
 	})
-	n := promotedNote()
+	n := promotedNote(a.loc)
 	a.events.Finished(id, dbusapi.Result{Result: dbusapi.ResultSuccess, Text: noteText(n)})
 	a.showOn(ctx, n, pageCreate)
 }

@@ -11,6 +11,7 @@ import (
 
 	"tails-backup/clock"
 	"tails-backup/dbusapi"
+	"tails-backup/l10n"
 	"tails-backup/notify"
 	"tails-backup/pairing"
 	"tails-backup/session"
@@ -43,13 +44,13 @@ func (api *API) do(ctx context.Context, fn func(ctx context.Context, timer clock
 	select {
 	case api.a.requests <- req:
 	case <-ctx.Done():
-		return &dbusapi.Error{Kind: dbusapi.Failed, Text: apiTextNoAnswer}
+		return &dbusapi.Error{Kind: dbusapi.Failed, Text: api.a.loc.Tr(apiTextNoAnswer)}
 	}
 	select {
 	case err := <-done:
 		return err
 	case <-ctx.Done():
-		return &dbusapi.Error{Kind: dbusapi.Failed, Text: apiTextNoAnswer}
+		return &dbusapi.Error{Kind: dbusapi.Failed, Text: api.a.loc.Tr(apiTextNoAnswer)}
 	}
 }
 
@@ -86,18 +87,18 @@ func (a *Agent) status(ctx context.Context) dbusapi.Status {
 		out.SnoozedUntil = until
 	}
 	if out.Paused {
-		out.PausedText = apiTextPausedByRestore
+		out.PausedText = a.loc.Tr(apiTextPausedByRestore)
 		if state.PausedOnlyByUpdates(now) {
-			out.PausedText = apiTextPausedByUpdate
+			out.PausedText = a.loc.Tr(apiTextPausedByUpdate)
 		}
 	}
 	for _, b := range state.Backups {
-		ob := dbusapi.Backup{UUID: b.UUID, Name: backupName(b), Paired: b.Added, LastSuccess: b.LastSuccess, AgeText: session.AgeText(b.LastSuccess, now)}
+		ob := dbusapi.Backup{UUID: b.UUID, Name: backupName(a.loc, b), Paired: b.Added, LastSuccess: b.LastSuccess, AgeText: session.AgeTextIn(a.loc, b.LastSuccess, now)}
 		if b.LastAttempt != nil {
 			ob.LastAttempt, ob.LastResult, ob.LastMessage = b.LastAttempt.Time, string(b.LastAttempt.Result), b.LastAttempt.Message
 		}
 		if st, ok := plugged[b.UUID]; ok {
-			ob.Plugged, ob.Device, ob.Name = true, session.Device(st.Stick.Stick), session.Name(st.Stick.Stick)
+			ob.Plugged, ob.Device, ob.Name = true, session.Device(st.Stick.Stick), session.NameIn(a.loc, st.Stick.Stick)
 		}
 		out.Backups = append(out.Backups, ob)
 	}
@@ -107,7 +108,7 @@ func (a *Agent) status(ctx context.Context) dbusapi.Status {
 	} else {
 		out.NextReminder = now
 	}
-	out.ReminderText = session.ReminderStatusText(r, now)
+	out.ReminderText = session.ReminderStatusTextIn(a.loc, r, now)
 	switch {
 	case a.job != nil:
 		out.Job = &dbusapi.Job{ID: a.job.id, Kind: dbusapi.KindUpdate, Backup: a.job.uuid, Device: a.job.device, Automatic: a.job.automatic}
@@ -120,13 +121,14 @@ func (a *Agent) status(ctx context.Context) dbusapi.Status {
 }
 
 // backupName is a paired backup's name when it is not plugged in: its label and size as stored.
-func backupName(b pairing.PairedBackup) string {
+func backupName(loc *l10n.Locale, b pairing.PairedBackup) string {
 	name := b.Label
 	if name == "" {
-		name = "USB stick"
+		name = loc.Tr("USB stick")
 	}
 	if b.Size > 0 {
-		name += ", " + session.SizeText(int64(b.Size))
+		// TRANSLATORS: a USB stick's name and size ("Kingston DataTraveler, 16 GB").
+		name = loc.Tr("%[1]s, %[2]s", name, loc.Size(int64(b.Size)))
 	}
 	return name
 }
@@ -161,16 +163,16 @@ func (a *Agent) listSticks(ctx context.Context, purpose string) []dbusapi.StickI
 	state := a.loadState(ctx)
 	boot := a.deps.Disks.BootPaths()
 	if purpose == dbusapi.PurposeCreate {
-		for _, c := range session.CreateTargets(a.snap, boot, persistenceUsed(boot.Persistence), &state) {
+		for _, c := range session.CreateTargetsIn(a.loc, a.snap, boot, persistenceUsed(boot.Persistence), &state) {
 			size := session.Size(c.Stick)
 			info := dbusapi.StickInfo{
-				Device: session.Device(c.Stick), Name: session.Name(c.Stick), Size: size, SizeText: session.SizeText(int64(size)),
+				Device: session.Device(c.Stick), Name: session.NameIn(a.loc, c.Stick), Size: size, SizeText: a.loc.Size(int64(size)),
 				Usable: c.Reason == "", Paired: c.PairedUUID != "", BackupOfThis: c.PairedUUID != "",
 			}
 			if c.Reason != "" {
 				info.Reason = sentence(c.Reason)
 			} else {
-				info.Erase, info.Confirm = erasedLines(a.snap, c), createToken(a.snap, c)
+				info.Erase, info.Confirm = erasedLines(a.loc, a.snap, c), createToken(a.snap, c)
 			}
 			out = append(out, info)
 		}
@@ -179,16 +181,16 @@ func (a *Agent) listSticks(ctx context.Context, purpose string) []dbusapi.StickI
 	for _, st := range session.Classify(a.snap, boot, state.IsPaired) {
 		size := session.Size(st.Stick.Stick)
 		info := dbusapi.StickInfo{
-			Device: session.Device(st.Stick.Stick), Name: session.Name(st.Stick.Stick), Size: size, SizeText: session.SizeText(int64(size)),
+			Device: session.Device(st.Stick.Stick), Name: session.NameIn(a.loc, st.Stick.Stick), Size: size, SizeText: a.loc.Size(int64(size)),
 			Paired: st.Kind == session.Paired, BackupOfThis: st.Kind == session.Paired,
 		}
 		switch {
 		case st.Kind == session.Ignored:
-			info.Reason = apiTextUnusable
+			info.Reason = a.loc.Tr(apiTextUnusable)
 		case purpose == dbusapi.PurposePair && info.Paired:
-			info.Reason = apiTextAlreadyPaired
+			info.Reason = a.loc.Tr(apiTextAlreadyPaired)
 		case purpose == dbusapi.PurposeVerify && !info.Paired:
-			info.Reason = apiTextNotYourBackup
+			info.Reason = a.loc.Tr(apiTextNotYourBackup)
 		}
 		info.Usable = info.Reason == ""
 		out = append(out, info)
@@ -213,21 +215,21 @@ func (api *API) UpdateNow(ctx context.Context, backup string) (string, error) {
 		a := api.a
 		switch {
 		case a.busy():
-			return &dbusapi.Error{Kind: dbusapi.Busy, Text: apiTextBusy}
+			return &dbusapi.Error{Kind: dbusapi.Busy, Text: api.a.loc.Tr(apiTextBusy)}
 		case a.isBackup:
-			return &dbusapi.Error{Kind: dbusapi.Refused, Text: apiTextIsBackup}
+			return &dbusapi.Error{Kind: dbusapi.Refused, Text: api.a.loc.Tr(apiTextIsBackup)}
 		case a.source == "":
-			return &dbusapi.Error{Kind: dbusapi.Refused, Text: apiTextNoPersistence}
+			return &dbusapi.Error{Kind: dbusapi.Refused, Text: api.a.loc.Tr(apiTextNoPersistence)}
 		}
 		state := a.loadState(ctx)
 		if state.Paused(a.deps.Clock.Now()) {
 			if state.PausedOnlyByUpdates(a.deps.Clock.Now()) {
-				return &dbusapi.Error{Kind: dbusapi.Busy, Text: apiTextPausedByUpdate}
+				return &dbusapi.Error{Kind: dbusapi.Busy, Text: api.a.loc.Tr(apiTextPausedByUpdate)}
 			}
-			return &dbusapi.Error{Kind: dbusapi.Refused, Text: apiTextPausedByRestore}
+			return &dbusapi.Error{Kind: dbusapi.Refused, Text: api.a.loc.Tr(apiTextPausedByRestore)}
 		}
 		if a.snap == nil {
-			return &dbusapi.Error{Kind: dbusapi.NotFound, Text: apiTextNotPlugged}
+			return &dbusapi.Error{Kind: dbusapi.NotFound, Text: api.a.loc.Tr(apiTextNotPlugged)}
 		}
 		for _, st := range session.Classify(a.snap, a.deps.Disks.BootPaths(), state.IsPaired) {
 			if st.Kind == session.Paired && (backup == "" || strings.EqualFold(backup, st.UUID)) {
@@ -236,7 +238,7 @@ func (api *API) UpdateNow(ctx context.Context, backup string) (string, error) {
 				return nil
 			}
 		}
-		return &dbusapi.Error{Kind: dbusapi.NotFound, Text: apiTextNotPlugged}
+		return &dbusapi.Error{Kind: dbusapi.NotFound, Text: api.a.loc.Tr(apiTextNotPlugged)}
 	})
 	return id, err
 }
@@ -249,9 +251,9 @@ func (api *API) Promote(ctx context.Context) (string, error) {
 		a := api.a
 		switch {
 		case a.busy():
-			return &dbusapi.Error{Kind: dbusapi.Busy, Text: apiTextBusy}
+			return &dbusapi.Error{Kind: dbusapi.Busy, Text: api.a.loc.Tr(apiTextBusy)}
 		case !a.isBackup:
-			return &dbusapi.Error{Kind: dbusapi.Refused, Text: apiTextNotBackup}
+			return &dbusapi.Error{Kind: dbusapi.Refused, Text: api.a.loc.Tr(apiTextNotBackup)}
 		}
 		a.closeNote(ctx, &a.confirmID)
 		id = a.promote(ctx)
@@ -272,9 +274,9 @@ func (api *API) Cancel(ctx context.Context, job string) error {
 			a.flow.ui.userCancel()
 			return nil
 		case a.promoteJob != "" && a.promoteJob == job:
-			return &dbusapi.Error{Kind: dbusapi.Refused, Text: apiTextPromoteNoCancel}
+			return &dbusapi.Error{Kind: dbusapi.Refused, Text: api.a.loc.Tr(apiTextPromoteNoCancel)}
 		}
-		return &dbusapi.Error{Kind: dbusapi.NotFound, Text: apiTextNoJob}
+		return &dbusapi.Error{Kind: dbusapi.NotFound, Text: api.a.loc.Tr(apiTextNoJob)}
 	})
 }
 
@@ -287,7 +289,7 @@ func (api *API) Answer(ctx context.Context, job, question, choice string) error 
 		if a := api.a; a.flow != nil && a.flow.id == job {
 			return a.flow.ui.questions.Answer(job, question, choice)
 		}
-		return &dbusapi.Error{Kind: dbusapi.NotFound, Text: apiTextNoQuestion}
+		return &dbusapi.Error{Kind: dbusapi.NotFound, Text: api.a.loc.Tr(apiTextNoQuestion)}
 	})
 }
 
@@ -317,7 +319,7 @@ func (api *API) changeReminders(ctx context.Context, change func(*pairing.State)
 		a.followStatePath()
 		if _, err := a.deps.Store.Update(ctx, func(s *pairing.State) error { change(s); return nil }); err != nil {
 			a.log.WithError(err).Warn("save the reminder settings")
-			return dbusapi.Errorf(dbusapi.Failed, apiTextNotSaved, session.Reason(err))
+			return &dbusapi.Error{Kind: dbusapi.Failed, Text: api.a.loc.Tr(apiTextNotSaved, session.Reason(err))}
 		}
 		a.closeNote(ctx, &a.reminderID)
 		a.scheduleReminder(ctx, timer)

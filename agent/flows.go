@@ -15,6 +15,7 @@ import (
 
 	"tails-backup/clock"
 	"tails-backup/dbusapi"
+	"tails-backup/l10n"
 	"tails-backup/pairing"
 	"tails-backup/session"
 	"tails-backup/udisks"
@@ -102,10 +103,11 @@ func (a *Agent) startStickFlow(ctx context.Context, kind, device, step string, t
 	}
 	found := make(chan plugFound, 1)
 	wait, deadline := a.stickWait(), a.deps.Clock.Now().Add(a.stickWait())
-	waiting := dbusapi.Progress{Fraction: -1, SecondsLeft: -1, Step: texts.wait, Text: texts.wait, Cancellable: true, WaitingForStick: true}
+	waitText := a.loc.Tr(texts.wait)
+	waiting := dbusapi.Progress{Fraction: -1, SecondsLeft: -1, Step: waitText, Text: waitText, Cancellable: true, WaitingForStick: true}
 	id := a.startFlowAt(ctx, kind, "", "", waiting, func(ctx context.Context, ui *flowUI) flowEnd {
 		ui.mu.Lock()
-		ui.step = texts.wait
+		ui.step = waitText
 		ui.mu.Unlock()
 		ui.log.WithField("wait", wait).Info("waiting for the stick to be plugged in")
 		wctx, stop := context.WithCancel(ctx)
@@ -126,12 +128,12 @@ func (a *Agent) startStickFlow(ctx context.Context, kind, device, step string, t
 		case err := <-timeout:
 			if err == nil {
 				ui.log.Info("no stick was plugged in in time")
-				return flowEnd{res: dbusapi.Result{Result: dbusapi.ResultFailed, Text: fmt.Sprintf(texts.timeout, waitText(wait))}}
+				return flowEnd{res: dbusapi.Result{Result: dbusapi.ResultFailed, Text: a.loc.Tr(texts.timeout, waitDuration(a.loc, wait))}}
 			}
 		}
-		res := dbusapi.Result{Result: dbusapi.ResultFailed, Text: textPlugStopped}
+		res := dbusapi.Result{Result: dbusapi.ResultFailed, Text: a.loc.Tr(textPlugStopped)}
 		if ui.wasCancelled() {
-			res = dbusapi.Result{Result: dbusapi.ResultCancelled, Text: textPlugCancelled}
+			res = dbusapi.Result{Result: dbusapi.ResultCancelled, Text: a.loc.Tr(textPlugCancelled)}
 		}
 		ui.log.WithField("result", res.Result).Info("the wait for the stick ended")
 		return flowEnd{res: res}
@@ -279,7 +281,7 @@ func (u *flowUI) Warn(s string) {
 
 // ask asks q and waits for the answer: its first choice when ctx ends or no answer comes.
 func (u *flowUI) ask(ctx context.Context, q dbusapi.Question) string {
-	u.progress(dbusapi.Progress{Fraction: -1, SecondsLeft: -1, Step: apiStepAnswer, Cancellable: true})
+	u.progress(dbusapi.Progress{Fraction: -1, SecondsLeft: -1, Step: u.a.loc.Tr(apiStepAnswer), Cancellable: true})
 	choice, err := u.questions.Ask(ctx, u.id, q)
 	if err != nil {
 		choice = q.Choices[0].ID
@@ -307,7 +309,7 @@ func (u *flowUI) Confirm(ctx context.Context, question string) bool {
 // ConfirmRestore implements session.RestoreUI: the description said just before is in the body;
 // a backup of another Tails is its own question, with a stronger warning.
 func (u *flowUI) ConfirmRestore(ctx context.Context, other bool) bool {
-	q := restoreQuestion(other)
+	q := restoreQuestion(u.a.loc, other)
 	return u.ask(ctx, q) == q.Destructive
 }
 
@@ -317,7 +319,7 @@ func (u *flowUI) AskApp(ctx context.Context, aq session.AppQuestion) (session.Ap
 	u.nApps++
 	n := u.nApps
 	u.mu.Unlock()
-	q := restoreAppQuestion(n, aq)
+	q := restoreAppQuestion(u.a.loc, n, aq)
 	choice, err := u.questions.Ask(ctx, u.id, q)
 	if err != nil {
 		return session.AppCancel, err
@@ -339,7 +341,7 @@ func (u *flowUI) Event(ev wire.Event) {
 	switch ev.Phase {
 	case wire.PhaseChange:
 		u.mu.Lock()
-		u.diffs = append(u.diffs, difference(ev))
+		u.diffs = append(u.diffs, difference(u.a.loc, ev))
 		u.mu.Unlock()
 		return
 	case wire.PhaseProblem:
@@ -368,7 +370,7 @@ func (u *flowUI) Event(ev wire.Event) {
 	if known {
 		secs = int64(left / time.Second)
 	}
-	u.progress(dbusapi.Progress{Fraction: float64(pct) / 100, Text: percentText(pct, left, known), Step: step, SecondsLeft: secs, Cancellable: true})
+	u.progress(dbusapi.Progress{Fraction: float64(pct) / 100, Text: percentText(u.a.loc, pct, left, known), Step: step, SecondsLeft: secs, Cancellable: true})
 }
 
 // EndProgress implements session.RestoreUI.
@@ -392,7 +394,8 @@ func (u *flowUI) Step(what string) {
 	u.stepN++
 	n := u.stepN
 	u.mu.Unlock()
-	u.setStep(fmt.Sprintf(apiStepCreate, n, session.CreateSteps, what))
+	// TRANSLATORS: %[1]d and %[2]d count the steps, %[3]s is what the step does.
+	u.setStep(u.a.loc.Tr(apiStepCreate, n, session.CreateSteps, what))
 }
 
 // Note implements session.CreateProgress.
@@ -404,7 +407,7 @@ func (u *flowUI) Complete() {
 	counted, step := u.counted, u.step
 	u.mu.Unlock()
 	if counted {
-		u.progress(dbusapi.Progress{Fraction: 1, Text: percentText(100, 0, false), Step: step, SecondsLeft: 0, Cancellable: true})
+		u.progress(dbusapi.Progress{Fraction: 1, Text: percentText(u.a.loc, 100, 0, false), Step: step, SecondsLeft: 0, Cancellable: true})
 	}
 }
 
@@ -438,9 +441,16 @@ func (u *flowUI) closingText() string {
 func (u *flowUI) failed(err error) dbusapi.Result {
 	r := dbusapi.Result{Result: dbusapi.ResultFailed, Text: errorSentence(err)}
 	if u.wasCancelled() {
+		// The flow says it was interrupted (its context ended): the person cancelled it.
+		loc := u.a.loc
 		r.Result = dbusapi.ResultCancelled
-		if t, ok := strings.CutPrefix(r.Text, "Interrupted"); ok {
-			r.Text = "Cancelled" + t
+		switch r.Text {
+		case appText(loc.Tr("interrupted, so nothing was changed")):
+			r.Text = appText(loc.Tr("cancelled, so nothing was changed"))
+		case appText(loc.Tr("interrupted, so the backup was not verified")):
+			r.Text = appText(loc.Tr("cancelled, so the backup was not verified"))
+		case appText(loc.Tr("interrupted while the root helper was running; run the command again")):
+			r.Text = appText(loc.Tr("cancelled while the root helper was running; try again to finish"))
 		}
 	}
 	u.log.WithError(err).WithField("result", r.Result).Info("the flow ended without doing its work")
@@ -448,18 +458,18 @@ func (u *flowUI) failed(err error) dbusapi.Result {
 }
 
 // difference is a change event of a verify as the app shows it.
-func difference(ev wire.Event) dbusapi.Difference {
+func difference(loc *l10n.Locale, ev wire.Event) dbusapi.Difference {
 	d := dbusapi.Difference{Path: session.OneLine(ev.Path)}
 	what := session.OneLine(strings.Join(ev.What, ", "))
 	switch ev.Kind {
 	case "create":
-		d.Change, d.Text = diffMissing, textDiffMissing
+		d.Change, d.Text = diffMissing, loc.Tr(textDiffMissing)
 	case "delete":
-		d.Change, d.Text = diffExtra, textDiffExtra
+		d.Change, d.Text = diffExtra, loc.Tr(textDiffExtra)
 	case "metadata":
-		d.Change, d.Text = diffMetadata, fmt.Sprintf(textDiffMetadata, what)
+		d.Change, d.Text = diffMetadata, loc.Tr(textDiffMetadata, what)
 	default:
-		d.Change, d.Text = diffChanged, fmt.Sprintf(textDiffChanged, what)
+		d.Change, d.Text = diffChanged, loc.Tr(textDiffChanged, what)
 	}
 	return d
 }

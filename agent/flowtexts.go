@@ -3,20 +3,19 @@ package agent
 import (
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
 
 	"tails-backup/dbusapi"
+	"tails-backup/l10n"
 	"tails-backup/session"
 	"tails-backup/wire"
 )
 
 // The texts of the jobs the Backup app starts (flows.go, jobs.go), in one place. The session
-// flows say the rest: their sentences are the command line's, which appText rewords where they
-// tell the person to type a command.
+// flows say the rest, in their words for the app (their App field).
 
 // Question and choice IDs of the flow jobs (docs/dbus-api.md lists them for the app).
 const (
@@ -47,9 +46,7 @@ const (
 	apiTextUnusable             = "This stick cannot be used: it is the stick this Tails runs from, not a removable USB stick, or it has no Persistent Storage."
 	apiTextRestoreIntoBackup    = "This Tails is itself a backup Tails, so nothing is restored into it: make it your main Tails first, or restore into another Tails."
 	apiTextRestoreNoPersistence = "Your Persistent Storage is not unlocked, so there is nothing to restore into: restart Tails, unlock it in the Welcome Screen (create it first on a new Tails), then try again."
-	restoreOpeningPrefix        = "Opening the backup on "
-	restoreCopyingPrefix        = "Restoring from the backup on "
-	apiStepCreate               = "Step %d of %d: %s."
+	apiStepCreate               = "Step %[1]d of %[2]d: %[3]s."
 	apiStepCreateIn             = "Preparing to erase the USB stick."
 	apiTextNoStick              = "There is no USB stick %s plugged in any more: plug it in again, or choose another one."
 	apiTextNotTails             = "This stick is not a Tails stick with a Persistent Storage: choose another one."
@@ -64,19 +61,15 @@ const (
 	textDiffMetadata = "Only its permissions, owner or dates differ (%s): the next update sets them."
 
 	textVerifyOK         = "The backup is identical and valid (metadata compared)."
-	textVerifyDiffers    = "The backup is not an exact, valid copy: %s, %s%s. Plug it in to update it, then verify it again."
-	textVerifyNotListed  = "%d more differences were not listed."
-	textVerifyUnreadable = ", %s could not be compared"
 	textVerifyFeatures   = "Tails would turn on these features of the backup at startup: %s."
 	textVerifyNoFeatures = "Tails would turn on none of the features of the backup at startup."
 	checkPersistence     = "Persistent Storage"
 	textCheckAccepted    = "Tails accepts the backup's Persistent Storage at startup."
 	textCheckRefused     = "Tails would not accept the backup's Persistent Storage as it is at startup: see the problems listed."
-	textRestoreDone      = "Your Persistent Storage is restored: %s created, %d replaced, %d deleted, %s copied. Restart Tails to use everything that was restored."
 	textRestoreLeft      = "The data of %s was left as it was."
 	textCreateDone       = "Your backup Tails is ready: you can unplug it. From now on, plug it in to update it; if this Tails is lost or broken, start on the backup."
-	textCreateNotEjected = "Your backup Tails is ready and paired, but %s could not be ejected (%s): eject it in the Files browser before you unplug it."
-	textCreateNotPaired  = "The backup Tails on %s is complete, but it is not paired because %s: pair it in the Backup app."
+	textCreateNotEjected = "Your backup Tails is ready and paired, but %[1]s could not be ejected (%[2]s): eject it in the Files browser before you unplug it."
+	textCreateNotPaired  = "The backup Tails on %[1]s is complete, but it is not paired because %[2]s: pair it in the Backup app."
 	textCreateIsBackup   = "This Tails is itself a backup, so it does not make backups: if your main Tails is lost or broken, make this one your main Tails first."
 )
 
@@ -93,16 +86,16 @@ type plugTexts struct{ wait, timeout string }
 
 var (
 	plugPair = plugTexts{
-		wait:    "Plug in the Tails stick to pair as your backup: the pairing starts as soon as it is plugged in.",
-		timeout: "No Tails stick was plugged in within %s, so nothing was changed: plug it in, then try again.",
+		wait:    l10n.Mark("Plug in the Tails stick to pair as your backup: the pairing starts as soon as it is plugged in."),
+		timeout: l10n.Mark("No Tails stick was plugged in within %s, so nothing was changed: plug it in, then try again."),
 	}
 	plugVerify = plugTexts{
-		wait:    "Plug in your backup Tails: the comparison starts as soon as it is plugged in.",
-		timeout: "Your backup Tails was not plugged in within %s, so nothing was compared: plug it in, then try again.",
+		wait:    l10n.Mark("Plug in your backup Tails: the comparison starts as soon as it is plugged in."),
+		timeout: l10n.Mark("Your backup Tails was not plugged in within %s, so nothing was compared: plug it in, then try again."),
 	}
 	plugRestore = plugTexts{
-		wait:    "Plug in your backup Tails: the restore starts as soon as it is plugged in. Nothing is changed before you confirm.",
-		timeout: "No backup Tails was plugged in within %s, so nothing was changed: plug it in, then try again.",
+		wait:    l10n.Mark("Plug in your backup Tails: the restore starts as soon as it is plugged in. Nothing is changed before you confirm."),
+		timeout: l10n.Mark("No backup Tails was plugged in within %s, so nothing was changed: plug it in, then try again."),
 	}
 )
 
@@ -121,71 +114,74 @@ func plugRefusedText(err error) string {
 	return errorSentence(err)
 }
 
-// waitText: "10 minutes", or the exact duration when it is not whole minutes.
-func waitText(d time.Duration) string {
+// waitDuration: "10 minutes", or the exact duration when it is not whole minutes.
+func waitDuration(loc *l10n.Locale, d time.Duration) string {
 	if d >= time.Minute && d%time.Minute == 0 {
-		return session.CountText(int64(d/time.Minute), "minute", "minutes")
+		m := int(d / time.Minute)
+		return loc.TrN("%d minute", "%d minutes", m, m)
 	}
 	return d.String()
 }
 
 // pairQuestion is what Confirm asks during a pairing; its body is the flow's question.
-func pairQuestion() dbusapi.Question {
+func pairQuestion(loc *l10n.Locale) dbusapi.Question {
 	return dbusapi.Question{
 		ID:          questionPair,
-		Title:       "Pair this Tails stick as your backup?",
-		Choices:     []dbusapi.Choice{{ID: actCancel, Label: "Cancel"}, {ID: choicePair, Label: "Pair"}},
+		Title:       loc.Tr("Pair this Tails stick as your backup?"),
+		Choices:     []dbusapi.Choice{{ID: actCancel, Label: loc.Tr("Cancel")}, {ID: choicePair, Label: loc.Tr("Pair")}},
 		Destructive: choicePair,
 	}
 }
 
 // restoreQuestion asks to restore from the backup just described (the description came as
 // Messages before); other: a backup of another Tails.
-func restoreQuestion(other bool) dbusapi.Question {
+func restoreQuestion(loc *l10n.Locale, other bool) dbusapi.Question {
 	q := dbusapi.Question{
 		ID:    questionRestore,
-		Title: "Restore your Persistent Storage from this backup?",
-		Body: "Files in your Persistent Storage that are not on the backup will be deleted, and files that differ will be " +
-			"replaced by the backup's version.",
-		Choices:     []dbusapi.Choice{{ID: actCancel, Label: "Cancel"}, {ID: choiceRestore, Label: "Restore"}},
+		Title: loc.Tr("Restore your Persistent Storage from this backup?"),
+		Body: loc.Tr("Files in your Persistent Storage that are not on the backup will be deleted, and files that differ will be " +
+			"replaced by the backup's version."),
+		Choices:     []dbusapi.Choice{{ID: actCancel, Label: loc.Tr("Cancel")}, {ID: choiceRestore, Label: loc.Tr("Restore")}},
 		Destructive: choiceRestore,
 	}
 	if other {
 		q.ID = questionRestoreOther
-		q.Title = "Restore from the backup of another Tails?"
-		q.Body = "This backup was not made from this Tails. Restore from it only if it is your own backup, for example of " +
+		q.Title = loc.Tr("Restore from the backup of another Tails?")
+		q.Body = loc.Tr("This backup was not made from this Tails. Restore from it only if it is your own backup, for example of " +
 			"the Tails USB stick you lost: files in your Persistent Storage that are not on the backup will be deleted, " +
-			"and files that differ will be replaced by the backup's version."
-		q.Choices[1].Label = "Restore from the other Tails"
+			"and files that differ will be replaced by the backup's version.")
+		q.Choices[1].Label = loc.Tr("Restore from the other Tails")
 	}
 	return q
 }
 
 // restoreAppQuestion asks about an application open during a restore (the n-th question).
-func restoreAppQuestion(n int, aq session.AppQuestion) dbusapi.Question {
+func restoreAppQuestion(loc *l10n.Locale, n int, aq session.AppQuestion) dbusapi.Question {
 	q := dbusapi.Question{
 		ID:    fmt.Sprintf("%s%d", questionAppsPrefix, n),
-		Title: fmt.Sprintf("Close %s?", aq.App),
+		Title: loc.Tr("Close %s?", aq.App),
 		Body:  appText(aq.Text),
 		Choices: []dbusapi.Choice{
-			{ID: actCancel, Label: "Cancel the restore"},
-			{ID: actCloseApp, Label: fmt.Sprintf("Close %s and continue", aq.App)},
-			{ID: actSkipApp, Label: "Leave its data as it is"},
+			{ID: actCancel, Label: loc.Tr("Cancel the restore")},
+			{ID: actCloseApp, Label: loc.Tr("Close %s and continue", aq.App)},
+			{ID: actSkipApp, Label: loc.Tr("Leave its data as it is")},
 		},
 	}
 	if !aq.Closable {
-		q.Title = fmt.Sprintf("%s is running", aq.App)
-		q.Choices[1].Label = "Try again"
+		q.Title = loc.Tr("%s is running", aq.App)
+		q.Choices[1].Label = loc.Tr("Try again")
 	}
 	return q
 }
 
 // percentText is the text of a Progress: "45% done, about 2 minutes left."
-func percentText(pct int, left time.Duration, known bool) string {
+func percentText(loc *l10n.Locale, pct int, left time.Duration, known bool) string {
 	if known {
-		return fmt.Sprintf("%d%% done, %s left.", pct, aboutDuration(left))
+		// TRANSLATORS: %[1]d is a percentage ("%%" writes the percent sign), %[2]s the time left ("about 3 minutes").
+		return loc.Tr("%[1]d%% done, %[2]s left.", pct, aboutDuration(loc, left))
 	}
-	return fmt.Sprintf("%d%% done.", pct)
+	// TRANSLATORS: %d is a percentage; "%%" writes the percent sign.
+	return loc.Tr("%d%% done.", pct)
 }
 
 // problemText is what Tails would refuse (or warn about) in a backup's Persistent Storage.
@@ -193,32 +189,10 @@ func problemText(ev wire.Event) string {
 	return sentence(session.OneLine(ev.Problem))
 }
 
-// The command line's words that the app has no use for, reworded: the app is the way to do
-// it again, so "run 'tails-backup X' again" is "try again", and an option to type goes.
-var appRewrites = []struct {
-	re   *regexp.Regexp
-	with string
-}{
-	{regexp.MustCompile(` \((answer y|type restore)[^)]*\)`), ""},
-	{regexp.MustCompile(` \((Ctrl-C to stop|--[a-z-]+)\)`), ""},
-	{regexp.MustCompile(`, or add --[a-z-]+ to [^;.]*`), ""},
-	{regexp.MustCompile(`; run 'tails-backup [^']*' without a device [^;.]*`), "; choose one of the sticks plugged in"},
-	{regexp.MustCompile(`; run 'tails-backup [^']*' in the Tails desktop session`), "; restart Tails if it happens again"},
-	{regexp.MustCompile(`,? e\.g\. 'tails-backup [^']*'`), ""},
-	{regexp.MustCompile(`run 'tails-backup promote'`), "make it your main Tails"},
-	{regexp.MustCompile(`(and )?run 'tails-backup [^']*' again`), "${1}try again"},
-	{regexp.MustCompile(` with 'tails-backup [^']*'`), ""},
-	{regexp.MustCompile(`, then answer c again`), ", then choose to close it again"},
-}
-
-// appText is a sentence of the session flows as the app shows it: with no command to type, a
-// capital first letter and a full stop.
-func appText(s string) string {
-	for _, r := range appRewrites {
-		s = r.re.ReplaceAllString(s, r.with)
-	}
-	return sentence(s)
-}
+// appText is a sentence of the session flows as the app shows it: with a capital first letter
+// and a full stop. The flows the agent runs are told they speak to the app (their App), so
+// their texts name no command to type.
+func appText(s string) string { return sentence(s) }
 
 // sentence gives s a capital first letter and a full stop.
 func sentence(s string) string {
@@ -234,5 +208,6 @@ func sentence(s string) string {
 	return s
 }
 
-// errorSentence is a flow's error as the closing sentence of its job.
+// errorSentence is a flow's error as the closing sentence of its job (the session's errors
+// are in its language already: the flows' Loc).
 func errorSentence(err error) string { return appText(err.Error()) }

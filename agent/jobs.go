@@ -16,6 +16,7 @@ import (
 	"tails-backup/clock"
 	"tails-backup/dbusapi"
 	"tails-backup/internal/secmem"
+	"tails-backup/l10n"
 	"tails-backup/pairing"
 	"tails-backup/session"
 	"tails-backup/udisks"
@@ -26,7 +27,7 @@ func (api *API) startChecked(ctx context.Context, start func(ctx context.Context
 	var id string
 	err := api.do(ctx, func(ctx context.Context, _ clock.Timer) error {
 		if api.a.busy() {
-			return &dbusapi.Error{Kind: dbusapi.Busy, Text: apiTextBusy}
+			return &dbusapi.Error{Kind: dbusapi.Busy, Text: api.a.loc.Tr(apiTextBusy)}
 		}
 		var err error
 		id, err = start(ctx)
@@ -38,8 +39,9 @@ func (api *API) startChecked(ctx context.Context, start func(ctx context.Context
 // pickTails finds the Tails stick a job is asked for: device names it ("" the only one among
 // those keep keeps, nil keeping all).
 func (a *Agent) pickTails(device string, keep func(session.Stick) bool) (session.Stick, error) {
+	loc := a.loc
 	if a.snap == nil {
-		return session.Stick{}, dbusapi.Errorf(dbusapi.NotFound, apiTextNoStick, device)
+		return session.Stick{}, &dbusapi.Error{Kind: dbusapi.NotFound, Text: loc.Tr(apiTextNoStick, device)}
 	}
 	boot := a.deps.Disks.BootPaths()
 	cands := session.Candidates(a.snap, boot)
@@ -53,18 +55,18 @@ func (a *Agent) pickTails(device string, keep func(session.Stick) bool) (session
 	}
 	switch pe.Reason {
 	case session.PickNone, session.PickNoDevice:
-		return st, dbusapi.Errorf(dbusapi.NotFound, apiTextNoStick, device)
+		return st, &dbusapi.Error{Kind: dbusapi.NotFound, Text: loc.Tr(apiTextNoStick, device)}
 	case session.PickSeveral:
-		return st, &dbusapi.Error{Kind: dbusapi.Refused, Text: apiTextWhichStick}
+		return st, &dbusapi.Error{Kind: dbusapi.Refused, Text: loc.Tr(apiTextWhichStick)}
 	case session.PickNotTails:
-		return st, &dbusapi.Error{Kind: dbusapi.Refused, Text: apiTextNotTails}
+		return st, &dbusapi.Error{Kind: dbusapi.Refused, Text: loc.Tr(apiTextNotTails)}
 	case session.PickUnfit:
 		if pe.Unfit == session.UnfitBoot {
-			return st, &dbusapi.Error{Kind: dbusapi.Refused, Text: apiTextBootStick}
+			return st, &dbusapi.Error{Kind: dbusapi.Refused, Text: loc.Tr(apiTextBootStick)}
 		}
-		return st, &dbusapi.Error{Kind: dbusapi.Refused, Text: appText("this stick " + session.UnfitText(pe.Unfit))}
+		return st, &dbusapi.Error{Kind: dbusapi.Refused, Text: appText(session.UnfitTextIn(loc, loc.Tr("this stick"), pe.Unfit))}
 	}
-	return st, dbusapi.Errorf(dbusapi.Refused, apiTextUnfit, pe.Why)
+	return st, &dbusapi.Error{Kind: dbusapi.Refused, Text: loc.Tr(apiTextUnfit, pe.Why)}
 }
 
 // Pair implements dbusapi.Backend: session.Pair, as 'tails-backup pair DEVICE' does.
@@ -73,32 +75,32 @@ func (api *API) Pair(ctx context.Context, device string) (string, error) {
 		a := api.a
 		switch {
 		case a.isBackup:
-			return "", &dbusapi.Error{Kind: dbusapi.Refused, Text: apiTextIsBackup}
+			return "", &dbusapi.Error{Kind: dbusapi.Refused, Text: a.loc.Tr(apiTextIsBackup)}
 		case a.source == "":
-			return "", &dbusapi.Error{Kind: dbusapi.Refused, Text: apiTextNoPersistence}
+			return "", &dbusapi.Error{Kind: dbusapi.Refused, Text: a.loc.Tr(apiTextNoPersistence)}
 		}
 		resolve := func(ctx context.Context) (session.Stick, error) {
 			st, err := a.pickTails(device, nil)
 			if state := a.loadState(ctx); err == nil && state.IsPaired(st.UUID) {
-				err = &dbusapi.Error{Kind: dbusapi.Refused, Text: apiTextAlreadyPaired}
+				err = &dbusapi.Error{Kind: dbusapi.Refused, Text: a.loc.Tr(apiTextAlreadyPaired)}
 			}
 			return st, err
 		}
-		return a.startStickFlow(ctx, dbusapi.KindPair, device, apiStepPair, plugPair, resolve, func(ctx context.Context, ui *flowUI, st session.Stick) flowEnd {
+		return a.startStickFlow(ctx, dbusapi.KindPair, device, a.loc.Tr(apiStepPair), plugPair, resolve, func(ctx context.Context, ui *flowUI, st session.Stick) flowEnd {
 			dev := session.Device(st.Stick)
-			ui.confirm = pairQuestion()
-			ui.closing = map[string]bool{session.PairedText: true}
+			ui.confirm = pairQuestion(a.loc)
+			ui.closing = map[string]bool{session.PairedTextIn(a.loc): true}
 			p := &session.Pair{
 				Connect: a.connect, Boot: a.deps.Disks.BootPaths(), OwnRoot: a.deps.Disks.BootPaths().Persistence,
 				Store: a.flowStore(), Helper: a.deps.Helper, Asker: a.deps.Asker, Now: a.deps.Clock.Now,
-				Log: ui.log, UI: ui, Device: dev,
+				Log: ui.log, UI: ui, Device: dev, Loc: a.loc, App: true,
 			}
 			if err := p.Run(ctx); err != nil {
 				return flowEnd{res: ui.failed(err)}
 			}
 			text := ui.closingText()
 			if text == "" {
-				text = appText("Paired. Your backup Tails is updated each time you plug it in; unplug it and plug it in again to make the first update.")
+				text = a.loc.Tr("Paired. Your backup Tails is updated each time you plug it in; unplug it and plug it in again to make the first update.")
 			}
 			return flowEnd{res: dbusapi.Result{Result: dbusapi.ResultSuccess, Text: text, Backup: st.UUID}, handled: []string{st.UUID}}
 		})
@@ -121,30 +123,31 @@ func (api *API) Verify(ctx context.Context, device string) (string, error) {
 			}
 			st, err := a.pickTails(device, keep)
 			if err == nil && !state.IsPaired(st.UUID) {
-				err = &dbusapi.Error{Kind: dbusapi.Refused, Text: apiTextNotYourBackup}
+				err = &dbusapi.Error{Kind: dbusapi.Refused, Text: a.loc.Tr(apiTextNotYourBackup)}
 			}
 			return st, err
 		}
-		return a.startStickFlow(ctx, dbusapi.KindVerify, device, apiStepVerify, plugVerify, resolve, func(ctx context.Context, ui *flowUI, st session.Stick) flowEnd {
+		loc := a.loc
+		return a.startStickFlow(ctx, dbusapi.KindVerify, device, loc.Tr(apiStepVerify), plugVerify, resolve, func(ctx context.Context, ui *flowUI, st session.Stick) flowEnd {
 			dev := session.Device(st.Stick)
-			ui.setStep(apiStepVerify)
+			ui.setStep(loc.Tr(apiStepVerify))
 			v := &session.Verify{
 				Connect: a.connect, Boot: a.deps.Disks.BootPaths(), Store: a.flowStore(), Helper: a.deps.Helper,
-				Asker: a.deps.Asker, Log: ui.log, UI: ui, Device: dev,
+				Asker: a.deps.Asker, Log: ui.log, UI: ui, Device: dev, Loc: loc, App: true,
 			}
 			rep, err := v.Run(ctx)
 			if err != nil {
 				return flowEnd{res: ui.failed(err), handled: []string{st.UUID}}
 			}
 			diffs, checks := ui.findings()
-			res := dbusapi.Result{Result: dbusapi.ResultSuccess, Text: textVerifyOK, Differences: diffs, Checks: checks}
+			res := dbusapi.Result{Result: dbusapi.ResultSuccess, Text: loc.Tr(textVerifyOK), Differences: diffs, Checks: checks}
 			if rep.ChangesNotListed > 0 {
-				ui.Say(fmt.Sprintf(textVerifyNotListed, rep.ChangesNotListed))
+				ui.Say(loc.TrN("%d more difference was not listed.", "%d more differences were not listed.", int(rep.ChangesNotListed), rep.ChangesNotListed))
 			}
 			if len(rep.Features) > 0 {
-				ui.Say(fmt.Sprintf(textVerifyFeatures, strings.Join(rep.Features, ", ")))
+				ui.Say(loc.Tr(textVerifyFeatures, loc.List(rep.Features...)))
 			} else {
-				ui.Say(textVerifyNoFeatures)
+				ui.Say(loc.Tr(textVerifyNoFeatures))
 			}
 			problems := rep.Problems
 			for _, c := range checks {
@@ -152,20 +155,23 @@ func (api *API) Verify(ctx context.Context, device string) (string, error) {
 					problems = max(problems, 1)
 				}
 			}
-			check := dbusapi.Check{Name: checkPersistence, OK: problems == 0, Text: textCheckAccepted}
+			check := dbusapi.Check{Name: loc.Tr(checkPersistence), OK: problems == 0, Text: loc.Tr(textCheckAccepted)}
 			if problems > 0 {
-				check.Text = textCheckRefused
+				check.Text = loc.Tr(textCheckRefused)
 			}
 			res.Checks = append([]dbusapi.Check{check}, res.Checks...)
 			n := max(rep.Created+rep.Updated+rep.MetadataOnly+rep.Deleted, int64(len(diffs))+rep.ChangesNotListed)
 			if n > 0 || problems > 0 || rep.ErrorCount > 0 {
-				unreadable := ""
+				found := []string{
+					loc.TrN("%d difference", "%d differences", int(n), n),
+					loc.TrN("%d problem", "%d problems", int(problems), problems),
+				}
 				if rep.ErrorCount > 0 {
-					unreadable = fmt.Sprintf(textVerifyUnreadable, session.CountText(rep.ErrorCount, "file", "files"))
+					found = append(found, loc.TrN("%d file could not be compared", "%d files could not be compared", int(rep.ErrorCount), rep.ErrorCount))
 				}
 				res.Result = dbusapi.ResultFailed
-				res.Text = fmt.Sprintf(textVerifyDiffers, session.CountText(n, "difference", "differences"),
-					session.CountText(problems, "problem", "problems"), unreadable)
+				// TRANSLATORS: %s lists what was found ("3 differences, 1 problem").
+				res.Text = loc.Tr("The backup is not an exact, valid copy: %s. Plug it in to update it, then verify it again.", loc.List(found...))
 			}
 			return flowEnd{res: res, handled: []string{st.UUID}}
 		})
@@ -180,30 +186,43 @@ func (api *API) Restore(ctx context.Context, device string) (string, error) {
 		a := api.a
 		switch {
 		case a.isBackup:
-			return "", &dbusapi.Error{Kind: dbusapi.Refused, Text: apiTextRestoreIntoBackup}
+			return "", &dbusapi.Error{Kind: dbusapi.Refused, Text: a.loc.Tr(apiTextRestoreIntoBackup)}
 		case a.source == "":
-			return "", &dbusapi.Error{Kind: dbusapi.Refused, Text: apiTextRestoreNoPersistence}
+			return "", &dbusapi.Error{Kind: dbusapi.Refused, Text: a.loc.Tr(apiTextRestoreNoPersistence)}
 		}
+		loc := a.loc
 		resolve := func(context.Context) (session.Stick, error) { return a.pickTails(device, nil) }
-		return a.startStickFlow(ctx, dbusapi.KindRestore, device, apiStepRestore, plugRestore, resolve, func(ctx context.Context, ui *flowUI, st session.Stick) flowEnd {
+		return a.startStickFlow(ctx, dbusapi.KindRestore, device, loc.Tr(apiStepRestore), plugRestore, resolve, func(ctx context.Context, ui *flowUI, st session.Stick) flowEnd {
 			dev := session.Device(st.Stick)
 			r := &session.Restore{
 				Connect: a.connect, Boot: a.deps.Disks.BootPaths(), OwnRoot: a.deps.Disks.BootPaths().Persistence,
 				Store: a.flowStore(), Helper: a.deps.Helper, Asker: a.deps.Asker, Quiescer: a.deps.Quiescer,
-				Now: a.deps.Clock.Now, Log: ui.log, UI: &restoreUI{flowUI: ui}, Device: dev, PlugWait: session.RestorePlugWait,
+				Now: a.deps.Clock.Now, Log: ui.log, UI: &restoreUI{flowUI: ui}, Device: dev, PlugWait: session.RestorePlugWait, Loc: loc, App: true,
 			}
 			done, err := r.Run(ctx)
 			if err != nil {
 				return flowEnd{res: ui.failed(err), handled: []string{st.UUID}}
 			}
 			rep := done.Report
-			res := dbusapi.Result{Result: dbusapi.ResultSuccess, Text: fmt.Sprintf(textRestoreDone,
-				session.CountText(rep.Created, "file or folder", "files and folders"), rep.Updated, rep.Deleted, session.SizeText(rep.BytesCopied))}
+			// TRANSLATORS: %[1]d files and folders were created, %[2]d replaced and %[3]d deleted; %[4]s is a size ("1.5 GB").
+			res := dbusapi.Result{Result: dbusapi.ResultSuccess, Text: loc.TrN(
+				"Your Persistent Storage is restored: %[1]d file or folder created, %[2]d replaced, %[3]d deleted, %[4]s copied. Restart Tails to use everything that was restored.",
+				"Your Persistent Storage is restored: %[1]d files and folders created, %[2]d replaced, %[3]d deleted, %[4]s copied. Restart Tails to use everything that was restored.",
+				int(rep.Created), rep.Created, rep.Updated, rep.Deleted, loc.Size(rep.BytesCopied))}
 			if len(done.Skipped) > 0 {
-				ui.Say(fmt.Sprintf(textRestoreLeft, strings.Join(done.Skipped, ", ")))
+				ui.Say(loc.Tr(textRestoreLeft, loc.List(done.Skipped...)))
 			}
-			if err := session.RestoreResult(rep); err != nil {
-				res.Result, res.Text = dbusapi.ResultFailed, appText(strings.ReplaceAll(err.Error(), " (listed above)", "")+"; restart Tails to use what was restored")
+			// As session.RestoreResultIn says it, without what the app does not show.
+			switch {
+			case rep.ErrorCount > 0:
+				n := int(min(rep.ErrorCount, 1<<31-1))
+				res.Result = dbusapi.ResultFailed
+				res.Text = loc.TrN("%d file could not be restored; everything else was restored; restart Tails to use what was restored.",
+					"%d files could not be restored; everything else was restored; restart Tails to use what was restored.", n, rep.ErrorCount)
+			case rep.Problems > 0:
+				res.Result = dbusapi.ResultFailed
+				res.Text = loc.Tr("Everything was restored, but Tails would not accept this Persistent Storage as it is (see the problems above); " +
+					"after restarting Tails, turn on the features you need in the Persistent Storage settings; restart Tails to use what was restored.")
 			}
 			_, res.Checks = ui.findings()
 			return flowEnd{res: res, handled: []string{st.UUID}}
@@ -221,10 +240,10 @@ type restoreUI struct {
 // Say implements session.RestoreUI.
 func (u *restoreUI) Say(s string) {
 	switch {
-	case strings.HasPrefix(s, restoreOpeningPrefix):
+	case textMatches(s, u.a.loc.Tr("Opening the backup on %s.")):
 		u.described = []string{}
-	case strings.HasPrefix(s, restoreCopyingPrefix):
-		u.setStep(apiStepRestoreCopy)
+	case textMatches(s, u.a.loc.Tr("Restoring from the backup on %s; do not unplug it.")):
+		u.setStep(u.a.loc.Tr(apiStepRestoreCopy))
 	case u.described != nil:
 		u.described = append(u.described, appText(s))
 		return
@@ -234,7 +253,7 @@ func (u *restoreUI) Say(s string) {
 
 // ConfirmRestore implements session.RestoreUI.
 func (u *restoreUI) ConfirmRestore(ctx context.Context, other bool) bool {
-	q := restoreQuestion(other)
+	q := restoreQuestion(u.a.loc, other)
 	if len(u.described) > 0 {
 		q.Body = strings.Join(u.described, " ")
 	}
@@ -248,34 +267,35 @@ func (u *restoreUI) ConfirmRestore(ctx context.Context, other bool) bool {
 func (api *API) Create(ctx context.Context, device, confirm string) (string, error) {
 	return api.startChecked(ctx, func(ctx context.Context) (string, error) {
 		a := api.a
+		loc := a.loc
 		switch {
 		case a.isBackup:
-			return "", &dbusapi.Error{Kind: dbusapi.Refused, Text: textCreateIsBackup}
+			return "", &dbusapi.Error{Kind: dbusapi.Refused, Text: loc.Tr(textCreateIsBackup)}
 		case a.source == "":
-			return "", &dbusapi.Error{Kind: dbusapi.Refused, Text: apiTextNoPersistence}
+			return "", &dbusapi.Error{Kind: dbusapi.Refused, Text: loc.Tr(apiTextNoPersistence)}
 		case confirm == "":
-			return "", &dbusapi.Error{Kind: dbusapi.Refused, Text: apiTextNoConfirm}
+			return "", &dbusapi.Error{Kind: dbusapi.Refused, Text: loc.Tr(apiTextNoConfirm)}
 		case a.snap == nil:
-			return "", dbusapi.Errorf(dbusapi.NotFound, apiTextNoStick, device)
+			return "", &dbusapi.Error{Kind: dbusapi.NotFound, Text: loc.Tr(apiTextNoStick, device)}
 		}
 		boot := a.deps.Disks.BootPaths()
 		used := persistenceUsed(boot.Persistence)
 		store := a.deps.Store
-		before, setAside, err := session.LoadState(ctx, store)
+		before, setAside, err := session.LoadStateIn(ctx, loc, store)
 		if err != nil {
 			return "", &dbusapi.Error{Kind: dbusapi.Failed, Text: appText(err.Error())}
 		}
-		target, err := findCreateTarget(a.snap, session.CreateTargets(a.snap, boot, used, &before), device)
+		target, err := findCreateTarget(loc, a.snap, session.CreateTargetsIn(loc, a.snap, boot, used, &before), device)
 		if err != nil {
 			return "", err
 		}
 		if !sameToken(createToken(a.snap, target), confirm) {
-			return "", &dbusapi.Error{Kind: dbusapi.Refused, Text: apiTextChanged}
+			return "", &dbusapi.Error{Kind: dbusapi.Refused, Text: loc.Tr(apiTextChanged)}
 		}
 		dev := session.Device(target.Stick)
-		return a.startFlow(ctx, dbusapi.KindCreate, dev, "", apiStepCreateIn, func(ctx context.Context, ui *flowUI) flowEnd {
+		return a.startFlow(ctx, dbusapi.KindCreate, dev, "", loc.Tr(apiStepCreateIn), func(ctx context.Context, ui *flowUI) flowEnd {
 			if setAside != nil {
-				ui.Warn(session.StateErrorText(setAside))
+				ui.Warn(session.StateErrorAppTextIn(loc, setAside))
 			}
 			return a.runCreate(ctx, ui, target, used, store.Path(), before, setAside != nil)
 		}), nil
@@ -283,10 +303,10 @@ func (api *API) Create(ctx context.Context, device, confirm string) (string, err
 }
 
 // findCreateTarget is the target on device, which must be usable.
-func findCreateTarget(snap *udisks.Snapshot, targets []session.CreateTarget, device string) (session.CreateTarget, error) {
+func findCreateTarget(loc *l10n.Locale, snap *udisks.Snapshot, targets []session.CreateTarget, device string) (session.CreateTarget, error) {
 	o := snap.ByDevice(session.DevicePath(device))
 	if device == "" || o == nil {
-		return session.CreateTarget{}, dbusapi.Errorf(dbusapi.NotFound, apiTextNoStick, device)
+		return session.CreateTarget{}, &dbusapi.Error{Kind: dbusapi.NotFound, Text: loc.Tr(apiTextNoStick, device)}
 	}
 	drive := snap.DriveOf(o.Path)
 	for _, t := range targets {
@@ -294,19 +314,20 @@ func findCreateTarget(snap *udisks.Snapshot, targets []session.CreateTarget, dev
 			continue
 		}
 		if t.Reason != "" {
-			return t, dbusapi.Errorf(dbusapi.Refused, apiTextUnfit, t.Reason)
+			return t, &dbusapi.Error{Kind: dbusapi.Refused, Text: loc.Tr(apiTextUnfit, t.Reason)}
 		}
 		return t, nil
 	}
-	return session.CreateTarget{}, dbusapi.Errorf(dbusapi.NotFound, apiTextNoStick, device)
+	return session.CreateTarget{}, &dbusapi.Error{Kind: dbusapi.NotFound, Text: loc.Tr(apiTextNoStick, device)}
 }
 
 // runCreate is the job of Create: the passphrase through pinentry, the creation, the eject,
 // then the pairing, as the command does them.
 func (a *Agent) runCreate(ctx context.Context, ui *flowUI, target session.CreateTarget, used uint64, readPath string, before pairing.State, beforeDamaged bool) flowEnd {
-	name := session.Describe(target.Stick)
-	ui.setStep(apiStepCreatePass)
-	pass, err := session.AskNewPassphrase(ctx, a.deps.Asker, name)
+	loc := a.loc
+	name := session.DescribeIn(loc, target.Stick)
+	ui.setStep(loc.Tr(apiStepCreatePass))
+	pass, err := session.AskNewPassphraseApp(ctx, loc, a.deps.Asker, name)
 	if err != nil {
 		if errors.Is(err, session.ErrPassphraseNotGiven) {
 			ui.decline()
@@ -317,7 +338,7 @@ func (a *Agent) runCreate(ctx context.Context, ui *flowUI, target session.Create
 	l, _ := session.PlanLayout(target.Facts.Size)
 	c := &session.Creation{
 		Disks: a.deps.Disks, Boot: a.deps.Disks.BootPaths(), Log: ui.log, Name: name, Helper: a.deps.Helper,
-		Drive: target.Drive.Path, Layout: l, Used: used, Progress: ui,
+		Drive: target.Drive.Path, Layout: l, Used: used, Progress: ui, Loc: loc, App: true,
 	}
 	if err := c.Run(ctx, pass); err != nil {
 		return flowEnd{res: ui.failed(err)}
@@ -327,16 +348,16 @@ func (a *Agent) runCreate(ctx context.Context, ui *flowUI, target session.Create
 	now := a.deps.Clock.Now()
 	store, err := a.flowStore()()
 	if err == nil {
-		err = session.SavePairing(ctx, store, readPath, before, beforeDamaged, func(se *pairing.StateError) { ui.Warn(session.StateErrorText(se)) }, func(s *pairing.State) error {
+		err = session.SavePairingIn(ctx, loc, store, readPath, before, beforeDamaged, func(se *pairing.StateError) { ui.Warn(session.StateErrorAppTextIn(loc, se)) }, func(s *pairing.State) error {
 			return c.Pair(s, target, now)
 		})
 	}
 	if err != nil {
-		return flowEnd{res: dbusapi.Result{Result: dbusapi.ResultFailed, Text: fmt.Sprintf(textCreateNotPaired, name, session.Reason(err))}}
+		return flowEnd{res: dbusapi.Result{Result: dbusapi.ResultFailed, Text: loc.Tr(textCreateNotPaired, name, session.Reason(err))}}
 	}
-	res := dbusapi.Result{Result: dbusapi.ResultSuccess, Text: textCreateDone, Backup: c.UUID}
+	res := dbusapi.Result{Result: dbusapi.ResultSuccess, Text: loc.Tr(textCreateDone), Backup: c.UUID}
 	if ejectErr != nil {
-		res.Text = fmt.Sprintf(textCreateNotEjected, name, session.Reason(ejectErr))
+		res.Text = loc.Tr(textCreateNotEjected, name, session.Reason(ejectErr))
 	}
 	return flowEnd{res: res, handled: []string{c.UUID}}
 }
@@ -390,16 +411,25 @@ func sameToken(want, got string) bool {
 }
 
 // erasedLines is what ListSticks("create") says erasing the target destroys.
-func erasedLines(snap *udisks.Snapshot, t session.CreateTarget) []string {
+func erasedLines(loc *l10n.Locale, snap *udisks.Snapshot, t session.CreateTarget) []string {
 	var out []string
 	switch {
 	case t.PairedUUID != "":
-		out = append(out, session.ReplaceBackupText)
+		out = append(out, session.ReplaceBackupTextIn(loc))
 	case t.What != "":
 		out = append(out, sentence(t.What))
 	}
-	for _, l := range session.ErasedLines(snap, t) {
+	for _, l := range session.ErasedLinesIn(loc, snap, t) {
 		out = append(out, sentence(l))
 	}
 	return out
+}
+
+// textMatches: s is the text format (loc.Tr of a session text with one %s) with a value in it.
+func textMatches(s, format string) bool {
+	before, after, ok := strings.Cut(format, "%s")
+	if !ok {
+		return s == format
+	}
+	return len(s) >= len(before)+len(after) && strings.HasPrefix(s, before) && strings.HasSuffix(s, after)
 }

@@ -93,7 +93,7 @@ func (w *world) updatesStarted() int {
 	n := 0
 	for _, note := range w.notes.Notifications() {
 		// The first notification of an update (the copy's progress comes as a new one too).
-		if note.Summary == updatingSum && note.ReplacesID == 0 && note.Body == foundNote().Body {
+		if note.Summary == updatingSum && note.ReplacesID == 0 && note.Body == foundNote(nil).Body {
 			n++
 		}
 	}
@@ -246,7 +246,7 @@ func updateNowDuringPause(t *testing.T, owner, want string) {
 		t.Errorf("body %q, want %q", n.Body, want)
 	}
 	for _, n := range w.notes.Notifications() {
-		if n.Summary == waitingNote().Summary {
+		if n.Summary == waitingNote(nil).Summary {
 			t.Error("asked to plug in the backup during the pause")
 		}
 	}

@@ -38,13 +38,13 @@ import (
 	"tails-backup/helper"
 	"tails-backup/inhibit"
 	"tails-backup/inhibit/inhibittest"
+	"tails-backup/l10n"
 	"tails-backup/notify"
 	"tails-backup/notify/notifytest"
 	"tails-backup/pairing"
 	"tails-backup/pinentry"
 	"tails-backup/pinentry/pinentrytest"
 	"tails-backup/quiesce/quiescetest"
-	"tails-backup/session"
 	"tails-backup/tails"
 	"tails-backup/udisks"
 	"tails-backup/udisks/udiskstest"
@@ -833,7 +833,11 @@ func (w *realWorld) checkDone(done notifytest.Notification, ejects int, excludes
 	}
 	rep := run.Report
 	changed := rep.Created + rep.Updated + rep.MetadataOnly + rep.Deleted
-	want := fmt.Sprintf("%s changed, %s copied.", session.Plural(int(changed), "file"), session.SizeText(rep.BytesCopied))
+	files := fmt.Sprintf("%d files", changed)
+	if changed == 1 {
+		files = "1 file"
+	}
+	want := fmt.Sprintf("%s changed, %s copied.", files, l10n.English().Size(rep.BytesCopied))
 	if !strings.HasPrefix(done.Body, want) {
 		t.Errorf("done note %q, want it to start with %q", done.Body, want)
 	}

@@ -1,10 +1,10 @@
 package agent
 
 import (
-	"fmt"
 	"slices"
 	"time"
 
+	"tails-backup/l10n"
 	"tails-backup/notify"
 	"tails-backup/session"
 )
@@ -31,70 +31,75 @@ const iconBackup = "drive-removable-media"
 const openAppLabel = "Open Tails Backup"
 
 // clickOpensApp is n with a default action: a click on it opens the Backup app.
-func clickOpensApp(n notify.Notification) notify.Notification {
-	n.Actions = append(slices.Clip(n.Actions), notify.Action{Key: notify.DefaultActionKey, Label: openAppLabel})
+func clickOpensApp(loc *l10n.Locale, n notify.Notification) notify.Notification {
+	n.Actions = append(slices.Clip(n.Actions), notify.Action{Key: notify.DefaultActionKey, Label: loc.Tr(openAppLabel)})
 	return n
 }
 
-func reminderNote(days int) notify.Notification {
+func reminderNote(loc *l10n.Locale, days int) notify.Notification {
 	return notify.Notification{
 		Icon:    iconBackup,
-		Summary: fmt.Sprintf("Your backup Tails is %s old", session.Plural(days, "day")),
-		Body:    "Plug in your backup Tails to update it. The update runs in the background.",
+		Summary: loc.TrN("Your backup Tails is %d day old", "Your backup Tails is %d days old", days, days),
+		Body:    loc.Tr("Plug in your backup Tails to update it. The update runs in the background."),
 		Actions: []notify.Action{
-			{Key: actUpdateNow, Label: "Update now", Command: "To update, plug in your backup Tails."},
-			{Key: actSnooze, Label: "Remind me tomorrow", Command: "To be reminded tomorrow, run: tails-backup reminders snooze"},
-			{Key: actStopRemind, Label: "Stop reminding", Command: "To stop these reminders, run: tails-backup reminders off"},
+			{Key: actUpdateNow, Label: loc.Tr("Update now"), Command: loc.Tr("To update, plug in your backup Tails.")},
+			{Key: actSnooze, Label: loc.Tr("Remind me tomorrow"), Command: loc.Tr("To be reminded tomorrow, run: tails-backup reminders snooze")},
+			{Key: actStopRemind, Label: loc.Tr("Stop reminding"), Command: loc.Tr("To stop these reminders, run: tails-backup reminders off")},
 		},
 		Timeout: notify.TimeoutNever,
 	}
 }
 
-func waitingNote() notify.Notification {
+func waitingNote(loc *l10n.Locale) notify.Notification {
 	return notify.Notification{
 		Icon:    iconBackup,
-		Summary: "Plug in your backup Tails",
-		Body:    "The update starts as soon as it is plugged in.",
-		Actions: []notify.Action{{Key: actCancel, Label: "Cancel", Command: ""}},
+		Summary: loc.Tr("Plug in your backup Tails"),
+		Body:    loc.Tr("The update starts as soon as it is plugged in."),
+		Actions: []notify.Action{{Key: actCancel, Label: loc.Tr("Cancel"), Command: ""}},
 		Timeout: notify.TimeoutNever,
 	}
 }
 
 // pausedNote answers "Update now" while 'tails-backup restore' holds the updates off.
 // byUpdate: only 'tails-backup update' holds them off, not a restore.
-func pausedNote(byUpdate bool) notify.Notification {
-	body := "A restore from your backup is running, so Tails Backup does not update it until the restore has finished."
+func pausedNote(loc *l10n.Locale, byUpdate bool) notify.Notification {
+	body := loc.Tr(apiTextPausedByRestore)
 	if byUpdate {
-		body = "An update started with 'tails-backup update' is running, so Tails Backup does not start another one until it has finished."
+		body = loc.Tr(apiTextPausedByUpdate)
 	}
 	return notify.Notification{
 		Icon:    iconBackup,
-		Summary: "Your backup Tails is not updated now",
+		Summary: loc.Tr("Your backup Tails is not updated now"),
 		Body:    body,
 	}
 }
 
-func foundNote() notify.Notification {
+func foundNote(loc *l10n.Locale) notify.Notification {
 	return notify.Notification{
 		Icon:     iconBackup,
-		Summary:  "Updating your backup Tails",
-		Body:     "Enter the passphrase of your backup Tails to start.",
-		Actions:  []notify.Action{{Key: actCancel, Label: "Cancel"}},
+		Summary:  loc.Tr(updatingSummary),
+		Body:     loc.Tr("Enter the passphrase of your backup Tails to start."),
+		Actions:  []notify.Action{{Key: actCancel, Label: loc.Tr("Cancel")}},
 		Timeout:  notify.TimeoutNever,
 		Resident: true,
 	}
 }
 
-func progressNote(percent int, left time.Duration, leftKnown bool) notify.Notification {
-	body := fmt.Sprintf("%d%% done. Do not unplug your backup Tails.", percent)
+// updatingSummary is the title of the notifications of an update under way.
+const updatingSummary = "Updating your backup Tails"
+
+func progressNote(loc *l10n.Locale, percent int, left time.Duration, leftKnown bool) notify.Notification {
+	// TRANSLATORS: %d is a percentage; "%%" writes the percent sign.
+	body := loc.Tr("%d%% done. Do not unplug your backup Tails.", percent)
 	if leftKnown {
-		body = fmt.Sprintf("%d%% done, %s left. Do not unplug your backup Tails.", percent, aboutDuration(left))
+		// TRANSLATORS: %[1]d is a percentage ("%%" writes the percent sign), %[2]s the time left ("about 3 minutes").
+		body = loc.Tr("%[1]d%% done, %[2]s left. Do not unplug your backup Tails.", percent, aboutDuration(loc, left))
 	}
 	return notify.Notification{
 		Icon:        iconBackup,
-		Summary:     "Updating your backup Tails",
+		Summary:     loc.Tr(updatingSummary),
 		Body:        body,
-		Actions:     []notify.Action{{Key: actCancel, Label: "Cancel"}},
+		Actions:     []notify.Action{{Key: actCancel, Label: loc.Tr("Cancel")}},
 		Timeout:     notify.TimeoutNever,
 		Resident:    true,
 		HasProgress: true,
@@ -108,20 +113,24 @@ func progressNote(percent int, left time.Duration, leftKnown bool) notify.Notifi
 // What to do comes first: a collapsed banner shows about 50 characters.
 const progressSteadyBody = "Do not unplug your backup Tails. To see how far the update is, click the clock at the top of the screen."
 
-func quiesceNote(app, featureName string) notify.Notification {
+func quiesceNote(loc *l10n.Locale, app, featureName string) notify.Notification {
 	return notify.Notification{
 		Icon:    iconBackup,
-		Summary: fmt.Sprintf("Close %s?", app),
+		Summary: loc.Tr("Close %s?", app),
 		// GNOME Shell 43 shows the first 50 characters or so until the banner is expanded:
 		// what to do comes first.
-		Body: fmt.Sprintf("Close it to back up its data, or skip that data this time (your backup keeps its previous copy): "+
-			"while %s is open, the data of %s might be copied half-written.", app, featureName),
+		// TRANSLATORS: %[1]s is an application ("Thunderbird"), %[2]s a feature of the Persistent Storage ("Thunderbird Email Client").
+		Body: loc.Tr("Close it to back up its data, or skip that data this time (your backup keeps its previous copy): "+
+			"while %[1]s is open, the data of %[2]s might be copied half-written.", app, featureName),
 		Actions: []notify.Action{
 			// GNOME Shell 48 gives the three buttons a third of the banner each and cuts longer
 			// labels with "…": about 15 characters each.
-			{Key: actCloseApp, Label: fmt.Sprintf("Close %s", app)},
-			{Key: actSkipApp, Label: "Skip its data"},
-			{Key: actCancel, Label: "Cancel update"},
+			// TRANSLATORS: a button, about 15 characters at most; %s is an application.
+			{Key: actCloseApp, Label: loc.Tr("Close %s", app)},
+			// TRANSLATORS: a button, about 15 characters at most.
+			{Key: actSkipApp, Label: loc.Tr("Skip its data")},
+			// TRANSLATORS: a button, about 15 characters at most.
+			{Key: actCancel, Label: loc.Tr("Cancel update")},
 		},
 		Timeout:  notify.TimeoutNever,
 		Resident: true,
@@ -130,52 +139,61 @@ func quiesceNote(app, featureName string) notify.Notification {
 
 // systemAppNote asks to wait for an application the session cannot close (the package
 // manager runs as root).
-func systemAppNote(app, featureName string) notify.Notification {
+func systemAppNote(loc *l10n.Locale, app, featureName string) notify.Notification {
 	return notify.Notification{
 		Icon:    iconBackup,
-		Summary: fmt.Sprintf("%s is running", app),
-		Body: fmt.Sprintf("Wait until it has finished, then choose \"Try again\"; or skip the data of %s this time (your backup keeps its previous copy): "+
+		Summary: loc.Tr("%s is running", app),
+		Body: loc.Tr("Wait until it has finished, then choose \"Try again\"; or skip the data of %s this time (your backup keeps its previous copy): "+
 			"while it runs, that data might be copied half-written.", featureName),
 		Actions: []notify.Action{
-			{Key: actCloseApp, Label: "Try again"},
-			{Key: actSkipApp, Label: "Skip its data"},
-			{Key: actCancel, Label: "Cancel update"},
+			{Key: actCloseApp, Label: loc.Tr("Try again")},
+			{Key: actSkipApp, Label: loc.Tr("Skip its data")},
+			{Key: actCancel, Label: loc.Tr("Cancel update")},
 		},
 		Timeout:  notify.TimeoutNever,
 		Resident: true,
 	}
 }
 
-func stillRunningNote(app string) notify.Notification {
-	n := quiesceNote(app, "")
-	n.Summary = fmt.Sprintf("%s is still open", app)
-	n.Body = fmt.Sprintf("Close it yourself (save your work first), then choose \"Close %s\" again, or skip its data this time.", app)
+func stillRunningNote(loc *l10n.Locale, app string) notify.Notification {
+	n := quiesceNote(loc, app, "")
+	n.Summary = loc.Tr("%s is still open", app)
+	n.Body = loc.Tr("Close it yourself (save your work first), then choose \"Close %[1]s\" again, or skip its data this time.", app)
 	return n
 }
 
-func doneNote(r Summary) notify.Notification {
+func doneNote(loc *l10n.Locale, r Summary) notify.Notification {
 	// The title says that it is up to date; the numbers come first (GNOME Shell 43 shows the
 	// first 50 characters or so until the banner is expanded).
-	body := fmt.Sprintf("%s changed, %s copied.", session.Plural(int(r.Changed), "file"), session.SizeText(r.BytesCopied))
+	// TRANSLATORS: %[1]d is a number of files, %[2]s a size ("1.5 GB").
+	body := loc.TrN("%[1]d file changed, %[2]s copied.", "%[1]d files changed, %[2]s copied.", int(r.Changed), r.Changed, loc.Size(r.BytesCopied))
 	if r.SystemFailed {
-		body = fmt.Sprintf("Your data is up to date: %s changed, %s copied.", session.Plural(int(r.Changed), "file"), session.SizeText(r.BytesCopied))
+		// TRANSLATORS: %[1]d is a number of files, %[2]s a size ("1.5 GB").
+		body = loc.TrN("Your data is up to date: %[1]d file changed, %[2]s copied.", "Your data is up to date: %[1]d files changed, %[2]s copied.", int(r.Changed), r.Changed, loc.Size(r.BytesCopied))
 	}
+	// The sentences that follow are whole sentences, each after a space.
 	if r.System != "" {
-		body += fmt.Sprintf(" Its Tails system was updated to %s.", r.System)
+		// TRANSLATORS: %s is a version of Tails ("6.10").
+		body += " " + loc.Tr("Its Tails system was updated to %s.", r.System)
 	}
 	if r.Skipped != "" {
-		body += fmt.Sprintf(" The data of %s was skipped this time.", r.Skipped)
+		// TRANSLATORS: %s lists features of the Persistent Storage ("Thunderbird Email Client").
+		body += " " + loc.Tr("The data of %s was skipped this time.", r.Skipped)
 	}
 	if r.ErrorCount > 0 {
-		body += fmt.Sprintf(" %s could not be copied: they keep their previous copy, and the next update tries again.", session.Plural(int(r.ErrorCount), "file"))
+		body += " " + loc.TrN("%d file could not be copied: it keeps its previous copy, and the next update tries again.",
+			"%d files could not be copied: they keep their previous copy, and the next update tries again.", int(r.ErrorCount), r.ErrorCount)
 	}
 	return notify.Notification{
 		Icon:    iconBackup,
-		Summary: "Backup updated: you can unplug it",
+		Summary: loc.Tr(doneSummary),
 		Body:    body,
 		Timeout: 0,
 	}
 }
+
+// doneSummary is the title of the notification of an update that ended well.
+const doneSummary = "Backup updated: you can unplug it"
 
 // Summary is what the done notification tells about an update.
 type Summary struct {
@@ -190,43 +208,44 @@ type Summary struct {
 }
 
 // systemProgressNote shows the refresh of the backup's system partition.
-func systemProgressNote(percent int, left time.Duration, leftKnown bool) notify.Notification {
-	n := progressNote(percent, left, leftKnown)
-	n.Summary = "Updating the Tails system on your backup"
+func systemProgressNote(loc *l10n.Locale, percent int, left time.Duration, leftKnown bool) notify.Notification {
+	n := progressNote(loc, percent, left, leftKnown)
+	n.Summary = loc.Tr("Updating the Tails system on your backup")
 	return n
 }
 
 // systemErrorNote says why the backup's system partition was not refreshed (its Persistent
 // Storage was) and what to do.
-func systemErrorNote(e *session.SystemError) notify.Notification {
-	summary, body := "The Tails system on your backup was not updated", ""
+func systemErrorNote(loc *l10n.Locale, e *session.SystemError) notify.Notification {
+	summary, body := loc.Tr("The Tails system on your backup was not updated"), ""
 	switch e.Kind {
 	case session.SystemCancelled:
-		summary = "Update of the Tails system on your backup cancelled"
-		body = "Your data is backed up; plug your backup Tails in again to finish updating its Tails system."
+		summary = loc.Tr("Update of the Tails system on your backup cancelled")
+		body = loc.Tr("Your data is backed up; plug your backup Tails in again to finish updating its Tails system.")
 	case session.SystemNoSpace:
-		body = "Its system partition is too small for this version of Tails: create a new backup on a bigger USB stick with 'tails-backup create'."
+		body = loc.Tr("Its system partition is too small for this version of Tails: create a new backup on a bigger USB stick with 'tails-backup create'.")
 	case session.SystemGone:
-		body = "Your backup Tails was unplugged while its Tails system was updated: plug it in again to finish."
+		body = loc.Tr("Your backup Tails was unplugged while its Tails system was updated: plug it in again to finish.")
 	case session.SystemUnreadable:
-		body = "Its system partition could not be opened: plug your backup Tails in again to try again."
+		body = loc.Tr("Its system partition could not be opened: plug your backup Tails in again to try again.")
 	case session.SystemRefused:
+		// The helper's own sentence (English): a refusal has too many reasons for a code.
 		body = e.Helper.Message
 	case session.SystemBootloader:
-		summary = "Your backup Tails might not start on older computers"
-		body = "Its boot loader for computers without UEFI could not be installed: plug your backup Tails in again to try again."
+		summary = loc.Tr("Your backup Tails might not start on older computers")
+		body = loc.Tr("Its boot loader for computers without UEFI could not be installed: plug your backup Tails in again to try again.")
 	default:
-		body = "The update of its Tails system stopped unexpectedly: plug your backup Tails in again to finish it."
+		body = loc.Tr("The update of its Tails system stopped unexpectedly: plug your backup Tails in again to finish it.")
 	}
 	return errorNote(summary, body)
 }
 
-func unpairedNote() notify.Notification {
+func unpairedNote(loc *l10n.Locale) notify.Notification {
 	return notify.Notification{
 		Icon:    iconBackup,
-		Summary: "This Tails USB stick is not your backup",
-		Body: "Tails Backup only updates a backup Tails that you paired, so it did not touch this one. " +
-			"To make it your backup, run 'tails-backup pair', or create a new backup on it with 'tails-backup create' (this erases it).",
+		Summary: loc.Tr("This Tails USB stick is not your backup"),
+		Body: loc.Tr("Tails Backup only updates a backup Tails that you paired, so it did not touch this one. " +
+			"To make it your backup, run 'tails-backup pair', or create a new backup on it with 'tails-backup create' (this erases it)."),
 	}
 }
 
@@ -239,55 +258,57 @@ func errorNote(summary, body string) notify.Notification {
 	}
 }
 
-func backupTailsNote() notify.Notification {
+func backupTailsNote(loc *l10n.Locale) notify.Notification {
 	return notify.Notification{
 		Icon:    iconBackup,
-		Summary: "This is a backup Tails",
-		Body: "Changes you make here are overwritten at the next update from your main Tails. " +
-			"If your main Tails is lost or broken, make this one your main Tails.",
-		Actions: []notify.Action{{Key: actPromote, Label: "Make this my main Tails", Command: "To make this your main Tails, run: tails-backup promote"}},
+		Summary: loc.Tr("This is a backup Tails"),
+		Body: loc.Tr("Changes you make here are overwritten at the next update from your main Tails. " +
+			"If your main Tails is lost or broken, make this one your main Tails."),
+		Actions: []notify.Action{{Key: actPromote, Label: loc.Tr("Make this my main Tails"), Command: loc.Tr("To make this your main Tails, run: tails-backup promote")}},
 		Timeout: notify.TimeoutNever,
 	}
 }
 
-func promoteConfirmNote() notify.Notification {
+func promoteConfirmNote(loc *l10n.Locale) notify.Notification {
 	return notify.Notification{
 		Icon:    iconBackup,
-		Summary: "Make this your main Tails?",
-		Body: "Do this only if your main Tails is lost or broken: this Tails will no longer be updated from it, " +
-			"and you can then make a new backup of this one.",
+		Summary: loc.Tr("Make this your main Tails?"),
+		Body: loc.Tr("Do this only if your main Tails is lost or broken: this Tails will no longer be updated from it, " +
+			"and you can then make a new backup of this one."),
 		Actions: []notify.Action{
-			{Key: actPromoteSure, Label: "Make this my main Tails", Command: "To confirm, run: tails-backup promote"},
-			{Key: actCancel, Label: "Cancel"},
+			{Key: actPromoteSure, Label: loc.Tr("Make this my main Tails"), Command: loc.Tr("To confirm, run: tails-backup promote")},
+			{Key: actCancel, Label: loc.Tr("Cancel")},
 		},
 		Timeout: notify.TimeoutNever,
 	}
 }
 
-func promotedNote() notify.Notification {
+func promotedNote(loc *l10n.Locale) notify.Notification {
 	return notify.Notification{
 		Icon:    iconBackup,
-		Summary: "This is now your main Tails",
-		Body:    "Create a new backup of it with 'tails-backup create' on another USB stick.",
+		Summary: loc.Tr("This is now your main Tails"),
+		Body:    loc.Tr("Create a new backup of it with 'tails-backup create' on another USB stick."),
 	}
 }
 
 // aboutDuration rounds a time left the way people say it.
-func aboutDuration(d time.Duration) string {
+func aboutDuration(loc *l10n.Locale, d time.Duration) string {
 	switch {
 	case d < time.Minute:
-		return "less than a minute"
+		return loc.Tr("less than a minute")
 	case d < 90*time.Second:
-		return "about a minute"
+		return loc.Tr("about a minute")
 	case d < time.Hour:
-		return fmt.Sprintf("about %d minutes", int((d+30*time.Second)/time.Minute))
+		m := int((d + 30*time.Second) / time.Minute)
+		return loc.TrN("about %d minute", "about %d minutes", m, m)
 	default:
 		h := int(d / time.Hour)
 		m := int((d % time.Hour) / time.Minute)
 		if m == 0 {
-			return fmt.Sprintf("about %s", session.Plural(h, "hour"))
+			return loc.TrN("about %d hour", "about %d hours", h, h)
 		}
-		return fmt.Sprintf("about %s %s", session.Plural(h, "hour"), session.Plural(m, "minute"))
+		// TRANSLATORS: %[1]s is a number of hours ("2 hours"), %[2]s of minutes ("5 minutes").
+		return loc.Tr("about %[1]s %[2]s", loc.TrN("%d hour", "%d hours", h, h), loc.TrN("%d minute", "%d minutes", m, m))
 	}
 }
 

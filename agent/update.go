@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -85,6 +84,7 @@ func (a *Agent) startJob(ctx context.Context, st session.Classified, automatic b
 		ReadMarker:   a.cfg.ReadMarker,
 		QuiesceGrace: a.cfg.QuiesceGrace,
 		Observer:     u,
+		Loc:          a.loc,
 		System: &session.SystemRefresh{
 			Disks:   a.deps.Disks,
 			Helper:  a.deps.Helper,
@@ -98,7 +98,7 @@ func (a *Agent) startJob(ctx context.Context, st session.Classified, automatic b
 	a.job.userCancel = u.userCancel
 	a.job.answer = u.apiAnswer
 	u.log.Info("backup plugged in: updating")
-	a.events.Progress(id, dbusapi.Progress{Fraction: -1, SecondsLeft: -1, Step: apiStepUnlock, Cancellable: true})
+	a.events.Progress(id, dbusapi.Progress{Fraction: -1, SecondsLeft: -1, Step: a.loc.Tr(apiStepUnlock), Cancellable: true})
 	a.events.Changed()
 	go func() {
 		res := u.run()
@@ -250,9 +250,9 @@ func (u *update) showLocked(n notify.Notification) {
 	var id uint32
 	var err error
 	if u.noteID == 0 {
-		id, err = u.a.deps.Notifier.Show(ctx, clickOpensApp(n))
+		id, err = u.a.deps.Notifier.Show(ctx, clickOpensApp(u.a.loc, n))
 	} else {
-		id, err = u.a.deps.Notifier.Replace(ctx, u.noteID, clickOpensApp(n))
+		id, err = u.a.deps.Notifier.Replace(ctx, u.noteID, clickOpensApp(u.a.loc, n))
 	}
 	if err != nil {
 		u.log.WithError(err).Warn("show the update notification")
@@ -283,7 +283,7 @@ func (u *update) showProgressLocked(n notify.Notification, steadyBody string) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(u.ctx), 10*time.Second)
 	defer cancel()
 	prev := notify.ProgressIDs{Banner: u.noteID, List: u.listID}
-	ids, err := u.a.deps.Notifier.ShowProgress(ctx, prev, clickOpensApp(n), steadyBody)
+	ids, err := u.a.deps.Notifier.ShowProgress(ctx, prev, clickOpensApp(u.a.loc, n), steadyBody)
 	for _, id := range prev.IDs() {
 		if id != ids.Banner && id != ids.List {
 			u.a.routes.remove(id)
@@ -374,10 +374,10 @@ func (u *update) apiAnswer(question, choice string) error {
 	q := u.question
 	u.mu.Unlock()
 	if q.ID == "" || q.ID != question {
-		return &dbusapi.Error{Kind: dbusapi.NotFound, Text: apiTextNoQuestion}
+		return &dbusapi.Error{Kind: dbusapi.NotFound, Text: u.a.loc.Tr(apiTextNoQuestion)}
 	}
 	if !slices.ContainsFunc(q.Choices, func(c dbusapi.Choice) bool { return c.ID == choice }) {
-		return dbusapi.Errorf(dbusapi.Refused, apiTextBadChoice, choice)
+		return &dbusapi.Error{Kind: dbusapi.Refused, Text: u.a.loc.Tr(apiTextBadChoice, choice)}
 	}
 	if choice == actCancel {
 		u.userCancel()
@@ -393,7 +393,8 @@ func (u *update) apiAnswer(question, choice string) error {
 // steps runs the update flow and words how it ended; every exit path leaves the stick locked,
 // or as it was.
 func (u *update) steps() jobResult {
-	u.show(foundNote())
+	loc := u.a.loc
+	u.show(foundNote(loc))
 	done, err := u.flow.Run(u.ctx)
 	if err != nil {
 		return u.failed(err)
@@ -402,19 +403,20 @@ func (u *update) steps() jobResult {
 		Changed:      done.Changed,
 		BytesCopied:  done.Report.BytesCopied,
 		ErrorCount:   done.Report.ErrorCount,
-		Skipped:      strings.Join(done.Skipped, ", "),
+		Skipped:      loc.List(done.Skipped...),
 		System:       done.System,
 		SystemFailed: done.SystemErr != nil,
 	}
-	note := doneNote(sum)
+	note := doneNote(loc, sum)
 	if !done.Ejected {
-		note.Summary = "Backup updated"
-		note.Body = "Eject it in the Files browser before you unplug it. " + note.Body
+		note.Summary = loc.Tr("Backup updated")
+		// Two sentences: what to do first.
+		note.Body = loc.Tr("Eject it in the Files browser before you unplug it.") + " " + note.Body
 	}
 	res := jobResult{attempt: u.attempt(pairing.ResultSuccess, done.Message()), note: &note,
 		api: dbusapi.Result{Result: dbusapi.ResultSuccess, Text: noteText(note)}}
 	if done.SystemErr != nil {
-		n := systemErrorNote(done.SystemErr)
+		n := systemErrorNote(loc, done.SystemErr)
 		res.systemNote = &n
 	}
 	return res
@@ -426,12 +428,12 @@ func (u *update) attempt(r pairing.Result, msg string) pairing.Attempt {
 
 // AskApp asks about an application that holds persistent files open (session.UpdateObserver).
 func (u *update) AskApp(ctx context.Context, q session.AppQuestion) (session.AppAnswer, error) {
-	note := quiesceNote(q.App, q.Feature)
+	note := quiesceNote(u.a.loc, q.App, q.Feature)
 	switch {
 	case !q.Closable:
-		note = systemAppNote(q.App, q.Feature)
+		note = systemAppNote(u.a.loc, q.App, q.Feature)
 	case q.StillRunning:
-		note = stillRunningNote(q.App)
+		note = stillRunningNote(u.a.loc, q.App)
 	}
 	for {
 		key, err := u.ask(note)
@@ -452,9 +454,9 @@ func (u *update) AskApp(ctx context.Context, q session.AppQuestion) (session.App
 
 // Copying shows the progress notification as the helper starts (session.UpdateObserver).
 func (u *update) Copying() {
-	n := progressNote(0, 0, false)
-	u.showProgressNote(n, progressSteadyBody, true)
-	u.a.events.Progress(u.id, dbusapi.Progress{Fraction: 0, SecondsLeft: -1, Step: apiStepCopy, Text: n.Body, Cancellable: true})
+	n := progressNote(u.a.loc, 0, 0, false)
+	u.showProgressNote(n, u.a.loc.Tr(progressSteadyBody), true)
+	u.a.events.Progress(u.id, dbusapi.Progress{Fraction: 0, SecondsLeft: -1, Step: u.a.loc.Tr(apiStepCopy), Text: n.Body, Cancellable: true})
 }
 
 // Progress refreshes the progress notification, at most once per Config.ProgressEvery
@@ -465,7 +467,7 @@ func (u *update) Progress(p session.UpdateProgress) {
 		return
 	}
 	u.lastProgress = now
-	u.showProgress(apiStepCopy, progressNote(p.Percent, p.Left, p.LeftKnown), progressSteadyBody, p)
+	u.showProgress(u.a.loc.Tr(apiStepCopy), progressNote(u.a.loc, p.Percent, p.Left, p.LeftKnown), u.a.loc.Tr(progressSteadyBody), p)
 }
 
 // showProgress shows n, a progress notification (steadyBody: see showProgressNote), and tells
@@ -482,7 +484,7 @@ func (u *update) showProgress(step string, n notify.Notification, steadyBody str
 // RefreshingSystem shows the progress notification of the system partition's refresh
 // (session.SystemObserver).
 func (u *update) RefreshingSystem(from, to string) {
-	u.showProgressNote(systemProgressNote(0, 0, false), progressSteadyBody, true)
+	u.showProgressNote(systemProgressNote(u.a.loc, 0, 0, false), u.a.loc.Tr(progressSteadyBody), true)
 }
 
 // SystemProgress refreshes it, at most once per Config.ProgressEvery (session.SystemObserver).
@@ -492,7 +494,7 @@ func (u *update) SystemProgress(p session.UpdateProgress) {
 		return
 	}
 	u.lastSystem = now
-	u.showProgress(apiStepSystem, systemProgressNote(p.Percent, p.Left, p.LeftKnown), progressSteadyBody, p)
+	u.showProgress(u.a.loc.Tr(apiStepSystem), systemProgressNote(u.a.loc, p.Percent, p.Left, p.LeftKnown), u.a.loc.Tr(progressSteadyBody), p)
 }
 
 // failed says what happened and what to do; the flow left the stick safe to unplug.
@@ -501,52 +503,55 @@ func (u *update) failed(err error) jobResult {
 	if !errors.As(err, &e) {
 		e = &session.UpdateError{Err: err}
 	}
-	result, summary, body := e.Result(), "Your backup Tails was not updated", ""
+	loc := u.a.loc
+	result, summary, body := e.Result(), loc.Tr("Your backup Tails was not updated"), ""
 	// The Backup app's overview, unless the way out is a new backup.
 	page := pageOverview
 	switch e.Kind {
 	case session.FailCancelled:
-		summary = "Backup update cancelled"
-		body = "Your backup Tails was not changed."
+		summary = loc.Tr("Backup update cancelled")
+		body = loc.Tr("Your backup Tails was not changed.")
 		if e.Started {
-			body = "Your backup is marked incomplete: the next update finishes it. You can unplug it."
+			body = loc.Tr("Your backup is marked incomplete: the next update finishes it. You can unplug it.")
 		}
 	case session.FailPaused:
-		summary = "Backup update stopped"
-		body = "A restore from your backup Tails started, so the backup was not changed; the restore uses it."
+		summary = loc.Tr("Backup update stopped")
+		body = loc.Tr("A restore from your backup Tails started, so the backup was not changed; the restore uses it.")
 		if u.a.pausedByUpdates(u.ctx) {
-			body = "An update started with 'tails-backup update' took over, so this one stopped without changing the backup."
+			body = loc.Tr("An update started with 'tails-backup update' took over, so this one stopped without changing the backup.")
 		}
 	case session.FailMarker:
 		page = pageCreate
 		if e.Marker == session.MarkerOtherTails {
-			summary = "This backup Tails belongs to another Tails"
-			body = "Its Persistent Storage is a backup of another Tails, so it was not changed. Use your own backup, or create a new one on this stick with 'tails-backup create' (this erases it)."
+			summary = loc.Tr("This backup Tails belongs to another Tails")
+			body = loc.Tr("Its Persistent Storage is a backup of another Tails, so it was not changed. Use your own backup, or create a new one on this stick with 'tails-backup create' (this erases it).")
 		} else {
-			summary = "This stick is not a backup made by Tails Backup"
-			body = "It has no valid backup marker, so it was not changed. To make it your backup, create a new one on it with 'tails-backup create' (this erases it)."
+			summary = loc.Tr("This stick is not a backup made by Tails Backup")
+			body = loc.Tr("It has no valid backup marker, so it was not changed. To make it your backup, create a new one on it with 'tails-backup create' (this erases it).")
 		}
 	case session.FailTooSmall:
 		page = pageCreate
-		body = fmt.Sprintf("Its Persistent Storage holds %s, but your data takes %s. Create a new backup on a bigger USB stick with 'tails-backup create'.",
-			session.SizeText(e.Have), session.SizeText(e.Need))
+		// TRANSLATORS: %[1]s and %[2]s are sizes ("15.5 GB").
+		body = loc.Tr("Its Persistent Storage holds %[1]s, but your data takes %[2]s. Create a new backup on a bigger USB stick with 'tails-backup create'.",
+			loc.Size(e.Have), loc.Size(e.Need))
 	case session.FailTooManyTries:
-		body = "The passphrase was wrong three times. Unplug your backup Tails and plug it in again to try again."
+		body = loc.Tr("The passphrase was wrong three times. Unplug your backup Tails and plug it in again to try again.")
 	case session.FailNotAuthorized:
-		body = "Tails did not allow Tails Backup to unlock the stick. Unlock it in the Files browser, then unplug it and plug it in again."
+		body = loc.Tr("Tails did not allow Tails Backup to unlock the stick. Unlock it in the Files browser, then unplug it and plug it in again.")
 	case session.FailUnplugged:
-		summary = "Your backup Tails was unplugged during the update"
-		body = "Plug it in again to finish the update."
+		summary = loc.Tr("Your backup Tails was unplugged during the update")
+		body = loc.Tr("Plug it in again to finish the update.")
 		if !e.Started {
-			body = "It was not changed. Plug it in again to update it."
+			body = loc.Tr("It was not changed. Plug it in again to update it.")
 		}
 	case session.FailHelper:
-		body = session.HelperErrorText(e.Err)
+		body = session.HelperErrorTextIn(loc, e.Err)
 		if errors.Is(e.Err, wire.ErrHelperNoSpace) {
 			page = pageCreate
 		}
 	default:
-		body = fmt.Sprintf("Something went wrong: %s. Unplug your backup Tails and plug it in again to try again.", session.FirstSentence(e.Err))
+		// TRANSLATORS: %s is what went wrong, in English (an error of the system).
+		body = loc.Tr("Something went wrong: %s. Unplug your backup Tails and plug it in again to try again.", session.FirstSentence(e.Err))
 	}
 	note := errorNote(summary, body)
 	api := dbusapi.Result{Result: dbusapi.ResultFailed, Text: noteText(note)}

@@ -32,6 +32,9 @@ type Use struct {
 	// ReadOnly: the command only reads the stick (restore, verify), which it then mounts
 	// read-only, so that it changes nothing on it (udisks.ReadOnlyMountOptions).
 	ReadOnly bool
+	// App: the person uses the Backup app, not a terminal: the texts say "try again", not
+	// which command to run again.
+	App bool
 }
 
 // UseKind is the command that opens a stick: each has its own sentences, whole, for translators.
@@ -69,8 +72,21 @@ func (k UseKind) prompt(loc *l10n.Locale, name string) (description, heading, ok
 		loc.Tr("Passphrase of the Tails stick to pair"), loc.Tr("Pair")
 }
 
-// tooManyTries says that every passphrase tried was wrong.
-func (k UseKind) tooManyTries(loc *l10n.Locale, name string) string {
+// tooManyTries says that every passphrase tried was wrong; app: in the Backup app.
+func (k UseKind) tooManyTries(loc *l10n.Locale, name string, app bool) string {
+	if app {
+		// TRANSLATORS: %[1]d is the number of tries, %[2]s names the stick.
+		switch k {
+		case UseRestore:
+			return loc.TrN("the passphrase was wrong %[1]d time, so %[2]s was not used; try again and type the passphrase of that stick's Persistent Storage",
+				"the passphrase was wrong %[1]d times, so %[2]s was not used; try again and type the passphrase of that stick's Persistent Storage", StickTries, StickTries, name)
+		case UseVerify:
+			return loc.TrN("the passphrase was wrong %[1]d time, so %[2]s was not verified; try again and type the passphrase of that stick's Persistent Storage",
+				"the passphrase was wrong %[1]d times, so %[2]s was not verified; try again and type the passphrase of that stick's Persistent Storage", StickTries, StickTries, name)
+		}
+		return loc.TrN("the passphrase was wrong %[1]d time, so %[2]s was not paired; try again and type the passphrase of that stick's Persistent Storage",
+			"the passphrase was wrong %[1]d times, so %[2]s was not paired; try again and type the passphrase of that stick's Persistent Storage", StickTries, StickTries, name)
+	}
 	cmd := "tails-backup " + k.command()
 	// TRANSLATORS: %[1]d is the number of tries, %[2]s names the stick, %[3]s is the command to run again.
 	switch k {
@@ -118,7 +134,7 @@ type CommandStick struct {
 func OpenStick(disks Disks, stick Stick, asker pinentry.PassphraseAsker, use Use, loc *l10n.Locale, log *logrus.Entry) *CommandStick {
 	return &CommandStick{
 		Opened: NewOpened(disks, stick, OpenOptions{ReadOnly: use.ReadOnly, LeaveAsFound: use.LeaveAsFound, Log: log}),
-		Name:   Describe(stick.Stick),
+		Name:   DescribeIn(loc, stick.Stick),
 		use:    use, asker: asker, log: log, loc: loc,
 	}
 }
@@ -144,11 +160,19 @@ func (o *CommandStick) Unlock(ctx context.Context) error {
 	case err == nil:
 		return nil
 	case errors.Is(err, pinentry.ErrTooManyTries):
-		return errors.New(o.use.Kind.tooManyTries(o.loc, o.Name))
+		return errors.New(o.use.Kind.tooManyTries(o.loc, o.Name, o.use.App))
 	case errors.Is(err, pinentry.ErrPinentryCancelled):
 		return errors.New(o.use.Kind.notGiven(o.loc))
 	case ctx.Err() != nil:
 		return errors.New(o.use.Kind.interrupted(o.loc))
+	case errors.As(err, &execErr) && o.use.App:
+		// TRANSLATORS: %s is the error (in English).
+		return errors.New(o.loc.Tr("the passphrase dialog could not be shown (%v); restart Tails if it happens again", err))
+	case errors.Is(err, udisks.ErrNotAuthorized) && o.use.App:
+		// TRANSLATORS: %s names the stick.
+		return errors.New(o.loc.Tr("Tails did not allow unlocking %s; unlock it in the Files browser, then try again", o.Name))
+	case errors.Is(err, udisks.ErrDeviceGone) && o.use.App:
+		return errors.New(o.loc.Tr("%s was unplugged; plug it in again and try again", o.Name))
 	case errors.As(err, &execErr):
 		// TRANSLATORS: %[1]s is the error (in English), %[2]s the command to run.
 		return errors.New(o.loc.Tr("the passphrase dialog could not be shown (%[1]v); run '%[2]s' in the Tails desktop session", err, cmd))
@@ -159,6 +183,10 @@ func (o *CommandStick) Unlock(ctx context.Context) error {
 		return errors.New(o.loc.Tr("%[1]s was unplugged; plug it in again and run '%[2]s' again", o.Name, cmd))
 	}
 	o.log.WithError(err).Debug("unlock the stick")
+	if o.use.App {
+		// TRANSLATORS: %[1]s names the stick, %[2]s says why (in English).
+		return errors.New(o.loc.Tr("%[1]s could not be unlocked (%[2]s); unplug it, plug it in again and try again", o.Name, Reason(err)))
+	}
 	// TRANSLATORS: %[1]s names the stick, %[2]s says why (in English), %[3]s is the command to run again.
 	return errors.New(o.loc.Tr("%[1]s could not be unlocked (%[2]s); unplug it, plug it in again and run '%[3]s' again", o.Name, Reason(err), cmd))
 }
@@ -167,10 +195,16 @@ func (o *CommandStick) Unlock(ctx context.Context) error {
 func (o *CommandStick) Mount(ctx context.Context) error {
 	cmd := "tails-backup " + o.use.Kind.command()
 	if _, err := o.Opened.Mount(ctx); err != nil {
-		if errors.Is(err, udisks.ErrDeviceGone) {
+		switch {
+		case errors.Is(err, udisks.ErrDeviceGone) && o.use.App:
+			return errors.New(o.loc.Tr("%s was unplugged; plug it in again and try again", o.Name))
+		case errors.Is(err, udisks.ErrDeviceGone):
 			return errors.New(o.loc.Tr("%[1]s was unplugged; plug it in again and run '%[2]s' again", o.Name, cmd))
 		}
 		o.log.WithError(err).Debug("mount the stick")
+		if o.use.App {
+			return errors.New(o.loc.Tr("the Persistent Storage of %[1]s could not be opened (%[2]s); unplug it, plug it in again and try again", o.Name, Reason(err)))
+		}
 		return errors.New(o.loc.Tr("the Persistent Storage of %[1]s could not be opened (%[2]s); unplug it, plug it in again and run '%[3]s' again", o.Name, Reason(err), cmd))
 	}
 	return nil
@@ -226,9 +260,30 @@ func UpdateState(ctx context.Context, loc *l10n.Locale, store *pairing.Store, se
 
 // StateErrorTextIn explains a store that could not be used, in one sentence.
 func StateErrorTextIn(loc *l10n.Locale, se *pairing.StateError) string {
+	return stateErrorText(loc, se, false)
+}
+
+// StateErrorAppTextIn is StateErrorTextIn for the Backup app, with no command to type.
+func StateErrorAppTextIn(loc *l10n.Locale, se *pairing.StateError) string {
+	return stateErrorText(loc, se, true)
+}
+
+func stateErrorText(loc *l10n.Locale, se *pairing.StateError, app bool) string {
 	detail := se.Err.Error()
 	detail = strings.TrimPrefix(detail, se.Kind.Error()+": ")
 	newer := errors.Is(se, pairing.ErrNewerState)
+	if app {
+		// TRANSLATORS: %[1]s is the store's file, %[2]s where it was moved, %[3]s the detail (in English).
+		switch {
+		case newer && se.SetAside == "":
+			return loc.Tr("The pairing store %[1]s was written by a newer version of tails-backup, so it could not be moved aside and Tails Backup starts afresh; pair your backup Tails again (detail: %[2]s).", se.Path, detail)
+		case newer:
+			return loc.Tr("The pairing store %[1]s was written by a newer version of tails-backup, so it was moved to %[2]s and Tails Backup starts afresh; pair your backup Tails again (detail: %[3]s).", se.Path, se.SetAside, detail)
+		case se.SetAside == "":
+			return loc.Tr("The pairing store %[1]s was damaged, so it could not be moved aside and Tails Backup starts afresh; pair your backup Tails again (detail: %[2]s).", se.Path, detail)
+		}
+		return loc.Tr("The pairing store %[1]s was damaged, so it was moved to %[2]s and Tails Backup starts afresh; pair your backup Tails again (detail: %[3]s).", se.Path, se.SetAside, detail)
+	}
 	// TRANSLATORS: %[1]s is the store's file, %[2]s where it was moved, %[3]s the detail (in English).
 	switch {
 	case newer && se.SetAside == "":

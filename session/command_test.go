@@ -57,8 +57,6 @@ func TestCommandTexts(t *testing.T) {
 	now := time.Date(2025, 3, 10, 12, 0, 0, 0, time.UTC)
 	tests := []struct{ got, want string }{
 		{TimeText(nil, now, now), "Mon 10 Mar 2025 12:00"},
-		{CountText(1, "file", "files"), "1 file"},
-		{CountText(3, "file", "files"), "3 files"},
 		{NotLockedText(nil, "sdb", &os.PathError{Op: "open", Path: "/x", Err: os.ErrPermission}), "sdb could not be locked again (permission denied); eject it in the Files browser before you unplug it."},
 	}
 	for _, tt := range tests {

@@ -67,6 +67,9 @@ type Creation struct {
 	Layout   Layout
 	Used     uint64 // bytes in this Tails' Persistent Storage
 	Progress CreateProgress
+	// App: the person uses the Backup app, not a terminal: the texts say what to do there,
+	// with no command or option to type.
+	App bool
 
 	// UUID is the LUKS UUID of the new Persistent Storage, lower case, once it is made.
 	UUID string
@@ -88,6 +91,9 @@ func (c *Creation) Run(ctx context.Context, pass []byte) error {
 	if !c.erased {
 		return err
 	}
+	if c.App {
+		return errors.New(c.Loc.Tr("the backup Tails on %[1]s is not finished (%[2]v); try again to start over", c.Name, err))
+	}
 	return errors.New(c.Loc.Tr("the backup Tails on %[1]s is not finished (%[2]v); run 'tails-backup create' again to start over", c.Name, err))
 }
 
@@ -101,19 +107,28 @@ func (c *Creation) steps(ctx context.Context, pass []byte) error {
 	}
 	drive, disk := snap.Object(c.Drive), snap.Disk(c.Drive)
 	if drive == nil || drive.Drive == nil || disk == nil {
+		if c.App {
+			return errors.New(c.Loc.Tr("%s was unplugged, so nothing was changed; plug it in again and try again", c.Name))
+		}
 		return errors.New(c.Loc.Tr("%s was unplugged, so nothing was changed; plug it in again and run 'tails-backup create' again", c.Name))
 	}
 	facts := ReadDriveFacts(udisks.Stick{Drive: drive, Disk: disk}, snap.BootDrive(c.Boot))
-	if reason := facts.NotEligible(c.Used); reason != "" {
+	if reason := facts.NotEligibleIn(c.Loc, c.Used); reason != "" {
 		return errors.New(c.Loc.Tr("%[1]s cannot be used any more (%[2]s), so nothing was changed", c.Name, reason))
 	}
 	if facts.Size != l.StickSize {
+		if c.App {
+			return errors.New(c.Loc.Tr("%s changed size while you confirmed, so nothing was changed; try again", c.Name))
+		}
 		return errors.New(c.Loc.Tr("%s changed size while you confirmed, so nothing was changed; run 'tails-backup create' again", c.Name))
 	}
 	c.disk = disk.Path
 
 	c.Progress.Step(c.Loc.Tr("Erasing %s", c.Name))
 	if err := c.teardown(ctx, snap); err != nil {
+		if c.App {
+			return errors.New(c.Loc.Tr("%[1]s is in use (%[2]s), so nothing was changed; close the files open on it or eject it in the Files browser, plug it in again and try again", c.Name, Reason(err)))
+		}
 		return errors.New(c.Loc.Tr("%[1]s is in use (%[2]s), so nothing was changed; close the files open on it or eject it in the Files browser, plug it in again and run 'tails-backup create' again", c.Name, Reason(err)))
 	}
 	if ctx.Err() != nil {

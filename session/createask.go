@@ -95,6 +95,16 @@ var (
 // stick called name twice, until both are the same, or says why not in one sentence. The
 // caller clears the result.
 func AskNewPassphraseIn(ctx context.Context, loc *l10n.Locale, asker pinentry.PassphraseAsker, name string) ([]byte, error) {
+	return askNewPassphrase(ctx, loc, asker, name, false)
+}
+
+// AskNewPassphraseApp is AskNewPassphraseIn for the Backup app: its errors say "try again",
+// not which command to run again.
+func AskNewPassphraseApp(ctx context.Context, loc *l10n.Locale, asker pinentry.PassphraseAsker, name string) ([]byte, error) {
+	return askNewPassphrase(ctx, loc, asker, name, true)
+}
+
+func askNewPassphrase(ctx context.Context, loc *l10n.Locale, asker pinentry.PassphraseAsker, name string, app bool) ([]byte, error) {
 	first := pinentry.Prompt{
 		Title: loc.Tr("Tails Backup"),
 		Description: loc.Tr("Choose the passphrase of the Persistent Storage of your backup Tails on %s. "+
@@ -140,14 +150,25 @@ func AskNewPassphraseIn(ctx context.Context, loc *l10n.Locale, asker pinentry.Pa
 		return nil, sentinelText{loc.Tr("the passphrase was not given, so nothing was changed"), ErrPassphraseNotGiven}
 	case ctx.Err() != nil:
 		return nil, errors.New(loc.Tr("interrupted, so nothing was changed"))
+	case errors.As(err, &execErr) && app:
+		return nil, errors.New(loc.Tr("the passphrase dialog could not be shown (%v), so nothing was changed; restart Tails if it happens again", err))
 	case errors.As(err, &execErr):
 		return nil, errors.New(loc.Tr("the passphrase dialog could not be shown (%v), so nothing was changed; run 'tails-backup create' in the Tails desktop session", err))
+	case errors.Is(err, errPassphraseEmpty) && app:
+		return nil, errors.New(loc.TrN("the passphrase was empty %d time, so nothing was changed; try again and type a passphrase",
+			"the passphrase was empty %d times, so nothing was changed; try again and type a passphrase", NewPassphraseTries, NewPassphraseTries))
+	case errors.Is(err, errPassphrasesDiffer) && app:
+		return nil, errors.New(loc.TrN("the two passphrases were different %d time, so nothing was changed; try again and type the same passphrase twice",
+			"the two passphrases were different %d times, so nothing was changed; try again and type the same passphrase twice", NewPassphraseTries, NewPassphraseTries))
 	case errors.Is(err, errPassphraseEmpty):
 		return nil, errors.New(loc.TrN("the passphrase was empty %d time, so nothing was changed; run 'tails-backup create' again and type a passphrase",
 			"the passphrase was empty %d times, so nothing was changed; run 'tails-backup create' again and type a passphrase", NewPassphraseTries, NewPassphraseTries))
 	case errors.Is(err, errPassphrasesDiffer):
 		return nil, errors.New(loc.TrN("the two passphrases were different %d time, so nothing was changed; run 'tails-backup create' again and type the same passphrase twice",
 			"the two passphrases were different %d times, so nothing was changed; run 'tails-backup create' again and type the same passphrase twice", NewPassphraseTries, NewPassphraseTries))
+	}
+	if app {
+		return nil, errors.New(loc.Tr("the passphrase could not be asked (%s), so nothing was changed; try again", Reason(err)))
 	}
 	return nil, errors.New(loc.Tr("the passphrase could not be asked (%s), so nothing was changed; run 'tails-backup create' again", Reason(err)))
 }

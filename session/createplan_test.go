@@ -125,7 +125,7 @@ func TestNotEligible(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := tt.d.NotEligible(tt.used)
+			got := tt.d.NotEligibleIn(nil, tt.used)
 			if got != tt.want {
 				t.Errorf("NotEligible = %q, want %q", got, tt.want)
 			}

@@ -22,7 +22,7 @@ func TestCreateTargets(t *testing.T) {
 		"/dev/sde": {"it is an internal disk, not a removable USB stick", "", "a Tails stick"},
 		"/dev/sdf": {"", "", ""},
 	}
-	targets := CreateTargets(snap, testBoot, 1<<30, &st)
+	targets := CreateTargetsIn(nil, snap, testBoot, 1<<30, &st)
 	if len(targets) != len(want) {
 		t.Fatalf("%d targets, want %d", len(targets), len(want))
 	}

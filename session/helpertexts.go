@@ -36,12 +36,17 @@ func HelperErrorTextIn(loc *l10n.Locale, err error) string {
 		return loc.Tr("The update stopped unexpectedly. Your backup is marked incomplete: plug it in again to finish the update.")
 	case errors.Is(err, context.Canceled) || errors.Is(err, wire.ErrHelperCancelled):
 		return loc.Tr("The update was cancelled. Your backup is marked incomplete: the next update finishes it.")
-	case errors.As(err, &he) && errors.Is(err, wire.ErrHelperRefused) && he.Message != "":
-		// Every refusal of the helper already says what to do, and plugging the stick in again
-		// would only be refused again (a folder nested too deep, a mount on the backup).
-		return he.Message
 	case errors.As(err, &he):
-		// TRANSLATORS: %s is the helper's sentence saying what went wrong.
+		if text, ok := helperCodeText(loc, he); ok {
+			return text
+		}
+		if errors.Is(err, wire.ErrHelperRefused) && he.Message != "" {
+			// Every refusal of the helper already says what to do, and plugging the stick in
+			// again would only be refused again (a folder nested too deep, a mount on the
+			// backup). Its reasons are too many for a code: the helper's sentence, in English.
+			return he.Message
+		}
+		// TRANSLATORS: %s is the helper's sentence saying what went wrong (in English).
 		return loc.Tr("%s Plug your backup Tails in again to try again.", he.Message)
 	}
 	return loc.Tr("The backup tool stopped unexpectedly: plug your backup Tails in again to try again, and if it happens again, restart Tails.")
@@ -64,6 +69,13 @@ func FirstSentence(err error) string {
 func CommandHelperError(ctx context.Context, loc *l10n.Locale, err error, log *logrus.Entry) error {
 	var he *wire.HelperError
 	if errors.As(err, &he) && ctx.Err() == nil {
+		if text, ok := helperCodeText(loc, he); ok {
+			// The helper's own sentence is English: the log keeps it.
+			if log != nil {
+				log.WithField("code", he.Code).WithField("message", he.Message).Info("the root helper failed")
+			}
+			return errors.New(strings.TrimSuffix(text, "."))
+		}
 		return errors.New(strings.TrimSuffix(he.Message, "."))
 	}
 	if log != nil {
@@ -77,4 +89,35 @@ func CommandHelperError(ctx context.Context, loc *l10n.Locale, err error, log *l
 		return errors.New(loc.Tr("the backup tool stopped unexpectedly; try again, and if it happens again, restart Tails"))
 	}
 	return errors.New(loc.Tr("the root helper could not be run; check that tails-backup is installed completely, with its sudo rule, and try again"))
+}
+
+// helperCodeText words an error of the root helper from its code (and values) in the session's
+// language, for the codes a person meets whatever the operation: the helper's Message is
+// English, for the log. ok is false for the codes whose message alone says why (a refusal,
+// a backup of another Tails, which stick failed): their reasons are too many for a code.
+func helperCodeText(loc *l10n.Locale, he *wire.HelperError) (text string, ok bool) {
+	switch he.Code {
+	case wire.CodeNoSpace:
+		if he.Needed <= he.Available {
+			return loc.Tr("The space ran out while the data was being written. Nothing is lost: free some space, or use a bigger USB stick, and try again."), true
+		}
+		// TRANSLATORS: %[1]s is the size missing, %[2]s the size free ("1.5 GB").
+		return loc.Tr("There is not enough space: %[1]s more is needed than the %[2]s free. Free some space, or use a bigger USB stick, and try again.",
+			loc.Size(he.Needed-he.Available), loc.Size(he.Available)), true
+	case wire.CodeCancelled:
+		return loc.Tr("The operation was cancelled. Nothing is lost, and running it again finishes the job."), true
+	case wire.CodeKeyMissing:
+		return loc.Tr("This Tails keeps no usable key for your backup Tails, so it cannot unlock it without its passphrase: type the passphrase."), true
+	case wire.CodeKeyRefused:
+		return loc.Tr("Your backup Tails no longer accepts the key this Tails keeps for it, because its key slot was removed or the stick was made again: type the passphrase."), true
+	case wire.CodeWrongPassphrase:
+		return loc.Tr("The passphrase does not unlock the Persistent Storage of your backup Tails: type its passphrase again."), true
+	case wire.CodeNoFreeKeySlot:
+		return loc.Tr("Every key slot of the Persistent Storage of your backup Tails is taken, so it cannot be unlocked without its passphrase: remove a passphrase you no longer use from it, or keep typing the passphrase."), true
+	case wire.CodeLastKeySlot:
+		return loc.Tr("That key slot is the only one left on the stick, so removing it would lock its data away for good: add a passphrase to it first."), true
+	case wire.CodeNoCryptsetup:
+		return loc.Tr("The cryptsetup program is not installed, so the key of your backup Tails cannot be used: install cryptsetup and try again."), true
+	}
+	return "", false
 }

@@ -26,7 +26,7 @@ func TestHelperErrorText(t *testing.T) {
 		{&wire.HelperError{Code: wire.CodeNoSpace, Message: "ran out", Available: 4096}, "ran out of space during the update. Nothing on it is lost"},
 		{&wire.HelperError{Code: wire.CodeInternal, Message: "The update stopped."}, "The update stopped. Plug your backup Tails in again to try again."},
 	} {
-		if got := HelperErrorText(tc.err); !strings.Contains(got, tc.want) {
+		if got := HelperErrorTextIn(nil, tc.err); !strings.Contains(got, tc.want) {
 			t.Errorf("HelperErrorText(%v) = %q, want it to contain %q", tc.err, got, tc.want)
 		}
 	}
@@ -38,7 +38,7 @@ func TestHelperErrorText(t *testing.T) {
 	}{
 		{&wire.HelperError{Code: wire.CodeRefused, Message: deep}, deep},
 	} {
-		if got := HelperErrorText(tc.err); got != tc.want {
+		if got := HelperErrorTextIn(nil, tc.err); got != tc.want {
 			t.Errorf("HelperErrorText(%v) = %q, want it to contain %q", tc.err, got, tc.want)
 		}
 	}
@@ -64,6 +64,12 @@ func TestCommandHelperError(t *testing.T) {
 		{"not run", live, errors.New("run the helper sudo: exec: \"sudo\": executable file not found in $PATH"),
 			"the root helper could not be run; check that tails-backup is installed completely, with its sudo rule, and try again", true},
 		{"interrupted", gone, fmt.Errorf("%w (%w)", &wire.HelperCrashError{ExitCode: 2}, context.Canceled), "interrupted while the root helper was running; run the command again", true},
+		{"no space", live, &wire.HelperError{Code: wire.CodeNoSpace, Message: "The Persistent Storage of this Tails is too small.", Needed: 3_000_000_000, Available: 1_000_000_000},
+			"There is not enough space: 2.0 GB more is needed than the 1.0 GB free. Free some space, or use a bigger USB stick, and try again", true},
+		{"a key refused", live, &wire.HelperError{Code: wire.CodeKeyRefused, Message: "Kingston (16 GB) no longer accepts the key."},
+			"Your backup Tails no longer accepts the key this Tails keeps for it, because its key slot was removed or the stick was made again: type the passphrase", true},
+		{"cancelled by the helper", live, &wire.HelperError{Code: wire.CodeCancelled, Message: "The operation was stopped before its end."},
+			"The operation was cancelled. Nothing is lost, and running it again finishes the job", true},
 		{"interrupted during a refusal", gone, &wire.HelperError{Code: wire.CodeCancelled, Message: "cancelled"}, "interrupted while the root helper was running; run the command again", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -102,7 +108,7 @@ func TestHelperErrorTextNoRawError(t *testing.T) {
 			"The backup tool stopped unexpectedly: plug your backup Tails in again to try again, and if it happens again, restart Tails."},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := HelperErrorText(tc.err); got != tc.want {
+			if got := HelperErrorTextIn(nil, tc.err); got != tc.want {
 				t.Errorf("HelperErrorText(%v) = %q, want %q", tc.err, got, tc.want)
 			}
 		})

@@ -59,12 +59,18 @@ type Pair struct {
 	Log    *logrus.Entry
 	// Loc is the session's language (nil: English).
 	Loc *l10n.Locale
+	// App: the person uses the Backup app, not a terminal: the texts say what to do there,
+	// with no command or option to type.
+	App bool
 	UI  PairUI
 	// Device names the stick (/dev/sdb, sdb); "" is the only one plugged in.
 	Device string
 	// Yes pairs without asking for confirmation.
 	Yes bool
 }
+
+// notConfirmed: the person did not confirm, in the Backup app.
+const notConfirmed = "not confirmed, so nothing was changed"
 
 // PairedTextIn is said once a pairing is recorded.
 func PairedTextIn(loc *l10n.Locale) string {
@@ -75,6 +81,9 @@ func PairedTextIn(loc *l10n.Locale) string {
 func (p *Pair) Run(ctx context.Context) error {
 	if ReadOwnMarker(p.OwnRoot).IsBackup() {
 		// Its agent never updates backups: a pairing would never be used.
+		if p.App {
+			return errors.New(p.Loc.Tr("this Tails is itself a backup, so it does not update backups; if your main Tails is lost or broken, make it your main Tails first"))
+		}
 		return errors.New(p.Loc.Tr("this Tails is itself a backup, so it does not update backups; if your main Tails is lost or broken, run 'tails-backup promote' first"))
 	}
 	disks, snap, err := p.Connect(ctx)
@@ -92,7 +101,7 @@ func (p *Pair) Run(ctx context.Context) error {
 		return err
 	}
 	if se != nil {
-		p.UI.Warn(StateErrorTextIn(p.Loc, se))
+		p.UI.Warn(stateErrorText(p.Loc, se, p.App))
 	}
 
 	candidates := Candidates(snap, p.Boot)
@@ -101,17 +110,20 @@ func (p *Pair) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	name := Describe(stick.Stick)
+	name := DescribeIn(p.Loc, stick.Stick)
 	if before.IsPaired(stick.UUID) {
 		p.UI.Say(p.Loc.Tr("%s is already paired as the backup of this Tails; plug it in to update it.", name))
 		return nil
 	}
 	if !p.Yes && !p.UI.Confirm(ctx, p.Loc.Tr("Pair the Tails stick %s as the backup of this Tails? Its Persistent Storage will be overwritten by the next update.", name)) {
+		if p.App {
+			return errors.New(p.Loc.Tr(notConfirmed))
+		}
 		// TRANSLATORS: y is the answer the terminal's question takes (it stays y).
 		return errors.New(p.Loc.Tr("not confirmed, so nothing was changed (answer y to pair, or use --yes)"))
 	}
 
-	o := OpenStick(disks, stick, p.Asker, Use{Kind: UsePair}, p.Loc, p.Log)
+	o := OpenStick(disks, stick, p.Asker, Use{Kind: UsePair, App: p.App}, p.Loc, p.Log)
 	defer o.Release(ctx) // on failure: leave the stick locked, as it was found
 	if err := o.Unlock(ctx); err != nil {
 		return err
@@ -152,7 +164,7 @@ func (p *Pair) save(ctx context.Context, readPath string, before pairing.State, 
 	if err != nil {
 		return err
 	}
-	return SavePairingIn(ctx, p.Loc, store, readPath, before, beforeDamaged, func(se *pairing.StateError) { p.UI.Warn(StateErrorTextIn(p.Loc, se)) }, change)
+	return SavePairingIn(ctx, p.Loc, store, readPath, before, beforeDamaged, func(se *pairing.StateError) { p.UI.Warn(stateErrorText(p.Loc, se, p.App)) }, change)
 }
 
 // SavePairingIn records a pairing in store with change, once the helper's mark has run: only

@@ -31,8 +31,8 @@ func TestPair(t *testing.T) {
 		saved     bool   // the pairing is in the store
 		said      string
 	}{
-		{name: "confirmed", confirm: true, answers: right, marked: true, saved: true, said: PairedText},
-		{name: "--yes asks nothing", yes: true, answers: right, marked: true, saved: true, said: PairedText},
+		{name: "confirmed", confirm: true, answers: right, marked: true, saved: true, said: PairedTextIn(nil)},
+		{name: "--yes asks nothing", yes: true, answers: right, marked: true, saved: true, said: PairedTextIn(nil)},
 		{name: "not confirmed", answers: right, err: "not confirmed, so nothing was changed"},
 		{name: "already paired", paired: true, answers: right, said: "is already paired as the backup of this Tails"},
 		{name: "a backup Tails does not pair", isBackup: true, yes: true, err: "this Tails is itself a backup"},

@@ -71,6 +71,9 @@ type Restore struct {
 	Log      *logrus.Entry
 	// Loc is the session's language (nil: English).
 	Loc *l10n.Locale
+	// App: the person uses the Backup app, not a terminal: the texts say what to do there,
+	// with no command or option to type.
+	App bool
 	UI  RestoreUI
 	// Device names the stick (/dev/sdb, sdb); "" is the only one plugged in, waited for up to
 	// PlugWait when none is.
@@ -90,6 +93,9 @@ type Restored struct {
 // finish).
 func (r *Restore) Run(ctx context.Context) (*Restored, error) {
 	if _, present, _ := tails.ReadMarkerIn(r.OwnRoot); present {
+		if r.App {
+			return nil, errors.New(r.Loc.Tr("this Tails is itself a backup Tails (its Persistent Storage holds a backup marker), so nothing is restored into it; make it your main Tails first, or restore into another Tails"))
+		}
 		return nil, errors.New(r.Loc.Tr("this Tails is itself a backup Tails (its Persistent Storage holds a backup marker), so nothing is restored into it; make it your main Tails first with 'tails-backup promote', or restore into another Tails"))
 	}
 	// Before the backup can be plugged in: the agent would update it at once, overwriting the
@@ -118,10 +124,10 @@ func (r *Restore) Run(ctx context.Context) (*Restored, error) {
 	if err != nil {
 		return nil, err
 	}
-	name := Describe(stick.Stick)
+	name := DescribeIn(r.Loc, stick.Stick)
 	r.UI.Say(r.Loc.Tr("Opening the backup on %s.", name))
 
-	o := OpenStick(disks, stick, r.Asker, Use{Kind: UseRestore, LeaveAsFound: true, ReadOnly: true}, r.Loc, r.Log)
+	o := OpenStick(disks, stick, r.Asker, Use{Kind: UseRestore, LeaveAsFound: true, ReadOnly: true, App: r.App}, r.Loc, r.Log)
 	defer func() {
 		if err := o.Release(ctx); err != nil {
 			r.UI.Warn(NotLockedText(r.Loc, name, err))
@@ -136,6 +142,9 @@ func (r *Restore) Run(ctx context.Context) (*Restored, error) {
 	mp, err := mountPointOf(ctx, disks, o.Opened.Clear())
 	if err != nil {
 		r.Log.WithError(err).Debug("the backup's mount point")
+		if r.App {
+			return nil, errors.New(r.Loc.Tr("the Persistent Storage of %[1]s is not mounted any more (%[2]s); unplug it, plug it in again and try again", name, Reason(err)))
+		}
 		return nil, errors.New(r.Loc.Tr("the Persistent Storage of %[1]s is not mounted any more (%[2]s); unplug it, plug it in again and run 'tails-backup restore' again", name, Reason(err)))
 	}
 	m, present, err := tails.ReadMarkerIn(mp)
@@ -154,6 +163,9 @@ func (r *Restore) Run(ctx context.Context) (*Restored, error) {
 		r.UI.Say(line)
 	}
 	if !r.Yes && !r.UI.ConfirmRestore(ctx, other) {
+		if r.App {
+			return nil, errors.New(r.Loc.Tr(notConfirmed))
+		}
 		if other {
 			return nil, errors.New(r.Loc.Tr("not confirmed, so nothing was changed (type restore to restore from a backup of another Tails, or use --yes)"))
 		}
@@ -199,7 +211,7 @@ func (r *Restore) pauseUpdates(ctx context.Context, store *pairing.Store) (resum
 	owner := fmt.Sprintf("restore %d", os.Getpid())
 	start := r.Now()
 	until := start.Add(RestorePause)
-	if _, err := UpdateState(ctx, r.Loc, store, func(se *pairing.StateError) { r.UI.Warn(StateErrorTextIn(r.Loc, se)) }, func(s *pairing.State) error {
+	if _, err := UpdateState(ctx, r.Loc, store, func(se *pairing.StateError) { r.UI.Warn(stateErrorText(r.Loc, se, r.App)) }, func(s *pairing.State) error {
 		s.Pause(owner, until, start)
 		return nil
 	}); err != nil {
@@ -345,6 +357,8 @@ func (r *Restore) quiesce(ctx context.Context) (skip, names []string, err error)
 			switch {
 			case ctx.Err() != nil:
 				return nil, nil, errors.New(r.Loc.Tr("interrupted, so nothing was changed"))
+			case errors.Is(err, ErrNoAnswer) && r.App:
+				return nil, nil, errors.New(r.Loc.Tr("no answer about %s, so nothing was changed; close it and try again", a))
 			case errors.Is(err, ErrNoAnswer):
 				return nil, nil, errors.New(r.Loc.Tr("no answer about %s, so nothing was changed; close it and run 'tails-backup restore' again, or add --skip-close to leave its data as it is", a))
 			}
@@ -360,6 +374,9 @@ func (r *Restore) quiesce(ctx context.Context) (skip, names []string, err error)
 				still, err := q.BusyApps(ctx, []tails.Feature{app.Feature})
 				if err != nil {
 					r.Log.WithError(err).Debug("list the running applications")
+					if r.App {
+						return nil, nil, errors.New(r.Loc.Tr("cannot tell whether %[1]s has finished (%[2]s), so nothing was changed; try again", a, Reason(err)))
+					}
 					return nil, nil, errors.New(r.Loc.Tr("cannot tell whether %[1]s has finished (%[2]s), so nothing was changed; run 'tails-backup restore' again", a, Reason(err)))
 				}
 				if !slices.ContainsFunc(still, func(b quiesce.BusyApp) bool { return b.App.Name == a }) {
@@ -372,12 +389,17 @@ func (r *Restore) quiesce(ctx context.Context) (skip, names []string, err error)
 			switch {
 			case err == nil:
 				break ask
+			case errors.Is(err, quiesce.ErrStillRunning) && r.App:
+				question.Text = r.Loc.Tr("%s did not close. Close it yourself (save your work first), then choose to close it again, or leave its data as it is.", a)
 			case errors.Is(err, quiesce.ErrStillRunning):
 				question.Text = r.Loc.Tr("%s did not close. Close it yourself (save your work first), then answer c again, or leave its data as it is.", a)
 			case ctx.Err() != nil:
 				return nil, nil, errors.New(r.Loc.Tr("interrupted, so nothing was changed"))
 			default:
 				r.Log.WithError(err).Debug("close the application")
+				if r.App {
+					return nil, nil, errors.New(r.Loc.Tr("%[1]s could not be closed (%[2]s), so nothing was changed; close it yourself and try again", a, Reason(err)))
+				}
 				return nil, nil, errors.New(r.Loc.Tr("%[1]s could not be closed (%[2]s), so nothing was changed; close it yourself and run 'tails-backup restore' again", a, Reason(err)))
 			}
 		}

@@ -143,6 +143,6 @@ func TestRestoreResult(t *testing.T) {
 		{wire.Report{ErrorCount: 1}, "1 file could not be restored (listed above); everything else was restored"},
 		{wire.Report{Problems: 2}, "everything was restored, but Tails would not accept this Persistent Storage as it is"},
 	} {
-		wantErr(t, RestoreResult(&tc.rep), tc.want)
+		wantErr(t, RestoreResultIn(nil, &tc.rep), tc.want)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"tails-backup/l10n"
 	"tails-backup/udisks"
 )
 
@@ -51,23 +52,26 @@ func Device(st udisks.Stick) string {
 	return ""
 }
 
-// Name is a stick's name in a sentence that already says which device: "Kingston
-// DataTraveler, 16.0 GB" (the agent's passphrase prompt).
-func Name(st udisks.Stick) string {
+// NameIn is a stick's name in a sentence that already says which device: "Kingston
+// DataTraveler, 16.0 GB" (the agent's passphrase prompt), its size written for loc's language.
+func NameIn(loc *l10n.Locale, st udisks.Stick) string {
 	name := Label(st)
 	if size := Size(st); size > 0 {
-		name += ", " + SizeText(int64(size))
+		// TRANSLATORS: a USB stick's name and size ("Kingston DataTraveler, 16 GB").
+		name = loc.Tr("%[1]s, %[2]s", name, loc.Size(int64(size)))
 	}
 	return name
 }
 
-// Describe is a stick's name with its device, for a command: "Kingston DataTraveler
-// (16.0 GB, /dev/sdb)".
-func Describe(st udisks.Stick) string {
+// DescribeIn is a stick's name with its device, for a command: "Kingston DataTraveler
+// (16.0 GB, /dev/sdb)", its size written for loc's language.
+func DescribeIn(loc *l10n.Locale, st udisks.Stick) string {
 	if size := Size(st); size > 0 {
-		return fmt.Sprintf("%s (%s, %s)", Label(st), SizeText(int64(size)), Device(st))
+		// TRANSLATORS: a USB stick's name, size and device ("Kingston DataTraveler (16 GB, /dev/sdb)").
+		return loc.Tr("%[1]s (%[2]s, %[3]s)", Label(st), loc.Size(int64(size)), Device(st))
 	}
-	return fmt.Sprintf("%s (%s)", Label(st), Device(st))
+	// TRANSLATORS: a USB stick's name and device ("Kingston DataTraveler (/dev/sdb)").
+	return loc.Tr("%[1]s (%[2]s)", Label(st), Device(st))
 }
 
 // Unfit says why a Tails stick may never be written to as a backup, or read as one.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/godbus/dbus/v5"
 
+	"tails-backup/l10n"
 	"tails-backup/udisks"
 	"tails-backup/udisks/udiskstest"
 )
@@ -96,10 +97,10 @@ func TestSticks(t *testing.T) {
 			if got, ok := kinds[tc.dev]; !ok || got != tc.kind {
 				t.Errorf("%s: Classify kind = %d (listed %v), want %d", tc.dev, got, ok, tc.kind)
 			}
-			if got := Name(st); got != tc.name {
+			if got := NameIn(nil, st); got != tc.name {
 				t.Errorf("%s: Name = %q, want %q", tc.dev, got, tc.name)
 			}
-			if got := Describe(st); got != tc.describe {
+			if got := DescribeIn(nil, st); got != tc.describe {
 				t.Errorf("%s: Describe = %q, want %q", tc.dev, got, tc.describe)
 			}
 		}
@@ -172,8 +173,8 @@ func TestSizeText(t *testing.T) {
 	}{
 		{1, "1 byte"}, {999, "999 bytes"}, {1000, "1.0 kB"}, {16 << 30, "17.2 GB"}, {15_500_000_000, "15.5 GB"},
 	} {
-		if got := SizeText(tc.n); got != tc.want {
-			t.Errorf("SizeText(%d) = %q, want %q", tc.n, got, tc.want)
+		if got := l10n.English().Size(tc.n); got != tc.want {
+			t.Errorf("Size(%d) = %q, want %q", tc.n, got, tc.want)
 		}
 	}
 }

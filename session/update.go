@@ -69,7 +69,7 @@ func UpdatePassphrase(loc *l10n.Locale, asker pinentry.PassphraseAsker, st Stick
 		Asker: asker,
 		Prompt: pinentry.Prompt{
 			Title:       loc.Tr("Tails Backup"),
-			Description: loc.Tr("Enter the passphrase of your backup Tails (%s) to update it.", Name(st.Stick)),
+			Description: loc.Tr("Enter the passphrase of your backup Tails (%s) to update it.", NameIn(loc, st.Stick)),
 			// GNOME Shell shows the prompt as the dialog's heading, and not the title.
 			Prompt: loc.Tr("Passphrase of your backup Tails"),
 			OK:     loc.Tr("Update"),

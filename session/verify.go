@@ -35,6 +35,9 @@ type Verify struct {
 	Log     *logrus.Entry
 	// Loc is the session's language (nil: English).
 	Loc *l10n.Locale
+	// App: the person uses the Backup app, not a terminal: the texts say what to do there,
+	// with no command or option to type.
+	App bool
 	UI  VerifyUI
 	// Device names the stick (/dev/sdb, sdb); "" is the only paired backup plugged in.
 	Device   string
@@ -58,16 +61,16 @@ func (v *Verify) Run(ctx context.Context) (*wire.Report, error) {
 		return nil, err
 	}
 	if se != nil {
-		v.UI.Warn(StateErrorTextIn(v.Loc, se))
+		v.UI.Warn(stateErrorText(v.Loc, se, v.App))
 	}
 	stick, err := pickToVerify(v.Loc, snap, v.Boot, &state, v.Device)
 	if err != nil {
 		return nil, err
 	}
-	name := Describe(stick.Stick)
+	name := DescribeIn(v.Loc, stick.Stick)
 	v.UI.Say(v.Loc.Tr("Verifying the backup on %s.", name))
 
-	o := OpenStick(disks, stick, v.Asker, Use{Kind: UseVerify, LeaveAsFound: true, ReadOnly: true}, v.Loc, v.Log)
+	o := OpenStick(disks, stick, v.Asker, Use{Kind: UseVerify, LeaveAsFound: true, ReadOnly: true, App: v.App}, v.Loc, v.Log)
 	defer func() {
 		if err := o.Release(ctx); err != nil {
 			v.UI.Warn(NotLockedText(v.Loc, name, err))

@@ -79,7 +79,9 @@ notifications and reminds you when the backup gets old. You do not need to start
 		Hotplug:   hotplug(ctx, log),
 		OpenApp:   agent.LaunchApp,
 	}
-	cfg := agent.Config{}
+	// The session's language, from the environment the user manager got from gnome-session
+	// (tails-backup-agent.service says how): the notifications, the app's texts, the prompts.
+	cfg := agent.Config{Loc: env.loc}
 	if *statePath == "" {
 		cfg.StatePath = pairing.DefaultStatePath
 	}
@@ -93,7 +95,7 @@ notifications and reminds you when the backup gets old. You do not need to start
 	if _, err := a.ServeAPI(ctx, session); err != nil {
 		return fmt.Errorf(env.loc.Tr("serve the Backup app's API: %w"), err)
 	}
-	log.WithField("state", path).Info("agent started")
+	log.WithField("state", path).WithField("lang", env.loc.Lang()).Info("agent started")
 	return a.Run(ctx)
 }
 

@@ -76,7 +76,7 @@ func runCreate(ctx context.Context, env *environment, args []string) error {
 	if err != nil {
 		return err
 	}
-	name := session.Describe(target.Stick)
+	name := session.DescribeIn(env.loc, target.Stick)
 	printErased(env.loc, env.stdout, snap, target)
 	if target.PairedUUID != "" {
 		fmt.Fprintln(env.stdout, session.ReplaceBackupTextIn(env.loc))
@@ -132,12 +132,12 @@ func statfsUsed(dir string) (uint64, error) {
 	return (st.Blocks - st.Bfree) * uint64(st.Bsize), nil
 }
 
-// savePairing records the new backup with change (session.SavePairing), in the store where it
+// savePairing records the new backup with change (session.SavePairingIn), in the store where it
 // is now; what was read from readPath before comes along if it moved.
 func savePairing(ctx context.Context, env *environment, sys sessionSystem, log *logrus.Entry, flagPath, readPath string, before pairing.State, beforeDamaged bool, change func(*pairing.State) error) error {
 	store, err := storeAt(env.loc, flagPath, sys, log)()
 	if err != nil {
 		return err
 	}
-	return session.SavePairing(ctx, store, readPath, before, beforeDamaged, func(se *pairing.StateError) { warnStateError(env, se) }, change)
+	return session.SavePairingIn(ctx, env.loc, store, readPath, before, beforeDamaged, func(se *pairing.StateError) { warnStateError(env, se) }, change)
 }

@@ -92,7 +92,7 @@ func chooseCreateTarget(loc *l10n.Locale, snap *udisks.Snapshot, cands []session
 // printErased shows what erasing the target destroys: each partition with its number, size,
 // GPT name and file system.
 func printErased(loc *l10n.Locale, w io.Writer, snap *udisks.Snapshot, c session.CreateTarget) {
-	fmt.Fprintln(w, loc.Tr("Everything on %s will be erased:", session.Describe(c.Stick)))
+	fmt.Fprintln(w, loc.Tr("Everything on %s will be erased:", session.DescribeIn(loc, c.Stick)))
 	for _, l := range session.ErasedLinesIn(loc, snap, c) {
 		fmt.Fprintf(w, "  %s\n", l)
 	}

@@ -58,7 +58,7 @@ func runReminders(ctx context.Context, env *environment, args []string) error {
 	var st pairing.State
 	if change == nil {
 		var se *pairing.StateError
-		if st, se, err = loadState(ctx, store); err != nil {
+		if st, se, err = loadState(ctx, env.loc, store); err != nil {
 			return err
 		}
 		if se != nil {

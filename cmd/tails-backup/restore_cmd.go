@@ -97,7 +97,7 @@ func restoreRun(ctx context.Context, env *environment, args []string, opts resto
 		return err
 	}
 	restoreSummary(env.loc, env.stdout, done.Report, done.Skipped)
-	return session.RestoreResult(done.Report)
+	return session.RestoreResultIn(env.loc, done.Report)
 }
 
 // restoreTerminal asks and shows a restore's questions and progress on the terminal.

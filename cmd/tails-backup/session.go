@@ -99,9 +99,9 @@ func openStore(path string, sys sessionSystem, log *logrus.Entry) *pairing.Store
 	return pairing.NewStore(path, sys.now, log.WithField("component", "store"))
 }
 
-// loadState reads the store (session.LoadState).
-func loadState(ctx context.Context, store *pairing.Store) (pairing.State, *pairing.StateError, error) {
-	return session.LoadState(ctx, store)
+// loadState reads the store (session.LoadStateIn), with its errors in the session's language.
+func loadState(ctx context.Context, loc *l10n.Locale, store *pairing.Store) (pairing.State, *pairing.StateError, error) {
+	return session.LoadStateIn(ctx, loc, store)
 }
 
 // readStateWarning reads the pairing store (at flagPath, or its default) for a command and
@@ -112,7 +112,7 @@ func readStateWarning(ctx context.Context, env *environment, sys sessionSystem, 
 	if err != nil {
 		return "", pairing.State{}, false, err
 	}
-	st, se, err := loadState(ctx, openStore(path, sys, log))
+	st, se, err := loadState(ctx, env.loc, openStore(path, sys, log))
 	if err != nil {
 		return "", pairing.State{}, false, err
 	}

@@ -38,7 +38,7 @@ func runStatus(ctx context.Context, env *environment, args []string) error {
 	if err != nil {
 		return err
 	}
-	st, se, err := loadState(ctx, openStore(path, sys, log))
+	st, se, err := loadState(ctx, env.loc, openStore(path, sys, log))
 	if err != nil {
 		return err
 	}

@@ -78,7 +78,7 @@ func updateWith(ctx context.Context, env *environment, args []string, q quiesce.
 	if err != nil {
 		return err
 	}
-	name := session.Describe(stick.Stick)
+	name := session.DescribeIn(env.loc, stick.Stick)
 
 	// The agent leaves a paired backup alone while the updates are paused, as during a restore:
 	// it would start its own update of the stick this command opens. An update the agent had

@@ -142,7 +142,7 @@ func TestUpdateCommandFails(t *testing.T) {
 		{name: "cancelled at an application", paired: true, stdin: "n\n", code: 1, result: pairing.ResultCancelled,
 			stderr: "cancelled, so your backup Tails was not changed"},
 		{name: "no space", paired: true, mode: "error", code: 1, result: pairing.ResultIncomplete,
-			stderr: "the update of Kingston DataTraveler (17.2 GB, /dev/sdb) did not finish: it failed"},
+			stderr: "the update of Kingston DataTraveler (17.2 GB, /dev/sdb) did not finish: There is not enough space: 1.0 kB more is needed than the 1.0 kB free. Free some space, or use a bigger USB stick, and try again"},
 		{name: "a restore paused the updates", paired: true, setup: func(t *testing.T, w *restoreWorld) {
 			st := pairedState(9)
 			st.Pause("restore 1", testNow.Add(time.Hour), testNow)
