@@ -3,7 +3,6 @@
 package agent
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,6 +15,7 @@ import (
 	"tails-backup/dbusapi"
 	"tails-backup/internal/gnomeshell"
 	"tails-backup/internal/gnomeshell/apptest"
+	"tails-backup/l10n"
 	"tails-backup/pairing"
 	"tails-backup/session"
 	"tails-backup/tails"
@@ -289,8 +289,11 @@ func TestRealJourney(t *testing.T) {
 	if rep.Created != 3 || rep.Updated != 1 || rep.Deleted != 1 {
 		t.Errorf("the restore's report: %d created, %d replaced, %d deleted; want 3, 1, 1", rep.Created, rep.Updated, rep.Deleted)
 	}
-	shown := "journey: result " + fmt.Sprintf(textRestoreDone, session.CountText(rep.Created, "file or folder", "files and folders"),
-		rep.Updated, rep.Deleted, session.SizeText(rep.BytesCopied))
+	var english *l10n.Locale // nil: the texts in English, as the journey's session has no catalog
+	shown := "journey: result " + english.TrN(
+		"Your Persistent Storage is restored: %[1]d file or folder created, %[2]d replaced, %[3]d deleted, %[4]s copied. Restart Tails to use everything that was restored.",
+		"Your Persistent Storage is restored: %[1]d files and folders created, %[2]d replaced, %[3]d deleted, %[4]s copied. Restart Tails to use everything that was restored.",
+		int(rep.Created), rep.Created, rep.Updated, rep.Deleted, english.Size(rep.BytesCopied))
 	if !strings.Contains(out, shown+"\n") {
 		t.Errorf("the window did not show the restore's result %q", strings.TrimPrefix(shown, "journey: result "))
 	}
