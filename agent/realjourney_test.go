@@ -17,7 +17,6 @@ import (
 	"tails-backup/internal/gnomeshell/apptest"
 	"tails-backup/l10n"
 	"tails-backup/pairing"
-	"tails-backup/session"
 	"tails-backup/tails"
 	"tails-backup/udisks"
 	"tails-backup/udisks/udiskstest"
