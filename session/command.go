@@ -112,6 +112,8 @@ type CommandStick struct {
 	asker  pinentry.PassphraseAsker
 	log    *logrus.Entry
 	loc    *l10n.Locale
+	// keep, if set, is given the passphrase that unlocked the stick (Passphrase.Keep).
+	keep func(pass []byte)
 }
 
 // OpenStick prepares to open stick for use; nothing is done yet.
@@ -137,6 +139,7 @@ func (o *CommandStick) Unlock(ctx context.Context) error {
 		},
 		Tries:     StickTries,
 		WrongText: o.loc.Tr("Wrong passphrase. Try again: it is the passphrase of that stick's Persistent Storage."),
+		Keep:      o.keep,
 	})
 	cmd := "tails-backup " + o.use.Kind.command()
 	var execErr *exec.Error

@@ -68,8 +68,14 @@ type Creation struct {
 	Used     uint64 // bytes in this Tails' Persistent Storage
 	Progress CreateProgress
 
+	// NoKeySlot makes a backup without a key slot: every update asks the passphrase.
+	NoKeySlot bool
+
 	// UUID is the LUKS UUID of the new Persistent Storage, lower case, once it is made.
 	UUID string
+	// KeySlot: the backup has a key slot whose key this Tails keeps, so its updates need no
+	// passphrase (recorded by Pair).
+	KeySlot bool
 
 	// Made along the way.
 	disk, system, luks, clear dbus.ObjectPath
@@ -193,6 +199,18 @@ func (c *Creation) steps(ctx context.Context, pass []byte) error {
 		c.Progress.Warn(c.Loc.TrN("%d file could not be copied; the next update copies it, so plug in your backup Tails again later.",
 			"%d files could not be copied; the next update copies them, so plug in your backup Tails again later.", n, rep.ErrorCount))
 	}
+
+	// Updates without the passphrase, on by default, added last so that a creation that
+	// failed leaves no key behind; a failure only warns (the updates ask the passphrase).
+	if !c.NoKeySlot {
+		if err := AddKeySlot(ctx, c.Helper, c.UUID, pass); err != nil {
+			c.Progress.Finish()
+			c.Progress.Warn(KeySlotNotAddedTextIn(ctx, c.Loc, err, c.Log))
+		} else {
+			c.KeySlot = true
+			c.Progress.Note(KeySlotAddedTextIn(c.Loc))
+		}
+	}
 	return nil
 }
 
@@ -202,7 +220,7 @@ func (c *Creation) Pair(s *pairing.State, target CreateTarget, now time.Time) er
 	if target.PairedUUID != "" {
 		s.Unpair(target.PairedUUID)
 	}
-	if err := s.Pair(pairing.PairedBackup{UUID: c.UUID, Label: Label(target.Stick), Size: target.Facts.Size, Added: now}); err != nil {
+	if err := s.Pair(pairing.PairedBackup{UUID: c.UUID, Label: Label(target.Stick), Size: target.Facts.Size, Added: now, KeySlot: c.KeySlot}); err != nil {
 		return err
 	}
 	s.RecordAttempt(pairing.Attempt{Time: now, Backup: c.UUID, Result: pairing.ResultSuccess})
