@@ -393,7 +393,7 @@ func (u *update) apiAnswer(question, choice string) error {
 // steps runs the update flow and words how it ended; every exit path leaves the stick locked,
 // or as it was.
 func (u *update) steps() jobResult {
-	u.show(foundNote())
+	u.show(u.foundNote())
 	done, err := u.flow.Run(u.ctx)
 	if err != nil {
 		return u.failed(err)
