@@ -551,7 +551,7 @@ func TestAPICreate(t *testing.T) {
 		for _, r := range w.helper.Requests() {
 			ops = append(ops, r.Op)
 		}
-		if want := []wire.Op{wire.OpCreatePersistence, wire.OpMark, wire.OpRefreshSystem, wire.OpInstallBootloader, wire.OpUpdate, wire.OpAddKeySlot}; !slices.Equal(ops, want) {
+		if want := []wire.Op{wire.OpCreatePersistence, wire.OpMark, wire.OpRefreshSystem, wire.OpInstallBootloader, wire.OpAddKeySlot, wire.OpUpdate}; !slices.Equal(ops, want) {
 			t.Errorf("helper ops %v, want %v", ops, want)
 		}
 		st := w.state()

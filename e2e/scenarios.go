@@ -272,7 +272,7 @@ cryptsetup open --readonly --key-file - ` + part + ` e2e-check
 mkdir -p /run/e2e/check
 mount -o ro,acl /dev/mapper/e2e-check /run/e2e/check
 trap 'umount /run/e2e/check; cryptsetup close e2e-check' EXIT
-rsync -aHAXS --numeric-ids -n -i --checksum --delete --exclude=/.tails-backup.json --exclude=/tails-backup/ ` + persistenceMount + `/ /run/e2e/check/
+rsync -aHAXS --numeric-ids -n -i --checksum --delete --exclude=/.tails-backup.json --exclude=/tails-backup/ --exclude=/tails-backup-keys/ ` + persistenceMount + `/ /run/e2e/check/
 mkdir -p /run/e2e/checksys
 mount -t vfat -o ro ` + ds.Device + `1 /run/e2e/checksys
 trap 'umount /run/e2e/check /run/e2e/checksys; cryptsetup close e2e-check' EXIT

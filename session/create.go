@@ -189,6 +189,20 @@ func (c *Creation) steps(ctx context.Context, pass []byte) error {
 			OneLine(strings.TrimSpace(strings.TrimPrefix(rep.Bootloader, "skipped:")))))
 	}
 
+	// Updates without the passphrase, on by default; a failure only warns (the updates ask
+	// the passphrase). Before the copy: the key's folder, made now in this Tails' Persistent
+	// Storage, changes the mtime of its root, which the copy then brings to the backup (verify
+	// finds no difference right after create).
+	if !c.NoKeySlot {
+		if err := AddKeySlot(ctx, c.Helper, c.UUID, pass); err != nil {
+			c.Progress.Finish()
+			c.Progress.Warn(KeySlotNotAddedTextIn(ctx, c.Loc, err, c.Log))
+		} else {
+			c.KeySlot = true
+			c.Progress.Note(KeySlotAddedTextIn(c.Loc))
+		}
+	}
+
 	c.Progress.Step(c.Loc.Tr("Copying your Persistent Storage"))
 	if rep, err = c.helperOp(ctx, wire.OpUpdate, c.Progress.Event); err != nil {
 		return c.failed(ctx, l10n.Mark("copying your Persistent Storage"), err)
@@ -200,17 +214,6 @@ func (c *Creation) steps(ctx context.Context, pass []byte) error {
 			"%d files could not be copied; the next update copies them, so plug in your backup Tails again later.", n, rep.ErrorCount))
 	}
 
-	// Updates without the passphrase, on by default, added last so that a creation that
-	// failed leaves no key behind; a failure only warns (the updates ask the passphrase).
-	if !c.NoKeySlot {
-		if err := AddKeySlot(ctx, c.Helper, c.UUID, pass); err != nil {
-			c.Progress.Finish()
-			c.Progress.Warn(KeySlotNotAddedTextIn(ctx, c.Loc, err, c.Log))
-		} else {
-			c.KeySlot = true
-			c.Progress.Note(KeySlotAddedTextIn(c.Loc))
-		}
-	}
 	return nil
 }
 
