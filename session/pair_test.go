@@ -39,7 +39,7 @@ func TestPair(t *testing.T) {
 		{name: "--yes asks nothing", yes: true, answers: right, marked: true, saved: true, said: PairedTextIn(nil), keySlot: true},
 		{name: "the key slot is not added: a warning", yes: true, answers: right, marked: true, saved: true,
 			keyErr: &wire.HelperError{Code: wire.CodeNoFreeKeySlot, Message: "Every key slot of the Persistent Storage is taken."},
-			said:   "warning: Updates will ask for the passphrase of your backup Tails, because the key that opens it without the passphrase could not be added (Every key slot of the Persistent Storage is taken)"},
+			said:   "warning: Updates will ask for the passphrase of your backup Tails, because the key that opens it without the passphrase could not be added (Every key slot of the Persistent Storage of your backup Tails is taken"},
 		{name: "without a key slot", yes: true, answers: right, marked: true, saved: true, said: PairedTextIn(nil), noKeySlot: true},
 		{name: "not confirmed", answers: right, err: "not confirmed, so nothing was changed"},
 		{name: "already paired", paired: true, answers: right, said: "is already paired as the backup of this Tails"},
