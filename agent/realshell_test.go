@@ -361,7 +361,9 @@ func TestRealShellPassphraseWrongThenRight(t *testing.T) {
 			log, _ := logtest.New(t)
 			p := s.Pinentry(t, log)
 			w := newWorldOn(t, s.Address(), nil, withAsker(p))
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			// Both prompts within it, on a loaded machine too (one minute was once too short
+			// with the e2e guest running beside).
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 			defer cancel()
 			shots := newShots(t, s)
 			w.start()
