@@ -90,6 +90,9 @@ func mirrorFDs(ctx context.Context, src, dst root, opts Options) (Report, error)
 	rep, err := r.run()
 	rep.Duration = time.Since(start)
 	stopProgress()
+	if opts.xattrPath != nil {
+		opts.xattrPath(r.noXattrAt.Load())
+	}
 	return rep, err
 }
 
