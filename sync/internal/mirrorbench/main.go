@@ -14,6 +14,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"tails-backup/sync/internal/noxattrat"
 )
 
 // config is the command line.
@@ -27,7 +29,26 @@ type config struct {
 
 func main() { os.Exit(mainStatus()) }
 
+// noXattrAtFlag, as the first argument, makes this program install the seccomp filter of
+// noxattrat and execute the rest of its arguments: how the benchmark runs the engine on the path
+// of Tails 7's Linux 6.12 (no *xattrat system calls) on any kernel, without a switch in the product.
+const noXattrAtFlag = "-exec-with-xattrat-refused"
+
+// execRefusingXattrAt never returns unless it fails.
+func execRefusingXattrAt(argv []string) int {
+	if err := noxattrat.Install(); err != nil {
+		fmt.Fprintf(os.Stderr, "mirrorbench: %v\n", err)
+		return 1
+	}
+	err := syscall.Exec(argv[0], argv, os.Environ())
+	fmt.Fprintf(os.Stderr, "mirrorbench: execute %s: %v\n", argv[0], err)
+	return 1
+}
+
 func mainStatus() int {
+	if len(os.Args) > 2 && os.Args[1] == noXattrAtFlag {
+		return execRefusingXattrAt(os.Args[2:])
+	}
 	var cfg config
 	flag.IntVar(&cfg.files, "files", 100000, "number of files in the generated tree")
 	flag.IntVar(&cfg.reps, "reps", 3, "repetitions of each scenario; the median is reported")
