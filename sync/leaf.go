@@ -72,12 +72,16 @@ func (r *runner) decideLeaf(rel string, srcFD, dstFD int, name string, s, d *uni
 			return leafReplace, nil, nil, []string{"device"}
 		}
 	}
-	srcX, err := r.srcXattrs(xattrsAt(srcFD, name, &r.noXattrAt))
+	readX := xattrsAt
+	if isReg(s) {
+		readX = regularXattrs
+	}
+	srcX, err := r.srcXattrs(readX(srcFD, name, &r.noXattrAt))
 	if err != nil {
 		r.sourceFailure(rel, err)
 		return leafSkip, nil, nil, nil
 	}
-	dstX, err := xattrsAt(dstFD, name, &r.noXattrAt)
+	dstX, err := readX(dstFD, name, &r.noXattrAt)
 	if err != nil {
 		r.fail(rel, "read xattrs", err)
 		return leafSkip, nil, nil, nil
@@ -394,7 +398,7 @@ func (r *runner) buildFile(rel string, srcFD, dstFD int, name, tmp string, durab
 			return 0, &opError{op: "truncate", err: err}
 		}
 	}
-	srcX, err := r.srcXattrs(readXattrs(xattrReader{path: beneath.FDPath(sfd), follow: true}))
+	srcX, err := r.srcXattrs(fdXattrs(sfd))
 	if err != nil {
 		return copied, &readError{err}
 	}
@@ -713,7 +717,7 @@ func (r *runner) linkTo(rel string, srcFD, dstFD int, name, target string, targe
 		if err != nil {
 			return &readError{err}
 		}
-		have, err := readXattrs(xattrReader{path: beneath.FDPath(tfd), follow: true})
+		have, err := fdXattrs(tfd)
 		if err != nil {
 			return err
 		}
