@@ -1,7 +1,11 @@
 // Command mirrorbench times `tails-backup sync` against `rsync -aHAXS --delete --numeric-ids` on the
 // same synthetic tree (treegen.Bench), source and destinations on separate loop-mounted ext4 file
-// systems, for a full copy, a no-op update, and updates after 1% data and 1% metadata changes. It
-// prints one table and exits 1 if a destination is not an exact copy of the source afterwards (or a
+// systems, for a full copy, a no-op update, and updates after 1% data and 1% metadata changes. Ours
+// runs twice, on this kernel's path and on Tails 7's Linux 6.12 path (the *xattrat system calls
+// refused by a seccomp filter), each onto its own destination; each scenario's physical floor (a
+// parallel statx walk of both trees for the updates, writing the data sequentially into one file
+// for the full copy) is timed in the same repetition. It prints one table of ratios to rsync and
+// to the floors, and exits 1 if a destination is not an exact copy of the source afterwards (or a
 // tool failed); missed speed or memory targets only show as FAIL in the table. Run as root:
 //
 //	go run ./sync/internal/mirrorbench [-files N] [-reps R] [-bin PATH] [-seed S] [-keep]

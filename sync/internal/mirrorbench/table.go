@@ -130,7 +130,7 @@ func kernelHasXattrAt() bool {
 	}
 	defer unix.Close(fd)
 	p, _ := unix.BytePtrFromString(".")
-	_, _, errno := unix.Syscall6(uintptr(noxattrat.Syscalls[2]), uintptr(fd), uintptr(unsafe.Pointer(p)), 0, 0, 0, 0)
+	_, _, errno := unix.Syscall6(noxattrat.Listxattrat, uintptr(fd), uintptr(unsafe.Pointer(p)), 0, 0, 0, 0)
 	return errno != unix.ENOSYS
 }
 

@@ -13,9 +13,14 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Syscalls are the numbers the filter refuses: setxattrat, getxattrat, listxattrat and
-// removexattrat (Linux 6.13), the same on x86-64 and on the generic table of arm64.
-var Syscalls = [...]uint32{463, 464, 465, 466}
+// The numbers of the system calls the filter refuses (Linux 6.13), the same on x86-64 and in the
+// generic table of arm64.
+const (
+	Setxattrat    = 463
+	Getxattrat    = 464
+	Listxattrat   = 465
+	Removexattrat = 466
+)
 
 // auditArch is the AUDIT_ARCH_* value of the architecture this binary was built for, which the
 // filter checks so that a system call number is read in the table it belongs to.
@@ -40,7 +45,7 @@ func jump(code uint16, k uint32, jt, jf uint8) unix.SockFilter {
 	return unix.SockFilter{Code: code, Jt: jt, Jf: jf, K: k}
 }
 
-// program returns the BPF program: on this architecture, each of Syscalls returns ENOSYS, and
+// program returns the BPF program: on this architecture, each of the *xattrat calls returns ENOSYS, and
 // everything else is allowed. A foreign architecture's calls (x32, say) are allowed too: the
 // filter only changes the calls this binary makes.
 func program(arch uint32) []unix.SockFilter {
@@ -49,13 +54,14 @@ func program(arch uint32) []unix.SockFilter {
 		jeq = unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K
 		ret = unix.BPF_RET | unix.BPF_K
 	)
-	n := uint8(len(Syscalls))
+	refused := []uint32{Setxattrat, Getxattrat, Listxattrat, Removexattrat}
+	n := uint8(len(refused))
 	p := []unix.SockFilter{
 		stmt(ld, offArch),
 		jump(jeq, arch, 0, n+1), // another architecture: to the ALLOW at the end
 		stmt(ld, offNr),
 	}
-	for i, nr := range Syscalls {
+	for i, nr := range refused {
 		// Matched: skip the remaining comparisons and the ALLOW, to the ERRNO.
 		p = append(p, jump(jeq, nr, n-uint8(i), 0))
 	}

@@ -46,7 +46,7 @@ func TestInstallRefusesXattrAt(t *testing.T) {
 	defer unix.Close(dfd)
 	name, _ := unix.BytePtrFromString("f")
 	buf := make([]byte, 256)
-	_, _, errno := unix.Syscall6(465, uintptr(dfd), uintptr(unsafe.Pointer(name)), unix.AT_SYMLINK_NOFOLLOW,
+	_, _, errno := unix.Syscall6(Listxattrat, uintptr(dfd), uintptr(unsafe.Pointer(name)), unix.AT_SYMLINK_NOFOLLOW,
 		uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)), 0)
 	if errno != unix.ENOSYS {
 		t.Fatalf("listxattrat under the filter: errno %v, want ENOSYS", errno)
