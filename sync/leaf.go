@@ -422,7 +422,8 @@ func (r *runner) copyData(dst, src int, size int64, holes bool) (copied int64, e
 	defer r.copyBufs.Put(bufp)
 	buf := *bufp
 	end := int64(0) // the size of dst so far: it starts empty, writeSparse skips zero blocks
-	for off := int64(0); off < size; {
+	shrank := false
+	for off := int64(0); off < size && !shrank; {
 		if err := r.ctx.Err(); err != nil {
 			return copied, err
 		}
@@ -461,7 +462,9 @@ func (r *runner) copyData(dst, src int, size int64, holes bool) (copied int64, e
 				copied += int64(m)
 			}
 			if err == io.EOF {
-				hole = p + int64(m) // shrank: the caller sees the new size and copies again
+				// Shrank: stop here (a dense file would read the same end again forever);
+				// the caller sees the new size and copies again.
+				hole, shrank = p+int64(m), true
 				break
 			}
 			p += int64(m)
