@@ -65,6 +65,10 @@ type Options struct {
 	// procXattrs makes the run read xattrs through /proc/self/fd paths, as on kernels older
 	// than 6.13, so that tests cover that path on any kernel.
 	procXattrs bool
+	// xattrPath, when set, is told at the end of the run whether it read xattrs through
+	// /proc/self/fd paths (the kernel refused the *xattrat calls, or procXattrs), so that a test
+	// sees which path a run really took.
+	xattrPath func(proc bool)
 	// limits replaces the engine's bounds (its zero fields keep the defaults), so that tests
 	// reach them with small trees.
 	limits limits

@@ -117,6 +117,8 @@ type xattrReader struct {
 	dirfd  int
 	name   string
 	at     bool
+	fd     int
+	byFD   bool // flistxattr/fgetxattr on fd, an open (not O_PATH) descriptor
 }
 
 // xattrsAt reads the xattrs of the entry name of the directory dirfd without following it:
@@ -136,6 +138,8 @@ func xattrsAt(dirfd int, name string, noAt *atomic.Bool) ([]xattr, error) {
 
 func (x xattrReader) list(buf []byte) (int, error) {
 	switch {
+	case x.byFD:
+		return unix.Flistxattr(x.fd, buf)
 	case x.at:
 		return listxattrat(x.dirfd, x.name, buf)
 	case x.follow:
@@ -146,6 +150,8 @@ func (x xattrReader) list(buf []byte) (int, error) {
 
 func (x xattrReader) get(attr string, buf []byte) (int, error) {
 	switch {
+	case x.byFD:
+		return unix.Fgetxattr(x.fd, attr, buf)
 	case x.at:
 		return getxattrat(x.dirfd, x.name, attr, buf)
 	case x.follow:
@@ -278,12 +284,89 @@ func xattrsEqual(a, b []xattr) bool {
 	})
 }
 
-// writeXattrs makes the attributes of the inode named by the /proc/self/fd path p exactly want,
-// given that it has have now.
-func writeXattrs(p string, want, have []xattr) error {
+// fdXattrs reads the xattrs of the inode open as fd: with flistxattr/fgetxattr, which resolve
+// no path, unless fd is an O_PATH descriptor, which they refuse with EBADF: then through its
+// /proc/self/fd magic link, which reaches the very inode (a symlink stays a symlink).
+func fdXattrs(fd int) ([]xattr, error) {
+	x, err := readXattrs(xattrReader{fd: fd, byFD: true})
+	if err == unix.EBADF {
+		return readXattrs(xattrReader{path: beneath.FDPath(fd), follow: true})
+	}
+	return x, err
+}
+
+// regularXattrs reads the xattrs of the regular file name of the directory dirfd, which lstat
+// found to be a regular file. Without the *xattrat system calls (Linux 6.12, Tails' kernel), an
+// open, flistxattr and close cost about 60% of one listxattr through the /proc/self/fd path of
+// the directory (BenchmarkXattrPaths in xattr_bench_test.go); with them, listxattrat alone is cheaper. The open is the
+// one contentEqual makes (O_NOFOLLOW, O_NONBLOCK: a symlink or FIFO put there since the lstat is
+// not followed nor waited for); a name that cannot be opened so is read the usual way.
+func regularXattrs(dirfd int, name string, noAt *atomic.Bool) ([]xattr, error) {
+	if !noAt.Load() {
+		return xattrsAt(dirfd, name, noAt)
+	}
+	fd, err := openFileAt(dirfd, name)
+	if err != nil {
+		return xattrsAt(dirfd, name, noAt)
+	}
+	defer unix.Close(fd)
+	return readXattrs(xattrReader{fd: fd, byFD: true})
+}
+
+// inode is a destination inode whose metadata is written: through its descriptor fd when
+// that is an open file or directory (fsetxattr, fchmod, futimens resolve no path), otherwise
+// (an O_PATH descriptor, for a symlink or an entry compared but not opened) through its
+// /proc/self/fd magic link.
+type inode struct {
+	fd     int
+	opened bool
+}
+
+func newInode(fd int) inode {
+	fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
+	return inode{fd: fd, opened: err == nil && fl&unix.O_PATH == 0}
+}
+
+func (n inode) xattrs() ([]xattr, error) {
+	if n.opened {
+		return readXattrs(xattrReader{fd: n.fd, byFD: true})
+	}
+	return readXattrs(xattrReader{path: beneath.FDPath(n.fd), follow: true})
+}
+
+func (n inode) removexattr(name string) error {
+	if n.opened {
+		return unix.Fremovexattr(n.fd, name)
+	}
+	return unix.Removexattr(beneath.FDPath(n.fd), name)
+}
+
+func (n inode) setxattr(name string, value []byte) error {
+	if n.opened {
+		return unix.Fsetxattr(n.fd, name, value, 0)
+	}
+	return unix.Setxattr(beneath.FDPath(n.fd), name, value, 0)
+}
+
+func (n inode) chmod(mode uint32) error {
+	if n.opened {
+		return unix.Fchmod(n.fd, mode)
+	}
+	return unix.Chmod(beneath.FDPath(n.fd), mode)
+}
+
+func (n inode) setMtime(mtime unix.Timespec) error {
+	if n.opened {
+		return beneath.Futimens(n.fd, [2]unix.Timespec{{Nsec: unix.UTIME_OMIT}, mtime})
+	}
+	return unix.UtimesNanoAt(unix.AT_FDCWD, beneath.FDPath(n.fd), []unix.Timespec{{Nsec: unix.UTIME_OMIT}, mtime}, 0)
+}
+
+// writeXattrs makes the attributes of the inode exactly want, given that it has have now.
+func writeXattrs(n inode, want, have []xattr) error {
 	for _, h := range have {
 		if !slices.ContainsFunc(want, func(w xattr) bool { return w.name == h.name }) {
-			err := ignoringEINTR(func() error { return unix.Removexattr(p, h.name) })
+			err := ignoringEINTR(func() error { return n.removexattr(h.name) })
 			if err != nil && err != unix.ENODATA {
 				return &opError{op: "removexattr " + h.name, err: err}
 			}
@@ -294,7 +377,7 @@ func writeXattrs(p string, want, have []xattr) error {
 		if i >= 0 && bytes.Equal(have[i].value, w.value) {
 			continue
 		}
-		if err := ignoringEINTR(func() error { return unix.Setxattr(p, w.name, w.value, 0) }); err != nil {
+		if err := ignoringEINTR(func() error { return n.setxattr(w.name, w.value) }); err != nil {
 			return &opError{op: "setxattr " + w.name, err: err}
 		}
 	}

@@ -212,8 +212,15 @@ func TestWriteSparseLeavesZeroBlocksAsHoles(t *testing.T) {
 		buf[at] = 0xff
 	}
 	const off = 100
-	if err := writeSparse(int(f.Fd()), buf, off); err != nil {
+	written, err := writeSparse(int(f.Fd()), buf, off)
+	if err != nil {
 		t.Fatal(err)
+	}
+	if written != off+int64(len(buf)) { // the last byte is not zero
+		t.Errorf("writeSparse says it wrote up to %d, want %d", written, off+len(buf))
+	}
+	if w, err := writeSparse(int(f.Fd()), make([]byte, 3*sparseBlock), size); err != nil || w != 0 {
+		t.Errorf("writeSparse of zeros: wrote up to %d (%v), want nothing written", w, err)
 	}
 	if err := f.Truncate(size); err != nil {
 		t.Fatal(err)

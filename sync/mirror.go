@@ -90,6 +90,9 @@ func mirrorFDs(ctx context.Context, src, dst root, opts Options) (Report, error)
 	rep, err := r.run()
 	rep.Duration = time.Since(start)
 	stopProgress()
+	if opts.xattrPath != nil {
+		opts.xattrPath(r.noXattrAt.Load())
+	}
 	return rep, err
 }
 
@@ -633,12 +636,12 @@ func (r *runner) walkRoot() {
 		return
 	}
 	r.sanitize(&s)
-	srcX, err := r.srcXattrs(readXattrs(xattrReader{path: beneath.FDPath(r.srcRoot), follow: true}))
+	srcX, err := r.srcXattrs(fdXattrs(r.srcRoot))
 	if err != nil {
 		r.fileError(".", "read xattrs", err)
 		return
 	}
-	dstX, err := readXattrs(xattrReader{path: beneath.FDPath(r.dstRoot), follow: true})
+	dstX, err := fdXattrs(r.dstRoot)
 	if err != nil {
 		r.fail(".", "read xattrs", err)
 		return
@@ -994,7 +997,7 @@ func (r *runner) syncDirEntry(dirRel, rel string, srcFD, dstFD int, name string,
 			return false
 		}
 		defer unix.Close(srcChild)
-		srcX, err = r.srcXattrs(readXattrs(xattrReader{path: beneath.FDPath(srcChild), follow: true}))
+		srcX, err = r.srcXattrs(fdXattrs(srcChild))
 	}
 	if err != nil {
 		r.fileError(rel, "read xattrs", err)
@@ -1018,7 +1021,7 @@ func (r *runner) syncDirEntry(dirRel, rel string, srcFD, dstFD int, name string,
 			r.fileError(rel, "sync", ErrMountPoint)
 			return false
 		}
-		if dstX, err = readXattrs(xattrReader{path: beneath.FDPath(dstChild), follow: true}); err != nil {
+		if dstX, err = fdXattrs(dstChild); err != nil {
 			r.fail(rel, "read xattrs", err)
 			return false
 		}
@@ -1125,14 +1128,14 @@ func metaDiffers(s, d *unix.Stat_t, srcX, dstX []xattr) bool {
 // the default ACL of its directory. The order matters: chown clears the setuid/setgid bits and
 // security.capability, and setting an ACL rewrites the group bits.
 func applyMeta(fd int, s *unix.Stat_t, want, have []xattr, isNew bool) error {
-	p := beneath.FDPath(fd)
+	n := newInode(fd)
 	var cur unix.Stat_t
 	if err := fstat(fd, &cur); err != nil {
 		return err
 	}
 	if isNew {
 		var err error
-		if have, err = readXattrs(xattrReader{path: p, follow: true}); err != nil {
+		if have, err = n.xattrs(); err != nil {
 			return err
 		}
 	}
@@ -1141,20 +1144,19 @@ func applyMeta(fd int, s *unix.Stat_t, want, have []xattr, isNew bool) error {
 			return &opError{op: "chown", err: err}
 		}
 		var err error
-		if have, err = readXattrs(xattrReader{path: p, follow: true}); err != nil {
+		if have, err = n.xattrs(); err != nil {
 			return err
 		}
 	}
-	if err := writeXattrs(p, want, have); err != nil {
+	if err := writeXattrs(n, want, have); err != nil {
 		return err
 	}
 	if !isSymlink(s) {
-		if err := ignoringEINTR(func() error { return unix.Chmod(p, s.Mode&0o7777) }); err != nil {
+		if err := ignoringEINTR(func() error { return n.chmod(s.Mode & 0o7777) }); err != nil {
 			return &opError{op: "chmod", err: err}
 		}
 	}
-	ts := []unix.Timespec{{Nsec: unix.UTIME_OMIT}, s.Mtim}
-	if err := unix.UtimesNanoAt(unix.AT_FDCWD, p, ts, 0); err != nil {
+	if err := n.setMtime(s.Mtim); err != nil {
 		return &opError{op: "set mtime", err: err}
 	}
 	return nil

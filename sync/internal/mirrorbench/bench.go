@@ -21,11 +21,15 @@ import (
 type tool int
 
 const (
-	ours tool = iota
+	ours    tool = iota // the engine as it runs on this kernel (the *xattrat calls if it has them)
+	ours612             // the engine with the *xattrat calls refused, as on Tails 7's Linux 6.12
 	rsync
+	numTools
 )
 
-func (t tool) String() string { return [...]string{"ours", "rsync"}[t] }
+var tools = [numTools]tool{ours, ours612, rsync}
+
+func (t tool) String() string { return [...]string{"ours", "ours-6.12", "rsync"}[t] }
 
 // bench holds one benchmark run: its temporary directory, the three file systems and what it learnt.
 type bench struct {
@@ -34,31 +38,44 @@ type bench struct {
 	tmp   string
 	bin   string
 	src   *ext4img.Image
-	dst   [2]*ext4img.Image // indexed by tool
+	dst   [numTools]*ext4img.Image // indexed by tool
+	self  string                   // this program, which runs ours612 under the seccomp filter
 	stats treegen.Stats
 	gen   time.Duration
 }
 
 // scenario is one line of the table. prepare runs before each repetition, outside the timing,
-// and says what it did.
+// and says what it did; then floorBefore or floorAfter, if set, times the scenario's physical
+// floor on the same file systems, before the tools run (the write floor needs an empty
+// destination) or after them (the statx walk then sees the trees as the tools left them).
 type scenario struct {
-	name    string
-	target  float64 // the largest acceptable ours/rsync time ratio
-	prepare func(ctx context.Context, rep int) (string, error)
+	name        string
+	target      float64 // the largest acceptable ours/rsync time ratio
+	floorName   string
+	floorTarget float64 // the largest acceptable ours/floor ratio, 0 for none
+	prepare     func(ctx context.Context, rep int) (string, error)
+	floorBefore func(ctx context.Context) (time.Duration, error)
+	floorAfter  func(ctx context.Context) (time.Duration, error)
 }
 
 // result is what a scenario measured.
 type result struct {
 	scenario
-	runs     [2][]run    // by tool, one per repetition
-	prepared []string    // what prepare did, per repetition
-	wrong    [2]string   // by tool: the oracle's output when the destination differs from the source
-	failed   [2][]string // by tool: errors of the runs
+	runs     [numTools][]run    // by tool, one per repetition
+	floors   []time.Duration    // the floor, per repetition
+	prepared []string           // what prepare did, per repetition
+	wrong    [numTools]string   // by tool: the oracle's output when the destination differs from the source
+	failed   [numTools][]string // by tool: errors of the runs
 }
 
-// correct tells whether both tools ran without error and left exact copies.
+// correct tells whether every tool ran without error and left an exact copy.
 func (r result) correct() bool {
-	return r.wrong[ours] == "" && r.wrong[rsync] == "" && len(r.failed[ours]) == 0 && len(r.failed[rsync]) == 0
+	for _, t := range tools {
+		if r.wrong[t] != "" || len(r.failed[t]) > 0 {
+			return false
+		}
+	}
+	return true
 }
 
 func (b *bench) logf(format string, args ...any) {
@@ -83,25 +100,44 @@ func (b *bench) run(ctx context.Context) (results []result, err error) {
 
 func (b *bench) scenarios() []scenario {
 	seed := b.cfg.seed
+	statx := func(ctx context.Context) (time.Duration, error) {
+		d, _, err := statxFloor(ctx, b.src.MountPoint, b.dst[ours].MountPoint)
+		return d, err
+	}
 	return []scenario{
-		{"a. full copy", 0.8, func(ctx context.Context, _ int) (string, error) {
-			// Fresh empty file systems for both, so that every repetition is a real first copy.
-			for _, d := range b.dst {
-				if err := d.Reformat(ctx); err != nil {
-					return "", err
+		{name: "a. full copy", target: 0.6, floorName: "write", floorTarget: 1.25,
+			prepare: func(ctx context.Context, _ int) (string, error) {
+				// Fresh empty file systems for all, so that every repetition is a real first copy.
+				for _, d := range b.dst {
+					if err := d.Reformat(ctx); err != nil {
+						return "", err
+					}
 				}
-			}
-			return "destinations reformatted", nil
-		}},
-		{"b. no-op update", 0.5, func(context.Context, int) (string, error) { return "nothing changed", nil }},
-		{"c. 1% data changed", 0.5, func(_ context.Context, rep int) (string, error) {
-			n, err := treegen.ChangeData(b.src.MountPoint, 0.01, seed*1000+uint64(rep))
-			return fmt.Sprintf("%d files rewritten", n), err
-		}},
-		{"d. 1% metadata changed", 0.5, func(_ context.Context, rep int) (string, error) {
-			n, err := treegen.ChangeMetadata(b.src.MountPoint, 0.01, seed*1000+500+uint64(rep))
-			return fmt.Sprintf("%d entries chmod/chown/touch/setxattr", n), err
-		}},
+				return "destinations reformatted", nil
+			},
+			floorBefore: func(ctx context.Context) (time.Duration, error) {
+				d, err := writeFloor(ctx, b.dst[ours].MountPoint, b.stats.DataBytes)
+				if err != nil {
+					return 0, err
+				}
+				// The floor's blocks, freed, must not make ours's copy faster or slower.
+				return d, b.dst[ours].Reformat(ctx)
+			}},
+		{name: "b. no-op update", target: 0.3, floorName: "statx", floorTarget: 1.5,
+			prepare:    func(context.Context, int) (string, error) { return "nothing changed", nil },
+			floorAfter: statx},
+		{name: "c. 1% data changed", target: 0.3, floorName: "statx",
+			prepare: func(_ context.Context, rep int) (string, error) {
+				n, err := treegen.ChangeData(b.src.MountPoint, 0.01, seed*1000+uint64(rep))
+				return fmt.Sprintf("%d files rewritten", n), err
+			},
+			floorAfter: statx},
+		{name: "d. 1% metadata changed", target: 0.3, floorName: "statx",
+			prepare: func(_ context.Context, rep int) (string, error) {
+				n, err := treegen.ChangeMetadata(b.src.MountPoint, 0.01, seed*1000+500+uint64(rep))
+				return fmt.Sprintf("%d entries chmod/chown/touch/setxattr", n), err
+			},
+			floorAfter: statx},
 	}
 }
 
@@ -117,6 +153,9 @@ func (b *bench) setup(ctx context.Context) error {
 		return fmt.Errorf("temporary directory: %w", err)
 	}
 	b.tmp = tmp
+	if b.self, err = os.Executable(); err != nil {
+		return fmt.Errorf("find this program, to run the 6.12 path under a seccomp filter: %w", err)
+	}
 	if err := b.binary(ctx); err != nil {
 		return err
 	}
@@ -127,14 +166,14 @@ func (b *bench) setup(ctx context.Context) error {
 	size := (est.DiskBytes*14/10 + 512<<20) &^ (1<<20 - 1)
 	inodes := est.Entries()*2 + 16384
 	b.logf("images of %d MiB, %d inodes each, in %s", size>>20, inodes, tmp)
-	names := []string{"src", "ours", "rsync"}
-	var imgs [3]*ext4img.Image
+	names := []string{"src", "ours", "ours612", "rsync"}
+	var imgs [4]*ext4img.Image
 	for i, n := range names {
 		im, err := ext4img.Create(ctx, filepath.Join(tmp, n+".img"), filepath.Join(tmp, n), "TailsData", size, inodes)
 		if im != nil {
 			imgs[i] = im
 		}
-		b.src, b.dst[ours], b.dst[rsync] = imgs[0], imgs[1], imgs[2]
+		b.src, b.dst[ours], b.dst[ours612], b.dst[rsync] = imgs[0], imgs[1], imgs[2], imgs[3]
 		if err != nil {
 			return fmt.Errorf("image %s: %w", n, err)
 		}
@@ -177,7 +216,7 @@ func (b *bench) binary(ctx context.Context) error {
 // cleanup unmounts and detaches every image, and removes them unless -keep.
 func (b *bench) cleanup() error {
 	var errs []error
-	for _, im := range []*ext4img.Image{b.src, b.dst[ours], b.dst[rsync]} {
+	for _, im := range append([]*ext4img.Image{b.src}, b.dst[:]...) {
 		if im == nil {
 			continue
 		}
@@ -198,7 +237,7 @@ func (b *bench) cleanup() error {
 	return errors.Join(errs...)
 }
 
-// runScenario runs the repetitions, alternating which tool goes first, then checks both copies.
+// runScenario runs the repetitions, rotating which tool goes first, then checks every copy.
 func (b *bench) runScenario(ctx context.Context, sc scenario) (result, error) {
 	r := result{scenario: sc}
 	for rep := 0; rep < b.cfg.reps; rep++ {
@@ -207,13 +246,26 @@ func (b *bench) runScenario(ctx context.Context, sc scenario) (result, error) {
 			return r, fmt.Errorf("prepare: %w", err)
 		}
 		r.prepared = append(r.prepared, what)
+		floor := func(f func(context.Context) (time.Duration, error)) error {
+			if f == nil {
+				return nil
+			}
+			unix.Sync()
+			d, err := f(ctx)
+			if err != nil {
+				return fmt.Errorf("%s floor: %w", sc.floorName, err)
+			}
+			r.floors = append(r.floors, d)
+			b.logf("%-24s rep %d %-9s %7.3fs", sc.name, rep+1, sc.floorName+" floor", d.Seconds())
+			return nil
+		}
+		if err := floor(sc.floorBefore); err != nil {
+			return r, err
+		}
 		// Flush what prepare or the previous runs left dirty, so that no tool pays for it.
 		unix.Sync()
-		order := []tool{ours, rsync}
-		if rep%2 == 1 {
-			order = []tool{rsync, ours}
-		}
-		for _, t := range order {
+		for i := range tools {
+			t := tools[(i+rep)%len(tools)]
 			run := b.runTool(ctx, t)
 			if ctx.Err() != nil {
 				return r, ctx.Err()
@@ -222,11 +274,14 @@ func (b *bench) runScenario(ctx context.Context, sc scenario) (result, error) {
 			if run.err != nil {
 				r.failed[t] = append(r.failed[t], run.err.Error())
 			}
-			b.logf("%-24s rep %d %-5s %7.3fs  peak RSS %6.1f MiB  %s", sc.name, rep+1, t, run.wall.Seconds(),
-				float64(run.maxRSS)/1024, summary(t, run, what))
+			b.logf("%-24s rep %d %-9s %7.3fs  peak RSS %6.1f MiB (Σ %6.1f)  %s", sc.name, rep+1, t, run.wall.Seconds(),
+				float64(run.maxRSS)/1024, float64(run.sumRSS)/1024, summary(t, run, what))
+		}
+		if err := floor(sc.floorAfter); err != nil {
+			return r, err
 		}
 	}
-	for _, t := range []tool{ours, rsync} {
+	for _, t := range tools {
 		diff, err := b.verify(ctx, b.dst[t].MountPoint)
 		if err != nil {
 			return r, err
@@ -243,7 +298,7 @@ func summary(t tool, r run, prepared string) string {
 	if r.err != nil {
 		return "FAILED: " + r.err.Error()
 	}
-	if t == ours {
+	if t != rsync {
 		return "(" + prepared + ") " + strings.TrimSpace(lastLines(r.stdout, 1))
 	}
 	return ""
@@ -251,11 +306,16 @@ func summary(t tool, r run, prepared string) string {
 
 // runTool times one tool mirroring the source onto its destination. rsync is followed by
 // `sync -f DST` (syncfs), as our engine ends with syncfs(2) of the destination before reporting.
+// ours612 is this program re-executed with noXattrAtFlag, which installs the seccomp filter and
+// then executes the engine (the filter stays across execve): the only difference from ours.
 func (b *bench) runTool(ctx context.Context, t tool) run {
 	src, dst := b.src.MountPoint, b.dst[t].MountPoint
 	rssFile := filepath.Join(b.tmp, "maxrss")
-	if t == ours {
+	switch t {
+	case ours:
 		return timeCommands(ctx, rssFile, [][]string{{b.bin, "sync", src, dst}})
+	case ours612:
+		return timeCommands(ctx, rssFile, [][]string{{b.self, noXattrAtFlag, b.bin, "sync", src, dst}})
 	}
 	return timeCommands(ctx, rssFile, [][]string{
 		{"rsync", "-aHAXS", "--delete", "--numeric-ids", src + "/", dst + "/"},

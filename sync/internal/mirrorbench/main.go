@@ -1,7 +1,11 @@
 // Command mirrorbench times `tails-backup sync` against `rsync -aHAXS --delete --numeric-ids` on the
 // same synthetic tree (treegen.Bench), source and destinations on separate loop-mounted ext4 file
-// systems, for a full copy, a no-op update, and updates after 1% data and 1% metadata changes. It
-// prints one table and exits 1 if a destination is not an exact copy of the source afterwards (or a
+// systems, for a full copy, a no-op update, and updates after 1% data and 1% metadata changes. Ours
+// runs twice, on this kernel's path and on Tails 7's Linux 6.12 path (the *xattrat system calls
+// refused by a seccomp filter), each onto its own destination; each scenario's physical floor (a
+// parallel statx walk of both trees for the updates, writing the data sequentially into one file
+// for the full copy) is timed in the same repetition. It prints one table of ratios to rsync and
+// to the floors, and exits 1 if a destination is not an exact copy of the source afterwards (or a
 // tool failed); missed speed or memory targets only show as FAIL in the table. Run as root:
 //
 //	go run ./sync/internal/mirrorbench [-files N] [-reps R] [-bin PATH] [-seed S] [-keep]
@@ -14,6 +18,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"tails-backup/sync/internal/noxattrat"
 )
 
 // config is the command line.
@@ -27,7 +33,26 @@ type config struct {
 
 func main() { os.Exit(mainStatus()) }
 
+// noXattrAtFlag, as the first argument, makes this program install the seccomp filter of
+// noxattrat and execute the rest of its arguments: how the benchmark runs the engine on the path
+// of Tails 7's Linux 6.12 (no *xattrat system calls) on any kernel, without a switch in the product.
+const noXattrAtFlag = "-exec-with-xattrat-refused"
+
+// execRefusingXattrAt never returns unless it fails.
+func execRefusingXattrAt(argv []string) int {
+	if err := noxattrat.Install(); err != nil {
+		fmt.Fprintf(os.Stderr, "mirrorbench: %v\n", err)
+		return 1
+	}
+	err := syscall.Exec(argv[0], argv, os.Environ())
+	fmt.Fprintf(os.Stderr, "mirrorbench: execute %s: %v\n", argv[0], err)
+	return 1
+}
+
 func mainStatus() int {
+	if len(os.Args) > 2 && os.Args[1] == noXattrAtFlag {
+		return execRefusingXattrAt(os.Args[2:])
+	}
 	var cfg config
 	flag.IntVar(&cfg.files, "files", 100000, "number of files in the generated tree")
 	flag.IntVar(&cfg.reps, "reps", 3, "repetitions of each scenario; the median is reported")
