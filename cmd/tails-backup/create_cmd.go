@@ -32,9 +32,7 @@ func runCreate(ctx context.Context, env *environment, args []string) error {
 	fs := newFlagSet(env, "create", createSynopsis, env.loc.Tr(createDescription))
 	yes := fs.Bool("yes", false, env.loc.Tr("erase the stick without asking (DEVICE is then required)"))
 	replace := fs.Bool("replace", false, env.loc.Tr("with --yes: erase the stick even if it is a backup paired with this Tails"))
-	statePath := fs.String("state", "", env.loc.Tr(stateFlagHelp))
-	helperCmd := fs.String("helper-command", defaultHelperCommand(), env.loc.Tr("how to run the root helper"))
-	verbose := fs.Bool("verbose", false, env.loc.Tr("log debug messages"))
+	statePath, helperCmd, verbose := sessionFlags(env, fs)
 	if done, err := parseFlags(env.loc, fs, args); done {
 		return err
 	}

@@ -30,9 +30,7 @@ Either may be left out when only one backup Tails is paired.`
 // runPassphraseFree is `tails-backup passphrase-free on|off [DEVICE]`.
 func runPassphraseFree(ctx context.Context, env *environment, args []string) error {
 	fs := newFlagSet(env, "passphrase-free", passphraseFreeSynopsis, env.loc.Tr(passphraseFreeDescription))
-	statePath := fs.String("state", "", env.loc.Tr(stateFlagHelp))
-	helperCmd := fs.String("helper-command", defaultHelperCommand(), env.loc.Tr("how to run the root helper"))
-	verbose := fs.Bool("verbose", false, env.loc.Tr("log debug messages"))
+	statePath, helperCmd, verbose := sessionFlags(env, fs)
 	if done, err := parseFlags(env.loc, fs, args); done {
 		return err
 	}
@@ -54,9 +52,7 @@ func runPassphraseFree(ctx context.Context, env *environment, args []string) err
 func runForget(ctx context.Context, env *environment, args []string) error {
 	fs := newFlagSet(env, "forget", forgetSynopsis, env.loc.Tr(forgetDescription))
 	yes := fs.Bool("yes", false, env.loc.Tr("forget without asking for confirmation"))
-	statePath := fs.String("state", "", env.loc.Tr(stateFlagHelp))
-	helperCmd := fs.String("helper-command", defaultHelperCommand(), env.loc.Tr("how to run the root helper"))
-	verbose := fs.Bool("verbose", false, env.loc.Tr("log debug messages"))
+	statePath, helperCmd, verbose := sessionFlags(env, fs)
 	if done, err := parseFlags(env.loc, fs, args); done {
 		return err
 	}

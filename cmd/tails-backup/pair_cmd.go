@@ -27,9 +27,7 @@ is plugged in besides this one.`
 func runPair(ctx context.Context, env *environment, args []string) error {
 	fs := newFlagSet(env, "pair", pairSynopsis, env.loc.Tr(pairDescription))
 	yes := fs.Bool("yes", false, env.loc.Tr("pair without asking for confirmation"))
-	statePath := fs.String("state", "", env.loc.Tr(stateFlagHelp))
-	helperCmd := fs.String("helper-command", defaultHelperCommand(), env.loc.Tr("how to run the root helper"))
-	verbose := fs.Bool("verbose", false, env.loc.Tr("log debug messages"))
+	statePath, helperCmd, verbose := sessionFlags(env, fs)
 	if done, err := parseFlags(env.loc, fs, args); done {
 		return err
 	}

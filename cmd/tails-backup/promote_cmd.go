@@ -21,9 +21,7 @@ backups of the old main Tails are forgotten; then make a new backup of it.`
 func runPromote(ctx context.Context, env *environment, args []string) error {
 	fs := newFlagSet(env, "promote", promoteSynopsis, env.loc.Tr(promoteDescription))
 	yes := fs.Bool("yes", false, env.loc.Tr("do not ask for confirmation"))
-	statePath := fs.String("state", "", env.loc.Tr(stateFlagHelp))
-	helperCmd := fs.String("helper-command", defaultHelperCommand(), env.loc.Tr("how to run the root helper"))
-	verbose := fs.Bool("verbose", false, env.loc.Tr("log debug messages"))
+	statePath, helperCmd, verbose := sessionFlags(env, fs)
 	if done, err := parseFlags(env.loc, fs, args); done {
 		return err
 	}

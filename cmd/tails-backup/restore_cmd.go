@@ -61,9 +61,7 @@ func restoreRun(ctx context.Context, env *environment, args []string, opts resto
 	fs := newFlagSet(env, "restore", restoreSynopsis, env.loc.Tr(restoreDescription))
 	yes := fs.Bool("yes", false, env.loc.Tr("restore without asking for confirmation (for scripts)"))
 	skipClose := fs.Bool("skip-close", false, env.loc.Tr("leave the data of open applications as it is instead of asking to close them"))
-	statePath := fs.String("state", "", env.loc.Tr(stateFlagHelp))
-	helperCmd := fs.String("helper-command", defaultHelperCommand(), env.loc.Tr("how to run the root helper"))
-	verbose := fs.Bool("verbose", false, env.loc.Tr("log debug messages"))
+	statePath, helperCmd, verbose := sessionFlags(env, fs)
 	if done, err := parseFlags(env.loc, fs, args); done {
 		return err
 	}

@@ -6,6 +6,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"strings"
 	"time"
@@ -134,6 +135,15 @@ func warnStateError(env *environment, se *pairing.StateError) {
 
 // defaultHelperCommand is the default of --helper-command.
 func defaultHelperCommand() string { return strings.Join(wire.DefaultHelperCommand(), " ") }
+
+// sessionFlags adds to fs the flags of the commands that run a flow through the root helper:
+// --state (the pairing store), --helper-command and --verbose.
+func sessionFlags(env *environment, fs *flag.FlagSet) (statePath, helperCmd *string, verbose *bool) {
+	statePath = fs.String("state", "", env.loc.Tr(stateFlagHelp))
+	helperCmd = fs.String("helper-command", defaultHelperCommand(), env.loc.Tr("how to run the root helper"))
+	verbose = fs.Bool("verbose", false, env.loc.Tr("log debug messages"))
+	return statePath, helperCmd, verbose
+}
 
 // helperClient is the client of the root helper run by command (--helper-command).
 func helperClient(loc *l10n.Locale, command string, log *logrus.Entry) (wire.HelperRunner, error) {

@@ -38,9 +38,7 @@ func runUpdate(ctx context.Context, env *environment, args []string) error {
 func updateWith(ctx context.Context, env *environment, args []string, q quiesce.Quiescer) error {
 	fs := newFlagSet(env, "update", updateSynopsis, env.loc.Tr(updateDescription))
 	skipClose := fs.Bool("skip-close", false, env.loc.Tr("skip the data of open applications this time instead of asking to close them"))
-	statePath := fs.String("state", "", env.loc.Tr(stateFlagHelp))
-	helperCmd := fs.String("helper-command", defaultHelperCommand(), env.loc.Tr("how to run the root helper"))
-	verbose := fs.Bool("verbose", false, env.loc.Tr("log debug messages"))
+	statePath, helperCmd, verbose := sessionFlags(env, fs)
 	if done, err := parseFlags(env.loc, fs, args); done {
 		return err
 	}
