@@ -394,7 +394,7 @@ func (u *update) apiAnswer(question, choice string) error {
 // or as it was.
 func (u *update) steps() jobResult {
 	loc := u.a.loc
-	u.show(u.foundNote())
+	u.show(foundNote(loc))
 	done, err := u.flow.Run(u.ctx)
 	if err != nil {
 		return u.failed(err)
