@@ -113,10 +113,15 @@ func (b *systemBus) connect(ctx context.Context) (*udisks.Client, error) {
 	if b.client == nil {
 		var conn *dbus.Conn
 		var err error
+		// dbus.WithContext closes the connection when its context ends: the connection
+		// outlives the call that makes it (a snapshot with its own deadline, then the unlock
+		// of unlock-with-key, seen failing in the VM with "connection closed by user"); close
+		// ends it.
+		life := context.WithoutCancel(ctx)
 		if os.Getenv("SUDO_UID") != "" {
-			conn, err = dbus.Connect(defaultSystemBus, dbus.WithContext(ctx))
+			conn, err = dbus.Connect(defaultSystemBus, dbus.WithContext(life))
 		} else {
-			conn, err = dbus.ConnectSystemBus(dbus.WithContext(ctx))
+			conn, err = dbus.ConnectSystemBus(dbus.WithContext(life))
 		}
 		if err != nil {
 			b.mu.Unlock()
