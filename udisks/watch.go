@@ -79,6 +79,10 @@ type Watcher struct {
 	// read is where the last full read of udisks' objects came among the messages received:
 	// the udisks signals received before it are already in state (see stale).
 	read dbus.Sequence
+	// unread are the objects that udisks signalled before its answer to the last full read
+	// but that the answer did not hold: their earlier signals are applied, in order (see
+	// stale).
+	unread map[dbus.ObjectPath]bool
 
 	mu  sync.Mutex
 	err error
@@ -126,7 +130,7 @@ func (c *Client) Watch(ctx context.Context) (*Watcher, error) {
 	if err != nil {
 		return fail(err)
 	}
-	w.owner, w.read = owner, read
+	w.owner, w.read, w.unread = owner, read, map[dbus.ObjectPath]bool{}
 	w.state = newSnapshot(objs)
 	w.initial = w.state
 	go w.run()
@@ -211,8 +215,21 @@ func (w *Watcher) emit(e Event) {
 // back an older state until the later signals are applied again: the agent, started while a
 // stick was being plugged in, saw the stick's TailsData partition lose its LUKS header for a
 // moment, and refused to pair it.
-func (w *Watcher) stale(s *dbus.Signal) bool {
-	return s.Sequence != dbus.NoSequence && s.Sequence < w.read
+//
+// An object that the answer does not hold although a signal before it added it was added and
+// removed before the answer, or was added by a service that answered with a state older than
+// its signals (one whose replies and signals leave from different threads, as the fake's do):
+// its signals before the answer are applied, in order, so that the removal, if it comes,
+// removes it again.
+func (w *Watcher) stale(s *dbus.Signal, path dbus.ObjectPath, added bool) bool {
+	if s.Sequence == dbus.NoSequence || s.Sequence >= w.read || w.unread[path] {
+		return false
+	}
+	if added && w.state.objects[path] == nil {
+		w.unread[path] = true
+		return false
+	}
+	return true
 }
 
 func (w *Watcher) handle(s *dbus.Signal) {
@@ -235,23 +252,29 @@ func (w *Watcher) handle(s *dbus.Signal) {
 		w.c.log.WithField("owner", newOwner).Info("udisks2 (re)appeared on the bus; re-reading its objects")
 		w.resync()
 	case ifaceObjectManager + ".InterfacesAdded":
-		if s.Sender != w.owner || s.Path != RootPath || len(s.Body) != 2 || w.stale(s) {
+		if s.Sender != w.owner || s.Path != RootPath || len(s.Body) != 2 {
 			return
 		}
 		path, _ := s.Body[0].(dbus.ObjectPath)
 		ifaces, _ := s.Body[1].(map[string]map[string]dbus.Variant)
+		if w.stale(s, path, true) {
+			return
+		}
 		if isUDisksObject(path) {
 			w.applyAdded(path, ifaces)
 		}
 	case ifaceObjectManager + ".InterfacesRemoved":
-		if s.Sender != w.owner || s.Path != RootPath || len(s.Body) != 2 || w.stale(s) {
+		if s.Sender != w.owner || s.Path != RootPath || len(s.Body) != 2 {
 			return
 		}
 		path, _ := s.Body[0].(dbus.ObjectPath)
 		ifaces, _ := s.Body[1].([]string)
+		if w.stale(s, path, false) {
+			return
+		}
 		w.applyRemoved(path, ifaces)
 	case ifaceProperties + ".PropertiesChanged":
-		if s.Sender != w.owner || !isUDisksObject(s.Path) || len(s.Body) != 3 || w.stale(s) {
+		if s.Sender != w.owner || !isUDisksObject(s.Path) || len(s.Body) != 3 || w.stale(s, s.Path, false) {
 			return
 		}
 		iface, _ := s.Body[0].(string)
@@ -355,7 +378,7 @@ func (w *Watcher) resync() {
 		w.c.log.WithError(err).Warn("re-read udisks objects")
 		return
 	}
-	w.read = read
+	w.read, w.unread = read, map[dbus.ObjectPath]bool{}
 	fresh := newSnapshot(objs)
 	paths := map[dbus.ObjectPath]bool{}
 	for p := range w.state.objects {
