@@ -181,6 +181,15 @@ func (r *Restore) Run(ctx context.Context) (*Restored, error) {
 	req := wire.Request{Version: wire.ProtocolVersion, Op: wire.OpRestore, Backup: stick.UUID, Source: m.Source, Skip: skip}
 	rep, err := r.Helper.Run(ctx, req, r.UI.Event)
 	r.UI.EndProgress(err == nil)
+	var he *wire.HelperError
+	if errors.As(err, &he) && he.Code == wire.CodeNoSpace && he.Needed > he.Available {
+		// Here the space is this Tails' own Persistent Storage: the generic sentence's "a
+		// bigger USB stick" would send the person to make a new backup.
+		r.Log.WithError(err).Warn("the restore ran out of space")
+		// TRANSLATORS: %[1]s is the stick restored from; %[2]s the size missing, %[3]s the size free ("1.5 GB").
+		return nil, errors.New(r.Loc.Tr("the restore from %[1]s did not finish: the Persistent Storage of this Tails is too small, %[2]s more is needed than the %[3]s free; delete files you do not need from it, or restore onto a Tails USB stick with a bigger Persistent Storage",
+			name, r.Loc.Size(he.Needed-he.Available), r.Loc.Size(he.Available)))
+	}
 	if err != nil {
 		return nil, fmt.Errorf(r.Loc.Tr("the restore from %[1]s did not finish: %[2]w"), name, CommandHelperError(ctx, r.Loc, err, r.Log))
 	}

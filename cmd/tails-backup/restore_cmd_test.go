@@ -268,8 +268,9 @@ func TestRestoreCommandHelperFails(t *testing.T) {
 	fakePinentry(t, w.pinentry, udiskstest.BackupPassphrase)
 	helperCmd, record := fakeHelper(t, w.helperBin, "error", "no-space")
 	code, stdout, stderr := runSession(t, "y\n", "restore", "--helper-command", helperCmd)
-	// The helper's no-space is worded from its code (the session's language), not its message.
-	if code != 1 || !strings.Contains(stderr, "tails-backup restore: the restore from Kingston DataTraveler (17.2 GB, /dev/sdb) did not finish: There is not enough space: 1.0 kB more is needed than the 1.0 kB free. Free some space, or use a bigger USB stick, and try again\n") {
+	// The helper's no-space is worded from its code (the session's language), not its message,
+	// and names what is full: this Tails' own Persistent Storage.
+	if code != 1 || !strings.Contains(stderr, "tails-backup restore: the restore from Kingston DataTraveler (17.2 GB, /dev/sdb) did not finish: the Persistent Storage of this Tails is too small, 1.0 kB more is needed than the 1.0 kB free; delete files you do not need from it, or restore onto a Tails USB stick with a bigger Persistent Storage\n") {
 		t.Errorf("exit %d, stderr %q", code, stderr)
 	}
 	if strings.Contains(stdout, "Restart Tails") {
@@ -492,7 +493,7 @@ func TestRestoreCommandPausesUpdates(t *testing.T) {
 		stderr    string
 	}{
 		{name: "restored", stdin: "y\n", mode: "done"},
-		{name: "the helper fails", stdin: "y\n", mode: "error", code: 1, stderr: "did not finish: There is not enough space"},
+		{name: "the helper fails", stdin: "y\n", mode: "error", code: 1, stderr: "did not finish: the Persistent Storage of this Tails is too small"},
 		{name: "not confirmed", stdin: "n\n", mode: "done", code: 1, stderr: "not confirmed, so nothing was changed"},
 		{name: "Ctrl-C while the helper runs", stdin: "y\n", mode: "hang", interrupt: true, code: 1,
 			stderr: "did not finish: interrupted while the root helper was running"},
