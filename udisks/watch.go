@@ -221,15 +221,8 @@ func (w *Watcher) emit(e Event) {
 // its signals (one whose replies and signals leave from different threads, as the fake's do):
 // its signals before the answer are applied, in order, so that the removal, if it comes,
 // removes it again.
-func (w *Watcher) stale(s *dbus.Signal, path dbus.ObjectPath, added bool) bool {
-	if s.Sequence == dbus.NoSequence || s.Sequence >= w.read || w.unread[path] {
-		return false
-	}
-	if added && w.state.objects[path] == nil {
-		w.unread[path] = true
-		return false
-	}
-	return true
+func (w *Watcher) stale(s *dbus.Signal, path dbus.ObjectPath) bool {
+	return s.Sequence != dbus.NoSequence && s.Sequence < w.read && !w.unread[path]
 }
 
 func (w *Watcher) handle(s *dbus.Signal) {
@@ -257,8 +250,11 @@ func (w *Watcher) handle(s *dbus.Signal) {
 		}
 		path, _ := s.Body[0].(dbus.ObjectPath)
 		ifaces, _ := s.Body[1].(map[string]map[string]dbus.Variant)
-		if w.stale(s, path, true) {
-			return
+		if w.stale(s, path) {
+			if w.state.objects[path] != nil {
+				return
+			}
+			w.unread[path] = true // the read did not hold it: its earlier signals apply
 		}
 		if isUDisksObject(path) {
 			w.applyAdded(path, ifaces)
@@ -269,12 +265,12 @@ func (w *Watcher) handle(s *dbus.Signal) {
 		}
 		path, _ := s.Body[0].(dbus.ObjectPath)
 		ifaces, _ := s.Body[1].([]string)
-		if w.stale(s, path, false) {
+		if w.stale(s, path) {
 			return
 		}
 		w.applyRemoved(path, ifaces)
 	case ifaceProperties + ".PropertiesChanged":
-		if s.Sender != w.owner || !isUDisksObject(s.Path) || len(s.Body) != 3 || w.stale(s, s.Path, false) {
+		if s.Sender != w.owner || !isUDisksObject(s.Path) || len(s.Body) != 3 || w.stale(s, s.Path) {
 			return
 		}
 		iface, _ := s.Body[0].(string)
