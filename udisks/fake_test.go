@@ -256,6 +256,43 @@ func TestWatchStartSkipsSignalsOlderThanItsRead(t *testing.T) {
 	}
 }
 
+// A stick plugged in and pulled out again while a watch starts: its signals may all be older
+// than the watch's full read, which does not hold it. Its addition applies (the read did not
+// hold the object), so its removal must apply too, or the watcher would keep a stick that is
+// gone (the agent would offer to update it).
+func TestWatchStartForgetsStickAddedAndRemovedBeforeItsRead(t *testing.T) {
+	e := newEnv(t)
+	ctx := testCtx(t)
+	for i := range 20 {
+		p := e.svc.AddStick(udiskstest.StickSpec{Name: fmt.Sprintf("sds%c", 'a'+i), Vendor: "Samsung", Model: "Bar",
+			Serial: fmt.Sprintf("GONE%d", i), Removable: true, ConnectionBus: "usb", Tails: true, Passphrase: "x"})
+		e.svc.Unplug(p.Drive)
+		w, err := e.client.Watch(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gone := func(snap *udisks.Snapshot) bool {
+			return snap.Object(p.Drive) == nil && snap.Object(p.LUKS) == nil
+		}
+		if !gone(w.Initial()) {
+			t.Fatalf("run %d: the first read holds a stick that was pulled out before it", i)
+		}
+		// Every signal sent before this change reaches the watcher before it.
+		marker := fmt.Sprintf("run%d", i)
+		e.svc.Set(e.world.Backup.LUKS, "org.freedesktop.UDisks2.Block", "IdLabel", marker)
+		for {
+			ev := next(t, w)
+			if ev.Kind == udisks.PropertiesChanged && ev.Path == e.world.Backup.LUKS && ev.New.Block.IdLabel == marker {
+				if !gone(ev.Snapshot) {
+					t.Fatalf("run %d: the watcher still holds a stick pulled out before its read", i)
+				}
+				break
+			}
+		}
+		w.Close()
+	}
+}
+
 func TestWatchSurvivesDaemonRestart(t *testing.T) {
 	e := newEnv(t)
 	ctx := testCtx(t)
