@@ -104,6 +104,9 @@ func TestE2E(t *testing.T) {
 		{"5-unpaired-stick", w.ScenarioUnpaired, []string{"prepare-sticks"}, 0},
 		{"6-thunderbird", w.ScenarioThunderbird, []string{"1-create"}, 0},
 		{"7-reminder", w.ScenarioReminder, []string{"1-create"}, 0},
+		// The session in French as Tails sets it: notifications, passphrase dialog and
+		// command line from the catalog; English again for the scenarios after it.
+		{"16-french", w.ScenarioFrench, []string{"1-create"}, 0},
 		{"pair", w.Pair, []string{"prepare-sticks"}, 0},
 		{"9-system-refresh", w.ScenarioSystemRefresh, []string{"1-create"}, 0},
 		{"13-backup-boots-refreshed", w.ScenarioBackupBoots, []string{"9-system-refresh", "13-backup-boots"}, 0},

@@ -51,6 +51,8 @@ type World struct {
 	VM  *VM
 	G   *Guest
 	Dir string
+	// Repo is the project's working tree on the host (its po/ catalogs, for scenario 16).
+	Repo string
 	// BootDisk is the image of the stick this Tails runs from (the guest's virtio disk).
 	BootDisk string
 	// Say narrates what a person would see; Log records details and timings.
@@ -121,7 +123,7 @@ func Setup(ctx context.Context, repo, runDir string, leg Leg, say, log Logger) (
 	if err != nil {
 		return nil, err
 	}
-	w := &World{VM: vm, G: vm.Guest, Dir: runDir, BootDisk: boot, Say: say, Log: log, Sticks: map[string]*Stick{}, Leg: leg,
+	w := &World{VM: vm, G: vm.Guest, Dir: runDir, Repo: repo, BootDisk: boot, Say: say, Log: log, Sticks: map[string]*Stick{}, Leg: leg,
 		Boot: &VirtioDisk{ID: BootDiskID, File: boot, Serial: BootSerial}}
 	t = time.Now()
 	if err := w.makeRunningTails(ctx); err != nil {
