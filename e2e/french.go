@@ -187,6 +187,11 @@ func (w *World) ScenarioFrench(ctx context.Context) (err error) {
 	if !strings.HasPrefix(owner, "tails-backup: ") {
 		return fmt.Errorf("%s belongs to %q, not to tails-backup", guestFrenchMo, strings.TrimSpace(owner))
 	}
+	// The same catalog as the host's, when the package was built with the same msgfmt.
+	if sum, err := w.G.Root(ctx, "sha256sum", guestFrenchMo); err == nil {
+		host, _ := Sha256(filepath.Join(w.Dir, "locale", "fr", "LC_MESSAGES", l10n.Domain+".mo"))
+		w.Log.Logf("sha256 of the French catalog: %s in the guest, %s compiled on the host", strings.Fields(sum)[0], host)
+	}
 	// The guest has no locales package: the C library has no fr_FR.UTF-8, which the Go side
 	// does not need (l10n reads LANG and LANGUAGE itself), so the French below owes nothing to it.
 	locales, _ := w.G.Root(ctx, "sh", "-c", "locale -a 2>/dev/null | tr '\\n' ' '")
@@ -201,6 +206,10 @@ func (w *World) ScenarioFrench(ctx context.Context) (err error) {
 		return err
 	}
 	defer func() {
+		if err != nil {
+			// The backup may still be plugged in: the agent restarted in English would update it.
+			w.UnplugAll(ctx)
+		}
 		if rerr := w.restoreSessionLanguage(ctx, before); rerr != nil {
 			err = errors.Join(err, rerr)
 		}
