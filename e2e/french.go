@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -221,6 +222,9 @@ func (w *World) ScenarioFrench(ctx context.Context) (err error) {
 	if err := w.StartAgent(ctx); err != nil {
 		return err
 	}
+	if line, err := w.agentStarted(ctx); err != nil || !slices.Contains(strings.Fields(line), "lang="+fr.Lang()) {
+		return fmt.Errorf("the agent did not start in French: %q %v", line, err)
+	}
 
 	if err := w.frenchUpdate(ctx, fr); err != nil {
 		return err
@@ -388,6 +392,17 @@ func (w *World) restoreSessionLanguage(ctx context.Context, before string) error
 	if err := w.StartAgent(ctx); err != nil {
 		return err
 	}
+	if line, err := w.agentStarted(ctx); err != nil || slices.Contains(strings.Fields(line), "lang=fr") {
+		return fmt.Errorf("the agent did not start again in the session's language: %q %v", line, err)
+	}
 	w.Log.Logf("the session's language is back as it was (set %q, unset %q), the agent restarted in it", set, unset)
 	return nil
+}
+
+// agentStarted is the running agent's "agent started" line in its journal, which names the
+// language it speaks (lang=fr; empty for English).
+func (w *World) agentStarted(ctx context.Context) (string, error) {
+	out, err := w.G.Root(ctx, "sh", "-c", "journalctl -q -o cat _SYSTEMD_USER_UNIT=tails-backup-agent.service "+
+		"_PID=$(systemctl --user -M amnesia@ show -p MainPID --value tails-backup-agent.service) | grep 'agent started'")
+	return strings.TrimSpace(out), err
 }
