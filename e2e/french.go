@@ -236,7 +236,10 @@ func (w *World) ScenarioFrench(ctx context.Context) (err error) {
 // against the French catalog.
 func (w *World) frenchUpdate(ctx context.Context, fr *l10n.Locale) error {
 	st := w.Sticks[StickBackup]
-	if err := w.ChangeData(ctx, 16, 0); err != nil {
+	// The person writes two letters (the weeks of changes of ChangeData, seeds 0 to 9, are the
+	// other scenarios'): the update has files to copy.
+	if _, err := w.G.User(ctx, "sh", "-c", `cd `+persistenceMount+`/Persistent/Documents && `+
+		`printf 'Dear Camille,\n' >letter-16a.txt && printf 'Dear Karim,\n' >letter-16b.txt`); err != nil {
 		return err
 	}
 	seq, err := w.LastSeq(ctx)
