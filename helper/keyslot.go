@@ -29,29 +29,29 @@ var keyslotPBKDF = []string{"--pbkdf", "pbkdf2", "--pbkdf-force-iterations", "10
 
 // luksDevice is the TailsData partition of a validated stick: its device node, checked to be
 // that block device now.
-func luksDevice(st udisks.Stick, name string) (string, *Failure) {
+func luksDevice(st udisks.Stick, name stick) (string, *Failure) {
 	dev := ""
 	if st.LUKS != nil && st.LUKS.Block != nil {
 		dev = strings.TrimRight(st.LUKS.Block.Device, "\x00")
 	}
 	if err := checkBlockDevice(dev, deviceNumber(st.LUKS)); err != nil {
-		return "", failf(wire.CodeDeviceGone, err, "The Persistent Storage partition of %s is not where udisks says; plug the stick in again and try again.", name)
+		return "", failf(wire.CodeDeviceGone, wire.ReasonLUKSMoved, name.on(), err, "The Persistent Storage partition of %s is not where udisks says; plug the stick in again and try again.", name)
 	}
 	return dev, nil
 }
 
 // cryptsetupFailure explains a cryptsetup failure that no operation expects.
-func (o *operation) cryptsetupFailure(err error, name, what string) *Failure {
+func (o *operation) cryptsetupFailure(err error, name stick, what string) *Failure {
 	var ce *cryptsetupError
 	switch {
 	case errors.Is(err, errNoCryptsetup):
-		return failf(wire.CodeNoCryptsetup, err, "The cryptsetup program is not installed, so the key of %s cannot be %s; install cryptsetup and try again.", name, what)
+		return failf(wire.CodeNoCryptsetup, wire.ReasonNoCryptsetup, name.on(), err, "The cryptsetup program is not installed, so the key of %s cannot be %s; install cryptsetup and try again.", name, what)
 	case o.ctx.Err() != nil:
 		return cancelled(o.ctx)
 	case errors.As(err, &ce) && ce.Code == cryptsetupWrongDevice:
-		return failf(wire.CodeDeviceGone, err, "The Persistent Storage partition of %s went away; plug the stick in again and try again.", name)
+		return failf(wire.CodeDeviceGone, wire.ReasonLUKSGone, name.on(), err, "The Persistent Storage partition of %s went away; plug the stick in again and try again.", name)
 	default:
-		return failf(wire.CodeInternal, err, "The key of %s cannot be %s (%s); try again, and report the bug if it happens again.", name, what, shorten(err.Error()))
+		return failf(wire.CodeInternal, wire.ReasonKeyOpFailed, name.on(), err, "The key of %s cannot be %s (%s); try again, and report the bug if it happens again.", name, what, shorten(err.Error()))
 	}
 }
 
@@ -71,7 +71,7 @@ func (o *operation) addKeySlot(snap *udisks.Snapshot, src, dst *root) (*wire.Rep
 	}
 	dirfd, err := openKeysDir(src.fd, true)
 	if err != nil {
-		return nil, failf(wire.CodeInternal, err, "The folder of the backup keys in this Tails' Persistent Storage cannot be made (%s); restart Tails and try again.", shorten(err.Error()))
+		return nil, failf(wire.CodeInternal, wire.ReasonKeysDirFailed, wire.Args{}, err, "The folder of the backup keys in this Tails' Persistent Storage cannot be made (%s); restart Tails and try again.", shorten(err.Error()))
 	}
 	defer unix.Close(dirfd)
 
@@ -97,7 +97,7 @@ func (o *operation) addKeySlot(snap *udisks.Snapshot, src, dst *root) (*wire.Rep
 		return nil, o.cryptsetupFailure(err, name, "added")
 	}
 	if len(before.slots()) >= luksMaxKeyslots {
-		return nil, failf(wire.CodeNoFreeKeySlot, nil, "Every key slot of the Persistent Storage on %s is taken, so it cannot be unlocked without its passphrase; remove a passphrase you no longer use from it, or keep typing the passphrase.", name)
+		return nil, failf(wire.CodeNoFreeKeySlot, wire.ReasonNoFreeKeySlot, name.on(), nil, "Every key slot of the Persistent Storage on %s is taken, so it cannot be unlocked without its passphrase; remove a passphrase you no longer use from it, or keep typing the passphrase.", name)
 	}
 	if o.ctx.Err() != nil {
 		return nil, cancelled(o.ctx)
@@ -105,7 +105,7 @@ func (o *operation) addKeySlot(snap *udisks.Snapshot, src, dst *root) (*wire.Rep
 	key := make([]byte, backupKeySize)
 	defer clear(key)
 	if _, err := rand.Read(key); err != nil {
-		return nil, failf(wire.CodeInternal, err, "No random key can be made (%s); restart Tails and try again.", shorten(err.Error()))
+		return nil, failf(wire.CodeInternal, wire.ReasonNoRandom, wire.Args{}, err, "No random key can be made (%s); restart Tails and try again.", shorten(err.Error()))
 	}
 	args := append([]string{"luksAddKey", "--batch-mode"}, keyslotPBKDF...)
 	args = append(args, "--key-file", fdPath(0), dev, fdPath(1))
@@ -113,9 +113,9 @@ func (o *operation) addKeySlot(snap *udisks.Snapshot, src, dst *root) (*wire.Rep
 	var ce *cryptsetupError
 	switch {
 	case errors.As(err, &ce) && ce.Code == cryptsetupNoPermission:
-		return nil, failf(wire.CodeWrongPassphrase, err, "The passphrase does not unlock the Persistent Storage on %s; type the passphrase of the backup again.", name)
+		return nil, failf(wire.CodeWrongPassphrase, wire.ReasonWrongPassphrase, name.on(), err, "The passphrase does not unlock the Persistent Storage on %s; type the passphrase of the backup again.", name)
 	case errors.As(err, &ce) && ce.Code == cryptsetupWrongParams && strings.Contains(strings.ToLower(ce.Output), "full"):
-		return nil, failf(wire.CodeNoFreeKeySlot, err, "Every key slot of the Persistent Storage on %s is taken, so it cannot be unlocked without its passphrase; remove a passphrase you no longer use from it, or keep typing the passphrase.", name)
+		return nil, failf(wire.CodeNoFreeKeySlot, wire.ReasonNoFreeKeySlot, name.on(), err, "Every key slot of the Persistent Storage on %s is taken, so it cannot be unlocked without its passphrase; remove a passphrase you no longer use from it, or keep typing the passphrase.", name)
 	case err != nil:
 		return nil, o.cryptsetupFailure(err, name, "added")
 	}
@@ -141,7 +141,7 @@ func (o *operation) addKeySlot(snap *udisks.Snapshot, src, dst *root) (*wire.Rep
 	if err := writeKeyFile(dirfd, k); err != nil {
 		undo()
 		o.removeToken(context.WithoutCancel(o.ctx), dev, token)
-		return nil, failf(wire.CodeInternal, err, "The key of %s cannot be saved in this Tails' Persistent Storage (%s); free some space in it and try again.", name, shorten(err.Error()))
+		return nil, failf(wire.CodeInternal, wire.ReasonKeyNotSaved, name.on(), err, "The key of %s cannot be saved in this Tails' Persistent Storage (%s); free some space in it and try again.", name, shorten(err.Error()))
 	}
 	o.log.WithField("key_slot", slot).WithField("token", token).Info("key slot added and key kept")
 	return &wire.Report{KeySlots: []int{slot}}, nil
@@ -149,7 +149,7 @@ func (o *operation) addKeySlot(snap *udisks.Snapshot, src, dst *root) (*wire.Rep
 
 // newSlot finds the key slot that luksAddKey added: in the header now, not before, and opened
 // by key.
-func (o *operation) newSlot(dev, name string, before luksHeader, key []byte) (int, *Failure) {
+func (o *operation) newSlot(dev string, name stick, before luksHeader, key []byte) (int, *Failure) {
 	after, err := o.luksDump(o.ctx, dev)
 	if err != nil {
 		return -1, o.cryptsetupFailure(err, name, "added")
@@ -166,7 +166,7 @@ func (o *operation) newSlot(dev, name string, before luksHeader, key []byte) (in
 			return s, nil
 		}
 	}
-	return -1, failf(wire.CodeInternal, nil, "The new key slot of %s cannot be found after adding it; try again, and report the bug if it happens again.", name)
+	return -1, failf(wire.CodeInternal, wire.ReasonKeySlotNotFound, name.on(), nil, "The new key slot of %s cannot be found after adding it; try again, and report the bug if it happens again.", name)
 }
 
 // importToken records in the LUKS2 header of dev that slot holds the key kept by the Tails
@@ -211,7 +211,7 @@ func ourTokens(h luksHeader) map[int]luksToken {
 }
 
 // keptKey reads the key kept for the backup of the request, as a Failure when it cannot.
-func (o *operation) keptKey(src *root, name string) (keyFile, *Failure) {
+func (o *operation) keptKey(src *root, name stick) (keyFile, *Failure) {
 	dirfd, err := openKeysDir(src.fd, false)
 	if err == nil {
 		defer unix.Close(dirfd)
@@ -221,9 +221,9 @@ func (o *operation) keptKey(src *root, name string) (keyFile, *Failure) {
 		}
 	}
 	if errors.Is(err, errKeyMissing) {
-		return keyFile{}, failf(wire.CodeKeyMissing, err, "This Tails keeps no key for %s, so it cannot unlock it without its passphrase; type the passphrase.", name)
+		return keyFile{}, failf(wire.CodeKeyMissing, wire.ReasonKeyMissing, name.on(), err, "This Tails keeps no key for %s, so it cannot unlock it without its passphrase; type the passphrase.", name)
 	}
-	return keyFile{}, failf(wire.CodeKeyMissing, err, "The key this Tails keeps for %s cannot be used (%s); type the passphrase.", name, shorten(err.Error()))
+	return keyFile{}, failf(wire.CodeKeyMissing, wire.ReasonKeyUnusable, name.on(), err, "The key this Tails keeps for %s cannot be used (%s); type the passphrase.", name, shorten(err.Error()))
 }
 
 // unlockWithKey unlocks the locked backup with the kept key, through udisks.
@@ -250,22 +250,22 @@ func (o *operation) unlockWithKey(snap *udisks.Snapshot, src *root) (*wire.Repor
 	switch {
 	case err == nil:
 	case errors.Is(err, udisks.ErrWrongPassphrase):
-		return nil, failf(wire.CodeKeyRefused, err, "%s no longer accepts the key this Tails keeps for it (its key slot was removed, or the stick was made again); type the passphrase.", capitalize(name))
+		return nil, failf(wire.CodeKeyRefused, wire.ReasonKeyRefused, name.on(), err, "%s no longer accepts the key this Tails keeps for it (its key slot was removed, or the stick was made again); type the passphrase.", capitalize(name.String()))
 	case errors.Is(err, udisks.ErrAlreadyUnlocked):
 		return o.alreadyUnlocked(st.LUKS.Path, name, err)
 	case errors.Is(err, udisks.ErrDeviceGone):
-		return nil, failf(wire.CodeDeviceGone, err, "%s was unplugged while it was being unlocked; plug it in again.", capitalize(name))
+		return nil, failf(wire.CodeDeviceGone, wire.ReasonUnpluggedUnlocking, name.on(), err, "%s was unplugged while it was being unlocked; plug it in again.", capitalize(name.String()))
 	case o.ctx.Err() != nil:
 		return nil, cancelled(o.ctx)
 	default:
-		return nil, failf(wire.CodeInternal, err, "udisks could not unlock %s with the key this Tails keeps for it (%s); type the passphrase.", name, shorten(err.Error()))
+		return nil, failf(wire.CodeInternal, wire.ReasonUnlockFailed, name.on(), err, "udisks could not unlock %s with the key this Tails keeps for it (%s); type the passphrase.", name, shorten(err.Error()))
 	}
 	o.log.WithField("cleartext", clearPath).Info("unlocked with the kept key")
 	return &wire.Report{Cleartext: string(clearPath)}, nil
 }
 
 // alreadyUnlocked reports the cleartext block of a backup unlocked meanwhile.
-func (o *operation) alreadyUnlocked(luks dbus.ObjectPath, name string, cause error) (*wire.Report, *Failure) {
+func (o *operation) alreadyUnlocked(luks dbus.ObjectPath, name stick, cause error) (*wire.Report, *Failure) {
 	ctx, cancel := context.WithTimeout(o.ctx, udisksTimeout)
 	snap, err := o.sys.UDisks.GetSnapshot(ctx)
 	cancel()
@@ -274,7 +274,7 @@ func (o *operation) alreadyUnlocked(luks dbus.ObjectPath, name string, cause err
 			return &wire.Report{Cleartext: string(ct.Path), AlreadyUnlocked: true}, nil
 		}
 	}
-	return nil, failf(wire.CodeInternal, errors.Join(cause, err), "udisks says %s is unlocked already but shows no unlocked device; unplug it, plug it in again and try again.", name)
+	return nil, failf(wire.CodeInternal, wire.ReasonUnlockedNoDevice, name.on(), errors.Join(cause, err), "udisks says %s is unlocked already but shows no unlocked device; unplug it, plug it in again and try again.", name)
 }
 
 // removeKeySlot removes from the plugged-in backup the key slot that the kept key opens,
@@ -305,7 +305,7 @@ func (o *operation) removeKeySlot(snap *udisks.Snapshot, src *root) (*wire.Repor
 	var removed []int
 	if ok {
 		if len(h.slots()) <= 1 {
-			return nil, failf(wire.CodeLastKeySlot, nil, "The key slot of this Tails is the only one left on %s, so removing it would lock its data away for good; add a passphrase to it first.", name)
+			return nil, failf(wire.CodeLastKeySlot, wire.ReasonLastKeySlot, name.on(), nil, "The key slot of this Tails is the only one left on %s, so removing it would lock its data away for good; add a passphrase to it first.", name)
 		}
 		if o.ctx.Err() != nil {
 			return nil, cancelled(o.ctx)
@@ -339,12 +339,12 @@ func (o *operation) forgetKey(src *root) (*wire.Report, *Failure) {
 		return &wire.Report{}, nil
 	}
 	if err != nil {
-		return nil, failf(wire.CodeInternal, err, "The folder of the backup keys in this Tails' Persistent Storage cannot be opened (%s); restart Tails and try again.", shorten(err.Error()))
+		return nil, failf(wire.CodeInternal, wire.ReasonKeysDirFailed, wire.Args{}, err, "The folder of the backup keys in this Tails' Persistent Storage cannot be opened (%s); restart Tails and try again.", shorten(err.Error()))
 	}
 	defer unix.Close(dirfd)
 	shredded, err := shredKeyFile(dirfd, o.req.Backup)
 	if err != nil {
-		return nil, failf(wire.CodeInternal, err, "The key this Tails keeps for the backup %s cannot be shredded (%s); restart Tails and try again.", o.req.Backup, shorten(err.Error()))
+		return nil, failf(wire.CodeInternal, wire.ReasonKeyNotShredded, wire.Args{}, err, "The key this Tails keeps for the backup %s cannot be shredded (%s); restart Tails and try again.", o.req.Backup, shorten(err.Error()))
 	}
 	o.log.WithField("shredded", shredded).Info("kept key forgotten")
 	return &wire.Report{KeyShredded: shredded}, nil
@@ -354,7 +354,7 @@ func (o *operation) forgetKey(src *root) (*wire.Report, *Failure) {
 // tokens name (those whose key a main Tails kept when this Tails was its backup) and the
 // tokens. Root needs no passphrase for that; the last slot is never removed.
 func (o *operation) removeOwnKeySlots(snap *udisks.Snapshot, src *root) ([]int, *Failure) {
-	const name = "this Tails' Persistent Storage"
+	name := stick{english: "this Tails' Persistent Storage"}
 	luks := snap.Object(src.cleartext.Block.CryptoBackingDevice)
 	dev, f := luksDevice(udisks.Stick{LUKS: luks}, name)
 	if f != nil {
@@ -377,7 +377,7 @@ func (o *operation) removeOwnKeySlots(snap *udisks.Snapshot, src *root) ([]int, 
 				continue
 			}
 			if len(active)-len(removed) <= 1 {
-				return removed, failf(wire.CodeLastKeySlot, nil, "The key slot that the lost main Tails could open is the only one left on this Tails, so removing it would lock its data away for good; add a passphrase to this Tails' Persistent Storage first.")
+				return removed, failf(wire.CodeLastKeySlot, wire.ReasonOwnLastKeySlot, wire.Args{}, nil, "The key slot that the lost main Tails could open is the only one left on this Tails, so removing it would lock its data away for good; add a passphrase to this Tails' Persistent Storage first.")
 			}
 			// --batch-mode with no key file and standard input /dev/null: root removes the slot
 			// without a passphrase (the user may not have the old main stick's key).

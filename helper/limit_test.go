@@ -21,27 +21,44 @@ import (
 // for an update (the source is this Tails) and for a restore (the source is the backup).
 func TestLimitFailures(t *testing.T) {
 	o := &operation{ctx: context.Background(), sys: System{}.withDefaults()}
-	backup, ps := &root{name: "the stick X"}, &root{name: "this Tails"}
+	backup, ps := &root{name: stick{Stick: wire.Stick{Label: "X"}}}, &root{name: stick{english: "this Tails"}}
 	limit := func(path string, inDst bool) error {
 		return fmt.Errorf("mirror: %w", &tbsync.LimitError{Path: path, What: tbsync.LimitDepth, Limit: 256, InDestination: inDst})
 	}
 	tests := []struct {
-		name string
-		f    *Failure
-		want []string
+		name   string
+		f      *Failure
+		want   []string
+		reason wire.Reason
+		args   wire.Args // what the session words
 	}{
 		{"update, this Tails' tree", o.mirrorFailure(limit("Persistent/a\nb", false), backup),
-			[]string{"Your Persistent Storage holds a folder nested too deeply (Persistent/a b)", "update again"}},
+			[]string{"Your Persistent Storage holds a folder nested too deeply (Persistent/a b)", "update again"},
+			wire.ReasonSourceLimit, wire.Args{Path: "Persistent/a b", Limit: wire.LimitDepth, Count: 256}},
 		{"update, the backup's tree", o.mirrorFailure(limit("old/x", true), backup),
-			[]string{"The backup on the stick X holds a folder nested too deeply (old/x)", "tails-backup create"}},
+			[]string{"The backup on the stick X holds a folder nested too deeply (old/x)", "tails-backup create"},
+			wire.ReasonBackupLimit, wire.Args{Stick: &wire.Stick{Label: "X"}, Path: "old/x", Limit: wire.LimitDepth, Count: 256}},
 		{"restore, the backup's tree", o.restoreFailure(limit("Persistent/x", false), ps, backup),
-			[]string{"The backup on the stick X holds a folder nested too deeply (Persistent/x)", "another backup"}},
+			[]string{"The backup on the stick X holds a folder nested too deeply (Persistent/x)", "another backup"},
+			wire.ReasonRestoreBackupLimit, wire.Args{Stick: &wire.Stick{Label: "X"}, Path: "Persistent/x", Limit: wire.LimitDepth, Count: 256}},
 		{"restore, this Tails' tree", o.restoreFailure(limit("Persistent/x", true), ps, backup),
-			[]string{"The Persistent Storage of this Tails holds a folder nested too deeply (Persistent/x)", "restore again"}},
+			[]string{"The Persistent Storage of this Tails holds a folder nested too deeply (Persistent/x)", "restore again"},
+			wire.ReasonRestoreTargetLimit, wire.Args{Path: "Persistent/x", Limit: wire.LimitDepth, Count: 256}},
 	}
 	for _, tt := range tests {
 		if tt.f.Code != wire.CodeRefused {
 			t.Errorf("%s: code %s, want %s", tt.name, tt.f.Code, wire.CodeRefused)
+		}
+		if tt.f.Reason != tt.reason {
+			t.Errorf("%s: reason %q, want %q", tt.name, tt.f.Reason, tt.reason)
+		}
+		got := tt.f.Args
+		if (got.Stick == nil) != (tt.args.Stick == nil) || (got.Stick != nil && *got.Stick != *tt.args.Stick) {
+			t.Errorf("%s: stick %+v, want %+v", tt.name, got.Stick, tt.args.Stick)
+		}
+		got.Stick, tt.args.Stick = nil, nil
+		if got != tt.args {
+			t.Errorf("%s: args %+v, want %+v", tt.name, got, tt.args)
 		}
 		for _, w := range tt.want {
 			if !strings.Contains(tt.f.Message, w) {

@@ -5,7 +5,6 @@ package helper
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -44,11 +43,11 @@ func (o *operation) run() (*wire.Report, *Failure) {
 		if o.ctx.Err() != nil {
 			return nil, cancelled(o.ctx)
 		}
-		return nil, failf(wire.CodeInternal, err, "The drives cannot be listed because udisks does not answer; restart the computer and try again.")
+		return nil, failf(wire.CodeInternal, wire.ReasonUDisksSilent, wire.Args{}, err, "The drives cannot be listed because udisks does not answer; restart the computer and try again.")
 	}
 	mounts, err := o.sys.mounts()
 	if err != nil {
-		return nil, failf(wire.CodeInternal, err, "The mount table cannot be read; restart the computer and try again.")
+		return nil, failf(wire.CodeInternal, wire.ReasonNoMountTable, wire.Args{}, err, "The mount table cannot be read; restart the computer and try again.")
 	}
 	src, f := validateSource(o.sys, snap, mounts)
 	if f != nil {
@@ -76,7 +75,7 @@ func (o *operation) run() (*wire.Report, *Failure) {
 	if o.req.Op == wire.OpUpdate || o.req.Op == wire.OpRefreshSystem || o.req.Op == wire.OpInstallBootloader ||
 		o.req.Op == wire.OpAddKeySlot || o.req.Op == wire.OpUnlockWithKey {
 		if present, err := existsAt(src.fd, tails.MarkerName); err != nil || present {
-			return nil, failf(wire.CodeRefused, err, "This Tails is a backup of another Tails (its Persistent Storage holds a backup marker), so it does not update backups itself; make it the main Tails first.")
+			return nil, failf(wire.CodeRefused, wire.ReasonSourceIsBackup, wire.Args{}, err, "This Tails is a backup of another Tails (its Persistent Storage holds a backup marker), so it does not update backups itself; make it the main Tails first.")
 		}
 	}
 	if o.req.Op == wire.OpUnlockWithKey {
@@ -94,9 +93,9 @@ func (o *operation) run() (*wire.Report, *Failure) {
 	if err := unix.Flock(dst.fd, unix.LOCK_EX|unix.LOCK_NB); err != nil {
 		if o.req.Op == wire.OpRestore {
 			// Most likely the agent's automatic update, started before the restore paused them.
-			return nil, failf(wire.CodeRefused, err, "Another update of %s is running: press Cancel in its notification, then run 'tails-backup restore' again.", dst.name)
+			return nil, failf(wire.CodeRefused, wire.ReasonUpdateRunningRestore, dst.name.on(), err, "Another update of %s is running: press Cancel in its notification, then run 'tails-backup restore' again.", dst.name)
 		}
-		return nil, failf(wire.CodeRefused, err, "Another update of %s is running; wait for it to finish.", dst.name)
+		return nil, failf(wire.CodeRefused, wire.ReasonUpdateRunning, dst.name.on(), err, "Another update of %s is running; wait for it to finish.", dst.name)
 	}
 
 	switch o.req.Op {
@@ -117,7 +116,7 @@ func (o *operation) run() (*wire.Report, *Failure) {
 	case wire.OpAddKeySlot:
 		return o.addKeySlot(snap, src, dst)
 	}
-	return nil, failf(wire.CodeInvalidRequest, nil, "The tails-backup helper does not know the operation %q; update tails-backup.", o.req.Op)
+	return nil, failf(wire.CodeInvalidRequest, wire.ReasonUnknownOp, wire.Args{Op: shorten(string(o.req.Op))}, nil, "The tails-backup helper does not know the operation %q; update tails-backup.", o.req.Op)
 }
 
 func (o *operation) now() time.Time { return o.sys.Now().UTC() }
@@ -126,20 +125,20 @@ func (o *operation) now() time.Time { return o.sys.Now().UTC() }
 func markerFailure(dst *root, m tails.Marker, present bool, err error) *Failure {
 	switch {
 	case !present:
-		return failf(wire.CodeNotPaired, nil, "The Persistent Storage on %s has no backup marker, so it is not the backup of this Tails; pair it with this Tails first.", dst.name)
+		return failf(wire.CodeNotPaired, wire.ReasonNoMarker, dst.name.on(), nil, "The Persistent Storage on %s has no backup marker, so it is not the backup of this Tails; pair it with this Tails first.", dst.name)
 	case errors.Is(err, tails.ErrMarkerFormat):
-		return failf(wire.CodeNotPaired, err, "The backup on %s was last written by a newer version of tails-backup; update Tails and try again.", dst.name)
+		return failf(wire.CodeNotPaired, wire.ReasonMarkerNewer, dst.name.on(), err, "The backup on %s was last written by a newer version of tails-backup; update Tails and try again.", dst.name)
 	case err != nil:
-		return failf(wire.CodeNotPaired, err, "The backup marker on %s is damaged (%s), so this stick is not trusted as a backup; pair it with this Tails again.", dst.name, shorten(err.Error()))
+		return failf(wire.CodeNotPaired, wire.ReasonMarkerDamaged, dst.name.on(), err, "The backup marker on %s is damaged (%s), so this stick is not trusted as a backup; pair it with this Tails again.", dst.name, shorten(err.Error()))
 	default:
-		return failf(wire.CodeNotPaired, nil, "%s is the backup of another Tails (Persistent Storage %s), so it is not overwritten; plug in the backup of this Tails.", capitalize(dst.name), m.Source)
+		return failf(wire.CodeNotPaired, wire.ReasonOtherTails, wire.Args{Stick: dst.name.w(), UUID: m.Source}, nil, "%s is the backup of another Tails (Persistent Storage %s), so it is not overwritten; plug in the backup of this Tails.", capitalize(dst.name.String()), m.Source)
 	}
 }
 
 func (o *operation) writeMarker(dst *root, m tails.Marker) *Failure {
 	data, err := m.Marshal()
 	if err != nil {
-		return failf(wire.CodeInternal, err, "The backup marker cannot be written (%v); report this bug.", err)
+		return failf(wire.CodeInternal, wire.ReasonMarkerNotWritten, wire.Args{}, err, "The backup marker cannot be written (%v); report this bug.", err)
 	}
 	// World-readable: the session agent (amnesia) reads it to check that a backup is paired
 	// and to tell a backup Tails apart; it holds no secret. Only root can change it.
@@ -158,17 +157,17 @@ func (o *operation) writeFailure(dst *root, err error, size int64) *Failure {
 		if unix.Fstatfs(dst.fd, &fs) == nil {
 			avail = int64(fs.Bavail) * fs.Bsize
 		}
-		return &Failure{Code: wire.CodeNoSpace, Err: err, Needed: max(size, avail+1), Available: avail,
-			Message: fmt.Sprintf("The backup on %s is full; free some space on it or use a bigger stick.", dst.name)}
+		return noSpace(wire.ReasonBackupFull, dst.name.on(), err, max(size, avail+1), avail,
+			"The backup on %s is full; free some space on it or use a bigger stick.", dst.name)
 	case o.deviceGone(err, dst):
 		return deviceGoneFailure(dst, err)
 	default:
-		return failf(wire.CodeInternal, err, "Writing to the backup on %s failed (%s); check the stick and try again.", dst.name, shorten(err.Error()))
+		return failf(wire.CodeInternal, wire.ReasonWriteFailed, dst.name.on(), err, "Writing to the backup on %s failed (%s); check the stick and try again.", dst.name, shorten(err.Error()))
 	}
 }
 
 func deviceGoneFailure(dst *root, err error) *Failure {
-	return failf(wire.CodeDeviceGone, err, "The backup on %s failed or was unplugged; nothing is lost: plug it in again and run the update again.", dst.name)
+	return failf(wire.CodeDeviceGone, wire.ReasonBackupGone, dst.name.on(), err, "The backup on %s failed or was unplugged; nothing is lost: plug it in again and run the update again.", dst.name)
 }
 
 // deviceGone tells whether err, or the state of the destination, says the backup device failed
@@ -264,24 +263,24 @@ func (o *operation) mirrorFailure(err error, dst *root) *Failure {
 	case errors.As(err, &ns) && ns.During:
 		// Needed is not known (sync.NoSpaceError.During): sent as 0, which the agent words
 		// without a size.
-		return &Failure{Code: wire.CodeNoSpace, Err: err, Available: ns.Available,
-			Message: fmt.Sprintf("The backup on %s ran out of space during the update, so the update stopped; nothing on it is lost: free some space in your Persistent Storage or create a new backup on a bigger stick.", dst.name)}
+		return noSpace(wire.ReasonBackupFull, dst.name.on(), err, 0, ns.Available,
+			"The backup on %s ran out of space during the update, so the update stopped; nothing on it is lost: free some space in your Persistent Storage or create a new backup on a bigger stick.", dst.name)
 	case errors.As(err, &ns):
-		return &Failure{Code: wire.CodeNoSpace, Err: err, Needed: ns.Needed, Available: ns.Available,
-			Message: fmt.Sprintf("The backup on %s is too small: the update needs %s and %s are free; free some space on the backup or use a bigger stick.",
-				dst.name, tbsync.FormatBytes(ns.Needed), tbsync.FormatBytes(ns.Available))}
+		return noSpace(wire.ReasonBackupTooSmall, dst.name.on(), err, ns.Needed, ns.Available,
+			"The backup on %s is too small: the update needs %s and %s are free; free some space on the backup or use a bigger stick.",
+			dst.name, tbsync.FormatBytes(ns.Needed), tbsync.FormatBytes(ns.Available))
 	case errors.As(err, &le) && le.InDestination:
-		return failf(wire.CodeRefused, err, "The backup on %s holds %s (%s), which no Persistent Storage needs, so the update stopped; delete it from the backup or create a new backup with 'tails-backup create'.",
+		return failf(wire.CodeRefused, wire.ReasonBackupLimit, wire.Args{Stick: dst.name.w(), Path: shorten(tbsync.ShortPath(le.Path)), Limit: string(le.What), Count: le.Limit}, err, "The backup on %s holds %s (%s), which no Persistent Storage needs, so the update stopped; delete it from the backup or create a new backup with 'tails-backup create'.",
 			dst.name, le.Problem(), shorten(tbsync.ShortPath(le.Path)))
 	case errors.As(err, &le):
-		return failf(wire.CodeRefused, err, "Your Persistent Storage holds %s (%s), more than the backup can copy, so the update stopped; move or delete it and update again.",
+		return failf(wire.CodeRefused, wire.ReasonSourceLimit, wire.Args{Path: shorten(tbsync.ShortPath(le.Path)), Limit: string(le.What), Count: le.Limit}, err, "Your Persistent Storage holds %s (%s), more than the backup can copy, so the update stopped; move or delete it and update again.",
 			le.Problem(), shorten(tbsync.ShortPath(le.Path)))
 	case o.ctx.Err() != nil:
 		return cancelled(o.ctx)
 	case o.deviceGone(err, dst):
 		return deviceGoneFailure(dst, err)
 	default:
-		return failf(wire.CodeInternal, err, "The update of the backup on %s stopped (%s); nothing is lost: run it again, and report the bug if it happens again.", dst.name, shorten(err.Error()))
+		return failf(wire.CodeInternal, wire.ReasonUpdateFailed, dst.name.on(), err, "The update of the backup on %s stopped (%s); nothing is lost: run it again, and report the bug if it happens again.", dst.name, shorten(err.Error()))
 	}
 }
 
@@ -352,18 +351,18 @@ func (o *operation) ensureStateDir(src *root) *Failure {
 	name := tails.StateDirName
 	err := unix.Mkdirat(src.fd, name, 0o700)
 	if err != nil && !errors.Is(err, unix.EEXIST) {
-		return failf(wire.CodeInternal, err, "The tails-backup folder of this Tails' Persistent Storage cannot be created (%s); restart Tails and try again.", shorten(err.Error()))
+		return failf(wire.CodeInternal, wire.ReasonStateDirFailed, wire.Args{}, err, "The tails-backup folder of this Tails' Persistent Storage cannot be created (%s); restart Tails and try again.", shorten(err.Error()))
 	}
 	fd, err := unix.Openat(src.fd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return failf(wire.CodeRefused, err, "%s in this Tails' Persistent Storage is not a folder; move it away and pair again.", name)
+		return failf(wire.CodeRefused, wire.ReasonStateDirNotFolder, wire.Args{Path: name}, err, "%s in this Tails' Persistent Storage is not a folder; move it away and pair again.", name)
 	}
 	defer unix.Close(fd)
 	if err := unix.Fchown(fd, tails.AmnesiaUID, tails.AmnesiaUID); err != nil {
-		return failf(wire.CodeInternal, err, "The tails-backup folder cannot be given to amnesia (%s); restart Tails and try again.", shorten(err.Error()))
+		return failf(wire.CodeInternal, wire.ReasonStateDirFailed, wire.Args{}, err, "The tails-backup folder cannot be given to amnesia (%s); restart Tails and try again.", shorten(err.Error()))
 	}
 	if err := unix.Fchmod(fd, 0o700); err != nil {
-		return failf(wire.CodeInternal, err, "The tails-backup folder cannot be made private (%s); restart Tails and try again.", shorten(err.Error()))
+		return failf(wire.CodeInternal, wire.ReasonStateDirFailed, wire.Args{}, err, "The tails-backup folder cannot be made private (%s); restart Tails and try again.", shorten(err.Error()))
 	}
 	return nil
 }
@@ -393,10 +392,10 @@ func (o *operation) removeMarker(src *root) *Failure {
 		o.log.Info("no backup marker: already the main Tails")
 		return nil
 	case err != nil:
-		return failf(wire.CodeInternal, err, "The backup marker of this Tails cannot be removed (%s); restart Tails and try again.", shorten(err.Error()))
+		return failf(wire.CodeInternal, wire.ReasonUnmarkFailed, wire.Args{}, err, "The backup marker of this Tails cannot be removed (%s); restart Tails and try again.", shorten(err.Error()))
 	}
 	if err := unix.Fsync(src.fd); err != nil {
-		return failf(wire.CodeInternal, err, "The removal of the backup marker of this Tails cannot be saved (%s); restart Tails and try again.", shorten(err.Error()))
+		return failf(wire.CodeInternal, wire.ReasonUnmarkFailed, wire.Args{}, err, "The removal of the backup marker of this Tails cannot be saved (%s); restart Tails and try again.", shorten(err.Error()))
 	}
 	o.log.Info("backup marker removed: this is the main Tails now")
 	return nil
@@ -411,7 +410,7 @@ func (o *operation) createPersistence(dst *root) *Failure {
 	}
 	for _, n := range names {
 		if n != "lost+found" {
-			return failf(wire.CodeRefused, nil, "The Persistent Storage on %s is not empty, so it is not set up as a new one; create the backup again to start from an empty one.", dst.name)
+			return failf(wire.CodeRefused, wire.ReasonBackupNotEmpty, dst.name.on(), nil, "The Persistent Storage on %s is not empty, so it is not set up as a new one; create the backup again to start from an empty one.", dst.name)
 		}
 	}
 	if o.ctx.Err() != nil {

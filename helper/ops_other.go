@@ -23,5 +23,5 @@ type operation struct {
 }
 
 func (o *operation) run() (*wire.Report, *Failure) {
-	return nil, failf(wire.CodeInternal, nil, "The tails-backup helper only runs on Linux; use it on Tails.")
+	return nil, failf(wire.CodeInternal, wire.ReasonNotLinux, wire.Args{}, nil, "The tails-backup helper only runs on Linux; use it on Tails.")
 }

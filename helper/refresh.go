@@ -68,10 +68,10 @@ func checkPaired(src, dst *root) *Failure {
 // symlinks in it are resolved once, then the resolved path gets the strict checks.
 func validateMedium(sys System, snap *udisks.Snapshot, mounts []tails.Mount, src *root) (*root, *Failure) {
 	notMounted := func(err error) *Failure {
-		return failf(wire.CodeNotFound, err, "The system partition of this Tails is not mounted at %s, so the backup's cannot be refreshed; start Tails from its USB stick and try again.", sys.SystemMount)
+		return failf(wire.CodeNotFound, wire.ReasonSystemNotMounted, wire.Args{Path: sys.SystemMount}, err, "The system partition of this Tails is not mounted at %s, so the backup's cannot be refreshed; start Tails from its USB stick and try again.", sys.SystemMount)
 	}
 	notTails := func(err error) *Failure {
-		return failf(wire.CodeRefused, err, "What is mounted at %s is not the system partition of the USB stick this Tails runs from, so it is not copied; start Tails from its USB stick and try again.", sys.SystemMount)
+		return failf(wire.CodeRefused, wire.ReasonSystemNotBoot, wire.Args{Path: sys.SystemMount}, err, "What is mounted at %s is not the system partition of the USB stick this Tails runs from, so it is not copied; start Tails from its USB stick and try again.", sys.SystemMount)
 	}
 	p, err := filepath.EvalSymlinks(sys.SystemMount)
 	if err != nil {
@@ -84,7 +84,7 @@ func validateMedium(sys System, snap *udisks.Snapshot, mounts []tails.Mount, src
 	case err != nil:
 		return nil, notTails(err)
 	}
-	r := &root{path: p, fd: fd, name: "this Tails"}
+	r := &root{path: p, fd: fd, name: stick{english: "this Tails"}}
 	fail := func(f *Failure) (*root, *Failure) { r.close(); return nil, f }
 	if r.dev, err = fstatDev(fd); err != nil {
 		return fail(notMounted(err))
@@ -122,12 +122,12 @@ func backupSystemPartition(snap *udisks.Snapshot, dst *root) (systemPartition, *
 		luks = snap.Object(dst.cleartext.Block.CryptoBackingDevice)
 	}
 	if luks == nil || luks.Partition == nil {
-		return systemPartition{}, failf(wire.CodeNotFound, nil, "udisks no longer shows the Persistent Storage partition of the backup on %s; plug it in again and try again.", name)
+		return systemPartition{}, failf(wire.CodeNotFound, wire.ReasonBackupNoLUKS, name.on(), nil, "udisks no longer shows the Persistent Storage partition of the backup on %s; plug it in again and try again.", name)
 	}
 	table := luks.Partition.Table
 	disk := snap.Object(table)
 	if disk == nil || disk.Block == nil || disk.PartitionTable == nil || disk.Partition != nil {
-		return systemPartition{}, failf(wire.CodeNotFound, nil, "udisks does not show the partition table of the backup on %s; plug it in again and try again.", name)
+		return systemPartition{}, failf(wire.CodeNotFound, wire.ReasonBackupNoPartitionTable, name.on(), nil, "udisks does not show the partition table of the backup on %s; plug it in again and try again.", name)
 	}
 	var part *udisks.Object
 	for _, p := range snap.Partitions(table) {
@@ -138,25 +138,25 @@ func backupSystemPartition(snap *udisks.Snapshot, dst *root) (systemPartition, *
 	}
 	switch {
 	case part == nil:
-		return systemPartition{}, failf(wire.CodeRefused, nil, "The backup on %s has no partition 1, so it has no Tails system partition to write to; create the backup again.", name)
+		return systemPartition{}, failf(wire.CodeRefused, wire.ReasonBackupNoSystemPartition, name.on(), nil, "The backup on %s has no partition 1, so it has no Tails system partition to write to; create the backup again.", name)
 	case !udisks.IsTailsSystem(part):
-		return systemPartition{}, failf(wire.CodeRefused, nil, "Partition 1 of the backup on %s is not a Tails system partition (an EFI system partition named %s), so it is not written to; create the backup again.", name, udisks.SystemName)
+		return systemPartition{}, failf(wire.CodeRefused, wire.ReasonBackupPartitionESP, name.on(), nil, "Partition 1 of the backup on %s is not a Tails system partition (an EFI system partition named %s), so it is not written to; create the backup again.", name, udisks.SystemName)
 	case part.Block == nil:
-		return systemPartition{}, failf(wire.CodeNotFound, nil, "udisks does not show the system partition of the backup on %s as a block device; plug it in again and try again.", name)
+		return systemPartition{}, failf(wire.CodeNotFound, wire.ReasonBackupSystemNoBlock, name.on(), nil, "udisks does not show the system partition of the backup on %s as a block device; plug it in again and try again.", name)
 	case snap.DriveOf(part.Path) == nil || snap.DriveOf(part.Path).Path != dst.drive || disk.Block.Drive != dst.drive:
-		return systemPartition{}, failf(wire.CodeRefused, nil, "Partition 1 of the backup on %s is not on the same stick as its Persistent Storage, so it is not written to; plug in only the backup and try again.", name)
+		return systemPartition{}, failf(wire.CodeRefused, wire.ReasonBackupSystemElsewhere, name.on(), nil, "Partition 1 of the backup on %s is not on the same stick as its Persistent Storage, so it is not written to; plug in only the backup and try again.", name)
 	case part.Block.HintSystem || disk.Block.HintSystem:
-		return systemPartition{}, failf(wire.CodeRefused, nil, "The system partition of the backup on %s is marked as a system device, so it is never written to; use another stick as the backup.", name)
+		return systemPartition{}, failf(wire.CodeRefused, wire.ReasonBackupSystemHint, name.on(), nil, "The system partition of the backup on %s is marked as a system device, so it is never written to; use another stick as the backup.", name)
 	case part.Block.IdType != "vfat":
-		return systemPartition{}, failf(wire.CodeRefused, nil, "Partition 1 of the backup on %s holds a %q file system instead of FAT, so it is not written to; create the backup again.", name, shorten(part.Block.IdType))
+		return systemPartition{}, failf(wire.CodeRefused, wire.ReasonBackupSystemNotFAT, wire.Args{Stick: name.w(), FSType: shorten(part.Block.IdType)}, nil, "Partition 1 of the backup on %s holds a %q file system instead of FAT, so it is not written to; create the backup again.", name, shorten(part.Block.IdType))
 	case !strings.EqualFold(part.Block.IdLabel, udisks.SystemName):
-		return systemPartition{}, failf(wire.CodeRefused, nil, "The file system on partition 1 of the backup on %s is labelled %q instead of %s, so it is not written to; create the backup again.", name, shorten(part.Block.IdLabel), udisks.SystemName)
+		return systemPartition{}, failf(wire.CodeRefused, wire.ReasonBackupSystemLabel, wire.Args{Stick: name.w(), Label: shorten(part.Block.IdLabel)}, nil, "The file system on partition 1 of the backup on %s is labelled %q instead of %s, so it is not written to; create the backup again.", name, shorten(part.Block.IdLabel), udisks.SystemName)
 	case part.Block.ReadOnly || disk.Block.ReadOnly:
-		return systemPartition{}, failf(wire.CodeRefused, nil, "The system partition of the backup on %s is read-only; turn off the write protection of the stick and try again.", name)
+		return systemPartition{}, failf(wire.CodeRefused, wire.ReasonBackupSystemReadOnly, name.on(), nil, "The system partition of the backup on %s is read-only; turn off the write protection of the stick and try again.", name)
 	}
 	sp := systemPartition{part: part, disk: disk, dev: deviceNumber(part)}
 	if sp.dev == 0 || deviceNumber(disk) == 0 {
-		return systemPartition{}, failf(wire.CodeInternal, nil, "udisks does not give the device numbers of the backup on %s; restart the computer and try again.", name)
+		return systemPartition{}, failf(wire.CodeInternal, wire.ReasonNoDeviceNumber, name.on(), nil, "udisks does not give the device numbers of the backup on %s; restart the computer and try again.", name)
 	}
 	return sp, nil
 }
@@ -164,7 +164,7 @@ func backupSystemPartition(snap *udisks.Snapshot, dst *root) (systemPartition, *
 // openSystemMount finds where the backup's system partition is mounted, by its device number
 // in the mount table (never a path from the session), and opens it: the open directory pins
 // that file system for the whole refresh.
-func openSystemMount(sp systemPartition, mounts []tails.Mount, name string) (*root, *Failure) {
+func openSystemMount(sp systemPartition, mounts []tails.Mount, name stick) (*root, *Failure) {
 	var first *Failure
 	for _, m := range mounts {
 		if m.Major != unix.Major(sp.dev) || m.Minor != unix.Minor(sp.dev) || m.Root != "/" {
@@ -172,13 +172,13 @@ func openSystemMount(sp systemPartition, mounts []tails.Mount, name string) (*ro
 		}
 		shown := shorten(m.MountPoint)
 		notFound := func(err error) *Failure {
-			return failf(wire.CodeNotFound, err, "The system partition of the backup on %s is not mounted at %s any more; mount it again and try again.", name, shown)
+			return failf(wire.CodeNotFound, wire.ReasonBackupSystemMoved, wire.Args{Stick: name.w(), Path: shown}, err, "The system partition of the backup on %s is not mounted at %s any more; mount it again and try again.", name, shown)
 		}
 		symlink := func(err error) *Failure {
-			return failf(wire.CodeRefused, err, "The path where the system partition of the backup on %s is mounted, %s, goes through a symbolic link, so it is not trusted; unmount it, mount it again and try again.", name, shown)
+			return failf(wire.CodeRefused, wire.ReasonBackupSystemMountSymlink, wire.Args{Stick: name.w(), Path: shown}, err, "The path where the system partition of the backup on %s is mounted, %s, goes through a symbolic link, so it is not trusted; unmount it, mount it again and try again.", name, shown)
 		}
 		other := func(err error) *Failure {
-			return failf(wire.CodeRefused, err, "What is mounted at %s is not the system partition of the backup on %s; unmount it, mount it again and try again.", shown, name)
+			return failf(wire.CodeRefused, wire.ReasonBackupSystemMountOther, wire.Args{Stick: name.w(), Path: shown}, err, "What is mounted at %s is not the system partition of the backup on %s; unmount it, mount it again and try again.", shown, name)
 		}
 		fd, _, f := openMountRoot(m.MountPoint, sp.dev, mounts, notFound, symlink, other)
 		if f != nil {
@@ -192,7 +192,7 @@ func openSystemMount(sp systemPartition, mounts []tails.Mount, name string) (*ro
 	if first != nil {
 		return nil, first
 	}
-	return nil, failf(wire.CodeNotFound, nil, "The system partition of the backup on %s is not mounted; mount it and try again.", name)
+	return nil, failf(wire.CodeNotFound, wire.ReasonBackupSystemNotMounted, name.on(), nil, "The system partition of the backup on %s is not mounted; mount it and try again.", name)
 }
 
 // refreshSystem makes the backup's system partition a copy of the running one.
@@ -224,7 +224,7 @@ func (o *operation) refreshSystem(snap *udisks.Snapshot, mounts []tails.Mount, s
 		if errors.Is(err, sysident.ErrOtherFileSystem) {
 			return nil, o.systemFailure(err, sys)
 		}
-		return nil, failf(wire.CodeRefused, err, "The system partition of this Tails at %s has no readable Tails version (%s), so it is not copied; restart Tails and try again.", medium.path, sysident.DefaultVersionFiles[0])
+		return nil, failf(wire.CodeRefused, wire.ReasonSystemNoVersion, wire.Args{Path: medium.path}, err, "The system partition of this Tails at %s has no readable Tails version (%s), so it is not copied; restart Tails and try again.", medium.path, sysident.DefaultVersionFiles[0])
 	}
 
 	fresh := false
@@ -237,7 +237,7 @@ func (o *operation) refreshSystem(snap *udisks.Snapshot, mounts []tails.Mount, s
 			return nil, o.systemFailure(err, sys)
 		}
 		if len(names) > 0 {
-			return nil, failf(wire.CodeRefused, nil, "The system partition of the backup on %s holds files but no Tails system, so it is not overwritten; create the backup again.", dst.name)
+			return nil, failf(wire.CodeRefused, wire.ReasonBackupSystemNotTails, dst.name.on(), nil, "The system partition of the backup on %s holds files but no Tails system, so it is not overwritten; create the backup again.", dst.name)
 		}
 		if err := writePlaceholderVersion(sys.fd); err != nil {
 			return nil, o.systemFailure(err, sys)
@@ -383,6 +383,21 @@ func onBackup(err error) error {
 	return err
 }
 
+// systemLimit and systemLimitCount are the wire.Args of a bound of the system refresh.
+func systemLimit(le *sysrefresh.LimitError) string {
+	if le.Depth {
+		return wire.LimitDepth
+	}
+	return wire.LimitEntries
+}
+
+func systemLimitCount(le *sysrefresh.LimitError) int64 {
+	if le.Depth {
+		return sysrefresh.MaxDepth
+	}
+	return sysrefresh.MaxEntries
+}
+
 // systemFailure explains an error of the system partition refresh.
 func (o *operation) systemFailure(err error, sys *root) *Failure {
 	var se *sysrefresh.SpaceError
@@ -390,28 +405,28 @@ func (o *operation) systemFailure(err error, sys *root) *Failure {
 	var le *sysrefresh.LimitError
 	switch {
 	case errors.As(err, &le) && le.Backup:
-		return failf(wire.CodeRefused, err, "The system partition of the backup on %s holds %s (%s), which no Tails system needs, so nothing is written there; create the backup again.",
+		return failf(wire.CodeRefused, wire.ReasonBackupSystemLimit, wire.Args{Stick: sys.name.w(), Path: shorten(tbsync.ShortPath(le.Path)), Limit: systemLimit(le), Count: systemLimitCount(le)}, err, "The system partition of the backup on %s holds %s (%s), which no Tails system needs, so nothing is written there; create the backup again.",
 			sys.name, le.What(), shorten(tbsync.ShortPath(le.Path)))
 	case errors.As(err, &le):
-		return failf(wire.CodeRefused, err, "The system partition of this Tails holds %s (%s), which no Tails system has, so nothing is copied from it; restart Tails and try again.", le.What(), shorten(tbsync.ShortPath(le.Path)))
+		return failf(wire.CodeRefused, wire.ReasonSystemLimit, wire.Args{Path: shorten(tbsync.ShortPath(le.Path)), Limit: systemLimit(le), Count: systemLimitCount(le)}, err, "The system partition of this Tails holds %s (%s), which no Tails system has, so nothing is copied from it; restart Tails and try again.", le.What(), shorten(tbsync.ShortPath(le.Path)))
 	case errors.As(err, &me) && me.Backup:
-		return failf(wire.CodeRefused, err, "Another file system is mounted on %q in the system partition of the backup on %s, so nothing is written there; unplug the stick, plug it in again and try again.",
+		return failf(wire.CodeRefused, wire.ReasonBackupSystemNestedMount, wire.Args{Stick: sys.name.w(), Path: shorten(me.Path)}, err, "Another file system is mounted on %q in the system partition of the backup on %s, so nothing is written there; unplug the stick, plug it in again and try again.",
 			shorten(me.Path), sys.name)
 	case errors.As(err, &me):
-		return failf(wire.CodeRefused, err, "Another file system is mounted on %q in the system partition of this Tails, so nothing is copied from it; restart Tails and try again.", shorten(me.Path))
+		return failf(wire.CodeRefused, wire.ReasonSystemNestedMount, wire.Args{Path: shorten(me.Path)}, err, "Another file system is mounted on %q in the system partition of this Tails, so nothing is copied from it; restart Tails and try again.", shorten(me.Path))
 	case errors.As(err, &se) && se.During:
-		return &Failure{Code: wire.CodeNoSpace, Err: err, Needed: max(se.Needed, se.Available+1), Available: se.Available,
-			Message: fmt.Sprintf("The system partition of the backup on %s ran out of space for this version of Tails; create a new backup on a bigger USB stick.", sys.name)}
+		return noSpace(wire.ReasonBackupSystemFull, sys.name.on(), err, max(se.Needed, se.Available+1), se.Available,
+			"The system partition of the backup on %s ran out of space for this version of Tails; create a new backup on a bigger USB stick.", sys.name)
 	case errors.As(err, &se):
-		return &Failure{Code: wire.CodeNoSpace, Err: err, Needed: se.Needed, Available: se.Available,
-			Message: fmt.Sprintf("The system partition of the backup on %s is too small for this version of Tails: it needs %s free and has %s; create a new backup on a bigger USB stick.",
-				sys.name, tbsync.FormatBytes(se.Needed), tbsync.FormatBytes(se.Available))}
+		return noSpace(wire.ReasonBackupSystemTooSmall, sys.name.on(), err, se.Needed, se.Available,
+			"The system partition of the backup on %s is too small for this version of Tails: it needs %s free and has %s; create a new backup on a bigger USB stick.",
+			sys.name, tbsync.FormatBytes(se.Needed), tbsync.FormatBytes(se.Available))
 	case o.ctx.Err() != nil:
 		return cancelled(o.ctx)
 	case o.deviceGone(err, sys):
 		return deviceGoneFailure(sys, err)
 	default:
-		return failf(wire.CodeInternal, err, "The refresh of the system partition of the backup on %s stopped (%s); nothing is lost: run it again, and report the bug if it happens again.", sys.name, shorten(err.Error()))
+		return failf(wire.CodeInternal, wire.ReasonRefreshFailed, sys.name.on(), err, "The refresh of the system partition of the backup on %s stopped (%s); nothing is lost: run it again, and report the bug if it happens again.", sys.name, shorten(err.Error()))
 	}
 }
 
@@ -441,7 +456,7 @@ func (o *operation) installBootloader(snap *udisks.Snapshot, mounts []tails.Moun
 		}
 	}
 	if mounted {
-		return nil, failf(wire.CodeRefused, nil, "The system partition of the backup on %s is mounted, so its boot loader is not installed; unmount it and try again.", dst.name)
+		return nil, failf(wire.CodeRefused, wire.ReasonBackupSystemMounted, dst.name.on(), nil, "The system partition of the backup on %s is mounted, so its boot loader is not installed; unmount it and try again.", dst.name)
 	}
 	partDev, diskDev := sp.part.Block.Device, sp.disk.Block.Device
 	for _, d := range []struct {
@@ -452,13 +467,13 @@ func (o *operation) installBootloader(snap *udisks.Snapshot, mounts []tails.Moun
 			if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENXIO) || errors.Is(err, unix.ENODEV) {
 				return nil, deviceGoneFailure(dst, err)
 			}
-			return nil, failf(wire.CodeRefused, err, "The device that udisks names for the backup on %s is not the expected one; unplug the stick, plug it in again and try again.", dst.name)
+			return nil, failf(wire.CodeRefused, wire.ReasonBackupDeviceMismatch, dst.name.on(), err, "The device that udisks names for the backup on %s is not the expected one; unplug the stick, plug it in again and try again.", dst.name)
 		}
 	}
 
 	syslinux, cleanup, err := o.findSyslinux(medium)
 	if err != nil {
-		return nil, failf(wire.CodeInternal, err, "The syslinux boot loader installer of this Tails cannot be read (%s); restart Tails and try again.", shorten(err.Error()))
+		return nil, failf(wire.CodeInternal, wire.ReasonNoSyslinux, wire.Args{}, err, "The syslinux boot loader installer of this Tails cannot be read (%s); restart Tails and try again.", shorten(err.Error()))
 	}
 	defer cleanup()
 	if syslinux == "" {
@@ -467,7 +482,7 @@ func (o *operation) installBootloader(snap *udisks.Snapshot, mounts []tails.Moun
 	}
 	mbr, err := o.readMBRCode(medium)
 	if err != nil {
-		return nil, failf(wire.CodeInternal, err, "The MBR boot code of this Tails cannot be read (%s); restart Tails and try again.", shorten(err.Error()))
+		return nil, failf(wire.CodeInternal, wire.ReasonNoMBRCode, wire.Args{}, err, "The MBR boot code of this Tails cannot be read (%s); restart Tails and try again.", shorten(err.Error()))
 	}
 	if mbr == nil {
 		o.log.Warn("no GPT MBR boot code on this Tails' system partition nor in the system: legacy BIOS boot not installed")
@@ -490,13 +505,13 @@ func (o *operation) installBootloader(snap *udisks.Snapshot, mounts []tails.Moun
 		case checkBlockDevice(partDev, sp.dev) != nil:
 			return nil, deviceGoneFailure(dst, err)
 		}
-		return nil, failf(wire.CodeInternal, fmt.Errorf("%v: %s", err, shorten(string(out))), "Installing the legacy BIOS boot loader on the backup on %s failed (%s); plug it in again and try again.", dst.name, shorten(err.Error()))
+		return nil, failf(wire.CodeInternal, wire.ReasonBootloaderFailed, dst.name.on(), fmt.Errorf("%v: %s", err, shorten(string(out))), "Installing the legacy BIOS boot loader on the backup on %s failed (%s); plug it in again and try again.", dst.name, shorten(err.Error()))
 	}
 	if err := writeMBRCode(diskDev, deviceNumber(sp.disk), mbr); err != nil {
 		if o.deviceGone(err, dst) {
 			return nil, deviceGoneFailure(dst, err)
 		}
-		return nil, failf(wire.CodeInternal, err, "Writing the MBR boot code of the backup on %s failed (%s); plug it in again and try again.", dst.name, shorten(err.Error()))
+		return nil, failf(wire.CodeInternal, wire.ReasonMBRFailed, dst.name.on(), err, "Writing the MBR boot code of the backup on %s failed (%s); plug it in again and try again.", dst.name, shorten(err.Error()))
 	}
 	o.log.WithFields(logrus.Fields{"partition": partDev, "disk": diskDev}).Info("legacy BIOS boot loader installed")
 	return &wire.Report{Bootloader: wire.BootloaderSyslinux, Duration: time.Since(start)}, nil

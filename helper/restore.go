@@ -38,7 +38,7 @@ const confBakName = tails.PersistenceConfName + ".bak"
 // newer than the backup's copy. This Tails keeps its own store (or none).
 func (o *operation) restore(ps, backup *root) (*wire.Report, *Failure) {
 	if present, err := existsAt(ps.fd, tails.MarkerName); err != nil || present {
-		return nil, failf(wire.CodeRefused, err, "This Tails is itself a backup Tails (its Persistent Storage holds a backup marker), so nothing is restored into it; make it your main Tails first with 'tails-backup promote', or restore into another Tails.")
+		return nil, failf(wire.CodeRefused, wire.ReasonRestoreIntoBackup, wire.Args{}, err, "This Tails is itself a backup Tails (its Persistent Storage holds a backup marker), so nothing is restored into it; make it your main Tails first with 'tails-backup promote', or restore into another Tails.")
 	}
 	m, present, err := readMarker(backup.fd)
 	if f := restoreMarkerFailure(backup, m, present, err, o.req.Source); f != nil {
@@ -46,7 +46,7 @@ func (o *operation) restore(ps, backup *root) (*wire.Report, *Failure) {
 	}
 	// Two restores into this Persistent Storage at once would mix two backups.
 	if err := unix.Flock(ps.fd, unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		return nil, failf(wire.CodeRefused, err, "Another restore into the Persistent Storage of this Tails is running; wait for it to finish.")
+		return nil, failf(wire.CodeRefused, wire.ReasonRestoreRunning, wire.Args{}, err, "Another restore into the Persistent Storage of this Tails is running; wait for it to finish.")
 	}
 	o.log = o.log.WithFields(logrus.Fields{"backup_source": m.Source, "backup_state": m.State})
 
@@ -90,9 +90,9 @@ func (o *operation) restore(ps, backup *root) (*wire.Report, *Failure) {
 	out := toReport(rep)
 	if err := o.restoreConfs(ps.fd, confs, out); err != nil {
 		if o.deviceGone(err, ps) {
-			return nil, failf(wire.CodeDeviceGone, err, "The Persistent Storage of this Tails failed during the restore; restart Tails and run the restore again.")
+			return nil, failf(wire.CodeDeviceGone, wire.ReasonRestoreTargetFailed, wire.Args{}, err, "The Persistent Storage of this Tails failed during the restore; restart Tails and run the restore again.")
 		}
-		return nil, failf(wire.CodeInternal, err, "The files were restored, but the backup's persistence.conf could not be restored into this Tails' Persistent Storage (%s); run the restore again.", shorten(err.Error()))
+		return nil, failf(wire.CodeInternal, wire.ReasonRestoreConfFailed, wire.Args{}, err, "The files were restored, but the backup's persistence.conf could not be restored into this Tails' Persistent Storage (%s); run the restore again.", shorten(err.Error()))
 	}
 	for _, ev := range notes {
 		o.out.write(ev)
@@ -124,13 +124,13 @@ func (o *operation) restore(ps, backup *root) (*wire.Report, *Failure) {
 func restoreMarkerFailure(backup *root, m tails.Marker, present bool, err error, source string) *Failure {
 	switch {
 	case !present:
-		return failf(wire.CodeNotPaired, nil, "The Persistent Storage on %s is not a backup made by tails-backup (it has no backup marker), so nothing is restored from it; plug in your backup Tails instead.", backup.name)
+		return failf(wire.CodeNotPaired, wire.ReasonRestoreNoMarker, backup.name.on(), nil, "The Persistent Storage on %s is not a backup made by tails-backup (it has no backup marker), so nothing is restored from it; plug in your backup Tails instead.", backup.name)
 	case errors.Is(err, tails.ErrMarkerFormat):
-		return failf(wire.CodeNotPaired, err, "The backup on %s was last written by a newer version of tails-backup; update Tails and try again.", backup.name)
+		return failf(wire.CodeNotPaired, wire.ReasonMarkerNewer, backup.name.on(), err, "The backup on %s was last written by a newer version of tails-backup; update Tails and try again.", backup.name)
 	case err != nil:
-		return failf(wire.CodeNotPaired, err, "The backup marker on %s is damaged (%s), so it is not trusted as a backup made by tails-backup and nothing is restored from it; restore from another backup.", backup.name, shorten(err.Error()))
+		return failf(wire.CodeNotPaired, wire.ReasonRestoreMarkerDamaged, backup.name.on(), err, "The backup marker on %s is damaged (%s), so it is not trusted as a backup made by tails-backup and nothing is restored from it; restore from another backup.", backup.name, shorten(err.Error()))
 	case m.Source != source:
-		return failf(wire.CodeRefused, nil, "The backup on %s is now a backup of the Persistent Storage %s, not of %s as confirmed, so nothing is restored from it; run the restore again and check what it says.", backup.name, m.Source, source)
+		return failf(wire.CodeRefused, wire.ReasonRestoreSourceChanged, backup.name.on(), nil, "The backup on %s is now a backup of the Persistent Storage %s, not of %s as confirmed, so nothing is restored from it; run the restore again and check what it says.", backup.name, m.Source, source)
 	}
 	return nil
 }
@@ -142,28 +142,28 @@ func (o *operation) restoreFailure(err error, ps, backup *root) *Failure {
 	var le *tbsync.LimitError
 	switch {
 	case errors.As(err, &ns):
-		return &Failure{Code: wire.CodeNoSpace, Err: err, Needed: ns.Needed, Available: ns.Available,
-			Message: fmt.Sprintf("The Persistent Storage of this Tails is too small for the backup on %s: the restore needs %s and %s are free; restore onto a Tails USB stick with a bigger Persistent Storage.",
-				backup.name, tbsync.FormatBytes(ns.Needed), tbsync.FormatBytes(ns.Available))}
+		return noSpace(wire.ReasonRestoreTooSmall, backup.name.on(), err, ns.Needed, ns.Available,
+			"The Persistent Storage of this Tails is too small for the backup on %s: the restore needs %s and %s are free; restore onto a Tails USB stick with a bigger Persistent Storage.",
+			backup.name, tbsync.FormatBytes(ns.Needed), tbsync.FormatBytes(ns.Available))
 	case errors.As(err, &le) && !le.InDestination:
-		return failf(wire.CodeRefused, err, "The backup on %s holds %s (%s), which no Persistent Storage needs, so the restore stopped; restore from another backup.",
+		return failf(wire.CodeRefused, wire.ReasonRestoreBackupLimit, wire.Args{Stick: backup.name.w(), Path: shorten(tbsync.ShortPath(le.Path)), Limit: string(le.What), Count: le.Limit}, err, "The backup on %s holds %s (%s), which no Persistent Storage needs, so the restore stopped; restore from another backup.",
 			backup.name, le.Problem(), shorten(tbsync.ShortPath(le.Path)))
 	case errors.As(err, &le):
-		return failf(wire.CodeRefused, err, "The Persistent Storage of this Tails holds %s (%s), more than the restore can replace, so the restore stopped; delete it and run the restore again.",
+		return failf(wire.CodeRefused, wire.ReasonRestoreTargetLimit, wire.Args{Path: shorten(tbsync.ShortPath(le.Path)), Limit: string(le.What), Count: le.Limit}, err, "The Persistent Storage of this Tails holds %s (%s), more than the restore can replace, so the restore stopped; delete it and run the restore again.",
 			le.Problem(), shorten(tbsync.ShortPath(le.Path)))
 	case o.ctx.Err() != nil:
 		return cancelled(o.ctx)
 	case o.deviceGone(err, backup):
 		return restoreGoneFailure(backup, err)
 	case o.deviceGone(err, ps):
-		return failf(wire.CodeDeviceGone, err, "The Persistent Storage of this Tails failed during the restore; restart Tails and run the restore again.")
+		return failf(wire.CodeDeviceGone, wire.ReasonRestoreTargetFailed, wire.Args{}, err, "The Persistent Storage of this Tails failed during the restore; restart Tails and run the restore again.")
 	default:
-		return failf(wire.CodeInternal, err, "The restore from the backup on %s stopped (%s); run it again, and report the bug if it happens again.", backup.name, shorten(err.Error()))
+		return failf(wire.CodeInternal, wire.ReasonRestoreFailed, backup.name.on(), err, "The restore from the backup on %s stopped (%s); run it again, and report the bug if it happens again.", backup.name, shorten(err.Error()))
 	}
 }
 
 func restoreGoneFailure(backup *root, err error) *Failure {
-	return failf(wire.CodeDeviceGone, err, "The backup on %s failed or was unplugged during the restore; plug it in again and run the restore again to finish it.", backup.name)
+	return failf(wire.CodeDeviceGone, wire.ReasonRestoreBackupGone, backup.name.on(), err, "The backup on %s failed or was unplugged during the restore; plug it in again and run the restore again to finish it.", backup.name)
 }
 
 // maxConfRead bounds what is read of the backup's persistence.conf: one byte more than

@@ -60,10 +60,10 @@ func Run(ctx context.Context, stdin io.Reader, stdout io.Writer, sys System, log
 	}
 
 	if euid := sys.Euid(); euid != 0 {
-		return finish(failf(wire.CodeRefused, nil, "The tails-backup helper must run as root (it runs as user %d); run it through its sudo rule.", euid))
+		return finish(failf(wire.CodeRefused, wire.ReasonNotRoot, wire.Args{}, nil, "The tails-backup helper must run as root (it runs as user %d); run it through its sudo rule.", euid))
 	}
 	if sys.UDisks == nil {
-		return finish(failf(wire.CodeInternal, nil, "The tails-backup helper has no connection to udisks; reinstall tails-backup."))
+		return finish(failf(wire.CodeInternal, wire.ReasonNoUDisks, wire.Args{}, nil, "The tails-backup helper has no connection to udisks; reinstall tails-backup."))
 	}
 
 	in := bufio.NewReaderSize(stdin, wire.MaxRequestSize+1)
@@ -115,18 +115,18 @@ func readRequest(ctx context.Context, in *bufio.Reader, sys System) (wire.Reques
 	case r := <-ch:
 		if errors.Is(r.err, errNoInput) {
 			// Nothing at all: not the agent nor a command, which always send a request.
-			return wire.Request{}, failf(wire.CodeInvalidRequest, r.err, "The tails-backup helper got no request on its standard input: it is not meant to be run by hand (the session agent and the tails-backup commands run it through sudo).")
+			return wire.Request{}, failf(wire.CodeInvalidRequest, wire.ReasonNoRequest, wire.Args{}, r.err, "The tails-backup helper got no request on its standard input: it is not meant to be run by hand (the session agent and the tails-backup commands run it through sudo).")
 		}
 		if r.err != nil {
 			// The error may quote the request: only a bounded, one-line excerpt goes to the log.
 			msg := shorten(r.err.Error())
-			return wire.Request{}, failf(wire.CodeInvalidRequest, errors.New(msg), "The request to the tails-backup helper is invalid (%s); update tails-backup, or report the bug if it is up to date.", msg)
+			return wire.Request{}, failf(wire.CodeInvalidRequest, wire.ReasonBadRequest, wire.Args{}, errors.New(msg), "The request to the tails-backup helper is invalid (%s); update tails-backup, or report the bug if it is up to date.", msg)
 		}
 		return r.req, nil
 	case <-ctx.Done():
 		return wire.Request{}, cancelled(ctx)
 	case <-timer.C:
-		return wire.Request{}, failf(wire.CodeInvalidRequest, nil, "No request came to the tails-backup helper within %s; start the operation again.", sys.RequestTimeout)
+		return wire.Request{}, failf(wire.CodeInvalidRequest, wire.ReasonRequestTimeout, wire.Args{}, nil, "No request came to the tails-backup helper within %s; start the operation again.", sys.RequestTimeout)
 	}
 }
 
@@ -157,13 +157,13 @@ func readSecret(ctx context.Context, in *bufio.Reader, sys System) (wire.Secret,
 	select {
 	case r := <-ch:
 		if r.err != nil {
-			return wire.Secret{}, failf(wire.CodeInvalidRequest, r.err, "The passphrase did not reach the tails-backup helper as it should (%s); update tails-backup, or report the bug if it is up to date.", r.err)
+			return wire.Secret{}, failf(wire.CodeInvalidRequest, wire.ReasonBadSecret, wire.Args{}, r.err, "The passphrase did not reach the tails-backup helper as it should (%s); update tails-backup, or report the bug if it is up to date.", r.err)
 		}
 		return r.s, nil
 	case <-ctx.Done():
 		return wire.Secret{}, cancelled(ctx)
 	case <-timer.C:
-		return wire.Secret{}, failf(wire.CodeInvalidRequest, nil, "No passphrase came to the tails-backup helper within %s; start the operation again.", sys.RequestTimeout)
+		return wire.Secret{}, failf(wire.CodeInvalidRequest, wire.ReasonSecretTimeout, wire.Args{}, nil, "No passphrase came to the tails-backup helper within %s; start the operation again.", sys.RequestTimeout)
 	}
 }
 
@@ -227,11 +227,11 @@ func cancelled(ctx context.Context) *Failure {
 	cause := context.Cause(ctx)
 	switch {
 	case errors.Is(cause, errCancelRequested):
-		return failf(wire.CodeCancelled, cause, "The operation was cancelled; nothing is lost, and running it again finishes the job.")
+		return failf(wire.CodeCancelled, wire.ReasonCancelled, wire.Args{}, cause, "The operation was cancelled; nothing is lost, and running it again finishes the job.")
 	case errors.Is(cause, errSessionGone):
-		return failf(wire.CodeCancelled, cause, "The operation was cancelled because tails-backup stopped; nothing is lost, and running it again finishes the job.")
+		return failf(wire.CodeCancelled, wire.ReasonCancelled, wire.Args{}, cause, "The operation was cancelled because tails-backup stopped; nothing is lost, and running it again finishes the job.")
 	default:
-		return failf(wire.CodeCancelled, cause, "The operation was stopped before its end; nothing is lost, and running it again finishes the job.")
+		return failf(wire.CodeCancelled, wire.ReasonCancelled, wire.Args{}, cause, "The operation was stopped before its end; nothing is lost, and running it again finishes the job.")
 	}
 }
 

@@ -184,10 +184,14 @@ func ReadTailsVersion(path string) string {
 }
 
 // Failure is the reason an operation did not happen (or did not finish): what the helper
-// reports in its "error" event and returns from Run.
+// reports in its "error" event and returns from Run. The helper runs as root without the
+// session's language: Reason and Args are what the session words for the person
+// (session.HelperText); Message is English, for the logs alone.
 type Failure struct {
-	Code wire.ErrorCode
-	// Message is one sentence for the user: what is wrong and what to do.
+	Code   wire.ErrorCode
+	Reason wire.Reason
+	Args   wire.Args
+	// Message is one English sentence for the logs: what is wrong and what to do.
 	Message string
 	// Needed and Available are set with CodeNoSpace.
 	Needed, Available int64
@@ -199,10 +203,55 @@ func (f *Failure) Error() string { return f.Message }
 
 func (f *Failure) Unwrap() error { return f.Err }
 
-func failf(code wire.ErrorCode, err error, format string, args ...any) *Failure {
-	return &Failure{Code: code, Message: fmt.Sprintf(format, args...), Err: err}
+// failf is the one way a Failure is made: every call names the Reason that the session words
+// (TestEveryFailureHasAReason checks each call site) and the Args its sentence uses.
+func failf(code wire.ErrorCode, reason wire.Reason, args wire.Args, err error, format string, fargs ...any) *Failure {
+	return &Failure{Code: code, Reason: reason, Args: args, Message: fmt.Sprintf(format, fargs...), Err: err}
+}
+
+// noSpace is failf for CodeNoSpace, with the sizes of the sentence.
+func noSpace(reason wire.Reason, args wire.Args, err error, needed, available int64, format string, fargs ...any) *Failure {
+	f := failf(wire.CodeNoSpace, reason, args, err, format, fargs...)
+	f.Needed, f.Available = needed, available
+	return f
 }
 
 func (f *Failure) event() wire.Event {
-	return wire.Event{Event: wire.EventError, Code: f.Code, Message: f.Message, Needed: f.Needed, Available: f.Available}
+	ev := wire.Event{Event: wire.EventError, Code: f.Code, Reason: f.Reason, Message: f.Message, Needed: f.Needed, Available: f.Available}
+	if f.Args != (wire.Args{}) {
+		args := f.Args
+		ev.Args = &args
+	}
+	return ev
 }
+
+// stick is how the person knows a stick: String is its English name for the log message, w
+// what the session words in the person's language.
+type stick struct {
+	wire.Stick
+	// english, when set, replaces the English name (this Tails' own Persistent Storage, which
+	// the session names without a stick).
+	english string
+}
+
+func (s stick) String() string {
+	switch {
+	case s.english != "":
+		return s.english
+	case s.Label == "":
+		return "the stick"
+	}
+	return "the stick " + s.Label
+}
+
+// w is the stick for wire.Args (nil for this Tails' own Persistent Storage).
+func (s stick) w() *wire.Stick {
+	if s.english != "" {
+		return nil
+	}
+	c := s.Stick
+	return &c
+}
+
+// on is the Args of a sentence that names only the stick.
+func (s stick) on() wire.Args { return wire.Args{Stick: s.w()} }

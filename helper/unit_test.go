@@ -97,7 +97,7 @@ func TestMirrorFailureCodes(t *testing.T) {
 	dir := t.TempDir()
 	im := newImage(t, dir, "d", 16)
 	fd := openDir(t, im.mnt)
-	dst := &root{path: im.mnt, fd: fd, dev: im.dev, name: "the stick X"}
+	dst := &root{path: im.mnt, fd: fd, dev: im.dev, name: stick{Stick: wire.Stick{Label: "X"}}}
 	cancelledCtx, cancel := context.WithCancelCause(context.Background())
 	cancel(errCancelRequested)
 	op := func(ctx context.Context) *operation {
@@ -109,19 +109,23 @@ func TestMirrorFailureCodes(t *testing.T) {
 		dst  *root
 		err  error
 		want wire.ErrorCode
+		why  wire.Reason
 	}{
-		{"no space", context.Background(), dst, fmt.Errorf("x: %w", &tbsync.NoSpaceError{Needed: 10, Available: 5}), wire.CodeNoSpace},
-		{"no space during the copy", context.Background(), dst, fmt.Errorf("x: %w", &tbsync.NoSpaceError{Needed: 6, Available: 0, During: true}), wire.CodeNoSpace},
-		{"cancelled", cancelledCtx, dst, fmt.Errorf("mirror stopped: %w", context.Canceled), wire.CodeCancelled},
-		{"EIO", context.Background(), dst, fmt.Errorf("the destination failed while writing a (%w)", unix.EIO), wire.CodeDeviceGone},
-		{"ENODEV", context.Background(), dst, &os.PathError{Op: "open", Path: "x", Err: unix.ENODEV}, wire.CodeDeviceGone},
-		{"root no longer mounted", context.Background(), &root{path: dir, fd: openDir(t, dir), dev: im.dev, name: "X"}, errors.New("odd"), wire.CodeDeviceGone},
-		{"other", context.Background(), dst, errors.New("something odd"), wire.CodeInternal},
+		{"no space", context.Background(), dst, fmt.Errorf("x: %w", &tbsync.NoSpaceError{Needed: 10, Available: 5}), wire.CodeNoSpace, wire.ReasonBackupTooSmall},
+		{"no space during the copy", context.Background(), dst, fmt.Errorf("x: %w", &tbsync.NoSpaceError{Needed: 6, Available: 0, During: true}), wire.CodeNoSpace, wire.ReasonBackupFull},
+		{"cancelled", cancelledCtx, dst, fmt.Errorf("mirror stopped: %w", context.Canceled), wire.CodeCancelled, wire.ReasonCancelled},
+		{"EIO", context.Background(), dst, fmt.Errorf("the destination failed while writing a (%w)", unix.EIO), wire.CodeDeviceGone, wire.ReasonBackupGone},
+		{"ENODEV", context.Background(), dst, &os.PathError{Op: "open", Path: "x", Err: unix.ENODEV}, wire.CodeDeviceGone, wire.ReasonBackupGone},
+		{"root no longer mounted", context.Background(), &root{path: dir, fd: openDir(t, dir), dev: im.dev, name: stick{Stick: wire.Stick{Label: "X"}}}, errors.New("odd"), wire.CodeDeviceGone, wire.ReasonBackupGone},
+		{"other", context.Background(), dst, errors.New("something odd"), wire.CodeInternal, wire.ReasonUpdateFailed},
 	}
 	for _, tt := range tests {
 		f := op(tt.ctx).mirrorFailure(tt.err, tt.dst)
-		if f.Code != tt.want {
-			t.Errorf("%s: code %s (%s), want %s", tt.name, f.Code, f.Message, tt.want)
+		if f.Code != tt.want || f.Reason != tt.why {
+			t.Errorf("%s: code %s, reason %s (%s), want %s, %s", tt.name, f.Code, f.Reason, f.Message, tt.want, tt.why)
+		}
+		if f.Reason != wire.ReasonCancelled && (f.Args.Stick == nil || f.Args.Stick.Label != "X") {
+			t.Errorf("%s: args %+v do not name the stick", tt.name, f.Args)
 		}
 		if tt.name == "no space" && (f.Needed != 10 || f.Available != 5) {
 			t.Errorf("no space: %+v", f)

@@ -24,7 +24,7 @@ type root struct {
 	uuid      string          // LUKS UUID of the TailsData partition
 	cleartext *udisks.Object  // the unlocked cleartext block
 	drive     dbus.ObjectPath // the drive holding it ("" if udisks knows none)
-	name      string          // how the user knows the stick
+	name      stick           // how the user knows the stick
 }
 
 func (r *root) close() {
@@ -96,7 +96,7 @@ func openMountRoot(path string, dev uint64, mounts []tails.Mount, notFound, syml
 // checks as the destination.
 func validateSource(sys System, snap *udisks.Snapshot, mounts []tails.Mount) (*root, *Failure) {
 	notUnlocked := func(err error) *Failure {
-		return failf(wire.CodeNotFound, err, "The Persistent Storage of this Tails is not unlocked (nothing is mounted at %s); unlock it in the Welcome Screen and try again.", sys.Source)
+		return failf(wire.CodeNotFound, wire.ReasonSourceNotUnlocked, wire.Args{Path: sys.Source}, err, "The Persistent Storage of this Tails is not unlocked (nothing is mounted at %s); unlock it in the Welcome Screen and try again.", sys.Source)
 	}
 	path, err := filepath.EvalSymlinks(sys.Source)
 	if err != nil {
@@ -107,18 +107,18 @@ func validateSource(sys System, snap *udisks.Snapshot, mounts []tails.Mount) (*r
 	case errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR):
 		return nil, notUnlocked(err)
 	case err != nil:
-		return nil, failf(wire.CodeRefused, err, "The Persistent Storage of this Tails cannot be opened safely at %s; restart Tails and try again.", sys.Source)
+		return nil, failf(wire.CodeRefused, wire.ReasonSourceUnsafe, wire.Args{Path: sys.Source}, err, "The Persistent Storage of this Tails cannot be opened safely at %s; restart Tails and try again.", sys.Source)
 	}
 	r := &root{path: path, fd: fd}
 	fail := func(f *Failure) (*root, *Failure) { r.close(); return nil, f }
 	if r.dev, err = fstatDev(fd); err != nil {
-		return fail(failf(wire.CodeInternal, err, "The Persistent Storage of this Tails cannot be read at %s; restart Tails and try again.", path))
+		return fail(failf(wire.CodeInternal, wire.ReasonSourceUnreadable, wire.Args{Path: path}, err, "The Persistent Storage of this Tails cannot be read at %s; restart Tails and try again.", path))
 	}
 	if _, err := mountRoot(fd, path, r.dev, mounts); err != nil {
 		return fail(notUnlocked(err))
 	}
 	notTailsData := func(err error) *Failure {
-		return failf(wire.CodeRefused, err, "The file system mounted at %s is not the unlocked Persistent Storage of a Tails stick; unlock the Persistent Storage of this Tails and try again.", path)
+		return failf(wire.CodeRefused, wire.ReasonSourceNotTails, wire.Args{Path: path}, err, "The file system mounted at %s is not the unlocked Persistent Storage of a Tails stick; unlock the Persistent Storage of this Tails and try again.", path)
 	}
 	objs := blockByDevice(snap, r.dev)
 	if len(objs) != 1 {
@@ -131,26 +131,32 @@ func validateSource(sys System, snap *udisks.Snapshot, mounts []tails.Mount) (*r
 	}
 	r.uuid = luksUUID(luks)
 	if !tails.ValidUUID(r.uuid) {
-		return fail(failf(wire.CodeRefused, nil, "The Persistent Storage of this Tails has no valid LUKS UUID (%q), so it cannot be named in a backup; restart Tails and try again.", r.uuid))
+		return fail(failf(wire.CodeRefused, wire.ReasonSourceNoUUID, wire.Args{}, nil, "The Persistent Storage of this Tails has no valid LUKS UUID (%q), so it cannot be named in a backup; restart Tails and try again.", r.uuid))
 	}
 	if d := snap.DriveOf(luks.Path); d != nil {
 		r.drive = d.Path
-		r.name = driveName(d)
+		r.name = stickOf(d, nil)
 	}
 	return r, nil
 }
 
-// driveName is how the user knows a drive: vendor and model, else its device.
-func driveName(d *udisks.Object) string {
-	if d == nil || d.Drive == nil {
-		return "the stick"
+// stickOf is how the user knows a drive: vendor and model, size and device (disk, its whole
+// block device, may be nil).
+func stickOf(d, disk *udisks.Object) stick {
+	var s stick
+	if disk != nil {
+		s.Device = shorten(disk.Device())
 	}
+	if d == nil || d.Drive == nil {
+		return s
+	}
+	s.Size = int64(min(d.Drive.Size, 1<<62))
 	// Vendor and model come from the stick itself: sanitised and bounded.
 	name := strings.TrimSpace(strings.TrimSpace(d.Drive.Vendor) + " " + strings.TrimSpace(d.Drive.Model))
-	if name = strings.TrimSpace(shorten(name)); name == "" || len(name) > 80 {
-		return "the stick"
+	if name = strings.TrimSpace(shorten(name)); name != "" && len(name) <= 80 {
+		s.Label = name
 	}
-	return "the stick " + name
+	return s
 }
 
 // validateDestination finds the backup whose TailsData LUKS UUID is uuid and checks everything
@@ -164,31 +170,31 @@ func validateDestination(sys System, snap *udisks.Snapshot, mounts []tails.Mount
 	}
 	switch {
 	case st.Cleartext == nil:
-		return nil, failf(wire.CodeNotFound, nil, "The Persistent Storage of the backup on %s is locked; unlock it and try again.", name)
+		return nil, failf(wire.CodeNotFound, wire.ReasonBackupLocked, name.on(), nil, "The Persistent Storage of the backup on %s is locked; unlock it and try again.", name)
 	case st.Cleartext.Block == nil || st.Cleartext.Filesystem == nil || len(st.Cleartext.Filesystem.MountPoints) == 0:
-		return nil, failf(wire.CodeNotFound, nil, "The Persistent Storage of the backup on %s is not mounted; mount it and try again.", name)
+		return nil, failf(wire.CodeNotFound, wire.ReasonBackupNotMounted, name.on(), nil, "The Persistent Storage of the backup on %s is not mounted; mount it and try again.", name)
 	case st.Cleartext.Block.IdType != "ext4":
-		return nil, failf(wire.CodeRefused, nil, "The Persistent Storage of the backup on %s holds a %q file system instead of ext4; create the backup again.", name, st.Cleartext.Block.IdType)
+		return nil, failf(wire.CodeRefused, wire.ReasonBackupNotExt4, wire.Args{Stick: name.w(), FSType: shorten(st.Cleartext.Block.IdType)}, nil, "The Persistent Storage of the backup on %s holds a %q file system instead of ext4; create the backup again.", name, st.Cleartext.Block.IdType)
 	}
 	dev := deviceNumber(st.Cleartext)
 	if dev == 0 {
-		return nil, failf(wire.CodeInternal, nil, "udisks does not give the device number of the backup's Persistent Storage on %s; restart the computer and try again.", name)
+		return nil, failf(wire.CodeInternal, wire.ReasonNoDeviceNumber, name.on(), nil, "udisks does not give the device number of the backup's Persistent Storage on %s; restart the computer and try again.", name)
 	}
 	if src != nil && sameDevice(dev, src.dev) {
-		return nil, failf(wire.CodeRefused, nil, "%s holds the Persistent Storage of this Tails, which is never its own backup; plug in the backup Tails instead.", capitalize(name))
+		return nil, failf(wire.CodeRefused, wire.ReasonBackupIsSource, name.on(), nil, "%s holds the Persistent Storage of this Tails, which is never its own backup; plug in the backup Tails instead.", capitalize(name.String()))
 	}
 	var first *Failure
 	for _, mp := range st.Cleartext.Filesystem.MountPoints {
 		// The mount point derives from the stick's label: shown only sanitised.
 		shown := shorten(mp)
 		notFound := func(err error) *Failure {
-			return failf(wire.CodeNotFound, err, "The Persistent Storage of the backup on %s is not mounted at %s any more; mount it again and try again.", name, shown)
+			return failf(wire.CodeNotFound, wire.ReasonBackupMoved, wire.Args{Stick: name.w(), Path: shown}, err, "The Persistent Storage of the backup on %s is not mounted at %s any more; mount it again and try again.", name, shown)
 		}
 		symlink := func(err error) *Failure {
-			return failf(wire.CodeRefused, err, "The path where the backup on %s is mounted, %s, goes through a symbolic link, so it is not trusted; unmount the backup, mount it again and try again.", name, shown)
+			return failf(wire.CodeRefused, wire.ReasonBackupMountSymlink, wire.Args{Stick: name.w(), Path: shown}, err, "The path where the backup on %s is mounted, %s, goes through a symbolic link, so it is not trusted; unmount the backup, mount it again and try again.", name, shown)
 		}
 		other := func(err error) *Failure {
-			return failf(wire.CodeRefused, err, "What is mounted at %s is not the Persistent Storage of the backup on %s; unmount the backup, mount it again and try again.", shown, name)
+			return failf(wire.CodeRefused, wire.ReasonBackupMountOther, wire.Args{Stick: name.w(), Path: shown}, err, "What is mounted at %s is not the Persistent Storage of the backup on %s; unmount the backup, mount it again and try again.", shown, name)
 		}
 		fd, m, f := openMountRoot(mp, dev, mounts, notFound, symlink, other)
 		if f == nil && m.FSType != "ext4" {
@@ -209,7 +215,7 @@ func validateDestination(sys System, snap *udisks.Snapshot, mounts []tails.Mount
 // validateStick finds the one plugged-in stick whose TailsData LUKS UUID is uuid and checks
 // that it may be a backup, locked or not: encrypted with LUKS, a removable drive other than
 // the boot drive and the source's, not hinted as a system device.
-func validateStick(sys System, snap *udisks.Snapshot, src *root, uuid string) (udisks.Stick, string, *Failure) {
+func validateStick(sys System, snap *udisks.Snapshot, src *root, uuid string) (udisks.Stick, stick, *Failure) {
 	bp := sys.bootPaths()
 	var found []udisks.Stick
 	for _, st := range snap.TailsSticks(bp) {
@@ -219,23 +225,23 @@ func validateStick(sys System, snap *udisks.Snapshot, src *root, uuid string) (u
 	}
 	switch len(found) {
 	case 0:
-		return udisks.Stick{}, "", failf(wire.CodeNotFound, nil, "No stick with the backup's Persistent Storage (%s) is plugged in; plug in the backup Tails and try again.", uuid)
+		return udisks.Stick{}, stick{}, failf(wire.CodeNotFound, wire.ReasonBackupNotPlugged, wire.Args{UUID: uuid}, nil, "No stick with the backup's Persistent Storage (%s) is plugged in; plug in the backup Tails and try again.", uuid)
 	case 1:
 	default:
-		return udisks.Stick{}, "", failf(wire.CodeRefused, nil, "Several plugged-in sticks have a Persistent Storage with the UUID %s, so the backup cannot be told apart; unplug all but the backup and try again.", uuid)
+		return udisks.Stick{}, stick{}, failf(wire.CodeRefused, wire.ReasonBackupAmbiguous, wire.Args{UUID: uuid}, nil, "Several plugged-in sticks have a Persistent Storage with the UUID %s, so the backup cannot be told apart; unplug all but the backup and try again.", uuid)
 	}
 	st := found[0]
-	name := driveName(st.Drive)
+	name := stickOf(st.Drive, st.Disk)
 	boot := snap.BootDrive(bp)
 	switch {
 	case !st.IsLUKS():
-		return udisks.Stick{}, "", failf(wire.CodeRefused, nil, "The Persistent Storage partition of %s is not encrypted with LUKS, so it is not used as a backup; create the backup again.", name)
+		return udisks.Stick{}, stick{}, failf(wire.CodeRefused, wire.ReasonBackupNotLUKS, name.on(), nil, "The Persistent Storage partition of %s is not encrypted with LUKS, so it is not used as a backup; create the backup again.", name)
 	case st.Drive == nil || st.Drive.Drive == nil || !st.Drive.Drive.Removable:
-		return udisks.Stick{}, "", failf(wire.CodeRefused, nil, "%s is not a removable drive, so it is never used as a backup; use a USB stick.", capitalize(name))
+		return udisks.Stick{}, stick{}, failf(wire.CodeRefused, wire.ReasonBackupNotRemovable, name.on(), nil, "%s is not a removable drive, so it is never used as a backup; use a USB stick.", capitalize(name.String()))
 	case st.Boot || (boot != nil && boot.Path == st.Drive.Path) || (src != nil && src.drive != "" && src.drive == st.Drive.Path):
-		return udisks.Stick{}, "", failf(wire.CodeRefused, nil, "%s is the stick this Tails is running from, which is never its own backup; plug in the backup Tails instead.", capitalize(name))
+		return udisks.Stick{}, stick{}, failf(wire.CodeRefused, wire.ReasonBackupIsBoot, name.on(), nil, "%s is the stick this Tails is running from, which is never its own backup; plug in the backup Tails instead.", capitalize(name.String()))
 	case hintSystem(st):
-		return udisks.Stick{}, "", failf(wire.CodeRefused, nil, "%s is marked as a system device, so it is never written to; use another stick as the backup.", capitalize(name))
+		return udisks.Stick{}, stick{}, failf(wire.CodeRefused, wire.ReasonBackupSystemDevice, name.on(), nil, "%s is marked as a system device, so it is never written to; use another stick as the backup.", capitalize(name.String()))
 	}
 	return st, name, nil
 }

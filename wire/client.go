@@ -60,7 +60,11 @@ var (
 
 // HelperError is an "error" event of the helper.
 type HelperError struct {
-	Code    ErrorCode
+	Code ErrorCode
+	// Reason and Args are what the session words (session.HelperText); Message is the
+	// helper's English sentence, for the log only.
+	Reason  Reason
+	Args    Args
 	Message string
 	// Needed and Available are the sizes in bytes for CodeNoSpace.
 	Needed, Available int64
@@ -371,8 +375,11 @@ func (c *HelperClient) Run(ctx context.Context, req Request, progress func(Event
 		log.Info("helper done")
 		return final.Report, nil
 	case final != nil:
-		herr := &HelperError{Code: final.Code, Message: final.Message, Needed: final.Needed, Available: final.Available}
-		log.WithField("code", herr.Code).WithField("message", herr.Message).Info("helper failed")
+		herr := &HelperError{Code: final.Code, Reason: final.Reason, Message: final.Message, Needed: final.Needed, Available: final.Available}
+		if final.Args != nil {
+			herr.Args = *final.Args
+		}
+		log.WithField("code", herr.Code).WithField("reason", herr.Reason).WithField("message", herr.Message).Info("helper failed")
 		return nil, withCtx(herr)
 	case protoErr != nil:
 		return nil, withCtx(fmt.Errorf("%w (%v)", protoErr, crash))

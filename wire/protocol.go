@@ -282,8 +282,11 @@ type Event struct {
 	// done
 	Report *Report `json:"report,omitempty"`
 
-	// error
+	// error: Code for the caller to decide on, Reason and Args for the session to word it in
+	// its language, Message in English for the log only.
 	Code      ErrorCode `json:"code,omitempty"`
+	Reason    Reason    `json:"reason,omitempty"`
+	Args      *Args     `json:"args,omitempty"`
 	Message   string    `json:"message,omitempty"`
 	Needed    int64     `json:"needed,omitempty"`
 	Available int64     `json:"available,omitempty"`

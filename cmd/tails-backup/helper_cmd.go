@@ -29,7 +29,7 @@ var errHelperByHand = errors.New("the helper is not meant to be run by hand: the
 // standard output; see package helper.
 func runHelper(ctx context.Context, env *environment, args []string) error {
 	if len(args) > 0 {
-		writeHelperError(env, wire.CodeInvalidRequest, errHelperArgs.Error()+".")
+		writeHelperError(env, wire.CodeInvalidRequest, wire.ReasonHelperArgs, errHelperArgs.Error()+".")
 		return errHelperArgs
 	}
 	if env.stdinTerminal {
@@ -41,9 +41,9 @@ func runHelper(ctx context.Context, env *environment, args []string) error {
 	// sudo hands over from the caller, who may be hostile (see helper.ResetProcess).
 	if err := helper.ResetProcess(); err != nil {
 		if errors.Is(err, helper.ErrLimit) {
-			writeHelperError(env, wire.CodeRefused, fmt.Sprintf("The tails-backup helper was started with a resource limit it cannot lift (%s), so it does nothing; run it through its sudo rule, as root.", err))
+			writeHelperError(env, wire.CodeRefused, wire.ReasonLimitNotLifted, fmt.Sprintf("The tails-backup helper was started with a resource limit it cannot lift (%s), so it does nothing; run it through its sudo rule, as root.", err))
 		} else {
-			writeHelperError(env, wire.CodeInternal, fmt.Sprintf("The tails-backup helper cannot set up its process (%s); restart Tails and try again.", err))
+			writeHelperError(env, wire.CodeInternal, wire.ReasonProcessSetup, fmt.Sprintf("The tails-backup helper cannot set up its process (%s); restart Tails and try again.", err))
 		}
 		return err
 	}
@@ -70,9 +70,10 @@ func runHelper(ctx context.Context, env *environment, args []string) error {
 	return nil
 }
 
-// writeHelperError writes an error event when helper.Run cannot (refused command line).
-func writeHelperError(env *environment, code wire.ErrorCode, msg string) {
-	b, _ := json.Marshal(wire.Event{Event: wire.EventError, Code: code, Message: msg})
+// writeHelperError writes an error event when helper.Run cannot (refused command line): the
+// session words reason in its language, msg is English, for the log.
+func writeHelperError(env *environment, code wire.ErrorCode, reason wire.Reason, msg string) {
+	b, _ := json.Marshal(wire.Event{Event: wire.EventError, Code: code, Reason: reason, Message: msg})
 	_, _ = env.stdout.Write(append(b, '\n'))
 }
 
