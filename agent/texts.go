@@ -229,8 +229,8 @@ func systemErrorNote(loc *l10n.Locale, e *session.SystemError) notify.Notificati
 	case session.SystemUnreadable:
 		body = loc.Tr("Its system partition could not be opened: plug your backup Tails in again to try again.")
 	case session.SystemRefused:
-		// The helper's own sentence (English): a refusal has too many reasons for a code.
-		body = e.Helper.Message
+		// The sentence of the helper's reason: a refusal has too many reasons for a code.
+		body = session.HelperText(loc, e.Helper)
 	case session.SystemBootloader:
 		summary = loc.Tr("Your backup Tails might not start on older computers")
 		body = loc.Tr("Its boot loader for computers without UEFI could not be installed: plug your backup Tails in again to try again.")

@@ -19,6 +19,9 @@ import (
 func HelperErrorTextIn(loc *l10n.Locale, err error) string {
 	var he *wire.HelperError
 	switch {
+	case errors.As(err, &he) && he.Reason != wire.ReasonCancelled && KnownReason(he.Reason):
+		// The helper said which of its failures it met: its sentence says what to do.
+		return HelperText(loc, he)
 	case errors.As(err, &he) && errors.Is(err, wire.ErrHelperNoSpace) && he.Needed <= he.Available:
 		// The backup filled up during the copy: what is missing is not known.
 		return loc.Tr("Your backup Tails ran out of space during the update. Nothing on it is lost, and it is marked incomplete. Free some space in your Persistent Storage, or create a new backup on a bigger USB stick with 'tails-backup create'.")
@@ -37,17 +40,9 @@ func HelperErrorTextIn(loc *l10n.Locale, err error) string {
 	case errors.Is(err, context.Canceled) || errors.Is(err, wire.ErrHelperCancelled):
 		return loc.Tr("The update was cancelled. Your backup is marked incomplete: the next update finishes it.")
 	case errors.As(err, &he):
-		if text, ok := helperCodeText(loc, he); ok {
-			return text
-		}
-		if errors.Is(err, wire.ErrHelperRefused) && he.Message != "" {
-			// Every refusal of the helper already says what to do, and plugging the stick in
-			// again would only be refused again (a folder nested too deep, a mount on the
-			// backup). Its reasons are too many for a code: the helper's sentence, in English.
-			return he.Message
-		}
-		// TRANSLATORS: %s is the helper's sentence saying what went wrong (in English).
-		return loc.Tr("%s Plug your backup Tails in again to try again.", he.Message)
+		// A failure this session has no sentence for: the generic one of its code (the
+		// helper's Message is English, for the log).
+		return codeText(loc, he)
 	}
 	return loc.Tr("The backup tool stopped unexpectedly: plug your backup Tails in again to try again, and if it happens again, restart Tails.")
 }
@@ -69,14 +64,11 @@ func FirstSentence(err error) string {
 func CommandHelperError(ctx context.Context, loc *l10n.Locale, err error, log *logrus.Entry) error {
 	var he *wire.HelperError
 	if errors.As(err, &he) && ctx.Err() == nil {
-		if text, ok := helperCodeText(loc, he); ok {
-			// The helper's own sentence is English: the log keeps it.
-			if log != nil {
-				log.WithField("code", he.Code).WithField("message", he.Message).Info("the root helper failed")
-			}
-			return errors.New(strings.TrimSuffix(text, "."))
+		// The helper's own sentence is English: the log keeps it.
+		if log != nil {
+			log.WithField("code", he.Code).WithField("reason", he.Reason).WithField("message", he.Message).Info("the root helper failed")
 		}
-		return errors.New(strings.TrimSuffix(he.Message, "."))
+		return errors.New(strings.TrimSuffix(HelperText(loc, he), "."))
 	}
 	if log != nil {
 		log.WithError(err).Warn("the root helper failed")
@@ -91,10 +83,9 @@ func CommandHelperError(ctx context.Context, loc *l10n.Locale, err error, log *l
 	return errors.New(loc.Tr("the root helper could not be run; check that tails-backup is installed completely, with its sudo rule, and try again"))
 }
 
-// helperCodeText words an error of the root helper from its code (and values) in the session's
-// language, for the codes a person meets whatever the operation: the helper's Message is
-// English, for the log. ok is false for the codes whose message alone says why (a refusal,
-// a backup of another Tails, which stick failed): their reasons are too many for a code.
+// helperCodeText words an error of the root helper from its code (and sizes) in the session's
+// language, for the codes a person meets whatever the operation, when its Reason is not known
+// (codeText); ok is false for the codes whose reasons are too many for one sentence.
 func helperCodeText(loc *l10n.Locale, he *wire.HelperError) (text string, ok bool) {
 	switch he.Code {
 	case wire.CodeNoSpace:

@@ -24,19 +24,26 @@ func TestHelperErrorText(t *testing.T) {
 		// Out of space during the copy: the helper cannot say how much is missing (e2e scenario
 		// 11 showed "needs 6 bytes more than the 0 bytes free").
 		{&wire.HelperError{Code: wire.CodeNoSpace, Message: "ran out", Available: 4096}, "ran out of space during the update. Nothing on it is lost"},
-		{&wire.HelperError{Code: wire.CodeInternal, Message: "The update stopped."}, "The update stopped. Plug your backup Tails in again to try again."},
+		// No reason this session knows: the generic sentence of the code, never the English message.
+		{&wire.HelperError{Code: wire.CodeInternal, Message: "The update stopped."}, "The backup tool's root helper stopped on an unexpected error."},
+		{&wire.HelperError{Code: wire.CodeInternal, Reason: "from-a-newer-helper", Message: "The update stopped."}, "The backup tool's root helper stopped on an unexpected error."},
+		// A reason: its sentence, with its values.
+		{&wire.HelperError{Code: wire.CodeNoSpace, Reason: wire.ReasonBackupTooSmall, Args: wire.Args{Stick: &wire.Stick{Label: "SanDisk Cruzer", Size: 8e9, Device: "/dev/sdb"}},
+			Message: "no space", Needed: 3_000_000_000, Available: 1_000_000_000},
+			"The backup on SanDisk Cruzer (8.0 GB, /dev/sdb) is too small: the update needs 2.0 GB more than the 1.0 GB free."},
 	} {
 		if got := HelperErrorTextIn(nil, tc.err); !strings.Contains(got, tc.want) {
 			t.Errorf("HelperErrorText(%v) = %q, want it to contain %q", tc.err, got, tc.want)
 		}
 	}
 	// A refusal says what to do itself: plugging the same stick in again would be refused again.
-	deep := "Your Persistent Storage holds a folder nested more than 256 levels deep (Persistent/a/a/…), more than the backup can copy, so the update stopped; move or delete it and update again."
+	deep := "Your Persistent Storage holds, at Persistent/a/a/…, more than the backup can copy, so the update stopped. Move or delete it and update again. A folder there is nested more than 256 levels deep."
 	for _, tc := range []struct {
 		err  error
 		want string
 	}{
-		{&wire.HelperError{Code: wire.CodeRefused, Message: deep}, deep},
+		{&wire.HelperError{Code: wire.CodeRefused, Reason: wire.ReasonSourceLimit, Message: "English",
+			Args: wire.Args{Path: "Persistent/a/a/…", Limit: wire.LimitDepth, Count: 256}}, deep},
 	} {
 		if got := HelperErrorTextIn(nil, tc.err); got != tc.want {
 			t.Errorf("HelperErrorText(%v) = %q, want it to contain %q", tc.err, got, tc.want)
@@ -56,7 +63,11 @@ func TestCommandHelperError(t *testing.T) {
 		want   string
 		logged bool // the error goes to the log, not to the person
 	}{
-		{"a refusal", live, &wire.HelperError{Code: wire.CodeRefused, Message: "The backup is not paired with this Tails."}, "The backup is not paired with this Tails", false},
+		{"a refusal", live, &wire.HelperError{Code: wire.CodeRefused, Reason: wire.ReasonBackupIsBoot, Args: wire.Args{Stick: &wire.Stick{Label: "Kingston DataTraveler"}},
+			Message: "The backup is the boot stick."},
+			"This Tails is running from Kingston DataTraveler, which is never its own backup. Plug in your backup Tails instead", true},
+		{"a refusal of an unknown reason", live, &wire.HelperError{Code: wire.CodeRefused, Message: "The backup is not paired with this Tails."},
+			"The backup tool refused to go on, to keep your data safe. Check the USB stick and try again; report the bug if it happens again", true},
 		{"a crash", live, &wire.HelperCrashError{ExitCode: 2, Stderr: []string{"panic: runtime error: index out of range"}}, stopped, true},
 		{"killed", live, &wire.HelperCrashError{ExitCode: -1, Signal: "killed"}, stopped, true},
 		{"a line not understood", live, fmt.Errorf("read: %w: invalid character 'x'", wire.ErrHelperProtocol), stopped, true},

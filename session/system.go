@@ -43,7 +43,7 @@ const (
 	SystemNoSpace                         // the backup's system partition is too small
 	SystemGone                            // the stick was unplugged
 	SystemUnreadable                      // the backup's system partition could not be mounted or read
-	SystemRefused                         // the helper refused it: Helper.Message says why and what to do
+	SystemRefused                         // the helper refused it: HelperText(Helper) says why and what to do
 	SystemBootloader                      // refreshed, but the boot loader was not installed
 )
 
@@ -305,8 +305,8 @@ func (s *systemRun) kind(err error, other SystemFailure) SystemFailure {
 		return SystemGone
 	case errors.Is(err, wire.ErrHelperNotFound):
 		return SystemUnreadable // unmounted or unplugged under us
-	case errors.As(err, &he) && he.Message != "" && (errors.Is(err, wire.ErrHelperRefused) || errors.Is(err, wire.ErrHelperNotPaired)):
-		return SystemRefused // the helper says why and what to do
+	case errors.As(err, &he) && KnownReason(he.Reason) && (errors.Is(err, wire.ErrHelperRefused) || errors.Is(err, wire.ErrHelperNotPaired)):
+		return SystemRefused // the helper says why, and HelperText what to do
 	}
 	return other
 }
@@ -315,7 +315,7 @@ func (s *systemRun) kind(err error, other SystemFailure) SystemFailure {
 func (s *systemRun) failure(kind SystemFailure, err error) *SystemError {
 	e := &SystemError{Kind: kind, Err: err}
 	errors.As(err, &e.Helper)
-	if kind == SystemRefused && (e.Helper == nil || e.Helper.Message == "") {
+	if kind == SystemRefused && (e.Helper == nil || !KnownReason(e.Helper.Reason)) {
 		e.Kind = SystemStopped
 	}
 	return e

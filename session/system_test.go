@@ -132,9 +132,11 @@ func TestSystemRefresh(t *testing.T) {
 			failed: true, kind: SystemGone, ops: []wire.Op{wire.OpRefreshSystem}, calls: []string{"Mount", "Unmount"}},
 		{name: "not found", refresh: he(wire.CodeNotFound, "The backup's system partition is not mounted."),
 			failed: true, kind: SystemUnreadable, ops: []wire.Op{wire.OpRefreshSystem}, calls: []string{"Mount", "Unmount"}},
-		{name: "refused", refresh: he(wire.CodeRefused, refusal),
+		{name: "refused", refresh: &wire.HelperError{Code: wire.CodeRefused, Reason: wire.ReasonBackupSystemNestedMount, Message: refusal,
+			Args: wire.Args{Stick: &wire.Stick{Label: "SanDisk Cruzer"}, Path: "EFI/BOOT"}},
 			failed: true, kind: SystemRefused, message: refusal, ops: []wire.Op{wire.OpRefreshSystem}, calls: []string{"Mount", "Unmount"}},
-		{name: "refused without a message", refresh: he(wire.CodeRefused, ""),
+		// A reason this session has no sentence for: not said as the helper's refusal.
+		{name: "refused for an unknown reason", refresh: he(wire.CodeRefused, refusal),
 			failed: true, kind: SystemStopped, ops: []wire.Op{wire.OpRefreshSystem}, calls: []string{"Mount", "Unmount"}},
 		{name: "the helper crashed", refresh: &wire.HelperCrashError{ExitCode: -1, Signal: "killed"},
 			failed: true, kind: SystemStopped, ops: []wire.Op{wire.OpRefreshSystem}, calls: []string{"Mount", "Unmount"}},

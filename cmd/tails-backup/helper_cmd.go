@@ -14,15 +14,16 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"tails-backup/helper"
+	"tails-backup/l10n"
 	"tails-backup/udisks"
 	"tails-backup/wire"
 )
 
 // errHelperArgs is the one-sentence refusal of a command line with arguments.
-var errHelperArgs = errors.New("the helper takes no arguments (the request comes on standard input), so it refuses to run")
+var errHelperArgs = errors.New(l10n.Mark("the helper takes no arguments (the request comes on standard input), so it refuses to run"))
 
 // errHelperByHand is the answer to a person who runs the helper at a terminal.
-var errHelperByHand = errors.New("the helper is not meant to be run by hand: the session agent and the tails-backup commands run it through sudo")
+var errHelperByHand = errors.New(l10n.Mark("the helper is not meant to be run by hand: the session agent and the tails-backup commands run it through sudo"))
 
 // runHelper is `tails-backup helper`: the root helper, run by the session agent through sudo.
 // It takes no arguments, reads one request line on standard input and writes event lines on
@@ -30,11 +31,12 @@ var errHelperByHand = errors.New("the helper is not meant to be run by hand: the
 func runHelper(ctx context.Context, env *environment, args []string) error {
 	if len(args) > 0 {
 		writeHelperError(env, wire.CodeInvalidRequest, wire.ReasonHelperArgs, errHelperArgs.Error()+".")
-		return errHelperArgs
+		// The session words the event; a person at a terminal reads this.
+		return errors.New(env.loc.Tr(errHelperArgs.Error()))
 	}
 	if env.stdinTerminal {
 		// A person typed it: the agent and the commands write the request through a pipe.
-		fmt.Fprintf(env.stderr, "tails-backup helper: %s.\n", errHelperByHand)
+		fmt.Fprintf(env.stderr, "tails-backup helper: %s.\n", env.loc.Tr(errHelperByHand.Error()))
 		return reportedError{err: errHelperByHand, code: 2}
 	}
 	// First of all, before the request: the resource limits, dumpability and stop signals that

@@ -106,7 +106,7 @@ func TestProgressBar(t *testing.T) {
 	b.update(tbsync.Progress{Phase: tbsync.PhaseCopy, FilesDone: 1, FilesTotal: 4, BytesDone: 512, BytesTotal: 2048, Path: "a/b"})
 	b.update(tbsync.Progress{Phase: tbsync.PhaseDone, FilesDone: 4, FilesTotal: 4, BytesDone: 2048, BytesTotal: 2048})
 	got := out.String()
-	for _, want := range []string{"comparing: 3 changes found so far, 2.0 KiB to copy", " 25% 1/4 changes", "a/b", "100% 4/4 changes", "\r\033[K"} {
+	for _, want := range []string{"comparing: 3 changes found so far, 2.0 kB to copy", "512 bytes/2.0 kB", " 25% 1/4 changes", "a/b", "100% 4/4 changes", "\r\033[K"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("progress output %q lacks %q", got, want)
 		}

@@ -172,6 +172,8 @@ func TestPairRefusedByHelper(t *testing.T) {
 	w := newPairWorld(t)
 	fakePinentry(t, w.pinentry, udiskstest.BackupPassphrase)
 	helperCmd, record := fakeHelper(t, w.helperBin, "error", "not-paired")
+	t.Setenv("FAKEHELPER_REASON", "other-tails")
+	t.Setenv("FAKEHELPER_ARGS", `{"stick":{"label":"Kingston DataTraveler","size":17179869184,"device":"/dev/sdb"},"uuid":"0123abcd-0000-4000-8000-000000000000"}`)
 	before := pairedStateOther()
 	saveState(t, w.state, before)
 	stateBefore := readString(t, w.state)
@@ -179,8 +181,8 @@ func TestPairRefusedByHelper(t *testing.T) {
 	if code != 1 {
 		t.Fatalf("exit %d, want 1", code)
 	}
-	// The fake helper's message is "it failed".
-	wantContains(t, "stderr", stderr, "tails-backup pair: Kingston DataTraveler (17.2 GB, /dev/sdb) was not paired: it failed")
+	// The sentence of the helper's reason, with its values; not the helper's message ("it failed").
+	wantContains(t, "stderr", stderr, "tails-backup pair: Kingston DataTraveler (17.2 GB, /dev/sdb) was not paired: The USB stick Kingston DataTraveler (17.2 GB, /dev/sdb) is the backup of another Tails (Persistent Storage 0123abcd-0000-4000-8000-000000000000), so it was not changed. Plug in the backup of this Tails\n")
 	if strings.Contains(stdout, "Paired.") {
 		t.Errorf("stdout says paired: %q", stdout)
 	}

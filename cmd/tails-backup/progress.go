@@ -59,7 +59,9 @@ func (b *progressBar) update(p tbsync.Progress) {
 	var line string
 	switch p.Phase {
 	case tbsync.PhaseScan:
-		line = b.loc.Tr("comparing: %[1]d changes found so far, %[2]s to copy", p.FilesTotal, tbsync.FormatBytes(p.BytesTotal))
+		// TRANSLATORS: %[1]d is a number of changes, %[2]s a size ("1.5 GB").
+		line = b.loc.TrN("comparing: %[1]d change found so far, %[2]s to copy", "comparing: %[1]d changes found so far, %[2]s to copy",
+			clampInt(p.FilesTotal), p.FilesTotal, b.loc.Size(p.BytesTotal))
 	default:
 		frac := progressFraction(p)
 		const width = 30
@@ -75,7 +77,7 @@ func (b *progressBar) update(p tbsync.Progress) {
 		}
 		// TRANSLATORS: %[1]d of %[2]d changes done, %[3]s of %[4]s copied (sizes: "1.5 MB").
 		line = fmt.Sprintf("[%s%s] %3d%% ", strings.Repeat("=", filled), strings.Repeat(" ", width-filled), int(frac*100)) +
-			b.loc.Tr("%[1]d/%[2]d changes, %[3]s/%[4]s", p.FilesDone, p.FilesTotal, tbsync.FormatBytes(p.BytesDone), tbsync.FormatBytes(p.BytesTotal)) +
+			b.loc.Tr("%[1]d/%[2]d changes, %[3]s/%[4]s", p.FilesDone, p.FilesTotal, b.loc.Size(p.BytesDone), b.loc.Size(p.BytesTotal)) +
 			left + path
 	}
 	b.done = p.Phase == tbsync.PhaseDone

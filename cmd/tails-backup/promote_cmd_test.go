@@ -32,7 +32,7 @@ func TestPromote(t *testing.T) {
 		{name: "on a backup, declined", backup: true, helperMode: "done", stdin: "n\n", wantCode: 1,
 			wantOut: []string{"[y/N]"}, wantErr: "not confirmed, so nothing was changed"},
 		{name: "on a backup, the helper fails", backup: true, helperMode: "error", args: []string{"--yes"}, wantCode: 1,
-			wantErr: "tails-backup promote: this Tails was not made your main Tails: it failed", wantHelper: true},
+			wantErr: "tails-backup promote: this Tails was not made your main Tails: The backup marker of this Tails cannot be removed. Restart Tails and try again\n", wantHelper: true},
 		{name: "on a main Tails", helperMode: "error", args: []string{"--yes"}, wantOut: []string{"This Tails is already your main Tails."}},
 		{name: "on a main Tails, no --yes", helperMode: "error", wantOut: []string{"This Tails is already your main Tails."}},
 		{name: "an argument", backup: true, helperMode: "done", args: []string{"now"}, wantCode: 2, wantErr: "promote takes no arguments"},
@@ -52,6 +52,7 @@ func TestPromote(t *testing.T) {
 			saveState(t, state, before)
 			beforeText := readString(t, state)
 			helperCmd, record := fakeHelper(t, helperBin, tt.helperMode, "internal")
+			t.Setenv("FAKEHELPER_REASON", "unmark-failed")
 			args := append([]string{"promote", "--state", state, "--helper-command", helperCmd}, tt.args...)
 			code, stdout, stderr := runSession(t, tt.stdin, args...)
 			if code != tt.wantCode {

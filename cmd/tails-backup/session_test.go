@@ -163,6 +163,8 @@ func fakeHelper(t *testing.T, bin, mode, code string) (command, record string) {
 	record = filepath.Join(t.TempDir(), "helper-input")
 	t.Setenv("FAKEHELPER_MODE", mode)
 	t.Setenv("FAKEHELPER_CODE", code)
+	t.Setenv("FAKEHELPER_REASON", "")
+	t.Setenv("FAKEHELPER_ARGS", "")
 	t.Setenv("FAKEHELPER_RECORD", record)
 	return bin, record
 }

@@ -84,7 +84,7 @@ func runSync(ctx context.Context, env *environment, args []string) error {
 // partialSummary says what a run that failed did before it stopped.
 func partialSummary(loc *l10n.Locale, r tbsync.Report) string {
 	return loc.Tr("%[1]d created, %[2]d updated, %[3]d metadata only, %[4]d deleted (%[5]s copied)",
-		r.Created, r.Updated, r.MetadataOnly, r.Deleted, tbsync.FormatBytes(r.BytesCopied))
+		r.Created, r.Updated, r.MetadataOnly, r.Deleted, loc.Size(r.BytesCopied))
 }
 
 func printReport(loc *l10n.Locale, w io.Writer, r tbsync.Report, dryRun bool) {
@@ -96,7 +96,7 @@ func printReport(loc *l10n.Locale, w io.Writer, r tbsync.Report, dryRun bool) {
 		format = loc.TrN("would mirror (dry run): %[1]d created, %[2]d updated, %[3]d metadata only, %[4]d deleted, %[5]s copied, %[6]d scanned, %[7]d error, in %[8]s",
 			"would mirror (dry run): %[1]d created, %[2]d updated, %[3]d metadata only, %[4]d deleted, %[5]s copied, %[6]d scanned, %[7]d errors, in %[8]s", clampInt(r.ErrorCount))
 	}
-	fmt.Fprintf(w, format+"\n", r.Created, r.Updated, r.MetadataOnly, r.Deleted, tbsync.FormatBytes(r.BytesCopied), r.Scanned, r.ErrorCount,
+	fmt.Fprintf(w, format+"\n", r.Created, r.Updated, r.MetadataOnly, r.Deleted, loc.Size(r.BytesCopied), r.Scanned, r.ErrorCount,
 		r.Duration.Round(time.Millisecond))
 	if r.Duration > 0 {
 		fmt.Fprintln(w, loc.Tr("  (compare %[1]s, copy %[2]s, flush %[3]s)", r.ScanTime.Round(time.Millisecond),
@@ -106,6 +106,7 @@ func printReport(loc *l10n.Locale, w io.Writer, r tbsync.Report, dryRun bool) {
 		fmt.Fprintln(w, loc.Tr("  error: %v", e))
 	}
 	if int64(len(r.Errors)) < r.ErrorCount {
-		fmt.Fprintln(w, loc.Tr("  ... and %d more errors", r.ErrorCount-int64(len(r.Errors))))
+		more := r.ErrorCount - int64(len(r.Errors))
+		fmt.Fprintln(w, loc.TrN("  ... and %d more error", "  ... and %d more errors", clampInt(more), more))
 	}
 }

@@ -203,8 +203,10 @@ func TestUpdateCommandAgentUpdating(t *testing.T) {
 	saveState(t, w.state, pairedState(9))
 	fakePinentry(t, w.pinentry, "!crash") // never asked
 	helperCmd, _ := fakeHelper(t, w.helperBin, "error", "refused")
+	t.Setenv("FAKEHELPER_REASON", "update-running")
+	t.Setenv("FAKEHELPER_ARGS", `{"stick":{"label":"Kingston DataTraveler","size":17179869184,"device":"/dev/sdb"}}`)
 	code, _, stderr := runUpdateQuiescing(t, "", &quiescetest.FakeQuiescer{}, "--state", w.state, "--helper-command", helperCmd)
-	if code != 1 || !strings.Contains(stderr, "did not finish: it failed") {
+	if code != 1 || !strings.Contains(stderr, "did not finish: Another update of Kingston DataTraveler (17.2 GB, /dev/sdb) is running. Wait for it to finish\n") {
 		t.Errorf("exit %d, stderr %q", code, stderr)
 	}
 	for _, m := range []string{"Unlock", "Unmount", "Lock", "PowerOff"} {

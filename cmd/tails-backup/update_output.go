@@ -150,8 +150,8 @@ func systemErrorText(loc *l10n.Locale, e *session.SystemError, version string) s
 	case session.SystemUnreadable:
 		return loc.Tr("your data is backed up, but the backup's Tails system was not updated: its system partition could not be opened; unplug it, plug it in again and run 'tails-backup update' again")
 	case session.SystemRefused:
-		// TRANSLATORS: %s is the root helper's sentence (in English) saying why.
-		return loc.Tr("your data is backed up, but the backup's Tails system was not updated: %s", strings.TrimSuffix(oneLine(e.Helper.Message), "."))
+		// TRANSLATORS: %s is the sentences saying why and what to do, translated.
+		return loc.Tr("your data is backed up, but the backup's Tails system was not updated: %s", strings.TrimSuffix(session.HelperText(loc, e.Helper), "."))
 	case session.SystemBootloader:
 		if version == "" {
 			return loc.Tr("the backup's Tails system was updated to this Tails, but its boot loader for computers without UEFI could not be installed: " +

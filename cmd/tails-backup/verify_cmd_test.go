@@ -321,9 +321,9 @@ func TestVerifyDeviceErrors(t *testing.T) {
 		w := newPairWorld(t)
 		saveState(t, w.state, pairedState(1))
 		fakePinentry(t, w.pinentry, udiskstest.BackupPassphrase)
-		helperCmd, _ := scriptedHelper(t, `{"event":"error","code":"not-paired","message":"The backup marker says another Tails."}`)
+		helperCmd, _ := scriptedHelper(t, `{"event":"error","code":"not-paired","reason":"marker-damaged","args":{"stick":{"label":"Kingston DataTraveler","size":17179869184,"device":"/dev/sdb"}},"message":"The backup marker is damaged."}`)
 		code, _, stderr := runSession(t, "", "verify", "--state", w.state, "--helper-command", helperCmd, "sdb")
-		if code != 1 || !strings.Contains(stderr, "tails-backup verify: Kingston DataTraveler (17.2 GB, /dev/sdb) was not verified: The backup marker says another Tails\n") {
+		if code != 1 || !strings.Contains(stderr, "tails-backup verify: Kingston DataTraveler (17.2 GB, /dev/sdb) was not verified: The backup marker on Kingston DataTraveler (17.2 GB, /dev/sdb) is damaged, so the USB stick is not trusted as a backup. Pair it with this Tails again\n") {
 			t.Errorf("exit %d, stderr %q", code, stderr)
 		}
 		if !w.locked(w.std.Backup.LUKS) {

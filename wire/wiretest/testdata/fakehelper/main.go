@@ -102,7 +102,15 @@ func main() {
 			waitInput()
 		}
 	case "error":
-		emit(event{"event": "error", "code": os.Getenv("FAKEHELPER_CODE"), "message": "it failed", "needed": 2000, "available": 1000})
+		ev := event{"event": "error", "code": os.Getenv("FAKEHELPER_CODE"), "message": "it failed", "needed": 2000, "available": 1000}
+		// FAKEHELPER_REASON and FAKEHELPER_ARGS (JSON): what the session words.
+		if r := os.Getenv("FAKEHELPER_REASON"); r != "" {
+			ev["reason"] = r
+		}
+		if a := os.Getenv("FAKEHELPER_ARGS"); a != "" {
+			ev["args"] = json.RawMessage(a)
+		}
+		emit(ev)
 		os.Exit(1)
 	case "crash":
 		emit(progress)
