@@ -346,7 +346,7 @@ func (u *flowUI) Event(ev wire.Event) {
 		return
 	case wire.PhaseProblem:
 		u.mu.Lock()
-		u.checks = append(u.checks, dbusapi.Check{Name: session.OneLine(ev.Path), OK: ev.Warning, Text: problemText(ev)})
+		u.checks = append(u.checks, dbusapi.Check{Name: session.OneLine(ev.Path), OK: ev.Warning, Text: problemText(u.a.loc, ev)})
 		u.mu.Unlock()
 		return
 	case "scan":

@@ -184,9 +184,10 @@ func percentText(loc *l10n.Locale, pct int, left time.Duration, known bool) stri
 	return loc.Tr("%d%% done.", pct)
 }
 
-// problemText is what Tails would refuse (or warn about) in a backup's Persistent Storage.
-func problemText(ev wire.Event) string {
-	return sentence(session.OneLine(ev.Problem))
+// problemText is what Tails would refuse (or warn about) in a backup's Persistent Storage, in
+// the session's language (the helper's English sentence is for the log).
+func problemText(loc *l10n.Locale, ev wire.Event) string {
+	return sentence(session.OneLine(session.FindingText(loc, ev)))
 }
 
 // appText is a sentence of the session flows as the app shows it: with a capital first letter

@@ -272,7 +272,11 @@ func (h *inProcessHelper) run(ctx context.Context, req wire.Request, progress fu
 		}
 		return final.Report, nil
 	case final != nil:
-		return nil, withCtx(&wire.HelperError{Code: final.Code, Message: final.Message, Needed: final.Needed, Available: final.Available})
+		herr := &wire.HelperError{Code: final.Code, Reason: final.Reason, Message: final.Message, Needed: final.Needed, Available: final.Available}
+		if final.Args != nil {
+			herr.Args = *final.Args
+		}
+		return nil, withCtx(herr)
 	case protoErr != nil:
 		return nil, withCtx(fmt.Errorf("%w (helper.Run returned %v)", protoErr, exitErr))
 	}

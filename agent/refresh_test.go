@@ -330,8 +330,10 @@ func TestSystemRefreshFailures(t *testing.T) {
 			summary: "The Tails system on your backup was not updated", body: "create a new backup on a bigger USB stick"},
 		{name: "unplugged", refreshErr: &wire.HelperError{Code: wire.CodeDeviceGone, Message: "x"},
 			summary: "The Tails system on your backup was not updated", body: "unplugged while its Tails system was updated: plug it in again to finish"},
-		{name: "refused", refreshErr: &wire.HelperError{Code: wire.CodeRefused, Message: "Partition 1 of the backup is not a Tails system partition; create the backup again."},
-			summary: "The Tails system on your backup was not updated", body: "Partition 1 of the backup is not a Tails system partition; create the backup again."},
+		// The sentence of the helper's reason, never its English message.
+		{name: "refused", refreshErr: &wire.HelperError{Code: wire.CodeRefused, Reason: wire.ReasonBackupPartitionESP,
+			Args: wire.Args{Stick: &wire.Stick{Label: "Kingston DataTraveler"}}, Message: "Partition 1 of the backup is not a Tails system partition; create the backup again."},
+			summary: "The Tails system on your backup was not updated", body: "The backup on Kingston DataTraveler has no Tails system partition where it should be, so it is not written to. Create the backup again."},
 		{name: "crash", refreshErr: &wire.HelperCrashError{ExitCode: -1, Signal: "killed"},
 			summary: "The Tails system on your backup was not updated", body: "stopped unexpectedly: plug your backup Tails in again to finish it"},
 		{name: "boot loader", bootloaderErr: &wire.HelperError{Code: wire.CodeInternal, Message: "syslinux failed"},
@@ -347,8 +349,9 @@ func TestSystemRefreshFailures(t *testing.T) {
 				t.Errorf("done body %q", done.Body)
 			}
 			n := w.waitNote(tc.summary)
-			if !strings.Contains(n.Body, tc.body) || strings.Count(n.Body, ". ") > 0 {
-				t.Errorf("system note body %q, want one sentence containing %q", n.Body, tc.body)
+			// What happened, and what to do: at most two sentences.
+			if !strings.Contains(n.Body, tc.body) || strings.Count(n.Body, ". ") > 1 {
+				t.Errorf("system note body %q, want at most two sentences containing %q", n.Body, tc.body)
 			}
 			// The data update counts: the store records the success.
 			if st := w.state(); st.LastAttempt == nil || st.LastAttempt.Result != pairing.ResultSuccess || !st.Backup(backupUUID).LastSuccess.Equal(w.clock.Now()) {

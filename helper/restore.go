@@ -58,8 +58,9 @@ func (o *operation) restore(ps, backup *root) (*wire.Report, *Failure) {
 	var notes []wire.Event
 	confs, reason := readBackupConfs(backup.fd)
 	if reason != "" {
-		notes = append(notes, wire.Event{Event: wire.EventProgress, Phase: wire.PhaseProblem, Path: tails.PersistenceConfName, Warning: true,
-			Problem: fmt.Sprintf("The backup's persistence.conf %s, so it was not restored and this Tails keeps its own; after restarting Tails, turn on the features you need in the Persistent Storage settings.", reason)})
+		notes = append(notes, wire.ProblemEvent(tails.Problem{Path: tails.PersistenceConfName, Warning: true,
+			Code: tails.FindingBackupConfNotRestored, Args: tails.ProblemArgs{Detail: reason},
+			What: fmt.Sprintf("The backup's persistence.conf %s, so it was not restored and this Tails keeps its own; after restarting Tails, turn on the features you need in the Persistent Storage settings.", reason)}))
 		o.log.WithField("reason", reason).Warn("the backup's persistence.conf is not restored")
 	}
 
@@ -100,7 +101,7 @@ func (o *operation) restore(ps, backup *root) (*wire.Report, *Failure) {
 	}
 	for _, p := range checkRestoredConfs(ps.fd, confs) {
 		out.Problems++
-		o.out.write(wire.Event{Event: wire.EventProgress, Phase: wire.PhaseProblem, Path: p.Path, Problem: p.What})
+		o.out.write(wire.ProblemEvent(p))
 	}
 	problems, features := tails.CheckPersistentStorage(ps.fd)
 	for _, p := range problems {
@@ -109,7 +110,7 @@ func (o *operation) restore(ps, backup *root) (*wire.Report, *Failure) {
 		} else {
 			out.Problems++
 		}
-		o.out.write(wire.Event{Event: wire.EventProgress, Phase: wire.PhaseProblem, Path: p.Path, Problem: p.What, Warning: p.Warning})
+		o.out.write(wire.ProblemEvent(p))
 	}
 	for _, f := range features {
 		out.Features = append(out.Features, f.Name)
@@ -359,18 +360,19 @@ func checkRestoredConfs(psfd int, confs []backupConf) []tails.Problem {
 	var out []tails.Problem
 	for _, c := range confs {
 		data, err := tails.ReadFileAt(psfd, c.name, maxConfRead)
-		var what string
+		p := tails.Problem{Path: c.name}
 		switch {
 		case errors.Is(err, unix.ENOENT) && !c.present:
 		case errors.Is(err, unix.ENOENT):
-			what = "It is missing, although the backup has one that was checked; run the restore again."
+			p.Code, p.What = tails.FindingRestoredConfMissing, "It is missing, although the backup has one that was checked; run the restore again."
 		case err != nil:
-			what = fmt.Sprintf("It cannot be read (%s); run the restore again.", shorten(err.Error()))
+			p.Code, p.Args.Detail = tails.FindingRestoredConfUnreadable, shorten(err.Error())
+			p.What = fmt.Sprintf("It cannot be read (%s); run the restore again.", p.Args.Detail)
 		case !c.present || !bytes.Equal(data, c.data):
-			what = "It is not the file that was checked on the backup, so Tails could mount folders that no one checked; run the restore again before restarting Tails."
+			p.Code, p.What = tails.FindingRestoredConfChanged, "It is not the file that was checked on the backup, so Tails could mount folders that no one checked; run the restore again before restarting Tails."
 		}
-		if what != "" {
-			out = append(out, tails.Problem{Path: c.name, What: what})
+		if p.Code != "" {
+			out = append(out, p)
 		}
 	}
 	return out

@@ -89,7 +89,7 @@ func VerifyTrees(ctx context.Context, srcfd, dstfd int, opts VerifyOptions, emit
 		} else {
 			out.Problems++
 		}
-		emit(wire.Event{Event: wire.EventProgress, Phase: wire.PhaseProblem, Path: p.Path, Problem: p.What, Warning: p.Warning})
+		emit(wire.ProblemEvent(p))
 	}
 	for _, f := range features {
 		out.Features = append(out.Features, f.Name)

@@ -365,5 +365,107 @@ func reasonText(loc *l10n.Locale, he *wire.HelperError) (text string, ok bool) {
 	case wire.ReasonKeyNotShredded:
 		return loc.Tr("The key this Tails keeps for the backup cannot be shredded. Restart Tails and try again."), true
 	}
+	return findingText(loc, he.Reason, a)
+}
+
+// FindingText words a problem event of verify or restore (wire.ProblemEvent): what Tails would
+// refuse or repair at boot in the file at ev.Path, which the caller names. An unknown code gets a
+// generic sentence, never the helper's English one.
+func FindingText(loc *l10n.Locale, ev wire.Event) string {
+	var a wire.Args
+	if ev.Args != nil {
+		a = *ev.Args
+	}
+	if text, ok := findingText(loc, ev.Reason, a); ok {
+		return text
+	}
+	if ev.Warning {
+		return loc.Tr("Tails accepts this as it is, but it differs from what Tails makes.")
+	}
+	return loc.Tr("Tails would refuse or repair this at boot.")
+}
+
+// findingText is the sentence of a problem of a Persistent Storage (tails.Finding*): the file
+// concerned is named apart, hence "It".
+func findingText(loc *l10n.Locale, reason wire.Reason, a wire.Args) (string, bool) {
+	switch reason {
+	case wire.ReasonFindingUnexaminable:
+		// TRANSLATORS: %s is the system's error, in English ("permission denied").
+		return loc.Tr("It cannot be examined (%s). Run the check as root.", a.Detail), true
+	case wire.ReasonFindingAdditionalNotFile:
+		return loc.Tr("It is not a regular file, so Tails does not reinstall the Additional Software."), true
+	case wire.ReasonFindingAdditionalOwner:
+		// TRANSLATORS: %s is the owner found, as user and group numbers ("1000:1000").
+		return loc.Tr("It is owned by %s instead of tails-persistent-storage.", a.Owner), true
+	case wire.ReasonFindingAdditionalMode:
+		// TRANSLATORS: %s is the permissions found, in octal ("0600").
+		return loc.Tr("Its mode is %s instead of 0644.", a.Mode), true
+	case wire.ReasonFindingRootUnexaminable:
+		// TRANSLATORS: %s is the system's error, in English ("permission denied").
+		return loc.Tr("The root folder cannot be examined (%s).", a.Detail), true
+	case wire.ReasonFindingRootOwner:
+		// TRANSLATORS: %s is the owner found, as user and group numbers ("1000:1000").
+		return loc.Tr("The root folder is owned by %s instead of root.", a.Owner), true
+	case wire.ReasonFindingRootOldMode:
+		return loc.Tr("The root folder has mode 0775, as made by old versions of Tails, instead of 0770. Tails accepts it."), true
+	case wire.ReasonFindingRootMode:
+		// TRANSLATORS: %s is the permissions found, in octal ("0755").
+		return loc.Tr("The root folder has mode %s instead of 0770.", a.Mode), true
+	case wire.ReasonFindingRootACLUnreadable:
+		// TRANSLATORS: %s is the system's error, in English ("permission denied").
+		return loc.Tr("The ACL of the root folder cannot be read (%s).", a.Detail), true
+	case wire.ReasonFindingRootNoACL:
+		return loc.Tr("The root folder has no ACL, so amnesia cannot reach its folders."), true
+	case wire.ReasonFindingRootACL:
+		// TRANSLATORS: %[1]s is the ACL found, %[2]s the one Tails expects ("user::rwx,user:1000:--x,...").
+		return loc.Tr("The ACL of the root folder is %[1]s instead of %[2]s.", a.ACL, a.WantACL), true
+	case wire.ReasonFindingRootDefaultACL:
+		// TRANSLATORS: %s is an ACL ("user::rwx,...").
+		return loc.Tr("The root folder has a default ACL (%s), which Tails does not set.", a.ACL), true
+	case wire.ReasonFindingRootDefaultACLUnreadable:
+		// TRANSLATORS: %s is the system's error, in English ("permission denied").
+		return loc.Tr("The default ACL of the root folder cannot be read (%s).", a.Detail), true
+	case wire.ReasonFindingConfMissing:
+		return loc.Tr("It is missing, so Tails would activate no feature of this Persistent Storage."), true
+	case wire.ReasonFindingConfNotFile:
+		return loc.Tr("It is not a regular file, so Tails would disable it and activate no feature."), true
+	case wire.ReasonFindingConfOwner:
+		// TRANSLATORS: %s is the owner found, as user and group numbers ("1000:1000").
+		return loc.Tr("It is owned by %s instead of tails-persistent-storage, so Tails would disable it and activate no feature.", a.Owner), true
+	case wire.ReasonFindingConfMode:
+		// TRANSLATORS: %s is the permissions found, in octal ("0644").
+		return loc.Tr("Its mode is %s instead of exactly 0600, so Tails would disable it and activate no feature.", a.Mode), true
+	case wire.ReasonFindingConfNotRoot:
+		// TRANSLATORS: %s is the system's error, in English ("permission denied").
+		return loc.Tr("It cannot be read (%s). Run the check as root.", a.Detail), true
+	case wire.ReasonFindingConfUnopenable:
+		// TRANSLATORS: %s is the system's error, in English ("permission denied").
+		return loc.Tr("It cannot be opened (%s).", a.Detail), true
+	case wire.ReasonFindingConfACLUnreadable:
+		// TRANSLATORS: %s is the system's error, in English ("permission denied").
+		return loc.Tr("Its ACL cannot be read (%s).", a.Detail), true
+	case wire.ReasonFindingConfACL:
+		// TRANSLATORS: %s is an ACL ("user::rw-,...").
+		return loc.Tr("It has an ACL (%s), so Tails would disable it and activate no feature.", a.ACL), true
+	case wire.ReasonFindingConfUnreadable:
+		// TRANSLATORS: %s is the system's error, in English ("input/output error").
+		return loc.Tr("It cannot be read (%s).", a.Detail), true
+	case wire.ReasonFindingConfLine:
+		// TRANSLATORS: %[1]d is a line number, %[2]s what is wrong with it, in English ("unknown option").
+		return loc.Tr("Line %[1]d is invalid (%[2]s), so Tails would disable the file and activate no feature.", a.Line, a.Detail), true
+	case wire.ReasonFindingConfUnparsable:
+		// TRANSLATORS: %s is what is wrong, in English.
+		return loc.Tr("It cannot be parsed (%s), so Tails would disable it and activate no feature.", a.Detail), true
+	case wire.ReasonFindingRestoredConfMissing:
+		return loc.Tr("It is missing, although the backup has one that was checked. Run the restore again."), true
+	case wire.ReasonFindingRestoredConfUnreadable:
+		// TRANSLATORS: %s is the system's error, in English ("input/output error").
+		return loc.Tr("It cannot be read (%s). Run the restore again.", a.Detail), true
+	case wire.ReasonFindingRestoredConfChanged:
+		return loc.Tr("It is not the file that was checked on the backup, so Tails could mount folders that no one checked. Run the restore again before restarting Tails."), true
+	case wire.ReasonFindingBackupConfNotRestored:
+		// TRANSLATORS: %s says why, in English ("uses the option 'bind' for /etc, which Tails does not write").
+		return loc.Tr("The backup's persistence.conf was not restored because it is not safe (%s): this Tails keeps its own. After restarting Tails, turn on the features you need in the Persistent Storage settings.", a.Detail), true
+	}
 	return "", false
 }

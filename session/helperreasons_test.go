@@ -6,6 +6,7 @@ import (
 
 	"tails-backup/l10n"
 	"tails-backup/l10n/l10ntest"
+	"tails-backup/tails"
 	"tails-backup/wire"
 )
 
@@ -71,6 +72,20 @@ func TestHelperTextFrench(t *testing.T) {
 	} {
 		if got := HelperText(fr, &tt.he); got != tt.want {
 			t.Errorf("%s:\n got %q\nwant %q", tt.name, got, tt.want)
+		}
+	}
+	// A problem found by verify, and one of a code this session does not know.
+	for _, tt := range []struct {
+		ev   wire.Event
+		want string
+	}{
+		{wire.ProblemEvent(tails.Problem{Path: "persistence.conf", Code: tails.FindingConfMode, Args: tails.ProblemArgs{Mode: "0644"}, What: "English."}),
+			"Son mode est 0644 au lieu d'exactement 0600, Tails le désactiverait donc et n'activerait aucune fonctionnalité."},
+		{wire.Event{Phase: wire.PhaseProblem, Path: ".", Reason: "from-a-newer-helper", Problem: "English."},
+			"Tails refuserait ou réparerait ceci au démarrage."},
+	} {
+		if got := FindingText(fr, tt.ev); got != tt.want {
+			t.Errorf("%s:\n got %q\nwant %q", tt.ev.Reason, got, tt.want)
 		}
 	}
 }

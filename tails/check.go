@@ -11,24 +11,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Problem is something in a Persistent Storage that Tails would refuse or repair at boot.
-type Problem struct {
-	// Path is relative to the Persistent Storage root; "." for the root itself.
-	Path string
-	// What says what is wrong, in one sentence.
-	What string
-	// Warning marks a difference that Tails accepts (an old but valid layout): it is shown,
-	// but does not make the Persistent Storage invalid.
-	Warning bool
-}
-
-func (p Problem) String() string {
-	if p.Warning {
-		return "warning: " + p.Path + ": " + p.What
-	}
-	return p.Path + ": " + p.What
-}
-
 // OldPersistenceRootMode is the mode of the root of a Persistent Storage created by older
 // versions of Tails, which Tails still accepts.
 const OldPersistenceRootMode = 0o775
@@ -72,8 +54,8 @@ func readACL(fd int, attr string) ([]ACLEntry, error) {
 // activates nothing. Reading the root-only files needs root; an unreadable file is a problem
 // that says so.
 func CheckPersistentStorage(rootfd int) (problems []Problem, features []Feature) {
-	add := func(path, format string, args ...any) {
-		problems = append(problems, Problem{Path: path, What: fmt.Sprintf(format, args...)})
+	add := func(path, code string, a ProblemArgs, format string, args ...any) {
+		problems = append(problems, Problem{Path: path, Code: code, Args: a, What: fmt.Sprintf(format, args...)})
 	}
 	checkRoot(rootfd, &problems)
 
@@ -87,31 +69,31 @@ func CheckPersistentStorage(rootfd int) (problems []Problem, features []Feature)
 	switch err := unix.Fstatat(rootfd, name, &st, unix.AT_SYMLINK_NOFOLLOW); {
 	case errors.Is(err, unix.ENOENT):
 	case err != nil:
-		add(name, "It cannot be examined (%v); run the check as root.", err)
+		add(name, FindingUnexaminable, ProblemArgs{Detail: err.Error()}, "It cannot be examined (%v); run the check as root.", err)
 	case st.Mode&unix.S_IFMT != unix.S_IFREG:
-		add(name, "It is %s instead of a regular file, so Tails does not reinstall the Additional Software.", typeName(st.Mode))
+		add(name, FindingAdditionalNotFile, ProblemArgs{}, "It is %s instead of a regular file, so Tails does not reinstall the Additional Software.", typeName(st.Mode))
 	default:
 		if st.Uid != PersistentStorageUID || st.Gid != PersistentStorageGID {
-			add(name, "It is owned by %d:%d instead of %d:%d (tails-persistent-storage).", st.Uid, st.Gid, PersistentStorageUID, PersistentStorageGID)
+			add(name, FindingAdditionalOwner, ProblemArgs{Owner: owner(st)}, "It is owned by %d:%d instead of %d:%d (tails-persistent-storage).", st.Uid, st.Gid, PersistentStorageUID, PersistentStorageGID)
 		}
 		if m := st.Mode & 0o7777; m != 0o644 {
-			add(name, "Its mode is %04o instead of 0644.", m)
+			add(name, FindingAdditionalMode, ProblemArgs{Mode: fmt.Sprintf("%04o", m)}, "Its mode is %04o instead of 0644.", m)
 		}
 	}
 	return problems, features
 }
 
 func checkRoot(rootfd int, problems *[]Problem) {
-	add := func(warning bool, format string, args ...any) {
-		*problems = append(*problems, Problem{Path: ".", What: fmt.Sprintf(format, args...), Warning: warning})
+	add := func(warning bool, code string, a ProblemArgs, format string, args ...any) {
+		*problems = append(*problems, Problem{Path: ".", Code: code, Args: a, What: fmt.Sprintf(format, args...), Warning: warning})
 	}
 	var st unix.Stat_t
 	if err := unix.Fstat(rootfd, &st); err != nil {
-		add(false, "The root folder cannot be examined (%v).", err)
+		add(false, FindingRootUnexaminable, ProblemArgs{Detail: err.Error()}, "The root folder cannot be examined (%v).", err)
 		return
 	}
 	if st.Uid != 0 || st.Gid != 0 {
-		add(false, "The root folder is owned by %d:%d instead of root:root.", st.Uid, st.Gid)
+		add(false, FindingRootOwner, ProblemArgs{Owner: owner(st)}, "The root folder is owned by %d:%d instead of root:root.", st.Uid, st.Gid)
 	}
 	mode := st.Mode & 0o7777
 	other := uint16(0)
@@ -119,91 +101,94 @@ func checkRoot(rootfd int, problems *[]Problem) {
 	case PersistenceRootMode:
 	case OldPersistenceRootMode:
 		other = 5
-		add(true, "The root folder has mode 0775, as made by old versions of Tails, instead of 0770; Tails accepts it.")
+		add(true, FindingRootOldMode, ProblemArgs{}, "The root folder has mode 0775, as made by old versions of Tails, instead of 0770; Tails accepts it.")
 	default:
-		add(false, "The root folder has mode %04o instead of 0770.", mode)
+		add(false, FindingRootMode, ProblemArgs{Mode: fmt.Sprintf("%04o", mode)}, "The root folder has mode %04o instead of 0770.", mode)
 	}
 	acl, err := readACL(rootfd, ACLXattrAccess)
 	switch {
 	case err != nil:
-		add(false, "The ACL of the root folder cannot be read (%v).", err)
+		add(false, FindingRootACLUnreadable, ProblemArgs{Detail: err.Error()}, "The ACL of the root folder cannot be read (%v).", err)
 	case acl == nil && mode == OldPersistenceRootMode:
 		// Old volumes predate the ACL: amnesia reaches its folders through other::r-x.
 	case acl == nil:
-		add(false, "The root folder has no ACL, so amnesia cannot reach its folders; Tails expects user:%d:--x.", AmnesiaUID)
+		add(false, FindingRootNoACL, ProblemArgs{}, "The root folder has no ACL, so amnesia cannot reach its folders; Tails expects user:%d:--x.", AmnesiaUID)
 	case slices.Equal(acl, MountedRootACL(other)):
 		// As Tails 7 leaves a backup it mounted for amnesia (MountedRootACL).
 	case !slices.Equal(acl, PersistenceRootACL(other)):
-		add(false, "The ACL of the root folder is %q instead of %q.", FormatACL(acl), FormatACL(PersistenceRootACL(other)))
+		add(false, FindingRootACL, ProblemArgs{ACL: FormatACL(acl), WantACL: FormatACL(PersistenceRootACL(other))}, "The ACL of the root folder is %q instead of %q.", FormatACL(acl), FormatACL(PersistenceRootACL(other)))
 	}
 	def, err := readACL(rootfd, ACLXattrDefault)
 	if err == nil && def != nil {
-		add(false, "The root folder has a default ACL (%s), which Tails does not set.", FormatACL(def))
+		add(false, FindingRootDefaultACL, ProblemArgs{ACL: FormatACL(def)}, "The root folder has a default ACL (%s), which Tails does not set.", FormatACL(def))
 	} else if err != nil {
-		add(false, "The default ACL of the root folder cannot be read (%v).", err)
+		add(false, FindingRootDefaultACLUnreadable, ProblemArgs{Detail: err.Error()}, "The default ACL of the root folder cannot be read (%v).", err)
 	}
 }
 
 // checkConf checks persistence.conf; ok means Tails would use it, with those bindings.
-func checkConf(rootfd int, add func(path, format string, args ...any)) (bindings []Binding, ok bool) {
+func checkConf(rootfd int, add func(path, code string, a ProblemArgs, format string, args ...any)) (bindings []Binding, ok bool) {
 	name := PersistenceConfName
 	var st unix.Stat_t
 	err := unix.Fstatat(rootfd, name, &st, unix.AT_SYMLINK_NOFOLLOW)
 	switch {
 	case errors.Is(err, unix.ENOENT):
-		add(name, "It is missing, so Tails would activate no feature of this Persistent Storage.")
+		add(name, FindingConfMissing, ProblemArgs{}, "It is missing, so Tails would activate no feature of this Persistent Storage.")
 		return nil, false
 	case err != nil:
-		add(name, "It cannot be examined (%v); run the check as root.", err)
+		add(name, FindingUnexaminable, ProblemArgs{Detail: err.Error()}, "It cannot be examined (%v); run the check as root.", err)
 		return nil, false
 	case st.Mode&unix.S_IFMT != unix.S_IFREG:
-		add(name, "It is %s instead of a regular file, so Tails would disable it and activate no feature.", typeName(st.Mode))
+		add(name, FindingConfNotFile, ProblemArgs{}, "It is %s instead of a regular file, so Tails would disable it and activate no feature.", typeName(st.Mode))
 		return nil, false
 	}
 	ok = true
 	if st.Uid != PersistentStorageUID || st.Gid != PersistentStorageGID {
-		add(name, "It is owned by %d:%d instead of %d:%d (tails-persistent-storage), so Tails would disable it and activate no feature.",
+		add(name, FindingConfOwner, ProblemArgs{Owner: owner(st)}, "It is owned by %d:%d instead of %d:%d (tails-persistent-storage), so Tails would disable it and activate no feature.",
 			st.Uid, st.Gid, PersistentStorageUID, PersistentStorageGID)
 		ok = false
 	}
 	if m := st.Mode & 0o7777; m != PersistenceConfMode {
-		add(name, "Its mode is %04o instead of exactly 0600, so Tails would disable it and activate no feature.", m)
+		add(name, FindingConfMode, ProblemArgs{Mode: fmt.Sprintf("%04o", m)}, "Its mode is %04o instead of exactly 0600, so Tails would disable it and activate no feature.", m)
 		ok = false
 	}
 	fd, err := unix.Openat(rootfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
 		if errors.Is(err, unix.EACCES) || errors.Is(err, unix.EPERM) {
-			add(name, "It cannot be read (%v); run the check as root.", err)
+			add(name, FindingConfNotRoot, ProblemArgs{Detail: err.Error()}, "It cannot be read (%v); run the check as root.", err)
 		} else {
-			add(name, "It cannot be opened (%v).", err)
+			add(name, FindingConfUnopenable, ProblemArgs{Detail: err.Error()}, "It cannot be opened (%v).", err)
 		}
 		return nil, false
 	}
 	defer unix.Close(fd)
 	if acl, err := readACL(fd, ACLXattrAccess); err != nil {
-		add(name, "Its ACL cannot be read (%v).", err)
+		add(name, FindingConfACLUnreadable, ProblemArgs{Detail: err.Error()}, "Its ACL cannot be read (%v).", err)
 		ok = false
 	} else if acl != nil {
-		add(name, "It has an ACL (%s), so Tails would disable it and activate no feature.", FormatACL(acl))
+		add(name, FindingConfACL, ProblemArgs{ACL: FormatACL(acl)}, "It has an ACL (%s), so Tails would disable it and activate no feature.", FormatACL(acl))
 		ok = false
 	}
 	data, err := ReadFileAt(rootfd, name, maxConfSize+1)
 	if err != nil {
-		add(name, "It cannot be read (%v).", err)
+		add(name, FindingConfUnreadable, ProblemArgs{Detail: err.Error()}, "It cannot be read (%v).", err)
 		return nil, false
 	}
 	bindings, err = ParsePersistenceConf(bytes.NewReader(data))
 	if err != nil {
 		var ce *ConfError
 		if errors.As(err, &ce) {
-			add(name, "Line %d is invalid: %s.", ce.Line, ce.Reason)
+			add(name, FindingConfLine, ProblemArgs{Line: ce.Line, Detail: ce.Reason}, "Line %d is invalid: %s.", ce.Line, ce.Reason)
 		} else {
-			add(name, "It cannot be parsed (%v).", err)
+			add(name, FindingConfUnparsable, ProblemArgs{Detail: err.Error()}, "It cannot be parsed (%v).", err)
 		}
 		return nil, false
 	}
 	return bindings, ok
 }
+
+// owner is a file's owner as "uid:gid".
+func owner(st unix.Stat_t) string { return fmt.Sprintf("%d:%d", st.Uid, st.Gid) }
 
 // typeName says what kind of file mode is, with an article: "a symbolic link".
 func typeName(mode uint32) string {

@@ -151,6 +151,10 @@ func TestCheckPersistentStorage(t *testing.T) {
 				if strings.Contains(p.What, "\n") || !strings.HasSuffix(p.What, ".") {
 					t.Errorf("problem %q is not one sentence", p.What)
 				}
+				// The session words the code, not the English sentence.
+				if !slices.Contains(Findings, p.Code) {
+					t.Errorf("problem %q has the code %q, not one of Findings", p.What, p.Code)
+				}
 			}
 			if len(got) != len(tt.want) {
 				t.Fatalf("problems:\n%s\nwant %d: %q", strings.Join(got, "\n"), len(tt.want), tt.want)

@@ -147,3 +147,16 @@ func FuzzReadRequest(f *testing.F) {
 		}
 	})
 }
+
+// TestFindingsAreReasons: every problem code of package tails is a Reason the session words.
+func TestFindingsAreReasons(t *testing.T) {
+	for _, f := range tails.Findings {
+		if !slices.Contains(Reasons, Reason(f)) {
+			t.Errorf("tails finding %q is not in wire.Reasons", f)
+		}
+	}
+	ev := ProblemEvent(tails.Problem{Path: "persistence.conf", Code: tails.FindingConfMode, Args: tails.ProblemArgs{Mode: "0644"}, What: "English."})
+	if ev.Reason != ReasonFindingConfMode || ev.Args == nil || ev.Args.Mode != "0644" || ev.Problem != "English." || ev.Phase != PhaseProblem {
+		t.Errorf("problem event %+v", ev)
+	}
+}

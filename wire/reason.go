@@ -1,5 +1,7 @@
 package wire
 
+import "tails-backup/tails"
+
 // Reason says which of its refusals or failures the helper met, one value per sentence the
 // session words in the person's language (session.HelperText): the helper runs as root with
 // no locale of the session, and its English Message is kept for the log only. Code stays what
@@ -135,6 +137,38 @@ const (
 	ReasonLastKeySlot        Reason = "last-key-slot"       // Stick: the slot is the last one
 	ReasonOwnLastKeySlot     Reason = "own-last-key-slot"   // promote: the lost main Tails' slot is this Tails' last one
 	ReasonKeyNotShredded     Reason = "key-not-shredded"    // the kept key cannot be shredded
+
+	// The problems of a Persistent Storage that Tails would refuse or repair at boot: the
+	// Reason of verify's and restore's problem events (tails.Problem.Code, same values), with
+	// the Args Owner, Mode, ACL, WantACL, Line and Detail.
+	ReasonFindingUnexaminable             Reason = "file-unexaminable"
+	ReasonFindingAdditionalNotFile        Reason = "additional-software-not-file"
+	ReasonFindingAdditionalOwner          Reason = "additional-software-owner"
+	ReasonFindingAdditionalMode           Reason = "additional-software-mode"
+	ReasonFindingRootUnexaminable         Reason = "root-unexaminable"
+	ReasonFindingRootOwner                Reason = "root-owner"
+	ReasonFindingRootOldMode              Reason = "root-old-mode"
+	ReasonFindingRootMode                 Reason = "root-mode"
+	ReasonFindingRootACLUnreadable        Reason = "root-acl-unreadable"
+	ReasonFindingRootNoACL                Reason = "root-no-acl"
+	ReasonFindingRootACL                  Reason = "root-acl"
+	ReasonFindingRootDefaultACL           Reason = "root-default-acl"
+	ReasonFindingRootDefaultACLUnreadable Reason = "root-default-acl-unreadable"
+	ReasonFindingConfMissing              Reason = "conf-missing"
+	ReasonFindingConfNotFile              Reason = "conf-not-file"
+	ReasonFindingConfOwner                Reason = "conf-owner"
+	ReasonFindingConfMode                 Reason = "conf-mode"
+	ReasonFindingConfNotRoot              Reason = "conf-not-root"
+	ReasonFindingConfUnopenable           Reason = "conf-unopenable"
+	ReasonFindingConfACLUnreadable        Reason = "conf-acl-unreadable"
+	ReasonFindingConfACL                  Reason = "conf-acl"
+	ReasonFindingConfUnreadable           Reason = "conf-unreadable"
+	ReasonFindingConfLine                 Reason = "conf-line"
+	ReasonFindingConfUnparsable           Reason = "conf-unparsable"
+	ReasonFindingRestoredConfMissing      Reason = "restored-conf-missing"
+	ReasonFindingRestoredConfUnreadable   Reason = "restored-conf-unreadable"
+	ReasonFindingRestoredConfChanged      Reason = "restored-conf-changed"
+	ReasonFindingBackupConfNotRestored    Reason = "backup-conf-not-restored"
 )
 
 // Reasons lists every Reason, for the tests that check that each is worded.
@@ -164,6 +198,14 @@ var Reasons = []Reason{
 	ReasonWrongPassphrase, ReasonKeyNotSaved, ReasonKeySlotNotFound, ReasonKeyMissing, ReasonKeyUnusable,
 	ReasonKeyRefused, ReasonUnpluggedUnlocking, ReasonUnlockFailed, ReasonUnlockedNoDevice, ReasonLastKeySlot,
 	ReasonOwnLastKeySlot, ReasonKeyNotShredded,
+	ReasonFindingUnexaminable, ReasonFindingAdditionalNotFile, ReasonFindingAdditionalOwner, ReasonFindingAdditionalMode,
+	ReasonFindingRootUnexaminable, ReasonFindingRootOwner, ReasonFindingRootOldMode, ReasonFindingRootMode,
+	ReasonFindingRootACLUnreadable, ReasonFindingRootNoACL, ReasonFindingRootACL, ReasonFindingRootDefaultACL,
+	ReasonFindingRootDefaultACLUnreadable, ReasonFindingConfMissing, ReasonFindingConfNotFile, ReasonFindingConfOwner,
+	ReasonFindingConfMode, ReasonFindingConfNotRoot, ReasonFindingConfUnopenable, ReasonFindingConfACLUnreadable,
+	ReasonFindingConfACL, ReasonFindingConfUnreadable, ReasonFindingConfLine, ReasonFindingConfUnparsable,
+	ReasonFindingRestoredConfMissing, ReasonFindingRestoredConfUnreadable, ReasonFindingRestoredConfChanged,
+	ReasonFindingBackupConfNotRestored,
 }
 
 // Args are the values a Reason's sentence names; only those it uses are set.
@@ -183,6 +225,27 @@ type Args struct {
 	// names, or files).
 	Limit string `json:"limit,omitempty"`
 	Count int64  `json:"count,omitempty"`
+
+	// The values of a problem event (tails.ProblemArgs).
+	Owner   string `json:"owner,omitempty"`    // "uid:gid"
+	Mode    string `json:"mode,omitempty"`     // "0755"
+	ACL     string `json:"acl,omitempty"`      // an ACL in its short text form
+	WantACL string `json:"want_acl,omitempty"` // the ACL Tails expects
+	Line    int    `json:"line,omitempty"`     // a line of persistence.conf
+	// Detail is the system's error or a parser's reason, in English: a value shown as it is,
+	// never a sentence of its own.
+	Detail string `json:"detail,omitempty"`
+}
+
+// ProblemEvent is the progress event of phase PhaseProblem for p: its code and values for the
+// session to word, its English sentence for the log.
+func ProblemEvent(p tails.Problem) Event {
+	a := Args{Owner: p.Args.Owner, Mode: p.Args.Mode, ACL: p.Args.ACL, WantACL: p.Args.WantACL, Line: p.Args.Line, Detail: p.Args.Detail}
+	ev := Event{Event: EventProgress, Phase: PhaseProblem, Path: p.Path, Problem: p.What, Warning: p.Warning, Reason: Reason(p.Code)}
+	if a != (Args{}) {
+		ev.Args = &a
+	}
+	return ev
 }
 
 // Values of Args.Limit.

@@ -29,14 +29,17 @@ func (f *verifyFindings) event(ev wire.Event) {
 		f.changes++
 		fmt.Fprintln(f.w, changeLine(ev))
 	case wire.PhaseProblem:
-		label := "problem"
+		// TRANSLATORS: the start of a line of verify's findings: "problem: persistence.conf: It is missing, ...".
+		label := f.loc.Tr("problem")
 		if ev.Warning {
-			label = "warning"
+			// TRANSLATORS: the start of a line of verify's findings: "warning: .: The root folder has mode 0775, ...".
+			label = f.loc.Tr("warning")
 			f.warnings++
 		} else {
 			f.problems++
 		}
-		fmt.Fprintf(f.w, "%s: %s: %s\n", label, shownPath(ev.Path, ""), oneLine(ev.Problem))
+		// TRANSLATORS: one finding of verify: "problem" or "warning", the file, what is wrong.
+		fmt.Fprintln(f.w, f.loc.Tr("%[1]s: %[2]s: %[3]s", label, shownPath(ev.Path, ""), oneLine(session.FindingText(f.loc, ev))))
 	}
 }
 

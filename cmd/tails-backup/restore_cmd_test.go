@@ -307,10 +307,10 @@ func TestRestoreCommandReportsProblems(t *testing.T) {
 		stderr string
 	}{
 		{"files not restored", []string{progress,
-			`{"event":"progress","phase":"problem","path":"persistence.conf","problem":"The backup's persistence.conf mounts x on /etc, which is not a feature of Tails (persistence.conf), so it was not restored.","warning":true}`,
+			`{"event":"progress","phase":"problem","path":"persistence.conf","reason":"backup-conf-not-restored","args":{"detail":"mounts x on /etc, which is not a feature of Tails (persistence.conf)"},"problem":"The backup's persistence.conf mounts x on /etc, which is not a feature of Tails (persistence.conf), so it was not restored.","warning":true}`,
 			`{"event":"done","report":{"created":1,"updated":2,"metadata_only":3,"deleted":4,"bytes_copied":5000,"error_count":2,"errors":[{"path":"Persistent/disk","op":"refused","error":"is a device node"}],"duration_ns":5,"warnings":1,"features":["Persistent Folder","Dotfiles"]}}`},
 			1, []string{
-				"warning: persistence.conf: The backup's persistence.conf mounts x on /etc",
+				"warning: persistence.conf: The backup's persistence.conf was not restored because it is not safe (mounts x on /etc, which is not a feature of Tails (persistence.conf)): this Tails keeps its own.",
 				"Restored: 1 file or folder created, 2 replaced, 4 deleted, 3 with new permissions or dates; 5.0 kB copied.\n",
 				"error: Persistent/disk: not restored (refused: is a device node)\n",
 				"error: ... and 1 more files were not restored.\n",
@@ -318,7 +318,7 @@ func TestRestoreCommandReportsProblems(t *testing.T) {
 				"Restart Tails to use everything that was restored.\n"},
 			"tails-backup restore: 2 files could not be restored (listed above); everything else was restored\n"},
 		{"invalid Persistent Storage", []string{progress,
-			`{"event":"progress","phase":"problem","path":"persistence.conf","problem":"Its mode is 0644 instead of exactly 0600, so Tails would disable it and activate no feature."}`,
+			`{"event":"progress","phase":"problem","path":"persistence.conf","reason":"conf-mode","args":{"mode":"0644"},"problem":"Its mode is 0644 instead of exactly 0600, so Tails would disable it and activate no feature."}`,
 			`{"event":"done","report":{"created":0,"updated":0,"metadata_only":0,"deleted":0,"bytes_copied":0,"error_count":0,"duration_ns":5,"problems":1}}`},
 			1, []string{"problem: persistence.conf: Its mode is 0644", "Restart Tails to use everything that was restored.\n"},
 			"everything was restored, but Tails would not accept this Persistent Storage as it is"},

@@ -224,8 +224,8 @@ func TestVerifyDevice(t *testing.T) {
 	changes := []string{
 		`{"event":"progress","phase":"change","path":"Persistent/notes.txt","kind":"update","what":["data","mtime"],"type":"f"}`,
 		`{"event":"progress","phase":"change","path":"old","kind":"delete","type":"d"}`,
-		`{"event":"progress","phase":"problem","path":"persistence.conf","problem":"Its mode is 0644 instead of exactly 0600, so Tails would disable it and activate no feature."}`,
-		`{"event":"progress","phase":"problem","path":".","problem":"The root folder has mode 0775, as made by old versions of Tails, instead of 0770; Tails accepts it.","warning":true}`,
+		`{"event":"progress","phase":"problem","path":"persistence.conf","reason":"conf-mode","args":{"mode":"0644"},"problem":"Its mode is 0644 instead of exactly 0600, so Tails would disable it and activate no feature."}`,
+		`{"event":"progress","phase":"problem","path":".","reason":"root-old-mode","problem":"The root folder has mode 0775, as made by old versions of Tails, instead of 0770; Tails accepts it.","warning":true}`,
 		`{"event":"done","report":{"created":0,"updated":1,"metadata_only":0,"deleted":3,"bytes_copied":0,"error_count":0,"duration_ns":5,"problems":1,"warnings":1,"changes_not_listed":2}}`,
 	}
 	identical := []string{
