@@ -413,7 +413,7 @@ func (u *update) steps() jobResult {
 		// Two sentences: what to do first.
 		note.Body = loc.Tr("Eject it in the Files browser before you unplug it.") + " " + note.Body
 	}
-	res := jobResult{attempt: u.attempt(pairing.ResultSuccess, done.Message()), note: &note,
+	res := jobResult{attempt: u.attempt(pairing.ResultSuccess, done.MessageIn(u.a.loc)), note: &note,
 		api: dbusapi.Result{Result: dbusapi.ResultSuccess, Text: noteText(note)}}
 	if done.SystemErr != nil {
 		n := systemErrorNote(loc, done.SystemErr)

@@ -145,10 +145,11 @@ type UpdateDone struct {
 	Ejected bool
 }
 
-// Message is the message recorded with the attempt: "" unless some files were not copied.
-func (d *UpdateDone) Message() string {
-	if d.Report.ErrorCount > 0 {
-		return fmt.Sprintf("%d files could not be copied", d.Report.ErrorCount)
+// MessageIn is the message recorded with the attempt, in loc's language (status shows it): ""
+// unless some files were not copied.
+func (d *UpdateDone) MessageIn(loc *l10n.Locale) string {
+	if n := d.Report.ErrorCount; n > 0 {
+		return loc.TrN("%d file could not be copied", "%d files could not be copied", int(min(n, 1<<31-1)), n)
 	}
 	return ""
 }

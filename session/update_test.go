@@ -246,7 +246,7 @@ func TestUpdate(t *testing.T) {
 				if err != nil {
 					t.Fatalf("Run: %v", err)
 				}
-				if done.Changed != 4 || !done.Ejected || done.Message() != "" || !slices.Equal(done.Skipped, tc.skipped) {
+				if done.Changed != 4 || !done.Ejected || done.MessageIn(nil) != "" || !slices.Equal(done.Skipped, tc.skipped) {
 					t.Errorf("done %+v", done)
 				}
 				if obs.copying != 1 || len(obs.progress) != 2 || obs.progress[1].Percent != 50 || obs.progress[0].Percent != 0 {

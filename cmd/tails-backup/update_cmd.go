@@ -123,7 +123,7 @@ func updateWith(ctx context.Context, env *environment, args []string, q quiesce.
 		err = updateErrorText(uctx, env.loc, e, name)
 		attempt.Result, attempt.Message = e.Result(), err.Error()
 	} else if err == nil {
-		attempt.Result, attempt.Message = pairing.ResultSuccess, done.Message()
+		attempt.Result, attempt.Message = pairing.ResultSuccess, done.MessageIn(env.loc)
 		err = out.summary(done)
 	}
 	out.endBars(done != nil)
