@@ -275,7 +275,8 @@ type Event struct {
 	Kind string   `json:"kind,omitempty"` // create, update, metadata or delete (sync.ChangeKind)
 	What []string `json:"what,omitempty"` // what differs: data, target, mode, mtime...
 	Type string   `json:"type,omitempty"` // f (file), d (folder), L (symlink), D (device), S (special)
-	// progress of verify, phase PhaseProblem: what Tails would refuse at Path of the backup.
+	// progress of verify, phase PhaseProblem: what Tails would refuse at Path of the backup, in
+	// English for the log; Reason and Args below say it for the session to word (ProblemEvent).
 	Problem string `json:"problem,omitempty"`
 	Warning bool   `json:"warning,omitempty"` // Tails accepts it: shown, not an error
 
@@ -283,7 +284,7 @@ type Event struct {
 	Report *Report `json:"report,omitempty"`
 
 	// error: Code for the caller to decide on, Reason and Args for the session to word it in
-	// its language, Message in English for the log only.
+	// its language, Message in English for the log only. A problem event has Reason and Args too.
 	Code      ErrorCode `json:"code,omitempty"`
 	Reason    Reason    `json:"reason,omitempty"`
 	Args      *Args     `json:"args,omitempty"`
