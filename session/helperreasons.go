@@ -92,13 +92,13 @@ func reasonText(loc *l10n.Locale, he *wire.HelperError) (text string, ok bool) {
 	a := he.Args
 	stick := func() string { return stickText(loc, a.Stick) }
 	backupFull := func() string {
+		// TRANSLATORS: %[1]s is a USB stick ("SanDisk Cruzer (8.0 GB, /dev/sdb)").
 		return loc.Tr("The backup on %[1]s ran out of space. Nothing on it is lost, and it is marked incomplete: free some space in your Persistent Storage, or create a new backup on a bigger USB stick with 'tails-backup create'.", stick())
 	}
 	systemFull := func() string {
+		// TRANSLATORS: %[1]s is a USB stick ("SanDisk Cruzer (8.0 GB, /dev/sdb)").
 		return loc.Tr("The system partition of the backup on %[1]s ran out of space for this version of Tails. Create a new backup on a bigger USB stick with 'tails-backup create'.", stick())
 	}
-	// TRANSLATORS in the sentences below: %[1]s is a USB stick named as "SanDisk Cruzer (8.0 GB,
-	// /dev/sdb)", unless said otherwise.
 	switch he.Reason {
 	// The helper itself and its request.
 	case wire.ReasonNotRoot:
@@ -158,53 +158,69 @@ func reasonText(loc *l10n.Locale, he *wire.HelperError) (text string, ok bool) {
 		// TRANSLATORS: %s is the identifier of a Persistent Storage (a LUKS UUID).
 		return loc.Tr("Several plugged-in USB sticks have a Persistent Storage with the identifier %s, so the backup cannot be told apart. Unplug all but the backup and try again.", a.UUID), true
 	case wire.ReasonBackupNotLUKS:
+		// TRANSLATORS: %[1]s is a USB stick ("SanDisk Cruzer (8.0 GB, /dev/sdb)").
 		return loc.Tr("The Persistent Storage of %[1]s is not encrypted, so it is never used as a backup. Create the backup again.", stick()), true
 	case wire.ReasonBackupNotRemovable:
+		// TRANSLATORS: %[1]s is a USB stick ("SanDisk Cruzer (8.0 GB, /dev/sdb)").
 		return loc.Tr("The drive %[1]s is not removable, so it is never used as a backup. Use a USB stick.", stick()), true
 	case wire.ReasonBackupIsBoot:
+		// TRANSLATORS: %[1]s is a USB stick ("SanDisk Cruzer (8.0 GB, /dev/sdb)").
 		return loc.Tr("This Tails is running from %[1]s, which is never its own backup. Plug in your backup Tails instead.", stick()), true
 	case wire.ReasonBackupSystemDevice:
+		// TRANSLATORS: %[1]s is a USB stick ("SanDisk Cruzer (8.0 GB, /dev/sdb)").
 		return loc.Tr("The system marks %[1]s as one of its own devices, so it is never written to. Use another USB stick as the backup.", stick()), true
 	case wire.ReasonBackupIsSource:
+		// TRANSLATORS: %[1]s is a USB stick ("SanDisk Cruzer (8.0 GB, /dev/sdb)").
 		return loc.Tr("The Persistent Storage of this Tails is on %[1]s, which is never its own backup. Plug in your backup Tails instead.", stick()), true
 	case wire.ReasonBackupLocked:
+		// TRANSLATORS: %[1]s is a USB stick ("SanDisk Cruzer (8.0 GB, /dev/sdb)").
 		return loc.Tr("The Persistent Storage of the backup on %[1]s is locked. Unlock it and try again.", stick()), true
 	case wire.ReasonBackupNotMounted:
+		// TRANSLATORS: %[1]s is a USB stick ("SanDisk Cruzer (8.0 GB, /dev/sdb)").
 		return loc.Tr("The Persistent Storage of the backup on %[1]s is not mounted. Mount it and try again.", stick()), true
 	case wire.ReasonBackupNotExt4:
-		// TRANSLATORS: %[2]s is the type of a file system ("vfat").
+		// TRANSLATORS: %[1]s is a USB stick ("SanDisk Cruzer (8.0 GB, /dev/sdb)"); %[2]s is the type of a file system ("vfat").
 		return loc.Tr("The Persistent Storage of the backup on %[1]s holds a %[2]s file system instead of ext4. Create the backup again.", stick(), a.FSType), true
 	case wire.ReasonNoDeviceNumber:
+		// TRANSLATORS: %[1]s is a USB stick ("SanDisk Cruzer (8.0 GB, /dev/sdb)").
 		return loc.Tr("udisks does not say which device the backup on %[1]s is. Restart the computer and try again.", stick()), true
 	case wire.ReasonBackupMoved:
-		// TRANSLATORS: %[2]s is a folder ("/media/amnesia/TailsData").
+		// TRANSLATORS: %[1]s is a USB stick ("SanDisk Cruzer (8.0 GB, /dev/sdb)"); %[2]s is a folder ("/media/amnesia/TailsData").
 		return loc.Tr("The Persistent Storage of the backup on %[1]s is not mounted at %[2]s any more. Mount it again and try again.", stick(), a.Path), true
 	case wire.ReasonBackupMountSymlink:
-		// TRANSLATORS: %[2]s is a folder ("/media/amnesia/TailsData").
+		// TRANSLATORS: %[1]s is a USB stick ("SanDisk Cruzer (8.0 GB, /dev/sdb)"); %[2]s is a folder ("/media/amnesia/TailsData").
 		return loc.Tr("The backup on %[1]s is mounted at %[2]s through a symbolic link, which is not trusted. Unmount the backup, mount it again and try again.", stick(), a.Path), true
 	case wire.ReasonBackupMountOther:
-		// TRANSLATORS: %[2]s is a folder ("/media/amnesia/TailsData").
+		// TRANSLATORS: %[1]s is a USB stick ("SanDisk Cruzer (8.0 GB, /dev/sdb)"); %[2]s is a folder ("/media/amnesia/TailsData").
 		return loc.Tr("What is mounted at %[2]s is not the Persistent Storage of the backup on %[1]s. Unmount the backup, mount it again and try again.", stick(), a.Path), true
 	case wire.ReasonBackupDeviceMismatch:
+		// TRANSLATORS: %[1]s is a USB stick ("SanDisk Cruzer (8.0 GB, /dev/sdb)").
 		return loc.Tr("The device of the backup on %[1]s is not the one expected. Unplug the USB stick, plug it in again and try again.", stick()), true
 	case wire.ReasonLUKSMoved, wire.ReasonLUKSGone:
+		// TRANSLATORS: %[1]s is a USB stick ("SanDisk Cruzer (8.0 GB, /dev/sdb)").
 		return loc.Tr("The Persistent Storage partition of %[1]s went away. Plug the USB stick in again and try again.", stick()), true
 	case wire.ReasonNoMarker:
+		// TRANSLATORS: %[1]s is a USB stick ("SanDisk Cruzer (8.0 GB, /dev/sdb)").
 		return loc.Tr("The Persistent Storage on %[1]s has no backup marker, so it is not the backup of this Tails. Pair it with this Tails first.", stick()), true
 	case wire.ReasonMarkerNewer:
+		// TRANSLATORS: %[1]s is a USB stick ("SanDisk Cruzer (8.0 GB, /dev/sdb)").
 		return loc.Tr("The backup on %[1]s was last written by a newer version of tails-backup. Upgrade Tails and try again.", stick()), true
 	case wire.ReasonMarkerDamaged:
+		// TRANSLATORS: %[1]s is a USB stick ("SanDisk Cruzer (8.0 GB, /dev/sdb)").
 		return loc.Tr("The backup marker on %[1]s is damaged, so the USB stick is not trusted as a backup. Pair it with this Tails again.", stick()), true
 	case wire.ReasonOtherTails:
-		// TRANSLATORS: %[2]s is the identifier of the other Tails' Persistent Storage (a LUKS UUID).
+		// TRANSLATORS: %[1]s is a USB stick ("SanDisk Cruzer (8.0 GB, /dev/sdb)"); %[2]s is the identifier of the other Tails' Persistent Storage (a LUKS UUID).
 		return loc.Tr("The USB stick %[1]s is the backup of another Tails (Persistent Storage %[2]s), so it was not changed. Plug in the backup of this Tails.", stick(), a.UUID), true
 	case wire.ReasonMarkerNotWritten:
 		return loc.Tr("The backup marker cannot be written. Report this bug."), true
 	case wire.ReasonUpdateRunning:
+		// TRANSLATORS: %[1]s is a USB stick ("SanDisk Cruzer (8.0 GB, /dev/sdb)").
 		return loc.Tr("Another update of %[1]s is running. Wait for it to finish.", stick()), true
 	case wire.ReasonUpdateRunningRestore:
+		// TRANSLATORS: %[1]s is a USB stick ("SanDisk Cruzer (8.0 GB, /dev/sdb)").
 		return loc.Tr("Another update of %[1]s is running. Press Cancel in its notification, then run 'tails-backup restore' again.", stick()), true
 	case wire.ReasonBackupNotEmpty:
+		// TRANSLATORS: %[1]s is a USB stick ("SanDisk Cruzer (8.0 GB, /dev/sdb)").
 		return loc.Tr("The Persistent Storage on %[1]s is not empty, so it is not set up as a new one. Create the backup again to start from an empty one.", stick()), true
 	case wire.ReasonBackupFull:
 		return backupFull(), true
@@ -212,11 +228,11 @@ func reasonText(loc *l10n.Locale, he *wire.HelperError) (text string, ok bool) {
 		if he.Needed <= he.Available {
 			return backupFull(), true
 		}
-		// TRANSLATORS: %[2]s is the size missing, %[3]s the size free ("1.5 GB").
+		// TRANSLATORS: %[1]s is a USB stick ("SanDisk Cruzer (8.0 GB, /dev/sdb)"); %[2]s is the size missing, %[3]s the size free ("1.5 GB").
 		return loc.Tr("The backup on %[1]s is too small: the update needs %[2]s more than the %[3]s free. Free some space in your Persistent Storage, or create a new backup on a bigger USB stick with 'tails-backup create'.",
 			stick(), loc.Size(he.Needed-he.Available), loc.Size(he.Available)), true
 	case wire.ReasonBackupLimit:
-		// TRANSLATORS: %[2]s is a path in the backup ("Persistent/a/…/z"). A sentence saying what is there follows.
+		// TRANSLATORS: %[1]s is a USB stick ("SanDisk Cruzer (8.0 GB, /dev/sdb)"); %[2]s is a path in the backup ("Persistent/a/…/z"). A sentence saying what is there follows.
 		return loc.Tr("The backup on %[1]s holds, at %[2]s, more than any Persistent Storage needs, so the update stopped. Delete it from the backup, or create a new backup with 'tails-backup create'.", stick(), a.Path) +
 			" " + limitText(loc, a), true
 	case wire.ReasonSourceLimit:
@@ -224,10 +240,13 @@ func reasonText(loc *l10n.Locale, he *wire.HelperError) (text string, ok bool) {
 		return loc.Tr("Your Persistent Storage holds, at %s, more than the backup can copy, so the update stopped. Move or delete it and update again.", a.Path) +
 			" " + limitText(loc, a), true
 	case wire.ReasonWriteFailed:
+		// TRANSLATORS: %[1]s is a USB stick ("SanDisk Cruzer (8.0 GB, /dev/sdb)").
 		return loc.Tr("Writing to the backup on %[1]s failed. Check the USB stick and try again.", stick()), true
 	case wire.ReasonBackupGone:
+		// TRANSLATORS: %[1]s is a USB stick ("SanDisk Cruzer (8.0 GB, /dev/sdb)").
 		return loc.Tr("The backup on %[1]s failed or was unplugged. Nothing is lost: plug it in again and run the update again.", stick()), true
 	case wire.ReasonUpdateFailed:
+		// TRANSLATORS: %[1]s is a USB stick ("SanDisk Cruzer (8.0 GB, /dev/sdb)").
 		return loc.Tr("The update of the backup on %[1]s stopped on an unexpected error. Nothing is lost: run it again, and report the bug if it happens again.", stick()), true
 
 	// Restore.
@@ -236,20 +255,24 @@ func reasonText(loc *l10n.Locale, he *wire.HelperError) (text string, ok bool) {
 	case wire.ReasonRestoreRunning:
 		return loc.Tr("Another restore into the Persistent Storage of this Tails is running. Wait for it to finish."), true
 	case wire.ReasonRestoreNoMarker:
+		// TRANSLATORS: %[1]s is a USB stick ("SanDisk Cruzer (8.0 GB, /dev/sdb)").
 		return loc.Tr("The Persistent Storage on %[1]s is not a backup made by tails-backup, so nothing is restored from it. Plug in your backup Tails instead.", stick()), true
 	case wire.ReasonRestoreMarkerDamaged:
+		// TRANSLATORS: %[1]s is a USB stick ("SanDisk Cruzer (8.0 GB, /dev/sdb)").
 		return loc.Tr("The backup marker on %[1]s is damaged, so it is not trusted as a backup made by tails-backup and nothing is restored from it. Restore from another backup.", stick()), true
 	case wire.ReasonRestoreSourceChanged:
+		// TRANSLATORS: %[1]s is a USB stick ("SanDisk Cruzer (8.0 GB, /dev/sdb)").
 		return loc.Tr("The backup on %[1]s is now the backup of another Persistent Storage than the one you confirmed, so nothing is restored from it. Run the restore again and check what it says.", stick()), true
 	case wire.ReasonRestoreTooSmall:
 		if he.Needed <= he.Available {
+			// TRANSLATORS: %[1]s is a USB stick ("SanDisk Cruzer (8.0 GB, /dev/sdb)").
 			return loc.Tr("The Persistent Storage of this Tails ran out of space during the restore from %[1]s. Delete files you do not need from it, or restore onto a Tails USB stick with a bigger Persistent Storage.", stick()), true
 		}
-		// TRANSLATORS: %[2]s is the size missing, %[3]s the size free ("1.5 GB").
+		// TRANSLATORS: %[1]s is a USB stick ("SanDisk Cruzer (8.0 GB, /dev/sdb)"); %[2]s is the size missing, %[3]s the size free ("1.5 GB").
 		return loc.Tr("The Persistent Storage of this Tails is too small for the backup on %[1]s: the restore needs %[2]s more than the %[3]s free. Delete files you do not need from it, or restore onto a Tails USB stick with a bigger Persistent Storage.",
 			stick(), loc.Size(he.Needed-he.Available), loc.Size(he.Available)), true
 	case wire.ReasonRestoreBackupLimit:
-		// TRANSLATORS: %[2]s is a path in the backup ("Persistent/a/…/z"). A sentence saying what is there follows.
+		// TRANSLATORS: %[1]s is a USB stick ("SanDisk Cruzer (8.0 GB, /dev/sdb)"); %[2]s is a path in the backup ("Persistent/a/…/z"). A sentence saying what is there follows.
 		return loc.Tr("The backup on %[1]s holds, at %[2]s, more than any Persistent Storage needs, so the restore stopped. Restore from another backup.", stick(), a.Path) +
 			" " + limitText(loc, a), true
 	case wire.ReasonRestoreTargetLimit:
@@ -261,8 +284,10 @@ func reasonText(loc *l10n.Locale, he *wire.HelperError) (text string, ok bool) {
 	case wire.ReasonRestoreConfFailed:
 		return loc.Tr("The files were restored, but the backup's list of Persistent Storage features could not be. Run the restore again."), true
 	case wire.ReasonRestoreFailed:
+		// TRANSLATORS: %[1]s is a USB stick ("SanDisk Cruzer (8.0 GB, /dev/sdb)").
 		return loc.Tr("The restore from the backup on %[1]s stopped on an unexpected error. Run it again, and report the bug if it happens again.", stick()), true
 	case wire.ReasonRestoreBackupGone:
+		// TRANSLATORS: %[1]s is a USB stick ("SanDisk Cruzer (8.0 GB, /dev/sdb)").
 		return loc.Tr("The backup on %[1]s failed or was unplugged during the restore. Plug it in again and run the restore again to finish it.", stick()), true
 
 	// The Tails system.
@@ -282,36 +307,44 @@ func reasonText(loc *l10n.Locale, he *wire.HelperError) (text string, ok bool) {
 		// TRANSLATORS: %s is a path in the system partition ("live").
 		return loc.Tr("Another file system is mounted on %s in the system partition of this Tails, so nothing is copied from it. Restart Tails and try again.", a.Path), true
 	case wire.ReasonBackupNoLUKS, wire.ReasonBackupNoPartitionTable, wire.ReasonBackupSystemNoBlock:
+		// TRANSLATORS: %[1]s is a USB stick ("SanDisk Cruzer (8.0 GB, /dev/sdb)").
 		return loc.Tr("udisks no longer shows the partitions of the backup on %[1]s. Plug it in again and try again.", stick()), true
 	case wire.ReasonBackupNoSystemPartition, wire.ReasonBackupPartitionESP, wire.ReasonBackupSystemNotFAT, wire.ReasonBackupSystemLabel:
+		// TRANSLATORS: %[1]s is a USB stick ("SanDisk Cruzer (8.0 GB, /dev/sdb)").
 		return loc.Tr("The backup on %[1]s has no Tails system partition where it should be, so it is not written to. Create the backup again.", stick()), true
 	case wire.ReasonBackupSystemElsewhere:
+		// TRANSLATORS: %[1]s is a USB stick ("SanDisk Cruzer (8.0 GB, /dev/sdb)").
 		return loc.Tr("The system partition of the backup on %[1]s is not on the same USB stick as its Persistent Storage, so it is not written to. Plug in only the backup and try again.", stick()), true
 	case wire.ReasonBackupSystemHint:
+		// TRANSLATORS: %[1]s is a USB stick ("SanDisk Cruzer (8.0 GB, /dev/sdb)").
 		return loc.Tr("The system marks the system partition of the backup on %[1]s as one of its own devices, so it is never written to. Use another USB stick as the backup.", stick()), true
 	case wire.ReasonBackupSystemReadOnly:
+		// TRANSLATORS: %[1]s is a USB stick ("SanDisk Cruzer (8.0 GB, /dev/sdb)").
 		return loc.Tr("The system partition of the backup on %[1]s is read-only. Turn off the write protection of the USB stick and try again.", stick()), true
 	case wire.ReasonBackupSystemMoved:
-		// TRANSLATORS: %[2]s is a folder ("/media/amnesia/Tails").
+		// TRANSLATORS: %[1]s is a USB stick ("SanDisk Cruzer (8.0 GB, /dev/sdb)"); %[2]s is a folder ("/media/amnesia/Tails").
 		return loc.Tr("The system partition of the backup on %[1]s is not mounted at %[2]s any more. Mount it again and try again.", stick(), a.Path), true
 	case wire.ReasonBackupSystemMountSymlink:
-		// TRANSLATORS: %[2]s is a folder ("/media/amnesia/Tails").
+		// TRANSLATORS: %[1]s is a USB stick ("SanDisk Cruzer (8.0 GB, /dev/sdb)"); %[2]s is a folder ("/media/amnesia/Tails").
 		return loc.Tr("The system partition of the backup on %[1]s is mounted at %[2]s through a symbolic link, which is not trusted. Unmount it, mount it again and try again.", stick(), a.Path), true
 	case wire.ReasonBackupSystemMountOther:
-		// TRANSLATORS: %[2]s is a folder ("/media/amnesia/Tails").
+		// TRANSLATORS: %[1]s is a USB stick ("SanDisk Cruzer (8.0 GB, /dev/sdb)"); %[2]s is a folder ("/media/amnesia/Tails").
 		return loc.Tr("What is mounted at %[2]s is not the system partition of the backup on %[1]s. Unmount it, mount it again and try again.", stick(), a.Path), true
 	case wire.ReasonBackupSystemNotMounted:
+		// TRANSLATORS: %[1]s is a USB stick ("SanDisk Cruzer (8.0 GB, /dev/sdb)").
 		return loc.Tr("The system partition of the backup on %[1]s is not mounted. Mount it and try again.", stick()), true
 	case wire.ReasonBackupSystemMounted:
+		// TRANSLATORS: %[1]s is a USB stick ("SanDisk Cruzer (8.0 GB, /dev/sdb)").
 		return loc.Tr("The system partition of the backup on %[1]s is mounted, so its boot loader is not installed. Unmount it and try again.", stick()), true
 	case wire.ReasonBackupSystemNotTails:
+		// TRANSLATORS: %[1]s is a USB stick ("SanDisk Cruzer (8.0 GB, /dev/sdb)").
 		return loc.Tr("The system partition of the backup on %[1]s holds files but no Tails system, so it is not overwritten. Create the backup again.", stick()), true
 	case wire.ReasonBackupSystemLimit:
-		// TRANSLATORS: %[2]s is a path in the system partition ("live/a/…/z"). A sentence saying what is there follows.
+		// TRANSLATORS: %[1]s is a USB stick ("SanDisk Cruzer (8.0 GB, /dev/sdb)"); %[2]s is a path in the system partition ("live/a/…/z"). A sentence saying what is there follows.
 		return loc.Tr("The system partition of the backup on %[1]s holds, at %[2]s, more than any Tails system needs, so nothing is written there. Create the backup again.", stick(), a.Path) +
 			" " + limitText(loc, a), true
 	case wire.ReasonBackupSystemNestedMount:
-		// TRANSLATORS: %[2]s is a path in the system partition ("live").
+		// TRANSLATORS: %[1]s is a USB stick ("SanDisk Cruzer (8.0 GB, /dev/sdb)"); %[2]s is a path in the system partition ("live").
 		return loc.Tr("Another file system is mounted on %[2]s in the system partition of the backup on %[1]s, so nothing is written there. Unplug the USB stick, plug it in again and try again.", stick(), a.Path), true
 	case wire.ReasonBackupSystemFull:
 		return systemFull(), true
@@ -319,46 +352,61 @@ func reasonText(loc *l10n.Locale, he *wire.HelperError) (text string, ok bool) {
 		if he.Needed <= he.Available {
 			return systemFull(), true
 		}
-		// TRANSLATORS: %[2]s is the size needed, %[3]s the size free ("1.5 GB").
+		// TRANSLATORS: %[1]s is a USB stick ("SanDisk Cruzer (8.0 GB, /dev/sdb)"); %[2]s is the size needed, %[3]s the size free ("1.5 GB").
 		return loc.Tr("The system partition of the backup on %[1]s is too small for this version of Tails: it needs %[2]s free and has %[3]s. Create a new backup on a bigger USB stick with 'tails-backup create'.",
 			stick(), loc.Size(he.Needed), loc.Size(he.Available)), true
 	case wire.ReasonRefreshFailed:
+		// TRANSLATORS: %[1]s is a USB stick ("SanDisk Cruzer (8.0 GB, /dev/sdb)").
 		return loc.Tr("The update of the Tails system on the backup on %[1]s stopped on an unexpected error. Nothing is lost: run it again, and report the bug if it happens again.", stick()), true
 	case wire.ReasonNoSyslinux, wire.ReasonNoMBRCode:
 		return loc.Tr("The boot loader of this Tails cannot be read. Restart Tails and try again."), true
 	case wire.ReasonBootloaderFailed, wire.ReasonMBRFailed:
+		// TRANSLATORS: %[1]s is a USB stick ("SanDisk Cruzer (8.0 GB, /dev/sdb)").
 		return loc.Tr("The boot loader for computers without UEFI could not be installed on the backup on %[1]s. Plug it in again and try again.", stick()), true
 
 	// The key slots.
 	case wire.ReasonNoCryptsetup:
+		// TRANSLATORS: %[1]s is a USB stick ("SanDisk Cruzer (8.0 GB, /dev/sdb)").
 		return loc.Tr("The cryptsetup program is not installed, so the key of %[1]s cannot be used. Install cryptsetup and try again.", stick()), true
 	case wire.ReasonKeyOpFailed:
+		// TRANSLATORS: %[1]s is a USB stick ("SanDisk Cruzer (8.0 GB, /dev/sdb)").
 		return loc.Tr("The key of %[1]s could not be changed. Try again, and report the bug if it happens again.", stick()), true
 	case wire.ReasonKeysDirFailed:
 		return loc.Tr("The folder of the backup keys in the Persistent Storage of this Tails cannot be opened. Restart Tails and try again."), true
 	case wire.ReasonNoFreeKeySlot:
+		// TRANSLATORS: %[1]s is a USB stick ("SanDisk Cruzer (8.0 GB, /dev/sdb)").
 		return loc.Tr("Every key slot of the Persistent Storage on %[1]s is taken, so it cannot be unlocked without its passphrase. Remove a passphrase you no longer use from it, or keep typing the passphrase.", stick()), true
 	case wire.ReasonNoRandom:
 		return loc.Tr("No random key can be made. Restart Tails and try again."), true
 	case wire.ReasonWrongPassphrase:
+		// TRANSLATORS: %[1]s is a USB stick ("SanDisk Cruzer (8.0 GB, /dev/sdb)").
 		return loc.Tr("The passphrase does not unlock the Persistent Storage on %[1]s. Type the passphrase of the backup again.", stick()), true
 	case wire.ReasonKeyNotSaved:
+		// TRANSLATORS: %[1]s is a USB stick ("SanDisk Cruzer (8.0 GB, /dev/sdb)").
 		return loc.Tr("The key of %[1]s cannot be saved in the Persistent Storage of this Tails. Free some space in it and try again.", stick()), true
 	case wire.ReasonKeySlotNotFound:
+		// TRANSLATORS: %[1]s is a USB stick ("SanDisk Cruzer (8.0 GB, /dev/sdb)").
 		return loc.Tr("The new key slot of %[1]s cannot be found after adding it. Try again, and report the bug if it happens again.", stick()), true
 	case wire.ReasonKeyMissing:
+		// TRANSLATORS: %[1]s is a USB stick ("SanDisk Cruzer (8.0 GB, /dev/sdb)").
 		return loc.Tr("This Tails keeps no key for %[1]s, so it cannot unlock it without its passphrase. Type the passphrase.", stick()), true
 	case wire.ReasonKeyUnusable:
+		// TRANSLATORS: %[1]s is a USB stick ("SanDisk Cruzer (8.0 GB, /dev/sdb)").
 		return loc.Tr("The key this Tails keeps for %[1]s cannot be used. Type the passphrase.", stick()), true
 	case wire.ReasonKeyRefused:
+		// TRANSLATORS: %[1]s is a USB stick ("SanDisk Cruzer (8.0 GB, /dev/sdb)").
 		return loc.Tr("The USB stick %[1]s no longer accepts the key this Tails keeps for it, because its key slot was removed or the stick was made again. Type the passphrase.", stick()), true
 	case wire.ReasonUnpluggedUnlocking:
+		// TRANSLATORS: %[1]s is a USB stick ("SanDisk Cruzer (8.0 GB, /dev/sdb)").
 		return loc.Tr("The USB stick %[1]s was unplugged while it was being unlocked. Plug it in again.", stick()), true
 	case wire.ReasonUnlockFailed:
+		// TRANSLATORS: %[1]s is a USB stick ("SanDisk Cruzer (8.0 GB, /dev/sdb)").
 		return loc.Tr("udisks could not unlock %[1]s with the key this Tails keeps for it. Type the passphrase.", stick()), true
 	case wire.ReasonUnlockedNoDevice:
+		// TRANSLATORS: %[1]s is a USB stick ("SanDisk Cruzer (8.0 GB, /dev/sdb)").
 		return loc.Tr("udisks says %[1]s is unlocked already but shows no unlocked device. Unplug it, plug it in again and try again.", stick()), true
 	case wire.ReasonLastKeySlot:
+		// TRANSLATORS: %[1]s is a USB stick ("SanDisk Cruzer (8.0 GB, /dev/sdb)").
 		return loc.Tr("The key slot of this Tails is the only one left on %[1]s, so removing it would lock its data away for good. Add a passphrase to it first.", stick()), true
 	case wire.ReasonOwnLastKeySlot:
 		return loc.Tr("The key slot that the lost main Tails could open is the only one left on this Tails, so removing it would lock its data away for good. Add a passphrase to the Persistent Storage of this Tails first."), true
