@@ -281,7 +281,9 @@ func TestAPIVerify(t *testing.T) {
 				{Event: wire.EventProgress, Phase: wire.PhaseChange, Kind: "update", Type: "f", What: []string{"data"}, Path: "Persistent/notes.txt"},
 				{Event: wire.EventProgress, Phase: wire.PhaseChange, Kind: "create", Type: "f", Path: "Persistent/new.txt"},
 				{Event: wire.EventProgress, Phase: wire.PhaseChange, Kind: "delete", Type: "f", Path: "old.txt"},
-				{Event: wire.EventProgress, Phase: wire.PhaseProblem, Path: "persistence.conf", Problem: "it is not owned by root"},
+				// The helper's English sentence is for the log: the check says the code's sentence.
+				{Event: wire.EventProgress, Phase: wire.PhaseProblem, Path: "persistence.conf", Problem: "it is not owned by root",
+					Reason: wire.ReasonFindingConfOwner, Args: &wire.Args{Owner: "1000:1000"}},
 			},
 			report: wire.Report{Created: 1, Updated: 1, Deleted: 1, Problems: 1},
 			check: func(t *testing.T, w *world, run jobRun) {
@@ -293,7 +295,7 @@ func TestAPIVerify(t *testing.T) {
 				}
 				wantChecks := []dbusapi.Check{
 					{Name: checkPersistence, OK: false, Text: textCheckRefused},
-					{Name: "persistence.conf", OK: false, Text: "It is not owned by root."},
+					{Name: "persistence.conf", OK: false, Text: "It is owned by 1000:1000 instead of tails-persistent-storage, so Tails would disable it and activate no feature."},
 				}
 				if r.Result != dbusapi.ResultFailed || !slices.Equal(r.Differences, wantDiffs) || !slices.Equal(r.Checks, wantChecks) ||
 					!strings.HasPrefix(r.Text, "The backup is not an exact, valid copy: 3 differences, 1 problem.") {
