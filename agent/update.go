@@ -394,7 +394,7 @@ func (u *update) apiAnswer(question, choice string) error {
 // or as it was.
 func (u *update) steps() jobResult {
 	loc := u.a.loc
-	u.show(foundNote(loc))
+	u.show(u.foundNote())
 	done, err := u.flow.Run(u.ctx)
 	if err != nil {
 		return u.failed(err)

@@ -98,6 +98,8 @@ func TestE2E(t *testing.T) {
 		{"1-create", w.ScenarioCreate, nil, 0},
 		// 13 boots the backup right after create, and again after the system refresh.
 		{"13-backup-boots", w.ScenarioBackupBoots, []string{"1-create"}, 0},
+		// 15 ends with the backup's key slot off: the scenarios after it expect a passphrase.
+		{"15-passphrase-free", w.ScenarioPassphraseFree, []string{"1-create"}, 0},
 		{"2-update", w.ScenarioUpdate, []string{"1-create"}, 0},
 		{"3-pull-during-update", w.ScenarioPull, []string{"1-create"}, 0},
 		{"4-wrong-passphrase", w.ScenarioWrongPassphrase, []string{"1-create"}, 0},

@@ -11,6 +11,7 @@ import (
 
 	"tails-backup/pinentry"
 	"tails-backup/udisks"
+	"tails-backup/wire"
 )
 
 // Disks is what opening a stick needs of udisks2; *udisks.Client has it.
@@ -31,6 +32,9 @@ type Passphrase struct {
 	// Tries is how many passphrases are tried (3 if 0); WrongText is shown after a wrong one.
 	Tries     int
 	WrongText string
+	// Keep, if set, is given the passphrase that unlocked the stick, before it is wiped: it
+	// must copy it (pair adds the backup's key slot with it).
+	Keep func(pass []byte)
 }
 
 // OpenOptions says how a stick is opened and released.
@@ -96,8 +100,33 @@ func (o *Opened) Unlock(ctx context.Context, pass Passphrase) error {
 			o.clear = clear
 			o.unlocked = o.unlocked || !reused
 		}
+		if err == nil && pass.Keep != nil {
+			pass.Keep(p)
+		}
 		return err
 	})
+}
+
+// UnlockWithKey asks the root helper to unlock the stick with the key this Tails keeps for it
+// (unlock-with-key: as root, through udisks, so that udisks knows the cleartext device as for
+// any unlock), unless udisks says it is unlocked already. Its error is the helper's: it wraps
+// wire.ErrHelperKeyMissing when no key is kept, wire.ErrHelperKeyRefused when the stick
+// refuses it. A stick unlocked this way is mounted, released and locked as any other.
+func (o *Opened) UnlockWithKey(ctx context.Context, helper wire.HelperRunner) error {
+	if o.stick.Cleartext != nil {
+		o.clear = o.stick.Cleartext.Path
+		return nil
+	}
+	rep, err := helper.Run(ctx, wire.Request{Version: wire.ProtocolVersion, Op: wire.OpUnlockWithKey, Backup: o.stick.UUID}, nil)
+	if err != nil {
+		return err
+	}
+	if rep == nil || !dbus.ObjectPath(rep.Cleartext).IsValid() || rep.Cleartext == "/" {
+		return fmt.Errorf("unlock %s with its key: %w: no valid cleartext device in the report", o.stick.UUID, wire.ErrHelperProtocol)
+	}
+	o.clear = dbus.ObjectPath(rep.Cleartext)
+	o.unlocked = o.unlocked || !rep.AlreadyUnlocked
+	return nil
 }
 
 // Mount mounts the unlocked Persistent Storage (read-only if the options say so), or reuses

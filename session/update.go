@@ -127,6 +127,7 @@ type Update struct {
 	stopHelper context.CancelCauseFunc
 	unplugged  bool
 	started    bool // the helper was started: the backup may have changed
+	keyUsed    bool // unlocked with the kept key
 	open       *Opened
 }
 
@@ -259,7 +260,7 @@ func (u *Update) Run(ctx context.Context) (*UpdateDone, error) {
 }
 
 func (u *Update) steps(ctx context.Context) (*UpdateDone, error) {
-	if err := u.open.Unlock(ctx, UpdatePassphrase(u.Loc, u.Asker, u.Stick)); err != nil {
+	if err := u.unlock(ctx); err != nil {
 		return nil, err
 	}
 	root, err := u.open.Mount(ctx)
@@ -312,6 +313,59 @@ func (u *Update) steps(ctx context.Context) (*UpdateDone, error) {
 	done.Ejected = u.open.Eject(ctx) == nil
 	u.Log.WithField("changed", done.Changed).Info("backup updated")
 	return done, nil
+}
+
+// unlock opens the backup with the key this Tails keeps for it (the root helper's
+// unlock-with-key), with no prompt, when the pairing store says it has one; when there is no key, or the backup refuses it, it asks the
+// passphrase as before, saying why once when the pairing store says it had a key slot.
+func (u *Update) unlock(ctx context.Context) error {
+	pass := UpdatePassphrase(u.Loc, u.Asker, u.Stick)
+	if u.Stick.Cleartext == nil && u.hasKeySlot(ctx) {
+		err := u.open.UnlockWithKey(ctx, u.Helper)
+		switch {
+		case err == nil:
+			u.mu.Lock()
+			u.keyUsed = true
+			u.mu.Unlock()
+			u.Log.Info("unlocked with the key kept for the backup")
+			return nil
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case errors.Is(err, wire.ErrHelperKeyMissing) || errors.Is(err, wire.ErrHelperKeyRefused):
+			u.Log.WithError(err).Info("no key opens the backup: asking its passphrase")
+			if keyLost(ctx, u.Store, u.Stick.UUID, u.Log) {
+				pass = KeyLostPassphrase(u.Loc, pass, u.Stick)
+			}
+		case KeyFallsBack(err):
+			u.Log.WithError(err).Warn("the key kept for the backup could not be used: asking its passphrase")
+		default:
+			return err
+		}
+	}
+	return u.open.Unlock(ctx, pass)
+}
+
+// hasKeySlot tells whether the pairing store says that the backup has a key slot whose key
+// this Tails keeps: only then is the key tried (a backup paired before, or whose slot was
+// turned off, is opened with its passphrase without running the helper for nothing).
+func (u *Update) hasKeySlot(ctx context.Context) bool {
+	if u.Store == nil {
+		return false
+	}
+	st, err := u.Store.Load(ctx)
+	if err != nil {
+		u.Log.WithError(err).Warn("cannot read the pairing store: asking the backup's passphrase")
+		return false
+	}
+	b := st.Backup(u.Stick.UUID)
+	return b != nil && b.KeySlot
+}
+
+// KeyUsed tells whether the backup was unlocked with the key kept for it, with no passphrase.
+func (u *Update) KeyUsed() bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.keyUsed
 }
 
 // pausedByOther tells whether a pause of the updates holds this update off: any pause in force

@@ -1,0 +1,68 @@
+package agent
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/godbus/dbus/v5"
+
+	"tails-backup/pairing"
+	"tails-backup/udisks/udiskstest"
+	"tails-backup/wire"
+)
+
+// TestPlugWithKeyAsksNothing: a backup whose key slot the pairing store records is unlocked by
+// the root helper with the kept key when it is plugged in: the update runs and ejects it with
+// no passphrase dialog, and its first notification asks for none.
+func TestPlugWithKeyAsksNothing(t *testing.T) {
+	w := newWorld(t, withState(func(s *pairing.State) { s.SetKeySlot(backupUUID, true) }))
+	luks := make(chan dbus.ObjectPath, 1)
+	report := w.helper.Report
+	w.helper.Report = nil
+	w.helper.Func = func(ctx context.Context, req wire.Request, progress func(wire.Event)) (*wire.Report, error) {
+		if req.Op != wire.OpUnlockWithKey {
+			return report, nil
+		}
+		// As the root helper does: udisks unlocks it (the fake knows one secret per stick).
+		clear, _, err := w.agent.deps.Disks.UnlockOrReuse(ctx, <-luks, udiskstest.BackupPassphrase)
+		return &wire.Report{Cleartext: string(clear)}, err
+	}
+	w.start()
+	stick := w.plugBackup()
+	luks <- stick.LUKS
+
+	w.waitNote("Backup updated: you can unplug it")
+	if n := len(w.asker.Prompts()); n != 0 {
+		t.Errorf("the passphrase was asked %d times, want never", n)
+	}
+	var ops []wire.Op
+	for _, r := range w.helper.Requests() {
+		ops = append(ops, r.Op)
+	}
+	if len(ops) != 2 || ops[0] != wire.OpUnlockWithKey || ops[1] != wire.OpUpdate {
+		t.Errorf("helper ops %v, want unlock-with-key then update", ops)
+	}
+	for _, m := range []string{"Unlock", "Mount", "Unmount", "Lock", "PowerOff"} {
+		if len(w.udisks.CallsOf(m)) != 1 {
+			t.Errorf("udisks %s called %d times, want once", m, len(w.udisks.CallsOf(m)))
+		}
+	}
+	found := false
+	for _, n := range w.notes.Notifications() {
+		if n.Summary == "Updating your backup Tails" && strings.Contains(n.Body, "passphrase") {
+			found = found || n.Body == foundKeyNote(nil).Body
+			if n.Body == foundNote(nil).Body {
+				t.Errorf("the notification asks the passphrase: %q", n.Body)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("no notification said %q", foundKeyNote(nil).Body)
+	}
+	st := w.state()
+	if b := st.Backup(backupUUID); b == nil || !b.KeySlot {
+		t.Errorf("the key slot is no longer recorded: %+v", b)
+	}
+	w.noPassphraseInLogs()
+}
