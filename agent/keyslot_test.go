@@ -20,13 +20,27 @@ func TestPlugWithKeyAsksNothing(t *testing.T) {
 	luks := make(chan dbus.ObjectPath, 1)
 	report := w.helper.Report
 	w.helper.Report = nil
+	var clear, luksPath dbus.ObjectPath
 	w.helper.Func = func(ctx context.Context, req wire.Request, progress func(wire.Event)) (*wire.Report, error) {
-		if req.Op != wire.OpUnlockWithKey {
-			return report, nil
+		disks := w.agent.deps.Disks
+		switch req.Op {
+		case wire.OpUnlockWithKey:
+			// As the root helper does: udisks unlocks it (the fake knows one secret per
+			// stick) and mounts it.
+			luksPath = <-luks
+			var err error
+			if clear, _, err = disks.UnlockOrReuse(ctx, luksPath, udiskstest.BackupPassphrase); err != nil {
+				return nil, err
+			}
+			dir, _, err := disks.MountOrReuse(ctx, clear)
+			return &wire.Report{Cleartext: string(clear), MountPoint: dir}, err
+		case wire.OpLockBackup:
+			if err := disks.Unmount(ctx, clear); err != nil {
+				return nil, err
+			}
+			return &wire.Report{}, disks.Lock(ctx, luksPath)
 		}
-		// As the root helper does: udisks unlocks it (the fake knows one secret per stick).
-		clear, _, err := w.agent.deps.Disks.UnlockOrReuse(ctx, <-luks, udiskstest.BackupPassphrase)
-		return &wire.Report{Cleartext: string(clear)}, err
+		return report, nil
 	}
 	w.start()
 	stick := w.plugBackup()
@@ -40,8 +54,8 @@ func TestPlugWithKeyAsksNothing(t *testing.T) {
 	for _, r := range w.helper.Requests() {
 		ops = append(ops, r.Op)
 	}
-	if len(ops) != 2 || ops[0] != wire.OpUnlockWithKey || ops[1] != wire.OpUpdate {
-		t.Errorf("helper ops %v, want unlock-with-key then update", ops)
+	if len(ops) != 3 || ops[0] != wire.OpUnlockWithKey || ops[1] != wire.OpUpdate || ops[2] != wire.OpLockBackup {
+		t.Errorf("helper ops %v, want unlock-with-key, update, lock-backup", ops)
 	}
 	for _, m := range []string{"Unlock", "Mount", "Unmount", "Lock", "PowerOff"} {
 		if len(w.udisks.CallsOf(m)) != 1 {

@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -38,6 +39,7 @@ func TestUpdateWithKey(t *testing.T) {
 		keySlot bool  // the pairing store says it has one
 		keyErr  error // of unlock-with-key; nil: the key opens it
 		runs    int   // updates in a row
+		asRoot  bool  // the helper mounts it as root (udisks2 2.9): the session cannot read the marker
 
 		keyAsked []int // per run: how many unlock-with-key requests
 		prompts  []int // per run: how many passphrase prompts
@@ -47,6 +49,7 @@ func TestUpdateWithKey(t *testing.T) {
 		kind     FailureKind
 	}{
 		{name: "the key opens it: no prompt", keySlot: true, runs: 2, keyAsked: []int{1, 1}, prompts: []int{0, 0}, told: []bool{false, false}, slotLeft: true},
+		{name: "the key opens it, mounted as root: the helper's marker check", keySlot: true, asRoot: true, runs: 1, keyAsked: []int{1}, prompts: []int{0}, told: []bool{false}, slotLeft: true},
 		{name: "the key is refused: the passphrase, said why once", keySlot: true, keyErr: refused, runs: 2,
 			keyAsked: []int{1, 0}, prompts: []int{1, 1}, told: []bool{true, false}},
 		{name: "the key is missing: the passphrase, said why once", keySlot: true, keyErr: missing, runs: 2,
@@ -75,21 +78,39 @@ func TestUpdateWithKey(t *testing.T) {
 			for run := range tc.runs {
 				fake, disks, st := openWorld(t, udiskstest.StickSpec{})
 				asker := &pinentrytest.FakeAsker{Answers: []pinentrytest.FakeAnswer{right}}
+				var clear dbus.ObjectPath
 				helper := &wiretest.FakeHelper{Func: func(ctx context.Context, req wire.Request, progress func(wire.Event)) (*wire.Report, error) {
-					if req.Op != wire.OpUnlockWithKey {
-						return &wire.Report{Created: 1}, nil
+					switch req.Op {
+					case wire.OpUnlockWithKey:
+						if tc.keyErr != nil {
+							return nil, tc.keyErr
+						}
+						// As the root helper does: udisks unlocks it (here with the fake's one
+						// secret) and mounts it; the cleartext device and the mount point go
+						// back to the session.
+						var err error
+						if clear, _, err = disks.UnlockOrReuse(ctx, st.LUKS.Path, udiskstest.BackupPassphrase); err != nil {
+							return nil, err
+						}
+						dir, err := disks.Mount(ctx, clear)
+						return &wire.Report{Cleartext: string(clear), MountPoint: dir, MountedAsRoot: tc.asRoot}, err
+					case wire.OpLockBackup:
+						if err := disks.Unmount(ctx, clear); err != nil {
+							return nil, err
+						}
+						return &wire.Report{}, disks.Lock(ctx, st.LUKS.Path)
 					}
-					if tc.keyErr != nil {
-						return nil, tc.keyErr
-					}
-					// As the root helper does: udisks unlocks it (here with the fake's one
-					// secret), and the cleartext device goes back to the session.
-					clear, _, err := disks.UnlockOrReuse(ctx, st.LUKS.Path, udiskstest.BackupPassphrase)
-					return &wire.Report{Cleartext: string(clear)}, err
+					return &wire.Report{Created: 1}, nil
 				}}
+				readMarker := func(string) (tails.Marker, error) { return tails.Marker{Source: bootUUID}, nil }
+				if tc.asRoot {
+					readMarker = func(dir string) (tails.Marker, error) {
+						return tails.Marker{}, fmt.Errorf("open %s: permission denied (mounted by root)", dir)
+					}
+				}
 				u := &Update{Disks: disks, Asker: asker, Quiescer: &quiescetest.FakeQuiescer{}, Inhibitor: &inhibittest.FakeInhibitor{},
 					Helper: helper, Store: store, Now: func() time.Time { return now }, Log: log, Stick: st, Source: bootUUID,
-					Persistence: t.TempDir(), ReadMarker: func(string) (tails.Marker, error) { return tails.Marker{Source: bootUUID}, nil },
+					Persistence: t.TempDir(), ReadMarker: readMarker,
 					QuiesceGrace: time.Millisecond, Observer: &fakeObserver{}}
 				done, err := u.Run(context.Background())
 				var e *UpdateError
@@ -112,8 +133,13 @@ func TestUpdateWithKey(t *testing.T) {
 				if asked != tc.keyAsked[run] {
 					t.Errorf("run %d: %d unlock-with-key requests, want %d (%+v)", run, asked, tc.keyAsked[run], reqs)
 				}
-				if !tc.err && reqs[len(reqs)-1].Op != wire.OpUpdate {
-					t.Errorf("run %d: the last request is not the update: %+v", run, reqs)
+				// Opened by the helper, it is unmounted and locked by the helper.
+				wantLast := []wire.Op{wire.OpUpdate}
+				if tc.keyErr == nil && tc.keySlot {
+					wantLast = []wire.Op{wire.OpUpdate, wire.OpLockBackup}
+				}
+				if !tc.err && (len(reqs) < len(wantLast) || !slices.Equal(opsOf(reqs[len(reqs)-len(wantLast):]), wantLast)) {
+					t.Errorf("run %d: the last requests are not %v: %+v", run, wantLast, reqs)
 				}
 				prompts := asker.Prompts()
 				if len(prompts) != tc.prompts[run] {

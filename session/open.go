@@ -59,6 +59,11 @@ type Opened struct {
 	root              string          // where it is mounted
 	unlocked, mounted bool            // to be undone by Release
 	released          bool
+
+	// byHelper: the root helper unlocked and mounted it (UnlockWithKey), so the helper
+	// unmounts and locks it (udisks2 refuses amnesia the lock of a device root unlocked).
+	byHelper      wire.HelperRunner
+	mountedAsRoot bool
 }
 
 // NewOpened prepares to open stick through disks; nothing is done yet.
@@ -108,10 +113,11 @@ func (o *Opened) Unlock(ctx context.Context, pass Passphrase) error {
 }
 
 // UnlockWithKey asks the root helper to unlock the stick with the key this Tails keeps for it
-// (unlock-with-key: as root, through udisks, so that udisks knows the cleartext device as for
-// any unlock), unless udisks says it is unlocked already. Its error is the helper's: it wraps
-// wire.ErrHelperKeyMissing when no key is kept, wire.ErrHelperKeyRefused when the stick
-// refuses it. A stick unlocked this way is mounted, released and locked as any other.
+// and to mount it (unlock-with-key: as root, through udisks, which then refuses amnesia the
+// mount and the lock of that device: the helper mounts it, on behalf of amnesia where udisks2
+// can, and Release asks it to unmount and lock it), unless udisks says it is unlocked already.
+// Its error is the helper's: it wraps wire.ErrHelperKeyMissing when no key is kept,
+// wire.ErrHelperKeyRefused when the stick refuses it.
 func (o *Opened) UnlockWithKey(ctx context.Context, helper wire.HelperRunner) error {
 	if o.stick.Cleartext != nil {
 		o.clear = o.stick.Cleartext.Path
@@ -125,13 +131,28 @@ func (o *Opened) UnlockWithKey(ctx context.Context, helper wire.HelperRunner) er
 		return fmt.Errorf("unlock %s with its key: %w: no valid cleartext device in the report", o.stick.UUID, wire.ErrHelperProtocol)
 	}
 	o.clear = dbus.ObjectPath(rep.Cleartext)
-	o.unlocked = o.unlocked || !rep.AlreadyUnlocked
+	if rep.AlreadyUnlocked {
+		// Unlocked meanwhile by someone else: opened and released as any other.
+		return nil
+	}
+	o.byHelper = helper
+	o.unlocked = true
+	if rep.MountPoint != "" {
+		o.root, o.mounted, o.mountedAsRoot = rep.MountPoint, true, rep.MountedAsRoot
+	}
 	return nil
 }
+
+// MountedAsRoot tells that the helper mounted the stick as root (udisks2 older than 2.10):
+// amnesia cannot read it, and the helper checked its marker.
+func (o *Opened) MountedAsRoot() bool { return o.mountedAsRoot }
 
 // Mount mounts the unlocked Persistent Storage (read-only if the options say so), or reuses
 // its mount, and returns where it is.
 func (o *Opened) Mount(ctx context.Context) (string, error) {
+	if o.byHelper != nil && o.root != "" {
+		return o.root, nil // mounted by the helper
+	}
 	mount := o.disks.MountOrReuse
 	if o.opts.ReadOnly {
 		mount = o.disks.MountReadOnlyOrReuse
@@ -154,6 +175,13 @@ func (o *Opened) Release(ctx context.Context) error {
 	o.released = true
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
+	if o.byHelper != nil {
+		if _, err := o.byHelper.Run(ctx, wire.Request{Version: wire.ProtocolVersion, Op: wire.OpLockBackup, Backup: o.stick.UUID}, nil); err != nil {
+			o.opts.Log.WithError(err).Warn("the helper could not unmount and lock the stick")
+			return fmt.Errorf("unmount and lock %s: %w", o.stick.UUID, err)
+		}
+		return nil
+	}
 	if o.mounted {
 		if err := o.disks.Unmount(ctx, o.clear); err != nil && !errors.Is(err, udisks.ErrNotMounted) {
 			o.opts.Log.WithError(err).Warn("unmount the stick")
