@@ -19,7 +19,7 @@ var luksSlotLine = regexp.MustCompile(`(?m)^\s+(\d+): luks2`)
 
 // keySlots returns the LUKS2 key slots of the backup's Persistent Storage (cryptsetup luksDump).
 func (w *World) keySlots(ctx context.Context, luksUUID string) ([]int, error) {
-	out, err := w.G.Root(ctx, "cryptsetup", "luksDump", "/dev/disk/by-uuid/"+luksUUID)
+	out, err := w.G.Root(ctx, "cryptsetup", "luksDump", "UUID="+luksUUID)
 	if err != nil {
 		return nil, err
 	}
@@ -33,7 +33,7 @@ func (w *World) keySlots(ctx context.Context, luksUUID string) ([]int, error) {
 
 // testPassphrase checks that the passphrase still opens the backup (cryptsetup --test-passphrase).
 func (w *World) testPassphrase(ctx context.Context, luksUUID, pass string) error {
-	_, err := w.G.Run(ctx, Cmd{Argv: []string{"cryptsetup", "open", "--test-passphrase", "--key-file=-", "/dev/disk/by-uuid/" + luksUUID}, Stdin: pass})
+	_, err := w.G.Run(ctx, Cmd{Argv: []string{"cryptsetup", "open", "--test-passphrase", "--key-file=-", "UUID=" + luksUUID}, Stdin: pass})
 	return err
 }
 
@@ -144,7 +144,7 @@ func (w *World) ScenarioPassphraseFree(ctx context.Context) error {
 		}
 		// The slot the key opens is the one added last.
 		_, err = w.G.Run(ctx, Cmd{Argv: []string{"cryptsetup", "luksKillSlot", "--batch-mode", "--key-file=-",
-			"/dev/disk/by-uuid/" + ds.LUKSUUID, strconv.Itoa(slots[len(slots)-1])}, Stdin: st.Passphrase})
+			"UUID=" + ds.LUKSUUID, strconv.Itoa(slots[len(slots)-1])}, Stdin: st.Passphrase})
 		return err
 	})
 	if err != nil {
