@@ -60,8 +60,9 @@ func (w *World) withBackupPlugged(ctx context.Context, fn func(ds DriveState) er
 // ScenarioPassphraseFree (15): the backup that create made has a key slot: plugged in, it is
 // updated and ejected with no passphrase dialog at all, and its passphrase still opens it;
 // 'tails-backup passphrase-free off' removes the slot and the next plug asks the passphrase;
-// turned on again, then its slot removed behind Tails Backup's back, the next plug falls back
-// to the passphrase and says why. It ends with the slot off, as the scenarios after it expect.
+// turned on again ('passphrase-free on'), then Tails started from the backup and promoted,
+// which removes the slot (promoteBackup), the next plug falls back to the passphrase and says
+// why, once. It ends with the slot gone, as the scenarios after it expect.
 func (w *World) ScenarioPassphraseFree(ctx context.Context) error {
 	st := w.Sticks[StickBackup]
 	// A week of changes, without the change tool: each of its seeds removes a photo that
@@ -129,7 +130,8 @@ func (w *World) ScenarioPassphraseFree(ctx context.Context) error {
 	}
 	w.Say.Logf("The next plug asked the passphrase, once.")
 
-	// On again (the passphrase once), then the slot removed behind its back.
+	// On again (the passphrase once), then Tails started from the backup and made the main
+	// Tails: promote removes the slot whose key this (the lost) main Tails keeps.
 	err = w.withBackupPlugged(ctx, func(ds DriveState) error {
 		if err := w.SetPinentry(ctx, st.Passphrase); err != nil {
 			return err
@@ -142,15 +144,16 @@ func (w *World) ScenarioPassphraseFree(ctx context.Context) error {
 		if slots, err = w.keySlots(ctx, ds.LUKSUUID); err != nil || len(slots) != 2 {
 			return fmt.Errorf("after passphrase-free on the backup has the key slots %v (%v), want 2", slots, err)
 		}
-		// The slot the key opens is the one added last.
-		_, err = w.G.Run(ctx, Cmd{Argv: []string{"cryptsetup", "luksKillSlot", "--batch-mode", "--key-file=-",
-			"UUID=" + ds.LUKSUUID, strconv.Itoa(slots[len(slots)-1])}, Stdin: st.Passphrase})
-		return err
+		return nil
 	})
 	if err != nil {
 		return err
 	}
-	w.Say.Logf("Turned on again, then its key slot removed by hand: the next plug falls back to the passphrase.")
+	w.Say.Logf("'tails-backup passphrase-free on' added the key slot again (the passphrase typed once).")
+	if err := w.promoteBackup(ctx); err != nil {
+		return err
+	}
+	w.Say.Logf("Back on the main Tails, whose key the backup no longer accepts: the next plug falls back to the passphrase.")
 	if _, err := w.plugAndUpdateSaying(ctx, noteUnlockingKeyBody, nil, st.Passphrase); err != nil {
 		return err
 	}
@@ -170,4 +173,70 @@ func (w *World) ScenarioPassphraseFree(ctx context.Context) error {
 		return fmt.Errorf("the plug after: asked %d times (%v), want once without %q:\n%s", shown, err, keyLostText, log)
 	}
 	return nil
+}
+
+// promoteBackup starts Tails from the backup (the main Tails shut down, as scenario 8 does)
+// and makes it the main Tails with 'tails-backup promote --yes': the key slot whose key the
+// main Tails keeps must be gone, the passphrase must still open it. Then, for the rest of the
+// scenario and those after it, the backup gets its marker back (a backup again, its slot
+// gone: a stick whose slot was removed) and the guest runs from the main Tails again.
+func (w *World) promoteBackup(ctx context.Context) error {
+	st := w.Sticks[StickBackup]
+	if err := w.StopAgent(ctx); err != nil {
+		return err
+	}
+	if err := w.shutdownTails(ctx); err != nil {
+		return err
+	}
+	ds, err := w.PlugAndWait(ctx, st)
+	if err != nil {
+		return err
+	}
+	if _, err := w.G.Run(ctx, Cmd{Argv: []string{guestTool, "boot-tails", ds.Device}, Stdin: st.Passphrase}); err != nil {
+		return err
+	}
+	w.Say.Logf("You start Tails from your backup stick and make it your main Tails ('tails-backup promote').")
+	markerPath := persistenceMount + "/.tails-backup.json"
+	marker, err := w.G.Root(ctx, "cat", markerPath)
+	if err != nil {
+		return err
+	}
+	before, err := w.keySlots(ctx, ds.LUKSUUID)
+	if err != nil {
+		return err
+	}
+	out, err := w.Terminal(ctx, "tails-backup", "promote", "--yes")
+	w.Log.Logf("tails-backup promote --yes:\n%s", out)
+	if err != nil {
+		return err
+	}
+	after, err := w.keySlots(ctx, ds.LUKSUUID)
+	if err != nil {
+		return err
+	}
+	if len(before) != 2 || len(after) != 1 {
+		return fmt.Errorf("promote: the key slots were %v, are %v; want 2, then 1", before, after)
+	}
+	if err := w.testPassphrase(ctx, ds.LUKSUUID, st.Passphrase); err != nil {
+		return fmt.Errorf("after promote the passphrase no longer opens the stick: %w", err)
+	}
+	w.Say.Logf("promote removed the key slot of the main Tails' key: cryptsetup luksDump shows the slots %v, then %v; the passphrase still opens it.", before, after)
+
+	// The fixture: a backup again, and the main Tails running.
+	if _, err := w.G.Run(ctx, Cmd{Argv: []string{"sh", "-c", "cat > " + markerPath + " && chown root:root " + markerPath + " && chmod 0644 " + markerPath}, Stdin: marker}); err != nil {
+		return err
+	}
+	if err := w.shutdownTails(ctx); err != nil {
+		return err
+	}
+	if err := w.Unplug(ctx, st); err != nil {
+		return err
+	}
+	if _, err := w.G.Run(ctx, Cmd{Argv: []string{guestTool, "boot-tails", bootDev}, Stdin: MainPassphrase}); err != nil {
+		return err
+	}
+	if err := w.checkBootFacts(ctx); err != nil {
+		return err
+	}
+	return w.StartAgent(ctx)
 }
