@@ -37,6 +37,24 @@ func (w *World) testPassphrase(ctx context.Context, luksUUID, pass string) error
 	return err
 }
 
+// plugLocked plugs st and waits until udisks shows its Persistent Storage, locked (the state
+// "present" comes as soon as the drive does, before its partitions and their LUKS UUID).
+func (w *World) plugLocked(ctx context.Context, st *Stick) (DriveState, error) {
+	if err := w.Plug(ctx, st); err != nil {
+		return DriveState{}, err
+	}
+	ds, err := w.WaitDrive(ctx, st, "locked", time.Minute)
+	// blkid's probe of the LUKS header may come after the partition: short polls.
+	for i := 0; err == nil && ds.LUKSUUID == "" && i < 60; i++ {
+		time.Sleep(500 * time.Millisecond)
+		ds, err = w.WaitDrive(ctx, st, "any", time.Minute)
+	}
+	if err == nil && ds.LUKSUUID == "" {
+		err = fmt.Errorf("udisks shows no LUKS UUID on the locked %s: %+v", st.Serial, ds)
+	}
+	return ds, err
+}
+
 // withBackupPlugged plugs the backup with the agent stopped (so that it does not update it),
 // runs fn with its udisks view, unplugs it and starts the agent again.
 func (w *World) withBackupPlugged(ctx context.Context, fn func(ds DriveState) error) error {
@@ -44,7 +62,7 @@ func (w *World) withBackupPlugged(ctx context.Context, fn func(ds DriveState) er
 	if err := w.StopAgent(ctx); err != nil {
 		return err
 	}
-	ds, err := w.PlugAndWait(ctx, st)
+	ds, err := w.plugLocked(ctx, st)
 	if err == nil {
 		err = fn(ds)
 	}
@@ -188,7 +206,7 @@ func (w *World) promoteBackup(ctx context.Context) error {
 	if err := w.shutdownTails(ctx); err != nil {
 		return err
 	}
-	ds, err := w.PlugAndWait(ctx, st)
+	ds, err := w.plugLocked(ctx, st)
 	if err != nil {
 		return err
 	}
