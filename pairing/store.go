@@ -30,7 +30,8 @@ import (
 // adds or changes a field bumps it: older code then reports ErrNewerState instead of dropping
 // what it does not understand. Format 2 added the pause (PausedUntil, PausedBy); a state
 // without a pause is still written as format 1 (see MarshalState), which older code reads.
-// Format 3 added PairedBackup.KeySlot; a state where no backup has one is written as before.
+// Format 3 added PairedBackup.KeySlot, KeySlotOffered and KeySlotWanted; a state where no
+// backup has one of them is written as before.
 const StateFormat = 3
 
 // MaxPause bounds how far ahead a pause of the automatic updates is honoured. A pause set
@@ -95,6 +96,35 @@ type PairedBackup struct {
 	// helper's add-key-slot): its updates need no passphrase. It is cleared when the key no
 	// longer opens the backup and the person was told so, once; and when it is turned off.
 	KeySlot bool `json:"key_slot,omitempty"`
+	// KeySlotOffered says that the person was offered updates without the passphrase for this
+	// backup (paired before they existed, or turned off), once, after a successful update;
+	// KeySlotWanted that they took the offer: the next update that asks the passphrase adds
+	// the key slot with it.
+	KeySlotOffered bool `json:"key_slot_offered,omitempty"`
+	KeySlotWanted  bool `json:"key_slot_wanted,omitempty"`
+}
+
+// OfferKeySlot tells whether the paired backup uuid, just updated with its passphrase, is to
+// be offered updates without it: it has no key slot, and was never offered one. It records
+// the offer, so that it is made once.
+func (s *State) OfferKeySlot(uuid string) bool {
+	b := s.Backup(uuid)
+	if b == nil || b.KeySlot || b.KeySlotOffered || b.KeySlotWanted {
+		return false
+	}
+	b.KeySlotOffered = true
+	return true
+}
+
+// WantKeySlot records that the person took the offer for the paired backup uuid (the next
+// update adds the key slot); it reports whether the backup is paired.
+func (s *State) WantKeySlot(uuid string, on bool) bool {
+	b := s.Backup(uuid)
+	if b == nil {
+		return false
+	}
+	b.KeySlotWanted = on && !b.KeySlot
+	return true
 }
 
 // Result is how an update attempt ended.
@@ -179,6 +209,9 @@ func (s *State) SetKeySlot(uuid string, on bool) bool {
 		return false
 	}
 	b.KeySlot = on
+	if on {
+		b.KeySlotWanted = false
+	}
 	return true
 }
 
@@ -401,7 +434,7 @@ func ParseState(data []byte) (State, error) {
 }
 
 // MarshalState encodes a valid state as the bytes of the state file, in the lowest format
-// that holds it: format 1 unless a pause is set (2) or a backup has a key slot (3). A pause lasts minutes, so the store stays
+// that holds it: format 1 unless a pause is set (2) or a backup has a key slot, or was offered one (3). A pause lasts minutes, so the store stays
 // readable by an older tails-backup nearly all the time; one that meets a pause reports
 // ErrNewerState (and sets the file aside to be renamed back) instead of calling it damaged.
 func MarshalState(s State) ([]byte, error) {
@@ -409,7 +442,7 @@ func MarshalState(s State) ([]byte, error) {
 	if !s.PausedUntil.IsZero() || len(s.PausedBy) > 0 {
 		s.Format = 2
 	}
-	if slices.ContainsFunc(s.Backups, func(b PairedBackup) bool { return b.KeySlot }) {
+	if slices.ContainsFunc(s.Backups, func(b PairedBackup) bool { return b.KeySlot || b.KeySlotOffered || b.KeySlotWanted }) {
 		s.Format = 3
 	}
 	if err := s.Validate(); err != nil {

@@ -571,3 +571,52 @@ func TestStoreKeySlotRoundTrip(t *testing.T) {
 		t.Errorf("state without a key slot:\n%s", raw)
 	}
 }
+
+// TestStoreKeySlotOffer: a backup without a key slot is offered one once; taking the offer is
+// recorded (format 3) until the slot is added.
+func TestStoreKeySlotOffer(t *testing.T) {
+	ctx := logtest.Context(t)
+	s, p := newTestStore(t)
+	st := sampleState()
+	uuid := st.Backups[0].UUID
+	if !st.OfferKeySlot(uuid) {
+		t.Fatal("a backup without a key slot is not offered one")
+	}
+	if st.OfferKeySlot(uuid) {
+		t.Error("offered twice")
+	}
+	if st.OfferKeySlot("00000000-0000-4000-8000-000000000000") {
+		t.Error("a backup not paired is offered a key slot")
+	}
+	if !st.WantKeySlot(uuid, true) {
+		t.Fatal("WantKeySlot says it is not paired")
+	}
+	if err := s.Save(ctx, st); err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := os.ReadFile(p)
+	for _, w := range []string{`"format": 3`, `"key_slot_offered": true`, `"key_slot_wanted": true`} {
+		if !strings.Contains(string(raw), w) {
+			t.Errorf("state file lacks %s:\n%s", w, raw)
+		}
+	}
+	got, err := s.Load(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := got.Backup(uuid); b == nil || !b.KeySlotOffered || !b.KeySlotWanted {
+		t.Fatalf("after a round trip: %+v", got.Backups)
+	}
+	got.SetKeySlot(uuid, true)
+	if b := got.Backup(uuid); b.KeySlotWanted || !b.KeySlot {
+		t.Errorf("the key slot added: %+v, want it recorded and no longer wanted", b)
+	}
+	if got.OfferKeySlot(uuid) {
+		t.Error("a backup with a key slot is offered one")
+	}
+	other := sampleState()
+	other.SetKeySlot(uuid, true)
+	if other.WantKeySlot(uuid, true); other.Backup(uuid).KeySlotWanted {
+		t.Error("a backup with a key slot is recorded as wanting one")
+	}
+}

@@ -193,3 +193,84 @@ func TestOpenedUnlockWithKey(t *testing.T) {
 		t.Errorf("found unlocked: %v, clear %s, requests %+v", err, o.Clear(), helper.Requests())
 	}
 }
+
+// TestUpdateAddsTheWantedKeySlot: a backup whose person took the offer of updates without the
+// passphrase gets its key slot at its next update, with the passphrase typed for it (before
+// the copy); a failure of the helper there only drops the wish, and the update goes on.
+func TestUpdateAddsTheWantedKeySlot(t *testing.T) {
+	right := pinentrytest.FakeAnswer{Pass: udiskstest.BackupPassphrase}
+	for _, tc := range []struct {
+		name   string
+		keyErr error
+	}{
+		{name: "added"},
+		{name: "not added", keyErr: &wire.HelperError{Code: wire.CodeNoFreeKeySlot, Message: "Every key slot is taken."}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			now := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+			buf := &syncBuffer{}
+			l := logrus.New()
+			l.SetLevel(logrus.TraceLevel)
+			l.SetOutput(buf)
+			log := logrus.NewEntry(l)
+			store := pairing.NewStore(filepath.Join(t.TempDir(), "state.json"), func() time.Time { return now }, log)
+			if _, err := store.Update(context.Background(), func(s *pairing.State) error {
+				if err := s.Pair(pairing.PairedBackup{UUID: backupUUID, Size: 1, Added: now, KeySlotOffered: true}); err != nil {
+					return err
+				}
+				s.WantKeySlot(backupUUID, true)
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			_, disks, st := openWorld(t, udiskstest.StickSpec{})
+			asker := &pinentrytest.FakeAsker{Answers: []pinentrytest.FakeAnswer{right}}
+			var secret string
+			helper := &wiretest.FakeHelper{Func: func(ctx context.Context, req wire.Request, progress func(wire.Event)) (*wire.Report, error) {
+				if req.Op == wire.OpAddKeySlot {
+					if req.Secret != nil {
+						secret = string(req.Secret.Passphrase)
+					}
+					if tc.keyErr != nil {
+						return nil, tc.keyErr
+					}
+					return &wire.Report{KeySlots: []int{1}}, nil
+				}
+				return &wire.Report{Created: 1}, nil
+			}}
+			u := &Update{Disks: disks, Asker: asker, Quiescer: &quiescetest.FakeQuiescer{}, Inhibitor: &inhibittest.FakeInhibitor{},
+				Helper: helper, Store: store, Now: func() time.Time { return now }, Log: log, Stick: st, Source: bootUUID,
+				Persistence: t.TempDir(), ReadMarker: func(string) (tails.Marker, error) { return tails.Marker{Source: bootUUID}, nil },
+				QuiesceGrace: time.Millisecond, Observer: &fakeObserver{}}
+			done, err := u.Run(context.Background())
+			if err != nil || !done.Ejected {
+				t.Fatalf("Run = %+v, %v", done, err)
+			}
+			if got, want := opsOf(helper.Requests()), []wire.Op{wire.OpAddKeySlot, wire.OpUpdate}; !slices.Equal(got, want) {
+				t.Errorf("helper ops %v, want %v", got, want)
+			}
+			if secret != udiskstest.BackupPassphrase {
+				t.Errorf("add-key-slot got the secret %q, want the passphrase typed", secret)
+			}
+			if len(asker.Prompts()) != 1 {
+				t.Errorf("%d prompts, want 1", len(asker.Prompts()))
+			}
+			if done.KeySlotAdded != (tc.keyErr == nil) || (done.KeySlotErr != nil) != (tc.keyErr != nil) {
+				t.Errorf("done %+v", done)
+			}
+			s, err := store.Load(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if b := s.Backup(backupUUID); b == nil || b.KeySlot != (tc.keyErr == nil) || b.KeySlotWanted {
+				t.Errorf("store at the end: %+v", b)
+			}
+			if strings.Contains(buf.String(), udiskstest.BackupPassphrase) {
+				t.Error("the passphrase is in the log")
+			}
+			if u.kept != nil {
+				t.Error("the passphrase is still kept")
+			}
+		})
+	}
+}

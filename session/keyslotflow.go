@@ -162,7 +162,15 @@ func (f *KeySlotFlow) Off(ctx context.Context) error {
 		// TRANSLATORS: %[1]s names the stick, %[2]w is a sentence saying why.
 		return fmt.Errorf(f.Loc.Tr("the key slot of %[1]s was not removed: %[2]w"), name, CommandHelperError(ctx, f.Loc, err, f.Log))
 	}
-	if err := f.record(ctx, store, func(s *pairing.State) error { s.SetKeySlot(stick.UUID, false); return nil }); err != nil {
+	// Turned off by the person: not offered again after an update.
+	if err := f.record(ctx, store, func(s *pairing.State) error {
+		s.SetKeySlot(stick.UUID, false)
+		s.WantKeySlot(stick.UUID, false)
+		if b := s.Backup(stick.UUID); b != nil {
+			b.KeySlotOffered = true
+		}
+		return nil
+	}); err != nil {
 		return err
 	}
 	f.UI.Say(f.Loc.Tr("Updates of %s will ask for its passphrase: its key slot is removed and the key kept in this Tails is shredded.", name))

@@ -7,6 +7,7 @@ package session
 // it ended comes back as an UpdateDone or an *UpdateError that the caller words.
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -128,7 +129,10 @@ type Update struct {
 	unplugged  bool
 	started    bool // the helper was started: the backup may have changed
 	keyUsed    bool // unlocked with the kept key
-	open       *Opened
+	// kept is the passphrase typed, kept (and wiped at the end) when the person asked for
+	// updates without it: the update adds the key slot with it (addWantedKeySlot).
+	kept []byte
+	open *Opened
 }
 
 // UpdateDone is how a successful update went.
@@ -144,6 +148,11 @@ type UpdateDone struct {
 	SystemErr *SystemError
 	// Ejected: the stick can be unplugged safely.
 	Ejected bool
+	// KeySlotAdded: the person had asked for updates without the passphrase, and this update
+	// added the backup's key slot with the passphrase typed; KeySlotErr says why it could not
+	// (nil if not asked or added).
+	KeySlotAdded bool
+	KeySlotErr   error
 }
 
 // Message is the message recorded with the attempt: "" unless some files were not copied.
@@ -253,6 +262,8 @@ func (u *Update) Run(ctx context.Context) (*UpdateDone, error) {
 	u.open = NewOpened(u.Disks, u.Stick, OpenOptions{Log: u.Log})
 	u.mu.Unlock()
 	done, err := u.steps(ctx)
+	clear(u.kept) // a failure before the key slot was added
+	u.kept = nil
 	if err != nil {
 		return nil, u.failed(ctx, err)
 	}
@@ -276,6 +287,9 @@ func (u *Update) steps(ctx context.Context) (*UpdateDone, error) {
 	if err := u.checkSpace(root); err != nil {
 		return nil, err
 	}
+	// Before the copy: the key's folder, made the first time in this Tails' Persistent
+	// Storage, changes the mtime of its root, which the copy then brings to the backup.
+	keyAdded, keyErr := u.addWantedKeySlot(ctx)
 	skipped, skippedNames, err := u.quiesce(ctx)
 	if err != nil {
 		return nil, err
@@ -305,6 +319,9 @@ func (u *Update) steps(ctx context.Context) (*UpdateDone, error) {
 		Report:  report,
 		Changed: report.Created + report.Updated + report.MetadataOnly + report.Deleted,
 		Skipped: skippedNames,
+
+		KeySlotAdded: keyAdded,
+		KeySlotErr:   keyErr,
 	}
 	// The data is backed up whatever happens to the system partition.
 	if u.System != nil {
@@ -323,6 +340,9 @@ func (u *Update) steps(ctx context.Context) (*UpdateDone, error) {
 // passphrase as before, saying why once when the pairing store says it had a key slot.
 func (u *Update) unlock(ctx context.Context) error {
 	pass := UpdatePassphrase(u.Loc, u.Asker, u.Stick)
+	if u.keySlotWanted(ctx) {
+		pass.Keep = func(p []byte) { clear(u.kept); u.kept = bytes.Clone(p) }
+	}
 	if u.Stick.Cleartext == nil && u.hasKeySlot(ctx) {
 		err := u.open.UnlockWithKey(ctx, u.Helper)
 		switch {
@@ -362,6 +382,53 @@ func (u *Update) hasKeySlot(ctx context.Context) bool {
 	}
 	b := st.Backup(u.Stick.UUID)
 	return b != nil && b.KeySlot
+}
+
+// keySlotWanted tells whether the person asked for updates of this backup without the
+// passphrase (the offer after an update) and it has no key slot yet.
+func (u *Update) keySlotWanted(ctx context.Context) bool {
+	if u.Store == nil {
+		return false
+	}
+	st, err := u.Store.Load(ctx)
+	if err != nil {
+		return false
+	}
+	b := st.Backup(u.Stick.UUID)
+	return b != nil && b.KeySlotWanted && !b.KeySlot
+}
+
+// addWantedKeySlot adds the backup's key slot with the passphrase just typed, when the person
+// asked for it, and records it; it always wipes the passphrase kept. A failure is reported,
+// not fatal: the update goes on, and the wish is dropped (the person may turn it on with
+// 'tails-backup passphrase-free on').
+func (u *Update) addWantedKeySlot(ctx context.Context) (bool, error) {
+	pass := u.kept
+	u.kept = nil
+	defer clear(pass)
+	if pass == nil {
+		return false, nil
+	}
+	err := AddKeySlot(ctx, u.Helper, u.Stick.UUID, pass)
+	if ctx.Err() != nil {
+		return false, ctx.Err()
+	}
+	if _, serr := u.Store.Update(ctx, func(s *pairing.State) error {
+		if err == nil {
+			s.SetKeySlot(u.Stick.UUID, true)
+		} else {
+			s.WantKeySlot(u.Stick.UUID, false)
+		}
+		return nil
+	}); serr != nil {
+		u.Log.WithError(serr).Warn("cannot record the backup's key slot")
+	}
+	if err != nil {
+		u.Log.WithError(err).Warn("the key slot asked for could not be added")
+		return false, err
+	}
+	u.Log.Info("key slot added, as asked: the next updates need no passphrase")
+	return true, nil
 }
 
 // KeyUsed tells whether the backup was unlocked with the key kept for it, with no passphrase.
