@@ -190,6 +190,33 @@ func (w *World) ScenarioPassphraseFree(ctx context.Context) error {
 	if log, shown, err = w.PinentryLog(ctx); err != nil || shown != 1 || strings.Contains(log, keyLostText) {
 		return fmt.Errorf("the plug after: asked %d times (%v), want once without %q:\n%s", shown, err, keyLostText, log)
 	}
+	w.backupKeySlot = false
+	return nil
+}
+
+// KeySlotOff turns off the backup's updates without the passphrase ('tails-backup
+// passphrase-free off'), for the scenarios that type its passphrase, unless it is off already
+// (scenario 15 leaves it off).
+func (w *World) KeySlotOff(ctx context.Context) error {
+	if !w.backupKeySlot {
+		return nil
+	}
+	err := w.withBackupPlugged(ctx, func(ds DriveState) error {
+		out, err := w.Terminal(ctx, "tails-backup", "passphrase-free", "off", ds.Device)
+		w.Log.Logf("tails-backup passphrase-free off %s:\n%s", ds.Device, out)
+		if err != nil {
+			return err
+		}
+		if slots, err := w.keySlots(ctx, ds.LUKSUUID); err != nil || len(slots) != 1 {
+			return fmt.Errorf("after passphrase-free off the backup has the key slots %v (%v), want 1", slots, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	w.backupKeySlot = false
+	w.Say.Logf("For the scenarios that type the backup's passphrase: 'tails-backup passphrase-free off'.")
 	return nil
 }
 

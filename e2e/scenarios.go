@@ -742,6 +742,8 @@ func (w *World) ScenarioCreate(ctx context.Context) error {
 	if err := w.noUpdateSince(ctx, seq, "while create was making the backup"); err != nil {
 		return err
 	}
+	// create adds the key slot of updates without the passphrase (on by default).
+	w.backupKeySlot = true
 	return w.CheckStick(ctx, st, "")
 }
 
