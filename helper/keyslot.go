@@ -378,14 +378,14 @@ func (o *operation) lockBackup(snap *udisks.Snapshot, src *root) (*wire.Report, 
 		ctx, cancel := context.WithTimeout(o.ctx, udisksTimeout)
 		err = o.sys.UDisks.Unmount(ctx, st.Cleartext.Path)
 		cancel()
-		if f := o.udisksFailure(err, name, "unmounted"); f != nil {
+		if f := o.udisksFailure(err, name, "unmount", "unmounted"); f != nil {
 			return nil, f
 		}
 	}
 	ctx, cancel := context.WithTimeout(o.ctx, udisksTimeout)
 	err := o.sys.UDisks.Lock(ctx, st.LUKS.Path)
 	cancel()
-	if f := o.udisksFailure(err, name, "locked"); f != nil {
+	if f := o.udisksFailure(err, name, "lock", "locked"); f != nil {
 		return nil, f
 	}
 	o.log.Info("backup unmounted and locked")
@@ -393,8 +393,8 @@ func (o *operation) lockBackup(snap *udisks.Snapshot, src *root) (*wire.Report, 
 }
 
 // udisksFailure explains a failed unmount or lock of lock-backup (nil for none, or for an
-// unmount of what is not mounted).
-func (o *operation) udisksFailure(err error, name, what string) *Failure {
+// unmount of what is not mounted): verb is "unmount" or "lock", what its participle.
+func (o *operation) udisksFailure(err error, name, verb, what string) *Failure {
 	switch {
 	case err == nil || errors.Is(err, udisks.ErrNotMounted):
 		return nil
@@ -405,7 +405,7 @@ func (o *operation) udisksFailure(err error, name, what string) *Failure {
 	case o.ctx.Err() != nil:
 		return cancelled(o.ctx)
 	default:
-		return failf(wire.CodeInternal, err, "udisks could not %s the Persistent Storage of %s (%s); eject it from the Files application.", map[string]string{"unmounted": "unmount", "locked": "lock"}[what], name, shorten(err.Error()))
+		return failf(wire.CodeInternal, err, "udisks could not %s the Persistent Storage of %s (%s); eject it from the Files application.", verb, name, shorten(err.Error()))
 	}
 }
 
