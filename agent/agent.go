@@ -117,6 +117,9 @@ type Agent struct {
 	reminderID uint32
 	warningID  uint32
 	confirmID  uint32
+	// keyOfferID is the offer of updates without the passphrase to the backup keyOfferUUID.
+	keyOfferID   uint32
+	keyOfferUUID string
 	// pages are the pages of the Backup app that a click on the agent's own notifications
 	// opens, by notification ID (those of an update open the overview).
 	pages map[uint32]string
@@ -482,7 +485,7 @@ func (a *Agent) handleNotification(ctx context.Context, ev notify.Event, timer c
 	switch e := ev.(type) {
 	case notify.ServerChanged:
 		// Old ids are gone; the running job re-shows its notification.
-		a.waitingID, a.reminderID, a.warningID, a.confirmID = 0, 0, 0, 0
+		a.waitingID, a.reminderID, a.warningID, a.confirmID, a.keyOfferID = 0, 0, 0, 0, 0
 		clear(a.pages)
 		a.routes.forgetEarly()
 		a.routes.broadcast(ev)
@@ -526,6 +529,8 @@ func (a *Agent) handleNotification(ctx context.Context, ev notify.Event, timer c
 			a.warningID = 0
 		case a.confirmID:
 			a.confirmID = 0
+		case a.keyOfferID:
+			a.keyOfferID = 0
 		}
 	}
 }
@@ -564,6 +569,9 @@ func (a *Agent) handleAction(ctx context.Context, e notify.ActionInvoked, timer 
 		}
 	case e.ID == a.confirmID && e.ActionKey == actCancel:
 		a.confirmID = 0
+	case e.ID == a.keyOfferID && e.ActionKey == actKeySlot:
+		a.keyOfferID = 0
+		a.takeKeySlotOffer(ctx, a.keyOfferUUID)
 	}
 }
 

@@ -178,7 +178,12 @@ func TestAPIPair(t *testing.T) {
 				}
 				return tc.answer
 			}, c)
-			if want := []string{dbusapi.SignalProgress, dbusapi.SignalQuestion, dbusapi.SignalJobFinished}; !slices.Equal(run.names, want) {
+			want := []string{dbusapi.SignalProgress, dbusapi.SignalQuestion, dbusapi.SignalJobFinished}
+			if tc.paired {
+				// The sentence that the updates need no passphrase (the key slot added).
+				want = []string{dbusapi.SignalProgress, dbusapi.SignalQuestion, dbusapi.SignalMessage, dbusapi.SignalJobFinished}
+			}
+			if !slices.Equal(run.names, want) {
 				t.Errorf("signals %v, want %v", run.names, want)
 			}
 			r := run.result
@@ -188,7 +193,8 @@ func TestAPIPair(t *testing.T) {
 			noCommand(t, r.Text)
 			reqs := w.helper.Requests()
 			if tc.paired {
-				if r.Backup != strayUUID || len(reqs) != 1 || reqs[0].Op != wire.OpMark || reqs[0].Backup != strayUUID {
+				if r.Backup != strayUUID || len(reqs) != 2 || reqs[0].Op != wire.OpMark || reqs[0].Backup != strayUUID ||
+					reqs[1].Op != wire.OpAddKeySlot || reqs[1].Backup != strayUUID {
 					t.Errorf("backup %q, helper requests %+v", r.Backup, reqs)
 				}
 			} else if len(reqs) != 0 {
@@ -553,7 +559,7 @@ func TestAPICreate(t *testing.T) {
 		for _, r := range w.helper.Requests() {
 			ops = append(ops, r.Op)
 		}
-		if want := []wire.Op{wire.OpCreatePersistence, wire.OpMark, wire.OpRefreshSystem, wire.OpInstallBootloader, wire.OpUpdate}; !slices.Equal(ops, want) {
+		if want := []wire.Op{wire.OpCreatePersistence, wire.OpMark, wire.OpRefreshSystem, wire.OpInstallBootloader, wire.OpAddKeySlot, wire.OpUpdate}; !slices.Equal(ops, want) {
 			t.Errorf("helper ops %v, want %v", ops, want)
 		}
 		st := w.state()

@@ -116,13 +116,17 @@ func TestJobsWaitForTheStick(t *testing.T) {
 				}
 			}
 			reqs := w.helper.Requests()
+			all := len(reqs)
+			if tc.op == wire.OpMark && len(reqs) == 2 && reqs[1].Op == wire.OpAddKeySlot && reqs[1].Backup == tc.backup {
+				reqs = reqs[:1] // the pairing adds the key slot after the mark
+			}
 			if len(reqs) != 1 || reqs[0].Op != tc.op || reqs[0].Backup != tc.backup {
 				t.Errorf("helper requests %+v, want one %s of %s", reqs, tc.op, tc.backup)
 			}
 			// The job took the stick: no automatic update follows while it stays plugged in.
 			time.Sleep(100 * time.Millisecond)
-			if n := len(w.helper.Requests()); n != len(reqs) {
-				t.Errorf("%d helper requests after the job", n-len(reqs))
+			if n := len(w.helper.Requests()); n != all {
+				t.Errorf("%d helper requests after the job", n-all)
 			}
 		})
 		t.Run(tc.name+": cancelled", func(t *testing.T) {

@@ -44,6 +44,9 @@ type jobResult struct {
 	// systemNote, shown after note, says why the backup's system partition was not refreshed
 	// while its Persistent Storage was.
 	systemNote *notify.Notification
+	// offerKeySlot, if set, is the backup offered updates without the passphrase after this
+	// one (keySlotOfferNote).
+	offerKeySlot string
 	// id and api are the job's ID and how it ended, for the API.
 	id  string
 	api dbusapi.Result
@@ -120,6 +123,10 @@ func (a *Agent) finishJob(ctx context.Context, res jobResult) {
 	}
 	if res.systemNote != nil {
 		a.show(ctx, *res.systemNote)
+	}
+	if res.offerKeySlot != "" {
+		a.closeNote(ctx, &a.keyOfferID)
+		a.keyOfferID, a.keyOfferUUID = a.show(ctx, keySlotOfferNote(a.loc)), res.offerKeySlot
 	}
 }
 
@@ -394,7 +401,7 @@ func (u *update) apiAnswer(question, choice string) error {
 // or as it was.
 func (u *update) steps() jobResult {
 	loc := u.a.loc
-	u.show(foundNote(loc))
+	u.show(u.foundNote())
 	done, err := u.flow.Run(u.ctx)
 	if err != nil {
 		return u.failed(err)
@@ -413,8 +420,16 @@ func (u *update) steps() jobResult {
 		// Two sentences: what to do first.
 		note.Body = loc.Tr("Eject it in the Files browser before you unplug it.") + " " + note.Body
 	}
+	if done.KeySlotAdded {
+		note.Body += " " + session.KeySlotAddedTextIn(loc)
+	}
 	res := jobResult{attempt: u.attempt(pairing.ResultSuccess, done.MessageIn(u.a.loc)), note: &note,
 		api: dbusapi.Result{Result: dbusapi.ResultSuccess, Text: noteText(note)}}
+	// Opened with its passphrase, and no key slot asked for: offered once (its key slot was
+	// never added, or turned off).
+	if !u.flow.KeyUsed() && !done.KeySlotAdded && done.KeySlotErr == nil && u.a.offerKeySlot(u.ctx, u.stick.UUID) {
+		res.offerKeySlot = u.stick.UUID
+	}
 	if done.SystemErr != nil {
 		n := systemErrorNote(loc, done.SystemErr)
 		res.systemNote = &n

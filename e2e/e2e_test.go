@@ -98,17 +98,21 @@ func TestE2E(t *testing.T) {
 		{"1-create", w.ScenarioCreate, nil, 0},
 		// 13 boots the backup right after create, and again after the system refresh.
 		{"13-backup-boots", w.ScenarioBackupBoots, []string{"1-create"}, 0},
-		{"2-update", w.ScenarioUpdate, []string{"1-create"}, 0},
-		{"3-pull-during-update", w.ScenarioPull, []string{"1-create"}, 0},
-		{"4-wrong-passphrase", w.ScenarioWrongPassphrase, []string{"1-create"}, 0},
+		// 15 ends with the backup's key slot off: the scenarios after it expect a passphrase;
+		// without 15, key-slot-off turns it off for them.
+		{"15-passphrase-free", w.ScenarioPassphraseFree, []string{"1-create"}, 0},
+		{"key-slot-off", w.KeySlotOff, []string{"1-create"}, 0},
+		{"2-update", w.ScenarioUpdate, []string{"1-create", "key-slot-off"}, 0},
+		{"3-pull-during-update", w.ScenarioPull, []string{"1-create", "key-slot-off"}, 0},
+		{"4-wrong-passphrase", w.ScenarioWrongPassphrase, []string{"1-create", "key-slot-off"}, 0},
 		{"5-unpaired-stick", w.ScenarioUnpaired, []string{"prepare-sticks"}, 0},
-		{"6-thunderbird", w.ScenarioThunderbird, []string{"1-create"}, 0},
-		{"7-reminder", w.ScenarioReminder, []string{"1-create"}, 0},
+		{"6-thunderbird", w.ScenarioThunderbird, []string{"1-create", "key-slot-off"}, 0},
+		{"7-reminder", w.ScenarioReminder, []string{"1-create", "key-slot-off"}, 0},
 		// The session in French as Tails sets it: notifications, passphrase dialog and
 		// command line from the catalog; English again for the scenarios after it.
-		{"16-french", w.ScenarioFrench, []string{"1-create"}, 0},
+		{"16-french", w.ScenarioFrench, []string{"1-create", "key-slot-off"}, 0},
 		{"pair", w.Pair, []string{"prepare-sticks"}, 0},
-		{"9-system-refresh", w.ScenarioSystemRefresh, []string{"1-create"}, 0},
+		{"9-system-refresh", w.ScenarioSystemRefresh, []string{"1-create", "key-slot-off"}, 0},
 		{"13-backup-boots-refreshed", w.ScenarioBackupBoots, []string{"9-system-refresh", "13-backup-boots"}, 0},
 		// 10, 11 and 12 test the engine and ext4 (pulls at three points of an update, a full
 		// backup, a full Persistent Storage in restore): nothing of the leg's udisks2,
@@ -116,14 +120,14 @@ func TestE2E(t *testing.T) {
 		// test on both legs. They run on Tails 7's leg, the Tails people use (they took 6.5,
 		// 5.5 and 7.3 minutes there on a loaded machine); E2E_ONLY=10,11,12 runs them on
 		// Tails 6's too.
-		{"10-pulls", w.ScenarioPulls, []string{"1-create"}, 7},
-		{"11-backup-full", w.ScenarioBackupFull, []string{"1-create"}, 7},
-		{"12-restore-full", w.ScenarioRestoreFull, []string{"1-create"}, 7},
+		{"10-pulls", w.ScenarioPulls, []string{"1-create", "key-slot-off"}, 7},
+		{"11-backup-full", w.ScenarioBackupFull, []string{"1-create", "key-slot-off"}, 7},
+		{"12-restore-full", w.ScenarioRestoreFull, []string{"1-create", "key-slot-off"}, 7},
 		// The main stick lost, restored on a new one; it ends running from the main stick
 		// again. Before 8, which makes the backup a main Tails (no marker, nothing to restore).
-		{"14-restore-lost-stick", w.ScenarioRestoreLostStick, []string{"1-create"}, 0},
+		{"14-restore-lost-stick", w.ScenarioRestoreLostStick, []string{"1-create", "key-slot-off"}, 0},
 		// Last: it makes the guest a Tails running from the backup.
-		{"8-backup-tails", w.ScenarioBackupTails, []string{"1-create"}, 0},
+		{"8-backup-tails", w.ScenarioBackupTails, []string{"1-create", "key-slot-off"}, 0},
 	}
 	run, err := selectScenarios(scenarios, leg.Tails, os.Getenv("E2E_ONLY"), "start-agent")
 	if err != nil {

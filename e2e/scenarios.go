@@ -159,6 +159,11 @@ func (w *World) PlugAndUpdate(ctx context.Context, answers ...string) (UpdateRes
 
 // plugAndUpdate is PlugAndUpdate, with during (if not nil) run once the update has started.
 func (w *World) plugAndUpdate(ctx context.Context, during func(context.Context) error, answers ...string) (UpdateResult, error) {
+	return w.plugAndUpdateSaying(ctx, noteUpdatingBody, during, answers...)
+}
+
+// plugAndUpdateSaying is plugAndUpdate, the first notification saying body.
+func (w *World) plugAndUpdateSaying(ctx context.Context, body string, during func(context.Context) error, answers ...string) (UpdateResult, error) {
 	st := w.Sticks[StickBackup]
 	var res UpdateResult
 	seq, err := w.LastSeq(ctx)
@@ -171,9 +176,9 @@ func (w *World) plugAndUpdate(ctx context.Context, during func(context.Context) 
 	if err := w.Plug(ctx, st); err != nil {
 		return res, err
 	}
-	found, err := w.WaitNote(ctx, seq, noteUpdating, noteUpdatingBody, 2*time.Minute)
+	found, err := w.WaitNote(ctx, seq, noteUpdating, body, 2*time.Minute)
 	if err != nil {
-		return res, err
+		return res, w.explain(ctx, seq, err)
 	}
 	res.PlugToStart = time.Since(st.pluggedAt)
 	w.Say.Logf("%s later, a notification appears: %q, %q.", round(res.PlugToStart), found.Summary, found.Body)
@@ -267,7 +272,7 @@ cryptsetup open --readonly --key-file - ` + part + ` e2e-check
 mkdir -p /run/e2e/check
 mount -o ro,acl /dev/mapper/e2e-check /run/e2e/check
 trap 'umount /run/e2e/check; cryptsetup close e2e-check' EXIT
-rsync -aHAXS --numeric-ids -n -i --checksum --delete --exclude=/.tails-backup.json --exclude=/tails-backup/ ` + persistenceMount + `/ /run/e2e/check/
+rsync -aHAXS --numeric-ids -n -i --checksum --delete --exclude=/.tails-backup.json --exclude=/tails-backup/ --exclude=/tails-backup-keys/ ` + persistenceMount + `/ /run/e2e/check/
 mkdir -p /run/e2e/checksys
 mount -t vfat -o ro ` + ds.Device + `1 /run/e2e/checksys
 trap 'umount /run/e2e/check /run/e2e/checksys; cryptsetup close e2e-check' EXIT
@@ -737,6 +742,8 @@ func (w *World) ScenarioCreate(ctx context.Context) error {
 	if err := w.noUpdateSince(ctx, seq, "while create was making the backup"); err != nil {
 		return err
 	}
+	// create adds the key slot of updates without the passphrase (on by default).
+	w.backupKeySlot = true
 	return w.CheckStick(ctx, st, "")
 }
 

@@ -62,6 +62,9 @@ type World struct {
 	Leg Leg
 	// Boot is the disk the simulated Tails runs from (serial tails-boot).
 	Boot *VirtioDisk
+	// backupKeySlot: the backup has a key slot that opens it without its passphrase (create
+	// adds one); the scenarios that type the passphrase need it off (KeySlotOff).
+	backupKeySlot bool
 }
 
 // fileLogger writes timestamped lines to a file and passes them on.

@@ -14,6 +14,7 @@ import (
 	"github.com/godbus/dbus/v5"
 	"golang.org/x/sys/unix"
 
+	"tails-backup/tails"
 	"tails-backup/udisks"
 	"tails-backup/wire"
 )
@@ -261,7 +262,151 @@ func (o *operation) unlockWithKey(snap *udisks.Snapshot, src *root) (*wire.Repor
 		return nil, failf(wire.CodeInternal, wire.ReasonUnlockFailed, name.on(), err, "udisks could not unlock %s with the key this Tails keeps for it (%s); type the passphrase.", name, shorten(err.Error()))
 	}
 	o.log.WithField("cleartext", clearPath).Info("unlocked with the kept key")
-	return &wire.Report{Cleartext: string(clearPath)}, nil
+	rep := &wire.Report{Cleartext: string(clearPath)}
+	if f := o.mountUnlocked(snap, src, st, name, clearPath, rep); f != nil {
+		// Nothing stays unlocked that the session could neither use nor lock.
+		o.release(st.LUKS.Path, clearPath, rep.MountPoint != "")
+		return nil, f
+	}
+	return rep, nil
+}
+
+// mountUnlocked mounts the cleartext file system that unlock-with-key made, for the session:
+// udisks2 records who unlocked a device and refuses the mount (and the lock) of a device
+// unlocked by root to amnesia (NotAuthorizedCanObtain in Tails 7, seen in the VM). udisks2
+// ≥ 2.10 mounts it on behalf of amnesia (as-user: at /media/amnesia/LABEL, recorded as
+// amnesia's, so the rest of the update, Tails 7's ACL unit bound to that mount included, is as
+// for any plug); older ones (Tails 6's 2.9.4) ignore as-user, so it is mounted as root, where
+// amnesia cannot read it (/media/root). Either way its marker must name this Tails, checked
+// here: with a mount as root the session cannot read it.
+func (o *operation) mountUnlocked(snap *udisks.Snapshot, src *root, st udisks.Stick, name stick, clearPath dbus.ObjectPath, rep *wire.Report) *Failure {
+	asUser := snap.CanMountAsUser()
+	ctx, cancel := context.WithTimeout(o.ctx, udisksTimeout)
+	var dir string
+	var err error
+	if asUser {
+		dir, err = o.sys.UDisks.MountAs(ctx, clearPath, tails.AmnesiaUser)
+	} else {
+		dir, err = o.sys.UDisks.Mount(ctx, clearPath)
+	}
+	cancel()
+	switch {
+	case err == nil:
+	case errors.Is(err, udisks.ErrDeviceGone):
+		return failf(wire.CodeDeviceGone, wire.ReasonUnpluggedUnlocking, name.on(), err, "%s was unplugged while it was being opened; plug it in again.", capitalize(name.String()))
+	case o.ctx.Err() != nil:
+		return cancelled(o.ctx)
+	default:
+		return failf(wire.CodeInternal, wire.ReasonKeyMountFailed, name.on(), err, "udisks could not mount the Persistent Storage of %s after unlocking it with the key this Tails keeps for it (%s); type the passphrase.", name, shorten(err.Error()))
+	}
+	rep.MountPoint, rep.MountedAsRoot = dir, !asUser
+	o.log.WithField("mount", dir).WithField("as_root", !asUser).WithField("udisks", snap.DaemonVersion()).Info("mounted for the session")
+
+	// The marker, through the mount just made: udisks' view of it (a new snapshot) and the
+	// mount table, as for any destination.
+	ctx, cancel = context.WithTimeout(o.ctx, udisksTimeout)
+	now, err := o.sys.UDisks.GetSnapshot(ctx)
+	cancel()
+	if err != nil {
+		return failf(wire.CodeInternal, wire.ReasonUDisksSilent, wire.Args{}, err, "The drives cannot be listed because udisks does not answer; restart the computer and try again.")
+	}
+	mounts, err := o.sys.mounts()
+	if err != nil {
+		return failf(wire.CodeInternal, wire.ReasonNoMountTable, wire.Args{}, err, "The mount table cannot be read; restart the computer and try again.")
+	}
+	dst, f := validateDestination(o.sys, now, mounts, src, o.req.Backup)
+	if f != nil {
+		return f
+	}
+	defer dst.close()
+	if m, present, err := readMarker(dst.fd); !present || err != nil || m.Source != src.uuid {
+		return markerFailure(dst, m, present, err)
+	}
+	return nil
+}
+
+// release unmounts (if mounted) and locks, as root, what unlock-with-key opened; failures are
+// only logged (the caller reports its own).
+func (o *operation) release(luks, clearPath dbus.ObjectPath, mounted bool) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(o.ctx), udisksTimeout)
+	defer cancel()
+	if mounted {
+		if err := o.sys.UDisks.Unmount(ctx, clearPath); err != nil && !errors.Is(err, udisks.ErrNotMounted) {
+			o.log.WithError(err).Error("cannot unmount the backup again")
+			return
+		}
+	}
+	if err := o.sys.UDisks.Lock(ctx, luks); err != nil {
+		o.log.WithError(err).Error("cannot lock the backup again")
+	}
+}
+
+// lockBackup unmounts and locks, as root, the paired backup that unlock-with-key opened: the
+// session may not (udisks2 refuses amnesia the lock of a device that root unlocked, and on
+// udisks2 older than 2.10 the unmount of what root mounted). A mounted backup must be this
+// Tails' (its marker) and not in use by another operation of the helper.
+func (o *operation) lockBackup(snap *udisks.Snapshot, src *root) (*wire.Report, *Failure) {
+	st, name, f := validateStick(o.sys, snap, src, o.req.Backup)
+	if f != nil {
+		return nil, f
+	}
+	if st.Cleartext == nil {
+		o.log.Info("locked already")
+		return &wire.Report{}, nil
+	}
+	if st.Cleartext.Filesystem != nil && len(st.Cleartext.Filesystem.MountPoints) > 0 {
+		mounts, err := o.sys.mounts()
+		if err != nil {
+			return nil, failf(wire.CodeInternal, wire.ReasonNoMountTable, wire.Args{}, err, "The mount table cannot be read; restart the computer and try again.")
+		}
+		dst, f := validateDestination(o.sys, snap, mounts, src, o.req.Backup)
+		if f != nil {
+			return nil, f
+		}
+		m, present, err := readMarker(dst.fd)
+		if !present || err != nil || m.Source != src.uuid {
+			dst.close()
+			return nil, markerFailure(dst, m, present, err)
+		}
+		// The lock of the operations on a backup (run): none may be running. It is let go
+		// before the unmount, which the open directory would keep busy.
+		err = unix.Flock(dst.fd, unix.LOCK_EX|unix.LOCK_NB)
+		dst.close()
+		if err != nil {
+			return nil, failf(wire.CodeRefused, wire.ReasonUpdateRunning, name.on(), err, "Another update of %s is running; wait for it to finish.", name)
+		}
+		ctx, cancel := context.WithTimeout(o.ctx, udisksTimeout)
+		err = o.sys.UDisks.Unmount(ctx, st.Cleartext.Path)
+		cancel()
+		if f := o.udisksFailure(err, name, "unmount", "unmounted"); f != nil {
+			return nil, f
+		}
+	}
+	ctx, cancel := context.WithTimeout(o.ctx, udisksTimeout)
+	err := o.sys.UDisks.Lock(ctx, st.LUKS.Path)
+	cancel()
+	if f := o.udisksFailure(err, name, "lock", "locked"); f != nil {
+		return nil, f
+	}
+	o.log.Info("backup unmounted and locked")
+	return &wire.Report{}, nil
+}
+
+// udisksFailure explains a failed unmount or lock of lock-backup (nil for none, or for an
+// unmount of what is not mounted): verb is "unmount" or "lock", what its participle.
+func (o *operation) udisksFailure(err error, name stick, verb, what string) *Failure {
+	switch {
+	case err == nil || errors.Is(err, udisks.ErrNotMounted):
+		return nil
+	case errors.Is(err, udisks.ErrDeviceGone):
+		return failf(wire.CodeDeviceGone, wire.ReasonReleaseGone, name.on(), err, "%s was unplugged before it was %s; nothing is lost if no update was running.", capitalize(name.String()), what)
+	case errors.Is(err, udisks.ErrBusy):
+		return failf(wire.CodeRefused, wire.ReasonReleaseBusy, name.on(), err, "The Persistent Storage of %s is in use, so it cannot be %s; close what uses it and eject it from the Files application.", name, what)
+	case o.ctx.Err() != nil:
+		return cancelled(o.ctx)
+	default:
+		return failf(wire.CodeInternal, wire.ReasonReleaseFailed, name.on(), err, "udisks could not %s the Persistent Storage of %s (%s); eject it from the Files application.", verb, name, shorten(err.Error()))
+	}
 }
 
 // alreadyUnlocked reports the cleartext block of a backup unlocked meanwhile.

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -18,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"tails-backup/tails"
+	"tails-backup/udisks"
 	"tails-backup/udisks/udiskstest"
 	"tails-backup/wire"
 )
@@ -401,8 +403,31 @@ func TestKeySlotSecretLine(t *testing.T) {
 	}
 }
 
-// TestUnlockWithKey: the kept key unlocks the locked backup through udisks' keyfile_contents;
-// a missing or refused key is its own code, and a stick that is not a backup is refused.
+// mountLikeUDisks makes the fake's Mount of the backup's cleartext block mount, for real, the
+// backup's image: where udisks2 would, under media/root for root, under media/amnesia for
+// amnesia (as-user), as bind mounts of the image's mount.
+func (w *world) mountLikeUDisks(t *testing.T) (asRoot, asAmnesia string) {
+	t.Helper()
+	media := filepath.Join(w.dir, "media")
+	for _, user := range []string{"root", tails.AmnesiaUser} {
+		dir := filepath.Join(media, user, tails.PersistenceName)
+		must(t, os.MkdirAll(dir, 0o755))
+		run(t, "mount", "--bind", w.dst.mnt, dir)
+		t.Cleanup(func() { _ = exec.Command("umount", dir).Run() })
+	}
+	w.fake.SetMountRoot(filepath.Join(media, "root"))
+	w.fake.OnCall("Mount", func(c udiskstest.Call) *dbus.Error {
+		w.setDevice(c.Path, w.dst)
+		return nil
+	})
+	return filepath.Join(media, "root", tails.PersistenceName), filepath.Join(media, tails.AmnesiaUser, tails.PersistenceName)
+}
+
+// TestUnlockWithKey: the kept key unlocks the locked backup through udisks' keyfile_contents,
+// and the helper mounts it for the session (udisks2 refuses amnesia the mount of what root
+// unlocked): on behalf of amnesia with udisks2 2.10, as root with 2.9, its marker checked; a
+// missing or refused key is its own code, and a stick that is not a backup is refused (and
+// left locked).
 func TestUnlockWithKey(t *testing.T) {
 	key := bytes.Repeat([]byte{0xa5, 0x17}, backupKeySize/2)
 	keep := func(t *testing.T, w *world) {
@@ -420,22 +445,35 @@ func TestUnlockWithKey(t *testing.T) {
 	tests := []struct {
 		name     string
 		backup   func(spec *udiskstest.StickSpec)
+		version  string // of udisks2; "" for the fake's 2.9.4
 		keep     bool
 		deviceOK bool // the fake accepts the key
 		uuid     string
+		other    bool // the backup's marker names another Tails
 		code     wire.ErrorCode
 		already  bool
 	}{
-		{name: "unlocks", backup: locked, keep: true, deviceOK: true},
+		{name: "unlocks, mounted as root (udisks2 2.9)", backup: locked, keep: true, deviceOK: true},
+		{name: "unlocks, mounted as amnesia (udisks2 2.10)", backup: locked, version: "2.10.1", keep: true, deviceOK: true},
 		{name: "already unlocked", keep: true, deviceOK: true, already: true},
 		{name: "key missing", backup: locked, deviceOK: true, code: wire.CodeKeyMissing},
 		{name: "key refused", backup: locked, keep: true, code: wire.CodeKeyRefused},
+		{name: "the backup of another Tails", backup: locked, keep: true, deviceOK: true, other: true, code: wire.CodeNotPaired},
+		{name: "the backup of another Tails, udisks2 2.10", backup: locked, version: "2.10.1", keep: true, deviceOK: true, other: true, code: wire.CodeNotPaired},
 		{name: "boot stick", backup: locked, keep: true, deviceOK: true, uuid: srcUUID, code: wire.CodeRefused},
 		{name: "not plugged in", backup: locked, keep: true, deviceOK: true, uuid: otherUUID, code: wire.CodeNotFound},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			w := newWorld(t, worldOpts{backup: tt.backup})
+			if tt.version != "" {
+				w.fake.SetVersion(tt.version)
+			}
+			asRoot, asAmnesia := w.mountLikeUDisks(t)
+			if tt.other {
+				w.writeMarker(w.dst.mnt, tails.Marker{Format: 1, Source: otherUUID, State: tails.StateComplete,
+					Started: w.sys.Now(), Finished: w.sys.Now()})
+			}
 			if tt.keep {
 				keep(t, w)
 			}
@@ -449,9 +487,13 @@ func TestUnlockWithKey(t *testing.T) {
 			s := start(t, w.sys, request(wire.OpUnlockWithKey, uuid))
 			evs, err := s.finish()
 			noSecrets(t, "the helper's log and events", s.logs.String()+s.raw.String(), key)
+			ct, _ := w.fake.Get(w.backup.LUKS, "org.freedesktop.UDisks2.Encrypted", "CleartextDevice").(dbus.ObjectPath)
 			if tt.code != "" {
 				if ev := checkEnd(t, evs, err, wire.EventError); ev.Code != tt.code {
 					t.Errorf("error %+v, want %s", ev, tt.code)
+				}
+				if tt.other && ct != "/" {
+					t.Errorf("the backup of another Tails is left unlocked (%s)", ct)
 				}
 				return
 			}
@@ -461,8 +503,8 @@ func TestUnlockWithKey(t *testing.T) {
 			}
 			calls := w.fake.CallsOf("Unlock")
 			if tt.already {
-				if len(calls) != 0 {
-					t.Errorf("unlocked an unlocked backup: %+v", calls)
+				if len(calls) != 0 || len(w.fake.CallsOf("Mount")) != 0 {
+					t.Errorf("unlocked or mounted an unlocked backup: %+v", w.fake.Calls())
 				}
 				return
 			}
@@ -472,8 +514,74 @@ func TestUnlockWithKey(t *testing.T) {
 			if v, ok := calls[0].Options["keyfile_contents"]; !ok || v.Value() != "<keyfile>" {
 				t.Errorf("Unlock options %v: want keyfile_contents (recorded as a placeholder)", calls[0].Options)
 			}
-			if ct := w.fake.Get(w.backup.LUKS, "org.freedesktop.UDisks2.Encrypted", "CleartextDevice"); ct != dbus.ObjectPath(done.Report.Cleartext) {
+			if ct != dbus.ObjectPath(done.Report.Cleartext) {
 				t.Errorf("the report's cleartext %s, udisks' %v", done.Report.Cleartext, ct)
+			}
+			mounts := w.fake.CallsOf("Mount")
+			if len(mounts) != 1 || mounts[0].Path != ct {
+				t.Fatalf("Mount calls %+v, want one on the cleartext block", mounts)
+			}
+			user, hasUser := mounts[0].Options["as-user"]
+			wantRoot := tt.version == ""
+			switch {
+			case wantRoot && (hasUser || !done.Report.MountedAsRoot || done.Report.MountPoint != asRoot):
+				t.Errorf("udisks2 2.9: Mount options %v, report %+v: want as root at %s", mounts[0].Options, done.Report, asRoot)
+			case !wantRoot && (!hasUser || user.Value() != tails.AmnesiaUser || done.Report.MountedAsRoot || done.Report.MountPoint != asAmnesia):
+				t.Errorf("udisks2 2.10: Mount options %v, report %+v: want as-user amnesia at %s", mounts[0].Options, done.Report, asAmnesia)
+			}
+			if o, ok := mounts[0].Options["options"]; !ok || o.Value() != udisks.MountOptions {
+				t.Errorf("Mount options %v, want %q", mounts[0].Options, udisks.MountOptions)
+			}
+		})
+	}
+}
+
+// TestLockBackup: lock-backup unmounts and locks, as root, the backup of this Tails; one
+// locked already is left as it is; a mounted stick whose marker names another Tails, or one
+// that an operation of the helper is writing, is refused and left as it is.
+func TestLockBackup(t *testing.T) {
+	tests := []struct {
+		name   string
+		backup func(spec *udiskstest.StickSpec)
+		other  bool
+		busy   bool
+		code   wire.ErrorCode
+		calls  []string
+	}{
+		{name: "mounted", calls: []string{"Unmount", "Lock"}},
+		{name: "unlocked, not mounted", backup: func(spec *udiskstest.StickSpec) { spec.MountedAt, spec.Unlocked = "", true }, calls: []string{"Lock"}},
+		{name: "locked already", backup: func(spec *udiskstest.StickSpec) { spec.MountedAt, spec.Unlocked = "", false }},
+		{name: "the backup of another Tails", other: true, code: wire.CodeNotPaired},
+		{name: "an update is running", busy: true, code: wire.CodeRefused},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newWorld(t, worldOpts{backup: tt.backup})
+			if tt.other {
+				w.writeMarker(w.dst.mnt, tails.Marker{Format: 1, Source: otherUUID, State: tails.StateComplete,
+					Started: w.sys.Now(), Finished: w.sys.Now()})
+			}
+			if tt.busy {
+				fd := openDir(t, w.dst.mnt)
+				must(t, unix.Flock(fd, unix.LOCK_EX))
+			}
+			evs, err := w.do(wire.OpLockBackup, dstUUID)
+			var got []string
+			for _, c := range w.fake.Calls() {
+				got = append(got, c.Method)
+			}
+			if !slices.Equal(got, tt.calls) {
+				t.Errorf("udisks calls %v, want %v", got, tt.calls)
+			}
+			if tt.code != "" {
+				if ev := checkEnd(t, evs, err, wire.EventError); ev.Code != tt.code {
+					t.Errorf("error %+v, want %s", ev, tt.code)
+				}
+				return
+			}
+			checkEnd(t, evs, err, wire.EventDone)
+			if ct := w.fake.Get(w.backup.LUKS, "org.freedesktop.UDisks2.Encrypted", "CleartextDevice"); ct != dbus.ObjectPath("/") {
+				t.Errorf("the backup is still unlocked (%v)", ct)
 			}
 		})
 	}

@@ -78,6 +78,9 @@ func (o *operation) run() (*wire.Report, *Failure) {
 			return nil, failf(wire.CodeRefused, wire.ReasonSourceIsBackup, wire.Args{}, err, "This Tails is a backup of another Tails (its Persistent Storage holds a backup marker), so it does not update backups itself; make it the main Tails first.")
 		}
 	}
+	if o.req.Op == wire.OpLockBackup {
+		return o.lockBackup(snap, src)
+	}
 	if o.req.Op == wire.OpUnlockWithKey {
 		// The backup is still locked: no destination to open yet, only the stick to check.
 		return o.unlockWithKey(snap, src)

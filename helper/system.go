@@ -26,6 +26,13 @@ type UDisks interface {
 	// UnlockWithKey unlocks the LUKS block at luks with key as udisks2's keyfile_contents and
 	// returns its cleartext block (unlock-with-key).
 	UnlockWithKey(ctx context.Context, luks dbus.ObjectPath, key []byte) (dbus.ObjectPath, error)
+	// MountAs mounts the file system at fs on behalf of user (udisks2 ≥ 2.10's as-user),
+	// Mount as the caller, root (unlock-with-key).
+	MountAs(ctx context.Context, fs dbus.ObjectPath, user string) (string, error)
+	Mount(ctx context.Context, fs dbus.ObjectPath) (string, error)
+	// Unmount and Lock undo them (lock-backup).
+	Unmount(ctx context.Context, fs dbus.ObjectPath) error
+	Lock(ctx context.Context, luks dbus.ObjectPath) error
 }
 
 var _ UDisks = (*udisks.Client)(nil)

@@ -31,6 +31,22 @@ func (nopUDisks) UnlockWithKey(context.Context, dbus.ObjectPath, []byte) (dbus.O
 	return "", errors.New("no udisks in this test")
 }
 
+func (nopUDisks) MountAs(context.Context, dbus.ObjectPath, string) (string, error) {
+	return "", errors.New("no udisks in this test")
+}
+
+func (nopUDisks) Mount(context.Context, dbus.ObjectPath) (string, error) {
+	return "", errors.New("no udisks in this test")
+}
+
+func (nopUDisks) Unmount(context.Context, dbus.ObjectPath) error {
+	return errors.New("no udisks in this test")
+}
+
+func (nopUDisks) Lock(context.Context, dbus.ObjectPath) error {
+	return errors.New("no udisks in this test")
+}
+
 func TestReadTailsVersion(t *testing.T) {
 	dir := t.TempDir()
 	tests := []struct{ content, want string }{

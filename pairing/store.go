@@ -30,7 +30,9 @@ import (
 // adds or changes a field bumps it: older code then reports ErrNewerState instead of dropping
 // what it does not understand. Format 2 added the pause (PausedUntil, PausedBy); a state
 // without a pause is still written as format 1 (see MarshalState), which older code reads.
-const StateFormat = 2
+// Format 3 added PairedBackup.KeySlot, KeySlotOffered and KeySlotWanted; a state where no
+// backup has one of them is written as before.
+const StateFormat = 3
 
 // MaxPause bounds how far ahead a pause of the automatic updates is honoured. A pause set
 // further ahead comes from a clock that was wrong when it was written (Tails sets its clock once
@@ -90,6 +92,39 @@ type PairedBackup struct {
 	LastSuccess time.Time `json:"last_success,omitzero"`
 	// LastAttempt is its last update, whatever its result; nil if none.
 	LastAttempt *Attempt `json:"last_attempt,omitempty"`
+	// KeySlot says that the backup has a key slot whose key this Tails keeps (the root
+	// helper's add-key-slot): its updates need no passphrase. It is cleared when the key no
+	// longer opens the backup and the person was told so, once; and when it is turned off.
+	KeySlot bool `json:"key_slot,omitempty"`
+	// KeySlotOffered says that the person was offered updates without the passphrase for this
+	// backup (paired before they existed, or turned off), once, after a successful update;
+	// KeySlotWanted that they took the offer: the next update that asks the passphrase adds
+	// the key slot with it.
+	KeySlotOffered bool `json:"key_slot_offered,omitempty"`
+	KeySlotWanted  bool `json:"key_slot_wanted,omitempty"`
+}
+
+// OfferKeySlot tells whether the paired backup uuid, just updated with its passphrase, is to
+// be offered updates without it: it has no key slot, and was never offered one. It records
+// the offer, so that it is made once.
+func (s *State) OfferKeySlot(uuid string) bool {
+	b := s.Backup(uuid)
+	if b == nil || b.KeySlot || b.KeySlotOffered || b.KeySlotWanted {
+		return false
+	}
+	b.KeySlotOffered = true
+	return true
+}
+
+// WantKeySlot records that the person took the offer for the paired backup uuid (the next
+// update adds the key slot); it reports whether the backup is paired.
+func (s *State) WantKeySlot(uuid string, on bool) bool {
+	b := s.Backup(uuid)
+	if b == nil {
+		return false
+	}
+	b.KeySlotWanted = on && !b.KeySlot
+	return true
 }
 
 // Result is how an update attempt ended.
@@ -164,6 +199,20 @@ func (s *State) Pair(b PairedBackup) error {
 	}
 	s.Backups = append(s.Backups, b)
 	return nil
+}
+
+// SetKeySlot records whether the paired backup uuid has a key slot whose key this Tails
+// keeps; it reports whether the backup is paired.
+func (s *State) SetKeySlot(uuid string, on bool) bool {
+	b := s.Backup(uuid)
+	if b == nil {
+		return false
+	}
+	b.KeySlot = on
+	if on {
+		b.KeySlotWanted = false
+	}
+	return true
 }
 
 // Unpair forgets a backup; it reports whether it was paired.
@@ -385,13 +434,16 @@ func ParseState(data []byte) (State, error) {
 }
 
 // MarshalState encodes a valid state as the bytes of the state file, in the lowest format
-// that holds it: format 1 unless a pause is set. A pause lasts minutes, so the store stays
+// that holds it: format 1 unless a pause is set (2) or a backup has a key slot, or was offered one (3). A pause lasts minutes, so the store stays
 // readable by an older tails-backup nearly all the time; one that meets a pause reports
 // ErrNewerState (and sets the file aside to be renamed back) instead of calling it damaged.
 func MarshalState(s State) ([]byte, error) {
 	s.Format = 1
 	if !s.PausedUntil.IsZero() || len(s.PausedBy) > 0 {
 		s.Format = 2
+	}
+	if slices.ContainsFunc(s.Backups, func(b PairedBackup) bool { return b.KeySlot || b.KeySlotOffered || b.KeySlotWanted }) {
+		s.Format = 3
 	}
 	if err := s.Validate(); err != nil {
 		return nil, fmt.Errorf("refusing to write an invalid state: %w", err)

@@ -127,7 +127,7 @@ func TestStoreSetsAsideUnusableFiles(t *testing.T) {
 		{"too large", `{"format":1,"backups":[]}` + strings.Repeat(" ", MaxStateSize), ErrCorruptState, ".corrupt-"},
 		{"pause holders without end", `{"format":2,"backups":[],"paused_by":["restore 1"]}`, ErrCorruptState, ".corrupt-"},
 		{"empty pause holder", `{"format":2,"backups":[],"paused_until":"2025-01-01T00:00:00Z","paused_by":[""]}`, ErrCorruptState, ".corrupt-"},
-		{"newer", `{"format":3,"backups":[],"something_new":true}`, ErrNewerState, ".newer-"},
+		{"newer", `{"format":4,"backups":[],"something_new":true}`, ErrNewerState, ".newer-"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -531,5 +531,92 @@ func TestPausedOnlyByUpdates(t *testing.T) {
 				t.Errorf("PausedOnlyByUpdates = %v, want %v (state %+v)", got, c.want, s)
 			}
 		})
+	}
+}
+
+// TestStoreKeySlotRoundTrip: a backup's key slot is kept by the store in format 3; once no
+// backup has one, the state is written in the older format again.
+func TestStoreKeySlotRoundTrip(t *testing.T) {
+	ctx := logtest.Context(t)
+	s, p := newTestStore(t)
+	st := sampleState()
+	uuid := st.Backups[0].UUID
+	if !st.SetKeySlot(uuid, true) {
+		t.Fatalf("SetKeySlot(%s) says it is not paired", uuid)
+	}
+	if st.SetKeySlot("00000000-0000-4000-8000-000000000000", true) {
+		t.Error("SetKeySlot of a backup not paired says it is")
+	}
+	if err := s.Save(ctx, st); err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := os.ReadFile(p)
+	for _, w := range []string{`"format": 3`, `"key_slot": true`} {
+		if !strings.Contains(string(raw), w) {
+			t.Errorf("state file lacks %s:\n%s", w, raw)
+		}
+	}
+	got, err := s.Load(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := got.Backup(uuid); b == nil || !b.KeySlot {
+		t.Fatalf("key slot after a round trip: %+v", got.Backups)
+	}
+	if _, err := s.Update(ctx, func(st *State) error { st.SetKeySlot(uuid, false); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	raw, _ = os.ReadFile(p)
+	if strings.Contains(string(raw), `"format": 3`) || strings.Contains(string(raw), "key_slot") {
+		t.Errorf("state without a key slot:\n%s", raw)
+	}
+}
+
+// TestStoreKeySlotOffer: a backup without a key slot is offered one once; taking the offer is
+// recorded (format 3) until the slot is added.
+func TestStoreKeySlotOffer(t *testing.T) {
+	ctx := logtest.Context(t)
+	s, p := newTestStore(t)
+	st := sampleState()
+	uuid := st.Backups[0].UUID
+	if !st.OfferKeySlot(uuid) {
+		t.Fatal("a backup without a key slot is not offered one")
+	}
+	if st.OfferKeySlot(uuid) {
+		t.Error("offered twice")
+	}
+	if st.OfferKeySlot("00000000-0000-4000-8000-000000000000") {
+		t.Error("a backup not paired is offered a key slot")
+	}
+	if !st.WantKeySlot(uuid, true) {
+		t.Fatal("WantKeySlot says it is not paired")
+	}
+	if err := s.Save(ctx, st); err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := os.ReadFile(p)
+	for _, w := range []string{`"format": 3`, `"key_slot_offered": true`, `"key_slot_wanted": true`} {
+		if !strings.Contains(string(raw), w) {
+			t.Errorf("state file lacks %s:\n%s", w, raw)
+		}
+	}
+	got, err := s.Load(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := got.Backup(uuid); b == nil || !b.KeySlotOffered || !b.KeySlotWanted {
+		t.Fatalf("after a round trip: %+v", got.Backups)
+	}
+	got.SetKeySlot(uuid, true)
+	if b := got.Backup(uuid); b.KeySlotWanted || !b.KeySlot {
+		t.Errorf("the key slot added: %+v, want it recorded and no longer wanted", b)
+	}
+	if got.OfferKeySlot(uuid) {
+		t.Error("a backup with a key slot is offered one")
+	}
+	other := sampleState()
+	other.SetKeySlot(uuid, true)
+	if other.WantKeySlot(uuid, true); other.Backup(uuid).KeySlotWanted {
+		t.Error("a backup with a key slot is recorded as wanting one")
 	}
 }

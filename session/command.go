@@ -44,6 +44,7 @@ const (
 	UsePair UseKind = iota
 	UseRestore
 	UseVerify
+	UsePassphraseFree // tails-backup passphrase-free on
 )
 
 // command is the command to run again: "pair".
@@ -53,6 +54,8 @@ func (k UseKind) command() string {
 		return "restore"
 	case UseVerify:
 		return "verify"
+	case UsePassphraseFree:
+		return "passphrase-free on"
 	}
 	return "pair"
 }
@@ -67,6 +70,9 @@ func (k UseKind) prompt(loc *l10n.Locale, name string) (description, heading, ok
 	case UseVerify:
 		return loc.Tr("Enter the passphrase of the Persistent Storage of %s to verify your backup Tails.", name),
 			loc.Tr("Passphrase of your backup Tails"), loc.Tr("Verify")
+	case UsePassphraseFree:
+		return loc.Tr("Enter the passphrase of the Persistent Storage of %s once, so that its updates no longer ask for it.", name),
+			loc.Tr("Passphrase of your backup Tails"), loc.Tr("Turn on")
 	}
 	return loc.Tr("Enter the passphrase of the Persistent Storage of %s to pair it as your backup Tails.", name),
 		loc.Tr("Passphrase of the Tails stick to pair"), loc.Tr("Pair")
@@ -96,6 +102,9 @@ func (k UseKind) tooManyTries(loc *l10n.Locale, name string, app bool) string {
 	case UseVerify:
 		return loc.TrN("the passphrase was wrong %[1]d time, so %[2]s was not verified; run '%[3]s' again and type the passphrase of that stick's Persistent Storage",
 			"the passphrase was wrong %[1]d times, so %[2]s was not verified; run '%[3]s' again and type the passphrase of that stick's Persistent Storage", StickTries, StickTries, name, cmd)
+	case UsePassphraseFree:
+		return loc.TrN("the passphrase was wrong %[1]d time, so the updates of %[2]s still ask for it; run '%[3]s' again and type the passphrase of that stick's Persistent Storage",
+			"the passphrase was wrong %[1]d times, so the updates of %[2]s still ask for it; run '%[3]s' again and type the passphrase of that stick's Persistent Storage", StickTries, StickTries, name, cmd)
 	}
 	return loc.TrN("the passphrase was wrong %[1]d time, so %[2]s was not paired; run '%[3]s' again and type the passphrase of that stick's Persistent Storage",
 		"the passphrase was wrong %[1]d times, so %[2]s was not paired; run '%[3]s' again and type the passphrase of that stick's Persistent Storage", StickTries, StickTries, name, cmd)
@@ -128,6 +137,8 @@ type CommandStick struct {
 	asker  pinentry.PassphraseAsker
 	log    *logrus.Entry
 	loc    *l10n.Locale
+	// keep, if set, is given the passphrase that unlocked the stick (Passphrase.Keep).
+	keep func(pass []byte)
 }
 
 // OpenStick prepares to open stick for use; nothing is done yet.
@@ -153,6 +164,7 @@ func (o *CommandStick) Unlock(ctx context.Context) error {
 		},
 		Tries:     StickTries,
 		WrongText: o.loc.Tr("Wrong passphrase. Try again: it is the passphrase of that stick's Persistent Storage."),
+		Keep:      o.keep,
 	})
 	cmd := "tails-backup " + o.use.Kind.command()
 	var execErr *exec.Error

@@ -71,8 +71,14 @@ type Creation struct {
 	// with no command or option to type.
 	App bool
 
+	// NoKeySlot makes a backup without a key slot: every update asks the passphrase.
+	NoKeySlot bool
+
 	// UUID is the LUKS UUID of the new Persistent Storage, lower case, once it is made.
 	UUID string
+	// KeySlot: the backup has a key slot whose key this Tails keeps, so its updates need no
+	// passphrase (recorded by Pair).
+	KeySlot bool
 
 	// Made along the way.
 	disk, system, luks, clear dbus.ObjectPath
@@ -198,6 +204,20 @@ func (c *Creation) steps(ctx context.Context, pass []byte) error {
 			OneLine(strings.TrimSpace(strings.TrimPrefix(rep.Bootloader, "skipped:")))))
 	}
 
+	// Updates without the passphrase, on by default; a failure only warns (the updates ask
+	// the passphrase). Before the copy: the key's folder, made now in this Tails' Persistent
+	// Storage, changes the mtime of its root, which the copy then brings to the backup (verify
+	// finds no difference right after create).
+	if !c.NoKeySlot {
+		if err := AddKeySlot(ctx, c.Helper, c.UUID, pass); err != nil {
+			c.Progress.Finish()
+			c.Progress.Warn(KeySlotNotAddedTextIn(ctx, c.Loc, err, c.Log))
+		} else {
+			c.KeySlot = true
+			c.Progress.Note(KeySlotAddedTextIn(c.Loc))
+		}
+	}
+
 	c.Progress.Step(c.Loc.Tr("Copying your Persistent Storage"))
 	if rep, err = c.helperOp(ctx, wire.OpUpdate, c.Progress.Event); err != nil {
 		return c.failed(ctx, l10n.Mark("copying your Persistent Storage"), err)
@@ -208,6 +228,7 @@ func (c *Creation) steps(ctx context.Context, pass []byte) error {
 		c.Progress.Warn(c.Loc.TrN("%d file could not be copied; the next update copies it, so plug in your backup Tails again later.",
 			"%d files could not be copied; the next update copies them, so plug in your backup Tails again later.", n, rep.ErrorCount))
 	}
+
 	return nil
 }
 
@@ -217,7 +238,7 @@ func (c *Creation) Pair(s *pairing.State, target CreateTarget, now time.Time) er
 	if target.PairedUUID != "" {
 		s.Unpair(target.PairedUUID)
 	}
-	if err := s.Pair(pairing.PairedBackup{UUID: c.UUID, Label: Label(target.Stick), Size: target.Facts.Size, Added: now}); err != nil {
+	if err := s.Pair(pairing.PairedBackup{UUID: c.UUID, Label: Label(target.Stick), Size: target.Facts.Size, Added: now, KeySlot: c.KeySlot}); err != nil {
 		return err
 	}
 	s.RecordAttempt(pairing.Attempt{Time: now, Backup: c.UUID, Result: pairing.ResultSuccess})

@@ -1,6 +1,7 @@
 package session
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"path/filepath"
@@ -34,7 +35,29 @@ type flowWorld struct {
 	connected int
 	store     string
 	log       *logrus.Entry
+	logBuf    *syncBuffer // everything logged, at every level
 }
+
+// syncBuffer is a bytes.Buffer safe for the logger's concurrent writes.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// logs is everything the flow logged.
+func (w *flowWorld) logs() string { return w.logBuf.String() }
 
 func newFlowWorld(t *testing.T, spec udiskstest.StickSpec) *flowWorld {
 	t.Helper()
@@ -47,7 +70,11 @@ func newFlowWorld(t *testing.T, spec udiskstest.StickSpec) *flowWorld {
 	spec.Name, spec.Vendor, spec.Model, spec.Removable, spec.ConnectionBus, spec.Tails = "sdb", "Kingston", "DataTraveler", true, "usb", true
 	spec.Passphrase, spec.LUKSUUID = udiskstest.BackupPassphrase, backupUUID
 	fake.AddStick(spec)
-	w := &flowWorld{fake: fake, store: filepath.Join(t.TempDir(), "state.json"), log: quietLog()}
+	buf := &syncBuffer{}
+	l := logrus.New()
+	l.SetLevel(logrus.TraceLevel)
+	l.SetOutput(buf)
+	w := &flowWorld{fake: fake, store: filepath.Join(t.TempDir(), "state.json"), log: logrus.NewEntry(l), logBuf: buf}
 	w.connect = func(ctx context.Context) (FlowDisks, *udisks.Snapshot, error) {
 		w.connected++
 		conn, err := dbus.Connect(addr)

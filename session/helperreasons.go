@@ -402,6 +402,18 @@ func reasonText(loc *l10n.Locale, he *wire.HelperError) (text string, ok bool) {
 	case wire.ReasonUnlockFailed:
 		// TRANSLATORS: %[1]s is a USB stick ("SanDisk Cruzer (8.0 GB, /dev/sdb)").
 		return loc.Tr("udisks could not unlock %[1]s with the key this Tails keeps for it. Type the passphrase.", stick()), true
+	case wire.ReasonKeyMountFailed:
+		// TRANSLATORS: %[1]s is a USB stick ("SanDisk Cruzer (8.0 GB, /dev/sdb)").
+		return loc.Tr("udisks could not open the Persistent Storage of %[1]s after unlocking it with the key this Tails keeps for it. Type the passphrase.", stick()), true
+	case wire.ReasonReleaseGone:
+		// TRANSLATORS: %[1]s is a USB stick ("SanDisk Cruzer (8.0 GB, /dev/sdb)").
+		return loc.Tr("The USB stick %[1]s was unplugged before it was ejected. Nothing is lost if no update was running.", stick()), true
+	case wire.ReasonReleaseBusy:
+		// TRANSLATORS: %[1]s is a USB stick ("SanDisk Cruzer (8.0 GB, /dev/sdb)").
+		return loc.Tr("The Persistent Storage of %[1]s is in use, so it cannot be ejected. Close what uses it, then eject it in the Files browser.", stick()), true
+	case wire.ReasonReleaseFailed:
+		// TRANSLATORS: %[1]s is a USB stick ("SanDisk Cruzer (8.0 GB, /dev/sdb)").
+		return loc.Tr("udisks could not eject %[1]s. Eject it in the Files browser.", stick()), true
 	case wire.ReasonUnlockedNoDevice:
 		// TRANSLATORS: %[1]s is a USB stick ("SanDisk Cruzer (8.0 GB, /dev/sdb)").
 		return loc.Tr("udisks says %[1]s is unlocked already but shows no unlocked device. Unplug it, plug it in again and try again.", stick()), true

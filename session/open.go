@@ -11,6 +11,7 @@ import (
 
 	"tails-backup/pinentry"
 	"tails-backup/udisks"
+	"tails-backup/wire"
 )
 
 // Disks is what opening a stick needs of udisks2; *udisks.Client has it.
@@ -31,6 +32,9 @@ type Passphrase struct {
 	// Tries is how many passphrases are tried (3 if 0); WrongText is shown after a wrong one.
 	Tries     int
 	WrongText string
+	// Keep, if set, is given the passphrase that unlocked the stick, before it is wiped: it
+	// must copy it (pair adds the backup's key slot with it).
+	Keep func(pass []byte)
 }
 
 // OpenOptions says how a stick is opened and released.
@@ -55,6 +59,11 @@ type Opened struct {
 	root              string          // where it is mounted
 	unlocked, mounted bool            // to be undone by Release
 	released          bool
+
+	// byHelper: the root helper unlocked and mounted it (UnlockWithKey), so the helper
+	// unmounts and locks it (udisks2 refuses amnesia the lock of a device root unlocked).
+	byHelper      wire.HelperRunner
+	mountedAsRoot bool
 }
 
 // NewOpened prepares to open stick through disks; nothing is done yet.
@@ -96,13 +105,54 @@ func (o *Opened) Unlock(ctx context.Context, pass Passphrase) error {
 			o.clear = clear
 			o.unlocked = o.unlocked || !reused
 		}
+		if err == nil && pass.Keep != nil {
+			pass.Keep(p)
+		}
 		return err
 	})
 }
 
+// UnlockWithKey asks the root helper to unlock the stick with the key this Tails keeps for it
+// and to mount it (unlock-with-key: as root, through udisks, which then refuses amnesia the
+// mount and the lock of that device: the helper mounts it, on behalf of amnesia where udisks2
+// can, and Release asks it to unmount and lock it), unless udisks says it is unlocked already.
+// Its error is the helper's: it wraps wire.ErrHelperKeyMissing when no key is kept,
+// wire.ErrHelperKeyRefused when the stick refuses it.
+func (o *Opened) UnlockWithKey(ctx context.Context, helper wire.HelperRunner) error {
+	if o.stick.Cleartext != nil {
+		o.clear = o.stick.Cleartext.Path
+		return nil
+	}
+	rep, err := helper.Run(ctx, wire.Request{Version: wire.ProtocolVersion, Op: wire.OpUnlockWithKey, Backup: o.stick.UUID}, nil)
+	if err != nil {
+		return err
+	}
+	if rep == nil || !dbus.ObjectPath(rep.Cleartext).IsValid() || rep.Cleartext == "/" {
+		return fmt.Errorf("unlock %s with its key: %w: no valid cleartext device in the report", o.stick.UUID, wire.ErrHelperProtocol)
+	}
+	o.clear = dbus.ObjectPath(rep.Cleartext)
+	if rep.AlreadyUnlocked {
+		// Unlocked meanwhile by someone else: opened and released as any other.
+		return nil
+	}
+	o.byHelper = helper
+	o.unlocked = true
+	if rep.MountPoint != "" {
+		o.root, o.mounted, o.mountedAsRoot = rep.MountPoint, true, rep.MountedAsRoot
+	}
+	return nil
+}
+
+// MountedAsRoot tells that the helper mounted the stick as root (udisks2 older than 2.10):
+// amnesia cannot read it, and the helper checked its marker.
+func (o *Opened) MountedAsRoot() bool { return o.mountedAsRoot }
+
 // Mount mounts the unlocked Persistent Storage (read-only if the options say so), or reuses
 // its mount, and returns where it is.
 func (o *Opened) Mount(ctx context.Context) (string, error) {
+	if o.byHelper != nil && o.root != "" {
+		return o.root, nil // mounted by the helper
+	}
 	mount := o.disks.MountOrReuse
 	if o.opts.ReadOnly {
 		mount = o.disks.MountReadOnlyOrReuse
@@ -125,6 +175,13 @@ func (o *Opened) Release(ctx context.Context) error {
 	o.released = true
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
+	if o.byHelper != nil {
+		if _, err := o.byHelper.Run(ctx, wire.Request{Version: wire.ProtocolVersion, Op: wire.OpLockBackup, Backup: o.stick.UUID}, nil); err != nil {
+			o.opts.Log.WithError(err).Warn("the helper could not unmount and lock the stick")
+			return fmt.Errorf("unmount and lock %s: %w", o.stick.UUID, err)
+		}
+		return nil
+	}
 	if o.mounted {
 		if err := o.disks.Unmount(ctx, o.clear); err != nil && !errors.Is(err, udisks.ErrNotMounted) {
 			o.opts.Log.WithError(err).Warn("unmount the stick")

@@ -3,6 +3,7 @@ package session
 // Pairing a Tails stick plugged in as the backup of this Tails.
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -67,6 +68,8 @@ type Pair struct {
 	Device string
 	// Yes pairs without asking for confirmation.
 	Yes bool
+	// NoKeySlot pairs without a key slot: every update asks the passphrase.
+	NoKeySlot bool
 }
 
 // notConfirmed: the person did not confirm, in the Backup app.
@@ -125,6 +128,10 @@ func (p *Pair) Run(ctx context.Context) error {
 
 	o := OpenStick(disks, stick, p.Asker, Use{Kind: UsePair, App: p.App}, p.Loc, p.Log)
 	defer o.Release(ctx) // on failure: leave the stick locked, as it was found
+	// The passphrase typed is kept until the key slot is added, and wiped.
+	var pass []byte
+	defer func() { clear(pass) }()
+	o.keep = func(p []byte) { clear(pass); pass = bytes.Clone(p) }
 	if err := o.Unlock(ctx); err != nil {
 		return err
 	}
@@ -136,6 +143,23 @@ func (p *Pair) Run(ctx context.Context) error {
 		// TRANSLATORS: %[1]s names the stick, %[2]w is a sentence saying why.
 		return fmt.Errorf(p.Loc.Tr("%[1]s was not paired: %[2]w"), name, CommandHelperError(ctx, p.Loc, err, p.Log))
 	}
+	// Updates without the passphrase, on by default: a failure only warns (the updates ask
+	// the passphrase, as before).
+	keySlot := false
+	switch {
+	case p.NoKeySlot:
+	case pass == nil:
+		// Unlocked already when it was found: no passphrase was typed to authorise the slot.
+		p.UI.Warn(p.Loc.Tr("Updates will ask for the passphrase of your backup Tails, because it was unlocked already and no passphrase was typed; to stop that, plug it in and run 'tails-backup passphrase-free on'."))
+	default:
+		err := AddKeySlot(ctx, p.Helper, stick.UUID, pass)
+		clear(pass)
+		if err != nil {
+			p.UI.Warn(KeySlotNotAddedTextIn(ctx, p.Loc, err, p.Log))
+		} else {
+			keySlot = true
+		}
+	}
 
 	// Unmounted and locked before the pairing is saved: a running agent that saw the stick
 	// paired while it is still open here would start its first update at once and collide
@@ -144,10 +168,13 @@ func (p *Pair) Run(ctx context.Context) error {
 	releaseErr := o.Release(ctx)
 	now := p.Now()
 	err = p.save(ctx, store.Path(), before, se != nil, func(s *pairing.State) error {
-		return s.Pair(pairing.PairedBackup{UUID: stick.UUID, Label: Label(stick.Stick), Size: Size(stick.Stick), Added: now})
+		return s.Pair(pairing.PairedBackup{UUID: stick.UUID, Label: Label(stick.Stick), Size: Size(stick.Stick), Added: now, KeySlot: keySlot})
 	})
 	if err != nil {
 		return fmt.Errorf(p.Loc.Tr("%[1]s was marked as the backup of this Tails, but %[2]w"), name, err)
+	}
+	if keySlot {
+		p.UI.Say(KeySlotAddedTextIn(p.Loc))
 	}
 	if releaseErr != nil {
 		p.UI.Say(p.Loc.Tr("Paired."))

@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -24,15 +25,22 @@ func TestPair(t *testing.T) {
 		paired    bool  // the stick is paired already
 		isBackup  bool  // this Tails is a backup
 		helperErr error // of the mark
+		keyErr    error // of add-key-slot
+		noKeySlot bool
 		answers   []pinentrytest.FakeAnswer
 		device    string
 		err       string // part of the error, "" for none
 		marked    bool   // the helper was asked to mark it
 		saved     bool   // the pairing is in the store
 		said      string
+		keySlot   bool // add-key-slot asked, and recorded
 	}{
-		{name: "confirmed", confirm: true, answers: right, marked: true, saved: true, said: PairedTextIn(nil)},
-		{name: "--yes asks nothing", yes: true, answers: right, marked: true, saved: true, said: PairedTextIn(nil)},
+		{name: "confirmed", confirm: true, answers: right, marked: true, saved: true, said: PairedTextIn(nil), keySlot: true},
+		{name: "--yes asks nothing", yes: true, answers: right, marked: true, saved: true, said: PairedTextIn(nil), keySlot: true},
+		{name: "the key slot is not added: a warning", yes: true, answers: right, marked: true, saved: true,
+			keyErr: &wire.HelperError{Code: wire.CodeNoFreeKeySlot, Message: "Every key slot of the Persistent Storage is taken."},
+			said:   "warning: Updates will ask for the passphrase of your backup Tails, because the key that opens it without the passphrase could not be added (Every key slot of the Persistent Storage of your backup Tails is taken"},
+		{name: "without a key slot", yes: true, answers: right, marked: true, saved: true, said: PairedTextIn(nil), noKeySlot: true},
 		{name: "not confirmed", answers: right, err: "not confirmed, so nothing was changed"},
 		{name: "already paired", paired: true, answers: right, said: "is already paired as the backup of this Tails"},
 		{name: "a backup Tails does not pair", isBackup: true, yes: true, err: "this Tails is itself a backup"},
@@ -54,18 +62,58 @@ func TestPair(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			helper := &wiretest.FakeHelper{Report: &wire.Report{}, Err: tc.helperErr}
+			var secret string // the passphrase the helper got, while it ran
+			helper := &wiretest.FakeHelper{Func: func(ctx context.Context, req wire.Request, progress func(wire.Event)) (*wire.Report, error) {
+				if req.Op == wire.OpAddKeySlot {
+					if req.Secret != nil {
+						secret = string(req.Secret.Passphrase)
+					}
+					if tc.keyErr != nil {
+						return nil, tc.keyErr
+					}
+					return &wire.Report{KeySlots: []int{1}}, nil
+				}
+				return &wire.Report{}, tc.helperErr
+			}}
 			ui := &fakeUI{confirm: tc.confirm}
 			p := &Pair{Connect: w.connect, Boot: testBoot, OwnRoot: own, Store: w.openStore, Helper: helper,
 				Asker: &pinentrytest.FakeAsker{Answers: tc.answers}, Now: func() time.Time { return flowNow }, Log: w.log, UI: ui,
-				Device: tc.device, Yes: tc.yes}
+				Device: tc.device, Yes: tc.yes, NoKeySlot: tc.noKeySlot}
 			err := p.Run(context.Background())
 			wantErr(t, err, tc.err)
-			if reqs := helper.Requests(); (len(reqs) == 1 && reqs[0].Op == wire.OpMark && reqs[0].Backup == backupUUID) != tc.marked {
+			reqs := helper.Requests()
+			if (len(reqs) >= 1 && reqs[0].Op == wire.OpMark && reqs[0].Backup == backupUUID) != tc.marked {
 				t.Errorf("helper requests %+v, marked %v", reqs, tc.marked)
 			}
-			if st := w.state(t); st.IsPaired(backupUUID) != (tc.saved || tc.paired) {
+			// The key slot is asked after the mark, with the passphrase typed in the secret
+			// line alone; the pairing records it only when it was added.
+			keyAsked := len(reqs) == 2 && reqs[1].Op == wire.OpAddKeySlot && reqs[1].Backup == backupUUID
+			if keyAsked != (tc.marked && tc.helperErr == nil && !tc.noKeySlot) || len(reqs) > 2 {
+				t.Errorf("helper requests %+v", reqs)
+			}
+			if keyAsked {
+				if secret != udiskstest.BackupPassphrase {
+					t.Errorf("the helper got the secret %q, want the passphrase typed", secret)
+				}
+				if reqs[1].Secret == nil || strings.Trim(string(reqs[1].Secret.Passphrase), "\x00") != "" {
+					t.Errorf("the secret is not wiped after the pairing: %q", reqs[1].Secret.Passphrase)
+				}
+				if line, _ := json.Marshal(reqs[1]); strings.Contains(string(line), udiskstest.BackupPassphrase) {
+					t.Errorf("the passphrase is in the request line: %s", line)
+				}
+			}
+			if strings.Contains(w.logs(), udiskstest.BackupPassphrase) {
+				t.Error("the passphrase is in the log")
+			}
+			st := w.state(t)
+			if st.IsPaired(backupUUID) != (tc.saved || tc.paired) {
 				t.Errorf("store %+v", st)
+			}
+			if b := st.Backup(backupUUID); b != nil && b.KeySlot != tc.keySlot {
+				t.Errorf("key slot recorded %v, want %v", b.KeySlot, tc.keySlot)
+			}
+			if said := strings.Contains(ui.text(), KeySlotAddedTextIn(nil)); said != tc.keySlot {
+				t.Errorf("said %q: the key slot sentence should be there: %v", ui.text(), tc.keySlot)
 			}
 			if tc.said != "" && !strings.Contains(ui.text(), tc.said) {
 				t.Errorf("said %q, want %q", ui.text(), tc.said)

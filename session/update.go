@@ -7,6 +7,7 @@ package session
 // it ended comes back as an UpdateDone or an *UpdateError that the caller words.
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -127,7 +128,11 @@ type Update struct {
 	stopHelper context.CancelCauseFunc
 	unplugged  bool
 	started    bool // the helper was started: the backup may have changed
-	open       *Opened
+	keyUsed    bool // unlocked with the kept key
+	// kept is the passphrase typed, kept (and wiped at the end) when the person asked for
+	// updates without it: the update adds the key slot with it (addWantedKeySlot).
+	kept []byte
+	open *Opened
 }
 
 // UpdateDone is how a successful update went.
@@ -143,6 +148,11 @@ type UpdateDone struct {
 	SystemErr *SystemError
 	// Ejected: the stick can be unplugged safely.
 	Ejected bool
+	// KeySlotAdded: the person had asked for updates without the passphrase, and this update
+	// added the backup's key slot with the passphrase typed; KeySlotErr says why it could not
+	// (nil if not asked or added).
+	KeySlotAdded bool
+	KeySlotErr   error
 }
 
 // MessageIn is the message recorded with the attempt, in loc's language (status shows it): ""
@@ -253,6 +263,8 @@ func (u *Update) Run(ctx context.Context) (*UpdateDone, error) {
 	u.open = NewOpened(u.Disks, u.Stick, OpenOptions{Log: u.Log})
 	u.mu.Unlock()
 	done, err := u.steps(ctx)
+	clear(u.kept) // a failure before the key slot was added
+	u.kept = nil
 	if err != nil {
 		return nil, u.failed(ctx, err)
 	}
@@ -260,19 +272,25 @@ func (u *Update) Run(ctx context.Context) (*UpdateDone, error) {
 }
 
 func (u *Update) steps(ctx context.Context) (*UpdateDone, error) {
-	if err := u.open.Unlock(ctx, UpdatePassphrase(u.Loc, u.Asker, u.Stick)); err != nil {
+	if err := u.unlock(ctx); err != nil {
 		return nil, err
 	}
 	root, err := u.open.Mount(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if err := u.checkMarker(root); err != nil {
-		return nil, err
+	// A backup the helper mounted as root, amnesia cannot read: the helper checked its marker.
+	if !u.open.MountedAsRoot() {
+		if err := u.checkMarker(root); err != nil {
+			return nil, err
+		}
 	}
 	if err := u.checkSpace(root); err != nil {
 		return nil, err
 	}
+	// Before the copy: the key's folder, made the first time in this Tails' Persistent
+	// Storage, changes the mtime of its root, which the copy then brings to the backup.
+	keyAdded, keyErr := u.addWantedKeySlot(ctx)
 	skipped, skippedNames, err := u.quiesce(ctx)
 	if err != nil {
 		return nil, err
@@ -302,6 +320,9 @@ func (u *Update) steps(ctx context.Context) (*UpdateDone, error) {
 		Report:  report,
 		Changed: report.Created + report.Updated + report.MetadataOnly + report.Deleted,
 		Skipped: skippedNames,
+
+		KeySlotAdded: keyAdded,
+		KeySlotErr:   keyErr,
 	}
 	// The data is backed up whatever happens to the system partition.
 	if u.System != nil {
@@ -313,6 +334,109 @@ func (u *Update) steps(ctx context.Context) (*UpdateDone, error) {
 	done.Ejected = u.open.Eject(ctx) == nil
 	u.Log.WithField("changed", done.Changed).Info("backup updated")
 	return done, nil
+}
+
+// unlock opens the backup with the key this Tails keeps for it (the root helper's
+// unlock-with-key), with no prompt, when the pairing store says it has one; when there is no key, or the backup refuses it, it asks the
+// passphrase as before, saying why once when the pairing store says it had a key slot.
+func (u *Update) unlock(ctx context.Context) error {
+	pass := UpdatePassphrase(u.Loc, u.Asker, u.Stick)
+	if u.keySlotWanted(ctx) {
+		pass.Keep = func(p []byte) { clear(u.kept); u.kept = bytes.Clone(p) }
+	}
+	if u.Stick.Cleartext == nil && u.hasKeySlot(ctx) {
+		err := u.open.UnlockWithKey(ctx, u.Helper)
+		switch {
+		case err == nil:
+			u.mu.Lock()
+			u.keyUsed = true
+			u.mu.Unlock()
+			u.Log.Info("unlocked with the key kept for the backup")
+			return nil
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case errors.Is(err, wire.ErrHelperKeyMissing) || errors.Is(err, wire.ErrHelperKeyRefused):
+			u.Log.WithError(err).Info("no key opens the backup: asking its passphrase")
+			if keyLost(ctx, u.Store, u.Stick.UUID, u.Log) {
+				pass = KeyLostPassphrase(u.Loc, pass, u.Stick)
+			}
+		case KeyFallsBack(err):
+			u.Log.WithError(err).Warn("the key kept for the backup could not be used: asking its passphrase")
+		default:
+			return err
+		}
+	}
+	return u.open.Unlock(ctx, pass)
+}
+
+// hasKeySlot tells whether the pairing store says that the backup has a key slot whose key
+// this Tails keeps: only then is the key tried (a backup paired before, or whose slot was
+// turned off, is opened with its passphrase without running the helper for nothing).
+func (u *Update) hasKeySlot(ctx context.Context) bool {
+	if u.Store == nil {
+		return false
+	}
+	st, err := u.Store.Load(ctx)
+	if err != nil {
+		u.Log.WithError(err).Warn("cannot read the pairing store: asking the backup's passphrase")
+		return false
+	}
+	b := st.Backup(u.Stick.UUID)
+	return b != nil && b.KeySlot
+}
+
+// keySlotWanted tells whether the person asked for updates of this backup without the
+// passphrase (the offer after an update) and it has no key slot yet.
+func (u *Update) keySlotWanted(ctx context.Context) bool {
+	if u.Store == nil {
+		return false
+	}
+	st, err := u.Store.Load(ctx)
+	if err != nil {
+		return false
+	}
+	b := st.Backup(u.Stick.UUID)
+	return b != nil && b.KeySlotWanted && !b.KeySlot
+}
+
+// addWantedKeySlot adds the backup's key slot with the passphrase just typed, when the person
+// asked for it, and records it; it always wipes the passphrase kept. A failure is reported,
+// not fatal: the update goes on, and the wish is dropped (the person may turn it on with
+// 'tails-backup passphrase-free on').
+func (u *Update) addWantedKeySlot(ctx context.Context) (bool, error) {
+	pass := u.kept
+	u.kept = nil
+	defer clear(pass)
+	if pass == nil {
+		return false, nil
+	}
+	err := AddKeySlot(ctx, u.Helper, u.Stick.UUID, pass)
+	if ctx.Err() != nil {
+		return false, ctx.Err()
+	}
+	if _, serr := u.Store.Update(ctx, func(s *pairing.State) error {
+		if err == nil {
+			s.SetKeySlot(u.Stick.UUID, true)
+		} else {
+			s.WantKeySlot(u.Stick.UUID, false)
+		}
+		return nil
+	}); serr != nil {
+		u.Log.WithError(serr).Warn("cannot record the backup's key slot")
+	}
+	if err != nil {
+		u.Log.WithError(err).Warn("the key slot asked for could not be added")
+		return false, err
+	}
+	u.Log.Info("key slot added, as asked: the next updates need no passphrase")
+	return true, nil
+}
+
+// KeyUsed tells whether the backup was unlocked with the key kept for it, with no passphrase.
+func (u *Update) KeyUsed() bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.keyUsed
 }
 
 // pausedByOther tells whether a pause of the updates holds this update off: any pause in force

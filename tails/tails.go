@@ -53,6 +53,8 @@ const (
 const (
 	// AmnesiaUID is the uid (and gid) of the desktop user amnesia.
 	AmnesiaUID = 1000
+	// AmnesiaUser is its name (udisks2's Mount option as-user takes a name).
+	AmnesiaUser = "amnesia"
 	// PersistentStorageUID and PersistentStorageGID own persistence.conf (tails-persistent-storage).
 	PersistentStorageUID = 115
 	PersistentStorageGID = 122

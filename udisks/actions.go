@@ -202,7 +202,11 @@ func (c *Client) MountReadOnly(ctx context.Context, fs dbus.ObjectPath) (string,
 }
 
 func (c *Client) mount(ctx context.Context, fs dbus.ObjectPath, opts string) (string, error) {
-	body, err := c.act(ctx, opMount, fs, IfaceFilesystem+".Mount", false, options("options", opts))
+	return c.mountWith(ctx, fs, opts, options("options", opts))
+}
+
+func (c *Client) mountWith(ctx context.Context, fs dbus.ObjectPath, opts string, args map[string]dbus.Variant) (string, error) {
+	body, err := c.act(ctx, opMount, fs, IfaceFilesystem+".Mount", false, args)
 	if err != nil {
 		return "", err
 	}
@@ -215,6 +219,14 @@ func (c *Client) mount(ctx context.Context, fs dbus.ObjectPath, opts string) (st
 	}
 	c.log.WithField("object", fs).WithField("mount", dir).WithField("options", opts).Info("mounted")
 	return dir, nil
+}
+
+// MountAs is Mount by root on behalf of user (udisks2 ≥ 2.10's option as-user): udisks mounts
+// it where it would for that user (/media/USER/LABEL) and records that user as the one who
+// mounted it, so that user may unmount it. Older udisks2 ignore the option (and mount it as
+// the caller): check DaemonVersion first.
+func (c *Client) MountAs(ctx context.Context, fs dbus.ObjectPath, user string) (string, error) {
+	return c.mountWith(ctx, fs, MountOptions, options("options", MountOptions, "as-user", user))
 }
 
 // MountOrReuse is Mount, except that an already mounted filesystem returns its first

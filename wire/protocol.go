@@ -56,8 +56,17 @@ const (
 	OpAddKeySlot Op = "add-key-slot"
 	// OpUnlockWithKey unlocks the locked TailsData of a plugged-in backup with the key that
 	// add-key-slot kept for it, through udisks (so that udisks knows the cleartext device as
-	// for any unlock); Report.Cleartext is the cleartext block's object path.
+	// for any unlock), and mounts it: udisks2 refuses amnesia the mount and the lock of a
+	// device that root unlocked. With udisks2 ≥ 2.10 (Tails 7) it is mounted as amnesia
+	// (Mount's as-user: where and as if amnesia had); with older ones as root, after the
+	// helper checked its marker (Report.MountedAsRoot). Report.Cleartext is the cleartext
+	// block's object path, Report.MountPoint where it is mounted. The session locks it again
+	// with lock-backup.
 	OpUnlockWithKey Op = "unlock-with-key"
+	// OpLockBackup unmounts and locks, as root, the Persistent Storage of the plugged-in backup
+	// (its marker, if mounted, naming this Tails): what unlock-with-key opened, which the
+	// session may not lock itself.
+	OpLockBackup Op = "lock-backup"
 	// OpRemoveKeySlot removes from the plugged-in backup's TailsData the key slot that the key
 	// kept for it opens, authorised by that key, then shreds the key.
 	OpRemoveKeySlot Op = "remove-key-slot"
@@ -172,7 +181,7 @@ func ParseRequest(line []byte) (Request, error) {
 	}
 	switch r.Op {
 	case OpUpdate, OpMark, OpCreatePersistence, OpVerify, OpRefreshSystem, OpInstallBootloader,
-		OpAddKeySlot, OpUnlockWithKey, OpRemoveKeySlot, OpForgetKey:
+		OpAddKeySlot, OpUnlockWithKey, OpLockBackup, OpRemoveKeySlot, OpForgetKey:
 		if !tails.ValidUUID(r.Backup) {
 			return Request{}, fmt.Errorf("%w: backup %q is not a LUKS UUID", ErrInvalidRequest, r.Backup)
 		}
@@ -328,11 +337,14 @@ type Report struct {
 	// add-key-slot: the key slot added; remove-key-slot and promote: the key slots removed
 	// (none when the kept key opened no slot any more).
 	KeySlots []int `json:"key_slots,omitempty"`
-	// unlock-with-key: the object path of the cleartext block udisks made (the agent mounts
-	// its file system); AlreadyUnlocked says that the backup was unlocked already and this is
+	// unlock-with-key: the object path of the cleartext block udisks made; AlreadyUnlocked says that the backup was unlocked already and this is
 	// its existing cleartext block.
 	Cleartext       string `json:"cleartext,omitempty"`
 	AlreadyUnlocked bool   `json:"already_unlocked,omitempty"`
+	// unlock-with-key: where its file system is mounted, and whether as root (udisks2 older
+	// than 2.10: amnesia may not read it; the helper checked the marker), not as amnesia.
+	MountPoint    string `json:"mount_point,omitempty"`
+	MountedAsRoot bool   `json:"mounted_as_root,omitempty"`
 	// remove-key-slot and forget-key: KeyShredded says that a kept key was shredded (false:
 	// there was none).
 	KeyShredded bool `json:"key_shredded,omitempty"`

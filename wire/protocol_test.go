@@ -26,7 +26,7 @@ func checkValidRequest(t *testing.T, r Request) {
 	}
 	switch r.Op {
 	case OpUpdate, OpMark, OpCreatePersistence, OpVerify, OpRefreshSystem, OpInstallBootloader,
-		OpAddKeySlot, OpUnlockWithKey, OpRemoveKeySlot, OpForgetKey:
+		OpAddKeySlot, OpUnlockWithKey, OpLockBackup, OpRemoveKeySlot, OpForgetKey:
 		if !tails.ValidUUID(r.Backup) {
 			t.Fatalf("accepted %s with backup %q", r.Op, r.Backup)
 		}

@@ -134,6 +134,10 @@ const (
 	ReasonUnpluggedUnlocking Reason = "unplugged-unlocking" // Stick: unplugged while being unlocked
 	ReasonUnlockFailed       Reason = "unlock-failed"       // Stick: udisks could not unlock it
 	ReasonUnlockedNoDevice   Reason = "unlocked-no-device"  // Stick: unlocked already, with no cleartext device
+	ReasonKeyMountFailed     Reason = "key-mount-failed"    // Stick: udisks could not mount it after unlock-with-key
+	ReasonReleaseGone        Reason = "release-gone"        // Stick: lock-backup: unplugged before it was unmounted or locked
+	ReasonReleaseBusy        Reason = "release-busy"        // Stick: lock-backup: its Persistent Storage is in use
+	ReasonReleaseFailed      Reason = "release-failed"      // Stick: lock-backup: udisks could not unmount or lock it
 	ReasonLastKeySlot        Reason = "last-key-slot"       // Stick: the slot is the last one
 	ReasonOwnLastKeySlot     Reason = "own-last-key-slot"   // promote: the lost main Tails' slot is this Tails' last one
 	ReasonKeyNotShredded     Reason = "key-not-shredded"    // the kept key cannot be shredded
@@ -196,7 +200,7 @@ var Reasons = []Reason{
 	ReasonRefreshFailed, ReasonNoSyslinux, ReasonNoMBRCode, ReasonBootloaderFailed, ReasonMBRFailed,
 	ReasonNoCryptsetup, ReasonKeyOpFailed, ReasonKeysDirFailed, ReasonNoFreeKeySlot, ReasonNoRandom,
 	ReasonWrongPassphrase, ReasonKeyNotSaved, ReasonKeySlotNotFound, ReasonKeyMissing, ReasonKeyUnusable,
-	ReasonKeyRefused, ReasonUnpluggedUnlocking, ReasonUnlockFailed, ReasonUnlockedNoDevice, ReasonLastKeySlot,
+	ReasonKeyRefused, ReasonUnpluggedUnlocking, ReasonUnlockFailed, ReasonUnlockedNoDevice, ReasonKeyMountFailed, ReasonReleaseGone, ReasonReleaseBusy, ReasonReleaseFailed, ReasonLastKeySlot,
 	ReasonOwnLastKeySlot, ReasonKeyNotShredded,
 	ReasonFindingUnexaminable, ReasonFindingAdditionalNotFile, ReasonFindingAdditionalOwner, ReasonFindingAdditionalMode,
 	ReasonFindingRootUnexaminable, ReasonFindingRootOwner, ReasonFindingRootOldMode, ReasonFindingRootMode,

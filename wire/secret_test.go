@@ -51,7 +51,7 @@ func TestParseSecret(t *testing.T) {
 }
 
 func TestKeySlotRequests(t *testing.T) {
-	for _, op := range []Op{OpAddKeySlot, OpUnlockWithKey, OpRemoveKeySlot, OpForgetKey} {
+	for _, op := range []Op{OpAddKeySlot, OpUnlockWithKey, OpLockBackup, OpRemoveKeySlot, OpForgetKey} {
 		if _, err := ParseRequest([]byte(`{"version":1,"op":"` + string(op) + `","backup":"` + dstUUID + `"}`)); err != nil {
 			t.Errorf("%s: %v", op, err)
 		}

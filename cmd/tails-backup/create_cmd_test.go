@@ -125,6 +125,10 @@ func perOpHelper(t *testing.T) (command, record, answers string) {
 IFS= read -r req || exit 1
 printf '%s\n' "$req" >> '`+record+`'
 op=$(printf '%s\n' "$req" | sed -n 's/.*"op":"\([a-z-]*\)".*/\1/p')
+if [ "$op" = add-key-slot ]; then
+	IFS= read -r secret || exit 1
+	printf '%s\n' "$secret" >> '`+record+`'
+fi
 out='`+answers+`'/"$op"
 if [ ! -f "$out" ]; then
 	echo '{"event":"done"}'
@@ -446,6 +450,10 @@ func TestCreateHappyPath(t *testing.T) {
 	if got := w.ops(t, n.uuid); !equalStrings(got, createOps) {
 		t.Errorf("helper operations %v, want %v", got, createOps)
 	}
+	// Then the key slot, with the passphrase chosen, in the secret line alone.
+	if reqs, secrets := keySlotRequests(t, w.record); len(reqs) != 1 || reqs[0]["backup"] != n.uuid || secrets[0] != newPass {
+		t.Errorf("add-key-slot requests %v, secrets %d", reqs, len(secrets))
+	}
 	// Ejected, then paired.
 	st, ok := loadStateFile(t, w.state)
 	if !ok || len(st.Backups) != 1 {
@@ -466,7 +474,11 @@ func TestCreateHappyPath(t *testing.T) {
 		"[3/8] Creating the encrypted Persistent Storage (this takes a minute)...\n",
 		"[6/8] Copying the system of this Tails...\n      25%\n      50%\n      100%\n      Tails 6.10 - 20241203 copied.\n[7/8] Installing the boot loader for legacy BIOS computers...\n",
 		"[8/8] Copying your Persistent Storage...\n      100%\n",
-		"Your backup Tails is ready: you can unplug it.")
+		"Your backup Tails is ready: you can unplug it.",
+		"      Updates will not ask for the passphrase: a key kept in this Tails' Persistent Storage opens the backup.\n")
+	if !b.KeySlot {
+		t.Error("the key slot is not recorded")
+	}
 	if strings.Contains(stderr, "Warning") {
 		t.Errorf("stderr %q", stderr)
 	}
@@ -813,7 +825,7 @@ func TestCreateUsage(t *testing.T) {
 	if code != 0 {
 		t.Errorf("help: exit %d", code)
 	}
-	wantContains(t, "help", stdout, "create     erase a USB stick and make it a backup Tails of this Tails, paired")
+	wantContains(t, "help", stdout, "create          erase a USB stick and make it a backup Tails of this Tails, paired")
 	code, stdout, _ = runCLI(t, "create", "-h")
 	if code != 0 || !strings.Contains(stdout, "usage: tails-backup create [--yes [--replace]] [--state FILE] [--helper-command CMD] [DEVICE]") {
 		t.Errorf("create -h: exit %d, stdout %q", code, stdout)

@@ -110,6 +110,42 @@ func (b *systemBus) UnlockWithKey(ctx context.Context, luks dbus.ObjectPath, key
 	return c.UnlockWithKey(ctx, luks, key)
 }
 
+// MountAs mounts fs on behalf of user (unlock-with-key, udisks2 ≥ 2.10).
+func (b *systemBus) MountAs(ctx context.Context, fs dbus.ObjectPath, user string) (string, error) {
+	c, err := b.connect(ctx)
+	if err != nil {
+		return "", err
+	}
+	return c.MountAs(ctx, fs, user)
+}
+
+// Mount mounts fs as root (unlock-with-key, older udisks2).
+func (b *systemBus) Mount(ctx context.Context, fs dbus.ObjectPath) (string, error) {
+	c, err := b.connect(ctx)
+	if err != nil {
+		return "", err
+	}
+	return c.Mount(ctx, fs)
+}
+
+// Unmount unmounts fs (lock-backup).
+func (b *systemBus) Unmount(ctx context.Context, fs dbus.ObjectPath) error {
+	c, err := b.connect(ctx)
+	if err != nil {
+		return err
+	}
+	return c.Unmount(ctx, fs)
+}
+
+// Lock locks the LUKS block at luks (lock-backup).
+func (b *systemBus) Lock(ctx context.Context, luks dbus.ObjectPath) error {
+	c, err := b.connect(ctx)
+	if err != nil {
+		return err
+	}
+	return c.Lock(ctx, luks)
+}
+
 // connect returns the udisks client, connecting to the system bus the first time.
 func (b *systemBus) connect(ctx context.Context) (*udisks.Client, error) {
 	b.mu.Lock()

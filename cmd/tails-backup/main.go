@@ -49,17 +49,19 @@ var errUsage = session.ErrUsage
 
 func commands() map[string]command {
 	return map[string]command{
-		"agent":     {l10n.Mark("the session agent: updates a paired backup when it is plugged in, and reminds"), runAgent},
-		"sync":      {l10n.Mark("mirror a directory tree onto another, exactly (rsync -aHAXS --delete --numeric-ids -x)"), runSync},
-		"helper":    {l10n.Mark("the root helper (run by the session agent through sudo, no arguments)"), runHelper},
-		"pair":      {l10n.Mark("pair a Tails stick plugged in as the backup of this Tails"), runPair},
-		"create":    {l10n.Mark("erase a USB stick and make it a backup Tails of this Tails, paired"), runCreate},
-		"reminders": {l10n.Mark("turn the reminders on or off, snooze them, or show when the next one comes"), runReminders},
-		"promote":   {l10n.Mark("make this backup Tails your main Tails (when the main one is lost or broken)"), runPromote},
-		"status":    {l10n.Mark("show the paired backups, their freshness, the reminders and this Tails' role"), runStatus},
-		"verify":    {l10n.Mark("compare a backup with this Tails' Persistent Storage and check it as Tails does at boot"), runVerify},
-		"update":    {l10n.Mark("update the paired backup Tails plugged in now, as the agent does when it is plugged in"), runUpdate},
-		"restore":   {l10n.Mark("restore this Tails' Persistent Storage from a backup Tails (files not on the backup are deleted)"), runRestore},
+		"agent":           {l10n.Mark("the session agent: updates a paired backup when it is plugged in, and reminds"), runAgent},
+		"sync":            {l10n.Mark("mirror a directory tree onto another, exactly (rsync -aHAXS --delete --numeric-ids -x)"), runSync},
+		"helper":          {l10n.Mark("the root helper (run by the session agent through sudo, no arguments)"), runHelper},
+		"pair":            {l10n.Mark("pair a Tails stick plugged in as the backup of this Tails"), runPair},
+		"create":          {l10n.Mark("erase a USB stick and make it a backup Tails of this Tails, paired"), runCreate},
+		"reminders":       {l10n.Mark("turn the reminders on or off, snooze them, or show when the next one comes"), runReminders},
+		"promote":         {l10n.Mark("make this backup Tails your main Tails (when the main one is lost or broken)"), runPromote},
+		"status":          {l10n.Mark("show the paired backups, their freshness, the reminders and this Tails' role"), runStatus},
+		"verify":          {l10n.Mark("compare a backup with this Tails' Persistent Storage and check it as Tails does at boot"), runVerify},
+		"update":          {l10n.Mark("update the paired backup Tails plugged in now, as the agent does when it is plugged in"), runUpdate},
+		"restore":         {l10n.Mark("restore this Tails' Persistent Storage from a backup Tails (files not on the backup are deleted)"), runRestore},
+		"passphrase-free": {passphraseFreeSummary, runPassphraseFree},
+		"forget":          {forgetSummary, runForget},
 	}
 }
 
@@ -145,7 +147,7 @@ func usage(w io.Writer, loc *l10n.Locale, cmds map[string]command) {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		fmt.Fprintf(w, "  %-10s %s\n", n, loc.Tr(cmds[n].summary))
+		fmt.Fprintf(w, "  %-15s %s\n", n, loc.Tr(cmds[n].summary))
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, loc.Tr("run 'tails-backup help COMMAND' (or 'tails-backup COMMAND --help') to see what a command does and its options"))

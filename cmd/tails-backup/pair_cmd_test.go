@@ -105,6 +105,14 @@ func TestPairHappyPath(t *testing.T) {
 			if len(reqs) != 1 || reqs[0]["op"] != "mark" || reqs[0]["backup"] != backupUUID || reqs[0]["version"] != float64(1) {
 				t.Errorf("helper requests %v", reqs)
 			}
+			// Then the key slot, with the passphrase typed in the secret line alone.
+			if ks, secrets := keySlotRequests(t, record); len(ks) != 1 || ks[0]["backup"] != backupUUID || secrets[0] != udiskstest.BackupPassphrase {
+				t.Errorf("add-key-slot requests %v (%d secrets)", ks, len(secrets))
+			}
+			if !b.KeySlot {
+				t.Error("the key slot is not recorded")
+			}
+			wantContains(t, "stdout", stdout, "Updates will not ask for the passphrase: a key kept in this Tails' Persistent Storage opens the backup.")
 			// Unlocked with the passphrase, mounted, then unmounted and locked; left plugged in.
 			if n := len(w.fake.CallsOf("Unlock")); n != 1 {
 				t.Errorf("%d Unlock calls, want 1", n)

@@ -185,9 +185,47 @@ func helperRequests(t *testing.T, record string) []map[string]any {
 		if err := json.Unmarshal([]byte(l), &m); err != nil {
 			t.Fatalf("helper input %q: %v", l, err)
 		}
+		// The key slot that create and pair add, and its secret line, have their own
+		// checks (keySlotRequests).
+		if _, secret := m["passphrase"]; secret || m["op"] == "add-key-slot" {
+			continue
+		}
 		out = append(out, m)
 	}
 	return out
+}
+
+// keySlotRequests returns the add-key-slot requests the helper got, each with the passphrase
+// of the secret line that followed it ("" if none did).
+func keySlotRequests(t *testing.T, record string) (reqs []map[string]any, secrets []string) {
+	t.Helper()
+	b, err := os.ReadFile(record)
+	if os.IsNotExist(err) {
+		return nil, nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	for i, l := range lines {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil || m["op"] != "add-key-slot" {
+			continue
+		}
+		if strings.Contains(l, "passphrase") {
+			t.Errorf("the request line holds a passphrase: %s", l)
+		}
+		reqs = append(reqs, m)
+		secret := ""
+		if i+1 < len(lines) {
+			var s struct{ Passphrase []byte }
+			if json.Unmarshal([]byte(lines[i+1]), &s) == nil {
+				secret = string(s.Passphrase)
+			}
+		}
+		secrets = append(secrets, secret)
+	}
+	return reqs, secrets
 }
 
 // fakePinentry scripts the fake pinentry with answers; it returns its command log.

@@ -117,6 +117,10 @@ func (s *Service) SetMountRoot(dir string) {
 	s.mountRoot = dir
 }
 
+// SetVersion sets the Version of the Manager object (default 2.9.4, Tails 6's udisks2; Tails 7
+// has 2.10, whose Mount takes the option as-user).
+func (s *Service) SetVersion(v string) { s.Set(ManagerPath, iManager, "Version", v) }
+
 // NewService connects to the bus at addr, exports the fake at
 // /org/freedesktop/UDisks2 and takes the name org.freedesktop.UDisks2.
 func NewService(t testing.TB, addr string) *Service {

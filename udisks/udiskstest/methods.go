@@ -2,6 +2,7 @@ package udiskstest
 
 import (
 	"fmt"
+	"path"
 	"slices"
 	"strings"
 	"time"
@@ -178,9 +179,21 @@ func (s *Service) mount(p dbus.ObjectPath, o opts) (string, *dbus.Error) {
 	if m, _ := s.get(p, iFilesystem, "MountPoints").([][]byte); len(m) > 0 {
 		return "", NewError(ErrAlreadyMounted, fmt.Sprintf("Device %s is already mounted at `%s'.", s.dev(p), str(m[0])))
 	}
+	root := s.mountRoot
+	if v, ok := o["as-user"]; ok {
+		user, isString := v.Value().(string)
+		if !isString {
+			return "", &dbus.Error{Name: "org.freedesktop.DBus.Error.InvalidArgs", Body: []any{"as-user is not a string"}}
+		}
+		// udisks2 2.10 mounts it where that user's mounts go; older ones ignore the option
+		// and mount it as the caller.
+		if version, _ := s.get(ManagerPath, iManager, "Version").(string); versionAtLeast210(version) {
+			root = path.Join(path.Dir(s.mountRoot), user)
+		}
+	}
 	label, _ := s.get(p, iBlock, "IdLabel").(string)
 	uuid, _ := s.get(p, iBlock, "IdUUID").(string)
-	dir := mountPath(s.mountRoot, label, uuid)
+	dir := mountPath(root, label, uuid)
 	s.setLocked(p, iFilesystem, "MountPoints", aay(dir))
 	return dir, nil
 }
@@ -371,4 +384,13 @@ func (s *Service) setFlags(p dbus.ObjectPath, flags uint64, o opts) *dbus.Error 
 	defer s.mu.Unlock()
 	s.setLocked(p, iPartition, "Flags", flags&gptKnownFlags)
 	return nil
+}
+
+// versionAtLeast210 tells whether the udisks2 version v takes Mount's option as-user.
+func versionAtLeast210(v string) bool {
+	var major, minor int
+	if _, err := fmt.Sscanf(v, "%d.%d", &major, &minor); err != nil {
+		return false
+	}
+	return major > 2 || (major == 2 && minor >= 10)
 }

@@ -73,6 +73,13 @@ func main() {
 		emit(event{"event": "error", "code": "invalid-request", "message": "no request"})
 		os.Exit(1)
 	}
+	if strings.Contains(req, `"op":"add-key-slot"`) {
+		// As the helper does: the secret line is read (and so recorded) before the answer.
+		if _, ok := <-lines; !ok {
+			emit(event{"event": "error", "code": "invalid-request", "message": "no secret line"})
+			os.Exit(1)
+		}
+	}
 	progress := event{"event": "progress", "phase": "copy", "files_done": 1, "files_total": 3, "bytes_done": 10, "bytes_total": 30}
 	waitInput := func() {
 		for range lines {
