@@ -62,18 +62,20 @@ func (l *Locale) bidiArgs(args []any) []any {
 
 // bidiText makes a translated text (formatted, or a format given to fmt.Errorf) start right to
 // left in a language written right to left: each of its paragraphs (lines: a notification's
-// body, the command line's output) whose first strong letter, outside isolates, is left to
-// right (it begins with a Latin name such as "Tails", or with a verb: "%w: ...") gets an RLM
-// before it. A paragraph without a letter outside isolates (a number, a list's separator, a
-// lone value) takes the direction of what shows it, and is left as it is, as are other
-// languages.
+// body, the command line's output) gets an RLM before it when its first strong letter, outside
+// isolates, is left to right (it begins with a Latin name such as "Tails", or with a verb:
+// "%w: ..."), or when it has no letter outside its isolates: the Arabic "%[1]s، %[2]s" of a
+// stick's name and size. Without the RLM, that one, itself isolated in a sentence, would be laid
+// out left to right (an isolate without a strong letter is), and the size read before the name.
+// A paragraph without letters nor values (a number, a list's separator) takes the direction of
+// what shows it, and is left as it is, as are other languages.
 func (l *Locale) bidiText(s string) string {
 	if !l.RTL() || s == "" {
 		return s
 	}
 	lines := strings.SplitAfter(s, "\n")
 	for i, line := range lines {
-		if firstStrong(line) == 'L' {
+		if d := firstStrong(line); d == 'L' || d == 0 && strings.Contains(line, FSI) {
 			lines[i] = RLM + line
 		}
 	}
