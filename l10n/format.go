@@ -45,6 +45,8 @@ func (l *Locale) Size(n int64) string {
 		exp++
 	}
 	v := part(l.Decimal(float64(n)/float64(div), 1))
+	// TRANSLATORS: a size; a no-break space (U+00A0) between the number and the unit keeps
+	// them on one line where a sentence wraps.
 	switch exp {
 	case 0:
 		return l.Tr("%s kB", v)

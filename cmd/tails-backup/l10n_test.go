@@ -60,7 +60,7 @@ func TestStatusInTheSessionLanguage(t *testing.T) {
 			"هذا هو Tails الرئيسي.\n",
 			// The values inserted in the Arabic sentences are isolated (l10n.Isolate), so
 			// that the Latin ones read left to right.
-			"  \u2068Kingston DataTraveler\u2069، \u206817٫2 غ.ب\u2069\n",
+			"  \u2068Kingston DataTraveler\u2069، \u206817٫2\u00a0غ.ب\u2069\n",
 			"    آخر تحديث:          \u2068السبت 1 مارس 2025، 12:00\u2069 (منذ \u20689 أيام\u2069)\n",
 		}, []string{"This is your main Tails"}},
 		{"C locale is English", map[string]string{"LC_ALL": "C", "LANGUAGE": "fr"}, catalogs, []string{
