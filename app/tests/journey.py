@@ -256,7 +256,12 @@ def find(role, name, timeout=TIMEOUT, sensitive=False, dialog=False):
     while time.monotonic() < deadline:
         root = app_root()
         if root is not None and dialog:
-            root = next((a for a in walk(root) if is_role(a, "dialog") and showing(a)), None)
+            try:
+                root = next((a for a in walk(root) if is_role(a, "dialog") and showing(a)), None)
+            except Exception:
+                # An accessible that went away, or an app too busy to answer in time (seen
+                # while a dialog opened on a loaded machine): look again.
+                root = None
         if root is not None:
             for acc in walk(root):
                 try:
