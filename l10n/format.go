@@ -45,10 +45,10 @@ func (l *Locale) Size(n int64) string {
 		exp++
 	}
 	v := part(l.Decimal(float64(n)/float64(div), 1))
-	// TRANSLATORS: a size; a no-break space (U+00A0) between the number and the unit keeps
-	// them on one line where a sentence wraps.
 	switch exp {
 	case 0:
+		// TRANSLATORS: a size, as are the units after it; a no-break space (U+00A0) between
+		// the number and the unit keeps them on one line where a sentence wraps.
 		return l.Tr("%s kB", v)
 	case 1:
 		return l.Tr("%s MB", v)
