@@ -45,7 +45,8 @@ test:
 # The pictures of docs/user-guide.md, into SCREENSHOTS (relative to this directory): the
 # notifications and the passphrase prompt from the real GNOME Shell 48 (Tails 7's) through the
 # agent's journeys (agent/realshell_test.go), the Backup app's pages through its journey
-# (app/journey_test.go). Look at each one before you commit it.
+# (app/journey_test.go); and the same in Arabic, laid out right to left, into SCREENSHOTS/ar
+# (TestRealShellArabic, TestJourney's GNOME48-Arabic). Look at each one before you commit it.
 SCREENSHOTS ?= docs/screenshots
 screenshots:
 	./.ci/deps test

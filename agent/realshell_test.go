@@ -44,6 +44,14 @@ func newShots(t *testing.T, s *gnomeshell.Session) *shots {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			t.Fatal(err)
 		}
+		// A session in another language writes its pictures in a folder of its own:
+		// docs/screenshots/ar for Arabic.
+		if lang := s.Lang(); lang != "" {
+			d = filepath.Join(d, strings.SplitN(lang, "_", 2)[0])
+		}
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
 		sh.docs = d
 	}
 	return sh

@@ -12,6 +12,7 @@ import (
 
 	"tails-backup/internal/gnomeshell"
 	"tails-backup/internal/gnomeshell/apptest"
+	"tails-backup/l10n/l10ntest"
 )
 
 // screenshotsEnv names the folder where the journey writes its screenshots, relative to the
@@ -57,16 +58,40 @@ func TestJourney(t *testing.T) {
 			if dir == "" || shell != gnomeshell.Trixie48 {
 				dir = t.TempDir()
 			}
-			journey(t, gnomeshell.Start(t, shell), here, fake, dir)
+			journey(t, gnomeshell.Start(t, shell), here, fake, dir, "", schemes)
 		})
 	}
+	// In Arabic, as Tails' Welcome Screen sets it, in GNOME Shell 48: the app and the fake agent
+	// speak it from the project's catalog (TEXTDOMAINDIR), the window is laid out right to left,
+	// and the journeys look for the translations of their texts. The pictures go to
+	// docs/screenshots/ar; in the light style only (the dark one has the same layout).
+	t.Run(gnomeshell.Trixie48.String()+"-Arabic", func(t *testing.T) {
+		dir := t.TempDir()
+		if shots != "" {
+			dir = filepath.Join(shots, "ar")
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		catalogs := l10ntest.Catalogs(t, "ar")
+		journey(t, gnomeshell.StartIn(t, gnomeshell.Trixie48, "ar_EG"), here, fake, dir, catalogs, schemes[:1])
+	})
 }
 
+// schemes are the styles the journeys run in: the name of TAILS_BACKUP_APP_COLOR_SCHEME and
+// the suffix of the screenshots' names.
+var schemes = []struct{ name, suffix string }{{"light", ""}, {"dark", "-dark"}}
+
 // journey runs the journeys in session s, with the app of the folder app, the fake agent fake
-// and the screenshots written to shots (host paths, shared with the session).
-func journey(t *testing.T, s *gnomeshell.Session, app, fake, shots string) {
-	var paths [3]string
-	for i, p := range []string{app, fake, shots} {
+// and the screenshots written to shots (host paths, shared with the session), in each of
+// schemes. catalogs, when not "", is a folder of compiled catalogs (l10ntest.Catalogs) that
+// the app, the fake agent and the journeys read, in the session's language.
+func journey(t *testing.T, s *gnomeshell.Session, app, fake, shots, catalogs string, schemes []struct{ name, suffix string }) {
+	var paths [4]string
+	for i, p := range []string{app, fake, shots, catalogs} {
+		if p == "" {
+			continue
+		}
 		var err error
 		if paths[i], err = s.Share(p); err != nil {
 			t.Fatal(err)
@@ -79,7 +104,10 @@ func journey(t *testing.T, s *gnomeshell.Session, app, fake, shots string) {
 	}
 	defer conn.Close()
 	env := []string{"GDK_BACKEND=wayland", "PYTHONDONTWRITEBYTECODE=1"}
-	for _, scheme := range []struct{ name, suffix string }{{"light", ""}, {"dark", "-dark"}} {
+	if paths[3] != "" {
+		env = append(env, "TEXTDOMAINDIR="+paths[3])
+	}
+	for _, scheme := range schemes {
 		t.Run(scheme.name, func(t *testing.T) {
 			appEnv := slices.Concat(env, []string{"TAILS_BACKUP_APP_COLOR_SCHEME=" + scheme.name})
 			for _, j := range []struct {

@@ -6,6 +6,11 @@ import (
 	"time"
 )
 
+// part is a part of a value that this package formats (a size's number, a date's words): Tr
+// does not isolate it (see Isolate) as it does a string, since it is the language's own; the
+// value is isolated as a whole where a sentence inserts it.
+type part string
+
 // decimalSeparator is the language's decimal separator, as its CLDR data has it.
 func (l *Locale) decimalSeparator() string {
 	switch base(l.Lang()) {
@@ -39,9 +44,11 @@ func (l *Locale) Size(n int64) string {
 		div *= unit
 		exp++
 	}
-	v := l.Decimal(float64(n)/float64(div), 1)
+	v := part(l.Decimal(float64(n)/float64(div), 1))
 	switch exp {
 	case 0:
+		// TRANSLATORS: a size, as are the units after it; a no-break space (U+00A0) between
+		// the number and the unit keeps them on one line where a sentence wraps.
 		return l.Tr("%s kB", v)
 	case 1:
 		return l.Tr("%s MB", v)
@@ -103,7 +110,7 @@ func (l *Locale) DateTime(t time.Time) string {
 		l.Tr("Jul"), l.Tr("Aug"), l.Tr("Sep"), l.Tr("Oct"), l.Tr("Nov"), l.Tr("Dec")}
 	// TRANSLATORS: a date and time: weekday, day of the month, month, year, hour:minute
 	// ("Mon 2 Jan 2006 15:04"); reorder them as your language writes a date.
-	return l.Tr("%[1]s %[2]d %[3]s %[4]d %[5]s", weekday, t.Day(), months[t.Month()-1], t.Year(), t.Format("15:04"))
+	return l.Tr("%[1]s %[2]d %[3]s %[4]d %[5]s", part(weekday), t.Day(), part(months[t.Month()-1]), t.Year(), part(t.Format("15:04")))
 }
 
 // List joins the items of a list as the language writes it: "3 differences, 1 problem".

@@ -126,14 +126,17 @@ func base(lang string) string {
 // args are named with positional verbs (%[1]s, %[2]d) so that a translation can reorder them.
 // Without args the translation is returned as it is ("%%" stays "%%"). `make pot` extracts
 // msgid when it is a literal or a constant (internal/pot).
+//
+// In a language written right to left, a translation's text arguments are isolated (Isolate)
+// and a translation that would start left to right (with a value, a verb) starts with an RLM:
+// see bidiText.
 func (l *Locale) Tr(msgid string, args ...any) string {
-	s := msgid
 	if l != nil {
 		if t, ok := l.trs[msgid]; ok {
-			s = t.Get()
+			return l.bidiText(format(t.Get(), l.bidiArgs(args)))
 		}
 	}
-	return format(s, args)
+	return format(msgid, args)
 }
 
 // TrN translates a text that depends on the number n through the catalog's plural forms
@@ -144,9 +147,9 @@ func (l *Locale) TrN(one, other string, n int, args ...any) string {
 	switch {
 	case l != nil && l.trs[one] != nil:
 		// Through a method value, with no vars: gotext would format the text itself (and vet
-		// would ask for a constant format); format below fills it.
+		// would ask for a constant format); format fills it.
 		getN := l.mo.GetN
-		s = getN(one, other, n)
+		return l.bidiText(format(getN(one, other, n), l.bidiArgs(args)))
 	case n == 1:
 		s = one
 	default:

@@ -1,6 +1,7 @@
 package l10n_test
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -135,7 +136,7 @@ func TestTexts(t *testing.T) {
 		{"English byte", en.Size(1), "1 byte"},
 		{"French size", fr.Size(15_500_000_000), "15,5 Go"},
 		{"French bytes", fr.Size(512), "512 octets"},
-		{"Arabic size", ar.Size(1_500_000), "1٫5 م.ب"},
+		{"Arabic size", ar.Size(1_500_000), "1٫5\u00a0م.ب"},
 		{"French decimal", fr.Decimal(3.25, 2), "3,25"},
 
 		{"English date", en.DateTime(monday), "Mon 10 Mar 2025 12:00"},
@@ -163,5 +164,48 @@ func TestFormatWithoutVerbs(t *testing.T) {
 	}
 	if got := en.Tr("100%% done", 7); got != "100% done" {
 		t.Errorf("Tr = %q", got)
+	}
+}
+
+// TestBidi: in Arabic, the values a translation inserts are isolated, so that a path or a
+// stick's name reads in its own direction, and a translation that would start left to right
+// starts with an RLM, so that the sentence is laid out right to left; numbers, the package's
+// own values, untranslated texts and other languages are left as they are.
+func TestBidi(t *testing.T) {
+	dir := l10ntest.Catalogs(t, "fr", "ar")
+	fr, ar := l10n.Load([]string{"fr"}, dir), l10n.Load([]string{"ar"}, dir)
+	var none *l10n.Locale
+	const fsi, pdi, rlm = "\u2068", "\u2069", "\u200f"
+	boom := errors.New("open /var/lib/x: permission denied")
+	for _, tt := range []struct {
+		name, got, want string
+	}{
+		{"a name before Arabic text is isolated, no RLM needed", ar.Tr("%s is running", "Thunderbird"),
+			fsi + "Thunderbird" + pdi + " قيد التشغيل"},
+		{"a stick's name and size: both isolated, no letter outside, an RLM", ar.Tr("%[1]s, %[2]s", "SanDisk Cruzer Blade", ar.Size(16_008_609_792)),
+			rlm + fsi + "SanDisk Cruzer Blade" + pdi + "، " + fsi + "16٫0\u00a0غ.ب" + pdi},
+		{"that name in a sentence: isolated, right to left inside", ar.Tr("Everything on %s is being erased.", ar.Tr("%[1]s, %[2]s", "SanDisk", ar.Size(1e9))),
+			"يجري محو كل ما على " + fsi + rlm + fsi + "SanDisk" + pdi + "، " + fsi + "1٫0\u00a0غ.ب" + pdi + pdi + "."},
+		{"a list's separator, no letter nor value: as it is", ar.Tr(", "), "، "},
+		{"a number alone: as it is", ar.Tr("%d%% done.", 42), "اكتمل 42%."},
+		{"a translation that starts with a Latin word gets an RLM", ar.Tr("This Tails is itself a backup Tails: it is updated from its main Tails, not the other way around."),
+			rlm + "Tails هذا هو نفسه Tails احتياطي: يُحدَّث من Tails الرئيسي، وليس العكس."},
+		{"an error is isolated, the Latin start gets an RLM", ar.Tr("tails-backup: %v; continuing, but a crash could leave a core dump", boom),
+			rlm + "tails-backup: " + fsi + boom.Error() + pdi + "؛ سنتابع، لكن أي انهيار قد يترك ملف تفريغ للذاكرة"},
+		{"a format for fmt.Errorf that starts with a verb gets an RLM", ar.Tr("%s is running"), rlm + "%s قيد التشغيل"},
+		{"numbers are not isolated", ar.Days(3 * 24 * time.Hour), "3 أيام"},
+		{"the package's own values are not isolated inside", ar.Size(1_500_000), "1٫5\u00a0م.ب"},
+		{"an Arabic text is left as it is", ar.Tr("Reminders: off."), "التذكيرات: متوقفة."},
+		{"an untranslated text is left as it is", ar.Tr("no such text %s", "/dev/sdb"), "no such text /dev/sdb"},
+		{"French is left as it is", fr.Tr("%s is running", "Thunderbird"), "Thunderbird est en cours d'exécution"},
+		{"English is left as it is", none.Tr("%s is running", "Thunderbird"), "Thunderbird is running"},
+		{"Isolate in Arabic", ar.Isolate("/dev/sdb"), fsi + "/dev/sdb" + pdi},
+		{"Isolate of nothing", ar.Isolate(""), ""},
+		{"Isolate in French", fr.Isolate("/dev/sdb"), "/dev/sdb"},
+		{"Isolate in English", none.Isolate("/dev/sdb"), "/dev/sdb"},
+	} {
+		if tt.got != tt.want {
+			t.Errorf("%s: %+q, want %+q", tt.name, tt.got, tt.want)
+		}
 	}
 }

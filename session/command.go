@@ -161,6 +161,8 @@ func (o *CommandStick) Unlock(ctx context.Context) error {
 			// GNOME Shell shows the prompt as the dialog's heading, and not the title.
 			Prompt: heading,
 			OK:     ok,
+			// pinentry-gnome3 labels its own Cancel in English when it is not given one.
+			Cancel: o.loc.Tr("Cancel"),
 		},
 		Tries:     StickTries,
 		WrongText: o.loc.Tr("Wrong passphrase. Try again: it is the passphrase of that stick's Persistent Storage."),

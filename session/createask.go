@@ -112,12 +112,15 @@ func askNewPassphrase(ctx context.Context, loc *l10n.Locale, asker pinentry.Pass
 		// GNOME Shell shows the prompt as the dialog's heading, and not the title.
 		Prompt: loc.Tr("New passphrase of your backup Tails"),
 		OK:     loc.Tr("Next"),
+		// pinentry-gnome3 labels its own Cancel in English when it is not given one.
+		Cancel: loc.Tr("Cancel"),
 	}
 	again := pinentry.Prompt{
 		Title:       loc.Tr("Tails Backup"),
 		Description: loc.Tr("Type the passphrase of the Persistent Storage of your backup Tails on %s again, to check it.", name),
 		Prompt:      loc.Tr("New passphrase again"),
 		OK:          loc.Tr("Create"),
+		Cancel:      loc.Tr("Cancel"),
 	}
 	var err error
 	for range NewPassphraseTries {

@@ -74,6 +74,8 @@ func UpdatePassphrase(loc *l10n.Locale, asker pinentry.PassphraseAsker, st Stick
 			// GNOME Shell shows the prompt as the dialog's heading, and not the title.
 			Prompt: loc.Tr("Passphrase of your backup Tails"),
 			OK:     loc.Tr("Update"),
+			// pinentry-gnome3 labels its own Cancel in English when it is not given one.
+			Cancel: loc.Tr("Cancel"),
 		},
 		Tries:     3,
 		WrongText: loc.Tr("Wrong passphrase. Try again: it is the passphrase of the backup's Persistent Storage."),

@@ -7,7 +7,7 @@ from gi.repository import Adw, Gio, GLib, Gtk
 
 from . import viewmodel
 from .client import BUS_NAME, Client
-from .i18n import DOMAIN, _
+from .i18n import DOMAIN, _, bidi_builder
 
 UI_DIR = os.environ.get("TAILS_BACKUP_APP_UI") or os.path.join(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "ui")
@@ -20,6 +20,7 @@ def _load(name):
     builder = Gtk.Builder()
     builder.set_translation_domain(DOMAIN)
     builder.add_from_file(os.path.join(UI_DIR, name + ".ui"))
+    bidi_builder(builder)
     return builder
 
 

@@ -28,6 +28,8 @@ Every step waits for what the window must show, and fails with what it showed in
 
 import json
 import os
+import re
+import struct
 import sys
 import time
 
@@ -40,10 +42,127 @@ TIMEOUT = 30
 # created on, and a Tails stick to pair.
 STICK = "SanDisk Cruzer Blade, 16.0 GB"
 TAILS_STICK = "Samsung Flash Drive, 32.0 GB"
+# Their names as patterns (see named), for any language: another writes the size its way
+# ("16٫0 غ.ب").
+STICK_NAME = "SanDisk Cruzer Blade*"
+TAILS_STICK_NAME = "Samsung Flash Drive*"
 
 
 class JourneyError(Exception):
     pass
+
+
+# In another language (LANGUAGE, with the catalogs of TEXTDOMAINDIR), the window shows the
+# translations of the English texts this journey looks for: the app's own and those of the agent
+# (the fake words them through the same catalog). A name is then matched against the
+# translations of the catalog's texts that it can be the English of (see Translator.patterns).
+
+# The bidirectional controls that l10n puts around values and before right-to-left sentences
+# (RLM, LRM, ALM, the isolates): invisible, left out before comparing.
+_BIDI = dict.fromkeys(map(ord, "\u200e\u200f\u061c\u2066\u2067\u2068\u2069"), None)
+
+
+def plain(text):
+    return (text or "").translate(_BIDI)
+
+
+# A format's verb: Go's (%s, %[1]s, %.1f, %d), Python's brace fields ({name}); "%%" is a sign.
+_VERB = re.compile(r"%%|%(?:\[\d+\])?[-+# 0]*\d*(?:\.\d+)?(?:\[\d+\])?[a-zA-Z]|\{[a-z_]*\}")
+
+
+def _format_regex(fmt, values=None):
+    """The regular expression of the texts a format gives: each verb any text, or the value
+    given for it (values: the n-th verb's, a regular expression)."""
+    out, n, i = [], 0, 0
+    for m in _VERB.finditer(fmt):
+        out.append(re.escape(fmt[i:m.start()]))
+        if m.group() == "%%":
+            out.append("%")
+        else:
+            idx = re.match(r"%\[(\d+)\]", m.group())
+            k = int(idx.group(1)) - 1 if idx else n
+            out.append(values[k] if values and k < len(values) else "(.*?)")
+            n = k + 1
+        i = m.end()
+    out.append(re.escape(fmt[i:]))
+    return "".join(out)
+
+
+def _read_mo(path):
+    """The entries of a compiled catalog: ([msgid, msgid_plural...], [msgstr forms...])."""
+    with open(path, "rb") as f:
+        data = f.read()
+    order = "<" if struct.unpack("<I", data[:4])[0] == 0x950412de else ">"
+    _, count, ids, strs = struct.unpack(order + "4I", data[4:20])
+    entries = []
+    for k in range(count):
+        ilen, ioff = struct.unpack(order + "2I", data[ids + 8 * k:ids + 8 * k + 8])
+        slen, soff = struct.unpack(order + "2I", data[strs + 8 * k:strs + 8 * k + 8])
+        msgids = data[ioff:ioff + ilen].decode().split("\0")
+        if msgids[0]:
+            entries.append((msgids, data[soff:soff + slen].decode().split("\0")))
+    return entries
+
+
+class Translator:
+    def __init__(self):
+        self.entries = []
+        langs = [l for l in os.environ.get("LANGUAGE", "").split(":") if l]
+        base = os.environ.get("TEXTDOMAINDIR", "/usr/share/locale")
+        for lang in langs + [l.split("_")[0] for l in langs]:
+            path = os.path.join(base, lang, "LC_MESSAGES", "tails-backup.mo")
+            if os.path.exists(path):
+                self.entries = _read_mo(path)
+                break
+        self.cache = {}
+
+    def patterns(self, name):
+        """The regular expressions a shown name (bidi controls left out) matches when it is
+        what the English name shows: name is a text, or a pattern with "*" for any text. Each
+        catalog text (with a letter outside its verbs) that name can be the English of (name's
+        pattern matches the text, or the text's format gives name) gives its translations,
+        with the values name gives it where they are plain words and numbers (Thunderbird, 12),
+        any text for the others (a size, a stick's name, which the language writes its way).
+        Without a catalog, or when no text fits (a stick's name), name's own pattern."""
+        if name in self.cache:
+            return self.cache[name]
+        glob = "".join(".*" if c == "*" else re.escape(c) for c in name)
+        found = []
+        for msgids, msgstrs in self.entries:
+            fits = None
+            for msgid in msgids:
+                if not re.search(r"[A-Za-z]", _VERB.sub("", msgid)):
+                    continue
+                if "*" in name and re.fullmatch(glob, msgid, re.S):
+                    fits = []
+                    break
+                m = re.fullmatch(_format_regex(msgid), name, re.S)
+                if m:
+                    fits = [re.escape(v) if re.fullmatch(r"[A-Za-z0-9 ]+", v) else ".*?" for v in m.groups()]
+                    break
+            if fits is not None:
+                exact = name in msgids
+                lead, trail = (".*" if name.startswith("*") else ""), (".*" if name.endswith("*") else "")
+                pats = [lead + _format_regex(plain(s), fits) + trail for s in msgstrs]
+                found.append((exact, pats))
+        if any(e for e, _ in found):
+            found = [f for f in found if f[0]]
+        pats = [p for _, ps in found for p in ps] or [glob]
+        self.cache[name] = [re.compile(p, re.S) for p in pats]
+        return self.cache[name]
+
+    def matches(self, shown, name):
+        return any(p.fullmatch(plain(shown)) for p in self.patterns(name))
+
+    def text(self, msgid):
+        """The translation of msgid, or msgid."""
+        for msgids, msgstrs in self.entries:
+            if msgids[0] == msgid:
+                return plain(msgstrs[0])
+        return msgid
+
+
+TR = Translator()
 
 
 def shell_call(method, signature, args, reply, iface="org.gnome.Shell", path="/org/gnome/Shell"):
@@ -120,15 +239,12 @@ def named(acc, name):
     """Whether acc is called name (or starts with it, name ending in "*"; or contains it, name
     between two "*"), or is a button whose
     label says name: libadwaita 1.2 names a dialog's buttons twice ("Cancel Cancel")."""
-    n = acc.name or ""
-    if (n == name) or (name.endswith("*") and n.startswith(name[:-1])):
-        return True
-    if len(name) > 2 and name.startswith("*") and name.endswith("*") and name[1:-1] in n:
+    if TR.matches(acc.name, name):
         return True
     if is_role(acc, "push button"):
         for i in range(acc.childCount):
             child = acc.getChildAtIndex(i)
-            if child is not None and child.getRoleName() == "label" and child.name == name:
+            if child is not None and child.getRoleName() == "label" and TR.matches(child.name, name):
                 return True
     return False
 
@@ -140,7 +256,12 @@ def find(role, name, timeout=TIMEOUT, sensitive=False, dialog=False):
     while time.monotonic() < deadline:
         root = app_root()
         if root is not None and dialog:
-            root = next((a for a in walk(root) if is_role(a, "dialog") and showing(a)), None)
+            try:
+                root = next((a for a in walk(root) if is_role(a, "dialog") and showing(a)), None)
+            except Exception:
+                # An accessible that went away, or an app too busy to answer in time (seen
+                # while a dialog opened on a loaded machine): look again.
+                root = None
         if root is not None:
             for acc in walk(root):
                 try:
@@ -170,8 +291,8 @@ def gone(role, name, timeout=TIMEOUT):
 
 _WINDOW_RECT = (
     "(() => { const w = global.get_window_actors().map(a => a.meta_window)"
-    ".find(w => w.get_title() === 'Backup'); if (!w) return null;"
-    " const r = w.get_frame_rect(); return [r.x, r.y, r.width, r.height]; })()")
+    ".find(w => w.get_title() === %s); if (!w) return null;"
+    " const r = w.get_frame_rect(); return [r.x, r.y, r.width, r.height]; })()") % json.dumps(TR.text("Backup"))
 
 _POINTER = (
     "const Clutter = imports.gi.Clutter, GLib = imports.gi.GLib;"
@@ -269,7 +390,7 @@ def first_run(shots):
     step("create: choose a stick")
     find("label", "Choose a USB stick for your backup Tails")
     find("label", "This stick is too small*")  # the unusable stick says why
-    click("check box", STICK)
+    click("check box", STICK_NAME)
     find("push button", "Next", sensitive=True)
     shots.take("create-choose")
     click("push button", "Next")
@@ -322,7 +443,7 @@ def first_run(shots):
     step("verify")
     click("push button", "Check a backup")
     find("label", "Choose the backup to check")
-    click("check box", STICK)
+    click("check box", STICK_NAME)
     click("push button", "Check")
     find("label", "Your backup Tails is not up to date", timeout=60)
     find("label", "Persistent/notes.txt")
@@ -333,7 +454,7 @@ def first_run(shots):
 
     step("restore: its question")
     click("push button", "Restore from a backup")
-    click("check box", STICK)
+    click("check box", STICK_NAME)
     click("push button", "Restore")
     find("label", "Replace your Persistent Storage?", dialog=True)
     find("push button", "Restore and delete 12 files", dialog=True)
@@ -351,7 +472,7 @@ def pair(shots):
     click("push button", "Use a Tails stick I already have…")
     find("label", "Choose your Tails stick")
     find("label", "This stick has no Tails on it*")  # the blank sticks say why not
-    click("check box", TAILS_STICK)
+    click("check box", TAILS_STICK_NAME)
     find("push button", "Pair", sensitive=True)
     shots.take("pair-choose")
     click("push button", "Pair")
@@ -360,14 +481,14 @@ def pair(shots):
     shots.take("pair-done")
     click("push button", "Done")
     find("label", "Your backup Tails is plugged in.")
-    find("label", TAILS_STICK)
+    find("label", TAILS_STICK_NAME)
     find("push button", "Update now", sensitive=True)
 
 
 def page_verify(shots):
     step("a second start with --page verify: the window shows the verify page")
     find("label", "Choose the backup to check")
-    find("check box", TAILS_STICK)
+    find("check box", TAILS_STICK_NAME)
 
 
 def verify_waiting(shots):

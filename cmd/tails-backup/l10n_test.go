@@ -58,8 +58,10 @@ func TestStatusInTheSessionLanguage(t *testing.T) {
 		}, []string{"Tails principal"}},
 		{"Arabic as Tails sets it", map[string]string{"LANG": "ar_EG.UTF-8", "LANGUAGE": "ar_EG"}, catalogs, []string{
 			"هذا هو Tails الرئيسي.\n",
-			"  Kingston DataTraveler، 17٫2 غ.ب\n",
-			"    آخر تحديث:          السبت 1 مارس 2025، 12:00 (منذ 9 أيام)\n",
+			// The values inserted in the Arabic sentences are isolated (l10n.Isolate), so
+			// that the Latin ones read left to right.
+			"  \u2068Kingston DataTraveler\u2069، \u206817٫2\u00a0غ.ب\u2069\n",
+			"    آخر تحديث:          \u2068السبت 1 مارس 2025، 12:00\u2069 (منذ \u20689 أيام\u2069)\n",
 		}, []string{"This is your main Tails"}},
 		{"C locale is English", map[string]string{"LC_ALL": "C", "LANGUAGE": "fr"}, catalogs, []string{
 			"This is your main Tails.\n",

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"tails-backup/dbusapi"
+	"tails-backup/l10n"
 )
 
 // Scenarios are the worlds NewFake knows, with what each shows.
@@ -59,9 +60,11 @@ const (
 	ChoiceRestore   = "restore"
 )
 
-// Fake is a Backend of a scenario. Its jobs take a few Steps each.
+// Fake is a Backend of a scenario. Its jobs take a few Steps each. Like the agent, it words its
+// texts in the session's language (its Locale).
 type Fake struct {
 	Events    dbusapi.Relay // where the fake reports; set its sink to the Service
+	loc       *l10n.Locale
 	questions *dbusapi.Questions
 	step      time.Duration
 	now       func() time.Time
@@ -136,12 +139,20 @@ type fakeJob struct {
 	done   chan struct{}
 }
 
-// NewFake returns the fake in a scenario (one of Scenarios); its jobs advance every step.
+// NewFake returns the fake in a scenario (one of Scenarios), speaking English; its jobs advance
+// every step.
 func NewFake(scenario string, step time.Duration) (*Fake, error) {
+	return NewFakeIn(nil, scenario, step)
+}
+
+// NewFakeIn is NewFake speaking the language of loc, as the agent does (nil: English): the
+// texts of its status, sticks, jobs and questions are translated through the project's catalog,
+// with the sizes and the values inserted as l10n writes them.
+func NewFakeIn(loc *l10n.Locale, scenario string, step time.Duration) (*Fake, error) {
 	if _, ok := Scenarios[scenario]; !ok {
 		return nil, fmt.Errorf("no scenario %q: choose one of %s", scenario, strings.Join(ScenarioNames(), ", "))
 	}
-	f := &Fake{step: step, now: time.Now, sticks: map[string][]dbusapi.StickInfo{}, plugWait: PlugWait}
+	f := &Fake{loc: loc, step: step, now: time.Now, sticks: map[string][]dbusapi.StickInfo{}, plugWait: PlugWait}
 	f.questions = dbusapi.NewQuestions(&f.Events, 0)
 	now := f.now()
 	f.status = dbusapi.Status{
@@ -156,36 +167,36 @@ func NewFake(scenario string, step time.Duration) (*Fake, error) {
 		LastSuccess: now.Add(-3 * 24 * time.Hour).Truncate(time.Second),
 		LastAttempt: now.Add(-3 * 24 * time.Hour).Truncate(time.Second),
 		LastResult:  "success",
-		AgeText:     "Updated 3 days ago",
+		AgeText:     loc.Tr("Updated %s ago", loc.Days(3*24*time.Hour)),
 	}
 	plug := func() {
 		backup.Plugged, backup.Device = true, BackupDevice
 	}
 	switch scenario {
 	case "first-run":
-		f.status.ReminderText = "No reminder until you have a backup Tails."
+		f.status.ReminderText = loc.Tr("No reminder until you have a backup Tails.")
 	case "plugged", "updating":
 		plug()
 	case "failed":
 		backup.LastAttempt = now.Add(-time.Hour).Truncate(time.Second)
 		backup.LastResult = "failed"
-		backup.LastMessage = "Your backup Tails was unplugged during the update. Plug it in again to finish the update."
+		backup.LastMessage = loc.Tr("Your backup Tails was unplugged during the update. Plug it in again to finish the update.")
 	case "paused":
 		f.status.Paused = true
-		f.status.PausedText = "Automatic updates are paused while you restore from a backup; they start again when the restore is finished."
+		f.status.PausedText = loc.Tr("Automatic updates are paused while you restore from a backup; they start again when the restore is finished.")
 	case "backup":
 		f.status.IsBackup = true
 		f.status.RemindersEnabled = false
-		f.status.ReminderText = "No reminder: this Tails is itself a backup, its main Tails does the reminding."
+		f.status.ReminderText = loc.Tr("No reminder: this Tails is itself a backup, its main Tails does the reminding.")
 	case "no-persistence":
 		f.status.PersistentStorage = false
 	}
 	if scenario != "first-run" && scenario != "backup" {
 		f.status.Backups = []dbusapi.Backup{backup}
 		f.status.NextReminder = backup.LastSuccess.Add(7 * 24 * time.Hour)
-		f.status.ReminderText = "Next reminder in about 4 days, unless your backup is updated before."
+		f.status.ReminderText = f.nextReminder(4)
 	}
-	f.sticks = scenarioSticks(scenario)
+	f.sticks = scenarioSticks(loc, scenario)
 	if scenario == "updating" {
 		if _, err := f.start(dbusapi.Job{Kind: dbusapi.KindUpdate, Backup: BackupUUID, Device: BackupDevice, Automatic: true}, f.runUpdate); err != nil {
 			return nil, err
@@ -194,30 +205,37 @@ func NewFake(scenario string, step time.Duration) (*Fake, error) {
 	return f, nil
 }
 
-func scenarioSticks(scenario string) map[string][]dbusapi.StickInfo {
+// stickName is a stick's name as the agent words it: its model and size.
+func stickName(loc *l10n.Locale, model string, size int64) string {
+	return loc.Tr("%[1]s, %[2]s", model, loc.Size(size))
+}
+
+func scenarioSticks(loc *l10n.Locale, scenario string) map[string][]dbusapi.StickInfo {
 	blank := dbusapi.StickInfo{
-		Device: BlankDevice, Name: "SanDisk Cruzer Blade, 16.0 GB", Size: 16_008_609_792, SizeText: "16.0 GB",
+		Device: BlankDevice, Name: stickName(loc, "SanDisk Cruzer Blade", 16_008_609_792), Size: 16_008_609_792, SizeText: loc.Size(16_008_609_792),
 		Usable: true,
-		Erase:  []string{"The Tails 6.10 on it", "2 partitions, 14.2 GB"}, Confirm: confirmToken,
+		Erase: []string{loc.Tr("The Tails %s on it", "6.10"),
+			loc.TrN("%[1]d partition, %[2]s", "%[1]d partitions, %[2]s", 2, 2, loc.Size(14_200_000_000))},
+		Confirm: confirmToken,
 	}
 	small := dbusapi.StickInfo{
-		Device: SmallDevice, Name: "Kingston DataTraveler, 4.0 GB", Size: 4_001_366_016, SizeText: "4.0 GB",
-		Reason: "This stick is too small: a backup of this Tails needs at least 8.0 GB. Use a stick of 8 GB or more.",
+		Device: SmallDevice, Name: stickName(loc, "Kingston DataTraveler", 4_001_366_016), Size: 4_001_366_016, SizeText: loc.Size(4_001_366_016),
+		Reason: loc.Tr("This stick is too small: a backup of this Tails needs at least %[1]s. Use a stick of %[2]d GB or more.", loc.Size(8_000_000_000), 8),
 	}
 	tailsStick := dbusapi.StickInfo{
-		Device: TailsDevice, Name: "Samsung Flash Drive, 32.0 GB", Size: 32_017_047_552, SizeText: "32.0 GB", Usable: true,
+		Device: TailsDevice, Name: stickName(loc, "Samsung Flash Drive", 32_017_047_552), Size: 32_017_047_552, SizeText: loc.Size(32_017_047_552), Usable: true,
 	}
 	backup := dbusapi.StickInfo{
-		Device: BackupDevice, Name: BackupName, Size: 16_008_609_792, SizeText: "16.0 GB",
+		Device: BackupDevice, Name: stickName(loc, "SanDisk Cruzer Blade", 16_008_609_792), Size: 16_008_609_792, SizeText: loc.Size(16_008_609_792),
 		Usable: true, Paired: true, BackupOfThis: true,
 	}
 	switch scenario {
 	case "first-run":
 		smallCreate := small
-		smallCreate.Erase = []string{"1 partition, 4.0 GB"}
+		smallCreate.Erase = []string{loc.TrN("%[1]d partition, %[2]s", "%[1]d partitions, %[2]s", 1, 1, loc.Size(4_000_000_000))}
 		notTails := func(s dbusapi.StickInfo) dbusapi.StickInfo {
 			s.Usable, s.Erase, s.Confirm = false, nil, ""
-			s.Reason = "This stick has no Tails on it: create a backup Tails on it instead."
+			s.Reason = loc.Tr("This stick has no Tails on it: create a backup Tails on it instead.")
 			return s
 		}
 		return map[string][]dbusapi.StickInfo{
@@ -232,10 +250,10 @@ func scenarioSticks(scenario string) map[string][]dbusapi.StickInfo {
 		}
 		pairedAlready := backup
 		pairedAlready.Usable = false
-		pairedAlready.Reason = "This stick is already your backup Tails: plug it in to update it."
+		pairedAlready.Reason = loc.Tr("This stick is already your backup Tails: plug it in to update it.")
 		noCreate := backup
 		noCreate.Usable = false
-		noCreate.Reason = "This stick is your backup Tails: creating a backup on it would erase it. Use another stick."
+		noCreate.Reason = loc.Tr("This stick is your backup Tails: creating a backup on it would erase it. Use another stick.")
 		return map[string][]dbusapi.StickInfo{
 			dbusapi.PurposeCreate:  {noCreate},
 			dbusapi.PurposePair:    {pairedAlready},
@@ -286,12 +304,12 @@ func (f *Fake) stick(purpose, device string) (dbusapi.StickInfo, error) {
 			return s, nil
 		}
 	}
-	return dbusapi.StickInfo{}, dbusapi.Errorf(dbusapi.NotFound, "No stick is plugged in at %s: plug it in, or choose a stick from the list.", device)
+	return dbusapi.StickInfo{}, &dbusapi.Error{Kind: dbusapi.NotFound, Text: f.loc.Tr("No stick is plugged in at %s: plug it in, or choose a stick from the list.", device)}
 }
 
 // start runs a job unless one runs (Busy).
 func (f *Fake) start(info dbusapi.Job, run func(ctx context.Context, id string) dbusapi.Result) (string, error) {
-	return f.startAt(info, dbusapi.Progress{Fraction: -1, SecondsLeft: -1, Step: "Starting.", Cancellable: true}, run)
+	return f.startAt(info, dbusapi.Progress{Fraction: -1, SecondsLeft: -1, Step: f.loc.Tr("Starting."), Cancellable: true}, run)
 }
 
 // startAt is start with the job's first Progress.
@@ -299,7 +317,7 @@ func (f *Fake) startAt(info dbusapi.Job, first dbusapi.Progress, run func(ctx co
 	f.mu.Lock()
 	if f.job != nil {
 		f.mu.Unlock()
-		return "", &dbusapi.Error{Kind: dbusapi.Busy, Text: "Another backup task is under way: wait for it to finish, or cancel it."}
+		return "", &dbusapi.Error{Kind: dbusapi.Busy, Text: f.loc.Tr("Another backup task is under way: wait for it to finish, or cancel it.")}
 	}
 	f.nextJob++
 	info.ID = fmt.Sprintf("%s-%d", info.Kind, f.nextJob)
@@ -363,7 +381,16 @@ func (f *Fake) pause(ctx context.Context) bool {
 	}
 }
 
-var cancelled = dbusapi.Result{Result: dbusapi.ResultCancelled, Text: "Cancelled. Nothing was lost; the next update finishes the job."}
+// cancelled is how a cancelled update ends.
+func (f *Fake) cancelled() dbusapi.Result {
+	return dbusapi.Result{Result: dbusapi.ResultCancelled, Text: f.loc.Tr("Cancelled. Nothing was lost; the next update finishes the job.")}
+}
+
+// nextReminder says when the next reminder comes, days from now.
+func (f *Fake) nextReminder(days int) string {
+	return f.loc.TrN("Next reminder in about %d day, unless your backup is updated before.",
+		"Next reminder in about %d days, unless your backup is updated before.", days, days)
+}
 
 // copySteps reports a copy of total bytes in steps; false when cancelled.
 func (f *Fake) copySteps(ctx context.Context, id, step string, total float64) bool {
@@ -374,7 +401,7 @@ func (f *Fake) copySteps(ctx context.Context, id, step string, total float64) bo
 		frac := float64(i) / 4
 		f.progress(id, dbusapi.Progress{
 			Fraction: frac, Step: step, Cancellable: true, SecondsLeft: int64(4-i) * 30,
-			Text: fmt.Sprintf("Copying: %.1f GB of %.1f GB", frac*total, total),
+			Text: f.loc.Tr("Copying: %[1]s of %[2]s", f.loc.Size(int64(frac*total*1e9)), f.loc.Size(int64(total*1e9))),
 		})
 	}
 	return true
@@ -395,50 +422,50 @@ func (f *Fake) UpdateNow(ctx context.Context, backup string) (string, error) {
 	}
 	f.mu.Unlock()
 	if found == nil {
-		return "", &dbusapi.Error{Kind: dbusapi.NotFound, Text: "Your backup Tails is not plugged in: plug it in to update it."}
+		return "", &dbusapi.Error{Kind: dbusapi.NotFound, Text: f.loc.Tr("Your backup Tails is not plugged in: plug it in to update it.")}
 	}
 	return f.start(info, f.runUpdate)
 }
 
 func (f *Fake) runUpdate(ctx context.Context, id string) dbusapi.Result {
-	f.progress(id, dbusapi.Progress{Fraction: -1, SecondsLeft: -1, Step: "Unlocking your backup Tails.", Cancellable: true})
+	f.progress(id, dbusapi.Progress{Fraction: -1, SecondsLeft: -1, Step: f.loc.Tr("Unlocking your backup Tails."), Cancellable: true})
 	if !f.pause(ctx) {
-		return cancelled
+		return f.cancelled()
 	}
 	{ // the update asks about an application open, as the agent's does when one is
 		choice, err := f.questions.Ask(ctx, id, dbusapi.Question{
 			ID:    QuestionApps,
-			Title: "Close Thunderbird?",
-			Body: "Close it to back up its data, or skip that data this time (your backup keeps its previous copy): " +
-				"while Thunderbird is open, the data of Thunderbird Email Client might be copied half-written.",
+			Title: f.loc.Tr("Close %s?", "Thunderbird"),
+			Body: f.loc.Tr("Close it to back up its data, or skip that data this time (your backup keeps its previous copy): "+
+				"while %[1]s is open, the data of %[2]s might be copied half-written.", "Thunderbird", "Thunderbird Email Client"),
 			Choices: []dbusapi.Choice{
-				{ID: ChoiceCancel, Label: "Cancel update"},
-				{ID: ChoiceClose, Label: "Close Thunderbird"},
-				{ID: ChoiceSkip, Label: "Skip its data"},
+				{ID: ChoiceCancel, Label: f.loc.Tr("Cancel update")},
+				{ID: ChoiceClose, Label: f.loc.Tr("Close %s", "Thunderbird")},
+				{ID: ChoiceSkip, Label: f.loc.Tr("Skip its data")},
 			},
 		})
 		if err != nil || choice == ChoiceCancel {
-			return cancelled
+			return f.cancelled()
 		}
 		if choice == ChoiceSkip {
-			f.Events.Message(id, dbusapi.LevelWarning, "Thunderbird's data is not updated this time; your backup keeps its previous copy.")
+			f.Events.Message(id, dbusapi.LevelWarning, f.loc.Tr("The data of %s is not updated this time; your backup keeps its previous copy.", "Thunderbird"))
 		}
 	}
-	if !f.copySteps(ctx, id, "Copying your Persistent Storage.", 3.4) {
-		return cancelled
+	if !f.copySteps(ctx, id, f.loc.Tr("Copying your Persistent Storage."), 3.4) {
+		return f.cancelled()
 	}
 	f.mu.Lock()
 	for i, b := range f.status.Backups {
 		if b.UUID == BackupUUID {
 			now := f.now().Truncate(time.Second)
-			b.LastSuccess, b.LastAttempt, b.LastResult, b.LastMessage, b.AgeText = now, now, "success", "", "Updated less than a day ago"
+			b.LastSuccess, b.LastAttempt, b.LastResult, b.LastMessage, b.AgeText = now, now, "success", "", f.loc.Tr("Updated less than a day ago")
 			f.status.Backups[i] = b
 			f.status.NextReminder = now.Add(7 * 24 * time.Hour)
-			f.status.ReminderText = "Next reminder in about 7 days, unless your backup is updated before."
+			f.status.ReminderText = f.nextReminder(7)
 		}
 	}
 	f.mu.Unlock()
-	return dbusapi.Result{Result: dbusapi.ResultSuccess, Text: "Your backup Tails is up to date. You can unplug it."}
+	return dbusapi.Result{Result: dbusapi.ResultSuccess, Text: f.loc.Tr("Your backup Tails is up to date. You can unplug it.")}
 }
 
 // Create implements dbusapi.Backend.
@@ -448,15 +475,15 @@ func (f *Fake) Create(ctx context.Context, device, confirm string) (string, erro
 		return "", err
 	}
 	if confirm != s.Confirm {
-		return "", &dbusapi.Error{Kind: dbusapi.Refused, Text: "This stick changed since you confirmed erasing it: look at what it holds again and confirm again."}
+		return "", &dbusapi.Error{Kind: dbusapi.Refused, Text: f.loc.Tr("This stick changed since you confirmed erasing it: look at what it holds again and confirm again.")}
 	}
 	return f.start(dbusapi.Job{Kind: dbusapi.KindCreate, Device: device}, func(ctx context.Context, id string) dbusapi.Result {
-		f.Events.Message(id, dbusapi.LevelInfo, "Everything on "+s.Name+" is being erased.")
-		if !f.copySteps(ctx, id, "Copying Tails to the new stick.", 1.6) {
-			return dbusapi.Result{Result: dbusapi.ResultCancelled, Text: "Cancelled. The stick is not a backup Tails; create it again to use it."}
+		f.Events.Message(id, dbusapi.LevelInfo, f.loc.Tr("Everything on %s is being erased.", s.Name))
+		if !f.copySteps(ctx, id, f.loc.Tr("Copying Tails to the new stick."), 1.6) {
+			return dbusapi.Result{Result: dbusapi.ResultCancelled, Text: f.loc.Tr("Cancelled. The stick is not a backup Tails; create it again to use it.")}
 		}
 		f.addBackup(NewBackupUUID, s)
-		return dbusapi.Result{Text: "Your backup Tails is ready: it is updated each time you plug it in.", Backup: NewBackupUUID}
+		return dbusapi.Result{Text: f.loc.Tr("Your backup Tails is ready: it is updated each time you plug it in."), Backup: NewBackupUUID}
 	})
 }
 
@@ -466,16 +493,16 @@ func (f *Fake) addBackup(uuid string, s dbusapi.StickInfo) {
 	now := f.now().Truncate(time.Second)
 	f.status.Backups = append(f.status.Backups, dbusapi.Backup{
 		UUID: uuid, Name: s.Name, Paired: now, LastSuccess: now, LastAttempt: now, LastResult: "success",
-		AgeText: "Updated less than a day ago", Plugged: true, Device: s.Device,
+		AgeText: f.loc.Tr("Updated less than a day ago"), Plugged: true, Device: s.Device,
 	})
 	f.status.NextReminder = now.Add(7 * 24 * time.Hour)
-	f.status.ReminderText = "Next reminder in about 7 days, unless your backup is updated before."
+	f.status.ReminderText = f.nextReminder(7)
 	// The stick is now this Tails' backup, as ListSticks says from then on: it can be checked
 	// and restored from, not created on nor paired again.
 	backup := dbusapi.StickInfo{Device: s.Device, Name: s.Name, Size: s.Size, SizeText: s.SizeText, Usable: true, Paired: true, BackupOfThis: true}
 	noCreate, pairedAlready := backup, backup
-	noCreate.Usable, noCreate.Reason = false, "This stick is your backup Tails: creating a backup on it would erase it. Use another stick."
-	pairedAlready.Usable, pairedAlready.Reason = false, "This stick is already your backup Tails: plug it in to update it."
+	noCreate.Usable, noCreate.Reason = false, f.loc.Tr("This stick is your backup Tails: creating a backup on it would erase it. Use another stick.")
+	pairedAlready.Usable, pairedAlready.Reason = false, f.loc.Tr("This stick is already your backup Tails: plug it in to update it.")
 	for purpose, st := range map[string]dbusapi.StickInfo{
 		dbusapi.PurposeCreate: noCreate, dbusapi.PurposePair: pairedAlready,
 		dbusapi.PurposeRestore: backup, dbusapi.PurposeVerify: backup,
@@ -507,11 +534,11 @@ func (f *Fake) onlyStick(purpose string) (dbusapi.StickInfo, error) {
 	}
 	switch len(usable) {
 	case 0:
-		return dbusapi.StickInfo{}, &dbusapi.Error{Kind: dbusapi.NotFound, Text: "No usable stick is plugged in: plug one in."}
+		return dbusapi.StickInfo{}, &dbusapi.Error{Kind: dbusapi.NotFound, Text: f.loc.Tr("No usable stick is plugged in: plug one in.")}
 	case 1:
 		return usable[0], nil
 	}
-	return dbusapi.StickInfo{}, &dbusapi.Error{Kind: dbusapi.Refused, Text: "Several Tails sticks are plugged in: choose one in the list."}
+	return dbusapi.StickInfo{}, &dbusapi.Error{Kind: dbusapi.Refused, Text: f.loc.Tr("Several Tails sticks are plugged in: choose one in the list.")}
 }
 
 // startStick starts a job of kind on the stick of device for purpose, as the agent does: with
@@ -536,6 +563,7 @@ func (f *Fake) startStick(purpose, kind, device, backup, wait string, run func(c
 	f.mu.Lock()
 	after, held, bound := f.plugAfter, f.held != nil, f.plugWait
 	f.mu.Unlock()
+	wait = f.loc.Tr(wait)
 	waiting := dbusapi.Progress{Fraction: -1, SecondsLeft: -1, Step: wait, Text: wait, Cancellable: true, WaitingForStick: true}
 	return f.startAt(dbusapi.Job{Kind: kind}, waiting, func(ctx context.Context, id string) dbusapi.Result {
 		var plug <-chan time.Time
@@ -549,9 +577,10 @@ func (f *Fake) startStick(purpose, kind, device, backup, wait string, run func(c
 		select {
 		case <-plug:
 		case <-ctx.Done():
-			return dbusapi.Result{Result: dbusapi.ResultCancelled, Text: PlugCancelled}
+			return dbusapi.Result{Result: dbusapi.ResultCancelled, Text: f.loc.Tr(PlugCancelled)}
 		case <-timeout.C:
-			return dbusapi.Result{Result: dbusapi.ResultFailed, Text: "No stick was plugged in within 10 minutes, so nothing was changed: plug it in, then try again."}
+			return dbusapi.Result{Result: dbusapi.ResultFailed, Text: f.loc.Tr("No stick was plugged in within %s, so nothing was changed: plug it in, then try again.",
+				f.loc.TrN("%d minute", "%d minutes", int(bound/time.Minute), int(bound/time.Minute)))}
 		}
 		f.plugIn()
 		s, err := f.onlyStick(purpose)
@@ -571,12 +600,12 @@ func (f *Fake) startStick(purpose, kind, device, backup, wait string, run func(c
 // Pair implements dbusapi.Backend.
 func (f *Fake) Pair(ctx context.Context, device string) (string, error) {
 	return f.startStick(dbusapi.PurposePair, dbusapi.KindPair, device, "", PlugPairText, func(ctx context.Context, id string, s dbusapi.StickInfo) dbusapi.Result {
-		f.progress(id, dbusapi.Progress{Fraction: -1, SecondsLeft: -1, Step: "Unlocking the stick.", Cancellable: true})
+		f.progress(id, dbusapi.Progress{Fraction: -1, SecondsLeft: -1, Step: f.loc.Tr("Unlocking the stick."), Cancellable: true})
 		if !f.pause(ctx) {
-			return dbusapi.Result{Result: dbusapi.ResultCancelled, Text: "Cancelled. The stick is not paired."}
+			return dbusapi.Result{Result: dbusapi.ResultCancelled, Text: f.loc.Tr("Cancelled. The stick is not paired.")}
 		}
 		f.addBackup(NewBackupUUID, s)
-		return dbusapi.Result{Text: "The stick is now your backup Tails. Update it now, or plug it in later.", Backup: NewBackupUUID}
+		return dbusapi.Result{Text: f.loc.Tr("The stick is now your backup Tails. Update it now, or plug it in later."), Backup: NewBackupUUID}
 	})
 }
 
@@ -585,40 +614,42 @@ func (f *Fake) Restore(ctx context.Context, device string) (string, error) {
 	return f.startStick(dbusapi.PurposeRestore, dbusapi.KindRestore, device, BackupUUID, PlugRestoreText, func(ctx context.Context, id string, _ dbusapi.StickInfo) dbusapi.Result {
 		choice, err := f.questions.Ask(ctx, id, dbusapi.Question{
 			ID:    QuestionRestore,
-			Title: "Replace your Persistent Storage?",
-			Body:  "Restoring replaces the files of your Persistent Storage with those of the backup: 12 files that are only here will be deleted.",
+			Title: f.loc.Tr("Replace your Persistent Storage?"),
+			Body: f.loc.TrN("Restoring replaces the files of your Persistent Storage with those of the backup: %d file that is only here will be deleted.",
+				"Restoring replaces the files of your Persistent Storage with those of the backup: %d files that are only here will be deleted.", 12, 12),
 			Choices: []dbusapi.Choice{
-				{ID: ChoiceCancel, Label: "Cancel"},
-				{ID: ChoiceRestore, Label: "Restore and delete 12 files"},
+				{ID: ChoiceCancel, Label: f.loc.Tr("Cancel")},
+				{ID: ChoiceRestore, Label: f.loc.TrN("Restore and delete %d file", "Restore and delete %d files", 12, 12)},
 			},
 			Destructive: ChoiceRestore,
 		})
 		if err != nil || choice != ChoiceRestore {
-			return dbusapi.Result{Result: dbusapi.ResultCancelled, Text: "Cancelled. Nothing was changed."}
+			return dbusapi.Result{Result: dbusapi.ResultCancelled, Text: f.loc.Tr("Cancelled. Nothing was changed.")}
 		}
-		if !f.copySteps(ctx, id, "Restoring your Persistent Storage.", 3.4) {
-			return dbusapi.Result{Result: dbusapi.ResultCancelled, Text: "Cancelled. Restore again to finish: your Persistent Storage is partly restored."}
+		if !f.copySteps(ctx, id, f.loc.Tr("Restoring your Persistent Storage."), 3.4) {
+			return dbusapi.Result{Result: dbusapi.ResultCancelled, Text: f.loc.Tr("Cancelled. Restore again to finish: your Persistent Storage is partly restored.")}
 		}
-		return dbusapi.Result{Text: "Your Persistent Storage is restored. Restart Tails to use it."}
+		return dbusapi.Result{Text: f.loc.Tr("Your Persistent Storage is restored. Restart Tails to use it.")}
 	})
 }
 
 // Verify implements dbusapi.Backend.
 func (f *Fake) Verify(ctx context.Context, device string) (string, error) {
 	return f.startStick(dbusapi.PurposeVerify, dbusapi.KindVerify, device, BackupUUID, PlugVerifyText, func(ctx context.Context, id string, _ dbusapi.StickInfo) dbusapi.Result {
-		if !f.copySteps(ctx, id, "Comparing your backup with this Tails.", 3.4) {
-			return dbusapi.Result{Result: dbusapi.ResultCancelled, Text: "Cancelled. Nothing was changed."}
+		if !f.copySteps(ctx, id, f.loc.Tr("Comparing your backup with this Tails."), 3.4) {
+			return dbusapi.Result{Result: dbusapi.ResultCancelled, Text: f.loc.Tr("Cancelled. Nothing was changed.")}
 		}
 		return dbusapi.Result{
 			Result: dbusapi.ResultFailed,
-			Text:   "Your backup differs from this Tails in 2 places: update it to bring it up to date.",
+			Text: f.loc.TrN("Your backup differs from this Tails in %d place: update it to bring it up to date.",
+				"Your backup differs from this Tails in %d places: update it to bring it up to date.", 2, 2),
 			Differences: []dbusapi.Difference{
-				{Path: "Persistent/notes.txt", Change: "changed", Text: "Changed here since the last update."},
-				{Path: "Persistent/photos/new.jpg", Change: "missing", Text: "Only on this Tails: not backed up yet."},
+				{Path: "Persistent/notes.txt", Change: "changed", Text: f.loc.Tr("Changed here since the last update.")},
+				{Path: "Persistent/photos/new.jpg", Change: "missing", Text: f.loc.Tr("Only on this Tails: not backed up yet.")},
 			},
 			Checks: []dbusapi.Check{
-				{Name: "Tails system", OK: true, Text: "The Tails system of the backup is intact."},
-				{Name: "Boot loader", OK: true, Text: "The backup can start a computer."},
+				{Name: f.loc.Tr("Tails system"), OK: true, Text: f.loc.Tr("The Tails system of the backup is intact.")},
+				{Name: f.loc.Tr("Boot loader"), OK: true, Text: f.loc.Tr("The backup can start a computer.")},
 			},
 		}
 	})
@@ -630,18 +661,18 @@ func (f *Fake) Promote(ctx context.Context) (string, error) {
 	isBackup := f.status.IsBackup
 	f.mu.Unlock()
 	if !isBackup {
-		return "", &dbusapi.Error{Kind: dbusapi.Refused, Text: "This Tails is already your main Tails: there is nothing to promote."}
+		return "", &dbusapi.Error{Kind: dbusapi.Refused, Text: f.loc.Tr("This Tails is already your main Tails: there is nothing to promote.")}
 	}
 	return f.start(dbusapi.Job{Kind: dbusapi.KindPromote}, func(ctx context.Context, id string) dbusapi.Result {
 		if !f.pause(ctx) {
-			return dbusapi.Result{Result: dbusapi.ResultCancelled, Text: "Cancelled. This Tails is still a backup."}
+			return dbusapi.Result{Result: dbusapi.ResultCancelled, Text: f.loc.Tr("Cancelled. This Tails is still a backup.")}
 		}
 		f.mu.Lock()
 		f.status.IsBackup = false
 		f.status.RemindersEnabled = true
-		f.status.ReminderText = "No reminder until you have a backup Tails."
+		f.status.ReminderText = f.loc.Tr("No reminder until you have a backup Tails.")
 		f.mu.Unlock()
-		return dbusapi.Result{Text: "This Tails is now your main Tails. Create a new backup Tails for it."}
+		return dbusapi.Result{Text: f.loc.Tr("This Tails is now your main Tails. Create a new backup Tails for it.")}
 	})
 }
 
@@ -650,7 +681,7 @@ func (f *Fake) Cancel(ctx context.Context, job string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.job == nil || f.job.info.ID != job {
-		return &dbusapi.Error{Kind: dbusapi.NotFound, Text: "That task is not running any more: it has already finished."}
+		return &dbusapi.Error{Kind: dbusapi.NotFound, Text: f.loc.Tr("That task is not running any more: it has already finished.")}
 	}
 	f.job.cancel()
 	return nil
@@ -669,9 +700,10 @@ func (f *Fake) SetReminders(ctx context.Context, enabled bool, periodDays uint32
 		f.status.ReminderPeriodDays = periodDays
 	}
 	if !enabled {
-		f.status.ReminderText = "No reminder: reminders are off."
+		f.status.ReminderText = f.loc.Tr("No reminder: reminders are off.")
 	} else {
-		f.status.ReminderText = fmt.Sprintf("Reminders come when your backup is more than %d days old.", f.status.ReminderPeriodDays)
+		days := int(f.status.ReminderPeriodDays)
+		f.status.ReminderText = f.loc.TrN("Reminders come when your backup is more than %d day old.", "Reminders come when your backup is more than %d days old.", days, days)
 	}
 	f.mu.Unlock()
 	f.Events.Changed()
@@ -682,7 +714,7 @@ func (f *Fake) SetReminders(ctx context.Context, enabled bool, periodDays uint32
 func (f *Fake) Snooze(ctx context.Context) error {
 	f.mu.Lock()
 	f.status.SnoozedUntil = f.now().Add(24 * time.Hour).Truncate(time.Second)
-	f.status.ReminderText = "No reminder until tomorrow."
+	f.status.ReminderText = f.loc.Tr("No reminder until tomorrow.")
 	f.mu.Unlock()
 	f.Events.Changed()
 	return nil

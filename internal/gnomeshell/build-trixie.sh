@@ -23,4 +23,9 @@ export DEBIAN_FRONTEND=noninteractive
 chroot "$root" apt-get install -y --no-install-recommends "$@" >"$root.apt.log" 2>&1 ||
   { tail -30 "$root.apt.log" >&2; exit 1; }
 chroot "$root" apt-get clean
+# The locales a session can start in (gnomeshell.Locales): GTK and GNOME Shell read their
+# language and text direction from setlocale, which fails for a locale not generated.
+printf 'ar_EG.UTF-8 UTF-8\nfr_FR.UTF-8 UTF-8\n' >"$root/etc/locale.gen"
+chroot "$root" locale-gen >"$root.locale-gen.log" 2>&1 ||
+  { tail -30 "$root.locale-gen.log" >&2; exit 1; }
 chroot "$root" useradd -M -d /nonexistent -u 1000 -U -s /usr/sbin/nologin tbtest

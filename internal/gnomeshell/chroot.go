@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -25,6 +26,12 @@ import (
 // same list on the host; the Debian 13 root file system gets it at build time.
 var Packages = []string{"gnome-shell", "gjs", "dbus-x11", "libgl1-mesa-dri", "pinentry-gnome3", "gcr",
 	"python3-gi", "gir1.2-gtk-4.0", "gir1.2-adw-1", "python3-pyatspi", "at-spi2-core"}
+
+// languagePackages are what the Debian 13 root adds to Packages so that a session can run in
+// another language (StartIn): locales, whose locale-gen build-trixie.sh runs for Locales (without
+// a generated locale, setlocale fails and GTK and the shell stay in English, left to right), and
+// the Noto fonts, which have the Arabic glyphs (without them Arabic shows as boxes).
+var languagePackages = []string{"locales", "fonts-noto-core"}
 
 //go:embed build-trixie.sh
 var buildTrixie []byte
@@ -83,11 +90,14 @@ func trixieRoot(t testing.TB) (string, func()) {
 	return root, unlock
 }
 
+// trixiePackages are the packages of the Debian 13 root.
+func trixiePackages() []string { return append(slices.Clone(Packages), languagePackages...) }
+
 // stamp identifies what the root file system is built from.
 func stamp() string {
 	h := sha256.New()
 	h.Write(buildTrixie)
-	fmt.Fprintf(h, "\x00%s\n", strings.Join(Packages, " "))
+	fmt.Fprintf(h, "\x00%s\n", strings.Join(trixiePackages(), " "))
 	return hex.EncodeToString(h.Sum(nil)) + "\n"
 }
 
@@ -112,7 +122,7 @@ func build(t testing.TB, root, stampFile, want string) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
 	defer cancel()
-	args := append([]string{"--mount", "--propagation", "private", "--", "/bin/sh", script, tmp, mirror}, Packages...)
+	args := append([]string{"--mount", "--propagation", "private", "--", "/bin/sh", script, tmp, mirror}, trixiePackages()...)
 	out, err := exec.CommandContext(ctx, "unshare", args...).CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("%s: %w: %s", script, err, out)

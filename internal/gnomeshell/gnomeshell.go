@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -85,9 +86,14 @@ const busConfig = `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Con
 </busconfig>
 `
 
+// Locales are the languages a Trixie48 session can start in (StartIn), as Tails' Welcome Screen
+// names them in LANGUAGE: build-trixie.sh generates their locales (lang.UTF-8).
+var Locales = []string{"ar_EG", "fr_FR"}
+
 // Session is a running GNOME Shell with its buses. Its methods are safe for concurrent use.
 type Session struct {
 	shell Shell
+	lang  string // the session's language (one of Locales), "" for English
 	root  string // the root file system, "" for the host's
 	dir   string // the runtime directory (XDG_RUNTIME_DIR) as seen inside root
 	cmd   *exec.Cmd
@@ -107,11 +113,24 @@ type Session struct {
 // missing skips the test, or fails it on CI (internal/testtool); without root it skips.
 func Start(t testing.TB, shell Shell) *Session {
 	t.Helper()
+	return StartIn(t, shell, "")
+}
+
+// StartIn is Start with the session in the language lang (one of Locales; "" for English), as
+// Tails sets it: LANG=lang.UTF-8 and LANGUAGE=lang for the shell and for the programs run through
+// Command. The shell, GTK and libadwaita then speak that language from their own catalogs and,
+// for a language written right to left, mirror their layout by themselves. Only the Debian 13
+// root has the locales generated (and the fonts of Arabic): another shell fails the test.
+func StartIn(t testing.TB, shell Shell, lang string) *Session {
+	t.Helper()
+	if lang != "" && (shell != Trixie48 || !slices.Contains(Locales, lang)) {
+		t.Fatalf("gnomeshell: no locale %q in %s (the Debian 13 root has %q)", lang, shell, Locales)
+	}
 	if os.Geteuid() != 0 {
 		// It creates a user, switches to it and, for 48, mounts in its root file system.
 		t.Skip("gnomeshell: needs root to start a GNOME Shell session as its test user")
 	}
-	s := &Session{shell: shell, log: new(bytes.Buffer), waited: make(chan struct{}), release: func() {}}
+	s := &Session{shell: shell, lang: lang, log: new(bytes.Buffer), waited: make(chan struct{}), release: func() {}}
 	var uid, gid int
 	switch shell {
 	case Host43:
@@ -249,11 +268,11 @@ func (s *Session) start(uid, gid int) error {
 		"HOME=" + s.dir + "/home",
 		"XDG_RUNTIME_DIR=" + s.dir,
 		"XDG_SESSION_TYPE=wayland",
-		"LANG=C.UTF-8",
 		"LIBGL_ALWAYS_SOFTWARE=1",
 		"DBUS_SYSTEM_BUS_ADDRESS=unix:path=" + s.dir + "/system",
 		"DBUS_SESSION_BUS_ADDRESS=unix:path=" + s.dir + "/bus",
 	}
+	cmd.Env = append(cmd.Env, s.langEnv()...)
 	w := &lockedWriter{mu: &s.mu, w: s.log}
 	cmd.Stdout, cmd.Stderr = w, w
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -326,6 +345,17 @@ func (s *Session) ready(ctx context.Context) error {
 	return nil
 }
 
+// langEnv is the language of the session's programs, as Tails sets it: C.UTF-8 in English.
+func (s *Session) langEnv() []string {
+	if s.lang == "" {
+		return []string{"LANG=C.UTF-8"}
+	}
+	return []string{"LANG=" + s.lang + ".UTF-8", "LANGUAGE=" + s.lang}
+}
+
+// Lang is the session's language (one of Locales), "" for English.
+func (s *Session) Lang() string { return s.lang }
+
 // Shell is the shell the session runs.
 func (s *Session) Shell() Shell { return s.shell }
 
@@ -364,7 +394,7 @@ const rootHome = "root-home"
 func (s *Session) Command(program string, args []string, env ...string) *exec.Cmd {
 	argv := s.Argv(program, args...)
 	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "LANG=C.UTF-8", "HOME=" + s.dir + "/" + rootHome}
+	cmd.Env = append([]string{"PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "HOME=" + s.dir + "/" + rootHome}, s.langEnv()...)
 	for k, v := range s.Env() {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}

@@ -58,3 +58,29 @@ func TestShareCommand(t *testing.T) {
 		})
 	}
 }
+
+// TestSessionInArabic starts GNOME Shell 48 in Arabic, as Tails does: the shell lays its text
+// out right to left, and a program run in the session has the Arabic locale (generated in the
+// Debian 13 root; setlocale fails without it) and the fonts with Arabic glyphs.
+func TestSessionInArabic(t *testing.T) {
+	s := gnomeshell.StartIn(t, gnomeshell.Trixie48, "ar_EG")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	dir, err := s.Eval(ctx, "imports.gi.Clutter.get_default_text_direction() === imports.gi.Clutter.TextDirection.RTL")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dir != "true" {
+		t.Errorf("the shell's text direction is right to left: %s; want true", dir)
+	}
+	cmd := s.Command("/usr/bin/python3", []string{"-c",
+		"import locale; print(locale.setlocale(locale.LC_ALL, ''))"})
+	out, err := cmd.CombinedOutput()
+	if err != nil || string(out) != "ar_EG.UTF-8\n" {
+		t.Errorf("the locale of a program in the session: %q, %v; want ar_EG.UTF-8", out, err)
+	}
+	cmd = s.Command("/usr/bin/fc-list", []string{":lang=ar", "family"})
+	if out, err := cmd.CombinedOutput(); err != nil || len(out) == 0 {
+		t.Errorf("no font with Arabic glyphs in the session: %q, %v", out, err)
+	}
+}

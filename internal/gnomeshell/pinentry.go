@@ -1,6 +1,7 @@
 package gnomeshell
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/sirupsen/logrus"
@@ -19,6 +20,10 @@ func (s *Session) Pinentry(t testing.TB, log *logrus.Entry) *pinentry.Pinentry {
 		testtool.Program(t, "pinentry-gnome3", "pinentry-gnome3")
 	}
 	for k, v := range s.Env() {
+		t.Setenv(k, v)
+	}
+	for _, kv := range s.langEnv() { // pinentry-gnome3's own texts, in the session's language
+		k, v, _ := strings.Cut(kv, "=")
 		t.Setenv(k, v)
 	}
 	p := pinentry.NewPinentry(log)

@@ -288,7 +288,7 @@ func Generate(ctx context.Context, root, out string) error {
 	}
 	appPot := filepath.Join(tmp, "app.pot")
 	args := append([]string{"--from-code=UTF-8", "--add-comments=TRANSLATORS:", "--keyword=_", "--keyword=ngettext:1,2",
-		"--package-name=tails-backup", "--omit-header", "--sort-by-file", "-o", appPot}, rel...)
+		"--package-name=tails-backup", "--sort-by-file", "-o", appPot}, rel...)
 	cmd := exec.CommandContext(ctx, "xgettext", args...)
 	cmd.Dir = root
 	if o, err := cmd.CombinedOutput(); err != nil {

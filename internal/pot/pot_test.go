@@ -49,6 +49,30 @@ func TestExtractGo(t *testing.T) {
 	}
 }
 
+// TestGenerateKeepsNonASCII: the texts of the app with characters outside ASCII ("…", "–")
+// reach the template whole. xgettext with --omit-header has no charset to declare and cut them
+// at the first such character ("Starting…" became "Starting", which the app never asks for, so
+// it stayed English in every language).
+func TestGenerateKeepsNonASCII(t *testing.T) {
+	testtool.Program(t, "xgettext", "gettext")
+	testtool.Program(t, "msgcat", "gettext")
+	out := filepath.Join(t.TempDir(), "demo.pot")
+	if err := Generate(context.Background(), "testdata/gen", out); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range readPO(t, out) {
+		if e.Key() != "\x00" {
+			got = append(got, e.ID+"|"+e.Plural)
+		}
+	}
+	slices.Sort(got)
+	want := []string{"Create a backup Tails…|", "Go text – with a dash|", "Plain text|", "Starting…|", "{n} file – copied|{n} files – copied"}
+	if !slices.Equal(got, want) {
+		t.Errorf("the template has %q; want %q", got, want)
+	}
+}
+
 func readPO(t *testing.T, path string) []Entry {
 	t.Helper()
 	b, err := os.ReadFile(path)

@@ -17,6 +17,7 @@ import (
 
 	"tails-backup/dbusapi"
 	"tails-backup/dbusapi/dbusapitest"
+	"tails-backup/l10n"
 )
 
 func main() {
@@ -27,7 +28,8 @@ func main() {
 		"pair, verify or restore starts waiting for one (0: they are plugged in from the start)")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "Usage: fakebackupd [-scenario NAME] [-step DURATION] [-plug-after DURATION] [-v]\n\n"+
-			"Serves a fake %s on the session bus (DBUS_SESSION_BUS_ADDRESS).\n\nScenarios:\n", dbusapi.BusName)
+			"Serves a fake %s on the session bus (DBUS_SESSION_BUS_ADDRESS), in the session's language\n"+
+			"(LANGUAGE, LANG) with the catalogs of TEXTDOMAINDIR (default /usr/share/locale).\n\nScenarios:\n", dbusapi.BusName)
 		for _, n := range dbusapitest.ScenarioNames() {
 			fmt.Fprintf(flag.CommandLine.Output(), "  %-15s %s\n", n, dbusapitest.Scenarios[n])
 		}
@@ -50,7 +52,13 @@ func run(scenario string, step, plugAfter time.Duration, verbose bool) error {
 		l.Level = logrus.DebugLevel
 	}
 	log := logrus.NewEntry(l).WithField("scenario", scenario)
-	fake, err := dbusapitest.NewFake(scenario, step)
+	// The session's language, as the agent takes it; the catalogs from TEXTDOMAINDIR (the
+	// tests' compiled ones, as for the app) or where Debian installs them.
+	dir := os.Getenv("TEXTDOMAINDIR")
+	if dir == "" {
+		dir = l10n.Dir
+	}
+	fake, err := dbusapitest.NewFakeIn(l10n.FromEnv(os.Getenv, dir), scenario, step)
 	if err != nil {
 		return err
 	}
