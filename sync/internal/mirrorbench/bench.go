@@ -42,6 +42,8 @@ type bench struct {
 	self  string                   // this program, which runs ours612 under the seccomp filter
 	stats treegen.Stats
 	gen   time.Duration
+	// scales is the scale section's outcome, after the scenarios.
+	scales []scaleResult
 }
 
 // scenario is one line of the table. prepare runs before each repetition, outside the timing,
@@ -95,6 +97,7 @@ func (b *bench) run(ctx context.Context) (results []result, err error) {
 			return results, fmt.Errorf("scenario %s: %w", sc.name, err)
 		}
 	}
+	b.scales = b.runScales(ctx)
 	return results, nil
 }
 
@@ -159,17 +162,22 @@ func (b *bench) setup(ctx context.Context) error {
 	if err := b.binary(ctx); err != nil {
 		return err
 	}
-	spec := treegen.BenchSpec(b.cfg.files, b.cfg.seed)
+	return b.makeTree(ctx, treegen.BenchSpec(b.cfg.files, b.cfg.seed))
+}
+
+// makeTree makes the source and the three destination file systems in b.tmp, sized for spec,
+// and generates spec's tree in the source.
+func (b *bench) makeTree(ctx context.Context, spec treegen.Spec) error {
 	est := treegen.Estimate(spec)
 	// Room for the tree, the changes and ext4's own needs; the image files are sparse, so a generous
 	// size costs no disk. Twice the inodes leaves room for temporary files.
 	size := (est.DiskBytes*14/10 + 512<<20) &^ (1<<20 - 1)
 	inodes := est.Entries()*2 + 16384
-	b.logf("images of %d MiB, %d inodes each, in %s", size>>20, inodes, tmp)
+	b.logf("images of %d MiB, %d inodes each, in %s", size>>20, inodes, b.tmp)
 	names := []string{"src", "ours", "ours612", "rsync"}
 	var imgs [4]*ext4img.Image
 	for i, n := range names {
-		im, err := ext4img.Create(ctx, filepath.Join(tmp, n+".img"), filepath.Join(tmp, n), "TailsData", size, inodes)
+		im, err := ext4img.Create(ctx, filepath.Join(b.tmp, n+".img"), filepath.Join(b.tmp, n), "TailsData", size, inodes)
 		if im != nil {
 			imgs[i] = im
 		}
@@ -178,9 +186,10 @@ func (b *bench) setup(ctx context.Context) error {
 			return fmt.Errorf("image %s: %w", n, err)
 		}
 	}
-	b.logf("generating the tree: %d files, about %.2f GiB of data (seed %d)", b.cfg.files,
-		float64(est.DataBytes)/(1<<30), b.cfg.seed)
+	b.logf("generating the tree: %d files, about %.2f GiB of data (seed %d)", spec.Files,
+		float64(est.DataBytes)/(1<<30), spec.Seed)
 	start := time.Now()
+	var err error
 	b.stats, err = treegen.Generate(ctx, b.src.MountPoint, spec)
 	if err != nil {
 		return err

@@ -8,7 +8,11 @@
 // to the floors, and exits 1 if a destination is not an exact copy of the source afterwards (or a
 // tool failed); missed speed or memory targets only show as FAIL in the table. Run as root:
 //
-//	go run ./sync/internal/mirrorbench [-files N] [-reps R] [-bin PATH] [-seed S] [-keep]
+//	go run ./sync/internal/mirrorbench [-files N] [-reps R] [-scales N,N,...] [-bin PATH] [-seed S] [-keep]
+//
+// The scale section then mirrors trees of mostly small files of each -scales size (full copy, then
+// a no-op update, one run of each tool) and reports the time per name, ours's peak RSS and when
+// its progress total was known.
 package main
 
 import (
@@ -29,6 +33,8 @@ type config struct {
 	bin   string
 	keep  bool
 	seed  uint64
+	// scales are the sizes of the scale section's trees, in files.
+	scales []int
 }
 
 func main() { os.Exit(mainStatus()) }
@@ -54,12 +60,18 @@ func mainStatus() int {
 		return execRefusingXattrAt(os.Args[2:])
 	}
 	var cfg config
-	flag.IntVar(&cfg.files, "files", 100000, "number of files in the generated tree")
+	flag.IntVar(&cfg.files, "files", 30000, "number of files in the generated tree of the scenarios")
+	scales := flag.String("scales", "100000", "comma-separated numbers of files of the scale section's trees (mostly small files), e.g. 100000,300000,1000000; empty for none")
 	flag.IntVar(&cfg.reps, "reps", 3, "repetitions of each scenario; the median is reported")
 	flag.StringVar(&cfg.bin, "bin", "", "tails-backup binary to measure (default: go build ./cmd/tails-backup into a temporary directory)")
 	flag.BoolVar(&cfg.keep, "keep", false, "keep the image files (unmounted) for inspection")
 	flag.Uint64Var(&cfg.seed, "seed", 1, "seed of the generated tree and of the changes")
 	flag.Parse()
+	var err error
+	if cfg.scales, err = parseScales(*scales); err != nil {
+		fmt.Fprintf(os.Stderr, "mirrorbench: %v\n", err)
+		return 2
+	}
 	if cfg.files < 100 || cfg.reps < 1 || flag.NArg() != 0 {
 		fmt.Fprintln(os.Stderr, "mirrorbench: -files must be at least 100, -reps at least 1, and no arguments")
 		return 2
@@ -85,12 +97,18 @@ func mainStatus() int {
 	if len(results) > 0 {
 		printTable(os.Stdout, b, results)
 	}
+	printScales(os.Stdout, b.scales)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "mirrorbench: %v\n", err)
 		return 1
 	}
 	for _, r := range results {
 		if !r.correct() {
+			return 1
+		}
+	}
+	for _, s := range b.scales {
+		if !s.correct() {
 			return 1
 		}
 	}

@@ -58,6 +58,8 @@ func timeOne(ctx context.Context, rssFile string, argv []string) (run, error) {
 	_ = os.Remove(rssFile)
 	timed := append([]string{"-f", "%M", "-o", rssFile}, argv...)
 	cmd := exec.CommandContext(ctx, "/usr/bin/time", timed...)
+	// Untranslated output: the scale section reads tails-backup sync's summary.
+	cmd.Env = append(os.Environ(), "LC_ALL=C", "LANGUAGE=")
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	// Its own process group, so that a cancellation kills rsync's children too.

@@ -1,0 +1,258 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"tails-backup/sync/internal/treegen"
+)
+
+// scaleSpec is the tree of the scale section: n names, mostly small files as a long-used
+// Persistent Storage holds (mail folders, APT lists, browser profiles), no large or sparse file,
+// with BenchSpec's symlinks, hard links, xattrs and ACLs.
+func scaleSpec(n int, seed uint64) treegen.Spec {
+	s := treegen.BenchSpec(n, seed)
+	s.LargeEvery, s.SparseEvery = 0, 0
+	return s
+}
+
+// scaleRun is what one tool did at one scale in one scenario.
+type scaleRun struct {
+	run
+	compare time.Duration // ours: the scan, after which the progress bar's total is known
+	changes int64         // ours: what it reported changing (-1 if the summary was not found)
+}
+
+// scaleResult is one scale: a full copy onto empty destinations, then a no-op update.
+type scaleResult struct {
+	files   int
+	entries int // names in the tree, folders included
+	stats   treegen.Stats
+	gen     time.Duration
+	full    [numTools]scaleRun
+	noop    [numTools]scaleRun
+	wrong   [numTools]string // ours and ours612 only: rsync --checksum's output after the no-op
+	err     error
+}
+
+func (s scaleResult) correct() bool {
+	if s.err != nil {
+		return false
+	}
+	for _, t := range tools {
+		if s.wrong[t] != "" || s.full[t].err != nil || s.noop[t].err != nil {
+			return false
+		}
+		if t != rsync && s.noop[t].changes != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// runScales runs the scale section, one scale after the other, each on its own file systems
+// in a folder of b.tmp, removed before the next scale.
+func (b *bench) runScales(ctx context.Context) []scaleResult {
+	var out []scaleResult
+	for _, n := range b.cfg.scales {
+		sb := &bench{cfg: b.cfg, log: b.log, bin: b.bin, self: b.self, tmp: filepath.Join(b.tmp, fmt.Sprintf("scale-%d", n))}
+		sb.cfg.files, sb.cfg.keep = n, false // the images of a million files take gigabytes
+		r := sb.runScale(ctx, n)
+		r.err = errors.Join(r.err, sb.cleanup())
+		out = append(out, r)
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return out
+}
+
+func (b *bench) runScale(ctx context.Context, n int) (r scaleResult) {
+	r.files = n
+	if err := os.Mkdir(b.tmp, 0o700); err != nil {
+		r.err = err
+		return r
+	}
+	b.logf("scale %d: making the file systems and the tree", n)
+	if err := b.makeTree(ctx, scaleSpec(n, b.cfg.seed)); err != nil {
+		r.err = fmt.Errorf("scale %d: %w", n, err)
+		return r
+	}
+	r.stats, r.gen, r.entries = b.stats, b.gen, b.stats.Entries()
+	for i, sc := range []struct {
+		name string
+		into *[numTools]scaleRun
+	}{{"full copy", &r.full}, {"no-op update", &r.noop}} {
+		unix.Sync()
+		for j := range tools {
+			t := tools[(i+j)%len(tools)]
+			run := scaleRun{run: b.runTool(ctx, t), changes: -1}
+			if ctx.Err() != nil {
+				r.err = ctx.Err()
+				return r
+			}
+			if t != rsync {
+				run.compare, run.changes = parseSummary(run.stdout)
+			}
+			sc.into[t] = run
+			b.logf("scale %-8d %-13s %-9s %8.3fs  %6.1f µs/file  peak RSS %6.1f MiB  %s", n, sc.name, t,
+				run.wall.Seconds(), perFile(run.wall, r.entries), float64(run.maxRSS)/1024, summary(t, run.run, ""))
+		}
+	}
+	for _, t := range []tool{ours, ours612} {
+		diff, err := b.verify(ctx, b.dst[t].MountPoint)
+		if err != nil {
+			r.err = err
+			return r
+		}
+		r.wrong[t] = diff
+		if diff != "" {
+			b.logf("scale %d: %s destination DIFFERS from the source:\n%s", n, t, lastLines(diff, 20))
+		}
+	}
+	return r
+}
+
+var (
+	compareRe = regexp.MustCompile(`\(compare ([^,]+),`)
+	changesRe = regexp.MustCompile(`mirrored: (\d+) created, (\d+) updated, (\d+) metadata only, (\d+) deleted`)
+)
+
+// parseSummary reads, from tails-backup sync's summary, the time of the comparison (after
+// which the progress bar's total is known) and the number of changes.
+func parseSummary(stdout string) (compare time.Duration, changes int64) {
+	changes = -1
+	if m := compareRe.FindStringSubmatch(stdout); m != nil {
+		compare, _ = time.ParseDuration(m[1])
+	}
+	if m := changesRe.FindStringSubmatch(stdout); m != nil {
+		changes = 0
+		for _, x := range m[1:] {
+			n, _ := strconv.ParseInt(x, 10, 64)
+			changes += n
+		}
+	}
+	return compare, changes
+}
+
+func perFile(d time.Duration, entries int) float64 {
+	if entries == 0 {
+		return 0
+	}
+	return float64(d.Microseconds()) / float64(entries)
+}
+
+// printScales prints the scale section: per scale, scenario and tool, the time, the time per
+// name, the peak RSS and when the progress total was known; then how flat the time per name
+// stayed from the smallest scale to the largest.
+func printScales(w io.Writer, scales []scaleResult) {
+	if len(scales) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "\nscale (mostly small files, no large or sparse file; one run each; µs per name, folders included):")
+	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', 0)
+	fmt.Fprintln(tw, "| names\t| data (GiB)\t| scenario\t| path\t| time (s)\t| µs/name\t| ours/rsync\t| total known after (s)\t| peak RSS (MiB)\t| result\t|")
+	fmt.Fprintln(tw, "|---\t|---\t|---\t|---\t|---\t|---\t|---\t|---\t|---\t|---\t|")
+	for _, s := range scales {
+		if s.err != nil && s.entries == 0 {
+			fmt.Fprintf(tw, "| %d\t| –\t| –\t| –\t| –\t| –\t| –\t| –\t| –\t| FAIL: %s\t|\n", s.files, oneLine(s.err.Error()))
+			continue
+		}
+		for _, sc := range []struct {
+			name string
+			runs [numTools]scaleRun
+		}{{"full copy", s.full}, {"no-op update", s.noop}} {
+			for _, t := range tools {
+				x := sc.runs[t]
+				toRsync, known, path := "–", "–", "rsync"
+				if t != rsync {
+					toRsync = fmt.Sprintf("%.2f", ratio(x.wall, sc.runs[rsync].wall))
+					known = fmt.Sprintf("%.2f (%.0f%%)", x.compare.Seconds(), 100*ratio(x.compare, x.wall))
+					path = "ours " + pathName(t)
+				}
+				fmt.Fprintf(tw, "| %d\t| %.2f\t| %s\t| %s\t| %.2f\t| %.1f\t| %s\t| %s\t| %s\t| %s\t|\n", s.entries,
+					float64(s.stats.DataBytes)/(1<<30), sc.name, path, x.wall.Seconds(), perFile(x.wall, s.entries),
+					toRsync, known, mib(x.maxRSS), scaleVerdict(s, sc.name, t, x))
+			}
+		}
+	}
+	tw.Flush()
+	first, last := scales[0], scales[len(scales)-1]
+	if len(scales) > 1 && first.entries > 0 && last.entries > 0 {
+		fmt.Fprintf(w, "\ntime per name at %d names / at %d names:", last.entries, first.entries)
+		for _, t := range []tool{ours, ours612, rsync} {
+			fmt.Fprintf(w, "  %s full copy %.2f, no-op %.2f;", t,
+				perFile(last.full[t].wall, last.entries)/perFile(first.full[t].wall, first.entries),
+				perFile(last.noop[t].wall, last.entries)/perFile(first.noop[t].wall, first.entries))
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprint(w, `"total known after" is ours's comparison (tails-backup sync's "compare" time): the progress
+bar's total of changes and bytes is known from then on. After the no-op update each of ours's
+destinations is checked with rsync --checksum as above, and the no-op must report no change.
+`)
+	for _, s := range scales {
+		if s.err != nil {
+			fmt.Fprintf(w, "\n!! scale %d: %v\n", s.files, s.err)
+		}
+		for _, t := range tools {
+			if s.wrong[t] != "" {
+				fmt.Fprintf(w, "\n!! scale %d: the %s destination is NOT a copy of the source; rsync --checksum -n -i says:\n%s\n",
+					s.files, t, indent(lastLines(s.wrong[t], 30)))
+			}
+		}
+	}
+}
+
+func scaleVerdict(s scaleResult, scenario string, t tool, x scaleRun) string {
+	var bad []string
+	if x.err != nil {
+		bad = append(bad, "EXITED WITH AN ERROR")
+	}
+	if s.wrong[t] != "" {
+		bad = append(bad, "COPY DIFFERS FROM SOURCE")
+	}
+	if t != rsync && scenario == "no-op update" && x.changes != 0 {
+		bad = append(bad, fmt.Sprintf("NO-OP CHANGED %d", x.changes))
+	}
+	if len(bad) > 0 {
+		return "FAIL: " + strings.Join(bad, ", ")
+	}
+	if t != rsync && x.maxRSS >= rssTarget {
+		return "FAIL (RSS)"
+	}
+	if t == rsync {
+		return "–"
+	}
+	return "PASS"
+}
+
+func oneLine(s string) string { return strings.ReplaceAll(s, "\n", " ") }
+
+// parseScales reads -scales: comma-separated counts of names, "" for none.
+func parseScales(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		n, err := strconv.Atoi(strings.ReplaceAll(f, "_", ""))
+		if err != nil || n < 100 {
+			return nil, fmt.Errorf("-scales: %q is not a number of files of at least 100", f)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
