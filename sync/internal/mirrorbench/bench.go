@@ -44,6 +44,8 @@ type bench struct {
 	gen   time.Duration
 	// scales is the scale section's outcome, after the scenarios.
 	scales []scaleResult
+	// elapsed is how long the set-up and the scenarios took, the scale section aside.
+	elapsed time.Duration
 }
 
 // scenario is one line of the table. prepare runs before each repetition, outside the timing,
@@ -87,6 +89,7 @@ func (b *bench) logf(format string, args ...any) {
 // run sets up, runs every scenario and cleans up, whatever happens.
 func (b *bench) run(ctx context.Context) (results []result, err error) {
 	defer func() { err = errors.Join(err, b.cleanup()) }()
+	start := time.Now()
 	if err := b.setup(ctx); err != nil {
 		return nil, err
 	}
@@ -97,6 +100,7 @@ func (b *bench) run(ctx context.Context) (results []result, err error) {
 			return results, fmt.Errorf("scenario %s: %w", sc.name, err)
 		}
 	}
+	b.elapsed = time.Since(start)
 	b.scales = b.runScales(ctx)
 	return results, nil
 }

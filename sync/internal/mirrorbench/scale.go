@@ -44,6 +44,7 @@ type scaleResult struct {
 	noop    [numTools]scaleRun
 	wrong   [numTools]string // ours and ours612 only: rsync --checksum's output after the no-op
 	err     error
+	elapsed time.Duration // the whole scale: file systems, tree, runs, checks, clean-up
 }
 
 func (s scaleResult) correct() bool {
@@ -68,8 +69,10 @@ func (b *bench) runScales(ctx context.Context) []scaleResult {
 	for _, n := range b.cfg.scales {
 		sb := &bench{cfg: b.cfg, log: b.log, bin: b.bin, self: b.self, tmp: filepath.Join(b.tmp, fmt.Sprintf("scale-%d", n))}
 		sb.cfg.files, sb.cfg.keep = n, false // the images of a million files take gigabytes
+		start := time.Now()
 		r := sb.runScale(ctx, n)
 		r.err = errors.Join(r.err, sb.cleanup())
+		r.elapsed = time.Since(start)
 		out = append(out, r)
 		if ctx.Err() != nil {
 			break
@@ -202,6 +205,9 @@ func printScales(w io.Writer, scales []scaleResult) {
 bar's total of changes and bytes is known from then on. After the no-op update each of ours's
 destinations is checked with rsync --checksum as above, and the no-op must report no change.
 `)
+	for _, s := range scales {
+		fmt.Fprintf(w, "scale %d took %s (tree generated in %s)\n", s.files, s.elapsed.Round(time.Second), s.gen.Round(time.Second))
+	}
 	for _, s := range scales {
 		if s.err != nil {
 			fmt.Fprintf(w, "\n!! scale %d: %v\n", s.files, s.err)

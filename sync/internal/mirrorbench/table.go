@@ -170,6 +170,7 @@ updates; the full copy within 1.25× the write floor, the no-op update within 1.
 ours peak RSS < 64 MiB. After each scenario each destination is checked against the source with
 rsync -aHAXS --numeric-ids --delete -n -i --checksum SRC/ DST/: any output is a failure.
 `)
+	fmt.Fprintf(w, "\nThe scenarios took %s, set-up included.\n", b.elapsed.Round(time.Second))
 	fmt.Fprintln(w, "\nruns (seconds, in order ours|ours-6.12|rsync|floor):")
 	for _, r := range results {
 		var parts []string
