@@ -61,6 +61,12 @@ type Options struct {
 	KeepDestinationRoot bool
 	// Log receives warnings (vanished files, per-file errors); nil discards them.
 	Log *logrus.Entry
+	// XattrCache, when set (OpenXattrCache), spares reading the xattrs of entries whose source
+	// and destination inodes have not changed since a complete earlier run found their xattrs
+	// equal, and remembers the entries this run finds equal; the caller saves it after a run
+	// that completed. Its folder must be outside the mirrored tree or excluded. Ignored with
+	// UntrustedSource.
+	XattrCache *XattrCache
 
 	// procXattrs makes the run read xattrs through /proc/self/fd paths, as on kernels older
 	// than 6.13, so that tests cover that path on any kernel.

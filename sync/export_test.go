@@ -1,6 +1,13 @@
 package sync
 
-import "time"
+import (
+	"math/bits"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
 
 // WithLimits returns opts with the engine's bounds replaced, for tests that reach them with
 // small trees: depth levels of folders, nameBytes of folder listings held at once, linkGroups
@@ -22,4 +29,34 @@ func WithAfterRename(opts Options, fn func(rel string)) Options {
 func WithBatches(opts Options, ops int, bytes int64, dirs int, age time.Duration) Options {
 	opts.batch = batchBounds{ops: ops, bytes: bytes, dirs: dirs, age: age}
 	return opts
+}
+
+// XattrCacheAsOf makes c take start as its run's start, from which the margin against ctimes
+// too recent to be sure of is measured, so that a test need not wait after writing its tree.
+func XattrCacheAsOf(c *XattrCache, start time.Time) { c.start = start }
+
+// XattrCacheHits counts the remembered entries that the runs with c used.
+func XattrCacheHits(c *XattrCache) int {
+	n := 0
+	for i := range c.hit {
+		n += bits.OnesCount64(c.hit[i].Load())
+	}
+	return n
+}
+
+// RememberXattrsEqual adds the pair of entries at src and dst to c as if a complete run had
+// found their xattrs equal (whether they are or not): a test forges it to see that a run
+// believes the cache.
+func RememberXattrsEqual(c *XattrCache, src, dst string) error {
+	var s, d unix.Stat_t
+	if err := unix.Lstat(src, &s); err != nil {
+		return err
+	}
+	if err := unix.Lstat(dst, &d); err != nil {
+		return err
+	}
+	c.old = append(c.old, fingerprintOf(&s, &d))
+	slices.SortFunc(c.old, cmpFingerprint)
+	c.hit = make([]atomic.Uint64, (len(c.old)+63)/64)
+	return nil
 }

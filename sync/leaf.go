@@ -72,6 +72,11 @@ func (r *runner) decideLeaf(rel string, srcFD, dstFD int, name string, s, d *uni
 			return leafReplace, nil, nil, []string{"device"}
 		}
 	}
+	cache := r.xattrCache()
+	// Only when nothing else differs: updating the metadata needs both xattr sets.
+	if !metaDiffers(s, d, nil, nil) && cache.known(s, d) {
+		return leafSame, nil, nil, nil
+	}
 	readX := xattrsAt
 	if isReg(s) {
 		readX = regularXattrs
@@ -89,7 +94,17 @@ func (r *runner) decideLeaf(rel string, srcFD, dstFD int, name string, s, d *uni
 	if metaDiffers(s, d, srcX, dstX) {
 		return leafMeta, srcX, dstX, metaDifferences(s, d, srcX, dstX)
 	}
+	cache.verified(s, d)
 	return leafSame, nil, nil, nil
+}
+
+// xattrCache is Options.XattrCache, or nil when the source is untrusted: its xattrs are then
+// filtered, and the cache remembers equality of whole sets.
+func (r *runner) xattrCache() *XattrCache {
+	if r.opts.UntrustedSource {
+		return nil
+	}
+	return r.opts.XattrCache
 }
 
 // sourceFailure reports a failure to read a source entry.

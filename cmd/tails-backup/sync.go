@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 
 	"tails-backup/l10n"
 
 	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
 
 	tbsync "tails-backup/sync"
 )
@@ -21,7 +23,7 @@ type stringList []string
 func (l *stringList) String() string     { return strings.Join(*l, ",") }
 func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
 
-const syncSynopsis = "[--dry-run] [--itemize] [--checksum] [--progress] [--exclude PATH]... SRC DST"
+const syncSynopsis = "[--dry-run] [--itemize] [--checksum] [--progress] [--exclude PATH]... [--xattr-cache DIR] SRC DST"
 
 const syncDescription = `Make the folder DST an exact copy of the folder SRC, like
 rsync -aHAXS --delete --numeric-ids -x SRC/ DST/: files, folders, symlinks, hard links, owners,
@@ -41,6 +43,7 @@ func runSync(ctx context.Context, env *environment, args []string) error {
 	fs.Var(&excludes, "exclude", env.loc.Tr("path relative to the roots that is neither copied nor deleted (repeatable)"))
 	fs.IntVar(&opts.Workers, "workers", 0, env.loc.Tr("number of parallel workers (0: automatic)"))
 	verbose := fs.Bool("verbose", false, env.loc.Tr("log the details of errors and skipped files"))
+	xattrCache := fs.String("xattr-cache", "", env.loc.Tr("folder that remembers which entries had equal xattrs, so that the next run reads only those that changed (outside DST, or excluded)"))
 	if done, err := parseFlags(env.loc, fs, args); done {
 		return err
 	}
@@ -62,7 +65,21 @@ func runSync(ctx context.Context, env *environment, args []string) error {
 		opts.Progress = bar.update
 		opts.ProgressInterval = 200 * time.Millisecond
 	}
+	if *xattrCache != "" {
+		c, closeCache, err := openXattrCache(*xattrCache, fs.Arg(0), fs.Arg(1))
+		if err != nil {
+			return err
+		}
+		defer closeCache()
+		if why := c.Unused(); why != "" {
+			opts.Log.WithField("reason", why).Debug("xattr cache not used")
+		}
+		opts.XattrCache = c
+	}
 	rep, err := tbsync.Mirror(ctx, fs.Arg(0), fs.Arg(1), opts)
+	if err == nil && opts.XattrCache != nil && !opts.DryRun {
+		err = opts.XattrCache.Save()
+	}
 	if err != nil {
 		log.WithError(err).Debug("sync failed")
 		// A Report after a failed scan holds what the copy would have done: only a copy that
@@ -109,4 +126,31 @@ func printReport(loc *l10n.Locale, w io.Writer, r tbsync.Report, dryRun bool) {
 		more := r.ErrorCount - int64(len(r.Errors))
 		fmt.Fprintln(w, loc.TrN("  ... and %d more error", "  ... and %d more errors", clampInt(more), more))
 	}
+}
+
+// openXattrCache creates the cache folder dir if needed (0700: it describes the files of the
+// backup) and loads the cache for mirroring src onto dst; the returned function closes the folder.
+func openXattrCache(dir, src, dst string) (*tbsync.XattrCache, func(), error) {
+	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+		return nil, nil, fmt.Errorf("xattr cache: %w", err)
+	}
+	var fds [3]int
+	for i, p := range []string{dir, src, dst} {
+		fd, err := unix.Open(p, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			for _, f := range fds[:i] {
+				unix.Close(f)
+			}
+			return nil, nil, fmt.Errorf("open %s: %w", p, err)
+		}
+		fds[i] = fd
+	}
+	defer unix.Close(fds[1])
+	defer unix.Close(fds[2])
+	c, err := tbsync.OpenXattrCache(fds[0], fds[1], fds[2])
+	if err != nil {
+		unix.Close(fds[0])
+		return nil, nil, err
+	}
+	return c, func() { unix.Close(fds[0]) }, nil
 }

@@ -77,7 +77,7 @@ func dashes(name string) string { return "--" + strings.TrimLeft(name, "-") }
 
 // optionArgs names the value of the options that take one, as the synopses do.
 var optionArgs = map[string]string{"state": "FILE", "helper-command": "CMD", "exclude": "PATH",
-	"skip": "FOLDER", "source": "DIR", "workers": "N"}
+	"skip": "FOLDER", "source": "DIR", "workers": "N", "xattr-cache": "DIR"}
 
 // printOptions lists the options of fs, if any, one a line.
 func printOptions(loc *l10n.Locale, w io.Writer, fs *flag.FlagSet) {

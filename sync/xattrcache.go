@@ -1,0 +1,387 @@
+//go:build linux
+
+package sync
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc64"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	gosync "sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"tails-backup/internal/beneath"
+)
+
+// XattrCacheFile is the file, in the cache folder the caller gives, that holds an XattrCache.
+const XattrCacheFile = "xattrs"
+
+// XattrCache remembers, from one complete run onto a backup to the next, which entries had the
+// same extended attributes (and so POSIX ACLs) in the source and in the backup, so that an
+// update reads them again only for entries that may have changed. Reading them is most of what
+// an update costs on Tails 7's Linux 6.12 (an open, flistxattr and close per file on each side),
+// while most entries never change.
+//
+// An entry is remembered as a fingerprint of its source and destination inode numbers and
+// ctimes, taken before the xattrs were read and compared: the kernel sets an inode's ctime to
+// the current time whenever its xattrs change, and nothing else can set it, so while both ctimes
+// are what they were, both xattr sets are what they were. Two limits of that argument are
+// handled here: an inode changed twice within one tick of the kernel's coarse clock keeps the
+// same ctime (Linux 6.12 has no fine-grained ctimes), so an entry whose ctime is within a
+// second of the run's start is not remembered; and a backup changed on another computer, or
+// offline, may carry ctimes set by a wrong clock, so the cache holds only for the backup it was
+// saved for (its file system UUID, and the source's) and only if the backup's file system was
+// mounted at most once since, which its ext4 superblock counts (cacheUsable). Any doubt, or
+// any damage to the file, and the run reads every entry's xattrs as it would without a cache.
+//
+// 16-byte fingerprints keep a million entries in 16 MiB, loaded once per run; a false match
+// needs two different entries to agree on 128 bits.
+type XattrCache struct {
+	dirFD  int // the cache folder, owned by the caller
+	ident  cacheIdentity
+	usable bool      // the loaded fingerprints may be used
+	start  time.Time // the run's start; ctimes after start-racyMargin are not remembered
+	old    []fingerprint
+	hit    []atomic.Uint64 // bit i: old[i] matched in this run
+	mu     gosync.Mutex
+	added  []fingerprint
+	why    string // why the loaded cache was not used, for the log
+}
+
+type fingerprint [2]uint64
+
+// racyMargin is how old a ctime must be, at the run's start, for its entry to be remembered:
+// far more than a tick of the kernel's coarse clock (1 to 10 ms).
+const racyMargin = time.Second
+
+// cacheIdentity is what a cache is valid for, and what the backup's superblock said when the
+// cache was saved.
+type cacheIdentity struct {
+	srcUUID, dstUUID [16]byte
+	mountCount       uint16 // s_mnt_count: ext4 adds one at every read-write mount
+	mountTime        uint32 // s_mtime: the time of the last mount
+}
+
+// cacheUsable tells whether a cache saved with saved may be used now: the same source and
+// backup file systems, and the backup mounted read-write at most once since (the mount of this
+// run). With the same count the mount time must be the same too: it is the very mount the cache
+// was saved in. e2fsck resets the count to zero, tune2fs may set it: either makes it unusable.
+func cacheUsable(saved, now cacheIdentity) (bool, string) {
+	switch {
+	case saved.srcUUID != now.srcUUID:
+		return false, "another source file system"
+	case saved.dstUUID != now.dstUUID:
+		return false, "another backup file system"
+	case now.mountCount == saved.mountCount && now.mountTime == saved.mountTime:
+		return true, ""
+	case now.mountCount == saved.mountCount:
+		return false, "the backup's last mount time changed"
+	case now.mountCount == saved.mountCount+1: // wraps at 65536 as the superblock's counter does
+		return true, ""
+	}
+	return false, fmt.Sprintf("the backup was mounted %d times since (or checked)", now.mountCount-saved.mountCount)
+}
+
+// OpenXattrCache reads the cache saved in the folder open as dirFD for mirroring the
+// directory srcFD onto dstFD (an ext4 file system, whose superblock counts its mounts; on any
+// other the cache stays empty). A missing, damaged or unusable cache is an empty one: the run is
+// as without a cache and Save writes a new one. The error is only for a cache folder that cannot
+// be read, or a backup whose identity cannot be read.
+func OpenXattrCache(dirFD, srcFD, dstFD int) (*XattrCache, error) {
+	c := &XattrCache{dirFD: dirFD, start: time.Now()}
+	var err error
+	if c.ident, err = identify(srcFD, dstFD); err != nil {
+		c.why = err.Error()
+		return c, nil
+	}
+	c.usable = true
+	f, err := beneath.Open(dirFD, XattrCacheFile, unix.O_RDONLY|unix.O_NOFOLLOW)
+	if err == unix.ENOENT {
+		return c, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open the xattr cache: %w", err)
+	}
+	file := os.NewFile(uintptr(f), XattrCacheFile)
+	defer file.Close()
+	saved, fps, err := decodeCache(file)
+	if err != nil {
+		c.why = err.Error()
+		return c, nil
+	}
+	if ok, why := cacheUsable(saved, c.ident); !ok {
+		c.why = why
+		return c, nil
+	}
+	c.old = fps
+	c.hit = make([]atomic.Uint64, (len(fps)+63)/64)
+	return c, nil
+}
+
+// Entries is the number of remembered entries the run may use.
+func (c *XattrCache) Entries() int { return len(c.old) }
+
+// Unused says why the loaded cache was not used, "" if it was (or there was none).
+func (c *XattrCache) Unused() string { return c.why }
+
+func fingerprintOf(s, d *unix.Stat_t) fingerprint {
+	a, b := uint64(s.Ino), uint64(s.Ctim.Sec)<<30^uint64(s.Ctim.Nsec)
+	x, y := uint64(d.Ino), uint64(d.Ctim.Sec)<<30^uint64(d.Ctim.Nsec)
+	return fingerprint{
+		mix(mix(mix(mix(a^0x9e3779b97f4a7c15)^b)^x) ^ y),
+		mix(mix(mix(mix(y^0xc2b2ae3d27d4eb4f)^x)^b) ^ a),
+	}
+}
+
+// mix is splitmix64's finaliser: every input bit changes about half the output bits.
+func mix(z uint64) uint64 {
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
+	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
+	return z ^ (z >> 31)
+}
+
+func cmpFingerprint(a, b fingerprint) int {
+	if a[0] != b[0] {
+		if a[0] < b[0] {
+			return -1
+		}
+		return 1
+	}
+	switch {
+	case a[1] < b[1]:
+		return -1
+	case a[1] > b[1]:
+		return 1
+	}
+	return 0
+}
+
+// known tells whether the xattrs of the source entry s and the destination entry d were equal
+// at a complete earlier run and both inodes have not changed since, and marks it as seen.
+func (c *XattrCache) known(s, d *unix.Stat_t) bool {
+	if c == nil || len(c.old) == 0 {
+		return false
+	}
+	i, ok := slices.BinarySearchFunc(c.old, fingerprintOf(s, d), cmpFingerprint)
+	if ok {
+		c.hit[i/64].Or(1 << (i % 64))
+	}
+	return ok
+}
+
+// verified remembers that the xattrs of s and d were read and found equal after s and d were
+// taken; entries changed too recently to be sure of are left out.
+func (c *XattrCache) verified(s, d *unix.Stat_t) {
+	if c == nil || !c.usable {
+		return
+	}
+	limit := c.start.Add(-racyMargin)
+	if !time.Unix(s.Ctim.Unix()).Before(limit) || !time.Unix(d.Ctim.Unix()).Before(limit) {
+		return
+	}
+	fp := fingerprintOf(s, d)
+	c.mu.Lock()
+	c.added = append(c.added, fp)
+	c.mu.Unlock()
+}
+
+// Save writes the entries found unchanged or verified in this run, and the backup's identity
+// read at the start of the run, in place of the saved cache: a temporary file flushed and
+// renamed over it, so that a crash leaves the old or the new cache. Call it after a run that
+// completed, the destination flushed.
+func (c *XattrCache) Save() error {
+	if !c.usable {
+		return nil
+	}
+	c.mu.Lock()
+	fps := c.added
+	c.added = nil
+	c.mu.Unlock()
+	for i, fp := range c.old {
+		if c.hit[i/64].Load()&(1<<(i%64)) != 0 {
+			fps = append(fps, fp)
+		}
+	}
+	slices.SortFunc(fps, cmpFingerprint)
+	fps = slices.Compact(fps)
+	tmp := fmt.Sprintf(".%s-%d.tmp", XattrCacheFile, os.Getpid())
+	fd, err := unix.Openat(c.dirFD, tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return fmt.Errorf("save the xattr cache: %w", err)
+	}
+	f := os.NewFile(uintptr(fd), tmp)
+	err = encodeCache(f, c.ident, fps)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = unix.Renameat(c.dirFD, tmp, c.dirFD, XattrCacheFile)
+	}
+	if err == nil {
+		err = unix.Fsync(c.dirFD)
+	}
+	if err != nil {
+		_ = unix.Unlinkat(c.dirFD, tmp, 0)
+		return fmt.Errorf("save the xattr cache: %w", err)
+	}
+	return nil
+}
+
+// The file: magic, identity, count, fingerprints (little-endian), CRC-64 of all that.
+var cacheMagic = []byte("tails-backup xattr cache 1\n")
+
+var crcTable = crc64.MakeTable(crc64.ECMA)
+
+func encodeCache(w io.Writer, id cacheIdentity, fps []fingerprint) error {
+	var buf bytes.Buffer
+	buf.Grow(len(cacheMagic) + 48 + 16*len(fps))
+	buf.Write(cacheMagic)
+	buf.Write(id.srcUUID[:])
+	buf.Write(id.dstUUID[:])
+	_ = binary.Write(&buf, binary.LittleEndian, []uint64{uint64(id.mountCount), uint64(id.mountTime), uint64(len(fps))})
+	for _, fp := range fps {
+		buf.Write(binary.LittleEndian.AppendUint64(binary.LittleEndian.AppendUint64(nil, fp[0]), fp[1]))
+	}
+	buf.Write(binary.LittleEndian.AppendUint64(nil, crc64.Checksum(buf.Bytes(), crcTable)))
+	_, err := w.Write(buf.Bytes())
+	return err
+}
+
+// maxCacheEntries bounds what a (damaged) file can make a run allocate: 16 M entries, 256 MiB,
+// far beyond any Persistent Storage's number of files.
+const maxCacheEntries = 16 << 20
+
+func decodeCache(r io.Reader) (cacheIdentity, []fingerprint, error) {
+	var id cacheIdentity
+	head := make([]byte, len(cacheMagic)+32+24)
+	if _, err := io.ReadFull(r, head); err != nil {
+		return id, nil, fmt.Errorf("xattr cache: %w", err)
+	}
+	if !bytes.Equal(head[:len(cacheMagic)], cacheMagic) {
+		return id, nil, errors.New("xattr cache: not a cache of this version")
+	}
+	p := head[len(cacheMagic):]
+	copy(id.srcUUID[:], p[:16])
+	copy(id.dstUUID[:], p[16:32])
+	count, mtime, n := binary.LittleEndian.Uint64(p[32:]), binary.LittleEndian.Uint64(p[40:]), binary.LittleEndian.Uint64(p[48:])
+	if count > 0xffff || mtime > 0xffffffff || n > maxCacheEntries {
+		return id, nil, errors.New("xattr cache: damaged header")
+	}
+	id.mountCount, id.mountTime = uint16(count), uint32(mtime)
+	body := make([]byte, 16*n+8)
+	if _, err := io.ReadFull(r, body); err != nil {
+		return id, nil, fmt.Errorf("xattr cache: %w", err)
+	}
+	if extra, _ := r.Read(make([]byte, 1)); extra != 0 {
+		return id, nil, errors.New("xattr cache: damaged: longer than it says")
+	}
+	sum := crc64.Update(crc64.Checksum(head, crcTable), crcTable, body[:16*n])
+	if sum != binary.LittleEndian.Uint64(body[16*n:]) {
+		return id, nil, errors.New("xattr cache: damaged: wrong checksum")
+	}
+	fps := make([]fingerprint, n)
+	for i := range fps {
+		fps[i] = fingerprint{binary.LittleEndian.Uint64(body[16*i:]), binary.LittleEndian.Uint64(body[16*i+8:])}
+	}
+	if !slices.IsSortedFunc(fps, cmpFingerprint) {
+		return id, nil, errors.New("xattr cache: damaged: not sorted")
+	}
+	return id, fps, nil
+}
+
+// identify reads the source's file system UUID and the backup's ext4 superblock (UUID, mount
+// count, last mount time).
+func identify(srcFD, dstFD int) (cacheIdentity, error) {
+	var id cacheIdentity
+	var err error
+	if id.srcUUID, err = fsUUID(srcFD); err != nil {
+		return id, fmt.Errorf("source file system UUID: %w", err)
+	}
+	sb, err := ext4Superblock(dstFD)
+	if err != nil {
+		return id, err
+	}
+	copy(id.dstUUID[:], sb[0x68:0x78])
+	id.mountCount = binary.LittleEndian.Uint16(sb[0x34:])
+	id.mountTime = binary.LittleEndian.Uint32(sb[0x2c:])
+	if id.dstUUID != [16]byte{} && id.dstUUID == id.srcUUID {
+		return id, errors.New("the source and the backup have the same file system UUID")
+	}
+	return id, nil
+}
+
+// fsUUID is the UUID of the file system of fd (FS_IOC_GETFSUUID, Linux 6.5), or for a file
+// system that has none (tmpfs) its device number, which identifies it while it is mounted.
+func fsUUID(fd int) ([16]byte, error) {
+	var u struct {
+		len  uint8
+		uuid [16]byte
+	}
+	const fsIocGetFSUUID = 0x80111500 // _IOR(0x15, 0, struct fsuuid2)
+	_, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), fsIocGetFSUUID, uintptr(unsafe.Pointer(&u)))
+	var out [16]byte
+	if errno == 0 && u.len == 16 {
+		return u.uuid, nil
+	}
+	if errno != 0 && errno != unix.ENOTTY && errno != unix.EINVAL && errno != unix.EOPNOTSUPP {
+		return out, errno
+	}
+	var st unix.Stat_t
+	if err := fstat(fd, &st); err != nil {
+		return out, err
+	}
+	binary.LittleEndian.PutUint64(out[:], st.Dev)
+	copy(out[8:], "no-uuid!")
+	return out, nil
+}
+
+// ext4Superblock reads the primary superblock of the ext4 file system of fd from its block
+// device, found through sysfs from the device number (a loop device, a dm-crypt mapping).
+func ext4Superblock(fd int) ([]byte, error) {
+	var st unix.Stat_t
+	if err := fstat(fd, &st); err != nil {
+		return nil, err
+	}
+	uevent, err := os.ReadFile(fmt.Sprintf("/sys/dev/block/%d:%d/uevent", unix.Major(st.Dev), unix.Minor(st.Dev)))
+	if err != nil {
+		return nil, fmt.Errorf("the backup is not on a block device: %w", err)
+	}
+	var name string
+	for _, l := range strings.Split(string(uevent), "\n") {
+		if v, ok := strings.CutPrefix(l, "DEVNAME="); ok {
+			name = v
+		}
+	}
+	if name == "" || strings.Contains(name, "..") {
+		return nil, errors.New("the backup's block device has no name")
+	}
+	dev, err := os.Open("/dev/" + name)
+	if err != nil {
+		return nil, fmt.Errorf("read the backup's superblock: %w", err)
+	}
+	defer dev.Close()
+	var dst unix.Stat_t
+	if err := fstat(int(dev.Fd()), &dst); err != nil || dst.Mode&unix.S_IFMT != unix.S_IFBLK || dst.Rdev != st.Dev {
+		return nil, fmt.Errorf("/dev/%s is not the backup's block device", name)
+	}
+	sb := make([]byte, 1024)
+	if _, err := dev.ReadAt(sb, 1024); err != nil {
+		return nil, fmt.Errorf("read the backup's superblock: %w", err)
+	}
+	if binary.LittleEndian.Uint16(sb[0x38:]) != 0xef53 {
+		return nil, errors.New("the backup is not an ext4 file system")
+	}
+	return sb, nil
+}

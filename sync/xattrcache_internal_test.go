@@ -1,0 +1,85 @@
+//go:build linux
+
+package sync
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+// TestCacheUsable: the cases where a saved xattr cache may and may not be used.
+func TestCacheUsable(t *testing.T) {
+	saved := cacheIdentity{srcUUID: [16]byte{1}, dstUUID: [16]byte{2}, mountCount: 7, mountTime: 1700000000}
+	with := func(f func(*cacheIdentity)) cacheIdentity { id := saved; f(&id); return id }
+	tests := []struct {
+		name   string
+		now    cacheIdentity
+		usable bool
+	}{
+		{"the same mount (two runs without unplugging)", saved, true},
+		{"mounted once since: this run's mount", with(func(id *cacheIdentity) { id.mountCount++; id.mountTime += 3600 }), true},
+		{"mounted once since, with a clock set back", with(func(id *cacheIdentity) { id.mountCount++; id.mountTime -= 3600 }), true},
+		{"mounted twice since: once elsewhere", with(func(id *cacheIdentity) { id.mountCount += 2 }), false},
+		{"mounted many times since", with(func(id *cacheIdentity) { id.mountCount += 40 }), false},
+		{"count reset by e2fsck", with(func(id *cacheIdentity) { id.mountCount = 0 }), false},
+		{"count set back by tune2fs", with(func(id *cacheIdentity) { id.mountCount-- }), false},
+		{"same count, another mount time (unmounted and count reset to it)", with(func(id *cacheIdentity) { id.mountTime++ }), false},
+		{"another backup (its file system UUID)", with(func(id *cacheIdentity) { id.dstUUID[0] = 3; id.mountCount++ }), false},
+		{"another source file system", with(func(id *cacheIdentity) { id.srcUUID[15] = 9 }), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ok, why := cacheUsable(saved, tt.now)
+			if ok != tt.usable || ok != (why == "") {
+				t.Errorf("cacheUsable = %v, %q; want usable %v and a reason exactly when not", ok, why, tt.usable)
+			}
+		})
+	}
+	wrap := cacheIdentity{mountCount: 0xffff}
+	if ok, _ := cacheUsable(wrap, cacheIdentity{mountCount: 0}); !ok {
+		t.Error("the count wraps at 65536: one mount after 65535 is 0")
+	}
+}
+
+// TestDecodeCache: a cache file reads back as written; any damage makes it unreadable rather
+// than wrong.
+func TestDecodeCache(t *testing.T) {
+	id := cacheIdentity{srcUUID: [16]byte{1, 2}, dstUUID: [16]byte{3, 4}, mountCount: 65535, mountTime: 4000000000}
+	fps := []fingerprint{{1, 2}, {1, 3}, {9, 0}}
+	var good bytes.Buffer
+	if err := encodeCache(&good, id, fps); err != nil {
+		t.Fatal(err)
+	}
+	gotID, gotFps, err := decodeCache(bytes.NewReader(good.Bytes()))
+	if err != nil || gotID != id || len(gotFps) != len(fps) || gotFps[1] != fps[1] {
+		t.Fatalf("decode of a good file: %+v %v %v", gotID, gotFps, err)
+	}
+	var unsorted bytes.Buffer
+	if err := encodeCache(&unsorted, id, []fingerprint{{2, 0}, {1, 0}}); err != nil {
+		t.Fatal(err)
+	}
+	flip := func(i int) []byte { b := bytes.Clone(good.Bytes()); b[i] ^= 1; return b }
+	tests := []struct {
+		name string
+		data []byte
+		want string
+	}{
+		{"empty", nil, "EOF"},
+		{"another version", append([]byte("tails-backup xattr cache 2\n"), good.Bytes()[27:]...), "version"},
+		{"truncated", good.Bytes()[:good.Len()-9], "EOF"},
+		{"longer", append(bytes.Clone(good.Bytes()), 0), "longer"},
+		{"a fingerprint damaged", flip(good.Len() - 20), "checksum"},
+		{"the identity damaged", flip(30), "checksum"},
+		{"the count damaged", flip(27 + 48), ""},
+		{"not sorted", unsorted.Bytes(), "sorted"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, fps, err := decodeCache(bytes.NewReader(tt.data))
+			if err == nil || !strings.Contains(err.Error(), tt.want) || fps != nil {
+				t.Errorf("decode: %d fingerprints, error %v; want an error about %q", len(fps), err, tt.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,143 @@
+//go:build linux
+
+package sync_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"tails-backup/sync"
+)
+
+// openCache opens the xattr cache kept in cacheDir for mirroring src onto dst, as of a run
+// started two seconds from now: the tree the test just wrote is then old enough to be
+// remembered (entries changed within a second of a run's start are not).
+func openCache(t *testing.T, cacheDir, src, dst string) *sync.XattrCache {
+	t.Helper()
+	var fds [3]int
+	for i, p := range []string{cacheDir, src, dst} {
+		fd, err := unix.Open(p, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fds[i] = fd
+	}
+	// The cache folder stays open for Save; the roots were needed only to identify them (a
+	// root left open would keep the backup from being unmounted).
+	t.Cleanup(func() { unix.Close(fds[0]) })
+	defer unix.Close(fds[1])
+	defer unix.Close(fds[2])
+	c, err := sync.OpenXattrCache(fds[0], fds[1], fds[2])
+	if err != nil {
+		t.Fatal(err)
+	}
+	sync.XattrCacheAsOf(c, time.Now().Add(2*time.Second))
+	return c
+}
+
+// TestXattrCache: a run remembers the entries whose xattrs it found equal, the next run onto
+// the same mounted backup uses every one of them and still mirrors xattrs and ACLs changed on
+// either side since, a forged entry is believed (the cache is really used), and the cache is
+// dropped once the backup was mounted twice since it was saved.
+func TestXattrCache(t *testing.T) {
+	parallel(t)
+	src := newExt4(t, 64)
+	dstImg := newImage(t, 64)
+	dstDir := filepath.Join(filepath.Dir(dstImg.Path), "dst")
+	dst := dstImg.mountAt(t, dstDir)
+	cacheDir := t.TempDir()
+	build(t, src,
+		node{Path: "a", Type: 'f', Data: "a", Xattrs: map[string]string{"user.a": "1"}},
+		node{Path: "b", Type: 'f', Data: "b"},
+		node{Path: "c", Type: 'f', Data: "c", ACL: "u:1000:r"},
+		node{Path: "sub", Type: 'd'},
+		node{Path: "sub/d", Type: 'f', Data: "d", Xattrs: map[string]string{"user.d": "1", "trusted.d": "2"}},
+		node{Path: "sub/l", Type: 'l', Target: "../a"},
+		node{Path: "h1", Type: 'f', Data: "h"},
+	)
+	if err := os.Link(filepath.Join(src, "h1"), filepath.Join(src, "sub/h2")); err != nil {
+		t.Fatal(err)
+	}
+
+	// The first run onto an empty backup remembers nothing (it created every entry); the
+	// second run of mirror's checks, with the same cache, compares and remembers them.
+	c := openCache(t, cacheDir, src, dst)
+	if c.Entries() != 0 || c.Unused() != "" {
+		t.Fatalf("a new cache: %d entries, unused because %q", c.Entries(), c.Unused())
+	}
+	mirror(t, src, dst, sync.Options{XattrCache: c})
+	if err := c.Save(); err != nil {
+		t.Fatal(err)
+	}
+	// a, b, c, sub/d, sub/l and the inode of h1 and sub/h2.
+	c = openCache(t, cacheDir, src, dst)
+	if c.Entries() != 6 {
+		t.Fatalf("the saved cache holds %d entries, want 6 (%q)", c.Entries(), c.Unused())
+	}
+	rep := mirror(t, src, dst, sync.Options{XattrCache: c})
+	if rep.Changes() != 0 || sync.XattrCacheHits(c) != 6 {
+		t.Fatalf("no-op run with the cache: %d changes, %d of 6 entries used", rep.Changes(), sync.XattrCacheHits(c))
+	}
+
+	// Changed since, on either side: their ctimes changed, so they are read and mirrored.
+	if err := unix.Lsetxattr(filepath.Join(src, "a"), "user.a", []byte("2"), 0); err != nil {
+		t.Fatal(err)
+	}
+	run(t, "setfacl", "-m", "u:1001:rw", filepath.Join(src, "b"))
+	if err := unix.Lremovexattr(filepath.Join(dst, "sub/d"), "trusted.d"); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Lsetxattr(filepath.Join(dst, "sub/l"), "trusted.extra", []byte("x"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Save(); err != nil {
+		t.Fatal(err)
+	}
+	c = openCache(t, cacheDir, src, dst)
+	rep = mirror(t, src, dst, sync.Options{XattrCache: c}) // rsync --checksum agrees afterwards
+	if rep.MetadataOnly != 4 {
+		t.Errorf("run after changes on both sides: %d metadata changes, want 4\n%s", rep.MetadataOnly, fmtReport(rep))
+	}
+	if err := c.Save(); err != nil {
+		t.Fatal(err)
+	}
+
+	// A forged entry for a pair whose xattrs differ is believed: the run does not read them.
+	forged := openCache(t, cacheDir, src, dst)
+	if err := unix.Lsetxattr(filepath.Join(dst, "c"), "user.only-here", []byte("x"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := sync.RememberXattrsEqual(forged, filepath.Join(src, "c"), filepath.Join(dst, "c")); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := runMirror(t, src, dst, sync.Options{XattrCache: forged}); err != nil || rep.Changes() != 0 {
+		t.Fatalf("run with a forged entry: %v, %d changes, want none: the cache was not used", err, rep.Changes())
+	}
+	if diff := rsyncDiff(t, src, dst, nil); !strings.HasSuffix(strings.TrimSpace(diff), " c") {
+		t.Fatalf("rsync sees no difference after the forged run:\n%s", diff)
+	}
+	mirror(t, src, dst, sync.Options{}) // without the cache the difference is mirrored
+
+	// Mounted once since the save (the next update's own mount): still used. Twice: dropped.
+	c = openCache(t, cacheDir, src, dst)
+	mirror(t, src, dst, sync.Options{XattrCache: c})
+	if err := c.Save(); err != nil {
+		t.Fatal(err)
+	}
+	dstImg.unmount(t)
+	dst = dstImg.mountAt(t, dstDir)
+	if c = openCache(t, cacheDir, src, dst); c.Entries() != 6 {
+		t.Fatalf("after one mount: %d entries, want 6, unused because %q", c.Entries(), c.Unused())
+	}
+	dstImg.unmount(t)
+	dst = dstImg.mountAt(t, dstDir)
+	if c = openCache(t, cacheDir, src, dst); c.Entries() != 0 || !strings.Contains(c.Unused(), "mounted 2 times") {
+		t.Fatalf("after two mounts: %d entries, unused because %q; want none, mounted twice", c.Entries(), c.Unused())
+	}
+	mirror(t, src, dst, sync.Options{XattrCache: c})
+}
