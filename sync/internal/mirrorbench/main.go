@@ -35,6 +35,8 @@ type config struct {
 	seed  uint64
 	// scales are the sizes of the scale section's trees, in files.
 	scales []int
+	// xattrCache runs ours with an xattr cache on its destination (--xattr-cache).
+	xattrCache bool
 }
 
 func main() { os.Exit(mainStatus()) }
@@ -64,6 +66,7 @@ func mainStatus() int {
 	scales := flag.String("scales", "100000", "comma-separated numbers of files of the scale section's trees (mostly small files), e.g. 100000,300000,1000000; empty for none")
 	flag.IntVar(&cfg.reps, "reps", 3, "repetitions of each scenario; the median is reported")
 	flag.StringVar(&cfg.bin, "bin", "", "tails-backup binary to measure (default: go build ./cmd/tails-backup into a temporary directory)")
+	flag.BoolVar(&cfg.xattrCache, "xattr-cache", true, "run ours with --xattr-cache DST/"+cacheDirName+" (excluded from the mirror and the checks)")
 	flag.BoolVar(&cfg.keep, "keep", false, "keep the image files (unmounted) for inspection")
 	flag.Uint64Var(&cfg.seed, "seed", 1, "seed of the generated tree and of the changes")
 	flag.Parse()

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"runtime"
 	"sort"
@@ -145,14 +146,21 @@ func printHeader(w io.Writer, b *bench) {
 	fmt.Fprintf(w, "  %.2f GiB of data (%.2f GiB apparent), %d with xattrs, %d with ACLs; seed %d, %d repetitions, generated in %s\n",
 		float64(s.DataBytes)/(1<<30), float64(s.ApparentBytes)/(1<<30), s.Xattrs, s.ACLs, b.cfg.seed, b.cfg.reps,
 		b.gen.Round(time.Second))
-	fmt.Fprintf(w, "  Linux %s (*xattrat system calls: %v), %d CPUs, %s, ours: %s\n\n", unix.ByteSliceToString(uts.Release[:]),
-		kernelHasXattrAt(), runtime.NumCPU(), strings.TrimSpace(firstLine), b.bin)
+	fmt.Fprintf(w, "  Linux %s (*xattrat system calls: %v), %d CPUs, %s, ours: %s (xattr cache: %v)\n", unix.ByteSliceToString(uts.Release[:]),
+		kernelHasXattrAt(), runtime.NumCPU(), strings.TrimSpace(firstLine), b.bin, b.cfg.xattrCache)
+	var load [3]float64
+	if l, err := os.ReadFile("/proc/loadavg"); err == nil {
+		fmt.Sscan(string(l), &load[0], &load[1], &load[2])
+	}
+	fmt.Fprintf(w, "  load average at the end: %.2f %.2f %.2f\n\n", load[0], load[1], load[2])
 }
 
 func printNotes(w io.Writer, b *bench, results []result) {
 	fmt.Fprint(w, `
 Times are medians of the repetitions, wall clock; which tool goes first rotates between
-repetitions. ours = tails-backup sync SRC DST, which ends with syncfs(2) of DST; rsync = rsync -aHAXS
+repetitions. ours = tails-backup sync SRC DST, which ends with syncfs(2) of DST (with -xattr-cache,
+the header says, also --xattr-cache DST/tails-backup-cache --exclude tails-backup-cache: the first
+update after the full copy fills the cache, the next ones use it); rsync = rsync -aHAXS
 --delete --numeric-ids SRC/ DST/ followed by sync -f DST, timed together, so that both have flushed
 DST. Path "6.12" is ours with listxattrat/getxattrat (and setxattrat/removexattrat) refused with
 ENOSYS by a seccomp filter, as on Tails 7's Linux 6.12; "this kernel" uses them if the kernel has
@@ -168,7 +176,8 @@ peak of the largest rsync process (the largest sum over rsync's processes, sampl
 from /proc, is in the log above). Targets (issue 16): ours/rsync ≤ 0.6 for the full copy, ≤ 0.3 for the
 updates; the full copy within 1.25× the write floor, the no-op update within 1.5× the statx floor;
 ours peak RSS < 64 MiB. After each scenario each destination is checked against the source with
-rsync -aHAXS --numeric-ids --delete -n -i --checksum SRC/ DST/: any output is a failure.
+rsync -aHAXS --numeric-ids --delete -n -i --checksum SRC/ DST/ (tails-backup-cache excluded):
+any output is a failure.
 `)
 	fmt.Fprintf(w, "\nThe scenarios took %s, set-up included.\n", b.elapsed.Round(time.Second))
 	fmt.Fprintln(w, "\nruns (seconds, in order ours|ours-6.12|rsync|floor):")
