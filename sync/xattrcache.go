@@ -3,13 +3,17 @@
 package sync
 
 import (
+	"bufio"
 	"bytes"
+	"container/heap"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/crc64"
 	"io"
+	"iter"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
 	gosync "sync"
@@ -48,13 +52,15 @@ const XattrCacheFile = "xattrs"
 type XattrCache struct {
 	dirFD  int // the cache folder, owned by the caller
 	ident  cacheIdentity
-	usable bool      // the loaded fingerprints may be used
-	start  time.Time // the run's start; ctimes after start-racyMargin are not remembered
+	saved  *cacheIdentity // the identity in the loaded file, if one was used
+	usable bool           // the loaded fingerprints may be used
+	start  time.Time      // the run's start; ctimes after start-racyMargin are not remembered
 	old    []fingerprint
 	hit    []atomic.Uint64 // bit i: old[i] matched in this run
 	mu     gosync.Mutex
-	added  []fingerprint
-	why    string // why the loaded cache was not used, for the log
+	added  [][]fingerprint // chunks of addedChunk, off the heap, so that growing never copies
+	chunks *mappings       // the mappings of added, unmapped by Save or when c is garbage
+	why    string          // why the loaded cache was not used, for the log
 }
 
 type fingerprint [2]uint64
@@ -97,7 +103,8 @@ func cacheUsable(saved, now cacheIdentity) (bool, string) {
 // as without a cache and Save writes a new one. The error is only for a cache folder that cannot
 // be read, or a backup whose identity cannot be read.
 func OpenXattrCache(dirFD, srcFD, dstFD int) (*XattrCache, error) {
-	c := &XattrCache{dirFD: dirFD, start: time.Now()}
+	c := &XattrCache{dirFD: dirFD, start: time.Now(), chunks: &mappings{}}
+	runtime.AddCleanup(c, (*mappings).free, c.chunks)
 	var err error
 	if c.ident, err = identify(srcFD, dstFD); err != nil {
 		c.why = err.Error()
@@ -113,16 +120,19 @@ func OpenXattrCache(dirFD, srcFD, dstFD int) (*XattrCache, error) {
 	}
 	file := os.NewFile(uintptr(f), XattrCacheFile)
 	defer file.Close()
-	saved, fps, err := decodeCache(file)
+	saved, fps, mem, err := decodeCache(file)
 	if err != nil {
 		c.why = err.Error()
 		return c, nil
 	}
 	if ok, why := cacheUsable(saved, c.ident); !ok {
+		freeOffHeap(mem)
 		c.why = why
 		return c, nil
 	}
-	c.old = fps
+	// Unmapped when the cache is garbage: c.old points into mem, mem not back to c.
+	runtime.AddCleanup(c, freeOffHeap, mem)
+	c.old, c.saved = fps, &saved
 	c.hit = make([]atomic.Uint64, (len(fps)+63)/64)
 	return c, nil
 }
@@ -190,8 +200,96 @@ func (c *XattrCache) verified(s, d *unix.Stat_t) {
 	}
 	fp := fingerprintOf(s, d)
 	c.mu.Lock()
-	c.added = append(c.added, fp)
+	if n := len(c.added); n == 0 || len(c.added[n-1]) == addedChunk {
+		chunk, mem, err := offHeap(addedChunk)
+		if err != nil {
+			c.mu.Unlock()
+			return // not remembered: read again next time
+		}
+		c.chunks.maps = append(c.chunks.maps, mem)
+		c.added = append(c.added, chunk[:0])
+	}
+	last := &c.added[len(c.added)-1]
+	*last = append(*last, fp)
 	c.mu.Unlock()
+}
+
+// addedChunk is the size of a chunk of fingerprints remembered in a run (64 KiB).
+const addedChunk = 4096
+
+// mappings are off-heap allocations (offHeap) to unmap together.
+type mappings struct {
+	mu   gosync.Mutex
+	maps [][]byte
+}
+
+func (m *mappings) free() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, mem := range m.maps {
+		freeOffHeap(mem)
+	}
+	m.maps = nil
+}
+
+// merged yields, in order and once each, the loaded fingerprints this run used and the ones it
+// added (each chunk sorted): a merge of sorted runs through a heap of their heads, so that
+// saving a million entries allocates nothing the size of the cache.
+func (c *XattrCache) merged(chunks [][]fingerprint) iter.Seq[fingerprint] {
+	return func(yield func(fingerprint) bool) {
+		h := &runHeap{}
+		start := 0
+		// The used loaded entries, as sorted runs between the unused ones.
+		for i := range c.old {
+			if c.hit[i/64].Load()&(1<<(i%64)) == 0 {
+				if i > start {
+					heap.Push(h, c.old[start:i])
+				}
+				start = i + 1
+			}
+		}
+		if start < len(c.old) {
+			heap.Push(h, c.old[start:])
+		}
+		for _, ch := range chunks {
+			if len(ch) > 0 {
+				heap.Push(h, ch)
+			}
+		}
+		var prev fingerprint
+		first := true
+		for h.Len() > 0 {
+			run := (*h)[0]
+			fp := run[0]
+			if run = run[1:]; len(run) > 0 {
+				(*h)[0] = run
+				heap.Fix(h, 0)
+			} else {
+				heap.Pop(h)
+			}
+			if !first && fp == prev {
+				continue
+			}
+			first, prev = false, fp
+			if !yield(fp) {
+				return
+			}
+		}
+	}
+}
+
+// runHeap is a min-heap of sorted, non-empty runs of fingerprints, by their first.
+type runHeap [][]fingerprint
+
+func (h runHeap) Len() int           { return len(h) }
+func (h runHeap) Less(i, j int) bool { return cmpFingerprint(h[i][0], h[j][0]) < 0 }
+func (h runHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *runHeap) Push(x any)        { *h = append(*h, x.([]fingerprint)) }
+func (h *runHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
 }
 
 // Save writes the entries found unchanged or verified in this run, and the backup's identity
@@ -203,23 +301,30 @@ func (c *XattrCache) Save() error {
 		return nil
 	}
 	c.mu.Lock()
-	fps := c.added
+	chunks := c.added
 	c.added = nil
 	c.mu.Unlock()
-	for i, fp := range c.old {
-		if c.hit[i/64].Load()&(1<<(i%64)) != 0 {
-			fps = append(fps, fp)
-		}
+	defer c.chunks.free()
+	for _, ch := range chunks {
+		slices.SortFunc(ch, cmpFingerprint)
 	}
-	slices.SortFunc(fps, cmpFingerprint)
-	fps = slices.Compact(fps)
+	fps := c.merged(chunks)
+	n := 0
+	for range fps {
+		n++
+	}
+	// A run that used every loaded entry and added none, in the same mount, would write the
+	// same file again: a no-op update then writes nothing to the backup.
+	if c.saved != nil && *c.saved == c.ident && n == len(c.old) && len(chunks) == 0 {
+		return nil
+	}
 	tmp := fmt.Sprintf(".%s-%d.tmp", XattrCacheFile, os.Getpid())
 	fd, err := unix.Openat(c.dirFD, tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 	if err != nil {
 		return fmt.Errorf("save the xattr cache: %w", err)
 	}
 	f := os.NewFile(uintptr(fd), tmp)
-	err = encodeCache(f, c.ident, fps)
+	err = encodeCache(f, c.ident, n, fps)
 	if err == nil {
 		err = f.Sync()
 	}
@@ -244,18 +349,31 @@ var cacheMagic = []byte("tails-backup xattr cache 1\n")
 
 var crcTable = crc64.MakeTable(crc64.ECMA)
 
-func encodeCache(w io.Writer, id cacheIdentity, fps []fingerprint) error {
-	var buf bytes.Buffer
-	buf.Grow(len(cacheMagic) + 48 + 16*len(fps))
-	buf.Write(cacheMagic)
-	buf.Write(id.srcUUID[:])
-	buf.Write(id.dstUUID[:])
-	_ = binary.Write(&buf, binary.LittleEndian, []uint64{uint64(id.mountCount), uint64(id.mountTime), uint64(len(fps))})
-	for _, fp := range fps {
-		buf.Write(binary.LittleEndian.AppendUint64(binary.LittleEndian.AppendUint64(nil, fp[0]), fp[1]))
+// encodeCache writes the n fingerprints of fps, streamed: a cache is never held twice.
+func encodeCache(w io.Writer, id cacheIdentity, n int, fps iter.Seq[fingerprint]) error {
+	sum := crc64.New(crcTable)
+	bw := bufio.NewWriterSize(io.MultiWriter(w, sum), 64<<10)
+	bw.Write(cacheMagic)
+	bw.Write(id.srcUUID[:])
+	bw.Write(id.dstUUID[:])
+	var b [16]byte
+	for _, v := range []uint64{uint64(id.mountCount), uint64(id.mountTime), uint64(n)} {
+		bw.Write(binary.LittleEndian.AppendUint64(b[:0], v))
 	}
-	buf.Write(binary.LittleEndian.AppendUint64(nil, crc64.Checksum(buf.Bytes(), crcTable)))
-	_, err := w.Write(buf.Bytes())
+	written := 0
+	for fp := range fps {
+		binary.LittleEndian.PutUint64(b[:8], fp[0])
+		binary.LittleEndian.PutUint64(b[8:], fp[1])
+		bw.Write(b[:])
+		written++
+	}
+	if err := bw.Flush(); err != nil {
+		return err
+	}
+	if written != n {
+		return fmt.Errorf("xattr cache: %d entries written, %d announced", written, n)
+	}
+	_, err := w.Write(binary.LittleEndian.AppendUint64(nil, sum.Sum64()))
 	return err
 }
 
@@ -263,42 +381,76 @@ func encodeCache(w io.Writer, id cacheIdentity, fps []fingerprint) error {
 // far beyond any Persistent Storage's number of files.
 const maxCacheEntries = 16 << 20
 
-func decodeCache(r io.Reader) (cacheIdentity, []fingerprint, error) {
-	var id cacheIdentity
+func decodeCache(r io.Reader) (id cacheIdentity, fps []fingerprint, mem []byte, err error) {
 	head := make([]byte, len(cacheMagic)+32+24)
 	if _, err := io.ReadFull(r, head); err != nil {
-		return id, nil, fmt.Errorf("xattr cache: %w", err)
+		return id, nil, nil, fmt.Errorf("xattr cache: %w", err)
 	}
 	if !bytes.Equal(head[:len(cacheMagic)], cacheMagic) {
-		return id, nil, errors.New("xattr cache: not a cache of this version")
+		return id, nil, nil, errors.New("xattr cache: not a cache of this version")
 	}
 	p := head[len(cacheMagic):]
 	copy(id.srcUUID[:], p[:16])
 	copy(id.dstUUID[:], p[16:32])
 	count, mtime, n := binary.LittleEndian.Uint64(p[32:]), binary.LittleEndian.Uint64(p[40:]), binary.LittleEndian.Uint64(p[48:])
 	if count > 0xffff || mtime > 0xffffffff || n > maxCacheEntries {
-		return id, nil, errors.New("xattr cache: damaged header")
+		return id, nil, nil, errors.New("xattr cache: damaged header")
 	}
 	id.mountCount, id.mountTime = uint16(count), uint32(mtime)
-	body := make([]byte, 16*n+8)
-	if _, err := io.ReadFull(r, body); err != nil {
-		return id, nil, fmt.Errorf("xattr cache: %w", err)
+	if fps, mem, err = offHeap(int(n)); err != nil {
+		return id, nil, nil, err
 	}
-	if extra, _ := r.Read(make([]byte, 1)); extra != 0 {
-		return id, nil, errors.New("xattr cache: damaged: longer than it says")
-	}
-	sum := crc64.Update(crc64.Checksum(head, crcTable), crcTable, body[:16*n])
-	if sum != binary.LittleEndian.Uint64(body[16*n:]) {
-		return id, nil, errors.New("xattr cache: damaged: wrong checksum")
-	}
-	fps := make([]fingerprint, n)
+	defer func() {
+		if err != nil {
+			freeOffHeap(mem)
+			fps, mem = nil, nil
+		}
+	}()
+	sum := crc64.New(crcTable)
+	sum.Write(head)
+	br := bufio.NewReaderSize(r, 64<<10)
+	var b [16]byte
 	for i := range fps {
-		fps[i] = fingerprint{binary.LittleEndian.Uint64(body[16*i:]), binary.LittleEndian.Uint64(body[16*i+8:])}
+		if _, err := io.ReadFull(br, b[:]); err != nil {
+			return id, nil, nil, fmt.Errorf("xattr cache: %w", err)
+		}
+		sum.Write(b[:])
+		fps[i] = fingerprint{binary.LittleEndian.Uint64(b[:8]), binary.LittleEndian.Uint64(b[8:])}
+	}
+	if _, err := io.ReadFull(br, b[:8]); err != nil {
+		return id, nil, nil, fmt.Errorf("xattr cache: %w", err)
+	}
+	if extra, _ := br.Read(b[8:9]); extra != 0 {
+		return id, nil, nil, errors.New("xattr cache: damaged: longer than it says")
+	}
+	if sum.Sum64() != binary.LittleEndian.Uint64(b[:8]) {
+		return id, nil, nil, errors.New("xattr cache: damaged: wrong checksum")
 	}
 	if !slices.IsSortedFunc(fps, cmpFingerprint) {
-		return id, nil, errors.New("xattr cache: damaged: not sorted")
+		return id, nil, nil, errors.New("xattr cache: damaged: not sorted")
 	}
-	return id, fps, nil
+	return id, fps, mem, nil
+}
+
+// offHeap allocates n fingerprints outside the Go heap, in an anonymous mapping: a million of
+// them are 16 MiB, which the garbage collector would let the heap grow past twice over (it
+// collects when the heap reaches twice what is live); RSS counts them once. freeOffHeap
+// unmaps them.
+func offHeap(n int) ([]fingerprint, []byte, error) {
+	if n == 0 {
+		return nil, nil, nil
+	}
+	mem, err := unix.Mmap(-1, 0, n*int(unsafe.Sizeof(fingerprint{})), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	if err != nil {
+		return nil, nil, fmt.Errorf("xattr cache: %w", err)
+	}
+	return unsafe.Slice((*fingerprint)(unsafe.Pointer(&mem[0])), n), mem, nil
+}
+
+func freeOffHeap(mem []byte) {
+	if mem != nil {
+		_ = unix.Munmap(mem)
+	}
 }
 
 // identify reads the source's file system UUID and the backup's ext4 superblock (UUID, mount

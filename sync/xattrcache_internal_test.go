@@ -4,7 +4,9 @@ package sync
 
 import (
 	"bytes"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 )
 
@@ -48,15 +50,15 @@ func TestDecodeCache(t *testing.T) {
 	id := cacheIdentity{srcUUID: [16]byte{1, 2}, dstUUID: [16]byte{3, 4}, mountCount: 65535, mountTime: 4000000000}
 	fps := []fingerprint{{1, 2}, {1, 3}, {9, 0}}
 	var good bytes.Buffer
-	if err := encodeCache(&good, id, fps); err != nil {
+	if err := encodeCache(&good, id, len(fps), slices.Values(fps)); err != nil {
 		t.Fatal(err)
 	}
-	gotID, gotFps, err := decodeCache(bytes.NewReader(good.Bytes()))
+	gotID, gotFps, _, err := decodeCache(bytes.NewReader(good.Bytes()))
 	if err != nil || gotID != id || len(gotFps) != len(fps) || gotFps[1] != fps[1] {
 		t.Fatalf("decode of a good file: %+v %v %v", gotID, gotFps, err)
 	}
 	var unsorted bytes.Buffer
-	if err := encodeCache(&unsorted, id, []fingerprint{{2, 0}, {1, 0}}); err != nil {
+	if err := encodeCache(&unsorted, id, 2, slices.Values([]fingerprint{{2, 0}, {1, 0}})); err != nil {
 		t.Fatal(err)
 	}
 	flip := func(i int) []byte { b := bytes.Clone(good.Bytes()); b[i] ^= 1; return b }
@@ -76,9 +78,57 @@ func TestDecodeCache(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, fps, err := decodeCache(bytes.NewReader(tt.data))
+			_, fps, _, err := decodeCache(bytes.NewReader(tt.data))
 			if err == nil || !strings.Contains(err.Error(), tt.want) || fps != nil {
 				t.Errorf("decode: %d fingerprints, error %v; want an error about %q", len(fps), err, tt.want)
+			}
+		})
+	}
+}
+
+// TestCacheMerged: what a save writes is, in order and once each, the loaded entries the run
+// used and the ones it added, whatever the chunks.
+func TestCacheMerged(t *testing.T) {
+	fp := func(a uint64) fingerprint { return fingerprint{a, a * 3} }
+	tests := []struct {
+		name   string
+		old    []uint64
+		used   []int // indexes into old
+		chunks [][]uint64
+		want   []uint64
+	}{
+		{"nothing", nil, nil, nil, nil},
+		{"first run", nil, nil, [][]uint64{{5, 1, 3}, {2, 4}}, []uint64{1, 2, 3, 4, 5}},
+		{"no-op: all used", []uint64{1, 2, 3}, []int{0, 1, 2}, nil, []uint64{1, 2, 3}},
+		{"some used, some added", []uint64{1, 2, 3, 7, 9}, []int{0, 3}, [][]uint64{{8, 2}}, []uint64{1, 2, 7, 8}},
+		{"a hard link verified twice", nil, nil, [][]uint64{{6, 6}, {6}}, []uint64{6}},
+		{"none used", []uint64{1, 2}, nil, [][]uint64{{3}}, []uint64{3}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := &XattrCache{}
+			for _, x := range tt.old {
+				c.old = append(c.old, fp(x))
+			}
+			c.hit = make([]atomic.Uint64, (len(c.old)+63)/64)
+			for _, i := range tt.used {
+				c.hit[i/64].Or(1 << (i % 64))
+			}
+			var chunks [][]fingerprint
+			for _, ch := range tt.chunks {
+				var fs []fingerprint
+				for _, x := range ch {
+					fs = append(fs, fp(x))
+				}
+				slices.SortFunc(fs, cmpFingerprint)
+				chunks = append(chunks, fs)
+			}
+			var got []uint64
+			for f := range c.merged(chunks) {
+				got = append(got, f[0])
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("merged = %v, want %v", got, tt.want)
 			}
 		})
 	}
