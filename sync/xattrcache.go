@@ -198,7 +198,10 @@ func (c *XattrCache) verified(s, d *unix.Stat_t) {
 	if !time.Unix(s.Ctim.Unix()).Before(limit) || !time.Unix(d.Ctim.Unix()).Before(limit) {
 		return
 	}
-	fp := fingerprintOf(s, d)
+	c.verifiedFingerprint(fingerprintOf(s, d))
+}
+
+func (c *XattrCache) verifiedFingerprint(fp fingerprint) {
 	c.mu.Lock()
 	if n := len(c.added); n == 0 || len(c.added[n-1]) == addedChunk {
 		chunk, mem, err := offHeap(addedChunk)

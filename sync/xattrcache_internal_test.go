@@ -4,6 +4,8 @@ package sync
 
 import (
 	"bytes"
+	"io"
+	"runtime"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -132,4 +134,53 @@ func TestCacheMerged(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestCacheOffHeap: a million fingerprints, read, merged with a run's new ones and written
+// again, never take the Go heap: it would count them twice (the collector lets the heap grow to
+// twice what is live) and a million files must fit in 64 MiB.
+func TestCacheOffHeap(t *testing.T) {
+	const n = 1 << 20
+	var file bytes.Buffer
+	file.Grow(16*n + 128)
+	seq := func(yield func(fingerprint) bool) {
+		for i := range uint64(n) {
+			if !yield(fingerprint{i, ^i}) {
+				return
+			}
+		}
+	}
+	if err := encodeCache(&file, cacheIdentity{}, n, seq); err != nil {
+		t.Fatal(err)
+	}
+	heap := func() uint64 {
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return m.HeapAlloc
+	}
+	before := heap()
+	_, fps, mem, err := decodeCache(bytes.NewReader(file.Bytes()))
+	if err != nil || len(fps) != n {
+		t.Fatalf("decode: %d entries, %v", len(fps), err)
+	}
+	defer freeOffHeap(mem)
+	c := &XattrCache{old: fps, hit: make([]atomic.Uint64, n/64), chunks: &mappings{}}
+	for i := range c.hit {
+		c.hit[i].Store(^uint64(0))
+	}
+	for i := range addedChunk * 3 { // a run that added 12,288 entries
+		c.verifiedFingerprint(fingerprint{uint64(n + i), 0})
+	}
+	peak := heap()
+	if err := encodeCache(io.Discard, cacheIdentity{}, n+addedChunk*3, c.merged(c.added)); err != nil {
+		t.Fatal(err)
+	}
+	peak = max(peak, heap())
+	c.chunks.free()
+	if grew := int64(peak) - int64(before); grew > 2<<20 {
+		t.Errorf("the heap grew by %d KiB for a million fingerprints, want them off the heap", grew>>10)
+	}
+	runtime.KeepAlive(c)
+	runtime.KeepAlive(&file) // counted in before: it must not be freed in between
 }
