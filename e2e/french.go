@@ -108,10 +108,16 @@ func catalogArgs(text string, nargs int, sentence func(args ...any) string) ([]s
 	}
 	args := make([]string, nargs)
 	for i, n := range order {
-		if args[n] != "" && args[n] != m[i+1] {
+		v := m[i+1]
+		// In a language written right to left, l10n isolates a text argument (FSI…PDI): the
+		// value is what is inside, which formatting the sentence again isolates again.
+		if strings.HasPrefix(v, l10n.FSI) && strings.HasSuffix(v, l10n.PDI) {
+			v = strings.TrimSuffix(strings.TrimPrefix(v, l10n.FSI), l10n.PDI)
+		}
+		if args[n] != "" && args[n] != v {
 			return nil, false // one argument written twice, with two values
 		}
-		args[n] = m[i+1]
+		args[n] = v
 	}
 	return args, true
 }
