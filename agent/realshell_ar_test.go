@@ -24,7 +24,7 @@ func arabicWorld(t *testing.T, opts ...worldOpt) (*gnomeshell.Session, *world, *
 	if ar.Lang() != "ar" {
 		t.Fatalf("the Arabic catalog was not loaded: %q", ar.Lang())
 	}
-	w := newWorldOn(t, s.Address(), nil, opts...)
+	w := newWorldOn(t, s.Address(), nil, append(opts, withState(offerAnswered))...)
 	w.agent.cfg.Loc, w.agent.loc = ar, ar
 	return s, w, ar
 }
@@ -130,7 +130,7 @@ func TestRealShellArabic(t *testing.T) {
 		s := gnomeshell.StartIn(t, gnomeshell.Trixie48, "ar_EG")
 		ar := l10n.Load([]string{"ar_EG", "ar"}, l10ntest.Catalogs(t, "ar"))
 		log, _ := logtest.New(t)
-		w := newWorldOn(t, s.Address(), nil, withAsker(s.Pinentry(t, log)))
+		w := newWorldOn(t, s.Address(), nil, withAsker(s.Pinentry(t, log)), withState(offerAnswered))
 		w.agent.cfg.Loc, w.agent.loc = ar, ar
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		defer cancel()
