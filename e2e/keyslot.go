@@ -277,11 +277,5 @@ func (w *World) promoteBackup(ctx context.Context) error {
 	if err := w.Unplug(ctx, st); err != nil {
 		return err
 	}
-	if _, err := w.G.Run(ctx, Cmd{Argv: []string{guestTool, "boot-tails", bootDev}, Stdin: MainPassphrase}); err != nil {
-		return err
-	}
-	if err := w.checkBootFacts(ctx); err != nil {
-		return err
-	}
-	return w.StartAgent(ctx)
+	return w.bootTails(ctx, MainPassphrase)
 }

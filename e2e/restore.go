@@ -266,13 +266,7 @@ func (w *World) ScenarioRestoreLostStick(ctx context.Context) error {
 	if err := w.swapBootDisk(ctx, lostFile); err != nil {
 		return err
 	}
-	if _, err := w.G.Run(ctx, Cmd{Argv: []string{guestTool, "boot-tails", bootDev}, Stdin: MainPassphrase}); err != nil {
-		return err
-	}
-	if err := w.checkBootFacts(ctx); err != nil {
-		return err
-	}
-	return w.StartAgent(ctx)
+	return w.bootTails(ctx, MainPassphrase)
 }
 
 // restoreLost runs 'tails-backup restore' in the terminal, and plugs the backup in once the
@@ -439,6 +433,13 @@ func (w *World) restartTails(ctx context.Context, passphrase string) error {
 	if err := w.shutdownTails(ctx); err != nil {
 		return err
 	}
+	return w.bootTails(ctx, passphrase)
+}
+
+// bootTails starts the simulated Tails on its boot disk, its Persistent Storage unlocked with
+// passphrase (boot-tails does what live-persist does), checks what Tails sets up at boot, and
+// starts the agent.
+func (w *World) bootTails(ctx context.Context, passphrase string) error {
 	if _, err := w.G.Run(ctx, Cmd{Argv: []string{guestTool, "boot-tails", bootDev}, Stdin: passphrase}); err != nil {
 		return err
 	}
