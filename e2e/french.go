@@ -13,7 +13,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"tails-backup/l10n"
 )
@@ -248,29 +247,16 @@ func (w *World) frenchUpdate(ctx context.Context, fr *l10n.Locale) error {
 		`printf 'Dear Camille,\n' >letter-16a.txt && printf 'Dear Karim,\n' >letter-16b.txt`); err != nil {
 		return err
 	}
-	seq, err := w.LastSeq(ctx)
-	if err != nil {
-		return err
-	}
-	if err := w.SetPinentry(ctx, st.Passphrase); err != nil {
-		return err
-	}
 	w.Say.Logf("You plug in your backup Tails.")
-	if err := w.Plug(ctx, st); err != nil {
+	res, err := w.plugAndUpdateSaying(ctx, updateTexts{fr.Tr(msgUpdating), fr.Tr(msgUpdatingBody), fr.Tr(msgDone)}, nil, st.Passphrase)
+	if err != nil {
 		return err
 	}
-	found, err := w.WaitNote(ctx, seq, fr.Tr(msgUpdating), fr.Tr(msgUpdatingBody), 2*time.Minute)
-	if err != nil {
-		return w.explain(ctx, seq, err)
-	}
-	if found.Summary != fr.Tr(msgUpdating) || found.Body != fr.Tr(msgUpdatingBody) {
+	// The notifications' texts are the catalog's whole sentences, not just containing them.
+	if found := res.First; found.Summary != fr.Tr(msgUpdating) || found.Body != fr.Tr(msgUpdatingBody) {
 		return fmt.Errorf("the first notification is %q, %q; the catalog says %q, %q", found.Summary, found.Body, fr.Tr(msgUpdating), fr.Tr(msgUpdatingBody))
 	}
-	w.Say.Logf("A notification, in French: %q, %q.", found.Summary, found.Body)
-	done, err := w.WaitNote(ctx, found.Seq, fr.Tr(msgDone), "", updateTimeout)
-	if err != nil {
-		return w.explain(ctx, seq, err)
-	}
+	done := res.Done
 	if done.Summary != fr.Tr(msgDone) {
 		return fmt.Errorf("the done notification's title is %q; the catalog says %q", done.Summary, fr.Tr(msgDone))
 	}
@@ -278,13 +264,7 @@ func (w *World) frenchUpdate(ctx context.Context, fr *l10n.Locale) error {
 	if !ok {
 		return fmt.Errorf("the done notification's text %q is not the catalog's sentence (%q for 2 files)", done.Body, fr.TrN(msgDoneOne, msgDoneOther, 2, 2, "…"))
 	}
-	w.Say.Logf("Then: %q, %q (%d files, %s: the catalog's plural form for %d).", done.Summary, done.Body, n, size, n)
-	if err := w.checkEjected(ctx, st); err != nil {
-		return err
-	}
-	if err := w.Unplug(ctx, st); err != nil {
-		return err
-	}
+	w.Say.Logf("In French: %q, %q (%d files, %s: the catalog's plural form for %d).", done.Summary, done.Body, n, size, n)
 	// The passphrase dialog (the fake pinentry logs the Assuan lines it was sent).
 	log, shown, err := w.PinentryLog(ctx)
 	if err != nil {

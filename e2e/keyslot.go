@@ -102,7 +102,7 @@ func (w *World) ScenarioPassphraseFree(ctx context.Context) error {
 		}
 		return nil
 	}
-	res, err := w.plugAndUpdateSaying(ctx, noteUnlockingKeyBody, during)
+	res, err := w.plugAndUpdateSaying(ctx, updateTexts{noteUpdating, noteUnlockingKeyBody, noteDone}, during)
 	if err != nil {
 		return err
 	}
@@ -172,7 +172,7 @@ func (w *World) ScenarioPassphraseFree(ctx context.Context) error {
 		return err
 	}
 	w.Say.Logf("Back on the main Tails, whose key the backup no longer accepts: the next plug falls back to the passphrase.")
-	if _, err := w.plugAndUpdateSaying(ctx, noteUnlockingKeyBody, nil, st.Passphrase); err != nil {
+	if _, err := w.plugAndUpdateSaying(ctx, updateTexts{noteUpdating, noteUnlockingKeyBody, noteDone}, nil, st.Passphrase); err != nil {
 		return err
 	}
 	log, shown, err = w.PinentryLog(ctx)

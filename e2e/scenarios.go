@@ -146,9 +146,17 @@ func (w *World) Pair(ctx context.Context) error {
 type UpdateResult struct {
 	PlugToStart time.Duration // from the plug to the "Updating your backup Tails" notification
 	Update      time.Duration // from that notification to "Backup updated"
+	First       proto.Notification
 	Done        proto.Notification
 	Notes       []proto.Notification
 }
+
+// updateTexts are the notifications an update is recognised by: the title and text of the
+// first one, and the title of the last. A body that is "" matches any.
+type updateTexts struct{ updating, updatingBody, done string }
+
+// englishUpdate are the English texts of an update that asks the passphrase (or needs none).
+var englishUpdate = updateTexts{noteUpdating, noteUpdatingBody, noteDone}
 
 // PlugAndUpdate plugs the paired backup with the passphrase dialog scripted with answers,
 // waits for the automatic update to finish, checks that the stick ends locked and powered off,
@@ -159,11 +167,11 @@ func (w *World) PlugAndUpdate(ctx context.Context, answers ...string) (UpdateRes
 
 // plugAndUpdate is PlugAndUpdate, with during (if not nil) run once the update has started.
 func (w *World) plugAndUpdate(ctx context.Context, during func(context.Context) error, answers ...string) (UpdateResult, error) {
-	return w.plugAndUpdateSaying(ctx, noteUpdatingBody, during, answers...)
+	return w.plugAndUpdateSaying(ctx, englishUpdate, during, answers...)
 }
 
-// plugAndUpdateSaying is plugAndUpdate, the first notification saying body.
-func (w *World) plugAndUpdateSaying(ctx context.Context, body string, during func(context.Context) error, answers ...string) (UpdateResult, error) {
+// plugAndUpdateSaying is plugAndUpdate, the update's notifications being texts.
+func (w *World) plugAndUpdateSaying(ctx context.Context, texts updateTexts, during func(context.Context) error, answers ...string) (UpdateResult, error) {
 	st := w.Sticks[StickBackup]
 	var res UpdateResult
 	seq, err := w.LastSeq(ctx)
@@ -176,11 +184,11 @@ func (w *World) plugAndUpdateSaying(ctx context.Context, body string, during fun
 	if err := w.Plug(ctx, st); err != nil {
 		return res, err
 	}
-	found, err := w.WaitNote(ctx, seq, noteUpdating, body, 2*time.Minute)
+	found, err := w.WaitNote(ctx, seq, texts.updating, texts.updatingBody, 2*time.Minute)
 	if err != nil {
 		return res, w.explain(ctx, seq, err)
 	}
-	res.PlugToStart = time.Since(st.pluggedAt)
+	res.PlugToStart, res.First = time.Since(st.pluggedAt), found
 	w.Say.Logf("%s later, a notification appears: %q, %q.", round(res.PlugToStart), found.Summary, found.Body)
 	started := time.Now()
 	if during != nil {
@@ -188,7 +196,7 @@ func (w *World) plugAndUpdateSaying(ctx context.Context, body string, during fun
 			return res, w.explain(ctx, seq, err)
 		}
 	}
-	done, err := w.WaitNote(ctx, seq, noteDone, "", updateTimeout)
+	done, err := w.WaitNote(ctx, seq, texts.done, "", updateTimeout)
 	if err != nil {
 		return res, w.explain(ctx, seq, err)
 	}
