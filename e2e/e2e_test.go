@@ -53,11 +53,10 @@ func TestE2EImage(t *testing.T) {
 	t.Logf("guest image of Debian %s (Tails %d): %s, ready in %s", leg.Suite, leg.Tails, img.Dir, round(time.Since(start)))
 }
 
-// TestE2E runs the whole product in a QEMU guest (make e2e): one guest, the scenarios of
-// issue 6 in order. Each scenario's timings are in the test log and in .cache/e2e/runs/*/e2e.log.
-func TestE2E(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 55*time.Minute)
-	defer cancel()
+// startRun boots the guest of the leg E2E_DEBIAN names as a running Tails, in a new run folder,
+// and returns it with the function that runs a step of the test (a subtest, timed and logged;
+// on failure, the guest's journal saved and the sticks unplugged).
+func startRun(ctx context.Context, t *testing.T) (*World, func(string, func(context.Context) error) bool) {
 	repo, leg := repoAndLeg(t)
 	runDir, err := NewRunDir(repo, leg)
 	if err != nil {
@@ -67,17 +66,16 @@ func TestE2E(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer logFile.Close()
+	t.Cleanup(func() { logFile.Close() })
 	t.Logf("run folder: %s", runDir)
 	log := TeeLogger(logFile, tLogger{t, ""})
 	say := TeeLogger(logFile, tLogger{t, "user: "})
 	log.Logf("leg: Debian %s playing Tails %d (E2E_DEBIAN)", leg.Suite, leg.Tails)
-	start := time.Now()
 	w, err := Setup(ctx, repo, runDir, leg, say, log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer w.Close()
+	t.Cleanup(w.Close)
 	step := func(name string, fn func(context.Context) error) bool {
 		return t.Run(name, func(t *testing.T) {
 			begin := time.Now()
@@ -91,6 +89,17 @@ func TestE2E(t *testing.T) {
 			w.Log.Logf("timing: %s took %s", name, round(time.Since(begin)))
 		})
 	}
+	return w, step
+}
+
+// TestE2E runs the whole product in a QEMU guest (make e2e): one guest, the scenarios of
+// issue 6 in order. Each scenario's timings are in the test log and in .cache/e2e/runs/*/e2e.log.
+func TestE2E(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 55*time.Minute)
+	defer cancel()
+	start := time.Now()
+	w, step := startRun(ctx, t)
+	leg := w.Leg
 	// prepare-sticks makes the Tails sticks of 5 and pair, with the agent not started yet.
 	scenarios := []scenario{
 		{"prepare-sticks", w.PrepareSticks, nil, 0},
@@ -145,6 +154,36 @@ func TestE2E(t *testing.T) {
 			t.FailNow()
 		}
 	}
+	w.SaveLogs(ctx, "end")
+	w.Log.Logf("timing: whole run %s (guest boot %s, %s)", round(time.Since(start)), round(w.VM.Boot), w.VM.Accel)
+}
+
+// TestE2EBench is make e2e-bench (issue 16; not in CI): in the guest of TestE2E, the backup made
+// by create, then StickBench on a stick throttled like a common flash stick. The tables are
+// printed and saved as stick-bench.md in the run folder.
+func TestE2EBench(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 55*time.Minute)
+	defer cancel()
+	start := time.Now()
+	w, step := startRun(ctx, t)
+	for _, s := range []struct {
+		name string
+		fn   func(context.Context) error
+	}{{"start-agent", w.StartAgent}, {"1-create", w.ScenarioCreate}} {
+		if !step(s.name, s.fn) {
+			t.FailNow()
+		}
+	}
+	step("stick-bench", func(ctx context.Context) error {
+		res, err := w.StickBench(ctx)
+		if err != nil {
+			return err
+		}
+		report := fmt.Sprintf("Debian %s playing Tails %d, %s:\n\n%s", w.Leg.Suite, w.Leg.Tails, w.VM.Accel, res.Report())
+		fmt.Printf("\n%s\n", report)
+		w.Log.Logf("stick bench:\n%s", report)
+		return os.WriteFile(filepath.Join(w.Dir, "stick-bench.md"), []byte(report), 0o644)
+	})
 	w.SaveLogs(ctx, "end")
 	w.Log.Logf("timing: whole run %s (guest boot %s, %s)", round(time.Since(start)), round(w.VM.Boot), w.VM.Accel)
 }

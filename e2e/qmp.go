@@ -155,10 +155,30 @@ type USBStick struct {
 	// WriteBps, if not 0, limits the writes to that many bytes per second, as a real flash
 	// stick does (QEMU's throttle filter, in a throttle group of its own).
 	WriteBps int64
+	// WriteIOPS, ReadBps and ReadIOPS, if not 0, limit the write requests per second, the
+	// bytes read per second and the read requests per second the same way (make e2e-bench).
+	WriteIOPS, ReadBps, ReadIOPS int64
+}
+
+// throttled tells whether st has a throttle group.
+func (st USBStick) throttled() bool {
+	return st.WriteBps > 0 || st.WriteIOPS > 0 || st.ReadBps > 0 || st.ReadIOPS > 0
+}
+
+// throttleLimits are the limits of st's throttle group, as QEMU's ThrottleLimits names them.
+func (st USBStick) throttleLimits() map[string]any {
+	limits := map[string]any{}
+	for name, v := range map[string]int64{"bps-write": st.WriteBps, "iops-write": st.WriteIOPS,
+		"bps-read": st.ReadBps, "iops-read": st.ReadIOPS} {
+		if v > 0 {
+			limits[name] = v
+		}
+	}
+	return limits
 }
 
 // PlugUSBStick attaches the image as a removable USB stick with that serial on the xhci
-// controller: blockdev-add (through a throttle filter if WriteBps is set), then device_add
+// controller: blockdev-add (through a throttle filter if a limit is set), then device_add
 // usb-storage.
 func (q *QMP) PlugUSBStick(ctx context.Context, st USBStick) error {
 	node := "node-" + st.ID
@@ -167,10 +187,10 @@ func (q *QMP) PlugUSBStick(ctx context.Context, st USBStick) error {
 		format = "raw"
 	}
 	dev := map[string]any{"driver": format, "file": map[string]any{"driver": "file", "filename": st.File}}
-	if st.WriteBps > 0 {
+	if st.throttled() {
 		group := "tg-" + st.ID
 		if _, err := q.Execute(ctx, "object-add", map[string]any{
-			"qom-type": "throttle-group", "id": group, "limits": map[string]any{"bps-write": st.WriteBps},
+			"qom-type": "throttle-group", "id": group, "limits": st.throttleLimits(),
 		}); err != nil {
 			return err
 		}
@@ -194,7 +214,7 @@ func (q *QMP) PlugUSBStick(ctx context.Context, st USBStick) error {
 
 // delThrottle removes the throttle group of st, if it has one.
 func (q *QMP) delThrottle(ctx context.Context, st USBStick) error {
-	if st.WriteBps == 0 {
+	if !st.throttled() {
 		return nil
 	}
 	_, err := q.Execute(ctx, "object-del", map[string]any{"id": "tg-" + st.ID})
@@ -211,6 +231,38 @@ func (q *QMP) UnplugUSBStick(ctx context.Context, st USBStick) error {
 		return err
 	}
 	return q.delThrottle(ctx, st)
+}
+
+// BlockStats are the counters of what the guest asked of a stick since it was plugged: the
+// bytes and requests written and read, as QEMU's block layer counts them (query-blockstats).
+type BlockStats struct {
+	WrBytes      int64 `json:"wr_bytes"`
+	WrOperations int64 `json:"wr_operations"`
+	RdBytes      int64 `json:"rd_bytes"`
+	RdOperations int64 `json:"rd_operations"`
+	FlushOps     int64 `json:"flush_operations"`
+}
+
+// StickStats returns the counters of the top block node of the plugged stick st (its throttle
+// filter, if it has one: what the guest asked, before the format's own writes).
+func (q *QMP) StickStats(ctx context.Context, st USBStick) (BlockStats, error) {
+	raw, err := q.Execute(ctx, "query-blockstats", map[string]any{"query-nodes": true})
+	if err != nil {
+		return BlockStats{}, err
+	}
+	var nodes []struct {
+		NodeName string     `json:"node-name"`
+		Stats    BlockStats `json:"stats"`
+	}
+	if err := json.Unmarshal(raw, &nodes); err != nil {
+		return BlockStats{}, fmt.Errorf("query-blockstats: %w", err)
+	}
+	for _, n := range nodes {
+		if n.NodeName == "node-"+st.ID {
+			return n.Stats, nil
+		}
+	}
+	return BlockStats{}, fmt.Errorf("query-blockstats has no node node-%s: is the stick %s plugged?", st.ID, st.ID)
 }
 
 // VirtioDisk is a disk on the guest's PCI bus: the Tails stick the simulated Tails runs from,

@@ -39,11 +39,13 @@ type Stick struct {
 	Passphrase       string
 	// WriteBps, if not 0, throttles the writes to the stick (bytes per second) while it is
 	// plugged, as the flash of a real stick does (see QMP.PlugUSBStick).
-	WriteBps  int64
-	Format    string // of File: "raw" (the default) or "qcow2"
-	plugged   bool
-	pluggedAt time.Time
-	usb       USBStick // as plugged
+	WriteBps int64
+	// WriteIOPS, ReadBps, ReadIOPS: the other limits of its throttle group (USBStick).
+	WriteIOPS, ReadBps, ReadIOPS int64
+	Format                       string // of File: "raw" (the default) or "qcow2"
+	plugged                      bool
+	pluggedAt                    time.Time
+	usb                          USBStick // as plugged
 }
 
 // World is a booted guest running a simulated Tails with its desktop session, and the sticks.
@@ -193,7 +195,8 @@ func (w *World) NewStick(id, serial string, size int64) (*Stick, error) {
 
 // Plug hot-plugs st.
 func (w *World) Plug(ctx context.Context, st *Stick) error {
-	usb := USBStick{ID: st.ID, File: st.File, Serial: st.Serial, Format: st.Format, WriteBps: st.WriteBps}
+	usb := USBStick{ID: st.ID, File: st.File, Serial: st.Serial, Format: st.Format, WriteBps: st.WriteBps,
+		WriteIOPS: st.WriteIOPS, ReadBps: st.ReadBps, ReadIOPS: st.ReadIOPS}
 	if err := w.VM.QMP.PlugUSBStick(ctx, usb); err != nil {
 		return err
 	}

@@ -244,18 +244,22 @@ func fillUser(ctx context.Context, root string) error {
 }
 
 // changeCmd alters a filled Persistent Storage like a week of use: new, changed, deleted and
-// renamed files, changed metadata, and optionally a big new file.
+// renamed files, changed metadata, and optionally a big new file, a week's APT lists (an apt
+// update of Additional Software rewrites them) and many small mail files (Thunderbird's
+// message cache).
 //
-//	change [--seed N] [--big BYTES] ROOT
+//	change [--seed N] [--big BYTES] [--apt FILES] [--mail FILES] ROOT
 func changeCmd(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("change", flag.ContinueOnError)
 	seed := fs.Uint64("seed", 1, "varies the changes")
 	big := fs.Int("big", 0, "also write a new file of this many bytes")
+	apt := fs.Int("apt", 0, "also write this many APT lists (1 KiB to 256 KiB), replacing last week's")
+	mail := fs.Int("mail", 0, "also write this many new small files of Thunderbird's message cache (1 to 16 KiB)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
-		return errors.New("usage: change [--seed N] [--big BYTES] ROOT")
+		return errors.New("usage: change [--seed N] [--big BYTES] [--apt FILES] [--mail FILES] ROOT")
 	}
 	f := &filler{root: fs.Arg(0), rnd: rand.New(rand.NewPCG(*seed, 99))}
 	n := *seed
@@ -287,6 +291,33 @@ func changeCmd(ctx context.Context, args []string) error {
 	}
 	if *big > 0 {
 		steps = append(steps, func() error { return f.blob(fmt.Sprintf("Persistent/Videos/holiday-%d.mkv", n), *big) })
+	}
+	if *apt > 0 {
+		// Tails keeps Additional Software's lists in apt/lists, owned by root; each apt update
+		// replaces them with the mirror's new ones, under the same names.
+		steps = append(steps, func() error {
+			if err := f.dirs("apt/lists", 0, 0); err != nil {
+				return err
+			}
+			for i := range *apt {
+				name := fmt.Sprintf("apt/lists/deb.debian.org_debian_dists_suite_part%04d_Packages", i)
+				if err := f.file(name, f.random(1<<10+f.rnd.IntN(255<<10)), 0o644, 0, 0); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	if *mail > 0 {
+		steps = append(steps, func() error {
+			for i := range *mail {
+				name := fmt.Sprintf("thunderbird/profile.default/cache2/entries/W%03d%036X", n, uint64(i)<<20|f.rnd.Uint64()>>44)
+				if err := f.blob(name, 1<<10+f.rnd.IntN(15<<10)); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
 	}
 	for _, step := range steps {
 		if err := step(); err != nil {

@@ -19,7 +19,7 @@ func main() {
 		return
 	}
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: e2e-guest install|serve|notifyd|notifications|make-tails|boot-tails|fill|change|wait-drive|manifest|check-tree|wait-syscall ...")
+		fmt.Fprintln(os.Stderr, "usage: e2e-guest install|serve|notifyd|notifications|make-tails|boot-tails|fill|change|wait-drive|manifest|check-tree|wait-syscall|stick-speed ...")
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
@@ -38,6 +38,7 @@ func main() {
 		"manifest":       manifestCmd,
 		"check-tree":     checkTreeCmd,
 		"wait-syscall":   waitSyscallCmd,
+		"stick-speed":    stickSpeedCmd,
 	}
 	cmd, ok := cmds[os.Args[1]]
 	if !ok {
