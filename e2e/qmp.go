@@ -243,10 +243,12 @@ type BlockStats struct {
 	FlushOps     int64 `json:"flush_operations"`
 }
 
-// StickStats returns the counters of the top block node of the plugged stick st (its throttle
-// filter, if it has one: what the guest asked, before the format's own writes).
+// StickStats returns the counters of the plugged stick st: those of the block backend of its
+// usb-storage device, whose root node PlugUSBStick named (its throttle filter, if it has one):
+// what the guest asked, before the format's own writes. QEMU counts requests on the backends
+// only (query-nodes gives each node's highest offset, and zeros).
 func (q *QMP) StickStats(ctx context.Context, st USBStick) (BlockStats, error) {
-	raw, err := q.Execute(ctx, "query-blockstats", map[string]any{"query-nodes": true})
+	raw, err := q.Execute(ctx, "query-blockstats", nil)
 	if err != nil {
 		return BlockStats{}, err
 	}
@@ -262,7 +264,7 @@ func (q *QMP) StickStats(ctx context.Context, st USBStick) (BlockStats, error) {
 			return n.Stats, nil
 		}
 	}
-	return BlockStats{}, fmt.Errorf("query-blockstats has no node node-%s: is the stick %s plugged?", st.ID, st.ID)
+	return BlockStats{}, fmt.Errorf("query-blockstats has no device on the node node-%s: is the stick %s plugged?", st.ID, st.ID)
 }
 
 // VirtioDisk is a disk on the guest's PCI bus: the Tails stick the simulated Tails runs from,

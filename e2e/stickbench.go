@@ -18,9 +18,9 @@ import (
 
 // A common USB flash stick, as QEMU's throttle group plays it: about 20 MB/s and 150 write
 // requests per second, reads a bit faster. QEMU counts each request as one, whatever its size
-// (no iops-size): a random 4 KiB write costs what a sequential 120 KiB one does (the guest's
-// usb-storage requests are at most 120 KiB), as a stick's flash translation layer makes small
-// scattered writes cost nearly what an erase block's worth does.
+// (no iops-size): a random 4 KiB write costs what a sequential one of up to 1 MiB does (the
+// guest's max_sectors_kb), as a stick's flash translation layer makes small scattered writes
+// cost nearly what an erase block's worth does.
 const (
 	flashWriteBps  = 20_000_000
 	flashWriteIOPS = 150

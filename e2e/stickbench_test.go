@@ -1,0 +1,78 @@
+package e2e
+
+import (
+	"maps"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestThrottleLimits(t *testing.T) {
+	tests := []struct {
+		name      string
+		st        USBStick
+		throttled bool
+		want      map[string]any
+	}{
+		{"none", USBStick{ID: "a"}, false, map[string]any{}},
+		{"write bytes only (scenario 10)", USBStick{WriteBps: 20_000_000}, true, map[string]any{"bps-write": int64(20_000_000)}},
+		{"a flash stick", USBStick{WriteBps: 1, WriteIOPS: 2, ReadBps: 3, ReadIOPS: 4}, true,
+			map[string]any{"bps-write": int64(1), "iops-write": int64(2), "bps-read": int64(3), "iops-read": int64(4)}},
+		{"reads only", USBStick{ReadIOPS: 500}, true, map[string]any{"iops-read": int64(500)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.st.throttled(); got != tt.throttled {
+				t.Errorf("throttled() = %v, want %v", got, tt.throttled)
+			}
+			if got := tt.st.throttleLimits(); !maps.Equal(got, tt.want) {
+				t.Errorf("throttleLimits() = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestLikeFlash(t *testing.T) {
+	st := likeFlash(&Stick{ID: "x"})
+	if st.WriteBps != flashWriteBps || st.WriteIOPS != flashWriteIOPS || st.ReadBps != flashReadBps || st.ReadIOPS != flashReadIOPS {
+		t.Errorf("likeFlash gave %+v", st)
+	}
+}
+
+func TestComparisonTable(t *testing.T) {
+	ours := BenchRow{Name: "ours", PlugToDone: 30 * time.Second, Mounted: 2500 * time.Millisecond,
+		Stats: BlockStats{WrBytes: 50_000_000, WrOperations: 600, FlushOps: 7}}
+	rsync := BenchRow{Name: "rsync", PlugToDone: 60 * time.Second,
+		Stats: BlockStats{WrBytes: 80_000_000, WrOperations: 1200, FlushOps: 3}}
+	got := strings.Split(strings.TrimSpace(ComparisonTable(ours, rsync)), "\n")
+	want := []string{
+		"| | plug-to-done (s) | plug to mounted (s) | MB written | write requests | flushes |",
+		"|---|---|---|---|---|---|",
+		"| ours | 30.0 | 2.5 | 50.0 | 600 | 7 |",
+		"| rsync | 60.0 | — | 80.0 | 1200 | 3 |",
+		"| ratio ours/rsync | 0.50 | | 0.62 | 0.50 | |",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("ComparisonTable:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+func TestParallelismTable(t *testing.T) {
+	runs := []SyncRun{
+		{Workers: "1", Took: 10 * time.Second, Stats: BlockStats{WrBytes: 20_000_000, WrOperations: 100}},
+		{Workers: "8", Took: 20 * time.Second, Stats: BlockStats{WrBytes: 30_000_000, WrOperations: 300}},
+		{Workers: "8", Took: 30 * time.Second, Stats: BlockStats{WrBytes: 10_000_000, WrOperations: 100}},
+		{Workers: "1", Took: 12 * time.Second, Stats: BlockStats{WrBytes: 20_000_000, WrOperations: 300}},
+	}
+	got := strings.Split(strings.TrimSpace(ParallelismTable(runs)), "\n")
+	want := []string{
+		"| workers | runs (s) | mean (s) | / first row | MB written | write requests |",
+		"|---|---|---|---|---|---|",
+		"| 1 | 10.0, 12.0 | 11.0 | 1.00 | 20.0 | 200 |",
+		"| 8 | 20.0, 30.0 | 25.0 | 2.27 | 20.0 | 200 |",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("ParallelismTable:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
