@@ -43,18 +43,23 @@ func TestLikeFlash(t *testing.T) {
 func TestComparisonTable(t *testing.T) {
 	ours := BenchRow{Name: "ours", PlugToDone: 30 * time.Second, Mounted: 2500 * time.Millisecond,
 		Stats: BlockStats{WrBytes: 50_000_000, WrOperations: 600, FlushOps: 7}}
-	rsync := BenchRow{Name: "rsync", PlugToDone: 60 * time.Second,
+	rsync := BenchRow{Name: "rsync", PlugToDone: 60 * time.Second, Mounted: 5 * time.Second,
 		Stats: BlockStats{WrBytes: 80_000_000, WrOperations: 1200, FlushOps: 3}}
 	got := strings.Split(strings.TrimSpace(ComparisonTable(ours, rsync)), "\n")
 	want := []string{
-		"| | plug-to-done (s) | plug to mounted (s) | MB written | write requests | flushes |",
-		"|---|---|---|---|---|---|",
-		"| ours | 30.0 | 2.5 | 50.0 | 600 | 7 |",
-		"| rsync | 60.0 | — | 80.0 | 1200 | 3 |",
-		"| ratio ours/rsync | 0.50 | | 0.62 | 0.50 | |",
+		"| | plug-to-done (s) | plug to mounted (s) | mounted to done (s) | MB written | write requests | flushes |",
+		"|---|---|---|---|---|---|---|",
+		"| ours | 30.0 | 2.5 | 27.5 | 50.0 | 600 | 7 |",
+		"| rsync | 60.0 | 5.0 | 55.0 | 80.0 | 1200 | 3 |",
+		"| ratio ours/rsync | 0.50 | | 0.50 | 0.62 | 0.50 | |",
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("ComparisonTable:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	// A mount that was not seen leaves its columns empty.
+	ours.Mounted = 0
+	if got := ComparisonTable(ours, rsync); !strings.Contains(got, "| ours | 30.0 | — | — | 50.0 | 600 | 7 |") || !strings.Contains(got, "| ratio ours/rsync | 0.50 | | — |") {
+		t.Errorf("ComparisonTable without the mount:\n%s", got)
 	}
 }
 
