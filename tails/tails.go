@@ -45,6 +45,10 @@ const (
 	// keeps the keys that unlock this Tails' paired backups without their passphrase (one file
 	// per backup LUKS UUID): root's alone, 0700, never copied to a backup nor restored.
 	KeysDirName = "tails-backup-keys"
+	// XattrCacheDirName is the folder, at the root of a backup's Persistent Storage, where the
+	// root helper keeps the update's xattr cache (sync.XattrCache): root:root 0700. It
+	// describes the backup it is on and no other tree: never copied, compared nor restored.
+	XattrCacheDirName = "tails-backup-cache"
 	// VersionFile holds the version of the running Tails ("6.10 - 20241203" on its first line).
 	VersionFile = "/etc/amnesia/version"
 )
@@ -85,9 +89,11 @@ var PerStickSystemFiles = []string{"luks-header-backup", "storage"}
 // meaningless on another Tails: a restore does not bring it back either); the tails-backup-keys
 // folder, which holds the keys of this Tails' backups (a key must stay on the Tails that
 // unlocks the backup, never travel on the backup it opens, and a restore must not bring back
-// another Tails' keys nor replace this one's); and the folders the
-// session asked to skip (the user kept their application open), which keep their previous
+// another Tails' keys nor replace this one's); the tails-backup-cache folder, which holds the
+// xattr cache of updates onto the backup it is on (meaningless anywhere else: on a restored
+// or promoted Tails it is left where it is and never used); and the folders the session asked
+// to skip (the user kept their application open), which keep their previous
 // copy on the backup. The root helper's mirror and the verify of a mounted backup both use it.
 func MirrorExcludes(skip []string) []string {
-	return append([]string{MarkerName, StateDirName, KeysDirName}, skip...)
+	return append([]string{MarkerName, StateDirName, KeysDirName, XattrCacheDirName}, skip...)
 }
