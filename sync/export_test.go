@@ -1,7 +1,6 @@
 package sync
 
 import (
-	"math/bits"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -34,15 +33,6 @@ func WithBatches(opts Options, ops int, bytes int64, dirs int, age time.Duration
 // XattrCacheAsOf makes c take start as its run's start, from which the margin against ctimes
 // too recent to be sure of is measured, so that a test need not wait after writing its tree.
 func XattrCacheAsOf(c *XattrCache, start time.Time) { c.start = start }
-
-// XattrCacheHits counts the remembered entries that the runs with c used.
-func XattrCacheHits(c *XattrCache) int {
-	n := 0
-	for i := range c.hit {
-		n += bits.OnesCount64(c.hit[i].Load())
-	}
-	return n
-}
 
 // RememberXattrsEqual adds the pair of entries at src and dst to c as if a complete run had
 // found their xattrs equal (whether they are or not): a test forges it to see that a run

@@ -12,6 +12,7 @@ import (
 	"hash/crc64"
 	"io"
 	"iter"
+	"math/bits"
 	"os"
 	"runtime"
 	"slices"
@@ -111,15 +112,28 @@ func OpenXattrCache(dirFD, srcFD, dstFD int) (*XattrCache, error) {
 		return c, nil
 	}
 	c.usable = true
-	f, err := beneath.Open(dirFD, XattrCacheFile, unix.O_RDONLY|unix.O_NOFOLLOW)
-	if err == unix.ENOENT {
+	// O_NONBLOCK: a FIFO in the file's place (the folder may be on a backup someone else
+	// wrote) must not hang the run; anything but a regular file is a damaged cache.
+	f, err := beneath.Open(dirFD, XattrCacheFile, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK)
+	switch {
+	case err == unix.ENOENT:
 		return c, nil
-	}
-	if err != nil {
+	case err == unix.ELOOP || err == unix.ENXIO:
+		c.why = "xattr cache: not a regular file"
+		return c, nil
+	case err != nil:
 		return nil, fmt.Errorf("open the xattr cache: %w", err)
 	}
 	file := os.NewFile(uintptr(f), XattrCacheFile)
 	defer file.Close()
+	var st unix.Stat_t
+	if err := fstat(f, &st); err != nil {
+		return nil, fmt.Errorf("open the xattr cache: %w", err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		c.why = "xattr cache: not a regular file"
+		return c, nil
+	}
 	saved, fps, mem, err := decodeCache(file)
 	if err != nil {
 		c.why = err.Error()
@@ -142,6 +156,16 @@ func (c *XattrCache) Entries() int { return len(c.old) }
 
 // Unused says why the loaded cache was not used, "" if it was (or there was none).
 func (c *XattrCache) Unused() string { return c.why }
+
+// Used is the number of remembered entries that the runs with c found unchanged, whose xattrs
+// they did not read.
+func (c *XattrCache) Used() int {
+	n := 0
+	for i := range c.hit {
+		n += bits.OnesCount64(c.hit[i].Load())
+	}
+	return n
+}
 
 func fingerprintOf(s, d *unix.Stat_t) fingerprint {
 	a, b := uint64(s.Ino), uint64(s.Ctim.Sec)<<30^uint64(s.Ctim.Nsec)
@@ -322,7 +346,9 @@ func (c *XattrCache) Save() error {
 		return nil
 	}
 	tmp := fmt.Sprintf(".%s-%d.tmp", XattrCacheFile, os.Getpid())
-	fd, err := unix.Openat(c.dirFD, tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	// A new file, never one already there: a hard link in its place would be truncated.
+	_ = unix.Unlinkat(c.dirFD, tmp, 0)
+	fd, err := unix.Openat(c.dirFD, tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 	if err != nil {
 		return fmt.Errorf("save the xattr cache: %w", err)
 	}
