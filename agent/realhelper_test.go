@@ -457,11 +457,11 @@ func randomBytes(n int, seed uint64) []byte {
 // rsyncDiff is what rsync finds different between the source and the backup, with checksums,
 // ACLs, xattrs, hard links and sparse files; "" when the backup is an exact copy. The marker
 // is the helper's own; tails-backup/ holds the agent's state, which it rewrites after every
-// update. excludes adds paths to leave out.
+// update; tails-backup-cache/ is the helper's xattr cache on the backup. excludes adds paths to leave out.
 func rsyncDiff(t *testing.T, src, dst string, excludes ...string) string {
 	t.Helper()
 	args := []string{"-aHAXS", "--numeric-ids", "--delete", "-n", "-i", "--checksum",
-		"--exclude=/" + tails.MarkerName, "--exclude=/" + tails.StateDirName}
+		"--exclude=/" + tails.MarkerName, "--exclude=/" + tails.StateDirName, "--exclude=/" + tails.XattrCacheDirName}
 	for _, e := range excludes {
 		args = append(args, "--exclude="+e)
 	}

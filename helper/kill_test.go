@@ -41,9 +41,10 @@ type killChain struct {
 	start time.Time
 }
 
-// killSkip leaves out what the runs do not mirror: lost+found, the marker and the state folder.
+// killSkip leaves out what the runs do not mirror: lost+found, the marker, the state folder and
+// the backup's xattr cache.
 func killSkip(rel string) bool {
-	return rel == "lost+found" || rel == tails.MarkerName || rel == tails.StateDirName
+	return rel == "lost+found" || rel == tails.MarkerName || rel == tails.StateDirName || rel == tails.XattrCacheDirName
 }
 
 // isKillTemporary tells the temporaries a killed helper may leave: the mirror's
@@ -101,12 +102,12 @@ func newKillChain(t *testing.T, hostileRoot bool) *killChain {
 	return ch
 }
 
-// flip makes the tree at dir tree i, its root's attributes too, the marker, the state folder
-// and lost+found aside. rsync does it: a Mirror in this process is slow under the race detector.
+// flip makes the tree at dir tree i, its root's attributes too, the marker, the state folder,
+// the xattr cache (kept, so that the next runs use it) and lost+found aside. rsync does it: a Mirror in this process is slow under the race detector.
 func (ch *killChain) flip(dir string, i int) {
 	ch.t.Helper()
 	run(ch.t, "rsync", "-aHAXS", "--delete", "--numeric-ids", "--exclude=/lost+found",
-		"--exclude=/"+tails.MarkerName, "--exclude=/"+tails.StateDirName, ch.trees[i]+"/", dir+"/")
+		"--exclude=/"+tails.MarkerName, "--exclude=/"+tails.StateDirName, "--exclude=/"+tails.XattrCacheDirName, ch.trees[i]+"/", dir+"/")
 }
 
 // timeProcess runs the helper as a child process on input to its end and measures its span:

@@ -214,6 +214,14 @@ func (o *operation) update(src, dst *root) (*wire.Report, *Failure) {
 	if f := o.writeMarker(dst, m); f != nil {
 		return nil, f
 	}
+	// The xattr cache's folder (xattrcache.go), made after the incomplete marker, as everything
+	// the update writes, and before the root's mtime is put back, as making it touches it too.
+	cacheFD, err := openXattrCacheDir(dst)
+	if err != nil {
+		o.log.WithError(err).Warn("no xattr cache; reading every xattr")
+	} else {
+		defer unix.Close(cacheFD)
+	}
 	// Writing the marker touched the root's mtime; put it back, so that an update with nothing
 	// to do changes nothing (the mirror would otherwise count the root as changed).
 	if rootKnown {
@@ -224,16 +232,21 @@ func (o *operation) update(src, dst *root) (*wire.Report, *Failure) {
 	o.log.Info("marker written incomplete; mirroring")
 
 	exclude := mirrorExcludes(o.req.Skip)
+	cache := o.openXattrCache(cacheFD, src, dst)
 	// The roots validated above, by their descriptors: nothing is looked up again by path.
 	rep, err := tbsync.MirrorFDs(o.ctx, src.fd, dst.fd, tbsync.Options{
 		Exclude:          exclude,
 		Progress:         o.progress(),
 		ProgressInterval: o.sys.ProgressInterval / 2,
 		Log:              o.log,
+		XattrCache:       cache,
 	})
 	if err != nil {
 		return nil, o.mirrorFailure(err, dst)
 	}
+	// Only after a complete mirror, which ended with a syncfs: the cache vouches for xattrs
+	// that are on the device.
+	o.saveXattrCache(cache)
 
 	m.State, m.Finished, m.TailsVersion = tails.StateComplete, o.now(), ReadTailsVersion(o.sys.VersionFile)
 	if m.Finished.Before(m.Started) {

@@ -33,12 +33,12 @@ func restoreRequest(source string, skip ...string) string {
 }
 
 // restoreDiff is what rsync finds different between the backup and the Persistent Storage
-// after a restore (nothing after an exact one): the marker and the state folder aside, which
-// are never restored, and the excluded folders.
+// after a restore (nothing after an exact one): the marker, the state folder and the xattr
+// cache aside, which are never restored, and the excluded folders.
 func restoreDiff(t testing.TB, backup, ps string, exclude ...string) string {
 	t.Helper()
 	args := []string{"-aHAXS", "--numeric-ids", "--delete", "-n", "-i", "--checksum",
-		"--exclude=/" + tails.MarkerName, "--exclude=/" + tails.StateDirName}
+		"--exclude=/" + tails.MarkerName, "--exclude=/" + tails.StateDirName, "--exclude=/" + tails.XattrCacheDirName}
 	for _, e := range exclude {
 		args = append(args, "--exclude=/"+e)
 	}
@@ -143,6 +143,13 @@ func TestRestoreIntoChangedPersistentStorage(t *testing.T) {
 	}
 	if _, err := os.Lstat(filepath.Join(ps, tails.MarkerName)); !os.IsNotExist(err) {
 		t.Errorf("the backup marker was copied into the Persistent Storage: %v", err)
+	}
+	// The backup's xattr cache, which its update made, describes the backup: never restored.
+	if _, err := os.Lstat(filepath.Join(w.dst.mnt, tails.XattrCacheDirName)); err != nil {
+		t.Errorf("the update made no xattr cache on the backup: %v", err)
+	}
+	if _, err := os.Lstat(filepath.Join(ps, tails.XattrCacheDirName)); !os.IsNotExist(err) {
+		t.Errorf("the backup's xattr cache was copied into the Persistent Storage: %v", err)
 	}
 	if got := listing(t, filepath.Join(ps, tails.StateDirName)); got != stateBefore {
 		t.Errorf("the pairing store of this Tails changed:\nbefore:\n%s\nafter:\n%s", stateBefore, got)

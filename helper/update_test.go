@@ -255,7 +255,7 @@ func TestUpdateSkip(t *testing.T) {
 		t.Errorf("the skipped folder changed:\n%s\n%s", before, got)
 	}
 	out, err := exec.Command("rsync", "-aHAXS", "--numeric-ids", "--delete", "-n", "-i", "--checksum",
-		"--exclude=/"+tails.MarkerName, "--exclude=/thunderbird", w.src.mnt+"/", w.dst.mnt+"/").CombinedOutput()
+		"--exclude=/"+tails.MarkerName, "--exclude=/"+tails.XattrCacheDirName, "--exclude=/thunderbird", w.src.mnt+"/", w.dst.mnt+"/").CombinedOutput()
 	if err != nil || len(out) != 0 {
 		t.Errorf("the rest differs (%v):\n%s", err, out)
 	}

@@ -520,11 +520,12 @@ func fillSource(t testing.TB, root string, dirs, filesPerDir, fileSize int) {
 }
 
 // rsyncDiff is what rsync finds different between src and dst (nothing when the backup is an
-// exact copy), the marker and the pairing store's folder aside.
+// exact copy), the marker, the pairing store's folder and the backup's xattr cache aside.
 func rsyncDiff(t testing.TB, src, dst string) string {
 	t.Helper()
 	out, err := exec.Command("rsync", "-aHAXS", "--numeric-ids", "--delete", "-n", "-i", "--checksum",
-		"--exclude=/"+tails.MarkerName, "--exclude=/"+tails.StateDirName, src+"/", dst+"/").CombinedOutput()
+		"--exclude=/"+tails.MarkerName, "--exclude=/"+tails.StateDirName, "--exclude=/"+tails.XattrCacheDirName,
+		src+"/", dst+"/").CombinedOutput()
 	if err != nil {
 		t.Fatalf("rsync: %v\n%s", err, out)
 	}

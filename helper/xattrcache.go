@@ -1,0 +1,86 @@
+//go:build linux
+
+package helper
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
+
+	tbsync "tails-backup/sync"
+	"tails-backup/tails"
+)
+
+// An update keeps its xattr cache (sync.XattrCache) in tails.XattrCacheDirName at the root of
+// the backup it updates: root:root 0700, left out of every mirror, verify and restore
+// (tails.MirrorExcludes). On the backup, because what the cache vouches for is the backup's
+// inodes: it goes where the backup goes, one per backup, and whatever happens to the backup
+// elsewhere happens to the cache too. In particular a backup booted as Tails (or mounted on
+// any other computer) was mounted read-write there, which its ext4 superblock counts: the next
+// update's own mount makes two since the cache was saved, and the cache is not used (it is
+// replaced by the one that update saves). A backup made by an older version gets the folder
+// at its first update; an older version's update deletes it, as anything that is not in the
+// source. Whatever goes wrong with the cache (the folder cannot be made, something else in its
+// place, a damaged file, no room to save it) the update reads every xattr, as without a cache.
+
+// openXattrCacheDir opens the cache folder at the root of the backup dst, making it if needed,
+// root's alone. A symlink or file in its place, or a mount on it, is refused, never followed.
+func openXattrCacheDir(dst *root) (int, error) {
+	name := tails.XattrCacheDirName
+	if err := unix.Mkdirat(dst.fd, name, 0o700); err != nil && !errors.Is(err, unix.EEXIST) {
+		return -1, fmt.Errorf("make %s: %w", name, err)
+	}
+	fd, err := unix.Openat(dst.fd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, fmt.Errorf("open %s: %w", name, err)
+	}
+	var st unix.Stat_t
+	err = unix.Fstat(fd, &st)
+	if err == nil && st.Dev != dst.dev {
+		err = errors.New("not on the backup's file system")
+	}
+	if err == nil && (st.Uid != 0 || st.Gid != 0) {
+		err = unix.Fchown(fd, 0, 0)
+	}
+	if err == nil && st.Mode&0o7777 != 0o700 {
+		err = unix.Fchmod(fd, 0o700)
+	}
+	if err != nil {
+		unix.Close(fd)
+		return -1, fmt.Errorf("make %s root's alone: %w", name, err)
+	}
+	return fd, nil
+}
+
+// openXattrCache loads the update's xattr cache from the folder open as dirFD (-1: none), or
+// returns nil: the update then runs without one.
+func (o *operation) openXattrCache(dirFD int, src, dst *root) *tbsync.XattrCache {
+	if dirFD < 0 {
+		return nil
+	}
+	c, err := tbsync.OpenXattrCache(dirFD, src.fd, dst.fd)
+	if err != nil {
+		o.log.WithError(err).Warn("xattr cache unreadable; reading every xattr")
+		return nil
+	}
+	if why := c.Unused(); why != "" {
+		o.log.WithField("reason", why).Info("xattr cache not used; reading every xattr")
+	}
+	return c
+}
+
+// saveXattrCache saves c after a complete mirror; a cache that cannot be saved only makes the
+// next update read more.
+func (o *operation) saveXattrCache(c *tbsync.XattrCache) {
+	if c == nil {
+		return
+	}
+	log := o.log.WithFields(logrus.Fields{"entries": c.Entries(), "used": c.Used()})
+	if err := c.Save(); err != nil {
+		log.WithError(err).Warn("xattr cache not saved")
+		return
+	}
+	log.Info("xattr cache saved")
+}
