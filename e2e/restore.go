@@ -332,16 +332,18 @@ var featuresLine = regexp.MustCompile(`(?m)^Features Tails will turn on at the n
 // Left out of the comparison, as the product documents it (helper/restore.go, user guide
 // "What is not restored"): the tails-backup folder, where Tails Backup keeps the pairings of
 // the Tails it belongs to: the lost stick's names its backup, the new Tails keeps its own (it
-// has none); and the tails-backup-keys folder, the keys of updates without the passphrase,
-// which never reach a backup (the lost stick's open the backup it was restored from). The
-// backup marker is not left out: the lost stick had none, and the restored
+// has none); the tails-backup-keys folder, the keys of updates without the passphrase,
+// which never reach a backup (the lost stick's open the backup it was restored from); and the
+// tails-backup-cache folder, the xattr cache of updates onto a backup, which a lost stick that
+// was once a backup (promoted since) may hold. The backup marker is not left out: the lost
+// stick had none, and the restored
 // Persistent Storage must have none either (a main Tails must not become a backup).
 func (w *World) checkRestored(ctx context.Context, lostFile, lostConf, out string) ([]string, error) {
 	lost := &Stick{ID: StickLost, Serial: "LOSTTAILS1", File: lostFile, Passphrase: MainPassphrase}
 	w.Sticks[StickLost] = lost
 	// withStick opens the lost stick read-only at $PS; R is the restored Persistent Storage.
 	script := `R=` + persistenceMount + `
-rsync -aHAXS --numeric-ids --checksum -n -i --delete --exclude=/tails-backup/ --exclude=/tails-backup-keys/ $PS/ $R/
+rsync -aHAXS --numeric-ids --checksum -n -i --delete --exclude=/tails-backup/ --exclude=/tails-backup-keys/ --exclude=/tails-backup-cache/ $PS/ $R/
 echo "--- conf"
 stat -c '%F %u:%g %a %h' $R/persistence.conf
 getfacl --skip-base -c $R/persistence.conf

@@ -251,8 +251,9 @@ func (w *World) ChangeData(ctx context.Context, seed int, big int) error {
 
 // CheckBackup checks the backup against this Tails' Persistent Storage with tools
 // independent of the product (rsync with checksums, through a read-only unlock by cryptsetup)
-// and with 'tails-backup verify'. The marker and the tails-backup folder (this Tails' own
-// pairings, which updates leave alone) are not compared. The agent is stopped meanwhile (it would update the plugged
+// and with 'tails-backup verify'. The marker, the tails-backup folder (this Tails' own
+// pairings, which updates leave alone) and the tails-backup-cache folder (the helper's xattr
+// cache, which is the backup's own) are not compared. The agent is stopped meanwhile (it would update the plugged
 // backup), and the stick ends unplugged.
 func (w *World) CheckBackup(ctx context.Context) error {
 	return w.CheckStick(ctx, w.Sticks[StickBackup], "")
@@ -280,7 +281,7 @@ cryptsetup open --readonly --key-file - ` + part + ` e2e-check
 mkdir -p /run/e2e/check
 mount -o ro,acl /dev/mapper/e2e-check /run/e2e/check
 trap 'umount /run/e2e/check; cryptsetup close e2e-check' EXIT
-rsync -aHAXS --numeric-ids -n -i --checksum --delete --exclude=/.tails-backup.json --exclude=/tails-backup/ --exclude=/tails-backup-keys/ ` + persistenceMount + `/ /run/e2e/check/
+rsync -aHAXS --numeric-ids -n -i --checksum --delete --exclude=/.tails-backup.json --exclude=/tails-backup/ --exclude=/tails-backup-keys/ --exclude=/tails-backup-cache/ ` + persistenceMount + `/ /run/e2e/check/
 mkdir -p /run/e2e/checksys
 mount -t vfat -o ro ` + ds.Device + `1 /run/e2e/checksys
 trap 'umount /run/e2e/check /run/e2e/checksys; cryptsetup close e2e-check' EXIT

@@ -37,9 +37,10 @@ type Entry struct {
 }
 
 // manifestSkip is what an update leaves alone on the backup (tails.MirrorExcludes): the
-// marker, this Tails' own tails-backup folder, and its tails-backup-keys folder (the keys that
-// open its backups, which never reach a backup); none is compared.
-var manifestSkip = map[string]bool{".tails-backup.json": true, "tails-backup": true, "tails-backup-keys": true}
+// marker, this Tails' own tails-backup folder, its tails-backup-keys folder (the keys that
+// open its backups, which never reach a backup), and the helper's xattr cache on the backup
+// (tails-backup-cache); none is compared.
+var manifestSkip = map[string]bool{".tails-backup.json": true, "tails-backup": true, "tails-backup-keys": true, "tails-backup-cache": true}
 
 // tmpRe is the name of the mirror engine's temporaries (sync/mirror.go tmpName): a copy in
 // flight when the stick was pulled may leave one behind, which is not a file of the user.
