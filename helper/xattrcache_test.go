@@ -132,41 +132,73 @@ func TestUpdateXattrCache(t *testing.T) {
 // changed there) may carry ctimes set by a wrong clock, even one equal to the ctime the cache
 // remembers (forged here with debugfs): the boot's mount and the next update's make two since
 // the cache was saved, so the update reads every xattr and mirrors the change. One mount since
-// (the update's own) keeps the cache.
+// (the update's own) keeps the cache. e2fsck resets the mount count, so that after a check the
+// boot and the update count one more than at the save: the time of the check, which e2fsck
+// writes with the count, drops the cache then.
 func TestUpdateXattrCacheAfterBoot(t *testing.T) {
-	w, cached := cachedWorld(t)
-	// The next update's own mount: the cache still holds.
-	w.remountBackup(t, func(string) {})
-	if _, c := w.updateWithLog(t); c.unused != "" || c.used != cached.entries {
-		t.Fatalf("after one mount: %+v, want the %d entries used", c, cached.entries)
+	for _, tc := range []struct {
+		name    string
+		checked bool
+		reason  string
+	}{
+		{"booted", false, "mounted 2 times"},
+		{"checked then booted", true, "checked (e2fsck)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w, cached := cachedWorld(t)
+			if !tc.checked {
+				// The next update's own mount: the cache still holds.
+				w.remountBackup(t, func(string) {})
+				if _, c := w.updateWithLog(t); c.unused != "" || c.used != cached.entries {
+					t.Fatalf("after one mount: %+v, want the %d entries used", c, cached.entries)
+				}
+			}
+			rel := filepath.Join("Persistent", "dir002", "sub", "file0007")
+			var before unix.Stat_t
+			must(t, unix.Lstat(filepath.Join(w.dst.mnt, rel), &before))
+			countBefore := mountCount(t, w.dst.loop)
+			w.remountBackup(t, func(img string) {
+				if tc.checked {
+					run(t, "e2fsck", "-f", "-p", img)
+				}
+				booted := filepath.Join(w.dir, "booted")
+				must(t, os.MkdirAll(booted, 0o755))
+				run(t, "mount", "-t", "ext4", "-o", "loop,acl,user_xattr", img, booted)
+				err := unix.Lsetxattr(filepath.Join(booted, rel), "user.on-the-backup-tails", []byte("1"), 0)
+				run(t, "umount", booted)
+				must(t, err)
+				// The clock of that computer gave the change the ctime the cache remembers.
+				run(t, "debugfs", "-w", "-R", fmt.Sprintf("sif /%s ctime @%d", rel, before.Ctim.Sec), img)
+				run(t, "debugfs", "-w", "-R", fmt.Sprintf("sif /%s ctime_extra %d", rel, before.Ctim.Nsec<<2), img)
+			})
+			var after unix.Stat_t
+			must(t, unix.Lstat(filepath.Join(w.dst.mnt, rel), &after))
+			if after.Ino != before.Ino || after.Ctim != before.Ctim {
+				t.Fatalf("the forged ctime %v (inode %d) is not the remembered %v (inode %d)", after.Ctim, after.Ino, before.Ctim, before.Ino)
+			}
+			if n := mountCount(t, w.dst.loop); tc.checked && n != countBefore+1 {
+				t.Fatalf("mount count %d after e2fsck and two mounts, was %d: the case is not the one tested", n, countBefore)
+			}
+			rep, c := w.updateWithLog(t) // rsync finds no difference afterwards
+			if !strings.Contains(c.unused, tc.reason) || c.used != 0 {
+				t.Errorf("%+v, want the cache not used (%s)", c, tc.reason)
+			}
+			if rep.MetadataOnly != 1 {
+				t.Errorf("%+v, want the one xattr changed on the backup undone", rep)
+			}
+		})
 	}
+}
 
-	rel := filepath.Join("Persistent", "dir002", "sub", "file0007")
-	var before unix.Stat_t
-	must(t, unix.Lstat(filepath.Join(w.dst.mnt, rel), &before))
-	w.remountBackup(t, func(img string) {
-		booted := filepath.Join(w.dir, "booted")
-		must(t, os.MkdirAll(booted, 0o755))
-		run(t, "mount", "-t", "ext4", "-o", "loop,acl,user_xattr", img, booted)
-		err := unix.Lsetxattr(filepath.Join(booted, rel), "user.on-the-backup-tails", []byte("1"), 0)
-		run(t, "umount", booted)
-		must(t, err)
-		// The clock of that computer gave the change the ctime the cache remembers.
-		run(t, "debugfs", "-w", "-R", fmt.Sprintf("sif /%s ctime @%d", rel, before.Ctim.Sec), img)
-		run(t, "debugfs", "-w", "-R", fmt.Sprintf("sif /%s ctime_extra %d", rel, before.Ctim.Nsec<<2), img)
-	})
-	var after unix.Stat_t
-	must(t, unix.Lstat(filepath.Join(w.dst.mnt, rel), &after))
-	if after.Ino != before.Ino || after.Ctim != before.Ctim {
-		t.Fatalf("the forged ctime %v (inode %d) is not the remembered %v (inode %d)", after.Ctim, after.Ino, before.Ctim, before.Ino)
+// mountCount is the mount count in the ext4 superblock of the device dev.
+func mountCount(t *testing.T, dev string) int {
+	t.Helper()
+	m := regexp.MustCompile(`(?m)^Mount count:\s+(\d+)$`).FindStringSubmatch(run(t, "dumpe2fs", "-h", dev))
+	if m == nil {
+		t.Fatalf("no mount count in dumpe2fs -h %s", dev)
 	}
-	rep, c := w.updateWithLog(t) // rsync finds no difference afterwards
-	if !strings.Contains(c.unused, "mounted 2 times") || c.used != 0 {
-		t.Errorf("after a boot of the backup: %+v, want the cache not used (mounted twice)", c)
-	}
-	if rep.MetadataOnly != 1 {
-		t.Errorf("after a boot of the backup: %+v, want the one xattr changed there undone", rep)
-	}
+	n, _ := strconv.Atoi(m[1])
+	return n
 }
 
 // TestUpdateXattrCacheFolderReplaced: something else in the cache folder's place on the backup

@@ -45,8 +45,11 @@ const XattrCacheFile = "xattrs"
 // second of the run's start is not remembered; and a backup changed on another computer, or
 // offline, may carry ctimes set by a wrong clock, so the cache holds only for the backup it was
 // saved for (its file system UUID, and the source's) and only if the backup's file system was
-// mounted at most once since, which its ext4 superblock counts (cacheUsable). Any doubt, or
-// any damage to the file, and the run reads every entry's xattrs as it would without a cache.
+// mounted at most once since, which its ext4 superblock counts, and not checked by e2fsck
+// (cacheUsable). Any doubt, or any damage to the file, and the run reads every entry's xattrs
+// as it would without a cache. Not seen: a change written to the unmounted file system's
+// blocks directly (debugfs) with a forged ctime; whoever does that can as well change a file's
+// data keeping its size and mtime, which no update without --checksum sees either.
 //
 // 16-byte fingerprints keep a million entries in 16 MiB, loaded once per run; a false match
 // needs two different entries to agree on 128 bits.
@@ -76,18 +79,23 @@ type cacheIdentity struct {
 	srcUUID, dstUUID [16]byte
 	mountCount       uint16 // s_mnt_count: ext4 adds one at every read-write mount
 	mountTime        uint32 // s_mtime: the time of the last mount
+	lastCheck        uint32 // s_lastcheck: e2fsck sets it when it resets the mount count
 }
 
 // cacheUsable tells whether a cache saved with saved may be used now: the same source and
 // backup file systems, and the backup mounted read-write at most once since (the mount of this
 // run). With the same count the mount time must be the same too: it is the very mount the cache
-// was saved in. e2fsck resets the count to zero, tune2fs may set it: either makes it unusable.
+// was saved in. e2fsck resets the count to zero, after which mounts elsewhere could count it
+// up to exactly one more than saved: the time of the check, which e2fsck writes with the
+// count, makes the cache unusable. tune2fs may set the count: that makes it unusable too.
 func cacheUsable(saved, now cacheIdentity) (bool, string) {
 	switch {
 	case saved.srcUUID != now.srcUUID:
 		return false, "another source file system"
 	case saved.dstUUID != now.dstUUID:
 		return false, "another backup file system"
+	case saved.lastCheck != now.lastCheck:
+		return false, "the backup was checked (e2fsck) since"
 	case now.mountCount == saved.mountCount && now.mountTime == saved.mountTime:
 		return true, ""
 	case now.mountCount == saved.mountCount:
@@ -374,7 +382,8 @@ func (c *XattrCache) Save() error {
 }
 
 // The file: magic, identity, count, fingerprints (little-endian), CRC-64 of all that.
-var cacheMagic = []byte("tails-backup xattr cache 1\n")
+// Version 2 added the time of the last check; a version 1 file is an unused cache.
+var cacheMagic = []byte("tails-backup xattr cache 2\n")
 
 var crcTable = crc64.MakeTable(crc64.ECMA)
 
@@ -386,7 +395,7 @@ func encodeCache(w io.Writer, id cacheIdentity, n int, fps iter.Seq[fingerprint]
 	bw.Write(id.srcUUID[:])
 	bw.Write(id.dstUUID[:])
 	var b [16]byte
-	for _, v := range []uint64{uint64(id.mountCount), uint64(id.mountTime), uint64(n)} {
+	for _, v := range []uint64{uint64(id.mountCount), uint64(id.mountTime), uint64(id.lastCheck), uint64(n)} {
 		bw.Write(binary.LittleEndian.AppendUint64(b[:0], v))
 	}
 	written := 0
@@ -411,7 +420,7 @@ func encodeCache(w io.Writer, id cacheIdentity, n int, fps iter.Seq[fingerprint]
 const maxCacheEntries = 16 << 20
 
 func decodeCache(r io.Reader) (id cacheIdentity, fps []fingerprint, mem []byte, err error) {
-	head := make([]byte, len(cacheMagic)+32+24)
+	head := make([]byte, len(cacheMagic)+32+32)
 	if _, err := io.ReadFull(r, head); err != nil {
 		return id, nil, nil, fmt.Errorf("xattr cache: %w", err)
 	}
@@ -421,11 +430,12 @@ func decodeCache(r io.Reader) (id cacheIdentity, fps []fingerprint, mem []byte, 
 	p := head[len(cacheMagic):]
 	copy(id.srcUUID[:], p[:16])
 	copy(id.dstUUID[:], p[16:32])
-	count, mtime, n := binary.LittleEndian.Uint64(p[32:]), binary.LittleEndian.Uint64(p[40:]), binary.LittleEndian.Uint64(p[48:])
-	if count > 0xffff || mtime > 0xffffffff || n > maxCacheEntries {
+	count, mtime, check := binary.LittleEndian.Uint64(p[32:]), binary.LittleEndian.Uint64(p[40:]), binary.LittleEndian.Uint64(p[48:])
+	n := binary.LittleEndian.Uint64(p[56:])
+	if count > 0xffff || mtime > 0xffffffff || check > 0xffffffff || n > maxCacheEntries {
 		return id, nil, nil, errors.New("xattr cache: damaged header")
 	}
-	id.mountCount, id.mountTime = uint16(count), uint32(mtime)
+	id.mountCount, id.mountTime, id.lastCheck = uint16(count), uint32(mtime), uint32(check)
 	if fps, mem, err = offHeap(int(n)); err != nil {
 		return id, nil, nil, err
 	}
@@ -483,7 +493,7 @@ func freeOffHeap(mem []byte) {
 }
 
 // identify reads the source's file system UUID and the backup's ext4 superblock (UUID, mount
-// count, last mount time).
+// count, last mount time, last check time).
 func identify(srcFD, dstFD int) (cacheIdentity, error) {
 	var id cacheIdentity
 	var err error
@@ -497,6 +507,7 @@ func identify(srcFD, dstFD int) (cacheIdentity, error) {
 	copy(id.dstUUID[:], sb[0x68:0x78])
 	id.mountCount = binary.LittleEndian.Uint16(sb[0x34:])
 	id.mountTime = binary.LittleEndian.Uint32(sb[0x2c:])
+	id.lastCheck = binary.LittleEndian.Uint32(sb[0x40:])
 	if id.dstUUID != [16]byte{} && id.dstUUID == id.srcUUID {
 		return id, errors.New("the source and the backup have the same file system UUID")
 	}

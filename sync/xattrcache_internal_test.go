@@ -14,7 +14,7 @@ import (
 
 // TestCacheUsable: the cases where a saved xattr cache may and may not be used.
 func TestCacheUsable(t *testing.T) {
-	saved := cacheIdentity{srcUUID: [16]byte{1}, dstUUID: [16]byte{2}, mountCount: 7, mountTime: 1700000000}
+	saved := cacheIdentity{srcUUID: [16]byte{1}, dstUUID: [16]byte{2}, mountCount: 7, mountTime: 1700000000, lastCheck: 1690000000}
 	with := func(f func(*cacheIdentity)) cacheIdentity { id := saved; f(&id); return id }
 	tests := []struct {
 		name   string
@@ -26,7 +26,8 @@ func TestCacheUsable(t *testing.T) {
 		{"mounted once since, with a clock set back", with(func(id *cacheIdentity) { id.mountCount++; id.mountTime -= 3600 }), true},
 		{"mounted twice since: once elsewhere", with(func(id *cacheIdentity) { id.mountCount += 2 }), false},
 		{"mounted many times since", with(func(id *cacheIdentity) { id.mountCount += 40 }), false},
-		{"count reset by e2fsck", with(func(id *cacheIdentity) { id.mountCount = 0 }), false},
+		{"count reset by e2fsck", with(func(id *cacheIdentity) { id.mountCount = 0; id.lastCheck += 3600 }), false},
+		{"checked by e2fsck, then mounted elsewhere up to one more than saved", with(func(id *cacheIdentity) { id.mountCount++; id.lastCheck += 3600 }), false},
 		{"count set back by tune2fs", with(func(id *cacheIdentity) { id.mountCount-- }), false},
 		{"same count, another mount time (unmounted and count reset to it)", with(func(id *cacheIdentity) { id.mountTime++ }), false},
 		{"another backup (its file system UUID)", with(func(id *cacheIdentity) { id.dstUUID[0] = 3; id.mountCount++ }), false},
@@ -49,7 +50,7 @@ func TestCacheUsable(t *testing.T) {
 // TestDecodeCache: a cache file reads back as written; any damage makes it unreadable rather
 // than wrong.
 func TestDecodeCache(t *testing.T) {
-	id := cacheIdentity{srcUUID: [16]byte{1, 2}, dstUUID: [16]byte{3, 4}, mountCount: 65535, mountTime: 4000000000}
+	id := cacheIdentity{srcUUID: [16]byte{1, 2}, dstUUID: [16]byte{3, 4}, mountCount: 65535, mountTime: 4000000000, lastCheck: 3900000000}
 	fps := []fingerprint{{1, 2}, {1, 3}, {9, 0}}
 	var good bytes.Buffer
 	if err := encodeCache(&good, id, len(fps), slices.Values(fps)); err != nil {
@@ -70,12 +71,12 @@ func TestDecodeCache(t *testing.T) {
 		want string
 	}{
 		{"empty", nil, "EOF"},
-		{"another version", append([]byte("tails-backup xattr cache 2\n"), good.Bytes()[27:]...), "version"},
+		{"another version", append([]byte("tails-backup xattr cache 1\n"), good.Bytes()[27:]...), "version"},
 		{"truncated", good.Bytes()[:good.Len()-9], "EOF"},
 		{"longer", append(bytes.Clone(good.Bytes()), 0), "longer"},
 		{"a fingerprint damaged", flip(good.Len() - 20), "checksum"},
 		{"the identity damaged", flip(30), "checksum"},
-		{"the count damaged", flip(27 + 48), ""},
+		{"the count damaged", flip(27 + 56), ""},
 		{"not sorted", unsorted.Bytes(), "sorted"},
 	}
 	for _, tt := range tests {
