@@ -108,7 +108,7 @@ func newImage(t testing.TB, dir, name string, sizeMiB int64) *image {
 
 // world is one test machine: the running Tails' Persistent Storage (src) and a backup (dst).
 type world struct {
-	t      *testing.T
+	t      testing.TB
 	dir    string
 	src    *image
 	dst    *image
@@ -128,7 +128,7 @@ type worldOpts struct {
 	unpaired bool
 }
 
-func newWorld(t *testing.T, o worldOpts) *world {
+func newWorld(t testing.TB, o worldOpts) *world {
 	t.Helper()
 	requireRoot(t)
 	if o.srcMiB == 0 {
@@ -269,7 +269,7 @@ func (s *syncBuffer) String() string {
 
 // session is one running helper.
 type session struct {
-	t      *testing.T
+	t      testing.TB
 	stdin  io.WriteCloser
 	events chan wire.Event // every event, closed after the last
 	result chan error      // Run's result
@@ -279,7 +279,7 @@ type session struct {
 }
 
 // start runs the helper with sys, writes input on its standard input (kept open) and returns.
-func start(t *testing.T, sys System, input string) *session {
+func start(t testing.TB, sys System, input string) *session {
 	t.Helper()
 	inR, inW := io.Pipe()
 	outR, outW := io.Pipe()
@@ -371,7 +371,7 @@ func (s *session) finish() ([]wire.Event, error) {
 
 // checkEnd checks that evs are progress events then exactly one final event, of type want, and
 // returns that final event.
-func checkEnd(t *testing.T, evs []wire.Event, err error, want wire.EventType) wire.Event {
+func checkEnd(t testing.TB, evs []wire.Event, err error, want wire.EventType) wire.Event {
 	t.Helper()
 	if len(evs) == 0 {
 		t.Fatalf("no event at all (Run returned %v)", err)

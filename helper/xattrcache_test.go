@@ -58,7 +58,7 @@ func (w *world) updateWithLog(t *testing.T) (*wire.Report, cacheLog) {
 // remountBackup unmounts the backup, runs between on its image file (another mount of it, a
 // change while it is unmounted), and mounts it again where it was, as udisks does when the
 // backup is plugged in again.
-func (w *world) remountBackup(t *testing.T, between func(img string)) {
+func (w *world) remountBackup(t testing.TB, between func(img string)) {
 	t.Helper()
 	run(t, "umount", w.dst.mnt)
 	between(w.dst.file)
