@@ -140,8 +140,12 @@ func TestUpdateNoSpace(t *testing.T) {
 	for _, e := range entries {
 		names = append(names, e.Name())
 	}
-	if strings.Join(names, " ") != tails.MarkerName+" lost+found" {
-		t.Errorf("the backup holds %q after a refused update, want only the marker and lost+found", names)
+	// The xattr cache's folder is made before the mirror, which refuses; it stays empty.
+	if strings.Join(names, " ") != tails.MarkerName+" lost+found "+tails.XattrCacheDirName {
+		t.Errorf("the backup holds %q after a refused update, want only the marker, lost+found and the cache folder", names)
+	}
+	if cache, err := os.ReadDir(filepath.Join(w.dst.mnt, tails.XattrCacheDirName)); err != nil || len(cache) != 0 {
+		t.Errorf("the cache folder after a refused update: %v, %v; want it empty", cache, err)
 	}
 	if got := listing(t, filepath.Join(w.dst.mnt, "lost+found")); got != dstBefore {
 		t.Errorf("lost+found changed")
