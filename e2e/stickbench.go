@@ -460,7 +460,7 @@ echo 3 >/proc/sys/vm/drop_caches`}, Stdin: st.Passphrase}); err != nil {
 	}
 	t := time.Now()
 	out, err := w.G.Run(ctx, Cmd{Argv: []string{"tails-backup", "sync", "--workers", strconv.Itoa(workers),
-		"--exclude", ".tails-backup.json", "--exclude", "tails-backup", "--exclude", "tails-backup-keys",
+		"--exclude", ".tails-backup.json", "--exclude", "tails-backup", "--exclude", "tails-backup-keys", "--exclude", "tails-backup-cache",
 		persistenceMount + "/", "/run/e2e/bench/"}, Timeout: 30 * time.Minute})
 	run.Took = time.Since(t)
 	if err != nil {
@@ -478,12 +478,13 @@ echo 3 >/proc/sys/vm/drop_caches`}, Stdin: st.Passphrase}); err != nil {
 	return run, w.Unplug(ctx, st)
 }
 
-// checkCopy compares st's Persistent Storage with this Tails' by rsync --checksum (the marker
-// and the tails-backup folders left out, as CheckBackup does), unthrottled.
+// checkCopy compares st's Persistent Storage with this Tails' by rsync --checksum (the marker,
+// the tails-backup folders and the helper's xattr cache left out, as CheckBackup does),
+// unthrottled.
 func (w *World) checkCopy(ctx context.Context, st *Stick) error {
 	plain := *st
 	plain.WriteBps, plain.WriteIOPS, plain.ReadBps, plain.ReadIOPS = 0, 0, 0, 0
-	out, err := w.withStick(ctx, &plain, false, "rsync -aHAXS --numeric-ids -n -i --checksum --delete --exclude=/.tails-backup.json --exclude=/tails-backup/ --exclude=/tails-backup-keys/ "+persistenceMount+"/ $PS/")
+	out, err := w.withStick(ctx, &plain, false, "rsync -aHAXS --numeric-ids -n -i --checksum --delete --exclude=/.tails-backup.json --exclude=/tails-backup/ --exclude=/tails-backup-keys/ --exclude=/tails-backup-cache/ "+persistenceMount+"/ $PS/")
 	if err != nil {
 		return err
 	}
