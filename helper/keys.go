@@ -55,15 +55,26 @@ func openKeysDir(rootfd int, create bool) (int, error) {
 			return -1, fmt.Errorf("make %s: %w", tails.KeysDirName, err)
 		}
 	}
-	fd, err := unix.Openat(rootfd, tails.KeysDirName, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	fd, err := openRootsDir(rootfd, tails.KeysDirName, nil)
 	if errors.Is(err, unix.ENOENT) && !create {
 		return -1, errKeyMissing
 	}
+	return fd, err
+}
+
+// openRootsDir opens the folder name under the folder dirfd and makes it root:root 0700 if it
+// is not. A symlink or file in its place is refused, never followed. With dev set, a folder on
+// another file system (a mount on it) is refused too.
+func openRootsDir(dirfd int, name string, dev *uint64) (int, error) {
+	fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return -1, fmt.Errorf("open %s: %w", tails.KeysDirName, err)
+		return -1, fmt.Errorf("open %s: %w", name, err)
 	}
 	var st unix.Stat_t
 	err = unix.Fstat(fd, &st)
+	if err == nil && dev != nil && st.Dev != *dev {
+		err = errors.New("not on the backup's file system")
+	}
 	if err == nil && (st.Uid != 0 || st.Gid != 0) {
 		err = unix.Fchown(fd, 0, 0)
 	}
@@ -72,7 +83,7 @@ func openKeysDir(rootfd int, create bool) (int, error) {
 	}
 	if err != nil {
 		unix.Close(fd)
-		return -1, fmt.Errorf("make %s root's alone: %w", tails.KeysDirName, err)
+		return -1, fmt.Errorf("make %s root's alone: %w", name, err)
 	}
 	return fd, nil
 }

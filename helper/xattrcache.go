@@ -32,26 +32,7 @@ func openXattrCacheDir(dst *root) (int, error) {
 	if err := unix.Mkdirat(dst.fd, name, 0o700); err != nil && !errors.Is(err, unix.EEXIST) {
 		return -1, fmt.Errorf("make %s: %w", name, err)
 	}
-	fd, err := unix.Openat(dst.fd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return -1, fmt.Errorf("open %s: %w", name, err)
-	}
-	var st unix.Stat_t
-	err = unix.Fstat(fd, &st)
-	if err == nil && st.Dev != dst.dev {
-		err = errors.New("not on the backup's file system")
-	}
-	if err == nil && (st.Uid != 0 || st.Gid != 0) {
-		err = unix.Fchown(fd, 0, 0)
-	}
-	if err == nil && st.Mode&0o7777 != 0o700 {
-		err = unix.Fchmod(fd, 0o700)
-	}
-	if err != nil {
-		unix.Close(fd)
-		return -1, fmt.Errorf("make %s root's alone: %w", name, err)
-	}
-	return fd, nil
+	return openRootsDir(dst.fd, name, &dst.dev)
 }
 
 // openXattrCache loads the update's xattr cache from the folder open as dirFD (-1: none), or
