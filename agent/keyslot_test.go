@@ -8,6 +8,8 @@ import (
 
 	"github.com/godbus/dbus/v5"
 
+	"tails-backup/dbusapi"
+	"tails-backup/internal/logtest"
 	"tails-backup/notify/notifytest"
 	"tails-backup/pairing"
 	"tails-backup/pinentry/pinentrytest"
@@ -144,6 +146,112 @@ func TestKeySlotOffer(t *testing.T) {
 	}
 	if offers != 1 {
 		t.Errorf("offered %d times, want once", offers)
+	}
+	w.noPassphraseInLogs()
+}
+
+// TestAPIForget: Forget asks its confirmation (what goes and what stays) as a Question, then
+// runs the command line's flow: the key slot removed when the backup is plugged in, the key
+// shredded alone when it is not, the pairing removed; declined, nothing changes.
+func TestAPIForget(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		plugged bool
+		answer  string
+		result  string
+		ops     []wire.Op
+	}{
+		{name: "plugged in", plugged: true, answer: choiceForget, result: dbusapi.ResultSuccess, ops: []wire.Op{wire.OpRemoveKeySlot}},
+		{name: "not plugged in", answer: choiceForget, result: dbusapi.ResultSuccess, ops: []wire.Op{wire.OpForgetKey}},
+		{name: "declined", plugged: true, answer: actCancel, result: dbusapi.ResultCancelled},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld(t, withState(func(s *pairing.State) { s.SetKeySlot(backupUUID, true) }))
+			var c *dbusapi.Client
+			var sigs <-chan dbusapi.Signal
+			if tc.plugged {
+				c, sigs = w.startWithBackup()
+			} else {
+				c, sigs = w.serveAPI()
+				w.start()
+			}
+			ctx := logtest.Context(t)
+			if _, err := c.Forget(ctx, strayUUID); !dbusapi.IsKind(err, dbusapi.NotFound) {
+				t.Errorf("Forget of a backup not paired: %v, want NotFound", err)
+			}
+			job := started(t)(c.Forget(ctx, backupUUID))
+			if st, err := c.Status(ctx); err != nil || st.Job == nil || st.Job.Kind != dbusapi.KindForget || st.Job.Backup != backupUUID {
+				t.Errorf("status during the forget: %+v %v", st.Job, err)
+			}
+			run := followJob(t, sigs, job, func(q dbusapi.Question) string {
+				checkQuestion(t, q, questionForget, []string{actCancel, choiceForget}, choiceForget)
+				noCommand(t, q.Body)
+				for _, says := range []string{"no longer be updated", "key", "slot", "stays on it"} {
+					if !strings.Contains(q.Body, says) {
+						t.Errorf("the question does not say %q: %q", says, q.Body)
+					}
+				}
+				return tc.answer
+			}, c)
+			r := run.result
+			if r.Result != tc.result || r.Text == "" {
+				t.Errorf("finished %+v, want %s", r, tc.result)
+			}
+			noCommand(t, r.Text)
+			var ops []wire.Op
+			for _, req := range w.helper.Requests() {
+				if req.Backup == backupUUID {
+					ops = append(ops, req.Op)
+				}
+			}
+			if !slices.Equal(ops, tc.ops) {
+				t.Errorf("helper ops %v, want %v", ops, tc.ops)
+			}
+			forgotten := tc.result == dbusapi.ResultSuccess
+			if st := w.state(); st.IsPaired(backupUUID) == forgotten {
+				t.Errorf("paired %v after the forget, want %v", st.IsPaired(backupUUID), !forgotten)
+			}
+			if st, err := c.Status(ctx); err != nil || (len(st.Backups) == 0) != forgotten {
+				t.Errorf("status' backups after the forget: %+v %v", st.Backups, err)
+			}
+		})
+	}
+}
+
+// TestAPIPassphraseFreeOn: turned on in the app, the backup plugged in, the passphrase is
+// asked once through pinentry and reaches add-key-slot; the status says it is on after.
+func TestAPIPassphraseFreeOn(t *testing.T) {
+	w := newWorld(t)
+	var secret string
+	w.helper.Func = func(ctx context.Context, req wire.Request, progress func(wire.Event)) (*wire.Report, error) {
+		if req.Op == wire.OpAddKeySlot && req.Secret != nil {
+			secret = string(req.Secret.Passphrase)
+			return &wire.Report{KeySlots: []int{1}}, nil
+		}
+		return &wire.Report{}, nil
+	}
+	c, sigs := w.startWithBackup()
+	ctx := logtest.Context(t)
+	if st, err := c.Status(ctx); err != nil || len(st.Backups) != 1 || st.Backups[0].PassphraseFree {
+		t.Fatalf("status before: %+v %v", st.Backups, err)
+	}
+	job := started(t)(c.SetPassphraseFree(ctx, backupUUID, true))
+	r := followJob(t, sigs, job, nil, c).result
+	if r.Result != dbusapi.ResultSuccess || !strings.Contains(r.Text, session.KeySlotAddedTextIn(nil)) {
+		t.Errorf("finished %+v", r)
+	}
+	noCommand(t, r.Text)
+	if n := len(w.asker.Prompts()); n != 1 {
+		t.Errorf("the passphrase was asked %d times, want once", n)
+	}
+	if secret != udiskstest.BackupPassphrase {
+		t.Errorf("add-key-slot got %q, want the passphrase typed", secret)
+	}
+	if st, err := c.Status(ctx); err != nil || len(st.Backups) != 1 || !st.Backups[0].PassphraseFree {
+		t.Errorf("status after: %+v %v", st.Backups, err)
+	}
+	if st := w.state(); st.Backup(backupUUID) == nil || !st.Backup(backupUUID).KeySlot {
+		t.Errorf("the key slot is not recorded: %+v", st.Backups)
 	}
 	w.noPassphraseInLogs()
 }
