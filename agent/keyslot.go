@@ -39,27 +39,25 @@ func (u *update) foundNote() notify.Notification {
 // actKeySlot takes the offer of updates without the passphrase.
 const actKeySlot = "passphrase-free"
 
-// keySlotOfferNote offers updates without the passphrase to a backup updated with it (paired
-// before they existed, or turned off), once, after a successful update: the stick is ejected
-// by then, so the next update adds the key slot with the passphrase typed for it.
-func keySlotOfferNote(loc *l10n.Locale) notify.Notification {
-	return notify.Notification{
-		Icon:    iconBackup,
-		Summary: loc.Tr("Update your backup Tails without its passphrase?"),
-		Body: loc.Tr("A key kept in this Tails' Persistent Storage can open your backup Tails, so that plugging it in is enough. " +
-			"Whoever can unlock this Tails could then unlock the backup too; they already hold the same data."),
-		Actions: []notify.Action{{Key: actKeySlot, Label: loc.Tr("Stop asking for the passphrase"),
-			Command: loc.Tr("To update it without its passphrase, plug it in and run: tails-backup passphrase-free on")}},
-		Timeout: notify.TimeoutNever,
-	}
+// offerKeySlotOn adds to the done notification n of a backup updated with its passphrase
+// (paired before updates without it existed, or turned off) the offer of updates without it,
+// once: a sentence and the action that takes it. The stick is ejected by then, so the next
+// update adds the key slot with the passphrase typed for it. The offer and "done" come in one
+// notification: a second one would take the place of the done banner in GNOME Shell. Short:
+// GNOME Shell 48 shows two lines of an Arabic body.
+func offerKeySlotOn(loc *l10n.Locale, n *notify.Notification) {
+	n.Body += " " + loc.Tr("Next time, a key kept in this Tails can open it, with no passphrase.")
+	n.Actions = append(n.Actions, notify.Action{Key: actKeySlot, Label: loc.Tr("Update without passphrase next time"),
+		Command: loc.Tr("To update it without its passphrase, plug it in and run: tails-backup passphrase-free on")})
 }
 
-// keySlotWantedNote confirms the offer taken.
+// keySlotWantedNote confirms the offer taken, and says what it means.
 func keySlotWantedNote(loc *l10n.Locale) notify.Notification {
 	return notify.Notification{
 		Icon:    iconBackup,
 		Summary: loc.Tr("Updates without the passphrase"),
-		Body:    loc.Tr("The next time you plug in your backup Tails, type its passphrase once more; after that, its updates will not ask for it."),
+		Body: loc.Tr("The next time you plug in your backup Tails, type its passphrase once more; after that, its updates will not ask for it.") + " " +
+			loc.Tr("Whoever can unlock this Tails could then unlock the backup too; they already hold the same data."),
 		Urgency: notify.UrgencyNormal,
 	}
 }

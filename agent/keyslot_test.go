@@ -5,11 +5,13 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/godbus/dbus/v5"
 
 	"tails-backup/dbusapi"
 	"tails-backup/internal/logtest"
+	"tails-backup/notify"
 	"tails-backup/notify/notifytest"
 	"tails-backup/pairing"
 	"tails-backup/pinentry/pinentrytest"
@@ -88,8 +90,10 @@ func TestPlugWithKeyAsksNothing(t *testing.T) {
 }
 
 // TestKeySlotOffer: a backup updated with its passphrase and without a key slot is offered
-// updates without it, once, after its update; taken, the next update adds the key slot with
-// the passphrase typed for it and says so, and no offer comes again.
+// updates without it, once, by the done notification itself (a sentence and an action: a
+// second notification would take the place of the done banner); taken, the next update adds
+// the key slot with the passphrase typed for it and says so, and its done notification offers
+// nothing.
 func TestKeySlotOffer(t *testing.T) {
 	w := newWorld(t)
 	w.asker.Answers = []pinentrytest.FakeAnswer{{Pass: udiskstest.BackupPassphrase}, {Pass: udiskstest.BackupPassphrase}}
@@ -105,15 +109,36 @@ func TestKeySlotOffer(t *testing.T) {
 		}
 		return report, nil
 	}
+	c, sigs := w.serveAPI()
 	w.start()
 	w.plugBackup()
-	w.waitNote("Backup updated: you can unplug it")
-	offer := w.waitNote(keySlotOfferNote(nil).Summary)
+	done := w.waitNote(doneSummary)
+	var offerNote notify.Notification
+	offerKeySlotOn(nil, &offerNote)
+	if !slices.Contains(done.ActionKeys(), actKeySlot) || !strings.HasSuffix(done.Body, offerNote.Body) {
+		t.Fatalf("the done notification does not carry the offer: %q, actions %v", done.Body, done.ActionKeys())
+	}
+	// The app's toast says how the update ended, without the button it does not have.
+	for s := range sigs {
+		if s.Name == dbusapi.SignalJobFinished {
+			if s.Result.Result != dbusapi.ResultSuccess || strings.Contains(s.Result.Text, offerNote.Body) {
+				t.Errorf("the API's result: %+v, want success without the offer", s.Result)
+			}
+			break
+		}
+	}
+	_ = c
+	time.Sleep(100 * time.Millisecond)
+	for _, n := range w.notes.Notifications() {
+		if n.Seq > done.Seq {
+			t.Errorf("a notification after the done one, in its place: %q", n.Summary)
+		}
+	}
 	st := w.state()
 	if b := st.Backup(backupUUID); b == nil || !b.KeySlotOffered || b.KeySlotWanted || b.KeySlot {
 		t.Fatalf("after the offer: %+v", b)
 	}
-	w.notes.Click(t, offer.ID, actKeySlot)
+	w.notes.Click(t, done.ID, actKeySlot)
 	w.waitNote(keySlotWantedNote(nil).Summary)
 	st = w.state()
 	if b := st.Backup(backupUUID); b == nil || !b.KeySlotWanted {
@@ -121,9 +146,12 @@ func TestKeySlotOffer(t *testing.T) {
 	}
 
 	w.plugBackup()
-	w.notes.WaitFor(t, func(n notifytest.Notification) bool {
-		return n.Summary == doneSummary && strings.Contains(n.Body, session.KeySlotAddedTextIn(nil)) && n.Seq > offer.Seq
+	second := w.notes.WaitFor(t, func(n notifytest.Notification) bool {
+		return n.Summary == doneSummary && strings.Contains(n.Body, session.KeySlotAddedTextIn(nil)) && n.Seq > done.Seq
 	}, wait)
+	if slices.Contains(second.ActionKeys(), actKeySlot) || strings.Contains(second.Body, offerNote.Body) {
+		t.Errorf("offered again: %q, actions %v", second.Body, second.ActionKeys())
+	}
 	var ops []wire.Op
 	for _, r := range w.helper.Requests() {
 		ops = append(ops, r.Op)
@@ -140,7 +168,7 @@ func TestKeySlotOffer(t *testing.T) {
 	}
 	offers := 0
 	for _, n := range w.notes.Notifications() {
-		if n.Summary == offer.Summary {
+		if slices.Contains(n.ActionKeys(), actKeySlot) {
 			offers++
 		}
 	}
@@ -148,6 +176,18 @@ func TestKeySlotOffer(t *testing.T) {
 		t.Errorf("offered %d times, want once", offers)
 	}
 	w.noPassphraseInLogs()
+}
+
+// TestKeySlotOfferOnce: an update with the passphrase after the offer was made (and not
+// taken) offers nothing: its done notification has no offer.
+func TestKeySlotOfferOnce(t *testing.T) {
+	w := newWorld(t, withState(func(s *pairing.State) { s.OfferKeySlot(backupUUID) }))
+	w.start()
+	w.plugBackup()
+	done := w.waitNote(doneSummary)
+	if slices.Contains(done.ActionKeys(), actKeySlot) {
+		t.Errorf("offered a second time: %q, actions %v", done.Body, done.ActionKeys())
+	}
 }
 
 // TestAPIForget: Forget asks its confirmation (what goes and what stays) as a Question, then
