@@ -118,7 +118,7 @@ func (f *KeySlotFlow) On(ctx context.Context) error {
 		return err
 	}
 	name := DescribeIn(f.Loc, stick.Stick)
-	o := OpenStick(disks, stick, f.Asker, Use{Kind: UsePassphraseFree}, f.Loc, f.Log)
+	o := OpenStick(disks, stick, f.Asker, Use{Kind: UsePassphraseFree, App: f.App}, f.Loc, f.Log)
 	defer o.Release(ctx)
 	var pass []byte
 	defer func() { clear(pass) }()
@@ -142,7 +142,7 @@ func (f *KeySlotFlow) On(ctx context.Context) error {
 			func(p []byte) error { return AddKeySlot(ctx, f.Helper, stick.UUID, p) })
 		switch {
 		case errors.Is(err, pinentry.ErrTooManyTries):
-			return errors.New(UsePassphraseFree.tooManyTries(f.Loc, name, false))
+			return errors.New(UsePassphraseFree.tooManyTries(f.Loc, name, f.App))
 		case errors.Is(err, pinentry.ErrPinentryCancelled):
 			return errors.New(UsePassphraseFree.notGiven(f.Loc))
 		}
