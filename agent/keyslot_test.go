@@ -20,11 +20,14 @@ import (
 	"tails-backup/wire"
 )
 
-// TestPlugWithKeyAsksNothing: a backup whose key slot the pairing store records is unlocked by
-// the root helper with the kept key when it is plugged in: the update runs and ejects it with
-// no passphrase dialog, and its first notification asks for none.
-func TestPlugWithKeyAsksNothing(t *testing.T) {
-	w := newWorld(t, withState(func(s *pairing.State) { s.SetKeySlot(backupUUID, true) }))
+// withKeySlot records that the paired backup has a key slot whose key this Tails keeps: it is
+// updated without its passphrase (plugBackupWithKey).
+func withKeySlot(s *pairing.State) { s.SetKeySlot(backupUUID, true) }
+
+// plugBackupWithKey plugs the backup in, with w's root helper unlocking it with the key kept for
+// it as the real one does (udisks unlocks and mounts it; the fake knows one secret per stick),
+// then locking it; its other operations answer w.helper.Report.
+func (w *world) plugBackupWithKey() udiskstest.StickPaths {
 	luks := make(chan dbus.ObjectPath, 1)
 	report := w.helper.Report
 	w.helper.Report = nil
@@ -33,8 +36,6 @@ func TestPlugWithKeyAsksNothing(t *testing.T) {
 		disks := w.agent.deps.Disks
 		switch req.Op {
 		case wire.OpUnlockWithKey:
-			// As the root helper does: udisks unlocks it (the fake knows one secret per
-			// stick) and mounts it.
 			luksPath = <-luks
 			var err error
 			if clear, _, err = disks.UnlockOrReuse(ctx, luksPath, udiskstest.BackupPassphrase); err != nil {
@@ -50,9 +51,18 @@ func TestPlugWithKeyAsksNothing(t *testing.T) {
 		}
 		return report, nil
 	}
-	w.start()
 	stick := w.plugBackup()
 	luks <- stick.LUKS
+	return stick
+}
+
+// TestPlugWithKeyAsksNothing: a backup whose key slot the pairing store records is unlocked by
+// the root helper with the kept key when it is plugged in: the update runs and ejects it with
+// no passphrase dialog, and its first notification asks for none.
+func TestPlugWithKeyAsksNothing(t *testing.T) {
+	w := newWorld(t, withState(withKeySlot))
+	w.start()
+	w.plugBackupWithKey()
 
 	w.waitNote("Backup updated: you can unplug it")
 	if n := len(w.asker.Prompts()); n != 0 {

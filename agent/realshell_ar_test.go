@@ -37,7 +37,7 @@ func arabicWorld(t *testing.T, opts ...worldOpt) (*gnomeshell.Session, *world, *
 // read from the shell and compared with the agent's texts in Arabic.
 func TestRealShellArabic(t *testing.T) {
 	t.Run("ReminderUpdateNow", func(t *testing.T) {
-		s, w, ar := arabicWorld(t, withState(eightDaysOld))
+		s, w, ar := arabicWorld(t, withState(eightDaysOld), withState(withKeySlot))
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		shots := newShots(t, s)
@@ -54,7 +54,7 @@ func TestRealShellArabic(t *testing.T) {
 			click: ar.Tr("Update now"),
 			title: waitingNote(ar).Summary, body: waitingNote(ar).Body,
 		})
-		w.plugBackup()
+		w.plugBackupWithKey()
 		// The size copied, in Arabic digits' separator and unit, isolated in the sentence.
 		waitBanner(ctx, t, s, ar.Tr(doneSummary), ar.Isolate(ar.Size(12_500_000)))
 		shots.banner(ctx, "done", "notification-done")

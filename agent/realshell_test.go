@@ -136,7 +136,9 @@ func TestRealShellReminderUpdateNow(t *testing.T) {
 	for _, shell := range gnomeshell.Shells() {
 		t.Run(shell.String(), func(t *testing.T) {
 			s := gnomeshell.Start(t, shell)
-			w := newWorldOn(t, s.Address(), nil, withState(eightDaysOld))
+			// A backup created with the updates without the passphrase, as every backup is now:
+			// its done notification offers nothing (TestRealShellKeySlotOffer has the offer).
+			w := newWorldOn(t, s.Address(), nil, withState(eightDaysOld), withState(withKeySlot))
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
 			shots := newShots(t, s)
@@ -153,8 +155,10 @@ func TestRealShellReminderUpdateNow(t *testing.T) {
 				click: "Update now",
 				title: "Plug in your backup Tails", body: "The update starts as soon as it is plugged in.",
 			})
-			w.plugBackup()
-			waitBanner(ctx, t, s, "Backup updated: you can unplug it", "3 files changed, 12.5 MB copied")
+			w.plugBackupWithKey()
+			if n := waitBanner(ctx, t, s, "Backup updated: you can unplug it", "3 files changed, 12.5 MB copied"); len(n.Actions) != 0 {
+				t.Errorf("the done banner of a backup updated without its passphrase has the buttons %q; want none", n.Actions)
+			}
 			shots.banner(ctx, "done", "notification-done")
 			if got := w.state().LastSuccess; !got.After(time.Date(2026, 11, 15, 10, 0, 0, 0, time.UTC)) {
 				t.Errorf("last success %v after Update now; want the update recorded", got)
