@@ -512,6 +512,12 @@ def verify_waiting(shots):
     find("push button", "Update now", sensitive=True)
 
 
+def switched_on(acc):
+    """Whether a switch is on: GTK says it as checked (or pressed, for a toggle button's role)."""
+    states = acc.getState()
+    return states.contains(pyatspi.STATE_CHECKED) or states.contains(pyatspi.STATE_PRESSED)
+
+
 def backup_settings(shots):
     step("the backup's own page")
     find("label", "Your backup Tails is plugged in.")
@@ -521,7 +527,7 @@ def backup_settings(shots):
     find("label", "Each update asks the backup's passphrase*")
     find("label", "Forget this backup")
     switch = find("switch", "Update without asking the passphrase")
-    if switch.getState().contains(pyatspi.STATE_CHECKED):
+    if switched_on(switch):
         raise JourneyError("the switch is on for a backup updated with its passphrase")
     shots.take("backup")
 
@@ -536,7 +542,7 @@ def backup_settings(shots):
     step("forget: the confirmation says what goes and what stays")
     click("push button", STICK_NAME)
     find("label", "A key kept in this Tails' Persistent Storage opens this backup*")
-    if not find("switch", "Update without asking the passphrase").getState().contains(pyatspi.STATE_CHECKED):
+    if not switched_on(find("switch", "Update without asking the passphrase")):
         raise JourneyError("the switch is off for a backup updated without its passphrase")
     click("push button", "Forget…")
     find("label", "Forget this backup?", dialog=True)
