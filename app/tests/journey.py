@@ -230,7 +230,7 @@ def visible_texts():
 _ROLES = {
     "push button": ("push button", "button"),
     "dialog": ("dialog", "alert"),
-    "switch": ("toggle button", "switch"),
+    "switch": ("toggle button", "switch", "check box"),  # GTK 4.8 and 4.18 name a GtkSwitch "check box"
 }
 
 
