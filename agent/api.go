@@ -93,7 +93,8 @@ func (a *Agent) status(ctx context.Context) dbusapi.Status {
 		}
 	}
 	for _, b := range state.Backups {
-		ob := dbusapi.Backup{UUID: b.UUID, Name: backupName(a.loc, b), Paired: b.Added, LastSuccess: b.LastSuccess, AgeText: session.AgeTextIn(a.loc, b.LastSuccess, now)}
+		ob := dbusapi.Backup{UUID: b.UUID, Name: backupName(a.loc, b), Paired: b.Added, LastSuccess: b.LastSuccess, AgeText: session.AgeTextIn(a.loc, b.LastSuccess, now),
+			PassphraseFree: b.KeySlot, PassphraseFreeNext: b.KeySlotWanted && !b.KeySlot}
 		if b.LastAttempt != nil {
 			ob.LastAttempt, ob.LastResult, ob.LastMessage = b.LastAttempt.Time, string(b.LastAttempt.Result), b.LastAttempt.Message
 		}

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -230,6 +231,8 @@ type flowUI struct {
 	confirm dbusapi.Question
 	// closing are sentences the flow says that end it: kept for the result, not sent as Messages.
 	closing map[string]bool
+	// closingFormats are such sentences as formats with one %s (textMatches).
+	closingFormats []string
 
 	mu        sync.Mutex
 	cancelled bool   // the person cancelled the job
@@ -265,7 +268,7 @@ func (u *flowUI) Sticks([]session.Stick, *pairing.State) {}
 
 // Say implements the flows' UIs.
 func (u *flowUI) Say(s string) {
-	if u.closing[s] {
+	if u.closing[s] || slices.ContainsFunc(u.closingFormats, func(f string) bool { return textMatches(s, f) }) {
 		u.mu.Lock()
 		u.closed = s
 		u.mu.Unlock()

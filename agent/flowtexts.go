@@ -25,6 +25,8 @@ const (
 	questionAppsPrefix   = "apps-" // apps-1, apps-2...: an open application, during a restore
 	choicePair           = "pair"
 	choiceRestore        = "restore"
+	questionForget       = "forget-confirm"
+	choiceForget         = "forget"
 )
 
 // The kinds of differences of a verify (dbusapi.Difference.Change).
@@ -54,6 +56,10 @@ const (
 	apiTextUnfit                = "This stick cannot be used: %s."
 	apiTextChanged              = "The stick changed since you confirmed erasing it (it was unplugged, replaced or changed), so nothing was erased: look at the list of sticks again and confirm again."
 	apiTextNoConfirm            = "Confirm first which stick to erase: choose it in the list of sticks, which says what will be erased."
+	apiTextNoBackup             = "This backup is not paired with this Tails any more: look at the list of your backups again."
+	apiStepForget               = "Forgetting the backup."
+	apiStepPassphraseOn         = "Adding the key that updates your backup without its passphrase."
+	apiStepPassphraseOff        = "Removing the key that updates your backup without its passphrase."
 
 	textDiffMissing  = "Only on this Tails: the next update copies it to the backup."
 	textDiffExtra    = "Only on the backup: the next update deletes it there."
@@ -93,6 +99,10 @@ var (
 		wait:    l10n.Mark("Plug in your backup Tails: the comparison starts as soon as it is plugged in."),
 		timeout: l10n.Mark("Your backup Tails was not plugged in within %s, so nothing was compared: plug it in, then try again."),
 	}
+	plugPassphraseFree = plugTexts{
+		wait:    l10n.Mark("Plug in your backup Tails: the change starts as soon as it is plugged in."),
+		timeout: l10n.Mark("Your backup Tails was not plugged in within %s, so nothing was changed: plug it in, then try again."),
+	}
 	plugRestore = plugTexts{
 		wait:    l10n.Mark("Plug in your backup Tails: the restore starts as soon as it is plugged in. Nothing is changed before you confirm."),
 		timeout: l10n.Mark("No backup Tails was plugged in within %s, so nothing was changed: plug it in, then try again."),
@@ -130,6 +140,17 @@ func pairQuestion(loc *l10n.Locale) dbusapi.Question {
 		Title:       loc.Tr("Pair this Tails stick as your backup?"),
 		Choices:     []dbusapi.Choice{{ID: actCancel, Label: loc.Tr("Cancel")}, {ID: choicePair, Label: loc.Tr("Pair")}},
 		Destructive: choicePair,
+	}
+}
+
+// forgetQuestion is what Confirm asks before forgetting a backup; its body is the flow's
+// question, which says what goes and what stays.
+func forgetQuestion(loc *l10n.Locale) dbusapi.Question {
+	return dbusapi.Question{
+		ID:          questionForget,
+		Title:       loc.Tr("Forget this backup?"),
+		Choices:     []dbusapi.Choice{{ID: actCancel, Label: loc.Tr("Cancel")}, {ID: choiceForget, Label: loc.Tr("Forget")}},
+		Destructive: choiceForget,
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 
 	"tails-backup/dbusapi"
 	"tails-backup/internal/logtest"
+	"tails-backup/pairing"
 	"tails-backup/wire"
 )
 
@@ -61,6 +62,18 @@ func plugCases() []plugCase {
 				return choiceRestore
 			},
 			op: wire.OpRestore, backup: backupUUID,
+		},
+		{
+			name: "passphrase-free off",
+			world: func(t *testing.T) *world {
+				return newWorld(t, withState(func(s *pairing.State) { s.SetKeySlot(backupUUID, true) }))
+			},
+			start: func(ctx context.Context, c *dbusapi.Client) (string, error) {
+				return c.SetPassphraseFree(ctx, backupUUID, false)
+			},
+			texts: plugPassphraseFree,
+			plug:  func(w *world) { w.plugBackup() },
+			op:    wire.OpRemoveKeySlot, backup: backupUUID,
 		},
 	}
 }

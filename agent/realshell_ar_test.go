@@ -11,6 +11,7 @@ import (
 	"tails-backup/internal/logtest"
 	"tails-backup/l10n"
 	"tails-backup/l10n/l10ntest"
+	"tails-backup/notify"
 	"tails-backup/udisks/udiskstest"
 	"tails-backup/wire"
 )
@@ -24,7 +25,7 @@ func arabicWorld(t *testing.T, opts ...worldOpt) (*gnomeshell.Session, *world, *
 	if ar.Lang() != "ar" {
 		t.Fatalf("the Arabic catalog was not loaded: %q", ar.Lang())
 	}
-	w := newWorldOn(t, s.Address(), nil, append(opts, withState(offerAnswered))...)
+	w := newWorldOn(t, s.Address(), nil, opts...)
 	w.agent.cfg.Loc, w.agent.loc = ar, ar
 	return s, w, ar
 }
@@ -36,7 +37,7 @@ func arabicWorld(t *testing.T, opts ...worldOpt) (*gnomeshell.Session, *world, *
 // read from the shell and compared with the agent's texts in Arabic.
 func TestRealShellArabic(t *testing.T) {
 	t.Run("ReminderUpdateNow", func(t *testing.T) {
-		s, w, ar := arabicWorld(t, withState(eightDaysOld))
+		s, w, ar := arabicWorld(t, withState(eightDaysOld), withState(withKeySlot))
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		shots := newShots(t, s)
@@ -53,10 +54,36 @@ func TestRealShellArabic(t *testing.T) {
 			click: ar.Tr("Update now"),
 			title: waitingNote(ar).Summary, body: waitingNote(ar).Body,
 		})
-		w.plugBackup()
+		w.plugBackupWithKey()
 		// The size copied, in Arabic digits' separator and unit, isolated in the sentence.
 		waitBanner(ctx, t, s, ar.Tr(doneSummary), ar.Isolate(ar.Size(12_500_000)))
 		shots.banner(ctx, "done", "notification-done")
+	})
+
+	t.Run("KeySlotOffer", func(t *testing.T) {
+		s, w, ar := arabicWorld(t)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		shots := newShots(t, s)
+		w.start()
+		w.plugBackup()
+		var offer notify.Notification
+		offerKeySlotOn(ar, &offer)
+		n := waitBanner(ctx, t, s, ar.Tr(doneSummary), strings.TrimSpace(offer.Body))
+		label := offer.Actions[0].Label
+		if len(n.Actions) != 1 || n.Actions[0] != label {
+			t.Errorf("the done banner's actions %q; want %q", n.Actions, label)
+		}
+		shots.banner(ctx, "done-offer-collapsed", "")
+		answerBanner(ctx, t, s, shots, answer{
+			buttons: []string{label},
+			shot:    "done-offer", doc: "notification-done-offer",
+			click: label,
+			title: keySlotWantedNote(ar).Summary,
+		})
+		if st := w.state(); st.Backup(backupUUID) == nil || !st.Backup(backupUUID).KeySlotWanted {
+			t.Errorf("the offer taken is not recorded: %+v", st.Backups)
+		}
 	})
 
 	t.Run("ProgressCancel", func(t *testing.T) {
@@ -130,7 +157,7 @@ func TestRealShellArabic(t *testing.T) {
 		s := gnomeshell.StartIn(t, gnomeshell.Trixie48, "ar_EG")
 		ar := l10n.Load([]string{"ar_EG", "ar"}, l10ntest.Catalogs(t, "ar"))
 		log, _ := logtest.New(t)
-		w := newWorldOn(t, s.Address(), nil, withAsker(s.Pinentry(t, log)), withState(offerAnswered))
+		w := newWorldOn(t, s.Address(), nil, withAsker(s.Pinentry(t, log)))
 		w.agent.cfg.Loc, w.agent.loc = ar, ar
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		defer cancel()

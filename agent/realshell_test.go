@@ -136,7 +136,9 @@ func TestRealShellReminderUpdateNow(t *testing.T) {
 	for _, shell := range gnomeshell.Shells() {
 		t.Run(shell.String(), func(t *testing.T) {
 			s := gnomeshell.Start(t, shell)
-			w := newWorldOn(t, s.Address(), nil, withState(eightDaysOld), withState(offerAnswered))
+			// A backup created with the updates without the passphrase, as every backup is now:
+			// its done notification offers nothing (TestRealShellKeySlotOffer has the offer).
+			w := newWorldOn(t, s.Address(), nil, withState(eightDaysOld), withState(withKeySlot))
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
 			shots := newShots(t, s)
@@ -153,8 +155,10 @@ func TestRealShellReminderUpdateNow(t *testing.T) {
 				click: "Update now",
 				title: "Plug in your backup Tails", body: "The update starts as soon as it is plugged in.",
 			})
-			w.plugBackup()
-			waitBanner(ctx, t, s, "Backup updated: you can unplug it", "3 files changed, 12.5 MB copied")
+			w.plugBackupWithKey()
+			if n := waitBanner(ctx, t, s, "Backup updated: you can unplug it", "3 files changed, 12.5 MB copied"); len(n.Actions) != 0 {
+				t.Errorf("the done banner of a backup updated without its passphrase has the buttons %q; want none", n.Actions)
+			}
 			shots.banner(ctx, "done", "notification-done")
 			if got := w.state().LastSuccess; !got.After(time.Date(2026, 11, 15, 10, 0, 0, 0, time.UTC)) {
 				t.Errorf("last success %v after Update now; want the update recorded", got)
@@ -168,7 +172,7 @@ func TestRealShellClickOpensTheApp(t *testing.T) {
 	for _, shell := range gnomeshell.Shells() {
 		t.Run(shell.String(), func(t *testing.T) {
 			s := gnomeshell.Start(t, shell)
-			w := newWorldOn(t, s.Address(), nil, withState(eightDaysOld), withState(offerAnswered))
+			w := newWorldOn(t, s.Address(), nil, withState(eightDaysOld))
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
 			w.start()
@@ -195,7 +199,7 @@ func TestRealShellProgressCancel(t *testing.T) {
 	for _, shell := range gnomeshell.Shells() {
 		t.Run(shell.String(), func(t *testing.T) {
 			s := gnomeshell.Start(t, shell)
-			w := newWorldOn(t, s.Address(), nil, withState(offerAnswered))
+			w := newWorldOn(t, s.Address(), nil)
 			w.helper.Func = func(ctx context.Context, req wire.Request, progress func(wire.Event)) (*wire.Report, error) {
 				for _, done := range []int64{10, 25, 42} {
 					progress(wire.Event{Event: wire.EventProgress, Phase: "copy", BytesDone: done, BytesTotal: 100})
@@ -264,7 +268,7 @@ func TestRealShellCloseThunderbird(t *testing.T) {
 			} {
 				t.Run(strings.Fields(tc.button)[0], func(t *testing.T) {
 					s := gnomeshell.Start(t, shell)
-					w := newWorldOn(t, s.Address(), nil, withState(offerAnswered))
+					w := newWorldOn(t, s.Address(), nil)
 					w.quiescer.Features, w.quiescer.Busy = busyThunderbird()
 					ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 					defer cancel()
@@ -301,7 +305,7 @@ func TestRealShellHelperError(t *testing.T) {
 	for _, shell := range gnomeshell.Shells() {
 		t.Run(shell.String(), func(t *testing.T) {
 			s := gnomeshell.Start(t, shell)
-			w := newWorldOn(t, s.Address(), nil, withState(offerAnswered))
+			w := newWorldOn(t, s.Address(), nil)
 			w.helper.Err = &wire.HelperError{Code: wire.CodeNoSpace, Message: "no space", Needed: 3_000_000_000, Available: 1_000_000_000}
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
@@ -332,7 +336,7 @@ func TestRealShellBackupTails(t *testing.T) {
 	for _, shell := range gnomeshell.Shells() {
 		t.Run(shell.String(), func(t *testing.T) {
 			s := gnomeshell.Start(t, shell)
-			w := newWorldOn(t, s.Address(), nil, withState(offerAnswered))
+			w := newWorldOn(t, s.Address(), nil)
 			w.markers.ownMarker = true
 			w.helper.Report = &wire.Report{}
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -368,7 +372,7 @@ func TestRealShellPassphraseWrongThenRight(t *testing.T) {
 			s := gnomeshell.Start(t, shell)
 			log, _ := logtest.New(t)
 			p := s.Pinentry(t, log)
-			w := newWorldOn(t, s.Address(), nil, withAsker(p), withState(offerAnswered))
+			w := newWorldOn(t, s.Address(), nil, withAsker(p))
 			// Both prompts within it, on a loaded machine too (one minute was once too short
 			// with the e2e guest running beside).
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -414,6 +418,38 @@ func TestRealShellPassphraseWrongThenRight(t *testing.T) {
 	}
 }
 
+// TestRealShellKeySlotOffer: a backup paired before the updates without the passphrase
+// existed is offered them once, by the done notification itself: the banner says "done" and
+// carries the offer's button (a notification of its own would take the place of the done
+// banner); the button, clicked with the pointer, takes the offer.
+func TestRealShellKeySlotOffer(t *testing.T) {
+	for _, shell := range gnomeshell.Shells() {
+		t.Run(shell.String(), func(t *testing.T) {
+			s := gnomeshell.Start(t, shell)
+			w := newWorldOn(t, s.Address(), nil)
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			shots := newShots(t, s)
+			w.start()
+			w.plugBackup()
+			n := waitBanner(ctx, t, s, "Backup updated: you can unplug it", "Next time, a key kept in this Tails can open it")
+			if want := []string{"Update without passphrase next time"}; !slices.Equal(n.Actions, want) {
+				t.Errorf("the done banner's actions %q; want %q", n.Actions, want)
+			}
+			shots.banner(ctx, "done-offer-collapsed", "")
+			answerBanner(ctx, t, s, shots, answer{
+				buttons: []string{"Update without passphrase next time"},
+				shot:    "done-offer", doc: "notification-done-offer",
+				click: "Update without passphrase next time",
+				title: "Updates without the passphrase", body: "type its passphrase once more",
+			})
+			if st := w.state(); st.Backup(backupUUID) == nil || !st.Backup(backupUUID).KeySlotWanted {
+				t.Errorf("the offer taken is not recorded: %+v", st.Backups)
+			}
+		})
+	}
+}
+
 // poll checks cond every 100 ms until it holds, fails, or ctx ends.
 func poll(ctx context.Context, cond func() (bool, error)) error {
 	for {
@@ -426,14 +462,5 @@ func poll(ctx context.Context, cond func() (bool, error)) error {
 			return ctx.Err()
 		case <-time.After(100 * time.Millisecond):
 		}
-	}
-}
-
-// offerAnswered records that the paired backup was offered updates without its passphrase
-// already (issue 15): that offer, once, follows the first successful update typed with the
-// passphrase, and its banner would take the place of the banners these tests look at.
-func offerAnswered(s *pairing.State) {
-	for i := range s.Backups {
-		s.Backups[i].KeySlotOffered = true
 	}
 }

@@ -44,8 +44,8 @@ type jobResult struct {
 	// systemNote, shown after note, says why the backup's system partition was not refreshed
 	// while its Persistent Storage was.
 	systemNote *notify.Notification
-	// offerKeySlot, if set, is the backup offered updates without the passphrase after this
-	// one (keySlotOfferNote).
+	// offerKeySlot, if set, is the backup offered updates without the passphrase by note, the
+	// done notification (offerKeySlotOn).
 	offerKeySlot string
 	// id and api are the job's ID and how it ended, for the API.
 	id  string
@@ -119,14 +119,15 @@ func (a *Agent) finishJob(ctx context.Context, res jobResult) {
 	a.updateState(ctx, func(s *pairing.State) error { s.RecordAttempt(res.attempt); return nil })
 	a.events.Finished(res.id, res.api)
 	if res.note != nil {
-		a.showOn(ctx, *res.note, cmp.Or(res.notePage, pageOverview))
+		id := a.showOn(ctx, *res.note, cmp.Or(res.notePage, pageOverview))
+		if res.offerKeySlot != "" {
+			// The done notification carries the offer: its action takes it.
+			a.closeNote(ctx, &a.keyOfferID)
+			a.keyOfferID, a.keyOfferUUID = id, res.offerKeySlot
+		}
 	}
 	if res.systemNote != nil {
 		a.show(ctx, *res.systemNote)
-	}
-	if res.offerKeySlot != "" {
-		a.closeNote(ctx, &a.keyOfferID)
-		a.keyOfferID, a.keyOfferUUID = a.show(ctx, keySlotOfferNote(a.loc)), res.offerKeySlot
 	}
 }
 
@@ -429,6 +430,7 @@ func (u *update) steps() jobResult {
 	// never added, or turned off).
 	if !u.flow.KeyUsed() && !done.KeySlotAdded && done.KeySlotErr == nil && u.a.offerKeySlot(u.ctx, u.stick.UUID) {
 		res.offerKeySlot = u.stick.UUID
+		offerKeySlotOn(loc, &note)
 	}
 	if done.SystemErr != nil {
 		n := systemErrorNote(loc, done.SystemErr)

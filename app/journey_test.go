@@ -31,7 +31,9 @@ const fakeStep = "1500ms"
 // (tests/journey.py): first run, create, paired, update now with the open application's
 // question and Cancel, verify, restore's question; first run, pair a Tails stick, then a second
 // start of the app with --page verify switching the window; a verify started with the backup not
-// plugged in, which waits for it and goes on once it is; the promote page of a backup Tails,
+// plugged in, which waits for it and goes on once it is; a backup's own page, its updates
+// without the passphrase turned on, then "Forget this backup" and its confirmation; the promote
+// page of a backup Tails,
 // promoted. After each, the page saying that the agent is not running once it has stopped. Each
 // step waits for what the window must show.
 func TestJourney(t *testing.T) {
@@ -118,6 +120,7 @@ func journey(t *testing.T, s *gnomeshell.Session, app, fake, shots, catalogs str
 				{"first-run", nil, []string{"first-run"}},
 				{"first-run", nil, []string{"pair", "--page verify", "page-verify"}},
 				{"plugged", []string{"-plug-after", "5s"}, []string{"verify-waiting"}},
+				{"plugged", nil, []string{"backup-settings"}},
 				{"backup", nil, []string{"promote"}},
 			} {
 				t.Run(j.journeys[0], func(t *testing.T) {

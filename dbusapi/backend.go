@@ -27,6 +27,15 @@ type Backend interface {
 	Verify(ctx context.Context, device string) (job string, err error)
 	// Promote starts making this backup Tails the main Tails.
 	Promote(ctx context.Context) (job string, err error)
+	// Forget starts forgetting the paired backup uuid (plugged in or not): the job asks its
+	// confirmation as a Question, then removes its key slot (when plugged in), the key kept
+	// for it and its pairing, as 'tails-backup forget' does.
+	Forget(ctx context.Context, backup string) (job string, err error)
+	// SetPassphraseFree starts turning the updates without the passphrase of the paired backup
+	// uuid on (its passphrase is asked once) or off (its key slot removed, the key shredded),
+	// as 'tails-backup passphrase-free on|off' does; the job waits for the backup when it is
+	// not plugged in.
+	SetPassphraseFree(ctx context.Context, backup string, enabled bool) (job string, err error)
 	// Cancel cancels a job; it returns at once, the job ends with JobFinished.
 	Cancel(ctx context.Context, job string) error
 	// Answer answers a Question a job asked.

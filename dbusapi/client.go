@@ -94,6 +94,16 @@ func (c *Client) Verify(ctx context.Context, device string) (string, error) {
 // Promote calls Promote.
 func (c *Client) Promote(ctx context.Context) (string, error) { return c.job(ctx, "Promote") }
 
+// Forget calls Forget.
+func (c *Client) Forget(ctx context.Context, backup string) (string, error) {
+	return c.job(ctx, "Forget", backup)
+}
+
+// SetPassphraseFree calls SetPassphraseFree.
+func (c *Client) SetPassphraseFree(ctx context.Context, backup string, enabled bool) (string, error) {
+	return c.job(ctx, "SetPassphraseFree", backup, enabled)
+}
+
 // Cancel calls Cancel.
 func (c *Client) Cancel(ctx context.Context, job string) error {
 	return c.call(ctx, "Cancel", nil, job)

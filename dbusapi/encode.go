@@ -31,15 +31,17 @@ func encodeStatus(s Status, last map[string]Progress) dict {
 	backups := make([]dict, 0, len(s.Backups))
 	for _, b := range s.Backups {
 		d := dict{
-			"uuid":         v(b.UUID),
-			"name":         v(b.Name),
-			"paired":       v(unix(b.Paired)),
-			"last_success": v(unix(b.LastSuccess)),
-			"last_attempt": v(unix(b.LastAttempt)),
-			"last_result":  v(b.LastResult),
-			"last_message": v(b.LastMessage),
-			"age_text":     v(b.AgeText),
-			"plugged":      v(b.Plugged),
+			"uuid":                 v(b.UUID),
+			"name":                 v(b.Name),
+			"paired":               v(unix(b.Paired)),
+			"last_success":         v(unix(b.LastSuccess)),
+			"last_attempt":         v(unix(b.LastAttempt)),
+			"last_result":          v(b.LastResult),
+			"last_message":         v(b.LastMessage),
+			"age_text":             v(b.AgeText),
+			"plugged":              v(b.Plugged),
+			"passphrase_free":      v(b.PassphraseFree),
+			"passphrase_free_next": v(b.PassphraseFreeNext),
 		}
 		if b.Plugged {
 			d["device"] = v(b.Device)
@@ -199,16 +201,18 @@ func decodeStatus(d dict) Status {
 	}
 	for _, b := range dicts(d, "backups") {
 		s.Backups = append(s.Backups, Backup{
-			UUID:        get[string](b, "uuid"),
-			Name:        get[string](b, "name"),
-			Paired:      fromUnix(get[int64](b, "paired")),
-			LastSuccess: fromUnix(get[int64](b, "last_success")),
-			LastAttempt: fromUnix(get[int64](b, "last_attempt")),
-			LastResult:  get[string](b, "last_result"),
-			LastMessage: get[string](b, "last_message"),
-			AgeText:     get[string](b, "age_text"),
-			Plugged:     get[bool](b, "plugged"),
-			Device:      get[string](b, "device"),
+			UUID:               get[string](b, "uuid"),
+			Name:               get[string](b, "name"),
+			Paired:             fromUnix(get[int64](b, "paired")),
+			LastSuccess:        fromUnix(get[int64](b, "last_success")),
+			LastAttempt:        fromUnix(get[int64](b, "last_attempt")),
+			LastResult:         get[string](b, "last_result"),
+			LastMessage:        get[string](b, "last_message"),
+			AgeText:            get[string](b, "age_text"),
+			Plugged:            get[bool](b, "plugged"),
+			Device:             get[string](b, "device"),
+			PassphraseFree:     get[bool](b, "passphrase_free"),
+			PassphraseFreeNext: get[bool](b, "passphrase_free_next"),
 		})
 	}
 	if x, ok := d["job"]; ok {

@@ -58,18 +58,20 @@ func Serve(ctx context.Context, conn *dbus.Conn, backend Backend, log *logrus.En
 	sctx, cancel := context.WithCancel(ctx)
 	s := &Service{conn: conn, backend: backend, log: log, ctx: sctx, cancel: cancel, last: make(map[string]Progress)}
 	methods := map[string]any{
-		"GetStatus":    s.getStatus,
-		"ListSticks":   s.listSticks,
-		"UpdateNow":    s.updateNow,
-		"Create":       s.create,
-		"Pair":         s.pair,
-		"Restore":      s.restore,
-		"Verify":       s.verify,
-		"Promote":      s.promote,
-		"Cancel":       s.cancelJob,
-		"Answer":       s.answer,
-		"SetReminders": s.setReminders,
-		"Snooze":       s.snooze,
+		"GetStatus":         s.getStatus,
+		"ListSticks":        s.listSticks,
+		"UpdateNow":         s.updateNow,
+		"Create":            s.create,
+		"Pair":              s.pair,
+		"Restore":           s.restore,
+		"Verify":            s.verify,
+		"Promote":           s.promote,
+		"Forget":            s.forget,
+		"SetPassphraseFree": s.setPassphraseFree,
+		"Cancel":            s.cancelJob,
+		"Answer":            s.answer,
+		"SetReminders":      s.setReminders,
+		"Snooze":            s.snooze,
 	}
 	if err := conn.ExportMethodTable(methods, ObjectPath, Interface); err != nil {
 		cancel()
@@ -190,6 +192,24 @@ func (s *Service) verify(device string) (string, *dbus.Error) {
 
 func (s *Service) promote() (string, *dbus.Error) {
 	return call(s, "Promote", s.backend.Promote)
+}
+
+func (s *Service) forget(backup string) (string, *dbus.Error) {
+	return call(s, "Forget", func(ctx context.Context) (string, error) {
+		if backup == "" {
+			return "", &Error{Kind: Refused, Text: textNoBackup}
+		}
+		return s.backend.Forget(ctx, backup)
+	})
+}
+
+func (s *Service) setPassphraseFree(backup string, enabled bool) (string, *dbus.Error) {
+	return call(s, "SetPassphraseFree", func(ctx context.Context) (string, error) {
+		if backup == "" {
+			return "", &Error{Kind: Refused, Text: textNoBackup}
+		}
+		return s.backend.SetPassphraseFree(ctx, backup, enabled)
+	})
 }
 
 func (s *Service) cancelJob(job string) *dbus.Error {

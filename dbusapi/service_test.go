@@ -179,6 +179,7 @@ func TestRecordKeys(t *testing.T) {
 	checkKeys(t, "backup", backups[0], map[string]string{
 		"uuid": "s", "name": "s", "paired": "x", "last_success": "x", "last_attempt": "x",
 		"last_result": "s", "last_message": "s", "age_text": "s", "plugged": "b", "device": "s",
+		"passphrase_free": "b", "passphrase_free_next": "b",
 	})
 	var job map[string]dbus.Variant
 	if err := status["job"].Store(&job); err != nil {
@@ -567,6 +568,10 @@ func TestJobsWaitForTheStick(t *testing.T) {
 			func(ctx context.Context, c *dbusapi.Client) (string, error) { return c.Verify(ctx, "") }, "", dbusapi.ResultFailed},
 		{"restore", "plugged", dbusapitest.PlugRestoreText,
 			func(ctx context.Context, c *dbusapi.Client) (string, error) { return c.Restore(ctx, "") }, dbusapitest.ChoiceRestore, dbusapi.ResultSuccess},
+		{"verify", "plugged", dbusapitest.PlugPassphraseFreeText,
+			func(ctx context.Context, c *dbusapi.Client) (string, error) {
+				return c.SetPassphraseFree(ctx, dbusapitest.BackupUUID, true)
+			}, "", dbusapi.ResultSuccess},
 	} {
 		for _, cancel := range []bool{false, true} {
 			name := tc.name + ": plugged in"
@@ -629,6 +634,83 @@ func TestJobsWaitForTheStick(t *testing.T) {
 					break
 				}
 			})
+		}
+	}
+}
+
+// TestForget: Forget asks its confirmation (what goes, what stays) as a Question; forgotten,
+// the backup is gone from the status; the safe answer changes nothing.
+func TestForget(t *testing.T) {
+	for _, tc := range []struct {
+		answer, result string
+		backups        int
+	}{
+		{dbusapitest.ChoiceForget, dbusapi.ResultSuccess, 0},
+		{dbusapitest.ChoiceCancel, dbusapi.ResultCancelled, 1},
+	} {
+		t.Run(tc.answer, func(t *testing.T) {
+			_, s := serveFake(t, "paired")
+			ctx := logtest.Context(t)
+			ch := signals(t, s)
+			if _, err := s.Client.Forget(ctx, "00000000-0000-4000-8000-000000000000"); !dbusapi.IsKind(err, dbusapi.NotFound) {
+				t.Errorf("Forget of a backup not paired: %v, want NotFound", err)
+			}
+			if _, err := s.Client.Forget(ctx, ""); !dbusapi.IsKind(err, dbusapi.Refused) {
+				t.Errorf("Forget of no backup: %v, want Refused", err)
+			}
+			job, err := s.Client.Forget(ctx, dbusapitest.BackupUUID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			st, err := s.Client.Status(ctx)
+			if err != nil || st.Job == nil || st.Job.Kind != dbusapi.KindForget || st.Job.Backup != dbusapitest.BackupUUID {
+				t.Fatalf("status job %+v %v, want the forget %s", st.Job, err, job)
+			}
+			q := next(t, ch, job, dbusapi.SignalQuestion).Question
+			if q.ID != dbusapitest.QuestionForget || len(q.Choices) != 2 || q.Choices[0].ID != dbusapitest.ChoiceCancel || q.Destructive != dbusapitest.ChoiceForget ||
+				!strings.Contains(q.Body, "key slot") && !strings.Contains(q.Body, "key's slot") || !strings.Contains(q.Body, "stays on it") {
+				t.Fatalf("question %+v", q)
+			}
+			if err := s.Client.Answer(ctx, job, q.ID, tc.answer); err != nil {
+				t.Fatal(err)
+			}
+			r := next(t, ch, job, dbusapi.SignalJobFinished).Result
+			if r.Result != tc.result || r.Text == "" {
+				t.Fatalf("finished %+v, want %s", r, tc.result)
+			}
+			next(t, ch, job, dbusapi.SignalStateChanged)
+			if st, err = s.Client.Status(ctx); err != nil || len(st.Backups) != tc.backups {
+				t.Errorf("backups after the forget: %+v %v, want %d", st.Backups, err, tc.backups)
+			}
+		})
+	}
+}
+
+// TestSetPassphraseFree: turning the updates without the passphrase on and then off, the
+// backup plugged in, shows in the status' backup; a backup not paired is NotFound.
+func TestSetPassphraseFree(t *testing.T) {
+	_, s := serveFake(t, "plugged")
+	ctx := logtest.Context(t)
+	ch := signals(t, s)
+	if _, err := s.Client.SetPassphraseFree(ctx, "00000000-0000-4000-8000-000000000000", true); !dbusapi.IsKind(err, dbusapi.NotFound) {
+		t.Errorf("SetPassphraseFree of a backup not paired: %v, want NotFound", err)
+	}
+	for _, on := range []bool{true, false} {
+		job, err := s.Client.SetPassphraseFree(ctx, dbusapitest.BackupUUID, on)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p := next(t, ch, job, dbusapi.SignalProgress).Progress; p.WaitingForStick {
+			t.Errorf("the job waits for the backup plugged in: %+v", p)
+		}
+		r := next(t, ch, job, dbusapi.SignalJobFinished).Result
+		if r.Result != dbusapi.ResultSuccess || r.Text == "" {
+			t.Fatalf("on=%v: finished %+v", on, r)
+		}
+		next(t, ch, job, dbusapi.SignalStateChanged)
+		st, err := s.Client.Status(ctx)
+		if err != nil || len(st.Backups) != 1 || st.Backups[0].PassphraseFree != on || st.Backups[0].PassphraseFreeNext {
+			t.Errorf("on=%v: backups %+v %v", on, st.Backups, err)
 		}
 	}
 }

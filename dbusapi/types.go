@@ -29,6 +29,11 @@ type Backup struct {
 	AgeText     string // "Updated 3 days ago", "Never updated"
 	Plugged     bool
 	Device      string // when plugged
+	// PassphraseFree: its updates need no passphrase (its key slot is recorded);
+	// PassphraseFreeNext: the person asked for that, and the next update that asks its
+	// passphrase adds the key slot.
+	PassphraseFree     bool
+	PassphraseFreeNext bool
 }
 
 // Job kinds.
@@ -39,6 +44,11 @@ const (
 	KindRestore = "restore"
 	KindVerify  = "verify"
 	KindPromote = "promote"
+	// KindForget forgets a paired backup (Forget).
+	KindForget = "forget"
+	// KindPassphraseFree turns a paired backup's updates without the passphrase on or off
+	// (SetPassphraseFree).
+	KindPassphraseFree = "passphrase-free"
 )
 
 // Job is the job under way.

@@ -14,6 +14,7 @@ func TestAppTexts(t *testing.T) {
 	for _, tc := range []struct{ got, want string }{
 		{UsePair.tooManyTries(nil, name, true), "the passphrase was wrong 3 times, so Kingston (/dev/sdb) was not paired; try again and type the passphrase of that stick's Persistent Storage"},
 		{UseVerify.tooManyTries(nil, name, true), "the passphrase was wrong 3 times, so Kingston (/dev/sdb) was not verified; try again and type the passphrase of that stick's Persistent Storage"},
+		{UsePassphraseFree.tooManyTries(nil, name, true), "the passphrase was wrong 3 times, so the updates of Kingston (/dev/sdb) still ask for it; try again and type the passphrase of that stick's Persistent Storage"},
 		{UseRestore.tooManyTries(nil, name, false), "the passphrase was wrong 3 times, so Kingston (/dev/sdb) was not used; run 'tails-backup restore' again and type the passphrase of that stick's Persistent Storage"},
 	} {
 		if tc.got != tc.want {

@@ -89,6 +89,9 @@ func (k UseKind) tooManyTries(loc *l10n.Locale, name string, app bool) string {
 		case UseVerify:
 			return loc.TrN("the passphrase was wrong %[1]d time, so %[2]s was not verified; try again and type the passphrase of that stick's Persistent Storage",
 				"the passphrase was wrong %[1]d times, so %[2]s was not verified; try again and type the passphrase of that stick's Persistent Storage", StickTries, StickTries, name)
+		case UsePassphraseFree:
+			return loc.TrN("the passphrase was wrong %[1]d time, so the updates of %[2]s still ask for it; try again and type the passphrase of that stick's Persistent Storage",
+				"the passphrase was wrong %[1]d times, so the updates of %[2]s still ask for it; try again and type the passphrase of that stick's Persistent Storage", StickTries, StickTries, name)
 		}
 		return loc.TrN("the passphrase was wrong %[1]d time, so %[2]s was not paired; try again and type the passphrase of that stick's Persistent Storage",
 			"the passphrase was wrong %[1]d times, so %[2]s was not paired; try again and type the passphrase of that stick's Persistent Storage", StickTries, StickTries, name)

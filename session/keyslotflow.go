@@ -35,6 +35,19 @@ type KeySlotFlow struct {
 	Device string
 	// Yes forgets without asking for confirmation.
 	Yes bool
+	// App: the Backup app runs the flow (through the agent), so its texts name no command
+	// or terminal answer.
+	App bool
+	// Name names a paired backup that is not plugged in (nil: by its LUKS UUID).
+	Name func(pairing.PairedBackup) string
+}
+
+// backupName names the paired backup b, not plugged in.
+func (f *KeySlotFlow) backupName(b pairing.PairedBackup) string {
+	if f.Name != nil {
+		return f.Name(b)
+	}
+	return f.Loc.Tr("the backup Tails %s", b.UUID)
 }
 
 // pairedStick finds the paired backup plugged in that Device names (or the only one).
@@ -64,6 +77,9 @@ func (f *KeySlotFlow) pairedStick(ctx context.Context, st *pairing.State) (FlowD
 		return nil, Stick{}, errors.New(f.Loc.Tr("%s is not a paired backup Tails of this Tails", f.Device))
 	}
 	if !st.IsPaired(stick.UUID) {
+		if f.App {
+			return nil, Stick{}, errors.New(f.Loc.Tr("%s is not a paired backup Tails of this Tails; pair it first", DescribeIn(f.Loc, stick.Stick)))
+		}
 		return nil, Stick{}, errors.New(f.Loc.Tr("%s is not a paired backup Tails of this Tails; pair it first with 'tails-backup pair'", DescribeIn(f.Loc, stick.Stick)))
 	}
 	return disks, stick, nil
@@ -102,7 +118,7 @@ func (f *KeySlotFlow) On(ctx context.Context) error {
 		return err
 	}
 	name := DescribeIn(f.Loc, stick.Stick)
-	o := OpenStick(disks, stick, f.Asker, Use{Kind: UsePassphraseFree}, f.Loc, f.Log)
+	o := OpenStick(disks, stick, f.Asker, Use{Kind: UsePassphraseFree, App: f.App}, f.Loc, f.Log)
 	defer o.Release(ctx)
 	var pass []byte
 	defer func() { clear(pass) }()
@@ -126,7 +142,7 @@ func (f *KeySlotFlow) On(ctx context.Context) error {
 			func(p []byte) error { return AddKeySlot(ctx, f.Helper, stick.UUID, p) })
 		switch {
 		case errors.Is(err, pinentry.ErrTooManyTries):
-			return errors.New(UsePassphraseFree.tooManyTries(f.Loc, name, false))
+			return errors.New(UsePassphraseFree.tooManyTries(f.Loc, name, f.App))
 		case errors.Is(err, pinentry.ErrPinentryCancelled):
 			return errors.New(UsePassphraseFree.notGiven(f.Loc))
 		}
@@ -173,7 +189,7 @@ func (f *KeySlotFlow) Off(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
-	f.UI.Say(f.Loc.Tr("Updates of %s will ask for its passphrase: its key slot is removed and the key kept in this Tails is shredded.", name))
+	f.UI.Say(PassphraseOffTextIn(f.Loc, name))
 	return nil
 }
 
@@ -198,9 +214,9 @@ func (f *KeySlotFlow) Forget(ctx context.Context) error {
 	uuid, name, plugged := "", "", false
 	if b := st.Backup(f.Device); b != nil {
 		// A LUKS UUID: plugged in or not.
-		uuid, name = b.UUID, f.Loc.Tr("the backup Tails %s", b.UUID)
+		uuid, name = b.UUID, f.backupName(*b)
 	} else if f.Device == "" && len(st.Backups) == 1 {
-		uuid, name = st.Backups[0].UUID, f.Loc.Tr("the backup Tails %s", st.Backups[0].UUID)
+		uuid, name = st.Backups[0].UUID, f.backupName(st.Backups[0])
 	} else if len(st.Backups) == 0 {
 		return errors.New(f.Loc.Tr("no backup Tails is paired with this Tails, so there is nothing to forget"))
 	}
@@ -219,7 +235,10 @@ func (f *KeySlotFlow) Forget(ctx context.Context) error {
 	} else {
 		f.Log.WithError(err).Warn("cannot list the sticks: forgetting the backup as if it were not plugged in")
 	}
-	if !f.Yes && !f.UI.Confirm(ctx, f.Loc.Tr("Forget %s? It will no longer be updated, and its updates without the passphrase end.", name)) {
+	if !f.Yes && !f.UI.Confirm(ctx, ForgetQuestionIn(f.Loc, name)) {
+		if f.App {
+			return errors.New(f.Loc.Tr("not confirmed, so nothing was changed"))
+		}
 		// TRANSLATORS: y is the answer the terminal's question takes (it stays y).
 		return errors.New(f.Loc.Tr("not confirmed, so nothing was changed (answer y to forget it, or use --yes)"))
 	}
@@ -239,6 +258,24 @@ func (f *KeySlotFlow) Forget(ctx context.Context) error {
 	if err := f.record(ctx, store, func(s *pairing.State) error { s.Unpair(uuid); return nil }); err != nil {
 		return err
 	}
-	f.UI.Say(f.Loc.Tr("%s is forgotten: it is no longer updated, and no key for it is kept in this Tails.", name))
+	f.UI.Say(ForgottenTextIn(f.Loc, name))
 	return nil
+}
+
+// ForgetQuestionIn asks whether to forget the paired backup named name: what goes (the
+// pairing, the key and its slot), and what stays (the backup's data).
+func ForgetQuestionIn(loc *l10n.Locale, name string) string {
+	// TRANSLATORS: %s names the backup ("the backup Tails SanDisk Cruzer Blade, 16.0 GB").
+	return loc.Tr("Forget %s? It will no longer be updated; the key that updates it without its passphrase, "+
+		"and that key's slot on the stick, are removed. What the backup holds stays on it.", name)
+}
+
+// ForgottenTextIn says that the paired backup named name is forgotten.
+func ForgottenTextIn(loc *l10n.Locale, name string) string {
+	return loc.Tr("%s is forgotten: it is no longer updated, and no key for it is kept in this Tails.", name)
+}
+
+// PassphraseOffTextIn says that the updates of the backup named name ask its passphrase again.
+func PassphraseOffTextIn(loc *l10n.Locale, name string) string {
+	return loc.Tr("Updates of %s will ask for its passphrase: its key slot is removed and the key kept in this Tails is shredded.", name)
 }

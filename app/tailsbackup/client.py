@@ -20,6 +20,8 @@ _SIGNATURES = {
     "Restore": "(s)",
     "Verify": "(s)",
     "Promote": "()",
+    "Forget": "(s)",
+    "SetPassphraseFree": "(sb)",
     "Cancel": "(s)",
     "Answer": "(sss)",
     "SetReminders": "(bu)",

@@ -26,6 +26,8 @@ class BackupRow:
     result_icon: str  # an icon name for the last result
     plugged: bool
     plugged_text: str
+    passphrase_free: bool = False  # its updates need no passphrase
+    passphrase_free_next: bool = False  # turned on: the next update asks it once more
 
 
 @dataclass
@@ -92,12 +94,18 @@ def _result_sentence(result):
 
 
 def job_title(kind, waiting=False):
-    """What a job is doing, as the title of its page; waiting: it waits for its stick."""
+    """What a job is doing, as the title of its page; waiting: it waits for its stick. The
+    window names the job that turns the updates without the passphrase on or off
+    passphrase-free-on or passphrase-free-off (the agent's kind is passphrase-free)."""
     if waiting:
         return {
             "pair": _("Plug in your Tails stick"),
         }.get(kind, _("Plug in your backup Tails"))
     return {
+        "forget": _("Forgetting your backup Tails"),
+        "passphrase-free": _("Changing how your backup Tails is unlocked"),
+        "passphrase-free-on": _("Turning on updates without the passphrase"),
+        "passphrase-free-off": _("Turning off updates without the passphrase"),
         "update": _("Updating your backup Tails"),
         "create": _("Creating your backup Tails"),
         "pair": _("Pairing your backup Tails"),
@@ -139,6 +147,8 @@ def backup_row(b, now):
         result_icon=_RESULT_ICONS.get(result, ""),
         plugged=plugged,
         plugged_text=_("Plugged in") if plugged else _("Not plugged in"),
+        passphrase_free=bool(b.get("passphrase_free", False)),
+        passphrase_free_next=bool(b.get("passphrase_free_next", False)),
     )
 
 
@@ -187,6 +197,44 @@ def overview(status, now):
         v.action, v.action_label = "plug", _("Plug in your backup Tails")
         v.hero_text = _("The update starts by itself when you plug in your backup Tails.")
     return v
+
+
+@dataclass
+class BackupPage:
+    """The page of one paired backup: its updates without the passphrase, and forgetting it."""
+
+    uuid: str
+    title: str
+    age: str
+    passphrase_free: bool  # the switch is on
+    passphrase_free_text: str  # what the switch does, and its state
+    sensitive: bool  # no job runs: the switch and Forget can be used
+
+
+def backup_page(status, uuid, now):
+    """The page of the paired backup uuid in the status, or None when it is not paired (any more)."""
+    raw = next((b for b in status.get("backups", []) or [] if b.get("uuid") == uuid), None)
+    if raw is None or status.get("is_backup", False):
+        return None
+    row = backup_row(raw, now)
+    if row.passphrase_free:
+        text = _("A key kept in this Tails' Persistent Storage opens this backup: plugging it in is enough. "
+                 "Turned off, the key and its key slot on the stick are removed; the stick must be plugged in.")
+    elif row.passphrase_free_next:
+        text = _("Its next update asks the passphrase once more, then keeps a key in this Tails' Persistent Storage "
+                 "that opens the backup without it.")
+    else:
+        text = _("Each update asks the backup's passphrase. Turned on, a key kept in this Tails' Persistent Storage "
+                 "opens it instead; the passphrase is asked once, with the stick plugged in.")
+    job = status.get("job") or {}
+    return BackupPage(
+        uuid=uuid,
+        title=row.title,
+        age=row.age,
+        passphrase_free=row.passphrase_free or row.passphrase_free_next,
+        passphrase_free_text=text,
+        sensitive=not job.get("id"),
+    )
 
 
 @dataclass
@@ -296,6 +344,9 @@ class ResultView:
 
 def _success_title(kind):
     return {
+        "forget": _("Your backup Tails is forgotten"),
+        "passphrase-free-on": _("Updates without the passphrase are on"),
+        "passphrase-free-off": _("Updates without the passphrase are off"),
         "update": _("Your backup Tails is up to date"),
         "create": _("Your backup Tails is ready"),
         "pair": _("Your backup Tails is paired"),

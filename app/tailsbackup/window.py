@@ -13,7 +13,7 @@ UI_DIR = os.environ.get("TAILS_BACKUP_APP_UI") or os.path.join(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "ui")
 
 # The page the back button of each page goes to.
-_BACK = {"choose": "overview", "confirm": "choose"}
+_BACK = {"choose": "overview", "confirm": "choose", "backup": "overview"}
 
 
 def _load(name):
@@ -55,7 +55,7 @@ class Window:
         self.back.connect("clicked", self._on_back)
 
         self.pages = {}
-        for name in ("no-service", "first-run", "overview", "choose", "confirm", "job", "result", "promote"):
+        for name in ("no-service", "first-run", "overview", "choose", "confirm", "job", "result", "promote", "backup"):
             builder = _load(name)
             self.pages[name] = builder
             self.stack.add_named(builder.get_object("page"), name)
@@ -75,6 +75,8 @@ class Window:
         self._finding_rows = {"checks": [], "differences": []}
         self._check_group = None
         self._updating_reminders = False
+        self.backup_uuid = ""  # the backup of the backup page
+        self._updating_switch = False
 
         self.client.subscribe({
             "StateChanged": self._on_state_changed,
@@ -109,6 +111,8 @@ class Window:
         o("job", "cancel").connect("clicked", self._on_cancel)
         o("result", "done").connect("clicked", lambda _b: self.go_overview())
         o("promote", "promote").connect("clicked", self._on_promote)
+        o("backup", "passphrase_switch").connect("notify::active", self._on_passphrase_free)
+        o("backup", "forget").connect("clicked", self._on_forget)
 
     def show(self, page):
         # Only the page shown is visible: GTK 4.8 shows the other pages of a stack to screen
@@ -167,6 +171,8 @@ class Window:
             self.status = status or {}
             if self.stack.get_visible_child_name() in ("no-service", "overview", "first-run", "promote"):
                 self.go_overview()
+            elif self.stack.get_visible_child_name() == "backup":
+                self.go_backup(self.backup_uuid)
             if then is not None:
                 then()
         self.client.call("GetStatus", (), done, self._error)
@@ -210,10 +216,18 @@ class Window:
                 lines.append(b.last_attempt)
             if b.last_message:
                 lines.append(b.last_message)
+            if b.passphrase_free:
+                lines.append(_("Updated without asking the passphrase"))
             row = _row(b.title, "\n".join(lines), b.result_icon or "drive-removable-media-symbolic")
             plugged = Gtk.Label(label=b.plugged_text, valign=Gtk.Align.CENTER)
             plugged.add_css_class("dim-label" if not b.plugged else "success")
             row.add_suffix(plugged)
+            # The backup's own page: its updates without the passphrase, forgetting it.
+            more = Gtk.Button(icon_name="go-next-symbolic", valign=Gtk.Align.CENTER)
+            more.add_css_class("flat")
+            more.connect("clicked", lambda _b, uuid=b.uuid: self.go_backup(uuid))
+            row.add_suffix(more)
+            row.set_activatable_widget(more)
             group.add(row)
             self._backup_rows.append(row)
 
@@ -224,6 +238,41 @@ class Window:
         o("period_row").set_subtitle(v.reminder_text)
         self._updating_reminders = False
         self.show("overview")
+
+    # ---- one backup's page
+
+    def go_backup(self, uuid):
+        v = viewmodel.backup_page(self.status, uuid, time.time())
+        if v is None:
+            self.go_overview()
+            return
+        self.backup_uuid = uuid
+        o = lambda name: self._obj("backup", name)  # noqa: E731
+        o("title").set_label(v.title)
+        o("age").set_label(v.age)
+        self._updating_switch = True
+        o("passphrase_switch").set_active(v.passphrase_free)
+        self._updating_switch = False
+        o("passphrase_row").set_subtitle(v.passphrase_free_text)
+        o("passphrase_row").set_sensitive(v.sensitive)
+        o("forget").set_sensitive(v.sensitive)
+        self.show("backup")
+
+    def _on_passphrase_free(self, switch, _pspec):
+        if self._updating_switch or not self.backup_uuid:
+            return
+        on = switch.get_active()
+        kind = "passphrase-free-on" if on else "passphrase-free-off"
+
+        def failed(text):
+            self._error(text)
+            self.go_backup(self.backup_uuid)
+        self.client.call("SetPassphraseFree", (self.backup_uuid, on), lambda job: self._start_job(job, kind), failed)
+
+    def _on_forget(self, _button):
+        if self.backup_uuid:
+            # The agent asks the confirmation (a Question that says what goes and what stays).
+            self.client.call("Forget", (self.backup_uuid,), lambda job: self._start_job(job, "forget"), self._error)
 
     @staticmethod
     def _show_progress(bar, label, cancel, fraction, text, cancellable):

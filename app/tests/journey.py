@@ -9,6 +9,8 @@ already started on the session bus:
   journey.py page-verify SHOTS SUFFIX  after a second start with --page verify: the verify page
   journey.py verify-waiting SHOTS SUFFIX  the backup not plugged in (fakebackupd -plug-after): Check
                                        waits for it, saying to plug it in, then goes on by itself
+  journey.py backup-settings SHOTS SUFFIX  the backup's page: updates without the passphrase
+                                       turned on; "Forget this backup", its confirmation, forgotten
   journey.py promote SHOTS SUFFIX      a backup Tails: the promote page, promoted
   journey.py no-service SHOTS SUFFIX   the agent gone from the bus: the page that says so
 Run by agent/realjourney_test.go against the real agent and the real root helper, the stick
@@ -228,6 +230,7 @@ def visible_texts():
 _ROLES = {
     "push button": ("push button", "button"),
     "dialog": ("dialog", "alert"),
+    "switch": ("toggle button", "switch", "check box"),  # GTK 4.8 and 4.18 name a GtkSwitch "check box"
 }
 
 
@@ -509,6 +512,53 @@ def verify_waiting(shots):
     find("push button", "Update now", sensitive=True)
 
 
+def switched_on(acc):
+    """Whether a switch is on: GTK says it as checked (or pressed, for a toggle button's role)."""
+    states = acc.getState()
+    return states.contains(pyatspi.STATE_CHECKED) or states.contains(pyatspi.STATE_PRESSED)
+
+
+def backup_settings(shots):
+    step("the backup's own page")
+    find("label", "Your backup Tails is plugged in.")
+    # The row's button, named by the row's title: the stick's name.
+    click("push button", STICK_NAME)
+    find("label", "Update without asking the passphrase")
+    find("label", "Each update asks the backup's passphrase*")
+    find("label", "Forget this backup")
+    switch = find("switch", "Update without asking the passphrase")
+    if switched_on(switch):
+        raise JourneyError("the switch is on for a backup updated with its passphrase")
+    shots.take("backup")
+
+    step("updates without the passphrase: on")
+    click("switch", "Update without asking the passphrase")
+    find("label", "Updates without the passphrase are on", timeout=60)
+    find("label", "Updates will not ask for the passphrase*")
+    shots.take("passphrase-free-on")
+    click("push button", "Done")
+    find("label", "*Updated without asking the passphrase*")
+
+    step("forget: the confirmation says what goes and what stays")
+    click("push button", STICK_NAME)
+    find("label", "A key kept in this Tails' Persistent Storage opens this backup*")
+    if not switched_on(find("switch", "Update without asking the passphrase")):
+        raise JourneyError("the switch is off for a backup updated without its passphrase")
+    click("push button", "Forget…")
+    find("label", "Forget this backup?", dialog=True)
+    find("label", "*What the backup holds stays on it.", dialog=True)
+    find("push button", "Cancel", dialog=True)
+    shots.take("forget-confirm")
+    click("push button", "Forget", dialog=True)
+    gone("dialog", "Forget this backup?")
+    find("label", "Your backup Tails is forgotten", timeout=60)
+    find("label", "*is forgotten: it is no longer updated*")
+    shots.take("forgotten")
+    click("push button", "Done")
+    # No backup any more: the first run.
+    find("push button", "Create a backup Tails…")
+
+
 def promote(shots):
     step("promote")
     find("push button", "Make This the Main Tails")
@@ -660,7 +710,7 @@ def real_restore(shots):
 
 
 JOURNEYS = {"first-run": first_run, "pair": pair, "page-verify": page_verify, "verify-waiting": verify_waiting,
-            "promote": promote,
+            "backup-settings": backup_settings, "promote": promote,
             "no-service": no_service, "real-create": real_create, "real-update-cancel": real_update_cancel,
             "real-update": real_update, "real-verify": real_verify, "real-restore": real_restore}
 

@@ -217,3 +217,42 @@ class ResultTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class BackupPageTest(unittest.TestCase):
+    def test_switch(self):
+        cases = [
+            ("asks the passphrase", backup(), False, "Each update asks"),
+            ("without the passphrase", backup(passphrase_free=True), True, "A key kept"),
+            ("on at the next update", backup(passphrase_free_next=True), True, "Its next update asks"),
+            ("an older agent: no key", {k: v for k, v in backup().items()}, False, "Each update asks"),
+        ]
+        for name, b, on, text in cases:
+            with self.subTest(name):
+                v = viewmodel.backup_page(status(backups=[b]), "u1", NOW)
+                self.assertEqual(v.passphrase_free, on)
+                self.assertTrue(v.passphrase_free_text.startswith(text), v.passphrase_free_text)
+                self.assertEqual((v.title, v.age), ("SanDisk Cruzer (16 GB)", "Updated 3 days ago"))
+                self.assertTrue(v.sensitive)
+
+    def test_gone_or_busy(self):
+        self.assertIsNone(viewmodel.backup_page(status(), "u2", NOW))
+        self.assertIsNone(viewmodel.backup_page(status(backups=[]), "u1", NOW))
+        self.assertIsNone(viewmodel.backup_page(status(is_backup=True), "u1", NOW))
+        busy = viewmodel.backup_page(status(job={"id": "update-1", "kind": "update"}), "u1", NOW)
+        self.assertFalse(busy.sensitive)
+
+    def test_row_says_passphrase_free(self):
+        rows = viewmodel.overview(status(backups=[backup(passphrase_free=True), backup(uuid="u2")]), NOW).backups
+        self.assertEqual([r.passphrase_free for r in rows], [True, False])
+
+    def test_job_titles(self):
+        for kind, title, done in [
+            ("forget", "Forgetting your backup Tails", "Your backup Tails is forgotten"),
+            ("passphrase-free-on", "Turning on updates without the passphrase", "Updates without the passphrase are on"),
+            ("passphrase-free-off", "Turning off updates without the passphrase", "Updates without the passphrase are off"),
+        ]:
+            with self.subTest(kind):
+                self.assertEqual(viewmodel.job_title(kind), title)
+                self.assertEqual(viewmodel.job_title(kind, waiting=True), "Plug in your backup Tails")
+                self.assertEqual(viewmodel.result_view(kind, "success", "", {}).title, done)

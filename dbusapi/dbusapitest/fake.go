@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"tails-backup/dbusapi"
 	"tails-backup/l10n"
@@ -58,7 +60,13 @@ const (
 	ChoiceClose     = "close-app"
 	ChoiceSkip      = "skip-app"
 	ChoiceRestore   = "restore"
+	QuestionForget  = "forget-confirm"
+	ChoiceForget    = "forget"
 )
+
+// What a job of the fake says while it waits for the backup whose updates without the
+// passphrase it turns on or off, as the agent does.
+const PlugPassphraseFreeText = "Plug in your backup Tails: the change starts as soon as it is plugged in."
 
 // Fake is a Backend of a scenario. Its jobs take a few Steps each. Like the agent, it words its
 // texts in the session's language (its Locale).
@@ -674,6 +682,107 @@ func (f *Fake) Promote(ctx context.Context) (string, error) {
 		f.mu.Unlock()
 		return dbusapi.Result{Text: f.loc.Tr("This Tails is now your main Tails. Create a new backup Tails for it.")}
 	})
+}
+
+// backup finds the paired backup uuid: NotFound when it is not paired.
+func (f *Fake) backup(uuid string) (dbusapi.Backup, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, b := range f.status.Backups {
+		if b.UUID == uuid {
+			return b, nil
+		}
+	}
+	return dbusapi.Backup{}, &dbusapi.Error{Kind: dbusapi.NotFound, Text: f.loc.Tr("This backup is not paired with this Tails any more: look at the list of your backups again.")}
+}
+
+// changeBackup changes the paired backup uuid, and says so.
+func (f *Fake) changeBackup(uuid string, change func(b *dbusapi.Backup)) {
+	f.mu.Lock()
+	for i := range f.status.Backups {
+		if f.status.Backups[i].UUID == uuid {
+			change(&f.status.Backups[i])
+		}
+	}
+	f.mu.Unlock()
+	f.Events.Changed()
+}
+
+// Forget implements dbusapi.Backend: it asks its confirmation, as the agent does, then the
+// backup is no longer paired (and no longer listed as this Tails' backup).
+func (f *Fake) Forget(ctx context.Context, backup string) (string, error) {
+	b, err := f.backup(backup)
+	if err != nil {
+		return "", err
+	}
+	name := f.loc.Tr("the backup Tails %s", b.Name)
+	return f.start(dbusapi.Job{Kind: dbusapi.KindForget, Backup: b.UUID, Device: b.Device}, func(ctx context.Context, id string) dbusapi.Result {
+		choice, err := f.questions.Ask(ctx, id, dbusapi.Question{
+			ID:    QuestionForget,
+			Title: f.loc.Tr("Forget this backup?"),
+			Body: f.loc.Tr("Forget %s? It will no longer be updated; the key that updates it without its passphrase, "+
+				"and that key's slot on the stick, are removed. What the backup holds stays on it.", name),
+			Choices:     []dbusapi.Choice{{ID: ChoiceCancel, Label: f.loc.Tr("Cancel")}, {ID: ChoiceForget, Label: f.loc.Tr("Forget")}},
+			Destructive: ChoiceForget,
+		})
+		if err != nil || choice != ChoiceForget {
+			return dbusapi.Result{Result: dbusapi.ResultCancelled, Text: f.loc.Tr("Not confirmed, so nothing was changed.")}
+		}
+		if !f.pause(ctx) {
+			return dbusapi.Result{Result: dbusapi.ResultCancelled, Text: f.loc.Tr("Cancelled. Nothing was changed.")}
+		}
+		f.mu.Lock()
+		f.status.Backups = slices.DeleteFunc(f.status.Backups, func(x dbusapi.Backup) bool { return x.UUID == b.UUID })
+		if len(f.status.Backups) == 0 {
+			f.status.NextReminder, f.status.ReminderText = time.Time{}, f.loc.Tr("No reminder until you have a backup Tails.")
+		}
+		for purpose, sticks := range f.sticks {
+			for i, s := range sticks {
+				if s.Device == b.Device && s.BackupOfThis {
+					s.Paired, s.BackupOfThis, s.Usable, s.Reason = false, false, purpose == dbusapi.PurposePair || purpose == dbusapi.PurposeRestore, ""
+					if !s.Usable {
+						s.Reason = f.loc.Tr("This stick is not paired as your backup Tails: pair it first, or choose your backup Tails.")
+					}
+					sticks[i] = s
+				}
+			}
+		}
+		f.mu.Unlock()
+		f.Events.Changed()
+		return dbusapi.Result{Text: appSentence(f.loc.Tr("%s is forgotten: it is no longer updated, and no key for it is kept in this Tails.", name))}
+	})
+}
+
+// SetPassphraseFree implements dbusapi.Backend: turned on, the passphrase is asked (the fake
+// takes a step for it); turned off, the key slot is removed. The job waits for the backup when
+// it is not plugged in, as the agent's.
+func (f *Fake) SetPassphraseFree(ctx context.Context, backup string, enabled bool) (string, error) {
+	b, err := f.backup(backup)
+	if err != nil {
+		return "", err
+	}
+	return f.startStick(dbusapi.PurposeVerify, dbusapi.KindPassphraseFree, "", b.UUID, PlugPassphraseFreeText, func(ctx context.Context, id string, s dbusapi.StickInfo) dbusapi.Result {
+		step := f.loc.Tr("Removing the key that updates your backup without its passphrase.")
+		if enabled {
+			step = f.loc.Tr("Adding the key that updates your backup without its passphrase.")
+		}
+		f.progress(id, dbusapi.Progress{Fraction: -1, SecondsLeft: -1, Step: step, Text: step, Cancellable: true})
+		if !f.pause(ctx) {
+			return dbusapi.Result{Result: dbusapi.ResultCancelled, Text: f.loc.Tr("Cancelled. Nothing was changed.")}
+		}
+		f.changeBackup(b.UUID, func(x *dbusapi.Backup) { x.PassphraseFree, x.PassphraseFreeNext = enabled, false })
+		text := f.loc.Tr("Updates will not ask for the passphrase: a key kept in this Tails' Persistent Storage opens the backup.")
+		if !enabled {
+			text = appSentence(f.loc.Tr("Updates of %s will ask for its passphrase: its key slot is removed and the key kept in this Tails is shredded.", s.Name))
+		}
+		return dbusapi.Result{Text: text + " " + f.loc.Tr("You can unplug your backup Tails: it is updated the next time you plug it in.")}
+	})
+}
+
+// appSentence gives s a capital first letter, as the agent shows the flows' sentences.
+func appSentence(s string) string {
+	r, n := utf8.DecodeRuneInString(s)
+	return string(unicode.ToUpper(r)) + s[n:]
 }
 
 // Cancel implements dbusapi.Backend.
