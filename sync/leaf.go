@@ -398,7 +398,7 @@ func (r *runner) buildFile(rel string, srcFD, dstFD int, name string, durable bo
 	// The bytes kept are not copied: the progress's total loses them.
 	r.bytesTotal.Add(-from)
 	for attempt := 1; ; attempt++ {
-		n, err := r.copyData(rel, tfd, sfd, from, st.Size, allocated(&st) < st.Size)
+		n, err := r.copyData(rel, tfd, sfd, from, st.Size, allocated(&st) < st.Size, isPartialName(tmp))
 		copied += n
 		if err != nil {
 			return tmp, copied, 0, err
@@ -441,12 +441,15 @@ func (r *runner) buildFile(rel string, srcFD, dstFD int, name string, durable bo
 // copyData copies the bytes of src from from to size into dst, which holds the first from
 // bytes already and nothing after, leaving the source's holes (SEEK_DATA/SEEK_HOLE) and its
 // blocks of zeros as holes, like rsync --sparse, and counting the data bytes copied. rel names
-// the file for the test hook.
-func (r *runner) copyData(rel string, dst, src int, from, size int64, holes bool) (copied int64, err error) {
+// the file for the test hook. With resumable (a resumable temporary, resume.go), the writeback
+// of each writebackStep written is started at once, so that what a pulled stick keeps of the
+// copy, for the next run to resume, is all but the last seconds of it.
+func (r *runner) copyData(rel string, dst, src int, from, size int64, holes, resumable bool) (copied int64, err error) {
 	bufp := r.copyBufs.Get().(*[]byte)
 	defer r.copyBufs.Put(bufp)
 	buf := *bufp
-	end := from // the size of dst so far: writeSparse skips zero blocks
+	end := from     // the size of dst so far: writeSparse skips zero blocks
+	started := from // the writeback of dst is started up to here
 	shrank := false
 	for off := from; off < size && !shrank; {
 		if err := r.ctx.Err(); err != nil {
@@ -485,6 +488,10 @@ func (r *runner) copyData(rel string, dst, src int, from, size int64, holes bool
 				end = max(end, written)
 				r.bytesCopied.Add(int64(m))
 				copied += int64(m)
+				if resumable && written-started >= writebackStep {
+					startWriteback(dst, started, written)
+					started = written
+				}
 				if r.opts.afterData != nil {
 					r.opts.afterData(rel, p+int64(m))
 				}
@@ -507,6 +514,20 @@ func (r *runner) copyData(rel string, dst, src int, from, size int64, holes bool
 		}
 	}
 	return copied, nil
+}
+
+// writebackStep is how much of a resumable temporary is written between two starts of its
+// writeback.
+const writebackStep = 8 << 20
+
+// startWriteback starts writing the pages of fd from off to end to the device, without waiting
+// (sync_file_range SYNC_FILE_RANGE_WRITE). Delayed allocation allocates their blocks then, and
+// the next journal commit (every 5 s on ext4) records the file's new size: from then on a pull
+// leaves them to the next run. Without it, dirty pages may wait 30 s (dirty_expire_centisecs)
+// or more: a pull loses them all. It is only a hint: an error changes nothing (the rename
+// barrier's syncfs writes everything before any rename anyway).
+func startWriteback(fd int, off, end int64) {
+	ignoringEINTR(func() error { return unix.SyncFileRange(fd, off, end-off, unix.SYNC_FILE_RANGE_WRITE) })
 }
 
 // sparseBlock is the granularity at which zeros become holes: the block size of ext4.

@@ -249,7 +249,7 @@ func TestMirrorResumeChild(t *testing.T) {
 			if off >= a.StopAt {
 				fmt.Printf("at %d\n", off)
 				os.Stdout.Sync()
-				select {} // wait for the kill
+				time.Sleep(time.Hour) // wait for the kill
 			}
 		}))
 		return fmt.Errorf("the run was to be killed, and it ended: %v", err)
@@ -257,29 +257,39 @@ func TestMirrorResumeChild(t *testing.T) {
 }
 
 // TestMirrorResumesAfterKill kills (SIGKILL) a Mirror process in the middle of a large file at
-// 38 %, on real ext4 images, and checks that the next run writes only the rest. "pulled" also
-// cuts the destination's power at the kill (EXT4_IOC_SHUTDOWN without flushing: the page
-// cache is lost, as when a stick is pulled), after a syncfs at 20 % (as the rename barrier
-// makes for other files): the next mount replays the journal, and the next run keeps at least
-// what the syncfs wrote, and never more than the file had. The result must be exact, the file
+// 38 %, on real ext4 images, and checks that the next run writes only the rest. The "pulled"
+// cases also cut the destination's power at the kill (EXT4_IOC_SHUTDOWN without flushing: the
+// page cache is lost, as when a stick is pulled), the first after a syncfs at 20 % (as the
+// rename barrier makes for other files' batches), the second 7 s after the copy stopped with
+// nothing else synced (the engine started the writeback of each 8 MiB, and ext4 commits its
+// journal every 5 s): the next mount replays the journal, and the next run keeps at least what
+// was on the device, and never more than the file had. The result must be exact, the file
 // system clean (e2fsck) and no temporary left.
 func TestMirrorResumesAfterKill(t *testing.T) {
 	parallel(t)
 	tm := time.Date(2026, 11, 2, 3, 4, 5, 600000001, time.UTC)
 	const rel = "Videos/film.mkv"
-	for _, pull := range []bool{false, true} {
-		name := map[bool]string{false: "killed", true: "pulled"}[pull]
-		t.Run(name, func(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		syncAt int64         // the child syncs the destination there (0: never)
+		pull   time.Duration // the destination's power is cut that long after the child stopped (0: no cut)
+		// kept is the least the next run must keep, from where the copy stopped and where
+		// the destination was synced.
+		kept func(at, synced int64) int64
+	}{
+		{"killed", 0, 0, func(at, _ int64) int64 { return at }}, // the page cache is written back
+		{"pulled after a syncfs", resumeSize * 20 / 100, time.Millisecond, func(_, synced int64) int64 { return block(synced) }},
+		{"pulled 7 s later", 0, 7 * time.Second, func(at, _ int64) int64 { return at - 8*mib - 256*kib }},
+	} {
+		pull := c.pull > 0
+		t.Run(c.name, func(t *testing.T) {
 			scratch := killtest.ScratchDir(t)
 			src := scratchExt4(t, scratch, "src", 256)
 			img := newImageAt(t, filepath.Join(scratch, "dst.img"), 256)
 			dst := img.mountAt(t, filepath.Join(scratch, "dst"))
 			srcFile := filepath.Join(src, rel)
 			writeRandom(t, srcFile, resumeSize, 3, tm)
-			a := resumeChildArgs{Src: src, Dst: dst, Rel: rel, StopAt: resumeSize * 38 / 100}
-			if pull {
-				a.SyncAt = resumeSize * 20 / 100
-			}
+			a := resumeChildArgs{Src: src, Dst: dst, Rel: rel, StopAt: resumeSize * 38 / 100, SyncAt: c.syncAt}
 			b, _ := json.Marshal(a)
 			cmd := killtest.Command("TestMirrorResumeChild", resumeChildEnv, string(b))
 			out, err := cmd.StdoutPipe()
@@ -307,6 +317,7 @@ func TestMirrorResumesAfterKill(t *testing.T) {
 				t.Fatalf("the child ended without reaching %d bytes of %s", a.StopAt, rel)
 			}
 			if pull {
+				time.Sleep(c.pull)
 				root, err := unix.Open(dst, unix.O_RDONLY|unix.O_DIRECTORY, 0)
 				if err != nil {
 					t.Fatal(err)
@@ -333,16 +344,12 @@ func TestMirrorResumesAfterKill(t *testing.T) {
 				t.Errorf("the run left temporaries: %q", l)
 			}
 			t.Logf("%s at %d bytes of %d (synced at %d); %d temporary of %d bytes found; the next run resumed %d and wrote %d",
-				name, at, resumeSize, synced, len(left), keptSize, rep.BytesResumed, rep.BytesCopied)
+				c.name, at, resumeSize, synced, len(left), keptSize, rep.BytesResumed, rep.BytesCopied)
 			if rep.BytesCopied+rep.BytesResumed != resumeSize {
 				t.Errorf("the next run wrote %d and kept %d bytes of a %d-byte file", rep.BytesCopied, rep.BytesResumed, resumeSize)
 			}
-			lo, hi := at, at // a kill loses nothing: the page cache is written back
-			if pull {
-				lo = synced // a pull loses what was not synced
-			}
-			if rep.BytesResumed < block(lo) || rep.BytesResumed > hi {
-				t.Errorf("the next run kept %d bytes; want between %d and %d", rep.BytesResumed, block(lo), hi)
+			if lo := c.kept(at, synced); rep.BytesResumed < lo || rep.BytesResumed > at {
+				t.Errorf("the next run kept %d bytes; want between %d and %d", rep.BytesResumed, lo, at)
 			}
 			img.unmount(t)
 			run(t, "e2fsck", "-fn", img.Path)
