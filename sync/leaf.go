@@ -285,7 +285,8 @@ func (r *runner) replaceLeaf(rel string, srcFD, dstFD int, name string, s, d *un
 	return false
 }
 
-// tryReplace does one attempt of replaceLeaf; on failure it leaves no temporary behind. The
+// tryReplace does one attempt of replaceLeaf; on failure it leaves no temporary behind (but a
+// resumable one when the caller cancelled the run, for the next run to resume). The
 // new entry is renamed over name by the rename barrier once its data is on the device, except
 // a member of a hard-link group (several source links): the group's later members are linked to
 // the inode found under its name, so it is renamed at once, after its own data is flushed

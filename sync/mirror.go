@@ -58,7 +58,9 @@ func Mirror(ctx context.Context, src, dst string, opts Options) (Report, error) 
 // The error is nil when the run completed, even if some files could not be copied: those are
 // listed in Report.Errors. It is a *NoSpaceError when the destination is too small, wraps
 // ctx.Err() when the context ended the run, and otherwise says why the run could not go on.
-// In every case each destination file is its old or its new version and no temporary is left.
+// In every case each destination file is its old or its new version and no temporary is left,
+// except, when ctx ended the run, the resumable temporaries of large files (resume.go), which
+// the next run resumes or deletes.
 func MirrorFDs(ctx context.Context, srcDir, dstDir int, opts Options) (Report, error) {
 	return mirrorFDs(ctx, root{srcDir, ""}, root{dstDir, ""}, opts)
 }

@@ -264,9 +264,19 @@ func TestMirrorResumeChild(t *testing.T) {
 // nothing else synced (the engine started the writeback of each 8 MiB, and ext4 commits its
 // journal every 5 s): the next mount replays the journal, and the next run keeps at least what
 // was on the device, and never more than the file had. The result must be exact, the file
-// system clean (e2fsck) and no temporary left.
+// system clean (e2fsck) and no temporary left. TAILS_BACKUP_RESUME_MIB sets the file's size
+// (48 MiB; the demo's video is 200).
 func TestMirrorResumesAfterKill(t *testing.T) {
 	parallel(t)
+	size := int64(resumeSize)
+	if v := os.Getenv("TAILS_BACKUP_RESUME_MIB"); v != "" { // the demo's 200 MB video, for docs/sync.md
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 16 {
+			t.Fatalf("TAILS_BACKUP_RESUME_MIB=%q: give a size in MiB of 16 or more", v)
+		}
+		size = int64(n) * mib
+	}
+	imgMiB := max(256, int(2*size/mib)+64)
 	tm := time.Date(2026, 11, 2, 3, 4, 5, 600000001, time.UTC)
 	const rel = "Videos/film.mkv"
 	for _, c := range []struct {
@@ -278,18 +288,18 @@ func TestMirrorResumesAfterKill(t *testing.T) {
 		kept func(at, synced int64) int64
 	}{
 		{"killed", 0, 0, func(at, _ int64) int64 { return at }}, // the page cache is written back
-		{"pulled after a syncfs", resumeSize * 20 / 100, time.Millisecond, func(_, synced int64) int64 { return block(synced) }},
+		{"pulled after a syncfs", size * 20 / 100, time.Millisecond, func(_, synced int64) int64 { return block(synced) }},
 		{"pulled 7 s later", 0, 7 * time.Second, func(at, _ int64) int64 { return at - 8*mib - 256*kib }},
 	} {
 		pull := c.pull > 0
 		t.Run(c.name, func(t *testing.T) {
 			scratch := killtest.ScratchDir(t)
-			src := scratchExt4(t, scratch, "src", 256)
-			img := newImageAt(t, filepath.Join(scratch, "dst.img"), 256)
+			src := scratchExt4(t, scratch, "src", imgMiB)
+			img := newImageAt(t, filepath.Join(scratch, "dst.img"), imgMiB)
 			dst := img.mountAt(t, filepath.Join(scratch, "dst"))
 			srcFile := filepath.Join(src, rel)
-			writeRandom(t, srcFile, resumeSize, 3, tm)
-			a := resumeChildArgs{Src: src, Dst: dst, Rel: rel, StopAt: resumeSize * 38 / 100, SyncAt: c.syncAt}
+			writeRandom(t, srcFile, size, 3, tm)
+			a := resumeChildArgs{Src: src, Dst: dst, Rel: rel, StopAt: size * 38 / 100, SyncAt: c.syncAt}
 			b, _ := json.Marshal(a)
 			cmd := killtest.Command("TestMirrorResumeChild", resumeChildEnv, string(b))
 			out, err := cmd.StdoutPipe()
@@ -344,9 +354,9 @@ func TestMirrorResumesAfterKill(t *testing.T) {
 				t.Errorf("the run left temporaries: %q", l)
 			}
 			t.Logf("%s at %d bytes of %d (synced at %d); %d temporary of %d bytes found; the next run resumed %d and wrote %d",
-				c.name, at, resumeSize, synced, len(left), keptSize, rep.BytesResumed, rep.BytesCopied)
-			if rep.BytesCopied+rep.BytesResumed != resumeSize {
-				t.Errorf("the next run wrote %d and kept %d bytes of a %d-byte file", rep.BytesCopied, rep.BytesResumed, resumeSize)
+				c.name, at, size, synced, len(left), keptSize, rep.BytesResumed, rep.BytesCopied)
+			if rep.BytesCopied+rep.BytesResumed != size {
+				t.Errorf("the next run wrote %d and kept %d bytes of a %d-byte file", rep.BytesCopied, rep.BytesResumed, size)
 			}
 			if lo := c.kept(at, synced); rep.BytesResumed < lo || rep.BytesResumed > at {
 				t.Errorf("the next run kept %d bytes; want between %d and %d", rep.BytesResumed, lo, at)
