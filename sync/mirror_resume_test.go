@@ -341,8 +341,13 @@ func TestMirrorResumesAfterKill(t *testing.T) {
 			cmd.Process.Signal(syscall.SIGKILL)
 			cmd.Wait()
 			if pull {
+				// The next mount replays the journal, as Tails' next mount would. It mounts a
+				// copy of the image: a mount namespace made meanwhile by another process of
+				// the machine may hold the shut-down file system after the unmount, and
+				// mounting its image again would give back that same shut-down mount.
 				img.unmount(t)
-				dst = img.mountAt(t, dst) // replays the journal, as Tails' next mount would
+				img = copyImage(t, img)
+				dst = img.mountAt(t, dst)
 			}
 			left := partialsUnder(t, dst)
 			var keptSize int64
@@ -365,6 +370,14 @@ func TestMirrorResumesAfterKill(t *testing.T) {
 			run(t, "e2fsck", "-fn", img.Path)
 		})
 	}
+}
+
+// copyImage copies the unmounted image img to a new file beside it (holes kept).
+func copyImage(t testing.TB, img *image) *image {
+	t.Helper()
+	p := img.Path + ".next"
+	run(t, "cp", "--sparse=always", img.Path, p)
+	return &image{Path: p}
 }
 
 // TestMirrorResumeHostileTemporary: the destination is hostile, and its user may put anything
