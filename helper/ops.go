@@ -268,7 +268,7 @@ func (o *operation) update(src, dst *root) (*wire.Report, *Failure) {
 	out := toReport(rep)
 	out.Finished = m.Finished
 	o.log.WithFields(logrus.Fields{"created": rep.Created, "updated": rep.Updated, "deleted": rep.Deleted,
-		"errors": rep.ErrorCount, "bytes": rep.BytesCopied}).Info("update complete")
+		"errors": rep.ErrorCount, "bytes": rep.BytesCopied, "resumed": rep.BytesResumed}).Info("update complete")
 	return out, nil
 }
 

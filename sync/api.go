@@ -81,6 +81,11 @@ type Options struct {
 	// afterRename, when set, is called after each rename of a new version over its name, with
 	// the entry's path, so that a test can cut the power at a chosen point of the commit.
 	afterRename func(rel string)
+	// afterData, when set, is called after each block of file data written, with the file's
+	// path and the offset reached, so that a test can stop a run in the middle of a file.
+	afterData func(rel string, off int64)
+	// resumeMin replaces the size from which files are copied into resumable temporaries.
+	resumeMin int64
 	// batch replaces the rename barrier's bounds (its zero fields keep the defaults), so that
 	// tests commit many small batches.
 	batch batchBounds
@@ -131,6 +136,9 @@ type Report struct {
 	MetadataOnly int64 // entries whose owner, mode, xattrs or mtime changed, data untouched
 	Deleted      int64 // entries removed from the destination
 	BytesCopied  int64 // file data written
+	// BytesResumed is file data that an earlier, interrupted run had written to a temporary,
+	// found equal to the source by reading it back, and kept instead of written again.
+	BytesResumed int64
 	Scanned      int64 // source entries looked at
 	// Errors lists per-file problems (read errors, vanished or changing files); the run went on.
 	// It holds at most MaxReportedErrors entries; ErrorCount has the full number.

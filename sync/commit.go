@@ -220,11 +220,14 @@ func (b *barrier) commit(ops []pendingOp, dirs map[linkKey]*heldDir) {
 	}
 }
 
-// discard removes the temporaries of ops that will not be renamed.
+// discard removes the temporaries of ops that will not be renamed, but for those a cancelled
+// run keeps for the next run to resume (resume.go).
 func (b *barrier) discard(ops []pendingOp) {
 	for _, op := range ops {
 		if op.meta == nil {
-			unix.Unlinkat(op.dir.fd, op.tmp, 0)
+			if !b.r.keepTemp(op.tmp) {
+				unix.Unlinkat(op.dir.fd, op.tmp, 0)
+			}
 			b.r.bytesCopied.Add(-op.copied)
 		}
 	}

@@ -50,3 +50,25 @@ func RememberXattrsEqual(c *XattrCache, src, dst string) error {
 	c.hit = make([]atomic.Uint64, (len(c.old)+63)/64)
 	return nil
 }
+
+// WithAfterData returns opts with fn called after each block of file data written (from the
+// copying goroutine), with the file's path and the offset reached, for tests that stop a run
+// in the middle of a file.
+func WithAfterData(opts Options, fn func(rel string, off int64)) Options {
+	opts.afterData = fn
+	return opts
+}
+
+// WithResumeMin returns opts with files of at least size bytes copied into resumable
+// temporaries (0 keeps the default).
+func WithResumeMin(opts Options, size int64) Options {
+	opts.resumeMin = size
+	return opts
+}
+
+// IsPartialName tells the names of resumable temporaries.
+func IsPartialName(name string) bool { return isPartialName(name) }
+
+// PartialName is the name of the resumable temporary of the destination entry name for the
+// source file version st.
+func PartialName(name string, st unix.Stat_t) string { return partialName(name, &st) }

@@ -285,22 +285,25 @@ func (r *runner) replaceLeaf(rel string, srcFD, dstFD int, name string, s, d *un
 	return false
 }
 
-// tryReplace does one attempt of replaceLeaf; on failure it leaves no temporary behind. The
+// tryReplace does one attempt of replaceLeaf; on failure it leaves no temporary behind (but a
+// resumable one when the caller cancelled the run, for the next run to resume). The
 // new entry is renamed over name by the rename barrier once its data is on the device, except
 // a member of a hard-link group (several source links): the group's later members are linked to
 // the inode found under its name, so it is renamed at once, after its own data is flushed
 // (fdatasync), so that links made to it never name data still in the page cache.
 func (r *runner) tryReplace(rel string, srcFD, dstFD int, name string, s, d *unix.Stat_t, hasD bool) error {
-	tmp := r.tmpName()
+	var tmp string
 	now := s.Nlink > 1
 	var err error
-	var copied int64 // data bytes this attempt counted, taken back if it fails
+	var copied, resumed int64 // data bytes this attempt counted (taken back if it fails) and kept
 	switch s.Mode & unix.S_IFMT {
 	case unix.S_IFREG:
-		copied, err = r.buildFile(rel, srcFD, dstFD, name, tmp, now)
+		tmp, copied, resumed, err = r.buildFile(rel, srcFD, dstFD, name, now)
 	case unix.S_IFLNK:
+		tmp = r.tmpName()
 		err = r.buildSymlink(srcFD, dstFD, name, tmp, s)
 	default:
+		tmp = r.tmpName()
 		err = r.buildNode(srcFD, dstFD, name, tmp, s)
 	}
 	var replaces *unix.Stat_t
@@ -320,10 +323,14 @@ func (r *runner) tryReplace(rel string, srcFD, dstFD int, name string, s, d *uni
 		err = r.commit.rename(dstFD, rel, tmp, name, replaces, copied)
 	}
 	if err != nil {
-		unix.Unlinkat(dstFD, tmp, 0)
+		if tmp != "" && !r.keepTemp(tmp) {
+			unix.Unlinkat(dstFD, tmp, 0)
+		}
 		r.bytesCopied.Add(-copied)
+		return err
 	}
-	return err
+	r.bytesResumed.Add(resumed)
+	return nil
 }
 
 // errReported marks an error already reported where it happened.
@@ -366,79 +373,86 @@ func (r *runner) finishNode(dstFD int, tmp string, s *unix.Stat_t, srcX []xattr)
 	return applyMeta(fd, s, srcX, nil, true)
 }
 
-// buildFile copies the regular file name into the new file tmp, with its metadata, and returns
-// the data bytes it counted; durable flushes tmp's data to the device (fdatasync). A file that
-// changes while it is copied is copied again, twice at most; the bytes of an attempt that is
-// thrown away are taken back from the count.
-func (r *runner) buildFile(rel string, srcFD, dstFD int, name, tmp string, durable bool) (int64, error) {
+// buildFile copies the regular file name into a new temporary file, with its metadata, and
+// returns the temporary's name ("" when none was made), the data bytes it counted and the bytes
+// it kept from an earlier run's copy (resume.go); durable flushes the temporary's data to the
+// device (fdatasync). A file that changes while it is copied is copied again, twice at most; the
+// bytes of an attempt that is thrown away are taken back from the count.
+func (r *runner) buildFile(rel string, srcFD, dstFD int, name string, durable bool) (tmp string, copied, resumed int64, err error) {
 	sfd, err := openFileAt(srcFD, name)
 	if err != nil {
-		return 0, &readError{err}
+		return "", 0, 0, &readError{err}
 	}
 	defer unix.Close(sfd)
 	var st unix.Stat_t
 	if err := fstat(sfd, &st); err != nil {
-		return 0, &readError{err}
+		return "", 0, 0, &readError{err}
 	}
 	if !isReg(&st) {
-		return 0, &readError{ErrVanished}
+		return "", 0, 0, &readError{ErrVanished}
 	}
-	tfd, err := unix.Openat(dstFD, tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	tfd, tmp, from, err := r.openTemp(rel, sfd, dstFD, name, &st)
 	if err != nil {
-		return 0, &opError{op: "create", err: err}
+		return "", 0, 0, err
 	}
 	defer unix.Close(tfd)
-	var copied int64
+	// The bytes kept are not copied: the progress's total loses them.
+	r.bytesTotal.Add(-from)
 	for attempt := 1; ; attempt++ {
-		n, err := r.copyData(tfd, sfd, st.Size, allocated(&st) < st.Size)
+		n, err := r.copyData(rel, tfd, sfd, from, st.Size, allocated(&st) < st.Size, isPartialName(tmp))
 		copied += n
 		if err != nil {
-			return copied, err
+			return tmp, copied, 0, err
 		}
 		var after unix.Stat_t
 		if err := fstat(sfd, &after); err != nil {
-			return copied, &readError{err}
+			return tmp, copied, 0, &readError{err}
 		}
 		if after.Size == st.Size && after.Mtim == st.Mtim && after.Ctim == st.Ctim {
 			break
 		}
 		r.bytesCopied.Add(-copied)
-		copied = 0
+		r.bytesTotal.Add(from)
+		copied, from = 0, 0
 		if attempt == 3 {
 			r.fileError(rel, "changed", ErrChanging)
-			return 0, errReported
+			return tmp, 0, 0, errReported
 		}
 		st = after
 		if err := unix.Ftruncate(tfd, 0); err != nil {
-			return 0, &opError{op: "truncate", err: err}
+			return tmp, 0, 0, &opError{op: "truncate", err: err}
 		}
 	}
 	srcX, err := r.srcXattrs(fdXattrs(sfd))
 	if err != nil {
-		return copied, &readError{err}
+		return tmp, copied, 0, &readError{err}
 	}
 	r.sanitize(&st)
 	if err := applyMeta(tfd, &st, srcX, nil, true); err != nil {
-		return copied, err
+		return tmp, copied, 0, err
 	}
 	if durable {
 		if err := unix.Fdatasync(tfd); err != nil {
-			return copied, &opError{op: "flush", err: err}
+			return tmp, copied, 0, &opError{op: "flush", err: err}
 		}
 	}
-	return copied, nil
+	return tmp, copied, from, nil
 }
 
-// copyData copies size bytes of src into the empty file dst, leaving the source's holes
-// (SEEK_DATA/SEEK_HOLE) and its blocks of zeros as holes, like rsync --sparse, and counting the
-// data bytes copied.
-func (r *runner) copyData(dst, src int, size int64, holes bool) (copied int64, err error) {
+// copyData copies the bytes of src from from to size into dst, which holds the first from
+// bytes already and nothing after, leaving the source's holes (SEEK_DATA/SEEK_HOLE) and its
+// blocks of zeros as holes, like rsync --sparse, and counting the data bytes copied. rel names
+// the file for the test hook. With resumable (a resumable temporary, resume.go), the writeback
+// of each writebackStep written is started at once, so that what a pulled stick keeps of the
+// copy, for the next run to resume, is all but the last seconds of it.
+func (r *runner) copyData(rel string, dst, src int, from, size int64, holes, resumable bool) (copied int64, err error) {
 	bufp := r.copyBufs.Get().(*[]byte)
 	defer r.copyBufs.Put(bufp)
 	buf := *bufp
-	end := int64(0) // the size of dst so far: it starts empty, writeSparse skips zero blocks
+	end := from     // the size of dst so far: writeSparse skips zero blocks
+	started := from // the writeback of dst is started up to here
 	shrank := false
-	for off := int64(0); off < size && !shrank; {
+	for off := from; off < size && !shrank; {
 		if err := r.ctx.Err(); err != nil {
 			return copied, err
 		}
@@ -475,6 +489,13 @@ func (r *runner) copyData(dst, src int, size int64, holes bool) (copied int64, e
 				end = max(end, written)
 				r.bytesCopied.Add(int64(m))
 				copied += int64(m)
+				if resumable && written-started >= writebackStep {
+					startWriteback(dst, started, written)
+					started = written
+				}
+				if r.opts.afterData != nil {
+					r.opts.afterData(rel, p+int64(m))
+				}
 			}
 			if err == io.EOF {
 				// Shrank: stop here (a dense file would read the same end again forever);
@@ -494,6 +515,20 @@ func (r *runner) copyData(dst, src int, size int64, holes bool) (copied int64, e
 		}
 	}
 	return copied, nil
+}
+
+// writebackStep is how much of a resumable temporary is written between two starts of its
+// writeback.
+const writebackStep = 8 << 20
+
+// startWriteback starts writing the pages of fd from off to end to the device, without waiting
+// (sync_file_range SYNC_FILE_RANGE_WRITE). Delayed allocation allocates their blocks then, and
+// the next journal commit (every 5 s on ext4) records the file's new size: from then on a pull
+// leaves them to the next run. Without it, dirty pages may wait 30 s (dirty_expire_centisecs)
+// or more: a pull loses them all. It is only a hint: an error changes nothing (the rename
+// barrier's syncfs writes everything before any rename anyway).
+func startWriteback(fd int, off, end int64) {
+	ignoringEINTR(func() error { return unix.SyncFileRange(fd, off, end-off, unix.SYNC_FILE_RANGE_WRITE) })
 }
 
 // sparseBlock is the granularity at which zeros become holes: the block size of ext4.

@@ -58,7 +58,9 @@ func Mirror(ctx context.Context, src, dst string, opts Options) (Report, error) 
 // The error is nil when the run completed, even if some files could not be copied: those are
 // listed in Report.Errors. It is a *NoSpaceError when the destination is too small, wraps
 // ctx.Err() when the context ended the run, and otherwise says why the run could not go on.
-// In every case each destination file is its old or its new version and no temporary is left.
+// In every case each destination file is its old or its new version and no temporary is left,
+// except, when ctx ended the run, the resumable temporaries of large files (resume.go), which
+// the next run resumes or deletes.
 func MirrorFDs(ctx context.Context, srcDir, dstDir int, opts Options) (Report, error) {
 	return mirrorFDs(ctx, root{srcDir, ""}, root{dstDir, ""}, opts)
 }
@@ -126,8 +128,12 @@ type runner struct {
 
 	fatal atomic.Pointer[error] // the first error that ended the run
 
+	claimMu gosync.Mutex
+	claimed map[string]bool // resumable temporaries used by this run, by directory (resume.go)
+
 	// counters of the current phase
 	created, updated, metaOnly, deleted, bytesCopied, scanned atomic.Int64
+	bytesResumed                                              atomic.Int64
 	needBytes, freedBytes, copyBytes                          atomic.Int64
 	phase                                                     atomic.Value // Phase
 	filesTotal, bytesTotal                                    atomic.Int64
@@ -204,6 +210,7 @@ func newRunner(ctx context.Context, src, dst root, opts Options) (*runner, error
 		exclude: make(map[string]bool),
 		sem:     make(chan struct{}, workers-1),
 		errSeen: make(map[string]bool),
+		claimed: make(map[string]bool),
 		tmpStem: fmt.Sprintf(".tails-backup-%d-%x", os.Getpid(), time.Now().UnixNano()&0xffffff),
 	}
 	r.commit = newBarrier(r, heldDirs)
@@ -435,6 +442,7 @@ func (r *runner) report() Report {
 		MetadataOnly: r.metaOnly.Load(),
 		Deleted:      r.deleted.Load(),
 		BytesCopied:  r.bytesCopied.Load(),
+		BytesResumed: r.bytesResumed.Load(),
 		Scanned:      r.scanned.Load(),
 		Errors:       append([]FileError(nil), r.errs...),
 		ErrorCount:   r.errCount,
@@ -751,6 +759,7 @@ func (r *runner) syncDir(rel string, srcFD, dstFD int) bool {
 
 	var wg gosync.WaitGroup
 	var touched atomic.Bool
+	var partials []string // resumable temporaries the source lacks: deleted after the copies
 	i, j := 0, 0
 	for i < len(srcNames) || j < len(dstNames) {
 		if r.ctx.Err() != nil {
@@ -775,6 +784,10 @@ func (r *runner) syncDir(rel string, srcFD, dstFD int) bool {
 			continue
 		}
 		if !inSrc {
+			if isPartialName(name) {
+				partials = append(partials, name)
+				continue
+			}
 			r.spawn(&wg, func() {
 				if r.deleteEntry(rel, childRel, dstFD, name) {
 					touched.Store(true)
@@ -789,7 +802,30 @@ func (r *runner) syncDir(rel string, srcFD, dstFD int) bool {
 		})
 	}
 	wg.Wait()
+	if r.deletePartials(rel, dstFD, partials) {
+		touched.Store(true)
+	}
 	return touched.Load()
+}
+
+// deletePartials deletes the resumable temporaries names of the destination directory rel
+// that the source lacks, once the directory's copies are done (resume.go): those that a copy
+// of this run resumed or started are spared, the others are of versions or files the source no
+// longer has. It reports whether it deleted any.
+func (r *runner) deletePartials(rel string, dstFD int, names []string) bool {
+	deleted := false
+	for _, name := range names {
+		if r.ctx.Err() != nil {
+			break
+		}
+		if !r.planning && r.claimedBy(rel, name) {
+			continue
+		}
+		if r.deleteEntry(rel, joinRel(rel, name), dstFD, name) {
+			deleted = true
+		}
+	}
+	return deleted
 }
 
 // syncListed mirrors the entries of a directory pair that the scan found to differ, deciding
@@ -797,9 +833,14 @@ func (r *runner) syncDir(rel string, srcFD, dstFD int) bool {
 func (r *runner) syncListed(rel string, srcFD, dstFD int, entries []listed) bool {
 	var wg gosync.WaitGroup
 	var touched atomic.Bool
+	var partials []string // resumable temporaries to delete: after the copies
 	for _, e := range entries {
 		if r.ctx.Err() != nil {
 			break
+		}
+		if e.delete && isPartialName(e.name) {
+			partials = append(partials, e.name)
+			continue
 		}
 		name, childRel := e.name, joinRel(rel, e.name)
 		r.spawn(&wg, func() {
@@ -821,6 +862,9 @@ func (r *runner) syncListed(rel string, srcFD, dstFD int, entries []listed) bool
 		})
 	}
 	wg.Wait()
+	if r.deletePartials(rel, dstFD, partials) {
+		touched.Store(true)
+	}
 	return touched.Load()
 }
 

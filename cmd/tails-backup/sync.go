@@ -119,6 +119,11 @@ func printReport(loc *l10n.Locale, w io.Writer, r tbsync.Report, dryRun bool) {
 		fmt.Fprintln(w, loc.Tr("  (compare %[1]s, copy %[2]s, flush %[3]s)", r.ScanTime.Round(time.Millisecond),
 			r.CopyTime.Round(time.Millisecond), r.FlushTime.Round(time.Millisecond)))
 	}
+	if r.BytesResumed > 0 {
+		// TRANSLATORS: %s is an amount of data ("80.0 MiB") that an interrupted earlier run had
+		// copied, which this run read back, found right and did not copy again.
+		fmt.Fprintln(w, loc.Tr("  (%s of interrupted copies checked and kept)", loc.Size(r.BytesResumed)))
+	}
 	for _, e := range r.Errors {
 		fmt.Fprintln(w, loc.Tr("  error: %v", e))
 	}

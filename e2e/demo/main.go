@@ -83,6 +83,9 @@ func run() error {
 		{"", w.StartAgent},
 		{"1. Making a backup Tails", w.ScenarioCreate},
 		{"2. If your stick dies: the backup boots", w.ScenarioBackupBoots},
+		// A new backup is updated without its passphrase (the key kept in this Tails); the
+		// scenarios below show the passphrase dialog, as the e2e suite's do after key-slot-off.
+		{"", w.KeySlotOff},
 		{"3. Keeping it fresh: plug it in", w.ScenarioUpdate},
 		{"4. Pulling the stick out during an update", w.ScenarioPull},
 	}

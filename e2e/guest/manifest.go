@@ -42,9 +42,10 @@ type Entry struct {
 // (tails-backup-cache); none is compared.
 var manifestSkip = map[string]bool{".tails-backup.json": true, "tails-backup": true, "tails-backup-keys": true, "tails-backup-cache": true}
 
-// tmpRe is the name of the mirror engine's temporaries (sync/mirror.go tmpName): a copy in
+// tmpRe is the name of the mirror engine's temporaries (sync/mirror.go tmpName, and
+// sync/resume.go partialName for a large file's, which the next update resumes): a copy in
 // flight when the stick was pulled may leave one behind, which is not a file of the user.
-var tmpRe = regexp.MustCompile(`^\.tails-backup-\d+-[0-9a-f]+-\d+\.tmp$`)
+var tmpRe = regexp.MustCompile(`^\.tails-backup-(\d+-[0-9a-f]+-\d+|part-[0-9a-f]{32})\.tmp$`)
 
 // manifestOf hashes the tree at root.
 func manifestOf(ctx context.Context, root string) (map[string]Entry, error) {

@@ -122,3 +122,24 @@ func TestHashFile(t *testing.T) {
 		})
 	}
 }
+
+// TestTmpRe: the check of a pulled stick takes the mirror engine's temporaries, plain and
+// resumable (sync/resume.go), for what they are, and no file of the user for one.
+func TestTmpRe(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		want bool
+	}{
+		{".tails-backup-1234-abc123-7.tmp", true},
+		{".tails-backup-part-0123456789abcdef0123456789abcdef.tmp", true},
+		{".tails-backup-part-0123456789abcdef.tmp", false},
+		{".tails-backup-part-0123456789ABCDEF0123456789abcdef.tmp", false},
+		{"tails-backup-part-0123456789abcdef0123456789abcdef.tmp", false},
+		{"film.mkv.tmp", false},
+		{".tails-backup.json", false},
+	} {
+		if got := tmpRe.MatchString(c.name); got != c.want {
+			t.Errorf("tmpRe.MatchString(%q) = %v, want %v", c.name, got, c.want)
+		}
+	}
+}
