@@ -241,8 +241,14 @@ def is_role(acc, role):
 def named(acc, name):
     """Whether acc is called name (or starts with it, name ending in "*"; or contains it, name
     between two "*"), or is a button whose
-    label says name: libadwaita 1.2 names a dialog's buttons twice ("Cancel Cancel")."""
+    label says name: libadwaita 1.2 names a dialog's buttons twice ("Cancel Cancel"), and the
+    switch of a row with the row's title twice (seen in GNOME 43: "Update without asking the
+    passphrase Update without asking the passphrase")."""
     if TR.matches(acc.name, name):
+        return True
+    n = acc.name or ""
+    half = len(n) // 2
+    if len(n) % 2 == 1 and n[half] == " " and n[:half] == n[half + 1:] and TR.matches(n[:half], name):
         return True
     if is_role(acc, "push button"):
         for i in range(acc.childCount):
@@ -266,16 +272,21 @@ def find(role, name, timeout=TIMEOUT, sensitive=False, dialog=False):
                 # while a dialog opened on a loaded machine): look again.
                 root = None
         if root is not None:
-            for acc in walk(root):
-                try:
-                    if not is_role(acc, role) or not showing(acc):
-                        continue
-                    if named(acc, name):
-                        if sensitive and not acc.getState().contains(pyatspi.STATE_SENSITIVE):
+            try:
+                for acc in walk(root):
+                    try:
+                        if not is_role(acc, role) or not showing(acc):
                             continue
-                        return acc
-                except Exception:
-                    continue
+                        if named(acc, name):
+                            if sensitive and not acc.getState().contains(pyatspi.STATE_SENSITIVE):
+                                continue
+                            return acc
+                    except Exception:
+                        continue
+            except Exception:
+                # The walk itself met an accessible that went away ("The application no longer
+                # exists", seen in GNOME 43 as a dialog closed): look again.
+                pass
         time.sleep(0.2)
     raise JourneyError("no %s %r in the window after %d s; it shows:\n  %s" % (
         role, name, timeout, "\n  ".join(visible_texts())))
