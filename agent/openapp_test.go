@@ -130,6 +130,14 @@ func TestLaunchApp(t *testing.T) {
 	if err := LaunchApp(context.Background(), "overview"); err != nil {
 		t.Fatal(err)
 	}
+	// Its output written before the test ends: a write during t.TempDir's removal fails the
+	// removal (seen: "directory not empty").
+	for deadline := time.Now().Add(wait); ; {
+		if got, err := os.ReadFile(out); (err == nil && string(got) == "--page overview session-env\n") || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	t.Setenv("PATH", t.TempDir()) // no tails-backup-app: /usr/bin's, if any, or an error
 	if _, err := os.Stat(appProgram); os.IsNotExist(err) {
 		if err := LaunchApp(context.Background(), "overview"); err == nil {
