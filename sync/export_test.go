@@ -72,3 +72,6 @@ func IsPartialName(name string) bool { return isPartialName(name) }
 // PartialName is the name of the resumable temporary of the destination entry name for the
 // source file version st.
 func PartialName(name string, st unix.Stat_t) string { return partialName(name, &st) }
+
+// IsTempName tells the names of the engine's temporaries, which a source listing leaves out.
+func IsTempName(name string) bool { return isTempName(name) }

@@ -739,6 +739,7 @@ func (r *runner) syncDir(rel string, srcFD, dstFD int) bool {
 		return false // never delete what an unreadable source directory may still hold
 	}
 	defer r.names.Give(srcCost)
+	srcNames = slices.DeleteFunc(srcNames, isTempName) // never copied (tempname.go)
 	var dstNames []string
 	if dstFD >= 0 {
 		var dstCost int64
@@ -846,7 +847,11 @@ func (r *runner) syncListed(rel string, srcFD, dstFD int, entries []listed) bool
 		r.spawn(&wg, func() {
 			var s unix.Stat_t
 			changed := false
-			switch err := lstatAt(srcFD, name, &s); {
+			var err error = unix.ENOENT // the source's temporaries are not listed (tempname.go)
+			if !isTempName(name) {
+				err = lstatAt(srcFD, name, &s)
+			}
+			switch {
 			case err == unix.ENOENT && e.delete:
 				changed = r.deleteEntry(rel, childRel, dstFD, name)
 			case err == unix.ENOENT:

@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"sort"
 	"strconv"
+	"strings"
 	gosync "sync"
 	"testing"
 	"time"
@@ -267,7 +268,8 @@ func TestHelperMirrorProcess(t *testing.T) {
 
 // TestMirrorLeftovers proves that temporaries left by a run that was cancelled mid-copy, or by
 // a process killed with SIGKILL mid-copy, are removed by the next run, which makes the copy
-// exact; and that a source file whose name looks like a temporary is still mirrored.
+// exact; that a source file named exactly as those temporaries is not copied (a source may be
+// an earlier destination: tempname.go); and that one whose name only looks like them is.
 func TestMirrorLeftovers(t *testing.T) {
 	parallel(t)
 	src := newExt4(t, 256)
@@ -346,25 +348,42 @@ poll:
 		t.Logf("no run left a named temporary behind (the engine may use O_TMPFILE): nothing to clean up")
 	}
 
-	// A source file named like a temporary must be mirrored, not cleaned up.
+	// A source file named as a temporary is not copied (a source's leftovers); one whose name
+	// only looks like one is mirrored, not cleaned up.
 	sort.Strings(all)
-	var decoys []string
+	var decoys, lookalikes []string
 	for i, p := range all {
 		d := filepath.Join("decoy", fmt.Sprint(i), filepath.Base(p))
 		decoys = append(decoys, d)
-		writeFile(t, filepath.Join(src, d), []byte("a source file that looks like a temporary"))
-		writeFile(t, filepath.Join(src, filepath.Dir(p), filepath.Base(p)+"-x"), []byte("looks like a temporary too"))
+		writeFile(t, filepath.Join(src, d), []byte("a source file named as a temporary"))
+		l := filepath.Join(filepath.Dir(p), filepath.Base(p)+"-x")
+		lookalikes = append(lookalikes, l)
+		writeFile(t, filepath.Join(src, l), []byte("looks like a temporary"))
 	}
 
-	mirror(t, src, dst, sync.Options{})
+	rep, err := runMirror(t, src, dst, sync.Options{})
+	if err != nil {
+		t.Fatalf("Mirror: %v\n%s", err, fmtReport(rep))
+	}
+	requireNoFileErrors(t, rep)
+	assertRsyncAgreesArgs(t, src, dst, tempExcludes)
+	if d := diffSnapshots(snapshot(t, src, decoys...), snapshot(t, dst), cmpOpts{}); len(d) > 0 {
+		t.Errorf("destination differs from the source, the decoys aside (first: source, second: destination):\n  %s", strings.Join(d, "\n  "))
+	}
+	assertSecondRunNoChange(t, src, dst, sync.Options{})
 	for _, p := range all {
 		if exists(filepath.Join(dst, p)) {
 			t.Errorf("the leftover temporary %q is still there after the next run", p)
 		}
 	}
 	for _, d := range decoys {
-		if !exists(filepath.Join(dst, d)) {
-			t.Errorf("the source file %q, named like a temporary, was not mirrored", d)
+		if exists(filepath.Join(dst, d)) {
+			t.Errorf("the source file %q, named as a temporary, was copied", d)
+		}
+	}
+	for _, l := range lookalikes {
+		if !exists(filepath.Join(dst, l)) {
+			t.Errorf("the source file %q, named like a temporary, was not mirrored", l)
 		}
 	}
 }
