@@ -59,6 +59,11 @@ type Options struct {
 	// Persistent Storage, whose root Tails checks at boot): putting them back after the run
 	// would leave the source root's if the process were killed in between.
 	KeepDestinationRoot bool
+	// DiscardOnCancel makes a run cancelled by its caller delete the resumable temporaries of
+	// the large files it was copying (resume.go), as it deletes the others, instead of keeping
+	// them for the next run to resume. It is for a destination that is a person's own tree (a
+	// restore into the Persistent Storage), where no next run may come to delete them.
+	DiscardOnCancel bool
 	// Log receives warnings (vanished files, per-file errors); nil discards them.
 	Log *logrus.Entry
 	// XattrCache, when set (OpenXattrCache), spares reading the xattrs of entries whose source

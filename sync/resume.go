@@ -266,8 +266,9 @@ func (r *runner) claimedBy(dirRel, tmp string) bool {
 }
 
 // keepTemp tells whether a temporary that will not be renamed stays for the next run: a
-// resumable one when the caller cancelled the run (whose next run resumes it). Any other is
-// deleted: on a full disk its space is needed, after a source error it is of no use.
+// resumable one when the caller cancelled the run (whose next run resumes it), unless told
+// otherwise (Options.DiscardOnCancel). Any other is deleted: on a full disk its space is
+// needed, after a source error it is of no use.
 func (r *runner) keepTemp(tmp string) bool {
-	return isPartialName(tmp) && r.parent.Err() != nil
+	return isPartialName(tmp) && r.parent.Err() != nil && !r.opts.DiscardOnCancel
 }
