@@ -80,6 +80,14 @@ func (o *operation) restore(ps, backup *root) (*wire.Report, *Failure) {
 		// let the session replace persistence.conf. The mirror never changes them, so that a
 		// restore killed at any instant leaves them too (putting them back afterwards did not).
 		KeepDestinationRoot: true,
+
+		// A cancelled restore deletes the resumable temporaries of the large files it was
+		// copying, which an update keeps for its next run: they would stay as hidden files in
+		// the Persistent Storage, which is the user's own, until a next restore that may never
+		// come (updates do not copy them, and nothing else deletes them). Run
+		// again, the restore copies those files whole. A failed restore deletes them anyway;
+		// only a killed one leaves them, for the next restore to resume or delete.
+		DiscardOnCancel: true,
 	})
 	if err != nil {
 		return nil, o.restoreFailure(err, ps, backup)
