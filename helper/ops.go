@@ -385,7 +385,8 @@ func (o *operation) ensureStateDir(src *root) *Failure {
 
 // promote removes from this Tails' own TailsData the key slot whose key the main Tails kept
 // (whoever has the lost main stick and its passphrase must not open the new main Tails), then
-// the backup marker from its Persistent Storage.
+// the xattr cache folder that updates kept in its Persistent Storage (xattrcache.go), and the
+// backup marker.
 func (o *operation) promote(snap *udisks.Snapshot, src *root) (*wire.Report, *Failure) {
 	if o.ctx.Err() != nil {
 		return nil, cancelled(o.ctx)
@@ -393,6 +394,14 @@ func (o *operation) promote(snap *udisks.Snapshot, src *root) (*wire.Report, *Fa
 	removed, f := o.removeOwnKeySlots(snap, src)
 	if f != nil {
 		return nil, f
+	}
+	// Before the marker, whose removal flushes the root folder. A cache that cannot be removed
+	// takes some room and nothing else: the promote goes on.
+	switch had, err := removeXattrCacheDir(src); {
+	case err != nil:
+		o.log.WithError(err).Warn("the xattr cache folder of the former backup cannot be removed")
+	case had:
+		o.log.Info("the xattr cache folder of the former backup removed")
 	}
 	if f := o.removeMarker(src); f != nil {
 		return nil, f

@@ -9,6 +9,7 @@ import (
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
+	"tails-backup/internal/beneath"
 	tbsync "tails-backup/sync"
 	"tails-backup/tails"
 )
@@ -64,4 +65,69 @@ func (o *operation) saveXattrCache(c *tbsync.XattrCache) {
 		return
 	}
 	log.Info("xattr cache saved")
+}
+
+// A promoted backup Tails (promote) is a main Tails: nothing updates it any more, and an update
+// never keeps a cache in its own source, so its cache folder is of no use and goes with the
+// marker. Whoever had the stick may have put anything under that name: nothing is followed
+// (a symlink or a file there is deleted itself), the folder is emptied one level at a time
+// through descriptors opened O_NOFOLLOW, never below another mount, and the walk is bounded.
+
+// Bounds of the removal of a cache folder: the real one holds two files.
+const (
+	cacheRemoveDepth = 16
+	cacheRemoveNames = 16 << 20 // bytes of names listed at once, as beneath.NameCost counts
+)
+
+// removeXattrCacheDir deletes the cache folder at the root of this Tails' Persistent Storage
+// src; it reports whether there was one. Absent, there is nothing to do.
+func removeXattrCacheDir(src *root) (bool, error) {
+	budget := &beneath.Budget{PerList: cacheRemoveNames, Limit: cacheRemoveNames}
+	return removeEntryAt(src.fd, tails.XattrCacheDirName, src.dev, budget, 0)
+}
+
+// removeEntryAt deletes the entry name of the folder open as dirFD (a folder with its whole
+// tree) without following a symlink or leaving the device dev; it reports whether it was there.
+func removeEntryAt(dirFD int, name string, dev uint64, budget *beneath.Budget, depth int) (bool, error) {
+	var st unix.Stat_t
+	switch err := unix.Fstatat(dirFD, name, &st, unix.AT_SYMLINK_NOFOLLOW); {
+	case errors.Is(err, unix.ENOENT):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("stat %s: %w", name, err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		if err := unix.Unlinkat(dirFD, name, 0); err != nil && !errors.Is(err, unix.ENOENT) {
+			return true, fmt.Errorf("delete %s: %w", name, err)
+		}
+		return true, nil
+	}
+	if depth >= cacheRemoveDepth {
+		return true, fmt.Errorf("%s is more than %d folders deep", name, cacheRemoveDepth)
+	}
+	fd, err := beneath.OpenDir(dirFD, name)
+	if err != nil {
+		return true, fmt.Errorf("open %s: %w", name, err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Fstat(fd, &st); err != nil {
+		return true, fmt.Errorf("stat %s: %w", name, err)
+	}
+	if st.Dev != dev {
+		return true, fmt.Errorf("%s is a mount point", name)
+	}
+	names, cost, err := beneath.ReadNames(fd, nil, budget)
+	if err != nil {
+		return true, fmt.Errorf("list %s: %w", name, err)
+	}
+	defer budget.Give(cost)
+	for _, n := range names {
+		if _, err := removeEntryAt(fd, n, dev, budget, depth+1); err != nil {
+			return true, fmt.Errorf("in %s: %w", name, err)
+		}
+	}
+	if err := unix.Unlinkat(dirFD, name, unix.AT_REMOVEDIR); err != nil && !errors.Is(err, unix.ENOENT) {
+		return true, fmt.Errorf("delete %s: %w", name, err)
+	}
+	return true, nil
 }
