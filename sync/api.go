@@ -144,7 +144,12 @@ type Report struct {
 	// BytesResumed is file data that an earlier, interrupted run had written to a temporary,
 	// found equal to the source by reading it back, and kept instead of written again.
 	BytesResumed int64
-	Scanned      int64 // source entries looked at
+	// BytesCompared is file data read from the source to compare it with the destination's,
+	// for files of the same size whose mtime differs (so that a touch costs a read, not a
+	// write) and with Checksum. The copy does not compare again what the scan compared, unless
+	// the file changed in between.
+	BytesCompared int64
+	Scanned       int64 // source entries looked at
 	// Errors lists per-file problems (read errors, vanished or changing files); the run went on.
 	// It holds at most MaxReportedErrors entries; ErrorCount has the full number.
 	Errors     []FileError

@@ -19,7 +19,7 @@ import (
 	"tails-backup/internal/testtool"
 )
 
-func names(ls []listed) []string {
+func names(ls []step) []string {
 	var out []string
 	for _, l := range ls {
 		n := l.name
@@ -31,14 +31,14 @@ func names(ls []listed) []string {
 	return out
 }
 
-func newDirtySet() *dirtySet { return &dirtySet{dirs: make(map[string][]string)} }
+func newPlan() *plan { return &plan{dirs: make(map[string][]step)} }
 
-func TestDirtySetRecordsEntriesAndAncestors(t *testing.T) {
-	s := newDirtySet()
-	s.mark("a/b/c", "f1", false)
-	s.mark("a/b/c", "f2", true)
-	s.mark("a/x", "g", false)
-	s.mark("", "top", true)
+func TestPlanRecordsEntriesAndAncestors(t *testing.T) {
+	s := newPlan()
+	s.mark("a/b/c", "f1", false, nil)
+	s.mark("a/b/c", "f2", true, nil)
+	s.mark("a/x", "g", false, nil)
+	s.mark("", "top", true, nil)
 
 	tests := []struct {
 		dir  string
@@ -51,9 +51,9 @@ func TestDirtySetRecordsEntriesAndAncestors(t *testing.T) {
 		{"a/x", []string{"g"}},
 	}
 	for _, tt := range tests {
-		got, ok := s.entries(tt.dir)
+		got, ok := s.steps(tt.dir)
 		if !ok || !slices.Equal(names(got), tt.want) {
-			t.Errorf("entries(%q) = %q, %v; want %q", tt.dir, names(got), ok, tt.want)
+			t.Errorf("steps(%q) = %q, %v; want %q", tt.dir, names(got), ok, tt.want)
 		}
 		if !s.has(tt.dir) {
 			t.Errorf("has(%q) = false", tt.dir)
@@ -64,13 +64,13 @@ func TestDirtySetRecordsEntriesAndAncestors(t *testing.T) {
 	}
 }
 
-func TestDirtySetOverflowVisitsEverything(t *testing.T) {
-	s := newDirtySet()
-	for i := 0; i <= dirtySetLimit; i++ {
-		s.mark(fmt.Sprintf("d%d", i%100), fmt.Sprintf("f%d", i), false)
+func TestPlanOverflowVisitsEverything(t *testing.T) {
+	s := newPlan()
+	for i := 0; i <= planLimit; i++ {
+		s.mark(fmt.Sprintf("d%d", i%100), fmt.Sprintf("f%d", i), false, nil)
 	}
-	if _, ok := s.entries("d1"); ok {
-		t.Fatal("entries() still claims a complete list after the limit was passed")
+	if _, ok := s.steps("d1"); ok {
+		t.Fatal("steps() still claims a complete list after the limit was passed")
 	}
 	if !s.has("never/marked") {
 		t.Fatal("after overflow every directory must be visited")
@@ -80,20 +80,20 @@ func TestDirtySetOverflowVisitsEverything(t *testing.T) {
 	}
 }
 
-func TestDirtySetDuplicateNamesAreCompacted(t *testing.T) {
-	s := newDirtySet()
-	s.mark("d", "", false)    // the directory itself
-	s.mark("d/e", "f", false) // puts e in d's list
-	s.mark("", "d", false)    // d changes too
-	s.mark("d", "e", false)   // e also changes
-	s.mark("d", "e", true)    // and, say, a stale deletion of the same name
-	got, _ := s.entries("d")
+func TestPlanDuplicateNamesAreCompacted(t *testing.T) {
+	s := newPlan()
+	s.mark("d", "", false, nil)    // the directory itself
+	s.mark("d/e", "f", false, nil) // puts e in d's list
+	s.mark("", "d", false, nil)    // d changes too
+	s.mark("d", "e", false, nil)   // e also changes
+	s.mark("d", "e", true, nil)    // and, say, a stale deletion of the same name
+	got, _ := s.steps("d")
 	if !slices.Equal(names(got), []string{"e"}) {
-		t.Fatalf("entries(d) = %q, want [e] once, to mirror: a name listed twice would be handled twice at once", names(got))
+		t.Fatalf("steps(d) = %q, want [e] once, to mirror: a name listed twice would be handled twice at once", names(got))
 	}
-	got, _ = s.entries("")
+	got, _ = s.steps("")
 	if !slices.Equal(names(got), []string{"d"}) {
-		t.Fatalf("entries(root) = %q, want [d]", names(got))
+		t.Fatalf("steps(root) = %q, want [d]", names(got))
 	}
 }
 
@@ -647,5 +647,61 @@ func TestUntrustedSourceGrantsNothing(t *testing.T) {
 	must(unix.Lstat(filepath.Join(dst2, "suid"), &st))
 	if st.Mode&0o7777 != 0o4755 {
 		t.Errorf("trusted copy: suid mode %o, want 4755", st.Mode&0o7777)
+	}
+}
+
+func TestPlanKeepsDecisionsOfLeavesOnly(t *testing.T) {
+	p := newPlan()
+	dec := &leafDecision{act: leafReplace, src: inodeState{ino: 1}, dst: inodeState{ino: 2}}
+	p.mark("a/b", "f", false, dec)
+	p.mark("a/b", "g", false, &leafDecision{act: leafMeta})
+	p.mark("a/b", "g", false, &leafDecision{act: leafMeta}) // twice: decided again
+	got, _ := p.steps("a/b")
+	if len(got) != 2 || got[0].leaf != dec || got[1].leaf != nil {
+		t.Fatalf("steps(a/b) = %+v; want f with its decision, g once without one", got)
+	}
+	for _, dir := range []string{"", "a"} {
+		got, _ := p.steps(dir)
+		if len(got) != 1 || got[0].leaf != nil {
+			t.Errorf("steps(%q) = %+v; want the directory on the way, without a decision", dir, got)
+		}
+	}
+}
+
+func TestLeafDecisionStillHolds(t *testing.T) {
+	s := unix.Stat_t{Ino: 10, Nlink: 1, Size: 100, Mode: unix.S_IFREG | 0o644, Uid: 1000, Gid: 1000,
+		Mtim: unix.Timespec{Sec: 5}, Ctim: unix.Timespec{Sec: 6}}
+	d := s
+	d.Ino, d.Mtim = 20, unix.Timespec{Sec: 4}
+	replace := &leafDecision{act: leafReplace, src: stateOf(&s), dst: stateOf(&d)}
+	create := &leafDecision{act: leafCreate, src: stateOf(&s)}
+	tests := []struct {
+		name   string
+		dec    *leafDecision
+		change func(s, d *unix.Stat_t)
+		hasD   bool
+		want   bool
+	}{
+		{"nothing changed", replace, func(s, d *unix.Stat_t) {}, true, true},
+		{"no decision", nil, func(s, d *unix.Stat_t) {}, true, false},
+		{"source written", replace, func(s, d *unix.Stat_t) { s.Ctim.Nsec++ }, true, false},
+		{"source replaced", replace, func(s, d *unix.Stat_t) { s.Ino++ }, true, false},
+		{"source resized", replace, func(s, d *unix.Stat_t) { s.Size++ }, true, false},
+		{"source mtime set", replace, func(s, d *unix.Stat_t) { s.Mtim.Sec++ }, true, false},
+		{"source linked", replace, func(s, d *unix.Stat_t) { s.Nlink++ }, true, false},
+		{"source chmod", replace, func(s, d *unix.Stat_t) { s.Mode ^= 0o1 }, true, false},
+		{"source chown", replace, func(s, d *unix.Stat_t) { s.Uid++ }, true, false},
+		{"destination written", replace, func(s, d *unix.Stat_t) { d.Ctim.Sec++ }, true, false},
+		{"destination replaced", replace, func(s, d *unix.Stat_t) { d.Ino++ }, true, false},
+		{"destination gone", replace, func(s, d *unix.Stat_t) {}, false, false},
+		{"create, still none", create, func(s, d *unix.Stat_t) {}, false, true},
+		{"create, one appeared", create, func(s, d *unix.Stat_t) {}, true, false},
+	}
+	for _, tt := range tests {
+		s2, d2 := s, d
+		tt.change(&s2, &d2)
+		if got := tt.dec.stillHolds(&s2, &d2, tt.hasD); got != tt.want {
+			t.Errorf("%s: stillHolds = %v, want %v", tt.name, got, tt.want)
+		}
 	}
 }

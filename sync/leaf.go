@@ -6,8 +6,6 @@ import (
 	"bytes"
 	"errors"
 	"io"
-	"slices"
-	"strings"
 	gosync "sync"
 
 	"golang.org/x/sys/unix"
@@ -72,6 +70,12 @@ func (r *runner) decideLeaf(rel string, srcFD, dstFD int, name string, s, d *uni
 			return leafReplace, nil, nil, []string{"device"}
 		}
 	}
+	return r.compareMeta(rel, srcFD, dstFD, name, s, d)
+}
+
+// compareMeta compares the metadata of two non-directory entries whose content is the same:
+// owner, mode, mtime and xattrs, the xattrs through the xattr cache when there is one.
+func (r *runner) compareMeta(rel string, srcFD, dstFD int, name string, s, d *unix.Stat_t) (leafAction, []xattr, []xattr, []string) {
 	cache := r.xattrCache()
 	// Only when nothing else differs: updating the metadata needs both xattr sets.
 	if !metaDiffers(s, d, nil, nil) && cache.known(s, d) {
@@ -121,15 +125,32 @@ func (r *runner) sourceFailure(rel string, err error) {
 	}
 }
 
-// syncLeaf mirrors a non-directory entry; it reports whether the destination directory's
-// entries changed.
-func (r *runner) syncLeaf(dirRel, rel string, srcFD, dstFD int, name string, s, d *unix.Stat_t, hasD, inGroup bool) bool {
-	act, srcX, dstX, what := r.decideLeaf(rel, srcFD, dstFD, name, s, d, hasD, inGroup)
+// decideAgain is decideLeaf during the copy, for an entry the scan decided on as dec: when
+// neither side changed since, a create or a replacement stands as decided and a metadata update
+// only reads the xattrs again (which it applies); otherwise the entry is decided again.
+func (r *runner) decideAgain(dec *leafDecision, rel string, srcFD, dstFD int, name string, s, d *unix.Stat_t, hasD bool) (leafAction, []xattr, []xattr) {
+	if !dec.stillHolds(s, d, hasD) {
+		act, srcX, dstX, _ := r.decideLeaf(rel, srcFD, dstFD, name, s, d, hasD, false)
+		return act, srcX, dstX
+	}
+	if dec.act == leafMeta {
+		act, srcX, dstX, _ := r.compareMeta(rel, srcFD, dstFD, name, s, d)
+		return act, srcX, dstX
+	}
+	return dec.act, nil, nil
+}
+
+// syncLeaf mirrors a non-directory entry that is not a member of a hard-link group; it reports
+// whether the destination directory's entries changed. During the copy, dec is what the scan
+// decided for it (nil when the plan did not keep it).
+func (r *runner) syncLeaf(dirRel, rel string, srcFD, dstFD int, name string, s, d *unix.Stat_t, hasD bool, dec *leafDecision) bool {
 	if r.planning {
+		act, _, _, what := r.decideLeaf(rel, srcFD, dstFD, name, s, d, hasD, false)
 		r.reportLeaf(rel, srcFD, name, s, d, act, what, "")
-		r.planLeaf(dirRel, rel, srcFD, name, act, s, d)
+		r.planLeaf(dirRel, rel, srcFD, name, act, s, d, true)
 		return act == leafCreate || act == leafReplace
 	}
+	act, srcX, dstX := r.decideAgain(dec, rel, srcFD, dstFD, name, s, d, hasD)
 	switch act {
 	case leafMeta:
 		if err := r.updateMeta(dstFD, name, s, d, srcX, dstX); err != nil {
@@ -178,8 +199,10 @@ func (r *runner) reportLeaf(rel string, srcFD int, name string, s, d *unix.Stat_
 	r.reportChange(c)
 }
 
-// planLeaf counts, during the scan, what act will do; srcFD and name locate the source entry.
-func (r *runner) planLeaf(dirRel, rel string, srcFD int, name string, act leafAction, s, d *unix.Stat_t) {
+// planLeaf counts, during the scan, what act will do, and records it in the plan with the state
+// of both sides when keep says the copy may take the decision as it is; srcFD and name locate
+// the source entry.
+func (r *runner) planLeaf(dirRel, rel string, srcFD int, name string, act leafAction, s, d *unix.Stat_t, keep bool) {
 	switch act {
 	case leafSame, leafSkip:
 		return
@@ -199,7 +222,26 @@ func (r *runner) planLeaf(dirRel, rel string, srcFD int, name string, act leafAc
 			r.copyBytes.Add(dataBytes(srcFD, name, s))
 		}
 	}
-	r.dirty.mark(dirRel, name, false)
+	var dec *leafDecision
+	if keep && costlyDecision(act, s, d) {
+		dec = &leafDecision{act: act, src: stateOf(s), dst: stateOf(d)}
+	}
+	r.plan.mark(dirRel, name, false, dec)
+}
+
+// costlyDecision tells whether deciding act again would cost more than the two lstat calls
+// that check the decision still holds: a metadata update read both sides' xattrs, and a
+// replacement of a regular file by one of the same size read both files. A create or another
+// replacement is decided again from the lstat calls alone, and is not kept, so that a full
+// copy's plan holds only names.
+func costlyDecision(act leafAction, s, d *unix.Stat_t) bool {
+	switch act {
+	case leafMeta:
+		return true
+	case leafReplace:
+		return isReg(s) && isReg(d) && s.Size == d.Size && d.Nlink == 1
+	}
+	return false
 }
 
 // dataBytes is how many bytes of data (holes excluded) copying the regular file will read.
@@ -594,6 +636,7 @@ func (r *runner) contentEqual(srcFD, dstFD int, name string, size int64) (bool, 
 		if err != nil && err != io.EOF {
 			return false, &readError{err}
 		}
+		r.bytesCompared.Add(int64(n))
 		m, err2 := readFull(dfd, b[:n], off)
 		if (err2 != nil && err2 != io.EOF) || m != n || !bytes.Equal(a[:n], b[:m]) {
 			return false, nil
@@ -675,7 +718,7 @@ func (r *runner) syncLinked(dirRel, rel string, srcFD, dstFD int, name string, s
 				return false // shares the seed's inode: whatever it needs is counted there
 			}
 			r.reportLeaf(rel, srcFD, name, s, d, createOrReplace(), []string{"links"}, g.seed)
-			r.planLeaf(dirRel, rel, srcFD, name, createOrReplace(), link, d)
+			r.planLeaf(dirRel, rel, srcFD, name, createOrReplace(), link, d, false)
 			return true
 		}
 		act, _, _, what := r.decideLeaf(rel, srcFD, dstFD, name, s, d, hasD, true)
@@ -686,13 +729,13 @@ func (r *runner) syncLinked(dirRel, rel string, srcFD, dstFD int, name string, s
 		case leafCreate, leafReplace:
 			if g.planned { // another member brings the data; this one will be a link
 				r.reportLeaf(rel, srcFD, name, s, d, act, what, g.plannedBy)
-				r.planLeaf(dirRel, rel, srcFD, name, act, link, d)
+				r.planLeaf(dirRel, rel, srcFD, name, act, link, d, false)
 				return true
 			}
 			r.reportLeaf(rel, srcFD, name, s, d, act, what, "")
 			g.planned, g.plannedBy = true, rel
 		}
-		r.planLeaf(dirRel, rel, srcFD, name, act, s, d)
+		r.planLeaf(dirRel, rel, srcFD, name, act, s, d, false)
 		return act == leafCreate || act == leafReplace
 	}
 
@@ -808,88 +851,6 @@ func (r *runner) linkTo(rel string, srcFD, dstFD int, name, target string, targe
 		return &opError{op: "rename", err: err}
 	}
 	return nil
-}
-
-// dirtySet records, during the scan, the entries that must change, by directory, and the
-// directories on the way to them, so that the copy re-examines only those instead of walking
-// the whole tree again. Past dirtySetLimit names it gives up and the copy walks every directory,
-// which keeps its memory bounded.
-type dirtySet struct {
-	mu    gosync.Mutex
-	dirs  map[string][]string // directory → intent byte + name of its entries to re-examine
-	names int
-	all   bool
-}
-
-// Intents of a recorded entry: mirror it from the source, or delete it from the destination.
-const (
-	intentSync   = 's'
-	intentDelete = 'd'
-)
-
-// listed is an entry recorded by the scan.
-type listed struct {
-	name   string
-	delete bool // the scan found it only in the destination
-}
-
-// mark records that the entry name of directory dir must change (delete: be deleted); an empty
-// name records dir alone (its own metadata).
-func (s *dirtySet) mark(dir, name string, delete bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	intent := byte(intentSync)
-	if delete {
-		intent = intentDelete
-	}
-	for !s.all {
-		names, known := s.dirs[dir]
-		if name != "" {
-			s.dirs[dir] = append(names, string(intent)+name)
-			s.names++
-		} else if !known {
-			s.dirs[dir] = nil
-		}
-		if s.names > dirtySetLimit {
-			s.all, s.dirs = true, nil
-			return
-		}
-		if known || dir == "" {
-			return // its ancestors are recorded already
-		}
-		name, dir, intent = baseRel(dir), parentRel(dir), intentSync
-	}
-}
-
-// has tells whether the copy must visit directory dir.
-func (s *dirtySet) has(dir string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.all {
-		return true
-	}
-	_, ok := s.dirs[dir]
-	return ok
-}
-
-// entries returns dir's entries to re-examine, sorted by name, each once; ok is false when the
-// set overflowed and the whole directory must be listed.
-func (s *dirtySet) entries(dir string) (out []listed, ok bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.all {
-		return nil, false
-	}
-	for _, e := range s.dirs[dir] {
-		out = append(out, listed{name: e[1:], delete: e[0] == intentDelete})
-	}
-	slices.SortFunc(out, func(a, b listed) int {
-		if c := strings.Compare(a.name, b.name); c != 0 {
-			return c
-		}
-		return boolCompare(a.delete, b.delete) // a name to mirror wins over a deletion
-	})
-	return slices.CompactFunc(out, func(a, b listed) bool { return a.name == b.name }), true
 }
 
 func boolCompare(a, b bool) int {

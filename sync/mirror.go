@@ -115,7 +115,7 @@ type runner struct {
 	lim       limits
 	names     beneath.Budget
 	links     linkTable
-	dirty     dirtySet
+	plan      plan // what the scan found to change
 	tmpStem   string
 	tmpSeq    atomic.Uint64
 	noXattrAt atomic.Bool  // the kernel has no listxattrat/getxattrat
@@ -133,7 +133,7 @@ type runner struct {
 
 	// counters of the current phase
 	created, updated, metaOnly, deleted, bytesCopied, scanned atomic.Int64
-	bytesResumed                                              atomic.Int64
+	bytesResumed, bytesCompared                               atomic.Int64
 	needBytes, freedBytes, copyBytes                          atomic.Int64
 	phase                                                     atomic.Value // Phase
 	filesTotal, bytesTotal                                    atomic.Int64
@@ -147,7 +147,6 @@ type runner struct {
 
 const (
 	copyBufSize    = 256 << 10
-	dirtySetLimit  = 1 << 15
 	defaultWorkers = 4
 	maxWorkers     = 16 // bounds the copy buffers, and so memory, on machines with many cores
 )
@@ -218,7 +217,7 @@ func newRunner(ctx context.Context, src, dst root, opts Options) (*runner, error
 	r.names.PerList, r.names.Limit = lim.nameBytes, sharedNameFactor*lim.nameBytes
 	r.links.groups = make(map[linkKey]*linkGroup)
 	r.links.limit = lim.linkGroups
-	r.dirty.dirs = make(map[string][]string)
+	r.plan.dirs = make(map[string][]step)
 	r.copyBufs.New = func() any { b := make([]byte, copyBufSize); return &b }
 	r.nameBufs.New = func() any { b := make([]byte, 32<<10); return &b }
 	for _, e := range opts.Exclude {
@@ -437,15 +436,16 @@ func (r *runner) report() Report {
 	r.errMu.Lock()
 	defer r.errMu.Unlock()
 	return Report{
-		Created:      r.created.Load(),
-		Updated:      r.updated.Load(),
-		MetadataOnly: r.metaOnly.Load(),
-		Deleted:      r.deleted.Load(),
-		BytesCopied:  r.bytesCopied.Load(),
-		BytesResumed: r.bytesResumed.Load(),
-		Scanned:      r.scanned.Load(),
-		Errors:       append([]FileError(nil), r.errs...),
-		ErrorCount:   r.errCount,
+		Created:       r.created.Load(),
+		Updated:       r.updated.Load(),
+		MetadataOnly:  r.metaOnly.Load(),
+		Deleted:       r.deleted.Load(),
+		BytesCopied:   r.bytesCopied.Load(),
+		BytesResumed:  r.bytesResumed.Load(),
+		BytesCompared: r.bytesCompared.Load(),
+		Scanned:       r.scanned.Load(),
+		Errors:        append([]FileError(nil), r.errs...),
+		ErrorCount:    r.errCount,
 	}
 }
 
@@ -662,7 +662,7 @@ func (r *runner) walkRoot() {
 	if r.planning {
 		if metaDiff {
 			r.counted(&r.metaOnly, ".")
-			r.dirty.mark("", "", false)
+			r.plan.mark("", "", false, nil)
 			r.changed("", ChangeMetadata, &s, metaDifferences(&s, &d, srcX, dstX)...)
 		}
 		return
@@ -691,7 +691,7 @@ func (r *runner) walkKeptRoot(s, d *unix.Stat_t) {
 	if r.planning {
 		if mtimeDiff {
 			r.counted(&r.metaOnly, ".")
-			r.dirty.mark("", "", false)
+			r.plan.mark("", "", false, nil)
 			r.changed("", ChangeMetadata, s, "mtime")
 		}
 		return
@@ -722,8 +722,8 @@ func (r *runner) syncDir(rel string, srcFD, dstFD int) bool {
 		return false
 	}
 	if !r.planning {
-		if entries, ok := r.dirty.entries(rel); ok {
-			return r.syncListed(rel, srcFD, dstFD, entries)
+		if steps, ok := r.plan.steps(rel); ok {
+			return r.syncListed(rel, srcFD, dstFD, steps)
 		}
 	}
 	bufp := r.nameBufs.Get().(*[]byte)
@@ -797,7 +797,7 @@ func (r *runner) syncDir(rel string, srcFD, dstFD int) bool {
 			continue
 		}
 		r.spawn(&wg, func() {
-			if r.syncEntry(rel, childRel, srcFD, dstFD, name, inDst) {
+			if r.syncEntry(rel, childRel, srcFD, dstFD, name, inDst, nil) {
 				touched.Store(true)
 			}
 		})
@@ -829,13 +829,13 @@ func (r *runner) deletePartials(rel string, dstFD int, names []string) bool {
 	return deleted
 }
 
-// syncListed mirrors the entries of a directory pair that the scan found to differ, deciding
-// each again from what is there now.
-func (r *runner) syncListed(rel string, srcFD, dstFD int, entries []listed) bool {
+// syncListed mirrors the entries of a directory pair that the scan found to differ, taking the
+// scan's decision for an entry where neither side changed since and deciding again otherwise.
+func (r *runner) syncListed(rel string, srcFD, dstFD int, steps []step) bool {
 	var wg gosync.WaitGroup
 	var touched atomic.Bool
 	var partials []string // resumable temporaries to delete: after the copies
-	for _, e := range entries {
+	for _, e := range steps {
 		if r.ctx.Err() != nil {
 			break
 		}
@@ -857,7 +857,7 @@ func (r *runner) syncListed(rel string, srcFD, dstFD int, entries []listed) bool
 			case err == unix.ENOENT:
 				r.vanished(childRel) // it was there at the scan: keep its old copy
 			case err == nil:
-				changed = r.syncEntry(rel, childRel, srcFD, dstFD, name, true)
+				changed = r.syncEntry(rel, childRel, srcFD, dstFD, name, true, e.leaf)
 			default:
 				r.fileError(childRel, "stat", err)
 			}
@@ -887,7 +887,7 @@ func (r *runner) deleteEntry(dirRel, rel string, dstFD int, name string) bool {
 		return false
 	}
 	if r.planning {
-		r.dirty.mark(dirRel, name, true)
+		r.plan.mark(dirRel, name, true, nil)
 		r.changed(rel, ChangeDelete, &d)
 	}
 	r.removeEntry(rel, dstFD, name, &d)
@@ -975,8 +975,9 @@ func (r *runner) removeEntry(rel string, dirFD int, name string, d *unix.Stat_t)
 }
 
 // syncEntry mirrors the source entry name of the directory pair; it reports whether it added,
-// replaced or removed an entry of the destination directory.
-func (r *runner) syncEntry(dirRel, rel string, srcFD, dstFD int, name string, inDst bool) bool {
+// replaced or removed an entry of the destination directory. dec is the scan's decision for a
+// non-directory entry, during the copy, if the plan has one.
+func (r *runner) syncEntry(dirRel, rel string, srcFD, dstFD int, name string, inDst bool, dec *leafDecision) bool {
 	if r.ctx.Err() != nil {
 		return false
 	}
@@ -1018,7 +1019,7 @@ func (r *runner) syncEntry(dirRel, rel string, srcFD, dstFD int, name string, in
 	if s.Nlink > 1 {
 		return r.syncLinked(dirRel, rel, srcFD, dstFD, name, &s, &d, hasD)
 	}
-	return r.syncLeaf(dirRel, rel, srcFD, dstFD, name, &s, &d, hasD, false)
+	return r.syncLeaf(dirRel, rel, srcFD, dstFD, name, &s, &d, hasD, dec)
 }
 
 // syncDirEntry mirrors a source directory: creates or replaces the destination one, mirrors its
@@ -1093,7 +1094,7 @@ func (r *runner) syncDirEntry(dirRel, rel string, srcFD, dstFD int, name string,
 			r.changed(rel, ChangeMetadata, s, metaDifferences(s, d, srcX, dstX)...)
 		}
 		if created || replaced || metaDiff {
-			r.dirty.mark(dirRel, name, false)
+			r.plan.mark(dirRel, name, false, nil)
 		}
 		if created || replaced {
 			r.needBytes.Add(4096)
@@ -1127,7 +1128,7 @@ func (r *runner) syncDirEntry(dirRel, rel string, srcFD, dstFD int, name string,
 		}
 	}
 	touched := false
-	if srcChild >= 0 && (created || replaced || r.dirty.has(rel)) {
+	if srcChild >= 0 && (created || replaced || r.plan.has(rel)) {
 		touched = r.syncDir(rel, srcChild, dstChild)
 	}
 	if r.ctx.Err() != nil {
