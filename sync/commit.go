@@ -236,7 +236,7 @@ func (b *barrier) discard(ops []pendingOp) {
 // renameInPlace renames tmp over name in dirFD, first removing the directory replaces when the
 // new entry replaces a directory, and tells the test hook.
 func (r *runner) renameInPlace(dirFD int, rel, tmp, name string, replaces *unix.Stat_t) error {
-	if replaces != nil && !r.removeEntry(rel, dirFD, name, replaces) {
+	if replaces != nil && !r.removeEntry(rel, dirFD, name, replaces, false) {
 		return fmt.Errorf("could not remove the directory it replaces")
 	}
 	if err := unix.Renameat(dirFD, tmp, dirFD, name); err != nil {

@@ -140,43 +140,10 @@ func (r *runner) decideAgain(dec *leafDecision, rel string, srcFD, dstFD int, na
 	return dec.act, nil, nil
 }
 
-// syncLeaf mirrors a non-directory entry that is not a member of a hard-link group; it reports
-// whether the destination directory's entries changed. During the copy, dec is what the scan
-// decided for it (nil when the plan did not keep it).
-func (r *runner) syncLeaf(dirRel, rel string, srcFD, dstFD int, name string, s, d *unix.Stat_t, hasD bool, dec *leafDecision) bool {
-	if r.planning {
-		act, _, _, what := r.decideLeaf(rel, srcFD, dstFD, name, s, d, hasD, false)
-		r.reportLeaf(rel, srcFD, name, s, d, act, what, "")
-		r.planLeaf(dirRel, rel, srcFD, name, act, s, d, true)
-		return act == leafCreate || act == leafReplace
-	}
-	act, srcX, dstX := r.decideAgain(dec, rel, srcFD, dstFD, name, s, d, hasD)
-	switch act {
-	case leafMeta:
-		if err := r.updateMeta(dstFD, name, s, d, srcX, dstX); err != nil {
-			r.fail(rel, "set metadata", err)
-			return false
-		}
-		r.counted(&r.metaOnly, rel)
-		return false
-	case leafCreate, leafReplace:
-		if !r.replaceLeaf(rel, srcFD, dstFD, name, s, d, hasD) {
-			return false
-		}
-		if act == leafCreate {
-			r.counted(&r.created, rel)
-		} else {
-			r.counted(&r.updated, rel)
-		}
-		return true
-	}
-	return false
-}
-
 // reportLeaf tells Options.OnChange what the scan decided for the non-directory entry name of
 // the source directory srcFD; linkTo is the member of its hard-link group it will be linked to.
 func (r *runner) reportLeaf(rel string, srcFD int, name string, s, d *unix.Stat_t, act leafAction, what []string, linkTo string) {
-	if r.opts.OnChange == nil || !r.planning {
+	if r.opts.OnChange == nil {
 		return
 	}
 	c := Change{Path: rel, What: what, Type: typeLetter(s), LinkTo: linkTo}
@@ -695,109 +662,6 @@ func (t *linkTable) get(k linkKey) *linkGroup {
 	return g
 }
 
-// syncLinked mirrors a member of a hard-link group.
-func (r *runner) syncLinked(dirRel, rel string, srcFD, dstFD int, name string, s, d *unix.Stat_t, hasD bool) bool {
-	g := r.links.get(linkKey{s.Dev, s.Ino})
-	if g == nil {
-		r.overLimit(rel, LimitLinks, false)
-		return false
-	}
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	link := &unix.Stat_t{Mode: unix.S_IFLNK} // counted like a non-regular entry: no data to copy
-	createOrReplace := func() leafAction {
-		if hasD {
-			return leafReplace
-		}
-		return leafCreate
-	}
-
-	if r.planning {
-		if g.hasSeed {
-			if hasD && d.Ino == g.seedIno {
-				return false // shares the seed's inode: whatever it needs is counted there
-			}
-			r.reportLeaf(rel, srcFD, name, s, d, createOrReplace(), []string{"links"}, g.seed)
-			r.planLeaf(dirRel, rel, srcFD, name, createOrReplace(), link, d, false)
-			return true
-		}
-		act, _, _, what := r.decideLeaf(rel, srcFD, dstFD, name, s, d, hasD, true)
-		switch act {
-		case leafSame, leafMeta:
-			r.reportLeaf(rel, srcFD, name, s, d, act, what, "")
-			g.hasSeed, g.seed, g.seedIno = true, rel, d.Ino
-		case leafCreate, leafReplace:
-			if g.planned { // another member brings the data; this one will be a link
-				r.reportLeaf(rel, srcFD, name, s, d, act, what, g.plannedBy)
-				r.planLeaf(dirRel, rel, srcFD, name, act, link, d, false)
-				return true
-			}
-			r.reportLeaf(rel, srcFD, name, s, d, act, what, "")
-			g.planned, g.plannedBy = true, rel
-		}
-		r.planLeaf(dirRel, rel, srcFD, name, act, s, d, false)
-		return act == leafCreate || act == leafReplace
-	}
-
-	if g.done {
-		if hasD && d.Ino == g.targetIno {
-			return false
-		}
-		err := r.linkTo(rel, srcFD, dstFD, name, g.target, g.targetIno, nil, d, hasD)
-		if err == nil {
-			r.countLinked(rel, hasD)
-			return true
-		}
-		if !errors.Is(err, errTargetGone) {
-			r.fail(rel, "link", err)
-			return false
-		}
-		g.done = false // the target changed under us: start the group again from here
-	}
-
-	act, srcX, dstX, _ := r.decideLeaf(rel, srcFD, dstFD, name, s, d, hasD, true)
-	if (act == leafSame || act == leafMeta) && g.hasSeed && g.seed != rel && d.Ino != g.seedIno {
-		// Right by itself but not on the seed's inode: a run killed between two members of
-		// the group leaves it split so (the members already replaced on a new inode, the
-		// others on the old one). The scan recorded it as a link to make; link it, or the
-		// group stays split (the seed, being right, is not visited again).
-		act = leafReplace
-	}
-	switch act {
-	case leafSkip:
-		return false
-	case leafSame:
-	case leafMeta:
-		if err := r.updateMeta(dstFD, name, s, d, srcX, dstX); err != nil {
-			r.fail(rel, "set metadata", err)
-			return false
-		}
-		r.counted(&r.metaOnly, rel)
-	case leafCreate, leafReplace:
-		if g.hasSeed && g.seed != rel {
-			err := r.linkTo(rel, srcFD, dstFD, name, g.seed, g.seedIno, s, d, hasD)
-			if err == nil {
-				r.countLinked(rel, hasD)
-				g.done, g.target, g.targetIno = true, g.seed, g.seedIno
-				return true
-			}
-			if !errors.Is(err, errTargetGone) {
-				r.fail(rel, "link", err)
-				return false
-			}
-		}
-		if !r.replaceLeaf(rel, srcFD, dstFD, name, s, d, hasD) {
-			return false
-		}
-		r.countLinked(rel, hasD)
-	}
-	var now unix.Stat_t
-	if err := lstatAt(dstFD, name, &now); err == nil {
-		g.done, g.target, g.targetIno = true, rel, now.Ino
-	}
-	return act == leafCreate || act == leafReplace
-}
-
 func (r *runner) countLinked(rel string, hadEntry bool) {
 	if hadEntry {
 		r.counted(&r.updated, rel)
@@ -842,7 +706,7 @@ func (r *runner) linkTo(rel string, srcFD, dstFD int, name, target string, targe
 	if err := unix.Linkat(tfd, "", dstFD, tmp, unix.AT_EMPTY_PATH); err != nil {
 		return &opError{op: "link", err: err}
 	}
-	if hasD && isDir(d) && !r.removeEntry(rel, dstFD, name, d) {
+	if hasD && isDir(d) && !r.removeEntry(rel, dstFD, name, d, false) {
 		unix.Unlinkat(dstFD, tmp, 0)
 		return errors.New("could not remove the directory it replaces")
 	}
