@@ -6,6 +6,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"slices"
 	"strings"
 
@@ -55,6 +57,14 @@ func (o *operation) restore(ps, backup *root) (*wire.Report, *Failure) {
 	// checked and written (restoreConfs), so that swapping them on the backup meanwhile
 	// changes nothing.
 	exclude := append(mirrorExcludes(o.req.Skip), tails.PersistenceConfName, confBakName)
+	// An update killed while it wrote the marker leaves the marker's temporary at the backup's
+	// root (the next update deletes it); it is the helper's, like the marker, and never
+	// restored. The engine's own temporaries are left out by the engine.
+	leftovers, err := markerTemporaries(backup.fd)
+	if err != nil {
+		return nil, o.restoreFailure(fmt.Errorf("list the backup's root: %w", err), ps, backup)
+	}
+	exclude = append(exclude, leftovers...)
 	var notes []wire.Event
 	confs, reason := readBackupConfs(backup.fd)
 	if reason != "" {
@@ -426,4 +436,35 @@ func getXattr(fd int, name string) ([]byte, error) {
 		return nil, err
 	}
 	return append([]byte{}, buf[:n]...), nil
+}
+
+// maxMarkerTemporaries bounds what markerTemporaries keeps of a hostile backup's root.
+const maxMarkerTemporaries = 64
+
+// markerTemporaries lists the names of the backup's root directory dirfd that are temporaries
+// of the marker (tails.IsWriteTemporary), reading the listing a block at a time so that a huge
+// root costs no memory; past maxMarkerTemporaries the rest are copied like any file.
+func markerTemporaries(dirfd int) ([]string, error) {
+	fd, err := unix.Openat(dirfd, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	f := os.NewFile(uintptr(fd), "backup root")
+	defer f.Close()
+	var out []string
+	for len(out) < maxMarkerTemporaries {
+		names, err := f.Readdirnames(1024)
+		for _, n := range names {
+			if tails.IsWriteTemporary(n, tails.MarkerName) && len(out) < maxMarkerTemporaries {
+				out = append(out, n)
+			}
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }

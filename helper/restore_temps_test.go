@@ -4,16 +4,19 @@ package helper
 
 import (
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"tails-backup/tails"
 	"tails-backup/wire"
 )
 
@@ -159,5 +162,32 @@ func TestRestoreCancelDiscardsTemporaries(t *testing.T) {
 	}
 	if got := engineTemps(t, w.src.mnt); len(got) != 0 {
 		t.Errorf("the restore left the temporaries %q", got)
+	}
+}
+
+// TestRestoreLeavesOutTheMarkersTemporary: an update killed while it wrote the marker leaves
+// the marker's temporary at the backup's root; a restore does not copy it into the Persistent
+// Storage, and the next update deletes it from the backup.
+func TestRestoreLeavesOutTheMarkersTemporary(t *testing.T) {
+	w := backedUpWorld(t, worldOpts{})
+	leftover := "." + tails.MarkerName + ".tmp-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	plantKeepingMtime(t, w.dst.mnt, leftover, `{"version":1}`)
+	plantKeepingMtime(t, w.dst.mnt, "."+tails.MarkerName+".tmp-notes.txt", "a user's file")
+
+	_, done := restoreResult(t, start(t, w.sys, restoreRequest(srcUUID)), wire.EventDone)
+	if done.Report.ErrorCount != 0 {
+		t.Errorf("report %+v", done.Report)
+	}
+	if _, err := os.Lstat(filepath.Join(w.src.mnt, leftover)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the restore copied the marker's temporary %s into the Persistent Storage (%v)", leftover, err)
+	}
+	if _, err := os.Lstat(filepath.Join(w.src.mnt, "."+tails.MarkerName+".tmp-notes.txt")); err != nil {
+		t.Errorf("a file that only looks like the marker's temporary was not restored: %v", err)
+	}
+
+	evs, err := w.do(wire.OpUpdate, dstUUID)
+	checkEnd(t, evs, err, wire.EventDone)
+	if _, err := os.Lstat(filepath.Join(w.dst.mnt, leftover)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the update left the marker's temporary on the backup (%v)", err)
 	}
 }

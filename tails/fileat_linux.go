@@ -3,6 +3,7 @@ package tails
 import (
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -22,6 +23,21 @@ func WriteFileAt(dirfd int, name string, data []byte, mode uint32, uid, gid int)
 // copy keeps it (so that rsync and the mirror find the copy equal to its original).
 func WriteFileMtimeAt(dirfd int, name string, data []byte, mode uint32, uid, gid int, mtime unix.Timespec) error {
 	return writeFileAt(dirfd, name, data, mode, uid, gid, &mtime)
+}
+
+// IsWriteTemporary tells whether name is a temporary that WriteFileAt makes while it writes the
+// file of and leaves behind when it is killed in between: "." + of + ".tmp-" and base-36 digits.
+func IsWriteTemporary(name, of string) bool {
+	digits, ok := strings.CutPrefix(name, "."+of+".tmp-")
+	if !ok || digits == "" || len(digits) > 13 { // 13 base-36 digits hold any int64
+		return false
+	}
+	for _, c := range digits {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'z') {
+			return false
+		}
+	}
+	return true
 }
 
 func writeFileAt(dirfd int, name string, data []byte, mode uint32, uid, gid int, mtime *unix.Timespec) error {
