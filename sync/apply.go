@@ -24,7 +24,7 @@ func (r *runner) applyRoot() {
 	if !ok {
 		return
 	}
-	touched := r.applyDir("", r.srcRoot, r.dstRoot)
+	touched := r.applyDir("", r.srcRoot, r.dstRoot, false)
 	if r.ctx.Err() != nil || !(rt.metaDiff || touched) {
 		return
 	}
@@ -51,16 +51,23 @@ func (r *runner) applyRoot() {
 }
 
 // applyDir mirrors the entries of the directory pair (srcFD, dstFD): those the plan holds, or
-// all of them when the plan overflowed or the directory is new.
-func (r *runner) applyDir(rel string, srcFD, dstFD int) bool {
+// all of them when the plan overflowed. fresh says that this run made the destination
+// directory, which holds nothing yet: made with mode 0700 and given its owner and mode only
+// after its entries, no other user can have put anything there, so its entries are not looked
+// up there.
+func (r *runner) applyDir(rel string, srcFD, dstFD int, fresh bool) bool {
 	if r.ctx.Err() != nil {
 		return false
 	}
 	if steps, ok := r.plan.steps(rel); ok {
-		return r.applySteps(rel, srcFD, dstFD, steps)
+		return r.applySteps(rel, srcFD, dstFD, steps, fresh)
+	}
+	listFD := dstFD
+	if fresh {
+		listFD = -1
 	}
 	var touched atomic.Bool
-	partials := r.forEachPair(rel, srcFD, dstFD, func(name, childRel string, inSrc, inDst bool) {
+	partials := r.forEachPair(rel, srcFD, listFD, func(name, childRel string, inSrc, inDst bool) {
 		var changed bool
 		if inSrc {
 			changed = r.applyEntry(rel, childRel, srcFD, dstFD, name, inDst, nil)
@@ -78,8 +85,9 @@ func (r *runner) applyDir(rel string, srcFD, dstFD int) bool {
 }
 
 // applySteps mirrors the entries of a directory pair that the scan recorded, taking the scan's
-// decision for an entry where neither side changed since and deciding again otherwise.
-func (r *runner) applySteps(rel string, srcFD, dstFD int, steps []step) bool {
+// decision for an entry where neither side changed since and deciding again otherwise; fresh
+// is applyDir's.
+func (r *runner) applySteps(rel string, srcFD, dstFD int, steps []step, fresh bool) bool {
 	var wg gosync.WaitGroup
 	var touched atomic.Bool
 	var partials []string // resumable temporaries to delete: after the copies
@@ -93,21 +101,25 @@ func (r *runner) applySteps(rel string, srcFD, dstFD int, steps []step) bool {
 		}
 		name, childRel := e.name, joinRel(rel, e.name)
 		r.spawn(&wg, func() {
-			var s unix.Stat_t
 			changed := false
-			var err error = unix.ENOENT // the source's temporaries are not listed (tempname.go)
-			if !isTempName(name) {
-				err = lstatAt(srcFD, name, &s)
-			}
-			switch {
-			case err == unix.ENOENT && e.delete:
-				changed = r.applyDelete(rel, childRel, dstFD, name)
-			case err == unix.ENOENT:
-				r.vanished(childRel) // it was there at the scan: keep its old copy
-			case err == nil:
-				changed = r.applyEntry(rel, childRel, srcFD, dstFD, name, true, e.leaf)
-			default:
-				r.fileError(childRel, "stat", err)
+			if e.delete {
+				// Only in the destination at the scan: deleted unless the source has it now.
+				var s unix.Stat_t
+				var err error = unix.ENOENT // the source's temporaries are not listed (tempname.go)
+				if !isTempName(name) {
+					err = lstatAt(srcFD, name, &s)
+				}
+				switch {
+				case err == unix.ENOENT:
+					changed = r.applyDelete(rel, childRel, dstFD, name)
+				case err == nil:
+					changed = r.applyEntry(rel, childRel, srcFD, dstFD, name, true, nil)
+				default:
+					r.fileError(childRel, "stat", err)
+				}
+			} else {
+				// Gone from the source since the scan: reported as vanished, its old copy kept.
+				changed = r.applyEntry(rel, childRel, srcFD, dstFD, name, !fresh, e.leaf)
 			}
 			if changed {
 				touched.Store(true)
@@ -204,7 +216,7 @@ func (r *runner) applyDirEntry(rel string, srcFD, dstFD int, name string, e *pai
 	}
 	touched := false
 	if p.src >= 0 && (isNew || r.plan.has(rel)) {
-		touched = r.applyDir(rel, p.src, p.dst)
+		touched = r.applyDir(rel, p.src, p.dst, isNew)
 	}
 	if r.ctx.Err() != nil {
 		return isNew

@@ -670,9 +670,13 @@ func applyMeta(fd int, s *unix.Stat_t, want, have []xattr, isNew bool) error {
 		if err := unix.Fchownat(fd, "", int(s.Uid), int(s.Gid), unix.AT_EMPTY_PATH); err != nil {
 			return &opError{op: "chown", err: err}
 		}
-		var err error
-		if have, err = n.xattrs(); err != nil {
-			return err
+		// chown may remove security.capability; it adds nothing, so a new inode that had no
+		// xattrs a moment ago has none now.
+		if !isNew || len(have) > 0 {
+			var err error
+			if have, err = n.xattrs(); err != nil {
+				return err
+			}
 		}
 	}
 	if err := writeXattrs(n, want, have); err != nil {
