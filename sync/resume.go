@@ -10,6 +10,7 @@ import (
 	"errors"
 	"io"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -118,7 +119,7 @@ func (r *runner) resumeTemp(sfd, dstFD int, tmp string, s *unix.Stat_t) (fd int,
 	for range 2 {
 		fd, err = createTemp(dstFD, tmp)
 		if err == nil {
-			if err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB); err != nil {
+			if err := lockPartial(fd); err != nil {
 				unix.Close(fd)
 				return -1, 0, errPartialBusy
 			}
@@ -189,11 +190,28 @@ func openPartial(dstFD int, tmp string) (int, error) {
 	if err != nil {
 		return -1, err
 	}
-	if err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB); err != nil {
+	if err := lockPartial(fd); err != nil {
 		unix.Close(fd)
 		return -1, errPartialBusy
 	}
 	return fd, nil
+}
+
+// lockPartial takes the lock of a resumable temporary open as fd, trying again for a few
+// milliseconds: a process forked by a thread of the run that held it (the lock belongs to the
+// open file, which the child shares until its exec closes it) holds it for that long, while
+// another run copying the file holds it for the whole copy.
+func lockPartial(fd int) error {
+	var err error
+	for try := range 4 {
+		if try > 0 {
+			time.Sleep(5 * time.Millisecond)
+		}
+		if err = unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB); err != unix.EWOULDBLOCK {
+			return err
+		}
+	}
+	return err
 }
 
 // createTemp creates the new, empty temporary tmp in dstFD.
