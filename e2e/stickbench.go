@@ -78,6 +78,8 @@ type BenchResult struct {
 	Queue       string // the guest's view of the stick's queue
 	Ours, Rsync BenchRow
 	Sync        []SyncRun
+	// ResumeOurs and ResumeRsync are the pull in the middle of a large file.
+	ResumeOurs, ResumeRsync ResumeRow
 }
 
 func secs(d time.Duration) string { return strconv.FormatFloat(d.Seconds(), 'f', 1, 64) }
@@ -164,6 +166,13 @@ func (r BenchResult) Report() string {
 	fmt.Fprintf(&b, "Its queue in the guest: %s\n\n", strings.TrimSpace(r.Queue))
 	fmt.Fprintf(&b, "A week of changes (%s), onto the same state of the stick:\n\n%s\n", compareWeek, ComparisonTable(r.Ours, r.Rsync))
 	fmt.Fprintf(&b, "The engine alone (tails-backup sync --workers N, ending with its syncfs), %s, onto the same state of the stick:\n\n%s", smallWeek, ParallelismTable(r.Sync))
+	if r.ResumeOurs.Name != "" {
+		fmt.Fprintf(&b, "\nA new %d MiB video, the stick pulled once %d %% of its size was written to it, then plugged again, onto the same state of the stick:\n\n%s\n",
+			resumeSize>>20, resumePullPercent, ResumeTable(r.ResumeOurs, r.ResumeRsync))
+		for _, row := range []ResumeRow{r.ResumeOurs, r.ResumeRsync} {
+			fmt.Fprintf(&b, "After the pull, the stick of %s held: %s\n", row.Name, row.Left)
+		}
+	}
 	return b.String()
 }
 
@@ -267,7 +276,8 @@ func (w *World) StickBench(ctx context.Context) (BenchResult, error) {
 		}
 		os.Remove(st.File)
 	}
-	return res, nil
+	res.ResumeOurs, res.ResumeRsync, err = w.resumeBench(ctx, ours)
+	return res, err
 }
 
 // calibrate measures a blank throttled stick with O_DIRECT requests, and reads the guest's
@@ -367,18 +377,14 @@ func (w *World) benchOurs(ctx context.Context, st *Stick) (BenchRow, error) {
 }
 
 // benchRsync does what Tails' "Back Up Persistent Storage" and its user do, with the agent
-// stopped: the stick plugged, its Persistent Storage unlocked with the passphrase and mounted
-// by udisks in the session (Tails' script does it with gio mount), rsync -PaSHAXv --del as
-// root (its output to a file, as to a terminal), then the eject of the file manager: unmount,
-// lock, power off.
+// stopped: the stick plugged, then tailsCommand; timed from the plug to the eject's end.
 func (w *World) benchRsync(ctx context.Context, st *Stick) (BenchRow, error) {
 	row := BenchRow{Name: "Tails' rsync -PaSHAXv --del"}
 	if err := w.StopAgent(ctx); err != nil {
 		return row, err
 	}
 	defer w.StartAgent(ctx)
-	keyFile := "/run/e2e/bench-key"
-	if _, err := w.G.Run(ctx, Cmd{Argv: []string{"sh", "-c", "mkdir -p /run/e2e && install -o amnesia -m 0600 /dev/null " + keyFile + " && cat >" + keyFile}, Stdin: st.Passphrase}); err != nil {
+	if err := w.rsyncKey(ctx, st); err != nil {
 		return row, err
 	}
 	if err := w.dropCaches(ctx); err != nil {
@@ -389,39 +395,9 @@ func (w *World) benchRsync(ctx context.Context, st *Stick) (BenchRow, error) {
 	if err := w.Plug(ctx, st); err != nil {
 		return row, err
 	}
-	ds, err := w.WaitDrive(ctx, st, "locked", time.Minute)
-	if err != nil {
+	var err error
+	if row.Mounted, err = w.tailsCommand(ctx, st, start); err != nil {
 		return row, err
-	}
-	out, err := w.Terminal(ctx, "udisksctl", "unlock", "--no-user-interaction", "-b", ds.Device+"2", "--key-file", keyFile)
-	if err != nil {
-		return row, err
-	}
-	// "Unlocked /dev/sda2 as /dev/dm-1."
-	_, clear, ok := strings.Cut(strings.TrimSpace(out), " as ")
-	clear = strings.TrimSuffix(clear, ".")
-	if !ok || !strings.HasPrefix(clear, "/dev/") {
-		return row, fmt.Errorf("udisksctl unlock said %q", out)
-	}
-	if out, err = w.Terminal(ctx, "udisksctl", "mount", "--no-user-interaction", "-b", clear); err != nil {
-		return row, err
-	}
-	// "Mounted /dev/dm-1 at /media/amnesia/TailsData"
-	_, mnt, ok := strings.Cut(strings.TrimSpace(out), " at ")
-	mnt = strings.TrimSuffix(mnt, ".")
-	if !ok || !strings.HasPrefix(mnt, "/") {
-		return row, fmt.Errorf("udisksctl mount said %q", out)
-	}
-	row.Mounted = time.Since(start)
-	if _, err := w.G.Run(ctx, Cmd{Argv: []string{"sh", "-c", "rsync -PaSHAXv --del " + persistenceMount + "/ '" + mnt + "/' >/run/e2e/bench-rsync.log"}, Timeout: 30 * time.Minute}); err != nil {
-		return row, err
-	}
-	// rsync leaves its writes in the page cache: the unmount of the eject writes them.
-	w.Log.Logf("bench: rsync itself took %s after the mount; the eject follows", round(time.Since(start)-row.Mounted))
-	for _, argv := range [][]string{{"unmount", "-b", clear}, {"lock", "-b", ds.Device + "2"}, {"power-off", "-b", ds.Device}} {
-		if _, err := w.Terminal(ctx, append([]string{"udisksctl", argv[0], "--no-user-interaction"}, argv[1:]...)...); err != nil {
-			return row, err
-		}
 	}
 	row.PlugToDone = time.Since(start)
 	w.Say.Logf("%s after the plug, rsync is done and the stick ejected.", round(row.PlugToDone))
@@ -432,6 +408,58 @@ func (w *World) benchRsync(ctx context.Context, st *Stick) (BenchRow, error) {
 		return row, err
 	}
 	return row, w.Unplug(ctx, st)
+}
+
+// rsyncKeyFile holds the passphrase of the backup for udisksctl unlock --key-file.
+const rsyncKeyFile = "/run/e2e/bench-key"
+
+// rsyncKey writes st's passphrase to rsyncKeyFile, readable by amnesia only.
+func (w *World) rsyncKey(ctx context.Context, st *Stick) error {
+	_, err := w.G.Run(ctx, Cmd{Argv: []string{"sh", "-c", "mkdir -p /run/e2e && install -o amnesia -m 0600 /dev/null " + rsyncKeyFile + " && cat >" + rsyncKeyFile}, Stdin: st.Passphrase})
+	return err
+}
+
+// tailsCommand does, on the plugged st, what Tails' "Back Up Persistent Storage" and its user
+// do: its Persistent Storage unlocked with the passphrase and mounted by udisks in the session
+// (Tails' script does it with gio mount), rsync -PaSHAXv --del as root (its output to a file,
+// as to a terminal), then the eject of the file manager: unmount, lock, power off. It returns
+// how long after start the file system was mounted.
+func (w *World) tailsCommand(ctx context.Context, st *Stick, start time.Time) (time.Duration, error) {
+	ds, err := w.WaitDrive(ctx, st, "locked", time.Minute)
+	if err != nil {
+		return 0, err
+	}
+	out, err := w.Terminal(ctx, "udisksctl", "unlock", "--no-user-interaction", "-b", ds.Device+"2", "--key-file", rsyncKeyFile)
+	if err != nil {
+		return 0, err
+	}
+	// "Unlocked /dev/sda2 as /dev/dm-1."
+	_, clear, ok := strings.Cut(strings.TrimSpace(out), " as ")
+	clear = strings.TrimSuffix(clear, ".")
+	if !ok || !strings.HasPrefix(clear, "/dev/") {
+		return 0, fmt.Errorf("udisksctl unlock said %q", out)
+	}
+	if out, err = w.Terminal(ctx, "udisksctl", "mount", "--no-user-interaction", "-b", clear); err != nil {
+		return 0, err
+	}
+	// "Mounted /dev/dm-1 at /media/amnesia/TailsData"
+	_, mnt, ok := strings.Cut(strings.TrimSpace(out), " at ")
+	mnt = strings.TrimSuffix(mnt, ".")
+	if !ok || !strings.HasPrefix(mnt, "/") {
+		return 0, fmt.Errorf("udisksctl mount said %q", out)
+	}
+	mounted := time.Since(start)
+	if _, err := w.G.Run(ctx, Cmd{Argv: []string{"sh", "-c", "rsync -PaSHAXv --del " + persistenceMount + "/ '" + mnt + "/' >/run/e2e/bench-rsync.log"}, Timeout: 30 * time.Minute}); err != nil {
+		return mounted, fmt.Errorf("rsync: %w", err)
+	}
+	// rsync leaves its writes in the page cache: the unmount of the eject writes them.
+	w.Log.Logf("bench: rsync itself took %s after the mount; the eject follows", round(time.Since(start)-mounted))
+	for _, argv := range [][]string{{"unmount", "-b", clear}, {"lock", "-b", ds.Device + "2"}, {"power-off", "-b", ds.Device}} {
+		if _, err := w.Terminal(ctx, append([]string{"udisksctl", argv[0], "--no-user-interaction"}, argv[1:]...)...); err != nil {
+			return mounted, fmt.Errorf("udisksctl %s: %w", argv[0], err)
+		}
+	}
+	return mounted, nil
 }
 
 // benchSync runs the engine alone with that many workers (0: its own choice) onto st, with the

@@ -81,3 +81,21 @@ func TestParallelismTable(t *testing.T) {
 		t.Errorf("ParallelismTable:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+func TestResumeTable(t *testing.T) {
+	ours := ResumeRow{Name: "ours", AtPull: BlockStats{WrBytes: 84_000_000}, PulledAfter: 9 * time.Second,
+		Second: BenchRow{PlugToDone: 15 * time.Second, Stats: BlockStats{WrBytes: 130_000_000, WrOperations: 500, FlushOps: 9}}, Resumed: 80_000_000}
+	rsync := ResumeRow{Name: "rsync", AtPull: BlockStats{WrBytes: 84_000_000}, PulledAfter: 20 * time.Second,
+		Second: BenchRow{PlugToDone: 30 * time.Second, Stats: BlockStats{WrBytes: 210_000_000, WrOperations: 1000, FlushOps: 3}}, Resumed: -1}
+	got := strings.Split(strings.TrimSpace(ResumeTable(ours, rsync)), "\n")
+	want := []string{
+		"| | MB written before the pull | pulled after (s) | second plug: plug-to-done (s) | MB written | write requests | flushes | MB kept (read back) |",
+		"|---|---|---|---|---|---|---|---|",
+		"| ours | 84.0 | 9.0 | 15.0 | 130.0 | 500 | 9 | 80.0 |",
+		"| rsync | 84.0 | 20.0 | 30.0 | 210.0 | 1000 | 3 | — |",
+		"| ratio ours/rsync | 1.00 | | 0.50 | 0.62 | 0.50 | | |",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("ResumeTable:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}

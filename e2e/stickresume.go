@@ -1,0 +1,298 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// The pull in the middle of a large file, in make e2e-bench (issue 16): a new large video in
+// this Tails' Persistent Storage, the throttled stick plugged and pulled out once a share of
+// the video's size has been written to it, then plugged again; by the agent (whose engine
+// resumes the file from what the stick kept) and by Tails' own command (rsync -PaSHAXv --del,
+// whose -P keeps the partial file), each from the same state of the stick.
+
+const (
+	// resumeSize is the size of the video: the demo's 200 MiB.
+	resumeSize = 200 << 20
+	// resumePullPercent is the share of the video's size written to the stick (QEMU's count of
+	// bytes written since the plug) at which the stick is pulled: 40 %.
+	resumePullPercent = 40
+	// resumeVideo is the video, in this Tails' Persistent Storage.
+	resumeVideo = persistenceMount + "/Persistent/Videos/e2e-bench-resume.mkv"
+)
+
+// ResumeRow is one tool's update of a large file cut off by a pull, then finished.
+type ResumeRow struct {
+	Name string
+	// AtPull is what the stick had been asked to write from the first plug to the pull (the
+	// last count before it), and PulledAfter how long after that plug the pull came.
+	AtPull      BlockStats
+	PulledAfter time.Duration
+	// Left is what the pulled stick held of the video (its name, size and blocks).
+	Left string
+	// Second is the plug after the pull: from the plug to done, and what it wrote.
+	Second BenchRow
+	// Resumed is the bytes of the video that the engine read back and kept (the helper's
+	// log), -1 when not known (rsync).
+	Resumed int64
+}
+
+// ResumeTable is the table of the pull in the middle of a large file, ours against rsync, in
+// Markdown.
+func ResumeTable(ours, rsync ResumeRow) string {
+	var b strings.Builder
+	b.WriteString("| | MB written before the pull | pulled after (s) | second plug: plug-to-done (s) | MB written | write requests | flushes | MB kept (read back) |\n|---|---|---|---|---|---|---|---|\n")
+	for _, r := range []ResumeRow{ours, rsync} {
+		kept := "—"
+		if r.Resumed >= 0 {
+			kept = mb(r.Resumed)
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %d | %d | %s |\n", r.Name, mb(r.AtPull.WrBytes), secs(r.PulledAfter),
+			secs(r.Second.PlugToDone), mb(r.Second.Stats.WrBytes), r.Second.Stats.WrOperations, r.Second.Stats.FlushOps, kept)
+	}
+	fmt.Fprintf(&b, "| ratio ours/rsync | %s | | %s | %s | %s | | |\n", ratio(float64(ours.AtPull.WrBytes), float64(rsync.AtPull.WrBytes)),
+		ratio(ours.Second.PlugToDone.Seconds(), rsync.Second.PlugToDone.Seconds()),
+		ratio(float64(ours.Second.Stats.WrBytes), float64(rsync.Second.Stats.WrBytes)),
+		ratio(float64(ours.Second.Stats.WrOperations), float64(rsync.Second.Stats.WrOperations)))
+	return b.String()
+}
+
+// resumeBench runs the pull in the middle of a large file on the stick whose image after is
+// (the overlay of the agent's update of the bench), with the agent stopped: the stick brought
+// up to date with this Tails by the agent (unthrottled), the video added, then ours and rsync,
+// each on an overlay of that state, each copy checked by rsync --checksum at its end.
+func (w *World) resumeBench(ctx context.Context, after *Stick) (ours, rsync ResumeRow, err error) {
+	backup := w.Sticks[StickBackup]
+	ours, rsync = ResumeRow{Name: "ours (the agent's update)", Resumed: -1}, ResumeRow{Name: "Tails' rsync -PaSHAXv --del", Resumed: -1}
+	if err := w.StartAgent(ctx); err != nil {
+		return ours, rsync, err
+	}
+	base, err := w.overlay(ctx, "bench-resume-base", after.File, "qcow2", backup)
+	if err != nil {
+		return ours, rsync, err
+	}
+	base.WriteBps, base.WriteIOPS, base.ReadBps, base.ReadIOPS = 0, 0, 0, 0
+	up, err := w.benchOurs(ctx, base)
+	if err != nil {
+		return ours, rsync, fmt.Errorf("the update before the video: %w", err)
+	}
+	w.Log.Logf("bench: resume: the stick brought up to date by the agent, unthrottled: %+v", up)
+	w.Say.Logf("You copy a %d MB video into your Persistent Folder.", resumeSize>>20)
+	// Read once (a byte), so that its first read's atime update falls on neither copy.
+	if _, err := w.G.Root(ctx, "sh", "-c", "mkdir -p "+filepath.Dir(resumeVideo)+" && head -c "+strconv.Itoa(resumeSize)+" /dev/urandom >"+resumeVideo+
+		" && chown 1000:1000 "+resumeVideo+" && head -c1 "+resumeVideo+" >/dev/null && sync"); err != nil {
+		return ours, rsync, err
+	}
+	pullAt := int64(resumeSize) * resumePullPercent / 100
+
+	st, err := w.overlay(ctx, "bench-resume-ours", base.File, "qcow2", backup)
+	if err != nil {
+		return ours, rsync, err
+	}
+	if err := w.resumeOurs(ctx, st, pullAt, &ours); err != nil {
+		return ours, rsync, fmt.Errorf("ours: %w", err)
+	}
+	w.Log.Logf("bench: resume: ours %+v", ours)
+	rs, err := w.overlay(ctx, "bench-resume-rsync", base.File, "qcow2", backup)
+	if err != nil {
+		return ours, rsync, err
+	}
+	if err := w.resumeRsync(ctx, rs, pullAt, &rsync); err != nil {
+		return ours, rsync, fmt.Errorf("rsync: %w", err)
+	}
+	w.Log.Logf("bench: resume: rsync %+v", rsync)
+	for _, s := range []*Stick{st, rs} {
+		if err := w.checkCopy(ctx, s); err != nil {
+			return ours, rsync, err
+		}
+	}
+	return ours, rsync, nil
+}
+
+// resumeOurs plugs st with the agent running, pulls it once pullAt bytes were written to it,
+// waits for the agent to tell the user, looks at what the stick kept, then plugs it again
+// and times the update that finishes.
+func (w *World) resumeOurs(ctx context.Context, st *Stick, pullAt int64, row *ResumeRow) error {
+	if err := w.dropCaches(ctx); err != nil {
+		return err
+	}
+	seq, err := w.LastSeq(ctx)
+	if err != nil {
+		return err
+	}
+	if err := w.SetPinentry(ctx, st.Passphrase); err != nil {
+		return err
+	}
+	w.Say.Logf("You plug in your backup Tails, and pull it out when %d %% of the video is on it.", resumePullPercent)
+	if err := w.Plug(ctx, st); err != nil {
+		return err
+	}
+	if row.AtPull, row.PulledAfter, err = w.pullWhenWritten(ctx, st, pullAt, nil); err != nil {
+		return w.explain(ctx, seq, err)
+	}
+	pulled := time.Now()
+	n, err := w.WaitNote(ctx, seq, noteStopped, "", 4*time.Minute)
+	if err != nil {
+		return w.explain(ctx, seq, err)
+	}
+	w.Say.Logf("%s after the pull, Tails Backup says: %q, %q", round(time.Since(pulled)), n.Summary, n.Body)
+	if err := w.waitNoBackupMapping(ctx, time.Minute); err != nil {
+		return err
+	}
+	if row.Left, err = w.leftOnStick(ctx, st); err != nil {
+		return err
+	}
+	w.Say.Logf("You plug it in again.")
+	if row.Second, err = w.benchOurs(ctx, st); err != nil {
+		return err
+	}
+	row.Second.Name = row.Name
+	out, err := w.G.Root(ctx, "sh", "-c", "journalctl -q -o cat _SYSTEMD_USER_UNIT=tails-backup-agent.service | grep 'update complete' | tail -n 1")
+	if err != nil {
+		return err
+	}
+	w.Log.Logf("bench: resume: the helper's last update: %s", strings.TrimSpace(out))
+	if m := regexp.MustCompile(`resumed=(\d+)`).FindStringSubmatch(out); m != nil {
+		row.Resumed, _ = strconv.ParseInt(m[1], 10, 64)
+	}
+	return nil
+}
+
+// resumeRsync plugs st with the agent stopped and runs Tails' command (tailsCommand), pulls
+// the stick once pullAt bytes were written to it, looks at what the stick kept, then does it
+// all again, timed.
+func (w *World) resumeRsync(ctx context.Context, st *Stick, pullAt int64, row *ResumeRow) error {
+	if err := w.StopAgent(ctx); err != nil {
+		return err
+	}
+	if err := w.rsyncKey(ctx, st); err != nil {
+		return err
+	}
+	if err := w.dropCaches(ctx); err != nil {
+		return err
+	}
+	w.Say.Logf("You plug in your backup Tails (the same stick, as it was before), back up with Tails' own command, and pull it out when %d %% of the video is on it.", resumePullPercent)
+	start := time.Now()
+	if err := w.Plug(ctx, st); err != nil {
+		return err
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := w.tailsCommand(ctx, st, start)
+		done <- err
+	}()
+	var err error
+	if row.AtPull, row.PulledAfter, err = w.pullWhenWritten(ctx, st, pullAt, done); err != nil {
+		return err
+	}
+	// What was going on at the pull: rsync's last lines, or the eject.
+	ps, _ := w.G.Root(ctx, "sh", "-c", "ps -eo args | grep -E '^(rsync|udisksctl)' || true")
+	w.Log.Logf("bench: resume: rsync pulled after %s; running then: %q", round(row.PulledAfter), strings.TrimSpace(ps))
+	select {
+	case err := <-done:
+		w.Log.Logf("bench: resume: Tails' command after the pull: %v", err)
+	case <-time.After(3 * time.Minute):
+		return fmt.Errorf("Tails' command did not end within 3 minutes of the pull")
+	}
+	tail, _ := w.G.Root(ctx, "sh", "-c", "tail -c 600 /run/e2e/bench-rsync.log | tr '\\r' '\\n' | tail -n 4")
+	w.Log.Logf("bench: resume: rsync's output ended with: %q", tail)
+	if err := w.waitNoBackupMapping(ctx, time.Minute); err != nil {
+		return err
+	}
+	if row.Left, err = w.leftOnStick(ctx, st); err != nil {
+		return err
+	}
+	w.Say.Logf("You plug it in again and run Tails' command again.")
+	if row.Second, err = w.benchRsync(ctx, st); err != nil {
+		return err
+	}
+	row.Second.Name = row.Name
+	return nil
+}
+
+// pullWhenWritten polls the counters of the plugged st until at least n bytes were written to
+// it since its plug, then pulls it out, and returns the last counts before the pull and how
+// long after the plug it came. A copy that ends first (done, which may be nil) or 5 minutes
+// without reaching n are errors. The counts go to the log every second.
+func (w *World) pullWhenWritten(ctx context.Context, st *Stick, n int64, done <-chan error) (BlockStats, time.Duration, error) {
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	timeout := time.After(5 * time.Minute)
+	var logged time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return BlockStats{}, 0, ctx.Err()
+		case <-timeout:
+			return BlockStats{}, 0, fmt.Errorf("%s MB were not written to the stick within 5 minutes", mb(n))
+		case err := <-done:
+			return BlockStats{}, 0, fmt.Errorf("the copy ended (%v) before %s MB were written to the stick", err, mb(n))
+		case <-tick.C:
+		}
+		s, err := w.stats(ctx, st)
+		if err != nil {
+			return s, 0, err
+		}
+		after := time.Since(st.pluggedAt)
+		if s.WrBytes >= n {
+			if err := w.Unplug(ctx, st); err != nil {
+				return s, after, err
+			}
+			w.Log.Logf("bench: resume: pulled %s after the plug, %s MB written (%d requests, %d flushes)", round(after), mb(s.WrBytes), s.WrOperations, s.FlushOps)
+			return s, after, nil
+		}
+		if time.Since(logged) >= time.Second {
+			w.Log.Logf("bench: resume: %s after the plug: %s MB written (%d requests, %d flushes)", round(after), mb(s.WrBytes), s.WrOperations, s.FlushOps)
+			logged = time.Now()
+		}
+	}
+}
+
+// waitNoBackupMapping waits until the guest has no device-mapper mapping but this Tails' own
+// Persistent Storage, and no mount of a stick: what udisks and the helper left of a pulled
+// stick is gone, and the next plug unlocks it afresh. What is still there after timeout is
+// logged and removed by force (lazy unmount, dmsetup remove), so that the bench goes on.
+func (w *World) waitNoBackupMapping(ctx context.Context, timeout time.Duration) error {
+	const left = "dmsetup ls --target crypt | awk '$1 != \"TailsData_unlocked\" && $1 != \"No\" {print \"mapping \" $1}'; awk '$2 ~ \"^/media/amnesia/|^/run/e2e/(ps|bench)$\" {print \"mount \" $2}' /proc/mounts"
+	deadline := time.Now().Add(timeout)
+	for {
+		out, err := w.G.Root(ctx, "sh", "-c", left)
+		if err != nil {
+			return err
+		}
+		if strings.TrimSpace(out) == "" {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			w.Log.Logf("bench: resume: %s after the pull, the pulled stick is still there (%q): removed by force", timeout, strings.TrimSpace(out))
+			_, err := w.G.Root(ctx, "sh", "-c", "for m in $(awk '$2 ~ \"^/media/amnesia/|^/run/e2e/(ps|bench)$\" {print $2}' /proc/mounts); do umount -l $m; done; "+
+				"for d in $(dmsetup ls --target crypt | awk '$1 != \"TailsData_unlocked\" && $1 != \"No\" {print $1}'); do dmsetup remove --force $d; done")
+			return err
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// leftOnStick tells what the pulled stick st holds of the video: a copy of its image (an
+// overlay, unthrottled; its journal replayed as the next plug does), the video's name and any
+// temporary beside it, with their sizes and allocated blocks.
+func (w *World) leftOnStick(ctx context.Context, st *Stick) (string, error) {
+	cp, err := w.overlay(ctx, filepath.Base(strings.TrimSuffix(st.File, ".qcow2"))+"-pulled", st.File, "qcow2", st)
+	if err != nil {
+		return "", err
+	}
+	cp.WriteBps, cp.WriteIOPS, cp.ReadBps, cp.ReadIOPS = 0, 0, 0, 0
+	dir := strings.TrimPrefix(filepath.Dir(resumeVideo), persistenceMount)
+	out, err := w.withStick(ctx, cp, true, "find $PS"+dir+" -maxdepth 1 -type f \\( -name '.tails-backup-part-*' -o -name '*"+strings.TrimSuffix(filepath.Base(resumeVideo), ".mkv")+"*' \\) -printf '%f: %s bytes, %b blocks of 512; ' 2>/dev/null || true")
+	out = strings.TrimSpace(out)
+	if out == "" {
+		out = "nothing"
+	}
+	w.Log.Logf("bench: resume: the pulled %s holds (its journal replayed): %s", filepath.Base(st.File), out)
+	return out, err
+}
