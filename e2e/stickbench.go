@@ -172,6 +172,9 @@ func (r BenchResult) Report() string {
 		for _, row := range []ResumeRow{r.ResumeOurs, r.ResumeRsync} {
 			fmt.Fprintf(&b, "After the pull, the stick of %s held: %s\n", row.Name, row.Left)
 		}
+		if r.ResumeOurs.Progress != "" {
+			fmt.Fprintf(&b, "The agent's last progress before the pull: %q\n", r.ResumeOurs.Progress)
+		}
 	}
 	return b.String()
 }

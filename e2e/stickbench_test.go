@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"tails-backup/e2e/proto"
 )
 
 func TestThrottleLimits(t *testing.T) {
@@ -97,5 +99,29 @@ func TestResumeTable(t *testing.T) {
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("ResumeTable:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+func TestLastProgress(t *testing.T) {
+	tests := []struct {
+		name  string
+		notes []proto.Notification
+		want  string
+	}{
+		{"none", nil, ""},
+		{"the last of several", []proto.Notification{
+			{Summary: noteUpdating, Body: "Unlocking your backup Tails with the key kept in this Tails: no passphrase is needed."},
+			{Summary: noteUpdating, Body: "26% done. Do not unplug your backup Tails."},
+			{Summary: noteUpdating, Body: "61% done. Do not unplug your backup Tails."},
+			{Summary: "Something else", Body: "99% done"},
+		}, "61% done. Do not unplug your backup Tails."},
+		{"no progress", []proto.Notification{{Summary: noteUpdating, Body: "Unlocking your backup Tails"}}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := lastProgress(tt.notes); got != tt.want {
+				t.Errorf("lastProgress() = %q, want %q", got, tt.want)
+			}
+		})
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"tails-backup/e2e/proto"
 )
 
 // The pull in the middle of a large file, in make e2e-bench (issue 16): a new large video in
@@ -35,6 +37,9 @@ type ResumeRow struct {
 	PulledAfter time.Duration
 	// Left is what the pulled stick held of the video (its name, size and blocks).
 	Left string
+	// Progress is the last progress the user was shown before the pull ("" for rsync, whose
+	// output goes to a file).
+	Progress string
 	// Second is the plug after the pull: from the plug to done, and what it wrote.
 	Second BenchRow
 	// Resumed is the bytes of the video that the engine read back and kept (the helper's
@@ -132,10 +137,13 @@ func (w *World) resumeOurs(ctx context.Context, st *Stick, pullAt int64, row *Re
 	if err := w.Plug(ctx, st); err != nil {
 		return err
 	}
-	if row.AtPull, row.PulledAfter, err = w.pullWhenWritten(ctx, st, pullAt, nil); err != nil {
+	// What the user is shown at the pull: the notifications read just before it.
+	var shown []proto.Notification
+	if row.AtPull, row.PulledAfter, err = w.pullWhenWritten(ctx, st, pullAt, nil, func() { shown, _ = w.Notes(ctx, seq) }); err != nil {
 		return w.explain(ctx, seq, err)
 	}
 	pulled := time.Now()
+	row.Progress = lastProgress(shown)
 	n, err := w.WaitNote(ctx, seq, noteStopped, "", 4*time.Minute)
 	if err != nil {
 		return w.explain(ctx, seq, err)
@@ -187,7 +195,7 @@ func (w *World) resumeRsync(ctx context.Context, st *Stick, pullAt int64, row *R
 		done <- err
 	}()
 	var err error
-	if row.AtPull, row.PulledAfter, err = w.pullWhenWritten(ctx, st, pullAt, done); err != nil {
+	if row.AtPull, row.PulledAfter, err = w.pullWhenWritten(ctx, st, pullAt, done, nil); err != nil {
 		return err
 	}
 	// What was going on at the pull: rsync's last lines, or the eject.
@@ -217,9 +225,10 @@ func (w *World) resumeRsync(ctx context.Context, st *Stick, pullAt int64, row *R
 
 // pullWhenWritten polls the counters of the plugged st until at least n bytes were written to
 // it since its plug, then pulls it out, and returns the last counts before the pull and how
-// long after the plug it came. A copy that ends first (done, which may be nil) or 5 minutes
-// without reaching n are errors. The counts go to the log every second.
-func (w *World) pullWhenWritten(ctx context.Context, st *Stick, n int64, done <-chan error) (BlockStats, time.Duration, error) {
+// long after the plug it came; atPull, if not nil, runs just before the pull. A copy that
+// ends first (done, which may be nil) or 5 minutes without reaching n are errors. The counts
+// go to the log every second.
+func (w *World) pullWhenWritten(ctx context.Context, st *Stick, n int64, done <-chan error, atPull func()) (BlockStats, time.Duration, error) {
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	timeout := time.After(5 * time.Minute)
@@ -240,6 +249,9 @@ func (w *World) pullWhenWritten(ctx context.Context, st *Stick, n int64, done <-
 		}
 		after := time.Since(st.pluggedAt)
 		if s.WrBytes >= n {
+			if atPull != nil {
+				atPull()
+			}
 			if err := w.Unplug(ctx, st); err != nil {
 				return s, after, err
 			}
@@ -295,4 +307,16 @@ func (w *World) leftOnStick(ctx context.Context, st *Stick) (string, error) {
 	}
 	w.Log.Logf("bench: resume: the pulled %s holds (its journal replayed): %s", filepath.Base(st.File), out)
 	return out, err
+}
+
+// lastProgress is the body of the last of notes that shows the update's progress ("N% done"),
+// "" when none does.
+func lastProgress(notes []proto.Notification) string {
+	last := ""
+	for _, n := range notes {
+		if summaryMatches(n.Summary, noteUpdating) && strings.Contains(n.Body, "% done") {
+			last = n.Body
+		}
+	}
+	return last
 }
