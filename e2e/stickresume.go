@@ -68,9 +68,10 @@ func ResumeTable(ours, rsync ResumeRow) string {
 }
 
 // resumeBench runs the pull in the middle of a large file on the stick whose image after is
-// (the overlay of the agent's update of the bench), with the agent stopped: the stick brought
-// up to date with this Tails by the agent (unthrottled), the video added, then ours and rsync,
-// each on an overlay of that state, each copy checked by rsync --checksum at its end.
+// (the overlay of the agent's update of the bench): the agent started again (the runs of the
+// engine alone stop it), the stick brought up to date with this Tails by the agent
+// (unthrottled), the video added, then ours and rsync, each on an overlay of that state, each
+// copy checked by rsync --checksum at its end.
 func (w *World) resumeBench(ctx context.Context, after *Stick) (ours, rsync ResumeRow, err error) {
 	backup := w.Sticks[StickBackup]
 	ours, rsync = ResumeRow{Name: "ours (the agent's update)", Resumed: -1}, ResumeRow{Name: "Tails' rsync -PaSHAXv --del", Resumed: -1}
