@@ -75,3 +75,6 @@ func PartialName(name string, st unix.Stat_t) string { return partialName(name, 
 
 // IsTempName tells the names of the engine's temporaries, which a source listing leaves out.
 func IsTempName(name string) bool { return isTempName(name) }
+
+// CheckpointStep is how much of a resumable temporary is written between two flushes.
+const CheckpointStep = checkpointStep

@@ -4,6 +4,7 @@ package sync_test
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -286,12 +287,19 @@ func TestMirrorResumesAfterKill(t *testing.T) {
 		// kept is the least the next run must keep, from where the copy stopped and where
 		// the destination was synced.
 		kept func(at, synced int64) int64
+		size int64 // of the file, when not the test's
 	}{
-		{"killed", 0, 0, func(at, _ int64) int64 { return at }}, // the page cache is written back
-		{"pulled after a syncfs", size * 20 / 100, time.Millisecond, func(_, synced int64) int64 { return block(synced) }},
-		{"pulled 7 s later", 0, 7 * time.Second, func(at, _ int64) int64 { return at - 8*mib - 256*kib }},
+		{"killed", 0, 0, func(at, _ int64) int64 { return at }, 0}, // the page cache is written back
+		{"pulled after a syncfs", size * 20 / 100, time.Millisecond, func(_, synced int64) int64 { return block(synced) }, 0},
+		{"pulled 7 s later", 0, 7 * time.Second, func(at, _ int64) int64 { return at - 8*mib - 256*kib }, 0},
+		// Before ext4's next journal commit (5 s): what the copy flushed at its last
+		// checkpoint is kept, whatever the page cache held.
+		{"pulled at once", 0, time.Millisecond, func(at, _ int64) int64 { return at / sync.CheckpointStep * sync.CheckpointStep },
+			max(size, 3*sync.CheckpointStep)},
 	} {
 		pull := c.pull > 0
+		size := cmp.Or(c.size, size)
+		imgMiB := max(imgMiB, int(2*size/mib)+64)
 		t.Run(c.name, func(t *testing.T) {
 			scratch := killtest.ScratchDir(t)
 			src := scratchExt4(t, scratch, "src", imgMiB)
