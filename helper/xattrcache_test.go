@@ -39,16 +39,7 @@ func (w *world) updateWithLog(t *testing.T) (*wire.Report, cacheLog) {
 	evs, err := s.finish()
 	done := checkEnd(t, evs, err, wire.EventDone)
 	log := s.logs.String()
-	var c cacheLog
-	if m := savedRe.FindStringSubmatch(log); m != nil {
-		c.saved = true
-		c.entries, _ = strconv.Atoi(m[1])
-		c.used, _ = strconv.Atoi(m[2])
-	}
-	if m := unusedRe.FindStringSubmatch(log); m != nil {
-		c.unused = m[1]
-	}
-	c.none = strings.Contains(log, `msg="no xattr cache; reading every xattr"`)
+	c := parseCacheLog(log)
 	if diff := rsyncDiff(t, w.src.mnt, w.dst.mnt); diff != "" {
 		t.Fatalf("the backup differs from the source after the update:\n%s\nhelper log:\n%s", diff, log)
 	}
