@@ -31,17 +31,45 @@ var tools = [numTools]tool{ours, ours612, rsync}
 
 func (t tool) String() string { return [...]string{"ours", "ours-6.12", "rsync"}[t] }
 
+// peer names another copy tool timed, for reference, on the full copy only: not part of the
+// targets, and its copy is checked but not required to be exact (the check's output is shown).
+type peer int
+
+const (
+	cpA     peer = iota // GNU cp -a, one process
+	tarPipe             // GNU tar -c | tar -x, with xattrs, ACLs and holes
+	numPeers
+)
+
+func (p peer) String() string { return [...]string{"cp -a", "tar | tar"}[p] }
+
+// argv is the peer's command, copying src's contents into the existing folder dst.
+func (p peer) argv(src, dst string) []string {
+	if p == cpA {
+		return []string{"cp", "-a", src + "/.", dst + "/"}
+	}
+	const flags = "--xattrs --xattrs-include='*' --acls --sparse --numeric-owner"
+	return []string{"bash", "-o", "pipefail", "-c",
+		fmt.Sprintf("tar -C '%s' %s -cf - . | tar -C '%s' %s -xf -", src, flags, dst, flags)}
+}
+
 // bench holds one benchmark run: its temporary directory, the three file systems and what it learnt.
 type bench struct {
-	cfg   config
-	log   io.Writer
-	tmp   string
-	bin   string
-	src   *ext4img.Image
-	dst   [numTools]*ext4img.Image // indexed by tool
-	self  string                   // this program, which runs ours612 under the seccomp filter
-	stats treegen.Stats
-	gen   time.Duration
+	cfg config
+	log io.Writer
+	tmp string
+	bin string
+	src *ext4img.Image
+	dst [numTools]*ext4img.Image // indexed by tool
+	// peer is the destination of the create floor and of the peers, reformatted before each.
+	peer *ext4img.Image
+	// created is the source read into memory for the create floor, once.
+	created *createTree
+	// createChecked is set once a create floor's tree was found the same as the source's.
+	createChecked bool
+	self          string // this program, which runs ours612 under the seccomp filter
+	stats         treegen.Stats
+	gen           time.Duration
 	// scales is the scale section's outcome, after the scenarios.
 	scales []scaleResult
 	// elapsed is how long the set-up and the scenarios took, the scale section aside.
@@ -60,16 +88,25 @@ type scenario struct {
 	prepare     func(ctx context.Context, rep int) (string, error)
 	floorBefore func(ctx context.Context) (time.Duration, error)
 	floorAfter  func(ctx context.Context) (time.Duration, error)
+	// floor2Name and floor2After, if set, are a second floor timed after the tools.
+	floor2Name  string
+	floor2After func(ctx context.Context) (time.Duration, error)
+	// peers runs the peers after the tools and the floors (the full copy only).
+	peers bool
 }
 
 // result is what a scenario measured.
 type result struct {
 	scenario
-	runs     [numTools][]run    // by tool, one per repetition
-	floors   []time.Duration    // the floor, per repetition
-	prepared []string           // what prepare did, per repetition
-	wrong    [numTools]string   // by tool: the oracle's output when the destination differs from the source
-	failed   [numTools][]string // by tool: errors of the runs
+	runs     [numTools][]run // by tool, one per repetition
+	floors   []time.Duration // the floor, per repetition
+	floors2  []time.Duration // the second floor, per repetition
+	peerRuns [numPeers][]run // by peer, one per repetition
+	// peerWrong is the oracle's output on each peer's first copy, "" if it is exact.
+	peerWrong [numPeers]string
+	prepared  []string           // what prepare did, per repetition
+	wrong     [numTools]string   // by tool: the oracle's output when the destination differs from the source
+	failed    [numTools][]string // by tool: errors of the runs
 }
 
 // correct tells whether every tool ran without error and left an exact copy.
@@ -129,7 +166,38 @@ func (b *bench) scenarios() []scenario {
 				}
 				// The floor's blocks, freed, must not make ours's copy faster or slower.
 				return d, b.dst[ours].Reformat(ctx)
-			}},
+			},
+			floor2Name: "create",
+			floor2After: func(ctx context.Context) (time.Duration, error) {
+				if b.created == nil {
+					t0 := time.Now()
+					var err error
+					if b.created, err = loadCreateTree(b.src.MountPoint); err != nil {
+						return 0, fmt.Errorf("read the source into memory: %w", err)
+					}
+					b.logf("create floor: %d inodes, %d more hard-link names, %.2f GiB read into memory in %s",
+						b.created.inodes, b.created.names, float64(b.created.bytes)/(1<<30), time.Since(t0).Round(time.Millisecond))
+				}
+				if err := b.peer.Reformat(ctx); err != nil {
+					return 0, err
+				}
+				unix.Sync()
+				d, err := createFloor(ctx, b.created, b.peer.MountPoint)
+				if err != nil || b.createChecked {
+					return d, err
+				}
+				// Once: the floor made the same names, bytes, symlinks and hard links (its
+				// owners, modes, times and xattrs are not the source's, on purpose).
+				cmd := exec.CommandContext(ctx, "rsync", "-rlHn", "-i", "--checksum", "--exclude=/"+cacheDirName,
+					b.src.MountPoint+"/", b.peer.MountPoint+"/")
+				out, err := cmd.CombinedOutput()
+				if err != nil || len(out) > 0 {
+					return d, fmt.Errorf("the create floor's tree differs from the source (%v):\n%s", err, lastLines(string(out), 10))
+				}
+				b.createChecked = true
+				return d, nil
+			},
+			peers: true},
 		{name: "b. no-op update", target: 0.3, floorName: "statx", floorTarget: 1.5,
 			prepare:    func(context.Context, int) (string, error) { return "nothing changed", nil },
 			floorAfter: statx},
@@ -166,7 +234,16 @@ func (b *bench) setup(ctx context.Context) error {
 	if err := b.binary(ctx); err != nil {
 		return err
 	}
-	return b.makeTree(ctx, treegen.BenchSpec(b.cfg.files, b.cfg.seed))
+	if err := b.makeTree(ctx, treegen.BenchSpec(b.cfg.files, b.cfg.seed)); err != nil {
+		return err
+	}
+	var err2 error
+	b.peer, err2 = ext4img.Create(ctx, filepath.Join(b.tmp, "peer.img"), filepath.Join(b.tmp, "peer"), "TailsData",
+		b.src.Size, b.src.Inodes)
+	if err2 != nil {
+		return fmt.Errorf("image peer: %w", err2)
+	}
+	return nil
 }
 
 // makeTree makes the source and the three destination file systems in b.tmp, sized for spec,
@@ -229,7 +306,7 @@ func (b *bench) binary(ctx context.Context) error {
 // cleanup unmounts and detaches every image, and removes them unless -keep.
 func (b *bench) cleanup() error {
 	var errs []error
-	for _, im := range append([]*ext4img.Image{b.src}, b.dst[:]...) {
+	for _, im := range append([]*ext4img.Image{b.src, b.peer}, b.dst[:]...) {
 		if im == nil {
 			continue
 		}
@@ -293,6 +370,20 @@ func (b *bench) runScenario(ctx context.Context, sc scenario) (result, error) {
 		if err := floor(sc.floorAfter); err != nil {
 			return r, err
 		}
+		if sc.floor2After != nil {
+			unix.Sync()
+			d, err := sc.floor2After(ctx)
+			if err != nil {
+				return r, fmt.Errorf("%s floor: %w", sc.floor2Name, err)
+			}
+			r.floors2 = append(r.floors2, d)
+			b.logf("%-24s rep %d %-9s %7.3fs", sc.name, rep+1, sc.floor2Name+" floor", d.Seconds())
+		}
+		if sc.peers {
+			if err := b.runPeers(ctx, &r, rep); err != nil {
+				return r, err
+			}
+		}
 	}
 	for _, t := range tools {
 		diff, err := b.verify(ctx, b.dst[t].MountPoint)
@@ -339,6 +430,44 @@ func (b *bench) runTool(ctx context.Context, t tool) run {
 		{"rsync", "-aHAXS", "--delete", "--numeric-ids", src + "/", dst + "/"},
 		{"sync", "-f", dst},
 	})
+}
+
+// runPeers times each peer copying the source onto the peer file system, emptied first, then
+// flushing it with sync -f; the first repetition's copies are checked.
+func (b *bench) runPeers(ctx context.Context, r *result, rep int) error {
+	for p := range numPeers {
+		if err := b.peer.Reformat(ctx); err != nil {
+			return err
+		}
+		unix.Sync()
+		dst := b.peer.MountPoint
+		run := timeCommands(ctx, filepath.Join(b.tmp, "maxrss"), [][]string{p.argv(b.src.MountPoint, dst), {"sync", "-f", dst}})
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		r.peerRuns[p] = append(r.peerRuns[p], run)
+		status := ""
+		if run.err != nil {
+			status = "FAILED: " + run.err.Error()
+		}
+		b.logf("%-24s rep %d %-9s %7.3fs  peak RSS %6.1f MiB  %s", r.name, rep+1, p, run.wall.Seconds(),
+			float64(run.maxRSS)/1024, status)
+		if rep == 0 {
+			diff, err := b.verify(ctx, dst)
+			if err != nil {
+				return err
+			}
+			if run.err != nil && diff == "" {
+				diff = status
+			}
+			r.peerWrong[p] = diff
+			if diff != "" {
+				b.logf("%s: the %s copy differs from the source (%d lines):\n%s", r.name, p,
+					strings.Count(diff, "\n"), lastLines(diff, 10))
+			}
+		}
+	}
+	return nil
 }
 
 // cacheDirName is the folder, at the root of each of ours's destinations, where -xattr-cache

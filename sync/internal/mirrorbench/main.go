@@ -4,8 +4,9 @@
 // runs twice, on this kernel's path and on Tails 7's Linux 6.12 path (the *xattrat system calls
 // refused by a seccomp filter), each onto its own destination; each scenario's physical floor (a
 // parallel statx walk of both trees for the updates, writing the data sequentially into one file
-// for the full copy) is timed in the same repetition. It prints one table of ratios to rsync and
-// to the floors, and exits 1 if a destination is not an exact copy of the source afterwards (or a
+// for the full copy) is timed in the same repetition, and for the full copy a second one (creating
+// the same inodes with their bytes in parallel, nothing else, then syncfs) and two reference
+// peers (cp -a, tar | tar). It prints one table of ratios to rsync and to the floors, and exits 1 if a destination is not an exact copy of the source afterwards (or a
 // tool failed); missed speed or memory targets only show as FAIL in the table. Run as root:
 //
 //	go run ./sync/internal/mirrorbench [-files N] [-reps R] [-scales N,N,...] [-bin PATH] [-seed S] [-keep]

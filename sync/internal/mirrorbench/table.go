@@ -93,8 +93,8 @@ func printTable(w io.Writer, b *bench, results []result) {
 	printHeader(w, b)
 	// A Markdown table, aligned for the terminal, so that it can be pasted as it is.
 	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', 0)
-	fmt.Fprintln(tw, "| scenario\t| path\t| ours (s)\t| rsync (s)\t| ours/rsync\t| target\t| floor (s)\t| ours/floor\t| target\t| ours peak RSS (MiB)\t| rsync peak RSS (MiB)\t| result\t|")
-	fmt.Fprintln(tw, "|---\t|---\t|---\t|---\t|---\t|---\t|---\t|---\t|---\t|---\t|---\t|---\t|")
+	fmt.Fprintln(tw, "| scenario\t| path\t| ours (s)\t| rsync (s)\t| ours/rsync\t| target\t| floor (s)\t| ours/floor\t| target\t| floor 2 (s)\t| ours/floor 2\t| ours peak RSS (MiB)\t| rsync peak RSS (MiB)\t| result\t|")
+	fmt.Fprintln(tw, "|---\t|---\t|---\t|---\t|---\t|---\t|---\t|---\t|---\t|---\t|---\t|---\t|---\t|---\t|")
 	for _, r := range results {
 		mr, mf := median(r.runs[rsync]), medianOf(r.floors)
 		for _, t := range []tool{ours, ours612} {
@@ -105,14 +105,53 @@ func printTable(w io.Writer, b *bench, results []result) {
 			if r.floorTarget > 0 {
 				floorTarget = fmt.Sprintf("≤ %.2f", r.floorTarget)
 			}
-			fmt.Fprintf(tw, "| %s\t| %s\t| %.3f\t| %.3f\t| %.2f\t| ≤ %.1f\t| %.3f %s\t| %.2f\t| %s\t| %s\t| %s\t| %s\t|\n",
+			floor2, toFloor2 := "–", "–"
+			if len(r.floors2) > 0 {
+				mf2 := medianOf(r.floors2)
+				floor2 = fmt.Sprintf("%.3f %s", mf2.Seconds(), r.floor2Name)
+				toFloor2 = fmt.Sprintf("%.2f", ratio(mo, mf2))
+			}
+			fmt.Fprintf(tw, "| %s\t| %s\t| %.3f\t| %.3f\t| %.2f\t| ≤ %.1f\t| %.3f %s\t| %.2f\t| %s\t| %s\t| %s\t| %s\t| %s\t| %s\t|\n",
 				r.name, pathName(t), mo.Seconds(), mr.Seconds(), toRsync, r.target, mf.Seconds(), r.floorName, toFloor,
-				floorTarget, mib(oursRSS), mib(peak(r.runs[rsync], func(x run) int64 { return x.maxRSS })),
+				floorTarget, floor2, toFloor2, mib(oursRSS), mib(peak(r.runs[rsync], func(x run) int64 { return x.maxRSS })),
 				verdict(r, t, toRsync, toFloor, oursRSS))
 		}
 	}
 	tw.Flush()
+	printPeers(w, results)
 	printNotes(w, b, results)
+}
+
+// printPeers prints the peers' times, for reference, next to ours's and rsync's.
+func printPeers(w io.Writer, results []result) {
+	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', 0)
+	header := false
+	for _, r := range results {
+		for p := range numPeers {
+			if len(r.peerRuns[p]) == 0 {
+				continue
+			}
+			if !header {
+				fmt.Fprintln(w, "\nPeers (reference, no target), same repetitions:")
+				fmt.Fprintln(tw, "| scenario\t| peer\t| time (s)\t| runs (s)\t| ours/peer\t| ours 6.12/peer\t| rsync/peer\t| peak RSS (MiB)\t| exact copy\t|")
+				fmt.Fprintln(tw, "|---\t|---\t|---\t|---\t|---\t|---\t|---\t|---\t|---\t|")
+				header = true
+			}
+			mp := median(r.peerRuns[p])
+			var runs []string
+			for _, x := range r.peerRuns[p] {
+				runs = append(runs, fmt.Sprintf("%.2f", x.wall.Seconds()))
+			}
+			exact := "yes"
+			if r.peerWrong[p] != "" {
+				exact = fmt.Sprintf("no (%d lines from rsync -n -i --checksum)", strings.Count(strings.TrimRight(r.peerWrong[p], "\n"), "\n")+1)
+			}
+			fmt.Fprintf(tw, "| %s\t| %s\t| %.3f\t| %s\t| %.2f\t| %.2f\t| %.2f\t| %s\t| %s\t|\n", r.name, p, mp.Seconds(),
+				strings.Join(runs, ", "), ratio(median(r.runs[ours]), mp), ratio(median(r.runs[ours612]), mp),
+				ratio(median(r.runs[rsync]), mp), mib(peak(r.peerRuns[p], func(x run) int64 { return x.maxRSS })), exact)
+		}
+	}
+	tw.Flush()
 }
 
 func pathName(t tool) string {
@@ -168,7 +207,14 @@ them (the header says). Source and each destination are separate loop-mounted ex
 (acl,user_xattr), one destination per tool. Floors, timed in the same repetition: "statx" is a
 parallel walk (2 goroutines per CPU) listing every folder and statx(2)ing every entry of the source
 and of ours's destination, after the tools ran; "write" is writing the tree's data bytes
-sequentially into one file on the empty destination file system, then fdatasync(2).
+sequentially into one file on the empty destination file system, then fdatasync(2); floor 2,
+"create", is creating the same inodes (folders, files, symlinks, then the hard links) on an empty
+file system, 2 goroutines per CPU, each file's bytes (read into memory beforehand) written whole
+in one write(2), then syncfs(2): no owner, times, xattrs or ACLs, no temporary name nor rename.
+Peers: cp -a SRC/. DST/ and tar -C SRC --xattrs --xattrs-include='*' --acls --sparse
+--numeric-owner -cf - . | tar -C DST (same flags) -xf -, each followed by sync -f DST, on an
+empty file system of their own, after ours, rsync and the floors; their first copy is checked as
+ours is, for information only.
 Caches are warm for both (nothing is dropped); all dirty data is flushed with sync(2) before each
 timed run. Peak RSS is ru_maxrss of each command, from /usr/bin/time -f %M (wait4): for rsync, whose
 generator and receiver are reaped by rsync itself, the kernel folds their peaks in, so it is the
@@ -180,13 +226,17 @@ rsync -aHAXS --numeric-ids --delete -n -i --checksum SRC/ DST/ (tails-backup-cac
 any output is a failure.
 `)
 	fmt.Fprintf(w, "\nThe scenarios took %s, set-up included.\n", b.elapsed.Round(time.Second))
-	fmt.Fprintln(w, "\nruns (seconds, in order ours|ours-6.12|rsync|floor):")
+	fmt.Fprintln(w, "\nruns (seconds, in order ours|ours-6.12|rsync|floor[|floor 2]):")
 	for _, r := range results {
 		var parts []string
 		for i := range r.runs[rsync] {
 			if i < len(r.runs[ours]) && i < len(r.runs[ours612]) && i < len(r.floors) {
-				parts = append(parts, fmt.Sprintf("%.2f|%.2f|%.2f|%.2f", r.runs[ours][i].wall.Seconds(),
-					r.runs[ours612][i].wall.Seconds(), r.runs[rsync][i].wall.Seconds(), r.floors[i].Seconds()))
+				part := fmt.Sprintf("%.2f|%.2f|%.2f|%.2f", r.runs[ours][i].wall.Seconds(),
+					r.runs[ours612][i].wall.Seconds(), r.runs[rsync][i].wall.Seconds(), r.floors[i].Seconds())
+				if i < len(r.floors2) {
+					part += fmt.Sprintf("|%.2f", r.floors2[i].Seconds())
+				}
+				parts = append(parts, part)
 			}
 		}
 		fmt.Fprintf(w, "  %-24s %s   (%s)\n", r.name, strings.Join(parts, "  "), strings.Join(unique(r.prepared), "; "))
