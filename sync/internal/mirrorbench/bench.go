@@ -37,11 +37,11 @@ type peer int
 
 const (
 	cpA     peer = iota // GNU cp -a, one process
-	tarPipe             // GNU tar -c | tar -x, with xattrs, ACLs and holes
+	tarPipe             // GNU tar -c piped into tar -x, with xattrs, ACLs and holes
 	numPeers
 )
 
-func (p peer) String() string { return [...]string{"cp -a", "tar | tar"}[p] }
+func (p peer) String() string { return [...]string{"cp -a", "tar pipe"}[p] }
 
 // argv is the peer's command, copying src's contents into the existing folder dst.
 func (p peer) argv(src, dst string) []string {

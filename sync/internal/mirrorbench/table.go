@@ -211,7 +211,7 @@ sequentially into one file on the empty destination file system, then fdatasync(
 "create", is creating the same inodes (folders, files, symlinks, then the hard links) on an empty
 file system, 2 goroutines per CPU, each file's bytes (read into memory beforehand) written whole
 in one write(2), then syncfs(2): no owner, times, xattrs or ACLs, no temporary name nor rename.
-Peers: cp -a SRC/. DST/ and tar -C SRC --xattrs --xattrs-include='*' --acls --sparse
+Peers: cp -a SRC/. DST/ and "tar pipe", tar -C SRC --xattrs --xattrs-include='*' --acls --sparse
 --numeric-owner -cf - . | tar -C DST (same flags) -xf -, each followed by sync -f DST, on an
 empty file system of their own, after ours, rsync and the floors; their first copy is checked as
 ours is, for information only.
