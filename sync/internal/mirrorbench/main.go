@@ -64,7 +64,7 @@ func mainStatus() int {
 	}
 	var cfg config
 	flag.IntVar(&cfg.files, "files", 30000, "number of files in the generated tree of the scenarios")
-	scales := flag.String("scales", "100000", "comma-separated numbers of files of the scale section's trees (mostly small files), e.g. 100000,300000,1000000; empty for none")
+	scales := flag.String("scales", "100000,300000,1000000", "comma-separated numbers of files of the scale section's trees (mostly small files), e.g. 100000,300000,1000000; empty for none")
 	flag.IntVar(&cfg.reps, "reps", 3, "repetitions of each scenario; the median is reported")
 	flag.StringVar(&cfg.bin, "bin", "", "tails-backup binary to measure (default: go build ./cmd/tails-backup into a temporary directory)")
 	flag.BoolVar(&cfg.xattrCache, "xattr-cache", true, "run ours with --xattr-cache DST/"+cacheDirName+" (excluded from the mirror and the checks)")
@@ -98,10 +98,9 @@ func mainStatus() int {
 		fmt.Fprintln(os.Stderr, "mirrorbench: interrupted; the images were unmounted and removed")
 		return 1
 	}
-	if len(results) > 0 {
-		printTable(os.Stdout, b, results)
+	if len(results) > 0 || len(b.scales) > 0 {
+		printTable(os.Stdout, b, results, b.scales)
 	}
-	printScales(os.Stdout, b.scales)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "mirrorbench: %v\n", err)
 		return 1

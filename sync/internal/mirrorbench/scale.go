@@ -10,7 +10,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -159,41 +158,12 @@ func perFile(d time.Duration, entries int) float64 {
 	return float64(d.Microseconds()) / float64(entries)
 }
 
-// printScales prints the scale section: per scale, scenario and tool, the time, the time per
-// name, the peak RSS and when the progress total was known; then how flat the time per name
-// stayed from the smallest scale to the largest.
-func printScales(w io.Writer, scales []scaleResult) {
+// printScaleNotes prints, under the table that holds the scales' rows, how flat the time per
+// name stayed from the smallest scale to the largest, and how each scale went.
+func printScaleNotes(w io.Writer, scales []scaleResult) {
 	if len(scales) == 0 {
 		return
 	}
-	fmt.Fprintln(w, "\nscale (mostly small files, no large or sparse file; one run each; µs per name, folders included):")
-	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', 0)
-	fmt.Fprintln(tw, "| names\t| data (GiB)\t| scenario\t| path\t| time (s)\t| µs/name\t| ours/rsync\t| total known after (s)\t| peak RSS (MiB)\t| result\t|")
-	fmt.Fprintln(tw, "|---\t|---\t|---\t|---\t|---\t|---\t|---\t|---\t|---\t|---\t|")
-	for _, s := range scales {
-		if s.err != nil && s.entries == 0 {
-			fmt.Fprintf(tw, "| %d\t| –\t| –\t| –\t| –\t| –\t| –\t| –\t| –\t| FAIL: %s\t|\n", s.files, oneLine(s.err.Error()))
-			continue
-		}
-		for _, sc := range []struct {
-			name string
-			runs [numTools]scaleRun
-		}{{"full copy", s.full}, {"no-op update", s.noop}, {"no-op again", s.noop2}} {
-			for _, t := range tools {
-				x := sc.runs[t]
-				toRsync, known, path := "–", "–", "rsync"
-				if t != rsync {
-					toRsync = fmt.Sprintf("%.2f", ratio(x.wall, sc.runs[rsync].wall))
-					known = fmt.Sprintf("%.2f (%.0f%%)", x.compare.Seconds(), 100*ratio(x.compare, x.wall))
-					path = "ours " + pathName(t)
-				}
-				fmt.Fprintf(tw, "| %d\t| %.2f\t| %s\t| %s\t| %.2f\t| %.1f\t| %s\t| %s\t| %s\t| %s\t|\n", s.entries,
-					float64(s.stats.DataBytes)/(1<<30), sc.name, path, x.wall.Seconds(), perFile(x.wall, s.entries),
-					toRsync, known, mib(x.maxRSS), scaleVerdict(s, sc.name, t, x))
-			}
-		}
-	}
-	tw.Flush()
 	first, last := scales[0], scales[len(scales)-1]
 	if len(scales) > 1 && first.entries > 0 && last.entries > 0 {
 		fmt.Fprintf(w, "\ntime per name at %d names / at %d names:", last.entries, first.entries)
@@ -227,15 +197,18 @@ destinations is checked with rsync --checksum as above, and the no-ops must repo
 	}
 }
 
-func scaleVerdict(s scaleResult, scenario string, t tool, x scaleRun) string {
+func scaleVerdict(s scaleResult, scenario string, t tool, x, r scaleRun) string {
 	var bad []string
 	if x.err != nil {
 		bad = append(bad, "EXITED WITH AN ERROR")
 	}
+	if r.err != nil {
+		bad = append(bad, "RSYNC EXITED WITH AN ERROR")
+	}
 	if s.wrong[t] != "" {
 		bad = append(bad, "COPY DIFFERS FROM SOURCE")
 	}
-	if t != rsync && strings.HasPrefix(scenario, "no-op") && x.changes != 0 {
+	if t != rsync && strings.Contains(scenario, "no-op") && x.changes != 0 {
 		bad = append(bad, fmt.Sprintf("NO-OP CHANGED %d", x.changes))
 	}
 	if len(bad) > 0 {

@@ -89,12 +89,17 @@ func verdict(r result, t tool, toRsync, toFloor float64, oursRSS int64) string {
 	return "PASS"
 }
 
-func printTable(w io.Writer, b *bench, results []result) {
+// printTable prints one table: each scenario of the generated tree (medians of the repetitions,
+// with their floors), then each scale's full copy and no-op updates (one run each), each on
+// both kernel paths, ours against rsync; then the peers and the notes.
+func printTable(w io.Writer, b *bench, results []result, scales []scaleResult) {
 	printHeader(w, b)
 	// A Markdown table, aligned for the terminal, so that it can be pasted as it is.
 	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', 0)
-	fmt.Fprintln(tw, "| scenario\t| path\t| ours (s)\t| rsync (s)\t| ours/rsync\t| target\t| floor (s)\t| ours/floor\t| target\t| floor 2 (s)\t| ours/floor 2\t| ours peak RSS (MiB)\t| rsync peak RSS (MiB)\t| result\t|")
-	fmt.Fprintln(tw, "|---\t|---\t|---\t|---\t|---\t|---\t|---\t|---\t|---\t|---\t|---\t|---\t|---\t|---\t|")
+	fmt.Fprintln(tw, "| names\t| scenario\t| path\t| ours (s)\t| rsync (s)\t| ours/rsync\t| target\t| floor (s)\t| ours/floor\t| target\t| floor 2 (s)\t| ours/floor 2\t| µs/name\t| total known after (s)\t| ours peak RSS (MiB)\t| rsync peak RSS (MiB)\t| result\t|")
+	fmt.Fprintln(tw, "|---\t|---\t|---\t|---\t|---\t|---\t|---\t|---\t|---\t|---\t|---\t|---\t|---\t|---\t|---\t|---\t|---\t|")
+	st := b.stats
+	names := st.Files + st.HardLinks + st.Symlinks + st.Dirs
 	for _, r := range results {
 		mr, mf := median(r.runs[rsync]), medianOf(r.floors)
 		for _, t := range []tool{ours, ours612} {
@@ -111,15 +116,35 @@ func printTable(w io.Writer, b *bench, results []result) {
 				floor2 = fmt.Sprintf("%.3f %s", mf2.Seconds(), r.floor2Name)
 				toFloor2 = fmt.Sprintf("%.2f", ratio(mo, mf2))
 			}
-			fmt.Fprintf(tw, "| %s\t| %s\t| %.3f\t| %.3f\t| %.2f\t| ≤ %.1f\t| %.3f %s\t| %.2f\t| %s\t| %s\t| %s\t| %s\t| %s\t| %s\t|\n",
-				r.name, pathName(t), mo.Seconds(), mr.Seconds(), toRsync, r.target, mf.Seconds(), r.floorName, toFloor,
-				floorTarget, floor2, toFloor2, mib(oursRSS), mib(peak(r.runs[rsync], func(x run) int64 { return x.maxRSS })),
+			fmt.Fprintf(tw, "| %d\t| %s\t| %s\t| %.3f\t| %.3f\t| %.2f\t| ≤ %.1f\t| %.3f %s\t| %.2f\t| %s\t| %s\t| %s\t| %.1f\t| –\t| %s\t| %s\t| %s\t|\n",
+				names, r.name, pathName(t), mo.Seconds(), mr.Seconds(), toRsync, r.target, mf.Seconds(), r.floorName, toFloor,
+				floorTarget, floor2, toFloor2, perFile(mo, names), mib(oursRSS), mib(peak(r.runs[rsync], func(x run) int64 { return x.maxRSS })),
 				verdict(r, t, toRsync, toFloor, oursRSS))
+		}
+	}
+	for _, s := range scales {
+		if s.err != nil && s.entries == 0 {
+			fmt.Fprintf(tw, "| %d\t| scale\t| –\t| –\t| –\t| –\t| –\t| –\t| –\t| –\t| –\t| –\t| –\t| –\t| –\t| –\t| FAIL: %s\t|\n", s.files, oneLine(s.err.Error()))
+			continue
+		}
+		for _, sc := range []struct {
+			name string
+			runs [numTools]scaleRun
+		}{{"scale: full copy", s.full}, {"scale: no-op update", s.noop}, {"scale: no-op again", s.noop2}} {
+			r := sc.runs[rsync]
+			for _, t := range []tool{ours, ours612} {
+				x := sc.runs[t]
+				fmt.Fprintf(tw, "| %d\t| %s\t| %s\t| %.3f\t| %.3f\t| %.2f\t| –\t| –\t| –\t| –\t| –\t| –\t| %.1f\t| %.2f (%.0f%%)\t| %s\t| %s\t| %s\t|\n",
+					s.entries, sc.name, pathName(t), x.wall.Seconds(), r.wall.Seconds(), ratio(x.wall, r.wall),
+					perFile(x.wall, s.entries), x.compare.Seconds(), 100*ratio(x.compare, x.wall), mib(x.maxRSS), mib(r.maxRSS),
+					scaleVerdict(s, sc.name, t, x, r))
+			}
 		}
 	}
 	tw.Flush()
 	printPeers(w, results)
 	printNotes(w, b, results)
+	printScaleNotes(w, scales)
 }
 
 // printPeers prints the peers' times, for reference, next to ours's and rsync's.
