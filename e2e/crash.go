@@ -284,6 +284,64 @@ func (w *World) ScenarioPulls(ctx context.Context) error {
 	return w.CheckBackup(ctx)
 }
 
+// ScenarioPullLargeFile (10-pull-large-file, the last pull of scenario 10): a new large video
+// (resumeSize), the stick (20 MB/s) pulled once QEMU counts resumePullPercent of its size
+// written since the plug, while the root helper still copies it (the pull of make e2e-bench,
+// stickresume.go), with the guest's usual dirty limits (the copy runs ahead of the stick);
+// then, as soon as the user is told, the stick is plugged again with nothing cleaned up by
+// the test: no check of the pulled stick (whose plug would wake udisks' clean-up), no forced
+// removal of what udisks left of it. The update must finish and leave no mapping
+// (checkEjected), and the backup be exact (CheckBackup).
+func (w *World) ScenarioPullLargeFile(ctx context.Context) error {
+	st := w.Sticks[StickBackup]
+	st.WriteBps = stickWriteBps
+	defer func() { st.WriteBps = 0 }()
+	start := time.Now()
+	video := persistenceMount + "/Persistent/Videos/e2e-pull-large.mkv"
+	w.Say.Logf("You copy a %d MB video into your Persistent Folder, plug in your backup and pull it out while the video is copied.", resumeSize>>20)
+	if _, err := w.G.Root(ctx, "sh", "-c", "mkdir -p "+filepath.Dir(video)+" && head -c "+strconv.Itoa(resumeSize)+" /dev/urandom >"+video+
+		" && chown 1000:1000 "+video+" && sync"); err != nil {
+		return err
+	}
+	since, err := w.G.Root(ctx, "date", "+%s")
+	if err != nil {
+		return err
+	}
+	seq, err := w.LastSeq(ctx)
+	if err != nil {
+		return err
+	}
+	if err := w.SetPinentry(ctx, st.Passphrase); err != nil {
+		return err
+	}
+	if err := w.Plug(ctx, st); err != nil {
+		return err
+	}
+	at, after, err := w.pullWhenWritten(ctx, st, int64(resumeSize)*resumePullPercent/100, nil, nil)
+	if err != nil {
+		return w.explain(ctx, seq, err)
+	}
+	w.Log.Logf("pull large-file: pulled %s after the plug, %s MB written", round(after), mb(at.WrBytes))
+	pulled := time.Now()
+	n, err := w.WaitNote(ctx, seq, noteStopped, "", 4*time.Minute)
+	if err != nil {
+		return w.explain(ctx, seq, err)
+	}
+	w.Say.Logf("%s after the pull, Tails Backup says: %q, %q", round(time.Since(pulled)), n.Summary, n.Body)
+	left, _ := w.G.Root(ctx, "sh", "-c", "dmsetup ls --target crypt | awk '$1 != \"TailsData_unlocked\" && $1 != \"No\" {print \"mapping \" $1}'; "+
+		"awk '$2 ~ \"^/media/amnesia/\" {print \"mount \" $1 \" \" $2}' /proc/mounts; pgrep -a -f '^/usr/lib/tails-backup/helper' | sed 's/^/helper /' || true")
+	w.Log.Logf("pull large-file: left in the guest when the user is told: %q", strings.TrimSpace(left))
+	w.Say.Logf("You plug it in again.")
+	res, err := w.PlugAndUpdate(ctx, st.Passphrase)
+	udisks, _ := w.G.Root(ctx, "sh", "-c", "journalctl -q -o short-monotonic -u udisks2 --since @"+strings.TrimSpace(since)+" | grep -iE 'clean|luks|unlock|mount|busy|exists' | tail -n 30")
+	w.Log.Logf("pull large-file: udisks' journal since the plug:\n%s", strings.TrimSpace(udisks))
+	if err != nil {
+		return fmt.Errorf("pull large-file: the plug after the pull: %w", err)
+	}
+	w.Log.Logf("timing: pull large-file: plug-to-start %s, finishing update %s, whole point %s", round(res.PlugToStart), round(res.Update), round(time.Since(start)))
+	return w.CheckBackup(ctx)
+}
+
 // checkPulled checks the Persistent Storage of the pulled stick st as the next plug will find
 // it. The ext4 of a stick pulled in the middle of writes needs its journal replayed, which
 // the next mount does and which needs to write: a read-only mount of the stick (mount -o ro
