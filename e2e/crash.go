@@ -329,7 +329,9 @@ func (w *World) ScenarioPullLargeFile(ctx context.Context) error {
 	}
 	w.Say.Logf("%s after the pull, Tails Backup says: %q, %q", round(time.Since(pulled)), n.Summary, n.Body)
 	left, _ := w.G.Root(ctx, "sh", "-c", "dmsetup ls --target crypt | awk '$1 != \"TailsData_unlocked\" && $1 != \"No\" {print \"mapping \" $1}'; "+
-		"awk '$2 ~ \"^/media/amnesia/\" {print \"mount \" $1 \" \" $2}' /proc/mounts; pgrep -a -f '^/usr/lib/tails-backup/helper' | sed 's/^/helper /' || true")
+		"awk '$2 ~ \"^/media/amnesia/\" {print \"mount \" $1 \" \" $2}' /proc/mounts; pgrep -a -f '^/usr/lib/tails-backup/helper' | sed 's/^/helper /'; "+
+		"for d in /sys/block/dm-*; do echo \"sysfs $d $(cat $d/dm/name) $(cat $d/dm/uuid) slaves: $(ls -l $d/slaves | tail -n +2 | awk '{print $NF}') $(for s in $d/slaves/*; do test -e $s && echo live || echo dangling; done)\"; done; "+
+		"dmsetup info -c -o name,open,attr 2>&1; true")
 	w.Log.Logf("pull large-file: left in the guest when the user is told: %q", strings.TrimSpace(left))
 	w.Say.Logf("You plug it in again.")
 	res, err := w.PlugAndUpdate(ctx, st.Passphrase)
