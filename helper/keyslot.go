@@ -7,13 +7,18 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/godbus/dbus/v5"
+	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
+	"tails-backup/internal/dmcrypt"
 	"tails-backup/tails"
 	"tails-backup/udisks"
 	"tails-backup/wire"
@@ -350,7 +355,8 @@ func (o *operation) lockBackup(snap *udisks.Snapshot, src *root) (*wire.Report, 
 	if f != nil {
 		return nil, f
 	}
-	if st.Cleartext == nil {
+	removed := o.removeStale()
+	if st.Cleartext == nil || removed[st.Cleartext.Device()] {
 		o.log.Info("locked already")
 		return &wire.Report{}, nil
 	}
@@ -535,4 +541,76 @@ func (o *operation) removeOwnKeySlots(snap *udisks.Snapshot, src *root) ([]int, 
 	}
 	o.log.WithField("key_slots", removed).Info("removed the key slots of the former main Tails")
 	return removed, nil
+}
+
+// staleTimeout bounds each command that removes what a pull left (umount, cryptsetup close).
+const staleTimeout = 30 * time.Second
+
+// removeStale removes what an earlier plug of the backup left unlocked when the stick was
+// pulled out: its device-mapper crypt mappings whose backing device is gone. udisks2 removes
+// them when the stick goes, but fails ("Device or resource busy") while a process, the update
+// that was writing to it, still holds the file system, and does not try again; the mapping,
+// named as udisks names the next unlock of that stick (luks-UUID), then makes that unlock fail.
+// Each mount of such a mapping is detached first (umount --lazy: the device is gone, nothing
+// can be written to it any more). It returns the devices removed; a failure is logged, not
+// fatal: the unlock that follows fails and says so.
+func (o *operation) removeStale() map[string]bool {
+	removed := map[string]bool{}
+	maps, err := dmcrypt.Of(o.sys.Sysfs, o.req.Backup)
+	if err != nil {
+		o.log.WithError(err).Warn("cannot list the device-mapper mappings of the backup")
+		return removed
+	}
+	for _, m := range maps {
+		if !m.Stale {
+			continue
+		}
+		log := o.log.WithFields(logrus.Fields{"mapping": m.Name, "device": m.Device})
+		log.Warn("the stick of this mapping is gone: removing what its pull left")
+		if err := o.removeMapping(m); err != nil {
+			log.WithError(err).Warn("cannot remove the mapping left by a pull")
+			continue
+		}
+		log.Info("mapping left by a pull removed")
+		removed[m.Device] = true
+	}
+	return removed
+}
+
+// removeMapping detaches every mount of the crypt mapping m, then removes it (cryptsetup close).
+func (o *operation) removeMapping(m dmcrypt.Mapping) error {
+	mounts, err := o.sys.mounts()
+	if err != nil {
+		return fmt.Errorf("remove %s: read the mount table: %w", m.Name, err)
+	}
+	env := []string{"LC_ALL=C", "PATH=" + o.sys.ProgramPath}
+	// The deepest mount first: one inside another is detached before it.
+	sort.Slice(mounts, func(i, j int) bool { return len(mounts[i].MountPoint) > len(mounts[j].MountPoint) })
+	for _, mt := range mounts {
+		if mt.Major != m.Major || mt.Minor != m.Minor {
+			continue
+		}
+		umount, ok := o.sys.findProgram("umount")
+		if !ok {
+			return fmt.Errorf("remove %s: unmount %s: umount not found", m.Name, mt.MountPoint)
+		}
+		ctx, cancel := context.WithTimeout(o.ctx, staleTimeout)
+		out, err := o.sys.RunCommand(ctx, []string{umount, "--lazy", mt.MountPoint}, env)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("remove %s: unmount %s: %w: %s", m.Name, mt.MountPoint, err, shorten(string(out)))
+		}
+		o.log.WithFields(logrus.Fields{"mapping": m.Name, "mount": mt.MountPoint}).Info("detached a mount of a mapping left by a pull")
+	}
+	cs, ok := o.sys.findProgram("cryptsetup")
+	if !ok {
+		return fmt.Errorf("remove %s: %w", m.Name, errNoCryptsetup)
+	}
+	ctx, cancel := context.WithTimeout(o.ctx, staleTimeout)
+	out, err := o.sys.RunCommand(ctx, []string{cs, "close", m.Name}, env)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("remove %s: cryptsetup close: %w: %s", m.Name, err, shorten(string(out)))
+	}
+	return nil
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/godbus/dbus/v5"
 
+	"tails-backup/internal/dmcrypt"
 	"tails-backup/tails"
 	"tails-backup/udisks"
 	"tails-backup/wire"
@@ -70,6 +71,9 @@ type System struct {
 	// RunCommand runs argv with the environment env to its end and returns its combined
 	// output; default runs the program (tests record what is run with a fake program).
 	RunCommand func(ctx context.Context, argv, env []string) ([]byte, error)
+	// Sysfs is where sysfs is mounted (the device-mapper devices lock-backup looks at);
+	// default dmcrypt.DefaultSysfs.
+	Sysfs string
 }
 
 // Defaults of System's bootloader settings (Debian's syslinux-common and a root PATH).
@@ -114,6 +118,9 @@ func (s System) withDefaults() System {
 	}
 	if s.RunCommand == nil {
 		s.RunCommand = runCommand
+	}
+	if s.Sysfs == "" {
+		s.Sysfs = dmcrypt.DefaultSysfs
 	}
 	return s
 }

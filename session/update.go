@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"tails-backup/inhibit"
+	"tails-backup/internal/dmcrypt"
 	"tails-backup/l10n"
 	"tails-backup/pairing"
 	"tails-backup/pinentry"
@@ -123,6 +124,9 @@ type Update struct {
 
 	// statfs is unix.Statfs; tests replace it to fake the sizes of the file systems.
 	statfs func(path string, st *unix.Statfs_t) error
+	// mappings lists the crypt mappings of a LUKS UUID (dmcrypt.Of of the real sysfs if nil);
+	// tests replace it.
+	mappings func(uuid string) ([]dmcrypt.Mapping, error)
 
 	mu sync.Mutex
 	// stopHelper, while the root helper's update runs, stops it; unplugged says it did so
@@ -261,6 +265,7 @@ func (u *Update) Run(ctx context.Context) (*UpdateDone, error) {
 	if u.statfs == nil {
 		u.statfs = unix.Statfs
 	}
+	u.clearStale(ctx)
 	u.mu.Lock()
 	u.open = NewOpened(u.Disks, u.Stick, OpenOptions{Log: u.Log})
 	u.mu.Unlock()
@@ -336,6 +341,46 @@ func (u *Update) steps(ctx context.Context) (*UpdateDone, error) {
 	done.Ejected = u.open.Eject(ctx) == nil
 	u.Log.WithField("changed", done.Changed).Info("backup updated")
 	return done, nil
+}
+
+// clearStale asks the root helper (lock-backup) to remove what an earlier plug of the backup
+// left unlocked when it was pulled out: a crypt mapping of its LUKS UUID whose backing device
+// is gone. udisks2 removes it when the stick goes, but not while the update that was writing
+// to it still holds its file system, and does not try again; the mapping is named as udisks
+// names the next unlock (luks-UUID), which it makes fail, or it passes for the backup's
+// cleartext device. A failure is logged: the unlock that follows says what is wrong.
+func (u *Update) clearStale(ctx context.Context) {
+	list := u.mappings
+	if list == nil {
+		list = func(uuid string) ([]dmcrypt.Mapping, error) { return dmcrypt.Of("", uuid) }
+	}
+	maps, err := list(u.Stick.UUID)
+	if err != nil {
+		u.Log.WithError(err).Warn("cannot list the device-mapper mappings of the backup")
+		return
+	}
+	var stale []string
+	for _, m := range maps {
+		if m.Stale {
+			stale = append(stale, m.Name)
+		}
+	}
+	if len(stale) == 0 {
+		return
+	}
+	log := u.Log.WithField("mappings", stale)
+	log.Warn("an earlier plug of the backup left it unlocked with its stick gone: asking the helper to remove it")
+	if _, err := u.Helper.Run(ctx, wire.Request{Version: wire.ProtocolVersion, Op: wire.OpLockBackup, Backup: u.Stick.UUID}, nil); err != nil {
+		log.WithError(err).Warn("the helper could not remove what the pull left")
+		return
+	}
+	if ct := u.Stick.Cleartext; ct != nil && ct.Block != nil {
+		for _, m := range maps {
+			if m.Stale && ct.Block.Device == m.Device {
+				u.Stick.Cleartext = nil // that was the mapping removed: the backup is locked
+			}
+		}
+	}
 }
 
 // unlock opens the backup with the key this Tails keeps for it (the root helper's

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"tails-backup/inhibit/inhibittest"
+	"tails-backup/internal/dmcrypt"
 	"tails-backup/pairing"
 	"tails-backup/pinentry/pinentrytest"
 	"tails-backup/quiesce"
@@ -268,6 +269,72 @@ func TestUpdate(t *testing.T) {
 			}
 			if got := methods(fake); !slices.Equal(got, tc.calls) {
 				t.Errorf("udisks calls %q, want %q", got, tc.calls)
+			}
+		})
+	}
+}
+
+// TestUpdateClearsWhatAPullLeft: before it unlocks the backup, the update asks the root helper
+// (lock-backup) to remove a crypt mapping of the backup's LUKS UUID whose stick is gone (what
+// udisks could not remove after a pull), then unlocks it as usual; with no such mapping, or
+// one whose stick is there, it asks nothing; a failed removal is not fatal.
+func TestUpdateClearsWhatAPullLeft(t *testing.T) {
+	stale := dmcrypt.Mapping{Name: "luks-" + backupUUID, Device: "/dev/dm-7", Major: 254, Minor: 7, Stale: true}
+	live := stale
+	live.Stale = false
+	for _, tc := range []struct {
+		name      string
+		maps      []dmcrypt.Mapping
+		listErr   error
+		removeErr error
+		want      []wire.Op
+	}{
+		{name: "left by a pull", maps: []dmcrypt.Mapping{stale}, want: []wire.Op{wire.OpLockBackup, wire.OpUpdate}},
+		{name: "the removal fails", maps: []dmcrypt.Mapping{stale}, removeErr: errors.New("sudo failed"), want: []wire.Op{wire.OpLockBackup, wire.OpUpdate}},
+		{name: "its stick is there", maps: []dmcrypt.Mapping{live}, want: []wire.Op{wire.OpUpdate}},
+		{name: "none", want: []wire.Op{wire.OpUpdate}},
+		{name: "sysfs unreadable", listErr: errors.New("no sysfs"), want: []wire.Op{wire.OpUpdate}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fake, disks, st := openWorld(t, udiskstest.StickSpec{})
+			now := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+			log := logrus.NewEntry(logrus.New())
+			log.Logger.SetLevel(logrus.PanicLevel)
+			store := pairing.NewStore(filepath.Join(t.TempDir(), "state.json"), func() time.Time { return now }, log)
+			helper := &wiretest.FakeHelper{Func: func(ctx context.Context, req wire.Request, progress func(wire.Event)) (*wire.Report, error) {
+				if req.Op == wire.OpLockBackup {
+					return &wire.Report{}, tc.removeErr
+				}
+				return &wire.Report{Created: 1}, nil
+			}}
+			u := &Update{Disks: disks, Asker: &pinentrytest.FakeAsker{Answers: []pinentrytest.FakeAnswer{{Pass: udiskstest.BackupPassphrase}}},
+				Quiescer: &quiescetest.FakeQuiescer{}, Inhibitor: &inhibittest.FakeInhibitor{}, Helper: helper,
+				Store: store, Now: func() time.Time { return now }, Log: log, Stick: st, Source: bootUUID, Persistence: t.TempDir(),
+				ReadMarker: func(string) (tails.Marker, error) { return tails.Marker{Source: bootUUID}, nil }, QuiesceGrace: time.Millisecond,
+				Observer: &fakeObserver{}}
+			var asked []string
+			u.mappings = func(uuid string) ([]dmcrypt.Mapping, error) {
+				asked = append(asked, uuid)
+				return tc.maps, tc.listErr
+			}
+			if _, err := u.Run(context.Background()); err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+			var ops []wire.Op
+			for _, r := range helper.Requests() {
+				ops = append(ops, r.Op)
+				if r.Backup != backupUUID {
+					t.Errorf("request %+v, want one about %s", r, backupUUID)
+				}
+			}
+			if !slices.Equal(ops, tc.want) {
+				t.Errorf("helper requests %v, want %v", ops, tc.want)
+			}
+			if !slices.Equal(asked, []string{backupUUID}) {
+				t.Errorf("mappings asked of %q, want of the backup's UUID alone", asked)
+			}
+			if got := methods(fake); !slices.Equal(got, []string{"Unlock", "Mount", "Unmount", "Lock", "PowerOff"}) {
+				t.Errorf("udisks calls %q", got)
 			}
 		})
 	}
