@@ -337,6 +337,8 @@ func (w *World) ScenarioPullLargeFile(ctx context.Context) error {
 	res, err := w.PlugAndUpdate(ctx, st.Passphrase)
 	udisks, _ := w.G.Root(ctx, "sh", "-c", "journalctl -q -o short-monotonic -u udisks2 --since @"+strings.TrimSpace(since)+" | grep -iE 'clean|luks|unlock|mount|busy|exists' | tail -n 30")
 	w.Log.Logf("pull large-file: udisks' journal since the plug:\n%s", strings.TrimSpace(udisks))
+	ours, _ := w.G.Root(ctx, "sh", "-c", "journalctl -q -o short-monotonic --since @"+strings.TrimSpace(since)+" | grep -E 'tails-backup|helper' | grep -iE 'mapping|pull left|unplugged|unlock' | tail -n 20")
+	w.Log.Logf("pull large-file: the agent's and the helper's lines since the plug:\n%s", strings.TrimSpace(ours))
 	if err != nil {
 		return fmt.Errorf("pull large-file: the plug after the pull: %w", err)
 	}
