@@ -65,7 +65,9 @@ const (
 	OpUnlockWithKey Op = "unlock-with-key"
 	// OpLockBackup unmounts and locks, as root, the Persistent Storage of the plugged-in backup
 	// (its marker, if mounted, naming this Tails): what unlock-with-key opened, which the
-	// session may not lock itself.
+	// session may not lock itself. It first removes the crypt mappings of the backup's LUKS
+	// UUID whose backing device is gone (what udisks could not remove after a pull), their
+	// mounts detached: the session asks it before an update's unlock when there are some.
 	OpLockBackup Op = "lock-backup"
 	// OpRemoveKeySlot removes from the plugged-in backup's TailsData the key slot that the key
 	// kept for it opens, authorised by that key, then shreds the key.
