@@ -287,16 +287,25 @@ func TestUpdateClearsWhatAPullLeft(t *testing.T) {
 		maps      []dmcrypt.Mapping
 		listErr   error
 		removeErr error
-		want      []wire.Op
+		// asCleartext: udisks shows the stick unlocked, the mapping left by the pull as its
+		// cleartext device: once removed, the update unlocks it again.
+		asCleartext bool
+		want        []wire.Op
 	}{
 		{name: "left by a pull", maps: []dmcrypt.Mapping{stale}, want: []wire.Op{wire.OpLockBackup, wire.OpUpdate}},
+		{name: "left by a pull, shown as the stick's cleartext", maps: []dmcrypt.Mapping{stale}, asCleartext: true, want: []wire.Op{wire.OpLockBackup, wire.OpUpdate}},
 		{name: "the removal fails", maps: []dmcrypt.Mapping{stale}, removeErr: errors.New("sudo failed"), want: []wire.Op{wire.OpLockBackup, wire.OpUpdate}},
 		{name: "its stick is there", maps: []dmcrypt.Mapping{live}, want: []wire.Op{wire.OpUpdate}},
 		{name: "none", want: []wire.Op{wire.OpUpdate}},
 		{name: "sysfs unreadable", listErr: errors.New("no sysfs"), want: []wire.Op{wire.OpUpdate}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			fake, disks, st := openWorld(t, udiskstest.StickSpec{})
+			fake, disks, st := openWorld(t, udiskstest.StickSpec{Unlocked: tc.asCleartext})
+			maps := tc.maps
+			if tc.asCleartext {
+				maps = []dmcrypt.Mapping{stale}
+				maps[0].Device = st.Cleartext.Block.Device
+			}
 			now := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
 			log := logrus.NewEntry(logrus.New())
 			log.Logger.SetLevel(logrus.PanicLevel)
@@ -315,7 +324,7 @@ func TestUpdateClearsWhatAPullLeft(t *testing.T) {
 			var asked []string
 			u.mappings = func(uuid string) ([]dmcrypt.Mapping, error) {
 				asked = append(asked, uuid)
-				return tc.maps, tc.listErr
+				return maps, tc.listErr
 			}
 			if _, err := u.Run(context.Background()); err != nil {
 				t.Fatalf("Run: %v", err)
