@@ -150,9 +150,9 @@ func (w *World) resumeOurs(ctx context.Context, st *Stick, pullAt int64, row *Re
 		return w.explain(ctx, seq, err)
 	}
 	w.Say.Logf("%s after the pull, Tails Backup says: %q, %q", round(time.Since(pulled)), n.Summary, n.Body)
-	// What udisks could not remove after the pull is left to the agent's next plug, which
-	// removes it (scenario 10-pull-large-file tests it).
-	if err := w.waitNoBackupMapping(ctx, time.Minute, false); err != nil {
+	// What udisks could not remove after the pull is left to the next plug: udisks removes it
+	// at that plug's uevents, before the unlock (scenario 10-pull-large-file checks it).
+	if err := w.waitNoBackupMapping(ctx, time.Minute); err != nil {
 		return err
 	}
 	if row.Left, err = w.leftOnStick(ctx, st); err != nil {
@@ -212,9 +212,7 @@ func (w *World) resumeRsync(ctx context.Context, st *Stick, pullAt int64, row *R
 	}
 	tail, _ := w.G.Root(ctx, "sh", "-c", "tail -c 600 /run/e2e/bench-rsync.log | tr '\\r' '\\n' | tail -n 4")
 	w.Log.Logf("bench: resume: rsync's output ended with: %q", tail)
-	// Tails' own command (udisks' unlock) cannot unlock the stick again while a mapping of
-	// the same name is left: it is removed by force, as a person would have to restart Tails.
-	if err := w.waitNoBackupMapping(ctx, time.Minute, true); err != nil {
+	if err := w.waitNoBackupMapping(ctx, time.Minute); err != nil {
 		return err
 	}
 	if row.Left, err = w.leftOnStick(ctx, st); err != nil {
@@ -272,9 +270,10 @@ func (w *World) pullWhenWritten(ctx context.Context, st *Stick, n int64, done <-
 
 // waitNoBackupMapping waits until the guest has no device-mapper mapping but this Tails' own
 // Persistent Storage, and no mount of a stick: what udisks and the helper left of a pulled
-// stick is gone, and the next plug unlocks it afresh. What is still there after timeout is
-// logged and, if force, removed by force (lazy unmount, dmsetup remove).
-func (w *World) waitNoBackupMapping(ctx context.Context, timeout time.Duration, force bool) error {
+// stick is gone. What is still there after timeout is logged and left to the next plug, at
+// whose uevents udisks removes it (its backing device's number is not reused while the
+// mapping holds it, so udisks' clean-up finds it gone), as scenario 10-pull-large-file shows.
+func (w *World) waitNoBackupMapping(ctx context.Context, timeout time.Duration) error {
 	const left = "dmsetup ls --target crypt | awk '$1 != \"TailsData_unlocked\" && $1 != \"No\" {print \"mapping \" $1}'; awk '$2 ~ \"^/media/amnesia/|^/run/e2e/(ps|bench)$\" {print \"mount \" $2}' /proc/mounts"
 	deadline := time.Now().Add(timeout)
 	for {
@@ -285,15 +284,9 @@ func (w *World) waitNoBackupMapping(ctx context.Context, timeout time.Duration, 
 		if strings.TrimSpace(out) == "" {
 			return nil
 		}
-		if time.Now().After(deadline) && !force {
+		if time.Now().After(deadline) {
 			w.Log.Logf("bench: resume: %s after the pull, the pulled stick is still there (%q): left to the next plug", timeout, strings.TrimSpace(out))
 			return nil
-		}
-		if time.Now().After(deadline) {
-			w.Log.Logf("bench: resume: %s after the pull, the pulled stick is still there (%q): removed by force", timeout, strings.TrimSpace(out))
-			_, err := w.G.Root(ctx, "sh", "-c", "for m in $(awk '$2 ~ \"^/media/amnesia/|^/run/e2e/(ps|bench)$\" {print $2}' /proc/mounts); do umount -l $m; done; "+
-				"for d in $(dmsetup ls --target crypt | awk '$1 != \"TailsData_unlocked\" && $1 != \"No\" {print $1}'); do dmsetup remove --force $d; done")
-			return err
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
