@@ -244,9 +244,8 @@ func (o *operation) update(src, dst *root) (*wire.Report, *Failure) {
 	if err != nil {
 		return nil, o.mirrorFailure(err, dst)
 	}
-	// Only after a complete mirror, which ended with a syncfs: the cache vouches for xattrs
-	// that are on the device.
-	o.saveXattrCache(cache)
+	// The mirror saved the cache before its final syncfs.
+	o.logXattrCache(cache, rep.XattrCacheErr)
 
 	m.State, m.Finished, m.TailsVersion = tails.StateComplete, o.now(), ReadTailsVersion(o.sys.VersionFile)
 	if m.Finished.Before(m.Started) {

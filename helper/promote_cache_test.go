@@ -32,9 +32,9 @@ func updatedAsBackup(t *testing.T, w *world) {
 	must(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	_, err = tbsync.MirrorFDs(ctx, main, ps.fd, tbsync.Options{XattrCache: c, Exclude: tails.MirrorExcludes(nil)})
+	rep, err := tbsync.MirrorFDs(ctx, main, ps.fd, tbsync.Options{XattrCache: c, Exclude: tails.MirrorExcludes(nil)})
 	must(t, err)
-	must(t, c.Save())
+	must(t, rep.XattrCacheErr)
 	if _, err := os.Stat(filepath.Join(w.src.mnt, tails.XattrCacheDirName, tbsync.XattrCacheFile)); err != nil {
 		t.Fatalf("no xattr cache saved: %v", err)
 	}

@@ -53,15 +53,15 @@ func (o *operation) openXattrCache(dirFD int, src, dst *root) *tbsync.XattrCache
 	return c
 }
 
-// saveXattrCache saves c after a complete mirror; a cache that cannot be saved only makes the
-// next update read more.
-func (o *operation) saveXattrCache(c *tbsync.XattrCache) {
+// logXattrCache says whether the mirror saved the cache c (saveErr: why not); a cache that
+// cannot be saved only makes the next update read more.
+func (o *operation) logXattrCache(c *tbsync.XattrCache, saveErr error) {
 	if c == nil {
 		return
 	}
 	log := o.log.WithFields(logrus.Fields{"entries": c.Entries(), "used": c.Used()})
-	if err := c.Save(); err != nil {
-		log.WithError(err).Warn("xattr cache not saved")
+	if saveErr != nil {
+		log.WithError(saveErr).Warn("xattr cache not saved")
 		return
 	}
 	log.Info("xattr cache saved")

@@ -68,9 +68,10 @@ type Options struct {
 	Log *logrus.Entry
 	// XattrCache, when set (OpenXattrCache), spares reading the xattrs of entries whose source
 	// and destination inodes have not changed since a complete earlier run found their xattrs
-	// equal, and remembers the entries this run finds equal; the caller saves it after a run
-	// that completed. Its folder must be outside the mirrored tree or excluded. Ignored with
-	// UntrustedSource.
+	// equal, and remembers the entries this run finds equal. A run that completes (returns no
+	// error; not DryRun) saves it in its folder before its final syncfs
+	// (Report.XattrCacheErr); a cache serves one run. Its folder must be outside the mirrored
+	// tree or excluded. Ignored with UntrustedSource.
 	XattrCache *XattrCache
 
 	// procXattrs makes the run read xattrs through /proc/self/fd paths, as on kernels older
@@ -150,6 +151,9 @@ type Report struct {
 	// the file changed in between.
 	BytesCompared int64
 	Scanned       int64 // source entries looked at
+	// XattrCacheErr is why Options.XattrCache could not be saved at the end of the run, which
+	// otherwise completed: the next run reads more xattrs, nothing else.
+	XattrCacheErr error
 	// Errors lists per-file problems (read errors, vanished or changing files); the run went on.
 	// It holds at most MaxReportedErrors entries; ErrorCount has the full number.
 	Errors     []FileError

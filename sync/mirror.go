@@ -386,7 +386,20 @@ func (r *runner) run() (Report, error) {
 	if err := r.endError(); err != nil {
 		return plan, err
 	}
-	if r.opts.DryRun || plan.Changes() == 0 {
+	if r.opts.DryRun {
+		return plan, nil
+	}
+	if plan.Changes() == 0 {
+		// Nothing to copy, but the cache may have learnt entries (the first update after a
+		// full copy reads every xattr): saved, and flushed like a copy's changes.
+		if r.saveCache(&plan) && !r.opts.NoSync {
+			flushStart := time.Now()
+			err := unix.Syncfs(r.dstRoot)
+			plan.FlushTime = time.Since(flushStart)
+			if err != nil {
+				return plan, fmt.Errorf("flush the destination: %w", err)
+			}
+		}
 		return plan, nil
 	}
 	if err := r.checkSpace(); err != nil {
@@ -407,6 +420,7 @@ func (r *runner) run() (Report, error) {
 	if err := r.endError(); err != nil {
 		return rep, err
 	}
+	r.saveCache(&rep)
 	if !r.opts.NoSync {
 		flushStart := time.Now()
 		err := unix.Syncfs(r.dstRoot)
@@ -416,6 +430,20 @@ func (r *runner) run() (Report, error) {
 		}
 	}
 	return rep, nil
+}
+
+// saveCache saves Options.XattrCache at the end of a run that completed, before its final
+// syncfs, which flushes it with the rest (XattrCache.save says why that is enough). A failure
+// only costs the next run time: it goes to rep, not to the run's error. It reports whether it
+// wrote the cache.
+func (r *runner) saveCache(rep *Report) bool {
+	c := r.xattrCache()
+	if c == nil {
+		return false
+	}
+	wrote, err := c.save()
+	rep.XattrCacheErr = err
+	return wrote
 }
 
 // endError is the reason the current phase stopped early, if it did.

@@ -3,6 +3,7 @@
 package sync_test
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -27,7 +28,7 @@ func openCache(t *testing.T, cacheDir, src, dst string) *sync.XattrCache {
 		}
 		fds[i] = fd
 	}
-	// The cache folder stays open for Save; the roots were needed only to identify them (a
+	// The cache folder stays open for the run to save the cache in; the roots were needed only to identify them (a
 	// root left open would keep the backup from being unmounted).
 	t.Cleanup(func() { unix.Close(fds[0]) })
 	defer unix.Close(fds[1])
@@ -64,17 +65,20 @@ func TestXattrCache(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// The first run onto an empty backup remembers nothing (it created every entry); the
-	// second run of mirror's checks, with the same cache, compares and remembers them.
+	// The first run onto an empty backup remembers nothing (it created every entry), and saves
+	// that; a cache serves one run, so the second run of mirror's checks, given the same one,
+	// remembers nothing more.
 	c := openCache(t, cacheDir, src, dst)
 	if c.Entries() != 0 || c.Unused() != "" {
 		t.Fatalf("a new cache: %d entries, unused because %q", c.Entries(), c.Unused())
 	}
 	mirror(t, src, dst, sync.Options{XattrCache: c})
-	if err := c.Save(); err != nil {
-		t.Fatal(err)
+	if c = openCache(t, cacheDir, src, dst); c.Entries() != 0 || c.Unused() != "" {
+		t.Fatalf("after a full copy the saved cache holds %d entries (%q), want none", c.Entries(), c.Unused())
 	}
-	// a, b, c, sub/d, sub/l and the inode of h1 and sub/h2.
+	// The next run compares every entry, remembers them and saves them: a, b, c, sub/d,
+	// sub/l and the inode of h1 and sub/h2.
+	mirror(t, src, dst, sync.Options{XattrCache: c})
 	c = openCache(t, cacheDir, src, dst)
 	if c.Entries() != 6 {
 		t.Fatalf("the saved cache holds %d entries, want 6 (%q)", c.Entries(), c.Unused())
@@ -95,16 +99,10 @@ func TestXattrCache(t *testing.T) {
 	if err := unix.Lsetxattr(filepath.Join(dst, "sub/l"), "trusted.extra", []byte("x"), 0); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Save(); err != nil {
-		t.Fatal(err)
-	}
 	c = openCache(t, cacheDir, src, dst)
 	rep = mirror(t, src, dst, sync.Options{XattrCache: c}) // rsync --checksum agrees afterwards
 	if rep.MetadataOnly != 4 {
 		t.Errorf("run after changes on both sides: %d metadata changes, want 4\n%s", rep.MetadataOnly, fmtReport(rep))
-	}
-	if err := c.Save(); err != nil {
-		t.Fatal(err)
 	}
 
 	// A forged entry for a pair whose xattrs differ is believed: the run does not read them.
@@ -126,9 +124,6 @@ func TestXattrCache(t *testing.T) {
 	// Mounted once since the save (the next update's own mount): still used. Twice: dropped.
 	c = openCache(t, cacheDir, src, dst)
 	mirror(t, src, dst, sync.Options{XattrCache: c})
-	if err := c.Save(); err != nil {
-		t.Fatal(err)
-	}
 	dstImg.unmount(t)
 	dst = dstImg.mountAt(t, dstDir)
 	if c = openCache(t, cacheDir, src, dst); c.Entries() != 6 {
@@ -143,8 +138,8 @@ func TestXattrCache(t *testing.T) {
 }
 
 // TestXattrCacheNotAFile: whatever stands in the cache file's place (the folder may be on a
-// backup someone else wrote) is an unused cache, never followed nor waited on, and Save puts a
-// regular file in its place.
+// backup someone else wrote) is an unused cache, never followed nor waited on, and the run
+// saves a regular file in its place.
 func TestXattrCacheNotAFile(t *testing.T) {
 	parallel(t)
 	src := newExt4(t, 32)
@@ -181,18 +176,87 @@ func TestXattrCacheNotAFile(t *testing.T) {
 				t.Fatalf("%d entries, unused because %q; want none, not a regular file", c.Entries(), c.Unused())
 			}
 			mirror(t, src, dst, sync.Options{XattrCache: c})
-			if err := c.Save(); err != nil {
-				t.Fatal(err)
-			}
 			var st unix.Stat_t
 			if err := unix.Lstat(p, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
-				t.Fatalf("after Save: %v, mode %o; want a regular file", err, st.Mode)
+				t.Fatalf("after the run: %v, mode %o; want a regular file", err, st.Mode)
 			}
 			if c := openCache(t, cacheDir, src, dst); c.Entries() != 1 || c.Unused() != "" {
 				t.Fatalf("the saved cache: %d entries, unused because %q; want 1", c.Entries(), c.Unused())
 			}
 			if b, err := os.ReadFile(target); err != nil || string(b) != "not a cache" {
 				t.Fatalf("the symlink's target changed: %q, %v", b, err)
+			}
+		})
+	}
+}
+
+// TestXattrCacheSavedByTheRun: a run that completes saves its cache, even one that changed
+// nothing but learnt entries; a dry run and a run that fails save nothing; a cache that cannot
+// be saved is in the report, and the run itself succeeds.
+func TestXattrCacheSavedByTheRun(t *testing.T) {
+	parallel(t)
+	src := newExt4(t, 32)
+	build(t, src, node{Path: "a", Type: 'f', Data: "a", Xattrs: map[string]string{"user.a": "1"}})
+	for _, tc := range []struct {
+		name     string
+		opts     sync.Options
+		before   func(cacheDir string) // after the cache is opened
+		cancel   bool
+		want     int  // entries in the saved cache, -1 for no file
+		wantErr  bool // Report.XattrCacheErr
+		mirrored bool
+	}{
+		{name: "no-op learns", want: 1, mirrored: true},
+		{name: "copy", before: func(string) {
+			if err := os.WriteFile(filepath.Join(src, "b"), []byte("new"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}, want: 1, mirrored: true},
+		{name: "dry run", opts: sync.Options{DryRun: true}, want: -1},
+		{name: "cancelled", cancel: true, want: -1},
+		{name: "folder gone", before: func(dir string) {
+			if err := os.Remove(dir); err != nil {
+				t.Fatal(err)
+			}
+		}, want: -1, wantErr: true, mirrored: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dst := newExt4(t, 32)
+			mirror(t, src, dst, sync.Options{})
+			cacheDir := filepath.Join(t.TempDir(), "cache")
+			if err := os.Mkdir(cacheDir, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			opts := tc.opts
+			opts.XattrCache = openCache(t, cacheDir, src, dst)
+			if tc.before != nil {
+				tc.before(cacheDir)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			if tc.cancel {
+				cancel()
+			}
+			rep, err := sync.Mirror(ctx, src, dst, opts)
+			cancel()
+			if (err != nil) != tc.cancel {
+				t.Fatalf("Mirror: %v", err)
+			}
+			if (rep.XattrCacheErr != nil) != tc.wantErr {
+				t.Fatalf("Report.XattrCacheErr = %v, want an error: %v", rep.XattrCacheErr, tc.wantErr)
+			}
+			if tc.mirrored {
+				assertRsyncAgreesArgs(t, src, dst, nil)
+			}
+			_, statErr := os.Lstat(filepath.Join(cacheDir, sync.XattrCacheFile))
+			switch {
+			case tc.want < 0 && statErr == nil:
+				t.Fatal("the run saved its cache")
+			case tc.want >= 0 && statErr != nil:
+				t.Fatalf("the run saved no cache: %v", statErr)
+			case tc.want >= 0:
+				if c := openCache(t, cacheDir, src, dst); c.Entries() != tc.want {
+					t.Fatalf("the saved cache holds %d entries (%q), want %d", c.Entries(), c.Unused(), tc.want)
+				}
 			}
 		})
 	}

@@ -77,8 +77,8 @@ func runSync(ctx context.Context, env *environment, args []string) error {
 		opts.XattrCache = c
 	}
 	rep, err := tbsync.Mirror(ctx, fs.Arg(0), fs.Arg(1), opts)
-	if err == nil && opts.XattrCache != nil && !opts.DryRun {
-		err = opts.XattrCache.Save()
+	if err == nil {
+		err = rep.XattrCacheErr
 	}
 	if err != nil {
 		log.WithError(err).Debug("sync failed")
