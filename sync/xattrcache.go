@@ -61,6 +61,7 @@ type XattrCache struct {
 	spent  bool           // saved (or tried to): records nothing more
 	start  time.Time      // the run's start; ctimes after start-racyMargin are not remembered
 	old    []fingerprint
+	index  bucketIndex     // where in old to look for a fingerprint
 	hit    []atomic.Uint64 // bit i: old[i] matched in this run
 	mu     gosync.Mutex
 	added  [][]fingerprint // chunks of addedChunk, off the heap, so that growing never copies
@@ -156,6 +157,7 @@ func OpenXattrCache(dirFD, srcFD, dstFD int) (*XattrCache, error) {
 	// Unmapped when the cache is garbage: c.old points into mem, mem not back to c.
 	runtime.AddCleanup(c, freeOffHeap, mem)
 	c.old, c.saved = fps, &saved
+	c.index = newBucketIndex(fps)
 	c.hit = make([]atomic.Uint64, (len(fps)+63)/64)
 	return c, nil
 }
@@ -214,11 +216,48 @@ func (c *XattrCache) known(s, d *unix.Stat_t) bool {
 	if c == nil || len(c.old) == 0 {
 		return false
 	}
-	i, ok := slices.BinarySearchFunc(c.old, fingerprintOf(s, d), cmpFingerprint)
+	fp := fingerprintOf(s, d)
+	lo, hi := c.index.bounds(fp)
+	i, ok := slices.BinarySearchFunc(c.old[lo:hi], fp, cmpFingerprint)
 	if ok {
+		i += lo
 		c.hit[i/64].Or(1 << (i % 64))
 	}
 	return ok
+}
+
+// bucketIndex finds the few entries of a sorted []fingerprint that may hold a fingerprint, by
+// its first word's top bits: fingerprints are uniformly spread (mix), so each bucket holds
+// about eight entries, two cache lines. A binary search of the whole cache takes 15 probes at
+// 30,000 entries and 20 at a million (16 MiB), most of them cache misses: 150 and 330 ns per
+// lookup here, against 46 and 83 through the index (BenchmarkXattrCacheLookup), of a no-op
+// update's 3 to 6 µs per name.
+type bucketIndex struct {
+	start []uint32 // start[b]: the first entry whose top bits are at least b; one more at the end
+	bits  uint
+}
+
+func newBucketIndex(fps []fingerprint) bucketIndex {
+	x := bucketIndex{bits: uint(bits.Len(uint(len(fps) / 8)))}
+	x.start = make([]uint32, 1<<x.bits+1)
+	i := 0
+	for b := range x.start {
+		for i < len(fps) && x.bucket(fps[i]) < uint64(b) {
+			i++
+		}
+		x.start[b] = uint32(i) // at most maxCacheEntries
+	}
+	return x
+}
+
+// bucket is fp's bucket: the top bits of its first word (0 with no bits: a shift by 64 of an
+// unsigned is 0).
+func (x bucketIndex) bucket(fp fingerprint) uint64 { return fp[0] >> (64 - x.bits) }
+
+// bounds is the part of the indexed slice where fp would be.
+func (x bucketIndex) bounds(fp fingerprint) (lo, hi int) {
+	b := x.bucket(fp)
+	return int(x.start[b]), int(x.start[b+1])
 }
 
 // verified remembers that the xattrs of s and d were read and found equal after s and d were

@@ -4,7 +4,9 @@ package sync
 
 import (
 	"bytes"
+	"fmt"
 	"io"
+	"math/rand/v2"
 	"runtime"
 	"slices"
 	"strings"
@@ -184,4 +186,88 @@ func TestCacheOffHeap(t *testing.T) {
 	}
 	runtime.KeepAlive(c)
 	runtime.KeepAlive(&file) // counted in before: it must not be freed in between
+}
+
+// sortedFingerprints returns n distinct fingerprints spread as fingerprintOf spreads them,
+// sorted, and as many that are not among them.
+func sortedFingerprints(n int, seed uint64) (in, out []fingerprint) {
+	for i := range uint64(2 * n) {
+		fp := fingerprint{mix(seed ^ i), mix(^seed ^ i)}
+		if i%2 == 0 {
+			in = append(in, fp)
+		} else {
+			out = append(out, fp)
+		}
+	}
+	slices.SortFunc(in, cmpFingerprint)
+	return in, out
+}
+
+// TestBucketIndex: a lookup through the index finds every loaded fingerprint at its place and
+// none of the others, whatever the number of entries, bunched fingerprints included (a
+// forged file may hold anything sorted).
+func TestBucketIndex(t *testing.T) {
+	for _, n := range []int{1, 2, 7, 8, 9, 100, 4096, 30001} {
+		in, out := sortedFingerprints(n, uint64(n))
+		bunched := make([]fingerprint, n)
+		for i := range bunched {
+			bunched[i] = fingerprint{^uint64(0) - uint64(n-i)/3, uint64(i)} // top bucket, equal first words
+		}
+		for name, fps := range map[string][]fingerprint{"spread": in, "bunched": bunched} {
+			x := newBucketIndex(fps)
+			if len(x.start) != 1<<x.bits+1 || int(x.start[len(x.start)-1]) != len(fps) {
+				t.Fatalf("%s %d: %d buckets ending at %d", name, n, len(x.start), x.start[len(x.start)-1])
+			}
+			for i, fp := range fps {
+				lo, hi := x.bounds(fp)
+				j, ok := slices.BinarySearchFunc(fps[lo:hi], fp, cmpFingerprint)
+				if !ok || lo+j != i {
+					t.Fatalf("%s %d: entry %d found: %v at %d (bucket %d..%d)", name, n, i, ok, lo+j, lo, hi)
+				}
+			}
+			for _, fp := range out {
+				lo, hi := x.bounds(fp)
+				if _, ok := slices.BinarySearchFunc(fps[lo:hi], fp, cmpFingerprint); ok {
+					t.Fatalf("%s %d: a fingerprint not loaded was found", name, n)
+				}
+			}
+		}
+	}
+	if x := newBucketIndex(nil); len(x.start) != 2 || x.start[0] != 0 || x.start[1] != 0 {
+		t.Fatalf("empty: %v", x.start)
+	}
+}
+
+// BenchmarkXattrCacheLookup: looking up fingerprints, half of them loaded, in a cache of 30,000
+// and of a million entries, by a binary search of the whole cache and through the index.
+func BenchmarkXattrCacheLookup(b *testing.B) {
+	for _, n := range []int{30000, 1 << 20} {
+		in, out := sortedFingerprints(n, 1)
+		probe := make([]fingerprint, 0, 2*n)
+		for i := range in {
+			probe = append(probe, in[i], out[i])
+		}
+		rand.New(rand.NewPCG(1, 2)).Shuffle(len(probe), func(i, j int) { probe[i], probe[j] = probe[j], probe[i] })
+		x := newBucketIndex(in)
+		b.Run(fmt.Sprintf("entries=%d/binary", n), func(b *testing.B) {
+			found := 0
+			for i := 0; b.Loop(); i++ {
+				if _, ok := slices.BinarySearchFunc(in, probe[i%len(probe)], cmpFingerprint); ok {
+					found++
+				}
+			}
+			_ = found
+		})
+		b.Run(fmt.Sprintf("entries=%d/index", n), func(b *testing.B) {
+			found := 0
+			for i := 0; b.Loop(); i++ {
+				fp := probe[i%len(probe)]
+				lo, hi := x.bounds(fp)
+				if _, ok := slices.BinarySearchFunc(in[lo:hi], fp, cmpFingerprint); ok {
+					found++
+				}
+			}
+			_ = found
+		})
+	}
 }
