@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -16,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"tails-backup/internal/testtree"
 	"tails-backup/tails"
 	"tails-backup/wire"
 )
@@ -27,21 +27,7 @@ var engineTempName = regexp.MustCompile(`^\.tails-backup-(part-[0-9a-f]{32}|[1-9
 // engineTemps lists, relative to root, the entries named as the engine's temporaries.
 func engineTemps(t testing.TB, root string) []string {
 	t.Helper()
-	var out []string
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if engineTempName.MatchString(d.Name()) {
-			rel, _ := filepath.Rel(root, p)
-			out = append(out, rel)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return testtree.Find(t, root, engineTempName.MatchString)
 }
 
 // plantKeepingMtime writes the file rel under root (root's, 0600, as the engine makes its

@@ -4,13 +4,13 @@ package sync_test
 
 import (
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
+	"tails-backup/internal/testtree"
 	"tails-backup/sync"
 )
 
@@ -18,21 +18,7 @@ import (
 // temporaries.
 func engineTempsUnder(t testing.TB, root string) []string {
 	t.Helper()
-	var out []string
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if sync.IsTempName(d.Name()) {
-			rel, _ := filepath.Rel(root, p)
-			out = append(out, rel)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return testtree.Find(t, root, sync.IsTempName)
 }
 
 // tempExcludes are rsync's patterns for the engine's temporaries, in any folder.

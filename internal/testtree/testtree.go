@@ -1,8 +1,9 @@
-// Package testtree writes the small file trees of tests: a Tails system partition, a
-// Persistent Storage's few files.
+// Package testtree writes and searches the small file trees of tests: a Tails system
+// partition, a Persistent Storage's few files.
 package testtree
 
 import (
+	"io/fs"
 	"os"
 	"path/filepath"
 	"testing"
@@ -28,4 +29,28 @@ func Write(t testing.TB, root string, files map[string]string, mtime time.Time) 
 			}
 		}
 	}
+}
+
+// Find lists, relative to root, the entries under root (root itself included, as ".") whose
+// names match, in lexical order.
+func Find(t testing.TB, root string, match func(name string) bool) []string {
+	t.Helper()
+	var out []string
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if match(d.Name()) {
+			rel, err := filepath.Rel(root, p)
+			if err != nil {
+				return err
+			}
+			out = append(out, rel)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }

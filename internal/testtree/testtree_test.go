@@ -3,6 +3,8 @@ package testtree
 import (
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -26,5 +28,19 @@ func TestWrite(t *testing.T) {
 	Write(t, root, map[string]string{"now": ""}, time.Time{})
 	if fi, err := os.Stat(filepath.Join(root, "now")); err != nil || time.Since(fi.ModTime()) > time.Minute {
 		t.Errorf("now: %v, %v; want the time of the write", fi, err)
+	}
+}
+
+// TestFind: the entries of a tree whose names match, at any depth, relative to the root.
+func TestFind(t *testing.T) {
+	root := t.TempDir()
+	Write(t, root, map[string]string{"a.tmp": "", "b": "", "d/c.tmp": "", "d/e/f.tmp": "", "d/e/g": ""}, time.Time{})
+	got := Find(t, root, func(name string) bool { return strings.HasSuffix(name, ".tmp") })
+	want := []string{"a.tmp", "d/c.tmp", "d/e/f.tmp"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("Find = %q, want %q", got, want)
+	}
+	if got := Find(t, root, func(string) bool { return false }); len(got) != 0 {
+		t.Fatalf("Find with no match = %q", got)
 	}
 }
