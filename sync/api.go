@@ -87,6 +87,9 @@ type Options struct {
 	// afterRename, when set, is called after each rename of a new version over its name, with
 	// the entry's path, so that a test can cut the power at a chosen point of the commit.
 	afterRename func(rel string)
+	// afterSync, when set, is called after each syncfs of the rename barrier, before the
+	// batch's renames, so that a test can see what is renamed before and after a flush.
+	afterSync func()
 	// afterData, when set, is called after each block of file data written, with the file's
 	// path and the offset reached, so that a test can stop a run in the middle of a file.
 	afterData func(rel string, off int64)

@@ -246,7 +246,7 @@ func (r *runner) applyLeaf(rel string, srcFD, dstFD int, name string, s, d *unix
 		r.counted(&r.metaOnly, rel)
 		return false
 	case leafCreate, leafReplace:
-		if !r.replaceLeaf(rel, srcFD, dstFD, name, s, d, hasD) {
+		if !r.replaceLeaf(rel, srcFD, dstFD, name, s, d, hasD, nil) {
 			return false
 		}
 		if act == leafCreate {
@@ -261,7 +261,8 @@ func (r *runner) applyLeaf(rel string, srcFD, dstFD int, name string, s, d *unix
 
 // applyLinked mirrors a member of a hard-link group: the first member handled makes its
 // destination inode right (by linking to the scan's seed, by itself, or by a copy) and becomes
-// the group's target; every later member is a hard link to the target.
+// the group's target; every later member is a hard link to the target. A copy and the links to
+// it wait behind the rename barrier together (commit.go).
 func (r *runner) applyLinked(rel string, srcFD, dstFD int, name string, s, d *unix.Stat_t, hasD bool) bool {
 	g := r.links.get(linkKey{s.Dev, s.Ino})
 	if g == nil {
@@ -274,7 +275,7 @@ func (r *runner) applyLinked(rel string, srcFD, dstFD int, name string, s, d *un
 		if hasD && d.Ino == g.targetIno {
 			return false
 		}
-		err := r.linkTo(rel, srcFD, dstFD, name, g.target, g.targetIno, nil, d, hasD)
+		err := r.linkToGroup(rel, srcFD, dstFD, name, g, d, hasD)
 		if err == nil {
 			r.countLinked(rel, hasD)
 			return true
@@ -283,7 +284,7 @@ func (r *runner) applyLinked(rel string, srcFD, dstFD int, name string, s, d *un
 			r.fail(rel, "link", err)
 			return false
 		}
-		g.done = false // the target changed under us: start the group again from here
+		g.done, g.src = false, nil // the target changed under us: start the group again from here
 	}
 
 	act, srcX, dstX, _ := r.decideLeaf(rel, srcFD, dstFD, name, s, d, hasD, true)
@@ -309,7 +310,7 @@ func (r *runner) applyLinked(rel string, srcFD, dstFD int, name string, s, d *un
 			err := r.linkTo(rel, srcFD, dstFD, name, g.seed, g.seedIno, s, d, hasD)
 			if err == nil {
 				r.countLinked(rel, hasD)
-				g.done, g.target, g.targetIno = true, g.seed, g.seedIno
+				g.done, g.target, g.targetIno, g.src = true, g.seed, g.seedIno, nil
 				return true
 			}
 			if !errors.Is(err, errTargetGone) {
@@ -317,14 +318,18 @@ func (r *runner) applyLinked(rel string, srcFD, dstFD int, name string, s, d *un
 				return false
 			}
 		}
-		if !r.replaceLeaf(rel, srcFD, dstFD, name, s, d, hasD) {
+		// The copy waits behind the barrier; its temporary's inode becomes the target.
+		src := &linkSource{fd: -1}
+		if !r.replaceLeaf(rel, srcFD, dstFD, name, s, d, hasD, src) {
 			return false
 		}
 		r.countLinked(rel, hasD)
+		g.done, g.target, g.targetIno, g.src = true, rel, src.ino, src
+		return true
 	}
 	var now unix.Stat_t
 	if err := lstatAt(dstFD, name, &now); err == nil {
-		g.done, g.target, g.targetIno = true, rel, now.Ino
+		g.done, g.target, g.targetIno, g.src = true, rel, now.Ino, nil
 	}
-	return act == leafCreate || act == leafReplace
+	return false
 }

@@ -31,6 +31,14 @@ import (
 //
 // A directory's metadata (its mtime above all, which each rename into it changes) is queued
 // behind the renames of its entries, in the same order, so it is set after them.
+//
+// The members of a hard-link group go through the barrier too: the first member handled is
+// built as a temporary and queued like any file, keeping an O_PATH descriptor of its inode
+// (linkSource); every later member handled while that rename waits is a new link to the same
+// inode, made as a temporary of its own and queued behind it. One syncfs covers the group's
+// data and every name of it is renamed after; a batch given up (a cancelled run) drops the
+// later members' temporaries with the first's. Once the first is renamed, later members link
+// to its name (linkTo), whose data is on the device.
 type barrier struct {
 	r *runner
 
@@ -38,13 +46,14 @@ type barrier struct {
 	ops     []pendingOp
 	bytes   int64
 	dirs    map[linkKey]*heldDir // destination directories held open by ops, by device and inode
+	links   int                  // ops' linkSource descriptors held open
 	timer   *time.Timer
 	closed  bool
 	flushMu gosync.Mutex // serialises the commits, so that batches are applied in order
 
 	maxOps   int
 	maxBytes int64
-	maxDirs  int // descriptors the batch may hold; see newBarrier
+	maxDirs  int // descriptors the batch may hold (directories and linkSources); see newBarrier
 	maxAge   time.Duration
 }
 
@@ -56,6 +65,7 @@ type pendingOp struct {
 	replaces  *unix.Stat_t // a destination directory that the new entry replaces, removed first
 	copied    int64        // data bytes of the temporary, taken back if it is thrown away
 	meta      func(fd int) error
+	link      *linkSource // the temporary's inode, for a hard-link group's later members
 }
 
 // heldDir is a duplicate descriptor of a destination directory, kept while ops need it.
@@ -67,7 +77,8 @@ const (
 	barrierAge   = 2 * time.Second
 )
 
-// newBarrier returns the barrier of r; it may hold maxDirs directory descriptors at once.
+// newBarrier returns the barrier of r; it may hold maxDirs descriptors at once (directories,
+// and the temporaries of hard-link groups' targets).
 // Options.batch (tests) lowers the bounds.
 func newBarrier(r *runner, maxDirs int) *barrier {
 	b := &barrier{r: r, dirs: make(map[linkKey]*heldDir), maxOps: barrierOps, maxBytes: barrierBytes,
@@ -89,8 +100,9 @@ func newBarrier(r *runner, maxDirs int) *barrier {
 	return b
 }
 
-// heldDirBudget is how many directory descriptors the barrier may hold besides what workers
-// workers walking depth levels may hold (see fitWorkers), under the limit nofile.
+// heldDirBudget is how many descriptors the barrier may hold (directories, and the temporaries
+// of hard-link groups' targets) besides what workers walking depth levels may hold (see
+// fitWorkers), under the limit nofile.
 func heldDirBudget(workers, depth int, nofile uint64) int {
 	used := uint64(64 + workers*(2*depth+4))
 	if nofile <= used+1 {
@@ -101,10 +113,16 @@ func heldDirBudget(workers, depth int, nofile uint64) int {
 
 // rename queues the rename of tmp over name in the destination directory dirFD (rel is name's
 // path). replaces is the destination directory that the new entry replaces, if any; copied is
-// the data bytes of tmp. The rename happens after the next syncfs; the caller keeps dirFD open
-// only as long as it needs it.
-func (b *barrier) rename(dirFD int, rel, tmp, name string, replaces *unix.Stat_t, copied int64) error {
-	return b.queue(dirFD, pendingOp{rel: rel, tmp: tmp, name: name, replaces: replaces, copied: copied})
+// the data bytes of tmp; link, if not nil, holds a descriptor of tmp that the barrier owns from
+// then on, whether the queueing fails or not, and releases once the rename is made or given up.
+// The rename happens after the next syncfs; the caller keeps dirFD open only as long as it
+// needs it.
+func (b *barrier) rename(dirFD int, rel, tmp, name string, replaces *unix.Stat_t, copied int64, link *linkSource) error {
+	err := b.queue(dirFD, pendingOp{rel: rel, tmp: tmp, name: name, replaces: replaces, copied: copied, link: link})
+	if err != nil && link != nil {
+		link.release(false)
+	}
+	return err
 }
 
 // setMeta queues fn, which sets the metadata of the destination directory open as dirFD, behind
@@ -137,10 +155,13 @@ func (b *barrier) queue(dirFD int, op pendingOp) error {
 	op.dir = held
 	b.ops = append(b.ops, op)
 	b.bytes += op.copied
+	if op.link != nil {
+		b.links++
+	}
 	if len(b.ops) == 1 {
 		b.timer = time.AfterFunc(b.maxAge, b.flush)
 	}
-	full := len(b.ops) >= b.maxOps || b.bytes >= b.maxBytes || len(b.dirs) >= b.maxDirs
+	full := len(b.ops) >= b.maxOps || b.bytes >= b.maxBytes || len(b.dirs)+b.links >= b.maxDirs
 	b.mu.Unlock()
 	if full {
 		b.flush()
@@ -173,7 +194,7 @@ func (b *barrier) finish() {
 // take empties the batch; b.mu is held.
 func (b *barrier) take() ([]pendingOp, map[linkKey]*heldDir) {
 	ops, dirs := b.ops, b.dirs
-	b.ops, b.bytes, b.dirs = nil, 0, make(map[linkKey]*heldDir)
+	b.ops, b.bytes, b.dirs, b.links = nil, 0, make(map[linkKey]*heldDir), 0
 	if b.timer != nil {
 		b.timer.Stop()
 		b.timer = nil
@@ -199,6 +220,9 @@ func (b *barrier) commit(ops []pendingOp, dirs map[linkKey]*heldDir) {
 				r.setFatal(fmt.Errorf("flush the destination: %w", err))
 			}
 		}
+		if r.opts.afterSync != nil {
+			r.opts.afterSync()
+		}
 	}
 	for i, op := range ops {
 		if r.ctx.Err() != nil {
@@ -212,7 +236,11 @@ func (b *barrier) commit(ops []pendingOp, dirs map[linkKey]*heldDir) {
 			}
 			continue
 		}
-		if err := r.renameInPlace(op.dir.fd, op.rel, op.tmp, op.name, op.replaces); err != nil {
+		err := r.renameInPlace(op.dir.fd, op.rel, op.tmp, op.name, op.replaces)
+		if op.link != nil {
+			op.link.release(err == nil)
+		}
+		if err != nil {
 			unix.Unlinkat(op.dir.fd, op.tmp, 0)
 			r.bytesCopied.Add(-op.copied)
 			r.fail(op.rel, "copy", err)
@@ -224,6 +252,10 @@ func (b *barrier) commit(ops []pendingOp, dirs map[linkKey]*heldDir) {
 // run keeps for the next run to resume (resume.go).
 func (b *barrier) discard(ops []pendingOp) {
 	for _, op := range ops {
+		if op.link != nil {
+			// Before the temporary goes: no later member links to it from now on.
+			op.link.release(false)
+		}
 		if op.meta == nil {
 			if !b.r.keepTemp(op.tmp) {
 				unix.Unlinkat(op.dir.fd, op.tmp, 0)

@@ -23,6 +23,13 @@ func WithAfterRename(opts Options, fn func(rel string)) Options {
 	return opts
 }
 
+// WithAfterSync returns opts with fn called after each syncfs of the rename barrier, before
+// the renames of its batch (from the committing goroutine).
+func WithAfterSync(opts Options, fn func()) Options {
+	opts.afterSync = fn
+	return opts
+}
+
 // WithBatches returns opts with the rename barrier committing a batch at ops entries, bytes of
 // data, dirs directories held or age since its first entry; 0 keeps a default.
 func WithBatches(opts Options, ops int, bytes int64, dirs int, age time.Duration) Options {

@@ -269,14 +269,17 @@ var errDestinationChanged = errors.New("changed on the destination while it was 
 // out of space where copying one file at a time would fit. On ENOSPC the copy removes its
 // temporary, waits until no other copy is in flight, commits the waiting renames (which free
 // the old versions) and tries again alone; only then is the destination really full.
-func (r *runner) replaceLeaf(rel string, srcFD, dstFD int, name string, s, d *unix.Stat_t, hasD bool) bool {
+//
+// link, for the first member of a hard-link group, receives the temporary's inode, for the
+// group's later members to link to (linkSource).
+func (r *runner) replaceLeaf(rel string, srcFD, dstFD int, name string, s, d *unix.Stat_t, hasD bool, link *linkSource) bool {
 	r.spaceMu.RLock()
-	err := r.tryReplace(rel, srcFD, dstFD, name, s, d, hasD)
+	err := r.tryReplace(rel, srcFD, dstFD, name, s, d, hasD, link)
 	r.spaceMu.RUnlock()
 	if err != nil && isNoSpace(err) && r.ctx.Err() == nil {
 		r.spaceMu.Lock()
 		r.commit.flush() // the renames waiting behind the barrier free their old versions
-		err = r.tryReplace(rel, srcFD, dstFD, name, s, d, hasD)
+		err = r.tryReplace(rel, srcFD, dstFD, name, s, d, hasD, link)
 		r.spaceMu.Unlock()
 	}
 	if err == nil {
@@ -295,19 +298,17 @@ func (r *runner) replaceLeaf(rel string, srcFD, dstFD int, name string, s, d *un
 }
 
 // tryReplace does one attempt of replaceLeaf; on failure it leaves no temporary behind (but a
-// resumable one when the caller cancelled the run, for the next run to resume). The
-// new entry is renamed over name by the rename barrier once its data is on the device, except
-// a member of a hard-link group (several source links): the group's later members are linked to
-// the inode found under its name, so it is renamed at once, after its own data is flushed
-// (fdatasync), so that links made to it never name data still in the page cache.
-func (r *runner) tryReplace(rel string, srcFD, dstFD int, name string, s, d *unix.Stat_t, hasD bool) error {
+// resumable one when the caller cancelled the run, for the next run to resume). The new entry
+// is renamed over name by the rename barrier once its data is on the device. With link (the
+// first member of a hard-link group), the barrier also holds the temporary's inode for the
+// group's later members, which link to it and queue their renames behind it (commit.go).
+func (r *runner) tryReplace(rel string, srcFD, dstFD int, name string, s, d *unix.Stat_t, hasD bool, link *linkSource) error {
 	var tmp string
-	now := s.Nlink > 1
 	var err error
 	var copied, resumed int64 // data bytes this attempt counted (taken back if it fails) and kept
 	switch s.Mode & unix.S_IFMT {
 	case unix.S_IFREG:
-		tmp, copied, resumed, err = r.buildFile(rel, srcFD, dstFD, name, now)
+		tmp, copied, resumed, err = r.buildFile(rel, srcFD, dstFD, name)
 	case unix.S_IFLNK:
 		tmp = r.tmpName()
 		err = r.buildSymlink(srcFD, dstFD, name, tmp, s)
@@ -319,17 +320,11 @@ func (r *runner) tryReplace(rel string, srcFD, dstFD int, name string, s, d *uni
 	if hasD && isDir(d) {
 		replaces = d
 	}
-	switch {
-	case err != nil:
-	case now && !isReg(s):
-		// A long symlink target has a data block of its own; rare enough for a syncfs.
-		if err = unix.Syncfs(dstFD); err == nil {
-			err = r.renameInPlace(dstFD, rel, tmp, name, replaces)
-		}
-	case now:
-		err = r.renameInPlace(dstFD, rel, tmp, name, replaces)
-	default:
-		err = r.commit.rename(dstFD, rel, tmp, name, replaces, copied)
+	if err == nil && link != nil {
+		err = link.hold(dstFD, tmp)
+	}
+	if err == nil {
+		err = r.commit.rename(dstFD, rel, tmp, name, replaces, copied, link)
 	}
 	if err != nil {
 		if tmp != "" && !r.keepTemp(tmp) {
@@ -384,10 +379,10 @@ func (r *runner) finishNode(dstFD int, tmp string, s *unix.Stat_t, srcX []xattr)
 
 // buildFile copies the regular file name into a new temporary file, with its metadata, and
 // returns the temporary's name ("" when none was made), the data bytes it counted and the bytes
-// it kept from an earlier run's copy (resume.go); durable flushes the temporary's data to the
-// device (fdatasync). A file that changes while it is copied is copied again, twice at most; the
-// bytes of an attempt that is thrown away are taken back from the count.
-func (r *runner) buildFile(rel string, srcFD, dstFD int, name string, durable bool) (tmp string, copied, resumed int64, err error) {
+// it kept from an earlier run's copy (resume.go). A file that changes while it is copied is
+// copied again, twice at most; the bytes of an attempt that is thrown away are taken back from
+// the count.
+func (r *runner) buildFile(rel string, srcFD, dstFD int, name string) (tmp string, copied, resumed int64, err error) {
 	sfd, err := openFileAt(srcFD, name)
 	if err != nil {
 		return "", 0, 0, &readError{err}
@@ -439,11 +434,6 @@ func (r *runner) buildFile(rel string, srcFD, dstFD int, name string, durable bo
 	r.sanitize(&st)
 	if err := applyMeta(tfd, &st, srcX, nil, true); err != nil {
 		return tmp, copied, 0, err
-	}
-	if durable {
-		if err := unix.Fdatasync(tfd); err != nil {
-			return tmp, copied, 0, &opError{op: "flush", err: err}
-		}
 	}
 	return tmp, copied, from, nil
 }
@@ -639,7 +629,8 @@ type linkKey struct{ dev, ino uint64 }
 // linkGroup is the destination side of a source inode with several links. The scan notes a
 // member whose destination already holds the right data (the seed); during the copy the first
 // member to be handled makes its destination inode right (by itself, by linking to the seed, or
-// by a copy) and becomes the target, and every later member is a hard link to the target.
+// by a copy) and becomes the target, and every later member is a hard link to the target: to
+// the target's temporary while its rename waits behind the barrier (src), to its name after.
 type linkGroup struct {
 	mu gosync.Mutex
 	// scan
@@ -652,6 +643,61 @@ type linkGroup struct {
 	target    string // relative path of the member whose destination inode is right
 	targetIno uint64
 	done      bool
+	src       *linkSource // the target's temporary, when the target was copied
+}
+
+// linkSource is the temporary of a hard-link group's target, copied by this run, while its
+// rename waits behind the barrier: an O_PATH descriptor of its inode, which the barrier closes
+// once the rename is made or given up (release). Until then later members link to the inode
+// through it; after, to the target's name if it was renamed.
+type linkSource struct {
+	mu      gosync.Mutex
+	fd      int // -1 once released
+	ino     uint64
+	renamed bool // released after the rename over the target's name
+}
+
+// hold opens the temporary tmp of the destination directory dirFD for later members to link to.
+func (l *linkSource) hold(dirFD int, tmp string) error {
+	fd, err := openPathAt(dirFD, tmp)
+	if err != nil {
+		return &opError{op: "open", err: err}
+	}
+	var st unix.Stat_t
+	if err := fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return err
+	}
+	l.mu.Lock()
+	l.fd, l.ino, l.renamed = fd, st.Ino, false
+	l.mu.Unlock()
+	return nil
+}
+
+// release closes the descriptor; renamed says whether the temporary was renamed over its name.
+func (l *linkSource) release(renamed bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.fd >= 0 {
+		unix.Close(l.fd)
+		l.fd = -1
+	}
+	l.renamed = renamed
+}
+
+// link makes tmp, in the destination directory dirFD, a new link to the held temporary's inode.
+// linked is false when the source was released already; renamed then tells whether the target
+// is in place under its name.
+func (l *linkSource) link(dirFD int, tmp string) (linked, renamed bool, err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.fd < 0 {
+		return false, l.renamed, nil
+	}
+	if err := unix.Linkat(l.fd, "", dirFD, tmp, unix.AT_EMPTY_PATH); err != nil {
+		return false, false, err
+	}
+	return true, false, nil
 }
 
 // linkTable holds the groups seen; its size is the number of source inodes with several
@@ -688,6 +734,36 @@ func (r *runner) countLinked(rel string, hadEntry bool) {
 }
 
 var errTargetGone = errors.New("the hard link target changed")
+
+// linkToGroup makes name a hard link to the group's target: to the target's temporary through
+// the rename barrier, behind the target's own rename, while that waits (g.src), else to the
+// target's name at once (linkTo). g.mu is held.
+func (r *runner) linkToGroup(rel string, srcFD, dstFD int, name string, g *linkGroup, d *unix.Stat_t, hasD bool) error {
+	if g.src != nil {
+		tmp := r.tmpName()
+		linked, renamed, err := g.src.link(dstFD, tmp)
+		switch {
+		case errors.Is(err, unix.ENOENT):
+			return errTargetGone // removed from under us
+		case err != nil:
+			return &opError{op: "link", err: err}
+		case linked:
+			var replaces *unix.Stat_t
+			if hasD && isDir(d) {
+				replaces = d
+			}
+			if err := r.commit.rename(dstFD, rel, tmp, name, replaces, 0, nil); err != nil {
+				unix.Unlinkat(dstFD, tmp, 0)
+				return err
+			}
+			return nil
+		case !renamed:
+			return errTargetGone // given up: the run is stopping, or the rename failed
+		}
+		g.src = nil
+	}
+	return r.linkTo(rel, srcFD, dstFD, name, g.target, g.targetIno, nil, d, hasD)
+}
 
 // linkTo makes name a hard link to the destination inode at target, through a temporary link
 // renamed over name. The target is reopened beneath the destination root without following

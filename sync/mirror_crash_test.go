@@ -63,8 +63,8 @@ func makeCrashTrees(files int, seed uint64) (old, new crashTree) {
 		}
 		old[rel], new[rel] = content(o), content(n)
 	}
-	// Hard-link groups: "-b" is a link to "-a" (see writeCrashTree). The first member of a
-	// group is renamed at once, not behind the barrier.
+	// Hard-link groups: "-b" is a link to "-a" (see writeCrashTree). Both members wait
+	// behind the barrier, the second linked to the first's temporary.
 	for g := 0; g < 8; g++ {
 		o, n := content(size()), content(size())
 		for _, m := range []string{"a", "b"} {
