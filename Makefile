@@ -89,8 +89,10 @@ e2e:
 # A stick's speed (issue 16; not in CI, nor in .ci/run): in the guest of make e2e, after create,
 # a week of changes copied onto a backup stick that QEMU throttles like a common flash stick
 # (20 MB/s, 150 write requests/s), by the agent and by Tails' rsync -PaSHAXv --del from the same
-# state of the stick, then the engine alone by number of workers; prints the tables
-# (docs/benchmark.md). E2E_DEBIAN and E2E_ACCEL as for make e2e.
+# state of the stick, then the engine alone by number of workers, then a 200 MiB video with the
+# stick pulled once E2E_RESUME_PULL_PERCENT (a whole number from 5 to 95, 40 when unset) of it
+# is written and plugged again; prints the tables (docs/benchmark.md). E2E_DEBIAN and E2E_ACCEL
+# as for make e2e.
 e2e-bench:
 	./.ci/deps e2e
 	$(GO) test -tags e2e -count=1 -timeout 60m -v -run 'TestE2EBench$$' ./e2e/

@@ -285,7 +285,7 @@ func (w *World) ScenarioPulls(ctx context.Context) error {
 }
 
 // ScenarioPullLargeFile (10-pull-large-file, the last pull of scenario 10): a new large video
-// (resumeSize), the stick (20 MB/s) pulled once QEMU counts resumePullPercent of its size
+// (resumeSize), the stick (20 MB/s) pulled once QEMU counts defaultResumePullPercent of its size
 // written since the plug, while the root helper still copies it (the pull of make e2e-bench,
 // stickresume.go), with the guest's usual dirty limits (the copy runs ahead of the stick);
 // then, as soon as the user is told, the stick is plugged again with nothing cleaned up by
@@ -326,7 +326,7 @@ func (w *World) ScenarioPullLargeFile(ctx context.Context) error {
 		holder, _ = w.G.Root(ctx, "sh", "-c", "mp=$(awk '$2 ~ \"^/media/amnesia/\" {print $2; exit}' /proc/mounts); cd \"$mp\" && { setsid sleep 600 </dev/null >/dev/null 2>&1 & echo $!; }")
 		holder = strings.TrimSpace(holder)
 	}
-	at, after, err := w.pullWhenWritten(ctx, st, int64(resumeSize)*resumePullPercent/100, nil, hold)
+	at, after, err := w.pullWhenWritten(ctx, st, int64(resumeSize)*defaultResumePullPercent/100, nil, hold)
 	if err != nil {
 		return w.explain(ctx, seq, err)
 	}

@@ -168,7 +168,13 @@ func TestE2EBench(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 55*time.Minute)
 	defer cancel()
 	start := time.Now()
+	// A bad pull point stops the run before the guest boots.
+	pullPercent, err := ResumePullPercentFromEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
 	w, step := startRun(ctx, t)
+	w.Log.Logf("bench: the pull in the middle of a large file at %d %% of its size (E2E_RESUME_PULL_PERCENT)", pullPercent)
 	for _, s := range []struct {
 		name string
 		fn   func(context.Context) error
@@ -178,7 +184,7 @@ func TestE2EBench(t *testing.T) {
 		}
 	}
 	step("stick-bench", func(ctx context.Context) error {
-		res, err := w.StickBench(ctx)
+		res, err := w.StickBench(ctx, pullPercent)
 		if res.Ours.PlugToDone == 0 {
 			return err
 		}

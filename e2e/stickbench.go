@@ -78,8 +78,10 @@ type BenchResult struct {
 	Queue       string // the guest's view of the stick's queue
 	Ours, Rsync BenchRow
 	Sync        []SyncRun
-	// ResumeOurs and ResumeRsync are the pull in the middle of a large file.
+	// ResumeOurs and ResumeRsync are the pull in the middle of a large file, the stick pulled
+	// once ResumePullPercent of the video's size was written to it.
 	ResumeOurs, ResumeRsync ResumeRow
+	ResumePullPercent       int
 }
 
 func secs(d time.Duration) string { return strconv.FormatFloat(d.Seconds(), 'f', 1, 64) }
@@ -168,7 +170,7 @@ func (r BenchResult) Report() string {
 	fmt.Fprintf(&b, "The engine alone (tails-backup sync --workers N, ending with its syncfs), %s, onto the same state of the stick:\n\n%s", smallWeek, ParallelismTable(r.Sync))
 	if r.ResumeOurs.Name != "" {
 		fmt.Fprintf(&b, "\nA new %d MiB video, the stick pulled once %d %% of its size was written to it, then plugged again, onto the same state of the stick:\n\n%s\n",
-			resumeSize>>20, resumePullPercent, ResumeTable(r.ResumeOurs, r.ResumeRsync))
+			resumeSize>>20, r.ResumePullPercent, ResumeTable(r.ResumeOurs, r.ResumeRsync))
 		for _, row := range []ResumeRow{r.ResumeOurs, r.ResumeRsync} {
 			fmt.Fprintf(&b, "After the pull, the stick of %s held: %s\n", row.Name, row.Left)
 		}
@@ -217,9 +219,10 @@ func (w *World) dropCaches(ctx context.Context) error {
 
 // StickBench runs the bench on the backup that ScenarioCreate made (unplugged, unthrottled):
 // the stick's own speeds on a blank stick, then a week of changes by the agent and by rsync,
-// each onto an overlay of the backup, then the engine alone by workers.
-func (w *World) StickBench(ctx context.Context) (BenchResult, error) {
-	var res BenchResult
+// each onto an overlay of the backup, then the engine alone by workers, then the pull in the
+// middle of a large file once pullPercent of it was written to the stick.
+func (w *World) StickBench(ctx context.Context, pullPercent int) (BenchResult, error) {
+	res := BenchResult{ResumePullPercent: pullPercent}
 	backup := w.Sticks[StickBackup]
 	if err := w.calibrate(ctx, &res); err != nil {
 		return res, err
@@ -279,7 +282,7 @@ func (w *World) StickBench(ctx context.Context) (BenchResult, error) {
 		}
 		os.Remove(st.File)
 	}
-	res.ResumeOurs, res.ResumeRsync, err = w.resumeBench(ctx, ours)
+	res.ResumeOurs, res.ResumeRsync, err = w.resumeBench(ctx, ours, pullPercent)
 	return res, err
 }
 

@@ -125,3 +125,56 @@ func TestLastProgress(t *testing.T) {
 		})
 	}
 }
+
+func TestParseResumePullPercent(t *testing.T) {
+	tests := []struct {
+		env     string
+		want    int
+		wantErr bool
+	}{
+		{"", 40, false},
+		{"  ", 40, false},
+		{"40", 40, false},
+		{"75", 75, false},
+		{" 75\n", 75, false},
+		{"5", 5, false},
+		{"95", 95, false},
+		{"4", 0, true},
+		{"96", 0, true},
+		{"0", 0, true},
+		{"100", 0, true},
+		{"-40", 0, true},
+		{"40%", 0, true},
+		{"40.5", 0, true},
+		{"0x28", 0, true},
+		{"forty", 0, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.env, func(t *testing.T) {
+			got, err := parseResumePullPercent(tt.env)
+			if (err != nil) != tt.wantErr || got != tt.want {
+				t.Fatalf("parseResumePullPercent(%q) = %d, %v; want %d, error %v", tt.env, got, err, tt.want, tt.wantErr)
+			}
+			// The error names the variable, its value and what to set it to.
+			if err != nil && (!strings.Contains(err.Error(), "E2E_RESUME_PULL_PERCENT=") || !strings.Contains(err.Error(), strings.TrimSpace(tt.env)) ||
+				!strings.Contains(err.Error(), "from 5 to 95")) {
+				t.Errorf("error %q does not say what is wrong and what to do", err)
+			}
+		})
+	}
+}
+
+func TestResumePullPercentFromEnv(t *testing.T) {
+	for _, tt := range []struct {
+		env     string
+		want    int
+		wantErr bool
+	}{{"", 40, false}, {"60", 60, false}, {"99", 0, true}} {
+		t.Run(tt.env, func(t *testing.T) {
+			t.Setenv("E2E_RESUME_PULL_PERCENT", tt.env)
+			if got, err := ResumePullPercentFromEnv(); (err != nil) != tt.wantErr || got != tt.want {
+				t.Fatalf("ResumePullPercentFromEnv() with %q = %d, %v; want %d, error %v", tt.env, got, err, tt.want, tt.wantErr)
+			}
+		})
+	}
+}

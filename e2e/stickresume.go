@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -21,12 +22,38 @@ import (
 const (
 	// resumeSize is the size of the video: the demo's 200 MiB.
 	resumeSize = 200 << 20
-	// resumePullPercent is the share of the video's size written to the stick (QEMU's count of
-	// bytes written since the plug) at which the stick is pulled: 40 %.
-	resumePullPercent = 40
+	// defaultResumePullPercent is the share of the video's size written to the stick (QEMU's
+	// count of bytes written since the plug) at which the stick is pulled, unless
+	// E2E_RESUME_PULL_PERCENT says otherwise (make e2e-bench only; scenario 10-pull-large-file
+	// always pulls there): 40 %.
+	defaultResumePullPercent = 40
+	// minResumePullPercent and maxResumePullPercent bound E2E_RESUME_PULL_PERCENT: a pull
+	// before 5 % may come before the video's copy has begun (the stick's other writes come
+	// first), one after 95 % after it has ended.
+	minResumePullPercent, maxResumePullPercent = 5, 95
 	// resumeVideo is the video, in this Tails' Persistent Storage.
 	resumeVideo = persistenceMount + "/Persistent/Videos/e2e-bench-resume.mkv"
 )
+
+// ResumePullPercentFromEnv returns the pull point of make e2e-bench that
+// E2E_RESUME_PULL_PERCENT names: a whole number of percent from 5 to 95, 40 when unset.
+func ResumePullPercentFromEnv() (int, error) {
+	return parseResumePullPercent(os.Getenv("E2E_RESUME_PULL_PERCENT"))
+}
+
+// parseResumePullPercent reads a value of E2E_RESUME_PULL_PERCENT ("" is the default).
+func parseResumePullPercent(v string) (int, error) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return defaultResumePullPercent, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < minResumePullPercent || n > maxResumePullPercent {
+		return 0, fmt.Errorf("E2E_RESUME_PULL_PERCENT=%q is not a whole number from %d to %d: set it to the percentage of the video written to the stick when it is pulled, or leave it unset for %d",
+			v, minResumePullPercent, maxResumePullPercent, defaultResumePullPercent)
+	}
+	return n, nil
+}
 
 // ResumeRow is one tool's update of a large file cut off by a pull, then finished.
 type ResumeRow struct {
@@ -67,12 +94,13 @@ func ResumeTable(ours, rsync ResumeRow) string {
 	return b.String()
 }
 
-// resumeBench runs the pull in the middle of a large file on the stick whose image after is
+// resumeBench runs the pull in the middle of a large file, the stick pulled once pullPercent
+// of the video's size was written to it, on the stick whose image after is
 // (the overlay of the agent's update of the bench): the agent started again (the runs of the
 // engine alone stop it), the stick brought up to date with this Tails by the agent
 // (unthrottled), the video added, then ours and rsync, each on an overlay of that state, each
 // copy checked by rsync --checksum at its end.
-func (w *World) resumeBench(ctx context.Context, after *Stick) (ours, rsync ResumeRow, err error) {
+func (w *World) resumeBench(ctx context.Context, after *Stick, pullPercent int) (ours, rsync ResumeRow, err error) {
 	backup := w.Sticks[StickBackup]
 	ours, rsync = ResumeRow{Name: "ours (the agent's update)", Resumed: -1}, ResumeRow{Name: "Tails' rsync -PaSHAXv --del", Resumed: -1}
 	if err := w.StartAgent(ctx); err != nil {
@@ -94,13 +122,11 @@ func (w *World) resumeBench(ctx context.Context, after *Stick) (ours, rsync Resu
 		" && chown 1000:1000 "+resumeVideo+" && head -c1 "+resumeVideo+" >/dev/null && sync"); err != nil {
 		return ours, rsync, err
 	}
-	pullAt := int64(resumeSize) * resumePullPercent / 100
-
 	st, err := w.overlay(ctx, "bench-resume-ours", base.File, "qcow2", backup)
 	if err != nil {
 		return ours, rsync, err
 	}
-	if err := w.resumeOurs(ctx, st, pullAt, &ours); err != nil {
+	if err := w.resumeOurs(ctx, st, pullPercent, &ours); err != nil {
 		return ours, rsync, fmt.Errorf("ours: %w", err)
 	}
 	w.Log.Logf("bench: resume: ours %+v", ours)
@@ -108,7 +134,7 @@ func (w *World) resumeBench(ctx context.Context, after *Stick) (ours, rsync Resu
 	if err != nil {
 		return ours, rsync, err
 	}
-	if err := w.resumeRsync(ctx, rs, pullAt, &rsync); err != nil {
+	if err := w.resumeRsync(ctx, rs, pullPercent, &rsync); err != nil {
 		return ours, rsync, fmt.Errorf("rsync: %w", err)
 	}
 	w.Log.Logf("bench: resume: rsync %+v", rsync)
@@ -120,10 +146,12 @@ func (w *World) resumeBench(ctx context.Context, after *Stick) (ours, rsync Resu
 	return ours, rsync, nil
 }
 
-// resumeOurs plugs st with the agent running, pulls it once pullAt bytes were written to it,
+// resumeOurs plugs st with the agent running, pulls it once pullPercent of the video's size
+// was written to it,
 // waits for the agent to tell the user, looks at what the stick kept, then plugs it again
 // and times the update that finishes.
-func (w *World) resumeOurs(ctx context.Context, st *Stick, pullAt int64, row *ResumeRow) error {
+func (w *World) resumeOurs(ctx context.Context, st *Stick, pullPercent int, row *ResumeRow) error {
+	pullAt := int64(resumeSize) * int64(pullPercent) / 100
 	if err := w.dropCaches(ctx); err != nil {
 		return err
 	}
@@ -134,7 +162,7 @@ func (w *World) resumeOurs(ctx context.Context, st *Stick, pullAt int64, row *Re
 	if err := w.SetPinentry(ctx, st.Passphrase); err != nil {
 		return err
 	}
-	w.Say.Logf("You plug in your backup Tails, and pull it out when %d %% of the video is on it.", resumePullPercent)
+	w.Say.Logf("You plug in your backup Tails, and pull it out when %d %% of the video is on it.", pullPercent)
 	if err := w.Plug(ctx, st); err != nil {
 		return err
 	}
@@ -175,9 +203,10 @@ func (w *World) resumeOurs(ctx context.Context, st *Stick, pullAt int64, row *Re
 }
 
 // resumeRsync plugs st with the agent stopped and runs Tails' command (tailsCommand), pulls
-// the stick once pullAt bytes were written to it, looks at what the stick kept, then does it
+// the stick once pullPercent of the video's size was written to it, looks at what the stick kept, then does it
 // all again, timed.
-func (w *World) resumeRsync(ctx context.Context, st *Stick, pullAt int64, row *ResumeRow) error {
+func (w *World) resumeRsync(ctx context.Context, st *Stick, pullPercent int, row *ResumeRow) error {
+	pullAt := int64(resumeSize) * int64(pullPercent) / 100
 	if err := w.StopAgent(ctx); err != nil {
 		return err
 	}
@@ -187,7 +216,7 @@ func (w *World) resumeRsync(ctx context.Context, st *Stick, pullAt int64, row *R
 	if err := w.dropCaches(ctx); err != nil {
 		return err
 	}
-	w.Say.Logf("You plug in your backup Tails (the same stick, as it was before), back up with Tails' own command, and pull it out when %d %% of the video is on it.", resumePullPercent)
+	w.Say.Logf("You plug in your backup Tails (the same stick, as it was before), back up with Tails' own command, and pull it out when %d %% of the video is on it.", pullPercent)
 	start := time.Now()
 	if err := w.Plug(ctx, st); err != nil {
 		return err
