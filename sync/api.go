@@ -133,7 +133,7 @@ type Progress struct {
 	Phase      Phase
 	FilesDone  int64 // entries created, updated, changed or deleted so far
 	FilesTotal int64 // entries the scan found to change
-	BytesDone  int64 // file data written so far
+	BytesDone  int64 // file data written so far, or kept from an earlier run's copy (read back)
 	BytesTotal int64 // file data the scan found to copy
 	Path       string
 }

@@ -400,8 +400,12 @@ func (r *runner) buildFile(rel string, srcFD, dstFD int, name string) (tmp strin
 		return "", 0, 0, err
 	}
 	defer unix.Close(tfd)
-	// The bytes kept are not copied: the progress's total loses them.
-	r.bytesTotal.Add(-from)
+	// The bytes kept count as done in the progress (matchingPrefix) until this copy fails.
+	defer func() {
+		if err != nil {
+			r.bytesChecked.Add(-from)
+		}
+	}()
 	for attempt := 1; ; attempt++ {
 		n, err := r.copyData(rel, tfd, sfd, from, st.Size, allocated(&st) < st.Size, isPartialName(tmp))
 		copied += n
@@ -416,7 +420,7 @@ func (r *runner) buildFile(rel string, srcFD, dstFD int, name string) (tmp strin
 			break
 		}
 		r.bytesCopied.Add(-copied)
-		r.bytesTotal.Add(from)
+		r.bytesChecked.Add(-from)
 		copied, from = 0, 0
 		if attempt == 3 {
 			r.fileError(rel, "changed", ErrChanging)

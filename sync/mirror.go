@@ -133,10 +133,13 @@ type runner struct {
 	// counters of the current phase
 	created, updated, metaOnly, deleted, bytesCopied, scanned atomic.Int64
 	bytesResumed, bytesCompared                               atomic.Int64
-	needBytes, freedBytes, copyBytes                          atomic.Int64
-	phase                                                     atomic.Value // Phase
-	filesTotal, bytesTotal                                    atomic.Int64
-	curPath                                                   atomic.Pointer[string]
+	// bytesChecked is what the copy kept of resumable temporaries so far, read back and found
+	// equal to the source: done, in the progress, without being copied.
+	bytesChecked                     atomic.Int64
+	needBytes, freedBytes, copyBytes atomic.Int64
+	phase                            atomic.Value // Phase
+	filesTotal, bytesTotal           atomic.Int64
+	curPath                          atomic.Pointer[string]
 
 	errMu    gosync.Mutex
 	errs     []FileError
@@ -503,7 +506,7 @@ func (r *runner) noSpace() {
 	if unix.Fstatfs(r.dstRoot, &fs) == nil {
 		avail = int64(fs.Bavail) * fs.Bsize
 	}
-	need := r.bytesTotal.Load() - r.bytesCopied.Load()
+	need := r.bytesTotal.Load() - r.bytesCopied.Load() - r.bytesChecked.Load()
 	if need <= avail {
 		need = avail + 1
 	}

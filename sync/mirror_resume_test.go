@@ -179,7 +179,15 @@ func TestMirrorResumes(t *testing.T) {
 				t.Fatalf("the cancelled run kept %d bytes of %d; it was cancelled after %d", kept, resumeSize, cut)
 			}
 			want := c.change(t, srcFile, onlyPartial(t, dst), kept)
-			rep := mirror(t, src, dst, sync.Options{})
+			var last sync.Progress
+			rep := mirror(t, src, dst, sync.Options{Progress: func(p sync.Progress) {
+				if p.Phase != sync.PhaseScan && last.Phase != sync.PhaseDone {
+					last = p
+				}
+				if p.BytesDone > p.BytesTotal {
+					t.Errorf("progress: %d bytes done of %d", p.BytesDone, p.BytesTotal)
+				}
+			}, ProgressInterval: time.Millisecond})
 			if left := temporariesUnder(t, dst); len(left) != 0 {
 				t.Errorf("the run left temporaries: %q", left)
 			}
@@ -193,6 +201,11 @@ func TestMirrorResumes(t *testing.T) {
 			}
 			if rep.BytesCopied+rep.BytesResumed < size || rep.BytesCopied > size-want+int64(len("a small file beside it")) {
 				t.Errorf("the next run wrote %d bytes of a %d-byte file of which it kept %d", rep.BytesCopied, size, rep.BytesResumed)
+			}
+			// The kept bytes are done in the progress, not taken out of its total: the bar
+			// moves while they are read back.
+			if last.Phase != sync.PhaseDone || last.BytesDone != rep.BytesCopied+rep.BytesResumed || last.BytesTotal != last.BytesDone {
+				t.Errorf("the last progress: %s, %d of %d bytes done; the run copied %d and kept %d", last.Phase, last.BytesDone, last.BytesTotal, rep.BytesCopied, rep.BytesResumed)
 			}
 		})
 	}

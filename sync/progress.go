@@ -42,7 +42,7 @@ func (r *runner) snapshot() Progress {
 	p := Progress{
 		Phase:      r.phase.Load().(Phase),
 		FilesDone:  r.created.Load() + r.updated.Load() + r.metaOnly.Load() + r.deleted.Load(),
-		BytesDone:  r.bytesCopied.Load(),
+		BytesDone:  r.bytesCopied.Load() + r.bytesChecked.Load(),
 		FilesTotal: r.filesTotal.Load(),
 		BytesTotal: r.bytesTotal.Load(),
 	}

@@ -152,6 +152,7 @@ func (r *runner) resumeTemp(sfd, dstFD int, tmp string, s *unix.Stat_t) (fd int,
 	if err == nil {
 		err = ignoringEINTR(func() error { return unix.Ftruncate(fd, from) })
 		if err != nil {
+			r.bytesChecked.Add(-from)
 			err = &opError{op: "truncate", err: err}
 		}
 	}
@@ -229,13 +230,16 @@ func createTemp(dstFD int, tmp string) (int, error) {
 
 // matchingPrefix reads the first limit bytes of the temporary tfd and of the source sfd and
 // returns how many at the start are equal, rounded down to a block. A temporary that cannot be
-// read matches up to where it could be.
-func (r *runner) matchingPrefix(tfd, sfd int, limit int64) (int64, error) {
+// read matches up to where it could be. The bytes found equal count as done in the progress
+// (bytesChecked) as they are read, so that the bar moves while a large kept part is read back
+// from a slow stick; what it returns is what stays counted.
+func (r *runner) matchingPrefix(tfd, sfd int, limit int64) (kept int64, err error) {
 	bufp := r.copyBufs.Get().(*[]byte)
 	defer r.copyBufs.Put(bufp)
 	half := len(*bufp) / 2
 	a, b := (*bufp)[:half], (*bufp)[half:]
 	var off int64
+	defer func() { r.bytesChecked.Add(kept - off) }() // the rounding, or all on failure
 	for off < limit {
 		if err := r.ctx.Err(); err != nil {
 			return 0, err
@@ -248,6 +252,7 @@ func (r *runner) matchingPrefix(tfd, sfd int, limit int64) (int64, error) {
 		k, _ := readFull(tfd, b[:m], off)
 		same := commonPrefix(a[:k], b[:k])
 		off += int64(same)
+		r.bytesChecked.Add(int64(same))
 		if same < int(n) {
 			break
 		}
