@@ -222,14 +222,8 @@ func (w *World) ScenarioPulls(ctx context.Context) error {
 		if _, err := w.manifest(ctx, new); err != nil {
 			return err
 		}
-		seq, err := w.LastSeq(ctx)
+		seq, err := w.PlugAnswering(ctx, st, st.Passphrase)
 		if err != nil {
-			return err
-		}
-		if err := w.SetPinentry(ctx, st.Passphrase); err != nil {
-			return err
-		}
-		if err := w.Plug(ctx, st); err != nil {
 			return err
 		}
 		if _, err := w.WaitNote(ctx, seq, noteUpdating, noteUpdatingBody, 2*time.Minute); err != nil {
@@ -307,14 +301,8 @@ func (w *World) ScenarioPullLargeFile(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	seq, err := w.LastSeq(ctx)
+	seq, err := w.PlugAnswering(ctx, st, st.Passphrase)
 	if err != nil {
-		return err
-	}
-	if err := w.SetPinentry(ctx, st.Passphrase); err != nil {
-		return err
-	}
-	if err := w.Plug(ctx, st); err != nil {
 		return err
 	}
 	// Whether udisks' clean-up at the pull finds the file system still held by the helper
@@ -428,15 +416,9 @@ stat -f -c 'free for root after the filler: %%f blocks of %%S bytes' $PS`, size/
 	if _, err := w.manifest(ctx, "full-1"); err != nil {
 		return err
 	}
-	seq, err := w.LastSeq(ctx)
-	if err != nil {
-		return err
-	}
-	if err := w.SetPinentry(ctx, st.Passphrase); err != nil {
-		return err
-	}
 	w.Say.Logf("You plug in your backup.")
-	if err := w.Plug(ctx, st); err != nil {
+	seq, err := w.PlugAnswering(ctx, st, st.Passphrase)
+	if err != nil {
 		return err
 	}
 	n, err := w.WaitNote(ctx, seq, noteNotUpdated+"|"+noteDone, "", updateTimeout)

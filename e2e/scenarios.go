@@ -83,14 +83,11 @@ func (w *World) PrepareSticks(ctx context.Context) error {
 func (w *World) Pair(ctx context.Context) error {
 	st := w.Sticks[StickSecond]
 	w.Say.Logf("You plug in another Tails USB stick, with a Persistent Storage of its own, and run 'tails-backup pair' to make it a backup too.")
-	seq, err := w.LastSeq(ctx)
+	seq, err := w.PlugAnswering(ctx, st, st.Passphrase)
 	if err != nil {
 		return err
 	}
-	if err := w.SetPinentry(ctx, st.Passphrase); err != nil {
-		return err
-	}
-	ds, err := w.PlugAndWait(ctx, st)
+	ds, err := w.WaitDrive(ctx, st, "present", time.Minute)
 	if err != nil {
 		return err
 	}
@@ -174,14 +171,8 @@ func (w *World) plugAndUpdate(ctx context.Context, during func(context.Context) 
 func (w *World) plugAndUpdateSaying(ctx context.Context, texts updateTexts, during func(context.Context) error, answers ...string) (UpdateResult, error) {
 	st := w.Sticks[StickBackup]
 	var res UpdateResult
-	seq, err := w.LastSeq(ctx)
+	seq, err := w.PlugAnswering(ctx, st, answers...)
 	if err != nil {
-		return res, err
-	}
-	if err := w.SetPinentry(ctx, answers...); err != nil {
-		return res, err
-	}
-	if err := w.Plug(ctx, st); err != nil {
 		return res, err
 	}
 	found, err := w.WaitNote(ctx, seq, texts.updating, texts.updatingBody, 2*time.Minute)
@@ -435,14 +426,8 @@ func (w *World) ScenarioPull(ctx context.Context) error {
 	if err := w.ChangeData(ctx, 2, 200<<20); err != nil {
 		return err
 	}
-	seq, err := w.LastSeq(ctx)
+	seq, err := w.PlugAnswering(ctx, st, st.Passphrase)
 	if err != nil {
-		return err
-	}
-	if err := w.SetPinentry(ctx, st.Passphrase); err != nil {
-		return err
-	}
-	if err := w.Plug(ctx, st); err != nil {
 		return err
 	}
 	// Wait until the copy is under way: a progress notification below 95%.
@@ -559,14 +544,8 @@ func (w *World) ScenarioThunderbird(ctx context.Context) error {
 		return err
 	}
 	w.Say.Logf("Thunderbird is open (process %d) when you plug in your backup.", pid)
-	seq, err := w.LastSeq(ctx)
+	seq, err := w.PlugAnswering(ctx, st, st.Passphrase)
 	if err != nil {
-		return err
-	}
-	if err := w.SetPinentry(ctx, st.Passphrase); err != nil {
-		return err
-	}
-	if err := w.Plug(ctx, st); err != nil {
 		return err
 	}
 	q, err := w.WaitNote(ctx, seq, "Close Thunderbird?", "Close it to back up its data, or skip that data this time", 3*time.Minute)

@@ -155,15 +155,9 @@ func (w *World) resumeOurs(ctx context.Context, st *Stick, pullPercent int, row 
 	if err := w.dropCaches(ctx); err != nil {
 		return err
 	}
-	seq, err := w.LastSeq(ctx)
-	if err != nil {
-		return err
-	}
-	if err := w.SetPinentry(ctx, st.Passphrase); err != nil {
-		return err
-	}
 	w.Say.Logf("You plug in your backup Tails, and pull it out when %d %% of the video is on it.", pullPercent)
-	if err := w.Plug(ctx, st); err != nil {
+	seq, err := w.PlugAnswering(ctx, st, st.Passphrase)
+	if err != nil {
 		return err
 	}
 	// What the user is shown at the pull: the notifications read just before it.

@@ -204,6 +204,23 @@ func (w *World) Plug(ctx context.Context, st *Stick) error {
 	return nil
 }
 
+// PlugAnswering plugs st in with the passphrase dialogs it will bring scripted to answer
+// answers, in order (with none, a dialog fails), and returns the sequence number of the
+// latest notification before the plug, after which WaitNote finds what the plug brings.
+func (w *World) PlugAnswering(ctx context.Context, st *Stick, answers ...string) (int, error) {
+	seq, err := w.LastSeq(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("read the notifications before plugging %s: %w", st.ID, err)
+	}
+	if err := w.SetPinentry(ctx, answers...); err != nil {
+		return 0, fmt.Errorf("script the passphrase dialog before plugging %s: %w", st.ID, err)
+	}
+	if err := w.Plug(ctx, st); err != nil {
+		return 0, fmt.Errorf("plug %s: %w", st.ID, err)
+	}
+	return seq, nil
+}
+
 // Unplug pulls st out.
 func (w *World) Unplug(ctx context.Context, st *Stick) error {
 	if !st.plugged {
