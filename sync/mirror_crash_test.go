@@ -106,52 +106,20 @@ func writeCrashTree(t *testing.T, root string, tree crashTree) {
 // none torn, none empty. The next run must then finish the update.
 func TestCrashKeepsOldOrNewVersions(t *testing.T) {
 	parallel(t)
-	shm, err := os.MkdirTemp("/dev/shm", "tails-backup-crash-")
-	if err != nil {
-		t.Skipf("no /dev/shm for the images: %v", err)
-	}
-	t.Cleanup(func() { os.RemoveAll(shm) })
-
 	const files = 320
 	old, new := makeCrashTrees(files, 10)
-	src := filepath.Join(shm, "src")
-	writeCrashTree(t, src, old)
-
-	// The destination before the update, on an image copied for each point.
-	base := newImageAt(t, filepath.Join(shm, "base.img"), 1024)
-	dst := base.mountAt(t, filepath.Join(shm, "dst"))
-	if _, err := runMirror(t, src, dst, sync.Options{}); err != nil {
-		t.Fatalf("first copy: %v", err)
-	}
-	base.unmount(t)
-	writeCrashTree(t, src, new)
+	src, base := crashUpdate(t, old, new, 1024)
 
 	for _, point := range []int{1, 40, 150, 290} {
 		t.Run(fmt.Sprintf("after %d renames", point), func(t *testing.T) {
-			img := &image{Path: filepath.Join(shm, fmt.Sprintf("cut-%d.img", point))}
-			run(t, "cp", "--sparse=always", base.Path, img.Path)
-			t.Cleanup(func() { os.Remove(img.Path) })
-			dst := img.mountAt(t, filepath.Join(shm, fmt.Sprintf("cut-%d", point)))
-
-			root, err := unix.Open(dst, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
+			img, dst, root := cutCopy(t, base, fmt.Sprintf("cut-%d", point))
 			var renames, atCut atomic.Int64
 			cut := make(chan error, 1)
 			opts := sync.WithAfterRename(sync.Options{}, func(rel string) {
 				if renames.Add(1) != int64(point) {
 					return
 				}
-				// The journal commits every 5 s whatever the engine does (or when any process
-				// calls fsync): commit it now, as its timer could have, by an fsync of the
-				// folder the rename changed, which commits the running transaction and so the
-				// renames made so far, but writes no delayed-allocation data. Then pull.
-				if dir, err := os.Open(filepath.Join(dst, filepath.Dir(rel))); err == nil {
-					dir.Sync()
-					dir.Close()
-				}
-				err := unix.IoctlSetPointerInt(root, ext4IocShutdown, ext4GoingFlagsNoLogFlush)
+				err := commitAndCut(dst, filepath.Dir(rel), root)
 				atCut.Store(renames.Load()) // other goroutines may rename while this one cuts
 				cut <- err
 			})
@@ -170,25 +138,7 @@ func TestCrashKeepsOldOrNewVersions(t *testing.T) {
 			}
 			img.unmount(t)
 			dst = img.mountAt(t, dst) // replays the journal, as Tails' next mount would
-			var nOld, nNew int
-			var torn []string
-			for rel := range new {
-				was, existed := old[rel]
-				got, err := os.ReadFile(filepath.Join(dst, rel))
-				switch {
-				case os.IsNotExist(err) && !existed:
-					nOld++
-				case err != nil:
-					torn = append(torn, fmt.Sprintf("%s: %v", rel, err))
-				case existed && string(got) == string(was):
-					nOld++
-				case string(got) == string(new[rel]):
-					nNew++
-				default:
-					torn = append(torn, fmt.Sprintf("%s: %d bytes (old %d, new %d)", rel, len(got), len(was), len(new[rel])))
-				}
-			}
-			sort.Strings(torn)
+			nOld, nNew, torn := oldOrNew(dst, old, new)
 			t.Logf("cut after %d renames (%d at the shutdown): %d files old, %d new, %d torn", point, atCut.Load(), nOld, nNew, len(torn))
 			if len(torn) > 0 {
 				t.Errorf("%d of %d files are neither their old nor their new version after the cut, for example:\n%s",
@@ -268,4 +218,80 @@ func TestMirrorRenameBatches(t *testing.T) {
 			}
 		})
 	}
+}
+
+// crashUpdate writes the tree old in a folder of /dev/shm (skipping the test without one),
+// mirrors it onto a new ext4 image of sizeMiB, unmounted afterwards, and then makes the source
+// the tree new: the update that a test cuts in the middle, on copies of that image (cutCopy).
+func crashUpdate(t *testing.T, old, new crashTree, sizeMiB int) (src string, base *image) {
+	t.Helper()
+	shm, err := os.MkdirTemp("/dev/shm", "tails-backup-crash-")
+	if err != nil {
+		t.Skipf("no /dev/shm for the images: %v", err)
+	}
+	t.Cleanup(func() { os.RemoveAll(shm) })
+	src = filepath.Join(shm, "src")
+	writeCrashTree(t, src, old)
+	base = newImageAt(t, filepath.Join(shm, "base.img"), sizeMiB)
+	dst := base.mountAt(t, filepath.Join(shm, "dst"))
+	if _, err := runMirror(t, src, dst, sync.Options{}); err != nil {
+		t.Fatalf("first copy: %v", err)
+	}
+	base.unmount(t)
+	writeCrashTree(t, src, new)
+	return src, base
+}
+
+// cutCopy copies the image base to name.img beside it and mounts the copy at name: a
+// destination to cut in the middle of a run. root is its root, open for commitAndCut; the
+// caller closes it once the run has returned.
+func cutCopy(t *testing.T, base *image, name string) (img *image, dst string, root int) {
+	t.Helper()
+	dir := filepath.Dir(base.Path)
+	img = &image{Path: filepath.Join(dir, name+".img")}
+	run(t, "cp", "--sparse=always", base.Path, img.Path)
+	t.Cleanup(func() { os.Remove(img.Path) })
+	dst = img.mountAt(t, filepath.Join(dir, name))
+	root, err := unix.Open(dst, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img, dst, root
+}
+
+// commitAndCut pulls the destination dst, whose root is open as root, as a power cut would
+// after a journal commit. The journal commits every 5 s whatever the engine does (or when any
+// process calls fsync): it is committed now, as its timer could have, by an fsync of the folder
+// dir of dst, which commits the running transaction and so the renames made so far, but
+// writes no delayed-allocation data. Then the file system is shut down without flushing its
+// log.
+func commitAndCut(dst, dir string, root int) error {
+	if d, err := os.Open(filepath.Join(dst, dir)); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return unix.IoctlSetPointerInt(root, ext4IocShutdown, ext4GoingFlagsNoLogFlush)
+}
+
+// oldOrNew reads each file of new under dst: nOld hold their old version (or are absent, as
+// they were), nNew their new one; torn, sorted, describes the others.
+func oldOrNew(dst string, old, new crashTree) (nOld, nNew int, torn []string) {
+	for rel, want := range new {
+		was, existed := old[rel]
+		got, err := os.ReadFile(filepath.Join(dst, rel))
+		switch {
+		case os.IsNotExist(err) && !existed:
+			nOld++
+		case err != nil:
+			torn = append(torn, fmt.Sprintf("%s: %v", rel, err))
+		case existed && string(got) == string(was):
+			nOld++
+		case string(got) == string(want):
+			nNew++
+		default:
+			torn = append(torn, fmt.Sprintf("%s: %d bytes (old %d, new %d)", rel, len(got), len(was), len(want)))
+		}
+	}
+	sort.Strings(torn)
+	return nOld, nNew, torn
 }

@@ -235,32 +235,12 @@ func TestMirrorLinkGroupsCancelledInBatch(t *testing.T) {
 // new version, and the next run must make the copy exact, the groups linked again.
 func TestCrashInBatchWithLinkGroup(t *testing.T) {
 	parallel(t)
-	shm, err := os.MkdirTemp("/dev/shm", "tails-backup-crash-links-")
-	if err != nil {
-		t.Skipf("no /dev/shm for the images: %v", err)
-	}
-	t.Cleanup(func() { os.RemoveAll(shm) })
 	old, new := makeCrashTrees(64, 11)
-	src := filepath.Join(shm, "src")
-	writeCrashTree(t, src, old)
-	base := newImageAt(t, filepath.Join(shm, "base.img"), 256)
-	dst := base.mountAt(t, filepath.Join(shm, "dst"))
-	if _, err := runMirror(t, src, dst, sync.Options{}); err != nil {
-		t.Fatalf("first copy: %v", err)
-	}
-	base.unmount(t)
-	writeCrashTree(t, src, new)
+	src, base := crashUpdate(t, old, new, 256)
 
 	for _, member := range []int{1, 2} {
 		t.Run(fmt.Sprintf("after member %d of a group", member), func(t *testing.T) {
-			img := &image{Path: filepath.Join(shm, fmt.Sprintf("cut-%d.img", member))}
-			run(t, "cp", "--sparse=always", base.Path, img.Path)
-			t.Cleanup(func() { os.Remove(img.Path) })
-			dst := img.mountAt(t, filepath.Join(shm, fmt.Sprintf("cut-%d", member)))
-			root, err := unix.Open(dst, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
+			img, dst, root := cutCopy(t, base, fmt.Sprintf("cut-%d", member))
 			var members, before atomic.Int64
 			var synced atomic.Bool
 			cut := make(chan error, 1)
@@ -275,13 +255,7 @@ func TestCrashInBatchWithLinkGroup(t *testing.T) {
 				if members.Add(1) != int64(member) {
 					return
 				}
-				// Commit the journal as its timer could have (see TestCrashKeepsOldOrNewVersions),
-				// then pull.
-				if dir, err := os.Open(filepath.Join(dst, "links")); err == nil {
-					dir.Sync()
-					dir.Close()
-				}
-				cut <- unix.IoctlSetPointerInt(root, ext4IocShutdown, ext4GoingFlagsNoLogFlush)
+				cut <- commitAndCut(dst, "links", root)
 			})
 			_, runErr := runMirror(t, src, dst, opts)
 			unix.Close(root)
@@ -301,24 +275,11 @@ func TestCrashInBatchWithLinkGroup(t *testing.T) {
 			}
 			img.unmount(t)
 			dst = img.mountAt(t, dst)
-			var nOld, nNew int
-			for rel, want := range new {
-				was, existed := old[rel]
-				got, err := os.ReadFile(filepath.Join(dst, rel))
-				switch {
-				case os.IsNotExist(err) && !existed:
-					nOld++
-				case err != nil:
-					t.Errorf("%s: %v", rel, err)
-				case existed && string(got) == string(was):
-					nOld++
-				case string(got) == string(want):
-					nNew++
-				default:
-					t.Errorf("%s: %d bytes, neither its old (%d) nor its new version (%d)", rel, len(got), len(was), len(want))
-				}
-			}
+			nOld, nNew, torn := oldOrNew(dst, old, new)
 			t.Logf("cut after group member %d: %d files old, %d new", member, nOld, nNew)
+			for _, f := range torn {
+				t.Errorf("neither its old nor its new version: %s", f)
+			}
 			mirror(t, src, dst, sync.Options{})
 			if left := temporariesUnder(t, dst); len(left) != 0 {
 				t.Errorf("the next run left temporaries: %q", left)
