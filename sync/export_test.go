@@ -54,6 +54,7 @@ func RememberXattrsEqual(c *XattrCache, src, dst string) error {
 	}
 	c.old = append(c.old, fingerprintOf(&s, &d))
 	slices.SortFunc(c.old, cmpFingerprint)
+	c.index = newBucketIndex(c.old)
 	c.hit = make([]atomic.Uint64, (len(c.old)+63)/64)
 	return nil
 }
