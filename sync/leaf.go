@@ -337,6 +337,7 @@ func (r *runner) tryReplace(rel string, srcFD, dstFD int, name string, s, d *uni
 			unix.Unlinkat(dstFD, tmp, 0)
 		}
 		r.bytesCopied.Add(-copied)
+		r.bytesChecked.Add(-resumed) // what buildFile kept, when the rename is what failed
 		return err
 	}
 	r.bytesResumed.Add(resumed)
