@@ -14,13 +14,19 @@ import (
 
 // run is one timed execution of one tool.
 type run struct {
-	wall     time.Duration
-	maxRSS   int64 // KiB: ru_maxrss from wait4, the largest process of the tree (see below)
-	sumRSS   int64 // KiB: the largest sampled sum of the RSS of the whole process tree
-	err      error
-	stdout   string
-	stderr   string
-	commands []string
+	wall   time.Duration
+	maxRSS int64 // KiB: ru_maxrss from wait4, the largest process of the tree (see below)
+	sumRSS int64 // KiB: the largest sampled sum of the RSS of the whole process tree
+	// cpu is the user and system time of the commands and of every process they reaped, and
+	// readBytes what their reads asked of the block devices (ru_inblock, 512-byte units): a
+	// run whose wall time grows while its CPU time does not waited, and readBytes says whether
+	// it waited for the disk (inodes and folders no longer in the kernel's caches).
+	cpu       time.Duration
+	readBytes int64
+	err       error
+	stdout    string
+	stderr    string
+	commands  []string
 }
 
 // timeCommands runs the commands one after the other and measures them as one: wall time from the
@@ -42,6 +48,8 @@ func timeCommands(ctx context.Context, rssFile string, cmds [][]string) run {
 		one, err := timeOne(ctx, rssFile, argv)
 		r.maxRSS = max(r.maxRSS, one.maxRSS)
 		r.sumRSS = max(r.sumRSS, one.sumRSS)
+		r.cpu += one.cpu
+		r.readBytes += one.readBytes
 		r.stdout += one.stdout
 		r.stderr += one.stderr
 		if err != nil {
@@ -76,6 +84,13 @@ func timeOne(ctx context.Context, rssFile string, argv []string) (run, error) {
 	r.sumRSS = <-sampled
 	r.stdout, r.stderr = stdout.String(), stderr.String()
 	r.maxRSS = readMaxRSS(rssFile)
+	// wait4's rusage of the time wrapper: it includes the command it reaped, and so on down.
+	if ps := cmd.ProcessState; ps != nil {
+		r.cpu = ps.UserTime() + ps.SystemTime()
+		if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
+			r.readBytes = ru.Inblock * 512
+		}
+	}
 	r.sumRSS = max(r.sumRSS, r.maxRSS)
 	if err != nil {
 		return r, fmt.Errorf("%s: %w: %s", strings.Join(argv, " "), err, lastLines(r.stderr, 5))

@@ -111,8 +111,9 @@ func (b *bench) runScale(ctx context.Context, n int) (r scaleResult) {
 				run.compare, run.changes = parseSummary(run.stdout)
 			}
 			sc.into[t] = run
-			b.logf("scale %-8d %-13s %-9s %8.3fs  %6.1f µs/file  peak RSS %6.1f MiB  %s", n, sc.name, t,
-				run.wall.Seconds(), perFile(run.wall, r.entries), float64(run.maxRSS)/1024, strings.TrimSpace(lastLines(run.stdout, 1)))
+			b.logf("scale %-8d %-13s %-9s %8.3fs  %6.1f µs/file  CPU %7.3fs %6.1f µs/file  read %7.1f MB  peak RSS %6.1f MiB  %s", n, sc.name, t,
+				run.wall.Seconds(), perFile(run.wall, r.entries), run.cpu.Seconds(), perFile(run.cpu, r.entries),
+				float64(run.readBytes)/1e6, float64(run.maxRSS)/1024, strings.TrimSpace(lastLines(run.stdout, 1)))
 		}
 	}
 	for _, t := range []tool{ours, ours612} {
@@ -151,6 +152,16 @@ func parseSummary(stdout string) (compare time.Duration, changes int64) {
 	return compare, changes
 }
 
+// growth is how much the time per name of a run over bigEntries grew from that of a run over
+// smallEntries: 1 is flat; 0 when the smaller run took no time.
+func growth(big time.Duration, bigEntries int, small time.Duration, smallEntries int) float64 {
+	s := perFile(small, smallEntries)
+	if s == 0 {
+		return 0
+	}
+	return perFile(big, bigEntries) / s
+}
+
 func perFile(d time.Duration, entries int) float64 {
 	if entries == 0 {
 		return 0
@@ -166,12 +177,23 @@ func printScaleNotes(w io.Writer, scales []scaleResult) {
 	}
 	first, last := scales[0], scales[len(scales)-1]
 	if len(scales) > 1 && first.entries > 0 && last.entries > 0 {
-		fmt.Fprintf(w, "\ntime per name at %d names / at %d names:", last.entries, first.entries)
+		for _, m := range []struct {
+			what string
+			of   func(run) time.Duration
+		}{{"time", func(x run) time.Duration { return x.wall }}, {"CPU time", func(x run) time.Duration { return x.cpu }}} {
+			fmt.Fprintf(w, "\n%s per name at %d names / at %d names:", m.what, last.entries, first.entries)
+			for _, t := range []tool{ours, ours612, rsync} {
+				fmt.Fprintf(w, "  %s full copy %.2f, no-op %.2f, again %.2f;", t,
+					growth(m.of(last.full[t].run), last.entries, m.of(first.full[t].run), first.entries),
+					growth(m.of(last.noop[t].run), last.entries, m.of(first.noop[t].run), first.entries),
+					growth(m.of(last.noop2[t].run), last.entries, m.of(first.noop2[t].run), first.entries))
+			}
+		}
+		fmt.Fprintln(w)
+		fmt.Fprintf(w, "read from the devices (MB) at %d names, full copy / no-op / again:", last.entries)
 		for _, t := range []tool{ours, ours612, rsync} {
-			fmt.Fprintf(w, "  %s full copy %.2f, no-op %.2f, again %.2f;", t,
-				perFile(last.full[t].wall, last.entries)/perFile(first.full[t].wall, first.entries),
-				perFile(last.noop[t].wall, last.entries)/perFile(first.noop[t].wall, first.entries),
-				perFile(last.noop2[t].wall, last.entries)/perFile(first.noop2[t].wall, first.entries))
+			fmt.Fprintf(w, "  %s %.1f / %.1f / %.1f;", t, float64(last.full[t].readBytes)/1e6,
+				float64(last.noop[t].readBytes)/1e6, float64(last.noop2[t].readBytes)/1e6)
 		}
 		fmt.Fprintln(w)
 	}
@@ -180,6 +202,11 @@ func printScaleNotes(w io.Writer, scales []scaleResult) {
 bar's total of changes and bytes is known from then on. The first no-op update after the full
 copy fills ours's xattr cache (if -xattr-cache), the second uses it. After them each of ours's
 destinations is checked with rsync --checksum as above, and the no-ops must report no change.
+CPU time is the user and system time of the tool and of the processes it reaped (wait4's
+rusage); "read from the devices" is what their reads asked of the block devices (ru_inblock):
+a run whose time per name grows while its CPU time per name does not waited, for the disk if it
+read much (the trees of the largest scale, four file systems of them, may no longer fit in the
+kernel's caches together).
 `)
 	for _, s := range scales {
 		fmt.Fprintf(w, "scale %d took %s (tree generated in %s)\n", s.files, s.elapsed.Round(time.Second), s.gen.Round(time.Second))
