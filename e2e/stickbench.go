@@ -177,6 +177,11 @@ func (r BenchResult) Report() string {
 		if r.ResumeOurs.Progress != "" {
 			fmt.Fprintf(&b, "The agent's last progress before the pull: %q\n", r.ResumeOurs.Progress)
 		}
+		if r.ResumeOurs.Second.PlugToDone == 0 {
+			return b.String()
+		}
+		fmt.Fprintf(&b, "\nAfter the replug, %s; the agent's progress notifications (on the guest's clock; the stick's counts at the last reading before each):\n\n%s",
+			ReplugTimes(r.ResumeOurs), ProgressTable(r.ResumeOurs))
 	}
 	return b.String()
 }
@@ -234,7 +239,7 @@ func (w *World) StickBench(ctx context.Context, pullPercent int) (BenchResult, e
 	if err != nil {
 		return res, err
 	}
-	if res.Ours, err = w.benchOurs(ctx, ours); err != nil {
+	if res.Ours, err = w.benchOurs(ctx, ours, nil); err != nil {
 		return res, err
 	}
 	w.Log.Logf("bench: ours %+v", res.Ours)
@@ -336,7 +341,8 @@ func (w *World) watchMounted(ctx context.Context, st *Stick, plugged time.Time) 
 
 // benchOurs plugs st (the backup's state, throttled) with the agent running: the automatic
 // update, from the hot-plug to the done notification, which comes once the stick is powered off.
-func (w *World) benchOurs(ctx context.Context, st *Stick) (BenchRow, error) {
+// plugged, if not nil, runs just after the plug.
+func (w *World) benchOurs(ctx context.Context, st *Stick, plugged func()) (BenchRow, error) {
 	row := BenchRow{Name: "ours (the agent's update)"}
 	if err := w.dropCaches(ctx); err != nil {
 		return row, err
@@ -354,6 +360,9 @@ func (w *World) benchOurs(ctx context.Context, st *Stick) (BenchRow, error) {
 	start := time.Now()
 	if err := w.Plug(ctx, st); err != nil {
 		return row, err
+	}
+	if plugged != nil {
+		plugged()
 	}
 	mounted := w.watchMounted(ctx, st, start)
 	done, err := w.WaitNote(ctx, seq, noteDone, "", updateTimeout)

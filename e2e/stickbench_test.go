@@ -178,3 +178,126 @@ func TestResumePullPercentFromEnv(t *testing.T) {
 		})
 	}
 }
+
+func TestShownProgress(t *testing.T) {
+	plugged := time.Date(2026, 12, 7, 13, 0, 0, 0, time.UTC)
+	at := func(ms int) time.Time { return plugged.Add(time.Duration(ms) * time.Millisecond) }
+	sample := func(ms int, rd, wr int64) stickSample {
+		return stickSample{time.Duration(ms) * time.Millisecond, BlockStats{RdBytes: rd, WrBytes: wr}}
+	}
+	samples := []stickSample{sample(0, 0, 0), sample(1000, 5_000_000, 100_000), sample(2000, 35_000_000, 200_000), sample(3000, 65_000_000, 300_000)}
+	tests := []struct {
+		name    string
+		notes   []proto.Notification
+		samples []stickSample
+		want    []ShownProgress
+	}{
+		{"none", nil, samples, nil},
+		{"only the progress, with the counts of the last reading before each", []proto.Notification{
+			{Summary: noteUpdating, Body: "Unlocking your backup Tails with the key kept in this Tails: no passphrase is needed.", Time: at(500)},
+			{Summary: noteUpdating, Body: "0% done. Do not unplug your backup Tails.", Time: at(1500)},
+			{Summary: noteUpdating, Body: "Do not unplug your backup Tails until it is done.", Time: at(1600)},
+			{Summary: noteUpdating, Body: "30% done, about 1 minute left. Do not unplug your backup Tails.", Time: at(2000)},
+			{Summary: noteDone, Body: "100% done", Time: at(2500)},
+			{Summary: noteUpdating, Body: "90% done. Do not unplug your backup Tails.", Time: at(9000)},
+		}, samples, []ShownProgress{
+			{1500 * time.Millisecond, "0% done. Do not unplug your backup Tails.", 5_000_000, 100_000},
+			{2000 * time.Millisecond, "30% done, about 1 minute left. Do not unplug your backup Tails.", 35_000_000, 200_000},
+			{9000 * time.Millisecond, "90% done. Do not unplug your backup Tails.", 65_000_000, 300_000},
+		}},
+		{"a notification before the first reading, or without readings", []proto.Notification{
+			{Summary: noteUpdating, Body: "0% done.", Time: at(-200)},
+		}, samples, []ShownProgress{{-200 * time.Millisecond, "0% done.", 0, 0}}},
+		{"no readings", []proto.Notification{{Summary: noteUpdating, Body: "5% done.", Time: at(700)}}, nil,
+			[]ShownProgress{{700 * time.Millisecond, "5% done.", 0, 0}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := shownProgress(tt.notes, plugged, tt.samples); !slices.Equal(got, tt.want) {
+				t.Errorf("shownProgress() =\n%+v\nwant\n%+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestResumeReadBackEnd(t *testing.T) {
+	samples := []stickSample{
+		{100 * time.Millisecond, BlockStats{RdBytes: 0}},
+		{1 * time.Second, BlockStats{RdBytes: 30_000_000}},
+		{2 * time.Second, BlockStats{RdBytes: 60_000_000}},
+		{3 * time.Second, BlockStats{RdBytes: 60_000_000, WrBytes: 20_000_000}},
+	}
+	tests := []struct {
+		name string
+		kept int64
+		want time.Duration
+	}{
+		{"reached at a reading", 30_000_000, time.Second},
+		{"reached between two readings", 45_000_000, 2 * time.Second},
+		{"never reached", 60_000_001, 0},
+		{"nothing kept", 0, 0},
+		{"not known (rsync)", -1, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := readBackEnd(samples, tt.kept); got != tt.want {
+				t.Errorf("readBackEnd(%d) = %v, want %v", tt.kept, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestResumeReplugTimes(t *testing.T) {
+	tests := []struct {
+		name string
+		row  ResumeRow
+		want string
+	}{
+		{"all known", ResumeRow{Resumed: 134_217_728, MirrorAt: 5100 * time.Millisecond, ReadBack: 9300 * time.Millisecond},
+			"the helper began mirroring at 5.1 s after the plug, the stick's reads reached the 134.2 MB kept at 9.3 s (the read-back cannot have ended sooner)"},
+		{"reads short of the kept part", ResumeRow{Resumed: 134_217_728, MirrorAt: 5100 * time.Millisecond},
+			"the helper began mirroring at 5.1 s after the plug, the stick's reads never reached the 134.2 MB kept"},
+		{"nothing kept, no log", ResumeRow{Resumed: 0},
+			"the helper began mirroring (not known) after the plug, nothing was kept to read back"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := ReplugTimes(tt.row); got != tt.want {
+				t.Errorf("ReplugTimes() =\n%q\nwant\n%q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestProgressTable(t *testing.T) {
+	shown := []ShownProgress{
+		{5300 * time.Millisecond, "0% done. Do not unplug your backup Tails.", 2_000_000, 100_000},
+		{6400 * time.Millisecond, "18% done, about 1 minute left. Do not unplug your backup Tails.", 40_000_000, 150_000},
+		{9300 * time.Millisecond, "70% done. Do not unplug your backup Tails.", 134_300_000, 200_000},
+		{10400 * time.Millisecond, "80% done. Do not unplug your backup Tails.", 135_000_000, 20_000_000},
+	}
+	head := []string{"| s after the plug | shown | MB read from the stick | MB written to it | the kept part |", "|---|---|---|---|---|"}
+	tests := []struct {
+		name string
+		row  ResumeRow
+		want []string
+	}{
+		{"read back at 9.3 s", ResumeRow{SecondProgress: shown, Resumed: 134_217_728, ReadBack: 9300 * time.Millisecond}, append(slices.Clone(head),
+			"| 5.3 | 0% done. Do not unplug your backup Tails. | 2.0 | 0.1 | not all read back yet |",
+			"| 6.4 | 18% done, about 1 minute left. Do not unplug your backup Tails. | 40.0 | 0.1 | not all read back yet |",
+			"| 9.3 | 70% done. Do not unplug your backup Tails. | 134.3 | 0.2 | read back |",
+			"| 10.4 | 80% done. Do not unplug your backup Tails. | 135.0 | 20.0 | read back |")},
+		{"reads that never reached the kept part", ResumeRow{SecondProgress: shown[:1], Resumed: 134_217_728}, append(slices.Clone(head),
+			"| 5.3 | 0% done. Do not unplug your backup Tails. | 2.0 | 0.1 | not all read back yet |")},
+		{"nothing kept", ResumeRow{SecondProgress: shown[3:], Resumed: 0}, append(slices.Clone(head),
+			"| 10.4 | 80% done. Do not unplug your backup Tails. | 135.0 | 20.0 | — |")},
+		{"no progress shown", ResumeRow{Resumed: 134_217_728, ReadBack: time.Second}, []string{"No progress notification was shown."}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := strings.Split(strings.TrimSpace(ProgressTable(tt.row)), "\n"); !slices.Equal(got, tt.want) {
+				t.Errorf("ProgressTable:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
+			}
+		})
+	}
+}

@@ -72,6 +72,12 @@ type ResumeRow struct {
 	// Resumed is the bytes of the video that the engine read back and kept (the helper's
 	// log), -1 when not known (rsync).
 	Resumed int64
+	// SecondProgress is the progress the user was shown during the second plug, every
+	// notification of it in order (none for rsync). MirrorAt is how long after that plug the
+	// helper began mirroring (its log), ReadBack when the stick's reads reached the bytes
+	// kept, which the read-back cannot have ended before; each 0 when not known.
+	SecondProgress     []ShownProgress
+	MirrorAt, ReadBack time.Duration
 }
 
 // ResumeTable is the table of the pull in the middle of a large file, ours against rsync, in
@@ -111,7 +117,7 @@ func (w *World) resumeBench(ctx context.Context, after *Stick, pullPercent int) 
 		return ours, rsync, err
 	}
 	base.WriteBps, base.WriteIOPS, base.ReadBps, base.ReadIOPS = 0, 0, 0, 0
-	up, err := w.benchOurs(ctx, base)
+	up, err := w.benchOurs(ctx, base, nil)
 	if err != nil {
 		return ours, rsync, fmt.Errorf("the update before the video: %w", err)
 	}
@@ -180,10 +186,25 @@ func (w *World) resumeOurs(ctx context.Context, st *Stick, pullPercent int, row 
 	if row.Left, err = w.leftOnStick(ctx, st); err != nil {
 		return err
 	}
-	w.Say.Logf("You plug it in again.")
-	if row.Second, err = w.benchOurs(ctx, st); err != nil {
+	// What the user is shown after the replug: the notifications of that plug (on the guest's
+	// clock, on which the plug is put by the clocks' offset), beside the stick's counters read
+	// meanwhile.
+	ahead, within, err := w.guestClockAhead(ctx)
+	if err != nil {
 		return err
 	}
+	w.Log.Logf("bench: resume: the guest's clock is %s ahead of the host's (within %s)", ahead, within)
+	if seq, err = w.LastSeq(ctx); err != nil {
+		return err
+	}
+	w.Say.Logf("You plug it in again.")
+	stop, sampled := make(chan struct{}), make(chan []stickSample, 1)
+	row.Second, err = w.benchOurs(ctx, st, func() { go func() { sampled <- w.sampleStick(ctx, st, stop) }() })
+	close(stop)
+	if err != nil {
+		return err
+	}
+	samples := <-sampled
 	row.Second.Name = row.Name
 	out, err := w.G.Root(ctx, "sh", "-c", "journalctl -q -o cat _SYSTEMD_USER_UNIT=tails-backup-agent.service | grep 'update complete' | tail -n 1")
 	if err != nil {
@@ -193,7 +214,159 @@ func (w *World) resumeOurs(ctx context.Context, st *Stick, pullPercent int, row 
 	if m := regexp.MustCompile(`resumed=(\d+)`).FindStringSubmatch(out); m != nil {
 		row.Resumed, _ = strconv.ParseInt(m[1], 10, 64)
 	}
+	plugged := st.pluggedAt.Add(ahead) // on the guest's clock
+	out, err = w.G.Root(ctx, "sh", "-c", "journalctl -q -o short-unix _SYSTEMD_USER_UNIT=tails-backup-agent.service | grep 'marker written incomplete; mirroring' | tail -n 1 | cut -d' ' -f1")
+	if t, perr := strconv.ParseFloat(strings.TrimSpace(out), 64); err == nil && perr == nil {
+		row.MirrorAt = time.Unix(0, int64(t*1e9)).Sub(plugged)
+	}
+	notes, err := w.Notes(ctx, seq)
+	if err != nil {
+		return err
+	}
+	row.SecondProgress = shownProgress(notes, plugged, samples)
+	row.ReadBack = readBackEnd(samples, row.Resumed)
+	w.Log.Logf("bench: resume: after the replug, %s (%d counts of the stick's)", ReplugTimes(*row), len(samples))
+	for _, p := range row.SecondProgress {
+		w.Log.Logf("bench: resume: after the replug, %ss: %q (the stick: %s MB read, %s MB written)", secs(p.After), p.Body, mb(p.Read), mb(p.Written))
+	}
 	return nil
+}
+
+// guestClockAhead returns how far the guest's clock is ahead of the host's, taking the
+// guest's time as read in the middle of the tightest of three round trips, and half that
+// round trip, within which it is right.
+func (w *World) guestClockAhead(ctx context.Context) (ahead, within time.Duration, err error) {
+	within = time.Hour
+	for range 3 {
+		sent := time.Now()
+		out, err := w.G.Root(ctx, "date", "+%s.%N")
+		took := time.Since(sent)
+		if err != nil {
+			return 0, 0, err
+		}
+		t, err := strconv.ParseFloat(strings.TrimSpace(out), 64)
+		if err != nil {
+			return 0, 0, fmt.Errorf("the guest's date said %q: %w", out, err)
+		}
+		if took/2 < within {
+			ahead, within = time.Unix(0, int64(t*1e9)).Sub(sent.Add(took/2)), took/2
+		}
+	}
+	return ahead, within, nil
+}
+
+// stickSample is the counters of a plugged stick, read that long after its plug.
+type stickSample struct {
+	After time.Duration
+	BlockStats
+}
+
+// sampleStick reads the counters of the plugged st every 100 ms, from its plug until stop is
+// closed or the stick is gone, and returns them.
+func (w *World) sampleStick(ctx context.Context, st *Stick, stop <-chan struct{}) []stickSample {
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	var samples []stickSample
+	for {
+		s, err := w.stats(ctx, st)
+		if err != nil {
+			return samples
+		}
+		samples = append(samples, stickSample{time.Since(st.pluggedAt), s})
+		select {
+		case <-ctx.Done():
+			return samples
+		case <-stop:
+			return samples
+		case <-tick.C:
+		}
+	}
+}
+
+// ShownProgress is a progress notification the agent showed during a plug.
+type ShownProgress struct {
+	// After is how long after the plug it came (the guest's clock).
+	After time.Duration
+	Body  string
+	// Read and Written are the bytes read from the stick and written to it since the plug, at
+	// the last count of the stick's before it (0 before the first).
+	Read, Written int64
+}
+
+// shownProgress returns the progress notifications ("N% done") among notes, in order, each
+// with its time after plugged (on the same clock as the notes') and the last of samples (the
+// stick's counts, in order) taken before it.
+func shownProgress(notes []proto.Notification, plugged time.Time, samples []stickSample) []ShownProgress {
+	var shown []ShownProgress
+	for _, n := range notes {
+		if !isProgress(n) {
+			continue
+		}
+		p := ShownProgress{After: n.Time.Sub(plugged), Body: n.Body}
+		for _, s := range samples {
+			if s.After > p.After {
+				break
+			}
+			p.Read, p.Written = s.RdBytes, s.WrBytes
+		}
+		shown = append(shown, p)
+	}
+	return shown
+}
+
+// readBackEnd returns how long after the plug the stick's reads first reached kept bytes, by
+// samples (in order): the read-back of a kept part of that size cannot have ended sooner. It
+// is 0 when nothing was kept or the reads never reached it.
+func readBackEnd(samples []stickSample, kept int64) time.Duration {
+	if kept <= 0 {
+		return 0
+	}
+	for _, s := range samples {
+		if s.RdBytes >= kept {
+			return s.After
+		}
+	}
+	return 0
+}
+
+// ReplugTimes says, in a sentence without its full stop, when r's second plug began
+// mirroring and when the stick's reads reached the bytes kept.
+func ReplugTimes(r ResumeRow) string {
+	at := func(d time.Duration) string {
+		if d == 0 {
+			return "(not known)"
+		}
+		return "at " + secs(d) + " s"
+	}
+	read := "nothing was kept to read back"
+	switch {
+	case r.Resumed > 0 && r.ReadBack == 0:
+		read = "the stick's reads never reached the " + mb(r.Resumed) + " MB kept"
+	case r.Resumed > 0:
+		read = "the stick's reads reached the " + mb(r.Resumed) + " MB kept " + at(r.ReadBack) + " (the read-back cannot have ended sooner)"
+	}
+	return "the helper began mirroring " + at(r.MirrorAt) + " after the plug, " + read
+}
+
+// ProgressTable is the table of the progress that r's second plug showed, in Markdown, each
+// notification marked by whether it came before the stick's reads reached the bytes kept.
+func ProgressTable(r ResumeRow) string {
+	if len(r.SecondProgress) == 0 {
+		return "No progress notification was shown.\n"
+	}
+	var b strings.Builder
+	b.WriteString("| s after the plug | shown | MB read from the stick | MB written to it | the kept part |\n|---|---|---|---|---|\n")
+	for _, p := range r.SecondProgress {
+		kept := "read back"
+		if r.ReadBack == 0 || p.After < r.ReadBack {
+			kept = "not all read back yet"
+		}
+		if r.Resumed <= 0 {
+			kept = "—"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", secs(p.After), p.Body, mb(p.Read), mb(p.Written), kept)
+	}
+	return b.String()
 }
 
 // resumeRsync plugs st with the agent stopped and runs Tails' command (tailsCommand), pulls
@@ -339,9 +512,14 @@ func (w *World) leftOnStick(ctx context.Context, st *Stick) (string, error) {
 func lastProgress(notes []proto.Notification) string {
 	last := ""
 	for _, n := range notes {
-		if summaryMatches(n.Summary, noteUpdating) && strings.Contains(n.Body, "% done") {
+		if isProgress(n) {
 			last = n.Body
 		}
 	}
 	return last
+}
+
+// isProgress tells whether n shows the update's progress ("N% done").
+func isProgress(n proto.Notification) bool {
+	return summaryMatches(n.Summary, noteUpdating) && strings.Contains(n.Body, "% done")
 }
