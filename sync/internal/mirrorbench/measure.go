@@ -18,9 +18,10 @@ type run struct {
 	maxRSS int64 // KiB: ru_maxrss from wait4, the largest process of the tree (see below)
 	sumRSS int64 // KiB: the largest sampled sum of the RSS of the whole process tree
 	// cpu is the user and system time of the commands and of every process they reaped, and
-	// readBytes what their reads asked of the block devices (ru_inblock, 512-byte units): a
-	// run whose wall time grows while its CPU time does not waited, and readBytes says whether
-	// it waited for the disk (inodes and folders no longer in the kernel's caches).
+	// readBytes the bytes their reads asked of the block devices (ru_inblock, which counts
+	// 512-byte units, times 512): a run whose wall time grows while its CPU time does not
+	// waited, and readBytes says whether it waited for the disk (inodes and folders no longer in
+	// the kernel's caches).
 	cpu       time.Duration
 	readBytes int64
 	err       error
