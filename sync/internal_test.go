@@ -705,3 +705,41 @@ func TestLeafDecisionStillHolds(t *testing.T) {
 		}
 	}
 }
+
+// TestByDirKeepsEachDirectorysOrder: the barrier commits each directory's queue on its own
+// (in parallel), so the split must keep, within a directory, the order of the batch (a
+// folder's metadata after its entries' renames) and leave out no op.
+func TestByDirKeepsEachDirectorysOrder(t *testing.T) {
+	a, b, c := &heldDir{fd: 1}, &heldDir{fd: 2}, &heldDir{fd: 3}
+	meta := func(int) error { return nil }
+	cases := []struct {
+		name string
+		ops  []pendingOp
+		want [][]string
+	}{
+		{"empty", nil, nil},
+		{"one directory", []pendingOp{{dir: a, rel: "a/1"}, {dir: a, rel: "a/2"}, {dir: a, rel: "a", meta: meta}},
+			[][]string{{"a/1", "a/2", "a"}}},
+		{"interleaved", []pendingOp{{dir: b, rel: "b/1"}, {dir: a, rel: "a/1"}, {dir: b, rel: "b/2"}, {dir: c, rel: "c/1"},
+			{dir: a, rel: "a", meta: meta}, {dir: b, rel: "b", meta: meta}, {dir: a, rel: "a/late"}},
+			[][]string{{"b/1", "b/2", "b"}, {"a/1", "a", "a/late"}, {"c/1"}}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var got [][]string
+			for _, q := range byDir(tc.ops) {
+				var rels []string
+				for _, op := range q {
+					if op.dir != q[0].dir {
+						t.Errorf("queue of %s holds %s, of another directory", q[0].rel, op.rel)
+					}
+					rels = append(rels, op.rel)
+				}
+				got = append(got, rels)
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Errorf("byDir = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
