@@ -362,14 +362,16 @@ func (n inode) setMtime(mtime unix.Timespec) error {
 	return unix.UtimesNanoAt(unix.AT_FDCWD, beneath.FDPath(n.fd), []unix.Timespec{{Nsec: unix.UTIME_OMIT}, mtime}, 0)
 }
 
-// writeXattrs makes the attributes of the inode exactly want, given that it has have now.
-func writeXattrs(n inode, want, have []xattr) error {
+// writeXattrs makes the attributes of the inode exactly want, given that it has have now;
+// changed tells whether it set or removed any.
+func writeXattrs(n inode, want, have []xattr) (changed bool, err error) {
 	for _, h := range have {
 		if !slices.ContainsFunc(want, func(w xattr) bool { return w.name == h.name }) {
 			err := ignoringEINTR(func() error { return n.removexattr(h.name) })
 			if err != nil && err != unix.ENODATA {
-				return &opError{op: "removexattr " + h.name, err: err}
+				return changed, &opError{op: "removexattr " + h.name, err: err}
 			}
+			changed = true
 		}
 	}
 	for _, w := range want {
@@ -378,10 +380,11 @@ func writeXattrs(n inode, want, have []xattr) error {
 			continue
 		}
 		if err := ignoringEINTR(func() error { return n.setxattr(w.name, w.value) }); err != nil {
-			return &opError{op: "setxattr " + w.name, err: err}
+			return changed, &opError{op: "setxattr " + w.name, err: err}
 		}
+		changed = true
 	}
-	return nil
+	return changed, nil
 }
 
 // opError names the system call that failed on the destination.

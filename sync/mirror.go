@@ -684,7 +684,9 @@ func metaDiffers(s, d *unix.Stat_t, srcX, dstX []xattr) bool {
 // applyMeta gives the inode open as fd (O_PATH or not) the owner, xattrs, mode and mtime of s.
 // have is its current xattrs; for a new inode they are read here, since it may have inherited
 // the default ACL of its directory. The order matters: chown clears the setuid/setgid bits and
-// security.capability, and setting an ACL rewrites the group bits.
+// security.capability, and setting an ACL rewrites the group bits. What the inode has already
+// is not set again: most of a run's temporaries are created with their mode (0600), and a
+// folder whose entries were renamed needs only its mtime; each call saved is a journal update.
 func applyMeta(fd int, s *unix.Stat_t, want, have []xattr, isNew bool) error {
 	n := newInode(fd)
 	var cur unix.Stat_t
@@ -697,10 +699,12 @@ func applyMeta(fd int, s *unix.Stat_t, want, have []xattr, isNew bool) error {
 			return err
 		}
 	}
+	changed := false
 	if cur.Uid != s.Uid || cur.Gid != s.Gid {
 		if err := unix.Fchownat(fd, "", int(s.Uid), int(s.Gid), unix.AT_EMPTY_PATH); err != nil {
 			return &opError{op: "chown", err: err}
 		}
+		changed = true
 		// chown may remove security.capability; it adds nothing, so a new inode that had no
 		// xattrs a moment ago has none now.
 		if !isNew || len(have) > 0 {
@@ -710,16 +714,21 @@ func applyMeta(fd int, s *unix.Stat_t, want, have []xattr, isNew bool) error {
 			}
 		}
 	}
-	if err := writeXattrs(n, want, have); err != nil {
+	wrote, err := writeXattrs(n, want, have)
+	if err != nil {
 		return err
 	}
-	if !isSymlink(s) {
+	changed = changed || wrote
+	if !isSymlink(s) && (changed || cur.Mode&0o7777 != s.Mode&0o7777) {
 		if err := ignoringEINTR(func() error { return n.chmod(s.Mode & 0o7777) }); err != nil {
 			return &opError{op: "chmod", err: err}
 		}
 	}
-	if err := n.setMtime(s.Mtim); err != nil {
-		return &opError{op: "set mtime", err: err}
+	// Neither chown, chmod nor an xattr moves the mtime.
+	if cur.Mtim != s.Mtim {
+		if err := n.setMtime(s.Mtim); err != nil {
+			return &opError{op: "set mtime", err: err}
+		}
 	}
 	return nil
 }

@@ -171,6 +171,11 @@ func TestMirrorMetadataOnlyChange(t *testing.T) {
 		{"chmod", node{Type: 'f', Data: data}, func(t *testing.T, p string) { must(t, unix.Chmod(p, 0o600)) }},
 		{"chmod setuid", node{Type: 'f', Data: data, Uid: 1000, Mode: mode(0o755)}, func(t *testing.T, p string) { must(t, unix.Chmod(p, 0o4755)) }},
 		{"chown", node{Type: 'f', Data: data}, func(t *testing.T, p string) { must(t, unix.Lchown(p, 4242, 122)) }},
+		// The destination's mode is already right, but its chown clears the setuid bit.
+		{"chown setuid", node{Type: 'f', Data: data, Uid: 1000, Mode: mode(0o4755)}, func(t *testing.T, p string) {
+			must(t, unix.Lchown(p, 4242, 122))
+			must(t, unix.Chmod(p, 0o4755))
+		}},
 		{"touch -d", node{Type: 'f', Data: data, Mtime: t1}, func(t *testing.T, p string) { setMtime(t, p, t2) }},
 		{"touch nanoseconds only", node{Type: 'f', Data: data, Mtime: t1}, func(t *testing.T, p string) { setMtime(t, p, t1.Add(1)) }},
 		{"setfattr add", node{Type: 'f', Data: data}, func(t *testing.T, p string) { must(t, unix.Lsetxattr(p, "user.new", []byte("v"), 0)) }},
