@@ -67,6 +67,16 @@ type pendingOp struct {
 	copied    int64        // data bytes of the temporary, taken back if it is thrown away
 	meta      func(fd int) error
 	link      *linkSource // the temporary's inode, for a hard-link group's later members
+	made      *madeFile   // a regular file's temporary that the xattr cache may remember
+}
+
+// madeFile is a regular file's temporary built by this run: the state of the source it was
+// copied from, taken before the source's xattrs were read, and the temporary's inode, which
+// was given exactly those xattrs. Once it is renamed into place the xattr cache remembers the
+// pair (XattrCache.verifiedCopy).
+type madeFile struct {
+	src unix.Stat_t
+	ino uint64
 }
 
 // heldDir is a duplicate descriptor of a destination directory, kept while ops need it.
@@ -112,16 +122,16 @@ func heldDirBudget(workers, depth int, nofile uint64) int {
 	return int(min(nofile-used, barrierOps))
 }
 
-// rename queues the rename of tmp over name in the destination directory dirFD (rel is name's
-// path). replaces is the destination directory that the new entry replaces, if any; copied is
-// the data bytes of tmp; link, if not nil, holds a descriptor of tmp that the barrier owns from
-// then on, whether the queueing fails or not, and releases once the rename is made or given up.
-// The rename happens after the next syncfs; the caller keeps dirFD open only as long as it
-// needs it.
-func (b *barrier) rename(dirFD int, rel, tmp, name string, replaces *unix.Stat_t, copied int64, link *linkSource) error {
-	err := b.queue(dirFD, pendingOp{rel: rel, tmp: tmp, name: name, replaces: replaces, copied: copied, link: link})
-	if err != nil && link != nil {
-		link.release(false)
+// rename queues op, the rename of its temporary tmp over name in the destination directory
+// dirFD (rel is name's path). op.replaces is the destination directory that the new entry
+// replaces, if any; op.copied is the data bytes of tmp; op.link, if not nil, holds a descriptor
+// of tmp that the barrier owns from then on, whether the queueing fails or not, and releases
+// once the rename is made or given up. The rename happens after the next syncfs; the caller
+// keeps dirFD open only as long as it needs it.
+func (b *barrier) rename(dirFD int, op pendingOp) error {
+	err := b.queue(dirFD, op)
+	if err != nil && op.link != nil {
+		op.link.release(false)
 	}
 	return err
 }
@@ -277,6 +287,14 @@ func (b *barrier) apply(ops []pendingOp) {
 			unix.Unlinkat(op.dir.fd, op.tmp, 0)
 			r.bytesCopied.Add(-op.copied)
 			r.fail(op.rel, "copy", err)
+			continue
+		}
+		if op.made != nil {
+			// The rename moved the inode's ctime: the state the cache names is the one now.
+			var d unix.Stat_t
+			if lstatAt(op.dir.fd, op.name, &d) == nil && d.Ino == op.made.ino {
+				r.xattrCache().verifiedCopy(&op.made.src, &d)
+			}
 		}
 	}
 }

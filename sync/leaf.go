@@ -312,9 +312,10 @@ func (r *runner) tryReplace(rel string, srcFD, dstFD int, name string, s, d *uni
 	var tmp string
 	var err error
 	var copied, resumed int64 // data bytes this attempt counted (taken back if it fails) and kept
+	var made *madeFile
 	switch s.Mode & unix.S_IFMT {
 	case unix.S_IFREG:
-		tmp, copied, resumed, err = r.buildFile(rel, srcFD, dstFD, name)
+		tmp, copied, resumed, made, err = r.buildFile(rel, srcFD, dstFD, name)
 	case unix.S_IFLNK:
 		tmp = r.tmpName()
 		err = r.buildSymlink(srcFD, dstFD, name, tmp, s)
@@ -327,10 +328,13 @@ func (r *runner) tryReplace(rel string, srcFD, dstFD int, name string, s, d *uni
 		replaces = d
 	}
 	if err == nil && link != nil {
+		// Later members will link to it, moving its ctime: nothing for the xattr cache.
+		made = nil
 		err = link.hold(dstFD, tmp)
 	}
 	if err == nil {
-		err = r.commit.rename(dstFD, rel, tmp, name, replaces, copied, link)
+		err = r.commit.rename(dstFD, pendingOp{rel: rel, tmp: tmp, name: name, replaces: replaces, copied: copied,
+			link: link, made: made})
 	}
 	if err != nil {
 		if tmp != "" && !r.keepTemp(tmp) {
@@ -385,26 +389,27 @@ func (r *runner) finishNode(dstFD int, tmp string, s *unix.Stat_t, srcX []xattr)
 }
 
 // buildFile copies the regular file name into a new temporary file, with its metadata, and
-// returns the temporary's name ("" when none was made), the data bytes it counted and the bytes
-// it kept from an earlier run's copy (resume.go). A file that changes while it is copied is
+// returns the temporary's name ("" when none was made), the data bytes it counted, the bytes
+// it kept from an earlier run's copy (resume.go) and, when the xattr cache can remember it,
+// what it made. A file that changes while it is copied is
 // copied again, twice at most; the bytes of an attempt that is thrown away are taken back from
 // the count.
-func (r *runner) buildFile(rel string, srcFD, dstFD int, name string) (tmp string, copied, resumed int64, err error) {
+func (r *runner) buildFile(rel string, srcFD, dstFD int, name string) (tmp string, copied, resumed int64, made *madeFile, err error) {
 	sfd, err := openFileAt(srcFD, name)
 	if err != nil {
-		return "", 0, 0, &readError{err}
+		return "", 0, 0, nil, &readError{err}
 	}
 	defer unix.Close(sfd)
 	var st unix.Stat_t
 	if err := fstat(sfd, &st); err != nil {
-		return "", 0, 0, &readError{err}
+		return "", 0, 0, nil, &readError{err}
 	}
 	if !isReg(&st) {
-		return "", 0, 0, &readError{ErrVanished}
+		return "", 0, 0, nil, &readError{ErrVanished}
 	}
 	tfd, tmp, from, err := r.openTemp(rel, sfd, dstFD, name, &st)
 	if err != nil {
-		return "", 0, 0, err
+		return "", 0, 0, nil, err
 	}
 	defer unix.Close(tfd)
 	// The bytes kept count as done in the progress (matchingPrefix) until this copy fails.
@@ -417,11 +422,11 @@ func (r *runner) buildFile(rel string, srcFD, dstFD int, name string) (tmp strin
 		n, err := r.copyData(rel, tfd, sfd, from, st.Size, allocated(&st) < st.Size, isPartialName(tmp))
 		copied += n
 		if err != nil {
-			return tmp, copied, 0, err
+			return tmp, copied, 0, nil, err
 		}
 		var after unix.Stat_t
 		if err := fstat(sfd, &after); err != nil {
-			return tmp, copied, 0, &readError{err}
+			return tmp, copied, 0, nil, &readError{err}
 		}
 		if after.Size == st.Size && after.Mtim == st.Mtim && after.Ctim == st.Ctim {
 			break
@@ -431,22 +436,29 @@ func (r *runner) buildFile(rel string, srcFD, dstFD int, name string) (tmp strin
 		copied, from = 0, 0
 		if attempt == 3 {
 			r.fileError(rel, "changed", ErrChanging)
-			return tmp, 0, 0, errReported
+			return tmp, 0, 0, nil, errReported
 		}
 		st = after
 		if err := unix.Ftruncate(tfd, 0); err != nil {
-			return tmp, 0, 0, &opError{op: "truncate", err: err}
+			return tmp, 0, 0, nil, &opError{op: "truncate", err: err}
 		}
 	}
 	srcX, err := r.srcXattrs(fdXattrs(sfd))
 	if err != nil {
-		return tmp, copied, 0, &readError{err}
+		return tmp, copied, 0, nil, &readError{err}
 	}
 	r.sanitize(&st)
-	if err := applyMeta(tfd, &st, srcX, nil, true); err != nil {
-		return tmp, copied, 0, err
+	var cur unix.Stat_t
+	if err := fstat(tfd, &cur); err != nil {
+		return tmp, copied, 0, nil, err
 	}
-	return tmp, copied, from, nil
+	if err := applyMetaOf(tfd, &cur, &st, srcX, nil, true); err != nil {
+		return tmp, copied, 0, nil, err
+	}
+	if r.xattrCache().canRemember(&st) {
+		made = &madeFile{src: st, ino: cur.Ino}
+	}
+	return tmp, copied, from, made, nil
 }
 
 // copyData copies the bytes of src from from to size into dst, which holds the first from
@@ -763,7 +775,7 @@ func (r *runner) linkToGroup(rel string, srcFD, dstFD int, name string, g *linkG
 			if hasD && isDir(d) {
 				replaces = d
 			}
-			if err := r.commit.rename(dstFD, rel, tmp, name, replaces, 0, nil); err != nil {
+			if err := r.commit.rename(dstFD, pendingOp{rel: rel, tmp: tmp, name: name, replaces: replaces}); err != nil {
 				unix.Unlinkat(dstFD, tmp, 0)
 				return err
 			}

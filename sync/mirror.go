@@ -688,11 +688,16 @@ func metaDiffers(s, d *unix.Stat_t, srcX, dstX []xattr) bool {
 // is not set again: most of a run's temporaries are created with their mode (0600), and a
 // folder whose entries were renamed needs only its mtime; each call saved is a journal update.
 func applyMeta(fd int, s *unix.Stat_t, want, have []xattr, isNew bool) error {
-	n := newInode(fd)
 	var cur unix.Stat_t
 	if err := fstat(fd, &cur); err != nil {
 		return err
 	}
+	return applyMetaOf(fd, &cur, s, want, have, isNew)
+}
+
+// applyMetaOf is applyMeta for a caller that took the inode's state cur (fstat) itself.
+func applyMetaOf(fd int, cur, s *unix.Stat_t, want, have []xattr, isNew bool) error {
+	n := newInode(fd)
 	if isNew {
 		var err error
 		if have, err = n.xattrs(); err != nil {

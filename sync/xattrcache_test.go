@@ -65,7 +65,8 @@ func TestXattrCache(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// The first run onto an empty backup remembers nothing (it created every entry), and saves
+	// The first run onto an empty backup remembers the regular files it copied, with the xattrs
+	// it gave them (a, b, c, sub/d), but not the symlink nor the hard-link group, and saves
 	// that; a cache serves one run, so the second run of mirror's checks, given the same one,
 	// remembers nothing more.
 	c := openCache(t, cacheDir, src, dst)
@@ -73,12 +74,14 @@ func TestXattrCache(t *testing.T) {
 		t.Fatalf("a new cache: %d entries, unused because %q", c.Entries(), c.Unused())
 	}
 	mirror(t, src, dst, sync.Options{XattrCache: c})
-	if c = openCache(t, cacheDir, src, dst); c.Entries() != 0 || c.Unused() != "" {
-		t.Fatalf("after a full copy the saved cache holds %d entries (%q), want none", c.Entries(), c.Unused())
+	if c = openCache(t, cacheDir, src, dst); c.Entries() != 4 || c.Unused() != "" {
+		t.Fatalf("after a full copy the saved cache holds %d entries (%q), want the 4 files copied", c.Entries(), c.Unused())
 	}
-	// The next run compares every entry, remembers them and saves them: a, b, c, sub/d,
-	// sub/l and the inode of h1 and sub/h2.
-	mirror(t, src, dst, sync.Options{XattrCache: c})
+	// The next run uses those, compares the other entries, remembers them and saves them all:
+	// a, b, c, sub/d, sub/l and the inode of h1 and sub/h2.
+	if rep := mirror(t, src, dst, sync.Options{XattrCache: c}); rep.Changes() != 0 || c.Used() != 4 {
+		t.Fatalf("first run after the full copy: %d changes, %d of the 4 entries used", rep.Changes(), c.Used())
+	}
 	c = openCache(t, cacheDir, src, dst)
 	if c.Entries() != 6 {
 		t.Fatalf("the saved cache holds %d entries, want 6 (%q)", c.Entries(), c.Unused())
@@ -220,17 +223,25 @@ func TestXattrCacheSavedByTheRun(t *testing.T) {
 		name     string
 		opts     sync.Options
 		before   func(cacheDir string) // after the cache is opened
+		now      bool                  // the run starts now, not two seconds from now (openCache)
 		cancel   bool
 		want     int  // entries in the saved cache, -1 for no file
 		wantErr  bool // Report.XattrCacheErr
 		mirrored bool
 	}{
 		{name: "no-op learns", want: 1, mirrored: true},
+		// The file it copied too, b.
 		{name: "copy", before: func(string) {
 			if err := os.WriteFile(filepath.Join(src, "b"), []byte("new"), 0o644); err != nil {
 				t.Fatal(err)
 			}
-		}, want: 1, mirrored: true},
+		}, want: 2, mirrored: true},
+		// Nothing changed within a second of the run's start, copied or compared.
+		{name: "copy, all too recent", now: true, before: func(string) {
+			if err := os.WriteFile(filepath.Join(src, "c"), []byte("new"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}, want: 0, mirrored: true},
 		{name: "dry run", opts: sync.Options{DryRun: true}, want: -1},
 		{name: "cancelled", cancel: true, want: -1},
 		{name: "folder gone", before: func(dir string) {
@@ -248,6 +259,9 @@ func TestXattrCacheSavedByTheRun(t *testing.T) {
 			}
 			opts := tc.opts
 			opts.XattrCache = openCache(t, cacheDir, src, dst)
+			if tc.now {
+				sync.XattrCacheAsOf(opts.XattrCache, time.Now())
+			}
 			if tc.before != nil {
 				tc.before(cacheDir)
 			}
