@@ -397,12 +397,16 @@ func (h *runHeap) Pop() any {
 //
 // The cache is not flushed by itself (two journal commits, a tenth of an update that changed
 // 1% of 30,000 files, in make bench): nothing depends on its reaching the device. What it
-// vouches for does not need the order: an entry is remembered only for inodes whose ctimes are
-// older than the run's start (verified), so both inode states, and the xattrs read from them,
-// were there before the run; an inode that a crash later takes back to an older state comes
-// back with its older ctime, which no entry names. And a cache that a crash or a pull cuts in
-// the middle of its writing is either the old file, the new one, or a damaged one, which its
-// CRC-64 turns into an unused cache: the next run reads every xattr, as without a cache.
+// vouches for does not need more order than it has: an entry found equal is remembered only for
+// inodes whose ctimes are older than the run's start (verified), so both inode states, and the
+// xattrs read from them, were there before the run; an inode that a crash later takes back to
+// an older state comes back with its older ctime, which no entry names. An entry for a file the
+// run copied (verifiedCopy) names the state its rename made; the cache is renamed into place
+// after every rename of the run, and ext4's journal commits operations in the order they were
+// made, so a new cache that survives a crash comes with those renames. And a cache that a crash
+// or a pull cuts in the middle of its writing is either the old file, the new one, or a damaged
+// one, which its CRC-64 turns into an unused cache: the next run reads every xattr, as without a
+// cache.
 func (c *XattrCache) save() (bool, error) {
 	if !c.usable || c.spent {
 		return false, nil
