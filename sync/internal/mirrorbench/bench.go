@@ -93,6 +93,8 @@ type scenario struct {
 	floor2After func(ctx context.Context) (time.Duration, error)
 	// peers runs the peers after the tools and the floors (the full copy only).
 	peers bool
+	// update: an update scenario, repeated cfg.updateReps times (see reps).
+	update bool
 }
 
 // result is what a scenario measured.
@@ -200,20 +202,31 @@ func (b *bench) scenarios() []scenario {
 			peers: true},
 		{name: "b. no-op update", target: 0.3, floorName: "statx", floorTarget: 1.5,
 			prepare:    func(context.Context, int) (string, error) { return "nothing changed", nil },
-			floorAfter: statx},
+			floorAfter: statx, update: true},
 		{name: "c. 1% data changed", target: 0.3, floorName: "statx",
 			prepare: func(_ context.Context, rep int) (string, error) {
 				n, err := treegen.ChangeData(b.src.MountPoint, 0.01, seed*1000+uint64(rep))
 				return fmt.Sprintf("%d files rewritten", n), err
 			},
-			floorAfter: statx},
+			floorAfter: statx, update: true},
 		{name: "d. 1% metadata changed", target: 0.3, floorName: "statx",
 			prepare: func(_ context.Context, rep int) (string, error) {
 				n, err := treegen.ChangeMetadata(b.src.MountPoint, 0.01, seed*1000+500+uint64(rep))
 				return fmt.Sprintf("%d entries chmod/chown/touch/setxattr", n), err
 			},
-			floorAfter: statx},
+			floorAfter: statx, update: true},
 	}
+}
+
+// repsOf is how many times sc is repeated: an update takes about a second per repetition
+// (rsync's half of it) against some ten for the full copy, and its ratio to rsync, near its
+// target, moves by a tenth from one run of the table to the next on a shared machine: more
+// repetitions steady its median for little time.
+func (c config) repsOf(sc scenario) int {
+	if sc.update {
+		return c.updateReps
+	}
+	return c.reps
 }
 
 // setup checks the tools, builds the binary, makes the three file systems and generates the tree.
@@ -330,7 +343,7 @@ func (b *bench) cleanup() error {
 // runScenario runs the repetitions, rotating which tool goes first, then checks every copy.
 func (b *bench) runScenario(ctx context.Context, sc scenario) (result, error) {
 	r := result{scenario: sc}
-	for rep := 0; rep < b.cfg.reps; rep++ {
+	for rep := 0; rep < b.cfg.repsOf(sc); rep++ {
 		what, err := sc.prepare(ctx, rep)
 		if err != nil {
 			return r, fmt.Errorf("prepare: %w", err)

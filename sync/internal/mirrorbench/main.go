@@ -9,7 +9,7 @@
 // peers (cp -a, tar | tar). It prints one table of ratios to rsync and to the floors, and exits 1 if a destination is not an exact copy of the source afterwards (or a
 // tool failed); missed speed or memory targets only show as FAIL in the table. Run as root:
 //
-//	go run ./sync/internal/mirrorbench [-files N] [-reps R] [-scales N,N,...] [-bin PATH] [-seed S] [-keep]
+//	go run ./sync/internal/mirrorbench [-files N] [-reps R] [-update-reps U] [-scales N,N,...] [-bin PATH] [-seed S] [-keep]
 //
 // The scale section then mirrors trees of mostly small files of each -scales size (full copy, then
 // a no-op update, one run of each tool) and reports the time per name, ours's peak RSS and when
@@ -31,9 +31,12 @@ import (
 type config struct {
 	files int
 	reps  int
-	bin   string
-	keep  bool
-	seed  uint64
+	// updateReps: repetitions of each update scenario; at most 500, so that the seeds of the
+	// data and the metadata changes (seed*1000+rep and seed*1000+500+rep) never meet
+	updateReps int
+	bin        string
+	keep       bool
+	seed       uint64
 	// scales are the sizes of the scale section's trees, in files.
 	scales []int
 	// xattrCache runs ours with an xattr cache on its destination (--xattr-cache).
@@ -65,7 +68,8 @@ func mainStatus() int {
 	var cfg config
 	flag.IntVar(&cfg.files, "files", 30000, "number of files in the generated tree of the scenarios")
 	scales := flag.String("scales", "100000,300000,1000000", "comma-separated numbers of files of the scale section's trees (mostly small files), e.g. 100000,300000,1000000; empty for none")
-	flag.IntVar(&cfg.reps, "reps", 3, "repetitions of each scenario; the median is reported")
+	flag.IntVar(&cfg.reps, "reps", 3, "repetitions of the full copy; the median is reported")
+	flag.IntVar(&cfg.updateReps, "update-reps", 0, "repetitions of each update scenario (0: 5 times -reps); the median is reported")
 	flag.StringVar(&cfg.bin, "bin", "", "tails-backup binary to measure (default: go build ./cmd/tails-backup into a temporary directory)")
 	flag.BoolVar(&cfg.xattrCache, "xattr-cache", true, "run ours with --xattr-cache DST/"+cacheDirName+" (excluded from the mirror and the checks)")
 	flag.BoolVar(&cfg.keep, "keep", false, "keep the image files (unmounted) for inspection")
@@ -76,8 +80,11 @@ func mainStatus() int {
 		fmt.Fprintf(os.Stderr, "mirrorbench: %v\n", err)
 		return 2
 	}
-	if cfg.files < 100 || cfg.reps < 1 || flag.NArg() != 0 {
-		fmt.Fprintln(os.Stderr, "mirrorbench: -files must be at least 100, -reps at least 1, and no arguments")
+	if cfg.updateReps == 0 {
+		cfg.updateReps = 5 * cfg.reps
+	}
+	if cfg.files < 100 || cfg.reps < 1 || cfg.updateReps < 1 || cfg.updateReps > 500 || flag.NArg() != 0 {
+		fmt.Fprintln(os.Stderr, "mirrorbench: -files must be at least 100, -reps at least 1, -update-reps from 1 to 500, and no arguments")
 		return 2
 	}
 	if os.Geteuid() != 0 {

@@ -207,8 +207,8 @@ func printHeader(w io.Writer, b *bench) {
 	s := b.stats
 	fmt.Fprintf(w, "\nmirrorbench: %d files (%d regular, %d hard-link names, %d symlinks, %d large, %d sparse), %d dirs,\n",
 		s.Files+s.HardLinks+s.Symlinks, s.Files, s.HardLinks, s.Symlinks, s.Large, s.Sparse, s.Dirs)
-	fmt.Fprintf(w, "  %.2f GiB of data (%.2f GiB apparent), %d with xattrs, %d with ACLs; seed %d, %d repetitions, generated in %s\n",
-		float64(s.DataBytes)/(1<<30), float64(s.ApparentBytes)/(1<<30), s.Xattrs, s.ACLs, b.cfg.seed, b.cfg.reps,
+	fmt.Fprintf(w, "  %.2f GiB of data (%.2f GiB apparent), %d with xattrs, %d with ACLs; seed %d, %d repetitions (%d of each update), generated in %s\n",
+		float64(s.DataBytes)/(1<<30), float64(s.ApparentBytes)/(1<<30), s.Xattrs, s.ACLs, b.cfg.seed, b.cfg.reps, b.cfg.updateReps,
 		b.gen.Round(time.Second))
 	fmt.Fprintf(w, "  Linux %s (*xattrat system calls: %v), %d CPUs, %s, ours: %s (xattr cache: %v)\n", unix.ByteSliceToString(uts.Release[:]),
 		kernelHasXattrAt(), runtime.NumCPU(), strings.TrimSpace(firstLine), b.bin, b.cfg.xattrCache)
@@ -221,8 +221,9 @@ func printHeader(w io.Writer, b *bench) {
 
 func printNotes(w io.Writer, b *bench, results []result) {
 	fmt.Fprint(w, `
-Times are medians of the repetitions, wall clock; which tool goes first rotates between
-repetitions. ours = tails-backup sync SRC DST, which ends with syncfs(2) of DST (with -xattr-cache,
+Times are medians of the repetitions (the updates, a second each, are repeated more: see the
+header), wall clock; which tool goes first rotates between repetitions.
+ours = tails-backup sync SRC DST, which ends with syncfs(2) of DST (with -xattr-cache,
 the header says, also --xattr-cache DST/tails-backup-cache --exclude tails-backup-cache: the first
 update after the full copy fills the cache, the next ones use it); rsync = rsync -aHAXS
 --delete --numeric-ids SRC/ DST/ followed by sync -f DST, timed together, so that both have flushed
