@@ -93,14 +93,17 @@ func (b *bench) runScale(ctx context.Context, n int) (r scaleResult) {
 		return r
 	}
 	r.stats, r.gen, r.entries = b.stats, b.gen, b.stats.Entries()
-	for i, sc := range []struct {
-		name string
-		into *[numTools]scaleRun
-	}{{"full copy", &r.full}, {"no-op update", &r.noop}, {"no-op again", &r.noop2}} {
-		for j := range tools {
-			t := tools[(i+j)%len(tools)]
-			// Each tool writes its own file system: flush what the previous one left to write
-			// back, so that it does not slow the next one down (one run each, in a fixed order).
+	// One tool after the other, each with its three runs in a row: while a tool runs, only the
+	// source and its own destination are in use, and at a million names two file systems fit
+	// in the kernel's caches where four did not (each tool's no-op then came after the two
+	// other tools' full copies, which had evicted its destination's inodes).
+	for _, t := range tools {
+		for _, sc := range []struct {
+			name string
+			into *[numTools]scaleRun
+		}{{"full copy", &r.full}, {"no-op update", &r.noop}, {"no-op again", &r.noop2}} {
+			// Each tool writes its own file system: flush what the previous run left to write
+			// back, so that it does not slow the next one down.
 			unix.Sync()
 			run := scaleRun{run: b.runTool(ctx, t), changes: -1}
 			if ctx.Err() != nil {
@@ -199,14 +202,16 @@ func printScaleNotes(w io.Writer, scales []scaleResult) {
 	}
 	fmt.Fprint(w, `
 "total known after" is ours's comparison (tails-backup sync's "compare" time): the progress
-bar's total of changes and bytes is known from then on. The first no-op update after the full
-copy fills ours's xattr cache (if -xattr-cache), the second uses it. After them each of ours's
-destinations is checked with rsync --checksum as above, and the no-ops must report no change.
-CPU time is the user and system time of the tool and of the processes it reaped (wait4's
-rusage); "read from the devices" is what their reads asked of the block devices (ru_inblock):
-a run whose time per name grows while its CPU time per name does not waited, for the disk if it
-read much (the trees of the largest scale, four file systems of them, may no longer fit in the
-kernel's caches together).
+bar's total of changes and bytes is known from then on. Each tool makes its full copy and its
+two no-op updates in a row, the next tool after it, so that only the source and that tool's
+destination are in use at a time. Ours's full copy fills its xattr cache with the files it
+copied (if -xattr-cache); the first no-op update adds the rest, the second uses it all. After
+them each of ours's destinations is checked with rsync --checksum as above, and the no-ops must
+report no change. CPU time is the user and system time of the tool and of the processes it
+reaped (wait4's rusage); "read from the devices" is what their reads asked of the block devices
+(ru_inblock): a run whose time per name grows while its CPU time per name does not waited, for
+the disk if it read much (the trees of the largest scale may no longer fit in the kernel's
+caches).
 `)
 	for _, s := range scales {
 		fmt.Fprintf(w, "scale %d took %s (tree generated in %s)\n", s.files, s.elapsed.Round(time.Second), s.gen.Round(time.Second))
