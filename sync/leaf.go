@@ -391,9 +391,8 @@ func (r *runner) finishNode(dstFD int, tmp string, s *unix.Stat_t, srcX []xattr)
 // buildFile copies the regular file name into a new temporary file, with its metadata, and
 // returns the temporary's name ("" when none was made), the data bytes it counted, the bytes
 // it kept from an earlier run's copy (resume.go) and, when the xattr cache can remember it,
-// what it made. A file that changes while it is copied is
-// copied again, twice at most; the bytes of an attempt that is thrown away are taken back from
-// the count.
+// what it made. A file that changes while it is copied is copied again, twice at most; the
+// bytes of an attempt that is thrown away are taken back from the count.
 func (r *runner) buildFile(rel string, srcFD, dstFD int, name string) (tmp string, copied, resumed int64, made *madeFile, err error) {
 	sfd, err := openFileAt(srcFD, name)
 	if err != nil {
