@@ -224,8 +224,9 @@ func printNotes(w io.Writer, b *bench, results []result) {
 Times are medians of the repetitions (the updates, a second each, are repeated more: see the
 header), wall clock; which tool goes first rotates between repetitions.
 ours = tails-backup sync SRC DST, which ends with syncfs(2) of DST (with -xattr-cache,
-the header says, also --xattr-cache DST/tails-backup-cache --exclude tails-backup-cache: the first
-update after the full copy fills the cache, the next ones use it); rsync = rsync -aHAXS
+the header says, also --xattr-cache DST/tails-backup-cache --exclude tails-backup-cache: the full
+copy fills the cache with the files it copied, the first update with the rest (symlinks, hard
+links), the next ones use it); rsync = rsync -aHAXS
 --delete --numeric-ids SRC/ DST/ followed by sync -f DST, timed together, so that both have flushed
 DST. Path "6.12" is ours with listxattrat/getxattrat (and setxattrat/removexattrat) refused with
 ENOSYS by a seccomp filter, as on Tails 7's Linux 6.12; "this kernel" uses them if the kernel has
