@@ -454,7 +454,7 @@ func (r *runner) buildFile(rel string, srcFD, dstFD int, name string) (tmp strin
 	if err := applyMetaOf(tfd, &cur, &st, srcX, nil, true); err != nil {
 		return tmp, copied, 0, nil, err
 	}
-	if r.xattrCache().canRemember(&st) {
+	if r.xattrCache().settled(&st) {
 		made = &madeFile{src: st, ino: cur.Ino}
 	}
 	return tmp, copied, from, made, nil

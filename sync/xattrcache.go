@@ -265,20 +265,16 @@ func (x bucketIndex) bounds(fp fingerprint) (lo, hi int) {
 // verified remembers that the xattrs of s and d were read and found equal after s and d were
 // taken; entries changed too recently to be sure of are left out.
 func (c *XattrCache) verified(s, d *unix.Stat_t) {
-	if c == nil || !c.usable || c.spent {
-		return
+	if c.settled(s) && c.settled(d) {
+		c.verifiedFingerprint(fingerprintOf(s, d))
 	}
-	limit := c.start.Add(-racyMargin)
-	if !time.Unix(s.Ctim.Unix()).Before(limit) || !time.Unix(d.Ctim.Unix()).Before(limit) {
-		return
-	}
-	c.verifiedFingerprint(fingerprintOf(s, d))
 }
 
-// canRemember tells whether a file copied from the source entry in state s can be remembered
-// once it is in place (verifiedCopy), so that the copy notes what that needs.
-func (c *XattrCache) canRemember(s *unix.Stat_t) bool {
-	return c != nil && c.usable && !c.spent && time.Unix(s.Ctim.Unix()).Before(c.start.Add(-racyMargin))
+// settled tells whether the cache records entries (it is in use and not saved yet) and the
+// inode in state st changed last long enough before the run's start (racyMargin) to be
+// remembered. The copy asks it of a source file before it notes what verifiedCopy needs.
+func (c *XattrCache) settled(st *unix.Stat_t) bool {
+	return c != nil && c.usable && !c.spent && time.Unix(st.Ctim.Unix()).Before(c.start.Add(-racyMargin))
 }
 
 // verifiedCopy remembers that the destination inode d, which this run created from the source
@@ -290,7 +286,7 @@ func (c *XattrCache) canRemember(s *unix.Stat_t) bool {
 // The cache reaches the device after the renames (save), so an entry never outlives its inode
 // state in a crash.
 func (c *XattrCache) verifiedCopy(s, d *unix.Stat_t) {
-	if c.canRemember(s) {
+	if c.settled(s) {
 		c.verifiedFingerprint(fingerprintOf(s, d))
 	}
 }
